@@ -1,0 +1,37 @@
+/**
+ * The contract between a Raft group and the replicated state machine it drives (src/meta implements
+ * it for the cluster's metadata). This file is shared by several areas: change it only on purpose.
+ *
+ * Ordering and concurrency guarantees given by the driver:
+ * - `apply` is called with committed entries in strictly increasing index order, each entry exactly
+ *   once per state-machine lifetime (a restart restores the latest snapshot, then re-applies the
+ *   committed entries after it).
+ * - `apply`, `snapshot` and `restore` are never called concurrently with each other.
+ * - Commands retried by a client (same client id and sequence number) are filtered out by the
+ *   consensus layer before `apply`: the state machine sees each client command once.
+ *
+ * Requirements on the implementation:
+ * - `apply` must be deterministic: the same entries applied to the same state give the same state and
+ *   the same results on every node. No clock, no randomness, no I/O that can fail differently per node;
+ *   time comes inside the command (the proposer stamps it).
+ * - A command that is invalid (bad path, permission denied, ...) is not an exception: it is applied as a
+ *   no-op and its result says why. Throwing from `apply` means a bug and halts the node.
+ * - `snapshot` captures the state as of the last applied entry; `restore` replaces the whole state.
+ */
+export interface AppliedEntry {
+  /** Raft log index of the entry (1-based, strictly increasing). */
+  readonly index: number
+  /** Term in which the entry was proposed. */
+  readonly term: number
+  /** The command, opaque to consensus (src/meta encodes it with protobuf). */
+  readonly data: Uint8Array
+}
+
+export interface StateMachine<Result = unknown> {
+  /** Applies committed entries in order; returns one result per entry, in the same order. */
+  apply(entries: readonly AppliedEntry[]): Result[] | Promise<Result[]>
+  /** Serializes the whole state as of the last applied index. */
+  snapshot(): Uint8Array | Promise<Uint8Array>
+  /** Replaces the whole state with a snapshot produced by `snapshot` (possibly on another node). */
+  restore(data: Uint8Array): void | Promise<void>
+}
