@@ -13,10 +13,13 @@ import 'reflect-metadata'
 import { webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto)
+type CryptoKey = webcrypto.CryptoKey
+type CryptoKeyPair = webcrypto.CryptoKeyPair
 
-const EC_KEY: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' }
-const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' }
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
+
+const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' }
+const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' }
 const CA_VALIDITY_DAYS = 3650
 const NODE_VALIDITY_DAYS_DEFAULT = 365
 const DAY_MS = 86_400_000
