@@ -29,7 +29,9 @@ describe('cluster CA', () => {
     const key = await createNodeKey()
     const req = { nodeId: 'n1', zone: 'z1', publicKeyPem: key.publicKeyPem, hosts: ['127.0.0.1'] }
     const foreign = await issueNodeCertificate(other, req)
-    await expect(verifyNodeCertificate(ca.certPem, foreign)).rejects.toMatchObject({ code: 'CERTIFICATE_INVALID' })
+    await expect(verifyNodeCertificate(ca.certPem, foreign)).rejects.toMatchObject({
+      code: 'CERTIFICATE_INVALID',
+    })
     const mine = await issueNodeCertificate(ca, { ...req, validityDays: 1 })
     await expect(verifyNodeCertificate(ca.certPem, mine, { expectedNodeId: 'n2' })).rejects.toMatchObject({
       code: 'CERTIFICATE_INVALID',
@@ -38,13 +40,20 @@ describe('cluster CA', () => {
     await expect(verifyNodeCertificate(ca.certPem, mine, { now: later })).rejects.toMatchObject({
       code: 'CERTIFICATE_INVALID',
     })
-    await expect(verifyNodeCertificate(ca.certPem, 'not a cert')).rejects.toMatchObject({ code: 'CERTIFICATE_INVALID' })
+    await expect(verifyNodeCertificate(ca.certPem, 'not a cert')).rejects.toMatchObject({
+      code: 'CERTIFICATE_INVALID',
+    })
   })
 
   it('serves TLS that a client trusting only the cluster CA accepts', async () => {
     const ca = await createClusterCa('cluster-tls')
     const key = await createNodeKey()
-    const cert = await issueNodeCertificate(ca, { nodeId: 'n1', zone: 'z1', publicKeyPem: key.publicKeyPem, hosts: ['127.0.0.1'] })
+    const cert = await issueNodeCertificate(ca, {
+      nodeId: 'n1',
+      zone: 'z1',
+      publicKeyPem: key.publicKeyPem,
+      hosts: ['127.0.0.1'],
+    })
     const server = createServer({ key: key.keyPem, cert }, (_req, res) => res.end('ok'))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
