@@ -1,0 +1,148 @@
+import type { Clock } from './clock.js'
+import type { KnownBug, NodeId, StateType } from './core/types.js'
+import type { Rng } from './rng.js'
+import type { StateMachine } from './state-machine.js'
+import type { RaftPersistence } from './storage/types.js'
+import type { RaftTransport } from './transport.js'
+
+/** Driver settings (every knob bounded; units last). Defaults in defaultRaftGroupConfig. */
+export interface RaftGroupConfig {
+  /** Milliseconds per Raft tick. */
+  tickMs: number
+  /** Election timeout in ticks (randomized in [electionTicks, 2*electionTicks)). */
+  electionTicks: number
+  /** Heartbeat interval in ticks. */
+  heartbeatTicks: number
+  /** Per-follower window of unacked MsgApps (pipelining). */
+  inflightMsgsMax: number
+  /** Bytes of entries per MsgApp (batching). A single command larger than this is refused. */
+  maxBatchBytes: number
+  /** Take a state-machine snapshot and compact the log every snapshotEntries applied entries. */
+  snapshotEntries: number
+  /** Entries kept behind a snapshot so slightly lagging followers catch up without one. */
+  compactionMarginEntries: number
+  /** InstallSnapshot chunk size on the wire. */
+  snapshotChunkBytes: number
+  /** Default deadline of propose/readBarrier/membership/transfer calls without their own signal. */
+  proposalTimeoutMs: number
+  /** Calls waiting for a result at most (backpressure: QUEUE_FULL beyond). */
+  proposalQueueMax: number
+  preVote: boolean
+  checkQuorum: boolean
+  /** 'safe' (default): ReadIndex with a heartbeat round. 'lease': leader lease (needs checkQuorum). */
+  readOnlyOption: 'safe' | 'lease'
+  /** Client sessions kept at most; the one with the oldest last-applied index is evicted first. */
+  sessionsMax: number
+  /** Cached results per client session (seqs older than the window answer SESSION_EXPIRED). */
+  sessionResultsMax: number
+  /** Simulator only: plant known bugs to prove the checkers fail. Off by default; never in production. */
+  testing?: { knownBugs?: ReadonlySet<KnownBug> }
+}
+
+export const defaultRaftGroupConfig: RaftGroupConfig = {
+  tickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  inflightMsgsMax: 256,
+  maxBatchBytes: 1 << 20,
+  snapshotEntries: 10_000,
+  compactionMarginEntries: 1_000,
+  snapshotChunkBytes: 256 << 10,
+  proposalTimeoutMs: 10_000,
+  proposalQueueMax: 10_000,
+  preVote: true,
+  checkQuorum: true,
+  readOnlyOption: 'safe',
+  sessionsMax: 10_000,
+  sessionResultsMax: 64,
+}
+
+/** Encodes state-machine results for the session cache inside snapshots (default: JSON). */
+export interface ResultCodec {
+  encode(result: unknown): Uint8Array
+  decode(bytes: Uint8Array): unknown
+}
+
+export interface RaftLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+export interface RaftGroupInit {
+  id: NodeId
+  storage: RaftPersistence
+  transport: RaftTransport
+  stateMachine: StateMachine
+  /** Defaults to realClock. */
+  clock?: Clock
+  rng: Rng
+  config?: Partial<RaftGroupConfig>
+  logger?: RaftLogger
+  resultCodec?: ResultCodec
+}
+
+export interface ProposeOptions {
+  signal?: AbortSignal
+  /** Exactly-once: a retried (clientId, seq) is applied once; every try resolves with the same result. */
+  session?: { clientId: string; seq: number }
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+}
+
+export interface RaftGroupStatus {
+  id: NodeId
+  term: number
+  role: StateType
+  leaderId: NodeId
+  commitIndex: number
+  appliedIndex: number
+  voters: NodeId[]
+  learners: NodeId[]
+  lastIndex: number
+}
+
+export type RaftGroupEvent =
+  | { type: 'leader'; leaderId: NodeId; term: number }
+  | { type: 'membership'; voters: NodeId[]; learners: NodeId[] }
+  | { type: 'stopped'; error?: Error }
+
+/**
+ * One node of a Raft group: owns the core, the storage, the transport and the state machine.
+ * All methods may be called at any time after construction; calls needing a running node reject with
+ * STOPPED after stop(). Every returned promise settles: on success, on a typed ConsensusError, or at
+ * its deadline (signal, or proposalTimeoutMs) with TIMEOUT/ABORTED.
+ */
+export interface RaftGroup {
+  readonly id: NodeId
+  /** Loads storage, restores the state machine from the latest snapshot, starts ticking. */
+  start(): Promise<void>
+  /** Stops ticking and I/O, rejects pending calls with STOPPED, closes storage. Idempotent. */
+  stop(): Promise<void>
+  /**
+   * Creates the group with this initial voter set (must include nobody else's bootstrap: call it on
+   * exactly one set of nodes, with the same list on each). Fails with ALREADY_BOOTSTRAPPED when this
+   * node has any Raft state. Call after start().
+   */
+  bootstrap(voterIds: NodeId[]): Promise<void>
+  /** Replicates command; resolves with the state machine's result for it once applied HERE. */
+  propose(command: Uint8Array, opts?: ProposeOptions): Promise<unknown>
+  /** Resolves once this node's state machine reflects every write committed before the call. */
+  readBarrier(opts?: CallOptions): Promise<void>
+  addVoter(id: NodeId, opts?: CallOptions): Promise<void>
+  addLearner(id: NodeId, opts?: CallOptions): Promise<void>
+  promoteLearner(id: NodeId, opts?: CallOptions): Promise<void>
+  removeNode(id: NodeId, opts?: CallOptions): Promise<void>
+  /** Hands leadership to toId (must be a voter); resolves when this node sees toId lead. */
+  transferLeadership(toId: NodeId, opts?: CallOptions): Promise<void>
+  status(): RaftGroupStatus
+  /** Leader and membership changes, and the stop. Returns an unsubscribe function. */
+  subscribe(listener: (ev: RaftGroupEvent) => void): () => void
+  /** Resolves when the leader is known (any node) — convenience for tests and startup. */
+  waitForLeader(opts?: CallOptions): Promise<NodeId>
+}
+
+export type { RaftTransport, RaftPersistence, StateMachine, Clock, Rng }

@@ -1,0 +1,44 @@
+import type { Entry, HardState, Snapshot } from '../core/types.js'
+
+/** What a node finds on its disk at start. */
+export interface PersistedState {
+  /** Zero hard state ({term: 0, vote: '', commit: 0}) when nothing was ever written. */
+  hardState: HardState
+  /** The latest snapshot (metadata and data), or null when none. */
+  snapshot: Snapshot | null
+  /** Entries after the snapshot's index, in index order, contiguous. */
+  entries: Entry[]
+}
+
+/**
+ * One atomic, durable write: everything a Ready (or a local compaction) asks to persist. Applied in
+ * this order inside the batch: `snapshot` (discards every persisted entry), then `compact` (discards
+ * entries ≤ its index), then `entries` (discards persisted entries at indexes ≥ entries[0].index,
+ * i.e. log truncation, then writes them), then `hardState`.
+ */
+export interface PersistBatch {
+  hardState: HardState | null
+  entries: Entry[]
+  /** A snapshot received from the leader: replaces the whole log. */
+  snapshot: Snapshot | null
+  /** A snapshot taken locally: stored as the latest snapshot, entries up to its index are dropped. */
+  compact: Snapshot | null
+}
+
+/**
+ * Durable storage of one Raft node: LevelDB in production (./level.ts), memory in tests and in the
+ * simulator (./memory.ts), which wraps it to model a disk.
+ *
+ * Contract:
+ * - `write` calls are issued one at a time by the driver (the next only after the previous settled).
+ * - `write` resolves only once the batch is durable (fsync'ed): a crash after resolution keeps it; a
+ *   crash before may keep it or not, but never part of it (atomic).
+ * - `write` may take any time (a simulated disk delays it) and may reject (a disk error): the driver
+ *   then stops the node with STORAGE_FAILED — it never retries a write whose outcome it doesn't know.
+ * - `load` is called once before any write and returns exactly what completed writes left.
+ */
+export interface RaftPersistence {
+  load(): Promise<PersistedState>
+  write(batch: PersistBatch): Promise<void>
+  close(): Promise<void>
+}
