@@ -1,0 +1,374 @@
+/**
+ * The daemon's configuration: one table of keys ({@link CONFIG_KEYS}) read from three sources, merged
+ * flags > config file > HOPSD_* environment > defaults, and validated once, here, at the edge. Inside
+ * the daemon a {@link NodeConfig} is trusted.
+ *
+ * Every key has one spelling per source, derived from its flag name: `--bootstrap-expect` on the
+ * command line, `bootstrap-expect` (or `bootstrapExpect`) in the YAML/JSON file, `HOPSD_BOOTSTRAP_EXPECT`
+ * in the environment. To add a key (say `--swarm-key`), add a field to {@link NodeConfig} and a row to
+ * {@link CONFIG_KEYS}; the CLI flags, the file keys, the environment variables, the help text and the
+ * validation all follow from the row. Cross-field rules go in {@link checkCrossField}.
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfig({ flags: { zone: 'z1', roles: 'metadata' }, env: process.env, cwd: process.cwd() })
+ * ```
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { ConfigError } from './errors.js'
+
+export const ROLES = ['metadata', 'datanode', 'gpu', 'serving'] as const
+export type Role = (typeof ROLES)[number]
+
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+export interface NodeConfig {
+  /** Absolute path of the data directory (created on first start). */
+  readonly dataDir: string
+  /** Availability zone of this host; voters and replicas are spread across zones. */
+  readonly zone: string
+  /** What this node does; every node also serves the HTTP API and the gossip view. */
+  readonly roles: readonly Role[]
+  /** Address of the local HTTP API. */
+  readonly http: HostPort
+  /** Address of the libp2p listener (nodes talk to each other here). */
+  readonly p2p: HostPort
+  /** p2p addresses of other nodes to join through (may include this node's own). */
+  readonly join: readonly HostPort[]
+  /** Number of metadata nodes that must be present before the Raft group bootstraps. */
+  readonly bootstrapExpect: number
+}
+
+interface KeyDef<K extends keyof NodeConfig> {
+  readonly key: K
+  /** Flag name without dashes; the file key is the same (or its camelCase), the env var HOPSD_ + upper snake. */
+  readonly flag: string
+  /** Placeholder in help text, e.g. HOST:PORT. */
+  readonly valueName: string
+  readonly description: string
+  /** Default as shown in help and README. */
+  readonly defaultText: string
+  readonly defaultValue: (cwd: string) => NodeConfig[K]
+  /** Turns a raw value (a string from a flag or env var, any YAML value from the file) into a typed one. */
+  readonly parse: (raw: unknown, name: string, cwd: string) => NodeConfig[K]
+}
+
+function def<K extends keyof NodeConfig>(d: KeyDef<K>): KeyDef<K> {
+  return d
+}
+
+export const DEFAULT_HTTP = '127.0.0.1:9870'
+export const DEFAULT_P2P = '127.0.0.1:4001'
+export const DEFAULT_DATA_DIR = './hopsd-data'
+
+/** The configuration keys, in help-text order. One row per key: see the module comment. */
+export const CONFIG_KEYS = [
+  def({
+    key: 'dataDir',
+    flag: 'data-dir',
+    valueName: 'DIR',
+    description: 'data directory: node key, lock, metadata and blocks; created on first start',
+    defaultText: DEFAULT_DATA_DIR,
+    defaultValue: (cwd) => resolve(cwd, DEFAULT_DATA_DIR),
+    parse: (raw, name, cwd) => resolve(cwd, parseNonEmptyString(raw, name)),
+  }),
+  def({
+    key: 'zone',
+    flag: 'zone',
+    valueName: 'NAME',
+    description: 'availability zone of this host (letters, digits, ".", "_", "-")',
+    defaultText: 'default',
+    defaultValue: () => 'default',
+    parse: parseZone,
+  }),
+  def({
+    key: 'roles',
+    flag: 'roles',
+    valueName: 'LIST',
+    description: `comma list of ${ROLES.join(',')}`,
+    defaultText: ROLES.join(','),
+    defaultValue: () => [...ROLES],
+    parse: parseRoles,
+  }),
+  def({
+    key: 'http',
+    flag: 'http',
+    valueName: 'HOST:PORT',
+    description: 'address of the local HTTP API',
+    defaultText: DEFAULT_HTTP,
+    defaultValue: () => parseAddress(DEFAULT_HTTP, 'default'),
+    parse: (raw, name) => parseAddress(parseNonEmptyString(raw, name), name),
+  }),
+  def({
+    key: 'p2p',
+    flag: 'p2p',
+    valueName: 'HOST:PORT',
+    description: 'address of the p2p listener (node to node)',
+    defaultText: DEFAULT_P2P,
+    defaultValue: () => parseAddress(DEFAULT_P2P, 'default'),
+    parse: (raw, name) => parseAddress(parseNonEmptyString(raw, name), name),
+  }),
+  def({
+    key: 'join',
+    flag: 'join',
+    valueName: 'HOST:PORT[,...]',
+    description: 'p2p addresses of other nodes to join through',
+    defaultText: '(none)',
+    defaultValue: () => [],
+    parse: (raw, name) => parseList(raw, name).map((item) => parseAddress(item, name)),
+  }),
+  def({
+    key: 'bootstrapExpect',
+    flag: 'bootstrap-expect',
+    valueName: 'N',
+    description: 'metadata nodes to wait for before the metadata group bootstraps',
+    defaultText: '1',
+    defaultValue: () => 1,
+    parse: (raw, name) => parseInteger(raw, name, 1, 7),
+  }),
+] as const
+
+export type ConfigKeyDef = (typeof CONFIG_KEYS)[number]
+
+/** HOPSD_DATA_DIR for data-dir. */
+export function envName(flag: string): string {
+  return 'HOPSD_' + flag.toUpperCase().replaceAll('-', '_')
+}
+
+/** The config file path may come from --config or HOPSD_CONFIG (never from the file itself). */
+export const CONFIG_FILE_ENV = 'HOPSD_CONFIG'
+
+export interface ConfigSources {
+  /** Flag values as strings, keyed by flag name (`data-dir`); undefined = not given. */
+  readonly flags?: Readonly<Record<string, string | undefined>>
+  /** The environment; only HOPSD_* variables are read. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Path of a YAML or JSON config file (from --config, else HOPSD_CONFIG). */
+  readonly configFile?: string
+  /** Relative paths (data dir, config file) resolve against this directory. */
+  readonly cwd: string
+}
+
+/**
+ * Merges the sources (flags > file > env > defaults) and validates every value and the cross-field
+ * rules. Throws {@link ConfigError} with a one-line message naming the flag, variable or file key.
+ */
+export function resolveConfig(sources: ConfigSources): NodeConfig {
+  const { cwd } = sources
+  const flags = sources.flags ?? {}
+  const env = sources.env ?? {}
+  const filePath = sources.configFile ?? flags['config'] ?? nonEmpty(env[CONFIG_FILE_ENV])
+  const file = filePath === undefined ? undefined : readConfigFile(resolve(cwd, filePath))
+
+  const out: Record<string, unknown> = {}
+  for (const k of CONFIG_KEYS) {
+    const flagValue = flags[k.flag]
+    const envValue = nonEmpty(env[envName(k.flag)])
+    if (flagValue !== undefined) out[k.key] = k.parse(flagValue, `--${k.flag}`, cwd)
+    else if (file !== undefined && file.values.has(k.flag)) {
+      // Relative paths in the file resolve against the file's directory, like most daemons do.
+      out[k.key] = k.parse(file.values.get(k.flag), `config file ${file.path}: ${k.flag}`, file.dir)
+    } else if (envValue !== undefined) out[k.key] = k.parse(envValue, envName(k.flag), cwd)
+    else out[k.key] = k.defaultValue(cwd)
+  }
+  const config = out as unknown as NodeConfig
+  checkCrossField(config)
+  return config
+}
+
+/** Rules that span keys, checked once the values are merged. */
+function checkCrossField(config: NodeConfig): void {
+  if (config.http.port !== 0 && sameAddress(config.http, config.p2p)) {
+    throw new ConfigError(
+      'BAD_ADDRESS',
+      `--http and --p2p are both ${formatAddress(config.http)}: they must differ`,
+    )
+  }
+}
+
+interface ConfigFile {
+  readonly path: string
+  readonly dir: string
+  /** Values keyed by flag name (camelCase keys in the file are mapped to it). */
+  readonly values: Map<string, unknown>
+}
+
+const FILE_KEYS = new Map<string, string>(
+  CONFIG_KEYS.flatMap((k) => [
+    [k.flag, k.flag],
+    [k.key, k.flag],
+  ]),
+)
+
+function readConfigFile(path: string): ConfigFile {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError('BAD_CONFIG_FILE', `config file ${path}: cannot read it (${errnoText(err)})`, {
+      cause: err,
+    })
+  }
+  let doc: unknown
+  try {
+    // YAML is a superset of JSON: one parser reads both.
+    doc = parseYaml(text, { prettyErrors: false, uniqueKeys: true })
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0]
+    throw new ConfigError('BAD_CONFIG_FILE', `config file ${path}: not valid YAML or JSON (${first})`, {
+      cause: err,
+    })
+  }
+  if (doc === null || doc === undefined) doc = {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError('BAD_CONFIG_FILE', `config file ${path}: expected a mapping of keys to values`)
+  }
+  const values = new Map<string, unknown>()
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const flag = FILE_KEYS.get(key)
+    if (flag === undefined) {
+      throw new ConfigError(
+        'BAD_CONFIG_FILE',
+        `config file ${path}: unknown key '${key}' (known: ${CONFIG_KEYS.map((k) => k.flag).join(', ')})`,
+      )
+    }
+    if (values.has(flag))
+      throw new ConfigError('BAD_CONFIG_FILE', `config file ${path}: key '${flag}' given twice`)
+    values.set(flag, value)
+  }
+  return { path, dir: resolve(path, '..'), values }
+}
+
+// ---- value parsers: each throws a ConfigError naming `name` (the flag, env var or file key) ----
+
+function parseNonEmptyString(raw: unknown, name: string): string {
+  if (typeof raw === 'number') raw = String(raw)
+  if (typeof raw !== 'string' || raw.trim() === '') {
+    throw new ConfigError('BAD_CONFIG_VALUE', `${name}: expected a non-empty string, got ${describe(raw)}`)
+  }
+  return raw.trim()
+}
+
+function parseZone(raw: unknown, name: string): string {
+  const zone = parseNonEmptyString(raw, name)
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(zone)) {
+    throw new ConfigError(
+      'BAD_CONFIG_VALUE',
+      `${name}: zone '${zone}' must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    )
+  }
+  return zone
+}
+
+function parseRoles(raw: unknown, name: string): Role[] {
+  const items = parseList(raw, name)
+  if (items.length === 0)
+    throw new ConfigError('UNKNOWN_ROLE', `${name}: give at least one role of ${ROLES.join(',')}`)
+  const roles: Role[] = []
+  for (const item of items) {
+    if (!(ROLES as readonly string[]).includes(item)) {
+      throw new ConfigError('UNKNOWN_ROLE', `${name}: unknown role '${item}' (roles: ${ROLES.join(',')})`)
+    }
+    if (!roles.includes(item as Role)) roles.push(item as Role)
+  }
+  // Canonical order, so that two spellings of the same set compare equal.
+  return ROLES.filter((r) => roles.includes(r))
+}
+
+/** A comma-separated string, or (from the file) an array of strings. */
+function parseList(raw: unknown, name: string): string[] {
+  if (Array.isArray(raw)) {
+    return raw.map((item) => {
+      if (typeof item !== 'string' || item.trim() === '') {
+        throw new ConfigError(
+          'BAD_CONFIG_VALUE',
+          `${name}: expected a list of strings, got ${describe(item)} in it`,
+        )
+      }
+      return item.trim()
+    })
+  }
+  if (typeof raw !== 'string') {
+    throw new ConfigError(
+      'BAD_CONFIG_VALUE',
+      `${name}: expected a comma list or an array, got ${describe(raw)}`,
+    )
+  }
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+function parseInteger(raw: unknown, name: string, min: number, max: number): number {
+  const n =
+    typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      'BAD_CONFIG_VALUE',
+      `${name}: expected an integer in ${min}..${max}, got ${describe(raw)}`,
+    )
+  }
+  return n
+}
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+
+/** HOST:PORT, where HOST is a hostname, an IPv4 address or a bracketed IPv6 address. */
+export function parseAddress(text: string, name: string): HostPort {
+  const bad = (why: string): never => {
+    throw new ConfigError('BAD_ADDRESS', `${name}: bad address '${text}' (${why}; expected HOST:PORT)`)
+  }
+  const m = /^(\[([0-9A-Fa-f:.]+)\]|[^:[\]]+):(\d{1,5})$/.exec(text.trim())
+  if (m === null) return bad('not HOST:PORT')
+  const port = Number(m[3])
+  if (port > 65535) bad(`port ${port} is above 65535`)
+  const host = m[2] ?? m[1]!
+  if (m[2] === undefined && !IPV4.test(host) && (!HOSTNAME.test(host) || /^[\d.]+$/.test(host))) {
+    bad(`'${host}' is not a hostname or IP address`)
+  }
+  return { host, port }
+}
+
+export function formatAddress(a: HostPort): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+}
+
+function sameAddress(a: HostPort, b: HostPort): boolean {
+  return a.port === b.port && a.host === b.host
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s
+}
+
+function describe(raw: unknown): string {
+  if (typeof raw === 'string') return `'${raw}'`
+  if (raw === null || raw === undefined) return 'nothing'
+  if (Array.isArray(raw)) return 'a list'
+  if (typeof raw === 'object') return 'a mapping'
+  return String(raw)
+}
+
+export function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  return e?.code ?? e?.message ?? String(err)
+}
+
+/** `http://HOST:PORT` for a client on this host (wildcard binds are reached through loopback). */
+export function httpUrl(a: HostPort): string {
+  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host
+  return `http://${formatAddress({ host, port: a.port })}`
+}
+
+/** A configuration with every default, for tests and tools. */
+export function defaultConfig(cwd: string, overrides: Partial<NodeConfig> = {}): NodeConfig {
+  return { ...resolveConfig({ cwd }), ...overrides }
+}

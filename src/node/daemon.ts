@@ -1,0 +1,244 @@
+/**
+ * The daemon: one object, created from a validated {@link NodeConfig}, that owns the node's lifecycle.
+ *
+ * start: data dir (created, locked) → ports checked free → identity → modules created in order →
+ *        modules started in order → HTTP API listening.
+ * stop:  HTTP API stops accepting → modules stopped in reverse → lock released; the whole shutdown
+ *        has `shutdownTimeoutMs` (10 s), each step receives the deadline as an AbortSignal.
+ */
+import { HopsError } from '../errors.js'
+import {
+  createApiServer,
+  createMetricsRegistry,
+  nodeRoutes,
+  type ApiRoutes,
+  type ApiServer,
+  type NodeInfo,
+} from '../api/index.js'
+import { VERSION } from '../version.js'
+import { formatAddress, httpUrl, type NodeConfig } from './config.js'
+import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.js'
+import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
+import { createLogger, type Logger } from './logger.js'
+import type { NodeComponents, NodeModule, Services, Startable } from './module.js'
+import { DEFAULT_MODULES } from './modules.js'
+import { checkPortFree } from './ports.js'
+
+export const SHUTDOWN_TIMEOUT_MS = 10_000
+
+export interface DaemonInit {
+  readonly config: NodeConfig
+  /** JSON lines to stdout by default. */
+  readonly logger?: Logger
+  /** The modules to compose; {@link DEFAULT_MODULES} by default (tests pass a subset). */
+  readonly modules?: readonly NodeModule[]
+  readonly shutdownTimeoutMs?: number
+}
+
+export type DaemonState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
+
+export class Daemon {
+  readonly config: NodeConfig
+  private readonly baseLogger: Logger
+  private readonly modules: readonly NodeModule[]
+  private readonly shutdownTimeoutMs: number
+  private stateValue: DaemonState = 'new'
+  private lock: DataDirLock | undefined
+  private identityValue: NodeIdentity | undefined
+  private api: ApiServer | undefined
+  private urlValue: string | undefined
+  /** Services whose start was called (even if it failed): the ones stop must stop, in reverse. */
+  private readonly started: { name: string; service: Startable }[] = []
+  private readonly startAbort = new AbortController()
+  private startPromise: Promise<void> | undefined
+  private stopPromise: Promise<void> | undefined
+
+  constructor(init: DaemonInit) {
+    this.config = init.config
+    this.baseLogger = init.logger ?? createLogger()
+    this.modules = init.modules ?? DEFAULT_MODULES
+    this.shutdownTimeoutMs = init.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS
+  }
+
+  get state(): DaemonState {
+    return this.stateValue
+  }
+
+  /** The node id; available once start has loaded the identity. */
+  get id(): string {
+    if (this.identityValue === undefined) throw new Error('the daemon has not loaded its identity yet')
+    return this.identityValue.id
+  }
+
+  get identity(): NodeIdentity | undefined {
+    return this.identityValue
+  }
+
+  /** URL of the HTTP API once listening (with the real port when the config said 0). */
+  get url(): string {
+    if (this.urlValue === undefined) throw new Error('the daemon is not listening yet')
+    return this.urlValue
+  }
+
+  /** Starts the node. Rejects with a typed error (StartupError, ConfigError) and leaves nothing running. */
+  start(): Promise<void> {
+    if (this.stateValue !== 'new') throw new Error(`start called in state ${this.stateValue}`)
+    this.stateValue = 'starting'
+    this.startPromise = this.doStart().then(
+      () => {
+        if (this.stateValue === 'starting') this.stateValue = 'running'
+      },
+      async (err: unknown) => {
+        await this.teardown(AbortSignal.timeout(this.shutdownTimeoutMs))
+        this.stateValue = 'stopped'
+        throw err
+      },
+    )
+    return this.startPromise
+  }
+
+  /**
+   * Stops the node gracefully; idempotent (a second call returns the first call's promise). Rejects
+   * with `SHUTDOWN_TIMEOUT` if the deadline passes — the caller should then exit anyway.
+   */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop()
+    return this.stopPromise
+  }
+
+  private async doStart(): Promise<void> {
+    const { config } = this
+    const signal = this.startAbort.signal
+    prepareDataDir(config.dataDir)
+    this.lock = lockDataDir(config.dataDir)
+    await checkPortFree(config.http, 'HTTP')
+    await checkPortFree(config.p2p, 'p2p')
+    const identity = await loadOrCreateIdentity(config.dataDir)
+    this.identityValue = identity
+    const logger = this.baseLogger.child({ node: identity.id, zone: config.zone })
+    logger.info({ dataDir: config.dataDir, roles: config.roles, version: VERSION }, 'starting')
+
+    const metrics = createMetricsRegistry()
+    const startedAt = new Date()
+    const services: Services = {}
+    const routes: ApiRoutes[] = []
+    const toStart: { name: string; service: Startable }[] = []
+    for (const module of this.modules) {
+      if (module.roles !== undefined && !module.roles.some((r) => config.roles.includes(r))) continue
+      const components: NodeComponents = {
+        config,
+        identity,
+        logger: logger.child({ module: module.name }),
+        metrics,
+        startedAt,
+        services,
+      }
+      const instance = await module.create(components)
+      if (instance.api !== undefined) services[module.name] = instance.api
+      if (instance.routes !== undefined) routes.push(instance.routes)
+      if (instance.service !== undefined) toStart.push({ name: module.name, service: instance.service })
+    }
+
+    const info: NodeInfo = {
+      id: identity.id,
+      zone: config.zone,
+      roles: config.roles,
+      version: VERSION,
+      startedAt: startedAt.toISOString(),
+      http: httpUrl(config.http),
+      p2p: formatAddress(config.p2p),
+      join: config.join.map(formatAddress),
+      bootstrapExpect: config.bootstrapExpect,
+      dataDir: config.dataDir,
+      pid: process.pid,
+      nodeVersion: process.version,
+    }
+    const uptimeS = () => Math.floor((Date.now() - startedAt.getTime()) / 1000)
+    this.api = await createApiServer({
+      logger: logger.child({ module: 'api' }),
+      registry: metrics,
+      routes: [nodeRoutes({ info, uptimeS }), ...routes],
+      openapi: { title: 'hopsd', version: VERSION, description: 'The local HTTP API of a hopsd node.' },
+    })
+
+    for (const entry of toStart) {
+      signal.throwIfAborted()
+      this.started.push(entry)
+      logger.info({ module: entry.name }, 'starting module')
+      await entry.service.start(signal)
+    }
+    signal.throwIfAborted()
+    try {
+      const bound = await this.api.listen(config.http)
+      this.urlValue = httpUrl(bound)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        // Lost a race with another process between the bind test and now.
+        await checkPortFree(config.http, 'HTTP')
+      }
+      throw err
+    }
+    logger.info({ url: this.urlValue, p2p: info.p2p, join: info.join }, 'started')
+  }
+
+  private async doStop(): Promise<void> {
+    const signal = AbortSignal.timeout(this.shutdownTimeoutMs)
+    if (this.stateValue === 'new') {
+      this.stateValue = 'stopped'
+      return
+    }
+    this.stateValue = 'stopping'
+    // A start in progress is cut short; its failure path tears down what it started.
+    this.startAbort.abort(new HopsError('UNAVAILABLE', 'the node is stopping'))
+    const deadline = new Promise<never>((_, reject) => {
+      const onAbort = () =>
+        reject(
+          new HopsError('SHUTDOWN_TIMEOUT', `shutdown did not finish within ${this.shutdownTimeoutMs} ms`),
+        )
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    })
+    deadline.catch(() => {}) // observed by the race below; never an unhandled rejection
+    await Promise.race([
+      (async () => {
+        try {
+          await this.startPromise
+        } catch {
+          return // the failed start already tore everything down
+        }
+        await this.teardown(signal)
+      })(),
+      deadline,
+    ])
+    this.stateValue = 'stopped'
+  }
+
+  /** Stops what started, in reverse; logs failures and goes on, so the lock is always released. */
+  private async teardown(signal: AbortSignal): Promise<void> {
+    const logger = this.baseLogger
+    if (this.api !== undefined) {
+      const api = this.api
+      this.api = undefined
+      try {
+        await api.close()
+      } catch (err) {
+        logger.error({ err }, 'closing the HTTP API failed')
+      }
+    }
+    while (this.started.length > 0) {
+      const { name, service } = this.started.pop()!
+      try {
+        await service.stop(signal)
+      } catch (err) {
+        logger.error({ err, module: name }, 'stopping a module failed')
+      }
+    }
+    this.lock?.release()
+    this.lock = undefined
+    if (this.identityValue !== undefined) logger.info({ node: this.identityValue.id }, 'stopped')
+  }
+}
+
+export function createDaemon(init: DaemonInit): Daemon {
+  return new Daemon(init)
+}
