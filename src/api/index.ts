@@ -1,0 +1,16 @@
+/**
+ * The HTTP API: a fastify server with one error mapper, request logs, metrics and an OpenAPI document
+ * generated from route schemas. Each area adds its routes as an {@link ApiRoutes} in
+ * `src/api/routes/<area>.ts`, closed over the services it needs.
+ *
+ * @example
+ * ```ts
+ * const api = await createApiServer({ logger, registry, openapi: { title: 'hopsd', version }, routes: [nodeRoutes(deps)] })
+ * await api.listen({ host: '127.0.0.1', port: 9870 })
+ * ```
+ */
+export { createApiServer, type ApiRoutes, type ApiServer, type ApiServerInit } from './server.js'
+export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
+export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
+export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
+export { nodeRoutes, type NodeInfo, type NodeRoutesDeps } from './routes/node.js'

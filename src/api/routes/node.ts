@@ -1,0 +1,97 @@
+// Routes of the node itself: /health (for load balancers and tests) and /api/v1/node.
+import type { FastifyInstance } from 'fastify'
+import type { ApiRoutes } from '../server.js'
+
+export interface NodeInfo {
+  /** The node id (libp2p peer id of the node key), the same string every route and node shows. */
+  readonly id: string
+  readonly zone: string
+  readonly roles: readonly string[]
+  readonly version: string
+  readonly startedAt: string
+  readonly http: string
+  readonly p2p: string
+  readonly join: readonly string[]
+  readonly bootstrapExpect: number
+  readonly dataDir: string
+  readonly pid: number
+  readonly nodeVersion: string
+}
+
+export interface NodeRoutesDeps {
+  /** Static facts about this node. */
+  readonly info: NodeInfo
+  /** Seconds since the daemon started (whole seconds). */
+  uptimeS(): number
+}
+
+const healthSchema = {
+  type: 'object',
+  required: ['status', 'id', 'zone', 'roles', 'version', 'uptimeS'],
+  properties: {
+    status: { type: 'string', enum: ['ok'] },
+    id: { type: 'string', description: 'node id (libp2p peer id)' },
+    zone: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    version: { type: 'string' },
+    uptimeS: { type: 'integer', minimum: 0 },
+  },
+} as const
+
+const nodeSchema = {
+  type: 'object',
+  required: [
+    'id',
+    'zone',
+    'roles',
+    'version',
+    'uptimeS',
+    'startedAt',
+    'http',
+    'p2p',
+    'join',
+    'bootstrapExpect',
+  ],
+  properties: {
+    id: { type: 'string', description: 'node id (libp2p peer id)' },
+    zone: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    version: { type: 'string' },
+    uptimeS: { type: 'integer', minimum: 0 },
+    startedAt: { type: 'string', format: 'date-time' },
+    http: { type: 'string', description: 'URL of this API' },
+    p2p: { type: 'string', description: 'p2p listen address HOST:PORT' },
+    join: { type: 'array', items: { type: 'string' } },
+    bootstrapExpect: { type: 'integer' },
+    dataDir: { type: 'string' },
+    pid: { type: 'integer' },
+    nodeVersion: { type: 'string', description: 'Node.js runtime version' },
+  },
+} as const
+
+export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
+  return {
+    name: 'node',
+    register(app: FastifyInstance) {
+      app.get(
+        '/health',
+        { schema: { summary: 'Liveness of this node', tags: ['node'], response: { 200: healthSchema } } },
+        async () => {
+          const { id, zone, roles, version } = deps.info
+          return { status: 'ok', id, zone, roles, version, uptimeS: deps.uptimeS() }
+        },
+      )
+      app.get(
+        '/api/v1/node',
+        {
+          schema: {
+            summary: 'This node: id, zone, roles, addresses',
+            tags: ['node'],
+            response: { 200: nodeSchema },
+          },
+        },
+        async () => ({ ...deps.info, uptimeS: deps.uptimeS() }),
+      )
+    },
+  }
+}

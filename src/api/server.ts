@@ -1,0 +1,137 @@
+/**
+ * The local HTTP API of a node: a fastify instance with the error mapper, JSON-lines request logs,
+ * `/metrics`, `/openapi.json`, and the routes of every area. Areas do not touch the instance directly:
+ * each contributes an {@link ApiRoutes} (a fastify plugin closed over the services it needs, written in
+ * `src/api/routes/<area>.ts`), and the daemon passes the list in.
+ */
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import { installErrorMapper } from './error-mapper.js'
+import { createApiMetrics } from './metrics.js'
+import { buildOpenApi, recordRoutes, type OpenApiInfo } from './openapi.js'
+
+/** One area's routes. `register` runs inside its own encapsulated fastify context. */
+export interface ApiRoutes {
+  /** The area's name (`node`, `fs`, ...), for logs and errors. */
+  readonly name: string
+  /** Declares the routes; every route must carry a schema with at least `response`. */
+  register(app: FastifyInstance): void | Promise<void>
+}
+
+export interface ApiServerInit {
+  readonly logger: Logger
+  /** The daemon's metrics registry; the server adds its request histogram to it. */
+  readonly registry: Registry
+  readonly routes: readonly ApiRoutes[]
+  readonly openapi: OpenApiInfo
+  /** Largest request body accepted (bytes); routes that take files raise it for themselves. */
+  readonly bodyLimitBytes?: number
+}
+
+export interface ApiServer {
+  readonly app: FastifyInstance
+  /** Binds and serves; resolves with the bound address (port 0 picks a free one). */
+  listen(addr: { host: string; port: number }): Promise<{ host: string; port: number }>
+  /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. */
+  close(): Promise<void>
+}
+
+export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
+  const app = Fastify({
+    // pino's Logger is fastify's logger; the cast keeps the instance type the plain FastifyInstance.
+    loggerInstance: init.logger as FastifyBaseLogger,
+    // One log line per request, written in onResponse below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: init.bodyLimitBytes ?? 1024 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  })
+  installErrorMapper(app)
+  const routes = recordRoutes(app, { requireSchemas: true })
+  const metrics = createApiMetrics(init.registry)
+
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    // The route pattern, not the URL, keeps the label set bounded; unmatched URLs share one label.
+    const route = request.routeOptions.url ?? 'unmatched'
+    const durationS = reply.elapsedTime / 1000
+    metrics.httpDuration.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      durationS,
+    )
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        route,
+        status: reply.statusCode,
+        durationMs: round3(reply.elapsedTime),
+      },
+      'request',
+    )
+  })
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics of this node (text exposition format)',
+        tags: ['node'],
+        response: {
+          200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      },
+    },
+    async (_request, reply) => {
+      const text = await init.registry.metrics()
+      return reply.type(init.registry.contentType).send(text)
+    },
+  )
+
+  let openapiDoc: Record<string, unknown> | undefined
+  app.get(
+    '/openapi.json',
+    {
+      schema: {
+        summary: 'The OpenAPI 3.1 document of this API, generated from the route schemas',
+        tags: ['node'],
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async (_request, reply) => {
+      openapiDoc ??= buildOpenApi(init.openapi, routes, app.getSchemas() as Record<string, unknown>)
+      return reply.type('application/json').send(JSON.stringify(openapiDoc))
+    },
+  )
+
+  for (const area of init.routes) {
+    await app.register(async (child) => {
+      await area.register(child)
+    })
+  }
+  await app.ready()
+
+  return {
+    app,
+    async listen(addr) {
+      await app.listen({ host: addr.host, port: addr.port, listenTextResolver: () => 'listening' })
+      const bound = app.server.address()
+      if (bound === null || typeof bound === 'string') throw new Error('the HTTP server has no TCP address')
+      return { host: bound.address, port: bound.port }
+    },
+    async close() {
+      await app.close()
+    },
+  }
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000
+}
