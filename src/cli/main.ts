@@ -1,0 +1,69 @@
+// The `hopsd` command: dispatches to one subcommand per file (start, dev, version), and is the entry.
+import { ConfigError } from '../node/index.js'
+import { devHelp, runDev } from './dev.js'
+import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
+import { runStart, startHelp } from './start.js'
+import { runVersion } from './version.js'
+
+export function mainHelp(): string {
+  return [
+    'Usage: hopsd <command> [flags]',
+    '',
+    'Commands:',
+    '  start     run a node (see hopsd start --help)',
+    '  dev       run a local cluster of N nodes (see hopsd dev --help)',
+    '  version   print the version (also --version)',
+    '',
+    startHelp(),
+    '',
+    devHelp(),
+  ].join('\n')
+}
+
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'start':
+      return runStart(rest, io)
+    case 'dev':
+      return runDev(rest, io)
+    case 'version':
+    case '--version':
+    case '-v':
+      return runVersion(io)
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(mainHelp())
+      return EXIT_OK
+    default:
+      return reportError(
+        io,
+        command.startsWith('-')
+          ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
+          : new ConfigError(
+              'UNKNOWN_COMMAND',
+              `unknown command '${command}' (commands: start, dev, version)`,
+            ),
+      )
+  }
+}
+
+/** The process entry: run, then exit with the code (stdout is flushed first). */
+export function runMain(argv: readonly string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code
+      // Daemons and dev keep handles open until they return; once they have, nothing should linger.
+      setImmediate(() => process.exit(code))
+    },
+    (err: unknown) => {
+      process.exit(reportError(processIo, err))
+    },
+  )
+}
+
+// This file is the entry of `npm run hopsd`, of bin/hopsd.js and of the single binary: it always runs.
+// (Tests import the subcommand files, never this one.)
+runMain(process.argv.slice(2))
