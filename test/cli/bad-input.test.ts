@@ -1,0 +1,115 @@
+// Bad input to the real `hopsd` process: one line on stderr naming the problem, exit code 2, no stack.
+import { createServer, type Server } from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort, makeTempDir, removeTempDirs, runHopsd } from '../helpers/index.js'
+
+let dir: string
+let busy: Server
+let busyAddr: string
+
+beforeAll(async () => {
+  dir = makeTempDir('hopsd-bad-input-')
+  busyAddr = await freePort()
+  const [host, port] = busyAddr.split(':') as [string, string]
+  busy = createServer()
+  await new Promise<void>((r) => busy.listen({ host, port: Number(port) }, () => r()))
+})
+
+afterAll(async () => {
+  await new Promise<void>((r) => busy.close(() => r()))
+  removeTempDirs()
+})
+
+/** Runs `hopsd args` and checks the bad-input contract; returns the one stderr line. */
+async function expectBadInput(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const res = await runHopsd(args, { env, cwd: dir })
+  expect(res.code, `stderr: ${res.stderr}`).toBe(2)
+  const lines = res.stderr.split('\n').filter((l) => l !== '')
+  expect(lines).toHaveLength(1)
+  expect(res.stderr).not.toMatch(/\n\s+at /) // no stack trace
+  return lines[0]!
+}
+
+describe('hopsd with bad input exits 2 with one clear line', () => {
+  it('unknown command', async () => {
+    expect(await expectBadInput(['launch'])).toMatch(/^hopsd: unknown command 'launch'.*\[UNKNOWN_COMMAND\]$/)
+  })
+
+  it('unknown flag', async () => {
+    expect(await expectBadInput(['start', '--nope'])).toMatch(
+      /^hopsd: unknown flag --nope .*\[UNKNOWN_FLAG\]$/,
+    )
+  })
+
+  it('unknown role', async () => {
+    expect(await expectBadInput(['start', '--roles', 'metadata,cpu'])).toMatch(
+      /^hopsd: --roles: unknown role 'cpu' .*\[UNKNOWN_ROLE\]$/,
+    )
+  })
+
+  it('bad address', async () => {
+    expect(await expectBadInput(['start', '--http', 'nohost:'])).toMatch(
+      /^hopsd: --http: bad address 'nohost:'.*\[BAD_ADDRESS\]$/,
+    )
+  })
+
+  it('bad value from the environment', async () => {
+    expect(await expectBadInput(['start'], { HOPSD_BOOTSTRAP_EXPECT: 'many' })).toMatch(
+      /^hopsd: HOPSD_BOOTSTRAP_EXPECT: expected an integer.*\[BAD_CONFIG_VALUE\]$/,
+    )
+  })
+
+  it('port in use (HTTP and p2p)', async () => {
+    const dataDir = join(dir, 'port')
+    const p2p = await freePort()
+    expect(await expectBadInput(['start', '--data-dir', dataDir, '--http', busyAddr, '--p2p', p2p])).toMatch(
+      new RegExp(`^hopsd: HTTP address ${busyAddr} is already in use \\[PORT_IN_USE\\]$`),
+    )
+    const http = await freePort()
+    expect(await expectBadInput(['start', '--data-dir', dataDir, '--http', http, '--p2p', busyAddr])).toMatch(
+      new RegExp(`^hopsd: p2p address ${busyAddr} is already in use \\[PORT_IN_USE\\]$`),
+    )
+  })
+
+  it('unwritable data dir', async () => {
+    // A path under a regular file cannot be created, whoever runs the test (root ignores chmod).
+    const file = join(dir, 'a-file')
+    writeFileSync(file, 'x')
+    expect(await expectBadInput(['start', '--data-dir', join(file, 'data')])).toMatch(
+      /^hopsd: data dir .*a-file\/data cannot be created \(ENOTDIR\) \[DATA_DIR_UNWRITABLE\]$/,
+    )
+  })
+
+  it('bad config file', async () => {
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, 'zone: z1\nzone: z2\n')
+    expect(await expectBadInput(['start', '--config', bad])).toMatch(
+      /^hopsd: config file .*bad\.yaml: not valid YAML.*\[BAD_CONFIG_FILE\]$/,
+    )
+    expect(await expectBadInput(['start', '--config', join(dir, 'none.yaml')])).toMatch(
+      /^hopsd: config file .*none\.yaml: cannot read it \(ENOENT\) \[BAD_CONFIG_FILE\]$/,
+    )
+  })
+
+  it('dev: bad node count', async () => {
+    expect(await expectBadInput(['dev', '--nodes', 'lots'])).toMatch(
+      /^hopsd: --nodes: expected an integer.*\[BAD_CONFIG_VALUE\]$/,
+    )
+  })
+})
+
+describe('hopsd --version and --help', () => {
+  it('prints the version and exits 0', async () => {
+    const res = await runHopsd(['--version'])
+    expect(res.code).toBe(0)
+    expect(res.stdout).toMatch(/^hopsd \d+\.\d+\.\d+/)
+  })
+
+  it('prints help for each command', async () => {
+    const res = await runHopsd(['start', '--help'])
+    expect(res.code).toBe(0)
+    expect(res.stdout).toContain('--bootstrap-expect N')
+  })
+})
