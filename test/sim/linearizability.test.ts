@@ -311,7 +311,6 @@ describe('linearizability checker: randomized against a reference register', () 
   // (when the corrupted value is impossible).
   function atomicHistory(seed: number): HistoryEvent[] {
     const rng = createRng(seed)
-    const events: HistoryEvent[] = []
     const state = new Map<string, Value>()
     type Pending = {
       process: number
