@@ -1,0 +1,1027 @@
+import {
+  childrenRange,
+  inodeKey,
+  type ApplyContext,
+  type ClusterSettings,
+  type CommandOp,
+  type MetaModule,
+  type MetaModuleFactory,
+  type MetaStore,
+  type Table,
+} from '../meta/index.js'
+import { md5md5crc32c, type FileChecksum } from './checksum.js'
+import { FsError } from './errors.js'
+import {
+  counterCodec,
+  DIRECTORY,
+  EMPTY,
+  FILE,
+  inodeCodec,
+  leaseCodec,
+  ROOT_ID,
+  type Inode,
+  type Lease,
+  type XAttr,
+} from './inode.js'
+import { isSameOrUnder, joinPath, parsePath } from './path.js'
+import {
+  ALL,
+  checkPermission,
+  READ,
+  READ_EXECUTE,
+  WRITE,
+  type Caller,
+  type Need,
+  type Resolved,
+} from './permission.js'
+
+/** Hadoop's dfs.replication.max. */
+export const REPLICATION_MAX = 512
+/** Hadoop's dfs.namenode.fs-limits.min-block-size. */
+export const BLOCK_SIZE_MIN = 1024 * 1024
+/** Hadoop's dfs.namenode.fs-limits.max-xattrs-per-inode and max-xattr-size (name + value bytes). */
+export const XATTRS_PER_INODE_MAX = 32
+export const XATTR_BYTES_MAX = 16_384
+/** Hadoop's dfs.ls.limit: entries per listing page. */
+export const LIST_PAGE_MAX = 1000
+/** Open files (leases) kept at most; past it, hard-expired leases are swept before a new one is refused. */
+export const LEASES_MAX = 100_000
+/** Owner and group names. */
+export const PRINCIPAL_BYTES_MAX = 255
+
+export const XATTR_CREATE = 1
+export const XATTR_REPLACE = 2
+
+/** Mutating operations of the namespace (Command oneof names). */
+export const FS_OPS = [
+  'mkdirs',
+  'createFile',
+  'append',
+  'closeFile',
+  'rename',
+  'delete',
+  'setPermission',
+  'setOwner',
+  'setTimes',
+  'setReplication',
+  'setXAttr',
+  'removeXAttr',
+  'renewLease',
+  'recoverLease',
+] as const satisfies readonly CommandOp[]
+
+export type FsOp = (typeof FS_OPS)[number]
+
+/** An inode as reads present it. */
+export interface FileStatus {
+  readonly fileId: number
+  /** The last path component ('' for the root). */
+  readonly name: string
+  readonly type: 'FILE' | 'DIRECTORY'
+  readonly permission: number
+  readonly owner: string
+  readonly group: string
+  readonly length: number
+  readonly modificationTime: number
+  readonly accessTime: number
+  readonly replication: number
+  readonly blockSize: number
+  readonly childrenNum: number
+  /** The content lives inside the metadata (small file). */
+  readonly inlined: boolean
+  /** Holder of the write lease when the file is open for writing. */
+  readonly leaseHolder: string | null
+  readonly hasXAttrs: boolean
+}
+
+export interface Listing {
+  readonly entries: FileStatus[]
+  /** Children after this page (LISTSTATUS_BATCH's remainingEntries). */
+  readonly remaining: number
+}
+
+export interface ContentSummary {
+  readonly length: number
+  readonly fileCount: number
+  readonly directoryCount: number
+  readonly spaceConsumed: number
+  readonly quota: number
+  readonly spaceQuota: number
+}
+
+/** Results of the mutating ops (apply's `value`). */
+export interface OpResults {
+  mkdirs: { created: boolean }
+  createFile: { fileId: number; size: number }
+  append: { size: number }
+  closeFile: { closed: true }
+  rename: { renamed: boolean }
+  delete: { deleted: boolean }
+  setPermission: null
+  setOwner: null
+  setTimes: null
+  setReplication: { changed: boolean }
+  setXAttr: null
+  removeXAttr: null
+  renewLease: { renewed: number }
+  recoverLease: { closed: boolean }
+}
+
+interface Op {
+  readonly caller: Caller
+  readonly su: boolean
+  readonly now: number
+  readonly clientName: string
+  readonly settings: ClusterSettings
+  emit(op: string, path: string, inodeId: number, dst?: string): void
+}
+
+/**
+ * The file-system namespace: the `fs.inode`, `fs.lease` and `fs.counter` tables and the commands on
+ * them. Commands are applied by the metadata state machine (all-or-nothing: a thrown FsError rolls the
+ * command back); the query methods serve reads from this replica's state, with the same permission
+ * checks.
+ */
+export class Namespace implements MetaModule {
+  readonly name = 'fs'
+  readonly ops = FS_OPS
+  private readonly inodes: Table<Inode>
+  private readonly leases: Table<Lease>
+  private readonly counters: Table<{ value: number }>
+  /** inode id → key in `fs.inode` (derived; kept by the table's hooks through commits, rollbacks, restores). */
+  private readonly keyById = new Map<number, string>()
+
+  constructor(private readonly store: MetaStore) {
+    this.inodes = store.table('fs.inode', inodeCodec, {
+      onSet: (key, prev, next) => {
+        if (prev !== undefined && prev.id !== next.id) this.keyById.delete(prev.id)
+        this.keyById.set(next.id, key)
+      },
+      onDelete: (_key, prev) => this.keyById.delete(prev.id),
+      onClear: () => this.keyById.clear(),
+    })
+    this.leases = store.table('fs.lease', leaseCodec)
+    this.counters = store.table('fs.counter', counterCodec)
+  }
+
+  init({ settings }: { settings: ClusterSettings }): void {
+    if (!this.inodes.has(inodeKey(0, ''))) {
+      this.inodes.put(inodeKey(0, ''), {
+        ...newInode(ROOT_ID, 0, '', DIRECTORY, 0o755, settings.superuser, settings.supergroup, 0),
+      })
+    }
+    if (!this.counters.has('nextInodeId')) this.counters.put('nextInodeId', { value: ROOT_ID + 1 })
+  }
+
+  apply(ctx: ApplyContext): unknown {
+    const cmd = ctx.cmd
+    const op: Op = {
+      caller: { user: cmd.user, groups: cmd.groups },
+      su: ctx.isSuperuser,
+      now: cmd.nowMs,
+      clientName: cmd.clientName,
+      settings: ctx.settings,
+      emit: (name, path, inodeId, dst) => ctx.emit({ op: name, path, inodeId, dst }),
+    }
+    if (cmd.user === '') throw new FsError('ACCESS_DENIED', 'the command carries no user')
+    switch (cmd.op as FsOp) {
+      case 'mkdirs':
+        return this.mkdirs(op, str(cmd.mkdirs?.path), num(cmd.mkdirs?.permission))
+      case 'createFile': {
+        const c = cmd.createFile!
+        return this.createFile(op, str(c.path), bytes(c.data), {
+          overwrite: !!c.overwrite,
+          permission: num(c.permission),
+          replication: num(c.replication),
+          blockSize: num(c.blockSize),
+          close: !!c.close,
+          createParent: !!c.createParent,
+        })
+      }
+      case 'append':
+        return this.append(op, str(cmd.append?.path), bytes(cmd.append?.data), !!cmd.append?.close)
+      case 'closeFile':
+        return this.closeFile(op, str(cmd.closeFile?.path))
+      case 'rename': {
+        const c = cmd.rename!
+        return this.rename(op, str(c.src), str(c.dst), !!c.legacy, !!c.overwrite)
+      }
+      case 'delete':
+        return this.delete(op, str(cmd.delete?.path), !!cmd.delete?.recursive)
+      case 'setPermission':
+        return this.setPermission(op, str(cmd.setPermission?.path), num(cmd.setPermission?.permission))
+      case 'setOwner':
+        return this.setOwner(op, str(cmd.setOwner?.path), str(cmd.setOwner?.owner), str(cmd.setOwner?.group))
+      case 'setTimes':
+        return this.setTimes(op, str(cmd.setTimes?.path), num(cmd.setTimes?.mtime), num(cmd.setTimes?.atime))
+      case 'setReplication':
+        return this.setReplication(op, str(cmd.setReplication?.path), num(cmd.setReplication?.replication))
+      case 'setXAttr': {
+        const c = cmd.setXAttr!
+        return this.setXAttr(op, str(c.path), str(c.name), bytes(c.value), num(c.flags))
+      }
+      case 'removeXAttr':
+        return this.removeXAttr(op, str(cmd.removeXAttr?.path), str(cmd.removeXAttr?.name))
+      case 'renewLease':
+        return this.renewLease(op)
+      case 'recoverLease':
+        return this.recoverLease(op, str(cmd.recoverLease?.path))
+      default:
+        throw new Error(`fs: op ${String(cmd.op)} routed to the namespace`)
+    }
+  }
+
+  // ---------------------------------------------------------------- mutations
+
+  private mkdirs(op: Op, path: string, permission: number): OpResults['mkdirs'] {
+    const r = this.resolve(parsePath(path))
+    checkMode(permission)
+    const missingFrom = firstMissing(r)
+    if (r.fileAt >= 0) this.throwNotDir(r)
+    const last = r.inodes[r.inodes.length - 1]
+    if (last !== undefined) {
+      this.check(op, r, {})
+      if (last.type !== DIRECTORY)
+        throw new FsError('FILE_ALREADY_EXISTS', `Path is not a directory: ${path}`)
+      return { created: false }
+    }
+    this.check(op, r, { ancestor: WRITE })
+    const id = this.createDirs(op, r, missingFrom, permission)
+    op.emit('mkdirs', path, id)
+    return { created: true }
+  }
+
+  private createFile(
+    op: Op,
+    path: string,
+    data: Uint8Array,
+    o: {
+      overwrite: boolean
+      permission: number
+      replication: number
+      blockSize: number
+      close: boolean
+      createParent: boolean
+    },
+  ): OpResults['createFile'] {
+    const names = parsePath(path)
+    if (names.length === 0) throw new FsError('FILE_ALREADY_EXISTS', '/ already exists as a directory')
+    checkMode(o.permission)
+    const replication = o.replication === 0 ? op.settings.defaultReplication : checkReplication(o.replication)
+    const blockSize = o.blockSize === 0 ? op.settings.defaultBlockSize : checkBlockSize(o.blockSize)
+    this.checkInlineSize(op, data.length, path)
+    if (!o.close && op.clientName === '')
+      throw new FsError('INVALID_ARGUMENT', 'a file left open needs a clientName to hold its lease')
+    const r = this.resolve(names)
+    if (r.fileAt >= 0) this.throwNotDir(r)
+    this.check(op, r, { ancestor: WRITE })
+    const existing = r.inodes[names.length]
+    let parent = r.inodes[names.length - 1]
+    if (existing !== undefined) {
+      if (existing.type === DIRECTORY)
+        throw new FsError('FILE_ALREADY_EXISTS', `${path} already exists as a directory`)
+      this.checkLeaseFree(op, existing, path)
+      if (!o.overwrite)
+        throw new FsError(
+          'FILE_ALREADY_EXISTS',
+          `${path} for client ${op.clientName || op.caller.user} already exists`,
+        )
+      // HDFS replaces an overwritten file by a new inode: readers holding the old id see it gone.
+      this.leases.delete(leaseKey(existing.id))
+      this.inodes.delete(this.keyOf(existing.id))
+      this.touchDir(existing.parent, -1, op.now)
+    }
+    if (parent === undefined) {
+      if (!o.createParent)
+        throw new FsError('FILE_NOT_FOUND', `Parent directory doesn't exist: ${joinPath(names.slice(0, -1))}`)
+      const dirId = this.createDirs(op, r, firstMissing(r), 0o755, names.length - 1)
+      parent = this.byId(dirId)
+    }
+    const id = this.nextId()
+    const inode: Inode = {
+      ...newInode(
+        id,
+        parent.id,
+        names[names.length - 1]!,
+        FILE,
+        o.permission,
+        op.caller.user,
+        parent.group,
+        op.now,
+      ),
+      replication,
+      blockSize,
+      size: data.length,
+      inlined: true,
+      data: copy(data),
+    }
+    this.inodes.put(inodeKey(parent.id, inode.name), inode)
+    this.touchDir(parent.id, +1, op.now)
+    if (!o.close) this.putLease(op, id)
+    op.emit('create', path, id)
+    return { fileId: id, size: data.length }
+  }
+
+  private append(op: Op, path: string, data: Uint8Array, close: boolean): OpResults['append'] {
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const file = this.requireFile(r, path)
+    if (!close && op.clientName === '')
+      throw new FsError('INVALID_ARGUMENT', 'a file left open needs a clientName to hold its lease')
+    const lease = this.leases.get(leaseKey(file.id))
+    if (lease !== undefined && !(lease.holder === op.clientName && op.clientName !== ''))
+      this.checkLeaseFree(op, file, path)
+    if (!file.inlined)
+      throw new FsError(
+        'UNSUPPORTED_OPERATION',
+        `${path} is stored in blocks: appends to it come with part 2`,
+      )
+    const size = file.size + data.length
+    this.checkInlineSize(op, size, path)
+    const joined = new Uint8Array(size)
+    joined.set(file.data, 0)
+    joined.set(data, file.size)
+    this.putInode({ ...file, data: joined, size, mtime: op.now })
+    if (close) this.leases.delete(leaseKey(file.id))
+    else this.putLease(op, file.id)
+    op.emit('append', path, file.id)
+    return { size }
+  }
+
+  private closeFile(op: Op, path: string): OpResults['closeFile'] {
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, {})
+    const file = this.requireFile(r, path)
+    const lease = this.leases.get(leaseKey(file.id))
+    if (
+      lease === undefined ||
+      lease.holder !== op.clientName ||
+      op.clientName === '' ||
+      this.leaseHardExpired(op, lease)
+    ) {
+      throw new FsError(
+        'LEASE_NOT_HELD',
+        `No lease on ${path}: ${op.clientName || '(no client)'} does not hold it`,
+      )
+    }
+    this.leases.delete(leaseKey(file.id))
+    this.putInode({ ...file, mtime: op.now })
+    op.emit('close', path, file.id)
+    return { closed: true }
+  }
+
+  private rename(op: Op, src: string, dst: string, legacy: boolean, overwrite: boolean): OpResults['rename'] {
+    const srcNames = parsePath(src)
+    let dstNames = parsePath(dst)
+    const sr = this.resolve(srcNames)
+    let dr = this.resolve(dstNames)
+    const srcInode = sr.inodes[srcNames.length]
+    // Hadoop's old rename: an existing directory as destination means "move into it".
+    if (legacy && dr.inodes[dstNames.length]?.type === DIRECTORY && srcNames.length > 0) {
+      dstNames = parsePath(joinPath([...dstNames, srcNames[srcNames.length - 1]!]))
+      dr = this.resolve(dstNames)
+    }
+    const dstPath = joinPath(dstNames)
+    this.check(op, sr, { parent: WRITE })
+    this.check(op, dr, { ancestor: WRITE })
+    const fail = (
+      code:
+        | 'FILE_NOT_FOUND'
+        | 'FILE_ALREADY_EXISTS'
+        | 'INVALID_ARGUMENT'
+        | 'NOT_A_DIRECTORY'
+        | 'DIRECTORY_NOT_EMPTY',
+      msg: string,
+    ): OpResults['rename'] => {
+      if (legacy) return { renamed: false }
+      throw new FsError(code, msg)
+    }
+    if (srcInode === undefined) return fail('FILE_NOT_FOUND', `rename source ${src} is not found`)
+    if (srcNames.length === 0) return fail('INVALID_ARGUMENT', 'rename source cannot be the root')
+    if (dstPath === src) {
+      if (legacy) return { renamed: true }
+      throw new FsError('FILE_ALREADY_EXISTS', `The source ${src} and destination ${dstPath} are the same`)
+    }
+    if (isSameOrUnder(dstPath, src))
+      return fail(
+        'INVALID_ARGUMENT',
+        `Rename destination ${dstPath} is a directory or file under source ${src}`,
+      )
+    if (dr.fileAt >= 0)
+      return fail(
+        'NOT_A_DIRECTORY',
+        `rename destination parent ${joinPath(dstNames.slice(0, dr.fileAt))} is a file`,
+      )
+    const dstParent = dr.inodes[dstNames.length - 1]
+    if (dstParent === undefined)
+      return fail('FILE_NOT_FOUND', `rename destination parent ${joinPath(dstNames.slice(0, -1))} not found`)
+    const dstInode = dr.inodes[dstNames.length]
+    if (dstInode !== undefined) {
+      if (legacy || !overwrite)
+        return fail('FILE_ALREADY_EXISTS', `rename destination ${dstPath} already exists`)
+      if (dstInode.type !== srcInode.type) {
+        throw new FsError(
+          'FILE_ALREADY_EXISTS',
+          `Source ${src} and destination ${dstPath} must both be directories or both files`,
+        )
+      }
+      if (dstInode.type === DIRECTORY && dstInode.childrenNum > 0)
+        throw new FsError('DIRECTORY_NOT_EMPTY', `rename destination directory ${dstPath} is not empty`)
+      this.check(op, dr, { parent: WRITE })
+      this.leases.delete(leaseKey(dstInode.id))
+      this.inodes.delete(this.keyOf(dstInode.id))
+      this.touchDir(dstInode.parent, -1, op.now)
+    }
+    // The subtree's children are keyed by the moved inode's id: moving one row moves the whole subtree.
+    this.inodes.delete(this.keyOf(srcInode.id))
+    this.touchDir(srcInode.parent, -1, op.now)
+    const name = dstNames[dstNames.length - 1]!
+    this.inodes.put(inodeKey(dstParent.id, name), { ...srcInode, parent: dstParent.id, name })
+    this.touchDir(dstParent.id, +1, op.now)
+    op.emit('rename', src, srcInode.id, dstPath)
+    return { renamed: true }
+  }
+
+  private delete(op: Op, path: string, recursive: boolean): OpResults['delete'] {
+    const names = parsePath(path)
+    const r = this.resolve(names)
+    const inode = r.inodes[names.length]
+    if (inode !== undefined && inode.type === DIRECTORY && inode.childrenNum > 0 && !recursive) {
+      throw new FsError('DIRECTORY_NOT_EMPTY', `\`${path} is non empty': Directory is not empty`)
+    }
+    this.check(op, r, { parent: WRITE, sub: ALL, ignoreEmptyDir: true })
+    if (inode === undefined || names.length === 0) return { deleted: false }
+    const removed = this.removeSubtree(inode)
+    this.touchDir(inode.parent, -1, op.now)
+    op.emit('delete', path, inode.id)
+    return { deleted: removed > 0 }
+  }
+
+  private setPermission(op: Op, path: string, permission: number): null {
+    checkMode(permission)
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { owner: true })
+    const inode = this.requireExisting(r, path)
+    this.putInode({ ...inode, permission })
+    op.emit('setPermission', path, inode.id)
+    return null
+  }
+
+  private setOwner(op: Op, path: string, owner: string, group: string): null {
+    if (owner === '' && group === '') throw new FsError('INVALID_ARGUMENT', 'owner and group are both empty')
+    if (owner !== '') checkPrincipal(owner, 'owner')
+    if (group !== '') checkPrincipal(group, 'group')
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { owner: true })
+    const inode = this.requireExisting(r, path)
+    if (!op.su) {
+      if (owner !== '' && owner !== op.caller.user) {
+        throw new FsError(
+          'ACCESS_DENIED',
+          `User ${op.caller.user} is not a super user (non-super user cannot change owner).`,
+        )
+      }
+      if (group !== '' && !op.caller.groups.includes(group)) {
+        throw new FsError('ACCESS_DENIED', `User ${op.caller.user} does not belong to ${group}`)
+      }
+    }
+    this.putInode({ ...inode, owner: owner || inode.owner, group: group || inode.group })
+    op.emit('setOwner', path, inode.id)
+    return null
+  }
+
+  private setTimes(op: Op, path: string, mtime: number, atime: number): null {
+    if (mtime < -1 || atime < -1)
+      throw new FsError('INVALID_ARGUMENT', 'times must be -1 (unchanged) or ms since the epoch')
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const inode = this.requireExisting(r, path)
+    this.putInode({
+      ...inode,
+      mtime: mtime === -1 ? inode.mtime : mtime,
+      atime: atime === -1 ? inode.atime : atime,
+    })
+    op.emit('setTimes', path, inode.id)
+    return null
+  }
+
+  private setReplication(op: Op, path: string, replication: number): OpResults['setReplication'] {
+    checkReplication(replication)
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const inode = r.inodes[r.inodes.length - 1]
+    if (inode === undefined || inode.type !== FILE) return { changed: false }
+    this.putInode({ ...inode, replication })
+    op.emit('setReplication', path, inode.id)
+    return { changed: true }
+  }
+
+  private setXAttr(op: Op, path: string, rawName: string, value: Uint8Array, flags: number): null {
+    const name = this.checkXAttrName(op, rawName)
+    if (flags < 0 || flags > 3)
+      throw new FsError('INVALID_ARGUMENT', `xattr flags ${flags}: CREATE=1, REPLACE=2`)
+    if (byteLength(name) + value.length > XATTR_BYTES_MAX) {
+      throw new FsError(
+        'XATTR_LIMIT',
+        `The XAttr is too big. The maximum combined size of the name and value is ${XATTR_BYTES_MAX}`,
+      )
+    }
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const inode = this.requireExisting(r, path)
+    this.checkXAttrSticky(op, r, inode)
+    const exists = inode.xattrs.some((x) => x.name === name)
+    if (exists && flags === XATTR_CREATE)
+      throw new FsError('XATTR_EXISTS', `XAttr: ${name} already exists. The REPLACE flag must be specified.`)
+    if (!exists && flags === XATTR_REPLACE)
+      throw new FsError(
+        'XATTR_NOT_FOUND',
+        `XAttr: ${name} does not exist. The CREATE flag must be specified.`,
+      )
+    const xattrs = inode.xattrs.filter((x) => x.name !== name)
+    if (xattrs.length >= XATTRS_PER_INODE_MAX) {
+      throw new FsError(
+        'XATTR_LIMIT',
+        `Cannot add additional XAttr to inode, would exceed limit of ${XATTRS_PER_INODE_MAX}`,
+      )
+    }
+    xattrs.push({ name, value: copy(value) })
+    xattrs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    this.putInode({ ...inode, xattrs })
+    op.emit('setXAttr', path, inode.id)
+    return null
+  }
+
+  private removeXAttr(op: Op, path: string, rawName: string): null {
+    const name = this.checkXAttrName(op, rawName)
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const inode = this.requireExisting(r, path)
+    this.checkXAttrSticky(op, r, inode)
+    if (!inode.xattrs.some((x) => x.name === name))
+      throw new FsError('XATTR_NOT_FOUND', `No matching attributes found for remove operation`)
+    this.putInode({ ...inode, xattrs: inode.xattrs.filter((x) => x.name !== name) })
+    op.emit('removeXAttr', path, inode.id)
+    return null
+  }
+
+  private renewLease(op: Op): OpResults['renewLease'] {
+    if (op.clientName === '') throw new FsError('INVALID_ARGUMENT', 'renewLease needs a clientName')
+    const mine: Lease[] = []
+    for (const [, l] of this.leases.range(''))
+      if (l.holder === op.clientName && !this.leaseHardExpired(op, l)) mine.push(l)
+    for (const l of mine) this.leases.put(leaseKey(l.inodeId), { ...l, renewedMs: op.now })
+    return { renewed: mine.length }
+  }
+
+  /** HDFS recoverLease: closes the file at once (inline files have no replicas to synchronise). */
+  private recoverLease(op: Op, path: string): OpResults['recoverLease'] {
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const file = this.requireFile(r, path)
+    if (this.leases.delete(leaseKey(file.id))) op.emit('recoverLease', path, file.id)
+    return { closed: true }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The status of `path` (EXECUTE on its ancestors). */
+  stat(caller: Caller, path: string): FileStatus {
+    const r = this.resolve(parsePath(path))
+    this.checkRead(caller, r, {})
+    return this.status(this.requireExisting(r, path, true))
+  }
+
+  /**
+   * A page of a directory's children after `startAfter` (a name; '' = from the start), in name order —
+   * one range scan of the `fs.inode` table. A file lists as itself (Hadoop's listStatus).
+   */
+  list(caller: Caller, path: string, opts: { startAfter?: string; limit?: number } = {}): Listing {
+    const r = this.resolve(parsePath(path))
+    const inode = r.inodes[r.inodes.length - 1]
+    this.checkRead(caller, r, inode?.type === DIRECTORY ? { access: READ_EXECUTE } : {})
+    const target = this.requireExisting(r, path, true)
+    if (target.type === FILE) return { entries: [this.status(target)], remaining: 0 }
+    const limit = Math.max(1, Math.min(opts.limit ?? LIST_PAGE_MAX, LIST_PAGE_MAX))
+    const [start, end] = childrenRange(target.id)
+    const from = opts.startAfter ? inodeKey(target.id, opts.startAfter) : start
+    const exclusive = !!opts.startAfter
+    const entries: FileStatus[] = []
+    let lastKey = from
+    for (const [key, child] of this.inodes.range(from, end, exclusive)) {
+      if (entries.length >= limit) break
+      entries.push(this.status(child))
+      lastKey = key
+    }
+    const remaining = entries.length === 0 ? 0 : this.inodes.countRange(lastKey, end, true)
+    return { entries, remaining }
+  }
+
+  /** Bytes [offset, offset + length) of a file (length -1 = to the end). READ on the file. */
+  read(caller: Caller, path: string, offset = 0, length = -1): Uint8Array {
+    const r = this.resolve(parsePath(path))
+    this.checkRead(caller, r, { access: READ })
+    const file = this.requireFile(r, path, true)
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new FsError('INVALID_ARGUMENT', `offset ${offset} must be a non-negative integer`)
+    if (!Number.isSafeInteger(length) || length < -1)
+      throw new FsError('INVALID_ARGUMENT', `length ${length} must be a non-negative integer`)
+    if (offset > file.size)
+      throw new FsError('INVALID_ARGUMENT', `Offset=${offset} out of the range [0, ${file.size}]`)
+    if (!file.inlined)
+      throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: reading it comes with part 2`)
+    const end = length === -1 ? file.size : Math.min(file.size, offset + length)
+    return file.data.subarray(offset, end)
+  }
+
+  /** Totals over the subtree (READ_EXECUTE on every directory in it). */
+  contentSummary(caller: Caller, path: string): ContentSummary {
+    const r = this.resolve(parsePath(path))
+    this.checkRead(caller, r, { sub: READ_EXECUTE })
+    const root = this.requireExisting(r, path, true)
+    let length = 0
+    let fileCount = 0
+    let directoryCount = 0
+    let spaceConsumed = 0
+    const stack = [root]
+    while (stack.length > 0) {
+      const inode = stack.pop()!
+      if (inode.type === DIRECTORY) {
+        directoryCount++
+        for (const child of this.children(inode)) stack.push(child)
+      } else {
+        fileCount++
+        length += inode.size
+        spaceConsumed += inode.size * inode.replication
+      }
+    }
+    return { length, fileCount, directoryCount, spaceConsumed, quota: -1, spaceQuota: -1 }
+  }
+
+  /** HDFS's MD5-of-MD5-of-CRC32C checksum of a file (READ on it). */
+  checksum(caller: Caller, path: string): FileChecksum {
+    const r = this.resolve(parsePath(path))
+    this.checkRead(caller, r, { access: READ })
+    const file = this.requireFile(r, path, true)
+    if (!file.inlined)
+      throw new FsError(
+        'UNSUPPORTED_OPERATION',
+        `${path} is stored in blocks: its checksum comes with part 2`,
+      )
+    return md5md5crc32c(file.data, file.blockSize)
+  }
+
+  /**
+   * The xattrs of `path` the caller may see (all, or those named; a missing named one is
+   * XATTR_NOT_FOUND). READ on the path; trusted.* only for the superuser.
+   */
+  getXAttrs(caller: Caller, path: string, names?: readonly string[]): XAttr[] {
+    const su = this.store.isSuperuser(caller.user, caller.groups)
+    const r = this.resolve(parsePath(path))
+    this.checkRead(caller, r, { access: READ })
+    const inode = this.requireExisting(r, path, true)
+    const visible = inode.xattrs.filter((x) => su || x.name.startsWith('user.'))
+    if (names === undefined || names.length === 0) return visible
+    const wanted = names.map((n) => normalizeXAttrName(n))
+    const found = visible.filter((x) => wanted.includes(x.name))
+    if (found.length !== new Set(wanted).size)
+      throw new FsError('XATTR_NOT_FOUND', 'At least one of the attributes provided was not found.')
+    return found
+  }
+
+  /** Names of the xattrs the caller may see (READ on the path). */
+  listXAttrs(caller: Caller, path: string): string[] {
+    return this.getXAttrs(caller, path).map((x) => x.name)
+  }
+
+  /** The inode id of `path`, or undefined (no permission check: for routing and caches). */
+  idOf(path: string): number | undefined {
+    const r = this.resolve(parsePath(path))
+    return r.inodes[r.inodes.length - 1]?.id
+  }
+
+  /** Number of inodes (directories and files, root included). */
+  get inodeCount(): number {
+    return this.inodes.size
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private resolve(names: readonly string[]): Resolved {
+    const inodes: (Inode | undefined)[] = new Array(names.length + 1).fill(undefined)
+    let cur = this.inodes.get(inodeKey(0, ''))!
+    inodes[0] = cur
+    let fileAt = -1
+    for (let i = 0; i < names.length; i++) {
+      if (cur.type !== DIRECTORY) {
+        fileAt = i
+        break
+      }
+      const next = this.inodes.get(inodeKey(cur.id, names[i]!))
+      if (next === undefined) break
+      inodes[i + 1] = next
+      cur = next
+    }
+    return { names, inodes, fileAt }
+  }
+
+  private *children(dir: Inode): IterableIterator<Inode> {
+    const [start, end] = childrenRange(dir.id)
+    for (const [, child] of this.inodes.range(start, end)) yield child
+  }
+
+  private check(op: Op, r: Resolved, need: Need): void {
+    checkPermission(op.caller, op.su, r, need, (d) => this.children(d))
+  }
+
+  private checkRead(caller: Caller, r: Resolved, need: Need): void {
+    checkPermission(caller, this.store.isSuperuser(caller.user, caller.groups), r, need, (d) =>
+      this.children(d),
+    )
+  }
+
+  private requireExisting(r: Resolved, path: string, read = false): Inode {
+    const inode = r.inodes[r.inodes.length - 1]
+    if (inode !== undefined) return inode
+    if (r.fileAt >= 0 && !read) this.throwNotDir(r)
+    throw new FsError('FILE_NOT_FOUND', `File does not exist: ${path}`)
+  }
+
+  private requireFile(r: Resolved, path: string, read = false): Inode {
+    const inode = this.requireExisting(r, path, read)
+    if (inode.type !== FILE) throw new FsError('IS_A_DIRECTORY', `Path is not a file: ${path}`)
+    return inode
+  }
+
+  private throwNotDir(r: Resolved): never {
+    throw new FsError('NOT_A_DIRECTORY', `Path is not a directory: ${joinPath(r.names.slice(0, r.fileAt))}`)
+  }
+
+  /** Creates the directories `names[from-1 .. upTo-1]` (inodes[from..upTo]); returns the deepest id. */
+  private createDirs(op: Op, r: Resolved, from: number, permission: number, upTo = r.names.length): number {
+    let parent = r.inodes[from - 1]!
+    for (let i = from; i <= upTo; i++) {
+      // HDFS gives implicitly created parents u+wx so that the creator can go on creating under them.
+      const mode = i === upTo ? permission : permission | 0o300
+      const dir = newInode(
+        this.nextId(),
+        parent.id,
+        r.names[i - 1]!,
+        DIRECTORY,
+        mode,
+        op.caller.user,
+        parent.group,
+        op.now,
+      )
+      this.inodes.put(inodeKey(parent.id, dir.name), dir)
+      this.touchDir(parent.id, +1, op.now)
+      parent = dir
+    }
+    return parent.id
+  }
+
+  /** Removes `inode` and everything under it; returns how many inodes went. */
+  private removeSubtree(inode: Inode): number {
+    const doomed: Inode[] = [inode]
+    for (let i = 0; i < doomed.length; i++) {
+      const d = doomed[i]!
+      if (d.type === DIRECTORY) for (const child of this.children(d)) doomed.push(child)
+    }
+    for (let i = doomed.length - 1; i >= 0; i--) {
+      const d = doomed[i]!
+      this.leases.delete(leaseKey(d.id))
+      this.inodes.delete(this.keyOf(d.id))
+    }
+    return doomed.length
+  }
+
+  private touchDir(id: number, childrenDelta: number, now: number): void {
+    const dir = this.byId(id)
+    this.putInode({ ...dir, childrenNum: dir.childrenNum + childrenDelta, mtime: now })
+  }
+
+  private putInode(inode: Inode): void {
+    this.inodes.put(this.keyOf(inode.id), inode)
+  }
+
+  private keyOf(id: number): string {
+    const key = this.keyById.get(id)
+    if (key === undefined) throw new Error(`fs: inode ${id} has no key`)
+    return key
+  }
+
+  private byId(id: number): Inode {
+    return this.inodes.get(this.keyOf(id))!
+  }
+
+  private nextId(): number {
+    const id = this.counters.get('nextInodeId')!.value
+    this.counters.put('nextInodeId', { value: id + 1 })
+    return id
+  }
+
+  private checkInlineSize(op: Op, size: number, path: string): void {
+    if (size > op.settings.inlineThreshold) {
+      throw new FsError(
+        'FILE_TOO_LARGE_FOR_INLINE',
+        `${path} would be ${size} bytes, over inlineThreshold (${op.settings.inlineThreshold}): files stored in blocks come with part 2`,
+      )
+    }
+  }
+
+  // ---- leases
+
+  private leaseSoftExpired(op: Op, l: Lease): boolean {
+    return op.now - l.renewedMs >= op.settings.leaseSoftLimitMs
+  }
+
+  private leaseHardExpired(op: Op, l: Lease): boolean {
+    return op.now - l.renewedMs >= op.settings.leaseHardLimitMs
+  }
+
+  /**
+   * Refuses a write while another client's lease on `file` is live; a lease past the soft limit is
+   * recovered (dropped) so that this writer may take the file — HDFS's recoverLeaseInternal.
+   */
+  private checkLeaseFree(op: Op, file: Inode, path: string): void {
+    const lease = this.leases.get(leaseKey(file.id))
+    if (lease === undefined) return
+    if (!this.leaseSoftExpired(op, lease)) {
+      throw new FsError(
+        'LEASE_CONFLICT',
+        `Failed to create file [${path}] for [${op.clientName || op.caller.user}], because this file is already being created by [${lease.holder}]`,
+      )
+    }
+    this.leases.delete(leaseKey(file.id))
+  }
+
+  private putLease(op: Op, inodeId: number): void {
+    if (!this.leases.has(leaseKey(inodeId)) && this.leases.size >= LEASES_MAX) {
+      const dead: string[] = []
+      for (const [k, l] of this.leases.range('')) if (this.leaseHardExpired(op, l)) dead.push(k)
+      for (const k of dead) this.leases.delete(k)
+      if (this.leases.size >= LEASES_MAX)
+        throw new FsError('INVALID_ARGUMENT', `too many files open for writing (${LEASES_MAX})`)
+    }
+    this.leases.put(leaseKey(inodeId), { inodeId, holder: op.clientName, renewedMs: op.now })
+  }
+
+  // ---- xattrs
+
+  private checkXAttrName(op: Op, raw: string): string {
+    const name = normalizeXAttrName(raw)
+    if (!name.startsWith('user.') && !op.su) {
+      throw new FsError('ACCESS_DENIED', `User doesn't have permission for xattr: ${name}`)
+    }
+    return name
+  }
+
+  /** HDFS: in a sticky directory, only the owner of an inode may change its xattrs. */
+  private checkXAttrSticky(op: Op, r: Resolved, inode: Inode): void {
+    if (op.su || inode.type !== DIRECTORY || (inode.permission & 0o1000) === 0) return
+    if (inode.owner !== op.caller.user) {
+      throw new FsError(
+        'ACCESS_DENIED',
+        `Permission denied: ${joinPath(r.names)} has the sticky bit and ${op.caller.user} is not its owner`,
+      )
+    }
+  }
+
+  private status(inode: Inode): FileStatus {
+    const lease = inode.type === FILE ? this.leases.get(leaseKey(inode.id)) : undefined
+    return {
+      fileId: inode.id,
+      name: inode.name,
+      type: inode.type === DIRECTORY ? 'DIRECTORY' : 'FILE',
+      permission: inode.permission,
+      owner: inode.owner,
+      group: inode.group,
+      length: inode.type === FILE ? inode.size : 0,
+      modificationTime: inode.mtime,
+      accessTime: inode.type === FILE ? inode.atime : 0,
+      replication: inode.type === FILE ? inode.replication : 0,
+      blockSize: inode.type === FILE ? inode.blockSize : 0,
+      childrenNum: inode.childrenNum,
+      inlined: inode.inlined,
+      leaseHolder: lease?.holder ?? null,
+      hasXAttrs: inode.xattrs.length > 0,
+    }
+  }
+}
+
+/** The namespace as a module of the metadata state machine. */
+export function namespaceModule(): MetaModuleFactory<Namespace> {
+  return (store) => new Namespace(store)
+}
+
+const XATTR_NAMESPACES = ['user', 'trusted', 'system', 'security', 'raw']
+
+/** `USER.foo` → `user.foo`; INVALID_ARGUMENT without a known namespace prefix or a name after it. */
+export function normalizeXAttrName(raw: string): string {
+  const dot = raw.indexOf('.')
+  const ns = dot > 0 ? raw.slice(0, dot).toLowerCase() : ''
+  if (!XATTR_NAMESPACES.includes(ns) || dot === raw.length - 1) {
+    throw new FsError(
+      'INVALID_ARGUMENT',
+      `An XAttr name must be prefixed with user/trusted/security/system/raw, followed by a '.': ${JSON.stringify(raw.slice(0, 300))}`,
+    )
+  }
+  if (/[\u0000-\u001f]/.test(raw)) throw new FsError('INVALID_ARGUMENT', 'control character in an xattr name')
+  return ns + raw.slice(dot)
+}
+
+function newInode(
+  id: number,
+  parent: number,
+  name: string,
+  type: typeof DIRECTORY | typeof FILE,
+  permission: number,
+  owner: string,
+  group: string,
+  now: number,
+): Inode {
+  return {
+    id,
+    parent,
+    name,
+    type,
+    permission,
+    owner,
+    group,
+    mtime: now,
+    atime: type === FILE ? now : 0,
+    size: 0,
+    replication: 0,
+    blockSize: 0,
+    xattrs: [],
+    inlined: false,
+    data: EMPTY,
+    blocks: [],
+    childrenNum: 0,
+  }
+}
+
+function firstMissing(r: Resolved): number {
+  const i = r.inodes.indexOf(undefined)
+  return i === -1 ? r.inodes.length : i
+}
+
+function leaseKey(inodeId: number): string {
+  return inodeKey(inodeId, '')
+}
+
+function checkMode(permission: number): void {
+  if (!Number.isInteger(permission) || permission < 0 || permission > 0o1777) {
+    throw new FsError(
+      'INVALID_ARGUMENT',
+      `permission ${permission.toString(8)} is not an octal mode in 0..1777`,
+    )
+  }
+}
+
+function checkReplication(replication: number): number {
+  if (!Number.isInteger(replication) || replication < 1 || replication > REPLICATION_MAX) {
+    throw new FsError(
+      'INVALID_ARGUMENT',
+      `Requested replication factor of ${replication} is outside 1..${REPLICATION_MAX}`,
+    )
+  }
+  return replication
+}
+
+function checkBlockSize(blockSize: number): number {
+  if (!Number.isSafeInteger(blockSize) || blockSize < BLOCK_SIZE_MIN || blockSize % 512 !== 0) {
+    throw new FsError(
+      'INVALID_ARGUMENT',
+      `Specified block size ${blockSize} is below ${BLOCK_SIZE_MIN} or not a multiple of 512`,
+    )
+  }
+  return blockSize
+}
+
+function checkPrincipal(name: string, what: string): void {
+  if (byteLength(name) > PRINCIPAL_BYTES_MAX || /[\u0000-\u001f\u007f:/]/.test(name)) {
+    throw new FsError('INVALID_ARGUMENT', `invalid ${what} name ${JSON.stringify(name.slice(0, 300))}`)
+  }
+}
+
+const encoder = new TextEncoder()
+function byteLength(s: string): number {
+  return encoder.encode(s).length
+}
+
+function copy(data: Uint8Array): Uint8Array {
+  return data.length === 0 ? EMPTY : new Uint8Array(data)
+}
+
+function str(v: string | null | undefined): string {
+  return v ?? ''
+}
+
+function num(v: number | null | undefined): number {
+  return v ?? 0
+}
+
+function bytes(v: Uint8Array | null | undefined): Uint8Array {
+  return v ?? EMPTY
+}

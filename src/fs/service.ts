@@ -1,0 +1,377 @@
+import {
+  encodeCommand,
+  type ConsensusGroup,
+  type MetaResult,
+  type MetaStateMachine,
+  type ChangeEvent,
+  type metaProto,
+} from '../meta/index.js'
+import type { FileChecksum } from './checksum.js'
+import { errorFromResult, FsError } from './errors.js'
+import type { XAttr } from './inode.js'
+import {
+  XATTR_CREATE,
+  XATTR_REPLACE,
+  type ContentSummary,
+  type FileStatus,
+  type Listing,
+  type Namespace,
+  type OpResults,
+} from './namespace.js'
+import { parsePath } from './path.js'
+import type { Caller } from './permission.js'
+
+type CommandProps = metaProto.meta.Command.$Properties
+
+/** Options of every call: an abort signal; reads may also be `stale` (served from this replica without a barrier). */
+export interface CallOpts {
+  readonly signal?: AbortSignal
+}
+
+export interface ReadOpts extends CallOpts {
+  /** Skip the linearizability barrier: may miss writes committed elsewhere a moment ago. */
+  readonly stale?: boolean
+}
+
+export interface CreateOpts extends CallOpts {
+  readonly overwrite?: boolean
+  /** Default 0o644. */
+  readonly permission?: number
+  /** Default: the cluster's defaultReplication. */
+  readonly replication?: number
+  /** Default: the cluster's defaultBlockSize. */
+  readonly blockSize?: number
+  /** Create missing parent directories (default true, as WebHDFS). */
+  readonly createParent?: boolean
+  /** Close at once (default true): create+write+close is one command. False keeps a lease for `clientName`. */
+  readonly close?: boolean
+  /** Lease holder for writes that span requests. */
+  readonly clientName?: string
+}
+
+export interface AppendOpts extends CallOpts {
+  /** Close after this append (default true). False keeps (or takes) the lease for `clientName`. */
+  readonly close?: boolean
+  readonly clientName?: string
+}
+
+export interface FsServiceInit {
+  /** The Raft group (or a local one in tests) that commits commands to `stateMachine`. */
+  readonly consensus: ConsensusGroup
+  /** This replica's state machine: reads are served from it after the barrier. */
+  readonly stateMachine: MetaStateMachine
+  /** Wall clock stamped into commands (ms since epoch). */
+  readonly clock?: () => number
+}
+
+/**
+ * The file-system service: every mutation is one command proposed to the metadata group (validated at
+ * the edge first, so that obvious mistakes cost no Raft round), and its typed error rethrown when the
+ * state machine refused it; reads are linearizable by default (a read barrier, then this replica) and
+ * may opt into stale reads.
+ *
+ * Concurrency: calls may overlap freely; the group orders them.
+ */
+export class FsService {
+  private readonly consensus: ConsensusGroup
+  private readonly sm: MetaStateMachine
+  private readonly clock: () => number
+
+  constructor(init: FsServiceInit) {
+    this.consensus = init.consensus
+    this.sm = init.stateMachine
+    this.clock = init.clock ?? Date.now
+  }
+
+  private get ns(): Namespace {
+    return this.sm.module<Namespace>('fs')
+  }
+
+  // ---- writes
+
+  /** Creates `path` and missing parents; true also when it already is a directory (Hadoop's mkdirs). */
+  async mkdirs(caller: Caller, path: string, opts: CallOpts & { permission?: number } = {}): Promise<true> {
+    parsePath(path)
+    await this.propose<'mkdirs'>(caller, { mkdirs: { path, permission: opts.permission ?? 0o755 } }, opts)
+    return true
+  }
+
+  /** Creates a file with `data` (create+write+close in one command unless `close: false`). */
+  async create(
+    caller: Caller,
+    path: string,
+    data: Uint8Array,
+    opts: CreateOpts = {},
+  ): Promise<OpResults['createFile']> {
+    parsePath(path)
+    this.checkInline(path, data.length)
+    return this.propose<'createFile'>(
+      caller,
+      {
+        clientName: opts.clientName ?? '',
+        createFile: {
+          path,
+          data,
+          overwrite: opts.overwrite ?? false,
+          permission: opts.permission ?? 0o644,
+          replication: opts.replication ?? 0,
+          blockSize: opts.blockSize ?? 0,
+          close: opts.close ?? true,
+          createParent: opts.createParent ?? true,
+        },
+      },
+      opts,
+    )
+  }
+
+  /** Appends `data` to a file (closed again afterwards unless `close: false`). */
+  async append(
+    caller: Caller,
+    path: string,
+    data: Uint8Array,
+    opts: AppendOpts = {},
+  ): Promise<OpResults['append']> {
+    parsePath(path)
+    return this.propose<'append'>(
+      caller,
+      { clientName: opts.clientName ?? '', append: { path, data, close: opts.close ?? true } },
+      opts,
+    )
+  }
+
+  /** Closes a file the caller's `clientName` holds the lease on. */
+  async close(caller: Caller, path: string, opts: CallOpts & { clientName: string }): Promise<void> {
+    parsePath(path)
+    await this.propose<'closeFile'>(caller, { clientName: opts.clientName, closeFile: { path } }, opts)
+  }
+
+  /** Atomic rename of a file or a whole subtree (Hadoop's rename2: typed errors; `overwrite` replaces a file or empty dir). */
+  async rename(
+    caller: Caller,
+    src: string,
+    dst: string,
+    opts: CallOpts & { overwrite?: boolean } = {},
+  ): Promise<void> {
+    parsePath(src)
+    parsePath(dst)
+    await this.propose<'rename'>(
+      caller,
+      { rename: { src, dst, legacy: false, overwrite: opts.overwrite ?? false } },
+      opts,
+    )
+  }
+
+  /** Hadoop's old rename (WebHDFS RENAME): into an existing directory; false instead of most errors. */
+  async renameLegacy(caller: Caller, src: string, dst: string, opts: CallOpts = {}): Promise<boolean> {
+    parsePath(src)
+    parsePath(dst)
+    return (await this.propose<'rename'>(caller, { rename: { src, dst, legacy: true } }, opts)).renamed
+  }
+
+  /** Deletes a file or directory (non-empty ones only when `recursive`); false when there was nothing. */
+  async delete(
+    caller: Caller,
+    path: string,
+    opts: CallOpts & { recursive?: boolean } = {},
+  ): Promise<boolean> {
+    parsePath(path)
+    return (
+      await this.propose<'delete'>(caller, { delete: { path, recursive: opts.recursive ?? false } }, opts)
+    ).deleted
+  }
+
+  async setPermission(caller: Caller, path: string, permission: number, opts: CallOpts = {}): Promise<void> {
+    parsePath(path)
+    await this.propose<'setPermission'>(caller, { setPermission: { path, permission } }, opts)
+  }
+
+  /** Changes owner and/or group ('' or undefined = unchanged). */
+  async setOwner(
+    caller: Caller,
+    path: string,
+    owner: string | undefined,
+    group: string | undefined,
+    opts: CallOpts = {},
+  ): Promise<void> {
+    parsePath(path)
+    await this.propose<'setOwner'>(
+      caller,
+      { setOwner: { path, owner: owner ?? '', group: group ?? '' } },
+      opts,
+    )
+  }
+
+  /** -1 (or undefined) leaves a time unchanged. */
+  async setTimes(
+    caller: Caller,
+    path: string,
+    mtime: number | undefined,
+    atime: number | undefined,
+    opts: CallOpts = {},
+  ): Promise<void> {
+    parsePath(path)
+    await this.propose<'setTimes'>(
+      caller,
+      { setTimes: { path, mtime: mtime ?? -1, atime: atime ?? -1 } },
+      opts,
+    )
+  }
+
+  /** True when `path` is a file (directories and missing paths: false, as Hadoop answers). */
+  async setReplication(
+    caller: Caller,
+    path: string,
+    replication: number,
+    opts: CallOpts = {},
+  ): Promise<boolean> {
+    parsePath(path)
+    return (await this.propose<'setReplication'>(caller, { setReplication: { path, replication } }, opts))
+      .changed
+  }
+
+  /** `flag`: CREATE (must not exist), REPLACE (must exist), or either when undefined. */
+  async setXAttr(
+    caller: Caller,
+    path: string,
+    name: string,
+    value: Uint8Array,
+    flag?: 'CREATE' | 'REPLACE',
+    opts: CallOpts = {},
+  ): Promise<void> {
+    parsePath(path)
+    const flags =
+      flag === 'CREATE' ? XATTR_CREATE : flag === 'REPLACE' ? XATTR_REPLACE : XATTR_CREATE | XATTR_REPLACE
+    await this.propose<'setXAttr'>(caller, { setXAttr: { path, name, value, flags } }, opts)
+  }
+
+  async removeXAttr(caller: Caller, path: string, name: string, opts: CallOpts = {}): Promise<void> {
+    parsePath(path)
+    await this.propose<'removeXAttr'>(caller, { removeXAttr: { path, name } }, opts)
+  }
+
+  /** Renews every lease `clientName` holds; returns how many. */
+  async renewLease(caller: Caller, clientName: string, opts: CallOpts = {}): Promise<number> {
+    return (await this.propose<'renewLease'>(caller, { clientName, renewLease: {} }, opts)).renewed
+  }
+
+  /** Ends the write lease on `path` (whoever holds it); true when the file is closed. */
+  async recoverLease(caller: Caller, path: string, opts: CallOpts = {}): Promise<boolean> {
+    parsePath(path)
+    return (await this.propose<'recoverLease'>(caller, { recoverLease: { path } }, opts)).closed
+  }
+
+  /** Changes a cluster setting (superuser only). */
+  async setSetting(caller: Caller, name: string, value: string, opts: CallOpts = {}): Promise<void> {
+    await this.proposeRaw(caller, { setSetting: { name, value } }, opts)
+  }
+
+  // ---- reads
+
+  async stat(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileStatus> {
+    await this.barrier(opts)
+    return this.ns.stat(caller, path)
+  }
+
+  async list(
+    caller: Caller,
+    path: string,
+    opts: ReadOpts & { startAfter?: string; limit?: number } = {},
+  ): Promise<Listing> {
+    await this.barrier(opts)
+    return this.ns.list(caller, path, opts)
+  }
+
+  /** Bytes [offset, offset + length) (length -1 or undefined = to the end). The view must not be mutated. */
+  async read(
+    caller: Caller,
+    path: string,
+    opts: ReadOpts & { offset?: number; length?: number } = {},
+  ): Promise<Uint8Array> {
+    await this.barrier(opts)
+    return this.ns.read(caller, path, opts.offset ?? 0, opts.length ?? -1)
+  }
+
+  async contentSummary(caller: Caller, path: string, opts: ReadOpts = {}): Promise<ContentSummary> {
+    await this.barrier(opts)
+    return this.ns.contentSummary(caller, path)
+  }
+
+  async checksum(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileChecksum> {
+    await this.barrier(opts)
+    return this.ns.checksum(caller, path)
+  }
+
+  async getXAttrs(
+    caller: Caller,
+    path: string,
+    names?: readonly string[],
+    opts: ReadOpts = {},
+  ): Promise<XAttr[]> {
+    await this.barrier(opts)
+    return this.ns.getXAttrs(caller, path, names)
+  }
+
+  async listXAttrs(caller: Caller, path: string, opts: ReadOpts = {}): Promise<string[]> {
+    await this.barrier(opts)
+    return this.ns.listXAttrs(caller, path)
+  }
+
+  /** Hadoop's home directory convention. */
+  homeDirectory(caller: Caller): string {
+    return `/user/${caller.user}`
+  }
+
+  /** The cluster's inline threshold as this replica knows it. */
+  get inlineThreshold(): number {
+    return this.sm.settings().inlineThreshold
+  }
+
+  // ---- change log
+
+  /** Events after Raft index `since` (see MetaStateMachine.changesSince). */
+  changes(since: number, limit?: number): { events: ChangeEvent[]; truncated: boolean; lastIndex: number } {
+    return this.sm.changesSince(since, limit)
+  }
+
+  /** Resolves when an event after `since` exists, or when `signal` aborts (long-poll). */
+  waitForChanges(since: number, signal?: AbortSignal): Promise<void> {
+    return this.sm.waitForChanges(since, signal)
+  }
+
+  // ---- internals
+
+  private async barrier(opts: ReadOpts): Promise<void> {
+    if (!opts.stale) await this.consensus.readBarrier({ signal: opts.signal })
+  }
+
+  private checkInline(path: string, size: number): void {
+    const limit = this.sm.settings().inlineThreshold
+    if (size > limit) {
+      throw new FsError(
+        'FILE_TOO_LARGE_FOR_INLINE',
+        `${path} would be ${size} bytes, over inlineThreshold (${limit}): files stored in blocks come with part 2`,
+      )
+    }
+  }
+
+  private async propose<K extends keyof OpResults>(
+    caller: Caller,
+    cmd: CommandProps,
+    opts: CallOpts,
+  ): Promise<OpResults[K]> {
+    return (await this.proposeRaw(caller, cmd, opts)) as OpResults[K]
+  }
+
+  private async proposeRaw(caller: Caller, cmd: CommandProps, opts: CallOpts): Promise<unknown> {
+    if (caller.user === '') throw new FsError('ACCESS_DENIED', 'no user given')
+    const data = encodeCommand({ ...cmd, nowMs: this.clock(), user: caller.user, groups: [...caller.groups] })
+    const result = (await this.consensus.propose(data, { signal: opts.signal })) as MetaResult
+    if (!result.ok) throw errorFromResult(result.code, result.message)
+    return result.value
+  }
+}
+
+/** Creates the file-system service over a consensus group and this replica's state machine. */
+export function createFsService(init: FsServiceInit): FsService {
+  return new FsService(init)
+}

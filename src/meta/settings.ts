@@ -1,0 +1,82 @@
+import { MetaError } from './errors.js'
+import type { Table } from './table.js'
+
+/** Cluster settings, changed only through a committed SetSetting command (superuser only). */
+export interface ClusterSettings {
+  /** Files of at most this many bytes are stored inline in the metadata. */
+  readonly inlineThreshold: number
+  /** The user that bypasses permission checks (HDFS's dfs.cluster.administrators / NN user). */
+  readonly superuser: string
+  /** Members of this group are superusers too (HDFS's dfs.permissions.superusergroup). */
+  readonly supergroup: string
+  /** A lease not renewed for this long may be taken over by another writer. */
+  readonly leaseSoftLimitMs: number
+  /** A lease not renewed for this long is void: the file counts as closed. */
+  readonly leaseHardLimitMs: number
+  /** How many change-log events are retained (oldest dropped first). */
+  readonly changeLogMax: number
+  readonly defaultReplication: number
+  readonly defaultBlockSize: number
+}
+
+export type SettingName = keyof ClusterSettings
+
+interface SettingDef {
+  readonly kind: 'int' | 'name'
+  readonly default: number | string
+  readonly min?: number
+  readonly max?: number
+}
+
+const MIB = 1024 * 1024
+
+export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
+  inlineThreshold: { kind: 'int', default: 64 * 1024, min: 0, max: 16 * MIB },
+  superuser: { kind: 'name', default: 'hopsd' },
+  supergroup: { kind: 'name', default: 'supergroup' },
+  leaseSoftLimitMs: { kind: 'int', default: 60_000, min: 1, max: 7 * 24 * 3_600_000 },
+  leaseHardLimitMs: { kind: 'int', default: 3_600_000, min: 1, max: 7 * 24 * 3_600_000 },
+  changeLogMax: { kind: 'int', default: 100_000, min: 1, max: 10_000_000 },
+  defaultReplication: { kind: 'int', default: 3, min: 1, max: 512 },
+  defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 1024 * 1024, max: 1024 * 1024 * MIB },
+}
+
+export function isSettingName(name: string): name is SettingName {
+  return Object.hasOwn(SETTING_DEFS, name)
+}
+
+/** Parses and range-checks a setting value; throws INVALID_SETTING. */
+export function parseSetting(name: string, value: string): number | string {
+  if (!isSettingName(name)) throw new MetaError('INVALID_SETTING', `unknown setting ${JSON.stringify(name)}`)
+  const def = SETTING_DEFS[name]
+  if (def.kind === 'name') {
+    if (!/^[A-Za-z0-9._@$-]{1,64}$/.test(value)) {
+      throw new MetaError('INVALID_SETTING', `${name} must be 1..64 characters of [A-Za-z0-9._@$-]`)
+    }
+    return value
+  }
+  if (!/^\d{1,16}$/.test(value))
+    throw new MetaError('INVALID_SETTING', `${name} must be a non-negative integer`)
+  const n = Number(value)
+  if (n < (def.min ?? 0) || n > (def.max ?? Number.MAX_SAFE_INTEGER)) {
+    throw new MetaError('INVALID_SETTING', `${name} must be in ${def.min}..${def.max}`)
+  }
+  return n
+}
+
+/** A read view over the `setting` table with the defaults filled in. */
+export function readSettings(table: Table<{ value: string }>): ClusterSettings {
+  const out: Record<string, number | string> = {}
+  for (const name of Object.keys(SETTING_DEFS) as SettingName[]) {
+    const stored = table.get(name)
+    out[name] = stored === undefined ? SETTING_DEFS[name].default : parseSetting(name, stored.value)
+  }
+  return out as unknown as ClusterSettings
+}
+
+/** Rules that span settings, checked on the settings as they would be after a change. */
+export function checkSettings(s: ClusterSettings): void {
+  if (s.leaseSoftLimitMs > s.leaseHardLimitMs) {
+    throw new MetaError('INVALID_SETTING', 'leaseSoftLimitMs must not exceed leaseHardLimitMs')
+  }
+}

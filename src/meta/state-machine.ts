@@ -1,0 +1,343 @@
+import type { AppliedEntry, StateMachine } from '../consensus/state-machine.js'
+import { hopsd } from '../proto/meta.js'
+import { CommandRejected, MetaError } from './errors.js'
+import { be16, be64, fromBe64 } from './keys.js'
+import { checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
+import { Journal, Table, type Codec, type TableHooks } from './table.js'
+
+import pb = hopsd.meta
+
+export type Command = pb.Command
+/** The name of the operation a Command carries (its oneof). */
+export type CommandOp = NonNullable<pb.Command['op']>
+
+/** What apply() answers for each entry: the op's value, or why the command changed nothing. */
+export type MetaResult = { ok: true; value: unknown } | { ok: false; code: string; message: string }
+
+/** One namespace (or other) mutation, as the change log keeps it. */
+export interface ChangeEvent {
+  readonly index: number
+  readonly op: string
+  readonly path: string
+  readonly dst: string
+  readonly inodeId: number
+  readonly user: string
+  readonly timeMs: number
+}
+
+/** What a module sees while it applies one command. */
+export interface ApplyContext {
+  readonly index: number
+  readonly cmd: Command
+  readonly settings: ClusterSettings
+  /** The caller is the superuser or in the supergroup. */
+  readonly isSuperuser: boolean
+  /** Appends an event to the change log (rolled back with the command if it fails). */
+  emit(event: { op: string; path: string; dst?: string; inodeId: number }): void
+}
+
+/**
+ * A set of tables and the commands that change them (the fs namespace is the first). A module refuses a
+ * command by throwing a {@link CommandRejected}; anything else thrown is a bug and halts the node.
+ */
+export interface MetaModule {
+  readonly name: string
+  readonly ops: readonly CommandOp[]
+  apply(ctx: ApplyContext): unknown
+  /** Writes the module's initial rows (e.g. the root inode) into an empty state; journaled. */
+  init?(ctx: { settings: ClusterSettings }): void
+}
+
+/** What a module factory may use: its own tables, and the cluster settings. */
+export interface MetaStore {
+  table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>): Table<V>
+  settings(): ClusterSettings
+  isSuperuser(user: string, groups: readonly string[]): boolean
+}
+
+export type MetaModuleFactory<M extends MetaModule = MetaModule> = (store: MetaStore) => M
+
+export interface MetaStateMachineInit {
+  readonly modules: readonly MetaModuleFactory[]
+  /** Bound on concurrent {@link MetaStateMachine.waitForChanges} callers plus subscribers. */
+  readonly changeWaitersMax?: number
+}
+
+const SNAPSHOT_VERSION = 1
+
+/** A codec from a generated protobuf message class; values are plain objects of the message's shape. */
+export function protoCodec<V>(t: {
+  encode(v: any): { finish(): Uint8Array }
+  decode(b: Uint8Array): any
+  toObject(m: any, o: { defaults: boolean }): unknown
+}): Codec<V> {
+  // toObject with defaults: every field an own property, as values built by apply() have them — so a
+  // restored replica re-encodes byte-identically to one that applied the log.
+  return {
+    encode: (v) => t.encode(v).finish(),
+    decode: (b) => t.toObject(t.decode(b), { defaults: true }) as V,
+  }
+}
+
+/**
+ * The replicated state machine of all cluster metadata. Commands are protobuf {@link Command}s; each
+ * is applied all-or-nothing (an undo journal rolls back a refused command), deterministically (time and
+ * identity come inside the command), and yields a {@link MetaResult}.
+ *
+ * Concurrency: apply/snapshot/restore are called by one driver, never concurrently (the
+ * StateMachine contract); reads by modules' query methods run between applies on the same thread.
+ */
+export class MetaStateMachine implements StateMachine<MetaResult> {
+  private readonly journal = new Journal()
+  private readonly tables = new Map<string, Table<any>>()
+  private readonly modules = new Map<string, MetaModule>()
+  private readonly byOp = new Map<CommandOp, MetaModule>()
+  private readonly settingTable: Table<{ value: string }>
+  private readonly counterTable: Table<{ value: number }>
+  private readonly changeTable: Table<ChangeEvent>
+  private cachedSettings: ClusterSettings | undefined
+  private applied = 0
+  private pendingEvents: ChangeEvent[] = []
+  private readonly waiters = new Set<() => void>()
+  private readonly changeWaitersMax: number
+
+  constructor(init: MetaStateMachineInit) {
+    this.changeWaitersMax = init.changeWaitersMax ?? 10_000
+    const invalidate = {
+      onSet: () => (this.cachedSettings = undefined),
+      onDelete: () => (this.cachedSettings = undefined),
+      onClear: () => (this.cachedSettings = undefined),
+    }
+    this.settingTable = this.table('setting', protoCodec(pb.Setting), invalidate)
+    this.counterTable = this.table('counter', protoCodec(pb.Counter))
+    this.changeTable = this.table('changelog', protoCodec(pb.ChangeEvent))
+    const store: MetaStore = {
+      table: (name, codec, hooks) => this.table(name, codec, hooks),
+      settings: () => this.settings(),
+      isSuperuser: (user, groups) => this.isSuperuser(user, groups),
+    }
+    for (const factory of init.modules) {
+      const m = factory(store)
+      if (this.modules.has(m.name)) throw new Error(`meta: module ${m.name} registered twice`)
+      this.modules.set(m.name, m)
+      for (const op of m.ops) {
+        if (this.byOp.has(op) || op === 'setSetting') throw new Error(`meta: op ${op} claimed twice`)
+        this.byOp.set(op, m)
+      }
+    }
+    this.initModules()
+  }
+
+  /** A module by name (its query methods serve reads from this replica). */
+  module<M extends MetaModule>(name: string): M {
+    const m = this.modules.get(name)
+    if (!m) throw new Error(`meta: no module ${name}`)
+    return m as M
+  }
+
+  /** Raft index of the last applied entry (0 before any). */
+  get appliedIndex(): number {
+    return this.applied
+  }
+
+  settings(): ClusterSettings {
+    return (this.cachedSettings ??= readSettings(this.settingTable))
+  }
+
+  isSuperuser(user: string, groups: readonly string[]): boolean {
+    const s = this.settings()
+    return user === s.superuser || groups.includes(s.supergroup)
+  }
+
+  apply(entries: readonly AppliedEntry[]): MetaResult[] {
+    const results = entries.map((e) => this.applyOne(e))
+    if (this.pendingEvents.length > 0) {
+      this.pendingEvents = []
+      this.wakeWaiters()
+    }
+    return results
+  }
+
+  snapshot(): Uint8Array {
+    const tables = [...this.tables.keys()].sort().map((name) => ({ name, ...this.tables.get(name)!.dump() }))
+    return pb.Snapshot.encode({ version: SNAPSHOT_VERSION, appliedIndex: this.applied, tables }).finish()
+  }
+
+  restore(data: Uint8Array): void {
+    const snap = pb.Snapshot.decode(data)
+    if (snap.version !== SNAPSHOT_VERSION)
+      throw new Error(`meta: snapshot version ${snap.version} unsupported`)
+    const seen = new Set<string>()
+    for (const t of snap.tables) {
+      const name = t.name ?? ''
+      const table = this.tables.get(name)
+      if (!table) throw new Error(`meta: snapshot has unknown table ${name}`)
+      table.load(t.keys ?? [], t.values ?? [])
+      seen.add(name)
+    }
+    for (const [name, table] of this.tables) if (!seen.has(name)) table.load([], [])
+    this.applied = snap.appliedIndex
+    this.cachedSettings = undefined
+    this.initModules()
+    this.wakeWaiters()
+  }
+
+  // ---- change log ----
+
+  /**
+   * Events with index > since, oldest first, at most `limit`. `truncated` says events after `since`
+   * were already dropped (the log keeps `changeLogMax`): the reader missed some and should rescan.
+   */
+  changesSince(
+    since: number,
+    limit = 1000,
+  ): { events: ChangeEvent[]; truncated: boolean; lastIndex: number } {
+    const events: ChangeEvent[] = []
+    for (const [, e] of this.changeTable.range(be64(since + 1))) {
+      if (events.length >= limit) break
+      events.push(e)
+    }
+    const trimmedThrough = this.counterTable.get('changelogTrimmedThrough')?.value ?? 0
+    return { events, truncated: since < trimmedThrough, lastIndex: this.lastEventIndex() }
+  }
+
+  /** Index of the newest event (0 when none). */
+  lastEventIndex(): number {
+    return this.counterTable.get('changelogLastIndex')?.value ?? 0
+  }
+
+  /**
+   * Resolves when an event newer than `since` exists (at once when one does), or when `signal`
+   * aborts (with no error: the caller then reads whatever there is). Bounded by changeWaitersMax.
+   */
+  waitForChanges(since: number, signal?: AbortSignal): Promise<void> {
+    if (this.lastEventIndex() > since || signal?.aborted) return Promise.resolve()
+    if (this.waiters.size >= this.changeWaitersMax) return Promise.reject(new MetaError('WAITERS_EXHAUSTED'))
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.waiters.delete(done)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      this.waiters.add(done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  // ---- internals ----
+
+  private table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>): Table<V> {
+    if (this.tables.has(name)) throw new Error(`meta: table ${name} defined twice`)
+    const t = new Table<V>(name, codec, this.journal, hooks)
+    this.tables.set(name, t)
+    return t
+  }
+
+  private initModules(): void {
+    this.journal.begin()
+    try {
+      for (const m of this.modules.values()) m.init?.({ settings: this.settings() })
+      this.journal.commit()
+    } catch (err) {
+      this.journal.rollback()
+      throw err
+    }
+  }
+
+  private applyOne(entry: AppliedEntry): MetaResult {
+    if (entry.index <= this.applied)
+      throw new Error(`meta: entry ${entry.index} applied after ${this.applied}`)
+    this.applied = entry.index
+    let cmd: Command
+    try {
+      cmd = pb.Command.decode(entry.data)
+    } catch (err) {
+      return {
+        ok: false,
+        code: 'MALFORMED_COMMAND',
+        message: `entry ${entry.index}: ${(err as Error).message}`,
+      }
+    }
+    const op = cmd.op
+    if (op === undefined)
+      return { ok: false, code: 'UNKNOWN_OPERATION', message: `entry ${entry.index} carries no operation` }
+    const eventsBefore = this.pendingEvents.length
+    this.journal.begin()
+    try {
+      const value = op === 'setSetting' ? this.applySetSetting(cmd) : this.applyModuleOp(op, entry.index, cmd)
+      this.journal.commit()
+      return { ok: true, value: value ?? null }
+    } catch (err) {
+      this.journal.rollback()
+      this.pendingEvents.length = eventsBefore
+      if (err instanceof CommandRejected) return { ok: false, code: err.code, message: err.message }
+      throw err
+    }
+  }
+
+  private applyModuleOp(op: CommandOp, index: number, cmd: Command): unknown {
+    const module = this.byOp.get(op)
+    if (!module) throw new MetaError('UNKNOWN_OPERATION', `no module applies ${op}`)
+    let seq = 0
+    const ctx: ApplyContext = {
+      index,
+      cmd,
+      settings: this.settings(),
+      isSuperuser: this.isSuperuser(cmd.user, cmd.groups),
+      emit: (e) => this.appendEvent(index, seq++, cmd, e),
+    }
+    return module.apply(ctx)
+  }
+
+  private applySetSetting(cmd: Command): unknown {
+    if (!this.isSuperuser(cmd.user, cmd.groups))
+      throw new MetaError('SUPERUSER_REQUIRED', `${cmd.user} may not change cluster settings`)
+    const name = cmd.setSetting?.name ?? ''
+    const value = cmd.setSetting?.value ?? ''
+    const parsed = parseSetting(name, value)
+    const stored = String(parsed)
+    this.settingTable.put(name, { value: stored })
+    checkSettings(this.settings())
+    return { name, value: stored }
+  }
+
+  private appendEvent(
+    index: number,
+    seq: number,
+    cmd: Command,
+    e: { op: string; path: string; dst?: string; inodeId: number },
+  ): void {
+    const event: ChangeEvent = {
+      index,
+      op: e.op,
+      path: e.path,
+      dst: e.dst ?? '',
+      inodeId: e.inodeId,
+      user: cmd.user,
+      timeMs: cmd.nowMs,
+    }
+    this.changeTable.put(be64(index) + be16(seq), event)
+    this.counterTable.put('changelogLastIndex', { value: index })
+    this.pendingEvents.push(event)
+    const max = this.settings().changeLogMax
+    while (this.changeTable.size > max) {
+      const oldest = this.changeTable.firstKey()!
+      this.changeTable.delete(oldest)
+      this.counterTable.put('changelogTrimmedThrough', { value: fromBe64(oldest) })
+    }
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w()
+  }
+}
+
+/** Encodes a command for `propose`. */
+export function encodeCommand(cmd: pb.Command.$Properties): Uint8Array {
+  return pb.Command.encode(cmd).finish()
+}
+
+/** Creates the state machine with the given modules (each a factory over the shared store). */
+export function createMetaStateMachine(init: MetaStateMachineInit): MetaStateMachine {
+  return new MetaStateMachine(init)
+}

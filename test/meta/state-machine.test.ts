@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest'
+import {
+  CommandRejected,
+  createMetaStateMachine,
+  encodeCommand,
+  protoCodec,
+  metaProto,
+  type MetaModuleFactory,
+  type MetaResult,
+  type MetaStateMachine,
+} from '../../src/meta/index.js'
+import { namespaceModule } from '../../src/fs/index.js'
+
+type Cmd = Parameters<typeof encodeCommand>[0]
+
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A random stream of namespace commands over a small universe of paths and users: many fail. */
+function randomCommands(seed: number, n: number): Cmd[] {
+  const rand = rng(seed)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!
+  const paths = ['/a', '/a/b', '/a/b/c', '/a/f', '/b', '/b/f', '/b/g', '/c', '/a/b/c/f', '/bad/../x']
+  const users = [
+    { user: 'hopsd', groups: [] },
+    { user: 'alice', groups: ['staff'] },
+    { user: 'bob', groups: ['staff'] },
+  ]
+  const out: Cmd[] = []
+  let now = 1_000_000
+  for (let i = 0; i < n; i++) {
+    now += Math.floor(rand() * 40_000)
+    const who = pick(users)
+    const base = { nowMs: now, ...who, clientName: pick(['', 'c1', 'c2']) }
+    const path = pick(paths)
+    const data = new Uint8Array(Math.floor(rand() * 50)).fill(i & 0xff)
+    const ops: Cmd[] = [
+      { ...base, mkdirs: { path, permission: pick([0o755, 0o777, 0o700]) } },
+      {
+        ...base,
+        createFile: {
+          path,
+          data,
+          overwrite: rand() < 0.5,
+          permission: 0o644,
+          close: rand() < 0.7,
+          createParent: rand() < 0.5,
+        },
+      },
+      { ...base, append: { path, data, close: rand() < 0.5 } },
+      { ...base, closeFile: { path } },
+      { ...base, rename: { src: path, dst: pick(paths), legacy: rand() < 0.5, overwrite: rand() < 0.5 } },
+      { ...base, delete: { path, recursive: rand() < 0.5 } },
+      { ...base, setPermission: { path, permission: pick([0o755, 0o777, 0o700, 0o1777]) } },
+      { ...base, setOwner: { path, owner: pick(['', 'alice', 'bob']), group: pick(['', 'staff']) } },
+      { ...base, setTimes: { path, mtime: pick([-1, now]), atime: pick([-1, 5]) } },
+      { ...base, setReplication: { path, replication: pick([1, 2, 3, 0]) } },
+      {
+        ...base,
+        setXAttr: {
+          path,
+          name: pick(['user.a', 'user.b', 'trusted.t']),
+          value: data,
+          flags: pick([0, 1, 2]),
+        },
+      },
+      { ...base, removeXAttr: { path, name: pick(['user.a', 'user.b']) } },
+      { ...base, renewLease: {} },
+      { ...base, recoverLease: { path } },
+      { ...base, setSetting: { name: 'inlineThreshold', value: pick(['100', '65536']) } },
+    ]
+    out.push(pick(ops))
+  }
+  return out
+}
+
+const newSm = (): MetaStateMachine => createMetaStateMachine({ modules: [namespaceModule()] })
+
+function applyAll(sm: MetaStateMachine, cmds: Cmd[], firstIndex: number): MetaResult[] {
+  return sm.apply(cmds.map((c, i) => ({ index: firstIndex + i, term: 1, data: encodeCommand(c) })))
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const tablesOf = (snap: Uint8Array): string =>
+  JSON.stringify(
+    metaProto.meta.Snapshot.decode(snap).tables.map((t) => [t.name, t.keys, (t.values ?? []).map(hex)]),
+  )
+
+describe('MetaStateMachine', () => {
+  it('is deterministic: the same command stream gives identical snapshots and results', () => {
+    const seed = 4242
+    const cmds = randomCommands(seed, 600)
+    const a = newSm()
+    const b = newSm()
+    const ra = applyAll(a, cmds, 1)
+    const rb = applyAll(b, cmds, 1)
+    expect(rb, `seed ${seed}`).toEqual(ra)
+    expect(hex(b.snapshot()), `seed ${seed}`).toBe(hex(a.snapshot()))
+    expect(ra.filter((r) => r.ok).length).toBeGreaterThan(100) // the stream does real work ...
+    expect(ra.filter((r) => !r.ok).length).toBeGreaterThan(100) // ... and meets many refusals
+  })
+
+  it('a refused command leaves the state byte-identical', () => {
+    const seed = 777
+    const cmds = randomCommands(seed, 400)
+    const sm = newSm()
+    for (let i = 0; i < cmds.length; i++) {
+      const before = sm.snapshot()
+      const [r] = applyAll(sm, [cmds[i]!], i + 1)
+      if (!r!.ok) {
+        // Only the applied index moves on a no-op; compare with it patched back.
+        const after = newSm()
+        after.restore(sm.snapshot())
+        const reference = newSm()
+        reference.restore(before)
+        reference.apply([{ index: i + 1, term: 1, data: new Uint8Array(0) }]) // a malformed entry: a pure no-op
+        expect(hex(after.snapshot()), `seed ${seed} command ${i}: ${JSON.stringify(r)}`).toBe(
+          hex(reference.snapshot()),
+        )
+      }
+    }
+  })
+
+  it('snapshot/restore round trip: a restored replica continues exactly like the original', () => {
+    const seed = 99
+    const cmds = randomCommands(seed, 500)
+    const original = newSm()
+    applyAll(original, cmds.slice(0, 250), 1)
+    const restored = newSm()
+    restored.restore(original.snapshot())
+    expect(hex(restored.snapshot())).toBe(hex(original.snapshot()))
+    expect(restored.appliedIndex).toBe(250)
+    const r1 = applyAll(original, cmds.slice(250), 251)
+    const r2 = applyAll(restored, cmds.slice(250), 251)
+    expect(r2, `seed ${seed}`).toEqual(r1)
+    expect(hex(restored.snapshot()), `seed ${seed}`).toBe(hex(original.snapshot()))
+    expect(restored.changesSince(0)).toEqual(original.changesSince(0))
+    // restore replaces everything: a replica with other state becomes identical too
+    const other = newSm()
+    applyAll(other, randomCommands(1, 50), 1)
+    other.restore(original.snapshot())
+    expect(hex(other.snapshot())).toBe(hex(original.snapshot()))
+  })
+
+  it('malformed entries and unknown operations are no-ops with a reason', () => {
+    const sm = newSm()
+    const [bad, empty] = sm.apply([
+      { index: 1, term: 1, data: Uint8Array.of(0xff, 0xff, 0xff) },
+      { index: 2, term: 1, data: encodeCommand({ nowMs: 1, user: 'x' }) },
+    ])
+    expect(bad).toMatchObject({ ok: false, code: 'MALFORMED_COMMAND' })
+    expect(empty).toMatchObject({ ok: false, code: 'UNKNOWN_OPERATION' })
+    expect(sm.appliedIndex).toBe(2)
+    const noFs = createMetaStateMachine({ modules: [] })
+    expect(
+      noFs.apply([
+        { index: 1, term: 1, data: encodeCommand({ nowMs: 1, user: 'x', mkdirs: { path: '/a' } }) },
+      ])[0],
+    ).toMatchObject({
+      ok: false,
+      code: 'UNKNOWN_OPERATION',
+    })
+    expect(() => sm.apply([{ index: 2, term: 1, data: new Uint8Array(0) }])).toThrow(/applied after/)
+  })
+
+  it('rolls back writes made before a refusal, and halts on a bug', () => {
+    let mode: 'refuse' | 'bug' = 'refuse'
+    const probe: MetaModuleFactory = (store) => {
+      const t = store.table<{ value: number }>('probe', protoCodec(metaProto.meta.Counter))
+      return {
+        name: 'probe',
+        ops: ['renewLease'],
+        apply(ctx) {
+          t.put('k', { value: ctx.index })
+          ctx.emit({ op: 'probe', path: '/', inodeId: 0 })
+          if (mode === 'bug') throw new Error('a bug')
+          throw new CommandRejected('INVALID_ARGUMENT', 'refused after writing')
+        },
+      }
+    }
+    const sm = createMetaStateMachine({ modules: [probe] })
+    const before = sm.snapshot()
+    const [r] = sm.apply([
+      { index: 1, term: 1, data: encodeCommand({ nowMs: 1, user: 'u', renewLease: {} }) },
+    ])
+    expect(r).toEqual({ ok: false, code: 'INVALID_ARGUMENT', message: 'refused after writing' })
+    expect(sm.changesSince(0).events).toEqual([])
+    expect(tablesOf(sm.snapshot())).toEqual(tablesOf(before)) // same tables; only appliedIndex moved
+    mode = 'bug'
+    expect(() =>
+      sm.apply([{ index: 2, term: 1, data: encodeCommand({ nowMs: 1, user: 'u', renewLease: {} }) }]),
+    ).toThrow('a bug')
+  })
+
+  it('settings: defaults, superuser-only changes, validated values', () => {
+    const sm = newSm()
+    expect(sm.settings()).toMatchObject({
+      inlineThreshold: 65536,
+      superuser: 'hopsd',
+      supergroup: 'supergroup',
+    })
+    const [denied, ok, bad] = applyAll(
+      sm,
+      [
+        { nowMs: 1, user: 'alice', setSetting: { name: 'inlineThreshold', value: '1' } },
+        { nowMs: 1, user: 'hopsd', setSetting: { name: 'inlineThreshold', value: '1024' } },
+        { nowMs: 1, user: 'hopsd', setSetting: { name: 'inlineThreshold', value: '1e3' } },
+      ],
+      1,
+    )
+    expect(denied).toMatchObject({ ok: false, code: 'SUPERUSER_REQUIRED' })
+    expect(ok).toEqual({ ok: true, value: { name: 'inlineThreshold', value: '1024' } })
+    expect(bad).toMatchObject({ ok: false, code: 'INVALID_SETTING' })
+    expect(sm.settings().inlineThreshold).toBe(1024)
+  })
+
+  it('bounds change-log waiters', async () => {
+    const sm = createMetaStateMachine({ modules: [namespaceModule()], changeWaitersMax: 1 })
+    const ac = new AbortController()
+    const first = sm.waitForChanges(0, ac.signal)
+    await expect(sm.waitForChanges(0)).rejects.toMatchObject({ code: 'WAITERS_EXHAUSTED' })
+    ac.abort()
+    await first
+  })
+})
