@@ -19,8 +19,6 @@ export interface RaftGroupConfig {
   maxBatchBytes: number
   /** Take a state-machine snapshot and compact the log every snapshotEntries applied entries. */
   snapshotEntries: number
-  /** Entries kept behind a snapshot so slightly lagging followers catch up without one. */
-  compactionMarginEntries: number
   /** InstallSnapshot chunk size on the wire. */
   snapshotChunkBytes: number
   /** Default deadline of propose/readBarrier/membership/transfer calls without their own signal. */
@@ -46,7 +44,6 @@ export const defaultRaftGroupConfig: RaftGroupConfig = {
   inflightMsgsMax: 256,
   maxBatchBytes: 1 << 20,
   snapshotEntries: 10_000,
-  compactionMarginEntries: 1_000,
   snapshotChunkBytes: 256 << 10,
   proposalTimeoutMs: 10_000,
   proposalQueueMax: 10_000,

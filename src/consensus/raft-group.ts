@@ -1,6 +1,866 @@
-// STUB (interface first); the implementation follows.
-import type { RaftGroup, RaftGroupInit } from './raft-group-types.js'
+/**
+ * The driver (etcd's node.go, as one async loop): owns a RawNode, the storage, the transport and the
+ * state machine, and performs each Ready in the contract's order (see Ready in ./core/types.ts):
+ *
+ *   earlyMessages → ONE durable storage write → messages → restore/apply → advance
+ *
+ * Group commit falls out of the loop: while a write is in flight, proposals and messages keep being
+ * stepped into the core; everything they produce goes into the next Ready — one append per follower,
+ * one write batch, one fsync. The leader's MsgApps for those proposals leave at once
+ * (takeEarlyMessages), so followers fsync in parallel with the leader and receive the next batch
+ * before they acked the last (pipelining, bounded by inflightMsgsMax).
+ *
+ * One departure from the strict contract, on purpose: committed entries that were persisted by an
+ * EARLIER Ready are applied while this Ready's write is in flight (they are durable on a quorum and
+ * locally already); only entries of this Ready, and snapshots, wait for the write.
+ */
+import { realClock, type Clock, type TimerHandle } from './clock.js'
+import { decodeConfChange, encodeConfChange } from './codec.js'
+import { defaultCoreConfig } from './core/config.js'
+import { RawNode, type ProposalMeta } from './core/raw-node.js'
+import {
+  ConfChangeType,
+  EMPTY_BYTES,
+  EntryType,
+  MessageType,
+  NONE,
+  StateType,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Ready,
+  type Snapshot,
+} from './core/types.js'
+import { ConsensusError, isConsensusError, type ConsensusErrorCode } from './errors.js'
+import { MemoryLog } from './memory-log.js'
+import {
+  defaultRaftGroupConfig,
+  type CallOptions,
+  type ProposeOptions,
+  type RaftGroup,
+  type RaftGroupConfig,
+  type RaftGroupEvent,
+  type RaftGroupInit,
+  type RaftGroupStatus,
+  type RaftLogger,
+} from './raft-group-types.js'
+import { SessionTable, jsonResultCodec, unwrapSnapshot, wrapSnapshot } from './sessions.js'
+import type { AppliedEntry } from './state-machine.js'
+import type { PersistBatch } from './storage/types.js'
 
-export function createRaftGroup(_init: RaftGroupInit): RaftGroup {
-  throw new Error('createRaftGroup: not implemented yet')
+type PendingKind = 'command' | 'conf'
+
+interface Pending {
+  kind: PendingKind
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+  /** Log index the entry got when this node proposed it as leader (0 = forwarded/unknown). */
+  index: number
+}
+
+interface ReadWaiter {
+  resolve: () => void
+  reject: (e: Error) => void
+  /** Read index once known; resolved when applied ≥ it. */
+  index: number
+}
+
+interface QueuedProposal {
+  seq: number
+  data: Uint8Array
+  meta: ProposalMeta
+  conf: boolean
+}
+
+/** Snapshot chunks in reassembly, one per sender. */
+interface Assembly {
+  key: string
+  parts: Uint8Array[]
+  received: number
+  total: number
+}
+
+const noopLogger: RaftLogger = { debug() {}, info() {}, warn() {}, error() {} }
+
+export function createRaftGroup(init: RaftGroupInit): RaftGroup {
+  return new RaftGroupImpl(init)
+}
+
+class RaftGroupImpl implements RaftGroup {
+  readonly id: NodeId
+  private readonly cfg: RaftGroupConfig
+  private readonly clock: Clock
+  private readonly log: RaftLogger
+  private readonly codec
+  private readonly mirror = new MemoryLog()
+  private node: RawNode | null = null
+  private readonly origin: string
+  private originSeq = 0
+  private readonly pending = new Map<number, Pending>()
+  /** Leader-assigned index → originSeq, to reject proposals whose slot was taken by another entry. */
+  private readonly pendingByIndex = new Map<number, number>()
+  private proposalQueue: QueuedProposal[] = []
+  private flushScheduled = false
+  private sessions: SessionTable
+  private appliedIndex = 0
+  private snapshotIndex = 0
+  private leaderId: NodeId = NONE
+  private role: StateType = StateType.Follower
+  private started = false
+  private stopped = false
+  private loopRunning = false
+  private kickPending = false
+  private loopDone: Promise<void> = Promise.resolve()
+  private tickTimer: TimerHandle | null = null
+  private readonly listeners = new Set<(ev: RaftGroupEvent) => void>()
+  private readonly tasks: (() => Promise<void>)[] = []
+  private readonly assemblies = new Map<NodeId, Assembly>()
+  // ReadIndex batching: waiters queue up while one round is in flight; the next round takes them all.
+  private readQueue: ReadWaiter[] = []
+  private readRound: { ctx: Uint8Array; waiters: ReadWaiter[]; timer: TimerHandle } | null = null
+  private readSeq = 0
+  private readWaitingApply: ReadWaiter[] = []
+  private confState: ConfState = { voters: [], learners: [] }
+
+  constructor(private readonly init: RaftGroupInit) {
+    this.id = init.id
+    this.cfg = { ...defaultRaftGroupConfig, ...init.config }
+    this.clock = init.clock ?? realClock
+    this.log = init.logger ?? noopLogger
+    this.codec = init.resultCodec ?? jsonResultCodec
+    this.sessions = new SessionTable(this.cfg.sessionsMax, this.cfg.sessionResultsMax)
+    // Distinguishes this incarnation's proposals from a previous run's (drawn from the injected Rng,
+    // so a simulation replays identically).
+    this.origin = `${init.id}#${init.rng.nextInt(0x7fffffff).toString(36)}`
+    this.newCore(0) // validates the configuration at construction
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  private newCore(applied: number): void {
+    const c = this.cfg
+    this.node = new RawNode({
+      ...defaultCoreConfig,
+      id: this.id,
+      electionTicks: c.electionTicks,
+      heartbeatTicks: c.heartbeatTicks,
+      storage: this.mirror,
+      applied,
+      maxSizePerMsgBytes: c.maxBatchBytes,
+      maxCommittedSizePerReadyBytes: Math.max(defaultCoreConfig.maxCommittedSizePerReadyBytes, c.maxBatchBytes),
+      maxUncommittedEntriesSizeBytes: Math.max(defaultCoreConfig.maxUncommittedEntriesSizeBytes, c.maxBatchBytes),
+      inflightMsgsMax: c.inflightMsgsMax,
+      checkQuorum: c.checkQuorum,
+      preVote: c.preVote,
+      readOnlyOption: c.readOnlyOption,
+      rng: this.init.rng,
+      knownBugs: c.testing?.knownBugs,
+    })
+    const st = this.node.status()
+    this.confState = { voters: st.voters, learners: st.learners }
+  }
+
+  private core(): RawNode {
+    if (!this.node) throw new Error('raft group: no core')
+    return this.node
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    if (this.stopped) throw new ConsensusError('STOPPED')
+    this.started = true
+    const st = await this.init.storage.load()
+    if (st.snapshot) {
+      this.mirror.applySnapshot(st.snapshot)
+      await this.restoreStateMachine(st.snapshot)
+    }
+    this.mirror.append(st.entries)
+    this.mirror.setHardState(st.hardState)
+    this.newCore(this.appliedIndex)
+    this.init.transport.setHandler((m) => this.onMessage(m))
+    this.scheduleTick()
+    this.kick()
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.init.transport.setHandler(() => {})
+    if (this.tickTimer !== null) this.clock.clearTimeout(this.tickTimer)
+    this.failAll(new ConsensusError('STOPPED'))
+    await this.loopDone
+    await this.init.storage.close()
+    this.emit({ type: 'stopped' })
+  }
+
+  private fatal(err: unknown): void {
+    if (this.stopped) return
+    const e = new ConsensusError('STORAGE_FAILED', String((err as Error)?.message ?? err), { cause: err })
+    this.log.error('raft storage failed; stopping', { id: this.id, err: String(err) })
+    this.stopped = true
+    this.init.transport.setHandler(() => {})
+    if (this.tickTimer !== null) this.clock.clearTimeout(this.tickTimer)
+    this.failAll(e)
+    this.emit({ type: 'stopped', error: e })
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e)
+    this.pending.clear()
+    this.pendingByIndex.clear()
+    this.proposalQueue = []
+    const waiters = [...this.readQueue, ...(this.readRound?.waiters ?? []), ...this.readWaitingApply]
+    if (this.readRound) this.clock.clearTimeout(this.readRound.timer)
+    this.readQueue = []
+    this.readRound = null
+    this.readWaitingApply = []
+    for (const w of waiters) w.reject(e)
+  }
+
+  async bootstrap(voterIds: NodeId[]): Promise<void> {
+    if (!this.started) throw new ConsensusError('STOPPED', 'call start() before bootstrap()')
+    const voters = [...new Set(voterIds)].sort()
+    if (voters.length === 0 || !voters.includes(this.id))
+      throw new ConsensusError('INVALID_CONFIG', 'bootstrap voters must include this node')
+    await this.exclusive(async () => {
+      const st = this.core().status()
+      if (st.term > 0 || st.lastIndex > 0 || this.mirror.snapshot().metadata.index > 0)
+        throw new ConsensusError('ALREADY_BOOTSTRAPPED')
+      // The group starts from a snapshot at index 1, term 1 holding the voter set; empty data means
+      // "fresh state machine". Nodes added later receive it (or a newer one) from the leader.
+      const snap: Snapshot = { data: EMPTY_BYTES, metadata: { index: 1, term: 1, confState: { voters, learners: [] } } }
+      const hs = { term: 1, vote: NONE, commit: 1 }
+      await this.init.storage.write({ hardState: hs, entries: [], snapshot: snap, compact: null })
+      this.mirror.applySnapshot(snap)
+      this.mirror.setHardState(hs)
+      this.appliedIndex = 1
+      this.snapshotIndex = 1
+      this.newCore(1)
+      this.emit({ type: 'membership', voters, learners: [] })
+      // The first voter campaigns at once (PreVote makes this harmless); the others wait a timeout.
+      if (voters[0] === this.id) this.core().campaign()
+    })
+  }
+
+  /** Runs fn inside the loop, between Readys (when no Ready is outstanding). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.tasks.push(() => fn().then(resolve, reject))
+      this.kick()
+    })
+  }
+
+  // ------------------------------------------------------------------ ticking and input
+
+  private scheduleTick(): void {
+    if (this.stopped) return
+    this.tickTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return
+      this.core().tick()
+      this.afterInput()
+      this.scheduleTick()
+    }, this.cfg.tickMs)
+  }
+
+  private onMessage(m: Message): void {
+    if (this.stopped || !this.node) return
+    if (m.type === MessageType.MsgSnap && m.snapTotalBytes > 0) {
+      const whole = this.reassemble(m)
+      if (!whole) return
+      m = whole
+    }
+    try {
+      this.core().step(m)
+    } catch (e) {
+      if (!isConsensusError(e, 'PROPOSAL_DROPPED')) throw e
+      // A forwarded proposal the leader refused: its proposer times out (or retries by session).
+    }
+    this.afterInput()
+  }
+
+  /** After any input: the leader's replication messages leave at once; the loop handles the rest. */
+  private afterInput(): void {
+    if (this.stopped) return
+    this.sendAll(this.core().takeEarlyMessages())
+    this.kick()
+  }
+
+  private reassemble(m: Message): Message | null {
+    const md = m.snapshot?.metadata
+    if (!md || !m.snapshot) return null
+    const key = `${m.term}/${md.index}/${md.term}`
+    let a = this.assemblies.get(m.from)
+    if (!a || a.key !== key || m.snapOffset === 0) {
+      a = { key, parts: [], received: 0, total: m.snapTotalBytes }
+      this.assemblies.set(m.from, a)
+    }
+    if (m.snapOffset !== a.received) {
+      // A lost chunk: drop the assembly; the leader resends the snapshot after its next probe.
+      this.assemblies.delete(m.from)
+      return null
+    }
+    a.parts.push(m.snapshot.data)
+    a.received += m.snapshot.data.length
+    if (a.received < a.total) return null
+    this.assemblies.delete(m.from)
+    const data = new Uint8Array(a.total)
+    let off = 0
+    for (const p of a.parts) {
+      data.set(p, off)
+      off += p.length
+    }
+    return { ...m, snapshot: { data, metadata: md }, snapOffset: 0, snapTotalBytes: 0 }
+  }
+
+  private sendAll(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      if (m.type === MessageType.MsgSnap && m.snapshot) this.sendSnapshotChunks(m, m.snapshot)
+      else this.init.transport.send(m.to, m)
+    }
+  }
+
+  private sendSnapshotChunks(m: Message, snap: Snapshot): void {
+    const total = snap.data.length
+    const chunk = this.cfg.snapshotChunkBytes
+    // Zero-length data still travels as one chunk (total 0 is the "unchunked" marker, so use 1 part).
+    if (total === 0) {
+      this.init.transport.send(m.to, m)
+    } else {
+      for (let off = 0; off < total; off += chunk) {
+        const data = snap.data.subarray(off, Math.min(total, off + chunk))
+        this.init.transport.send(m.to, { ...m, snapshot: { data, metadata: snap.metadata }, snapOffset: off, snapTotalBytes: total })
+      }
+    }
+    // Sent (the transport may still drop it): probe again after the follower answers or a heartbeat.
+    this.core().reportSnapshot(m.to, true)
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  private kick(): void {
+    if (this.stopped || !this.started) return
+    if (this.loopRunning) {
+      // The running loop re-checks before it exits (no input is ever left waiting).
+      this.kickPending = true
+      return
+    }
+    this.loopRunning = true
+    this.loopDone = this.loop()
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.kickPending = false
+        while (!this.stopped) {
+          const task = this.tasks.shift()
+          if (task) {
+            await task()
+            continue
+          }
+          this.flushProposals()
+          const node = this.core()
+          if (!node.hasReady()) break
+          const rd = node.ready()
+          await this.handleReady(node, rd)
+        }
+      } while (this.kickPending && !this.stopped)
+    } catch (e) {
+      this.fatal(e)
+    } finally {
+      this.loopRunning = false
+    }
+  }
+
+  private async handleReady(node: RawNode, rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role)
+    this.sendAll(rd.earlyMessages)
+
+    const ce = rd.committedEntries
+    const lastCommitted = ce.length > 0 ? ce[ce.length - 1]!.index : 0
+    const applyEarly =
+      ce.length > 0 &&
+      !rd.snapshot &&
+      lastCommitted <= this.mirror.lastIndex() &&
+      (rd.entries.length === 0 || rd.entries[0]!.index > lastCommitted)
+    const needWrite = rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null
+    const applying = applyEarly ? this.applyEntries(ce) : null
+    if (needWrite) {
+      const batch: PersistBatch = { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, compact: null }
+      try {
+        await this.init.storage.write(batch)
+      } catch (e) {
+        if (applying) await applying.catch(() => undefined)
+        throw e
+      }
+      if (rd.snapshot) this.mirror.applySnapshot(rd.snapshot)
+      if (rd.entries.length > 0) this.mirror.append(rd.entries)
+      if (rd.hardState) this.mirror.setHardState(rd.hardState)
+    }
+    if (this.stopped) return
+    this.sendAll(rd.messages)
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot)
+    if (applying) await applying
+    else if (ce.length > 0) await this.applyEntries(ce)
+    for (const rs of rd.readStates) this.onReadState(rs.index, rs.context)
+    node.advance(rd)
+    this.sendAll(node.takeEarlyMessages())
+    this.resolveReads()
+    await this.maybeSnapshot()
+  }
+
+  private onSoftState(leader: NodeId, role: StateType): void {
+    const prevLeader = this.leaderId
+    this.leaderId = leader
+    this.role = role
+    if (leader !== prevLeader) {
+      this.emit({ type: 'leader', leaderId: leader, term: this.core().status().term })
+      if (leader !== NONE) {
+        // Proposals that waited for a leader go now; a read round that went nowhere is retried.
+        this.scheduleFlush()
+        if (this.readRound) this.retryReadRound()
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ apply
+
+  private async applyEntries(entries: readonly Entry[]): Promise<void> {
+    let batch: Entry[] = []
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return
+      const b = batch
+      batch = []
+      await this.applyNormal(b)
+    }
+    for (const e of entries) {
+      if (e.type === EntryType.ConfChange) {
+        await flush()
+        this.applyConf(e)
+      } else {
+        batch.push(e)
+      }
+    }
+    await flush()
+  }
+
+  /** Applies normal entries: session dedupe, one state-machine call, results to the local proposers. */
+  private async applyNormal(entries: readonly Entry[]): Promise<void> {
+    const toApply: AppliedEntry[] = []
+    const applyPos: number[] = [] // entries[] position of each toApply element
+    const outcome: ({ ok: true; value: unknown } | { ok: false; code: ConsensusErrorCode } | null)[] = []
+    // Within one batch a retry can follow its original: decide duplicates against the batch too.
+    const inBatch = new Map<string, number>()
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
+      outcome.push(null)
+      if (e.data.length === 0) {
+        // The leader's no-op, or a conf change refused because another was pending.
+        const p = e.origin === this.origin ? this.pending.get(e.originSeq) : undefined
+        if (p?.kind === 'conf') outcome[i] = { ok: false, code: 'CONF_CHANGE_IN_PROGRESS' }
+        else outcome[i] = { ok: true, value: undefined }
+        continue
+      }
+      if (e.clientId !== '') {
+        const key = `${e.clientId}\u0000${e.seq}`
+        const first = inBatch.get(key)
+        if (first !== undefined) {
+          outcome[i] = { ok: true, value: first } // filled after apply, see below
+          continue
+        }
+        const chk = this.sessions.check(e.clientId, e.seq)
+        if (chk.kind === 'duplicate') {
+          outcome[i] = { ok: true, value: chk.result }
+          continue
+        }
+        if (chk.kind === 'expired') {
+          outcome[i] = { ok: false, code: 'SESSION_EXPIRED' }
+          continue
+        }
+        inBatch.set(key, i)
+      }
+      applyPos.push(i)
+      toApply.push({ index: e.index, term: e.term, data: e.data })
+    }
+    if (toApply.length > 0) {
+      const results = await this.init.stateMachine.apply(toApply)
+      if (results.length !== toApply.length)
+        throw new Error(`state machine returned ${results.length} results for ${toApply.length} entries`)
+      for (let k = 0; k < applyPos.length; k++) {
+        const i = applyPos[k]!
+        const e = entries[i]!
+        outcome[i] = { ok: true, value: results[k] }
+        if (e.clientId !== '') this.sessions.record(e.clientId, e.seq, e.index, results[k])
+      }
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
+      let o = outcome[i]!
+      if (e.clientId !== '' && e.data.length > 0) {
+        const first = inBatch.get(`${e.clientId}\u0000${e.seq}`)
+        if (first !== undefined && first !== i) o = outcome[first]!
+      }
+      this.settle(e, o.ok ? { value: o.value } : { code: o.code })
+    }
+    this.appliedIndex = entries[entries.length - 1]!.index
+  }
+
+  private applyConf(e: Entry): void {
+    let ok = false
+    if (e.data.length > 0) {
+      const cc = decodeConfChange(e.data)
+      const cs = this.core().applyConfChange(cc)
+      if (cs) {
+        ok = true
+        this.confState = cs
+        this.emit({ type: 'membership', voters: cs.voters, learners: cs.learners })
+      }
+    }
+    this.settle(e, ok ? { value: undefined } : { code: 'CONF_CHANGE_INVALID' })
+    this.appliedIndex = e.index
+  }
+
+  /** Resolves the local caller of entry e, if this node proposed it; rejects a proposal whose slot e took. */
+  private settle(e: Entry, r: { value: unknown } | { code: ConsensusErrorCode }): void {
+    const slot = this.pendingByIndex.get(e.index)
+    if (slot !== undefined) {
+      this.pendingByIndex.delete(e.index)
+      if (e.origin !== this.origin || e.originSeq !== slot) {
+        const lost = this.pending.get(slot)
+        if (lost) {
+          this.pending.delete(slot)
+          lost.reject(new ConsensusError('PROPOSAL_DROPPED', `entry ${e.index} was overwritten by another leader`))
+        }
+      }
+    }
+    if (e.origin !== this.origin) return
+    const p = this.pending.get(e.originSeq)
+    if (!p) return
+    this.pending.delete(e.originSeq)
+    if ('code' in r) p.reject(new ConsensusError(r.code))
+    else p.resolve(r.value)
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    await this.restoreStateMachine(snap)
+    this.confState = snap.metadata.confState
+    this.emit({ type: 'membership', voters: snap.metadata.confState.voters, learners: snap.metadata.confState.learners })
+  }
+
+  private async restoreStateMachine(snap: Snapshot): Promise<void> {
+    if (snap.data.length > 0) {
+      const env = unwrapSnapshot(snap.data)
+      await this.init.stateMachine.restore(env.state)
+      this.sessions = SessionTable.fromProto(env.sessions, this.codec, this.cfg.sessionsMax, this.cfg.sessionResultsMax)
+    } else {
+      // Empty data: the bootstrap snapshot; the state machine is fresh.
+      this.sessions = new SessionTable(this.cfg.sessionsMax, this.cfg.sessionResultsMax)
+    }
+    this.appliedIndex = snap.metadata.index
+    this.snapshotIndex = snap.metadata.index
+  }
+
+  /** Every snapshotEntries applied entries: snapshot the state machine (with sessions), compact the log. */
+  private async maybeSnapshot(): Promise<void> {
+    if (this.appliedIndex - this.snapshotIndex < this.cfg.snapshotEntries) return
+    const index = this.appliedIndex
+    const state = await this.init.stateMachine.snapshot()
+    const snap: Snapshot = {
+      data: wrapSnapshot(state, this.sessions, this.codec),
+      metadata: { index, term: this.mirror.term(index), confState: this.confState },
+    }
+    await this.init.storage.write({ hardState: null, entries: [], snapshot: null, compact: snap })
+    this.mirror.compact(snap)
+    this.snapshotIndex = index
+    this.log.debug('raft snapshot', { id: this.id, index })
+  }
+
+  // ------------------------------------------------------------------ proposals
+
+  propose(command: Uint8Array, opts: ProposeOptions = {}): Promise<unknown> {
+    if (command.length > this.cfg.maxBatchBytes) return Promise.reject(new ConsensusError('PROPOSAL_TOO_LARGE'))
+    const meta: ProposalMeta = {}
+    if (opts.session) {
+      meta.clientId = opts.session.clientId
+      meta.seq = opts.session.seq
+    }
+    return this.enqueue(command, meta, false, 'command', opts.signal)
+  }
+
+  private enqueue(data: Uint8Array, meta: ProposalMeta, conf: boolean, kind: PendingKind, signal?: AbortSignal): Promise<unknown> {
+    if (this.stopped || !this.started) return Promise.reject(new ConsensusError('STOPPED'))
+    if (this.pending.size >= this.cfg.proposalQueueMax) return Promise.reject(new ConsensusError('QUEUE_FULL'))
+    const seq = ++this.originSeq
+    return this.withDeadline<unknown>(signal, (resolve, reject) => {
+      this.pending.set(seq, { kind, resolve, reject, index: 0 })
+      this.proposalQueue.push({ seq, data, meta: { ...meta, origin: this.origin, originSeq: seq }, conf })
+      this.scheduleFlush()
+      return () => this.pending.delete(seq)
+    })
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    // Every proposal made in this turn of the event loop joins one MsgProp (batching).
+    queueMicrotask(() => {
+      this.flushScheduled = false
+      if (this.stopped || !this.started) return
+      this.flushProposals()
+      this.afterInput()
+    })
+  }
+
+  private flushProposals(): void {
+    if (this.proposalQueue.length === 0 || !this.node) return
+    const node = this.node
+    if (node.status().lead === NONE) return // wait for a leader (each call has its deadline)
+    const queue = this.proposalQueue.filter((q) => this.pending.has(q.seq))
+    this.proposalQueue = []
+    const normal = queue.filter((q) => !q.conf)
+    const confs = queue.filter((q) => q.conf)
+    const fail = (items: QueuedProposal[], e: unknown): void => {
+      const err = isConsensusError(e) ? e : new ConsensusError('PROPOSAL_DROPPED', String(e))
+      for (const q of items) {
+        const p = this.pending.get(q.seq)
+        this.pending.delete(q.seq)
+        p?.reject(new ConsensusError(err.code, undefined, { leaderHint: node.status().lead, cause: err }))
+      }
+    }
+    if (normal.length > 0) {
+      try {
+        const last = node.proposeMany(normal.map((q) => ({ data: q.data, meta: q.meta })))
+        if (last > 0) this.trackIndexes(normal, last)
+      } catch (e) {
+        fail(normal, e)
+      }
+    }
+    for (const q of confs) {
+      try {
+        const idx = node.proposeConfChange(q.data, q.meta)
+        if (idx > 0) this.trackIndexes([q], idx)
+      } catch (e) {
+        fail([q], e)
+      }
+    }
+  }
+
+  private trackIndexes(items: QueuedProposal[], last: number): void {
+    let idx = last - items.length + 1
+    for (const q of items) {
+      const p = this.pending.get(q.seq)
+      if (p) {
+        p.index = idx
+        this.pendingByIndex.set(idx, q.seq)
+      }
+      idx++
+    }
+  }
+
+  private withDeadline<T>(
+    signal: AbortSignal | undefined,
+    start: (resolve: (v: T) => void, reject: (e: Error) => void) => () => void,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortError(signal))
+        return
+      }
+      let done = false
+      let cleanup: () => void = () => {}
+      const finish = (): void => {
+        done = true
+        this.clock.clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const timer = this.clock.setTimeout(() => {
+        if (done) return
+        finish()
+        cleanup()
+        reject(new ConsensusError('TIMEOUT', undefined, { leaderHint: this.leaderId }))
+      }, this.cfg.proposalTimeoutMs)
+      const onAbort = (): void => {
+        if (done) return
+        finish()
+        cleanup()
+        reject(abortError(signal!))
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      cleanup = start(
+        (v) => {
+          if (done) return
+          finish()
+          resolve(v)
+        },
+        (e) => {
+          if (done) return
+          finish()
+          reject(e)
+        },
+      )
+    })
+  }
+
+  // ------------------------------------------------------------------ membership and transfer
+
+  addVoter(id: NodeId, opts?: CallOptions): Promise<void> {
+    return this.confChange(ConfChangeType.AddVoter, id, opts)
+  }
+  addLearner(id: NodeId, opts?: CallOptions): Promise<void> {
+    return this.confChange(ConfChangeType.AddLearner, id, opts)
+  }
+  promoteLearner(id: NodeId, opts?: CallOptions): Promise<void> {
+    return this.confChange(ConfChangeType.PromoteLearner, id, opts)
+  }
+  removeNode(id: NodeId, opts?: CallOptions): Promise<void> {
+    return this.confChange(ConfChangeType.RemoveNode, id, opts)
+  }
+
+  private async confChange(type: ConfChangeType, nodeId: NodeId, opts?: CallOptions): Promise<void> {
+    if (!nodeId) throw new ConsensusError('CONF_CHANGE_INVALID', 'empty node id')
+    const data = encodeConfChange({ type, nodeId, context: EMPTY_BYTES })
+    await this.enqueue(data, {}, true, 'conf', opts?.signal)
+  }
+
+  transferLeadership(toId: NodeId, opts?: CallOptions): Promise<void> {
+    if (this.stopped || !this.started) return Promise.reject(new ConsensusError('STOPPED'))
+    if (!this.confState.voters.includes(toId)) return Promise.reject(new ConsensusError('CONF_CHANGE_INVALID', `${toId} is not a voter`))
+    if (this.leaderId === toId) return Promise.resolve()
+    return this.withDeadline<void>(opts?.signal, (resolve) => {
+      const unsub = this.subscribe((ev) => {
+        if (ev.type === 'leader' && ev.leaderId === toId) {
+          unsub()
+          resolve()
+        }
+      })
+      this.core().transferLeader(toId)
+      this.afterInput()
+      return unsub
+    })
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  readBarrier(opts?: CallOptions): Promise<void> {
+    if (this.stopped || !this.started) return Promise.reject(new ConsensusError('STOPPED'))
+    return this.withDeadline<void>(opts?.signal, (resolve, reject) => {
+      const w: ReadWaiter = { resolve, reject, index: 0 }
+      this.readQueue.push(w)
+      this.maybeStartReadRound()
+      return () => {
+        this.readQueue = this.readQueue.filter((x) => x !== w)
+        this.readWaitingApply = this.readWaitingApply.filter((x) => x !== w)
+      }
+    })
+  }
+
+  private maybeStartReadRound(): void {
+    if (this.readRound || this.readQueue.length === 0 || this.stopped) return
+    const waiters = this.readQueue
+    this.readQueue = []
+    this.readRound = { ctx: this.nextReadCtx(), waiters, timer: this.readRetryTimer() }
+    this.core().readIndex(this.readRound.ctx)
+    this.afterInput()
+  }
+
+  private nextReadCtx(): Uint8Array {
+    return new TextEncoder().encode(`${this.origin}/${++this.readSeq}`)
+  }
+
+  /** A round whose request or answer was lost (no leader, partition) is retried after an election timeout. */
+  private readRetryTimer(): TimerHandle {
+    return this.clock.setTimeout(() => this.retryReadRound(), this.cfg.tickMs * this.cfg.electionTicks)
+  }
+
+  private retryReadRound(): void {
+    const r = this.readRound
+    if (!r || this.stopped) return
+    this.clock.clearTimeout(r.timer)
+    r.ctx = this.nextReadCtx()
+    r.timer = this.readRetryTimer()
+    this.core().readIndex(r.ctx)
+    this.afterInput()
+  }
+
+  private onReadState(index: number, ctx: Uint8Array): void {
+    const r = this.readRound
+    if (!r || !bytesEqual(r.ctx, ctx)) return
+    this.clock.clearTimeout(r.timer)
+    this.readRound = null
+    for (const w of r.waiters) {
+      w.index = index
+      this.readWaitingApply.push(w)
+    }
+    this.resolveReads()
+    this.maybeStartReadRound()
+  }
+
+  private resolveReads(): void {
+    if (this.readWaitingApply.length === 0) return
+    const keep: ReadWaiter[] = []
+    for (const w of this.readWaitingApply) {
+      if (w.index <= this.appliedIndex) w.resolve()
+      else keep.push(w)
+    }
+    this.readWaitingApply = keep
+  }
+
+  // ------------------------------------------------------------------ status and events
+
+  status(): RaftGroupStatus {
+    const st = this.core().status()
+    return {
+      id: this.id,
+      term: st.term,
+      role: st.role,
+      leaderId: st.lead,
+      commitIndex: st.commit,
+      appliedIndex: this.appliedIndex,
+      voters: [...this.confState.voters],
+      learners: [...this.confState.learners],
+      lastIndex: st.lastIndex,
+    }
+  }
+
+  subscribe(listener: (ev: RaftGroupEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private emit(ev: RaftGroupEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(ev)
+      } catch (e) {
+        this.log.warn('raft group listener threw', { err: String(e) })
+      }
+    }
+  }
+
+  waitForLeader(opts?: CallOptions): Promise<NodeId> {
+    if (this.leaderId !== NONE) return Promise.resolve(this.leaderId)
+    return this.withDeadline<NodeId>(opts?.signal, (resolve) => {
+      const unsub = this.subscribe((ev) => {
+        if (ev.type === 'leader' && ev.leaderId !== NONE) {
+          unsub()
+          resolve(ev.leaderId)
+        }
+      })
+      return unsub
+    })
+  }
+}
+
+function abortError(signal: AbortSignal): ConsensusError {
+  const reason = signal.reason as { name?: string } | undefined
+  return reason?.name === 'TimeoutError' ? new ConsensusError('TIMEOUT', undefined, { cause: reason }) : new ConsensusError('ABORTED', undefined, { cause: reason })
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -694,11 +694,9 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE)
       return false
     }
+    // Unlike etcd we accept a snapshot whose configuration lacks us: a node added after the latest
+    // snapshot gets that snapshot first and the entry that adds it right after.
     const cs = s.metadata.confState
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
-      // Not in the snapshot's configuration: can't be meant for us (yet).
-      return false
-    }
     if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // We have the snapshot's last entry: fast-forward the commit instead of replacing the log.
       this.raftLog.commitTo(s.metadata.index)

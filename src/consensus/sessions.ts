@@ -1,0 +1,106 @@
+import { hopsd } from '../proto/raft.js'
+import { EMPTY_BYTES } from './core/types.js'
+import type { ResultCodec } from './raft-group-types.js'
+
+/**
+ * Client sessions for exactly-once commands (Raft thesis §6.3). Updated only at apply time, in log
+ * order, so every replica holds the same table; it travels inside snapshots (SnapshotEnvelope).
+ *
+ * Per client: results of the last `resultsMax` seqs applied, and `floorSeq` — every seq ≤ floor counts
+ * as applied (its result was evicted). At most `sessionsMax` clients: the one whose last command is
+ * oldest in the log is evicted first (deterministic: a function of the log alone).
+ */
+export type SessionCheck = { kind: 'new' } | { kind: 'duplicate'; result: unknown } | { kind: 'expired' }
+
+interface SessionState {
+  floorSeq: number
+  lastIndex: number
+  results: Map<number, unknown>
+}
+
+export class SessionTable {
+  /** Map order = eviction order: a client is re-inserted whenever it applies a command. */
+  private sessions = new Map<string, SessionState>()
+
+  constructor(
+    private readonly sessionsMax: number,
+    private readonly resultsMax: number,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size
+  }
+
+  check(clientId: string, seq: number): SessionCheck {
+    const s = this.sessions.get(clientId)
+    if (!s) return { kind: 'new' }
+    if (s.results.has(seq)) return { kind: 'duplicate', result: s.results.get(seq) }
+    if (seq <= s.floorSeq) return { kind: 'expired' }
+    return { kind: 'new' }
+  }
+
+  record(clientId: string, seq: number, index: number, result: unknown): void {
+    let s = this.sessions.get(clientId)
+    if (s) this.sessions.delete(clientId)
+    else s = { floorSeq: 0, lastIndex: 0, results: new Map() }
+    s.lastIndex = index
+    s.results.set(seq, result)
+    if (s.results.size > this.resultsMax) {
+      let min = Infinity
+      for (const k of s.results.keys()) if (k < min) min = k
+      s.results.delete(min)
+      s.floorSeq = Math.max(s.floorSeq, min)
+    }
+    this.sessions.set(clientId, s)
+    while (this.sessions.size > this.sessionsMax) {
+      const oldest = this.sessions.keys().next().value as string
+      this.sessions.delete(oldest)
+    }
+  }
+
+  toProto(codec: ResultCodec): hopsd.raft.Session.$Properties[] {
+    const out: hopsd.raft.Session.$Properties[] = []
+    for (const [clientId, s] of this.sessions) {
+      out.push({
+        clientId,
+        floorSeq: s.floorSeq,
+        lastIndex: s.lastIndex,
+        results: [...s.results].map(([seq, r]) => ({ seq, result: codec.encode(r) })),
+      })
+    }
+    return out
+  }
+
+  static fromProto(
+    sessions: readonly hopsd.raft.Session.$Properties[],
+    codec: ResultCodec,
+    sessionsMax: number,
+    resultsMax: number,
+  ): SessionTable {
+    const t = new SessionTable(sessionsMax, resultsMax)
+    for (const s of sessions) {
+      const results = new Map<number, unknown>()
+      for (const r of s.results ?? []) results.set(r.seq ?? 0, codec.decode(r.result ?? EMPTY_BYTES))
+      t.sessions.set(s.clientId ?? '', { floorSeq: s.floorSeq ?? 0, lastIndex: s.lastIndex ?? 0, results })
+    }
+    return t
+  }
+}
+
+export const jsonResultCodec: ResultCodec = {
+  encode(r) {
+    return r === undefined ? EMPTY_BYTES : new TextEncoder().encode(JSON.stringify(r))
+  },
+  decode(b) {
+    return b.length === 0 ? undefined : JSON.parse(new TextDecoder().decode(b))
+  },
+}
+
+export function wrapSnapshot(state: Uint8Array, sessions: SessionTable, codec: ResultCodec): Uint8Array {
+  return hopsd.raft.SnapshotEnvelope.encode({ state, sessions: sessions.toProto(codec) }).finish()
+}
+
+export function unwrapSnapshot(data: Uint8Array): { state: Uint8Array; sessions: hopsd.raft.Session.$Properties[] } {
+  const env = hopsd.raft.SnapshotEnvelope.decode(data)
+  return { state: env.state ?? EMPTY_BYTES, sessions: env.sessions }
+}
