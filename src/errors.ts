@@ -48,7 +48,7 @@ const nodeErrors = {
   UNKNOWN_COMMAND: { httpStatus: 400, description: 'The CLI was given a subcommand it does not know.' },
   UNKNOWN_FLAG: {
     httpStatus: 400,
-    description: 'The CLI was given a flag it does not know, or a flag without its value.',
+    description: 'The CLI was given a flag it does not know, or an argument it does not expect.',
   },
   UNKNOWN_ROLE: { httpStatus: 400, description: 'A role other than metadata, datanode, gpu or serving.' },
   BAD_ADDRESS: { httpStatus: 400, description: 'An address that is not HOST:PORT with a port in 0..65535.' },

@@ -225,3 +225,21 @@ describe('hopsd dev plan', () => {
     expect(codeOf(() => planDev(['--verbose'], '/'))).toBe('UNKNOWN_FLAG')
   })
 })
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+describe('documentation', () => {
+  it('lists every key in the README configuration table with its flag, file key and variable', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { REPO_ROOT } = await import('../helpers/index.js')
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
+    for (const k of CONFIG_KEYS) {
+      const cells = [`--${k.flag} ${k.valueName}`, k.flag, envName(k.flag)].map(
+        (c) => `\\s*\`${escape(c)}\`\\s*`,
+      )
+      expect(readme).toMatch(new RegExp(`\\|${cells.join('\\|')}\\|`))
+    }
+  })
+})

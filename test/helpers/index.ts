@@ -325,3 +325,9 @@ export function isProcessAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
+
+/** GET `url` and parse the JSON body (any: tests assert on its shape). */
+export async function getJson<T = any>(url: string, timeoutMs = 5_000): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+  return (await res.json()) as T
+}
