@@ -98,6 +98,8 @@ export interface Listing {
   readonly entries: FileStatus[]
   /** Children after this page (LISTSTATUS_BATCH's remainingEntries). */
   readonly remaining: number
+  /** The path is a file, listed as itself. */
+  readonly ofFile: boolean
 }
 
 export interface ContentSummary {
@@ -601,7 +603,7 @@ export class Namespace implements MetaModule {
     const inode = r.inodes[r.inodes.length - 1]
     this.checkRead(caller, r, inode?.type === DIRECTORY ? { access: READ_EXECUTE } : {})
     const target = this.requireExisting(r, path, true)
-    if (target.type === FILE) return { entries: [this.status(target)], remaining: 0 }
+    if (target.type === FILE) return { entries: [this.status(target)], remaining: 0, ofFile: true }
     const limit = Math.max(1, Math.min(opts.limit ?? LIST_PAGE_MAX, LIST_PAGE_MAX))
     const [start, end] = childrenRange(target.id)
     const from = opts.startAfter ? inodeKey(target.id, opts.startAfter) : start
@@ -614,7 +616,7 @@ export class Namespace implements MetaModule {
       lastKey = key
     }
     const remaining = entries.length === 0 ? 0 : this.inodes.countRange(lastKey, end, true)
-    return { entries, remaining }
+    return { entries, remaining, ofFile: false }
   }
 
   /** Bytes [offset, offset + length) of a file (length -1 = to the end). READ on the file. */

@@ -1,0 +1,290 @@
+/**
+ * The native file-system API under /api/v1/fs/ for what WebHDFS lacks:
+ * - `GET  /api/v1/fs/stat?path=`      the status, with `inlined` (later: block locations with zones)
+ * - `PUT  /api/v1/fs/files?path=`     a whole small file in one request (create+write+close: one Raft command)
+ * - `GET  /api/v1/fs/files?path=`     its bytes (offset, length)
+ * - `GET  /api/v1/fs/changes?since=`  the change log after a Raft index: long-poll (`waitMs`), or
+ *                                     server-sent events with `Accept: text/event-stream`
+ * The caller is `user.name` (as for WebHDFS) until projects bring authentication. Errors are the API's
+ * `{"error":{"code","message"}}` with the fs error table's status.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isFsError, type Caller, type FsService } from '../../fs/index.js'
+import { mapError } from '../error-mapper.js'
+import type { ApiRoutes } from '../server.js'
+
+export interface FsRoutesDeps {
+  readonly fs: FsService
+  /** Largest file body accepted (default 17 MiB: above any inlineThreshold, so the fs says why). */
+  readonly bodyLimitBytes?: number
+}
+
+const DEFAULT_USER = 'dr.who'
+/** Long-poll bound. */
+const WAIT_MS_MAX = 30_000
+const CHANGES_LIMIT_MAX = 10_000
+
+const errorSchema = {
+  type: 'object',
+  properties: {
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+  },
+} as const
+
+const statusSchema = {
+  type: 'object',
+  required: ['path', 'fileId', 'type', 'length', 'permission', 'owner', 'group', 'inlined'],
+  properties: {
+    path: { type: 'string' },
+    fileId: { type: 'integer' },
+    type: { type: 'string', enum: ['FILE', 'DIRECTORY'] },
+    length: { type: 'integer' },
+    permission: { type: 'string', description: 'octal' },
+    owner: { type: 'string' },
+    group: { type: 'string' },
+    modificationTime: { type: 'integer' },
+    accessTime: { type: 'integer' },
+    replication: { type: 'integer' },
+    blockSize: { type: 'integer' },
+    childrenNum: { type: 'integer' },
+    inlined: { type: 'boolean', description: 'the content lives inside the metadata (small file)' },
+    leaseHolder: { type: ['string', 'null'], description: 'the writer holding the file open, if any' },
+  },
+} as const
+
+const eventSchema = {
+  type: 'object',
+  properties: {
+    index: { type: 'integer', description: 'Raft index of the command' },
+    op: { type: 'string' },
+    path: { type: 'string' },
+    dst: { type: 'string' },
+    inodeId: { type: 'integer' },
+    user: { type: 'string' },
+    timeMs: { type: 'integer' },
+  },
+} as const
+
+const pathQuery = {
+  type: 'object',
+  required: ['path'],
+  properties: { path: { type: 'string' }, 'user.name': { type: 'string' }, stale: { type: 'boolean' } },
+} as const
+
+export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
+  const { fs } = deps
+  return {
+    name: 'fs',
+    register(app: FastifyInstance) {
+      app.addContentTypeParser(
+        'application/octet-stream',
+        { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes ?? 17 * 1024 * 1024 },
+        (_req, body, done) => done(null, body),
+      )
+      app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+        if (isFsError(err)) {
+          void reply
+            .status(err.httpStatus)
+            .type('application/json')
+            .send({ error: { code: err.code, message: err.message } })
+          return
+        }
+        const { status, body } = mapError(err)
+        if (status >= 500) request.log.error({ err }, 'fs request failed')
+        void reply.status(status).type('application/json').send(body)
+      })
+
+      app.get(
+        '/api/v1/fs/stat',
+        {
+          schema: {
+            summary: 'Status of a path, with whether the file is inlined',
+            tags: ['fs'],
+            querystring: pathQuery,
+            response: { 200: statusSchema, '4xx': errorSchema },
+          },
+        },
+        async (request) => {
+          const q = request.query as { path: string; stale?: boolean }
+          const s = await fs.stat(callerOf(request), q.path, { stale: q.stale })
+          return { ...s, path: q.path, permission: s.permission.toString(8) }
+        },
+      )
+
+      app.put(
+        '/api/v1/fs/files',
+        {
+          schema: {
+            summary: 'Write a whole small file in one request (one Raft command)',
+            tags: ['fs'],
+            querystring: {
+              type: 'object',
+              required: ['path'],
+              properties: {
+                path: { type: 'string' },
+                'user.name': { type: 'string' },
+                overwrite: { type: 'boolean', default: false },
+                permission: { type: 'string', pattern: '^[0-1]?[0-7]{1,3}$' },
+                replication: { type: 'integer', minimum: 1 },
+              },
+            },
+            response: {
+              201: {
+                type: 'object',
+                required: ['fileId', 'size'],
+                properties: { fileId: { type: 'integer' }, size: { type: 'integer' } },
+              },
+              '4xx': errorSchema,
+            },
+          },
+        },
+        async (request, reply) => {
+          const q = request.query as {
+            path: string
+            overwrite: boolean
+            permission?: string
+            replication?: number
+          }
+          const body = request.body
+          const data =
+            body instanceof Buffer
+              ? new Uint8Array(body.buffer, body.byteOffset, body.length)
+              : new Uint8Array(0)
+          const r = await fs.create(callerOf(request), q.path, data, {
+            overwrite: q.overwrite,
+            permission: q.permission === undefined ? undefined : Number.parseInt(q.permission, 8),
+            replication: q.replication,
+          })
+          return reply.status(201).send(r)
+        },
+      )
+
+      app.get(
+        '/api/v1/fs/files',
+        {
+          schema: {
+            summary: "A file's bytes",
+            tags: ['fs'],
+            querystring: {
+              type: 'object',
+              required: ['path'],
+              properties: {
+                path: { type: 'string' },
+                'user.name': { type: 'string' },
+                offset: { type: 'integer', minimum: 0 },
+                length: { type: 'integer', minimum: 0 },
+                stale: { type: 'boolean' },
+              },
+            },
+            response: {
+              200: {
+                description: 'the bytes',
+                content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+              },
+              '4xx': errorSchema,
+            },
+          },
+        },
+        async (request, reply) => {
+          const q = request.query as { path: string; offset?: number; length?: number; stale?: boolean }
+          const data = await fs.read(callerOf(request), q.path, q)
+          return reply
+            .type('application/octet-stream')
+            .header('content-length', data.length)
+            .send(Buffer.from(data.buffer, data.byteOffset, data.length))
+        },
+      )
+
+      app.get(
+        '/api/v1/fs/changes',
+        {
+          schema: {
+            summary: 'Namespace change events after a Raft index (long-poll, or server-sent events)',
+            tags: ['fs'],
+            querystring: {
+              type: 'object',
+              properties: {
+                since: { type: 'integer', minimum: 0, default: 0 },
+                limit: { type: 'integer', minimum: 1, maximum: CHANGES_LIMIT_MAX, default: 1000 },
+                waitMs: {
+                  type: 'integer',
+                  minimum: 0,
+                  maximum: WAIT_MS_MAX,
+                  default: 0,
+                  description: 'long-poll: wait this long for an event when none is there yet',
+                },
+              },
+            },
+            response: {
+              200: {
+                type: 'object',
+                required: ['events', 'truncated', 'lastIndex'],
+                properties: {
+                  events: { type: 'array', items: eventSchema },
+                  truncated: {
+                    type: 'boolean',
+                    description: 'events after `since` were already dropped from the bounded log',
+                  },
+                  lastIndex: { type: 'integer' },
+                },
+              },
+              '4xx': errorSchema,
+            },
+          },
+        },
+        async (request, reply) => {
+          const q = request.query as { since: number; limit: number; waitMs: number }
+          if ((request.headers.accept ?? '').includes('text/event-stream'))
+            return streamChanges(fs, q.since, request, reply)
+          if (q.waitMs > 0) {
+            const ac = new AbortController()
+            const timer = setTimeout(() => ac.abort(), q.waitMs)
+            const onClose = (): void => ac.abort()
+            request.raw.once('close', onClose)
+            try {
+              await fs.waitForChanges(q.since, ac.signal)
+            } finally {
+              clearTimeout(timer)
+              request.raw.off('close', onClose)
+            }
+          }
+          return fs.changes(q.since, q.limit)
+        },
+      )
+    },
+  }
+}
+
+/** Server-sent events: one `data:` line per change event, `id:` = Raft index, until the client leaves. */
+async function streamChanges(
+  fs: FsService,
+  since: number,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  })
+  const ac = new AbortController()
+  request.raw.once('close', () => ac.abort())
+  let cursor = since
+  while (!ac.signal.aborted) {
+    const { events, truncated } = fs.changes(cursor, 1000)
+    if (truncated) res.write(`event: truncated\ndata: {"since":${cursor}}\n\n`)
+    for (const e of events) {
+      res.write(`id: ${e.index}\ndata: ${JSON.stringify(e)}\n\n`)
+      cursor = e.index
+    }
+    if (events.length === 0) await fs.waitForChanges(cursor, ac.signal)
+  }
+  res.end()
+}
+
+function callerOf(request: FastifyRequest): Caller {
+  const q = request.query as { 'user.name'?: string }
+  return { user: q['user.name'] || DEFAULT_USER, groups: [] }
+}
