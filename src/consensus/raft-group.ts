@@ -27,6 +27,7 @@ import {
   StateType,
   type ConfState,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
   type Ready,
@@ -122,6 +123,9 @@ class RaftGroupImpl implements RaftGroup {
   private readSeq = 0
   private readWaitingApply: ReadWaiter[] = []
   private confState: ConfState = { voters: [], learners: [] }
+  /** The hard state last written durably, and a newer one (commit-only change) not yet written. */
+  private savedHardState: HardState = { term: 0, vote: NONE, commit: 0 }
+  private unsavedHardState: HardState | null = null
 
   constructor(private readonly init: RaftGroupInit) {
     this.id = init.id
@@ -177,6 +181,7 @@ class RaftGroupImpl implements RaftGroup {
     }
     this.mirror.append(st.entries)
     this.mirror.setHardState(st.hardState)
+    this.savedHardState = st.hardState
     this.newCore(this.appliedIndex)
     this.init.transport.setHandler((m) => this.onMessage(m))
     this.scheduleTick()
@@ -234,6 +239,7 @@ class RaftGroupImpl implements RaftGroup {
       await this.init.storage.write({ hardState: hs, entries: [], snapshot: snap, compact: null })
       this.mirror.applySnapshot(snap)
       this.mirror.setHardState(hs)
+      this.savedHardState = hs
       this.appliedIndex = 1
       this.snapshotIndex = 1
       this.newCore(1)
@@ -384,10 +390,16 @@ class RaftGroupImpl implements RaftGroup {
       !rd.snapshot &&
       lastCommitted <= this.mirror.lastIndex() &&
       (rd.entries.length === 0 || rd.entries[0]!.index > lastCommitted)
-    const needWrite = rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null
+    // A hard state that changed only its commit index is not worth an fsync of its own: the commit
+    // index may lag on disk (a restart re-learns it from the leader, as in etcd), so it rides along
+    // with the next write that must happen anyway. Term and vote changes are always written at once.
+    if (rd.hardState) this.unsavedHardState = rd.hardState
+    const hs = this.unsavedHardState
+    const termOrVoteChanged = hs !== null && (hs.term !== this.savedHardState.term || hs.vote !== this.savedHardState.vote)
+    const needWrite = termOrVoteChanged || rd.entries.length > 0 || rd.snapshot !== null
     const applying = applyEarly ? this.applyEntries(ce) : null
     if (needWrite) {
-      const batch: PersistBatch = { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, compact: null }
+      const batch: PersistBatch = { hardState: hs, entries: rd.entries, snapshot: rd.snapshot, compact: null }
       try {
         await this.init.storage.write(batch)
       } catch (e) {
@@ -396,7 +408,11 @@ class RaftGroupImpl implements RaftGroup {
       }
       if (rd.snapshot) this.mirror.applySnapshot(rd.snapshot)
       if (rd.entries.length > 0) this.mirror.append(rd.entries)
-      if (rd.hardState) this.mirror.setHardState(rd.hardState)
+      if (hs) {
+        this.mirror.setHardState(hs)
+        this.savedHardState = hs
+        this.unsavedHardState = null
+      }
     }
     if (this.stopped) return
     this.sendAll(rd.messages)

@@ -1,0 +1,142 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import {
+  createMemoryStorage,
+  createSeededRng,
+  openLevelStorage,
+  type Entry,
+  type PersistBatch,
+  type PersistedState,
+  type RaftPersistence,
+  type Snapshot,
+} from '../../src/consensus/index.js'
+import { makeTempDir, removeTempDirs } from '../helpers/index.js'
+
+afterAll(() => removeTempDirs())
+
+const ent = (index: number, term: number, data = `e${index}`): Entry => ({
+  index,
+  term,
+  type: 0,
+  data: new TextEncoder().encode(data),
+  clientId: index % 2 ? 'c' : '',
+  seq: index,
+  origin: 'n#1',
+  originSeq: index,
+})
+const snap = (index: number, term: number, voters = ['a', 'b']): Snapshot => ({
+  data: new TextEncoder().encode(`state@${index}`),
+  metadata: { index, term, confState: { voters, learners: ['l'] } },
+})
+/** Buffer (from protobuf/LevelDB) vs Uint8Array: compare bytes, not classes. */
+const norm = (x: unknown): unknown =>
+  x instanceof Uint8Array ? Array.from(x) : Array.isArray(x) ? x.map(norm) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, norm(v)])) : x
+const batch = (b: Partial<PersistBatch>): PersistBatch => ({ hardState: null, entries: [], snapshot: null, compact: null, ...b })
+const range = (lo: number, hi: number, term: number): Entry[] => Array.from({ length: hi - lo + 1 }, (_, i) => ent(lo + i, term))
+
+/** Each storage kind: open (fresh or again on the same medium). */
+const kinds: [string, () => { open: () => Promise<RaftPersistence> }][] = [
+  [
+    'memory',
+    () => {
+      let last: PersistedState | undefined
+      let cur: ReturnType<typeof createMemoryStorage> | undefined
+      return {
+        open: async () => {
+          if (cur) last = cur.contents()
+          cur = createMemoryStorage(last)
+          return cur
+        },
+      }
+    },
+  ],
+  [
+    'level',
+    () => {
+      const dir = join(makeTempDir('raft-storage-'), 'db')
+      return { open: () => openLevelStorage(dir) }
+    },
+  ],
+]
+
+describe.each(kinds)('%s storage', (_name, medium) => {
+  it('starts empty', async () => {
+    const m = medium()
+    const s = await m.open()
+    expect(await s.load()).toEqual({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] })
+    await s.close()
+  })
+
+  it('a restart recovers exactly what was persisted: entries, truncation, hard state', async () => {
+    const m = medium()
+    let s = await m.open()
+    await s.load()
+    await s.write(batch({ entries: range(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 5 } }))
+    await s.write(batch({ entries: range(7, 8, 2), hardState: { term: 2, vote: 'b', commit: 6 } })) // truncates 9, 10
+    await s.close()
+    s = await m.open()
+    const st = await s.load()
+    expect(st.hardState).toEqual({ term: 2, vote: 'b', commit: 6 })
+    expect(norm(st.entries)).toEqual(norm([...range(1, 6, 1), ...range(7, 8, 2)]))
+    expect(st.snapshot).toBeNull()
+    await s.close()
+  })
+
+  it('after compaction and after a snapshot install', async () => {
+    const m = medium()
+    let s = await m.open()
+    await s.load()
+    await s.write(batch({ entries: range(1, 20, 1), hardState: { term: 1, vote: '', commit: 20 } }))
+    await s.write(batch({ compact: snap(12, 1) }))
+    await s.close()
+    s = await m.open()
+    let st = await s.load()
+    expect(norm(st.snapshot)).toEqual(norm(snap(12, 1)))
+    expect(norm(st.entries)).toEqual(norm(range(13, 20, 1)))
+    // A snapshot from the leader replaces the whole log (even entries after its index).
+    await s.write(batch({ snapshot: snap(15, 3, ['a', 'b', 'c']), entries: range(16, 17, 3), hardState: { term: 3, vote: '', commit: 15 } }))
+    await s.close()
+    s = await m.open()
+    st = await s.load()
+    expect(norm(st.snapshot)).toEqual(norm(snap(15, 3, ['a', 'b', 'c'])))
+    expect(norm(st.entries)).toEqual(norm(range(16, 17, 3)))
+    expect(st.hardState).toEqual({ term: 3, vote: '', commit: 15 })
+    await s.close()
+  })
+
+  it('random batches: load() always equals a model of the completed writes', async () => {
+    const seed = 42
+    const rng = createSeededRng(seed)
+    const m = medium()
+    let s = await m.open()
+    await s.load()
+    let model: Entry[] = []
+    let modelSnap: Snapshot | null = null
+    let term = 1
+    for (let step = 0; step < 40; step++) {
+      const last = model.length ? model[model.length - 1]!.index : (modelSnap?.metadata.index ?? 0)
+      const base = modelSnap?.metadata.index ?? 0
+      const r = rng.nextInt(10)
+      if (r < 6 || last === base) {
+        const from = base + 1 + rng.nextInt(last - base + 1)
+        if (rng.nextInt(3) === 0) term++
+        const es = range(from, from + rng.nextInt(5), term)
+        await s.write(batch({ entries: es }))
+        model = model.filter((e) => e.index < from).concat(es)
+      } else if (r < 8) {
+        const at = base + 1 + rng.nextInt(last - base)
+        const t = model.find((e) => e.index === at)!.term
+        modelSnap = snap(at, t)
+        await s.write(batch({ compact: modelSnap }))
+        model = model.filter((e) => e.index > at)
+      } else {
+        await s.close()
+        s = await m.open()
+      }
+      const st = await s.load()
+      expect(norm(st.entries), `seed ${seed} step ${step}`).toEqual(norm(model))
+      expect(norm(st.snapshot), `seed ${seed} step ${step}`).toEqual(norm(modelSnap))
+    }
+    await s.close()
+  })
+})
