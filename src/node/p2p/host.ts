@@ -1,0 +1,342 @@
+/**
+ * The node's libp2p host: TCP, the private network (pnet: XSalsa20 keyed by the swarm key, below
+ * everything else), Noise, Yamux, identify, ping and gossipsub — plus the join loop.
+ *
+ * Guarantees:
+ * - `createP2PHost` resolves once the listener is bound (the actual port is in `listenAddress()`);
+ *   it never waits for other nodes: the join loop runs in the background until `stop()`.
+ * - A peer without the swarm key never becomes a peer: its first bytes fail the pnet layer and the
+ *   connection is closed before Noise runs; garbage on the port is dropped the same way.
+ * - `stop()` is idempotent, stops the join loop, then libp2p (closing every connection).
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { formatHostPort, ipPortOf, parseHostPort, resolveHost, tcpMultiaddr, type HostPort } from './address.js'
+import { P2PError } from './errors.js'
+import { startJoinLoop, type JoinLoop, type JoinTargetStatus } from './join.js'
+import { nullLogger, type P2PLogger } from './logger.js'
+import { parseSwarmKey } from './swarm-key.js'
+
+export interface P2PTimings {
+  /** Deadline of one outbound dial (TCP connect + pnet + Noise + Yamux + protocol select). */
+  readonly dialTimeoutMs: number
+  /** First join retry delay; doubles per failure, with jitter. */
+  readonly joinBackoffBaseMs: number
+  /** Cap of the join retry delay: a host that stays away is retried this often, forever. */
+  readonly joinBackoffMaxMs: number
+  /**
+   * How long an inbound connection may take to finish pnet + Noise + Yamux. A peer with a wrong swarm
+   * key, or a port scanner, holds a socket at most this long.
+   */
+  readonly upgradeTimeoutMs: number
+  /** libp2p's connection monitor pings every peer this often and drops connections that stop answering. */
+  readonly pingIntervalMs: number
+  /** gossipsub heartbeat: mesh maintenance (graft/prune) and IHAVE gossip run at this period. */
+  readonly gossipHeartbeatMs: number
+}
+
+/** Timings for a LAN / one data centre (several zones, sub-millisecond to few-ms RTT). */
+export const P2P_TIMINGS_LAN: P2PTimings = {
+  dialTimeoutMs: 5_000, // a TCP SYN to a dead host times out; 5 s covers a slow handshake on a busy node
+  joinBackoffBaseMs: 250, // the first retries come quickly: hosts usually start within seconds of each other
+  joinBackoffMaxMs: 10_000, // a host down for maintenance is retried every 5-10 s: cheap, and quick to rejoin
+  upgradeTimeoutMs: 5_000, // libp2p's default is 10 s; a cluster peer finishes in milliseconds
+  pingIntervalMs: 5_000, // catches half-open TCP (host power loss) in ~5-10 s; RSTs are seen at once anyway
+  gossipHeartbeatMs: 700, // gossipsub default is 1 s; a bit faster heals the mesh sooner after a change
+}
+
+/** Timings for tests on loopback: everything fast so tests finish in seconds. */
+export const P2P_TIMINGS_TEST: P2PTimings = {
+  dialTimeoutMs: 2_000,
+  joinBackoffBaseMs: 50,
+  joinBackoffMaxMs: 500,
+  upgradeTimeoutMs: 2_000,
+  pingIntervalMs: 2_000,
+  gossipHeartbeatMs: 100,
+}
+
+export interface P2PHostInit {
+  /** The node key (src/node/identity.ts `loadOrCreateIdentity(dataDir).privateKey`): the peer id derives from it. */
+  readonly privateKey: PrivateKey
+  /** Where to listen: HOST:PORT (port 0 picks a free one; 0.0.0.0 listens on every interface). */
+  readonly listen: HostPort | string
+  /** The swarm key file's contents (validated here; see swarm-key.ts). */
+  readonly swarmKey: Uint8Array | string
+  /** Other nodes' HOST:PORT; may include this node's own address (skipped). */
+  readonly join?: readonly (HostPort | string)[]
+  readonly logger?: P2PLogger
+  /** Aborting it stops the host, like `stop()`. */
+  readonly signal?: AbortSignal
+  readonly timings?: Partial<P2PTimings>
+  /** Advertised by identify as `hopsd/<version>`. */
+  readonly version?: string
+  /** gossipsub option overrides (the defaults suit a small cluster: see `gossipsubOptions`). */
+  readonly gossipsub?: Partial<GossipsubOpts>
+}
+
+export type HopsLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
+
+/** Handler of inbound streams on a protocol; `from` is the remote peer id. Errors abort the stream. */
+export type P2PStreamHandler = (stream: Stream, from: string, connection: Connection) => void | Promise<void>
+
+export interface P2PHostEvents {
+  /** First connection to a peer opened. */
+  'peer:connect': (peer: string) => void
+  /** Last connection to a peer closed. */
+  'peer:disconnect': (peer: string) => void
+  /** identify finished: the peer's protocols, listen addresses and agent are known. */
+  'peer:identify': (peer: string, info: { agentVersion: string | undefined; protocols: string[]; listenAddrs: string[] }) => void
+}
+
+export interface P2PHost {
+  readonly peerId: PeerId
+  /** `peerId.toString()`, the node id. */
+  readonly id: string
+  /** The underlying node, for what this wrapper doesn't cover (read-only use preferred). */
+  readonly libp2p: HopsLibp2p
+  readonly pubsub: GossipSub
+  /** The bound listener (the real port when 0 was asked). */
+  listenAddress(): HostPort
+  /** Full multiaddrs to reach this node (with /p2p/<id>). */
+  multiaddrs(): string[]
+  /** Ids of currently connected peers. */
+  peers(): string[]
+  isConnected(peer: string): boolean
+  /** Dials HOST:PORT (no peer id needed) and returns the peer id that answered. */
+  dial(address: HostPort | string, options?: { signal?: AbortSignal }): Promise<string>
+  /** Ensures a connection to a peer known by id (addresses from identify/peer store or `addPeerAddresses`). */
+  reach(peer: string, options?: { signal?: AbortSignal }): Promise<void>
+  /** Opens a stream to `peer` on `protocol`, reusing the existing connection when there is one. */
+  newStream(peer: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
+  handle(protocol: string, handler: P2PStreamHandler, options?: { maxInboundStreams?: number; maxOutboundStreams?: number }): Promise<void>
+  unhandle(protocol: string): Promise<void>
+  /** Teaches the peer store where `peer` listens (e.g. from gossip), so `reach`/`newStream` can dial it. */
+  addPeerAddresses(peer: string, addrs: readonly string[]): Promise<void>
+  /** The join loop's view of each --join address. */
+  joinStatus(): JoinTargetStatus[]
+  /** Subscribes; returns the unsubscribe function. */
+  on<E extends keyof P2PHostEvents>(event: E, listener: P2PHostEvents[E]): () => void
+  stop(): Promise<void>
+}
+
+/** gossipsub settings for a cluster of a handful to a few dozen nodes that all know each other. */
+export function gossipsubOptions(timings: P2PTimings): Partial<GossipsubOpts> {
+  return {
+    // Every hopsd node is a trusted member (pnet already admits only key holders); still, messages are
+    // signed so a NodeInfo can be checked against its sender's peer id.
+    globalSignaturePolicy: 'StrictSign',
+    // Own messages go to every subscribed connected peer, not only the mesh: with the full-ish
+    // connectivity --join gives, one publish reaches everyone in one hop, before the mesh is even built.
+    floodPublish: true,
+    // The first node of a cluster publishes its heartbeat before anyone listens: not an error.
+    allowPublishToZeroTopicPeers: true,
+    ignoreDuplicatePublishError: true,
+    // Small mesh degrees: with 3-10 nodes the defaults (D=6, Dlo=4) leave the mesh permanently "under
+    // target" and churn grafts; these keep relays redundant (>= 2) without flooding.
+    D: 4,
+    Dlo: 2,
+    Dhi: 8,
+    Dout: 1,
+    Dlazy: 4,
+    heartbeatInterval: timings.gossipHeartbeatMs,
+    // Peers we prune are re-grafted quickly after a restart (default 1 min).
+    pruneBackoff: Math.max(5 * timings.gossipHeartbeatMs, 1_000),
+    // hopsd nodes speak only gossipsub: no floodsub fallback protocol to negotiate.
+    fallbackToFloodsub: false,
+    emitSelf: false,
+  }
+}
+
+export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
+  const timings: P2PTimings = { ...P2P_TIMINGS_LAN, ...init.timings }
+  const logger = init.logger ?? nullLogger
+  const psk = parseSwarmKey(init.swarmKey)
+  const listen = parseListen(init.listen)
+  const join = (init.join ?? []).map(parseHostPort)
+  if (init.signal?.aborted === true) throw new P2PError('P2P_STOPPED', 'aborted before the p2p host started')
+  const listenIp = (await resolveHost(listen.host))[0]!
+
+  const libp2p: HopsLibp2p = await createLibp2p({
+    privateKey: init.privateKey,
+    nodeInfo: { name: 'hopsd', version: init.version ?? '0.0.0' },
+    addresses: { listen: [tcpMultiaddr(listenIp, listen.port).toString()] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk, timeout: timings.upgradeTimeoutMs }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      inboundUpgradeTimeout: timings.upgradeTimeoutMs,
+      dialTimeout: timings.dialTimeoutMs,
+    },
+    connectionMonitor: { pingInterval: timings.pingIntervalMs },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ ...gossipsubOptions(timings), ...init.gossipsub }),
+    },
+  })
+
+  const peerId = libp2p.peerId
+  const bound = boundPort(libp2p, listen.port)
+  const stopCtl = new AbortController()
+  const joinLoop: JoinLoop = startJoinLoop({
+    libp2p,
+    targets: join,
+    listen: { ip: listenIp, port: bound },
+    timings,
+    logger,
+    signal: stopCtl.signal,
+  })
+  logger.info({ peer: peerId.toString(), listen: formatHostPort({ host: listen.host, port: bound }), join: join.map(formatHostPort) }, 'p2p: listening')
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      stopCtl.abort(new P2PError('P2P_STOPPED', 'the p2p host is stopping'))
+      await joinLoop.done()
+      await libp2p.stop()
+      logger.info({ peer: peerId.toString() }, 'p2p: stopped')
+    })()
+    return stopping
+  }
+  init.signal?.addEventListener('abort', () => void stop(), { once: true })
+
+  const toPeerId = (peer: string): PeerId => {
+    try {
+      return peerIdFromString(peer)
+    } catch (err) {
+      throw new P2PError('PEER_UNREACHABLE', `'${peer}' is not a peer id`, { cause: err })
+    }
+  }
+  const checkRunning = (): void => {
+    if (stopping !== undefined) throw new P2PError('P2P_STOPPED', 'the p2p host is stopped')
+  }
+  const dialSignal = (signal: AbortSignal | undefined): AbortSignal =>
+    AbortSignal.any([stopCtl.signal, AbortSignal.timeout(timings.dialTimeoutMs), ...(signal ? [signal] : [])])
+
+  const host: P2PHost = {
+    peerId,
+    id: peerId.toString(),
+    libp2p,
+    pubsub: libp2p.services.pubsub,
+    listenAddress: () => ({ host: listen.host, port: bound }),
+    multiaddrs: () => libp2p.getMultiaddrs().map(String),
+    peers: () => libp2p.getPeers().map(String),
+    isConnected: (peer) => libp2p.getConnections(toPeerId(peer)).length > 0,
+    async dial(address, options) {
+      checkRunning()
+      const hp = parseHostPort(address)
+      const ips = await resolveHost(hp.host)
+      let last: unknown
+      for (const ip of ips) {
+        try {
+          const conn = await libp2p.dial(tcpMultiaddr(ip, hp.port), { signal: dialSignal(options?.signal) })
+          return conn.remotePeer.toString()
+        } catch (err) {
+          last = err
+        }
+      }
+      throw unreachable(formatHostPort(hp), last)
+    },
+    async reach(peer, options) {
+      checkRunning()
+      try {
+        await libp2p.dial(toPeerId(peer), { signal: dialSignal(options?.signal) })
+      } catch (err) {
+        throw unreachable(peer, err)
+      }
+    },
+    async newStream(peer, protocol, options) {
+      checkRunning()
+      try {
+        return await libp2p.dialProtocol(toPeerId(peer), protocol, { signal: dialSignal(options?.signal) })
+      } catch (err) {
+        if ((err as Error).name === 'UnsupportedProtocolError') {
+          throw new P2PError('PROTOCOL_UNSUPPORTED', `peer ${peer} does not speak ${protocol}`, { cause: err })
+        }
+        throw unreachable(peer, err)
+      }
+    },
+    async handle(protocol, handler, options) {
+      await libp2p.handle(
+        protocol,
+        async (stream, connection) => {
+          try {
+            await handler(stream, connection.remotePeer.toString(), connection)
+          } catch (err) {
+            logger.debug({ protocol, peer: connection.remotePeer.toString(), err: (err as Error).message }, 'p2p: stream handler failed')
+            stream.abort(err as Error)
+          }
+        },
+        { ...options },
+      )
+    },
+    async unhandle(protocol) {
+      await libp2p.unhandle(protocol)
+    },
+    async addPeerAddresses(peer, addrs) {
+      if (stopping !== undefined) return
+      const id = toPeerId(peer)
+      if (id.equals(peerId)) return
+      const multiaddrs = addrs.flatMap((a) => {
+        try {
+          return [multiaddr(a)]
+        } catch {
+          return [] // a bad address in gossip is ignored, not fatal
+        }
+      })
+      if (multiaddrs.length > 0) await libp2p.peerStore.merge(id, { multiaddrs })
+    },
+    joinStatus: () => joinLoop.status(),
+    on(event, listener) {
+      const wrapped = (evt: Event): void => {
+        const detail = (evt as CustomEvent).detail as PeerId | IdentifyResult
+        if (event === 'peer:identify') {
+          const r = detail as IdentifyResult
+          ;(listener as P2PHostEvents['peer:identify'])(r.peerId.toString(), {
+            agentVersion: r.agentVersion,
+            protocols: r.protocols,
+            listenAddrs: r.listenAddrs.map(String),
+          })
+        } else {
+          ;(listener as (peer: string) => void)((detail as PeerId).toString())
+        }
+      }
+      libp2p.addEventListener(event, wrapped)
+      return () => libp2p.removeEventListener(event, wrapped)
+    },
+    stop,
+  }
+  return host
+}
+
+function parseListen(listen: HostPort | string): HostPort {
+  if (typeof listen === 'string') {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(listen.trim())
+    if (m === null) throw new P2PError('JOIN_ADDRESS_INVALID', `bad listen address '${listen}' (expected HOST:PORT)`)
+    return { host: m[1] ?? m[2]!, port: Number(m[3]) }
+  }
+  return listen
+}
+
+function boundPort(libp2p: Libp2p, asked: number): number {
+  for (const ma of libp2p.getMultiaddrs()) {
+    const a = ipPortOf(ma)
+    if (a !== undefined) return a.port
+  }
+  return asked
+}
+
+function unreachable(what: string, cause: unknown): P2PError {
+  const why = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
+  return new P2PError('PEER_UNREACHABLE', `cannot reach ${what} (${why})`, { cause })
+}

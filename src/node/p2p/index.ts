@@ -1,0 +1,37 @@
+/**
+ * The node's libp2p host (TCP + pnet + Noise + Yamux, identify, ping, gossipsub), the --join loop,
+ * the swarm key, framed messaging over streams, and the Raft transport on top of it.
+ *
+ * @example
+ * ```ts
+ * const identity = await loadOrCreateIdentity(config.dataDir)
+ * const host = await createP2PHost({
+ *   privateKey: identity.privateKey,
+ *   listen: config.p2p,                          // { host, port }
+ *   swarmKey: loadSwarmKeyFile('swarm.key'),
+ *   join: config.join,                           // may include our own address
+ *   logger,
+ * })
+ * host.peers()                                   // ids of connected peers
+ * await host.stop()
+ * ```
+ */
+export { P2PError, P2P_ERRORS, isP2PError, type P2PErrorCode } from './errors.js'
+export { generateSwarmKey, parseSwarmKey, loadSwarmKeyFile, resolveSwarmKey } from './swarm-key.js'
+export { keygenCommand, type KeygenOutput } from './keygen.js'
+export { parseHostPort, formatHostPort, isOwnAddress, type HostPort } from './address.js'
+export { backoffDelayMs, type BackoffOptions } from './backoff.js'
+export { nullLogger, type P2PLogger } from './logger.js'
+export type { JoinState, JoinTargetStatus } from './join.js'
+export {
+  createP2PHost,
+  gossipsubOptions,
+  P2P_TIMINGS_LAN,
+  P2P_TIMINGS_TEST,
+  type HopsLibp2p,
+  type P2PHost,
+  type P2PHostEvents,
+  type P2PHostInit,
+  type P2PStreamHandler,
+  type P2PTimings,
+} from './host.js'
