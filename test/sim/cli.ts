@@ -4,6 +4,7 @@
  * Runs N seeds (S, S+1, ...; S defaults to one drawn from the wall clock, printed first). On the first
  * failing seed prints `SEED=<n>`, the violation, the last trace lines and the command that replays it,
  * and exits 1. When every seed passes the last line is exactly `sim: N seeds, 0 violations`.
+ * --keep-going runs every seed and lists each failing one (one line each) instead of stopping.
  * --history-out writes the client history of the LAST seed run (the failing one, if any) as JSON lines.
  */
 import { writeFileSync } from 'node:fs'
@@ -16,7 +17,7 @@ const knownBugNames: readonly KnownBug[] = ['double-vote', 'commit-old-term', 'a
 
 function usage(msg: string): never {
   process.stderr.write(
-    `${msg}\nusage: npm run sim -- --seeds N [--seed S] [--history-out FILE] [--nodes 3|5] [--verbose] [--bug ${knownBugNames.join('|')}]\n`,
+    `${msg}\nusage: npm run sim -- --seeds N [--seed S] [--history-out FILE] [--nodes 3|5] [--verbose] [--driver group|raw] [--bug ${knownBugNames.join('|')}]\n`,
   )
   process.exit(2)
 }
@@ -41,6 +42,8 @@ async function main(): Promise<void> {
       verbose: { type: 'boolean', default: false },
       bug: { type: 'string', multiple: true },
       'trace-lines': { type: 'string' },
+      'keep-going': { type: 'boolean', default: false },
+      driver: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -70,10 +73,14 @@ async function main(): Promise<void> {
   }
   const traceLines = values['trace-lines'] !== undefined ? Number(values['trace-lines']) : 200
   const verbose = values.verbose
+  const driver = values.driver ?? 'group'
+  if (driver !== 'group' && driver !== 'raw') usage('--driver must be group or raw')
 
+  const keepGoing = values['keep-going']
   const started = performance.now()
   let lastProgress = started
   let last: SimResult | undefined
+  const failures: string[] = []
   for (let i = 0; i < seeds; i++) {
     const seed = base + i
     const result = await runSimulation({
@@ -81,13 +88,18 @@ async function main(): Promise<void> {
       ...(nodes !== undefined ? { nodes } : {}),
       ...(bugs.size > 0 ? { knownBugs: bugs } : {}),
       traceKeep: traceLines,
+      driver,
       ...(verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     })
     last = result
-    if (result.violation !== undefined) {
+    if (result.violation !== undefined && keepGoing) {
+      const line = `SEED=${seed} ${result.violation.kind}: ${result.violation.message.split('\n')[0]}`
+      failures.push(line)
+      process.stdout.write(`${line}\n`)
+    } else if (result.violation !== undefined) {
       if (values['history-out'] !== undefined)
         writeFileSync(values['history-out'], historyToJsonLines(result.history))
-      const replay = `npm run sim -- --seeds 1 --seed ${seed}${nodes !== undefined ? ` --nodes ${nodes}` : ''}${[
+      const replay = `npm run sim -- --seeds 1 --seed ${seed}${driver === 'raw' ? ' --driver raw' : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}${[
         ...bugs,
       ]
         .map((b) => ` --bug ${b}`)
@@ -124,7 +136,8 @@ async function main(): Promise<void> {
   }
   const elapsed = (performance.now() - started) / 1000
   process.stdout.write(`sim: ${seeds} seeds in ${elapsed.toFixed(1)} s\n`)
-  process.stdout.write(`sim: ${seeds} seeds, 0 violations\n`)
+  if (failures.length > 0) process.exitCode = 1
+  process.stdout.write(`sim: ${seeds} seeds, ${failures.length} violations\n`)
 }
 
 main().catch((err: unknown) => {

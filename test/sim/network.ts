@@ -4,7 +4,7 @@
  *
  * Faults, all drawn from the run's Rng: per-message delay (a base latency per directed link plus
  * uniform jitter, with an occasional long tail — random delays reorder messages), drop, duplication
- * (the copy gets its own delay), and partitions: any set of directed links can be blocked, which
+ * (the copy gets its own delay), optional FIFO order per link (TCP-like runs), and partitions: any set of directed links can be blocked, which
  * expresses symmetric splits, isolation and asymmetric partitions (a hears b, b doesn't hear a).
  * A message is checked against partitions when sent AND when delivered.
  */
@@ -25,6 +25,8 @@ export interface NetworkKnobs {
   readonly tailMs: number
   readonly dropProbability: number
   readonly duplicateProbability: number
+  /** Per directed link, deliver in send order (a TCP-like stream) instead of reordering freely. */
+  readonly fifo: boolean
 }
 
 export const healthyNetwork: NetworkKnobs = {
@@ -35,6 +37,7 @@ export const healthyNetwork: NetworkKnobs = {
   tailMs: 0,
   dropProbability: 0,
   duplicateProbability: 0,
+  fifo: true,
 }
 
 export interface NetworkStats {
@@ -99,8 +102,17 @@ export function createSimNetwork(
     return d
   }
 
+  /** FIFO links: the latest delivery time per directed link. */
+  const lastDelivery = new Map<string, number>()
+
   function deliverLater(from: NodeId, to: NodeId, bytes: Uint8Array, what: string): void {
-    sched.after(delay(from, to), `net ${from}->${to}`, () => {
+    let at = sched.now() + delay(from, to)
+    if (knobs.fifo) {
+      const key = linkKey(from, to)
+      at = Math.max(at, lastDelivery.get(key) ?? 0)
+      lastDelivery.set(key, at)
+    }
+    sched.after(at - sched.now(), `net ${from}->${to}`, () => {
       const endpoint = live.get(to)
       if (endpoint === undefined || endpoint.handler === undefined) {
         stats.dropped++
