@@ -115,7 +115,7 @@ const querySchema = {
   type: 'object',
   properties: {
     op: { type: 'string', description: 'the WebHDFS operation (case-insensitive)' },
-    'user.name': { type: 'string' },
+    'user.name': { description: 'the caller (the last one when repeated; a redirect token overrides it)' },
   },
   additionalProperties: true,
 } as const

@@ -1,0 +1,61 @@
+"""Every op HdfsCLI (the `hdfs` package) supports, against a hopsd WebHDFS endpoint. Usage: URL ROOT."""
+import sys
+
+from hdfs import InsecureClient
+from hdfs.util import HdfsError
+
+url, root = sys.argv[1], sys.argv[2]
+c = InsecureClient(url, user="hopsd")
+
+
+def expect_error(fn, exception):
+    try:
+        fn()
+    except HdfsError as e:
+        assert exception in str(e) or getattr(e, "exception", None) == exception, (exception, str(e), getattr(e, "exception", None))
+        return
+    raise AssertionError("expected " + exception)
+
+
+c.makedirs(root + "/dir", permission="750")
+assert c.status(root + "/dir")["type"] == "DIRECTORY"
+assert c.status(root + "/dir")["permission"] == "750"
+c.write(root + "/dir/a.txt", data=b"hello hdfscli", overwrite=True)
+c.write(root + "/dir/a.txt", data=b" + more", append=True)
+with c.read(root + "/dir/a.txt") as r:
+    assert r.read() == b"hello hdfscli + more"
+with c.read(root + "/dir/a.txt", offset=6, length=7) as r:
+    assert r.read() == b"hdfscli"
+# a generator body goes out chunked
+c.write(root + "/dir/gen.txt", data=(s.encode() for s in ["a", "b", "c"]))
+with c.read(root + "/dir/gen.txt") as r:
+    assert r.read() == b"abc"
+expect_error(lambda: c.write(root + "/dir/a.txt", data=b"x"), "FileAlreadyExistsException")
+assert sorted(c.list(root + "/dir")) == ["a.txt", "gen.txt"]
+listing = dict(c.list(root + "/dir", status=True))
+assert listing["a.txt"]["length"] == 20
+assert list(c.walk(root))[0][0] == root
+cs = c.content(root + "/dir")
+assert cs["length"] == 23 and cs["fileCount"] == 2 and cs["directoryCount"] == 1, cs
+ck = c.checksum(root + "/dir/a.txt")
+assert ck["algorithm"] == "MD5-of-0MD5-of-512CRC32C" and ck["length"] == 28, ck
+c.rename(root + "/dir/gen.txt", root + "/dir/renamed.txt")
+expect_error(lambda: c.rename(root + "/dir/nope", root + "/dir/x"), "")  # HdfsCLI checks RENAME's boolean
+c.set_replication(root + "/dir/a.txt", 2)
+assert c.status(root + "/dir/a.txt")["replication"] == 2
+expect_error(lambda: c.set_replication(root + "/dir", 2), "")  # false for a directory: HdfsCLI raises
+c.set_permission(root + "/dir/a.txt", "600")
+c.set_owner(root + "/dir/a.txt", owner="alice", group="staff")
+c.set_times(root + "/dir/a.txt", access_time=1000, modification_time=2000)
+st = c.status(root + "/dir/a.txt")
+assert (st["permission"], st["owner"], st["group"], st["modificationTime"], st["accessTime"]) == ("600", "alice", "staff", 2000, 1000), st
+assert c.status(root + "/missing", strict=False) is None
+expect_error(lambda: InsecureClient(url, user="eve").write(root + "/dir/eve.txt", data=b"x"), "AccessControlException")
+c.upload(root + "/up", __file__)
+c.download(root + "/up", "/tmp/hopsd-hdfscli-download.py", overwrite=True)
+assert open("/tmp/hopsd-hdfscli-download.py", "rb").read() == open(__file__, "rb").read()
+assert c.delete(root + "/dir/renamed.txt") is True
+assert c.delete(root + "/nothing") is False
+expect_error(lambda: c.delete(root + "/dir"), "PathIsNotEmptyDirectoryException")
+assert c.delete(root, recursive=True) is True
+print("hdfscli ok")
