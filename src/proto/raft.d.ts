@@ -356,6 +356,34 @@ export namespace hopsd {
             type $Shape = hopsd.raft.Session.$Properties;
         }
 
+        interface IEntryBatch extends hopsd.raft.EntryBatch.$Properties {
+        }
+
+        class EntryBatch {
+            constructor(p?: hopsd.raft.EntryBatch.$Properties);
+            $unknowns?: Uint8Array[];
+            entries: hopsd.raft.Entry.$Properties[];
+            static create(properties: hopsd.raft.EntryBatch.$Shape): hopsd.raft.EntryBatch & hopsd.raft.EntryBatch.$Shape;
+            static create(properties?: hopsd.raft.EntryBatch.$Properties): hopsd.raft.EntryBatch;
+            static encode(m: hopsd.raft.EntryBatch.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.raft.EntryBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.raft.EntryBatch & hopsd.raft.EntryBatch.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.raft.EntryBatch & hopsd.raft.EntryBatch.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.raft.EntryBatch;
+            static toObject(m: hopsd.raft.EntryBatch, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace EntryBatch {
+            interface $Properties {
+                entries?: (hopsd.raft.Entry.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.raft.EntryBatch.$Properties;
+        }
+
         interface ISnapshotEnvelope extends hopsd.raft.SnapshotEnvelope.$Properties {
         }
 

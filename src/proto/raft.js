@@ -4186,6 +4186,303 @@ export const hopsd = $root.hopsd = (() => {
             return Session;
         })();
 
+        raft.EntryBatch = (function() {
+
+            /**
+             * Properties of an EntryBatch.
+             * @typedef {Object} hopsd.raft.EntryBatch.$Properties
+             * @property {Array.<hopsd.raft.Entry.$Properties>|null} [entries] EntryBatch entries
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an EntryBatch.
+             * @memberof hopsd.raft
+             * @interface IEntryBatch
+             * @augments hopsd.raft.EntryBatch.$Properties
+             * @deprecated Use hopsd.raft.EntryBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of an EntryBatch.
+             * @typedef {hopsd.raft.EntryBatch.$Properties} hopsd.raft.EntryBatch.$Shape
+             */
+
+            /**
+             * Constructs a new EntryBatch.
+             * @memberof hopsd.raft
+             * @classdesc Represents an EntryBatch.
+             * @constructor
+             * @param {hopsd.raft.EntryBatch.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const EntryBatch = function (p) {
+                this.entries = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * EntryBatch entries.
+             * @member {Array.<hopsd.raft.Entry.$Properties>} entries
+             * @memberof hopsd.raft.EntryBatch
+             * @instance
+             */
+            EntryBatch.prototype.entries = $util.emptyArray;
+
+            /**
+             * Creates a new EntryBatch instance using the specified properties.
+             * @function create
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {hopsd.raft.EntryBatch.$Properties=} [properties] Properties to set
+             * @returns {hopsd.raft.EntryBatch} EntryBatch instance
+             * @type {{
+             *   (properties: hopsd.raft.EntryBatch.$Shape): hopsd.raft.EntryBatch & hopsd.raft.EntryBatch.$Shape;
+             *   (properties?: hopsd.raft.EntryBatch.$Properties): hopsd.raft.EntryBatch;
+             * }}
+             */
+            EntryBatch.create = function(properties) {
+                return new EntryBatch(properties);
+            };
+
+            /**
+             * Encodes the specified EntryBatch message. Does not implicitly {@link hopsd.raft.EntryBatch.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {hopsd.raft.EntryBatch.$Properties} m EntryBatch message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EntryBatch.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.entries != null && m.entries.length) {
+                    for (var i = 0; i < m.entries.length; ++i)
+                        $root.hopsd.raft.Entry.encode(m.entries[i], w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified EntryBatch message, length delimited. Does not implicitly {@link hopsd.raft.EntryBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {hopsd.raft.EntryBatch.$Properties} message EntryBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EntryBatch.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an EntryBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.raft.EntryBatch & hopsd.raft.EntryBatch.$Shape} EntryBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EntryBatch.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.raft.EntryBatch();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.entries && m.entries.length))
+                                m.entries = [];
+                            m.entries.push($root.hopsd.raft.Entry.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an EntryBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.raft.EntryBatch & hopsd.raft.EntryBatch.$Shape} EntryBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EntryBatch.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an EntryBatch message.
+             * @function verify
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EntryBatch.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.entries != null && $Object.hasOwnProperty.call(m, "entries")) {
+                    if (!$Array.isArray(m.entries))
+                        return "entries: array expected";
+                    for (var i = 0; i < m.entries.length; ++i) {
+                        {
+                            var e = $root.hopsd.raft.Entry.verify(m.entries[i], q + 1);
+                            if (e)
+                                return "entries." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an EntryBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.raft.EntryBatch} EntryBatch
+             */
+            EntryBatch.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.raft.EntryBatch)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.raft.EntryBatch: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.raft.EntryBatch();
+                if (d.entries) {
+                    if (!$Array.isArray(d.entries))
+                        throw $TypeError(".hopsd.raft.EntryBatch.entries: array expected");
+                    m.entries = $Array(d.entries.length);
+                    for (var i = 0; i < d.entries.length; ++i) {
+                        if (!$util.isObject(d.entries[i]))
+                            throw $TypeError(".hopsd.raft.EntryBatch.entries: object expected");
+                        m.entries[i] = $root.hopsd.raft.Entry.fromObject(d.entries[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an EntryBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {hopsd.raft.EntryBatch} m EntryBatch
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EntryBatch.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.entries = [];
+                }
+                if (m.entries && m.entries.length) {
+                    d.entries = $Array(m.entries.length);
+                    for (var j = 0; j < m.entries.length; ++j) {
+                        d.entries[j] = $root.hopsd.raft.Entry.toObject(m.entries[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this EntryBatch to JSON.
+             * @function toJSON
+             * @memberof hopsd.raft.EntryBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EntryBatch.prototype.toJSON = function() {
+                return EntryBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for EntryBatch
+             * @function getTypeUrl
+             * @memberof hopsd.raft.EntryBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            EntryBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.raft.EntryBatch";
+            };
+
+            return EntryBatch;
+        })();
+
         raft.SnapshotEnvelope = (function() {
 
             /**
