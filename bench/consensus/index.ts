@@ -55,7 +55,11 @@ class CounterMachine implements StateMachine<null> {
 }
 
 /** Runs `proposers` closed-loop workers calling `op` for durationMs; returns the row. */
-async function closedLoop(proposers: number, durationMs: number, op: (worker: number, i: number) => Promise<unknown>): Promise<Row> {
+async function closedLoop(
+  proposers: number,
+  durationMs: number,
+  op: (worker: number, i: number) => Promise<unknown>,
+): Promise<Row> {
   const latencies: number[] = []
   const start = performance.now()
   const end = start + durationMs
@@ -126,7 +130,10 @@ async function raftRun(proposers: number, durationMs: number): Promise<Row> {
     batchNotes.push(
       `raft ${proposers} proposers: ` +
         [...stats]
-          .map(([id, s]) => `${id}${id === leaderId ? '(leader)' : ''} ${s.writes} writes, ${(s.entries / Math.max(1, s.writes)).toFixed(1)} entries/write, ${(s.writeMs / Math.max(1, s.writes)).toFixed(2)} ms/write`)
+          .map(
+            ([id, s]) =>
+              `${id}${id === leaderId ? '(leader)' : ''} ${s.writes} writes, ${(s.entries / Math.max(1, s.writes)).toFixed(1)} entries/write, ${(s.writeMs / Math.max(1, s.writes)).toFixed(2)} ms/write`,
+          )
           .join('; '),
     )
     return row
@@ -138,7 +145,10 @@ async function raftRun(proposers: number, durationMs: number): Promise<Row> {
 
 async function baselineRun(proposers: number, durationMs: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'hopsd-bench-base-'))
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'db'), { keyEncoding: 'view', valueEncoding: 'view' })
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'db'), {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+  })
   await db.open()
   // Group commit: writes queue while one batch is being fsync'ed; the next batch takes them all.
   let queue: { key: Uint8Array; value: Uint8Array; done: () => void }[] = []
@@ -186,14 +196,20 @@ const consensusBench: Bench = async (opts): Promise<BenchReport> => {
     const r = await raftRun(n, durationMs)
     report.baseline.push({ target: 'leveldb-group-commit', ...b })
     report.rows.push({ target: 'raft-3-nodes', ...r })
-    report.ratios.push({ figure: 'proposalsPerS', proposers: n, ratio: round(r.proposalsPerS / b.proposalsPerS, 2) })
+    report.ratios.push({
+      figure: 'proposalsPerS',
+      proposers: n,
+      ratio: round(r.proposalsPerS / b.proposalsPerS, 2),
+    })
   }
   const at256 = report.ratios.find((r) => r.proposers === 256)?.ratio
   report.notes.push(
     `3-node RaftGroup in one process, memory network (protobuf-encoded), LevelDB with sync writes; ${VALUE_BYTES}-byte commands; ${durationMs} ms per point; closed loop: each proposer proposes on the leader as soon as its previous proposal was applied there`,
     'baseline: one LevelDB, group commit (one fsync per batch of queued writes, one batch in flight), same concurrency and value size',
     ...batchNotes.splice(0),
-    at256 === undefined ? 'goal (≥ 0.5 of baseline at 256 proposers): not measured' : `goal: ≥ 0.5 of baseline at 256 proposers — ${Number(at256) >= 0.5 ? 'met' : 'NOT met'} (${at256})`,
+    at256 === undefined
+      ? 'goal (≥ 0.5 of baseline at 256 proposers): not measured'
+      : `goal: ≥ 0.5 of baseline at 256 proposers — ${Number(at256) >= 0.5 ? 'met' : 'NOT met'} (${at256})`,
   )
   return report
 }

@@ -11,13 +11,22 @@ export const CONSENSUS_ERRORS = {
   ABORTED: { message: 'the operation was aborted by its caller', httpStatus: 499 },
   STOPPED: { message: 'the raft group is stopped', httpStatus: 503 },
   CONF_CHANGE_IN_PROGRESS: { message: 'another membership change is in progress', httpStatus: 409 },
-  CONF_CHANGE_INVALID: { message: 'the membership change is not valid in the current configuration', httpStatus: 400 },
+  CONF_CHANGE_INVALID: {
+    message: 'the membership change is not valid in the current configuration',
+    httpStatus: 400,
+  },
   TRANSFER_IN_PROGRESS: { message: 'a leadership transfer is in progress', httpStatus: 409 },
   TRANSFER_FAILED: { message: 'the leadership transfer did not complete', httpStatus: 503 },
-  ALREADY_BOOTSTRAPPED: { message: 'the group already has state and cannot be bootstrapped again', httpStatus: 409 },
+  ALREADY_BOOTSTRAPPED: {
+    message: 'the group already has state and cannot be bootstrapped again',
+    httpStatus: 409,
+  },
   PROPOSAL_TOO_LARGE: { message: 'the command exceeds maxBatchBytes', httpStatus: 413 },
   QUEUE_FULL: { message: 'too many proposals are waiting', httpStatus: 503 },
-  SESSION_EXPIRED: { message: 'the session sequence number is older than the retained results', httpStatus: 409 },
+  SESSION_EXPIRED: {
+    message: 'the session sequence number is older than the retained results',
+    httpStatus: 409,
+  },
   STORAGE_FAILED: { message: 'the raft log storage failed; the node stopped', httpStatus: 500 },
   INVALID_CONFIG: { message: 'invalid raft configuration', httpStatus: 500 },
 } as const

@@ -17,7 +17,10 @@ import { entrySizeBytes, EMPTY_BYTES } from './core/types.js'
  */
 export class MemoryLog implements LogStorage {
   private hardState: HardState = { term: 0, vote: '', commit: 0 }
-  private snap: Snapshot = { data: EMPTY_BYTES, metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } } }
+  private snap: Snapshot = {
+    data: EMPTY_BYTES,
+    metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } },
+  }
   /** ents[0] is a dummy at the snapshot index (holds its term); real entries follow. */
   private ents: Entry[] = [dummy(0, 0)]
 
@@ -37,7 +40,8 @@ export class MemoryLog implements LogStorage {
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     const offset = this.ents[0]!.index
     if (lo <= offset) throw new CompactedError()
-    if (hi > this.lastIndex() + 1) throw new Error(`entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`)
+    if (hi > this.lastIndex() + 1)
+      throw new Error(`entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`)
     const out: Entry[] = []
     let size = 0
     for (let i = lo; i < hi; i++) {
@@ -80,7 +84,8 @@ export class MemoryLog implements LogStorage {
     const idx = s.metadata.index
     const offset = this.ents[0]!.index
     if (idx <= offset) return
-    if (idx > this.lastIndex()) throw new Error(`compact ${idx} is out of bound lastindex(${this.lastIndex()})`)
+    if (idx > this.lastIndex())
+      throw new Error(`compact ${idx} is out of bound lastindex(${this.lastIndex()})`)
     const term = this.ents[idx - offset]!.term
     this.ents = [dummy(idx, term), ...this.ents.slice(idx - offset + 1)]
     this.snap = s
@@ -95,7 +100,8 @@ export class MemoryLog implements LogStorage {
     if (es[es.length - 1]!.index < first) return
     if (es[0]!.index < first) es = es.slice(first - es[0]!.index)
     const offset = es[0]!.index - this.ents[0]!.index
-    if (offset > this.ents.length) throw new Error(`missing log entry [last: ${this.lastIndex()}, append at: ${es[0]!.index}]`)
+    if (offset > this.ents.length)
+      throw new Error(`missing log entry [last: ${this.lastIndex()}, append at: ${es[0]!.index}]`)
     if (offset === this.ents.length) {
       for (const e of es) this.ents.push(e)
     } else {

@@ -152,8 +152,14 @@ class RaftGroupImpl implements RaftGroup {
       storage: this.mirror,
       applied,
       maxSizePerMsgBytes: c.maxBatchBytes,
-      maxCommittedSizePerReadyBytes: Math.max(defaultCoreConfig.maxCommittedSizePerReadyBytes, c.maxBatchBytes),
-      maxUncommittedEntriesSizeBytes: Math.max(defaultCoreConfig.maxUncommittedEntriesSizeBytes, c.maxBatchBytes),
+      maxCommittedSizePerReadyBytes: Math.max(
+        defaultCoreConfig.maxCommittedSizePerReadyBytes,
+        c.maxBatchBytes,
+      ),
+      maxUncommittedEntriesSizeBytes: Math.max(
+        defaultCoreConfig.maxUncommittedEntriesSizeBytes,
+        c.maxBatchBytes,
+      ),
       inflightMsgsMax: c.inflightMsgsMax,
       checkQuorum: c.checkQuorum,
       preVote: c.preVote,
@@ -234,7 +240,10 @@ class RaftGroupImpl implements RaftGroup {
         throw new ConsensusError('ALREADY_BOOTSTRAPPED')
       // The group starts from a snapshot at index 1, term 1 holding the voter set; empty data means
       // "fresh state machine". Nodes added later receive it (or a newer one) from the leader.
-      const snap: Snapshot = { data: EMPTY_BYTES, metadata: { index: 1, term: 1, confState: { voters, learners: [] } } }
+      const snap: Snapshot = {
+        data: EMPTY_BYTES,
+        metadata: { index: 1, term: 1, confState: { voters, learners: [] } },
+      }
       const hs = { term: 1, vote: NONE, commit: 1 }
       await this.init.storage.write({ hardState: hs, entries: [], snapshot: snap, compact: null })
       this.mirror.applySnapshot(snap)
@@ -335,7 +344,12 @@ class RaftGroupImpl implements RaftGroup {
     } else {
       for (let off = 0; off < total; off += chunk) {
         const data = snap.data.subarray(off, Math.min(total, off + chunk))
-        this.init.transport.send(m.to, { ...m, snapshot: { data, metadata: snap.metadata }, snapOffset: off, snapTotalBytes: total })
+        this.init.transport.send(m.to, {
+          ...m,
+          snapshot: { data, metadata: snap.metadata },
+          snapOffset: off,
+          snapTotalBytes: total,
+        })
       }
     }
     // Sent (the transport may still drop it): probe again after the follower answers or a heartbeat.
@@ -395,7 +409,8 @@ class RaftGroupImpl implements RaftGroup {
     // with the next write that must happen anyway. Term and vote changes are always written at once.
     if (rd.hardState) this.unsavedHardState = rd.hardState
     const hs = this.unsavedHardState
-    const termOrVoteChanged = hs !== null && (hs.term !== this.savedHardState.term || hs.vote !== this.savedHardState.vote)
+    const termOrVoteChanged =
+      hs !== null && (hs.term !== this.savedHardState.term || hs.vote !== this.savedHardState.vote)
     const needWrite = termOrVoteChanged || rd.entries.length > 0 || rd.snapshot !== null
     const applying = applyEarly ? this.applyEntries(ce) : null
     if (needWrite) {
@@ -546,7 +561,9 @@ class RaftGroupImpl implements RaftGroup {
         const lost = this.pending.get(slot)
         if (lost) {
           this.pending.delete(slot)
-          lost.reject(new ConsensusError('PROPOSAL_DROPPED', `entry ${e.index} was overwritten by another leader`))
+          lost.reject(
+            new ConsensusError('PROPOSAL_DROPPED', `entry ${e.index} was overwritten by another leader`),
+          )
         }
       }
     }
@@ -563,14 +580,23 @@ class RaftGroupImpl implements RaftGroup {
   private async installSnapshot(snap: Snapshot): Promise<void> {
     await this.restoreStateMachine(snap)
     this.confState = snap.metadata.confState
-    this.emit({ type: 'membership', voters: snap.metadata.confState.voters, learners: snap.metadata.confState.learners })
+    this.emit({
+      type: 'membership',
+      voters: snap.metadata.confState.voters,
+      learners: snap.metadata.confState.learners,
+    })
   }
 
   private async restoreStateMachine(snap: Snapshot): Promise<void> {
     if (snap.data.length > 0) {
       const env = unwrapSnapshot(snap.data)
       await this.init.stateMachine.restore(env.state)
-      this.sessions = SessionTable.fromProto(env.sessions, this.codec, this.cfg.sessionsMax, this.cfg.sessionResultsMax)
+      this.sessions = SessionTable.fromProto(
+        env.sessions,
+        this.codec,
+        this.cfg.sessionsMax,
+        this.cfg.sessionResultsMax,
+      )
     } else {
       // Empty data: the bootstrap snapshot; the state machine is fresh.
       this.sessions = new SessionTable(this.cfg.sessionsMax, this.cfg.sessionResultsMax)
@@ -597,7 +623,8 @@ class RaftGroupImpl implements RaftGroup {
   // ------------------------------------------------------------------ proposals
 
   propose(command: Uint8Array, opts: ProposeOptions = {}): Promise<unknown> {
-    if (command.length > this.cfg.maxBatchBytes) return Promise.reject(new ConsensusError('PROPOSAL_TOO_LARGE'))
+    if (command.length > this.cfg.maxBatchBytes)
+      return Promise.reject(new ConsensusError('PROPOSAL_TOO_LARGE'))
     const meta: ProposalMeta = {}
     if (opts.session) {
       meta.clientId = opts.session.clientId
@@ -606,9 +633,16 @@ class RaftGroupImpl implements RaftGroup {
     return this.enqueue(command, meta, false, 'command', opts.signal)
   }
 
-  private enqueue(data: Uint8Array, meta: ProposalMeta, conf: boolean, kind: PendingKind, signal?: AbortSignal): Promise<unknown> {
+  private enqueue(
+    data: Uint8Array,
+    meta: ProposalMeta,
+    conf: boolean,
+    kind: PendingKind,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     if (this.stopped || !this.started) return Promise.reject(new ConsensusError('STOPPED'))
-    if (this.pending.size >= this.cfg.proposalQueueMax) return Promise.reject(new ConsensusError('QUEUE_FULL'))
+    if (this.pending.size >= this.cfg.proposalQueueMax)
+      return Promise.reject(new ConsensusError('QUEUE_FULL'))
     const seq = ++this.originSeq
     return this.withDeadline<unknown>(signal, (resolve, reject) => {
       this.pending.set(seq, { kind, resolve, reject, index: 0 })
@@ -743,7 +777,8 @@ class RaftGroupImpl implements RaftGroup {
 
   transferLeadership(toId: NodeId, opts?: CallOptions): Promise<void> {
     if (this.stopped || !this.started) return Promise.reject(new ConsensusError('STOPPED'))
-    if (!this.confState.voters.includes(toId)) return Promise.reject(new ConsensusError('CONF_CHANGE_INVALID', `${toId} is not a voter`))
+    if (!this.confState.voters.includes(toId))
+      return Promise.reject(new ConsensusError('CONF_CHANGE_INVALID', `${toId} is not a voter`))
     if (this.leaderId === toId) return Promise.resolve()
     return this.withDeadline<void>(opts?.signal, (resolve) => {
       const unsub = this.subscribe((ev) => {
@@ -872,7 +907,9 @@ class RaftGroupImpl implements RaftGroup {
 
 function abortError(signal: AbortSignal): ConsensusError {
   const reason = signal.reason as { name?: string } | undefined
-  return reason?.name === 'TimeoutError' ? new ConsensusError('TIMEOUT', undefined, { cause: reason }) : new ConsensusError('ABORTED', undefined, { cause: reason })
+  return reason?.name === 'TimeoutError'
+    ? new ConsensusError('TIMEOUT', undefined, { cause: reason })
+    : new ConsensusError('ABORTED', undefined, { cause: reason })
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

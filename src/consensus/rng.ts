@@ -51,7 +51,8 @@ export class SeededRng implements Rng {
   }
 
   nextInt(maxExclusive: number): number {
-    if (!(maxExclusive >= 1) || !Number.isInteger(maxExclusive)) throw new RangeError(`nextInt(${maxExclusive})`)
+    if (!(maxExclusive >= 1) || !Number.isInteger(maxExclusive))
+      throw new RangeError(`nextInt(${maxExclusive})`)
     // Multiply-shift on 32 bits: bias below 2^-32 * maxExclusive, irrelevant for our ranges.
     return Math.floor((this.nextU32() / 0x1_0000_0000) * maxExclusive)
   }

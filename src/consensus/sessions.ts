@@ -100,7 +100,10 @@ export function wrapSnapshot(state: Uint8Array, sessions: SessionTable, codec: R
   return hopsd.raft.SnapshotEnvelope.encode({ state, sessions: sessions.toProto(codec) }).finish()
 }
 
-export function unwrapSnapshot(data: Uint8Array): { state: Uint8Array; sessions: hopsd.raft.Session.$Properties[] } {
+export function unwrapSnapshot(data: Uint8Array): {
+  state: Uint8Array
+  sessions: hopsd.raft.Session.$Properties[]
+} {
   const env = hopsd.raft.SnapshotEnvelope.decode(data)
   return { state: env.state ?? EMPTY_BYTES, sessions: env.sessions }
 }

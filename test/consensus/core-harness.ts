@@ -45,7 +45,10 @@ export class CoreNetwork {
   add(id: NodeId, voters: NodeId[], learners: NodeId[] = []): CoreNode {
     const log = new MemoryLog()
     if (voters.length > 0) {
-      log.applySnapshot({ data: new Uint8Array(), metadata: { index: 1, term: 1, confState: { voters, learners } } })
+      log.applySnapshot({
+        data: new Uint8Array(),
+        metadata: { index: 1, term: 1, confState: { voters, learners } },
+      })
       log.setHardState({ term: 1, vote: '', commit: 1 })
     }
     return this.addWithLog(id, log)

@@ -230,8 +230,12 @@ describe('core: learners and membership', () => {
     const net = new CoreNetwork(ids3)
     net.elect('a')
     const a = net.get('a').node
-    a.proposeConfChange(encodeConfChange({ type: ConfChangeType.AddLearner, nodeId: 'd', context: new Uint8Array() }))
-    a.proposeConfChange(encodeConfChange({ type: ConfChangeType.AddLearner, nodeId: 'e', context: new Uint8Array() }))
+    a.proposeConfChange(
+      encodeConfChange({ type: ConfChangeType.AddLearner, nodeId: 'd', context: new Uint8Array() }),
+    )
+    a.proposeConfChange(
+      encodeConfChange({ type: ConfChangeType.AddLearner, nodeId: 'e', context: new Uint8Array() }),
+    )
     net.stabilize()
     const confs = net.get('a').applied.filter((e) => e.type === EntryType.ConfChange)
     expect(confs.length).toBe(1) // the second became an empty normal entry
@@ -243,7 +247,8 @@ describe('core: learners and membership', () => {
     net.add('d', [], [])
     net.elect('a')
     const a = net.get('a').node
-    const cc = (type: ConfChangeType, nodeId: string): Uint8Array => encodeConfChange({ type, nodeId, context: new Uint8Array() })
+    const cc = (type: ConfChangeType, nodeId: string): Uint8Array =>
+      encodeConfChange({ type, nodeId, context: new Uint8Array() })
     a.proposeConfChange(cc(ConfChangeType.AddLearner, 'd'))
     net.stabilize()
     a.proposeConfChange(cc(ConfChangeType.PromoteLearner, 'd'))
@@ -297,7 +302,10 @@ describe('core: leadership transfer, ReadIndex, snapshots', () => {
     net.stabilize()
     const a = net.get('a')
     const applied = a.node.status().applied
-    a.log.compact({ data: enc('state'), metadata: { index: applied, term: a.log.term(applied), confState: { voters: ids3, learners: [] } } })
+    a.log.compact({
+      data: enc('state'),
+      metadata: { index: applied, term: a.log.term(applied), confState: { voters: ids3, learners: [] } },
+    })
     net.heal()
     net.get('a').node.propose(enc('after'))
     const msgs = net.stabilize()
@@ -332,7 +340,14 @@ function vote(from: string, to: string, term: number, index = 1, logTerm = 1): M
   return msg({ type: MessageType.MsgVote, from, to, term, index, logTerm })
 }
 
-function app(from: string, to: string, term: number, index: number, logTerm: number, entries: Message['entries']): Message {
+function app(
+  from: string,
+  to: string,
+  term: number,
+  index: number,
+  logTerm: number,
+  entries: Message['entries'],
+): Message {
   return msg({ type: MessageType.MsgApp, from, to, term, index, logTerm, entries })
 }
 
@@ -362,7 +377,12 @@ function msg(m: Partial<Message> & Pick<Message, 'type'>): Message {
  * counting replicas: only once an entry of the current term is on a majority (§5.4.2).
  */
 function figure8(knownBugs?: ReadonlySet<'commit-old-term'>): { net: CoreNetwork; oldIndex: number } {
-  const net = new CoreNetwork(['a', 'b', 'c', 'd', 'e'], { preVote: false, checkQuorum: false, knownBugs, maxSizePerMsgBytes: 1 })
+  const net = new CoreNetwork(['a', 'b', 'c', 'd', 'e'], {
+    preVote: false,
+    checkQuorum: false,
+    knownBugs,
+    maxSizePerMsgBytes: 1,
+  })
   net.elect('a')
   net.isolate('c')
   net.isolate('d')

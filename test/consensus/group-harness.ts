@@ -66,15 +66,15 @@ export class TestCluster {
   readonly members = new Map<NodeId, Member>()
   private seed: number
 
-  constructor(
-    readonly opts: { seed?: number; config?: Partial<RaftGroupConfig>; levelDir?: string } = {},
-  ) {
+  constructor(readonly opts: { seed?: number; config?: Partial<RaftGroupConfig>; levelDir?: string } = {}) {
     this.net = createMemoryNetwork()
     this.seed = opts.seed ?? 1
   }
 
   async add(id: NodeId, storage?: RaftPersistence): Promise<Member> {
-    const st = storage ?? (this.opts.levelDir ? await openLevelStorage(`${this.opts.levelDir}/${id}`) : createMemoryStorage())
+    const st =
+      storage ??
+      (this.opts.levelDir ? await openLevelStorage(`${this.opts.levelDir}/${id}`) : createMemoryStorage())
     const sm = new KvMachine()
     const group = createRaftGroup({
       id,
@@ -82,7 +82,13 @@ export class TestCluster {
       transport: this.net.transport(id),
       stateMachine: sm,
       rng: createSeededRng(this.seed++),
-      config: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1, proposalTimeoutMs: 5_000, ...this.opts.config },
+      config: {
+        tickMs: 10,
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        proposalTimeoutMs: 5_000,
+        ...this.opts.config,
+      },
     })
     await group.start()
     const m = { id, group, sm, storage: st }
@@ -90,7 +96,10 @@ export class TestCluster {
     return m
   }
 
-  static async bootstrap(ids: NodeId[], opts: ConstructorParameters<typeof TestCluster>[0] = {}): Promise<TestCluster> {
+  static async bootstrap(
+    ids: NodeId[],
+    opts: ConstructorParameters<typeof TestCluster>[0] = {},
+  ): Promise<TestCluster> {
     const c = new TestCluster(opts)
     for (const id of ids) await c.add(id)
     await Promise.all(ids.map((id) => c.get(id).group.bootstrap(ids)))

@@ -13,7 +13,9 @@ describe('RaftGroup over the memory network', () => {
   it('3 nodes elect, apply N commands in the same order everywhere', async () => {
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'])
     const leader = await cluster.leader()
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => leader.group.propose(enc(`set k${i % 5} v${i}`))))
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => leader.group.propose(enc(`set k${i % 5} v${i}`))),
+    )
     expect(results.slice(0, 5)).toEqual([null, null, null, null, null])
     const idx = leader.group.status().appliedIndex
     await cluster.allApplied(idx)
@@ -51,7 +53,11 @@ describe('RaftGroup over the memory network', () => {
     const leader = await cluster.leader()
     const follower = [...cluster.members.values()].find((m) => m.id !== leader.id)!
     await leader.group.propose(enc('set r 1'))
-    await Promise.all([leader.group.readBarrier(), follower.group.readBarrier(), follower.group.readBarrier()])
+    await Promise.all([
+      leader.group.readBarrier(),
+      follower.group.readBarrier(),
+      follower.group.readBarrier(),
+    ])
     expect(follower.sm.data.get('r')).toBe('1')
     expect(leader.sm.data.get('r')).toBe('1')
   })
@@ -85,12 +91,18 @@ describe('RaftGroup over the memory network', () => {
   })
 
   it('membership: add a learner, promote it, remove a voter; the new node catches up by snapshot', async () => {
-    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], { config: { snapshotEntries: 20, snapshotChunkBytes: 64 } })
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
+      config: { snapshotEntries: 20, snapshotChunkBytes: 64 },
+    })
     const leader = await cluster.leader()
     for (let i = 0; i < 60; i++) await leader.group.propose(enc(`set k${i} ${i}`))
     const d = await cluster.add('d')
     await leader.group.addLearner('d')
-    await waitFor(() => d.sm.data.get('k59') === '59', { timeoutMs: 5000, intervalMs: 5, what: 'learner caught up' })
+    await waitFor(() => d.sm.data.get('k59') === '59', {
+      timeoutMs: 5000,
+      intervalMs: 5,
+      what: 'learner caught up',
+    })
     await expect(leader.group.promoteLearner('zz')).rejects.toMatchObject({ code: 'CONF_CHANGE_INVALID' })
     await leader.group.promoteLearner('d')
     expect(leader.group.status().voters).toEqual(['a', 'b', 'c', 'd'])
@@ -115,7 +127,8 @@ describe('RaftGroup over the memory network', () => {
     const dir = makeTempDir('raft-level-')
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'], { levelDir: dir, config: { snapshotEntries: 15 } })
     const leader = await cluster.leader()
-    for (let i = 0; i < 40; i++) await leader.group.propose(enc(`set k ${i}`), { session: { clientId: 'x', seq: i + 1 } })
+    for (let i = 0; i < 40; i++)
+      await leader.group.propose(enc(`set k ${i}`), { session: { clientId: 'x', seq: i + 1 } })
     await cluster.allApplied(leader.group.status().appliedIndex)
     await cluster.stopAll()
     for (const id of ['a', 'b', 'c']) await cluster.add(id)

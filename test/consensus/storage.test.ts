@@ -30,9 +30,22 @@ const snap = (index: number, term: number, voters = ['a', 'b']): Snapshot => ({
 })
 /** Buffer (from protobuf/LevelDB) vs Uint8Array: compare bytes, not classes. */
 const norm = (x: unknown): unknown =>
-  x instanceof Uint8Array ? Array.from(x) : Array.isArray(x) ? x.map(norm) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, norm(v)])) : x
-const batch = (b: Partial<PersistBatch>): PersistBatch => ({ hardState: null, entries: [], snapshot: null, compact: null, ...b })
-const range = (lo: number, hi: number, term: number): Entry[] => Array.from({ length: hi - lo + 1 }, (_, i) => ent(lo + i, term))
+  x instanceof Uint8Array
+    ? Array.from(x)
+    : Array.isArray(x)
+      ? x.map(norm)
+      : x && typeof x === 'object'
+        ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, norm(v)]))
+        : x
+const batch = (b: Partial<PersistBatch>): PersistBatch => ({
+  hardState: null,
+  entries: [],
+  snapshot: null,
+  compact: null,
+  ...b,
+})
+const range = (lo: number, hi: number, term: number): Entry[] =>
+  Array.from({ length: hi - lo + 1 }, (_, i) => ent(lo + i, term))
 
 /** Each storage kind: open (fresh or again on the same medium). */
 const kinds: [string, () => { open: () => Promise<RaftPersistence> }][] = [
@@ -63,7 +76,11 @@ describe.each(kinds)('%s storage', (_name, medium) => {
   it('starts empty', async () => {
     const m = medium()
     const s = await m.open()
-    expect(await s.load()).toEqual({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] })
+    expect(await s.load()).toEqual({
+      hardState: { term: 0, vote: '', commit: 0 },
+      snapshot: null,
+      entries: [],
+    })
     await s.close()
   })
 
@@ -94,7 +111,13 @@ describe.each(kinds)('%s storage', (_name, medium) => {
     expect(norm(st.snapshot)).toEqual(norm(snap(12, 1)))
     expect(norm(st.entries)).toEqual(norm(range(13, 20, 1)))
     // A snapshot from the leader replaces the whole log (even entries after its index).
-    await s.write(batch({ snapshot: snap(15, 3, ['a', 'b', 'c']), entries: range(16, 17, 3), hardState: { term: 3, vote: '', commit: 15 } }))
+    await s.write(
+      batch({
+        snapshot: snap(15, 3, ['a', 'b', 'c']),
+        entries: range(16, 17, 3),
+        hardState: { term: 3, vote: '', commit: 15 },
+      }),
+    )
     await s.close()
     s = await m.open()
     st = await s.load()

@@ -59,7 +59,8 @@ export function validateConfig(c: RaftConfig): void {
   if (typeof c.id !== 'string' || c.id === '') bad('id must be a non-empty string')
   const posInt = (name: keyof RaftConfig): void => {
     const v = c[name]
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad(`${name} must be a positive integer, got ${String(v)}`)
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      bad(`${name} must be a positive integer, got ${String(v)}`)
   }
   posInt('electionTicks')
   posInt('heartbeatTicks')

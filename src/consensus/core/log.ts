@@ -1,4 +1,11 @@
-import { CompactedError, UnavailableError, entrySizeBytes, type Entry, type LogStorage, type Snapshot } from './types.js'
+import {
+  CompactedError,
+  UnavailableError,
+  entrySizeBytes,
+  type Entry,
+  type LogStorage,
+  type Snapshot,
+} from './types.js'
 
 /**
  * Entries not yet persisted (etcd's unstable): a received snapshot and/or a tail of entries. They
@@ -94,7 +101,8 @@ export class RaftLog {
     const lastNew = index + ents.length
     const ci = this.findConflict(ents)
     if (ci !== 0) {
-      if (ci <= this.committed) throw new Error(`entry ${ci} conflicts with committed entry [committed(${this.committed})]`)
+      if (ci <= this.committed)
+        throw new Error(`entry ${ci} conflicts with committed entry [committed(${this.committed})]`)
       this.append(ents.slice(ci - (index + 1)))
     }
     this.commitTo(Math.min(committed, lastNew))
@@ -104,7 +112,8 @@ export class RaftLog {
   append(ents: readonly Entry[]): number {
     if (ents.length === 0) return this.lastIndex()
     const after = ents[0]!.index - 1
-    if (after < this.committed) throw new Error(`after(${after}) is out of range [committed(${this.committed})]`)
+    if (after < this.committed)
+      throw new Error(`after(${after}) is out of range [committed(${this.committed})]`)
     this.unstable.truncateAndAppend(ents)
     return this.lastIndex()
   }
@@ -176,7 +185,9 @@ export class RaftLog {
   appliedTo(i: number): void {
     if (i === 0) return
     if (this.committed < i || i < this.applied)
-      throw new Error(`applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`)
+      throw new Error(
+        `applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`,
+      )
     this.applied = i
   }
 
@@ -232,7 +243,8 @@ export class RaftLog {
   slice(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo > hi) throw new Error(`invalid slice ${lo} > ${hi}`)
     if (lo < this.firstIndex()) throw new CompactedError()
-    if (hi > this.lastIndex() + 1) throw new Error(`slice[${lo},${hi}) out of bound [${this.firstIndex()},${this.lastIndex()}]`)
+    if (hi > this.lastIndex() + 1)
+      throw new Error(`slice[${lo},${hi}) out of bound [${this.firstIndex()},${this.lastIndex()}]`)
     if (lo === hi) return []
     let ents: Entry[] = []
     const off = this.unstable.offset

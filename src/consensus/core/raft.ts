@@ -118,7 +118,9 @@ export class Raft {
 
   private loadState(hs: { term: number; vote: NodeId; commit: number }): void {
     if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex())
-      throw new Error(`${this.id} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`)
+      throw new Error(
+        `${this.id} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
+      )
     this.raftLog.committed = hs.commit
     this.term = hs.term
     this.vote = hs.vote
@@ -140,11 +142,13 @@ export class Raft {
     ) {
       if (m.term === 0) throw new Error(`term should be set when sending ${MessageType[m.type]}`)
     } else {
-      if (m.term !== 0) throw new Error(`term should not be set when sending ${MessageType[m.type]} (was ${m.term})`)
+      if (m.term !== 0)
+        throw new Error(`term should not be set when sending ${MessageType[m.type]} (was ${m.term})`)
       // Proposals and read requests forwarded to the leader travel as local messages (term 0).
       if (m.type !== MessageType.MsgProp && m.type !== MessageType.MsgReadIndex) m.term = this.term
     }
-    const early = isEarlyType(m.type) || (m.type === MessageType.MsgAppResp && this.bugs.has('ack-before-fsync'))
+    const early =
+      isEarlyType(m.type) || (m.type === MessageType.MsgAppResp && this.bugs.has('ack-before-fsync'))
     if (early) this.msgsEarly.push(m)
     else this.msgs.push(m)
   }
@@ -167,7 +171,14 @@ export class Raft {
     }
     if (ents.length === 0 && !sendIfEmpty) return false
     this.send(
-      newMessage({ type: MessageType.MsgApp, to, index: pr.next - 1, logTerm: term, entries: ents, commit: this.raftLog.committed }),
+      newMessage({
+        type: MessageType.MsgApp,
+        to,
+        index: pr.next - 1,
+        logTerm: term,
+        entries: ents,
+        commit: this.raftLog.committed,
+      }),
     )
     if (ents.length > 0) {
       const last = ents[ents.length - 1]!.index
@@ -399,13 +410,20 @@ export class Raft {
         // Never change our term in response to a PreVote.
       } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
         // The pre-vote granted us the future term; we'll bump it when we win the pre-election.
-      } else if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
+      } else if (
+        m.type === MessageType.MsgApp ||
+        m.type === MessageType.MsgHeartbeat ||
+        m.type === MessageType.MsgSnap
+      ) {
         this.becomeFollower(m.term, m.from)
       } else {
         this.becomeFollower(m.term, NONE)
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+      if (
+        (this.checkQuorum || this.preVote) &&
+        (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
+      ) {
         // A stale leader (e.g. back from a partition): our answer with the higher term deposes it.
         this.send(newMessage({ type: MessageType.MsgAppResp, to: m.from }))
       } else if (m.type === MessageType.MsgPreVote) {
@@ -464,8 +482,10 @@ export class Raft {
         return
       case MessageType.MsgProp: {
         if (m.entries.length === 0) throw new Error('stepped empty MsgProp')
-        if (!this.trk.progress.has(this.id)) throw new ConsensusError('PROPOSAL_DROPPED', 'leader was removed')
-        if (this.leadTransferee !== NONE) throw new ConsensusError('PROPOSAL_DROPPED', 'leadership transfer in progress')
+        if (!this.trk.progress.has(this.id))
+          throw new ConsensusError('PROPOSAL_DROPPED', 'leader was removed')
+        if (this.leadTransferee !== NONE)
+          throw new ConsensusError('PROPOSAL_DROPPED', 'leadership transfer in progress')
         const es = m.entries.map((e) => ({ ...e }))
         for (let i = 0; i < es.length; i++) {
           const e = es[i]!
@@ -478,7 +498,8 @@ export class Raft {
             this.pendingConfIndex = this.raftLog.lastIndex() + i + 1
           }
         }
-        if (!this.increaseUncommittedSize(es)) throw new ConsensusError('PROPOSAL_DROPPED', 'too many uncommitted bytes')
+        if (!this.increaseUncommittedSize(es))
+          throw new ConsensusError('PROPOSAL_DROPPED', 'too many uncommitted bytes')
         this.appendEntry(es)
         this.bcastAppend()
         return
@@ -491,7 +512,8 @@ export class Raft {
         }
         if (!this.committedEntryInCurrentTerm()) {
           // The commit index of a new leader may lag until its first entry commits (§6.4).
-          if (this.pendingReadIndexMessages.length < PENDING_READ_INDEX_MAX) this.pendingReadIndexMessages.push(m)
+          if (this.pendingReadIndexMessages.length < PENDING_READ_INDEX_MAX)
+            this.pendingReadIndexMessages.push(m)
           return
         }
         this.sendMsgReadIndexResponse(m)
@@ -529,7 +551,8 @@ export class Raft {
             while (this.maybeSendAppend(m.from, false)) {
               /* keep sending */
             }
-            if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(m.from)
+            if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex())
+              this.sendTimeoutNow(m.from)
           }
         }
         return
@@ -577,7 +600,8 @@ export class Raft {
   }
 
   private stepCandidate(m: Message): void {
-    const myVoteRespType = this.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp
+    const myVoteRespType =
+      this.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp
     switch (m.type) {
       case MessageType.MsgProp:
         throw new ConsensusError('PROPOSAL_DROPPED', 'no leader (election in progress)')
@@ -616,7 +640,8 @@ export class Raft {
     switch (m.type) {
       case MessageType.MsgProp:
         if (this.lead === NONE) throw new ConsensusError('PROPOSAL_DROPPED', 'no leader')
-        if (this.disableProposalForwarding) throw new ConsensusError('PROPOSAL_DROPPED', 'forwarding disabled')
+        if (this.disableProposalForwarding)
+          throw new ConsensusError('PROPOSAL_DROPPED', 'forwarding disabled')
         this.send({ ...m, to: this.lead })
         return
       case MessageType.MsgApp:
@@ -669,7 +694,16 @@ export class Raft {
     // skips every entry of a conflicting term in one round trip.
     const hintIndex = Math.min(m.index, this.raftLog.lastIndex())
     const [idx, t] = this.raftLog.findConflictByTerm(hintIndex, m.logTerm)
-    this.send(newMessage({ type: MessageType.MsgAppResp, to: m.from, index: m.index, reject: true, rejectHint: idx, logTerm: t }))
+    this.send(
+      newMessage({
+        type: MessageType.MsgAppResp,
+        to: m.from,
+        index: m.index,
+        reject: true,
+        rejectHint: idx,
+        logTerm: t,
+      }),
+    )
   }
 
   private handleHeartbeat(m: Message): void {
@@ -778,7 +812,12 @@ export class Raft {
       this.readStates.push({ index: readIndex, context: req.entries[0]!.data })
       return null
     }
-    return newMessage({ type: MessageType.MsgReadIndexResp, to: req.from, index: readIndex, entries: req.entries })
+    return newMessage({
+      type: MessageType.MsgReadIndexResp,
+      to: req.from,
+      index: readIndex,
+      entries: req.entries,
+    })
   }
 
   private sendTimeoutNow(to: NodeId): void {

@@ -183,7 +183,10 @@ export class RawNode {
       messages: r.msgs,
       earlyMessages: r.msgsEarly,
       readStates: r.readStates,
-      mustSync: entries.length > 0 || snapshot !== null || (hardStateChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)),
+      mustSync:
+        entries.length > 0 ||
+        snapshot !== null ||
+        (hardStateChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)),
     }
     r.msgs = []
     r.msgsEarly = []

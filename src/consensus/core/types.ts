@@ -203,7 +203,16 @@ export class UnavailableError extends Error {
 export type KnownBug = 'double-vote' | 'commit-old-term' | 'ack-before-fsync'
 
 export function emptyEntry(term: number, index: number): Entry {
-  return { term, index, type: EntryType.Normal, data: EMPTY_BYTES, clientId: '', seq: 0, origin: '', originSeq: 0 }
+  return {
+    term,
+    index,
+    type: EntryType.Normal,
+    data: EMPTY_BYTES,
+    clientId: '',
+    seq: 0,
+    origin: '',
+    originSeq: 0,
+  }
 }
 
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0)

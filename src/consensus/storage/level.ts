@@ -1,6 +1,12 @@
 import { ClassicLevel } from 'classic-level'
 import { hopsd } from '../../proto/raft.js'
-import { decodeHardState, decodeSnapshotMetadata, encodeHardState, encodeSnapshotMetadata, normEntry } from '../codec.js'
+import {
+  decodeHardState,
+  decodeSnapshotMetadata,
+  encodeHardState,
+  encodeSnapshotMetadata,
+  normEntry,
+} from '../codec.js'
 import { EMPTY_BYTES, type Entry, type HardState, type Snapshot } from '../core/types.js'
 import type { PersistBatch, PersistedState, RaftPersistence } from './types.js'
 
@@ -70,7 +76,8 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       const hardState: HardState = hsBytes ? decodeHardState(hsBytes) : { term: 0, vote: '', commit: 0 }
       const metaBytes = await get(K_META)
       let snapshot: Snapshot | null = null
-      if (metaBytes) snapshot = { metadata: decodeSnapshotMetadata(metaBytes), data: (await get(K_DATA)) ?? EMPTY_BYTES }
+      if (metaBytes)
+        snapshot = { metadata: decodeSnapshotMetadata(metaBytes), data: (await get(K_DATA)) ?? EMPTY_BYTES }
       snapIndex = snapshot?.metadata.index ?? 0
       chunks = []
       const entries: Entry[] = []
@@ -81,7 +88,8 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         for (const e of es) {
           if (e.index <= snapIndex) continue
           const expected = entries.length > 0 ? entries[entries.length - 1]!.index + 1 : snapIndex + 1
-          if (e.index !== expected) throw new Error(`raft storage ${dir}: gap in log at ${e.index}, expected ${expected}`)
+          if (e.index !== expected)
+            throw new Error(`raft storage ${dir}: gap in log at ${e.index}, expected ${expected}`)
           entries.push(e)
         }
       }

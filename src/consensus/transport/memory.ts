@@ -37,7 +37,8 @@ export function createMemoryNetwork(opts: MemoryNetworkOptions = {}): MemoryNetw
   let dropped = 0
 
   const linkKey = (a: NodeId, b: NodeId): string => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`)
-  const blocked = (a: NodeId, b: NodeId): boolean => isolated.has(a) || isolated.has(b) || cutLinks.has(linkKey(a, b))
+  const blocked = (a: NodeId, b: NodeId): boolean =>
+    isolated.has(a) || isolated.has(b) || cutLinks.has(linkKey(a, b))
 
   // One queue per network, drained in one setImmediate: FIFO for every pair, cheap under load.
   let queue: { from: NodeId; to: NodeId; msg: Message | Uint8Array }[] = []
