@@ -140,7 +140,10 @@ export class BootstrapCoordinator {
       await this.#sendReleases(this.#lastWithdrawn, signal)
     }
     const seen = [...new Set(this.#init.candidates())].sort()
-    if (!seen.includes(selfId)) (seen.push(selfId), seen.sort())
+    if (!seen.includes(selfId)) {
+      seen.push(selfId)
+      seen.sort()
+    }
     if (seen.length < expect)
       return { phase: 'waiting', reason: `sees ${seen.length} of ${expect} metadata nodes` }
     const voters = seen.slice(0, expect)
