@@ -22,7 +22,7 @@ try {
     const name = file.replace(/\.proto$/, '')
     const js = join(work, `${name}.js`)
     const dts = join(work, `${name}.d.ts`)
-    execFileSync(join(bin, 'pbjs'), ['-t', 'static-module', '-w', 'es6', '--es6', '--no-beautify', '--force-number', '-p', protoDir, '-o', js, join(protoDir, file)], { stdio: 'inherit' })
+    execFileSync(join(bin, 'pbjs'), ['-t', 'static-module', '-r', `hopsd_${name}`, '-w', 'es6', '--es6', '--no-beautify', '--force-number', '-p', protoDir, '-o', js, join(protoDir, file)], { stdio: 'inherit' })
     // Import protobufjs/minimal the way Node's ESM resolver finds it, and make 64-bit fields plain numbers.
     const src = readFileSync(js, 'utf8').replace(/^import .*\$protobuf from "protobufjs\/minimal(\.js)?";$/m, 'import $protobuf from "protobufjs/minimal.js";\n' +
       '// hopsd decodes 64-bit integers as JS numbers (indexes, terms, ids stay below 2^53): no Long objects.\n' +

@@ -9,7 +9,7 @@ const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.
 const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
 
 // Exported root namespace
-const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
+const $root = $protobuf.roots["hopsd_meta"] || ($protobuf.roots["hopsd_meta"] = {});
 
 export const hopsd = $root.hopsd = (() => {
 
@@ -53,7 +53,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RenewLease.$Properties|null} [renewLease] Command renewLease
              * @property {hopsd.meta.RecoverLease.$Properties|null} [recoverLease] Command recoverLease
              * @property {hopsd.meta.SetSetting.$Properties|null} [setSetting] Command setSetting
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"} [op] Command op
+             * @property {hopsd.meta.InitCluster.$Properties|null} [initCluster] Command initCluster
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -87,9 +88,10 @@ export const hopsd = $root.hopsd = (() => {
              *   renewLease?: hopsd.meta.RenewLease.$Shape|null;
              *   recoverLease?: hopsd.meta.RecoverLease.$Shape|null;
              *   setSetting?: hopsd.meta.SetSetting.$Shape|null;
+             *   initCluster?: hopsd.meta.InitCluster.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -261,17 +263,25 @@ export const hopsd = $root.hopsd = (() => {
              */
             Command.prototype.setSetting = null;
 
+            /**
+             * Command initCluster.
+             * @member {hopsd.meta.InitCluster.$Properties|null|undefined} initCluster
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.initCluster = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "initCluster"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -347,6 +357,8 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RecoverLease.encode(m.recoverLease, w.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
                 if (m.setSetting != null && $Object.hasOwnProperty.call(m, "setSetting"))
                     $root.hopsd.meta.SetSetting.encode(m.setSetting, w.uint32(/* id 24, wireType 2 =*/194).fork(), q + 1).ldelim();
+                if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster"))
+                    $root.hopsd.meta.InitCluster.encode(m.initCluster, w.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -542,6 +554,13 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.setSetting = $root.hopsd.meta.SetSetting.decode(r, r.size(), $undefined, q + 1, m.setSetting);
                             m.op = "setSetting";
+                            continue;
+                        }
+                    case 40: {
+                            if (u !== 2)
+                                break;
+                            m.initCluster = $root.hopsd.meta.InitCluster.decode(r, r.size(), $undefined, q + 1, m.initCluster);
+                            m.op = "initCluster";
                             continue;
                         }
                     }
@@ -761,6 +780,16 @@ export const hopsd = $root.hopsd = (() => {
                             return "setSetting." + e;
                     }
                 }
+                if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.InitCluster.verify(m.initCluster, q + 1);
+                        if (e)
+                            return "initCluster." + e;
+                    }
+                }
                 return null;
             };
 
@@ -886,6 +915,11 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isObject(d.setSetting))
                         throw $TypeError(".hopsd.meta.Command.setSetting: object expected");
                     m.setSetting = $root.hopsd.meta.SetSetting.fromObject(d.setSetting, q + 1);
+                }
+                if (d.initCluster != null) {
+                    if (!$util.isObject(d.initCluster))
+                        throw $TypeError(".hopsd.meta.Command.initCluster: object expected");
+                    m.initCluster = $root.hopsd.meta.InitCluster.fromObject(d.initCluster, q + 1);
                 }
                 return m;
             };
@@ -1013,6 +1047,11 @@ export const hopsd = $root.hopsd = (() => {
                     d.setSetting = $root.hopsd.meta.SetSetting.toObject(m.setSetting, o, q + 1);
                     if (o.oneofs)
                         d.op = "setSetting";
+                }
+                if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
+                    d.initCluster = $root.hopsd.meta.InitCluster.toObject(m.initCluster, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "initCluster";
                 }
                 return d;
             };
@@ -10050,6 +10089,747 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return TableSnapshot;
+        })();
+
+        meta.InitCluster = (function() {
+
+            /**
+             * Properties of an InitCluster.
+             * @typedef {Object} hopsd.meta.InitCluster.$Properties
+             * @property {string|null} [clusterId] InitCluster clusterId
+             * @property {string|null} [caCertPem] InitCluster caCertPem
+             * @property {string|null} [caKeyPem] InitCluster caKeyPem
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an InitCluster.
+             * @memberof hopsd.meta
+             * @interface IInitCluster
+             * @augments hopsd.meta.InitCluster.$Properties
+             * @deprecated Use hopsd.meta.InitCluster.$Properties instead.
+             */
+
+            /**
+             * Shape of an InitCluster.
+             * @typedef {hopsd.meta.InitCluster.$Properties} hopsd.meta.InitCluster.$Shape
+             */
+
+            /**
+             * Constructs a new InitCluster.
+             * @memberof hopsd.meta
+             * @classdesc Represents an InitCluster.
+             * @constructor
+             * @param {hopsd.meta.InitCluster.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const InitCluster = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * InitCluster clusterId.
+             * @member {string} clusterId
+             * @memberof hopsd.meta.InitCluster
+             * @instance
+             */
+            InitCluster.prototype.clusterId = "";
+
+            /**
+             * InitCluster caCertPem.
+             * @member {string} caCertPem
+             * @memberof hopsd.meta.InitCluster
+             * @instance
+             */
+            InitCluster.prototype.caCertPem = "";
+
+            /**
+             * InitCluster caKeyPem.
+             * @member {string} caKeyPem
+             * @memberof hopsd.meta.InitCluster
+             * @instance
+             */
+            InitCluster.prototype.caKeyPem = "";
+
+            /**
+             * Creates a new InitCluster instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {hopsd.meta.InitCluster.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.InitCluster} InitCluster instance
+             * @type {{
+             *   (properties: hopsd.meta.InitCluster.$Shape): hopsd.meta.InitCluster & hopsd.meta.InitCluster.$Shape;
+             *   (properties?: hopsd.meta.InitCluster.$Properties): hopsd.meta.InitCluster;
+             * }}
+             */
+            InitCluster.create = function(properties) {
+                return new InitCluster(properties);
+            };
+
+            /**
+             * Encodes the specified InitCluster message. Does not implicitly {@link hopsd.meta.InitCluster.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {hopsd.meta.InitCluster.$Properties} m InitCluster message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            InitCluster.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId") && m.clusterId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.clusterId);
+                if (m.caCertPem != null && $Object.hasOwnProperty.call(m, "caCertPem") && m.caCertPem !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.caCertPem);
+                if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem") && m.caKeyPem !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.caKeyPem);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified InitCluster message, length delimited. Does not implicitly {@link hopsd.meta.InitCluster.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {hopsd.meta.InitCluster.$Properties} message InitCluster message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            InitCluster.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an InitCluster message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.InitCluster & hopsd.meta.InitCluster.$Shape} InitCluster
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            InitCluster.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.InitCluster();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.clusterId = v;
+                            else
+                                delete m.clusterId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.caCertPem = v;
+                            else
+                                delete m.caCertPem;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.caKeyPem = v;
+                            else
+                                delete m.caKeyPem;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an InitCluster message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.InitCluster & hopsd.meta.InitCluster.$Shape} InitCluster
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            InitCluster.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an InitCluster message.
+             * @function verify
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            InitCluster.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
+                    if (!$util.isString(m.clusterId))
+                        return "clusterId: string expected";
+                }
+                if (m.caCertPem != null && $Object.hasOwnProperty.call(m, "caCertPem")) {
+                    if (!$util.isString(m.caCertPem))
+                        return "caCertPem: string expected";
+                }
+                if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem")) {
+                    if (!$util.isString(m.caKeyPem))
+                        return "caKeyPem: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an InitCluster message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.InitCluster} InitCluster
+             */
+            InitCluster.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.InitCluster)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.InitCluster: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.InitCluster();
+                if (d.clusterId != null) {
+                    if (typeof d.clusterId !== "string" || d.clusterId.length) {
+                        m.clusterId = $String(d.clusterId);
+                    }
+                }
+                if (d.caCertPem != null) {
+                    if (typeof d.caCertPem !== "string" || d.caCertPem.length) {
+                        m.caCertPem = $String(d.caCertPem);
+                    }
+                }
+                if (d.caKeyPem != null) {
+                    if (typeof d.caKeyPem !== "string" || d.caKeyPem.length) {
+                        m.caKeyPem = $String(d.caKeyPem);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an InitCluster message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {hopsd.meta.InitCluster} m InitCluster
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            InitCluster.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.clusterId = "";
+                    d.caCertPem = "";
+                    d.caKeyPem = "";
+                }
+                if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
+                    d.clusterId = m.clusterId;
+                }
+                if (m.caCertPem != null && $Object.hasOwnProperty.call(m, "caCertPem")) {
+                    d.caCertPem = m.caCertPem;
+                }
+                if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem")) {
+                    d.caKeyPem = m.caKeyPem;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this InitCluster to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.InitCluster
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            InitCluster.prototype.toJSON = function() {
+                return InitCluster.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for InitCluster
+             * @function getTypeUrl
+             * @memberof hopsd.meta.InitCluster
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            InitCluster.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.InitCluster";
+            };
+
+            return InitCluster;
+        })();
+
+        meta.ClusterInfo = (function() {
+
+            /**
+             * Properties of a ClusterInfo.
+             * @typedef {Object} hopsd.meta.ClusterInfo.$Properties
+             * @property {string|null} [clusterId] ClusterInfo clusterId
+             * @property {string|null} [caCertPem] ClusterInfo caCertPem
+             * @property {string|null} [caKeyPem] ClusterInfo caKeyPem
+             * @property {number|null} [createdMs] ClusterInfo createdMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ClusterInfo.
+             * @memberof hopsd.meta
+             * @interface IClusterInfo
+             * @augments hopsd.meta.ClusterInfo.$Properties
+             * @deprecated Use hopsd.meta.ClusterInfo.$Properties instead.
+             */
+
+            /**
+             * Shape of a ClusterInfo.
+             * @typedef {hopsd.meta.ClusterInfo.$Properties} hopsd.meta.ClusterInfo.$Shape
+             */
+
+            /**
+             * Constructs a new ClusterInfo.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ClusterInfo.
+             * @constructor
+             * @param {hopsd.meta.ClusterInfo.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ClusterInfo = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ClusterInfo clusterId.
+             * @member {string} clusterId
+             * @memberof hopsd.meta.ClusterInfo
+             * @instance
+             */
+            ClusterInfo.prototype.clusterId = "";
+
+            /**
+             * ClusterInfo caCertPem.
+             * @member {string} caCertPem
+             * @memberof hopsd.meta.ClusterInfo
+             * @instance
+             */
+            ClusterInfo.prototype.caCertPem = "";
+
+            /**
+             * ClusterInfo caKeyPem.
+             * @member {string} caKeyPem
+             * @memberof hopsd.meta.ClusterInfo
+             * @instance
+             */
+            ClusterInfo.prototype.caKeyPem = "";
+
+            /**
+             * ClusterInfo createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.ClusterInfo
+             * @instance
+             */
+            ClusterInfo.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ClusterInfo instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {hopsd.meta.ClusterInfo.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ClusterInfo} ClusterInfo instance
+             * @type {{
+             *   (properties: hopsd.meta.ClusterInfo.$Shape): hopsd.meta.ClusterInfo & hopsd.meta.ClusterInfo.$Shape;
+             *   (properties?: hopsd.meta.ClusterInfo.$Properties): hopsd.meta.ClusterInfo;
+             * }}
+             */
+            ClusterInfo.create = function(properties) {
+                return new ClusterInfo(properties);
+            };
+
+            /**
+             * Encodes the specified ClusterInfo message. Does not implicitly {@link hopsd.meta.ClusterInfo.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {hopsd.meta.ClusterInfo.$Properties} m ClusterInfo message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClusterInfo.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId") && m.clusterId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.clusterId);
+                if (m.caCertPem != null && $Object.hasOwnProperty.call(m, "caCertPem") && m.caCertPem !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.caCertPem);
+                if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem") && m.caKeyPem !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.caKeyPem);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.createdMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ClusterInfo message, length delimited. Does not implicitly {@link hopsd.meta.ClusterInfo.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {hopsd.meta.ClusterInfo.$Properties} message ClusterInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClusterInfo.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ClusterInfo message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ClusterInfo & hopsd.meta.ClusterInfo.$Shape} ClusterInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClusterInfo.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ClusterInfo();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.clusterId = v;
+                            else
+                                delete m.clusterId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.caCertPem = v;
+                            else
+                                delete m.caCertPem;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.caKeyPem = v;
+                            else
+                                delete m.caKeyPem;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ClusterInfo message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ClusterInfo & hopsd.meta.ClusterInfo.$Shape} ClusterInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClusterInfo.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ClusterInfo message.
+             * @function verify
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ClusterInfo.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
+                    if (!$util.isString(m.clusterId))
+                        return "clusterId: string expected";
+                }
+                if (m.caCertPem != null && $Object.hasOwnProperty.call(m, "caCertPem")) {
+                    if (!$util.isString(m.caCertPem))
+                        return "caCertPem: string expected";
+                }
+                if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem")) {
+                    if (!$util.isString(m.caKeyPem))
+                        return "caKeyPem: string expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ClusterInfo message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ClusterInfo} ClusterInfo
+             */
+            ClusterInfo.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ClusterInfo)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ClusterInfo: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ClusterInfo();
+                if (d.clusterId != null) {
+                    if (typeof d.clusterId !== "string" || d.clusterId.length) {
+                        m.clusterId = $String(d.clusterId);
+                    }
+                }
+                if (d.caCertPem != null) {
+                    if (typeof d.caCertPem !== "string" || d.caCertPem.length) {
+                        m.caCertPem = $String(d.caCertPem);
+                    }
+                }
+                if (d.caKeyPem != null) {
+                    if (typeof d.caKeyPem !== "string" || d.caKeyPem.length) {
+                        m.caKeyPem = $String(d.caKeyPem);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ClusterInfo message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {hopsd.meta.ClusterInfo} m ClusterInfo
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ClusterInfo.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.clusterId = "";
+                    d.caCertPem = "";
+                    d.caKeyPem = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
+                    d.clusterId = m.clusterId;
+                }
+                if (m.caCertPem != null && $Object.hasOwnProperty.call(m, "caCertPem")) {
+                    d.caCertPem = m.caCertPem;
+                }
+                if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem")) {
+                    d.caKeyPem = m.caKeyPem;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ClusterInfo to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ClusterInfo
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ClusterInfo.prototype.toJSON = function() {
+                return ClusterInfo.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ClusterInfo
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ClusterInfo
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ClusterInfo.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ClusterInfo";
+            };
+
+            return ClusterInfo;
         })();
 
         return meta;
