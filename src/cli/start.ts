@@ -12,8 +12,19 @@ import {
 import { helpTable, parseFlags } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
 
+// Switches (valueName BOOL, e.g. --tls) are bare flags on the command line; `--no-tls` turns one off.
+const isSwitch = (k: (typeof CONFIG_KEYS)[number]): boolean => k.valueName === 'BOOL'
 const options = {
-  ...Object.fromEntries(CONFIG_KEYS.map((k) => [k.flag, { type: 'string' as const }])),
+  ...Object.fromEntries(
+    CONFIG_KEYS.flatMap((k): [string, { type: 'string' | 'boolean' }][] =>
+      isSwitch(k)
+        ? [
+            [k.flag, { type: 'boolean' as const }],
+            [`no-${k.flag}`, { type: 'boolean' as const }],
+          ]
+        : [[k.flag, { type: 'string' as const }]],
+    ),
+  ),
   config: { type: 'string' as const },
   help: { type: 'boolean' as const, short: 'h' },
 }
@@ -29,7 +40,7 @@ export function startHelp(): string {
     'Flags:',
     helpTable([
       ...CONFIG_KEYS.map((k): [string, string] => [
-        `--${k.flag} ${k.valueName}`,
+        isSwitch(k) ? `--${k.flag}` : `--${k.flag} ${k.valueName}`,
         `${k.description} (default ${k.defaultText}; env ${envName(k.flag)})`,
       ]),
       ['--config FILE', `YAML or JSON file with the keys above (env ${CONFIG_FILE_ENV})`],
@@ -47,7 +58,13 @@ export function parseStartArgs(
   const values = parseFlags('start', args, options)
   if (values['help'] === true) return 'help'
   const flags: Record<string, string | undefined> = {}
-  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v === 'string') flags[k] = v
+    else if (k !== 'help' && v === true) {
+      if (k.startsWith('no-')) flags[k.slice(3)] = 'false'
+      else flags[k] = 'true'
+    }
+  }
   return resolveConfig({ flags, env, cwd })
 }
 

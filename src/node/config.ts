@@ -42,6 +42,25 @@ export interface NodeConfig {
   readonly join: readonly HostPort[]
   /** Number of metadata nodes that must be present before the Raft group bootstraps. */
   readonly bootstrapExpect: number
+  /**
+   * The cluster's swarm key: the key file's text or a path to it; undefined = `<data-dir>/swarm.key`,
+   * created on first start (fine for one node; a cluster shares one key made by `hopsd keygen`).
+   */
+  readonly swarmKey: string | undefined
+  /** Raft voters wanted (3 or 5); the other metadata nodes are learners. */
+  readonly voters: 3 | 5
+  /** Serve the HTTP API over TLS with the node certificate issued by the cluster CA. */
+  readonly tls: boolean
+  /** Gossip heartbeat period of the membership view. */
+  readonly gossipIntervalMs: number
+  /** A peer silent this long is suspect. */
+  readonly suspectAfterMs: number
+  /** A peer silent this long is dead. */
+  readonly deadAfterMs: number
+  /** A voter dead this long is replaced by a learner from another zone. */
+  readonly voterGraceMs: number
+  /** Raft tick; the election timeout is 10 ticks (randomised up to 20). */
+  readonly raftTickMs: number
 }
 
 interface KeyDef<K extends keyof NodeConfig> {
@@ -131,6 +150,86 @@ export const CONFIG_KEYS = [
     defaultValue: () => 1,
     parse: (raw, name) => parseInteger(raw, name, 1, 7),
   }),
+  def({
+    key: 'swarmKey',
+    flag: 'swarm-key',
+    valueName: 'FILE',
+    description: "the cluster's swarm key file (from 'hopsd keygen'); HOPSD_SWARM_KEY may hold the key itself",
+    defaultText: '<data-dir>/swarm.key, created if missing',
+    defaultValue: () => undefined,
+    parse: (raw, name, cwd) => {
+      const value = parseNonEmptyString(raw, name)
+      // The key's own text (from the environment) stays as it is; a path resolves like the data dir.
+      return value.trimStart().startsWith('/key/swarm/') ? value : resolve(cwd, value)
+    },
+  }),
+  def({
+    key: 'voters',
+    flag: 'voters',
+    valueName: 'N',
+    description: 'Raft voters wanted, 3 or 5, at most one per zone while zones suffice',
+    defaultText: '3',
+    defaultValue: () => 3 as const,
+    parse: (raw, name) => {
+      const n = parseInteger(raw, name, 3, 5)
+      if (n !== 3 && n !== 5) throw new ConfigError('BAD_CONFIG_VALUE', `${name}: expected 3 or 5, got ${n}`)
+      return n
+    },
+  }),
+  def({
+    key: 'tls',
+    flag: 'tls',
+    valueName: 'BOOL',
+    description: 'serve the HTTP API over TLS with the node certificate from the cluster CA',
+    defaultText: 'false',
+    defaultValue: () => false,
+    parse: parseBoolean,
+  }),
+  def({
+    key: 'gossipIntervalMs',
+    flag: 'gossip-interval-ms',
+    valueName: 'MS',
+    description: 'how often a node publishes its NodeInfo to the membership view',
+    defaultText: '1000',
+    defaultValue: () => 1000,
+    parse: (raw, name) => parseInteger(raw, name, 10, 60_000),
+  }),
+  def({
+    key: 'suspectAfterMs',
+    flag: 'suspect-after-ms',
+    valueName: 'MS',
+    description: 'a node not heard from for this long is suspect',
+    defaultText: '5000',
+    defaultValue: () => 5000,
+    parse: (raw, name) => parseInteger(raw, name, 20, 600_000),
+  }),
+  def({
+    key: 'deadAfterMs',
+    flag: 'dead-after-ms',
+    valueName: 'MS',
+    description: 'a node not heard from for this long is dead',
+    defaultText: '30000',
+    defaultValue: () => 30_000,
+    parse: (raw, name) => parseInteger(raw, name, 40, 3_600_000),
+  }),
+  def({
+    key: 'voterGraceMs',
+    flag: 'voter-grace-ms',
+    valueName: 'MS',
+    description: 'a voter dead this long is replaced by a learner from another zone',
+    defaultText: '60000',
+    defaultValue: () => 60_000,
+    parse: (raw, name) => parseInteger(raw, name, 0, 86_400_000),
+  }),
+  def({
+    key: 'raftTickMs',
+    flag: 'raft-tick-ms',
+    valueName: 'MS',
+    description: 'Raft tick; elections time out after 10 to 20 ticks, heartbeats every tick',
+    defaultText: '100',
+    defaultValue: () => 100,
+    parse: (raw, name) => parseInteger(raw, name, 5, 10_000),
+  }),
 ] as const
 
 export type ConfigKeyDef = (typeof CONFIG_KEYS)[number]
@@ -183,6 +282,18 @@ export function resolveConfig(sources: ConfigSources): NodeConfig {
 
 /** Rules that span keys, checked once the values are merged. */
 function checkCrossField(config: NodeConfig): void {
+  if (config.deadAfterMs <= config.suspectAfterMs) {
+    throw new ConfigError(
+      'BAD_CONFIG_VALUE',
+      `--dead-after-ms (${config.deadAfterMs}) must be greater than --suspect-after-ms (${config.suspectAfterMs})`,
+    )
+  }
+  if (config.suspectAfterMs < 2 * config.gossipIntervalMs) {
+    throw new ConfigError(
+      'BAD_CONFIG_VALUE',
+      `--suspect-after-ms (${config.suspectAfterMs}) must be at least two gossip intervals (${2 * config.gossipIntervalMs})`,
+    )
+  }
   if (config.http.port !== 0 && sameAddress(config.http, config.p2p)) {
     throw new ConfigError(
       'BAD_ADDRESS',
@@ -303,6 +414,13 @@ function parseList(raw: unknown, name: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
+}
+
+function parseBoolean(raw: unknown, name: string): boolean {
+  if (typeof raw === 'boolean') return raw
+  if (typeof raw === 'string' && /^(true|1|yes|on)$/i.test(raw.trim())) return true
+  if (typeof raw === 'string' && /^(false|0|no|off)$/i.test(raw.trim())) return false
+  throw new ConfigError('BAD_CONFIG_VALUE', `${name}: expected true or false, got ${describe(raw)}`)
 }
 
 function parseInteger(raw: unknown, name: string, min: number, max: number): number {

@@ -40,6 +40,14 @@ describe('defaults', () => {
       p2p: { host: '127.0.0.1', port: 4001 },
       join: [],
       bootstrapExpect: 1,
+      swarmKey: undefined,
+      voters: 3,
+      tls: false,
+      gossipIntervalMs: 1000,
+      suspectAfterMs: 5000,
+      deadAfterMs: 30_000,
+      voterGraceMs: 60_000,
+      raftTickMs: 100,
     })
   })
 })
@@ -62,6 +70,21 @@ describe('flags', () => {
         'a.example:4001,10.0.0.2:4001',
         '--bootstrap-expect',
         '3',
+        '--swarm-key',
+        'keys/swarm.key',
+        '--voters',
+        '5',
+        '--tls',
+        '--gossip-interval-ms',
+        '100',
+        '--suspect-after-ms',
+        '500',
+        '--dead-after-ms',
+        '2000',
+        '--voter-grace-ms',
+        '3000',
+        '--raft-tick-ms',
+        '20',
       ],
       {},
       '/srv',
@@ -77,7 +100,25 @@ describe('flags', () => {
         { host: '10.0.0.2', port: 4001 },
       ],
       bootstrapExpect: 3,
+      swarmKey: '/srv/keys/swarm.key',
+      voters: 5,
+      tls: true,
+      gossipIntervalMs: 100,
+      suspectAfterMs: 500,
+      deadAfterMs: 2000,
+      voterGraceMs: 3000,
+      raftTickMs: 20,
     })
+  })
+
+  it('takes --no-tls, the key text from HOPSD_SWARM_KEY, and refuses timings that contradict each other', () => {
+    const key = '/key/swarm/psk/1.0.0/\n/base16/\n' + 'ab'.repeat(32)
+    const c = parseStartArgs(['--no-tls'], { HOPSD_SWARM_KEY: key, HOPSD_TLS: 'true' }, '/srv')
+    expect(c).toMatchObject({ tls: false, swarmKey: key })
+    expect(() => parseStartArgs(['--voters', '4'], {}, '/')).toThrow(expect.objectContaining({ code: 'BAD_CONFIG_VALUE' }))
+    expect(() => parseStartArgs(['--suspect-after-ms', '900', '--dead-after-ms', '800'], {}, '/')).toThrow(
+      expect.objectContaining({ code: 'BAD_CONFIG_VALUE' }),
+    )
   })
 
   it('returns help for --help', () => {
@@ -236,7 +277,8 @@ describe('documentation', () => {
     const { REPO_ROOT } = await import('../helpers/index.js')
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
     for (const k of CONFIG_KEYS) {
-      const cells = [`--${k.flag} ${k.valueName}`, k.flag, envName(k.flag)].map(
+      const flagCell = k.valueName === 'BOOL' ? `--${k.flag}` : `--${k.flag} ${k.valueName}`
+      const cells = [flagCell, k.flag, envName(k.flag)].map(
         (c) => `\\s*\`${escape(c)}\`\\s*`,
       )
       expect(readme).toMatch(new RegExp(`\\|${cells.join('\\|')}\\|`))
