@@ -35,3 +35,21 @@ export {
   type P2PStreamHandler,
   type P2PTimings,
 } from './host.js'
+export { BoundedQueue, type DropPolicy } from './queue.js'
+export {
+  createChannel,
+  CHANNEL_DEFAULTS,
+  type Channel,
+  type ChannelInit,
+  type ChannelStats,
+  type FrameHandler,
+} from './messaging.js'
+export {
+  request,
+  handleRequests,
+  RPC_DEFAULTS,
+  type RequestOptions,
+  type RequestHandler,
+  type HandleRequestsOptions,
+} from './rpc.js'
+export { createLibp2pRaftTransport, RAFT_PROTOCOL, type Libp2pRaftTransport } from './raft-transport.js'
