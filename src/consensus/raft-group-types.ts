@@ -100,6 +100,11 @@ export interface RaftGroupStatus {
   voters: NodeId[]
   learners: NodeId[]
   lastIndex: number
+  /**
+   * Leader only (empty elsewhere): how far each member's log matches the leader's. Self-assembly
+   * promotes a learner only once its match is close to the commit index.
+   */
+  progress?: Record<NodeId, { match: number; next: number }>
 }
 
 export type RaftGroupEvent =

@@ -873,6 +873,7 @@ class RaftGroupImpl implements RaftGroup {
       voters: [...this.confState.voters],
       learners: [...this.confState.learners],
       lastIndex: st.lastIndex,
+      progress: Object.fromEntries(Object.entries(st.progress).map(([id, p]) => [id, { match: p.match, next: p.next }])),
     }
   }
 
