@@ -176,6 +176,9 @@ export class RaftInvariants {
   private readonly pendingCompleteness = new Map<number, { leader: NodeId; committedUpTo: number }>()
   private readonly lastObservation = new Map<NodeId, NodeObservation>()
   violation: Violation | undefined
+  /** The leader of the highest term seen so far. */
+  newestLeader: NodeId | undefined
+  private newestLeaderTerm = 0
 
   constructor(
     readonly voters: readonly NodeId[],
@@ -198,6 +201,10 @@ export class RaftInvariants {
         this.fail('election-safety', `two leaders in term ${o.term}: ${other} and ${o.id}`)
       } else if (other === undefined) {
         this.leaders.set(o.term, o.id)
+        if (o.term > this.newestLeaderTerm) {
+          this.newestLeaderTerm = o.term
+          this.newestLeader = o.id
+        }
         this.pendingCompleteness.set(o.term, { leader: o.id, committedUpTo: this.maxCommittedIndex })
         // The leader may have persisted its first entry of this term before we saw it lead.
         this.checkCompletenessIfDurable(o.term)

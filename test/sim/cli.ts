@@ -10,14 +10,14 @@
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { KnownBug } from '../../src/consensus/core/types.js'
-import { runSimulation, type SimResult } from './cluster.js'
+import { figure8Faults, runSimulation, type SimResult } from './cluster.js'
 import type { HistoryEvent } from './linearizability.js'
 
 const knownBugNames: readonly KnownBug[] = ['double-vote', 'commit-old-term', 'ack-before-fsync']
 
 function usage(msg: string): never {
   process.stderr.write(
-    `${msg}\nusage: npm run sim -- --seeds N [--seed S] [--history-out FILE] [--nodes 3|5] [--verbose] [--driver group|raw] [--bug ${knownBugNames.join('|')}]\n`,
+    `${msg}\nusage: npm run sim -- --seeds N [--seed S] [--history-out FILE] [--nodes 3|5] [--verbose] [--driver group|raw] [--faults swarm|figure8] [--keep-going] [--bug ${knownBugNames.join('|')}]\n`,
   )
   process.exit(2)
 }
@@ -44,6 +44,7 @@ async function main(): Promise<void> {
       'trace-lines': { type: 'string' },
       'keep-going': { type: 'boolean', default: false },
       driver: { type: 'string' },
+      faults: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
   }
   const traceLines = values['trace-lines'] !== undefined ? Number(values['trace-lines']) : 200
   const verbose = values.verbose
+  const faults = values.faults ?? 'swarm'
+  if (faults !== 'swarm' && faults !== 'figure8') usage('--faults must be swarm or figure8')
   const driver = values.driver ?? 'group'
   if (driver !== 'group' && driver !== 'raw') usage('--driver must be group or raw')
 
@@ -89,6 +92,9 @@ async function main(): Promise<void> {
       ...(bugs.size > 0 ? { knownBugs: bugs } : {}),
       traceKeep: traceLines,
       driver,
+      ...(faults === 'figure8'
+        ? { knobOverrides: nodes !== undefined ? { ...figure8Faults, nodes } : figure8Faults }
+        : {}),
       ...(verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     })
     last = result
@@ -99,7 +105,7 @@ async function main(): Promise<void> {
     } else if (result.violation !== undefined) {
       if (values['history-out'] !== undefined)
         writeFileSync(values['history-out'], historyToJsonLines(result.history))
-      const replay = `npm run sim -- --seeds 1 --seed ${seed}${driver === 'raw' ? ' --driver raw' : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}${[
+      const replay = `npm run sim -- --seeds 1 --seed ${seed}${driver === 'raw' ? ' --driver raw' : ''}${faults !== 'swarm' ? ` --faults ${faults}` : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}${[
         ...bugs,
       ]
         .map((b) => ` --bug ${b}`)

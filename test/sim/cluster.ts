@@ -52,6 +52,11 @@ export interface SimOptions {
    * (no client sessions, so clients don't retry a write whose outcome is unknown).
    */
   readonly driver?: 'group' | 'raw'
+  /**
+   * Replaces knobs drawn from the seed (swarm testing: a search for a planted bug may bias the fault
+   * mix). The run stays a pure function of (seed, overrides).
+   */
+  readonly knobOverrides?: Partial<Omit<SimKnobs, 'raft'>> & { readonly raft?: Partial<RaftGroupConfig> }
 }
 
 export interface SimKnobs {
@@ -66,6 +71,11 @@ export interface SimKnobs {
   readonly healWeight: number
   readonly downtimeMaxMs: number
   readonly partitionMaxMs: number
+  /**
+   * Probability that the nemesis isolates a newly elected leader moments after its election (Jepsen's
+   * "isolate the leader"): leaders with unreplicated tails, the raw material of Raft's Figure 8.
+   */
+  readonly isolateNewLeaderProbability: number
   readonly clients: number
   readonly keys: number
   readonly thinkMaxMs: number
@@ -134,6 +144,7 @@ export function drawKnobs(rng: SimRng, nodes?: 3 | 5): SimKnobs {
     healWeight: rng.pick([1, 2]),
     downtimeMaxMs: rng.pick([100, 500, 1500]),
     partitionMaxMs: rng.pick([100, 500, 1500]),
+    isolateNewLeaderProbability: rng.pick([0, 0, 0.2, 0.5]),
     clients: rng.between(2, 5),
     keys: rng.between(1, 4),
     thinkMaxMs: rng.pick([5, 30, 100]),
@@ -157,6 +168,23 @@ export function drawKnobs(rng: SimRng, nodes?: 3 | 5): SimKnobs {
       sessionResultsMax: 16,
     },
   }
+}
+
+/**
+ * A fault mix that makes Raft's Figure 8 likely: every new leader is cut off moments after its
+ * election (before its first entries spread, or mid catch-up), isolations outlast election timeouts,
+ * and one entry travels per MsgApp (so a follower can hold an old-term entry without the new leader's
+ * no-op). Used to search for the 'commit-old-term' planted bug; `--faults figure8` in the CLI.
+ */
+export const figure8Faults: NonNullable<SimOptions['knobOverrides']> = {
+  nodes: 3,
+  crashWeight: 0,
+  partitionWeight: 0,
+  healWeight: 1,
+  nemesisIntervalMs: 3000,
+  partitionMaxMs: 1000,
+  isolateNewLeaderProbability: 1,
+  raft: { maxBatchBytes: 64, inflightMsgsMax: 1 },
 }
 
 /** After heal: time allowed for a leader to emerge and the clients' last operations to finish. */
@@ -206,7 +234,21 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   /** Without sessions a retried write could apply twice: then an unknown outcome ends the op. */
   const retryAmbiguousWrites = driver === 'group'
   const rootRng = createRng(seed)
-  const knobs = drawKnobs(rootRng.fork('knobs'), options.nodes)
+  const drawn = drawKnobs(
+    rootRng.fork('knobs'),
+    (options.knobOverrides?.nodes as 3 | 5 | undefined) ?? options.nodes,
+  )
+  const o = options.knobOverrides
+  const knobs: SimKnobs =
+    o === undefined
+      ? drawn
+      : {
+          ...drawn,
+          ...o,
+          clockRates: o.clockRates ?? drawn.clockRates.slice(0, o.nodes ?? drawn.nodes),
+          raft: { ...drawn.raft, ...o.raft },
+        }
+  if (knobs.clockRates.length !== knobs.nodes) throw new Error('sim: clockRates must have one rate per node')
   const sched = new Scheduler()
   const traceKeep = options.traceKeep ?? 400
   const traceRing: string[] = []
@@ -419,7 +461,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     if ((x -= knobs.crashWeight) < 0) {
       const up = nodes.filter((n) => n.up)
       if (up.length > 0) {
-        const victim = rng.pick(up)
+        const victim = pickTarget(rng, up)
         stats.crashes++
         crashNode(victim, 'nemesis')
         scheduleRestart(victim)
@@ -433,12 +475,58 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     sched.after(rng.float() * 2 * knobs.nemesisIntervalMs, 'nemesis', nemesisStep)
   }
 
+  /** Half the time the nemesis goes for a node that believes it leads (as Jepsen's nemeses do). */
+  function pickTarget(rng: SimRng, among: readonly SimNode[]): SimNode {
+    if (rng.chance(0.5)) {
+      const leaders = among.filter((n) => n.up && n.group !== undefined && n.group.status().role === 'leader')
+      if (leaders.length > 0) return rng.pick(leaders)
+    }
+    return rng.pick(among)
+  }
+
+  let leadersSeen = 0
+  /** Called after each step: a leader of a new term may get isolated right away. */
+  function maybeIsolateNewLeader(): void {
+    if (inv.leaders.size === leadersSeen) return
+    leadersSeen = inv.leaders.size
+    if (phase !== 'safety' || !rootRngNemesis.chance(knobs.isolateNewLeaderProbability)) return
+    const newest = [...inv.leaders.entries()].reduce((a, b) => (b[0] > a[0] ? b : a))
+    const [term, leader] = newest
+    // Either before its first messages can arrive, or a few round trips later (mid catch-up).
+    const oneWayMs = knobs.network.latencyMaxMs + knobs.network.jitterMs
+    const delayMs = rootRngNemesis.chance(0.5)
+      ? rootRngNemesis.float() * knobs.network.latencyMinMs
+      : rootRngNemesis.float() * 10 * oneWayMs
+    sched.after(delayMs, 'nemesis:isolate-leader', () => {
+      if (phase !== 'safety') return
+      net.healPartitions()
+      stats.partitions++
+      for (const b of ids) {
+        if (b === leader) continue
+        net.block(leader, b)
+        net.block(b, leader)
+      }
+      trace(() => `nemesis: isolate new leader ${leader} of term ${term}: ${net.describePartitions()}`)
+      scheduleHeal(rootRngNemesis)
+    })
+  }
+
+  function scheduleHeal(rng: SimRng): void {
+    if (healTimer !== undefined) sched.cancel(healTimer)
+    healTimer = sched.after(10 + rng.float() * knobs.partitionMaxMs, 'nemesis:heal', () => {
+      healTimer = undefined
+      if (phase !== 'safety') return
+      net.healPartitions()
+      trace(() => 'nemesis: partition healed')
+    })
+  }
+
   function partition(rng: SimRng): void {
     net.healPartitions()
     stats.partitions++
     const kind = rng.pick(['isolate', 'split', 'asymmetric', 'links'] as const)
     if (kind === 'isolate') {
-      const a = rng.pick(ids)
+      const a = pickTarget(rng, nodes).id
       for (const b of ids) {
         if (b === a) continue
         net.block(a, b)
@@ -449,7 +537,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) net.block(a, b)
     } else if (kind === 'asymmetric') {
       // One node can send but not receive, or receive but not send.
-      const a = rng.pick(ids)
+      const a = pickTarget(rng, nodes).id
       const deaf = rng.chance(0.5)
       for (const b of ids) {
         if (b === a) continue
@@ -460,13 +548,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       for (const a of ids) for (const b of ids) if (a !== b && rng.chance(0.3)) net.block(a, b)
     }
     trace(() => `nemesis: partition ${kind}: ${net.describePartitions()}`)
-    if (healTimer !== undefined) sched.cancel(healTimer)
-    healTimer = sched.after(10 + rng.float() * knobs.partitionMaxMs, 'nemesis:heal', () => {
-      healTimer = undefined
-      if (phase !== 'safety') return
-      net.healPartitions()
-      trace(() => 'nemesis: partition healed')
-    })
+    scheduleHeal(rng)
   }
 
   function heal(): void {
@@ -591,7 +673,15 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     }
     op.attempts++
     const rng = workloadRng
-    const target = c.leaderHint !== '' && rng.chance(0.8) ? nodeById(c.leaderHint) : rng.pick(nodes)
+    // Its own hint mostly; sometimes the newest leader anyone has seen (clients that follow leadership
+    // announcements: a leader that was just cut off still gets writes, so logs diverge); else any node.
+    const x = rng.float()
+    const target =
+      c.leaderHint !== '' && x < 0.6
+        ? nodeById(c.leaderHint)
+        : x < 0.8 && inv.newestLeader !== undefined
+          ? nodeById(inv.newestLeader)
+          : rng.pick(nodes)
     const retry = (why: string): void => {
       trace(() => `client p${c.process} attempt ${op.attempts} on ${target.id}: ${why}`)
       if (op.done) return
@@ -698,7 +788,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       fail('node-failure', `event ${ev.label} threw: ${errorText(err)}`)
     }
     await drainMicrotasks()
-    checkStep()
+    checkStep(touchedNode(ev.label))
     if (violation !== undefined) break
     if (
       phase === 'liveness' &&
@@ -741,10 +831,16 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     stats,
   }
 
-  function checkStep(): void {
+  /**
+   * After an event: every node the event could have changed reports its status. An event labelled
+   * for one node (its timer, its disk, a message delivered to it) runs only that node's code, and
+   * the microtasks it queues belong to that node too; anything else (clients, nemesis) checks all.
+   */
+  function checkStep(touched: NodeId | undefined): void {
     stats.checkerSteps++
     for (const n of nodes) {
       if (!n.up || n.group === undefined) continue
+      if (touched !== undefined && n.id !== touched) continue
       let s: RaftGroupStatus
       try {
         s = n.group.status()
@@ -761,6 +857,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     }
     inv.checkDurabilityNow()
     if (inv.violation !== undefined) fail(inv.violation.kind, inv.violation.message)
+    maybeIsolateNewLeader()
   }
 
   function isConverged(): boolean {
@@ -793,6 +890,17 @@ const definitelyNotApplied = new Set<string>([
   'PROPOSAL_TOO_LARGE',
   'PROPOSAL_DROPPED',
 ])
+
+/** The one node an event belongs to, from its label ("n1:timer", "n2:disk", "net n1->n2"), if any. */
+function touchedNode(label: string): NodeId | undefined {
+  if (label.startsWith('net ')) return label.slice(label.indexOf('->') + 2)
+  const colon = label.indexOf(':')
+  if (colon > 0 && label[0] === 'n' && !label.startsWith('nemesis')) {
+    const suffix = label.slice(colon + 1)
+    if (suffix === 'timer' || suffix === 'disk') return label.slice(0, colon)
+  }
+  return undefined
+}
 
 /** Lets every pending microtask (and the ones they queue) run: setImmediate fires after all of them. */
 function drainMicrotasks(): Promise<void> {
