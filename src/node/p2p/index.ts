@@ -35,6 +35,7 @@ export {
   type P2PStreamHandler,
   type P2PTimings,
 } from './host.js'
+export { encodeFrame, readFrames } from './framing.js'
 export { BoundedQueue, type DropPolicy } from './queue.js'
 export {
   createChannel,

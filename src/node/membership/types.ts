@@ -1,0 +1,65 @@
+/** The membership data model: what nodes say about themselves, and what each observer concludes. */
+
+/** What a node declares about its own lifecycle. */
+export type NodeState = 'alive' | 'draining' | 'leaving' | 'left'
+
+/** What an observer concludes from when it last heard from a node ('left' = announced departure). */
+export type Liveness = 'alive' | 'suspect' | 'dead' | 'left'
+
+/** Resources a node offers (soft state: authorities revalidate before committing). */
+export interface NodeCapacity {
+  readonly diskBytesTotal: number
+  readonly diskBytesFree: number
+  readonly gpus: number
+  readonly gpusFree: number
+  readonly cpuCores: number
+  readonly memoryBytes: number
+}
+
+export interface NodeInfo {
+  /** Node id = libp2p peer id. */
+  readonly id: string
+  readonly zone: string
+  readonly roles: readonly string[]
+  /** HOST:PORT of the node's HTTP API. */
+  readonly httpAddr: string
+  /** Multiaddrs the node listens on (with /p2p/<id>). */
+  readonly p2pAddrs: readonly string[]
+  readonly version: string
+  readonly capacity: NodeCapacity
+  readonly state: NodeState
+  /** Start time of the node's current run (ms): a restart supersedes everything said before. */
+  readonly incarnation: number
+  /** Publication counter within an incarnation: stale or duplicate news is ignored. */
+  readonly seq: number
+  /** Sender's clock when sent (display only). */
+  readonly sentAtMs: number
+}
+
+export interface NodeView extends NodeInfo {
+  readonly liveness: Liveness
+  /** When this observer last heard from the node (its clock, ms since the epoch in production). */
+  readonly lastSeenMs: number
+  /** True for the observing node's own entry. */
+  readonly self: boolean
+}
+
+export type MembershipChangeKind = 'joined' | 'updated' | 'liveness' | 'removed'
+
+export interface MembershipChange {
+  readonly kind: MembershipChangeKind
+  readonly id: string
+  /** The node as it is now (as it was last, for 'removed'). */
+  readonly node: NodeView
+  /** For 'liveness': what it was before. */
+  readonly previous?: Liveness
+}
+
+export const EMPTY_CAPACITY: NodeCapacity = {
+  diskBytesTotal: 0,
+  diskBytesFree: 0,
+  gpus: 0,
+  gpusFree: 0,
+  cpuCores: 0,
+  memoryBytes: 0,
+}

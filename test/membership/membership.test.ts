@@ -1,0 +1,143 @@
+// The gossip membership view with real libp2p hosts on loopback: 5 nodes converge, a crashed node
+// becomes suspect then dead everywhere, a graceful leave is seen as left, updates spread, lies refused.
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createMembership,
+  encodeNodeInfo,
+  MEMBERSHIP_TEST,
+  MEMBERSHIP_TOPIC,
+  type Membership,
+  type MembershipChange,
+} from '../../src/node/membership/index.js'
+import type { P2PHost } from '../../src/node/p2p/index.js'
+import { freePorts, makeHost, stopHostsAfterEach, waitFor } from '../p2p/util.js'
+
+stopHostsAfterEach()
+const memberships: Membership[] = []
+afterEach(async () => {
+  await Promise.all(memberships.splice(0).map((m) => m.stop({ leave: false })))
+})
+
+const cfg = MEMBERSHIP_TEST
+
+interface Node {
+  host: P2PHost
+  m: Membership
+  changes: MembershipChange[]
+}
+
+async function startNode(listen: string, join: string[], zone: string): Promise<Node> {
+  const host = await makeHost({ listen, join })
+  const m = createMembership({
+    host,
+    self: { zone, roles: ['metadata', 'datanode'], httpAddr: `127.0.0.1:${9000 + memberships.length}`, version: '0.1.0' },
+    config: cfg,
+  })
+  const changes: MembershipChange[] = []
+  m.on('change', (c) => changes.push(c))
+  await m.start()
+  memberships.push(m)
+  return { host, m, changes }
+}
+
+/** Every node's view lists exactly `ids`, all with `liveness`. */
+function converged(nodes: Node[], ids: string[], liveness = 'alive'): boolean {
+  const want = [...ids].sort().join(',')
+  return nodes.every((n) => {
+    const v = n.m.view()
+    return v.map((x) => x.id).sort().join(',') === want && v.every((x) => x.liveness === liveness)
+  })
+}
+
+async function cluster(size: number): Promise<{ nodes: Node[]; convergedMs: number; sinceLastMs: number }> {
+  const addrs = await freePorts(size)
+  const t0 = Date.now()
+  // Every host gets the same --join list, its own address included; they start one after another.
+  const nodes: Node[] = []
+  for (let i = 0; i < size; i++) nodes.push(await startNode(addrs[i]!, addrs, `z${(i % 3) + 1}`))
+  const tLast = Date.now()
+  const ids = nodes.map((n) => n.host.id)
+  await waitFor(() => converged(nodes, ids), { timeoutMs: 5_000, intervalMs: 20, what: `${size} views converged` })
+  return { nodes, convergedMs: Date.now() - t0, sinceLastMs: Date.now() - tLast }
+}
+
+describe('membership over gossip', () => {
+  it('5 nodes converge (every view lists 5 alive) within 5 s, with zones, roles and addresses', async () => {
+    const { nodes, convergedMs, sinceLastMs } = await cluster(5)
+    console.info(`membership: 5 nodes converged ${convergedMs} ms after the first started, ${sinceLastMs} ms after the last`)
+    expect(convergedMs).toBeLessThan(5_000)
+    const a = nodes[0]!
+    const other = a.m.get(nodes[4]!.host.id)!
+    expect(other).toMatchObject({ zone: 'z2', roles: ['metadata', 'datanode'], version: '0.1.0', state: 'alive', self: false })
+    expect(other.p2pAddrs.some((x) => x.endsWith(`/p2p/${nodes[4]!.host.id}`))).toBe(true)
+    expect(a.m.view()[0]).toMatchObject({ id: a.host.id, self: true, liveness: 'alive' })
+  })
+
+  it('a crashed node (no LEFT) becomes suspect, then dead, in every other view within the timeouts', async () => {
+    const { nodes } = await cluster(5)
+    const victim = nodes[2]!
+    const others = nodes.filter((n) => n !== victim)
+    const crashedAt = Date.now()
+    await victim.m.stop({ leave: false }) // crash: go quiet without announcing anything
+    await victim.host.stop()
+    const id = victim.host.id
+    await waitFor(() => others.every((n) => ['suspect', 'dead'].includes(n.m.get(id)?.liveness ?? '')), {
+      timeoutMs: cfg.suspectAfterMs + 2_000,
+      intervalMs: 10,
+      what: 'victim suspect everywhere',
+    })
+    const suspectMs = Date.now() - crashedAt
+    await waitFor(() => others.every((n) => n.m.get(id)?.liveness === 'dead'), {
+      timeoutMs: cfg.deadAfterMs + 2_000,
+      intervalMs: 10,
+      what: 'victim dead everywhere',
+    })
+    const deadMs = Date.now() - crashedAt
+    console.info(`membership: crash seen as suspect after ${suspectMs} ms, dead after ${deadMs} ms (thresholds ${cfg.suspectAfterMs}/${cfg.deadAfterMs} ms)`)
+    // Each observer saw alive -> suspect -> dead, in that order, never 'left'.
+    for (const n of others) {
+      const seen = n.changes.filter((c) => c.id === id && c.kind === 'liveness').map((c) => c.node.liveness)
+      expect(seen).toEqual(['suspect', 'dead'])
+    }
+    // The survivors still see each other alive.
+    for (const n of others) {
+      for (const o of others) expect(n.m.get(o.host.id)?.liveness).toBe('alive')
+    }
+  })
+
+  it('a graceful leave is seen as left (not suspect, not dead)', async () => {
+    const { nodes } = await cluster(3)
+    const leaver = nodes[1]!
+    const others = nodes.filter((n) => n !== leaver)
+    await leaver.m.stop() // announces 'left'
+    await leaver.host.stop()
+    const id = leaver.host.id
+    await waitFor(() => others.every((n) => n.m.get(id)?.liveness === 'left'), { timeoutMs: 3_000, what: 'left everywhere' })
+    // Still left well past the suspect and dead thresholds.
+    const until = Date.now() + cfg.deadAfterMs + 200
+    await waitFor(() => Date.now() >= until || others.some((n) => n.m.get(id)?.liveness !== 'left'), {
+      timeoutMs: cfg.deadAfterMs + 2_000,
+      what: 'time past the dead threshold',
+    })
+    for (const n of others) {
+      expect(n.m.get(id)?.liveness).toBe('left')
+      expect(n.changes.filter((c) => c.id === id && c.kind === 'liveness').map((c) => c.node.liveness)).toEqual(['left'])
+    }
+  })
+
+  it('spreads updates at once and refuses a NodeInfo about another node', async () => {
+    const { nodes } = await cluster(3)
+    const [a, b, c] = nodes as [Node, Node, Node]
+    a.m.update({ state: 'draining', capacity: { diskBytesTotal: 1e12, diskBytesFree: 5e11, gpus: 2, gpusFree: 1, cpuCores: 8, memoryBytes: 64e9 } })
+    await waitFor(() => [b, c].every((n) => n.m.get(a.host.id)?.state === 'draining' && n.m.get(a.host.id)?.capacity.gpus === 2), {
+      timeoutMs: 2_000,
+      what: 'update seen',
+    })
+    // b publishes a NodeInfo claiming to be c (signed by b): everyone refuses it.
+    const lie = { ...c.m.self(), zone: 'evil', seq: c.m.self().seq + 1_000 }
+    const rejectedBefore = a.m.stats().rejected
+    await b.host.pubsub.publish(MEMBERSHIP_TOPIC, encodeNodeInfo(lie))
+    await waitFor(() => a.m.stats().rejected > rejectedBefore, { timeoutMs: 2_000, what: 'lie rejected' })
+    expect(a.m.get(c.host.id)?.zone).not.toBe('evil')
+  })
+})
