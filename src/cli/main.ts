@@ -1,6 +1,7 @@
 // The `hopsd` command: dispatches to one subcommand per file (start, dev, version), and is the entry.
 import { ConfigError } from '../node/index.js'
 import { devHelp, runDev } from './dev.js'
+import { runFs } from './fs.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
 import { runStart, startHelp } from './start.js'
 import { runVersion } from './version.js'
@@ -12,6 +13,7 @@ export function mainHelp(): string {
     'Commands:',
     '  start     run a node (see hopsd start --help)',
     '  dev       run a local cluster of N nodes (see hopsd dev --help)',
+    '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
     startHelp(),
@@ -27,6 +29,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runStart(rest, io)
     case 'dev':
       return runDev(rest, io)
+    case 'fs':
+      return runFs(rest, io)
     case 'version':
     case '--version':
     case '-v':
@@ -44,7 +48,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, version)`,
+              `unknown command '${command}' (commands: start, dev, fs, version)`,
             ),
       )
   }
