@@ -30,7 +30,12 @@ async function startNode(listen: string, join: string[], zone: string): Promise<
   const host = await makeHost({ listen, join })
   const m = createMembership({
     host,
-    self: { zone, roles: ['metadata', 'datanode'], httpAddr: `127.0.0.1:${9000 + memberships.length}`, version: '0.1.0' },
+    self: {
+      zone,
+      roles: ['metadata', 'datanode'],
+      httpAddr: `127.0.0.1:${9000 + memberships.length}`,
+      version: '0.1.0',
+    },
     config: cfg,
   })
   const changes: MembershipChange[] = []
@@ -45,7 +50,12 @@ function converged(nodes: Node[], ids: string[], liveness = 'alive'): boolean {
   const want = [...ids].sort().join(',')
   return nodes.every((n) => {
     const v = n.m.view()
-    return v.map((x) => x.id).sort().join(',') === want && v.every((x) => x.liveness === liveness)
+    return (
+      v
+        .map((x) => x.id)
+        .sort()
+        .join(',') === want && v.every((x) => x.liveness === liveness)
+    )
   })
 }
 
@@ -57,18 +67,30 @@ async function cluster(size: number): Promise<{ nodes: Node[]; convergedMs: numb
   for (let i = 0; i < size; i++) nodes.push(await startNode(addrs[i]!, addrs, `z${(i % 3) + 1}`))
   const tLast = Date.now()
   const ids = nodes.map((n) => n.host.id)
-  await waitFor(() => converged(nodes, ids), { timeoutMs: 5_000, intervalMs: 20, what: `${size} views converged` })
+  await waitFor(() => converged(nodes, ids), {
+    timeoutMs: 5_000,
+    intervalMs: 20,
+    what: `${size} views converged`,
+  })
   return { nodes, convergedMs: Date.now() - t0, sinceLastMs: Date.now() - tLast }
 }
 
 describe('membership over gossip', () => {
   it('5 nodes converge (every view lists 5 alive) within 5 s, with zones, roles and addresses', async () => {
     const { nodes, convergedMs, sinceLastMs } = await cluster(5)
-    console.info(`membership: 5 nodes converged ${convergedMs} ms after the first started, ${sinceLastMs} ms after the last`)
+    console.info(
+      `membership: 5 nodes converged ${convergedMs} ms after the first started, ${sinceLastMs} ms after the last`,
+    )
     expect(convergedMs).toBeLessThan(5_000)
     const a = nodes[0]!
     const other = a.m.get(nodes[4]!.host.id)!
-    expect(other).toMatchObject({ zone: 'z2', roles: ['metadata', 'datanode'], version: '0.1.0', state: 'alive', self: false })
+    expect(other).toMatchObject({
+      zone: 'z2',
+      roles: ['metadata', 'datanode'],
+      version: '0.1.0',
+      state: 'alive',
+      self: false,
+    })
     expect(other.p2pAddrs.some((x) => x.endsWith(`/p2p/${nodes[4]!.host.id}`))).toBe(true)
     expect(a.m.view()[0]).toMatchObject({ id: a.host.id, self: true, liveness: 'alive' })
   })
@@ -93,7 +115,9 @@ describe('membership over gossip', () => {
       what: 'victim dead everywhere',
     })
     const deadMs = Date.now() - crashedAt
-    console.info(`membership: crash seen as suspect after ${suspectMs} ms, dead after ${deadMs} ms (thresholds ${cfg.suspectAfterMs}/${cfg.deadAfterMs} ms)`)
+    console.info(
+      `membership: crash seen as suspect after ${suspectMs} ms, dead after ${deadMs} ms (thresholds ${cfg.suspectAfterMs}/${cfg.deadAfterMs} ms)`,
+    )
     // Each observer saw alive -> suspect -> dead, in that order, never 'left'.
     for (const n of others) {
       const seen = n.changes.filter((c) => c.id === id && c.kind === 'liveness').map((c) => c.node.liveness)
@@ -112,7 +136,10 @@ describe('membership over gossip', () => {
     await leaver.m.stop() // announces 'left'
     await leaver.host.stop()
     const id = leaver.host.id
-    await waitFor(() => others.every((n) => n.m.get(id)?.liveness === 'left'), { timeoutMs: 3_000, what: 'left everywhere' })
+    await waitFor(() => others.every((n) => n.m.get(id)?.liveness === 'left'), {
+      timeoutMs: 3_000,
+      what: 'left everywhere',
+    })
     // Still left well past the suspect and dead thresholds.
     const until = Date.now() + cfg.deadAfterMs + 200
     await waitFor(() => Date.now() >= until || others.some((n) => n.m.get(id)?.liveness !== 'left'), {
@@ -121,18 +148,36 @@ describe('membership over gossip', () => {
     })
     for (const n of others) {
       expect(n.m.get(id)?.liveness).toBe('left')
-      expect(n.changes.filter((c) => c.id === id && c.kind === 'liveness').map((c) => c.node.liveness)).toEqual(['left'])
+      expect(
+        n.changes.filter((c) => c.id === id && c.kind === 'liveness').map((c) => c.node.liveness),
+      ).toEqual(['left'])
     }
   })
 
   it('spreads updates at once and refuses a NodeInfo about another node', async () => {
     const { nodes } = await cluster(3)
     const [a, b, c] = nodes as [Node, Node, Node]
-    a.m.update({ state: 'draining', capacity: { diskBytesTotal: 1e12, diskBytesFree: 5e11, gpus: 2, gpusFree: 1, cpuCores: 8, memoryBytes: 64e9 } })
-    await waitFor(() => [b, c].every((n) => n.m.get(a.host.id)?.state === 'draining' && n.m.get(a.host.id)?.capacity.gpus === 2), {
-      timeoutMs: 2_000,
-      what: 'update seen',
+    a.m.update({
+      state: 'draining',
+      capacity: {
+        diskBytesTotal: 1e12,
+        diskBytesFree: 5e11,
+        gpus: 2,
+        gpusFree: 1,
+        cpuCores: 8,
+        memoryBytes: 64e9,
+      },
     })
+    await waitFor(
+      () =>
+        [b, c].every(
+          (n) => n.m.get(a.host.id)?.state === 'draining' && n.m.get(a.host.id)?.capacity.gpus === 2,
+        ),
+      {
+        timeoutMs: 2_000,
+        what: 'update seen',
+      },
+    )
     // b publishes a NodeInfo claiming to be c (signed by b): everyone refuses it.
     const lie = { ...c.m.self(), zone: 'evil', seq: c.m.self().seq + 1_000 }
     const rejectedBefore = a.m.stats().rejected

@@ -1,6 +1,12 @@
 // The pure membership view: ordering of news, liveness from silence, leave, restart, stall forgiveness.
 import { describe, expect, it } from 'vitest'
-import { EMPTY_CAPACITY, MEMBERSHIP_TEST, MembershipView, validateMembershipConfig, type NodeInfo } from '../../src/node/membership/index.js'
+import {
+  EMPTY_CAPACITY,
+  MEMBERSHIP_TEST,
+  MembershipView,
+  validateMembershipConfig,
+  type NodeInfo,
+} from '../../src/node/membership/index.js'
 
 const cfg = MEMBERSHIP_TEST // suspect 600, dead 1500, tick 50, stall grace 400
 
@@ -51,7 +57,9 @@ describe('membership view', () => {
     v.ingest(info('a'), 0)
     expect(run(v, 0, 2_000)).toEqual(['600:a:liveness:suspect', '1500:a:liveness:dead'])
     const back = v.ingest(info('a', { seq: 2 }), 2_010)
-    expect(back.changes.map((c) => `${c.kind}:${c.node.liveness}:${c.previous}`)).toEqual(['liveness:alive:dead'])
+    expect(back.changes.map((c) => `${c.kind}:${c.node.liveness}:${c.previous}`)).toEqual([
+      'liveness:alive:dead',
+    ])
   })
 
   it('keeps a heartbeating node alive', () => {
@@ -105,7 +113,9 @@ describe('membership view', () => {
 
   it('rejects inconsistent timings', () => {
     expect(() => validateMembershipConfig({ ...cfg, deadAfterMs: cfg.suspectAfterMs })).toThrow(RangeError)
-    expect(() => validateMembershipConfig({ ...cfg, suspectAfterMs: cfg.gossipIntervalMs })).toThrow(RangeError)
+    expect(() => validateMembershipConfig({ ...cfg, suspectAfterMs: cfg.gossipIntervalMs })).toThrow(
+      RangeError,
+    )
     expect(() => validateMembershipConfig({ ...cfg, tickMs: 0 })).toThrow(RangeError)
   })
 })

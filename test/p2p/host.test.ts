@@ -3,7 +3,15 @@
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { generateSwarmKey } from '../../src/node/p2p/index.js'
-import { freePorts, hostPort, makeHost, seedFromEnv, seededRandom, stopHostsAfterEach, waitFor } from './util.js'
+import {
+  freePorts,
+  hostPort,
+  makeHost,
+  seedFromEnv,
+  seededRandom,
+  stopHostsAfterEach,
+  waitFor,
+} from './util.js'
 
 stopHostsAfterEach()
 
@@ -12,19 +20,27 @@ describe('p2p host', () => {
     const [a, b] = await freePorts(2)
     const hostA = await makeHost({ listen: a!, join: [a!, b!] })
     const hostB = await makeHost({ listen: b!, join: [a!, b!] })
-    await waitFor(() => hostA.isConnected(hostB.id) && hostB.isConnected(hostA.id), { timeoutMs: 5_000, what: 'A and B connected' })
+    await waitFor(() => hostA.isConnected(hostB.id) && hostB.isConnected(hostA.id), {
+      timeoutMs: 5_000,
+      what: 'A and B connected',
+    })
     for (const host of [hostA, hostB]) {
       const own = host.joinStatus().find((s) => s.address === hostPort(host))
       expect(own?.state).toBe('self')
     }
-    await waitFor(() => hostA.joinStatus().find((s) => s.address === b)?.state === 'connected', { what: 'A join status' })
+    await waitFor(() => hostA.joinStatus().find((s) => s.address === b)?.state === 'connected', {
+      what: 'A join status',
+    })
     expect(hostA.joinStatus().find((s) => s.address === b)?.peerId).toBe(hostB.id)
   })
 
   it('treats localhost and 0.0.0.0 spellings of its own address as itself', async () => {
     const [a] = await freePorts(1)
     const port = a!.split(':')[1]!
-    const host = await makeHost({ listen: `0.0.0.0:${port}`, join: [`localhost:${port}`, `127.0.0.1:${port}`] })
+    const host = await makeHost({
+      listen: `0.0.0.0:${port}`,
+      join: [`localhost:${port}`, `127.0.0.1:${port}`],
+    })
     await waitFor(() => host.joinStatus().every((s) => s.state === 'self'), { what: 'own addresses skipped' })
   })
 
@@ -46,7 +62,10 @@ describe('p2p host', () => {
     await hostB.stop()
     await waitFor(() => !hostA.isConnected(hostB.id), { what: 'A sees B gone' })
     const hostB2 = await makeHost({ listen: b! })
-    await waitFor(() => hostA.isConnected(hostB2.id), { timeoutMs: 5_000, what: 'A reconnected to the restarted B' })
+    await waitFor(() => hostA.isConnected(hostB2.id), {
+      timeoutMs: 5_000,
+      what: 'A reconnected to the restarted B',
+    })
   })
 
   it('refuses a host with a different swarm key: it never becomes a peer and opens no stream', async () => {
@@ -56,8 +75,16 @@ describe('p2p host', () => {
     await hostA.handle('/hopsd/test/1.0.0', () => {
       inboundStreams++
     })
-    const hostC = await makeHost({ listen: c!, join: [a!], swarmKey: generateSwarmKey(), timings: { dialTimeoutMs: 500 } })
-    await waitFor(() => (hostC.joinStatus()[0]?.attempts ?? 0) >= 3, { timeoutMs: 10_000, what: 'C failed three join attempts' })
+    const hostC = await makeHost({
+      listen: c!,
+      join: [a!],
+      swarmKey: generateSwarmKey(),
+      timings: { dialTimeoutMs: 500 },
+    })
+    await waitFor(() => (hostC.joinStatus()[0]?.attempts ?? 0) >= 3, {
+      timeoutMs: 10_000,
+      what: 'C failed three join attempts',
+    })
     expect(hostA.peers()).toEqual([])
     expect(hostC.peers()).toEqual([])
     await expect(hostC.dial(a!)).rejects.toMatchObject({ code: 'PEER_UNREACHABLE' })
@@ -71,7 +98,8 @@ describe('p2p host', () => {
     try {
       const hostA = await makeHost()
       const { host, port } = hostA.listenAddress()
-      const randomBytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)))
+      const randomBytes = (n: number): Buffer =>
+        Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)))
       const payloads: Buffer[] = [
         randomBytes(64 * 1024), // 64 KiB of noise
         randomBytes(24), // exactly a pnet nonce, then silence

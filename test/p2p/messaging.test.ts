@@ -24,7 +24,10 @@ async function pair(): Promise<[P2PHost, P2PHost]> {
   return [a, b]
 }
 
-async function channelOn(host: P2PHost, init: Partial<Parameters<typeof createChannel>[1]> = {}): Promise<Channel> {
+async function channelOn(
+  host: P2PHost,
+  init: Partial<Parameters<typeof createChannel>[1]> = {},
+): Promise<Channel> {
   const ch = createChannel(host, { protocol: PROTOCOL, ...init })
   await ch.start()
   return ch
@@ -149,7 +152,9 @@ describe('request/response', () => {
       code: 'REMOTE_ERROR',
       remoteCode: 'NOT_LEADER',
     })
-    await expect(request(a, b.id, RPC, new TextEncoder().encode('hang'), { timeoutMs: 200 })).rejects.toMatchObject({
+    await expect(
+      request(a, b.id, RPC, new TextEncoder().encode('hang'), { timeoutMs: 200 }),
+    ).rejects.toMatchObject({
       code: 'REQUEST_TIMEOUT',
     })
     const ctl = new AbortController()
@@ -180,8 +185,24 @@ describe('raft transport over libp2p', () => {
     ta.setHandler(() => {})
     // MsgApp with an entry: nested protobuf messages (also guards against generated proto modules
     // clobbering each other's root namespace when several are loaded in one process).
-    const entry = { term: 7, index: 4, type: 0, data: new Uint8Array([1, 2, 3]), clientId: '', seq: 0, origin: '', originSeq: 0 }
-    const msg = newMessage({ type: MessageType.MsgApp, from: a.id, to: b.id, term: 7, commit: 3, entries: [entry] })
+    const entry = {
+      term: 7,
+      index: 4,
+      type: 0,
+      data: new Uint8Array([1, 2, 3]),
+      clientId: '',
+      seq: 0,
+      origin: '',
+      originSeq: 0,
+    }
+    const msg = newMessage({
+      type: MessageType.MsgApp,
+      from: a.id,
+      to: b.id,
+      term: 7,
+      commit: 3,
+      entries: [entry],
+    })
     ta.send(b.id, msg)
     await waitFor(() => got.length === 1, { what: 'raft message delivered' })
     expect(got[0]).toMatchObject({ type: MessageType.MsgApp, from: a.id, to: b.id, term: 7, commit: 3 })

@@ -24,7 +24,9 @@ describe('swarm key', () => {
 
   it('accepts CRLF, upper-case hex and trailing blank lines', () => {
     const hex = 'AB'.repeat(32)
-    const parsed = new TextDecoder().decode(parseSwarmKey(`/key/swarm/psk/1.0.0/\r\n/base16/\r\n${hex}\r\n\r\n`))
+    const parsed = new TextDecoder().decode(
+      parseSwarmKey(`/key/swarm/psk/1.0.0/\r\n/base16/\r\n${hex}\r\n\r\n`),
+    )
     expect(parsed).toBe(`/key/swarm/psk/1.0.0/\n/base16/\n${'ab'.repeat(32)}`)
   })
 
@@ -47,7 +49,9 @@ describe('swarm key', () => {
     expect(loadSwarmKeyFile(path)).toEqual(parseSwarmKey(text))
     expect(resolveSwarmKey(path)).toEqual(parseSwarmKey(text))
     expect(resolveSwarmKey(text)).toEqual(parseSwarmKey(text))
-    expect(() => loadSwarmKeyFile(join(dir, 'missing.key'))).toThrow(expect.objectContaining({ code: 'SWARM_KEY_UNREADABLE' }))
+    expect(() => loadSwarmKeyFile(join(dir, 'missing.key'))).toThrow(
+      expect.objectContaining({ code: 'SWARM_KEY_UNREADABLE' }),
+    )
   })
 
   it('keygenCommand prints a valid key', () => {

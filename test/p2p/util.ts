@@ -1,7 +1,13 @@
 // Helpers of the p2p and membership tests: real libp2p hosts on loopback with fast timings.
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach } from 'vitest'
-import { createP2PHost, generateSwarmKey, P2P_TIMINGS_TEST, type P2PHost, type P2PHostInit } from '../../src/node/p2p/index.js'
+import {
+  createP2PHost,
+  generateSwarmKey,
+  P2P_TIMINGS_TEST,
+  type P2PHost,
+  type P2PHostInit,
+} from '../../src/node/p2p/index.js'
 
 export { waitFor, freePorts, freePort } from '../helpers/index.js'
 

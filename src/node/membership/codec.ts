@@ -17,7 +17,9 @@ const STATE_TO_PB: Record<NodeState, hopsd_gossip.NodeState> = {
   leaving: pb.NodeState.LEAVING,
   left: pb.NodeState.LEFT,
 }
-const PB_TO_STATE = new Map<number, NodeState>(Object.entries(STATE_TO_PB).map(([k, v]) => [v, k as NodeState]))
+const PB_TO_STATE = new Map<number, NodeState>(
+  Object.entries(STATE_TO_PB).map(([k, v]) => [v, k as NodeState]),
+)
 
 export function encodeNodeInfo(info: NodeInfo): Uint8Array {
   return pb.MembershipMessage.encode({
@@ -50,10 +52,19 @@ export function decodeNodeInfo(bytes: Uint8Array): DecodeResult {
   if (n === null || n === undefined) return { ok: false, reason: 'no node in the message' }
   const state = PB_TO_STATE.get(n.state as number)
   if (state === undefined) return { ok: false, reason: `unknown state ${String(n.state)}` }
-  const strings = [n.id ?? '', n.zone ?? '', n.httpAddr ?? '', n.version ?? '', ...(n.roles ?? []), ...(n.p2pAddrs ?? [])]
-  if (strings.some((s) => s.length > NODE_INFO_LIMITS.stringLengthMax)) return { ok: false, reason: 'a string field is too long' }
+  const strings = [
+    n.id ?? '',
+    n.zone ?? '',
+    n.httpAddr ?? '',
+    n.version ?? '',
+    ...(n.roles ?? []),
+    ...(n.p2pAddrs ?? []),
+  ]
+  if (strings.some((s) => s.length > NODE_INFO_LIMITS.stringLengthMax))
+    return { ok: false, reason: 'a string field is too long' }
   if ((n.roles ?? []).length > NODE_INFO_LIMITS.rolesMax) return { ok: false, reason: 'too many roles' }
-  if ((n.p2pAddrs ?? []).length > NODE_INFO_LIMITS.p2pAddrsMax) return { ok: false, reason: 'too many p2p addresses' }
+  if ((n.p2pAddrs ?? []).length > NODE_INFO_LIMITS.p2pAddrsMax)
+    return { ok: false, reason: 'too many p2p addresses' }
   if (!n.id) return { ok: false, reason: 'empty id' }
   const c = n.capacity
   const capacity: NodeCapacity = c

@@ -68,13 +68,18 @@ export function validateMembershipConfig(c: MembershipConfig): MembershipConfig 
     'membersMax',
   ]
   for (const k of positive) {
-    if (!Number.isFinite(c[k]) || c[k] <= 0) throw new RangeError(`membership config: ${k} must be > 0, got ${c[k]}`)
+    if (!Number.isFinite(c[k]) || c[k] <= 0)
+      throw new RangeError(`membership config: ${k} must be > 0, got ${c[k]}`)
   }
   if (c.suspectAfterMs < 2 * c.gossipIntervalMs) {
-    throw new RangeError(`membership config: suspectAfterMs (${c.suspectAfterMs}) must be at least 2 × gossipIntervalMs (${c.gossipIntervalMs})`)
+    throw new RangeError(
+      `membership config: suspectAfterMs (${c.suspectAfterMs}) must be at least 2 × gossipIntervalMs (${c.gossipIntervalMs})`,
+    )
   }
   if (c.deadAfterMs <= c.suspectAfterMs) {
-    throw new RangeError(`membership config: deadAfterMs (${c.deadAfterMs}) must exceed suspectAfterMs (${c.suspectAfterMs})`)
+    throw new RangeError(
+      `membership config: deadAfterMs (${c.deadAfterMs}) must exceed suspectAfterMs (${c.suspectAfterMs})`,
+    )
   }
   if (c.tickMs > c.suspectAfterMs / 2) {
     throw new RangeError(`membership config: tickMs (${c.tickMs}) must be at most suspectAfterMs / 2`)

@@ -22,7 +22,14 @@ import { encodeFrame, nullLogger, readFrames, type P2PHost, type P2PLogger } fro
 import { realClock, type Clock, type TimerHandle } from './clock.js'
 import { decodeNodeInfo, encodeNodeInfo } from './codec.js'
 import { MEMBERSHIP_LAN, validateMembershipConfig, type MembershipConfig } from './config.js'
-import { EMPTY_CAPACITY, type MembershipChange, type NodeCapacity, type NodeInfo, type NodeState, type NodeView } from './types.js'
+import {
+  EMPTY_CAPACITY,
+  type MembershipChange,
+  type NodeCapacity,
+  type NodeInfo,
+  type NodeState,
+  type NodeView,
+} from './types.js'
 import { MembershipView } from './view.js'
 
 export const MEMBERSHIP_TOPIC = 'hopsd/membership/1'
@@ -40,7 +47,9 @@ export interface SelfInfo {
   readonly state?: NodeState
 }
 
-export type SelfUpdate = Partial<Pick<NodeInfo, 'zone' | 'roles' | 'httpAddr' | 'version' | 'capacity' | 'state'>>
+export type SelfUpdate = Partial<
+  Pick<NodeInfo, 'zone' | 'roles' | 'httpAddr' | 'version' | 'capacity' | 'state'>
+>
 
 export interface MembershipInit {
   readonly host: P2PHost
@@ -115,7 +124,10 @@ export function createMembership(init: MembershipInit): Membership {
         try {
           l(change)
         } catch (err) {
-          logger.error({ err: (err as Error).message, change: change.kind }, 'membership: change listener threw')
+          logger.error(
+            { err: (err as Error).message, change: change.kind },
+            'membership: change listener threw',
+          )
         }
       }
     }
@@ -171,11 +183,17 @@ export function createMembership(init: MembershipInit): Membership {
     if (knownAddrs.get(info.id) !== addrs && info.state !== 'left') {
       knownAddrs.set(info.id, addrs)
       void host.addPeerAddresses(info.id, info.p2pAddrs).catch((err: unknown) => {
-        logger.debug({ peer: info.id, err: (err as Error).message }, 'membership: cannot record peer addresses')
+        logger.debug(
+          { peer: info.id, err: (err as Error).message },
+          'membership: cannot record peer addresses',
+        )
       })
     }
     for (const c of changes) {
-      logger.info({ node: c.id, kind: c.kind, liveness: c.node.liveness, previous: c.previous, via }, 'membership: change')
+      logger.info(
+        { node: c.id, kind: c.kind, liveness: c.node.liveness, previous: c.previous, via },
+        'membership: change',
+      )
     }
     emit(changes)
   }
@@ -203,14 +221,22 @@ export function createMembership(init: MembershipInit): Membership {
       if (stopped) return
       const changes = view.tick(clock.now())
       for (const c of changes) {
-        logger.info({ node: c.id, kind: c.kind, liveness: c.node.liveness, previous: c.previous }, 'membership: change')
+        logger.info(
+          { node: c.id, kind: c.kind, liveness: c.node.liveness, previous: c.previous },
+          'membership: change',
+        )
       }
       emit(changes)
       scheduleTick()
     }, config.tickMs)
   }
 
-  const selfView = (): NodeView => ({ ...me, liveness: me.state === 'left' ? 'left' : 'alive', lastSeenMs: clock.now(), self: true })
+  const selfView = (): NodeView => ({
+    ...me,
+    liveness: me.state === 'left' ? 'left' : 'alive',
+    lastSeenMs: clock.now(),
+    self: true,
+  })
 
   return {
     async start() {

@@ -44,7 +44,12 @@ export class MembershipView {
     if (e === undefined) {
       if (this.entries.size >= this.config.membersMax) return { outcome: 'full', changes: [] }
       const liveness: Liveness = info.state === 'left' ? 'left' : 'alive'
-      const entry: Entry = { info, lastHeardMs: nowMs, liveness, goneSinceMs: liveness === 'left' ? nowMs : 0 }
+      const entry: Entry = {
+        info,
+        lastHeardMs: nowMs,
+        liveness,
+        goneSinceMs: liveness === 'left' ? nowMs : 0,
+      }
       this.entries.set(info.id, entry)
       return { outcome: 'joined', changes: [{ kind: 'joined', id: info.id, node: this.toView(entry) }] }
     }
@@ -98,7 +103,8 @@ export class MembershipView {
         if (e.liveness === 'left') continue
       }
       const silentMs = nowMs - e.lastHeardMs
-      const next: Liveness = silentMs >= deadAfterMs ? 'dead' : silentMs >= suspectAfterMs ? 'suspect' : 'alive'
+      const next: Liveness =
+        silentMs >= deadAfterMs ? 'dead' : silentMs >= suspectAfterMs ? 'suspect' : 'alive'
       // Only silence moves liveness down here; coming back needs news (ingest/heard).
       if (rank(next) > rank(e.liveness)) changes.push(this.setLiveness(e, next, nowMs))
     }
@@ -112,7 +118,9 @@ export class MembershipView {
 
   /** Every known node but self, sorted by id. */
   list(): NodeView[] {
-    return [...this.entries.values()].map((e) => this.toView(e)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return [...this.entries.values()]
+      .map((e) => this.toView(e))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   private setLiveness(e: Entry, next: Liveness, nowMs: number): MembershipChange {

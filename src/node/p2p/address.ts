@@ -21,7 +21,10 @@ export interface HostPort {
 export function parseHostPort(input: string | HostPort): HostPort {
   if (typeof input !== 'string') {
     if (!validPort(input.port) || input.host === '') {
-      throw new P2PError('JOIN_ADDRESS_INVALID', `bad join address ${JSON.stringify(input)} (expected HOST:PORT)`)
+      throw new P2PError(
+        'JOIN_ADDRESS_INVALID',
+        `bad join address ${JSON.stringify(input)} (expected HOST:PORT)`,
+      )
     }
     return { host: input.host, port: input.port }
   }
@@ -85,7 +88,11 @@ export function localIps(): Set<string> {
  * (resolved IP, actual bound port). Loopback targets match a loopback or wildcard listener; any local
  * interface IP matches a wildcard listener.
  */
-export function isOwnAddress(target: { ip: string; port: number }, listen: { ip: string; port: number }, ownIps: Set<string> = localIps()): boolean {
+export function isOwnAddress(
+  target: { ip: string; port: number },
+  listen: { ip: string; port: number },
+  ownIps: Set<string> = localIps(),
+): boolean {
   if (target.port !== listen.port) return false
   if (target.ip === listen.ip) return true
   if (isUnspecified(listen.ip)) return isLoopback(target.ip) || ownIps.has(target.ip)

@@ -11,7 +11,11 @@ export interface BackoffOptions {
 }
 
 /** Delay before retry number `attempt` (1 = the first retry). `random` returns [0, 1). */
-export function backoffDelayMs(attempt: number, opts: BackoffOptions, random: () => number = Math.random): number {
+export function backoffDelayMs(
+  attempt: number,
+  opts: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const exp = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30))
   return Math.round(exp / 2 + random() * (exp / 2))
 }

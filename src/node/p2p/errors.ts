@@ -7,7 +7,8 @@
 export const P2P_ERRORS = {
   SWARM_KEY_INVALID: {
     httpStatus: 400,
-    description: 'The swarm key is not a libp2p pnet key file (/key/swarm/psk/1.0.0/, /base16/, 64 hex digits).',
+    description:
+      'The swarm key is not a libp2p pnet key file (/key/swarm/psk/1.0.0/, /base16/, 64 hex digits).',
   },
   SWARM_KEY_UNREADABLE: { httpStatus: 400, description: 'The swarm key file cannot be read.' },
   JOIN_ADDRESS_INVALID: { httpStatus: 400, description: 'A --join address is not HOST:PORT.' },
@@ -19,12 +20,18 @@ export const P2P_ERRORS = {
   PROTOCOL_UNSUPPORTED: { httpStatus: 501, description: 'The peer does not speak the requested protocol.' },
   REQUEST_TIMEOUT: { httpStatus: 504, description: 'A request to a peer got no answer before its deadline.' },
   REQUEST_ABORTED: { httpStatus: 499, description: 'A request to a peer was aborted by its caller.' },
-  FRAME_TOO_LARGE: { httpStatus: 413, description: 'A frame is larger than the channel accepts (frameBytesMax).' },
+  FRAME_TOO_LARGE: {
+    httpStatus: 413,
+    description: 'A frame is larger than the channel accepts (frameBytesMax).',
+  },
   REMOTE_ERROR: {
     httpStatus: 502,
     description: 'The peer answered a request with an error (its code is in `remoteCode`).',
   },
-  BAD_FRAME: { httpStatus: 502, description: 'A peer sent bytes that do not decode as the expected message.' },
+  BAD_FRAME: {
+    httpStatus: 502,
+    description: 'A peer sent bytes that do not decode as the expected message.',
+  },
 } as const
 
 export type P2PErrorCode = keyof typeof P2P_ERRORS

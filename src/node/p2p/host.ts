@@ -20,7 +20,14 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { formatHostPort, ipPortOf, parseHostPort, resolveHost, tcpMultiaddr, type HostPort } from './address.js'
+import {
+  formatHostPort,
+  ipPortOf,
+  parseHostPort,
+  resolveHost,
+  tcpMultiaddr,
+  type HostPort,
+} from './address.js'
 import { P2PError } from './errors.js'
 import { startJoinLoop, type JoinLoop, type JoinTargetStatus } from './join.js'
 import { nullLogger, type P2PLogger } from './logger.js'
@@ -94,7 +101,10 @@ export interface P2PHostEvents {
   /** Last connection to a peer closed. */
   'peer:disconnect': (peer: string) => void
   /** identify finished: the peer's protocols, listen addresses and agent are known. */
-  'peer:identify': (peer: string, info: { agentVersion: string | undefined; protocols: string[]; listenAddrs: string[] }) => void
+  'peer:identify': (
+    peer: string,
+    info: { agentVersion: string | undefined; protocols: string[]; listenAddrs: string[] },
+  ) => void
 }
 
 export interface P2PHost {
@@ -117,7 +127,11 @@ export interface P2PHost {
   reach(peer: string, options?: { signal?: AbortSignal }): Promise<void>
   /** Opens a stream to `peer` on `protocol`, reusing the existing connection when there is one. */
   newStream(peer: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
-  handle(protocol: string, handler: P2PStreamHandler, options?: { maxInboundStreams?: number; maxOutboundStreams?: number }): Promise<void>
+  handle(
+    protocol: string,
+    handler: P2PStreamHandler,
+    options?: { maxInboundStreams?: number; maxOutboundStreams?: number },
+  ): Promise<void>
   unhandle(protocol: string): Promise<void>
   /** Teaches the peer store where `peer` listens (e.g. from gossip), so `reach`/`newStream` can dial it. */
   addPeerAddresses(peer: string, addrs: readonly string[]): Promise<void>
@@ -196,7 +210,14 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
     logger,
     signal: stopCtl.signal,
   })
-  logger.info({ peer: peerId.toString(), listen: formatHostPort({ host: listen.host, port: bound }), join: join.map(formatHostPort) }, 'p2p: listening')
+  logger.info(
+    {
+      peer: peerId.toString(),
+      listen: formatHostPort({ host: listen.host, port: bound }),
+      join: join.map(formatHostPort),
+    },
+    'p2p: listening',
+  )
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
@@ -261,7 +282,9 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
         return await libp2p.dialProtocol(toPeerId(peer), protocol, { signal: dialSignal(options?.signal) })
       } catch (err) {
         if ((err as Error).name === 'UnsupportedProtocolError') {
-          throw new P2PError('PROTOCOL_UNSUPPORTED', `peer ${peer} does not speak ${protocol}`, { cause: err })
+          throw new P2PError('PROTOCOL_UNSUPPORTED', `peer ${peer} does not speak ${protocol}`, {
+            cause: err,
+          })
         }
         throw unreachable(peer, err)
       }
@@ -273,7 +296,10 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
           try {
             await handler(stream, connection.remotePeer.toString(), connection)
           } catch (err) {
-            logger.debug({ protocol, peer: connection.remotePeer.toString(), err: (err as Error).message }, 'p2p: stream handler failed')
+            logger.debug(
+              { protocol, peer: connection.remotePeer.toString(), err: (err as Error).message },
+              'p2p: stream handler failed',
+            )
             stream.abort(err as Error)
           }
         },
@@ -322,7 +348,8 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
 function parseListen(listen: HostPort | string): HostPort {
   if (typeof listen === 'string') {
     const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(listen.trim())
-    if (m === null) throw new P2PError('JOIN_ADDRESS_INVALID', `bad listen address '${listen}' (expected HOST:PORT)`)
+    if (m === null)
+      throw new P2PError('JOIN_ADDRESS_INVALID', `bad listen address '${listen}' (expected HOST:PORT)`)
     return { host: m[1] ?? m[2]!, port: Number(m[3]) }
   }
   return listen

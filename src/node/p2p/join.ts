@@ -143,17 +143,25 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
     t.attempts = 0
     t.lastError = undefined
     await untilDisconnected(libp2p, peer, signal)
-    if (!signal.aborted) logger.info({ address: t.address, peer: peer.toString() }, 'join: peer lost, reconnecting')
+    if (!signal.aborted)
+      logger.info({ address: t.address, peer: peer.toString() }, 'join: peer lost, reconnecting')
   }
 
   const fail = async (t: Target, err: unknown): Promise<void> => {
     t.attempts++
     t.lastError = errText(err)
     t.state = 'backoff'
-    const delayMs = backoffDelayMs(t.attempts, { baseMs: timings.joinBackoffBaseMs, maxMs: timings.joinBackoffMaxMs }, random)
+    const delayMs = backoffDelayMs(
+      t.attempts,
+      { baseMs: timings.joinBackoffBaseMs, maxMs: timings.joinBackoffMaxMs },
+      random,
+    )
     // First failures are expected while the cluster starts in any order: debug, then warn now and then.
     const log = t.attempts % 10 === 0 ? logger.warn.bind(logger) : logger.debug.bind(logger)
-    log({ address: t.address, attempts: t.attempts, delayMs, err: t.lastError }, 'join: no answer yet, retrying')
+    log(
+      { address: t.address, attempts: t.attempts, delayMs, err: t.lastError },
+      'join: no answer yet, retrying',
+    )
     await abortableDelay(delayMs, signal).catch(() => {})
   }
 

@@ -101,7 +101,14 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
   let handler: FrameHandler | undefined
   let started = false
   let stopped = false
-  const stats = { sent: 0, received: 0, droppedQueueFull: 0, droppedOther: 0, streamsOpened: 0, openFailures: 0 }
+  const stats = {
+    sent: 0,
+    received: 0,
+    droppedQueueFull: 0,
+    droppedOther: 0,
+    streamsOpened: 0,
+    openFailures: 0,
+  }
 
   const onInbound = async (stream: Stream, from: string): Promise<void> => {
     inbound.add(stream)
@@ -133,7 +140,8 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
     return stream
   }
 
-  const usable = (s: Stream | undefined): s is Stream => s !== undefined && s.status === 'open' && s.writeStatus === 'writable'
+  const usable = (s: Stream | undefined): s is Stream =>
+    s !== undefined && s.status === 'open' && s.writeStatus === 'writable'
 
   const pump = async (p: PeerOut): Promise<void> => {
     p.pumping = true
@@ -149,7 +157,10 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
             p.failures++
             stats.openFailures++
             const delayMs = backoffDelayMs(p.failures, backoff)
-            logger.debug({ protocol, peer: p.peer, failures: p.failures, delayMs, err: (err as Error).message }, 'channel: cannot open stream')
+            logger.debug(
+              { protocol, peer: p.peer, failures: p.failures, delayMs, err: (err as Error).message },
+              'channel: cannot open stream',
+            )
             await abortableDelay(delayMs, stopCtl.signal).catch(() => {})
             continue
           }
@@ -169,7 +180,10 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
           stats.sent++
         } catch (err) {
           stats.droppedOther++
-          logger.debug({ protocol, peer: p.peer, err: (err as Error).message }, 'channel: stream broke while sending')
+          logger.debug(
+            { protocol, peer: p.peer, err: (err as Error).message },
+            'channel: stream broke while sending',
+          )
           stream.abort(err as Error)
           if (p.stream === stream) p.stream = undefined
         }
@@ -195,7 +209,9 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
         const stream = p.stream
         // Let what was handed to the stream go out, but don't wait on a peer that stopped reading.
         if (stream !== undefined) {
-          await stream.close({ signal: AbortSignal.timeout(STOP_FLUSH_MS) }).catch((err: unknown) => stream.abort(err as Error))
+          await stream
+            .close({ signal: AbortSignal.timeout(STOP_FLUSH_MS) })
+            .catch((err: unknown) => stream.abort(err as Error))
         }
       }
       for (const s of inbound) s.abort(new P2PError('P2P_STOPPED', 'the channel is stopping'))
@@ -209,7 +225,13 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
       }
       let p = peers.get(peer)
       if (p === undefined) {
-        p = { peer, queue: new BoundedQueue(queueDepthMax, dropPolicy), stream: undefined, pumping: false, failures: 0 }
+        p = {
+          peer,
+          queue: new BoundedQueue(queueDepthMax, dropPolicy),
+          stream: undefined,
+          pumping: false,
+          failures: 0,
+        }
         peers.set(peer, p)
       }
       const dropped = p.queue.push(frame)

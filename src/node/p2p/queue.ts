@@ -14,7 +14,8 @@ export class BoundedQueue<T> {
     readonly capacity: number,
     readonly policy: DropPolicy,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity must be >= 1, got ${capacity}`)
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`queue capacity must be >= 1, got ${capacity}`)
     this.items = new Array<T | undefined>(capacity)
   }
 

@@ -20,7 +20,10 @@ export interface Libp2pRaftTransport extends RaftTransport {
   rejected(): number
 }
 
-export function createLibp2pRaftTransport(channel: Channel, init: { selfId: string; logger?: P2PLogger }): Libp2pRaftTransport {
+export function createLibp2pRaftTransport(
+  channel: Channel,
+  init: { selfId: string; logger?: P2PLogger },
+): Libp2pRaftTransport {
   const logger = init.logger ?? nullLogger
   let handler: ((msg: Message) => void) | undefined
   let rejected = 0
@@ -35,7 +38,10 @@ export function createLibp2pRaftTransport(channel: Channel, init: { selfId: stri
     }
     if (msg.from !== from) {
       rejected++
-      logger.warn({ peer: from, claimed: msg.from }, 'raft transport: message claiming another sender dropped')
+      logger.warn(
+        { peer: from, claimed: msg.from },
+        'raft transport: message claiming another sender dropped',
+      )
       return
     }
     handler?.(msg)

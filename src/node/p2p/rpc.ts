@@ -26,14 +26,22 @@ export interface RequestOptions {
 export const RPC_DEFAULTS = { timeoutMs: 5_000, frameBytesMax: 4 << 20 } as const
 
 /** Sends `body` to `peer` on `protocol` and returns the answer's body. */
-export async function request(host: P2PHost, peer: string, protocol: string, body: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
+export async function request(
+  host: P2PHost,
+  peer: string,
+  protocol: string,
+  body: Uint8Array,
+  opts: RequestOptions = {},
+): Promise<Uint8Array> {
   const timeoutMs = opts.timeoutMs ?? RPC_DEFAULTS.timeoutMs
   const frameBytesMax = opts.frameBytesMax ?? RPC_DEFAULTS.frameBytesMax
   const timeout = AbortSignal.timeout(timeoutMs)
   const signal = AbortSignal.any([timeout, ...(opts.signal ? [opts.signal] : [])])
   const failure = (): P2PError =>
     opts.signal?.aborted === true
-      ? new P2PError('REQUEST_ABORTED', `request to ${peer} on ${protocol} aborted`, { cause: opts.signal.reason })
+      ? new P2PError('REQUEST_ABORTED', `request to ${peer} on ${protocol} aborted`, {
+          cause: opts.signal.reason,
+        })
       : new P2PError('REQUEST_TIMEOUT', `no answer from ${peer} on ${protocol} within ${timeoutMs} ms`)
 
   if (signal.aborted) throw failure()
@@ -53,7 +61,9 @@ export async function request(host: P2PHost, peer: string, protocol: string, bod
     for await (const frame of readFrames(stream, frameBytesMax)) {
       const res = decodeResponse(frame, peer)
       if (res.errorCode !== '') {
-        throw new P2PError('REMOTE_ERROR', `${peer} answered ${res.errorCode}: ${res.errorMessage}`, { remoteCode: res.errorCode })
+        throw new P2PError('REMOTE_ERROR', `${peer} answered ${res.errorCode}: ${res.errorMessage}`, {
+          remoteCode: res.errorCode,
+        })
       }
       return res.body
     }
@@ -61,7 +71,11 @@ export async function request(host: P2PHost, peer: string, protocol: string, bod
   } catch (err) {
     if (err instanceof P2PError) throw err
     if (signal.aborted) throw failure()
-    throw new P2PError('PEER_UNREACHABLE', `request to ${peer} on ${protocol} failed (${(err as Error).message})`, { cause: err })
+    throw new P2PError(
+      'PEER_UNREACHABLE',
+      `request to ${peer} on ${protocol} failed (${(err as Error).message})`,
+      { cause: err },
+    )
   } finally {
     signal.removeEventListener('abort', onAbort)
     if (stream.status === 'open') stream.abort(new Error('request finished'))
@@ -90,7 +104,12 @@ export interface HandleRequestsOptions {
 }
 
 /** Serves `protocol` with `handler`; returns a function that stops serving it. */
-export async function handleRequests(host: P2PHost, protocol: string, handler: RequestHandler, opts: HandleRequestsOptions = {}): Promise<() => Promise<void>> {
+export async function handleRequests(
+  host: P2PHost,
+  protocol: string,
+  handler: RequestHandler,
+  opts: HandleRequestsOptions = {},
+): Promise<() => Promise<void>> {
   const frameBytesMax = opts.frameBytesMax ?? RPC_DEFAULTS.frameBytesMax
   const timeoutMs = opts.timeoutMs ?? RPC_DEFAULTS.timeoutMs
   const logger = opts.logger ?? nullLogger
@@ -98,7 +117,8 @@ export async function handleRequests(host: P2PHost, protocol: string, handler: R
     protocol,
     async (stream, from) => {
       const signal = AbortSignal.timeout(timeoutMs)
-      const onAbort = (): void => stream.abort(new P2PError('REQUEST_TIMEOUT', `request from ${from} took over ${timeoutMs} ms`))
+      const onAbort = (): void =>
+        stream.abort(new P2PError('REQUEST_TIMEOUT', `request from ${from} took over ${timeoutMs} ms`))
       signal.addEventListener('abort', onAbort, { once: true })
       try {
         let body: Uint8Array | undefined
@@ -112,7 +132,10 @@ export async function handleRequests(host: P2PHost, protocol: string, handler: R
           res = { body: await handler(from, body, signal) }
         } catch (err) {
           const code = (err as { code?: unknown }).code
-          res = { errorCode: typeof code === 'string' && code !== '' ? code : 'INTERNAL', errorMessage: (err as Error).message ?? String(err) }
+          res = {
+            errorCode: typeof code === 'string' && code !== '' ? code : 'INTERNAL',
+            errorMessage: (err as Error).message ?? String(err),
+          }
           logger.debug({ protocol, peer: from, code: res.errorCode }, 'rpc: handler failed')
         }
         if (!stream.send(encodeFrame(RpcResponse.encode(res).finish()))) await stream.onDrain({ signal })

@@ -29,7 +29,10 @@ export function generateSwarmKey(): string {
  */
 export function parseSwarmKey(contents: string | Uint8Array, source = 'swarm key'): Uint8Array {
   const text = typeof contents === 'string' ? contents : new TextDecoder().decode(contents)
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/).map((l) => l.trim())
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r\n|\r|\n/)
+    .map((l) => l.trim())
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop()
   const bad = (why: string): never => {
     throw new P2PError(
@@ -52,9 +55,13 @@ export function loadSwarmKeyFile(path: string): Uint8Array {
   try {
     bytes = readFileSync(path)
   } catch (err) {
-    throw new P2PError('SWARM_KEY_UNREADABLE', `cannot read the swarm key file ${path} (${(err as Error).message})`, {
-      cause: err,
-    })
+    throw new P2PError(
+      'SWARM_KEY_UNREADABLE',
+      `cannot read the swarm key file ${path} (${(err as Error).message})`,
+      {
+        cause: err,
+      },
+    )
   }
   return parseSwarmKey(bytes, `swarm key file ${path}`)
 }
@@ -64,5 +71,7 @@ export function loadSwarmKeyFile(path: string): Uint8Array {
  * (HOPSD_SWARM_KEY): text that starts with the pnet header is the key, anything else is a path.
  */
 export function resolveSwarmKey(value: string): Uint8Array {
-  return value.trimStart().startsWith(HEADER) ? parseSwarmKey(value, 'HOPSD_SWARM_KEY') : loadSwarmKeyFile(value)
+  return value.trimStart().startsWith(HEADER)
+    ? parseSwarmKey(value, 'HOPSD_SWARM_KEY')
+    : loadSwarmKeyFile(value)
 }
