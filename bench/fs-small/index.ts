@@ -1,0 +1,388 @@
+/**
+ * bench/fs-small: small-file (4 KiB) create+write+close throughput and read latency through a real
+ * cluster — 3 `hopsd start` processes on loopback, zones z1..z3, `--bootstrap-expect 3`, every node
+ * joining all p2p addresses, one shared swarm key — with 1, 16 and 64 concurrent clients, through
+ *   - native: `PUT /api/v1/fs/files` (one request = one Raft command), reads `GET /api/v1/fs/files`;
+ *   - webhdfs: CREATE in two steps (step one answers 307, the data goes to the Location), reads OPEN.
+ * Baseline, measured in the same run on the same disk: the same files written into a local directory
+ * (open, write, fsync, close) by as many concurrent writers, and read back (open, read, close).
+ *
+ * Closed loop: each client sends its next request when the previous one answered, over keep-alive
+ * connections (node:http Agent, one socket per client). Client k talks to node k mod N, so followers'
+ * forwarding to the leader and follower reads (ReadIndex) are part of the figures.
+ *
+ * Usage: `npm run bench -- fs-small [--quick] [--seconds S] [--clients 1,16,64] [--nodes 3]
+ *         [--target URL,URL,...]` — `--target` measures nodes already running (e.g. `hopsd dev`) instead
+ * of starting a cluster; `--nodes 1` starts a single node (`--bootstrap-expect 1`).
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { Agent, request } from 'node:http'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  REPO_ROOT,
+  freePorts,
+  makeTempDir,
+  removeTempDirs,
+  startNode,
+  stopAllNodes,
+  waitFor,
+  type NodeHandle,
+} from '../../test/helpers/index.js'
+import { newReport, round, summarize, type Bench, type BenchRow } from '../harness.js'
+
+const FILE_BYTES = 4096
+/** Every request acts as the superuser, so permissions never get in the way of the figures. */
+const USER = 'hopsd'
+/** How long a fresh cluster may take to elect a leader and answer a write. */
+const READY_TIMEOUT_MS = 90_000
+const REQUEST_TIMEOUT_MS = 30_000
+
+type Api = 'native' | 'webhdfs'
+
+interface HttpAnswer {
+  status: number
+  location: string | undefined
+  body: Buffer
+}
+
+/** One request over `agent`; resolves with the status and the whole body (never rejects on status). */
+function send(agent: Agent, method: string, url: string, body?: Buffer): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        timeout: REQUEST_TIMEOUT_MS,
+        headers:
+          body === undefined
+            ? { 'content-length': 0 }
+            : { 'content-type': 'application/octet-stream', 'content-length': body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            location: res.headers.location,
+            body: Buffer.concat(chunks),
+          }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${REQUEST_TIMEOUT_MS} ms`)))
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const enc = (p: string) => p.split('/').map(encodeURIComponent).join('/')
+
+interface Target {
+  readonly url: string
+  readonly agent: Agent
+}
+
+/** One create of `path` with `data`; true when the file was written. */
+async function create(api: Api, t: Target, path: string, data: Buffer): Promise<boolean> {
+  if (api === 'native') {
+    const q = new URLSearchParams({ path, 'user.name': USER })
+    return (await send(t.agent, 'PUT', `${t.url}/api/v1/fs/files?${q}`, data)).status === 201
+  }
+  const step1 = await send(t.agent, 'PUT', `${t.url}/webhdfs/v1${enc(path)}?op=CREATE&user.name=${USER}`)
+  if (step1.status !== 307 || step1.location === undefined) return false
+  return (await send(t.agent, 'PUT', step1.location, data)).status === 201
+}
+
+async function read(api: Api, t: Target, path: string): Promise<boolean> {
+  const url =
+    api === 'native'
+      ? `${t.url}/api/v1/fs/files?${new URLSearchParams({ path, 'user.name': USER })}`
+      : `${t.url}/webhdfs/v1${enc(path)}?op=OPEN&user.name=${USER}`
+  const res = await send(t.agent, 'GET', url)
+  return res.status === 200 && res.body.length === FILE_BYTES
+}
+
+interface RowResult {
+  creates: number
+  createErrors: number
+  createSeconds: number
+  createLatenciesMs: number[]
+  reads: number
+  readErrors: number
+  readSeconds: number
+  readLatenciesMs: number[]
+}
+
+/** Closed-loop creates for `seconds`, then closed-loop reads of random created files for `readSeconds`. */
+async function measure(
+  api: Api,
+  targets: readonly Target[],
+  dir: string,
+  clients: number,
+  seconds: number,
+  readSeconds: number,
+): Promise<RowResult> {
+  const data = randomBytes(FILE_BYTES)
+  // One directory per client, made before the clock starts.
+  for (let c = 0; c < clients; c++) {
+    const t = targets[c % targets.length]!
+    const res = await send(
+      t.agent,
+      'PUT',
+      `${t.url}/webhdfs/v1${enc(`${dir}/w${c}`)}?op=MKDIRS&user.name=${USER}`,
+    )
+    if (res.status !== 200) throw new Error(`MKDIRS ${dir}/w${c}: HTTP ${res.status} ${res.body.toString()}`)
+  }
+  const r: RowResult = {
+    creates: 0,
+    createErrors: 0,
+    createSeconds: 0,
+    createLatenciesMs: [],
+    reads: 0,
+    readErrors: 0,
+    readSeconds: 0,
+    readLatenciesMs: [],
+  }
+  const written: string[] = []
+  let t0 = performance.now()
+  const deadline = t0 + seconds * 1000
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const t = targets[c % targets.length]!
+      for (let i = 0; performance.now() < deadline; i++) {
+        const path = `${dir}/w${c}/f${i}`
+        const start = performance.now()
+        const okay = await create(api, t, path, data).catch(() => false)
+        if (okay) {
+          r.createLatenciesMs.push(performance.now() - start)
+          written.push(path)
+        } else r.createErrors++
+      }
+    }),
+  )
+  r.createSeconds = (performance.now() - t0) / 1000
+  r.creates = written.length
+  if (written.length === 0) return r
+  t0 = performance.now()
+  const readDeadline = t0 + readSeconds * 1000
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const t = targets[c % targets.length]!
+      while (performance.now() < readDeadline) {
+        const path = written[Math.floor(Math.random() * written.length)]!
+        const start = performance.now()
+        if (await read(api, t, path).catch(() => false)) r.readLatenciesMs.push(performance.now() - start)
+        else r.readErrors++
+      }
+    }),
+  )
+  r.readSeconds = (performance.now() - t0) / 1000
+  r.reads = r.readLatenciesMs.length
+  return r
+}
+
+function row(label: string, clients: number, r: RowResult): BenchRow {
+  const c = summarize(r.createLatenciesMs)
+  const rd = summarize(r.readLatenciesMs)
+  return {
+    api: label,
+    clients,
+    creates: r.creates,
+    errors: r.createErrors + r.readErrors,
+    createsPerS: round(r.creates / Math.max(1e-9, r.createSeconds), 0),
+    createP50Ms: c.p50Ms,
+    createP99Ms: c.p99Ms,
+    readsPerS: round(r.reads / Math.max(1e-9, r.readSeconds), 0),
+    readP50Ms: rd.p50Ms,
+    readP99Ms: rd.p99Ms,
+  }
+}
+
+/** The local-directory baseline in its own process (see baseline.ts). */
+async function baseline(
+  dir: string,
+  clients: number,
+  seconds: number,
+  readSeconds: number,
+): Promise<RowResult> {
+  mkdirSync(dir, { recursive: true })
+  const node = join(REPO_ROOT, 'node_modules', 'node', 'bin', 'node')
+  const child = spawn(
+    node,
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'bench', 'fs-small', 'baseline.ts'),
+      dir,
+      String(clients),
+      String(seconds),
+      String(readSeconds),
+      String(FILE_BYTES),
+    ],
+    {
+      cwd: REPO_ROOT,
+      // As many threads as writers: fsync blocks a libuv thread, and the default 4 would cap concurrency.
+      env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.min(128, Math.max(4, clients))) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const code = await new Promise<number | null>((r) => child.on('close', r))
+  if (code !== 0) throw new Error(`baseline (${clients} writers) failed: ${err.trim()}`)
+  const res = JSON.parse(out) as { creates: number; seconds: number; readLatenciesMs: number[] }
+  return {
+    creates: res.creates,
+    createErrors: 0,
+    createSeconds: res.seconds,
+    createLatenciesMs: [],
+    reads: res.readLatenciesMs.length,
+    readErrors: 0,
+    readSeconds: readSeconds,
+    readLatenciesMs: res.readLatenciesMs,
+  }
+}
+
+/** Starts N nodes (zones z1..zN) that join each other, with one swarm key. */
+async function startCluster(dir: string, n: number): Promise<NodeHandle[]> {
+  const addrs = await freePorts(2 * n)
+  const http = addrs.slice(0, n)
+  const p2p = addrs.slice(n)
+  const keyFile = join(dir, 'swarm.key')
+  writeFileSync(keyFile, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, {
+    mode: 0o600,
+  })
+  return Promise.all(
+    http.map((h, i) =>
+      startNode({
+        dataDir: join(dir, `n${i + 1}`),
+        zone: `z${i + 1}`,
+        http: h,
+        p2p: p2p[i],
+        join: n > 1 ? p2p : [],
+        bootstrapExpect: n,
+        extraArgs: ['--swarm-key', keyFile],
+        // Request logs off, as a loaded production node would run: the figures are about the fs path.
+        env: { HOPSD_LOG_LEVEL: 'warn' },
+        readyTimeoutMs: 60_000,
+      }),
+    ),
+  )
+}
+
+/** Waits until every target accepts a small-file write (leader elected, fs served). */
+async function waitReady(targets: readonly Target[]): Promise<void> {
+  await Promise.all(
+    targets.map(async (t, i) => {
+      const state = await waitFor(
+        async () => {
+          const q = new URLSearchParams({ path: `/bench-ready/n${i}`, overwrite: 'true', 'user.name': USER })
+          const res = await send(t.agent, 'PUT', `${t.url}/api/v1/fs/files?${q}`, Buffer.from('ok'))
+          // fastify's own 404 (no such route) differs from the fs's FILE_NOT_FOUND: the answer is final.
+          if (res.status === 404 && /Route .* not found/i.test(res.body.toString())) return 'missing'
+          return res.status === 201 ? 'ready' : undefined
+        },
+        { timeoutMs: READY_TIMEOUT_MS, intervalMs: 200, what: `${t.url} to accept a small-file write` },
+      )
+      if (state === 'missing')
+        throw new RouteMissing(`${t.url} does not serve /api/v1/fs (the daemon's fs wiring is not there yet)`)
+    }),
+  )
+}
+
+/** The node answers, but not with the fs routes: nothing to measure. */
+class RouteMissing extends Error {
+  override readonly name = 'RouteMissing'
+}
+
+const bench: Bench = async ({ quick, args }) => {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: 'string' },
+      clients: { type: 'string' },
+      nodes: { type: 'string' },
+      target: { type: 'string' },
+    },
+    strict: true,
+  })
+  const seconds = Number(values.seconds ?? (quick ? 2 : 10))
+  const readSeconds = quick ? 1 : Math.max(2, seconds / 2)
+  const warmupS = quick ? 0.5 : 2
+  const clientCounts = (values.clients ?? '1,16,64').split(',').map(Number)
+  const nodes = Number(values.nodes ?? 3)
+  if (!clientCounts.every((c) => Number.isInteger(c) && c >= 1 && c <= 1024) || !(nodes >= 1 && nodes <= 7))
+    throw new Error('--clients takes integers 1..1024, --nodes 1..7')
+  const report = newReport('fs-small', quick)
+  const dir = makeTempDir('hopsd-bench-fs-small-')
+  const agents: Agent[] = []
+  try {
+    const urls =
+      values.target !== undefined
+        ? values.target.split(',').map((u) => u.replace(/\/+$/, ''))
+        : (await startCluster(dir, nodes)).map((n) => n.url)
+    const maxClients = Math.max(...clientCounts)
+    const targets = urls.map((url) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: maxClients, maxFreeSockets: maxClients })
+      agents.push(agent)
+      return { url, agent }
+    })
+    await waitReady(targets)
+
+    for (const api of ['native', 'webhdfs'] as const) {
+      // Warm-up (JIT, connections, Raft pipelines); not recorded.
+      await measure(api, targets, `/bench/${api}-warmup`, Math.min(16, maxClients), warmupS, 0.2)
+      for (const clients of clientCounts) {
+        const r = await measure(api, targets, `/bench/${api}-c${clients}`, clients, seconds, readSeconds)
+        report.rows.push(
+          row(api === 'native' ? 'native PUT /api/v1/fs/files' : 'WebHDFS CREATE (307)', clients, r),
+        )
+      }
+    }
+    for (const clients of clientCounts) {
+      const b = await baseline(join(dir, `local-c${clients}`), clients, seconds, readSeconds)
+      report.baseline.push({
+        ...row('local dir: open+write+fsync+close', clients, b),
+        createP50Ms: '',
+        createP99Ms: '',
+      })
+    }
+    for (const m of report.rows) {
+      const b = report.baseline.find((x) => x['clients'] === m['clients'])!
+      report.ratios.push({
+        api: m['api']!,
+        clients: m['clients']!,
+        createsPerS: round(Number(m['createsPerS']) / Number(b['createsPerS']), 3),
+        readP50Ms: round(Number(m['readP50Ms']) / Number(b['readP50Ms']), 3),
+        readP99Ms: round(Number(m['readP99Ms']) / Number(b['readP99Ms']), 3),
+      })
+    }
+    const goal = report.rows.find((r) => String(r['api']).startsWith('native') && r['clients'] === 64)
+    if (goal !== undefined)
+      report.notes.push(
+        `goal (native, 64 clients): >= 3000 creates/s and read p99 <= 5 ms — measured ${goal['createsPerS']} creates/s, read p99 ${goal['readP99Ms']} ms`,
+      )
+    report.notes.push(
+      values.target !== undefined
+        ? `measured against running nodes: ${urls.join(', ')}`
+        : `${nodes} hopsd start processes on loopback (zones z1..z${nodes}, --bootstrap-expect ${nodes}), HOPSD_LOG_LEVEL=warn, run from the sources under tsx`,
+      `${FILE_BYTES}-byte files; closed loop, ${seconds} s of creates then ${readSeconds} s of random reads of those files per row, after ${warmupS} s warm-up per api; client k uses node k mod ${urls.length} (keep-alive, node:http Agent)`,
+      'the load generator runs in the bench process and shares the CPUs (and the disk) with every node; the baseline runs in its own process with UV_THREADPOOL_SIZE = writers',
+    )
+  } finally {
+    for (const a of agents) a.destroy()
+    await stopAllNodes()
+    removeTempDirs()
+  }
+  return report
+}
+
+export default bench
