@@ -8,7 +8,15 @@ import {
   type NodeInfo,
 } from '../../src/node/membership/index.js'
 
-const cfg = MEMBERSHIP_TEST // suspect 600, dead 1500, tick 50, stall grace 400
+// Fixed timings, independent of the preset, so expected times below read directly.
+const cfg = validateMembershipConfig({
+  ...MEMBERSHIP_TEST,
+  gossipIntervalMs: 100,
+  tickMs: 50,
+  suspectAfterMs: 600,
+  deadAfterMs: 1_500,
+  stallGraceMs: 400,
+})
 
 function info(id: string, over: Partial<NodeInfo> = {}): NodeInfo {
   return {

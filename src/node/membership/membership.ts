@@ -18,6 +18,7 @@
  * (a throwing listener is logged and skipped) and must not block.
  */
 import type { Message } from '@libp2p/gossipsub'
+import type { Stream } from '@libp2p/interface'
 import { encodeFrame, nullLogger, readFrames, type P2PHost, type P2PLogger } from '../p2p/index.js'
 import { realClock, type Clock, type TimerHandle } from './clock.js'
 import { decodeNodeInfo, encodeNodeInfo } from './codec.js'
@@ -149,13 +150,26 @@ export function createMembership(init: MembershipInit): Membership {
     }
   }
 
+  /**
+   * Push-pull with one peer (memberlist's state exchange, for one node's state): we send our NodeInfo,
+   * it answers with its own. Either side starting the exchange teaches both, whichever registered its
+   * handler first — a peer identified before its membership started still learns about us.
+   */
   const pushTo = async (peer: string): Promise<void> => {
     const signal = AbortSignal.timeout(config.pushTimeoutMs)
     try {
       const stream = await host.newStream(peer, MEMBERSHIP_PUSH_PROTOCOL, { signal })
-      if (!stream.send(encodeFrame(nextSelf()))) await stream.onDrain({ signal })
-      await stream.close({ signal })
-      stats.pushed++
+      const onAbort = (): void => stream.abort(new Error('membership push timed out'))
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        if (!stream.send(encodeFrame(nextSelf()))) await stream.onDrain({ signal })
+        await stream.close({ signal }) // our half is done; the answer comes back on the readable half
+        stats.pushed++
+        const reply = await firstFrame(stream)
+        if (reply !== undefined) receive(reply, peer, 'push')
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+      }
     } catch (err) {
       // Gossip will carry the same news within a heartbeat: a failed push is not an error.
       logger.debug({ peer, err: (err as Error).message }, 'membership: direct push failed')
@@ -245,10 +259,11 @@ export function createMembership(init: MembershipInit): Membership {
       await host.handle(
         MEMBERSHIP_PUSH_PROTOCOL,
         async (stream, from) => {
-          for await (const frame of readFrames(stream, PUSH_FRAME_BYTES_MAX)) {
-            receive(frame, from, 'push')
-            break // one NodeInfo per push stream
-          }
+          const frame = await firstFrame(stream)
+          if (frame === undefined) return
+          receive(frame, from, 'push')
+          // Answer with our own NodeInfo (push-pull), unless we're stopped.
+          if (!stopped && !stream.send(encodeFrame(nextSelf()))) await stream.onDrain()
           await stream.close().catch(() => {})
         },
         { maxInboundStreams: 8 },
@@ -316,4 +331,11 @@ export function createMembership(init: MembershipInit): Membership {
     },
     stats: () => ({ ...stats, stale: view.staleCount }),
   }
+}
+
+/** The first frame on a push stream (one NodeInfo each way), or undefined if the peer sent none. */
+async function firstFrame(stream: Stream): Promise<Uint8Array | undefined> {
+  const frames = readFrames(stream, PUSH_FRAME_BYTES_MAX)
+  const first = await frames.next()
+  return first.done === true ? undefined : first.value
 }

@@ -68,7 +68,7 @@ export const P2P_TIMINGS_TEST: P2PTimings = {
   joinBackoffMaxMs: 500,
   upgradeTimeoutMs: 2_000,
   pingIntervalMs: 2_000,
-  gossipHeartbeatMs: 100,
+  gossipHeartbeatMs: 200,
 }
 
 export interface P2PHostInit {

@@ -13,6 +13,17 @@
  *   logger,
  * })
  * host.peers()                                   // ids of connected peers
+ *
+ * // Raft over libp2p: one reused stream per peer, bounded drop-oldest queue, drain backpressure.
+ * const raftChannel = createChannel(host, { protocol: RAFT_PROTOCOL, queueDepthMax: 1024, logger })
+ * await raftChannel.start()
+ * const transport = createLibp2pRaftTransport(raftChannel, { selfId: host.id, logger })   // a RaftTransport
+ *
+ * // Request/response (forwarding): typed errors, remote codes in `remoteCode`.
+ * await handleRequests(host, '/hopsd/forward/1.0.0', async (from, body) => answer(body))
+ * const reply = await request(host, leaderId, '/hopsd/forward/1.0.0', bytes, { timeoutMs: 2_000 })
+ *
+ * await raftChannel.stop()
  * await host.stop()
  * ```
  */
