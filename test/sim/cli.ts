@@ -12,12 +12,13 @@ import { parseArgs } from 'node:util'
 import type { KnownBug } from '../../src/consensus/core/types.js'
 import { figure8Faults, runSimulation, type SimResult } from './cluster.js'
 import type { HistoryEvent } from './linearizability.js'
+import { healthyNetwork } from './network.js'
 
 const knownBugNames: readonly KnownBug[] = ['double-vote', 'commit-old-term', 'ack-before-fsync']
 
 function usage(msg: string): never {
   process.stderr.write(
-    `${msg}\nusage: npm run sim -- --seeds N [--seed S] [--history-out FILE] [--nodes 3|5] [--verbose] [--driver group|raw] [--faults swarm|figure8] [--keep-going] [--bug ${knownBugNames.join('|')}]\n`,
+    `${msg}\nusage: npm run sim -- --seeds N [--seed S] [--history-out FILE] [--nodes 3|5] [--verbose] [--driver group|raw] [--faults swarm|figure8] [--reorder-after-heal] [--keep-going] [--bug ${knownBugNames.join('|')}]\n`,
   )
   process.exit(2)
 }
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
       'keep-going': { type: 'boolean', default: false },
       driver: { type: 'string' },
       faults: { type: 'string' },
+      'reorder-after-heal': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -80,6 +82,14 @@ async function main(): Promise<void> {
   if (driver !== 'group' && driver !== 'raw') usage('--driver must be group or raw')
 
   const keepGoing = values['keep-going']
+  // The healed network stays healthy but may reorder (the RaftTransport contract allows it).
+  const reorder = values['reorder-after-heal']
+    ? { healedNetwork: { ...healthyNetwork, fifo: false } }
+    : undefined
+  const knobOverrides =
+    faults === 'figure8'
+      ? { ...figure8Faults, ...(nodes !== undefined ? { nodes } : {}), ...reorder }
+      : reorder
   const started = performance.now()
   let lastProgress = started
   let last: SimResult | undefined
@@ -92,9 +102,7 @@ async function main(): Promise<void> {
       ...(bugs.size > 0 ? { knownBugs: bugs } : {}),
       traceKeep: traceLines,
       driver,
-      ...(faults === 'figure8'
-        ? { knobOverrides: nodes !== undefined ? { ...figure8Faults, nodes } : figure8Faults }
-        : {}),
+      ...(knobOverrides !== undefined ? { knobOverrides } : {}),
       ...(verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     })
     last = result
@@ -105,7 +113,7 @@ async function main(): Promise<void> {
     } else if (result.violation !== undefined) {
       if (values['history-out'] !== undefined)
         writeFileSync(values['history-out'], historyToJsonLines(result.history))
-      const replay = `npm run sim -- --seeds 1 --seed ${seed}${driver === 'raw' ? ' --driver raw' : ''}${faults !== 'swarm' ? ` --faults ${faults}` : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}${[
+      const replay = `npm run sim -- --seeds 1 --seed ${seed}${driver === 'raw' ? ' --driver raw' : ''}${faults !== 'swarm' ? ` --faults ${faults}` : ''}${values['reorder-after-heal'] ? ' --reorder-after-heal' : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}${[
         ...bugs,
       ]
         .map((b) => ` --bug ${b}`)

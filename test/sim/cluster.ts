@@ -83,6 +83,8 @@ export interface SimKnobs {
   readonly opDeadlineMs: number
   readonly attemptTimeoutMs: number
   readonly safetyMs: number
+  /** The network of the liveness phase: healthy, and FIFO per link unless overridden. */
+  readonly healedNetwork: NetworkKnobs
   readonly raft: Partial<RaftGroupConfig>
 }
 
@@ -152,6 +154,7 @@ export function drawKnobs(rng: SimRng, nodes?: 3 | 5): SimKnobs {
     opDeadlineMs: rng.between(1500, 2500),
     attemptTimeoutMs: rng.between(300, 900),
     safetyMs: rng.between(1000, 3000),
+    healedNetwork: healthyNetwork,
     raft: {
       tickMs: 20,
       electionTicks: 10,
@@ -555,7 +558,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     phase = 'liveness'
     trace(() => 'HEAL: liveness phase')
     net.healPartitions()
-    net.setKnobs(healthyNetwork)
+    net.setKnobs(knobs.healedNetwork)
     for (const n of nodes) {
       n.disk.setKnobs(healthyDisk)
       if (n.restartTimer !== undefined) {
