@@ -1,21 +1,35 @@
-// The server `hopsd fs` talks to in these tests: the real WebHDFS and native fs routes on a real socket,
-// over the real file-system service and metadata state machine (one replica, committed in-process).
-// TODO(fs): switch to a `hopsd start` node (test/helpers startNode) once src/node/modules.ts composes
-// raft + meta + fs and the daemon serves these routes.
+// The server `hopsd fs` talks to in these tests, on a real socket:
+//   - 'inproc' (default for now): the real WebHDFS and native fs routes over the real file-system service
+//     and metadata state machine, one replica committed in-process;
+//   - 'daemon' (HOPSD_CLI_FS_TARGET=daemon): a real `hopsd start` node (`--bootstrap-expect 1`), once the
+//     daemon composes raft + meta + fs (src/node/modules.ts).
+// TODO(fs): make 'daemon' the default once the daemon's fs wiring is committed.
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createApiServer, createMetricsRegistry } from '../../src/api/index.js'
 import { fsRoutes } from '../../src/api/routes/fs.js'
 import { webhdfsRoutes } from '../../src/api/routes/webhdfs.js'
 import { createFsService, namespaceModule } from '../../src/fs/index.js'
 import { createLocalGroup, createMetaStateMachine } from '../../src/meta/index.js'
 import { silentLogger } from '../../src/node/index.js'
+import { makeTempDir, startNode, waitFor } from '../helpers/index.js'
 
 export interface FsServer {
   /** `http://127.0.0.1:PORT` */
   readonly url: string
+  /** What serves: 'inproc' or 'daemon'. */
+  readonly kind: string
   stop(): Promise<void>
 }
 
-export async function startFsServer(): Promise<FsServer> {
+export async function startFsServer(
+  kind = process.env['HOPSD_CLI_FS_TARGET'] ?? 'inproc',
+): Promise<FsServer> {
+  return kind === 'daemon' ? startDaemon() : startInProcess()
+}
+
+async function startInProcess(): Promise<FsServer> {
   const sm = createMetaStateMachine({ modules: [namespaceModule()] })
   const fs = createFsService({ consensus: createLocalGroup(sm), stateMachine: sm })
   const api = await createApiServer({
@@ -25,5 +39,32 @@ export async function startFsServer(): Promise<FsServer> {
     routes: [webhdfsRoutes({ fs }), fsRoutes({ fs })],
   })
   const { port } = await api.listen({ host: '127.0.0.1', port: 0 })
-  return { url: `http://127.0.0.1:${port}`, stop: () => api.close() }
+  return { url: `http://127.0.0.1:${port}`, kind: 'inproc', stop: () => api.close() }
+}
+
+async function startDaemon(): Promise<FsServer> {
+  const dir = makeTempDir('hopsd-cli-fs-node-')
+  const keyFile = join(dir, 'swarm.key')
+  writeFileSync(keyFile, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, {
+    mode: 0o600,
+  })
+  const node = await startNode({
+    dataDir: join(dir, 'n1'),
+    zone: 'z1',
+    bootstrapExpect: 1,
+    extraArgs: ['--swarm-key', keyFile],
+    env: { HOPSD_LOG_LEVEL: 'warn' },
+  })
+  // /health answers before the one-node group has elected itself: wait until a read succeeds.
+  await waitFor(
+    async () => (await fetch(`${node.url}/webhdfs/v1/?op=GETFILESTATUS&user.name=hopsd`)).status === 200,
+    { timeoutMs: 30_000, what: `${node.url} to serve the file system` },
+  )
+  return {
+    url: node.url,
+    kind: 'daemon',
+    stop: async () => {
+      await node.stop()
+    },
+  }
 }
