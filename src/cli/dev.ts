@@ -1,7 +1,7 @@
 // `hopsd dev`: a local cluster of N nodes (zones z1..zN) as child processes of this one, for development
 // and demos. Prints each node's API URL, restarts nothing, and stops every node on Ctrl-C or SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { appendFileSync, mkdirSync, openSync, closeSync } from 'node:fs'
+import { appendFileSync, mkdirSync, openSync, closeSync, existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   ConfigError,
@@ -17,6 +17,7 @@ import {
 import { helpTable, parseFlags } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
 import { selfCommand } from './self.js'
+import { generateSwarmKey } from '../node/p2p/index.js'
 
 export const DEFAULT_DEV_DIR = './hopsd-dev'
 const NODES_MAX = 16
@@ -146,6 +147,9 @@ export async function runDev(args: readonly string[], io: CliIo): Promise<number
     return reportError(io, err)
   }
 
+  // One swarm key for the local cluster, kept across runs so that restarted nodes still recognise it.
+  const swarmKeyPath = join(plan.dir, 'swarm.key')
+  if (!existsSync(swarmKeyPath)) writeFileSync(swarmKeyPath, generateSwarmKey(), { mode: 0o600 })
   io.out(`hopsd dev: starting ${plan.nodes.length} nodes in ${plan.dir} (Ctrl-C stops them)`)
   const self = selfCommand()
   const running: Running[] = []
@@ -189,6 +193,8 @@ export async function runDev(args: readonly string[], io: CliIo): Promise<number
         plan.join.map(formatAddress).join(','),
         '--bootstrap-expect',
         String(plan.bootstrapExpect),
+        '--swarm-key',
+        swarmKeyPath,
       ],
       // Own process group: a terminal's Ctrl-C reaches dev only, which then stops each node once.
       { stdio: ['ignore', logFd, 'pipe'], detached: true },

@@ -2,8 +2,10 @@
 import { ConfigError } from '../node/index.js'
 import { devHelp, runDev } from './dev.js'
 import { runFs } from './fs.js'
+import { keygenHelp, runKeygen } from './keygen.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
 import { runStart, startHelp } from './start.js'
+import { runStatus, statusHelp } from './status.js'
 import { runVersion } from './version.js'
 
 export function mainHelp(): string {
@@ -13,12 +15,18 @@ export function mainHelp(): string {
     'Commands:',
     '  start     run a node (see hopsd start --help)',
     '  dev       run a local cluster of N nodes (see hopsd dev --help)',
+    '  status    the cluster: leader, term, voters and learners by zone (see hopsd status --help)',
+    '  keygen    print a new swarm key: hopsd keygen > swarm.key',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
     startHelp(),
     '',
     devHelp(),
+    '',
+    statusHelp(),
+    '',
+    keygenHelp(),
   ].join('\n')
 }
 
@@ -31,6 +39,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runDev(rest, io)
     case 'fs':
       return runFs(rest, io)
+    case 'status':
+      return runStatus(rest, io)
+    case 'keygen':
+      if (rest.length > 0) {
+        return reportError(io, new ConfigError('UNKNOWN_FLAG', `'hopsd keygen' takes no arguments (got ${rest[0]})`))
+      }
+      return runKeygen(io)
     case 'version':
     case '--version':
     case '-v':
@@ -48,7 +63,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, fs, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, version)`,
             ),
       )
   }

@@ -16,7 +16,7 @@ import {
   type NodeInfo,
 } from '../api/index.js'
 import { VERSION } from '../version.js'
-import { formatAddress, httpUrl, type NodeConfig } from './config.js'
+import { formatAddress, httpUrl, type NodeConfig, type HostPort } from './config.js'
 import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { createLogger, type Logger } from './logger.js'
@@ -121,6 +121,8 @@ export class Daemon {
     const metrics = createMetricsRegistry()
     const startedAt = new Date()
     const services: Services = {}
+    let announceListening: (addr: HostPort) => void = () => undefined
+    const httpListening = new Promise<HostPort>((resolve) => (announceListening = resolve))
     const routes: ApiRoutes[] = []
     const toStart: { name: string; service: Startable }[] = []
     for (const module of this.modules) {
@@ -132,6 +134,7 @@ export class Daemon {
         metrics,
         startedAt,
         services,
+        httpListening,
       }
       const instance = await module.create(components)
       if (instance.api !== undefined) services[module.name] = instance.api
@@ -171,6 +174,7 @@ export class Daemon {
     try {
       const bound = await this.api.listen(config.http)
       this.urlValue = httpUrl(bound)
+      announceListening(bound)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         // Lost a race with another process between the bind test and now.

@@ -16,7 +16,7 @@
  */
 import type { Registry } from 'prom-client'
 import type { ApiRoutes } from '../api/index.js'
-import type { NodeConfig, Role } from './config.js'
+import type { HostPort, NodeConfig, Role } from './config.js'
 import type { NodeIdentity } from './identity.js'
 import type { Logger } from './logger.js'
 
@@ -44,6 +44,11 @@ export interface NodeComponents {
   readonly startedAt: Date
   /** Services of the modules created before this one. */
   readonly services: Readonly<Services>
+  /**
+   * Resolves with the HTTP API's bound address once it listens (after every module started); the real
+   * port when 0 was configured. Never rejects: it stays pending if the start fails.
+   */
+  readonly httpListening: Promise<HostPort>
 }
 
 export interface ModuleInstance {

@@ -2,14 +2,26 @@
  * The daemon's composition: which modules run, in which order, for which roles. Order is dependency
  * order (a module sees the services of the modules above it); stop runs in reverse.
  *
- * Seams for the areas that arrive next, in this order:
- *   p2p         (every node)       src/node/p2p: libp2p host, reusing the node key (NodeComponents.identity)
- *   membership  (every node)       src/node/membership: gossip view, needs p2p
- *   raft        (roles: metadata)  src/consensus: the Raft group, storage under <data-dir>/raft
- *   meta        (roles: metadata)  src/meta: the replicated state machine driven by raft
- *   fs          (every node)       src/fs: namespace ops and routes (src/api/routes/fs.ts)
+ *   p2p         (every node)       libp2p host with the node key and the swarm key (src/node/p2p)
+ *   membership  (every node)       gossip view of the cluster, GET /api/v1/nodes (src/node/membership)
+ *   metadata    (roles: metadata)  Raft group + metadata state machine + self-assembly (src/node/cluster)
+ *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
+ *                                  the node holds no metadata replica
+ *   tls         (every node)       the node certificate from the cluster CA (served with --tls)
+ *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
+import { clusterClientModule } from './cluster/client-module.js'
+import { fsModule } from './cluster/fs-module.js'
+import { membershipModule } from './cluster/membership-module.js'
+import { metadataModule } from './cluster/metadata-module.js'
+import { p2pModule } from './cluster/p2p-module.js'
 import type { NodeModule } from './module.js'
 
-export const DEFAULT_MODULES: readonly NodeModule[] = []
+export const DEFAULT_MODULES: readonly NodeModule[] = [
+  p2pModule(),
+  membershipModule(),
+  metadataModule(),
+  clusterClientModule(),
+  fsModule(),
+]

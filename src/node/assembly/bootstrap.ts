@@ -94,6 +94,14 @@ export class BootstrapCoordinator {
     this.#init = init
   }
 
+  /**
+   * The cluster id of the promise this node holds, if any: every voter of the bootstrapped set promised
+   * the same one, so whichever of them leads first can record it in the replicated state.
+   */
+  promisedClusterId(): string | undefined {
+    return this.#promise?.clusterId
+  }
+
   /** The responder side: answers an initiator's request. `from` is the authenticated peer. */
   handleRequest(from: string, req: BootstrapRequest): Promise<BootstrapReply> {
     return this.#serialized(async () => {

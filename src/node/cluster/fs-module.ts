@@ -1,0 +1,113 @@
+/**
+ * The `fs` module (every node). A metadata node serves the file-system routes (WebHDFS and
+ * /api/v1/fs) from its own replica: writes go through Raft, reads are linearizable by a read barrier.
+ * A node without the metadata role has no replica: it forwards those routes over HTTP to a live
+ * metadata node (its own zone first), so clients may still talk to any node. The forwarded request
+ * carries the metadata node's address as Host, so WebHDFS redirects point straight at the node that
+ * signed them.
+ */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ApiRoutes } from '../../api/index.js'
+import { fsRoutes } from '../../api/routes/fs.js'
+import { webhdfsRoutes } from '../../api/routes/webhdfs.js'
+import { HopsError } from '../../errors.js'
+import { createFsService, type FsService } from '../../fs/index.js'
+import { requireService, type NodeModule } from '../module.js'
+import type { ClusterClient } from './client-module.js'
+import type { MetadataNode } from './metadata-module.js'
+
+export function fsModule(): NodeModule {
+  return {
+    name: 'fs',
+    create(components) {
+      const local = components.services['metadata'] as MetadataNode | undefined
+      if (local !== undefined) {
+        const fs: FsService = createFsService({
+          consensus: {
+            propose: (cmd, opts) => local.group.propose(cmd, opts),
+            readBarrier: (opts) => local.group.readBarrier(opts),
+          },
+          stateMachine: local.stateMachine,
+        })
+        const webhdfs = webhdfsRoutes({ fs })
+        const native = fsRoutes({ fs })
+        return {
+          api: fs,
+          routes: {
+            name: 'fs',
+            async register(app) {
+              await app.register(async (scope) => webhdfs.register(scope))
+              await app.register(async (scope) => native.register(scope))
+            },
+          },
+        }
+      }
+      const cluster = requireService<ClusterClient>(components, 'cluster')
+      return { routes: fsProxyRoutes(cluster) }
+    },
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+])
+
+/** Forwards the fs routes of a node without a replica to a metadata node. */
+export function fsProxyRoutes(cluster: ClusterClient): ApiRoutes {
+  return {
+    name: 'fs-proxy',
+    register(app: FastifyInstance) {
+      // Bodies are streamed through untouched, whatever their type.
+      app.removeAllContentTypeParsers()
+      app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
+      const schema = {
+        summary: 'Forwarded to a metadata node (this node holds no metadata replica)',
+        tags: ['fs'],
+        response: { default: { description: 'the metadata node’s answer' } },
+      }
+      const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply)
+      for (const url of ['/webhdfs/v1', '/webhdfs/v1/*', '/api/v1/fs/*']) {
+        app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url, schema, handler })
+      }
+    },
+  }
+}
+
+async function forward(cluster: ClusterClient, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const target = cluster.metadataTargets().find((n) => n.httpAddr !== '')
+  if (target === undefined) throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet')
+  const [host, port] = splitHostPort(target.httpAddr)
+  const headers: IncomingHttpHeaders = {}
+  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v
+  headers['host'] = target.httpAddr
+  headers['x-forwarded-for'] = req.ip
+  await new Promise<void>((resolve, reject) => {
+    const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers }, (res) => {
+      const out: Record<string, string | string[]> = {}
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v
+      reply.code(res.statusCode ?? 502).headers(out)
+      void reply.send(res)
+      resolve()
+    })
+    upstream.on('error', (err) =>
+      reject(new HopsError('UNAVAILABLE', `metadata node ${target.id} did not answer: ${err.message}`, { cause: err })),
+    )
+    const body = req.body as NodeJS.ReadableStream | undefined
+    if (body && typeof body.pipe === 'function') body.pipe(upstream)
+    else upstream.end()
+  })
+}
+
+function splitHostPort(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':')
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))]
+}

@@ -1,0 +1,342 @@
+/**
+ * The `metadata` module (role metadata): the node's replica of the cluster metadata — the Raft group
+ * (LevelDB under `<data-dir>/raft`, libp2p transport) driving the metadata state machine (fs namespace,
+ * cluster identity and CA) — and the self-assembly loop around it:
+ *
+ *  - until the node belongs to a group, it takes part in the bootstrap protocol (src/node/assembly);
+ *  - on the leader, every tick: initialise the cluster (id + CA) once, then carry out one zone-aware
+ *    membership step (learners in, promotions, replacement of dead voters);
+ *  - it answers node-to-node requests: bootstrap promises, node certificates (the caller's id is the
+ *    authenticated libp2p peer), proposals forwarded by nodes without the metadata role, and the cluster
+ *    status for them.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import {
+  createRaftGroup,
+  createSeededRng,
+  openLevelStorage,
+  type RaftGroup,
+  type RaftLogger,
+} from '../../consensus/index.js'
+import { namespaceModule } from '../../fs/index.js'
+import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
+import { hopsd } from '../../proto/cluster.js'
+import {
+  BootstrapCoordinator,
+  filePromiseStore,
+  planMembershipStep,
+  votersWantedFor,
+  type BootstrapState,
+  type MetadataCandidate,
+} from '../assembly/index.js'
+import { createClusterCa, issueNodeCertificate } from '../ca/index.js'
+import type { Logger } from '../logger.js'
+import { requireService, type NodeModule } from '../module.js'
+import {
+  createChannel,
+  createLibp2pRaftTransport,
+  handleRequests,
+  request,
+  RAFT_PROTOCOL,
+  type Channel,
+} from '../p2p/index.js'
+import { clusterModule, type ClusterTable } from './meta-module.js'
+import type { P2PNode } from './p2p-module.js'
+import { buildClusterStatus, type ClusterStatus, type MembershipLike } from './status.js'
+
+import pb = hopsd.cluster
+
+export const PROTOCOLS = {
+  bootstrap: '/hopsd/bootstrap/1.0.0',
+  join: '/hopsd/join/1.0.0',
+  propose: '/hopsd/propose/1.0.0',
+  status: '/hopsd/cluster-status/1.0.0',
+} as const
+
+/** A learner within this many entries of the commit index counts as caught up (may be promoted). */
+const CAUGHT_UP_LAG_ENTRIES = 64
+/** Forwarded proposals wait at most this long (the caller's own deadline may be shorter). */
+const FORWARD_TIMEOUT_MS_MAX = 30_000
+
+export interface MetadataNode {
+  readonly group: RaftGroup
+  readonly stateMachine: MetaStateMachine
+  readonly cluster: ClusterTable
+  /** Where the bootstrap protocol stands ('member' once the node belongs to a group). */
+  bootstrapState(): BootstrapState
+  status(): ClusterStatus
+}
+
+export function metadataModule(): NodeModule {
+  return {
+    name: 'metadata',
+    roles: ['metadata'],
+    create(components) {
+      const { config, identity } = components
+      const logger = components.logger
+      const p2p = requireService<P2PNode>(components, 'p2p')
+      const membership = requireService<MembershipLike>(components, 'membership')
+      const selfId = identity.id
+
+      const stateMachine = createMetaStateMachine({ modules: [namespaceModule(), clusterModule()] })
+      const cluster = stateMachine.module<ClusterTable>('cluster')
+      let group: RaftGroup | undefined
+      let channel: Channel | undefined
+      const unhandles: (() => Promise<void>)[] = []
+      let bootState: BootstrapState = { phase: 'waiting', reason: 'starting' }
+      let loop: ReconcileLoop | undefined
+
+      const requireGroup = (): RaftGroup => {
+        if (group === undefined) throw new Error('metadata: group used before start')
+        return group
+      }
+      const hasRaftState = (): boolean => {
+        const st = requireGroup().status()
+        return st.lastIndex > 0 || st.voters.length > 0 || st.learners.length > 0
+      }
+      const metadataPeers = () =>
+        membership.view().filter((n) => n.roles.includes('metadata') && n.liveness !== 'left')
+
+      const coordinator = new BootstrapCoordinator({
+        selfId,
+        expect: config.bootstrapExpect,
+        store: filePromiseStore(join(config.dataDir, 'bootstrap-promise.json')),
+        hasRaftState,
+        candidates: () => metadataPeers().filter((n) => n.liveness === 'alive').map((n) => n.id),
+        request: async (peer, req, signal) => {
+          const body = pb.BootstrapRequest.encode({
+            kind: req.kind === 'release' ? pb.BootstrapRequest.Kind.RELEASE : pb.BootstrapRequest.Kind.PROMISE,
+            initiator: req.initiator,
+            voters: [...req.voters],
+            clusterId: req.clusterId,
+          }).finish()
+          const reply = pb.BootstrapReply.decode(
+            await request(p2p.host(), peer, PROTOCOLS.bootstrap, body, { signal, timeoutMs: 3_000 }),
+          )
+          return { accepted: reply.accepted, reason: reply.reason, promisedTo: reply.promisedTo || undefined }
+        },
+        bootstrap: async (promise) => {
+          logger.info({ voters: promise.voters, clusterId: promise.clusterId }, 'bootstrapping the metadata group')
+          await requireGroup().bootstrap([...promise.voters])
+        },
+        newClusterId: () => randomUUID(),
+      })
+
+      const node: MetadataNode = {
+        get group() {
+          return requireGroup()
+        },
+        stateMachine,
+        cluster,
+        bootstrapState: () => bootState,
+        status: () => buildClusterStatus(requireGroup().status(), cluster.info()?.clusterId, membership.view()),
+      }
+
+      return {
+        api: node,
+        service: {
+          async start() {
+            const host = p2p.host()
+            const storage = await openLevelStorage(join(config.dataDir, 'raft'))
+            channel = createChannel(host, { protocol: RAFT_PROTOCOL, logger: logger.child({ area: 'raft-net' }) })
+            group = createRaftGroup({
+              id: selfId,
+              storage,
+              transport: createLibp2pRaftTransport(channel, { selfId, logger }),
+              stateMachine,
+              rng: createSeededRng(randomBytes(4).readUInt32LE(0)),
+              config: { tickMs: config.raftTickMs },
+              logger: raftLogger(logger.child({ area: 'raft' })),
+            })
+            await channel.start()
+            await group.start()
+            group.subscribe((ev) => {
+              if (ev.type === 'leader') logger.info({ leader: ev.leaderId, term: ev.term }, 'raft leader')
+              if (ev.type === 'membership') logger.info({ voters: ev.voters, learners: ev.learners }, 'raft membership')
+            })
+            unhandles.push(
+              await handleRequests(host, PROTOCOLS.bootstrap, async (from, body) => {
+                const req = pb.BootstrapRequest.decode(body)
+                const reply = await coordinator.handleRequest(from, {
+                  kind: req.kind === pb.BootstrapRequest.Kind.RELEASE ? 'release' : 'promise',
+                  initiator: req.initiator,
+                  voters: req.voters,
+                  clusterId: req.clusterId,
+                })
+                return pb.BootstrapReply.encode({ ...reply, promisedTo: reply.promisedTo ?? '' }).finish()
+              }),
+              await handleRequests(host, PROTOCOLS.join, async (from, body) => {
+                const req = pb.CertificateRequest.decode(body)
+                const info = cluster.info()
+                if (info === undefined) throw Object.assign(new Error('the cluster CA does not exist yet'), { code: 'UNAVAILABLE' })
+                const ca = { clusterId: info.clusterId, certPem: info.caCertPem, keyPem: info.caKeyPem }
+                const certificatePem = await issueNodeCertificate(ca, {
+                  nodeId: from,
+                  zone: req.zone,
+                  publicKeyPem: req.publicKeyPem,
+                  hosts: req.hosts,
+                })
+                logger.info({ peer: from, zone: req.zone }, 'issued node certificate')
+                return pb.CertificateReply.encode({
+                  clusterId: info.clusterId,
+                  certificatePem,
+                  caCertificatePem: info.caCertPem,
+                }).finish()
+              }),
+              await handleRequests(
+                host,
+                PROTOCOLS.propose,
+                async (_from, body, signal) => {
+                  const req = pb.ProposeRequest.decode(body)
+                  const timeoutMs = Math.min(req.timeoutMs || FORWARD_TIMEOUT_MS_MAX, FORWARD_TIMEOUT_MS_MAX)
+                  const result = await requireGroup().propose(req.command, {
+                    signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+                    session: req.clientId ? { clientId: req.clientId, seq: req.seq } : undefined,
+                  })
+                  return pb.ProposeReply.encode({ resultJson: JSON.stringify(result ?? null) }).finish()
+                },
+                { timeoutMs: FORWARD_TIMEOUT_MS_MAX },
+              ),
+              await handleRequests(host, PROTOCOLS.status, async () =>
+                pb.ClusterStatusReply.encode({ statusJson: JSON.stringify(node.status()) }).finish(),
+              ),
+            )
+            loop = new ReconcileLoop(
+              Math.min(1_000, Math.max(100, config.gossipIntervalMs)),
+              async (signal) => {
+                if (!hasRaftState()) {
+                  bootState = await coordinator.step(signal)
+                  if (bootState.phase === 'waiting') logger.debug({ reason: bootState.reason }, 'bootstrap waiting')
+                  return
+                }
+                bootState = { phase: 'member' }
+                const g = requireGroup()
+                const st = g.status()
+                if (st.role !== 'leader' || st.leaderId !== selfId) return
+                await ensureClusterInitialised(g, stateMachine, cluster, coordinator, config.dataDir, logger)
+                const view = membership.view()
+                const now = Date.now()
+                const nodes: MetadataCandidate[] = view
+                  .filter((n) => n.roles.includes('metadata'))
+                  .map((n) => ({
+                    id: n.id,
+                    zone: n.zone,
+                    liveness: n.self ? 'alive' : n.liveness,
+                    deadForMs: n.liveness === 'dead' ? Math.max(0, now - n.lastSeenMs - config.deadAfterMs) : 0,
+                    caughtUp: (st.progress?.[n.id]?.match ?? 0) + CAUGHT_UP_LAG_ENTRIES >= st.commitIndex,
+                  }))
+                const metadataCount = nodes.filter((n) => n.liveness === 'alive' || n.liveness === 'suspect').length
+                const step = planMembershipStep({
+                  config: { voters: st.voters, learners: st.learners },
+                  nodes,
+                  votersWanted: votersWantedFor(Math.max(metadataCount, st.voters.length), config.voters),
+                  deadGraceMs: config.voterGraceMs,
+                  leaderId: selfId,
+                })
+                if (step === undefined) return
+                logger.info({ step: step.type, peer: step.id, reason: step.reason }, 'membership step')
+                const opts = { signal }
+                if (step.type === 'addLearner') await g.addLearner(step.id, opts)
+                else if (step.type === 'promote') await g.promoteLearner(step.id, opts)
+                else await g.removeNode(step.id, opts)
+              },
+              logger,
+            )
+            loop.start()
+          },
+          async stop(signal) {
+            await loop?.stop()
+            // Hand leadership over before leaving, so the cluster doesn't wait out an election timeout.
+            if (group !== undefined) await transferLeadershipAway(group, signal, logger)
+            for (const unhandle of unhandles.splice(0)) await unhandle().catch(() => undefined)
+            await group?.stop()
+            await channel?.stop()
+          },
+        },
+      }
+    },
+  }
+}
+
+/** The leader writes the cluster id and CA once; the bootstrap initiator's id wins when it has one. */
+async function ensureClusterInitialised(
+  group: RaftGroup,
+  sm: MetaStateMachine,
+  cluster: ClusterTable,
+  coordinator: BootstrapCoordinator,
+  _dataDir: string,
+  logger: Logger,
+): Promise<void> {
+  if (cluster.info() !== undefined) return
+  const clusterId = coordinator.promisedClusterId() ?? randomUUID()
+  const ca = await createClusterCa(clusterId)
+  const result = (await group.propose(
+    encodeCommand({
+      nowMs: Date.now(),
+      user: sm.settings().superuser,
+      initCluster: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem },
+    }),
+  )) as { ok: boolean; code?: string }
+  if (result.ok) logger.info({ clusterId }, 'cluster initialised: id and CA in the replicated state')
+}
+
+async function transferLeadershipAway(group: RaftGroup, signal: AbortSignal, logger: Logger): Promise<void> {
+  const st = group.status()
+  if (st.role !== 'leader') return
+  const target = st.voters
+    .filter((id) => id !== st.id)
+    .sort((a, b) => (st.progress?.[b]?.match ?? 0) - (st.progress?.[a]?.match ?? 0))[0]
+  if (target === undefined) return
+  try {
+    await group.transferLeadership(target, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]) })
+    logger.info({ to: target }, 'leadership transferred before shutdown')
+  } catch (err) {
+    logger.warn({ to: target, err: (err as Error).message }, 'leadership transfer before shutdown failed')
+  }
+}
+
+/** Runs `tick` every `intervalMs`, one at a time; errors are logged, never thrown. */
+class ReconcileLoop {
+  readonly #abort = new AbortController()
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly tick: (signal: AbortSignal) => Promise<void>,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    const run = () => {
+      if (this.#abort.signal.aborted) return
+      this.#running = this.tick(this.#abort.signal)
+        .catch((err: unknown) => {
+          if (!this.#abort.signal.aborted) {
+            this.logger.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'reconcile step failed')
+          }
+        })
+        .finally(() => {
+          this.#running = undefined
+          if (!this.#abort.signal.aborted) this.#timer = setTimeout(run, this.intervalMs)
+        })
+    }
+    this.#timer = setTimeout(run, 0)
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort()
+    clearTimeout(this.#timer)
+    await this.#running
+  }
+}
+
+function raftLogger(logger: Logger): RaftLogger {
+  return {
+    debug: (msg, fields) => logger.debug(fields ?? {}, msg),
+    info: (msg, fields) => logger.info(fields ?? {}, msg),
+    warn: (msg, fields) => logger.warn(fields ?? {}, msg),
+    error: (msg, fields) => logger.error(fields ?? {}, msg),
+  }
+}
