@@ -251,8 +251,23 @@ async function baseline(
   }
 }
 
-/** Starts N nodes (zones z1..zN) that join each other, with one swarm key. */
+/** Attempts at starting the cluster: a port found free can be taken by another process before a node binds it. */
+const CLUSTER_START_ATTEMPTS_MAX = 3
+
 async function startCluster(dir: string, n: number): Promise<NodeHandle[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(join(dir, `try${attempt}`), n)
+    } catch (err) {
+      await stopAllNodes()
+      if (attempt >= CLUSTER_START_ATTEMPTS_MAX || !/PORT_IN_USE/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+/** Starts N nodes (zones z1..zN) that join each other, with one swarm key. */
+async function startClusterOnce(dir: string, n: number): Promise<NodeHandle[]> {
+  mkdirSync(dir, { recursive: true })
   const addrs = await freePorts(2 * n)
   const http = addrs.slice(0, n)
   const p2p = addrs.slice(n)
