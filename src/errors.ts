@@ -16,6 +16,11 @@
  * ```
  */
 
+import { CONSENSUS_ERRORS } from './consensus/errors.js'
+import { FS_ERRORS } from './fs/errors.js'
+import { META_ERRORS } from './meta/errors.js'
+import { P2P_ERRORS } from './node/p2p/errors.js'
+
 export interface ErrorRow {
   /** HTTP status the API answers with when a request fails with this code. */
   readonly httpStatus: number
@@ -39,7 +44,8 @@ const apiErrors = {
   },
   UNAVAILABLE: {
     httpStatus: 503,
-    description: 'The node is starting or stopping and cannot serve the request yet.',
+    description:
+      'The node cannot serve the request now (starting or stopping, no metadata node reachable yet, no cluster CA yet); retry.',
   },
 } as const satisfies Record<string, ErrorRow>
 
@@ -77,10 +83,60 @@ const nodeErrors = {
 } as const satisfies Record<string, ErrorRow>
 
 /**
- * The joined table. Add an area's rows by spreading its table here; codes must be unique across areas
- * (the object spread would silently override — `joinTables` refuses duplicates instead).
+ * Codes of the cluster's own bookkeeping (src/node/ca, src/node/cluster) that have no table of their own:
+ * the CA throws `CertificateError` (code CERTIFICATE_INVALID), the `cluster` meta table refuses a second
+ * InitCluster with ALREADY_INITIALIZED.
  */
-export const ERROR_TABLE = joinTables(apiErrors, nodeErrors)
+const clusterErrors = {
+  CERTIFICATE_INVALID: {
+    httpStatus: 400,
+    description:
+      'A node certificate or public key that does not parse, is not signed by the cluster CA, is expired, or names another node.',
+  },
+  ALREADY_INITIALIZED: {
+    httpStatus: 409,
+    description: 'The cluster already has an id and a CA; a second initialisation with another id is refused.',
+  },
+} as const satisfies Record<string, ErrorRow>
+
+/**
+ * The consensus table in the joined shape. consensus imports nothing of the project, so its rows carry
+ * `message` and are adapted here. NOT_LEADER answers 503 like NO_LEADER (the table says 421, a status
+ * about misdirected TLS connections that HTTP clients do not retry): a node forwards proposals itself,
+ * so a client that still sees NOT_LEADER lost a race with an election and should retry — as for 503.
+ */
+const consensusErrors = Object.fromEntries(
+  Object.entries(CONSENSUS_ERRORS).map(([code, row]) => [
+    code,
+    { httpStatus: code === 'NOT_LEADER' ? 503 : row.httpStatus, description: sentence(row.message) },
+  ]),
+) as { readonly [K in keyof typeof CONSENSUS_ERRORS]: ErrorRow }
+
+/** The fs table without its WebHDFS columns (the WebHDFS routes read those from FS_ERRORS itself). */
+const fsErrors = Object.fromEntries(
+  Object.entries(FS_ERRORS).map(([code, row]) => [code, { httpStatus: row.httpStatus, description: row.description }]),
+) as { readonly [K in keyof typeof FS_ERRORS]: ErrorRow }
+
+/**
+ * The joined table. Add an area's rows by spreading its table here; codes must be unique across areas
+ * (the object spread would silently override — `joinTables` refuses duplicates instead). A code that
+ * means the same thing in two areas is defined once, by the area that owns the concept, and shared:
+ * the `cluster` meta table refuses with fs's ACCESS_DENIED and INVALID_ARGUMENT rather than its own;
+ * meta's codes reach WebHDFS clients mapped to the nearest fs code (src/fs/errors.ts errorFromResult).
+ * Codes that look alike but mean different things stay apart on purpose: TIMEOUT (a Raft operation's
+ * deadline, 504) and REQUEST_TIMEOUT (a peer did not answer, 504); ABORTED (a Raft caller gave up) and
+ * REQUEST_ABORTED (a p2p caller gave up); INVALID_CONFIG (Raft's internal settings, a bug: 500) and
+ * BAD_CONFIG_VALUE (an operator's flag, 400); STOPPED (the Raft group) and P2P_STOPPED (the libp2p host).
+ */
+export const ERROR_TABLE = joinTables(
+  apiErrors,
+  nodeErrors,
+  clusterErrors,
+  consensusErrors,
+  META_ERRORS,
+  fsErrors,
+  P2P_ERRORS,
+)
 
 export type ErrorCode = keyof typeof ERROR_TABLE
 
@@ -115,6 +171,10 @@ function joinTables<T extends Record<string, ErrorRow>[]>(...tables: T): UnionTo
     }
   }
   return joined as UnionToIntersection<T[number]>
+}
+
+function sentence(message: string): string {
+  return `${message[0]!.toUpperCase()}${message.slice(1)}.`
 }
 
 type UnionToIntersection<U> = (U extends unknown ? (k: U) => void : never) extends (k: infer I) => void

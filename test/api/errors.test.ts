@@ -4,7 +4,12 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { mapError } from '../../src/api/index.js'
+import { ConsensusError } from '../../src/consensus/index.js'
 import { ERROR_TABLE, HopsError, errorInfo, isErrorCode } from '../../src/errors.js'
+import { FsError } from '../../src/fs/index.js'
+import { CommandRejected, MetaError } from '../../src/meta/index.js'
+import { CertificateError } from '../../src/node/ca/index.js'
+import { P2PError } from '../../src/node/p2p/index.js'
 import { REPO_ROOT } from '../helpers/index.js'
 
 describe('error table', () => {
@@ -38,6 +43,24 @@ describe('error table', () => {
       status: 500,
       body: { error: { code: 'INTERNAL', message: 'internal error' } },
     })
+  })
+
+  it("joins every area's table: each area's error class maps to its own status", () => {
+    const cases: [unknown, string, number][] = [
+      [new ConsensusError('NOT_LEADER'), 'NOT_LEADER', 503],
+      [new ConsensusError('NO_LEADER'), 'NO_LEADER', 503],
+      [new ConsensusError('TIMEOUT'), 'TIMEOUT', 504],
+      [new FsError('FILE_NOT_FOUND'), 'FILE_NOT_FOUND', 404],
+      [new FsError('ACCESS_DENIED'), 'ACCESS_DENIED', 403],
+      [new MetaError('SUPERUSER_REQUIRED'), 'SUPERUSER_REQUIRED', 403],
+      [new P2PError('REQUEST_TIMEOUT', 'x'), 'REQUEST_TIMEOUT', 504],
+      [new CertificateError('x'), 'CERTIFICATE_INVALID', 400],
+      [new CommandRejected('ALREADY_INITIALIZED', 'x'), 'ALREADY_INITIALIZED', 409],
+      [new HopsError('UNAVAILABLE', 'x'), 'UNAVAILABLE', 503],
+    ]
+    for (const [err, code, status] of cases) {
+      expect(mapError(err)).toEqual({ status, body: { error: { code, message: (err as Error).message } } })
+    }
   })
 
   it('names subclasses after themselves', () => {

@@ -5,12 +5,13 @@
  * - `GET  /api/v1/fs/files?path=`     its bytes (offset, length)
  * - `GET  /api/v1/fs/changes?since=`  the change log after a Raft index: long-poll (`waitMs`), or
  *                                     server-sent events with `Accept: text/event-stream`
- * The caller is `user.name` (as for WebHDFS) until projects bring authentication. Errors are the API's
- * `{"error":{"code","message"}}` with the fs error table's status.
+ * The caller is `user.name` (as for WebHDFS) until projects bring authentication. Errors go through the
+ * API's one mapper (src/api/error-mapper.ts): `{"error":{"code","message"}}` with the joined table's
+ * status (FS_ERRORS' rows for fs codes); only the /webhdfs routes answer RemoteException, as WebHDFS
+ * requires.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { isFsError, type Caller, type FsService } from '../../fs/index.js'
-import { mapError } from '../error-mapper.js'
+import type { Caller, FsService } from '../../fs/index.js'
 import type { ApiRoutes } from '../server.js'
 
 export interface FsRoutesDeps {
@@ -81,19 +82,6 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
         { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes ?? 17 * 1024 * 1024 },
         (_req, body, done) => done(null, body),
       )
-      app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-        if (isFsError(err)) {
-          void reply
-            .status(err.httpStatus)
-            .type('application/json')
-            .send({ error: { code: err.code, message: err.message } })
-          return
-        }
-        const { status, body } = mapError(err)
-        if (status >= 500) request.log.error({ err }, 'fs request failed')
-        void reply.status(status).type('application/json').send(body)
-      })
-
       app.get(
         '/api/v1/fs/stat',
         {
