@@ -97,6 +97,30 @@ export const FS_ERRORS = {
     'java.io.IOException',
     'Too many xattrs on the inode, or a name/value too large.',
   ),
+  DISK_FULL: row(
+    507,
+    'DiskOutOfSpaceException',
+    'org.apache.hadoop.util.DiskChecker$DiskOutOfSpaceException',
+    'A datanode has no room for the block; the write failed and the file is left as it was.',
+  ),
+  CORRUPT_REPLICA: row(
+    500,
+    'ChecksumException',
+    'org.apache.hadoop.fs.ChecksumException',
+    'A block replica failed its CRC32C checksum (it is reported and replaced).',
+  ),
+  BLOCK_NOT_FOUND: row(
+    404,
+    'BlockMissingException',
+    'org.apache.hadoop.hdfs.BlockMissingException',
+    'No live datanode holds a good replica of a block of the file.',
+  ),
+  NOT_ENOUGH_DATANODES: row(
+    503,
+    'IOException',
+    'java.io.IOException',
+    'Too few live datanodes with free space to place a block.',
+  ),
 } as const
 
 export type FsErrorCode = keyof typeof FS_ERRORS

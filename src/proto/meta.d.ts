@@ -32,7 +32,12 @@ export namespace hopsd {
             recoverLease?: (hopsd.meta.RecoverLease.$Properties|null);
             setSetting?: (hopsd.meta.SetSetting.$Properties|null);
             initCluster?: (hopsd.meta.InitCluster.$Properties|null);
-            op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster");
+            addBlock?: (hopsd.meta.AddBlock.$Properties|null);
+            completeFile?: (hopsd.meta.CompleteFile.$Properties|null);
+            updateReplicas?: (hopsd.meta.UpdateReplicas.$Properties|null);
+            setDatanodeState?: (hopsd.meta.SetDatanodeState.$Properties|null);
+            removeBlocks?: (hopsd.meta.RemoveBlocks.$Properties|null);
+            op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks");
             static create(properties: hopsd.meta.Command.$Shape): hopsd.meta.Command & hopsd.meta.Command.$Shape;
             static create(properties?: hopsd.meta.Command.$Properties): hopsd.meta.Command;
             static encode(m: hopsd.meta.Command.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -68,7 +73,12 @@ export namespace hopsd {
                 recoverLease?: (hopsd.meta.RecoverLease.$Properties|null);
                 setSetting?: (hopsd.meta.SetSetting.$Properties|null);
                 initCluster?: (hopsd.meta.InitCluster.$Properties|null);
-                op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster");
+                addBlock?: (hopsd.meta.AddBlock.$Properties|null);
+                completeFile?: (hopsd.meta.CompleteFile.$Properties|null);
+                updateReplicas?: (hopsd.meta.UpdateReplicas.$Properties|null);
+                setDatanodeState?: (hopsd.meta.SetDatanodeState.$Properties|null);
+                removeBlocks?: (hopsd.meta.RemoveBlocks.$Properties|null);
+                op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks");
                 $unknowns?: Uint8Array[];
             }
             type $Shape = {
@@ -92,9 +102,14 @@ export namespace hopsd {
               recoverLease?: hopsd.meta.RecoverLease.$Shape|null;
               setSetting?: hopsd.meta.SetSetting.$Shape|null;
               initCluster?: hopsd.meta.InitCluster.$Shape|null;
+              addBlock?: hopsd.meta.AddBlock.$Shape|null;
+              completeFile?: hopsd.meta.CompleteFile.$Shape|null;
+              updateReplicas?: hopsd.meta.UpdateReplicas.$Shape|null;
+              setDatanodeState?: hopsd.meta.SetDatanodeState.$Shape|null;
+              removeBlocks?: hopsd.meta.RemoveBlocks.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape })
+              ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape })
             );
         }
 
@@ -951,6 +966,314 @@ export namespace hopsd {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.ClusterInfo.$Properties;
+        }
+
+        interface IAddBlock extends hopsd.meta.AddBlock.$Properties {
+        }
+
+        class AddBlock {
+            constructor(p?: hopsd.meta.AddBlock.$Properties);
+            $unknowns?: Uint8Array[];
+            path: string;
+            targets: string[];
+            static create(properties: hopsd.meta.AddBlock.$Shape): hopsd.meta.AddBlock & hopsd.meta.AddBlock.$Shape;
+            static create(properties?: hopsd.meta.AddBlock.$Properties): hopsd.meta.AddBlock;
+            static encode(m: hopsd.meta.AddBlock.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.AddBlock.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.AddBlock & hopsd.meta.AddBlock.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.AddBlock & hopsd.meta.AddBlock.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.AddBlock;
+            static toObject(m: hopsd.meta.AddBlock, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AddBlock {
+            interface $Properties {
+                path?: (string|null);
+                targets?: (string[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.AddBlock.$Properties;
+        }
+
+        interface IBlockCommit extends hopsd.meta.BlockCommit.$Properties {
+        }
+
+        class BlockCommit {
+            constructor(p?: hopsd.meta.BlockCommit.$Properties);
+            $unknowns?: Uint8Array[];
+            id: number;
+            length: number;
+            genStamp: number;
+            checksum: number;
+            replicas: string[];
+            static create(properties: hopsd.meta.BlockCommit.$Shape): hopsd.meta.BlockCommit & hopsd.meta.BlockCommit.$Shape;
+            static create(properties?: hopsd.meta.BlockCommit.$Properties): hopsd.meta.BlockCommit;
+            static encode(m: hopsd.meta.BlockCommit.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.BlockCommit.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.BlockCommit & hopsd.meta.BlockCommit.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.BlockCommit & hopsd.meta.BlockCommit.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.BlockCommit;
+            static toObject(m: hopsd.meta.BlockCommit, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace BlockCommit {
+            interface $Properties {
+                id?: (number|null);
+                length?: (number|null);
+                genStamp?: (number|null);
+                checksum?: (number|null);
+                replicas?: (string[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.BlockCommit.$Properties;
+        }
+
+        interface ICompleteFile extends hopsd.meta.CompleteFile.$Properties {
+        }
+
+        class CompleteFile {
+            constructor(p?: hopsd.meta.CompleteFile.$Properties);
+            $unknowns?: Uint8Array[];
+            path: string;
+            blocks: hopsd.meta.BlockCommit.$Properties[];
+            dropInline: boolean;
+            static create(properties: hopsd.meta.CompleteFile.$Shape): hopsd.meta.CompleteFile & hopsd.meta.CompleteFile.$Shape;
+            static create(properties?: hopsd.meta.CompleteFile.$Properties): hopsd.meta.CompleteFile;
+            static encode(m: hopsd.meta.CompleteFile.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.CompleteFile.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.CompleteFile & hopsd.meta.CompleteFile.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.CompleteFile & hopsd.meta.CompleteFile.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.CompleteFile;
+            static toObject(m: hopsd.meta.CompleteFile, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CompleteFile {
+            interface $Properties {
+                path?: (string|null);
+                blocks?: (hopsd.meta.BlockCommit.$Properties[]|null);
+                dropInline?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.CompleteFile.$Properties;
+        }
+
+        interface IReplicaChange extends hopsd.meta.ReplicaChange.$Properties {
+        }
+
+        class ReplicaChange {
+            constructor(p?: hopsd.meta.ReplicaChange.$Properties);
+            $unknowns?: Uint8Array[];
+            blockId: number;
+            node: string;
+            static create(properties: hopsd.meta.ReplicaChange.$Shape): hopsd.meta.ReplicaChange & hopsd.meta.ReplicaChange.$Shape;
+            static create(properties?: hopsd.meta.ReplicaChange.$Properties): hopsd.meta.ReplicaChange;
+            static encode(m: hopsd.meta.ReplicaChange.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.ReplicaChange.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.ReplicaChange & hopsd.meta.ReplicaChange.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.ReplicaChange & hopsd.meta.ReplicaChange.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.ReplicaChange;
+            static toObject(m: hopsd.meta.ReplicaChange, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ReplicaChange {
+            interface $Properties {
+                blockId?: (number|null);
+                node?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.ReplicaChange.$Properties;
+        }
+
+        interface IUpdateReplicas extends hopsd.meta.UpdateReplicas.$Properties {
+        }
+
+        class UpdateReplicas {
+            constructor(p?: hopsd.meta.UpdateReplicas.$Properties);
+            $unknowns?: Uint8Array[];
+            added: hopsd.meta.ReplicaChange.$Properties[];
+            removed: hopsd.meta.ReplicaChange.$Properties[];
+            corrupt: hopsd.meta.ReplicaChange.$Properties[];
+            static create(properties: hopsd.meta.UpdateReplicas.$Shape): hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape;
+            static create(properties?: hopsd.meta.UpdateReplicas.$Properties): hopsd.meta.UpdateReplicas;
+            static encode(m: hopsd.meta.UpdateReplicas.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.UpdateReplicas.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.UpdateReplicas;
+            static toObject(m: hopsd.meta.UpdateReplicas, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace UpdateReplicas {
+            interface $Properties {
+                added?: (hopsd.meta.ReplicaChange.$Properties[]|null);
+                removed?: (hopsd.meta.ReplicaChange.$Properties[]|null);
+                corrupt?: (hopsd.meta.ReplicaChange.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.UpdateReplicas.$Properties;
+        }
+
+        enum DatanodeState {
+            DATANODE_NORMAL = 0,
+            DRAINING = 1,
+            DECOMMISSIONED = 2
+        }
+
+        interface ISetDatanodeState extends hopsd.meta.SetDatanodeState.$Properties {
+        }
+
+        class SetDatanodeState {
+            constructor(p?: hopsd.meta.SetDatanodeState.$Properties);
+            $unknowns?: Uint8Array[];
+            node: string;
+            state: hopsd.meta.DatanodeState;
+            static create(properties: hopsd.meta.SetDatanodeState.$Shape): hopsd.meta.SetDatanodeState & hopsd.meta.SetDatanodeState.$Shape;
+            static create(properties?: hopsd.meta.SetDatanodeState.$Properties): hopsd.meta.SetDatanodeState;
+            static encode(m: hopsd.meta.SetDatanodeState.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.SetDatanodeState.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.SetDatanodeState & hopsd.meta.SetDatanodeState.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.SetDatanodeState & hopsd.meta.SetDatanodeState.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.SetDatanodeState;
+            static toObject(m: hopsd.meta.SetDatanodeState, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SetDatanodeState {
+            interface $Properties {
+                node?: (string|null);
+                state?: (hopsd.meta.DatanodeState|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.SetDatanodeState.$Properties;
+        }
+
+        interface IRemoveBlocks extends hopsd.meta.RemoveBlocks.$Properties {
+        }
+
+        class RemoveBlocks {
+            constructor(p?: hopsd.meta.RemoveBlocks.$Properties);
+            $unknowns?: Uint8Array[];
+            ids: number[];
+            static create(properties: hopsd.meta.RemoveBlocks.$Shape): hopsd.meta.RemoveBlocks & hopsd.meta.RemoveBlocks.$Shape;
+            static create(properties?: hopsd.meta.RemoveBlocks.$Properties): hopsd.meta.RemoveBlocks;
+            static encode(m: hopsd.meta.RemoveBlocks.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.RemoveBlocks.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.RemoveBlocks & hopsd.meta.RemoveBlocks.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.RemoveBlocks & hopsd.meta.RemoveBlocks.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.RemoveBlocks;
+            static toObject(m: hopsd.meta.RemoveBlocks, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RemoveBlocks {
+            interface $Properties {
+                ids?: (number[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.RemoveBlocks.$Properties;
+        }
+
+        enum BlockState {
+            BLOCK_STATE_UNSPECIFIED = 0,
+            UNDER_CONSTRUCTION = 1,
+            COMPLETE = 2
+        }
+
+        interface IBlockRecord extends hopsd.meta.BlockRecord.$Properties {
+        }
+
+        class BlockRecord {
+            constructor(p?: hopsd.meta.BlockRecord.$Properties);
+            $unknowns?: Uint8Array[];
+            id: number;
+            inodeId: number;
+            length: number;
+            genStamp: number;
+            state: hopsd.meta.BlockState;
+            checksum: number;
+            replicas: string[];
+            corrupt: string[];
+            targets: string[];
+            replication: number;
+            static create(properties: hopsd.meta.BlockRecord.$Shape): hopsd.meta.BlockRecord & hopsd.meta.BlockRecord.$Shape;
+            static create(properties?: hopsd.meta.BlockRecord.$Properties): hopsd.meta.BlockRecord;
+            static encode(m: hopsd.meta.BlockRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.BlockRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.BlockRecord & hopsd.meta.BlockRecord.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.BlockRecord & hopsd.meta.BlockRecord.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.BlockRecord;
+            static toObject(m: hopsd.meta.BlockRecord, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace BlockRecord {
+            interface $Properties {
+                id?: (number|null);
+                inodeId?: (number|null);
+                length?: (number|null);
+                genStamp?: (number|null);
+                state?: (hopsd.meta.BlockState|null);
+                checksum?: (number|null);
+                replicas?: (string[]|null);
+                corrupt?: (string[]|null);
+                targets?: (string[]|null);
+                replication?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.BlockRecord.$Properties;
+        }
+
+        interface IDatanodeRecord extends hopsd.meta.DatanodeRecord.$Properties {
+        }
+
+        class DatanodeRecord {
+            constructor(p?: hopsd.meta.DatanodeRecord.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            state: hopsd.meta.DatanodeState;
+            changedMs: number;
+            static create(properties: hopsd.meta.DatanodeRecord.$Shape): hopsd.meta.DatanodeRecord & hopsd.meta.DatanodeRecord.$Shape;
+            static create(properties?: hopsd.meta.DatanodeRecord.$Properties): hopsd.meta.DatanodeRecord;
+            static encode(m: hopsd.meta.DatanodeRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.DatanodeRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.DatanodeRecord & hopsd.meta.DatanodeRecord.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.DatanodeRecord & hopsd.meta.DatanodeRecord.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.DatanodeRecord;
+            static toObject(m: hopsd.meta.DatanodeRecord, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DatanodeRecord {
+            interface $Properties {
+                id?: (string|null);
+                state?: (hopsd.meta.DatanodeState|null);
+                changedMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.DatanodeRecord.$Properties;
         }
     }
 }

@@ -54,7 +54,12 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RecoverLease.$Properties|null} [recoverLease] Command recoverLease
              * @property {hopsd.meta.SetSetting.$Properties|null} [setSetting] Command setSetting
              * @property {hopsd.meta.InitCluster.$Properties|null} [initCluster] Command initCluster
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"} [op] Command op
+             * @property {hopsd.meta.AddBlock.$Properties|null} [addBlock] Command addBlock
+             * @property {hopsd.meta.CompleteFile.$Properties|null} [completeFile] Command completeFile
+             * @property {hopsd.meta.UpdateReplicas.$Properties|null} [updateReplicas] Command updateReplicas
+             * @property {hopsd.meta.SetDatanodeState.$Properties|null} [setDatanodeState] Command setDatanodeState
+             * @property {hopsd.meta.RemoveBlocks.$Properties|null} [removeBlocks] Command removeBlocks
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -89,9 +94,14 @@ export const hopsd = $root.hopsd = (() => {
              *   recoverLease?: hopsd.meta.RecoverLease.$Shape|null;
              *   setSetting?: hopsd.meta.SetSetting.$Shape|null;
              *   initCluster?: hopsd.meta.InitCluster.$Shape|null;
+             *   addBlock?: hopsd.meta.AddBlock.$Shape|null;
+             *   completeFile?: hopsd.meta.CompleteFile.$Shape|null;
+             *   updateReplicas?: hopsd.meta.UpdateReplicas.$Shape|null;
+             *   setDatanodeState?: hopsd.meta.SetDatanodeState.$Shape|null;
+             *   removeBlocks?: hopsd.meta.RemoveBlocks.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -271,17 +281,57 @@ export const hopsd = $root.hopsd = (() => {
              */
             Command.prototype.initCluster = null;
 
+            /**
+             * Command addBlock.
+             * @member {hopsd.meta.AddBlock.$Properties|null|undefined} addBlock
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.addBlock = null;
+
+            /**
+             * Command completeFile.
+             * @member {hopsd.meta.CompleteFile.$Properties|null|undefined} completeFile
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.completeFile = null;
+
+            /**
+             * Command updateReplicas.
+             * @member {hopsd.meta.UpdateReplicas.$Properties|null|undefined} updateReplicas
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.updateReplicas = null;
+
+            /**
+             * Command setDatanodeState.
+             * @member {hopsd.meta.SetDatanodeState.$Properties|null|undefined} setDatanodeState
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.setDatanodeState = null;
+
+            /**
+             * Command removeBlocks.
+             * @member {hopsd.meta.RemoveBlocks.$Properties|null|undefined} removeBlocks
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.removeBlocks = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "initCluster"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -359,6 +409,16 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.SetSetting.encode(m.setSetting, w.uint32(/* id 24, wireType 2 =*/194).fork(), q + 1).ldelim();
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster"))
                     $root.hopsd.meta.InitCluster.encode(m.initCluster, w.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
+                if (m.addBlock != null && $Object.hasOwnProperty.call(m, "addBlock"))
+                    $root.hopsd.meta.AddBlock.encode(m.addBlock, w.uint32(/* id 50, wireType 2 =*/402).fork(), q + 1).ldelim();
+                if (m.completeFile != null && $Object.hasOwnProperty.call(m, "completeFile"))
+                    $root.hopsd.meta.CompleteFile.encode(m.completeFile, w.uint32(/* id 51, wireType 2 =*/410).fork(), q + 1).ldelim();
+                if (m.updateReplicas != null && $Object.hasOwnProperty.call(m, "updateReplicas"))
+                    $root.hopsd.meta.UpdateReplicas.encode(m.updateReplicas, w.uint32(/* id 52, wireType 2 =*/418).fork(), q + 1).ldelim();
+                if (m.setDatanodeState != null && $Object.hasOwnProperty.call(m, "setDatanodeState"))
+                    $root.hopsd.meta.SetDatanodeState.encode(m.setDatanodeState, w.uint32(/* id 53, wireType 2 =*/426).fork(), q + 1).ldelim();
+                if (m.removeBlocks != null && $Object.hasOwnProperty.call(m, "removeBlocks"))
+                    $root.hopsd.meta.RemoveBlocks.encode(m.removeBlocks, w.uint32(/* id 54, wireType 2 =*/434).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -561,6 +621,41 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.initCluster = $root.hopsd.meta.InitCluster.decode(r, r.size(), $undefined, q + 1, m.initCluster);
                             m.op = "initCluster";
+                            continue;
+                        }
+                    case 50: {
+                            if (u !== 2)
+                                break;
+                            m.addBlock = $root.hopsd.meta.AddBlock.decode(r, r.size(), $undefined, q + 1, m.addBlock);
+                            m.op = "addBlock";
+                            continue;
+                        }
+                    case 51: {
+                            if (u !== 2)
+                                break;
+                            m.completeFile = $root.hopsd.meta.CompleteFile.decode(r, r.size(), $undefined, q + 1, m.completeFile);
+                            m.op = "completeFile";
+                            continue;
+                        }
+                    case 52: {
+                            if (u !== 2)
+                                break;
+                            m.updateReplicas = $root.hopsd.meta.UpdateReplicas.decode(r, r.size(), $undefined, q + 1, m.updateReplicas);
+                            m.op = "updateReplicas";
+                            continue;
+                        }
+                    case 53: {
+                            if (u !== 2)
+                                break;
+                            m.setDatanodeState = $root.hopsd.meta.SetDatanodeState.decode(r, r.size(), $undefined, q + 1, m.setDatanodeState);
+                            m.op = "setDatanodeState";
+                            continue;
+                        }
+                    case 54: {
+                            if (u !== 2)
+                                break;
+                            m.removeBlocks = $root.hopsd.meta.RemoveBlocks.decode(r, r.size(), $undefined, q + 1, m.removeBlocks);
+                            m.op = "removeBlocks";
                             continue;
                         }
                     }
@@ -790,6 +885,56 @@ export const hopsd = $root.hopsd = (() => {
                             return "initCluster." + e;
                     }
                 }
+                if (m.addBlock != null && $Object.hasOwnProperty.call(m, "addBlock")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.AddBlock.verify(m.addBlock, q + 1);
+                        if (e)
+                            return "addBlock." + e;
+                    }
+                }
+                if (m.completeFile != null && $Object.hasOwnProperty.call(m, "completeFile")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CompleteFile.verify(m.completeFile, q + 1);
+                        if (e)
+                            return "completeFile." + e;
+                    }
+                }
+                if (m.updateReplicas != null && $Object.hasOwnProperty.call(m, "updateReplicas")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UpdateReplicas.verify(m.updateReplicas, q + 1);
+                        if (e)
+                            return "updateReplicas." + e;
+                    }
+                }
+                if (m.setDatanodeState != null && $Object.hasOwnProperty.call(m, "setDatanodeState")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SetDatanodeState.verify(m.setDatanodeState, q + 1);
+                        if (e)
+                            return "setDatanodeState." + e;
+                    }
+                }
+                if (m.removeBlocks != null && $Object.hasOwnProperty.call(m, "removeBlocks")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RemoveBlocks.verify(m.removeBlocks, q + 1);
+                        if (e)
+                            return "removeBlocks." + e;
+                    }
+                }
                 return null;
             };
 
@@ -920,6 +1065,31 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isObject(d.initCluster))
                         throw $TypeError(".hopsd.meta.Command.initCluster: object expected");
                     m.initCluster = $root.hopsd.meta.InitCluster.fromObject(d.initCluster, q + 1);
+                }
+                if (d.addBlock != null) {
+                    if (!$util.isObject(d.addBlock))
+                        throw $TypeError(".hopsd.meta.Command.addBlock: object expected");
+                    m.addBlock = $root.hopsd.meta.AddBlock.fromObject(d.addBlock, q + 1);
+                }
+                if (d.completeFile != null) {
+                    if (!$util.isObject(d.completeFile))
+                        throw $TypeError(".hopsd.meta.Command.completeFile: object expected");
+                    m.completeFile = $root.hopsd.meta.CompleteFile.fromObject(d.completeFile, q + 1);
+                }
+                if (d.updateReplicas != null) {
+                    if (!$util.isObject(d.updateReplicas))
+                        throw $TypeError(".hopsd.meta.Command.updateReplicas: object expected");
+                    m.updateReplicas = $root.hopsd.meta.UpdateReplicas.fromObject(d.updateReplicas, q + 1);
+                }
+                if (d.setDatanodeState != null) {
+                    if (!$util.isObject(d.setDatanodeState))
+                        throw $TypeError(".hopsd.meta.Command.setDatanodeState: object expected");
+                    m.setDatanodeState = $root.hopsd.meta.SetDatanodeState.fromObject(d.setDatanodeState, q + 1);
+                }
+                if (d.removeBlocks != null) {
+                    if (!$util.isObject(d.removeBlocks))
+                        throw $TypeError(".hopsd.meta.Command.removeBlocks: object expected");
+                    m.removeBlocks = $root.hopsd.meta.RemoveBlocks.fromObject(d.removeBlocks, q + 1);
                 }
                 return m;
             };
@@ -1052,6 +1222,31 @@ export const hopsd = $root.hopsd = (() => {
                     d.initCluster = $root.hopsd.meta.InitCluster.toObject(m.initCluster, o, q + 1);
                     if (o.oneofs)
                         d.op = "initCluster";
+                }
+                if (m.addBlock != null && $Object.hasOwnProperty.call(m, "addBlock")) {
+                    d.addBlock = $root.hopsd.meta.AddBlock.toObject(m.addBlock, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "addBlock";
+                }
+                if (m.completeFile != null && $Object.hasOwnProperty.call(m, "completeFile")) {
+                    d.completeFile = $root.hopsd.meta.CompleteFile.toObject(m.completeFile, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "completeFile";
+                }
+                if (m.updateReplicas != null && $Object.hasOwnProperty.call(m, "updateReplicas")) {
+                    d.updateReplicas = $root.hopsd.meta.UpdateReplicas.toObject(m.updateReplicas, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "updateReplicas";
+                }
+                if (m.setDatanodeState != null && $Object.hasOwnProperty.call(m, "setDatanodeState")) {
+                    d.setDatanodeState = $root.hopsd.meta.SetDatanodeState.toObject(m.setDatanodeState, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setDatanodeState";
+                }
+                if (m.removeBlocks != null && $Object.hasOwnProperty.call(m, "removeBlocks")) {
+                    d.removeBlocks = $root.hopsd.meta.RemoveBlocks.toObject(m.removeBlocks, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "removeBlocks";
                 }
                 return d;
             };
@@ -10830,6 +11025,3651 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return ClusterInfo;
+        })();
+
+        meta.AddBlock = (function() {
+
+            /**
+             * Properties of an AddBlock.
+             * @typedef {Object} hopsd.meta.AddBlock.$Properties
+             * @property {string|null} [path] AddBlock path
+             * @property {Array.<string>|null} [targets] AddBlock targets
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AddBlock.
+             * @memberof hopsd.meta
+             * @interface IAddBlock
+             * @augments hopsd.meta.AddBlock.$Properties
+             * @deprecated Use hopsd.meta.AddBlock.$Properties instead.
+             */
+
+            /**
+             * Shape of an AddBlock.
+             * @typedef {hopsd.meta.AddBlock.$Properties} hopsd.meta.AddBlock.$Shape
+             */
+
+            /**
+             * Constructs a new AddBlock.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AddBlock.
+             * @constructor
+             * @param {hopsd.meta.AddBlock.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AddBlock = function (p) {
+                this.targets = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AddBlock path.
+             * @member {string} path
+             * @memberof hopsd.meta.AddBlock
+             * @instance
+             */
+            AddBlock.prototype.path = "";
+
+            /**
+             * AddBlock targets.
+             * @member {Array.<string>} targets
+             * @memberof hopsd.meta.AddBlock
+             * @instance
+             */
+            AddBlock.prototype.targets = $util.emptyArray;
+
+            /**
+             * Creates a new AddBlock instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {hopsd.meta.AddBlock.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AddBlock} AddBlock instance
+             * @type {{
+             *   (properties: hopsd.meta.AddBlock.$Shape): hopsd.meta.AddBlock & hopsd.meta.AddBlock.$Shape;
+             *   (properties?: hopsd.meta.AddBlock.$Properties): hopsd.meta.AddBlock;
+             * }}
+             */
+            AddBlock.create = function(properties) {
+                return new AddBlock(properties);
+            };
+
+            /**
+             * Encodes the specified AddBlock message. Does not implicitly {@link hopsd.meta.AddBlock.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {hopsd.meta.AddBlock.$Properties} m AddBlock message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddBlock.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.targets != null && m.targets.length) {
+                    for (var i = 0; i < m.targets.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.targets[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AddBlock message, length delimited. Does not implicitly {@link hopsd.meta.AddBlock.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {hopsd.meta.AddBlock.$Properties} message AddBlock message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddBlock.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AddBlock message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AddBlock & hopsd.meta.AddBlock.$Shape} AddBlock
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddBlock.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AddBlock();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.targets && m.targets.length))
+                                m.targets = [];
+                            m.targets.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AddBlock message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AddBlock & hopsd.meta.AddBlock.$Shape} AddBlock
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddBlock.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AddBlock message.
+             * @function verify
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AddBlock.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.targets != null && $Object.hasOwnProperty.call(m, "targets")) {
+                    if (!$Array.isArray(m.targets))
+                        return "targets: array expected";
+                    for (var i = 0; i < m.targets.length; ++i) {
+                        if (!$util.isString(m.targets[i]))
+                            return "targets: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AddBlock message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AddBlock} AddBlock
+             */
+            AddBlock.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AddBlock)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AddBlock: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AddBlock();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.targets) {
+                    if (!$Array.isArray(d.targets))
+                        throw $TypeError(".hopsd.meta.AddBlock.targets: array expected");
+                    m.targets = $Array(d.targets.length);
+                    for (var i = 0; i < d.targets.length; ++i) {
+                        m.targets[i] = $String(d.targets[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AddBlock message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {hopsd.meta.AddBlock} m AddBlock
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AddBlock.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.targets = [];
+                }
+                if (o.defaults) {
+                    d.path = "";
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.targets && m.targets.length) {
+                    d.targets = $Array(m.targets.length);
+                    for (var j = 0; j < m.targets.length; ++j) {
+                        d.targets[j] = m.targets[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AddBlock to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AddBlock
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AddBlock.prototype.toJSON = function() {
+                return AddBlock.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AddBlock
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AddBlock
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AddBlock.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AddBlock";
+            };
+
+            return AddBlock;
+        })();
+
+        meta.BlockCommit = (function() {
+
+            /**
+             * Properties of a BlockCommit.
+             * @typedef {Object} hopsd.meta.BlockCommit.$Properties
+             * @property {number|null} [id] BlockCommit id
+             * @property {number|null} [length] BlockCommit length
+             * @property {number|null} [genStamp] BlockCommit genStamp
+             * @property {number|null} [checksum] BlockCommit checksum
+             * @property {Array.<string>|null} [replicas] BlockCommit replicas
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BlockCommit.
+             * @memberof hopsd.meta
+             * @interface IBlockCommit
+             * @augments hopsd.meta.BlockCommit.$Properties
+             * @deprecated Use hopsd.meta.BlockCommit.$Properties instead.
+             */
+
+            /**
+             * Shape of a BlockCommit.
+             * @typedef {hopsd.meta.BlockCommit.$Properties} hopsd.meta.BlockCommit.$Shape
+             */
+
+            /**
+             * Constructs a new BlockCommit.
+             * @memberof hopsd.meta
+             * @classdesc Represents a BlockCommit.
+             * @constructor
+             * @param {hopsd.meta.BlockCommit.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BlockCommit = function (p) {
+                this.replicas = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * BlockCommit id.
+             * @member {number} id
+             * @memberof hopsd.meta.BlockCommit
+             * @instance
+             */
+            BlockCommit.prototype.id = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockCommit length.
+             * @member {number} length
+             * @memberof hopsd.meta.BlockCommit
+             * @instance
+             */
+            BlockCommit.prototype.length = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockCommit genStamp.
+             * @member {number} genStamp
+             * @memberof hopsd.meta.BlockCommit
+             * @instance
+             */
+            BlockCommit.prototype.genStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockCommit checksum.
+             * @member {number} checksum
+             * @memberof hopsd.meta.BlockCommit
+             * @instance
+             */
+            BlockCommit.prototype.checksum = 0;
+
+            /**
+             * BlockCommit replicas.
+             * @member {Array.<string>} replicas
+             * @memberof hopsd.meta.BlockCommit
+             * @instance
+             */
+            BlockCommit.prototype.replicas = $util.emptyArray;
+
+            /**
+             * Creates a new BlockCommit instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {hopsd.meta.BlockCommit.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.BlockCommit} BlockCommit instance
+             * @type {{
+             *   (properties: hopsd.meta.BlockCommit.$Shape): hopsd.meta.BlockCommit & hopsd.meta.BlockCommit.$Shape;
+             *   (properties?: hopsd.meta.BlockCommit.$Properties): hopsd.meta.BlockCommit;
+             * }}
+             */
+            BlockCommit.create = function(properties) {
+                return new BlockCommit(properties);
+            };
+
+            /**
+             * Encodes the specified BlockCommit message. Does not implicitly {@link hopsd.meta.BlockCommit.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {hopsd.meta.BlockCommit.$Properties} m BlockCommit message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BlockCommit.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && (typeof m.id === "object" ? m.id.low || m.id.high : m.id !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.id);
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length") && (typeof m.length === "object" ? m.length.low || m.length.high : m.length !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.length);
+                if (m.genStamp != null && $Object.hasOwnProperty.call(m, "genStamp") && (typeof m.genStamp === "object" ? m.genStamp.low || m.genStamp.high : m.genStamp !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.genStamp);
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum") && m.checksum !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.checksum);
+                if (m.replicas != null && m.replicas.length) {
+                    for (var i = 0; i < m.replicas.length; ++i)
+                        w.uint32(/* id 5, wireType 2 =*/42).string(m.replicas[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified BlockCommit message, length delimited. Does not implicitly {@link hopsd.meta.BlockCommit.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {hopsd.meta.BlockCommit.$Properties} message BlockCommit message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BlockCommit.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BlockCommit message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.BlockCommit & hopsd.meta.BlockCommit.$Shape} BlockCommit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BlockCommit.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.BlockCommit();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.length = v;
+                            else
+                                delete m.length;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.genStamp = v;
+                            else
+                                delete m.genStamp;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.checksum = v;
+                            else
+                                delete m.checksum;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.replicas && m.replicas.length))
+                                m.replicas = [];
+                            m.replicas.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a BlockCommit message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.BlockCommit & hopsd.meta.BlockCommit.$Shape} BlockCommit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BlockCommit.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BlockCommit message.
+             * @function verify
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BlockCommit.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isInteger(m.id) && !(m.id && $util.isInteger(m.id.low) && $util.isInteger(m.id.high)))
+                        return "id: integer|Long expected";
+                }
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length")) {
+                    if (!$util.isInteger(m.length) && !(m.length && $util.isInteger(m.length.low) && $util.isInteger(m.length.high)))
+                        return "length: integer|Long expected";
+                }
+                if (m.genStamp != null && $Object.hasOwnProperty.call(m, "genStamp")) {
+                    if (!$util.isInteger(m.genStamp) && !(m.genStamp && $util.isInteger(m.genStamp.low) && $util.isInteger(m.genStamp.high)))
+                        return "genStamp: integer|Long expected";
+                }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
+                    if (!$util.isInteger(m.checksum))
+                        return "checksum: integer expected";
+                }
+                if (m.replicas != null && $Object.hasOwnProperty.call(m, "replicas")) {
+                    if (!$Array.isArray(m.replicas))
+                        return "replicas: array expected";
+                    for (var i = 0; i < m.replicas.length; ++i) {
+                        if (!$util.isString(m.replicas[i]))
+                            return "replicas: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a BlockCommit message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.BlockCommit} BlockCommit
+             */
+            BlockCommit.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.BlockCommit)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.BlockCommit: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.BlockCommit();
+                if (d.id != null) {
+                    if (typeof d.id === "object" ? d.id.low || d.id.high : $Number(d.id) !== 0) {
+                        if ($util.Long)
+                            m.id = $util.Long.fromValue(d.id, true);
+                        else if (typeof d.id === "string")
+                            m.id = $parseInt(d.id, 10);
+                        else if (typeof d.id === "number")
+                            m.id = d.id;
+                        else if (typeof d.id === "object")
+                            m.id = new $util.LongBits(d.id.low >>> 0, d.id.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.length != null) {
+                    if (typeof d.length === "object" ? d.length.low || d.length.high : $Number(d.length) !== 0) {
+                        if ($util.Long)
+                            m.length = $util.Long.fromValue(d.length, true);
+                        else if (typeof d.length === "string")
+                            m.length = $parseInt(d.length, 10);
+                        else if (typeof d.length === "number")
+                            m.length = d.length;
+                        else if (typeof d.length === "object")
+                            m.length = new $util.LongBits(d.length.low >>> 0, d.length.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.genStamp != null) {
+                    if (typeof d.genStamp === "object" ? d.genStamp.low || d.genStamp.high : $Number(d.genStamp) !== 0) {
+                        if ($util.Long)
+                            m.genStamp = $util.Long.fromValue(d.genStamp, true);
+                        else if (typeof d.genStamp === "string")
+                            m.genStamp = $parseInt(d.genStamp, 10);
+                        else if (typeof d.genStamp === "number")
+                            m.genStamp = d.genStamp;
+                        else if (typeof d.genStamp === "object")
+                            m.genStamp = new $util.LongBits(d.genStamp.low >>> 0, d.genStamp.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.checksum != null) {
+                    if ($Number(d.checksum) !== 0) {
+                        m.checksum = d.checksum >>> 0;
+                    }
+                }
+                if (d.replicas) {
+                    if (!$Array.isArray(d.replicas))
+                        throw $TypeError(".hopsd.meta.BlockCommit.replicas: array expected");
+                    m.replicas = $Array(d.replicas.length);
+                    for (var i = 0; i < d.replicas.length; ++i) {
+                        m.replicas[i] = $String(d.replicas[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a BlockCommit message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {hopsd.meta.BlockCommit} m BlockCommit
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BlockCommit.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.replicas = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.id = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.id = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.length = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.length = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.genStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.genStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.checksum = 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.id = typeof m.id === "number" ? $BigInt(m.id) : $util.Long.fromBits(m.id.low >>> 0, m.id.high >>> 0, true).toBigInt();
+                    else if (typeof m.id === "number")
+                        d.id = o.longs === $String ? $String(m.id) : m.id;
+                    else
+                        d.id = o.longs === $String ? $util.Long.prototype.toString.call(m.id) : o.longs === $Number ? new $util.LongBits(m.id.low >>> 0, m.id.high >>> 0).toNumber(true) : m.id;
+                }
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.length = typeof m.length === "number" ? $BigInt(m.length) : $util.Long.fromBits(m.length.low >>> 0, m.length.high >>> 0, true).toBigInt();
+                    else if (typeof m.length === "number")
+                        d.length = o.longs === $String ? $String(m.length) : m.length;
+                    else
+                        d.length = o.longs === $String ? $util.Long.prototype.toString.call(m.length) : o.longs === $Number ? new $util.LongBits(m.length.low >>> 0, m.length.high >>> 0).toNumber(true) : m.length;
+                }
+                if (m.genStamp != null && $Object.hasOwnProperty.call(m, "genStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.genStamp = typeof m.genStamp === "number" ? $BigInt(m.genStamp) : $util.Long.fromBits(m.genStamp.low >>> 0, m.genStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.genStamp === "number")
+                        d.genStamp = o.longs === $String ? $String(m.genStamp) : m.genStamp;
+                    else
+                        d.genStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.genStamp) : o.longs === $Number ? new $util.LongBits(m.genStamp.low >>> 0, m.genStamp.high >>> 0).toNumber(true) : m.genStamp;
+                }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
+                    d.checksum = m.checksum;
+                }
+                if (m.replicas && m.replicas.length) {
+                    d.replicas = $Array(m.replicas.length);
+                    for (var j = 0; j < m.replicas.length; ++j) {
+                        d.replicas[j] = m.replicas[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this BlockCommit to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.BlockCommit
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BlockCommit.prototype.toJSON = function() {
+                return BlockCommit.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BlockCommit
+             * @function getTypeUrl
+             * @memberof hopsd.meta.BlockCommit
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BlockCommit.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.BlockCommit";
+            };
+
+            return BlockCommit;
+        })();
+
+        meta.CompleteFile = (function() {
+
+            /**
+             * Properties of a CompleteFile.
+             * @typedef {Object} hopsd.meta.CompleteFile.$Properties
+             * @property {string|null} [path] CompleteFile path
+             * @property {Array.<hopsd.meta.BlockCommit.$Properties>|null} [blocks] CompleteFile blocks
+             * @property {boolean|null} [dropInline] CompleteFile dropInline
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CompleteFile.
+             * @memberof hopsd.meta
+             * @interface ICompleteFile
+             * @augments hopsd.meta.CompleteFile.$Properties
+             * @deprecated Use hopsd.meta.CompleteFile.$Properties instead.
+             */
+
+            /**
+             * Shape of a CompleteFile.
+             * @typedef {hopsd.meta.CompleteFile.$Properties} hopsd.meta.CompleteFile.$Shape
+             */
+
+            /**
+             * Constructs a new CompleteFile.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CompleteFile.
+             * @constructor
+             * @param {hopsd.meta.CompleteFile.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CompleteFile = function (p) {
+                this.blocks = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CompleteFile path.
+             * @member {string} path
+             * @memberof hopsd.meta.CompleteFile
+             * @instance
+             */
+            CompleteFile.prototype.path = "";
+
+            /**
+             * CompleteFile blocks.
+             * @member {Array.<hopsd.meta.BlockCommit.$Properties>} blocks
+             * @memberof hopsd.meta.CompleteFile
+             * @instance
+             */
+            CompleteFile.prototype.blocks = $util.emptyArray;
+
+            /**
+             * CompleteFile dropInline.
+             * @member {boolean} dropInline
+             * @memberof hopsd.meta.CompleteFile
+             * @instance
+             */
+            CompleteFile.prototype.dropInline = false;
+
+            /**
+             * Creates a new CompleteFile instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {hopsd.meta.CompleteFile.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CompleteFile} CompleteFile instance
+             * @type {{
+             *   (properties: hopsd.meta.CompleteFile.$Shape): hopsd.meta.CompleteFile & hopsd.meta.CompleteFile.$Shape;
+             *   (properties?: hopsd.meta.CompleteFile.$Properties): hopsd.meta.CompleteFile;
+             * }}
+             */
+            CompleteFile.create = function(properties) {
+                return new CompleteFile(properties);
+            };
+
+            /**
+             * Encodes the specified CompleteFile message. Does not implicitly {@link hopsd.meta.CompleteFile.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {hopsd.meta.CompleteFile.$Properties} m CompleteFile message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CompleteFile.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.blocks != null && m.blocks.length) {
+                    for (var i = 0; i < m.blocks.length; ++i)
+                        $root.hopsd.meta.BlockCommit.encode(m.blocks[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                }
+                if (m.dropInline != null && $Object.hasOwnProperty.call(m, "dropInline") && m.dropInline !== false)
+                    w.uint32(/* id 3, wireType 0 =*/24).bool(m.dropInline);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CompleteFile message, length delimited. Does not implicitly {@link hopsd.meta.CompleteFile.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {hopsd.meta.CompleteFile.$Properties} message CompleteFile message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CompleteFile.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CompleteFile message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CompleteFile & hopsd.meta.CompleteFile.$Shape} CompleteFile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CompleteFile.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CompleteFile();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.blocks && m.blocks.length))
+                                m.blocks = [];
+                            m.blocks.push($root.hopsd.meta.BlockCommit.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.dropInline = v;
+                            else
+                                delete m.dropInline;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CompleteFile message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CompleteFile & hopsd.meta.CompleteFile.$Shape} CompleteFile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CompleteFile.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CompleteFile message.
+             * @function verify
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CompleteFile.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.blocks != null && $Object.hasOwnProperty.call(m, "blocks")) {
+                    if (!$Array.isArray(m.blocks))
+                        return "blocks: array expected";
+                    for (var i = 0; i < m.blocks.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.BlockCommit.verify(m.blocks[i], q + 1);
+                            if (e)
+                                return "blocks." + e;
+                        }
+                    }
+                }
+                if (m.dropInline != null && $Object.hasOwnProperty.call(m, "dropInline")) {
+                    if (typeof m.dropInline !== "boolean")
+                        return "dropInline: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CompleteFile message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CompleteFile} CompleteFile
+             */
+            CompleteFile.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CompleteFile)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CompleteFile: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CompleteFile();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.blocks) {
+                    if (!$Array.isArray(d.blocks))
+                        throw $TypeError(".hopsd.meta.CompleteFile.blocks: array expected");
+                    m.blocks = $Array(d.blocks.length);
+                    for (var i = 0; i < d.blocks.length; ++i) {
+                        if (!$util.isObject(d.blocks[i]))
+                            throw $TypeError(".hopsd.meta.CompleteFile.blocks: object expected");
+                        m.blocks[i] = $root.hopsd.meta.BlockCommit.fromObject(d.blocks[i], q + 1);
+                    }
+                }
+                if (d.dropInline != null) {
+                    if (d.dropInline) {
+                        m.dropInline = $Boolean(d.dropInline);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CompleteFile message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {hopsd.meta.CompleteFile} m CompleteFile
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CompleteFile.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.blocks = [];
+                }
+                if (o.defaults) {
+                    d.path = "";
+                    d.dropInline = false;
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.blocks && m.blocks.length) {
+                    d.blocks = $Array(m.blocks.length);
+                    for (var j = 0; j < m.blocks.length; ++j) {
+                        d.blocks[j] = $root.hopsd.meta.BlockCommit.toObject(m.blocks[j], o, q + 1);
+                    }
+                }
+                if (m.dropInline != null && $Object.hasOwnProperty.call(m, "dropInline")) {
+                    d.dropInline = m.dropInline;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CompleteFile to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CompleteFile
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CompleteFile.prototype.toJSON = function() {
+                return CompleteFile.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CompleteFile
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CompleteFile
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CompleteFile.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CompleteFile";
+            };
+
+            return CompleteFile;
+        })();
+
+        meta.ReplicaChange = (function() {
+
+            /**
+             * Properties of a ReplicaChange.
+             * @typedef {Object} hopsd.meta.ReplicaChange.$Properties
+             * @property {number|null} [blockId] ReplicaChange blockId
+             * @property {string|null} [node] ReplicaChange node
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ReplicaChange.
+             * @memberof hopsd.meta
+             * @interface IReplicaChange
+             * @augments hopsd.meta.ReplicaChange.$Properties
+             * @deprecated Use hopsd.meta.ReplicaChange.$Properties instead.
+             */
+
+            /**
+             * Shape of a ReplicaChange.
+             * @typedef {hopsd.meta.ReplicaChange.$Properties} hopsd.meta.ReplicaChange.$Shape
+             */
+
+            /**
+             * Constructs a new ReplicaChange.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ReplicaChange.
+             * @constructor
+             * @param {hopsd.meta.ReplicaChange.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ReplicaChange = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ReplicaChange blockId.
+             * @member {number} blockId
+             * @memberof hopsd.meta.ReplicaChange
+             * @instance
+             */
+            ReplicaChange.prototype.blockId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaChange node.
+             * @member {string} node
+             * @memberof hopsd.meta.ReplicaChange
+             * @instance
+             */
+            ReplicaChange.prototype.node = "";
+
+            /**
+             * Creates a new ReplicaChange instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {hopsd.meta.ReplicaChange.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ReplicaChange} ReplicaChange instance
+             * @type {{
+             *   (properties: hopsd.meta.ReplicaChange.$Shape): hopsd.meta.ReplicaChange & hopsd.meta.ReplicaChange.$Shape;
+             *   (properties?: hopsd.meta.ReplicaChange.$Properties): hopsd.meta.ReplicaChange;
+             * }}
+             */
+            ReplicaChange.create = function(properties) {
+                return new ReplicaChange(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaChange message. Does not implicitly {@link hopsd.meta.ReplicaChange.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {hopsd.meta.ReplicaChange.$Properties} m ReplicaChange message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaChange.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId") && (typeof m.blockId === "object" ? m.blockId.low || m.blockId.high : m.blockId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.blockId);
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.node);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ReplicaChange message, length delimited. Does not implicitly {@link hopsd.meta.ReplicaChange.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {hopsd.meta.ReplicaChange.$Properties} message ReplicaChange message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaChange.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaChange message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ReplicaChange & hopsd.meta.ReplicaChange.$Shape} ReplicaChange
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaChange.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ReplicaChange();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.blockId = v;
+                            else
+                                delete m.blockId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ReplicaChange message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ReplicaChange & hopsd.meta.ReplicaChange.$Shape} ReplicaChange
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaChange.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ReplicaChange message.
+             * @function verify
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaChange.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
+                    if (!$util.isInteger(m.blockId) && !(m.blockId && $util.isInteger(m.blockId.low) && $util.isInteger(m.blockId.high)))
+                        return "blockId: integer|Long expected";
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaChange message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ReplicaChange} ReplicaChange
+             */
+            ReplicaChange.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ReplicaChange)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ReplicaChange: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ReplicaChange();
+                if (d.blockId != null) {
+                    if (typeof d.blockId === "object" ? d.blockId.low || d.blockId.high : $Number(d.blockId) !== 0) {
+                        if ($util.Long)
+                            m.blockId = $util.Long.fromValue(d.blockId, true);
+                        else if (typeof d.blockId === "string")
+                            m.blockId = $parseInt(d.blockId, 10);
+                        else if (typeof d.blockId === "number")
+                            m.blockId = d.blockId;
+                        else if (typeof d.blockId === "object")
+                            m.blockId = new $util.LongBits(d.blockId.low >>> 0, d.blockId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaChange message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {hopsd.meta.ReplicaChange} m ReplicaChange
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaChange.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.blockId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.blockId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.node = "";
+                }
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.blockId = typeof m.blockId === "number" ? $BigInt(m.blockId) : $util.Long.fromBits(m.blockId.low >>> 0, m.blockId.high >>> 0, true).toBigInt();
+                    else if (typeof m.blockId === "number")
+                        d.blockId = o.longs === $String ? $String(m.blockId) : m.blockId;
+                    else
+                        d.blockId = o.longs === $String ? $util.Long.prototype.toString.call(m.blockId) : o.longs === $Number ? new $util.LongBits(m.blockId.low >>> 0, m.blockId.high >>> 0).toNumber(true) : m.blockId;
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ReplicaChange to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ReplicaChange
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaChange.prototype.toJSON = function() {
+                return ReplicaChange.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ReplicaChange
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ReplicaChange
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ReplicaChange.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ReplicaChange";
+            };
+
+            return ReplicaChange;
+        })();
+
+        meta.UpdateReplicas = (function() {
+
+            /**
+             * Properties of an UpdateReplicas.
+             * @typedef {Object} hopsd.meta.UpdateReplicas.$Properties
+             * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [added] UpdateReplicas added
+             * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [removed] UpdateReplicas removed
+             * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [corrupt] UpdateReplicas corrupt
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UpdateReplicas.
+             * @memberof hopsd.meta
+             * @interface IUpdateReplicas
+             * @augments hopsd.meta.UpdateReplicas.$Properties
+             * @deprecated Use hopsd.meta.UpdateReplicas.$Properties instead.
+             */
+
+            /**
+             * Shape of an UpdateReplicas.
+             * @typedef {hopsd.meta.UpdateReplicas.$Properties} hopsd.meta.UpdateReplicas.$Shape
+             */
+
+            /**
+             * Constructs a new UpdateReplicas.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UpdateReplicas.
+             * @constructor
+             * @param {hopsd.meta.UpdateReplicas.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UpdateReplicas = function (p) {
+                this.added = [];
+                this.removed = [];
+                this.corrupt = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UpdateReplicas added.
+             * @member {Array.<hopsd.meta.ReplicaChange.$Properties>} added
+             * @memberof hopsd.meta.UpdateReplicas
+             * @instance
+             */
+            UpdateReplicas.prototype.added = $util.emptyArray;
+
+            /**
+             * UpdateReplicas removed.
+             * @member {Array.<hopsd.meta.ReplicaChange.$Properties>} removed
+             * @memberof hopsd.meta.UpdateReplicas
+             * @instance
+             */
+            UpdateReplicas.prototype.removed = $util.emptyArray;
+
+            /**
+             * UpdateReplicas corrupt.
+             * @member {Array.<hopsd.meta.ReplicaChange.$Properties>} corrupt
+             * @memberof hopsd.meta.UpdateReplicas
+             * @instance
+             */
+            UpdateReplicas.prototype.corrupt = $util.emptyArray;
+
+            /**
+             * Creates a new UpdateReplicas instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {hopsd.meta.UpdateReplicas.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UpdateReplicas} UpdateReplicas instance
+             * @type {{
+             *   (properties: hopsd.meta.UpdateReplicas.$Shape): hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape;
+             *   (properties?: hopsd.meta.UpdateReplicas.$Properties): hopsd.meta.UpdateReplicas;
+             * }}
+             */
+            UpdateReplicas.create = function(properties) {
+                return new UpdateReplicas(properties);
+            };
+
+            /**
+             * Encodes the specified UpdateReplicas message. Does not implicitly {@link hopsd.meta.UpdateReplicas.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {hopsd.meta.UpdateReplicas.$Properties} m UpdateReplicas message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateReplicas.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.added != null && m.added.length) {
+                    for (var i = 0; i < m.added.length; ++i)
+                        $root.hopsd.meta.ReplicaChange.encode(m.added[i], w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                }
+                if (m.removed != null && m.removed.length) {
+                    for (var i = 0; i < m.removed.length; ++i)
+                        $root.hopsd.meta.ReplicaChange.encode(m.removed[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                }
+                if (m.corrupt != null && m.corrupt.length) {
+                    for (var i = 0; i < m.corrupt.length; ++i)
+                        $root.hopsd.meta.ReplicaChange.encode(m.corrupt[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UpdateReplicas message, length delimited. Does not implicitly {@link hopsd.meta.UpdateReplicas.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {hopsd.meta.UpdateReplicas.$Properties} message UpdateReplicas message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateReplicas.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UpdateReplicas message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape} UpdateReplicas
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateReplicas.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UpdateReplicas();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.added && m.added.length))
+                                m.added = [];
+                            m.added.push($root.hopsd.meta.ReplicaChange.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.removed && m.removed.length))
+                                m.removed = [];
+                            m.removed.push($root.hopsd.meta.ReplicaChange.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.corrupt && m.corrupt.length))
+                                m.corrupt = [];
+                            m.corrupt.push($root.hopsd.meta.ReplicaChange.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UpdateReplicas message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape} UpdateReplicas
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateReplicas.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UpdateReplicas message.
+             * @function verify
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UpdateReplicas.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.added != null && $Object.hasOwnProperty.call(m, "added")) {
+                    if (!$Array.isArray(m.added))
+                        return "added: array expected";
+                    for (var i = 0; i < m.added.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ReplicaChange.verify(m.added[i], q + 1);
+                            if (e)
+                                return "added." + e;
+                        }
+                    }
+                }
+                if (m.removed != null && $Object.hasOwnProperty.call(m, "removed")) {
+                    if (!$Array.isArray(m.removed))
+                        return "removed: array expected";
+                    for (var i = 0; i < m.removed.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ReplicaChange.verify(m.removed[i], q + 1);
+                            if (e)
+                                return "removed." + e;
+                        }
+                    }
+                }
+                if (m.corrupt != null && $Object.hasOwnProperty.call(m, "corrupt")) {
+                    if (!$Array.isArray(m.corrupt))
+                        return "corrupt: array expected";
+                    for (var i = 0; i < m.corrupt.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ReplicaChange.verify(m.corrupt[i], q + 1);
+                            if (e)
+                                return "corrupt." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UpdateReplicas message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UpdateReplicas} UpdateReplicas
+             */
+            UpdateReplicas.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UpdateReplicas)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UpdateReplicas: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UpdateReplicas();
+                if (d.added) {
+                    if (!$Array.isArray(d.added))
+                        throw $TypeError(".hopsd.meta.UpdateReplicas.added: array expected");
+                    m.added = $Array(d.added.length);
+                    for (var i = 0; i < d.added.length; ++i) {
+                        if (!$util.isObject(d.added[i]))
+                            throw $TypeError(".hopsd.meta.UpdateReplicas.added: object expected");
+                        m.added[i] = $root.hopsd.meta.ReplicaChange.fromObject(d.added[i], q + 1);
+                    }
+                }
+                if (d.removed) {
+                    if (!$Array.isArray(d.removed))
+                        throw $TypeError(".hopsd.meta.UpdateReplicas.removed: array expected");
+                    m.removed = $Array(d.removed.length);
+                    for (var i = 0; i < d.removed.length; ++i) {
+                        if (!$util.isObject(d.removed[i]))
+                            throw $TypeError(".hopsd.meta.UpdateReplicas.removed: object expected");
+                        m.removed[i] = $root.hopsd.meta.ReplicaChange.fromObject(d.removed[i], q + 1);
+                    }
+                }
+                if (d.corrupt) {
+                    if (!$Array.isArray(d.corrupt))
+                        throw $TypeError(".hopsd.meta.UpdateReplicas.corrupt: array expected");
+                    m.corrupt = $Array(d.corrupt.length);
+                    for (var i = 0; i < d.corrupt.length; ++i) {
+                        if (!$util.isObject(d.corrupt[i]))
+                            throw $TypeError(".hopsd.meta.UpdateReplicas.corrupt: object expected");
+                        m.corrupt[i] = $root.hopsd.meta.ReplicaChange.fromObject(d.corrupt[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UpdateReplicas message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {hopsd.meta.UpdateReplicas} m UpdateReplicas
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UpdateReplicas.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.added = [];
+                    d.removed = [];
+                    d.corrupt = [];
+                }
+                if (m.added && m.added.length) {
+                    d.added = $Array(m.added.length);
+                    for (var j = 0; j < m.added.length; ++j) {
+                        d.added[j] = $root.hopsd.meta.ReplicaChange.toObject(m.added[j], o, q + 1);
+                    }
+                }
+                if (m.removed && m.removed.length) {
+                    d.removed = $Array(m.removed.length);
+                    for (var j = 0; j < m.removed.length; ++j) {
+                        d.removed[j] = $root.hopsd.meta.ReplicaChange.toObject(m.removed[j], o, q + 1);
+                    }
+                }
+                if (m.corrupt && m.corrupt.length) {
+                    d.corrupt = $Array(m.corrupt.length);
+                    for (var j = 0; j < m.corrupt.length; ++j) {
+                        d.corrupt[j] = $root.hopsd.meta.ReplicaChange.toObject(m.corrupt[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UpdateReplicas to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UpdateReplicas
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UpdateReplicas.prototype.toJSON = function() {
+                return UpdateReplicas.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UpdateReplicas
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UpdateReplicas
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UpdateReplicas.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UpdateReplicas";
+            };
+
+            return UpdateReplicas;
+        })();
+
+        /**
+         * DatanodeState enum.
+         * @name hopsd.meta.DatanodeState
+         * @enum {number}
+         * @property {number} DATANODE_NORMAL=0 DATANODE_NORMAL value
+         * @property {number} DRAINING=1 DRAINING value
+         * @property {number} DECOMMISSIONED=2 DECOMMISSIONED value
+         */
+        meta.DatanodeState = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "DATANODE_NORMAL"] = 0;
+            values[valuesById[1] = "DRAINING"] = 1;
+            values[valuesById[2] = "DECOMMISSIONED"] = 2;
+            return values;
+        })();
+
+        meta.SetDatanodeState = (function() {
+
+            /**
+             * Properties of a SetDatanodeState.
+             * @typedef {Object} hopsd.meta.SetDatanodeState.$Properties
+             * @property {string|null} [node] SetDatanodeState node
+             * @property {hopsd.meta.DatanodeState|null} [state] SetDatanodeState state
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetDatanodeState.
+             * @memberof hopsd.meta
+             * @interface ISetDatanodeState
+             * @augments hopsd.meta.SetDatanodeState.$Properties
+             * @deprecated Use hopsd.meta.SetDatanodeState.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetDatanodeState.
+             * @typedef {hopsd.meta.SetDatanodeState.$Properties} hopsd.meta.SetDatanodeState.$Shape
+             */
+
+            /**
+             * Constructs a new SetDatanodeState.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SetDatanodeState.
+             * @constructor
+             * @param {hopsd.meta.SetDatanodeState.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetDatanodeState = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SetDatanodeState node.
+             * @member {string} node
+             * @memberof hopsd.meta.SetDatanodeState
+             * @instance
+             */
+            SetDatanodeState.prototype.node = "";
+
+            /**
+             * SetDatanodeState state.
+             * @member {hopsd.meta.DatanodeState} state
+             * @memberof hopsd.meta.SetDatanodeState
+             * @instance
+             */
+            SetDatanodeState.prototype.state = 0;
+
+            /**
+             * Creates a new SetDatanodeState instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {hopsd.meta.SetDatanodeState.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SetDatanodeState} SetDatanodeState instance
+             * @type {{
+             *   (properties: hopsd.meta.SetDatanodeState.$Shape): hopsd.meta.SetDatanodeState & hopsd.meta.SetDatanodeState.$Shape;
+             *   (properties?: hopsd.meta.SetDatanodeState.$Properties): hopsd.meta.SetDatanodeState;
+             * }}
+             */
+            SetDatanodeState.create = function(properties) {
+                return new SetDatanodeState(properties);
+            };
+
+            /**
+             * Encodes the specified SetDatanodeState message. Does not implicitly {@link hopsd.meta.SetDatanodeState.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {hopsd.meta.SetDatanodeState.$Properties} m SetDatanodeState message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetDatanodeState.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.node);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.state);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SetDatanodeState message, length delimited. Does not implicitly {@link hopsd.meta.SetDatanodeState.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {hopsd.meta.SetDatanodeState.$Properties} message SetDatanodeState message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetDatanodeState.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SetDatanodeState message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SetDatanodeState & hopsd.meta.SetDatanodeState.$Shape} SetDatanodeState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetDatanodeState.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SetDatanodeState();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SetDatanodeState message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SetDatanodeState & hopsd.meta.SetDatanodeState.$Shape} SetDatanodeState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetDatanodeState.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SetDatanodeState message.
+             * @function verify
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetDatanodeState.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
+                        return "state: enum value expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetDatanodeState message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SetDatanodeState} SetDatanodeState
+             */
+            SetDatanodeState.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SetDatanodeState)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SetDatanodeState: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SetDatanodeState();
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                if (d.state !== 0 && (typeof d.state !== "string" || $root.hopsd.meta.DatanodeState[d.state] !== 0)) {
+                    switch (d.state) {
+                    case "DATANODE_NORMAL":
+                    case 0:
+                        m.state = 0;
+                        break;
+                    case "DRAINING":
+                    case 1:
+                        m.state = 1;
+                        break;
+                    case "DECOMMISSIONED":
+                    case 2:
+                        m.state = 2;
+                        break;
+                    default:
+                        if (typeof d.state === "number" && (d.state | 0) === d.state)
+                            m.state = d.state;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SetDatanodeState message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {hopsd.meta.SetDatanodeState} m SetDatanodeState
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetDatanodeState.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.node = "";
+                    d.state = o.enums === $String ? "DATANODE_NORMAL" : 0;
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === $String ? $root.hopsd.meta.DatanodeState[m.state] === $undefined ? m.state : $root.hopsd.meta.DatanodeState[m.state] : m.state;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SetDatanodeState to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SetDatanodeState
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetDatanodeState.prototype.toJSON = function() {
+                return SetDatanodeState.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SetDatanodeState
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SetDatanodeState
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SetDatanodeState.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SetDatanodeState";
+            };
+
+            return SetDatanodeState;
+        })();
+
+        meta.RemoveBlocks = (function() {
+
+            /**
+             * Properties of a RemoveBlocks.
+             * @typedef {Object} hopsd.meta.RemoveBlocks.$Properties
+             * @property {Array.<number>|null} [ids] RemoveBlocks ids
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RemoveBlocks.
+             * @memberof hopsd.meta
+             * @interface IRemoveBlocks
+             * @augments hopsd.meta.RemoveBlocks.$Properties
+             * @deprecated Use hopsd.meta.RemoveBlocks.$Properties instead.
+             */
+
+            /**
+             * Shape of a RemoveBlocks.
+             * @typedef {hopsd.meta.RemoveBlocks.$Properties} hopsd.meta.RemoveBlocks.$Shape
+             */
+
+            /**
+             * Constructs a new RemoveBlocks.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RemoveBlocks.
+             * @constructor
+             * @param {hopsd.meta.RemoveBlocks.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RemoveBlocks = function (p) {
+                this.ids = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RemoveBlocks ids.
+             * @member {Array.<number>} ids
+             * @memberof hopsd.meta.RemoveBlocks
+             * @instance
+             */
+            RemoveBlocks.prototype.ids = $util.emptyArray;
+
+            /**
+             * Creates a new RemoveBlocks instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {hopsd.meta.RemoveBlocks.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RemoveBlocks} RemoveBlocks instance
+             * @type {{
+             *   (properties: hopsd.meta.RemoveBlocks.$Shape): hopsd.meta.RemoveBlocks & hopsd.meta.RemoveBlocks.$Shape;
+             *   (properties?: hopsd.meta.RemoveBlocks.$Properties): hopsd.meta.RemoveBlocks;
+             * }}
+             */
+            RemoveBlocks.create = function(properties) {
+                return new RemoveBlocks(properties);
+            };
+
+            /**
+             * Encodes the specified RemoveBlocks message. Does not implicitly {@link hopsd.meta.RemoveBlocks.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {hopsd.meta.RemoveBlocks.$Properties} m RemoveBlocks message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveBlocks.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.ids != null && m.ids.length) {
+                    w.uint32(/* id 1, wireType 2 =*/10).uint64s(m.ids);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RemoveBlocks message, length delimited. Does not implicitly {@link hopsd.meta.RemoveBlocks.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {hopsd.meta.RemoveBlocks.$Properties} message RemoveBlocks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveBlocks.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RemoveBlocks message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RemoveBlocks & hopsd.meta.RemoveBlocks.$Shape} RemoveBlocks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveBlocks.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RemoveBlocks();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u === 2) {
+                                if (!(m.ids && m.ids.length))
+                                    m.ids = [];
+                                r.uint64s(m.ids);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.ids && m.ids.length))
+                                m.ids = [];
+                            m.ids.push(r.uint64());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RemoveBlocks message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RemoveBlocks & hopsd.meta.RemoveBlocks.$Shape} RemoveBlocks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveBlocks.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RemoveBlocks message.
+             * @function verify
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RemoveBlocks.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.ids != null && $Object.hasOwnProperty.call(m, "ids")) {
+                    if (!$Array.isArray(m.ids))
+                        return "ids: array expected";
+                    for (var i = 0; i < m.ids.length; ++i) {
+                        if (!$util.isInteger(m.ids[i]) && !(m.ids[i] && $util.isInteger(m.ids[i].low) && $util.isInteger(m.ids[i].high)))
+                            return "ids: integer|Long[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RemoveBlocks message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RemoveBlocks} RemoveBlocks
+             */
+            RemoveBlocks.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RemoveBlocks)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RemoveBlocks: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RemoveBlocks();
+                if (d.ids) {
+                    if (!$Array.isArray(d.ids))
+                        throw $TypeError(".hopsd.meta.RemoveBlocks.ids: array expected");
+                    m.ids = $Array(d.ids.length);
+                    for (var i = 0; i < d.ids.length; ++i) {
+                        if ($util.Long)
+                            m.ids[i] = $util.Long.fromValue(d.ids[i], true);
+                        else if (typeof d.ids[i] === "string")
+                            m.ids[i] = $parseInt(d.ids[i], 10);
+                        else if (typeof d.ids[i] === "number")
+                            m.ids[i] = d.ids[i];
+                        else if (typeof d.ids[i] === "object")
+                            m.ids[i] = new $util.LongBits(d.ids[i].low >>> 0, d.ids[i].high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RemoveBlocks message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {hopsd.meta.RemoveBlocks} m RemoveBlocks
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RemoveBlocks.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.ids = [];
+                }
+                if (m.ids && m.ids.length) {
+                    d.ids = $Array(m.ids.length);
+                    for (var j = 0; j < m.ids.length; ++j) {
+                        if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                            d.ids[j] = typeof m.ids[j] === "number" ? $BigInt(m.ids[j]) : $util.Long.fromBits(m.ids[j].low >>> 0, m.ids[j].high >>> 0, true).toBigInt();
+                        else if (typeof m.ids[j] === "number")
+                            d.ids[j] = o.longs === $String ? $String(m.ids[j]) : m.ids[j];
+                        else
+                            d.ids[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.ids[j]) : o.longs === $Number ? new $util.LongBits(m.ids[j].low >>> 0, m.ids[j].high >>> 0).toNumber(true) : m.ids[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RemoveBlocks to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RemoveBlocks
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RemoveBlocks.prototype.toJSON = function() {
+                return RemoveBlocks.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RemoveBlocks
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RemoveBlocks
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RemoveBlocks.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RemoveBlocks";
+            };
+
+            return RemoveBlocks;
+        })();
+
+        /**
+         * BlockState enum.
+         * @name hopsd.meta.BlockState
+         * @enum {number}
+         * @property {number} BLOCK_STATE_UNSPECIFIED=0 BLOCK_STATE_UNSPECIFIED value
+         * @property {number} UNDER_CONSTRUCTION=1 UNDER_CONSTRUCTION value
+         * @property {number} COMPLETE=2 COMPLETE value
+         */
+        meta.BlockState = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "BLOCK_STATE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "UNDER_CONSTRUCTION"] = 1;
+            values[valuesById[2] = "COMPLETE"] = 2;
+            return values;
+        })();
+
+        meta.BlockRecord = (function() {
+
+            /**
+             * Properties of a BlockRecord.
+             * @typedef {Object} hopsd.meta.BlockRecord.$Properties
+             * @property {number|null} [id] BlockRecord id
+             * @property {number|null} [inodeId] BlockRecord inodeId
+             * @property {number|null} [length] BlockRecord length
+             * @property {number|null} [genStamp] BlockRecord genStamp
+             * @property {hopsd.meta.BlockState|null} [state] BlockRecord state
+             * @property {number|null} [checksum] BlockRecord checksum
+             * @property {Array.<string>|null} [replicas] BlockRecord replicas
+             * @property {Array.<string>|null} [corrupt] BlockRecord corrupt
+             * @property {Array.<string>|null} [targets] BlockRecord targets
+             * @property {number|null} [replication] BlockRecord replication
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BlockRecord.
+             * @memberof hopsd.meta
+             * @interface IBlockRecord
+             * @augments hopsd.meta.BlockRecord.$Properties
+             * @deprecated Use hopsd.meta.BlockRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a BlockRecord.
+             * @typedef {hopsd.meta.BlockRecord.$Properties} hopsd.meta.BlockRecord.$Shape
+             */
+
+            /**
+             * Constructs a new BlockRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a BlockRecord.
+             * @constructor
+             * @param {hopsd.meta.BlockRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BlockRecord = function (p) {
+                this.replicas = [];
+                this.corrupt = [];
+                this.targets = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * BlockRecord id.
+             * @member {number} id
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.id = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockRecord inodeId.
+             * @member {number} inodeId
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.inodeId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockRecord length.
+             * @member {number} length
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.length = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockRecord genStamp.
+             * @member {number} genStamp
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.genStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockRecord state.
+             * @member {hopsd.meta.BlockState} state
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.state = 0;
+
+            /**
+             * BlockRecord checksum.
+             * @member {number} checksum
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.checksum = 0;
+
+            /**
+             * BlockRecord replicas.
+             * @member {Array.<string>} replicas
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.replicas = $util.emptyArray;
+
+            /**
+             * BlockRecord corrupt.
+             * @member {Array.<string>} corrupt
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.corrupt = $util.emptyArray;
+
+            /**
+             * BlockRecord targets.
+             * @member {Array.<string>} targets
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.targets = $util.emptyArray;
+
+            /**
+             * BlockRecord replication.
+             * @member {number} replication
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.replication = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new BlockRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {hopsd.meta.BlockRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.BlockRecord} BlockRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.BlockRecord.$Shape): hopsd.meta.BlockRecord & hopsd.meta.BlockRecord.$Shape;
+             *   (properties?: hopsd.meta.BlockRecord.$Properties): hopsd.meta.BlockRecord;
+             * }}
+             */
+            BlockRecord.create = function(properties) {
+                return new BlockRecord(properties);
+            };
+
+            /**
+             * Encodes the specified BlockRecord message. Does not implicitly {@link hopsd.meta.BlockRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {hopsd.meta.BlockRecord.$Properties} m BlockRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BlockRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && (typeof m.id === "object" ? m.id.low || m.id.high : m.id !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.id);
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId") && (typeof m.inodeId === "object" ? m.inodeId.low || m.inodeId.high : m.inodeId !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.inodeId);
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length") && (typeof m.length === "object" ? m.length.low || m.length.high : m.length !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.length);
+                if (m.genStamp != null && $Object.hasOwnProperty.call(m, "genStamp") && (typeof m.genStamp === "object" ? m.genStamp.low || m.genStamp.high : m.genStamp !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.genStamp);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).int32(m.state);
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum") && m.checksum !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.checksum);
+                if (m.replicas != null && m.replicas.length) {
+                    for (var i = 0; i < m.replicas.length; ++i)
+                        w.uint32(/* id 7, wireType 2 =*/58).string(m.replicas[i]);
+                }
+                if (m.corrupt != null && m.corrupt.length) {
+                    for (var i = 0; i < m.corrupt.length; ++i)
+                        w.uint32(/* id 8, wireType 2 =*/66).string(m.corrupt[i]);
+                }
+                if (m.targets != null && m.targets.length) {
+                    for (var i = 0; i < m.targets.length; ++i)
+                        w.uint32(/* id 9, wireType 2 =*/74).string(m.targets[i]);
+                }
+                if (m.replication != null && $Object.hasOwnProperty.call(m, "replication") && (typeof m.replication === "object" ? m.replication.low || m.replication.high : m.replication !== 0))
+                    w.uint32(/* id 10, wireType 0 =*/80).uint64(m.replication);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified BlockRecord message, length delimited. Does not implicitly {@link hopsd.meta.BlockRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {hopsd.meta.BlockRecord.$Properties} message BlockRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BlockRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BlockRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.BlockRecord & hopsd.meta.BlockRecord.$Shape} BlockRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BlockRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.BlockRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.inodeId = v;
+                            else
+                                delete m.inodeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.length = v;
+                            else
+                                delete m.length;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.genStamp = v;
+                            else
+                                delete m.genStamp;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.checksum = v;
+                            else
+                                delete m.checksum;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.replicas && m.replicas.length))
+                                m.replicas = [];
+                            m.replicas.push(r.stringVerify());
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.corrupt && m.corrupt.length))
+                                m.corrupt = [];
+                            m.corrupt.push(r.stringVerify());
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.targets && m.targets.length))
+                                m.targets = [];
+                            m.targets.push(r.stringVerify());
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.replication = v;
+                            else
+                                delete m.replication;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a BlockRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.BlockRecord & hopsd.meta.BlockRecord.$Shape} BlockRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BlockRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BlockRecord message.
+             * @function verify
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BlockRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isInteger(m.id) && !(m.id && $util.isInteger(m.id.low) && $util.isInteger(m.id.high)))
+                        return "id: integer|Long expected";
+                }
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (!$util.isInteger(m.inodeId) && !(m.inodeId && $util.isInteger(m.inodeId.low) && $util.isInteger(m.inodeId.high)))
+                        return "inodeId: integer|Long expected";
+                }
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length")) {
+                    if (!$util.isInteger(m.length) && !(m.length && $util.isInteger(m.length.low) && $util.isInteger(m.length.high)))
+                        return "length: integer|Long expected";
+                }
+                if (m.genStamp != null && $Object.hasOwnProperty.call(m, "genStamp")) {
+                    if (!$util.isInteger(m.genStamp) && !(m.genStamp && $util.isInteger(m.genStamp.low) && $util.isInteger(m.genStamp.high)))
+                        return "genStamp: integer|Long expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
+                        return "state: enum value expected";
+                }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
+                    if (!$util.isInteger(m.checksum))
+                        return "checksum: integer expected";
+                }
+                if (m.replicas != null && $Object.hasOwnProperty.call(m, "replicas")) {
+                    if (!$Array.isArray(m.replicas))
+                        return "replicas: array expected";
+                    for (var i = 0; i < m.replicas.length; ++i) {
+                        if (!$util.isString(m.replicas[i]))
+                            return "replicas: string[] expected";
+                    }
+                }
+                if (m.corrupt != null && $Object.hasOwnProperty.call(m, "corrupt")) {
+                    if (!$Array.isArray(m.corrupt))
+                        return "corrupt: array expected";
+                    for (var i = 0; i < m.corrupt.length; ++i) {
+                        if (!$util.isString(m.corrupt[i]))
+                            return "corrupt: string[] expected";
+                    }
+                }
+                if (m.targets != null && $Object.hasOwnProperty.call(m, "targets")) {
+                    if (!$Array.isArray(m.targets))
+                        return "targets: array expected";
+                    for (var i = 0; i < m.targets.length; ++i) {
+                        if (!$util.isString(m.targets[i]))
+                            return "targets: string[] expected";
+                    }
+                }
+                if (m.replication != null && $Object.hasOwnProperty.call(m, "replication")) {
+                    if (!$util.isInteger(m.replication) && !(m.replication && $util.isInteger(m.replication.low) && $util.isInteger(m.replication.high)))
+                        return "replication: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a BlockRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.BlockRecord} BlockRecord
+             */
+            BlockRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.BlockRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.BlockRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.BlockRecord();
+                if (d.id != null) {
+                    if (typeof d.id === "object" ? d.id.low || d.id.high : $Number(d.id) !== 0) {
+                        if ($util.Long)
+                            m.id = $util.Long.fromValue(d.id, true);
+                        else if (typeof d.id === "string")
+                            m.id = $parseInt(d.id, 10);
+                        else if (typeof d.id === "number")
+                            m.id = d.id;
+                        else if (typeof d.id === "object")
+                            m.id = new $util.LongBits(d.id.low >>> 0, d.id.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.inodeId != null) {
+                    if (typeof d.inodeId === "object" ? d.inodeId.low || d.inodeId.high : $Number(d.inodeId) !== 0) {
+                        if ($util.Long)
+                            m.inodeId = $util.Long.fromValue(d.inodeId, true);
+                        else if (typeof d.inodeId === "string")
+                            m.inodeId = $parseInt(d.inodeId, 10);
+                        else if (typeof d.inodeId === "number")
+                            m.inodeId = d.inodeId;
+                        else if (typeof d.inodeId === "object")
+                            m.inodeId = new $util.LongBits(d.inodeId.low >>> 0, d.inodeId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.length != null) {
+                    if (typeof d.length === "object" ? d.length.low || d.length.high : $Number(d.length) !== 0) {
+                        if ($util.Long)
+                            m.length = $util.Long.fromValue(d.length, true);
+                        else if (typeof d.length === "string")
+                            m.length = $parseInt(d.length, 10);
+                        else if (typeof d.length === "number")
+                            m.length = d.length;
+                        else if (typeof d.length === "object")
+                            m.length = new $util.LongBits(d.length.low >>> 0, d.length.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.genStamp != null) {
+                    if (typeof d.genStamp === "object" ? d.genStamp.low || d.genStamp.high : $Number(d.genStamp) !== 0) {
+                        if ($util.Long)
+                            m.genStamp = $util.Long.fromValue(d.genStamp, true);
+                        else if (typeof d.genStamp === "string")
+                            m.genStamp = $parseInt(d.genStamp, 10);
+                        else if (typeof d.genStamp === "number")
+                            m.genStamp = d.genStamp;
+                        else if (typeof d.genStamp === "object")
+                            m.genStamp = new $util.LongBits(d.genStamp.low >>> 0, d.genStamp.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.state !== 0 && (typeof d.state !== "string" || $root.hopsd.meta.BlockState[d.state] !== 0)) {
+                    switch (d.state) {
+                    case "BLOCK_STATE_UNSPECIFIED":
+                    case 0:
+                        m.state = 0;
+                        break;
+                    case "UNDER_CONSTRUCTION":
+                    case 1:
+                        m.state = 1;
+                        break;
+                    case "COMPLETE":
+                    case 2:
+                        m.state = 2;
+                        break;
+                    default:
+                        if (typeof d.state === "number" && (d.state | 0) === d.state)
+                            m.state = d.state;
+                    }
+                }
+                if (d.checksum != null) {
+                    if ($Number(d.checksum) !== 0) {
+                        m.checksum = d.checksum >>> 0;
+                    }
+                }
+                if (d.replicas) {
+                    if (!$Array.isArray(d.replicas))
+                        throw $TypeError(".hopsd.meta.BlockRecord.replicas: array expected");
+                    m.replicas = $Array(d.replicas.length);
+                    for (var i = 0; i < d.replicas.length; ++i) {
+                        m.replicas[i] = $String(d.replicas[i]);
+                    }
+                }
+                if (d.corrupt) {
+                    if (!$Array.isArray(d.corrupt))
+                        throw $TypeError(".hopsd.meta.BlockRecord.corrupt: array expected");
+                    m.corrupt = $Array(d.corrupt.length);
+                    for (var i = 0; i < d.corrupt.length; ++i) {
+                        m.corrupt[i] = $String(d.corrupt[i]);
+                    }
+                }
+                if (d.targets) {
+                    if (!$Array.isArray(d.targets))
+                        throw $TypeError(".hopsd.meta.BlockRecord.targets: array expected");
+                    m.targets = $Array(d.targets.length);
+                    for (var i = 0; i < d.targets.length; ++i) {
+                        m.targets[i] = $String(d.targets[i]);
+                    }
+                }
+                if (d.replication != null) {
+                    if (typeof d.replication === "object" ? d.replication.low || d.replication.high : $Number(d.replication) !== 0) {
+                        if ($util.Long)
+                            m.replication = $util.Long.fromValue(d.replication, true);
+                        else if (typeof d.replication === "string")
+                            m.replication = $parseInt(d.replication, 10);
+                        else if (typeof d.replication === "number")
+                            m.replication = d.replication;
+                        else if (typeof d.replication === "object")
+                            m.replication = new $util.LongBits(d.replication.low >>> 0, d.replication.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a BlockRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {hopsd.meta.BlockRecord} m BlockRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BlockRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.replicas = [];
+                    d.corrupt = [];
+                    d.targets = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.id = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.id = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.inodeId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.inodeId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.length = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.length = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.genStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.genStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.state = o.enums === $String ? "BLOCK_STATE_UNSPECIFIED" : 0;
+                    d.checksum = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.replication = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.replication = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.id = typeof m.id === "number" ? $BigInt(m.id) : $util.Long.fromBits(m.id.low >>> 0, m.id.high >>> 0, true).toBigInt();
+                    else if (typeof m.id === "number")
+                        d.id = o.longs === $String ? $String(m.id) : m.id;
+                    else
+                        d.id = o.longs === $String ? $util.Long.prototype.toString.call(m.id) : o.longs === $Number ? new $util.LongBits(m.id.low >>> 0, m.id.high >>> 0).toNumber(true) : m.id;
+                }
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.inodeId = typeof m.inodeId === "number" ? $BigInt(m.inodeId) : $util.Long.fromBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0, true).toBigInt();
+                    else if (typeof m.inodeId === "number")
+                        d.inodeId = o.longs === $String ? $String(m.inodeId) : m.inodeId;
+                    else
+                        d.inodeId = o.longs === $String ? $util.Long.prototype.toString.call(m.inodeId) : o.longs === $Number ? new $util.LongBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0).toNumber(true) : m.inodeId;
+                }
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.length = typeof m.length === "number" ? $BigInt(m.length) : $util.Long.fromBits(m.length.low >>> 0, m.length.high >>> 0, true).toBigInt();
+                    else if (typeof m.length === "number")
+                        d.length = o.longs === $String ? $String(m.length) : m.length;
+                    else
+                        d.length = o.longs === $String ? $util.Long.prototype.toString.call(m.length) : o.longs === $Number ? new $util.LongBits(m.length.low >>> 0, m.length.high >>> 0).toNumber(true) : m.length;
+                }
+                if (m.genStamp != null && $Object.hasOwnProperty.call(m, "genStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.genStamp = typeof m.genStamp === "number" ? $BigInt(m.genStamp) : $util.Long.fromBits(m.genStamp.low >>> 0, m.genStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.genStamp === "number")
+                        d.genStamp = o.longs === $String ? $String(m.genStamp) : m.genStamp;
+                    else
+                        d.genStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.genStamp) : o.longs === $Number ? new $util.LongBits(m.genStamp.low >>> 0, m.genStamp.high >>> 0).toNumber(true) : m.genStamp;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === $String ? $root.hopsd.meta.BlockState[m.state] === $undefined ? m.state : $root.hopsd.meta.BlockState[m.state] : m.state;
+                }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
+                    d.checksum = m.checksum;
+                }
+                if (m.replicas && m.replicas.length) {
+                    d.replicas = $Array(m.replicas.length);
+                    for (var j = 0; j < m.replicas.length; ++j) {
+                        d.replicas[j] = m.replicas[j];
+                    }
+                }
+                if (m.corrupt && m.corrupt.length) {
+                    d.corrupt = $Array(m.corrupt.length);
+                    for (var j = 0; j < m.corrupt.length; ++j) {
+                        d.corrupt[j] = m.corrupt[j];
+                    }
+                }
+                if (m.targets && m.targets.length) {
+                    d.targets = $Array(m.targets.length);
+                    for (var j = 0; j < m.targets.length; ++j) {
+                        d.targets[j] = m.targets[j];
+                    }
+                }
+                if (m.replication != null && $Object.hasOwnProperty.call(m, "replication")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.replication = typeof m.replication === "number" ? $BigInt(m.replication) : $util.Long.fromBits(m.replication.low >>> 0, m.replication.high >>> 0, true).toBigInt();
+                    else if (typeof m.replication === "number")
+                        d.replication = o.longs === $String ? $String(m.replication) : m.replication;
+                    else
+                        d.replication = o.longs === $String ? $util.Long.prototype.toString.call(m.replication) : o.longs === $Number ? new $util.LongBits(m.replication.low >>> 0, m.replication.high >>> 0).toNumber(true) : m.replication;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this BlockRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BlockRecord.prototype.toJSON = function() {
+                return BlockRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BlockRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.BlockRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BlockRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.BlockRecord";
+            };
+
+            return BlockRecord;
+        })();
+
+        meta.DatanodeRecord = (function() {
+
+            /**
+             * Properties of a DatanodeRecord.
+             * @typedef {Object} hopsd.meta.DatanodeRecord.$Properties
+             * @property {string|null} [id] DatanodeRecord id
+             * @property {hopsd.meta.DatanodeState|null} [state] DatanodeRecord state
+             * @property {number|null} [changedMs] DatanodeRecord changedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DatanodeRecord.
+             * @memberof hopsd.meta
+             * @interface IDatanodeRecord
+             * @augments hopsd.meta.DatanodeRecord.$Properties
+             * @deprecated Use hopsd.meta.DatanodeRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DatanodeRecord.
+             * @typedef {hopsd.meta.DatanodeRecord.$Properties} hopsd.meta.DatanodeRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DatanodeRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DatanodeRecord.
+             * @constructor
+             * @param {hopsd.meta.DatanodeRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DatanodeRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DatanodeRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.DatanodeRecord
+             * @instance
+             */
+            DatanodeRecord.prototype.id = "";
+
+            /**
+             * DatanodeRecord state.
+             * @member {hopsd.meta.DatanodeState} state
+             * @memberof hopsd.meta.DatanodeRecord
+             * @instance
+             */
+            DatanodeRecord.prototype.state = 0;
+
+            /**
+             * DatanodeRecord changedMs.
+             * @member {number} changedMs
+             * @memberof hopsd.meta.DatanodeRecord
+             * @instance
+             */
+            DatanodeRecord.prototype.changedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new DatanodeRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {hopsd.meta.DatanodeRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DatanodeRecord} DatanodeRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.DatanodeRecord.$Shape): hopsd.meta.DatanodeRecord & hopsd.meta.DatanodeRecord.$Shape;
+             *   (properties?: hopsd.meta.DatanodeRecord.$Properties): hopsd.meta.DatanodeRecord;
+             * }}
+             */
+            DatanodeRecord.create = function(properties) {
+                return new DatanodeRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DatanodeRecord message. Does not implicitly {@link hopsd.meta.DatanodeRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {hopsd.meta.DatanodeRecord.$Properties} m DatanodeRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatanodeRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.state);
+                if (m.changedMs != null && $Object.hasOwnProperty.call(m, "changedMs") && (typeof m.changedMs === "object" ? m.changedMs.low || m.changedMs.high : m.changedMs !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.changedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DatanodeRecord message, length delimited. Does not implicitly {@link hopsd.meta.DatanodeRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {hopsd.meta.DatanodeRecord.$Properties} message DatanodeRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatanodeRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DatanodeRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DatanodeRecord & hopsd.meta.DatanodeRecord.$Shape} DatanodeRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatanodeRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DatanodeRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.changedMs = v;
+                            else
+                                delete m.changedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DatanodeRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DatanodeRecord & hopsd.meta.DatanodeRecord.$Shape} DatanodeRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatanodeRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DatanodeRecord message.
+             * @function verify
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DatanodeRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
+                        return "state: enum value expected";
+                }
+                if (m.changedMs != null && $Object.hasOwnProperty.call(m, "changedMs")) {
+                    if (!$util.isInteger(m.changedMs) && !(m.changedMs && $util.isInteger(m.changedMs.low) && $util.isInteger(m.changedMs.high)))
+                        return "changedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DatanodeRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DatanodeRecord} DatanodeRecord
+             */
+            DatanodeRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DatanodeRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DatanodeRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DatanodeRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.state !== 0 && (typeof d.state !== "string" || $root.hopsd.meta.DatanodeState[d.state] !== 0)) {
+                    switch (d.state) {
+                    case "DATANODE_NORMAL":
+                    case 0:
+                        m.state = 0;
+                        break;
+                    case "DRAINING":
+                    case 1:
+                        m.state = 1;
+                        break;
+                    case "DECOMMISSIONED":
+                    case 2:
+                        m.state = 2;
+                        break;
+                    default:
+                        if (typeof d.state === "number" && (d.state | 0) === d.state)
+                            m.state = d.state;
+                    }
+                }
+                if (d.changedMs != null) {
+                    if (typeof d.changedMs === "object" ? d.changedMs.low || d.changedMs.high : $Number(d.changedMs) !== 0) {
+                        if ($util.Long)
+                            m.changedMs = $util.Long.fromValue(d.changedMs, true);
+                        else if (typeof d.changedMs === "string")
+                            m.changedMs = $parseInt(d.changedMs, 10);
+                        else if (typeof d.changedMs === "number")
+                            m.changedMs = d.changedMs;
+                        else if (typeof d.changedMs === "object")
+                            m.changedMs = new $util.LongBits(d.changedMs.low >>> 0, d.changedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DatanodeRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {hopsd.meta.DatanodeRecord} m DatanodeRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DatanodeRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.state = o.enums === $String ? "DATANODE_NORMAL" : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.changedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.changedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === $String ? $root.hopsd.meta.DatanodeState[m.state] === $undefined ? m.state : $root.hopsd.meta.DatanodeState[m.state] : m.state;
+                }
+                if (m.changedMs != null && $Object.hasOwnProperty.call(m, "changedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.changedMs = typeof m.changedMs === "number" ? $BigInt(m.changedMs) : $util.Long.fromBits(m.changedMs.low >>> 0, m.changedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.changedMs === "number")
+                        d.changedMs = o.longs === $String ? $String(m.changedMs) : m.changedMs;
+                    else
+                        d.changedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.changedMs) : o.longs === $Number ? new $util.LongBits(m.changedMs.low >>> 0, m.changedMs.high >>> 0).toNumber(true) : m.changedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DatanodeRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DatanodeRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DatanodeRecord.prototype.toJSON = function() {
+                return DatanodeRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DatanodeRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DatanodeRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DatanodeRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DatanodeRecord";
+            };
+
+            return DatanodeRecord;
         })();
 
         return meta;

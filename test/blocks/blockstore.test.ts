@@ -1,0 +1,76 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createBlockStore, CHUNK_BYTES } from '../../src/fs/blockstore/index.js'
+import { isFsError } from '../../src/fs/index.js'
+import { makeTempDir, removeTempDirs } from '../helpers/index.js'
+
+afterAll(() => removeTempDirs())
+
+function bytes(n: number, seed = 1): Uint8Array {
+  const b = new Uint8Array(n)
+  let x = seed
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0
+    b[i] = x >>> 24
+  }
+  return b
+}
+
+async function put(store: ReturnType<typeof createBlockStore>, id: number, data: Uint8Array) {
+  const w = await store.createWriter(id, 1, data.length)
+  for (let off = 0; off < data.length; off += CHUNK_BYTES) await w.write(data.subarray(off, off + CHUNK_BYTES))
+  return w.finish()
+}
+
+describe('block store', () => {
+  it('writes, lists, reads any range back, survives a restart', async () => {
+    const dir = makeTempDir('blockstore-')
+    const store = createBlockStore({ dirs: [dir], reservedBytes: 0 })
+    await store.start()
+    const data = bytes(3 * CHUNK_BYTES + 123)
+    const r = await put(store, 5, data)
+    expect(r.length).toBe(data.length)
+    expect(store.list()).toEqual([{ id: 5, genStamp: 1, length: data.length }])
+    expect(Buffer.from(await store.read(5, 0, data.length)).equals(Buffer.from(data))).toBe(true)
+    const mid = await store.read(5, CHUNK_BYTES - 10, CHUNK_BYTES + 20)
+    expect(Buffer.from(mid).equals(Buffer.from(data.subarray(CHUNK_BYTES - 10, 2 * CHUNK_BYTES + 10)))).toBe(true)
+    expect((await store.usage()).usedBytes).toBe(data.length)
+    const again = createBlockStore({ dirs: [dir], reservedBytes: 0 })
+    await again.start()
+    expect(again.list()).toEqual([{ id: 5, genStamp: 1, length: data.length }])
+    await again.delete(5)
+    expect(again.list()).toEqual([])
+  })
+
+  it('a flipped byte fails the read of its chunk with CORRUPT_REPLICA, other chunks still read', async () => {
+    const store = createBlockStore({ dirs: [makeTempDir('blockstore-')], reservedBytes: 0 })
+    await store.start()
+    const data = bytes(2 * CHUNK_BYTES, 7)
+    await put(store, 9, data)
+    const path = store.pathOf(9)
+    const raw = readFileSync(path)
+    raw[CHUNK_BYTES + 5]! ^= 0xff
+    writeFileSync(path, raw)
+    await expect(store.read(9, 0, CHUNK_BYTES)).resolves.toHaveLength(CHUNK_BYTES)
+    const err = await store.read(9, CHUNK_BYTES, 10).catch((e: unknown) => e)
+    expect(isFsError(err, 'CORRUPT_REPLICA')).toBe(true)
+    expect(await store.verify(9)).toBe(false)
+  })
+
+  it('a packet with a wrong CRC is refused; a full disk is DISK_FULL and leaves nothing behind', async () => {
+    const store = createBlockStore({ dirs: [makeTempDir('blockstore-')], reservedBytes: 0, capacityBytesMax: CHUNK_BYTES })
+    await store.start()
+    const w = await store.createWriter(1, 1)
+    const err = await w.write(bytes(10), 1234).catch((e: unknown) => e)
+    expect(isFsError(err, 'CORRUPT_REPLICA')).toBe(true)
+    await w.abort()
+    const full = await store.createWriter(2, 1, 1).catch((e: unknown) => e)
+    const w2 = full as Awaited<ReturnType<typeof store.createWriter>>
+    await w2.write(bytes(CHUNK_BYTES))
+    const e2 = await w2.write(bytes(10)).catch((e: unknown) => e)
+    expect(isFsError(e2, 'DISK_FULL')).toBe(true)
+    expect(store.list()).toEqual([])
+    const e3 = await store.createWriter(3, 1, 2 * CHUNK_BYTES).catch((e: unknown) => e)
+    expect(isFsError(e3, 'DISK_FULL')).toBe(true)
+  })
+})
