@@ -1,4 +1,4 @@
-// `hopsd fs` as a user runs it: the real CLI process against a real server on a real socket.
+// `hopsd fs` as a user runs it: the real CLI process against a real `hopsd start` node (see server.ts).
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -50,7 +50,8 @@ async function fails(args: string[], code: 1 | 2, user?: string): Promise<string
   return lines[0]!
 }
 
-describe('hopsd fs against a server', () => {
+// Each test runs the CLI 5-12 times (a process start each, 1-3 s on a loaded 2-core machine).
+describe('hopsd fs against a node', { timeout: 120_000 }, () => {
   it('mkdir -p makes parents; mkdir without -p needs the parent and refuses an existing path', async () => {
     await ok(['mkdir', '-p', '/m/a/b/c'])
     expect(await ok(['ls', '/m/a/b'])).toBe('c\n')

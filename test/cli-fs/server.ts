@@ -1,11 +1,8 @@
 // The server `hopsd fs` talks to in these tests, on a real socket:
-//   - 'inproc' (default for now): the real WebHDFS and native fs routes over the real file-system service
-//     and metadata state machine, one replica committed in-process;
-//   - 'daemon' (HOPSD_CLI_FS_TARGET=daemon): a real `hopsd start` node (`--bootstrap-expect 1`), once the
-//     daemon composes raft + meta + fs (src/node/modules.ts).
-// TODO(fs): make 'daemon' the default once the daemon's fs wiring is committed.
-import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+//   - 'daemon' (default): a real `hopsd start` node (`--bootstrap-expect 1`): Raft + metadata state
+//     machine + fs routes, as an operator runs it;
+//   - 'inproc' (HOPSD_CLI_FS_TARGET=inproc, for quick iterations on the CLI): the same WebHDFS and native
+//     fs routes over the real file-system service, one replica committed in-process.
 import { join } from 'node:path'
 import { createApiServer, createMetricsRegistry } from '../../src/api/index.js'
 import { fsRoutes } from '../../src/api/routes/fs.js'
@@ -24,9 +21,9 @@ export interface FsServer {
 }
 
 export async function startFsServer(
-  kind = process.env['HOPSD_CLI_FS_TARGET'] ?? 'inproc',
+  kind = process.env['HOPSD_CLI_FS_TARGET'] ?? 'daemon',
 ): Promise<FsServer> {
-  return kind === 'daemon' ? startDaemon() : startInProcess()
+  return kind === 'inproc' ? startInProcess() : startDaemon()
 }
 
 async function startInProcess(): Promise<FsServer> {
@@ -44,15 +41,10 @@ async function startInProcess(): Promise<FsServer> {
 
 async function startDaemon(): Promise<FsServer> {
   const dir = makeTempDir('hopsd-cli-fs-node-')
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, {
-    mode: 0o600,
-  })
   const node = await startNode({
     dataDir: join(dir, 'n1'),
     zone: 'z1',
     bootstrapExpect: 1,
-    extraArgs: ['--swarm-key', keyFile],
     env: { HOPSD_LOG_LEVEL: 'warn' },
   })
   // /health answers before the one-node group has elected itself: wait until a read succeeds.
