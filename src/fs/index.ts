@@ -53,4 +53,15 @@ export { parsePath, joinPath, parentPath, NAME_BYTES_MAX, PATH_BYTES_MAX } from 
 export { modeString, type Caller } from './permission.js'
 export { crc32c } from './crc32c.js'
 export { md5md5crc32c, BYTES_PER_CRC, type FileChecksum } from './checksum.js'
-export { ROOT_ID, type Inode, type XAttr } from './inode.js'
+export { ROOT_ID, type Block, type Inode, type XAttr } from './inode.js'
+export {
+  BlockMap,
+  BLOCK_OPS,
+  BLOCK_STATE,
+  datanodeStateName,
+  namespaceAndBlockModules,
+  type BlockRecord,
+  type DatanodeRecord,
+  type DatanodeState,
+} from './blockmap.js'
+export { chooseTargets, type DatanodeCandidate, type PlacementRequest } from './placement.js'

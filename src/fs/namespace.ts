@@ -19,6 +19,7 @@ import {
   inodeCodec,
   leaseCodec,
   ROOT_ID,
+  type Block,
   type Inode,
   type Lease,
   type XAttr,
@@ -333,11 +334,14 @@ export class Namespace implements MetaModule {
     const lease = this.leases.get(leaseKey(file.id))
     if (lease !== undefined && !(lease.holder === op.clientName && op.clientName !== ''))
       this.checkLeaseFree(op, file, path)
-    if (!file.inlined)
-      throw new FsError(
-        'UNSUPPORTED_OPERATION',
-        `${path} is stored in blocks: appends to it come with part 2`,
-      )
+    if (!file.inlined) {
+      // A file in blocks: the append only takes the lease; the data goes to datanodes (src/fs/blockmap.ts).
+      if (data.length > 0)
+        throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
+      if (close) this.leases.delete(leaseKey(file.id))
+      else this.putLease(op, file.id)
+      return { size: file.size }
+    }
     const size = file.size + data.length
     this.checkInlineSize(op, size, path)
     const joined = new Uint8Array(size)
@@ -694,6 +698,61 @@ export class Namespace implements MetaModule {
   /** Names of the xattrs the caller may see (READ on the path). */
   listXAttrs(caller: Caller, path: string): string[] {
     return this.getXAttrs(caller, path).map((x) => x.name)
+  }
+
+  // ---- hooks of the block map (src/fs/blockmap.ts), called inside its apply
+
+  /** The file at `path` whose lease the command's clientName holds; LEASE_NOT_HELD otherwise. */
+  fileUnderLease(ctx: ApplyContext, path: string): Inode {
+    const r = this.resolve(parsePath(path))
+    const file = this.requireFile(r, path)
+    const lease = this.leases.get(leaseKey(file.id))
+    const op = { now: ctx.cmd.nowMs, settings: ctx.settings } as Op
+    if (lease === undefined || ctx.cmd.clientName === '' || lease.holder !== ctx.cmd.clientName || this.leaseHardExpired(op, lease)) {
+      throw new FsError('LEASE_NOT_HELD', `No lease on ${path}: ${ctx.cmd.clientName || '(no client)'} does not hold it`)
+    }
+    return file
+  }
+
+  /**
+   * Appends committed blocks to a file under lease and closes it (the blocks become visible). With
+   * `dropInline` the inline bytes were rewritten into the blocks: the file's size is the blocks' sum.
+   */
+  completeWithBlocks(ctx: ApplyContext, path: string, blocks: readonly Block[], dropInline: boolean): Inode {
+    const file = this.fileUnderLease(ctx, path)
+    if (file.inlined && file.size > 0 && !dropInline)
+      throw new FsError('INVALID_ARGUMENT', `${path} has inline data: its blocks must replace it (dropInline)`)
+    const added = blocks.reduce((n, b) => n + b.length, 0)
+    const next: Inode = {
+      ...file,
+      inlined: blocks.length === 0 && file.inlined,
+      data: blocks.length === 0 ? file.data : EMPTY,
+      blocks: [...(file.inlined ? [] : file.blocks), ...blocks],
+      size: (file.inlined ? 0 : file.size) + added + (blocks.length === 0 ? file.size : 0),
+      mtime: ctx.cmd.nowMs,
+    }
+    this.putInode(next)
+    this.leases.delete(leaseKey(file.id))
+    ctx.emit({ op: 'close', path, inodeId: file.id })
+    return next
+  }
+
+  /** A file inode by id (no permission check: the block map's bookkeeping). */
+  fileById(id: number): Inode | undefined {
+    const key = this.keyById.get(id)
+    return key === undefined ? undefined : this.inodes.get(key)
+  }
+
+  /** Whether a write lease is held on inode `id`. */
+  hasLease(id: number): boolean {
+    return this.leases.has(leaseKey(id))
+  }
+
+  /** The file at `path` for reading its content (READ on it): inline bytes or its block list. */
+  fileForRead(caller: Caller, path: string): Inode {
+    const r = this.resolve(parsePath(path))
+    this.checkRead(caller, r, { access: READ })
+    return this.requireFile(r, path, true)
   }
 
   /** The inode id of `path`, or undefined (no permission check: for routing and caches). */

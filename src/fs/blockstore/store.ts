@@ -167,21 +167,20 @@ export class BlockStore {
       await fh.close().catch(() => undefined)
       await rm(tmp, { force: true })
     }
-    const store = this
     return {
       blockId,
       genStamp,
       get length() {
         return length
       },
-      async write(data, crc) {
+      write: async (data: Uint8Array, crc?: number): Promise<void> => {
         if (closed) throw new Error('BlockWriter: write after finish/abort')
         if (length % CHUNK_BYTES !== 0) throw new Error('BlockWriter: packet after a partial chunk')
         if (data.length > CHUNK_BYTES) throw new Error(`BlockWriter: packet of ${data.length} bytes`)
         const c = crc32c(data)
         if (crc !== undefined && crc !== c)
           throw new FsError('CORRUPT_REPLICA', `packet of block ${blockId} at ${length} failed its checksum`)
-        if (store.capacityBytesMax > 0 && store.usedBytes + length + data.length > store.capacityBytesMax)
+        if (this.capacityBytesMax > 0 && this.usedBytes + length + data.length > this.capacityBytesMax)
           return fail(Object.assign(new Error('capacity reached'), { code: 'ENOSPC' }))
         try {
           await writeAll(fh, data)
@@ -191,7 +190,7 @@ export class BlockStore {
         crcs.push(c)
         length += data.length
       },
-      async finish() {
+      finish: async (): Promise<{ length: number; checksum: number }> => {
         if (closed) throw new Error('BlockWriter: finish after finish/abort')
         const crcBytes = encodeCrcs(crcs)
         const sub = join(dir, 'finalized', String(blockId % SUBDIRS))
@@ -215,9 +214,9 @@ export class BlockStore {
           return fail(err)
         }
         release()
-        const old = store.blocks.get(blockId)
-        if (old !== undefined && old.genStamp !== genStamp) await store.removeFiles(blockId, old)
-        store.put(blockId, { dir, genStamp, length })
+        const old = this.blocks.get(blockId)
+        if (old !== undefined && old.genStamp !== genStamp) await this.removeFiles(blockId, old)
+        this.put(blockId, { dir, genStamp, length })
         return { length, checksum: crc32c(crcBytes.subarray(CRC_HEADER_BYTES)) }
       },
       abort: cleanup,

@@ -19,7 +19,7 @@ import {
   type RaftGroup,
   type RaftLogger,
 } from '../../consensus/index.js'
-import { namespaceModule } from '../../fs/index.js'
+import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { hopsd } from '../../proto/cluster.js'
 import {
@@ -79,7 +79,9 @@ export function metadataModule(): NodeModule {
       const membership = requireService<MembershipLike>(components, 'membership')
       const selfId = identity.id
 
-      const stateMachine = createMetaStateMachine({ modules: [namespaceModule(), clusterModule()] })
+      const stateMachine = createMetaStateMachine({
+        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule()],
+      })
       const cluster = stateMachine.module<ClusterTable>('cluster')
       let group: RaftGroup | undefined
       let channel: Channel | undefined
