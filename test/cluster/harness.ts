@@ -285,7 +285,14 @@ export class TestCluster {
   printLogs(lines = 40): void {
     for (const n of this.started) {
       const { stdout, stderr } = n.handle.logs()
-      const tail = (s: string) => s.trimEnd().split('\n').slice(-lines).join('\n')
+      // Request lines drown what matters (elections, membership, errors): leave them out of the tail.
+      const tail = (s: string) =>
+        s
+          .trimEnd()
+          .split('\n')
+          .filter((l) => !l.includes('"msg":"request"'))
+          .slice(-lines)
+          .join('\n')
       process.stderr.write(
         `\n----- ${this.name}: node ${n.handle.id || '?'} zone ${n.spec.zone} http ${n.spec.http} p2p ${n.spec.p2p}` +
           ` (pid ${n.handle.pid}) -----\n${tail(stdout)}\n${tail(stderr)}\n`,
