@@ -1,0 +1,185 @@
+// A real hopsd cluster for the fs cluster tests: `hopsd start` processes on loopback, zones z1..zN, one
+// swarm key, --join listing every metadata node, --bootstrap-expect = the metadata count, and the fast
+// timings that hold on a loaded 2-core machine. Ready when every metadata node reports a leader and all
+// metadata nodes as voters, and every node (datanode-only ones too) serves the file system.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateSwarmKey } from '../../src/node/p2p/index.js'
+import { freePorts, makeTempDir, startNode, waitFor, type NodeHandle } from '../helpers/index.js'
+
+export const FAST_TIMINGS = [
+  '--gossip-interval-ms',
+  '100',
+  '--suspect-after-ms',
+  '600',
+  '--dead-after-ms',
+  '1500',
+  '--raft-tick-ms',
+  '20',
+] as const
+
+export const SUPERUSER = 'hopsd'
+
+export interface ClusterNode {
+  readonly name: string
+  readonly zone: string
+  readonly roles: readonly string[]
+  readonly dataDir: string
+  readonly http: string
+  readonly p2p: string
+  /** The running process (replaced by restart()). */
+  handle: NodeHandle
+}
+
+export interface FsCluster {
+  readonly nodes: ClusterNode[]
+  /** The metadata nodes (voters). */
+  readonly metadata: ClusterNode[]
+  /** Nodes started with `--roles datanode` (no metadata replica: they forward the fs routes). */
+  readonly datanodes: ClusterNode[]
+  /** Starts `node` again on its data dir and addresses (after a kill or stop). */
+  restart(node: ClusterNode): Promise<void>
+  /** Stops every node still running (SIGTERM, then SIGKILL). */
+  stop(): Promise<void>
+  /** Last `lines` lines of every node's output, for failure reports. */
+  logTails(lines?: number): string
+}
+
+export interface ClusterStatusDoc {
+  clusterId: string
+  leader: { id: string; zone: string } | null
+  term: number
+  commitIndex: number
+  voters: { id: string; zone: string }[]
+  learners: { id: string; zone: string }[]
+}
+
+export async function clusterStatus(node: ClusterNode, timeoutMs = 3_000): Promise<ClusterStatusDoc> {
+  const res = await fetch(`${node.handle.url}/api/v1/cluster`, { signal: AbortSignal.timeout(timeoutMs) })
+  if (res.status !== 200) throw new Error(`${node.name}: /api/v1/cluster answered ${res.status}`)
+  return (await res.json()) as ClusterStatusDoc
+}
+
+export async function startFsCluster(
+  opts: { metadata?: number; datanodes?: number; prefix?: string; readyTimeoutMs?: number } = {},
+): Promise<FsCluster> {
+  const metaCount = opts.metadata ?? 3
+  const dataCount = opts.datanodes ?? 0
+  const dir = makeTempDir(opts.prefix ?? 'hopsd-fs-cluster-')
+  const keyFile = join(dir, 'swarm.key')
+  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
+  const total = metaCount + dataCount
+  const addrs = await freePorts(total * 2)
+  const p2pOf = (i: number) => addrs[2 * i + 1]!
+  const joins = Array.from({ length: metaCount }, (_, i) => p2pOf(i))
+
+  const specs: Omit<ClusterNode, 'handle'>[] = Array.from({ length: total }, (_, i) => ({
+    name: i < metaCount ? `m${i + 1}` : `d${i - metaCount + 1}`,
+    zone: `z${(i % metaCount) + 1}`,
+    roles: i < metaCount ? ['metadata'] : ['datanode'],
+    dataDir: join(dir, `n${i + 1}`),
+    http: addrs[2 * i]!,
+    p2p: p2pOf(i),
+  }))
+  const launch = (s: Omit<ClusterNode, 'handle'>): Promise<NodeHandle> =>
+    startNode({
+      dataDir: s.dataDir,
+      zone: s.zone,
+      roles: s.roles,
+      http: s.http,
+      p2p: s.p2p,
+      join: joins,
+      bootstrapExpect: metaCount,
+      extraArgs: ['--swarm-key', keyFile, ...FAST_TIMINGS],
+      env: { HOPSD_LOG_LEVEL: 'info' },
+      readyTimeoutMs: 60_000,
+    })
+
+  const nodes: ClusterNode[] = []
+  const cluster: FsCluster = {
+    nodes,
+    get metadata() {
+      return nodes.filter((n) => n.roles.includes('metadata'))
+    },
+    get datanodes() {
+      return nodes.filter((n) => !n.roles.includes('metadata'))
+    },
+    async restart(node) {
+      node.handle = await launch(node)
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.handle.stop(10_000)))
+    },
+    logTails(lines = 40) {
+      return nodes
+        .map((n) => {
+          const { stdout, stderr } = n.handle.logs()
+          const tail = (stdout + stderr).trimEnd().split('\n').slice(-lines).join('\n')
+          return `----- ${n.name} (${n.zone}, ${n.roles.join(',')}, ${n.handle.url}, pid ${n.handle.pid}) -----\n${tail}`
+        })
+        .join('\n')
+    },
+  }
+  try {
+    const handles = await Promise.all(specs.map((s) => launch(s)))
+    specs.forEach((s, i) => nodes.push({ ...s, handle: handles[i]! }))
+    await waitForHealthyCluster(cluster, opts.readyTimeoutMs ?? 90_000)
+  } catch (err) {
+    const tails = cluster.logTails()
+    await cluster.stop()
+    throw new Error(`cluster did not assemble: ${(err as Error).message}\n${tails}`)
+  }
+  return cluster
+}
+
+/**
+ * Every running metadata node sees the same leader and `voters` voters; every running node serves a
+ * linearizable fs read (which also proves the cluster initialised and datanodes know a metadata node).
+ */
+export async function waitForHealthyCluster(
+  cluster: FsCluster,
+  timeoutMs: number,
+  opts: { voters?: number; nodes?: ClusterNode[] } = {},
+): Promise<string> {
+  const voters = opts.voters ?? cluster.metadata.length
+  const nodes = opts.nodes ?? cluster.nodes
+  return waitFor(
+    async () => {
+      const metas = nodes.filter((n) => n.roles.includes('metadata'))
+      const docs = await Promise.all(metas.map((n) => clusterStatus(n)))
+      const leader = docs[0]?.leader?.id
+      if (leader === undefined) return false
+      if (!docs.every((d) => d.leader?.id === leader && d.voters.length === voters && d.clusterId !== ''))
+        return false
+      for (const n of nodes) {
+        const res = await fetch(`${n.handle.url}/api/v1/fs/stat?path=/&user.name=${SUPERUSER}`, {
+          signal: AbortSignal.timeout(3_000),
+        })
+        if (res.status !== 200) return false
+      }
+      return leader
+    },
+    { timeoutMs, intervalMs: 100, what: `a leader, ${voters} voters and fs service on every node` },
+  )
+}
+
+/** The metadata node that leads now (as the first running metadata node reports it). */
+export async function leaderOf(cluster: FsCluster): Promise<ClusterNode> {
+  const id = await waitFor(
+    async () => {
+      for (const n of cluster.metadata) {
+        try {
+          const d = await clusterStatus(n)
+          if (d.leader !== null) return d.leader.id
+        } catch {
+          // a node that is down: ask the next
+        }
+      }
+      return undefined
+    },
+    { timeoutMs: 30_000, what: 'a leader' },
+  )
+  const node = cluster.metadata.find((n) => n.handle.id === id)
+  if (node === undefined) throw new Error(`leader ${id} is none of the cluster's metadata nodes`)
+  return node
+}
