@@ -9,9 +9,15 @@
  * await api.listen({ host: '127.0.0.1', port: 9870 })
  * ```
  */
-export { createApiServer, type ApiRoutes, type ApiServer, type ApiServerInit } from './server.js'
+export {
+  createApiServer,
+  type ApiCertificate,
+  type ApiRoutes,
+  type ApiServer,
+  type ApiServerInit,
+} from './server.js'
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
-export { nodeRoutes, type NodeInfo, type NodeRoutesDeps } from './routes/node.js'
+export { nodeRoutes, type NodeInfo, type NodeRoutesDeps, type NodeTlsInfo } from './routes/node.js'
 export { nodesRoutes, type NodesRoutesDeps, type NodesRouteNode } from './routes/nodes.js'

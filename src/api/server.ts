@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify'
+import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { installErrorMapper } from './error-mapper.js'
@@ -33,10 +34,27 @@ export interface ApiServerInit {
   readonly openapi: OpenApiInfo
   /** Largest request body accepted (bytes); routes that take files raise it for themselves. */
   readonly bodyLimitBytes?: number
+  /**
+   * Serve HTTPS instead of HTTP (fastify's `https` option). The key and certificate may come later,
+   * through {@link ApiServer.setCertificate}, but before `listen`.
+   */
+  readonly https?: { readonly keyPem?: string; readonly certPem?: string }
+}
+
+export interface ApiCertificate {
+  readonly keyPem: string
+  readonly certPem: string
 }
 
 export interface ApiServer {
   readonly app: FastifyInstance
+  /** Whether the server speaks HTTPS. */
+  readonly secure: boolean
+  /**
+   * HTTPS only: serves this key and certificate from now on (node's `server.setSecureContext`); open
+   * connections keep theirs, new handshakes get the new one.
+   */
+  setCertificate(certificate: ApiCertificate): void
   /** Binds and serves; resolves with the bound address (port 0 picks a free one). */
   listen(addr: { host: string; port: number }): Promise<{ host: string; port: number }>
   /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. */
@@ -44,7 +62,11 @@ export interface ApiServer {
 }
 
 export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
+  let hasCertificate = init.https?.keyPem !== undefined && init.https.certPem !== undefined
   const app = Fastify({
+    ...(init.https === undefined
+      ? {}
+      : { https: hasCertificate ? { key: init.https.keyPem, cert: init.https.certPem } : {} }),
     // pino's Logger is fastify's logger; the cast keeps the instance type the plain FastifyInstance.
     loggerInstance: init.logger as FastifyBaseLogger,
     // One log line per request, written in onResponse below, instead of fastify's two.
@@ -120,7 +142,14 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
 
   return {
     app,
+    secure: init.https !== undefined,
+    setCertificate(certificate) {
+      if (init.https === undefined) throw new Error('setCertificate on a plain-HTTP API server')
+      ;(app.server as unknown as TlsServer).setSecureContext({ key: certificate.keyPem, cert: certificate.certPem })
+      hasCertificate = true
+    },
     async listen(addr) {
+      if (init.https !== undefined && !hasCertificate) throw new Error('HTTPS API server without a certificate')
       await app.listen({ host: addr.host, port: addr.port, listenTextResolver: () => 'listening' })
       const bound = app.server.address()
       if (bound === null || typeof bound === 'string') throw new Error('the HTTP server has no TCP address')

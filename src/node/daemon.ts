@@ -20,6 +20,7 @@ import { formatAddress, httpUrl, type NodeConfig, type HostPort } from './config
 import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { createLogger, type Logger } from './logger.js'
+import type { NodeTls } from './cluster/tls-module.js'
 import type { NodeComponents, NodeModule, Services, Startable } from './module.js'
 import { DEFAULT_MODULES } from './modules.js'
 import { checkPortFree } from './ports.js'
@@ -148,7 +149,7 @@ export class Daemon {
       roles: config.roles,
       version: VERSION,
       startedAt: startedAt.toISOString(),
-      http: httpUrl(config.http),
+      http: urlOf(config.http, config.tls),
       p2p: formatAddress(config.p2p),
       join: config.join.map(formatAddress),
       bootstrapExpect: config.bootstrapExpect,
@@ -157,11 +158,15 @@ export class Daemon {
       nodeVersion: process.version,
     }
     const uptimeS = () => Math.floor((Date.now() - startedAt.getTime()) / 1000)
+    const tls = services['tls'] as NodeTls | undefined
+    const tlsInfo = () => tls?.report() ?? { enabled: config.tls, issuer: null, notAfter: null }
     this.api = await createApiServer({
       logger: logger.child({ module: 'api' }),
       registry: metrics,
-      routes: [nodeRoutes({ info, uptimeS }), ...routes],
+      routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo }), ...routes],
       openapi: { title: 'hopsd', version: VERSION, description: 'The local HTTP API of a hopsd node.' },
+      // With --tls the certificate is set below, once the tls module has loaded or made one.
+      https: config.tls ? {} : undefined,
     })
 
     for (const entry of toStart) {
@@ -171,9 +176,10 @@ export class Daemon {
       await entry.service.start(signal)
     }
     signal.throwIfAborted()
+    if (config.tls) this.serveNodeCertificate(tls, logger)
     try {
       const bound = await this.api.listen(config.http)
-      this.urlValue = httpUrl(bound)
+      this.urlValue = urlOf(bound, config.tls)
       announceListening(bound)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -183,6 +189,24 @@ export class Daemon {
       throw err
     }
     logger.info({ url: this.urlValue, p2p: info.p2p, join: info.join }, 'started')
+  }
+
+  /**
+   * --tls: the API serves the tls module's certificate (persisted, or temporary self-signed) and
+   * switches to each newer one (the cluster's) as soon as the module has it.
+   */
+  private serveNodeCertificate(tls: NodeTls | undefined, logger: Logger): void {
+    if (tls === undefined) throw new Error('--tls needs the tls module (src/node/modules.ts)')
+    const first = tls.current()
+    if (first === undefined) throw new Error('the tls module started without a certificate')
+    const api = this.api!
+    api.setCertificate(first)
+    logger.info({ issuer: first.issuer, notAfter: first.notAfter.toISOString() }, 'HTTPS with the node certificate')
+    tls.onCertificate((next) => {
+      if (this.api !== api) return // stopped
+      api.setCertificate(next)
+      logger.info({ issuer: next.issuer, notAfter: next.notAfter.toISOString() }, 'HTTPS certificate switched')
+    })
   }
 
   private async doStop(): Promise<void> {
@@ -241,6 +265,11 @@ export class Daemon {
     this.lock = undefined
     if (this.identityValue !== undefined) logger.info({ node: this.identityValue.id }, 'stopped')
   }
+}
+
+function urlOf(addr: HostPort, tls: boolean): string {
+  const url = httpUrl(addr)
+  return tls ? url.replace(/^http:/, 'https:') : url
 }
 
 export function createDaemon(init: DaemonInit): Daemon {

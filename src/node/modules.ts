@@ -16,6 +16,7 @@ import { fsModule } from './cluster/fs-module.js'
 import { membershipModule } from './cluster/membership-module.js'
 import { metadataModule } from './cluster/metadata-module.js'
 import { p2pModule } from './cluster/p2p-module.js'
+import { tlsModule } from './cluster/tls-module.js'
 import type { NodeModule } from './module.js'
 
 export const DEFAULT_MODULES: readonly NodeModule[] = [
@@ -23,5 +24,6 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   membershipModule(),
   metadataModule(),
   clusterClientModule(),
+  tlsModule(),
   fsModule(),
 ]

@@ -18,12 +18,26 @@ export interface NodeInfo {
   readonly nodeVersion: string
 }
 
+/** How the API serves TLS (`/api/v1/node` → `tls`). */
+export interface NodeTlsInfo {
+  /** The API serves HTTPS (--tls). */
+  readonly enabled: boolean
+  /** Issuer of the node certificate the node holds now; null: none yet. */
+  readonly issuer: 'cluster' | 'self-signed' | null
+  /** ISO time the certificate expires; null: none yet. */
+  readonly notAfter: string | null
+}
+
 export interface NodeRoutesDeps {
   /** Static facts about this node. */
   readonly info: NodeInfo
   /** Seconds since the daemon started (whole seconds). */
   uptimeS(): number
+  /** The TLS state now; without it the node reports TLS disabled, no certificate. */
+  tls?(): NodeTlsInfo
 }
+
+const NO_TLS: NodeTlsInfo = { enabled: false, issuer: null, notAfter: null }
 
 const healthSchema = {
   type: 'object',
@@ -51,6 +65,7 @@ const nodeSchema = {
     'p2p',
     'join',
     'bootstrapExpect',
+    'tls',
   ],
   properties: {
     id: { type: 'string', description: 'node id (libp2p peer id)' },
@@ -66,6 +81,20 @@ const nodeSchema = {
     dataDir: { type: 'string' },
     pid: { type: 'integer' },
     nodeVersion: { type: 'string', description: 'Node.js runtime version' },
+    tls: {
+      type: 'object',
+      description: 'whether the API serves TLS, and the node certificate it holds',
+      required: ['enabled', 'issuer', 'notAfter'],
+      properties: {
+        enabled: { type: 'boolean', description: 'the API serves HTTPS (--tls)' },
+        issuer: {
+          type: ['string', 'null'],
+          enum: ['cluster', 'self-signed', null],
+          description: "'cluster': issued by the cluster CA; 'self-signed': temporary, until the cluster's arrives",
+        },
+        notAfter: { type: ['string', 'null'], format: 'date-time' },
+      },
+    },
   },
 } as const
 
@@ -90,7 +119,7 @@ export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
             response: { 200: nodeSchema },
           },
         },
-        async () => ({ ...deps.info, uptimeS: deps.uptimeS() }),
+        async () => ({ ...deps.info, uptimeS: deps.uptimeS(), tls: deps.tls?.() ?? NO_TLS }),
       )
     },
   }

@@ -6,7 +6,8 @@
  * carries the metadata node's address as Host, so WebHDFS redirects point straight at the node that
  * signed them.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ApiRoutes } from '../../api/index.js'
 import { fsRoutes } from '../../api/routes/fs.js'
@@ -16,6 +17,7 @@ import { createFsService, type FsService } from '../../fs/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
 import type { MetadataNode } from './metadata-module.js'
+import type { NodeTls } from './tls-module.js'
 
 export function fsModule(): NodeModule {
   return {
@@ -44,7 +46,9 @@ export function fsModule(): NodeModule {
         }
       }
       const cluster = requireService<ClusterClient>(components, 'cluster')
-      return { routes: fsProxyRoutes(cluster) }
+      // With --tls every node's API speaks HTTPS: forward over HTTPS, trusting the cluster CA only.
+      const tls = components.config.tls ? requireService<NodeTls>(components, 'tls') : undefined
+      return { routes: fsProxyRoutes(cluster, tls === undefined ? undefined : { ca: () => tls.clusterCaPem() }) }
     },
   }
 }
@@ -61,8 +65,13 @@ const HOP_BY_HOP = new Set([
   'host',
 ])
 
-/** Forwards the fs routes of a node without a replica to a metadata node. */
-export function fsProxyRoutes(cluster: ClusterClient): ApiRoutes {
+/** How to reach metadata nodes over HTTPS: the CA to trust (undefined until the cluster CA is known). */
+export interface ForwardTls {
+  ca(): string | undefined
+}
+
+/** Forwards the fs routes of a node without a replica to a metadata node (over HTTPS with `tls`). */
+export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
   return {
     name: 'fs-proxy',
     register(app: FastifyInstance) {
@@ -74,7 +83,7 @@ export function fsProxyRoutes(cluster: ClusterClient): ApiRoutes {
         tags: ['fs'],
         response: { default: { description: 'the metadata node’s answer' } },
       }
-      const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply)
+      const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply, tls)
       for (const url of ['/webhdfs/v1', '/webhdfs/v1/*', '/api/v1/fs/*']) {
         app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url, schema, handler })
       }
@@ -82,7 +91,12 @@ export function fsProxyRoutes(cluster: ClusterClient): ApiRoutes {
   }
 }
 
-async function forward(cluster: ClusterClient, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function forward(
+  cluster: ClusterClient,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tls: ForwardTls | undefined,
+): Promise<void> {
   const target = cluster.metadataTargets().find((n) => n.httpAddr !== '')
   if (target === undefined) throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet')
   const [host, port] = splitHostPort(target.httpAddr)
@@ -91,13 +105,22 @@ async function forward(cluster: ClusterClient, req: FastifyRequest, reply: Fasti
   headers['host'] = target.httpAddr
   headers['x-forwarded-for'] = req.ip
   await new Promise<void>((resolve, reject) => {
-    const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers }, (res) => {
+    const options = { host, port, method: req.method, path: req.url, headers }
+    const onResponse = (res: IncomingMessage) => {
       const out: Record<string, string | string[]> = {}
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v
       reply.code(res.statusCode ?? 502).headers(out)
       void reply.send(res)
       resolve()
-    })
+    }
+    if (tls !== undefined && tls.ca() === undefined) {
+      reject(new HopsError('UNAVAILABLE', 'this node does not know the cluster CA yet: cannot verify metadata nodes'))
+      return
+    }
+    const upstream =
+      tls === undefined
+        ? httpRequest(options, onResponse)
+        : httpsRequest({ ...options, ca: tls.ca() }, onResponse)
     upstream.on('error', (err) =>
       reject(new HopsError('UNAVAILABLE', `metadata node ${target.id} did not answer: ${err.message}`, { cause: err })),
     )
