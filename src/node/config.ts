@@ -61,6 +61,12 @@ export interface NodeConfig {
   readonly voterGraceMs: number
   /** Raft tick; the election timeout is 10 ticks (randomised up to 20). */
   readonly raftTickMs: number
+  /** Datanode data directories (absolute); empty = `<data-dir>/blocks`. */
+  readonly blockDirs: readonly string[]
+  /** A datanode dead this long has its replicas re-created elsewhere. */
+  readonly replicaGraceMs: number
+  /** Bytes the datanode may use for blocks in all (0 = what the disks hold). */
+  readonly blockCapacityBytes: number
 }
 
 interface KeyDef<K extends keyof NodeConfig> {
@@ -229,6 +235,33 @@ export const CONFIG_KEYS = [
     defaultText: '100',
     defaultValue: () => 100,
     parse: (raw, name) => parseInteger(raw, name, 5, 10_000),
+  }),
+  def({
+    key: 'blockDirs',
+    flag: 'block-dirs',
+    valueName: 'DIR[,DIR]',
+    description: 'datanode directories for block replicas',
+    defaultText: '<data-dir>/blocks',
+    defaultValue: () => [],
+    parse: (raw, name, cwd) => parseList(raw, name).map((d) => resolve(cwd, d)),
+  }),
+  def({
+    key: 'replicaGraceMs',
+    flag: 'replica-grace-ms',
+    valueName: 'MS',
+    description: 'a datanode dead this long has its block replicas re-created on other nodes',
+    defaultText: '120000',
+    defaultValue: () => 120_000,
+    parse: (raw, name) => parseInteger(raw, name, 0, 86_400_000),
+  }),
+  def({
+    key: 'blockCapacityBytes',
+    flag: 'block-capacity-bytes',
+    valueName: 'BYTES',
+    description: 'bytes the datanode may use for blocks (0: what its disks hold)',
+    defaultText: '0',
+    defaultValue: () => 0,
+    parse: (raw, name) => parseInteger(raw, name, 0, Number.MAX_SAFE_INTEGER),
   }),
 ] as const
 

@@ -48,6 +48,9 @@ describe('defaults', () => {
       deadAfterMs: 30_000,
       voterGraceMs: 60_000,
       raftTickMs: 100,
+      blockDirs: [],
+      replicaGraceMs: 120_000,
+      blockCapacityBytes: 0,
     })
   })
 })
@@ -108,6 +111,9 @@ describe('flags', () => {
       deadAfterMs: 2000,
       voterGraceMs: 3000,
       raftTickMs: 20,
+      blockDirs: [],
+      replicaGraceMs: 120_000,
+      blockCapacityBytes: 0,
     })
   })
 
