@@ -19,6 +19,8 @@
  * - State-machine safety: no two nodes apply different commands at one index.
  * - Durability of committed entries: every applied entry is durable on a quorum of voters (in the log,
  *   or covered by a durable snapshot), at every step — crashes included.
+ * - Exactly-once: a client command is applied at one index only (retries and duplicated proposals
+ *   are filtered by the driver's client sessions).
  */
 import type { NodeId } from '../../src/consensus/core/types.js'
 import { viewLastIndex, viewTerm, type DurableLogView } from './disk.js'
@@ -29,6 +31,7 @@ export type ViolationKind =
   | 'leader-completeness'
   | 'state-machine-safety'
   | 'durability'
+  | 'exactly-once'
   | 'linearizability'
   | 'liveness'
   | 'node-failure'
@@ -313,6 +316,26 @@ export class RaftInvariants {
       this.fail(
         'state-machine-safety',
         `index ${index}: ${c.node} applied term ${c.term} (hash ${c.dataHash}), ${id} applied term ${term} (hash ${dataHash})`,
+      )
+    }
+  }
+
+  /** command bytes → the index where it was first applied. */
+  private readonly appliedCommands = new Map<string, number>()
+
+  /**
+   * Exactly-once: a client command (unique bytes per client operation; a retry resends the same bytes
+   * under the same session) is applied at one index only — the driver filters retries and network
+   * duplicates of a proposal (src/consensus/state-machine.ts: "the state machine sees each client
+   * command once").
+   */
+  onApplyCommand(id: NodeId, index: number, command: string): void {
+    const first = this.appliedCommands.get(command)
+    if (first === undefined) this.appliedCommands.set(command, index)
+    else if (first !== index) {
+      this.fail(
+        'exactly-once',
+        `${id} applied command ${command} at index ${index}, already applied at ${first}`,
       )
     }
   }

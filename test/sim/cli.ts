@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       lastProgress = now
       const elapsed = (now - started) / 1000
       process.stderr.write(
-        `sim: ${i + 1}/${seeds} seeds ok, ${elapsed.toFixed(1)} s, ${((elapsed * 1000) / (i + 1)).toFixed(1)} ms/seed\n`,
+        `sim: ${i + 1}/${seeds} seeds ${failures.length > 0 ? `run (${failures.length} failed)` : 'ok'}, ${elapsed.toFixed(1)} s, ${((elapsed * 1000) / (i + 1)).toFixed(1)} ms/seed\n`,
       )
     }
   }

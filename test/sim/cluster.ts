@@ -80,6 +80,12 @@ export interface SimKnobs {
   readonly keys: number
   readonly thinkMaxMs: number
   readonly readBarrierFraction: number
+  /**
+   * Proposals carry a client session (exactly-once; a write is retried after an unknown outcome).
+   * Always drawn true; false (knobOverrides) shows what session-less proposals meet on a duplicating
+   * network: they apply twice (the 'exactly-once' check).
+   */
+  readonly sessions: boolean
   readonly opDeadlineMs: number
   readonly attemptTimeoutMs: number
   readonly safetyMs: number
@@ -109,6 +115,8 @@ export interface SimResult {
     leaders: number
     messages: number
     checkerSteps: number
+    /** 1 when the linearizability search ran out of budget (neither proven nor refuted). */
+    linearizabilityUnknown: number
   }
 }
 
@@ -151,6 +159,7 @@ export function drawKnobs(rng: SimRng, nodes?: 3 | 5): SimKnobs {
     keys: rng.between(1, 4),
     thinkMaxMs: rng.pick([5, 30, 100]),
     readBarrierFraction: rng.pick([0, 0.5, 1]),
+    sessions: true,
     opDeadlineMs: rng.between(1500, 2500),
     attemptTimeoutMs: rng.between(300, 900),
     safetyMs: rng.between(1000, 3000),
@@ -235,7 +244,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   const seed = options.seed
   const driver = options.driver ?? 'group'
   /** Without sessions a retried write could apply twice: then an unknown outcome ends the op. */
-  const retryAmbiguousWrites = driver === 'group'
+  const useSessions = driver === 'group' && options.knobOverrides?.sessions !== false
+  const retryAmbiguousWrites = useSessions
   const rootRng = createRng(seed)
   const drawn = drawKnobs(
     rootRng.fork('knobs'),
@@ -288,6 +298,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     leaders: 0,
     messages: 0,
     checkerSteps: 0,
+    linearizabilityUnknown: 0,
   }
   let violation: Violation | undefined
   const fail = (kind: Violation['kind'], message: string): void => {
@@ -354,7 +365,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     const storage = n.disk.open(inc)
     const kv = createKvStateMachine({
       onApply(e) {
-        if (alive()) inv.onApply(n.id, e.index, e.term, dataHash(e.data))
+        if (!alive()) return
+        inv.onApply(n.id, e.index, e.term, dataHash(e.data))
+        if (e.data.length > 0) inv.onApplyCommand(n.id, e.index, textDecoder.decode(e.data))
       },
       onRestore() {},
     })
@@ -613,7 +626,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     const key = rng.pick(keys)
     const f = rng.pick<OpF>(['read', 'read', 'write', 'write', 'cas'])
     let cmd: KvCommand
-    if (f === 'read') cmd = { op: 'read', key }
+    const opId = stats.ops + 1
+    if (f === 'read') cmd = { op: 'read', key, id: opId }
     else if (f === 'write') cmd = { op: 'write', key, value: nextValue++ }
     else {
       const seen = writtenValues.get(key) ?? []
@@ -632,7 +646,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       f,
       key,
       cmd,
-      session: f === 'read' ? undefined : { clientId: `client-${c.index}`, seq: ++c.seq },
+      // Every proposal carries the client's session (reads through the log too: a network-duplicated
+      // proposal must apply once). ReadIndex reads don't use it.
+      session: useSessions ? { clientId: `client-${c.index}`, seq: ++c.seq } : undefined,
       invokedAt: sched.now(),
       deadline: sched.now() + knobs.opDeadlineMs,
       ambiguous: false,
@@ -643,6 +659,16 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     stats.ops++
     record(c, 'invoke', op, invokeValue(cmd))
     attempt(c, op)
+  }
+
+  /**
+   * The bytes proposed by an attempt. A retried write/cas resends the same bytes under the same
+   * session (the driver must apply it once); a read through the log is idempotent, so a retry is a
+   * fresh command when there is no session to deduplicate it.
+   */
+  function attemptCommand(op: ClientOp): KvCommand {
+    if (op.cmd.op !== 'read' || op.session !== undefined) return op.cmd
+    return { ...op.cmd, id: `${op.cmd.id}.${op.attempts}` }
   }
 
   function finish(c: Client, op: ClientOp, type: 'ok' | 'fail' | 'info', value: HistoryEvent['value']): void {
@@ -721,7 +747,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     try {
       promise = useBarrier
         ? group.readBarrier({ signal: controller.signal }).then(() => (alive() ? kv.get(op.key) : undefined))
-        : group.propose(encodeCommand(op.cmd), {
+        : group.propose(encodeCommand(attemptCommand(op)), {
             signal: controller.signal,
             ...(op.session !== undefined ? { session: op.session } : {}),
           })
@@ -815,7 +841,10 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   if (violation === undefined) {
     const lin = checkHistory(history)
     if (lin.result === 'violation') fail('linearizability', describeViolation(lin.violation!))
-    else if (lin.result === 'unknown') trace(() => 'linearizability: unknown (search budget exhausted)')
+    else if (lin.result === 'unknown') {
+      stats.linearizabilityUnknown = 1
+      trace(() => 'linearizability: unknown (search budget exhausted)')
+    }
   }
 
   // Leave no timers or promises of this run behind.
@@ -884,6 +913,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       .join(' ')
   }
 }
+
+const textDecoder = new TextDecoder()
 
 /** Error codes documented as "the command did not and will not take effect". */
 const definitelyNotApplied = new Set<string>([

@@ -8,7 +8,8 @@ import type { AppliedEntry, StateMachine } from '../../src/consensus/state-machi
 export type KvValue = number | null
 
 export type KvCommand =
-  | { readonly op: 'read'; readonly key: string }
+  /** `id` makes every read command unique (the exactly-once check compares command bytes). */
+  | { readonly op: 'read'; readonly key: string; readonly id?: number | string }
   | { readonly op: 'write'; readonly key: string; readonly value: number }
   | { readonly op: 'cas'; readonly key: string; readonly expected: KvValue; readonly value: number }
 
