@@ -1,5 +1,7 @@
 """fsspec's WebHDFS filesystem and pandas over webhdfs://, against hopsd. Usage: HOST PORT ROOT."""
+import os
 import sys
+import tempfile
 
 import fsspec
 import pandas as pd
@@ -36,6 +38,45 @@ try:
     raise AssertionError("expected FileNotFoundError")
 except FileNotFoundError:
     pass
+
+# writes that commit on close only (autocommit=False: a temp file, then a rename), copies, chown
+f = fs.open(root + "/d/late.bin", "wb", autocommit=False)
+f.write(b"late")
+f.close()
+assert not fs.exists(root + "/d/late.bin")
+f.commit()
+assert fs.cat(root + "/d/late.bin") == b"late"
+fs.cp_file(root + "/d/a.bin", root + "/d/copy.bin")
+assert fs.cat(root + "/d/copy.bin") == fs.cat(root + "/d/a.bin")
+fs.chown(root + "/d/copy.bin", owner="alice", group="staff")
+assert (fs.info(root + "/d/copy.bin")["owner"], fs.info(root + "/d/copy.bin")["group"]) == ("alice", "staff")
+assert fs.modified(root + "/d/copy.bin") == fs.created(root + "/d/copy.bin")
+# ranges, globs, find, du; put/get of local files
+assert fs.cat_file(root + "/d/a.bin", start=9, end=11) == b"xy"
+assert fs.head(root + "/d/a.bin", 3) == b"xxx" and fs.tail(root + "/d/a.bin", 2) == b"yy"
+assert sorted(fs.glob(root + "/d/*.bin")) == [root + "/d/a.bin", root + "/d/copy.bin", root + "/d/late.bin"]
+assert fs.find(root, withdirs=False) == sorted(fs.find(root, withdirs=False))
+assert fs.du(root + "/d") == 15 + 4 + 4 + 15
+local = tempfile.mkdtemp(prefix="hopsd-fsspec-")
+with open(os.path.join(local, "in.bin"), "wb") as f:
+    f.write(os.urandom(30000))
+fs.put(os.path.join(local, "in.bin"), root + "/put/in.bin")
+fs.get(root + "/put/in.bin", os.path.join(local, "out.bin"))
+assert open(os.path.join(local, "in.bin"), "rb").read() == open(os.path.join(local, "out.bin"), "rb").read()
+fs.makedirs(root + "/deep/er", exist_ok=True)
+fs.makedirs(root + "/deep/er", exist_ok=True)
+try:
+    fs.makedirs(root + "/deep/er", exist_ok=False)
+    raise AssertionError("expected FileExistsError")
+except FileExistsError:
+    pass
+fs.rm_file(root + "/put/in.bin")
+assert not fs.exists(root + "/put/in.bin")
+try:
+    fs.get_delegation_token()  # hopsd has no delegation tokens (yet): a clean error, not a crash
+    raise AssertionError("expected an error")
+except (RuntimeError, ValueError, NotImplementedError) as e:
+    assert "Unsupported" in str(e) or "token" in str(e).lower(), e
 
 # pandas through webhdfs:// URLs
 url = f"webhdfs://{host}:{port}{root}/frame.csv"
