@@ -95,7 +95,8 @@ const clusterErrors = {
   },
   ALREADY_INITIALIZED: {
     httpStatus: 409,
-    description: 'The cluster already has an id and a CA; a second initialisation with another id is refused.',
+    description:
+      'The cluster already has an id and a CA; a second initialisation with another id is refused.',
   },
 } as const satisfies Record<string, ErrorRow>
 
@@ -114,7 +115,10 @@ const consensusErrors = Object.fromEntries(
 
 /** The fs table without its WebHDFS columns (the WebHDFS routes read those from FS_ERRORS itself). */
 const fsErrors = Object.fromEntries(
-  Object.entries(FS_ERRORS).map(([code, row]) => [code, { httpStatus: row.httpStatus, description: row.description }]),
+  Object.entries(FS_ERRORS).map(([code, row]) => [
+    code,
+    { httpStatus: row.httpStatus, description: row.description },
+  ]),
 ) as { readonly [K in keyof typeof FS_ERRORS]: ErrorRow }
 
 /**

@@ -145,11 +145,15 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     secure: init.https !== undefined,
     setCertificate(certificate) {
       if (init.https === undefined) throw new Error('setCertificate on a plain-HTTP API server')
-      ;(app.server as unknown as TlsServer).setSecureContext({ key: certificate.keyPem, cert: certificate.certPem })
+      ;(app.server as unknown as TlsServer).setSecureContext({
+        key: certificate.keyPem,
+        cert: certificate.certPem,
+      })
       hasCertificate = true
     },
     async listen(addr) {
-      if (init.https !== undefined && !hasCertificate) throw new Error('HTTPS API server without a certificate')
+      if (init.https !== undefined && !hasCertificate)
+        throw new Error('HTTPS API server without a certificate')
       await app.listen({ host: addr.host, port: addr.port, listenTextResolver: () => 'listening' })
       const bound = app.server.address()
       if (bound === null || typeof bound === 'string') throw new Error('the HTTP server has no TCP address')

@@ -201,11 +201,17 @@ export class Daemon {
     if (first === undefined) throw new Error('the tls module started without a certificate')
     const api = this.api!
     api.setCertificate(first)
-    logger.info({ issuer: first.issuer, notAfter: first.notAfter.toISOString() }, 'HTTPS with the node certificate')
+    logger.info(
+      { issuer: first.issuer, notAfter: first.notAfter.toISOString() },
+      'HTTPS with the node certificate',
+    )
     tls.onCertificate((next) => {
       if (this.api !== api) return // stopped
       api.setCertificate(next)
-      logger.info({ issuer: next.issuer, notAfter: next.notAfter.toISOString() }, 'HTTPS certificate switched')
+      logger.info(
+        { issuer: next.issuer, notAfter: next.notAfter.toISOString() },
+        'HTTPS certificate switched',
+      )
     })
   }
 

@@ -90,7 +90,8 @@ const nodeSchema = {
         issuer: {
           type: ['string', 'null'],
           enum: ['cluster', 'self-signed', null],
-          description: "'cluster': issued by the cluster CA; 'self-signed': temporary, until the cluster's arrives",
+          description:
+            "'cluster': issued by the cluster CA; 'self-signed': temporary, until the cluster's arrives",
         },
         notAfter: { type: ['string', 'null'], format: 'date-time' },
       },

@@ -16,8 +16,17 @@
  * that is a temporary self-signed one from a throwaway CA, never persisted. The daemon swaps
  * certificates at runtime through {@link NodeTls.onCertificate}.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs'
 import { hostname, networkInterfaces } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { dirname, join } from 'node:path'
@@ -138,7 +147,10 @@ export function tlsModule(): NodeModule {
             source: async (req, signal) => {
               const body = pb.CertificateRequest.encode({ ...req, hosts: [...req.hosts] }).finish()
               const reply = pb.CertificateReply.decode(
-                await request(p2p.host(), target.id, PROTOCOLS.join, body, { signal, timeoutMs: JOIN_REQUEST_TIMEOUT_MS }),
+                await request(p2p.host(), target.id, PROTOCOLS.join, body, {
+                  signal,
+                  timeoutMs: JOIN_REQUEST_TIMEOUT_MS,
+                }),
               )
               return reply
             },
@@ -177,10 +189,12 @@ export function tlsModule(): NodeModule {
               key = loaded.key!
               const missing = hosts.filter((h) => !certificateCoversHost(loaded.material!.certPem, h))
               if (missing.length > 0) renew = `the certificate lacks host(s) ${missing.join(', ')}`
-              else if (loaded.material.notAfter.getTime() - Date.now() < RENEW_BEFORE_MS) renew = 'it expires soon'
+              else if (loaded.material.notAfter.getTime() - Date.now() < RENEW_BEFORE_MS)
+                renew = 'it expires soon'
               logger.info({ notAfter: material.notAfter.toISOString(), renew }, 'loaded the node certificate')
             } else {
-              if (loaded.problem !== undefined) logger.warn({ problem: loaded.problem }, 'persisted node certificate not usable')
+              if (loaded.problem !== undefined)
+                logger.warn({ problem: loaded.problem }, 'persisted node certificate not usable')
               key = loaded.key ?? (await createNodeKey())
               if (loaded.key === undefined) store.saveKey(key)
               if (config.tls) material = await selfSignedCertificate(identity.id, config.zone, key, hosts)
@@ -199,7 +213,10 @@ export function tlsModule(): NodeModule {
                 store.saveCertificate(got)
                 material = got
                 clusterCa = got.caPem
-                logger.info({ notAfter: got.notAfter.toISOString(), why: renew }, 'node certificate issued by the cluster CA')
+                logger.info(
+                  { notAfter: got.notAfter.toISOString(), why: renew },
+                  'node certificate issued by the cluster CA',
+                )
                 for (const listener of [...listeners]) listener(got)
               })
               .catch((err: unknown) => {
@@ -247,16 +264,23 @@ export async function obtainCertificate(init: {
       }
     }
     if (init.roundsMax !== undefined && round >= init.roundsMax) {
-      throw new CertificateError(`no node certificate after ${round} round(s): ${failures.join('; ') || 'no metadata node known'}`)
+      throw new CertificateError(
+        `no node certificate after ${round} round(s): ${failures.join('; ') || 'no metadata node known'}`,
+      )
     }
     init.logger?.debug({ round, failures }, 'node certificate not issued yet; retrying')
-    await delay(backoffDelayMs(round, backoff), undefined, { signal: init.signal })
+    await delay(backoffDelayMs(round, backoff), undefined, { signal: init.signal }).catch((err: unknown) => {
+      init.signal.throwIfAborted() // the caller's reason, not timers' AbortError
+      throw err
+    })
   }
 }
 
 /** A reply is accepted only when its certificate is signed by its CA, names this node and fits the key. */
 async function checkReply(reply: CertificateReply, nodeId: string, keyPem: string): Promise<TlsMaterial> {
-  const info = await verifyNodeCertificate(reply.caCertificatePem, reply.certificatePem, { expectedNodeId: nodeId })
+  const info = await verifyNodeCertificate(reply.caCertificatePem, reply.certificatePem, {
+    expectedNodeId: nodeId,
+  })
   if (!certificateMatchesKey(reply.certificatePem, keyPem)) {
     throw new CertificateError('the issued certificate is not for this node key')
   }
@@ -277,8 +301,20 @@ export async function selfSignedCertificate(
   hosts: readonly string[],
 ): Promise<TlsMaterial> {
   const ca = await createClusterCa(`self-signed ${nodeId}`)
-  const certPem = await issueNodeCertificate(ca, { nodeId, zone, publicKeyPem: key.publicKeyPem, hosts, validityDays: 30 })
-  return { keyPem: key.keyPem, certPem, caPem: ca.certPem, issuer: 'self-signed', notAfter: new X509Certificate(certPem).validToDate }
+  const certPem = await issueNodeCertificate(ca, {
+    nodeId,
+    zone,
+    publicKeyPem: key.publicKeyPem,
+    hosts,
+    validityDays: 30,
+  })
+  return {
+    keyPem: key.keyPem,
+    certPem,
+    caPem: ca.certPem,
+    issuer: 'self-signed',
+    notAfter: new X509Certificate(certPem).validToDate,
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- hosts
@@ -287,15 +323,14 @@ export async function selfSignedCertificate(
  * The names a client may use to reach the node: its HTTP and p2p hosts; a wildcard bind adds loopback,
  * the host name and every interface address; a loopback bind adds 127.0.0.1 and localhost.
  */
-export function certificateHosts(
-  ...binds: HostPort[]
-): string[] {
+export function certificateHosts(...binds: HostPort[]): string[] {
   const hosts = new Set<string>()
   for (const { host } of binds) {
     if (host === '0.0.0.0' || host === '::') {
       for (const h of ['127.0.0.1', 'localhost', hostname()]) hosts.add(h)
       for (const addrs of Object.values(networkInterfaces())) {
-        for (const a of addrs ?? []) if (a.family === 'IPv4' || host === '::') hosts.add(a.address.replace(/%.*$/, ''))
+        for (const a of addrs ?? [])
+          if (a.family === 'IPv4' || host === '::') hosts.add(a.address.replace(/%.*$/, ''))
       }
       if (host === '::') hosts.add('::1')
     } else {
@@ -316,7 +351,9 @@ function isLoopback(host: string): boolean {
 /** Whether the certificate's subject alternative names include `host` (as IP or DNS name). */
 export function certificateCoversHost(certPem: string, host: string): boolean {
   const cert = new X509Certificate(certPem)
-  return isIpLike(host) ? cert.checkIP(host) !== undefined : cert.checkHost(host, { wildcards: false }) !== undefined
+  return isIpLike(host)
+    ? cert.checkIP(host) !== undefined
+    : cert.checkHost(host, { wildcards: false }) !== undefined
 }
 
 function isIpLike(host: string): boolean {
@@ -370,7 +407,9 @@ export function createCertificateStore(dir: string): CertificateStore {
       let key: NodeKeyMaterial | undefined
       if (keyPem !== undefined) {
         try {
-          const publicKeyPem = createPrivateKey(keyPem).export({ type: 'spki', format: 'pem' }).toString()
+          const publicKeyPem = createPublicKey(createPrivateKey(keyPem))
+            .export({ type: 'spki', format: 'pem' })
+            .toString()
           key = { keyPem, publicKeyPem }
         } catch (err) {
           return { problem: `${TLS_FILES.key} is not a private key (${(err as Error).message})` }
@@ -384,8 +423,12 @@ export function createCertificateStore(dir: string): CertificateStore {
       }
       try {
         const info = await verifyNodeCertificate(caPem, certPem, { expectedNodeId: nodeId, now })
-        if (!certificateMatchesKey(certPem, key.keyPem)) throw new CertificateError(`${TLS_FILES.cert} is not for ${TLS_FILES.key}`)
-        return { key, material: { keyPem: key.keyPem, certPem, caPem, issuer: 'cluster', notAfter: info.notAfter } }
+        if (!certificateMatchesKey(certPem, key.keyPem))
+          throw new CertificateError(`${TLS_FILES.cert} is not for ${TLS_FILES.key}`)
+        return {
+          key,
+          material: { keyPem: key.keyPem, certPem, caPem, issuer: 'cluster', notAfter: info.notAfter },
+        }
       } catch (err) {
         return { key, problem: (err as Error).message }
       }
