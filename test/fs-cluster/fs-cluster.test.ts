@@ -330,6 +330,36 @@ describe('fs on a 3-node, 3-zone cluster (+ a datanode-only node)', () => {
       const poll = waitForEvent(d1, since, (e) => e.path === '/fwd/dir')
       expect((await webhdfs(m2, 'PUT', '/fwd/dir', 'MKDIRS')).status).toBe(200)
       expect(await poll).toMatchObject({ op: 'mkdirs', path: '/fwd/dir', user: 'hopsd' })
+
+      // WebHDFS two-step APPEND started on the datanode.
+      const app1 = await webhdfs(d1, 'POST', '/fwd/via-datanode', 'APPEND')
+      expect(app1.status).toBe(307)
+      const app2 = await call(app1.headers.get('location')!, { method: 'POST', body: Buffer.from('+more') })
+      expect(app2.status, app2.body.toString()).toBe(200)
+      const appended = Buffer.concat([viaD, Buffer.from('+more')])
+      expect((await getFile(m3, '/fwd/via-datanode')).body.equals(appended)).toBe(true)
+
+      // Server-sent events stream through the forwarder as they happen.
+      const ac = new AbortController()
+      const sse = await fetch(`${d1.handle.url}/api/v1/fs/changes?since=${(await poll).index}`, {
+        headers: { accept: 'text/event-stream' },
+        signal: ac.signal,
+      })
+      try {
+        expect(sse.status).toBe(200)
+        expect(sse.headers.get('content-type')).toContain('text/event-stream')
+        expect((await putFile(m1, '/fwd/sse', bytes(SEED + 503, 7))).status).toBe(201)
+        const reader = sse.body!.getReader()
+        let text = ''
+        while (!text.includes('"/fwd/sse"')) {
+          const { value, done } = await reader.read()
+          if (done) throw new Error(`event stream ended early: ${text}`)
+          text += Buffer.from(value).toString('utf8')
+        }
+        expect(text).toMatch(/^id: \d+\ndata: \{/m)
+      } finally {
+        ac.abort()
+      }
     }),
   )
 })
