@@ -40,8 +40,11 @@ describe.sequential('cluster bootstrap (3 nodes, 3 zones, --bootstrap-expect 3)'
     expect(res.stdout).toContain('voters    3 in 3 zone(s); learners 0')
     const rows = lines.filter((l) => /\s(leader|voter|learner)$/.test(l))
     expect(rows).toHaveLength(3)
-    expect(rows.filter((l) => l.endsWith('leader'))).toEqual([expect.stringMatching(new RegExp(`^${doc.leader!.id}\\s+${doc.leader!.zone}\\s+leader$`))])
-    for (const v of doc.voters) expect(rows.some((r) => r.startsWith(`${v.id} `) && r.includes(` ${v.zone} `))).toBe(true)
+    expect(rows.filter((l) => l.endsWith('leader'))).toEqual([
+      expect.stringMatching(new RegExp(`^${doc.leader!.id}\\s+${doc.leader!.zone}\\s+leader$`)),
+    ])
+    for (const v of doc.voters)
+      expect(rows.some((r) => r.startsWith(`${v.id} `) && r.includes(` ${v.zone} `))).toBe(true)
   })
 
   it('a cluster restarted whole keeps its cluster id and data, and never bootstraps again', async () => {
@@ -50,7 +53,10 @@ describe.sequential('cluster bootstrap (3 nodes, 3 zones, --bootstrap-expect 3)'
     // Graceful stop of all three, then start all three again on the same data dirs and ports.
     for (const n of nodes) expect((await n.stop()).code).toBe(0)
     nodes = await Promise.all(nodes.map((n) => c.restart(n, { bootstrapExpect: 3 })))
-    const after = await c.waitForAgreement(nodes, (d) => d.voters.length === 3 && d.commitIndex >= before.commitIndex)
+    const after = await c.waitForAgreement(
+      nodes,
+      (d) => d.voters.length === 3 && d.commitIndex >= before.commitIndex,
+    )
     expect(after.clusterId).toBe(doc.clusterId)
     expect(after.voters.map((v) => v.id)).toEqual(doc.voters.map((v) => v.id))
     for (const n of nodes) {

@@ -6,7 +6,15 @@
  */
 import { describe, expect, it } from 'vitest'
 import { waitFor, type NodeHandle } from '../helpers/index.js'
-import { clusterOf, contentFor, putFile, readFile, TEST_TIMINGS, useCluster, type ClusterDoc } from './harness.js'
+import {
+  clusterOf,
+  contentFor,
+  putFile,
+  readFile,
+  TEST_TIMINGS,
+  useCluster,
+  type ClusterDoc,
+} from './harness.js'
 
 /** The issue's bound on fail-over, from the kill to a new leader every survivor agrees on. */
 const NEW_LEADER_MS_MAX = 5_000
@@ -31,10 +39,14 @@ describe.sequential('leader fail-over (kill -9) and rejoin', () => {
 
     const killedAt = Date.now()
     oldLeader.kill('SIGKILL')
-    const after = await c.waitForAgreement(survivors, (d) => d.leader!.id !== oldLeader.id && d.term > before.term, {
-      timeoutMs: 30_000,
-      what: 'the survivors to agree on a new leader',
-    })
+    const after = await c.waitForAgreement(
+      survivors,
+      (d) => d.leader!.id !== oldLeader.id && d.term > before.term,
+      {
+        timeoutMs: 30_000,
+        what: 'the survivors to agree on a new leader',
+      },
+    )
     const failoverMs = Date.now() - killedAt
     process.stdout.write(
       `failover: new leader ${after.leader!.id} (${after.leader!.zone}) term ${after.term} ${failoverMs} ms after the kill (raft tick ${TEST_TIMINGS.raftTickMs} ms)\n`,
@@ -47,7 +59,8 @@ describe.sequential('leader fail-over (kill -9) and rejoin', () => {
   it('the cluster commits through the survivors and keeps what was written before', async () => {
     for (const [i, path] of afterKill.entries()) await putFile(survivors[i % 2]!, path, contentFor(path))
     for (const n of survivors)
-      for (const path of [...beforeKill, ...afterKill]) expect((await readFile(n, path)).equals(contentFor(path))).toBe(true)
+      for (const path of [...beforeKill, ...afterKill])
+        expect((await readFile(n, path)).equals(contentFor(path))).toBe(true)
   })
 
   it('the old leader restarted on the same data dir rejoins as a follower and loses no commit', async () => {
@@ -57,7 +70,8 @@ describe.sequential('leader fail-over (kill -9) and rejoin', () => {
     const all = [...survivors, restarted]
     const doc = await c.waitForAgreement(
       all,
-      (d) => d.voters.length === 3 && d.leader!.id !== oldLeader.id && d.voters.some((v) => v.id === oldLeader.id),
+      (d) =>
+        d.voters.length === 3 && d.leader!.id !== oldLeader.id && d.voters.some((v) => v.id === oldLeader.id),
       { what: 'the restarted node to agree with the survivors' },
     )
     expect(doc.leader!.id).toBe(target.leader!.id)
@@ -66,9 +80,13 @@ describe.sequential('leader fail-over (kill -9) and rejoin', () => {
       timeoutMs: 30_000,
       what: `the restarted node's commit index to reach ${target.commitIndex}`,
     })
-    for (const path of [...beforeKill, ...afterKill]) expect((await readFile(restarted, path)).equals(contentFor(path))).toBe(true)
+    for (const path of [...beforeKill, ...afterKill])
+      expect((await readFile(restarted, path)).equals(contentFor(path))).toBe(true)
     // And it takes part in new commits.
     await putFile(restarted, '/failover/from-restarted', contentFor('/failover/from-restarted'))
-    for (const n of all) expect((await readFile(n, '/failover/from-restarted')).equals(contentFor('/failover/from-restarted'))).toBe(true)
+    for (const n of all)
+      expect(
+        (await readFile(n, '/failover/from-restarted')).equals(contentFor('/failover/from-restarted')),
+      ).toBe(true)
   })
 })

@@ -170,7 +170,8 @@ export async function putFile(node: NodeHandle, path: string, data: Buffer): Pro
 export async function readFile(node: NodeHandle, path: string): Promise<Buffer> {
   const url = `${node.url}/webhdfs/v1${path}?op=OPEN&user.name=${USER}`
   const res = await send('GET', url)
-  if (res.status !== 200) throw new Error(`OPEN ${path} via ${node.url}: ${res.status} ${res.body.toString()}`)
+  if (res.status !== 200)
+    throw new Error(`OPEN ${path} via ${node.url}: ${res.status} ${res.body.toString()}`)
   return res.body
 }
 
@@ -340,7 +341,12 @@ export class TestCluster {
       p2p: spec.p2p,
       join,
       bootstrapExpect: opts.bootstrapExpect,
-      extraArgs: ['--swarm-key', spec.swarmKeyFile ?? this.swarmKeyFile, ...timingArgs(opts.timings), ...(spec.extraArgs ?? [])],
+      extraArgs: [
+        '--swarm-key',
+        spec.swarmKeyFile ?? this.swarmKeyFile,
+        ...timingArgs(opts.timings),
+        ...(spec.extraArgs ?? []),
+      ],
       readyTimeoutMs: 60_000,
     })
     if (replace !== undefined) replace.handle = handle
@@ -350,7 +356,9 @@ export class TestCluster {
 
   /** Nodes whose process is still running. */
   get live(): NodeHandle[] {
-    return this.started.map((n) => n.handle).filter((h) => h.process.exitCode === null && h.process.signalCode === null)
+    return this.started
+      .map((n) => n.handle)
+      .filter((h) => h.process.exitCode === null && h.process.signalCode === null)
   }
 
   zoneOf(handle: NodeHandle): string {
@@ -377,7 +385,11 @@ export class TestCluster {
           if (!last.every((k) => k === last[0])) return undefined
           return check(first) ? first : undefined
         },
-        { timeoutMs: opts.timeoutMs ?? CLUSTER_READY_MS, intervalMs: 100, what: opts.what ?? 'the nodes to agree on /api/v1/cluster' },
+        {
+          timeoutMs: opts.timeoutMs ?? CLUSTER_READY_MS,
+          intervalMs: 100,
+          what: opts.what ?? 'the nodes to agree on /api/v1/cluster',
+        },
       )
     } catch (err) {
       throw new Error(`${(err as Error).message}; last documents: ${last.join(' | ')}`)

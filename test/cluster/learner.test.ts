@@ -53,6 +53,7 @@ describe.sequential('learner join and promotion on a dead voter', () => {
     expect(after.voters.map((v) => v.zone)).not.toContain(c.zoneOf(victim))
     // The new configuration commits.
     await putFile(learner, '/learner/b', contentFor('/learner/b'))
-    for (const n of rest) expect((await readFile(n, '/learner/b')).equals(contentFor('/learner/b'))).toBe(true)
+    for (const n of rest)
+      expect((await readFile(n, '/learner/b')).equals(contentFor('/learner/b'))).toBe(true)
   })
 })

@@ -33,14 +33,23 @@ describe.sequential('membership of 5 nodes, and forwarding from a node without t
     meta = started.slice(0, 3)
     plain = started[3]!
     await c.waitForAgreement(meta, (d) => d.voters.length === 3)
-    await waitFor(() => viewsShow(started, started, 'alive'), { timeoutMs: 30_000, what: '4 nodes alive in 4 views' })
+    await waitFor(() => viewsShow(started, started, 'alive'), {
+      timeoutMs: 30_000,
+      what: '4 nodes alive in 4 views',
+    })
 
     late = await c.start({ zone: 'z2', roles: ['datanode'] }, { bootstrapExpect: 3 })
     const healthyAt = Date.now()
     const all = [...started, late]
-    await waitFor(() => viewsShow(all, all, 'alive'), { timeoutMs: 30_000, intervalMs: 50, what: '5 nodes alive in 5 views' })
+    await waitFor(() => viewsShow(all, all, 'alive'), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: '5 nodes alive in 5 views',
+    })
     const convergedMs = Date.now() - healthyAt
-    process.stdout.write(`membership: 5 views list 5 alive ${convergedMs} ms after the 5th node answered /health\n`)
+    process.stdout.write(
+      `membership: 5 views list 5 alive ${convergedMs} ms after the 5th node answered /health\n`,
+    )
     expect(convergedMs).toBeLessThan(CONVERGE_MS_MAX)
     // Roles and zones travel with the view.
     const view = await viewOf(meta[0]!)
@@ -65,7 +74,8 @@ describe.sequential('membership of 5 nodes, and forwarding from a node without t
     const before = (await clusterOf(meta[0]!)).commitIndex
     for (let i = 0; i < 5; i++) await putFile(plain, `/fwd/f${i}`, contentFor(`/fwd/f${i}`))
     for (const n of [...meta, plain, late])
-      for (let i = 0; i < 5; i++) expect((await readFile(n, `/fwd/f${i}`)).equals(contentFor(`/fwd/f${i}`))).toBe(true)
+      for (let i = 0; i < 5; i++)
+        expect((await readFile(n, `/fwd/f${i}`)).equals(contentFor(`/fwd/f${i}`))).toBe(true)
     expect((await clusterOf(meta[0]!)).commitIndex).toBeGreaterThanOrEqual(before + 5)
   })
 
@@ -73,9 +83,15 @@ describe.sequential('membership of 5 nodes, and forwarding from a node without t
     const others = [...meta, plain]
     const killedAt = Date.now()
     late.kill('SIGKILL')
-    await waitFor(() => viewsShow(others, [late], 'dead'), { timeoutMs: 30_000, intervalMs: 50, what: 'the killed node dead in 4 views' })
+    await waitFor(() => viewsShow(others, [late], 'dead'), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: 'the killed node dead in 4 views',
+    })
     const deadMs = Date.now() - killedAt
-    process.stdout.write(`membership: killed node dead in 4 views ${deadMs} ms after the kill (dead after ${TEST_TIMINGS.deadAfterMs} ms)\n`)
+    process.stdout.write(
+      `membership: killed node dead in 4 views ${deadMs} ms after the kill (dead after ${TEST_TIMINGS.deadAfterMs} ms)\n`,
+    )
     expect(deadMs).toBeLessThan(CONVERGE_MS_MAX)
     // The others stay alive in every view.
     expect(await viewsShow(others, others, 'alive')).toBe(true)

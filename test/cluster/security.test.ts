@@ -90,12 +90,14 @@ describe.sequential('swarm key admission and garbage on the wire', () => {
     const look = async (): Promise<void> => {
       for (const n of insiders) {
         if ((await viewOf(n)).some((e) => e.id === intruder!.id)) sightings.push(`in ${n.id}'s view`)
-        if (JSON.stringify(await clusterOf(n)).includes(intruder!.id)) sightings.push(`in ${n.id}'s cluster document`)
+        if (JSON.stringify(await clusterOf(n)).includes(intruder!.id))
+          sightings.push(`in ${n.id}'s cluster document`)
       }
       const own = (await viewOf(intruder!)).map((e) => e.id)
       if (own.length !== 1 || own[0] !== intruder!.id) sightings.push(`its own view holds ${own.join(',')}`)
       const doc = await clusterOf(intruder!)
-      if (doc.clusterId === clusterId || doc.leader !== null) sightings.push(`its cluster document: ${JSON.stringify(doc)}`)
+      if (doc.clusterId === clusterId || doc.leader !== null)
+        sightings.push(`its cluster document: ${JSON.stringify(doc)}`)
     }
     // Watch until the friend (started at the same time, same join list) is alive in every view...
     let polls = 0
@@ -104,7 +106,9 @@ describe.sequential('swarm key admission and garbage on the wire', () => {
         await look()
         polls++
         const views = await Promise.all(insiders.map((n) => viewOf(n)))
-        return views.every((v) => insiders.every((m) => v.some((e) => e.id === m.id && e.liveness === 'alive')))
+        return views.every((v) =>
+          insiders.every((m) => v.some((e) => e.id === m.id && e.liveness === 'alive')),
+        )
       },
       { timeoutMs: 30_000, intervalMs: 200, what: 'the right-key node in every view' },
     )
@@ -128,7 +132,9 @@ describe.sequential('swarm key admission and garbage on the wire', () => {
     const seed = Number(process.env['HOPSD_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
     process.stdout.write(`security fuzz: SEED=${seed} (rerun with HOPSD_TEST_SEED=${seed})\n`)
     const next = rng(seed)
-    const targets = c.started.filter((s) => nodes.includes(s.handle)).flatMap((s) => [s.spec.p2p, s.spec.http])
+    const targets = c.started
+      .filter((s) => nodes.includes(s.handle))
+      .flatMap((s) => [s.spec.p2p, s.spec.http])
     const CONNECTIONS_PER_PORT = 12
     try {
       for (let round = 0; round < CONNECTIONS_PER_PORT; round += 4) {
@@ -144,11 +150,14 @@ describe.sequential('swarm key admission and garbage on the wire', () => {
       await waitFor(
         async () => {
           const views = await Promise.all(nodes.map((n) => viewOf(n)))
-          return views.every((v) => nodes.every((m) => v.some((e) => e.id === m.id && e.liveness === 'alive')))
+          return views.every((v) =>
+            nodes.every((m) => v.some((e) => e.id === m.id && e.liveness === 'alive')),
+          )
         },
         { timeoutMs: 15_000, what: 'every node alive in every view after the fuzzing' },
       )
-      for (const [i, n] of nodes.entries()) await putFile(n, `/fuzz/after-${i}`, contentFor(`/fuzz/after-${i}`))
+      for (const [i, n] of nodes.entries())
+        await putFile(n, `/fuzz/after-${i}`, contentFor(`/fuzz/after-${i}`))
       for (const n of nodes)
         for (let i = 0; i < nodes.length; i++)
           expect((await readFile(n, `/fuzz/after-${i}`)).equals(contentFor(`/fuzz/after-${i}`))).toBe(true)
