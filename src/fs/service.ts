@@ -26,6 +26,13 @@ type CommandProps = metaProto.meta.Command.$Properties
 /** Options of every call: an abort signal; reads may also be `stale` (served from this replica without a barrier). */
 export interface CallOpts {
   readonly signal?: AbortSignal
+  /**
+   * Writes only: exactly-once by client session. A retry with the same (clientId, seq), through any
+   * node, is applied at most once and answers the first try's result (a create that did commit answers
+   * success again, not FILE_ALREADY_EXISTS). Seqs start at 1 and increase per client; the cluster keeps
+   * the last results of each client (older seqs answer SESSION_EXPIRED). Scoped by the caller's user.
+   */
+  readonly session?: { readonly clientId: string; readonly seq: number }
 }
 
 export interface ReadOpts extends CallOpts {
@@ -365,7 +372,12 @@ export class FsService {
   private async proposeRaw(caller: Caller, cmd: CommandProps, opts: CallOpts): Promise<unknown> {
     if (caller.user === '') throw new FsError('ACCESS_DENIED', 'no user given')
     const data = encodeCommand({ ...cmd, nowMs: this.clock(), user: caller.user, groups: [...caller.groups] })
-    const result = (await this.consensus.propose(data, { signal: opts.signal })) as MetaResult
+    // Sessions are per user: another user's clientId names another session (no replayed results).
+    const session =
+      opts.session === undefined
+        ? undefined
+        : { clientId: `${caller.user}\u0000${opts.session.clientId}`, seq: opts.session.seq }
+    const result = (await this.consensus.propose(data, { signal: opts.signal, session })) as MetaResult
     if (!result.ok) throw errorFromResult(result.code, result.message)
     return result.value
   }

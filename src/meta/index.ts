@@ -30,7 +30,7 @@ export {
   type MetaStateMachineInit,
   type MetaStore,
 } from './state-machine.js'
-export { createLocalGroup, type ConsensusGroup } from './local-group.js'
+export { createLocalGroup, type ConsensusGroup, type ProposeOpts } from './local-group.js'
 export { CommandRejected, MetaError, META_ERRORS, type MetaErrorCode } from './errors.js'
 export { SETTING_DEFS, type ClusterSettings, type SettingName } from './settings.js'
 export { be64, be16, inodeKey, childrenRange } from './keys.js'

@@ -336,6 +336,45 @@ describe('native fs API', () => {
     expect((await call('GET', '/api/v1/fs/stat?path=/none')).statusCode).toBe(404)
   })
 
+  it('PUT /api/v1/fs/files with clientId+seq: a retry answers the first result, applied once', async () => {
+    const { call, sm } = await setup()
+    const octet = { 'content-type': 'application/octet-stream' }
+    const url = (seq: number | string, path = '/i/a') =>
+      `/api/v1/fs/files?path=${path}&user.name=hopsd&clientId=c-1&seq=${seq}`
+    const first = await call('PUT', url(1), Buffer.from('abc'), octet)
+    expect(first.statusCode).toBe(201)
+    const applied = sm.appliedIndex
+    const retry = await call('PUT', url(1), Buffer.from('abc'), octet)
+    expect(retry.statusCode).toBe(201)
+    expect(retry.json()).toEqual(first.json())
+    expect(sm.appliedIndex).toBe(applied) // not proposed again
+    // Another seq is another write: the path exists now.
+    const next = await call('PUT', url(2), Buffer.from('abc'), octet)
+    expect(next.json()).toMatchObject({ error: { code: 'FILE_ALREADY_EXISTS' } })
+    expect((await call('GET', '/api/v1/fs/changes?since=0')).json().events).toHaveLength(1)
+    // Another user's same clientId+seq is another session: no replay of hopsd's result.
+    const eve = await call(
+      'PUT',
+      url(1).replace('user.name=hopsd', 'user.name=eve'),
+      Buffer.from('abc'),
+      octet,
+    )
+    expect(eve.statusCode).toBe(403)
+    expect(eve.json().error.code).toBe('ACCESS_DENIED')
+    // Both or neither.
+    for (const half of ['clientId=c-1', 'seq=3']) {
+      const r = await call(
+        'PUT',
+        `/api/v1/fs/files?path=/i/b&user.name=hopsd&${half}`,
+        Buffer.from('x'),
+        octet,
+      )
+      expect(r.statusCode).toBe(400)
+      expect(r.json().error.code).toBe('BAD_REQUEST')
+    }
+    expect((await call('PUT', url(0, '/i/c'), Buffer.from('x'), octet)).statusCode).toBe(400)
+  })
+
   it('GET /api/v1/fs/changes lists events and long-polls for the next one', async () => {
     const { call, fs } = await setup()
     await fs.mkdirs({ user: 'hopsd', groups: [] }, '/c1')

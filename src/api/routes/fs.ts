@@ -1,7 +1,9 @@
 /**
  * The native file-system API under /api/v1/fs/ for what WebHDFS lacks:
  * - `GET  /api/v1/fs/stat?path=`      the status, with `inlined` (later: block locations with zones)
- * - `PUT  /api/v1/fs/files?path=`     a whole small file in one request (create+write+close: one Raft command)
+ * - `PUT  /api/v1/fs/files?path=`     a whole small file in one request (create+write+close: one Raft command);
+ *                                     `clientId` + `seq` make a retry safe: applied at most once, through any
+ *                                     node, and a retry answers the first try's result
  * - `GET  /api/v1/fs/files?path=`     its bytes (offset, length)
  * - `GET  /api/v1/fs/changes?since=`  the change log after a Raft index: long-poll (`waitMs`), or
  *                                     server-sent events with `Accept: text/event-stream`
@@ -24,6 +26,8 @@ const DEFAULT_USER = 'dr.who'
 /** Long-poll bound. */
 const WAIT_MS_MAX = 30_000
 const CHANGES_LIMIT_MAX = 10_000
+/** Idempotency client ids are kept in every replica's session table: keep them short. */
+const CLIENT_ID_CHARS_MAX = 128
 
 const errorSchema = {
   type: 'object',
@@ -114,7 +118,20 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                 overwrite: { type: 'boolean', default: false },
                 permission: { type: 'string', pattern: '^[0-1]?[0-7]{1,3}$' },
                 replication: { type: 'integer', minimum: 1 },
+                clientId: {
+                  type: 'string',
+                  minLength: 1,
+                  maxLength: CLIENT_ID_CHARS_MAX,
+                  description: 'idempotency: the writer id (a random UUID per client), with `seq`',
+                },
+                seq: {
+                  type: 'integer',
+                  minimum: 1,
+                  description:
+                    'idempotency: the number of this write, increasing per clientId; a retry repeats it',
+                },
               },
+              dependencies: { clientId: ['seq'], seq: ['clientId'] },
             },
             response: {
               201: {
@@ -132,6 +149,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
             overwrite: boolean
             permission?: string
             replication?: number
+            clientId?: string
+            seq?: number
           }
           const body = request.body
           const data =
@@ -142,6 +161,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
             overwrite: q.overwrite,
             permission: q.permission === undefined ? undefined : Number.parseInt(q.permission, 8),
             replication: q.replication,
+            session: q.clientId === undefined ? undefined : { clientId: q.clientId, seq: q.seq! },
           })
           return reply.status(201).send(r)
         },
