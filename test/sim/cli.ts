@@ -94,6 +94,7 @@ async function main(): Promise<void> {
   let lastProgress = started
   let last: SimResult | undefined
   const failures: string[] = []
+  const totals = { okOps: 0, infoOps: 0, crashes: 0, partitions: 0, linearizabilityUnknown: 0 }
   for (let i = 0; i < seeds; i++) {
     const seed = base + i
     const result = await runSimulation({
@@ -106,6 +107,11 @@ async function main(): Promise<void> {
       ...(verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     })
     last = result
+    totals.okOps += result.stats.okOps
+    totals.infoOps += result.stats.infoOps
+    totals.crashes += result.stats.crashes
+    totals.partitions += result.stats.partitions
+    totals.linearizabilityUnknown += result.stats.linearizabilityUnknown
     if (result.violation !== undefined && keepGoing) {
       const line = `SEED=${seed} ${result.violation.kind}: ${result.violation.message.split('\n')[0]}`
       failures.push(line)
@@ -149,7 +155,9 @@ async function main(): Promise<void> {
     writeFileSync(values['history-out'], historyToJsonLines(last.history))
   }
   const elapsed = (performance.now() - started) / 1000
-  process.stdout.write(`sim: ${seeds} seeds in ${elapsed.toFixed(1)} s\n`)
+  process.stdout.write(
+    `sim: ${seeds} seeds in ${elapsed.toFixed(1)} s: ${totals.okOps} ok ops, ${totals.infoOps} indeterminate, ${totals.crashes} crashes, ${totals.partitions} partitions; linearizability undecided (search budget) in ${totals.linearizabilityUnknown} seeds\n`,
+  )
   if (failures.length > 0) process.exitCode = 1
   process.stdout.write(`sim: ${seeds} seeds, ${failures.length} violations\n`)
 }
