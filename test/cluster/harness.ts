@@ -66,6 +66,8 @@ export const LOCK_WAIT_MS = 400_000
  * assertions with tight bounds (5 s fail-over, 5 s convergence) measure their own intervals.
  */
 export const CLUSTER_TEST_TIMEOUT_MS = 180_000
+/** Starts of one node on fresh ports when another process took them first. */
+const PORT_RETRIES_MAX = 3
 /** A fresh cluster (processes under tsx, on a loaded machine) may take this long to elect and commit. */
 export const CLUSTER_READY_MS = 60_000
 
@@ -311,7 +313,11 @@ export class TestCluster {
     return this.started.map((n) => n.spec.p2p)
   }
 
-  /** Starts the nodes at once (they all join every address of the cluster and of each other). */
+  /**
+   * Starts the nodes at once (they all join every address of the cluster and of each other). A node whose
+   * fresh port another process took between `freePorts` and its bind (PORT_IN_USE) is started again on
+   * new ports, at most {@link PORT_RETRIES_MAX} times; it still joins everyone, so the others meet it.
+   */
   async startMany(specs: NodeSpec[], opts: StartOptions = {}): Promise<NodeHandle[]> {
     const ports = await freePorts(specs.length * 2)
     const full = specs.map((s, i) => ({
@@ -319,9 +325,31 @@ export class TestCluster {
       http: s.http ?? ports[2 * i]!,
       p2p: s.p2p ?? ports[2 * i + 1]!,
       dataDir: s.dataDir ?? join(this.dir, `n${++this.#count}`),
+      fresh: s.http === undefined && s.p2p === undefined,
     }))
     const joinAddrs = [...new Set([...this.joinAddrs(), ...full.map((s) => s.p2p)])]
-    return Promise.all(full.map((spec) => this.#start(spec, joinAddrs, opts)))
+    return Promise.all(
+      full.map(async ({ fresh, ...spec }) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await this.#start(spec, [...new Set([...joinAddrs, spec.p2p])], opts)
+          } catch (err) {
+            if (
+              !fresh ||
+              attempt >= PORT_RETRIES_MAX ||
+              !String((err as Error).message).includes('PORT_IN_USE')
+            )
+              throw err
+            process.stderr.write(
+              `${this.name}: ${(err as Error).message.slice(0, 200)}; new ports, attempt ${attempt + 1}\n`,
+            )
+            const [http, p2p] = await freePorts(2)
+            spec.http = http!
+            spec.p2p = p2p!
+          }
+        }
+      }),
+    )
   }
 
   async start(spec: NodeSpec, opts: StartOptions = {}): Promise<NodeHandle> {
