@@ -48,12 +48,26 @@ export function putFile(
   node: ClusterNode | string,
   path: string,
   data: Uint8Array,
-  opts: { user?: string; overwrite?: boolean; timeoutMs?: number } = {},
+  opts: {
+    user?: string
+    overwrite?: boolean
+    timeoutMs?: number
+    /** Idempotency: a retry with the same clientId and seq is applied at most once. */
+    session?: { clientId: string; seq: number }
+  } = {},
 ): Promise<Reply> {
-  return call(
-    `${urlOf(node)}/api/v1/fs/files?${q({ path, 'user.name': opts.user ?? 'hopsd', overwrite: opts.overwrite })}`,
-    { method: 'PUT', body: data, timeoutMs: opts.timeoutMs },
-  )
+  const params = {
+    path,
+    'user.name': opts.user ?? 'hopsd',
+    overwrite: opts.overwrite,
+    clientId: opts.session?.clientId,
+    seq: opts.session?.seq,
+  }
+  return call(`${urlOf(node)}/api/v1/fs/files?${q(params)}`, {
+    method: 'PUT',
+    body: data,
+    timeoutMs: opts.timeoutMs,
+  })
 }
 
 export function getFile(

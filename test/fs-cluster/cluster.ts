@@ -2,7 +2,7 @@
 // swarm key, --join listing every metadata node, --bootstrap-expect = the metadata count, and the fast
 // timings that hold on a loaded 2-core machine. Ready when every metadata node reports a leader and all
 // metadata nodes as voters, and every node (datanode-only ones too) serves the file system.
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateSwarmKey } from '../../src/node/p2p/index.js'
 import { freePorts, makeTempDir, startNode, waitFor, type NodeHandle } from '../helpers/index.js'
@@ -43,6 +43,11 @@ export interface FsCluster {
   stop(): Promise<void>
   /** Last `lines` lines of every node's output, for failure reports. */
   logTails(lines?: number): string
+  /**
+   * The JavaScript stack of every running node (a Node.js diagnostic report on SIGUSR2: it interrupts
+   * even a busy event loop), for failure reports of nodes that stopped answering.
+   */
+  stacks(): Promise<string>
 }
 
 export interface ClusterStatusDoc {
@@ -68,6 +73,8 @@ export async function startFsCluster(
   const dir = makeTempDir(opts.prefix ?? 'hopsd-fs-cluster-')
   const keyFile = join(dir, 'swarm.key')
   writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
+  const reportDir = join(dir, 'reports')
+  mkdirSync(reportDir)
   const total = metaCount + dataCount
   const addrs = await freePorts(total * 2)
   const p2pOf = (i: number) => addrs[2 * i + 1]!
@@ -91,7 +98,10 @@ export async function startFsCluster(
       join: joins,
       bootstrapExpect: metaCount,
       extraArgs: ['--swarm-key', keyFile, ...FAST_TIMINGS],
-      env: { HOPSD_LOG_LEVEL: 'info' },
+      env: {
+        HOPSD_LOG_LEVEL: 'info',
+        NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-compact --report-directory=${reportDir}`,
+      },
       readyTimeoutMs: 60_000,
     })
 
@@ -119,6 +129,28 @@ export async function startFsCluster(
         })
         .join('\n')
     },
+    async stacks() {
+      const out: string[] = []
+      for (const n of nodes) {
+        const pid = n.handle.pid
+        const mine = () => readdirSync(reportDir).filter((f) => f.includes(`.${pid}.`))
+        const before = mine().length
+        n.handle.kill('SIGUSR2')
+        try {
+          const file = await waitFor(() => mine().length > before && mine()[mine().length - 1], {
+            timeoutMs: 5_000,
+            what: `a diagnostic report of ${n.name}`,
+          })
+          const report = JSON.parse(readFileSync(join(reportDir, file), 'utf8'))
+          out.push(`----- ${n.name} stack -----\n${(report.javascriptStack?.stack ?? []).join('\n')}`)
+        } catch (err) {
+          // The report is written from the event loop: none means the loop is blocked. Say whether the
+          // process spins (CPU time grows) or waits (in the kernel: wchan), thread by thread.
+          out.push(`----- ${n.name}: no stack (${(err as Error).message}); ${await cpuState(pid)}`)
+        }
+      }
+      return out.join('\n')
+    },
   }
   try {
     const handles = await Promise.all(specs.map((s) => launch(s)))
@@ -130,6 +162,34 @@ export async function startFsCluster(
     throw new Error(`cluster did not assemble: ${(err as Error).message}\n${tails}`)
   }
   return cluster
+}
+
+/** Linux only: CPU time the process used over a short window, and where each thread waits. */
+async function cpuState(pid: number): Promise<string> {
+  const ticks = (): number => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return Number(f[11]) + Number(f[12]) // utime + stime (fields 14, 15), in clock ticks
+  }
+  try {
+    const t0 = ticks()
+    const windowMs = 1_000
+    await new Promise((r) => setTimeout(r, windowMs)) // a measurement window, not synchronisation
+    const used = ticks() - t0
+    const threads = readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')
+      const name = st[0]!.split(' (')[1]
+      let wchan = ''
+      try {
+        wchan = readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8')
+      } catch {
+        // not readable here
+      }
+      return `${name}:${st[1]!.split(' ')[0]}${wchan && wchan !== '0' ? `@${wchan}` : ''}`
+    })
+    return `cpu ${used} ticks in ${windowMs} ms; threads ${threads.join(' ')}`
+  } catch (err) {
+    return `no /proc state (${(err as Error).message})`
+  }
 }
 
 /**

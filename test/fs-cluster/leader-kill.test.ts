@@ -1,10 +1,12 @@
 // A stream of small-file creates while the Raft leader is killed (SIGKILL) mid-stream loses no
 // acknowledged file. Several writers, each with its own paths, write through every node (the leader and
 // the followers) with the native one-request PUT; a failed attempt (connection error, timeout, 5xx) is
-// retried on the next node with the same bytes and overwrite=false. Exactly-once today: the fs routes
-// do not use the consensus layer's client sessions, so a retry whose first attempt did commit answers
-// FILE_ALREADY_EXISTS; the writer then reads the file back and counts it as its own only when the bytes
-// are identical (paths are unique per writer, so nobody else could have written them).
+// retried on the next node with the same bytes and overwrite=false. Two kinds of writers:
+//  - with an idempotency key (`clientId` + `seq`, the consensus layer's client sessions): a retry is
+//    applied at most once and answers the first try's result, so it must never see FILE_ALREADY_EXISTS;
+//  - without one (what WebHDFS clients do): a retry whose first attempt did commit answers
+//    FILE_ALREADY_EXISTS; the writer reads the file back and counts it as its own only when the bytes
+//    are identical (paths are unique per writer, so nobody else could have written them).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeTempDirs, waitFor } from '../helpers/index.js'
 import {
@@ -34,7 +36,8 @@ beforeAll(async () => {
 }, 150_000)
 
 afterAll(async () => {
-  if (failed && cluster !== undefined) console.log(`SEED=${SEED}\n${cluster.logTails(40)}`)
+  if (failed && cluster !== undefined)
+    console.log(`SEED=${SEED}\n${cluster.logTails(40)}\n${await cluster.stacks()}`)
   await cluster?.stop()
   removeTempDirs()
 }, 60_000)
@@ -83,6 +86,7 @@ async function writeOne(
   nodes: () => ClusterNode[],
   home: number,
   stats: StreamStats,
+  session: { clientId: string; seq: number } | undefined,
 ): Promise<void> {
   const deadline = Date.now() + FILE_DEADLINE_MS
   const count = (why: string) => stats.failures.set(why, (stats.failures.get(why) ?? 0) + 1)
@@ -93,7 +97,7 @@ async function writeOne(
     let status: number
     let body: Buffer
     try {
-      const r = await putFile(node, path, data, { timeoutMs: ATTEMPT_TIMEOUT_MS })
+      const r = await putFile(node, path, data, { timeoutMs: ATTEMPT_TIMEOUT_MS, session })
       status = r.status
       body = r.body
     } catch (err) {
@@ -111,7 +115,7 @@ async function writeOne(
       continue
     }
     const code = JSON.parse(body.toString()).error?.code
-    if (status === 403 && code === 'FILE_ALREADY_EXISTS' && attempt > 1) {
+    if (status === 403 && code === 'FILE_ALREADY_EXISTS' && attempt > 1 && session === undefined) {
       // An earlier attempt committed after all (its answer was lost with the leader): ours only when
       // the bytes are identical. Read from the node that just answered (linearizable).
       const back = await getFile(node, path, { timeoutMs: ATTEMPT_TIMEOUT_MS })
@@ -156,17 +160,25 @@ describe('leader killed during a stream of creates', () => {
         return { leader, ackedAtKill }
       })()
       const t0 = Date.now()
+      // Even writers carry an idempotency key, odd ones do not.
+      const clientIdOf = (w: number) => (w % 2 === 0 ? `leader-kill-${SEED}-w${w}` : undefined)
       await Promise.all(
         files.map(async (mine, w) => {
-          for (const f of mine) await writeOne(f.path, f.data, live, w, stats)
+          const clientId = clientIdOf(w)
+          for (const [k, f] of mine.entries()) {
+            const session = clientId === undefined ? undefined : { clientId, seq: k + 1 }
+            await writeOne(f.path, f.data, live, w, stats, session)
+          }
         }),
       )
       const { leader: dead, ackedAtKill } = await killed
       expect((await dead.handle.exited).signal).toBe('SIGKILL')
       const readBack = stats.acked.filter((a) => a.viaReadBack).length
+      const retried = stats.acked.filter((a) => a.attempts > 1).map((a) => `${a.path}@${a.attempts}`)
       console.log(
         `stream: ${stats.acked.length} acked in ${Date.now() - t0} ms (${ackedAtKill} before the kill), ` +
-          `${readBack} via read-back; failed attempts: ${JSON.stringify(Object.fromEntries(stats.failures))}`,
+          `${readBack} via read-back; failed attempts: ${JSON.stringify(Object.fromEntries(stats.failures))}; ` +
+          `acked after retries: ${retried.join(' ')}`,
       )
       expect(ackedAtKill).toBeLessThan(WRITERS * FILES_PER_WRITER) // the kill happened mid-stream
       expect(stats.acked).toHaveLength(WRITERS * FILES_PER_WRITER)
