@@ -41,7 +41,13 @@ import type { Namespace } from './namespace.js'
 
 import pb = metaProto.meta
 
-export const BLOCK_OPS = ['addBlock', 'completeFile', 'updateReplicas', 'setDatanodeState', 'removeBlocks'] as const
+export const BLOCK_OPS = [
+  'addBlock',
+  'completeFile',
+  'updateReplicas',
+  'setDatanodeState',
+  'removeBlocks',
+] as const
 
 export type BlockState = 'UNDER_CONSTRUCTION' | 'COMPLETE'
 export type DatanodeState = 'NORMAL' | 'DRAINING' | 'DECOMMISSIONED'
@@ -146,7 +152,8 @@ export class BlockMap implements MetaModule {
     const file = this.ns().fileUnderLease(ctx, c.path ?? '')
     const targets = c.targets ?? []
     if (targets.length === 0) throw new FsError('NOT_ENOUGH_DATANODES', 'AddBlock carries no targets')
-    if (new Set(targets).size !== targets.length) throw new FsError('INVALID_ARGUMENT', 'AddBlock targets repeat')
+    if (new Set(targets).size !== targets.length)
+      throw new FsError('INVALID_ARGUMENT', 'AddBlock targets repeat')
     if (targets.length > file.replication)
       throw new FsError('INVALID_ARGUMENT', `${targets.length} targets for replication ${file.replication}`)
     for (const t of targets) {
@@ -178,12 +185,24 @@ export class BlockMap implements MetaModule {
     for (const b of commits) {
       const id = Number(b.id ?? 0)
       const rec = this.blocks.get(be64(id))
-      if (rec === undefined || rec.inodeId !== file.id || rec.state !== UC || rec.genStamp !== Number(b.genStamp ?? 0))
+      if (
+        rec === undefined ||
+        rec.inodeId !== file.id ||
+        rec.state !== UC ||
+        rec.genStamp !== Number(b.genStamp ?? 0)
+      )
         throw new FsError('INVALID_ARGUMENT', `block ${id} is not a block under construction of ${path}`)
       const replicas = [...new Set(b.replicas ?? [])].sort()
       if (replicas.length === 0) throw new FsError('INVALID_ARGUMENT', `block ${id} has no replica`)
       const length = Number(b.length ?? 0)
-      this.blocks.put(be64(id), { ...rec, state: COMPLETE, length, checksum: b.checksum ?? 0, replicas, replication: file.replication })
+      this.blocks.put(be64(id), {
+        ...rec,
+        state: COMPLETE,
+        length,
+        checksum: b.checksum ?? 0,
+        replicas,
+        replication: file.replication,
+      })
       listed.push({ id, length, genStamp: rec.genStamp })
     }
     const done = new Set(listed.map((b) => b.id))
@@ -196,7 +215,10 @@ export class BlockMap implements MetaModule {
 
   private updateReplicas(c: pb.IUpdateReplicas): { changed: number } {
     let changed = 0
-    const edit = (ch: pb.IReplicaChange, fn: (r: BlockRecord, node: string) => BlockRecord | undefined): void => {
+    const edit = (
+      ch: pb.IReplicaChange,
+      fn: (r: BlockRecord, node: string) => BlockRecord | undefined,
+    ): void => {
       const key = be64(Number(ch.blockId ?? 0))
       const rec = this.blocks.get(key)
       if (rec === undefined || !ch.node) return
@@ -214,11 +236,15 @@ export class BlockMap implements MetaModule {
       )
     for (const ch of c.corrupt ?? [])
       edit(ch, (r, n) =>
-        r.corrupt.includes(n) ? undefined : { ...r, replicas: r.replicas.filter((x) => x !== n), corrupt: [...r.corrupt, n].sort() },
+        r.corrupt.includes(n)
+          ? undefined
+          : { ...r, replicas: r.replicas.filter((x) => x !== n), corrupt: [...r.corrupt, n].sort() },
       )
     for (const ch of c.added ?? [])
       edit(ch, (r, n) =>
-        r.state !== COMPLETE || r.replicas.includes(n) || r.corrupt.includes(n) ? undefined : { ...r, replicas: [...r.replicas, n].sort() },
+        r.state !== COMPLETE || r.replicas.includes(n) || r.corrupt.includes(n)
+          ? undefined
+          : { ...r, replicas: [...r.replicas, n].sort() },
       )
     return { changed }
   }
@@ -236,7 +262,8 @@ export class BlockMap implements MetaModule {
   }
 
   private requireSuperuser(ctx: ApplyContext): void {
-    if (!ctx.isSuperuser) throw new CommandRejected('ACCESS_DENIED', `${ctx.cmd.user} may not change the block map`)
+    if (!ctx.isSuperuser)
+      throw new CommandRejected('ACCESS_DENIED', `${ctx.cmd.user} may not change the block map`)
   }
 
   // ---- queries (this replica)

@@ -116,7 +116,7 @@ export interface ContentSummary {
 export interface OpResults {
   mkdirs: { created: boolean }
   createFile: { fileId: number; size: number }
-  append: { size: number }
+  append: { size: number; inlined: boolean }
   closeFile: { closed: true }
   rename: { renamed: boolean }
   delete: { deleted: boolean }
@@ -340,7 +340,7 @@ export class Namespace implements MetaModule {
         throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
       if (close) this.leases.delete(leaseKey(file.id))
       else this.putLease(op, file.id)
-      return { size: file.size }
+      return { size: file.size, inlined: false }
     }
     const size = file.size + data.length
     this.checkInlineSize(op, size, path)
@@ -351,7 +351,7 @@ export class Namespace implements MetaModule {
     if (close) this.leases.delete(leaseKey(file.id))
     else this.putLease(op, file.id)
     op.emit('append', path, file.id)
-    return { size }
+    return { size, inlined: true }
   }
 
   private closeFile(op: Op, path: string): OpResults['closeFile'] {

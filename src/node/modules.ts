@@ -8,10 +8,15 @@
  *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
  *                                  the node holds no metadata replica
  *   tls         (every node)       the node certificate from the cluster CA (served with --tls)
+ *   blockmanager (roles: metadata) block placement, reports → replica deltas, re-replication, reads
+ *                                  of files in blocks, GET /api/v1/fs/blocks and /health
+ *   datanode    (roles: datanode)  block store, write pipeline, block reads, heartbeats, write route
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
+import { blockManagerModule } from './cluster/blocks-module.js'
 import { clusterClientModule } from './cluster/client-module.js'
+import { datanodeModule } from './cluster/datanode-module.js'
 import { fsModule } from './cluster/fs-module.js'
 import { membershipModule } from './cluster/membership-module.js'
 import { metadataModule } from './cluster/metadata-module.js'
@@ -25,5 +30,7 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   metadataModule(),
   clusterClientModule(),
   tlsModule(),
+  blockManagerModule(),
+  datanodeModule(),
   fsModule(),
 ]

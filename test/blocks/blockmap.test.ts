@@ -7,7 +7,13 @@ import {
   type BlockMap,
   type DatanodeCandidate,
 } from '../../src/fs/index.js'
-import { createLocalGroup, createMetaStateMachine, encodeCommand, metaProto, type MetaResult } from '../../src/meta/index.js'
+import {
+  createLocalGroup,
+  createMetaStateMachine,
+  encodeCommand,
+  metaProto,
+  type MetaResult,
+} from '../../src/meta/index.js'
 
 const SU = { user: 'hopsd', groups: [] }
 
@@ -33,7 +39,10 @@ describe('block map', () => {
     expect((await fs.stat(SU, '/big')).length).toBe(0)
     const done = await run({
       clientName: 'c1',
-      completeFile: { path: '/big', blocks: [{ id: blockId, genStamp, length: 2_000_000, checksum: 5, replicas: ['b', 'a'] }] },
+      completeFile: {
+        path: '/big',
+        blocks: [{ id: blockId, genStamp, length: 2_000_000, checksum: 5, replicas: ['b', 'a'] }],
+      },
     })
     expect(done).toEqual({ ok: true, value: { size: 2_000_000 } })
     const st = await fs.stat(SU, '/big')
@@ -51,12 +60,25 @@ describe('block map', () => {
     await run({ setDatanodeState: { node: 'd', state: metaProto.meta.DatanodeState.DRAINING } })
     expect(blocks.datanodeState('d')).toBe('DRAINING')
     await fs.create(SU, '/f', new Uint8Array(0), { close: false, clientName: 'c1' })
-    expect(await run({ clientName: 'c1', addBlock: { path: '/f', targets: ['a', 'd'] } })).toMatchObject({ ok: false, code: 'NOT_ENOUGH_DATANODES' })
-    const a = (await run({ clientName: 'c1', addBlock: { path: '/f', targets: ['a', 'b'] } })) as { value: { blockId: number; genStamp: number } }
+    expect(await run({ clientName: 'c1', addBlock: { path: '/f', targets: ['a', 'd'] } })).toMatchObject({
+      ok: false,
+      code: 'NOT_ENOUGH_DATANODES',
+    })
+    const a = (await run({ clientName: 'c1', addBlock: { path: '/f', targets: ['a', 'b'] } })) as {
+      value: { blockId: number; genStamp: number }
+    }
     const { blockId: id, genStamp } = a.value
-    await run({ clientName: 'c1', completeFile: { path: '/f', blocks: [{ id, genStamp, length: 10, replicas: ['a', 'b'] }] } })
-    expect(await run({ updateReplicas: { added: [{ blockId: id, node: 'c' }] } }, 'alice')).toMatchObject({ ok: false, code: 'ACCESS_DENIED' })
-    await run({ updateReplicas: { corrupt: [{ blockId: id, node: 'a' }], added: [{ blockId: id, node: 'c' }] } })
+    await run({
+      clientName: 'c1',
+      completeFile: { path: '/f', blocks: [{ id, genStamp, length: 10, replicas: ['a', 'b'] }] },
+    })
+    expect(await run({ updateReplicas: { added: [{ blockId: id, node: 'c' }] } }, 'alice')).toMatchObject({
+      ok: false,
+      code: 'ACCESS_DENIED',
+    })
+    await run({
+      updateReplicas: { corrupt: [{ blockId: id, node: 'a' }], added: [{ blockId: id, node: 'c' }] },
+    })
     expect(blocks.block(id)).toMatchObject({ replicas: ['b', 'c'], corrupt: ['a'] })
     await run({ updateReplicas: { removed: [{ blockId: id, node: 'a' }] } })
     expect(blocks.block(id)).toMatchObject({ replicas: ['b', 'c'], corrupt: [] })
@@ -69,14 +91,33 @@ describe('block map', () => {
     const { fs, run } = setup()
     await fs.create(SU, '/g', new Uint8Array(100))
     await fs.append(SU, '/g', new Uint8Array(0), { close: false, clientName: 'c1' })
-    const b1 = (await run({ clientName: 'c1', addBlock: { path: '/g', targets: ['a'] } })) as { value: { blockId: number; genStamp: number } }
-    const r = await run({ clientName: 'c1', completeFile: { path: '/g', dropInline: true, blocks: [{ id: b1.value.blockId, genStamp: b1.value.genStamp, length: 70_000, replicas: ['a'] }] } })
+    const b1 = (await run({ clientName: 'c1', addBlock: { path: '/g', targets: ['a'] } })) as {
+      value: { blockId: number; genStamp: number }
+    }
+    const r = await run({
+      clientName: 'c1',
+      completeFile: {
+        path: '/g',
+        dropInline: true,
+        blocks: [{ id: b1.value.blockId, genStamp: b1.value.genStamp, length: 70_000, replicas: ['a'] }],
+      },
+    })
     expect(r).toEqual({ ok: true, value: { size: 70_000 } })
     await fs.append(SU, '/g', new Uint8Array(0), { close: false, clientName: 'c2' })
-    const b2 = (await run({ clientName: 'c2', addBlock: { path: '/g', targets: ['a'] } })) as { value: { blockId: number; genStamp: number } }
-    const r2 = await run({ clientName: 'c2', completeFile: { path: '/g', blocks: [{ id: b2.value.blockId, genStamp: b2.value.genStamp, length: 5, replicas: ['a'] }] } })
+    const b2 = (await run({ clientName: 'c2', addBlock: { path: '/g', targets: ['a'] } })) as {
+      value: { blockId: number; genStamp: number }
+    }
+    const r2 = await run({
+      clientName: 'c2',
+      completeFile: {
+        path: '/g',
+        blocks: [{ id: b2.value.blockId, genStamp: b2.value.genStamp, length: 5, replicas: ['a'] }],
+      },
+    })
     expect(r2).toEqual({ ok: true, value: { size: 70_005 } })
-    await expect(fs.append(SU, '/g', new Uint8Array(3))).rejects.toMatchObject({ code: 'UNSUPPORTED_OPERATION' })
+    await expect(fs.append(SU, '/g', new Uint8Array(3))).rejects.toMatchObject({
+      code: 'UNSUPPORTED_OPERATION',
+    })
   })
 })
 
@@ -90,13 +131,44 @@ describe('placement', () => {
     ...extra,
   })
   it('writer first, then other zones, then the same zone; never dead, retired or full nodes', () => {
-    const candidates = [dn('a1', 'z1'), dn('a2', 'z1'), dn('b1', 'z2'), dn('c1', 'z3'), dn('d', 'z4', { live: false }), dn('e', 'z5', { retired: true }), dn('f', 'z6', { availableBytes: 10 })]
+    const candidates = [
+      dn('a1', 'z1'),
+      dn('a2', 'z1'),
+      dn('b1', 'z2'),
+      dn('c1', 'z3'),
+      dn('d', 'z4', { live: false }),
+      dn('e', 'z5', { retired: true }),
+      dn('f', 'z6', { availableBytes: 10 }),
+    ]
     const t = chooseTargets({ candidates, count: 3, blockBytes: 1 << 20, writer: 'a1' })
     expect(t[0]).toBe('a1')
     expect(new Set(t.slice(1))).toEqual(new Set(['b1', 'c1']))
-    expect(chooseTargets({ candidates, count: 5, blockBytes: 1 << 20, writer: 'a1' }).sort()).toEqual(['a1', 'a2', 'b1', 'c1'])
+    expect(chooseTargets({ candidates, count: 5, blockBytes: 1 << 20, writer: 'a1' }).sort()).toEqual([
+      'a1',
+      'a2',
+      'b1',
+      'c1',
+    ])
     // re-replication: zones of existing replicas count as used
-    expect(chooseTargets({ candidates, count: 1, blockBytes: 1, existing: [{ id: 'a1', zone: 'z1' }, { id: 'b1', zone: 'z2' }] })).toEqual(['c1'])
-    expect(chooseTargets({ candidates, count: 1, blockBytes: 1 << 20, exclude: ['b1', 'c1'], existing: [{ id: 'a1', zone: 'z1' }] })).toEqual(['a2'])
+    expect(
+      chooseTargets({
+        candidates,
+        count: 1,
+        blockBytes: 1,
+        existing: [
+          { id: 'a1', zone: 'z1' },
+          { id: 'b1', zone: 'z2' },
+        ],
+      }),
+    ).toEqual(['c1'])
+    expect(
+      chooseTargets({
+        candidates,
+        count: 1,
+        blockBytes: 1 << 20,
+        exclude: ['b1', 'c1'],
+        existing: [{ id: 'a1', zone: 'z1' }],
+      }),
+    ).toEqual(['a2'])
   })
 })

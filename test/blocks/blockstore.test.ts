@@ -18,7 +18,8 @@ function bytes(n: number, seed = 1): Uint8Array {
 
 async function put(store: ReturnType<typeof createBlockStore>, id: number, data: Uint8Array) {
   const w = await store.createWriter(id, 1, data.length)
-  for (let off = 0; off < data.length; off += CHUNK_BYTES) await w.write(data.subarray(off, off + CHUNK_BYTES))
+  for (let off = 0; off < data.length; off += CHUNK_BYTES)
+    await w.write(data.subarray(off, off + CHUNK_BYTES))
   return w.finish()
 }
 
@@ -33,7 +34,9 @@ describe('block store', () => {
     expect(store.list()).toEqual([{ id: 5, genStamp: 1, length: data.length }])
     expect(Buffer.from(await store.read(5, 0, data.length)).equals(Buffer.from(data))).toBe(true)
     const mid = await store.read(5, CHUNK_BYTES - 10, CHUNK_BYTES + 20)
-    expect(Buffer.from(mid).equals(Buffer.from(data.subarray(CHUNK_BYTES - 10, 2 * CHUNK_BYTES + 10)))).toBe(true)
+    expect(Buffer.from(mid).equals(Buffer.from(data.subarray(CHUNK_BYTES - 10, 2 * CHUNK_BYTES + 10)))).toBe(
+      true,
+    )
     expect((await store.usage()).usedBytes).toBe(data.length)
     const again = createBlockStore({ dirs: [dir], reservedBytes: 0 })
     await again.start()
@@ -58,7 +61,11 @@ describe('block store', () => {
   })
 
   it('a packet with a wrong CRC is refused; a full disk is DISK_FULL and leaves nothing behind', async () => {
-    const store = createBlockStore({ dirs: [makeTempDir('blockstore-')], reservedBytes: 0, capacityBytesMax: CHUNK_BYTES })
+    const store = createBlockStore({
+      dirs: [makeTempDir('blockstore-')],
+      reservedBytes: 0,
+      capacityBytesMax: CHUNK_BYTES,
+    })
     await store.start()
     const w = await store.createWriter(1, 1)
     const err = await w.write(bytes(10), 1234).catch((e: unknown) => e)

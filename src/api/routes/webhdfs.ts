@@ -11,7 +11,8 @@
  *
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, isFsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
 import type { ApiRoutes } from '../server.js'
@@ -26,6 +27,27 @@ export interface WebHdfsDeps {
   readonly clock?: () => number
   /** Largest body accepted on the data step (default 17 MiB: above any inlineThreshold, so the fs says why). */
   readonly bodyLimitBytes?: number
+  /**
+   * Files in blocks (src/node/cluster/blocks-module.ts): step one of CREATE/APPEND redirects to a
+   * datanode's data route (`writeTarget`, signed with the shared `tokenKey`), and OPEN streams a file in
+   * blocks. Without it every file is inline.
+   */
+  readonly blocks?: {
+    writeTarget(): string | undefined
+    inlineThreshold(): number
+    open(
+      caller: Caller,
+      path: string,
+      offset: number,
+      length: number,
+      signal?: AbortSignal,
+    ): Promise<{ length: number; stream: AsyncIterable<Uint8Array> } | undefined>
+  }
+}
+
+/** The redirect-token key every node of a cluster derives from the shared swarm key. */
+export function webhdfsTokenKey(swarmKey: Uint8Array): Uint8Array {
+  return createHash('sha256').update('hopsd webhdfs redirect token\n').update(swarmKey).digest()
 }
 
 /** Hadoop's default identity without security (hadoop.http.staticuser.user). */
@@ -147,7 +169,7 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
       })
       const handler = (method: string) => async (request: FastifyRequest, reply: FastifyReply) => {
         const params = request.params as { '*'?: string }
-        return serve(deps.fs, tokens, method, '/' + (params['*'] ?? ''), request, reply)
+        return serve(deps, tokens, method, '/' + (params['*'] ?? ''), request, reply)
       }
       for (const url of ['/webhdfs/v1', '/webhdfs/v1/*']) {
         for (const method of ['GET', 'PUT', 'POST', 'DELETE'] as const) {
@@ -174,13 +196,14 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
 }
 
 async function serve(
-  fs: FsService,
+  deps: WebHdfsDeps,
   tokens: TokenSigner,
   method: string,
   rawPath: string,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
+  const fs = deps.fs
   const q = request.query as Query
   const opRaw = one(q, 'op')
   if (opRaw === undefined)
@@ -262,6 +285,13 @@ async function serve(
       const offset = int(q, 'offset', 0, 0)
       const length = q['length'] === undefined ? -1 : int(q, 'length', -1, 0)
       if (bool(q, 'noredirect', false)) return json({ Location: selfUrl(request, { noredirect: undefined }) })
+      const blocked = await deps.blocks?.open(caller, path, offset, length)
+      if (blocked !== undefined) {
+        return reply
+          .type('application/octet-stream')
+          .header('content-length', blocked.length)
+          .send(Readable.from(blocked.stream, { objectMode: false }))
+      }
       const data = await fs.read(caller, path, { offset, length })
       return reply
         .type('application/octet-stream')
@@ -273,7 +303,7 @@ async function serve(
       return json(ok)
     case 'CREATE':
     case 'APPEND':
-      return twoStep(fs, tokens, op, path, caller, request, reply)
+      return twoStep(deps, tokens, op, path, caller, request, reply)
     case 'RENAME': {
       const dst = one(q, 'destination')
       if (!dst)
@@ -327,7 +357,7 @@ async function serve(
 
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
 async function twoStep(
-  fs: FsService,
+  deps: WebHdfsDeps,
   tokens: TokenSigner,
   op: 'CREATE' | 'APPEND',
   path: string,
@@ -348,11 +378,20 @@ async function twoStep(
     }
     const user = caller.user
     const issued = tokens.issue(user, signed)
-    const location = selfUrl(request, { 'user.name': user, 'hopsd.token': issued, noredirect: undefined })
+    let location = selfUrl(request, { 'user.name': user, 'hopsd.token': issued, noredirect: undefined })
+    const target = deps.blocks?.writeTarget()
+    if (target !== undefined) {
+      // The data goes to a datanode: small bodies still become one inline command there.
+      const url = new URL(location)
+      const dn = new URL(`/api/v1/datanode/write${encodePath(path)}${url.search}`, target)
+      dn.searchParams.set('hopsd.inline', String(deps.blocks!.inlineThreshold()))
+      location = dn.toString()
+    }
     if (bool(q, 'noredirect', false))
       return reply.type('application/json').send(JSON.stringify({ Location: location }))
     return reply.status(307).header('location', location).header('content-length', 0).send()
   }
+  const fs = deps.fs
   const user = tokens.verify(token, signed)
   const who: Caller = { user, groups: [] }
   const body = request.body
@@ -475,8 +514,15 @@ function selfUrl(request: FastifyRequest, set: Record<string, string | undefined
   return url.toString()
 }
 
+function encodePath(path: string): string {
+  return path
+    .split('/')
+    .map((c) => encodeURIComponent(c))
+    .join('/')
+}
+
 /** The parameters a redirect token binds: a changed one on the second hop voids the token. */
-function signedFields(op: string, path: string, q: Query): string {
+export function signedFields(op: string, path: string, q: Query): string {
   return [
     op,
     path,
@@ -486,13 +532,13 @@ function signedFields(op: string, path: string, q: Query): string {
 
 // ------------------------------------------------------------------------------------ tokens
 
-interface TokenSigner {
+export interface TokenSigner {
   issue(user: string, fields: string): string
   /** The user the token was issued to; ACCESS_DENIED when forged, altered, expired or used. */
   verify(token: string, fields: string): string
 }
 
-function createTokenSigner(key: Uint8Array, ttlMs: number, clock: () => number): TokenSigner {
+export function createTokenSigner(key: Uint8Array, ttlMs: number, clock: () => number): TokenSigner {
   /** Used nonces until their expiry: a token works once. Bounded: expired ones are dropped first. */
   const used = new Map<string, number>()
   const mac = (payload: string): Buffer => createHmac('sha256', key).update(payload).digest()

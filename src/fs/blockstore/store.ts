@@ -264,7 +264,8 @@ export class BlockStore {
     const b = this.blocks.get(blockId)
     if (b === undefined) return false
     try {
-      for (let off = 0; off < b.length; off += 16 * CHUNK_BYTES) await this.read(blockId, off, 16 * CHUNK_BYTES)
+      for (let off = 0; off < b.length; off += 16 * CHUNK_BYTES)
+        await this.read(blockId, off, 16 * CHUNK_BYTES)
       return true
     } catch {
       return false

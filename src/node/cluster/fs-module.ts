@@ -11,12 +11,14 @@ import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ApiRoutes } from '../../api/index.js'
 import { fsRoutes } from '../../api/routes/fs.js'
-import { webhdfsRoutes } from '../../api/routes/webhdfs.js'
+import { webhdfsRoutes, webhdfsTokenKey } from '../../api/routes/webhdfs.js'
 import { HopsError } from '../../errors.js'
 import { createFsService, type FsService } from '../../fs/index.js'
 import { requireService, type NodeModule } from '../module.js'
+import type { BlockManager } from './blocks-module.js'
 import type { ClusterClient } from './client-module.js'
 import type { MetadataNode } from './metadata-module.js'
+import { loadSwarmKey } from './p2p-module.js'
 import type { NodeTls } from './tls-module.js'
 
 export function fsModule(): NodeModule {
@@ -32,7 +34,12 @@ export function fsModule(): NodeModule {
           },
           stateMachine: local.stateMachine,
         })
-        const webhdfs = webhdfsRoutes({ fs })
+        const blocks = components.services['blockmanager'] as BlockManager | undefined
+        const webhdfs = webhdfsRoutes({
+          fs,
+          blocks,
+          tokenKey: webhdfsTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
+        })
         const native = fsRoutes({ fs })
         return {
           api: fs,

@@ -1,0 +1,171 @@
+// A real hopsd cluster for the block tests: `hopsd start` processes on loopback. The first three nodes
+// are metadata + datanode in zones z1..z3; further nodes are datanodes (zones z1, z2, ...). Fast
+// timings for a loaded 2-core machine; a short --replica-grace-ms so re-replication starts soon.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateSwarmKey } from '../../src/node/p2p/index.js'
+import { freePorts, makeTempDir, startNode, waitFor, type NodeHandle } from '../helpers/index.js'
+
+export const SU = 'hopsd'
+export const MIB = 1024 * 1024
+
+export interface BNode {
+  readonly name: string
+  readonly zone: string
+  readonly roles: readonly string[]
+  readonly dataDir: string
+  readonly http: string
+  readonly p2p: string
+  handle: NodeHandle
+}
+
+export interface BCluster {
+  readonly nodes: BNode[]
+  stop(): Promise<void>
+  logTails(lines?: number): string
+}
+
+export async function startBlockCluster(
+  opts: {
+    metadata?: number
+    datanodes?: number
+    extraArgs?: (i: number) => string[]
+  } = {},
+): Promise<BCluster> {
+  const metaCount = opts.metadata ?? 3
+  const total = metaCount + (opts.datanodes ?? 0)
+  const dir = makeTempDir('hopsd-blocks-')
+  const keyFile = join(dir, 'swarm.key')
+  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
+  const addrs = await freePorts(total * 2)
+  const joins = Array.from({ length: metaCount }, (_, i) => addrs[2 * i + 1]!)
+  const nodes: BNode[] = []
+  const cluster: BCluster = {
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.handle.stop(10_000)))
+    },
+    logTails(lines = 30) {
+      return nodes
+        .map((n) => {
+          const { stdout, stderr } = n.handle.logs()
+          return `----- ${n.name} ${n.zone} ${n.handle.id}\n${(stdout + stderr).trimEnd().split('\n').slice(-lines).join('\n')}`
+        })
+        .join('\n')
+    },
+  }
+  const launched = await Promise.all(
+    Array.from({ length: total }, async (_, i) => {
+      const spec = {
+        name: `n${i + 1}`,
+        zone: `z${(i % 3) + 1}`,
+        roles: i < metaCount ? ['metadata', 'datanode'] : ['datanode'],
+        dataDir: join(dir, `n${i + 1}`),
+        http: addrs[2 * i]!,
+        p2p: addrs[2 * i + 1]!,
+      }
+      const handle = await startNode({
+        ...spec,
+        join: joins,
+        bootstrapExpect: metaCount,
+        extraArgs: [
+          '--swarm-key',
+          keyFile,
+          '--gossip-interval-ms',
+          '100',
+          '--suspect-after-ms',
+          '600',
+          '--dead-after-ms',
+          '1500',
+          '--raft-tick-ms',
+          '20',
+          '--replica-grace-ms',
+          '1000',
+          ...(opts.extraArgs?.(i) ?? []),
+        ],
+        env: { HOPSD_LOG_LEVEL: 'info' },
+        readyTimeoutMs: 60_000,
+      })
+      return { ...spec, handle }
+    }),
+  )
+  nodes.push(...launched)
+  try {
+    await waitFor(
+      async () => {
+        const h = await getJ(nodes[0]!, '/api/v1/fs/health')
+        const live = (h.datanodes as { live: boolean }[]).filter((d) => d.live).length
+        return (
+          live === total && (await Promise.all(nodes.map((n) => stat(n, '/')))).every((s) => s !== undefined)
+        )
+      },
+      { timeoutMs: 90_000, intervalMs: 200, what: `a leader and ${total} live datanodes` },
+    )
+  } catch (err) {
+    const health = await getJ(nodes[0]!, '/api/v1/fs/health').catch((e: unknown) => String(e))
+    const tails = cluster.logTails()
+    await cluster.stop()
+    console.error('health at failure:', JSON.stringify(health))
+    throw new Error(`cluster did not assemble: ${(err as Error).message}\n${tails}`)
+  }
+  return cluster
+}
+
+export async function getJ(n: BNode, path: string): Promise<any> {
+  const res = await fetch(`${n.handle.url}${path}`, { signal: AbortSignal.timeout(10_000) })
+  if (res.status !== 200) throw new Error(`${n.name} ${path}: ${res.status} ${await res.text()}`)
+  return res.json()
+}
+
+async function stat(n: BNode, path: string): Promise<unknown> {
+  return getJ(n, `/api/v1/fs/stat?path=${encodeURIComponent(path)}&user.name=${SU}`)
+}
+
+/** WebHDFS two-step CREATE through node `n`; returns the data step's response. */
+export async function webhdfsCreate(
+  n: BNode,
+  path: string,
+  data: Uint8Array | AsyncIterable<Uint8Array>,
+  params = '',
+): Promise<Response> {
+  const step1 = await fetch(
+    `${n.handle.url}/webhdfs/v1${path}?op=CREATE&user.name=${SU}&overwrite=true${params}`,
+    {
+      method: 'PUT',
+      redirect: 'manual',
+    },
+  )
+  if (step1.status !== 307) throw new Error(`step one answered ${step1.status}: ${await step1.text()}`)
+  const location = step1.headers.get('location')!
+  return fetch(location, {
+    method: 'PUT',
+    body: data as unknown as Blob,
+    duplex: 'half',
+    signal: AbortSignal.timeout(240_000),
+  } as RequestInit)
+}
+
+export async function webhdfsOpen(
+  n: BNode,
+  path: string,
+  extra = '',
+): Promise<{ status: number; body: Buffer }> {
+  const res = await fetch(`${n.handle.url}/webhdfs/v1${path}?op=OPEN&user.name=${SU}${extra}`, {
+    signal: AbortSignal.timeout(120_000),
+  })
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) }
+}
+
+export function pseudoRandom(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    b.writeUInt32LE(x, Math.min(i, n - 4))
+  }
+  return b
+}
