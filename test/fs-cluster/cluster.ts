@@ -137,15 +137,19 @@ export async function startFsCluster(
         const before = mine().length
         n.handle.kill('SIGUSR2')
         try {
-          const file = await waitFor(() => mine().length > before && mine()[mine().length - 1], {
-            timeoutMs: 5_000,
-            what: `a diagnostic report of ${n.name}`,
-          })
-          const report = JSON.parse(readFileSync(join(reportDir, file), 'utf8'))
+          // The report appears first and is filled after: wait until it parses.
+          const report = await waitFor(
+            () => {
+              if (mine().length <= before) return undefined
+              return JSON.parse(readFileSync(join(reportDir, mine()[mine().length - 1]!), 'utf8'))
+            },
+            { timeoutMs: 5_000, what: `a diagnostic report of ${n.name}` },
+          )
           out.push(`----- ${n.name} stack -----\n${(report.javascriptStack?.stack ?? []).join('\n')}`)
         } catch (err) {
-          // The report is written from the event loop: none means the loop is blocked. Say whether the
-          // process spins (CPU time grows) or waits (in the kernel: wchan), thread by thread.
+          // The report is written from the event loop: none means the loop is blocked or starved. Say
+          // how much CPU the process got (starved: runnable, little CPU; spinning: a full core) and
+          // where each thread waits (wchan).
           out.push(`----- ${n.name}: no stack (${(err as Error).message}); ${await cpuState(pid)}`)
         }
       }
