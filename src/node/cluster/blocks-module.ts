@@ -105,6 +105,8 @@ export interface BlockManager {
   /** A datanode's zone (heartbeats on the leader, the gossip view elsewhere). */
   zoneOf(node: string): string
   health(): BlockHealth
+  /** The leader's HTTP address when another node leads (undefined on the leader or when unknown). */
+  leaderHttp(): string | undefined
   /** The datanode module of this node hands its store over (local reads), and hears of corrupt local replicas. */
   attachLocalStore(store: BlockStore, onCorrupt: (blockId: number) => void): void
 }
@@ -199,6 +201,12 @@ export function blockManagerModule(): NodeModule {
         },
         inlineThreshold: () => sm.settings().inlineThreshold,
         zoneOf: (node) => zoneOf(node),
+        leaderHttp() {
+          const st = meta.group.status()
+          if (st.leaderId === undefined || st.leaderId === '' || st.leaderId === selfId) return undefined
+          const addr = memberOf(st.leaderId)?.httpAddr
+          return addr ? addr : undefined
+        },
         writeTarget() {
           const view = membership.view()
           const self = view.find((n) => n.self)
@@ -290,6 +298,15 @@ export function blockManagerModule(): NodeModule {
             writer: req.writer,
             exclude: req.exclude,
           })
+          const roomless = candidates().filter(
+            (c) => c.live && !c.retired && !req.exclude.includes(c.id) && c.availableBytes < file.blockSize,
+          )
+          if (targets.length === 0 && roomless.length > 0) {
+            throw new FsError(
+              'DISK_FULL',
+              `no live datanode has ${file.blockSize} bytes free for the next block of ${req.path}`,
+            )
+          }
           if (targets.length === 0) {
             throw new FsError(
               'NOT_ENOUGH_DATANODES',
@@ -621,7 +638,17 @@ function blockRoutes(manager: BlockManager, sm: MetadataNode['stateMachine']): A
             response: { 200: { type: 'object', additionalProperties: true } },
           },
         },
-        async () => manager.health(),
+        async () => {
+          // Datanodes' soft state lives on the leader: ask it when this node is not the leader.
+          const leader = manager.leaderHttp()
+          if (leader === undefined) return manager.health()
+          const res = await fetch(`http://${leader}/api/v1/fs/health`, {
+            signal: AbortSignal.timeout(10_000),
+          })
+          if (res.status !== 200)
+            throw new FsError('NOT_ENOUGH_DATANODES', `the leader answered ${res.status}`)
+          return (await res.json()) as BlockHealth
+        },
       )
     },
   }

@@ -1,0 +1,68 @@
+// One node (metadata + datanode) with a small block capacity: a disk that fills up gives the writer a
+// clear error and leaves no damaged file; an inline file that grows past the threshold moves to blocks.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeTempDirs } from '../helpers/index.js'
+import { getJ, MIB, pseudoRandom, startBlockCluster, webhdfsOpen, type BCluster } from './cluster.js'
+
+let cluster: BCluster
+
+beforeAll(async () => {
+  cluster = await startBlockCluster({
+    metadata: 1,
+    extraArgs: () => ['--block-capacity-bytes', String(6 * MIB)],
+  })
+}, 180_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  removeTempDirs()
+})
+
+async function twoStep(
+  method: 'PUT' | 'POST',
+  path: string,
+  op: string,
+  data: Uint8Array,
+  extra = '',
+): Promise<Response> {
+  const n = cluster.nodes[0]!
+  const s1 = await fetch(`${n.handle.url}/webhdfs/v1${path}?op=${op}&user.name=hopsd${extra}`, {
+    method,
+    redirect: 'manual',
+  })
+  expect(s1.status).toBe(307)
+  return fetch(s1.headers.get('location')!, { method, body: data })
+}
+
+describe('one datanode', () => {
+  it('append: an inline file grows past the threshold into blocks, then a file in blocks grows', async () => {
+    const n = cluster.nodes[0]!
+    const a = pseudoRandom(40_000, 1)
+    const b = pseudoRandom(100_000, 2)
+    const c = pseudoRandom(1_300_000, 3)
+    expect((await twoStep('PUT', '/app/f', 'CREATE', a, `&blocksize=${MIB}`)).status).toBe(201)
+    expect((await getJ(n, '/api/v1/fs/stat?path=/app/f&user.name=hopsd')).inlined).toBe(true)
+    expect((await twoStep('POST', '/app/f', 'APPEND', b)).status).toBe(200)
+    const st = await getJ(n, '/api/v1/fs/stat?path=/app/f&user.name=hopsd')
+    expect(st).toMatchObject({ inlined: false, length: 140_000 })
+    expect((await twoStep('POST', '/app/f', 'APPEND', c)).status).toBe(200)
+    const all = Buffer.concat([a, b, c])
+    expect((await webhdfsOpen(n, '/app/f')).body.equals(all)).toBe(true)
+    const doc = await getJ(n, '/api/v1/fs/blocks?path=/app/f')
+    expect(doc.blocks.map((x: { length: number }) => x.length)).toEqual([140_000, MIB, 1_300_000 - MIB])
+    const part = await webhdfsOpen(n, '/app/f', `&offset=139990&length=20`)
+    expect(part.body.equals(all.subarray(139_990, 140_010))).toBe(true)
+  }, 120_000)
+
+  it('a disk that fills up: DISK_FULL to the writer, no file left behind, earlier files intact', async () => {
+    const n = cluster.nodes[0]!
+    const big = pseudoRandom(10 * MIB, 4)
+    const res = await twoStep('PUT', '/full/x.bin', 'CREATE', big, `&blocksize=${MIB}`)
+    expect(res.status).toBe(507)
+    const body = (await res.json()) as { RemoteException: { exception: string } }
+    expect(body.RemoteException.exception).toBe('DiskOutOfSpaceException')
+    const st = await fetch(`${n.handle.url}/webhdfs/v1/full/x.bin?op=GETFILESTATUS&user.name=hopsd`)
+    expect(st.status).toBe(404)
+    expect((await webhdfsOpen(n, '/app/f')).body.length).toBe(1_440_000)
+  }, 120_000)
+})
