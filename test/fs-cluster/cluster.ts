@@ -5,7 +5,14 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateSwarmKey } from '../../src/node/p2p/index.js'
-import { freePorts, makeTempDir, startNode, waitFor, type NodeHandle } from '../helpers/index.js'
+import {
+  freePorts,
+  makeTempDir,
+  startNode,
+  stopAllNodes,
+  waitFor,
+  type NodeHandle,
+} from '../helpers/index.js'
 
 export const FAST_TIMINGS = [
   '--gossip-interval-ms',
@@ -119,6 +126,8 @@ export async function startFsCluster(
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.handle.stop(10_000)))
+      // Any other node this worker started (a restart that failed half-way) goes too.
+      await stopAllNodes()
     },
     logTails(lines = 40) {
       return nodes
@@ -157,8 +166,14 @@ export async function startFsCluster(
     },
   }
   try {
-    const handles = await Promise.all(specs.map((s) => launch(s)))
-    specs.forEach((s, i) => nodes.push({ ...s, handle: handles[i]! }))
+    // allSettled: when one node fails to start, the others are in `nodes` and stopped below.
+    const started = await Promise.allSettled(specs.map((s) => launch(s)))
+    specs.forEach((s, i) => {
+      const r = started[i]!
+      if (r.status === 'fulfilled') nodes.push({ ...s, handle: r.value })
+    })
+    const failedStart = started.find((r) => r.status === 'rejected')
+    if (failedStart !== undefined) throw failedStart.reason
     await waitForHealthyCluster(cluster, opts.readyTimeoutMs ?? 90_000)
   } catch (err) {
     const tails = cluster.logTails()
