@@ -138,6 +138,15 @@ const COMMANDS: Record<string, Command> = {
     operands: [2, Infinity],
     run: runChown,
   },
+  fsck: {
+    usage: 'fsck [--json]',
+    about:
+      'block health: under-replicated, missing and corrupt blocks (exit 1 when any is missing or corrupt)',
+    options: { json: { type: 'boolean' } },
+    flags: [['--json', 'print GET /api/v1/fs/health as it is']],
+    operands: [0, 0],
+    run: runFsck,
+  },
   du: {
     usage: 'du [-s] [-h] [PATH...]',
     about: 'bytes used under each entry of a directory (default /), or in total with -s',
@@ -533,6 +542,31 @@ async function eachUnder(ctx: Ctx, path: string, fn: (p: string) => Promise<void
   const st = await ctx.client.status(path)
   if (st.type !== 'DIRECTORY') return
   for (const e of await ctx.client.list(path)) await eachUnder(ctx, remoteJoin(path, e.pathSuffix), fn)
+}
+
+async function runFsck(ctx: Ctx): Promise<number> {
+  const h = (await ctx.client.health()) as {
+    blocks: number
+    underReplicated: number
+    missing: number
+    corrupt: number
+    underReplicatedBlocks: { id: number; path: string; live: number; replication: number }[]
+    missingBlocks: { id: number; path: string }[]
+    corruptReplicas: { id: number; path: string; nodes: string[] }[]
+    datanodes: { id: string; zone: string; state: string; live: boolean }[]
+  }
+  if (ctx.values['json'] === true) ctx.io.out(JSON.stringify(h, null, 2))
+  else {
+    const live = h.datanodes.filter((d) => d.live).length
+    ctx.io.out(`blocks: ${h.blocks}  datanodes: ${live} live of ${h.datanodes.length}`)
+    ctx.io.out(`under-replicated: ${h.underReplicated}  missing: ${h.missing}  corrupt: ${h.corrupt}`)
+    for (const b of h.underReplicatedBlocks)
+      ctx.io.out(`UNDER_REPLICATED blk_${b.id} ${b.path} ${b.live}/${b.replication}`)
+    for (const b of h.missingBlocks) ctx.io.out(`MISSING blk_${b.id} ${b.path}`)
+    for (const b of h.corruptReplicas) ctx.io.out(`CORRUPT blk_${b.id} ${b.path} on ${b.nodes.join(',')}`)
+    ctx.io.out(h.missing + h.corrupt === 0 ? 'Status: HEALTHY' : 'Status: CORRUPT')
+  }
+  return h.missing + h.corrupt === 0 ? EXIT_OK : EXIT_FAILURE
 }
 
 async function runDu(ctx: Ctx): Promise<number> {

@@ -54,7 +54,8 @@ export async function startBlockCluster(
         .join('\n')
     },
   }
-  const launched = await Promise.all(
+  const started: NodeHandle[] = []
+  const settled = await Promise.allSettled(
     Array.from({ length: total }, async (_, i) => {
       const spec = {
         name: `n${i + 1}`,
@@ -86,9 +87,16 @@ export async function startBlockCluster(
         env: { HOPSD_LOG_LEVEL: 'info' },
         readyTimeoutMs: 60_000,
       })
+      started.push(handle)
       return { ...spec, handle }
     }),
   )
+  const failed = settled.find((r) => r.status === 'rejected')
+  if (failed !== undefined) {
+    await Promise.allSettled(started.map((h) => h.stop(10_000)))
+    throw failed.reason
+  }
+  const launched = settled.map((r) => (r as PromiseFulfilledResult<BNode>).value)
   nodes.push(...launched)
   try {
     await waitFor(

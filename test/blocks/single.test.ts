@@ -1,7 +1,7 @@
 // One node (metadata + datanode) with a small block capacity: a disk that fills up gives the writer a
 // clear error and leaves no damaged file; an inline file that grows past the threshold moves to blocks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { removeTempDirs } from '../helpers/index.js'
+import { removeTempDirs, runHopsd, waitFor } from '../helpers/index.js'
 import { getJ, MIB, pseudoRandom, startBlockCluster, webhdfsOpen, type BCluster } from './cluster.js'
 
 let cluster: BCluster
@@ -64,5 +64,16 @@ describe('one datanode', () => {
     const st = await fetch(`${n.handle.url}/webhdfs/v1/full/x.bin?op=GETFILESTATUS&user.name=hopsd`)
     expect(st.status).toBe(404)
     expect((await webhdfsOpen(n, '/app/f')).body.length).toBe(1_440_000)
+  }, 120_000)
+
+  it('hopsd fs fsck: counts and status', async () => {
+    const n = cluster.nodes[0]!
+    // The failed write's blocks are orphans until the leader's reconcile forgets them.
+    await waitFor(async () => (await getJ(n, '/api/v1/fs/health')).blocks === 3, { timeoutMs: 30_000 })
+    const r = await runHopsd(['fs', 'fsck', '--addr', n.handle.url, '--user', 'hopsd'], { timeoutMs: 60_000 })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('blocks: 3')
+    expect(r.stdout).toContain('under-replicated: 3  missing: 0  corrupt: 0') // replication 3, one datanode
+    expect(r.stdout).toContain('Status: HEALTHY')
   }, 120_000)
 })

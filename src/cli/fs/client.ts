@@ -126,6 +126,12 @@ export class FsClient {
     return (await res.json()) as Record<string, unknown>
   }
 
+  /** `GET /api/v1/fs/health`: block counts and lists (under-replicated, missing, corrupt), datanodes. */
+  async health(): Promise<Record<string, unknown>> {
+    const res = await this.send('GET', this.nativeUrl('/api/v1/fs/health', {}))
+    return (await res.json()) as Record<string, unknown>
+  }
+
   // ------------------------------------------------------------------------------------- data
 
   /** `PUT /api/v1/fs/files`: a whole small file in one request (one Raft command). */

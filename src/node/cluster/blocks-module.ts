@@ -519,7 +519,7 @@ export function blockManagerModule(): NodeModule {
 
       return {
         api: manager,
-        routes: blockRoutes(manager, sm),
+        routes: blockRoutes(manager, meta),
         service: {
           async start() {
             const host: P2PHost = p2p.host()
@@ -582,7 +582,8 @@ function inodePath(ns: Namespace, id: number): string {
   return '/' + names.reverse().join('/')
 }
 
-function blockRoutes(manager: BlockManager, sm: MetadataNode['stateMachine']): ApiRoutes {
+function blockRoutes(manager: BlockManager, meta: MetadataNode): ApiRoutes {
+  const sm = meta.stateMachine
   return {
     name: 'blocks',
     register(app: FastifyInstance) {
@@ -602,6 +603,7 @@ function blockRoutes(manager: BlockManager, sm: MetadataNode['stateMachine']): A
         },
         async (req) => {
           const q = req.query as { path: string; 'user.name'?: string }
+          await meta.group.readBarrier({ signal: AbortSignal.timeout(10_000) })
           const ns = sm.module<Namespace>('fs')
           const caller: Caller = { user: q['user.name'] ?? sm.settings().superuser, groups: [] }
           const file = ns.fileForRead(caller, q.path)

@@ -59,6 +59,7 @@ import mpb = metaProto.meta
 /** A block's pipeline is rebuilt at most this many times before the write fails. */
 const PIPELINE_RECOVERIES_MAX = 5
 const TRANSFERS_MAX = 4
+const TRANSFER_QUEUE_MAX = 10_000
 
 export interface DatanodeNode {
   readonly store: BlockStore
@@ -176,13 +177,25 @@ export function datanodeModule(): NodeModule {
         for (const id of sentCorrupt) corrupt.delete(id)
         for (const id of reply.deleteBlocks) await store.delete(Number(id))
         for (const t of reply.transfers) {
-          if (transfers >= TRANSFERS_MAX) break
+          if (transferQueue.length < TRANSFER_QUEUE_MAX) transferQueue.push(t)
+        }
+        runTransfers()
+      }
+
+      /** Transfers handed out by the leader wait here; TRANSFERS_MAX run at once. */
+      const transferQueue: pb.ITransferCommand[] = []
+      const runTransfers = (): void => {
+        while (transfers < TRANSFERS_MAX && transferQueue.length > 0 && !stopping) {
+          const t = transferQueue.shift()!
           transfers++
           void transfer(Number(t.blockId), Number(t.genStamp), t.targets ?? [])
             .catch((err: unknown) =>
               log.warn({ block: Number(t.blockId), err: (err as Error).message }, 'replica transfer failed'),
             )
-            .finally(() => transfers--)
+            .finally(() => {
+              transfers--
+              runTransfers()
+            })
         }
       }
 
