@@ -9,6 +9,7 @@
  *   connection is closed before Noise runs; garbage on the port is dropped the same way.
  * - `stop()` is idempotent, stops the join loop, then libp2p (closing every connection).
  */
+import './pnet-memory-fix.js' // before any pnet connection: see the file (xsalsa20 memory leak)
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
