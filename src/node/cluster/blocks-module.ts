@@ -310,7 +310,7 @@ export function blockManagerModule(): NodeModule {
           if (targets.length === 0) {
             throw new FsError(
               'NOT_ENOUGH_DATANODES',
-              `no live datanode with ${file.blockSize} bytes free (excluded: ${req.exclude.join(',') || 'none'})`,
+              `no live datanode with ${file.blockSize} bytes free (known: ${soft.size}, live: ${candidates().filter((c) => c.live).length}, excluded: ${req.exclude.join(',') || 'none'})`,
             )
           }
           const r = (await meta.group.propose(

@@ -130,15 +130,16 @@ export function datanodeModule(): NodeModule {
       const allocate = async (req: AllocRequest): Promise<AllocReply> => {
         const body = new TextEncoder().encode(JSON.stringify(req))
         let last: unknown
-        for (let attempt = 0; attempt < 5; attempt++) {
+        for (let attempt = 0; attempt < 8; attempt++) {
           try {
             return JSON.parse(
               new TextDecoder().decode(await toLeader(BLOCK_PROTOCOLS.alloc, body, 15_000)),
             ) as AllocReply
           } catch (err) {
             last = err
-            if (err instanceof FsError) throw err
-            await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
+            // A new leader learns the datanodes from their next heartbeats: NOT_ENOUGH_DATANODES may pass.
+            if (err instanceof FsError && err.code !== 'NOT_ENOUGH_DATANODES') throw err
+            await new Promise((r) => setTimeout(r, 400 * (attempt + 1)))
           }
         }
         throw last
