@@ -1,0 +1,153 @@
+/**
+ * bench/fs-large: write and read throughput of one large file (1 GiB; --quick 128 MiB) with
+ * replication 3 on a 3-node loopback cluster (metadata + datanode, zones z1..z3), through WebHDFS
+ * (CREATE step one → 307 to a datanode → the body streamed into the block pipeline; OPEN streamed from
+ * the replicas). Baseline, measured in the same run: the same bytes written to three local files with
+ * fsync, and read back. Goals: writes ≥ 50% of the baseline, reads ≥ 70%.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  freePorts,
+  makeTempDir,
+  removeTempDirs,
+  startNode,
+  stopAllNodes,
+  waitFor,
+  type NodeHandle,
+} from '../../test/helpers/index.js'
+import { newReport, round, type Bench } from '../harness.js'
+
+const USER = 'hopsd'
+const MIB = 1024 * 1024
+const PIECE_BYTES = 4 * MIB
+
+async function startCluster(dir: string): Promise<NodeHandle[]> {
+  mkdirSync(dir, { recursive: true })
+  const addrs = await freePorts(6)
+  const keyFile = join(dir, 'swarm.key')
+  writeFileSync(keyFile, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, {
+    mode: 0o600,
+  })
+  const p2p = [addrs[3]!, addrs[4]!, addrs[5]!]
+  return Promise.all(
+    [0, 1, 2].map((i) =>
+      startNode({
+        dataDir: join(dir, `n${i + 1}`),
+        zone: `z${i + 1}`,
+        roles: ['metadata', 'datanode'],
+        http: addrs[i],
+        p2p: p2p[i],
+        join: p2p,
+        bootstrapExpect: 3,
+        extraArgs: ['--swarm-key', keyFile],
+        env: { HOPSD_LOG_LEVEL: 'warn' },
+        readyTimeoutMs: 60_000,
+      }),
+    ),
+  )
+}
+
+/** The same bytes, generated piece by piece (one random piece repeated with its index stamped in). */
+function* pieces(total: number, seed: Buffer): Generator<Buffer> {
+  for (let off = 0, i = 0; off < total; off += PIECE_BYTES, i++) {
+    const p = Buffer.from(seed.subarray(0, Math.min(PIECE_BYTES, total - off)))
+    p.writeUInt32LE(i, 0)
+    yield p
+  }
+}
+
+async function baseline(
+  dir: string,
+  total: number,
+  seed: Buffer,
+): Promise<{ writeMiBps: number; readMiBps: number }> {
+  const paths = [0, 1, 2].map((i) => join(dir, `copy${i}`))
+  const t0 = performance.now()
+  const fhs = await Promise.all(paths.map((p) => open(p, 'w')))
+  for (const p of pieces(total, seed)) await Promise.all(fhs.map((fh) => fh.write(p)))
+  await Promise.all(fhs.map((fh) => fh.sync()))
+  await Promise.all(fhs.map((fh) => fh.close()))
+  const writeS = (performance.now() - t0) / 1000
+  const t1 = performance.now()
+  const fh = await open(paths[0]!, 'r')
+  const buf = Buffer.allocUnsafe(PIECE_BYTES)
+  let read = 0
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, read)
+    if (bytesRead === 0) break
+    read += bytesRead
+  }
+  await fh.close()
+  const readS = (performance.now() - t1) / 1000
+  return { writeMiBps: total / MIB / writeS, readMiBps: read / MIB / readS }
+}
+
+const bench: Bench = async ({ quick, args }) => {
+  const { values } = parseArgs({ args, options: { mib: { type: 'string' } }, strict: true })
+  const total = Number(values.mib ?? (quick ? 128 : 1024)) * MIB
+  const report = newReport('fs-large', quick)
+  const dir = makeTempDir('hopsd-bench-fs-large-')
+  const seed = randomBytes(PIECE_BYTES)
+  try {
+    const nodes = await startCluster(join(dir, 'cluster'))
+    const url = nodes[0]!.url
+    await waitFor(
+      async () => {
+        const h = (await (await fetch(`${url}/api/v1/fs/health`)).json()) as {
+          datanodes: { live: boolean }[]
+        }
+        return h.datanodes.filter((d) => d.live).length === 3
+      },
+      { timeoutMs: 90_000, intervalMs: 200, what: 'three live datanodes' },
+    )
+    const t0 = performance.now()
+    const s1 = await fetch(`${url}/webhdfs/v1/bench/large.bin?op=CREATE&overwrite=true&user.name=${USER}`, {
+      method: 'PUT',
+      redirect: 'manual',
+    })
+    const body = (async function* () {
+      yield* pieces(total, seed)
+    })()
+    const res = await fetch(s1.headers.get('location')!, {
+      method: 'PUT',
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    if (res.status !== 201) throw new Error(`CREATE answered ${res.status}: ${await res.text()}`)
+    const writeS = (performance.now() - t0) / 1000
+    const t1 = performance.now()
+    const r = await fetch(`${url}/webhdfs/v1/bench/large.bin?op=OPEN&user.name=${USER}`)
+    let got = 0
+    for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) got += chunk.length
+    const readS = (performance.now() - t1) / 1000
+    if (got !== total) throw new Error(`OPEN returned ${got} of ${total} bytes`)
+    await stopAllNodes()
+    const base = await baseline(dir, total, seed)
+    const writeMiBps = total / MIB / writeS
+    const readMiBps = total / MIB / readS
+    report.rows.push({ op: 'write (replication 3)', mib: total / MIB, mibPerS: round(writeMiBps, 1) })
+    report.rows.push({ op: 'read', mib: total / MIB, mibPerS: round(readMiBps, 1) })
+    report.baseline.push({
+      op: 'write 3 local files + fsync',
+      mib: total / MIB,
+      mibPerS: round(base.writeMiBps, 1),
+    })
+    report.baseline.push({ op: 'read 1 local file', mib: total / MIB, mibPerS: round(base.readMiBps, 1) })
+    report.ratios.push({ op: 'write', ratio: round(writeMiBps / base.writeMiBps, 2), goal: 0.5 })
+    report.ratios.push({ op: 'read', ratio: round(readMiBps / base.readMiBps, 2), goal: 0.7 })
+    report.notes.push(
+      'one client, WebHDFS through node 1 (a datanode: it is the first replica, then one per other zone); 128 MiB blocks; the baseline runs after the cluster stopped',
+      'the baseline read comes from the page cache as the cluster read may too (files just written)',
+    )
+  } finally {
+    await stopAllNodes()
+    removeTempDirs()
+  }
+  return report
+}
+
+export default bench
