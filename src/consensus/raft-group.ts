@@ -74,6 +74,9 @@ interface QueuedProposal {
   conf: boolean
 }
 
+/** Readys one run of the loop may handle before it yields a turn of the event loop (see loop()). */
+const LOOP_SPINS_BEFORE_YIELD = 1024
+
 /** Snapshot chunks in reassembly, one per sender. */
 interface Assembly {
   key: string
@@ -380,6 +383,11 @@ class RaftGroupImpl implements RaftGroup {
   }
 
   private async loop(): Promise<void> {
+    // Readys handled since the loop last let the event loop run. A Ready whose handling needs no I/O
+    // resolves through microtasks only, so a core that kept reporting work would starve every socket
+    // and timer of the process. Normal operation handles a few Readys per run; past the bound the loop
+    // yields a turn and says what kept it busy, so such a state is visible instead of a frozen node.
+    let spins = 0
     try {
       do {
         this.kickPending = false
@@ -394,6 +402,21 @@ class RaftGroupImpl implements RaftGroup {
           if (!node.hasReady()) break
           const rd = node.ready()
           await this.handleReady(node, rd)
+          if (++spins % LOOP_SPINS_BEFORE_YIELD === 0) {
+            this.log.warn('raft loop busy: yielding to the event loop', {
+              id: this.id,
+              readys: spins,
+              entries: rd.entries.length,
+              committed: rd.committedEntries.length,
+              messages: rd.messages.length + rd.earlyMessages.length,
+              hardState: rd.hardState !== null,
+              softState: rd.softState !== null,
+              snapshot: rd.snapshot !== null,
+              readStates: rd.readStates.length,
+              status: this.core().status(),
+            })
+            await new Promise<void>((resolve) => setImmediate(resolve))
+          }
         }
       } while (this.kickPending && !this.stopped)
     } catch (e) {
