@@ -66,6 +66,21 @@ describe('one datanode', () => {
     expect((await webhdfsOpen(n, '/app/f')).body.length).toBe(1_440_000)
   }, 120_000)
 
+  it('a datanode is set DRAINING and back by the superuser only (decommissioning state is in Raft)', async () => {
+    const n = cluster.nodes[0]!
+    const put = (user: string, state: string) =>
+      fetch(
+        `${n.handle.url}/api/v1/fs/datanodes/state?node=${n.handle.id}&state=${state}&user.name=${user}`,
+        { method: 'PUT' },
+      )
+    expect((await put('alice', 'DRAINING')).status).toBe(403)
+    expect(await (await put('hopsd', 'DRAINING')).json()).toEqual({ node: n.handle.id, state: 'DRAINING' })
+    await waitFor(async () => (await getJ(n, '/api/v1/fs/health')).datanodes[0].state === 'DRAINING', {
+      timeoutMs: 10_000,
+    })
+    expect((await put('hopsd', 'NORMAL')).status).toBe(200)
+  }, 60_000)
+
   it('hopsd fs fsck: counts and status', async () => {
     const n = cluster.nodes[0]!
     // The failed write's blocks are orphans until the leader's reconcile forgets them.

@@ -631,6 +631,40 @@ function blockRoutes(manager: BlockManager, meta: MetadataNode): ApiRoutes {
           }
         },
       )
+      app.put(
+        '/api/v1/fs/datanodes/state',
+        {
+          schema: {
+            summary:
+              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (superuser)',
+            tags: ['fs'],
+            querystring: {
+              type: 'object',
+              properties: {
+                node: { type: 'string' },
+                state: { type: 'string', enum: ['NORMAL', 'DRAINING'] },
+                'user.name': { type: 'string' },
+              },
+              required: ['node', 'state'],
+            },
+            response: { 200: { type: 'object', additionalProperties: true } },
+          },
+        },
+        async (req) => {
+          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING'; 'user.name'?: string }
+          const state =
+            q.state === 'DRAINING' ? mpb.DatanodeState.DRAINING : mpb.DatanodeState.DATANODE_NORMAL
+          const r = (await meta.group.propose(
+            encodeCommand({
+              nowMs: Date.now(),
+              user: q['user.name'] ?? '',
+              setDatanodeState: { node: q.node, state },
+            }),
+          )) as MetaResult
+          if (!r.ok) throw errorFromResult(r.code, r.message)
+          return r.value as Record<string, unknown>
+        },
+      )
       app.get(
         '/api/v1/fs/health',
         {

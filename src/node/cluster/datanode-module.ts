@@ -384,6 +384,16 @@ class ByteSource {
     this.bytes = rest.length
     return Buffer.from(out)
   }
+  /** Reads and drops the rest (so that an error answer reaches a client still sending), within `ms`. */
+  async drain(ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    this.buf = []
+    this.bytes = 0
+    while (!this.done && Date.now() < deadline) {
+      const r = await this.it.next()
+      if (r.done) this.done = true
+    }
+  }
   async atEnd(): Promise<boolean> {
     await this.fill(1)
     return this.bytes === 0
@@ -399,18 +409,28 @@ interface WriteArgs {
   readonly inline: number
 }
 
-async function writeFile(
-  a: WriteArgs & {
-    selfId: string
-    log: Logger
-    propose: (cmd: mpb.Command.$Properties) => Promise<unknown>
-    allocate: (req: AllocRequest) => Promise<AllocReply>
-    stage: (targets: readonly string[], blockId: number, genStamp: number) => Promise<StageLink>
-    /** The inline bytes of a file (the caller holds its lease). */
-    inlineData: (path: string, user: string) => Promise<Uint8Array>
-  },
-): Promise<void> {
+type WriteDeps = WriteArgs & {
+  selfId: string
+  log: Logger
+  propose: (cmd: mpb.Command.$Properties) => Promise<unknown>
+  allocate: (req: AllocRequest) => Promise<AllocReply>
+  stage: (targets: readonly string[], blockId: number, genStamp: number) => Promise<StageLink>
+  /** The inline bytes of a file (the caller holds its lease). */
+  inlineData: (path: string, user: string) => Promise<Uint8Array>
+}
+
+/** Writes the body; on failure the rest of the body is read and dropped before the error answers. */
+async function writeFile(a: WriteDeps): Promise<void> {
   const src = new ByteSource(a.body)
+  try {
+    await writeFrom(a, src)
+  } catch (err) {
+    await src.drain(60_000).catch(() => undefined)
+    throw err
+  }
+}
+
+async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
   const head = await src.take(a.inline + 1)
   const small = head.length <= a.inline
   const base = { user: a.user, groups: [] as string[] }
