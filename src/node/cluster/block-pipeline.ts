@@ -23,6 +23,7 @@ import { encodeFrame, readFrames, type P2PHost } from '../p2p/index.js'
 import pb = hopsd.datanode
 
 export const PIPELINE_PROTOCOL = '/hopsd/block-pipeline/1.0.0'
+import { waitForDrain } from '../p2p/drain.js'
 export const READ_PROTOCOL = '/hopsd/block-read/1.0.0'
 export const PIPELINE_WINDOW_PACKETS = 64
 const FRAME_BYTES_MAX = 2 * 1024 * 1024
@@ -93,7 +94,7 @@ export async function openRemoteStage(
   const peer = targets[0]!
   const stream = await host.newStream(peer, PIPELINE_PROTOCOL, { signal })
   const send = async (bytes: Uint8Array): Promise<void> => {
-    if (!stream.send(encodeFrame(bytes))) await stream.onDrain({ signal })
+    if (!stream.send(encodeFrame(bytes))) await waitForDrain(stream, signal)
   }
   await send(pb.PipelineHeader.encode({ blockId, genStamp, downstream: targets.slice(1) }).finish())
   const acks = new AsyncQueue<Ack>()
@@ -269,7 +270,7 @@ export async function servePipeline(
         packets,
         onAck: async (a) => {
           if (stream.status !== 'open') return
-          if (!stream.send(encodeFrame(pb.PacketAck.encode(a).finish()))) await stream.onDrain()
+          if (!stream.send(encodeFrame(pb.PacketAck.encode(a).finish()))) await waitForDrain(stream)
         },
       })
       await stream.close().catch(() => undefined)
@@ -342,7 +343,7 @@ export async function serveReads(
       const info = store.info(id)
       const end = Math.min(info?.length ?? 0, Number(req.offset) + Number(req.length))
       const out = async (frame: pb.ReadFrame.$Properties): Promise<void> => {
-        if (!stream.send(encodeFrame(pb.ReadFrame.encode(frame).finish()))) await stream.onDrain()
+        if (!stream.send(encodeFrame(pb.ReadFrame.encode(frame).finish()))) await waitForDrain(stream)
       }
       try {
         if (info === undefined) await store.read(id, 0, 0)
@@ -373,7 +374,7 @@ export async function* readRemote(
   const stream = await host.newStream(peer, READ_PROTOCOL, { signal })
   try {
     if (!stream.send(encodeFrame(pb.ReadRequest.encode({ blockId, offset, length }).finish())))
-      await stream.onDrain({ signal })
+      await waitForDrain(stream, signal)
     await stream.close({ signal })
     for await (const f of readFrames(stream, FRAME_BYTES_MAX)) {
       const r = pb.ReadFrame.decode(f)

@@ -32,6 +32,7 @@ import {
   type NodeView,
 } from './types.js'
 import { MembershipView } from './view.js'
+import { waitForDrain } from '../p2p/drain.js'
 
 export const MEMBERSHIP_TOPIC = 'hopsd/membership/1'
 export const MEMBERSHIP_PUSH_PROTOCOL = '/hopsd/membership/push/1.0.0'
@@ -162,7 +163,7 @@ export function createMembership(init: MembershipInit): Membership {
       const onAbort = (): void => stream.abort(new Error('membership push timed out'))
       signal.addEventListener('abort', onAbort, { once: true })
       try {
-        if (!stream.send(encodeFrame(nextSelf()))) await stream.onDrain({ signal })
+        if (!stream.send(encodeFrame(nextSelf()))) await waitForDrain(stream, signal)
         await stream.close({ signal }) // our half is done; the answer comes back on the readable half
         stats.pushed++
         const reply = await firstFrame(stream)
@@ -263,7 +264,7 @@ export function createMembership(init: MembershipInit): Membership {
           if (frame === undefined) return
           receive(frame, from, 'push')
           // Answer with our own NodeInfo (push-pull), unless we're stopped.
-          if (!stopped && !stream.send(encodeFrame(nextSelf()))) await stream.onDrain()
+          if (!stopped && !stream.send(encodeFrame(nextSelf()))) await waitForDrain(stream)
           await stream.close().catch(() => {})
         },
         { maxInboundStreams: 8 },

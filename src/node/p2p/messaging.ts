@@ -23,6 +23,7 @@ import { encodeFrame, readFrames } from './framing.js'
 import type { P2PHost } from './host.js'
 import { nullLogger, type P2PLogger } from './logger.js'
 import { BoundedQueue, type DropPolicy } from './queue.js'
+import { waitForDrain } from './drain.js'
 
 export interface ChannelInit {
   /** The libp2p protocol id, e.g. `/hopsd/raft/1.0.0`. */
@@ -168,7 +169,7 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
         const stream: Stream = p.stream
         if (stream.writableNeedsDrain) {
           try {
-            await stream.onDrain({ signal: stopCtl.signal })
+            await waitForDrain(stream, stopCtl.signal)
           } catch {
             if (p.stream === stream) p.stream = undefined // closed while full: reopen
           }

@@ -12,6 +12,7 @@ import { P2PError } from './errors.js'
 import { encodeFrame, readFrames } from './framing.js'
 import type { P2PHost } from './host.js'
 import { nullLogger, type P2PLogger } from './logger.js'
+import { waitForDrain } from './drain.js'
 
 const RpcResponse = hopsd_p2p.RpcResponse
 
@@ -56,7 +57,7 @@ export async function request(
   const onAbort = (): void => stream.abort(failure())
   signal.addEventListener('abort', onAbort, { once: true })
   try {
-    if (!stream.send(encodeFrame(body))) await stream.onDrain({ signal })
+    if (!stream.send(encodeFrame(body))) await waitForDrain(stream, signal)
     await stream.close({ signal }) // half-close: "that was the whole request"
     for await (const frame of readFrames(stream, frameBytesMax)) {
       const res = decodeResponse(frame, peer)
@@ -138,7 +139,7 @@ export async function handleRequests(
           }
           logger.debug({ protocol, peer: from, code: res.errorCode }, 'rpc: handler failed')
         }
-        if (!stream.send(encodeFrame(RpcResponse.encode(res).finish()))) await stream.onDrain({ signal })
+        if (!stream.send(encodeFrame(RpcResponse.encode(res).finish()))) await waitForDrain(stream, signal)
         await stream.close({ signal })
       } finally {
         signal.removeEventListener('abort', onAbort)
