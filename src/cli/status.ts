@@ -37,7 +37,7 @@ export function statusHelp(): string {
   return [
     'Usage: hopsd status [--addr URL] [--ca FILE | --insecure] [--json]',
     '',
-    "Prints the cluster as the node at URL sees it: leader, term, voters and learners with their zones.",
+    'Prints the cluster as the node at URL sees it: leader, term, voters and learners with their zones.',
     helpTable([
       ['--addr URL', `a node's HTTP API, http:// or https:// (default ${DEFAULT_ADDR}; env HOPSD_ADDR)`],
       ['--ca FILE', 'trust this CA for https:// (the cluster CA: <data-dir>/tls/ca.crt; env HOPSD_CA)'],
@@ -96,7 +96,9 @@ export async function runStatus(args: readonly string[], io: CliIo): Promise<num
       return EXIT_FAILURE
     }
     if (!res.ok) {
-      io.err(`hopsd: ${addr} answered ${res.status}: ${body.error?.message ?? ''} [${body.error?.code ?? 'HTTP'}]`)
+      io.err(
+        `hopsd: ${addr} answered ${res.status}: ${body.error?.message ?? ''} [${body.error?.code ?? 'HTTP'}]`,
+      )
       return EXIT_FAILURE
     }
     io.out(flags['json'] === true ? JSON.stringify(body, null, 2) : renderStatus(body))
@@ -148,7 +150,12 @@ export function renderStatus(doc: ClusterDoc): string {
   const ids = [...zoneOf.keys()].sort((a, b) => rank(role.get(a)) - rank(role.get(b)) || (a < b ? -1 : 1))
   for (const id of ids) rows.push([id, zoneOf.get(id) ?? '', role.get(id) ?? '-'])
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd())
+  const table = rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  )
   return [
     `cluster   ${doc.clusterId || '(not initialised yet)'}`,
     `leader    ${doc.leader ? `${doc.leader.id} (${doc.leader.zone})` : '(none)'}`,

@@ -22,7 +22,10 @@ export interface ClusterClient {
   /** The cluster document (leader, term, voters, learners, zones). */
   status(signal?: AbortSignal): Promise<ClusterStatus>
   /** Proposes a metadata command and returns the state machine's result. */
-  propose(command: Uint8Array, opts?: { signal?: AbortSignal; session?: { clientId: string; seq: number } }): Promise<unknown>
+  propose(
+    command: Uint8Array,
+    opts?: { signal?: AbortSignal; session?: { clientId: string; seq: number } },
+  ): Promise<unknown>
   /** Live metadata nodes, own zone first: where forwarded requests go. */
   metadataTargets(): MemberLike[]
 }
@@ -40,7 +43,10 @@ export function clusterClientModule(): NodeModule {
         membership
           .view()
           .filter((n) => !n.self && n.roles.includes('metadata') && n.liveness === 'alive')
-          .sort((a, b) => Number(b.zone === config.zone) - Number(a.zone === config.zone) || (a.id < b.id ? -1 : 1))
+          .sort(
+            (a, b) =>
+              Number(b.zone === config.zone) - Number(a.zone === config.zone) || (a.id < b.id ? -1 : 1),
+          )
 
       /** Tries each metadata node in turn until one answers. */
       const forward = async <T>(fn: (peer: string) => Promise<T>): Promise<T> => {
@@ -54,7 +60,9 @@ export function clusterClientModule(): NodeModule {
             last = err
           }
         }
-        throw new HopsError('UNAVAILABLE', `no metadata node answered (last: ${(last as Error).message})`, { cause: last })
+        throw new HopsError('UNAVAILABLE', `no metadata node answered (last: ${(last as Error).message})`, {
+          cause: last,
+        })
       }
 
       const client: ClusterClient = {
@@ -62,7 +70,13 @@ export function clusterClientModule(): NodeModule {
         async status(signal) {
           if (local !== undefined) return local.status()
           return forward(async (peer) => {
-            const reply = await request(p2p.host(), peer, PROTOCOLS.status, pb.ClusterStatusRequest.encode({}).finish(), { signal })
+            const reply = await request(
+              p2p.host(),
+              peer,
+              PROTOCOLS.status,
+              pb.ClusterStatusRequest.encode({}).finish(),
+              { signal },
+            )
             return JSON.parse(pb.ClusterStatusReply.decode(reply).statusJson) as ClusterStatus
           })
         },
@@ -75,7 +89,10 @@ export function clusterClientModule(): NodeModule {
               seq: opts.session?.seq ?? 0,
               timeoutMs: 10_000,
             }).finish()
-            const reply = await request(p2p.host(), peer, PROTOCOLS.propose, body, { signal: opts.signal, timeoutMs: 12_000 })
+            const reply = await request(p2p.host(), peer, PROTOCOLS.propose, body, {
+              signal: opts.signal,
+              timeoutMs: 12_000,
+            })
             return JSON.parse(pb.ProposeReply.decode(reply).resultJson) as unknown
           })
         },
@@ -93,7 +110,8 @@ export function clusterRoutes(client: ClusterClient): ApiRoutes {
         '/api/v1/cluster',
         {
           schema: {
-            summary: 'The cluster: id, Raft leader and term, voters and learners with their zones, nodes by zone',
+            summary:
+              'The cluster: id, Raft leader and term, voters and learners with their zones, nodes by zone',
             tags: ['cluster'],
             response: { 200: clusterStatusSchema, 503: errorBodySchema },
           },

@@ -55,7 +55,9 @@ export function fsModule(): NodeModule {
       const cluster = requireService<ClusterClient>(components, 'cluster')
       // With --tls every node's API speaks HTTPS: forward over HTTPS, trusting the cluster CA only.
       const tls = components.config.tls ? requireService<NodeTls>(components, 'tls') : undefined
-      return { routes: fsProxyRoutes(cluster, tls === undefined ? undefined : { ca: () => tls.clusterCaPem() }) }
+      return {
+        routes: fsProxyRoutes(cluster, tls === undefined ? undefined : { ca: () => tls.clusterCaPem() }),
+      }
     },
   }
 }
@@ -121,7 +123,12 @@ async function forward(
       resolve()
     }
     if (tls !== undefined && tls.ca() === undefined) {
-      reject(new HopsError('UNAVAILABLE', 'this node does not know the cluster CA yet: cannot verify metadata nodes'))
+      reject(
+        new HopsError(
+          'UNAVAILABLE',
+          'this node does not know the cluster CA yet: cannot verify metadata nodes',
+        ),
+      )
       return
     }
     const upstream =
@@ -129,7 +136,11 @@ async function forward(
         ? httpRequest(options, onResponse)
         : httpsRequest({ ...options, ca: tls.ca() }, onResponse)
     upstream.on('error', (err) =>
-      reject(new HopsError('UNAVAILABLE', `metadata node ${target.id} did not answer: ${err.message}`, { cause: err })),
+      reject(
+        new HopsError('UNAVAILABLE', `metadata node ${target.id} did not answer: ${err.message}`, {
+          cause: err,
+        }),
+      ),
     )
     const body = req.body as NodeJS.ReadableStream | undefined
     if (body && typeof body.pipe === 'function') body.pipe(upstream)

@@ -47,13 +47,20 @@ export function membershipModule(): NodeModule {
           async start() {
             membership = createMembership({
               host: p2p.host(),
-              self: { zone: config.zone, roles: config.roles, httpAddr: formatAddress(config.http), version: VERSION },
+              self: {
+                zone: config.zone,
+                roles: config.roles,
+                httpAddr: formatAddress(config.http),
+                version: VERSION,
+              },
               config: timings,
               logger: logger.child({ area: 'membership' }),
             })
             await membership.start()
             // With --http HOST:0 the real port is known once the API listens.
-            void components.httpListening.then((addr) => membership?.update({ httpAddr: formatAddress(addr) }))
+            void components.httpListening.then((addr) =>
+              membership?.update({ httpAddr: formatAddress(addr) }),
+            )
           },
           async stop() {
             await membership?.stop()

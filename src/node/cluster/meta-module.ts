@@ -3,7 +3,13 @@
  * by the bootstrap initiator with an `InitCluster` command. A second InitCluster with the same id is a
  * no-op (the initiator retries until it sees its command applied); one with another id is refused.
  */
-import { CommandRejected, protoCodec, type ApplyContext, type MetaModule, type MetaModuleFactory } from '../../meta/index.js'
+import {
+  CommandRejected,
+  protoCodec,
+  type ApplyContext,
+  type MetaModule,
+  type MetaModuleFactory,
+} from '../../meta/index.js'
 import { hopsd } from '../../proto/meta.js'
 
 import pb = hopsd.meta
@@ -29,7 +35,8 @@ export class ClusterTable implements MetaModule {
   apply(ctx: ApplyContext): unknown {
     const init = ctx.cmd.initCluster
     if (!init) throw new Error('cluster: command without initCluster')
-    if (!ctx.isSuperuser) throw new CommandRejected('ACCESS_DENIED', 'only the superuser initialises the cluster')
+    if (!ctx.isSuperuser)
+      throw new CommandRejected('ACCESS_DENIED', 'only the superuser initialises the cluster')
     if (!init.clusterId || !init.caCertPem || !init.caKeyPem) {
       throw new CommandRejected('INVALID_ARGUMENT', 'InitCluster needs clusterId, caCertPem and caKeyPem')
     }

@@ -105,10 +105,14 @@ export function metadataModule(): NodeModule {
         expect: config.bootstrapExpect,
         store: filePromiseStore(join(config.dataDir, 'bootstrap-promise.json')),
         hasRaftState,
-        candidates: () => metadataPeers().filter((n) => n.liveness === 'alive').map((n) => n.id),
+        candidates: () =>
+          metadataPeers()
+            .filter((n) => n.liveness === 'alive')
+            .map((n) => n.id),
         request: async (peer, req, signal) => {
           const body = pb.BootstrapRequest.encode({
-            kind: req.kind === 'release' ? pb.BootstrapRequest.Kind.RELEASE : pb.BootstrapRequest.Kind.PROMISE,
+            kind:
+              req.kind === 'release' ? pb.BootstrapRequest.Kind.RELEASE : pb.BootstrapRequest.Kind.PROMISE,
             initiator: req.initiator,
             voters: [...req.voters],
             clusterId: req.clusterId,
@@ -119,7 +123,10 @@ export function metadataModule(): NodeModule {
           return { accepted: reply.accepted, reason: reply.reason, promisedTo: reply.promisedTo || undefined }
         },
         bootstrap: async (promise) => {
-          logger.info({ voters: promise.voters, clusterId: promise.clusterId }, 'bootstrapping the metadata group')
+          logger.info(
+            { voters: promise.voters, clusterId: promise.clusterId },
+            'bootstrapping the metadata group',
+          )
           await requireGroup().bootstrap([...promise.voters])
         },
         newClusterId: () => randomUUID(),
@@ -132,7 +139,8 @@ export function metadataModule(): NodeModule {
         stateMachine,
         cluster,
         bootstrapState: () => bootState,
-        status: () => buildClusterStatus(requireGroup().status(), cluster.info()?.clusterId, membership.view()),
+        status: () =>
+          buildClusterStatus(requireGroup().status(), cluster.info()?.clusterId, membership.view()),
       }
 
       return {
@@ -141,7 +149,10 @@ export function metadataModule(): NodeModule {
           async start() {
             const host = p2p.host()
             const storage = await openLevelStorage(join(config.dataDir, 'raft'))
-            channel = createChannel(host, { protocol: RAFT_PROTOCOL, logger: logger.child({ area: 'raft-net' }) })
+            channel = createChannel(host, {
+              protocol: RAFT_PROTOCOL,
+              logger: logger.child({ area: 'raft-net' }),
+            })
             group = createRaftGroup({
               id: selfId,
               storage,
@@ -155,7 +166,8 @@ export function metadataModule(): NodeModule {
             await group.start()
             group.subscribe((ev) => {
               if (ev.type === 'leader') logger.info({ leader: ev.leaderId, term: ev.term }, 'raft leader')
-              if (ev.type === 'membership') logger.info({ voters: ev.voters, learners: ev.learners }, 'raft membership')
+              if (ev.type === 'membership')
+                logger.info({ voters: ev.voters, learners: ev.learners }, 'raft membership')
             })
             unhandles.push(
               await handleRequests(host, PROTOCOLS.bootstrap, async (from, body) => {
@@ -171,7 +183,8 @@ export function metadataModule(): NodeModule {
               await handleRequests(host, PROTOCOLS.join, async (from, body) => {
                 const req = pb.CertificateRequest.decode(body)
                 const info = cluster.info()
-                if (info === undefined) throw Object.assign(new Error('the cluster CA does not exist yet'), { code: 'UNAVAILABLE' })
+                if (info === undefined)
+                  throw Object.assign(new Error('the cluster CA does not exist yet'), { code: 'UNAVAILABLE' })
                 const ca = { clusterId: info.clusterId, certPem: info.caCertPem, keyPem: info.caKeyPem }
                 const certificatePem = await issueNodeCertificate(ca, {
                   nodeId: from,
@@ -209,7 +222,8 @@ export function metadataModule(): NodeModule {
               async (signal) => {
                 if (!hasRaftState()) {
                   bootState = await coordinator.step(signal)
-                  if (bootState.phase === 'waiting') logger.debug({ reason: bootState.reason }, 'bootstrap waiting')
+                  if (bootState.phase === 'waiting')
+                    logger.debug({ reason: bootState.reason }, 'bootstrap waiting')
                   return
                 }
                 bootState = { phase: 'member' }
@@ -225,10 +239,13 @@ export function metadataModule(): NodeModule {
                     id: n.id,
                     zone: n.zone,
                     liveness: n.self ? 'alive' : n.liveness,
-                    deadForMs: n.liveness === 'dead' ? Math.max(0, now - n.lastSeenMs - config.deadAfterMs) : 0,
+                    deadForMs:
+                      n.liveness === 'dead' ? Math.max(0, now - n.lastSeenMs - config.deadAfterMs) : 0,
                     caughtUp: (st.progress?.[n.id]?.match ?? 0) + CAUGHT_UP_LAG_ENTRIES >= st.commitIndex,
                   }))
-                const metadataCount = nodes.filter((n) => n.liveness === 'alive' || n.liveness === 'suspect').length
+                const metadataCount = nodes.filter(
+                  (n) => n.liveness === 'alive' || n.liveness === 'suspect',
+                ).length
                 const step = planMembershipStep({
                   config: { voters: st.voters, learners: st.learners },
                   nodes,
@@ -316,7 +333,10 @@ class ReconcileLoop {
       this.#running = this.tick(this.#abort.signal)
         .catch((err: unknown) => {
           if (!this.#abort.signal.aborted) {
-            this.logger.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'reconcile step failed')
+            this.logger.warn(
+              { err: (err as Error).message, code: (err as { code?: string }).code },
+              'reconcile step failed',
+            )
           }
         })
         .finally(() => {
