@@ -39,6 +39,7 @@ import type { MembershipLike, MemberLike } from './status.js'
 
 import pb = hopsd.datanode
 import mpb = metaProto.meta
+import { Periodic } from './periodic.js'
 
 export const BLOCK_PROTOCOLS = {
   report: '/hopsd/block-report/1.0.0',
@@ -139,8 +140,7 @@ export function blockManagerModule(): NodeModule {
       const transfersInFlight = new Map<number, number>()
       let localStore: BlockStore | undefined
       let reportLocalCorrupt: (blockId: number) => void = () => undefined
-      let timer: NodeJS.Timeout | undefined
-      let stopping = false
+      let loop: Periodic | undefined
       const unhandles: (() => Promise<void>)[] = []
       const heartbeatMs = heartbeatIntervalMs(config.gossipIntervalMs)
 
@@ -544,21 +544,16 @@ export function blockManagerModule(): NodeModule {
                 { timeoutMs: 15_000 },
               ),
             )
-            const loop = (): void => {
-              if (stopping) return
-              reconcile()
-                .catch((err: unknown) =>
-                  log.warn({ err: (err as Error).message }, 'block reconcile step failed'),
-                )
-                .finally(() => {
-                  if (!stopping) timer = setTimeout(loop, heartbeatMs)
-                })
-            }
-            timer = setTimeout(loop, heartbeatMs)
+            loop = new Periodic({
+              intervalMs: heartbeatMs,
+              firstDelayMs: heartbeatMs,
+              tick: reconcile,
+              onError: (err) => log.warn({ err: (err as Error).message }, 'block reconcile step failed'),
+            })
+            loop.start()
           },
           async stop() {
-            stopping = true
-            clearTimeout(timer)
+            await loop?.stop()
             for (const u of unhandles.splice(0)) await u().catch(() => undefined)
           },
         },

@@ -55,6 +55,7 @@ import { loadSwarmKey, type P2PNode } from './p2p-module.js'
 
 import pb = hopsd.datanode
 import mpb = metaProto.meta
+import { Periodic } from './periodic.js'
 
 /** A block's pipeline is rebuilt at most this many times before the write fails. */
 const PIPELINE_RECOVERIES_MAX = 5
@@ -90,8 +91,6 @@ export function datanodeModule(): NodeModule {
       const corrupt = new Set<number>()
       const unhandles: (() => Promise<void>)[] = []
       let leaderId: string | undefined
-      let timer: NodeJS.Timeout | undefined
-      let stopping = false
       let transfers = 0
       const hbMs = heartbeatIntervalMs(config.gossipIntervalMs)
 
@@ -186,7 +185,7 @@ export function datanodeModule(): NodeModule {
       /** Transfers handed out by the leader wait here; TRANSFERS_MAX run at once. */
       const transferQueue: pb.ITransferCommand[] = []
       const runTransfers = (): void => {
-        while (transfers < TRANSFERS_MAX && transferQueue.length > 0 && !stopping) {
+        while (transfers < TRANSFERS_MAX && transferQueue.length > 0 && !loop.stopping) {
           const t = transferQueue.shift()!
           transfers++
           void transfer(Number(t.blockId), Number(t.genStamp), t.targets ?? [])
@@ -222,6 +221,12 @@ export function datanodeModule(): NodeModule {
         log.info({ block: blockId, targets }, 'replica transferred')
       }
 
+      const loop = new Periodic({
+        intervalMs: hbMs,
+        firstDelayMs: Math.min(hbMs, 200),
+        tick: heartbeat,
+        onError: (err) => log.debug({ err: (err as Error).message }, 'heartbeat failed'),
+      })
       return {
         api: { store } satisfies DatanodeNode,
         routes: writeRoutes({
@@ -271,19 +276,10 @@ export function datanodeModule(): NodeModule {
               await servePipeline(p2p.host(), selfId, store),
               await serveReads(p2p.host(), store, (id) => corrupt.add(id)),
             )
-            const loop = (): void => {
-              if (stopping) return
-              heartbeat()
-                .catch((err: unknown) => log.debug({ err: (err as Error).message }, 'heartbeat failed'))
-                .finally(() => {
-                  if (!stopping) timer = setTimeout(loop, hbMs)
-                })
-            }
-            timer = setTimeout(loop, Math.min(hbMs, 200))
+            loop.start()
           },
           async stop() {
-            stopping = true
-            clearTimeout(timer)
+            await loop.stop()
             for (const u of unhandles.splice(0)) await u().catch(() => undefined)
           },
         },

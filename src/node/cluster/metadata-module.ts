@@ -42,6 +42,7 @@ import {
   type Channel,
 } from '../p2p/index.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
+import { Periodic } from './periodic.js'
 import type { P2PNode } from './p2p-module.js'
 import { buildClusterStatus, type ClusterStatus, type MembershipLike } from './status.js'
 
@@ -87,7 +88,7 @@ export function metadataModule(): NodeModule {
       let channel: Channel | undefined
       const unhandles: (() => Promise<void>)[] = []
       let bootState: BootstrapState = { phase: 'waiting', reason: 'starting' }
-      let loop: ReconcileLoop | undefined
+      let loop: Periodic | undefined
 
       const requireGroup = (): RaftGroup => {
         if (group === undefined) throw new Error('metadata: group used before start')
@@ -217,9 +218,9 @@ export function metadataModule(): NodeModule {
                 pb.ClusterStatusReply.encode({ statusJson: JSON.stringify(node.status()) }).finish(),
               ),
             )
-            loop = new ReconcileLoop(
-              Math.min(1_000, Math.max(100, config.gossipIntervalMs)),
-              async (signal) => {
+            loop = new Periodic({
+              intervalMs: Math.min(1_000, Math.max(100, config.gossipIntervalMs)),
+              tick: async (signal) => {
                 if (!hasRaftState()) {
                   bootState = await coordinator.step(signal)
                   if (bootState.phase === 'waiting')
@@ -230,7 +231,7 @@ export function metadataModule(): NodeModule {
                 const g = requireGroup()
                 const st = g.status()
                 if (st.role !== 'leader' || st.leaderId !== selfId) return
-                await ensureClusterInitialised(g, stateMachine, cluster, coordinator, config.dataDir, logger)
+                await ensureClusterInitialised(g, stateMachine, cluster, coordinator, logger)
                 const view = membership.view()
                 const now = Date.now()
                 const nodes: MetadataCandidate[] = view
@@ -260,8 +261,12 @@ export function metadataModule(): NodeModule {
                 else if (step.type === 'promote') await g.promoteLearner(step.id, opts)
                 else await g.removeNode(step.id, opts)
               },
-              logger,
-            )
+              onError: (err) =>
+                logger.warn(
+                  { err: (err as Error).message, code: (err as { code?: string }).code },
+                  'reconcile step failed',
+                ),
+            })
             loop.start()
           },
           async stop(signal) {
@@ -284,7 +289,6 @@ async function ensureClusterInitialised(
   sm: MetaStateMachine,
   cluster: ClusterTable,
   coordinator: BootstrapCoordinator,
-  _dataDir: string,
   logger: Logger,
 ): Promise<void> {
   if (cluster.info() !== undefined) return
@@ -312,45 +316,6 @@ async function transferLeadershipAway(group: RaftGroup, signal: AbortSignal, log
     logger.info({ to: target }, 'leadership transferred before shutdown')
   } catch (err) {
     logger.warn({ to: target, err: (err as Error).message }, 'leadership transfer before shutdown failed')
-  }
-}
-
-/** Runs `tick` every `intervalMs`, one at a time; errors are logged, never thrown. */
-class ReconcileLoop {
-  readonly #abort = new AbortController()
-  #timer: NodeJS.Timeout | undefined
-  #running: Promise<void> | undefined
-
-  constructor(
-    private readonly intervalMs: number,
-    private readonly tick: (signal: AbortSignal) => Promise<void>,
-    private readonly logger: Logger,
-  ) {}
-
-  start(): void {
-    const run = () => {
-      if (this.#abort.signal.aborted) return
-      this.#running = this.tick(this.#abort.signal)
-        .catch((err: unknown) => {
-          if (!this.#abort.signal.aborted) {
-            this.logger.warn(
-              { err: (err as Error).message, code: (err as { code?: string }).code },
-              'reconcile step failed',
-            )
-          }
-        })
-        .finally(() => {
-          this.#running = undefined
-          if (!this.#abort.signal.aborted) this.#timer = setTimeout(run, this.intervalMs)
-        })
-    }
-    this.#timer = setTimeout(run, 0)
-  }
-
-  async stop(): Promise<void> {
-    this.#abort.abort()
-    clearTimeout(this.#timer)
-    await this.#running
   }
 }
 

@@ -1,0 +1,54 @@
+/**
+ * A periodic task for the cluster modules' background work (the metadata leader's reconcile, the
+ * block manager's reconcile, datanode heartbeats): runs `tick` every `intervalMs`, one run at a time
+ * (the next is scheduled after the previous settles, so a slow tick never overlaps itself), reports
+ * failures through `onError` and never throws. `stop()` waits for a run in progress, so nothing of
+ * the module runs after its stop returns.
+ */
+export interface PeriodicInit {
+  readonly intervalMs: number
+  /** Delay of the first run (default 0). */
+  readonly firstDelayMs?: number
+  readonly tick: (signal: AbortSignal) => Promise<void>
+  /** Called for a failed run, except when the failure comes from stopping. */
+  readonly onError: (err: unknown) => void
+}
+
+export class Periodic {
+  readonly #init: PeriodicInit
+  readonly #abort = new AbortController()
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+
+  constructor(init: PeriodicInit) {
+    this.#init = init
+  }
+
+  /** True once stop() was called: long ticks check it to end early. */
+  get stopping(): boolean {
+    return this.#abort.signal.aborted
+  }
+
+  start(): void {
+    const signal = this.#abort.signal
+    const run = (): void => {
+      if (signal.aborted) return
+      this.#running = this.#init
+        .tick(signal)
+        .catch((err: unknown) => {
+          if (!signal.aborted) this.#init.onError(err)
+        })
+        .finally(() => {
+          this.#running = undefined
+          if (!signal.aborted) this.#timer = setTimeout(run, this.#init.intervalMs)
+        })
+    }
+    this.#timer = setTimeout(run, this.#init.firstDelayMs ?? 0)
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort()
+    clearTimeout(this.#timer)
+    await this.#running
+  }
+}
