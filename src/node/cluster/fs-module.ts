@@ -20,6 +20,7 @@ import type { ClusterClient } from './client-module.js'
 import type { MetadataNode } from './metadata-module.js'
 import { loadSwarmKey } from './p2p-module.js'
 import type { NodeTls } from './tls-module.js'
+import { parseHostPort } from '../p2p/index.js'
 
 export function fsModule(): NodeModule {
   return {
@@ -108,7 +109,7 @@ async function forward(
 ): Promise<void> {
   const target = cluster.metadataTargets().find((n) => n.httpAddr !== '')
   if (target === undefined) throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet')
-  const [host, port] = splitHostPort(target.httpAddr)
+  const { host, port } = httpAddressOf(target)
   const headers: IncomingHttpHeaders = {}
   for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v
   headers['host'] = target.httpAddr
@@ -148,7 +149,13 @@ async function forward(
   })
 }
 
-function splitHostPort(addr: string): [string, number] {
-  const i = addr.lastIndexOf(':')
-  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))]
+/** The HTTP address a metadata node gossips; a malformed one makes that node unusable, not us. */
+function httpAddressOf(target: { id: string; httpAddr: string }): { host: string; port: number } {
+  try {
+    return parseHostPort(target.httpAddr)
+  } catch (err) {
+    throw new HopsError('UNAVAILABLE', `metadata node ${target.id} gossips a bad HTTP address`, {
+      cause: err,
+    })
+  }
 }
