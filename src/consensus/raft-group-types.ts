@@ -19,6 +19,14 @@ export interface RaftGroupConfig {
   maxBatchBytes: number
   /** Take a state-machine snapshot and compact the log every snapshotEntries applied entries. */
   snapshotEntries: number
+  /**
+   * ...and only once the entries applied since the last snapshot hold at least this many times that
+   * snapshot's bytes. Taking a snapshot costs time in proportion to the whole state, so without this
+   * rule a large namespace spent more time snapshotting than applying; with it the cost per applied
+   * byte stays bounded (Redis rewrites its AOF by the same rule). The log kept in memory between
+   * snapshots is then at most this ratio times the state. 0 turns the rule off.
+   */
+  snapshotLogRatio: number
   /** InstallSnapshot chunk size on the wire. */
   snapshotChunkBytes: number
   /** Default deadline of propose/readBarrier/membership/transfer calls without their own signal. */
@@ -44,6 +52,7 @@ export const defaultRaftGroupConfig: RaftGroupConfig = {
   inflightMsgsMax: 256,
   maxBatchBytes: 1 << 20,
   snapshotEntries: 10_000,
+  snapshotLogRatio: 1,
   snapshotChunkBytes: 256 << 10,
   proposalTimeoutMs: 10_000,
   proposalQueueMax: 10_000,

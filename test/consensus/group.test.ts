@@ -92,7 +92,7 @@ describe('RaftGroup over the memory network', () => {
 
   it('membership: add a learner, promote it, remove a voter; the new node catches up by snapshot', async () => {
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
-      config: { snapshotEntries: 20, snapshotChunkBytes: 64 },
+      config: { snapshotEntries: 20, snapshotLogRatio: 0, snapshotChunkBytes: 64 },
     })
     const leader = await cluster.leader()
     for (let i = 0; i < 60; i++) await leader.group.propose(enc(`set k${i} ${i}`))
@@ -115,6 +115,27 @@ describe('RaftGroup over the memory network', () => {
     expect(d.sm.data.get('z')).toBe('1')
   })
 
+  it('snapshotLogRatio: a large state is snapshotted again only once the log since holds as many bytes', async () => {
+    cluster = await TestCluster.bootstrap(['a'], { config: { snapshotEntries: 5, snapshotLogRatio: 1 } })
+    const m = cluster.get('a')
+    let snapshots = 0
+    const take = m.sm.snapshot.bind(m.sm)
+    m.sm.snapshot = () => {
+      snapshots++
+      return take()
+    }
+    const big = 'x'.repeat(20_000)
+    await m.group.propose(enc(`set big ${big}`))
+    for (let i = 0; i < 5; i++) await m.group.propose(enc(`set k${i} ${i}`))
+    // snapshotEntries reached; the first snapshot is ~20 KB
+    await waitFor(() => snapshots === 1, { timeoutMs: 5000, intervalMs: 5, what: 'the first snapshot' })
+    // 40 more small entries (far under 20 KB of log): snapshotEntries alone would have taken 8 more.
+    for (let i = 0; i < 40; i++) await m.group.propose(enc(`set s${i} ${i}`))
+    expect(snapshots).toBe(1)
+    await m.group.propose(enc(`set big2 ${big}`)) // the log since now outweighs the snapshot
+    await waitFor(() => snapshots === 2, { timeoutMs: 5000, intervalMs: 5, what: 'the second snapshot' })
+  })
+
   it('transfers leadership', async () => {
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'])
     const leader = await cluster.leader()
@@ -125,7 +146,10 @@ describe('RaftGroup over the memory network', () => {
 
   it('restarts from LevelDB storage with exactly what was persisted', async () => {
     const dir = makeTempDir('raft-level-')
-    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], { levelDir: dir, config: { snapshotEntries: 15 } })
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
+      levelDir: dir,
+      config: { snapshotEntries: 15, snapshotLogRatio: 0 },
+    })
     const leader = await cluster.leader()
     for (let i = 0; i < 40; i++)
       await leader.group.propose(enc(`set k ${i}`), { session: { clientId: 'x', seq: i + 1 } })

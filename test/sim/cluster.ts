@@ -171,6 +171,8 @@ export function drawKnobs(rng: SimRng, nodes?: 3 | 5): SimKnobs {
       inflightMsgsMax: rng.pick([1, 4, 64]),
       maxBatchBytes: rng.pick([64, 256, 4096, 1 << 20]),
       snapshotEntries: rng.pick([10, 40, 10_000]),
+      // Snapshots exactly every snapshotEntries (no draw: seeds keep replaying the histories they did).
+      snapshotLogRatio: 0,
       snapshotChunkBytes: rng.pick([64, 1024, 256 << 10]),
       proposalTimeoutMs: 5_000,
       preVote: rng.chance(0.7),

@@ -118,17 +118,19 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       }
       if (b.entries.length > 0) {
         const first = b.entries[0]!.index
-        const kept: Chunk[] = []
-        for (const c of next) {
+        // Chunks are in index order and almost every write only appends: look at the tail only
+        // (scanning every chunk on each write made the leader's cost grow with the log).
+        let keep = next.length
+        while (keep > 0 && next[keep - 1]!.last >= first) keep--
+        const kept: Chunk[] = next.slice(0, keep)
+        for (const c of next.slice(keep)) {
           if (c.first >= first) {
             ops.push({ type: 'del', key: chunkKey(c.first) })
-          } else if (c.last >= first) {
+          } else {
             // Truncation inside this chunk: keep its prefix (rare: only after a leader change).
             const prefix = decodeChunk((await get(chunkKey(c.first)))!).filter((e) => e.index < first)
             ops.push({ type: 'put', key: chunkKey(c.first), value: encodeChunk(prefix) })
             kept.push({ first: c.first, last: first - 1 })
-          } else {
-            kept.push(c)
           }
         }
         ops.push({ type: 'put', key: chunkKey(first), value: encodeChunk(b.entries) })

@@ -24,6 +24,7 @@ import type { P2PHost } from './host.js'
 import { nullLogger, type P2PLogger } from './logger.js'
 import { BoundedQueue, type DropPolicy } from './queue.js'
 import { waitForDrain } from './drain.js'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 export interface ChannelInit {
   /** The libp2p protocol id, e.g. `/hopsd/raft/1.0.0`. */
@@ -76,9 +77,13 @@ interface PeerOut {
   readonly peer: string
   readonly queue: BoundedQueue<Uint8Array>
   stream: Stream | undefined
+  /** A pump is running or scheduled for this peer. */
   pumping: boolean
   failures: number
 }
+
+/** Frames queued for a peer are written together up to about this many bytes per write. */
+const BATCH_BYTES_MAX = 256 * 1024
 
 /** How long `stop()` lets each outbound stream flush before aborting it. */
 const STOP_FLUSH_MS = 500
@@ -175,10 +180,17 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
           }
           continue
         }
-        const frame = p.queue.shift()!
+        // Everything queued goes out as one write (up to BATCH_BYTES_MAX): one muxer frame, one
+        // encryption, one socket write for all the frames a Raft Ready produced for this peer.
+        const batch = new Uint8ArrayList()
+        let frames = 0
+        while (p.queue.length > 0 && (frames === 0 || batch.byteLength < BATCH_BYTES_MAX)) {
+          batch.append(encodeFrame(p.queue.shift()!))
+          frames++
+        }
         try {
-          stream.send(encodeFrame(frame)) // false = now full: the loop waits for 'drain' before the next
-          stats.sent++
+          stream.send(batch) // false = now full: the loop waits for 'drain' before the next
+          stats.sent += frames
         } catch (err) {
           stats.droppedOther++
           logger.debug(
@@ -238,8 +250,14 @@ export function createChannel(host: P2PHost, init: ChannelInit): Channel {
       const dropped = p.queue.push(frame)
       stats.droppedQueueFull += dropped
       if (!p.pumping) {
-        void pump(p).catch((err: unknown) => {
-          logger.error({ protocol, peer, err: (err as Error).message }, 'channel: pump failed')
+        // The pump starts after the current task's synchronous sends (a microtask later), so frames
+        // sent together leave together as one write.
+        p.pumping = true
+        const out = p
+        queueMicrotask(() => {
+          void pump(out).catch((err: unknown) => {
+            logger.error({ protocol, peer, err: (err as Error).message }, 'channel: pump failed')
+          })
         })
       }
       return dropped === 0 || dropPolicy === 'oldest'
