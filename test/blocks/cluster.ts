@@ -1,6 +1,7 @@
 // A real hopsd cluster for the block tests: `hopsd start` processes on loopback. The first three nodes
 // are metadata + datanode in zones z1..z3; further nodes are datanodes (zones z1, z2, ...). Fast
 // timings for a loaded 2-core machine; a short --replica-grace-ms so re-replication starts soon.
+// A node that was killed can be started again (same data dir, ports and flags) with `restart`.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateSwarmKey } from '../../src/node/p2p/index.js'
@@ -22,6 +23,11 @@ export interface BNode {
 export interface BCluster {
   readonly nodes: BNode[]
   stop(): Promise<void>
+  /**
+   * Starts `n` again after its process exited (same data dir, ports and flags: the same node id), and
+   * waits until the metadata leader counts its datanode live again.
+   */
+  restart(n: BNode): Promise<void>
   logTails(lines?: number): string
 }
 
@@ -40,10 +46,46 @@ export async function startBlockCluster(
   const addrs = await freePorts(total * 2)
   const joins = Array.from({ length: metaCount }, (_, i) => addrs[2 * i + 1]!)
   const nodes: BNode[] = []
+  const launch = (spec: Omit<BNode, 'handle'>, i: number): Promise<NodeHandle> =>
+    startNode({
+      ...spec,
+      join: joins,
+      bootstrapExpect: metaCount,
+      extraArgs: [
+        '--swarm-key',
+        keyFile,
+        '--gossip-interval-ms',
+        '100',
+        '--suspect-after-ms',
+        '600',
+        '--dead-after-ms',
+        '1500',
+        '--raft-tick-ms',
+        '20',
+        '--replica-grace-ms',
+        '1000',
+        ...(opts.extraArgs?.(i) ?? []),
+      ],
+      env: { HOPSD_LOG_LEVEL: 'info' },
+      readyTimeoutMs: 60_000,
+    })
   const cluster: BCluster = {
     nodes,
     async stop() {
       await Promise.all(nodes.map((n) => n.handle.stop(10_000)))
+    },
+    async restart(n) {
+      await n.handle.exited
+      n.handle = await launch(n, nodes.indexOf(n))
+      // Ask another running metadata node (a datanode-only node serves no /api/v1/fs/health).
+      const running = (x: BNode): boolean =>
+        x.handle.process.exitCode === null && x.handle.process.signalCode === null
+      const via = nodes.find((x) => x !== n && x.roles.includes('metadata') && running(x)) ?? n
+      await waitFor(async () => (await datanodeInfo(via, n.handle.id))?.live === true, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        what: `${n.name} live again after its restart`,
+      })
     },
     logTails(lines = 30) {
       return nodes
@@ -65,28 +107,7 @@ export async function startBlockCluster(
         http: addrs[2 * i]!,
         p2p: addrs[2 * i + 1]!,
       }
-      const handle = await startNode({
-        ...spec,
-        join: joins,
-        bootstrapExpect: metaCount,
-        extraArgs: [
-          '--swarm-key',
-          keyFile,
-          '--gossip-interval-ms',
-          '100',
-          '--suspect-after-ms',
-          '600',
-          '--dead-after-ms',
-          '1500',
-          '--raft-tick-ms',
-          '20',
-          '--replica-grace-ms',
-          '1000',
-          ...(opts.extraArgs?.(i) ?? []),
-        ],
-        env: { HOPSD_LOG_LEVEL: 'info' },
-        readyTimeoutMs: 60_000,
-      })
+      const handle = await launch(spec, i)
       started.push(handle)
       return { ...spec, handle }
     }),
@@ -123,6 +144,65 @@ export async function getJ(n: BNode, path: string): Promise<any> {
   const res = await fetch(`${n.handle.url}${path}`, { signal: AbortSignal.timeout(10_000) })
   if (res.status !== 200) throw new Error(`${n.name} ${path}: ${res.status} ${await res.text()}`)
   return res.json()
+}
+
+export interface BlocksDoc {
+  blocks: {
+    id: number
+    genStamp: number
+    length: number
+    replicas: { node: string; zone: string }[]
+    corrupt: string[]
+  }[]
+}
+
+/** A file's blocks and their replicas (GET /api/v1/fs/blocks), as node `n` sees them. */
+export function blocksOf(n: BNode, path: string): Promise<BlocksDoc> {
+  return getJ(n, `/api/v1/fs/blocks?path=${encodeURIComponent(path)}`)
+}
+
+export interface DatanodeInfo {
+  id: string
+  zone: string
+  state: string
+  live: boolean
+}
+
+/** The metadata leader's view of datanode `id` (GET /api/v1/fs/health, asked through `n`). */
+export async function datanodeInfo(n: BNode, id: string): Promise<DatanodeInfo | undefined> {
+  const h = await getJ(n, '/api/v1/fs/health')
+  return (h.datanodes as DatanodeInfo[]).find((d) => d.id === id)
+}
+
+/** Sets a datanode DRAINING or NORMAL through node `n` (PUT /api/v1/fs/datanodes/state). */
+export function setDatanodeState(
+  n: BNode,
+  id: string,
+  state: 'DRAINING' | 'NORMAL',
+  user = SU,
+): Promise<Response> {
+  return fetch(
+    `${n.handle.url}/api/v1/fs/datanodes/state?node=${encodeURIComponent(id)}&state=${state}&user.name=${user}`,
+    { method: 'PUT', signal: AbortSignal.timeout(10_000) },
+  )
+}
+
+/** The first of `candidates` that is not the metadata leader (asked through `n`). */
+export async function nonLeader(n: BNode, candidates: readonly BNode[]): Promise<BNode> {
+  const status = await getJ(n, '/api/v1/cluster')
+  const pick = candidates.find((c) => c.handle.id !== status.leader?.id)
+  if (pick === undefined) throw new Error('every candidate is the leader')
+  return pick
+}
+
+/** WebHDFS DELETE through node `n`. */
+export async function webhdfsDelete(n: BNode, path: string): Promise<boolean> {
+  const res = await fetch(`${n.handle.url}/webhdfs/v1${path}?op=DELETE&user.name=${SU}`, {
+    method: 'DELETE',
+    signal: AbortSignal.timeout(30_000),
+  })
+  if (res.status !== 200) throw new Error(`DELETE ${path}: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { boolean: boolean }).boolean
 }
 
 async function stat(n: BNode, path: string): Promise<unknown> {

@@ -1,25 +1,30 @@
-// Self-healing on a 4-node, 3-zone cluster: a flipped byte on disk, a datanode killed during a 50 MiB
-// upload, and the re-replication of its blocks after kill -9.
-import { readFileSync, writeFileSync } from 'node:fs'
+// Self-healing and decommissioning on a 4-node, 3-zone cluster (n1..n3 metadata + datanode in z1..z3,
+// n4 a datanode in z1; one cluster for the whole file, the tests run in order): a datanode drained and
+// decommissioned, a flipped byte on disk, a datanode killed with kill -9 while idle (then restarted),
+// and a datanode killed during a 50 MiB upload. With three zones, n2 and n3 each hold a replica of every
+// block spread over the zones, so they are the victims; the metadata leader is never one.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { removeTempDirs, waitFor } from '../helpers/index.js'
 import {
+  blocksOf,
+  datanodeInfo,
   getJ,
   MIB,
+  nonLeader,
   pseudoRandom,
+  setDatanodeState,
   startBlockCluster,
   webhdfsCreate,
+  webhdfsDelete,
   webhdfsOpen,
   type BCluster,
+  type BlocksDoc,
   type BNode,
 } from './cluster.js'
 
 let cluster: BCluster
-
-interface BlocksDoc {
-  blocks: { id: number; genStamp: number; replicas: { node: string; zone: string }[]; corrupt: string[] }[]
-}
 
 beforeAll(async () => {
   cluster = await startBlockCluster({ metadata: 3, datanodes: 1 })
@@ -41,7 +46,95 @@ afterAll(async () => {
   removeTempDirs()
 })
 
-const blocksOf = (n: BNode, path: string): Promise<BlocksDoc> => getJ(n, `/api/v1/fs/blocks?path=${path}`)
+/** Waits until every block of `path` has `replication` replicas, and returns them. */
+const fullyReplicated = (n: BNode, path: string, replication = 3): Promise<BlocksDoc> =>
+  waitFor(
+    async () => {
+      const doc = await blocksOf(n, path)
+      return doc.blocks.every((b) => b.replicas.length === replication) ? doc : undefined
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what: `every block of ${path} at ${replication} replicas` },
+  )
+
+const replicaFile = (n: BNode, b: { id: number; genStamp: number }): string =>
+  join(n.dataDir, 'blocks', 'finalized', String(b.id % 64), `blk_${b.id}_${b.genStamp}`)
+
+/** Deletes `paths` and waits until the leader has forgotten their blocks (the next tests start clean). */
+async function remove(n: BNode, paths: string[], blocksBefore: number): Promise<void> {
+  for (const p of paths) expect(await webhdfsDelete(n, p)).toBe(true)
+  await waitFor(async () => (await getJ(n, '/api/v1/fs/health')).blocks === blocksBefore, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    what: `the blocks of ${paths.join(', ')} forgotten`,
+  })
+}
+
+describe('decommissioning', () => {
+  it('a DRAINING datanode: its blocks are copied to other nodes, it is reported DECOMMISSIONED, files read back, no new block goes to it', async () => {
+    const n1 = cluster.nodes[0]!
+    const blocksBefore = (await getJ(n1, '/api/v1/fs/health')).blocks as number
+    const d = pseudoRandom(4 * MIB + 4321, 17)
+    const created = await webhdfsCreate(n1, '/decom/d.bin', d, `&blocksize=${MIB}`)
+    expect(created.status, await created.clone().text()).toBe(201)
+    const before = await fullyReplicated(n1, '/decom/d.bin')
+    expect(before.blocks).toHaveLength(5)
+    const drained = await nonLeader(n1, cluster.nodes.slice(1, 3))
+    const id = drained.handle.id
+    for (const b of before.blocks) expect(b.replicas.map((r) => r.node)).toContain(id)
+
+    const res = await setDatanodeState(n1, id, 'DRAINING')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ node: id, state: 'DRAINING' })
+    const t0 = Date.now()
+    const seen = new Set<string>()
+    await waitFor(
+      async () => {
+        const info = await datanodeInfo(n1, id)
+        if (info !== undefined) seen.add(info.state)
+        return info?.state === 'DECOMMISSIONED'
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: `${drained.name} reported DECOMMISSIONED` },
+    )
+    console.log(`decommissioned in ${Date.now() - t0} ms`)
+    expect(seen.has('DRAINING')).toBe(true)
+    // DECOMMISSIONED only once every block has its three replicas on other nodes (none was lost)...
+    for (const b of (await blocksOf(n1, '/decom/d.bin')).blocks)
+      expect(
+        b.replicas.filter((r) => r.node !== id),
+        `block ${b.id}`,
+      ).toHaveLength(3)
+    // ...then its own replicas are surplus and dropped; it stays a live node all along.
+    await waitFor(
+      async () =>
+        (await blocksOf(n1, '/decom/d.bin')).blocks.every(
+          (b) => b.replicas.length === 3 && b.replicas.every((r) => r.node !== id),
+        ),
+      { timeoutMs: 30_000, intervalMs: 100, what: `the replicas on ${drained.name} dropped` },
+    )
+    expect(await datanodeInfo(n1, id)).toMatchObject({ state: 'DECOMMISSIONED', live: true })
+    const h = await getJ(n1, '/api/v1/fs/health')
+    expect(h.underReplicated + h.missing + h.corrupt).toBe(0)
+    for (const n of cluster.nodes.filter((x) => x.roles.includes('metadata')))
+      expect((await webhdfsOpen(n, '/decom/d.bin')).body.equals(d), n.name).toBe(true)
+
+    // A new file goes to the three other nodes only.
+    const e = pseudoRandom(3 * MIB, 19)
+    const created2 = await webhdfsCreate(n1, '/decom/after.bin', e, `&blocksize=${MIB}`)
+    expect(created2.status, await created2.clone().text()).toBe(201)
+    const after = await fullyReplicated(n1, '/decom/after.bin')
+    expect(after.blocks).toHaveLength(3)
+    for (const b of after.blocks) expect(b.replicas.map((r) => r.node)).not.toContain(id)
+    expect((await webhdfsOpen(drained, '/decom/after.bin')).body.equals(e)).toBe(true)
+
+    // Back in service for the tests below.
+    expect((await setDatanodeState(n1, id, 'NORMAL')).status).toBe(200)
+    await waitFor(async () => (await datanodeInfo(n1, id))?.state === 'NORMAL', {
+      timeoutMs: 10_000,
+      what: `${drained.name} NORMAL again`,
+    })
+    await remove(n1, ['/decom/d.bin', '/decom/after.bin'], blocksBefore)
+  }, 180_000)
+})
 
 describe('self-healing', () => {
   const a = pseudoRandom(8 * MIB, 7)
@@ -85,6 +178,60 @@ describe('self-healing', () => {
     )
     for (const n of cluster.nodes) expect((await webhdfsOpen(n, '/heal/a.bin')).body.equals(a)).toBe(true)
   }, 180_000)
+
+  it('kill -9 a datanode holding replicas (no upload running): within 60 s every block is back at 3 live replicas; restarted, it gets none back', async () => {
+    const n1 = cluster.nodes[0]!
+    const blocksBefore = (await getJ(n1, '/api/v1/fs/health')).blocks as number
+    const data = pseudoRandom(5 * MIB + 999, 13)
+    const created = await webhdfsCreate(n1, '/heal/plain.bin', data, `&blocksize=${MIB}`)
+    expect(created.status, await created.clone().text()).toBe(201)
+    const before = await fullyReplicated(n1, '/heal/plain.bin')
+    expect(before.blocks).toHaveLength(6)
+    const victim = await nonLeader(n1, cluster.nodes.slice(1, 3))
+    const dead = victim.handle.id
+    for (const b of before.blocks) expect(b.replicas.map((r) => r.node)).toContain(dead)
+    const others = cluster.nodes.filter((n) => n !== victim).map((n) => n.handle.id)
+
+    const t0 = Date.now()
+    victim.handle.kill('SIGKILL')
+    expect((await victim.handle.exited).signal).toBe('SIGKILL')
+    await waitFor(
+      async () => {
+        const h = await getJ(n1, '/api/v1/fs/health')
+        if (h.underReplicated + h.missing !== 0) return false
+        const doc = await blocksOf(n1, '/heal/plain.bin')
+        return doc.blocks.every(
+          (b) => b.replicas.length === 3 && b.replicas.every((r) => others.includes(r.node)),
+        )
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'every block at 3 replicas on live nodes' },
+    )
+    const took = Date.now() - t0
+    console.log(`re-replicated in ${took} ms after kill -9`)
+    expect(took).toBeLessThan(60_000)
+    const healed = await blocksOf(n1, '/heal/plain.bin')
+    expect(healed.blocks.map((b) => b.id)).toEqual(before.blocks.map((b) => b.id))
+    for (const b of healed.blocks)
+      expect(new Set(b.replicas.map((r) => r.zone)).size, `block ${b.id}`).toBeGreaterThanOrEqual(2)
+    expect(await datanodeInfo(n1, dead)).toMatchObject({ live: false })
+    for (const n of cluster.nodes.filter((x) => x !== victim && x.roles.includes('metadata')))
+      expect((await webhdfsOpen(n, '/heal/plain.bin')).body.equals(data), n.name).toBe(true)
+
+    // Back with its old disk: its replicas are surplus now, and are deleted rather than counted again.
+    await cluster.restart(victim)
+    expect(victim.handle.id).toBe(dead)
+    await waitFor(() => before.blocks.every((b) => !existsSync(replicaFile(victim, b))), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: `the stale replicas on ${victim.name} deleted`,
+    })
+    for (const b of (await blocksOf(n1, '/heal/plain.bin')).blocks) {
+      expect(b.replicas).toHaveLength(3)
+      expect(b.replicas.map((r) => r.node)).not.toContain(dead)
+    }
+    expect((await webhdfsOpen(victim, '/heal/plain.bin')).body.equals(data)).toBe(true)
+    await remove(n1, ['/heal/plain.bin'], blocksBefore)
+  }, 240_000)
 
   it('a datanode killed during a 50 MiB upload: the upload succeeds, the file is intact, every block regains 3 live replicas', async () => {
     const n1 = cluster.nodes[0]!

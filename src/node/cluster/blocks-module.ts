@@ -463,6 +463,10 @@ export function blockManagerModule(): NodeModule {
         for (const r of m.all()) {
           if (r.state !== BLOCK_STATE.COMPLETE) continue
           const good = goodLive(r)
+          // A block back at its replication has no transfer left to wait for: forget the one handed out,
+          // or a block healed less than TRANSFER_TIMEOUT_MS ago that loses another replica would wait
+          // out the rest of that timeout before it is re-replicated again.
+          if (good.length >= r.replication) transfersInFlight.delete(r.id)
           if (good.length < r.replication && !transfersInFlight.has(r.id)) {
             const sources = r.replicas.filter((n) => isLive(n))
             if (sources.length === 0) continue
