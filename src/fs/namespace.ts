@@ -708,8 +708,16 @@ export class Namespace implements MetaModule {
     const file = this.requireFile(r, path)
     const lease = this.leases.get(leaseKey(file.id))
     const op = { now: ctx.cmd.nowMs, settings: ctx.settings } as Op
-    if (lease === undefined || ctx.cmd.clientName === '' || lease.holder !== ctx.cmd.clientName || this.leaseHardExpired(op, lease)) {
-      throw new FsError('LEASE_NOT_HELD', `No lease on ${path}: ${ctx.cmd.clientName || '(no client)'} does not hold it`)
+    if (
+      lease === undefined ||
+      ctx.cmd.clientName === '' ||
+      lease.holder !== ctx.cmd.clientName ||
+      this.leaseHardExpired(op, lease)
+    ) {
+      throw new FsError(
+        'LEASE_NOT_HELD',
+        `No lease on ${path}: ${ctx.cmd.clientName || '(no client)'} does not hold it`,
+      )
     }
     return file
   }
@@ -721,7 +729,10 @@ export class Namespace implements MetaModule {
   completeWithBlocks(ctx: ApplyContext, path: string, blocks: readonly Block[], dropInline: boolean): Inode {
     const file = this.fileUnderLease(ctx, path)
     if (file.inlined && file.size > 0 && !dropInline)
-      throw new FsError('INVALID_ARGUMENT', `${path} has inline data: its blocks must replace it (dropInline)`)
+      throw new FsError(
+        'INVALID_ARGUMENT',
+        `${path} has inline data: its blocks must replace it (dropInline)`,
+      )
     const added = blocks.reduce((n, b) => n + b.length, 0)
     const next: Inode = {
       ...file,

@@ -80,4 +80,33 @@ describe('block store', () => {
     const e3 = await store.createWriter(3, 1, 2 * CHUNK_BYTES).catch((e: unknown) => e)
     expect(isFsError(e3, 'DISK_FULL')).toBe(true)
   })
+
+  it('packets handed in without waiting are written in order (coalesced); a failure fails every waiting packet', async () => {
+    const dir = makeTempDir('blockstore-')
+    const store = createBlockStore({ dirs: [dir], reservedBytes: 0, capacityBytesMax: 41 * CHUNK_BYTES })
+    await store.start()
+    const data = bytes(32 * CHUNK_BYTES + 99, 3)
+    const w = await store.createWriter(11, 1, data.length)
+    const writes: Promise<void>[] = []
+    for (let off = 0; off < data.length; off += CHUNK_BYTES)
+      writes.push(w.write(data.subarray(off, off + CHUNK_BYTES)))
+    await Promise.all(writes)
+    expect((await w.finish()).length).toBe(data.length)
+    expect(Buffer.from(await store.read(11, 0, data.length)).equals(Buffer.from(data))).toBe(true)
+    expect(await store.verify(11)).toBe(true)
+
+    // 8 more chunks fit (41 - 32.x); the 9th is over capacity: the writer fails, and the 9th and every
+    // packet after it fail with DISK_FULL (so do those still queued before it: the replica is dropped).
+    const w2 = await store.createWriter(12, 1)
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => w2.write(bytes(CHUNK_BYTES, 100 + i))),
+    )
+    expect(results[0]!.status).toBe('fulfilled') // in flight when the 9th arrived
+    for (const r of results.slice(8)) {
+      expect(r.status).toBe('rejected')
+      expect(isFsError((r as PromiseRejectedResult).reason, 'DISK_FULL')).toBe(true)
+    }
+    await expect(w2.finish()).rejects.toThrow()
+    expect(store.list().map((b) => b.id)).toEqual([11])
+  })
 })

@@ -14,6 +14,23 @@ describe('crc32c', () => {
     expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i))).toBe(0x113fdb5c) // decrementing
   })
 
+  it('the word path agrees with a bytewise reference at every alignment and length', () => {
+    const reference = (d: Uint8Array): number => {
+      let c = ~0
+      for (const b of d) {
+        c ^= b
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1
+      }
+      return ~c >>> 0
+    }
+    const data = Uint8Array.from({ length: 300 }, (_, i) => (i * 131 + 17) & 0xff)
+    for (let off = 0; off < 8; off++)
+      for (const len of [0, 1, 3, 15, 16, 17, 31, 64, 100, 255]) {
+        const view = data.subarray(off, off + len)
+        expect(crc32c(view), `offset ${off}, length ${len}`).toBe(reference(view))
+      }
+  })
+
   it('continues across chunks', () => {
     const data = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff)
     expect(crc32c(data.subarray(300), crc32c(data.subarray(0, 300)))).toBe(crc32c(data))

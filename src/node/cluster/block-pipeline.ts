@@ -186,25 +186,32 @@ export async function runStage(opts: {
         for (const [, r] of remoteAcks) r(remoteFailure)
       })()
     }
+    const w = writer
     for await (const p of opts.packets) {
       if (failed) break
       const remote = link ? waitRemote(p.seq) : undefined
       if (link && !remoteFailure) await link.send(p).catch(() => undefined)
-      let local: { ok: true; length: number; checksum: number } | Ack
-      try {
-        await writer.write(p.data, p.crc)
-        if (p.last) local = { ok: true, ...(await writer.finish()) }
-        else local = { ok: true, length: 0, checksum: 0 }
-      } catch (err) {
-        local = fail(
-          p.seq,
-          selfId,
-          `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}`,
-        )
+      // The local write is not awaited here: the next packet is read (and forwarded) while this one
+      // is being written, and the writer joins packets that queue up into one writev. The ack, in
+      // order on `chain`, still waits for it.
+      const written = w.write(p.data, p.crc)
+      written.catch(() => undefined) // observed on the chain; not an unhandled rejection meanwhile
+      const local = async (): Promise<{ ok: true; length: number; checksum: number } | Ack> => {
+        try {
+          await written
+          if (p.last) return { ok: true, ...(await w.finish()) }
+          return { ok: true, length: 0, checksum: 0 }
+        } catch (err) {
+          return fail(
+            p.seq,
+            selfId,
+            `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}`,
+          )
+        }
       }
-      const l = local
       chain = chain.then(async () => {
         if (failed) return
+        const l = await local()
         let ack: Ack
         if (!l.ok) ack = l as Ack
         else if (remote) {
@@ -217,7 +224,6 @@ export async function runStage(opts: {
         remoteWaits.delete(p.seq)
         await opts.onAck(ack)
       })
-      if (!l.ok) break
       if (p.last) break
     }
     await chain

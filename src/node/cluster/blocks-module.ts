@@ -349,7 +349,7 @@ export function blockManagerModule(): NodeModule {
               try {
                 if (node === selfId && localStore !== undefined) {
                   while (pos < to) {
-                    const piece = await localStore.read(id, pos, Math.min(1 << 20, to - pos))
+                    const piece = await localStore.read(id, pos, Math.min(4 << 20, to - pos))
                     if (piece.length === 0) throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
                     pos += piece.length
                     yield piece
