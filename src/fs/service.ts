@@ -335,8 +335,16 @@ export class FsService {
 
   // ---- change log
 
-  /** Events after Raft index `since` (see MetaStateMachine.changesSince). */
-  changes(since: number, limit?: number): { events: ChangeEvent[]; truncated: boolean; lastIndex: number } {
+  /**
+   * Events after Raft index `since` (see MetaStateMachine.changesSince). Linearizable unless `stale`:
+   * after a read barrier, so a client that wrote through another node sees its own change here too.
+   */
+  async changes(
+    since: number,
+    limit?: number,
+    opts: ReadOpts = {},
+  ): Promise<{ events: ChangeEvent[]; truncated: boolean; lastIndex: number }> {
+    await this.barrier(opts)
     return this.sm.changesSince(since, limit)
   }
 

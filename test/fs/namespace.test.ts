@@ -443,7 +443,7 @@ describe('change log', () => {
     await fails(fs.delete(SU, '/nope/../x'), 'INVALID_PATH') // refused at the edge: no entry
     await fails(fs.rename(SU, '/missing', '/x'), 'FILE_NOT_FOUND') // refused in apply: no event
     await fs.delete(SU, '/a', { recursive: true })
-    const { events, truncated } = fs.changes(0)
+    const { events, truncated } = await fs.changes(0)
     expect(truncated).toBe(false)
     expect(events.map((e) => [e.op, e.path, e.dst])).toEqual([
       ['mkdirs', '/a', ''],
@@ -453,7 +453,7 @@ describe('change log', () => {
     ])
     expect(events[1]).toMatchObject({ user: 'hopsd', timeMs: clock.now })
     expect(events.map((e) => e.index)).toEqual([1, 2, 3, 5])
-    expect(fs.changes(3).events.map((e) => e.op)).toEqual(['delete'])
+    expect((await fs.changes(3)).events.map((e) => e.op)).toEqual(['delete'])
     expect(sm.lastEventIndex()).toBe(5)
   })
 
@@ -461,10 +461,10 @@ describe('change log', () => {
     const { fs } = makeFs()
     await fs.setSetting(SU, 'changeLogMax', '3')
     for (let i = 0; i < 5; i++) await fs.mkdirs(SU, `/d${i}`)
-    const all = fs.changes(0)
+    const all = await fs.changes(0)
     expect(all.events.map((e) => e.path)).toEqual(['/d2', '/d3', '/d4'])
     expect(all.truncated).toBe(true)
-    expect(fs.changes(all.events[0]!.index - 1).truncated).toBe(false)
+    expect((await fs.changes(all.events[0]!.index - 1)).truncated).toBe(false)
   })
 
   it('waitForChanges resolves on the next event, or on abort', async () => {
@@ -477,7 +477,7 @@ describe('change log', () => {
     expect(woke).toBe(false)
     await fs.mkdirs(SU, '/x')
     await waiting
-    expect(fs.changes(since).events).toHaveLength(1)
+    expect((await fs.changes(since)).events).toHaveLength(1)
     const ac = new AbortController()
     const aborted = fs.waitForChanges(sm.lastEventIndex(), ac.signal)
     ac.abort()

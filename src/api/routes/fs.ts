@@ -12,12 +12,15 @@
  * status (FS_ERRORS' rows for fs codes); only the /webhdfs routes answer RemoteException, as WebHDFS
  * requires.
  */
+import { blockedBody, type BlockReads } from './block-reads.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Caller, FsService } from '../../fs/index.js'
 import type { ApiRoutes } from '../server.js'
 
 export interface FsRoutesDeps {
   readonly fs: FsService
+  /** Files in blocks: GET /api/v1/fs/files streams them from the replicas. Without it all are inline. */
+  readonly blocks?: BlockReads
   /** Largest file body accepted (default 17 MiB: above any inlineThreshold, so the fs says why). */
   readonly bodyLimitBytes?: number
 }
@@ -195,7 +198,14 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
         },
         async (request, reply) => {
           const q = request.query as { path: string; offset?: number; length?: number; stale?: boolean }
-          const data = await fs.read(callerOf(request), q.path, q)
+          const caller = callerOf(request)
+          const blocked = await deps.blocks?.open(caller, q.path, q.offset ?? 0, q.length ?? -1)
+          if (blocked !== undefined)
+            return reply
+              .type('application/octet-stream')
+              .header('content-length', blocked.length)
+              .send(blockedBody(blocked))
+          const data = await fs.read(caller, q.path, q)
           return reply
             .type('application/octet-stream')
             .header('content-length', data.length)
@@ -221,6 +231,10 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                   default: 0,
                   description: 'long-poll: wait this long for an event when none is there yet',
                 },
+                stale: {
+                  type: 'boolean',
+                  description: "this replica's events without a read barrier (may lag the leader)",
+                },
               },
             },
             response: {
@@ -241,7 +255,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
           },
         },
         async (request, reply) => {
-          const q = request.query as { since: number; limit: number; waitMs: number }
+          const q = request.query as { since: number; limit: number; waitMs: number; stale?: boolean }
           if ((request.headers.accept ?? '').includes('text/event-stream'))
             return streamChanges(fs, q.since, request, reply)
           if (q.waitMs > 0) {
@@ -256,7 +270,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
               request.raw.off('close', onClose)
             }
           }
-          return fs.changes(q.since, q.limit)
+          return fs.changes(q.since, q.limit, { stale: q.stale })
         },
       )
     },
@@ -270,6 +284,9 @@ async function streamChanges(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
+  // The first batch after a read barrier (read-your-writes; a failure is still an ordinary error
+  // answer), then the stream follows this replica's log.
+  let batch = await fs.changes(since, 1000)
   reply.hijack()
   const res = reply.raw
   res.writeHead(200, {
@@ -280,14 +297,15 @@ async function streamChanges(
   const ac = new AbortController()
   request.raw.once('close', () => ac.abort())
   let cursor = since
-  while (!ac.signal.aborted) {
-    const { events, truncated } = fs.changes(cursor, 1000)
-    if (truncated) res.write(`event: truncated\ndata: {"since":${cursor}}\n\n`)
-    for (const e of events) {
+  for (;;) {
+    if (batch.truncated) res.write(`event: truncated\ndata: {"since":${cursor}}\n\n`)
+    for (const e of batch.events) {
       res.write(`id: ${e.index}\ndata: ${JSON.stringify(e)}\n\n`)
       cursor = e.index
     }
-    if (events.length === 0) await fs.waitForChanges(cursor, ac.signal)
+    if (batch.events.length === 0) await fs.waitForChanges(cursor, ac.signal)
+    if (ac.signal.aborted) break
+    batch = await fs.changes(cursor, 1000, { stale: true })
   }
   res.end()
 }

@@ -12,10 +12,8 @@
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { Readable } from 'node:stream'
+import { blockedBody, type BlockReads } from './block-reads.js'
 
-/** Bytes of a file in blocks that OPEN reads ahead of the socket. */
-const OPEN_READ_AHEAD_BYTES = 8 << 20
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, isFsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
 import type { ApiRoutes } from '../server.js'
@@ -35,16 +33,9 @@ export interface WebHdfsDeps {
    * datanode's data route (`writeTarget`, signed with the shared `tokenKey`), and OPEN streams a file in
    * blocks. Without it every file is inline.
    */
-  readonly blocks?: {
+  readonly blocks?: BlockReads & {
     writeTarget(): string | undefined
     inlineThreshold(): number
-    open(
-      caller: Caller,
-      path: string,
-      offset: number,
-      length: number,
-      signal?: AbortSignal,
-    ): Promise<{ length: number; stream: AsyncIterable<Uint8Array> } | undefined>
   }
 }
 
@@ -290,14 +281,10 @@ async function serve(
       if (bool(q, 'noredirect', false)) return json({ Location: selfUrl(request, { noredirect: undefined }) })
       const blocked = await deps.blocks?.open(caller, path, offset, length)
       if (blocked !== undefined) {
-        return (
-          reply
-            .type('application/octet-stream')
-            .header('content-length', blocked.length)
-            // Read-ahead: up to OPEN_READ_AHEAD_BYTES are fetched from the replicas while the socket
-            // sends what came before (Readable.from's default 16 KiB made disk and network take turns).
-            .send(Readable.from(blocked.stream, { objectMode: false, highWaterMark: OPEN_READ_AHEAD_BYTES }))
-        )
+        return reply
+          .type('application/octet-stream')
+          .header('content-length', blocked.length)
+          .send(blockedBody(blocked))
       }
       const data = await fs.read(caller, path, { offset, length })
       return reply

@@ -41,7 +41,7 @@ export function fsModule(): NodeModule {
           blocks,
           tokenKey: webhdfsTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
         })
-        const native = fsRoutes({ fs })
+        const native = fsRoutes({ fs, blocks })
         return {
           api: fs,
           routes: {
