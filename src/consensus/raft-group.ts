@@ -46,7 +46,13 @@ import {
   type RaftGroupStatus,
   type RaftLogger,
 } from './raft-group-types.js'
-import { SessionTable, jsonResultCodec, unwrapSnapshot, wrapSnapshot } from './sessions.js'
+import {
+  SessionTable,
+  jsonResultCodec,
+  unwrapSnapshot,
+  wrapCapturedSnapshot,
+  wrapSnapshot,
+} from './sessions.js'
 import type { AppliedEntry } from './state-machine.js'
 import type { PersistBatch } from './storage/types.js'
 
@@ -113,6 +119,8 @@ class RaftGroupImpl implements RaftGroup {
   /** Size of the last snapshot taken or installed, and entry bytes applied since (snapshotLogRatio). */
   private lastSnapshotBytes = 0
   private appliedBytesSinceSnapshot = 0
+  /** A snapshot is being encoded in the background (snapshotLater). */
+  private snapshotInFlight = false
   private leaderId: NodeId = NONE
   private role: StateType = StateType.Follower
   private started = false
@@ -644,18 +652,53 @@ class RaftGroupImpl implements RaftGroup {
     this.appliedBytesSinceSnapshot = 0
   }
 
-  /** Every snapshotEntries applied entries: snapshot the state machine (with sessions), compact the log. */
+  /**
+   * Every snapshotEntries applied entries (and snapshotLogRatio): snapshot the state machine (with
+   * sessions), compact the log. With a state machine that offers `snapshotLater`, only the capture
+   * happens here; the encoding runs in the background while entries keep being applied, and the
+   * compaction comes back to the loop as a task (storage writes stay serialized with Readys).
+   */
   private async maybeSnapshot(): Promise<void> {
+    if (this.snapshotInFlight) return
     if (this.appliedIndex - this.snapshotIndex < this.cfg.snapshotEntries) return
     if (this.appliedBytesSinceSnapshot < this.cfg.snapshotLogRatio * this.lastSnapshotBytes) return
     const index = this.appliedIndex
-    const state = await this.init.stateMachine.snapshot()
-    const snap: Snapshot = {
-      data: wrapSnapshot(state, this.sessions, this.codec),
-      metadata: { index, term: this.mirror.term(index), confState: this.confState },
+    const metadata = { index, term: this.mirror.term(index), confState: this.confState }
+    const sm = this.init.stateMachine
+    if (sm.snapshotLater === undefined) {
+      this.appliedBytesSinceSnapshot = 0
+      const state = await sm.snapshot()
+      await this.compactTo({ data: wrapSnapshot(state, this.sessions, this.codec), metadata })
+      return
     }
-    this.lastSnapshotBytes = snap.data.length
+    const encode = sm.snapshotLater()
+    const sessions = this.sessions.toProto(this.codec)
+    this.snapshotInFlight = true
     this.appliedBytesSinceSnapshot = 0
+    void (async () => {
+      try {
+        const data = wrapCapturedSnapshot(await encode(), sessions)
+        this.tasks.push(async () => {
+          this.snapshotInFlight = false
+          // A snapshot from the leader may have overtaken this one meanwhile.
+          if (index > this.snapshotIndex) await this.compactTo({ data, metadata })
+        })
+        this.kick()
+      } catch (e) {
+        this.snapshotInFlight = false
+        this.log.warn('raft snapshot failed; the log is kept and the next one is tried later', {
+          id: this.id,
+          index,
+          err: e instanceof Error ? e.message : String(e),
+        })
+      }
+    })()
+  }
+
+  /** Stores `snap` as the latest snapshot and drops the log it covers. Runs on the loop. */
+  private async compactTo(snap: Snapshot): Promise<void> {
+    const index = snap.metadata.index
+    this.lastSnapshotBytes = snap.data.length
     // A commit-only hard state may still be waiting for the next write (see handleReady): it must reach
     // the disk with the compaction, or a crash leaves a snapshot ahead of the saved commit index and the
     // restart refuses the state (found by the simulator, SEED=7).

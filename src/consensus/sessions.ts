@@ -97,7 +97,15 @@ export const jsonResultCodec: ResultCodec = {
 }
 
 export function wrapSnapshot(state: Uint8Array, sessions: SessionTable, codec: ResultCodec): Uint8Array {
-  return hopsd.raft.SnapshotEnvelope.encode({ state, sessions: sessions.toProto(codec) }).finish()
+  return wrapCapturedSnapshot(state, sessions.toProto(codec))
+}
+
+/** The envelope around a state captured earlier, with the session table as it was then. */
+export function wrapCapturedSnapshot(
+  state: Uint8Array,
+  sessions: hopsd.raft.Session.$Properties[],
+): Uint8Array {
+  return hopsd.raft.SnapshotEnvelope.encode({ state, sessions }).finish()
 }
 
 export function unwrapSnapshot(data: Uint8Array): {

@@ -6,7 +6,8 @@
  * - `apply` is called with committed entries in strictly increasing index order, each entry exactly
  *   once per state-machine lifetime (a restart restores the latest snapshot, then re-applies the
  *   committed entries after it).
- * - `apply`, `snapshot` and `restore` are never called concurrently with each other.
+ * - `apply`, `snapshot` and `restore` are never called concurrently with each other (the encoder that
+ *   `snapshotLater` returns does run concurrently with `apply`: that is its purpose).
  * - Commands retried by a client (same client id and sequence number) are filtered out by the
  *   consensus layer before `apply`: the state machine sees each client command once.
  *
@@ -32,6 +33,14 @@ export interface StateMachine<Result = unknown> {
   apply(entries: readonly AppliedEntry[]): Result[] | Promise<Result[]>
   /** Serializes the whole state as of the last applied index. */
   snapshot(): Uint8Array | Promise<Uint8Array>
+  /**
+   * Optional, preferred by the driver when present: captures the state as of the last applied index
+   * at the call (cheaply, without encoding) and returns a function that encodes that capture. The
+   * driver runs the encoder while it keeps applying entries, so the capture must not change with later
+   * applies (e.g. hold references to immutable values), and the encoder must not touch live state.
+   * The bytes must be those snapshot() would have returned at the capture.
+   */
+  snapshotLater?(): () => Uint8Array | Promise<Uint8Array>
   /** Replaces the whole state with a snapshot produced by `snapshot` (possibly on another node). */
   restore(data: Uint8Array): void | Promise<void>
 }

@@ -111,6 +111,14 @@ export class Table<V> {
     return { keys, values }
   }
 
+  /**
+   * The rows as they are now, to encode later (snapshots off the apply path): values are immutable, so
+   * holding the references is a consistent capture however the table changes afterwards.
+   */
+  capture(): [string, V][] {
+    return [...this.map.entries()]
+  }
+
   /** Replaces the whole content (restore): not journaled. */
   load(keys: readonly string[], values: readonly Uint8Array[]): void {
     if (keys.length !== values.length)

@@ -52,6 +52,22 @@ export class KvMachine implements StateMachine<string | number | null> {
   }
 }
 
+/**
+ * A KvMachine whose snapshots are captured at once and encoded a turn of the event loop later (the
+ * driver's background path): entries applied meanwhile must not leak into the capture.
+ */
+export class LaterKvMachine extends KvMachine {
+  encodes = 0
+  snapshotLater(): () => Promise<Uint8Array> {
+    const captured = [...this.data]
+    return async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      this.encodes++
+      return new TextEncoder().encode(JSON.stringify(captured))
+    }
+  }
+}
+
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
 export interface Member {
@@ -66,7 +82,15 @@ export class TestCluster {
   readonly members = new Map<NodeId, Member>()
   private seed: number
 
-  constructor(readonly opts: { seed?: number; config?: Partial<RaftGroupConfig>; levelDir?: string } = {}) {
+  constructor(
+    readonly opts: {
+      seed?: number
+      config?: Partial<RaftGroupConfig>
+      levelDir?: string
+      /** State machines with snapshotLater (snapshots encoded in the background). */
+      laterSnapshots?: boolean
+    } = {},
+  ) {
     this.net = createMemoryNetwork()
     this.seed = opts.seed ?? 1
   }
@@ -75,7 +99,7 @@ export class TestCluster {
     const st =
       storage ??
       (this.opts.levelDir ? await openLevelStorage(`${this.opts.levelDir}/${id}`) : createMemoryStorage())
-    const sm = new KvMachine()
+    const sm = this.opts.laterSnapshots ? new LaterKvMachine() : new KvMachine()
     const group = createRaftGroup({
       id,
       storage: st,

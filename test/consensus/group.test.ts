@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { isConsensusError } from '../../src/consensus/index.js'
 import { makeTempDir, waitFor } from '../helpers/index.js'
-import { TestCluster, enc } from './group-harness.js'
+import { LaterKvMachine, TestCluster, enc } from './group-harness.js'
 
 let cluster: TestCluster | null = null
 afterEach(async () => {
@@ -135,6 +135,33 @@ describe('RaftGroup over the memory network', () => {
     await m.group.propose(enc(`set big2 ${big}`)) // the log since now outweighs the snapshot
     await waitFor(() => snapshots === 2, { timeoutMs: 5000, intervalMs: 5, what: 'the second snapshot' })
   })
+
+  for (const later of [false, true])
+    it(`restarts from LevelDB after snapshots taken ${later ? 'in the background' : 'inline'}, lagging follower catches up by snapshot`, async () => {
+      const dir = makeTempDir('raft-level-snap-')
+      cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
+        levelDir: dir,
+        laterSnapshots: later,
+        config: { snapshotEntries: 10, snapshotLogRatio: 0 },
+      })
+      const leader = await cluster.leader()
+      const lagging = ['a', 'b', 'c'].find((id) => id !== leader.id)!
+      await cluster.stop(lagging)
+      // Concurrent proposals: entries keep being applied while a background snapshot is encoded.
+      for (let round = 0; round < 6; round++)
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) => leader.group.propose(enc(`set k${round * 10 + i} ${round}`))),
+        )
+      if (later) expect((leader.sm as LaterKvMachine).encodes).toBeGreaterThan(0)
+      // The lagging follower comes back from its own disk and needs the log the others compacted.
+      const back = await cluster.add(lagging)
+      await waitFor(() => back.sm.data.get('k59') === '5', {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+        what: 'the lagging follower caught up by snapshot',
+      })
+      for (let i = 0; i < 60; i++) expect(back.sm.data.get(`k${i}`)).toBe(String(Math.floor(i / 10)))
+    })
 
   it('transfers leadership', async () => {
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'])

@@ -106,6 +106,18 @@ describe('MetaStateMachine', () => {
     expect(ra.filter((r) => !r.ok).length).toBeGreaterThan(100) // ... and meets many refusals
   })
 
+  it('snapshotLater: the capture is the state at the call, whatever is applied while it encodes', async () => {
+    const seed = 99
+    const cmds = randomCommands(seed, 600)
+    const sm = newSm()
+    applyAll(sm, cmds.slice(0, 300), 1)
+    const expected = sm.snapshot()
+    const encode = sm.snapshotLater()
+    applyAll(sm, cmds.slice(300), 301) // renames, deletes, new files after the capture
+    expect(hex(sm.snapshot()), `seed ${seed}`).not.toBe(hex(expected))
+    expect(hex(await encode()), `seed ${seed}`).toBe(hex(expected))
+  })
+
   it('a refused command leaves the state byte-identical', () => {
     const seed = 777
     const cmds = randomCommands(seed, 400)
