@@ -15,20 +15,20 @@
  * Usage: `npm run bench -- cluster-raft [--quick] [--proposers=1,16,256] [--no-http]`
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import consensusBench from '../consensus/index.js'
-import { generateSwarmKey } from '../../src/node/p2p/index.js'
 import {
   REPO_ROOT,
   freePorts,
   makeTempDir,
   removeTempDirs,
-  startNode,
+  startCluster,
   stopAllNodes,
   waitFor,
+  writeSwarmKey,
   type NodeHandle,
 } from '../../test/helpers/index.js'
 import { newReport, round, summarize, type Bench, type BenchReport, type BenchRow } from '../harness.js'
@@ -117,8 +117,7 @@ interface Libp2pCluster {
 
 async function startLibp2pCluster(dir: string): Promise<Libp2pCluster> {
   mkdirSync(dir, { recursive: true })
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
+  const keyFile = writeSwarmKey(join(dir, 'swarm.key'))
   const addrs = await freePorts(3)
   const workers = await Promise.all(
     addrs.map((a, i) => spawnWorker(join(dir, `w${i + 1}`), a, addrs, keyFile, 1000 + i)),
@@ -180,29 +179,17 @@ function put(agent: Agent, url: string, body: Buffer): Promise<number> {
 }
 
 async function startHopsdCluster(dir: string): Promise<{ nodes: NodeHandle[]; leader: NodeHandle }> {
-  mkdirSync(dir, { recursive: true })
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
-  const ports = await freePorts(6)
-  const p2p = [ports[1]!, ports[3]!, ports[5]!]
-  const nodes = await Promise.all(
-    [0, 1, 2].map((i) =>
-      startNode({
-        dataDir: join(dir, `n${i + 1}`),
-        zone: `z${i + 1}`,
-        roles: ['metadata'],
-        http: ports[2 * i]!,
-        p2p: p2p[i]!,
-        join: p2p,
-        bootstrapExpect: 3,
-        // Raft ticks as the in-process and libp2p groups (election timeouts don't matter under load).
-        extraArgs: ['--swarm-key', keyFile, '--raft-tick-ms', '50'],
-        // Request logs off, as in bench/fs-small: the figures are about the write path.
-        env: { HOPSD_LOG_LEVEL: 'warn' },
-        readyTimeoutMs: READY_TIMEOUT_MS,
-      }),
-    ),
-  )
+  // zones z1..z3, every node joins all, --bootstrap-expect 3
+  const { handles: nodes } = await startCluster({
+    dir,
+    nodes: 3,
+    roles: ['metadata'],
+    // Raft ticks as the in-process and libp2p groups (election timeouts don't matter under load).
+    extraArgs: ['--raft-tick-ms', '50'],
+    // Request logs off, as in bench/fs-small: the figures are about the write path.
+    env: { HOPSD_LOG_LEVEL: 'warn' },
+    readyTimeoutMs: READY_TIMEOUT_MS,
+  })
   const leaderId = await waitFor(
     async () => {
       const docs = await Promise.all(

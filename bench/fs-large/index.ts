@@ -6,52 +6,17 @@
  * fsync, and read back. Goals: writes ≥ 50% of the baseline, reads ≥ 70%.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { once } from 'node:events'
 import { get, request } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import {
-  freePorts,
-  makeTempDir,
-  removeTempDirs,
-  startNode,
-  stopAllNodes,
-  waitFor,
-  type NodeHandle,
-} from '../../test/helpers/index.js'
+import { makeTempDir, removeTempDirs, startCluster, stopAllNodes, waitFor } from '../../test/helpers/index.js'
 import { newReport, round, type Bench } from '../harness.js'
 
 const USER = 'hopsd'
 const MIB = 1024 * 1024
 const PIECE_BYTES = 4 * MIB
-
-async function startCluster(dir: string): Promise<NodeHandle[]> {
-  mkdirSync(dir, { recursive: true })
-  const addrs = await freePorts(6)
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, {
-    mode: 0o600,
-  })
-  const p2p = [addrs[3]!, addrs[4]!, addrs[5]!]
-  return Promise.all(
-    [0, 1, 2].map((i) =>
-      startNode({
-        dataDir: join(dir, `n${i + 1}`),
-        zone: `z${i + 1}`,
-        roles: ['metadata', 'datanode'],
-        http: addrs[i],
-        p2p: p2p[i],
-        join: p2p,
-        bootstrapExpect: 3,
-        extraArgs: ['--swarm-key', keyFile],
-        env: { HOPSD_LOG_LEVEL: 'warn' },
-        readyTimeoutMs: 60_000,
-      }),
-    ),
-  )
-}
 
 /** The same bytes, generated piece by piece (one random piece repeated with its index stamped in). */
 function* pieces(total: number, seed: Buffer): Generator<Buffer> {
@@ -147,8 +112,14 @@ const bench: Bench = async ({ quick, args }) => {
   const dir = makeTempDir('hopsd-bench-fs-large-')
   const seed = randomBytes(PIECE_BYTES)
   try {
-    const nodes = await startCluster(join(dir, 'cluster'))
-    const url = nodes[0]!.url
+    // zones z1..z3, every node joins all, --bootstrap-expect 3
+    const cluster = await startCluster({
+      dir: join(dir, 'cluster'),
+      nodes: 3,
+      roles: ['metadata', 'datanode'],
+      env: { HOPSD_LOG_LEVEL: 'warn' },
+    })
+    const url = cluster.handles[0]!.url
     await waitFor(
       async () => {
         const h = (await (await fetch(`${url}/api/v1/fs/health`)).json()) as {

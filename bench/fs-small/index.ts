@@ -17,19 +17,17 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   REPO_ROOT,
-  freePorts,
   makeTempDir,
   removeTempDirs,
-  startNode,
+  startCluster,
   stopAllNodes,
   waitFor,
-  type NodeHandle,
 } from '../../test/helpers/index.js'
 import { newReport, round, summarize, type Bench, type BenchRow } from '../harness.js'
 
@@ -251,48 +249,6 @@ async function baseline(
   }
 }
 
-/** Attempts at starting the cluster: a port found free can be taken by another process before a node binds it. */
-const CLUSTER_START_ATTEMPTS_MAX = 3
-
-async function startCluster(dir: string, n: number): Promise<NodeHandle[]> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startClusterOnce(join(dir, `try${attempt}`), n)
-    } catch (err) {
-      await stopAllNodes()
-      if (attempt >= CLUSTER_START_ATTEMPTS_MAX || !/PORT_IN_USE/.test((err as Error).message)) throw err
-    }
-  }
-}
-
-/** Starts N nodes (zones z1..zN) that join each other, with one swarm key. */
-async function startClusterOnce(dir: string, n: number): Promise<NodeHandle[]> {
-  mkdirSync(dir, { recursive: true })
-  const addrs = await freePorts(2 * n)
-  const http = addrs.slice(0, n)
-  const p2p = addrs.slice(n)
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, {
-    mode: 0o600,
-  })
-  return Promise.all(
-    http.map((h, i) =>
-      startNode({
-        dataDir: join(dir, `n${i + 1}`),
-        zone: `z${i + 1}`,
-        http: h,
-        p2p: p2p[i],
-        join: n > 1 ? p2p : [],
-        bootstrapExpect: n,
-        extraArgs: ['--swarm-key', keyFile],
-        // Request logs off, as a loaded production node would run: the figures are about the fs path.
-        env: { HOPSD_LOG_LEVEL: 'warn' },
-        readyTimeoutMs: 60_000,
-      }),
-    ),
-  )
-}
-
 /** Waits until every target accepts a small-file write (leader elected, fs served). */
 async function waitReady(targets: readonly Target[]): Promise<void> {
   await Promise.all(
@@ -343,7 +299,15 @@ const bench: Bench = async ({ quick, args }) => {
     const urls =
       values.target !== undefined
         ? values.target.split(',').map((u) => u.replace(/\/+$/, ''))
-        : (await startCluster(dir, nodes)).map((n) => n.url)
+        : (
+            await startCluster({
+              dir: join(dir, 'cluster'),
+              // zones z1..zN, every node joins all, --bootstrap-expect N
+              nodes,
+              // Request logs off, as a loaded production node would run: the figures are about the fs path.
+              env: { HOPSD_LOG_LEVEL: 'warn' },
+            })
+          ).handles.map((n) => n.url)
     const maxClients = Math.max(...clientCounts)
     const targets = urls.map((url) => {
       const agent = new Agent({ keepAlive: true, maxSockets: maxClients, maxFreeSockets: maxClients })

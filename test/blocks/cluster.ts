@@ -1,24 +1,15 @@
-// A real hopsd cluster for the block tests: `hopsd start` processes on loopback. The first three nodes
-// are metadata + datanode in zones z1..z3; further nodes are datanodes (zones z1, z2, ...). Fast
-// timings for a loaded 2-core machine; a short --replica-grace-ms so re-replication starts soon.
-// A node that was killed can be started again (same data dir, ports and flags) with `restart`.
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { generateSwarmKey } from '../../src/node/p2p/index.js'
-import { freePorts, makeTempDir, startNode, waitFor, type NodeHandle } from '../helpers/index.js'
+// A real hopsd cluster for the block tests (test/helpers startCluster): `hopsd start` processes on
+// loopback. The first three nodes are metadata + datanode in zones z1..z3; further nodes are datanodes
+// (zones z1, z2, ...). Fast timings for a loaded 2-core machine; a short --replica-grace-ms so
+// re-replication starts soon. A node that was killed can be started again (same data dir, ports and
+// flags) with `restart`.
+import { FAST_TIMING_ARGS, startCluster, waitFor, type LoopbackNode } from '../helpers/index.js'
 
 export const SU = 'hopsd'
 export const MIB = 1024 * 1024
 
-export interface BNode {
-  readonly name: string
-  readonly zone: string
-  readonly roles: readonly string[]
-  readonly dataDir: string
-  readonly http: string
-  readonly p2p: string
-  handle: NodeHandle
-}
+/** A node: name n1.., zone, roles, data dir, ports and current process. */
+export type BNode = LoopbackNode
 
 export interface BCluster {
   readonly nodes: BNode[]
@@ -40,43 +31,26 @@ export async function startBlockCluster(
 ): Promise<BCluster> {
   const metaCount = opts.metadata ?? 3
   const total = metaCount + (opts.datanodes ?? 0)
-  const dir = makeTempDir('hopsd-blocks-')
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
-  const addrs = await freePorts(total * 2)
-  const joins = Array.from({ length: metaCount }, (_, i) => addrs[2 * i + 1]!)
-  const nodes: BNode[] = []
-  const launch = (spec: Omit<BNode, 'handle'>, i: number): Promise<NodeHandle> =>
-    startNode({
-      ...spec,
-      join: joins,
-      bootstrapExpect: metaCount,
-      extraArgs: [
-        '--swarm-key',
-        keyFile,
-        '--gossip-interval-ms',
-        '100',
-        '--suspect-after-ms',
-        '600',
-        '--dead-after-ms',
-        '1500',
-        '--raft-tick-ms',
-        '20',
-        '--replica-grace-ms',
-        '1000',
-        ...(opts.extraArgs?.(i) ?? []),
-      ],
-      env: { HOPSD_LOG_LEVEL: 'info' },
-      readyTimeoutMs: 60_000,
-    })
+  // --join lists the metadata nodes; --bootstrap-expect is their count (startCluster's default).
+  const lc = await startCluster({
+    prefix: 'hopsd-blocks-',
+    nodes: Array.from({ length: total }, (_, i) => ({
+      zone: `z${(i % 3) + 1}`,
+      roles: i < metaCount ? ['metadata', 'datanode'] : ['datanode'],
+      seed: i < metaCount,
+      extraArgs: opts.extraArgs?.(i) ?? [],
+    })),
+    extraArgs: [...FAST_TIMING_ARGS, '--replica-grace-ms', '1000'],
+    env: { HOPSD_LOG_LEVEL: 'info' },
+  })
+  const nodes = lc.nodes
   const cluster: BCluster = {
     nodes,
     async stop() {
-      await Promise.all(nodes.map((n) => n.handle.stop(10_000)))
+      await lc.stop(10_000)
     },
     async restart(n) {
-      await n.handle.exited
-      n.handle = await launch(n, nodes.indexOf(n))
+      await lc.restart(n)
       // Ask another running metadata node (a datanode-only node serves no /api/v1/fs/health).
       const running = (x: BNode): boolean =>
         x.handle.process.exitCode === null && x.handle.process.signalCode === null
@@ -88,37 +62,9 @@ export async function startBlockCluster(
       })
     },
     logTails(lines = 30) {
-      return nodes
-        .map((n) => {
-          const { stdout, stderr } = n.handle.logs()
-          return `----- ${n.name} ${n.zone} ${n.handle.id}\n${(stdout + stderr).trimEnd().split('\n').slice(-lines).join('\n')}`
-        })
-        .join('\n')
+      return lc.logTails(lines)
     },
   }
-  const started: NodeHandle[] = []
-  const settled = await Promise.allSettled(
-    Array.from({ length: total }, async (_, i) => {
-      const spec = {
-        name: `n${i + 1}`,
-        zone: `z${(i % 3) + 1}`,
-        roles: i < metaCount ? ['metadata', 'datanode'] : ['datanode'],
-        dataDir: join(dir, `n${i + 1}`),
-        http: addrs[2 * i]!,
-        p2p: addrs[2 * i + 1]!,
-      }
-      const handle = await launch(spec, i)
-      started.push(handle)
-      return { ...spec, handle }
-    }),
-  )
-  const failed = settled.find((r) => r.status === 'rejected')
-  if (failed !== undefined) {
-    await Promise.allSettled(started.map((h) => h.stop(10_000)))
-    throw failed.reason
-  }
-  const launched = settled.map((r) => (r as PromiseFulfilledResult<BNode>).value)
-  nodes.push(...launched)
   try {
     await waitFor(
       async () => {

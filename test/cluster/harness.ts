@@ -1,6 +1,6 @@
 /**
- * Cluster-test harness: real `hopsd start` processes on loopback (test/helpers startNode), one swarm key
- * per cluster, fast test timings, helpers to read the cluster document and to write/read small files,
+ * Cluster-test harness: real `hopsd start` processes on loopback (test/helpers startCluster), one swarm
+ * key per cluster, fast test timings, helpers to read the cluster document and to write/read small files,
  * and a cross-process lock so that only one cluster test file runs its daemons at a time (vitest runs
  * files in parallel; two 5-process clusters on a loaded 2-core machine would make every timing lie).
  *
@@ -18,14 +18,12 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, onTestFailed } from 'vitest'
-import { generateSwarmKey } from '../../src/node/p2p/index.js'
 import {
-  freePorts,
   getJson,
   isProcessAlive,
-  makeTempDir,
-  startNode,
+  LoopbackCluster,
   waitFor,
+  type LoopbackNode,
   type NodeHandle,
 } from '../helpers/index.js'
 
@@ -66,8 +64,6 @@ export const LOCK_WAIT_MS = 400_000
  * assertions with tight bounds (5 s fail-over, 5 s convergence) measure their own intervals.
  */
 export const CLUSTER_TEST_TIMEOUT_MS = 180_000
-/** Starts of one node on fresh ports when another process took them first. */
-const PORT_RETRIES_MAX = 3
 /** A fresh cluster (processes under tsx, on a loaded machine) may take this long to elect and commit. */
 export const CLUSTER_READY_MS = 60_000
 
@@ -108,8 +104,9 @@ export interface NodeSpec {
 }
 
 export interface StartOptions {
+  /** `--bootstrap-expect`; no flag when omitted. */
   bootstrapExpect?: number
-  /** Override test timings for these nodes. */
+  /** Override test timings for the nodes this call starts (a restart keeps a node's timings). */
   timings?: Partial<typeof TEST_TIMINGS>
 }
 
@@ -240,29 +237,40 @@ function releaseLock(): void {
 
 // ----------------------------------------------------------------------------------------- a cluster
 
-export interface StartedNode {
-  handle: NodeHandle
-  spec: Required<Pick<NodeSpec, 'zone' | 'http' | 'p2p' | 'dataDir'>> & NodeSpec
-}
+/** A node of a {@link TestCluster}: its zone, ports, data dir and current process. */
+export type StartedNode = LoopbackNode
 
 export class TestCluster {
   readonly name: string
-  dir = ''
-  swarmKeyFile = ''
-  /** Every node started, in start order (killed ones stay, with their specs, for restarts). */
-  readonly started: StartedNode[] = []
-  #count = 0
+  #cluster: LoopbackCluster | undefined
   #failed = false
 
   constructor(name: string) {
     this.name = name
   }
 
+  get #c(): LoopbackCluster {
+    if (this.#cluster === undefined) throw new Error(`${this.name}: open() first`)
+    return this.#cluster
+  }
+
+  /** The cluster's temp dir (swarm key, data dirs). */
+  get dir(): string {
+    return this.#c.dir
+  }
+
+  get swarmKeyFile(): string {
+    return this.#c.swarmKeyFile
+  }
+
+  /** Every node started, in start order (killed ones stay, for restarts). */
+  get started(): readonly StartedNode[] {
+    return this.#cluster?.nodes ?? []
+  }
+
   async open(): Promise<void> {
     await acquireLock(LOCK_WAIT_MS - 10_000)
-    this.dir = makeTempDir(`hopsd-cluster-${this.name}-`)
-    this.swarmKeyFile = join(this.dir, 'swarm.key')
-    writeFileSync(this.swarmKeyFile, generateSwarmKey(), { mode: 0o600 })
+    this.#cluster = new LoopbackCluster({ prefix: `hopsd-cluster-${this.name}-` })
   }
 
   /** Marks the run failed, so close() prints the nodes' log tails. */
@@ -283,7 +291,7 @@ export class TestCluster {
   /** Stops every node that still runs, prints log tails if a test failed, releases the lock. */
   async close(): Promise<void> {
     try {
-      await Promise.all(this.started.map((n) => n.handle.stop(5_000)))
+      await this.#cluster?.stop(5_000)
       if (this.#failed || process.env['HOPSD_TEST_LOGS'] === '1') this.printLogs()
     } finally {
       releaseLock()
@@ -291,100 +299,33 @@ export class TestCluster {
   }
 
   printLogs(lines = 40): void {
-    for (const n of this.started) {
-      const { stdout, stderr } = n.handle.logs()
-      // Request lines drown what matters (elections, membership, errors): leave them out of the tail.
-      const tail = (s: string) =>
-        s
-          .trimEnd()
-          .split('\n')
-          .filter((l) => !l.includes('"msg":"request"'))
-          .slice(-lines)
-          .join('\n')
-      process.stderr.write(
-        `\n----- ${this.name}: node ${n.handle.id || '?'} zone ${n.spec.zone} http ${n.spec.http} p2p ${n.spec.p2p}` +
-          ` (pid ${n.handle.pid}) -----\n${tail(stdout)}\n${tail(stderr)}\n`,
-      )
-    }
-  }
-
-  /** The p2p addresses every node joins (all of the cluster's, its own included: the join loop skips it). */
-  joinAddrs(): string[] {
-    return this.started.map((n) => n.spec.p2p)
+    if (this.#cluster === undefined) return
+    // Request lines drown what matters (elections, membership, errors): leave them out of the tail.
+    const tails = this.#cluster.logTails(lines, { exclude: (l) => l.includes('"msg":"request"') })
+    process.stderr.write(`\n===== ${this.name} =====\n${tails}\n`)
   }
 
   /**
-   * Starts the nodes at once (they all join every address of the cluster and of each other). A node whose
-   * fresh port another process took between `freePorts` and its bind (PORT_IN_USE) is started again on
-   * new ports, at most {@link PORT_RETRIES_MAX} times; it still joins everyone, so the others meet it.
+   * Starts the nodes at once; each joins every node of the cluster, earlier ones and these (a node whose
+   * fresh port was taken before it bound it is started again on new ports: see startCluster).
    */
   async startMany(specs: NodeSpec[], opts: StartOptions = {}): Promise<NodeHandle[]> {
-    const ports = await freePorts(specs.length * 2)
-    const full = specs.map((s, i) => ({
-      ...s,
-      http: s.http ?? ports[2 * i]!,
-      p2p: s.p2p ?? ports[2 * i + 1]!,
-      dataDir: s.dataDir ?? join(this.dir, `n${++this.#count}`),
-      fresh: s.http === undefined && s.p2p === undefined,
-    }))
-    const joinAddrs = [...new Set([...this.joinAddrs(), ...full.map((s) => s.p2p)])]
-    return Promise.all(
-      full.map(async ({ fresh, ...spec }) => {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await this.#start(spec, [...new Set([...joinAddrs, spec.p2p])], opts)
-          } catch (err) {
-            if (
-              !fresh ||
-              attempt >= PORT_RETRIES_MAX ||
-              !String((err as Error).message).includes('PORT_IN_USE')
-            )
-              throw err
-            process.stderr.write(
-              `${this.name}: ${(err as Error).message.slice(0, 200)}; new ports, attempt ${attempt + 1}\n`,
-            )
-            const [http, p2p] = await freePorts(2)
-            spec.http = http!
-            spec.p2p = p2p!
-          }
-        }
-      }),
+    const nodes = await this.#c.start(
+      specs.map((s) => ({ ...s, extraArgs: [...timingArgs(opts.timings), ...(s.extraArgs ?? [])] })),
+      { bootstrapExpect: opts.bootstrapExpect ?? null },
     )
+    return nodes.map((n) => n.handle)
   }
 
   async start(spec: NodeSpec, opts: StartOptions = {}): Promise<NodeHandle> {
     return (await this.startMany([spec], opts))[0]!
   }
 
-  /** Restarts a stopped or killed node with the same data dir and ports. */
-  async restart(handle: NodeHandle, opts: StartOptions = {}): Promise<NodeHandle> {
-    const old = this.started.find((n) => n.handle === handle)
-    if (old === undefined) throw new Error('restart: not a node of this cluster')
-    await handle.exited
-    return this.#start(old.spec, this.joinAddrs(), opts, old)
-  }
-
-  async #start(spec: StartedNode['spec'], join: string[], opts: StartOptions, replace?: StartedNode) {
-    mkdirSync(spec.dataDir, { recursive: true })
-    const handle = await startNode({
-      dataDir: spec.dataDir,
-      zone: spec.zone,
-      roles: spec.roles,
-      http: spec.http,
-      p2p: spec.p2p,
-      join,
-      bootstrapExpect: opts.bootstrapExpect,
-      extraArgs: [
-        '--swarm-key',
-        spec.swarmKeyFile ?? this.swarmKeyFile,
-        ...timingArgs(opts.timings),
-        ...(spec.extraArgs ?? []),
-      ],
-      readyTimeoutMs: 60_000,
-    })
-    if (replace !== undefined) replace.handle = handle
-    else this.started.push({ handle, spec })
-    return handle
+  /** Restarts a stopped or killed node with the same data dir, ports and flags. */
+  async restart(handle: NodeHandle, opts: Pick<StartOptions, 'bootstrapExpect'> = {}): Promise<NodeHandle> {
+    const node = this.started.find((n) => n.handle === handle)
+    if (node === undefined) throw new Error('restart: not a node of this cluster')
+    return this.#c.restart(node, { bootstrapExpect: opts.bootstrapExpect ?? null })
   }
 
   /** Nodes whose process is still running. */
@@ -395,7 +336,7 @@ export class TestCluster {
   }
 
   zoneOf(handle: NodeHandle): string {
-    return this.started.find((n) => n.handle === handle)!.spec.zone
+    return this.started.find((n) => n.handle === handle)!.zone
   }
 
   /**

@@ -7,12 +7,10 @@
  *    every node's p2p and HTTP ports crash nothing: the nodes still answer /health, still see each other,
  *    and the cluster still commits a write.
  */
-import { writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { generateSwarmKey } from '../../src/node/p2p/index.js'
-import { waitFor, type NodeHandle } from '../helpers/index.js'
+import { waitFor, writeSwarmKey, type NodeHandle } from '../helpers/index.js'
 import {
   clusterOf,
   contentFor,
@@ -82,8 +80,7 @@ describe.sequential(
     let nodes: NodeHandle[] = []
 
     it('a node with a wrong swarm key never joins; one with the right key, started beside it, does', async () => {
-      const wrongKeyFile = join(c.dir, 'wrong-swarm.key')
-      writeFileSync(wrongKeyFile, generateSwarmKey(), { mode: 0o600 })
+      const wrongKeyFile = writeSwarmKey(join(c.dir, 'wrong-swarm.key'))
       // All five start at once and join every address, the intruder's included. The intruder is a
       // metadata node expecting 3 like the others: it waits to bootstrap with them and never may.
       const started = await c.startMany(
@@ -148,9 +145,7 @@ describe.sequential(
       const seed = Number(process.env['HOPSD_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31))
       process.stdout.write(`security fuzz: SEED=${seed} (rerun with HOPSD_TEST_SEED=${seed})\n`)
       const next = rng(seed)
-      const targets = c.started
-        .filter((s) => nodes.includes(s.handle))
-        .flatMap((s) => [s.spec.p2p, s.spec.http])
+      const targets = c.started.filter((s) => nodes.includes(s.handle)).flatMap((s) => [s.p2p, s.http])
       const CONNECTIONS_PER_PORT = 12
       try {
         for (let round = 0; round < CONNECTIONS_PER_PORT; round += 4) {

@@ -1,42 +1,24 @@
-// A real hopsd cluster for the fs cluster tests: `hopsd start` processes on loopback, zones z1..zN, one
-// swarm key, --join listing every metadata node, --bootstrap-expect = the metadata count, and the fast
-// timings that hold on a loaded 2-core machine. Ready when every metadata node reports a leader and all
-// metadata nodes as voters, and every node (datanode-only ones too) serves the file system.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+// A real hopsd cluster for the fs cluster tests (test/helpers startCluster): `hopsd start` processes on
+// loopback, zones z1..zN, one swarm key, --join listing every metadata node, --bootstrap-expect = the
+// metadata count, and the fast timings that hold on a loaded 2-core machine. Ready when every metadata
+// node reports a leader and all metadata nodes as voters, and every node (datanode-only ones too) serves
+// the file system.
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { generateSwarmKey } from '../../src/node/p2p/index.js'
 import {
-  freePorts,
+  FAST_TIMING_ARGS,
   makeTempDir,
-  startNode,
+  startCluster,
   stopAllNodes,
   waitFor,
-  type NodeHandle,
+  type LoopbackNode,
+  type LoopbackNodeSpec,
 } from '../helpers/index.js'
-
-export const FAST_TIMINGS = [
-  '--gossip-interval-ms',
-  '100',
-  '--suspect-after-ms',
-  '600',
-  '--dead-after-ms',
-  '1500',
-  '--raft-tick-ms',
-  '20',
-] as const
 
 export const SUPERUSER = 'hopsd'
 
-export interface ClusterNode {
-  readonly name: string
-  readonly zone: string
-  readonly roles: readonly string[]
-  readonly dataDir: string
-  readonly http: string
-  readonly p2p: string
-  /** The running process (replaced by restart()). */
-  handle: NodeHandle
-}
+/** A node: name (m1.. metadata, d1.. datanode-only), zone, roles, data dir, ports, current process. */
+export type ClusterNode = LoopbackNode
 
 export interface FsCluster {
   readonly nodes: ClusterNode[]
@@ -78,41 +60,27 @@ export async function startFsCluster(
   const metaCount = opts.metadata ?? 3
   const dataCount = opts.datanodes ?? 0
   const dir = makeTempDir(opts.prefix ?? 'hopsd-fs-cluster-')
-  const keyFile = join(dir, 'swarm.key')
-  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
   const reportDir = join(dir, 'reports')
   mkdirSync(reportDir)
-  const total = metaCount + dataCount
-  const addrs = await freePorts(total * 2)
-  const p2pOf = (i: number) => addrs[2 * i + 1]!
-  const joins = Array.from({ length: metaCount }, (_, i) => p2pOf(i))
-
-  const specs: Omit<ClusterNode, 'handle'>[] = Array.from({ length: total }, (_, i) => ({
+  const specs: LoopbackNodeSpec[] = Array.from({ length: metaCount + dataCount }, (_, i) => ({
     name: i < metaCount ? `m${i + 1}` : `d${i - metaCount + 1}`,
     zone: `z${(i % metaCount) + 1}`,
     roles: i < metaCount ? ['metadata'] : ['datanode'],
-    dataDir: join(dir, `n${i + 1}`),
-    http: addrs[2 * i]!,
-    p2p: p2pOf(i),
+    // --join lists the metadata nodes only.
+    seed: i < metaCount,
   }))
-  const launch = (s: Omit<ClusterNode, 'handle'>): Promise<NodeHandle> =>
-    startNode({
-      dataDir: s.dataDir,
-      zone: s.zone,
-      roles: s.roles,
-      http: s.http,
-      p2p: s.p2p,
-      join: joins,
-      bootstrapExpect: metaCount,
-      extraArgs: ['--swarm-key', keyFile, ...FAST_TIMINGS],
-      env: {
-        HOPSD_LOG_LEVEL: 'info',
-        NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-compact --report-directory=${reportDir}`,
-      },
-      readyTimeoutMs: 60_000,
-    })
+  // --bootstrap-expect: the metadata count (startCluster's default).
+  const lc = await startCluster({
+    dir,
+    nodes: specs,
+    extraArgs: FAST_TIMING_ARGS,
+    env: {
+      HOPSD_LOG_LEVEL: 'info',
+      NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-compact --report-directory=${reportDir}`,
+    },
+  })
 
-  const nodes: ClusterNode[] = []
+  const nodes = lc.nodes
   const cluster: FsCluster = {
     nodes,
     get metadata() {
@@ -122,21 +90,15 @@ export async function startFsCluster(
       return nodes.filter((n) => !n.roles.includes('metadata'))
     },
     async restart(node) {
-      node.handle = await launch(node)
+      await lc.restart(node)
     },
     async stop() {
-      await Promise.all(nodes.map((n) => n.handle.stop(10_000)))
+      await lc.stop(10_000)
       // Any other node this worker started (a restart that failed half-way) goes too.
       await stopAllNodes()
     },
     logTails(lines = 40) {
-      return nodes
-        .map((n) => {
-          const { stdout, stderr } = n.handle.logs()
-          const tail = (stdout + stderr).trimEnd().split('\n').slice(-lines).join('\n')
-          return `----- ${n.name} (${n.zone}, ${n.roles.join(',')}, ${n.handle.url}, pid ${n.handle.pid}) -----\n${tail}`
-        })
-        .join('\n')
+      return lc.logTails(lines)
     },
     async stacks() {
       const out: string[] = []
@@ -166,14 +128,6 @@ export async function startFsCluster(
     },
   }
   try {
-    // allSettled: when one node fails to start, the others are in `nodes` and stopped below.
-    const started = await Promise.allSettled(specs.map((s) => launch(s)))
-    specs.forEach((s, i) => {
-      const r = started[i]!
-      if (r.status === 'fulfilled') nodes.push({ ...s, handle: r.value })
-    })
-    const failedStart = started.find((r) => r.status === 'rejected')
-    if (failedStart !== undefined) throw failedStart.reason
     await waitForHealthyCluster(cluster, opts.readyTimeoutMs ?? 90_000)
   } catch (err) {
     const tails = cluster.logTails()

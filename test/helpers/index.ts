@@ -1,6 +1,7 @@
 /**
  * Shared test helpers: waiting on conditions with deadlines, free ports, temporary directories, and
- * real daemons as child processes (the same `hopsd start` an operator runs).
+ * real daemons as child processes (the same `hopsd start` an operator runs), one or a whole cluster on
+ * loopback ({@link startCluster}, in cluster.ts).
  *
  * Daemons run from the sources under tsx by default; set HOPSD_BIN=dist/hopsd to run every helper-
  * started node from the single binary instead.
@@ -331,3 +332,8 @@ export async function getJson<T = any>(url: string, timeoutMs = 5_000): Promise<
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
   return (await res.json()) as T
 }
+
+// ------------------------------------------------------------------------------- clusters on loopback
+
+// startCluster, LoopbackCluster, writeSwarmKey: N nodes with one swarm key, joining each other.
+export * from './cluster.js'
