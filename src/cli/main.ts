@@ -43,7 +43,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runStatus(rest, io)
     case 'keygen':
       if (rest.length > 0) {
-        return reportError(io, new ConfigError('UNKNOWN_FLAG', `'hopsd keygen' takes no arguments (got ${rest[0]})`))
+        return reportError(
+          io,
+          new ConfigError('UNKNOWN_FLAG', `'hopsd keygen' takes no arguments (got ${rest[0]})`),
+        )
       }
       return runKeygen(io)
     case 'version':

@@ -25,17 +25,60 @@ export interface FileChecksum {
  *   `70bc8f4b72a86921468bf8e8441dce51`, the MD5 of 32 zero bytes.
  */
 export function md5md5crc32c(data: Uint8Array, blockSize: number, bytesPerCrc = BYTES_PER_CRC): FileChecksum {
-  if (data.length === 0)
-    return serialize('MD5-of-0MD5-of-0CRC32', 0, 0, createHash('md5').update(Buffer.alloc(32)).digest())
+  if (data.length === 0) return fileChecksumOf([], blockSize, bytesPerCrc)
   const blockMd5s: Buffer[] = []
   for (let start = 0; start < data.length; start += blockSize) {
-    const block = data.subarray(start, Math.min(start + blockSize, data.length))
-    const crcs = Buffer.alloc(Math.ceil(block.length / bytesPerCrc) * 4)
-    for (let off = 0, i = 0; off < block.length; off += bytesPerCrc, i += 4) {
-      crcs.writeUInt32BE(crc32c(block.subarray(off, off + bytesPerCrc)), i)
-    }
-    blockMd5s.push(createHash('md5').update(crcs).digest())
+    const block = new BlockCrcMd5(bytesPerCrc)
+    block.update(data.subarray(start, Math.min(start + blockSize, data.length)))
+    blockMd5s.push(block.digest())
   }
+  return fileChecksumOf(blockMd5s, blockSize, bytesPerCrc)
+}
+
+/**
+ * One block's MD5 over the big-endian CRC32C of each `bytesPerCrc` chunk, fed in pieces of any size
+ * (a block streamed from a replica); the last chunk may be short.
+ */
+export class BlockCrcMd5 {
+  private readonly md5 = createHash('md5')
+  private crc = 0
+  private filled = 0
+  private readonly out = Buffer.alloc(4)
+
+  constructor(private readonly bytesPerCrc = BYTES_PER_CRC) {}
+
+  update(piece: Uint8Array): this {
+    for (let off = 0; off < piece.length;) {
+      const n = Math.min(this.bytesPerCrc - this.filled, piece.length - off)
+      this.crc = crc32c(piece.subarray(off, off + n), this.crc)
+      this.filled += n
+      off += n
+      if (this.filled === this.bytesPerCrc) this.flushChunk()
+    }
+    return this
+  }
+
+  digest(): Buffer {
+    if (this.filled > 0) this.flushChunk()
+    return this.md5.digest()
+  }
+
+  private flushChunk(): void {
+    this.out.writeUInt32BE(this.crc, 0)
+    this.md5.update(this.out)
+    this.crc = 0
+    this.filled = 0
+  }
+}
+
+/** The file checksum from its blocks' MD5s (see md5md5crc32c); no blocks is the empty file. */
+export function fileChecksumOf(
+  blockMd5s: readonly Buffer[],
+  blockSize: number,
+  bytesPerCrc = BYTES_PER_CRC,
+): FileChecksum {
+  if (blockMd5s.length === 0)
+    return serialize('MD5-of-0MD5-of-0CRC32', 0, 0, createHash('md5').update(Buffer.alloc(32)).digest())
   let capacity = 32 // java.io.ByteArrayOutputStream's initial size, doubled when it fills
   while (capacity < blockMd5s.length * 16) capacity *= 2
   const md5out = Buffer.alloc(capacity)

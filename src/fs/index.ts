@@ -52,7 +52,7 @@ export {
 export { parsePath, joinPath, parentPath, NAME_BYTES_MAX, PATH_BYTES_MAX } from './path.js'
 export { modeString, type Caller } from './permission.js'
 export { crc32c } from './crc32c.js'
-export { md5md5crc32c, BYTES_PER_CRC, type FileChecksum } from './checksum.js'
+export { md5md5crc32c, BlockCrcMd5, fileChecksumOf, BYTES_PER_CRC, type FileChecksum } from './checksum.js'
 export { ROOT_ID, type Block, type Inode, type XAttr } from './inode.js'
 export {
   BlockMap,

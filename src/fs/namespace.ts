@@ -672,7 +672,7 @@ export class Namespace implements MetaModule {
     if (!file.inlined)
       throw new FsError(
         'UNSUPPORTED_OPERATION',
-        `${path} is stored in blocks: its checksum comes with part 2`,
+        `${path} is stored in blocks: its checksum comes from the block manager (metadata nodes)`,
       )
     return md5md5crc32c(file.data, file.blockSize)
   }

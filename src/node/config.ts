@@ -160,7 +160,8 @@ export const CONFIG_KEYS = [
     key: 'swarmKey',
     flag: 'swarm-key',
     valueName: 'FILE',
-    description: "the cluster's swarm key file (from 'hopsd keygen'); HOPSD_SWARM_KEY may hold the key itself",
+    description:
+      "the cluster's swarm key file (from 'hopsd keygen'); HOPSD_SWARM_KEY may hold the key itself",
     defaultText: '<data-dir>/swarm.key, created if missing',
     defaultValue: () => undefined,
     parse: (raw, name, cwd) => {

@@ -104,24 +104,20 @@ describe('metadata group bootstrap', () => {
     nodes.get('a')!.raftState = true
     expect(await nodes.get('a')!.coordinator.step()).toEqual({ phase: 'member' })
     expect(
-      await nodes
-        .get('b')!
-        .coordinator.handleRequest('b', {
-          initiator: 'b',
-          voters: ['a', 'b', 'c'],
-          clusterId: 'x',
-          kind: 'promise',
-        }),
+      await nodes.get('b')!.coordinator.handleRequest('b', {
+        initiator: 'b',
+        voters: ['a', 'b', 'c'],
+        clusterId: 'x',
+        kind: 'promise',
+      }),
     ).toMatchObject({ accepted: true })
     expect(
-      await nodes
-        .get('a')!
-        .coordinator.handleRequest('b', {
-          initiator: 'b',
-          voters: ['a', 'b', 'c'],
-          clusterId: 'x',
-          kind: 'promise',
-        }),
+      await nodes.get('a')!.coordinator.handleRequest('b', {
+        initiator: 'b',
+        voters: ['a', 'b', 'c'],
+        clusterId: 'x',
+        kind: 'promise',
+      }),
     ).toMatchObject({ accepted: false })
     expect(bootstraps).toHaveLength(0)
   })

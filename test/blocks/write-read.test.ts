@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { md5md5crc32c, type FileChecksum } from '../../src/fs/index.js'
 import { removeTempDirs, waitFor } from '../helpers/index.js'
 import {
   getJ,
@@ -56,6 +57,20 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
       `&offset=${MIB - 100}&length=${MIB + 200}`,
     )
     expect(part.body.equals(data.subarray(MIB - 100, 2 * MIB + 100))).toBe(true)
+    // the native content route serves files in blocks too (offset/length across a boundary)
+    const nativeRes = await fetch(
+      `${cluster.nodes[1]!.handle.url}/api/v1/fs/files?path=/big/a.bin&offset=${3 * MIB - 7}&length=${MIB + 14}`,
+    )
+    expect(nativeRes.status).toBe(200)
+    const nativeBody = Buffer.from(await nativeRes.arrayBuffer())
+    expect(nativeBody.equals(data.subarray(3 * MIB - 7, 4 * MIB + 7))).toBe(true)
+    // GETFILECHECKSUM of a file in blocks: HDFS's MD5-of-MD5-of-CRC32C over its 1 MiB blocks, the
+    // value the same bytes have when computed in one piece (as for an inline file)
+    const sumRes = await fetch(`${cluster.nodes[2]!.handle.url}/webhdfs/v1/big/a.bin?op=GETFILECHECKSUM`)
+    expect(sumRes.status).toBe(200)
+    const sum = ((await sumRes.json()) as { FileChecksum: FileChecksum }).FileChecksum
+    expect(sum).toEqual(md5md5crc32c(data, MIB))
+    expect(sum.algorithm).toBe('MD5-of-2048MD5-of-512CRC32C')
     // small files stay inline, written through the datanode route
     const small = await webhdfsCreate(cluster.nodes[2]!, '/big/small.txt', Buffer.from('hello'))
     expect(small.status).toBe(201)

@@ -121,7 +121,9 @@ describe('flags', () => {
     const key = '/key/swarm/psk/1.0.0/\n/base16/\n' + 'ab'.repeat(32)
     const c = parseStartArgs(['--no-tls'], { HOPSD_SWARM_KEY: key, HOPSD_TLS: 'true' }, '/srv')
     expect(c).toMatchObject({ tls: false, swarmKey: key })
-    expect(() => parseStartArgs(['--voters', '4'], {}, '/')).toThrow(expect.objectContaining({ code: 'BAD_CONFIG_VALUE' }))
+    expect(() => parseStartArgs(['--voters', '4'], {}, '/')).toThrow(
+      expect.objectContaining({ code: 'BAD_CONFIG_VALUE' }),
+    )
     expect(() => parseStartArgs(['--suspect-after-ms', '900', '--dead-after-ms', '800'], {}, '/')).toThrow(
       expect.objectContaining({ code: 'BAD_CONFIG_VALUE' }),
     )
@@ -284,9 +286,7 @@ describe('documentation', () => {
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
     for (const k of CONFIG_KEYS) {
       const flagCell = k.valueName === 'BOOL' ? `--${k.flag}` : `--${k.flag} ${k.valueName}`
-      const cells = [flagCell, k.flag, envName(k.flag)].map(
-        (c) => `\\s*\`${escape(c)}\`\\s*`,
-      )
+      const cells = [flagCell, k.flag, envName(k.flag)].map((c) => `\\s*\`${escape(c)}\`\\s*`)
       expect(readme).toMatch(new RegExp(`\\|${cells.join('\\|')}\\|`))
     }
   })

@@ -4,7 +4,7 @@
  * a response body.
  */
 import { Readable } from 'node:stream'
-import type { Caller } from '../../fs/index.js'
+import type { Caller, FileChecksum } from '../../fs/index.js'
 
 export interface BlockReads {
   /** A file in blocks as a stream of its bytes [offset, offset+length); undefined for an inline file. */
@@ -15,6 +15,8 @@ export interface BlockReads {
     length: number,
     signal?: AbortSignal,
   ): Promise<{ length: number; stream: AsyncIterable<Uint8Array> } | undefined>
+  /** The file checksum of a file in blocks; undefined for an inline file (the namespace has it). */
+  checksum(caller: Caller, path: string, signal?: AbortSignal): Promise<FileChecksum | undefined>
 }
 
 /** Bytes of a file in blocks read ahead of the socket. */

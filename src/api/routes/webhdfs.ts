@@ -260,7 +260,9 @@ async function serve(
       })
     }
     case 'GETFILECHECKSUM':
-      return json({ FileChecksum: await fs.checksum(caller, path) })
+      return json({
+        FileChecksum: (await deps.blocks?.checksum(caller, path)) ?? (await fs.checksum(caller, path)),
+      })
     case 'GETHOMEDIRECTORY':
       return json({ Path: fs.homeDirectory(caller) })
     case 'GETXATTRS': {

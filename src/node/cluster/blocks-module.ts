@@ -18,12 +18,15 @@ import type { FastifyInstance } from 'fastify'
 import type { ApiRoutes } from '../../api/index.js'
 import {
   BLOCK_STATE,
+  BlockCrcMd5,
   chooseTargets,
+  fileChecksumOf,
   FsError,
   type BlockMap,
   type BlockRecord,
   type Caller,
   type DatanodeCandidate,
+  type FileChecksum,
   type Namespace,
 } from '../../fs/index.js'
 import type { BlockStore } from '../../fs/blockstore/index.js'
@@ -100,6 +103,8 @@ export interface BlockManager {
     length: number,
     signal?: AbortSignal,
   ): Promise<{ length: number; stream: AsyncIterable<Uint8Array> } | undefined>
+  /** MD5-of-MD5-of-CRC32C of a file in blocks (reads every block), or undefined when it is inline. */
+  checksum(caller: Caller, path: string, signal?: AbortSignal): Promise<FileChecksum | undefined>
   /** The HTTP base URL of a datanode to send write data to (this node when it is one). */
   writeTarget(): string | undefined
   inlineThreshold(): number
@@ -192,6 +197,46 @@ export function blockManagerModule(): NodeModule {
       const pathOf = (r: BlockRecord): string => {
         const inode = ns().fileById(r.inodeId)
         return inode ? inodePath(ns(), inode.id) : ''
+      }
+
+      /** Bytes [from, to) of block `id` from its best replica, falling over to the next on failure. */
+      const readBlock = async function* (
+        id: number,
+        from: number,
+        to: number,
+        signal?: AbortSignal,
+      ): AsyncGenerator<Uint8Array> {
+        const rec = map().block(id)
+        const replicas = orderReplicas(rec?.replicas ?? [])
+        let pos = from
+        let lastErr: unknown
+        for (const node of replicas) {
+          try {
+            if (node === selfId && localStore !== undefined) {
+              while (pos < to) {
+                const piece = await localStore.read(id, pos, Math.min(4 << 20, to - pos))
+                if (piece.length === 0) throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
+                pos += piece.length
+                yield piece
+              }
+            } else {
+              for await (const piece of readRemote(p2p.host(), node, id, pos, to - pos, signal)) {
+                pos += piece.length
+                yield piece
+              }
+            }
+            if (pos >= to) return
+          } catch (err) {
+            lastErr = err
+            if ((err as { code?: string }).code === 'CORRUPT_REPLICA' && node === selfId)
+              reportLocalCorrupt(id)
+            log.info({ block: id, node, err: (err as Error).message }, 'replica read failed; trying the next')
+          }
+        }
+        throw new FsError(
+          'BLOCK_NOT_FOUND',
+          `no replica of block ${id} could be read (${(lastErr as Error | undefined)?.message ?? 'no replicas'})`,
+        )
       }
 
       const manager: BlockManager = {
@@ -336,57 +381,32 @@ export function blockManagerModule(): NodeModule {
             throw new FsError('INVALID_ARGUMENT', `Offset=${offset} out of the range [0, ${file.size}]`)
           const end = length < 0 ? file.size : Math.min(file.size, offset + length)
           const blocks = file.blocks.map((b) => ({ ...b }))
-          const readBlock = async function* (
-            id: number,
-            from: number,
-            to: number,
-          ): AsyncGenerator<Uint8Array> {
-            const rec = map().block(id)
-            const replicas = orderReplicas(rec?.replicas ?? [])
-            let pos = from
-            let lastErr: unknown
-            for (const node of replicas) {
-              try {
-                if (node === selfId && localStore !== undefined) {
-                  while (pos < to) {
-                    const piece = await localStore.read(id, pos, Math.min(4 << 20, to - pos))
-                    if (piece.length === 0) throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
-                    pos += piece.length
-                    yield piece
-                  }
-                } else {
-                  for await (const piece of readRemote(p2p.host(), node, id, pos, to - pos, signal)) {
-                    pos += piece.length
-                    yield piece
-                  }
-                }
-                if (pos >= to) return
-              } catch (err) {
-                lastErr = err
-                if ((err as { code?: string }).code === 'CORRUPT_REPLICA' && node === selfId)
-                  reportLocalCorrupt(id)
-                log.info(
-                  { block: id, node, err: (err as Error).message },
-                  'replica read failed; trying the next',
-                )
-              }
-            }
-            throw new FsError(
-              'BLOCK_NOT_FOUND',
-              `no replica of block ${id} could be read (${(lastErr as Error | undefined)?.message ?? 'no replicas'})`,
-            )
-          }
           async function* stream(): AsyncGenerator<Uint8Array> {
             let base = 0
             for (const b of blocks) {
               const s = Math.max(offset, base)
               const e = Math.min(end, base + b.length)
-              if (s < e) yield* readBlock(b.id, s - base, e - base)
+              if (s < e) yield* readBlock(b.id, s - base, e - base, signal)
               base += b.length
               if (base >= end) break
             }
           }
           return { length: end - offset, stream: stream() }
+        },
+
+        async checksum(caller, path, signal) {
+          await meta.group.readBarrier({ signal })
+          const file = ns().fileForRead(caller, path)
+          if (file.inlined) return undefined
+          // Computed from the bytes, block by block, as HDFS's NameNode assembles it from its
+          // DataNodes: the same value the file had while it was inline (distcp compares these).
+          const md5s: Buffer[] = []
+          for (const b of file.blocks) {
+            const block = new BlockCrcMd5()
+            for await (const piece of readBlock(b.id, 0, b.length, signal)) block.update(piece)
+            md5s.push(block.digest())
+          }
+          return fileChecksumOf(md5s, file.blockSize)
         },
 
         health() {
