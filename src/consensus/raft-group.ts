@@ -677,11 +677,13 @@ class RaftGroupImpl implements RaftGroup {
     this.appliedBytesSinceSnapshot = 0
     void (async () => {
       try {
-        const data = wrapCapturedSnapshot(await encode(), sessions)
+        const snap: Snapshot = { data: wrapCapturedSnapshot(await encode(), sessions), metadata }
+        // The data reaches the disk here too, off the loop: the compaction task only records it.
+        await this.init.storage.stageSnapshot?.(snap)
         this.tasks.push(async () => {
           this.snapshotInFlight = false
           // A snapshot from the leader may have overtaken this one meanwhile.
-          if (index > this.snapshotIndex) await this.compactTo({ data, metadata })
+          if (index > this.snapshotIndex) await this.compactTo(snap)
         })
         this.kick()
       } catch (e) {

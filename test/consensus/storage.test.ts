@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   createMemoryStorage,
@@ -160,6 +161,35 @@ describe.each(kinds)('%s storage', (_name, medium) => {
       expect(norm(st.entries), `seed ${seed} step ${step}`).toEqual(norm(model))
       expect(norm(st.snapshot), `seed ${seed} step ${step}`).toEqual(norm(modelSnap))
     }
+    await s.close()
+  })
+})
+
+describe('level storage: snapshot files', () => {
+  it('keeps snapshot data in <dir>.snap/, one file for the latest snapshot; staged files count only once recorded', async () => {
+    const dir = join(makeTempDir('raft-storage-'), 'db')
+    const files = (): string[] => readdirSync(`${dir}.snap`).sort()
+    let s = await openLevelStorage(dir)
+    await s.load()
+    await s.write(batch({ entries: range(1, 30, 1), hardState: { term: 1, vote: '', commit: 30 } }))
+    await s.write(batch({ compact: snap(10, 1) }))
+    expect(files()).toEqual(['0000000000000010-1.snap'])
+    // Staged ahead (off the driver's loop): the file exists but is not the state until a write names it.
+    await s.stageSnapshot!(snap(20, 1))
+    expect(files()).toEqual(['0000000000000010-1.snap', '0000000000000020-1.snap'])
+    await s.close()
+    s = await openLevelStorage(dir)
+    let st = await s.load()
+    expect(norm(st.snapshot)).toEqual(norm(snap(10, 1)))
+    expect(files()).toEqual(['0000000000000010-1.snap']) // the unrecorded staged file is gone
+    await s.stageSnapshot!(snap(20, 1))
+    await s.write(batch({ compact: snap(20, 1) }))
+    expect(files()).toEqual(['0000000000000020-1.snap'])
+    await s.close()
+    s = await openLevelStorage(dir)
+    st = await s.load()
+    expect(norm(st.snapshot)).toEqual(norm(snap(20, 1)))
+    expect(norm(st.entries)).toEqual(norm(range(21, 30, 1)))
     await s.close()
   })
 })

@@ -41,4 +41,10 @@ export interface RaftPersistence {
   load(): Promise<PersistedState>
   write(batch: PersistBatch): Promise<void>
   close(): Promise<void>
+  /**
+   * Optional: makes a locally taken snapshot's data durable ahead of the `write({compact})` that
+   * records it, so that write stays small. May run while `write`s are in flight (it touches only the
+   * snapshot's own storage); until a write names it, the staged data is not part of the state.
+   */
+  stageSnapshot?(snap: Snapshot): Promise<void>
 }
