@@ -64,6 +64,13 @@ interface Pending {
   reject: (e: Error) => void
   /** Log index the entry got when this node proposed it as leader (0 = forwarded/unknown). */
   index: number
+  /** A command, kept so that it can be proposed again once it is known to be dropped. */
+  proposal?: QueuedProposal
+  /**
+   * The term in which the proposal was handed to the core (0: still queued; -1: its fate is unknown,
+   * e.g. a snapshot may have applied it, so it is never proposed again). See requeueDropped.
+   */
+  term: number
 }
 
 interface ReadWaiter {
@@ -115,6 +122,8 @@ class RaftGroupImpl implements RaftGroup {
   private flushScheduled = false
   private sessions: SessionTable
   private appliedIndex = 0
+  /** Term of the last applied entry (see requeueDropped). */
+  private appliedTerm = 0
   private snapshotIndex = 0
   /** Size of the last snapshot taken or installed, and entry bytes applied since (snapshotLogRatio). */
   private lastSnapshotBytes = 0
@@ -518,6 +527,29 @@ class RaftGroupImpl implements RaftGroup {
       }
     }
     await flush()
+    const term = entries.length > 0 ? entries[entries.length - 1]!.term : 0
+    if (term > this.appliedTerm) {
+      this.appliedTerm = term
+      // Log terms never decrease along the log: once an entry of a later term is applied, a command
+      // handed to the core in an earlier term that has not been applied never will be (a leader only
+      // appends forwarded proposals of its own term: see stepLeader). It is proposed again.
+      for (const [seq, p] of this.pending) if (p.term > 0 && p.term < term) this.requeueDropped(seq, p)
+    }
+  }
+
+  /**
+   * Puts a command that is known never to be applied back into the proposal queue (same origin and
+   * origin seq): a leader change costs its caller a retry inside the deadline, not the deadline.
+   * Returns false (the caller rejects) for what cannot be retried.
+   */
+  private requeueDropped(seq: number, p: Pending): boolean {
+    if (p.proposal === undefined || p.term <= 0 || this.stopped) return false
+    if (p.index > 0 && this.pendingByIndex.get(p.index) === seq) this.pendingByIndex.delete(p.index)
+    p.index = 0
+    p.term = 0
+    this.proposalQueue.push(p.proposal)
+    this.scheduleFlush()
+    return true
   }
 
   /** Applies normal entries: session dedupe, one state-machine call, results to the local proposers. */
@@ -604,7 +636,7 @@ class RaftGroupImpl implements RaftGroup {
       this.pendingByIndex.delete(e.index)
       if (e.origin !== this.origin || e.originSeq !== slot) {
         const lost = this.pending.get(slot)
-        if (lost) {
+        if (lost && !this.requeueDropped(slot, lost)) {
           this.pending.delete(slot)
           lost.reject(
             new ConsensusError('PROPOSAL_DROPPED', `entry ${e.index} was overwritten by another leader`),
@@ -647,6 +679,9 @@ class RaftGroupImpl implements RaftGroup {
       this.sessions = new SessionTable(this.cfg.sessionsMax, this.cfg.sessionResultsMax)
     }
     this.appliedIndex = snap.metadata.index
+    this.appliedTerm = Math.max(this.appliedTerm, snap.metadata.term)
+    // The snapshot may contain commands this node proposed: their fate is unknown, never retry them.
+    for (const p of this.pending.values()) if (p.term > 0) p.term = -1
     this.snapshotIndex = snap.metadata.index
     this.lastSnapshotBytes = snap.data.length
     this.appliedBytesSinceSnapshot = 0
@@ -741,8 +776,16 @@ class RaftGroupImpl implements RaftGroup {
       return Promise.reject(new ConsensusError('QUEUE_FULL'))
     const seq = ++this.originSeq
     return this.withDeadline<unknown>(signal, (resolve, reject) => {
-      this.pending.set(seq, { kind, resolve, reject, index: 0 })
-      this.proposalQueue.push({ seq, data, meta: { ...meta, origin: this.origin, originSeq: seq }, conf })
+      const proposal = { seq, data, meta: { ...meta, origin: this.origin, originSeq: seq }, conf }
+      this.pending.set(seq, {
+        kind,
+        resolve,
+        reject,
+        index: 0,
+        term: 0,
+        proposal: conf ? undefined : proposal,
+      })
+      this.proposalQueue.push(proposal)
       this.scheduleFlush()
       return () => this.pending.delete(seq)
     })
@@ -783,6 +826,11 @@ class RaftGroupImpl implements RaftGroup {
     if (normal.length > 0) {
       try {
         const last = node.proposeMany(normal.map((q) => ({ data: q.data, meta: q.meta })))
+        const term = node.status().term
+        for (const q of normal) {
+          const p = this.pending.get(q.seq)
+          if (p) p.term = term
+        }
         if (last > 0) this.trackIndexes(normal, last)
       } catch (e) {
         fail(normal, e)

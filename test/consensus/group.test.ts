@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { isConsensusError } from '../../src/consensus/index.js'
+import { StateType, isConsensusError } from '../../src/consensus/index.js'
 import { makeTempDir, waitFor } from '../helpers/index.js'
 import { LaterKvMachine, TestCluster, enc } from './group-harness.js'
 
@@ -88,6 +88,34 @@ describe('RaftGroup over the memory network', () => {
     await l.group.propose(enc('set after 1'))
     await cluster.allApplied(l.group.status().appliedIndex)
     for (const m of cluster.members.values()) expect(m.sm.data.has('lost')).toBe(false)
+  })
+
+  it('a proposal lost with its leader is proposed again and applied once, long before its deadline', async () => {
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], { config: { proposalTimeoutMs: 20_000 } })
+    const old = await cluster.leader()
+    const [f1, f2] = [...cluster.members.values()].filter((m) => m.id !== old.id)
+    cluster.net.isolate(old.id)
+    const t0 = Date.now()
+    // Forwarded to the isolated leader: the network drops it. The old leader's own proposal is appended
+    // in its term and will be overwritten by the new leader's log.
+    const forwarded = f1!.group.propose(enc('incr x'))
+    const local = old.group.propose(enc('incr y'))
+    await waitFor(() => [f1, f2].some((m) => m!.group.status().role === StateType.Leader), {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'a new leader among the majority',
+    })
+    expect(await forwarded).toBe(1)
+    cluster.net.heal()
+    expect(await local).toBe(1)
+    expect(Date.now() - t0).toBeLessThan(10_000) // the deadline is 20 s
+    const l = await cluster.leader()
+    await l.group.readBarrier()
+    await cluster.allApplied(l.group.status().appliedIndex)
+    for (const m of cluster.members.values()) {
+      expect(m.sm.data.get('x'), m.id).toBe('1')
+      expect(m.sm.data.get('y'), m.id).toBe('1')
+    }
   })
 
   it('membership: add a learner, promote it, remove a voter; the new node catches up by snapshot', async () => {

@@ -484,6 +484,11 @@ export class Raft {
         if (m.entries.length === 0) throw new Error('stepped empty MsgProp')
         if (!this.trk.progress.has(this.id))
           throw new ConsensusError('PROPOSAL_DROPPED', 'leader was removed')
+        // A proposal forwarded in another term (delayed in the network, or sent before this node was
+        // re-elected) is not appended: its proposer counts on it being appended in the term it was
+        // forwarded in or never, to know when it may propose it again (the driver's requeueDropped).
+        if (m.logTerm !== 0 && m.logTerm !== this.term)
+          throw new ConsensusError('PROPOSAL_DROPPED', `forwarded in term ${m.logTerm}, not ${this.term}`)
         if (this.leadTransferee !== NONE)
           throw new ConsensusError('PROPOSAL_DROPPED', 'leadership transfer in progress')
         const es = m.entries.map((e) => ({ ...e }))
@@ -642,7 +647,8 @@ export class Raft {
         if (this.lead === NONE) throw new ConsensusError('PROPOSAL_DROPPED', 'no leader')
         if (this.disableProposalForwarding)
           throw new ConsensusError('PROPOSAL_DROPPED', 'forwarding disabled')
-        this.send({ ...m, to: this.lead })
+        // logTerm carries the term it was forwarded in: the leader appends it only in that term.
+        this.send({ ...m, to: this.lead, logTerm: this.term })
         return
       case MessageType.MsgApp:
         this.electionElapsed = 0
