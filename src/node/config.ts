@@ -67,6 +67,8 @@ export interface NodeConfig {
   readonly replicaGraceMs: number
   /** Bytes the datanode may use for blocks in all (0 = what the disks hold). */
   readonly blockCapacityBytes: number
+  /** Bytes per second the block scanner re-verifies against their checksums (0 = no scanner). */
+  readonly blockScanBytesPerS: number
 }
 
 interface KeyDef<K extends keyof NodeConfig> {
@@ -254,6 +256,15 @@ export const CONFIG_KEYS = [
     defaultText: '120000',
     defaultValue: () => 120_000,
     parse: (raw, name) => parseInteger(raw, name, 0, 86_400_000),
+  }),
+  def({
+    key: 'blockScanBytesPerS',
+    flag: 'block-scan-bytes-per-s',
+    valueName: 'BYTES',
+    description: 'the block scanner re-verifies replicas against their checksums at this rate (0: off)',
+    defaultText: '1048576',
+    defaultValue: () => 1_048_576,
+    parse: (raw, name) => parseInteger(raw, name, 0, 2 ** 34),
   }),
   def({
     key: 'blockCapacityBytes',

@@ -1,15 +1,31 @@
 // One node (metadata + datanode) with a small block capacity: a disk that fills up gives the writer a
 // clear error and leaves no damaged file; an inline file that grows past the threshold moves to blocks.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeTempDirs, runHopsd, waitFor } from '../helpers/index.js'
-import { getJ, MIB, pseudoRandom, startBlockCluster, webhdfsOpen, type BCluster } from './cluster.js'
+import {
+  blocksOf,
+  getJ,
+  MIB,
+  pseudoRandom,
+  startBlockCluster,
+  webhdfsOpen,
+  type BCluster,
+} from './cluster.js'
 
 let cluster: BCluster
 
 beforeAll(async () => {
   cluster = await startBlockCluster({
     metadata: 1,
-    extraArgs: () => ['--block-capacity-bytes', String(6 * MIB)],
+    // The scanner fast, so that the test of it does not wait a scan period.
+    extraArgs: () => [
+      '--block-capacity-bytes',
+      String(6 * MIB),
+      '--block-scan-bytes-per-s',
+      String(64 * MIB),
+    ],
   })
 }, 180_000)
 
@@ -91,4 +107,31 @@ describe('one datanode', () => {
     expect(r.stdout).toContain('under-replicated: 3  missing: 0  corrupt: 0') // replication 3, one datanode
     expect(r.stdout).toContain('Status: HEALTHY')
   }, 120_000)
+
+  it('the block scanner finds a replica that rotted on disk although nobody reads it', async () => {
+    const n = cluster.nodes[0]!
+    const doc = await blocksOf(n, '/app/f')
+    const victim = doc.blocks[doc.blocks.length - 1]!
+    const file = join(
+      n.dataDir,
+      'blocks',
+      'finalized',
+      String(victim.id % 64),
+      `blk_${victim.id}_${victim.genStamp}`,
+    )
+    const raw = readFileSync(file)
+    raw[raw.length - 10]! ^= 0x33
+    writeFileSync(file, raw)
+    const h = await waitFor(
+      async () => {
+        const health = await getJ(n, '/api/v1/fs/health')
+        const c = (health.corruptReplicas as { id: number; nodes: string[] }[]).find(
+          (x) => x.id === victim.id,
+        )
+        return c?.nodes.includes(n.handle.id) ? health : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the scanner to report the corrupt replica' },
+    )
+    expect(h.corrupt).toBe(1)
+  }, 60_000)
 })

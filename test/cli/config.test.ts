@@ -51,6 +51,7 @@ describe('defaults', () => {
       blockDirs: [],
       replicaGraceMs: 120_000,
       blockCapacityBytes: 0,
+      blockScanBytesPerS: 1_048_576,
     })
   })
 })
@@ -114,6 +115,7 @@ describe('flags', () => {
       blockDirs: [],
       replicaGraceMs: 120_000,
       blockCapacityBytes: 0,
+      blockScanBytesPerS: 1_048_576,
     })
   })
 

@@ -227,6 +227,18 @@ export function datanodeModule(): NodeModule {
         tick: heartbeat,
         onError: (err) => log.debug({ err: (err as Error).message }, 'heartbeat failed'),
       })
+      const scanner =
+        config.blockScanBytesPerS > 0
+          ? createBlockScanner(
+              store,
+              config.blockScanBytesPerS,
+              (id) => {
+                corrupt.add(id)
+                log.warn({ block: id }, 'block scanner: replica failed its checksum; reported')
+              },
+              (err) => log.warn({ err: (err as Error).message }, 'block scanner: read failed'),
+            )
+          : undefined
       return {
         api: { store } satisfies DatanodeNode,
         routes: writeRoutes({
@@ -277,8 +289,10 @@ export function datanodeModule(): NodeModule {
               await serveReads(p2p.host(), store, (id) => corrupt.add(id)),
             )
             loop.start()
+            scanner?.start()
           },
           async stop() {
+            await scanner?.stop()
             await loop.stop()
             for (const u of unhandles.splice(0)) await u().catch(() => undefined)
           },
@@ -286,6 +300,59 @@ export function datanodeModule(): NodeModule {
       }
     },
   }
+}
+
+/** How often the block scanner runs; each run verifies its share of the configured bytes per second. */
+const SCAN_TICK_MS = 500
+
+/**
+ * The block scanner (HDFS's VolumeScanner, simplified): walks every replica in turn, re-reading it
+ * through the store (which checks each 64 KiB chunk against its CRC32C) at `bytesPerS`, so a replica
+ * that rotted on disk is found and reported (then re-created from a good one by the block manager)
+ * even when no client reads it. A replica deleted meanwhile is skipped.
+ */
+function createBlockScanner(
+  store: BlockStore,
+  bytesPerS: number,
+  onCorrupt: (blockId: number) => void,
+  onError: (err: unknown) => void,
+): Periodic {
+  let queue: number[] = []
+  let offset = 0
+  return new Periodic({
+    intervalMs: SCAN_TICK_MS,
+    firstDelayMs: SCAN_TICK_MS,
+    async tick(signal) {
+      let budget = Math.max(CHUNK_BYTES, Math.floor((bytesPerS * SCAN_TICK_MS) / 1000))
+      while (budget > 0 && !signal.aborted) {
+        if (queue.length === 0) {
+          queue = store.list().map((b) => b.id)
+          offset = 0
+          if (queue.length === 0) return
+        }
+        const id = queue[0]!
+        const length = store.info(id)?.length ?? 0
+        if (offset >= length) {
+          queue.shift()
+          offset = 0
+          continue
+        }
+        const n = Math.min(budget, length - offset, 16 * CHUNK_BYTES)
+        try {
+          await store.read(id, offset, n)
+          offset += n
+          budget -= n
+        } catch (err) {
+          const code = (err as { code?: string }).code
+          if (code === 'CORRUPT_REPLICA') onCorrupt(id)
+          else if (code !== 'BLOCK_NOT_FOUND') throw err
+          queue.shift() // reported (or gone): on to the next replica
+          offset = 0
+        }
+      }
+    },
+    onError,
+  })
 }
 
 /** Consensus codes of a proposal that was not committed: safe to propose again. */
