@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -107,6 +107,8 @@ async function read(api: Api, t: Target, path: string): Promise<boolean> {
 }
 
 interface RowResult {
+  /** CPU seconds the daemons used during the creates (Linux /proc), undefined when not measured. */
+  daemonCpuS?: number
   creates: number
   createErrors: number
   createSeconds: number
@@ -118,6 +120,26 @@ interface RowResult {
 }
 
 /** Closed-loop creates for `seconds`, then closed-loop reads of random created files for `readSeconds`. */
+/**
+ * CPU seconds (user + system) the processes `pids` have used so far, from /proc/PID/stat; undefined
+ * where there is no /proc. Per create, it moves far less than throughput with other load on the host.
+ */
+function cpuSecondsOf(pids: readonly number[]): number | undefined {
+  if (pids.length === 0) return undefined
+  try {
+    let ticks = 0
+    for (const pid of pids) {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (after the comm field)
+    }
+    return ticks / CLOCK_TICKS_PER_S
+  } catch {
+    return undefined
+  }
+}
+/** USER_HZ: the unit of /proc/PID/stat times on Linux. */
+const CLOCK_TICKS_PER_S = 100
+
 async function measure(
   api: Api,
   targets: readonly Target[],
@@ -125,6 +147,7 @@ async function measure(
   clients: number,
   seconds: number,
   readSeconds: number,
+  pids: readonly number[] = [],
 ): Promise<RowResult> {
   const data = randomBytes(FILE_BYTES)
   // One directory per client, made before the clock starts.
@@ -148,6 +171,7 @@ async function measure(
     readLatenciesMs: [],
   }
   const written: string[] = []
+  const cpu0 = cpuSecondsOf(pids)
   let t0 = performance.now()
   const deadline = t0 + seconds * 1000
   await Promise.all(
@@ -165,6 +189,8 @@ async function measure(
     }),
   )
   r.createSeconds = (performance.now() - t0) / 1000
+  const cpu1 = cpuSecondsOf(pids)
+  if (cpu0 !== undefined && cpu1 !== undefined) r.daemonCpuS = cpu1 - cpu0
   r.creates = written.length
   if (written.length === 0) return r
   t0 = performance.now()
@@ -199,6 +225,10 @@ function row(label: string, clients: number, r: RowResult): BenchRow {
     readsPerS: round(r.reads / Math.max(1e-9, r.readSeconds), 0),
     readP50Ms: rd.p50Ms,
     readP99Ms: rd.p99Ms,
+    // CPU of all the daemons per create, in ms: the cost of a create, whatever else loads the host.
+    ...(r.daemonCpuS !== undefined && r.creates > 0
+      ? { daemonCpuMsPerCreate: round((1000 * r.daemonCpuS) / r.creates, 3) }
+      : {}),
   }
 }
 
@@ -296,9 +326,9 @@ const bench: Bench = async ({ quick, args }) => {
   const dir = makeTempDir('hopsd-bench-fs-small-')
   const agents: Agent[] = []
   try {
-    const urls =
+    const handles =
       values.target !== undefined
-        ? values.target.split(',').map((u) => u.replace(/\/+$/, ''))
+        ? []
         : (
             await startCluster({
               dir: join(dir, 'cluster'),
@@ -307,7 +337,12 @@ const bench: Bench = async ({ quick, args }) => {
               // Request logs off, as a loaded production node would run: the figures are about the fs path.
               env: { HOPSD_LOG_LEVEL: 'warn' },
             })
-          ).handles.map((n) => n.url)
+          ).handles
+    const urls =
+      values.target !== undefined
+        ? values.target.split(',').map((u) => u.replace(/\/+$/, ''))
+        : handles.map((n) => n.url)
+    const pids = handles.map((n) => n.pid)
     const maxClients = Math.max(...clientCounts)
     const targets = urls.map((url) => {
       const agent = new Agent({ keepAlive: true, maxSockets: maxClients, maxFreeSockets: maxClients })
@@ -320,7 +355,15 @@ const bench: Bench = async ({ quick, args }) => {
       // Warm-up (JIT, connections, Raft pipelines); not recorded.
       await measure(api, targets, `/bench/${api}-warmup`, Math.min(16, maxClients), warmupS, 0.2)
       for (const clients of clientCounts) {
-        const r = await measure(api, targets, `/bench/${api}-c${clients}`, clients, seconds, readSeconds)
+        const r = await measure(
+          api,
+          targets,
+          `/bench/${api}-c${clients}`,
+          clients,
+          seconds,
+          readSeconds,
+          pids,
+        )
         report.rows.push(
           row(api === 'native' ? 'native PUT /api/v1/fs/files' : 'WebHDFS CREATE (307)', clients, r),
         )
@@ -355,6 +398,7 @@ const bench: Bench = async ({ quick, args }) => {
         : `${nodes} hopsd start processes on loopback (zones z1..z${nodes}, --bootstrap-expect ${nodes}), HOPSD_LOG_LEVEL=warn, run from the sources under tsx`,
       `${FILE_BYTES}-byte files; closed loop, ${seconds} s of creates then ${readSeconds} s of random reads of those files per row, after ${warmupS} s warm-up per api; client k uses node k mod ${urls.length} (keep-alive, node:http Agent)`,
       'the load generator runs in the bench process and shares the CPUs (and the disk) with every node; the baseline runs in its own process with UV_THREADPOOL_SIZE = writers',
+      'daemonCpuMsPerCreate: user + system CPU of all the daemons during the creates (from /proc), divided by the creates; it moves much less than creates/s when other work shares the host',
     )
   } finally {
     for (const a of agents) a.destroy()
