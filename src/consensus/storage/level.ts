@@ -46,6 +46,8 @@ const C_PREFIX = 0x63 // 'c'
 /** A snapshot file is written this many bytes per call, and flushed every SNAPSHOT_SYNC_BYTES. */
 const SNAPSHOT_WRITE_BYTES = 4 << 20
 const SNAPSHOT_SYNC_BYTES = 16 << 20
+/** Pace of a snapshot file written in the background (stageSnapshot): leaves the disk to the log. */
+const SNAPSHOT_STAGE_BYTES_PER_S = 64 << 20
 
 function chunkKey(first: number): Uint8Array {
   const k = new Uint8Array(9)
@@ -90,7 +92,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
     `${String(snap.metadata.index).padStart(16, '0')}-${snap.metadata.term}.snap`
 
   /** Writes a snapshot's data to its file durably (tmp, fsync, rename, fsync dir); returns the name. */
-  const writeSnapshotFile = async (snap: Snapshot): Promise<string> => {
+  const writeSnapshotFile = async (snap: Snapshot, bytesPerS = Infinity): Promise<string> => {
     const name = fileNameOf(snap)
     await mkdir(snapDir, { recursive: true })
     const tmp = join(snapDir, `${name}.tmp`)
@@ -100,7 +102,12 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       // disk for a second while the Raft log's small fsyncs queued behind it.
       let off = 0
       let unsynced = 0
+      const t0 = performance.now()
       while (off < snap.data.length) {
+        // Paced (background snapshots): every node snapshots at about the same index, and three
+        // unpaced writes of a large state at once saturated the disk and stalled the Raft log.
+        const ahead = (off / bytesPerS) * 1000 - (performance.now() - t0)
+        if (ahead > 0) await new Promise<void>((resolve) => setTimeout(resolve, ahead))
         const n = (await fh.write(snap.data, off, Math.min(SNAPSHOT_WRITE_BYTES, snap.data.length - off)))
           .bytesWritten
         off += n
@@ -235,7 +242,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
     },
 
     async stageSnapshot(snap: Snapshot): Promise<void> {
-      staged.set(await writeSnapshotFile(snap), snap.metadata.index)
+      staged.set(await writeSnapshotFile(snap, SNAPSHOT_STAGE_BYTES_PER_S), snap.metadata.index)
     },
 
     async close(): Promise<void> {
