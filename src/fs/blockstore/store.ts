@@ -246,7 +246,7 @@ export class BlockStore {
           await mkdir(sub, { recursive: true })
           const ch = await open(`${final}.crc`, 'w', 0o644)
           try {
-            await writeAll(ch, crcBytes)
+            await writevAll(ch, [crcBytes])
             await ch.sync()
           } finally {
             await ch.close()
@@ -381,14 +381,6 @@ async function writevAll(fh: FileHandle, parts: Uint8Array[]): Promise<void> {
     while (i < rest.length && bytesWritten >= rest[i]!.length) bytesWritten -= rest[i++]!.length
     rest = rest.slice(i)
     if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)]
-  }
-}
-
-async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
-  let off = 0
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off)
-    off += bytesWritten
   }
 }
 

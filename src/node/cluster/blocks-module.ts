@@ -15,7 +15,7 @@
  *    redirect target for writes (a datanode), and GET /api/v1/fs/blocks and /api/v1/fs/health.
  */
 import type { FastifyInstance } from 'fastify'
-import type { ApiRoutes } from '../../api/index.js'
+import type { ApiRoutes, BlockReads } from '../../api/index.js'
 import {
   BLOCK_STATE,
   BlockCrcMd5,
@@ -26,7 +26,6 @@ import {
   type BlockRecord,
   type Caller,
   type DatanodeCandidate,
-  type FileChecksum,
   type Namespace,
 } from '../../fs/index.js'
 import type { BlockStore } from '../../fs/blockstore/index.js'
@@ -90,21 +89,12 @@ export interface BlockHealth {
   }[]
 }
 
-export interface BlockManager {
+/** Reads of files in blocks (`open`, `checksum`: see BlockReads) and the leader's block management. */
+export interface BlockManager extends BlockReads {
   /** The leader's side of a heartbeat (answers leader: false elsewhere). */
   heartbeat(from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply>
   /** Places and commits the next block of a file (leader only: NOT_LEADER elsewhere). */
   allocate(req: AllocRequest, signal?: AbortSignal): Promise<AllocReply>
-  /** Byte stream of a file in blocks, or undefined when the file is inline. */
-  open(
-    caller: Caller,
-    path: string,
-    offset: number,
-    length: number,
-    signal?: AbortSignal,
-  ): Promise<{ length: number; stream: AsyncIterable<Uint8Array> } | undefined>
-  /** MD5-of-MD5-of-CRC32C of a file in blocks (reads every block), or undefined when it is inline. */
-  checksum(caller: Caller, path: string, signal?: AbortSignal): Promise<FileChecksum | undefined>
   /** The HTTP base URL of a datanode to send write data to (this node when it is one). */
   writeTarget(): string | undefined
   inlineThreshold(): number
