@@ -3,6 +3,8 @@
 // (zones z1, z2, ...). Fast timings for a loaded 2-core machine; a short --replica-grace-ms so
 // re-replication starts soon. A node that was killed can be started again (same data dir, ports and
 // flags) with `restart`.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { FAST_TIMING_ARGS, startCluster, waitFor, type LoopbackNode } from '../helpers/index.js'
 
 export const SU = 'hopsd'
@@ -202,4 +204,16 @@ export function pseudoRandom(n: number, seed: number): Buffer {
     b.writeUInt32LE(x, Math.min(i, n - 4))
   }
   return b
+}
+
+/** Where node `n` keeps its finalized replica of block `b` (the block store's layout). */
+export function replicaFile(n: BNode, b: { id: number; genStamp: number }): string {
+  return join(n.dataDir, 'blocks', 'finalized', String(b.id % 64), `blk_${b.id}_${b.genStamp}`)
+}
+
+/** Flips bits of one byte of a file on disk (a replica that rotted); `at` < 0 counts from the end. */
+export function flipByte(file: string, at: number, mask = 0x5a): void {
+  const raw = readFileSync(file)
+  raw[at < 0 ? raw.length + at : at]! ^= mask
+  writeFileSync(file, raw)
 }

@@ -3,17 +3,18 @@
 // decommissioned, a flipped byte on disk, a datanode killed with kill -9 while idle (then restarted),
 // and a datanode killed during a 50 MiB upload. With three zones, n2 and n3 each hold a replica of every
 // block spread over the zones, so they are the victims; the metadata leader is never one.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { removeTempDirs, waitFor } from '../helpers/index.js'
 import {
   blocksOf,
   datanodeInfo,
+  flipByte,
   getJ,
   MIB,
   nonLeader,
   pseudoRandom,
+  replicaFile,
   setDatanodeState,
   startBlockCluster,
   webhdfsCreate,
@@ -55,9 +56,6 @@ const fullyReplicated = (n: BNode, path: string, replication = 3): Promise<Block
     },
     { timeoutMs: 30_000, intervalMs: 100, what: `every block of ${path} at ${replication} replicas` },
   )
-
-const replicaFile = (n: BNode, b: { id: number; genStamp: number }): string =>
-  join(n.dataDir, 'blocks', 'finalized', String(b.id % 64), `blk_${b.id}_${b.genStamp}`)
 
 /** Deletes `paths` and waits until the leader has forgotten their blocks (the next tests start clean). */
 async function remove(n: BNode, paths: string[], blocksBefore: number): Promise<void> {
@@ -145,16 +143,7 @@ describe('self-healing', () => {
     expect(created.status, await created.clone().text()).toBe(201)
     const doc = await blocksOf(n1, '/heal/a.bin')
     const victim = doc.blocks.find((b) => b.replicas.some((r) => r.node === n2.handle.id))!
-    const file = join(
-      n2.dataDir,
-      'blocks',
-      'finalized',
-      String(victim.id % 64),
-      `blk_${victim.id}_${victim.genStamp}`,
-    )
-    const raw = readFileSync(file)
-    raw[1000]! ^= 0x5a
-    writeFileSync(file, raw)
+    flipByte(replicaFile(n2, victim), 1000)
     // n2 reads its own replica first: the bad chunk is skipped for another replica.
     const r = await webhdfsOpen(n2, '/heal/a.bin')
     expect(r.body.equals(a)).toBe(true)

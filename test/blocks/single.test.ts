@@ -1,14 +1,15 @@
 // One node (metadata + datanode) with a small block capacity: a disk that fills up gives the writer a
-// clear error and leaves no damaged file; an inline file that grows past the threshold moves to blocks.
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+// clear error and leaves no damaged file; an inline file that grows past the threshold moves to blocks;
+// the block scanner finds a replica that rotted on disk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeTempDirs, runHopsd, waitFor } from '../helpers/index.js'
 import {
   blocksOf,
+  flipByte,
   getJ,
   MIB,
   pseudoRandom,
+  replicaFile,
   startBlockCluster,
   webhdfsOpen,
   type BCluster,
@@ -112,16 +113,7 @@ describe('one datanode', () => {
     const n = cluster.nodes[0]!
     const doc = await blocksOf(n, '/app/f')
     const victim = doc.blocks[doc.blocks.length - 1]!
-    const file = join(
-      n.dataDir,
-      'blocks',
-      'finalized',
-      String(victim.id % 64),
-      `blk_${victim.id}_${victim.genStamp}`,
-    )
-    const raw = readFileSync(file)
-    raw[raw.length - 10]! ^= 0x33
-    writeFileSync(file, raw)
+    flipByte(replicaFile(n, victim), -10, 0x33)
     const h = await waitFor(
       async () => {
         const health = await getJ(n, '/api/v1/fs/health')
