@@ -16,6 +16,7 @@
  * export default bench
  * ```
  */
+import { readFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 
 /** One line of figures: names to numbers (or short labels). Units last in names: `p99Ms`, `reqPerS`. */
@@ -160,4 +161,35 @@ export function formatReport(report: BenchReport): string {
     formatTable(report.ratios),
     ...(report.notes.length > 0 ? ['', 'notes:', ...report.notes.map((n) => `- ${n}`)] : []),
   ].join('\n')
+}
+
+/**
+ * CPU seconds (user + system) the processes `pids` have used so far, from /proc/PID/stat; undefined
+ * where there is no /proc.
+ * Per unit of work it moves far less than throughput does when other load shares the host.
+ */
+export function cpuSecondsOf(pids: readonly number[]): number | undefined {
+  if (pids.length === 0) return undefined
+  try {
+    let ticks = 0
+    for (const pid of pids) {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (after the comm field)
+    }
+    return ticks / CLOCK_TICKS_PER_S
+  } catch {
+    return undefined
+  }
+}
+/** USER_HZ: the unit of /proc/PID/stat times on Linux. */
+const CLOCK_TICKS_PER_S = 100
+
+/**
+ * The environment of the daemons a bench starts: warn-level logs, plus NODE_OPTIONS from
+ * BENCH_DAEMON_NODE_OPTIONS when set (e.g. `--perf-basic-prof` for `perf record -p`, or `--cpu-prof`),
+ * so that profiles come from the daemons and not from npm or the bench process.
+ */
+export function daemonEnv(): Record<string, string> {
+  const opts = process.env.BENCH_DAEMON_NODE_OPTIONS
+  return { HOPSD_LOG_LEVEL: 'warn', ...(opts ? { NODE_OPTIONS: opts } : {}) }
 }

@@ -31,7 +31,15 @@ import {
   writeSwarmKey,
   type NodeHandle,
 } from '../../test/helpers/index.js'
-import { newReport, round, summarize, type Bench, type BenchReport, type BenchRow } from '../harness.js'
+import {
+  daemonEnv,
+  newReport,
+  round,
+  summarize,
+  type Bench,
+  type BenchReport,
+  type BenchRow,
+} from '../harness.js'
 
 const PROPOSER_COUNTS = [1, 16, 256]
 /** The command size of bench/consensus (and of worker.ts), so the rows compare. */
@@ -187,7 +195,7 @@ async function startHopsdCluster(dir: string): Promise<{ nodes: NodeHandle[]; le
     // Raft ticks as the in-process and libp2p groups (election timeouts don't matter under load).
     extraArgs: ['--raft-tick-ms', '50'],
     // Request logs off, as in bench/fs-small: the figures are about the write path.
-    env: { HOPSD_LOG_LEVEL: 'warn' },
+    env: daemonEnv(),
     readyTimeoutMs: READY_TIMEOUT_MS,
   })
   const leaderId = await waitFor(

@@ -12,7 +12,7 @@ import { get, request } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { makeTempDir, removeTempDirs, startCluster, stopAllNodes, waitFor } from '../../test/helpers/index.js'
-import { newReport, round, type Bench } from '../harness.js'
+import { cpuSecondsOf, daemonEnv, newReport, round, type Bench } from '../harness.js'
 
 const USER = 'hopsd'
 const MIB = 1024 * 1024
@@ -117,7 +117,7 @@ const bench: Bench = async ({ quick, args }) => {
       dir: join(dir, 'cluster'),
       nodes: 3,
       roles: ['metadata', 'datanode'],
-      env: { HOPSD_LOG_LEVEL: 'warn' },
+      env: daemonEnv(),
     })
     const url = cluster.handles[0]!.url
     await waitFor(
@@ -129,6 +129,12 @@ const bench: Bench = async ({ quick, args }) => {
       },
       { timeoutMs: 90_000, intervalMs: 200, what: 'three live datanodes' },
     )
+    const pids = cluster.handles.map((h) => h.pid)
+    const cpuOf = (): { daemons: (number | undefined)[]; client: number } => ({
+      daemons: pids.map((pid) => cpuSecondsOf([pid])),
+      client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    })
+    const cpuW0 = cpuOf()
     const t0 = performance.now()
     const s1 = await fetch(`${url}/webhdfs/v1/bench/large.bin?op=CREATE&overwrite=true&user.name=${USER}`, {
       method: 'PUT',
@@ -137,16 +143,41 @@ const bench: Bench = async ({ quick, args }) => {
     const created = await upload(s1.headers.get('location')!, total, pieces(total, seed))
     if (created.status !== 201) throw new Error(`CREATE answered ${created.status}: ${created.body}`)
     const writeS = (performance.now() - t0) / 1000
+    const cpuW1 = cpuOf()
     const t1 = performance.now()
     const got = await download(`${url}/webhdfs/v1/bench/large.bin?op=OPEN&user.name=${USER}`)
     const readS = (performance.now() - t1) / 1000
+    const cpuR1 = cpuOf()
     if (got !== total) throw new Error(`OPEN returned ${got} of ${total} bytes`)
     await stopAllNodes()
     const base = await baseline(dir, total, seed)
     const writeMiBps = total / MIB / writeS
     const readMiBps = total / MIB / readS
-    report.rows.push({ op: 'write (replication 3)', mib: total / MIB, mibPerS: round(writeMiBps, 1) })
-    report.rows.push({ op: 'read', mib: total / MIB, mibPerS: round(readMiBps, 1) })
+    /** CPU ms per MiB of each daemon (node1/node2/…) and of the client between two samples. */
+    const cpuMsPerMiB = (
+      a: ReturnType<typeof cpuOf>,
+      b: ReturnType<typeof cpuOf>,
+    ): Record<string, string> => ({
+      daemonCpuMsPerMiB: a.daemons
+        .map((x, i) => {
+          const y = b.daemons[i]
+          return x === undefined || y === undefined ? '?' : String(round((1000 * (y - x) * MIB) / total, 1))
+        })
+        .join('/'),
+      clientCpuMsPerMiB: String(round((1000 * (b.client - a.client) * MIB) / total, 1)),
+    })
+    report.rows.push({
+      op: 'write (replication 3)',
+      mib: total / MIB,
+      mibPerS: round(writeMiBps, 1),
+      ...cpuMsPerMiB(cpuW0, cpuW1),
+    })
+    report.rows.push({
+      op: 'read',
+      mib: total / MIB,
+      mibPerS: round(readMiBps, 1),
+      ...cpuMsPerMiB(cpuW1, cpuR1),
+    })
     report.baseline.push({
       op: 'write 3 local files + fsync',
       mib: total / MIB,
@@ -159,6 +190,7 @@ const bench: Bench = async ({ quick, args }) => {
       'the client uses node:http (one connection each way); the body is streamed with backpressure',
       'one client, WebHDFS through node 1 (a datanode: it is the first replica, then one per other zone); 128 MiB blocks; the baseline runs after the cluster stopped',
       'the baseline read comes from the page cache as the cluster read may too (files just written)',
+      'daemonCpuMsPerMiB: user + system CPU of node1/node2/node3 during the phase (from /proc) per MiB of the file; clientCpuMsPerMiB: the bench process',
     )
   } finally {
     await stopAllNodes()

@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -29,7 +29,15 @@ import {
   stopAllNodes,
   waitFor,
 } from '../../test/helpers/index.js'
-import { newReport, round, summarize, type Bench, type BenchRow } from '../harness.js'
+import {
+  cpuSecondsOf,
+  daemonEnv,
+  newReport,
+  round,
+  summarize,
+  type Bench,
+  type BenchRow,
+} from '../harness.js'
 
 const FILE_BYTES = 4096
 /** Every request acts as the superuser, so permissions never get in the way of the figures. */
@@ -120,26 +128,6 @@ interface RowResult {
 }
 
 /** Closed-loop creates for `seconds`, then closed-loop reads of random created files for `readSeconds`. */
-/**
- * CPU seconds (user + system) the processes `pids` have used so far, from /proc/PID/stat; undefined
- * where there is no /proc. Per create, it moves far less than throughput with other load on the host.
- */
-function cpuSecondsOf(pids: readonly number[]): number | undefined {
-  if (pids.length === 0) return undefined
-  try {
-    let ticks = 0
-    for (const pid of pids) {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (after the comm field)
-    }
-    return ticks / CLOCK_TICKS_PER_S
-  } catch {
-    return undefined
-  }
-}
-/** USER_HZ: the unit of /proc/PID/stat times on Linux. */
-const CLOCK_TICKS_PER_S = 100
-
 async function measure(
   api: Api,
   targets: readonly Target[],
@@ -335,7 +323,7 @@ const bench: Bench = async ({ quick, args }) => {
               // zones z1..zN, every node joins all, --bootstrap-expect N
               nodes,
               // Request logs off, as a loaded production node would run: the figures are about the fs path.
-              env: { HOPSD_LOG_LEVEL: 'warn' },
+              env: daemonEnv(),
             })
           ).handles
     const urls =
