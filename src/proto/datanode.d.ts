@@ -218,6 +218,8 @@ export namespace hopsd {
             availableBytes: number;
             blocks: hopsd.datanode.StoredBlock.$Properties[];
             corrupt: number[];
+            incremental: boolean;
+            deleted: number[];
             static create(properties: hopsd.datanode.HeartbeatRequest.$Shape): hopsd.datanode.HeartbeatRequest & hopsd.datanode.HeartbeatRequest.$Shape;
             static create(properties?: hopsd.datanode.HeartbeatRequest.$Properties): hopsd.datanode.HeartbeatRequest;
             static encode(m: hopsd.datanode.HeartbeatRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -239,6 +241,8 @@ export namespace hopsd {
                 availableBytes?: (number|null);
                 blocks?: (hopsd.datanode.StoredBlock.$Properties[]|null);
                 corrupt?: (number[]|null);
+                incremental?: (boolean|null);
+                deleted?: (number[]|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.datanode.HeartbeatRequest.$Properties;
@@ -285,6 +289,7 @@ export namespace hopsd {
             deleteBlocks: number[];
             transfers: hopsd.datanode.TransferCommand.$Properties[];
             leader: boolean;
+            fullReportRequested: boolean;
             static create(properties: hopsd.datanode.HeartbeatReply.$Shape): hopsd.datanode.HeartbeatReply & hopsd.datanode.HeartbeatReply.$Shape;
             static create(properties?: hopsd.datanode.HeartbeatReply.$Properties): hopsd.datanode.HeartbeatReply;
             static encode(m: hopsd.datanode.HeartbeatReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -303,6 +308,7 @@ export namespace hopsd {
                 deleteBlocks?: (number[]|null);
                 transfers?: (hopsd.datanode.TransferCommand.$Properties[]|null);
                 leader?: (boolean|null);
+                fullReportRequested?: (boolean|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.datanode.HeartbeatReply.$Properties;

@@ -2456,6 +2456,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [availableBytes] HeartbeatRequest availableBytes
              * @property {Array.<hopsd.datanode.StoredBlock.$Properties>|null} [blocks] HeartbeatRequest blocks
              * @property {Array.<number>|null} [corrupt] HeartbeatRequest corrupt
+             * @property {boolean|null} [incremental] HeartbeatRequest incremental
+             * @property {Array.<number>|null} [deleted] HeartbeatRequest deleted
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2483,6 +2485,7 @@ export const hopsd = $root.hopsd = (() => {
             const HeartbeatRequest = function (p) {
                 this.blocks = [];
                 this.corrupt = [];
+                this.deleted = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -2538,6 +2541,22 @@ export const hopsd = $root.hopsd = (() => {
             HeartbeatRequest.prototype.corrupt = $util.emptyArray;
 
             /**
+             * HeartbeatRequest incremental.
+             * @member {boolean} incremental
+             * @memberof hopsd.datanode.HeartbeatRequest
+             * @instance
+             */
+            HeartbeatRequest.prototype.incremental = false;
+
+            /**
+             * HeartbeatRequest deleted.
+             * @member {Array.<number>} deleted
+             * @memberof hopsd.datanode.HeartbeatRequest
+             * @instance
+             */
+            HeartbeatRequest.prototype.deleted = $util.emptyArray;
+
+            /**
              * Creates a new HeartbeatRequest instance using the specified properties.
              * @function create
              * @memberof hopsd.datanode.HeartbeatRequest
@@ -2583,6 +2602,11 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.corrupt != null && m.corrupt.length) {
                     w.uint32(/* id 6, wireType 2 =*/50).uint64s(m.corrupt);
+                }
+                if (m.incremental != null && $Object.hasOwnProperty.call(m, "incremental") && m.incremental !== false)
+                    w.uint32(/* id 7, wireType 0 =*/56).bool(m.incremental);
+                if (m.deleted != null && m.deleted.length) {
+                    w.uint32(/* id 8, wireType 2 =*/66).uint64s(m.deleted);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -2699,6 +2723,29 @@ export const hopsd = $root.hopsd = (() => {
                             m.corrupt.push(r.uint64());
                             continue;
                         }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.incremental = v;
+                            else
+                                delete m.incremental;
+                            continue;
+                        }
+                    case 8: {
+                            if (u === 2) {
+                                if (!(m.deleted && m.deleted.length))
+                                    m.deleted = [];
+                                r.uint64s(m.deleted);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.deleted && m.deleted.length))
+                                m.deleted = [];
+                            m.deleted.push(r.uint64());
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -2780,6 +2827,18 @@ export const hopsd = $root.hopsd = (() => {
                     for (var i = 0; i < m.corrupt.length; ++i) {
                         if (!$util.isInteger(m.corrupt[i]) && !(m.corrupt[i] && $util.isInteger(m.corrupt[i].low) && $util.isInteger(m.corrupt[i].high)))
                             return "corrupt: integer|Long[] expected";
+                    }
+                }
+                if (m.incremental != null && $Object.hasOwnProperty.call(m, "incremental")) {
+                    if (typeof m.incremental !== "boolean")
+                        return "incremental: boolean expected";
+                }
+                if (m.deleted != null && $Object.hasOwnProperty.call(m, "deleted")) {
+                    if (!$Array.isArray(m.deleted))
+                        return "deleted: array expected";
+                    for (var i = 0; i < m.deleted.length; ++i) {
+                        if (!$util.isInteger(m.deleted[i]) && !(m.deleted[i] && $util.isInteger(m.deleted[i].low) && $util.isInteger(m.deleted[i].high)))
+                            return "deleted: integer|Long[] expected";
                     }
                 }
                 return null;
@@ -2869,6 +2928,26 @@ export const hopsd = $root.hopsd = (() => {
                             m.corrupt[i] = new $util.LongBits(d.corrupt[i].low >>> 0, d.corrupt[i].high >>> 0).toNumber(true);
                     }
                 }
+                if (d.incremental != null) {
+                    if (d.incremental) {
+                        m.incremental = $Boolean(d.incremental);
+                    }
+                }
+                if (d.deleted) {
+                    if (!$Array.isArray(d.deleted))
+                        throw $TypeError(".hopsd.datanode.HeartbeatRequest.deleted: array expected");
+                    m.deleted = $Array(d.deleted.length);
+                    for (var i = 0; i < d.deleted.length; ++i) {
+                        if ($util.Long)
+                            m.deleted[i] = $util.Long.fromValue(d.deleted[i], true);
+                        else if (typeof d.deleted[i] === "string")
+                            m.deleted[i] = $parseInt(d.deleted[i], 10);
+                        else if (typeof d.deleted[i] === "number")
+                            m.deleted[i] = d.deleted[i];
+                        else if (typeof d.deleted[i] === "object")
+                            m.deleted[i] = new $util.LongBits(d.deleted[i].low >>> 0, d.deleted[i].high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -2892,6 +2971,7 @@ export const hopsd = $root.hopsd = (() => {
                 if (o.arrays || o.defaults) {
                     d.blocks = [];
                     d.corrupt = [];
+                    d.deleted = [];
                 }
                 if (o.defaults) {
                     d.zone = "";
@@ -2910,6 +2990,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.availableBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.availableBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.incremental = false;
                 }
                 if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
                     d.zone = m.zone;
@@ -2953,6 +3034,20 @@ export const hopsd = $root.hopsd = (() => {
                             d.corrupt[j] = o.longs === $String ? $String(m.corrupt[j]) : m.corrupt[j];
                         else
                             d.corrupt[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.corrupt[j]) : o.longs === $Number ? new $util.LongBits(m.corrupt[j].low >>> 0, m.corrupt[j].high >>> 0).toNumber(true) : m.corrupt[j];
+                    }
+                }
+                if (m.incremental != null && $Object.hasOwnProperty.call(m, "incremental")) {
+                    d.incremental = m.incremental;
+                }
+                if (m.deleted && m.deleted.length) {
+                    d.deleted = $Array(m.deleted.length);
+                    for (var j = 0; j < m.deleted.length; ++j) {
+                        if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                            d.deleted[j] = typeof m.deleted[j] === "number" ? $BigInt(m.deleted[j]) : $util.Long.fromBits(m.deleted[j].low >>> 0, m.deleted[j].high >>> 0, true).toBigInt();
+                        else if (typeof m.deleted[j] === "number")
+                            d.deleted[j] = o.longs === $String ? $String(m.deleted[j]) : m.deleted[j];
+                        else
+                            d.deleted[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.deleted[j]) : o.longs === $Number ? new $util.LongBits(m.deleted[j].low >>> 0, m.deleted[j].high >>> 0).toNumber(true) : m.deleted[j];
                     }
                 }
                 return d;
@@ -3386,6 +3481,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<number>|null} [deleteBlocks] HeartbeatReply deleteBlocks
              * @property {Array.<hopsd.datanode.TransferCommand.$Properties>|null} [transfers] HeartbeatReply transfers
              * @property {boolean|null} [leader] HeartbeatReply leader
+             * @property {boolean|null} [fullReportRequested] HeartbeatReply fullReportRequested
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -3444,6 +3540,14 @@ export const hopsd = $root.hopsd = (() => {
             HeartbeatReply.prototype.leader = false;
 
             /**
+             * HeartbeatReply fullReportRequested.
+             * @member {boolean} fullReportRequested
+             * @memberof hopsd.datanode.HeartbeatReply
+             * @instance
+             */
+            HeartbeatReply.prototype.fullReportRequested = false;
+
+            /**
              * Creates a new HeartbeatReply instance using the specified properties.
              * @function create
              * @memberof hopsd.datanode.HeartbeatReply
@@ -3484,6 +3588,8 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.leader != null && $Object.hasOwnProperty.call(m, "leader") && m.leader !== false)
                     w.uint32(/* id 3, wireType 0 =*/24).bool(m.leader);
+                if (m.fullReportRequested != null && $Object.hasOwnProperty.call(m, "fullReportRequested") && m.fullReportRequested !== false)
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.fullReportRequested);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -3572,6 +3678,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.leader;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.fullReportRequested = v;
+                            else
+                                delete m.fullReportRequested;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -3643,6 +3758,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.leader !== "boolean")
                         return "leader: boolean expected";
                 }
+                if (m.fullReportRequested != null && $Object.hasOwnProperty.call(m, "fullReportRequested")) {
+                    if (typeof m.fullReportRequested !== "boolean")
+                        return "fullReportRequested: boolean expected";
+                }
                 return null;
             };
 
@@ -3694,6 +3813,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.leader = $Boolean(d.leader);
                     }
                 }
+                if (d.fullReportRequested != null) {
+                    if (d.fullReportRequested) {
+                        m.fullReportRequested = $Boolean(d.fullReportRequested);
+                    }
+                }
                 return m;
             };
 
@@ -3720,6 +3844,7 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (o.defaults) {
                     d.leader = false;
+                    d.fullReportRequested = false;
                 }
                 if (m.deleteBlocks && m.deleteBlocks.length) {
                     d.deleteBlocks = $Array(m.deleteBlocks.length);
@@ -3740,6 +3865,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.leader != null && $Object.hasOwnProperty.call(m, "leader")) {
                     d.leader = m.leader;
+                }
+                if (m.fullReportRequested != null && $Object.hasOwnProperty.call(m, "fullReportRequested")) {
+                    d.fullReportRequested = m.fullReportRequested;
                 }
                 return d;
             };

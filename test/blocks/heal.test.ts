@@ -165,6 +165,11 @@ describe('self-healing', () => {
       },
       { timeoutMs: 60_000, intervalMs: 200, what: 'the corrupt replica replaced' },
     )
+    await waitFor(() => !existsSync(replicaFile(n2, victim)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: `the corrupt replica deleted from ${n2.name}'s disk`,
+    })
     for (const n of cluster.nodes) expect((await webhdfsOpen(n, '/heal/a.bin')).body.equals(a)).toBe(true)
   }, 180_000)
 

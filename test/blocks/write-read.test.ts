@@ -1,17 +1,40 @@
+import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { md5md5crc32c, type FileChecksum } from '../../src/fs/index.js'
 import { removeTempDirs, waitFor } from '../helpers/index.js'
 import {
+  blocksOf,
   getJ,
   MIB,
   pseudoRandom,
+  replicaFile,
   startBlockCluster,
+  webhdfsDelete,
   webhdfsCreate,
   webhdfsOpen,
   type BCluster,
+  type BNode,
 } from './cluster.js'
 
 let cluster: BCluster
+
+type Reports = Record<'full' | 'incremental' | 'refused', number>
+
+/** The block reports `n` took as the metadata leader (hopsd_block_reports_total by kind). */
+async function reportsTaken(n: BNode): Promise<Reports> {
+  const text = await (await fetch(`${n.handle.url}/metrics`)).text()
+  const out: Reports = { full: 0, incremental: 0, refused: 0 }
+  for (const m of text.matchAll(/^hopsd_block_reports_total\{kind="(\w+)"\} (\d+)$/gm))
+    out[m[1] as keyof Reports] = Number(m[2])
+  return out
+}
+
+async function leaderOf(via: BNode): Promise<BNode> {
+  const id = (await getJ(via, '/api/v1/cluster')).leader?.id as string | undefined
+  const leader = cluster.nodes.find((n) => n.handle.id === id)
+  if (leader === undefined) throw new Error(`no leader known to ${via.name}`)
+  return leader
+}
 
 beforeAll(async () => {
   cluster = await startBlockCluster({ metadata: 3, datanodes: 1 })
@@ -86,4 +109,87 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
     )
     expect(h.blocks).toBe(20)
   }, 240_000)
+
+  it("block reports are incremental between full ones; a deleted file's replicas leave every disk", async () => {
+    const leader = await leaderOf(cluster.nodes[0]!)
+    const reports = (): Promise<Reports> => reportsTaken(leader)
+    const r0 = await reports()
+    // one full report per datanode at least (this leader's term), then increments only
+    expect(r0.full).toBeGreaterThanOrEqual(cluster.nodes.length)
+    const r1 = await waitFor(
+      async () => {
+        const r = await reports()
+        return r.incremental >= r0.incremental + 3 * cluster.nodes.length ? r : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'three more heartbeats from every datanode' },
+    )
+    expect(r1.full, 'no full report while the leader and the datanodes stay up').toBe(r0.full)
+
+    // Deleting a file orphans its blocks; the leader hands their deletion to the holders (no full
+    // report would list them again).
+    const doc = await blocksOf(cluster.nodes[0]!, '/big/a.bin')
+    const files = doc.blocks.flatMap((b) =>
+      b.replicas.map((r) =>
+        replicaFile(
+          cluster.nodes.find((n) => n.handle.id === r.node)!,
+          b,
+        ),
+      ),
+    )
+    expect(files.length).toBe(60)
+    expect(files.every((f) => existsSync(f))).toBe(true)
+    expect(await webhdfsDelete(cluster.nodes[1]!, '/big/a.bin')).toBe(true)
+    await waitFor(() => files.every((f) => !existsSync(f)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: "the deleted file's replicas gone from the disks",
+    })
+    expect((await reports()).full).toBe(r0.full)
+  }, 120_000)
+
+  it('after the metadata leader dies, the new one takes a full report from each datanode before increments', async () => {
+    const old = await leaderOf(cluster.nodes[0]!)
+    old.handle.kill('SIGKILL')
+    await old.handle.exited
+    const survivors = cluster.nodes.filter((n) => n !== old)
+    const via = survivors.find((n) => n.roles.includes('metadata'))!
+    const leader = await waitFor(
+      async () => {
+        const l = await leaderOf(via).catch(() => undefined)
+        return l !== undefined && l !== old ? l : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'a new metadata leader' },
+    )
+    // Each surviving datanode's first incremental report is refused (none full in this term), then
+    // its full report is taken, then increments again.
+    const r = await waitFor(
+      async () => {
+        const x = await reportsTaken(leader)
+        return x.full >= survivors.length && x.incremental >= survivors.length ? x : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'a full report from every surviving datanode' },
+    )
+    expect(r.refused).toBeGreaterThanOrEqual(1)
+    // The map is right under the new leader: a new file's replicas leave the disks when it is deleted.
+    const data = pseudoRandom(2 * MIB + 5, 7)
+    const res = await webhdfsCreate(via, '/big/after.bin', data, `&blocksize=${MIB}`)
+    expect(res.status, await res.clone().text()).toBe(201)
+    const doc = await blocksOf(via, '/big/after.bin')
+    const files = doc.blocks.flatMap((b) =>
+      b.replicas.map((x) =>
+        replicaFile(
+          cluster.nodes.find((n) => n.handle.id === x.node)!,
+          b,
+        ),
+      ),
+    )
+    expect(files.length).toBe(9)
+    expect(files.every((f) => existsSync(f))).toBe(true)
+    expect(await webhdfsDelete(via, '/big/after.bin')).toBe(true)
+    await waitFor(() => files.every((f) => !existsSync(f)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: "the deleted file's replicas gone under the new leader",
+    })
+  }, 120_000)
 })

@@ -1,9 +1,11 @@
 /**
  * The `blockmanager` module (role metadata): the metadata side of large files.
  *
- *  - On the Raft leader, it keeps the datanodes' soft state (heartbeats: capacity, free space, the
- *    full block report each time) in memory, and turns each report into replica-set deltas committed
- *    as one UpdateReplicas (nothing when the map already agrees): Raft sees deltas, not reports.
+ *  - On the Raft leader, it keeps the datanodes' soft state (heartbeats: capacity, free space) in
+ *    memory, and turns each block report into replica-set deltas committed as one UpdateReplicas
+ *    (nothing when the map already agrees): Raft sees deltas, not reports. Reports are incremental
+ *    (the replicas added, changed or deleted since the last one) on top of a full report this leader
+ *    took in its term; it asks for a full one when it has none, or after dropping the node's replicas.
  *  - It places new blocks (`/hopsd/block-alloc/1.0.0`): the writer's own node first, other zones,
  *    then the same zone (src/fs/placement.ts), and commits AddBlock with the chosen targets.
  *  - Its reconcile loop (leader only): forgets orphaned blocks (RemoveBlocks); drops the replicas of a
@@ -15,6 +17,7 @@
  *    redirect target for writes (a datanode), and GET /api/v1/fs/blocks and /api/v1/fs/health.
  */
 import type { FastifyInstance } from 'fastify'
+import { Counter } from 'prom-client'
 import type { ApiRoutes, BlockReads } from '../../api/index.js'
 import {
   BLOCK_STATE,
@@ -115,6 +118,12 @@ interface DnSoft {
   availableBytes: number
   pendingDeletes: Set<number>
   pendingTransfers: pb.ITransferCommand[]
+  /**
+   * The Raft term in which this leader took the datanode's last full report; -1: none, or its replicas
+   * were dropped since. An incremental report only applies on top of a full one this leader has seen
+   * in its term: otherwise the reply asks for a full report (as a new HDFS NameNode does).
+   */
+  fullReportTerm: number
 }
 
 export function blockManagerModule(): NodeModule {
@@ -122,7 +131,7 @@ export function blockManagerModule(): NodeModule {
     name: 'blockmanager',
     roles: ['metadata'],
     create(components) {
-      const { config, identity, logger } = components
+      const { config, identity, logger, metrics } = components
       const selfId = identity.id
       const p2p = requireService<P2PNode>(components, 'p2p')
       const membership = requireService<MembershipLike>(components, 'membership')
@@ -138,6 +147,12 @@ export function blockManagerModule(): NodeModule {
       let loop: Periodic | undefined
       const unhandles: (() => Promise<void>)[] = []
       const heartbeatMs = heartbeatIntervalMs(config.gossipIntervalMs)
+      const reportsTaken = new Counter({
+        name: 'hopsd_block_reports_total',
+        help: 'Block reports this node took as the metadata leader: full, incremental, or refused (an incremental report without a full one in this term: a full one was asked for).',
+        labelNames: ['kind'] as const,
+        registers: [metrics],
+      })
 
       const isLeader = (): boolean => {
         const st = meta.group.status()
@@ -259,6 +274,7 @@ export function blockManagerModule(): NodeModule {
 
         async heartbeat(from, req) {
           if (!isLeader()) return { leader: false }
+          const term = meta.group.status().term
           let s = soft.get(from)
           if (s === undefined) {
             s = {
@@ -269,6 +285,7 @@ export function blockManagerModule(): NodeModule {
               availableBytes: 0,
               pendingDeletes: new Set(),
               pendingTransfers: [],
+              fullReportTerm: -1,
             }
             soft.set(from, s)
           }
@@ -279,6 +296,14 @@ export function blockManagerModule(): NodeModule {
             usedBytes: Number(req.usedBytes ?? 0),
             availableBytes: Number(req.availableBytes ?? 0),
           })
+          const incremental = req.incremental === true
+          // Deltas on top of a full report from another term (or from before the node's replicas were
+          // dropped) could leave the map wrong for good: take the liveness, ask for a full report.
+          if (incremental && s.fullReportTerm !== term) {
+            reportsTaken.inc({ kind: 'refused' })
+            return { leader: true, fullReportRequested: true }
+          }
+          reportsTaken.inc({ kind: incremental ? 'incremental' : 'full' })
           const m = map()
           const reported = new Map<number, pb.IStoredBlock>()
           for (const b of req.blocks ?? []) reported.set(Number(b.id), b)
@@ -304,9 +329,12 @@ export function blockManagerModule(): NodeModule {
               added.push({ blockId: id, node: from })
             else deletes.add(id)
           }
-          for (const id of m.blocksOn(from)) {
-            const r = m.block(id)!
-            if (reported.has(id) || r.state !== BLOCK_STATE.COMPLETE) continue
+          // Replicas the map has on this node and the node no longer holds: every one not in a full
+          // report, or those an incremental one lists as deleted.
+          const gone = incremental ? (req.deleted ?? []).map(Number) : m.blocksOn(from)
+          for (const id of gone) {
+            const r = m.block(id)
+            if (r === undefined || reported.has(id) || r.state !== BLOCK_STATE.COMPLETE) continue
             if (r.replicas.includes(from) || r.corrupt.includes(from))
               removed.push({ blockId: id, node: from })
           }
@@ -317,6 +345,7 @@ export function blockManagerModule(): NodeModule {
             if (corrupt.length > 0)
               log.warn({ node: from, blocks: corrupt.map((c) => c.blockId) }, 'corrupt replicas reported')
           }
+          if (!incremental) s.fullReportTerm = term
           const transfers = s.pendingTransfers.splice(0)
           return { leader: true, deleteBlocks: [...deletes], transfers }
         },
@@ -452,12 +481,19 @@ export function blockManagerModule(): NodeModule {
         const now = Date.now()
         for (const [id, until] of transfersInFlight) if (until < now) transfersInFlight.delete(id)
         // 1. Orphans.
-        const orphans: number[] = []
+        const orphans: BlockRecord[] = []
         for (const r of m.all()) {
           if (orphans.length >= REMOVE_BATCH_MAX) break
-          if (m.isOrphan(r)) orphans.push(r.id)
+          if (m.isOrphan(r)) orphans.push(r)
         }
-        if (orphans.length > 0) await propose({ removeBlocks: { ids: orphans } })
+        if (orphans.length > 0) {
+          await propose({ removeBlocks: { ids: orphans.map((r) => r.id) } })
+          // Their replicas go with the holders' next heartbeat replies (HDFS invalidates them the same
+          // way): an incremental report never lists a replica again once it was reported.
+          for (const r of orphans)
+            for (const n of new Set([...r.replicas, ...r.corrupt, ...r.targets]))
+              soft.get(n)?.pendingDeletes.add(r.id)
+        }
         // 2. Datanodes dead beyond the grace: their replicas no longer count.
         const removed: mpb.IReplicaChange[] = []
         const holders = new Set<string>()
@@ -465,10 +501,13 @@ export function blockManagerModule(): NodeModule {
         for (const n of holders) {
           if (!deadLongEnough(n)) continue
           for (const id of m.blocksOn(n)) removed.push({ blockId: id, node: n })
+          // Should it come back, what it still holds is learnt again from a full report.
+          const dn = soft.get(n)
+          if (dn !== undefined) dn.fullReportTerm = -1
           log.warn({ node: n }, 'datanode dead beyond the grace: re-replicating its blocks')
         }
         if (removed.length > 0) await propose({ updateReplicas: { removed } })
-        // 3. Under-replicated → transfers; surplus → removals.
+        // 3. Under-replicated → transfers; surplus and corrupt replicas → removals.
         const surplus: mpb.IReplicaChange[] = []
         for (const r of m.all()) {
           if (r.state !== BLOCK_STATE.COMPLETE) continue
@@ -477,6 +516,13 @@ export function blockManagerModule(): NodeModule {
           // or a block healed less than TRANSFER_TIMEOUT_MS ago that loses another replica would wait
           // out the rest of that timeout before it is re-replicated again.
           if (good.length >= r.replication) transfersInFlight.delete(r.id)
+          // Corrupt replicas go once enough good ones exist (as in HDFS, a corrupt one may be the last
+          // copy until then). Incremental reports never list them again, so the delete is sent here.
+          if (good.length >= r.replication)
+            for (const n of r.corrupt) {
+              surplus.push({ blockId: r.id, node: n })
+              soft.get(n)?.pendingDeletes.add(r.id)
+            }
           if (good.length < r.replication && !transfersInFlight.has(r.id)) {
             const sources = r.replicas.filter((n) => isLive(n))
             if (sources.length === 0) continue

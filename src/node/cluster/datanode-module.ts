@@ -3,9 +3,10 @@
  * paths around them.
  *
  *  - Serves the block pipeline and block reads over libp2p (block-pipeline.ts).
- *  - Heartbeats the metadata leader every few gossip intervals with capacity and a full block report
- *    (`/hopsd/block-report/1.0.0`; the leader commits only the deltas), and carries out the reply:
- *    delete replicas, copy replicas to other datanodes (re-replication, decommissioning).
+ *  - Heartbeats the metadata leader every few gossip intervals with capacity and a block report
+ *    (`/hopsd/block-report/1.0.0`: incremental between full ones, block-reports.ts; the leader
+ *    commits only the deltas), and carries out the reply: delete replicas, copy replicas to other
+ *    datanodes (re-replication, decommissioning).
  *  - Takes the data of WebHDFS CREATE/APPEND step two (`PUT|POST /api/v1/datanode/write/<path>`, the
  *    Location the metadata node signed): a body up to inlineThreshold becomes one inline command as
  *    before; a larger one is split into blocks, each placed by the leader (`/hopsd/block-alloc/1.0.0`)
@@ -27,6 +28,7 @@ import {
 } from '../../api/routes/webhdfs.js'
 import { createBlockStore, CHUNK_BYTES, type BlockStore } from '../../fs/blockstore/index.js'
 import { crc32c, FsError, type Namespace } from '../../fs/index.js'
+import { BlockReporter } from './block-reports.js'
 import { errorFromResult } from '../../fs/errors.js'
 import { encodeCommand, metaProto, type MetaResult } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
@@ -93,6 +95,7 @@ export function datanodeModule(): NodeModule {
       let leaderId: string | undefined
       let transfers = 0
       const hbMs = heartbeatIntervalMs(config.gossipIntervalMs)
+      const reporter = new BlockReporter(Date.now)
 
       const leader = async (): Promise<string> => {
         if (leaderId !== undefined) return leaderId
@@ -161,19 +164,24 @@ export function datanodeModule(): NodeModule {
       const heartbeat = async (): Promise<void> => {
         const usage = await store.usage()
         const sentCorrupt = [...corrupt]
+        const report = reporter.next(store.list())
         const req = pb.HeartbeatRequest.encode({
           zone: config.zone,
           capacityBytes: usage.capacityBytes,
           usedBytes: usage.usedBytes,
           availableBytes: usage.availableBytes,
-          blocks: store.list(),
+          blocks: [...report.blocks],
           corrupt: sentCorrupt,
+          incremental: report.incremental,
+          deleted: [...report.deleted],
         }).finish()
         const reply = pb.HeartbeatReply.decode(await toLeader(BLOCK_PROTOCOLS.report, req, 10_000))
         if (!reply.leader) {
           leaderId = undefined
           return
         }
+        reporter.answered(report, reply.fullReportRequested)
+        if (reply.fullReportRequested) return // nothing else was taken: all of it again, in full
         for (const id of sentCorrupt) corrupt.delete(id)
         for (const id of reply.deleteBlocks) await store.delete(Number(id))
         for (const t of reply.transfers) {
