@@ -17,7 +17,7 @@ export {
   type ApiServerInit,
 } from './server.js'
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
-export type { BlockReads } from './routes/block-reads.js'
+export { READ_PIECE_BYTES, type BlockReads, type ReadBuffers } from './routes/block-reads.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
 export { nodeRoutes, type NodeInfo, type NodeRoutesDeps, type NodeTlsInfo } from './routes/node.js'

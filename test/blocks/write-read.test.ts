@@ -110,6 +110,26 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
     expect(h.blocks).toBe(20)
   }, 240_000)
 
+  it('readers that hang up mid-file: every node goes on serving, and the next reads of the file are whole', async () => {
+    const data = pseudoRandom(20 * MIB, 42) // /big/a.bin, written by the test above
+    for (const n of cluster.nodes) {
+      const ctl = new AbortController()
+      const res = await fetch(`${n.handle.url}/webhdfs/v1/big/a.bin?op=OPEN&user.name=hopsd`, {
+        signal: ctl.signal,
+      })
+      expect(res.status).toBe(200)
+      const reader = res.body!.getReader()
+      expect((await reader.read()).done).toBe(false)
+      ctl.abort()
+      await reader.closed.catch(() => undefined)
+    }
+    for (const n of cluster.nodes) {
+      const r = await webhdfsOpen(n, '/big/a.bin')
+      expect(r.status).toBe(200)
+      expect(r.body.equals(data), `read through ${n.name} after the hang-ups`).toBe(true)
+    }
+  }, 120_000)
+
   it("block reports are incremental between full ones; a deleted file's replicas leave every disk", async () => {
     const leader = await leaderOf(cluster.nodes[0]!)
     const reports = (): Promise<Reports> => reportsTaken(leader)

@@ -12,7 +12,7 @@
  * status (FS_ERRORS' rows for fs codes); only the /webhdfs routes answer RemoteException, as WebHDFS
  * requires.
  */
-import { blockedBody, type BlockReads } from './block-reads.js'
+import { sendBlocked, type BlockReads } from './block-reads.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Caller, FsService } from '../../fs/index.js'
 import type { ApiRoutes } from '../server.js'
@@ -199,12 +199,14 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
         async (request, reply) => {
           const q = request.query as { path: string; offset?: number; length?: number; stale?: boolean }
           const caller = callerOf(request)
-          const blocked = await deps.blocks?.open(caller, q.path, q.offset ?? 0, q.length ?? -1)
-          if (blocked !== undefined)
+          const blocks = deps.blocks
+          if (
+            blocks &&
+            (await sendBlocked(reply, (b) =>
+              blocks.open(caller, q.path, q.offset ?? 0, q.length ?? -1, undefined, b),
+            ))
+          )
             return reply
-              .type('application/octet-stream')
-              .header('content-length', blocked.length)
-              .send(blockedBody(blocked))
           const data = await fs.read(caller, q.path, q)
           return reply
             .type('application/octet-stream')

@@ -12,7 +12,7 @@
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { blockedBody, type BlockReads } from './block-reads.js'
+import { sendBlocked, type BlockReads } from './block-reads.js'
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, isFsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
@@ -281,13 +281,12 @@ async function serve(
       const offset = int(q, 'offset', 0, 0)
       const length = q['length'] === undefined ? -1 : int(q, 'length', -1, 0)
       if (bool(q, 'noredirect', false)) return json({ Location: selfUrl(request, { noredirect: undefined }) })
-      const blocked = await deps.blocks?.open(caller, path, offset, length)
-      if (blocked !== undefined) {
+      const blocks = deps.blocks
+      if (
+        blocks &&
+        (await sendBlocked(reply, (b) => blocks.open(caller, path, offset, length, undefined, b)))
+      )
         return reply
-          .type('application/octet-stream')
-          .header('content-length', blocked.length)
-          .send(blockedBody(blocked))
-      }
       const data = await fs.read(caller, path, { offset, length })
       return reply
         .type('application/octet-stream')

@@ -16,6 +16,7 @@ export {
   createBlockStore,
   BlockStore,
   CHUNK_BYTES,
+  readSpan,
   type BlockStoreInit,
   type BlockUsage,
   type BlockWriter,

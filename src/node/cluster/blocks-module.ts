@@ -18,7 +18,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { Counter } from 'prom-client'
-import type { ApiRoutes, BlockReads } from '../../api/index.js'
+import { READ_PIECE_BYTES, type ApiRoutes, type BlockReads, type ReadBuffers } from '../../api/index.js'
 import {
   BLOCK_STATE,
   BlockCrcMd5,
@@ -210,6 +210,7 @@ export function blockManagerModule(): NodeModule {
         from: number,
         to: number,
         signal?: AbortSignal,
+        buffers?: ReadBuffers,
       ): AsyncGenerator<Uint8Array> {
         const rec = map().block(id)
         const replicas = orderReplicas(rec?.replicas ?? [])
@@ -219,7 +220,14 @@ export function blockManagerModule(): NodeModule {
           try {
             if (node === selfId && localStore !== undefined) {
               while (pos < to) {
-                const piece = await localStore.read(id, pos, Math.min(4 << 20, to - pos))
+                const into = await buffers?.take()
+                let piece: Uint8Array
+                try {
+                  piece = await localStore.read(id, pos, Math.min(READ_PIECE_BYTES, to - pos), into)
+                } catch (err) {
+                  if (into !== undefined) buffers?.release(into)
+                  throw err
+                }
                 if (piece.length === 0) throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
                 pos += piece.length
                 yield piece
@@ -392,7 +400,7 @@ export function blockManagerModule(): NodeModule {
           return { blockId: v.blockId, genStamp: v.genStamp, targets, blockSize: file.blockSize }
         },
 
-        async open(caller, path, offset, length, signal) {
+        async open(caller, path, offset, length, signal, buffers) {
           await meta.group.readBarrier({ signal })
           const file = ns().fileForRead(caller, path)
           if (file.inlined) return undefined
@@ -405,7 +413,7 @@ export function blockManagerModule(): NodeModule {
             for (const b of blocks) {
               const s = Math.max(offset, base)
               const e = Math.min(end, base + b.length)
-              if (s < e) yield* readBlock(b.id, s - base, e - base, signal)
+              if (s < e) yield* readBlock(b.id, s - base, e - base, signal, buffers)
               base += b.length
               if (base >= end) break
             }
