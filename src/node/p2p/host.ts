@@ -11,6 +11,7 @@
  */
 import './pnet-memory-fix.js' // before any pnet connection: see the file (xsalsa20 memory leak)
 import { noise } from '@chainsafe/libp2p-noise'
+import { noiseCrypto } from './noise-crypto.js'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
@@ -186,7 +187,7 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
     addresses: { listen: [tcpMultiaddr(listenIp, listen.port).toString()] },
     transports: [tcp()],
     connectionProtector: preSharedKey({ psk, timeout: timings.upgradeTimeoutMs }),
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionManager: {
       inboundUpgradeTimeout: timings.upgradeTimeoutMs,
