@@ -9,6 +9,7 @@ import {
   type Daemon,
   type NodeConfig,
 } from '../node/index.js'
+import { tuneV8ForDaemon } from '../node/v8-tuning.js'
 import { helpTable, parseFlags } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
 
@@ -76,6 +77,7 @@ export async function runStart(args: readonly string[], io: CliIo): Promise<numb
       io.out(startHelp())
       return EXIT_OK
     }
+    tuneV8ForDaemon()
     daemon = createDaemon({ config })
   } catch (err) {
     return reportError(io, err)
