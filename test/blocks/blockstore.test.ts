@@ -81,6 +81,16 @@ describe('block store', () => {
     expect(isFsError(e3, 'DISK_FULL')).toBe(true)
   })
 
+  it('a CRC taken without checking (verify false: a pipeline stage before the last) is the one reads check', async () => {
+    const store = createBlockStore({ dirs: [makeTempDir('blockstore-')], reservedBytes: 0 })
+    await store.start()
+    const w = await store.createWriter(4, 1)
+    await w.write(bytes(100), 1234, false)
+    await w.finish()
+    const err = await store.read(4, 0, 100).catch((e: unknown) => e)
+    expect(isFsError(err, 'CORRUPT_REPLICA')).toBe(true)
+  })
+
   it('packets handed in without waiting are written in order (coalesced); a failure fails every waiting packet', async () => {
     const dir = makeTempDir('blockstore-')
     const store = createBlockStore({ dirs: [dir], reservedBytes: 0, capacityBytesMax: 41 * CHUNK_BYTES })

@@ -59,11 +59,13 @@ export interface BlockWriter {
   /** Bytes written so far. */
   readonly length: number
   /**
-   * Appends one packet (crc: its CRC32C when the sender computed it; checked here). Resolves when the
-   * bytes are in the file. Packets may be handed in before earlier ones resolved: they are written in
-   * order, those that arrived while a write was in flight together as one writev.
+   * Appends one packet. `crc`: its CRC32C when the sender computed it, checked here unless `verify` is
+   * false (then taken as it is, and kept in the .crc file: reads and the block scanner still check the
+   * bytes against it). Resolves when the bytes are in the file. Packets may be handed in before
+   * earlier ones resolved: they are written in order, those that arrived while a write was in flight
+   * together as one writev.
    */
-  write(data: Uint8Array, crc?: number): Promise<void>
+  write(data: Uint8Array, crc?: number, verify?: boolean): Promise<void>
   /** fsyncs data and checksums and moves the replica to finalized/: durable when this resolves. */
   finish(): Promise<{ length: number; checksum: number }>
   /** Drops the partial replica. */
@@ -216,14 +218,14 @@ export class BlockStore {
       get length() {
         return length
       },
-      write: (data: Uint8Array, crc?: number): Promise<void> => {
+      write: (data: Uint8Array, crc?: number, verify = true): Promise<void> => {
         if (closed || failure !== undefined)
           return Promise.reject(failure ?? new Error('BlockWriter: write after finish/abort'))
         if (length % CHUNK_BYTES !== 0)
           return Promise.reject(new Error('BlockWriter: packet after a partial chunk'))
         if (data.length > CHUNK_BYTES)
           return Promise.reject(new Error(`BlockWriter: packet of ${data.length} bytes`))
-        const c = crc32c(data)
+        const c = crc === undefined || verify ? crc32c(data) : crc
         if (crc !== undefined && crc !== c)
           return Promise.reject(
             new FsError('CORRUPT_REPLICA', `packet of block ${blockId} at ${length} failed its checksum`),

@@ -195,7 +195,10 @@ export async function runStage(opts: {
       // The local write is not awaited here: the next packet is read (and forwarded) while this one
       // is being written, and the writer joins packets that queue up into one writev. The ack, in
       // order on `chain`, still waits for it.
-      const written = w.write(p.data, p.crc)
+      // Only the last stage checks the packet's CRC, as HDFS's pipeline does: the bytes it got passed
+      // through every stage before it (a stage forwards what it writes), Noise authenticates each hop,
+      // and every replica keeps the CRC for reads and the block scanner to check against.
+      const written = w.write(p.data, p.crc, opts.downstream.length === 0)
       written.catch(() => undefined) // observed on the chain; not an unhandled rejection meanwhile
       const local = async (): Promise<{ ok: true; length: number; checksum: number } | Ack> => {
         try {
