@@ -29,6 +29,27 @@ async function reportsTaken(n: BNode): Promise<Reports> {
   return out
 }
 
+/** Deletes `path` through `via` and waits until none of its `replicas` replica files is on a disk. */
+async function deleteAndSeeReplicasGo(via: BNode, path: string, replicas: number): Promise<void> {
+  const doc = await blocksOf(via, path)
+  const files = doc.blocks.flatMap((b) =>
+    b.replicas.map((r) =>
+      replicaFile(
+        cluster.nodes.find((n) => n.handle.id === r.node)!,
+        b,
+      ),
+    ),
+  )
+  expect(files.length).toBe(replicas)
+  expect(files.every((f) => existsSync(f))).toBe(true)
+  expect(await webhdfsDelete(via, path)).toBe(true)
+  await waitFor(() => files.every((f) => !existsSync(f)), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    what: `the replicas of ${path} gone from the disks after its delete`,
+  })
+}
+
 async function leaderOf(via: BNode): Promise<BNode> {
   const id = (await getJ(via, '/api/v1/cluster')).leader?.id as string | undefined
   const leader = cluster.nodes.find((n) => n.handle.id === id)
@@ -147,23 +168,7 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
 
     // Deleting a file orphans its blocks; the leader hands their deletion to the holders (no full
     // report would list them again).
-    const doc = await blocksOf(cluster.nodes[0]!, '/big/a.bin')
-    const files = doc.blocks.flatMap((b) =>
-      b.replicas.map((r) =>
-        replicaFile(
-          cluster.nodes.find((n) => n.handle.id === r.node)!,
-          b,
-        ),
-      ),
-    )
-    expect(files.length).toBe(60)
-    expect(files.every((f) => existsSync(f))).toBe(true)
-    expect(await webhdfsDelete(cluster.nodes[1]!, '/big/a.bin')).toBe(true)
-    await waitFor(() => files.every((f) => !existsSync(f)), {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      what: "the deleted file's replicas gone from the disks",
-    })
+    await deleteAndSeeReplicasGo(cluster.nodes[1]!, '/big/a.bin', 60)
     expect((await reports()).full).toBe(r0.full)
   }, 120_000)
 
@@ -194,22 +199,6 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
     const data = pseudoRandom(2 * MIB + 5, 7)
     const res = await webhdfsCreate(via, '/big/after.bin', data, `&blocksize=${MIB}`)
     expect(res.status, await res.clone().text()).toBe(201)
-    const doc = await blocksOf(via, '/big/after.bin')
-    const files = doc.blocks.flatMap((b) =>
-      b.replicas.map((x) =>
-        replicaFile(
-          cluster.nodes.find((n) => n.handle.id === x.node)!,
-          b,
-        ),
-      ),
-    )
-    expect(files.length).toBe(9)
-    expect(files.every((f) => existsSync(f))).toBe(true)
-    expect(await webhdfsDelete(via, '/big/after.bin')).toBe(true)
-    await waitFor(() => files.every((f) => !existsSync(f)), {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      what: "the deleted file's replicas gone under the new leader",
-    })
+    await deleteAndSeeReplicasGo(via, '/big/after.bin', 9)
   }, 120_000)
 })
