@@ -322,30 +322,20 @@ export function localStage(opts: {
 
 /**
  * A Packet as one length-prefixed frame without copying its data: protobufjs encodes seq, crc and last,
- * then the data field's key and length go after them and the data itself is the list's last part
- * (protobuf reads fields in any order). Encoding it whole copied every 64 KiB on every hop, and the
- * short-lived 64 KiB buffers kept V8 marking the old generation.
+ * then the data field's key and length, and the data itself is the frame's last part (protobuf reads
+ * fields in any order). Encoding it whole copied every 64 KiB on every hop, and the short-lived 64 KiB
+ * buffers kept V8 marking the old generation.
  */
 export function encodePacketFrame(p: PacketIn): Uint8ArrayList {
-  const head = pb.Packet.encode({ seq: p.seq, crc: p.crc, last: p.last }).finish()
-  const key = Uint8Array.from([PACKET_DATA_KEY, ...varint(p.data.length)])
-  const body = new Uint8ArrayList(head, key, p.data)
-  return new Uint8ArrayList(Uint8Array.from(varint(body.byteLength)), body)
+  const head = pb.Packet.encode({ seq: p.seq, crc: p.crc, last: p.last })
+    .uint32(PACKET_DATA_KEY)
+    .uint32(p.data.length)
+    .finish()
+  return encodeFrame(new Uint8ArrayList(head, p.data))
 }
 
 /** Field 2 (data), wire type 2 (length-delimited). */
 const PACKET_DATA_KEY = (2 << 3) | 2
-
-/** The bytes of `n` as an unsigned varint (protobuf's, and the frame length's). */
-function varint(n: number): number[] {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return out
-}
 
 /** Splits `data` into packets from `seq0`; the last is marked when `final`. */
 export function toPackets(data: Uint8Array, seq0: number, final: boolean): PacketIn[] {

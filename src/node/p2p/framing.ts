@@ -6,7 +6,7 @@ import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export function encodeFrame(bytes: Uint8Array): Uint8ArrayList {
+export function encodeFrame(bytes: Uint8Array | Uint8ArrayList): Uint8ArrayList {
   return lp.encode.single(bytes)
 }
 
