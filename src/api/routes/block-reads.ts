@@ -3,6 +3,7 @@
  * manager (src/node/cluster/blocks-module.ts) streams the bytes from the replicas, this writes them to
  * the response.
  */
+import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { readSpan } from '../../fs/blockstore/index.js'
 import type { Caller, FileChecksum } from '../../fs/index.js'
@@ -28,6 +29,8 @@ export interface BlockReads {
 /** Bytes of one piece read from a replica, and how many pieces are read ahead of the socket. */
 export const READ_PIECE_BYTES = 4 << 20
 const READ_PIECES_MAX = 3
+/** Bytes queued on the socket beyond which reading waits for it to drain. */
+const READ_AHEAD_BYTES = 8 << 20
 
 /**
  * The few buffers one read cycles through. A streamed 1 GiB file used to cost 256 fresh 4 MiB buffers:
@@ -96,6 +99,8 @@ export async function sendBlocked(
     for await (const piece of blocked.stream) {
       if (res.destroyed) break
       res.write(piece, () => buffers.release(piece))
+      // Pieces from remote replicas come from no ReadBuffers: the socket's queue bounds them instead.
+      if (res.writableLength > READ_AHEAD_BYTES) await drainedOrClosed(res)
     }
     res.end()
   } catch (err) {
@@ -107,4 +112,16 @@ export async function sendBlocked(
     res.off('close', closed)
   }
   return true
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
 }

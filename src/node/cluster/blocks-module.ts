@@ -228,7 +228,10 @@ export function blockManagerModule(): NodeModule {
                   if (into !== undefined) buffers?.release(into)
                   throw err
                 }
-                if (piece.length === 0) throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
+                if (piece.length === 0) {
+                  if (into !== undefined) buffers?.release(into)
+                  throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
+                }
                 pos += piece.length
                 yield piece
               }
