@@ -130,10 +130,10 @@ const bench: Bench = async ({ quick, args }) => {
       { timeoutMs: 90_000, intervalMs: 200, what: 'three live datanodes' },
     )
     const pids = cluster.handles.map((h) => h.pid)
-    const cpuOf = (): { daemons: (number | undefined)[]; client: number } => ({
-      daemons: pids.map((pid) => cpuSecondsOf([pid])),
-      client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
-    })
+    const cpuOf = (): { daemons: (number | undefined)[]; client: number } => {
+      const own = process.cpuUsage()
+      return { daemons: pids.map((pid) => cpuSecondsOf([pid])), client: (own.user + own.system) / 1e6 }
+    }
     const cpuW0 = cpuOf()
     const t0 = performance.now()
     const s1 = await fetch(`${url}/webhdfs/v1/bench/large.bin?op=CREATE&overwrite=true&user.name=${USER}`, {

@@ -67,18 +67,34 @@ async function remove(n: BNode, paths: string[], blocksBefore: number): Promise<
   })
 }
 
+/**
+ * Writes `bytes` pseudo-random bytes (seed `seed`) to `path` through `n` in 1 MiB blocks, waits until all
+ * `blocks` have their replicas, and picks a node among nodes 2 and 3 that is not the metadata leader
+ * and holds a replica of every block (3 replicas on 3 nodes).
+ */
+async function writeOnEveryNode(
+  n: BNode,
+  path: string,
+  bytes: number,
+  seed: number,
+  blocks: number,
+): Promise<{ data: Buffer; before: BlocksDoc; holder: BNode }> {
+  const data = pseudoRandom(bytes, seed)
+  const created = await webhdfsCreate(n, path, data, `&blocksize=${MIB}`)
+  expect(created.status, await created.clone().text()).toBe(201)
+  const before = await fullyReplicated(n, path)
+  expect(before.blocks).toHaveLength(blocks)
+  const holder = await nonLeader(n, cluster.nodes.slice(1, 3))
+  for (const b of before.blocks) expect(b.replicas.map((r) => r.node)).toContain(holder.handle.id)
+  return { data, before, holder }
+}
+
 describe('decommissioning', () => {
   it('a DRAINING datanode: its blocks are copied to other nodes, it is reported DECOMMISSIONED, files read back, no new block goes to it', async () => {
     const n1 = cluster.nodes[0]!
     const blocksBefore = (await getJ(n1, '/api/v1/fs/health')).blocks as number
-    const d = pseudoRandom(4 * MIB + 4321, 17)
-    const created = await webhdfsCreate(n1, '/decom/d.bin', d, `&blocksize=${MIB}`)
-    expect(created.status, await created.clone().text()).toBe(201)
-    const before = await fullyReplicated(n1, '/decom/d.bin')
-    expect(before.blocks).toHaveLength(5)
-    const drained = await nonLeader(n1, cluster.nodes.slice(1, 3))
+    const { data: d, holder: drained } = await writeOnEveryNode(n1, '/decom/d.bin', 4 * MIB + 4321, 17, 5)
     const id = drained.handle.id
-    for (const b of before.blocks) expect(b.replicas.map((r) => r.node)).toContain(id)
 
     const res = await setDatanodeState(n1, id, 'DRAINING')
     expect(res.status).toBe(200)
@@ -176,14 +192,12 @@ describe('self-healing', () => {
   it('kill -9 a datanode holding replicas (no upload running): within 60 s every block is back at 3 live replicas; restarted, it gets none back', async () => {
     const n1 = cluster.nodes[0]!
     const blocksBefore = (await getJ(n1, '/api/v1/fs/health')).blocks as number
-    const data = pseudoRandom(5 * MIB + 999, 13)
-    const created = await webhdfsCreate(n1, '/heal/plain.bin', data, `&blocksize=${MIB}`)
-    expect(created.status, await created.clone().text()).toBe(201)
-    const before = await fullyReplicated(n1, '/heal/plain.bin')
-    expect(before.blocks).toHaveLength(6)
-    const victim = await nonLeader(n1, cluster.nodes.slice(1, 3))
+    const {
+      data,
+      before,
+      holder: victim,
+    } = await writeOnEveryNode(n1, '/heal/plain.bin', 5 * MIB + 999, 13, 6)
     const dead = victim.handle.id
-    for (const b of before.blocks) expect(b.replicas.map((r) => r.node)).toContain(dead)
     const others = cluster.nodes.filter((n) => n !== victim).map((n) => n.handle.id)
 
     const t0 = Date.now()
