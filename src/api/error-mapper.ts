@@ -45,14 +45,36 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-/** Installs the error and not-found handlers on the root instance (children inherit them). */
-export function installErrorMapper(app: FastifyInstance): void {
+/**
+ * Installs the error and not-found handlers on the root instance (children inherit them). With
+ * `allowedMethods`, a path that exists for other methods answers 405 with `Allow` (WebHDFS paths as a
+ * RemoteException, as Hadoop answers).
+ */
+export function installErrorMapper(
+  app: FastifyInstance,
+  opts: { allowedMethods?: (path: string) => string[] } = {},
+): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = mapError(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     void reply.status(status).type('application/json').send(body)
   })
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    const path = (request.raw.url ?? request.url).split('?')[0]!
+    const allowed = opts.allowedMethods?.(path) ?? []
+    if (allowed.length > 0) {
+      const message = `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`
+      void reply.status(405).header('allow', allowed.join(', ')).type('application/json')
+      if (path.startsWith('/webhdfs/'))
+        return void reply.send({
+          RemoteException: {
+            exception: 'UnsupportedOperationException',
+            javaClassName: 'java.lang.UnsupportedOperationException',
+            message,
+          },
+        })
+      return void reply.send({ error: { code: 'METHOD_NOT_ALLOWED', message } } satisfies ErrorBody)
+    }
     const body: ErrorBody = {
       error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` },
     }

@@ -14,9 +14,17 @@ import Fastify, {
 import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
+import type { Server as HttpServer } from 'node:http'
 import { installErrorMapper } from './error-mapper.js'
+import {
+  answerExpectContinue,
+  guardServer,
+  HTTP_TIMEOUTS,
+  redactUrl,
+  type HttpTimeouts,
+} from './http-guards.js'
 import { createApiMetrics } from './metrics.js'
-import { buildOpenApi, recordRoutes, type OpenApiInfo } from './openapi.js'
+import { buildOpenApi, recordRoutes, routeMatcher, type OpenApiInfo } from './openapi.js'
 
 /** One area's routes. `register` runs inside its own encapsulated fastify context. */
 export interface ApiRoutes {
@@ -39,6 +47,8 @@ export interface ApiServerInit {
    * through {@link ApiServer.setCertificate}, but before `listen`.
    */
   readonly https?: { readonly keyPem?: string; readonly certPem?: string }
+  /** Limits against slow clients (default {@link HTTP_TIMEOUTS}). */
+  readonly timeouts?: Partial<HttpTimeouts>
 }
 
 export interface ApiCertificate {
@@ -76,8 +86,11 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   })
-  installErrorMapper(app)
+  guardServer(app.server as HttpServer, { ...HTTP_TIMEOUTS, ...init.timeouts })
+  answerExpectContinue(app.server as HttpServer)
   const routes = recordRoutes(app, { requireSchemas: true })
+  // A known path asked with a method it does not have answers 405 with Allow, not 404.
+  installErrorMapper(app, { allowedMethods: routeMatcher(routes) })
   const metrics = createApiMetrics(init.registry)
 
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -91,7 +104,8 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        // Write and delegation tokens are secrets: never in the log.
+        url: redactUrl(request.url),
         route,
         status: reply.statusCode,
         durationMs: round3(reply.elapsedTime),
