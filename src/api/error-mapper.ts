@@ -45,41 +45,42 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-/**
- * Installs the error and not-found handlers on the root instance (children inherit them). With
- * `allowedMethods`, a path that exists for other methods answers 405 with `Allow` (WebHDFS paths as a
- * RemoteException, as Hadoop answers).
- */
-export function installErrorMapper(
-  app: FastifyInstance,
-  opts: { allowedMethods?: (path: string) => string[] } = {},
-): void {
+/** Installs the error and not-found handlers on the root instance (children inherit them). */
+export function installErrorMapper(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = mapError(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     void reply.status(status).type('application/json').send(body)
   })
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    const path = (request.raw.url ?? request.url).split('?')[0]!
-    const allowed = opts.allowedMethods?.(path) ?? []
-    if (allowed.length > 0) {
-      const message = `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`
-      void reply.status(405).header('allow', allowed.join(', ')).type('application/json')
-      if (path.startsWith('/webhdfs/'))
-        return void reply.send({
-          RemoteException: {
-            exception: 'UnsupportedOperationException',
-            javaClassName: 'java.lang.UnsupportedOperationException',
-            message,
-          },
-        })
-      return void reply.send({ error: { code: 'METHOD_NOT_ALLOWED', message } } satisfies ErrorBody)
-    }
     const body: ErrorBody = {
       error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` },
     }
     void reply.status(404).type('application/json').send(body)
   })
+}
+
+/**
+ * Answers 405 with `Allow` for a path that exists for other methods (WebHDFS paths as a
+ * RemoteException, as Hadoop answers).
+ */
+export function methodNotAllowed(
+  reply: FastifyReply,
+  method: string,
+  path: string,
+  allowed: readonly string[],
+): FastifyReply {
+  const message = `${method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`
+  void reply.status(405).header('allow', allowed.join(', ')).type('application/json')
+  if (path.startsWith('/webhdfs/'))
+    return reply.send({
+      RemoteException: {
+        exception: 'UnsupportedOperationException',
+        javaClassName: 'java.lang.UnsupportedOperationException',
+        message,
+      },
+    })
+  return reply.send({ error: { code: 'METHOD_NOT_ALLOWED', message } } satisfies ErrorBody)
 }
 
 /** JSON schema of the error body, for route schemas and the OpenAPI document. */

@@ -4,6 +4,7 @@
  * when the body is wanted, and request URLs with their secrets redacted for the log.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 
 export interface HttpTimeouts {
   /** The request line and headers must arrive within this (Node's headersTimeout). */
@@ -40,6 +41,7 @@ export function guardServer(server: Server, t: HttpTimeouts): void {
   server.requestTimeout = 0
   server.setTimeout(t.idleMs, (socket) => socket.destroy())
   const watched = new Set<Watched>()
+  const headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>()
   let timer: NodeJS.Timeout | undefined
   const tick = (): void => {
     const now = Date.now()
@@ -64,7 +66,20 @@ export function guardServer(server: Server, t: HttpTimeouts): void {
       timer = undefined
     }
   }
+  // The first request's headers on a new connection must be in within headersMs (Node checks its own
+  // headersTimeout only every 30 s; later requests on a kept-alive connection are left to it).
+  const tls = typeof (server as { setSecureContext?: unknown }).setSecureContext === 'function'
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    const deadline = setTimeout(() => socket.destroy(), t.headersMs).unref()
+    socket.once('close', () => clearTimeout(deadline))
+    headerDeadlines.set(socket, deadline)
+  })
   server.on('request', (req: IncomingMessage) => {
+    const deadline = req.socket === undefined ? undefined : headerDeadlines.get(req.socket)
+    if (deadline !== undefined) {
+      clearTimeout(deadline)
+      headerDeadlines.delete(req.socket)
+    }
     if (!hasBody(req)) return
     watched.add({ req, mark: req.socket?.bytesRead ?? 0, since: Date.now() })
     timer ??= setInterval(tick, Math.max(100, Math.floor(t.bodyWindowMs / 3))).unref()

@@ -168,7 +168,7 @@ function responses(response: Json | undefined): Json {
   const out: Json = {}
   for (const [status, raw] of Object.entries(response ?? {})) {
     const entry = raw as Json
-    const code = status.toUpperCase() // fastify's '2xx' is OpenAPI's '2XX'
+    const code = status === 'default' ? status : status.toUpperCase() // fastify's '2xx' is OpenAPI's '2XX'
     const description =
       (entry['description'] as string | undefined) ?? (code.startsWith('2') ? 'OK' : 'Response')
     const headers = entry['headers'] === undefined ? {} : { headers: refs(entry['headers']) }
@@ -188,7 +188,7 @@ function responses(response: Json | undefined): Json {
           : { description, ...headers, content: { 'application/json': { schema: refs(schema) } } }
     }
   }
-  out['default'] = { $ref: '#/components/responses/Error' }
+  out['default'] ??= { $ref: '#/components/responses/Error' }
   return out
 }
 

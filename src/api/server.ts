@@ -15,7 +15,7 @@ import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Server as HttpServer } from 'node:http'
-import { installErrorMapper } from './error-mapper.js'
+import { installErrorMapper, methodNotAllowed } from './error-mapper.js'
 import {
   answerExpectContinue,
   guardServer,
@@ -90,8 +90,17 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   answerExpectContinue(app.server as HttpServer)
   const routes = recordRoutes(app, { requireSchemas: true })
   // A known path asked with a method it does not have answers 405 with Allow, not 404.
-  installErrorMapper(app, { allowedMethods: routeMatcher(routes) })
+  installErrorMapper(app)
   const metrics = createApiMetrics(init.registry)
+  const allowedMethods = routeMatcher(routes)
+  // 405 before anything reads the body (fastify would first refuse a body-method request without a
+  // content type with 400, whatever the route).
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return
+    const path = (request.raw.url ?? request.url).split('?')[0]!
+    if (allowedMethods(path).length > 0)
+      return methodNotAllowed(reply, request.method, path, allowedMethods(path))
+  })
 
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     // The route pattern, not the URL, keeps the label set bounded; unmatched URLs share one label.

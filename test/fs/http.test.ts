@@ -638,3 +638,12 @@ describe('WebHDFS ops for Hadoop clients', () => {
     expect(doc.paths['/api/v1/fs/files'].put.requestBody.content['application/octet-stream']).toBeDefined()
   })
 })
+
+describe('native fs API bounds', () => {
+  it('refuses an integer past 2^53 with 400 (a since of 2^68 answered 500)', async () => {
+    const { call } = await setup()
+    const r = await call('GET', '/api/v1/fs/changes?since=491281835554365636608')
+    expect(r.statusCode).toBe(400)
+    expect(r.json().error.code).toBe('BAD_REQUEST')
+  })
+})

@@ -96,3 +96,64 @@ export async function withCacheLock<T>(name: string, fn: () => Promise<T>): Prom
     rmSync(lock, { recursive: true, force: true })
   }
 }
+
+export interface HadoopClient {
+  /** The classpath: the compiled test program and Hadoop's client jars. */
+  readonly classpath: string
+}
+
+let hadoopPromise: Promise<HadoopClient> | undefined
+
+/**
+ * Hadoop's Java client (test/java/pom.xml, from Maven Central into .cache/m2) and
+ * test/java/HadoopWebHdfsOps.java compiled against it, both kept under .cache/java by content hash.
+ */
+export function hadoopClient(): Promise<HadoopClient> {
+  hadoopPromise ??= makeHadoopClient()
+  return hadoopPromise
+}
+
+async function makeHadoopClient(): Promise<HadoopClient> {
+  const javaDir = join(REPO_ROOT, 'test', 'java')
+  const pom = join(javaDir, 'pom.xml')
+  const source = join(javaDir, 'HadoopWebHdfsOps.java')
+  const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12)
+  const srcHash = createHash('sha256')
+    .update(readFileSync(pom))
+    .update(readFileSync(source))
+    .digest('hex')
+    .slice(0, 12)
+  const lib = join(CACHE_DIR, 'java', `lib-${pomHash}`)
+  const classes = join(CACHE_DIR, 'java', `classes-${srcHash}`)
+  const out: HadoopClient = { classpath: `${classes}:${lib}/*` }
+  if (existsSync(join(lib, '.complete')) && existsSync(join(classes, '.complete'))) return out
+  await withCacheLock('java', async () => {
+    if (!existsSync(join(lib, '.complete'))) {
+      rmSync(lib, { recursive: true, force: true })
+      await run(
+        'mvn',
+        [
+          '-q',
+          '-B',
+          '-f',
+          pom,
+          `-Dmaven.repo.local=${join(CACHE_DIR, 'm2')}`,
+          'dependency:copy-dependencies',
+          `-DoutputDirectory=${lib}`,
+        ],
+        { timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, cwd: CACHE_DIR },
+      )
+      writeFileSync(join(lib, '.complete'), new Date().toISOString())
+    }
+    if (!existsSync(join(classes, '.complete'))) {
+      rmSync(classes, { recursive: true, force: true })
+      mkdirSync(classes, { recursive: true })
+      await run('javac', ['-nowarn', '-cp', `${lib}/*`, '-d', classes, source], {
+        timeout: BUILD_TIMEOUT_MS,
+        maxBuffer: 16 * 1024 * 1024,
+      })
+      writeFileSync(join(classes, '.complete'), new Date().toISOString())
+    }
+  })
+  return out
+}

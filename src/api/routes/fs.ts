@@ -31,6 +31,8 @@ const WAIT_MS_MAX = 30_000
 const CHANGES_LIMIT_MAX = 10_000
 /** Idempotency client ids are kept in every replica's session table: keep them short. */
 const CLIENT_ID_CHARS_MAX = 128
+/** Integers past 2^53 do not survive JSON numbers: the schemas refuse them with 400. */
+const SAFE_MAX = Number.MAX_SAFE_INTEGER
 
 const errorSchema = {
   type: 'object',
@@ -124,7 +126,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                 'user.name': { type: 'string' },
                 overwrite: { type: 'boolean', default: false },
                 permission: { type: 'string', pattern: '^[0-1]?[0-7]{1,3}$' },
-                replication: { type: 'integer', minimum: 1 },
+                replication: { type: 'integer', minimum: 1, maximum: 512 },
                 clientId: {
                   type: 'string',
                   minLength: 1,
@@ -134,6 +136,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                 seq: {
                   type: 'integer',
                   minimum: 1,
+                  maximum: SAFE_MAX,
                   description:
                     'idempotency: the number of this write, increasing per clientId; a retry repeats it',
                 },
@@ -186,8 +189,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
               properties: {
                 path: { type: 'string' },
                 'user.name': { type: 'string' },
-                offset: { type: 'integer', minimum: 0 },
-                length: { type: 'integer', minimum: 0 },
+                offset: { type: 'integer', minimum: 0, maximum: SAFE_MAX },
+                length: { type: 'integer', minimum: 0, maximum: SAFE_MAX },
                 stale: { type: 'boolean' },
               },
             },
@@ -228,7 +231,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
             querystring: {
               type: 'object',
               properties: {
-                since: { type: 'integer', minimum: 0, default: 0 },
+                since: { type: 'integer', minimum: 0, maximum: SAFE_MAX, default: 0 },
                 limit: { type: 'integer', minimum: 1, maximum: CHANGES_LIMIT_MAX, default: 1000 },
                 waitMs: {
                   type: 'integer',
