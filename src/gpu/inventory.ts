@@ -53,8 +53,8 @@ export interface GpuInventory {
   /**
    * Discovers the GPUs (resolving `auto` to a driver) and starts sampling. Resolves when the first
    * reading is applied; a failing driver is not an error (its devices are unhealthy). Calling it again
-   * returns the same promise. Throws GPU_DISCOVERY_ABORTED if `signal` aborts first (the inventory is
-   * then stopped), GPU_INVENTORY_STOPPED after stop().
+   * returns the same promise. Throws GPU_DISCOVERY_ABORTED if `signal` aborts, or stop() is called,
+   * before discovery ends (the inventory is then stopped), GPU_INVENTORY_STOPPED after stop().
    */
   start(signal?: AbortSignal): Promise<void>
   /** Stops sampling, kills a tool call in flight, and resolves when the reading in flight has ended. */
@@ -206,16 +206,23 @@ export function createGpuInventory(init: GpuInventoryInit): GpuInventory {
     }
   }
 
-  /** Queues one reading after any in flight. */
-  function sample(signal?: AbortSignal): Promise<void> {
+  /** Queues one reading after any in flight; a timer's reading schedules the next when it ends. */
+  function sample(signal?: AbortSignal, fromTimer = false): Promise<void> {
     const run = inFlight.then(async () => {
-      if (stopped || driver === null) return
-      const s = signal === undefined ? lifetime.signal : AbortSignal.any([signal, lifetime.signal])
-      const reading = await readOnce(driver, s)
-      if (stopped && reading.ok === false) return // a reading cut short by stop() says nothing about the GPUs
-      if (apply(reading)) notify()
+      try {
+        if (stopped || driver === null) return
+        const s = signal === undefined ? lifetime.signal : AbortSignal.any([signal, lifetime.signal])
+        const reading = await readOnce(driver, s)
+        if (stopped && reading.ok === false) return // a reading cut short by stop() says nothing about the GPUs
+        if (apply(reading)) notify()
+      } finally {
+        if (fromTimer) schedule()
+      }
     })
-    inFlight = run.catch(() => {})
+    // Readings never reject (drivers and listeners are fenced); if one did, the queue goes on.
+    inFlight = run.catch((err: unknown) =>
+      process.emitWarning(`GPU inventory reading failed: ${String(err)}`),
+    )
     return run
   }
 
@@ -223,7 +230,7 @@ export function createGpuInventory(init: GpuInventoryInit): GpuInventory {
     if (stopped || driver === null || !driver.sampled) return
     timer = clock.setTimeout(() => {
       timer = null
-      void sample().finally(schedule)
+      void sample(undefined, true).catch(() => {})
     }, sampleIntervalMs)
   }
 
