@@ -213,7 +213,7 @@ export function createGpuInventory(init: GpuInventoryInit): GpuInventory {
         if (stopped || driver === null) return
         const s = signal === undefined ? lifetime.signal : AbortSignal.any([signal, lifetime.signal])
         const reading = await readOnce(driver, s)
-        if (stopped && reading.ok === false) return // a reading cut short by stop() says nothing about the GPUs
+        if (s.aborted) return // a reading cut short by stop() or the caller says nothing about the GPUs
         if (apply(reading)) notify()
       } finally {
         if (fromTimer) schedule()

@@ -315,6 +315,33 @@ describe('lifecycle and bounds', () => {
     await expect(inv.start()).rejects.toSatisfy((e) => isGpuError(e, 'GPU_INVENTORY_STOPPED'))
   })
 
+  it('ignores a reading its caller aborted', async () => {
+    let calls = 0
+    const run = async (
+      _c: string,
+      _a: readonly string[],
+      opts: { signal?: AbortSignal },
+    ): Promise<CommandOutcome> => {
+      if (++calls === 1) return { kind: 'exited', code: 0, stdout: fixtureText(A100), stderr: '' }
+      if (!opts.signal!.aborted)
+        await new Promise<void>((r) => opts.signal!.addEventListener('abort', () => r()))
+      return { kind: 'aborted' }
+    }
+    const inv = createGpuInventory({
+      spec: { kind: 'driver', driver: 'nvidia-smi' },
+      run,
+      clock: new FakeClock(),
+    })
+    await inv.start()
+    const ac = new AbortController()
+    const pending = inv.sampleNow(ac.signal)
+    ac.abort()
+    const s = await pending
+    expect(s.driverHealthy).toBe(true)
+    expect(s.devices.every((d) => d.healthy)).toBe(true)
+    await inv.stop()
+  })
+
   it('throws GPU_DISCOVERY_ABORTED when the caller aborts discovery', async () => {
     const ac = new AbortController()
     const run = async (
