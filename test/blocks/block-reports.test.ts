@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BlockReporter } from '../../src/node/cluster/block-reports.js'
+import { BlockReporter } from '../../src/fs/datanode/index.js'
 
 const b = (id: number, genStamp = 1, length = 100): { id: number; genStamp: number; length: number } => ({
   id,

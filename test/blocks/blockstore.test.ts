@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createBlockStore, CHUNK_BYTES } from '../../src/fs/blockstore/index.js'
+import { createBlockStore, CHUNK_BYTES } from '../../src/fs/datanode/index.js'
 import { isFsError } from '../../src/fs/index.js'
 import { makeTempDir, removeTempDirs } from '../helpers/index.js'
 

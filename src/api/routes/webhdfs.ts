@@ -29,7 +29,7 @@ export interface WebHdfsDeps {
   /** Largest body accepted on the data step (default 17 MiB: above any inlineThreshold, so the fs says why). */
   readonly bodyLimitBytes?: number
   /**
-   * Files in blocks (src/node/cluster/blocks-module.ts): step one of CREATE/APPEND redirects to a
+   * Files in blocks (src/fs/blocks): step one of CREATE/APPEND redirects to a
    * datanode's data route (`writeTarget`, signed with the shared `tokenKey`), and OPEN streams a file in
    * blocks. Without it every file is inline.
    */

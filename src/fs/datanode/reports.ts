@@ -14,7 +14,7 @@
  * A full report goes first, whenever the leader asks for one (a new leader, or one that dropped this
  * node's replicas while it seemed dead), and every `fullIntervalMs` as a safety net.
  */
-import type { StoredBlockInfo } from '../../fs/blockstore/index.js'
+import type { StoredBlockInfo } from './store.js'
 
 export interface BlockReport {
   readonly incremental: boolean
