@@ -7,7 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Datanode } from '../../fs/datanode/index.js'
 import { FsError } from '../../fs/index.js'
 import type { ApiRoutes } from '../server.js'
-import { createTokenSigner, signedFields, toRemoteException } from './webhdfs.js'
+import { toRemoteException } from '../remote-exception.js'
+import { createTokenSigner, signedFields } from './webhdfs.js'
 
 export interface DatanodeRoutesDeps {
   readonly datanode: Pick<Datanode, 'write' | 'inlineThreshold'>
