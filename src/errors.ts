@@ -18,6 +18,7 @@
 
 import { CONSENSUS_ERRORS } from './consensus/errors.js'
 import { FS_ERRORS } from './fs/errors.js'
+import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
 
@@ -140,6 +141,7 @@ export const ERROR_TABLE = joinTables(
   META_ERRORS,
   fsErrors,
   P2P_ERRORS,
+  GPU_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE

@@ -17,8 +17,11 @@ export {
   type ApiServerInit,
 } from './server.js'
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
-export { READ_PIECE_BYTES, type BlockReads, type ReadBuffers } from './routes/block-reads.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
 export { nodeRoutes, type NodeInfo, type NodeRoutesDeps, type NodeTlsInfo } from './routes/node.js'
 export { nodesRoutes, type NodesRoutesDeps, type NodesRouteNode } from './routes/nodes.js'
+export { fsRoutes, type FsRoutesDeps } from './routes/fs.js'
+export { webhdfsRoutes, webhdfsTokenKey, type WebHdfsDeps } from './routes/webhdfs.js'
+export { blockRoutes } from './routes/blocks.js'
+export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
