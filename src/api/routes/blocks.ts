@@ -5,12 +5,13 @@
 import type { FastifyInstance } from 'fastify'
 import { FsError } from '../../fs/index.js'
 import type { BlockHealth, BlockManager } from '../../fs/blocks/index.js'
+import type { NodeHttp } from '../node-http.js'
 import type { ApiRoutes } from '../server.js'
 
 /** Deadline of the read barrier behind a layout, and of asking the leader for its health report. */
 const CALL_TIMEOUT_MS = 10_000
 
-export function blockRoutes(manager: BlockManager): ApiRoutes {
+export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoutes {
   return {
     name: 'blocks',
     register(app: FastifyInstance) {
@@ -69,16 +70,22 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
             response: { 200: { type: 'object', additionalProperties: true } },
           },
         },
-        async () => {
-          // Datanodes' soft state lives on the leader: ask it when this node is not the leader.
+        async (_req, reply) => {
+          // Datanodes' soft state lives on the leader: ask it when this node is not the leader (over
+          // HTTPS with --tls, with a deadline, given up when our client goes away).
           const leader = manager.leaderHttp()
           if (leader === undefined) return manager.health()
-          const res = await fetch(`http://${leader}/api/v1/fs/health`, {
-            signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+          const ac = new AbortController()
+          reply.raw.once('close', () => {
+            if (!reply.raw.writableFinished) ac.abort()
+          })
+          const res = await nodeHttp.get(leader, '/api/v1/fs/health', {
+            signal: ac.signal,
+            timeoutMs: CALL_TIMEOUT_MS,
           })
           if (res.status !== 200)
             throw new FsError('NOT_ENOUGH_DATANODES', `the leader answered ${res.status}`)
-          return (await res.json()) as BlockHealth
+          return JSON.parse(res.body.toString('utf8')) as BlockHealth
         },
       )
     },

@@ -4,18 +4,20 @@
  * webhdfs:// — work unmodified. Parameters are read by one parser (webhdfs-params.ts) with Hadoop's
  * rules; a repeated or nameless parameter is refused before anything happens.
  *
- * Writes are Hadoop's two-step flow: step one (CREATE/APPEND without data) checks every parameter and
- * answers 307 with a Location carrying `hopsd.token`, an HMAC over the caller, the op, the path, the
- * write parameters and a short expiry, single use — clients do not repeat `user.name` on the second
- * hop, so the Location carries the identity, and a token cannot be forged, altered or replayed. Step
- * one never reads a body (the server answers `Expect: 100-continue` only for step two, see
- * src/api/server.ts), so `curl -L -T big` sends its data once, to the Location. Step two sends the
- * data there: CREATE answers 201, APPEND 200. `noredirect=true` answers 200 `{"Location": ...}`.
+ * Writes are Hadoop's two-step flow: step one (CREATE/APPEND without data) parses and checks every
+ * parameter once and answers 307 with a Location carrying `hopsd.token` (./write-token.ts): a signed
+ * grant of the caller, the op, the path, every parameter the data step acts on, the inline threshold,
+ * the route and node it is for and an expiry. The data step acts on the grant alone: nothing about the
+ * write can be changed on the second hop. Step one never reads a body (the server answers
+ * `Expect: 100-continue` only for the data step, see src/api/http-guards.ts), so `curl -L -T big` sends
+ * its data once, to the Location: a datanode's data route (src/api/routes/datanode.ts), or this route
+ * when the cluster has no datanode. CREATE answers 201, APPEND 200. `noredirect=true` answers 200
+ * `{"Location": ...}`.
  * OPEN and GETFILECHECKSUM answer directly (Hadoop's clients accept that, as with HttpFS).
  *
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, type Caller, type FsService } from '../../fs/index.js'
@@ -33,6 +35,7 @@ import {
   serverDefaultsJson,
   type LocatedFile,
 } from './webhdfs-json.js'
+import { checkDataStepQuery, createWriteTokens, type CreateGrant, type WriteTokens } from './write-token.js'
 import {
   QUOTA_STORAGE_TYPES,
   WEBHDFS_OPS,
@@ -47,10 +50,13 @@ export { fileStatusJson } from './webhdfs-json.js'
 
 export interface WebHdfsDeps {
   readonly fs: FsService
-  /** HMAC key of redirect tokens. Default: random per process (the Location always points back to this node). */
-  readonly tokenKey?: Uint8Array
-  /** Lifetime of a redirect token (default 60 s). */
-  readonly tokenTtlMs?: number
+  /** This node's id: the node a Location back to this route is for. */
+  readonly nodeId?: string
+  /**
+   * The write tokens (shared by the cluster: the datanode a Location points at verifies them). Default:
+   * a random key per process (Locations then only work back to this node).
+   */
+  readonly tokens?: WriteTokens
   /** Wall clock (ms). */
   readonly clock?: () => number
   /**
@@ -60,27 +66,21 @@ export interface WebHdfsDeps {
    * the only place to read one.
    */
   readonly blocks?: BlockReads & {
-    writeTarget(): string | undefined
+    /** A datanode to send write data to: its HTTP(S) base URL and node id. */
+    writeTarget(): { url: string; node: string } | undefined
     inlineThreshold(): number
     /** Where each block of a file lives (inline files: the metadata nodes, as one piece). */
     locate?(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
-    /** Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats). */
-    fsStatus?(signal?: AbortSignal): Promise<{ capacity: number; used: number; remaining: number }>
   }
-}
-
-/** The redirect-token key every node of a cluster derives from the shared swarm key. */
-export function webhdfsTokenKey(swarmKey: Uint8Array): Uint8Array {
-  return createHash('sha256').update('hopsd webhdfs redirect token\n').update(swarmKey).digest()
+  /** Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats); none without. */
+  readonly fsStatus?: (signal?: AbortSignal) => Promise<{ capacity: number; used: number; remaining: number }>
 }
 
 /** Hadoop's default identity without security (hadoop.http.staticuser.user). */
 const DEFAULT_USER = 'dr.who'
-const TOKENS_MAX = 100_000
+const SELF = 'self'
 /** LISTSTATUS answers everything in one body; past this, clients must page with LISTSTATUS_BATCH. */
 const LISTSTATUS_ENTRIES_MAX = 100_000
-
-type Query = Record<string, string | string[] | undefined>
 
 const remoteExceptionSchema = {
   description: "Hadoop's RemoteException",
@@ -130,7 +130,7 @@ function responsesOf(method: HttpMethod): Record<string, unknown> {
 
 export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
   const clock = deps.clock ?? Date.now
-  const tokens = createTokenSigner(deps.tokenKey ?? randomBytes(32), deps.tokenTtlMs ?? 60_000, clock)
+  const tokens = deps.tokens ?? createWriteTokens({ key: randomBytes(32), clock })
   return {
     name: 'webhdfs',
     register(app: FastifyInstance) {
@@ -182,7 +182,7 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
 
 async function serve(
   deps: WebHdfsDeps,
-  tokens: TokenSigner,
+  tokens: WriteTokens,
   clock: () => number,
   method: HttpMethod,
   rawPath: string,
@@ -254,7 +254,7 @@ async function serve(
       return json(serverDefaultsJson(fs.defaults))
     case 'GETSTATUS': {
       // HDFS's getStats: the datanodes' totals (none without datanodes).
-      const s = (await deps.blocks?.fsStatus?.(signal)) ?? { capacity: 0, used: 0, remaining: 0 }
+      const s = (await deps.fsStatus?.(signal)) ?? { capacity: 0, used: 0, remaining: 0 }
       return json(fsStatusJson(s))
     }
     case 'CHECKACCESS': {
@@ -441,7 +441,7 @@ async function locate(
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
 async function twoStep(
   deps: WebHdfsDeps,
-  tokens: TokenSigner,
+  tokens: WriteTokens,
   op: 'CREATE' | 'APPEND',
   path: string,
   caller: Caller,
@@ -450,76 +450,62 @@ async function twoStep(
   reply: FastifyReply,
 ): Promise<unknown> {
   const token = q.string('hopsd.token')
-  const create = createOptions(q, op)
-  const signed = signedFields(op, path, legacyQuery(q))
+  const self = deps.nodeId ?? SELF
   if (token === undefined) {
-    // Every parameter is checked now: a bad one fails step one, before the client sends its data.
-    q.boolean('noredirect', false)
-    const issued = tokens.issue(caller.user, signed)
-    let location = selfUrl(request, { 'user.name': undefined, 'hopsd.token': issued, noredirect: undefined })
+    // Every parameter is read once, here: the data step acts on the signed grant only.
+    const create = op === 'CREATE' ? createOptions(q) : undefined
+    const noLocalWrite = op === 'CREATE' && q.createFlags().has('NO_LOCAL_WRITE')
+    q.long('buffersize')
+    const noredirect = q.boolean('noredirect', false)
     const target = deps.blocks?.writeTarget()
-    if (target !== undefined) {
-      // The data goes to a datanode: small bodies still become one inline command there.
-      const url = new URL(location)
-      const dn = new URL(`/api/v1/datanode/write${encodePath(path)}${url.search}`, target)
-      dn.searchParams.set('hopsd.inline', String(deps.blocks!.inlineThreshold()))
-      location = dn.toString()
-    }
+    const issued = tokens.issue({
+      caller,
+      op,
+      path,
+      ...(create === undefined ? {} : { create }),
+      inlineThreshold: deps.blocks?.inlineThreshold() ?? deps.fs.inlineThreshold,
+      noLocalWrite,
+      route: target === undefined ? 'webhdfs' : 'datanode',
+      node: target?.node ?? self,
+    })
+    const base = target?.url ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`
+    const route = target === undefined ? '/webhdfs/v1' : '/api/v1/datanode/write'
+    const location = `${base}${route}${encodePath(path)}?op=${op}&hopsd.token=${issued}`
     // The client may have started sending a body (no Expect: 100-continue): it is not read here.
     if (!request.raw.complete) void reply.header('connection', 'close')
-    if (q.boolean('noredirect', false))
-      return reply.type('application/json').send(JSON.stringify({ Location: location }))
+    if (noredirect) return reply.type('application/json').send(JSON.stringify({ Location: location }))
     return reply.status(307).header('location', location).header('content-length', 0).send()
   }
-  const fs = deps.fs
-  const user = tokens.verify(token, signed)
-  const who: Caller = { user, groups: [] }
-  const limit = deps.fs.inlineThreshold
-  const data = await readBody(request.body as Readable | undefined, limit, path)
-  if (op === 'CREATE') {
-    await fs.create(who, path, data, create)
-    return reply
-      .status(201)
-      .header('location', `hdfs://${request.headers.host ?? 'localhost'}${encodeURI(path)}`)
-      .header('content-length', 0)
-      .send()
+  // The data step on this route: a cluster without datanodes keeps every file inline.
+  const grant = tokens.verify(token, { route: 'webhdfs', node: self, op, path }, (g) =>
+    checkDataStepQuery(q, g),
+  )
+  const run = async (): Promise<FastifyReply> => {
+    const data = await readBody(request.body as Readable | undefined, grant.inlineThreshold, path)
+    if (op === 'CREATE') {
+      await deps.fs.create(grant.caller, path, data, grant.create)
+      return reply
+        .status(201)
+        .header('location', `hdfs://${request.headers.host ?? 'localhost'}${encodeURI(path)}`)
+        .header('content-length', 0)
+        .send()
+    }
+    await deps.fs.append(grant.caller, path, data)
+    return reply.status(200).header('content-length', 0).send()
   }
-  await fs.append(who, path, data)
-  return reply.status(200).header('content-length', 0).send()
+  return op === 'APPEND' ? tokens.serialize(grant, run) : run()
 }
 
 /**
  * The create options of a CREATE's parameters, as Hadoop's DataNode derives them (WebHdfsHandler):
  * an empty createflag is CREATE (+OVERWRITE with overwrite=true); APPEND with OVERWRITE is refused; a
- * flag set without CREATE only replaces an existing file. APPEND takes only buffersize.
+ * flag set without CREATE only replaces an existing file.
  */
-export function createOptions(
-  q: WebHdfsQuery,
-  op: 'CREATE' | 'APPEND',
-): {
-  overwrite: boolean
-  createParent: boolean
-  mustExist: boolean
-  permission: number
-  replication: number
-  blockSize: number
-} {
-  q.long('buffersize')
-  if (op === 'APPEND')
-    return {
-      overwrite: false,
-      createParent: true,
-      mustExist: false,
-      permission: 0o644,
-      replication: 0,
-      blockSize: 0,
-    }
+export function createOptions(q: WebHdfsQuery): CreateGrant {
   const overwrite = q.boolean('overwrite', false)
   const flags = q.createFlags()
-  if (flags.size === 0) {
-    flags.add('CREATE')
-    if (overwrite) flags.add('OVERWRITE')
-  } else if (overwrite) flags.add('OVERWRITE')
+  if (flags.size === 0) flags.add('CREATE')
+  if (overwrite) flags.add('OVERWRITE')
   if (flags.has('APPEND') && flags.has('OVERWRITE'))
     throw invalid(
       'createflag',
@@ -604,69 +590,6 @@ function encodePath(path: string): string {
     .split('/')
     .map((c) => encodeURIComponent(c))
     .join('/')
-}
-
-/** The parsed query as the plain record the legacy token fields read. */
-function legacyQuery(q: WebHdfsQuery): Query {
-  const out: Query = {}
-  for (const name of q.names()) out[name] = q.raw(name) ?? ''
-  return out
-}
-
-/** The parameters a redirect token binds: a changed one on the second hop voids the token. */
-export function signedFields(op: string, path: string, q: Query): string {
-  return [
-    op,
-    path,
-    ...['overwrite', 'permission', 'replication', 'blocksize'].map((k) => `${k}=${one(q, k) ?? ''}`),
-  ].join('\n')
-}
-
-function one(q: Query, name: string): string | undefined {
-  const v = q[name] ?? q[Object.keys(q).find((k) => k.toLowerCase() === name) ?? '']
-  if (Array.isArray(v)) return v[v.length - 1]
-  return v
-}
-
-// ------------------------------------------------------------------------------------ tokens
-
-export interface TokenSigner {
-  issue(user: string, fields: string): string
-  /** The user the token was issued to; ACCESS_DENIED when forged, altered, expired or used. */
-  verify(token: string, fields: string): string
-}
-
-export function createTokenSigner(key: Uint8Array, ttlMs: number, clock: () => number): TokenSigner {
-  /** Used nonces until their expiry: a token works once. Bounded: expired ones are dropped first. */
-  const used = new Map<string, number>()
-  const mac = (payload: string): Buffer => createHmac('sha256', key).update(payload).digest()
-  const denied = (why: string): FsError => new FsError('ACCESS_DENIED', `invalid hopsd.token: ${why}`)
-  return {
-    issue(user, fields) {
-      const expiry = clock() + ttlMs
-      const nonce = randomBytes(12).toString('base64url')
-      const userB64 = Buffer.from(user, 'utf8').toString('base64url')
-      const sig = mac(`${userB64}.${expiry}.${nonce}\n${fields}`).toString('base64url')
-      return `${userB64}.${expiry}.${nonce}.${sig}`
-    },
-    verify(token, fields) {
-      const parts = token.split('.')
-      if (parts.length !== 4) throw denied('malformed')
-      const [userB64, expiryRaw, nonce, sig] = parts as [string, string, string, string]
-      const want = mac(`${userB64}.${expiryRaw}.${nonce}\n${fields}`)
-      const got = Buffer.from(sig, 'base64url')
-      if (got.length !== want.length || !timingSafeEqual(got, want)) throw denied('signature mismatch')
-      const expiry = Number(expiryRaw)
-      const now = clock()
-      if (!(expiry > now)) throw denied('expired')
-      if (used.has(nonce)) throw denied('already used')
-      if (used.size >= TOKENS_MAX) for (const [n, e] of used) if (e <= now) used.delete(n)
-      if (used.size >= TOKENS_MAX)
-        throw new FsError('INVALID_ARGUMENT', 'too many outstanding write tokens; retry shortly')
-      used.set(nonce, expiry)
-      return Buffer.from(userB64, 'base64url').toString('utf8')
-    },
-  }
 }
 
 // ------------------------------------------------------------------------------------ errors

@@ -15,18 +15,19 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { FsError, type Caller } from '../../fs/index.js'
+import type { WebHdfsQuery } from './webhdfs-params.js'
 
 /** The create options a CREATE's data step acts on (parsed and checked in step one). */
 export interface CreateGrant {
   readonly overwrite: boolean
   readonly createParent: boolean
+  /** A createflag without CREATE: the file must exist already. */
+  readonly mustExist: boolean
   /** 0: the cluster default. */
   readonly replication: number
   /** 0: the cluster default. */
   readonly blockSize: number
   readonly permission: number
-  /** Hadoop CreateFlags that act on placement: the writing node is not preferred for the first replica. */
-  readonly noLocalWrite: boolean
 }
 
 /** What step one grants the data step. */
@@ -38,6 +39,8 @@ export interface WriteGrant {
   readonly create?: CreateGrant
   /** Bodies up to this many bytes become one inline command. */
   readonly inlineThreshold: number
+  /** Hadoop's NO_LOCAL_WRITE createflag: the writing node is not preferred for the first replica. */
+  readonly noLocalWrite: boolean
   /** Where the data step is served: the WebHDFS route of a metadata node, or a datanode's data route. */
   readonly route: 'webhdfs' | 'datanode'
   /** The node id the Location points at. */
@@ -56,6 +59,8 @@ export interface WriteTokens {
   verify(
     token: string,
     expect: { route: WriteGrant['route']; node: string; op: string; path: string },
+    /** Further checks on the genuine grant before a CREATE token is spent (a refused request spends none). */
+    check?: (grant: WriteGrant) => void,
   ): WriteGrant
   /** Runs `fn` after every earlier call for the same grant has finished (APPEND POSTs in order). */
   serialize<T>(grant: WriteGrant, fn: () => Promise<T>): Promise<T>
@@ -96,7 +101,7 @@ export function createWriteTokens(opts: {
       const payload = Buffer.from(JSON.stringify({ v: VERSION, ...full }), 'utf8').toString('base64url')
       return `${payload}.${mac(payload).toString('base64url')}`
     },
-    verify(token, expect) {
+    verify(token, expect, check) {
       const dot = token.indexOf('.')
       if (dot <= 0 || token.length > 8192) throw denied('malformed')
       const payload = token.slice(0, dot)
@@ -116,6 +121,7 @@ export function createWriteTokens(opts: {
       if (grant.node !== expect.node) throw denied('issued for another node')
       if (grant.op !== expect.op) throw denied(`issued for ${grant.op}, not ${expect.op}`)
       if (grant.path !== expect.path) throw denied('issued for another path')
+      check?.(grant)
       if (grant.op === 'CREATE') {
         if (spent.has(grant.nonce)) throw denied('already used')
         if (spent.size >= SPENT_MAX) for (const [n, e] of spent) if (e <= now) spent.delete(n)
@@ -138,4 +144,26 @@ export function createWriteTokens(opts: {
       return run
     },
   }
+}
+
+/** Parameters a data step may carry besides its token: the op, and what clients add on their own. */
+const STEP_TWO_PARAMS = new Set(['op', 'hopsd.token', 'user.name', 'buffersize', 'noredirect'])
+
+/**
+ * Refuses a data step whose query carries anything the token does not cover: every parameter the
+ * write acts on is in the token, so one added to the Location (an `overwrite`, a `hopsd.inline`) can
+ * only be an attempt to change the write. `user.name`, when a client adds it, must name the token's user.
+ */
+export function checkDataStepQuery(q: WebHdfsQuery, grant: WriteGrant): void {
+  for (const name of q.names()) {
+    if (!STEP_TWO_PARAMS.has(name))
+      throw new FsError(
+        'ACCESS_DENIED',
+        `invalid hopsd.token: the parameter ${JSON.stringify(name.slice(0, 60))} is not part of the signed Location`,
+      )
+  }
+  const user = q.string('user.name')
+  if (user !== undefined && user !== grant.caller.user)
+    throw new FsError('ACCESS_DENIED', `invalid hopsd.token: issued to ${grant.caller.user}, not ${user}`)
+  q.long('buffersize')
 }

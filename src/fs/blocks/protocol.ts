@@ -22,7 +22,10 @@ export const READ_FRAME_BYTES = 1024 * 1024
 export const BLOCK_FRAME_BYTES_MAX = 2 * 1024 * 1024
 
 export interface AllocRequest {
+  /** The file's path when it was opened (for messages; the file is `fileId`). */
   readonly path: string
+  /** The file being written, by inode id (0: by path). */
+  readonly fileId?: number
   readonly user: string
   readonly groups: readonly string[]
   readonly clientName: string
@@ -30,6 +33,10 @@ export interface AllocRequest {
   readonly writer: string
   /** Datanodes that failed in this write's pipelines. */
   readonly exclude: readonly string[]
+  /** An append: continue the file's last block when it is partial and has a live replica. */
+  readonly continueLast?: boolean
+  /** Hadoop's NO_LOCAL_WRITE: do not prefer the writer's node for the first replica. */
+  readonly noLocalWrite?: boolean
 }
 
 export interface AllocReply {
@@ -37,6 +44,8 @@ export interface AllocReply {
   readonly genStamp: number
   readonly targets: string[]
   readonly blockSize: number
+  /** Set when the file's last block is continued: its replicas at `fromGenStamp` keep `length` bytes. */
+  readonly reopen?: { readonly fromGenStamp: number; readonly resumeFrom: number; readonly length: number }
 }
 
 /** Datanode heartbeats: 5 gossip intervals, within 0.3..3 s (HDFS: 3 s). */

@@ -37,6 +37,8 @@ import pb = hopsd.datanode
 import mpb = metaProto.meta
 
 const TRANSFERS_MAX = 4
+/** A replica transfer that has not finished in this long is abandoned (the leader hands it out again). */
+const TRANSFER_TIMEOUT_MS = 10 * 60_000
 const TRANSFER_QUEUE_MAX = 10_000
 /** Inline threshold assumed by a datanode without a metadata replica when the request names none. */
 const INLINE_THRESHOLD_DEFAULT = 65_536
@@ -47,8 +49,11 @@ export interface MetadataClient {
   propose(command: Uint8Array): Promise<unknown>
   /** The metadata leader's node id; undefined while the group has none. */
   leaderId(): Promise<string | undefined>
-  /** HOST:PORT of a live metadata node's HTTP API (inline bytes are read there); undefined when none. */
-  metadataHttpAddr(): string | undefined
+  /**
+   * The inline bytes of a file as `user` may read them, from a metadata node (over its HTTP API, with a
+   * deadline; HTTPS with --tls). Used when this node holds no metadata replica.
+   */
+  readInline(path: string, user: string, signal?: AbortSignal): Promise<Uint8Array>
 }
 
 export interface DatanodeInit {
@@ -74,7 +79,7 @@ export interface DatanodeInit {
 export interface Datanode {
   readonly store: BlockStore
   /** Writes the body of a CREATE/APPEND step two; on failure the rest of the body is read and dropped. */
-  write(args: Omit<WriteArgs, 'inline'> & { inline?: number }): Promise<void>
+  write(args: WriteArgs): Promise<void>
   /** The inline threshold: the cluster setting when this node has a metadata replica, else 64 KiB. */
   inlineThreshold(): number
   /** Opens the store, serves the pipeline and reads, starts heartbeats (and the scanner). */
@@ -179,6 +184,13 @@ export function createDatanode(init: DatanodeInit): Datanode {
     if (reply.fullReportRequested) return // nothing else was taken: all of it again, in full
     for (const id of sentCorrupt) corrupt.delete(id)
     for (const id of reply.deleteBlocks) await store.delete(Number(id))
+    for (const t of reply.truncates ?? []) {
+      await store
+        .truncate(Number(t.blockId), Number(t.fromGenStamp), Number(t.toGenStamp), Number(t.length))
+        .catch((err: unknown) =>
+          log.warn({ block: Number(t.blockId), err: (err as Error).message }, 'replica truncate failed'),
+        )
+    }
     for (const t of reply.transfers) {
       if (transferQueue.length < TRANSFER_QUEUE_MAX) transferQueue.push(t)
     }
@@ -206,7 +218,13 @@ export function createDatanode(init: DatanodeInit): Datanode {
   const transfer = async (blockId: number, genStamp: number, targets: readonly string[]): Promise<void> => {
     const info = store.info(blockId)
     if (info === undefined || info.genStamp !== genStamp) return
-    const link = await openRemoteStage(peers, targets, blockId, genStamp)
+    const link = await openRemoteStage(
+      peers,
+      targets,
+      blockId,
+      genStamp,
+      AbortSignal.timeout(TRANSFER_TIMEOUT_MS),
+    )
     let seq = 0
     const next = async (): Promise<PacketIn> => {
       const off = seq * CHUNK_BYTES
@@ -216,7 +234,7 @@ export function createDatanode(init: DatanodeInit): Datanode {
       })
       return { seq: seq++, data, crc: crc32c(data), last: off + data.length >= info.length }
     }
-    await pump(link, [], next, targets)
+    await pump(link, next, targets)
     log.info({ block: blockId, targets }, 'replica transferred')
   }
 
@@ -229,15 +247,8 @@ export function createDatanode(init: DatanodeInit): Datanode {
       const f = id === undefined ? undefined : ns.fileById(id)
       return f?.inlined ? f.data : new Uint8Array(0)
     }
-    // No replica here: read it over WebHDFS from a metadata node, as the writing user.
-    const addr = init.metadata.metadataHttpAddr()
-    if (addr === undefined)
-      throw new FsError('NOT_ENOUGH_DATANODES', 'no metadata node to read the inline bytes from')
-    const url = `http://${addr}/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}?op=OPEN&user.name=${encodeURIComponent(user)}`
-    const res = await fetch(url, { signal: AbortSignal.timeout(30_000) })
-    if (res.status !== 200)
-      throw new FsError('ACCESS_DENIED', `reading the inline bytes of ${path} answered ${res.status}`)
-    return new Uint8Array(await res.arrayBuffer())
+    // No replica here: read it from a metadata node, as the writing user.
+    return init.metadata.readInline(path, user, AbortSignal.timeout(30_000))
   }
 
   const inlineThreshold = (): number => manager?.inlineThreshold() ?? INLINE_THRESHOLD_DEFAULT
@@ -269,17 +280,18 @@ export function createDatanode(init: DatanodeInit): Datanode {
     write: (args) =>
       writeFile({
         ...args,
-        inline: args.inline ?? inlineThreshold(),
         selfId,
         log,
         clock,
         rng,
         propose,
         allocate,
-        stage: (targets, blockId, genStamp) =>
+        stage: (targets, blockId, genStamp, resume) =>
           targets[0] === selfId
-            ? Promise.resolve(localStage({ selfId, store, streams: peers, targets, blockId, genStamp }))
-            : openRemoteStage(peers, targets, blockId, genStamp),
+            ? Promise.resolve(
+                localStage({ selfId, store, streams: peers, targets, blockId, genStamp, resume }),
+              )
+            : openRemoteStage(peers, targets, blockId, genStamp, undefined, resume),
         inlineData,
       }),
     async start() {

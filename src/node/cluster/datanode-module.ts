@@ -6,7 +6,8 @@
  */
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
-import { datanodeRoutes, webhdfsTokenKey } from '../../api/index.js'
+import { createNodeHttp, createWriteTokens, datanodeRoutes, writeTokenKey } from '../../api/index.js'
+import { FsError } from '../../fs/index.js'
 import { createSeededRng } from '../../consensus/index.js'
 import { heartbeatIntervalMs } from '../../fs/blocks/index.js'
 import { createDatanode } from '../../fs/datanode/index.js'
@@ -24,6 +25,8 @@ export function datanodeModule(): NodeModule<'datanode'> {
       const p2p = requireService(components, 'p2p')
       const cluster = requireService(components, 'cluster')
       const localMeta = components.services.metadata
+      const tls = config.tls ? requireService(components, 'tls') : undefined
+      const nodeHttp = createNodeHttp(tls === undefined ? {} : { tls: { ca: () => tls.clusterCaPem() } })
       const datanode = createDatanode({
         selfId: identity.id,
         zone: config.zone,
@@ -36,7 +39,21 @@ export function datanodeModule(): NodeModule<'datanode'> {
         metadata: {
           propose: (command) => cluster.propose(command),
           leaderId: async () => (await cluster.status()).leader?.id,
-          metadataHttpAddr: () => cluster.metadataTargets().find((n) => n.httpAddr !== '')?.httpAddr,
+          // Over a metadata node's WebHDFS, as the writing user (HTTPS with --tls), with a deadline.
+          readInline: async (path, user, signal) => {
+            const t = cluster.metadataTargets().find((n) => n.httpAddr !== '')
+            if (t === undefined)
+              throw new FsError('NOT_ENOUGH_DATANODES', 'no metadata node to read the inline bytes from')
+            const encoded = path.split('/').map(encodeURIComponent).join('/')
+            const res = await nodeHttp.get(
+              t.httpAddr,
+              `/webhdfs/v1${encoded}?op=OPEN&user.name=${encodeURIComponent(user)}`,
+              { signal },
+            )
+            if (res.status !== 200)
+              throw new FsError('ACCESS_DENIED', `reading the inline bytes of ${path} answered ${res.status}`)
+            return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.length)
+          },
         },
         localManager: components.services.blockmanager,
         localMeta:
@@ -59,8 +76,8 @@ export function datanodeModule(): NodeModule<'datanode'> {
         api: datanode,
         routes: datanodeRoutes({
           datanode,
-          tokenKey: webhdfsTokenKey(loadSwarmKey(config.swarmKey, config.dataDir)),
-          clock: Date.now,
+          nodeId: identity.id,
+          tokens: createWriteTokens({ key: writeTokenKey(loadSwarmKey(config.swarmKey, config.dataDir)) }),
         }),
         service: { start: (signal) => datanode.start(signal), stop: (signal) => datanode.stop(signal) },
       }

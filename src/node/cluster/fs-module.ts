@@ -9,7 +9,14 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { fsRoutes, webhdfsRoutes, webhdfsTokenKey, type ApiRoutes } from '../../api/index.js'
+import {
+  createNodeHttp,
+  createWriteTokens,
+  fsRoutes,
+  webhdfsRoutes,
+  writeTokenKey,
+  type ApiRoutes,
+} from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createFsService, type FsService } from '../../fs/index.js'
 import { requireService, type NodeModule } from '../module.js'
@@ -31,10 +38,40 @@ export function fsModule(): NodeModule<'fs'> {
           stateMachine: local.stateMachine,
         })
         const blocks = components.services.blockmanager
+        const tls = components.config.tls ? requireService(components, 'tls') : undefined
+        const nodeHttp = createNodeHttp(tls === undefined ? {} : { tls: { ca: () => tls.clusterCaPem() } })
         const webhdfs = webhdfsRoutes({
           fs,
           blocks,
-          tokenKey: webhdfsTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
+          nodeId: components.identity.id,
+          tokens: createWriteTokens({
+            key: writeTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
+          }),
+          fsStatus:
+            blocks === undefined
+              ? undefined
+              : async (signal) => {
+                  // The datanodes' soft state lives on the leader: ask it when this node is not the leader.
+                  const leader = blocks.leaderHttp()
+                  if (leader === undefined) return blocks.fsStatus()
+                  const res = await nodeHttp.get(leader, '/api/v1/fs/health', { signal })
+                  if (res.status !== 200)
+                    throw new HopsError('UNAVAILABLE', `the metadata leader answered ${res.status}`)
+                  const h = JSON.parse(res.body.toString('utf8')) as {
+                    datanodes: {
+                      live: boolean
+                      capacityBytes: number
+                      usedBytes: number
+                      availableBytes: number
+                    }[]
+                  }
+                  const live = h.datanodes.filter((d) => d.live)
+                  return {
+                    capacity: live.reduce((n, d) => n + d.capacityBytes, 0),
+                    used: live.reduce((n, d) => n + d.usedBytes, 0),
+                    remaining: live.reduce((n, d) => n + d.availableBytes, 0),
+                  }
+                },
         })
         const native = fsRoutes({ fs, blocks })
         return {
