@@ -1352,6 +1352,7 @@ export namespace hopsd {
             added: hopsd.meta.ReplicaChange.$Properties[];
             removed: hopsd.meta.ReplicaChange.$Properties[];
             corrupt: hopsd.meta.ReplicaChange.$Properties[];
+            truncated: number[];
             static create(properties: hopsd.meta.UpdateReplicas.$Shape): hopsd.meta.UpdateReplicas & hopsd.meta.UpdateReplicas.$Shape;
             static create(properties?: hopsd.meta.UpdateReplicas.$Properties): hopsd.meta.UpdateReplicas;
             static encode(m: hopsd.meta.UpdateReplicas.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -1370,6 +1371,7 @@ export namespace hopsd {
                 added?: (hopsd.meta.ReplicaChange.$Properties[]|null);
                 removed?: (hopsd.meta.ReplicaChange.$Properties[]|null);
                 corrupt?: (hopsd.meta.ReplicaChange.$Properties[]|null);
+                truncated?: (number[]|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.UpdateReplicas.$Properties;

@@ -15580,6 +15580,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [added] UpdateReplicas added
              * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [removed] UpdateReplicas removed
              * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [corrupt] UpdateReplicas corrupt
+             * @property {Array.<number>|null} [truncated] UpdateReplicas truncated
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -15608,6 +15609,7 @@ export const hopsd = $root.hopsd = (() => {
                 this.added = [];
                 this.removed = [];
                 this.corrupt = [];
+                this.truncated = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -15637,6 +15639,14 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             UpdateReplicas.prototype.corrupt = $util.emptyArray;
+
+            /**
+             * UpdateReplicas truncated.
+             * @member {Array.<number>} truncated
+             * @memberof hopsd.meta.UpdateReplicas
+             * @instance
+             */
+            UpdateReplicas.prototype.truncated = $util.emptyArray;
 
             /**
              * Creates a new UpdateReplicas instance using the specified properties.
@@ -15681,6 +15691,9 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.corrupt != null && m.corrupt.length) {
                     for (var i = 0; i < m.corrupt.length; ++i)
                         $root.hopsd.meta.ReplicaChange.encode(m.corrupt[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.truncated != null && m.truncated.length) {
+                    w.uint32(/* id 4, wireType 2 =*/34).uint64s(m.truncated);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -15761,6 +15774,20 @@ export const hopsd = $root.hopsd = (() => {
                             if (!(m.corrupt && m.corrupt.length))
                                 m.corrupt = [];
                             m.corrupt.push($root.hopsd.meta.ReplicaChange.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u === 2) {
+                                if (!(m.truncated && m.truncated.length))
+                                    m.truncated = [];
+                                r.uint64s(m.truncated);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.truncated && m.truncated.length))
+                                m.truncated = [];
+                            m.truncated.push(r.uint64());
                             continue;
                         }
                     }
@@ -15844,6 +15871,14 @@ export const hopsd = $root.hopsd = (() => {
                         }
                     }
                 }
+                if (m.truncated != null && $Object.hasOwnProperty.call(m, "truncated")) {
+                    if (!$Array.isArray(m.truncated))
+                        return "truncated: array expected";
+                    for (var i = 0; i < m.truncated.length; ++i) {
+                        if (!$util.isInteger(m.truncated[i]) && !(m.truncated[i] && $util.isInteger(m.truncated[i].low) && $util.isInteger(m.truncated[i].high)))
+                            return "truncated: integer|Long[] expected";
+                    }
+                }
                 return null;
             };
 
@@ -15895,6 +15930,21 @@ export const hopsd = $root.hopsd = (() => {
                         m.corrupt[i] = $root.hopsd.meta.ReplicaChange.fromObject(d.corrupt[i], q + 1);
                     }
                 }
+                if (d.truncated) {
+                    if (!$Array.isArray(d.truncated))
+                        throw $TypeError(".hopsd.meta.UpdateReplicas.truncated: array expected");
+                    m.truncated = $Array(d.truncated.length);
+                    for (var i = 0; i < d.truncated.length; ++i) {
+                        if ($util.Long)
+                            m.truncated[i] = $util.Long.fromValue(d.truncated[i], true);
+                        else if (typeof d.truncated[i] === "string")
+                            m.truncated[i] = $parseInt(d.truncated[i], 10);
+                        else if (typeof d.truncated[i] === "number")
+                            m.truncated[i] = d.truncated[i];
+                        else if (typeof d.truncated[i] === "object")
+                            m.truncated[i] = new $util.LongBits(d.truncated[i].low >>> 0, d.truncated[i].high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -15919,6 +15969,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.added = [];
                     d.removed = [];
                     d.corrupt = [];
+                    d.truncated = [];
                 }
                 if (m.added && m.added.length) {
                     d.added = $Array(m.added.length);
@@ -15936,6 +15987,17 @@ export const hopsd = $root.hopsd = (() => {
                     d.corrupt = $Array(m.corrupt.length);
                     for (var j = 0; j < m.corrupt.length; ++j) {
                         d.corrupt[j] = $root.hopsd.meta.ReplicaChange.toObject(m.corrupt[j], o, q + 1);
+                    }
+                }
+                if (m.truncated && m.truncated.length) {
+                    d.truncated = $Array(m.truncated.length);
+                    for (var j = 0; j < m.truncated.length; ++j) {
+                        if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                            d.truncated[j] = typeof m.truncated[j] === "number" ? $BigInt(m.truncated[j]) : $util.Long.fromBits(m.truncated[j].low >>> 0, m.truncated[j].high >>> 0, true).toBigInt();
+                        else if (typeof m.truncated[j] === "number")
+                            d.truncated[j] = o.longs === $String ? $String(m.truncated[j]) : m.truncated[j];
+                        else
+                            d.truncated[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.truncated[j]) : o.longs === $Number ? new $util.LongBits(m.truncated[j].low >>> 0, m.truncated[j].high >>> 0).toNumber(true) : m.truncated[j];
                     }
                 }
                 return d;

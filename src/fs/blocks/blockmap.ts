@@ -337,6 +337,13 @@ export class BlockMap implements MetaModule {
           ? undefined
           : { ...r, replicas: r.replicas.filter((x) => x !== n), corrupt: [...r.corrupt, n].sort() },
       )
+    for (const raw of c.truncated ?? []) {
+      const key = be64(Number(raw))
+      const rec = this.blocks.get(key)
+      if (rec === undefined || rec.truncateFromGenStamp === 0) continue
+      this.blocks.put(key, { ...rec, truncateFromGenStamp: 0 })
+      changed++
+    }
     for (const ch of c.added ?? [])
       edit(ch, (r, n) =>
         r.state !== COMPLETE || r.replicas.includes(n) || r.corrupt.includes(n)

@@ -521,9 +521,15 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       }
       const m = map()
       let offset = 0
+      // Liveness from the gossip view: heartbeats (the leader's soft state) are not known off the leader.
+      const up = (n: string): boolean => {
+        if (n === selfId) return localStore !== undefined
+        const l = datanodes.memberOf(n)?.liveness
+        return l === 'alive' || l === 'suspect'
+      }
       const blocks = file.blocks.map((b) => {
         const r = m.block(b.id)
-        const good = r === undefined ? [] : goodLive(r)
+        const good = r === undefined ? [] : r.replicas.filter(up)
         const replicas = orderReplicas(good)
           .map(where)
           .filter((x) => x !== undefined)

@@ -185,6 +185,7 @@ export function createDatanode(init: DatanodeInit): Datanode {
     for (const id of sentCorrupt) corrupt.delete(id)
     for (const id of reply.deleteBlocks) await store.delete(Number(id))
     for (const t of reply.truncates ?? []) {
+      if (store.info(Number(t.blockId))?.genStamp === Number(t.toGenStamp)) continue // done already
       await store
         .truncate(Number(t.blockId), Number(t.fromGenStamp), Number(t.toGenStamp), Number(t.length))
         .catch((err: unknown) =>
