@@ -388,6 +388,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
   const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
     if (!isLeader()) throw Object.assign(new Error('not the metadata leader'), { code: 'NOT_LEADER' })
+    // The writer saw its CreateFile/Append applied on its own replica; this one may apply it a moment
+    // later: read after a barrier (one round per block).
+    await metaGroup.readBarrier({ signal })
     const id = req.fileId !== undefined && req.fileId > 0 ? req.fileId : ns().idOf(req.path)
     const file = id === undefined ? undefined : ns().fileById(id)
     if (file === undefined) throw new FsError('FILE_NOT_FOUND', `File does not exist: ${req.path}`)

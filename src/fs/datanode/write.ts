@@ -113,7 +113,12 @@ class Window {
     const stalled = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
-          reject(new PipelineFailure(this.targets[0]!, `no ack from ${this.targets[0]} within ${PIPELINE_STALL_MS} ms`)),
+          reject(
+            new PipelineFailure(
+              this.targets[0]!,
+              `no ack from ${this.targets[0]} within ${PIPELINE_STALL_MS} ms`,
+            ),
+          ),
         PIPELINE_STALL_MS,
       )
     })
