@@ -1,7 +1,8 @@
 // The namespace side of Hadoop's concat, truncate, checkAccess and create options (createparent, a
 // createflag without CREATE, a block size against the cluster's minBlockSize), on one replica.
 import { describe, expect, it } from 'vitest'
-import { isFsError, type FsErrorCode } from '../../src/fs/index.js'
+import { createFsService, isFsError, namespaceModule, type FsErrorCode } from '../../src/fs/index.js'
+import { createLocalGroup, createMetaStateMachine } from '../../src/meta/index.js'
 import { ALICE, EVE, SU, dec, enc, makeFs, withUsers } from './harness.js'
 
 async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<string> {
@@ -122,5 +123,17 @@ describe('checkAccess', () => {
     await fails(fs.checkAccess({ user: 'bob', groups: ['staff'] }, '/home/alice/f', 2), 'ACCESS_DENIED')
     await fails(fs.checkAccess(EVE, '/home/alice/f', 4), 'ACCESS_DENIED')
     await fails(fs.checkAccess(ALICE, '/home/alice/nope', 4), 'FILE_NOT_FOUND')
+  })
+})
+
+describe('settings that cannot work together', () => {
+  it('refuses an inlineThreshold whose files would not fit in the largest proposal', async () => {
+    const sm = createMetaStateMachine({ modules: [namespaceModule()], commandBytesMax: 1 << 20 })
+    const fs = createFsService({ consensus: createLocalGroup(sm), stateMachine: sm })
+    const msg = await fails(fs.setSetting(SU, 'inlineThreshold', String(2 << 20)), 'INVALID_ARGUMENT')
+    expect(msg).toMatch(/largest proposal/)
+    await fails(fs.setSetting(SU, 'inlineThreshold', String((1 << 20) - 1000)), 'INVALID_ARGUMENT')
+    await fs.setSetting(SU, 'inlineThreshold', String(512 * 1024))
+    expect(fs.inlineThreshold).toBe(512 * 1024)
   })
 })

@@ -95,7 +95,12 @@ export function fsModule(): NodeModule<'fs'> {
   }
 }
 
+/** A forwarded request whose metadata node sends nothing for this long is given up. */
+const FORWARD_IDLE_MS = 60_000
+
 const HOP_BY_HOP = new Set([
+  // Answered by this node itself (src/api/http-guards.ts): not asked again of the metadata node.
+  'expect',
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -151,6 +156,8 @@ async function forward(
     const onResponse = (res: IncomingMessage) => {
       const out: Record<string, string | string[]> = {}
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v
+      // A body the metadata node answered without reading (a write's step one) is not drained here.
+      if (!req.raw.complete) out['connection'] = 'close'
       reply.code(res.statusCode ?? 502).headers(out)
       void reply.send(res)
       resolve()
@@ -175,6 +182,13 @@ async function forward(
         }),
       ),
     )
+    // A deadline on silence, and nothing left running when our client goes away.
+    upstream.setTimeout(FORWARD_IDLE_MS, () =>
+      upstream.destroy(new Error(`no answer within ${FORWARD_IDLE_MS} ms`)),
+    )
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) upstream.destroy(new Error('the client went away'))
+    })
     const body = req.body as NodeJS.ReadableStream | undefined
     if (body && typeof body.pipe === 'function') body.pipe(upstream)
     else upstream.end()
