@@ -305,6 +305,53 @@ describe('write Locations', () => {
     ).toBe(404)
   }, 180_000)
 
+  it('an upload aborted after 200 KiB leaves no file and no lease: the path takes a CREATE and APPENDs at once', async () => {
+    const n = cluster.nodes[0]!
+    const stat = async (path: string): Promise<{ status: number; leaseHolder?: string | null }> => {
+      const r = await fetch(`${n.handle.url}/api/v1/fs/stat?path=${path}&user.name=${SU}`)
+      return {
+        status: r.status,
+        ...(r.status === 200 ? ((await r.json()) as { leaseHolder: string | null }) : {}),
+      }
+    }
+    /** Sends 200 KiB of a declared 10 MiB body, waits until the write is under way, then hangs up. */
+    const abortAfterSome = async (loc: URL, method: 'PUT' | 'POST', underWay: () => Promise<boolean>) => {
+      const req = request(loc, { method, headers: { 'content-length': 10 * MIB } })
+      req.on('error', () => undefined)
+      req.write(Buffer.alloc(200 * 1024, 1))
+      await waitFor(underWay, { timeoutMs: 20_000, what: 'the write under way' })
+      req.destroy()
+    }
+    await abortAfterSome(
+      await stepOne(n, '/loc/aborted.bin', 'CREATE'),
+      'PUT',
+      async () => (await stat('/loc/aborted.bin')).status === 200,
+    )
+    await waitFor(async () => (await stat('/loc/aborted.bin')).status === 404, {
+      timeoutMs: 20_000,
+      what: 'the half-written file gone',
+    })
+    const again = pseudoRandom(100_000, 30)
+    expect(
+      (await fetch(await stepOne(n, '/loc/aborted.bin', 'CREATE'), { method: 'PUT', body: again })).status,
+    ).toBe(201)
+    // An aborted APPEND releases its lease: the next one goes through at once, on the old content.
+    await abortAfterSome(
+      await stepOne(n, '/loc/aborted.bin', 'APPEND'),
+      'POST',
+      async () => (await stat('/loc/aborted.bin')).leaseHolder !== null,
+    )
+    await waitFor(async () => (await stat('/loc/aborted.bin')).leaseHolder === null, {
+      timeoutMs: 20_000,
+      what: 'the lease released',
+    })
+    const more = pseudoRandom(70_000, 31)
+    expect(
+      (await fetch(await stepOne(n, '/loc/aborted.bin', 'APPEND'), { method: 'POST', body: more })).status,
+    ).toBe(200)
+    expect((await webhdfsOpen(n, '/loc/aborted.bin')).body.equals(Buffer.concat([again, more]))).toBe(true)
+  }, 120_000)
+
   it('a CREATE token is refused on another route, another node, as another op, and a second time', async () => {
     const [n1, n2] = cluster.nodes
     const loc = await stepOne(n1!, '/loc/h.bin', 'CREATE')

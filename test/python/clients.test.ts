@@ -168,12 +168,20 @@ describe('clients against a 4-node cluster: 3 metadata + datanode in 3 zones, 1 
     tracked(async () => {
       const { classpath } = await hadoopClient()
       const n = cluster.nodes[1]!
-      const { host, port } = new URL(n.handle.url)
-      void host
+      const { port } = new URL(n.handle.url)
       try {
         const { stdout } = await run(
           'java',
-          ['-cp', classpath, 'HadoopWebHdfsOps', `webhdfs://127.0.0.1:${port}`, '/user/alice/hadoop'],
+          [
+            // No /tmp/hsperfdata_* and no files in the system temp dir: the test leaves nothing behind.
+            '-XX:-UsePerfData',
+            `-Djava.io.tmpdir=${makeTempDir('hopsd-java-')}`,
+            '-cp',
+            classpath,
+            'HadoopWebHdfsOps',
+            `webhdfs://127.0.0.1:${port}`,
+            '/user/alice/hadoop',
+          ],
           {
             timeout: 300_000,
             maxBuffer: 64 * 1024 * 1024,

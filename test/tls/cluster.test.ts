@@ -144,6 +144,48 @@ describe.sequential('--tls with the node certificate from the cluster CA', () =>
     expect(get).toEqual({ status: 200, text: 'over https' })
   })
 
+  it('WebHDFS writes: https Locations, the datanode reads inline bytes and the leader over https', async () => {
+    const ca = caPem(0)
+    // Step one on a metadata node: the Location is the datanode's, over https.
+    const step = async (op: 'CREATE' | 'APPEND', path: string): Promise<string> => {
+      const res = await httpsGet(
+        `${nodes[0]!.url}/webhdfs/v1${path}?op=${op}&user.name=hopsd&noredirect=true`,
+        { ca, method: op === 'CREATE' ? 'PUT' : 'POST' },
+      )
+      expect(res.status, res.text).toBe(200)
+      const location = (JSON.parse(res.text) as { Location: string }).Location
+      expect(location.startsWith(`${nodes[2]!.url}/api/v1/datanode/write/`)).toBe(true)
+      return location
+    }
+    const small = Buffer.from('0123456789')
+    const big = Buffer.alloc(200 * 1024, 7)
+    const created = await waitFor(
+      async () => {
+        const r = await httpsGet(await step('CREATE', '/tls/f.bin'), { ca, method: 'PUT', body: small })
+        return r.status === 201 ? r : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'a CREATE over https' },
+    )
+    expect(created.status).toBe(201)
+    // The file grows past the inline threshold: the datanode (no metadata replica) reads its inline
+    // bytes from a metadata node over https, then writes blocks.
+    const appended = await httpsGet(await step('APPEND', '/tls/f.bin'), {
+      ca,
+      method: 'POST',
+      body: big,
+      timeoutMs: 30_000,
+    })
+    expect(appended.status, appended.text).toBe(200)
+    const st = await httpsGet(`${nodes[1]!.url}/api/v1/fs/stat?path=/tls/f.bin&user.name=hopsd`, { ca })
+    expect(JSON.parse(st.text)).toMatchObject({ length: small.length + big.length, inlined: false })
+    // Every metadata node answers fsck: the follower asks the leader over https.
+    for (const n of nodes.slice(0, 2)) {
+      const h = await httpsGet(`${n.url}/api/v1/fs/health`, { ca, timeoutMs: 15_000 })
+      expect(h.status, h.text).toBe(200)
+      expect(JSON.parse(h.text).blocks).toBeGreaterThanOrEqual(1)
+    }
+  }, 120_000)
+
   it('hopsd status talks to a TLS node with --ca, and says how without it', async () => {
     const caFile = join(options[0]!.dataDir, 'tls', 'ca.crt')
     const ok = await runHopsd(['status', '--addr', nodes[0]!.url, '--ca', caFile, '--json'])
