@@ -22,6 +22,7 @@ import {
   getJson,
   isProcessAlive,
   LoopbackCluster,
+  removeTempDirs,
   waitFor,
   type LoopbackNode,
   type NodeHandle,
@@ -295,6 +296,7 @@ export class TestCluster {
       if (this.#failed || process.env['HOPSD_TEST_LOGS'] === '1') this.printLogs()
     } finally {
       releaseLock()
+      removeTempDirs()
     }
   }
 
