@@ -147,7 +147,8 @@ export interface QuotaUsage {
 export interface OpResults {
   mkdirs: { created: boolean }
   createFile: { fileId: number; size: number }
-  append: { size: number; inlined: boolean; fileId: number }
+  /** `path`: where the file is now. */
+  append: { size: number; inlined: boolean; fileId: number; path: string }
   closeFile: { closed: true }
   rename: { renamed: boolean }
   delete: { deleted: boolean }
@@ -247,8 +248,18 @@ export class Namespace implements MetaModule {
           mustExist: !!c.mustExist,
         })
       }
-      case 'append':
-        return this.append(op, str(cmd.append?.path), bytes(cmd.append?.data), !!cmd.append?.close)
+      case 'append': {
+        const fileId = num(cmd.append?.fileId)
+        let path = str(cmd.append?.path)
+        if (fileId > 0) {
+          // Bound to the inode its WebHDFS step one found: wherever a rename has put it since.
+          const f = this.fileById(fileId)
+          if (f === undefined || f.type !== FILE)
+            throw new FsError('FILE_NOT_FOUND', `File does not exist: ${path || `inode ${fileId}`}`)
+          path = this.pathOf(fileId)
+        }
+        return this.append(op, path, bytes(cmd.append?.data), !!cmd.append?.close)
+      }
       case 'closeFile':
         return this.closeFile(op, str(cmd.closeFile?.path))
       case 'rename': {
@@ -422,7 +433,7 @@ export class Namespace implements MetaModule {
         throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
       if (close) this.dropLease(file.id)
       else this.putLease(op, file.id)
-      return { size: file.size, inlined: false, fileId: file.id }
+      return { size: file.size, inlined: false, fileId: file.id, path }
     }
     const size = file.size + data.length
     this.checkInlineSize(op, size, path)
@@ -434,7 +445,7 @@ export class Namespace implements MetaModule {
     if (close) this.dropLease(file.id)
     else this.putLease(op, file.id)
     op.emit('append', path, file.id)
-    return { size, inlined: true, fileId: file.id }
+    return { size, inlined: true, fileId: file.id, path }
   }
 
   private closeFile(op: Op, path: string): OpResults['closeFile'] {

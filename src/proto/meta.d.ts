@@ -211,6 +211,7 @@ export namespace hopsd {
             path: string;
             data: Uint8Array;
             close: boolean;
+            fileId: number;
             static create(properties: hopsd.meta.Append.$Shape): hopsd.meta.Append & hopsd.meta.Append.$Shape;
             static create(properties?: hopsd.meta.Append.$Properties): hopsd.meta.Append;
             static encode(m: hopsd.meta.Append.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -229,6 +230,7 @@ export namespace hopsd {
                 path?: (string|null);
                 data?: (Uint8Array|null);
                 close?: (boolean|null);
+                fileId?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.Append.$Properties;

@@ -2364,6 +2364,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [path] Append path
              * @property {Uint8Array|null} [data] Append data
              * @property {boolean|null} [close] Append close
+             * @property {number|null} [fileId] Append fileId
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2420,6 +2421,14 @@ export const hopsd = $root.hopsd = (() => {
             Append.prototype.close = false;
 
             /**
+             * Append fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.Append
+             * @instance
+             */
+            Append.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Append instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Append
@@ -2457,6 +2466,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 2 =*/18).bytes(m.data);
                 if (m.close != null && $Object.hasOwnProperty.call(m, "close") && m.close !== false)
                     w.uint32(/* id 3, wireType 0 =*/24).bool(m.close);
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.fileId);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -2541,6 +2552,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.close;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -2601,6 +2621,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.close !== "boolean")
                         return "close: boolean expected";
                 }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
                 return null;
             };
 
@@ -2640,6 +2664,18 @@ export const hopsd = $root.hopsd = (() => {
                         m.close = $Boolean(d.close);
                     }
                 }
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -2670,6 +2706,11 @@ export const hopsd = $root.hopsd = (() => {
                             d.data = $util.newBuffer(d.data);
                     }
                     d.close = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -2679,6 +2720,14 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.close != null && $Object.hasOwnProperty.call(m, "close")) {
                     d.close = m.close;
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
                 }
                 return d;
             };

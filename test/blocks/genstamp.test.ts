@@ -346,9 +346,10 @@ describe('write Locations', () => {
       what: 'the lease released',
     })
     const more = pseudoRandom(70_000, 31)
-    expect(
-      (await fetch(await stepOne(n, '/loc/aborted.bin', 'APPEND'), { method: 'POST', body: more })).status,
-    ).toBe(200)
+    const rr = await fetch(await stepOne(n, '/loc/aborted.bin', 'APPEND'), { method: 'POST', body: more })
+    if (rr.status !== 200)
+      console.error('the APPEND after an aborted one:', await rr.text(), cluster.logTails(120))
+    expect(rr.status).toBe(200)
     expect((await webhdfsOpen(n, '/loc/aborted.bin')).body.equals(Buffer.concat([again, more]))).toBe(true)
   }, 120_000)
 

@@ -3,7 +3,7 @@
 // recovered from what every replica acked, and a node that stops in the middle of any of them.
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { createBlockStore, CHUNK_BYTES, type BlockWriter } from '../../src/fs/datanode/index.js'
 import { isFsError } from '../../src/fs/index.js'
 import { makeTempDir, removeTempDirs } from '../helpers/index.js'
@@ -112,6 +112,53 @@ describe('continuing a replica', () => {
     let err: unknown
     await store.reopenWriter(10, 20, 22, 0).catch((e: unknown) => (err = e))
     expect(isFsError(err, 'BLOCK_NOT_FOUND')).toBe(true)
+  })
+
+  it('a recovery stops the older writer its stage has not stopped yet, keeping what it wrote', async () => {
+    const { store } = await fresh()
+    const a = bytes(3 * CHUNK_BYTES, 9)
+    const w = await store.createWriter(11, 30)
+    await feed(w, a.subarray(0, 2 * CHUNK_BYTES))
+    // The old stage is still running (it has not seen its upstream go): the recovery takes over.
+    const r = await store.reopenWriter(11, 30, 31, CHUNK_BYTES)
+    await expect(w.write(a.subarray(2 * CHUNK_BYTES))).rejects.toThrow()
+    await w.abort() // the old stage's own cleanup afterwards changes nothing
+    await feed(r, a.subarray(CHUNK_BYTES))
+    await r.finish()
+    expect(store.info(11)).toMatchObject({ genStamp: 31, length: a.length })
+    expect((await whole(store, 11)).equals(Buffer.from(a))).toBe(true)
+    // A writer under a newer stamp is not stopped by an older one.
+    const n = await store.reopenWriter(11, 31, 33, a.length)
+    let err: unknown
+    await store.reopenWriter(11, 31, 32, a.length).catch((e: unknown) => (err = e))
+    expect(isFsError(err, 'INVALID_ARGUMENT')).toBe(true)
+    await n.abort()
+  })
+
+  it('an append whose writer went away is undone before the next append of the finalised replica', async () => {
+    const { store } = await fresh()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    onTestFinished(() => void vi.useRealTimers())
+    const a = bytes(CHUNK_BYTES + 500, 10)
+    const w = await store.createWriter(12, 40)
+    await feed(w, a)
+    await w.finish()
+    // An append under stamp 41 is left suspended (its writer went away, the block stayed at 40) …
+    const gone = await store.reopenWriter(12, 40, 41, a.length)
+    await feed(gone, bytes(2 * CHUNK_BYTES, 11))
+    await gone.suspend()
+    // … and the next append continues the replica at 40: the suspended write cannot touch it later.
+    const b = bytes(CHUNK_BYTES, 12)
+    const next = await store.reopenWriter(12, 40, 42, a.length)
+    await feed(next, b)
+    // Nor when the time a suspended write waits for its recovery passes meanwhile.
+    await vi.advanceTimersByTimeAsync(10 * 60_000)
+    await new Promise((r) => setImmediate(r))
+    await next.finish()
+    expect(store.info(12)).toMatchObject({ genStamp: 42, length: a.length + b.length })
+    expect((await whole(store, 12)).equals(Buffer.concat([a, b]))).toBe(true)
+    expect(await store.verify(12)).toBe(true)
+    expect(readdirSync(dirname(store.pathOf(12))).sort()).toEqual(['blk_12_42', 'blk_12_42.crc'])
   })
 
   it('a node that stops mid-append restarts with the replica as it was; one that stops mid-truncate drops it', async () => {

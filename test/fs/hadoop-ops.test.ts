@@ -58,6 +58,25 @@ describe('create options', () => {
   })
 })
 
+describe('append bound to the inode', () => {
+  it('follows the file through a rename; a file deleted meanwhile is not found', async () => {
+    const { fs } = makeFs()
+    await withUsers(fs)
+    await fs.create(ALICE, '/home/alice/a', enc('one'))
+    const { fileId } = await fs.stat(ALICE, '/home/alice/a')
+    await fs.rename(ALICE, '/home/alice/a', '/home/alice/b')
+    const r = await fs.append(ALICE, '/home/alice/a', enc('+two'), { fileId })
+    expect(r.path).toBe('/home/alice/b')
+    expect(dec(await fs.read(ALICE, '/home/alice/b'))).toBe('one+two')
+    // Still the caller's rights on the file where it is now.
+    await fails(fs.append(EVE, '/home/alice/a', enc('x'), { fileId }), 'ACCESS_DENIED')
+    await fs.delete(ALICE, '/home/alice/b')
+    await fs.create(ALICE, '/home/alice/a', enc('new'))
+    await fails(fs.append(ALICE, '/home/alice/a', enc('x'), { fileId }), 'FILE_NOT_FOUND')
+    expect(dec(await fs.read(ALICE, '/home/alice/a'))).toBe('new')
+  })
+})
+
 describe('concat', () => {
   it('appends inline sources to an inline target in order and removes them', async () => {
     const { fs } = makeFs()

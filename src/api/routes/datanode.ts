@@ -76,6 +76,7 @@ export function datanodeRoutes(deps: DatanodeRoutesDeps): ApiRoutes {
             user: grant.caller.user,
             groups: grant.caller.groups,
             ...(grant.create === undefined ? {} : { create: grant.create }),
+            ...(grant.fileId === undefined ? {} : { fileId: grant.fileId }),
             inline: grant.inlineThreshold,
             noLocalWrite: grant.noLocalWrite,
             body: (req.body as AsyncIterable<Buffer> | undefined) ?? (async function* () {})(),

@@ -457,12 +457,17 @@ async function twoStep(
     const noLocalWrite = op === 'CREATE' && q.createFlags().has('NO_LOCAL_WRITE')
     q.long('buffersize')
     const noredirect = q.boolean('noredirect', false)
+    // An append is bound to the file (inode) it finds now, as HDFS binds it when the client calls
+    // append(): a rename before the data arrives keeps it.
+    const found = op === 'APPEND' ? await deps.fs.stat(caller, path) : undefined
+    const fileId = found?.type === 'FILE' ? found.fileId : undefined
     const target = deps.blocks?.writeTarget()
     const issued = tokens.issue({
       caller,
       op,
       path,
       ...(create === undefined ? {} : { create }),
+      ...(fileId === undefined ? {} : { fileId }),
       inlineThreshold: deps.blocks?.inlineThreshold() ?? deps.fs.inlineThreshold,
       noLocalWrite,
       route: target === undefined ? 'webhdfs' : 'datanode',
@@ -490,7 +495,7 @@ async function twoStep(
         .header('content-length', 0)
         .send()
     }
-    await deps.fs.append(grant.caller, path, data)
+    await deps.fs.append(grant.caller, path, data, grant.fileId === undefined ? {} : { fileId: grant.fileId })
     return reply.status(200).header('content-length', 0).send()
   }
   return op === 'APPEND' ? tokens.serialize(grant, run) : run()

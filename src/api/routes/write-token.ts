@@ -37,6 +37,8 @@ export interface WriteGrant {
   readonly path: string
   /** CREATE only. */
   readonly create?: CreateGrant
+  /** APPEND only: the file (inode) step one found at `path`; the append follows it through renames. */
+  readonly fileId?: number
   /** Bodies up to this many bytes become one inline command. */
   readonly inlineThreshold: number
   /** Hadoop's NO_LOCAL_WRITE createflag: the writing node is not preferred for the first replica. */

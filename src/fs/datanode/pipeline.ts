@@ -29,6 +29,8 @@ export const PIPELINE_WINDOW_PACKETS = 64
  * (HDFS's socket timeout): a stalled datanode ends in a pipeline recovery, not in a write that hangs.
  */
 export const PIPELINE_STALL_MS = 30_000
+/** The failed node of a stage whose sender went away. */
+const UPSTREAM = 'upstream'
 
 export interface Ack {
   readonly seq: number
@@ -311,7 +313,14 @@ export async function servePipeline(
       const packets: AsyncIterable<PacketIn> = {
         async *[Symbol.asyncIterator]() {
           for (;;) {
-            const f = await frames.next()
+            let f: IteratorResult<Uint8Array>
+            try {
+              f = await frames.next()
+            } catch (err) {
+              // The writer (or the stage before) went away: not this node's failure, so what it wrote
+              // is kept for a pipeline recovery.
+              throw Object.assign(new Error(`upstream: ${(err as Error).message}`), { failedNode: UPSTREAM })
+            }
             if (f.done) return
             const p = pb.Packet.decode(f.value)
             yield { seq: Number(p.seq), data: p.data, crc: p.crc, last: p.last }

@@ -126,6 +126,12 @@ interface Suspended extends Omit<WriterSpec, 'fh'> {
   readonly timer: NodeJS.Timeout
 }
 
+interface ActiveWriter {
+  readonly genStamp: number
+  /** Stops the writer keeping what it wrote (suspends it), or waits for its finish/abort under way. */
+  stop(): Promise<void>
+}
+
 interface Located {
   readonly dir: string
   readonly genStamp: number
@@ -146,8 +152,10 @@ export class BlockStore {
   private incarnations = 0
   /** Replicas a failed pipeline left, kept for a recovery for a while. */
   private readonly suspended = new Map<number, Suspended>()
-  /** Replicas being continued (one writer at a time). */
-  private readonly reopening = new Set<number>()
+  /** The writer of each replica being written (one at a time): a newer stamp's writer stops it. */
+  private readonly writing = new Map<number, ActiveWriter>()
+  /** reopenWriter calls of a block, one after the other. */
+  private readonly reopenQueue = new Map<number, Promise<unknown>>()
 
   constructor(init: BlockStoreInit) {
     if (init.dirs.length === 0) throw new Error('BlockStore: no data directories')
@@ -274,23 +282,58 @@ export class BlockStore {
     toGenStamp: number,
     keepBytes: number,
   ): Promise<BlockWriter> {
-    if (this.reopening.has(blockId))
-      throw new FsError('INVALID_ARGUMENT', `block ${blockId} is already being written on this datanode`)
+    const before = this.reopenQueue.get(blockId) ?? Promise.resolve()
+    const mine = before
+      .catch(() => undefined)
+      .then(() => this.reopenNow(blockId, fromGenStamp, toGenStamp, keepBytes))
+    this.reopenQueue.set(blockId, mine)
+    try {
+      return await mine
+    } finally {
+      if (this.reopenQueue.get(blockId) === mine) this.reopenQueue.delete(blockId)
+    }
+  }
+
+  private async reopenNow(
+    blockId: number,
+    fromGenStamp: number,
+    toGenStamp: number,
+    keepBytes: number,
+  ): Promise<BlockWriter> {
+    const busy = (): FsError =>
+      new FsError('INVALID_ARGUMENT', `block ${blockId} is already being written on this datanode`)
+    const active = this.writing.get(blockId)
+    if (active !== undefined) {
+      // A write under an older stamp whose stage has not noticed yet that its pipeline failed or its
+      // writer went away (HDFS's recoverRbw stops the old writer the same way): it stops here, keeping
+      // what it wrote for this recovery.
+      if (active.genStamp >= toGenStamp) throw busy()
+      await active.stop()
+      if (this.writing.has(blockId)) throw busy()
+    }
     const s = this.suspended.get(blockId)
     if (s !== undefined && s.genStamp === fromGenStamp) {
       if (keepBytes > s.length)
         throw new FsError('BLOCK_NOT_FOUND', `block ${blockId}: ${s.length} bytes here, ${keepBytes} wanted`)
       clearTimeout(s.timer)
       this.suspended.delete(blockId)
-      this.reopening.add(blockId)
+      const fh = await open(s.path, 'r+')
       try {
-        const fh = await open(s.path, 'r+')
         const { crcs, partial } = await keep(fh, s.crcs, keepBytes, true)
         return this.writer({ ...s, genStamp: toGenStamp, fh, length: keepBytes, crcs, partial, reserved: 0 })
       } catch (err) {
-        this.reopening.delete(blockId)
+        await fh.close().catch(() => undefined)
+        await this.dropWrite(s).catch(() => undefined)
         throw err
       }
+    }
+    if (s !== undefined) {
+      if (s.genStamp >= toGenStamp) throw busy()
+      // A write under a stamp the block did not keep (an append whose writer went away): undone first,
+      // so that it cannot touch the replica continued now.
+      clearTimeout(s.timer)
+      this.suspended.delete(blockId)
+      await this.dropWrite(s)
     }
     const b = this.blocks.get(blockId)
     if (b === undefined || b.genStamp !== fromGenStamp || b.length < keepBytes)
@@ -298,20 +341,20 @@ export class BlockStore {
         'BLOCK_NOT_FOUND',
         `no replica of block ${blockId} at stamp ${fromGenStamp} with ${keepBytes} bytes on this datanode`,
       )
-    this.reopening.add(blockId)
+    const finalPath = this.pathOf(blockId, b)
+    const mode = keepBytes === b.length ? 'append' : 'truncate'
+    const marker = `${finalPath}.reopen`
+    const mh = await open(marker, 'w', 0o644)
     try {
-      const finalPath = this.pathOf(blockId, b)
-      const mode = keepBytes === b.length ? 'append' : 'truncate'
-      const marker = `${finalPath}.reopen`
-      const mh = await open(marker, 'w', 0o644)
-      try {
-        await mh.writeFile(JSON.stringify({ length: b.length, mode }))
-        await mh.sync()
-      } finally {
-        await mh.close()
-      }
+      await mh.writeFile(JSON.stringify({ length: b.length, mode }))
+      await mh.sync()
+    } finally {
+      await mh.close()
+    }
+    let fh: FileHandle | undefined
+    try {
       const stored = await readCrcs(`${finalPath}.crc`, Math.ceil(b.length / CHUNK_BYTES))
-      const fh = await open(finalPath, 'r+')
+      fh = await open(finalPath, 'r+')
       // Not cut here: readers may still read the older form up to its length; `finish` cuts it.
       const { crcs, partial } = await keep(fh, stored, keepBytes, false)
       return this.writer({
@@ -327,7 +370,8 @@ export class BlockStore {
         origin: { kind: 'reopened', fromGenStamp, marker, oldLength: b.length, mode },
       })
     } catch (err) {
-      this.reopening.delete(blockId)
+      await fh?.close().catch(() => undefined)
+      await rm(marker, { force: true })
       throw err
     }
   }
@@ -357,8 +401,22 @@ export class BlockStore {
       this.pendingBytes -= reserved
       reserved = 0
     }
+    /** The finish, abort or suspend under way (a newer writer of the block waits for it). */
+    let ending: Promise<unknown> | undefined
+    const end = <T>(p: Promise<T>): Promise<T> => {
+      ending ??= p
+      return p
+    }
+    const active: ActiveWriter = {
+      genStamp,
+      stop: async () => {
+        if (ending !== undefined) await ending.catch(() => undefined)
+        else await suspend()
+      },
+    }
+    this.writing.set(blockId, active)
     const done = (): void => {
-      this.reopening.delete(blockId)
+      if (this.writing.get(blockId) === active) this.writing.delete(blockId)
     }
     /** The writer is dead: nothing more is written, the replica goes back, waiting packets fail. */
     const fail = async (err: unknown): Promise<never> => {
@@ -381,11 +439,14 @@ export class BlockStore {
       await fh.close().catch(() => undefined)
       return true
     }
-    const cleanup = async (): Promise<void> => {
-      if (!(await closeFile())) return
-      await this.dropWrite(spec)
-      done()
-    }
+    const cleanup = (): Promise<void> =>
+      end(
+        (async () => {
+          if (!(await closeFile())) return
+          await this.dropWrite(spec)
+          done()
+        })(),
+      )
     // Packets waiting for the write in flight; written together when it ends (one writev, one trip
     // through the thread pool, instead of one per 64 KiB packet: on a loaded host each trip cost more
     // than the copy itself).
@@ -414,6 +475,66 @@ export class BlockStore {
         }
       }
       flushing = undefined
+    }
+    const finishNow = async (): Promise<{ length: number; checksum: number }> => {
+      if (closed) throw new Error('BlockWriter: finish after finish/abort')
+      if (flushing) await flushing
+      if (failure !== undefined) throw failure
+      const crcBytes = encodeCrcs(crcs)
+      const sub = join(dir, 'finalized', String(blockId % SUBDIRS))
+      const final = join(sub, `blk_${blockId}_${genStamp}`)
+      const origin = spec.origin
+      try {
+        await fh.truncate(length)
+        await fh.sync()
+        await fh.close()
+        closed = true
+        await mkdir(sub, { recursive: true })
+        await writeFileDurably(`${final}.crc`, crcBytes)
+        if (spec.path !== final) await rename(spec.path, final)
+        await fsyncDir(sub)
+        if (origin.kind === 'reopened') {
+          // The older form of the replica is gone: its checksums, then the marker that could undo it.
+          if (origin.fromGenStamp !== genStamp)
+            await rm(`${join(sub, `blk_${blockId}_${origin.fromGenStamp}`)}.crc`, { force: true })
+          await rm(origin.marker, { force: true })
+          await fsyncDir(sub)
+        }
+      } catch (err) {
+        closed = false
+        return fail(err)
+      }
+      release()
+      done()
+      const old = this.blocks.get(blockId)
+      if (old !== undefined && old.genStamp !== genStamp && origin.kind !== 'reopened')
+        await this.removeFiles(blockId, old)
+      this.put(blockId, { dir, genStamp, length })
+      return { length, checksum: crc32c(crcBytes.subarray(CRC_HEADER_BYTES)) }
+    }
+    const suspend = (): Promise<void> => end(suspendNow())
+    const suspendNow = async (): Promise<void> => {
+      if (!(await closeFile())) return
+      // Kept for a pipeline recovery (reopenWriter at this stamp), dropped when none comes.
+      const entry: Suspended = {
+        ...spec,
+        genStamp,
+        length,
+        crcs,
+        partial,
+        timer: setTimeout(() => {
+          if (this.suspended.get(blockId) !== entry) return
+          this.suspended.delete(blockId)
+          void this.dropWrite(spec).finally(done)
+        }, SUSPENDED_KEEP_MS).unref(),
+      }
+      const prev = this.suspended.get(blockId)
+      if (prev !== undefined) {
+        clearTimeout(prev.timer)
+        await this.dropWrite(prev).catch(() => undefined)
+      }
+      this.suspended.set(blockId, entry)
+      done()
     }
     return {
       blockId,
@@ -460,66 +581,9 @@ export class BlockStore {
           flushing ??= flush()
         })
       },
-      finish: async (): Promise<{ length: number; checksum: number }> => {
-        if (closed) throw new Error('BlockWriter: finish after finish/abort')
-        if (flushing) await flushing
-        if (failure !== undefined) throw failure
-        const crcBytes = encodeCrcs(crcs)
-        const sub = join(dir, 'finalized', String(blockId % SUBDIRS))
-        const final = join(sub, `blk_${blockId}_${genStamp}`)
-        const origin = spec.origin
-        try {
-          await fh.truncate(length)
-          await fh.sync()
-          await fh.close()
-          closed = true
-          await mkdir(sub, { recursive: true })
-          await writeFileDurably(`${final}.crc`, crcBytes)
-          if (spec.path !== final) await rename(spec.path, final)
-          await fsyncDir(sub)
-          if (origin.kind === 'reopened') {
-            // The older form of the replica is gone: its checksums, then the marker that could undo it.
-            if (origin.fromGenStamp !== genStamp)
-              await rm(`${join(sub, `blk_${blockId}_${origin.fromGenStamp}`)}.crc`, { force: true })
-            await rm(origin.marker, { force: true })
-            await fsyncDir(sub)
-          }
-        } catch (err) {
-          closed = false
-          return fail(err)
-        }
-        release()
-        done()
-        const old = this.blocks.get(blockId)
-        if (old !== undefined && old.genStamp !== genStamp && origin.kind !== 'reopened')
-          await this.removeFiles(blockId, old)
-        this.put(blockId, { dir, genStamp, length })
-        return { length, checksum: crc32c(crcBytes.subarray(CRC_HEADER_BYTES)) }
-      },
+      finish: () => end(finishNow()),
       abort: cleanup,
-      suspend: async (): Promise<void> => {
-        if (!(await closeFile())) return
-        // Kept for a pipeline recovery (reopenWriter at this stamp), dropped when none comes.
-        const entry: Suspended = {
-          ...spec,
-          genStamp,
-          length,
-          crcs,
-          partial,
-          timer: setTimeout(() => {
-            if (this.suspended.get(blockId) !== entry) return
-            this.suspended.delete(blockId)
-            void this.dropWrite(spec).finally(done)
-          }, SUSPENDED_KEEP_MS).unref(),
-        }
-        const prev = this.suspended.get(blockId)
-        if (prev !== undefined) {
-          clearTimeout(prev.timer)
-          await this.dropWrite(prev).catch(() => undefined)
-        }
-        this.suspended.set(blockId, entry)
-        done()
-      },
+      suspend,
     }
   }
 

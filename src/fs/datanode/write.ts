@@ -223,6 +223,8 @@ export interface WriteArgs {
   readonly groups: readonly string[]
   /** CREATE only. */
   readonly create?: CreateOptions
+  /** APPEND: the file by inode id (a rename since step one keeps the append); else by `path`. */
+  readonly fileId?: number
   /** Bodies of at most this many bytes become one inline command. */
   readonly inline: number
   /** Hadoop's NO_LOCAL_WRITE: the first replica is not put on this node by preference. */
@@ -300,10 +302,11 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
   if (a.op === 'CREATE')
     fileId = ((await a.propose(createFile(new Uint8Array(0), false))) as { fileId: number }).fileId
   else {
+    const byId = a.fileId === undefined ? {} : { fileId: a.fileId }
     if (small) {
       // Still inline after it (one command, as before), or a file in blocks (refused: data > 0).
       try {
-        await a.propose({ ...base, append: { path: a.path, data: head, close: true } })
+        await a.propose({ ...base, append: { path: a.path, data: head, close: true, ...byId } })
         return
       } catch (err) {
         const code = (err as { code?: string }).code
@@ -313,14 +316,14 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
     const r = (await a.propose({
       ...base,
       clientName,
-      append: { path: a.path, data: new Uint8Array(0), close: false },
-    })) as { size: number; inlined: boolean; fileId: number }
+      append: { path: a.path, data: new Uint8Array(0), close: false, ...byId },
+    })) as { size: number; inlined: boolean; fileId: number; path: string }
     fileId = r.fileId
     continueLast = !r.inlined
     if (r.inlined && r.size > 0) {
       // The inline bytes move into the first block (the file grows past inlineThreshold).
       try {
-        prefix = await a.inlineData(a.path, a.user)
+        prefix = await a.inlineData(r.path, a.user)
       } catch (err) {
         await a.propose({ ...base, clientName, completeFile: { fileId, blocks: [] } }).catch(() => undefined)
         throw err
@@ -377,7 +380,8 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
       } catch (err) {
         // Nothing of a new block was acked: place it again, away from the failed datanode (the block
         // allocated first is forgotten on close, as it is not listed).
-        if (!(err instanceof NothingAcked) || ++fresh >= PIPELINE_RECOVERIES_MAX) throw err
+        if (!(err instanceof NothingAcked)) throw err
+        if (++fresh >= PIPELINE_RECOVERIES_MAX) throw allFailed(alloc.blockId, err.failure)
         pendingReplay = err.replay
         continue
       }
@@ -467,9 +471,7 @@ async function writeBlock(
         throw new NothingAcked(failure, replay)
       const survivors = targets.filter((t) => t !== failure.failedNode)
       if (survivors.length === 0 || attempt + 1 >= PIPELINE_RECOVERIES_MAX)
-        throw /DISK_FULL/.test(failure.message)
-          ? new FsError('DISK_FULL', `no datanode has room for block ${alloc.blockId} (${failure.message})`)
-          : failure
+        throw allFailed(alloc.blockId, failure)
       a.log.warn(
         { block: alloc.blockId, failed: failure.failedNode, acked, err: failure.message },
         'pipeline failed: going on with the other replicas under a new generation stamp',
@@ -485,6 +487,16 @@ async function writeBlock(
       targets = survivors
     }
   }
+}
+
+/** The error of a block no pipeline could write (HDFS: "All datanodes … are bad"). */
+function allFailed(blockId: number, failure: PipelineFailure): FsError {
+  return /DISK_FULL/.test(failure.message)
+    ? new FsError('DISK_FULL', `no datanode has room for block ${blockId} (${failure.message})`)
+    : new FsError(
+        'NOT_ENOUGH_DATANODES',
+        `every pipeline of block ${blockId} failed; the last failure: ${failure.failedNode}: ${failure.message}`,
+      )
 }
 
 /** A new block's first pipeline failed before any packet was acked by every replica. */
