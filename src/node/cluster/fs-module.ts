@@ -18,7 +18,7 @@ import {
   type ApiRoutes,
 } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
-import { createFsService, type FsService } from '../../fs/index.js'
+import { createFsService, createSubtreePurger, type FsService, type Namespace } from '../../fs/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
 import { loadSwarmKey } from './p2p-module.js'
@@ -74,8 +74,23 @@ export function fsModule(): NodeModule<'fs'> {
                 },
         })
         const native = fsRoutes({ fs, blocks })
+        // Recursive deletes detach their directory at once; the leader frees it in bounded steps.
+        const purger = createSubtreePurger({
+          ns: () => local.stateMachine.module<Namespace>('fs'),
+          purgeStep: (signal) => fs.purgeDetachedStep({ signal }),
+          isLeader: () => {
+            if (local.bootstrapState().phase !== 'member') return false
+            const st = local.group.status()
+            return st.role === 'leader' && st.leaderId === components.identity.id
+          },
+          log: components.logger.child({ area: 'purge' }),
+        })
         return {
           api: fs,
+          service: {
+            start: async () => purger.start(),
+            stop: () => purger.stop(),
+          },
           routes: {
             name: 'fs',
             async register(app) {
