@@ -86,4 +86,9 @@ export type {
   PeerStreams,
 } from './peers.js'
 export { silentFsLogger, type FsLogger } from './logger.js'
-export { createSubtreePurger, PURGE_INTERVAL_MS, type SubtreePurger, type SubtreePurgerInit } from './purge.js'
+export {
+  createSubtreePurger,
+  PURGE_INTERVAL_MS,
+  type SubtreePurger,
+  type SubtreePurgerInit,
+} from './purge.js'
