@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Gauge } from 'prom-client'
 import {
   createNodeHttp,
   createWriteTokens,
@@ -84,6 +85,22 @@ export function fsModule(): NodeModule<'fs'> {
             return st.role === 'leader' && st.leaderId === components.identity.id
           },
           log: components.logger.child({ area: 'purge' }),
+        })
+        new Gauge({
+          name: 'hopsd_fs_detached_subtrees',
+          help: 'Subtrees that recursive deletes detached and the metadata leader has not purged yet (this replica).',
+          registers: [components.metrics],
+          collect() {
+            this.set(local.stateMachine.module<Namespace>('fs').detachedCount)
+          },
+        })
+        new Gauge({
+          name: 'hopsd_fs_purged_inodes',
+          help: 'Inodes of deleted subtrees this node purged as the metadata leader, since it started.',
+          registers: [components.metrics],
+          collect() {
+            this.set(purger.stats().purged)
+          },
         })
         return {
           api: fs,
