@@ -1025,8 +1025,10 @@ export class Namespace implements MetaModule {
     // Directories still to list: by id and the key after which to go on (children are keyed by their
     // parent's id, so a directory renamed meanwhile is still listed; one deleted lists nothing).
     const stack: { id: number; path: string; after: string | undefined }[] = []
-    const visit = (inode: Inode, at: string): void => {
+    const visit = (inode: Inode, parentPath: string | undefined): void => {
       if (inode.type === DIRECTORY) {
+        // Paths only for directories (an error names them); files make no garbage.
+        const at = parentPath === undefined ? joinPath(r.names) : childPath(parentPath, inode.name)
         if (!su && !allows(caller, inode, READ_EXECUTE))
           throw permissionDenied(caller, inode, READ_EXECUTE, at)
         directoryCount++
@@ -1037,7 +1039,7 @@ export class Namespace implements MetaModule {
         spaceConsumed += inode.size * inode.replication
       }
     }
-    visit(root, joinPath(r.names))
+    visit(root, undefined)
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!
       const [start, end] = childrenRange(top.id)
@@ -1045,7 +1047,7 @@ export class Namespace implements MetaModule {
       let listed = true
       for (const [key, child] of this.inodes.range(top.after ?? start, end, top.after !== undefined)) {
         top.after = key
-        visit(child, top.path === '/' ? `/${child.name}` : `${top.path}/${child.name}`)
+        visit(child, top.path)
         sinceYield++
         if (child.type === DIRECTORY || sinceYield >= batch) {
           listed = false
@@ -1765,4 +1767,8 @@ function num(v: number | null | undefined): number {
 
 function bytes(v: Uint8Array | null | undefined): Uint8Array {
   return v ?? EMPTY
+}
+
+function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`
 }

@@ -6,6 +6,7 @@
  * stop:  HTTP API stops accepting → modules stopped in reverse → lock released; the whole shutdown
  *        has `shutdownTimeoutMs` (10 s), each step receives the deadline as an AbortSignal.
  */
+import { registerLoopStallGauge } from './loop-stall.js'
 import { HopsError } from '../errors.js'
 import {
   createApiServer,
@@ -45,6 +46,7 @@ export class Daemon {
   private readonly shutdownTimeoutMs: number
   private stateValue: DaemonState = 'new'
   private lock: DataDirLock | undefined
+  private stopLoopStall: (() => void) | undefined
   private identityValue: NodeIdentity | undefined
   private api: ApiServer | undefined
   private urlValue: string | undefined
@@ -120,6 +122,7 @@ export class Daemon {
     logger.info({ dataDir: config.dataDir, roles: config.roles, version: VERSION }, 'starting')
 
     const metrics = createMetricsRegistry()
+    this.stopLoopStall = registerLoopStallGauge(metrics)
     const startedAt = new Date()
     const services: Services = {}
     let announceListening: (addr: HostPort) => void = () => undefined
@@ -268,6 +271,8 @@ export class Daemon {
         logger.error({ err, module: name }, 'stopping a module failed')
       }
     }
+    this.stopLoopStall?.()
+    this.stopLoopStall = undefined
     this.lock?.release()
     this.lock = undefined
     if (this.identityValue !== undefined) logger.info({ node: this.identityValue.id }, 'stopped')
