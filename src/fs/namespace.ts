@@ -1006,10 +1006,10 @@ export class Namespace implements MetaModule {
    * Runs outside apply (a read, after the caller's read barrier) and never holds the event loop for
    * long: it counts `contentSummaryBatchInodes` inodes, then yields (setImmediate) so that Raft
    * heartbeats and commands run, as HDFS releases its lock every dfs.content-summary.limit inodes.
-   * Consistency, as HDFS's with that limit: not a snapshot. Every inode that is in the subtree for the
-   * whole walk is counted exactly once; one created, deleted or moved in or out while the walk runs
-   * may be counted or not (a directory moved within the subtree meanwhile may be counted twice or
-   * missed). A subtree smaller than the batch is counted in one go: a consistent answer.
+   * Consistency, as HDFS's with that limit: not a snapshot. An inode whose path stays the same for the
+   * whole walk is counted exactly once; one created, deleted, renamed or under a directory renamed
+   * while the walk runs may be counted once, twice or not at all. A subtree of fewer inodes than the
+   * batch is counted in one go, between two commands: a consistent answer.
    */
   async contentSummary(caller: Caller, path: string, opts: SummaryOpts = {}): Promise<ContentSummary> {
     const r = this.resolve(parsePath(path))
