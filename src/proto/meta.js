@@ -53,13 +53,16 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RenewLease.$Properties|null} [renewLease] Command renewLease
              * @property {hopsd.meta.RecoverLease.$Properties|null} [recoverLease] Command recoverLease
              * @property {hopsd.meta.SetSetting.$Properties|null} [setSetting] Command setSetting
+             * @property {hopsd.meta.Concat.$Properties|null} [concat] Command concat
+             * @property {hopsd.meta.Truncate.$Properties|null} [truncate] Command truncate
+             * @property {hopsd.meta.SetQuota.$Properties|null} [setQuota] Command setQuota
              * @property {hopsd.meta.InitCluster.$Properties|null} [initCluster] Command initCluster
              * @property {hopsd.meta.AddBlock.$Properties|null} [addBlock] Command addBlock
              * @property {hopsd.meta.CompleteFile.$Properties|null} [completeFile] Command completeFile
              * @property {hopsd.meta.UpdateReplicas.$Properties|null} [updateReplicas] Command updateReplicas
              * @property {hopsd.meta.SetDatanodeState.$Properties|null} [setDatanodeState] Command setDatanodeState
              * @property {hopsd.meta.RemoveBlocks.$Properties|null} [removeBlocks] Command removeBlocks
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -93,6 +96,9 @@ export const hopsd = $root.hopsd = (() => {
              *   renewLease?: hopsd.meta.RenewLease.$Shape|null;
              *   recoverLease?: hopsd.meta.RecoverLease.$Shape|null;
              *   setSetting?: hopsd.meta.SetSetting.$Shape|null;
+             *   concat?: hopsd.meta.Concat.$Shape|null;
+             *   truncate?: hopsd.meta.Truncate.$Shape|null;
+             *   setQuota?: hopsd.meta.SetQuota.$Shape|null;
              *   initCluster?: hopsd.meta.InitCluster.$Shape|null;
              *   addBlock?: hopsd.meta.AddBlock.$Shape|null;
              *   completeFile?: hopsd.meta.CompleteFile.$Shape|null;
@@ -101,7 +107,7 @@ export const hopsd = $root.hopsd = (() => {
              *   removeBlocks?: hopsd.meta.RemoveBlocks.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -274,6 +280,30 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.setSetting = null;
 
             /**
+             * Command concat.
+             * @member {hopsd.meta.Concat.$Properties|null|undefined} concat
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.concat = null;
+
+            /**
+             * Command truncate.
+             * @member {hopsd.meta.Truncate.$Properties|null|undefined} truncate
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.truncate = null;
+
+            /**
+             * Command setQuota.
+             * @member {hopsd.meta.SetQuota.$Properties|null|undefined} setQuota
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.setQuota = null;
+
+            /**
              * Command initCluster.
              * @member {hopsd.meta.InitCluster.$Properties|null|undefined} initCluster
              * @memberof hopsd.meta.Command
@@ -326,12 +356,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -407,6 +437,12 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RecoverLease.encode(m.recoverLease, w.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
                 if (m.setSetting != null && $Object.hasOwnProperty.call(m, "setSetting"))
                     $root.hopsd.meta.SetSetting.encode(m.setSetting, w.uint32(/* id 24, wireType 2 =*/194).fork(), q + 1).ldelim();
+                if (m.concat != null && $Object.hasOwnProperty.call(m, "concat"))
+                    $root.hopsd.meta.Concat.encode(m.concat, w.uint32(/* id 25, wireType 2 =*/202).fork(), q + 1).ldelim();
+                if (m.truncate != null && $Object.hasOwnProperty.call(m, "truncate"))
+                    $root.hopsd.meta.Truncate.encode(m.truncate, w.uint32(/* id 26, wireType 2 =*/210).fork(), q + 1).ldelim();
+                if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota"))
+                    $root.hopsd.meta.SetQuota.encode(m.setQuota, w.uint32(/* id 27, wireType 2 =*/218).fork(), q + 1).ldelim();
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster"))
                     $root.hopsd.meta.InitCluster.encode(m.initCluster, w.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (m.addBlock != null && $Object.hasOwnProperty.call(m, "addBlock"))
@@ -614,6 +650,27 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.setSetting = $root.hopsd.meta.SetSetting.decode(r, r.size(), $undefined, q + 1, m.setSetting);
                             m.op = "setSetting";
+                            continue;
+                        }
+                    case 25: {
+                            if (u !== 2)
+                                break;
+                            m.concat = $root.hopsd.meta.Concat.decode(r, r.size(), $undefined, q + 1, m.concat);
+                            m.op = "concat";
+                            continue;
+                        }
+                    case 26: {
+                            if (u !== 2)
+                                break;
+                            m.truncate = $root.hopsd.meta.Truncate.decode(r, r.size(), $undefined, q + 1, m.truncate);
+                            m.op = "truncate";
+                            continue;
+                        }
+                    case 27: {
+                            if (u !== 2)
+                                break;
+                            m.setQuota = $root.hopsd.meta.SetQuota.decode(r, r.size(), $undefined, q + 1, m.setQuota);
+                            m.op = "setQuota";
                             continue;
                         }
                     case 40: {
@@ -875,6 +932,36 @@ export const hopsd = $root.hopsd = (() => {
                             return "setSetting." + e;
                     }
                 }
+                if (m.concat != null && $Object.hasOwnProperty.call(m, "concat")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.Concat.verify(m.concat, q + 1);
+                        if (e)
+                            return "concat." + e;
+                    }
+                }
+                if (m.truncate != null && $Object.hasOwnProperty.call(m, "truncate")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.Truncate.verify(m.truncate, q + 1);
+                        if (e)
+                            return "truncate." + e;
+                    }
+                }
+                if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SetQuota.verify(m.setQuota, q + 1);
+                        if (e)
+                            return "setQuota." + e;
+                    }
+                }
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -1061,6 +1148,21 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.setSetting: object expected");
                     m.setSetting = $root.hopsd.meta.SetSetting.fromObject(d.setSetting, q + 1);
                 }
+                if (d.concat != null) {
+                    if (!$util.isObject(d.concat))
+                        throw $TypeError(".hopsd.meta.Command.concat: object expected");
+                    m.concat = $root.hopsd.meta.Concat.fromObject(d.concat, q + 1);
+                }
+                if (d.truncate != null) {
+                    if (!$util.isObject(d.truncate))
+                        throw $TypeError(".hopsd.meta.Command.truncate: object expected");
+                    m.truncate = $root.hopsd.meta.Truncate.fromObject(d.truncate, q + 1);
+                }
+                if (d.setQuota != null) {
+                    if (!$util.isObject(d.setQuota))
+                        throw $TypeError(".hopsd.meta.Command.setQuota: object expected");
+                    m.setQuota = $root.hopsd.meta.SetQuota.fromObject(d.setQuota, q + 1);
+                }
                 if (d.initCluster != null) {
                     if (!$util.isObject(d.initCluster))
                         throw $TypeError(".hopsd.meta.Command.initCluster: object expected");
@@ -1217,6 +1319,21 @@ export const hopsd = $root.hopsd = (() => {
                     d.setSetting = $root.hopsd.meta.SetSetting.toObject(m.setSetting, o, q + 1);
                     if (o.oneofs)
                         d.op = "setSetting";
+                }
+                if (m.concat != null && $Object.hasOwnProperty.call(m, "concat")) {
+                    d.concat = $root.hopsd.meta.Concat.toObject(m.concat, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "concat";
+                }
+                if (m.truncate != null && $Object.hasOwnProperty.call(m, "truncate")) {
+                    d.truncate = $root.hopsd.meta.Truncate.toObject(m.truncate, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "truncate";
+                }
+                if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota")) {
+                    d.setQuota = $root.hopsd.meta.SetQuota.toObject(m.setQuota, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setQuota";
                 }
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
                     d.initCluster = $root.hopsd.meta.InitCluster.toObject(m.initCluster, o, q + 1);
@@ -1605,6 +1722,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [blockSize] CreateFile blockSize
              * @property {boolean|null} [close] CreateFile close
              * @property {boolean|null} [createParent] CreateFile createParent
+             * @property {boolean|null} [mustExist] CreateFile mustExist
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1701,6 +1819,14 @@ export const hopsd = $root.hopsd = (() => {
             CreateFile.prototype.createParent = false;
 
             /**
+             * CreateFile mustExist.
+             * @member {boolean} mustExist
+             * @memberof hopsd.meta.CreateFile
+             * @instance
+             */
+            CreateFile.prototype.mustExist = false;
+
+            /**
              * Creates a new CreateFile instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.CreateFile
@@ -1748,6 +1874,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 7, wireType 0 =*/56).bool(m.close);
                 if (m.createParent != null && $Object.hasOwnProperty.call(m, "createParent") && m.createParent !== false)
                     w.uint32(/* id 8, wireType 0 =*/64).bool(m.createParent);
+                if (m.mustExist != null && $Object.hasOwnProperty.call(m, "mustExist") && m.mustExist !== false)
+                    w.uint32(/* id 9, wireType 0 =*/72).bool(m.mustExist);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1877,6 +2005,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.createParent;
                             continue;
                         }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.mustExist = v;
+                            else
+                                delete m.mustExist;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1957,6 +2094,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.createParent !== "boolean")
                         return "createParent: boolean expected";
                 }
+                if (m.mustExist != null && $Object.hasOwnProperty.call(m, "mustExist")) {
+                    if (typeof m.mustExist !== "boolean")
+                        return "mustExist: boolean expected";
+                }
                 return null;
             };
 
@@ -2028,6 +2169,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.createParent = $Boolean(d.createParent);
                     }
                 }
+                if (d.mustExist != null) {
+                    if (d.mustExist) {
+                        m.mustExist = $Boolean(d.mustExist);
+                    }
+                }
                 return m;
             };
 
@@ -2067,6 +2213,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.blockSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.close = false;
                     d.createParent = false;
+                    d.mustExist = false;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -2096,6 +2243,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.createParent != null && $Object.hasOwnProperty.call(m, "createParent")) {
                     d.createParent = m.createParent;
+                }
+                if (m.mustExist != null && $Object.hasOwnProperty.call(m, "mustExist")) {
+                    d.mustExist = m.mustExist;
                 }
                 return d;
             };
@@ -6333,6 +6483,1073 @@ export const hopsd = $root.hopsd = (() => {
             return SetSetting;
         })();
 
+        meta.Concat = (function() {
+
+            /**
+             * Properties of a Concat.
+             * @typedef {Object} hopsd.meta.Concat.$Properties
+             * @property {string|null} [target] Concat target
+             * @property {Array.<string>|null} [sources] Concat sources
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Concat.
+             * @memberof hopsd.meta
+             * @interface IConcat
+             * @augments hopsd.meta.Concat.$Properties
+             * @deprecated Use hopsd.meta.Concat.$Properties instead.
+             */
+
+            /**
+             * Shape of a Concat.
+             * @typedef {hopsd.meta.Concat.$Properties} hopsd.meta.Concat.$Shape
+             */
+
+            /**
+             * Constructs a new Concat.
+             * @memberof hopsd.meta
+             * @classdesc Represents a Concat.
+             * @constructor
+             * @param {hopsd.meta.Concat.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Concat = function (p) {
+                this.sources = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Concat target.
+             * @member {string} target
+             * @memberof hopsd.meta.Concat
+             * @instance
+             */
+            Concat.prototype.target = "";
+
+            /**
+             * Concat sources.
+             * @member {Array.<string>} sources
+             * @memberof hopsd.meta.Concat
+             * @instance
+             */
+            Concat.prototype.sources = $util.emptyArray;
+
+            /**
+             * Creates a new Concat instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.Concat} Concat instance
+             * @type {{
+             *   (properties: hopsd.meta.Concat.$Shape): hopsd.meta.Concat & hopsd.meta.Concat.$Shape;
+             *   (properties?: hopsd.meta.Concat.$Properties): hopsd.meta.Concat;
+             * }}
+             */
+            Concat.create = function(properties) {
+                return new Concat(properties);
+            };
+
+            /**
+             * Encodes the specified Concat message. Does not implicitly {@link hopsd.meta.Concat.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat.$Properties} m Concat message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Concat.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target") && m.target !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.target);
+                if (m.sources != null && m.sources.length) {
+                    for (var i = 0; i < m.sources.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.sources[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Concat message, length delimited. Does not implicitly {@link hopsd.meta.Concat.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat.$Properties} message Concat message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Concat.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Concat message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.Concat & hopsd.meta.Concat.$Shape} Concat
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Concat.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.Concat();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.target = v;
+                            else
+                                delete m.target;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.sources && m.sources.length))
+                                m.sources = [];
+                            m.sources.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Concat message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.Concat & hopsd.meta.Concat.$Shape} Concat
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Concat.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Concat message.
+             * @function verify
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Concat.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    if (!$util.isString(m.target))
+                        return "target: string expected";
+                }
+                if (m.sources != null && $Object.hasOwnProperty.call(m, "sources")) {
+                    if (!$Array.isArray(m.sources))
+                        return "sources: array expected";
+                    for (var i = 0; i < m.sources.length; ++i) {
+                        if (!$util.isString(m.sources[i]))
+                            return "sources: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Concat message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.Concat} Concat
+             */
+            Concat.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.Concat)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.Concat: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.Concat();
+                if (d.target != null) {
+                    if (typeof d.target !== "string" || d.target.length) {
+                        m.target = $String(d.target);
+                    }
+                }
+                if (d.sources) {
+                    if (!$Array.isArray(d.sources))
+                        throw $TypeError(".hopsd.meta.Concat.sources: array expected");
+                    m.sources = $Array(d.sources.length);
+                    for (var i = 0; i < d.sources.length; ++i) {
+                        m.sources[i] = $String(d.sources[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Concat message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat} m Concat
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Concat.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.sources = [];
+                }
+                if (o.defaults) {
+                    d.target = "";
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    d.target = m.target;
+                }
+                if (m.sources && m.sources.length) {
+                    d.sources = $Array(m.sources.length);
+                    for (var j = 0; j < m.sources.length; ++j) {
+                        d.sources[j] = m.sources[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Concat to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.Concat
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Concat.prototype.toJSON = function() {
+                return Concat.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Concat
+             * @function getTypeUrl
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Concat.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.Concat";
+            };
+
+            return Concat;
+        })();
+
+        meta.Truncate = (function() {
+
+            /**
+             * Properties of a Truncate.
+             * @typedef {Object} hopsd.meta.Truncate.$Properties
+             * @property {string|null} [path] Truncate path
+             * @property {number|null} [newLength] Truncate newLength
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Truncate.
+             * @memberof hopsd.meta
+             * @interface ITruncate
+             * @augments hopsd.meta.Truncate.$Properties
+             * @deprecated Use hopsd.meta.Truncate.$Properties instead.
+             */
+
+            /**
+             * Shape of a Truncate.
+             * @typedef {hopsd.meta.Truncate.$Properties} hopsd.meta.Truncate.$Shape
+             */
+
+            /**
+             * Constructs a new Truncate.
+             * @memberof hopsd.meta
+             * @classdesc Represents a Truncate.
+             * @constructor
+             * @param {hopsd.meta.Truncate.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Truncate = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Truncate path.
+             * @member {string} path
+             * @memberof hopsd.meta.Truncate
+             * @instance
+             */
+            Truncate.prototype.path = "";
+
+            /**
+             * Truncate newLength.
+             * @member {number} newLength
+             * @memberof hopsd.meta.Truncate
+             * @instance
+             */
+            Truncate.prototype.newLength = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new Truncate instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.Truncate} Truncate instance
+             * @type {{
+             *   (properties: hopsd.meta.Truncate.$Shape): hopsd.meta.Truncate & hopsd.meta.Truncate.$Shape;
+             *   (properties?: hopsd.meta.Truncate.$Properties): hopsd.meta.Truncate;
+             * }}
+             */
+            Truncate.create = function(properties) {
+                return new Truncate(properties);
+            };
+
+            /**
+             * Encodes the specified Truncate message. Does not implicitly {@link hopsd.meta.Truncate.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate.$Properties} m Truncate message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Truncate.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.newLength != null && $Object.hasOwnProperty.call(m, "newLength") && (typeof m.newLength === "object" ? m.newLength.low || m.newLength.high : m.newLength !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.newLength);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Truncate message, length delimited. Does not implicitly {@link hopsd.meta.Truncate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate.$Properties} message Truncate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Truncate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Truncate message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.Truncate & hopsd.meta.Truncate.$Shape} Truncate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Truncate.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.Truncate();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.newLength = v;
+                            else
+                                delete m.newLength;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Truncate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.Truncate & hopsd.meta.Truncate.$Shape} Truncate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Truncate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Truncate message.
+             * @function verify
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Truncate.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.newLength != null && $Object.hasOwnProperty.call(m, "newLength")) {
+                    if (!$util.isInteger(m.newLength) && !(m.newLength && $util.isInteger(m.newLength.low) && $util.isInteger(m.newLength.high)))
+                        return "newLength: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Truncate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.Truncate} Truncate
+             */
+            Truncate.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.Truncate)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.Truncate: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.Truncate();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.newLength != null) {
+                    if (typeof d.newLength === "object" ? d.newLength.low || d.newLength.high : $Number(d.newLength) !== 0) {
+                        if ($util.Long)
+                            m.newLength = $util.Long.fromValue(d.newLength, true);
+                        else if (typeof d.newLength === "string")
+                            m.newLength = $parseInt(d.newLength, 10);
+                        else if (typeof d.newLength === "number")
+                            m.newLength = d.newLength;
+                        else if (typeof d.newLength === "object")
+                            m.newLength = new $util.LongBits(d.newLength.low >>> 0, d.newLength.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Truncate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate} m Truncate
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Truncate.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.path = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.newLength = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.newLength = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.newLength != null && $Object.hasOwnProperty.call(m, "newLength")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.newLength = typeof m.newLength === "number" ? $BigInt(m.newLength) : $util.Long.fromBits(m.newLength.low >>> 0, m.newLength.high >>> 0, true).toBigInt();
+                    else if (typeof m.newLength === "number")
+                        d.newLength = o.longs === $String ? $String(m.newLength) : m.newLength;
+                    else
+                        d.newLength = o.longs === $String ? $util.Long.prototype.toString.call(m.newLength) : o.longs === $Number ? new $util.LongBits(m.newLength.low >>> 0, m.newLength.high >>> 0).toNumber(true) : m.newLength;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Truncate to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.Truncate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Truncate.prototype.toJSON = function() {
+                return Truncate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Truncate
+             * @function getTypeUrl
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Truncate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.Truncate";
+            };
+
+            return Truncate;
+        })();
+
+        meta.SetQuota = (function() {
+
+            /**
+             * Properties of a SetQuota.
+             * @typedef {Object} hopsd.meta.SetQuota.$Properties
+             * @property {string|null} [path] SetQuota path
+             * @property {number|null} [namespaceQuota] SetQuota namespaceQuota
+             * @property {number|null} [storagespaceQuota] SetQuota storagespaceQuota
+             * @property {string|null} [storageType] SetQuota storageType
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetQuota.
+             * @memberof hopsd.meta
+             * @interface ISetQuota
+             * @augments hopsd.meta.SetQuota.$Properties
+             * @deprecated Use hopsd.meta.SetQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetQuota.
+             * @typedef {hopsd.meta.SetQuota.$Properties} hopsd.meta.SetQuota.$Shape
+             */
+
+            /**
+             * Constructs a new SetQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SetQuota.
+             * @constructor
+             * @param {hopsd.meta.SetQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetQuota = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SetQuota path.
+             * @member {string} path
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.path = "";
+
+            /**
+             * SetQuota namespaceQuota.
+             * @member {number} namespaceQuota
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.namespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * SetQuota storagespaceQuota.
+             * @member {number} storagespaceQuota
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.storagespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * SetQuota storageType.
+             * @member {string} storageType
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.storageType = "";
+
+            /**
+             * Creates a new SetQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SetQuota} SetQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.SetQuota.$Shape): hopsd.meta.SetQuota & hopsd.meta.SetQuota.$Shape;
+             *   (properties?: hopsd.meta.SetQuota.$Properties): hopsd.meta.SetQuota;
+             * }}
+             */
+            SetQuota.create = function(properties) {
+                return new SetQuota(properties);
+            };
+
+            /**
+             * Encodes the specified SetQuota message. Does not implicitly {@link hopsd.meta.SetQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota.$Properties} m SetQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota") && (typeof m.namespaceQuota === "object" ? m.namespaceQuota.low || m.namespaceQuota.high : m.namespaceQuota !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).sint64(m.namespaceQuota);
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota") && (typeof m.storagespaceQuota === "object" ? m.storagespaceQuota.low || m.storagespaceQuota.high : m.storagespaceQuota !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).sint64(m.storagespaceQuota);
+                if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType") && m.storageType !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.storageType);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SetQuota message, length delimited. Does not implicitly {@link hopsd.meta.SetQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota.$Properties} message SetQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SetQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SetQuota & hopsd.meta.SetQuota.$Shape} SetQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SetQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceQuota = v;
+                            else
+                                delete m.namespaceQuota;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceQuota = v;
+                            else
+                                delete m.storagespaceQuota;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.storageType = v;
+                            else
+                                delete m.storageType;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SetQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SetQuota & hopsd.meta.SetQuota.$Shape} SetQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SetQuota message.
+             * @function verify
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (!$util.isInteger(m.namespaceQuota) && !(m.namespaceQuota && $util.isInteger(m.namespaceQuota.low) && $util.isInteger(m.namespaceQuota.high)))
+                        return "namespaceQuota: integer|Long expected";
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (!$util.isInteger(m.storagespaceQuota) && !(m.storagespaceQuota && $util.isInteger(m.storagespaceQuota.low) && $util.isInteger(m.storagespaceQuota.high)))
+                        return "storagespaceQuota: integer|Long expected";
+                }
+                if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType")) {
+                    if (!$util.isString(m.storageType))
+                        return "storageType: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SetQuota} SetQuota
+             */
+            SetQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SetQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SetQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SetQuota();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.namespaceQuota != null) {
+                    if (typeof d.namespaceQuota === "object" ? d.namespaceQuota.low || d.namespaceQuota.high : $Number(d.namespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.namespaceQuota = $util.Long.fromValue(d.namespaceQuota, false);
+                        else if (typeof d.namespaceQuota === "string")
+                            m.namespaceQuota = $parseInt(d.namespaceQuota, 10);
+                        else if (typeof d.namespaceQuota === "number")
+                            m.namespaceQuota = d.namespaceQuota;
+                        else if (typeof d.namespaceQuota === "object")
+                            m.namespaceQuota = new $util.LongBits(d.namespaceQuota.low >>> 0, d.namespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.storagespaceQuota != null) {
+                    if (typeof d.storagespaceQuota === "object" ? d.storagespaceQuota.low || d.storagespaceQuota.high : $Number(d.storagespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceQuota = $util.Long.fromValue(d.storagespaceQuota, false);
+                        else if (typeof d.storagespaceQuota === "string")
+                            m.storagespaceQuota = $parseInt(d.storagespaceQuota, 10);
+                        else if (typeof d.storagespaceQuota === "number")
+                            m.storagespaceQuota = d.storagespaceQuota;
+                        else if (typeof d.storagespaceQuota === "object")
+                            m.storagespaceQuota = new $util.LongBits(d.storagespaceQuota.low >>> 0, d.storagespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.storageType != null) {
+                    if (typeof d.storageType !== "string" || d.storageType.length) {
+                        m.storageType = $String(d.storageType);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SetQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota} m SetQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.path = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.namespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.storagespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.storageType = "";
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceQuota = typeof m.namespaceQuota === "number" ? $BigInt(m.namespaceQuota) : $util.Long.fromBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.namespaceQuota === "number")
+                        d.namespaceQuota = o.longs === $String ? $String(m.namespaceQuota) : m.namespaceQuota;
+                    else
+                        d.namespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceQuota) : o.longs === $Number ? new $util.LongBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0).toNumber() : m.namespaceQuota;
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceQuota = typeof m.storagespaceQuota === "number" ? $BigInt(m.storagespaceQuota) : $util.Long.fromBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.storagespaceQuota === "number")
+                        d.storagespaceQuota = o.longs === $String ? $String(m.storagespaceQuota) : m.storagespaceQuota;
+                    else
+                        d.storagespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceQuota) : o.longs === $Number ? new $util.LongBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0).toNumber() : m.storagespaceQuota;
+                }
+                if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType")) {
+                    d.storageType = m.storageType;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SetQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetQuota.prototype.toJSON = function() {
+                return SetQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SetQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SetQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SetQuota";
+            };
+
+            return SetQuota;
+        })();
+
         /**
          * InodeType enum.
          * @name hopsd.meta.InodeType
@@ -8058,6 +9275,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [inodeId] Lease inodeId
              * @property {string|null} [holder] Lease holder
              * @property {number|null} [renewedMs] Lease renewedMs
+             * @property {number|null} [chargedBytes] Lease chargedBytes
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -8114,6 +9332,14 @@ export const hopsd = $root.hopsd = (() => {
             Lease.prototype.renewedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * Lease chargedBytes.
+             * @member {number} chargedBytes
+             * @memberof hopsd.meta.Lease
+             * @instance
+             */
+            Lease.prototype.chargedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Lease instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Lease
@@ -8151,6 +9377,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 2 =*/18).string(m.holder);
                 if (m.renewedMs != null && $Object.hasOwnProperty.call(m, "renewedMs") && (typeof m.renewedMs === "object" ? m.renewedMs.low || m.renewedMs.high : m.renewedMs !== 0))
                     w.uint32(/* id 3, wireType 0 =*/24).uint64(m.renewedMs);
+                if (m.chargedBytes != null && $Object.hasOwnProperty.call(m, "chargedBytes") && (typeof m.chargedBytes === "object" ? m.chargedBytes.low || m.chargedBytes.high : m.chargedBytes !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.chargedBytes);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -8235,6 +9463,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.renewedMs;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.chargedBytes = v;
+                            else
+                                delete m.chargedBytes;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -8295,6 +9532,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.renewedMs) && !(m.renewedMs && $util.isInteger(m.renewedMs.low) && $util.isInteger(m.renewedMs.high)))
                         return "renewedMs: integer|Long expected";
                 }
+                if (m.chargedBytes != null && $Object.hasOwnProperty.call(m, "chargedBytes")) {
+                    if (!$util.isInteger(m.chargedBytes) && !(m.chargedBytes && $util.isInteger(m.chargedBytes.low) && $util.isInteger(m.chargedBytes.high)))
+                        return "chargedBytes: integer|Long expected";
+                }
                 return null;
             };
 
@@ -8345,6 +9586,18 @@ export const hopsd = $root.hopsd = (() => {
                             m.renewedMs = new $util.LongBits(d.renewedMs.low >>> 0, d.renewedMs.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.chargedBytes != null) {
+                    if (typeof d.chargedBytes === "object" ? d.chargedBytes.low || d.chargedBytes.high : $Number(d.chargedBytes) !== 0) {
+                        if ($util.Long)
+                            m.chargedBytes = $util.Long.fromValue(d.chargedBytes, true);
+                        else if (typeof d.chargedBytes === "string")
+                            m.chargedBytes = $parseInt(d.chargedBytes, 10);
+                        else if (typeof d.chargedBytes === "number")
+                            m.chargedBytes = d.chargedBytes;
+                        else if (typeof d.chargedBytes === "object")
+                            m.chargedBytes = new $util.LongBits(d.chargedBytes.low >>> 0, d.chargedBytes.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -8377,6 +9630,11 @@ export const hopsd = $root.hopsd = (() => {
                         d.renewedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.renewedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.chargedBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.chargedBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -8396,6 +9654,14 @@ export const hopsd = $root.hopsd = (() => {
                         d.renewedMs = o.longs === $String ? $String(m.renewedMs) : m.renewedMs;
                     else
                         d.renewedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.renewedMs) : o.longs === $Number ? new $util.LongBits(m.renewedMs.low >>> 0, m.renewedMs.high >>> 0).toNumber(true) : m.renewedMs;
+                }
+                if (m.chargedBytes != null && $Object.hasOwnProperty.call(m, "chargedBytes")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.chargedBytes = typeof m.chargedBytes === "number" ? $BigInt(m.chargedBytes) : $util.Long.fromBits(m.chargedBytes.low >>> 0, m.chargedBytes.high >>> 0, true).toBigInt();
+                    else if (typeof m.chargedBytes === "number")
+                        d.chargedBytes = o.longs === $String ? $String(m.chargedBytes) : m.chargedBytes;
+                    else
+                        d.chargedBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.chargedBytes) : o.longs === $Number ? new $util.LongBits(m.chargedBytes.low >>> 0, m.chargedBytes.high >>> 0).toNumber(true) : m.chargedBytes;
                 }
                 return d;
             };
@@ -9232,6 +10498,830 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return Setting;
+        })();
+
+        meta.TypeQuota = (function() {
+
+            /**
+             * Properties of a TypeQuota.
+             * @typedef {Object} hopsd.meta.TypeQuota.$Properties
+             * @property {string|null} [type] TypeQuota type
+             * @property {number|null} [quota] TypeQuota quota
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TypeQuota.
+             * @memberof hopsd.meta
+             * @interface ITypeQuota
+             * @augments hopsd.meta.TypeQuota.$Properties
+             * @deprecated Use hopsd.meta.TypeQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a TypeQuota.
+             * @typedef {hopsd.meta.TypeQuota.$Properties} hopsd.meta.TypeQuota.$Shape
+             */
+
+            /**
+             * Constructs a new TypeQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a TypeQuota.
+             * @constructor
+             * @param {hopsd.meta.TypeQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TypeQuota = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TypeQuota type.
+             * @member {string} type
+             * @memberof hopsd.meta.TypeQuota
+             * @instance
+             */
+            TypeQuota.prototype.type = "";
+
+            /**
+             * TypeQuota quota.
+             * @member {number} quota
+             * @memberof hopsd.meta.TypeQuota
+             * @instance
+             */
+            TypeQuota.prototype.quota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * Creates a new TypeQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.TypeQuota} TypeQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.TypeQuota.$Shape): hopsd.meta.TypeQuota & hopsd.meta.TypeQuota.$Shape;
+             *   (properties?: hopsd.meta.TypeQuota.$Properties): hopsd.meta.TypeQuota;
+             * }}
+             */
+            TypeQuota.create = function(properties) {
+                return new TypeQuota(properties);
+            };
+
+            /**
+             * Encodes the specified TypeQuota message. Does not implicitly {@link hopsd.meta.TypeQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota.$Properties} m TypeQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TypeQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.type != null && $Object.hasOwnProperty.call(m, "type") && m.type !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.type);
+                if (m.quota != null && $Object.hasOwnProperty.call(m, "quota") && (typeof m.quota === "object" ? m.quota.low || m.quota.high : m.quota !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).sint64(m.quota);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TypeQuota message, length delimited. Does not implicitly {@link hopsd.meta.TypeQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota.$Properties} message TypeQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TypeQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TypeQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.TypeQuota & hopsd.meta.TypeQuota.$Shape} TypeQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TypeQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.TypeQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.type = v;
+                            else
+                                delete m.type;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.quota = v;
+                            else
+                                delete m.quota;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TypeQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.TypeQuota & hopsd.meta.TypeQuota.$Shape} TypeQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TypeQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TypeQuota message.
+             * @function verify
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TypeQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.type != null && $Object.hasOwnProperty.call(m, "type")) {
+                    if (!$util.isString(m.type))
+                        return "type: string expected";
+                }
+                if (m.quota != null && $Object.hasOwnProperty.call(m, "quota")) {
+                    if (!$util.isInteger(m.quota) && !(m.quota && $util.isInteger(m.quota.low) && $util.isInteger(m.quota.high)))
+                        return "quota: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TypeQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.TypeQuota} TypeQuota
+             */
+            TypeQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.TypeQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.TypeQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.TypeQuota();
+                if (d.type != null) {
+                    if (typeof d.type !== "string" || d.type.length) {
+                        m.type = $String(d.type);
+                    }
+                }
+                if (d.quota != null) {
+                    if (typeof d.quota === "object" ? d.quota.low || d.quota.high : $Number(d.quota) !== 0) {
+                        if ($util.Long)
+                            m.quota = $util.Long.fromValue(d.quota, false);
+                        else if (typeof d.quota === "string")
+                            m.quota = $parseInt(d.quota, 10);
+                        else if (typeof d.quota === "number")
+                            m.quota = d.quota;
+                        else if (typeof d.quota === "object")
+                            m.quota = new $util.LongBits(d.quota.low >>> 0, d.quota.high >>> 0).toNumber();
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TypeQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota} m TypeQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TypeQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.type = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.quota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.quota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.type != null && $Object.hasOwnProperty.call(m, "type")) {
+                    d.type = m.type;
+                }
+                if (m.quota != null && $Object.hasOwnProperty.call(m, "quota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.quota = typeof m.quota === "number" ? $BigInt(m.quota) : $util.Long.fromBits(m.quota.low >>> 0, m.quota.high >>> 0, false).toBigInt();
+                    else if (typeof m.quota === "number")
+                        d.quota = o.longs === $String ? $String(m.quota) : m.quota;
+                    else
+                        d.quota = o.longs === $String ? $util.Long.prototype.toString.call(m.quota) : o.longs === $Number ? new $util.LongBits(m.quota.low >>> 0, m.quota.high >>> 0).toNumber() : m.quota;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TypeQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.TypeQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TypeQuota.prototype.toJSON = function() {
+                return TypeQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TypeQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TypeQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.TypeQuota";
+            };
+
+            return TypeQuota;
+        })();
+
+        meta.DirQuota = (function() {
+
+            /**
+             * Properties of a DirQuota.
+             * @typedef {Object} hopsd.meta.DirQuota.$Properties
+             * @property {number|null} [namespaceQuota] DirQuota namespaceQuota
+             * @property {number|null} [storagespaceQuota] DirQuota storagespaceQuota
+             * @property {number|null} [namespaceUsed] DirQuota namespaceUsed
+             * @property {number|null} [storagespaceUsed] DirQuota storagespaceUsed
+             * @property {Array.<hopsd.meta.TypeQuota.$Properties>|null} [typeQuotas] DirQuota typeQuotas
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DirQuota.
+             * @memberof hopsd.meta
+             * @interface IDirQuota
+             * @augments hopsd.meta.DirQuota.$Properties
+             * @deprecated Use hopsd.meta.DirQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a DirQuota.
+             * @typedef {hopsd.meta.DirQuota.$Properties} hopsd.meta.DirQuota.$Shape
+             */
+
+            /**
+             * Constructs a new DirQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DirQuota.
+             * @constructor
+             * @param {hopsd.meta.DirQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DirQuota = function (p) {
+                this.typeQuotas = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DirQuota namespaceQuota.
+             * @member {number} namespaceQuota
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.namespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * DirQuota storagespaceQuota.
+             * @member {number} storagespaceQuota
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.storagespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * DirQuota namespaceUsed.
+             * @member {number} namespaceUsed
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.namespaceUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DirQuota storagespaceUsed.
+             * @member {number} storagespaceUsed
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.storagespaceUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DirQuota typeQuotas.
+             * @member {Array.<hopsd.meta.TypeQuota.$Properties>} typeQuotas
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.typeQuotas = $util.emptyArray;
+
+            /**
+             * Creates a new DirQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DirQuota} DirQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.DirQuota.$Shape): hopsd.meta.DirQuota & hopsd.meta.DirQuota.$Shape;
+             *   (properties?: hopsd.meta.DirQuota.$Properties): hopsd.meta.DirQuota;
+             * }}
+             */
+            DirQuota.create = function(properties) {
+                return new DirQuota(properties);
+            };
+
+            /**
+             * Encodes the specified DirQuota message. Does not implicitly {@link hopsd.meta.DirQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota.$Properties} m DirQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DirQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota") && (typeof m.namespaceQuota === "object" ? m.namespaceQuota.low || m.namespaceQuota.high : m.namespaceQuota !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).sint64(m.namespaceQuota);
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota") && (typeof m.storagespaceQuota === "object" ? m.storagespaceQuota.low || m.storagespaceQuota.high : m.storagespaceQuota !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).sint64(m.storagespaceQuota);
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed") && (typeof m.namespaceUsed === "object" ? m.namespaceUsed.low || m.namespaceUsed.high : m.namespaceUsed !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.namespaceUsed);
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed") && (typeof m.storagespaceUsed === "object" ? m.storagespaceUsed.low || m.storagespaceUsed.high : m.storagespaceUsed !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.storagespaceUsed);
+                if (m.typeQuotas != null && m.typeQuotas.length) {
+                    for (var i = 0; i < m.typeQuotas.length; ++i)
+                        $root.hopsd.meta.TypeQuota.encode(m.typeQuotas[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DirQuota message, length delimited. Does not implicitly {@link hopsd.meta.DirQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota.$Properties} message DirQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DirQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DirQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DirQuota & hopsd.meta.DirQuota.$Shape} DirQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DirQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DirQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceQuota = v;
+                            else
+                                delete m.namespaceQuota;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceQuota = v;
+                            else
+                                delete m.storagespaceQuota;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceUsed = v;
+                            else
+                                delete m.namespaceUsed;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceUsed = v;
+                            else
+                                delete m.storagespaceUsed;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.typeQuotas && m.typeQuotas.length))
+                                m.typeQuotas = [];
+                            m.typeQuotas.push($root.hopsd.meta.TypeQuota.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DirQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DirQuota & hopsd.meta.DirQuota.$Shape} DirQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DirQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DirQuota message.
+             * @function verify
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DirQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (!$util.isInteger(m.namespaceQuota) && !(m.namespaceQuota && $util.isInteger(m.namespaceQuota.low) && $util.isInteger(m.namespaceQuota.high)))
+                        return "namespaceQuota: integer|Long expected";
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (!$util.isInteger(m.storagespaceQuota) && !(m.storagespaceQuota && $util.isInteger(m.storagespaceQuota.low) && $util.isInteger(m.storagespaceQuota.high)))
+                        return "storagespaceQuota: integer|Long expected";
+                }
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed")) {
+                    if (!$util.isInteger(m.namespaceUsed) && !(m.namespaceUsed && $util.isInteger(m.namespaceUsed.low) && $util.isInteger(m.namespaceUsed.high)))
+                        return "namespaceUsed: integer|Long expected";
+                }
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed")) {
+                    if (!$util.isInteger(m.storagespaceUsed) && !(m.storagespaceUsed && $util.isInteger(m.storagespaceUsed.low) && $util.isInteger(m.storagespaceUsed.high)))
+                        return "storagespaceUsed: integer|Long expected";
+                }
+                if (m.typeQuotas != null && $Object.hasOwnProperty.call(m, "typeQuotas")) {
+                    if (!$Array.isArray(m.typeQuotas))
+                        return "typeQuotas: array expected";
+                    for (var i = 0; i < m.typeQuotas.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.TypeQuota.verify(m.typeQuotas[i], q + 1);
+                            if (e)
+                                return "typeQuotas." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DirQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DirQuota} DirQuota
+             */
+            DirQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DirQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DirQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DirQuota();
+                if (d.namespaceQuota != null) {
+                    if (typeof d.namespaceQuota === "object" ? d.namespaceQuota.low || d.namespaceQuota.high : $Number(d.namespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.namespaceQuota = $util.Long.fromValue(d.namespaceQuota, false);
+                        else if (typeof d.namespaceQuota === "string")
+                            m.namespaceQuota = $parseInt(d.namespaceQuota, 10);
+                        else if (typeof d.namespaceQuota === "number")
+                            m.namespaceQuota = d.namespaceQuota;
+                        else if (typeof d.namespaceQuota === "object")
+                            m.namespaceQuota = new $util.LongBits(d.namespaceQuota.low >>> 0, d.namespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.storagespaceQuota != null) {
+                    if (typeof d.storagespaceQuota === "object" ? d.storagespaceQuota.low || d.storagespaceQuota.high : $Number(d.storagespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceQuota = $util.Long.fromValue(d.storagespaceQuota, false);
+                        else if (typeof d.storagespaceQuota === "string")
+                            m.storagespaceQuota = $parseInt(d.storagespaceQuota, 10);
+                        else if (typeof d.storagespaceQuota === "number")
+                            m.storagespaceQuota = d.storagespaceQuota;
+                        else if (typeof d.storagespaceQuota === "object")
+                            m.storagespaceQuota = new $util.LongBits(d.storagespaceQuota.low >>> 0, d.storagespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.namespaceUsed != null) {
+                    if (typeof d.namespaceUsed === "object" ? d.namespaceUsed.low || d.namespaceUsed.high : $Number(d.namespaceUsed) !== 0) {
+                        if ($util.Long)
+                            m.namespaceUsed = $util.Long.fromValue(d.namespaceUsed, true);
+                        else if (typeof d.namespaceUsed === "string")
+                            m.namespaceUsed = $parseInt(d.namespaceUsed, 10);
+                        else if (typeof d.namespaceUsed === "number")
+                            m.namespaceUsed = d.namespaceUsed;
+                        else if (typeof d.namespaceUsed === "object")
+                            m.namespaceUsed = new $util.LongBits(d.namespaceUsed.low >>> 0, d.namespaceUsed.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.storagespaceUsed != null) {
+                    if (typeof d.storagespaceUsed === "object" ? d.storagespaceUsed.low || d.storagespaceUsed.high : $Number(d.storagespaceUsed) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceUsed = $util.Long.fromValue(d.storagespaceUsed, true);
+                        else if (typeof d.storagespaceUsed === "string")
+                            m.storagespaceUsed = $parseInt(d.storagespaceUsed, 10);
+                        else if (typeof d.storagespaceUsed === "number")
+                            m.storagespaceUsed = d.storagespaceUsed;
+                        else if (typeof d.storagespaceUsed === "object")
+                            m.storagespaceUsed = new $util.LongBits(d.storagespaceUsed.low >>> 0, d.storagespaceUsed.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.typeQuotas) {
+                    if (!$Array.isArray(d.typeQuotas))
+                        throw $TypeError(".hopsd.meta.DirQuota.typeQuotas: array expected");
+                    m.typeQuotas = $Array(d.typeQuotas.length);
+                    for (var i = 0; i < d.typeQuotas.length; ++i) {
+                        if (!$util.isObject(d.typeQuotas[i]))
+                            throw $TypeError(".hopsd.meta.DirQuota.typeQuotas: object expected");
+                        m.typeQuotas[i] = $root.hopsd.meta.TypeQuota.fromObject(d.typeQuotas[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DirQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota} m DirQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DirQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.typeQuotas = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.namespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.storagespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.namespaceUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.storagespaceUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceQuota = typeof m.namespaceQuota === "number" ? $BigInt(m.namespaceQuota) : $util.Long.fromBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.namespaceQuota === "number")
+                        d.namespaceQuota = o.longs === $String ? $String(m.namespaceQuota) : m.namespaceQuota;
+                    else
+                        d.namespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceQuota) : o.longs === $Number ? new $util.LongBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0).toNumber() : m.namespaceQuota;
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceQuota = typeof m.storagespaceQuota === "number" ? $BigInt(m.storagespaceQuota) : $util.Long.fromBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.storagespaceQuota === "number")
+                        d.storagespaceQuota = o.longs === $String ? $String(m.storagespaceQuota) : m.storagespaceQuota;
+                    else
+                        d.storagespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceQuota) : o.longs === $Number ? new $util.LongBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0).toNumber() : m.storagespaceQuota;
+                }
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceUsed = typeof m.namespaceUsed === "number" ? $BigInt(m.namespaceUsed) : $util.Long.fromBits(m.namespaceUsed.low >>> 0, m.namespaceUsed.high >>> 0, true).toBigInt();
+                    else if (typeof m.namespaceUsed === "number")
+                        d.namespaceUsed = o.longs === $String ? $String(m.namespaceUsed) : m.namespaceUsed;
+                    else
+                        d.namespaceUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceUsed) : o.longs === $Number ? new $util.LongBits(m.namespaceUsed.low >>> 0, m.namespaceUsed.high >>> 0).toNumber(true) : m.namespaceUsed;
+                }
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceUsed = typeof m.storagespaceUsed === "number" ? $BigInt(m.storagespaceUsed) : $util.Long.fromBits(m.storagespaceUsed.low >>> 0, m.storagespaceUsed.high >>> 0, true).toBigInt();
+                    else if (typeof m.storagespaceUsed === "number")
+                        d.storagespaceUsed = o.longs === $String ? $String(m.storagespaceUsed) : m.storagespaceUsed;
+                    else
+                        d.storagespaceUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceUsed) : o.longs === $Number ? new $util.LongBits(m.storagespaceUsed.low >>> 0, m.storagespaceUsed.high >>> 0).toNumber(true) : m.storagespaceUsed;
+                }
+                if (m.typeQuotas && m.typeQuotas.length) {
+                    d.typeQuotas = $Array(m.typeQuotas.length);
+                    for (var j = 0; j < m.typeQuotas.length; ++j) {
+                        d.typeQuotas[j] = $root.hopsd.meta.TypeQuota.toObject(m.typeQuotas[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DirQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DirQuota.prototype.toJSON = function() {
+                return DirQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DirQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DirQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DirQuota";
+            };
+
+            return DirQuota;
         })();
 
         meta.Counter = (function() {
