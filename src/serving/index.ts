@@ -63,5 +63,5 @@ export {
   defaultOnnxHostCommand,
   type HostCommand,
 } from './runtimes/onnx/host-command.js'
-export { runOnnxHost } from './runtimes/onnx/host.js'
+export { hasHostChannel, runOnnxHost } from './runtimes/onnx/host.js'
 export { PREDICTOR_PROTOCOL_VERSION, SUBPROCESS_PLATFORM } from './runtimes/subprocess/client.js'

@@ -17,6 +17,7 @@ import { makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
 import {
   allTypesIdentityModel,
   gatherModel,
+  identityModel,
   linearModel,
   linearReference,
   sequenceModel,
@@ -40,6 +41,7 @@ beforeAll(() => {
   writeModel(join(dir, 'gather'), gatherModel([10, 20, 30, 40]))
   writeModel(join(dir, 'types'), allTypesIdentityModel())
   writeModel(join(dir, 'sequence'), sequenceModel())
+  writeModel(join(dir, 'bfloat16'), identityModel(16)) // ONNX BFLOAT16
 })
 
 afterEach(async () => {
@@ -278,6 +280,10 @@ describe('onnx replica', () => {
     const err = await r.start().catch((e: unknown) => e)
     expect(isServingError(err, 'MODEL_UNSUPPORTED')).toBe(true)
     expect((err as Error).message).toMatch(/'seq' is not a tensor/)
+    // An element type ONNX Runtime itself cannot load fails the load.
+    const bf16 = replica('bfloat16', { restart: { failuresMax: 1 } })
+    expect(await codeOf(bf16.start())).toBe('MODEL_LOAD_FAILED')
+    expect(bf16.state().lastError!.message).toMatch(/Unsupported data type: 16/)
   })
 
   it('refuses bad settings at construction', () => {

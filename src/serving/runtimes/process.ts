@@ -52,7 +52,7 @@ export interface RuntimeProcess {
   /** Why spawning failed (ENOENT, EACCES), if it did. */
   spawnError(): Error | undefined
   /**
-   * Lets the process end by itself (`closeInput` closes its stdin or IPC channel), SIGKILLs it after
+   * Lets the process end by itself (`closeInput` closes its stdin), SIGKILLs it after
    * graceMs; resolves once it is gone.
    */
   stop(graceMs: number, closeInput: () => void): Promise<void>
@@ -69,19 +69,18 @@ export interface SpawnInit {
   readonly args: readonly string[]
   readonly cwd: string
   readonly env: NodeJS.ProcessEnv
-  /** Open a Node IPC channel with structured-clone serialization (the ONNX host). */
-  readonly ipc: boolean
+  /** Open fd 3 as a pipe from the child (the ONNX host's frames; its stdin carries the other way). */
+  readonly fd3: boolean
   /** Each stderr line, for the log (long lines cut). */
   readonly onStderrLine?: (line: string) => void
 }
 
 export function spawnRuntime(init: SpawnInit): RuntimeProcess {
-  const stdio: StdioOptions = init.ipc ? ['ignore', 'ignore', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe']
+  const stdio: StdioOptions = init.fd3 ? ['pipe', 'ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe']
   const child = spawn(init.command, [...init.args], {
     cwd: init.cwd,
     env: init.env,
     stdio,
-    serialization: init.ipc ? 'advanced' : 'json',
     windowsHide: true,
   })
   let tail = ''
@@ -108,8 +107,8 @@ export function spawnRuntime(init: SpawnInit): RuntimeProcess {
         resolve({ code: null, signal: null })
       }
     })
-    // 'exit', then the end of stderr so that its tail is complete. Not 'close': after the parent
-    // disconnects an IPC channel, Node 22 never emits 'close' for the child.
+    // 'exit', then the end of stderr so that its tail is complete. Not 'close': it also waits for the
+    // parent's own ends of the pipes, and a grandchild holding stderr open would delay it without end.
     child.once('exit', (code, signal) => {
       const done = (): void => {
         exited = true

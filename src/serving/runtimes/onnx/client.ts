@@ -4,11 +4,14 @@
  * sessions are thread-safe); how many at once is the replica's business.
  */
 import { isAbsolute, join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { ServingError } from '../../errors.js'
 import type { InferenceRequest, InferenceResult } from '../../protocol/types.js'
 import { ADDON_CACHE_ENV, childEnv, describeExit, spawnRuntime } from '../process.js'
 import type { RuntimeConnection, RuntimeExit, RuntimeStartInit } from '../runtime.js'
+import { frameChannel } from './frames.js'
 import { defaultOnnxHostCommand, type HostCommand } from './host-command.js'
+import { HOST_CHANNEL_ENV, HOST_FRAME_BYTES_MAX } from './host.js'
 import type { FromHost, ToHost } from './messages.js'
 
 export interface OnnxStartInit extends RuntimeStartInit {
@@ -30,15 +33,27 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
     command: host.command,
     args: host.args,
     cwd: init.modelDir,
-    env: childEnv(ADDON_CACHE_ENV),
-    ipc: true,
+    env: childEnv(ADDON_CACHE_ENV, { [HOST_CHANNEL_ENV]: '3' }),
+    fd3: true,
     onStderrLine: init.onStderrLine,
   })
   const child = proc.child
-  const send = (message: ToHost): void => {
-    // A failed write (EPIPE: the host died) is reported by its exit, not here.
-    if (child.connected) child.send(message, (err: Error | null) => void err)
-  }
+  const channel = frameChannel<FromHost, ToHost>(
+    child.stdio[3] as Readable,
+    child.stdin!,
+    HOST_FRAME_BYTES_MAX,
+  )
+  // A frame that does not decode means the host is broken: end it (its exit fails what is in flight).
+  channel.on('disconnect', (reason) => {
+    if (reason !== undefined) {
+      init.onStderrLine?.(`the ONNX host's answer did not decode: ${reason.message}`)
+      proc.kill()
+    }
+  })
+  const send = (message: ToHost): void => channel.send(message)
+
+  let onMessage: (msg: FromHost) => void = () => {}
+  channel.on('message', (msg) => onMessage(msg))
 
   // ---- load: ready, load-error, exit, timeout or abort, whichever comes first
   const ready = await new Promise<FromHost & { t: 'ready' }>((resolve, reject) => {
@@ -47,7 +62,9 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
       proc.kill()
       reject(err)
     }
-    const onMessage = (msg: FromHost): void => {
+    let loading = true
+    onMessage = (msg: FromHost): void => {
+      if (!loading) return
       if (msg.t === 'ready') {
         cleanup()
         resolve(msg)
@@ -68,11 +85,10 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
     const onAbort = (): void =>
       fail(new ServingError('MODEL_LOAD_FAILED', 'the start was aborted', { cause: init.signal?.reason }))
     function cleanup(): void {
+      loading = false
       clearTimeout(timer)
-      child.off('message', onMessage)
       init.signal?.removeEventListener('abort', onAbort)
     }
-    child.on('message', onMessage)
     init.signal?.addEventListener('abort', onAbort, { once: true })
     if (init.signal?.aborted) onAbort()
     void proc.exited.then((exit) => {
@@ -85,14 +101,14 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
   // ---- serving
   const pending = new Map<number, { resolve(r: InferenceResult): void; reject(e: unknown): void }>()
   let nextId = 1
-  child.on('message', (msg: FromHost) => {
+  onMessage = (msg: FromHost) => {
     if (msg.t !== 'result' && msg.t !== 'error') return
     const call = pending.get(msg.id)
     if (call === undefined) return
     pending.delete(msg.id)
     if (msg.t === 'result') call.resolve({ outputs: msg.outputs })
     else call.reject(new ServingError('INFERENCE_FAILED', `ONNX Runtime: ${msg.message}`))
-  })
+  }
   let stopping = false
   const exited: Promise<RuntimeExit> = proc.exited.then((exit) => {
     const error = stopping
@@ -116,7 +132,7 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
       batchRowsMax: [...ready.inputs, ...ready.outputs].every((t) => t.shape[0] === -1) ? Infinity : 1,
     },
     infer(call: InferenceRequest): Promise<InferenceResult> {
-      if (proc.hasExited() || !child.connected) {
+      if (proc.hasExited() || stopping) {
         return Promise.reject(new ServingError('RUNTIME_CRASHED', 'the ONNX host is gone'))
       }
       const id = nextId++
@@ -138,7 +154,7 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
     exited,
     async stop(graceMs) {
       stopping = true
-      await proc.stop(graceMs, () => child.disconnect())
+      await proc.stop(graceMs, () => child.stdin!.end())
     },
     kill() {
       proc.kill()

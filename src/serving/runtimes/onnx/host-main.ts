@@ -1,5 +1,5 @@
 // The ONNX host's entry when hopsd runs from its sources (`node --import tsx host-main.ts`, started by a
-// replica with an IPC channel). The single binary starts the same host as `hopsd serving-runtime onnx`.
+// replica with its channel on fd 3). The single binary starts the same host as `hopsd serving-runtime onnx`.
 import { runOnnxHost } from './host.js'
 
 runOnnxHost().then(

@@ -1,25 +1,38 @@
 /**
  * The ONNX host: the child process that loads a model into ONNX Runtime (onnxruntime-node, CPU) and
- * answers the replica's calls over the IPC channel (messages.ts). It runs in its own process so that
+ * answers the replica's calls (messages.ts) in frames over its stdin and fd 3 (frames.ts). It runs in its own process so that
  * the daemon's event loop (Raft heartbeats, gossip) never waits on a model, and a crash of the native
  * runtime ends this process only: the replica sees the exit and starts another.
  *
  * onnxruntime-node is imported here, lazily, and nowhere else: the daemon itself never loads the
  * native library (in the single binary it is written out from the binary by the first host).
  */
-import { existsSync } from 'node:fs'
+import { existsSync, fstatSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { ONNX_TYPE, datatypeOfOnnxType, type TensorData } from '../../protocol/datatypes.js'
 import type { MetadataTensor } from '../../protocol/types.js'
+import { frameChannel, type FrameChannel } from './frames.js'
 import type { FromHost, InferMessage, LoadMessage, ToHost, WireTensor } from './messages.js'
 
 type Ort = typeof import('onnxruntime-node')
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>
 
-/** The process's IPC channel (process itself in a child started with one). */
-export interface HostChannel {
-  send(message: FromHost): void
-  on(event: 'message', fn: (message: ToHost) => void): void
-  on(event: 'disconnect', fn: () => void): void
+/** Messages to and from the replica: frames over stdin and fd 3 in the host process. */
+export type HostChannel = FrameChannel<ToHost, FromHost>
+
+/** Set by the replica in the host's environment: the host's answers go to this file descriptor. */
+export const HOST_CHANNEL_ENV = 'HOPSD_RUNTIME_CHANNEL_FD'
+/** Frames larger than this end the host (a request is bounded far below it by bodyBytesMax). */
+export const HOST_FRAME_BYTES_MAX = 1024 * 1024 * 1024
+
+/** Whether this process was started as a replica's host (its channel is there). */
+export function hasHostChannel(): boolean {
+  if (process.env[HOST_CHANNEL_ENV] !== '3') return false
+  try {
+    return fstatSync(3).isFIFO() || fstatSync(3).isSocket()
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -28,12 +41,12 @@ export interface HostChannel {
  */
 export async function runOnnxHost(given: HostChannel | undefined = processChannel()): Promise<void> {
   if (given === undefined) {
-    throw new Error('the ONNX host is started by a serving replica over an IPC channel, not by hand')
+    throw new Error('the ONNX host is started by a serving replica, with its channel on fd 3, not by hand')
   }
   const channel = given
   let ort: Ort | undefined
   let session: Session | undefined
-  const closed = new Promise<void>((resolve) => channel.on('disconnect', resolve))
+  const closed = new Promise<void>((resolve) => channel.on('disconnect', () => resolve()))
 
   async function load(msg: LoadMessage): Promise<void> {
     if (!existsSync(msg.modelPath)) {
@@ -129,9 +142,7 @@ function messageOf(err: unknown): string {
 }
 
 function processChannel(): HostChannel | undefined {
-  if (typeof process.send !== 'function') return undefined
-  return {
-    send: (message) => void process.send!(message),
-    on: (event: 'message' | 'disconnect', fn: (m: ToHost) => void) => void process.on(event, fn),
-  } as HostChannel
+  if (!hasHostChannel()) return undefined
+  const out = new Socket({ fd: 3, readable: false, writable: true })
+  return frameChannel<ToHost, FromHost>(process.stdin, out, HOST_FRAME_BYTES_MAX)
 }

@@ -1,12 +1,11 @@
 /**
- * Messages between a replica and its ONNX host process, over a Node IPC channel with structured-clone
- * ("advanced") serialization: tensors travel as typed arrays, copied once, never written as JSON.
- * Both ends are this program (the daemon and `hopsd serving-runtime onnx`, or host-main.ts from the
- * sources), so the messages are internal and may change with it.
+ * Messages between a replica and its ONNX host process, in frames (frames.ts): tensors travel as their
+ * bytes, never written as JSON. Both ends are this program (the daemon and `hopsd serving-runtime onnx`,
+ * or host-main.ts from the sources), so the messages are internal and may change with it.
  *
- * Order: parent sends `load`; host answers `ready` or `load-error` (then exits). Then any number of
- * `infer` may be in flight at once; each gets one `result` or `error` with its id, in any order. The
- * host exits when the channel closes (the parent stopped it, or died).
+ * Order: parent sends `load`; host answers `ready` or `load-error`. Then any number of `infer` may be in
+ * flight at once; each gets one `result` or `error` with its id, in any order. The host exits when its
+ * stdin ends (the parent stopped it, or died).
  */
 import type { Datatype, TensorData } from '../../protocol/datatypes.js'
 import type { MetadataTensor } from '../../protocol/types.js'

@@ -46,7 +46,7 @@ export async function startSubprocessRuntime(init: SubprocessStartInit): Promise
       ...(init.modelVersion === undefined ? {} : { HOPSD_MODEL_VERSION: init.modelVersion }),
       ...init.env,
     }),
-    ipc: false,
+    fd3: false,
     onStderrLine: init.onStderrLine,
   })
   const stdin = proc.child.stdin!
