@@ -2,6 +2,8 @@
 // test (test/helpers/onnx-model.ts) and answers checked against numbers computed here. A crash (kill -9
 // of the host) is survived and reported; bad input, a failing model, overload and deadlines are typed
 // errors while the replica keeps serving.
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -13,7 +15,7 @@ import {
   type ReplicaInit,
   type ReplicaStatus,
 } from '../../src/serving/index.js'
-import { makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
+import { REPO_ROOT, makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
 import {
   allTypesIdentityModel,
   gatherModel,
@@ -75,6 +77,15 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
     throw err
   }
   throw new Error('expected a ServingError')
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** A seeded row of 4 inputs (mulberry32), so the numbers differ per request and replay exactly. */
@@ -284,6 +295,36 @@ describe('onnx replica', () => {
     const bf16 = replica('bfloat16', { restart: { failuresMax: 1 } })
     expect(await codeOf(bf16.start())).toBe('MODEL_LOAD_FAILED')
     expect(bf16.state().lastError!.message).toMatch(/Unsupported data type: 16/)
+  })
+
+  it('a host whose daemon is killed (kill -9) exits by itself: no orphan keeps the model loaded', async () => {
+    const script = join(dir, 'daemon.mts') // .mts: an ES module (top-level await) outside any package
+    writeFileSync(
+      script,
+      [
+        `import { createReplica } from ${JSON.stringify(join(REPO_ROOT, 'src', 'serving', 'index.ts'))}`,
+        `const r = createReplica({ runtime: 'onnx', modelDir: ${JSON.stringify(join(dir, 'linear'))}, name: 'linear' })`,
+        'await r.start()',
+        'process.stdout.write(`${r.state().pid}\\n`)',
+        'setInterval(() => {}, 1000)',
+      ].join('\n'),
+    )
+    const tsx = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href
+    const daemon = spawn(process.execPath, ['--import', tsx, script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    daemon.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    try {
+      const hostPid = Number(
+        await waitFor(() => /^(\d+)\n/.exec(out)?.[1], { timeoutMs: 30_000, what: 'the host pid' }),
+      )
+      expect(alive(hostPid)).toBe(true)
+      daemon.kill('SIGKILL')
+      await waitFor(() => !alive(hostPid), { timeoutMs: 10_000, what: 'the orphaned host to exit' })
+    } finally {
+      daemon.kill('SIGKILL')
+    }
   })
 
   it('refuses bad settings at construction', () => {

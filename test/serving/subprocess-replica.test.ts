@@ -223,6 +223,29 @@ describe('python predictor', () => {
   })
 })
 
+describe('stopping', () => {
+  it('kills a predictor that ignores the end of its stdin and SIGTERM, after stopGraceMs', async () => {
+    const stubborn = join(dir, 'python', 'stubborn.py')
+    writeFileSync(
+      stubborn,
+      [
+        'import json, signal, sys, time',
+        'signal.signal(signal.SIGTERM, signal.SIG_IGN)',
+        'sys.stdin.readline()',
+        'print(json.dumps({"type": "ready"}), flush=True)',
+        'while True:',
+        '    time.sleep(1)',
+      ].join('\n'),
+    )
+    const r = predictor('python', ['python3', stubborn], { stopGraceMs: 300 })
+    await r.start()
+    const pid = r.state().pid!
+    await r.stop()
+    expect(r.state().state).toBe('stopped')
+    expect(() => process.kill(pid, 0)).toThrow() // gone, not orphaned
+  })
+})
+
 describe('node and bash predictors', () => {
   it('a Node executable (shebang, no interpreter in the command) answers y = xW + b in FP32', async () => {
     const r = predictor('node', [join(PREDICTORS, 'linear-node.mjs')], { callsMax: 1 })
