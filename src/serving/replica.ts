@@ -297,13 +297,13 @@ export function createReplica(init: ReplicaInit): Replica {
   function makeBatcher(c: RuntimeConnection): Batcher<InferenceRequest, InferenceResult> {
     batchRowsMax =
       cfg.batching === false ? 1 : Math.max(1, Math.min(cfg.batching.batchRowsMax, c.metadata.batchRowsMax))
-    const rowsMax = batchRowsMax
     return createBatcher<InferenceRequest, InferenceResult>({
       clock,
-      batchRowsMax: rowsMax,
+      batchRowsMax,
       delayMsMax: cfg.batching === false ? 0 : cfg.batching.delayMsMax,
       callsMax: cfg.callsMax,
-      keyOf: (req) => (rowsMax > 1 ? batchKey(req) : undefined),
+      // Read at every request: a model found unable to batch turns batching off (batchRowsMax = 1).
+      keyOf: (req) => (batchRowsMax !== undefined && batchRowsMax > 1 ? batchKey(req) : undefined),
       rowsOf,
       run: (reqs) => callRuntime(c, reqs),
     })

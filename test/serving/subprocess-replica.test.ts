@@ -223,6 +223,40 @@ describe('python predictor', () => {
   })
 })
 
+describe('batching a predictor that cannot batch', () => {
+  it('turns batching off when answers do not carry dimension 0, and answers each request by itself', async () => {
+    const summer = join(dir, 'python', 'sum.py')
+    writeFileSync(
+      summer,
+      [
+        'import json, sys',
+        'sys.stdin.readline()',
+        'print(json.dumps({"type": "ready", "max_batch_size": 8}), flush=True)',
+        'for line in sys.stdin:',
+        '    req = json.loads(line)',
+        '    total = sum(req["inputs"][0]["data"])  # one number, whatever the rows: not splittable',
+        '    out = {"name": "sum", "datatype": "FP64", "shape": [1], "data": [total]}',
+        '    print(json.dumps({"type": "result", "id": req["id"], "outputs": [out]}), flush=True)',
+      ].join('\n'),
+    )
+    const r = predictor('python', ['python3', summer], { callsMax: 1 })
+    await r.start()
+    expect(r.state().batchRowsMax).toBe(8)
+    const one = (v: number) =>
+      r.infer(
+        r.parse(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP64', data: [v, 1] }] })),
+      )
+    const first = await Promise.all(Array.from({ length: 6 }, (_, i) => one(i)))
+    expect(first.map((res) => Array.from(res.outputs[0]!.data as Float64Array))).toEqual(
+      Array.from({ length: 6 }, (_, i) => [i + 1]),
+    )
+    expect(r.state().batchRowsMax).toBe(1)
+    const calls = r.state().calls
+    await Promise.all(Array.from({ length: 4 }, (_, i) => one(i)))
+    expect(r.state().calls - calls).toBe(4) // each alone from now on
+  })
+})
+
 describe('stopping', () => {
   it('kills a predictor that ignores the end of its stdin and SIGTERM, after stopGraceMs', async () => {
     const stubborn = join(dir, 'python', 'stubborn.py')
