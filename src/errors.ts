@@ -21,6 +21,7 @@ import { FS_ERRORS } from './fs/errors.js'
 import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
+import { SERVING_ERRORS } from './serving/errors.js'
 
 export interface ErrorRow {
   /** HTTP status the API answers with when a request fails with this code. */
@@ -142,6 +143,7 @@ export const ERROR_TABLE = joinTables(
   fsErrors,
   P2P_ERRORS,
   GPU_ERRORS,
+  SERVING_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE
