@@ -20,6 +20,7 @@ import { CONSENSUS_ERRORS } from './consensus/errors.js'
 import { FS_ERRORS } from './fs/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
+import { SCHED_ERRORS } from './scheduler/errors.js'
 
 export interface ErrorRow {
   /** HTTP status the API answers with when a request fails with this code. */
@@ -140,6 +141,7 @@ export const ERROR_TABLE = joinTables(
   META_ERRORS,
   fsErrors,
   P2P_ERRORS,
+  SCHED_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE
