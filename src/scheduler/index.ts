@@ -135,7 +135,14 @@ export {
   effectiveFreeGpus,
   type TaskShape,
 } from './placement.js'
-export { Placer, placeFailureError, type PlacerInit, type PlaceResult, type PlaceFailure } from './placer.js'
+export {
+  Placer,
+  placeFailureError,
+  type PlacerInit,
+  type PlacerBug,
+  type PlaceResult,
+  type PlaceFailure,
+} from './placer.js'
 export { JobQueue, type JobQueueInit } from './queue.js'
 export {
   Reconciler,

@@ -46,7 +46,12 @@ export interface PlacerInit {
   readonly backoffMs?: readonly [number, number]
   /** Why the project may not place more (its GPU-hour quota is used up), or undefined. */
   readonly quotaExhausted?: (project: string) => string | undefined
+  /** Bugs a test can plant to prove its checks catch them (never set outside tests). */
+  readonly knownBugs?: ReadonlySet<PlacerBug>
 }
+
+/** 'gang-keep-partial': a refused gang round keeps the holds it got (hold and wait). */
+export type PlacerBug = 'gang-keep-partial'
 
 export type PlaceFailure =
   | Extract<SchedErrorCode, 'NO_CAPACITY' | 'QUOTA_EXHAUSTED' | 'JOB_STATE_CONFLICT' | 'GPU_CONFLICT'>
@@ -206,7 +211,7 @@ export class Placer {
       )
       if (typeof hold === 'string') {
         refused(hold)
-        this.releaseAll(holds)
+        if (!this.init.knownBugs?.has('gang-keep-partial')) this.releaseAll(holds)
         return undefined
       }
       holds.push(hold)

@@ -38,6 +38,8 @@ export interface JobQueueInit {
    * waits). Optional: without it such jobs leave the queue until {@link JobQueue.add} brings them back.
    */
   readonly jobLookup?: (jobId: number) => Promise<JobRecord | undefined>
+  /** Why a project may not place more now (its quota), or undefined: its jobs are skipped by passes. */
+  readonly quotaExhausted?: (project: string) => string | undefined
   /** Called with every placement's outcome (metrics, bench). Must not throw. */
   readonly onResult?: (job: JobRecord, result: PlaceResult) => void
 }
@@ -136,10 +138,13 @@ export class JobQueue {
     const now = this.init.clock.now()
     const order = [...this.projects]
     const projects = order.length
+    if (projects > 0) this.turn %= projects
+    let nextTurn = this.turn
     for (let k = 0; k < projects && this.inflight.size < this.inflightMax; k++) {
       const project = order[(this.turn + k) % projects]!
       const list = this.waiting.get(project)
       if (list === undefined || list.length === 0) continue
+      if (this.init.quotaExhausted?.(project) !== undefined) continue
       const headWaited = now - list[0]!.queuedMs
       const depth = headWaited > (this.init.headWaitMsMax ?? 60_000) ? 1 : (this.init.backfillDepthMax ?? 32)
       const launch: JobRecord[] = []
@@ -152,8 +157,10 @@ export class JobQueue {
         else if (plain) minMiss = Math.min(minMiss, job.spec.gpus)
       }
       for (const job of launch) this.launch(job)
+      // Round robin: the next pass starts with the project after the last one that placed something.
+      if (launch.length > 0) nextTurn = (this.turn + k + 1) % projects
     }
-    this.turn = projects === 0 ? 0 : (this.turn + 1) % projects
+    this.turn = nextTurn
     this.armRetry()
   }
 
@@ -188,7 +195,10 @@ export class JobQueue {
           () => this.add(job),
         )
     }
-    if (this.size > 0) this.kick()
+    // A placement that ended frees a slot: look again at once. A job that could not be placed waits for
+    // the next trigger (an ad with more free resources, the retry timer) — never a busy loop.
+    if (result?.placed && this.size > 0) this.kick()
+    else this.armRetry()
   }
 
   private armRetry(): void {

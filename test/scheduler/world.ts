@@ -156,7 +156,9 @@ export class World {
 
   /** Submits through a placer's service (the API path). */
   submit(placer: string, body: Record<string, unknown>, caller: Caller = ALICE): Promise<{ id: number }> {
-    return this.placers.get(placer)!.service.submit(caller, { project: 'p', name: 'job', command: ['sim'], ...body })
+    return this.placers
+      .get(placer)!
+      .service.submit(caller, { project: 'p', name: 'job', command: ['sim'], ...body })
   }
 
   /** Runs events until virtual time reaches now + ms. */
@@ -275,6 +277,7 @@ export class World {
       view,
       clock,
       jobLookup: async (id) => this.jobs().get(id),
+      quotaExhausted,
       onResult: (job, result) => this.results.push({ job, result }),
       ...this.opts.queue,
     })
@@ -313,8 +316,11 @@ export class World {
           this.violations.push(...checkTaskStart(this.jobs().get(job.id), base))
           this.events.push({ kind: 'start', atMs: startedMs, ...base })
           events.onStart({ startedMs })
-          const ms = Number(job.spec.env.find((e) => e.name === 'SIM_MS')?.value ?? this.opts.taskMs ?? 100)
-          const code = Number(job.spec.env.find((e) => e.name === 'SIM_EXIT')?.value ?? 0)
+          const envOf = (name: string) =>
+            job.spec.env.find((e) => e.name === `${name}_RANK_${rank}`)?.value ??
+            job.spec.env.find((e) => e.name === name)?.value
+          const ms = Number(envOf('SIM_MS') ?? this.opts.taskMs ?? 100)
+          const code = Number(envOf('SIM_EXIT') ?? 0)
           runTimer = clock.setTimeout(() => end(code, '', 'exited'), ms)
         }, 1)
         return {
