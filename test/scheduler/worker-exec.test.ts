@@ -107,7 +107,7 @@ describe('worker with the executor (real processes)', () => {
       await waitFor(() => c.view.size === 1, { what: 'the worker ad' })
       const script =
         'echo "CVD=$CUDA_VISIBLE_DEVICES ROCR=${ROCR_VISIBLE_DEVICES-unset} TOKEN=$HOPSD_TOKEN RANK=$RANK"; sleep 0.3'
-      const ids = []
+      const ids: number[] = []
       for (const gpus of [1, 2, 1])
         ids.push(
           (await c.service.submit(ALICE, { project: 'p', name: 'j', command: ['sh', '-c', script], gpus }))
