@@ -35,6 +35,4 @@ export { CommandRejected, MetaError, META_ERRORS, type MetaErrorCode } from './e
 export { SETTING_DEFS, type ClusterSettings, type SettingName } from './settings.js'
 export { be64, be16, inodeKey, childrenRange } from './keys.js'
 export type { Codec, Table, TableHooks } from './table.js'
-/** The ordered map behind every table: for modules' derived indexes (kept by table hooks). */
-export { SortedMap } from './sorted-map.js'
 export { hopsd as metaProto } from '../proto/meta.js'

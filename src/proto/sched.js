@@ -6,7 +6,7 @@ if ($protobuf.util.Long) { $protobuf.util.Long = undefined; $protobuf.configure(
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $Boolean = $util.global.Boolean, $BigInt = $util.global.BigInt, $Array = $util.global.Array, $isFinite = $util.global.isFinite;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $Boolean = $util.global.Boolean, $Array = $util.global.Array, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $isFinite = $util.global.isFinite;
 
 // Exported root namespace
 const $root = $protobuf.roots["hopsd_sched"] || ($protobuf.roots["hopsd_sched"] = {});
@@ -120,7 +120,7 @@ export const hopsd = $root.hopsd = (() => {
              * @memberof hopsd.sched.GpuAd
              * @instance
              */
-            GpuAd.prototype.memoryMiB = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            GpuAd.prototype.memoryMiB = 0;
 
             /**
              * GpuAd allocated.
@@ -184,8 +184,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 0 =*/16).uint32(m.index);
                 if (m.model != null && $Object.hasOwnProperty.call(m, "model") && m.model !== "")
                     w.uint32(/* id 3, wireType 2 =*/26).string(m.model);
-                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && (typeof m.memoryMiB === "object" ? m.memoryMiB.low || m.memoryMiB.high : m.memoryMiB !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.memoryMiB);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && m.memoryMiB !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.memoryMiB);
                 if (m.allocated != null && $Object.hasOwnProperty.call(m, "allocated") && m.allocated !== false)
                     w.uint32(/* id 5, wireType 0 =*/40).bool(m.allocated);
                 if (m.healthy != null && $Object.hasOwnProperty.call(m, "healthy") && m.healthy !== false)
@@ -279,7 +279,7 @@ export const hopsd = $root.hopsd = (() => {
                     case 4: {
                             if (u !== 0)
                                 break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            if (v = r.uint32())
                                 m.memoryMiB = v;
                             else
                                 delete m.memoryMiB;
@@ -373,8 +373,8 @@ export const hopsd = $root.hopsd = (() => {
                         return "model: string expected";
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
-                    if (!$util.isInteger(m.memoryMiB) && !(m.memoryMiB && $util.isInteger(m.memoryMiB.low) && $util.isInteger(m.memoryMiB.high)))
-                        return "memoryMiB: integer|Long expected";
+                    if (!$util.isInteger(m.memoryMiB))
+                        return "memoryMiB: integer expected";
                 }
                 if (m.allocated != null && $Object.hasOwnProperty.call(m, "allocated")) {
                     if (typeof m.allocated !== "boolean")
@@ -425,15 +425,8 @@ export const hopsd = $root.hopsd = (() => {
                     }
                 }
                 if (d.memoryMiB != null) {
-                    if (typeof d.memoryMiB === "object" ? d.memoryMiB.low || d.memoryMiB.high : $Number(d.memoryMiB) !== 0) {
-                        if ($util.Long)
-                            m.memoryMiB = $util.Long.fromValue(d.memoryMiB, true);
-                        else if (typeof d.memoryMiB === "string")
-                            m.memoryMiB = $parseInt(d.memoryMiB, 10);
-                        else if (typeof d.memoryMiB === "number")
-                            m.memoryMiB = d.memoryMiB;
-                        else if (typeof d.memoryMiB === "object")
-                            m.memoryMiB = new $util.LongBits(d.memoryMiB.low >>> 0, d.memoryMiB.high >>> 0).toNumber(true);
+                    if ($Number(d.memoryMiB) !== 0) {
+                        m.memoryMiB = d.memoryMiB >>> 0;
                     }
                 }
                 if (d.allocated != null) {
@@ -493,11 +486,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.uuid = "";
                     d.index = 0;
                     d.model = "";
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.memoryMiB = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.memoryMiB = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.memoryMiB = 0;
                     d.allocated = false;
                     d.healthy = false;
                     d.vendor = o.enums === $String ? "GPU_VENDOR_UNSPECIFIED" : 0;
@@ -512,12 +501,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.model = m.model;
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.memoryMiB = typeof m.memoryMiB === "number" ? $BigInt(m.memoryMiB) : $util.Long.fromBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0, true).toBigInt();
-                    else if (typeof m.memoryMiB === "number")
-                        d.memoryMiB = o.longs === $String ? $String(m.memoryMiB) : m.memoryMiB;
-                    else
-                        d.memoryMiB = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryMiB) : o.longs === $Number ? new $util.LongBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0).toNumber(true) : m.memoryMiB;
+                    d.memoryMiB = m.memoryMiB;
                 }
                 if (m.allocated != null && $Object.hasOwnProperty.call(m, "allocated")) {
                     d.allocated = m.allocated;
@@ -646,7 +630,7 @@ export const hopsd = $root.hopsd = (() => {
              * @memberof hopsd.sched.ResourceAd
              * @instance
              */
-            ResourceAd.prototype.memoryMiB = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            ResourceAd.prototype.memoryMiB = 0;
 
             /**
              * ResourceAd cpusFree.
@@ -662,7 +646,7 @@ export const hopsd = $root.hopsd = (() => {
              * @memberof hopsd.sched.ResourceAd
              * @instance
              */
-            ResourceAd.prototype.memoryMiBFree = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            ResourceAd.prototype.memoryMiBFree = 0;
 
             /**
              * ResourceAd runningJobs.
@@ -738,12 +722,12 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && !$Object.is(m.cpus, 0))
                     w.uint32(/* id 4, wireType 1 =*/33).double(m.cpus);
-                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && (typeof m.memoryMiB === "object" ? m.memoryMiB.low || m.memoryMiB.high : m.memoryMiB !== 0))
-                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.memoryMiB);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && m.memoryMiB !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.memoryMiB);
                 if (m.cpusFree != null && $Object.hasOwnProperty.call(m, "cpusFree") && !$Object.is(m.cpusFree, 0))
                     w.uint32(/* id 6, wireType 1 =*/49).double(m.cpusFree);
-                if (m.memoryMiBFree != null && $Object.hasOwnProperty.call(m, "memoryMiBFree") && (typeof m.memoryMiBFree === "object" ? m.memoryMiBFree.low || m.memoryMiBFree.high : m.memoryMiBFree !== 0))
-                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.memoryMiBFree);
+                if (m.memoryMiBFree != null && $Object.hasOwnProperty.call(m, "memoryMiBFree") && m.memoryMiBFree !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.memoryMiBFree);
                 if (m.runningJobs != null && m.runningJobs.length) {
                     w.uint32(/* id 8, wireType 2 =*/66).uint64s(m.runningJobs);
                 }
@@ -848,7 +832,7 @@ export const hopsd = $root.hopsd = (() => {
                     case 5: {
                             if (u !== 0)
                                 break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            if (v = r.uint32())
                                 m.memoryMiB = v;
                             else
                                 delete m.memoryMiB;
@@ -866,7 +850,7 @@ export const hopsd = $root.hopsd = (() => {
                     case 7: {
                             if (u !== 0)
                                 break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            if (v = r.uint32())
                                 m.memoryMiBFree = v;
                             else
                                 delete m.memoryMiBFree;
@@ -985,16 +969,16 @@ export const hopsd = $root.hopsd = (() => {
                         return "cpus: number expected";
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
-                    if (!$util.isInteger(m.memoryMiB) && !(m.memoryMiB && $util.isInteger(m.memoryMiB.low) && $util.isInteger(m.memoryMiB.high)))
-                        return "memoryMiB: integer|Long expected";
+                    if (!$util.isInteger(m.memoryMiB))
+                        return "memoryMiB: integer expected";
                 }
                 if (m.cpusFree != null && $Object.hasOwnProperty.call(m, "cpusFree")) {
                     if (typeof m.cpusFree !== "number")
                         return "cpusFree: number expected";
                 }
                 if (m.memoryMiBFree != null && $Object.hasOwnProperty.call(m, "memoryMiBFree")) {
-                    if (!$util.isInteger(m.memoryMiBFree) && !(m.memoryMiBFree && $util.isInteger(m.memoryMiBFree.low) && $util.isInteger(m.memoryMiBFree.high)))
-                        return "memoryMiBFree: integer|Long expected";
+                    if (!$util.isInteger(m.memoryMiBFree))
+                        return "memoryMiBFree: integer expected";
                 }
                 if (m.runningJobs != null && $Object.hasOwnProperty.call(m, "runningJobs")) {
                     if (!$Array.isArray(m.runningJobs))
@@ -1063,15 +1047,8 @@ export const hopsd = $root.hopsd = (() => {
                     }
                 }
                 if (d.memoryMiB != null) {
-                    if (typeof d.memoryMiB === "object" ? d.memoryMiB.low || d.memoryMiB.high : $Number(d.memoryMiB) !== 0) {
-                        if ($util.Long)
-                            m.memoryMiB = $util.Long.fromValue(d.memoryMiB, true);
-                        else if (typeof d.memoryMiB === "string")
-                            m.memoryMiB = $parseInt(d.memoryMiB, 10);
-                        else if (typeof d.memoryMiB === "number")
-                            m.memoryMiB = d.memoryMiB;
-                        else if (typeof d.memoryMiB === "object")
-                            m.memoryMiB = new $util.LongBits(d.memoryMiB.low >>> 0, d.memoryMiB.high >>> 0).toNumber(true);
+                    if ($Number(d.memoryMiB) !== 0) {
+                        m.memoryMiB = d.memoryMiB >>> 0;
                     }
                 }
                 if (d.cpusFree != null) {
@@ -1080,15 +1057,8 @@ export const hopsd = $root.hopsd = (() => {
                     }
                 }
                 if (d.memoryMiBFree != null) {
-                    if (typeof d.memoryMiBFree === "object" ? d.memoryMiBFree.low || d.memoryMiBFree.high : $Number(d.memoryMiBFree) !== 0) {
-                        if ($util.Long)
-                            m.memoryMiBFree = $util.Long.fromValue(d.memoryMiBFree, true);
-                        else if (typeof d.memoryMiBFree === "string")
-                            m.memoryMiBFree = $parseInt(d.memoryMiBFree, 10);
-                        else if (typeof d.memoryMiBFree === "number")
-                            m.memoryMiBFree = d.memoryMiBFree;
-                        else if (typeof d.memoryMiBFree === "object")
-                            m.memoryMiBFree = new $util.LongBits(d.memoryMiBFree.low >>> 0, d.memoryMiBFree.high >>> 0).toNumber(true);
+                    if ($Number(d.memoryMiBFree) !== 0) {
+                        m.memoryMiBFree = d.memoryMiBFree >>> 0;
                     }
                 }
                 if (d.runningJobs) {
@@ -1163,17 +1133,9 @@ export const hopsd = $root.hopsd = (() => {
                     d.node = "";
                     d.zone = "";
                     d.cpus = 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.memoryMiB = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.memoryMiB = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.memoryMiB = 0;
                     d.cpusFree = 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.memoryMiBFree = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.memoryMiBFree = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.memoryMiBFree = 0;
                     if ($util.Long) {
                         var n = new $util.Long(0, 0, true);
                         d.seq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
@@ -1202,23 +1164,13 @@ export const hopsd = $root.hopsd = (() => {
                     d.cpus = o.json && !$isFinite(m.cpus) ? $String(m.cpus) : m.cpus;
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.memoryMiB = typeof m.memoryMiB === "number" ? $BigInt(m.memoryMiB) : $util.Long.fromBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0, true).toBigInt();
-                    else if (typeof m.memoryMiB === "number")
-                        d.memoryMiB = o.longs === $String ? $String(m.memoryMiB) : m.memoryMiB;
-                    else
-                        d.memoryMiB = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryMiB) : o.longs === $Number ? new $util.LongBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0).toNumber(true) : m.memoryMiB;
+                    d.memoryMiB = m.memoryMiB;
                 }
                 if (m.cpusFree != null && $Object.hasOwnProperty.call(m, "cpusFree")) {
                     d.cpusFree = o.json && !$isFinite(m.cpusFree) ? $String(m.cpusFree) : m.cpusFree;
                 }
                 if (m.memoryMiBFree != null && $Object.hasOwnProperty.call(m, "memoryMiBFree")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.memoryMiBFree = typeof m.memoryMiBFree === "number" ? $BigInt(m.memoryMiBFree) : $util.Long.fromBits(m.memoryMiBFree.low >>> 0, m.memoryMiBFree.high >>> 0, true).toBigInt();
-                    else if (typeof m.memoryMiBFree === "number")
-                        d.memoryMiBFree = o.longs === $String ? $String(m.memoryMiBFree) : m.memoryMiBFree;
-                    else
-                        d.memoryMiBFree = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryMiBFree) : o.longs === $Number ? new $util.LongBits(m.memoryMiBFree.low >>> 0, m.memoryMiBFree.high >>> 0).toNumber(true) : m.memoryMiBFree;
+                    d.memoryMiBFree = m.memoryMiBFree;
                 }
                 if (m.runningJobs && m.runningJobs.length) {
                     d.runningJobs = $Array(m.runningJobs.length);
@@ -1389,7 +1341,7 @@ export const hopsd = $root.hopsd = (() => {
              * @memberof hopsd.sched.ReserveRequest
              * @instance
              */
-            ReserveRequest.prototype.memoryMiB = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            ReserveRequest.prototype.memoryMiB = 0;
 
             /**
              * ReserveRequest ttlMs.
@@ -1453,8 +1405,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 6, wireType 2 =*/50).string(m.gpuModel);
                 if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && !$Object.is(m.cpus, 0))
                     w.uint32(/* id 7, wireType 1 =*/57).double(m.cpus);
-                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && (typeof m.memoryMiB === "object" ? m.memoryMiB.low || m.memoryMiB.high : m.memoryMiB !== 0))
-                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.memoryMiB);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && m.memoryMiB !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.memoryMiB);
                 if (m.ttlMs != null && $Object.hasOwnProperty.call(m, "ttlMs") && m.ttlMs !== 0)
                     w.uint32(/* id 9, wireType 0 =*/72).uint32(m.ttlMs);
                 if (m.wantPort != null && $Object.hasOwnProperty.call(m, "wantPort") && m.wantPort !== false)
@@ -1582,7 +1534,7 @@ export const hopsd = $root.hopsd = (() => {
                     case 8: {
                             if (u !== 0)
                                 break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            if (v = r.uint32())
                                 m.memoryMiB = v;
                             else
                                 delete m.memoryMiB;
@@ -1683,8 +1635,8 @@ export const hopsd = $root.hopsd = (() => {
                         return "cpus: number expected";
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
-                    if (!$util.isInteger(m.memoryMiB) && !(m.memoryMiB && $util.isInteger(m.memoryMiB.low) && $util.isInteger(m.memoryMiB.high)))
-                        return "memoryMiB: integer|Long expected";
+                    if (!$util.isInteger(m.memoryMiB))
+                        return "memoryMiB: integer expected";
                 }
                 if (m.ttlMs != null && $Object.hasOwnProperty.call(m, "ttlMs")) {
                     if (!$util.isInteger(m.ttlMs))
@@ -1758,15 +1710,8 @@ export const hopsd = $root.hopsd = (() => {
                     }
                 }
                 if (d.memoryMiB != null) {
-                    if (typeof d.memoryMiB === "object" ? d.memoryMiB.low || d.memoryMiB.high : $Number(d.memoryMiB) !== 0) {
-                        if ($util.Long)
-                            m.memoryMiB = $util.Long.fromValue(d.memoryMiB, true);
-                        else if (typeof d.memoryMiB === "string")
-                            m.memoryMiB = $parseInt(d.memoryMiB, 10);
-                        else if (typeof d.memoryMiB === "number")
-                            m.memoryMiB = d.memoryMiB;
-                        else if (typeof d.memoryMiB === "object")
-                            m.memoryMiB = new $util.LongBits(d.memoryMiB.low >>> 0, d.memoryMiB.high >>> 0).toNumber(true);
+                    if ($Number(d.memoryMiB) !== 0) {
+                        m.memoryMiB = d.memoryMiB >>> 0;
                     }
                 }
                 if (d.ttlMs != null) {
@@ -1811,11 +1756,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.gpus = 0;
                     d.gpuModel = "";
                     d.cpus = 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.memoryMiB = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.memoryMiB = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.memoryMiB = 0;
                     d.ttlMs = 0;
                     d.wantPort = false;
                 }
@@ -1846,12 +1787,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.cpus = o.json && !$isFinite(m.cpus) ? $String(m.cpus) : m.cpus;
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.memoryMiB = typeof m.memoryMiB === "number" ? $BigInt(m.memoryMiB) : $util.Long.fromBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0, true).toBigInt();
-                    else if (typeof m.memoryMiB === "number")
-                        d.memoryMiB = o.longs === $String ? $String(m.memoryMiB) : m.memoryMiB;
-                    else
-                        d.memoryMiB = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryMiB) : o.longs === $Number ? new $util.LongBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0).toNumber(true) : m.memoryMiB;
+                    d.memoryMiB = m.memoryMiB;
                 }
                 if (m.ttlMs != null && $Object.hasOwnProperty.call(m, "ttlMs")) {
                     d.ttlMs = m.ttlMs;

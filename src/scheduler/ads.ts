@@ -49,12 +49,20 @@ function vendorFromPb(v: number | null | undefined): GpuVendor {
   return v === pb.GpuVendor.AMD ? 'amd' : v === pb.GpuVendor.NVIDIA ? 'nvidia' : 'declared'
 }
 
+/** Ads are immutable: the proto shape of one is built once (a worker sends the same ad in many replies). */
+const protoCache = new WeakMap<ResourceAd, pb.ResourceAd.$Properties>()
+
 export function adToProto(ad: ResourceAd): pb.ResourceAd.$Properties {
-  return {
-    ...ad,
-    gpus: ad.gpus.map((g) => ({ ...g, vendor: VENDOR_TO_PB[g.vendor] })),
-    runningJobs: [...ad.runningJobs],
+  let m = protoCache.get(ad)
+  if (m === undefined) {
+    m = {
+      ...ad,
+      gpus: ad.gpus.map((g) => ({ ...g, vendor: VENDOR_TO_PB[g.vendor] })),
+      runningJobs: [...ad.runningJobs],
+    }
+    protoCache.set(ad, m)
   }
+  return m
 }
 
 export function adFromProto(m: pb.ResourceAd.$Properties): ResourceAd {

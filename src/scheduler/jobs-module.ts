@@ -25,7 +25,6 @@
  * scans of what they return. Time comes from the command (`nowMs`), identity from its `user`.
  */
 import {
-  SortedMap,
   be64,
   metaProto,
   protoCodec,
@@ -36,6 +35,7 @@ import {
   type Table,
 } from '../meta/index.js'
 import { SchedError } from './errors.js'
+import { SortedIds } from './sorted-ids.js'
 import { specProblem } from './spec.js'
 import {
   JOB_STATE,
@@ -97,20 +97,21 @@ export class JobsModule implements MetaModule {
   private readonly usage: Table<{ gpuMs: number }>
   private readonly counters: Table<{ value: number }>
   // ---- derived indexes, kept by the job table's hooks (so rollbacks and restores keep them right)
-  /** state → ids (be64) */
-  private readonly byState = new Map<number, SortedMap<true>>()
-  /** `<project>\0<id be64>` */
-  private readonly byProject = new SortedMap<true>()
-  /** `<project>\0<state hex2><id be64>` */
-  private readonly byProjectState = new SortedMap<true>()
-  /** queued jobs: `<project>\0<id be64>` (FIFO per project) */
-  private readonly queuedByProject = new SortedMap<true>()
-  /** queued jobs per placer node → ids (be64) */
-  private readonly queuedByPlacer = new Map<string, SortedMap<true>>()
+  // (numeric id sets and nested maps: no key strings are built and hashed on the apply path)
+  /** state → ids */
+  private readonly byState = new Map<number, SortedIds>()
+  /** project → ids */
+  private readonly byProject = new Map<string, SortedIds>()
+  /** project → state → ids */
+  private readonly byProjectState = new Map<string, Map<number, SortedIds>>()
+  /** queued jobs per project (FIFO per project: ids are submission order) */
+  private readonly queuedByProject = new Map<string, SortedIds>()
+  /** queued jobs per placer node */
+  private readonly queuedByPlacer = new Map<string, SortedIds>()
   /** running jobs per node */
   private readonly runningByNode = new Map<string, Set<number>>()
-  /** `<node>\0<gpu uuid>` → id of the running job it is bound to */
-  private readonly gpuBindings = new Map<string, number>()
+  /** node → GPU uuid → id of the running job it is bound to */
+  private readonly gpuBindings = new Map<string, Map<string, number>>()
   private readonly listeners = new Set<JobListener>()
   private readonly changed = new Set<number>()
   private flushQueued = false
@@ -118,8 +119,12 @@ export class JobsModule implements MetaModule {
   constructor(store: MetaStore) {
     this.jobs = store.table('sched.job', protoCodec<JobRecord>(pb.JobRecord), {
       onSet: (_k, prev, next) => {
-        if (prev) this.unindex(prev)
-        this.index(next)
+        // Most writes keep the job's state, project and placer (a task started or ended): its index
+        // entries stay as they are — only what changed is touched.
+        if (prev === undefined || !sameIndexKeys(prev, next)) {
+          if (prev) this.unindex(prev)
+          this.index(next)
+        }
         this.noteChange(next.id)
       },
       onDelete: (_k, prev) => this.unindex(prev),
@@ -182,26 +187,29 @@ export class JobsModule implements MetaModule {
     const after = q.afterId ?? -1
     const out: JobRecord[] = []
     const want = q.state === undefined ? undefined : JOB_STATE[q.state]
-    const start = after < 0 ? '' : be64(after)
-    let keys: Iterable<[string, true]>
-    let idOf: (key: string) => string
-    if (q.project !== undefined) {
-      const prefix = q.project + '\u0000' + (want === undefined ? '' : stateKey(want))
-      const index = want === undefined ? this.byProject : this.byProjectState
-      keys = index.range(prefix + start, prefix + '\uffff', after >= 0)
-      idOf = (k) => k.slice(prefix.length)
-    } else if (want !== undefined) {
-      keys = this.byState.get(want)?.range(start, undefined, after >= 0) ?? []
-      idOf = (k) => k
-    } else {
-      keys = this.jobs.range(start, undefined, after >= 0) as Iterable<[string, never]>
-      idOf = (k) => k
+    const from = after < 0 ? undefined : after
+    let ids: Iterable<number>
+    if (q.project !== undefined)
+      ids =
+        (want === undefined
+          ? this.byProject.get(q.project)
+          : this.byProjectState.get(q.project)?.get(want)
+        )?.from(from) ?? []
+    else if (want !== undefined) ids = this.byState.get(want)?.from(from) ?? []
+    else {
+      for (const [, job] of this.jobs.range(
+        from === undefined ? '' : be64(from),
+        undefined,
+        from !== undefined,
+      )) {
+        if (out.length >= limit) break
+        out.push(job)
+      }
+      return out
     }
-    for (const [k] of keys) {
+    for (const id of ids) {
       if (out.length >= limit) break
-      const job = this.jobs.get(idOf(k))!
-      if (want !== undefined && job.state !== want) continue
-      out.push(job)
+      out.push(this.get(id)!)
     }
     return out
   }
@@ -209,19 +217,20 @@ export class JobsModule implements MetaModule {
   /** Queued jobs in FIFO order per project, projects in name order, at most `limit`. */
   queued(limit = JOB_LIST_PAGE_MAX): JobRecord[] {
     const out: JobRecord[] = []
-    for (const [k] of this.queuedByProject.entries()) {
-      if (out.length >= limit) break
-      out.push(this.jobs.get(k.slice(k.indexOf('\u0000') + 1))!)
-    }
+    for (const project of [...this.queuedByProject.keys()].sort())
+      for (const id of this.queuedByProject.get(project)!.from()) {
+        if (out.length >= limit) return out
+        out.push(this.get(id)!)
+      }
     return out
   }
 
   /** Queued jobs a node places, oldest first. */
   queuedFor(placer: string, limit = JOB_LIST_PAGE_MAX): JobRecord[] {
     const out: JobRecord[] = []
-    for (const [k] of this.queuedByPlacer.get(placer)?.entries() ?? []) {
+    for (const id of this.queuedByPlacer.get(placer)?.from() ?? []) {
       if (out.length >= limit) break
-      out.push(this.jobs.get(k)!)
+      out.push(this.get(id)!)
     }
     return out
   }
@@ -248,7 +257,7 @@ export class JobsModule implements MetaModule {
 
   /** The running job a GPU is bound to in the committed state, if any. */
   gpuHolder(node: string, uuid: string): number | undefined {
-    return this.gpuBindings.get(node + '\u0000' + uuid)
+    return this.gpuBindings.get(node)?.get(uuid)
   }
 
   countIn(state: JobStateName): number {
@@ -332,11 +341,12 @@ export class JobsModule implements MetaModule {
           'INVALID_JOB_SPEC',
           `task ${rank} got ${gpus.length} GPUs, asks ${job.spec.gpus}`,
         )
+      const bound = this.gpuBindings.get(node)
       for (const g of gpus) {
         const key = node + '\u0000' + g
         if (seen.has(key)) throw new SchedError('GPU_CONFLICT', `GPU ${g} on ${node} placed twice`)
         seen.add(key)
-        const holder = this.gpuBindings.get(key)
+        const holder = bound?.get(g)
         if (holder !== undefined)
           throw new SchedError('GPU_CONFLICT', `GPU ${g} on ${node} is bound to running job ${holder}`)
       }
@@ -497,56 +507,56 @@ export class JobsModule implements MetaModule {
 
   private inState(state: number, limit: number): JobRecord[] {
     const out: JobRecord[] = []
-    for (const [k] of this.byState.get(state)?.entries() ?? []) {
+    for (const id of this.byState.get(state)?.from() ?? []) {
       if (out.length >= limit) break
-      out.push(this.jobs.get(k)!)
+      out.push(this.get(id)!)
     }
     return out
   }
 
   private index(r: JobRecord): void {
-    const id = be64(r.id)
-    let s = this.byState.get(r.state)
-    if (s === undefined) this.byState.set(r.state, (s = new SortedMap()))
-    s.set(id, true)
-    this.byProject.set(r.project + '\u0000' + id, true)
-    this.byProjectState.set(r.project + '\u0000' + stateKey(r.state) + id, true)
+    const id = r.id
+    setOf(this.byState, r.state).add(id)
+    setOf(this.byProject, r.project).add(id)
+    let ps = this.byProjectState.get(r.project)
+    if (ps === undefined) this.byProjectState.set(r.project, (ps = new Map()))
+    setOf(ps, r.state).add(id)
     if (r.state === Q) {
-      this.queuedByProject.set(r.project + '\u0000' + id, true)
-      let p = this.queuedByPlacer.get(r.placer)
-      if (p === undefined) this.queuedByPlacer.set(r.placer, (p = new SortedMap()))
-      p.set(id, true)
+      setOf(this.queuedByProject, r.project).add(id)
+      setOf(this.queuedByPlacer, r.placer).add(id)
     } else if (r.state === R) {
       for (const t of r.tasks) {
         let n = this.runningByNode.get(t.node)
         if (n === undefined) this.runningByNode.set(t.node, (n = new Set()))
-        n.add(r.id)
-        for (const g of t.gpus) this.gpuBindings.set(t.node + '\u0000' + g, r.id)
+        n.add(id)
+        let b = this.gpuBindings.get(t.node)
+        if (b === undefined) this.gpuBindings.set(t.node, (b = new Map()))
+        for (const g of t.gpus) b.set(g, id)
       }
     }
   }
 
   private unindex(r: JobRecord): void {
-    const id = be64(r.id)
-    const s = this.byState.get(r.state)
-    s?.delete(id)
-    if (s?.size === 0) this.byState.delete(r.state)
-    this.byProject.delete(r.project + '\u0000' + id)
-    this.byProjectState.delete(r.project + '\u0000' + stateKey(r.state) + id)
+    const id = r.id
+    dropFrom(this.byState, r.state, id)
+    dropFrom(this.byProject, r.project, id)
+    const ps = this.byProjectState.get(r.project)
+    if (ps !== undefined) {
+      dropFrom(ps, r.state, id)
+      if (ps.size === 0) this.byProjectState.delete(r.project)
+    }
     if (r.state === Q) {
-      this.queuedByProject.delete(r.project + '\u0000' + id)
-      const p = this.queuedByPlacer.get(r.placer)
-      p?.delete(id)
-      if (p?.size === 0) this.queuedByPlacer.delete(r.placer)
+      dropFrom(this.queuedByProject, r.project, id)
+      dropFrom(this.queuedByPlacer, r.placer, id)
     } else if (r.state === R) {
       for (const t of r.tasks) {
         const n = this.runningByNode.get(t.node)
-        n?.delete(r.id)
+        n?.delete(id)
         if (n?.size === 0) this.runningByNode.delete(t.node)
-        for (const g of t.gpus) {
-          const key = t.node + '\u0000' + g
-          if (this.gpuBindings.get(key) === r.id) this.gpuBindings.delete(key)
-        }
+        const b = this.gpuBindings.get(t.node)
+        if (b === undefined) continue
+        for (const g of t.gpus) if (b.get(g) === id) b.delete(g)
+        if (b.size === 0) this.gpuBindings.delete(t.node)
       }
     }
   }
@@ -579,8 +589,34 @@ export class JobsModule implements MetaModule {
   }
 }
 
-function stateKey(state: number): string {
-  return state.toString(16).padStart(2, '0')
+/** Whether two versions of a job sit under the same keys of every derived index. */
+function sameIndexKeys(a: JobRecord, b: JobRecord): boolean {
+  if (a.state !== b.state || a.project !== b.project || a.placer !== b.placer) return false
+  if (a.state !== JOB_STATE.RUNNING) return true
+  if (a.tasks === b.tasks) return true
+  if (a.tasks.length !== b.tasks.length) return false
+  for (let i = 0; i < a.tasks.length; i++) {
+    const x = a.tasks[i]!
+    const y = b.tasks[i]!
+    if (x.node !== y.node || x.gpus !== y.gpus) {
+      if (x.node !== y.node || x.gpus.length !== y.gpus.length || x.gpus.some((g, j) => g !== y.gpus[j]))
+        return false
+    }
+  }
+  return true
+}
+
+function setOf<K>(m: Map<K, SortedIds>, key: K): SortedIds {
+  let s = m.get(key)
+  if (s === undefined) m.set(key, (s = new SortedIds()))
+  return s
+}
+
+function dropFrom<K>(m: Map<K, SortedIds>, key: K, id: number): void {
+  const s = m.get(key)
+  if (s === undefined) return
+  s.delete(id)
+  if (s.size === 0) m.delete(key)
 }
 
 function newTask(rank: number, node: string, gpus: readonly string[], addr: string): JobTask {

@@ -27,6 +27,11 @@ export interface JobQueueInit {
   readonly inflightMax?: number
   /** A pass this often while jobs wait, whatever the ads say (default 1000 ms). */
   readonly retryIntervalMs?: number
+  /**
+   * A kick runs the pass this long after it (default 0: the next timer turn); triggers meanwhile join
+   * it. Larger values make fewer, fuller passes when ads arrive by the thousand.
+   */
+  readonly passDelayMs?: number
   /** Jobs looked at behind each project's head (default 32). */
   readonly backfillDepthMax?: number
   /** After the head waited this long its project stops backfilling (default 60 s). */
@@ -124,7 +129,7 @@ export class JobQueue {
     this.passTimer = this.init.clock.setTimeout(() => {
       this.passTimer = undefined
       this.pass()
-    }, 0)
+    }, this.init.passDelayMs ?? 0)
   }
 
   // ---- the pass
@@ -133,6 +138,7 @@ export class JobQueue {
     if (!this.running) return
     const free = new Map<string, { gpus: number; cpus: number; memoryMiB: number }>()
     const entries = [...this.init.view.all()]
+    let hist: number[] | undefined
     /** Smallest GPU count of an unconstrained job found not to fit in this pass (larger ones won't either). */
     let minMiss = Infinity
     const now = this.init.clock.now()
@@ -153,7 +159,12 @@ export class JobQueue {
         const job = list[i]!
         const plain = job.spec.gpuModel === '' && job.spec.zone === '' && job.spec.tasks === 1
         if (plain && job.spec.gpus >= minMiss) continue
-        if (claim(entries, free, job)) launch.push(job)
+        const gpusOnly =
+          job.spec.gpuModel === '' && job.spec.zone === '' && job.spec.cpus === 0 && job.spec.memoryMiB === 0
+        const fits = gpusOnly
+          ? claimGpus((hist ??= histogram(entries)), job.spec.gpus, job.spec.tasks)
+          : claim(entries, free, job)
+        if (fits) launch.push(job)
         else if (plain) minMiss = Math.min(minMiss, job.spec.gpus)
       }
       for (const job of launch) this.launch(job)
@@ -233,6 +244,41 @@ export class JobQueue {
       this.projects = this.projects.filter((p) => p !== project)
     }
   }
+}
+
+/** How many entries have exactly k GPUs free (this placer's holds counted), k = 0.. */
+function histogram(entries: readonly ViewEntry[]): number[] {
+  const hist: number[] = []
+  for (const e of entries) {
+    const k = Math.max(0, effectiveFreeGpus(e, ''))
+    while (hist.length <= k) hist.push(0)
+    hist[k]!++
+  }
+  return hist
+}
+
+/**
+ * The fast pre-check for jobs that ask only for GPUs: claims `tasks` × `gpus` in the histogram, tightest
+ * first, all or none — O(GPUs per node) per task instead of a scan of the view. (Claims made by the
+ * scan of constrained jobs in the same pass are not seen here, nor the reverse: a pre-check only.)
+ */
+function claimGpus(hist: number[], gpus: number, tasks: number): boolean {
+  const taken: [number, number][] = []
+  for (let t = 0; t < tasks; t++) {
+    let k = gpus
+    while (k < hist.length && hist[k]! === 0) k++
+    if (k >= hist.length) {
+      for (const [from, to] of taken.reverse()) {
+        hist[to]!--
+        hist[from]!++
+      }
+      return false
+    }
+    hist[k]!--
+    hist[k - gpus]!++
+    taken.push([k, k - gpus])
+  }
+  return true
 }
 
 /** Whether a job fits on some entry with what this pass claimed counted; claims it there (first fit). */

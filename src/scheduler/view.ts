@@ -42,6 +42,7 @@ export class ResourceView {
   readonly expiryMs: number
   private readonly nodesMax: number
   private readonly listeners = new Set<ViewListener>()
+  /** Bumped when what capacity() reports may have changed. */
   private version = 0
   private capacityCache: { version: number; value: CapacitySummary } | undefined
 
@@ -72,7 +73,9 @@ export class ResourceView {
       heldMemoryMiB: prev?.heldMemoryMiB ?? 0,
     }
     this.entries.set(ad.node, entry)
-    this.version++
+    // Capacity (the largest node, per resource) changes with health, models, totals and membership —
+    // not with allocations, which is what almost every ad reports.
+    if (prev === undefined || !sameCapacity(prev.ad, ad)) this.version++
     for (const l of this.listeners) l(entry, prev)
     return true
   }
@@ -168,4 +171,21 @@ export class ResourceView {
       heldMemoryMiB: Math.max(0, e.heldMemoryMiB + memoryMiB),
     })
   }
+}
+
+/** Whether two ads of a node report the same capacity (ignoring what is allocated). */
+function sameCapacity(a: ResourceAd, b: ResourceAd): boolean {
+  if (
+    a.zone !== b.zone ||
+    a.cpus !== b.cpus ||
+    a.memoryMiB !== b.memoryMiB ||
+    a.gpus.length !== b.gpus.length
+  )
+    return false
+  for (let i = 0; i < a.gpus.length; i++) {
+    const x = a.gpus[i]!
+    const y = b.gpus[i]!
+    if (x.healthy !== y.healthy || x.model !== y.model) return false
+  }
+  return true
 }

@@ -105,7 +105,10 @@ export interface WorkerInit {
    */
   readonly jobLookup: (jobId: number) => Promise<JobRecord | undefined>
   readonly publishIntervalMs?: number
+  /** Ad delay after resources were freed (default 5 ms). */
   readonly changeDelayMs?: number
+  /** Ad delay after resources were only taken (default: changeDelayMs; see publisher.ts). */
+  readonly takenDelayMs?: number
   /** Longest hold a placer may ask for (default 30 s). */
   readonly reservationTtlMsMax?: number
   readonly portRange?: readonly [number, number]
@@ -186,6 +189,7 @@ export class WorkerAgent {
       clock: init.clock,
       intervalMs: init.publishIntervalMs,
       changeDelayMs: init.changeDelayMs,
+      takenDelayMs: init.takenDelayMs,
       publish: () => this.init.transport.publish(ADS_TOPIC, this.adBytes()),
     })
   }
@@ -351,7 +355,7 @@ export class WorkerAgent {
     const r = out.reservation
     if (!out.repeated) {
       this.armExpiry(r.id, ttlMs)
-      this.changed()
+      this.changed('taken')
       if (this.bugs.has('start-on-reserve')) void this.startOnReserve(r)
     }
     return { ok: true, gpus: r.gpus, port: r.port, ad: this.ad() }
@@ -435,7 +439,7 @@ export class WorkerAgent {
     const bound = this.table.bind(r.id, job.id, job.attempts)
     if (!bound.ok || this.tasks.has(r.id)) return
     this.disarm(r.id)
-    this.changed()
+    this.changed('quiet') // the allocation is the same: the next ad carries runningJobs
     this.launch(r, job)
   }
 
@@ -561,10 +565,15 @@ export class WorkerAgent {
     this.otherTimers.add(h)
   }
 
-  private changed(): void {
+  /**
+   * The reservations changed: a new ad version, persisted, and published — within changeDelayMs when
+   * resources were freed, takenDelayMs when taken; a quiet change (a hold bound to its job: the same
+   * GPUs stay allocated) rides on the next publication.
+   */
+  private changed(kind: 'freed' | 'taken' | 'quiet' = 'freed'): void {
     this.seq++
     this.persist()
-    this.publisher.changed()
+    if (kind !== 'quiet') this.publisher.changed(kind === 'freed')
   }
 
   private persist(): void {

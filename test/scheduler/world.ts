@@ -13,6 +13,7 @@ import {
   JobService,
   JOB_STATE,
   Placer,
+  Reconciler,
   ResourceView,
   WorkerAgent,
   checkCluster,
@@ -219,6 +220,34 @@ export class World {
     this.net.restart(node)
     this.bootWorker(slot)
     return slot.agent!.recover(this.jobs().runningOn(node))
+  }
+
+  /** Runs the metadata leader's reconcile loop on placer `node` (its view, its queue adopts). */
+  startReconciler(node: string, opts: { intervalMs?: number; startTimeoutMs?: number } = {}): Reconciler {
+    const p = this.placers.get(node)!
+    const r = new Reconciler({
+      self: node,
+      clock: p.clock,
+      jobs: () => this.jobs(),
+      view: p.view,
+      propose: this.propose,
+      isPlacerLive: (n) => this.net.isUp(n),
+      intervalMs: opts.intervalMs ?? 500,
+      startTimeoutMs: opts.startTimeoutMs ?? 3000,
+    })
+    r.start()
+    return r
+  }
+
+  /** Expires silent workers from every placer's view (what a node's view loop does periodically). */
+  startViewExpiry(intervalMs = 250): void {
+    for (const p of this.placers.values()) {
+      const tick = (): void => {
+        p.view.expire()
+        p.clock.setTimeout(tick, intervalMs)
+      }
+      p.clock.setTimeout(tick, intervalMs)
+    }
   }
 
   agent(node: string): WorkerAgent {
