@@ -13,6 +13,8 @@ import type { Clock } from '../../src/scheduler/index.js'
 
 export interface TimeBase {
   readonly kind: 'simulated' | 'real'
+  /** Events run so far (simulated time; 0 on the real clock). */
+  readonly events: number
   readonly clock: Clock
   /** Runs until `pred` holds; rejects after `maxMs` of this time base's time. */
   runUntil(pred: () => boolean, maxMs: number, what: string): Promise<void>
@@ -26,7 +28,7 @@ interface Ev {
 }
 
 /** Simulated time, starting at `epochMs`. */
-export function simulatedTime(epochMs = 1_700_000_000_000): TimeBase & { events: number } {
+export function simulatedTime(epochMs = 1_700_000_000_000): TimeBase {
   const heap: Ev[] = []
   let now = epochMs
   let seq = 0
@@ -108,6 +110,7 @@ export function realTime(): TimeBase {
   }
   return {
     kind: 'real',
+    events: 0,
     clock,
     async runUntil(pred, maxMs, what) {
       const end = Date.now() + maxMs

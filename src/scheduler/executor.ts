@@ -152,6 +152,7 @@ export function createExecutor(init: ExecutorInit): Executor {
     const exited = new Promise<TaskExit>((resolve) => {
       let spawnError: Error | undefined
       const finish = async (code: number | null, signal: NodeJS.Signals | null): Promise<void> => {
+        if (exitedFlag) return // 'error' and 'exit' may both come for a process that failed to start
         exitedFlag = true
         const endedMs = clock.now()
         if (timeoutTimer !== undefined) clock.clearTimeout(timeoutTimer)
