@@ -3,8 +3,8 @@
  * the fsck report. The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
  */
 import type { FastifyInstance } from 'fastify'
-import { FsError } from '../../fs/index.js'
-import type { BlockHealth, BlockManager } from '../../fs/blocks/index.js'
+import type { BlockManager } from '../../fs/blocks/index.js'
+import { errorBodySchema } from '../error-mapper.js'
 import type { ApiRoutes } from '../server.js'
 
 /** Deadline of the read barrier behind a layout, and of asking the leader for its health report. */
@@ -64,21 +64,18 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
         '/api/v1/fs/health',
         {
           schema: {
-            summary: 'Under-replicated, missing and corrupt blocks; datanodes (fsck)',
+            summary:
+              "Under-replicated, missing and corrupt blocks; every datanode known, the dead included (fsck). From the metadata leader's knowledge; 503 UNAVAILABLE while it cannot be known (no leader, or a new leader still hearing from the datanodes)",
             tags: ['fs'],
-            response: { 200: { type: 'object', additionalProperties: true } },
+            response: { 200: { type: 'object', additionalProperties: true }, 503: errorBodySchema },
           },
         },
-        async () => {
-          // Datanodes' soft state lives on the leader: ask it when this node is not the leader.
-          const leader = manager.leaderHttp()
-          if (leader === undefined) return manager.health()
-          const res = await fetch(`http://${leader}/api/v1/fs/health`, {
-            signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-          })
-          if (res.status !== 200)
-            throw new FsError('NOT_ENOUGH_DATANODES', `the leader answered ${res.status}`)
-          return (await res.json()) as BlockHealth
+        async (_req, reply) => {
+          // Datanodes' soft state lives on the leader: the manager asks it when this node is not it.
+          // The response closing before it was sent means the client went away.
+          const abort = new AbortController()
+          reply.raw.once('close', () => abort.abort())
+          return manager.health(AbortSignal.any([abort.signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]))
         },
       )
     },
