@@ -28,6 +28,8 @@ afterEach(stopAllNodes)
 afterAll(removeTempDirs)
 
 const SU = 'hopsd'
+/** A daemon under tsx on a loaded 2-core host (other test files run theirs meanwhile). */
+const READY_MS = 90_000
 
 async function putFile(node: NodeHandle, path: string, data: Buffer): Promise<number> {
   const res = await fetch(`${node.url}/api/v1/fs/files?path=${encodeURIComponent(path)}&user.name=${SU}`, {
@@ -85,6 +87,7 @@ describe('a node whose Raft group stops on a fatal error', { timeout: 240_000 },
       bootstrapExpect: 1,
       extraArgs: [...FAST_TIMING_ARGS],
       env: { HOPSD_TEST_FAIL_APPLY: marker },
+      readyTimeoutMs: READY_MS,
     })
     await waitForCluster(node)
     expect(await putFile(node, '/before', Buffer.from('kept'))).toBe(201)
@@ -105,7 +108,12 @@ describe('a node whose Raft group stops on a fatal error', { timeout: 240_000 },
     expect(node.logs().stderr).toContain('[APPLY_FAILED]')
 
     // The supervisor's restart, without the fault: the committed marker entry is applied now.
-    const again = await startNode({ dataDir, bootstrapExpect: 1, extraArgs: [...FAST_TIMING_ARGS] })
+    const again = await startNode({
+      dataDir,
+      bootstrapExpect: 1,
+      extraArgs: [...FAST_TIMING_ARGS],
+      readyTimeoutMs: READY_MS,
+    })
     await waitForCluster(again)
     const read = await fetch(
       `${again.url}/api/v1/fs/files?path=${encodeURIComponent(marker)}&user.name=${SU}`,
@@ -131,6 +139,7 @@ describe('a node whose Raft group stops on a fatal error', { timeout: 240_000 },
       bootstrapExpect: 1,
       extraArgs: [...FAST_TIMING_ARGS],
       command: wrapper,
+      readyTimeoutMs: READY_MS,
     })
     await waitForCluster(node)
     const chunk = Buffer.alloc(60 * 1024, 7)
