@@ -17,8 +17,13 @@ export {
   type ApiServerInit,
 } from './server.js'
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
+export { callerOf, credentialsOf, redactUrl, type ApiAuth, type RouteAuth } from './auth-hook.js'
 export { READ_PIECE_BYTES, type BlockReads, type ReadBuffers } from './routes/block-reads.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
 export { nodeRoutes, type NodeInfo, type NodeRoutesDeps, type NodeTlsInfo } from './routes/node.js'
 export { nodesRoutes, type NodesRoutesDeps, type NodesRouteNode } from './routes/nodes.js'
+export { homeDirectories, usersRoutes, type UsersRoutesDeps } from './routes/users.js'
+export { keysRoutes, type KeysRoutesDeps } from './routes/keys.js'
+export { auditRoutes, type AuditRoutesDeps } from './routes/audit.js'
+export { settingsRoutes, type SettingsRoutesDeps } from './routes/settings.js'

@@ -14,6 +14,8 @@ import Fastify, {
 import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
+import { createSimpleAuthenticator } from '../auth/index.js'
+import { installAuthHook, redactUrl, type ApiAuth } from './auth-hook.js'
 import { installErrorMapper } from './error-mapper.js'
 import { createApiMetrics } from './metrics.js'
 import { buildOpenApi, recordRoutes, type OpenApiInfo } from './openapi.js'
@@ -38,12 +40,20 @@ export interface ApiServerInit {
    * Serve HTTPS instead of HTTP (fastify's `https` option). The key and certificate may come later,
    * through {@link ApiServer.setCertificate}, but before `listen`.
    */
-  readonly https?: { readonly keyPem?: string; readonly certPem?: string }
+  readonly https?: { readonly keyPem?: string; readonly certPem?: string; readonly caPem?: string }
+  /**
+   * How callers are authenticated (src/api/auth-hook.ts). Without it the server believes `user.name`
+   * (simple auth, no users): for in-process tests of routes only — the daemon always passes its
+   * cluster's authenticator.
+   */
+  readonly auth?: ApiAuth
 }
 
 export interface ApiCertificate {
   readonly keyPem: string
   readonly certPem: string
+  /** The cluster CA: client certificates it issued are verified (and accepted as credentials). */
+  readonly caPem?: string
 }
 
 export interface ApiServer {
@@ -66,7 +76,16 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   const app = Fastify({
     ...(init.https === undefined
       ? {}
-      : { https: hasCertificate ? { key: init.https.keyPem, cert: init.https.certPem } : {} }),
+      : {
+          https: {
+            ...(hasCertificate ? { key: init.https.keyPem, cert: init.https.certPem } : {}),
+            ...(init.https.caPem !== undefined ? { ca: init.https.caPem } : {}),
+            // Ask for a client certificate, never require one: keys and tokens are credentials too.
+            // The auth hook accepts one only when the handshake verified it against the cluster CA.
+            requestCert: true,
+            rejectUnauthorized: false,
+          },
+        }),
     // pino's Logger is fastify's logger; the cast keeps the instance type the plain FastifyInstance.
     loggerInstance: init.logger as FastifyBaseLogger,
     // One log line per request, written in onResponse below, instead of fastify's two.
@@ -77,6 +96,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   })
   installErrorMapper(app)
+  installAuthHook(app, init.auth ?? { authenticator: createSimpleAuthenticator() })
   const routes = recordRoutes(app, { requireSchemas: true })
   const metrics = createApiMetrics(init.registry)
 
@@ -91,7 +111,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        url: redactUrl(request.url),
         route,
         status: reply.statusCode,
         durationMs: round3(reply.elapsedTime),
@@ -103,6 +123,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   app.get(
     '/metrics',
     {
+      config: { auth: 'public' },
       schema: {
         summary: 'Prometheus metrics of this node (text exposition format)',
         tags: ['node'],
@@ -121,6 +142,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   app.get(
     '/openapi.json',
     {
+      config: { auth: 'public' },
       schema: {
         summary: 'The OpenAPI 3.1 document of this API, generated from the route schemas',
         tags: ['node'],
@@ -148,6 +170,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
       ;(app.server as unknown as TlsServer).setSecureContext({
         key: certificate.keyPem,
         cert: certificate.certPem,
+        ...(certificate.caPem !== undefined ? { ca: certificate.caPem } : {}),
       })
       hasCertificate = true
     },

@@ -348,6 +348,45 @@ export class FsService {
     return this.sm.changesSince(since, limit)
   }
 
+  /**
+   * The events after `since` that `caller` may see (see {@link Namespace.maySeeName}: the event's path,
+   * and a rename's destination, are names the caller could list now; the superuser sees all), at most
+   * `limit`, scanning at most `scanMax` events. `nextSince` is where the caller continues from: past
+   * the events it may not see, so a reader never spins on a page of hidden events.
+   */
+  async changesFor(
+    caller: Caller,
+    since: number,
+    limit = 1000,
+    opts: ReadOpts & { scanMax?: number } = {},
+  ): Promise<{ events: ChangeEvent[]; truncated: boolean; lastIndex: number; nextSince: number }> {
+    await this.barrier(opts)
+    const scanMax = opts.scanMax ?? Math.max(limit * 10, 10_000)
+    const su = this.sm.isSuperuser(caller.user, caller.groups)
+    const events: ChangeEvent[] = []
+    let cursor = since
+    let scanned = 0
+    let truncated = false
+    let lastIndex = 0
+    while (events.length < limit && scanned < scanMax) {
+      const page = this.sm.changesSince(cursor, Math.min(1000, scanMax - scanned))
+      if (scanned === 0) truncated = page.truncated
+      lastIndex = page.lastIndex
+      if (page.events.length === 0) break
+      for (const e of page.events) {
+        scanned++
+        // Events of one index (a multi-event command) are taken or left together, so that a
+        // `nextSince` at an index never splits one.
+        if (events.length >= limit && e.index !== cursor) break
+        cursor = e.index
+        if (su || (this.ns.maySeeName(caller, e.path) && (e.dst === '' || this.ns.maySeeName(caller, e.dst))))
+          events.push(e)
+      }
+      if (page.events.length < 1000) break
+    }
+    return { events, truncated, lastIndex, nextSince: cursor }
+  }
+
   /** Resolves when an event after `since` exists, or when `signal` aborts (long-poll). */
   waitForChanges(since: number, signal?: AbortSignal): Promise<void> {
     return this.sm.waitForChanges(since, signal)

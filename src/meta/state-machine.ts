@@ -2,7 +2,7 @@ import type { AppliedEntry, StateMachine } from '../consensus/state-machine.js'
 import { hopsd } from '../proto/meta.js'
 import { CommandRejected, MetaError } from './errors.js'
 import { be16, be64, fromBe64 } from './keys.js'
-import { checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
+import { ADMIN_GROUP, checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
 import { Journal, Table, type Codec, type TableHooks } from './table.js'
 
 import pb = hopsd.meta
@@ -34,6 +34,11 @@ export interface ApplyContext {
   readonly isSuperuser: boolean
   /** Appends an event to the change log (rolled back with the command if it fails). */
   emit(event: { op: string; path: string; dst?: string; inodeId: number }): void
+  /**
+   * Changes a cluster setting as part of this command (rolled back with it): parsed and range-checked
+   * like SetSetting (INVALID_SETTING). The module checks who may; SetSetting itself needs the superuser.
+   */
+  setSetting(name: string, value: string): void
 }
 
 /**
@@ -146,9 +151,10 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     return (this.cachedSettings ??= readSettings(this.settingTable))
   }
 
+  /** The `superuser` setting's user, or a member of the `supergroup` setting's group or of `admin`. */
   isSuperuser(user: string, groups: readonly string[]): boolean {
     const s = this.settings()
-    return user === s.superuser || groups.includes(s.supergroup)
+    return user === s.superuser || groups.includes(s.supergroup) || groups.includes(ADMIN_GROUP)
   }
 
   apply(entries: readonly AppliedEntry[]): MetaResult[] {
@@ -319,6 +325,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       settings: this.settings(),
       isSuperuser: this.isSuperuser(cmd.user, cmd.groups),
       emit: (e) => this.appendEvent(index, seq++, cmd, e),
+      setSetting: (name, value) => this.putSetting(name, value),
     }
     return module.apply(ctx)
   }
@@ -326,10 +333,11 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private applySetSetting(cmd: Command): unknown {
     if (!this.isSuperuser(cmd.user, cmd.groups))
       throw new MetaError('SUPERUSER_REQUIRED', `${cmd.user} may not change cluster settings`)
-    const name = cmd.setSetting?.name ?? ''
-    const value = cmd.setSetting?.value ?? ''
-    const parsed = parseSetting(name, value)
-    const stored = String(parsed)
+    return this.putSetting(cmd.setSetting?.name ?? '', cmd.setSetting?.value ?? '')
+  }
+
+  private putSetting(name: string, value: string): { name: string; value: string } {
+    const stored = String(parseSetting(name, value))
     this.settingTable.put(name, { value: stored })
     checkSettings(this.settings())
     return { name, value: stored }

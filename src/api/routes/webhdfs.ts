@@ -9,13 +9,21 @@
  * the data there: CREATE answers 201, APPEND 200. `noredirect=true` answers 200 `{"Location": ...}`.
  * OPEN and GETFILECHECKSUM answer directly (Hadoop's clients accept that, as with HttpFS).
  *
- * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
+ * The caller is the principal the API's auth hook verified (`request.caller`; the routes accept a
+ * request without one — `config.auth: optional` — only for the second hop of a write, which its
+ * `hopsd.token` authenticates). Delegation tokens: GETDELEGATIONTOKEN (`{"Token":{"urlString"}}`),
+ * RENEWDELEGATIONTOKEN (`{"long": expiry}`), CANCELDELEGATIONTOKEN (200), in Hadoop's shapes.
+ *
+ * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes;
+ * authentication failures answer 401 (429 when rate-limited) with the reason.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sendBlocked, type BlockReads } from './block-reads.js'
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, isFsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
+import { isAuthError, type GrantScope, type Principal } from '../../auth/index.js'
+import { callerOf } from '../auth-hook.js'
 import type { ApiRoutes } from '../server.js'
 
 export interface WebHdfsDeps {
@@ -37,6 +45,30 @@ export interface WebHdfsDeps {
     writeTarget(): string | undefined
     inlineThreshold(): number
   }
+  /** GET/RENEW/CANCELDELEGATIONTOKEN (src/auth AuthService); without it they are unsupported. */
+  readonly delegation?: DelegationTokens
+  /**
+   * Signs a principal grant for the second hop of a write (`hopsd.grant` in the Location): the
+   * datanode proposes the write's commands with it, so the metadata group knows a metadata node
+   * authenticated the writer (src/auth/grant.ts). Without it the Location carries none.
+   */
+  readonly grants?: { sign(caller: Principal, scope: GrantScope): Promise<string> }
+}
+
+/** The delegation-token operations WebHDFS exposes (src/auth AuthService has them). */
+export interface DelegationTokens {
+  issueToken(
+    caller: Principal,
+    req: { renewer?: string; service?: string; secure?: boolean },
+  ): Promise<{ urlString: string; seq: number }>
+  renewToken(caller: Principal, urlString: string): Promise<number>
+  cancelToken(caller: Principal, urlString: string): Promise<void>
+}
+
+/** What a write's grant lets the datanode do on the written path (creates may clean up after a failure). */
+export const WRITE_GRANT_OPS: Readonly<Record<'CREATE' | 'APPEND', readonly string[]>> = {
+  CREATE: ['createFile', 'append', 'addBlock', 'completeFile', 'delete', 'read'],
+  APPEND: ['append', 'addBlock', 'completeFile', 'createFile', 'read'],
 }
 
 /** The redirect-token key every node of a cluster derives from the shared swarm key. */
@@ -44,8 +76,6 @@ export function webhdfsTokenKey(swarmKey: Uint8Array): Uint8Array {
   return createHash('sha256').update('hopsd webhdfs redirect token\n').update(swarmKey).digest()
 }
 
-/** Hadoop's default identity without security (hadoop.http.staticuser.user). */
-const DEFAULT_USER = 'dr.who'
 const TOKENS_MAX = 100_000
 /** LISTSTATUS answers everything in one body; past this, clients must page with LISTSTATUS_BATCH. */
 const LISTSTATUS_ENTRIES_MAX = 100_000
@@ -62,6 +92,7 @@ const GET_OPS = new Set([
   'GETHOMEDIRECTORY',
   'GETXATTRS',
   'LISTXATTRS',
+  'GETDELEGATIONTOKEN',
 ])
 const PUT_OPS = new Set([
   'CREATE',
@@ -73,6 +104,8 @@ const PUT_OPS = new Set([
   'SETREPLICATION',
   'SETXATTR',
   'REMOVEXATTR',
+  'RENEWDELEGATIONTOKEN',
+  'CANCELDELEGATIONTOKEN',
 ])
 const POST_OPS = new Set(['APPEND'])
 const DELETE_OPS = new Set(['DELETE'])
@@ -81,7 +114,6 @@ const KNOWN_UNSUPPORTED = new Set([
   'GETFILEBLOCKLOCATIONS',
   'GET_BLOCK_LOCATIONS',
   'GETACLSTATUS',
-  'GETDELEGATIONTOKEN',
   'GETTRASHROOT',
   'GETSTORAGEPOLICY',
   'GETSERVERDEFAULTS',
@@ -92,8 +124,6 @@ const KNOWN_UNSUPPORTED = new Set([
   'GETFILELINKSTATUS',
   'GETSTATUS',
   'CREATESYMLINK',
-  'RENEWDELEGATIONTOKEN',
-  'CANCELDELEGATIONTOKEN',
   'MODIFYACLENTRIES',
   'REMOVEACLENTRIES',
   'REMOVEDEFAULTACL',
@@ -131,7 +161,10 @@ const querySchema = {
   type: 'object',
   properties: {
     op: { type: 'string', description: 'the WebHDFS operation (case-insensitive)' },
-    'user.name': { description: 'the caller (the last one when repeated; a redirect token overrides it)' },
+    'user.name': {
+      description: 'the caller under simple auth only (the last one when repeated; read by the auth hook)',
+    },
+    delegation: { description: 'a delegation token (or an API key): the credential, read by the auth hook' },
   },
   additionalProperties: true,
 } as const
@@ -170,6 +203,9 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
           app.route({
             method,
             url,
+            // A caller is required by every op but the second hop of a write (its hopsd.token
+            // authenticates it): serve() asks for the caller where it needs one.
+            config: { auth: 'optional', authUse: grantUse },
             schema: {
               summary: `WebHDFS ${method} ops (${[...{ GET: GET_OPS, PUT: PUT_OPS, POST: POST_OPS, DELETE: DELETE_OPS }[method]].join(', ')})`,
               tags: ['webhdfs'],
@@ -213,7 +249,9 @@ async function serve(
     )
   }
   const path = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : rawPath
-  const caller: Caller = { user: one(q, 'user.name') || DEFAULT_USER, groups: [] }
+  if ((op === 'CREATE' || op === 'APPEND') && one(q, 'hopsd.token') !== undefined)
+    return twoStep(deps, tokens, op, path, undefined, request, reply)
+  const caller: Principal = callerOf(request)
   const json = (body: unknown): FastifyReply => reply.type('application/json').send(JSON.stringify(body))
   const ok = { boolean: true }
   switch (op) {
@@ -299,6 +337,25 @@ async function serve(
     case 'CREATE':
     case 'APPEND':
       return twoStep(deps, tokens, op, path, caller, request, reply)
+    case 'GETDELEGATIONTOKEN': {
+      const t = await delegation(deps).issueToken(caller, {
+        renewer: one(q, 'renewer') || undefined,
+        service: one(q, 'service') || request.headers.host || '',
+        secure: request.protocol === 'https',
+      })
+      request.auditKind = 'token.create'
+      request.auditPath = `token:${t.seq}`
+      return json({ Token: { urlString: t.urlString } })
+    }
+    case 'RENEWDELEGATIONTOKEN': {
+      const expiresMs = await delegation(deps).renewToken(caller, requiredToken(q, op))
+      request.auditKind = 'token.renew'
+      return json({ long: expiresMs })
+    }
+    case 'CANCELDELEGATIONTOKEN':
+      await delegation(deps).cancelToken(caller, requiredToken(q, op))
+      request.auditKind = 'token.cancel'
+      return reply.status(200).header('content-length', 0).send()
     case 'RENAME': {
       const dst = one(q, 'destination')
       if (!dst)
@@ -350,13 +407,34 @@ async function serve(
   throw new Error(`webhdfs: op ${op} allowed but not served`)
 }
 
+function delegation(deps: WebHdfsDeps): DelegationTokens {
+  if (deps.delegation === undefined)
+    throw new FsError('UNSUPPORTED_OPERATION', 'delegation tokens are not served by this node')
+  return deps.delegation
+}
+
+function requiredToken(q: Query, op: string): string {
+  const t = one(q, 'token')
+  if (!t) throw new FsError('INVALID_ARGUMENT', `Required param token for op: ${op} is null or empty`)
+  return t
+}
+
+/** Grants on WebHDFS: only an OPEN of the very path the grant names (a datanode reading back inline bytes). */
+function grantUse(request: FastifyRequest): { op: string; path: string } | undefined {
+  const q = request.query as Query
+  if (request.method !== 'GET' || (one(q, 'op') ?? '').toUpperCase() !== 'OPEN') return undefined
+  const params = request.params as { '*'?: string }
+  const raw = '/' + (params['*'] ?? '')
+  return { op: 'read', path: raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw }
+}
+
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
 async function twoStep(
   deps: WebHdfsDeps,
   tokens: TokenSigner,
   op: 'CREATE' | 'APPEND',
   path: string,
-  caller: Caller,
+  caller: Principal | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
@@ -364,6 +442,7 @@ async function twoStep(
   const token = one(q, 'hopsd.token')
   const signed = signedFields(op, path, q)
   if (token === undefined) {
+    if (caller === undefined) throw new Error('webhdfs: step one without a caller')
     // Validate now: a bad parameter should fail step one, not after the client sent its data.
     if (op === 'CREATE') {
       permission(q, 0o644)
@@ -373,7 +452,20 @@ async function twoStep(
     }
     const user = caller.user
     const issued = tokens.issue(user, signed)
-    let location = selfUrl(request, { 'user.name': user, 'hopsd.token': issued, noredirect: undefined })
+    // The Location carries no credential of the caller's (its token says who writes); `user.name`
+    // stays only under simple auth, where it is what identifies the caller anyway.
+    let location = selfUrl(request, {
+      'user.name': caller.via === 'simple' ? user : undefined,
+      delegation: undefined,
+      'hopsd.token': issued,
+      noredirect: undefined,
+    })
+    if (deps.grants !== undefined) {
+      const grant = await deps.grants.sign(caller, { path, ops: WRITE_GRANT_OPS[op] })
+      const url = new URL(location)
+      url.searchParams.set('hopsd.grant', grant)
+      location = url.toString()
+    }
     const target = deps.blocks?.writeTarget()
     if (target !== undefined) {
       // The data goes to a datanode: small bodies still become one inline command there.
@@ -574,6 +666,7 @@ export function toRemoteException(err: unknown): {
   body: { RemoteException: { exception: string; javaClassName: string; message: string } }
 } {
   if (isFsError(err)) return { status: err.httpStatus, body: err.toRemoteException() }
+  if (isAuthError(err)) return { status: err.httpStatus, body: err.toRemoteException() }
   const e = err as { validation?: unknown; statusCode?: number; code?: unknown; message?: string }
   const message = typeof e?.message === 'string' ? e.message : String(err)
   const remote = (status: number, exception: string, javaClassName: string, msg = message) => ({
@@ -586,6 +679,8 @@ export function toRemoteException(err: unknown): {
   if (e?.statusCode === 415)
     return remote(415, 'IllegalArgumentException', 'java.lang.IllegalArgumentException')
   const code = typeof e?.code === 'string' ? e.code : ''
+  if (code === 'SUPERUSER_REQUIRED')
+    return remote(403, 'AccessControlException', 'org.apache.hadoop.security.AccessControlException')
   // Consensus errors (no leader yet, proposal dropped, timeout): retriable from the client's side.
   if (
     [
