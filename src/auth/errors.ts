@@ -62,7 +62,7 @@ export const AUTH_ERRORS = {
     409,
     'IOException',
     'java.io.IOException',
-    'Too many users, keys per user or live delegation tokens per user.',
+    'A limit or rule of users, keys and tokens: too many users, keys or live tokens per user; removing or disabling oneself; a project key made by a non-admin.',
   ),
   ADMIN_EXISTS: row(
     409,

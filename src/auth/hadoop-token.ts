@@ -75,7 +75,7 @@ export function decodeTokenUrlString(s: string): HadoopToken | undefined {
       masterKeyId: id.vlong(),
     }
     if (!id.atEnd()) return undefined
-    return { identifier, password, kind, service }
+    return { identifier, password: Uint8Array.from(password), kind, service }
   } catch {
     return undefined
   }
