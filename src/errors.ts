@@ -19,6 +19,7 @@
 import { AUTH_ERRORS } from './auth/errors.js'
 import { CONSENSUS_ERRORS } from './consensus/errors.js'
 import { FS_ERRORS } from './fs/errors.js'
+import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
 
@@ -150,6 +151,7 @@ export const ERROR_TABLE = joinTables(
   fsErrors,
   authErrors,
   P2P_ERRORS,
+  GPU_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE

@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { formatGpuSpec, isGpuError, parseGpuSpec, type GpuSpec } from '../gpu/index.js'
 import { ConfigError } from './errors.js'
 
 export const ROLES = ['metadata', 'datanode', 'gpu', 'serving'] as const
@@ -75,6 +76,11 @@ export interface NodeConfig {
   readonly blockCapacityBytes: number
   /** Bytes per second the block scanner re-verifies against their checksums (0 = no scanner). */
   readonly blockScanBytesPerS: number
+  /**
+   * How a node with the gpu role finds its GPUs (src/gpu): auto, none, one driver, or declared GPUs.
+   * Nodes without the gpu role run no GPU discovery; for them only `auto` and `none` are accepted.
+   */
+  readonly gpus: GpuSpec
 }
 
 interface KeyDef<K extends keyof NodeConfig> {
@@ -296,6 +302,16 @@ export const CONFIG_KEYS = [
     defaultValue: () => 0,
     parse: (raw, name) => parseInteger(raw, name, 0, Number.MAX_SAFE_INTEGER),
   }),
+  def({
+    key: 'gpus',
+    flag: 'gpus',
+    valueName: 'SPEC',
+    description:
+      'GPUs of a gpu node: auto (nvidia-smi, then rocm-smi, then amd-smi), none, nvidia-smi, rocm-smi, amd-smi, or declared:COUNT[:MODEL[:MEMORY_MIB]] (the file also takes a list of declared GPUs)',
+    defaultText: 'auto',
+    defaultValue: () => ({ kind: 'auto' }) as const,
+    parse: parseGpus,
+  }),
 ] as const
 
 export type ConfigKeyDef = (typeof CONFIG_KEYS)[number]
@@ -358,6 +374,12 @@ function checkCrossField(config: NodeConfig): void {
     throw new ConfigError(
       'BAD_CONFIG_VALUE',
       `--suspect-after-ms (${config.suspectAfterMs}) must be at least two gossip intervals (${2 * config.gossipIntervalMs})`,
+    )
+  }
+  if (!config.roles.includes('gpu') && (config.gpus.kind === 'declared' || config.gpus.kind === 'driver')) {
+    throw new ConfigError(
+      'BAD_GPU_SPEC',
+      `--gpus ${formatGpuSpec(config.gpus)} needs the gpu role (--roles is ${config.roles.join(',')}); nodes without it find no GPUs`,
     )
   }
   if (config.http.port !== 0 && sameAddress(config.http, config.p2p)) {
@@ -480,6 +502,16 @@ function parseList(raw: unknown, name: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
+}
+
+/** --gpus: src/gpu owns the grammar; a bad value becomes a ConfigError naming where it came from. */
+function parseGpus(raw: unknown, name: string): GpuSpec {
+  try {
+    return parseGpuSpec(raw)
+  } catch (err) {
+    if (isGpuError(err)) throw new ConfigError(err.code, `${name}: ${err.message}`, { cause: err })
+    throw err
+  }
 }
 
 function parseBoolean(raw: unknown, name: string): boolean {

@@ -55,6 +55,12 @@ describe('hopsd with bad input exits 2 with one clear line', () => {
     )
   })
 
+  it('bad --gpus spec', async () => {
+    expect(await expectBadInput(['start', '--gpus', 'declared:2:A100:80GB'])).toMatch(
+      /^hopsd: --gpus: 'declared:2:A100:80GB': MEMORY_MIB must be an integer .*\[BAD_GPU_SPEC\]$/,
+    )
+  })
+
   it('bad value from the environment', async () => {
     expect(await expectBadInput(['start'], { HOPSD_BOOTSTRAP_EXPECT: 'many' })).toMatch(
       /^hopsd: HOPSD_BOOTSTRAP_EXPECT: expected an integer.*\[BAD_CONFIG_VALUE\]$/,

@@ -53,6 +53,7 @@ describe('defaults', () => {
       replicaGraceMs: 120_000,
       blockCapacityBytes: 0,
       blockScanBytesPerS: 1_048_576,
+      gpus: { kind: 'auto' },
     })
   })
 })
@@ -92,6 +93,8 @@ describe('flags', () => {
         '3000',
         '--raft-tick-ms',
         '20',
+        '--gpus',
+        'declared:2:NVIDIA A100-SXM4-80GB:81920',
       ],
       {},
       '/srv',
@@ -120,6 +123,15 @@ describe('flags', () => {
       replicaGraceMs: 120_000,
       blockCapacityBytes: 0,
       blockScanBytesPerS: 1_048_576,
+      gpus: {
+        kind: 'declared',
+        gpus: [0, 1].map(() => ({
+          model: 'NVIDIA A100-SXM4-80GB',
+          memoryMiB: 81920,
+          uuid: null,
+          vendor: 'nvidia',
+        })),
+      },
     })
   })
 
