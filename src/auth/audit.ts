@@ -19,6 +19,7 @@ export type AuditKind =
   | 'token.create'
   | 'token.renew'
   | 'token.cancel'
+  | 'certificate.issue'
   | 'admin.operation'
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
@@ -33,6 +34,7 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'token.create',
   'token.renew',
   'token.cancel',
+  'certificate.issue',
   'admin.operation',
 ]
 

@@ -177,6 +177,8 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
   }
 
   const byCertificate = (c: ClientCertificate): Principal | undefined => {
+    if (!c.verified && c.error === 'CERT_HAS_EXPIRED')
+      throw new AuthError('CREDENTIAL_EXPIRED', `client certificate ${c.serial} has expired`)
     if (!c.verified)
       throw new AuthError(
         'CREDENTIAL_INVALID',

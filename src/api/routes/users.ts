@@ -5,10 +5,19 @@
  * - `GET    /api/v1/users/:name`             one user
  * - `PATCH  /api/v1/users/:name` {groups?, disabled?}
  * - `DELETE /api/v1/users/:name`             the user with its keys and delegation tokens (its files stay)
+ * - `POST   /api/v1/users/:name/certificate` {publicKeyPem, validityDays?}  a TLS client certificate from
+ *   the cluster CA naming the user (admins, or the user itself); the private key stays with the user
  * Each change is one command to the metadata group, authorized again inside apply.
  */
 import type { FastifyInstance } from 'fastify'
-import { NAME_PATTERN, type AuthService, type Principal, type UserRecord } from '../../auth/index.js'
+import {
+  AuthError,
+  NAME_PATTERN,
+  type AuthService,
+  type Principal,
+  type UserRecord,
+} from '../../auth/index.js'
+import { HopsError } from '../../errors.js'
 import type { FsService } from '../../fs/index.js'
 import { errorBodySchema } from '../error-mapper.js'
 import { callerOf } from '../auth-hook.js'
@@ -21,6 +30,12 @@ export interface UsersRoutesDeps {
    * that adding a user is all or nothing.
    */
   createHome(admin: Principal, name: string): Promise<string>
+  /** Issues a client certificate for `user` from the cluster CA; without it the route answers 503. */
+  issueCertificate?(
+    user: string,
+    publicKeyPem: string,
+    validityDays: number,
+  ): Promise<{ certificatePem: string; caCertificatePem: string }>
 }
 
 /**
@@ -169,6 +184,48 @@ export function usersRoutes(deps: UsersRoutesDeps): ApiRoutes {
           request.auditPath = name
           const body = request.body as { groups?: string[]; disabled?: boolean }
           return userJson(await auth.setUser(callerOf(request), name, body))
+        },
+      )
+
+      app.post(
+        '/api/v1/users/:name/certificate',
+        {
+          config: { audit: 'certificate.issue' },
+          schema: {
+            summary: 'A TLS client certificate from the cluster CA for a user (admins, or the user itself)',
+            tags: ['auth'],
+            params: nameParams,
+            body: {
+              type: 'object',
+              required: ['publicKeyPem'],
+              additionalProperties: false,
+              properties: {
+                publicKeyPem: { type: 'string', maxLength: 4096, description: 'SPKI PEM of a P-256 key' },
+                validityDays: { type: 'integer', minimum: 1, maximum: 365, default: 30 },
+              },
+            },
+            response: {
+              201: {
+                type: 'object',
+                required: ['certificatePem', 'caCertificatePem'],
+                properties: { certificatePem: { type: 'string' }, caCertificatePem: { type: 'string' } },
+              },
+              '4xx': errorBodySchema,
+              '5xx': errorBodySchema,
+            },
+          },
+        },
+        async (request, reply) => {
+          const { name } = request.params as { name: string }
+          const body = request.body as { publicKeyPem: string; validityDays: number }
+          request.auditPath = `user:${name}`
+          const user = await auth.getUser(callerOf(request), name)
+          if (user.disabled) throw new AuthError('USER_DISABLED', `user ${name} is disabled`)
+          if (deps.issueCertificate === undefined)
+            throw new HopsError('UNAVAILABLE', 'this node cannot issue certificates (no cluster CA here)')
+          return reply
+            .status(201)
+            .send(await deps.issueCertificate(name, body.publicKeyPem, body.validityDays))
         },
       )
 
