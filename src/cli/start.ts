@@ -6,10 +6,10 @@ import {
   createDaemon,
   envName,
   resolveConfig,
+  tuneV8ForDaemon,
   type Daemon,
   type NodeConfig,
 } from '../node/index.js'
-import { tuneV8ForDaemon } from '../node/v8-tuning.js'
 import { helpTable, parseFlags } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
 

@@ -1,7 +1,8 @@
 /**
  * The file system: the namespace module of the metadata state machine (inodes keyed by parent id and
  * name, small files inline, leases, POSIX permissions checked inside apply), and the service the API
- * and CLI call.
+ * and CLI call. Files in blocks: src/fs/blocks (leader side) and src/fs/datanode, each with its own
+ * index.ts.
  *
  * @example
  * ```ts
@@ -60,8 +61,24 @@ export {
   BLOCK_STATE,
   datanodeStateName,
   namespaceAndBlockModules,
+  chooseTargets,
   type BlockRecord,
   type DatanodeRecord,
   type DatanodeState,
-} from './blockmap.js'
-export { chooseTargets, type DatanodeCandidate, type PlacementRequest } from './placement.js'
+  type DatanodeCandidate,
+  type PlacementRequest,
+} from './blocks/index.js'
+// What the area needs from outside (the daemon implements these): the network between nodes, the
+// cluster view, a logger. Blocks (leader side) and the datanode have their own faces:
+// src/fs/blocks/index.ts and src/fs/datanode/index.ts.
+export type {
+  ClusterMember,
+  ClusterView,
+  PeerNetwork,
+  PeerRequestHandler,
+  PeerRpc,
+  PeerStream,
+  PeerStreamHandler,
+  PeerStreams,
+} from './peers.js'
+export { silentFsLogger, type FsLogger } from './logger.js'

@@ -335,7 +335,7 @@ export class Namespace implements MetaModule {
     if (lease !== undefined && !(lease.holder === op.clientName && op.clientName !== ''))
       this.checkLeaseFree(op, file, path)
     if (!file.inlined) {
-      // A file in blocks: the append only takes the lease; the data goes to datanodes (src/fs/blockmap.ts).
+      // A file in blocks: the append only takes the lease; the data goes to datanodes (src/fs/blocks/blockmap.ts).
       if (data.length > 0)
         throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
       if (close) this.leases.delete(leaseKey(file.id))
@@ -700,7 +700,7 @@ export class Namespace implements MetaModule {
     return this.getXAttrs(caller, path).map((x) => x.name)
   }
 
-  // ---- hooks of the block map (src/fs/blockmap.ts), called inside its apply
+  // ---- hooks of the block map (src/fs/blocks/blockmap.ts), called inside its apply
 
   /** The file at `path` whose lease the command's clientName holds; LEASE_NOT_HELD otherwise. */
   fileUnderLease(ctx: ApplyContext, path: string): Inode {

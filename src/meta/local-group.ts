@@ -1,4 +1,4 @@
-import type { StateMachine } from '../consensus/state-machine.js'
+import type { StateMachine } from '../consensus/index.js'
 
 /** The part of a Raft group that areas above meta use: propose a command, fence a read. */
 export interface ConsensusGroup {

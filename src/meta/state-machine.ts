@@ -1,4 +1,4 @@
-import type { AppliedEntry, StateMachine } from '../consensus/state-machine.js'
+import type { AppliedEntry, StateMachine } from '../consensus/index.js'
 import { hopsd } from '../proto/meta.js'
 import { CommandRejected, MetaError } from './errors.js'
 import { be16, be64, fromBe64 } from './keys.js'

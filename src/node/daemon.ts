@@ -138,7 +138,8 @@ export class Daemon {
         httpListening,
       }
       const instance = await module.create(components)
-      if (instance.api !== undefined) services[module.name] = instance.api
+      // The one write into the registry: a module's api has its Services field's type (NodeModule<N>).
+      if (instance.api !== undefined) (services as Record<string, unknown>)[module.name] = instance.api
       if (instance.routes !== undefined) routes.push(instance.routes)
       if (instance.service !== undefined) toStart.push({ name: module.name, service: instance.service })
     }
@@ -158,7 +159,7 @@ export class Daemon {
       nodeVersion: process.version,
     }
     const uptimeS = () => Math.floor((Date.now() - startedAt.getTime()) / 1000)
-    const tls = services['tls'] as NodeTls | undefined
+    const tls = services.tls
     const tlsInfo = () => tls?.report() ?? { enabled: config.tls, issuer: null, notAfter: null }
     this.api = await createApiServer({
       logger: logger.child({ module: 'api' }),

@@ -46,8 +46,11 @@ export {
   type ModuleInstance,
   type NodeComponents,
   type NodeModule,
+  type ServiceName,
+  type ServiceOf,
   type Services,
   type Startable,
 } from './module.js'
 export { DEFAULT_MODULES } from './modules.js'
 export { Daemon, SHUTDOWN_TIMEOUT_MS, createDaemon, type DaemonInit, type DaemonState } from './daemon.js'
+export { tuneV8ForDaemon, V8_DAEMON_FLAGS } from './v8-tuning.js'

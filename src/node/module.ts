@@ -16,6 +16,14 @@
  */
 import type { Registry } from 'prom-client'
 import type { ApiRoutes } from '../api/index.js'
+import type { BlockManager } from '../fs/blocks/index.js'
+import type { Datanode } from '../fs/datanode/index.js'
+import type { FsService } from '../fs/index.js'
+import type { ClusterClient } from './cluster/client-module.js'
+import type { MembershipNode } from './cluster/membership-module.js'
+import type { MetadataNode } from './cluster/metadata-module.js'
+import type { P2PNode } from './cluster/p2p-module.js'
+import type { NodeTls } from './cluster/tls-module.js'
 import type { HostPort, NodeConfig, Role } from './config.js'
 import type { NodeIdentity } from './identity.js'
 import type { Logger } from './logger.js'
@@ -26,13 +34,24 @@ export interface Startable {
 }
 
 /**
- * The public faces of the running modules, by module name. Add a field here when you add a module
- * (`p2p: P2PHost`, `membership: Membership`, `raft: RaftGroup`, `meta: MetaStore`, `fs: FsService`);
- * a module reads the ones it depends on with {@link requireService}.
+ * The typed registry of the running modules' public faces: one optional field per module, named as the
+ * module (`NodeModule.name`), typed as what it publishes (`ModuleInstance.api`). A field is absent when
+ * its module does not run on this node (roles) or is created after the reader. Add a field when you add
+ * a module (gpu, scheduler, serving, auth, ...); a module reads the ones it needs with
+ * {@link requireService}, or `components.services.x` where it is optional.
  */
 export interface Services {
-  [name: string]: unknown
+  p2p?: P2PNode
+  membership?: MembershipNode
+  metadata?: MetadataNode
+  cluster?: ClusterClient
+  tls?: NodeTls
+  blockmanager?: BlockManager
+  datanode?: Datanode
+  fs?: FsService
 }
+
+export type ServiceName = keyof Services
 
 export interface NodeComponents {
   readonly config: NodeConfig
@@ -51,28 +70,35 @@ export interface NodeComponents {
   readonly httpListening: Promise<HostPort>
 }
 
-export interface ModuleInstance {
+/** What the module named `N` publishes: its {@link Services} field's type (nothing typed for other names). */
+export type ServiceOf<N extends string> = N extends ServiceName ? NonNullable<Services[N]> : unknown
+
+export interface ModuleInstance<N extends string = string> {
   readonly service?: Startable
   /** Published to later modules as `components.services[module.name]`. */
-  readonly api?: unknown
+  readonly api?: ServiceOf<N>
   /** The area's HTTP routes (`src/api/routes/<area>.ts`). */
   readonly routes?: ApiRoutes
 }
 
-export interface NodeModule {
-  readonly name: string
+export interface NodeModule<N extends string = string> {
+  /** The module's name in logs, and the {@link Services} field its `api` fills. */
+  readonly name: N
   /** The roles that run this module; undefined: every node. */
   readonly roles?: readonly Role[]
-  create(components: NodeComponents): ModuleInstance | Promise<ModuleInstance>
+  create(components: NodeComponents): ModuleInstance<N> | Promise<ModuleInstance<N>>
 }
 
 /** The service another module published, or an assertion failure naming the missing dependency. */
-export function requireService<T>(components: NodeComponents, name: string): T {
+export function requireService<N extends ServiceName>(
+  components: NodeComponents,
+  name: N,
+): NonNullable<Services[N]> {
   const service = components.services[name]
   if (service === undefined) {
     throw new Error(
       `module dependency missing: '${name}' is not created before this module (check modules.ts order and roles)`,
     )
   }
-  return service as T
+  return service
 }

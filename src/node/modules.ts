@@ -1,6 +1,7 @@
 /**
  * The daemon's composition: which modules run, in which order, for which roles. Order is dependency
- * order (a module sees the services of the modules above it); stop runs in reverse.
+ * order (a module sees the services of the modules above it); stop runs in reverse. A module here only
+ * wires config and services into its area's `createX(init)`; the logic lives in the area.
  *
  *   p2p         (every node)       libp2p host with the node key and the swarm key (src/node/p2p)
  *   membership  (every node)       gossip view of the cluster, GET /api/v1/nodes (src/node/membership)
@@ -8,9 +9,11 @@
  *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
  *                                  the node holds no metadata replica
  *   tls         (every node)       the node certificate from the cluster CA (served with --tls)
- *   blockmanager (roles: metadata) block placement, reports → replica deltas, re-replication, reads
- *                                  of files in blocks, GET /api/v1/fs/blocks and /health
- *   datanode    (roles: datanode)  block store, write pipeline, block reads, heartbeats, write route
+ *   blockmanager (roles: metadata) src/fs/blocks: block placement, reports → replica deltas,
+ *                                  re-replication, reads of files in blocks; routes in
+ *                                  src/api/routes/blocks.ts (GET /api/v1/fs/blocks, /api/v1/fs/health)
+ *   datanode    (roles: datanode)  src/fs/datanode: block store, write pipeline, block reads, heartbeats,
+ *                                  scanner; write route in src/api/routes/datanode.ts
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ReadBuffers } from '../../src/api/routes/block-reads.js'
+import { ReadBuffers } from '../../src/fs/blocks/index.js'
 
 describe('ReadBuffers (the buffers one streamed read cycles through)', () => {
   it('hands out at most `max` buffers, waits for a release, and reuses the released one', async () => {

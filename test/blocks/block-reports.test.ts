@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BlockReporter } from '../../src/node/cluster/block-reports.js'
+import { BlockReporter } from '../../src/fs/datanode/index.js'
 
 const b = (id: number, genStamp = 1, length = 100): { id: number; genStamp: number; length: number } => ({
   id,
@@ -54,5 +54,14 @@ describe('block reports (full, then incremental)', () => {
     expect(r.next([b(1), b(2)]).incremental).toBe(true)
     now = 1000
     expect(r.next([b(1), b(2)]).incremental).toBe(false)
+  })
+
+  it('a replica deleted and written again between two reports is reported again (a new incarnation)', () => {
+    const r = new BlockReporter(() => 0)
+    r.answered(r.next([{ ...b(1), incarnation: 1 }]), false)
+    // Deleted on the leader's order, then copied here again by a re-replication, before the next report.
+    const again = r.next([{ ...b(1), incarnation: 2 }])
+    expect(again).toMatchObject({ incremental: true, deleted: [] })
+    expect(again.blocks.map((x) => x.id)).toEqual([1])
   })
 })

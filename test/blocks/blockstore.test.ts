@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createBlockStore, CHUNK_BYTES } from '../../src/fs/blockstore/index.js'
+import { createBlockStore, CHUNK_BYTES } from '../../src/fs/datanode/index.js'
 import { isFsError } from '../../src/fs/index.js'
 import { makeTempDir, removeTempDirs } from '../helpers/index.js'
 
@@ -31,7 +31,7 @@ describe('block store', () => {
     const data = bytes(3 * CHUNK_BYTES + 123)
     const r = await put(store, 5, data)
     expect(r.length).toBe(data.length)
-    expect(store.list()).toEqual([{ id: 5, genStamp: 1, length: data.length }])
+    expect(store.list()).toEqual([{ id: 5, genStamp: 1, length: data.length, incarnation: 1 }])
     expect(Buffer.from(await store.read(5, 0, data.length)).equals(Buffer.from(data))).toBe(true)
     const mid = await store.read(5, CHUNK_BYTES - 10, CHUNK_BYTES + 20)
     expect(Buffer.from(mid).equals(Buffer.from(data.subarray(CHUNK_BYTES - 10, 2 * CHUNK_BYTES + 10)))).toBe(
@@ -40,9 +40,13 @@ describe('block store', () => {
     expect((await store.usage()).usedBytes).toBe(data.length)
     const again = createBlockStore({ dirs: [dir], reservedBytes: 0 })
     await again.start()
-    expect(again.list()).toEqual([{ id: 5, genStamp: 1, length: data.length }])
+    expect(again.list()).toEqual([{ id: 5, genStamp: 1, length: data.length, incarnation: 1 }])
     await again.delete(5)
     expect(again.list()).toEqual([])
+    // Written again (a re-replication onto this node): the same id, generation and length, a new
+    // incarnation — what lets the next incremental block report tell it from the deleted one.
+    await put(again, 5, data)
+    expect(again.list()).toEqual([{ id: 5, genStamp: 1, length: data.length, incarnation: 2 }])
   })
 
   it('a flipped byte fails the read of its chunk with CORRUPT_REPLICA, other chunks still read', async () => {

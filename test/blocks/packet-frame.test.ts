@@ -1,6 +1,8 @@
 import * as lp from 'it-length-prefixed'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
-import { encodePacketFrame } from '../../src/node/cluster/block-pipeline.js'
+import { packetFrameParts } from '../../src/fs/datanode/index.js'
+import { encodeFrame } from '../../src/node/p2p/index.js'
 import { hopsd } from '../../src/proto/datanode.js'
 
 describe('pipeline packet frames (encoded without copying the data)', () => {
@@ -8,7 +10,10 @@ describe('pipeline packet frames (encoded without copying the data)', () => {
     for (const len of [0, 1, 127, 128, 300, 16_383, 16_384, 65_536]) {
       for (const seq of [0, 1, 200, 2 ** 31 + 5]) {
         const data = Buffer.alloc(len, (len + seq) & 0xff)
-        const frame = encodePacketFrame({ seq, data, crc: 0xdeadbeef, last: len === 300 })
+        const parts = packetFrameParts({ seq, data, crc: 0xdeadbeef, last: len === 300 })
+        expect(parts[1]).toBe(data) // the data itself is a part: never copied
+        // As the libp2p PeerStream sends a frame given in parts (src/node/p2p/peer-network.ts).
+        const frame = encodeFrame(new Uint8ArrayList(...parts))
         const frames = [...lp.decode([frame.subarray()])]
         expect(frames).toHaveLength(1)
         const p = hopsd.datanode.Packet.decode(frames[0]!.subarray())

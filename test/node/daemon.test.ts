@@ -15,6 +15,13 @@ import { makeTempDir, removeTempDirs, getJson } from '../helpers/index.js'
 
 afterAll(removeTempDirs)
 
+// A test module publishes a service the way a later area would: by adding its typed field.
+declare module '../../src/node/module.js' {
+  interface Services {
+    raft?: { name: string }
+  }
+}
+
 function config(overrides: Partial<NodeConfig> = {}): NodeConfig {
   return defaultConfig('/', {
     dataDir: join(makeTempDir(), 'data'),
@@ -67,7 +74,7 @@ describe('Daemon', () => {
         {
           name: 'routes',
           create(components) {
-            const raft = requireService<{ name: string }>(components, 'raft')
+            const raft = requireService(components, 'raft')
             return {
               routes: {
                 name: 'routes',

@@ -19,10 +19,11 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sendBlocked, type BlockReads } from './block-reads.js'
+import { toRemoteException } from '../remote-exception.js'
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FsError, isFsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
-import { isAuthError, type GrantScope, type Principal } from '../../auth/index.js'
+import { FsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
+import type { GrantScope, Principal } from '../../auth/index.js'
 import { callerOf } from '../auth-hook.js'
 import type { ApiRoutes } from '../server.js'
 
@@ -37,7 +38,7 @@ export interface WebHdfsDeps {
   /** Largest body accepted on the data step (default 17 MiB: above any inlineThreshold, so the fs says why). */
   readonly bodyLimitBytes?: number
   /**
-   * Files in blocks (src/node/cluster/blocks-module.ts): step one of CREATE/APPEND redirects to a
+   * Files in blocks (src/fs/blocks): step one of CREATE/APPEND redirects to a
    * datanode's data route (`writeTarget`, signed with the shared `tokenKey`), and OPEN streams a file in
    * blocks. Without it every file is inline.
    */
@@ -660,40 +661,5 @@ export function createTokenSigner(key: Uint8Array, ttlMs: number, clock: () => n
 
 // ------------------------------------------------------------------------------------ errors
 
-/** The RemoteException body and status for any error a WebHDFS route throws. */
-export function toRemoteException(err: unknown): {
-  status: number
-  body: { RemoteException: { exception: string; javaClassName: string; message: string } }
-} {
-  if (isFsError(err)) return { status: err.httpStatus, body: err.toRemoteException() }
-  if (isAuthError(err)) return { status: err.httpStatus, body: err.toRemoteException() }
-  const e = err as { validation?: unknown; statusCode?: number; code?: unknown; message?: string }
-  const message = typeof e?.message === 'string' ? e.message : String(err)
-  const remote = (status: number, exception: string, javaClassName: string, msg = message) => ({
-    status,
-    body: { RemoteException: { exception, javaClassName, message: msg } },
-  })
-  if (e?.validation !== undefined || e?.statusCode === 400)
-    return remote(400, 'IllegalArgumentException', 'java.lang.IllegalArgumentException')
-  if (e?.statusCode === 413) return remote(413, 'IOException', 'java.io.IOException')
-  if (e?.statusCode === 415)
-    return remote(415, 'IllegalArgumentException', 'java.lang.IllegalArgumentException')
-  const code = typeof e?.code === 'string' ? e.code : ''
-  if (code === 'SUPERUSER_REQUIRED')
-    return remote(403, 'AccessControlException', 'org.apache.hadoop.security.AccessControlException')
-  // Consensus errors (no leader yet, proposal dropped, timeout): retriable from the client's side.
-  if (
-    [
-      'NOT_LEADER',
-      'NO_LEADER',
-      'PROPOSAL_DROPPED',
-      'TIMEOUT',
-      'STOPPED',
-      'QUEUE_FULL',
-      'UNAVAILABLE',
-    ].includes(code)
-  ) {
-    return remote(503, 'RetriableException', 'org.apache.hadoop.ipc.RetriableException')
-  }
-  return remote(500, 'RuntimeException', 'java.lang.RuntimeException', 'internal error')
-}
+/** The RemoteException body and status for any error a WebHDFS route throws: through the error table. */
+export { toRemoteException }

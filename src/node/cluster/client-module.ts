@@ -10,10 +10,8 @@ import { HopsError } from '../../errors.js'
 import type { ApiRoutes } from '../../api/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import { request } from '../p2p/index.js'
-import type { MetadataNode } from './metadata-module.js'
 import { PROTOCOLS } from './metadata-module.js'
-import type { P2PNode } from './p2p-module.js'
-import { clusterStatusSchema, type ClusterStatus, type MembershipLike, type MemberLike } from './status.js'
+import { clusterStatusSchema, type ClusterStatus, type MemberLike } from './status.js'
 import { errorBodySchema } from '../../api/index.js'
 
 import pb = hopsd.cluster
@@ -30,14 +28,14 @@ export interface ClusterClient {
   metadataTargets(): MemberLike[]
 }
 
-export function clusterClientModule(): NodeModule {
+export function clusterClientModule(): NodeModule<'cluster'> {
   return {
     name: 'cluster',
     create(components) {
       const { config } = components
-      const p2p = requireService<P2PNode>(components, 'p2p')
-      const membership = requireService<MembershipLike>(components, 'membership')
-      const local = components.services['metadata'] as MetadataNode | undefined
+      const p2p = requireService(components, 'p2p')
+      const membership = requireService(components, 'membership')
+      const local = components.services.metadata
 
       const metadataTargets = (): MemberLike[] =>
         membership

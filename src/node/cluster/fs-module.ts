@@ -9,24 +9,19 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { ApiRoutes } from '../../api/index.js'
-import { fsRoutes } from '../../api/routes/fs.js'
-import { webhdfsRoutes, webhdfsTokenKey } from '../../api/routes/webhdfs.js'
+import { fsRoutes, webhdfsRoutes, webhdfsTokenKey, type ApiRoutes } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createFsService, type FsService } from '../../fs/index.js'
 import { requireService, type NodeModule } from '../module.js'
-import type { BlockManager } from './blocks-module.js'
 import type { ClusterClient } from './client-module.js'
-import type { MetadataNode } from './metadata-module.js'
 import { loadSwarmKey } from './p2p-module.js'
-import type { NodeTls } from './tls-module.js'
 import { parseHostPort } from '../p2p/index.js'
 
-export function fsModule(): NodeModule {
+export function fsModule(): NodeModule<'fs'> {
   return {
     name: 'fs',
     create(components) {
-      const local = components.services['metadata'] as MetadataNode | undefined
+      const local = components.services.metadata
       if (local !== undefined) {
         const fs: FsService = createFsService({
           consensus: {
@@ -35,7 +30,7 @@ export function fsModule(): NodeModule {
           },
           stateMachine: local.stateMachine,
         })
-        const blocks = components.services['blockmanager'] as BlockManager | undefined
+        const blocks = components.services.blockmanager
         const webhdfs = webhdfsRoutes({
           fs,
           blocks,
@@ -53,9 +48,9 @@ export function fsModule(): NodeModule {
           },
         }
       }
-      const cluster = requireService<ClusterClient>(components, 'cluster')
+      const cluster = requireService(components, 'cluster')
       // With --tls every node's API speaks HTTPS: forward over HTTPS, trusting the cluster CA only.
-      const tls = components.config.tls ? requireService<NodeTls>(components, 'tls') : undefined
+      const tls = components.config.tls ? requireService(components, 'tls') : undefined
       return {
         routes: fsProxyRoutes(cluster, tls === undefined ? undefined : { ca: () => tls.clusterCaPem() }),
       }

@@ -14,19 +14,18 @@ import {
   type NodeView,
 } from '../membership/index.js'
 import { VERSION } from '../../version.js'
-import type { P2PNode } from './p2p-module.js'
 
 export interface MembershipNode {
   view(): NodeView[]
   get(id: string): NodeView | undefined
 }
 
-export function membershipModule(): NodeModule {
+export function membershipModule(): NodeModule<'membership'> {
   return {
     name: 'membership',
     create(components) {
       const { config, logger } = components
-      const p2p = requireService<P2PNode>(components, 'p2p')
+      const p2p = requireService(components, 'p2p')
       let membership: Membership | undefined
       const api: MembershipNode = {
         view: () => membership?.view() ?? [],

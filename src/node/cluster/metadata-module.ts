@@ -41,10 +41,9 @@ import {
   RAFT_PROTOCOL,
   type Channel,
 } from '../p2p/index.js'
+import { Periodic } from '../../lib/index.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
-import { Periodic } from './periodic.js'
-import type { P2PNode } from './p2p-module.js'
-import { buildClusterStatus, type ClusterStatus, type MembershipLike } from './status.js'
+import { buildClusterStatus, type ClusterStatus } from './status.js'
 
 import pb = hopsd.cluster
 
@@ -69,15 +68,15 @@ export interface MetadataNode {
   status(): ClusterStatus
 }
 
-export function metadataModule(): NodeModule {
+export function metadataModule(): NodeModule<'metadata'> {
   return {
     name: 'metadata',
     roles: ['metadata'],
     create(components) {
       const { config, identity } = components
       const logger = components.logger
-      const p2p = requireService<P2PNode>(components, 'p2p')
-      const membership = requireService<MembershipLike>(components, 'membership')
+      const p2p = requireService(components, 'p2p')
+      const membership = requireService(components, 'membership')
       const selfId = identity.id
 
       const stateMachine = createMetaStateMachine({

@@ -25,7 +25,7 @@ export interface P2PNode {
   host(): P2PHost
 }
 
-export function p2pModule(): NodeModule {
+export function p2pModule(): NodeModule<'p2p'> {
   return {
     name: 'p2p',
     create(components) {

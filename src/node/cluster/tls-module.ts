@@ -43,9 +43,7 @@ import type { HostPort } from '../config.js'
 import type { Logger } from '../logger.js'
 import { requireService, type NodeModule } from '../module.js'
 import { backoffDelayMs, request, type BackoffOptions } from '../p2p/index.js'
-import type { ClusterClient } from './client-module.js'
-import { PROTOCOLS, type MetadataNode } from './metadata-module.js'
-import type { P2PNode } from './p2p-module.js'
+import { PROTOCOLS } from './metadata-module.js'
 
 import pb = hopsd.cluster
 
@@ -106,15 +104,15 @@ export type CertificateSource = (
   signal: AbortSignal,
 ) => Promise<CertificateReply>
 
-export function tlsModule(): NodeModule {
+export function tlsModule(): NodeModule<'tls'> {
   return {
     name: 'tls',
     create(components) {
       const { config, identity } = components
       const logger = components.logger
-      const p2p = requireService<P2PNode>(components, 'p2p')
-      const cluster = requireService<ClusterClient>(components, 'cluster')
-      const local = components.services['metadata'] as MetadataNode | undefined
+      const p2p = requireService(components, 'p2p')
+      const cluster = requireService(components, 'cluster')
+      const local = components.services.metadata
       const store = createCertificateStore(join(config.dataDir, TLS_DIR))
       const hosts = certificateHosts(config.http, config.p2p)
 

@@ -3,14 +3,10 @@
  * production (Date.now): `lastSeenMs` in the view is then a timestamp an operator can read. A wall
  * clock step makes peers look older or fresher for one round at most (the next heartbeat corrects it).
  */
-export type TimerHandle = unknown
+import type { Clock } from '../../consensus/index.js'
 
-export interface Clock {
-  now(): number
-  /** Runs fn once after ms unless cleared; never calls fn synchronously. */
-  setTimeout(fn: () => void, ms: number): TimerHandle
-  clearTimeout(handle: TimerHandle): void
-}
+// One Clock for every area (src/consensus/clock.ts); membership's own is only its wall-clock instance.
+export type { Clock, TimerHandle } from '../../consensus/index.js'
 
 export const realClock: Clock = {
   now: () => Date.now(),

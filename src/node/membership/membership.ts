@@ -19,7 +19,14 @@
  */
 import type { Message } from '@libp2p/gossipsub'
 import type { Stream } from '@libp2p/interface'
-import { encodeFrame, nullLogger, readFrames, type P2PHost, type P2PLogger } from '../p2p/index.js'
+import {
+  encodeFrame,
+  nullLogger,
+  readFrames,
+  waitForDrain,
+  type P2PHost,
+  type P2PLogger,
+} from '../p2p/index.js'
 import { realClock, type Clock, type TimerHandle } from './clock.js'
 import { decodeNodeInfo, encodeNodeInfo } from './codec.js'
 import { MEMBERSHIP_LAN, validateMembershipConfig, type MembershipConfig } from './config.js'
@@ -32,7 +39,6 @@ import {
   type NodeView,
 } from './types.js'
 import { MembershipView } from './view.js'
-import { waitForDrain } from '../p2p/drain.js'
 
 export const MEMBERSHIP_TOPIC = 'hopsd/membership/1'
 export const MEMBERSHIP_PUSH_PROTOCOL = '/hopsd/membership/push/1.0.0'

@@ -47,6 +47,8 @@ export {
   type P2PTimings,
 } from './host.js'
 export { encodeFrame, readFrames } from './framing.js'
+export { waitForDrain } from './drain.js'
+export { libp2pPeerNetwork } from './peer-network.js'
 export { BoundedQueue, type DropPolicy } from './queue.js'
 export {
   createChannel,

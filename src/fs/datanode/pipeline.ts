@@ -1,5 +1,5 @@
 /**
- * The block write pipeline and block reads between datanodes, over libp2p streams.
+ * The block write pipeline between datanodes, over {@link PeerStreams}.
  *
  * `/hopsd/block-pipeline/1.0.0` — one stream per block and hop: the first frame is a PipelineHeader
  * (block, genStamp, the datanodes after the receiver), then Packets (seq, ≤ 64 KiB = one checksum
@@ -7,28 +7,19 @@
  * sends PacketAck{seq} upstream once its own write and the downstream ack of that seq are both done —
  * so an ack at the head means every replica wrote the packet, and the last packet's ack means every
  * replica fsynced and finalised the block. A failure acks `ok: false` naming the first datanode that
- * failed; the writer replaces it (pipeline recovery, datanode-module.ts). The writer bounds the
- * packets in flight (`PIPELINE_WINDOW_PACKETS`); each stage reads the next packet only after its local
- * write, so backpressure runs up the pipeline.
- *
- * `/hopsd/block-read/1.0.0` — one ReadRequest frame, then ReadFrames of ≤ 1 MiB until the range is
- * sent, or one frame with an errorCode (CORRUPT_REPLICA: the chunk failed its CRC on that replica).
+ * failed; the writer replaces it (pipeline recovery, ./write.ts). The writer bounds the packets in
+ * flight (`PIPELINE_WINDOW_PACKETS`); each stage reads the next packet only after its local write, so
+ * backpressure runs up the pipeline.
  */
-import type { Stream } from '@libp2p/interface'
-import { Uint8ArrayList } from 'uint8arraylist'
-import { crc32c } from '../../fs/index.js'
-import { CHUNK_BYTES, type BlockStore } from '../../fs/blockstore/index.js'
 import { hopsd } from '../../proto/datanode.js'
-import { encodeFrame, readFrames, type P2PHost } from '../p2p/index.js'
+import { BLOCK_FRAME_BYTES_MAX } from '../blocks/index.js'
+import type { PeerStream, PeerStreams } from '../peers.js'
+import type { BlockStore } from './store.js'
 
 import pb = hopsd.datanode
 
 export const PIPELINE_PROTOCOL = '/hopsd/block-pipeline/1.0.0'
-import { waitForDrain } from '../p2p/drain.js'
-export const READ_PROTOCOL = '/hopsd/block-read/1.0.0'
 export const PIPELINE_WINDOW_PACKETS = 64
-const FRAME_BYTES_MAX = 2 * 1024 * 1024
-const READ_FRAME_BYTES = 1024 * 1024
 
 export interface Ack {
   readonly seq: number
@@ -84,25 +75,25 @@ function fail(seq: number, node: string, error: string): Ack {
   return { seq, ok: false, failedNode: node, error, length: 0, checksum: 0 }
 }
 
-/** Opens the pipeline at `targets[0]` (over libp2p), the rest downstream of it. */
+/** Opens the pipeline at `targets[0]`, the rest downstream of it. */
 export async function openRemoteStage(
-  host: P2PHost,
+  streams: PeerStreams,
   targets: readonly string[],
   blockId: number,
   genStamp: number,
   signal?: AbortSignal,
 ): Promise<StageLink> {
   const peer = targets[0]!
-  const stream = await host.newStream(peer, PIPELINE_PROTOCOL, { signal })
-  const send = async (bytes: Uint8Array): Promise<void> => {
-    if (!stream.send(encodeFrame(bytes))) await waitForDrain(stream, signal)
-  }
-  await send(pb.PipelineHeader.encode({ blockId, genStamp, downstream: targets.slice(1) }).finish())
+  const stream = await streams.openStream(peer, PIPELINE_PROTOCOL, { signal })
+  await stream.send(
+    pb.PipelineHeader.encode({ blockId, genStamp, downstream: targets.slice(1) }).finish(),
+    signal,
+  )
   const acks = new AsyncQueue<Ack>()
   void (async () => {
     let lastSeq = -1
     try {
-      for await (const frame of readFrames(stream, FRAME_BYTES_MAX)) {
+      for await (const frame of stream.frames(BLOCK_FRAME_BYTES_MAX)) {
         const a = pb.PacketAck.decode(frame)
         const ack: Ack = {
           seq: Number(a.seq),
@@ -123,8 +114,8 @@ export async function openRemoteStage(
   })()
   return {
     async send(p) {
-      if (!stream.send(encodePacketFrame(p))) await waitForDrain(stream, signal)
-      if (p.last) await stream.close({ signal }).catch(() => undefined)
+      await stream.send(packetFrameParts(p), signal)
+      if (p.last) await stream.close(signal).catch(() => undefined)
     },
     acks,
     abort: () => stream.abort(new Error('pipeline aborted')),
@@ -139,7 +130,7 @@ export async function openRemoteStage(
 export async function runStage(opts: {
   selfId: string
   store: BlockStore
-  host: P2PHost
+  streams: PeerStreams
   blockId: number
   genStamp: number
   downstream: readonly string[]
@@ -168,7 +159,7 @@ export async function runStage(opts: {
     writer = await store.createWriter(blockId, genStamp)
     if (opts.downstream.length > 0) {
       try {
-        link = await openRemoteStage(opts.host, opts.downstream, blockId, genStamp, opts.signal)
+        link = await openRemoteStage(opts.streams, opts.downstream, blockId, genStamp, opts.signal)
       } catch (err) {
         throw Object.assign(new Error((err as Error).message), { failedNode: opts.downstream[0] })
       }
@@ -196,8 +187,8 @@ export async function runStage(opts: {
       // is being written, and the writer joins packets that queue up into one writev. The ack, in
       // order on `chain`, still waits for it.
       // Only the last stage checks the packet's CRC, as HDFS's pipeline does: the bytes it got passed
-      // through every stage before it (a stage forwards what it writes), Noise authenticates each hop,
-      // and every replica keeps the CRC for reads and the block scanner to check against.
+      // through every stage before it (a stage forwards what it writes), the transport authenticates
+      // each hop, and every replica keeps the CRC for reads and the block scanner to check against.
       const written = w.write(p.data, p.crc, opts.downstream.length === 0)
       written.catch(() => undefined) // observed on the chain; not an unhandled rejection meanwhile
       const local = async (): Promise<{ ok: true; length: number; checksum: number } | Ack> => {
@@ -249,14 +240,14 @@ export async function runStage(opts: {
 
 /** Serves PIPELINE_PROTOCOL: each inbound stream is one stage of some block's pipeline. */
 export async function servePipeline(
-  host: P2PHost,
+  streams: PeerStreams,
   selfId: string,
   store: BlockStore,
 ): Promise<() => Promise<void>> {
-  await host.handle(
+  return streams.handleStreams(
     PIPELINE_PROTOCOL,
-    async (stream: Stream) => {
-      const frames = readFrames(stream, FRAME_BYTES_MAX)[Symbol.asyncIterator]()
+    async (stream: PeerStream) => {
+      const frames = stream.frames(BLOCK_FRAME_BYTES_MAX)[Symbol.asyncIterator]()
       const first = await frames.next()
       if (first.done) return
       const h = pb.PipelineHeader.decode(first.value)
@@ -273,28 +264,27 @@ export async function servePipeline(
       await runStage({
         selfId,
         store,
-        host,
+        streams,
         blockId: Number(h.blockId),
         genStamp: Number(h.genStamp),
         downstream: h.downstream,
         packets,
         onAck: async (a) => {
-          if (stream.status !== 'open') return
-          if (!stream.send(encodeFrame(pb.PacketAck.encode(a).finish()))) await waitForDrain(stream)
+          if (!stream.open) return
+          await stream.send(pb.PacketAck.encode(a).finish())
         },
       })
       await stream.close().catch(() => undefined)
     },
-    { maxInboundStreams: 256 },
+    { streamsMax: 256 },
   )
-  return () => host.unhandle(PIPELINE_PROTOCOL)
 }
 
 /** A stage run on this node, fed from memory (the writer is itself the first target). */
 export function localStage(opts: {
   selfId: string
   store: BlockStore
-  host: P2PHost
+  streams: PeerStreams
   targets: readonly string[]
   blockId: number
   genStamp: number
@@ -321,94 +311,18 @@ export function localStage(opts: {
 }
 
 /**
- * A Packet as one length-prefixed frame without copying its data: protobufjs encodes seq, crc and last,
+ * A Packet as the parts of one frame, without copying its data: protobufjs encodes seq, crc and last,
  * then the data field's key and length, and the data itself is the frame's last part (protobuf reads
  * fields in any order). Encoding it whole copied every 64 KiB on every hop, and the short-lived 64 KiB
  * buffers kept V8 marking the old generation.
  */
-export function encodePacketFrame(p: PacketIn): Uint8ArrayList {
+export function packetFrameParts(p: PacketIn): [Uint8Array, Uint8Array] {
   const head = pb.Packet.encode({ seq: p.seq, crc: p.crc, last: p.last })
     .uint32(PACKET_DATA_KEY)
     .uint32(p.data.length)
     .finish()
-  return encodeFrame(new Uint8ArrayList(head, p.data))
+  return [head, p.data]
 }
 
 /** Field 2 (data), wire type 2 (length-delimited). */
 const PACKET_DATA_KEY = (2 << 3) | 2
-
-/** Splits `data` into packets from `seq0`; the last is marked when `final`. */
-export function toPackets(data: Uint8Array, seq0: number, final: boolean): PacketIn[] {
-  const out: PacketIn[] = []
-  for (let off = 0; off < data.length || (final && out.length === 0); off += CHUNK_BYTES) {
-    const chunk = data.subarray(off, off + CHUNK_BYTES)
-    out.push({ seq: seq0 + out.length, data: chunk, crc: crc32c(chunk), last: false })
-    if (off + CHUNK_BYTES >= data.length) break
-  }
-  if (final && out.length > 0) out[out.length - 1] = { ...out[out.length - 1]!, last: true }
-  return out
-}
-
-// ---------------------------------------------------------------------------------- reads
-
-/** Serves READ_PROTOCOL from `store`; `onCorrupt` hears of every replica that failed its checksum. */
-export async function serveReads(
-  host: P2PHost,
-  store: BlockStore,
-  onCorrupt: (blockId: number) => void,
-): Promise<() => Promise<void>> {
-  await host.handle(
-    READ_PROTOCOL,
-    async (stream: Stream) => {
-      let req: pb.ReadRequest | undefined
-      for await (const f of readFrames(stream, 64 * 1024)) {
-        req = pb.ReadRequest.decode(f)
-        break
-      }
-      if (req === undefined) return
-      const id = Number(req.blockId)
-      const info = store.info(id)
-      const end = Math.min(info?.length ?? 0, Number(req.offset) + Number(req.length))
-      const out = async (frame: pb.ReadFrame.$Properties): Promise<void> => {
-        if (!stream.send(encodeFrame(pb.ReadFrame.encode(frame).finish()))) await waitForDrain(stream)
-      }
-      try {
-        if (info === undefined) await store.read(id, 0, 0)
-        for (let off = Number(req.offset); off < end; off += READ_FRAME_BYTES) {
-          await out({ data: await store.read(id, off, Math.min(READ_FRAME_BYTES, end - off)) })
-        }
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? 'INTERNAL'
-        if (code === 'CORRUPT_REPLICA') onCorrupt(id)
-        await out({ errorCode: code, errorMessage: (err as Error).message })
-      }
-      await stream.close().catch(() => undefined)
-    },
-    { maxInboundStreams: 256 },
-  )
-  return () => host.unhandle(READ_PROTOCOL)
-}
-
-/** Reads [offset, offset+length) of a block from `peer`, yielding pieces; throws on an error frame. */
-export async function* readRemote(
-  host: P2PHost,
-  peer: string,
-  blockId: number,
-  offset: number,
-  length: number,
-  signal?: AbortSignal,
-): AsyncGenerator<Uint8Array> {
-  const stream = await host.newStream(peer, READ_PROTOCOL, { signal })
-  try {
-    if (!stream.send(encodeFrame(pb.ReadRequest.encode({ blockId, offset, length }).finish())))
-      await waitForDrain(stream, signal)
-    await stream.close({ signal })
-    for await (const f of readFrames(stream, FRAME_BYTES_MAX)) {
-      const r = pb.ReadFrame.decode(f)
-      if (r.errorCode !== '') throw Object.assign(new Error(r.errorMessage), { code: r.errorCode })
-      yield r.data
-    }
-  } finally {
-    if (stream.status === 'open') stream.abort(new Error('read finished'))
-  }
-}

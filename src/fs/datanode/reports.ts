@@ -9,16 +9,23 @@
  * Here the increment is the difference between the store's replicas now and those of the last report
  * the leader answered, not a log of events: nothing is lost when a heartbeat fails or its answer is
  * lost (the next difference still holds it, and applying a difference twice changes nothing), and no
- * code path that adds or deletes a replica has to remember to tell the reporter.
+ * code path that adds or deletes a replica has to remember to tell the reporter. A replica deleted and
+ * written again between two reports (the leader asked for the delete, then chose this node as a
+ * re-replication target) differs by its incarnation, so it is reported again: comparing only the
+ * generation and length hid it, and the leader believed it gone until the next full report (found by
+ * the seeded reconcile simulation, test/blocks/reconcile.test.ts, SEED=39).
  *
  * A full report goes first, whenever the leader asks for one (a new leader, or one that dropped this
  * node's replicas while it seemed dead), and every `fullIntervalMs` as a safety net.
  */
-import type { StoredBlockInfo } from '../../fs/blockstore/index.js'
+import type { StoredBlockInfo } from './store.js'
 
 export interface BlockReport {
   readonly incremental: boolean
-  /** Full: every replica. Incremental: those new or changed (genStamp, length) since the last answered. */
+  /**
+   * Full: every replica. Incremental: those new or changed (genStamp, length, or written again: a new
+   * incarnation) since the last answered.
+   */
   readonly blocks: readonly StoredBlockInfo[]
   /** Incremental only: the replicas gone since the last answered report. */
   readonly deleted: readonly number[]
@@ -47,7 +54,12 @@ export class BlockReporter {
       return { incremental: false, blocks: replicas, deleted: [], state }
     const blocks = replicas.filter((b) => {
       const a = acked.get(b.id)
-      return a === undefined || a.genStamp !== b.genStamp || a.length !== b.length
+      return (
+        a === undefined ||
+        a.genStamp !== b.genStamp ||
+        a.length !== b.length ||
+        a.incarnation !== b.incarnation
+      )
     })
     const deleted: number[] = []
     for (const id of acked.keys()) if (!state.has(id)) deleted.push(id)

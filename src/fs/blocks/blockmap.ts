@@ -11,7 +11,7 @@
  *
  * Commands (proto/meta.proto):
  *  - AddBlock{path, targets}: a new UNDER_CONSTRUCTION block of a file under the caller's lease; the
- *    targets come from placement run by the proposer (src/fs/placement.ts), revalidated here: distinct,
+ *    targets come from placement run by the proposer (./placement.ts), revalidated here: distinct,
  *    at most the file's replication, none draining or decommissioned. genStamp = the Raft index.
  *  - CompleteFile{path, blocks, dropInline}: the blocks (with lengths, checksums and the replicas that
  *    acked) become COMPLETE and are appended to the inode, and the file closes: new blocks become
@@ -22,7 +22,7 @@
  *  - RemoveBlocks{ids}: forgets blocks no file refers to (superuser; a block still referenced is kept).
  *
  * Soft state — heartbeats, capacity, which node is live — stays in the leader's memory and the gossip
- * view (src/node/cluster/blocks-module.ts); only the deltas that change the map go through Raft.
+ * view (./manager.ts, ./datanodes.ts); only the deltas that change the map go through Raft.
  */
 import {
   CommandRejected,
@@ -33,11 +33,11 @@ import {
   type MetaModuleFactory,
   type MetaStore,
   type Table,
-} from '../meta/index.js'
-import { be64 } from '../meta/index.js'
-import { FsError } from './errors.js'
-import { counterCodec, type Block } from './inode.js'
-import type { Namespace } from './namespace.js'
+} from '../../meta/index.js'
+import { be64 } from '../../meta/index.js'
+import { FsError } from '../errors.js'
+import { counterCodec, type Block } from '../inode.js'
+import type { Namespace } from '../namespace.js'
 
 import pb = metaProto.meta
 

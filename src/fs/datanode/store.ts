@@ -33,6 +33,12 @@ export interface StoredBlockInfo {
   readonly id: number
   readonly genStamp: number
   readonly length: number
+  /**
+   * Which finalisation of the replica this is, counted by the store since it started: a replica
+   * deleted and written again (same id, generation and length) has a new one, so that block reports
+   * can tell it from the one before (./reports.ts). Local to this process; never on the wire.
+   */
+  readonly incarnation?: number
 }
 
 export interface BlockUsage {
@@ -76,6 +82,7 @@ interface Located {
   readonly dir: string
   readonly genStamp: number
   readonly length: number
+  readonly incarnation?: number
 }
 
 export class BlockStore {
@@ -87,6 +94,8 @@ export class BlockStore {
   private usedBytes = 0
   /** Bytes promised to writers in progress (counted against the capacity). */
   private pendingBytes = 0
+  /** The last incarnation given to a replica (see StoredBlockInfo.incarnation). */
+  private incarnations = 0
 
   constructor(init: BlockStoreInit) {
     if (init.dirs.length === 0) throw new Error('BlockStore: no data directories')
@@ -115,7 +124,12 @@ export class BlockStore {
 
   /** Every finalised replica. */
   list(): StoredBlockInfo[] {
-    return [...this.blocks].map(([id, b]) => ({ id, genStamp: b.genStamp, length: b.length }))
+    return [...this.blocks].map(([id, b]) => ({
+      id,
+      genStamp: b.genStamp,
+      length: b.length,
+      incarnation: b.incarnation,
+    }))
   }
 
   has(id: number): boolean {
@@ -124,7 +138,7 @@ export class BlockStore {
 
   info(id: number): StoredBlockInfo | undefined {
     const b = this.blocks.get(id)
-    return b && { id, genStamp: b.genStamp, length: b.length }
+    return b && { id, genStamp: b.genStamp, length: b.length, incarnation: b.incarnation }
   }
 
   async usage(): Promise<BlockUsage> {
@@ -345,7 +359,7 @@ export class BlockStore {
   private put(id: number, b: Located): void {
     const old = this.blocks.get(id)
     if (old) this.usedBytes -= old.length
-    this.blocks.set(id, b)
+    this.blocks.set(id, { ...b, incarnation: ++this.incarnations })
     this.usedBytes += b.length
   }
 

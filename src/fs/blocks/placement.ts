@@ -9,6 +9,7 @@
  * tier, the node with the most free space wins, ties broken by `rng`. Never full, draining,
  * decommissioned, dead or excluded nodes.
  */
+import type { Rng } from '../../consensus/index.js'
 
 export interface DatanodeCandidate {
   readonly id: string
@@ -33,18 +34,19 @@ export interface PlacementRequest {
   readonly existing?: readonly { id: string; zone: string }[]
   /** Nodes that must not be chosen (failed in a pipeline). */
   readonly exclude?: readonly string[]
-  readonly rng?: () => number
+  /** Breaks ties (the block manager passes its seeded one); default Math.random. */
+  readonly rng?: Rng
 }
 
 /** Up to `count` targets, in pipeline order; fewer when not enough nodes qualify. */
 export function chooseTargets(req: PlacementRequest): string[] {
-  const rng = req.rng ?? Math.random
+  const rng = req.rng ?? mathRandom
   const taken = new Set<string>([...(req.exclude ?? []), ...(req.existing ?? []).map((e) => e.id)])
   const zoneUse = new Map<string, number>()
   for (const e of req.existing ?? []) zoneUse.set(e.zone, (zoneUse.get(e.zone) ?? 0) + 1)
   const eligible = req.candidates
     .filter((c) => c.live && !c.retired && c.availableBytes >= req.blockBytes && !taken.has(c.id))
-    .map((c) => ({ c, r: rng() }))
+    .map((c) => ({ c, r: rng.nextInt(TIE_RANGE) }))
   const out: string[] = []
   const take = (c: DatanodeCandidate): void => {
     out.push(c.id)
@@ -66,3 +68,6 @@ export function chooseTargets(req: PlacementRequest): string[] {
   }
   return out
 }
+
+const TIE_RANGE = 0x1_0000_0000
+const mathRandom: Rng = { nextInt: (n) => Math.floor(Math.random() * n) }

@@ -1,0 +1,550 @@
+/**
+ * The block manager (on metadata nodes): the metadata side of large files.
+ *
+ *  - On the Raft leader, it keeps the datanodes' soft state (heartbeats: capacity, free space) in
+ *    memory (./datanodes.ts), and turns each block report into replica-set deltas committed as one
+ *    UpdateReplicas (nothing when the map already agrees): Raft sees deltas, not reports. Reports are
+ *    incremental (the replicas added, changed or deleted since the last one) on top of a full report
+ *    this leader took in its term; it asks for a full one when it has none, or after dropping the
+ *    node's replicas.
+ *  - It places new blocks (`/hopsd/block-alloc/1.0.0`): the writer's own node first, other zones,
+ *    then the same zone (./placement.ts), and commits AddBlock with the chosen targets.
+ *  - Its reconcile loop (leader only, ./reconcile.ts) re-replicates, removes surplus and corrupt
+ *    replicas, and finishes decommissioning.
+ *  - On every metadata node: reads of files in blocks (a replica on this node, then this zone, then any;
+ *    a replica that fails its checksum is skipped — its datanode reports it), the WebHDFS step-one
+ *    redirect target for writes (a datanode), a file's block layout and the fsck health report.
+ */
+import { Counter, type Registry } from 'prom-client'
+import type { Clock, Rng } from '../../consensus/index.js'
+import { Periodic } from '../../lib/index.js'
+import {
+  encodeCommand,
+  metaProto,
+  type ConsensusGroup,
+  type MetaResult,
+  type MetaStateMachine,
+} from '../../meta/index.js'
+import { hopsd } from '../../proto/datanode.js'
+import { BlockCrcMd5, fileChecksumOf } from '../checksum.js'
+import { errorFromResult, FsError } from '../errors.js'
+import { silentFsLogger, type FsLogger } from '../logger.js'
+import type { Namespace } from '../namespace.js'
+import type { ClusterView, PeerNetwork } from '../peers.js'
+import type { Caller } from '../permission.js'
+import { BLOCK_STATE, type BlockMap, type BlockRecord } from './blockmap.js'
+import { Datanodes } from './datanodes.js'
+import { chooseTargets } from './placement.js'
+import { BLOCK_PROTOCOLS, type AllocReply, type AllocRequest } from './protocol.js'
+import { READ_PIECE_BYTES, readRemote, type BlockReads, type ReadBuffers } from './reads.js'
+import { goodLiveReplicas, reconcileStep } from './reconcile.js'
+
+import pb = hopsd.datanode
+import mpb = metaProto.meta
+
+/** The part of the local Raft group the block manager uses: commands, read barriers, who leads. */
+export interface LeaderGroup extends ConsensusGroup {
+  status(): { readonly role: string; readonly leaderId: string; readonly term: number }
+}
+
+/** A datanode's local replicas, as the block manager reads them (src/fs/datanode's BlockStore fits). */
+export interface LocalReplicas {
+  /** Bytes [offset, offset+length) of a replica (fewer at its end); into `into` when given. */
+  read(blockId: number, offset: number, length: number, into?: Buffer): Promise<Uint8Array>
+}
+
+export interface BlockManagerInit {
+  readonly selfId: string
+  readonly zone: string
+  /** The local metadata replica: its Raft group and state machine (with the `fs` and `blocks` modules). */
+  readonly group: LeaderGroup
+  readonly stateMachine: MetaStateMachine
+  /** The gossip view: liveness, zones and HTTP addresses of the other nodes. */
+  readonly cluster: ClusterView
+  readonly peers: PeerNetwork
+  /** Wall-clock ms (the view's `lastSeenMs` and commands' `nowMs` are on that time line). */
+  readonly clock: Clock
+  /** Seeded: tie-breaks in placement and replica order. */
+  readonly rng: Rng
+  readonly heartbeatMs: number
+  /** The gossip view's dead-after threshold (--dead-after-ms). */
+  readonly deadAfterMs: number
+  /** How long a dead datanode's replicas still count (--replica-grace-ms). */
+  readonly replicaGraceMs: number
+  readonly logger?: FsLogger
+  /** Where the block manager's metrics go (the daemon's registry); none without it. */
+  readonly metrics?: Registry
+}
+
+export interface BlockHealth {
+  readonly blocks: number
+  readonly underReplicated: number
+  readonly missing: number
+  readonly corrupt: number
+  readonly underReplicatedBlocks: { id: number; path: string; live: number; replication: number }[]
+  readonly missingBlocks: { id: number; path: string }[]
+  readonly corruptReplicas: { id: number; path: string; nodes: string[] }[]
+  readonly datanodes: {
+    id: string
+    zone: string
+    state: string
+    live: boolean
+    availableBytes: number
+    usedBytes: number
+    capacityBytes: number
+  }[]
+}
+
+/** A file's blocks with their replicas' nodes and zones (GET /api/v1/fs/blocks). */
+export interface FileBlocks {
+  readonly path: string
+  readonly length: number
+  readonly inlined: boolean
+  readonly replication: number
+  readonly blockSize: number
+  readonly blocks: {
+    id: number
+    offset: number
+    length: number
+    genStamp: number
+    replicas: { node: string; zone: string }[]
+    corrupt: string[]
+  }[]
+}
+
+/** Reads of files in blocks (`open`, `checksum`: see BlockReads) and the leader's block management. */
+export interface BlockManager extends BlockReads {
+  /** The leader's side of a heartbeat (answers leader: false elsewhere). */
+  heartbeat(from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply>
+  /** Places and commits the next block of a file (leader only: NOT_LEADER elsewhere). */
+  allocate(req: AllocRequest, signal?: AbortSignal): Promise<AllocReply>
+  /** The HTTP base URL of a datanode to send write data to (this node when it is one). */
+  writeTarget(): string | undefined
+  inlineThreshold(): number
+  /** A datanode's zone (heartbeats on the leader, the gossip view elsewhere). */
+  zoneOf(node: string): string
+  health(): BlockHealth
+  /** The leader's HTTP address when another node leads (undefined on the leader or when unknown). */
+  leaderHttp(): string | undefined
+  /** The datanode of this node hands its store over (local reads), and hears of corrupt local replicas. */
+  attachLocalStore(store: LocalReplicas, onCorrupt: (blockId: number) => void): void
+  /** A file's block layout, read linearizably; `user` undefined: the superuser. */
+  fileBlocks(user: string | undefined, path: string, signal?: AbortSignal): Promise<FileBlocks>
+  /** Starts (DRAINING) or cancels (NORMAL) a decommission; the superuser only (checked in apply). */
+  setDatanodeState(user: string, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
+  /** One step of the reconcile loop (a no-op off the leader); the loop runs it every heartbeat interval. */
+  reconcile(): Promise<void>
+  /** Serves the heartbeat and allocation protocols and starts the reconcile loop. */
+  start(signal?: AbortSignal): Promise<void>
+  stop(signal?: AbortSignal): Promise<void>
+}
+
+export function createBlockManager(init: BlockManagerInit): BlockManager {
+  const { selfId, clock, rng, group: metaGroup } = init
+  const log = init.logger ?? silentFsLogger
+  const sm = init.stateMachine
+  const map = (): BlockMap => sm.module<BlockMap>('blocks')
+  const ns = (): Namespace => sm.module<Namespace>('fs')
+  const transfersInFlight = new Map<number, number>()
+  let localStore: LocalReplicas | undefined
+  let reportLocalCorrupt: (blockId: number) => void = () => undefined
+  let loop: Periodic | undefined
+  const unhandles: (() => Promise<void>)[] = []
+  const datanodes = new Datanodes({
+    selfId,
+    clock,
+    view: init.cluster,
+    heartbeatMs: init.heartbeatMs,
+    deadAfterMs: init.deadAfterMs,
+    replicaGraceMs: init.replicaGraceMs,
+    selfIsDatanode: () => localStore !== undefined,
+  })
+  const soft = datanodes.soft
+  const reportsTaken =
+    init.metrics === undefined
+      ? undefined
+      : new Counter({
+          name: 'hopsd_block_reports_total',
+          help: 'Block reports this node took as the metadata leader: full, incremental, or refused (an incremental report without a full one in this term: a full one was asked for).',
+          labelNames: ['kind'] as const,
+          registers: [init.metrics],
+        })
+
+  const isLeader = (): boolean => {
+    const st = metaGroup.status()
+    return st.role === 'leader' && st.leaderId === selfId
+  }
+  const su = (): string => sm.settings().superuser
+  const propose = async (cmd: mpb.Command.$Properties, signal?: AbortSignal): Promise<unknown> => {
+    const r = (await metaGroup.propose(encodeCommand({ nowMs: clock.now(), user: su(), ...cmd }), {
+      signal,
+    })) as MetaResult
+    if (!r.ok) throw errorFromResult(r.code, r.message)
+    return r.value
+  }
+  const goodLive = (r: BlockRecord): string[] => goodLiveReplicas(r, map(), datanodes)
+  const pathOf = (r: BlockRecord): string => {
+    const inode = ns().fileById(r.inodeId)
+    return inode ? inodePath(ns(), inode.id) : ''
+  }
+  /** A random tie-break key per item (drawn from the seeded rng). */
+  const shuffleKey = (): number => rng.nextInt(0x1_0000_0000)
+
+  /** Replicas to read from: this node's, then this zone's, then any (ties in random order); not the dead. */
+  const orderReplicas = (replicas: readonly string[]): string[] => {
+    const rank = (n: string): number =>
+      n === selfId && localStore ? 0 : datanodes.zoneOf(n) === init.zone ? 1 : 2
+    return replicas
+      .filter((n) => (n === selfId ? localStore !== undefined : datanodes.memberOf(n)?.liveness !== 'dead'))
+      .map((n) => ({ n, rank: rank(n), key: shuffleKey() }))
+      .sort((a, b) => a.rank - b.rank || a.key - b.key)
+      .map((x) => x.n)
+  }
+
+  /** Bytes [from, to) of block `id` from its best replica, falling over to the next on failure. */
+  const readBlock = async function* (
+    id: number,
+    from: number,
+    to: number,
+    signal?: AbortSignal,
+    buffers?: ReadBuffers,
+  ): AsyncGenerator<Uint8Array> {
+    const rec = map().block(id)
+    const replicas = orderReplicas(rec?.replicas ?? [])
+    let pos = from
+    let lastErr: unknown
+    for (const node of replicas) {
+      try {
+        if (node === selfId && localStore !== undefined) {
+          while (pos < to) {
+            const into = await buffers?.take()
+            let piece: Uint8Array
+            try {
+              piece = await localStore.read(id, pos, Math.min(READ_PIECE_BYTES, to - pos), into)
+            } catch (err) {
+              if (into !== undefined) buffers?.release(into)
+              throw err
+            }
+            if (piece.length === 0) {
+              if (into !== undefined) buffers?.release(into)
+              throw new FsError('BLOCK_NOT_FOUND', `short replica of ${id}`)
+            }
+            pos += piece.length
+            yield piece
+          }
+        } else {
+          for await (const piece of readRemote(init.peers, node, id, pos, to - pos, signal)) {
+            pos += piece.length
+            yield piece
+          }
+        }
+        if (pos >= to) return
+      } catch (err) {
+        lastErr = err
+        if ((err as { code?: string }).code === 'CORRUPT_REPLICA' && node === selfId) reportLocalCorrupt(id)
+        log.info({ block: id, node, err: (err as Error).message }, 'replica read failed; trying the next')
+      }
+    }
+    throw new FsError(
+      'BLOCK_NOT_FOUND',
+      `no replica of block ${id} could be read (${(lastErr as Error | undefined)?.message ?? 'no replicas'})`,
+    )
+  }
+
+  const heartbeat = async (from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply> => {
+    if (!isLeader()) return { leader: false }
+    const term = metaGroup.status().term
+    const s = datanodes.entry(from)
+    Object.assign(s, {
+      zone: req.zone ?? '',
+      lastMs: clock.now(),
+      capacityBytes: Number(req.capacityBytes ?? 0),
+      usedBytes: Number(req.usedBytes ?? 0),
+      availableBytes: Number(req.availableBytes ?? 0),
+    })
+    const incremental = req.incremental === true
+    // Deltas on top of a full report from another term (or from before the node's replicas were
+    // dropped) could leave the map wrong for good: take the liveness, ask for a full report.
+    if (incremental && s.fullReportTerm !== term) {
+      reportsTaken?.inc({ kind: 'refused' })
+      return { leader: true, fullReportRequested: true }
+    }
+    reportsTaken?.inc({ kind: incremental ? 'incremental' : 'full' })
+    const m = map()
+    const reported = new Map<number, pb.IStoredBlock>()
+    for (const b of req.blocks ?? []) reported.set(Number(b.id), b)
+    const added: mpb.IReplicaChange[] = []
+    const removed: mpb.IReplicaChange[] = []
+    const corrupt: mpb.IReplicaChange[] = []
+    const deletes = new Set<number>()
+    const corruptIds = new Set((req.corrupt ?? []).map(Number))
+    for (const id of corruptIds) {
+      const r = m.block(id)
+      if (r !== undefined && !r.corrupt.includes(from)) corrupt.push({ blockId: id, node: from })
+      if (r === undefined) deletes.add(id)
+    }
+    for (const [id, b] of reported) {
+      const r = m.block(id)
+      if (r === undefined || r.genStamp !== Number(b.genStamp)) deletes.add(id)
+      else if (r.corrupt.includes(from)) {
+        // As HDFS: a corrupt replica goes only once enough good ones exist (it may be the last copy).
+        if (goodLive(r).length >= r.replication) deletes.add(id)
+      } else if (corruptIds.has(id) || r.state !== BLOCK_STATE.COMPLETE || r.replicas.includes(from)) continue
+      else if (goodLive(r).length < r.replication && !s.pendingDeletes.has(id))
+        added.push({ blockId: id, node: from })
+      else deletes.add(id)
+    }
+    // Replicas the map has on this node and the node no longer holds: every one not in a full
+    // report, or those an incremental one lists as deleted.
+    const gone = incremental ? (req.deleted ?? []).map(Number) : m.blocksOn(from)
+    for (const id of gone) {
+      const r = m.block(id)
+      if (r === undefined || reported.has(id) || r.state !== BLOCK_STATE.COMPLETE) continue
+      if (r.replicas.includes(from) || r.corrupt.includes(from)) removed.push({ blockId: id, node: from })
+    }
+    for (const id of s.pendingDeletes) deletes.add(id)
+    s.pendingDeletes.clear()
+    if (added.length + removed.length + corrupt.length > 0) {
+      await propose({ updateReplicas: { added, removed, corrupt } })
+      if (corrupt.length > 0)
+        log.warn({ node: from, blocks: corrupt.map((c) => c.blockId) }, 'corrupt replicas reported')
+    }
+    if (!incremental) s.fullReportTerm = term
+    const transfers = s.pendingTransfers.splice(0)
+    return { leader: true, deleteBlocks: [...deletes], transfers }
+  }
+
+  const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
+    if (!isLeader()) throw Object.assign(new Error('not the metadata leader'), { code: 'NOT_LEADER' })
+    const id = ns().idOf(req.path)
+    const file = id === undefined ? undefined : ns().fileById(id)
+    if (file === undefined) throw new FsError('FILE_NOT_FOUND', `File does not exist: ${req.path}`)
+    const candidates = datanodes.candidates(map())
+    const targets = chooseTargets({
+      candidates,
+      count: file.replication,
+      blockBytes: file.blockSize,
+      writer: req.writer,
+      exclude: req.exclude,
+      rng,
+    })
+    const roomless = candidates.filter(
+      (c) => c.live && !c.retired && !req.exclude.includes(c.id) && c.availableBytes < file.blockSize,
+    )
+    if (targets.length === 0 && roomless.length > 0) {
+      throw new FsError(
+        'DISK_FULL',
+        `no live datanode has ${file.blockSize} bytes free for the next block of ${req.path}`,
+      )
+    }
+    if (targets.length === 0) {
+      throw new FsError(
+        'NOT_ENOUGH_DATANODES',
+        `no live datanode with ${file.blockSize} bytes free (known: ${soft.size}, live: ${candidates.filter((c) => c.live).length}, excluded: ${req.exclude.join(',') || 'none'})`,
+      )
+    }
+    const r = (await metaGroup.propose(
+      encodeCommand({
+        nowMs: clock.now(),
+        user: req.user,
+        groups: [...req.groups],
+        clientName: req.clientName,
+        addBlock: { path: req.path, targets },
+      }),
+      { signal },
+    )) as MetaResult
+    if (!r.ok) throw errorFromResult(r.code, r.message)
+    const v = r.value as { blockId: number; genStamp: number }
+    return { blockId: v.blockId, genStamp: v.genStamp, targets, blockSize: file.blockSize }
+  }
+
+  const reconcile = (): Promise<void> =>
+    isLeader()
+      ? reconcileStep({ map, datanodes, transfersInFlight, propose, clock, rng, log })
+      : Promise.resolve()
+
+  return {
+    heartbeat,
+    allocate,
+    reconcile,
+    attachLocalStore(store, onCorrupt) {
+      localStore = store
+      reportLocalCorrupt = onCorrupt
+    },
+    inlineThreshold: () => sm.settings().inlineThreshold,
+    zoneOf: (node) => datanodes.zoneOf(node),
+    leaderHttp() {
+      const st = metaGroup.status()
+      if (st.leaderId === undefined || st.leaderId === '' || st.leaderId === selfId) return undefined
+      const addr = datanodes.memberOf(st.leaderId)?.httpAddr
+      return addr ? addr : undefined
+    },
+    writeTarget() {
+      const view = init.cluster.view()
+      const self = view.find((n) => n.self)
+      if (localStore !== undefined && self?.httpAddr) return `http://${self.httpAddr}`
+      const dns = view
+        .filter((n) => !n.self && n.roles.includes('datanode') && n.liveness === 'alive' && n.httpAddr !== '')
+        .map((n) => ({ n, sameZone: Number(n.zone === init.zone), key: shuffleKey() }))
+        .sort((a, b) => b.sameZone - a.sameZone || a.key - b.key)
+      return dns[0] ? `http://${dns[0].n.httpAddr}` : undefined
+    },
+
+    async open(caller, path, offset, length, signal, buffers) {
+      await metaGroup.readBarrier({ signal })
+      const file = ns().fileForRead(caller, path)
+      if (file.inlined) return undefined
+      if (offset > file.size)
+        throw new FsError('INVALID_ARGUMENT', `Offset=${offset} out of the range [0, ${file.size}]`)
+      const end = length < 0 ? file.size : Math.min(file.size, offset + length)
+      const blocks = file.blocks.map((b) => ({ ...b }))
+      async function* stream(): AsyncGenerator<Uint8Array> {
+        let base = 0
+        for (const b of blocks) {
+          const s = Math.max(offset, base)
+          const e = Math.min(end, base + b.length)
+          if (s < e) yield* readBlock(b.id, s - base, e - base, signal, buffers)
+          base += b.length
+          if (base >= end) break
+        }
+      }
+      return { length: end - offset, stream: stream() }
+    },
+
+    async checksum(caller, path, signal) {
+      await metaGroup.readBarrier({ signal })
+      const file = ns().fileForRead(caller, path)
+      if (file.inlined) return undefined
+      // Computed from the bytes, block by block, as HDFS's NameNode assembles it from its
+      // DataNodes: the same value the file had while it was inline (distcp compares these).
+      const md5s: Buffer[] = []
+      for (const b of file.blocks) {
+        const block = new BlockCrcMd5()
+        for await (const piece of readBlock(b.id, 0, b.length, signal)) block.update(piece)
+        md5s.push(block.digest())
+      }
+      return fileChecksumOf(md5s, file.blockSize)
+    },
+
+    async fileBlocks(user, path, signal) {
+      await metaGroup.readBarrier({ signal })
+      const caller: Caller = { user: user ?? sm.settings().superuser, groups: [] }
+      const file = ns().fileForRead(caller, path)
+      const m = map()
+      let offset = 0
+      return {
+        path,
+        length: file.size,
+        inlined: file.inlined,
+        replication: file.replication,
+        blockSize: file.blockSize,
+        blocks: file.blocks.map((b) => {
+          const r = m.block(b.id)
+          const out = {
+            id: b.id,
+            offset,
+            length: b.length,
+            genStamp: b.genStamp,
+            replicas: (r?.replicas ?? []).map((n) => ({ node: n, zone: datanodes.zoneOf(n) })),
+            corrupt: [...(r?.corrupt ?? [])],
+          }
+          offset += b.length
+          return out
+        }),
+      }
+    },
+
+    async setDatanodeState(user, node, state) {
+      const r = (await metaGroup.propose(
+        encodeCommand({
+          nowMs: clock.now(),
+          user,
+          setDatanodeState: {
+            node,
+            state: state === 'DRAINING' ? mpb.DatanodeState.DRAINING : mpb.DatanodeState.DATANODE_NORMAL,
+          },
+        }),
+      )) as MetaResult
+      if (!r.ok) throw errorFromResult(r.code, r.message)
+      return r.value
+    },
+
+    health() {
+      const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
+        blocks: 0,
+        underReplicated: 0,
+        missing: 0,
+        corrupt: 0,
+        underReplicatedBlocks: [],
+        missingBlocks: [],
+        corruptReplicas: [],
+        datanodes: [...soft.entries()].map(([id, s]) => ({
+          id,
+          zone: s.zone,
+          state: map().datanodeState(id),
+          live: datanodes.isLive(id),
+          availableBytes: s.availableBytes,
+          usedBytes: s.usedBytes,
+          capacityBytes: s.capacityBytes,
+        })),
+      }
+      for (const r of map().all()) {
+        if (r.state !== BLOCK_STATE.COMPLETE) continue
+        out.blocks++
+        const live = r.replicas.filter((n) => datanodes.isLive(n)).length
+        if (live === 0) {
+          out.missing++
+          out.missingBlocks.push({ id: r.id, path: pathOf(r) })
+        } else if (goodLive(r).length < r.replication) {
+          out.underReplicated++
+          out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
+        }
+        if (r.corrupt.length > 0) {
+          out.corrupt++
+          out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
+        }
+      }
+      return out
+    },
+
+    async start() {
+      unhandles.push(
+        await init.peers.handleRequests(BLOCK_PROTOCOLS.report, async (from, body) =>
+          pb.HeartbeatReply.encode(await heartbeat(from, pb.HeartbeatRequest.decode(body))).finish(),
+        ),
+        await init.peers.handleRequests(
+          BLOCK_PROTOCOLS.alloc,
+          async (_from, body, signal) =>
+            new TextEncoder().encode(
+              JSON.stringify(
+                await allocate(JSON.parse(new TextDecoder().decode(body)) as AllocRequest, signal),
+              ),
+            ),
+          { timeoutMs: 15_000 },
+        ),
+      )
+      loop = new Periodic({
+        intervalMs: init.heartbeatMs,
+        firstDelayMs: init.heartbeatMs,
+        tick: reconcile,
+        onError: (err) => log.warn({ err: (err as Error).message }, 'block reconcile step failed'),
+        timers: clock,
+      })
+      loop.start()
+    },
+    async stop() {
+      await loop?.stop()
+      for (const u of unhandles.splice(0)) await u().catch(() => undefined)
+    },
+  }
+}
+
+function inodePath(ns: Namespace, id: number): string {
+  const names: string[] = []
+  let inode = ns.fileById(id)
+  while (inode !== undefined && inode.parent !== 0) {
+    names.push(inode.name)
+    inode = ns.fileById(inode.parent)
+  }
+  return '/' + names.reverse().join('/')
+}

@@ -1,0 +1,45 @@
+/**
+ * The node-to-node protocols between datanodes and the block manager (wire formats: proto/datanode.proto;
+ * unchanged by where the code lives).
+ *
+ *  - `/hopsd/block-report/1.0.0` (request/reply): a datanode's heartbeat with its block report
+ *    (HeartbeatRequest → HeartbeatReply: replicas to delete, transfers to run, "send a full report").
+ *  - `/hopsd/block-alloc/1.0.0` (request/reply, JSON {@link AllocRequest} → {@link AllocReply}): the
+ *    next block of a file being written, placed and committed by the leader.
+ *  - `/hopsd/block-read/1.0.0` (stream): one ReadRequest frame, then ReadFrames of ≤ 1 MiB until the
+ *    range is sent, or one frame with an errorCode (CORRUPT_REPLICA: the chunk failed its CRC on that
+ *    replica). Served by datanodes (src/fs/datanode), read by any node (./reads.ts).
+ */
+export const BLOCK_PROTOCOLS = {
+  report: '/hopsd/block-report/1.0.0',
+  alloc: '/hopsd/block-alloc/1.0.0',
+} as const
+
+export const READ_PROTOCOL = '/hopsd/block-read/1.0.0'
+/** Largest data in one ReadFrame a datanode sends. */
+export const READ_FRAME_BYTES = 1024 * 1024
+/** Largest frame a block stream accepts (a ReadFrame or a pipeline Packet with its header). */
+export const BLOCK_FRAME_BYTES_MAX = 2 * 1024 * 1024
+
+export interface AllocRequest {
+  readonly path: string
+  readonly user: string
+  readonly groups: readonly string[]
+  readonly clientName: string
+  /** The writing node (first target when it is a datanode). */
+  readonly writer: string
+  /** Datanodes that failed in this write's pipelines. */
+  readonly exclude: readonly string[]
+}
+
+export interface AllocReply {
+  readonly blockId: number
+  readonly genStamp: number
+  readonly targets: string[]
+  readonly blockSize: number
+}
+
+/** Datanode heartbeats: 5 gossip intervals, within 0.3..3 s (HDFS: 3 s). */
+export function heartbeatIntervalMs(gossipIntervalMs: number): number {
+  return Math.min(3_000, Math.max(300, 5 * gossipIntervalMs))
+}
