@@ -22,7 +22,10 @@ const RETRIABLE = ['RetriableException', 'org.apache.hadoop.ipc.RetriableExcepti
 const ILLEGAL_ARGUMENT = ['IllegalArgumentException', 'java.lang.IllegalArgumentException'] as const
 const NOT_FOUND = ['FileNotFoundException', 'java.io.FileNotFoundException'] as const
 const IO = ['IOException', 'java.io.IOException'] as const
-const ACCESS_CONTROL = ['AccessControlException', 'org.apache.hadoop.security.AccessControlException'] as const
+const ACCESS_CONTROL = [
+  'AccessControlException',
+  'org.apache.hadoop.security.AccessControlException',
+] as const
 
 /** The RemoteException body and status for any error a WebHDFS or datanode route throws. */
 export function toRemoteException(err: unknown): { status: number; body: RemoteExceptionBody } {

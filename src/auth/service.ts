@@ -13,7 +13,7 @@ import {
   type MetaStateMachine,
   type metaProto,
 } from '../meta/index.js'
-import { generateApiKey } from './api-key.js'
+import { generateApiKey, type NewApiKey } from './api-key.js'
 import { AuthError, authErrorFromResult } from './errors.js'
 import {
   decodeTokenUrlString,
@@ -218,10 +218,16 @@ export class AuthService {
 
   /**
    * Once per cluster (the node that initialised it): the user `admin` with a key that never expires,
-   * and the `auth` setting. Returns the key, which the caller writes to `<data-dir>/admin.key`.
+   * and the `auth` setting. Returns the key, which the caller keeps in `<data-dir>/admin.key` — made
+   * beforehand (`key`) when the caller writes the file before proposing, so that a crash between
+   * commit and write cannot lose it. ADMIN_EXISTS when another node did it first.
    */
-  async bootstrap(cluster: Principal, auth: 'simple' | 'secure'): Promise<{ id: string; key: string }> {
-    const k = generateApiKey(this.#random)
+  async bootstrap(
+    cluster: Principal,
+    auth: 'simple' | 'secure',
+    key: NewApiKey = generateApiKey(this.#random),
+  ): Promise<{ id: string; key: string }> {
+    const k = key
     await this.propose(cluster, { bootstrapAuth: { adminKeyId: k.id, adminKeyHash: k.secretHash, auth } })
     return { id: k.id, key: k.key }
   }

@@ -20,6 +20,7 @@ import {
 } from './namespace.js'
 import { parsePath } from './path.js'
 import type { Caller } from './permission.js'
+import { commandIdentity, type Principal } from '../auth/index.js'
 
 type CommandProps = metaProto.meta.Command.$Properties
 
@@ -418,7 +419,11 @@ export class FsService {
 
   private async proposeRaw(caller: Caller, cmd: CommandProps, opts: CallOpts): Promise<unknown> {
     if (caller.user === '') throw new FsError('ACCESS_DENIED', 'no user given')
-    const data = encodeCommand({ ...cmd, nowMs: this.clock(), user: caller.user, groups: [...caller.groups] })
+    // A verified principal (src/auth) also names its project and how it was authenticated, for the record.
+    const identity = isPrincipal(caller)
+      ? commandIdentity(caller, '')
+      : { user: caller.user, groups: [...caller.groups] }
+    const data = encodeCommand({ ...cmd, nowMs: this.clock(), ...identity })
     // Sessions are per user: another user's clientId names another session (no replayed results).
     const session =
       opts.session === undefined
@@ -428,6 +433,10 @@ export class FsService {
     if (!result.ok) throw errorFromResult(result.code, result.message)
     return result.value
   }
+}
+
+function isPrincipal(c: Caller): c is Principal {
+  return typeof (c as Partial<Principal>).via === 'string'
 }
 
 /** Creates the file-system service over a consensus group and this replica's state machine. */

@@ -10,6 +10,20 @@ import sys
 import fsspec
 import numpy as np
 import pandas as pd
+import requests
+
+# Say what the server answered when a request fails (requests' message has the status only).
+_raise = requests.Response.raise_for_status
+
+
+def _raise_with_body(self):
+    try:
+        _raise(self)
+    except requests.HTTPError as e:
+        raise requests.HTTPError(f"{e} -- {self.text[:300]}", response=self) from None
+
+
+requests.Response.raise_for_status = _raise_with_body
 
 host, port, root, key, user = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 

@@ -67,11 +67,19 @@ export interface PlainNode {
   readonly id: string
   sign(data: Uint8Array): Promise<Uint8Array>
   /** A request to `peer` over `protocol`; resolves with the reply or the error's remote code. */
-  ask(peer: string, protocol: string, body: Uint8Array): Promise<{ reply?: Uint8Array; code?: string; message?: string }>
+  ask(
+    peer: string,
+    protocol: string,
+    body: Uint8Array,
+  ): Promise<{ reply?: Uint8Array; code?: string; message?: string }>
   stop(): Promise<void>
 }
 
-export async function startPlainNode(swarmKeyFile: string, join: string[], peers: string[]): Promise<PlainNode> {
+export async function startPlainNode(
+  swarmKeyFile: string,
+  join: string[],
+  peers: string[],
+): Promise<PlainNode> {
   const privateKey = await generateKeyPair('Ed25519')
   const host = await createP2PHost({
     privateKey,

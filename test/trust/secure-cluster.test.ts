@@ -32,10 +32,14 @@ const mpb = metaProto.meta
 
 async function python(script: string, ...args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(process.env['HOPSD_PYTHON'] ?? 'python3', [join(REPO_ROOT, 'test/python', script), ...args], {
-      timeout: PYTHON_TIMEOUT_MS,
-      maxBuffer: 16 * 1024 * 1024,
-    })
+    const { stdout } = await run(
+      process.env['HOPSD_PYTHON'] ?? 'python3',
+      [join(REPO_ROOT, 'test/python', script), ...args],
+      {
+        timeout: PYTHON_TIMEOUT_MS,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    )
     return stdout
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string }
@@ -82,17 +86,26 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
           ['alice', ['staff']],
           ['bob', []],
         ] as const) {
-          const r = await call(url(metas[1]!), 'POST', '/api/v1/users', { key: admin, body: { name, groups } })
+          const r = await call(url(metas[1]!), 'POST', '/api/v1/users', {
+            key: admin,
+            body: { name, groups },
+          })
           expect(r.status, r.text).toBe(201)
         }
         // `hopsd key create --user NAME` prints the key alone.
-        const made = await runHopsd(['key', 'create', '--user', 'alice', '--name', 'test', '--addr', url(metas[0]!)], {
-          env: { HOPSD_KEY: admin },
-        })
+        const made = await runHopsd(
+          ['key', 'create', '--user', 'alice', '--name', 'test', '--addr', url(metas[0]!)],
+          {
+            env: { HOPSD_KEY: admin },
+            timeoutMs: 120_000,
+          },
+        )
         expect(made.code, made.stderr).toBe(0)
         expect(made.stdout).toMatch(/^hk\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}\n$/)
         alice = made.stdout.trim()
-        bob = (await call(url(metas[2]!), 'POST', '/api/v1/keys', { key: admin, body: { user: 'bob' } })).json().key
+        bob = (
+          await call(url(metas[2]!), 'POST', '/api/v1/keys', { key: admin, body: { user: 'bob' } })
+        ).json().key
       }),
     300_000,
   )
@@ -123,7 +136,9 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
       expect(node.json()).not.toHaveProperty('pid')
       expect((await call(url(n), 'GET', '/api/v1/cluster')).status).toBe(401)
     }
-    const st = await call(url(metas[1]!), 'GET', '/webhdfs/v1/made-by-nobody?op=GETFILESTATUS', { key: admin })
+    const st = await call(url(metas[1]!), 'GET', '/webhdfs/v1/made-by-nobody?op=GETFILESTATUS', {
+      key: admin,
+    })
     expect(st.status).toBe(404)
   })
 
@@ -134,9 +149,23 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
       expect(st.json().FileStatus).toMatchObject({ owner: 'alice', type: 'DIRECTORY' })
     }
     expect((await call(url(dn), 'PUT', '/webhdfs/v1/etc-alice?op=MKDIRS', { key: alice })).status).toBe(403)
-    const out = await runHopsd(['fs', 'put', join(REPO_ROOT, 'package.json'), 'pkg.json', '--addr', url(dn), '--key', await keyFile('alice', alice)])
+    const out = await runHopsd(
+      [
+        'fs',
+        'put',
+        join(REPO_ROOT, 'package.json'),
+        'pkg.json',
+        '--addr',
+        url(dn),
+        '--key',
+        await keyFile('alice', alice),
+      ],
+      { timeoutMs: 120_000 },
+    )
     expect(out.code, out.stderr).toBe(0)
-    const st = await call(url(metas[2]!), 'GET', '/webhdfs/v1/user/alice/pkg.json?op=GETFILESTATUS', { key: alice })
+    const st = await call(url(metas[2]!), 'GET', '/webhdfs/v1/user/alice/pkg.json?op=GETFILESTATUS', {
+      key: alice,
+    })
     expect(st.json().FileStatus.owner).toBe('alice')
   })
 
@@ -156,20 +185,29 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
   })
 
   it("blocks and changes of a file the caller can't read: 403 and filtered out", async () => {
-    const put = await call(url(metas[0]!), 'PUT', '/api/v1/fs/files?path=/user/alice/private.bin&permission=600', {
-      key: alice,
-      body: Buffer.alloc(1000, 7),
-      headers: { 'content-type': 'application/octet-stream' },
-    })
+    const put = await call(
+      url(metas[0]!),
+      'PUT',
+      '/api/v1/fs/files?path=/user/alice/private.bin&permission=600',
+      {
+        key: alice,
+        body: Buffer.alloc(1000, 7),
+        headers: { 'content-type': 'application/octet-stream' },
+      },
+    )
     expect(put.status, put.text).toBe(201)
     for (const n of [metas[1]!, dn]) {
       const blocks = await call(url(n), 'GET', '/api/v1/fs/blocks?path=/user/alice/private.bin', { key: bob })
       expect(blocks.status, blocks.text).toBe(403)
       expect((await call(url(n), 'GET', '/api/v1/fs/blocks?path=/user/alice/private.bin')).status).toBe(401)
-      expect((await call(url(n), 'GET', '/api/v1/fs/blocks?path=/user/alice/private.bin', { key: alice })).status).toBe(200)
+      expect(
+        (await call(url(n), 'GET', '/api/v1/fs/blocks?path=/user/alice/private.bin', { key: alice })).status,
+      ).toBe(200)
     }
     const paths = async (key: string) =>
-      (await call(url(metas[1]!), 'GET', '/api/v1/fs/changes?since=0&limit=10000', { key })).json().events.map((e: any) => e.path)
+      (await call(url(metas[1]!), 'GET', '/api/v1/fs/changes?since=0&limit=10000', { key }))
+        .json()
+        .events.map((e: any) => e.path)
     expect(await paths(alice)).toContain('/user/alice/private.bin')
     expect(await paths(bob)).not.toContain('/user/alice/private.bin')
     // What a caller sees is what it could list: / is 0755, so the name /secret.txt is no secret.
@@ -179,21 +217,42 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
   })
 
   it('malformed, expired and revoked keys and tokens: 401 with the reason, and nothing changed', async () => {
-    const short = (await call(url(metas[0]!), 'POST', '/api/v1/keys', { key: alice, body: { user: 'alice', expiresS: 1 } })).json().key
-    const token = (await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })).json().Token.urlString
-    const cancelled = (await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })).json().Token.urlString
-    expect((await call(url(metas[1]!), 'PUT', `/webhdfs/v1/?op=CANCELDELEGATIONTOKEN&token=${cancelled}`, { key: alice })).status).toBe(200)
+    const short = (
+      await call(url(metas[0]!), 'POST', '/api/v1/keys', { key: alice, body: { user: 'alice', expiresS: 1 } })
+    ).json().key
+    const token = (
+      await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })
+    ).json().Token.urlString
+    const cancelled = (
+      await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })
+    ).json().Token.urlString
+    expect(
+      (
+        await call(url(metas[1]!), 'PUT', `/webhdfs/v1/?op=CANCELDELEGATIONTOKEN&token=${cancelled}`, {
+          key: alice,
+        })
+      ).status,
+    ).toBe(200)
     const d = decodeTokenUrlString(token)!
     const altered = encodeTokenUrlString({ ...d, identifier: { ...d.identifier, owner: 'admin' } })
-    await waitFor(async () => (await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETHOMEDIRECTORY', { key: short })).status === 401, {
-      timeoutMs: 10_000,
-      what: 'the 1 s key to expire',
-    })
+    await waitFor(
+      async () =>
+        (await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETHOMEDIRECTORY', { key: short })).status ===
+        401,
+      {
+        timeoutMs: 10_000,
+        what: 'the 1 s key to expire',
+      },
+    )
     const cases: [Record<string, string>, string, RegExp][] = [
       [{ authorization: 'Bearer hk.nonsense' }, 'CREDENTIAL_INVALID', /malformed/],
       [{ authorization: `Bearer ${alice.slice(0, -3)}abc` }, 'CREDENTIAL_INVALID', /wrong secret/],
       [{ authorization: `Bearer ${short}` }, 'CREDENTIAL_EXPIRED', /expired/],
-      [{ authorization: 'Basic ' + Buffer.from(`admin:${alice}`).toString('base64') }, 'CREDENTIAL_INVALID', /not admin's/],
+      [
+        { authorization: 'Basic ' + Buffer.from(`admin:${alice}`).toString('base64') },
+        'CREDENTIAL_INVALID',
+        /not admin's/,
+      ],
       [{ 'x-delegation': `delegation=${altered}` }, 'CREDENTIAL_INVALID', /altered/],
       [{ 'x-delegation': `delegation=${cancelled}` }, 'CREDENTIAL_REVOKED', /cancelled/],
       [{ 'x-delegation': 'delegation=AAAA' }, 'CREDENTIAL_INVALID', /malformed/],
@@ -203,42 +262,82 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
         const q = headers['x-delegation'] ? `&${headers['x-delegation']}` : ''
         const h = { ...headers }
         delete h['x-delegation']
-        const r = await call(url(n), 'PUT', `/webhdfs/v1/user/alice/should-not-exist?op=MKDIRS${q}`, { headers: h })
+        const r = await call(url(n), 'PUT', `/webhdfs/v1/user/alice/should-not-exist?op=MKDIRS${q}`, {
+          headers: h,
+        })
         expect(r.status, `${code} via ${n.url}: ${r.text}`).toBe(401)
         expect(r.json().RemoteException.message).toMatch(why)
-        const native = await call(url(n), 'GET', `/api/v1/keys${q ? `?${headers['x-delegation']}` : ''}`, { headers: h })
+        const native = await call(url(n), 'GET', `/api/v1/keys${q ? `?${headers['x-delegation']}` : ''}`, {
+          headers: h,
+        })
         expect(native.status).toBe(401)
         if (q === '') expect(native.json().error.code).toBe(code)
       }
     }
-    const st = await call(url(metas[2]!), 'GET', '/webhdfs/v1/user/alice/should-not-exist?op=GETFILESTATUS', { key: alice })
+    const st = await call(url(metas[2]!), 'GET', '/webhdfs/v1/user/alice/should-not-exist?op=GETFILESTATUS', {
+      key: alice,
+    })
     expect(st.status).toBe(404)
-    expect((await call(url(dn), 'GET', `/webhdfs/v1/?op=GETHOMEDIRECTORY&delegation=${token}`)).json()).toEqual({ Path: '/user/alice' })
+    expect(
+      (await call(url(dn), 'GET', `/webhdfs/v1/?op=GETHOMEDIRECTORY&delegation=${token}`)).json(),
+    ).toEqual({ Path: '/user/alice' })
   })
 
   it('a key revoked through one node is refused by every node at once', async () => {
-    const k = (await call(url(metas[0]!), 'POST', '/api/v1/keys', { key: alice, body: { user: 'alice', name: 'revoke-me' } })).json()
-    for (const n of all) expect((await call(url(n), 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: k.key })).status).toBe(200)
+    const k = (
+      await call(url(metas[0]!), 'POST', '/api/v1/keys', {
+        key: alice,
+        body: { user: 'alice', name: 'revoke-me' },
+      })
+    ).json()
+    for (const n of all)
+      expect((await call(url(n), 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: k.key })).status).toBe(
+        200,
+      )
     const revoked = await call(url(dn), 'DELETE', `/api/v1/keys/${k.id}`, { key: alice })
     expect(revoked.status, revoked.text).toBe(200)
     // No wait: each node checks the key after a read barrier.
-    const answers = await Promise.all(all.map((n) => call(url(n), 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: k.key })))
+    const answers = await Promise.all(
+      all.map((n) => call(url(n), 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: k.key })),
+    )
     expect(answers.map((a) => a.status)).toEqual(all.map(() => 401))
     for (const a of answers) expect(a.json().RemoteException.message).toMatch(/revoked/)
   })
 
   it('a plain node with the swarm key cannot make the leader apply a command as another user', async () => {
-    const plain = await startPlainNode(c.swarmKeyFile, [c.started[0]!.p2p], metas.map((m) => m.id))
+    const plain = await startPlainNode(
+      c.swarmKeyFile,
+      c.started.slice(0, 3).map((n) => n.p2p),
+      metas.map((m) => m.id),
+    )
     try {
       const command = (extra: Partial<metaProto.meta.ICommand>) =>
-        mpb.Command.encode({ nowMs: Date.now(), user: 'admin', groups: ['admin'], mkdirs: { path: '/forged', permission: 0o777 }, ...extra }).finish()
+        mpb.Command.encode({
+          nowMs: Date.now(),
+          user: 'admin',
+          groups: ['admin'],
+          mkdirs: { path: '/forged', permission: 0o777 },
+          ...extra,
+        }).finish()
       const attempts: [string, Uint8Array][] = [
         ['no credential', cpb.ProposeRequest.encode({ command: command({}), timeoutMs: 5_000 }).finish()],
-        ['user.name', cpb.ProposeRequest.encode({ command: command({}), credential: { userName: 'admin' } }).finish()],
+        [
+          'user.name',
+          cpb.ProposeRequest.encode({ command: command({}), credential: { userName: 'admin' } }).finish(),
+        ],
         [
           'a grant it signed',
           cpb.ProposeRequest.encode({
-            command: command({ mkdirs: undefined, createFile: { path: '/forged', data: new Uint8Array(1), close: true, createParent: true, permission: 0o644 } }),
+            command: command({
+              mkdirs: undefined,
+              createFile: {
+                path: '/forged',
+                data: new Uint8Array(1),
+                close: true,
+                createParent: true,
+                permission: 0o644,
+              },
+            }),
             credential: {
               assertion: await signGrant(
                 { nodeId: plain.id, sign: plain.sign },
@@ -255,12 +354,21 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
           const r = await plain.ask(m.id, '/hopsd/propose/1.0.0', body)
           const result = r.reply ? JSON.parse(cpb.ProposeReply.decode(r.reply).resultJson) : undefined
           expect(result?.ok, `${what} via ${m.id}: ${JSON.stringify(result ?? r)}`).not.toBe(true)
-          expect(r.code ?? result?.code, what).toMatch(/UNAUTHENTICATED|SIMPLE_AUTH_DISABLED|CREDENTIAL_INVALID/)
+          expect(r.code ?? result?.code, what).toMatch(
+            /UNAUTHENTICATED|SIMPLE_AUTH_DISABLED|CREDENTIAL_INVALID/,
+          )
         }
       }
       // A block for someone else's file, as admin.
       const alloc = new TextEncoder().encode(
-        JSON.stringify({ path: '/user/alice/private.bin', user: 'admin', groups: ['admin'], clientName: 'x', writer: plain.id, exclude: [] }),
+        JSON.stringify({
+          path: '/user/alice/private.bin',
+          user: 'admin',
+          groups: ['admin'],
+          clientName: 'x',
+          writer: plain.id,
+          exclude: [],
+        }),
       )
       for (const m of metas) {
         const r = await plain.ask(m.id, '/hopsd/block-alloc/1.0.0', alloc)
@@ -273,10 +381,14 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
         { path: '/secret.txt', ops: ['read'] },
         Date.now() + 60_000,
       )
-      const open = await call(url(metas[0]!), 'GET', '/webhdfs/v1/secret.txt?op=OPEN', { headers: { 'x-hopsd-grant': grant } })
+      const open = await call(url(metas[0]!), 'GET', '/webhdfs/v1/secret.txt?op=OPEN', {
+        headers: { 'x-hopsd-grant': grant },
+      })
       expect(open.status).toBe(401)
       expect(open.json().RemoteException.message).toMatch(/not a metadata node/)
-      expect((await call(url(metas[0]!), 'GET', '/webhdfs/v1/forged?op=GETFILESTATUS', { key: admin })).status).toBe(404)
+      expect(
+        (await call(url(metas[0]!), 'GET', '/webhdfs/v1/forged?op=GETFILESTATUS', { key: admin })).status,
+      ).toBe(404)
     } finally {
       await plain.stop()
     }
@@ -286,23 +398,35 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
     const n = url(metas[1]!)
     let limited: Answer | undefined
     for (let i = 0; i < 40 && limited === undefined; i++) {
-      const r = await call(n, 'GET', '/webhdfs/v1/?op=LISTSTATUS', { key: `hk.00000000000000${String(i).padStart(2, '0')}.${'A'.repeat(43)}`, from: '127.0.0.77' })
+      const r = await call(n, 'GET', '/webhdfs/v1/?op=LISTSTATUS', {
+        key: `hk.00000000000000${String(i).padStart(2, '0')}.${'A'.repeat(43)}`,
+        from: '127.0.0.77',
+      })
       if (r.status === 429) limited = r
       else expect(r.status).toBe(401)
     }
     expect(limited, 'no 429 after 40 failures').toBeDefined()
     expect(Number(limited!.headers['retry-after'])).toBeGreaterThan(0)
     // The limited source is refused even with a good key; another source is served.
-    expect((await call(n, 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: alice, from: '127.0.0.77' })).status).toBe(429)
-    expect((await call(n, 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: alice, from: '127.0.0.78' })).status).toBe(200)
+    expect(
+      (await call(n, 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: alice, from: '127.0.0.77' }))
+        .status,
+    ).toBe(429)
+    expect(
+      (await call(n, 'GET', '/webhdfs/v1/user/alice?op=LISTSTATUS', { key: alice, from: '127.0.0.78' }))
+        .status,
+    ).toBe(200)
     expect((await call(n, 'GET', '/health', { from: '127.0.0.77' })).status).toBe(200)
   })
 
   it('audit: each kind of event, in GET /api/v1/audit for admins only', async () => {
     const n = url(metas[1]!)
-    const k = (await call(n, 'POST', '/api/v1/keys', { key: alice, body: { user: 'alice', name: 'audited' } })).json()
+    const k = (
+      await call(n, 'POST', '/api/v1/keys', { key: alice, body: { user: 'alice', name: 'audited' } })
+    ).json()
     await call(n, 'DELETE', `/api/v1/keys/${k.id}`, { key: alice })
-    const t = (await call(n, 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })).json().Token.urlString
+    const t = (await call(n, 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })).json().Token
+      .urlString
     await call(n, 'PUT', `/webhdfs/v1/?op=RENEWDELEGATIONTOKEN&token=${t}`, { key: alice })
     await call(n, 'PUT', `/webhdfs/v1/?op=CANCELDELEGATIONTOKEN&token=${t}`, { key: alice })
     await call(n, 'PUT', '/webhdfs/v1/not-yours?op=MKDIRS', { key: bob })
@@ -330,28 +454,50 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
       'admin.operation/allow',
     ])
       expect(seen, kind).toContain(kind)
-    expect(events.find((e) => e.kind === 'access.denied' && e.path === '/not-yours')).toMatchObject({ user: 'bob', decision: 'deny' })
+    expect(events.find((e) => e.kind === 'access.denied' && e.path === '/not-yours')).toMatchObject({
+      user: 'bob',
+      decision: 'deny',
+    })
     expect(events.find((e) => e.kind === 'auth.rate-limited')?.source).toBe('127.0.0.77')
     expect(r.text).not.toContain(alice.split('.')[2])
   })
 
-  it("HdfsCLI's TokenClient: every op it supports, as a user who is not the superuser", async () => {
-    const token = (await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })).json().Token.urlString
-    // Through a metadata node and through the forwarding datanode-only node.
-    for (const n of [metas[2]!, dn]) {
-      const out = await python('hdfscli_token_ops.py', url(n), `/user/alice/hdfscli-${n.id.slice(-6)}`, token, 'alice', 'staff')
-      expect(out).toContain('hdfscli token ok')
-    }
-    await call(url(metas[0]!), 'PUT', `/webhdfs/v1/?op=CANCELDELEGATIONTOKEN&token=${token}`, { key: alice })
-    const after = await call(url(dn), 'GET', `/webhdfs/v1/user/alice?op=LISTSTATUS&delegation=${token}`)
-    expect(after.status).toBe(401)
-  }, PYTHON_TIMEOUT_MS * 2)
+  it(
+    "HdfsCLI's TokenClient: every op it supports, as a user who is not the superuser",
+    async () => {
+      const token = (
+        await call(url(metas[0]!), 'GET', '/webhdfs/v1/?op=GETDELEGATIONTOKEN', { key: alice })
+      ).json().Token.urlString
+      // Through a metadata node and through the forwarding datanode-only node.
+      for (const n of [metas[2]!, dn]) {
+        const out = await python(
+          'hdfscli_token_ops.py',
+          url(n),
+          `/user/alice/hdfscli-${n.id.slice(-6)}`,
+          token,
+          'alice',
+          'staff',
+        )
+        expect(out).toContain('hdfscli token ok')
+      }
+      await call(url(metas[0]!), 'PUT', `/webhdfs/v1/?op=CANCELDELEGATIONTOKEN&token=${token}`, {
+        key: alice,
+      })
+      const after = await call(url(dn), 'GET', `/webhdfs/v1/user/alice?op=LISTSTATUS&delegation=${token}`)
+      expect(after.status).toBe(401)
+    },
+    PYTHON_TIMEOUT_MS * 2,
+  )
 
-  it('fsspec writes a 12 MiB file and pandas an 8 MB frame with a key, as a non-superuser, byte-identical', async () => {
-    const { hostname, port } = new URL(url(metas[1]!))
-    const out = await python('fsspec_key_ops.py', hostname, port, '/user/alice/fsspec', alice, 'alice')
-    expect(out).toContain('fsspec key ok')
-  }, PYTHON_TIMEOUT_MS)
+  it(
+    'fsspec writes a 12 MiB file and pandas an 8 MB frame with a key, as a non-superuser, byte-identical',
+    async () => {
+      const { hostname, port } = new URL(url(metas[1]!))
+      const out = await python('fsspec_key_ops.py', hostname, port, '/user/alice/fsspec', alice, 'alice')
+      expect(out).toContain('fsspec key ok')
+    },
+    PYTHON_TIMEOUT_MS,
+  )
 })
 
 async function keyFile(name: string, key: string): Promise<string> {
