@@ -128,7 +128,14 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
           `source exhausted its failures: ${err.message}`,
         )
       }
-      if (err instanceof AuthError || (err as { code?: string }).code === 'UNAVAILABLE') throw err
+      if (err instanceof AuthError) throw err
+      // A route that serves anonymous callers anyway does so when credentials cannot be checked now
+      // and none were sent (a node that knows no metadata node yet still shows /api/v1/node).
+      if (need === 'optional' && isEmptyCredentials(credentials)) {
+        request.caller = undefined
+        return
+      }
+      if ((err as { code?: string }).code === 'UNAVAILABLE') throw err
       // The node could not check now (no metadata node, a barrier timed out): the client may retry.
       throw new HopsError('UNAVAILABLE', `cannot authenticate now: ${(err as Error).message}`, { cause: err })
     }
@@ -190,6 +197,17 @@ function decodePathSafe(s: string): string {
   } catch {
     return s
   }
+}
+
+function isEmptyCredentials(c: Credentials): boolean {
+  return (
+    c.certificate === undefined &&
+    c.bearer === undefined &&
+    c.basic === undefined &&
+    c.delegation === undefined &&
+    c.userName === undefined &&
+    c.grant === undefined
+  )
 }
 
 type Query = Record<string, string | string[] | undefined>

@@ -48,7 +48,7 @@ export function settingsRoutes(deps: SettingsRoutesDeps): ApiRoutes {
               type: 'object',
               required: ['value'],
               additionalProperties: false,
-              properties: { value: { type: ['string', 'integer'] } },
+              properties: { value: { anyOf: [{ type: 'string' }, { type: 'integer' }] } },
             },
             response: {
               200: {

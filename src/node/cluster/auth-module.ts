@@ -24,6 +24,7 @@ import {
 } from '../../api/index.js'
 import {
   ADMIN_USER,
+  ANONYMOUS_USER,
   AuthError,
   clusterPrincipal,
   createAuditLog,
