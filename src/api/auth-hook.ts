@@ -49,6 +49,13 @@ declare module 'fastify' {
     audit?: AuditKind
     /** What the request does, for credentials that are scoped (principal grants). */
     authUse?: (request: FastifyRequest) => CredentialUse | readonly CredentialUse[] | undefined
+    /**
+     * False when the route's own work re-checks the caller's credential against fresh state — its
+     * reads after their read barrier (Authenticator.recheck), its writes at commit (the auth guard in
+     * the state machine) — so the hook authenticates without a barrier of its own: one barrier per
+     * request instead of two. Default true: the hook catches the replica up first.
+     */
+    authFresh?: boolean
   }
   interface FastifyRequest {
     /** The verified principal (undefined: anonymous, on `public`/`optional` routes only). */
@@ -116,6 +123,7 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
       principal = await auth.authenticator.authenticate(credentials, {
         signal: AbortSignal.timeout(10_000),
         use: request.routeOptions.config.authUse?.(request),
+        fresh: request.routeOptions.config.authFresh !== false,
       })
     } catch (err) {
       if (err instanceof AuthError && CREDENTIAL_FAILURES.has(err.code) && auth.limiter?.fail(source)) {

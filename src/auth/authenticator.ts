@@ -20,7 +20,7 @@ import { looksLikeApiKey, parseApiKey, secretMatches } from './api-key.js'
 import { AuthError } from './errors.js'
 import { grantCovers, looksLikeGrant, verifyGrant, type GrantVerifier } from './grant.js'
 import { decodeTokenUrlString } from './hadoop-token.js'
-import { ANONYMOUS_USER, isValidName, type Principal } from './principal.js'
+import { ANONYMOUS_USER, authViaOf, isValidName, type Principal } from './principal.js'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AuthStore } from './store.js'
 
@@ -57,6 +57,12 @@ export interface CredentialUse {
 
 export interface AuthenticateOpts {
   readonly signal?: AbortSignal
+  /**
+   * Catch the replica up first (default true). False when the caller re-checks the principal itself
+   * once its own read barrier is done ({@link Authenticator.recheck}) or at commit (the auth guard):
+   * then one barrier serves both.
+   */
+  readonly fresh?: boolean
   /** The operation and path the request performs; a grant must cover it (no `use`: grants refused). */
   readonly use?: CredentialUse | readonly CredentialUse[]
 }
@@ -70,6 +76,12 @@ export interface Authenticator {
   authenticate(credentials: Credentials, opts?: AuthenticateOpts): Promise<Principal | undefined>
   /** How the cluster authenticates now (its `auth` setting; the node's own `--auth` until bootstrap). */
   mode(): 'simple' | 'secure'
+  /**
+   * Checks again, against this replica as it is now, that `p`'s credential still holds (not revoked,
+   * expired, removed or disabled); throws the AuthError. For callers that authenticated with
+   * `fresh: false` and have since passed a read barrier. A no-op where there is no replica.
+   */
+  recheck(p: Principal): void
 }
 
 export interface LocalAuthenticatorInit {
@@ -248,6 +260,11 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
 
   return {
     mode,
+    recheck(p) {
+      // A bare {user, groups} (an internal caller, a test) names no credential to re-check.
+      if (typeof (p as Partial<Principal>).via !== 'string') return
+      init.store().checkStillValid(p.user, authViaOf(p), clock(), mode())
+    },
     async authenticate(c, opts = {}) {
       const present =
         c.certificate !== undefined ||
@@ -255,7 +272,7 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
         c.basic !== undefined ||
         c.delegation !== undefined ||
         c.grant !== undefined
-      if (present && init.barrier !== undefined) await init.barrier(opts.signal)
+      if (present && init.barrier !== undefined && opts.fresh !== false) await init.barrier(opts.signal)
       if (c.certificate !== undefined) {
         const p = byCertificate(c.certificate)
         if (p !== undefined) return p
@@ -296,6 +313,7 @@ export function createSimpleAuthenticator(opts: { superuser?: string } = {}): Au
   const su = opts.superuser ?? 'hopsd'
   return {
     mode: () => 'simple',
+    recheck: () => undefined,
     async authenticate(c) {
       if (
         c.certificate?.uris.some((u) => u.startsWith(USER_URI_PREFIX)) ||

@@ -194,6 +194,55 @@ export class AuthStore implements MetaModule {
     return this.#meta.has('bootstrapped')
   }
 
+  /**
+   * Whether the credential a principal was authenticated with still holds in this state: its key not
+   * revoked or expired at `nowMs`, its token not cancelled or expired, its user present and enabled.
+   * Throws the AuthError of the refusal. `via` is Command.authVia ("key:<id>", "token:<seq>",
+   * "certificate:<serial>", "assertion:<node>", "simple", "cluster", or '' for commands that name none).
+   */
+  checkStillValid(user: string, via: string, nowMs: number, mode: 'simple' | 'secure'): void {
+    const colon = via.indexOf(':')
+    const kind = colon < 0 ? via : via.slice(0, colon)
+    const id = colon < 0 ? '' : via.slice(colon + 1)
+    if (kind === 'key') {
+      const k = this.#keys.get(id)
+      if (k === undefined) throw new AuthError('CREDENTIAL_REVOKED', `API key ${id} no longer exists`)
+      if (k.revokedMs !== 0) throw new AuthError('CREDENTIAL_REVOKED', `API key ${id} was revoked`)
+      if (k.expiresMs !== 0 && k.expiresMs <= nowMs)
+        throw new AuthError(
+          'CREDENTIAL_EXPIRED',
+          `API key ${id} expired at ${new Date(k.expiresMs).toISOString()}`,
+        )
+      if (k.user !== user) throw new AuthError('CREDENTIAL_INVALID', `API key ${id} is not ${user}'s`)
+    } else if (kind === 'token') {
+      const t = this.token(Number(id))
+      if (t === undefined || t.cancelledMs !== 0)
+        throw new AuthError('CREDENTIAL_REVOKED', `delegation token ${id} was cancelled`)
+      if (t.expiresMs <= nowMs)
+        throw new AuthError('CREDENTIAL_EXPIRED', `delegation token ${id} has expired`)
+      if (t.owner !== user)
+        throw new AuthError('CREDENTIAL_INVALID', `delegation token ${id} is not ${user}'s`)
+    } else if (kind !== 'certificate' && kind !== 'assertion') return
+    const u = this.#users.get(user)
+    if (u === undefined) {
+      // Under simple auth a grant may name anyone (user.name is believed anyway).
+      if (kind === 'assertion' && mode === 'simple') return
+      throw new AuthError('CREDENTIAL_REVOKED', `user ${user} was removed`)
+    }
+    if (u.disabled) throw new AuthError('USER_DISABLED', `user ${user} is disabled`)
+  }
+
+  /**
+   * Every command, before it applies: the credential its principal was authenticated with must still
+   * hold. A key revoked (a token cancelled, a user removed or disabled) at index i is refused for every
+   * command after i, through whichever node it came — the log orders them.
+   */
+  guard(ctx: { readonly cmd: ApplyContext['cmd']; readonly settings: ApplyContext['settings'] }): void {
+    const { cmd } = ctx
+    if (cmd.authVia === '') return
+    this.checkStillValid(cmd.user, cmd.authVia, cmd.nowMs, this.bootstrapped() ? ctx.settings.auth : 'simple')
+  }
+
   // ---- apply
 
   apply(ctx: ApplyContext): unknown {

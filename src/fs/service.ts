@@ -70,6 +70,12 @@ export interface FsServiceInit {
   readonly stateMachine: MetaStateMachine
   /** Wall clock stamped into commands (ms since epoch). */
   readonly clock?: () => number
+  /**
+   * Re-checks a caller's credential against this replica after a read's barrier (src/auth
+   * Authenticator.recheck): the API authenticated it without a barrier of its own, so that one barrier
+   * serves both. Writes need none: the auth guard re-checks at commit.
+   */
+  readonly recheck?: (caller: Caller) => void
 }
 
 /**
@@ -84,11 +90,13 @@ export class FsService {
   private readonly consensus: ConsensusGroup
   private readonly sm: MetaStateMachine
   private readonly clock: () => number
+  private readonly recheck: (caller: Caller) => void
 
   constructor(init: FsServiceInit) {
     this.consensus = init.consensus
     this.sm = init.stateMachine
     this.clock = init.clock ?? Date.now
+    this.recheck = init.recheck ?? (() => undefined)
   }
 
   private get ns(): Namespace {
@@ -276,7 +284,7 @@ export class FsService {
   // ---- reads
 
   async stat(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileStatus> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.stat(caller, path)
   }
 
@@ -285,7 +293,7 @@ export class FsService {
     path: string,
     opts: ReadOpts & { startAfter?: string; limit?: number } = {},
   ): Promise<Listing> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.list(caller, path, opts)
   }
 
@@ -295,17 +303,17 @@ export class FsService {
     path: string,
     opts: ReadOpts & { offset?: number; length?: number } = {},
   ): Promise<Uint8Array> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.read(caller, path, opts.offset ?? 0, opts.length ?? -1)
   }
 
   async contentSummary(caller: Caller, path: string, opts: ReadOpts = {}): Promise<ContentSummary> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.contentSummary(caller, path)
   }
 
   async checksum(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileChecksum> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.checksum(caller, path)
   }
 
@@ -315,12 +323,12 @@ export class FsService {
     names?: readonly string[],
     opts: ReadOpts = {},
   ): Promise<XAttr[]> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.getXAttrs(caller, path, names)
   }
 
   async listXAttrs(caller: Caller, path: string, opts: ReadOpts = {}): Promise<string[]> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.listXAttrs(caller, path)
   }
 
@@ -361,7 +369,7 @@ export class FsService {
     limit = 1000,
     opts: ReadOpts & { scanMax?: number } = {},
   ): Promise<{ events: ChangeEvent[]; truncated: boolean; lastIndex: number; nextSince: number }> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     const scanMax = opts.scanMax ?? Math.max(limit * 10, 10_000)
     const su = this.sm.isSuperuser(caller.user, caller.groups)
     const events: ChangeEvent[] = []
@@ -395,8 +403,9 @@ export class FsService {
 
   // ---- internals
 
-  private async barrier(opts: ReadOpts): Promise<void> {
+  private async barrier(opts: ReadOpts, caller?: Caller): Promise<void> {
     if (!opts.stale) await this.consensus.readBarrier({ signal: opts.signal })
+    if (caller !== undefined) this.recheck(caller)
   }
 
   private checkInline(path: string, size: number): void {

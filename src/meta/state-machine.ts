@@ -51,6 +51,12 @@ export interface MetaModule {
   apply(ctx: ApplyContext): unknown
   /** Writes the module's initial rows (e.g. the root inode) into an empty state; journaled. */
   init?(ctx: { settings: ClusterSettings }): void
+  /**
+   * Called before every command, whatever module applies it (deterministic, like apply): throw a
+   * {@link CommandRejected} to refuse the command. The auth module checks here that the credential a
+   * command was authenticated with is still valid when it commits (src/auth/store.ts).
+   */
+  guard?(ctx: { readonly index: number; readonly cmd: Command; readonly settings: ClusterSettings }): void
 }
 
 /** What a module factory may use: its own tables, and the cluster settings. */
@@ -99,6 +105,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private readonly tables = new Map<string, Table<any>>()
   private readonly modules = new Map<string, MetaModule>()
   private readonly byOp = new Map<CommandOp, MetaModule>()
+  private readonly guards: MetaModule[] = []
   private readonly settingTable: Table<{ value: string }>
   private readonly counterTable: Table<{ value: number }>
   private readonly changeTable: Table<ChangeEvent>
@@ -127,6 +134,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       const m = factory(store)
       if (this.modules.has(m.name)) throw new Error(`meta: module ${m.name} registered twice`)
       this.modules.set(m.name, m)
+      if (m.guard !== undefined) this.guards.push(m)
       for (const op of m.ops) {
         if (this.byOp.has(op) || op === 'setSetting') throw new Error(`meta: op ${op} claimed twice`)
         this.byOp.set(op, m)
@@ -304,6 +312,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     const eventsBefore = this.pendingEvents.length
     this.journal.begin()
     try {
+      for (const g of this.guards) g.guard!({ index: entry.index, cmd, settings: this.settings() })
       const value = op === 'setSetting' ? this.applySetSetting(cmd) : this.applyModuleOp(op, entry.index, cmd)
       this.journal.commit()
       return { ok: true, value: value ?? null }

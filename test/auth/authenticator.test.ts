@@ -235,6 +235,51 @@ describe('simple and secure auth', () => {
   })
 })
 
+describe('one barrier per request: re-checked after the read barrier, or at commit', () => {
+  it('a write authenticated before a revocation and committed after it is refused at commit', async () => {
+    const { auth, authn, admin, fs } = await makeAuth()
+    await auth.addUser(admin, 'alice')
+    await fs.mkdirs(admin, '/user/alice')
+    await fs.setOwner(admin, '/user/alice', 'alice', undefined)
+    const k = await auth.createKey(admin, { user: 'alice' })
+    // The edge checked the key without a barrier (its replica may lag); the revocation then commits.
+    const alice = (await authn.authenticate({ bearer: k.key }, { fresh: false }))!
+    await fs.mkdirs(alice, '/user/alice/before')
+    await auth.revokeKey(admin, k.id)
+    const r = await refusal(fs.mkdirs(alice, '/user/alice/after'))
+    expect(r.code).toBe('CREDENTIAL_REVOKED')
+    await expect(fs.stat(admin, '/user/alice/after')).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' })
+    // A disabled user, an expired key and a cancelled token: refused at commit too.
+    const k2 = await auth.createKey(admin, { user: 'alice', expiresS: 5 })
+    const viaShort = (await authn.authenticate({ bearer: k2.key }, { fresh: false }))!
+    const t = await auth.issueToken(viaShort, {})
+    const viaToken = (await authn.authenticate({ delegation: t.urlString }, { fresh: false }))!
+    await auth.cancelToken(viaShort, t.urlString)
+    expect((await refusal(fs.mkdirs(viaToken, '/user/alice/t'))).code).toBe('CREDENTIAL_REVOKED')
+    await auth.setUser(admin, 'alice', { disabled: true })
+    expect((await refusal(fs.mkdirs(viaShort, '/user/alice/d'))).code).toBe('USER_DISABLED')
+  })
+
+  it('a read re-checks its caller after its barrier (recheck)', async () => {
+    const { auth, authn, admin, sm, clock } = await makeAuth()
+    const { createFsService } = await import('../../src/fs/index.js')
+    const { createLocalGroup } = await import('../../src/meta/index.js')
+    const fs = createFsService({
+      consensus: createLocalGroup(sm),
+      stateMachine: sm,
+      clock: () => clock.now,
+      recheck: (c) => authn.recheck(c as never),
+    })
+    await auth.addUser(admin, 'alice')
+    const k = await auth.createKey(admin, { user: 'alice' })
+    const alice = (await authn.authenticate({ bearer: k.key }, { fresh: false }))!
+    expect((await fs.stat(alice, '/')).type).toBe('DIRECTORY')
+    await auth.revokeKey(admin, k.id)
+    expect((await refusal(fs.stat(alice, '/'))).code).toBe('CREDENTIAL_REVOKED')
+    expect((await refusal(fs.list(alice, '/'))).code).toBe('CREDENTIAL_REVOKED')
+  })
+})
+
 it('AuthError carries its status and RemoteException', () => {
   const e = new AuthError('CREDENTIAL_REVOKED', 'gone')
   expect(e.httpStatus).toBe(401)

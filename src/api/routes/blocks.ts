@@ -19,6 +19,8 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
       app.get(
         '/api/v1/fs/blocks',
         {
+          // The block manager re-checks the caller after its read barrier.
+          config: { authFresh: false },
           schema: {
             summary: "A file's blocks with their replicas' nodes and zones",
             tags: ['fs'],

@@ -98,6 +98,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/fs/stat',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary: 'Status of a path, with whether the file is inlined',
             tags: ['fs'],
@@ -115,6 +117,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.put(
         '/api/v1/fs/files',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary: 'Write a whole small file in one request (one Raft command)',
             tags: ['fs'],
@@ -179,6 +183,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/fs/files',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary: "A file's bytes",
             tags: ['fs'],
@@ -224,6 +230,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/fs/changes',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary:
               'Namespace change events after a Raft index that the caller may see (long-poll, or server-sent events)',

@@ -206,7 +206,8 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
             url,
             // A caller is required by every op but the second hop of a write (its hopsd.token
             // authenticates it): serve() asks for the caller where it needs one.
-            config: { auth: 'optional', authUse: grantUse },
+            // Every op re-checks the caller after its own barrier or at commit: no second barrier.
+            config: { auth: 'optional', authUse: grantUse, authFresh: false },
             schema: {
               summary: `WebHDFS ${method} ops (${[...{ GET: GET_OPS, PUT: PUT_OPS, POST: POST_OPS, DELETE: DELETE_OPS }[method]].join(', ')})`,
               tags: ['webhdfs'],

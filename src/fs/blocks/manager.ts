@@ -78,7 +78,8 @@ export interface BlockManagerInit {
   /**
    * Checks who an allocation is for (src/auth): a block is allocated as the principal its request's
    * grant proves (the grant a metadata node signed for the write), never as the request's `user`.
-   * Without it (tests of the block manager alone) the request's user is taken as it is.
+   * Without it (tests of the block manager alone) the request's user is taken as it is. Reads re-check
+   * their caller with it after their barrier (Authenticator.recheck).
    */
   readonly authenticator?: Authenticator
 }
@@ -416,6 +417,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async open(caller, path, offset, length, signal, buffers) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       if (offset > file.size)
@@ -437,6 +439,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async checksum(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       // Computed from the bytes, block by block, as HDFS's NameNode assembles it from its
@@ -452,6 +455,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async fileBlocks(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       const m = map()
       let offset = 0

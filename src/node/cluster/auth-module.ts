@@ -260,6 +260,8 @@ function remoteAuthenticator(
   let mode = bootstrapMode
   return {
     mode: () => mode,
+    // No replica here: nothing this node reads could be stale (fs reads run on metadata nodes).
+    recheck: () => undefined,
     async authenticate(c, opts = {}) {
       if (c.certificate !== undefined && c.certificate.uris.some((u) => u.startsWith('hopsd://user/')))
         throw new AuthError(
@@ -268,10 +270,17 @@ function remoteAuthenticator(
         )
       if (c.grant !== undefined)
         throw new AuthError('CREDENTIAL_INVALID', 'principal grants are checked by metadata nodes only')
-      const body = pb.AuthenticateRequest.encode({ credential: credentialToProto(c) }).finish()
+      const proto = credentialToProto(c)
+      const body = pb.AuthenticateRequest.encode({ credential: proto }).finish()
       const targets = cluster.metadataTargets()
-      if (targets.length === 0)
+      if (targets.length === 0) {
+        // Nobody to ask: a request without credentials is anonymous as far as this node knows the mode.
+        if (proto.anonymous)
+          return mode === 'simple'
+            ? { user: ANONYMOUS_USER, groups: [], via: 'simple', superuser: false }
+            : undefined
         throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet to authenticate with')
+      }
       let last: unknown
       for (const t of targets) {
         let reply: pb.AuthenticateReply

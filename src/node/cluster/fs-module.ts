@@ -21,6 +21,7 @@ import {
 } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createFsService, type FsService } from '../../fs/index.js'
+import type { Principal } from '../../auth/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
 import { loadSwarmKey } from './p2p-module.js'
@@ -38,6 +39,8 @@ export function fsModule(): NodeModule<'fs'> {
             readBarrier: (opts) => local.group.readBarrier(opts),
           },
           stateMachine: local.stateMachine,
+          // The API authenticated the caller without a barrier (authFresh: false): check again after ours.
+          recheck: (caller) => local.authenticator.recheck(caller as Principal),
         })
         const blocks = components.services.blockmanager
         const auth = components.services.auth
