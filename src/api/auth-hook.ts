@@ -279,27 +279,3 @@ function clientCertificateOf(request: FastifyRequest): ClientCertificate | undef
     notAfterMs: Date.parse(x.validTo),
   }
 }
-
-/** Query parameters whose values are secrets: never in a log line. */
-const SECRET_PARAMS = /^(delegation|token|hopsd\.token|hopsd\.grant)$/i
-
-/** The URL with secret query values replaced by `***` (for request logs). */
-export function redactUrl(url: string): string {
-  const q = url.indexOf('?')
-  if (q < 0) return url
-  const parts = url
-    .slice(q + 1)
-    .split('&')
-    .map((kv) => {
-      const eq = kv.indexOf('=')
-      if (eq < 0) return kv
-      let name = kv.slice(0, eq)
-      try {
-        name = decodeURIComponent(name)
-      } catch {
-        // keep it raw
-      }
-      return SECRET_PARAMS.test(name) ? `${kv.slice(0, eq)}=***` : kv
-    })
-  return `${url.slice(0, q)}?${parts.join('&')}`
-}

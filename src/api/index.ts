@@ -18,7 +18,7 @@ export {
 } from './server.js'
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
 export { toRemoteException, type RemoteExceptionBody } from './remote-exception.js'
-export { callerOf, credentialsOf, redactUrl, type ApiAuth, type RouteAuth } from './auth-hook.js'
+export { callerOf, credentialsOf, type ApiAuth, type RouteAuth } from './auth-hook.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
 export { nodeRoutes, type NodeInfo, type NodeRoutesDeps, type NodeTlsInfo } from './routes/node.js'

@@ -5,6 +5,7 @@ import { runFs } from './fs.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
+import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
 import { runStatus, statusHelp } from './status.js'
 import { runUser, userHelp } from './user.js'
@@ -61,6 +62,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         )
       }
       return runKeygen(io)
+    case 'serving-runtime': // hidden: a model replica's runtime host, started by the serving role
+      return runServingRuntime(rest, io)
     case 'version':
     case '--version':
     case '-v':

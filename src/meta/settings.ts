@@ -17,6 +17,8 @@ export interface ClusterSettings {
   readonly changeLogMax: number
   readonly defaultReplication: number
   readonly defaultBlockSize: number
+  /** The smallest block size a file may ask for (HDFS's dfs.namenode.fs-limits.min-block-size). */
+  readonly minBlockSize: number
   /**
    * How callers are authenticated (src/auth): `secure` accepts only verified credentials (client
    * certificates, API keys, delegation tokens); `simple` also believes WebHDFS `user.name` (dev and
@@ -53,7 +55,8 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   leaseHardLimitMs: { kind: 'int', default: 3_600_000, min: 1, max: 7 * 24 * 3_600_000 },
   changeLogMax: { kind: 'int', default: 100_000, min: 1, max: 10_000_000 },
   defaultReplication: { kind: 'int', default: 3, min: 1, max: 512 },
-  defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 1024 * 1024, max: 1024 * 1024 * MIB },
+  defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 512, max: 1024 * 1024 * MIB },
+  minBlockSize: { kind: 'int', default: MIB, min: 512, max: 1024 * 1024 * MIB },
   // Until bootstrap writes it, each node uses its own --auth (src/auth authenticator).
   auth: { kind: 'enum', default: 'secure', values: ['simple', 'secure'] },
 }
@@ -100,5 +103,11 @@ export function readSettings(table: Table<{ value: string }>): ClusterSettings {
 export function checkSettings(s: ClusterSettings): void {
   if (s.leaseSoftLimitMs > s.leaseHardLimitMs) {
     throw new MetaError('INVALID_SETTING', 'leaseSoftLimitMs must not exceed leaseHardLimitMs')
+  }
+  if (s.defaultBlockSize < s.minBlockSize || s.defaultBlockSize % 512 !== 0) {
+    throw new MetaError(
+      'INVALID_SETTING',
+      'defaultBlockSize must be a multiple of 512 and at least minBlockSize',
+    )
   }
 }

@@ -23,6 +23,7 @@ import { metaProto } from '../../src/meta/index.js'
 import { hopsd as clusterProto } from '../../src/proto/cluster.js'
 import { REPO_ROOT, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
 import { CLUSTER_TEST_TIMEOUT_MS, useCluster } from '../cluster/harness.js'
+import { hadoopClient, pythonEnv } from '../helpers/tools.js'
 import { call, startPlainNode, type Answer } from './client.js'
 
 const run = promisify(execFile)
@@ -60,6 +61,7 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
   beforeAll(
     () =>
       c.guard(async () => {
+        await pythonEnv() // made (or found) before any daemon starts: a cold pip install takes a while
         const started = await c.startMany(
           [{ zone: 'z1' }, { zone: 'z2' }, { zone: 'z3' }, { zone: 'z1', roles: ['datanode'] }].map((s) => ({
             ...s,
@@ -485,6 +487,36 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
       })
       const after = await call(url(dn), 'GET', `/webhdfs/v1/user/alice?op=LISTSTATUS&delegation=${token}`)
       expect(after.status).toBe(401)
+    },
+    PYTHON_TIMEOUT_MS * 2,
+  )
+
+  it(
+    "Hadoop's own client (webhdfs://) with a hopsd delegation token: decodes it and writes, reads, lists",
+    async () => {
+      const { classpath } = await hadoopClient()
+      const n = metas[0]!
+      const { host } = new URL(url(n))
+      // The token's service is the host:port Hadoop's token selector looks for (an IP address and port).
+      const token = (
+        await call(url(n), 'GET', `/webhdfs/v1/?op=GETDELEGATIONTOKEN&service=${host}`, { key: alice })
+      ).json().Token.urlString
+      try {
+        const { stdout } = await run(
+          'java',
+          ['-cp', classpath, 'HadoopTokenOps', host, '/user/alice/hadoop-token', token, 'alice'],
+          {
+            timeout: PYTHON_TIMEOUT_MS,
+            maxBuffer: 16 * 1024 * 1024,
+          },
+        )
+        expect(stdout).toContain('hadoop token ok')
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string; message: string }
+        throw new Error(
+          `HadoopTokenOps failed: ${e.message}\n${e.stdout ?? ''}\n${(e.stderr ?? '').slice(-3000)}`,
+        )
+      }
     },
     PYTHON_TIMEOUT_MS * 2,
   )
