@@ -34,7 +34,7 @@ const mpb = metaProto.meta
 async function python(script: string, ...args: string[]): Promise<string> {
   try {
     const { stdout } = await run(
-      process.env['HOPSD_PYTHON'] ?? 'python3',
+      (await pythonEnv()).python,
       [join(REPO_ROOT, 'test/python', script), ...args],
       {
         timeout: PYTHON_TIMEOUT_MS,
