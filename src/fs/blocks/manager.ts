@@ -331,9 +331,10 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     if (authn === undefined) return { user: req.user, groups: [...req.groups] }
     if (req.grant === undefined || req.grant === '')
       throw new AuthError('UNAUTHENTICATED', 'a block allocation needs the grant of the write it is for')
+    // Checked again at commit by the auth guard: no barrier here.
     const p = await authn.authenticate(
       { grant: req.grant },
-      { signal, use: { op: 'addBlock', path: req.path } },
+      { signal, fresh: false, use: { op: 'addBlock', path: req.path } },
     )
     if (p === undefined) throw new AuthError('UNAUTHENTICATED')
     return commandIdentity(p, selfId)
