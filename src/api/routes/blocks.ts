@@ -1,9 +1,11 @@
 /**
- * The block manager's routes (metadata nodes): a file's block layout, decommissioning a datanode, and
- * the fsck report. The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
+ * The block manager's routes (metadata nodes): a file's block layout (read access to the file),
+ * decommissioning a datanode (admins), and the fsck report (any caller; the paths of unhealthy files
+ * only to admins). The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
  */
-import type { FastifyInstance } from 'fastify'
-import type { BlockManager } from '../../fs/blocks/index.js'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { BlockHealth, BlockManager } from '../../fs/blocks/index.js'
+import { callerOf } from '../auth-hook.js'
 import { errorBodySchema } from '../error-mapper.js'
 import type { ApiRoutes } from '../server.js'
 
@@ -17,6 +19,8 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
       app.get(
         '/api/v1/fs/blocks',
         {
+          // The block manager re-checks the caller after its read barrier.
+          config: { authFresh: false },
           schema: {
             summary: "A file's blocks with their replicas' nodes and zones",
             tags: ['fs'],
@@ -29,16 +33,17 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
           },
         },
         async (req) => {
-          const q = req.query as { path: string; 'user.name'?: string }
-          return manager.fileBlocks(q['user.name'], q.path, AbortSignal.timeout(CALL_TIMEOUT_MS))
+          const q = req.query as { path: string }
+          return manager.fileBlocks(callerOf(req), q.path, AbortSignal.timeout(CALL_TIMEOUT_MS))
         },
       )
       app.put(
         '/api/v1/fs/datanodes/state',
         {
+          config: { auth: 'admin', audit: 'admin.operation' },
           schema: {
             summary:
-              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (superuser)',
+              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (admins)',
             tags: ['fs'],
             querystring: {
               type: 'object',
@@ -53,11 +58,9 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
           },
         },
         async (req) => {
-          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING'; 'user.name'?: string }
-          return (await manager.setDatanodeState(q['user.name'] ?? '', q.node, q.state)) as Record<
-            string,
-            unknown
-          >
+          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING' }
+          req.auditPath = `datanode:${q.node}=${q.state}`
+          return (await manager.setDatanodeState(callerOf(req), q.node, q.state)) as Record<string, unknown>
         },
       )
       app.get(
@@ -70,14 +73,28 @@ export function blockRoutes(manager: BlockManager): ApiRoutes {
             response: { 200: { type: 'object', additionalProperties: true }, 503: errorBodySchema },
           },
         },
-        async (_req, reply) => {
-          // Datanodes' soft state lives on the leader: the manager asks it when this node is not it.
+        async (req, reply) => {
+          // Datanodes' soft state lives on the leader: the manager asks it over p2p when this node is
+          // not it. This node authenticated the caller and shows it what it may see (paths to admins).
           // The response closing before it was sent means the client went away.
           const abort = new AbortController()
           reply.raw.once('close', () => abort.abort())
-          return manager.health(AbortSignal.any([abort.signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]))
+          const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(CALL_TIMEOUT_MS)])
+          return healthFor(req, await manager.health(signal))
         },
       )
     },
   }
 }
+
+/** The fsck report as `req`'s caller may see it: the paths of unhealthy files only for admins. */
+function healthFor(req: FastifyRequest, h: BlockHealth): BlockHealth {
+  if (req.caller?.superuser) return h
+  return {
+    ...h,
+    underReplicatedBlocks: h.underReplicatedBlocks.map((b) => ({ ...b, path: '' })),
+    missingBlocks: h.missingBlocks.map((b) => ({ ...b, path: '' })),
+    corruptReplicas: h.corruptReplicas.map((b) => ({ ...b, path: '' })),
+  }
+}
+

@@ -40,12 +40,15 @@ export interface ClusterStatus {
   readonly zones: Record<string, string[]>
   /** Every node of the view but those that left, with its liveness (Raft members or not). */
   readonly nodes: ClusterMember[]
+  /** How the cluster authenticates callers (its `auth` setting; the node's own --auth until bootstrap). */
+  readonly auth: 'simple' | 'secure'
 }
 
 export function buildClusterStatus(
   raft: RaftGroupStatus,
   clusterId: string | undefined,
   view: readonly MemberLike[],
+  auth: 'simple' | 'secure' = 'secure',
 ): ClusterStatus {
   const byId = new Map(view.map((n) => [n.id, n]))
   const member = (id: string): ClusterMember => {
@@ -69,6 +72,7 @@ export function buildClusterStatus(
       .filter((n) => n.liveness !== 'left')
       .map((n) => member(n.id))
       .sort((a, b) => (a.id < b.id ? -1 : 1)),
+    auth,
   }
 }
 
@@ -89,7 +93,7 @@ export const clusterMemberSchema = {
 
 export const clusterStatusSchema = {
   type: 'object',
-  required: ['clusterId', 'leader', 'term', 'commitIndex', 'voters', 'learners', 'zones', 'nodes'],
+  required: ['clusterId', 'leader', 'term', 'commitIndex', 'voters', 'learners', 'zones', 'nodes', 'auth'],
   properties: {
     clusterId: { type: 'string', description: 'empty until the metadata group has initialised the cluster' },
     leader: { anyOf: [clusterMemberSchema, { type: 'null' }] },
@@ -102,6 +106,12 @@ export const clusterStatusSchema = {
       type: 'array',
       items: clusterMemberSchema,
       description: "every node of the answering node's view but those that left, with its liveness",
+    },
+    auth: {
+      type: 'string',
+      enum: ['simple', 'secure'],
+      description:
+        'how the cluster authenticates callers (the cluster setting `auth`; see the README, Security)',
     },
   },
 } as const
