@@ -8,6 +8,9 @@
  *   metadata    (roles: metadata)  Raft group + metadata state machine + self-assembly (src/node/cluster)
  *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
  *                                  the node holds no metadata replica
+ *   auth        (every node)       who is calling (src/auth): the API's authentication (local on metadata
+ *                                  nodes, through a metadata node elsewhere), grants, audit; on metadata
+ *                                  nodes the users/keys/audit/settings routes and the admin bootstrap
  *   tls         (every node)       the node certificate from the cluster CA (served with --tls)
  *   blockmanager (roles: metadata) src/fs/blocks: block placement, reports → replica deltas,
  *                                  re-replication, reads of files in blocks; routes in
@@ -17,6 +20,7 @@
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
+import { authNodeModule } from './cluster/auth-module.js'
 import { blockManagerModule } from './cluster/blocks-module.js'
 import { clusterClientModule } from './cluster/client-module.js'
 import { datanodeModule } from './cluster/datanode-module.js'
@@ -32,6 +36,7 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   membershipModule(),
   metadataModule(),
   clusterClientModule(),
+  authNodeModule(),
   tlsModule(),
   blockManagerModule(),
   datanodeModule(),

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createApiServer, createMetricsRegistry, type ApiServer } from '../../src/api/index.js'
 import { fsRoutes } from '../../src/api/routes/fs.js'
 import { webhdfsRoutes } from '../../src/api/routes/webhdfs.js'
-import { createWriteTokens } from '../../src/api/routes/write-token.js'
+import { createWriteTokens, localGrantKeys } from '../../src/api/routes/write-token.js'
 import { metaProto } from '../../src/meta/index.js'
 import { silentLogger } from '../../src/node/index.js'
 import { makeFs } from './harness.js'
@@ -23,7 +23,7 @@ async function setup(tokenTtlMs = 60_000) {
     routes: [
       webhdfsRoutes({
         fs: env.fs,
-        tokens: createWriteTokens({ key: new Uint8Array(32), ttlMs: tokenTtlMs, clock: () => clock.now }),
+        tokens: createWriteTokens({ ...localGrantKeys('self'), ttlMs: tokenTtlMs, clock: () => clock.now }),
         clock: () => clock.now,
       }),
       fsRoutes({ fs: env.fs }),

@@ -1,10 +1,12 @@
 /**
- * The block manager's routes (metadata nodes): a file's block layout, decommissioning a datanode, and
- * the fsck report. The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
+ * The block manager's routes (metadata nodes): a file's block layout (read access to the file),
+ * decommissioning a datanode (admins), and the fsck report (any caller; the paths of unhealthy files
+ * only to admins). The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { FsError } from '../../fs/index.js'
 import type { BlockHealth, BlockManager } from '../../fs/blocks/index.js'
+import { callerOf, forwardedCredentials } from '../auth-hook.js'
 import type { NodeHttp } from '../node-http.js'
 import type { ApiRoutes } from '../server.js'
 
@@ -18,6 +20,8 @@ export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoute
       app.get(
         '/api/v1/fs/blocks',
         {
+          // The block manager re-checks the caller after its read barrier.
+          config: { authFresh: false },
           schema: {
             summary: "A file's blocks with their replicas' nodes and zones",
             tags: ['fs'],
@@ -30,16 +34,17 @@ export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoute
           },
         },
         async (req) => {
-          const q = req.query as { path: string; 'user.name'?: string }
-          return manager.fileBlocks(q['user.name'], q.path, AbortSignal.timeout(CALL_TIMEOUT_MS))
+          const q = req.query as { path: string }
+          return manager.fileBlocks(callerOf(req), q.path, AbortSignal.timeout(CALL_TIMEOUT_MS))
         },
       )
       app.put(
         '/api/v1/fs/datanodes/state',
         {
+          config: { auth: 'admin', audit: 'admin.operation' },
           schema: {
             summary:
-              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (superuser)',
+              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (admins)',
             tags: ['fs'],
             querystring: {
               type: 'object',
@@ -54,11 +59,9 @@ export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoute
           },
         },
         async (req) => {
-          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING'; 'user.name'?: string }
-          return (await manager.setDatanodeState(q['user.name'] ?? '', q.node, q.state)) as Record<
-            string,
-            unknown
-          >
+          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING' }
+          req.auditPath = `datanode:${q.node}=${q.state}`
+          return (await manager.setDatanodeState(callerOf(req), q.node, q.state)) as Record<string, unknown>
         },
       )
       app.get(
@@ -70,24 +73,44 @@ export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoute
             response: { 200: { type: 'object', additionalProperties: true } },
           },
         },
-        async (_req, reply) => {
-          // Datanodes' soft state lives on the leader: ask it when this node is not the leader (over
-          // HTTPS with --tls, with a deadline, given up when our client goes away).
+        async (req, reply) => {
+          // Datanodes' soft state lives on the leader: ask it when this node is not the leader, with
+          // the caller's own credential (the leader authenticates it and decides what it shows), over
+          // HTTPS with --tls, with a deadline, given up when our client goes away.
           const leader = manager.leaderHttp()
-          if (leader === undefined) return manager.health()
+          if (leader === undefined) return healthFor(req, manager.health())
           const ac = new AbortController()
           reply.raw.once('close', () => {
             if (!reply.raw.writableFinished) ac.abort()
           })
-          const res = await nodeHttp.get(leader, '/api/v1/fs/health', {
+          const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''
+          const res = await nodeHttp.get(leader, `/api/v1/fs/health${query}`, {
             signal: ac.signal,
             timeoutMs: CALL_TIMEOUT_MS,
+            headers: forwardedCredentials(req).headers,
           })
+          if (res.status === 401 || res.status === 403) {
+            const body = JSON.parse(res.body.toString('utf8')) as { error?: { code?: string; message?: string } }
+            throw Object.assign(new Error(body.error?.message ?? `the leader answered ${res.status}`), {
+              code: body.error?.code ?? 'UNAUTHENTICATED',
+            })
+          }
           if (res.status !== 200)
             throw new FsError('NOT_ENOUGH_DATANODES', `the leader answered ${res.status}`)
           return JSON.parse(res.body.toString('utf8')) as BlockHealth
         },
       )
     },
+  }
+}
+
+/** The fsck report as `req`'s caller may see it: the paths of unhealthy files only for admins. */
+function healthFor(req: FastifyRequest, h: BlockHealth): BlockHealth {
+  if (req.caller?.superuser) return h
+  return {
+    ...h,
+    underReplicatedBlocks: h.underReplicatedBlocks.map((b) => ({ ...b, path: '' })),
+    missingBlocks: h.missingBlocks.map((b) => ({ ...b, path: '' })),
+    corruptReplicas: h.corruptReplicas.map((b) => ({ ...b, path: '' })),
   }
 }

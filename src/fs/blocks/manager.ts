@@ -32,6 +32,7 @@ import { silentFsLogger, type FsLogger } from '../logger.js'
 import type { Namespace } from '../namespace.js'
 import type { ClusterView, PeerNetwork } from '../peers.js'
 import type { Caller } from '../permission.js'
+import { AuthError, commandIdentity, type Authenticator, type Principal } from '../../auth/index.js'
 import { BLOCK_STATE, type BlockMap, type BlockRecord } from './blockmap.js'
 import { Datanodes } from './datanodes.js'
 import { chooseTargets } from './placement.js'
@@ -78,6 +79,13 @@ export interface BlockManagerInit {
   readonly metrics?: Registry
   /** How other nodes' APIs are reached (write Locations point at a datanode's): https with --tls. */
   readonly httpScheme?: 'http' | 'https'
+  /**
+   * Checks who an allocation is for (src/auth): a block is allocated as the principal its request's
+   * grant proves (the grant a metadata node signed for the write), never as the request's `user`.
+   * Without it (tests of the block manager alone) the request's user is taken as it is. Reads re-check
+   * their caller with it after their barrier (Authenticator.recheck).
+   */
+  readonly authenticator?: Authenticator
 }
 
 /** Where a file's bytes can be read: each block (an inline file: one piece) with its good live replicas. */
@@ -155,10 +163,10 @@ export interface BlockManager extends BlockReads {
   locate(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
   /** The datanodes' capacity, used and remaining bytes (this node's soft state: the leader's is whole). */
   fsStatus(): { capacity: number; used: number; remaining: number }
-  /** A file's block layout, read linearizably; `user` undefined: the superuser. */
-  fileBlocks(user: string | undefined, path: string, signal?: AbortSignal): Promise<FileBlocks>
-  /** Starts (DRAINING) or cancels (NORMAL) a decommission; the superuser only (checked in apply). */
-  setDatanodeState(user: string, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
+  /** A file's block layout, read linearizably; the caller needs read access to the file. */
+  fileBlocks(caller: Caller, path: string, signal?: AbortSignal): Promise<FileBlocks>
+  /** Starts (DRAINING) or cancels (NORMAL) a decommission; admins only (checked in apply). */
+  setDatanodeState(caller: Principal, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
   /** One step of the reconcile loop (a no-op off the leader); the loop runs it every heartbeat interval. */
   reconcile(): Promise<void>
   /** Serves the heartbeat and allocation protocols and starts the reconcile loop. */
@@ -366,17 +374,17 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     return { leader: true, deleteBlocks: [...deletes], transfers, truncates }
   }
 
-  /** Proposes a block command as the writer (its user, groups and lease). */
+  /** Proposes a block command as the writer: the principal of its grant, with its lease (clientName). */
   const asWriter = async (
     req: AllocRequest,
     cmd: mpb.Command.$Properties,
     signal?: AbortSignal,
   ): Promise<unknown> => {
+    const identity = await allocationIdentity(req, signal)
     const r = (await metaGroup.propose(
       encodeCommand({
         nowMs: clock.now(),
-        user: req.user,
-        groups: [...req.groups],
+        ...identity,
         clientName: req.clientName,
         ...cmd,
       }),
@@ -384,6 +392,28 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     )) as MetaResult
     if (!r.ok) throw errorFromResult(r.code, r.message)
     return r.value
+  }
+
+  /** Who the block is allocated as: the principal of the request's grant (see BlockManagerInit.authenticator). */
+  const allocationIdentity = async (
+    req: AllocRequest,
+    signal?: AbortSignal,
+  ): Promise<Pick<mpb.ICommand, 'user' | 'groups' | 'project' | 'authVia' | 'authNode'>> => {
+    const authn = init.authenticator
+    if (authn === undefined) return { user: req.user, groups: [...req.groups] }
+    if (req.grant === undefined || req.grant === '')
+      throw new AuthError('UNAUTHENTICATED', 'a block allocation needs the grant of the write it is for')
+    // Checked again at commit by the auth guard: no barrier here.
+    const p = await authn.authenticate(
+      { grant: req.grant },
+      {
+        signal,
+        fresh: false,
+        use: { op: 'addBlock', path: req.path, ...(req.fileId ? { fileId: req.fileId } : {}) },
+      },
+    )
+    if (p === undefined) throw new AuthError('UNAUTHENTICATED')
+    return commandIdentity(p, selfId)
   }
 
   const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
@@ -483,6 +513,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async locate(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       const where = (
         node: string,
@@ -565,6 +596,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async open(caller, path, offset, length, signal, buffers) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       if (offset > file.size)
@@ -586,6 +618,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async checksum(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       // Computed from the bytes, block by block, as HDFS's NameNode assembles it from its
@@ -599,9 +632,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return fileChecksumOf(md5s, file.blockSize)
     },
 
-    async fileBlocks(user, path, signal) {
+    async fileBlocks(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
-      const caller: Caller = { user: user ?? sm.settings().superuser, groups: [] }
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       const m = map()
       let offset = 0
@@ -627,11 +660,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       }
     },
 
-    async setDatanodeState(user, node, state) {
+    async setDatanodeState(caller, node, state) {
       const r = (await metaGroup.propose(
         encodeCommand({
           nowMs: clock.now(),
-          user,
+          ...commandIdentity(caller, selfId),
           setDatanodeState: {
             node,
             state: state === 'DRAINING' ? mpb.DatanodeState.DRAINING : mpb.DatanodeState.DATANODE_NORMAL,

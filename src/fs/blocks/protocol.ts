@@ -26,8 +26,15 @@ export interface AllocRequest {
   readonly path: string
   /** The file being written, by inode id (0: by path). */
   readonly fileId?: number
+  /** The writer as the datanode knows it (from the Location's token); the grant decides. */
   readonly user: string
   readonly groups: readonly string[]
+  /**
+   * The token of the write (a grant the metadata node signed, src/api/routes/write-token.ts): the
+   * leader allocates the block as the principal it proves, after checking its signature, signer,
+   * expiry and scope (`addBlock` on `path`, and on `fileId` when the grant names its file).
+   */
+  readonly grant?: string
   readonly clientName: string
   /** The writing node (first target when it is a datanode). */
   readonly writer: string

@@ -40,6 +40,8 @@ export function blockManagerModule(): NodeModule<'blockmanager'> {
         logger: logger.child({ area: 'blocks' }),
         metrics,
         httpScheme: config.tls ? 'https' : 'http',
+        // Blocks are allocated as the principal of the write's grant, checked against this replica.
+        authenticator: meta.authenticator,
       })
       const tls = config.tls ? requireService(components, 'tls') : undefined
       return {

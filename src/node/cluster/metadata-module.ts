@@ -20,6 +20,7 @@ import {
   type RaftGroup,
   type RaftLogger,
 } from '../../consensus/index.js'
+import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
 import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { hopsd } from '../../proto/cluster.js'
@@ -45,6 +46,7 @@ import {
 import { Periodic } from '../../lib/index.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
 import { buildClusterStatus, type ClusterStatus } from './status.js'
+import { asAuthenticated, credentialFromProto, grantVerifier } from './trust.js'
 
 import pb = hopsd.cluster
 
@@ -64,6 +66,15 @@ export interface MetadataNode {
   readonly group: RaftGroup
   readonly stateMachine: MetaStateMachine
   readonly cluster: ClusterTable
+  /**
+   * Authenticates credentials against this replica (src/auth), after a read barrier; accepts grants
+   * signed by current members of the group. The API hook, forwarded proposals and block allocation use it.
+   */
+  readonly authenticator: Authenticator
+  /** The `auth` module of the state machine (users, keys, tokens). */
+  readonly auth: AuthStore
+  /** Whether `id` is a voter or learner of the group now (a node whose grants are believed). */
+  isMember(id: string): boolean
   /** Where the bootstrap protocol stands ('member' once the node belongs to a group). */
   bootstrapState(): BootstrapState
   status(): ClusterStatus
@@ -81,11 +92,25 @@ export function metadataModule(): NodeModule<'metadata'> {
       const selfId = identity.id
 
       const stateMachine = createMetaStateMachine({
-        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule()],
+        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule(), authModule()],
         // The group below runs with the default maxBatchBytes: settings must fit it.
         commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
+      const authStore = stateMachine.module<AuthStore>('auth')
+      const members = (): string[] => {
+        if (group === undefined) return []
+        const st = group.status()
+        return [...st.voters, ...st.learners]
+      }
+      const authenticator = createLocalAuthenticator({
+        store: () => authStore,
+        settings: () => stateMachine.settings(),
+        isSuperuser: (u, g) => stateMachine.isSuperuser(u, g),
+        bootstrapMode: config.auth,
+        barrier: (signal) => requireGroup().readBarrier({ signal }),
+        grants: grantVerifier(members),
+      })
       let group: RaftGroup | undefined
       let channel: Channel | undefined
       const unhandles: (() => Promise<void>)[] = []
@@ -141,9 +166,17 @@ export function metadataModule(): NodeModule<'metadata'> {
         },
         stateMachine,
         cluster,
+        authenticator,
+        auth: authStore,
+        isMember: (id) => members().includes(id),
         bootstrapState: () => bootState,
         status: () =>
-          buildClusterStatus(requireGroup().status(), cluster.info()?.clusterId, membership.view()),
+          buildClusterStatus(
+            requireGroup().status(),
+            cluster.info()?.clusterId,
+            membership.view(),
+            authenticator.mode(),
+          ),
       }
 
       return {
@@ -208,9 +241,22 @@ export function metadataModule(): NodeModule<'metadata'> {
                 async (_from, body, signal) => {
                   const req = pb.ProposeRequest.decode(body)
                   const timeoutMs = Math.min(req.timeoutMs || FORWARD_TIMEOUT_MS_MAX, FORWARD_TIMEOUT_MS_MAX)
-                  const result = await requireGroup().propose(req.command, {
-                    signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-                    session: req.clientId ? { clientId: req.clientId, seq: req.seq } : undefined,
+                  const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+                  // A peer's word for who is calling counts for nothing: its credential is checked
+                  // here and the command proposed as the principal it proves (src/node/cluster/trust.ts).
+                  const { command, principal } = await asAuthenticated(
+                    authenticator,
+                    credentialFromProto(req.credential),
+                    req.command,
+                    selfId,
+                    deadline,
+                  )
+                  const result = await requireGroup().propose(command, {
+                    signal: deadline,
+                    // Sessions are per principal: another user's clientId names another session.
+                    session: req.clientId
+                      ? { clientId: `${principal.user}\u0000${req.clientId}`, seq: req.seq }
+                      : undefined,
                   })
                   return pb.ProposeReply.encode({ resultJson: JSON.stringify(result ?? null) }).finish()
                 },
