@@ -144,7 +144,7 @@ describe.sequential('--tls with the node certificate from the cluster CA', () =>
     expect(get).toEqual({ status: 200, text: 'over https' })
   })
 
-  it('WebHDFS writes: https Locations, the datanode reads inline bytes and the leader over https', async () => {
+  it('WebHDFS writes: https Locations; a follower asks the leader over https', async () => {
     const ca = caPem(0)
     // Step one on a metadata node: the Location is the datanode's, over https.
     const step = async (op: 'CREATE' | 'APPEND', path: string): Promise<string> => {
@@ -167,8 +167,8 @@ describe.sequential('--tls with the node certificate from the cluster CA', () =>
       { timeoutMs: 30_000, intervalMs: 200, what: 'a CREATE over https' },
     )
     expect(created.status).toBe(201)
-    // The file grows past the inline threshold: the datanode (no metadata replica) reads its inline
-    // bytes from a metadata node over https, then writes blocks.
+    // The file grows past the inline threshold: the datanode (no metadata replica) gets its inline
+    // bytes with the append it proposes, allocates blocks from the leader, then writes them.
     const appended = await httpsGet(await step('APPEND', '/tls/f.bin'), {
       ca,
       method: 'POST',
