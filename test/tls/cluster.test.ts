@@ -216,7 +216,15 @@ describe.sequential('--tls with the node certificate from the cluster CA', () =>
         '/user/alice/tls',
         ...nodes.map((n) => n.url),
       ],
-      { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+      {
+        timeout: 240_000,
+        maxBuffer: 16 * 1024 * 1024,
+        // requests lets these variables override a session's own `verify`: the clients must use the CA
+        // they are given, nothing from the host.
+        env: Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => k !== 'REQUESTS_CA_BUNDLE' && k !== 'CURL_CA_BUNDLE'),
+        ),
+      },
     ).catch((err: { message: string; stdout?: string; stderr?: string }) => {
       throw new Error(`tls_ops.py failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`)
     })
