@@ -43,6 +43,7 @@ export {
   type OpResults,
   type QuotaUsage,
   type BlockHooks,
+  type FileRef,
 } from './namespace.js'
 export {
   FsError,

@@ -147,7 +147,12 @@ export interface QuotaUsage {
 export interface OpResults {
   mkdirs: { created: boolean }
   createFile: { fileId: number; size: number }
-  append: { size: number; inlined: boolean }
+  /**
+   * `path`: where the file is now. `inlineData`: when the append leaves an inline file open (a writer
+   * that will move its bytes into a block), those bytes (base64: results travel as JSON between nodes),
+   * if the caller may read them.
+   */
+  append: { size: number; inlined: boolean; fileId: number; path: string; inlineData?: string }
   closeFile: { closed: true }
   rename: { renamed: boolean }
   delete: { deleted: boolean }
@@ -165,6 +170,8 @@ export interface OpResults {
 }
 
 interface Op {
+  /** The command's Raft index (generation stamps). */
+  readonly index: number
   readonly caller: Caller
   readonly su: boolean
   readonly now: number
@@ -221,6 +228,7 @@ export class Namespace implements MetaModule {
   apply(ctx: ApplyContext): unknown {
     const cmd = ctx.cmd
     const op: Op = {
+      index: ctx.index,
       caller: { user: cmd.user, groups: cmd.groups },
       su: ctx.isSuperuser,
       now: cmd.nowMs,
@@ -244,16 +252,36 @@ export class Namespace implements MetaModule {
           mustExist: !!c.mustExist,
         })
       }
-      case 'append':
-        return this.append(op, str(cmd.append?.path), bytes(cmd.append?.data), !!cmd.append?.close)
+      case 'append': {
+        const fileId = num(cmd.append?.fileId)
+        let path = str(cmd.append?.path)
+        if (fileId > 0) {
+          // Bound to the inode its WebHDFS step one found: wherever a rename has put it since.
+          const f = this.fileById(fileId)
+          if (f === undefined || f.type !== FILE)
+            throw new FsError('FILE_NOT_FOUND', `File does not exist: ${path || `inode ${fileId}`}`)
+          path = this.pathOf(fileId)
+        }
+        return this.append(op, path, bytes(cmd.append?.data), !!cmd.append?.close)
+      }
       case 'closeFile':
         return this.closeFile(op, str(cmd.closeFile?.path))
       case 'rename': {
         const c = cmd.rename!
         return this.rename(op, str(c.src), str(c.dst), !!c.legacy, !!c.overwrite)
       }
-      case 'delete':
+      case 'delete': {
+        const fileId = num(cmd.delete?.fileId)
+        if (fileId > 0) {
+          // A writer removing the file it failed to write, wherever it is now: only while its
+          // clientName holds the file's lease (`path` names where the write began).
+          const f = this.fileById(fileId)
+          if (f === undefined || f.type !== FILE) return { deleted: false }
+          this.fileUnderLease(ctx, { fileId })
+          return this.delete(op, this.pathOf(fileId), false)
+        }
         return this.delete(op, str(cmd.delete?.path), !!cmd.delete?.recursive)
+      }
       case 'setPermission':
         return this.setPermission(op, str(cmd.setPermission?.path), num(cmd.setPermission?.permission))
       case 'setOwner':
@@ -412,7 +440,7 @@ export class Namespace implements MetaModule {
         throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
       if (close) this.dropLease(file.id)
       else this.putLease(op, file.id)
-      return { size: file.size, inlined: false }
+      return { size: file.size, inlined: false, fileId: file.id, path }
     }
     const size = file.size + data.length
     this.checkInlineSize(op, size, path)
@@ -424,7 +452,21 @@ export class Namespace implements MetaModule {
     if (close) this.dropLease(file.id)
     else this.putLease(op, file.id)
     op.emit('append', path, file.id)
-    return { size, inlined: true }
+    // The writer rewrites the inline bytes into the file's first block: it gets them with its lease, so
+    // that nothing changes them in between (it reads them as the caller: READ is needed too).
+    let inlineData: string | undefined
+    if (!close && size > 0 && this.mayAccess(op, r, READ))
+      inlineData = Buffer.from(joined.buffer, joined.byteOffset, joined.length).toString('base64')
+    return { size, inlined: true, fileId: file.id, path, ...(inlineData === undefined ? {} : { inlineData }) }
+  }
+
+  private mayAccess(op: Op, r: Resolved, access: number): boolean {
+    try {
+      this.check(op, r, { access })
+      return true
+    } catch {
+      return false
+    }
   }
 
   private closeFile(op: Op, path: string): OpResults['closeFile'] {
@@ -766,18 +808,26 @@ export class Namespace implements MetaModule {
     this.checkLeaseFree(op, file, path)
     if (newLength === file.size) return { done: true, size: file.size }
     let next: Inode
+    let done = true
     if (file.inlined) {
       next = { ...file, data: file.data.slice(0, newLength), size: newLength, mtime: op.now }
     } else {
       let end = 0
       let keep = 0
       while (keep < file.blocks.length && end < newLength) end += file.blocks[keep++]!.length
-      if (end !== newLength)
-        throw new FsError(
-          'UNSUPPORTED_OPERATION',
-          `truncate of ${path} to ${newLength}: only to a block boundary for now`,
-        )
-      next = { ...file, blocks: file.blocks.slice(0, keep), size: newLength, mtime: op.now }
+      const blocks = file.blocks.slice(0, keep)
+      if (end !== newLength) {
+        // Inside a block (HDFS's truncate recovery): the block keeps a prefix under a new stamp, and its
+        // datanodes truncate their replicas; readers meanwhile read the prefix from the older replicas.
+        if (this.blockHooks === undefined)
+          throw new FsError('UNSUPPORTED_OPERATION', `truncate of ${path} inside a block: no block map`)
+        const last = blocks[blocks.length - 1]!
+        const length = last.length - (end - newLength)
+        this.blockHooks.truncateBlock(last.id, length, op.index)
+        blocks[blocks.length - 1] = { id: last.id, length, genStamp: op.index }
+        done = false
+      }
+      next = { ...file, blocks, size: newLength, mtime: op.now }
     }
     this.charge(this.quotaDirsOf(r, r.names.length), {
       ns: 0,
@@ -785,7 +835,7 @@ export class Namespace implements MetaModule {
     })
     this.putInode(next)
     op.emit('truncate', path, file.id)
-    return { done: true, size: newLength }
+    return { done, size: newLength }
   }
 
   /**
@@ -1004,10 +1054,24 @@ export class Namespace implements MetaModule {
 
   // ---- hooks of the block map (src/fs/blocks/blockmap.ts), called inside its apply
 
-  /** The file at `path` whose lease the command's clientName holds; LEASE_NOT_HELD otherwise. */
-  fileUnderLease(ctx: ApplyContext, path: string): Inode {
-    const r = this.resolve(parsePath(path))
-    const file = this.requireFile(r, path)
+  /**
+   * The file being written: by inode id when `ref.fileId` is set (a rename meanwhile keeps the write,
+   * as HDFS binds a write to the inode), else by path; its lease must be held by the command's
+   * clientName. FILE_NOT_FOUND or LEASE_NOT_HELD otherwise.
+   */
+  fileUnderLease(ctx: ApplyContext, ref: FileRef): Inode {
+    let file: Inode
+    let name: string
+    if (ref.fileId !== undefined && ref.fileId > 0) {
+      const f = this.fileById(ref.fileId)
+      if (f === undefined || f.type !== FILE)
+        throw new FsError('FILE_NOT_FOUND', `File does not exist: inode ${ref.fileId}`)
+      file = f
+      name = this.pathOf(f.id)
+    } else {
+      name = ref.path ?? ''
+      file = this.requireFile(this.resolve(parsePath(name)), name)
+    }
     const lease = this.leases.get(leaseKey(file.id))
     const op = { now: ctx.cmd.nowMs, settings: ctx.settings } as Op
     if (
@@ -1018,32 +1082,40 @@ export class Namespace implements MetaModule {
     ) {
       throw new FsError(
         'LEASE_NOT_HELD',
-        `No lease on ${path}: ${ctx.cmd.clientName || '(no client)'} does not hold it`,
+        `No lease on ${name}: ${ctx.cmd.clientName || '(no client)'} does not hold it`,
       )
     }
     return file
   }
 
   /**
-   * Appends committed blocks to a file under lease and closes it (the blocks become visible). With
-   * `dropInline` the inline bytes were rewritten into the blocks: the file's size is the blocks' sum.
+   * Commits the blocks of a file under lease and closes it (the blocks become visible). A block whose
+   * id is the file's last block's replaces it (an append that continued it: new length and stamp);
+   * others are appended. With `dropInline` the inline bytes were rewritten into the blocks: the file's
+   * size is the blocks' sum.
    */
-  completeWithBlocks(ctx: ApplyContext, path: string, blocks: readonly Block[], dropInline: boolean): Inode {
-    const file = this.fileUnderLease(ctx, path)
+  completeWithBlocks(ctx: ApplyContext, ref: FileRef, blocks: readonly Block[], dropInline: boolean): Inode {
+    const file = this.fileUnderLease(ctx, ref)
+    const path = this.pathOf(file.id)
     if (file.inlined && file.size > 0 && !dropInline)
       throw new FsError(
         'INVALID_ARGUMENT',
         `${path} has inline data: its blocks must replace it (dropInline)`,
       )
-    const added = blocks.reduce((n, b) => n + b.length, 0)
-    // Inline bytes rewritten into blocks are counted in `added`; otherwise the blocks extend the file.
-    const replaced = file.inlined && blocks.length > 0
+    // Inline bytes rewritten into blocks are counted in the blocks; otherwise the blocks extend the file.
+    const kept = file.inlined ? [] : [...file.blocks]
+    for (const b of blocks) {
+      const last = kept[kept.length - 1]
+      if (last !== undefined && last.id === b.id) kept[kept.length - 1] = b
+      else kept.push(b)
+    }
+    const size = blocks.length === 0 ? file.size : kept.reduce((n, b) => n + b.length, 0)
     const next: Inode = {
       ...file,
       inlined: blocks.length === 0 && file.inlined,
       data: blocks.length === 0 ? file.data : EMPTY,
-      blocks: [...(file.inlined ? [] : file.blocks), ...blocks],
-      size: (replaced ? 0 : file.size) + added,
+      blocks: kept,
+      size,
       mtime: ctx.cmd.nowMs,
     }
     // Quota: the file now counts at its new length; what its blocks under construction held goes back.
@@ -1056,6 +1128,17 @@ export class Namespace implements MetaModule {
     this.leases.delete(leaseKey(file.id))
     ctx.emit({ op: 'close', path, inodeId: file.id })
     return next
+  }
+
+  /** The path of inode `id` now (its names up to the root). */
+  pathOf(id: number): string {
+    const names: string[] = []
+    let inode = this.fileById(id)
+    while (inode !== undefined && inode.parent !== 0) {
+      names.push(inode.name)
+      inode = this.fileById(inode.parent)
+    }
+    return '/' + names.reverse().join('/')
   }
 
   /**
@@ -1550,6 +1633,17 @@ interface QuotaDir {
 export interface BlockHooks {
   /** The blocks `ids` now belong to file `inodeId`. */
   moveBlocks(ids: readonly number[], inodeId: number): void
+  /**
+   * Block `id` keeps its first `length` bytes from now on, at generation stamp `genStamp` (a truncate
+   * inside it); its replicas are truncated by their datanodes.
+   */
+  truncateBlock(id: number, length: number, genStamp: number): void
+}
+
+/** A file being written, by inode id (what writers use) or by path. */
+export interface FileRef {
+  readonly fileId?: number
+  readonly path?: string
 }
 
 function checkPrincipal(name: string, what: string): void {

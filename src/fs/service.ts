@@ -65,6 +65,8 @@ export interface AppendOpts extends CallOpts {
   /** Close after this append (default true). False keeps (or takes) the lease for `clientName`. */
   readonly close?: boolean
   readonly clientName?: string
+  /** The file by inode id (`path` then only names it in errors): a rename meanwhile keeps the append. */
+  readonly fileId?: number
 }
 
 export interface FsServiceInit {
@@ -155,7 +157,10 @@ export class FsService {
     parsePath(path)
     return this.propose<'append'>(
       caller,
-      { clientName: opts.clientName ?? '', append: { path, data, close: opts.close ?? true } },
+      {
+        clientName: opts.clientName ?? '',
+        append: { path, data, close: opts.close ?? true, ...(opts.fileId ? { fileId: opts.fileId } : {}) },
+      },
       opts,
     )
   }

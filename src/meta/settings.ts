@@ -99,8 +99,24 @@ export function readSettings(table: Table<{ value: string }>): ClusterSettings {
   return out as unknown as ClusterSettings
 }
 
-/** Rules that span settings, checked on the settings as they would be after a change. */
-export function checkSettings(s: ClusterSettings): void {
+/**
+ * Room a file's command needs besides its inline bytes (the path of up to 8,000 bytes, the user and
+ * groups, the other fields, protobuf framing).
+ */
+export const COMMAND_OVERHEAD_BYTES = 16 * 1024
+
+/**
+ * Rules that span settings, checked on the settings as they would be after a change. With
+ * `commandBytesMax` (the consensus group's largest command), an inline file must fit in one command.
+ */
+export function checkSettings(s: ClusterSettings, limits: { commandBytesMax?: number } = {}): void {
+  const max = limits.commandBytesMax
+  if (max !== undefined && s.inlineThreshold + COMMAND_OVERHEAD_BYTES > max) {
+    throw new MetaError(
+      'INVALID_SETTING',
+      `inlineThreshold ${s.inlineThreshold} cannot work: a file's command would exceed the largest proposal (${max} bytes, ${COMMAND_OVERHEAD_BYTES} of them for the command's other fields)`,
+    )
+  }
   if (s.leaseSoftLimitMs > s.leaseHardLimitMs) {
     throw new MetaError('INVALID_SETTING', 'leaseSoftLimitMs must not exceed leaseHardLimitMs')
   }

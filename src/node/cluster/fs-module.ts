@@ -12,11 +12,11 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
+  createWriteTokens,
   fsRoutes,
   mapError,
   toRemoteException,
   webhdfsRoutes,
-  webhdfsTokenKey,
   type ApiRoutes,
 } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
@@ -24,7 +24,7 @@ import { createFsService, type FsService } from '../../fs/index.js'
 import type { Principal } from '../../auth/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
-import { loadSwarmKey } from './p2p-module.js'
+import { grantSigner, grantVerifierOf } from './trust.js'
 import { parseHostPort } from '../p2p/index.js'
 
 export function fsModule(): NodeModule<'fs'> {
@@ -43,14 +43,30 @@ export function fsModule(): NodeModule<'fs'> {
           recheck: (caller) => local.authenticator.recheck(caller as Principal),
         })
         const blocks = components.services.blockmanager
-        const auth = components.services.auth
         const webhdfs = webhdfsRoutes({
           fs,
           blocks,
-          tokenKey: webhdfsTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
-          delegation: auth?.service,
-          // The datanode that gets a write's data acts for the writer with this node's signed grant.
-          grants: auth === undefined ? undefined : { sign: (caller, scope) => auth.signGrant(caller, scope) },
+          nodeId: components.identity.id,
+          // Write Locations are this node's grants (signed with its node key); the datanode that gets
+          // the data, and the metadata group its commands go to, check them against the group's members.
+          tokens: createWriteTokens({
+            signer: grantSigner(components.identity),
+            verifier: grantVerifierOf((id) => local.isMember(id)),
+          }),
+          delegation: components.services.auth?.service,
+          fsStatus:
+            blocks === undefined
+              ? undefined
+              : async (signal) => {
+                  // The datanodes' soft state lives on the leader: the block manager asks it over p2p
+                  // when this node is not the leader. Only live datanodes count, as HDFS's -df does.
+                  const live = (await blocks.health(signal)).datanodes.filter((d) => d.live)
+                  return {
+                    capacity: live.reduce((n, d) => n + d.capacityBytes, 0),
+                    used: live.reduce((n, d) => n + d.usedBytes, 0),
+                    remaining: live.reduce((n, d) => n + d.availableBytes, 0),
+                  }
+                },
         })
         const native = fsRoutes({ fs, blocks })
         return {
@@ -74,7 +90,12 @@ export function fsModule(): NodeModule<'fs'> {
   }
 }
 
+/** A forwarded request whose metadata node sends nothing for this long is given up. */
+const FORWARD_IDLE_MS = 60_000
+
 const HOP_BY_HOP = new Set([
+  // Answered by this node itself (src/api/http-guards.ts): not asked again of the metadata node.
+  'expect',
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -157,6 +178,8 @@ async function forward(
     const onResponse = (res: IncomingMessage) => {
       const out: Record<string, string | string[]> = {}
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v
+      // A body the metadata node answered without reading (a write's step one) is not drained here.
+      if (!req.raw.complete) out['connection'] = 'close'
       reply.code(res.statusCode ?? 502).headers(out)
       void reply.send(res)
       resolve()
@@ -181,6 +204,13 @@ async function forward(
         }),
       ),
     )
+    // A deadline on silence, and nothing left running when our client goes away.
+    upstream.setTimeout(FORWARD_IDLE_MS, () =>
+      upstream.destroy(new Error(`no answer within ${FORWARD_IDLE_MS} ms`)),
+    )
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) upstream.destroy(new Error('the client went away'))
+    })
     const body = req.body as NodeJS.ReadableStream | undefined
     if (body && typeof body.pipe === 'function') body.pipe(upstream)
     else upstream.end()
