@@ -16,11 +16,14 @@
  * ```
  */
 
+import { AUTH_ERRORS } from './auth/errors.js'
 import { CONSENSUS_ERRORS } from './consensus/errors.js'
 import { FS_ERRORS } from './fs/errors.js'
 import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
+import { SERVING_ERRORS } from './serving/errors.js'
+import { SCHED_ERRORS } from './scheduler/errors.js'
 
 export interface ErrorRow {
   /** HTTP status the API answers with when a request fails with this code. */
@@ -122,6 +125,14 @@ const fsErrors = Object.fromEntries(
   ]),
 ) as { readonly [K in keyof typeof FS_ERRORS]: ErrorRow }
 
+/** The auth table without its WebHDFS columns (the WebHDFS routes read those from AUTH_ERRORS). */
+const authErrors = Object.fromEntries(
+  Object.entries(AUTH_ERRORS).map(([code, row]) => [
+    code,
+    { httpStatus: row.httpStatus, description: row.description },
+  ]),
+) as { readonly [K in keyof typeof AUTH_ERRORS]: ErrorRow }
+
 /**
  * The joined table. Add an area's rows by spreading its table here; codes must be unique across areas
  * (the object spread would silently override — `joinTables` refuses duplicates instead). A code that
@@ -140,8 +151,11 @@ export const ERROR_TABLE = joinTables(
   consensusErrors,
   META_ERRORS,
   fsErrors,
+  authErrors,
   P2P_ERRORS,
   GPU_ERRORS,
+  SERVING_ERRORS,
+  SCHED_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE

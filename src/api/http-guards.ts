@@ -132,7 +132,7 @@ export function isWriteStepOne(url: string): boolean {
   return (op === 'CREATE' || op === 'APPEND') && !token
 }
 
-/** Query parameters whose values are secrets (write tokens, delegation tokens): never logged. */
+/** Query parameters whose values are secrets (write tokens and grants, delegation tokens): never logged. */
 const SECRET_PARAMS = new Set(['hopsd.token', 'delegation', 'token'])
 
 /** `url` with the values of secret query parameters replaced by `REDACTED`. */

@@ -25,7 +25,13 @@ export interface NodeHttp {
   get(
     addr: string,
     path: string,
-    opts?: { signal?: AbortSignal; timeoutMs?: number; bytesMax?: number },
+    opts?: {
+      signal?: AbortSignal
+      timeoutMs?: number
+      bytesMax?: number
+      /** Request headers (a caller's credential forwarded on its behalf: never logged). */
+      headers?: Record<string, string>
+    },
   ): Promise<{ status: number; body: Buffer }>
 }
 
@@ -62,7 +68,7 @@ export function createNodeHttp(init: NodeHttpInit = {}): NodeHttp {
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts, size) }))
           res.on('error', reject)
         }
-        const options = { method: 'GET', signal }
+        const options = { method: 'GET', signal, headers: opts.headers ?? {} }
         const req =
           scheme === 'https'
             ? httpsRequest(url, { ...options, ca }, onResponse)

@@ -155,8 +155,12 @@ export interface QuotaUsage {
 export interface OpResults {
   mkdirs: { created: boolean }
   createFile: { fileId: number; size: number }
-  /** `path`: where the file is now. */
-  append: { size: number; inlined: boolean; fileId: number; path: string }
+  /**
+   * `path`: where the file is now. `inlineData`: when the append leaves an inline file open (a writer
+   * that will move its bytes into a block), those bytes (base64: results travel as JSON between nodes),
+   * if the caller may read them.
+   */
+  append: { size: number; inlined: boolean; fileId: number; path: string; inlineData?: string }
   closeFile: { closed: true }
   rename: { renamed: boolean }
   delete: { deleted: boolean }
@@ -285,9 +289,12 @@ export class Namespace implements MetaModule {
       }
       case 'delete': {
         const fileId = num(cmd.delete?.fileId)
-        if (str(cmd.delete?.path) === '' && fileId > 0) {
+        if (fileId > 0) {
+          // A writer removing the file it failed to write, wherever it is now: only while its
+          // clientName holds the file's lease (`path` names where the write began).
           const f = this.fileById(fileId)
           if (f === undefined || f.type !== FILE) return { deleted: false }
+          this.fileUnderLease(ctx, { fileId })
           return this.delete(op, this.pathOf(fileId), false)
         }
         return this.delete(op, str(cmd.delete?.path), !!cmd.delete?.recursive)
@@ -465,7 +472,21 @@ export class Namespace implements MetaModule {
     if (close) this.dropLease(file.id)
     else this.putLease(op, file.id)
     op.emit('append', path, file.id)
-    return { size, inlined: true, fileId: file.id, path }
+    // The writer rewrites the inline bytes into the file's first block: it gets them with its lease, so
+    // that nothing changes them in between (it reads them as the caller: READ is needed too).
+    let inlineData: string | undefined
+    if (!close && size > 0 && this.mayAccess(op, r, READ))
+      inlineData = Buffer.from(joined.buffer, joined.byteOffset, joined.length).toString('base64')
+    return { size, inlined: true, fileId: file.id, path, ...(inlineData === undefined ? {} : { inlineData }) }
+  }
+
+  private mayAccess(op: Op, r: Resolved, access: number): boolean {
+    try {
+      this.check(op, r, { access })
+      return true
+    } catch {
+      return false
+    }
   }
 
   private closeFile(op: Op, path: string): OpResults['closeFile'] {
@@ -1288,6 +1309,29 @@ export class Namespace implements MetaModule {
     const r = this.resolve(parsePath(path))
     this.checkRead(caller, r, { access: READ })
     return this.requireFile(r, path, true)
+  }
+
+  /**
+   * Whether `caller` may see the name `path` in a listing of its parent now: the parent exists, with
+   * EXECUTE on every ancestor and READ_EXECUTE on the parent (the superuser sees everything). What
+   * the change log shows a caller (src/fs/service.ts changesFor).
+   */
+  maySeeName(caller: Caller, path: string): boolean {
+    let names: string[]
+    try {
+      names = parsePath(path)
+    } catch {
+      return false
+    }
+    if (names.length === 0) return true
+    const r = this.resolve(names.slice(0, -1))
+    if (r.inodes[r.inodes.length - 1] === undefined) return false
+    try {
+      this.checkRead(caller, r, { access: READ_EXECUTE })
+      return true
+    } catch {
+      return false
+    }
   }
 
   /** The inode id of `path`, or undefined (no permission check: for routing and caches). */

@@ -8,16 +8,23 @@
  *   metadata    (roles: metadata)  Raft group + metadata state machine + self-assembly (src/node/cluster)
  *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
  *                                  the node holds no metadata replica
+ *   auth        (every node)       who is calling (src/auth): the API's authentication (local on metadata
+ *                                  nodes, through a metadata node elsewhere), grants, audit; on metadata
+ *                                  nodes the users/keys/audit/settings routes and the admin bootstrap
  *   tls         (every node)       the node certificate from the cluster CA (served with --tls)
  *   blockmanager (roles: metadata) src/fs/blocks: block placement, reports → replica deltas,
  *                                  re-replication, reads of files in blocks; routes in
  *                                  src/api/routes/blocks.ts (GET /api/v1/fs/blocks, /api/v1/fs/health)
  *   datanode    (roles: datanode)  src/fs/datanode: block store, write pipeline, block reads, heartbeats,
  *                                  scanner; write route in src/api/routes/datanode.ts
+ *   capacity    (every node)       measures disks (statfs), block bytes, CPUs and memory into the
+ *                                  node's gossip NodeInfo
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
+import { authNodeModule } from './cluster/auth-module.js'
 import { blockManagerModule } from './cluster/blocks-module.js'
+import { capacityModule } from './cluster/capacity-module.js'
 import { clusterClientModule } from './cluster/client-module.js'
 import { datanodeModule } from './cluster/datanode-module.js'
 import { fsModule } from './cluster/fs-module.js'
@@ -32,8 +39,10 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   membershipModule(),
   metadataModule(),
   clusterClientModule(),
+  authNodeModule(),
   tlsModule(),
   blockManagerModule(),
   datanodeModule(),
+  capacityModule(),
   fsModule(),
 ]

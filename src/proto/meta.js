@@ -6,7 +6,7 @@ if ($protobuf.util.Long) { $protobuf.util.Long = undefined; $protobuf.configure(
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean, $isFinite = $util.global.isFinite;
 
 // Exported root namespace
 const $root = $protobuf.roots["hopsd_meta"] || ($protobuf.roots["hopsd_meta"] = {});
@@ -38,6 +38,9 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [user] Command user
              * @property {Array.<string>|null} [groups] Command groups
              * @property {string|null} [clientName] Command clientName
+             * @property {string|null} [project] Command project
+             * @property {string|null} [authVia] Command authVia
+             * @property {string|null} [authNode] Command authNode
              * @property {hopsd.meta.Mkdirs.$Properties|null} [mkdirs] Command mkdirs
              * @property {hopsd.meta.CreateFile.$Properties|null} [createFile] Command createFile
              * @property {hopsd.meta.Append.$Properties|null} [append] Command append
@@ -64,8 +67,25 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.UpdateReplicas.$Properties|null} [updateReplicas] Command updateReplicas
              * @property {hopsd.meta.SetDatanodeState.$Properties|null} [setDatanodeState] Command setDatanodeState
              * @property {hopsd.meta.RemoveBlocks.$Properties|null} [removeBlocks] Command removeBlocks
+             * @property {hopsd.meta.AddUser.$Properties|null} [addUser] Command addUser
+             * @property {hopsd.meta.RemoveUser.$Properties|null} [removeUser] Command removeUser
+             * @property {hopsd.meta.UpdateUser.$Properties|null} [updateUser] Command updateUser
+             * @property {hopsd.meta.CreateKey.$Properties|null} [createKey] Command createKey
+             * @property {hopsd.meta.RevokeKey.$Properties|null} [revokeKey] Command revokeKey
+             * @property {hopsd.meta.IssueToken.$Properties|null} [issueToken] Command issueToken
+             * @property {hopsd.meta.RenewToken.$Properties|null} [renewToken] Command renewToken
+             * @property {hopsd.meta.CancelToken.$Properties|null} [cancelToken] Command cancelToken
+             * @property {hopsd.meta.BootstrapAuth.$Properties|null} [bootstrapAuth] Command bootstrapAuth
+             * @property {hopsd.meta.SubmitJob.$Properties|null} [submitJob] Command submitJob
+             * @property {hopsd.meta.PlaceJob.$Properties|null} [placeJob] Command placeJob
+             * @property {hopsd.meta.JobStarted.$Properties|null} [jobStarted] Command jobStarted
+             * @property {hopsd.meta.JobFinished.$Properties|null} [jobFinished] Command jobFinished
+             * @property {hopsd.meta.KillJob.$Properties|null} [killJob] Command killJob
+             * @property {hopsd.meta.MarkJobLost.$Properties|null} [markJobLost] Command markJobLost
+             * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
+             * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"purgeDetached"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -84,6 +104,9 @@ export const hopsd = $root.hopsd = (() => {
              *   user?: string|null;
              *   groups?: Array.<string>|null;
              *   clientName?: string|null;
+             *   project?: string|null;
+             *   authVia?: string|null;
+             *   authNode?: string|null;
              *   mkdirs?: hopsd.meta.Mkdirs.$Shape|null;
              *   createFile?: hopsd.meta.CreateFile.$Shape|null;
              *   append?: hopsd.meta.Append.$Shape|null;
@@ -110,10 +133,27 @@ export const hopsd = $root.hopsd = (() => {
              *   updateReplicas?: hopsd.meta.UpdateReplicas.$Shape|null;
              *   setDatanodeState?: hopsd.meta.SetDatanodeState.$Shape|null;
              *   removeBlocks?: hopsd.meta.RemoveBlocks.$Shape|null;
+             *   addUser?: hopsd.meta.AddUser.$Shape|null;
+             *   removeUser?: hopsd.meta.RemoveUser.$Shape|null;
+             *   updateUser?: hopsd.meta.UpdateUser.$Shape|null;
+             *   createKey?: hopsd.meta.CreateKey.$Shape|null;
+             *   revokeKey?: hopsd.meta.RevokeKey.$Shape|null;
+             *   issueToken?: hopsd.meta.IssueToken.$Shape|null;
+             *   renewToken?: hopsd.meta.RenewToken.$Shape|null;
+             *   cancelToken?: hopsd.meta.CancelToken.$Shape|null;
+             *   bootstrapAuth?: hopsd.meta.BootstrapAuth.$Shape|null;
+             *   submitJob?: hopsd.meta.SubmitJob.$Shape|null;
+             *   placeJob?: hopsd.meta.PlaceJob.$Shape|null;
+             *   jobStarted?: hopsd.meta.JobStarted.$Shape|null;
+             *   jobFinished?: hopsd.meta.JobFinished.$Shape|null;
+             *   killJob?: hopsd.meta.KillJob.$Shape|null;
+             *   markJobLost?: hopsd.meta.MarkJobLost.$Shape|null;
+             *   requeueJob?: hopsd.meta.RequeueJob.$Shape|null;
+             *   adoptJob?: hopsd.meta.AdoptJob.$Shape|null;
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -164,6 +204,30 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             Command.prototype.clientName = "";
+
+            /**
+             * Command project.
+             * @member {string} project
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.project = "";
+
+            /**
+             * Command authVia.
+             * @member {string} authVia
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.authVia = "";
+
+            /**
+             * Command authNode.
+             * @member {string} authNode
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.authNode = "";
 
             /**
              * Command mkdirs.
@@ -374,6 +438,142 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.removeBlocks = null;
 
             /**
+             * Command addUser.
+             * @member {hopsd.meta.AddUser.$Properties|null|undefined} addUser
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.addUser = null;
+
+            /**
+             * Command removeUser.
+             * @member {hopsd.meta.RemoveUser.$Properties|null|undefined} removeUser
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.removeUser = null;
+
+            /**
+             * Command updateUser.
+             * @member {hopsd.meta.UpdateUser.$Properties|null|undefined} updateUser
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.updateUser = null;
+
+            /**
+             * Command createKey.
+             * @member {hopsd.meta.CreateKey.$Properties|null|undefined} createKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createKey = null;
+
+            /**
+             * Command revokeKey.
+             * @member {hopsd.meta.RevokeKey.$Properties|null|undefined} revokeKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.revokeKey = null;
+
+            /**
+             * Command issueToken.
+             * @member {hopsd.meta.IssueToken.$Properties|null|undefined} issueToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.issueToken = null;
+
+            /**
+             * Command renewToken.
+             * @member {hopsd.meta.RenewToken.$Properties|null|undefined} renewToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.renewToken = null;
+
+            /**
+             * Command cancelToken.
+             * @member {hopsd.meta.CancelToken.$Properties|null|undefined} cancelToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.cancelToken = null;
+
+            /**
+             * Command bootstrapAuth.
+             * @member {hopsd.meta.BootstrapAuth.$Properties|null|undefined} bootstrapAuth
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.bootstrapAuth = null;
+
+            /**
+             * Command submitJob.
+             * @member {hopsd.meta.SubmitJob.$Properties|null|undefined} submitJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.submitJob = null;
+
+            /**
+             * Command placeJob.
+             * @member {hopsd.meta.PlaceJob.$Properties|null|undefined} placeJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.placeJob = null;
+
+            /**
+             * Command jobStarted.
+             * @member {hopsd.meta.JobStarted.$Properties|null|undefined} jobStarted
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.jobStarted = null;
+
+            /**
+             * Command jobFinished.
+             * @member {hopsd.meta.JobFinished.$Properties|null|undefined} jobFinished
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.jobFinished = null;
+
+            /**
+             * Command killJob.
+             * @member {hopsd.meta.KillJob.$Properties|null|undefined} killJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.killJob = null;
+
+            /**
+             * Command markJobLost.
+             * @member {hopsd.meta.MarkJobLost.$Properties|null|undefined} markJobLost
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.markJobLost = null;
+
+            /**
+             * Command requeueJob.
+             * @member {hopsd.meta.RequeueJob.$Properties|null|undefined} requeueJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.requeueJob = null;
+
+            /**
+             * Command adoptJob.
+             * @member {hopsd.meta.AdoptJob.$Properties|null|undefined} adoptJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.adoptJob = null;
+
+            /**
              * Command purgeDetached.
              * @member {hopsd.meta.PurgeDetached.$Properties|null|undefined} purgeDetached
              * @memberof hopsd.meta.Command
@@ -386,12 +586,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -437,6 +637,12 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.clientName != null && $Object.hasOwnProperty.call(m, "clientName") && m.clientName !== "")
                     w.uint32(/* id 4, wireType 2 =*/34).string(m.clientName);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.project);
+                if (m.authVia != null && $Object.hasOwnProperty.call(m, "authVia") && m.authVia !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.authVia);
+                if (m.authNode != null && $Object.hasOwnProperty.call(m, "authNode") && m.authNode !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.authNode);
                 if (m.mkdirs != null && $Object.hasOwnProperty.call(m, "mkdirs"))
                     $root.hopsd.meta.Mkdirs.encode(m.mkdirs, w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
                 if (m.createFile != null && $Object.hasOwnProperty.call(m, "createFile"))
@@ -489,6 +695,40 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.SetDatanodeState.encode(m.setDatanodeState, w.uint32(/* id 53, wireType 2 =*/426).fork(), q + 1).ldelim();
                 if (m.removeBlocks != null && $Object.hasOwnProperty.call(m, "removeBlocks"))
                     $root.hopsd.meta.RemoveBlocks.encode(m.removeBlocks, w.uint32(/* id 54, wireType 2 =*/434).fork(), q + 1).ldelim();
+                if (m.addUser != null && $Object.hasOwnProperty.call(m, "addUser"))
+                    $root.hopsd.meta.AddUser.encode(m.addUser, w.uint32(/* id 70, wireType 2 =*/562).fork(), q + 1).ldelim();
+                if (m.removeUser != null && $Object.hasOwnProperty.call(m, "removeUser"))
+                    $root.hopsd.meta.RemoveUser.encode(m.removeUser, w.uint32(/* id 71, wireType 2 =*/570).fork(), q + 1).ldelim();
+                if (m.updateUser != null && $Object.hasOwnProperty.call(m, "updateUser"))
+                    $root.hopsd.meta.UpdateUser.encode(m.updateUser, w.uint32(/* id 72, wireType 2 =*/578).fork(), q + 1).ldelim();
+                if (m.createKey != null && $Object.hasOwnProperty.call(m, "createKey"))
+                    $root.hopsd.meta.CreateKey.encode(m.createKey, w.uint32(/* id 73, wireType 2 =*/586).fork(), q + 1).ldelim();
+                if (m.revokeKey != null && $Object.hasOwnProperty.call(m, "revokeKey"))
+                    $root.hopsd.meta.RevokeKey.encode(m.revokeKey, w.uint32(/* id 74, wireType 2 =*/594).fork(), q + 1).ldelim();
+                if (m.issueToken != null && $Object.hasOwnProperty.call(m, "issueToken"))
+                    $root.hopsd.meta.IssueToken.encode(m.issueToken, w.uint32(/* id 75, wireType 2 =*/602).fork(), q + 1).ldelim();
+                if (m.renewToken != null && $Object.hasOwnProperty.call(m, "renewToken"))
+                    $root.hopsd.meta.RenewToken.encode(m.renewToken, w.uint32(/* id 76, wireType 2 =*/610).fork(), q + 1).ldelim();
+                if (m.cancelToken != null && $Object.hasOwnProperty.call(m, "cancelToken"))
+                    $root.hopsd.meta.CancelToken.encode(m.cancelToken, w.uint32(/* id 77, wireType 2 =*/618).fork(), q + 1).ldelim();
+                if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth"))
+                    $root.hopsd.meta.BootstrapAuth.encode(m.bootstrapAuth, w.uint32(/* id 78, wireType 2 =*/626).fork(), q + 1).ldelim();
+                if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob"))
+                    $root.hopsd.meta.SubmitJob.encode(m.submitJob, w.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
+                if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob"))
+                    $root.hopsd.meta.PlaceJob.encode(m.placeJob, w.uint32(/* id 111, wireType 2 =*/890).fork(), q + 1).ldelim();
+                if (m.jobStarted != null && $Object.hasOwnProperty.call(m, "jobStarted"))
+                    $root.hopsd.meta.JobStarted.encode(m.jobStarted, w.uint32(/* id 112, wireType 2 =*/898).fork(), q + 1).ldelim();
+                if (m.jobFinished != null && $Object.hasOwnProperty.call(m, "jobFinished"))
+                    $root.hopsd.meta.JobFinished.encode(m.jobFinished, w.uint32(/* id 113, wireType 2 =*/906).fork(), q + 1).ldelim();
+                if (m.killJob != null && $Object.hasOwnProperty.call(m, "killJob"))
+                    $root.hopsd.meta.KillJob.encode(m.killJob, w.uint32(/* id 114, wireType 2 =*/914).fork(), q + 1).ldelim();
+                if (m.markJobLost != null && $Object.hasOwnProperty.call(m, "markJobLost"))
+                    $root.hopsd.meta.MarkJobLost.encode(m.markJobLost, w.uint32(/* id 115, wireType 2 =*/922).fork(), q + 1).ldelim();
+                if (m.requeueJob != null && $Object.hasOwnProperty.call(m, "requeueJob"))
+                    $root.hopsd.meta.RequeueJob.encode(m.requeueJob, w.uint32(/* id 116, wireType 2 =*/930).fork(), q + 1).ldelim();
+                if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob"))
+                    $root.hopsd.meta.AdoptJob.encode(m.adoptJob, w.uint32(/* id 117, wireType 2 =*/938).fork(), q + 1).ldelim();
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached"))
                     $root.hopsd.meta.PurgeDetached.encode(m.purgeDetached, w.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
@@ -581,6 +821,33 @@ export const hopsd = $root.hopsd = (() => {
                                 m.clientName = v;
                             else
                                 delete m.clientName;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.authVia = v;
+                            else
+                                delete m.authVia;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.authNode = v;
+                            else
+                                delete m.authNode;
                             continue;
                         }
                     case 10: {
@@ -765,6 +1032,125 @@ export const hopsd = $root.hopsd = (() => {
                             m.op = "removeBlocks";
                             continue;
                         }
+                    case 70: {
+                            if (u !== 2)
+                                break;
+                            m.addUser = $root.hopsd.meta.AddUser.decode(r, r.size(), $undefined, q + 1, m.addUser);
+                            m.op = "addUser";
+                            continue;
+                        }
+                    case 71: {
+                            if (u !== 2)
+                                break;
+                            m.removeUser = $root.hopsd.meta.RemoveUser.decode(r, r.size(), $undefined, q + 1, m.removeUser);
+                            m.op = "removeUser";
+                            continue;
+                        }
+                    case 72: {
+                            if (u !== 2)
+                                break;
+                            m.updateUser = $root.hopsd.meta.UpdateUser.decode(r, r.size(), $undefined, q + 1, m.updateUser);
+                            m.op = "updateUser";
+                            continue;
+                        }
+                    case 73: {
+                            if (u !== 2)
+                                break;
+                            m.createKey = $root.hopsd.meta.CreateKey.decode(r, r.size(), $undefined, q + 1, m.createKey);
+                            m.op = "createKey";
+                            continue;
+                        }
+                    case 74: {
+                            if (u !== 2)
+                                break;
+                            m.revokeKey = $root.hopsd.meta.RevokeKey.decode(r, r.size(), $undefined, q + 1, m.revokeKey);
+                            m.op = "revokeKey";
+                            continue;
+                        }
+                    case 75: {
+                            if (u !== 2)
+                                break;
+                            m.issueToken = $root.hopsd.meta.IssueToken.decode(r, r.size(), $undefined, q + 1, m.issueToken);
+                            m.op = "issueToken";
+                            continue;
+                        }
+                    case 76: {
+                            if (u !== 2)
+                                break;
+                            m.renewToken = $root.hopsd.meta.RenewToken.decode(r, r.size(), $undefined, q + 1, m.renewToken);
+                            m.op = "renewToken";
+                            continue;
+                        }
+                    case 77: {
+                            if (u !== 2)
+                                break;
+                            m.cancelToken = $root.hopsd.meta.CancelToken.decode(r, r.size(), $undefined, q + 1, m.cancelToken);
+                            m.op = "cancelToken";
+                            continue;
+                        }
+                    case 78: {
+                            if (u !== 2)
+                                break;
+                            m.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.decode(r, r.size(), $undefined, q + 1, m.bootstrapAuth);
+                            m.op = "bootstrapAuth";
+                            continue;
+                        }
+                    case 110: {
+                            if (u !== 2)
+                                break;
+                            m.submitJob = $root.hopsd.meta.SubmitJob.decode(r, r.size(), $undefined, q + 1, m.submitJob);
+                            m.op = "submitJob";
+                            continue;
+                        }
+                    case 111: {
+                            if (u !== 2)
+                                break;
+                            m.placeJob = $root.hopsd.meta.PlaceJob.decode(r, r.size(), $undefined, q + 1, m.placeJob);
+                            m.op = "placeJob";
+                            continue;
+                        }
+                    case 112: {
+                            if (u !== 2)
+                                break;
+                            m.jobStarted = $root.hopsd.meta.JobStarted.decode(r, r.size(), $undefined, q + 1, m.jobStarted);
+                            m.op = "jobStarted";
+                            continue;
+                        }
+                    case 113: {
+                            if (u !== 2)
+                                break;
+                            m.jobFinished = $root.hopsd.meta.JobFinished.decode(r, r.size(), $undefined, q + 1, m.jobFinished);
+                            m.op = "jobFinished";
+                            continue;
+                        }
+                    case 114: {
+                            if (u !== 2)
+                                break;
+                            m.killJob = $root.hopsd.meta.KillJob.decode(r, r.size(), $undefined, q + 1, m.killJob);
+                            m.op = "killJob";
+                            continue;
+                        }
+                    case 115: {
+                            if (u !== 2)
+                                break;
+                            m.markJobLost = $root.hopsd.meta.MarkJobLost.decode(r, r.size(), $undefined, q + 1, m.markJobLost);
+                            m.op = "markJobLost";
+                            continue;
+                        }
+                    case 116: {
+                            if (u !== 2)
+                                break;
+                            m.requeueJob = $root.hopsd.meta.RequeueJob.decode(r, r.size(), $undefined, q + 1, m.requeueJob);
+                            m.op = "requeueJob";
+                            continue;
+                        }
+                    case 117: {
+                            if (u !== 2)
+                                break;
+                            m.adoptJob = $root.hopsd.meta.AdoptJob.decode(r, r.size(), $undefined, q + 1, m.adoptJob);
+                            m.op = "adoptJob";
+                            continue;
+                        }
                     case 150: {
                             if (u !== 2)
                                 break;
@@ -840,6 +1226,18 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.clientName != null && $Object.hasOwnProperty.call(m, "clientName")) {
                     if (!$util.isString(m.clientName))
                         return "clientName: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.authVia != null && $Object.hasOwnProperty.call(m, "authVia")) {
+                    if (!$util.isString(m.authVia))
+                        return "authVia: string expected";
+                }
+                if (m.authNode != null && $Object.hasOwnProperty.call(m, "authNode")) {
+                    if (!$util.isString(m.authNode))
+                        return "authNode: string expected";
                 }
                 if (m.mkdirs != null && $Object.hasOwnProperty.call(m, "mkdirs")) {
                     p.op = 1;
@@ -1099,6 +1497,176 @@ export const hopsd = $root.hopsd = (() => {
                             return "removeBlocks." + e;
                     }
                 }
+                if (m.addUser != null && $Object.hasOwnProperty.call(m, "addUser")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.AddUser.verify(m.addUser, q + 1);
+                        if (e)
+                            return "addUser." + e;
+                    }
+                }
+                if (m.removeUser != null && $Object.hasOwnProperty.call(m, "removeUser")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RemoveUser.verify(m.removeUser, q + 1);
+                        if (e)
+                            return "removeUser." + e;
+                    }
+                }
+                if (m.updateUser != null && $Object.hasOwnProperty.call(m, "updateUser")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UpdateUser.verify(m.updateUser, q + 1);
+                        if (e)
+                            return "updateUser." + e;
+                    }
+                }
+                if (m.createKey != null && $Object.hasOwnProperty.call(m, "createKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateKey.verify(m.createKey, q + 1);
+                        if (e)
+                            return "createKey." + e;
+                    }
+                }
+                if (m.revokeKey != null && $Object.hasOwnProperty.call(m, "revokeKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RevokeKey.verify(m.revokeKey, q + 1);
+                        if (e)
+                            return "revokeKey." + e;
+                    }
+                }
+                if (m.issueToken != null && $Object.hasOwnProperty.call(m, "issueToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.IssueToken.verify(m.issueToken, q + 1);
+                        if (e)
+                            return "issueToken." + e;
+                    }
+                }
+                if (m.renewToken != null && $Object.hasOwnProperty.call(m, "renewToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RenewToken.verify(m.renewToken, q + 1);
+                        if (e)
+                            return "renewToken." + e;
+                    }
+                }
+                if (m.cancelToken != null && $Object.hasOwnProperty.call(m, "cancelToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CancelToken.verify(m.cancelToken, q + 1);
+                        if (e)
+                            return "cancelToken." + e;
+                    }
+                }
+                if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.BootstrapAuth.verify(m.bootstrapAuth, q + 1);
+                        if (e)
+                            return "bootstrapAuth." + e;
+                    }
+                }
+                if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SubmitJob.verify(m.submitJob, q + 1);
+                        if (e)
+                            return "submitJob." + e;
+                    }
+                }
+                if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.PlaceJob.verify(m.placeJob, q + 1);
+                        if (e)
+                            return "placeJob." + e;
+                    }
+                }
+                if (m.jobStarted != null && $Object.hasOwnProperty.call(m, "jobStarted")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.JobStarted.verify(m.jobStarted, q + 1);
+                        if (e)
+                            return "jobStarted." + e;
+                    }
+                }
+                if (m.jobFinished != null && $Object.hasOwnProperty.call(m, "jobFinished")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.JobFinished.verify(m.jobFinished, q + 1);
+                        if (e)
+                            return "jobFinished." + e;
+                    }
+                }
+                if (m.killJob != null && $Object.hasOwnProperty.call(m, "killJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.KillJob.verify(m.killJob, q + 1);
+                        if (e)
+                            return "killJob." + e;
+                    }
+                }
+                if (m.markJobLost != null && $Object.hasOwnProperty.call(m, "markJobLost")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.MarkJobLost.verify(m.markJobLost, q + 1);
+                        if (e)
+                            return "markJobLost." + e;
+                    }
+                }
+                if (m.requeueJob != null && $Object.hasOwnProperty.call(m, "requeueJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RequeueJob.verify(m.requeueJob, q + 1);
+                        if (e)
+                            return "requeueJob." + e;
+                    }
+                }
+                if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.AdoptJob.verify(m.adoptJob, q + 1);
+                        if (e)
+                            return "adoptJob." + e;
+                    }
+                }
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -1158,6 +1726,21 @@ export const hopsd = $root.hopsd = (() => {
                 if (d.clientName != null) {
                     if (typeof d.clientName !== "string" || d.clientName.length) {
                         m.clientName = $String(d.clientName);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.authVia != null) {
+                    if (typeof d.authVia !== "string" || d.authVia.length) {
+                        m.authVia = $String(d.authVia);
+                    }
+                }
+                if (d.authNode != null) {
+                    if (typeof d.authNode !== "string" || d.authNode.length) {
+                        m.authNode = $String(d.authNode);
                     }
                 }
                 if (d.mkdirs != null) {
@@ -1290,6 +1873,91 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.removeBlocks: object expected");
                     m.removeBlocks = $root.hopsd.meta.RemoveBlocks.fromObject(d.removeBlocks, q + 1);
                 }
+                if (d.addUser != null) {
+                    if (!$util.isObject(d.addUser))
+                        throw $TypeError(".hopsd.meta.Command.addUser: object expected");
+                    m.addUser = $root.hopsd.meta.AddUser.fromObject(d.addUser, q + 1);
+                }
+                if (d.removeUser != null) {
+                    if (!$util.isObject(d.removeUser))
+                        throw $TypeError(".hopsd.meta.Command.removeUser: object expected");
+                    m.removeUser = $root.hopsd.meta.RemoveUser.fromObject(d.removeUser, q + 1);
+                }
+                if (d.updateUser != null) {
+                    if (!$util.isObject(d.updateUser))
+                        throw $TypeError(".hopsd.meta.Command.updateUser: object expected");
+                    m.updateUser = $root.hopsd.meta.UpdateUser.fromObject(d.updateUser, q + 1);
+                }
+                if (d.createKey != null) {
+                    if (!$util.isObject(d.createKey))
+                        throw $TypeError(".hopsd.meta.Command.createKey: object expected");
+                    m.createKey = $root.hopsd.meta.CreateKey.fromObject(d.createKey, q + 1);
+                }
+                if (d.revokeKey != null) {
+                    if (!$util.isObject(d.revokeKey))
+                        throw $TypeError(".hopsd.meta.Command.revokeKey: object expected");
+                    m.revokeKey = $root.hopsd.meta.RevokeKey.fromObject(d.revokeKey, q + 1);
+                }
+                if (d.issueToken != null) {
+                    if (!$util.isObject(d.issueToken))
+                        throw $TypeError(".hopsd.meta.Command.issueToken: object expected");
+                    m.issueToken = $root.hopsd.meta.IssueToken.fromObject(d.issueToken, q + 1);
+                }
+                if (d.renewToken != null) {
+                    if (!$util.isObject(d.renewToken))
+                        throw $TypeError(".hopsd.meta.Command.renewToken: object expected");
+                    m.renewToken = $root.hopsd.meta.RenewToken.fromObject(d.renewToken, q + 1);
+                }
+                if (d.cancelToken != null) {
+                    if (!$util.isObject(d.cancelToken))
+                        throw $TypeError(".hopsd.meta.Command.cancelToken: object expected");
+                    m.cancelToken = $root.hopsd.meta.CancelToken.fromObject(d.cancelToken, q + 1);
+                }
+                if (d.bootstrapAuth != null) {
+                    if (!$util.isObject(d.bootstrapAuth))
+                        throw $TypeError(".hopsd.meta.Command.bootstrapAuth: object expected");
+                    m.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.fromObject(d.bootstrapAuth, q + 1);
+                }
+                if (d.submitJob != null) {
+                    if (!$util.isObject(d.submitJob))
+                        throw $TypeError(".hopsd.meta.Command.submitJob: object expected");
+                    m.submitJob = $root.hopsd.meta.SubmitJob.fromObject(d.submitJob, q + 1);
+                }
+                if (d.placeJob != null) {
+                    if (!$util.isObject(d.placeJob))
+                        throw $TypeError(".hopsd.meta.Command.placeJob: object expected");
+                    m.placeJob = $root.hopsd.meta.PlaceJob.fromObject(d.placeJob, q + 1);
+                }
+                if (d.jobStarted != null) {
+                    if (!$util.isObject(d.jobStarted))
+                        throw $TypeError(".hopsd.meta.Command.jobStarted: object expected");
+                    m.jobStarted = $root.hopsd.meta.JobStarted.fromObject(d.jobStarted, q + 1);
+                }
+                if (d.jobFinished != null) {
+                    if (!$util.isObject(d.jobFinished))
+                        throw $TypeError(".hopsd.meta.Command.jobFinished: object expected");
+                    m.jobFinished = $root.hopsd.meta.JobFinished.fromObject(d.jobFinished, q + 1);
+                }
+                if (d.killJob != null) {
+                    if (!$util.isObject(d.killJob))
+                        throw $TypeError(".hopsd.meta.Command.killJob: object expected");
+                    m.killJob = $root.hopsd.meta.KillJob.fromObject(d.killJob, q + 1);
+                }
+                if (d.markJobLost != null) {
+                    if (!$util.isObject(d.markJobLost))
+                        throw $TypeError(".hopsd.meta.Command.markJobLost: object expected");
+                    m.markJobLost = $root.hopsd.meta.MarkJobLost.fromObject(d.markJobLost, q + 1);
+                }
+                if (d.requeueJob != null) {
+                    if (!$util.isObject(d.requeueJob))
+                        throw $TypeError(".hopsd.meta.Command.requeueJob: object expected");
+                    m.requeueJob = $root.hopsd.meta.RequeueJob.fromObject(d.requeueJob, q + 1);
+                }
+                if (d.adoptJob != null) {
+                    if (!$util.isObject(d.adoptJob))
+                        throw $TypeError(".hopsd.meta.Command.adoptJob: object expected");
+                    m.adoptJob = $root.hopsd.meta.AdoptJob.fromObject(d.adoptJob, q + 1);
+                }
                 if (d.purgeDetached != null) {
                     if (!$util.isObject(d.purgeDetached))
                         throw $TypeError(".hopsd.meta.Command.purgeDetached: object expected");
@@ -1326,6 +1994,9 @@ export const hopsd = $root.hopsd = (() => {
                         d.nowMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.user = "";
                     d.clientName = "";
+                    d.project = "";
+                    d.authVia = "";
+                    d.authNode = "";
                 }
                 if (m.nowMs != null && $Object.hasOwnProperty.call(m, "nowMs")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -1346,6 +2017,15 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.clientName != null && $Object.hasOwnProperty.call(m, "clientName")) {
                     d.clientName = m.clientName;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.authVia != null && $Object.hasOwnProperty.call(m, "authVia")) {
+                    d.authVia = m.authVia;
+                }
+                if (m.authNode != null && $Object.hasOwnProperty.call(m, "authNode")) {
+                    d.authNode = m.authNode;
                 }
                 if (m.mkdirs != null && $Object.hasOwnProperty.call(m, "mkdirs")) {
                     d.mkdirs = $root.hopsd.meta.Mkdirs.toObject(m.mkdirs, o, q + 1);
@@ -1476,6 +2156,91 @@ export const hopsd = $root.hopsd = (() => {
                     d.removeBlocks = $root.hopsd.meta.RemoveBlocks.toObject(m.removeBlocks, o, q + 1);
                     if (o.oneofs)
                         d.op = "removeBlocks";
+                }
+                if (m.addUser != null && $Object.hasOwnProperty.call(m, "addUser")) {
+                    d.addUser = $root.hopsd.meta.AddUser.toObject(m.addUser, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "addUser";
+                }
+                if (m.removeUser != null && $Object.hasOwnProperty.call(m, "removeUser")) {
+                    d.removeUser = $root.hopsd.meta.RemoveUser.toObject(m.removeUser, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "removeUser";
+                }
+                if (m.updateUser != null && $Object.hasOwnProperty.call(m, "updateUser")) {
+                    d.updateUser = $root.hopsd.meta.UpdateUser.toObject(m.updateUser, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "updateUser";
+                }
+                if (m.createKey != null && $Object.hasOwnProperty.call(m, "createKey")) {
+                    d.createKey = $root.hopsd.meta.CreateKey.toObject(m.createKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createKey";
+                }
+                if (m.revokeKey != null && $Object.hasOwnProperty.call(m, "revokeKey")) {
+                    d.revokeKey = $root.hopsd.meta.RevokeKey.toObject(m.revokeKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "revokeKey";
+                }
+                if (m.issueToken != null && $Object.hasOwnProperty.call(m, "issueToken")) {
+                    d.issueToken = $root.hopsd.meta.IssueToken.toObject(m.issueToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "issueToken";
+                }
+                if (m.renewToken != null && $Object.hasOwnProperty.call(m, "renewToken")) {
+                    d.renewToken = $root.hopsd.meta.RenewToken.toObject(m.renewToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "renewToken";
+                }
+                if (m.cancelToken != null && $Object.hasOwnProperty.call(m, "cancelToken")) {
+                    d.cancelToken = $root.hopsd.meta.CancelToken.toObject(m.cancelToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "cancelToken";
+                }
+                if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth")) {
+                    d.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.toObject(m.bootstrapAuth, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "bootstrapAuth";
+                }
+                if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
+                    d.submitJob = $root.hopsd.meta.SubmitJob.toObject(m.submitJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "submitJob";
+                }
+                if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob")) {
+                    d.placeJob = $root.hopsd.meta.PlaceJob.toObject(m.placeJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "placeJob";
+                }
+                if (m.jobStarted != null && $Object.hasOwnProperty.call(m, "jobStarted")) {
+                    d.jobStarted = $root.hopsd.meta.JobStarted.toObject(m.jobStarted, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "jobStarted";
+                }
+                if (m.jobFinished != null && $Object.hasOwnProperty.call(m, "jobFinished")) {
+                    d.jobFinished = $root.hopsd.meta.JobFinished.toObject(m.jobFinished, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "jobFinished";
+                }
+                if (m.killJob != null && $Object.hasOwnProperty.call(m, "killJob")) {
+                    d.killJob = $root.hopsd.meta.KillJob.toObject(m.killJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "killJob";
+                }
+                if (m.markJobLost != null && $Object.hasOwnProperty.call(m, "markJobLost")) {
+                    d.markJobLost = $root.hopsd.meta.MarkJobLost.toObject(m.markJobLost, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "markJobLost";
+                }
+                if (m.requeueJob != null && $Object.hasOwnProperty.call(m, "requeueJob")) {
+                    d.requeueJob = $root.hopsd.meta.RequeueJob.toObject(m.requeueJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "requeueJob";
+                }
+                if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob")) {
+                    d.adoptJob = $root.hopsd.meta.AdoptJob.toObject(m.adoptJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "adoptJob";
                 }
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
                     d.purgeDetached = $root.hopsd.meta.PurgeDetached.toObject(m.purgeDetached, o, q + 1);
@@ -14059,6 +14824,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [fileId] UpdatePipeline fileId
              * @property {number|null} [blockId] UpdatePipeline blockId
              * @property {Array.<string>|null} [targets] UpdatePipeline targets
+             * @property {string|null} [path] UpdatePipeline path
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -14116,6 +14882,14 @@ export const hopsd = $root.hopsd = (() => {
             UpdatePipeline.prototype.targets = $util.emptyArray;
 
             /**
+             * UpdatePipeline path.
+             * @member {string} path
+             * @memberof hopsd.meta.UpdatePipeline
+             * @instance
+             */
+            UpdatePipeline.prototype.path = "";
+
+            /**
              * Creates a new UpdatePipeline instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.UpdatePipeline
@@ -14155,6 +14929,8 @@ export const hopsd = $root.hopsd = (() => {
                     for (var i = 0; i < m.targets.length; ++i)
                         w.uint32(/* id 3, wireType 2 =*/26).string(m.targets[i]);
                 }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.path);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -14238,6 +15014,15 @@ export const hopsd = $root.hopsd = (() => {
                             m.targets.push(r.stringVerify());
                             continue;
                         }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -14302,6 +15087,10 @@ export const hopsd = $root.hopsd = (() => {
                             return "targets: string[] expected";
                     }
                 }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
                 return null;
             };
 
@@ -14355,6 +15144,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.targets[i] = $String(d.targets[i]);
                     }
                 }
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
                 return m;
             };
 
@@ -14389,6 +15183,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.blockId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.blockId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.path = "";
                 }
                 if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -14411,6 +15206,9 @@ export const hopsd = $root.hopsd = (() => {
                     for (var j = 0; j < m.targets.length; ++j) {
                         d.targets[j] = m.targets[j];
                     }
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
                 }
                 return d;
             };
@@ -18202,6 +19000,10928 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return DatanodeRecord;
+        })();
+
+        meta.JobEnv = (function() {
+
+            /**
+             * Properties of a JobEnv.
+             * @typedef {Object} hopsd.meta.JobEnv.$Properties
+             * @property {string|null} [name] JobEnv name
+             * @property {string|null} [value] JobEnv value
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobEnv.
+             * @memberof hopsd.meta
+             * @interface IJobEnv
+             * @augments hopsd.meta.JobEnv.$Properties
+             * @deprecated Use hopsd.meta.JobEnv.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobEnv.
+             * @typedef {hopsd.meta.JobEnv.$Properties} hopsd.meta.JobEnv.$Shape
+             */
+
+            /**
+             * Constructs a new JobEnv.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobEnv.
+             * @constructor
+             * @param {hopsd.meta.JobEnv.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobEnv = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobEnv name.
+             * @member {string} name
+             * @memberof hopsd.meta.JobEnv
+             * @instance
+             */
+            JobEnv.prototype.name = "";
+
+            /**
+             * JobEnv value.
+             * @member {string} value
+             * @memberof hopsd.meta.JobEnv
+             * @instance
+             */
+            JobEnv.prototype.value = "";
+
+            /**
+             * Creates a new JobEnv instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobEnv} JobEnv instance
+             * @type {{
+             *   (properties: hopsd.meta.JobEnv.$Shape): hopsd.meta.JobEnv & hopsd.meta.JobEnv.$Shape;
+             *   (properties?: hopsd.meta.JobEnv.$Properties): hopsd.meta.JobEnv;
+             * }}
+             */
+            JobEnv.create = function(properties) {
+                return new JobEnv(properties);
+            };
+
+            /**
+             * Encodes the specified JobEnv message. Does not implicitly {@link hopsd.meta.JobEnv.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv.$Properties} m JobEnv message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobEnv.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value") && m.value !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.value);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobEnv message, length delimited. Does not implicitly {@link hopsd.meta.JobEnv.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv.$Properties} message JobEnv message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobEnv.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobEnv message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobEnv & hopsd.meta.JobEnv.$Shape} JobEnv
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobEnv.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobEnv();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.value = v;
+                            else
+                                delete m.value;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobEnv message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobEnv & hopsd.meta.JobEnv.$Shape} JobEnv
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobEnv.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobEnv message.
+             * @function verify
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobEnv.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    if (!$util.isString(m.value))
+                        return "value: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobEnv message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobEnv} JobEnv
+             */
+            JobEnv.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobEnv)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobEnv: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobEnv();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.value != null) {
+                    if (typeof d.value !== "string" || d.value.length) {
+                        m.value = $String(d.value);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobEnv message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv} m JobEnv
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobEnv.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.value = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    d.value = m.value;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobEnv to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobEnv
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobEnv.prototype.toJSON = function() {
+                return JobEnv.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobEnv
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobEnv.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobEnv";
+            };
+
+            return JobEnv;
+        })();
+
+        meta.JobSpec = (function() {
+
+            /**
+             * Properties of a JobSpec.
+             * @typedef {Object} hopsd.meta.JobSpec.$Properties
+             * @property {Array.<string>|null} [command] JobSpec command
+             * @property {string|null} [script] JobSpec script
+             * @property {Array.<hopsd.meta.JobEnv.$Properties>|null} [env] JobSpec env
+             * @property {number|null} [gpus] JobSpec gpus
+             * @property {string|null} [gpuModel] JobSpec gpuModel
+             * @property {number|null} [cpus] JobSpec cpus
+             * @property {number|null} [memoryMiB] JobSpec memoryMiB
+             * @property {string|null} [zone] JobSpec zone
+             * @property {number|null} [retries] JobSpec retries
+             * @property {number|null} [timeoutS] JobSpec timeoutS
+             * @property {number|null} [tasks] JobSpec tasks
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobSpec.
+             * @memberof hopsd.meta
+             * @interface IJobSpec
+             * @augments hopsd.meta.JobSpec.$Properties
+             * @deprecated Use hopsd.meta.JobSpec.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobSpec.
+             * @typedef {hopsd.meta.JobSpec.$Properties} hopsd.meta.JobSpec.$Shape
+             */
+
+            /**
+             * Constructs a new JobSpec.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobSpec.
+             * @constructor
+             * @param {hopsd.meta.JobSpec.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobSpec = function (p) {
+                this.command = [];
+                this.env = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobSpec command.
+             * @member {Array.<string>} command
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.command = $util.emptyArray;
+
+            /**
+             * JobSpec script.
+             * @member {string} script
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.script = "";
+
+            /**
+             * JobSpec env.
+             * @member {Array.<hopsd.meta.JobEnv.$Properties>} env
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.env = $util.emptyArray;
+
+            /**
+             * JobSpec gpus.
+             * @member {number} gpus
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.gpus = 0;
+
+            /**
+             * JobSpec gpuModel.
+             * @member {string} gpuModel
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.gpuModel = "";
+
+            /**
+             * JobSpec cpus.
+             * @member {number} cpus
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.cpus = 0;
+
+            /**
+             * JobSpec memoryMiB.
+             * @member {number} memoryMiB
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.memoryMiB = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobSpec zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.zone = "";
+
+            /**
+             * JobSpec retries.
+             * @member {number} retries
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.retries = 0;
+
+            /**
+             * JobSpec timeoutS.
+             * @member {number} timeoutS
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.timeoutS = 0;
+
+            /**
+             * JobSpec tasks.
+             * @member {number} tasks
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.tasks = 0;
+
+            /**
+             * Creates a new JobSpec instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobSpec} JobSpec instance
+             * @type {{
+             *   (properties: hopsd.meta.JobSpec.$Shape): hopsd.meta.JobSpec & hopsd.meta.JobSpec.$Shape;
+             *   (properties?: hopsd.meta.JobSpec.$Properties): hopsd.meta.JobSpec;
+             * }}
+             */
+            JobSpec.create = function(properties) {
+                return new JobSpec(properties);
+            };
+
+            /**
+             * Encodes the specified JobSpec message. Does not implicitly {@link hopsd.meta.JobSpec.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec.$Properties} m JobSpec message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobSpec.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.command != null && m.command.length) {
+                    for (var i = 0; i < m.command.length; ++i)
+                        w.uint32(/* id 1, wireType 2 =*/10).string(m.command[i]);
+                }
+                if (m.script != null && $Object.hasOwnProperty.call(m, "script") && m.script !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.script);
+                if (m.env != null && m.env.length) {
+                    for (var i = 0; i < m.env.length; ++i)
+                        $root.hopsd.meta.JobEnv.encode(m.env[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus") && m.gpus !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.gpus);
+                if (m.gpuModel != null && $Object.hasOwnProperty.call(m, "gpuModel") && m.gpuModel !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.gpuModel);
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && !$Object.is(m.cpus, 0))
+                    w.uint32(/* id 6, wireType 1 =*/49).double(m.cpus);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && (typeof m.memoryMiB === "object" ? m.memoryMiB.low || m.memoryMiB.high : m.memoryMiB !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.memoryMiB);
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 8, wireType 2 =*/66).string(m.zone);
+                if (m.retries != null && $Object.hasOwnProperty.call(m, "retries") && m.retries !== 0)
+                    w.uint32(/* id 9, wireType 0 =*/72).uint32(m.retries);
+                if (m.timeoutS != null && $Object.hasOwnProperty.call(m, "timeoutS") && m.timeoutS !== 0)
+                    w.uint32(/* id 10, wireType 0 =*/80).uint32(m.timeoutS);
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks") && m.tasks !== 0)
+                    w.uint32(/* id 11, wireType 0 =*/88).uint32(m.tasks);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobSpec message, length delimited. Does not implicitly {@link hopsd.meta.JobSpec.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec.$Properties} message JobSpec message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobSpec.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobSpec message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobSpec & hopsd.meta.JobSpec.$Shape} JobSpec
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobSpec.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobSpec();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.command && m.command.length))
+                                m.command = [];
+                            m.command.push(r.stringVerify());
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.script = v;
+                            else
+                                delete m.script;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.env && m.env.length))
+                                m.env = [];
+                            m.env.push($root.hopsd.meta.JobEnv.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.gpus = v;
+                            else
+                                delete m.gpus;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.gpuModel = v;
+                            else
+                                delete m.gpuModel;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.cpus = v;
+                            else
+                                delete m.cpus;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.memoryMiB = v;
+                            else
+                                delete m.memoryMiB;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.retries = v;
+                            else
+                                delete m.retries;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.timeoutS = v;
+                            else
+                                delete m.timeoutS;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.tasks = v;
+                            else
+                                delete m.tasks;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobSpec message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobSpec & hopsd.meta.JobSpec.$Shape} JobSpec
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobSpec.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobSpec message.
+             * @function verify
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobSpec.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    if (!$Array.isArray(m.command))
+                        return "command: array expected";
+                    for (var i = 0; i < m.command.length; ++i) {
+                        if (!$util.isString(m.command[i]))
+                            return "command: string[] expected";
+                    }
+                }
+                if (m.script != null && $Object.hasOwnProperty.call(m, "script")) {
+                    if (!$util.isString(m.script))
+                        return "script: string expected";
+                }
+                if (m.env != null && $Object.hasOwnProperty.call(m, "env")) {
+                    if (!$Array.isArray(m.env))
+                        return "env: array expected";
+                    for (var i = 0; i < m.env.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.JobEnv.verify(m.env[i], q + 1);
+                            if (e)
+                                return "env." + e;
+                        }
+                    }
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus")) {
+                    if (!$util.isInteger(m.gpus))
+                        return "gpus: integer expected";
+                }
+                if (m.gpuModel != null && $Object.hasOwnProperty.call(m, "gpuModel")) {
+                    if (!$util.isString(m.gpuModel))
+                        return "gpuModel: string expected";
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    if (typeof m.cpus !== "number")
+                        return "cpus: number expected";
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    if (!$util.isInteger(m.memoryMiB) && !(m.memoryMiB && $util.isInteger(m.memoryMiB.low) && $util.isInteger(m.memoryMiB.high)))
+                        return "memoryMiB: integer|Long expected";
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.retries != null && $Object.hasOwnProperty.call(m, "retries")) {
+                    if (!$util.isInteger(m.retries))
+                        return "retries: integer expected";
+                }
+                if (m.timeoutS != null && $Object.hasOwnProperty.call(m, "timeoutS")) {
+                    if (!$util.isInteger(m.timeoutS))
+                        return "timeoutS: integer expected";
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    if (!$util.isInteger(m.tasks))
+                        return "tasks: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobSpec message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobSpec} JobSpec
+             */
+            JobSpec.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobSpec)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobSpec: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobSpec();
+                if (d.command) {
+                    if (!$Array.isArray(d.command))
+                        throw $TypeError(".hopsd.meta.JobSpec.command: array expected");
+                    m.command = $Array(d.command.length);
+                    for (var i = 0; i < d.command.length; ++i) {
+                        m.command[i] = $String(d.command[i]);
+                    }
+                }
+                if (d.script != null) {
+                    if (typeof d.script !== "string" || d.script.length) {
+                        m.script = $String(d.script);
+                    }
+                }
+                if (d.env) {
+                    if (!$Array.isArray(d.env))
+                        throw $TypeError(".hopsd.meta.JobSpec.env: array expected");
+                    m.env = $Array(d.env.length);
+                    for (var i = 0; i < d.env.length; ++i) {
+                        if (!$util.isObject(d.env[i]))
+                            throw $TypeError(".hopsd.meta.JobSpec.env: object expected");
+                        m.env[i] = $root.hopsd.meta.JobEnv.fromObject(d.env[i], q + 1);
+                    }
+                }
+                if (d.gpus != null) {
+                    if ($Number(d.gpus) !== 0) {
+                        m.gpus = d.gpus >>> 0;
+                    }
+                }
+                if (d.gpuModel != null) {
+                    if (typeof d.gpuModel !== "string" || d.gpuModel.length) {
+                        m.gpuModel = $String(d.gpuModel);
+                    }
+                }
+                if (d.cpus != null) {
+                    if (!$Object.is($Number(d.cpus), 0)) {
+                        m.cpus = $Number(d.cpus);
+                    }
+                }
+                if (d.memoryMiB != null) {
+                    if (typeof d.memoryMiB === "object" ? d.memoryMiB.low || d.memoryMiB.high : $Number(d.memoryMiB) !== 0) {
+                        if ($util.Long)
+                            m.memoryMiB = $util.Long.fromValue(d.memoryMiB, true);
+                        else if (typeof d.memoryMiB === "string")
+                            m.memoryMiB = $parseInt(d.memoryMiB, 10);
+                        else if (typeof d.memoryMiB === "number")
+                            m.memoryMiB = d.memoryMiB;
+                        else if (typeof d.memoryMiB === "object")
+                            m.memoryMiB = new $util.LongBits(d.memoryMiB.low >>> 0, d.memoryMiB.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.retries != null) {
+                    if ($Number(d.retries) !== 0) {
+                        m.retries = d.retries >>> 0;
+                    }
+                }
+                if (d.timeoutS != null) {
+                    if ($Number(d.timeoutS) !== 0) {
+                        m.timeoutS = d.timeoutS >>> 0;
+                    }
+                }
+                if (d.tasks != null) {
+                    if ($Number(d.tasks) !== 0) {
+                        m.tasks = d.tasks >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobSpec message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec} m JobSpec
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobSpec.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.command = [];
+                    d.env = [];
+                }
+                if (o.defaults) {
+                    d.script = "";
+                    d.gpus = 0;
+                    d.gpuModel = "";
+                    d.cpus = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.memoryMiB = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.memoryMiB = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.zone = "";
+                    d.retries = 0;
+                    d.timeoutS = 0;
+                    d.tasks = 0;
+                }
+                if (m.command && m.command.length) {
+                    d.command = $Array(m.command.length);
+                    for (var j = 0; j < m.command.length; ++j) {
+                        d.command[j] = m.command[j];
+                    }
+                }
+                if (m.script != null && $Object.hasOwnProperty.call(m, "script")) {
+                    d.script = m.script;
+                }
+                if (m.env && m.env.length) {
+                    d.env = $Array(m.env.length);
+                    for (var j = 0; j < m.env.length; ++j) {
+                        d.env[j] = $root.hopsd.meta.JobEnv.toObject(m.env[j], o, q + 1);
+                    }
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus")) {
+                    d.gpus = m.gpus;
+                }
+                if (m.gpuModel != null && $Object.hasOwnProperty.call(m, "gpuModel")) {
+                    d.gpuModel = m.gpuModel;
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    d.cpus = o.json && !$isFinite(m.cpus) ? $String(m.cpus) : m.cpus;
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.memoryMiB = typeof m.memoryMiB === "number" ? $BigInt(m.memoryMiB) : $util.Long.fromBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0, true).toBigInt();
+                    else if (typeof m.memoryMiB === "number")
+                        d.memoryMiB = o.longs === $String ? $String(m.memoryMiB) : m.memoryMiB;
+                    else
+                        d.memoryMiB = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryMiB) : o.longs === $Number ? new $util.LongBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0).toNumber(true) : m.memoryMiB;
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.retries != null && $Object.hasOwnProperty.call(m, "retries")) {
+                    d.retries = m.retries;
+                }
+                if (m.timeoutS != null && $Object.hasOwnProperty.call(m, "timeoutS")) {
+                    d.timeoutS = m.timeoutS;
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    d.tasks = m.tasks;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobSpec to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobSpec.prototype.toJSON = function() {
+                return JobSpec.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobSpec
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobSpec.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobSpec";
+            };
+
+            return JobSpec;
+        })();
+
+        /**
+         * JobState enum.
+         * @name hopsd.meta.JobState
+         * @enum {number}
+         * @property {number} JOB_STATE_UNSPECIFIED=0 JOB_STATE_UNSPECIFIED value
+         * @property {number} JOB_QUEUED=1 JOB_QUEUED value
+         * @property {number} JOB_RUNNING=2 JOB_RUNNING value
+         * @property {number} JOB_SUCCEEDED=3 JOB_SUCCEEDED value
+         * @property {number} JOB_FAILED=4 JOB_FAILED value
+         * @property {number} JOB_KILLED=5 JOB_KILLED value
+         * @property {number} JOB_LOST=6 JOB_LOST value
+         */
+        meta.JobState = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "JOB_STATE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "JOB_QUEUED"] = 1;
+            values[valuesById[2] = "JOB_RUNNING"] = 2;
+            values[valuesById[3] = "JOB_SUCCEEDED"] = 3;
+            values[valuesById[4] = "JOB_FAILED"] = 4;
+            values[valuesById[5] = "JOB_KILLED"] = 5;
+            values[valuesById[6] = "JOB_LOST"] = 6;
+            return values;
+        })();
+
+        meta.JobTask = (function() {
+
+            /**
+             * Properties of a JobTask.
+             * @typedef {Object} hopsd.meta.JobTask.$Properties
+             * @property {number|null} [rank] JobTask rank
+             * @property {string|null} [node] JobTask node
+             * @property {Array.<string>|null} [gpus] JobTask gpus
+             * @property {boolean|null} [started] JobTask started
+             * @property {number|null} [startedMs] JobTask startedMs
+             * @property {boolean|null} [finished] JobTask finished
+             * @property {number|null} [endedMs] JobTask endedMs
+             * @property {number|null} [exitCode] JobTask exitCode
+             * @property {string|null} [signal] JobTask signal
+             * @property {string|null} [addr] JobTask addr
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobTask.
+             * @memberof hopsd.meta
+             * @interface IJobTask
+             * @augments hopsd.meta.JobTask.$Properties
+             * @deprecated Use hopsd.meta.JobTask.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobTask.
+             * @typedef {hopsd.meta.JobTask.$Properties} hopsd.meta.JobTask.$Shape
+             */
+
+            /**
+             * Constructs a new JobTask.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobTask.
+             * @constructor
+             * @param {hopsd.meta.JobTask.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobTask = function (p) {
+                this.gpus = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobTask rank.
+             * @member {number} rank
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.rank = 0;
+
+            /**
+             * JobTask node.
+             * @member {string} node
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.node = "";
+
+            /**
+             * JobTask gpus.
+             * @member {Array.<string>} gpus
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.gpus = $util.emptyArray;
+
+            /**
+             * JobTask started.
+             * @member {boolean} started
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.started = false;
+
+            /**
+             * JobTask startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobTask finished.
+             * @member {boolean} finished
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.finished = false;
+
+            /**
+             * JobTask endedMs.
+             * @member {number} endedMs
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.endedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobTask exitCode.
+             * @member {number} exitCode
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.exitCode = 0;
+
+            /**
+             * JobTask signal.
+             * @member {string} signal
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.signal = "";
+
+            /**
+             * JobTask addr.
+             * @member {string} addr
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.addr = "";
+
+            /**
+             * Creates a new JobTask instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobTask} JobTask instance
+             * @type {{
+             *   (properties: hopsd.meta.JobTask.$Shape): hopsd.meta.JobTask & hopsd.meta.JobTask.$Shape;
+             *   (properties?: hopsd.meta.JobTask.$Properties): hopsd.meta.JobTask;
+             * }}
+             */
+            JobTask.create = function(properties) {
+                return new JobTask(properties);
+            };
+
+            /**
+             * Encodes the specified JobTask message. Does not implicitly {@link hopsd.meta.JobTask.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask.$Properties} m JobTask message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobTask.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.rank);
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.node);
+                if (m.gpus != null && m.gpus.length) {
+                    for (var i = 0; i < m.gpus.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.gpus[i]);
+                }
+                if (m.started != null && $Object.hasOwnProperty.call(m, "started") && m.started !== false)
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.started);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.startedMs);
+                if (m.finished != null && $Object.hasOwnProperty.call(m, "finished") && m.finished !== false)
+                    w.uint32(/* id 6, wireType 0 =*/48).bool(m.finished);
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs") && (typeof m.endedMs === "object" ? m.endedMs.low || m.endedMs.high : m.endedMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.endedMs);
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode") && m.exitCode !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).sint32(m.exitCode);
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal") && m.signal !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.signal);
+                if (m.addr != null && $Object.hasOwnProperty.call(m, "addr") && m.addr !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.addr);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobTask message, length delimited. Does not implicitly {@link hopsd.meta.JobTask.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask.$Properties} message JobTask message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobTask.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobTask message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobTask & hopsd.meta.JobTask.$Shape} JobTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobTask.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobTask();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.gpus && m.gpus.length))
+                                m.gpus = [];
+                            m.gpus.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.started = v;
+                            else
+                                delete m.started;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.finished = v;
+                            else
+                                delete m.finished;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.endedMs = v;
+                            else
+                                delete m.endedMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.sint32())
+                                m.exitCode = v;
+                            else
+                                delete m.exitCode;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.signal = v;
+                            else
+                                delete m.signal;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.addr = v;
+                            else
+                                delete m.addr;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobTask message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobTask & hopsd.meta.JobTask.$Shape} JobTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobTask.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobTask message.
+             * @function verify
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobTask.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus")) {
+                    if (!$Array.isArray(m.gpus))
+                        return "gpus: array expected";
+                    for (var i = 0; i < m.gpus.length; ++i) {
+                        if (!$util.isString(m.gpus[i]))
+                            return "gpus: string[] expected";
+                    }
+                }
+                if (m.started != null && $Object.hasOwnProperty.call(m, "started")) {
+                    if (typeof m.started !== "boolean")
+                        return "started: boolean expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                if (m.finished != null && $Object.hasOwnProperty.call(m, "finished")) {
+                    if (typeof m.finished !== "boolean")
+                        return "finished: boolean expected";
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (!$util.isInteger(m.endedMs) && !(m.endedMs && $util.isInteger(m.endedMs.low) && $util.isInteger(m.endedMs.high)))
+                        return "endedMs: integer|Long expected";
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    if (!$util.isInteger(m.exitCode))
+                        return "exitCode: integer expected";
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    if (!$util.isString(m.signal))
+                        return "signal: string expected";
+                }
+                if (m.addr != null && $Object.hasOwnProperty.call(m, "addr")) {
+                    if (!$util.isString(m.addr))
+                        return "addr: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobTask message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobTask} JobTask
+             */
+            JobTask.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobTask)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobTask: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobTask();
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                if (d.gpus) {
+                    if (!$Array.isArray(d.gpus))
+                        throw $TypeError(".hopsd.meta.JobTask.gpus: array expected");
+                    m.gpus = $Array(d.gpus.length);
+                    for (var i = 0; i < d.gpus.length; ++i) {
+                        m.gpus[i] = $String(d.gpus[i]);
+                    }
+                }
+                if (d.started != null) {
+                    if (d.started) {
+                        m.started = $Boolean(d.started);
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.finished != null) {
+                    if (d.finished) {
+                        m.finished = $Boolean(d.finished);
+                    }
+                }
+                if (d.endedMs != null) {
+                    if (typeof d.endedMs === "object" ? d.endedMs.low || d.endedMs.high : $Number(d.endedMs) !== 0) {
+                        if ($util.Long)
+                            m.endedMs = $util.Long.fromValue(d.endedMs, true);
+                        else if (typeof d.endedMs === "string")
+                            m.endedMs = $parseInt(d.endedMs, 10);
+                        else if (typeof d.endedMs === "number")
+                            m.endedMs = d.endedMs;
+                        else if (typeof d.endedMs === "object")
+                            m.endedMs = new $util.LongBits(d.endedMs.low >>> 0, d.endedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.exitCode != null) {
+                    if ($Number(d.exitCode) !== 0) {
+                        m.exitCode = d.exitCode | 0;
+                    }
+                }
+                if (d.signal != null) {
+                    if (typeof d.signal !== "string" || d.signal.length) {
+                        m.signal = $String(d.signal);
+                    }
+                }
+                if (d.addr != null) {
+                    if (typeof d.addr !== "string" || d.addr.length) {
+                        m.addr = $String(d.addr);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobTask message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask} m JobTask
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobTask.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.gpus = [];
+                }
+                if (o.defaults) {
+                    d.rank = 0;
+                    d.node = "";
+                    d.started = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.finished = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.endedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.endedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.exitCode = 0;
+                    d.signal = "";
+                    d.addr = "";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.gpus && m.gpus.length) {
+                    d.gpus = $Array(m.gpus.length);
+                    for (var j = 0; j < m.gpus.length; ++j) {
+                        d.gpus[j] = m.gpus[j];
+                    }
+                }
+                if (m.started != null && $Object.hasOwnProperty.call(m, "started")) {
+                    d.started = m.started;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                if (m.finished != null && $Object.hasOwnProperty.call(m, "finished")) {
+                    d.finished = m.finished;
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.endedMs = typeof m.endedMs === "number" ? $BigInt(m.endedMs) : $util.Long.fromBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.endedMs === "number")
+                        d.endedMs = o.longs === $String ? $String(m.endedMs) : m.endedMs;
+                    else
+                        d.endedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.endedMs) : o.longs === $Number ? new $util.LongBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0).toNumber(true) : m.endedMs;
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    d.exitCode = m.exitCode;
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    d.signal = m.signal;
+                }
+                if (m.addr != null && $Object.hasOwnProperty.call(m, "addr")) {
+                    d.addr = m.addr;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobTask to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobTask.prototype.toJSON = function() {
+                return JobTask.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobTask
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobTask.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobTask";
+            };
+
+            return JobTask;
+        })();
+
+        meta.JobRecord = (function() {
+
+            /**
+             * Properties of a JobRecord.
+             * @typedef {Object} hopsd.meta.JobRecord.$Properties
+             * @property {number|null} [id] JobRecord id
+             * @property {string|null} [project] JobRecord project
+             * @property {string|null} [name] JobRecord name
+             * @property {string|null} [owner] JobRecord owner
+             * @property {hopsd.meta.JobSpec.$Properties|null} [spec] JobRecord spec
+             * @property {hopsd.meta.JobState|null} [state] JobRecord state
+             * @property {number|null} [attempts] JobRecord attempts
+             * @property {number|null} [lost] JobRecord lost
+             * @property {string|null} [runId] JobRecord runId
+             * @property {Array.<hopsd.meta.JobTask.$Properties>|null} [tasks] JobRecord tasks
+             * @property {number|null} [submittedMs] JobRecord submittedMs
+             * @property {number|null} [queuedMs] JobRecord queuedMs
+             * @property {number|null} [placedMs] JobRecord placedMs
+             * @property {number|null} [startedMs] JobRecord startedMs
+             * @property {number|null} [endedMs] JobRecord endedMs
+             * @property {number|null} [exitCode] JobRecord exitCode
+             * @property {string|null} [signal] JobRecord signal
+             * @property {boolean|null} [killRequested] JobRecord killRequested
+             * @property {string|null} [reason] JobRecord reason
+             * @property {string|null} [placer] JobRecord placer
+             * @property {number|null} [masterPort] JobRecord masterPort
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobRecord.
+             * @memberof hopsd.meta
+             * @interface IJobRecord
+             * @augments hopsd.meta.JobRecord.$Properties
+             * @deprecated Use hopsd.meta.JobRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobRecord.
+             * @typedef {hopsd.meta.JobRecord.$Properties} hopsd.meta.JobRecord.$Shape
+             */
+
+            /**
+             * Constructs a new JobRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobRecord.
+             * @constructor
+             * @param {hopsd.meta.JobRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobRecord = function (p) {
+                this.tasks = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobRecord id.
+             * @member {number} id
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.id = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.project = "";
+
+            /**
+             * JobRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.name = "";
+
+            /**
+             * JobRecord owner.
+             * @member {string} owner
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.owner = "";
+
+            /**
+             * JobRecord spec.
+             * @member {hopsd.meta.JobSpec.$Properties|null|undefined} spec
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.spec = null;
+
+            /**
+             * JobRecord state.
+             * @member {hopsd.meta.JobState} state
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.state = 0;
+
+            /**
+             * JobRecord attempts.
+             * @member {number} attempts
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.attempts = 0;
+
+            /**
+             * JobRecord lost.
+             * @member {number} lost
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.lost = 0;
+
+            /**
+             * JobRecord runId.
+             * @member {string} runId
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.runId = "";
+
+            /**
+             * JobRecord tasks.
+             * @member {Array.<hopsd.meta.JobTask.$Properties>} tasks
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.tasks = $util.emptyArray;
+
+            /**
+             * JobRecord submittedMs.
+             * @member {number} submittedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.submittedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord queuedMs.
+             * @member {number} queuedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.queuedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord placedMs.
+             * @member {number} placedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.placedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord endedMs.
+             * @member {number} endedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.endedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord exitCode.
+             * @member {number} exitCode
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.exitCode = 0;
+
+            /**
+             * JobRecord signal.
+             * @member {string} signal
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.signal = "";
+
+            /**
+             * JobRecord killRequested.
+             * @member {boolean} killRequested
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.killRequested = false;
+
+            /**
+             * JobRecord reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.reason = "";
+
+            /**
+             * JobRecord placer.
+             * @member {string} placer
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.placer = "";
+
+            /**
+             * JobRecord masterPort.
+             * @member {number} masterPort
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.masterPort = 0;
+
+            /**
+             * Creates a new JobRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobRecord} JobRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.JobRecord.$Shape): hopsd.meta.JobRecord & hopsd.meta.JobRecord.$Shape;
+             *   (properties?: hopsd.meta.JobRecord.$Properties): hopsd.meta.JobRecord;
+             * }}
+             */
+            JobRecord.create = function(properties) {
+                return new JobRecord(properties);
+            };
+
+            /**
+             * Encodes the specified JobRecord message. Does not implicitly {@link hopsd.meta.JobRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord.$Properties} m JobRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && (typeof m.id === "object" ? m.id.low || m.id.high : m.id !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.id);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.name);
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner") && m.owner !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.owner);
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec"))
+                    $root.hopsd.meta.JobSpec.encode(m.spec, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).int32(m.state);
+                if (m.attempts != null && $Object.hasOwnProperty.call(m, "attempts") && m.attempts !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.attempts);
+                if (m.lost != null && $Object.hasOwnProperty.call(m, "lost") && m.lost !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.lost);
+                if (m.runId != null && $Object.hasOwnProperty.call(m, "runId") && m.runId !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.runId);
+                if (m.tasks != null && m.tasks.length) {
+                    for (var i = 0; i < m.tasks.length; ++i)
+                        $root.hopsd.meta.JobTask.encode(m.tasks[i], w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                }
+                if (m.submittedMs != null && $Object.hasOwnProperty.call(m, "submittedMs") && (typeof m.submittedMs === "object" ? m.submittedMs.low || m.submittedMs.high : m.submittedMs !== 0))
+                    w.uint32(/* id 11, wireType 0 =*/88).uint64(m.submittedMs);
+                if (m.queuedMs != null && $Object.hasOwnProperty.call(m, "queuedMs") && (typeof m.queuedMs === "object" ? m.queuedMs.low || m.queuedMs.high : m.queuedMs !== 0))
+                    w.uint32(/* id 12, wireType 0 =*/96).uint64(m.queuedMs);
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs") && (typeof m.placedMs === "object" ? m.placedMs.low || m.placedMs.high : m.placedMs !== 0))
+                    w.uint32(/* id 13, wireType 0 =*/104).uint64(m.placedMs);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 14, wireType 0 =*/112).uint64(m.startedMs);
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs") && (typeof m.endedMs === "object" ? m.endedMs.low || m.endedMs.high : m.endedMs !== 0))
+                    w.uint32(/* id 15, wireType 0 =*/120).uint64(m.endedMs);
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode") && m.exitCode !== 0)
+                    w.uint32(/* id 16, wireType 0 =*/128).sint32(m.exitCode);
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal") && m.signal !== "")
+                    w.uint32(/* id 17, wireType 2 =*/138).string(m.signal);
+                if (m.killRequested != null && $Object.hasOwnProperty.call(m, "killRequested") && m.killRequested !== false)
+                    w.uint32(/* id 18, wireType 0 =*/144).bool(m.killRequested);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 19, wireType 2 =*/154).string(m.reason);
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer") && m.placer !== "")
+                    w.uint32(/* id 20, wireType 2 =*/162).string(m.placer);
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort") && m.masterPort !== 0)
+                    w.uint32(/* id 21, wireType 0 =*/168).uint32(m.masterPort);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobRecord message, length delimited. Does not implicitly {@link hopsd.meta.JobRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord.$Properties} message JobRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobRecord & hopsd.meta.JobRecord.$Shape} JobRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.owner = v;
+                            else
+                                delete m.owner;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.spec = $root.hopsd.meta.JobSpec.decode(r, r.size(), $undefined, q + 1, m.spec);
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempts = v;
+                            else
+                                delete m.attempts;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.lost = v;
+                            else
+                                delete m.lost;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.runId = v;
+                            else
+                                delete m.runId;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.tasks && m.tasks.length))
+                                m.tasks = [];
+                            m.tasks.push($root.hopsd.meta.JobTask.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.submittedMs = v;
+                            else
+                                delete m.submittedMs;
+                            continue;
+                        }
+                    case 12: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.queuedMs = v;
+                            else
+                                delete m.queuedMs;
+                            continue;
+                        }
+                    case 13: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.placedMs = v;
+                            else
+                                delete m.placedMs;
+                            continue;
+                        }
+                    case 14: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    case 15: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.endedMs = v;
+                            else
+                                delete m.endedMs;
+                            continue;
+                        }
+                    case 16: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.sint32())
+                                m.exitCode = v;
+                            else
+                                delete m.exitCode;
+                            continue;
+                        }
+                    case 17: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.signal = v;
+                            else
+                                delete m.signal;
+                            continue;
+                        }
+                    case 18: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.killRequested = v;
+                            else
+                                delete m.killRequested;
+                            continue;
+                        }
+                    case 19: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    case 20: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.placer = v;
+                            else
+                                delete m.placer;
+                            continue;
+                        }
+                    case 21: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.masterPort = v;
+                            else
+                                delete m.masterPort;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobRecord & hopsd.meta.JobRecord.$Shape} JobRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobRecord message.
+             * @function verify
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isInteger(m.id) && !(m.id && $util.isInteger(m.id.low) && $util.isInteger(m.id.high)))
+                        return "id: integer|Long expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    if (!$util.isString(m.owner))
+                        return "owner: string expected";
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    {
+                        var e = $root.hopsd.meta.JobSpec.verify(m.spec, q + 1);
+                        if (e)
+                            return "spec." + e;
+                    }
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
+                        return "state: enum value expected";
+                }
+                if (m.attempts != null && $Object.hasOwnProperty.call(m, "attempts")) {
+                    if (!$util.isInteger(m.attempts))
+                        return "attempts: integer expected";
+                }
+                if (m.lost != null && $Object.hasOwnProperty.call(m, "lost")) {
+                    if (!$util.isInteger(m.lost))
+                        return "lost: integer expected";
+                }
+                if (m.runId != null && $Object.hasOwnProperty.call(m, "runId")) {
+                    if (!$util.isString(m.runId))
+                        return "runId: string expected";
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    if (!$Array.isArray(m.tasks))
+                        return "tasks: array expected";
+                    for (var i = 0; i < m.tasks.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.JobTask.verify(m.tasks[i], q + 1);
+                            if (e)
+                                return "tasks." + e;
+                        }
+                    }
+                }
+                if (m.submittedMs != null && $Object.hasOwnProperty.call(m, "submittedMs")) {
+                    if (!$util.isInteger(m.submittedMs) && !(m.submittedMs && $util.isInteger(m.submittedMs.low) && $util.isInteger(m.submittedMs.high)))
+                        return "submittedMs: integer|Long expected";
+                }
+                if (m.queuedMs != null && $Object.hasOwnProperty.call(m, "queuedMs")) {
+                    if (!$util.isInteger(m.queuedMs) && !(m.queuedMs && $util.isInteger(m.queuedMs.low) && $util.isInteger(m.queuedMs.high)))
+                        return "queuedMs: integer|Long expected";
+                }
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs")) {
+                    if (!$util.isInteger(m.placedMs) && !(m.placedMs && $util.isInteger(m.placedMs.low) && $util.isInteger(m.placedMs.high)))
+                        return "placedMs: integer|Long expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (!$util.isInteger(m.endedMs) && !(m.endedMs && $util.isInteger(m.endedMs.low) && $util.isInteger(m.endedMs.high)))
+                        return "endedMs: integer|Long expected";
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    if (!$util.isInteger(m.exitCode))
+                        return "exitCode: integer expected";
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    if (!$util.isString(m.signal))
+                        return "signal: string expected";
+                }
+                if (m.killRequested != null && $Object.hasOwnProperty.call(m, "killRequested")) {
+                    if (typeof m.killRequested !== "boolean")
+                        return "killRequested: boolean expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    if (!$util.isString(m.placer))
+                        return "placer: string expected";
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    if (!$util.isInteger(m.masterPort))
+                        return "masterPort: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobRecord} JobRecord
+             */
+            JobRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobRecord();
+                if (d.id != null) {
+                    if (typeof d.id === "object" ? d.id.low || d.id.high : $Number(d.id) !== 0) {
+                        if ($util.Long)
+                            m.id = $util.Long.fromValue(d.id, true);
+                        else if (typeof d.id === "string")
+                            m.id = $parseInt(d.id, 10);
+                        else if (typeof d.id === "number")
+                            m.id = d.id;
+                        else if (typeof d.id === "object")
+                            m.id = new $util.LongBits(d.id.low >>> 0, d.id.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.owner != null) {
+                    if (typeof d.owner !== "string" || d.owner.length) {
+                        m.owner = $String(d.owner);
+                    }
+                }
+                if (d.spec != null) {
+                    if (!$util.isObject(d.spec))
+                        throw $TypeError(".hopsd.meta.JobRecord.spec: object expected");
+                    m.spec = $root.hopsd.meta.JobSpec.fromObject(d.spec, q + 1);
+                }
+                if (d.state !== 0 && (typeof d.state !== "string" || $root.hopsd.meta.JobState[d.state] !== 0)) {
+                    switch (d.state) {
+                    case "JOB_STATE_UNSPECIFIED":
+                    case 0:
+                        m.state = 0;
+                        break;
+                    case "JOB_QUEUED":
+                    case 1:
+                        m.state = 1;
+                        break;
+                    case "JOB_RUNNING":
+                    case 2:
+                        m.state = 2;
+                        break;
+                    case "JOB_SUCCEEDED":
+                    case 3:
+                        m.state = 3;
+                        break;
+                    case "JOB_FAILED":
+                    case 4:
+                        m.state = 4;
+                        break;
+                    case "JOB_KILLED":
+                    case 5:
+                        m.state = 5;
+                        break;
+                    case "JOB_LOST":
+                    case 6:
+                        m.state = 6;
+                        break;
+                    default:
+                        if (typeof d.state === "number" && (d.state | 0) === d.state)
+                            m.state = d.state;
+                    }
+                }
+                if (d.attempts != null) {
+                    if ($Number(d.attempts) !== 0) {
+                        m.attempts = d.attempts >>> 0;
+                    }
+                }
+                if (d.lost != null) {
+                    if ($Number(d.lost) !== 0) {
+                        m.lost = d.lost >>> 0;
+                    }
+                }
+                if (d.runId != null) {
+                    if (typeof d.runId !== "string" || d.runId.length) {
+                        m.runId = $String(d.runId);
+                    }
+                }
+                if (d.tasks) {
+                    if (!$Array.isArray(d.tasks))
+                        throw $TypeError(".hopsd.meta.JobRecord.tasks: array expected");
+                    m.tasks = $Array(d.tasks.length);
+                    for (var i = 0; i < d.tasks.length; ++i) {
+                        if (!$util.isObject(d.tasks[i]))
+                            throw $TypeError(".hopsd.meta.JobRecord.tasks: object expected");
+                        m.tasks[i] = $root.hopsd.meta.JobTask.fromObject(d.tasks[i], q + 1);
+                    }
+                }
+                if (d.submittedMs != null) {
+                    if (typeof d.submittedMs === "object" ? d.submittedMs.low || d.submittedMs.high : $Number(d.submittedMs) !== 0) {
+                        if ($util.Long)
+                            m.submittedMs = $util.Long.fromValue(d.submittedMs, true);
+                        else if (typeof d.submittedMs === "string")
+                            m.submittedMs = $parseInt(d.submittedMs, 10);
+                        else if (typeof d.submittedMs === "number")
+                            m.submittedMs = d.submittedMs;
+                        else if (typeof d.submittedMs === "object")
+                            m.submittedMs = new $util.LongBits(d.submittedMs.low >>> 0, d.submittedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.queuedMs != null) {
+                    if (typeof d.queuedMs === "object" ? d.queuedMs.low || d.queuedMs.high : $Number(d.queuedMs) !== 0) {
+                        if ($util.Long)
+                            m.queuedMs = $util.Long.fromValue(d.queuedMs, true);
+                        else if (typeof d.queuedMs === "string")
+                            m.queuedMs = $parseInt(d.queuedMs, 10);
+                        else if (typeof d.queuedMs === "number")
+                            m.queuedMs = d.queuedMs;
+                        else if (typeof d.queuedMs === "object")
+                            m.queuedMs = new $util.LongBits(d.queuedMs.low >>> 0, d.queuedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.placedMs != null) {
+                    if (typeof d.placedMs === "object" ? d.placedMs.low || d.placedMs.high : $Number(d.placedMs) !== 0) {
+                        if ($util.Long)
+                            m.placedMs = $util.Long.fromValue(d.placedMs, true);
+                        else if (typeof d.placedMs === "string")
+                            m.placedMs = $parseInt(d.placedMs, 10);
+                        else if (typeof d.placedMs === "number")
+                            m.placedMs = d.placedMs;
+                        else if (typeof d.placedMs === "object")
+                            m.placedMs = new $util.LongBits(d.placedMs.low >>> 0, d.placedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.endedMs != null) {
+                    if (typeof d.endedMs === "object" ? d.endedMs.low || d.endedMs.high : $Number(d.endedMs) !== 0) {
+                        if ($util.Long)
+                            m.endedMs = $util.Long.fromValue(d.endedMs, true);
+                        else if (typeof d.endedMs === "string")
+                            m.endedMs = $parseInt(d.endedMs, 10);
+                        else if (typeof d.endedMs === "number")
+                            m.endedMs = d.endedMs;
+                        else if (typeof d.endedMs === "object")
+                            m.endedMs = new $util.LongBits(d.endedMs.low >>> 0, d.endedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.exitCode != null) {
+                    if ($Number(d.exitCode) !== 0) {
+                        m.exitCode = d.exitCode | 0;
+                    }
+                }
+                if (d.signal != null) {
+                    if (typeof d.signal !== "string" || d.signal.length) {
+                        m.signal = $String(d.signal);
+                    }
+                }
+                if (d.killRequested != null) {
+                    if (d.killRequested) {
+                        m.killRequested = $Boolean(d.killRequested);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                if (d.placer != null) {
+                    if (typeof d.placer !== "string" || d.placer.length) {
+                        m.placer = $String(d.placer);
+                    }
+                }
+                if (d.masterPort != null) {
+                    if ($Number(d.masterPort) !== 0) {
+                        m.masterPort = d.masterPort >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord} m JobRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.tasks = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.id = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.id = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.project = "";
+                    d.name = "";
+                    d.owner = "";
+                    d.spec = null;
+                    d.state = o.enums === $String ? "JOB_STATE_UNSPECIFIED" : 0;
+                    d.attempts = 0;
+                    d.lost = 0;
+                    d.runId = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.submittedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.submittedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.queuedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.queuedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.placedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.placedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.endedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.endedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.exitCode = 0;
+                    d.signal = "";
+                    d.killRequested = false;
+                    d.reason = "";
+                    d.placer = "";
+                    d.masterPort = 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.id = typeof m.id === "number" ? $BigInt(m.id) : $util.Long.fromBits(m.id.low >>> 0, m.id.high >>> 0, true).toBigInt();
+                    else if (typeof m.id === "number")
+                        d.id = o.longs === $String ? $String(m.id) : m.id;
+                    else
+                        d.id = o.longs === $String ? $util.Long.prototype.toString.call(m.id) : o.longs === $Number ? new $util.LongBits(m.id.low >>> 0, m.id.high >>> 0).toNumber(true) : m.id;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    d.owner = m.owner;
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    d.spec = $root.hopsd.meta.JobSpec.toObject(m.spec, o, q + 1);
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === $String ? $root.hopsd.meta.JobState[m.state] === $undefined ? m.state : $root.hopsd.meta.JobState[m.state] : m.state;
+                }
+                if (m.attempts != null && $Object.hasOwnProperty.call(m, "attempts")) {
+                    d.attempts = m.attempts;
+                }
+                if (m.lost != null && $Object.hasOwnProperty.call(m, "lost")) {
+                    d.lost = m.lost;
+                }
+                if (m.runId != null && $Object.hasOwnProperty.call(m, "runId")) {
+                    d.runId = m.runId;
+                }
+                if (m.tasks && m.tasks.length) {
+                    d.tasks = $Array(m.tasks.length);
+                    for (var j = 0; j < m.tasks.length; ++j) {
+                        d.tasks[j] = $root.hopsd.meta.JobTask.toObject(m.tasks[j], o, q + 1);
+                    }
+                }
+                if (m.submittedMs != null && $Object.hasOwnProperty.call(m, "submittedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.submittedMs = typeof m.submittedMs === "number" ? $BigInt(m.submittedMs) : $util.Long.fromBits(m.submittedMs.low >>> 0, m.submittedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.submittedMs === "number")
+                        d.submittedMs = o.longs === $String ? $String(m.submittedMs) : m.submittedMs;
+                    else
+                        d.submittedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.submittedMs) : o.longs === $Number ? new $util.LongBits(m.submittedMs.low >>> 0, m.submittedMs.high >>> 0).toNumber(true) : m.submittedMs;
+                }
+                if (m.queuedMs != null && $Object.hasOwnProperty.call(m, "queuedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.queuedMs = typeof m.queuedMs === "number" ? $BigInt(m.queuedMs) : $util.Long.fromBits(m.queuedMs.low >>> 0, m.queuedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.queuedMs === "number")
+                        d.queuedMs = o.longs === $String ? $String(m.queuedMs) : m.queuedMs;
+                    else
+                        d.queuedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.queuedMs) : o.longs === $Number ? new $util.LongBits(m.queuedMs.low >>> 0, m.queuedMs.high >>> 0).toNumber(true) : m.queuedMs;
+                }
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.placedMs = typeof m.placedMs === "number" ? $BigInt(m.placedMs) : $util.Long.fromBits(m.placedMs.low >>> 0, m.placedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.placedMs === "number")
+                        d.placedMs = o.longs === $String ? $String(m.placedMs) : m.placedMs;
+                    else
+                        d.placedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.placedMs) : o.longs === $Number ? new $util.LongBits(m.placedMs.low >>> 0, m.placedMs.high >>> 0).toNumber(true) : m.placedMs;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.endedMs = typeof m.endedMs === "number" ? $BigInt(m.endedMs) : $util.Long.fromBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.endedMs === "number")
+                        d.endedMs = o.longs === $String ? $String(m.endedMs) : m.endedMs;
+                    else
+                        d.endedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.endedMs) : o.longs === $Number ? new $util.LongBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0).toNumber(true) : m.endedMs;
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    d.exitCode = m.exitCode;
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    d.signal = m.signal;
+                }
+                if (m.killRequested != null && $Object.hasOwnProperty.call(m, "killRequested")) {
+                    d.killRequested = m.killRequested;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    d.placer = m.placer;
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    d.masterPort = m.masterPort;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobRecord.prototype.toJSON = function() {
+                return JobRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobRecord";
+            };
+
+            return JobRecord;
+        })();
+
+        meta.JobUsage = (function() {
+
+            /**
+             * Properties of a JobUsage.
+             * @typedef {Object} hopsd.meta.JobUsage.$Properties
+             * @property {number|null} [gpuMs] JobUsage gpuMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobUsage.
+             * @memberof hopsd.meta
+             * @interface IJobUsage
+             * @augments hopsd.meta.JobUsage.$Properties
+             * @deprecated Use hopsd.meta.JobUsage.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobUsage.
+             * @typedef {hopsd.meta.JobUsage.$Properties} hopsd.meta.JobUsage.$Shape
+             */
+
+            /**
+             * Constructs a new JobUsage.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobUsage.
+             * @constructor
+             * @param {hopsd.meta.JobUsage.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobUsage = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobUsage gpuMs.
+             * @member {number} gpuMs
+             * @memberof hopsd.meta.JobUsage
+             * @instance
+             */
+            JobUsage.prototype.gpuMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new JobUsage instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobUsage} JobUsage instance
+             * @type {{
+             *   (properties: hopsd.meta.JobUsage.$Shape): hopsd.meta.JobUsage & hopsd.meta.JobUsage.$Shape;
+             *   (properties?: hopsd.meta.JobUsage.$Properties): hopsd.meta.JobUsage;
+             * }}
+             */
+            JobUsage.create = function(properties) {
+                return new JobUsage(properties);
+            };
+
+            /**
+             * Encodes the specified JobUsage message. Does not implicitly {@link hopsd.meta.JobUsage.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage.$Properties} m JobUsage message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobUsage.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs") && (typeof m.gpuMs === "object" ? m.gpuMs.low || m.gpuMs.high : m.gpuMs !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.gpuMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobUsage message, length delimited. Does not implicitly {@link hopsd.meta.JobUsage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage.$Properties} message JobUsage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobUsage.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobUsage message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobUsage & hopsd.meta.JobUsage.$Shape} JobUsage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobUsage.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobUsage();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.gpuMs = v;
+                            else
+                                delete m.gpuMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobUsage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobUsage & hopsd.meta.JobUsage.$Shape} JobUsage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobUsage.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobUsage message.
+             * @function verify
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobUsage.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs")) {
+                    if (!$util.isInteger(m.gpuMs) && !(m.gpuMs && $util.isInteger(m.gpuMs.low) && $util.isInteger(m.gpuMs.high)))
+                        return "gpuMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobUsage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobUsage} JobUsage
+             */
+            JobUsage.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobUsage)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobUsage: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobUsage();
+                if (d.gpuMs != null) {
+                    if (typeof d.gpuMs === "object" ? d.gpuMs.low || d.gpuMs.high : $Number(d.gpuMs) !== 0) {
+                        if ($util.Long)
+                            m.gpuMs = $util.Long.fromValue(d.gpuMs, true);
+                        else if (typeof d.gpuMs === "string")
+                            m.gpuMs = $parseInt(d.gpuMs, 10);
+                        else if (typeof d.gpuMs === "number")
+                            m.gpuMs = d.gpuMs;
+                        else if (typeof d.gpuMs === "object")
+                            m.gpuMs = new $util.LongBits(d.gpuMs.low >>> 0, d.gpuMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobUsage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage} m JobUsage
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobUsage.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.gpuMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.gpuMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.gpuMs = typeof m.gpuMs === "number" ? $BigInt(m.gpuMs) : $util.Long.fromBits(m.gpuMs.low >>> 0, m.gpuMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.gpuMs === "number")
+                        d.gpuMs = o.longs === $String ? $String(m.gpuMs) : m.gpuMs;
+                    else
+                        d.gpuMs = o.longs === $String ? $util.Long.prototype.toString.call(m.gpuMs) : o.longs === $Number ? new $util.LongBits(m.gpuMs.low >>> 0, m.gpuMs.high >>> 0).toNumber(true) : m.gpuMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobUsage to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobUsage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobUsage.prototype.toJSON = function() {
+                return JobUsage.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobUsage
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobUsage.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobUsage";
+            };
+
+            return JobUsage;
+        })();
+
+        meta.SubmitJob = (function() {
+
+            /**
+             * Properties of a SubmitJob.
+             * @typedef {Object} hopsd.meta.SubmitJob.$Properties
+             * @property {string|null} [project] SubmitJob project
+             * @property {string|null} [name] SubmitJob name
+             * @property {hopsd.meta.JobSpec.$Properties|null} [spec] SubmitJob spec
+             * @property {string|null} [placer] SubmitJob placer
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SubmitJob.
+             * @memberof hopsd.meta
+             * @interface ISubmitJob
+             * @augments hopsd.meta.SubmitJob.$Properties
+             * @deprecated Use hopsd.meta.SubmitJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a SubmitJob.
+             * @typedef {hopsd.meta.SubmitJob.$Properties} hopsd.meta.SubmitJob.$Shape
+             */
+
+            /**
+             * Constructs a new SubmitJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SubmitJob.
+             * @constructor
+             * @param {hopsd.meta.SubmitJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SubmitJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SubmitJob project.
+             * @member {string} project
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.project = "";
+
+            /**
+             * SubmitJob name.
+             * @member {string} name
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.name = "";
+
+            /**
+             * SubmitJob spec.
+             * @member {hopsd.meta.JobSpec.$Properties|null|undefined} spec
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.spec = null;
+
+            /**
+             * SubmitJob placer.
+             * @member {string} placer
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.placer = "";
+
+            /**
+             * Creates a new SubmitJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SubmitJob} SubmitJob instance
+             * @type {{
+             *   (properties: hopsd.meta.SubmitJob.$Shape): hopsd.meta.SubmitJob & hopsd.meta.SubmitJob.$Shape;
+             *   (properties?: hopsd.meta.SubmitJob.$Properties): hopsd.meta.SubmitJob;
+             * }}
+             */
+            SubmitJob.create = function(properties) {
+                return new SubmitJob(properties);
+            };
+
+            /**
+             * Encodes the specified SubmitJob message. Does not implicitly {@link hopsd.meta.SubmitJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob.$Properties} m SubmitJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubmitJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec"))
+                    $root.hopsd.meta.JobSpec.encode(m.spec, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer") && m.placer !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.placer);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SubmitJob message, length delimited. Does not implicitly {@link hopsd.meta.SubmitJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob.$Properties} message SubmitJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubmitJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SubmitJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SubmitJob & hopsd.meta.SubmitJob.$Shape} SubmitJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubmitJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SubmitJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.spec = $root.hopsd.meta.JobSpec.decode(r, r.size(), $undefined, q + 1, m.spec);
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.placer = v;
+                            else
+                                delete m.placer;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SubmitJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SubmitJob & hopsd.meta.SubmitJob.$Shape} SubmitJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubmitJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SubmitJob message.
+             * @function verify
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SubmitJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    {
+                        var e = $root.hopsd.meta.JobSpec.verify(m.spec, q + 1);
+                        if (e)
+                            return "spec." + e;
+                    }
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    if (!$util.isString(m.placer))
+                        return "placer: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SubmitJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SubmitJob} SubmitJob
+             */
+            SubmitJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SubmitJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SubmitJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SubmitJob();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.spec != null) {
+                    if (!$util.isObject(d.spec))
+                        throw $TypeError(".hopsd.meta.SubmitJob.spec: object expected");
+                    m.spec = $root.hopsd.meta.JobSpec.fromObject(d.spec, q + 1);
+                }
+                if (d.placer != null) {
+                    if (typeof d.placer !== "string" || d.placer.length) {
+                        m.placer = $String(d.placer);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SubmitJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob} m SubmitJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SubmitJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                    d.spec = null;
+                    d.placer = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    d.spec = $root.hopsd.meta.JobSpec.toObject(m.spec, o, q + 1);
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    d.placer = m.placer;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SubmitJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SubmitJob.prototype.toJSON = function() {
+                return SubmitJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SubmitJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SubmitJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SubmitJob";
+            };
+
+            return SubmitJob;
+        })();
+
+        meta.PlaceJob = (function() {
+
+            /**
+             * Properties of a PlaceJob.
+             * @typedef {Object} hopsd.meta.PlaceJob.$Properties
+             * @property {number|null} [jobId] PlaceJob jobId
+             * @property {number|null} [attempt] PlaceJob attempt
+             * @property {Array.<hopsd.meta.JobTask.$Properties>|null} [tasks] PlaceJob tasks
+             * @property {number|null} [masterPort] PlaceJob masterPort
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PlaceJob.
+             * @memberof hopsd.meta
+             * @interface IPlaceJob
+             * @augments hopsd.meta.PlaceJob.$Properties
+             * @deprecated Use hopsd.meta.PlaceJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a PlaceJob.
+             * @typedef {hopsd.meta.PlaceJob.$Properties} hopsd.meta.PlaceJob.$Shape
+             */
+
+            /**
+             * Constructs a new PlaceJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a PlaceJob.
+             * @constructor
+             * @param {hopsd.meta.PlaceJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PlaceJob = function (p) {
+                this.tasks = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * PlaceJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PlaceJob attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.attempt = 0;
+
+            /**
+             * PlaceJob tasks.
+             * @member {Array.<hopsd.meta.JobTask.$Properties>} tasks
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.tasks = $util.emptyArray;
+
+            /**
+             * PlaceJob masterPort.
+             * @member {number} masterPort
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.masterPort = 0;
+
+            /**
+             * Creates a new PlaceJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.PlaceJob} PlaceJob instance
+             * @type {{
+             *   (properties: hopsd.meta.PlaceJob.$Shape): hopsd.meta.PlaceJob & hopsd.meta.PlaceJob.$Shape;
+             *   (properties?: hopsd.meta.PlaceJob.$Properties): hopsd.meta.PlaceJob;
+             * }}
+             */
+            PlaceJob.create = function(properties) {
+                return new PlaceJob(properties);
+            };
+
+            /**
+             * Encodes the specified PlaceJob message. Does not implicitly {@link hopsd.meta.PlaceJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob.$Properties} m PlaceJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PlaceJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.tasks != null && m.tasks.length) {
+                    for (var i = 0; i < m.tasks.length; ++i)
+                        $root.hopsd.meta.JobTask.encode(m.tasks[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort") && m.masterPort !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.masterPort);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified PlaceJob message, length delimited. Does not implicitly {@link hopsd.meta.PlaceJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob.$Properties} message PlaceJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PlaceJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PlaceJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.PlaceJob & hopsd.meta.PlaceJob.$Shape} PlaceJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PlaceJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.PlaceJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.tasks && m.tasks.length))
+                                m.tasks = [];
+                            m.tasks.push($root.hopsd.meta.JobTask.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.masterPort = v;
+                            else
+                                delete m.masterPort;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a PlaceJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.PlaceJob & hopsd.meta.PlaceJob.$Shape} PlaceJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PlaceJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PlaceJob message.
+             * @function verify
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PlaceJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    if (!$Array.isArray(m.tasks))
+                        return "tasks: array expected";
+                    for (var i = 0; i < m.tasks.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.JobTask.verify(m.tasks[i], q + 1);
+                            if (e)
+                                return "tasks." + e;
+                        }
+                    }
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    if (!$util.isInteger(m.masterPort))
+                        return "masterPort: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PlaceJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.PlaceJob} PlaceJob
+             */
+            PlaceJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.PlaceJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.PlaceJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.PlaceJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.tasks) {
+                    if (!$Array.isArray(d.tasks))
+                        throw $TypeError(".hopsd.meta.PlaceJob.tasks: array expected");
+                    m.tasks = $Array(d.tasks.length);
+                    for (var i = 0; i < d.tasks.length; ++i) {
+                        if (!$util.isObject(d.tasks[i]))
+                            throw $TypeError(".hopsd.meta.PlaceJob.tasks: object expected");
+                        m.tasks[i] = $root.hopsd.meta.JobTask.fromObject(d.tasks[i], q + 1);
+                    }
+                }
+                if (d.masterPort != null) {
+                    if ($Number(d.masterPort) !== 0) {
+                        m.masterPort = d.masterPort >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a PlaceJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob} m PlaceJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PlaceJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.tasks = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.masterPort = 0;
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.tasks && m.tasks.length) {
+                    d.tasks = $Array(m.tasks.length);
+                    for (var j = 0; j < m.tasks.length; ++j) {
+                        d.tasks[j] = $root.hopsd.meta.JobTask.toObject(m.tasks[j], o, q + 1);
+                    }
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    d.masterPort = m.masterPort;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this PlaceJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PlaceJob.prototype.toJSON = function() {
+                return PlaceJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PlaceJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PlaceJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.PlaceJob";
+            };
+
+            return PlaceJob;
+        })();
+
+        meta.JobStarted = (function() {
+
+            /**
+             * Properties of a JobStarted.
+             * @typedef {Object} hopsd.meta.JobStarted.$Properties
+             * @property {number|null} [jobId] JobStarted jobId
+             * @property {number|null} [attempt] JobStarted attempt
+             * @property {number|null} [rank] JobStarted rank
+             * @property {number|null} [startedMs] JobStarted startedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobStarted.
+             * @memberof hopsd.meta
+             * @interface IJobStarted
+             * @augments hopsd.meta.JobStarted.$Properties
+             * @deprecated Use hopsd.meta.JobStarted.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobStarted.
+             * @typedef {hopsd.meta.JobStarted.$Properties} hopsd.meta.JobStarted.$Shape
+             */
+
+            /**
+             * Constructs a new JobStarted.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobStarted.
+             * @constructor
+             * @param {hopsd.meta.JobStarted.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobStarted = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobStarted jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobStarted attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.attempt = 0;
+
+            /**
+             * JobStarted rank.
+             * @member {number} rank
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.rank = 0;
+
+            /**
+             * JobStarted startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new JobStarted instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobStarted} JobStarted instance
+             * @type {{
+             *   (properties: hopsd.meta.JobStarted.$Shape): hopsd.meta.JobStarted & hopsd.meta.JobStarted.$Shape;
+             *   (properties?: hopsd.meta.JobStarted.$Properties): hopsd.meta.JobStarted;
+             * }}
+             */
+            JobStarted.create = function(properties) {
+                return new JobStarted(properties);
+            };
+
+            /**
+             * Encodes the specified JobStarted message. Does not implicitly {@link hopsd.meta.JobStarted.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted.$Properties} m JobStarted message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobStarted.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.rank);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.startedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobStarted message, length delimited. Does not implicitly {@link hopsd.meta.JobStarted.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted.$Properties} message JobStarted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobStarted.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobStarted message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobStarted & hopsd.meta.JobStarted.$Shape} JobStarted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobStarted.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobStarted();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobStarted message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobStarted & hopsd.meta.JobStarted.$Shape} JobStarted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobStarted.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobStarted message.
+             * @function verify
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobStarted.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobStarted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobStarted} JobStarted
+             */
+            JobStarted.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobStarted)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobStarted: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobStarted();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobStarted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted} m JobStarted
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobStarted.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.rank = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobStarted to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobStarted.prototype.toJSON = function() {
+                return JobStarted.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobStarted
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobStarted.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobStarted";
+            };
+
+            return JobStarted;
+        })();
+
+        meta.JobFinished = (function() {
+
+            /**
+             * Properties of a JobFinished.
+             * @typedef {Object} hopsd.meta.JobFinished.$Properties
+             * @property {number|null} [jobId] JobFinished jobId
+             * @property {number|null} [attempt] JobFinished attempt
+             * @property {number|null} [rank] JobFinished rank
+             * @property {number|null} [exitCode] JobFinished exitCode
+             * @property {string|null} [signal] JobFinished signal
+             * @property {number|null} [startedMs] JobFinished startedMs
+             * @property {number|null} [endedMs] JobFinished endedMs
+             * @property {string|null} [reason] JobFinished reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobFinished.
+             * @memberof hopsd.meta
+             * @interface IJobFinished
+             * @augments hopsd.meta.JobFinished.$Properties
+             * @deprecated Use hopsd.meta.JobFinished.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobFinished.
+             * @typedef {hopsd.meta.JobFinished.$Properties} hopsd.meta.JobFinished.$Shape
+             */
+
+            /**
+             * Constructs a new JobFinished.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobFinished.
+             * @constructor
+             * @param {hopsd.meta.JobFinished.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobFinished = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobFinished jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobFinished attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.attempt = 0;
+
+            /**
+             * JobFinished rank.
+             * @member {number} rank
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.rank = 0;
+
+            /**
+             * JobFinished exitCode.
+             * @member {number} exitCode
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.exitCode = 0;
+
+            /**
+             * JobFinished signal.
+             * @member {string} signal
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.signal = "";
+
+            /**
+             * JobFinished startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobFinished endedMs.
+             * @member {number} endedMs
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.endedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobFinished reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.reason = "";
+
+            /**
+             * Creates a new JobFinished instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobFinished} JobFinished instance
+             * @type {{
+             *   (properties: hopsd.meta.JobFinished.$Shape): hopsd.meta.JobFinished & hopsd.meta.JobFinished.$Shape;
+             *   (properties?: hopsd.meta.JobFinished.$Properties): hopsd.meta.JobFinished;
+             * }}
+             */
+            JobFinished.create = function(properties) {
+                return new JobFinished(properties);
+            };
+
+            /**
+             * Encodes the specified JobFinished message. Does not implicitly {@link hopsd.meta.JobFinished.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished.$Properties} m JobFinished message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobFinished.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.rank);
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode") && m.exitCode !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).sint32(m.exitCode);
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal") && m.signal !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.signal);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.startedMs);
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs") && (typeof m.endedMs === "object" ? m.endedMs.low || m.endedMs.high : m.endedMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.endedMs);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 8, wireType 2 =*/66).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobFinished message, length delimited. Does not implicitly {@link hopsd.meta.JobFinished.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished.$Properties} message JobFinished message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobFinished.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobFinished message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobFinished & hopsd.meta.JobFinished.$Shape} JobFinished
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobFinished.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobFinished();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.sint32())
+                                m.exitCode = v;
+                            else
+                                delete m.exitCode;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.signal = v;
+                            else
+                                delete m.signal;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.endedMs = v;
+                            else
+                                delete m.endedMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobFinished message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobFinished & hopsd.meta.JobFinished.$Shape} JobFinished
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobFinished.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobFinished message.
+             * @function verify
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobFinished.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    if (!$util.isInteger(m.exitCode))
+                        return "exitCode: integer expected";
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    if (!$util.isString(m.signal))
+                        return "signal: string expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (!$util.isInteger(m.endedMs) && !(m.endedMs && $util.isInteger(m.endedMs.low) && $util.isInteger(m.endedMs.high)))
+                        return "endedMs: integer|Long expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobFinished message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobFinished} JobFinished
+             */
+            JobFinished.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobFinished)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobFinished: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobFinished();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.exitCode != null) {
+                    if ($Number(d.exitCode) !== 0) {
+                        m.exitCode = d.exitCode | 0;
+                    }
+                }
+                if (d.signal != null) {
+                    if (typeof d.signal !== "string" || d.signal.length) {
+                        m.signal = $String(d.signal);
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.endedMs != null) {
+                    if (typeof d.endedMs === "object" ? d.endedMs.low || d.endedMs.high : $Number(d.endedMs) !== 0) {
+                        if ($util.Long)
+                            m.endedMs = $util.Long.fromValue(d.endedMs, true);
+                        else if (typeof d.endedMs === "string")
+                            m.endedMs = $parseInt(d.endedMs, 10);
+                        else if (typeof d.endedMs === "number")
+                            m.endedMs = d.endedMs;
+                        else if (typeof d.endedMs === "object")
+                            m.endedMs = new $util.LongBits(d.endedMs.low >>> 0, d.endedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobFinished message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished} m JobFinished
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobFinished.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.rank = 0;
+                    d.exitCode = 0;
+                    d.signal = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.endedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.endedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    d.exitCode = m.exitCode;
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    d.signal = m.signal;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.endedMs = typeof m.endedMs === "number" ? $BigInt(m.endedMs) : $util.Long.fromBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.endedMs === "number")
+                        d.endedMs = o.longs === $String ? $String(m.endedMs) : m.endedMs;
+                    else
+                        d.endedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.endedMs) : o.longs === $Number ? new $util.LongBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0).toNumber(true) : m.endedMs;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobFinished to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobFinished.prototype.toJSON = function() {
+                return JobFinished.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobFinished
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobFinished.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobFinished";
+            };
+
+            return JobFinished;
+        })();
+
+        meta.KillJob = (function() {
+
+            /**
+             * Properties of a KillJob.
+             * @typedef {Object} hopsd.meta.KillJob.$Properties
+             * @property {number|null} [jobId] KillJob jobId
+             * @property {string|null} [reason] KillJob reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a KillJob.
+             * @memberof hopsd.meta
+             * @interface IKillJob
+             * @augments hopsd.meta.KillJob.$Properties
+             * @deprecated Use hopsd.meta.KillJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a KillJob.
+             * @typedef {hopsd.meta.KillJob.$Properties} hopsd.meta.KillJob.$Shape
+             */
+
+            /**
+             * Constructs a new KillJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a KillJob.
+             * @constructor
+             * @param {hopsd.meta.KillJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const KillJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * KillJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.KillJob
+             * @instance
+             */
+            KillJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * KillJob reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.KillJob
+             * @instance
+             */
+            KillJob.prototype.reason = "";
+
+            /**
+             * Creates a new KillJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.KillJob} KillJob instance
+             * @type {{
+             *   (properties: hopsd.meta.KillJob.$Shape): hopsd.meta.KillJob & hopsd.meta.KillJob.$Shape;
+             *   (properties?: hopsd.meta.KillJob.$Properties): hopsd.meta.KillJob;
+             * }}
+             */
+            KillJob.create = function(properties) {
+                return new KillJob(properties);
+            };
+
+            /**
+             * Encodes the specified KillJob message. Does not implicitly {@link hopsd.meta.KillJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob.$Properties} m KillJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KillJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified KillJob message, length delimited. Does not implicitly {@link hopsd.meta.KillJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob.$Properties} message KillJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KillJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a KillJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.KillJob & hopsd.meta.KillJob.$Shape} KillJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KillJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.KillJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a KillJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.KillJob & hopsd.meta.KillJob.$Shape} KillJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KillJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a KillJob message.
+             * @function verify
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            KillJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a KillJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.KillJob} KillJob
+             */
+            KillJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.KillJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.KillJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.KillJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a KillJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob} m KillJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            KillJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this KillJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.KillJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            KillJob.prototype.toJSON = function() {
+                return KillJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for KillJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            KillJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.KillJob";
+            };
+
+            return KillJob;
+        })();
+
+        meta.MarkJobLost = (function() {
+
+            /**
+             * Properties of a MarkJobLost.
+             * @typedef {Object} hopsd.meta.MarkJobLost.$Properties
+             * @property {number|null} [jobId] MarkJobLost jobId
+             * @property {number|null} [attempt] MarkJobLost attempt
+             * @property {string|null} [reason] MarkJobLost reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MarkJobLost.
+             * @memberof hopsd.meta
+             * @interface IMarkJobLost
+             * @augments hopsd.meta.MarkJobLost.$Properties
+             * @deprecated Use hopsd.meta.MarkJobLost.$Properties instead.
+             */
+
+            /**
+             * Shape of a MarkJobLost.
+             * @typedef {hopsd.meta.MarkJobLost.$Properties} hopsd.meta.MarkJobLost.$Shape
+             */
+
+            /**
+             * Constructs a new MarkJobLost.
+             * @memberof hopsd.meta
+             * @classdesc Represents a MarkJobLost.
+             * @constructor
+             * @param {hopsd.meta.MarkJobLost.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MarkJobLost = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MarkJobLost jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             */
+            MarkJobLost.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MarkJobLost attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             */
+            MarkJobLost.prototype.attempt = 0;
+
+            /**
+             * MarkJobLost reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             */
+            MarkJobLost.prototype.reason = "";
+
+            /**
+             * Creates a new MarkJobLost instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.MarkJobLost} MarkJobLost instance
+             * @type {{
+             *   (properties: hopsd.meta.MarkJobLost.$Shape): hopsd.meta.MarkJobLost & hopsd.meta.MarkJobLost.$Shape;
+             *   (properties?: hopsd.meta.MarkJobLost.$Properties): hopsd.meta.MarkJobLost;
+             * }}
+             */
+            MarkJobLost.create = function(properties) {
+                return new MarkJobLost(properties);
+            };
+
+            /**
+             * Encodes the specified MarkJobLost message. Does not implicitly {@link hopsd.meta.MarkJobLost.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost.$Properties} m MarkJobLost message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MarkJobLost.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MarkJobLost message, length delimited. Does not implicitly {@link hopsd.meta.MarkJobLost.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost.$Properties} message MarkJobLost message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MarkJobLost.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MarkJobLost message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.MarkJobLost & hopsd.meta.MarkJobLost.$Shape} MarkJobLost
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MarkJobLost.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.MarkJobLost();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MarkJobLost message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.MarkJobLost & hopsd.meta.MarkJobLost.$Shape} MarkJobLost
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MarkJobLost.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MarkJobLost message.
+             * @function verify
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MarkJobLost.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MarkJobLost message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.MarkJobLost} MarkJobLost
+             */
+            MarkJobLost.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.MarkJobLost)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.MarkJobLost: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.MarkJobLost();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MarkJobLost message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost} m MarkJobLost
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MarkJobLost.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MarkJobLost to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MarkJobLost.prototype.toJSON = function() {
+                return MarkJobLost.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MarkJobLost
+             * @function getTypeUrl
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MarkJobLost.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.MarkJobLost";
+            };
+
+            return MarkJobLost;
+        })();
+
+        meta.RequeueJob = (function() {
+
+            /**
+             * Properties of a RequeueJob.
+             * @typedef {Object} hopsd.meta.RequeueJob.$Properties
+             * @property {number|null} [jobId] RequeueJob jobId
+             * @property {number|null} [attempt] RequeueJob attempt
+             * @property {string|null} [reason] RequeueJob reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RequeueJob.
+             * @memberof hopsd.meta
+             * @interface IRequeueJob
+             * @augments hopsd.meta.RequeueJob.$Properties
+             * @deprecated Use hopsd.meta.RequeueJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a RequeueJob.
+             * @typedef {hopsd.meta.RequeueJob.$Properties} hopsd.meta.RequeueJob.$Shape
+             */
+
+            /**
+             * Constructs a new RequeueJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RequeueJob.
+             * @constructor
+             * @param {hopsd.meta.RequeueJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RequeueJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RequeueJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             */
+            RequeueJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * RequeueJob attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             */
+            RequeueJob.prototype.attempt = 0;
+
+            /**
+             * RequeueJob reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             */
+            RequeueJob.prototype.reason = "";
+
+            /**
+             * Creates a new RequeueJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RequeueJob} RequeueJob instance
+             * @type {{
+             *   (properties: hopsd.meta.RequeueJob.$Shape): hopsd.meta.RequeueJob & hopsd.meta.RequeueJob.$Shape;
+             *   (properties?: hopsd.meta.RequeueJob.$Properties): hopsd.meta.RequeueJob;
+             * }}
+             */
+            RequeueJob.create = function(properties) {
+                return new RequeueJob(properties);
+            };
+
+            /**
+             * Encodes the specified RequeueJob message. Does not implicitly {@link hopsd.meta.RequeueJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob.$Properties} m RequeueJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RequeueJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RequeueJob message, length delimited. Does not implicitly {@link hopsd.meta.RequeueJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob.$Properties} message RequeueJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RequeueJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RequeueJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RequeueJob & hopsd.meta.RequeueJob.$Shape} RequeueJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RequeueJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RequeueJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RequeueJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RequeueJob & hopsd.meta.RequeueJob.$Shape} RequeueJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RequeueJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RequeueJob message.
+             * @function verify
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RequeueJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RequeueJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RequeueJob} RequeueJob
+             */
+            RequeueJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RequeueJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RequeueJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RequeueJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RequeueJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob} m RequeueJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RequeueJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RequeueJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RequeueJob.prototype.toJSON = function() {
+                return RequeueJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RequeueJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RequeueJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RequeueJob";
+            };
+
+            return RequeueJob;
+        })();
+
+        meta.AdoptJob = (function() {
+
+            /**
+             * Properties of an AdoptJob.
+             * @typedef {Object} hopsd.meta.AdoptJob.$Properties
+             * @property {number|null} [jobId] AdoptJob jobId
+             * @property {string|null} [placer] AdoptJob placer
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AdoptJob.
+             * @memberof hopsd.meta
+             * @interface IAdoptJob
+             * @augments hopsd.meta.AdoptJob.$Properties
+             * @deprecated Use hopsd.meta.AdoptJob.$Properties instead.
+             */
+
+            /**
+             * Shape of an AdoptJob.
+             * @typedef {hopsd.meta.AdoptJob.$Properties} hopsd.meta.AdoptJob.$Shape
+             */
+
+            /**
+             * Constructs a new AdoptJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AdoptJob.
+             * @constructor
+             * @param {hopsd.meta.AdoptJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AdoptJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AdoptJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.AdoptJob
+             * @instance
+             */
+            AdoptJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AdoptJob placer.
+             * @member {string} placer
+             * @memberof hopsd.meta.AdoptJob
+             * @instance
+             */
+            AdoptJob.prototype.placer = "";
+
+            /**
+             * Creates a new AdoptJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AdoptJob} AdoptJob instance
+             * @type {{
+             *   (properties: hopsd.meta.AdoptJob.$Shape): hopsd.meta.AdoptJob & hopsd.meta.AdoptJob.$Shape;
+             *   (properties?: hopsd.meta.AdoptJob.$Properties): hopsd.meta.AdoptJob;
+             * }}
+             */
+            AdoptJob.create = function(properties) {
+                return new AdoptJob(properties);
+            };
+
+            /**
+             * Encodes the specified AdoptJob message. Does not implicitly {@link hopsd.meta.AdoptJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob.$Properties} m AdoptJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdoptJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer") && m.placer !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.placer);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AdoptJob message, length delimited. Does not implicitly {@link hopsd.meta.AdoptJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob.$Properties} message AdoptJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdoptJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AdoptJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AdoptJob & hopsd.meta.AdoptJob.$Shape} AdoptJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdoptJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AdoptJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.placer = v;
+                            else
+                                delete m.placer;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AdoptJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AdoptJob & hopsd.meta.AdoptJob.$Shape} AdoptJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdoptJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AdoptJob message.
+             * @function verify
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AdoptJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    if (!$util.isString(m.placer))
+                        return "placer: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AdoptJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AdoptJob} AdoptJob
+             */
+            AdoptJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AdoptJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AdoptJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AdoptJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.placer != null) {
+                    if (typeof d.placer !== "string" || d.placer.length) {
+                        m.placer = $String(d.placer);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AdoptJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob} m AdoptJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AdoptJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.placer = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    d.placer = m.placer;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AdoptJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AdoptJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AdoptJob.prototype.toJSON = function() {
+                return AdoptJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AdoptJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AdoptJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AdoptJob";
+            };
+
+            return AdoptJob;
+        })();
+
+        meta.AddUser = (function() {
+
+            /**
+             * Properties of an AddUser.
+             * @typedef {Object} hopsd.meta.AddUser.$Properties
+             * @property {string|null} [name] AddUser name
+             * @property {Array.<string>|null} [groups] AddUser groups
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AddUser.
+             * @memberof hopsd.meta
+             * @interface IAddUser
+             * @augments hopsd.meta.AddUser.$Properties
+             * @deprecated Use hopsd.meta.AddUser.$Properties instead.
+             */
+
+            /**
+             * Shape of an AddUser.
+             * @typedef {hopsd.meta.AddUser.$Properties} hopsd.meta.AddUser.$Shape
+             */
+
+            /**
+             * Constructs a new AddUser.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AddUser.
+             * @constructor
+             * @param {hopsd.meta.AddUser.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AddUser = function (p) {
+                this.groups = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AddUser name.
+             * @member {string} name
+             * @memberof hopsd.meta.AddUser
+             * @instance
+             */
+            AddUser.prototype.name = "";
+
+            /**
+             * AddUser groups.
+             * @member {Array.<string>} groups
+             * @memberof hopsd.meta.AddUser
+             * @instance
+             */
+            AddUser.prototype.groups = $util.emptyArray;
+
+            /**
+             * Creates a new AddUser instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AddUser} AddUser instance
+             * @type {{
+             *   (properties: hopsd.meta.AddUser.$Shape): hopsd.meta.AddUser & hopsd.meta.AddUser.$Shape;
+             *   (properties?: hopsd.meta.AddUser.$Properties): hopsd.meta.AddUser;
+             * }}
+             */
+            AddUser.create = function(properties) {
+                return new AddUser(properties);
+            };
+
+            /**
+             * Encodes the specified AddUser message. Does not implicitly {@link hopsd.meta.AddUser.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser.$Properties} m AddUser message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddUser.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.groups != null && m.groups.length) {
+                    for (var i = 0; i < m.groups.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.groups[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AddUser message, length delimited. Does not implicitly {@link hopsd.meta.AddUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser.$Properties} message AddUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddUser.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AddUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AddUser & hopsd.meta.AddUser.$Shape} AddUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddUser.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AddUser();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.groups && m.groups.length))
+                                m.groups = [];
+                            m.groups.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AddUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AddUser & hopsd.meta.AddUser.$Shape} AddUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddUser.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AddUser message.
+             * @function verify
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AddUser.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.groups != null && $Object.hasOwnProperty.call(m, "groups")) {
+                    if (!$Array.isArray(m.groups))
+                        return "groups: array expected";
+                    for (var i = 0; i < m.groups.length; ++i) {
+                        if (!$util.isString(m.groups[i]))
+                            return "groups: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AddUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AddUser} AddUser
+             */
+            AddUser.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AddUser)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AddUser: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AddUser();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.groups) {
+                    if (!$Array.isArray(d.groups))
+                        throw $TypeError(".hopsd.meta.AddUser.groups: array expected");
+                    m.groups = $Array(d.groups.length);
+                    for (var i = 0; i < d.groups.length; ++i) {
+                        m.groups[i] = $String(d.groups[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AddUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser} m AddUser
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AddUser.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.groups = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.groups && m.groups.length) {
+                    d.groups = $Array(m.groups.length);
+                    for (var j = 0; j < m.groups.length; ++j) {
+                        d.groups[j] = m.groups[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AddUser to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AddUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AddUser.prototype.toJSON = function() {
+                return AddUser.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AddUser
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AddUser.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AddUser";
+            };
+
+            return AddUser;
+        })();
+
+        meta.RemoveUser = (function() {
+
+            /**
+             * Properties of a RemoveUser.
+             * @typedef {Object} hopsd.meta.RemoveUser.$Properties
+             * @property {string|null} [name] RemoveUser name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RemoveUser.
+             * @memberof hopsd.meta
+             * @interface IRemoveUser
+             * @augments hopsd.meta.RemoveUser.$Properties
+             * @deprecated Use hopsd.meta.RemoveUser.$Properties instead.
+             */
+
+            /**
+             * Shape of a RemoveUser.
+             * @typedef {hopsd.meta.RemoveUser.$Properties} hopsd.meta.RemoveUser.$Shape
+             */
+
+            /**
+             * Constructs a new RemoveUser.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RemoveUser.
+             * @constructor
+             * @param {hopsd.meta.RemoveUser.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RemoveUser = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RemoveUser name.
+             * @member {string} name
+             * @memberof hopsd.meta.RemoveUser
+             * @instance
+             */
+            RemoveUser.prototype.name = "";
+
+            /**
+             * Creates a new RemoveUser instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RemoveUser} RemoveUser instance
+             * @type {{
+             *   (properties: hopsd.meta.RemoveUser.$Shape): hopsd.meta.RemoveUser & hopsd.meta.RemoveUser.$Shape;
+             *   (properties?: hopsd.meta.RemoveUser.$Properties): hopsd.meta.RemoveUser;
+             * }}
+             */
+            RemoveUser.create = function(properties) {
+                return new RemoveUser(properties);
+            };
+
+            /**
+             * Encodes the specified RemoveUser message. Does not implicitly {@link hopsd.meta.RemoveUser.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser.$Properties} m RemoveUser message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveUser.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RemoveUser message, length delimited. Does not implicitly {@link hopsd.meta.RemoveUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser.$Properties} message RemoveUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveUser.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RemoveUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RemoveUser & hopsd.meta.RemoveUser.$Shape} RemoveUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveUser.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RemoveUser();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RemoveUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RemoveUser & hopsd.meta.RemoveUser.$Shape} RemoveUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveUser.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RemoveUser message.
+             * @function verify
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RemoveUser.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RemoveUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RemoveUser} RemoveUser
+             */
+            RemoveUser.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RemoveUser)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RemoveUser: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RemoveUser();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RemoveUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser} m RemoveUser
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RemoveUser.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RemoveUser to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RemoveUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RemoveUser.prototype.toJSON = function() {
+                return RemoveUser.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RemoveUser
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RemoveUser.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RemoveUser";
+            };
+
+            return RemoveUser;
+        })();
+
+        meta.UpdateUser = (function() {
+
+            /**
+             * Properties of an UpdateUser.
+             * @typedef {Object} hopsd.meta.UpdateUser.$Properties
+             * @property {string|null} [name] UpdateUser name
+             * @property {boolean|null} [setGroups] UpdateUser setGroups
+             * @property {Array.<string>|null} [groups] UpdateUser groups
+             * @property {boolean|null} [setDisabled] UpdateUser setDisabled
+             * @property {boolean|null} [disabled] UpdateUser disabled
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UpdateUser.
+             * @memberof hopsd.meta
+             * @interface IUpdateUser
+             * @augments hopsd.meta.UpdateUser.$Properties
+             * @deprecated Use hopsd.meta.UpdateUser.$Properties instead.
+             */
+
+            /**
+             * Shape of an UpdateUser.
+             * @typedef {hopsd.meta.UpdateUser.$Properties} hopsd.meta.UpdateUser.$Shape
+             */
+
+            /**
+             * Constructs a new UpdateUser.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UpdateUser.
+             * @constructor
+             * @param {hopsd.meta.UpdateUser.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UpdateUser = function (p) {
+                this.groups = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UpdateUser name.
+             * @member {string} name
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.name = "";
+
+            /**
+             * UpdateUser setGroups.
+             * @member {boolean} setGroups
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.setGroups = false;
+
+            /**
+             * UpdateUser groups.
+             * @member {Array.<string>} groups
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.groups = $util.emptyArray;
+
+            /**
+             * UpdateUser setDisabled.
+             * @member {boolean} setDisabled
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.setDisabled = false;
+
+            /**
+             * UpdateUser disabled.
+             * @member {boolean} disabled
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.disabled = false;
+
+            /**
+             * Creates a new UpdateUser instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UpdateUser} UpdateUser instance
+             * @type {{
+             *   (properties: hopsd.meta.UpdateUser.$Shape): hopsd.meta.UpdateUser & hopsd.meta.UpdateUser.$Shape;
+             *   (properties?: hopsd.meta.UpdateUser.$Properties): hopsd.meta.UpdateUser;
+             * }}
+             */
+            UpdateUser.create = function(properties) {
+                return new UpdateUser(properties);
+            };
+
+            /**
+             * Encodes the specified UpdateUser message. Does not implicitly {@link hopsd.meta.UpdateUser.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser.$Properties} m UpdateUser message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateUser.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.setGroups != null && $Object.hasOwnProperty.call(m, "setGroups") && m.setGroups !== false)
+                    w.uint32(/* id 2, wireType 0 =*/16).bool(m.setGroups);
+                if (m.groups != null && m.groups.length) {
+                    for (var i = 0; i < m.groups.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.groups[i]);
+                }
+                if (m.setDisabled != null && $Object.hasOwnProperty.call(m, "setDisabled") && m.setDisabled !== false)
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.setDisabled);
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled") && m.disabled !== false)
+                    w.uint32(/* id 5, wireType 0 =*/40).bool(m.disabled);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UpdateUser message, length delimited. Does not implicitly {@link hopsd.meta.UpdateUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser.$Properties} message UpdateUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateUser.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UpdateUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UpdateUser & hopsd.meta.UpdateUser.$Shape} UpdateUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateUser.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UpdateUser();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.setGroups = v;
+                            else
+                                delete m.setGroups;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.groups && m.groups.length))
+                                m.groups = [];
+                            m.groups.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.setDisabled = v;
+                            else
+                                delete m.setDisabled;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.disabled = v;
+                            else
+                                delete m.disabled;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UpdateUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UpdateUser & hopsd.meta.UpdateUser.$Shape} UpdateUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateUser.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UpdateUser message.
+             * @function verify
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UpdateUser.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.setGroups != null && $Object.hasOwnProperty.call(m, "setGroups")) {
+                    if (typeof m.setGroups !== "boolean")
+                        return "setGroups: boolean expected";
+                }
+                if (m.groups != null && $Object.hasOwnProperty.call(m, "groups")) {
+                    if (!$Array.isArray(m.groups))
+                        return "groups: array expected";
+                    for (var i = 0; i < m.groups.length; ++i) {
+                        if (!$util.isString(m.groups[i]))
+                            return "groups: string[] expected";
+                    }
+                }
+                if (m.setDisabled != null && $Object.hasOwnProperty.call(m, "setDisabled")) {
+                    if (typeof m.setDisabled !== "boolean")
+                        return "setDisabled: boolean expected";
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    if (typeof m.disabled !== "boolean")
+                        return "disabled: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UpdateUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UpdateUser} UpdateUser
+             */
+            UpdateUser.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UpdateUser)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UpdateUser: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UpdateUser();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.setGroups != null) {
+                    if (d.setGroups) {
+                        m.setGroups = $Boolean(d.setGroups);
+                    }
+                }
+                if (d.groups) {
+                    if (!$Array.isArray(d.groups))
+                        throw $TypeError(".hopsd.meta.UpdateUser.groups: array expected");
+                    m.groups = $Array(d.groups.length);
+                    for (var i = 0; i < d.groups.length; ++i) {
+                        m.groups[i] = $String(d.groups[i]);
+                    }
+                }
+                if (d.setDisabled != null) {
+                    if (d.setDisabled) {
+                        m.setDisabled = $Boolean(d.setDisabled);
+                    }
+                }
+                if (d.disabled != null) {
+                    if (d.disabled) {
+                        m.disabled = $Boolean(d.disabled);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UpdateUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser} m UpdateUser
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UpdateUser.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.groups = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    d.setGroups = false;
+                    d.setDisabled = false;
+                    d.disabled = false;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.setGroups != null && $Object.hasOwnProperty.call(m, "setGroups")) {
+                    d.setGroups = m.setGroups;
+                }
+                if (m.groups && m.groups.length) {
+                    d.groups = $Array(m.groups.length);
+                    for (var j = 0; j < m.groups.length; ++j) {
+                        d.groups[j] = m.groups[j];
+                    }
+                }
+                if (m.setDisabled != null && $Object.hasOwnProperty.call(m, "setDisabled")) {
+                    d.setDisabled = m.setDisabled;
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    d.disabled = m.disabled;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UpdateUser to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UpdateUser.prototype.toJSON = function() {
+                return UpdateUser.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UpdateUser
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UpdateUser.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UpdateUser";
+            };
+
+            return UpdateUser;
+        })();
+
+        meta.CreateKey = (function() {
+
+            /**
+             * Properties of a CreateKey.
+             * @typedef {Object} hopsd.meta.CreateKey.$Properties
+             * @property {string|null} [id] CreateKey id
+             * @property {string|null} [name] CreateKey name
+             * @property {string|null} [user] CreateKey user
+             * @property {string|null} [project] CreateKey project
+             * @property {Uint8Array|null} [secretHash] CreateKey secretHash
+             * @property {number|null} [expiresMs] CreateKey expiresMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateKey.
+             * @memberof hopsd.meta
+             * @interface ICreateKey
+             * @augments hopsd.meta.CreateKey.$Properties
+             * @deprecated Use hopsd.meta.CreateKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateKey.
+             * @typedef {hopsd.meta.CreateKey.$Properties} hopsd.meta.CreateKey.$Shape
+             */
+
+            /**
+             * Constructs a new CreateKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateKey.
+             * @constructor
+             * @param {hopsd.meta.CreateKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateKey id.
+             * @member {string} id
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.id = "";
+
+            /**
+             * CreateKey name.
+             * @member {string} name
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.name = "";
+
+            /**
+             * CreateKey user.
+             * @member {string} user
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.user = "";
+
+            /**
+             * CreateKey project.
+             * @member {string} project
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.project = "";
+
+            /**
+             * CreateKey secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * CreateKey expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new CreateKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateKey} CreateKey instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateKey.$Shape): hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape;
+             *   (properties?: hopsd.meta.CreateKey.$Properties): hopsd.meta.CreateKey;
+             * }}
+             */
+            CreateKey.create = function(properties) {
+                return new CreateKey(properties);
+            };
+
+            /**
+             * Encodes the specified CreateKey message. Does not implicitly {@link hopsd.meta.CreateKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey.$Properties} m CreateKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.user);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.project);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.secretHash);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.expiresMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateKey message, length delimited. Does not implicitly {@link hopsd.meta.CreateKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey.$Properties} message CreateKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape} CreateKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape} CreateKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateKey message.
+             * @function verify
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateKey} CreateKey
+             */
+            CreateKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateKey();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey} m CreateKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.name = "";
+                    d.user = "";
+                    d.project = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateKey.prototype.toJSON = function() {
+                return CreateKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateKey";
+            };
+
+            return CreateKey;
+        })();
+
+        meta.RevokeKey = (function() {
+
+            /**
+             * Properties of a RevokeKey.
+             * @typedef {Object} hopsd.meta.RevokeKey.$Properties
+             * @property {string|null} [id] RevokeKey id
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeKey.
+             * @memberof hopsd.meta
+             * @interface IRevokeKey
+             * @augments hopsd.meta.RevokeKey.$Properties
+             * @deprecated Use hopsd.meta.RevokeKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeKey.
+             * @typedef {hopsd.meta.RevokeKey.$Properties} hopsd.meta.RevokeKey.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RevokeKey.
+             * @constructor
+             * @param {hopsd.meta.RevokeKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RevokeKey id.
+             * @member {string} id
+             * @memberof hopsd.meta.RevokeKey
+             * @instance
+             */
+            RevokeKey.prototype.id = "";
+
+            /**
+             * Creates a new RevokeKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RevokeKey} RevokeKey instance
+             * @type {{
+             *   (properties: hopsd.meta.RevokeKey.$Shape): hopsd.meta.RevokeKey & hopsd.meta.RevokeKey.$Shape;
+             *   (properties?: hopsd.meta.RevokeKey.$Properties): hopsd.meta.RevokeKey;
+             * }}
+             */
+            RevokeKey.create = function(properties) {
+                return new RevokeKey(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeKey message. Does not implicitly {@link hopsd.meta.RevokeKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey.$Properties} m RevokeKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RevokeKey message, length delimited. Does not implicitly {@link hopsd.meta.RevokeKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey.$Properties} message RevokeKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RevokeKey & hopsd.meta.RevokeKey.$Shape} RevokeKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RevokeKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RevokeKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RevokeKey & hopsd.meta.RevokeKey.$Shape} RevokeKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeKey message.
+             * @function verify
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RevokeKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RevokeKey} RevokeKey
+             */
+            RevokeKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RevokeKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RevokeKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RevokeKey();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RevokeKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey} m RevokeKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RevokeKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RevokeKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeKey.prototype.toJSON = function() {
+                return RevokeKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RevokeKey";
+            };
+
+            return RevokeKey;
+        })();
+
+        meta.IssueToken = (function() {
+
+            /**
+             * Properties of an IssueToken.
+             * @typedef {Object} hopsd.meta.IssueToken.$Properties
+             * @property {string|null} [renewer] IssueToken renewer
+             * @property {Uint8Array|null} [passwordHash] IssueToken passwordHash
+             * @property {string|null} [kind] IssueToken kind
+             * @property {string|null} [service] IssueToken service
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueToken.
+             * @memberof hopsd.meta
+             * @interface IIssueToken
+             * @augments hopsd.meta.IssueToken.$Properties
+             * @deprecated Use hopsd.meta.IssueToken.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueToken.
+             * @typedef {hopsd.meta.IssueToken.$Properties} hopsd.meta.IssueToken.$Shape
+             */
+
+            /**
+             * Constructs a new IssueToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents an IssueToken.
+             * @constructor
+             * @param {hopsd.meta.IssueToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * IssueToken renewer.
+             * @member {string} renewer
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.renewer = "";
+
+            /**
+             * IssueToken passwordHash.
+             * @member {Uint8Array} passwordHash
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.passwordHash = $util.newBuffer([]);
+
+            /**
+             * IssueToken kind.
+             * @member {string} kind
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.kind = "";
+
+            /**
+             * IssueToken service.
+             * @member {string} service
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.service = "";
+
+            /**
+             * Creates a new IssueToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.IssueToken} IssueToken instance
+             * @type {{
+             *   (properties: hopsd.meta.IssueToken.$Shape): hopsd.meta.IssueToken & hopsd.meta.IssueToken.$Shape;
+             *   (properties?: hopsd.meta.IssueToken.$Properties): hopsd.meta.IssueToken;
+             * }}
+             */
+            IssueToken.create = function(properties) {
+                return new IssueToken(properties);
+            };
+
+            /**
+             * Encodes the specified IssueToken message. Does not implicitly {@link hopsd.meta.IssueToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken.$Properties} m IssueToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer") && m.renewer !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.renewer);
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash") && m.passwordHash.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.passwordHash);
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.kind);
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service") && m.service !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.service);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified IssueToken message, length delimited. Does not implicitly {@link hopsd.meta.IssueToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken.$Properties} message IssueToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.IssueToken & hopsd.meta.IssueToken.$Shape} IssueToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.IssueToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.renewer = v;
+                            else
+                                delete m.renewer;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.passwordHash = v;
+                            else
+                                delete m.passwordHash;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.kind = v;
+                            else
+                                delete m.kind;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.service = v;
+                            else
+                                delete m.service;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an IssueToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.IssueToken & hopsd.meta.IssueToken.$Shape} IssueToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueToken message.
+             * @function verify
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    if (!$util.isString(m.renewer))
+                        return "renewer: string expected";
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    if (!(m.passwordHash && typeof m.passwordHash.length === "number" || $util.isString(m.passwordHash)))
+                        return "passwordHash: buffer expected";
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    if (!$util.isString(m.kind))
+                        return "kind: string expected";
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    if (!$util.isString(m.service))
+                        return "service: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an IssueToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.IssueToken} IssueToken
+             */
+            IssueToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.IssueToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.IssueToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.IssueToken();
+                if (d.renewer != null) {
+                    if (typeof d.renewer !== "string" || d.renewer.length) {
+                        m.renewer = $String(d.renewer);
+                    }
+                }
+                if (d.passwordHash != null) {
+                    if (d.passwordHash.length) {
+                        if (typeof d.passwordHash === "string")
+                            $util.base64.decode(d.passwordHash, m.passwordHash = $util.newBuffer($util.base64.length(d.passwordHash)), 0);
+                        else if (d.passwordHash.length >= 0)
+                            m.passwordHash = d.passwordHash;
+                    }
+                }
+                if (d.kind != null) {
+                    if (typeof d.kind !== "string" || d.kind.length) {
+                        m.kind = $String(d.kind);
+                    }
+                }
+                if (d.service != null) {
+                    if (typeof d.service !== "string" || d.service.length) {
+                        m.service = $String(d.service);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an IssueToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken} m IssueToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.renewer = "";
+                    if (o.bytes === $String)
+                        d.passwordHash = "";
+                    else {
+                        d.passwordHash = [];
+                        if (o.bytes !== $Array)
+                            d.passwordHash = $util.newBuffer(d.passwordHash);
+                    }
+                    d.kind = "";
+                    d.service = "";
+                }
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    d.renewer = m.renewer;
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    d.passwordHash = o.bytes === $String ? $util.base64.encode(m.passwordHash, 0, m.passwordHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.passwordHash) : m.passwordHash;
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    d.kind = m.kind;
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    d.service = m.service;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this IssueToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueToken.prototype.toJSON = function() {
+                return IssueToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.IssueToken";
+            };
+
+            return IssueToken;
+        })();
+
+        meta.RenewToken = (function() {
+
+            /**
+             * Properties of a RenewToken.
+             * @typedef {Object} hopsd.meta.RenewToken.$Properties
+             * @property {number|null} [seq] RenewToken seq
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RenewToken.
+             * @memberof hopsd.meta
+             * @interface IRenewToken
+             * @augments hopsd.meta.RenewToken.$Properties
+             * @deprecated Use hopsd.meta.RenewToken.$Properties instead.
+             */
+
+            /**
+             * Shape of a RenewToken.
+             * @typedef {hopsd.meta.RenewToken.$Properties} hopsd.meta.RenewToken.$Shape
+             */
+
+            /**
+             * Constructs a new RenewToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RenewToken.
+             * @constructor
+             * @param {hopsd.meta.RenewToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RenewToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RenewToken seq.
+             * @member {number} seq
+             * @memberof hopsd.meta.RenewToken
+             * @instance
+             */
+            RenewToken.prototype.seq = 0;
+
+            /**
+             * Creates a new RenewToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RenewToken} RenewToken instance
+             * @type {{
+             *   (properties: hopsd.meta.RenewToken.$Shape): hopsd.meta.RenewToken & hopsd.meta.RenewToken.$Shape;
+             *   (properties?: hopsd.meta.RenewToken.$Properties): hopsd.meta.RenewToken;
+             * }}
+             */
+            RenewToken.create = function(properties) {
+                return new RenewToken(properties);
+            };
+
+            /**
+             * Encodes the specified RenewToken message. Does not implicitly {@link hopsd.meta.RenewToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken.$Properties} m RenewToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RenewToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RenewToken message, length delimited. Does not implicitly {@link hopsd.meta.RenewToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken.$Properties} message RenewToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RenewToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RenewToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RenewToken & hopsd.meta.RenewToken.$Shape} RenewToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RenewToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RenewToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RenewToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RenewToken & hopsd.meta.RenewToken.$Shape} RenewToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RenewToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RenewToken message.
+             * @function verify
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RenewToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RenewToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RenewToken} RenewToken
+             */
+            RenewToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RenewToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RenewToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RenewToken();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RenewToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken} m RenewToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RenewToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RenewToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RenewToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RenewToken.prototype.toJSON = function() {
+                return RenewToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RenewToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RenewToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RenewToken";
+            };
+
+            return RenewToken;
+        })();
+
+        meta.CancelToken = (function() {
+
+            /**
+             * Properties of a CancelToken.
+             * @typedef {Object} hopsd.meta.CancelToken.$Properties
+             * @property {number|null} [seq] CancelToken seq
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CancelToken.
+             * @memberof hopsd.meta
+             * @interface ICancelToken
+             * @augments hopsd.meta.CancelToken.$Properties
+             * @deprecated Use hopsd.meta.CancelToken.$Properties instead.
+             */
+
+            /**
+             * Shape of a CancelToken.
+             * @typedef {hopsd.meta.CancelToken.$Properties} hopsd.meta.CancelToken.$Shape
+             */
+
+            /**
+             * Constructs a new CancelToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CancelToken.
+             * @constructor
+             * @param {hopsd.meta.CancelToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CancelToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CancelToken seq.
+             * @member {number} seq
+             * @memberof hopsd.meta.CancelToken
+             * @instance
+             */
+            CancelToken.prototype.seq = 0;
+
+            /**
+             * Creates a new CancelToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CancelToken} CancelToken instance
+             * @type {{
+             *   (properties: hopsd.meta.CancelToken.$Shape): hopsd.meta.CancelToken & hopsd.meta.CancelToken.$Shape;
+             *   (properties?: hopsd.meta.CancelToken.$Properties): hopsd.meta.CancelToken;
+             * }}
+             */
+            CancelToken.create = function(properties) {
+                return new CancelToken(properties);
+            };
+
+            /**
+             * Encodes the specified CancelToken message. Does not implicitly {@link hopsd.meta.CancelToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken.$Properties} m CancelToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CancelToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CancelToken message, length delimited. Does not implicitly {@link hopsd.meta.CancelToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken.$Properties} message CancelToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CancelToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CancelToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CancelToken & hopsd.meta.CancelToken.$Shape} CancelToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CancelToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CancelToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CancelToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CancelToken & hopsd.meta.CancelToken.$Shape} CancelToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CancelToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CancelToken message.
+             * @function verify
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CancelToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CancelToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CancelToken} CancelToken
+             */
+            CancelToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CancelToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CancelToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CancelToken();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CancelToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken} m CancelToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CancelToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CancelToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CancelToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CancelToken.prototype.toJSON = function() {
+                return CancelToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CancelToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CancelToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CancelToken";
+            };
+
+            return CancelToken;
+        })();
+
+        meta.BootstrapAuth = (function() {
+
+            /**
+             * Properties of a BootstrapAuth.
+             * @typedef {Object} hopsd.meta.BootstrapAuth.$Properties
+             * @property {string|null} [adminKeyId] BootstrapAuth adminKeyId
+             * @property {Uint8Array|null} [adminKeyHash] BootstrapAuth adminKeyHash
+             * @property {string|null} [auth] BootstrapAuth auth
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BootstrapAuth.
+             * @memberof hopsd.meta
+             * @interface IBootstrapAuth
+             * @augments hopsd.meta.BootstrapAuth.$Properties
+             * @deprecated Use hopsd.meta.BootstrapAuth.$Properties instead.
+             */
+
+            /**
+             * Shape of a BootstrapAuth.
+             * @typedef {hopsd.meta.BootstrapAuth.$Properties} hopsd.meta.BootstrapAuth.$Shape
+             */
+
+            /**
+             * Constructs a new BootstrapAuth.
+             * @memberof hopsd.meta
+             * @classdesc Represents a BootstrapAuth.
+             * @constructor
+             * @param {hopsd.meta.BootstrapAuth.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BootstrapAuth = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * BootstrapAuth adminKeyId.
+             * @member {string} adminKeyId
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             */
+            BootstrapAuth.prototype.adminKeyId = "";
+
+            /**
+             * BootstrapAuth adminKeyHash.
+             * @member {Uint8Array} adminKeyHash
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             */
+            BootstrapAuth.prototype.adminKeyHash = $util.newBuffer([]);
+
+            /**
+             * BootstrapAuth auth.
+             * @member {string} auth
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             */
+            BootstrapAuth.prototype.auth = "";
+
+            /**
+             * Creates a new BootstrapAuth instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.BootstrapAuth} BootstrapAuth instance
+             * @type {{
+             *   (properties: hopsd.meta.BootstrapAuth.$Shape): hopsd.meta.BootstrapAuth & hopsd.meta.BootstrapAuth.$Shape;
+             *   (properties?: hopsd.meta.BootstrapAuth.$Properties): hopsd.meta.BootstrapAuth;
+             * }}
+             */
+            BootstrapAuth.create = function(properties) {
+                return new BootstrapAuth(properties);
+            };
+
+            /**
+             * Encodes the specified BootstrapAuth message. Does not implicitly {@link hopsd.meta.BootstrapAuth.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth.$Properties} m BootstrapAuth message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BootstrapAuth.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.adminKeyId != null && $Object.hasOwnProperty.call(m, "adminKeyId") && m.adminKeyId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.adminKeyId);
+                if (m.adminKeyHash != null && $Object.hasOwnProperty.call(m, "adminKeyHash") && m.adminKeyHash.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.adminKeyHash);
+                if (m.auth != null && $Object.hasOwnProperty.call(m, "auth") && m.auth !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.auth);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified BootstrapAuth message, length delimited. Does not implicitly {@link hopsd.meta.BootstrapAuth.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth.$Properties} message BootstrapAuth message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BootstrapAuth.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BootstrapAuth message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.BootstrapAuth & hopsd.meta.BootstrapAuth.$Shape} BootstrapAuth
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BootstrapAuth.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.BootstrapAuth();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.adminKeyId = v;
+                            else
+                                delete m.adminKeyId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.adminKeyHash = v;
+                            else
+                                delete m.adminKeyHash;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.auth = v;
+                            else
+                                delete m.auth;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a BootstrapAuth message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.BootstrapAuth & hopsd.meta.BootstrapAuth.$Shape} BootstrapAuth
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BootstrapAuth.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BootstrapAuth message.
+             * @function verify
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BootstrapAuth.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.adminKeyId != null && $Object.hasOwnProperty.call(m, "adminKeyId")) {
+                    if (!$util.isString(m.adminKeyId))
+                        return "adminKeyId: string expected";
+                }
+                if (m.adminKeyHash != null && $Object.hasOwnProperty.call(m, "adminKeyHash")) {
+                    if (!(m.adminKeyHash && typeof m.adminKeyHash.length === "number" || $util.isString(m.adminKeyHash)))
+                        return "adminKeyHash: buffer expected";
+                }
+                if (m.auth != null && $Object.hasOwnProperty.call(m, "auth")) {
+                    if (!$util.isString(m.auth))
+                        return "auth: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a BootstrapAuth message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.BootstrapAuth} BootstrapAuth
+             */
+            BootstrapAuth.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.BootstrapAuth)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.BootstrapAuth: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.BootstrapAuth();
+                if (d.adminKeyId != null) {
+                    if (typeof d.adminKeyId !== "string" || d.adminKeyId.length) {
+                        m.adminKeyId = $String(d.adminKeyId);
+                    }
+                }
+                if (d.adminKeyHash != null) {
+                    if (d.adminKeyHash.length) {
+                        if (typeof d.adminKeyHash === "string")
+                            $util.base64.decode(d.adminKeyHash, m.adminKeyHash = $util.newBuffer($util.base64.length(d.adminKeyHash)), 0);
+                        else if (d.adminKeyHash.length >= 0)
+                            m.adminKeyHash = d.adminKeyHash;
+                    }
+                }
+                if (d.auth != null) {
+                    if (typeof d.auth !== "string" || d.auth.length) {
+                        m.auth = $String(d.auth);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a BootstrapAuth message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth} m BootstrapAuth
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BootstrapAuth.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.adminKeyId = "";
+                    if (o.bytes === $String)
+                        d.adminKeyHash = "";
+                    else {
+                        d.adminKeyHash = [];
+                        if (o.bytes !== $Array)
+                            d.adminKeyHash = $util.newBuffer(d.adminKeyHash);
+                    }
+                    d.auth = "";
+                }
+                if (m.adminKeyId != null && $Object.hasOwnProperty.call(m, "adminKeyId")) {
+                    d.adminKeyId = m.adminKeyId;
+                }
+                if (m.adminKeyHash != null && $Object.hasOwnProperty.call(m, "adminKeyHash")) {
+                    d.adminKeyHash = o.bytes === $String ? $util.base64.encode(m.adminKeyHash, 0, m.adminKeyHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.adminKeyHash) : m.adminKeyHash;
+                }
+                if (m.auth != null && $Object.hasOwnProperty.call(m, "auth")) {
+                    d.auth = m.auth;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this BootstrapAuth to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BootstrapAuth.prototype.toJSON = function() {
+                return BootstrapAuth.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BootstrapAuth
+             * @function getTypeUrl
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BootstrapAuth.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.BootstrapAuth";
+            };
+
+            return BootstrapAuth;
+        })();
+
+        meta.UserRecord = (function() {
+
+            /**
+             * Properties of a UserRecord.
+             * @typedef {Object} hopsd.meta.UserRecord.$Properties
+             * @property {string|null} [name] UserRecord name
+             * @property {Array.<string>|null} [groups] UserRecord groups
+             * @property {boolean|null} [disabled] UserRecord disabled
+             * @property {number|null} [createdMs] UserRecord createdMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a UserRecord.
+             * @memberof hopsd.meta
+             * @interface IUserRecord
+             * @augments hopsd.meta.UserRecord.$Properties
+             * @deprecated Use hopsd.meta.UserRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a UserRecord.
+             * @typedef {hopsd.meta.UserRecord.$Properties} hopsd.meta.UserRecord.$Shape
+             */
+
+            /**
+             * Constructs a new UserRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a UserRecord.
+             * @constructor
+             * @param {hopsd.meta.UserRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UserRecord = function (p) {
+                this.groups = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UserRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.name = "";
+
+            /**
+             * UserRecord groups.
+             * @member {Array.<string>} groups
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.groups = $util.emptyArray;
+
+            /**
+             * UserRecord disabled.
+             * @member {boolean} disabled
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.disabled = false;
+
+            /**
+             * UserRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new UserRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UserRecord} UserRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.UserRecord.$Shape): hopsd.meta.UserRecord & hopsd.meta.UserRecord.$Shape;
+             *   (properties?: hopsd.meta.UserRecord.$Properties): hopsd.meta.UserRecord;
+             * }}
+             */
+            UserRecord.create = function(properties) {
+                return new UserRecord(properties);
+            };
+
+            /**
+             * Encodes the specified UserRecord message. Does not implicitly {@link hopsd.meta.UserRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord.$Properties} m UserRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.groups != null && m.groups.length) {
+                    for (var i = 0; i < m.groups.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.groups[i]);
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled") && m.disabled !== false)
+                    w.uint32(/* id 3, wireType 0 =*/24).bool(m.disabled);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.createdMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UserRecord message, length delimited. Does not implicitly {@link hopsd.meta.UserRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord.$Properties} message UserRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a UserRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UserRecord & hopsd.meta.UserRecord.$Shape} UserRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UserRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.groups && m.groups.length))
+                                m.groups = [];
+                            m.groups.push(r.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.disabled = v;
+                            else
+                                delete m.disabled;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a UserRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UserRecord & hopsd.meta.UserRecord.$Shape} UserRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a UserRecord message.
+             * @function verify
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UserRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.groups != null && $Object.hasOwnProperty.call(m, "groups")) {
+                    if (!$Array.isArray(m.groups))
+                        return "groups: array expected";
+                    for (var i = 0; i < m.groups.length; ++i) {
+                        if (!$util.isString(m.groups[i]))
+                            return "groups: string[] expected";
+                    }
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    if (typeof m.disabled !== "boolean")
+                        return "disabled: boolean expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a UserRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UserRecord} UserRecord
+             */
+            UserRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UserRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UserRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UserRecord();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.groups) {
+                    if (!$Array.isArray(d.groups))
+                        throw $TypeError(".hopsd.meta.UserRecord.groups: array expected");
+                    m.groups = $Array(d.groups.length);
+                    for (var i = 0; i < d.groups.length; ++i) {
+                        m.groups[i] = $String(d.groups[i]);
+                    }
+                }
+                if (d.disabled != null) {
+                    if (d.disabled) {
+                        m.disabled = $Boolean(d.disabled);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a UserRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord} m UserRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UserRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.groups = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    d.disabled = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.groups && m.groups.length) {
+                    d.groups = $Array(m.groups.length);
+                    for (var j = 0; j < m.groups.length; ++j) {
+                        d.groups[j] = m.groups[j];
+                    }
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    d.disabled = m.disabled;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UserRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UserRecord.prototype.toJSON = function() {
+                return UserRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UserRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UserRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UserRecord";
+            };
+
+            return UserRecord;
+        })();
+
+        meta.ApiKeyRecord = (function() {
+
+            /**
+             * Properties of an ApiKeyRecord.
+             * @typedef {Object} hopsd.meta.ApiKeyRecord.$Properties
+             * @property {string|null} [id] ApiKeyRecord id
+             * @property {string|null} [name] ApiKeyRecord name
+             * @property {string|null} [user] ApiKeyRecord user
+             * @property {string|null} [project] ApiKeyRecord project
+             * @property {Uint8Array|null} [secretHash] ApiKeyRecord secretHash
+             * @property {number|null} [createdMs] ApiKeyRecord createdMs
+             * @property {number|null} [expiresMs] ApiKeyRecord expiresMs
+             * @property {number|null} [revokedMs] ApiKeyRecord revokedMs
+             * @property {string|null} [createdBy] ApiKeyRecord createdBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ApiKeyRecord.
+             * @memberof hopsd.meta
+             * @interface IApiKeyRecord
+             * @augments hopsd.meta.ApiKeyRecord.$Properties
+             * @deprecated Use hopsd.meta.ApiKeyRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of an ApiKeyRecord.
+             * @typedef {hopsd.meta.ApiKeyRecord.$Properties} hopsd.meta.ApiKeyRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ApiKeyRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents an ApiKeyRecord.
+             * @constructor
+             * @param {hopsd.meta.ApiKeyRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ApiKeyRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ApiKeyRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.id = "";
+
+            /**
+             * ApiKeyRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.name = "";
+
+            /**
+             * ApiKeyRecord user.
+             * @member {string} user
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.user = "";
+
+            /**
+             * ApiKeyRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.project = "";
+
+            /**
+             * ApiKeyRecord secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * ApiKeyRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ApiKeyRecord expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ApiKeyRecord revokedMs.
+             * @member {number} revokedMs
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.revokedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ApiKeyRecord createdBy.
+             * @member {string} createdBy
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.createdBy = "";
+
+            /**
+             * Creates a new ApiKeyRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ApiKeyRecord} ApiKeyRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ApiKeyRecord.$Shape): hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape;
+             *   (properties?: hopsd.meta.ApiKeyRecord.$Properties): hopsd.meta.ApiKeyRecord;
+             * }}
+             */
+            ApiKeyRecord.create = function(properties) {
+                return new ApiKeyRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ApiKeyRecord message. Does not implicitly {@link hopsd.meta.ApiKeyRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord.$Properties} m ApiKeyRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApiKeyRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.user);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.project);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.secretHash);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.createdMs);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.expiresMs);
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs") && (typeof m.revokedMs === "object" ? m.revokedMs.low || m.revokedMs.high : m.revokedMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.revokedMs);
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.createdBy);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ApiKeyRecord message, length delimited. Does not implicitly {@link hopsd.meta.ApiKeyRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord.$Properties} message ApiKeyRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApiKeyRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ApiKeyRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape} ApiKeyRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApiKeyRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ApiKeyRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revokedMs = v;
+                            else
+                                delete m.revokedMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.createdBy = v;
+                            else
+                                delete m.createdBy;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an ApiKeyRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape} ApiKeyRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApiKeyRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ApiKeyRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ApiKeyRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (!$util.isInteger(m.revokedMs) && !(m.revokedMs && $util.isInteger(m.revokedMs.low) && $util.isInteger(m.revokedMs.high)))
+                        return "revokedMs: integer|Long expected";
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    if (!$util.isString(m.createdBy))
+                        return "createdBy: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ApiKeyRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ApiKeyRecord} ApiKeyRecord
+             */
+            ApiKeyRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ApiKeyRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ApiKeyRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ApiKeyRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedMs != null) {
+                    if (typeof d.revokedMs === "object" ? d.revokedMs.low || d.revokedMs.high : $Number(d.revokedMs) !== 0) {
+                        if ($util.Long)
+                            m.revokedMs = $util.Long.fromValue(d.revokedMs, true);
+                        else if (typeof d.revokedMs === "string")
+                            m.revokedMs = $parseInt(d.revokedMs, 10);
+                        else if (typeof d.revokedMs === "number")
+                            m.revokedMs = d.revokedMs;
+                        else if (typeof d.revokedMs === "object")
+                            m.revokedMs = new $util.LongBits(d.revokedMs.low >>> 0, d.revokedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.createdBy != null) {
+                    if (typeof d.createdBy !== "string" || d.createdBy.length) {
+                        m.createdBy = $String(d.createdBy);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an ApiKeyRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord} m ApiKeyRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ApiKeyRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.name = "";
+                    d.user = "";
+                    d.project = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revokedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revokedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.createdBy = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revokedMs = typeof m.revokedMs === "number" ? $BigInt(m.revokedMs) : $util.Long.fromBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.revokedMs === "number")
+                        d.revokedMs = o.longs === $String ? $String(m.revokedMs) : m.revokedMs;
+                    else
+                        d.revokedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.revokedMs) : o.longs === $Number ? new $util.LongBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0).toNumber(true) : m.revokedMs;
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    d.createdBy = m.createdBy;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ApiKeyRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ApiKeyRecord.prototype.toJSON = function() {
+                return ApiKeyRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ApiKeyRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ApiKeyRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ApiKeyRecord";
+            };
+
+            return ApiKeyRecord;
+        })();
+
+        meta.DelegationTokenRecord = (function() {
+
+            /**
+             * Properties of a DelegationTokenRecord.
+             * @typedef {Object} hopsd.meta.DelegationTokenRecord.$Properties
+             * @property {number|null} [seq] DelegationTokenRecord seq
+             * @property {string|null} [owner] DelegationTokenRecord owner
+             * @property {string|null} [renewer] DelegationTokenRecord renewer
+             * @property {Uint8Array|null} [passwordHash] DelegationTokenRecord passwordHash
+             * @property {number|null} [issueMs] DelegationTokenRecord issueMs
+             * @property {number|null} [maxDateMs] DelegationTokenRecord maxDateMs
+             * @property {number|null} [expiresMs] DelegationTokenRecord expiresMs
+             * @property {number|null} [cancelledMs] DelegationTokenRecord cancelledMs
+             * @property {string|null} [kind] DelegationTokenRecord kind
+             * @property {string|null} [service] DelegationTokenRecord service
+             * @property {string|null} [project] DelegationTokenRecord project
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DelegationTokenRecord.
+             * @memberof hopsd.meta
+             * @interface IDelegationTokenRecord
+             * @augments hopsd.meta.DelegationTokenRecord.$Properties
+             * @deprecated Use hopsd.meta.DelegationTokenRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DelegationTokenRecord.
+             * @typedef {hopsd.meta.DelegationTokenRecord.$Properties} hopsd.meta.DelegationTokenRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DelegationTokenRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DelegationTokenRecord.
+             * @constructor
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DelegationTokenRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DelegationTokenRecord seq.
+             * @member {number} seq
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.seq = 0;
+
+            /**
+             * DelegationTokenRecord owner.
+             * @member {string} owner
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.owner = "";
+
+            /**
+             * DelegationTokenRecord renewer.
+             * @member {string} renewer
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.renewer = "";
+
+            /**
+             * DelegationTokenRecord passwordHash.
+             * @member {Uint8Array} passwordHash
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.passwordHash = $util.newBuffer([]);
+
+            /**
+             * DelegationTokenRecord issueMs.
+             * @member {number} issueMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.issueMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord maxDateMs.
+             * @member {number} maxDateMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.maxDateMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord cancelledMs.
+             * @member {number} cancelledMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.cancelledMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord kind.
+             * @member {string} kind
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.kind = "";
+
+            /**
+             * DelegationTokenRecord service.
+             * @member {string} service
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.service = "";
+
+            /**
+             * DelegationTokenRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.project = "";
+
+            /**
+             * Creates a new DelegationTokenRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DelegationTokenRecord} DelegationTokenRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.DelegationTokenRecord.$Shape): hopsd.meta.DelegationTokenRecord & hopsd.meta.DelegationTokenRecord.$Shape;
+             *   (properties?: hopsd.meta.DelegationTokenRecord.$Properties): hopsd.meta.DelegationTokenRecord;
+             * }}
+             */
+            DelegationTokenRecord.create = function(properties) {
+                return new DelegationTokenRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DelegationTokenRecord message. Does not implicitly {@link hopsd.meta.DelegationTokenRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties} m DelegationTokenRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DelegationTokenRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner") && m.owner !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.owner);
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer") && m.renewer !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.renewer);
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash") && m.passwordHash.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.passwordHash);
+                if (m.issueMs != null && $Object.hasOwnProperty.call(m, "issueMs") && (typeof m.issueMs === "object" ? m.issueMs.low || m.issueMs.high : m.issueMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.issueMs);
+                if (m.maxDateMs != null && $Object.hasOwnProperty.call(m, "maxDateMs") && (typeof m.maxDateMs === "object" ? m.maxDateMs.low || m.maxDateMs.high : m.maxDateMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.maxDateMs);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.expiresMs);
+                if (m.cancelledMs != null && $Object.hasOwnProperty.call(m, "cancelledMs") && (typeof m.cancelledMs === "object" ? m.cancelledMs.low || m.cancelledMs.high : m.cancelledMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.cancelledMs);
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.kind);
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service") && m.service !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.service);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 11, wireType 2 =*/90).string(m.project);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DelegationTokenRecord message, length delimited. Does not implicitly {@link hopsd.meta.DelegationTokenRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties} message DelegationTokenRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DelegationTokenRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DelegationTokenRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DelegationTokenRecord & hopsd.meta.DelegationTokenRecord.$Shape} DelegationTokenRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DelegationTokenRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DelegationTokenRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.owner = v;
+                            else
+                                delete m.owner;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.renewer = v;
+                            else
+                                delete m.renewer;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.passwordHash = v;
+                            else
+                                delete m.passwordHash;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.issueMs = v;
+                            else
+                                delete m.issueMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.maxDateMs = v;
+                            else
+                                delete m.maxDateMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.cancelledMs = v;
+                            else
+                                delete m.cancelledMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.kind = v;
+                            else
+                                delete m.kind;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.service = v;
+                            else
+                                delete m.service;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DelegationTokenRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DelegationTokenRecord & hopsd.meta.DelegationTokenRecord.$Shape} DelegationTokenRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DelegationTokenRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DelegationTokenRecord message.
+             * @function verify
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DelegationTokenRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    if (!$util.isString(m.owner))
+                        return "owner: string expected";
+                }
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    if (!$util.isString(m.renewer))
+                        return "renewer: string expected";
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    if (!(m.passwordHash && typeof m.passwordHash.length === "number" || $util.isString(m.passwordHash)))
+                        return "passwordHash: buffer expected";
+                }
+                if (m.issueMs != null && $Object.hasOwnProperty.call(m, "issueMs")) {
+                    if (!$util.isInteger(m.issueMs) && !(m.issueMs && $util.isInteger(m.issueMs.low) && $util.isInteger(m.issueMs.high)))
+                        return "issueMs: integer|Long expected";
+                }
+                if (m.maxDateMs != null && $Object.hasOwnProperty.call(m, "maxDateMs")) {
+                    if (!$util.isInteger(m.maxDateMs) && !(m.maxDateMs && $util.isInteger(m.maxDateMs.low) && $util.isInteger(m.maxDateMs.high)))
+                        return "maxDateMs: integer|Long expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                if (m.cancelledMs != null && $Object.hasOwnProperty.call(m, "cancelledMs")) {
+                    if (!$util.isInteger(m.cancelledMs) && !(m.cancelledMs && $util.isInteger(m.cancelledMs.low) && $util.isInteger(m.cancelledMs.high)))
+                        return "cancelledMs: integer|Long expected";
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    if (!$util.isString(m.kind))
+                        return "kind: string expected";
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    if (!$util.isString(m.service))
+                        return "service: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DelegationTokenRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DelegationTokenRecord} DelegationTokenRecord
+             */
+            DelegationTokenRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DelegationTokenRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DelegationTokenRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DelegationTokenRecord();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                if (d.owner != null) {
+                    if (typeof d.owner !== "string" || d.owner.length) {
+                        m.owner = $String(d.owner);
+                    }
+                }
+                if (d.renewer != null) {
+                    if (typeof d.renewer !== "string" || d.renewer.length) {
+                        m.renewer = $String(d.renewer);
+                    }
+                }
+                if (d.passwordHash != null) {
+                    if (d.passwordHash.length) {
+                        if (typeof d.passwordHash === "string")
+                            $util.base64.decode(d.passwordHash, m.passwordHash = $util.newBuffer($util.base64.length(d.passwordHash)), 0);
+                        else if (d.passwordHash.length >= 0)
+                            m.passwordHash = d.passwordHash;
+                    }
+                }
+                if (d.issueMs != null) {
+                    if (typeof d.issueMs === "object" ? d.issueMs.low || d.issueMs.high : $Number(d.issueMs) !== 0) {
+                        if ($util.Long)
+                            m.issueMs = $util.Long.fromValue(d.issueMs, true);
+                        else if (typeof d.issueMs === "string")
+                            m.issueMs = $parseInt(d.issueMs, 10);
+                        else if (typeof d.issueMs === "number")
+                            m.issueMs = d.issueMs;
+                        else if (typeof d.issueMs === "object")
+                            m.issueMs = new $util.LongBits(d.issueMs.low >>> 0, d.issueMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.maxDateMs != null) {
+                    if (typeof d.maxDateMs === "object" ? d.maxDateMs.low || d.maxDateMs.high : $Number(d.maxDateMs) !== 0) {
+                        if ($util.Long)
+                            m.maxDateMs = $util.Long.fromValue(d.maxDateMs, true);
+                        else if (typeof d.maxDateMs === "string")
+                            m.maxDateMs = $parseInt(d.maxDateMs, 10);
+                        else if (typeof d.maxDateMs === "number")
+                            m.maxDateMs = d.maxDateMs;
+                        else if (typeof d.maxDateMs === "object")
+                            m.maxDateMs = new $util.LongBits(d.maxDateMs.low >>> 0, d.maxDateMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.cancelledMs != null) {
+                    if (typeof d.cancelledMs === "object" ? d.cancelledMs.low || d.cancelledMs.high : $Number(d.cancelledMs) !== 0) {
+                        if ($util.Long)
+                            m.cancelledMs = $util.Long.fromValue(d.cancelledMs, true);
+                        else if (typeof d.cancelledMs === "string")
+                            m.cancelledMs = $parseInt(d.cancelledMs, 10);
+                        else if (typeof d.cancelledMs === "number")
+                            m.cancelledMs = d.cancelledMs;
+                        else if (typeof d.cancelledMs === "object")
+                            m.cancelledMs = new $util.LongBits(d.cancelledMs.low >>> 0, d.cancelledMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.kind != null) {
+                    if (typeof d.kind !== "string" || d.kind.length) {
+                        m.kind = $String(d.kind);
+                    }
+                }
+                if (d.service != null) {
+                    if (typeof d.service !== "string" || d.service.length) {
+                        m.service = $String(d.service);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DelegationTokenRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord} m DelegationTokenRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DelegationTokenRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                    d.owner = "";
+                    d.renewer = "";
+                    if (o.bytes === $String)
+                        d.passwordHash = "";
+                    else {
+                        d.passwordHash = [];
+                        if (o.bytes !== $Array)
+                            d.passwordHash = $util.newBuffer(d.passwordHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.issueMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.issueMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.maxDateMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.maxDateMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.cancelledMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.cancelledMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.kind = "";
+                    d.service = "";
+                    d.project = "";
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    d.owner = m.owner;
+                }
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    d.renewer = m.renewer;
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    d.passwordHash = o.bytes === $String ? $util.base64.encode(m.passwordHash, 0, m.passwordHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.passwordHash) : m.passwordHash;
+                }
+                if (m.issueMs != null && $Object.hasOwnProperty.call(m, "issueMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.issueMs = typeof m.issueMs === "number" ? $BigInt(m.issueMs) : $util.Long.fromBits(m.issueMs.low >>> 0, m.issueMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.issueMs === "number")
+                        d.issueMs = o.longs === $String ? $String(m.issueMs) : m.issueMs;
+                    else
+                        d.issueMs = o.longs === $String ? $util.Long.prototype.toString.call(m.issueMs) : o.longs === $Number ? new $util.LongBits(m.issueMs.low >>> 0, m.issueMs.high >>> 0).toNumber(true) : m.issueMs;
+                }
+                if (m.maxDateMs != null && $Object.hasOwnProperty.call(m, "maxDateMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.maxDateMs = typeof m.maxDateMs === "number" ? $BigInt(m.maxDateMs) : $util.Long.fromBits(m.maxDateMs.low >>> 0, m.maxDateMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.maxDateMs === "number")
+                        d.maxDateMs = o.longs === $String ? $String(m.maxDateMs) : m.maxDateMs;
+                    else
+                        d.maxDateMs = o.longs === $String ? $util.Long.prototype.toString.call(m.maxDateMs) : o.longs === $Number ? new $util.LongBits(m.maxDateMs.low >>> 0, m.maxDateMs.high >>> 0).toNumber(true) : m.maxDateMs;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                if (m.cancelledMs != null && $Object.hasOwnProperty.call(m, "cancelledMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.cancelledMs = typeof m.cancelledMs === "number" ? $BigInt(m.cancelledMs) : $util.Long.fromBits(m.cancelledMs.low >>> 0, m.cancelledMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.cancelledMs === "number")
+                        d.cancelledMs = o.longs === $String ? $String(m.cancelledMs) : m.cancelledMs;
+                    else
+                        d.cancelledMs = o.longs === $String ? $util.Long.prototype.toString.call(m.cancelledMs) : o.longs === $Number ? new $util.LongBits(m.cancelledMs.low >>> 0, m.cancelledMs.high >>> 0).toNumber(true) : m.cancelledMs;
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    d.kind = m.kind;
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    d.service = m.service;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DelegationTokenRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DelegationTokenRecord.prototype.toJSON = function() {
+                return DelegationTokenRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DelegationTokenRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DelegationTokenRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DelegationTokenRecord";
+            };
+
+            return DelegationTokenRecord;
         })();
 
         return meta;

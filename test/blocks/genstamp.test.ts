@@ -257,15 +257,25 @@ describe('write Locations', () => {
     const n = cluster.nodes[0]!
     const loc = await stepOne(n, '/loc/g.bin', 'CREATE')
     const token = loc.searchParams.get('hopsd.token')!
-    const [payload, mac] = token.split('.') as [string, string]
-    const grant = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>
-    const forged = Buffer.from(JSON.stringify({ ...grant, inlineThreshold: 1_600_000_000 })).toString(
-      'base64url',
-    )
+    // The token is a grant signed by the metadata node (hg1.<payload>.<signature>): its terms hold the
+    // inline threshold, its scope the path. Each altered copy keeps the original signature.
+    const [prefix, payload, sig] = token.split('.') as [string, string, string]
+    const grant = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+      path: string
+      t: Record<string, unknown>
+    }
+    expect(grant.path).toBe('/loc/g.bin')
+    expect(typeof grant.t['inline']).toBe('number')
+    const reSigned = (g: unknown): string =>
+      `${prefix}.${Buffer.from(JSON.stringify(g)).toString('base64url')}.${sig}`
     const attempts: URL[] = []
     const altered = new URL(loc)
-    altered.searchParams.set('hopsd.token', `${forged}.${mac}`)
+    altered.searchParams.set('hopsd.token', reSigned({ ...grant, t: { ...grant.t, inline: 1_600_000_000 } }))
     attempts.push(altered)
+    const alteredPath = new URL(loc)
+    alteredPath.pathname = alteredPath.pathname.replace('/loc/g.bin', '/loc/other.bin')
+    alteredPath.searchParams.set('hopsd.token', reSigned({ ...grant, path: '/loc/other.bin' }))
+    attempts.push(alteredPath)
     const unsigned = new URL(loc)
     unsigned.searchParams.set('hopsd.inline', '1600000000')
     attempts.push(unsigned)

@@ -71,6 +71,8 @@ export const CLUSTER_READY_MS = 60_000
 export interface ClusterMember {
   id: string
   zone: string
+  /** In the answering node's gossip view: alive, suspect, dead, left or unknown. */
+  liveness?: string
 }
 
 export interface ClusterDoc {
@@ -243,11 +245,19 @@ export type StartedNode = LoopbackNode
 
 export class TestCluster {
   readonly name: string
+  readonly #auth: 'simple' | 'secure' | undefined
   #cluster: LoopbackCluster | undefined
   #failed = false
 
-  constructor(name: string) {
+  /** `auth`: the nodes' `--auth` (default simple, see test/helpers startCluster). */
+  constructor(name: string, opts: { auth?: 'simple' | 'secure' } = {}) {
     this.name = name
+    this.#auth = opts.auth
+  }
+
+  /** The admin key the node that initialised the cluster wrote (secure-auth tests). */
+  adminKey(timeoutMs?: number): Promise<string> {
+    return this.#c.adminKey(timeoutMs)
   }
 
   get #c(): LoopbackCluster {
@@ -271,7 +281,7 @@ export class TestCluster {
 
   async open(): Promise<void> {
     await acquireLock(LOCK_WAIT_MS - 10_000)
-    this.#cluster = new LoopbackCluster({ prefix: `hopsd-cluster-${this.name}-` })
+    this.#cluster = new LoopbackCluster({ prefix: `hopsd-cluster-${this.name}-`, auth: this.#auth })
   }
 
   /** Marks the run failed, so close() prints the nodes' log tails. */
@@ -384,8 +394,8 @@ export class TestCluster {
  * Registers the vitest hooks of a cluster file: open (takes the lock) before all, note failures (log
  * tails are printed on close), close after all — even when a test or a hook failed.
  */
-export function useCluster(name: string): TestCluster {
-  const c = new TestCluster(name)
+export function useCluster(name: string, opts: { auth?: 'simple' | 'secure' } = {}): TestCluster {
+  const c = new TestCluster(name, opts)
   beforeAll(() => c.open(), LOCK_WAIT_MS)
   beforeEach(() => {
     onTestFailed(() => c.markFailed())

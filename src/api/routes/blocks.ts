@@ -1,23 +1,26 @@
 /**
- * The block manager's routes (metadata nodes): a file's block layout, decommissioning a datanode, and
- * the fsck report. The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
+ * The block manager's routes (metadata nodes): a file's block layout (read access to the file),
+ * decommissioning a datanode (admins), and the fsck report (any caller; the paths of unhealthy files
+ * only to admins). The logic is the block manager's (src/fs/blocks); this only speaks HTTP.
  */
-import type { FastifyInstance } from 'fastify'
-import { FsError } from '../../fs/index.js'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { BlockHealth, BlockManager } from '../../fs/blocks/index.js'
-import type { NodeHttp } from '../node-http.js'
+import { callerOf } from '../auth-hook.js'
+import { errorBodySchema } from '../error-mapper.js'
 import type { ApiRoutes } from '../server.js'
 
 /** Deadline of the read barrier behind a layout, and of asking the leader for its health report. */
 const CALL_TIMEOUT_MS = 10_000
 
-export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoutes {
+export function blockRoutes(manager: BlockManager): ApiRoutes {
   return {
     name: 'blocks',
     register(app: FastifyInstance) {
       app.get(
         '/api/v1/fs/blocks',
         {
+          // The block manager re-checks the caller after its read barrier.
+          config: { authFresh: false },
           schema: {
             summary: "A file's blocks with their replicas' nodes and zones",
             tags: ['fs'],
@@ -30,16 +33,17 @@ export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoute
           },
         },
         async (req) => {
-          const q = req.query as { path: string; 'user.name'?: string }
-          return manager.fileBlocks(q['user.name'], q.path, AbortSignal.timeout(CALL_TIMEOUT_MS))
+          const q = req.query as { path: string }
+          return manager.fileBlocks(callerOf(req), q.path, AbortSignal.timeout(CALL_TIMEOUT_MS))
         },
       )
       app.put(
         '/api/v1/fs/datanodes/state',
         {
+          config: { auth: 'admin', audit: 'admin.operation' },
           schema: {
             summary:
-              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (superuser)',
+              'Decommission a datanode (DRAINING: its blocks are copied elsewhere, then it is DECOMMISSIONED) or return it to NORMAL (admins)',
             tags: ['fs'],
             querystring: {
               type: 'object',
@@ -54,40 +58,42 @@ export function blockRoutes(manager: BlockManager, nodeHttp: NodeHttp): ApiRoute
           },
         },
         async (req) => {
-          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING'; 'user.name'?: string }
-          return (await manager.setDatanodeState(q['user.name'] ?? '', q.node, q.state)) as Record<
-            string,
-            unknown
-          >
+          const q = req.query as { node: string; state: 'NORMAL' | 'DRAINING' }
+          req.auditPath = `datanode:${q.node}=${q.state}`
+          return (await manager.setDatanodeState(callerOf(req), q.node, q.state)) as Record<string, unknown>
         },
       )
       app.get(
         '/api/v1/fs/health',
         {
           schema: {
-            summary: 'Under-replicated, missing and corrupt blocks; datanodes (fsck)',
+            summary:
+              "Under-replicated, missing and corrupt blocks; every datanode known, the dead included (fsck). From the metadata leader's knowledge; 503 UNAVAILABLE while it cannot be known (no leader, or a new leader still hearing from the datanodes)",
             tags: ['fs'],
-            response: { 200: { type: 'object', additionalProperties: true } },
+            response: { 200: { type: 'object', additionalProperties: true }, 503: errorBodySchema },
           },
         },
-        async (_req, reply) => {
-          // Datanodes' soft state lives on the leader: ask it when this node is not the leader (over
-          // HTTPS with --tls, with a deadline, given up when our client goes away).
-          const leader = manager.leaderHttp()
-          if (leader === undefined) return manager.health()
-          const ac = new AbortController()
-          reply.raw.once('close', () => {
-            if (!reply.raw.writableFinished) ac.abort()
-          })
-          const res = await nodeHttp.get(leader, '/api/v1/fs/health', {
-            signal: ac.signal,
-            timeoutMs: CALL_TIMEOUT_MS,
-          })
-          if (res.status !== 200)
-            throw new FsError('NOT_ENOUGH_DATANODES', `the leader answered ${res.status}`)
-          return JSON.parse(res.body.toString('utf8')) as BlockHealth
+        async (req, reply) => {
+          // Datanodes' soft state lives on the leader: the manager asks it over p2p when this node is
+          // not it. This node authenticated the caller and shows it what it may see (paths to admins).
+          // The response closing before it was sent means the client went away.
+          const abort = new AbortController()
+          reply.raw.once('close', () => abort.abort())
+          const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(CALL_TIMEOUT_MS)])
+          return healthFor(req, await manager.health(signal))
         },
       )
     },
+  }
+}
+
+/** The fsck report as `req`'s caller may see it: the paths of unhealthy files only for admins. */
+function healthFor(req: FastifyRequest, h: BlockHealth): BlockHealth {
+  if (req.caller?.superuser) return h
+  return {
+    ...h,
+    underReplicatedBlocks: h.underReplicatedBlocks.map((b) => ({ ...b, path: '' })),
+    missingBlocks: h.missingBlocks.map((b) => ({ ...b, path: '' })),
+    corruptReplicas: h.corruptReplicas.map((b) => ({ ...b, path: '' })),
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The datanode's HTTP route: the data step of WebHDFS CREATE/APPEND (`PUT|POST
  * /api/v1/datanode/write/<path>?op=OP&hopsd.token=…`, the Location a metadata node signed in step one).
- * The token is the whole request: it names the caller, the op, the path, every create option, the
- * inline threshold, this route and this node (./write-token.ts). Anything else in the query is refused,
- * so nothing about a write can be changed on its second hop. A CREATE token works once; an APPEND token
- * takes every POST within its lifetime, one after the other in arrival order (fsspec posts each chunk
- * of a file to the one Location it got). The body streams into the datanode's write path
+ * The route is open to the API's auth hook: the token is the whole request. It names the caller, the
+ * op, the path, every create option, the inline threshold, this route and this node (./write-token.ts),
+ * and goes with every command and block allocation the write makes, so that the metadata group runs
+ * them as the caller it names. Anything else in the query is refused, so nothing about a write can be
+ * changed on its second hop. A CREATE token works once; an APPEND token takes every POST within its
+ * lifetime, one after the other in arrival order (fsspec posts each chunk of a file to the one Location
+ * it got). The body streams into the datanode's write path
  * (src/fs/datanode); errors answer as WebHDFS `RemoteException`s with the error table's status.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -66,8 +68,10 @@ export function datanodeRoutes(deps: DatanodeRoutesDeps): ApiRoutes {
         const token = q.string('hopsd.token')
         if (token === undefined)
           throw new FsError('ACCESS_DENIED', 'the data route needs the hopsd.token of step one')
-        const grant = deps.tokens.verify(token, { route: 'datanode', node: deps.nodeId, op, path }, (g) =>
-          checkDataStepQuery(q, g),
+        const grant = await deps.tokens.verify(
+          token,
+          { route: 'datanode', node: deps.nodeId, op, path },
+          (g) => checkDataStepQuery(q, g),
         )
         const write = (): Promise<void> =>
           deps.datanode.write({
@@ -75,6 +79,7 @@ export function datanodeRoutes(deps: DatanodeRoutesDeps): ApiRoutes {
             path: grant.path,
             user: grant.caller.user,
             groups: grant.caller.groups,
+            grant: grant.token,
             ...(grant.create === undefined ? {} : { create: grant.create }),
             ...(grant.fileId === undefined ? {} : { fileId: grant.fileId }),
             inline: grant.inlineThreshold,
@@ -122,6 +127,8 @@ export function datanodeRoutes(deps: DatanodeRoutesDeps): ApiRoutes {
         schema,
         // The query is parsed by WebHdfsQuery; the schema documents it.
         validatorCompiler: () => () => true,
+        // Authenticated by its signed Location (the token), not by the hook: clients send no credential here.
+        config: { auth: 'public' },
         handler,
       })
     },

@@ -1,4 +1,6 @@
-// Routes of the node itself: /health (for load balancers and tests) and /api/v1/node.
+// Routes of the node itself: /health (open to anyone: load balancers and tests) and /api/v1/node (an
+// unauthenticated caller sees only what /health shows and the API's address and TLS state: no data
+// dir, pid, runtime or join list).
 import type { FastifyInstance } from 'fastify'
 import type { ApiRoutes } from '../server.js'
 
@@ -35,6 +37,11 @@ export interface NodeRoutesDeps {
   uptimeS(): number
   /** The TLS state now; without it the node reports TLS disabled, no certificate. */
   tls?(): NodeTlsInfo
+  /**
+   * The failure the node cannot recover from, once one happened (its Raft group stopped): /health then
+   * answers 503 with it until the node exits. Undefined: healthy.
+   */
+  failure?(): { readonly code: string; readonly message: string } | undefined
 }
 
 const NO_TLS: NodeTlsInfo = { enabled: false, issuer: null, notAfter: null }
@@ -52,21 +59,31 @@ const healthSchema = {
   },
 } as const
 
+const failedHealthSchema = {
+  type: 'object',
+  description: 'the node failed and is about to exit (its supervisor should restart it)',
+  required: ['status', 'id', 'zone', 'roles', 'version', 'uptimeS', 'error'],
+  properties: {
+    status: { type: 'string', enum: ['failed'] },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', description: 'stable error code, e.g. APPLY_FAILED or STORAGE_FAILED' },
+        message: { type: 'string' },
+      },
+    },
+    id: { type: 'string', description: 'node id (libp2p peer id)' },
+    zone: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    version: { type: 'string' },
+    uptimeS: { type: 'integer', minimum: 0 },
+  },
+} as const
+
 const nodeSchema = {
   type: 'object',
-  required: [
-    'id',
-    'zone',
-    'roles',
-    'version',
-    'uptimeS',
-    'startedAt',
-    'http',
-    'p2p',
-    'join',
-    'bootstrapExpect',
-    'tls',
-  ],
+  required: ['id', 'zone', 'roles', 'version', 'uptimeS', 'startedAt', 'http', 'tls'],
   properties: {
     id: { type: 'string', description: 'node id (libp2p peer id)' },
     zone: { type: 'string' },
@@ -75,12 +92,12 @@ const nodeSchema = {
     uptimeS: { type: 'integer', minimum: 0 },
     startedAt: { type: 'string', format: 'date-time' },
     http: { type: 'string', description: 'URL of this API' },
-    p2p: { type: 'string', description: 'p2p listen address HOST:PORT' },
-    join: { type: 'array', items: { type: 'string' } },
-    bootstrapExpect: { type: 'integer' },
-    dataDir: { type: 'string' },
-    pid: { type: 'integer' },
-    nodeVersion: { type: 'string', description: 'Node.js runtime version' },
+    p2p: { type: 'string', description: 'p2p listen address HOST:PORT (authenticated callers)' },
+    join: { type: 'array', items: { type: 'string' }, description: 'authenticated callers' },
+    bootstrapExpect: { type: 'integer', description: 'authenticated callers' },
+    dataDir: { type: 'string', description: 'authenticated callers' },
+    pid: { type: 'integer', description: 'authenticated callers' },
+    nodeVersion: { type: 'string', description: 'Node.js runtime version (authenticated callers)' },
     tls: {
       type: 'object',
       description: 'whether the API serves TLS, and the node certificate it holds',
@@ -105,22 +122,39 @@ export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
     register(app: FastifyInstance) {
       app.get(
         '/health',
-        { schema: { summary: 'Liveness of this node', tags: ['node'], response: { 200: healthSchema } } },
-        async () => {
+        {
+          config: { auth: 'public' },
+          schema: {
+            summary: 'Liveness of this node: 200 while it works, 503 once it failed and is about to exit',
+            tags: ['node'],
+            response: { 200: healthSchema, 503: failedHealthSchema },
+          },
+        },
+        async (_req, reply) => {
           const { id, zone, roles, version } = deps.info
-          return { status: 'ok', id, zone, roles, version, uptimeS: deps.uptimeS() }
+          const base = { id, zone, roles, version, uptimeS: deps.uptimeS() }
+          const failure = deps.failure?.()
+          if (failure === undefined) return { status: 'ok', ...base }
+          const error = { code: failure.code, message: failure.message }
+          return reply.code(503).send({ status: 'failed', ...base, error })
         },
       )
       app.get(
         '/api/v1/node',
         {
+          config: { auth: 'optional' },
           schema: {
-            summary: 'This node: id, zone, roles, addresses',
+            summary: 'This node: id, zone, roles, addresses (private details to authenticated callers)',
             tags: ['node'],
             response: { 200: nodeSchema },
           },
         },
-        async () => ({ ...deps.info, uptimeS: deps.uptimeS(), tls: deps.tls?.() ?? NO_TLS }),
+        async (request) => {
+          const all = { ...deps.info, uptimeS: deps.uptimeS(), tls: deps.tls?.() ?? NO_TLS }
+          if (request.caller !== undefined) return all
+          const { id, zone, roles, version, uptimeS, startedAt, http, tls } = all
+          return { id, zone, roles, version, uptimeS, startedAt, http, tls }
+        },
       )
     },
   }

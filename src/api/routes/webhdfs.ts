@@ -15,12 +15,19 @@
  * `{"Location": ...}`.
  * OPEN and GETFILECHECKSUM answer directly (Hadoop's clients accept that, as with HttpFS).
  *
+ * The caller is the principal the API's auth hook verified (`request.caller`; the routes accept a
+ * request without one — `config.auth: optional` — only for the second hop of a write, which its
+ * `hopsd.token` authenticates). Delegation tokens: GETDELEGATIONTOKEN (`{"Token":{"urlString"}}`),
+ * RENEWDELEGATIONTOKEN (`{"long": expiry}`), CANCELDELEGATIONTOKEN (200), in Hadoop's shapes.
+ * Authentication failures answer 401 (429 when rate-limited) with the reason.
+ *
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
-import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, type Caller, type FsService } from '../../fs/index.js'
+import type { Principal } from '../../auth/index.js'
+import { callerOf, forwardedCredentials, type ForwardedCredentials } from '../auth-hook.js'
 import { toRemoteException } from '../remote-exception.js'
 import type { ApiRoutes } from '../server.js'
 import { sendBlocked, type BlockReads } from './block-reads.js'
@@ -35,7 +42,13 @@ import {
   serverDefaultsJson,
   type LocatedFile,
 } from './webhdfs-json.js'
-import { checkDataStepQuery, createWriteTokens, type CreateGrant, type WriteTokens } from './write-token.js'
+import {
+  checkDataStepQuery,
+  createWriteTokens,
+  localGrantKeys,
+  type CreateGrant,
+  type WriteTokens,
+} from './write-token.js'
 import {
   QUOTA_STORAGE_TYPES,
   WEBHDFS_OPS,
@@ -72,12 +85,28 @@ export interface WebHdfsDeps {
     /** Where each block of a file lives (inline files: the metadata nodes, as one piece). */
     locate?(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
   }
-  /** Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats); none without. */
-  readonly fsStatus?: (signal?: AbortSignal) => Promise<{ capacity: number; used: number; remaining: number }>
+  /**
+   * Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats); none without.
+   * `forward`: the caller's credential, to ask the metadata leader on its behalf.
+   */
+  readonly fsStatus?: (
+    signal: AbortSignal,
+    forward: ForwardedCredentials,
+  ) => Promise<{ capacity: number; used: number; remaining: number }>
+  /** GET/RENEW/CANCELDELEGATIONTOKEN (src/auth AuthService); without it they are unsupported. */
+  readonly delegation?: DelegationTokens
 }
 
-/** Hadoop's default identity without security (hadoop.http.staticuser.user). */
-const DEFAULT_USER = 'dr.who'
+/** The delegation-token operations WebHDFS exposes (src/auth AuthService has them). */
+export interface DelegationTokens {
+  issueToken(
+    caller: Principal,
+    req: { renewer?: string; service?: string; secure?: boolean },
+  ): Promise<{ urlString: string; seq: number }>
+  renewToken(caller: Principal, urlString: string): Promise<number>
+  cancelToken(caller: Principal, urlString: string): Promise<void>
+}
+
 const SELF = 'self'
 /** LISTSTATUS answers everything in one body; past this, clients must page with LISTSTATUS_BATCH. */
 const LISTSTATUS_ENTRIES_MAX = 100_000
@@ -130,7 +159,7 @@ function responsesOf(method: HttpMethod): Record<string, unknown> {
 
 export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
   const clock = deps.clock ?? Date.now
-  const tokens = deps.tokens ?? createWriteTokens({ key: randomBytes(32), clock })
+  const tokens = deps.tokens ?? createWriteTokens({ ...localGrantKeys(deps.nodeId ?? SELF), clock })
   return {
     name: 'webhdfs',
     register(app: FastifyInstance) {
@@ -154,6 +183,10 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
           app.route({
             method,
             url,
+            // A caller is required by every op but the second hop of a write (its hopsd.token
+            // authenticates it): serve() asks for the caller where it needs one. Every op re-checks
+            // the caller after its own barrier or at commit: no second barrier in the hook.
+            config: { auth: 'optional', authFresh: false },
             schema: {
               summary: `WebHDFS ${method} ops (${WEBHDFS_OPS[method].join(', ')})`,
               tags: ['webhdfs'],
@@ -203,7 +236,9 @@ async function serve(
     )
   }
   const path = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : rawPath
-  const caller: Caller = { user: q.string('user.name') ?? DEFAULT_USER, groups: [] }
+  if ((op === 'CREATE' || op === 'APPEND') && q.string('hopsd.token') !== undefined)
+    return twoStep(deps, tokens, op, path, undefined, q, request, reply)
+  const caller: Principal = callerOf(request)
   const json = (body: unknown): FastifyReply => reply.type('application/json').send(JSON.stringify(body))
   const empty = (): FastifyReply =>
     reply.status(200).type('application/octet-stream').header('content-length', 0).send()
@@ -254,7 +289,11 @@ async function serve(
       return json(serverDefaultsJson(fs.defaults))
     case 'GETSTATUS': {
       // HDFS's getStats: the datanodes' totals (none without datanodes).
-      const s = (await deps.fsStatus?.(signal)) ?? { capacity: 0, used: 0, remaining: 0 }
+      const s = (await deps.fsStatus?.(signal, forwardedCredentials(request))) ?? {
+        capacity: 0,
+        used: 0,
+        remaining: 0,
+      }
       return json(fsStatusJson(s))
     }
     case 'CHECKACCESS': {
@@ -314,6 +353,25 @@ async function serve(
     case 'CREATE':
     case 'APPEND':
       return twoStep(deps, tokens, op, path, caller, q, request, reply)
+    case 'GETDELEGATIONTOKEN': {
+      const t = await delegation(deps).issueToken(caller, {
+        renewer: q.string('renewer'),
+        service: q.string('service') ?? request.headers.host ?? '',
+        secure: request.protocol === 'https',
+      })
+      request.auditKind = 'token.create'
+      request.auditPath = `token:${t.seq}`
+      return json({ Token: { urlString: t.urlString } })
+    }
+    case 'RENEWDELEGATIONTOKEN': {
+      const expiresMs = await delegation(deps).renewToken(caller, requiredToken(q, op))
+      request.auditKind = 'token.renew'
+      return json({ long: expiresMs })
+    }
+    case 'CANCELDELEGATIONTOKEN':
+      await delegation(deps).cancelToken(caller, requiredToken(q, op))
+      request.auditKind = 'token.cancel'
+      return empty()
     case 'RENAME': {
       const dst = q.string('destination')
       if (dst === undefined)
@@ -438,13 +496,25 @@ async function locate(
   }
 }
 
+function delegation(deps: WebHdfsDeps): DelegationTokens {
+  if (deps.delegation === undefined)
+    throw new FsError('UNSUPPORTED_OPERATION', 'delegation tokens are not served by this node')
+  return deps.delegation
+}
+
+function requiredToken(q: WebHdfsQuery, op: string): string {
+  const t = q.string('token')
+  if (t === undefined) throw new FsError('INVALID_ARGUMENT', `Required param token for op: ${op} is null or empty`)
+  return t
+}
+
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
 async function twoStep(
   deps: WebHdfsDeps,
   tokens: WriteTokens,
   op: 'CREATE' | 'APPEND',
   path: string,
-  caller: Caller,
+  caller: Principal | undefined,
   q: WebHdfsQuery,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -452,6 +522,7 @@ async function twoStep(
   const token = q.string('hopsd.token')
   const self = deps.nodeId ?? SELF
   if (token === undefined) {
+    if (caller === undefined) throw new Error('webhdfs: step one without a caller')
     // Every parameter is read once, here: the data step acts on the signed grant only.
     const create = op === 'CREATE' ? createOptions(q) : undefined
     const noLocalWrite = op === 'CREATE' && q.createFlags().has('NO_LOCAL_WRITE')
@@ -462,8 +533,8 @@ async function twoStep(
     const found = op === 'APPEND' ? await deps.fs.stat(caller, path) : undefined
     const fileId = found?.type === 'FILE' ? found.fileId : undefined
     const target = deps.blocks?.writeTarget()
-    const issued = tokens.issue({
-      caller,
+    // The Location carries no credential of the caller's: its token says who writes.
+    const issued = await tokens.issue(caller, {
       op,
       path,
       ...(create === undefined ? {} : { create }),
@@ -482,7 +553,7 @@ async function twoStep(
     return reply.status(307).header('location', location).header('content-length', 0).send()
   }
   // The data step on this route: a cluster without datanodes keeps every file inline.
-  const grant = tokens.verify(token, { route: 'webhdfs', node: self, op, path }, (g) =>
+  const grant = await tokens.verify(token, { route: 'webhdfs', node: self, op, path }, (g) =>
     checkDataStepQuery(q, g),
   )
   const run = async (): Promise<FastifyReply> => {

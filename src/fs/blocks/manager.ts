@@ -13,7 +13,10 @@
  *    replicas, and finishes decommissioning.
  *  - On every metadata node: reads of files in blocks (a replica on this node, then this zone, then any;
  *    a replica that fails its checksum is skipped — its datanode reports it), the WebHDFS step-one
- *    redirect target for writes (a datanode), a file's block layout and the fsck health report.
+ *    redirect target for writes (a datanode), a file's block layout and the fsck health report —
+ *    answered from the leader's knowledge (asked over `/hopsd/block-health/1.0.0` elsewhere), or
+ *    UNAVAILABLE while no one can know: no leader, or a new leader that has not yet heard every live
+ *    datanode (it would count their replicas missing).
  */
 import { Counter, type Registry } from 'prom-client'
 import type { Clock, Rng } from '../../consensus/index.js'
@@ -26,12 +29,14 @@ import {
   type MetaStateMachine,
 } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
+import { HopsError } from '../../errors.js'
 import { BlockCrcMd5, fileChecksumOf } from '../checksum.js'
 import { errorFromResult, FsError } from '../errors.js'
 import { silentFsLogger, type FsLogger } from '../logger.js'
 import type { Namespace } from '../namespace.js'
 import type { ClusterView, PeerNetwork } from '../peers.js'
 import type { Caller } from '../permission.js'
+import { AuthError, commandIdentity, type Authenticator, type Principal } from '../../auth/index.js'
 import { BLOCK_STATE, type BlockMap, type BlockRecord } from './blockmap.js'
 import { Datanodes } from './datanodes.js'
 import { chooseTargets } from './placement.js'
@@ -78,6 +83,13 @@ export interface BlockManagerInit {
   readonly metrics?: Registry
   /** How other nodes' APIs are reached (write Locations point at a datanode's): https with --tls. */
   readonly httpScheme?: 'http' | 'https'
+  /**
+   * Checks who an allocation is for (src/auth): a block is allocated as the principal its request's
+   * grant proves (the grant a metadata node signed for the write), never as the request's `user`.
+   * Without it (tests of the block manager alone) the request's user is taken as it is. Reads re-check
+   * their caller with it after their barrier (Authenticator.recheck).
+   */
+  readonly authenticator?: Authenticator
 }
 
 /** Where a file's bytes can be read: each block (an inline file: one piece) with its good live replicas. */
@@ -103,11 +115,18 @@ export interface BlockHealth {
   readonly underReplicatedBlocks: { id: number; path: string; live: number; replication: number }[]
   readonly missingBlocks: { id: number; path: string }[]
   readonly corruptReplicas: { id: number; path: string; nodes: string[] }[]
+  /**
+   * Every datanode the leader knows of — from heartbeats, the block map's replicas and the gossip view —
+   * the dead included. `live`: the leader counts its replicas (the view holds it alive or suspect, and
+   * it heartbeats); capacity figures are its last heartbeat's (0: none to this leader).
+   */
   readonly datanodes: {
     id: string
     zone: string
     state: string
     live: boolean
+    /** When this leader last had its heartbeat (ms since the epoch); 0: never. */
+    lastHeartbeatMs: number
     availableBytes: number
     usedBytes: number
     capacityBytes: number
@@ -142,9 +161,13 @@ export interface BlockManager extends BlockReads {
   inlineThreshold(): number
   /** A datanode's zone (heartbeats on the leader, the gossip view elsewhere). */
   zoneOf(node: string): string
-  health(): BlockHealth
-  /** The leader's HTTP address when another node leads (undefined on the leader or when unknown). */
-  leaderHttp(): string | undefined
+  /**
+   * The fsck report from the leader's knowledge: computed here on the leader, asked of the leader
+   * elsewhere. UNAVAILABLE when it cannot be known: no leader (or it does not answer), or a leader that
+   * has not yet heard from every datanode the view holds alive since it took over (for at most
+   * `deadAfterMs` plus a few heartbeats).
+   */
+  health(signal?: AbortSignal): Promise<BlockHealth>
   /** The datanode of this node hands its store over (local reads), and hears of corrupt local replicas. */
   attachLocalStore(store: LocalReplicas, onCorrupt: (blockId: number) => void): void
   /**
@@ -155,16 +178,19 @@ export interface BlockManager extends BlockReads {
   locate(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
   /** The datanodes' capacity, used and remaining bytes (this node's soft state: the leader's is whole). */
   fsStatus(): { capacity: number; used: number; remaining: number }
-  /** A file's block layout, read linearizably; `user` undefined: the superuser. */
-  fileBlocks(user: string | undefined, path: string, signal?: AbortSignal): Promise<FileBlocks>
-  /** Starts (DRAINING) or cancels (NORMAL) a decommission; the superuser only (checked in apply). */
-  setDatanodeState(user: string, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
+  /** A file's block layout, read linearizably; the caller needs read access to the file. */
+  fileBlocks(caller: Caller, path: string, signal?: AbortSignal): Promise<FileBlocks>
+  /** Starts (DRAINING) or cancels (NORMAL) a decommission; admins only (checked in apply). */
+  setDatanodeState(caller: Principal, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
   /** One step of the reconcile loop (a no-op off the leader); the loop runs it every heartbeat interval. */
   reconcile(): Promise<void>
   /** Serves the heartbeat and allocation protocols and starts the reconcile loop. */
   start(signal?: AbortSignal): Promise<void>
   stop(signal?: AbortSignal): Promise<void>
 }
+
+/** Deadline of asking the leader for its fsck report. */
+const HEALTH_TIMEOUT_MS = 10_000
 
 export function createBlockManager(init: BlockManagerInit): BlockManager {
   const { selfId, clock, rng, group: metaGroup } = init
@@ -200,6 +226,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const isLeader = (): boolean => {
     const st = metaGroup.status()
     return st.role === 'leader' && st.leaderId === selfId
+  }
+  /** The term this node leads in, and since when (ms): how long it has had to hear every datanode. */
+  let leading = { term: -1, sinceMs: 0 }
+  const noteLeading = (term: number): void => {
+    if (leading.term !== term) leading = { term, sinceMs: clock.now() }
   }
   const su = (): string => sm.settings().superuser
   const propose = async (cmd: mpb.Command.$Properties, signal?: AbortSignal): Promise<unknown> => {
@@ -287,6 +318,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const heartbeat = async (from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply> => {
     if (!isLeader()) return { leader: false }
     const term = metaGroup.status().term
+    noteLeading(term)
     const s = datanodes.entry(from)
     Object.assign(s, {
       zone: req.zone ?? '',
@@ -366,17 +398,17 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     return { leader: true, deleteBlocks: [...deletes], transfers, truncates }
   }
 
-  /** Proposes a block command as the writer (its user, groups and lease). */
+  /** Proposes a block command as the writer: the principal of its grant, with its lease (clientName). */
   const asWriter = async (
     req: AllocRequest,
     cmd: mpb.Command.$Properties,
     signal?: AbortSignal,
   ): Promise<unknown> => {
+    const identity = await allocationIdentity(req, signal)
     const r = (await metaGroup.propose(
       encodeCommand({
         nowMs: clock.now(),
-        user: req.user,
-        groups: [...req.groups],
+        ...identity,
         clientName: req.clientName,
         ...cmd,
       }),
@@ -384,6 +416,28 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     )) as MetaResult
     if (!r.ok) throw errorFromResult(r.code, r.message)
     return r.value
+  }
+
+  /** Who the block is allocated as: the principal of the request's grant (see BlockManagerInit.authenticator). */
+  const allocationIdentity = async (
+    req: AllocRequest,
+    signal?: AbortSignal,
+  ): Promise<Pick<mpb.ICommand, 'user' | 'groups' | 'project' | 'authVia' | 'authNode'>> => {
+    const authn = init.authenticator
+    if (authn === undefined) return { user: req.user, groups: [...req.groups] }
+    if (req.grant === undefined || req.grant === '')
+      throw new AuthError('UNAUTHENTICATED', 'a block allocation needs the grant of the write it is for')
+    // Checked again at commit by the auth guard: no barrier here.
+    const p = await authn.authenticate(
+      { grant: req.grant },
+      {
+        signal,
+        fresh: false,
+        use: { op: 'addBlock', path: req.path, ...(req.fileId ? { fileId: req.fileId } : {}) },
+      },
+    )
+    if (p === undefined) throw new AuthError('UNAUTHENTICATED')
+    return commandIdentity(p, selfId)
   }
 
   const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
@@ -447,6 +501,76 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     return { blockId: v.blockId, genStamp: v.genStamp, targets, blockSize: file.blockSize }
   }
 
+  /**
+   * The fsck report on the leader. It would count the replicas of a datanode it has not heard from
+   * missing, so until every datanode the view holds alive has given it a full report in its term, it
+   * says it cannot know yet (UNAVAILABLE) — for at most `deadAfterMs` plus ten heartbeats, after which
+   * a datanode that still has not reported is taken as not live.
+   */
+  const leaderHealth = (): BlockHealth => {
+    const term = metaGroup.status().term
+    noteLeading(term)
+    const view = init.cluster.view()
+    const unheard = view.filter(
+      (n) =>
+        n.roles.includes('datanode') &&
+        (n.self ? localStore !== undefined : n.liveness === 'alive') &&
+        soft.get(n.id)?.fullReportTerm !== term,
+    )
+    const learningMs = clock.now() - leading.sinceMs
+    if (unheard.length > 0 && learningMs < init.deadAfterMs + 10 * init.heartbeatMs) {
+      throw new HopsError(
+        'UNAVAILABLE',
+        `the metadata leader took over ${learningMs} ms ago and has not yet heard from ${unheard.length} live datanode(s) (${unheard.map((n) => n.id).join(', ')}): block health is not known yet; retry`,
+      )
+    }
+    const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
+      blocks: 0,
+      underReplicated: 0,
+      missing: 0,
+      corrupt: 0,
+      underReplicatedBlocks: [],
+      missingBlocks: [],
+      corruptReplicas: [],
+      datanodes: [],
+    }
+    // Every datanode known: heartbeats, replica holders, and the view's datanodes (the dead included).
+    const known = new Set<string>(soft.keys())
+    for (const n of view) if (n.roles.includes('datanode') && n.liveness !== 'left') known.add(n.id)
+    for (const r of map().all()) {
+      for (const n of r.replicas) known.add(n)
+      for (const n of r.corrupt) known.add(n)
+      if (r.state !== BLOCK_STATE.COMPLETE) continue
+      out.blocks++
+      const live = r.replicas.filter((n) => datanodes.isLive(n)).length
+      if (live === 0) {
+        out.missing++
+        out.missingBlocks.push({ id: r.id, path: pathOf(r) })
+      } else if (goodLive(r).length < r.replication) {
+        out.underReplicated++
+        out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
+      }
+      if (r.corrupt.length > 0) {
+        out.corrupt++
+        out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
+      }
+    }
+    for (const id of [...known].sort()) {
+      const s = soft.get(id)
+      out.datanodes.push({
+        id,
+        zone: datanodes.zoneOf(id),
+        state: map().datanodeState(id),
+        live: datanodes.isLive(id),
+        lastHeartbeatMs: s?.lastMs ?? 0,
+        availableBytes: s?.availableBytes ?? 0,
+        usedBytes: s?.usedBytes ?? 0,
+        capacityBytes: s?.capacityBytes ?? 0,
+      })
+    }
+    return out
+  }
+
   const reconcile = (): Promise<void> =>
     isLeader()
       ? reconcileStep({ map, datanodes, transfersInFlight, propose, clock, rng, log })
@@ -462,12 +586,6 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     },
     inlineThreshold: () => sm.settings().inlineThreshold,
     zoneOf: (node) => datanodes.zoneOf(node),
-    leaderHttp() {
-      const st = metaGroup.status()
-      if (st.leaderId === undefined || st.leaderId === '' || st.leaderId === selfId) return undefined
-      const addr = datanodes.memberOf(st.leaderId)?.httpAddr
-      return addr ? addr : undefined
-    },
     writeTarget() {
       const scheme = init.httpScheme ?? 'http'
       const view = init.cluster.view()
@@ -483,6 +601,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async locate(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       const where = (
         node: string,
@@ -565,6 +684,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async open(caller, path, offset, length, signal, buffers) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       if (offset > file.size)
@@ -586,6 +706,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async checksum(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       // Computed from the bytes, block by block, as HDFS's NameNode assembles it from its
@@ -599,9 +720,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return fileChecksumOf(md5s, file.blockSize)
     },
 
-    async fileBlocks(user, path, signal) {
+    async fileBlocks(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
-      const caller: Caller = { user: user ?? sm.settings().superuser, groups: [] }
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       const m = map()
       let offset = 0
@@ -627,11 +748,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       }
     },
 
-    async setDatanodeState(user, node, state) {
+    async setDatanodeState(caller, node, state) {
       const r = (await metaGroup.propose(
         encodeCommand({
           nowMs: clock.now(),
-          user,
+          ...commandIdentity(caller, selfId),
           setDatanodeState: {
             node,
             state: state === 'DRAINING' ? mpb.DatanodeState.DRAINING : mpb.DatanodeState.DATANODE_NORMAL,
@@ -642,42 +763,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return r.value
     },
 
-    health() {
-      const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
-        blocks: 0,
-        underReplicated: 0,
-        missing: 0,
-        corrupt: 0,
-        underReplicatedBlocks: [],
-        missingBlocks: [],
-        corruptReplicas: [],
-        datanodes: [...soft.entries()].map(([id, s]) => ({
-          id,
-          zone: s.zone,
-          state: map().datanodeState(id),
-          live: datanodes.isLive(id),
-          availableBytes: s.availableBytes,
-          usedBytes: s.usedBytes,
-          capacityBytes: s.capacityBytes,
-        })),
+    async health(signal) {
+      if (isLeader()) return leaderHealth()
+      const leaderId = metaGroup.status().leaderId
+      if (leaderId === '' || leaderId === selfId)
+        throw new HopsError('UNAVAILABLE', 'no metadata leader is known: block health cannot be known now')
+      let reply: Uint8Array
+      try {
+        reply = await init.peers.request(leaderId, BLOCK_PROTOCOLS.health, new Uint8Array(), {
+          signal,
+          timeoutMs: HEALTH_TIMEOUT_MS,
+        })
+      } catch (err) {
+        const e = err as { code?: string; remoteCode?: string; message?: string }
+        const why =
+          e.remoteCode === 'UNAVAILABLE' ? String(e.message) : `${e.code ?? ''} ${String(e.message)}`
+        throw new HopsError(
+          'UNAVAILABLE',
+          `the metadata leader ${leaderId} cannot tell block health now: ${why}`,
+        )
       }
-      for (const r of map().all()) {
-        if (r.state !== BLOCK_STATE.COMPLETE) continue
-        out.blocks++
-        const live = r.replicas.filter((n) => datanodes.isLive(n)).length
-        if (live === 0) {
-          out.missing++
-          out.missingBlocks.push({ id: r.id, path: pathOf(r) })
-        } else if (goodLive(r).length < r.replication) {
-          out.underReplicated++
-          out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
-        }
-        if (r.corrupt.length > 0) {
-          out.corrupt++
-          out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
-        }
-      }
-      return out
+      return JSON.parse(new TextDecoder().decode(reply)) as BlockHealth
     },
 
     async start() {
@@ -694,6 +800,15 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
               ),
             ),
           { timeoutMs: 15_000 },
+        ),
+        await init.peers.handleRequests(
+          BLOCK_PROTOCOLS.health,
+          async () => {
+            if (!isLeader())
+              throw new HopsError('UNAVAILABLE', `${selfId} is no longer the metadata leader; retry`)
+            return new TextEncoder().encode(JSON.stringify(leaderHealth()))
+          },
+          { timeoutMs: HEALTH_TIMEOUT_MS },
         ),
       )
       loop = new Periodic({

@@ -10,21 +10,14 @@
  *    src/api/routes/datanode.ts).
  *  - Scans its replicas for rot in the background (./scanner.ts) when a scan rate is set.
  */
-import type { Clock, Rng } from '../../consensus/index.js'
+import { defaultRaftGroupConfig, type Clock, type Rng } from '../../consensus/index.js'
 import { Periodic } from '../../lib/index.js'
-import {
-  encodeCommand,
-  metaProto,
-  type ConsensusGroup,
-  type MetaResult,
-  type MetaStateMachine,
-} from '../../meta/index.js'
+import { encodeCommand, metaProto, type MetaResult } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
 import { BLOCK_PROTOCOLS, type AllocReply, type AllocRequest, type BlockManager } from '../blocks/index.js'
 import { crc32c } from '../crc32c.js'
 import { errorFromResult, FsError } from '../errors.js'
 import { silentFsLogger, type FsLogger } from '../logger.js'
-import type { Namespace } from '../namespace.js'
 import type { PeerNetwork } from '../peers.js'
 import { localStage, openRemoteStage, servePipeline, type PacketIn } from './pipeline.js'
 import { BlockReporter } from './reports.js'
@@ -40,20 +33,20 @@ const TRANSFERS_MAX = 4
 /** A replica transfer that has not finished in this long is abandoned (the leader hands it out again). */
 const TRANSFER_TIMEOUT_MS = 10 * 60_000
 const TRANSFER_QUEUE_MAX = 10_000
+/** The most bytes an inline write holds: the largest proposal the metadata group takes. */
+const INLINE_BYTES_MAX = defaultRaftGroupConfig.maxBatchBytes
 /** Inline threshold assumed by a datanode without a metadata replica when the request names none. */
 const INLINE_THRESHOLD_DEFAULT = 65_536
 
 /** How a datanode reaches the metadata group (forwarded by the daemon when this node holds no replica). */
 export interface MetadataClient {
-  /** Commits a metadata command; resolves with the state machine's result. */
-  propose(command: Uint8Array): Promise<unknown>
+  /**
+   * Commits a metadata command; resolves with the state machine's result. `grant`: the write's grant
+   * (signed by the metadata node that answered step one): the command runs as the principal it proves.
+   */
+  propose(command: Uint8Array, opts?: { grant?: string }): Promise<unknown>
   /** The metadata leader's node id; undefined while the group has none. */
   leaderId(): Promise<string | undefined>
-  /**
-   * The inline bytes of a file as `user` may read them, from a metadata node (over its HTTP API, with a
-   * deadline; HTTPS with --tls). Used when this node holds no metadata replica.
-   */
-  readInline(path: string, user: string, signal?: AbortSignal): Promise<Uint8Array>
 }
 
 export interface DatanodeInit {
@@ -64,8 +57,6 @@ export interface DatanodeInit {
   readonly metadata: MetadataClient
   /** This node's block manager when it is also a metadata node (called directly, not over the network). */
   readonly localManager?: BlockManager
-  /** This node's metadata replica, when it has one (inline bytes are read from it). */
-  readonly localMeta?: { readonly group: ConsensusGroup; readonly stateMachine: MetaStateMachine }
   /** Wall-clock ms: heartbeats, retries, commands' `nowMs`. */
   readonly clock: Clock
   /** Seeded: the client names of writes. */
@@ -91,7 +82,6 @@ export function createDatanode(init: DatanodeInit): Datanode {
   const { selfId, clock, rng, peers } = init
   const log = init.logger ?? silentFsLogger
   const manager = init.localManager
-  const localMeta = init.localMeta
   const store = createBlockStore(init.store)
   const corrupt = new Set<number>()
   const unhandles: (() => Promise<void>)[] = []
@@ -147,10 +137,13 @@ export function createDatanode(init: DatanodeInit): Datanode {
     throw last
   }
   /** Proposes through the metadata client; retried while the group has no (stable) leader — never committed then. */
-  const propose = async (cmd: mpb.Command.$Properties): Promise<unknown> => {
+  const propose = async (cmd: mpb.Command.$Properties, grant?: string): Promise<unknown> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = (await init.metadata.propose(encodeCommand({ nowMs: clock.now(), ...cmd }))) as MetaResult
+        const r = (await init.metadata.propose(
+          encodeCommand({ nowMs: clock.now(), ...cmd }),
+          grant === undefined ? undefined : { grant },
+        )) as MetaResult
         if (!r.ok) throw errorFromResult(r.code, r.message)
         return r.value
       } catch (err) {
@@ -239,19 +232,6 @@ export function createDatanode(init: DatanodeInit): Datanode {
     log.info({ block: blockId, targets }, 'replica transferred')
   }
 
-  /** The inline bytes of a file (the caller holds its lease). */
-  const inlineData = async (path: string, user: string): Promise<Uint8Array> => {
-    const ns = localMeta?.stateMachine.module<Namespace>('fs')
-    if (ns !== undefined) {
-      await localMeta!.group.readBarrier()
-      const id = ns.idOf(path)
-      const f = id === undefined ? undefined : ns.fileById(id)
-      return f?.inlined ? f.data : new Uint8Array(0)
-    }
-    // No replica here: read it from a metadata node, as the writing user.
-    return init.metadata.readInline(path, user, AbortSignal.timeout(30_000))
-  }
-
   const inlineThreshold = (): number => manager?.inlineThreshold() ?? INLINE_THRESHOLD_DEFAULT
 
   const loop: Periodic = new Periodic({
@@ -281,19 +261,23 @@ export function createDatanode(init: DatanodeInit): Datanode {
     write: (args) =>
       writeFile({
         ...args,
+        // Whatever a token says, an inline body fits one proposal: never buffer more (a Location signed
+        // by a node this one took for a metadata node cannot make it hold a gigabyte).
+        inline: Math.min(args.inline, INLINE_BYTES_MAX),
         selfId,
         log,
         clock,
         rng,
-        propose,
-        allocate,
+        // Every command and allocation of the write carries its token: the metadata group checks who
+        // the writer is from it, not from this node.
+        propose: (cmd) => propose(cmd, args.grant),
+        allocate: (req) => allocate(args.grant === undefined ? req : { ...req, grant: args.grant }),
         stage: (targets, blockId, genStamp, resume) =>
           targets[0] === selfId
             ? Promise.resolve(
                 localStage({ selfId, store, streams: peers, targets, blockId, genStamp, resume }),
               )
             : openRemoteStage(peers, targets, blockId, genStamp, undefined, resume),
-        inlineData,
       }),
     async start() {
       await store.start()

@@ -221,6 +221,12 @@ export interface WriteArgs {
   /** The caller, as step one authenticated it (the write's commands carry it). */
   readonly user: string
   readonly groups: readonly string[]
+  /**
+   * The write's token (a grant the metadata node signed at step one, src/api/routes/write-token.ts),
+   * passed with every proposal and allocation of the write so that the metadata group knows who writes;
+   * absent only in tests of the datanode alone.
+   */
+  readonly grant?: string
   /** CREATE only. */
   readonly create?: CreateOptions
   /** APPEND: the file by inode id (a rename since step one keeps the append); else by `path`. */
@@ -246,8 +252,6 @@ export type WriteDeps = WriteArgs & {
     genStamp: number,
     resume?: Resume,
   ) => Promise<StageLink>
-  /** The inline bytes of a file (the caller holds its lease). */
-  inlineData: (path: string, user: string) => Promise<Uint8Array>
 }
 
 /** Writes the body; on failure the rest of the body is read and dropped before the error answers. */
@@ -317,19 +321,22 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
       ...base,
       clientName,
       append: { path: a.path, data: new Uint8Array(0), close: false, ...byId },
-    })) as { size: number; inlined: boolean; fileId: number; path: string }
+    })) as { size: number; inlined: boolean; fileId: number; path: string; inlineData?: string }
     fileId = r.fileId
     continueLast = !r.inlined
     if (r.inlined && r.size > 0) {
-      // The inline bytes move into the first block (the file grows past inlineThreshold).
-      try {
-        prefix = await a.inlineData(r.path, a.user)
-      } catch (err) {
-        await a.propose({ ...base, clientName, completeFile: { fileId, blocks: [] } }).catch(() => undefined)
-        throw err
+      // The inline bytes move into the first block (the file grows past inlineThreshold): the append
+      // that took the lease answered them, so nothing changed them since.
+      prefix = r.inlineData === undefined ? new Uint8Array(0) : Buffer.from(r.inlineData, 'base64')
+      if (prefix.length !== r.size) {
+        await a
+          .propose({ ...base, clientName, completeFile: { path: a.path, fileId, blocks: [] } })
+          .catch(() => undefined)
+        throw new FsError(
+          'ACCESS_DENIED',
+          `${a.path}: appending past inlineThreshold moves the file's inline bytes into a block, which needs read access to them`,
+        )
       }
-      if (prefix.length !== r.size)
-        throw new FsError('INVALID_ARGUMENT', `${a.path} changed while it was reopened`)
       dropInline = true
     }
   }
@@ -388,16 +395,17 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
       commits.push(commit)
       if (await atEnd()) break
     }
-    await a.propose({ ...base, clientName, completeFile: { fileId, blocks: commits, dropInline } })
+    await a.propose({ ...base, clientName, completeFile: { path: a.path, fileId, blocks: commits, dropInline } })
   } catch (err) {
     if (a.op === 'CREATE')
-      // No damaged file: the new file goes (by inode: a rename meanwhile does not save it).
-      await a.propose({ ...base, delete: { path: '', fileId } }).catch(() => undefined)
+      // No damaged file: the new file goes (by inode, under the write's lease: a rename meanwhile does
+      // not save it).
+      await a.propose({ ...base, clientName, delete: { path: a.path, fileId } }).catch(() => undefined)
     else
       // The blocks completed are final on their replicas: the append keeps them; the one it was
       // writing is dropped (a continued last block keeps its old length and stamp).
       await a
-        .propose({ ...base, clientName, completeFile: { fileId, blocks: commits, dropInline } })
+        .propose({ ...base, clientName, completeFile: { path: a.path, fileId, blocks: commits, dropInline } })
         .catch(() => undefined)
     throw err
   }
@@ -480,7 +488,7 @@ async function writeBlock(
       const r = (await a.propose({
         ...base,
         clientName,
-        updatePipeline: { fileId, blockId: alloc.blockId, targets: survivors },
+        updatePipeline: { path: a.path, fileId, blockId: alloc.blockId, targets: survivors },
       })) as { genStamp: number }
       resume = { fromGenStamp: genStamp, resumeFrom: acked }
       genStamp = r.genStamp

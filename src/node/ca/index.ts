@@ -11,6 +11,7 @@ export {
   createClusterCa,
   createNodeKey,
   issueNodeCertificate,
+  issueUserCertificate,
   verifyNodeCertificate,
   nodeUri,
   CertificateError,

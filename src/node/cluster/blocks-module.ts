@@ -5,7 +5,7 @@
  * /api/v1/fs/blocks, PUT /api/v1/fs/datanodes/state, GET /api/v1/fs/health).
  */
 import { randomInt } from 'node:crypto'
-import { blockRoutes, createNodeHttp } from '../../api/index.js'
+import { blockRoutes } from '../../api/index.js'
 import { createSeededRng } from '../../consensus/index.js'
 import { createBlockManager, heartbeatIntervalMs } from '../../fs/blocks/index.js'
 import { realClock } from '../membership/index.js'
@@ -40,14 +40,12 @@ export function blockManagerModule(): NodeModule<'blockmanager'> {
         logger: logger.child({ area: 'blocks' }),
         metrics,
         httpScheme: config.tls ? 'https' : 'http',
+        // Blocks are allocated as the principal of the write's grant, checked against this replica.
+        authenticator: meta.authenticator,
       })
-      const tls = config.tls ? requireService(components, 'tls') : undefined
       return {
         api: manager,
-        routes: blockRoutes(
-          manager,
-          createNodeHttp(tls === undefined ? {} : { tls: { ca: () => tls.clusterCaPem() } }),
-        ),
+        routes: blockRoutes(manager),
         service: { start: (signal) => manager.start(signal), stop: (signal) => manager.stop(signal) },
       }
     },

@@ -6,15 +6,14 @@
  */
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
-import { createNodeHttp, createWriteTokens, datanodeRoutes, writeTokenKey } from '../../api/index.js'
-import { FsError } from '../../fs/index.js'
+import { createWriteTokens, datanodeRoutes } from '../../api/index.js'
 import { createSeededRng } from '../../consensus/index.js'
 import { heartbeatIntervalMs } from '../../fs/blocks/index.js'
 import { createDatanode } from '../../fs/datanode/index.js'
 import { realClock } from '../membership/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import { libp2pPeerNetwork } from '../p2p/index.js'
-import { loadSwarmKey } from './p2p-module.js'
+import { grantVerifierOf } from './trust.js'
 
 export function datanodeModule(): NodeModule<'datanode'> {
   return {
@@ -25,8 +24,7 @@ export function datanodeModule(): NodeModule<'datanode'> {
       const p2p = requireService(components, 'p2p')
       const cluster = requireService(components, 'cluster')
       const localMeta = components.services.metadata
-      const tls = config.tls ? requireService(components, 'tls') : undefined
-      const nodeHttp = createNodeHttp(tls === undefined ? {} : { tls: { ca: () => tls.clusterCaPem() } })
+      const membership = requireService(components, 'membership')
       const datanode = createDatanode({
         selfId: identity.id,
         zone: config.zone,
@@ -37,35 +35,15 @@ export function datanodeModule(): NodeModule<'datanode'> {
         },
         peers: libp2pPeerNetwork(() => p2p.host()),
         metadata: {
-          propose: (command) => cluster.propose(command),
+          // A write's grant goes with its proposals: the metadata node proposes them as its principal.
+          propose: (command, opts) =>
+            cluster.propose(
+              command,
+              opts?.grant === undefined ? undefined : { credential: { grant: opts.grant } },
+            ),
           leaderId: async () => (await cluster.status()).leader?.id,
-          // Over a metadata node's WebHDFS, as the writing user (HTTPS with --tls), with a deadline.
-          readInline: async (path, user, signal) => {
-            const t = cluster.metadataTargets().find((n) => n.httpAddr !== '')
-            if (t === undefined)
-              throw new FsError('NOT_ENOUGH_DATANODES', 'no metadata node to read the inline bytes from')
-            const encoded = path.split('/').map(encodeURIComponent).join('/')
-            const res = await nodeHttp.get(
-              t.httpAddr,
-              `/webhdfs/v1${encoded}?op=OPEN&user.name=${encodeURIComponent(user)}`,
-              { signal },
-            )
-            if (res.status !== 200)
-              throw new FsError('ACCESS_DENIED', `reading the inline bytes of ${path} answered ${res.status}`)
-            return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.length)
-          },
         },
         localManager: components.services.blockmanager,
-        localMeta:
-          localMeta === undefined
-            ? undefined
-            : {
-                group: {
-                  propose: (command, opts) => localMeta.group.propose(command, opts),
-                  readBarrier: (opts) => localMeta.group.readBarrier(opts),
-                },
-                stateMachine: localMeta.stateMachine,
-              },
         clock: realClock,
         rng: createSeededRng(randomInt(0x1_0000_0000)),
         heartbeatMs: heartbeatIntervalMs(config.gossipIntervalMs),
@@ -77,7 +55,16 @@ export function datanodeModule(): NodeModule<'datanode'> {
         routes: datanodeRoutes({
           datanode,
           nodeId: identity.id,
-          tokens: createWriteTokens({ key: writeTokenKey(loadSwarmKey(config.swarmKey, config.dataDir)) }),
+          // Write Locations are signed by metadata nodes: the members of the group as this node's
+          // replica knows them, or (no replica here) the metadata nodes of the gossip view. The
+          // metadata group checks the token again with every command the write proposes.
+          tokens: createWriteTokens({
+            verifier: grantVerifierOf((id) =>
+              localMeta !== undefined
+                ? localMeta.isMember(id)
+                : membership.view().some((n) => n.id === id && n.roles.includes('metadata')),
+            ),
+          }),
         }),
         service: { start: (signal) => datanode.start(signal), stop: (signal) => datanode.stop(signal) },
       }

@@ -4,25 +4,28 @@
  * A node without the metadata role has no replica: it forwards those routes over HTTP to a live
  * metadata node (its own zone first), so clients may still talk to any node. The forwarded request
  * carries the metadata node's address as Host, so WebHDFS redirects point straight at the node that
- * signed them.
+ * signed them. It also carries the caller's credential as it came (headers and parameters): the
+ * metadata node authenticates the caller itself; this node has refused bad credentials already
+ * (its own auth hook, with the per-source limit), and lets requests without any through.
  */
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Gauge } from 'prom-client'
 import {
-  createNodeHttp,
   createWriteTokens,
   fsRoutes,
+  mapError,
+  toRemoteException,
   webhdfsRoutes,
-  writeTokenKey,
   type ApiRoutes,
 } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createFsService, createSubtreePurger, type FsService, type Namespace } from '../../fs/index.js'
+import type { Principal } from '../../auth/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
-import { loadSwarmKey } from './p2p-module.js'
+import { grantSigner, grantVerifierOf } from './trust.js'
 import { parseHostPort } from '../p2p/index.js'
 
 export function fsModule(): NodeModule<'fs'> {
@@ -37,36 +40,28 @@ export function fsModule(): NodeModule<'fs'> {
             readBarrier: (opts) => local.group.readBarrier(opts),
           },
           stateMachine: local.stateMachine,
+          // The API authenticated the caller without a barrier (authFresh: false): check again after ours.
+          recheck: (caller) => local.authenticator.recheck(caller as Principal),
         })
         const blocks = components.services.blockmanager
-        const tls = components.config.tls ? requireService(components, 'tls') : undefined
-        const nodeHttp = createNodeHttp(tls === undefined ? {} : { tls: { ca: () => tls.clusterCaPem() } })
         const webhdfs = webhdfsRoutes({
           fs,
           blocks,
           nodeId: components.identity.id,
+          // Write Locations are this node's grants (signed with its node key); the datanode that gets
+          // the data, and the metadata group its commands go to, check them against the group's members.
           tokens: createWriteTokens({
-            key: writeTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
+            signer: grantSigner(components.identity),
+            verifier: grantVerifierOf((id) => local.isMember(id)),
           }),
+          delegation: components.services.auth?.service,
           fsStatus:
             blocks === undefined
               ? undefined
               : async (signal) => {
-                  // The datanodes' soft state lives on the leader: ask it when this node is not the leader.
-                  const leader = blocks.leaderHttp()
-                  if (leader === undefined) return blocks.fsStatus()
-                  const res = await nodeHttp.get(leader, '/api/v1/fs/health', { signal })
-                  if (res.status !== 200)
-                    throw new HopsError('UNAVAILABLE', `the metadata leader answered ${res.status}`)
-                  const h = JSON.parse(res.body.toString('utf8')) as {
-                    datanodes: {
-                      live: boolean
-                      capacityBytes: number
-                      usedBytes: number
-                      availableBytes: number
-                    }[]
-                  }
-                  const live = h.datanodes.filter((d) => d.live)
+                  // The datanodes' soft state lives on the leader: the block manager asks it over p2p
+                  // when this node is not the leader. Only live datanodes count, as HDFS's -df does.
+                  const live = (await blocks.health(signal)).datanodes.filter((d) => d.live)
                   return {
                     capacity: live.reduce((n, d) => n + d.capacityBytes, 0),
                     used: live.reduce((n, d) => n + d.usedBytes, 0),
@@ -149,11 +144,21 @@ export interface ForwardTls {
   ca(): string | undefined
 }
 
-/** Forwards the fs routes of a node without a replica to a metadata node (over HTTPS with `tls`). */
+/**
+ * Forwards the routes a node without a replica cannot serve — file system, users, keys, cluster
+ * settings — to a metadata node (over HTTPS with `tls`).
+ */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
   return {
     name: 'fs-proxy',
     register(app: FastifyInstance) {
+      // What this node refuses itself (bad credentials, no metadata node) answers as the metadata node
+      // would: a RemoteException on WebHDFS, the error body elsewhere.
+      app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+        const { status, body } = req.url.startsWith('/webhdfs/') ? toRemoteException(err) : mapError(err)
+        if (status >= 500) req.log.error({ err }, 'forwarding failed')
+        void reply.status(status).type('application/json').send(body)
+      })
       // Bodies are streamed through untouched, whatever their type.
       app.removeAllContentTypeParsers()
       app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
@@ -163,8 +168,25 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
         response: { default: { description: 'the metadata node’s answer' } },
       }
       const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply, tls)
-      for (const url of ['/webhdfs/v1', '/webhdfs/v1/*', '/api/v1/fs/*']) {
-        app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url, schema, handler })
+      for (const url of [
+        '/webhdfs/v1',
+        '/webhdfs/v1/*',
+        '/api/v1/fs/*',
+        '/api/v1/users',
+        '/api/v1/users/*',
+        '/api/v1/keys',
+        '/api/v1/keys/*',
+        '/api/v1/cluster/settings',
+        '/api/v1/cluster/settings/*',
+      ]) {
+        app.route({
+          method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],
+          url,
+          schema,
+          // Bad credentials stop here; none at all go on (a write's second hop): the metadata node decides.
+          config: { auth: 'optional' },
+          handler,
+        })
       }
     },
   }

@@ -20,6 +20,7 @@ import {
   type RaftGroup,
   type RaftLogger,
 } from '../../consensus/index.js'
+import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
 import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { hopsd } from '../../proto/cluster.js'
@@ -44,7 +45,9 @@ import {
 } from '../p2p/index.js'
 import { Periodic } from '../../lib/index.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
+import { plantedApplyFaultPath, withPlantedApplyFault } from './planted-fault.js'
 import { buildClusterStatus, type ClusterStatus } from './status.js'
+import { asAuthenticated, credentialFromProto, grantVerifier } from './trust.js'
 
 import pb = hopsd.cluster
 
@@ -64,6 +67,15 @@ export interface MetadataNode {
   readonly group: RaftGroup
   readonly stateMachine: MetaStateMachine
   readonly cluster: ClusterTable
+  /**
+   * Authenticates credentials against this replica (src/auth), after a read barrier; accepts grants
+   * signed by current members of the group. The API hook, forwarded proposals and block allocation use it.
+   */
+  readonly authenticator: Authenticator
+  /** The `auth` module of the state machine (users, keys, tokens). */
+  readonly auth: AuthStore
+  /** Whether `id` is a voter or learner of the group now (a node whose grants are believed). */
+  isMember(id: string): boolean
   /** Where the bootstrap protocol stands ('member' once the node belongs to a group). */
   bootstrapState(): BootstrapState
   status(): ClusterStatus
@@ -81,11 +93,25 @@ export function metadataModule(): NodeModule<'metadata'> {
       const selfId = identity.id
 
       const stateMachine = createMetaStateMachine({
-        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule()],
+        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule(), authModule()],
         // The group below runs with the default maxBatchBytes: settings must fit it.
         commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
+      const authStore = stateMachine.module<AuthStore>('auth')
+      const members = (): string[] => {
+        if (group === undefined) return []
+        const st = group.status()
+        return [...st.voters, ...st.learners]
+      }
+      const authenticator = createLocalAuthenticator({
+        store: () => authStore,
+        settings: () => stateMachine.settings(),
+        isSuperuser: (u, g) => stateMachine.isSuperuser(u, g),
+        bootstrapMode: config.auth,
+        barrier: (signal) => requireGroup().readBarrier({ signal }),
+        grants: grantVerifier(members),
+      })
       let group: RaftGroup | undefined
       let channel: Channel | undefined
       const unhandles: (() => Promise<void>)[] = []
@@ -141,9 +167,17 @@ export function metadataModule(): NodeModule<'metadata'> {
         },
         stateMachine,
         cluster,
+        authenticator,
+        auth: authStore,
+        isMember: (id) => members().includes(id),
         bootstrapState: () => bootState,
         status: () =>
-          buildClusterStatus(requireGroup().status(), cluster.info()?.clusterId, membership.view()),
+          buildClusterStatus(
+            requireGroup().status(),
+            cluster.info()?.clusterId,
+            membership.view(),
+            authenticator.mode(),
+          ),
       }
 
       return {
@@ -160,18 +194,24 @@ export function metadataModule(): NodeModule<'metadata'> {
               id: selfId,
               storage,
               transport: createLibp2pRaftTransport(channel, { selfId, logger }),
-              stateMachine,
+              stateMachine: withPlantedApplyFault(stateMachine, plantedApplyFaultPath()),
               rng: createSeededRng(randomBytes(4).readUInt32LE(0)),
               config: { tickMs: config.raftTickMs },
               logger: raftLogger(logger.child({ area: 'raft' })),
             })
-            await channel.start()
-            await group.start()
             group.subscribe((ev) => {
               if (ev.type === 'leader') logger.info({ leader: ev.leaderId, term: ev.term }, 'raft leader')
               if (ev.type === 'membership')
                 logger.info({ voters: ev.voters, learners: ev.learners }, 'raft membership')
+              // The group stopped on its own (storage or apply failure): this replica is dead. Say so
+              // on /health and exit, so that a supervisor restarts the node from its disk.
+              if (ev.type === 'stopped' && ev.error !== undefined) {
+                const code = (ev.error as { code?: string }).code ?? 'STORAGE_FAILED'
+                components.fatal({ code, message: `the metadata Raft group stopped: ${ev.error.message}` })
+              }
             })
+            await channel.start()
+            await group.start()
             unhandles.push(
               await handleRequests(host, PROTOCOLS.bootstrap, async (from, body) => {
                 const req = pb.BootstrapRequest.decode(body)
@@ -208,9 +248,22 @@ export function metadataModule(): NodeModule<'metadata'> {
                 async (_from, body, signal) => {
                   const req = pb.ProposeRequest.decode(body)
                   const timeoutMs = Math.min(req.timeoutMs || FORWARD_TIMEOUT_MS_MAX, FORWARD_TIMEOUT_MS_MAX)
-                  const result = await requireGroup().propose(req.command, {
-                    signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-                    session: req.clientId ? { clientId: req.clientId, seq: req.seq } : undefined,
+                  const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+                  // A peer's word for who is calling counts for nothing: its credential is checked
+                  // here and the command proposed as the principal it proves (src/node/cluster/trust.ts).
+                  const { command, principal } = await asAuthenticated(
+                    authenticator,
+                    credentialFromProto(req.credential),
+                    req.command,
+                    selfId,
+                    deadline,
+                  )
+                  const result = await requireGroup().propose(command, {
+                    signal: deadline,
+                    // Sessions are per principal: another user's clientId names another session.
+                    session: req.clientId
+                      ? { clientId: `${principal.user}\u0000${req.clientId}`, seq: req.seq }
+                      : undefined,
                   })
                   return pb.ProposeReply.encode({ resultJson: JSON.stringify(result ?? null) }).finish()
                 },
