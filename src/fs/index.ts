@@ -36,6 +36,7 @@ export {
   FS_OPS,
   LIST_PAGE_MAX,
   REPLICATION_MAX,
+  DETACHED_PARENT,
   type ContentSummary,
   type FileStatus,
   type FsOp,
@@ -85,3 +86,9 @@ export type {
   PeerStreams,
 } from './peers.js'
 export { silentFsLogger, type FsLogger } from './logger.js'
+export {
+  createSubtreePurger,
+  PURGE_INTERVAL_MS,
+  type SubtreePurger,
+  type SubtreePurgerInit,
+} from './purge.js'

@@ -42,7 +42,9 @@ import {
 } from './quota.js'
 import {
   ALL,
+  allows,
   checkPermission,
+  permissionDenied,
   READ,
   READ_EXECUTE,
   WRITE,
@@ -64,6 +66,11 @@ export const LIST_PAGE_MAX = 1000
 export const LEASES_MAX = 100_000
 /** Owner and group names. */
 export const PRINCIPAL_BYTES_MAX = 255
+/**
+ * The parent id under which detached subtrees wait to be purged (below ROOT_ID: no directory has it).
+ * A detached root is keyed `(DETACHED_PARENT, be64(its id))`, so the roots are one range in key order.
+ */
+export const DETACHED_PARENT = 1
 
 export const XATTR_CREATE = 1
 export const XATTR_REPLACE = 2
@@ -87,6 +94,7 @@ export const FS_OPS = [
   'concat',
   'truncate',
   'setQuota',
+  'purgeDetached',
 ] as const satisfies readonly CommandOp[]
 
 export type FsOp = (typeof FS_OPS)[number]
@@ -167,6 +175,15 @@ export interface OpResults {
   concat: null
   truncate: { done: boolean; size: number }
   setQuota: null
+  /** Inodes freed by this step; detached subtrees left (0: all purged). */
+  purgeDetached: { purged: number; remaining: number }
+}
+
+/** How a content summary walks: the inodes it counts between two yields, and when to stop. */
+export interface SummaryOpts {
+  /** Inodes counted before yielding to the event loop (default: the contentSummaryBatchInodes setting). */
+  readonly batchInodes?: number
+  readonly signal?: AbortSignal
 }
 
 interface Op {
@@ -314,6 +331,9 @@ export class Namespace implements MetaModule {
           str(c.storageType),
         )
       }
+      case 'purgeDetached':
+        if (!op.su) throw new FsError('ACCESS_DENIED', `${cmd.user} may not purge deleted subtrees`)
+        return this.purgeDetached(op)
       default:
         throw new Error(`fs: op ${String(cmd.op)} routed to the namespace`)
     }
@@ -575,11 +595,65 @@ export class Namespace implements MetaModule {
     }
     this.check(op, r, { parent: WRITE, sub: ALL, ignoreEmptyDir: true })
     if (inode === undefined || names.length === 0) return { deleted: false }
-    const removed = this.removeSubtree(inode)
-    this.charge(this.quotaDirsOf(r, names.length), negate(removed))
+    const quotaDirs = this.quotaDirsOf(r, names.length)
+    if (inode.type === FILE || inode.childrenNum === 0) {
+      this.charge(quotaDirs, negate(this.removeSubtree(inode)))
+    } else {
+      // A directory with children is detached, not removed: it leaves the namespace in this command
+      // (invisible at once, by path and by inode id) and the metadata leader purges it in bounded
+      // PurgeDetached steps, so that no single apply is as long as the subtree is large. Its usage
+      // leaves the quotas above it now: read from its own quota row when it has one (O(1)), measured
+      // only when a directory above has a quota and it has none.
+      if (quotaDirs.length > 0) this.charge(quotaDirs, negate(this.usageOf(inode)))
+      this.inodes.delete(this.keyOf(inode.id))
+      const name = be64(inode.id)
+      this.inodes.put(inodeKey(DETACHED_PARENT, name), { ...inode, parent: DETACHED_PARENT, name })
+      this.onDetached?.()
+    }
     this.touchDir(inode.parent, -1, op.now)
     op.emit('delete', path, inode.id)
-    return { deleted: removed.ns > 0 }
+    return { deleted: true }
+  }
+
+  /**
+   * One bounded step of purging detached subtrees: frees up to `purgeBatchInodes` inodes (with their
+   * leases and quota rows), deepest first, oldest subtree first — a directory goes after its children,
+   * so a later step resumes by walking down from the subtree's root again (O(depth)). Their usage was
+   * released when they were detached; their blocks became orphans then and the block manager's
+   * reconcile loop forgets them. Deterministic: the order is key order.
+   */
+  private purgeDetached(op: Op): OpResults['purgeDetached'] {
+    let budget = op.settings.purgeBatchInodes
+    let purged = 0
+    const [start, end] = childrenRange(DETACHED_PARENT)
+    while (budget > 0) {
+      const first = this.inodes.range(start, end).next()
+      if (first.done === true) break
+      const stack: Inode[] = [first.value[1]]
+      while (stack.length > 0 && budget > 0) {
+        const top = stack[stack.length - 1]!
+        const child = top.type === DIRECTORY ? this.children(top).next() : undefined
+        if (child !== undefined && child.done !== true) {
+          if (child.value.type === DIRECTORY) {
+            stack.push(child.value)
+            continue
+          }
+          this.purgeOne(child.value)
+        } else {
+          this.purgeOne(top)
+          stack.pop()
+        }
+        budget--
+        purged++
+      }
+    }
+    return { purged, remaining: this.inodes.countRange(start, end) }
+  }
+
+  private purgeOne(inode: Inode): void {
+    this.leases.delete(leaseKey(inode.id))
+    if (inode.type === DIRECTORY && this.quotaIds.has(inode.id)) this.quotas.delete(be64(inode.id))
+    this.inodes.delete(this.keyOf(inode.id))
   }
 
   private setPermission(op: Op, path: string, permission: number): null {
@@ -947,25 +1021,65 @@ export class Namespace implements MetaModule {
     return file.data.subarray(offset, end)
   }
 
-  /** Totals over the subtree (READ_EXECUTE on every directory in it). */
-  contentSummary(caller: Caller, path: string): ContentSummary {
+  /**
+   * Totals over the subtree (READ_EXECUTE on every directory in it, as HDFS checks).
+   *
+   * Runs outside apply (a read, after the caller's read barrier) and never holds the event loop for
+   * long: it counts `contentSummaryBatchInodes` inodes, then yields (setImmediate) so that Raft
+   * heartbeats and commands run, as HDFS releases its lock every dfs.content-summary.limit inodes.
+   * Consistency, as HDFS's with that limit: not a snapshot. An inode whose path stays the same for the
+   * whole walk is counted exactly once; one created, deleted, renamed or under a directory renamed
+   * while the walk runs may be counted once, twice or not at all. A subtree of fewer inodes than the
+   * batch is counted in one go, between two commands: a consistent answer.
+   */
+  async contentSummary(caller: Caller, path: string, opts: SummaryOpts = {}): Promise<ContentSummary> {
     const r = this.resolve(parsePath(path))
-    this.checkRead(caller, r, { sub: READ_EXECUTE })
+    this.checkRead(caller, r, {})
     const root = this.requireExisting(r, path, true)
+    const su = this.store.isSuperuser(caller.user, caller.groups)
+    const batch = Math.max(1, opts.batchInodes ?? this.store.settings().contentSummaryBatchInodes)
     let length = 0
     let fileCount = 0
     let directoryCount = 0
     let spaceConsumed = 0
-    const stack = [root]
-    while (stack.length > 0) {
-      const inode = stack.pop()!
+    let sinceYield = 0
+    // Directories still to list: by id and the key after which to go on (children are keyed by their
+    // parent's id, so a directory renamed meanwhile is still listed; one deleted lists nothing).
+    const stack: { id: number; path: string; after: string | undefined }[] = []
+    const visit = (inode: Inode, parentPath: string | undefined): void => {
       if (inode.type === DIRECTORY) {
+        // Paths only for directories (an error names them); files make no garbage.
+        const at = parentPath === undefined ? joinPath(r.names) : childPath(parentPath, inode.name)
+        if (!su && !allows(caller, inode, READ_EXECUTE))
+          throw permissionDenied(caller, inode, READ_EXECUTE, at)
         directoryCount++
-        for (const child of this.children(inode)) stack.push(child)
+        stack.push({ id: inode.id, path: at, after: undefined })
       } else {
         fileCount++
         length += inode.size
         spaceConsumed += inode.size * inode.replication
+      }
+    }
+    visit(root, undefined)
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!
+      const [start, end] = childrenRange(top.id)
+      // The range iterator never stays open across a yield (the table may change meanwhile).
+      let listed = true
+      for (const [key, child] of this.inodes.range(top.after ?? start, end, top.after !== undefined)) {
+        top.after = key
+        visit(child, top.path)
+        sinceYield++
+        if (child.type === DIRECTORY || sinceYield >= batch) {
+          listed = false
+          break
+        }
+      }
+      if (listed) stack.pop()
+      if (sinceYield >= batch) {
+        sinceYield = 0
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        opts.signal?.throwIfAborted()
       }
     }
     const q = root.type === DIRECTORY ? this.quotas.get(be64(root.id)) : undefined
@@ -984,7 +1098,7 @@ export class Namespace implements MetaModule {
    * HDFS's getQuotaUsage: a directory with a quota answers its kept counters at once (READ_EXECUTE on
    * it); anything else is counted as getContentSummary counts it.
    */
-  quotaUsage(caller: Caller, path: string): QuotaUsage {
+  async quotaUsage(caller: Caller, path: string, opts: SummaryOpts = {}): Promise<QuotaUsage> {
     const r = this.resolve(parsePath(path))
     const inode = r.inodes[r.inodes.length - 1]
     const q = inode?.type === DIRECTORY ? this.quotas.get(be64(inode.id)) : undefined
@@ -998,7 +1112,7 @@ export class Namespace implements MetaModule {
         typeQuota: typeQuotaOf(q),
       }
     }
-    const s = this.contentSummary(caller, path)
+    const s = await this.contentSummary(caller, path, opts)
     return {
       fileAndDirectoryCount: s.fileCount + s.directoryCount,
       quota: -1,
@@ -1133,10 +1247,10 @@ export class Namespace implements MetaModule {
   /** The path of inode `id` now (its names up to the root). */
   pathOf(id: number): string {
     const names: string[] = []
-    let inode = this.fileById(id)
+    let inode = this.rawById(id)
     while (inode !== undefined && inode.parent !== 0) {
       names.push(inode.name)
-      inode = this.fileById(inode.parent)
+      inode = this.rawById(inode.parent)
     }
     return '/' + names.reverse().join('/')
   }
@@ -1153,8 +1267,34 @@ export class Namespace implements MetaModule {
     this.leases.put(key, { ...lease, chargedBytes: lease.chargedBytes + bytes })
   }
 
-  /** A file inode by id (no permission check: the block map's bookkeeping). */
+  /**
+   * An inode of the namespace by id (no permission check: the block map's bookkeeping); undefined when
+   * it is gone or in a detached subtree waiting to be purged. O(depth): its parent links are followed
+   * up to the root.
+   */
   fileById(id: number): Inode | undefined {
+    const inode = this.rawById(id)
+    if (inode === undefined) return undefined
+    for (let cur: Inode | undefined = inode; cur !== undefined; cur = this.rawById(cur.parent)) {
+      if (cur.parent === 0) return inode
+      if (cur.parent === DETACHED_PARENT) return undefined
+    }
+    return undefined
+  }
+
+  /** Detached subtrees not yet purged (the metadata leader purges while this is above 0). */
+  get detachedCount(): number {
+    const [start, end] = childrenRange(DETACHED_PARENT)
+    return this.inodes.countRange(start, end)
+  }
+
+  /**
+   * Called (outside the command's rollback) whenever a command may have left a detached subtree: the
+   * purge loop wakes on it. Not part of the state; set by the node that purges.
+   */
+  onDetached: (() => void) | undefined
+
+  private rawById(id: number): Inode | undefined {
     const key = this.keyById.get(id)
     return key === undefined ? undefined : this.inodes.get(key)
   }
@@ -1671,4 +1811,8 @@ function num(v: number | null | undefined): number {
 
 function bytes(v: Uint8Array | null | undefined): Uint8Array {
   return v ?? EMPTY
+}
+
+function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`
 }

@@ -101,12 +101,22 @@ export class BlockMap implements MetaModule {
   private readonly counters: Table<{ value: number }>
   /** node → block ids it holds or is to hold (derived, kept by the table hooks). */
   private readonly byNode = new Map<string, Set<number>>()
+  /** inode id → ids of its block records (derived, kept by the table hooks): CompleteFile's cost follows the file. */
+  private readonly byInode = new Map<number, Set<number>>()
 
   constructor(
     store: MetaStore,
     private readonly ns: () => Namespace,
   ) {
     const index = (r: BlockRecord, add: boolean): void => {
+      let mine = this.byInode.get(r.inodeId)
+      if (add) {
+        if (mine === undefined) this.byInode.set(r.inodeId, (mine = new Set()))
+        mine.add(r.id)
+      } else {
+        mine?.delete(r.id)
+        if (mine?.size === 0) this.byInode.delete(r.inodeId)
+      }
       for (const n of new Set([...r.replicas, ...r.corrupt])) {
         let s = this.byNode.get(n)
         if (add) {
@@ -124,7 +134,10 @@ export class BlockMap implements MetaModule {
         index(next, true)
       },
       onDelete: (_k, prev) => index(prev, false),
-      onClear: () => this.byNode.clear(),
+      onClear: () => {
+        this.byNode.clear()
+        this.byInode.clear()
+      },
     })
     this.datanodes = store.table('fs.datanode', protoCodec<DatanodeRecord>(pb.DatanodeRecord))
     this.counters = store.table('fs.blockcounter', counterCodec)
@@ -299,8 +312,10 @@ export class BlockMap implements MetaModule {
       listed.push({ id, length, genStamp })
     }
     const done = new Set(listed.map((b) => b.id))
-    for (const [key, rec] of [...this.blocks.range('')]) {
-      if (rec.inodeId === file.id && rec.state === UC && !done.has(rec.id)) this.blocks.delete(key)
+    // The file's own records only (a per-inode index), not the whole block table.
+    for (const id of [...(this.byInode.get(file.id) ?? [])].sort((a, b) => a - b)) {
+      const rec = this.blocks.get(be64(id))
+      if (rec !== undefined && rec.state === UC && !done.has(id)) this.blocks.delete(be64(id))
     }
     // A reopened last block the writer did not finish keeps its committed length and stamp.
     const last = lastId === undefined ? undefined : this.blocks.get(be64(lastId))

@@ -11,6 +11,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Gauge } from 'prom-client'
 import {
   createWriteTokens,
   fsRoutes,
@@ -20,7 +21,7 @@ import {
   type ApiRoutes,
 } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
-import { createFsService, type FsService } from '../../fs/index.js'
+import { createFsService, createSubtreePurger, type FsService, type Namespace } from '../../fs/index.js'
 import type { Principal } from '../../auth/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
@@ -69,8 +70,39 @@ export function fsModule(): NodeModule<'fs'> {
                 },
         })
         const native = fsRoutes({ fs, blocks })
+        // Recursive deletes detach their directory at once; the leader frees it in bounded steps.
+        const purger = createSubtreePurger({
+          ns: () => local.stateMachine.module<Namespace>('fs'),
+          purgeStep: (signal) => fs.purgeDetachedStep({ signal }),
+          isLeader: () => {
+            if (local.bootstrapState().phase !== 'member') return false
+            const st = local.group.status()
+            return st.role === 'leader' && st.leaderId === components.identity.id
+          },
+          log: components.logger.child({ area: 'purge' }),
+        })
+        new Gauge({
+          name: 'hopsd_fs_detached_subtrees',
+          help: 'Subtrees that recursive deletes detached and the metadata leader has not purged yet (this replica).',
+          registers: [components.metrics],
+          collect() {
+            this.set(local.stateMachine.module<Namespace>('fs').detachedCount)
+          },
+        })
+        new Gauge({
+          name: 'hopsd_fs_purged_inodes',
+          help: 'Inodes of deleted subtrees this node purged as the metadata leader, since it started.',
+          registers: [components.metrics],
+          collect() {
+            this.set(purger.stats().purged)
+          },
+        })
         return {
           api: fs,
+          service: {
+            start: async () => purger.start(),
+            stop: () => purger.stop(),
+          },
           routes: {
             name: 'fs',
             async register(app) {
