@@ -388,6 +388,18 @@ describe('native fs API', () => {
     expect((await call('GET', '/api/v1/fs/stat?path=/none')).statusCode).toBe(404)
   })
 
+  it('PUT /api/v1/fs/files refuses a body that is not raw bytes (text/plain wrote an empty file)', async () => {
+    const { call, sm } = await setup()
+    const before = sm.appliedIndex
+    const put = await call('PUT', '/api/v1/fs/files?path=/n/t.txt&user.name=hopsd', 'hello', {
+      'content-type': 'text/plain',
+    })
+    expect(put.statusCode).toBe(415)
+    expect(put.json()).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } })
+    expect(sm.appliedIndex).toBe(before)
+    expect((await call('GET', '/api/v1/fs/stat?path=/n/t.txt')).statusCode).toBe(404)
+  })
+
   it('PUT /api/v1/fs/files with clientId+seq: a retry answers the first result, applied once', async () => {
     const { call, sm } = await setup()
     const octet = { 'content-type': 'application/octet-stream' }

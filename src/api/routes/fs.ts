@@ -18,6 +18,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Caller, FsService } from '../../fs/index.js'
 import { callerOf as verifiedCaller } from '../auth-hook.js'
 import type { ApiRoutes } from '../server.js'
+import { HopsError } from '../../errors.js'
 
 export interface FsRoutesDeps {
   readonly fs: FsService
@@ -173,6 +174,13 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
             seq?: number
           }
           const body = request.body
+          // Only raw bytes are a file: a body another parser read (text/plain as a string, JSON) is
+          // refused rather than written as an empty file. No body at all is an empty file.
+          if (body !== undefined && body !== null && !(body instanceof Buffer))
+            throw new HopsError(
+              'UNSUPPORTED_MEDIA_TYPE',
+              `a file's bytes are sent as application/octet-stream, not ${request.headers['content-type']}`,
+            )
           const data =
             body instanceof Buffer
               ? new Uint8Array(body.buffer, body.byteOffset, body.length)
