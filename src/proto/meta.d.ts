@@ -37,7 +37,15 @@ export namespace hopsd {
             updateReplicas?: (hopsd.meta.UpdateReplicas.$Properties|null);
             setDatanodeState?: (hopsd.meta.SetDatanodeState.$Properties|null);
             removeBlocks?: (hopsd.meta.RemoveBlocks.$Properties|null);
-            op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks");
+            createJoinToken?: (hopsd.meta.CreateJoinToken.$Properties|null);
+            deleteJoinToken?: (hopsd.meta.DeleteJoinToken.$Properties|null);
+            requestAdmission?: (hopsd.meta.RequestAdmission.$Properties|null);
+            admitNode?: (hopsd.meta.AdmitNode.$Properties|null);
+            revokeNode?: (hopsd.meta.RevokeNode.$Properties|null);
+            wrapCaKey?: (hopsd.meta.WrapCaKey.$Properties|null);
+            recordCertificate?: (hopsd.meta.RecordCertificate.$Properties|null);
+            publishCrl?: (hopsd.meta.PublishCrl.$Properties|null);
+            op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl");
             static create(properties: hopsd.meta.Command.$Shape): hopsd.meta.Command & hopsd.meta.Command.$Shape;
             static create(properties?: hopsd.meta.Command.$Properties): hopsd.meta.Command;
             static encode(m: hopsd.meta.Command.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -78,7 +86,15 @@ export namespace hopsd {
                 updateReplicas?: (hopsd.meta.UpdateReplicas.$Properties|null);
                 setDatanodeState?: (hopsd.meta.SetDatanodeState.$Properties|null);
                 removeBlocks?: (hopsd.meta.RemoveBlocks.$Properties|null);
-                op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks");
+                createJoinToken?: (hopsd.meta.CreateJoinToken.$Properties|null);
+                deleteJoinToken?: (hopsd.meta.DeleteJoinToken.$Properties|null);
+                requestAdmission?: (hopsd.meta.RequestAdmission.$Properties|null);
+                admitNode?: (hopsd.meta.AdmitNode.$Properties|null);
+                revokeNode?: (hopsd.meta.RevokeNode.$Properties|null);
+                wrapCaKey?: (hopsd.meta.WrapCaKey.$Properties|null);
+                recordCertificate?: (hopsd.meta.RecordCertificate.$Properties|null);
+                publishCrl?: (hopsd.meta.PublishCrl.$Properties|null);
+                op?: ("mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl");
                 $unknowns?: Uint8Array[];
             }
             type $Shape = {
@@ -107,9 +123,17 @@ export namespace hopsd {
               updateReplicas?: hopsd.meta.UpdateReplicas.$Shape|null;
               setDatanodeState?: hopsd.meta.SetDatanodeState.$Shape|null;
               removeBlocks?: hopsd.meta.RemoveBlocks.$Shape|null;
+              createJoinToken?: hopsd.meta.CreateJoinToken.$Shape|null;
+              deleteJoinToken?: hopsd.meta.DeleteJoinToken.$Shape|null;
+              requestAdmission?: hopsd.meta.RequestAdmission.$Shape|null;
+              admitNode?: hopsd.meta.AdmitNode.$Shape|null;
+              revokeNode?: hopsd.meta.RevokeNode.$Shape|null;
+              wrapCaKey?: hopsd.meta.WrapCaKey.$Shape|null;
+              recordCertificate?: hopsd.meta.RecordCertificate.$Shape|null;
+              publishCrl?: hopsd.meta.PublishCrl.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape })
+              ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape })
             );
         }
 
@@ -911,6 +935,8 @@ export namespace hopsd {
             clusterId: string;
             caCertPem: string;
             caKeyPem: string;
+            wrappedKey?: (hopsd.meta.WrappedCaKey.$Properties|null);
+            admitted: hopsd.meta.AdmittedMember.$Properties[];
             static create(properties: hopsd.meta.InitCluster.$Shape): hopsd.meta.InitCluster & hopsd.meta.InitCluster.$Shape;
             static create(properties?: hopsd.meta.InitCluster.$Properties): hopsd.meta.InitCluster;
             static encode(m: hopsd.meta.InitCluster.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -929,9 +955,43 @@ export namespace hopsd {
                 clusterId?: (string|null);
                 caCertPem?: (string|null);
                 caKeyPem?: (string|null);
+                wrappedKey?: (hopsd.meta.WrappedCaKey.$Properties|null);
+                admitted?: (hopsd.meta.AdmittedMember.$Properties[]|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.InitCluster.$Properties;
+        }
+
+        interface IAdmittedMember extends hopsd.meta.AdmittedMember.$Properties {
+        }
+
+        class AdmittedMember {
+            constructor(p?: hopsd.meta.AdmittedMember.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            roles: string[];
+            zone: string;
+            static create(properties: hopsd.meta.AdmittedMember.$Shape): hopsd.meta.AdmittedMember & hopsd.meta.AdmittedMember.$Shape;
+            static create(properties?: hopsd.meta.AdmittedMember.$Properties): hopsd.meta.AdmittedMember;
+            static encode(m: hopsd.meta.AdmittedMember.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.AdmittedMember.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.AdmittedMember & hopsd.meta.AdmittedMember.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.AdmittedMember & hopsd.meta.AdmittedMember.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.AdmittedMember;
+            static toObject(m: hopsd.meta.AdmittedMember, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AdmittedMember {
+            interface $Properties {
+                id?: (string|null);
+                roles?: (string[]|null);
+                zone?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.AdmittedMember.$Properties;
         }
 
         interface IClusterInfo extends hopsd.meta.ClusterInfo.$Properties {
@@ -944,6 +1004,7 @@ export namespace hopsd {
             caCertPem: string;
             caKeyPem: string;
             createdMs: number;
+            legacyPlaintextCa: boolean;
             static create(properties: hopsd.meta.ClusterInfo.$Shape): hopsd.meta.ClusterInfo & hopsd.meta.ClusterInfo.$Shape;
             static create(properties?: hopsd.meta.ClusterInfo.$Properties): hopsd.meta.ClusterInfo;
             static encode(m: hopsd.meta.ClusterInfo.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -963,6 +1024,7 @@ export namespace hopsd {
                 caCertPem?: (string|null);
                 caKeyPem?: (string|null);
                 createdMs?: (number|null);
+                legacyPlaintextCa?: (boolean|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.ClusterInfo.$Properties;
@@ -1274,6 +1336,465 @@ export namespace hopsd {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.DatanodeRecord.$Properties;
+        }
+
+        interface IWrappedCaKey extends hopsd.meta.WrappedCaKey.$Properties {
+        }
+
+        class WrappedCaKey {
+            constructor(p?: hopsd.meta.WrappedCaKey.$Properties);
+            $unknowns?: Uint8Array[];
+            nodeId: string;
+            recipientKey: Uint8Array;
+            ephemeralKey: Uint8Array;
+            iv: Uint8Array;
+            ciphertext: Uint8Array;
+            wrappedMs: number;
+            static create(properties: hopsd.meta.WrappedCaKey.$Shape): hopsd.meta.WrappedCaKey & hopsd.meta.WrappedCaKey.$Shape;
+            static create(properties?: hopsd.meta.WrappedCaKey.$Properties): hopsd.meta.WrappedCaKey;
+            static encode(m: hopsd.meta.WrappedCaKey.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.WrappedCaKey.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.WrappedCaKey & hopsd.meta.WrappedCaKey.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.WrappedCaKey & hopsd.meta.WrappedCaKey.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.WrappedCaKey;
+            static toObject(m: hopsd.meta.WrappedCaKey, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace WrappedCaKey {
+            interface $Properties {
+                nodeId?: (string|null);
+                recipientKey?: (Uint8Array|null);
+                ephemeralKey?: (Uint8Array|null);
+                iv?: (Uint8Array|null);
+                ciphertext?: (Uint8Array|null);
+                wrappedMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.WrappedCaKey.$Properties;
+        }
+
+        interface ICreateJoinToken extends hopsd.meta.CreateJoinToken.$Properties {
+        }
+
+        class CreateJoinToken {
+            constructor(p?: hopsd.meta.CreateJoinToken.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            secretHash: Uint8Array;
+            roles: string[];
+            expiresMs: number;
+            static create(properties: hopsd.meta.CreateJoinToken.$Shape): hopsd.meta.CreateJoinToken & hopsd.meta.CreateJoinToken.$Shape;
+            static create(properties?: hopsd.meta.CreateJoinToken.$Properties): hopsd.meta.CreateJoinToken;
+            static encode(m: hopsd.meta.CreateJoinToken.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.CreateJoinToken.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.CreateJoinToken & hopsd.meta.CreateJoinToken.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.CreateJoinToken & hopsd.meta.CreateJoinToken.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.CreateJoinToken;
+            static toObject(m: hopsd.meta.CreateJoinToken, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CreateJoinToken {
+            interface $Properties {
+                id?: (string|null);
+                secretHash?: (Uint8Array|null);
+                roles?: (string[]|null);
+                expiresMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.CreateJoinToken.$Properties;
+        }
+
+        interface IDeleteJoinToken extends hopsd.meta.DeleteJoinToken.$Properties {
+        }
+
+        class DeleteJoinToken {
+            constructor(p?: hopsd.meta.DeleteJoinToken.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            static create(properties: hopsd.meta.DeleteJoinToken.$Shape): hopsd.meta.DeleteJoinToken & hopsd.meta.DeleteJoinToken.$Shape;
+            static create(properties?: hopsd.meta.DeleteJoinToken.$Properties): hopsd.meta.DeleteJoinToken;
+            static encode(m: hopsd.meta.DeleteJoinToken.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.DeleteJoinToken.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.DeleteJoinToken & hopsd.meta.DeleteJoinToken.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.DeleteJoinToken & hopsd.meta.DeleteJoinToken.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.DeleteJoinToken;
+            static toObject(m: hopsd.meta.DeleteJoinToken, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DeleteJoinToken {
+            interface $Properties {
+                id?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.DeleteJoinToken.$Properties;
+        }
+
+        interface IRequestAdmission extends hopsd.meta.RequestAdmission.$Properties {
+        }
+
+        class RequestAdmission {
+            constructor(p?: hopsd.meta.RequestAdmission.$Properties);
+            $unknowns?: Uint8Array[];
+            nodeId: string;
+            roles: string[];
+            zone: string;
+            hosts: string[];
+            static create(properties: hopsd.meta.RequestAdmission.$Shape): hopsd.meta.RequestAdmission & hopsd.meta.RequestAdmission.$Shape;
+            static create(properties?: hopsd.meta.RequestAdmission.$Properties): hopsd.meta.RequestAdmission;
+            static encode(m: hopsd.meta.RequestAdmission.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.RequestAdmission.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.RequestAdmission & hopsd.meta.RequestAdmission.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.RequestAdmission & hopsd.meta.RequestAdmission.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.RequestAdmission;
+            static toObject(m: hopsd.meta.RequestAdmission, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RequestAdmission {
+            interface $Properties {
+                nodeId?: (string|null);
+                roles?: (string[]|null);
+                zone?: (string|null);
+                hosts?: (string[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.RequestAdmission.$Properties;
+        }
+
+        interface IAdmitNode extends hopsd.meta.AdmitNode.$Properties {
+        }
+
+        class AdmitNode {
+            constructor(p?: hopsd.meta.AdmitNode.$Properties);
+            $unknowns?: Uint8Array[];
+            nodeId: string;
+            roles: string[];
+            zone: string;
+            tokenId: string;
+            tokenSecretHash: Uint8Array;
+            automatic: boolean;
+            static create(properties: hopsd.meta.AdmitNode.$Shape): hopsd.meta.AdmitNode & hopsd.meta.AdmitNode.$Shape;
+            static create(properties?: hopsd.meta.AdmitNode.$Properties): hopsd.meta.AdmitNode;
+            static encode(m: hopsd.meta.AdmitNode.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.AdmitNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.AdmitNode & hopsd.meta.AdmitNode.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.AdmitNode & hopsd.meta.AdmitNode.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.AdmitNode;
+            static toObject(m: hopsd.meta.AdmitNode, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AdmitNode {
+            interface $Properties {
+                nodeId?: (string|null);
+                roles?: (string[]|null);
+                zone?: (string|null);
+                tokenId?: (string|null);
+                tokenSecretHash?: (Uint8Array|null);
+                automatic?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.AdmitNode.$Properties;
+        }
+
+        interface IRevokeNode extends hopsd.meta.RevokeNode.$Properties {
+        }
+
+        class RevokeNode {
+            constructor(p?: hopsd.meta.RevokeNode.$Properties);
+            $unknowns?: Uint8Array[];
+            nodeId: string;
+            reason: string;
+            static create(properties: hopsd.meta.RevokeNode.$Shape): hopsd.meta.RevokeNode & hopsd.meta.RevokeNode.$Shape;
+            static create(properties?: hopsd.meta.RevokeNode.$Properties): hopsd.meta.RevokeNode;
+            static encode(m: hopsd.meta.RevokeNode.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.RevokeNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.RevokeNode & hopsd.meta.RevokeNode.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.RevokeNode & hopsd.meta.RevokeNode.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.RevokeNode;
+            static toObject(m: hopsd.meta.RevokeNode, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevokeNode {
+            interface $Properties {
+                nodeId?: (string|null);
+                reason?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.RevokeNode.$Properties;
+        }
+
+        interface IWrapCaKey extends hopsd.meta.WrapCaKey.$Properties {
+        }
+
+        class WrapCaKey {
+            constructor(p?: hopsd.meta.WrapCaKey.$Properties);
+            $unknowns?: Uint8Array[];
+            wrapped?: (hopsd.meta.WrappedCaKey.$Properties|null);
+            static create(properties: hopsd.meta.WrapCaKey.$Shape): hopsd.meta.WrapCaKey & hopsd.meta.WrapCaKey.$Shape;
+            static create(properties?: hopsd.meta.WrapCaKey.$Properties): hopsd.meta.WrapCaKey;
+            static encode(m: hopsd.meta.WrapCaKey.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.WrapCaKey.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.WrapCaKey & hopsd.meta.WrapCaKey.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.WrapCaKey & hopsd.meta.WrapCaKey.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.WrapCaKey;
+            static toObject(m: hopsd.meta.WrapCaKey, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace WrapCaKey {
+            interface $Properties {
+                wrapped?: (hopsd.meta.WrappedCaKey.$Properties|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.WrapCaKey.$Properties;
+        }
+
+        interface IRecordCertificate extends hopsd.meta.RecordCertificate.$Properties {
+        }
+
+        class RecordCertificate {
+            constructor(p?: hopsd.meta.RecordCertificate.$Properties);
+            $unknowns?: Uint8Array[];
+            serial: string;
+            nodeId: string;
+            notAfterMs: number;
+            static create(properties: hopsd.meta.RecordCertificate.$Shape): hopsd.meta.RecordCertificate & hopsd.meta.RecordCertificate.$Shape;
+            static create(properties?: hopsd.meta.RecordCertificate.$Properties): hopsd.meta.RecordCertificate;
+            static encode(m: hopsd.meta.RecordCertificate.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.RecordCertificate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.RecordCertificate & hopsd.meta.RecordCertificate.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.RecordCertificate & hopsd.meta.RecordCertificate.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.RecordCertificate;
+            static toObject(m: hopsd.meta.RecordCertificate, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RecordCertificate {
+            interface $Properties {
+                serial?: (string|null);
+                nodeId?: (string|null);
+                notAfterMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.RecordCertificate.$Properties;
+        }
+
+        interface IPublishCrl extends hopsd.meta.PublishCrl.$Properties {
+        }
+
+        class PublishCrl {
+            constructor(p?: hopsd.meta.PublishCrl.$Properties);
+            $unknowns?: Uint8Array[];
+            number: number;
+            crlPem: string;
+            revocations: number;
+            static create(properties: hopsd.meta.PublishCrl.$Shape): hopsd.meta.PublishCrl & hopsd.meta.PublishCrl.$Shape;
+            static create(properties?: hopsd.meta.PublishCrl.$Properties): hopsd.meta.PublishCrl;
+            static encode(m: hopsd.meta.PublishCrl.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.PublishCrl.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.PublishCrl & hopsd.meta.PublishCrl.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.PublishCrl & hopsd.meta.PublishCrl.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.PublishCrl;
+            static toObject(m: hopsd.meta.PublishCrl, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PublishCrl {
+            interface $Properties {
+                number?: (number|null);
+                crlPem?: (string|null);
+                revocations?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.PublishCrl.$Properties;
+        }
+
+        enum AdmissionState {
+            ADMISSION_STATE_UNSPECIFIED = 0,
+            PENDING = 1,
+            ADMITTED = 2,
+            REVOKED = 3
+        }
+
+        interface IAdmissionRecord extends hopsd.meta.AdmissionRecord.$Properties {
+        }
+
+        class AdmissionRecord {
+            constructor(p?: hopsd.meta.AdmissionRecord.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            state: hopsd.meta.AdmissionState;
+            roles: string[];
+            zone: string;
+            hosts: string[];
+            via: string;
+            requestedMs: number;
+            admittedMs: number;
+            revokedMs: number;
+            revokedBy: string;
+            reason: string;
+            static create(properties: hopsd.meta.AdmissionRecord.$Shape): hopsd.meta.AdmissionRecord & hopsd.meta.AdmissionRecord.$Shape;
+            static create(properties?: hopsd.meta.AdmissionRecord.$Properties): hopsd.meta.AdmissionRecord;
+            static encode(m: hopsd.meta.AdmissionRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.AdmissionRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.AdmissionRecord & hopsd.meta.AdmissionRecord.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.AdmissionRecord & hopsd.meta.AdmissionRecord.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.AdmissionRecord;
+            static toObject(m: hopsd.meta.AdmissionRecord, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AdmissionRecord {
+            interface $Properties {
+                id?: (string|null);
+                state?: (hopsd.meta.AdmissionState|null);
+                roles?: (string[]|null);
+                zone?: (string|null);
+                hosts?: (string[]|null);
+                via?: (string|null);
+                requestedMs?: (number|null);
+                admittedMs?: (number|null);
+                revokedMs?: (number|null);
+                revokedBy?: (string|null);
+                reason?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.AdmissionRecord.$Properties;
+        }
+
+        interface IJoinTokenRecord extends hopsd.meta.JoinTokenRecord.$Properties {
+        }
+
+        class JoinTokenRecord {
+            constructor(p?: hopsd.meta.JoinTokenRecord.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            secretHash: Uint8Array;
+            roles: string[];
+            createdMs: number;
+            expiresMs: number;
+            createdBy: string;
+            usedMs: number;
+            usedBy: string;
+            static create(properties: hopsd.meta.JoinTokenRecord.$Shape): hopsd.meta.JoinTokenRecord & hopsd.meta.JoinTokenRecord.$Shape;
+            static create(properties?: hopsd.meta.JoinTokenRecord.$Properties): hopsd.meta.JoinTokenRecord;
+            static encode(m: hopsd.meta.JoinTokenRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.JoinTokenRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.JoinTokenRecord & hopsd.meta.JoinTokenRecord.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.JoinTokenRecord & hopsd.meta.JoinTokenRecord.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.JoinTokenRecord;
+            static toObject(m: hopsd.meta.JoinTokenRecord, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JoinTokenRecord {
+            interface $Properties {
+                id?: (string|null);
+                secretHash?: (Uint8Array|null);
+                roles?: (string[]|null);
+                createdMs?: (number|null);
+                expiresMs?: (number|null);
+                createdBy?: (string|null);
+                usedMs?: (number|null);
+                usedBy?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.JoinTokenRecord.$Properties;
+        }
+
+        interface ICertificateRecord extends hopsd.meta.CertificateRecord.$Properties {
+        }
+
+        class CertificateRecord {
+            constructor(p?: hopsd.meta.CertificateRecord.$Properties);
+            $unknowns?: Uint8Array[];
+            serial: string;
+            nodeId: string;
+            issuedMs: number;
+            notAfterMs: number;
+            static create(properties: hopsd.meta.CertificateRecord.$Shape): hopsd.meta.CertificateRecord & hopsd.meta.CertificateRecord.$Shape;
+            static create(properties?: hopsd.meta.CertificateRecord.$Properties): hopsd.meta.CertificateRecord;
+            static encode(m: hopsd.meta.CertificateRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.CertificateRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.CertificateRecord & hopsd.meta.CertificateRecord.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.CertificateRecord & hopsd.meta.CertificateRecord.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.CertificateRecord;
+            static toObject(m: hopsd.meta.CertificateRecord, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CertificateRecord {
+            interface $Properties {
+                serial?: (string|null);
+                nodeId?: (string|null);
+                issuedMs?: (number|null);
+                notAfterMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.CertificateRecord.$Properties;
+        }
+
+        interface ICrlRecord extends hopsd.meta.CrlRecord.$Properties {
+        }
+
+        class CrlRecord {
+            constructor(p?: hopsd.meta.CrlRecord.$Properties);
+            $unknowns?: Uint8Array[];
+            number: number;
+            crlPem: string;
+            revocations: number;
+            publishedMs: number;
+            static create(properties: hopsd.meta.CrlRecord.$Shape): hopsd.meta.CrlRecord & hopsd.meta.CrlRecord.$Shape;
+            static create(properties?: hopsd.meta.CrlRecord.$Properties): hopsd.meta.CrlRecord;
+            static encode(m: hopsd.meta.CrlRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.meta.CrlRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.meta.CrlRecord & hopsd.meta.CrlRecord.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.meta.CrlRecord & hopsd.meta.CrlRecord.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.meta.CrlRecord;
+            static toObject(m: hopsd.meta.CrlRecord, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CrlRecord {
+            interface $Properties {
+                number?: (number|null);
+                crlPem?: (string|null);
+                revocations?: (number|null);
+                publishedMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.meta.CrlRecord.$Properties;
         }
     }
 }
