@@ -3,10 +3,14 @@
 // support from the Node 22 binary that the `node` npm package pins.
 //
 //   1. esbuild bundles src/cli/main.ts and everything it imports into one CommonJS file (SEA runs CJS).
-//   2. Native addons (`*.node`: LevelDB's classic-level, later onnxruntime's) cannot load from inside a
-//      binary. Every addon the bundle needs is found at build time — through `node-gyp-build(__dirname)`
-//      calls or plain `require('x.node')` — shipped as a SEA asset, and loaded at run time by
-//      scripts/sea-addon-loader.cjs, which writes it once to a cache directory and `process.dlopen`s it.
+//   2. Native addons (`*.node`: LevelDB's classic-level, onnxruntime-node's binding) cannot load from
+//      inside a binary. Every addon the bundle needs is found at build time — through
+//      `node-gyp-build(__dirname)` calls, plain `require('x.node')`, or a
+//      `require(`…/${process.platform}/${process.arch}/x.node`)` template (resolved for linux-x64) —
+//      shipped as a SEA asset, and loaded at run time by scripts/sea-addon-loader.cjs, which writes it
+//      once to a cache directory and `process.dlopen`s it. Shared libraries beside an addon (`lib*.so*`,
+//      ONNX Runtime's 46 MB libonnxruntime.so.1, found through the addon's $ORIGIN runpath) travel with
+//      it, gzip-compressed in the binary, and are written out beside it into one directory per addon.
 //   3. `node --experimental-sea-config` makes the blob; postject injects it into a copy of node.
 //
 // Usage: node scripts/build-sea.mjs [--entry FILE] [--out FILE]   (defaults: src/cli/main.ts, dist/hopsd)
@@ -18,6 +22,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -26,6 +31,7 @@ import { createRequire } from 'node:module'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { gzipSync } from 'node:zlib'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(join(root, 'package.json'))
@@ -82,7 +88,7 @@ rmSync(work, { recursive: true, force: true })
 mkdirSync(work, { recursive: true })
 
 // ---- 1+2: bundle, collecting native addons as assets ----
-/** asset key → absolute path of the .node file */
+/** asset key → { file: what goes into the blob, sha: sha256 of the file as written at run time } */
 const assets = new Map()
 
 function addAsset(file) {
@@ -99,6 +105,49 @@ function loaderCall(key) {
   return `require(${JSON.stringify(LOADER)}).load(${JSON.stringify(key)}, ${JSON.stringify(sha)})`
 }
 
+/** Shared libraries an addon loads from its own directory ($ORIGIN): they must be written beside it. */
+function companionLibraries(addon) {
+  const dir = dirname(addon)
+  return readdirSync(dir)
+    .filter((name) => /^lib.*\.so(\.\d+)*$/.test(name))
+    .map((name) => join(dir, name))
+}
+
+/**
+ * An addon with companion libraries: each file is an asset under `<group>/<name>` (libraries over 1 MB
+ * gzip-compressed), and the loader writes them all into the directory `<group>` of the cache, named as
+ * they were, so that the addon's $ORIGIN runpath finds the libraries. The group key hashes every file.
+ */
+function addAddonGroup(addon, libraries) {
+  const files = [addon, ...libraries].map((file) => {
+    const bytes = readFileSync(file)
+    return { file, name: basename(file), bytes, sha: createHash('sha256').update(bytes).digest('hex') }
+  })
+  const groupSha = createHash('sha256')
+    .update(files.map((f) => `${f.name}:${f.sha}`).join('\n'))
+    .digest('hex')
+  const group = `${basename(addon, '.node')}-${groupSha.slice(0, 16)}`
+  const entries = files.map((f) => {
+    const key = `${group}/${f.name}`
+    const gzip = f.bytes.length > 1024 * 1024
+    let path = f.file
+    if (gzip) {
+      path = join(work, `${group}-${f.name}.gz`)
+      writeFileSync(path, gzipSync(f.bytes, { level: 6 }))
+    }
+    assets.set(key, { file: path, sha: f.sha })
+    return { name: f.name, asset: key, sha: f.sha, gzip }
+  })
+  step(
+    `native addon ${relative(root, addon)} with ${libraries.map((l) => basename(l)).join(', ') || 'no libraries'} → asset group ${group}`,
+  )
+  return `require(${JSON.stringify(LOADER)}).loadGroup(${JSON.stringify(group)}, ${JSON.stringify(basename(addon))}, ${JSON.stringify(entries.map(({ bytes: _b, ...e }) => e))})`
+}
+
+/** `require(`../bin/${process.platform}/${process.arch}/x.node`)`, the form onnxruntime-node uses. */
+const PLATFORM_TEMPLATE_REQUIRE =
+  /require\(\s*`([^`$]*\$\{process\.platform\}[^`$]*\$\{process\.arch\}[^`$]*\.node)`\s*\)/g
+
 const nativeAddons = {
   name: 'native-addons',
   setup(build) {
@@ -106,6 +155,19 @@ const nativeAddons = {
     // `require('node-gyp-build')(__dirname)`: resolve the addon for this package now, at build time.
     build.onLoad({ filter: /\.(c?js|mjs)$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8')
+      if (text.includes('${process.platform}') && PLATFORM_TEMPLATE_REQUIRE.test(text)) {
+        PLATFORM_TEMPLATE_REQUIRE.lastIndex = 0
+        const contents = text.replace(PLATFORM_TEMPLATE_REQUIRE, (_call, template) => {
+          const addon = resolve(
+            dirname(args.path),
+            template.replace('${process.platform}', 'linux').replace('${process.arch}', 'x64'),
+          )
+          if (!existsSync(addon))
+            fail(`${relative(root, args.path)} loads ${template}: no ${relative(root, addon)}`)
+          return addAddonGroup(addon, companionLibraries(addon))
+        })
+        return { contents, loader: 'js', resolveDir: dirname(args.path) }
+      }
       if (!text.includes('node-gyp-build')) return undefined
       const call = /require\(\s*['"]node-gyp-build['"]\s*\)\(\s*__dirname\s*\)/g
       if (!call.test(text)) {
@@ -177,7 +239,7 @@ try {
 }
 const inputs = Object.keys(result.metafile.inputs).length
 step(
-  `bundle ${(readFileSync(bundle).length / 1e6).toFixed(1)} MB from ${inputs} files, ${assets.size} native addon(s)`,
+  `bundle ${(readFileSync(bundle).length / 1e6).toFixed(1)} MB from ${inputs} files, ${assets.size} native addon asset(s)`,
 )
 
 // ---- 3: blob and injection ----

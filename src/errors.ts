@@ -22,6 +22,8 @@ import { FS_ERRORS } from './fs/errors.js'
 import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
+import { SERVING_ERRORS } from './serving/errors.js'
+import { SCHED_ERRORS } from './scheduler/errors.js'
 
 export interface ErrorRow {
   /** HTTP status the API answers with when a request fails with this code. */
@@ -144,6 +146,8 @@ export const ERROR_TABLE = joinTables(
   P2P_ERRORS,
   GPU_ERRORS,
   ADMISSION_ERRORS,
+  SERVING_ERRORS,
+  SCHED_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE

@@ -60,6 +60,29 @@ export function installErrorMapper(app: FastifyInstance): void {
   })
 }
 
+/**
+ * Answers 405 with `Allow` for a path that exists for other methods (WebHDFS paths as a
+ * RemoteException, as Hadoop answers).
+ */
+export function methodNotAllowed(
+  reply: FastifyReply,
+  method: string,
+  path: string,
+  allowed: readonly string[],
+): FastifyReply {
+  const message = `${method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`
+  void reply.status(405).header('allow', allowed.join(', ')).type('application/json')
+  if (path.startsWith('/webhdfs/'))
+    return reply.send({
+      RemoteException: {
+        exception: 'UnsupportedOperationException',
+        javaClassName: 'java.lang.UnsupportedOperationException',
+        message,
+      },
+    })
+  return reply.send({ error: { code: 'METHOD_NOT_ALLOWED', message } } satisfies ErrorBody)
+}
+
 /** JSON schema of the error body, for route schemas and the OpenAPI document. */
 export const errorBodySchema = {
   type: 'object',

@@ -66,6 +66,9 @@ export function buildOpenApi(
     if (parameters.length > 0) op['parameters'] = parameters
     if (s['body'] !== undefined) {
       op['requestBody'] = { required: true, content: { 'application/json': { schema: refs(s['body']) } } }
+    } else if (s['requestBody'] !== undefined) {
+      // Raw bodies (file bytes) that no schema validates: documented as given.
+      op['requestBody'] = refs(s['requestBody'])
     }
     op['responses'] = responses(s['response'] as Json | undefined)
     ;(paths[path] ??= {})[route.method.toLowerCase()] = op
@@ -89,6 +92,34 @@ export function buildOpenApi(
         },
       },
     },
+  }
+}
+
+/**
+ * The methods routes answer on a concrete path (HEAD with GET, as fastify adds it), for 405 answers.
+ * Reads `routes` when called: routes registered later count.
+ */
+export function routeMatcher(routes: readonly RouteRecord[]): (path: string) => string[] {
+  const compiled = new Map<string, RegExp>()
+  const regexOf = (url: string): RegExp => {
+    let re = compiled.get(url)
+    if (re === undefined) {
+      const body = url
+        .split('/')
+        .map((seg) =>
+          seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('/')
+      re = new RegExp(`^${body.replace(/\/\.\*$/, '(?:/.*)?')}$`)
+      compiled.set(url, re)
+    }
+    return re
+  }
+  return (path) => {
+    const methods = new Set<string>()
+    for (const r of routes) if (regexOf(r.url).test(path)) methods.add(r.method)
+    if (methods.has('GET')) methods.add('HEAD')
+    return [...methods].sort()
   }
 }
 
@@ -137,22 +168,27 @@ function responses(response: Json | undefined): Json {
   const out: Json = {}
   for (const [status, raw] of Object.entries(response ?? {})) {
     const entry = raw as Json
-    const code = status.toUpperCase() // fastify's '2xx' is OpenAPI's '2XX'
+    const code = status === 'default' ? status : status.toUpperCase() // fastify's '2xx' is OpenAPI's '2XX'
     const description =
       (entry['description'] as string | undefined) ?? (code.startsWith('2') ? 'OK' : 'Response')
+    const headers = entry['headers'] === undefined ? {} : { headers: refs(entry['headers']) }
     if (entry['content'] !== undefined) {
       // fastify's per-content-type form: { content: { 'text/plain': { schema } } }
       const content: Json = {}
       for (const [type, media] of Object.entries(entry['content'] as Record<string, Json>)) {
         content[type] = { schema: refs(media['schema']) }
       }
-      out[code] = { description, content }
+      out[code] = { description, ...headers, content }
     } else {
-      const { description: _d, ...schema } = entry
-      out[code] = { description, content: { 'application/json': { schema: refs(schema) } } }
+      const { description: _d, headers: _h, ...schema } = entry
+      // A response declared by its description (and headers) alone has no body (a 307, a 201).
+      out[code] =
+        Object.keys(schema).length === 0
+          ? { description, ...headers }
+          : { description, ...headers, content: { 'application/json': { schema: refs(schema) } } }
     }
   }
-  out['default'] = { $ref: '#/components/responses/Error' }
+  out['default'] ??= { $ref: '#/components/responses/Error' }
   return out
 }
 

@@ -14,9 +14,17 @@ import Fastify, {
 import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import { installErrorMapper } from './error-mapper.js'
+import type { Server as HttpServer } from 'node:http'
+import { installErrorMapper, methodNotAllowed } from './error-mapper.js'
+import {
+  answerExpectContinue,
+  guardServer,
+  HTTP_TIMEOUTS,
+  redactUrl,
+  type HttpTimeouts,
+} from './http-guards.js'
 import { createApiMetrics } from './metrics.js'
-import { buildOpenApi, recordRoutes, type OpenApiInfo } from './openapi.js'
+import { buildOpenApi, recordRoutes, routeMatcher, type OpenApiInfo } from './openapi.js'
 
 /** One area's routes. `register` runs inside its own encapsulated fastify context. */
 export interface ApiRoutes {
@@ -39,6 +47,8 @@ export interface ApiServerInit {
    * through {@link ApiServer.setCertificate}, but before `listen`.
    */
   readonly https?: { readonly keyPem?: string; readonly certPem?: string }
+  /** Limits against slow clients (default {@link HTTP_TIMEOUTS}). */
+  readonly timeouts?: Partial<HttpTimeouts>
 }
 
 export interface ApiCertificate {
@@ -76,9 +86,21 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   })
-  installErrorMapper(app)
+  guardServer(app.server as HttpServer, { ...HTTP_TIMEOUTS, ...init.timeouts })
+  answerExpectContinue(app.server as HttpServer)
   const routes = recordRoutes(app, { requireSchemas: true })
+  // A known path asked with a method it does not have answers 405 with Allow, not 404.
+  installErrorMapper(app)
   const metrics = createApiMetrics(init.registry)
+  const allowedMethods = routeMatcher(routes)
+  // 405 before anything reads the body (fastify would first refuse a body-method request without a
+  // content type with 400, whatever the route).
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return
+    const path = (request.raw.url ?? request.url).split('?')[0]!
+    if (allowedMethods(path).length > 0)
+      return methodNotAllowed(reply, request.method, path, allowedMethods(path))
+  })
 
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     // The route pattern, not the URL, keeps the label set bounded; unmatched URLs share one label.
@@ -91,7 +113,8 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        // Write and delegation tokens are secrets: never in the log.
+        url: redactUrl(request.url),
         route,
         status: reply.statusCode,
         durationMs: round3(reply.elapsedTime),

@@ -4,6 +4,7 @@ import { devHelp, runDev } from './dev.js'
 import { runFs } from './fs.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
+import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
 import { runStatus, statusHelp } from './status.js'
 import { runVersion } from './version.js'
@@ -49,6 +50,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         )
       }
       return runKeygen(io)
+    case 'serving-runtime': // hidden: a model replica's runtime host, started by the serving role
+      return runServingRuntime(rest, io)
     case 'version':
     case '--version':
     case '-v':

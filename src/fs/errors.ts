@@ -53,7 +53,7 @@ export const FS_ERRORS = {
     413,
     'IOException',
     'java.io.IOException',
-    'The file would exceed inlineThreshold; files stored in blocks come with part 2.',
+    'The bytes would exceed inlineThreshold where only inline bytes are taken (PUT /api/v1/fs/files, an inline concat); larger files go through WebHDFS CREATE to blocks.',
   ),
   LEASE_CONFLICT: row(
     403,
@@ -114,6 +114,24 @@ export const FS_ERRORS = {
     'BlockMissingException',
     'org.apache.hadoop.hdfs.BlockMissingException',
     'No live datanode holds a good replica of a block of the file.',
+  ),
+  NS_QUOTA_EXCEEDED: row(
+    403,
+    'NSQuotaExceededException',
+    'org.apache.hadoop.hdfs.protocol.NSQuotaExceededException',
+    "A directory's namespace quota (files and directories under it, itself included) would be exceeded; nothing changed.",
+  ),
+  DS_QUOTA_EXCEEDED: row(
+    403,
+    'DSQuotaExceededException',
+    'org.apache.hadoop.hdfs.protocol.DSQuotaExceededException',
+    "A directory's storage space quota (bytes of replicas under it) would be exceeded; nothing changed.",
+  ),
+  TYPE_QUOTA_EXCEEDED: row(
+    403,
+    'QuotaByStorageTypeExceededException',
+    'org.apache.hadoop.hdfs.protocol.QuotaByStorageTypeExceededException',
+    "A directory's quota for a storage type (DISK: every replica hopsd stores) would be exceeded; nothing changed.",
   ),
   NOT_ENOUGH_DATANODES: row(
     503,

@@ -41,6 +41,8 @@ export {
   type FsOp,
   type Listing,
   type OpResults,
+  type QuotaUsage,
+  type BlockHooks,
 } from './namespace.js'
 export {
   FsError,

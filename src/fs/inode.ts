@@ -53,6 +53,8 @@ export interface Lease {
   readonly inodeId: number
   readonly holder: string
   readonly renewedMs: number
+  /** Storage space the file's blocks under construction hold against quotas (src/fs/quota.ts). */
+  readonly chargedBytes: number
 }
 
 export const inodeCodec: Codec<Inode> = protoCodec<Inode>(metaProto.meta.Inode)

@@ -1,4 +1,5 @@
 import {
+  be64,
   childrenRange,
   inodeKey,
   type ApplyContext,
@@ -26,6 +27,20 @@ import {
 } from './inode.js'
 import { isSameOrUnder, joinPath, parsePath } from './path.js'
 import {
+  addUsage,
+  checkQuota,
+  dirQuotaCodec,
+  hasLimits,
+  negate,
+  QUOTA_KEEP,
+  QUOTA_NONE,
+  QUOTA_TYPES,
+  sumUsage,
+  typeUsed,
+  type DirQuota,
+  type Usage,
+} from './quota.js'
+import {
   ALL,
   checkPermission,
   READ,
@@ -38,8 +53,8 @@ import {
 
 /** Hadoop's dfs.replication.max. */
 export const REPLICATION_MAX = 512
-/** Hadoop's dfs.namenode.fs-limits.min-block-size. */
-export const BLOCK_SIZE_MIN = 1024 * 1024
+/** Block sizes are multiples of this (HDFS: of bytesPerChecksum, 512). */
+export const BLOCK_SIZE_MULTIPLE = 512
 /** Hadoop's dfs.namenode.fs-limits.max-xattrs-per-inode and max-xattr-size (name + value bytes). */
 export const XATTRS_PER_INODE_MAX = 32
 export const XATTR_BYTES_MAX = 16_384
@@ -69,6 +84,9 @@ export const FS_OPS = [
   'removeXAttr',
   'renewLease',
   'recoverLease',
+  'concat',
+  'truncate',
+  'setQuota',
 ] as const satisfies readonly CommandOp[]
 
 export type FsOp = (typeof FS_OPS)[number]
@@ -108,8 +126,21 @@ export interface ContentSummary {
   readonly fileCount: number
   readonly directoryCount: number
   readonly spaceConsumed: number
+  /** -1: none. */
   readonly quota: number
+  /** -1: none. */
   readonly spaceQuota: number
+  /** Quotas by storage type, with what the subtree uses of each. */
+  readonly typeQuota: Readonly<Record<string, { quota: number; consumed: number }>>
+}
+
+/** HDFS's QuotaUsage of a directory. */
+export interface QuotaUsage {
+  readonly fileAndDirectoryCount: number
+  readonly quota: number
+  readonly spaceConsumed: number
+  readonly spaceQuota: number
+  readonly typeQuota: Readonly<Record<string, { quota: number; consumed: number }>>
 }
 
 /** Results of the mutating ops (apply's `value`). */
@@ -128,6 +159,9 @@ export interface OpResults {
   removeXAttr: null
   renewLease: { renewed: number }
   recoverLease: { closed: boolean }
+  concat: null
+  truncate: { done: boolean; size: number }
+  setQuota: null
 }
 
 interface Op {
@@ -151,8 +185,11 @@ export class Namespace implements MetaModule {
   private readonly inodes: Table<Inode>
   private readonly leases: Table<Lease>
   private readonly counters: Table<{ value: number }>
+  private readonly quotas: Table<DirQuota>
   /** inode id → key in `fs.inode` (derived; kept by the table's hooks through commits, rollbacks, restores). */
   private readonly keyById = new Map<number, string>()
+  /** Ids of the directories with a row in `fs.quota` (derived, like keyById). */
+  private readonly quotaIds = new Set<number>()
 
   constructor(private readonly store: MetaStore) {
     this.inodes = store.table('fs.inode', inodeCodec, {
@@ -165,6 +202,11 @@ export class Namespace implements MetaModule {
     })
     this.leases = store.table('fs.lease', leaseCodec)
     this.counters = store.table('fs.counter', counterCodec)
+    this.quotas = store.table('fs.quota', dirQuotaCodec, {
+      onSet: (key) => this.quotaIds.add(Number.parseInt(key, 16)),
+      onDelete: (key) => this.quotaIds.delete(Number.parseInt(key, 16)),
+      onClear: () => this.quotaIds.clear(),
+    })
   }
 
   init({ settings }: { settings: ClusterSettings }): void {
@@ -199,6 +241,7 @@ export class Namespace implements MetaModule {
           blockSize: num(c.blockSize),
           close: !!c.close,
           createParent: !!c.createParent,
+          mustExist: !!c.mustExist,
         })
       }
       case 'append':
@@ -229,6 +272,20 @@ export class Namespace implements MetaModule {
         return this.renewLease(op)
       case 'recoverLease':
         return this.recoverLease(op, str(cmd.recoverLease?.path))
+      case 'concat':
+        return this.concat(op, str(cmd.concat?.target), cmd.concat?.sources ?? [])
+      case 'truncate':
+        return this.truncate(op, str(cmd.truncate?.path), num(cmd.truncate?.newLength))
+      case 'setQuota': {
+        const c = cmd.setQuota!
+        return this.setQuota(
+          op,
+          str(c.path),
+          num(c.namespaceQuota),
+          num(c.storagespaceQuota),
+          str(c.storageType),
+        )
+      }
       default:
         throw new Error(`fs: op ${String(cmd.op)} routed to the namespace`)
     }
@@ -249,6 +306,7 @@ export class Namespace implements MetaModule {
       return { created: false }
     }
     this.check(op, r, { ancestor: WRITE })
+    this.charge(this.quotaDirsOf(r, missingFrom), { ns: r.names.length - missingFrom + 1, ss: 0 })
     const id = this.createDirs(op, r, missingFrom, permission)
     op.emit('mkdirs', path, id)
     return { created: true }
@@ -265,13 +323,15 @@ export class Namespace implements MetaModule {
       blockSize: number
       close: boolean
       createParent: boolean
+      mustExist: boolean
     },
   ): OpResults['createFile'] {
     const names = parsePath(path)
     if (names.length === 0) throw new FsError('FILE_ALREADY_EXISTS', '/ already exists as a directory')
     checkMode(o.permission)
     const replication = o.replication === 0 ? op.settings.defaultReplication : checkReplication(o.replication)
-    const blockSize = o.blockSize === 0 ? op.settings.defaultBlockSize : checkBlockSize(o.blockSize)
+    const blockSize =
+      o.blockSize === 0 ? op.settings.defaultBlockSize : checkBlockSize(o.blockSize, op.settings.minBlockSize)
     this.checkInlineSize(op, data.length, path)
     if (!o.close && op.clientName === '')
       throw new FsError('INVALID_ARGUMENT', 'a file left open needs a clientName to hold its lease')
@@ -280,9 +340,21 @@ export class Namespace implements MetaModule {
     this.check(op, r, { ancestor: WRITE })
     const existing = r.inodes[names.length]
     let parent = r.inodes[names.length - 1]
+    // HDFS's order (FSDirWriteFileOp.resolvePathForStartFile, then startFile).
     if (existing !== undefined) {
       if (existing.type === DIRECTORY)
         throw new FsError('FILE_ALREADY_EXISTS', `${path} already exists as a directory`)
+      if (o.overwrite) this.check(op, r, { access: WRITE })
+    } else {
+      if (parent === undefined && !o.createParent)
+        throw new FsError('FILE_NOT_FOUND', `Parent directory doesn't exist: ${joinPath(names.slice(0, -1))}`)
+      if (o.mustExist) throw new FsError('FILE_NOT_FOUND', `Can't overwrite non-existent ${path}`)
+    }
+    // The existing directories above the new file are charged: the file and any parents made for it.
+    const existingUpTo = Math.min(firstMissing(r), names.length)
+    const quotaDirs = this.quotaDirsOf(r, existingUpTo)
+    let delta: Usage = { ns: names.length - existingUpTo + 1, ss: data.length * replication }
+    if (existing !== undefined) {
       this.checkLeaseFree(op, existing, path)
       if (!o.overwrite)
         throw new FsError(
@@ -290,13 +362,13 @@ export class Namespace implements MetaModule {
           `${path} for client ${op.clientName || op.caller.user} already exists`,
         )
       // HDFS replaces an overwritten file by a new inode: readers holding the old id see it gone.
+      delta = sumUsage(delta, negate(this.usageOf(existing)))
       this.leases.delete(leaseKey(existing.id))
       this.inodes.delete(this.keyOf(existing.id))
       this.touchDir(existing.parent, -1, op.now)
     }
+    this.charge(quotaDirs, delta)
     if (parent === undefined) {
-      if (!o.createParent)
-        throw new FsError('FILE_NOT_FOUND', `Parent directory doesn't exist: ${joinPath(names.slice(0, -1))}`)
       const dirId = this.createDirs(op, r, firstMissing(r), 0o755, names.length - 1)
       parent = this.byId(dirId)
     }
@@ -338,17 +410,18 @@ export class Namespace implements MetaModule {
       // A file in blocks: the append only takes the lease; the data goes to datanodes (src/fs/blocks/blockmap.ts).
       if (data.length > 0)
         throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
-      if (close) this.leases.delete(leaseKey(file.id))
+      if (close) this.dropLease(file.id)
       else this.putLease(op, file.id)
       return { size: file.size, inlined: false }
     }
     const size = file.size + data.length
     this.checkInlineSize(op, size, path)
+    this.charge(this.quotaDirsOf(r, r.names.length), { ns: 0, ss: data.length * file.replication })
     const joined = new Uint8Array(size)
     joined.set(file.data, 0)
     joined.set(data, file.size)
     this.putInode({ ...file, data: joined, size, mtime: op.now })
-    if (close) this.leases.delete(leaseKey(file.id))
+    if (close) this.dropLease(file.id)
     else this.putLease(op, file.id)
     op.emit('append', path, file.id)
     return { size, inlined: true }
@@ -370,7 +443,7 @@ export class Namespace implements MetaModule {
         `No lease on ${path}: ${op.clientName || '(no client)'} does not hold it`,
       )
     }
-    this.leases.delete(leaseKey(file.id))
+    this.dropLease(file.id)
     this.putInode({ ...file, mtime: op.now })
     op.emit('close', path, file.id)
     return { closed: true }
@@ -434,10 +507,13 @@ export class Namespace implements MetaModule {
       if (dstInode.type === DIRECTORY && dstInode.childrenNum > 0)
         throw new FsError('DIRECTORY_NOT_EMPTY', `rename destination directory ${dstPath} is not empty`)
       this.check(op, dr, { parent: WRITE })
+      this.charge(this.quotaDirsOf(dr, dstNames.length), negate(this.usageOf(dstInode)))
       this.leases.delete(leaseKey(dstInode.id))
+      this.quotas.delete(be64(dstInode.id))
       this.inodes.delete(this.keyOf(dstInode.id))
       this.touchDir(dstInode.parent, -1, op.now)
     }
+    this.moveUsage(this.quotaDirsOf(sr, srcNames.length), this.quotaDirsOf(dr, dstNames.length), srcInode)
     // The subtree's children are keyed by the moved inode's id: moving one row moves the whole subtree.
     this.inodes.delete(this.keyOf(srcInode.id))
     this.touchDir(srcInode.parent, -1, op.now)
@@ -458,9 +534,10 @@ export class Namespace implements MetaModule {
     this.check(op, r, { parent: WRITE, sub: ALL, ignoreEmptyDir: true })
     if (inode === undefined || names.length === 0) return { deleted: false }
     const removed = this.removeSubtree(inode)
+    this.charge(this.quotaDirsOf(r, names.length), negate(removed))
     this.touchDir(inode.parent, -1, op.now)
     op.emit('delete', path, inode.id)
-    return { deleted: removed > 0 }
+    return { deleted: removed.ns > 0 }
   }
 
   private setPermission(op: Op, path: string, permission: number): null {
@@ -517,6 +594,10 @@ export class Namespace implements MetaModule {
     this.check(op, r, { access: WRITE })
     const inode = r.inodes[r.inodes.length - 1]
     if (inode === undefined || inode.type !== FILE) return { changed: false }
+    this.charge(this.quotaDirsOf(r, r.names.length), {
+      ns: 0,
+      ss: inode.size * (replication - inode.replication),
+    })
     this.putInode({ ...inode, replication })
     op.emit('setReplication', path, inode.id)
     return { changed: true }
@@ -585,8 +666,184 @@ export class Namespace implements MetaModule {
     const r = this.resolve(parsePath(path))
     this.check(op, r, { access: WRITE })
     const file = this.requireFile(r, path)
-    if (this.leases.delete(leaseKey(file.id))) op.emit('recoverLease', path, file.id)
+    if (this.dropLease(file.id)) op.emit('recoverLease', path, file.id)
     return { closed: true }
+  }
+
+  /**
+   * HDFS concat: the sources' bytes are appended to the target in order and the sources go. Target and
+   * sources are closed, non-empty files of one directory, sources no larger in block size. Files kept
+   * inline concatenate inline while the result stays within inlineThreshold.
+   */
+  private concat(op: Op, target: string, sources: readonly string[]): OpResults['concat'] {
+    if (sources.length === 0) throw new FsError('INVALID_ARGUMENT', 'concat: no sources given')
+    const tr = this.resolve(parsePath(target))
+    this.check(op, tr, { access: WRITE })
+    const t = this.requireFile(tr, target)
+    if (this.leaseLive(op, t.id))
+      throw new FsError('INVALID_ARGUMENT', `concat: target file ${target} is under construction`)
+    const srcs: Inode[] = []
+    for (const src of sources) {
+      const sr = this.resolve(parsePath(src))
+      this.check(op, sr, { access: READ, parent: WRITE })
+      const f = this.requireFile(sr, src)
+      if (f.parent !== t.parent)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          `Source file ${src} is not in the same directory with the target ${target}`,
+        )
+      if (f.id === t.id)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          `concat: the src file ${src} is the same with the target file ${target}`,
+        )
+      if (this.leaseLive(op, f.id) || f.size === 0)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          `concat: source file ${src} is invalid or empty or underConstruction`,
+        )
+      if (f.blockSize > t.blockSize)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          `concat: source file ${src} has preferred block size ${f.blockSize} which is greater than the target file's preferred block size ${t.blockSize}`,
+        )
+      if (srcs.some((x) => x.id === f.id))
+        throw new FsError('INVALID_ARGUMENT', 'concat: at least two of the source files are the same')
+      srcs.push(f)
+    }
+    const total = srcs.reduce((n, f) => n + f.size, t.size)
+    let next: Inode
+    if (t.inlined && srcs.every((f) => f.inlined)) {
+      this.checkInlineSize(op, total, target)
+      const data = new Uint8Array(total)
+      data.set(t.data, 0)
+      let off = t.size
+      for (const f of srcs) {
+        data.set(f.data, off)
+        off += f.size
+      }
+      next = { ...t, data, size: total, mtime: op.now }
+    } else if (!t.inlined && srcs.every((f) => !f.inlined) && this.blockHooks !== undefined) {
+      const moved = srcs.flatMap((f) => f.blocks)
+      this.blockHooks.moveBlocks(
+        moved.map((b) => b.id),
+        t.id,
+      )
+      next = { ...t, blocks: [...t.blocks, ...moved], size: total, mtime: op.now }
+    } else {
+      throw new FsError(
+        'UNSUPPORTED_OPERATION',
+        `concat: ${target} and its sources must all be kept inline (small files) or all in blocks`,
+      )
+    }
+    const ss = srcs.reduce((n, f) => n + f.size * (t.replication - f.replication), 0)
+    this.charge(this.quotaDirsAbove(t.id), { ns: -srcs.length, ss })
+    for (const f of srcs) {
+      this.dropLease(f.id)
+      this.inodes.delete(this.keyOf(f.id))
+    }
+    this.putInode(next)
+    this.touchDir(t.parent, -srcs.length, op.now)
+    op.emit('concat', target, t.id)
+    return null
+  }
+
+  /**
+   * HDFS truncate: the file shrinks to `newLength`. Done at once (true) for a file kept inline and on
+   * a block boundary (the blocks after it are forgotten, their replicas deleted by the block manager).
+   */
+  private truncate(op: Op, path: string, newLength: number): OpResults['truncate'] {
+    const r = this.resolve(parsePath(path))
+    this.check(op, r, { access: WRITE })
+    const file = this.requireFile(r, path)
+    if (!Number.isSafeInteger(newLength) || newLength < 0)
+      throw new FsError('INVALID_ARGUMENT', `Cannot truncate to a negative file size: ${newLength}.`)
+    if (newLength > file.size)
+      throw new FsError(
+        'INVALID_ARGUMENT',
+        `Cannot truncate to a larger file size. Current size: ${file.size}, truncate size: ${newLength}.`,
+      )
+    this.checkLeaseFree(op, file, path)
+    if (newLength === file.size) return { done: true, size: file.size }
+    let next: Inode
+    if (file.inlined) {
+      next = { ...file, data: file.data.slice(0, newLength), size: newLength, mtime: op.now }
+    } else {
+      let end = 0
+      let keep = 0
+      while (keep < file.blocks.length && end < newLength) end += file.blocks[keep++]!.length
+      if (end !== newLength)
+        throw new FsError(
+          'UNSUPPORTED_OPERATION',
+          `truncate of ${path} to ${newLength}: only to a block boundary for now`,
+        )
+      next = { ...file, blocks: file.blocks.slice(0, keep), size: newLength, mtime: op.now }
+    }
+    this.charge(this.quotaDirsOf(r, r.names.length), {
+      ns: 0,
+      ss: (newLength - file.size) * file.replication,
+    })
+    this.putInode(next)
+    op.emit('truncate', path, file.id)
+    return { done: true, size: newLength }
+  }
+
+  /**
+   * HDFS setQuota (superuser) on a directory. The first quota on a directory measures its subtree once;
+   * from then on the usage is kept by every command under it. A directory left without any limit loses
+   * its row; the root's namespace quota cannot be cleared (HDFS ignores that request).
+   */
+  private setQuota(op: Op, path: string, nsQuota: number, ssQuota: number, storageType: string): null {
+    if (!op.su)
+      throw new FsError(
+        'ACCESS_DENIED',
+        `Access denied for user ${op.caller.user}. Superuser privilege is required`,
+      )
+    const valid = (n: number): boolean => Number.isSafeInteger(n) && n >= QUOTA_KEEP
+    if (!valid(nsQuota) || !valid(ssQuota))
+      throw new FsError(
+        'INVALID_ARGUMENT',
+        `Illegal value for nsQuota or ssQuota : ${nsQuota} and ${ssQuota}`,
+      )
+    const type = storageType.toUpperCase()
+    if (type !== '' && !(QUOTA_TYPES as readonly string[]).includes(type))
+      throw new FsError(
+        'INVALID_ARGUMENT',
+        `Quota for storage type '${storageType}' is not supported (types: ${QUOTA_TYPES.join(', ')})`,
+      )
+    if (type !== '' && nsQuota !== QUOTA_KEEP)
+      throw new FsError('INVALID_ARGUMENT', 'a storage type quota sets no namespace quota')
+    const names = parsePath(path)
+    const r = this.resolve(names)
+    this.check(op, r, {})
+    const dir = r.inodes[names.length]
+    if (dir === undefined) throw new FsError('FILE_NOT_FOUND', `Directory does not exist: ${path}`)
+    if (dir.type !== DIRECTORY) throw new FsError('NOT_A_DIRECTORY', `\`${path}': Is not a directory`)
+    const old = this.quotas.get(be64(dir.id))
+    let ns = nsQuota
+    if (names.length === 0 && ns === QUOTA_NONE) ns = QUOTA_KEEP
+    if (ns === QUOTA_KEEP) ns = old?.namespaceQuota ?? QUOTA_NONE
+    let ss = old?.storagespaceQuota ?? QUOTA_NONE
+    let typeQuotas = old?.typeQuotas ?? []
+    if (type === '') {
+      if (ssQuota !== QUOTA_KEEP) ss = ssQuota
+    } else if (ssQuota !== QUOTA_KEEP) {
+      typeQuotas = typeQuotas.filter((t) => t.type !== type)
+      if (ssQuota !== QUOTA_NONE) typeQuotas = [...typeQuotas, { type, quota: ssQuota }]
+      typeQuotas = [...typeQuotas].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
+    }
+    const used = old ?? this.measure(dir)
+    const next: DirQuota = {
+      namespaceQuota: ns,
+      storagespaceQuota: ss,
+      namespaceUsed: used.namespaceUsed,
+      storagespaceUsed: used.storagespaceUsed,
+      typeQuotas,
+    }
+    if (hasLimits(next)) this.quotas.put(be64(dir.id), next)
+    else this.quotas.delete(be64(dir.id))
+    op.emit('setQuota', path, dir.id)
+    return null
   }
 
   // ---------------------------------------------------------------- reads
@@ -661,7 +918,52 @@ export class Namespace implements MetaModule {
         spaceConsumed += inode.size * inode.replication
       }
     }
-    return { length, fileCount, directoryCount, spaceConsumed, quota: -1, spaceQuota: -1 }
+    const q = root.type === DIRECTORY ? this.quotas.get(be64(root.id)) : undefined
+    return {
+      length,
+      fileCount,
+      directoryCount,
+      spaceConsumed,
+      quota: q?.namespaceQuota ?? -1,
+      spaceQuota: q?.storagespaceQuota ?? -1,
+      typeQuota: q === undefined ? {} : typeQuotaOf(q),
+    }
+  }
+
+  /**
+   * HDFS's getQuotaUsage: a directory with a quota answers its kept counters at once (READ_EXECUTE on
+   * it); anything else is counted as getContentSummary counts it.
+   */
+  quotaUsage(caller: Caller, path: string): QuotaUsage {
+    const r = this.resolve(parsePath(path))
+    const inode = r.inodes[r.inodes.length - 1]
+    const q = inode?.type === DIRECTORY ? this.quotas.get(be64(inode.id)) : undefined
+    if (q !== undefined) {
+      this.checkRead(caller, r, { access: READ_EXECUTE })
+      return {
+        fileAndDirectoryCount: q.namespaceUsed,
+        quota: q.namespaceQuota,
+        spaceConsumed: q.storagespaceUsed,
+        spaceQuota: q.storagespaceQuota,
+        typeQuota: typeQuotaOf(q),
+      }
+    }
+    const s = this.contentSummary(caller, path)
+    return {
+      fileAndDirectoryCount: s.fileCount + s.directoryCount,
+      quota: -1,
+      spaceConsumed: s.spaceConsumed,
+      spaceQuota: -1,
+      typeQuota: {},
+    }
+  }
+
+  /** HDFS's checkAccess: throws ACCESS_DENIED unless the caller has `action` (rwx bits) on `path`. */
+  checkAccess(caller: Caller, path: string, action: number): void {
+    const r = this.resolve(parsePath(path))
+    if (r.inodes[r.inodes.length - 1] === undefined)
+      throw new FsError('FILE_NOT_FOUND', `Path not found: ${path}`)
+    this.checkRead(caller, r, { access: action })
   }
 
   /** HDFS's MD5-of-MD5-of-CRC32C checksum of a file (READ on it). */
@@ -734,18 +1036,38 @@ export class Namespace implements MetaModule {
         `${path} has inline data: its blocks must replace it (dropInline)`,
       )
     const added = blocks.reduce((n, b) => n + b.length, 0)
+    // Inline bytes rewritten into blocks are counted in `added`; otherwise the blocks extend the file.
+    const replaced = file.inlined && blocks.length > 0
     const next: Inode = {
       ...file,
       inlined: blocks.length === 0 && file.inlined,
       data: blocks.length === 0 ? file.data : EMPTY,
       blocks: [...(file.inlined ? [] : file.blocks), ...blocks],
-      size: (file.inlined ? 0 : file.size) + added + (blocks.length === 0 ? file.size : 0),
+      size: (replaced ? 0 : file.size) + added,
       mtime: ctx.cmd.nowMs,
     }
+    // Quota: the file now counts at its new length; what its blocks under construction held goes back.
+    const charged = this.leases.get(leaseKey(file.id))?.chargedBytes ?? 0
+    this.charge(this.quotaDirsAbove(file.id), {
+      ns: 0,
+      ss: (next.size - file.size) * file.replication - charged,
+    })
     this.putInode(next)
     this.leases.delete(leaseKey(file.id))
     ctx.emit({ op: 'close', path, inodeId: file.id })
     return next
+  }
+
+  /**
+   * Charges a new block under construction of `file` (its full size times replication, as HDFS does at
+   * addBlock) to the quotas above it; DS_QUOTA_EXCEEDED refuses the block. Given back on close.
+   */
+  chargeBlock(file: Inode, bytes: number): void {
+    const key = leaseKey(file.id)
+    const lease = this.leases.get(key)
+    if (lease === undefined) throw new FsError('LEASE_NOT_HELD', `no lease on inode ${file.id}`)
+    this.charge(this.quotaDirsAbove(file.id), { ns: 0, ss: bytes })
+    this.leases.put(key, { ...lease, chargedBytes: lease.chargedBytes + bytes })
   }
 
   /** A file inode by id (no permission check: the block map's bookkeeping). */
@@ -777,7 +1099,102 @@ export class Namespace implements MetaModule {
     return this.inodes.size
   }
 
+  /**
+   * The block map's side of commands that move blocks between files (concat): it re-points the
+   * blocks' records at their new file inside the same apply. Set once by the block map.
+   */
+  attachBlockHooks(hooks: BlockHooks): void {
+    this.blockHooks = hooks
+  }
+
   // ---------------------------------------------------------------- internals
+
+  private blockHooks: BlockHooks | undefined
+
+  // ---- quotas
+
+  /** The quota directories among `r.inodes[0..upTo)` with their paths, deepest first. */
+  private quotaDirsOf(r: Resolved, upTo: number): QuotaDir[] {
+    if (this.quotaIds.size === 0) return []
+    const out: QuotaDir[] = []
+    for (let i = Math.min(upTo, r.inodes.length) - 1; i >= 0; i--) {
+      const inode = r.inodes[i]
+      if (inode !== undefined && this.quotaIds.has(inode.id))
+        out.push({ id: inode.id, path: joinPath(r.names.slice(0, i)) })
+    }
+    return out
+  }
+
+  /** The quota directories above inode `id` (its ancestors, by their parent links), deepest first. */
+  private quotaDirsAbove(id: number): QuotaDir[] {
+    if (this.quotaIds.size === 0) return []
+    const chain: Inode[] = []
+    for (let cur = this.byId(id); cur.parent !== 0;) {
+      cur = this.byId(cur.parent)
+      chain.push(cur)
+    }
+    const out: QuotaDir[] = []
+    for (let i = 0; i < chain.length; i++) {
+      if (!this.quotaIds.has(chain[i]!.id)) continue
+      const names = chain
+        .slice(i, -1)
+        .map((n) => n.name)
+        .reverse()
+      out.push({ id: chain[i]!.id, path: joinPath(names) })
+    }
+    return out
+  }
+
+  /** Checks `delta` against every directory of `dirs`, then adds it to each (nothing changes on a refusal). */
+  private charge(dirs: readonly QuotaDir[], delta: Usage): void {
+    if (dirs.length === 0 || (delta.ns === 0 && delta.ss === 0)) return
+    for (const d of dirs) checkQuota(this.quotas.get(be64(d.id))!, delta, d.path)
+    for (const d of dirs) this.quotas.put(be64(d.id), addUsage(this.quotas.get(be64(d.id))!, delta))
+  }
+
+  /** A rename: what `moved` uses leaves the quota directories only above the source for those only above the destination. */
+  private moveUsage(src: readonly QuotaDir[], dst: readonly QuotaDir[], moved: Inode): void {
+    const srcOnly = src.filter((d) => !dst.some((e) => e.id === d.id))
+    const dstOnly = dst.filter((d) => !src.some((e) => e.id === d.id))
+    if (srcOnly.length === 0 && dstOnly.length === 0) return
+    // A directory without a quota of its own is measured here, as HDFS's verifyQuotaForRename does:
+    // only renames between different quota directories pay it.
+    const u = this.usageOf(moved)
+    this.charge(dstOnly, u)
+    this.charge(srcOnly, negate(u))
+  }
+
+  /** What an inode's subtree uses: a file at once, a quota directory from its row, another directory measured. */
+  private usageOf(inode: Inode): Usage {
+    if (inode.type === FILE) {
+      const charged = this.leases.get(leaseKey(inode.id))?.chargedBytes ?? 0
+      return { ns: 1, ss: inode.size * inode.replication + charged }
+    }
+    const q = this.quotas.get(be64(inode.id))
+    if (q !== undefined) return { ns: q.namespaceUsed, ss: q.storagespaceUsed }
+    const m = this.measure(inode)
+    return { ns: m.namespaceUsed, ss: m.storagespaceUsed }
+  }
+
+  /** Walks a directory's subtree once (a first quota on it, a rename between quota directories). */
+  private measure(dir: Inode): { namespaceUsed: number; storagespaceUsed: number } {
+    let ns = 0
+    let ss = 0
+    const stack = [dir]
+    while (stack.length > 0) {
+      const inode = stack.pop()!
+      ns++
+      if (inode.type === DIRECTORY) for (const child of this.children(inode)) stack.push(child)
+      else ss += this.usageOf(inode).ss
+    }
+    return { namespaceUsed: ns, storagespaceUsed: ss }
+  }
+
+  /** Whether someone holds a lease on file `id` that is not past its soft limit. */
+  private leaseLive(op: Op, id: number): boolean {
+    const lease = this.leases.get(leaseKey(id))
+    return lease !== undefined && !this.leaseSoftExpired(op, lease)
+  }
 
   private resolve(names: readonly string[]): Resolved {
     const inodes: (Inode | undefined)[] = new Array(names.length + 1).fill(undefined)
@@ -852,19 +1269,22 @@ export class Namespace implements MetaModule {
     return parent.id
   }
 
-  /** Removes `inode` and everything under it; returns how many inodes went. */
-  private removeSubtree(inode: Inode): number {
+  /** Removes `inode` and everything under it; returns what the subtree used (quota counts). */
+  private removeSubtree(inode: Inode): Usage {
     const doomed: Inode[] = [inode]
+    let ss = 0
     for (let i = 0; i < doomed.length; i++) {
       const d = doomed[i]!
       if (d.type === DIRECTORY) for (const child of this.children(d)) doomed.push(child)
+      else ss += this.usageOf(d).ss
     }
     for (let i = doomed.length - 1; i >= 0; i--) {
       const d = doomed[i]!
       this.leases.delete(leaseKey(d.id))
+      if (d.type === DIRECTORY && this.quotaIds.has(d.id)) this.quotas.delete(be64(d.id))
       this.inodes.delete(this.keyOf(d.id))
     }
-    return doomed.length
+    return { ns: doomed.length, ss }
   }
 
   private touchDir(id: number, childrenDelta: number, now: number): void {
@@ -896,7 +1316,7 @@ export class Namespace implements MetaModule {
     if (size > op.settings.inlineThreshold) {
       throw new FsError(
         'FILE_TOO_LARGE_FOR_INLINE',
-        `${path} would be ${size} bytes, over inlineThreshold (${op.settings.inlineThreshold}): files stored in blocks come with part 2`,
+        `${path} would be ${size} bytes, over inlineThreshold (${op.settings.inlineThreshold}): kept inline only up to it`,
       )
     }
   }
@@ -924,7 +1344,19 @@ export class Namespace implements MetaModule {
         `Failed to create file [${path}] for [${op.clientName || op.caller.user}], because this file is already being created by [${lease.holder}]`,
       )
     }
-    this.leases.delete(leaseKey(file.id))
+    this.dropLease(file.id)
+  }
+
+  /**
+   * Ends the lease on file `id` (if any) and gives back what its blocks under construction held
+   * against the quotas above it. True when there was one.
+   */
+  private dropLease(id: number): boolean {
+    const lease = this.leases.get(leaseKey(id))
+    if (lease === undefined) return false
+    if (lease.chargedBytes > 0) this.charge(this.quotaDirsAbove(id), { ns: 0, ss: -lease.chargedBytes })
+    this.leases.delete(leaseKey(id))
+    return true
   }
 
   private putLease(op: Op, inodeId: number): void {
@@ -935,7 +1367,13 @@ export class Namespace implements MetaModule {
       if (this.leases.size >= LEASES_MAX)
         throw new FsError('INVALID_ARGUMENT', `too many files open for writing (${LEASES_MAX})`)
     }
-    this.leases.put(leaseKey(inodeId), { inodeId, holder: op.clientName, renewedMs: op.now })
+    const prev = this.leases.get(leaseKey(inodeId))
+    this.leases.put(leaseKey(inodeId), {
+      inodeId,
+      holder: op.clientName,
+      renewedMs: op.now,
+      chargedBytes: prev?.chargedBytes ?? 0,
+    })
   }
 
   // ---- xattrs
@@ -1061,14 +1499,34 @@ function checkReplication(replication: number): number {
   return replication
 }
 
-function checkBlockSize(blockSize: number): number {
-  if (!Number.isSafeInteger(blockSize) || blockSize < BLOCK_SIZE_MIN || blockSize % 512 !== 0) {
+/** HDFS's checks: at least dfs.namenode.fs-limits.min-block-size (the minBlockSize setting), a multiple of 512. */
+function checkBlockSize(blockSize: number, min: number): number {
+  if (!Number.isSafeInteger(blockSize) || blockSize < min)
     throw new FsError(
       'INVALID_ARGUMENT',
-      `Specified block size ${blockSize} is below ${BLOCK_SIZE_MIN} or not a multiple of 512`,
+      `Specified block size is less than configured minimum value (minBlockSize): ${blockSize} < ${min}`,
     )
-  }
+  if (blockSize % BLOCK_SIZE_MULTIPLE !== 0)
+    throw new FsError('INVALID_ARGUMENT', `Specified block size ${blockSize} is not a multiple of 512`)
   return blockSize
+}
+
+function typeQuotaOf(q: DirQuota): Record<string, { quota: number; consumed: number }> {
+  const out: Record<string, { quota: number; consumed: number }> = {}
+  for (const t of q.typeQuotas) out[t.type] = { quota: t.quota, consumed: typeUsed(q, t.type) }
+  return out
+}
+
+/** A quota directory found above a change, with its path (for the error message). */
+interface QuotaDir {
+  readonly id: number
+  readonly path: string
+}
+
+/** What the namespace asks of the block map inside an apply (see Namespace.attachBlockHooks). */
+export interface BlockHooks {
+  /** The blocks `ids` now belong to file `inodeId`. */
+  moveBlocks(ids: readonly number[], inodeId: number): void
 }
 
 function checkPrincipal(name: string, what: string): void {

@@ -17,9 +17,11 @@ import {
   type Listing,
   type Namespace,
   type OpResults,
+  type QuotaUsage,
 } from './namespace.js'
 import { parsePath } from './path.js'
 import type { Caller } from './permission.js'
+import { QUOTA_KEEP } from './quota.js'
 
 type CommandProps = metaProto.meta.Command.$Properties
 
@@ -50,6 +52,8 @@ export interface CreateOpts extends CallOpts {
   readonly blockSize?: number
   /** Create missing parent directories (default true, as WebHDFS). */
   readonly createParent?: boolean
+  /** The file must exist already (Hadoop's createflag without CREATE); with `overwrite` it is replaced. */
+  readonly mustExist?: boolean
   /** Close at once (default true): create+write+close is one command. False keeps a lease for `clientName`. */
   readonly close?: boolean
   /** Lease holder for writes that span requests. */
@@ -125,6 +129,7 @@ export class FsService {
           blockSize: opts.blockSize ?? 0,
           close: opts.close ?? true,
           createParent: opts.createParent ?? true,
+          mustExist: opts.mustExist ?? false,
         },
       },
       opts,
@@ -267,6 +272,54 @@ export class FsService {
     return (await this.propose<'recoverLease'>(caller, { recoverLease: { path } }, opts)).closed
   }
 
+  /** HDFS concat: appends the sources to `target` (all in one directory) and removes them. */
+  async concat(
+    caller: Caller,
+    target: string,
+    sources: readonly string[],
+    opts: CallOpts = {},
+  ): Promise<void> {
+    parsePath(target)
+    for (const s of sources) parsePath(s)
+    await this.propose<'concat'>(caller, { concat: { target, sources: [...sources] } }, opts)
+  }
+
+  /** HDFS truncate: true when the file has its new length at once. */
+  async truncate(caller: Caller, path: string, newLength: number, opts: CallOpts = {}): Promise<boolean> {
+    parsePath(path)
+    return (await this.propose<'truncate'>(caller, { truncate: { path, newLength } }, opts)).done
+  }
+
+  /**
+   * HDFS setQuota (superuser): `namespace` names and `storagespace` bytes of replicas under a directory;
+   * -1 clears a quota, 'keep' leaves it. With `storageType`, `storagespace` is that type's quota.
+   */
+  async setQuota(
+    caller: Caller,
+    path: string,
+    quota: {
+      namespace?: number | 'keep'
+      storagespace?: number | 'keep'
+      storageType?: string
+    },
+    opts: CallOpts = {},
+  ): Promise<void> {
+    parsePath(path)
+    const v = (q: number | 'keep' | undefined): number => (q === undefined || q === 'keep' ? QUOTA_KEEP : q)
+    await this.propose<'setQuota'>(
+      caller,
+      {
+        setQuota: {
+          path,
+          namespaceQuota: v(quota.namespace),
+          storagespaceQuota: v(quota.storagespace),
+          storageType: quota.storageType ?? '',
+        },
+      },
+      opts,
+    )
+  }
+
   /** Changes a cluster setting (superuser only). */
   async setSetting(caller: Caller, name: string, value: string, opts: CallOpts = {}): Promise<void> {
     await this.proposeRaw(caller, { setSetting: { name, value } }, opts)
@@ -303,6 +356,17 @@ export class FsService {
     return this.ns.contentSummary(caller, path)
   }
 
+  async quotaUsage(caller: Caller, path: string, opts: ReadOpts = {}): Promise<QuotaUsage> {
+    await this.barrier(opts)
+    return this.ns.quotaUsage(caller, path)
+  }
+
+  /** Throws ACCESS_DENIED unless the caller may `action` (rwx bits: 4, 2, 1) on `path`. */
+  async checkAccess(caller: Caller, path: string, action: number, opts: ReadOpts = {}): Promise<void> {
+    await this.barrier(opts)
+    this.ns.checkAccess(caller, path, action)
+  }
+
   async checksum(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileChecksum> {
     await this.barrier(opts)
     return this.ns.checksum(caller, path)
@@ -326,6 +390,17 @@ export class FsService {
   /** Hadoop's home directory convention. */
   homeDirectory(caller: Caller): string {
     return `/user/${caller.user}`
+  }
+
+  /** Hadoop's trash root (no encryption zones or snapshot trash here): `<home>/.Trash`. */
+  trashRoot(caller: Caller): string {
+    return `${this.homeDirectory(caller)}/.Trash`
+  }
+
+  /** The cluster's defaults for new files, as this replica knows them. */
+  get defaults(): { blockSize: number; replication: number; minBlockSize: number } {
+    const s = this.sm.settings()
+    return { blockSize: s.defaultBlockSize, replication: s.defaultReplication, minBlockSize: s.minBlockSize }
   }
 
   /** The cluster's inline threshold as this replica knows it. */
@@ -364,7 +439,7 @@ export class FsService {
     if (size > limit) {
       throw new FsError(
         'FILE_TOO_LARGE_FOR_INLINE',
-        `${path} would be ${size} bytes, over inlineThreshold (${limit}): files stored in blocks come with part 2`,
+        `${path} would be ${size} bytes, over inlineThreshold (${limit}): write it through WebHDFS CREATE (stored in blocks)`,
       )
     }
   }

@@ -17,6 +17,8 @@ export interface ClusterSettings {
   readonly changeLogMax: number
   readonly defaultReplication: number
   readonly defaultBlockSize: number
+  /** The smallest block size a file may ask for (HDFS's dfs.namenode.fs-limits.min-block-size). */
+  readonly minBlockSize: number
 }
 
 export type SettingName = keyof ClusterSettings
@@ -38,7 +40,8 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   leaseHardLimitMs: { kind: 'int', default: 3_600_000, min: 1, max: 7 * 24 * 3_600_000 },
   changeLogMax: { kind: 'int', default: 100_000, min: 1, max: 10_000_000 },
   defaultReplication: { kind: 'int', default: 3, min: 1, max: 512 },
-  defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 1024 * 1024, max: 1024 * 1024 * MIB },
+  defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 512, max: 1024 * 1024 * MIB },
+  minBlockSize: { kind: 'int', default: MIB, min: 512, max: 1024 * 1024 * MIB },
 }
 
 export function isSettingName(name: string): name is SettingName {
@@ -78,5 +81,11 @@ export function readSettings(table: Table<{ value: string }>): ClusterSettings {
 export function checkSettings(s: ClusterSettings): void {
   if (s.leaseSoftLimitMs > s.leaseHardLimitMs) {
     throw new MetaError('INVALID_SETTING', 'leaseSoftLimitMs must not exceed leaseHardLimitMs')
+  }
+  if (s.defaultBlockSize < s.minBlockSize || s.defaultBlockSize % 512 !== 0) {
+    throw new MetaError(
+      'INVALID_SETTING',
+      'defaultBlockSize must be a multiple of 512 and at least minBlockSize',
+    )
   }
 }

@@ -6,7 +6,7 @@ if ($protobuf.util.Long) { $protobuf.util.Long = undefined; $protobuf.configure(
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean, $isFinite = $util.global.isFinite;
 
 // Exported root namespace
 const $root = $protobuf.roots["hopsd_meta"] || ($protobuf.roots["hopsd_meta"] = {});
@@ -53,6 +53,9 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RenewLease.$Properties|null} [renewLease] Command renewLease
              * @property {hopsd.meta.RecoverLease.$Properties|null} [recoverLease] Command recoverLease
              * @property {hopsd.meta.SetSetting.$Properties|null} [setSetting] Command setSetting
+             * @property {hopsd.meta.Concat.$Properties|null} [concat] Command concat
+             * @property {hopsd.meta.Truncate.$Properties|null} [truncate] Command truncate
+             * @property {hopsd.meta.SetQuota.$Properties|null} [setQuota] Command setQuota
              * @property {hopsd.meta.InitCluster.$Properties|null} [initCluster] Command initCluster
              * @property {hopsd.meta.AddBlock.$Properties|null} [addBlock] Command addBlock
              * @property {hopsd.meta.CompleteFile.$Properties|null} [completeFile] Command completeFile
@@ -67,7 +70,15 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.WrapCaKey.$Properties|null} [wrapCaKey] Command wrapCaKey
              * @property {hopsd.meta.RecordCertificate.$Properties|null} [recordCertificate] Command recordCertificate
              * @property {hopsd.meta.PublishCrl.$Properties|null} [publishCrl] Command publishCrl
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"} [op] Command op
+             * @property {hopsd.meta.SubmitJob.$Properties|null} [submitJob] Command submitJob
+             * @property {hopsd.meta.PlaceJob.$Properties|null} [placeJob] Command placeJob
+             * @property {hopsd.meta.JobStarted.$Properties|null} [jobStarted] Command jobStarted
+             * @property {hopsd.meta.JobFinished.$Properties|null} [jobFinished] Command jobFinished
+             * @property {hopsd.meta.KillJob.$Properties|null} [killJob] Command killJob
+             * @property {hopsd.meta.MarkJobLost.$Properties|null} [markJobLost] Command markJobLost
+             * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
+             * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -101,6 +112,9 @@ export const hopsd = $root.hopsd = (() => {
              *   renewLease?: hopsd.meta.RenewLease.$Shape|null;
              *   recoverLease?: hopsd.meta.RecoverLease.$Shape|null;
              *   setSetting?: hopsd.meta.SetSetting.$Shape|null;
+             *   concat?: hopsd.meta.Concat.$Shape|null;
+             *   truncate?: hopsd.meta.Truncate.$Shape|null;
+             *   setQuota?: hopsd.meta.SetQuota.$Shape|null;
              *   initCluster?: hopsd.meta.InitCluster.$Shape|null;
              *   addBlock?: hopsd.meta.AddBlock.$Shape|null;
              *   completeFile?: hopsd.meta.CompleteFile.$Shape|null;
@@ -115,9 +129,17 @@ export const hopsd = $root.hopsd = (() => {
              *   wrapCaKey?: hopsd.meta.WrapCaKey.$Shape|null;
              *   recordCertificate?: hopsd.meta.RecordCertificate.$Shape|null;
              *   publishCrl?: hopsd.meta.PublishCrl.$Shape|null;
+             *   submitJob?: hopsd.meta.SubmitJob.$Shape|null;
+             *   placeJob?: hopsd.meta.PlaceJob.$Shape|null;
+             *   jobStarted?: hopsd.meta.JobStarted.$Shape|null;
+             *   jobFinished?: hopsd.meta.JobFinished.$Shape|null;
+             *   killJob?: hopsd.meta.KillJob.$Shape|null;
+             *   markJobLost?: hopsd.meta.MarkJobLost.$Shape|null;
+             *   requeueJob?: hopsd.meta.RequeueJob.$Shape|null;
+             *   adoptJob?: hopsd.meta.AdoptJob.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -290,6 +312,30 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.setSetting = null;
 
             /**
+             * Command concat.
+             * @member {hopsd.meta.Concat.$Properties|null|undefined} concat
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.concat = null;
+
+            /**
+             * Command truncate.
+             * @member {hopsd.meta.Truncate.$Properties|null|undefined} truncate
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.truncate = null;
+
+            /**
+             * Command setQuota.
+             * @member {hopsd.meta.SetQuota.$Properties|null|undefined} setQuota
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.setQuota = null;
+
+            /**
              * Command initCluster.
              * @member {hopsd.meta.InitCluster.$Properties|null|undefined} initCluster
              * @memberof hopsd.meta.Command
@@ -401,17 +447,81 @@ export const hopsd = $root.hopsd = (() => {
              */
             Command.prototype.publishCrl = null;
 
+            /**
+             * Command submitJob.
+             * @member {hopsd.meta.SubmitJob.$Properties|null|undefined} submitJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.submitJob = null;
+
+            /**
+             * Command placeJob.
+             * @member {hopsd.meta.PlaceJob.$Properties|null|undefined} placeJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.placeJob = null;
+
+            /**
+             * Command jobStarted.
+             * @member {hopsd.meta.JobStarted.$Properties|null|undefined} jobStarted
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.jobStarted = null;
+
+            /**
+             * Command jobFinished.
+             * @member {hopsd.meta.JobFinished.$Properties|null|undefined} jobFinished
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.jobFinished = null;
+
+            /**
+             * Command killJob.
+             * @member {hopsd.meta.KillJob.$Properties|null|undefined} killJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.killJob = null;
+
+            /**
+             * Command markJobLost.
+             * @member {hopsd.meta.MarkJobLost.$Properties|null|undefined} markJobLost
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.markJobLost = null;
+
+            /**
+             * Command requeueJob.
+             * @member {hopsd.meta.RequeueJob.$Properties|null|undefined} requeueJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.requeueJob = null;
+
+            /**
+             * Command adoptJob.
+             * @member {hopsd.meta.AdoptJob.$Properties|null|undefined} adoptJob
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.adoptJob = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -487,6 +597,12 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RecoverLease.encode(m.recoverLease, w.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
                 if (m.setSetting != null && $Object.hasOwnProperty.call(m, "setSetting"))
                     $root.hopsd.meta.SetSetting.encode(m.setSetting, w.uint32(/* id 24, wireType 2 =*/194).fork(), q + 1).ldelim();
+                if (m.concat != null && $Object.hasOwnProperty.call(m, "concat"))
+                    $root.hopsd.meta.Concat.encode(m.concat, w.uint32(/* id 25, wireType 2 =*/202).fork(), q + 1).ldelim();
+                if (m.truncate != null && $Object.hasOwnProperty.call(m, "truncate"))
+                    $root.hopsd.meta.Truncate.encode(m.truncate, w.uint32(/* id 26, wireType 2 =*/210).fork(), q + 1).ldelim();
+                if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota"))
+                    $root.hopsd.meta.SetQuota.encode(m.setQuota, w.uint32(/* id 27, wireType 2 =*/218).fork(), q + 1).ldelim();
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster"))
                     $root.hopsd.meta.InitCluster.encode(m.initCluster, w.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (m.addBlock != null && $Object.hasOwnProperty.call(m, "addBlock"))
@@ -515,6 +631,22 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RecordCertificate.encode(m.recordCertificate, w.uint32(/* id 86, wireType 2 =*/690).fork(), q + 1).ldelim();
                 if (m.publishCrl != null && $Object.hasOwnProperty.call(m, "publishCrl"))
                     $root.hopsd.meta.PublishCrl.encode(m.publishCrl, w.uint32(/* id 87, wireType 2 =*/698).fork(), q + 1).ldelim();
+                if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob"))
+                    $root.hopsd.meta.SubmitJob.encode(m.submitJob, w.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
+                if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob"))
+                    $root.hopsd.meta.PlaceJob.encode(m.placeJob, w.uint32(/* id 111, wireType 2 =*/890).fork(), q + 1).ldelim();
+                if (m.jobStarted != null && $Object.hasOwnProperty.call(m, "jobStarted"))
+                    $root.hopsd.meta.JobStarted.encode(m.jobStarted, w.uint32(/* id 112, wireType 2 =*/898).fork(), q + 1).ldelim();
+                if (m.jobFinished != null && $Object.hasOwnProperty.call(m, "jobFinished"))
+                    $root.hopsd.meta.JobFinished.encode(m.jobFinished, w.uint32(/* id 113, wireType 2 =*/906).fork(), q + 1).ldelim();
+                if (m.killJob != null && $Object.hasOwnProperty.call(m, "killJob"))
+                    $root.hopsd.meta.KillJob.encode(m.killJob, w.uint32(/* id 114, wireType 2 =*/914).fork(), q + 1).ldelim();
+                if (m.markJobLost != null && $Object.hasOwnProperty.call(m, "markJobLost"))
+                    $root.hopsd.meta.MarkJobLost.encode(m.markJobLost, w.uint32(/* id 115, wireType 2 =*/922).fork(), q + 1).ldelim();
+                if (m.requeueJob != null && $Object.hasOwnProperty.call(m, "requeueJob"))
+                    $root.hopsd.meta.RequeueJob.encode(m.requeueJob, w.uint32(/* id 116, wireType 2 =*/930).fork(), q + 1).ldelim();
+                if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob"))
+                    $root.hopsd.meta.AdoptJob.encode(m.adoptJob, w.uint32(/* id 117, wireType 2 =*/938).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -712,6 +844,27 @@ export const hopsd = $root.hopsd = (() => {
                             m.op = "setSetting";
                             continue;
                         }
+                    case 25: {
+                            if (u !== 2)
+                                break;
+                            m.concat = $root.hopsd.meta.Concat.decode(r, r.size(), $undefined, q + 1, m.concat);
+                            m.op = "concat";
+                            continue;
+                        }
+                    case 26: {
+                            if (u !== 2)
+                                break;
+                            m.truncate = $root.hopsd.meta.Truncate.decode(r, r.size(), $undefined, q + 1, m.truncate);
+                            m.op = "truncate";
+                            continue;
+                        }
+                    case 27: {
+                            if (u !== 2)
+                                break;
+                            m.setQuota = $root.hopsd.meta.SetQuota.decode(r, r.size(), $undefined, q + 1, m.setQuota);
+                            m.op = "setQuota";
+                            continue;
+                        }
                     case 40: {
                             if (u !== 2)
                                 break;
@@ -808,6 +961,62 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.publishCrl = $root.hopsd.meta.PublishCrl.decode(r, r.size(), $undefined, q + 1, m.publishCrl);
                             m.op = "publishCrl";
+                            continue;
+                        }
+                    case 110: {
+                            if (u !== 2)
+                                break;
+                            m.submitJob = $root.hopsd.meta.SubmitJob.decode(r, r.size(), $undefined, q + 1, m.submitJob);
+                            m.op = "submitJob";
+                            continue;
+                        }
+                    case 111: {
+                            if (u !== 2)
+                                break;
+                            m.placeJob = $root.hopsd.meta.PlaceJob.decode(r, r.size(), $undefined, q + 1, m.placeJob);
+                            m.op = "placeJob";
+                            continue;
+                        }
+                    case 112: {
+                            if (u !== 2)
+                                break;
+                            m.jobStarted = $root.hopsd.meta.JobStarted.decode(r, r.size(), $undefined, q + 1, m.jobStarted);
+                            m.op = "jobStarted";
+                            continue;
+                        }
+                    case 113: {
+                            if (u !== 2)
+                                break;
+                            m.jobFinished = $root.hopsd.meta.JobFinished.decode(r, r.size(), $undefined, q + 1, m.jobFinished);
+                            m.op = "jobFinished";
+                            continue;
+                        }
+                    case 114: {
+                            if (u !== 2)
+                                break;
+                            m.killJob = $root.hopsd.meta.KillJob.decode(r, r.size(), $undefined, q + 1, m.killJob);
+                            m.op = "killJob";
+                            continue;
+                        }
+                    case 115: {
+                            if (u !== 2)
+                                break;
+                            m.markJobLost = $root.hopsd.meta.MarkJobLost.decode(r, r.size(), $undefined, q + 1, m.markJobLost);
+                            m.op = "markJobLost";
+                            continue;
+                        }
+                    case 116: {
+                            if (u !== 2)
+                                break;
+                            m.requeueJob = $root.hopsd.meta.RequeueJob.decode(r, r.size(), $undefined, q + 1, m.requeueJob);
+                            m.op = "requeueJob";
+                            continue;
+                        }
+                    case 117: {
+                            if (u !== 2)
+                                break;
+                            m.adoptJob = $root.hopsd.meta.AdoptJob.decode(r, r.size(), $undefined, q + 1, m.adoptJob);
+                            m.op = "adoptJob";
                             continue;
                         }
                     }
@@ -1027,6 +1236,36 @@ export const hopsd = $root.hopsd = (() => {
                             return "setSetting." + e;
                     }
                 }
+                if (m.concat != null && $Object.hasOwnProperty.call(m, "concat")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.Concat.verify(m.concat, q + 1);
+                        if (e)
+                            return "concat." + e;
+                    }
+                }
+                if (m.truncate != null && $Object.hasOwnProperty.call(m, "truncate")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.Truncate.verify(m.truncate, q + 1);
+                        if (e)
+                            return "truncate." + e;
+                    }
+                }
+                if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SetQuota.verify(m.setQuota, q + 1);
+                        if (e)
+                            return "setQuota." + e;
+                    }
+                }
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -1167,6 +1406,86 @@ export const hopsd = $root.hopsd = (() => {
                             return "publishCrl." + e;
                     }
                 }
+                if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SubmitJob.verify(m.submitJob, q + 1);
+                        if (e)
+                            return "submitJob." + e;
+                    }
+                }
+                if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.PlaceJob.verify(m.placeJob, q + 1);
+                        if (e)
+                            return "placeJob." + e;
+                    }
+                }
+                if (m.jobStarted != null && $Object.hasOwnProperty.call(m, "jobStarted")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.JobStarted.verify(m.jobStarted, q + 1);
+                        if (e)
+                            return "jobStarted." + e;
+                    }
+                }
+                if (m.jobFinished != null && $Object.hasOwnProperty.call(m, "jobFinished")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.JobFinished.verify(m.jobFinished, q + 1);
+                        if (e)
+                            return "jobFinished." + e;
+                    }
+                }
+                if (m.killJob != null && $Object.hasOwnProperty.call(m, "killJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.KillJob.verify(m.killJob, q + 1);
+                        if (e)
+                            return "killJob." + e;
+                    }
+                }
+                if (m.markJobLost != null && $Object.hasOwnProperty.call(m, "markJobLost")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.MarkJobLost.verify(m.markJobLost, q + 1);
+                        if (e)
+                            return "markJobLost." + e;
+                    }
+                }
+                if (m.requeueJob != null && $Object.hasOwnProperty.call(m, "requeueJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RequeueJob.verify(m.requeueJob, q + 1);
+                        if (e)
+                            return "requeueJob." + e;
+                    }
+                }
+                if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.AdoptJob.verify(m.adoptJob, q + 1);
+                        if (e)
+                            return "adoptJob." + e;
+                    }
+                }
                 return null;
             };
 
@@ -1293,6 +1612,21 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.setSetting: object expected");
                     m.setSetting = $root.hopsd.meta.SetSetting.fromObject(d.setSetting, q + 1);
                 }
+                if (d.concat != null) {
+                    if (!$util.isObject(d.concat))
+                        throw $TypeError(".hopsd.meta.Command.concat: object expected");
+                    m.concat = $root.hopsd.meta.Concat.fromObject(d.concat, q + 1);
+                }
+                if (d.truncate != null) {
+                    if (!$util.isObject(d.truncate))
+                        throw $TypeError(".hopsd.meta.Command.truncate: object expected");
+                    m.truncate = $root.hopsd.meta.Truncate.fromObject(d.truncate, q + 1);
+                }
+                if (d.setQuota != null) {
+                    if (!$util.isObject(d.setQuota))
+                        throw $TypeError(".hopsd.meta.Command.setQuota: object expected");
+                    m.setQuota = $root.hopsd.meta.SetQuota.fromObject(d.setQuota, q + 1);
+                }
                 if (d.initCluster != null) {
                     if (!$util.isObject(d.initCluster))
                         throw $TypeError(".hopsd.meta.Command.initCluster: object expected");
@@ -1362,6 +1696,46 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isObject(d.publishCrl))
                         throw $TypeError(".hopsd.meta.Command.publishCrl: object expected");
                     m.publishCrl = $root.hopsd.meta.PublishCrl.fromObject(d.publishCrl, q + 1);
+                }
+                if (d.submitJob != null) {
+                    if (!$util.isObject(d.submitJob))
+                        throw $TypeError(".hopsd.meta.Command.submitJob: object expected");
+                    m.submitJob = $root.hopsd.meta.SubmitJob.fromObject(d.submitJob, q + 1);
+                }
+                if (d.placeJob != null) {
+                    if (!$util.isObject(d.placeJob))
+                        throw $TypeError(".hopsd.meta.Command.placeJob: object expected");
+                    m.placeJob = $root.hopsd.meta.PlaceJob.fromObject(d.placeJob, q + 1);
+                }
+                if (d.jobStarted != null) {
+                    if (!$util.isObject(d.jobStarted))
+                        throw $TypeError(".hopsd.meta.Command.jobStarted: object expected");
+                    m.jobStarted = $root.hopsd.meta.JobStarted.fromObject(d.jobStarted, q + 1);
+                }
+                if (d.jobFinished != null) {
+                    if (!$util.isObject(d.jobFinished))
+                        throw $TypeError(".hopsd.meta.Command.jobFinished: object expected");
+                    m.jobFinished = $root.hopsd.meta.JobFinished.fromObject(d.jobFinished, q + 1);
+                }
+                if (d.killJob != null) {
+                    if (!$util.isObject(d.killJob))
+                        throw $TypeError(".hopsd.meta.Command.killJob: object expected");
+                    m.killJob = $root.hopsd.meta.KillJob.fromObject(d.killJob, q + 1);
+                }
+                if (d.markJobLost != null) {
+                    if (!$util.isObject(d.markJobLost))
+                        throw $TypeError(".hopsd.meta.Command.markJobLost: object expected");
+                    m.markJobLost = $root.hopsd.meta.MarkJobLost.fromObject(d.markJobLost, q + 1);
+                }
+                if (d.requeueJob != null) {
+                    if (!$util.isObject(d.requeueJob))
+                        throw $TypeError(".hopsd.meta.Command.requeueJob: object expected");
+                    m.requeueJob = $root.hopsd.meta.RequeueJob.fromObject(d.requeueJob, q + 1);
+                }
+                if (d.adoptJob != null) {
+                    if (!$util.isObject(d.adoptJob))
+                        throw $TypeError(".hopsd.meta.Command.adoptJob: object expected");
+                    m.adoptJob = $root.hopsd.meta.AdoptJob.fromObject(d.adoptJob, q + 1);
                 }
                 return m;
             };
@@ -1490,6 +1864,21 @@ export const hopsd = $root.hopsd = (() => {
                     if (o.oneofs)
                         d.op = "setSetting";
                 }
+                if (m.concat != null && $Object.hasOwnProperty.call(m, "concat")) {
+                    d.concat = $root.hopsd.meta.Concat.toObject(m.concat, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "concat";
+                }
+                if (m.truncate != null && $Object.hasOwnProperty.call(m, "truncate")) {
+                    d.truncate = $root.hopsd.meta.Truncate.toObject(m.truncate, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "truncate";
+                }
+                if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota")) {
+                    d.setQuota = $root.hopsd.meta.SetQuota.toObject(m.setQuota, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setQuota";
+                }
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
                     d.initCluster = $root.hopsd.meta.InitCluster.toObject(m.initCluster, o, q + 1);
                     if (o.oneofs)
@@ -1559,6 +1948,46 @@ export const hopsd = $root.hopsd = (() => {
                     d.publishCrl = $root.hopsd.meta.PublishCrl.toObject(m.publishCrl, o, q + 1);
                     if (o.oneofs)
                         d.op = "publishCrl";
+                }
+                if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
+                    d.submitJob = $root.hopsd.meta.SubmitJob.toObject(m.submitJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "submitJob";
+                }
+                if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob")) {
+                    d.placeJob = $root.hopsd.meta.PlaceJob.toObject(m.placeJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "placeJob";
+                }
+                if (m.jobStarted != null && $Object.hasOwnProperty.call(m, "jobStarted")) {
+                    d.jobStarted = $root.hopsd.meta.JobStarted.toObject(m.jobStarted, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "jobStarted";
+                }
+                if (m.jobFinished != null && $Object.hasOwnProperty.call(m, "jobFinished")) {
+                    d.jobFinished = $root.hopsd.meta.JobFinished.toObject(m.jobFinished, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "jobFinished";
+                }
+                if (m.killJob != null && $Object.hasOwnProperty.call(m, "killJob")) {
+                    d.killJob = $root.hopsd.meta.KillJob.toObject(m.killJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "killJob";
+                }
+                if (m.markJobLost != null && $Object.hasOwnProperty.call(m, "markJobLost")) {
+                    d.markJobLost = $root.hopsd.meta.MarkJobLost.toObject(m.markJobLost, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "markJobLost";
+                }
+                if (m.requeueJob != null && $Object.hasOwnProperty.call(m, "requeueJob")) {
+                    d.requeueJob = $root.hopsd.meta.RequeueJob.toObject(m.requeueJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "requeueJob";
+                }
+                if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob")) {
+                    d.adoptJob = $root.hopsd.meta.AdoptJob.toObject(m.adoptJob, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "adoptJob";
                 }
                 return d;
             };
@@ -1917,6 +2346,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [blockSize] CreateFile blockSize
              * @property {boolean|null} [close] CreateFile close
              * @property {boolean|null} [createParent] CreateFile createParent
+             * @property {boolean|null} [mustExist] CreateFile mustExist
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2013,6 +2443,14 @@ export const hopsd = $root.hopsd = (() => {
             CreateFile.prototype.createParent = false;
 
             /**
+             * CreateFile mustExist.
+             * @member {boolean} mustExist
+             * @memberof hopsd.meta.CreateFile
+             * @instance
+             */
+            CreateFile.prototype.mustExist = false;
+
+            /**
              * Creates a new CreateFile instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.CreateFile
@@ -2060,6 +2498,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 7, wireType 0 =*/56).bool(m.close);
                 if (m.createParent != null && $Object.hasOwnProperty.call(m, "createParent") && m.createParent !== false)
                     w.uint32(/* id 8, wireType 0 =*/64).bool(m.createParent);
+                if (m.mustExist != null && $Object.hasOwnProperty.call(m, "mustExist") && m.mustExist !== false)
+                    w.uint32(/* id 9, wireType 0 =*/72).bool(m.mustExist);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -2189,6 +2629,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.createParent;
                             continue;
                         }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.mustExist = v;
+                            else
+                                delete m.mustExist;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -2269,6 +2718,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.createParent !== "boolean")
                         return "createParent: boolean expected";
                 }
+                if (m.mustExist != null && $Object.hasOwnProperty.call(m, "mustExist")) {
+                    if (typeof m.mustExist !== "boolean")
+                        return "mustExist: boolean expected";
+                }
                 return null;
             };
 
@@ -2340,6 +2793,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.createParent = $Boolean(d.createParent);
                     }
                 }
+                if (d.mustExist != null) {
+                    if (d.mustExist) {
+                        m.mustExist = $Boolean(d.mustExist);
+                    }
+                }
                 return m;
             };
 
@@ -2379,6 +2837,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.blockSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.close = false;
                     d.createParent = false;
+                    d.mustExist = false;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -2408,6 +2867,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.createParent != null && $Object.hasOwnProperty.call(m, "createParent")) {
                     d.createParent = m.createParent;
+                }
+                if (m.mustExist != null && $Object.hasOwnProperty.call(m, "mustExist")) {
+                    d.mustExist = m.mustExist;
                 }
                 return d;
             };
@@ -6645,6 +7107,1073 @@ export const hopsd = $root.hopsd = (() => {
             return SetSetting;
         })();
 
+        meta.Concat = (function() {
+
+            /**
+             * Properties of a Concat.
+             * @typedef {Object} hopsd.meta.Concat.$Properties
+             * @property {string|null} [target] Concat target
+             * @property {Array.<string>|null} [sources] Concat sources
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Concat.
+             * @memberof hopsd.meta
+             * @interface IConcat
+             * @augments hopsd.meta.Concat.$Properties
+             * @deprecated Use hopsd.meta.Concat.$Properties instead.
+             */
+
+            /**
+             * Shape of a Concat.
+             * @typedef {hopsd.meta.Concat.$Properties} hopsd.meta.Concat.$Shape
+             */
+
+            /**
+             * Constructs a new Concat.
+             * @memberof hopsd.meta
+             * @classdesc Represents a Concat.
+             * @constructor
+             * @param {hopsd.meta.Concat.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Concat = function (p) {
+                this.sources = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Concat target.
+             * @member {string} target
+             * @memberof hopsd.meta.Concat
+             * @instance
+             */
+            Concat.prototype.target = "";
+
+            /**
+             * Concat sources.
+             * @member {Array.<string>} sources
+             * @memberof hopsd.meta.Concat
+             * @instance
+             */
+            Concat.prototype.sources = $util.emptyArray;
+
+            /**
+             * Creates a new Concat instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.Concat} Concat instance
+             * @type {{
+             *   (properties: hopsd.meta.Concat.$Shape): hopsd.meta.Concat & hopsd.meta.Concat.$Shape;
+             *   (properties?: hopsd.meta.Concat.$Properties): hopsd.meta.Concat;
+             * }}
+             */
+            Concat.create = function(properties) {
+                return new Concat(properties);
+            };
+
+            /**
+             * Encodes the specified Concat message. Does not implicitly {@link hopsd.meta.Concat.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat.$Properties} m Concat message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Concat.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target") && m.target !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.target);
+                if (m.sources != null && m.sources.length) {
+                    for (var i = 0; i < m.sources.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.sources[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Concat message, length delimited. Does not implicitly {@link hopsd.meta.Concat.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat.$Properties} message Concat message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Concat.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Concat message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.Concat & hopsd.meta.Concat.$Shape} Concat
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Concat.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.Concat();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.target = v;
+                            else
+                                delete m.target;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.sources && m.sources.length))
+                                m.sources = [];
+                            m.sources.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Concat message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.Concat & hopsd.meta.Concat.$Shape} Concat
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Concat.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Concat message.
+             * @function verify
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Concat.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    if (!$util.isString(m.target))
+                        return "target: string expected";
+                }
+                if (m.sources != null && $Object.hasOwnProperty.call(m, "sources")) {
+                    if (!$Array.isArray(m.sources))
+                        return "sources: array expected";
+                    for (var i = 0; i < m.sources.length; ++i) {
+                        if (!$util.isString(m.sources[i]))
+                            return "sources: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Concat message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.Concat} Concat
+             */
+            Concat.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.Concat)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.Concat: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.Concat();
+                if (d.target != null) {
+                    if (typeof d.target !== "string" || d.target.length) {
+                        m.target = $String(d.target);
+                    }
+                }
+                if (d.sources) {
+                    if (!$Array.isArray(d.sources))
+                        throw $TypeError(".hopsd.meta.Concat.sources: array expected");
+                    m.sources = $Array(d.sources.length);
+                    for (var i = 0; i < d.sources.length; ++i) {
+                        m.sources[i] = $String(d.sources[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Concat message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {hopsd.meta.Concat} m Concat
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Concat.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.sources = [];
+                }
+                if (o.defaults) {
+                    d.target = "";
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    d.target = m.target;
+                }
+                if (m.sources && m.sources.length) {
+                    d.sources = $Array(m.sources.length);
+                    for (var j = 0; j < m.sources.length; ++j) {
+                        d.sources[j] = m.sources[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Concat to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.Concat
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Concat.prototype.toJSON = function() {
+                return Concat.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Concat
+             * @function getTypeUrl
+             * @memberof hopsd.meta.Concat
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Concat.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.Concat";
+            };
+
+            return Concat;
+        })();
+
+        meta.Truncate = (function() {
+
+            /**
+             * Properties of a Truncate.
+             * @typedef {Object} hopsd.meta.Truncate.$Properties
+             * @property {string|null} [path] Truncate path
+             * @property {number|null} [newLength] Truncate newLength
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Truncate.
+             * @memberof hopsd.meta
+             * @interface ITruncate
+             * @augments hopsd.meta.Truncate.$Properties
+             * @deprecated Use hopsd.meta.Truncate.$Properties instead.
+             */
+
+            /**
+             * Shape of a Truncate.
+             * @typedef {hopsd.meta.Truncate.$Properties} hopsd.meta.Truncate.$Shape
+             */
+
+            /**
+             * Constructs a new Truncate.
+             * @memberof hopsd.meta
+             * @classdesc Represents a Truncate.
+             * @constructor
+             * @param {hopsd.meta.Truncate.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Truncate = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Truncate path.
+             * @member {string} path
+             * @memberof hopsd.meta.Truncate
+             * @instance
+             */
+            Truncate.prototype.path = "";
+
+            /**
+             * Truncate newLength.
+             * @member {number} newLength
+             * @memberof hopsd.meta.Truncate
+             * @instance
+             */
+            Truncate.prototype.newLength = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new Truncate instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.Truncate} Truncate instance
+             * @type {{
+             *   (properties: hopsd.meta.Truncate.$Shape): hopsd.meta.Truncate & hopsd.meta.Truncate.$Shape;
+             *   (properties?: hopsd.meta.Truncate.$Properties): hopsd.meta.Truncate;
+             * }}
+             */
+            Truncate.create = function(properties) {
+                return new Truncate(properties);
+            };
+
+            /**
+             * Encodes the specified Truncate message. Does not implicitly {@link hopsd.meta.Truncate.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate.$Properties} m Truncate message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Truncate.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.newLength != null && $Object.hasOwnProperty.call(m, "newLength") && (typeof m.newLength === "object" ? m.newLength.low || m.newLength.high : m.newLength !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.newLength);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Truncate message, length delimited. Does not implicitly {@link hopsd.meta.Truncate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate.$Properties} message Truncate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Truncate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Truncate message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.Truncate & hopsd.meta.Truncate.$Shape} Truncate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Truncate.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.Truncate();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.newLength = v;
+                            else
+                                delete m.newLength;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Truncate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.Truncate & hopsd.meta.Truncate.$Shape} Truncate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Truncate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Truncate message.
+             * @function verify
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Truncate.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.newLength != null && $Object.hasOwnProperty.call(m, "newLength")) {
+                    if (!$util.isInteger(m.newLength) && !(m.newLength && $util.isInteger(m.newLength.low) && $util.isInteger(m.newLength.high)))
+                        return "newLength: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Truncate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.Truncate} Truncate
+             */
+            Truncate.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.Truncate)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.Truncate: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.Truncate();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.newLength != null) {
+                    if (typeof d.newLength === "object" ? d.newLength.low || d.newLength.high : $Number(d.newLength) !== 0) {
+                        if ($util.Long)
+                            m.newLength = $util.Long.fromValue(d.newLength, true);
+                        else if (typeof d.newLength === "string")
+                            m.newLength = $parseInt(d.newLength, 10);
+                        else if (typeof d.newLength === "number")
+                            m.newLength = d.newLength;
+                        else if (typeof d.newLength === "object")
+                            m.newLength = new $util.LongBits(d.newLength.low >>> 0, d.newLength.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Truncate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {hopsd.meta.Truncate} m Truncate
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Truncate.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.path = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.newLength = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.newLength = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.newLength != null && $Object.hasOwnProperty.call(m, "newLength")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.newLength = typeof m.newLength === "number" ? $BigInt(m.newLength) : $util.Long.fromBits(m.newLength.low >>> 0, m.newLength.high >>> 0, true).toBigInt();
+                    else if (typeof m.newLength === "number")
+                        d.newLength = o.longs === $String ? $String(m.newLength) : m.newLength;
+                    else
+                        d.newLength = o.longs === $String ? $util.Long.prototype.toString.call(m.newLength) : o.longs === $Number ? new $util.LongBits(m.newLength.low >>> 0, m.newLength.high >>> 0).toNumber(true) : m.newLength;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Truncate to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.Truncate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Truncate.prototype.toJSON = function() {
+                return Truncate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Truncate
+             * @function getTypeUrl
+             * @memberof hopsd.meta.Truncate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Truncate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.Truncate";
+            };
+
+            return Truncate;
+        })();
+
+        meta.SetQuota = (function() {
+
+            /**
+             * Properties of a SetQuota.
+             * @typedef {Object} hopsd.meta.SetQuota.$Properties
+             * @property {string|null} [path] SetQuota path
+             * @property {number|null} [namespaceQuota] SetQuota namespaceQuota
+             * @property {number|null} [storagespaceQuota] SetQuota storagespaceQuota
+             * @property {string|null} [storageType] SetQuota storageType
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetQuota.
+             * @memberof hopsd.meta
+             * @interface ISetQuota
+             * @augments hopsd.meta.SetQuota.$Properties
+             * @deprecated Use hopsd.meta.SetQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetQuota.
+             * @typedef {hopsd.meta.SetQuota.$Properties} hopsd.meta.SetQuota.$Shape
+             */
+
+            /**
+             * Constructs a new SetQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SetQuota.
+             * @constructor
+             * @param {hopsd.meta.SetQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetQuota = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SetQuota path.
+             * @member {string} path
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.path = "";
+
+            /**
+             * SetQuota namespaceQuota.
+             * @member {number} namespaceQuota
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.namespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * SetQuota storagespaceQuota.
+             * @member {number} storagespaceQuota
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.storagespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * SetQuota storageType.
+             * @member {string} storageType
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.storageType = "";
+
+            /**
+             * Creates a new SetQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SetQuota} SetQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.SetQuota.$Shape): hopsd.meta.SetQuota & hopsd.meta.SetQuota.$Shape;
+             *   (properties?: hopsd.meta.SetQuota.$Properties): hopsd.meta.SetQuota;
+             * }}
+             */
+            SetQuota.create = function(properties) {
+                return new SetQuota(properties);
+            };
+
+            /**
+             * Encodes the specified SetQuota message. Does not implicitly {@link hopsd.meta.SetQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota.$Properties} m SetQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota") && (typeof m.namespaceQuota === "object" ? m.namespaceQuota.low || m.namespaceQuota.high : m.namespaceQuota !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).sint64(m.namespaceQuota);
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota") && (typeof m.storagespaceQuota === "object" ? m.storagespaceQuota.low || m.storagespaceQuota.high : m.storagespaceQuota !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).sint64(m.storagespaceQuota);
+                if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType") && m.storageType !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.storageType);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SetQuota message, length delimited. Does not implicitly {@link hopsd.meta.SetQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota.$Properties} message SetQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SetQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SetQuota & hopsd.meta.SetQuota.$Shape} SetQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SetQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceQuota = v;
+                            else
+                                delete m.namespaceQuota;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceQuota = v;
+                            else
+                                delete m.storagespaceQuota;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.storageType = v;
+                            else
+                                delete m.storageType;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SetQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SetQuota & hopsd.meta.SetQuota.$Shape} SetQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SetQuota message.
+             * @function verify
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (!$util.isInteger(m.namespaceQuota) && !(m.namespaceQuota && $util.isInteger(m.namespaceQuota.low) && $util.isInteger(m.namespaceQuota.high)))
+                        return "namespaceQuota: integer|Long expected";
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (!$util.isInteger(m.storagespaceQuota) && !(m.storagespaceQuota && $util.isInteger(m.storagespaceQuota.low) && $util.isInteger(m.storagespaceQuota.high)))
+                        return "storagespaceQuota: integer|Long expected";
+                }
+                if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType")) {
+                    if (!$util.isString(m.storageType))
+                        return "storageType: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SetQuota} SetQuota
+             */
+            SetQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SetQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SetQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SetQuota();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.namespaceQuota != null) {
+                    if (typeof d.namespaceQuota === "object" ? d.namespaceQuota.low || d.namespaceQuota.high : $Number(d.namespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.namespaceQuota = $util.Long.fromValue(d.namespaceQuota, false);
+                        else if (typeof d.namespaceQuota === "string")
+                            m.namespaceQuota = $parseInt(d.namespaceQuota, 10);
+                        else if (typeof d.namespaceQuota === "number")
+                            m.namespaceQuota = d.namespaceQuota;
+                        else if (typeof d.namespaceQuota === "object")
+                            m.namespaceQuota = new $util.LongBits(d.namespaceQuota.low >>> 0, d.namespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.storagespaceQuota != null) {
+                    if (typeof d.storagespaceQuota === "object" ? d.storagespaceQuota.low || d.storagespaceQuota.high : $Number(d.storagespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceQuota = $util.Long.fromValue(d.storagespaceQuota, false);
+                        else if (typeof d.storagespaceQuota === "string")
+                            m.storagespaceQuota = $parseInt(d.storagespaceQuota, 10);
+                        else if (typeof d.storagespaceQuota === "number")
+                            m.storagespaceQuota = d.storagespaceQuota;
+                        else if (typeof d.storagespaceQuota === "object")
+                            m.storagespaceQuota = new $util.LongBits(d.storagespaceQuota.low >>> 0, d.storagespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.storageType != null) {
+                    if (typeof d.storageType !== "string" || d.storageType.length) {
+                        m.storageType = $String(d.storageType);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SetQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {hopsd.meta.SetQuota} m SetQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.path = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.namespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.storagespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.storageType = "";
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceQuota = typeof m.namespaceQuota === "number" ? $BigInt(m.namespaceQuota) : $util.Long.fromBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.namespaceQuota === "number")
+                        d.namespaceQuota = o.longs === $String ? $String(m.namespaceQuota) : m.namespaceQuota;
+                    else
+                        d.namespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceQuota) : o.longs === $Number ? new $util.LongBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0).toNumber() : m.namespaceQuota;
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceQuota = typeof m.storagespaceQuota === "number" ? $BigInt(m.storagespaceQuota) : $util.Long.fromBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.storagespaceQuota === "number")
+                        d.storagespaceQuota = o.longs === $String ? $String(m.storagespaceQuota) : m.storagespaceQuota;
+                    else
+                        d.storagespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceQuota) : o.longs === $Number ? new $util.LongBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0).toNumber() : m.storagespaceQuota;
+                }
+                if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType")) {
+                    d.storageType = m.storageType;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SetQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetQuota.prototype.toJSON = function() {
+                return SetQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SetQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SetQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SetQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SetQuota";
+            };
+
+            return SetQuota;
+        })();
+
         /**
          * InodeType enum.
          * @name hopsd.meta.InodeType
@@ -8370,6 +9899,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [inodeId] Lease inodeId
              * @property {string|null} [holder] Lease holder
              * @property {number|null} [renewedMs] Lease renewedMs
+             * @property {number|null} [chargedBytes] Lease chargedBytes
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -8426,6 +9956,14 @@ export const hopsd = $root.hopsd = (() => {
             Lease.prototype.renewedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * Lease chargedBytes.
+             * @member {number} chargedBytes
+             * @memberof hopsd.meta.Lease
+             * @instance
+             */
+            Lease.prototype.chargedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Lease instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Lease
@@ -8463,6 +10001,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 2 =*/18).string(m.holder);
                 if (m.renewedMs != null && $Object.hasOwnProperty.call(m, "renewedMs") && (typeof m.renewedMs === "object" ? m.renewedMs.low || m.renewedMs.high : m.renewedMs !== 0))
                     w.uint32(/* id 3, wireType 0 =*/24).uint64(m.renewedMs);
+                if (m.chargedBytes != null && $Object.hasOwnProperty.call(m, "chargedBytes") && (typeof m.chargedBytes === "object" ? m.chargedBytes.low || m.chargedBytes.high : m.chargedBytes !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.chargedBytes);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -8547,6 +10087,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.renewedMs;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.chargedBytes = v;
+                            else
+                                delete m.chargedBytes;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -8607,6 +10156,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.renewedMs) && !(m.renewedMs && $util.isInteger(m.renewedMs.low) && $util.isInteger(m.renewedMs.high)))
                         return "renewedMs: integer|Long expected";
                 }
+                if (m.chargedBytes != null && $Object.hasOwnProperty.call(m, "chargedBytes")) {
+                    if (!$util.isInteger(m.chargedBytes) && !(m.chargedBytes && $util.isInteger(m.chargedBytes.low) && $util.isInteger(m.chargedBytes.high)))
+                        return "chargedBytes: integer|Long expected";
+                }
                 return null;
             };
 
@@ -8657,6 +10210,18 @@ export const hopsd = $root.hopsd = (() => {
                             m.renewedMs = new $util.LongBits(d.renewedMs.low >>> 0, d.renewedMs.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.chargedBytes != null) {
+                    if (typeof d.chargedBytes === "object" ? d.chargedBytes.low || d.chargedBytes.high : $Number(d.chargedBytes) !== 0) {
+                        if ($util.Long)
+                            m.chargedBytes = $util.Long.fromValue(d.chargedBytes, true);
+                        else if (typeof d.chargedBytes === "string")
+                            m.chargedBytes = $parseInt(d.chargedBytes, 10);
+                        else if (typeof d.chargedBytes === "number")
+                            m.chargedBytes = d.chargedBytes;
+                        else if (typeof d.chargedBytes === "object")
+                            m.chargedBytes = new $util.LongBits(d.chargedBytes.low >>> 0, d.chargedBytes.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -8689,6 +10254,11 @@ export const hopsd = $root.hopsd = (() => {
                         d.renewedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.renewedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.chargedBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.chargedBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -8708,6 +10278,14 @@ export const hopsd = $root.hopsd = (() => {
                         d.renewedMs = o.longs === $String ? $String(m.renewedMs) : m.renewedMs;
                     else
                         d.renewedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.renewedMs) : o.longs === $Number ? new $util.LongBits(m.renewedMs.low >>> 0, m.renewedMs.high >>> 0).toNumber(true) : m.renewedMs;
+                }
+                if (m.chargedBytes != null && $Object.hasOwnProperty.call(m, "chargedBytes")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.chargedBytes = typeof m.chargedBytes === "number" ? $BigInt(m.chargedBytes) : $util.Long.fromBits(m.chargedBytes.low >>> 0, m.chargedBytes.high >>> 0, true).toBigInt();
+                    else if (typeof m.chargedBytes === "number")
+                        d.chargedBytes = o.longs === $String ? $String(m.chargedBytes) : m.chargedBytes;
+                    else
+                        d.chargedBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.chargedBytes) : o.longs === $Number ? new $util.LongBits(m.chargedBytes.low >>> 0, m.chargedBytes.high >>> 0).toNumber(true) : m.chargedBytes;
                 }
                 return d;
             };
@@ -9544,6 +11122,830 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return Setting;
+        })();
+
+        meta.TypeQuota = (function() {
+
+            /**
+             * Properties of a TypeQuota.
+             * @typedef {Object} hopsd.meta.TypeQuota.$Properties
+             * @property {string|null} [type] TypeQuota type
+             * @property {number|null} [quota] TypeQuota quota
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TypeQuota.
+             * @memberof hopsd.meta
+             * @interface ITypeQuota
+             * @augments hopsd.meta.TypeQuota.$Properties
+             * @deprecated Use hopsd.meta.TypeQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a TypeQuota.
+             * @typedef {hopsd.meta.TypeQuota.$Properties} hopsd.meta.TypeQuota.$Shape
+             */
+
+            /**
+             * Constructs a new TypeQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a TypeQuota.
+             * @constructor
+             * @param {hopsd.meta.TypeQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TypeQuota = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TypeQuota type.
+             * @member {string} type
+             * @memberof hopsd.meta.TypeQuota
+             * @instance
+             */
+            TypeQuota.prototype.type = "";
+
+            /**
+             * TypeQuota quota.
+             * @member {number} quota
+             * @memberof hopsd.meta.TypeQuota
+             * @instance
+             */
+            TypeQuota.prototype.quota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * Creates a new TypeQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.TypeQuota} TypeQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.TypeQuota.$Shape): hopsd.meta.TypeQuota & hopsd.meta.TypeQuota.$Shape;
+             *   (properties?: hopsd.meta.TypeQuota.$Properties): hopsd.meta.TypeQuota;
+             * }}
+             */
+            TypeQuota.create = function(properties) {
+                return new TypeQuota(properties);
+            };
+
+            /**
+             * Encodes the specified TypeQuota message. Does not implicitly {@link hopsd.meta.TypeQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota.$Properties} m TypeQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TypeQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.type != null && $Object.hasOwnProperty.call(m, "type") && m.type !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.type);
+                if (m.quota != null && $Object.hasOwnProperty.call(m, "quota") && (typeof m.quota === "object" ? m.quota.low || m.quota.high : m.quota !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).sint64(m.quota);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TypeQuota message, length delimited. Does not implicitly {@link hopsd.meta.TypeQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota.$Properties} message TypeQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TypeQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TypeQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.TypeQuota & hopsd.meta.TypeQuota.$Shape} TypeQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TypeQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.TypeQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.type = v;
+                            else
+                                delete m.type;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.quota = v;
+                            else
+                                delete m.quota;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TypeQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.TypeQuota & hopsd.meta.TypeQuota.$Shape} TypeQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TypeQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TypeQuota message.
+             * @function verify
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TypeQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.type != null && $Object.hasOwnProperty.call(m, "type")) {
+                    if (!$util.isString(m.type))
+                        return "type: string expected";
+                }
+                if (m.quota != null && $Object.hasOwnProperty.call(m, "quota")) {
+                    if (!$util.isInteger(m.quota) && !(m.quota && $util.isInteger(m.quota.low) && $util.isInteger(m.quota.high)))
+                        return "quota: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TypeQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.TypeQuota} TypeQuota
+             */
+            TypeQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.TypeQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.TypeQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.TypeQuota();
+                if (d.type != null) {
+                    if (typeof d.type !== "string" || d.type.length) {
+                        m.type = $String(d.type);
+                    }
+                }
+                if (d.quota != null) {
+                    if (typeof d.quota === "object" ? d.quota.low || d.quota.high : $Number(d.quota) !== 0) {
+                        if ($util.Long)
+                            m.quota = $util.Long.fromValue(d.quota, false);
+                        else if (typeof d.quota === "string")
+                            m.quota = $parseInt(d.quota, 10);
+                        else if (typeof d.quota === "number")
+                            m.quota = d.quota;
+                        else if (typeof d.quota === "object")
+                            m.quota = new $util.LongBits(d.quota.low >>> 0, d.quota.high >>> 0).toNumber();
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TypeQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {hopsd.meta.TypeQuota} m TypeQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TypeQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.type = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.quota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.quota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.type != null && $Object.hasOwnProperty.call(m, "type")) {
+                    d.type = m.type;
+                }
+                if (m.quota != null && $Object.hasOwnProperty.call(m, "quota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.quota = typeof m.quota === "number" ? $BigInt(m.quota) : $util.Long.fromBits(m.quota.low >>> 0, m.quota.high >>> 0, false).toBigInt();
+                    else if (typeof m.quota === "number")
+                        d.quota = o.longs === $String ? $String(m.quota) : m.quota;
+                    else
+                        d.quota = o.longs === $String ? $util.Long.prototype.toString.call(m.quota) : o.longs === $Number ? new $util.LongBits(m.quota.low >>> 0, m.quota.high >>> 0).toNumber() : m.quota;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TypeQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.TypeQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TypeQuota.prototype.toJSON = function() {
+                return TypeQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TypeQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.TypeQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TypeQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.TypeQuota";
+            };
+
+            return TypeQuota;
+        })();
+
+        meta.DirQuota = (function() {
+
+            /**
+             * Properties of a DirQuota.
+             * @typedef {Object} hopsd.meta.DirQuota.$Properties
+             * @property {number|null} [namespaceQuota] DirQuota namespaceQuota
+             * @property {number|null} [storagespaceQuota] DirQuota storagespaceQuota
+             * @property {number|null} [namespaceUsed] DirQuota namespaceUsed
+             * @property {number|null} [storagespaceUsed] DirQuota storagespaceUsed
+             * @property {Array.<hopsd.meta.TypeQuota.$Properties>|null} [typeQuotas] DirQuota typeQuotas
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DirQuota.
+             * @memberof hopsd.meta
+             * @interface IDirQuota
+             * @augments hopsd.meta.DirQuota.$Properties
+             * @deprecated Use hopsd.meta.DirQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a DirQuota.
+             * @typedef {hopsd.meta.DirQuota.$Properties} hopsd.meta.DirQuota.$Shape
+             */
+
+            /**
+             * Constructs a new DirQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DirQuota.
+             * @constructor
+             * @param {hopsd.meta.DirQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DirQuota = function (p) {
+                this.typeQuotas = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DirQuota namespaceQuota.
+             * @member {number} namespaceQuota
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.namespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * DirQuota storagespaceQuota.
+             * @member {number} storagespaceQuota
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.storagespaceQuota = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * DirQuota namespaceUsed.
+             * @member {number} namespaceUsed
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.namespaceUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DirQuota storagespaceUsed.
+             * @member {number} storagespaceUsed
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.storagespaceUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DirQuota typeQuotas.
+             * @member {Array.<hopsd.meta.TypeQuota.$Properties>} typeQuotas
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             */
+            DirQuota.prototype.typeQuotas = $util.emptyArray;
+
+            /**
+             * Creates a new DirQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DirQuota} DirQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.DirQuota.$Shape): hopsd.meta.DirQuota & hopsd.meta.DirQuota.$Shape;
+             *   (properties?: hopsd.meta.DirQuota.$Properties): hopsd.meta.DirQuota;
+             * }}
+             */
+            DirQuota.create = function(properties) {
+                return new DirQuota(properties);
+            };
+
+            /**
+             * Encodes the specified DirQuota message. Does not implicitly {@link hopsd.meta.DirQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota.$Properties} m DirQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DirQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota") && (typeof m.namespaceQuota === "object" ? m.namespaceQuota.low || m.namespaceQuota.high : m.namespaceQuota !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).sint64(m.namespaceQuota);
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota") && (typeof m.storagespaceQuota === "object" ? m.storagespaceQuota.low || m.storagespaceQuota.high : m.storagespaceQuota !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).sint64(m.storagespaceQuota);
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed") && (typeof m.namespaceUsed === "object" ? m.namespaceUsed.low || m.namespaceUsed.high : m.namespaceUsed !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.namespaceUsed);
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed") && (typeof m.storagespaceUsed === "object" ? m.storagespaceUsed.low || m.storagespaceUsed.high : m.storagespaceUsed !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.storagespaceUsed);
+                if (m.typeQuotas != null && m.typeQuotas.length) {
+                    for (var i = 0; i < m.typeQuotas.length; ++i)
+                        $root.hopsd.meta.TypeQuota.encode(m.typeQuotas[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DirQuota message, length delimited. Does not implicitly {@link hopsd.meta.DirQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota.$Properties} message DirQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DirQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DirQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DirQuota & hopsd.meta.DirQuota.$Shape} DirQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DirQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DirQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceQuota = v;
+                            else
+                                delete m.namespaceQuota;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.sint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceQuota = v;
+                            else
+                                delete m.storagespaceQuota;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceUsed = v;
+                            else
+                                delete m.namespaceUsed;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceUsed = v;
+                            else
+                                delete m.storagespaceUsed;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.typeQuotas && m.typeQuotas.length))
+                                m.typeQuotas = [];
+                            m.typeQuotas.push($root.hopsd.meta.TypeQuota.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DirQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DirQuota & hopsd.meta.DirQuota.$Shape} DirQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DirQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DirQuota message.
+             * @function verify
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DirQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (!$util.isInteger(m.namespaceQuota) && !(m.namespaceQuota && $util.isInteger(m.namespaceQuota.low) && $util.isInteger(m.namespaceQuota.high)))
+                        return "namespaceQuota: integer|Long expected";
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (!$util.isInteger(m.storagespaceQuota) && !(m.storagespaceQuota && $util.isInteger(m.storagespaceQuota.low) && $util.isInteger(m.storagespaceQuota.high)))
+                        return "storagespaceQuota: integer|Long expected";
+                }
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed")) {
+                    if (!$util.isInteger(m.namespaceUsed) && !(m.namespaceUsed && $util.isInteger(m.namespaceUsed.low) && $util.isInteger(m.namespaceUsed.high)))
+                        return "namespaceUsed: integer|Long expected";
+                }
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed")) {
+                    if (!$util.isInteger(m.storagespaceUsed) && !(m.storagespaceUsed && $util.isInteger(m.storagespaceUsed.low) && $util.isInteger(m.storagespaceUsed.high)))
+                        return "storagespaceUsed: integer|Long expected";
+                }
+                if (m.typeQuotas != null && $Object.hasOwnProperty.call(m, "typeQuotas")) {
+                    if (!$Array.isArray(m.typeQuotas))
+                        return "typeQuotas: array expected";
+                    for (var i = 0; i < m.typeQuotas.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.TypeQuota.verify(m.typeQuotas[i], q + 1);
+                            if (e)
+                                return "typeQuotas." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DirQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DirQuota} DirQuota
+             */
+            DirQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DirQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DirQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DirQuota();
+                if (d.namespaceQuota != null) {
+                    if (typeof d.namespaceQuota === "object" ? d.namespaceQuota.low || d.namespaceQuota.high : $Number(d.namespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.namespaceQuota = $util.Long.fromValue(d.namespaceQuota, false);
+                        else if (typeof d.namespaceQuota === "string")
+                            m.namespaceQuota = $parseInt(d.namespaceQuota, 10);
+                        else if (typeof d.namespaceQuota === "number")
+                            m.namespaceQuota = d.namespaceQuota;
+                        else if (typeof d.namespaceQuota === "object")
+                            m.namespaceQuota = new $util.LongBits(d.namespaceQuota.low >>> 0, d.namespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.storagespaceQuota != null) {
+                    if (typeof d.storagespaceQuota === "object" ? d.storagespaceQuota.low || d.storagespaceQuota.high : $Number(d.storagespaceQuota) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceQuota = $util.Long.fromValue(d.storagespaceQuota, false);
+                        else if (typeof d.storagespaceQuota === "string")
+                            m.storagespaceQuota = $parseInt(d.storagespaceQuota, 10);
+                        else if (typeof d.storagespaceQuota === "number")
+                            m.storagespaceQuota = d.storagespaceQuota;
+                        else if (typeof d.storagespaceQuota === "object")
+                            m.storagespaceQuota = new $util.LongBits(d.storagespaceQuota.low >>> 0, d.storagespaceQuota.high >>> 0).toNumber();
+                    }
+                }
+                if (d.namespaceUsed != null) {
+                    if (typeof d.namespaceUsed === "object" ? d.namespaceUsed.low || d.namespaceUsed.high : $Number(d.namespaceUsed) !== 0) {
+                        if ($util.Long)
+                            m.namespaceUsed = $util.Long.fromValue(d.namespaceUsed, true);
+                        else if (typeof d.namespaceUsed === "string")
+                            m.namespaceUsed = $parseInt(d.namespaceUsed, 10);
+                        else if (typeof d.namespaceUsed === "number")
+                            m.namespaceUsed = d.namespaceUsed;
+                        else if (typeof d.namespaceUsed === "object")
+                            m.namespaceUsed = new $util.LongBits(d.namespaceUsed.low >>> 0, d.namespaceUsed.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.storagespaceUsed != null) {
+                    if (typeof d.storagespaceUsed === "object" ? d.storagespaceUsed.low || d.storagespaceUsed.high : $Number(d.storagespaceUsed) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceUsed = $util.Long.fromValue(d.storagespaceUsed, true);
+                        else if (typeof d.storagespaceUsed === "string")
+                            m.storagespaceUsed = $parseInt(d.storagespaceUsed, 10);
+                        else if (typeof d.storagespaceUsed === "number")
+                            m.storagespaceUsed = d.storagespaceUsed;
+                        else if (typeof d.storagespaceUsed === "object")
+                            m.storagespaceUsed = new $util.LongBits(d.storagespaceUsed.low >>> 0, d.storagespaceUsed.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.typeQuotas) {
+                    if (!$Array.isArray(d.typeQuotas))
+                        throw $TypeError(".hopsd.meta.DirQuota.typeQuotas: array expected");
+                    m.typeQuotas = $Array(d.typeQuotas.length);
+                    for (var i = 0; i < d.typeQuotas.length; ++i) {
+                        if (!$util.isObject(d.typeQuotas[i]))
+                            throw $TypeError(".hopsd.meta.DirQuota.typeQuotas: object expected");
+                        m.typeQuotas[i] = $root.hopsd.meta.TypeQuota.fromObject(d.typeQuotas[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DirQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {hopsd.meta.DirQuota} m DirQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DirQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.typeQuotas = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.namespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.storagespaceQuota = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.namespaceUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.storagespaceUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.namespaceQuota != null && $Object.hasOwnProperty.call(m, "namespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceQuota = typeof m.namespaceQuota === "number" ? $BigInt(m.namespaceQuota) : $util.Long.fromBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.namespaceQuota === "number")
+                        d.namespaceQuota = o.longs === $String ? $String(m.namespaceQuota) : m.namespaceQuota;
+                    else
+                        d.namespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceQuota) : o.longs === $Number ? new $util.LongBits(m.namespaceQuota.low >>> 0, m.namespaceQuota.high >>> 0).toNumber() : m.namespaceQuota;
+                }
+                if (m.storagespaceQuota != null && $Object.hasOwnProperty.call(m, "storagespaceQuota")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceQuota = typeof m.storagespaceQuota === "number" ? $BigInt(m.storagespaceQuota) : $util.Long.fromBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0, false).toBigInt();
+                    else if (typeof m.storagespaceQuota === "number")
+                        d.storagespaceQuota = o.longs === $String ? $String(m.storagespaceQuota) : m.storagespaceQuota;
+                    else
+                        d.storagespaceQuota = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceQuota) : o.longs === $Number ? new $util.LongBits(m.storagespaceQuota.low >>> 0, m.storagespaceQuota.high >>> 0).toNumber() : m.storagespaceQuota;
+                }
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceUsed = typeof m.namespaceUsed === "number" ? $BigInt(m.namespaceUsed) : $util.Long.fromBits(m.namespaceUsed.low >>> 0, m.namespaceUsed.high >>> 0, true).toBigInt();
+                    else if (typeof m.namespaceUsed === "number")
+                        d.namespaceUsed = o.longs === $String ? $String(m.namespaceUsed) : m.namespaceUsed;
+                    else
+                        d.namespaceUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceUsed) : o.longs === $Number ? new $util.LongBits(m.namespaceUsed.low >>> 0, m.namespaceUsed.high >>> 0).toNumber(true) : m.namespaceUsed;
+                }
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceUsed = typeof m.storagespaceUsed === "number" ? $BigInt(m.storagespaceUsed) : $util.Long.fromBits(m.storagespaceUsed.low >>> 0, m.storagespaceUsed.high >>> 0, true).toBigInt();
+                    else if (typeof m.storagespaceUsed === "number")
+                        d.storagespaceUsed = o.longs === $String ? $String(m.storagespaceUsed) : m.storagespaceUsed;
+                    else
+                        d.storagespaceUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceUsed) : o.longs === $Number ? new $util.LongBits(m.storagespaceUsed.low >>> 0, m.storagespaceUsed.high >>> 0).toNumber(true) : m.storagespaceUsed;
+                }
+                if (m.typeQuotas && m.typeQuotas.length) {
+                    d.typeQuotas = $Array(m.typeQuotas.length);
+                    for (var j = 0; j < m.typeQuotas.length; ++j) {
+                        d.typeQuotas[j] = $root.hopsd.meta.TypeQuota.toObject(m.typeQuotas[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DirQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DirQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DirQuota.prototype.toJSON = function() {
+                return DirQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DirQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DirQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DirQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DirQuota";
+            };
+
+            return DirQuota;
         })();
 
         meta.Counter = (function() {
@@ -21001,6 +23403,6149 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return CrlRecord;
+        })();
+
+        meta.JobEnv = (function() {
+
+            /**
+             * Properties of a JobEnv.
+             * @typedef {Object} hopsd.meta.JobEnv.$Properties
+             * @property {string|null} [name] JobEnv name
+             * @property {string|null} [value] JobEnv value
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobEnv.
+             * @memberof hopsd.meta
+             * @interface IJobEnv
+             * @augments hopsd.meta.JobEnv.$Properties
+             * @deprecated Use hopsd.meta.JobEnv.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobEnv.
+             * @typedef {hopsd.meta.JobEnv.$Properties} hopsd.meta.JobEnv.$Shape
+             */
+
+            /**
+             * Constructs a new JobEnv.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobEnv.
+             * @constructor
+             * @param {hopsd.meta.JobEnv.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobEnv = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobEnv name.
+             * @member {string} name
+             * @memberof hopsd.meta.JobEnv
+             * @instance
+             */
+            JobEnv.prototype.name = "";
+
+            /**
+             * JobEnv value.
+             * @member {string} value
+             * @memberof hopsd.meta.JobEnv
+             * @instance
+             */
+            JobEnv.prototype.value = "";
+
+            /**
+             * Creates a new JobEnv instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobEnv} JobEnv instance
+             * @type {{
+             *   (properties: hopsd.meta.JobEnv.$Shape): hopsd.meta.JobEnv & hopsd.meta.JobEnv.$Shape;
+             *   (properties?: hopsd.meta.JobEnv.$Properties): hopsd.meta.JobEnv;
+             * }}
+             */
+            JobEnv.create = function(properties) {
+                return new JobEnv(properties);
+            };
+
+            /**
+             * Encodes the specified JobEnv message. Does not implicitly {@link hopsd.meta.JobEnv.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv.$Properties} m JobEnv message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobEnv.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value") && m.value !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.value);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobEnv message, length delimited. Does not implicitly {@link hopsd.meta.JobEnv.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv.$Properties} message JobEnv message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobEnv.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobEnv message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobEnv & hopsd.meta.JobEnv.$Shape} JobEnv
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobEnv.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobEnv();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.value = v;
+                            else
+                                delete m.value;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobEnv message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobEnv & hopsd.meta.JobEnv.$Shape} JobEnv
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobEnv.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobEnv message.
+             * @function verify
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobEnv.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    if (!$util.isString(m.value))
+                        return "value: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobEnv message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobEnv} JobEnv
+             */
+            JobEnv.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobEnv)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobEnv: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobEnv();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.value != null) {
+                    if (typeof d.value !== "string" || d.value.length) {
+                        m.value = $String(d.value);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobEnv message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {hopsd.meta.JobEnv} m JobEnv
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobEnv.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.value = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    d.value = m.value;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobEnv to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobEnv
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobEnv.prototype.toJSON = function() {
+                return JobEnv.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobEnv
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobEnv
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobEnv.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobEnv";
+            };
+
+            return JobEnv;
+        })();
+
+        meta.JobSpec = (function() {
+
+            /**
+             * Properties of a JobSpec.
+             * @typedef {Object} hopsd.meta.JobSpec.$Properties
+             * @property {Array.<string>|null} [command] JobSpec command
+             * @property {string|null} [script] JobSpec script
+             * @property {Array.<hopsd.meta.JobEnv.$Properties>|null} [env] JobSpec env
+             * @property {number|null} [gpus] JobSpec gpus
+             * @property {string|null} [gpuModel] JobSpec gpuModel
+             * @property {number|null} [cpus] JobSpec cpus
+             * @property {number|null} [memoryMiB] JobSpec memoryMiB
+             * @property {string|null} [zone] JobSpec zone
+             * @property {number|null} [retries] JobSpec retries
+             * @property {number|null} [timeoutS] JobSpec timeoutS
+             * @property {number|null} [tasks] JobSpec tasks
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobSpec.
+             * @memberof hopsd.meta
+             * @interface IJobSpec
+             * @augments hopsd.meta.JobSpec.$Properties
+             * @deprecated Use hopsd.meta.JobSpec.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobSpec.
+             * @typedef {hopsd.meta.JobSpec.$Properties} hopsd.meta.JobSpec.$Shape
+             */
+
+            /**
+             * Constructs a new JobSpec.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobSpec.
+             * @constructor
+             * @param {hopsd.meta.JobSpec.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobSpec = function (p) {
+                this.command = [];
+                this.env = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobSpec command.
+             * @member {Array.<string>} command
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.command = $util.emptyArray;
+
+            /**
+             * JobSpec script.
+             * @member {string} script
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.script = "";
+
+            /**
+             * JobSpec env.
+             * @member {Array.<hopsd.meta.JobEnv.$Properties>} env
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.env = $util.emptyArray;
+
+            /**
+             * JobSpec gpus.
+             * @member {number} gpus
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.gpus = 0;
+
+            /**
+             * JobSpec gpuModel.
+             * @member {string} gpuModel
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.gpuModel = "";
+
+            /**
+             * JobSpec cpus.
+             * @member {number} cpus
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.cpus = 0;
+
+            /**
+             * JobSpec memoryMiB.
+             * @member {number} memoryMiB
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.memoryMiB = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobSpec zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.zone = "";
+
+            /**
+             * JobSpec retries.
+             * @member {number} retries
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.retries = 0;
+
+            /**
+             * JobSpec timeoutS.
+             * @member {number} timeoutS
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.timeoutS = 0;
+
+            /**
+             * JobSpec tasks.
+             * @member {number} tasks
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             */
+            JobSpec.prototype.tasks = 0;
+
+            /**
+             * Creates a new JobSpec instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobSpec} JobSpec instance
+             * @type {{
+             *   (properties: hopsd.meta.JobSpec.$Shape): hopsd.meta.JobSpec & hopsd.meta.JobSpec.$Shape;
+             *   (properties?: hopsd.meta.JobSpec.$Properties): hopsd.meta.JobSpec;
+             * }}
+             */
+            JobSpec.create = function(properties) {
+                return new JobSpec(properties);
+            };
+
+            /**
+             * Encodes the specified JobSpec message. Does not implicitly {@link hopsd.meta.JobSpec.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec.$Properties} m JobSpec message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobSpec.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.command != null && m.command.length) {
+                    for (var i = 0; i < m.command.length; ++i)
+                        w.uint32(/* id 1, wireType 2 =*/10).string(m.command[i]);
+                }
+                if (m.script != null && $Object.hasOwnProperty.call(m, "script") && m.script !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.script);
+                if (m.env != null && m.env.length) {
+                    for (var i = 0; i < m.env.length; ++i)
+                        $root.hopsd.meta.JobEnv.encode(m.env[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus") && m.gpus !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.gpus);
+                if (m.gpuModel != null && $Object.hasOwnProperty.call(m, "gpuModel") && m.gpuModel !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.gpuModel);
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && !$Object.is(m.cpus, 0))
+                    w.uint32(/* id 6, wireType 1 =*/49).double(m.cpus);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && (typeof m.memoryMiB === "object" ? m.memoryMiB.low || m.memoryMiB.high : m.memoryMiB !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.memoryMiB);
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 8, wireType 2 =*/66).string(m.zone);
+                if (m.retries != null && $Object.hasOwnProperty.call(m, "retries") && m.retries !== 0)
+                    w.uint32(/* id 9, wireType 0 =*/72).uint32(m.retries);
+                if (m.timeoutS != null && $Object.hasOwnProperty.call(m, "timeoutS") && m.timeoutS !== 0)
+                    w.uint32(/* id 10, wireType 0 =*/80).uint32(m.timeoutS);
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks") && m.tasks !== 0)
+                    w.uint32(/* id 11, wireType 0 =*/88).uint32(m.tasks);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobSpec message, length delimited. Does not implicitly {@link hopsd.meta.JobSpec.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec.$Properties} message JobSpec message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobSpec.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobSpec message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobSpec & hopsd.meta.JobSpec.$Shape} JobSpec
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobSpec.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobSpec();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.command && m.command.length))
+                                m.command = [];
+                            m.command.push(r.stringVerify());
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.script = v;
+                            else
+                                delete m.script;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.env && m.env.length))
+                                m.env = [];
+                            m.env.push($root.hopsd.meta.JobEnv.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.gpus = v;
+                            else
+                                delete m.gpus;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.gpuModel = v;
+                            else
+                                delete m.gpuModel;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.cpus = v;
+                            else
+                                delete m.cpus;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.memoryMiB = v;
+                            else
+                                delete m.memoryMiB;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.retries = v;
+                            else
+                                delete m.retries;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.timeoutS = v;
+                            else
+                                delete m.timeoutS;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.tasks = v;
+                            else
+                                delete m.tasks;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobSpec message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobSpec & hopsd.meta.JobSpec.$Shape} JobSpec
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobSpec.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobSpec message.
+             * @function verify
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobSpec.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    if (!$Array.isArray(m.command))
+                        return "command: array expected";
+                    for (var i = 0; i < m.command.length; ++i) {
+                        if (!$util.isString(m.command[i]))
+                            return "command: string[] expected";
+                    }
+                }
+                if (m.script != null && $Object.hasOwnProperty.call(m, "script")) {
+                    if (!$util.isString(m.script))
+                        return "script: string expected";
+                }
+                if (m.env != null && $Object.hasOwnProperty.call(m, "env")) {
+                    if (!$Array.isArray(m.env))
+                        return "env: array expected";
+                    for (var i = 0; i < m.env.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.JobEnv.verify(m.env[i], q + 1);
+                            if (e)
+                                return "env." + e;
+                        }
+                    }
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus")) {
+                    if (!$util.isInteger(m.gpus))
+                        return "gpus: integer expected";
+                }
+                if (m.gpuModel != null && $Object.hasOwnProperty.call(m, "gpuModel")) {
+                    if (!$util.isString(m.gpuModel))
+                        return "gpuModel: string expected";
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    if (typeof m.cpus !== "number")
+                        return "cpus: number expected";
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    if (!$util.isInteger(m.memoryMiB) && !(m.memoryMiB && $util.isInteger(m.memoryMiB.low) && $util.isInteger(m.memoryMiB.high)))
+                        return "memoryMiB: integer|Long expected";
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.retries != null && $Object.hasOwnProperty.call(m, "retries")) {
+                    if (!$util.isInteger(m.retries))
+                        return "retries: integer expected";
+                }
+                if (m.timeoutS != null && $Object.hasOwnProperty.call(m, "timeoutS")) {
+                    if (!$util.isInteger(m.timeoutS))
+                        return "timeoutS: integer expected";
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    if (!$util.isInteger(m.tasks))
+                        return "tasks: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobSpec message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobSpec} JobSpec
+             */
+            JobSpec.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobSpec)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobSpec: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobSpec();
+                if (d.command) {
+                    if (!$Array.isArray(d.command))
+                        throw $TypeError(".hopsd.meta.JobSpec.command: array expected");
+                    m.command = $Array(d.command.length);
+                    for (var i = 0; i < d.command.length; ++i) {
+                        m.command[i] = $String(d.command[i]);
+                    }
+                }
+                if (d.script != null) {
+                    if (typeof d.script !== "string" || d.script.length) {
+                        m.script = $String(d.script);
+                    }
+                }
+                if (d.env) {
+                    if (!$Array.isArray(d.env))
+                        throw $TypeError(".hopsd.meta.JobSpec.env: array expected");
+                    m.env = $Array(d.env.length);
+                    for (var i = 0; i < d.env.length; ++i) {
+                        if (!$util.isObject(d.env[i]))
+                            throw $TypeError(".hopsd.meta.JobSpec.env: object expected");
+                        m.env[i] = $root.hopsd.meta.JobEnv.fromObject(d.env[i], q + 1);
+                    }
+                }
+                if (d.gpus != null) {
+                    if ($Number(d.gpus) !== 0) {
+                        m.gpus = d.gpus >>> 0;
+                    }
+                }
+                if (d.gpuModel != null) {
+                    if (typeof d.gpuModel !== "string" || d.gpuModel.length) {
+                        m.gpuModel = $String(d.gpuModel);
+                    }
+                }
+                if (d.cpus != null) {
+                    if (!$Object.is($Number(d.cpus), 0)) {
+                        m.cpus = $Number(d.cpus);
+                    }
+                }
+                if (d.memoryMiB != null) {
+                    if (typeof d.memoryMiB === "object" ? d.memoryMiB.low || d.memoryMiB.high : $Number(d.memoryMiB) !== 0) {
+                        if ($util.Long)
+                            m.memoryMiB = $util.Long.fromValue(d.memoryMiB, true);
+                        else if (typeof d.memoryMiB === "string")
+                            m.memoryMiB = $parseInt(d.memoryMiB, 10);
+                        else if (typeof d.memoryMiB === "number")
+                            m.memoryMiB = d.memoryMiB;
+                        else if (typeof d.memoryMiB === "object")
+                            m.memoryMiB = new $util.LongBits(d.memoryMiB.low >>> 0, d.memoryMiB.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.retries != null) {
+                    if ($Number(d.retries) !== 0) {
+                        m.retries = d.retries >>> 0;
+                    }
+                }
+                if (d.timeoutS != null) {
+                    if ($Number(d.timeoutS) !== 0) {
+                        m.timeoutS = d.timeoutS >>> 0;
+                    }
+                }
+                if (d.tasks != null) {
+                    if ($Number(d.tasks) !== 0) {
+                        m.tasks = d.tasks >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobSpec message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {hopsd.meta.JobSpec} m JobSpec
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobSpec.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.command = [];
+                    d.env = [];
+                }
+                if (o.defaults) {
+                    d.script = "";
+                    d.gpus = 0;
+                    d.gpuModel = "";
+                    d.cpus = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.memoryMiB = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.memoryMiB = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.zone = "";
+                    d.retries = 0;
+                    d.timeoutS = 0;
+                    d.tasks = 0;
+                }
+                if (m.command && m.command.length) {
+                    d.command = $Array(m.command.length);
+                    for (var j = 0; j < m.command.length; ++j) {
+                        d.command[j] = m.command[j];
+                    }
+                }
+                if (m.script != null && $Object.hasOwnProperty.call(m, "script")) {
+                    d.script = m.script;
+                }
+                if (m.env && m.env.length) {
+                    d.env = $Array(m.env.length);
+                    for (var j = 0; j < m.env.length; ++j) {
+                        d.env[j] = $root.hopsd.meta.JobEnv.toObject(m.env[j], o, q + 1);
+                    }
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus")) {
+                    d.gpus = m.gpus;
+                }
+                if (m.gpuModel != null && $Object.hasOwnProperty.call(m, "gpuModel")) {
+                    d.gpuModel = m.gpuModel;
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    d.cpus = o.json && !$isFinite(m.cpus) ? $String(m.cpus) : m.cpus;
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.memoryMiB = typeof m.memoryMiB === "number" ? $BigInt(m.memoryMiB) : $util.Long.fromBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0, true).toBigInt();
+                    else if (typeof m.memoryMiB === "number")
+                        d.memoryMiB = o.longs === $String ? $String(m.memoryMiB) : m.memoryMiB;
+                    else
+                        d.memoryMiB = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryMiB) : o.longs === $Number ? new $util.LongBits(m.memoryMiB.low >>> 0, m.memoryMiB.high >>> 0).toNumber(true) : m.memoryMiB;
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.retries != null && $Object.hasOwnProperty.call(m, "retries")) {
+                    d.retries = m.retries;
+                }
+                if (m.timeoutS != null && $Object.hasOwnProperty.call(m, "timeoutS")) {
+                    d.timeoutS = m.timeoutS;
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    d.tasks = m.tasks;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobSpec to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobSpec
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobSpec.prototype.toJSON = function() {
+                return JobSpec.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobSpec
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobSpec
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobSpec.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobSpec";
+            };
+
+            return JobSpec;
+        })();
+
+        /**
+         * JobState enum.
+         * @name hopsd.meta.JobState
+         * @enum {number}
+         * @property {number} JOB_STATE_UNSPECIFIED=0 JOB_STATE_UNSPECIFIED value
+         * @property {number} JOB_QUEUED=1 JOB_QUEUED value
+         * @property {number} JOB_RUNNING=2 JOB_RUNNING value
+         * @property {number} JOB_SUCCEEDED=3 JOB_SUCCEEDED value
+         * @property {number} JOB_FAILED=4 JOB_FAILED value
+         * @property {number} JOB_KILLED=5 JOB_KILLED value
+         * @property {number} JOB_LOST=6 JOB_LOST value
+         */
+        meta.JobState = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "JOB_STATE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "JOB_QUEUED"] = 1;
+            values[valuesById[2] = "JOB_RUNNING"] = 2;
+            values[valuesById[3] = "JOB_SUCCEEDED"] = 3;
+            values[valuesById[4] = "JOB_FAILED"] = 4;
+            values[valuesById[5] = "JOB_KILLED"] = 5;
+            values[valuesById[6] = "JOB_LOST"] = 6;
+            return values;
+        })();
+
+        meta.JobTask = (function() {
+
+            /**
+             * Properties of a JobTask.
+             * @typedef {Object} hopsd.meta.JobTask.$Properties
+             * @property {number|null} [rank] JobTask rank
+             * @property {string|null} [node] JobTask node
+             * @property {Array.<string>|null} [gpus] JobTask gpus
+             * @property {boolean|null} [started] JobTask started
+             * @property {number|null} [startedMs] JobTask startedMs
+             * @property {boolean|null} [finished] JobTask finished
+             * @property {number|null} [endedMs] JobTask endedMs
+             * @property {number|null} [exitCode] JobTask exitCode
+             * @property {string|null} [signal] JobTask signal
+             * @property {string|null} [addr] JobTask addr
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobTask.
+             * @memberof hopsd.meta
+             * @interface IJobTask
+             * @augments hopsd.meta.JobTask.$Properties
+             * @deprecated Use hopsd.meta.JobTask.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobTask.
+             * @typedef {hopsd.meta.JobTask.$Properties} hopsd.meta.JobTask.$Shape
+             */
+
+            /**
+             * Constructs a new JobTask.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobTask.
+             * @constructor
+             * @param {hopsd.meta.JobTask.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobTask = function (p) {
+                this.gpus = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobTask rank.
+             * @member {number} rank
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.rank = 0;
+
+            /**
+             * JobTask node.
+             * @member {string} node
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.node = "";
+
+            /**
+             * JobTask gpus.
+             * @member {Array.<string>} gpus
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.gpus = $util.emptyArray;
+
+            /**
+             * JobTask started.
+             * @member {boolean} started
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.started = false;
+
+            /**
+             * JobTask startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobTask finished.
+             * @member {boolean} finished
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.finished = false;
+
+            /**
+             * JobTask endedMs.
+             * @member {number} endedMs
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.endedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobTask exitCode.
+             * @member {number} exitCode
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.exitCode = 0;
+
+            /**
+             * JobTask signal.
+             * @member {string} signal
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.signal = "";
+
+            /**
+             * JobTask addr.
+             * @member {string} addr
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             */
+            JobTask.prototype.addr = "";
+
+            /**
+             * Creates a new JobTask instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobTask} JobTask instance
+             * @type {{
+             *   (properties: hopsd.meta.JobTask.$Shape): hopsd.meta.JobTask & hopsd.meta.JobTask.$Shape;
+             *   (properties?: hopsd.meta.JobTask.$Properties): hopsd.meta.JobTask;
+             * }}
+             */
+            JobTask.create = function(properties) {
+                return new JobTask(properties);
+            };
+
+            /**
+             * Encodes the specified JobTask message. Does not implicitly {@link hopsd.meta.JobTask.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask.$Properties} m JobTask message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobTask.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.rank);
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.node);
+                if (m.gpus != null && m.gpus.length) {
+                    for (var i = 0; i < m.gpus.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.gpus[i]);
+                }
+                if (m.started != null && $Object.hasOwnProperty.call(m, "started") && m.started !== false)
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.started);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.startedMs);
+                if (m.finished != null && $Object.hasOwnProperty.call(m, "finished") && m.finished !== false)
+                    w.uint32(/* id 6, wireType 0 =*/48).bool(m.finished);
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs") && (typeof m.endedMs === "object" ? m.endedMs.low || m.endedMs.high : m.endedMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.endedMs);
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode") && m.exitCode !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).sint32(m.exitCode);
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal") && m.signal !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.signal);
+                if (m.addr != null && $Object.hasOwnProperty.call(m, "addr") && m.addr !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.addr);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobTask message, length delimited. Does not implicitly {@link hopsd.meta.JobTask.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask.$Properties} message JobTask message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobTask.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobTask message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobTask & hopsd.meta.JobTask.$Shape} JobTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobTask.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobTask();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.gpus && m.gpus.length))
+                                m.gpus = [];
+                            m.gpus.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.started = v;
+                            else
+                                delete m.started;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.finished = v;
+                            else
+                                delete m.finished;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.endedMs = v;
+                            else
+                                delete m.endedMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.sint32())
+                                m.exitCode = v;
+                            else
+                                delete m.exitCode;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.signal = v;
+                            else
+                                delete m.signal;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.addr = v;
+                            else
+                                delete m.addr;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobTask message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobTask & hopsd.meta.JobTask.$Shape} JobTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobTask.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobTask message.
+             * @function verify
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobTask.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                if (m.gpus != null && $Object.hasOwnProperty.call(m, "gpus")) {
+                    if (!$Array.isArray(m.gpus))
+                        return "gpus: array expected";
+                    for (var i = 0; i < m.gpus.length; ++i) {
+                        if (!$util.isString(m.gpus[i]))
+                            return "gpus: string[] expected";
+                    }
+                }
+                if (m.started != null && $Object.hasOwnProperty.call(m, "started")) {
+                    if (typeof m.started !== "boolean")
+                        return "started: boolean expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                if (m.finished != null && $Object.hasOwnProperty.call(m, "finished")) {
+                    if (typeof m.finished !== "boolean")
+                        return "finished: boolean expected";
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (!$util.isInteger(m.endedMs) && !(m.endedMs && $util.isInteger(m.endedMs.low) && $util.isInteger(m.endedMs.high)))
+                        return "endedMs: integer|Long expected";
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    if (!$util.isInteger(m.exitCode))
+                        return "exitCode: integer expected";
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    if (!$util.isString(m.signal))
+                        return "signal: string expected";
+                }
+                if (m.addr != null && $Object.hasOwnProperty.call(m, "addr")) {
+                    if (!$util.isString(m.addr))
+                        return "addr: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobTask message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobTask} JobTask
+             */
+            JobTask.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobTask)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobTask: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobTask();
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                if (d.gpus) {
+                    if (!$Array.isArray(d.gpus))
+                        throw $TypeError(".hopsd.meta.JobTask.gpus: array expected");
+                    m.gpus = $Array(d.gpus.length);
+                    for (var i = 0; i < d.gpus.length; ++i) {
+                        m.gpus[i] = $String(d.gpus[i]);
+                    }
+                }
+                if (d.started != null) {
+                    if (d.started) {
+                        m.started = $Boolean(d.started);
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.finished != null) {
+                    if (d.finished) {
+                        m.finished = $Boolean(d.finished);
+                    }
+                }
+                if (d.endedMs != null) {
+                    if (typeof d.endedMs === "object" ? d.endedMs.low || d.endedMs.high : $Number(d.endedMs) !== 0) {
+                        if ($util.Long)
+                            m.endedMs = $util.Long.fromValue(d.endedMs, true);
+                        else if (typeof d.endedMs === "string")
+                            m.endedMs = $parseInt(d.endedMs, 10);
+                        else if (typeof d.endedMs === "number")
+                            m.endedMs = d.endedMs;
+                        else if (typeof d.endedMs === "object")
+                            m.endedMs = new $util.LongBits(d.endedMs.low >>> 0, d.endedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.exitCode != null) {
+                    if ($Number(d.exitCode) !== 0) {
+                        m.exitCode = d.exitCode | 0;
+                    }
+                }
+                if (d.signal != null) {
+                    if (typeof d.signal !== "string" || d.signal.length) {
+                        m.signal = $String(d.signal);
+                    }
+                }
+                if (d.addr != null) {
+                    if (typeof d.addr !== "string" || d.addr.length) {
+                        m.addr = $String(d.addr);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobTask message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {hopsd.meta.JobTask} m JobTask
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobTask.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.gpus = [];
+                }
+                if (o.defaults) {
+                    d.rank = 0;
+                    d.node = "";
+                    d.started = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.finished = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.endedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.endedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.exitCode = 0;
+                    d.signal = "";
+                    d.addr = "";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.gpus && m.gpus.length) {
+                    d.gpus = $Array(m.gpus.length);
+                    for (var j = 0; j < m.gpus.length; ++j) {
+                        d.gpus[j] = m.gpus[j];
+                    }
+                }
+                if (m.started != null && $Object.hasOwnProperty.call(m, "started")) {
+                    d.started = m.started;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                if (m.finished != null && $Object.hasOwnProperty.call(m, "finished")) {
+                    d.finished = m.finished;
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.endedMs = typeof m.endedMs === "number" ? $BigInt(m.endedMs) : $util.Long.fromBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.endedMs === "number")
+                        d.endedMs = o.longs === $String ? $String(m.endedMs) : m.endedMs;
+                    else
+                        d.endedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.endedMs) : o.longs === $Number ? new $util.LongBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0).toNumber(true) : m.endedMs;
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    d.exitCode = m.exitCode;
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    d.signal = m.signal;
+                }
+                if (m.addr != null && $Object.hasOwnProperty.call(m, "addr")) {
+                    d.addr = m.addr;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobTask to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobTask
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobTask.prototype.toJSON = function() {
+                return JobTask.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobTask
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobTask
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobTask.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobTask";
+            };
+
+            return JobTask;
+        })();
+
+        meta.JobRecord = (function() {
+
+            /**
+             * Properties of a JobRecord.
+             * @typedef {Object} hopsd.meta.JobRecord.$Properties
+             * @property {number|null} [id] JobRecord id
+             * @property {string|null} [project] JobRecord project
+             * @property {string|null} [name] JobRecord name
+             * @property {string|null} [owner] JobRecord owner
+             * @property {hopsd.meta.JobSpec.$Properties|null} [spec] JobRecord spec
+             * @property {hopsd.meta.JobState|null} [state] JobRecord state
+             * @property {number|null} [attempts] JobRecord attempts
+             * @property {number|null} [lost] JobRecord lost
+             * @property {string|null} [runId] JobRecord runId
+             * @property {Array.<hopsd.meta.JobTask.$Properties>|null} [tasks] JobRecord tasks
+             * @property {number|null} [submittedMs] JobRecord submittedMs
+             * @property {number|null} [queuedMs] JobRecord queuedMs
+             * @property {number|null} [placedMs] JobRecord placedMs
+             * @property {number|null} [startedMs] JobRecord startedMs
+             * @property {number|null} [endedMs] JobRecord endedMs
+             * @property {number|null} [exitCode] JobRecord exitCode
+             * @property {string|null} [signal] JobRecord signal
+             * @property {boolean|null} [killRequested] JobRecord killRequested
+             * @property {string|null} [reason] JobRecord reason
+             * @property {string|null} [placer] JobRecord placer
+             * @property {number|null} [masterPort] JobRecord masterPort
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobRecord.
+             * @memberof hopsd.meta
+             * @interface IJobRecord
+             * @augments hopsd.meta.JobRecord.$Properties
+             * @deprecated Use hopsd.meta.JobRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobRecord.
+             * @typedef {hopsd.meta.JobRecord.$Properties} hopsd.meta.JobRecord.$Shape
+             */
+
+            /**
+             * Constructs a new JobRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobRecord.
+             * @constructor
+             * @param {hopsd.meta.JobRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobRecord = function (p) {
+                this.tasks = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobRecord id.
+             * @member {number} id
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.id = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.project = "";
+
+            /**
+             * JobRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.name = "";
+
+            /**
+             * JobRecord owner.
+             * @member {string} owner
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.owner = "";
+
+            /**
+             * JobRecord spec.
+             * @member {hopsd.meta.JobSpec.$Properties|null|undefined} spec
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.spec = null;
+
+            /**
+             * JobRecord state.
+             * @member {hopsd.meta.JobState} state
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.state = 0;
+
+            /**
+             * JobRecord attempts.
+             * @member {number} attempts
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.attempts = 0;
+
+            /**
+             * JobRecord lost.
+             * @member {number} lost
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.lost = 0;
+
+            /**
+             * JobRecord runId.
+             * @member {string} runId
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.runId = "";
+
+            /**
+             * JobRecord tasks.
+             * @member {Array.<hopsd.meta.JobTask.$Properties>} tasks
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.tasks = $util.emptyArray;
+
+            /**
+             * JobRecord submittedMs.
+             * @member {number} submittedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.submittedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord queuedMs.
+             * @member {number} queuedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.queuedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord placedMs.
+             * @member {number} placedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.placedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord endedMs.
+             * @member {number} endedMs
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.endedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobRecord exitCode.
+             * @member {number} exitCode
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.exitCode = 0;
+
+            /**
+             * JobRecord signal.
+             * @member {string} signal
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.signal = "";
+
+            /**
+             * JobRecord killRequested.
+             * @member {boolean} killRequested
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.killRequested = false;
+
+            /**
+             * JobRecord reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.reason = "";
+
+            /**
+             * JobRecord placer.
+             * @member {string} placer
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.placer = "";
+
+            /**
+             * JobRecord masterPort.
+             * @member {number} masterPort
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             */
+            JobRecord.prototype.masterPort = 0;
+
+            /**
+             * Creates a new JobRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobRecord} JobRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.JobRecord.$Shape): hopsd.meta.JobRecord & hopsd.meta.JobRecord.$Shape;
+             *   (properties?: hopsd.meta.JobRecord.$Properties): hopsd.meta.JobRecord;
+             * }}
+             */
+            JobRecord.create = function(properties) {
+                return new JobRecord(properties);
+            };
+
+            /**
+             * Encodes the specified JobRecord message. Does not implicitly {@link hopsd.meta.JobRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord.$Properties} m JobRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && (typeof m.id === "object" ? m.id.low || m.id.high : m.id !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.id);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.name);
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner") && m.owner !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.owner);
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec"))
+                    $root.hopsd.meta.JobSpec.encode(m.spec, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).int32(m.state);
+                if (m.attempts != null && $Object.hasOwnProperty.call(m, "attempts") && m.attempts !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.attempts);
+                if (m.lost != null && $Object.hasOwnProperty.call(m, "lost") && m.lost !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.lost);
+                if (m.runId != null && $Object.hasOwnProperty.call(m, "runId") && m.runId !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.runId);
+                if (m.tasks != null && m.tasks.length) {
+                    for (var i = 0; i < m.tasks.length; ++i)
+                        $root.hopsd.meta.JobTask.encode(m.tasks[i], w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                }
+                if (m.submittedMs != null && $Object.hasOwnProperty.call(m, "submittedMs") && (typeof m.submittedMs === "object" ? m.submittedMs.low || m.submittedMs.high : m.submittedMs !== 0))
+                    w.uint32(/* id 11, wireType 0 =*/88).uint64(m.submittedMs);
+                if (m.queuedMs != null && $Object.hasOwnProperty.call(m, "queuedMs") && (typeof m.queuedMs === "object" ? m.queuedMs.low || m.queuedMs.high : m.queuedMs !== 0))
+                    w.uint32(/* id 12, wireType 0 =*/96).uint64(m.queuedMs);
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs") && (typeof m.placedMs === "object" ? m.placedMs.low || m.placedMs.high : m.placedMs !== 0))
+                    w.uint32(/* id 13, wireType 0 =*/104).uint64(m.placedMs);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 14, wireType 0 =*/112).uint64(m.startedMs);
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs") && (typeof m.endedMs === "object" ? m.endedMs.low || m.endedMs.high : m.endedMs !== 0))
+                    w.uint32(/* id 15, wireType 0 =*/120).uint64(m.endedMs);
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode") && m.exitCode !== 0)
+                    w.uint32(/* id 16, wireType 0 =*/128).sint32(m.exitCode);
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal") && m.signal !== "")
+                    w.uint32(/* id 17, wireType 2 =*/138).string(m.signal);
+                if (m.killRequested != null && $Object.hasOwnProperty.call(m, "killRequested") && m.killRequested !== false)
+                    w.uint32(/* id 18, wireType 0 =*/144).bool(m.killRequested);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 19, wireType 2 =*/154).string(m.reason);
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer") && m.placer !== "")
+                    w.uint32(/* id 20, wireType 2 =*/162).string(m.placer);
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort") && m.masterPort !== 0)
+                    w.uint32(/* id 21, wireType 0 =*/168).uint32(m.masterPort);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobRecord message, length delimited. Does not implicitly {@link hopsd.meta.JobRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord.$Properties} message JobRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobRecord & hopsd.meta.JobRecord.$Shape} JobRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.owner = v;
+                            else
+                                delete m.owner;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.spec = $root.hopsd.meta.JobSpec.decode(r, r.size(), $undefined, q + 1, m.spec);
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempts = v;
+                            else
+                                delete m.attempts;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.lost = v;
+                            else
+                                delete m.lost;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.runId = v;
+                            else
+                                delete m.runId;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.tasks && m.tasks.length))
+                                m.tasks = [];
+                            m.tasks.push($root.hopsd.meta.JobTask.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.submittedMs = v;
+                            else
+                                delete m.submittedMs;
+                            continue;
+                        }
+                    case 12: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.queuedMs = v;
+                            else
+                                delete m.queuedMs;
+                            continue;
+                        }
+                    case 13: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.placedMs = v;
+                            else
+                                delete m.placedMs;
+                            continue;
+                        }
+                    case 14: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    case 15: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.endedMs = v;
+                            else
+                                delete m.endedMs;
+                            continue;
+                        }
+                    case 16: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.sint32())
+                                m.exitCode = v;
+                            else
+                                delete m.exitCode;
+                            continue;
+                        }
+                    case 17: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.signal = v;
+                            else
+                                delete m.signal;
+                            continue;
+                        }
+                    case 18: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.killRequested = v;
+                            else
+                                delete m.killRequested;
+                            continue;
+                        }
+                    case 19: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    case 20: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.placer = v;
+                            else
+                                delete m.placer;
+                            continue;
+                        }
+                    case 21: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.masterPort = v;
+                            else
+                                delete m.masterPort;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobRecord & hopsd.meta.JobRecord.$Shape} JobRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobRecord message.
+             * @function verify
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isInteger(m.id) && !(m.id && $util.isInteger(m.id.low) && $util.isInteger(m.id.high)))
+                        return "id: integer|Long expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    if (!$util.isString(m.owner))
+                        return "owner: string expected";
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    {
+                        var e = $root.hopsd.meta.JobSpec.verify(m.spec, q + 1);
+                        if (e)
+                            return "spec." + e;
+                    }
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
+                        return "state: enum value expected";
+                }
+                if (m.attempts != null && $Object.hasOwnProperty.call(m, "attempts")) {
+                    if (!$util.isInteger(m.attempts))
+                        return "attempts: integer expected";
+                }
+                if (m.lost != null && $Object.hasOwnProperty.call(m, "lost")) {
+                    if (!$util.isInteger(m.lost))
+                        return "lost: integer expected";
+                }
+                if (m.runId != null && $Object.hasOwnProperty.call(m, "runId")) {
+                    if (!$util.isString(m.runId))
+                        return "runId: string expected";
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    if (!$Array.isArray(m.tasks))
+                        return "tasks: array expected";
+                    for (var i = 0; i < m.tasks.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.JobTask.verify(m.tasks[i], q + 1);
+                            if (e)
+                                return "tasks." + e;
+                        }
+                    }
+                }
+                if (m.submittedMs != null && $Object.hasOwnProperty.call(m, "submittedMs")) {
+                    if (!$util.isInteger(m.submittedMs) && !(m.submittedMs && $util.isInteger(m.submittedMs.low) && $util.isInteger(m.submittedMs.high)))
+                        return "submittedMs: integer|Long expected";
+                }
+                if (m.queuedMs != null && $Object.hasOwnProperty.call(m, "queuedMs")) {
+                    if (!$util.isInteger(m.queuedMs) && !(m.queuedMs && $util.isInteger(m.queuedMs.low) && $util.isInteger(m.queuedMs.high)))
+                        return "queuedMs: integer|Long expected";
+                }
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs")) {
+                    if (!$util.isInteger(m.placedMs) && !(m.placedMs && $util.isInteger(m.placedMs.low) && $util.isInteger(m.placedMs.high)))
+                        return "placedMs: integer|Long expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (!$util.isInteger(m.endedMs) && !(m.endedMs && $util.isInteger(m.endedMs.low) && $util.isInteger(m.endedMs.high)))
+                        return "endedMs: integer|Long expected";
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    if (!$util.isInteger(m.exitCode))
+                        return "exitCode: integer expected";
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    if (!$util.isString(m.signal))
+                        return "signal: string expected";
+                }
+                if (m.killRequested != null && $Object.hasOwnProperty.call(m, "killRequested")) {
+                    if (typeof m.killRequested !== "boolean")
+                        return "killRequested: boolean expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    if (!$util.isString(m.placer))
+                        return "placer: string expected";
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    if (!$util.isInteger(m.masterPort))
+                        return "masterPort: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobRecord} JobRecord
+             */
+            JobRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobRecord();
+                if (d.id != null) {
+                    if (typeof d.id === "object" ? d.id.low || d.id.high : $Number(d.id) !== 0) {
+                        if ($util.Long)
+                            m.id = $util.Long.fromValue(d.id, true);
+                        else if (typeof d.id === "string")
+                            m.id = $parseInt(d.id, 10);
+                        else if (typeof d.id === "number")
+                            m.id = d.id;
+                        else if (typeof d.id === "object")
+                            m.id = new $util.LongBits(d.id.low >>> 0, d.id.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.owner != null) {
+                    if (typeof d.owner !== "string" || d.owner.length) {
+                        m.owner = $String(d.owner);
+                    }
+                }
+                if (d.spec != null) {
+                    if (!$util.isObject(d.spec))
+                        throw $TypeError(".hopsd.meta.JobRecord.spec: object expected");
+                    m.spec = $root.hopsd.meta.JobSpec.fromObject(d.spec, q + 1);
+                }
+                if (d.state !== 0 && (typeof d.state !== "string" || $root.hopsd.meta.JobState[d.state] !== 0)) {
+                    switch (d.state) {
+                    case "JOB_STATE_UNSPECIFIED":
+                    case 0:
+                        m.state = 0;
+                        break;
+                    case "JOB_QUEUED":
+                    case 1:
+                        m.state = 1;
+                        break;
+                    case "JOB_RUNNING":
+                    case 2:
+                        m.state = 2;
+                        break;
+                    case "JOB_SUCCEEDED":
+                    case 3:
+                        m.state = 3;
+                        break;
+                    case "JOB_FAILED":
+                    case 4:
+                        m.state = 4;
+                        break;
+                    case "JOB_KILLED":
+                    case 5:
+                        m.state = 5;
+                        break;
+                    case "JOB_LOST":
+                    case 6:
+                        m.state = 6;
+                        break;
+                    default:
+                        if (typeof d.state === "number" && (d.state | 0) === d.state)
+                            m.state = d.state;
+                    }
+                }
+                if (d.attempts != null) {
+                    if ($Number(d.attempts) !== 0) {
+                        m.attempts = d.attempts >>> 0;
+                    }
+                }
+                if (d.lost != null) {
+                    if ($Number(d.lost) !== 0) {
+                        m.lost = d.lost >>> 0;
+                    }
+                }
+                if (d.runId != null) {
+                    if (typeof d.runId !== "string" || d.runId.length) {
+                        m.runId = $String(d.runId);
+                    }
+                }
+                if (d.tasks) {
+                    if (!$Array.isArray(d.tasks))
+                        throw $TypeError(".hopsd.meta.JobRecord.tasks: array expected");
+                    m.tasks = $Array(d.tasks.length);
+                    for (var i = 0; i < d.tasks.length; ++i) {
+                        if (!$util.isObject(d.tasks[i]))
+                            throw $TypeError(".hopsd.meta.JobRecord.tasks: object expected");
+                        m.tasks[i] = $root.hopsd.meta.JobTask.fromObject(d.tasks[i], q + 1);
+                    }
+                }
+                if (d.submittedMs != null) {
+                    if (typeof d.submittedMs === "object" ? d.submittedMs.low || d.submittedMs.high : $Number(d.submittedMs) !== 0) {
+                        if ($util.Long)
+                            m.submittedMs = $util.Long.fromValue(d.submittedMs, true);
+                        else if (typeof d.submittedMs === "string")
+                            m.submittedMs = $parseInt(d.submittedMs, 10);
+                        else if (typeof d.submittedMs === "number")
+                            m.submittedMs = d.submittedMs;
+                        else if (typeof d.submittedMs === "object")
+                            m.submittedMs = new $util.LongBits(d.submittedMs.low >>> 0, d.submittedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.queuedMs != null) {
+                    if (typeof d.queuedMs === "object" ? d.queuedMs.low || d.queuedMs.high : $Number(d.queuedMs) !== 0) {
+                        if ($util.Long)
+                            m.queuedMs = $util.Long.fromValue(d.queuedMs, true);
+                        else if (typeof d.queuedMs === "string")
+                            m.queuedMs = $parseInt(d.queuedMs, 10);
+                        else if (typeof d.queuedMs === "number")
+                            m.queuedMs = d.queuedMs;
+                        else if (typeof d.queuedMs === "object")
+                            m.queuedMs = new $util.LongBits(d.queuedMs.low >>> 0, d.queuedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.placedMs != null) {
+                    if (typeof d.placedMs === "object" ? d.placedMs.low || d.placedMs.high : $Number(d.placedMs) !== 0) {
+                        if ($util.Long)
+                            m.placedMs = $util.Long.fromValue(d.placedMs, true);
+                        else if (typeof d.placedMs === "string")
+                            m.placedMs = $parseInt(d.placedMs, 10);
+                        else if (typeof d.placedMs === "number")
+                            m.placedMs = d.placedMs;
+                        else if (typeof d.placedMs === "object")
+                            m.placedMs = new $util.LongBits(d.placedMs.low >>> 0, d.placedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.endedMs != null) {
+                    if (typeof d.endedMs === "object" ? d.endedMs.low || d.endedMs.high : $Number(d.endedMs) !== 0) {
+                        if ($util.Long)
+                            m.endedMs = $util.Long.fromValue(d.endedMs, true);
+                        else if (typeof d.endedMs === "string")
+                            m.endedMs = $parseInt(d.endedMs, 10);
+                        else if (typeof d.endedMs === "number")
+                            m.endedMs = d.endedMs;
+                        else if (typeof d.endedMs === "object")
+                            m.endedMs = new $util.LongBits(d.endedMs.low >>> 0, d.endedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.exitCode != null) {
+                    if ($Number(d.exitCode) !== 0) {
+                        m.exitCode = d.exitCode | 0;
+                    }
+                }
+                if (d.signal != null) {
+                    if (typeof d.signal !== "string" || d.signal.length) {
+                        m.signal = $String(d.signal);
+                    }
+                }
+                if (d.killRequested != null) {
+                    if (d.killRequested) {
+                        m.killRequested = $Boolean(d.killRequested);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                if (d.placer != null) {
+                    if (typeof d.placer !== "string" || d.placer.length) {
+                        m.placer = $String(d.placer);
+                    }
+                }
+                if (d.masterPort != null) {
+                    if ($Number(d.masterPort) !== 0) {
+                        m.masterPort = d.masterPort >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {hopsd.meta.JobRecord} m JobRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.tasks = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.id = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.id = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.project = "";
+                    d.name = "";
+                    d.owner = "";
+                    d.spec = null;
+                    d.state = o.enums === $String ? "JOB_STATE_UNSPECIFIED" : 0;
+                    d.attempts = 0;
+                    d.lost = 0;
+                    d.runId = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.submittedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.submittedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.queuedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.queuedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.placedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.placedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.endedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.endedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.exitCode = 0;
+                    d.signal = "";
+                    d.killRequested = false;
+                    d.reason = "";
+                    d.placer = "";
+                    d.masterPort = 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.id = typeof m.id === "number" ? $BigInt(m.id) : $util.Long.fromBits(m.id.low >>> 0, m.id.high >>> 0, true).toBigInt();
+                    else if (typeof m.id === "number")
+                        d.id = o.longs === $String ? $String(m.id) : m.id;
+                    else
+                        d.id = o.longs === $String ? $util.Long.prototype.toString.call(m.id) : o.longs === $Number ? new $util.LongBits(m.id.low >>> 0, m.id.high >>> 0).toNumber(true) : m.id;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    d.owner = m.owner;
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    d.spec = $root.hopsd.meta.JobSpec.toObject(m.spec, o, q + 1);
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === $String ? $root.hopsd.meta.JobState[m.state] === $undefined ? m.state : $root.hopsd.meta.JobState[m.state] : m.state;
+                }
+                if (m.attempts != null && $Object.hasOwnProperty.call(m, "attempts")) {
+                    d.attempts = m.attempts;
+                }
+                if (m.lost != null && $Object.hasOwnProperty.call(m, "lost")) {
+                    d.lost = m.lost;
+                }
+                if (m.runId != null && $Object.hasOwnProperty.call(m, "runId")) {
+                    d.runId = m.runId;
+                }
+                if (m.tasks && m.tasks.length) {
+                    d.tasks = $Array(m.tasks.length);
+                    for (var j = 0; j < m.tasks.length; ++j) {
+                        d.tasks[j] = $root.hopsd.meta.JobTask.toObject(m.tasks[j], o, q + 1);
+                    }
+                }
+                if (m.submittedMs != null && $Object.hasOwnProperty.call(m, "submittedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.submittedMs = typeof m.submittedMs === "number" ? $BigInt(m.submittedMs) : $util.Long.fromBits(m.submittedMs.low >>> 0, m.submittedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.submittedMs === "number")
+                        d.submittedMs = o.longs === $String ? $String(m.submittedMs) : m.submittedMs;
+                    else
+                        d.submittedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.submittedMs) : o.longs === $Number ? new $util.LongBits(m.submittedMs.low >>> 0, m.submittedMs.high >>> 0).toNumber(true) : m.submittedMs;
+                }
+                if (m.queuedMs != null && $Object.hasOwnProperty.call(m, "queuedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.queuedMs = typeof m.queuedMs === "number" ? $BigInt(m.queuedMs) : $util.Long.fromBits(m.queuedMs.low >>> 0, m.queuedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.queuedMs === "number")
+                        d.queuedMs = o.longs === $String ? $String(m.queuedMs) : m.queuedMs;
+                    else
+                        d.queuedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.queuedMs) : o.longs === $Number ? new $util.LongBits(m.queuedMs.low >>> 0, m.queuedMs.high >>> 0).toNumber(true) : m.queuedMs;
+                }
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.placedMs = typeof m.placedMs === "number" ? $BigInt(m.placedMs) : $util.Long.fromBits(m.placedMs.low >>> 0, m.placedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.placedMs === "number")
+                        d.placedMs = o.longs === $String ? $String(m.placedMs) : m.placedMs;
+                    else
+                        d.placedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.placedMs) : o.longs === $Number ? new $util.LongBits(m.placedMs.low >>> 0, m.placedMs.high >>> 0).toNumber(true) : m.placedMs;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.endedMs = typeof m.endedMs === "number" ? $BigInt(m.endedMs) : $util.Long.fromBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.endedMs === "number")
+                        d.endedMs = o.longs === $String ? $String(m.endedMs) : m.endedMs;
+                    else
+                        d.endedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.endedMs) : o.longs === $Number ? new $util.LongBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0).toNumber(true) : m.endedMs;
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    d.exitCode = m.exitCode;
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    d.signal = m.signal;
+                }
+                if (m.killRequested != null && $Object.hasOwnProperty.call(m, "killRequested")) {
+                    d.killRequested = m.killRequested;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    d.placer = m.placer;
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    d.masterPort = m.masterPort;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobRecord.prototype.toJSON = function() {
+                return JobRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobRecord";
+            };
+
+            return JobRecord;
+        })();
+
+        meta.JobUsage = (function() {
+
+            /**
+             * Properties of a JobUsage.
+             * @typedef {Object} hopsd.meta.JobUsage.$Properties
+             * @property {number|null} [gpuMs] JobUsage gpuMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobUsage.
+             * @memberof hopsd.meta
+             * @interface IJobUsage
+             * @augments hopsd.meta.JobUsage.$Properties
+             * @deprecated Use hopsd.meta.JobUsage.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobUsage.
+             * @typedef {hopsd.meta.JobUsage.$Properties} hopsd.meta.JobUsage.$Shape
+             */
+
+            /**
+             * Constructs a new JobUsage.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobUsage.
+             * @constructor
+             * @param {hopsd.meta.JobUsage.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobUsage = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobUsage gpuMs.
+             * @member {number} gpuMs
+             * @memberof hopsd.meta.JobUsage
+             * @instance
+             */
+            JobUsage.prototype.gpuMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new JobUsage instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobUsage} JobUsage instance
+             * @type {{
+             *   (properties: hopsd.meta.JobUsage.$Shape): hopsd.meta.JobUsage & hopsd.meta.JobUsage.$Shape;
+             *   (properties?: hopsd.meta.JobUsage.$Properties): hopsd.meta.JobUsage;
+             * }}
+             */
+            JobUsage.create = function(properties) {
+                return new JobUsage(properties);
+            };
+
+            /**
+             * Encodes the specified JobUsage message. Does not implicitly {@link hopsd.meta.JobUsage.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage.$Properties} m JobUsage message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobUsage.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs") && (typeof m.gpuMs === "object" ? m.gpuMs.low || m.gpuMs.high : m.gpuMs !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.gpuMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobUsage message, length delimited. Does not implicitly {@link hopsd.meta.JobUsage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage.$Properties} message JobUsage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobUsage.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobUsage message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobUsage & hopsd.meta.JobUsage.$Shape} JobUsage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobUsage.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobUsage();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.gpuMs = v;
+                            else
+                                delete m.gpuMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobUsage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobUsage & hopsd.meta.JobUsage.$Shape} JobUsage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobUsage.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobUsage message.
+             * @function verify
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobUsage.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs")) {
+                    if (!$util.isInteger(m.gpuMs) && !(m.gpuMs && $util.isInteger(m.gpuMs.low) && $util.isInteger(m.gpuMs.high)))
+                        return "gpuMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobUsage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobUsage} JobUsage
+             */
+            JobUsage.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobUsage)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobUsage: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobUsage();
+                if (d.gpuMs != null) {
+                    if (typeof d.gpuMs === "object" ? d.gpuMs.low || d.gpuMs.high : $Number(d.gpuMs) !== 0) {
+                        if ($util.Long)
+                            m.gpuMs = $util.Long.fromValue(d.gpuMs, true);
+                        else if (typeof d.gpuMs === "string")
+                            m.gpuMs = $parseInt(d.gpuMs, 10);
+                        else if (typeof d.gpuMs === "number")
+                            m.gpuMs = d.gpuMs;
+                        else if (typeof d.gpuMs === "object")
+                            m.gpuMs = new $util.LongBits(d.gpuMs.low >>> 0, d.gpuMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobUsage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {hopsd.meta.JobUsage} m JobUsage
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobUsage.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.gpuMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.gpuMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.gpuMs = typeof m.gpuMs === "number" ? $BigInt(m.gpuMs) : $util.Long.fromBits(m.gpuMs.low >>> 0, m.gpuMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.gpuMs === "number")
+                        d.gpuMs = o.longs === $String ? $String(m.gpuMs) : m.gpuMs;
+                    else
+                        d.gpuMs = o.longs === $String ? $util.Long.prototype.toString.call(m.gpuMs) : o.longs === $Number ? new $util.LongBits(m.gpuMs.low >>> 0, m.gpuMs.high >>> 0).toNumber(true) : m.gpuMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobUsage to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobUsage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobUsage.prototype.toJSON = function() {
+                return JobUsage.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobUsage
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobUsage
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobUsage.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobUsage";
+            };
+
+            return JobUsage;
+        })();
+
+        meta.SubmitJob = (function() {
+
+            /**
+             * Properties of a SubmitJob.
+             * @typedef {Object} hopsd.meta.SubmitJob.$Properties
+             * @property {string|null} [project] SubmitJob project
+             * @property {string|null} [name] SubmitJob name
+             * @property {hopsd.meta.JobSpec.$Properties|null} [spec] SubmitJob spec
+             * @property {string|null} [placer] SubmitJob placer
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SubmitJob.
+             * @memberof hopsd.meta
+             * @interface ISubmitJob
+             * @augments hopsd.meta.SubmitJob.$Properties
+             * @deprecated Use hopsd.meta.SubmitJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a SubmitJob.
+             * @typedef {hopsd.meta.SubmitJob.$Properties} hopsd.meta.SubmitJob.$Shape
+             */
+
+            /**
+             * Constructs a new SubmitJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SubmitJob.
+             * @constructor
+             * @param {hopsd.meta.SubmitJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SubmitJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SubmitJob project.
+             * @member {string} project
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.project = "";
+
+            /**
+             * SubmitJob name.
+             * @member {string} name
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.name = "";
+
+            /**
+             * SubmitJob spec.
+             * @member {hopsd.meta.JobSpec.$Properties|null|undefined} spec
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.spec = null;
+
+            /**
+             * SubmitJob placer.
+             * @member {string} placer
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             */
+            SubmitJob.prototype.placer = "";
+
+            /**
+             * Creates a new SubmitJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SubmitJob} SubmitJob instance
+             * @type {{
+             *   (properties: hopsd.meta.SubmitJob.$Shape): hopsd.meta.SubmitJob & hopsd.meta.SubmitJob.$Shape;
+             *   (properties?: hopsd.meta.SubmitJob.$Properties): hopsd.meta.SubmitJob;
+             * }}
+             */
+            SubmitJob.create = function(properties) {
+                return new SubmitJob(properties);
+            };
+
+            /**
+             * Encodes the specified SubmitJob message. Does not implicitly {@link hopsd.meta.SubmitJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob.$Properties} m SubmitJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubmitJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec"))
+                    $root.hopsd.meta.JobSpec.encode(m.spec, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer") && m.placer !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.placer);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SubmitJob message, length delimited. Does not implicitly {@link hopsd.meta.SubmitJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob.$Properties} message SubmitJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubmitJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SubmitJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SubmitJob & hopsd.meta.SubmitJob.$Shape} SubmitJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubmitJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SubmitJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.spec = $root.hopsd.meta.JobSpec.decode(r, r.size(), $undefined, q + 1, m.spec);
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.placer = v;
+                            else
+                                delete m.placer;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SubmitJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SubmitJob & hopsd.meta.SubmitJob.$Shape} SubmitJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubmitJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SubmitJob message.
+             * @function verify
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SubmitJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    {
+                        var e = $root.hopsd.meta.JobSpec.verify(m.spec, q + 1);
+                        if (e)
+                            return "spec." + e;
+                    }
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    if (!$util.isString(m.placer))
+                        return "placer: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SubmitJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SubmitJob} SubmitJob
+             */
+            SubmitJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SubmitJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SubmitJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SubmitJob();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.spec != null) {
+                    if (!$util.isObject(d.spec))
+                        throw $TypeError(".hopsd.meta.SubmitJob.spec: object expected");
+                    m.spec = $root.hopsd.meta.JobSpec.fromObject(d.spec, q + 1);
+                }
+                if (d.placer != null) {
+                    if (typeof d.placer !== "string" || d.placer.length) {
+                        m.placer = $String(d.placer);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SubmitJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {hopsd.meta.SubmitJob} m SubmitJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SubmitJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                    d.spec = null;
+                    d.placer = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.spec != null && $Object.hasOwnProperty.call(m, "spec")) {
+                    d.spec = $root.hopsd.meta.JobSpec.toObject(m.spec, o, q + 1);
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    d.placer = m.placer;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SubmitJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SubmitJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SubmitJob.prototype.toJSON = function() {
+                return SubmitJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SubmitJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SubmitJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SubmitJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SubmitJob";
+            };
+
+            return SubmitJob;
+        })();
+
+        meta.PlaceJob = (function() {
+
+            /**
+             * Properties of a PlaceJob.
+             * @typedef {Object} hopsd.meta.PlaceJob.$Properties
+             * @property {number|null} [jobId] PlaceJob jobId
+             * @property {number|null} [attempt] PlaceJob attempt
+             * @property {Array.<hopsd.meta.JobTask.$Properties>|null} [tasks] PlaceJob tasks
+             * @property {number|null} [masterPort] PlaceJob masterPort
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PlaceJob.
+             * @memberof hopsd.meta
+             * @interface IPlaceJob
+             * @augments hopsd.meta.PlaceJob.$Properties
+             * @deprecated Use hopsd.meta.PlaceJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a PlaceJob.
+             * @typedef {hopsd.meta.PlaceJob.$Properties} hopsd.meta.PlaceJob.$Shape
+             */
+
+            /**
+             * Constructs a new PlaceJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a PlaceJob.
+             * @constructor
+             * @param {hopsd.meta.PlaceJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PlaceJob = function (p) {
+                this.tasks = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * PlaceJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PlaceJob attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.attempt = 0;
+
+            /**
+             * PlaceJob tasks.
+             * @member {Array.<hopsd.meta.JobTask.$Properties>} tasks
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.tasks = $util.emptyArray;
+
+            /**
+             * PlaceJob masterPort.
+             * @member {number} masterPort
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             */
+            PlaceJob.prototype.masterPort = 0;
+
+            /**
+             * Creates a new PlaceJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.PlaceJob} PlaceJob instance
+             * @type {{
+             *   (properties: hopsd.meta.PlaceJob.$Shape): hopsd.meta.PlaceJob & hopsd.meta.PlaceJob.$Shape;
+             *   (properties?: hopsd.meta.PlaceJob.$Properties): hopsd.meta.PlaceJob;
+             * }}
+             */
+            PlaceJob.create = function(properties) {
+                return new PlaceJob(properties);
+            };
+
+            /**
+             * Encodes the specified PlaceJob message. Does not implicitly {@link hopsd.meta.PlaceJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob.$Properties} m PlaceJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PlaceJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.tasks != null && m.tasks.length) {
+                    for (var i = 0; i < m.tasks.length; ++i)
+                        $root.hopsd.meta.JobTask.encode(m.tasks[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort") && m.masterPort !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.masterPort);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified PlaceJob message, length delimited. Does not implicitly {@link hopsd.meta.PlaceJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob.$Properties} message PlaceJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PlaceJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PlaceJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.PlaceJob & hopsd.meta.PlaceJob.$Shape} PlaceJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PlaceJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.PlaceJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.tasks && m.tasks.length))
+                                m.tasks = [];
+                            m.tasks.push($root.hopsd.meta.JobTask.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.masterPort = v;
+                            else
+                                delete m.masterPort;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a PlaceJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.PlaceJob & hopsd.meta.PlaceJob.$Shape} PlaceJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PlaceJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PlaceJob message.
+             * @function verify
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PlaceJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.tasks != null && $Object.hasOwnProperty.call(m, "tasks")) {
+                    if (!$Array.isArray(m.tasks))
+                        return "tasks: array expected";
+                    for (var i = 0; i < m.tasks.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.JobTask.verify(m.tasks[i], q + 1);
+                            if (e)
+                                return "tasks." + e;
+                        }
+                    }
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    if (!$util.isInteger(m.masterPort))
+                        return "masterPort: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PlaceJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.PlaceJob} PlaceJob
+             */
+            PlaceJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.PlaceJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.PlaceJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.PlaceJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.tasks) {
+                    if (!$Array.isArray(d.tasks))
+                        throw $TypeError(".hopsd.meta.PlaceJob.tasks: array expected");
+                    m.tasks = $Array(d.tasks.length);
+                    for (var i = 0; i < d.tasks.length; ++i) {
+                        if (!$util.isObject(d.tasks[i]))
+                            throw $TypeError(".hopsd.meta.PlaceJob.tasks: object expected");
+                        m.tasks[i] = $root.hopsd.meta.JobTask.fromObject(d.tasks[i], q + 1);
+                    }
+                }
+                if (d.masterPort != null) {
+                    if ($Number(d.masterPort) !== 0) {
+                        m.masterPort = d.masterPort >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a PlaceJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {hopsd.meta.PlaceJob} m PlaceJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PlaceJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.tasks = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.masterPort = 0;
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.tasks && m.tasks.length) {
+                    d.tasks = $Array(m.tasks.length);
+                    for (var j = 0; j < m.tasks.length; ++j) {
+                        d.tasks[j] = $root.hopsd.meta.JobTask.toObject(m.tasks[j], o, q + 1);
+                    }
+                }
+                if (m.masterPort != null && $Object.hasOwnProperty.call(m, "masterPort")) {
+                    d.masterPort = m.masterPort;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this PlaceJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.PlaceJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PlaceJob.prototype.toJSON = function() {
+                return PlaceJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PlaceJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.PlaceJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PlaceJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.PlaceJob";
+            };
+
+            return PlaceJob;
+        })();
+
+        meta.JobStarted = (function() {
+
+            /**
+             * Properties of a JobStarted.
+             * @typedef {Object} hopsd.meta.JobStarted.$Properties
+             * @property {number|null} [jobId] JobStarted jobId
+             * @property {number|null} [attempt] JobStarted attempt
+             * @property {number|null} [rank] JobStarted rank
+             * @property {number|null} [startedMs] JobStarted startedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobStarted.
+             * @memberof hopsd.meta
+             * @interface IJobStarted
+             * @augments hopsd.meta.JobStarted.$Properties
+             * @deprecated Use hopsd.meta.JobStarted.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobStarted.
+             * @typedef {hopsd.meta.JobStarted.$Properties} hopsd.meta.JobStarted.$Shape
+             */
+
+            /**
+             * Constructs a new JobStarted.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobStarted.
+             * @constructor
+             * @param {hopsd.meta.JobStarted.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobStarted = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobStarted jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobStarted attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.attempt = 0;
+
+            /**
+             * JobStarted rank.
+             * @member {number} rank
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.rank = 0;
+
+            /**
+             * JobStarted startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             */
+            JobStarted.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new JobStarted instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobStarted} JobStarted instance
+             * @type {{
+             *   (properties: hopsd.meta.JobStarted.$Shape): hopsd.meta.JobStarted & hopsd.meta.JobStarted.$Shape;
+             *   (properties?: hopsd.meta.JobStarted.$Properties): hopsd.meta.JobStarted;
+             * }}
+             */
+            JobStarted.create = function(properties) {
+                return new JobStarted(properties);
+            };
+
+            /**
+             * Encodes the specified JobStarted message. Does not implicitly {@link hopsd.meta.JobStarted.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted.$Properties} m JobStarted message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobStarted.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.rank);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.startedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobStarted message, length delimited. Does not implicitly {@link hopsd.meta.JobStarted.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted.$Properties} message JobStarted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobStarted.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobStarted message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobStarted & hopsd.meta.JobStarted.$Shape} JobStarted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobStarted.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobStarted();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobStarted message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobStarted & hopsd.meta.JobStarted.$Shape} JobStarted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobStarted.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobStarted message.
+             * @function verify
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobStarted.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobStarted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobStarted} JobStarted
+             */
+            JobStarted.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobStarted)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobStarted: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobStarted();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobStarted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {hopsd.meta.JobStarted} m JobStarted
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobStarted.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.rank = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobStarted to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobStarted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobStarted.prototype.toJSON = function() {
+                return JobStarted.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobStarted
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobStarted
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobStarted.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobStarted";
+            };
+
+            return JobStarted;
+        })();
+
+        meta.JobFinished = (function() {
+
+            /**
+             * Properties of a JobFinished.
+             * @typedef {Object} hopsd.meta.JobFinished.$Properties
+             * @property {number|null} [jobId] JobFinished jobId
+             * @property {number|null} [attempt] JobFinished attempt
+             * @property {number|null} [rank] JobFinished rank
+             * @property {number|null} [exitCode] JobFinished exitCode
+             * @property {string|null} [signal] JobFinished signal
+             * @property {number|null} [startedMs] JobFinished startedMs
+             * @property {number|null} [endedMs] JobFinished endedMs
+             * @property {string|null} [reason] JobFinished reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobFinished.
+             * @memberof hopsd.meta
+             * @interface IJobFinished
+             * @augments hopsd.meta.JobFinished.$Properties
+             * @deprecated Use hopsd.meta.JobFinished.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobFinished.
+             * @typedef {hopsd.meta.JobFinished.$Properties} hopsd.meta.JobFinished.$Shape
+             */
+
+            /**
+             * Constructs a new JobFinished.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JobFinished.
+             * @constructor
+             * @param {hopsd.meta.JobFinished.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobFinished = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JobFinished jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobFinished attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.attempt = 0;
+
+            /**
+             * JobFinished rank.
+             * @member {number} rank
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.rank = 0;
+
+            /**
+             * JobFinished exitCode.
+             * @member {number} exitCode
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.exitCode = 0;
+
+            /**
+             * JobFinished signal.
+             * @member {string} signal
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.signal = "";
+
+            /**
+             * JobFinished startedMs.
+             * @member {number} startedMs
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.startedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobFinished endedMs.
+             * @member {number} endedMs
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.endedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JobFinished reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             */
+            JobFinished.prototype.reason = "";
+
+            /**
+             * Creates a new JobFinished instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JobFinished} JobFinished instance
+             * @type {{
+             *   (properties: hopsd.meta.JobFinished.$Shape): hopsd.meta.JobFinished & hopsd.meta.JobFinished.$Shape;
+             *   (properties?: hopsd.meta.JobFinished.$Properties): hopsd.meta.JobFinished;
+             * }}
+             */
+            JobFinished.create = function(properties) {
+                return new JobFinished(properties);
+            };
+
+            /**
+             * Encodes the specified JobFinished message. Does not implicitly {@link hopsd.meta.JobFinished.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished.$Properties} m JobFinished message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobFinished.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.rank);
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode") && m.exitCode !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).sint32(m.exitCode);
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal") && m.signal !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.signal);
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs") && (typeof m.startedMs === "object" ? m.startedMs.low || m.startedMs.high : m.startedMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.startedMs);
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs") && (typeof m.endedMs === "object" ? m.endedMs.low || m.endedMs.high : m.endedMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.endedMs);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 8, wireType 2 =*/66).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JobFinished message, length delimited. Does not implicitly {@link hopsd.meta.JobFinished.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished.$Properties} message JobFinished message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobFinished.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobFinished message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JobFinished & hopsd.meta.JobFinished.$Shape} JobFinished
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobFinished.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JobFinished();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.sint32())
+                                m.exitCode = v;
+                            else
+                                delete m.exitCode;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.signal = v;
+                            else
+                                delete m.signal;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.startedMs = v;
+                            else
+                                delete m.startedMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.endedMs = v;
+                            else
+                                delete m.endedMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JobFinished message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JobFinished & hopsd.meta.JobFinished.$Shape} JobFinished
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobFinished.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobFinished message.
+             * @function verify
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobFinished.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    if (!$util.isInteger(m.exitCode))
+                        return "exitCode: integer expected";
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    if (!$util.isString(m.signal))
+                        return "signal: string expected";
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (!$util.isInteger(m.startedMs) && !(m.startedMs && $util.isInteger(m.startedMs.low) && $util.isInteger(m.startedMs.high)))
+                        return "startedMs: integer|Long expected";
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (!$util.isInteger(m.endedMs) && !(m.endedMs && $util.isInteger(m.endedMs.low) && $util.isInteger(m.endedMs.high)))
+                        return "endedMs: integer|Long expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JobFinished message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JobFinished} JobFinished
+             */
+            JobFinished.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JobFinished)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JobFinished: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JobFinished();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.exitCode != null) {
+                    if ($Number(d.exitCode) !== 0) {
+                        m.exitCode = d.exitCode | 0;
+                    }
+                }
+                if (d.signal != null) {
+                    if (typeof d.signal !== "string" || d.signal.length) {
+                        m.signal = $String(d.signal);
+                    }
+                }
+                if (d.startedMs != null) {
+                    if (typeof d.startedMs === "object" ? d.startedMs.low || d.startedMs.high : $Number(d.startedMs) !== 0) {
+                        if ($util.Long)
+                            m.startedMs = $util.Long.fromValue(d.startedMs, true);
+                        else if (typeof d.startedMs === "string")
+                            m.startedMs = $parseInt(d.startedMs, 10);
+                        else if (typeof d.startedMs === "number")
+                            m.startedMs = d.startedMs;
+                        else if (typeof d.startedMs === "object")
+                            m.startedMs = new $util.LongBits(d.startedMs.low >>> 0, d.startedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.endedMs != null) {
+                    if (typeof d.endedMs === "object" ? d.endedMs.low || d.endedMs.high : $Number(d.endedMs) !== 0) {
+                        if ($util.Long)
+                            m.endedMs = $util.Long.fromValue(d.endedMs, true);
+                        else if (typeof d.endedMs === "string")
+                            m.endedMs = $parseInt(d.endedMs, 10);
+                        else if (typeof d.endedMs === "number")
+                            m.endedMs = d.endedMs;
+                        else if (typeof d.endedMs === "object")
+                            m.endedMs = new $util.LongBits(d.endedMs.low >>> 0, d.endedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JobFinished message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {hopsd.meta.JobFinished} m JobFinished
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobFinished.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.rank = 0;
+                    d.exitCode = 0;
+                    d.signal = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.startedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.startedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.endedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.endedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.exitCode != null && $Object.hasOwnProperty.call(m, "exitCode")) {
+                    d.exitCode = m.exitCode;
+                }
+                if (m.signal != null && $Object.hasOwnProperty.call(m, "signal")) {
+                    d.signal = m.signal;
+                }
+                if (m.startedMs != null && $Object.hasOwnProperty.call(m, "startedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.startedMs = typeof m.startedMs === "number" ? $BigInt(m.startedMs) : $util.Long.fromBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.startedMs === "number")
+                        d.startedMs = o.longs === $String ? $String(m.startedMs) : m.startedMs;
+                    else
+                        d.startedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.startedMs) : o.longs === $Number ? new $util.LongBits(m.startedMs.low >>> 0, m.startedMs.high >>> 0).toNumber(true) : m.startedMs;
+                }
+                if (m.endedMs != null && $Object.hasOwnProperty.call(m, "endedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.endedMs = typeof m.endedMs === "number" ? $BigInt(m.endedMs) : $util.Long.fromBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.endedMs === "number")
+                        d.endedMs = o.longs === $String ? $String(m.endedMs) : m.endedMs;
+                    else
+                        d.endedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.endedMs) : o.longs === $Number ? new $util.LongBits(m.endedMs.low >>> 0, m.endedMs.high >>> 0).toNumber(true) : m.endedMs;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JobFinished to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JobFinished
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobFinished.prototype.toJSON = function() {
+                return JobFinished.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobFinished
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JobFinished
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobFinished.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JobFinished";
+            };
+
+            return JobFinished;
+        })();
+
+        meta.KillJob = (function() {
+
+            /**
+             * Properties of a KillJob.
+             * @typedef {Object} hopsd.meta.KillJob.$Properties
+             * @property {number|null} [jobId] KillJob jobId
+             * @property {string|null} [reason] KillJob reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a KillJob.
+             * @memberof hopsd.meta
+             * @interface IKillJob
+             * @augments hopsd.meta.KillJob.$Properties
+             * @deprecated Use hopsd.meta.KillJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a KillJob.
+             * @typedef {hopsd.meta.KillJob.$Properties} hopsd.meta.KillJob.$Shape
+             */
+
+            /**
+             * Constructs a new KillJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a KillJob.
+             * @constructor
+             * @param {hopsd.meta.KillJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const KillJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * KillJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.KillJob
+             * @instance
+             */
+            KillJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * KillJob reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.KillJob
+             * @instance
+             */
+            KillJob.prototype.reason = "";
+
+            /**
+             * Creates a new KillJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.KillJob} KillJob instance
+             * @type {{
+             *   (properties: hopsd.meta.KillJob.$Shape): hopsd.meta.KillJob & hopsd.meta.KillJob.$Shape;
+             *   (properties?: hopsd.meta.KillJob.$Properties): hopsd.meta.KillJob;
+             * }}
+             */
+            KillJob.create = function(properties) {
+                return new KillJob(properties);
+            };
+
+            /**
+             * Encodes the specified KillJob message. Does not implicitly {@link hopsd.meta.KillJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob.$Properties} m KillJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KillJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified KillJob message, length delimited. Does not implicitly {@link hopsd.meta.KillJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob.$Properties} message KillJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KillJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a KillJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.KillJob & hopsd.meta.KillJob.$Shape} KillJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KillJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.KillJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a KillJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.KillJob & hopsd.meta.KillJob.$Shape} KillJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KillJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a KillJob message.
+             * @function verify
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            KillJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a KillJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.KillJob} KillJob
+             */
+            KillJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.KillJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.KillJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.KillJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a KillJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {hopsd.meta.KillJob} m KillJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            KillJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this KillJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.KillJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            KillJob.prototype.toJSON = function() {
+                return KillJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for KillJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.KillJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            KillJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.KillJob";
+            };
+
+            return KillJob;
+        })();
+
+        meta.MarkJobLost = (function() {
+
+            /**
+             * Properties of a MarkJobLost.
+             * @typedef {Object} hopsd.meta.MarkJobLost.$Properties
+             * @property {number|null} [jobId] MarkJobLost jobId
+             * @property {number|null} [attempt] MarkJobLost attempt
+             * @property {string|null} [reason] MarkJobLost reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MarkJobLost.
+             * @memberof hopsd.meta
+             * @interface IMarkJobLost
+             * @augments hopsd.meta.MarkJobLost.$Properties
+             * @deprecated Use hopsd.meta.MarkJobLost.$Properties instead.
+             */
+
+            /**
+             * Shape of a MarkJobLost.
+             * @typedef {hopsd.meta.MarkJobLost.$Properties} hopsd.meta.MarkJobLost.$Shape
+             */
+
+            /**
+             * Constructs a new MarkJobLost.
+             * @memberof hopsd.meta
+             * @classdesc Represents a MarkJobLost.
+             * @constructor
+             * @param {hopsd.meta.MarkJobLost.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MarkJobLost = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MarkJobLost jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             */
+            MarkJobLost.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MarkJobLost attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             */
+            MarkJobLost.prototype.attempt = 0;
+
+            /**
+             * MarkJobLost reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             */
+            MarkJobLost.prototype.reason = "";
+
+            /**
+             * Creates a new MarkJobLost instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.MarkJobLost} MarkJobLost instance
+             * @type {{
+             *   (properties: hopsd.meta.MarkJobLost.$Shape): hopsd.meta.MarkJobLost & hopsd.meta.MarkJobLost.$Shape;
+             *   (properties?: hopsd.meta.MarkJobLost.$Properties): hopsd.meta.MarkJobLost;
+             * }}
+             */
+            MarkJobLost.create = function(properties) {
+                return new MarkJobLost(properties);
+            };
+
+            /**
+             * Encodes the specified MarkJobLost message. Does not implicitly {@link hopsd.meta.MarkJobLost.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost.$Properties} m MarkJobLost message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MarkJobLost.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MarkJobLost message, length delimited. Does not implicitly {@link hopsd.meta.MarkJobLost.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost.$Properties} message MarkJobLost message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MarkJobLost.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MarkJobLost message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.MarkJobLost & hopsd.meta.MarkJobLost.$Shape} MarkJobLost
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MarkJobLost.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.MarkJobLost();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MarkJobLost message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.MarkJobLost & hopsd.meta.MarkJobLost.$Shape} MarkJobLost
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MarkJobLost.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MarkJobLost message.
+             * @function verify
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MarkJobLost.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MarkJobLost message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.MarkJobLost} MarkJobLost
+             */
+            MarkJobLost.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.MarkJobLost)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.MarkJobLost: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.MarkJobLost();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MarkJobLost message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {hopsd.meta.MarkJobLost} m MarkJobLost
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MarkJobLost.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MarkJobLost to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.MarkJobLost
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MarkJobLost.prototype.toJSON = function() {
+                return MarkJobLost.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MarkJobLost
+             * @function getTypeUrl
+             * @memberof hopsd.meta.MarkJobLost
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MarkJobLost.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.MarkJobLost";
+            };
+
+            return MarkJobLost;
+        })();
+
+        meta.RequeueJob = (function() {
+
+            /**
+             * Properties of a RequeueJob.
+             * @typedef {Object} hopsd.meta.RequeueJob.$Properties
+             * @property {number|null} [jobId] RequeueJob jobId
+             * @property {number|null} [attempt] RequeueJob attempt
+             * @property {string|null} [reason] RequeueJob reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RequeueJob.
+             * @memberof hopsd.meta
+             * @interface IRequeueJob
+             * @augments hopsd.meta.RequeueJob.$Properties
+             * @deprecated Use hopsd.meta.RequeueJob.$Properties instead.
+             */
+
+            /**
+             * Shape of a RequeueJob.
+             * @typedef {hopsd.meta.RequeueJob.$Properties} hopsd.meta.RequeueJob.$Shape
+             */
+
+            /**
+             * Constructs a new RequeueJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RequeueJob.
+             * @constructor
+             * @param {hopsd.meta.RequeueJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RequeueJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RequeueJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             */
+            RequeueJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * RequeueJob attempt.
+             * @member {number} attempt
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             */
+            RequeueJob.prototype.attempt = 0;
+
+            /**
+             * RequeueJob reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             */
+            RequeueJob.prototype.reason = "";
+
+            /**
+             * Creates a new RequeueJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RequeueJob} RequeueJob instance
+             * @type {{
+             *   (properties: hopsd.meta.RequeueJob.$Shape): hopsd.meta.RequeueJob & hopsd.meta.RequeueJob.$Shape;
+             *   (properties?: hopsd.meta.RequeueJob.$Properties): hopsd.meta.RequeueJob;
+             * }}
+             */
+            RequeueJob.create = function(properties) {
+                return new RequeueJob(properties);
+            };
+
+            /**
+             * Encodes the specified RequeueJob message. Does not implicitly {@link hopsd.meta.RequeueJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob.$Properties} m RequeueJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RequeueJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RequeueJob message, length delimited. Does not implicitly {@link hopsd.meta.RequeueJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob.$Properties} message RequeueJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RequeueJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RequeueJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RequeueJob & hopsd.meta.RequeueJob.$Shape} RequeueJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RequeueJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RequeueJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RequeueJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RequeueJob & hopsd.meta.RequeueJob.$Shape} RequeueJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RequeueJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RequeueJob message.
+             * @function verify
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RequeueJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RequeueJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RequeueJob} RequeueJob
+             */
+            RequeueJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RequeueJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RequeueJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RequeueJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RequeueJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {hopsd.meta.RequeueJob} m RequeueJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RequeueJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.reason = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RequeueJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RequeueJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RequeueJob.prototype.toJSON = function() {
+                return RequeueJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RequeueJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RequeueJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RequeueJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RequeueJob";
+            };
+
+            return RequeueJob;
+        })();
+
+        meta.AdoptJob = (function() {
+
+            /**
+             * Properties of an AdoptJob.
+             * @typedef {Object} hopsd.meta.AdoptJob.$Properties
+             * @property {number|null} [jobId] AdoptJob jobId
+             * @property {string|null} [placer] AdoptJob placer
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AdoptJob.
+             * @memberof hopsd.meta
+             * @interface IAdoptJob
+             * @augments hopsd.meta.AdoptJob.$Properties
+             * @deprecated Use hopsd.meta.AdoptJob.$Properties instead.
+             */
+
+            /**
+             * Shape of an AdoptJob.
+             * @typedef {hopsd.meta.AdoptJob.$Properties} hopsd.meta.AdoptJob.$Shape
+             */
+
+            /**
+             * Constructs a new AdoptJob.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AdoptJob.
+             * @constructor
+             * @param {hopsd.meta.AdoptJob.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AdoptJob = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AdoptJob jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.AdoptJob
+             * @instance
+             */
+            AdoptJob.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AdoptJob placer.
+             * @member {string} placer
+             * @memberof hopsd.meta.AdoptJob
+             * @instance
+             */
+            AdoptJob.prototype.placer = "";
+
+            /**
+             * Creates a new AdoptJob instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AdoptJob} AdoptJob instance
+             * @type {{
+             *   (properties: hopsd.meta.AdoptJob.$Shape): hopsd.meta.AdoptJob & hopsd.meta.AdoptJob.$Shape;
+             *   (properties?: hopsd.meta.AdoptJob.$Properties): hopsd.meta.AdoptJob;
+             * }}
+             */
+            AdoptJob.create = function(properties) {
+                return new AdoptJob(properties);
+            };
+
+            /**
+             * Encodes the specified AdoptJob message. Does not implicitly {@link hopsd.meta.AdoptJob.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob.$Properties} m AdoptJob message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdoptJob.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer") && m.placer !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.placer);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AdoptJob message, length delimited. Does not implicitly {@link hopsd.meta.AdoptJob.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob.$Properties} message AdoptJob message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdoptJob.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AdoptJob message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AdoptJob & hopsd.meta.AdoptJob.$Shape} AdoptJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdoptJob.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AdoptJob();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.placer = v;
+                            else
+                                delete m.placer;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AdoptJob message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AdoptJob & hopsd.meta.AdoptJob.$Shape} AdoptJob
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdoptJob.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AdoptJob message.
+             * @function verify
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AdoptJob.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    if (!$util.isString(m.placer))
+                        return "placer: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AdoptJob message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AdoptJob} AdoptJob
+             */
+            AdoptJob.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AdoptJob)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AdoptJob: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AdoptJob();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.placer != null) {
+                    if (typeof d.placer !== "string" || d.placer.length) {
+                        m.placer = $String(d.placer);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AdoptJob message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {hopsd.meta.AdoptJob} m AdoptJob
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AdoptJob.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.placer = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.placer != null && $Object.hasOwnProperty.call(m, "placer")) {
+                    d.placer = m.placer;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AdoptJob to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AdoptJob
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AdoptJob.prototype.toJSON = function() {
+                return AdoptJob.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AdoptJob
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AdoptJob
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AdoptJob.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AdoptJob";
+            };
+
+            return AdoptJob;
         })();
 
         return meta;

@@ -1,6 +1,7 @@
 // The single binary: built by `npm run build` (here, when dist/hopsd is missing or older than its
 // sources), copied to an empty directory with no node_modules, it serves /health, /metrics and
-// /openapi.json, and exits 0 on SIGTERM.
+// /openapi.json, and exits 0 on SIGTERM; and it runs an ONNX model as a replica's runtime host
+// (`hopsd serving-runtime onnx`), with ONNX Runtime's native library written out from inside it.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,6 +15,8 @@ import {
   stopAllNodes,
   getJson,
 } from '../helpers/index.js'
+import { linearModel, linearReference, writeModel } from '../helpers/onnx-model.js'
+import { createReplica } from '../../src/serving/index.js'
 
 const BINARY = join(REPO_ROOT, 'dist', 'hopsd')
 /** What the binary is made from: a change to any of these makes it stale. */
@@ -85,6 +88,47 @@ describe('dist/hopsd', () => {
     expect(openapi.paths).toHaveProperty('/health')
     expect(await node.stop()).toEqual({ code: 0, signal: null })
     expect(node.logs().stderr).toBe('')
+  })
+
+  it('runs an ONNX model in a replica whose runtime host is the binary, ONNX Runtime inside it', async () => {
+    const w = [
+      [1, 2],
+      [3, -4],
+    ]
+    const b = [0.5, 0.25]
+    const modelDir = writeModel(join(dir, 'model'), linearModel({ w, b }))
+    const cache = join(dir, 'onnx-cache')
+    const before = process.env['HOPSD_CACHE_DIR']
+    process.env['HOPSD_CACHE_DIR'] = cache // the host inherits it (src/serving/runtimes/process.ts)
+    const replica = createReplica({
+      runtime: 'onnx',
+      modelDir,
+      name: 'linear',
+      hostCommand: { command: binary, args: ['serving-runtime', 'onnx'] },
+    })
+    try {
+      await replica.start()
+      const x = [
+        [1, 1],
+        [2, -0.5],
+      ]
+      const body = JSON.stringify({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: x }] })
+      const result = await replica.infer(replica.parse(body))
+      expect(Array.from(result.outputs[0]!.data as Float32Array)).toEqual(linearReference(x, w, b).flat())
+      // The library was written out from the binary into the cache, beside its addon.
+      const group = readdirSync(cache).find((f) => f.startsWith('onnxruntime_binding-'))
+      expect(readdirSync(join(cache, group!)).sort()).toEqual([
+        'libonnxruntime.so.1',
+        'onnxruntime_binding.node',
+      ])
+    } finally {
+      await replica.stop()
+      if (before === undefined) delete process.env['HOPSD_CACHE_DIR']
+      else process.env['HOPSD_CACHE_DIR'] = before
+    }
+    const byHand = await runHopsd(['serving-runtime', 'onnx'], { command: binary, cwd: dir })
+    expect(byHand.code).toBe(2)
+    expect(byHand.stderr).toMatch(/started by the serving role/)
   })
 
   it('reports bad input with exit 2, as the sources do', async () => {

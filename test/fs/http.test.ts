@@ -101,7 +101,9 @@ describe('WebHDFS', () => {
     const r = await call('PUT', '/webhdfs/v1/f?op=CREATE&noredirect=true&user.name=alice')
     expect(r.statusCode).toBe(200)
     const loc = new URL(r.json().Location)
-    expect(loc.searchParams.get('user.name')).toBe('alice')
+    // The token carries the caller: HdfsCLI adds its own user.name to the Location, and a repeated
+    // parameter is refused.
+    expect(loc.searchParams.has('user.name')).toBe(false)
     expect(loc.searchParams.has('noredirect')).toBe(false)
     const step2 = await call('PUT', loc.pathname + loc.search, 'x')
     expect(step2.statusCode).toBe(403) // alice may not write in / (hopsd 0755)
@@ -161,9 +163,14 @@ describe('WebHDFS', () => {
     expect((await call('GET', '/webhdfs/v1/d?op=GETCONTENTSUMMARY')).json()).toEqual({
       ContentSummary: {
         directoryCount: 2,
+        ecPolicy: '',
         fileCount: 3,
         length: 3,
         quota: -1,
+        snapshotDirectoryCount: 0,
+        snapshotFileCount: 0,
+        snapshotLength: 0,
+        snapshotSpaceConsumed: 0,
         spaceConsumed: 9,
         spaceQuota: -1,
         typeQuota: {},
@@ -273,7 +280,24 @@ describe('WebHDFS', () => {
       ['GET', '/webhdfs/v1/', 400, 'IllegalArgumentException'],
       ['GET', '/webhdfs/v1/x?op=MKDIRS', 400, 'IllegalArgumentException'], // wrong method
       ['DELETE', '/webhdfs/v1/x?op=GETFILESTATUS', 400, 'IllegalArgumentException'],
-      ['GET', '/webhdfs/v1/?op=GETFILEBLOCKLOCATIONS', 400, 'UnsupportedOperationException'],
+      ['GET', '/webhdfs/v1/?op=GETACLSTATUS', 400, 'UnsupportedOperationException'],
+      ['GET', '/webhdfs/v1/?op=GETFILEBLOCKLOCATIONS', 404, 'FileNotFoundException'], // a directory
+      ['DELETE', '/webhdfs/v1/x?op=DELETE&=true', 400, 'IllegalArgumentException'], // a nameless parameter
+      ['PUT', '/webhdfs/v1/x?op=MKDIRS&permission=8&permission=600', 400, 'IllegalArgumentException'],
+      ['PUT', '/webhdfs/v1/x?op=CREATE&createflag=create,nonsense', 400, 'IllegalArgumentException'],
+      ['PUT', '/webhdfs/v1/x?op=CREATE&createflag=append,overwrite', 400, 'IllegalArgumentException'],
+      ['PUT', '/webhdfs/v1/x?op=CREATE&blocksize=0', 400, 'IllegalArgumentException'],
+      ['PUT', '/webhdfs/v1/x?op=CREATE&buffersize=-1', 400, 'IllegalArgumentException'],
+      ['PUT', '/webhdfs/v1/x?op=SETQUOTA&namespacequota=-5', 400, 'IllegalArgumentException'],
+      [
+        'PUT',
+        '/webhdfs/v1/x?op=SETQUOTABYSTORAGETYPE&storagetype=RAM_DISK&storagespacequota=5',
+        400,
+        'IllegalArgumentException',
+      ],
+      ['POST', '/webhdfs/v1/x?op=TRUNCATE', 400, 'IllegalArgumentException'],
+      ['POST', '/webhdfs/v1/x?op=CONCAT', 400, 'IllegalArgumentException'],
+      ['GET', '/webhdfs/v1/x?op=CHECKACCESS&fsaction=rwz', 400, 'IllegalArgumentException'],
       ['PUT', '/webhdfs/v1/x?op=MKDIRS&permission=999', 400, 'IllegalArgumentException'],
       ['PUT', '/webhdfs/v1/x?op=CREATE&replication=abc', 400, 'IllegalArgumentException'],
       ['PUT', '/webhdfs/v1/x?op=SETREPLICATION&replication=-3', 400, 'IllegalArgumentException'],
@@ -386,5 +410,240 @@ describe('native fs API', () => {
     expect(next.events.map((e: { path: string }) => e.path)).toEqual(['/c2'])
     const empty = (await call('GET', `/api/v1/fs/changes?since=${next.lastIndex}&waitMs=1`)).json()
     expect(empty.events).toEqual([])
+  })
+})
+
+describe('WebHDFS parameters: one parser, Hadoop rules, both steps', () => {
+  it('refuses a nameless parameter: it no longer fills in recursive or the user', async () => {
+    const { call, fs } = await setup()
+    await fs.mkdirs({ user: 'hopsd', groups: [] }, '/dir/sub')
+    await fs.create({ user: 'hopsd', groups: [] }, '/secret', new TextEncoder().encode('s'), {
+      permission: 0o600,
+    })
+    const del = await call('DELETE', '/webhdfs/v1/dir?op=DELETE&user.name=hopsd&=true')
+    expect(del.statusCode).toBe(400)
+    expect(del.json().RemoteException.message).toMatch(/empty name/)
+    expect((await fs.stat({ user: 'hopsd', groups: [] }, '/dir/sub')).type).toBe('DIRECTORY')
+    const read = await call('GET', '/webhdfs/v1/secret?op=OPEN&user.name=eve&=hopsd')
+    expect(read.statusCode).toBe(400)
+  })
+
+  it('reads names and booleans case-insensitively, the same way in both steps', async () => {
+    const { call, write } = await setup()
+    expect((await write('CREATE', '/c/f', 'one')).statusCode).toBe(201)
+    // OP=CREATE and overwrite=TRUE: step one and step two agree (the file is replaced).
+    const step1 = await call('PUT', '/webhdfs/v1/c/f?OP=CREATE&OverWrite=TRUE&user.name=hopsd')
+    expect(step1.statusCode).toBe(307)
+    const loc = new URL(step1.headers.location as string)
+    const step2 = await call('PUT', loc.pathname + loc.search, 'two', {
+      'content-type': 'application/octet-stream',
+    })
+    expect(step2.statusCode).toBe(201)
+    expect((await call('GET', '/webhdfs/v1/c/f?op=open')).body).toBe('two')
+  })
+
+  it('refuses a repeated parameter (permission=8&permission=600 made mode 000) before anything is written', async () => {
+    const { call } = await setup()
+    for (const q of [
+      'permission=8&permission=600',
+      'permission=1777&permission=600',
+      'overwrite=true&OVERWRITE=false',
+    ]) {
+      const r = await call('PUT', `/webhdfs/v1/rep/f?op=CREATE&${q}`)
+      expect([q, r.statusCode]).toEqual([q, 400])
+    }
+    expect((await call('GET', '/webhdfs/v1/rep?op=GETFILESTATUS')).statusCode).toBe(404)
+  })
+
+  it('step one answers 307 with no body; a parameter added to the Location is refused', async () => {
+    const { call } = await setup()
+    const step1 = await call('PUT', '/webhdfs/v1/loc/f?op=CREATE&user.name=hopsd')
+    expect(step1.statusCode).toBe(307)
+    expect(step1.headers['content-length']).toBe('0')
+    expect(step1.body).toBe('')
+    const loc = new URL(step1.headers.location as string)
+    const again = await call('PUT', `${loc.pathname}${loc.search}&overwrite=true`, 'x')
+    expect(again.statusCode).toBe(403)
+  })
+})
+
+describe('WebHDFS CREATE parameters', () => {
+  it('createparent=false answers 404 when the parent is missing; createflag decides overwrite', async () => {
+    const { call, write } = await setup()
+    const missing = await call('PUT', '/webhdfs/v1/np/a/f?op=CREATE&createparent=false')
+    // Checked where the file is made (step two), as the NameNode does; nothing is left behind.
+    const loc = new URL(missing.headers.location as string)
+    const r = await call('PUT', loc.pathname + loc.search, 'x')
+    expect(r.statusCode).toBe(404)
+    expect(r.json().RemoteException).toMatchObject({
+      exception: 'FileNotFoundException',
+      message: "Parent directory doesn't exist: /np/a",
+    })
+    expect((await call('GET', '/webhdfs/v1/np?op=GETFILESTATUS')).statusCode).toBe(404)
+    expect((await write('CREATE', '/cf/f', 'one')).statusCode).toBe(201)
+    // Hadoop's createFile(p).overwrite(true): createflag=CREATE,OVERWRITE with createparent=false.
+    const over = await write('CREATE', '/cf/f', 'two', '&createflag=CREATE,OVERWRITE&createparent=false')
+    expect(over.statusCode).toBe(201)
+    expect((await call('GET', '/webhdfs/v1/cf/f?op=OPEN')).body).toBe('two')
+    const noOver = await write('CREATE', '/cf/f', 'three', '&createflag=create')
+    expect(noOver.statusCode).toBe(403)
+    expect(noOver.json().RemoteException.exception).toBe('FileAlreadyExistsException')
+    // A flag set without CREATE only replaces an existing file.
+    const onlyOver = await write('CREATE', '/cf/new', 'x', '&createflag=overwrite')
+    expect(onlyOver.statusCode).toBe(404)
+    // buffersize is accepted; blocksize down to the cluster's minBlockSize.
+    expect((await write('CREATE', '/cf/b', 'x', '&buffersize=4096&blocksize=1048576')).statusCode).toBe(201)
+    const small = await write('CREATE', '/cf/s', 'x', '&blocksize=65536')
+    expect(small.statusCode).toBe(400)
+    expect(small.json().RemoteException.message).toMatch(/minBlockSize/)
+  })
+})
+
+describe('WebHDFS ops for Hadoop clients', () => {
+  it('GETFILEBLOCKLOCATIONS and GET_BLOCK_LOCATIONS in Hadoop JSON (a file kept inline: one piece here)', async () => {
+    const { call, write } = await setup()
+    await write('CREATE', '/bl/f', 'hello')
+    const locs = (await call('GET', '/webhdfs/v1/bl/f?op=GETFILEBLOCKLOCATIONS')).json()
+    expect(locs).toEqual({
+      BlockLocations: {
+        BlockLocation: [
+          {
+            cachedHosts: [],
+            corrupt: false,
+            hosts: ['node1'],
+            length: 5,
+            names: ['node1:9870'],
+            offset: 0,
+            storageIds: ['DS-self'],
+            storageTypes: ['DISK'],
+            topologyPaths: ['/default-rack/node1:9870'],
+          },
+        ],
+      },
+    })
+    const lb = (await call('GET', '/webhdfs/v1/bl/f?op=GET_BLOCK_LOCATIONS&offset=0&length=5')).json()
+    expect(lb.LocatedBlocks).toMatchObject({
+      fileLength: 5,
+      isUnderConstruction: false,
+      isLastBlockComplete: true,
+    })
+    expect(lb.LocatedBlocks.locatedBlocks[0]).toMatchObject({
+      block: { blockId: 0, numBytes: 5, generationStamp: 0 },
+      isCorrupt: false,
+      startOffset: 0,
+      locations: [
+        expect.objectContaining({ hostName: 'node1', ipAddr: 'node1', xferPort: 9870, infoPort: 9870 }),
+      ],
+    })
+    expect(
+      (await call('GET', '/webhdfs/v1/bl/f?op=GETFILEBLOCKLOCATIONS&offset=5')).json().BlockLocations
+        .BlockLocation,
+    ).toEqual([])
+  })
+
+  it('quotas over WebHDFS: SETQUOTA, SETQUOTABYSTORAGETYPE, GETQUOTAUSAGE, NSQuotaExceededException', async () => {
+    const { call, write } = await setup()
+    await call('PUT', '/webhdfs/v1/q?op=MKDIRS')
+    expect(
+      (await call('PUT', '/webhdfs/v1/q?op=SETQUOTA&namespacequota=2&storagespacequota=9223372036854775807'))
+        .statusCode,
+    ).toBe(200)
+    expect(
+      (await call('PUT', '/webhdfs/v1/q?op=SETQUOTABYSTORAGETYPE&storagetype=disk&storagespacequota=1000'))
+        .statusCode,
+    ).toBe(200)
+    expect((await write('CREATE', '/q/a', 'abc')).statusCode).toBe(201)
+    const over = await write('CREATE', '/q/b', 'abc')
+    expect(over.statusCode).toBe(403)
+    expect(over.json().RemoteException).toEqual({
+      exception: 'NSQuotaExceededException',
+      javaClassName: 'org.apache.hadoop.hdfs.protocol.NSQuotaExceededException',
+      message:
+        'The NameSpace quota (directories and files) of directory /q is exceeded: quota=2 file count=3',
+    })
+    expect((await call('GET', '/webhdfs/v1/q?op=GETQUOTAUSAGE')).json()).toEqual({
+      QuotaUsage: {
+        fileAndDirectoryCount: 2,
+        quota: 2,
+        spaceConsumed: 9,
+        spaceQuota: -1,
+        typeQuota: { DISK: { quota: 1000, consumed: 9 } },
+      },
+    })
+    expect((await call('PUT', '/webhdfs/v1/q?op=SETQUOTA&namespacequota=5&user.name=alice')).statusCode).toBe(
+      403,
+    )
+  })
+
+  it('CONCAT, TRUNCATE, CHECKACCESS, GETTRASHROOT, GETSERVERDEFAULTS, GETSTATUS', async () => {
+    const { call, write } = await setup()
+    await write('CREATE', '/cc/t', 'T')
+    await write('CREATE', '/cc/a', 'aa')
+    await write('CREATE', '/cc/b', 'bbb')
+    const concat = await call('POST', '/webhdfs/v1/cc/t?op=CONCAT&sources=/cc/a,/cc/b')
+    expect(concat.statusCode).toBe(200)
+    expect((await call('GET', '/webhdfs/v1/cc/t?op=OPEN')).body).toBe('Taabbb')
+    expect((await call('GET', '/webhdfs/v1/cc/a?op=GETFILESTATUS')).statusCode).toBe(404)
+    expect((await call('POST', '/webhdfs/v1/cc/t?op=TRUNCATE&newlength=3')).json()).toEqual({ boolean: true })
+    expect((await call('GET', '/webhdfs/v1/cc/t?op=OPEN')).body).toBe('Taa')
+    expect((await call('GET', '/webhdfs/v1/cc/t?op=CHECKACCESS&fsaction=rw-')).statusCode).toBe(200)
+    const denied = await call('GET', '/webhdfs/v1/cc/t?op=CHECKACCESS&fsaction=-w-&user.name=eve')
+    expect(denied.statusCode).toBe(403)
+    expect(denied.json().RemoteException.exception).toBe('AccessControlException')
+    expect((await call('GET', '/webhdfs/v1/cc?op=GETTRASHROOT&user.name=alice')).json()).toEqual({
+      Path: '/user/alice/.Trash',
+    })
+    expect((await call('GET', '/webhdfs/v1/?op=GETSERVERDEFAULTS')).json().FsServerDefaults).toMatchObject({
+      blockSize: 134217728,
+      replication: 3,
+      bytesPerChecksum: 512,
+      checksumType: 2,
+      trashInterval: 0,
+    })
+    expect((await call('GET', '/webhdfs/v1/?op=GETSTATUS')).json()).toEqual({
+      FsStatus: { capacity: 0, remaining: 0, used: 0 },
+    })
+  })
+
+  it('answers 405 with Allow for a method a route does not have', async () => {
+    const { app } = await setup()
+    const patch = await app.inject({ method: 'PATCH', url: '/webhdfs/v1/x?op=GETFILESTATUS' })
+    expect(patch.statusCode).toBe(405)
+    expect(patch.headers['allow']).toBe('DELETE, GET, HEAD, POST, PUT')
+    expect(patch.json().RemoteException.exception).toBe('UnsupportedOperationException')
+    const put = await app.inject({ method: 'PUT', url: '/api/v1/fs/stat?path=/' })
+    expect(put.statusCode).toBe(405)
+    expect(put.headers['allow']).toBe('GET, HEAD')
+    expect(put.json().error.code).toBe('METHOD_NOT_ALLOWED')
+    expect((await app.inject({ method: 'GET', url: '/no/such/route' })).statusCode).toBe(404)
+  })
+
+  it('documents op as an enum per method, 307 without a body, and request bodies', async () => {
+    const { app } = await setup()
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const put = doc.paths['/webhdfs/v1/{*}'].put
+    const op = put.parameters.find((p: { name: string }) => p.name === 'op')
+    expect(op.required).toBe(true)
+    expect(op.schema.enum).toContain('CREATE')
+    expect(op.schema.enum).toContain('SETQUOTA')
+    expect(op.schema.enum).not.toContain('OPEN')
+    expect(
+      doc.paths['/webhdfs/v1/{*}'].get.parameters.find((p: { name: string }) => p.name === 'op').schema.enum,
+    ).toContain('GETFILEBLOCKLOCATIONS')
+    expect(put.responses['307']).toEqual({
+      description: expect.any(String),
+      headers: { Location: { schema: { type: 'string' } } },
+    })
+    expect(put.requestBody.content['application/octet-stream']).toBeDefined()
+    expect(doc.paths['/api/v1/fs/files'].put.requestBody.content['application/octet-stream']).toBeDefined()
+  })
+})
+
+describe('native fs API bounds', () => {
+  it('refuses an integer past 2^53 with 400 (a since of 2^68 answered 500)', async () => {
+    const { call } = await setup()
+    const r = await call('GET', '/api/v1/fs/changes?since=491281835554365636608')
+    expect(r.statusCode).toBe(400)
+    expect(r.json().error.code).toBe('BAD_REQUEST')
   })
 })

@@ -295,6 +295,7 @@ describe('attributes', () => {
       spaceConsumed: 35,
       quota: -1,
       spaceQuota: -1,
+      typeQuota: {},
     })
     expect(await fs.contentSummary(SU, '/cs/a')).toMatchObject({
       length: 10,

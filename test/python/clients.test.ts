@@ -1,8 +1,8 @@
 // Python WebHDFS clients no one here wrote — HdfsCLI (`hdfs`) and fsspec + pandas over webhdfs:// —
 // unmodified, against real daemons: every op each client supports on a one-node `hopsd start`, then
 // written through one node of a 3-node, 3-zone cluster and read through another (and through a node
-// without the metadata role, which forwards). Needs `pip install -r test/python/requirements.txt`
-// (.ci/run does it in a venv).
+// without the metadata role, which forwards). The clients come from a venv the test makes from
+// test/python/requirements.txt (test/helpers/tools.ts, cached under .cache/).
 import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -19,15 +19,20 @@ import {
   type NodeHandle,
 } from '../helpers/index.js'
 import { startFsCluster, type FsCluster } from '../fs-cluster/cluster.js'
+import { pythonEnv } from '../helpers/tools.js'
 
 const run = promisify(execFile)
 const PYTHON_TIMEOUT_MS = 120_000
 
 async function python(script: string, ...args: string[]): Promise<string> {
   try {
-    const { stdout } = await run('python3', [join(REPO_ROOT, 'test/python', script), ...args], {
-      timeout: PYTHON_TIMEOUT_MS,
-    })
+    const { stdout } = await run(
+      (await pythonEnv()).python,
+      [join(REPO_ROOT, 'test/python', script), ...args],
+      {
+        timeout: PYTHON_TIMEOUT_MS,
+      },
+    )
     return stdout
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string }
@@ -40,6 +45,7 @@ describe('Python clients against one real hopsd node', () => {
   let failed = false
 
   beforeAll(async () => {
+    await pythonEnv() // made (or found) before any daemon starts: a cold pip install takes a while
     const dir = makeTempDir('hopsd-python-node-')
     const keyFile = join(dir, 'swarm.key')
     writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
@@ -55,7 +61,7 @@ describe('Python clients against one real hopsd node', () => {
       async () => (await fetch(`${node.url}/webhdfs/v1/?op=GETFILESTATUS&user.name=hopsd`)).status === 200,
       { timeoutMs: 60_000, what: `${node.url} to serve the file system` },
     )
-  }, 90_000)
+  }, 900_000)
 
   afterAll(async () => {
     if (failed && node !== undefined) {

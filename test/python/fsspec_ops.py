@@ -1,5 +1,6 @@
 """fsspec's WebHDFS filesystem and pandas over webhdfs://, against hopsd. Usage: HOST PORT ROOT."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -63,6 +64,7 @@ with open(os.path.join(local, "in.bin"), "wb") as f:
 fs.put(os.path.join(local, "in.bin"), root + "/put/in.bin")
 fs.get(root + "/put/in.bin", os.path.join(local, "out.bin"))
 assert open(os.path.join(local, "in.bin"), "rb").read() == open(os.path.join(local, "out.bin"), "rb").read()
+shutil.rmtree(local)
 fs.makedirs(root + "/deep/er", exist_ok=True)
 fs.makedirs(root + "/deep/er", exist_ok=True)
 try:

@@ -91,9 +91,11 @@ expect_error(lambda: c.set_acl(root + "/dir", "user::rwx"), "UnsupportedOperatio
 expect_error(lambda: c.remove_acl(root + "/dir"), "UnsupportedOperationException")
 expect_error(lambda: c.allow_snapshot(root + "/dir"), "UnsupportedOperationException")
 expect_error(lambda: c.create_snapshot(root + "/dir", "s1"), "UnsupportedOperationException")
+local = tempfile.mkdtemp(prefix="hopsd-hdfscli-")
 c.upload(root + "/up", __file__)
-c.download(root + "/up", "/tmp/hopsd-hdfscli-download.py", overwrite=True)
-assert open("/tmp/hopsd-hdfscli-download.py", "rb").read() == open(__file__, "rb").read()
+c.download(root + "/up", os.path.join(local, "download.py"), overwrite=True)
+assert open(os.path.join(local, "download.py"), "rb").read() == open(__file__, "rb").read()
+shutil.rmtree(local)
 assert c.delete(root + "/dir/renamed.txt") is True
 assert c.delete(root + "/nothing") is False
 expect_error(lambda: c.delete(root + "/dir"), "PathIsNotEmptyDirectoryException")

@@ -31,6 +31,8 @@ const WAIT_MS_MAX = 30_000
 const CHANGES_LIMIT_MAX = 10_000
 /** Idempotency client ids are kept in every replica's session table: keep them short. */
 const CLIENT_ID_CHARS_MAX = 128
+/** Integers past 2^53 do not survive JSON numbers: the schemas refuse them with 400. */
+const SAFE_MAX = Number.MAX_SAFE_INTEGER
 
 const errorSchema = {
   type: 'object',
@@ -112,6 +114,10 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
           schema: {
             summary: 'Write a whole small file in one request (one Raft command)',
             tags: ['fs'],
+            requestBody: {
+              description: 'the file bytes (at most inlineThreshold)',
+              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+            },
             querystring: {
               type: 'object',
               required: ['path'],
@@ -120,7 +126,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                 'user.name': { type: 'string' },
                 overwrite: { type: 'boolean', default: false },
                 permission: { type: 'string', pattern: '^[0-1]?[0-7]{1,3}$' },
-                replication: { type: 'integer', minimum: 1 },
+                replication: { type: 'integer', minimum: 1, maximum: 512 },
                 clientId: {
                   type: 'string',
                   minLength: 1,
@@ -130,6 +136,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                 seq: {
                   type: 'integer',
                   minimum: 1,
+                  maximum: SAFE_MAX,
                   description:
                     'idempotency: the number of this write, increasing per clientId; a retry repeats it',
                 },
@@ -182,8 +189,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
               properties: {
                 path: { type: 'string' },
                 'user.name': { type: 'string' },
-                offset: { type: 'integer', minimum: 0 },
-                length: { type: 'integer', minimum: 0 },
+                offset: { type: 'integer', minimum: 0, maximum: SAFE_MAX },
+                length: { type: 'integer', minimum: 0, maximum: SAFE_MAX },
                 stale: { type: 'boolean' },
               },
             },
@@ -224,7 +231,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
             querystring: {
               type: 'object',
               properties: {
-                since: { type: 'integer', minimum: 0, default: 0 },
+                since: { type: 'integer', minimum: 0, maximum: SAFE_MAX, default: 0 },
                 limit: { type: 'integer', minimum: 1, maximum: CHANGES_LIMIT_MAX, default: 1000 },
                 waitMs: {
                   type: 'integer',
@@ -279,11 +286,18 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
   }
 }
 
-/** Server-sent events: one `data:` line per change event, `id:` = Raft index, until the client leaves. */
+/** A comment line every this often keeps an idle stream's connection from the server's idle timeout. */
+const SSE_KEEPALIVE_MS = 15_000
+
+/**
+ * Server-sent events: one `data:` line per change event, `id:` = Raft index, until the client leaves.
+ * Respects backpressure: a batch is written only once the socket took the last one (a slow reader holds
+ * one batch in memory, never the log), and a reader gone quiet is dropped by the idle timeout.
+ */
 async function streamChanges(
   fs: FsService,
   since: number,
-  request: FastifyRequest,
+  _request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
   // The first batch after a read barrier (read-your-writes; a failure is still an ordinary error
@@ -297,19 +311,39 @@ async function streamChanges(
     connection: 'keep-alive',
   })
   const ac = new AbortController()
-  request.raw.once('close', () => ac.abort())
+  res.once('close', () => ac.abort())
+  const keepalive = setInterval(() => {
+    if (!res.writableNeedDrain) res.write(': keepalive\n\n')
+  }, SSE_KEEPALIVE_MS)
   let cursor = since
-  for (;;) {
-    if (batch.truncated) res.write(`event: truncated\ndata: {"since":${cursor}}\n\n`)
-    for (const e of batch.events) {
-      res.write(`id: ${e.index}\ndata: ${JSON.stringify(e)}\n\n`)
-      cursor = e.index
+  try {
+    for (;;) {
+      let text = batch.truncated ? `event: truncated\ndata: {"since":${cursor}}\n\n` : ''
+      for (const e of batch.events) {
+        text += `id: ${e.index}\ndata: ${JSON.stringify(e)}\n\n`
+        cursor = e.index
+      }
+      if (text !== '' && !res.write(text)) await drainedOrClosed(res, ac.signal)
+      if (batch.events.length === 0) await fs.waitForChanges(cursor, ac.signal)
+      if (ac.signal.aborted) break
+      batch = await fs.changes(cursor, 1000, { stale: true })
     }
-    if (batch.events.length === 0) await fs.waitForChanges(cursor, ac.signal)
-    if (ac.signal.aborted) break
-    batch = await fs.changes(cursor, 1000, { stale: true })
+  } finally {
+    clearInterval(keepalive)
+    res.end()
   }
-  res.end()
+}
+
+function drainedOrClosed(res: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    res.once('drain', done)
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
 
 function callerOf(request: FastifyRequest): Caller {

@@ -1,23 +1,49 @@
 /**
- * WebHDFS (Hadoop's REST API for HDFS) at `/webhdfs/v1/<path>?op=...`, following the spec's JSON shapes
- * so that clients no one here wrote — HdfsCLI, fsspec, Hadoop's own webhdfs:// — work unmodified.
+ * WebHDFS (Hadoop's REST API for HDFS) at `/webhdfs/v1/<path>?op=...`, following Hadoop's JSON shapes,
+ * parameters and status codes so that clients no one here wrote — HdfsCLI, fsspec, Hadoop's own
+ * webhdfs:// — work unmodified. Parameters are read by one parser (webhdfs-params.ts) with Hadoop's
+ * rules; a repeated or nameless parameter is refused before anything happens.
  *
- * Writes are Hadoop's two-step flow: step one (CREATE/APPEND without data) answers 307 with a Location
- * back to this node carrying `hopsd.token`, an HMAC over the caller, the op, the path, the write
- * parameters and a short expiry, single use — clients do not repeat `user.name` on the second hop, so
- * the Location carries the identity, and a token cannot be forged, altered or replayed. Step two sends
- * the data there: CREATE answers 201, APPEND 200. `noredirect=true` answers 200 `{"Location": ...}`.
+ * Writes are Hadoop's two-step flow: step one (CREATE/APPEND without data) checks every parameter and
+ * answers 307 with a Location carrying `hopsd.token`, an HMAC over the caller, the op, the path, the
+ * write parameters and a short expiry, single use — clients do not repeat `user.name` on the second
+ * hop, so the Location carries the identity, and a token cannot be forged, altered or replayed. Step
+ * one never reads a body (the server answers `Expect: 100-continue` only for step two, see
+ * src/api/server.ts), so `curl -L -T big` sends its data once, to the Location. Step two sends the
+ * data there: CREATE answers 201, APPEND 200. `noredirect=true` answers 200 `{"Location": ...}`.
  * OPEN and GETFILECHECKSUM answer directly (Hadoop's clients accept that, as with HttpFS).
  *
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { sendBlocked, type BlockReads } from './block-reads.js'
-import { toRemoteException } from '../remote-exception.js'
-
+import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FsError, type Caller, type FileStatus, type FsService } from '../../fs/index.js'
+import { FsError, type Caller, type FsService } from '../../fs/index.js'
+import { toRemoteException } from '../remote-exception.js'
 import type { ApiRoutes } from '../server.js'
+import { sendBlocked, type BlockReads } from './block-reads.js'
+import {
+  blockLocationsJson,
+  blocksInRange,
+  contentSummaryJson,
+  fileStatusJson,
+  fsStatusJson,
+  locatedBlocksJson,
+  quotaUsageJson,
+  serverDefaultsJson,
+  type LocatedFile,
+} from './webhdfs-json.js'
+import {
+  QUOTA_STORAGE_TYPES,
+  WEBHDFS_OPS,
+  WEBHDFS_UNSUPPORTED_OPS,
+  WebHdfsQuery,
+  invalid,
+  webhdfsQuerySchema,
+  type HttpMethod,
+} from './webhdfs-params.js'
+
+export { fileStatusJson } from './webhdfs-json.js'
 
 export interface WebHdfsDeps {
   readonly fs: FsService
@@ -27,16 +53,19 @@ export interface WebHdfsDeps {
   readonly tokenTtlMs?: number
   /** Wall clock (ms). */
   readonly clock?: () => number
-  /** Largest body accepted on the data step (default 17 MiB: above any inlineThreshold, so the fs says why). */
-  readonly bodyLimitBytes?: number
   /**
-   * Files in blocks (src/fs/blocks): step one of CREATE/APPEND redirects to a
-   * datanode's data route (`writeTarget`, signed with the shared `tokenKey`), and OPEN streams a file in
-   * blocks. Without it every file is inline.
+   * Files in blocks (src/fs/blocks): step one of CREATE/APPEND redirects to a datanode's data route
+   * (`writeTarget`, signed with the shared `tokenKey`), OPEN streams a file in blocks, and block
+   * locations and the cluster's capacity come from it. Without it every file is inline and this node is
+   * the only place to read one.
    */
   readonly blocks?: BlockReads & {
     writeTarget(): string | undefined
     inlineThreshold(): number
+    /** Where each block of a file lives (inline files: the metadata nodes, as one piece). */
+    locate?(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
+    /** Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats). */
+    fsStatus?(signal?: AbortSignal): Promise<{ capacity: number; used: number; remaining: number }>
   }
 }
 
@@ -53,72 +82,14 @@ const LISTSTATUS_ENTRIES_MAX = 100_000
 
 type Query = Record<string, string | string[] | undefined>
 
-const GET_OPS = new Set([
-  'OPEN',
-  'GETFILESTATUS',
-  'LISTSTATUS',
-  'LISTSTATUS_BATCH',
-  'GETCONTENTSUMMARY',
-  'GETFILECHECKSUM',
-  'GETHOMEDIRECTORY',
-  'GETXATTRS',
-  'LISTXATTRS',
-])
-const PUT_OPS = new Set([
-  'CREATE',
-  'MKDIRS',
-  'RENAME',
-  'SETPERMISSION',
-  'SETOWNER',
-  'SETTIMES',
-  'SETREPLICATION',
-  'SETXATTR',
-  'REMOVEXATTR',
-])
-const POST_OPS = new Set(['APPEND'])
-const DELETE_OPS = new Set(['DELETE'])
-/** Ops Hadoop defines that hopsd does not serve (yet): UnsupportedOperationException, not "unknown op". */
-const KNOWN_UNSUPPORTED = new Set([
-  'GETFILEBLOCKLOCATIONS',
-  'GET_BLOCK_LOCATIONS',
-  'GETACLSTATUS',
-  'GETDELEGATIONTOKEN',
-  'GETTRASHROOT',
-  'GETSTORAGEPOLICY',
-  'GETSERVERDEFAULTS',
-  'CHECKACCESS',
-  'GETSNAPSHOTDIFF',
-  'GETQUOTAUSAGE',
-  'GETECPOLICY',
-  'GETFILELINKSTATUS',
-  'GETSTATUS',
-  'CREATESYMLINK',
-  'RENEWDELEGATIONTOKEN',
-  'CANCELDELEGATIONTOKEN',
-  'MODIFYACLENTRIES',
-  'REMOVEACLENTRIES',
-  'REMOVEDEFAULTACL',
-  'REMOVEACL',
-  'SETACL',
-  'CREATESNAPSHOT',
-  'RENAMESNAPSHOT',
-  'SETSTORAGEPOLICY',
-  'SETQUOTA',
-  'SETQUOTABYSTORAGETYPE',
-  'ALLOWSNAPSHOT',
-  'DISALLOWSNAPSHOT',
-  'CONCAT',
-  'TRUNCATE',
-  'UNSETSTORAGEPOLICY',
-  'DELETESNAPSHOT',
-  'SATISFYSTORAGEPOLICY',
-])
-
 const remoteExceptionSchema = {
+  description: "Hadoop's RemoteException",
   type: 'object',
+  required: ['RemoteException'],
   properties: {
     RemoteException: {
       type: 'object',
+      required: ['exception', 'javaClassName', 'message'],
       properties: {
         exception: { type: 'string' },
         javaClassName: { type: 'string' },
@@ -128,21 +99,34 @@ const remoteExceptionSchema = {
   },
 } as const
 
-const querySchema = {
-  type: 'object',
-  properties: {
-    op: { type: 'string', description: 'the WebHDFS operation (case-insensitive)' },
-    'user.name': { description: 'the caller (the last one when repeated; a redirect token overrides it)' },
-  },
-  additionalProperties: true,
-} as const
-
-/** Every op answers its own WebHDFS shape (FileStatus, FileStatuses, DirectoryListing, boolean, ...). */
-const okSchema = {
-  description: 'the WebHDFS JSON of the op (or the file bytes for OPEN)',
-  type: 'object',
-  additionalProperties: true,
-} as const
+/** The routes' documented answers (the per-op JSON shapes are Hadoop's, see webhdfs-json.ts). */
+function responsesOf(method: HttpMethod): Record<string, unknown> {
+  const ok = {
+    description: 'the WebHDFS JSON of the op; OPEN: the bytes; SET* ops: empty',
+    content: {
+      'application/json': { schema: { type: 'object', additionalProperties: true } },
+      'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+    },
+  }
+  const redirect = {
+    description: 'step one of CREATE/APPEND: the Location to send the data to (no body)',
+    headers: { Location: { schema: { type: 'string' } } },
+  }
+  return {
+    200: ok,
+    ...(method === 'PUT'
+      ? {
+          201: {
+            description: 'step two of CREATE: the file is written (no body)',
+            headers: redirect.headers,
+          },
+        }
+      : {}),
+    ...(method === 'PUT' || method === 'POST' ? { 307: redirect } : {}),
+    '4xx': remoteExceptionSchema,
+    '5xx': remoteExceptionSchema,
+  }
+}
 
 export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
   const clock = deps.clock ?? Date.now
@@ -150,21 +134,20 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
   return {
     name: 'webhdfs',
     register(app: FastifyInstance) {
-      // WebHDFS bodies are file bytes whatever their content type (or none): take them raw.
+      // WebHDFS bodies are file bytes whatever their content type (or none). They are left unread here:
+      // step one of a write answers without them; step two reads them as it writes.
       app.removeAllContentTypeParsers()
-      app.addContentTypeParser(
-        '*',
-        { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes ?? 17 * 1024 * 1024 },
-        (_req, body, done) => done(null, body),
-      )
+      app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
       app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
         const { status, body } = toRemoteException(err)
         if (status >= 500) request.log.error({ err }, 'webhdfs request failed')
+        // A body we did not read stays unread: close the connection rather than drain it.
+        if (!request.raw.complete) void reply.header('connection', 'close')
         void reply.status(status).type('application/json').send(body)
       })
-      const handler = (method: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+      const handler = (method: HttpMethod) => async (request: FastifyRequest, reply: FastifyReply) => {
         const params = request.params as { '*'?: string }
-        return serve(deps, tokens, method, '/' + (params['*'] ?? ''), request, reply)
+        return serve(deps, tokens, clock, method, '/' + (params['*'] ?? ''), request, reply)
       }
       for (const url of ['/webhdfs/v1', '/webhdfs/v1/*']) {
         for (const method of ['GET', 'PUT', 'POST', 'DELETE'] as const) {
@@ -172,16 +155,23 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
             method,
             url,
             schema: {
-              summary: `WebHDFS ${method} ops (${[...{ GET: GET_OPS, PUT: PUT_OPS, POST: POST_OPS, DELETE: DELETE_OPS }[method]].join(', ')})`,
+              summary: `WebHDFS ${method} ops (${WEBHDFS_OPS[method].join(', ')})`,
               tags: ['webhdfs'],
-              querystring: querySchema,
-              response: {
-                '2xx': okSchema,
-                '307': okSchema,
-                '4xx': remoteExceptionSchema,
-                '5xx': remoteExceptionSchema,
-              },
+              querystring: webhdfsQuerySchema(method),
+              ...(method === 'PUT' || method === 'POST'
+                ? {
+                    requestBody: {
+                      description: 'step two of CREATE/APPEND: the bytes (step one takes none)',
+                      content: {
+                        'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+                      },
+                    },
+                  }
+                : {}),
+              response: responsesOf(method),
             },
+            // The query is parsed by WebHdfsQuery (Hadoop's rules); the schema above documents it.
+            validatorCompiler: () => () => true,
             handler: handler(method),
           })
         }
@@ -193,30 +183,31 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
 async function serve(
   deps: WebHdfsDeps,
   tokens: TokenSigner,
-  method: string,
+  clock: () => number,
+  method: HttpMethod,
   rawPath: string,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
   const fs = deps.fs
-  const q = request.query as Query
-  const opRaw = one(q, 'op')
-  if (opRaw === undefined)
-    throw new FsError('INVALID_ARGUMENT', 'Invalid value for webhdfs parameter "op": missing')
-  const op = opRaw.toUpperCase()
-  const allowed = { GET: GET_OPS, PUT: PUT_OPS, POST: POST_OPS, DELETE: DELETE_OPS }[method]!
-  if (!allowed.has(op)) {
-    if (KNOWN_UNSUPPORTED.has(op))
+  const q = WebHdfsQuery.fromUrl(request.raw.url ?? request.url)
+  const op = q.op()
+  if (!(WEBHDFS_OPS[method] as readonly string[]).includes(op)) {
+    if (WEBHDFS_UNSUPPORTED_OPS[method].includes(op))
       throw new FsError('UNSUPPORTED_OPERATION', `Operation ${op} is not supported by hopsd`)
-    throw new FsError(
-      'INVALID_ARGUMENT',
-      `Invalid value for webhdfs parameter "op": No enum constant ${method === 'GET' ? 'Get' : method === 'PUT' ? 'Put' : method === 'POST' ? 'Post' : 'Delete'}OpParam.Op.${op}`,
+    const kind = method[0] + method.slice(1).toLowerCase()
+    throw invalid(
+      'op',
+      op,
+      `${op} is not a valid ${method} operation. No enum constant ${kind}OpParam.Op.${op}`,
     )
   }
   const path = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : rawPath
-  const caller: Caller = { user: one(q, 'user.name') || DEFAULT_USER, groups: [] }
+  const caller: Caller = { user: q.string('user.name') ?? DEFAULT_USER, groups: [] }
   const json = (body: unknown): FastifyReply => reply.type('application/json').send(JSON.stringify(body))
-  const ok = { boolean: true }
+  const empty = (): FastifyReply =>
+    reply.status(200).type('application/octet-stream').header('content-length', 0).send()
+  const signal = abortOnClose(reply)
   switch (op) {
     case 'GETFILESTATUS':
       return json({ FileStatus: fileStatusJson(await fs.stat(caller, path), '') })
@@ -237,7 +228,7 @@ async function serve(
       return json({ FileStatuses: { FileStatus: all } })
     }
     case 'LISTSTATUS_BATCH': {
-      const page = await fs.list(caller, path, { startAfter: one(q, 'startafter') || undefined })
+      const page = await fs.list(caller, path, { startAfter: q.string('startafter') })
       const entries = page.entries.map((e) => fileStatusJson(e, page.ofFile ? '' : e.name))
       return json({
         DirectoryListing: {
@@ -246,32 +237,55 @@ async function serve(
         },
       })
     }
-    case 'GETCONTENTSUMMARY': {
-      const s = await fs.contentSummary(caller, path)
-      return json({
-        ContentSummary: {
-          directoryCount: s.directoryCount,
-          fileCount: s.fileCount,
-          length: s.length,
-          quota: s.quota,
-          spaceConsumed: s.spaceConsumed,
-          spaceQuota: s.spaceQuota,
-          typeQuota: {},
-        },
-      })
-    }
+    case 'GETCONTENTSUMMARY':
+      return json(contentSummaryJson(await fs.contentSummary(caller, path)))
+    case 'GETQUOTAUSAGE':
+      return json(quotaUsageJson(await fs.quotaUsage(caller, path)))
     case 'GETFILECHECKSUM':
       return json({
-        FileChecksum: (await deps.blocks?.checksum(caller, path)) ?? (await fs.checksum(caller, path)),
+        FileChecksum:
+          (await deps.blocks?.checksum(caller, path, signal)) ?? (await fs.checksum(caller, path)),
       })
     case 'GETHOMEDIRECTORY':
       return json({ Path: fs.homeDirectory(caller) })
+    case 'GETTRASHROOT':
+      return json({ Path: fs.trashRoot(caller) })
+    case 'GETSERVERDEFAULTS':
+      return json(serverDefaultsJson(fs.defaults))
+    case 'GETSTATUS': {
+      // HDFS's getStats: the datanodes' totals (none without datanodes).
+      const s = (await deps.blocks?.fsStatus?.(signal)) ?? { capacity: 0, used: 0, remaining: 0 }
+      return json(fsStatusJson(s))
+    }
+    case 'CHECKACCESS': {
+      const action = q.fsAction()
+      if (action === undefined)
+        throw new FsError('INVALID_ARGUMENT', 'Required param fsaction for op: CHECKACCESS is null or empty')
+      await fs.checkAccess(caller, path, action)
+      return empty()
+    }
+    case 'GETFILEBLOCKLOCATIONS':
+    case 'GET_BLOCK_LOCATIONS': {
+      const offset = q.long('offset') ?? 0
+      const length = q.long('length') ?? -1
+      const file = await locate(deps, caller, path, request, signal)
+      const blocks = blocksInRange(file, offset, length)
+      return json(
+        op === 'GETFILEBLOCKLOCATIONS'
+          ? blockLocationsJson(blocks)
+          : locatedBlocksJson(file, blocks, clock()),
+      )
+    }
     case 'GETXATTRS': {
-      const names = many(q, 'xattr.name')
-      const encoding = (one(q, 'encoding') ?? 'text').toLowerCase()
+      const encoding = (q.string('encoding') ?? 'text').toLowerCase()
       if (!['text', 'hex', 'base64'].includes(encoding))
-        throw new FsError('INVALID_ARGUMENT', `Invalid value for webhdfs parameter "encoding": ${encoding}`)
-      const xattrs = await fs.getXAttrs(caller, path, names)
+        throw invalid(
+          'encoding',
+          encoding,
+          `No enum constant org.apache.hadoop.fs.XAttrCodec.${encoding.toUpperCase()}`,
+        )
+      const names = q.strings('xattr.name')
+      const xattrs = await fs.getXAttrs(caller, path, names.length > 0 ? names : undefined)
       return json({
         XAttrs: xattrs.map((x) => ({ name: x.name, value: encodeXAttrValue(x.value, encoding) })),
       })
@@ -279,14 +293,13 @@ async function serve(
     case 'LISTXATTRS':
       return json({ XAttrNames: JSON.stringify(await fs.listXAttrs(caller, path)) })
     case 'OPEN': {
-      const offset = int(q, 'offset', 0, 0)
-      const length = q['length'] === undefined ? -1 : int(q, 'length', -1, 0)
-      if (bool(q, 'noredirect', false)) return json({ Location: selfUrl(request, { noredirect: undefined }) })
+      const offset = q.long('offset') ?? 0
+      const length = q.long('length') ?? -1
+      q.long('buffersize')
+      if (q.boolean('noredirect', false))
+        return json({ Location: selfUrl(request, { noredirect: undefined }) })
       const blocks = deps.blocks
-      if (
-        blocks &&
-        (await sendBlocked(reply, (b) => blocks.open(caller, path, offset, length, undefined, b)))
-      )
+      if (blocks && (await sendBlocked(reply, (b) => blocks.open(caller, path, offset, length, signal, b))))
         return reply
       const data = await fs.read(caller, path, { offset, length })
       return reply
@@ -295,60 +308,134 @@ async function serve(
         .send(Buffer.from(data.buffer, data.byteOffset, data.length))
     }
     case 'MKDIRS':
-      await fs.mkdirs(caller, path, { permission: permission(q, 0o755) })
-      return json(ok)
+      q.octal('unmaskedpermission')
+      await fs.mkdirs(caller, path, { permission: q.octal('permission') ?? 0o755 })
+      return json({ boolean: true })
     case 'CREATE':
     case 'APPEND':
-      return twoStep(deps, tokens, op, path, caller, request, reply)
+      return twoStep(deps, tokens, op, path, caller, q, request, reply)
     case 'RENAME': {
-      const dst = one(q, 'destination')
-      if (!dst)
+      const dst = q.string('destination')
+      if (dst === undefined)
         throw new FsError('INVALID_ARGUMENT', 'Required param destination for op: RENAME is null or empty')
       return json({ boolean: await fs.renameLegacy(caller, path, dst) })
     }
     case 'DELETE':
-      return json({ boolean: await fs.delete(caller, path, { recursive: bool(q, 'recursive', false) }) })
+      return json({ boolean: await fs.delete(caller, path, { recursive: q.boolean('recursive', false) }) })
     case 'SETPERMISSION':
-      await fs.setPermission(caller, path, permission(q, 0o755))
-      return reply.status(200).send()
-    case 'SETOWNER': {
-      const owner = one(q, 'owner') || undefined
-      const group = one(q, 'group') || undefined
-      await fs.setOwner(caller, path, owner, group)
-      return reply.status(200).send()
-    }
+      await fs.setPermission(caller, path, q.octal('permission') ?? 0o755)
+      return empty()
+    case 'SETOWNER':
+      await fs.setOwner(caller, path, q.string('owner'), q.string('group'))
+      return empty()
     case 'SETTIMES':
-      await fs.setTimes(caller, path, int(q, 'modificationtime', -1, -1), int(q, 'accesstime', -1, -1))
-      return reply.status(200).send()
-    case 'SETREPLICATION':
-      return json({ boolean: await fs.setReplication(caller, path, int(q, 'replication', 0, 1)) })
+      await fs.setTimes(caller, path, q.long('modificationtime') ?? -1, q.long('accesstime') ?? -1)
+      return empty()
+    case 'SETREPLICATION': {
+      const replication = q.long('replication')
+      if (replication === undefined)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          'Required param replication for op: SETREPLICATION is null or empty',
+        )
+      return json({ boolean: await fs.setReplication(caller, path, replication) })
+    }
     case 'SETXATTR': {
-      const name = one(q, 'xattr.name')
-      if (!name)
+      const name = q.string('xattr.name')
+      if (name === undefined)
         throw new FsError('INVALID_ARGUMENT', 'Required param xattr.name for op: SETXATTR is null or empty')
-      const flagRaw = (one(q, 'flag') ?? '').toUpperCase()
+      const flagRaw = (q.string('flag') ?? '').toUpperCase()
       const flags = flagRaw
         .split(',')
         .map((f) => f.trim())
         .filter((f) => f !== '')
       if (flags.some((f) => f !== 'CREATE' && f !== 'REPLACE'))
-        throw new FsError('INVALID_ARGUMENT', `Invalid value for webhdfs parameter "flag": ${flagRaw}`)
+        throw invalid('flag', flagRaw, `No enum constant org.apache.hadoop.fs.XAttrSetFlag.${flagRaw}`)
       const flag = flags.length === 1 ? (flags[0] as 'CREATE' | 'REPLACE') : undefined
-      await fs.setXAttr(caller, path, name, decodeXAttrValue(one(q, 'xattr.value') ?? ''), flag)
-      return reply.status(200).send()
+      await fs.setXAttr(caller, path, name, decodeXAttrValue(q.raw('xattr.value') ?? ''), flag)
+      return empty()
     }
     case 'REMOVEXATTR': {
-      const name = one(q, 'xattr.name')
-      if (!name)
+      const name = q.string('xattr.name')
+      if (name === undefined)
         throw new FsError(
           'INVALID_ARGUMENT',
           'Required param xattr.name for op: REMOVEXATTR is null or empty',
         )
       await fs.removeXAttr(caller, path, name)
-      return reply.status(200).send()
+      return empty()
+    }
+    case 'SETQUOTA': {
+      const namespace = q.quota('namespacequota') ?? 'keep'
+      const storagespace = q.quota('storagespacequota') ?? 'keep'
+      await fs.setQuota(caller, path, { namespace, storagespace })
+      return empty()
+    }
+    case 'SETQUOTABYSTORAGETYPE': {
+      const type = q.string('storagetype')
+      if (type === undefined)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          'Required param storagetype for op: SETQUOTABYSTORAGETYPE is null or empty',
+        )
+      if (!(QUOTA_STORAGE_TYPES as readonly string[]).includes(type.toUpperCase()))
+        throw invalid('storagetype', type, `Quota for storage type '${type}' is not supported`)
+      const storagespace = q.quota('storagespacequota')
+      if (storagespace === undefined)
+        throw new FsError(
+          'INVALID_ARGUMENT',
+          'Required param storagespacequota for op: SETQUOTABYSTORAGETYPE is null or empty',
+        )
+      await fs.setQuota(caller, path, { storagespace, storageType: type.toUpperCase() })
+      return empty()
+    }
+    case 'CONCAT': {
+      const sources = (q.string('sources') ?? '').split(',').filter((s) => s !== '')
+      if (sources.length === 0)
+        throw new FsError('INVALID_ARGUMENT', 'Required param sources for op: CONCAT is null or empty')
+      await fs.concat(caller, path, sources)
+      return empty()
+    }
+    case 'TRUNCATE': {
+      const newLength = q.long('newlength')
+      if (newLength === undefined)
+        throw new FsError('INVALID_ARGUMENT', 'Required param newlength for op: TRUNCATE is null or empty')
+      return json({ boolean: await fs.truncate(caller, path, newLength) })
     }
   }
   throw new Error(`webhdfs: op ${op} allowed but not served`)
+}
+
+/** Where a file's bytes live: from the block manager, or (no datanodes) this node as the one place. */
+async function locate(
+  deps: WebHdfsDeps,
+  caller: Caller,
+  path: string,
+  request: FastifyRequest,
+  signal: AbortSignal,
+): Promise<LocatedFile> {
+  if (deps.blocks?.locate !== undefined) return deps.blocks.locate(caller, path, signal)
+  const st = await deps.fs.stat(caller, path)
+  if (st.type !== 'FILE') throw new FsError('IS_A_DIRECTORY', `Path is not a file: ${path}`)
+  const host = request.hostname.replace(/:\d+$/, '')
+  const port = Number(request.port ?? 0)
+  return {
+    length: st.length,
+    underConstruction: st.leaseHolder !== null,
+    blocks:
+      st.length === 0
+        ? []
+        : [
+            {
+              blockId: 0,
+              genStamp: 0,
+              offset: 0,
+              length: st.length,
+              corrupt: false,
+              replicas: [{ node: 'self', host, port, zone: '' }],
+            },
+          ],
+  }
 }
 
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
@@ -358,23 +445,18 @@ async function twoStep(
   op: 'CREATE' | 'APPEND',
   path: string,
   caller: Caller,
+  q: WebHdfsQuery,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
-  const q = request.query as Query
-  const token = one(q, 'hopsd.token')
-  const signed = signedFields(op, path, q)
+  const token = q.string('hopsd.token')
+  const create = createOptions(q, op)
+  const signed = signedFields(op, path, legacyQuery(q))
   if (token === undefined) {
-    // Validate now: a bad parameter should fail step one, not after the client sent its data.
-    if (op === 'CREATE') {
-      permission(q, 0o644)
-      int(q, 'replication', 0, 1)
-      int(q, 'blocksize', 0, 1)
-      bool(q, 'overwrite', false)
-    }
-    const user = caller.user
-    const issued = tokens.issue(user, signed)
-    let location = selfUrl(request, { 'user.name': user, 'hopsd.token': issued, noredirect: undefined })
+    // Every parameter is checked now: a bad one fails step one, before the client sends its data.
+    q.boolean('noredirect', false)
+    const issued = tokens.issue(caller.user, signed)
+    let location = selfUrl(request, { 'user.name': undefined, 'hopsd.token': issued, noredirect: undefined })
     const target = deps.blocks?.writeTarget()
     if (target !== undefined) {
       // The data goes to a datanode: small bodies still become one inline command there.
@@ -383,23 +465,19 @@ async function twoStep(
       dn.searchParams.set('hopsd.inline', String(deps.blocks!.inlineThreshold()))
       location = dn.toString()
     }
-    if (bool(q, 'noredirect', false))
+    // The client may have started sending a body (no Expect: 100-continue): it is not read here.
+    if (!request.raw.complete) void reply.header('connection', 'close')
+    if (q.boolean('noredirect', false))
       return reply.type('application/json').send(JSON.stringify({ Location: location }))
     return reply.status(307).header('location', location).header('content-length', 0).send()
   }
   const fs = deps.fs
   const user = tokens.verify(token, signed)
   const who: Caller = { user, groups: [] }
-  const body = request.body
-  const data =
-    body instanceof Buffer ? new Uint8Array(body.buffer, body.byteOffset, body.length) : new Uint8Array(0)
+  const limit = deps.fs.inlineThreshold
+  const data = await readBody(request.body as Readable | undefined, limit, path)
   if (op === 'CREATE') {
-    await fs.create(who, path, data, {
-      overwrite: bool(q, 'overwrite', false),
-      permission: permission(q, 0o644),
-      replication: int(q, 'replication', 0, 1),
-      blockSize: int(q, 'blocksize', 0, 1),
-    })
+    await fs.create(who, path, data, create)
     return reply
       .status(201)
       .header('location', `hdfs://${request.headers.host ?? 'localhost'}${encodeURI(path)}`)
@@ -410,26 +488,85 @@ async function twoStep(
   return reply.status(200).header('content-length', 0).send()
 }
 
-// ------------------------------------------------------------------------------------ JSON shapes
-
-/** A FileStatus as WebHDFS's JsonUtil writes it. */
-export function fileStatusJson(s: FileStatus, pathSuffix: string): Record<string, unknown> {
+/**
+ * The create options of a CREATE's parameters, as Hadoop's DataNode derives them (WebHdfsHandler):
+ * an empty createflag is CREATE (+OVERWRITE with overwrite=true); APPEND with OVERWRITE is refused; a
+ * flag set without CREATE only replaces an existing file. APPEND takes only buffersize.
+ */
+export function createOptions(
+  q: WebHdfsQuery,
+  op: 'CREATE' | 'APPEND',
+): {
+  overwrite: boolean
+  createParent: boolean
+  mustExist: boolean
+  permission: number
+  replication: number
+  blockSize: number
+} {
+  q.long('buffersize')
+  if (op === 'APPEND')
+    return {
+      overwrite: false,
+      createParent: true,
+      mustExist: false,
+      permission: 0o644,
+      replication: 0,
+      blockSize: 0,
+    }
+  const overwrite = q.boolean('overwrite', false)
+  const flags = q.createFlags()
+  if (flags.size === 0) {
+    flags.add('CREATE')
+    if (overwrite) flags.add('OVERWRITE')
+  } else if (overwrite) flags.add('OVERWRITE')
+  if (flags.has('APPEND') && flags.has('OVERWRITE'))
+    throw invalid(
+      'createflag',
+      [...flags].join(','),
+      `[${[...flags].join(', ')}]Both append and overwrite options cannot be enabled.`,
+    )
+  q.octal('unmaskedpermission')
   return {
-    accessTime: s.accessTime,
-    blockSize: s.blockSize,
-    childrenNum: s.childrenNum,
-    fileId: s.fileId,
-    group: s.group,
-    length: s.length,
-    modificationTime: s.modificationTime,
-    owner: s.owner,
-    pathSuffix,
-    permission: (s.permission & 0o1777).toString(8),
-    replication: s.replication,
-    storagePolicy: 0,
-    type: s.type,
+    overwrite: flags.has('OVERWRITE'),
+    createParent: q.boolean('createparent', true),
+    mustExist: !flags.has('CREATE'),
+    permission: q.octal('permission') ?? 0o644,
+    replication: q.long('replication') ?? 0,
+    blockSize: q.long('blocksize') ?? 0,
   }
 }
+
+/** Reads a request body of at most `limit` bytes; FILE_TOO_LARGE_FOR_INLINE past it (the rest stays unread). */
+async function readBody(body: Readable | undefined, limit: number, path: string): Promise<Uint8Array> {
+  if (body === undefined || typeof (body as { on?: unknown }).on !== 'function') return new Uint8Array(0)
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) {
+      body.destroy()
+      throw new FsError(
+        'FILE_TOO_LARGE_FOR_INLINE',
+        `${path}: more than inlineThreshold (${limit}) bytes, and this node has no datanodes to store blocks on`,
+      )
+    }
+    parts.push(chunk)
+  }
+  const all = Buffer.concat(parts, size)
+  return new Uint8Array(all.buffer, all.byteOffset, all.length)
+}
+
+/** Aborts when the connection closes before the answer is sent (the client went away). */
+function abortOnClose(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort()
+  })
+  return ac.signal
+}
+
+// ------------------------------------------------------------------------------------ xattr values
 
 function encodeXAttrValue(v: Uint8Array, encoding: string): string {
   if (encoding === 'hex') return '0x' + Buffer.from(v).toString('hex')
@@ -449,55 +586,7 @@ function decodeXAttrValue(s: string): Uint8Array {
   return Buffer.from(s, 'utf8')
 }
 
-// ------------------------------------------------------------------------------------ parameters
-
-function one(q: Query, name: string): string | undefined {
-  const v = q[name] ?? q[Object.keys(q).find((k) => k.toLowerCase() === name) ?? '']
-  if (Array.isArray(v)) return v[v.length - 1]
-  return v
-}
-
-function many(q: Query, name: string): string[] | undefined {
-  const v = q[name]
-  if (v === undefined) return undefined
-  return Array.isArray(v) ? v : [v]
-}
-
-function int(q: Query, name: string, dflt: number, min: number): number {
-  const raw = one(q, name)
-  if (raw === undefined || raw === '') return dflt
-  if (!/^-?\d{1,16}$/.test(raw) || Number(raw) < min || !Number.isSafeInteger(Number(raw))) {
-    throw new FsError(
-      'INVALID_ARGUMENT',
-      `Invalid value for webhdfs parameter "${name}": ${JSON.stringify(raw.slice(0, 50))}`,
-    )
-  }
-  return Number(raw)
-}
-
-function bool(q: Query, name: string, dflt: boolean): boolean {
-  const raw = one(q, name)
-  if (raw === undefined || raw === '') return dflt
-  const v = raw.toLowerCase()
-  if (v === 'true') return true
-  if (v === 'false') return false
-  throw new FsError(
-    'INVALID_ARGUMENT',
-    `Invalid value for webhdfs parameter "${name}": ${JSON.stringify(raw.slice(0, 50))}`,
-  )
-}
-
-/** Hadoop's PermissionParam: 1 to 4 octal digits, at most 1777. */
-function permission(q: Query, dflt: number): number {
-  const raw = one(q, 'permission')
-  if (raw === undefined || raw === '') return dflt
-  if (!/^[0-1]?[0-7]{1,3}$/.test(raw))
-    throw new FsError(
-      'INVALID_ARGUMENT',
-      `Invalid value for webhdfs parameter "permission": ${JSON.stringify(raw.slice(0, 50))}`,
-    )
-  return Number.parseInt(raw, 8)
-}
+// ------------------------------------------------------------------------------------ URLs
 
 /** This request's URL with some parameters set (string) or removed (undefined). */
 function selfUrl(request: FastifyRequest, set: Record<string, string | undefined>): string {
@@ -517,6 +606,13 @@ function encodePath(path: string): string {
     .join('/')
 }
 
+/** The parsed query as the plain record the legacy token fields read. */
+function legacyQuery(q: WebHdfsQuery): Query {
+  const out: Query = {}
+  for (const name of q.names()) out[name] = q.raw(name) ?? ''
+  return out
+}
+
 /** The parameters a redirect token binds: a changed one on the second hop voids the token. */
 export function signedFields(op: string, path: string, q: Query): string {
   return [
@@ -524,6 +620,12 @@ export function signedFields(op: string, path: string, q: Query): string {
     path,
     ...['overwrite', 'permission', 'replication', 'blocksize'].map((k) => `${k}=${one(q, k) ?? ''}`),
   ].join('\n')
+}
+
+function one(q: Query, name: string): string | undefined {
+  const v = q[name] ?? q[Object.keys(q).find((k) => k.toLowerCase() === name) ?? '']
+  if (Array.isArray(v)) return v[v.length - 1]
+  return v
 }
 
 // ------------------------------------------------------------------------------------ tokens

@@ -42,7 +42,6 @@ export {
   type LeaderGroup,
   type LocalReplicas,
 } from './manager.js'
-export { TRANSFER_TIMEOUT_MS } from './reconcile.js'
 export {
   BLOCK_FRAME_BYTES_MAX,
   BLOCK_PROTOCOLS,
@@ -52,4 +51,4 @@ export {
   type AllocReply,
   type AllocRequest,
 } from './protocol.js'
-export { READ_PIECE_BYTES, ReadBuffers, readRemote, type BlockReads } from './reads.js'
+export { READ_PIECE_BYTES, ReadBuffers, type BlockReads } from './reads.js'

@@ -42,5 +42,5 @@ export {
   type BlockWriter,
   type StoredBlockInfo,
 } from './store.js'
-export { BlockReporter, FULL_REPORT_INTERVAL_MS, type BlockReport } from './reports.js'
-export { PIPELINE_PROTOCOL, PIPELINE_WINDOW_PACKETS, packetFrameParts, type PacketIn } from './pipeline.js'
+export { BlockReporter, type BlockReport } from './reports.js'
+export { packetFrameParts, type PacketIn } from './pipeline.js'
