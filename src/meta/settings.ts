@@ -19,6 +19,11 @@ export interface ClusterSettings {
   readonly defaultBlockSize: number
   /** The smallest block size a file may ask for (HDFS's dfs.namenode.fs-limits.min-block-size). */
   readonly minBlockSize: number
+  /**
+   * How long a node certificate the cluster CA issues is valid (src/node/admission); nodes renew theirs
+   * when a third of that (at most 30 days) is left. Consul's leaf_cert_ttl.
+   */
+  readonly nodeCertValidityS: number
 }
 
 export type SettingName = keyof ClusterSettings
@@ -42,6 +47,7 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   defaultReplication: { kind: 'int', default: 3, min: 1, max: 512 },
   defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 512, max: 1024 * 1024 * MIB },
   minBlockSize: { kind: 'int', default: MIB, min: 512, max: 1024 * 1024 * MIB },
+  nodeCertValidityS: { kind: 'int', default: 365 * 86_400, min: 60, max: 10 * 365 * 86_400 },
 }
 
 export function isSettingName(name: string): name is SettingName {

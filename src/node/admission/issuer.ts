@@ -52,7 +52,8 @@ export interface IssuerInit {
   /** Metadata nodes that can issue (they hold a copy of the CA key), with their p2p addresses. */
   readonly issuers: () => { id: string; addrs: string[] }[]
   readonly logger: P2PLogger
-  readonly validityMs?: number
+  /** How long certificates last (the cluster setting nodeCertValidityS); a year by default. */
+  readonly validityMs?: () => number
   readonly now?: () => number
 }
 
@@ -81,7 +82,7 @@ export interface Issuer {
 
 export function createIssuer(init: IssuerInit): Issuer {
   const now = init.now ?? Date.now
-  const validityMs = init.validityMs ?? NODE_CERT_VALIDITY_MS
+  const validity = init.validityMs ?? (() => NODE_CERT_VALIDITY_MS)
   const logger = init.logger
 
   const propose = async (cmd: CommandBody, signal: AbortSignal): Promise<unknown> => {
@@ -221,6 +222,7 @@ export function createIssuer(init: IssuerInit): Issuer {
       // 4. Record, then sign.
       const serial = newSerial()
       const issuedMs = now()
+      const validityMs = validity()
       const notAfterMs = Math.min(issuedMs + validityMs, caNotAfterMs(ca))
       await propose({ recordCertificate: { serial, nodeId: from, notAfterMs } }, signal)
       const certificatePem = await issueNodeCertificate(

@@ -25,6 +25,7 @@ const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' }
 const CA_VALIDITY_DAYS = 3650
 const NODE_VALIDITY_DAYS_DEFAULT = 365
 const DAY_MS = 86_400_000
+const HOUR_MS = 3_600_000
 
 /** The CA with its private key, as a metadata node holds it in memory once it unwrapped its copy. */
 export interface ClusterCaMaterial {
@@ -127,7 +128,9 @@ export async function issueNodeCertificate(
     serialNumber: request.serial ?? newSerial(),
     subject: `CN=${escapeDn(request.nodeId)}, OU=${escapeDn(request.zone)}, O=hopsd cluster ${escapeDn(ca.clusterId)}`,
     issuer: caCert.subject,
-    notBefore: new Date(now.getTime() - DAY_MS),
+    // Backdated against clock skew, by a tenth of the lifetime at most: a short-lived certificate's
+    // renewal point (a third of its life before the end) must stay after its issue.
+    notBefore: new Date(now.getTime() - Math.min(HOUR_MS, validityMs / 10)),
     notAfter: new Date(notAfterMs),
     signingAlgorithm: SIGNING,
     publicKey,

@@ -83,6 +83,7 @@ export function admissionModule(): NodeModule<'admission'> {
                   )
                   .map((n) => ({ id: n.id, addrs: [...n.p2pAddrs] })),
               logger: logger.child({ area: 'admission' }),
+              validityMs: () => local.stateMachine.settings().nodeCertValidityS * 1000,
             })
 
       const issueLocal =
