@@ -187,7 +187,7 @@ export const CONFIG_KEYS = [
   def({
     key: 'joinToken',
     flag: 'join-token',
-    valueName: 'TOKEN|FILE',
+    valueName: 'TOKEN',
     description:
       "a one-time join token from 'hopsd token create' (or a file holding it): admits this node to a cluster with secure auth without an admin's approval",
     defaultText: 'none: an admin approves the node (hopsd node approve ID)',
