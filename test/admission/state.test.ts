@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { createLocalGroup, createMetaStateMachine, encodeCommand } from '../../src/meta/index.js'
 import {
   clusterModule,
+  createAdmissionService,
   generateJoinToken,
   parseJoinToken,
   type ClusterTable,
@@ -25,6 +26,7 @@ function cluster() {
       { ok: true; value: any } | { ok: false; code: string; message: string }
   return {
     sm,
+    group,
     table,
     propose,
     at: (ms: number) => (now = ms),
@@ -201,6 +203,54 @@ describe('the cluster table: CA and admission', () => {
     ).toBe(true)
     expect(c.table.info()).toMatchObject({ clusterId: 'old', legacyPlaintextCa: true, caKeyPem: '' })
     expect(Buffer.from(c.sm.snapshot()).includes(keyDer(ca.keyPem))).toBe(false)
+  })
+})
+
+describe('the admission service (what admins call)', () => {
+  it('makes a token shown once, lists nodes and tokens, approves and revokes as the admin; others are refused', async () => {
+    const c = await initialised()
+    let now = T0
+    const svc = createAdmissionService({ group: c.group, state: () => c.table, now: () => now })
+    const admin = { user: 'hopsd', groups: [] }
+    const made = await svc.createToken(admin, { roles: ['metadata', 'datanode'], expiresS: 600 })
+    expect(made).toMatchObject({
+      roles: ['metadata', 'datanode'],
+      expiresMs: T0 + 600_000,
+      state: 'open',
+      createdBy: 'hopsd',
+    })
+    expect(parseJoinToken(made.token).id).toBe(made.id)
+    expect(JSON.stringify(await svc.tokens())).not.toContain(made.token.split('.')[2])
+    await expect(svc.createToken({ user: 'eve', groups: [] }, { roles: ['metadata'] })).rejects.toMatchObject(
+      {
+        code: 'ACCESS_DENIED',
+      },
+    )
+    await expect(svc.createToken(admin, { roles: ['root'] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    })
+
+    await c.propose({ requestAdmission: { nodeId: 'p1', roles: ['gpu'], zone: 'z9' } })
+    expect((await svc.nodes({ state: 'pending' })).map((n) => n.id)).toEqual(['p1'])
+    await expect(svc.approve({ user: 'eve', groups: [] }, 'p1')).rejects.toMatchObject({
+      code: 'ACCESS_DENIED',
+    })
+    expect(await svc.approve(admin, 'p1')).toMatchObject({
+      id: 'p1',
+      state: 'admitted',
+      roles: ['gpu'],
+      via: 'approved:hopsd',
+    })
+    expect(await svc.revoke(admin, 'p1', 'decommissioned')).toMatchObject({
+      state: 'revoked',
+      revokedBy: 'hopsd',
+      reason: 'decommissioned',
+    })
+    await expect(svc.revoke(admin, 'nobody')).rejects.toMatchObject({ code: 'NODE_UNKNOWN' })
+    now = T0 + 600_000
+    expect((await svc.tokens()).find((t) => t.id === made.id)?.state).toBe('expired')
+    await svc.deleteToken(admin, made.id)
+    expect(await svc.tokens()).toEqual([])
   })
 })
 

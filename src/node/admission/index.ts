@@ -60,3 +60,12 @@ export {
   type TrustReport,
   type TrustTimings,
 } from './trust.js'
+export {
+  createAdmissionService,
+  JOIN_TOKEN_TTL_S_DEFAULT,
+  JOIN_TOKEN_TTL_S_MAX,
+  type Actor,
+  type AdmissionService,
+  type JoinTokenInfo,
+  type NodeAdmissionInfo,
+} from './service.js'

@@ -11,7 +11,13 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { hopsd } from '../../proto/cluster.js'
 import { encodeCommand } from '../../meta/index.js'
-import { createIssuer, JOIN_PROTOCOL, type Issuer } from '../admission/index.js'
+import {
+  createAdmissionService,
+  createIssuer,
+  JOIN_PROTOCOL,
+  type AdmissionService,
+  type Issuer,
+} from '../admission/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import { handleRequests, resolveHost } from '../p2p/index.js'
 import { replyFromWire, type CertificateAsk, type CertificateReply } from './tls-module.js'
@@ -25,6 +31,8 @@ const DIAL_BACK_TIMEOUT_MS = 3_000
 export interface NodeAdmission {
   /** Metadata nodes: this node's own certificate from its replica (throws CA_KEY_UNAVAILABLE etc.). */
   readonly issueLocal?: (req: CertificateAsk, signal: AbortSignal) => Promise<CertificateReply>
+  /** Metadata nodes: what admins do (join tokens, approvals, revocations) against this replica. */
+  readonly service?: AdmissionService
 }
 
 export function admissionModule(): NodeModule<'admission'> {
@@ -107,8 +115,13 @@ export function admissionModule(): NodeModule<'admission'> {
                 ),
               )
 
+      const service =
+        local === undefined
+          ? undefined
+          : createAdmissionService({ group: local.group, state: () => local.cluster })
+
       return {
-        api: { issueLocal },
+        api: { issueLocal, service },
         service: {
           async start() {
             unhandle = await handleRequests(
