@@ -54,6 +54,11 @@ export interface ApiServerInit {
 export interface ApiCertificate {
   readonly keyPem: string
   readonly certPem: string
+  /**
+   * The cluster's certificate revocation list (PEM): client certificates on it fail the handshake's
+   * verification (`authorizationError` CERT_REVOKED), where the server asks for client certificates.
+   */
+  readonly crlPem?: string
 }
 
 export interface ApiServer {
@@ -171,6 +176,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
       ;(app.server as unknown as TlsServer).setSecureContext({
         key: certificate.keyPem,
         cert: certificate.certPem,
+        ...(certificate.crlPem !== undefined && certificate.crlPem !== '' ? { crl: certificate.crlPem } : {}),
       })
       hasCertificate = true
     },

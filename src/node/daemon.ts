@@ -206,13 +206,25 @@ export class Daemon {
       { issuer: first.issuer, notAfter: first.notAfter.toISOString() },
       'HTTPS with the node certificate',
     )
+    const crl = (): { crlPem?: string } => {
+      const crlPem = tls.crlPem()
+      return crlPem === undefined ? {} : { crlPem }
+    }
+    if (tls.crlPem() !== undefined) api.setCertificate({ ...first, ...crl() })
     tls.onCertificate((next) => {
       if (this.api !== api) return // stopped
-      api.setCertificate(next)
+      api.setCertificate({ ...next, ...crl() })
       logger.info(
         { issuer: next.issuer, notAfter: next.notAfter.toISOString() },
         'HTTPS certificate switched',
       )
+    })
+    // A newer CRL: revoked nodes' certificates fail the next handshakes as client certificates.
+    tls.onCrl((crlPem) => {
+      const current = tls.current()
+      if (this.api !== api || current === undefined) return
+      api.setCertificate({ ...current, crlPem })
+      logger.info({}, 'HTTPS: the cluster CRL changed')
     })
   }
 

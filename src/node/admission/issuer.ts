@@ -188,7 +188,10 @@ export function createIssuer(init: IssuerInit): Issuer {
           resolve: init.resolve,
         })
         if (check.refused.length > 0) {
-          logger.warn({ peer: from, refused: check.refused }, 'admission: certificate hosts refused')
+          logger.warn(
+            { peer: from, refused: check.refused, code: 'CERTIFICATE_HOST_REFUSED' },
+            'admission: certificate hosts refused',
+          )
           return {
             status: pb.CertificateReply.Status.HOSTS_REFUSED,
             clusterId: info.clusterId,

@@ -315,8 +315,8 @@ export function metadataModule(): NodeModule<'metadata'> {
 
 /**
  * The leader writes the cluster id and CA once; the bootstrap initiator's id wins when it has one. The
- * CA key goes into the state only wrapped to this node; the Raft voters of the bootstrap are admitted
- * by it, for the roles their gossip says they run.
+ * CA key goes into the state only wrapped to this node; the Raft voters of the bootstrap and the nodes
+ * alive in this node's view are admitted by it, for the roles their gossip says they run.
  */
 async function ensureClusterInitialised(
   group: RaftGroup,
@@ -332,13 +332,18 @@ async function ensureClusterInitialised(
   if (cluster.info() !== undefined) return
   const clusterId = coordinator.promisedClusterId() ?? randomUUID()
   const ca = await createClusterCa(clusterId)
+  // The bootstrap voters, and every node the gossip view shows alive now: they were there while the
+  // cluster trusted swarm-key holders (the bootstrap window); anyone later needs a token or an admin.
   const voters = group.status().voters
-  const admitted = voters.map((id) => {
+  const present = view.filter((n) => !n.self && n.liveness === 'alive').map((n) => n.id)
+  const admitted = [...new Set([...voters, ...present])].map((id) => {
     const n = view.find((v) => v.id === id)
     if (id === selfId) return { id, roles: [...config.roles], zone: config.zone }
+    const roles = n === undefined ? [] : [...n.roles]
+    // A voter is a metadata node whatever its gossip said (or whether it said anything yet).
     return {
       id,
-      roles: n === undefined ? ['metadata'] : [...new Set(['metadata', ...n.roles])],
+      roles: voters.includes(id) ? [...new Set(['metadata', ...roles])] : roles,
       zone: n?.zone ?? '',
     }
   })
