@@ -38,14 +38,19 @@ export async function checkHosts(init: HostCheckInit): Promise<HostCheck> {
   for (const h of hosts.slice(HOSTS_MAX)) refused.push({ host: h, reason: `more than ${HOSTS_MAX} hosts` })
 
   const dials = new Map<string, Promise<string | undefined>>()
+  // One dial at a time: concurrent dials to one peer may be merged by the dialer into one connection.
+  let queue: Promise<unknown> = Promise.resolve()
   /** undefined when the requester answers at `ip`, else why not. */
   const reach = (ip: string): Promise<string | undefined> => {
     let p = dials.get(ip)
     if (p === undefined) {
-      p = init.dialBack(ip).then(
-        () => undefined,
-        (err: unknown) => (err as Error).message ?? String(err),
+      p = queue.then(() =>
+        init.dialBack(ip).then(
+          () => undefined,
+          (err: unknown) => (err as Error).message ?? String(err),
+        ),
       )
+      queue = p
       dials.set(ip, p)
     }
     return p

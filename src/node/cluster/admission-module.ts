@@ -19,7 +19,7 @@ import {
   type Issuer,
 } from '../admission/index.js'
 import { requireService, type NodeModule } from '../module.js'
-import { handleRequests, resolveHost } from '../p2p/index.js'
+import { handleRequests, ipPortOf, resolveHost } from '../p2p/index.js'
 import { replyFromWire, type CertificateAsk, type CertificateReply } from './tls-module.js'
 
 import pb = hopsd.cluster
@@ -76,8 +76,13 @@ export function admissionModule(): NodeModule<'admission'> {
                     signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_BACK_TIMEOUT_MS)]),
                   })
                 const answered = conn.remotePeer.toString()
+                // libp2p may hand back a dial it joined (another address of the same peer): only a
+                // connection to exactly ip:port proves the node listens there.
+                const at = ipPortOf(conn.remoteAddr)
                 await conn.close().catch(() => conn.abort(new Error('dial-back done')))
                 if (answered !== peer) throw new Error(`${answered} answered, not ${peer}`)
+                if (at === undefined || at.ip !== ip || at.port !== port)
+                  throw new Error(`the dial went to ${conn.remoteAddr.toString()}, not ${ip}:${port}`)
               },
               resolve: resolveHost,
               issuers: () =>
@@ -118,7 +123,14 @@ export function admissionModule(): NodeModule<'admission'> {
       const service =
         local === undefined
           ? undefined
-          : createAdmissionService({ group: local.group, state: () => local.cluster })
+          : createAdmissionService({
+              // The group exists once the metadata module started: reached through it on each call.
+              group: {
+                propose: (command, opts) => local.group.propose(command, opts),
+                readBarrier: (opts) => local.group.readBarrier(opts),
+              },
+              state: () => local.cluster,
+            })
 
       return {
         api: { issueLocal, service },

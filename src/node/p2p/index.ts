@@ -36,6 +36,7 @@ export {
   isOwnAddress,
   resolveHost,
   tcpMultiaddr,
+  ipPortOf,
   isLoopback,
   type HostPort,
 } from './address.js'
