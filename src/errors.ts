@@ -16,6 +16,7 @@
  * ```
  */
 
+import { AUTH_ERRORS } from './auth/errors.js'
 import { CONSENSUS_ERRORS } from './consensus/errors.js'
 import { ADMISSION_ERRORS } from './node/admission/errors.js'
 import { FS_ERRORS } from './fs/errors.js'
@@ -125,6 +126,14 @@ const fsErrors = Object.fromEntries(
   ]),
 ) as { readonly [K in keyof typeof FS_ERRORS]: ErrorRow }
 
+/** The auth table without its WebHDFS columns (the WebHDFS routes read those from AUTH_ERRORS). */
+const authErrors = Object.fromEntries(
+  Object.entries(AUTH_ERRORS).map(([code, row]) => [
+    code,
+    { httpStatus: row.httpStatus, description: row.description },
+  ]),
+) as { readonly [K in keyof typeof AUTH_ERRORS]: ErrorRow }
+
 /**
  * The joined table. Add an area's rows by spreading its table here; codes must be unique across areas
  * (the object spread would silently override — `joinTables` refuses duplicates instead). A code that
@@ -143,6 +152,7 @@ export const ERROR_TABLE = joinTables(
   consensusErrors,
   META_ERRORS,
   fsErrors,
+  authErrors,
   P2P_ERRORS,
   GPU_ERRORS,
   ADMISSION_ERRORS,

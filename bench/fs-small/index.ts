@@ -12,8 +12,12 @@
  * forwarding to the leader and follower reads (ReadIndex) are part of the figures.
  *
  * Usage: `npm run bench -- fs-small [--quick] [--seconds S] [--clients 1,16,64] [--nodes 3]
- *         [--target URL,URL,...]` — `--target` measures nodes already running (e.g. `hopsd dev`) instead
- * of starting a cluster; `--nodes 1` starts a single node (`--bootstrap-expect 1`).
+ *         [--auth simple|secure] [--target URL,URL,...]`
+ * `--auth secure` starts the cluster with secure auth and sends the admin key as `Authorization: Bearer`
+ * on every request (each is then authenticated after a read barrier); the default, simple, sends
+ * `user.name` as before — compare the two runs' figures for the cost of authentication. `--target`
+ * measures nodes already running (e.g. `hopsd dev`) instead of starting a cluster; `--nodes 1` starts a
+ * single node (`--bootstrap-expect 1`).
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -42,6 +46,12 @@ import {
 const FILE_BYTES = 4096
 /** Every request acts as the superuser, so permissions never get in the way of the figures. */
 const USER = 'hopsd'
+/** How requests say who they are: `user.name` (simple auth) or a bearer key (secure auth). */
+let IDENT: { query: Record<string, string>; headers: Record<string, string> } = {
+  query: { 'user.name': USER },
+  headers: {},
+}
+const identQuery = (): string => new URLSearchParams(IDENT.query).toString()
 /** How long a fresh cluster may take to elect a leader and answer a write. */
 const READY_TIMEOUT_MS = 90_000
 const REQUEST_TIMEOUT_MS = 30_000
@@ -63,10 +73,12 @@ function send(agent: Agent, method: string, url: string, body?: Buffer): Promise
         method,
         agent,
         timeout: REQUEST_TIMEOUT_MS,
-        headers:
-          body === undefined
+        headers: {
+          ...IDENT.headers,
+          ...(body === undefined
             ? { 'content-length': 0 }
-            : { 'content-type': 'application/octet-stream', 'content-length': body.length },
+            : { 'content-type': 'application/octet-stream', 'content-length': body.length }),
+        },
       },
       (res) => {
         const chunks: Buffer[] = []
@@ -97,10 +109,10 @@ interface Target {
 /** One create of `path` with `data`; true when the file was written. */
 async function create(api: Api, t: Target, path: string, data: Buffer): Promise<boolean> {
   if (api === 'native') {
-    const q = new URLSearchParams({ path, 'user.name': USER })
+    const q = new URLSearchParams({ path, ...IDENT.query })
     return (await send(t.agent, 'PUT', `${t.url}/api/v1/fs/files?${q}`, data)).status === 201
   }
-  const step1 = await send(t.agent, 'PUT', `${t.url}/webhdfs/v1${enc(path)}?op=CREATE&user.name=${USER}`)
+  const step1 = await send(t.agent, 'PUT', `${t.url}/webhdfs/v1${enc(path)}?op=CREATE&${identQuery()}`)
   if (step1.status !== 307 || step1.location === undefined) return false
   return (await send(t.agent, 'PUT', step1.location, data)).status === 201
 }
@@ -108,8 +120,8 @@ async function create(api: Api, t: Target, path: string, data: Buffer): Promise<
 async function read(api: Api, t: Target, path: string): Promise<boolean> {
   const url =
     api === 'native'
-      ? `${t.url}/api/v1/fs/files?${new URLSearchParams({ path, 'user.name': USER })}`
-      : `${t.url}/webhdfs/v1${enc(path)}?op=OPEN&user.name=${USER}`
+      ? `${t.url}/api/v1/fs/files?${new URLSearchParams({ path, ...IDENT.query })}`
+      : `${t.url}/webhdfs/v1${enc(path)}?op=OPEN&${identQuery()}`
   const res = await send(t.agent, 'GET', url)
   return res.status === 200 && res.body.length === FILE_BYTES
 }
@@ -144,7 +156,7 @@ async function measure(
     const res = await send(
       t.agent,
       'PUT',
-      `${t.url}/webhdfs/v1${enc(`${dir}/w${c}`)}?op=MKDIRS&user.name=${USER}`,
+      `${t.url}/webhdfs/v1${enc(`${dir}/w${c}`)}?op=MKDIRS&${identQuery()}`,
     )
     if (res.status !== 200) throw new Error(`MKDIRS ${dir}/w${c}: HTTP ${res.status} ${res.body.toString()}`)
   }
@@ -273,7 +285,7 @@ async function waitReady(targets: readonly Target[]): Promise<void> {
     targets.map(async (t, i) => {
       const state = await waitFor(
         async () => {
-          const q = new URLSearchParams({ path: `/bench-ready/n${i}`, overwrite: 'true', 'user.name': USER })
+          const q = new URLSearchParams({ path: `/bench-ready/n${i}`, overwrite: 'true', ...IDENT.query })
           const res = await send(t.agent, 'PUT', `${t.url}/api/v1/fs/files?${q}`, Buffer.from('ok'))
           // fastify's own 404 (no such route) differs from the fs's FILE_NOT_FOUND: the answer is final.
           if (res.status === 404 && /Route .* not found/i.test(res.body.toString())) return 'missing'
@@ -300,9 +312,12 @@ const bench: Bench = async ({ quick, args }) => {
       clients: { type: 'string' },
       nodes: { type: 'string' },
       target: { type: 'string' },
+      auth: { type: 'string' },
     },
     strict: true,
   })
+  const auth = values.auth ?? 'simple'
+  if (auth !== 'simple' && auth !== 'secure') throw new Error('--auth takes simple or secure')
   const seconds = Number(values.seconds ?? (quick ? 2 : 10))
   const readSeconds = quick ? 1 : Math.max(2, seconds / 2)
   const warmupS = quick ? 0.5 : 2
@@ -314,18 +329,23 @@ const bench: Bench = async ({ quick, args }) => {
   const dir = makeTempDir('hopsd-bench-fs-small-')
   const agents: Agent[] = []
   try {
-    const handles =
+    const cluster =
       values.target !== undefined
-        ? []
-        : (
-            await startCluster({
-              dir: join(dir, 'cluster'),
-              // zones z1..zN, every node joins all, --bootstrap-expect N
-              nodes,
-              // Request logs off, as a loaded production node would run: the figures are about the fs path.
-              env: daemonEnv(),
-            })
-          ).handles
+        ? undefined
+        : await startCluster({
+            dir: join(dir, 'cluster'),
+            // zones z1..zN, every node joins all, --bootstrap-expect N
+            nodes,
+            // Request logs off, as a loaded production node would run: the figures are about the fs path.
+            env: daemonEnv(),
+            auth,
+          })
+    const handles = cluster?.handles ?? []
+    if (auth === 'secure') {
+      const key = cluster !== undefined ? await cluster.adminKey(READY_TIMEOUT_MS) : process.env['HOPSD_KEY']
+      if (key === undefined) throw new Error('--auth secure with --target needs HOPSD_KEY (an admin key)')
+      IDENT = { query: {}, headers: { authorization: `Bearer ${key}` } }
+    }
     const urls =
       values.target !== undefined
         ? values.target.split(',').map((u) => u.replace(/\/+$/, ''))
@@ -383,7 +403,10 @@ const bench: Bench = async ({ quick, args }) => {
     report.notes.push(
       values.target !== undefined
         ? `measured against running nodes: ${urls.join(', ')}`
-        : `${nodes} hopsd start processes on loopback (zones z1..z${nodes}, --bootstrap-expect ${nodes}), HOPSD_LOG_LEVEL=warn, run from the sources under tsx`,
+        : `${nodes} hopsd start processes on loopback (zones z1..z${nodes}, --bootstrap-expect ${nodes}, --auth ${auth}), HOPSD_LOG_LEVEL=warn, run from the sources under tsx`,
+      auth === 'secure'
+        ? 'every request carries the admin key (Authorization: Bearer), checked after a read barrier'
+        : 'every request says user.name=hopsd (simple auth: believed, no barrier)',
       `${FILE_BYTES}-byte files; closed loop, ${seconds} s of creates then ${readSeconds} s of random reads of those files per row, after ${warmupS} s warm-up per api; client k uses node k mod ${urls.length} (keep-alive, node:http Agent)`,
       'the load generator runs in the bench process and shares the CPUs (and the disk) with every node; the baseline runs in its own process with UV_THREADPOOL_SIZE = writers',
       'daemonCpuMsPerCreate: user + system CPU of all the daemons during the creates (from /proc), divided by the creates; it moves much less than creates/s when other work shares the host',

@@ -132,8 +132,8 @@ export function isWriteStepOne(url: string): boolean {
   return (op === 'CREATE' || op === 'APPEND') && !token
 }
 
-/** Query parameters whose values are secrets (write tokens, delegation tokens): never logged. */
-const SECRET_PARAMS = new Set(['hopsd.token', 'delegation', 'token'])
+/** Query parameters whose values are secrets (write tokens and grants, delegation tokens): never logged. */
+const SECRET_PARAMS = new Set(['hopsd.token', 'hopsd.grant', 'delegation', 'token'])
 
 /** `url` with the values of secret query parameters replaced by `REDACTED`. */
 export function redactUrl(url: string): string {

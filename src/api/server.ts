@@ -15,6 +15,8 @@ import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Server as HttpServer } from 'node:http'
+import { createSimpleAuthenticator } from '../auth/index.js'
+import { installAuthHook, type ApiAuth } from './auth-hook.js'
 import { installErrorMapper, methodNotAllowed } from './error-mapper.js'
 import {
   answerExpectContinue,
@@ -46,7 +48,13 @@ export interface ApiServerInit {
    * Serve HTTPS instead of HTTP (fastify's `https` option). The key and certificate may come later,
    * through {@link ApiServer.setCertificate}, but before `listen`.
    */
-  readonly https?: { readonly keyPem?: string; readonly certPem?: string }
+  readonly https?: { readonly keyPem?: string; readonly certPem?: string; readonly caPem?: string }
+  /**
+   * How callers are authenticated (src/api/auth-hook.ts). Without it the server believes `user.name`
+   * (simple auth, no users): for in-process tests of routes only — the daemon always passes its
+   * cluster's authenticator.
+   */
+  readonly auth?: ApiAuth
   /** Limits against slow clients (default {@link HTTP_TIMEOUTS}). */
   readonly timeouts?: Partial<HttpTimeouts>
 }
@@ -54,6 +62,8 @@ export interface ApiServerInit {
 export interface ApiCertificate {
   readonly keyPem: string
   readonly certPem: string
+  /** The cluster CA: client certificates it issued are verified (and accepted as credentials). */
+  readonly caPem?: string
   /**
    * The cluster's certificate revocation list (PEM): client certificates on it fail the handshake's
    * verification (`authorizationError` CERT_REVOKED), where the server asks for client certificates.
@@ -81,7 +91,16 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   const app = Fastify({
     ...(init.https === undefined
       ? {}
-      : { https: hasCertificate ? { key: init.https.keyPem, cert: init.https.certPem } : {} }),
+      : {
+          https: {
+            ...(hasCertificate ? { key: init.https.keyPem, cert: init.https.certPem } : {}),
+            ...(init.https.caPem !== undefined ? { ca: init.https.caPem } : {}),
+            // Ask for a client certificate, never require one: keys and tokens are credentials too.
+            // The auth hook accepts one only when the handshake verified it against the cluster CA.
+            requestCert: true,
+            rejectUnauthorized: false,
+          },
+        }),
     // pino's Logger is fastify's logger; the cast keeps the instance type the plain FastifyInstance.
     loggerInstance: init.logger as FastifyBaseLogger,
     // One log line per request, written in onResponse below, instead of fastify's two.
@@ -96,6 +115,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   const routes = recordRoutes(app, { requireSchemas: true })
   // A known path asked with a method it does not have answers 405 with Allow, not 404.
   installErrorMapper(app)
+  installAuthHook(app, init.auth ?? { authenticator: createSimpleAuthenticator() })
   const metrics = createApiMetrics(init.registry)
   const allowedMethods = routeMatcher(routes)
   // 405 before anything reads the body (fastify would first refuse a body-method request without a
@@ -131,6 +151,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   app.get(
     '/metrics',
     {
+      config: { auth: 'public' },
       schema: {
         summary: 'Prometheus metrics of this node (text exposition format)',
         tags: ['node'],
@@ -149,6 +170,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   app.get(
     '/openapi.json',
     {
+      config: { auth: 'public' },
       schema: {
         summary: 'The OpenAPI 3.1 document of this API, generated from the route schemas',
         tags: ['node'],
@@ -176,6 +198,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
       ;(app.server as unknown as TlsServer).setSecureContext({
         key: certificate.keyPem,
         cert: certificate.certPem,
+        ...(certificate.caPem !== undefined ? { ca: certificate.caPem } : {}),
         ...(certificate.crlPem !== undefined && certificate.crlPem !== '' ? { crl: certificate.crlPem } : {}),
       })
       hasCertificate = true

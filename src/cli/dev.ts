@@ -1,7 +1,17 @@
 // `hopsd dev`: a local cluster of N nodes (zones z1..zN) as child processes of this one, for development
-// and demos. Prints each node's API URL, restarts nothing, and stops every node on Ctrl-C or SIGTERM.
+// and demos. Prints each node's API URL and the admin key, restarts nothing, and stops every node on
+// Ctrl-C or SIGTERM. Its nodes run simple auth (`--auth simple`: WebHDFS `user.name` is believed), and
+// the admin key works too.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { appendFileSync, mkdirSync, openSync, closeSync, existsSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  existsSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   ConfigError,
@@ -26,6 +36,8 @@ const READY_TIMEOUT_MS = 60_000
 const READY_POLL_MS = 100
 /** Children get SIGTERM, then this long (their own shutdown deadline plus slack) before SIGKILL. */
 const STOP_GRACE_MS = 12_000
+/** How long dev waits for the node that initialised the cluster to write `admin.key`. */
+const ADMIN_KEY_TIMEOUT_MS = 120_000
 /** Lines of a child's stderr kept to explain why it died. */
 const STDERR_LINES_MAX = 5
 
@@ -43,6 +55,7 @@ export function devHelp(): string {
     '',
     'Runs a local cluster: N nodes in zones z1..zN, as child processes, with data in DIR/n1..DIR/nN and',
     'logs in DIR/n1.log..; HTTP ports from 9870 and p2p ports from 4001 up. Ctrl-C stops every node.',
+    'Simple auth (WebHDFS user.name is believed); the admin key is printed once the cluster made it.',
     '',
     'Flags:',
     helpTable([
@@ -195,6 +208,8 @@ export async function runDev(args: readonly string[], io: CliIo): Promise<number
         String(plan.bootstrapExpect),
         '--swarm-key',
         swarmKeyPath,
+        '--auth',
+        'simple',
       ],
       // Own process group: a terminal's Ctrl-C reaches dev only, which then stops each node once.
       { stdio: ['ignore', logFd, 'pipe'], detached: true },
@@ -246,9 +261,34 @@ export async function runDev(args: readonly string[], io: CliIo): Promise<number
     if (!stopping && running.some((r) => !r.exited)) {
       io.out(`hopsd dev: cluster up; API at ${httpUrl(plan.nodes[0]!.http)}`)
     }
+    const admin = await waitAdminKey(plan, () => stopping)
+    if (admin !== undefined)
+      io.out(`hopsd dev: admin key ${admin.key} (in ${admin.file}; HOPSD_KEY=${admin.file} hopsd user ls)`)
+    else if (!stopping) io.err(`hopsd dev: no admin.key after ${ADMIN_KEY_TIMEOUT_MS} ms`)
   })()
 
   return done
+}
+
+/** The admin key the node that initialised the cluster wrote to `<data-dir>/admin.key`. */
+async function waitAdminKey(
+  plan: DevPlan,
+  stopping: () => boolean,
+): Promise<{ key: string; file: string } | undefined> {
+  const deadline = Date.now() + ADMIN_KEY_TIMEOUT_MS
+  while (Date.now() < deadline && !stopping()) {
+    for (const n of plan.nodes) {
+      const file = join(n.dataDir, 'admin.key')
+      try {
+        const key = readFileSync(file, 'utf8').trim()
+        if (key !== '') return { key, file }
+      } catch {
+        // not this node, or not yet
+      }
+    }
+    await new Promise((res) => setTimeout(res, 200))
+  }
+  return undefined
 }
 
 async function waitHealthy(r: Running, stopping: () => boolean): Promise<{ id: string } | undefined> {

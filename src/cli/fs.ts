@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError } from '../node/index.js'
 import { helpTable } from './args.js'
 import { FsClient, RemoteError, type RemoteStatus } from './fs/client.js'
+import { loadCredential } from './credentials.js'
 import { humanBytes, longListing, remoteBase, remoteJoin, resolveRemote } from './fs/format.js'
 import { TransferError, planGet, planPut, runGet, runPut, type TransferOutcome } from './fs/transfer.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
@@ -39,7 +40,11 @@ interface Ctx {
 
 const COMMON_FLAGS: [string, string][] = [
   ['--addr URL', `a node's API (default $HOPSD_ADDR or ${DEFAULT_FS_ADDR})`],
-  ['--user NAME', 'act as NAME, sent as WebHDFS user.name (default $HOPSD_USER or the OS user)'],
+  [
+    '--user NAME',
+    'act as NAME, sent as WebHDFS user.name: simple auth only (default $HOPSD_USER or the OS user)',
+  ],
+  ['--key FILE', 'send this API key (else $HOPSD_KEY, the key or a file, else ~/.config/hopsd/credentials)'],
   ['--help', 'this help'],
 ]
 
@@ -163,7 +168,7 @@ const COMMANDS: Record<string, Command> = {
 export function fsHelp(): string {
   const names = Object.keys(COMMANDS)
   return [
-    'Usage: hopsd fs <command> [--addr URL] [--user NAME] [flags] [args]',
+    'Usage: hopsd fs <command> [--addr URL] [--key FILE | --user NAME] [flags] [args]',
     '',
     'The file system of a hopsd cluster, through any node. Remote paths are absolute, or relative to',
     '/user/NAME. Exit codes: 0 ok, 1 the cluster refused or failed (its message on stderr), 2 bad input.',
@@ -201,10 +206,10 @@ export async function runFs(argv: readonly string[], io: CliIo): Promise<number>
         io.out(fsHelp())
         return EXIT_OK
       }
-      if ((a === '--addr' || a === '--user') && i + 1 < argv.length) {
+      if ((a === '--addr' || a === '--user' || a === '--key') && i + 1 < argv.length) {
         lead.push(a, argv[i + 1]!)
         i += 2
-      } else if (a.startsWith('--addr=') || a.startsWith('--user=')) {
+      } else if (a.startsWith('--addr=') || a.startsWith('--user=') || a.startsWith('--key=')) {
         lead.push(a)
         i += 1
       } else {
@@ -236,10 +241,19 @@ export async function runFs(argv: readonly string[], io: CliIo): Promise<number>
     if (positionals.some((p) => p === ''))
       throw new ConfigError('BAD_CONFIG_VALUE', `empty path for 'hopsd fs ${name}'`)
     const cmdName = name
+    const credential = loadCredential(values['key'] as string | undefined)
     const client = new FsClient({
       baseUrl: baseUrl(values['addr'] as string | undefined),
       user: userOf(values),
+      key: credential?.key,
     })
+    // With a key the cluster says who we are: relative paths resolve against its home directory.
+    if (
+      credential !== undefined &&
+      values['user'] === undefined &&
+      (positionals.length === 0 || positionals.some((p) => !p.startsWith('/')))
+    )
+      client.user = (await client.homeDirectory()).replace(/^\/user\//, '')
     let failed = false
     const ctx: Ctx = {
       client,
@@ -278,6 +292,7 @@ function parseCommand(
         ...cmd.options,
         addr: { type: 'string' },
         user: { type: 'string' },
+        key: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,

@@ -2,11 +2,13 @@
 import { ConfigError } from '../node/index.js'
 import { devHelp, runDev } from './dev.js'
 import { runFs } from './fs.js'
+import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
 import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
 import { runStatus, statusHelp } from './status.js'
+import { runUser, userHelp } from './user.js'
 import { runVersion } from './version.js'
 
 export function mainHelp(): string {
@@ -18,6 +20,8 @@ export function mainHelp(): string {
     '  dev       run a local cluster of N nodes (see hopsd dev --help)',
     '  status    the cluster: leader, term, voters and learners by zone (see hopsd status --help)',
     '  keygen    print a new swarm key: hopsd keygen > swarm.key',
+    '  user      users of the cluster: add, ls, rm (see hopsd user --help)',
+    '  key       API keys: create, ls, revoke (see hopsd key --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
@@ -28,6 +32,10 @@ export function mainHelp(): string {
     statusHelp(),
     '',
     keygenHelp(),
+    '',
+    userHelp(),
+    '',
+    keyHelp(),
   ].join('\n')
 }
 
@@ -42,6 +50,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runFs(rest, io)
     case 'status':
       return runStatus(rest, io)
+    case 'user':
+      return runUser(rest, io)
+    case 'key':
+      return runKey(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(
@@ -69,7 +81,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, version)`,
             ),
       )
   }

@@ -2,21 +2,9 @@
 // (GET /api/v1/cluster), as a table. An https:// address is verified against --ca (the cluster CA,
 // `<data-dir>/tls/ca.crt` of any node) or the system's CAs; --insecure skips verification, for a node
 // that still serves its temporary self-signed certificate.
-import { readFileSync } from 'node:fs'
-import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { request as httpsRequest } from 'node:https'
-import { ConfigError } from '../node/index.js'
+import { API_FLAG_HELP, API_FLAGS, ApiError, apiJson, apiTarget } from './api-client.js'
 import { helpTable, parseFlags } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
-
-const DEFAULT_ADDR = 'http://127.0.0.1:9870'
-/** node:tls codes of a certificate chain the client does not trust. */
-const UNTRUSTED_CERT_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-])
 
 interface Member {
   id: string
@@ -31,29 +19,23 @@ export interface ClusterDoc {
   voters: Member[]
   learners: Member[]
   zones: Record<string, string[]>
+  /** How the cluster authenticates callers (`simple` or `secure`). */
+  auth?: string
 }
 
 export function statusHelp(): string {
   return [
-    'Usage: hopsd status [--addr URL] [--ca FILE | --insecure] [--json]',
+    'Usage: hopsd status [--addr URL] [--key FILE] [--ca FILE | --insecure] [--json]',
     '',
     'Prints the cluster as the node at URL sees it: leader, term, voters and learners with their zones.',
-    helpTable([
-      ['--addr URL', `a node's HTTP API, http:// or https:// (default ${DEFAULT_ADDR}; env HOPSD_ADDR)`],
-      ['--ca FILE', 'trust this CA for https:// (the cluster CA: <data-dir>/tls/ca.crt; env HOPSD_CA)'],
-      ['--insecure', 'do not verify the https:// certificate (a node still on its self-signed one)'],
-      ['--json', 'print the document as JSON'],
-      ['-h, --help', 'this help'],
-    ]),
+    helpTable([...API_FLAG_HELP, ['--json', 'print the document as JSON'], ['-h, --help', 'this help']]),
   ].join('\n')
 }
 
 export async function runStatus(args: readonly string[], io: CliIo): Promise<number> {
   try {
     const flags = parseFlags('status', args, {
-      addr: { type: 'string' },
-      ca: { type: 'string' },
-      insecure: { type: 'boolean' },
+      ...API_FLAGS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -61,44 +43,13 @@ export async function runStatus(args: readonly string[], io: CliIo): Promise<num
       io.out(statusHelp())
       return EXIT_OK
     }
-    const addr = (flags['addr'] as string | undefined) ?? process.env['HOPSD_ADDR'] ?? DEFAULT_ADDR
-    let url: URL
+    const target = apiTarget(flags)
+    let body: ClusterDoc
     try {
-      url = new URL('/api/v1/cluster', addr)
-    } catch {
-      throw new ConfigError('BAD_ADDRESS', `--addr: not a URL: ${addr}`)
-    }
-    const caFile = (flags['ca'] as string | undefined) ?? nonEmpty(process.env['HOPSD_CA'])
-    let ca: string | undefined
-    if (caFile !== undefined) {
-      try {
-        ca = readFileSync(caFile, 'utf8')
-      } catch (err) {
-        throw new ConfigError('BAD_CONFIG_VALUE', `--ca: cannot read ${caFile} (${(err as Error).message})`)
-      }
-    }
-    let res: { status: number; ok: boolean; text: string }
-    try {
-      res = await getText(url, { ca, insecure: flags['insecure'] === true, timeoutMs: 10_000 })
+      body = await apiJson<ClusterDoc>(target, 'GET', '/api/v1/cluster', undefined, 10_000)
     } catch (err) {
-      const code = (err as { code?: string }).code ?? ''
-      const hint = UNTRUSTED_CERT_CODES.has(code)
-        ? ' (trust the cluster CA with --ca <data-dir>/tls/ca.crt, or --insecure while the node is self-signed)'
-        : ''
-      io.err(`hopsd: cannot reach ${addr}: ${(err as Error).message}${hint}`)
-      return EXIT_FAILURE
-    }
-    let body: ClusterDoc & { error?: { code: string; message: string } }
-    try {
-      body = JSON.parse(res.text) as typeof body
-    } catch {
-      io.err(`hopsd: ${addr} answered ${res.status} with a body that is not JSON`)
-      return EXIT_FAILURE
-    }
-    if (!res.ok) {
-      io.err(
-        `hopsd: ${addr} answered ${res.status}: ${body.error?.message ?? ''} [${body.error?.code ?? 'HTTP'}]`,
-      )
+      if (!(err instanceof ApiError)) throw err
+      io.err(`hopsd: ${err.message}${err.status === 0 ? '' : ` [${err.code}]`}`)
       return EXIT_FAILURE
     }
     io.out(flags['json'] === true ? JSON.stringify(body, null, 2) : renderStatus(body))
@@ -106,36 +57,6 @@ export async function runStatus(args: readonly string[], io: CliIo): Promise<num
   } catch (err) {
     return reportError(io, err)
   }
-}
-
-/** GET over http or https (node's own clients: fetch cannot take a CA). */
-function getText(
-  url: URL,
-  opts: { ca?: string; insecure: boolean; timeoutMs: number },
-): Promise<{ status: number; ok: boolean; text: string }> {
-  return new Promise((resolve, reject) => {
-    const onResponse = (res: IncomingMessage) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => (text += d))
-      res.on('end', () => {
-        const status = res.statusCode ?? 0
-        resolve({ status, ok: status >= 200 && status < 300, text })
-      })
-      res.on('error', reject)
-    }
-    const signal = AbortSignal.timeout(opts.timeoutMs)
-    const req =
-      url.protocol === 'https:'
-        ? httpsRequest(url, { signal, ca: opts.ca, rejectUnauthorized: !opts.insecure }, onResponse)
-        : httpRequest(url, { signal }, onResponse)
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-function nonEmpty(s: string | undefined): string | undefined {
-  return s === undefined || s === '' ? undefined : s
 }
 
 /** The table `hopsd status` prints. */
@@ -161,6 +82,7 @@ export function renderStatus(doc: ClusterDoc): string {
     `leader    ${doc.leader ? `${doc.leader.id} (${doc.leader.zone})` : '(none)'}`,
     `term      ${doc.term}`,
     `commit    ${doc.commitIndex}`,
+    ...(doc.auth !== undefined ? [`auth      ${doc.auth}`] : []),
     `voters    ${doc.voters.length} in ${new Set(doc.voters.map((v) => v.zone)).size} zone(s); learners ${doc.learners.length}`,
     '',
     ...table,

@@ -1,4 +1,5 @@
 import { CommandRejected, META_ERRORS } from '../meta/index.js'
+import { authErrorFromResult } from '../auth/index.js'
 
 /**
  * Errors of the file system, one row per stable code: the HTTP status, and how WebHDFS reports it —
@@ -192,6 +193,9 @@ export function isFsErrorCode(code: string): code is FsErrorCode {
  */
 export function errorFromResult(code: string, message: string): Error {
   if (isFsErrorCode(code)) return new FsError(code, message)
+  // The auth guard refuses a command whose credential no longer holds (revoked, expired, removed).
+  const auth = authErrorFromResult(code, message)
+  if (auth !== undefined) return auth
   if (code === 'SUPERUSER_REQUIRED') return new FsError('ACCESS_DENIED', message)
   if (Object.hasOwn(META_ERRORS, code)) return new FsError('INVALID_ARGUMENT', `${code}: ${message}`)
   return new Error(`fs: unexpected result code ${code}: ${message}`)

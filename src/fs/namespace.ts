@@ -1088,6 +1088,29 @@ export class Namespace implements MetaModule {
     return this.requireFile(r, path, true)
   }
 
+  /**
+   * Whether `caller` may see the name `path` in a listing of its parent now: the parent exists, with
+   * EXECUTE on every ancestor and READ_EXECUTE on the parent (the superuser sees everything). What
+   * the change log shows a caller (src/fs/service.ts changesFor).
+   */
+  maySeeName(caller: Caller, path: string): boolean {
+    let names: string[]
+    try {
+      names = parsePath(path)
+    } catch {
+      return false
+    }
+    if (names.length === 0) return true
+    const r = this.resolve(names.slice(0, -1))
+    if (r.inodes[r.inodes.length - 1] === undefined) return false
+    try {
+      this.checkRead(caller, r, { access: READ_EXECUTE })
+      return true
+    } catch {
+      return false
+    }
+  }
+
   /** The inode id of `path`, or undefined (no permission check: for routing and caches). */
   idOf(path: string): number | undefined {
     const r = this.resolve(parsePath(path))

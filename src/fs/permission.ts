@@ -2,7 +2,7 @@ import { FsError } from './errors.js'
 import { joinPath } from './path.js'
 import type { Inode } from './inode.js'
 
-/** The identity an operation runs as: WebHDFS `user.name` for now; projects bring real authentication. */
+/** The identity an operation runs as: the principal the API verified (src/auth `Principal` is one). */
 export interface Caller {
   readonly user: string
   readonly groups: readonly string[]

@@ -21,6 +21,7 @@ import {
 } from './namespace.js'
 import { parsePath } from './path.js'
 import type { Caller } from './permission.js'
+import { commandIdentity, type Principal } from '../auth/index.js'
 import { QUOTA_KEEP } from './quota.js'
 
 type CommandProps = metaProto.meta.Command.$Properties
@@ -73,6 +74,12 @@ export interface FsServiceInit {
   readonly stateMachine: MetaStateMachine
   /** Wall clock stamped into commands (ms since epoch). */
   readonly clock?: () => number
+  /**
+   * Re-checks a caller's credential against this replica after a read's barrier (src/auth
+   * Authenticator.recheck): the API authenticated it without a barrier of its own, so that one barrier
+   * serves both. Writes need none: the auth guard re-checks at commit.
+   */
+  readonly recheck?: (caller: Caller) => void
 }
 
 /**
@@ -87,11 +94,13 @@ export class FsService {
   private readonly consensus: ConsensusGroup
   private readonly sm: MetaStateMachine
   private readonly clock: () => number
+  private readonly recheck: (caller: Caller) => void
 
   constructor(init: FsServiceInit) {
     this.consensus = init.consensus
     this.sm = init.stateMachine
     this.clock = init.clock ?? Date.now
+    this.recheck = init.recheck ?? (() => undefined)
   }
 
   private get ns(): Namespace {
@@ -328,7 +337,7 @@ export class FsService {
   // ---- reads
 
   async stat(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileStatus> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.stat(caller, path)
   }
 
@@ -337,7 +346,7 @@ export class FsService {
     path: string,
     opts: ReadOpts & { startAfter?: string; limit?: number } = {},
   ): Promise<Listing> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.list(caller, path, opts)
   }
 
@@ -347,28 +356,28 @@ export class FsService {
     path: string,
     opts: ReadOpts & { offset?: number; length?: number } = {},
   ): Promise<Uint8Array> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.read(caller, path, opts.offset ?? 0, opts.length ?? -1)
   }
 
   async contentSummary(caller: Caller, path: string, opts: ReadOpts = {}): Promise<ContentSummary> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.contentSummary(caller, path)
   }
 
   async quotaUsage(caller: Caller, path: string, opts: ReadOpts = {}): Promise<QuotaUsage> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.quotaUsage(caller, path)
   }
 
   /** Throws ACCESS_DENIED unless the caller may `action` (rwx bits: 4, 2, 1) on `path`. */
   async checkAccess(caller: Caller, path: string, action: number, opts: ReadOpts = {}): Promise<void> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     this.ns.checkAccess(caller, path, action)
   }
 
   async checksum(caller: Caller, path: string, opts: ReadOpts = {}): Promise<FileChecksum> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.checksum(caller, path)
   }
 
@@ -378,12 +387,12 @@ export class FsService {
     names?: readonly string[],
     opts: ReadOpts = {},
   ): Promise<XAttr[]> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.getXAttrs(caller, path, names)
   }
 
   async listXAttrs(caller: Caller, path: string, opts: ReadOpts = {}): Promise<string[]> {
-    await this.barrier(opts)
+    await this.barrier(opts, caller)
     return this.ns.listXAttrs(caller, path)
   }
 
@@ -423,6 +432,45 @@ export class FsService {
     return this.sm.changesSince(since, limit)
   }
 
+  /**
+   * The events after `since` that `caller` may see (see {@link Namespace.maySeeName}: the event's path,
+   * and a rename's destination, are names the caller could list now; the superuser sees all), at most
+   * `limit`, scanning at most `scanMax` events. `nextSince` is where the caller continues from: past
+   * the events it may not see, so a reader never spins on a page of hidden events.
+   */
+  async changesFor(
+    caller: Caller,
+    since: number,
+    limit = 1000,
+    opts: ReadOpts & { scanMax?: number } = {},
+  ): Promise<{ events: ChangeEvent[]; truncated: boolean; lastIndex: number; nextSince: number }> {
+    await this.barrier(opts, caller)
+    const scanMax = opts.scanMax ?? Math.max(limit * 10, 10_000)
+    const su = this.sm.isSuperuser(caller.user, caller.groups)
+    const events: ChangeEvent[] = []
+    let cursor = since
+    let scanned = 0
+    let truncated = false
+    let lastIndex = 0
+    while (events.length < limit && scanned < scanMax) {
+      const page = this.sm.changesSince(cursor, Math.min(1000, scanMax - scanned))
+      if (scanned === 0) truncated = page.truncated
+      lastIndex = page.lastIndex
+      if (page.events.length === 0) break
+      for (const e of page.events) {
+        scanned++
+        // Events of one index (a multi-event command) are taken or left together, so that a
+        // `nextSince` at an index never splits one.
+        if (events.length >= limit && e.index !== cursor) break
+        cursor = e.index
+        if (su || (this.ns.maySeeName(caller, e.path) && (e.dst === '' || this.ns.maySeeName(caller, e.dst))))
+          events.push(e)
+      }
+      if (page.events.length < 1000) break
+    }
+    return { events, truncated, lastIndex, nextSince: cursor }
+  }
+
   /** Resolves when an event after `since` exists, or when `signal` aborts (long-poll). */
   waitForChanges(since: number, signal?: AbortSignal): Promise<void> {
     return this.sm.waitForChanges(since, signal)
@@ -430,8 +478,9 @@ export class FsService {
 
   // ---- internals
 
-  private async barrier(opts: ReadOpts): Promise<void> {
+  private async barrier(opts: ReadOpts, caller?: Caller): Promise<void> {
     if (!opts.stale) await this.consensus.readBarrier({ signal: opts.signal })
+    if (caller !== undefined) this.recheck(caller)
   }
 
   private checkInline(path: string, size: number): void {
@@ -454,7 +503,11 @@ export class FsService {
 
   private async proposeRaw(caller: Caller, cmd: CommandProps, opts: CallOpts): Promise<unknown> {
     if (caller.user === '') throw new FsError('ACCESS_DENIED', 'no user given')
-    const data = encodeCommand({ ...cmd, nowMs: this.clock(), user: caller.user, groups: [...caller.groups] })
+    // A verified principal (src/auth) also names its project and how it was authenticated, for the record.
+    const identity = isPrincipal(caller)
+      ? commandIdentity(caller, '')
+      : { user: caller.user, groups: [...caller.groups] }
+    const data = encodeCommand({ ...cmd, nowMs: this.clock(), ...identity })
     // Sessions are per user: another user's clientId names another session (no replayed results).
     const session =
       opts.session === undefined
@@ -464,6 +517,10 @@ export class FsService {
     if (!result.ok) throw errorFromResult(result.code, result.message)
     return result.value
   }
+}
+
+function isPrincipal(c: Caller): c is Principal {
+  return typeof (c as Partial<Principal>).via === 'string'
 }
 
 /** Creates the file-system service over a consensus group and this replica's state machine. */

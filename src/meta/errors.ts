@@ -20,7 +20,7 @@ export const META_ERRORS = {
   },
   SUPERUSER_REQUIRED: {
     httpStatus: 403,
-    description: 'The operation is reserved to the superuser or supergroup.',
+    description: 'The operation is reserved to admins: the superuser, the supergroup or the admin group.',
   },
   WAITERS_EXHAUSTED: { httpStatus: 503, description: 'Too many change-log waiters are open on this node.' },
 } as const

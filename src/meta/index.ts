@@ -32,7 +32,7 @@ export {
 } from './state-machine.js'
 export { createLocalGroup, type ConsensusGroup, type ProposeOpts } from './local-group.js'
 export { CommandRejected, MetaError, META_ERRORS, type MetaErrorCode } from './errors.js'
-export { SETTING_DEFS, type ClusterSettings, type SettingName } from './settings.js'
+export { ADMIN_GROUP, SETTING_DEFS, type ClusterSettings, type SettingName } from './settings.js'
 export { be64, be16, inodeKey, childrenRange } from './keys.js'
 export type { Codec, Table, TableHooks } from './table.js'
 export { hopsd as metaProto } from '../proto/meta.js'

@@ -20,6 +20,12 @@ export interface ClusterSettings {
   /** The smallest block size a file may ask for (HDFS's dfs.namenode.fs-limits.min-block-size). */
   readonly minBlockSize: number
   /**
+   * How callers are authenticated (src/auth): `secure` accepts only verified credentials (client
+   * certificates, API keys, delegation tokens); `simple` also believes WebHDFS `user.name` (dev and
+   * tests). Written at bootstrap from `--auth`; an admin may change it.
+   */
+  readonly auth: 'simple' | 'secure'
+  /**
    * How long a node certificate the cluster CA issues is valid (src/node/admission); nodes renew theirs
    * when a third of that (at most 30 days) is left. Consul's leaf_cert_ttl.
    */
@@ -29,11 +35,20 @@ export interface ClusterSettings {
 export type SettingName = keyof ClusterSettings
 
 interface SettingDef {
-  readonly kind: 'int' | 'name'
+  readonly kind: 'int' | 'name' | 'enum'
   readonly default: number | string
   readonly min?: number
   readonly max?: number
+  /** kind 'enum': the values allowed. */
+  readonly values?: readonly string[]
 }
+
+/**
+ * Members of this group are superusers, beside the `supergroup` setting: the group of the user `admin`
+ * the cluster creates at bootstrap (src/auth). A name, not a setting, so that no setting change can
+ * lock the administrators out.
+ */
+export const ADMIN_GROUP = 'admin'
 
 const MIB = 1024 * 1024
 
@@ -47,6 +62,8 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   defaultReplication: { kind: 'int', default: 3, min: 1, max: 512 },
   defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 512, max: 1024 * 1024 * MIB },
   minBlockSize: { kind: 'int', default: MIB, min: 512, max: 1024 * 1024 * MIB },
+  // Until bootstrap writes it, each node uses its own --auth (src/auth authenticator).
+  auth: { kind: 'enum', default: 'secure', values: ['simple', 'secure'] },
   nodeCertValidityS: { kind: 'int', default: 365 * 86_400, min: 60, max: 10 * 365 * 86_400 },
 }
 
@@ -58,6 +75,11 @@ export function isSettingName(name: string): name is SettingName {
 export function parseSetting(name: string, value: string): number | string {
   if (!isSettingName(name)) throw new MetaError('INVALID_SETTING', `unknown setting ${JSON.stringify(name)}`)
   const def = SETTING_DEFS[name]
+  if (def.kind === 'enum') {
+    if (!def.values!.includes(value))
+      throw new MetaError('INVALID_SETTING', `${name} must be one of ${def.values!.join(', ')}`)
+    return value
+  }
   if (def.kind === 'name') {
     if (!/^[A-Za-z0-9._@$-]{1,64}$/.test(value)) {
       throw new MetaError('INVALID_SETTING', `${name} must be 1..64 characters of [A-Za-z0-9._@$-]`)

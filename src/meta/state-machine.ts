@@ -2,7 +2,7 @@ import type { AppliedEntry, StateMachine } from '../consensus/index.js'
 import { hopsd } from '../proto/meta.js'
 import { CommandRejected, MetaError } from './errors.js'
 import { be16, be64, fromBe64 } from './keys.js'
-import { checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
+import { ADMIN_GROUP, checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
 import { Journal, Table, type Codec, type TableHooks } from './table.js'
 
 import pb = hopsd.meta
@@ -34,6 +34,11 @@ export interface ApplyContext {
   readonly isSuperuser: boolean
   /** Appends an event to the change log (rolled back with the command if it fails). */
   emit(event: { op: string; path: string; dst?: string; inodeId: number }): void
+  /**
+   * Changes a cluster setting as part of this command (rolled back with it): parsed and range-checked
+   * like SetSetting (INVALID_SETTING). The module checks who may; SetSetting itself needs the superuser.
+   */
+  setSetting(name: string, value: string): void
 }
 
 /**
@@ -46,6 +51,12 @@ export interface MetaModule {
   apply(ctx: ApplyContext): unknown
   /** Writes the module's initial rows (e.g. the root inode) into an empty state; journaled. */
   init?(ctx: { settings: ClusterSettings }): void
+  /**
+   * Called before every command, whatever module applies it (deterministic, like apply): throw a
+   * {@link CommandRejected} to refuse the command. The auth module checks here that the credential a
+   * command was authenticated with is still valid when it commits (src/auth/store.ts).
+   */
+  guard?(ctx: { readonly index: number; readonly cmd: Command; readonly settings: ClusterSettings }): void
 }
 
 /** What a module factory may use: its own tables, and the cluster settings. */
@@ -94,6 +105,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private readonly tables = new Map<string, Table<any>>()
   private readonly modules = new Map<string, MetaModule>()
   private readonly byOp = new Map<CommandOp, MetaModule>()
+  private readonly guards: MetaModule[] = []
   private readonly settingTable: Table<{ value: string }>
   private readonly counterTable: Table<{ value: number }>
   private readonly changeTable: Table<ChangeEvent>
@@ -122,6 +134,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       const m = factory(store)
       if (this.modules.has(m.name)) throw new Error(`meta: module ${m.name} registered twice`)
       this.modules.set(m.name, m)
+      if (m.guard !== undefined) this.guards.push(m)
       for (const op of m.ops) {
         if (this.byOp.has(op) || op === 'setSetting') throw new Error(`meta: op ${op} claimed twice`)
         this.byOp.set(op, m)
@@ -146,9 +159,10 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     return (this.cachedSettings ??= readSettings(this.settingTable))
   }
 
+  /** The `superuser` setting's user, or a member of the `supergroup` setting's group or of `admin`. */
   isSuperuser(user: string, groups: readonly string[]): boolean {
     const s = this.settings()
-    return user === s.superuser || groups.includes(s.supergroup)
+    return user === s.superuser || groups.includes(s.supergroup) || groups.includes(ADMIN_GROUP)
   }
 
   apply(entries: readonly AppliedEntry[]): MetaResult[] {
@@ -298,6 +312,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     const eventsBefore = this.pendingEvents.length
     this.journal.begin()
     try {
+      for (const g of this.guards) g.guard!({ index: entry.index, cmd, settings: this.settings() })
       const value = op === 'setSetting' ? this.applySetSetting(cmd) : this.applyModuleOp(op, entry.index, cmd)
       this.journal.commit()
       return { ok: true, value: value ?? null }
@@ -319,6 +334,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       settings: this.settings(),
       isSuperuser: this.isSuperuser(cmd.user, cmd.groups),
       emit: (e) => this.appendEvent(index, seq++, cmd, e),
+      setSetting: (name, value) => this.putSetting(name, value),
     }
     return module.apply(ctx)
   }
@@ -326,10 +342,11 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private applySetSetting(cmd: Command): unknown {
     if (!this.isSuperuser(cmd.user, cmd.groups))
       throw new MetaError('SUPERUSER_REQUIRED', `${cmd.user} may not change cluster settings`)
-    const name = cmd.setSetting?.name ?? ''
-    const value = cmd.setSetting?.value ?? ''
-    const parsed = parseSetting(name, value)
-    const stored = String(parsed)
+    return this.putSetting(cmd.setSetting?.name ?? '', cmd.setSetting?.value ?? '')
+  }
+
+  private putSetting(name: string, value: string): { name: string; value: string } {
+    const stored = String(parseSetting(name, value))
     this.settingTable.put(name, { value: stored })
     checkSettings(this.settings())
     return { name, value: stored }

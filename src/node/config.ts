@@ -58,6 +58,12 @@ export interface NodeConfig {
   readonly voters: 3 | 5
   /** Serve the HTTP API over TLS with the node certificate issued by the cluster CA. */
   readonly tls: boolean
+  /**
+   * How the cluster authenticates callers, chosen at bootstrap (the cluster's `auth` setting then
+   * decides; an admin may change it): `secure` believes only keys, tokens and certificates; `simple`
+   * also WebHDFS `user.name` (dev and tests). Until bootstrap, this node applies its own value.
+   */
+  readonly auth: 'simple' | 'secure'
   /** Gossip heartbeat period of the membership view. */
   readonly gossipIntervalMs: number
   /** A peer silent this long is suspect. */
@@ -219,6 +225,21 @@ export const CONFIG_KEYS = [
     defaultText: 'false',
     defaultValue: () => false,
     parse: parseBoolean,
+  }),
+  def({
+    key: 'auth',
+    flag: 'auth',
+    valueName: 'MODE',
+    description:
+      'how the cluster authenticates callers, chosen at bootstrap: secure (keys, tokens, certificates) or simple (also WebHDFS user.name; dev and tests)',
+    defaultText: 'secure',
+    defaultValue: () => 'secure' as const,
+    parse: (raw, name) => {
+      const v = parseNonEmptyString(raw, name)
+      if (v !== 'simple' && v !== 'secure')
+        throw new ConfigError('BAD_CONFIG_VALUE', `${name}: expected simple or secure, got ${JSON.stringify(v)}`)
+      return v
+    },
   }),
   def({
     key: 'gossipIntervalMs',

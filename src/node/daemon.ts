@@ -165,6 +165,9 @@ export class Daemon {
       logger: logger.child({ module: 'api' }),
       registry: metrics,
       routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo }), ...routes],
+      // Every module set (DEFAULT_MODULES) has the auth module; a test's subset without it gets the
+      // API's simple default (user.name believed).
+      auth: services.auth?.api,
       openapi: { title: 'hopsd', version: VERSION, description: 'The local HTTP API of a hopsd node.' },
       // With --tls the certificate is set below, once the tls module has loaded or made one.
       https: config.tls ? {} : undefined,
@@ -201,29 +204,34 @@ export class Daemon {
     const first = tls.current()
     if (first === undefined) throw new Error('the tls module started without a certificate')
     const api = this.api!
-    api.setCertificate(first)
+    // With the cluster CA, client certificates it issued are verified and accepted as credentials.
+    const withCa = <T extends object>(m: T) => {
+      const caPem = tls.clusterCaPem()
+      return caPem === undefined ? m : { ...m, caPem }
+    }
+    // ...and the cluster's CRL: certificates of revoked nodes fail that verification.
+    const decorate = <T extends object>(m: T) => {
+      const crlPem = tls.crlPem()
+      return crlPem === undefined ? withCa(m) : { ...withCa(m), crlPem }
+    }
+    api.setCertificate(decorate(first))
     logger.info(
       { issuer: first.issuer, notAfter: first.notAfter.toISOString() },
       'HTTPS with the node certificate',
     )
-    const crl = (): { crlPem?: string } => {
-      const crlPem = tls.crlPem()
-      return crlPem === undefined ? {} : { crlPem }
-    }
-    if (tls.crlPem() !== undefined) api.setCertificate({ ...first, ...crl() })
     tls.onCertificate((next) => {
       if (this.api !== api) return // stopped
-      api.setCertificate({ ...next, ...crl() })
+      api.setCertificate(decorate(next))
       logger.info(
         { issuer: next.issuer, notAfter: next.notAfter.toISOString() },
         'HTTPS certificate switched',
       )
     })
     // A newer CRL: revoked nodes' certificates fail the next handshakes as client certificates.
-    tls.onCrl((crlPem) => {
+    tls.onCrl(() => {
       const current = tls.current()
       if (this.api !== api || current === undefined) return
-      api.setCertificate({ ...current, crlPem })
+      api.setCertificate(decorate(current))
       logger.info({}, 'HTTPS: the cluster CRL changed')
     })
   }

@@ -9,6 +9,9 @@
  *   metadata    (roles: metadata)  Raft group + metadata state machine + self-assembly (src/node/cluster)
  *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
  *                                  the node holds no metadata replica
+ *   auth        (every node)       who is calling (src/auth): the API's authentication (local on metadata
+ *                                  nodes, through a metadata node elsewhere), grants, audit; on metadata
+ *                                  nodes the users/keys/audit/settings routes and the admin bootstrap
  *   admission   (every node)       /hopsd/join/1.0.0: admission and node certificates on metadata nodes,
  *                                  a redirect to them elsewhere (src/node/admission)
  *   tls         (every node)       the node certificate from the cluster CA: obtained, renewed, shown to
@@ -22,6 +25,7 @@
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
 import { admissionModule } from './cluster/admission-module.js'
+import { authNodeModule } from './cluster/auth-module.js'
 import { blockManagerModule } from './cluster/blocks-module.js'
 import { clusterClientModule } from './cluster/client-module.js'
 import { datanodeModule } from './cluster/datanode-module.js'
@@ -37,6 +41,7 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   membershipModule(),
   metadataModule(),
   clusterClientModule(),
+  authNodeModule(),
   admissionModule(),
   tlsModule(),
   blockManagerModule(),

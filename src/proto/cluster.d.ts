@@ -234,6 +234,7 @@ export namespace hopsd {
             clientId: string;
             seq: number;
             timeoutMs: number;
+            credential?: (hopsd.cluster.Credential.$Properties|null);
             static create(properties: hopsd.cluster.ProposeRequest.$Shape): hopsd.cluster.ProposeRequest & hopsd.cluster.ProposeRequest.$Shape;
             static create(properties?: hopsd.cluster.ProposeRequest.$Properties): hopsd.cluster.ProposeRequest;
             static encode(m: hopsd.cluster.ProposeRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -253,9 +254,110 @@ export namespace hopsd {
                 clientId?: (string|null);
                 seq?: (number|null);
                 timeoutMs?: (number|null);
+                credential?: (hopsd.cluster.Credential.$Properties|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.cluster.ProposeRequest.$Properties;
+        }
+
+        interface ICredential extends hopsd.cluster.Credential.$Properties {
+        }
+
+        class Credential {
+            constructor(p?: hopsd.cluster.Credential.$Properties);
+            $unknowns?: Uint8Array[];
+            bearer: string;
+            delegation: string;
+            userName: string;
+            assertion: string;
+            basicUser: string;
+            anonymous: boolean;
+            source: string;
+            static create(properties: hopsd.cluster.Credential.$Shape): hopsd.cluster.Credential & hopsd.cluster.Credential.$Shape;
+            static create(properties?: hopsd.cluster.Credential.$Properties): hopsd.cluster.Credential;
+            static encode(m: hopsd.cluster.Credential.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.Credential.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.Credential & hopsd.cluster.Credential.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.Credential & hopsd.cluster.Credential.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.Credential;
+            static toObject(m: hopsd.cluster.Credential, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Credential {
+            interface $Properties {
+                bearer?: (string|null);
+                delegation?: (string|null);
+                userName?: (string|null);
+                assertion?: (string|null);
+                basicUser?: (string|null);
+                anonymous?: (boolean|null);
+                source?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.Credential.$Properties;
+        }
+
+        interface IAuthenticateRequest extends hopsd.cluster.AuthenticateRequest.$Properties {
+        }
+
+        class AuthenticateRequest {
+            constructor(p?: hopsd.cluster.AuthenticateRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            credential?: (hopsd.cluster.Credential.$Properties|null);
+            static create(properties: hopsd.cluster.AuthenticateRequest.$Shape): hopsd.cluster.AuthenticateRequest & hopsd.cluster.AuthenticateRequest.$Shape;
+            static create(properties?: hopsd.cluster.AuthenticateRequest.$Properties): hopsd.cluster.AuthenticateRequest;
+            static encode(m: hopsd.cluster.AuthenticateRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.AuthenticateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.AuthenticateRequest & hopsd.cluster.AuthenticateRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.AuthenticateRequest & hopsd.cluster.AuthenticateRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.AuthenticateRequest;
+            static toObject(m: hopsd.cluster.AuthenticateRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AuthenticateRequest {
+            interface $Properties {
+                credential?: (hopsd.cluster.Credential.$Properties|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.AuthenticateRequest.$Properties;
+        }
+
+        interface IAuthenticateReply extends hopsd.cluster.AuthenticateReply.$Properties {
+        }
+
+        class AuthenticateReply {
+            constructor(p?: hopsd.cluster.AuthenticateReply.$Properties);
+            $unknowns?: Uint8Array[];
+            principalJson: string;
+            errorCode: string;
+            errorMessage: string;
+            static create(properties: hopsd.cluster.AuthenticateReply.$Shape): hopsd.cluster.AuthenticateReply & hopsd.cluster.AuthenticateReply.$Shape;
+            static create(properties?: hopsd.cluster.AuthenticateReply.$Properties): hopsd.cluster.AuthenticateReply;
+            static encode(m: hopsd.cluster.AuthenticateReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.AuthenticateReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.AuthenticateReply & hopsd.cluster.AuthenticateReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.AuthenticateReply & hopsd.cluster.AuthenticateReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.AuthenticateReply;
+            static toObject(m: hopsd.cluster.AuthenticateReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AuthenticateReply {
+            interface $Properties {
+                principalJson?: (string|null);
+                errorCode?: (string|null);
+                errorMessage?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.AuthenticateReply.$Properties;
         }
 
         interface IProposeReply extends hopsd.cluster.ProposeReply.$Properties {

@@ -2499,6 +2499,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [clientId] ProposeRequest clientId
              * @property {number|null} [seq] ProposeRequest seq
              * @property {number|null} [timeoutMs] ProposeRequest timeoutMs
+             * @property {hopsd.cluster.Credential.$Properties|null} [credential] ProposeRequest credential
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2563,6 +2564,14 @@ export const hopsd = $root.hopsd = (() => {
             ProposeRequest.prototype.timeoutMs = 0;
 
             /**
+             * ProposeRequest credential.
+             * @member {hopsd.cluster.Credential.$Properties|null|undefined} credential
+             * @memberof hopsd.cluster.ProposeRequest
+             * @instance
+             */
+            ProposeRequest.prototype.credential = null;
+
+            /**
              * Creates a new ProposeRequest instance using the specified properties.
              * @function create
              * @memberof hopsd.cluster.ProposeRequest
@@ -2602,6 +2611,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 3, wireType 0 =*/24).uint64(m.seq);
                 if (m.timeoutMs != null && $Object.hasOwnProperty.call(m, "timeoutMs") && m.timeoutMs !== 0)
                     w.uint32(/* id 4, wireType 0 =*/32).uint32(m.timeoutMs);
+                if (m.credential != null && $Object.hasOwnProperty.call(m, "credential"))
+                    $root.hopsd.cluster.Credential.encode(m.credential, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -2695,6 +2706,12 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.timeoutMs;
                             continue;
                         }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.credential = $root.hopsd.cluster.Credential.decode(r, r.size(), $undefined, q + 1, m.credential);
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -2759,6 +2776,13 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.timeoutMs))
                         return "timeoutMs: integer expected";
                 }
+                if (m.credential != null && $Object.hasOwnProperty.call(m, "credential")) {
+                    {
+                        var e = $root.hopsd.cluster.Credential.verify(m.credential, q + 1);
+                        if (e)
+                            return "credential." + e;
+                    }
+                }
                 return null;
             };
 
@@ -2810,6 +2834,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.timeoutMs = d.timeoutMs >>> 0;
                     }
                 }
+                if (d.credential != null) {
+                    if (!$util.isObject(d.credential))
+                        throw $TypeError(".hopsd.cluster.ProposeRequest.credential: object expected");
+                    m.credential = $root.hopsd.cluster.Credential.fromObject(d.credential, q + 1);
+                }
                 return m;
             };
 
@@ -2845,6 +2874,7 @@ export const hopsd = $root.hopsd = (() => {
                     } else
                         d.seq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.timeoutMs = 0;
+                    d.credential = null;
                 }
                 if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
                     d.command = o.bytes === $String ? $util.base64.encode(m.command, 0, m.command.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.command) : m.command;
@@ -2862,6 +2892,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.timeoutMs != null && $Object.hasOwnProperty.call(m, "timeoutMs")) {
                     d.timeoutMs = m.timeoutMs;
+                }
+                if (m.credential != null && $Object.hasOwnProperty.call(m, "credential")) {
+                    d.credential = $root.hopsd.cluster.Credential.toObject(m.credential, o, q + 1);
                 }
                 return d;
             };
@@ -2892,6 +2925,1110 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return ProposeRequest;
+        })();
+
+        cluster.Credential = (function() {
+
+            /**
+             * Properties of a Credential.
+             * @typedef {Object} hopsd.cluster.Credential.$Properties
+             * @property {string|null} [bearer] Credential bearer
+             * @property {string|null} [delegation] Credential delegation
+             * @property {string|null} [userName] Credential userName
+             * @property {string|null} [assertion] Credential assertion
+             * @property {string|null} [basicUser] Credential basicUser
+             * @property {boolean|null} [anonymous] Credential anonymous
+             * @property {string|null} [source] Credential source
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Credential.
+             * @memberof hopsd.cluster
+             * @interface ICredential
+             * @augments hopsd.cluster.Credential.$Properties
+             * @deprecated Use hopsd.cluster.Credential.$Properties instead.
+             */
+
+            /**
+             * Shape of a Credential.
+             * @typedef {hopsd.cluster.Credential.$Properties} hopsd.cluster.Credential.$Shape
+             */
+
+            /**
+             * Constructs a new Credential.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a Credential.
+             * @constructor
+             * @param {hopsd.cluster.Credential.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Credential = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Credential bearer.
+             * @member {string} bearer
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.bearer = "";
+
+            /**
+             * Credential delegation.
+             * @member {string} delegation
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.delegation = "";
+
+            /**
+             * Credential userName.
+             * @member {string} userName
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.userName = "";
+
+            /**
+             * Credential assertion.
+             * @member {string} assertion
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.assertion = "";
+
+            /**
+             * Credential basicUser.
+             * @member {string} basicUser
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.basicUser = "";
+
+            /**
+             * Credential anonymous.
+             * @member {boolean} anonymous
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.anonymous = false;
+
+            /**
+             * Credential source.
+             * @member {string} source
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             */
+            Credential.prototype.source = "";
+
+            /**
+             * Creates a new Credential instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {hopsd.cluster.Credential.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.Credential} Credential instance
+             * @type {{
+             *   (properties: hopsd.cluster.Credential.$Shape): hopsd.cluster.Credential & hopsd.cluster.Credential.$Shape;
+             *   (properties?: hopsd.cluster.Credential.$Properties): hopsd.cluster.Credential;
+             * }}
+             */
+            Credential.create = function(properties) {
+                return new Credential(properties);
+            };
+
+            /**
+             * Encodes the specified Credential message. Does not implicitly {@link hopsd.cluster.Credential.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {hopsd.cluster.Credential.$Properties} m Credential message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Credential.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.bearer != null && $Object.hasOwnProperty.call(m, "bearer") && m.bearer !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.bearer);
+                if (m.delegation != null && $Object.hasOwnProperty.call(m, "delegation") && m.delegation !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.delegation);
+                if (m.userName != null && $Object.hasOwnProperty.call(m, "userName") && m.userName !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.userName);
+                if (m.assertion != null && $Object.hasOwnProperty.call(m, "assertion") && m.assertion !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.assertion);
+                if (m.basicUser != null && $Object.hasOwnProperty.call(m, "basicUser") && m.basicUser !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.basicUser);
+                if (m.anonymous != null && $Object.hasOwnProperty.call(m, "anonymous") && m.anonymous !== false)
+                    w.uint32(/* id 6, wireType 0 =*/48).bool(m.anonymous);
+                if (m.source != null && $Object.hasOwnProperty.call(m, "source") && m.source !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.source);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Credential message, length delimited. Does not implicitly {@link hopsd.cluster.Credential.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {hopsd.cluster.Credential.$Properties} message Credential message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Credential.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Credential message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.Credential & hopsd.cluster.Credential.$Shape} Credential
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Credential.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.Credential();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.bearer = v;
+                            else
+                                delete m.bearer;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.delegation = v;
+                            else
+                                delete m.delegation;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.userName = v;
+                            else
+                                delete m.userName;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.assertion = v;
+                            else
+                                delete m.assertion;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.basicUser = v;
+                            else
+                                delete m.basicUser;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.anonymous = v;
+                            else
+                                delete m.anonymous;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.source = v;
+                            else
+                                delete m.source;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Credential message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.Credential & hopsd.cluster.Credential.$Shape} Credential
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Credential.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Credential message.
+             * @function verify
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Credential.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.bearer != null && $Object.hasOwnProperty.call(m, "bearer")) {
+                    if (!$util.isString(m.bearer))
+                        return "bearer: string expected";
+                }
+                if (m.delegation != null && $Object.hasOwnProperty.call(m, "delegation")) {
+                    if (!$util.isString(m.delegation))
+                        return "delegation: string expected";
+                }
+                if (m.userName != null && $Object.hasOwnProperty.call(m, "userName")) {
+                    if (!$util.isString(m.userName))
+                        return "userName: string expected";
+                }
+                if (m.assertion != null && $Object.hasOwnProperty.call(m, "assertion")) {
+                    if (!$util.isString(m.assertion))
+                        return "assertion: string expected";
+                }
+                if (m.basicUser != null && $Object.hasOwnProperty.call(m, "basicUser")) {
+                    if (!$util.isString(m.basicUser))
+                        return "basicUser: string expected";
+                }
+                if (m.anonymous != null && $Object.hasOwnProperty.call(m, "anonymous")) {
+                    if (typeof m.anonymous !== "boolean")
+                        return "anonymous: boolean expected";
+                }
+                if (m.source != null && $Object.hasOwnProperty.call(m, "source")) {
+                    if (!$util.isString(m.source))
+                        return "source: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Credential message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.Credential} Credential
+             */
+            Credential.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.Credential)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.Credential: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.Credential();
+                if (d.bearer != null) {
+                    if (typeof d.bearer !== "string" || d.bearer.length) {
+                        m.bearer = $String(d.bearer);
+                    }
+                }
+                if (d.delegation != null) {
+                    if (typeof d.delegation !== "string" || d.delegation.length) {
+                        m.delegation = $String(d.delegation);
+                    }
+                }
+                if (d.userName != null) {
+                    if (typeof d.userName !== "string" || d.userName.length) {
+                        m.userName = $String(d.userName);
+                    }
+                }
+                if (d.assertion != null) {
+                    if (typeof d.assertion !== "string" || d.assertion.length) {
+                        m.assertion = $String(d.assertion);
+                    }
+                }
+                if (d.basicUser != null) {
+                    if (typeof d.basicUser !== "string" || d.basicUser.length) {
+                        m.basicUser = $String(d.basicUser);
+                    }
+                }
+                if (d.anonymous != null) {
+                    if (d.anonymous) {
+                        m.anonymous = $Boolean(d.anonymous);
+                    }
+                }
+                if (d.source != null) {
+                    if (typeof d.source !== "string" || d.source.length) {
+                        m.source = $String(d.source);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Credential message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {hopsd.cluster.Credential} m Credential
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Credential.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.bearer = "";
+                    d.delegation = "";
+                    d.userName = "";
+                    d.assertion = "";
+                    d.basicUser = "";
+                    d.anonymous = false;
+                    d.source = "";
+                }
+                if (m.bearer != null && $Object.hasOwnProperty.call(m, "bearer")) {
+                    d.bearer = m.bearer;
+                }
+                if (m.delegation != null && $Object.hasOwnProperty.call(m, "delegation")) {
+                    d.delegation = m.delegation;
+                }
+                if (m.userName != null && $Object.hasOwnProperty.call(m, "userName")) {
+                    d.userName = m.userName;
+                }
+                if (m.assertion != null && $Object.hasOwnProperty.call(m, "assertion")) {
+                    d.assertion = m.assertion;
+                }
+                if (m.basicUser != null && $Object.hasOwnProperty.call(m, "basicUser")) {
+                    d.basicUser = m.basicUser;
+                }
+                if (m.anonymous != null && $Object.hasOwnProperty.call(m, "anonymous")) {
+                    d.anonymous = m.anonymous;
+                }
+                if (m.source != null && $Object.hasOwnProperty.call(m, "source")) {
+                    d.source = m.source;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Credential to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.Credential
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Credential.prototype.toJSON = function() {
+                return Credential.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Credential
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.Credential
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Credential.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.Credential";
+            };
+
+            return Credential;
+        })();
+
+        cluster.AuthenticateRequest = (function() {
+
+            /**
+             * Properties of an AuthenticateRequest.
+             * @typedef {Object} hopsd.cluster.AuthenticateRequest.$Properties
+             * @property {hopsd.cluster.Credential.$Properties|null} [credential] AuthenticateRequest credential
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuthenticateRequest.
+             * @memberof hopsd.cluster
+             * @interface IAuthenticateRequest
+             * @augments hopsd.cluster.AuthenticateRequest.$Properties
+             * @deprecated Use hopsd.cluster.AuthenticateRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuthenticateRequest.
+             * @typedef {hopsd.cluster.AuthenticateRequest.$Properties} hopsd.cluster.AuthenticateRequest.$Shape
+             */
+
+            /**
+             * Constructs a new AuthenticateRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents an AuthenticateRequest.
+             * @constructor
+             * @param {hopsd.cluster.AuthenticateRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuthenticateRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AuthenticateRequest credential.
+             * @member {hopsd.cluster.Credential.$Properties|null|undefined} credential
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @instance
+             */
+            AuthenticateRequest.prototype.credential = null;
+
+            /**
+             * Creates a new AuthenticateRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {hopsd.cluster.AuthenticateRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.AuthenticateRequest} AuthenticateRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.AuthenticateRequest.$Shape): hopsd.cluster.AuthenticateRequest & hopsd.cluster.AuthenticateRequest.$Shape;
+             *   (properties?: hopsd.cluster.AuthenticateRequest.$Properties): hopsd.cluster.AuthenticateRequest;
+             * }}
+             */
+            AuthenticateRequest.create = function(properties) {
+                return new AuthenticateRequest(properties);
+            };
+
+            /**
+             * Encodes the specified AuthenticateRequest message. Does not implicitly {@link hopsd.cluster.AuthenticateRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {hopsd.cluster.AuthenticateRequest.$Properties} m AuthenticateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuthenticateRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.credential != null && $Object.hasOwnProperty.call(m, "credential"))
+                    $root.hopsd.cluster.Credential.encode(m.credential, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AuthenticateRequest message, length delimited. Does not implicitly {@link hopsd.cluster.AuthenticateRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {hopsd.cluster.AuthenticateRequest.$Properties} message AuthenticateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuthenticateRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AuthenticateRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.AuthenticateRequest & hopsd.cluster.AuthenticateRequest.$Shape} AuthenticateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuthenticateRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.AuthenticateRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.credential = $root.hopsd.cluster.Credential.decode(r, r.size(), $undefined, q + 1, m.credential);
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AuthenticateRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.AuthenticateRequest & hopsd.cluster.AuthenticateRequest.$Shape} AuthenticateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuthenticateRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AuthenticateRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuthenticateRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.credential != null && $Object.hasOwnProperty.call(m, "credential")) {
+                    {
+                        var e = $root.hopsd.cluster.Credential.verify(m.credential, q + 1);
+                        if (e)
+                            return "credential." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AuthenticateRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.AuthenticateRequest} AuthenticateRequest
+             */
+            AuthenticateRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.AuthenticateRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.AuthenticateRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.AuthenticateRequest();
+                if (d.credential != null) {
+                    if (!$util.isObject(d.credential))
+                        throw $TypeError(".hopsd.cluster.AuthenticateRequest.credential: object expected");
+                    m.credential = $root.hopsd.cluster.Credential.fromObject(d.credential, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AuthenticateRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {hopsd.cluster.AuthenticateRequest} m AuthenticateRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuthenticateRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.credential = null;
+                }
+                if (m.credential != null && $Object.hasOwnProperty.call(m, "credential")) {
+                    d.credential = $root.hopsd.cluster.Credential.toObject(m.credential, o, q + 1);
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AuthenticateRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuthenticateRequest.prototype.toJSON = function() {
+                return AuthenticateRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AuthenticateRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.AuthenticateRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AuthenticateRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.AuthenticateRequest";
+            };
+
+            return AuthenticateRequest;
+        })();
+
+        cluster.AuthenticateReply = (function() {
+
+            /**
+             * Properties of an AuthenticateReply.
+             * @typedef {Object} hopsd.cluster.AuthenticateReply.$Properties
+             * @property {string|null} [principalJson] AuthenticateReply principalJson
+             * @property {string|null} [errorCode] AuthenticateReply errorCode
+             * @property {string|null} [errorMessage] AuthenticateReply errorMessage
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuthenticateReply.
+             * @memberof hopsd.cluster
+             * @interface IAuthenticateReply
+             * @augments hopsd.cluster.AuthenticateReply.$Properties
+             * @deprecated Use hopsd.cluster.AuthenticateReply.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuthenticateReply.
+             * @typedef {hopsd.cluster.AuthenticateReply.$Properties} hopsd.cluster.AuthenticateReply.$Shape
+             */
+
+            /**
+             * Constructs a new AuthenticateReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents an AuthenticateReply.
+             * @constructor
+             * @param {hopsd.cluster.AuthenticateReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuthenticateReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AuthenticateReply principalJson.
+             * @member {string} principalJson
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @instance
+             */
+            AuthenticateReply.prototype.principalJson = "";
+
+            /**
+             * AuthenticateReply errorCode.
+             * @member {string} errorCode
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @instance
+             */
+            AuthenticateReply.prototype.errorCode = "";
+
+            /**
+             * AuthenticateReply errorMessage.
+             * @member {string} errorMessage
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @instance
+             */
+            AuthenticateReply.prototype.errorMessage = "";
+
+            /**
+             * Creates a new AuthenticateReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {hopsd.cluster.AuthenticateReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.AuthenticateReply} AuthenticateReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.AuthenticateReply.$Shape): hopsd.cluster.AuthenticateReply & hopsd.cluster.AuthenticateReply.$Shape;
+             *   (properties?: hopsd.cluster.AuthenticateReply.$Properties): hopsd.cluster.AuthenticateReply;
+             * }}
+             */
+            AuthenticateReply.create = function(properties) {
+                return new AuthenticateReply(properties);
+            };
+
+            /**
+             * Encodes the specified AuthenticateReply message. Does not implicitly {@link hopsd.cluster.AuthenticateReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {hopsd.cluster.AuthenticateReply.$Properties} m AuthenticateReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuthenticateReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson") && m.principalJson !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.principalJson);
+                if (m.errorCode != null && $Object.hasOwnProperty.call(m, "errorCode") && m.errorCode !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.errorCode);
+                if (m.errorMessage != null && $Object.hasOwnProperty.call(m, "errorMessage") && m.errorMessage !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.errorMessage);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AuthenticateReply message, length delimited. Does not implicitly {@link hopsd.cluster.AuthenticateReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {hopsd.cluster.AuthenticateReply.$Properties} message AuthenticateReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuthenticateReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AuthenticateReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.AuthenticateReply & hopsd.cluster.AuthenticateReply.$Shape} AuthenticateReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuthenticateReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.AuthenticateReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.principalJson = v;
+                            else
+                                delete m.principalJson;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.errorCode = v;
+                            else
+                                delete m.errorCode;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.errorMessage = v;
+                            else
+                                delete m.errorMessage;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AuthenticateReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.AuthenticateReply & hopsd.cluster.AuthenticateReply.$Shape} AuthenticateReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuthenticateReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AuthenticateReply message.
+             * @function verify
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuthenticateReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson")) {
+                    if (!$util.isString(m.principalJson))
+                        return "principalJson: string expected";
+                }
+                if (m.errorCode != null && $Object.hasOwnProperty.call(m, "errorCode")) {
+                    if (!$util.isString(m.errorCode))
+                        return "errorCode: string expected";
+                }
+                if (m.errorMessage != null && $Object.hasOwnProperty.call(m, "errorMessage")) {
+                    if (!$util.isString(m.errorMessage))
+                        return "errorMessage: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AuthenticateReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.AuthenticateReply} AuthenticateReply
+             */
+            AuthenticateReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.AuthenticateReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.AuthenticateReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.AuthenticateReply();
+                if (d.principalJson != null) {
+                    if (typeof d.principalJson !== "string" || d.principalJson.length) {
+                        m.principalJson = $String(d.principalJson);
+                    }
+                }
+                if (d.errorCode != null) {
+                    if (typeof d.errorCode !== "string" || d.errorCode.length) {
+                        m.errorCode = $String(d.errorCode);
+                    }
+                }
+                if (d.errorMessage != null) {
+                    if (typeof d.errorMessage !== "string" || d.errorMessage.length) {
+                        m.errorMessage = $String(d.errorMessage);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AuthenticateReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {hopsd.cluster.AuthenticateReply} m AuthenticateReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuthenticateReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.principalJson = "";
+                    d.errorCode = "";
+                    d.errorMessage = "";
+                }
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson")) {
+                    d.principalJson = m.principalJson;
+                }
+                if (m.errorCode != null && $Object.hasOwnProperty.call(m, "errorCode")) {
+                    d.errorCode = m.errorCode;
+                }
+                if (m.errorMessage != null && $Object.hasOwnProperty.call(m, "errorMessage")) {
+                    d.errorMessage = m.errorMessage;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AuthenticateReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuthenticateReply.prototype.toJSON = function() {
+                return AuthenticateReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AuthenticateReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.AuthenticateReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AuthenticateReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.AuthenticateReply";
+            };
+
+            return AuthenticateReply;
         })();
 
         cluster.ProposeReply = (function() {

@@ -38,6 +38,9 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [user] Command user
              * @property {Array.<string>|null} [groups] Command groups
              * @property {string|null} [clientName] Command clientName
+             * @property {string|null} [project] Command project
+             * @property {string|null} [authVia] Command authVia
+             * @property {string|null} [authNode] Command authNode
              * @property {hopsd.meta.Mkdirs.$Properties|null} [mkdirs] Command mkdirs
              * @property {hopsd.meta.CreateFile.$Properties|null} [createFile] Command createFile
              * @property {hopsd.meta.Append.$Properties|null} [append] Command append
@@ -62,6 +65,15 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.UpdateReplicas.$Properties|null} [updateReplicas] Command updateReplicas
              * @property {hopsd.meta.SetDatanodeState.$Properties|null} [setDatanodeState] Command setDatanodeState
              * @property {hopsd.meta.RemoveBlocks.$Properties|null} [removeBlocks] Command removeBlocks
+             * @property {hopsd.meta.AddUser.$Properties|null} [addUser] Command addUser
+             * @property {hopsd.meta.RemoveUser.$Properties|null} [removeUser] Command removeUser
+             * @property {hopsd.meta.UpdateUser.$Properties|null} [updateUser] Command updateUser
+             * @property {hopsd.meta.CreateKey.$Properties|null} [createKey] Command createKey
+             * @property {hopsd.meta.RevokeKey.$Properties|null} [revokeKey] Command revokeKey
+             * @property {hopsd.meta.IssueToken.$Properties|null} [issueToken] Command issueToken
+             * @property {hopsd.meta.RenewToken.$Properties|null} [renewToken] Command renewToken
+             * @property {hopsd.meta.CancelToken.$Properties|null} [cancelToken] Command cancelToken
+             * @property {hopsd.meta.BootstrapAuth.$Properties|null} [bootstrapAuth] Command bootstrapAuth
              * @property {hopsd.meta.CreateJoinToken.$Properties|null} [createJoinToken] Command createJoinToken
              * @property {hopsd.meta.DeleteJoinToken.$Properties|null} [deleteJoinToken] Command deleteJoinToken
              * @property {hopsd.meta.RequestAdmission.$Properties|null} [requestAdmission] Command requestAdmission
@@ -78,7 +90,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.MarkJobLost.$Properties|null} [markJobLost] Command markJobLost
              * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
              * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -97,6 +109,9 @@ export const hopsd = $root.hopsd = (() => {
              *   user?: string|null;
              *   groups?: Array.<string>|null;
              *   clientName?: string|null;
+             *   project?: string|null;
+             *   authVia?: string|null;
+             *   authNode?: string|null;
              *   mkdirs?: hopsd.meta.Mkdirs.$Shape|null;
              *   createFile?: hopsd.meta.CreateFile.$Shape|null;
              *   append?: hopsd.meta.Append.$Shape|null;
@@ -121,6 +136,15 @@ export const hopsd = $root.hopsd = (() => {
              *   updateReplicas?: hopsd.meta.UpdateReplicas.$Shape|null;
              *   setDatanodeState?: hopsd.meta.SetDatanodeState.$Shape|null;
              *   removeBlocks?: hopsd.meta.RemoveBlocks.$Shape|null;
+             *   addUser?: hopsd.meta.AddUser.$Shape|null;
+             *   removeUser?: hopsd.meta.RemoveUser.$Shape|null;
+             *   updateUser?: hopsd.meta.UpdateUser.$Shape|null;
+             *   createKey?: hopsd.meta.CreateKey.$Shape|null;
+             *   revokeKey?: hopsd.meta.RevokeKey.$Shape|null;
+             *   issueToken?: hopsd.meta.IssueToken.$Shape|null;
+             *   renewToken?: hopsd.meta.RenewToken.$Shape|null;
+             *   cancelToken?: hopsd.meta.CancelToken.$Shape|null;
+             *   bootstrapAuth?: hopsd.meta.BootstrapAuth.$Shape|null;
              *   createJoinToken?: hopsd.meta.CreateJoinToken.$Shape|null;
              *   deleteJoinToken?: hopsd.meta.DeleteJoinToken.$Shape|null;
              *   requestAdmission?: hopsd.meta.RequestAdmission.$Shape|null;
@@ -139,7 +163,7 @@ export const hopsd = $root.hopsd = (() => {
              *   adoptJob?: hopsd.meta.AdoptJob.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -190,6 +214,30 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             Command.prototype.clientName = "";
+
+            /**
+             * Command project.
+             * @member {string} project
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.project = "";
+
+            /**
+             * Command authVia.
+             * @member {string} authVia
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.authVia = "";
+
+            /**
+             * Command authNode.
+             * @member {string} authNode
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.authNode = "";
 
             /**
              * Command mkdirs.
@@ -384,6 +432,78 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.removeBlocks = null;
 
             /**
+             * Command addUser.
+             * @member {hopsd.meta.AddUser.$Properties|null|undefined} addUser
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.addUser = null;
+
+            /**
+             * Command removeUser.
+             * @member {hopsd.meta.RemoveUser.$Properties|null|undefined} removeUser
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.removeUser = null;
+
+            /**
+             * Command updateUser.
+             * @member {hopsd.meta.UpdateUser.$Properties|null|undefined} updateUser
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.updateUser = null;
+
+            /**
+             * Command createKey.
+             * @member {hopsd.meta.CreateKey.$Properties|null|undefined} createKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createKey = null;
+
+            /**
+             * Command revokeKey.
+             * @member {hopsd.meta.RevokeKey.$Properties|null|undefined} revokeKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.revokeKey = null;
+
+            /**
+             * Command issueToken.
+             * @member {hopsd.meta.IssueToken.$Properties|null|undefined} issueToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.issueToken = null;
+
+            /**
+             * Command renewToken.
+             * @member {hopsd.meta.RenewToken.$Properties|null|undefined} renewToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.renewToken = null;
+
+            /**
+             * Command cancelToken.
+             * @member {hopsd.meta.CancelToken.$Properties|null|undefined} cancelToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.cancelToken = null;
+
+            /**
+             * Command bootstrapAuth.
+             * @member {hopsd.meta.BootstrapAuth.$Properties|null|undefined} bootstrapAuth
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.bootstrapAuth = null;
+
+            /**
              * Command createJoinToken.
              * @member {hopsd.meta.CreateJoinToken.$Properties|null|undefined} createJoinToken
              * @memberof hopsd.meta.Command
@@ -516,12 +636,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -567,6 +687,12 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.clientName != null && $Object.hasOwnProperty.call(m, "clientName") && m.clientName !== "")
                     w.uint32(/* id 4, wireType 2 =*/34).string(m.clientName);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.project);
+                if (m.authVia != null && $Object.hasOwnProperty.call(m, "authVia") && m.authVia !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.authVia);
+                if (m.authNode != null && $Object.hasOwnProperty.call(m, "authNode") && m.authNode !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.authNode);
                 if (m.mkdirs != null && $Object.hasOwnProperty.call(m, "mkdirs"))
                     $root.hopsd.meta.Mkdirs.encode(m.mkdirs, w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
                 if (m.createFile != null && $Object.hasOwnProperty.call(m, "createFile"))
@@ -615,6 +741,24 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.SetDatanodeState.encode(m.setDatanodeState, w.uint32(/* id 53, wireType 2 =*/426).fork(), q + 1).ldelim();
                 if (m.removeBlocks != null && $Object.hasOwnProperty.call(m, "removeBlocks"))
                     $root.hopsd.meta.RemoveBlocks.encode(m.removeBlocks, w.uint32(/* id 54, wireType 2 =*/434).fork(), q + 1).ldelim();
+                if (m.addUser != null && $Object.hasOwnProperty.call(m, "addUser"))
+                    $root.hopsd.meta.AddUser.encode(m.addUser, w.uint32(/* id 70, wireType 2 =*/562).fork(), q + 1).ldelim();
+                if (m.removeUser != null && $Object.hasOwnProperty.call(m, "removeUser"))
+                    $root.hopsd.meta.RemoveUser.encode(m.removeUser, w.uint32(/* id 71, wireType 2 =*/570).fork(), q + 1).ldelim();
+                if (m.updateUser != null && $Object.hasOwnProperty.call(m, "updateUser"))
+                    $root.hopsd.meta.UpdateUser.encode(m.updateUser, w.uint32(/* id 72, wireType 2 =*/578).fork(), q + 1).ldelim();
+                if (m.createKey != null && $Object.hasOwnProperty.call(m, "createKey"))
+                    $root.hopsd.meta.CreateKey.encode(m.createKey, w.uint32(/* id 73, wireType 2 =*/586).fork(), q + 1).ldelim();
+                if (m.revokeKey != null && $Object.hasOwnProperty.call(m, "revokeKey"))
+                    $root.hopsd.meta.RevokeKey.encode(m.revokeKey, w.uint32(/* id 74, wireType 2 =*/594).fork(), q + 1).ldelim();
+                if (m.issueToken != null && $Object.hasOwnProperty.call(m, "issueToken"))
+                    $root.hopsd.meta.IssueToken.encode(m.issueToken, w.uint32(/* id 75, wireType 2 =*/602).fork(), q + 1).ldelim();
+                if (m.renewToken != null && $Object.hasOwnProperty.call(m, "renewToken"))
+                    $root.hopsd.meta.RenewToken.encode(m.renewToken, w.uint32(/* id 76, wireType 2 =*/610).fork(), q + 1).ldelim();
+                if (m.cancelToken != null && $Object.hasOwnProperty.call(m, "cancelToken"))
+                    $root.hopsd.meta.CancelToken.encode(m.cancelToken, w.uint32(/* id 77, wireType 2 =*/618).fork(), q + 1).ldelim();
+                if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth"))
+                    $root.hopsd.meta.BootstrapAuth.encode(m.bootstrapAuth, w.uint32(/* id 78, wireType 2 =*/626).fork(), q + 1).ldelim();
                 if (m.createJoinToken != null && $Object.hasOwnProperty.call(m, "createJoinToken"))
                     $root.hopsd.meta.CreateJoinToken.encode(m.createJoinToken, w.uint32(/* id 80, wireType 2 =*/642).fork(), q + 1).ldelim();
                 if (m.deleteJoinToken != null && $Object.hasOwnProperty.call(m, "deleteJoinToken"))
@@ -737,6 +881,33 @@ export const hopsd = $root.hopsd = (() => {
                                 m.clientName = v;
                             else
                                 delete m.clientName;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.authVia = v;
+                            else
+                                delete m.authVia;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.authNode = v;
+                            else
+                                delete m.authNode;
                             continue;
                         }
                     case 10: {
@@ -905,6 +1076,69 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.removeBlocks = $root.hopsd.meta.RemoveBlocks.decode(r, r.size(), $undefined, q + 1, m.removeBlocks);
                             m.op = "removeBlocks";
+                            continue;
+                        }
+                    case 70: {
+                            if (u !== 2)
+                                break;
+                            m.addUser = $root.hopsd.meta.AddUser.decode(r, r.size(), $undefined, q + 1, m.addUser);
+                            m.op = "addUser";
+                            continue;
+                        }
+                    case 71: {
+                            if (u !== 2)
+                                break;
+                            m.removeUser = $root.hopsd.meta.RemoveUser.decode(r, r.size(), $undefined, q + 1, m.removeUser);
+                            m.op = "removeUser";
+                            continue;
+                        }
+                    case 72: {
+                            if (u !== 2)
+                                break;
+                            m.updateUser = $root.hopsd.meta.UpdateUser.decode(r, r.size(), $undefined, q + 1, m.updateUser);
+                            m.op = "updateUser";
+                            continue;
+                        }
+                    case 73: {
+                            if (u !== 2)
+                                break;
+                            m.createKey = $root.hopsd.meta.CreateKey.decode(r, r.size(), $undefined, q + 1, m.createKey);
+                            m.op = "createKey";
+                            continue;
+                        }
+                    case 74: {
+                            if (u !== 2)
+                                break;
+                            m.revokeKey = $root.hopsd.meta.RevokeKey.decode(r, r.size(), $undefined, q + 1, m.revokeKey);
+                            m.op = "revokeKey";
+                            continue;
+                        }
+                    case 75: {
+                            if (u !== 2)
+                                break;
+                            m.issueToken = $root.hopsd.meta.IssueToken.decode(r, r.size(), $undefined, q + 1, m.issueToken);
+                            m.op = "issueToken";
+                            continue;
+                        }
+                    case 76: {
+                            if (u !== 2)
+                                break;
+                            m.renewToken = $root.hopsd.meta.RenewToken.decode(r, r.size(), $undefined, q + 1, m.renewToken);
+                            m.op = "renewToken";
+                            continue;
+                        }
+                    case 77: {
+                            if (u !== 2)
+                                break;
+                            m.cancelToken = $root.hopsd.meta.CancelToken.decode(r, r.size(), $undefined, q + 1, m.cancelToken);
+                            m.op = "cancelToken";
+                            continue;
+                        }
+                    case 78: {
+                            if (u !== 2)
+                                break;
+                            m.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.decode(r, r.size(), $undefined, q + 1, m.bootstrapAuth);
+                            m.op = "bootstrapAuth";
                             continue;
                         }
                     case 80: {
@@ -1087,6 +1321,18 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.clientName != null && $Object.hasOwnProperty.call(m, "clientName")) {
                     if (!$util.isString(m.clientName))
                         return "clientName: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.authVia != null && $Object.hasOwnProperty.call(m, "authVia")) {
+                    if (!$util.isString(m.authVia))
+                        return "authVia: string expected";
+                }
+                if (m.authNode != null && $Object.hasOwnProperty.call(m, "authNode")) {
+                    if (!$util.isString(m.authNode))
+                        return "authNode: string expected";
                 }
                 if (m.mkdirs != null && $Object.hasOwnProperty.call(m, "mkdirs")) {
                     p.op = 1;
@@ -1326,6 +1572,96 @@ export const hopsd = $root.hopsd = (() => {
                             return "removeBlocks." + e;
                     }
                 }
+                if (m.addUser != null && $Object.hasOwnProperty.call(m, "addUser")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.AddUser.verify(m.addUser, q + 1);
+                        if (e)
+                            return "addUser." + e;
+                    }
+                }
+                if (m.removeUser != null && $Object.hasOwnProperty.call(m, "removeUser")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RemoveUser.verify(m.removeUser, q + 1);
+                        if (e)
+                            return "removeUser." + e;
+                    }
+                }
+                if (m.updateUser != null && $Object.hasOwnProperty.call(m, "updateUser")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UpdateUser.verify(m.updateUser, q + 1);
+                        if (e)
+                            return "updateUser." + e;
+                    }
+                }
+                if (m.createKey != null && $Object.hasOwnProperty.call(m, "createKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateKey.verify(m.createKey, q + 1);
+                        if (e)
+                            return "createKey." + e;
+                    }
+                }
+                if (m.revokeKey != null && $Object.hasOwnProperty.call(m, "revokeKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RevokeKey.verify(m.revokeKey, q + 1);
+                        if (e)
+                            return "revokeKey." + e;
+                    }
+                }
+                if (m.issueToken != null && $Object.hasOwnProperty.call(m, "issueToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.IssueToken.verify(m.issueToken, q + 1);
+                        if (e)
+                            return "issueToken." + e;
+                    }
+                }
+                if (m.renewToken != null && $Object.hasOwnProperty.call(m, "renewToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RenewToken.verify(m.renewToken, q + 1);
+                        if (e)
+                            return "renewToken." + e;
+                    }
+                }
+                if (m.cancelToken != null && $Object.hasOwnProperty.call(m, "cancelToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CancelToken.verify(m.cancelToken, q + 1);
+                        if (e)
+                            return "cancelToken." + e;
+                    }
+                }
+                if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.BootstrapAuth.verify(m.bootstrapAuth, q + 1);
+                        if (e)
+                            return "bootstrapAuth." + e;
+                    }
+                }
                 if (m.createJoinToken != null && $Object.hasOwnProperty.call(m, "createJoinToken")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -1537,6 +1873,21 @@ export const hopsd = $root.hopsd = (() => {
                         m.clientName = $String(d.clientName);
                     }
                 }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.authVia != null) {
+                    if (typeof d.authVia !== "string" || d.authVia.length) {
+                        m.authVia = $String(d.authVia);
+                    }
+                }
+                if (d.authNode != null) {
+                    if (typeof d.authNode !== "string" || d.authNode.length) {
+                        m.authNode = $String(d.authNode);
+                    }
+                }
                 if (d.mkdirs != null) {
                     if (!$util.isObject(d.mkdirs))
                         throw $TypeError(".hopsd.meta.Command.mkdirs: object expected");
@@ -1657,6 +2008,51 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.removeBlocks: object expected");
                     m.removeBlocks = $root.hopsd.meta.RemoveBlocks.fromObject(d.removeBlocks, q + 1);
                 }
+                if (d.addUser != null) {
+                    if (!$util.isObject(d.addUser))
+                        throw $TypeError(".hopsd.meta.Command.addUser: object expected");
+                    m.addUser = $root.hopsd.meta.AddUser.fromObject(d.addUser, q + 1);
+                }
+                if (d.removeUser != null) {
+                    if (!$util.isObject(d.removeUser))
+                        throw $TypeError(".hopsd.meta.Command.removeUser: object expected");
+                    m.removeUser = $root.hopsd.meta.RemoveUser.fromObject(d.removeUser, q + 1);
+                }
+                if (d.updateUser != null) {
+                    if (!$util.isObject(d.updateUser))
+                        throw $TypeError(".hopsd.meta.Command.updateUser: object expected");
+                    m.updateUser = $root.hopsd.meta.UpdateUser.fromObject(d.updateUser, q + 1);
+                }
+                if (d.createKey != null) {
+                    if (!$util.isObject(d.createKey))
+                        throw $TypeError(".hopsd.meta.Command.createKey: object expected");
+                    m.createKey = $root.hopsd.meta.CreateKey.fromObject(d.createKey, q + 1);
+                }
+                if (d.revokeKey != null) {
+                    if (!$util.isObject(d.revokeKey))
+                        throw $TypeError(".hopsd.meta.Command.revokeKey: object expected");
+                    m.revokeKey = $root.hopsd.meta.RevokeKey.fromObject(d.revokeKey, q + 1);
+                }
+                if (d.issueToken != null) {
+                    if (!$util.isObject(d.issueToken))
+                        throw $TypeError(".hopsd.meta.Command.issueToken: object expected");
+                    m.issueToken = $root.hopsd.meta.IssueToken.fromObject(d.issueToken, q + 1);
+                }
+                if (d.renewToken != null) {
+                    if (!$util.isObject(d.renewToken))
+                        throw $TypeError(".hopsd.meta.Command.renewToken: object expected");
+                    m.renewToken = $root.hopsd.meta.RenewToken.fromObject(d.renewToken, q + 1);
+                }
+                if (d.cancelToken != null) {
+                    if (!$util.isObject(d.cancelToken))
+                        throw $TypeError(".hopsd.meta.Command.cancelToken: object expected");
+                    m.cancelToken = $root.hopsd.meta.CancelToken.fromObject(d.cancelToken, q + 1);
+                }
+                if (d.bootstrapAuth != null) {
+                    if (!$util.isObject(d.bootstrapAuth))
+                        throw $TypeError(".hopsd.meta.Command.bootstrapAuth: object expected");
+                    m.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.fromObject(d.bootstrapAuth, q + 1);
+                }
                 if (d.createJoinToken != null) {
                     if (!$util.isObject(d.createJoinToken))
                         throw $TypeError(".hopsd.meta.Command.createJoinToken: object expected");
@@ -1768,6 +2164,9 @@ export const hopsd = $root.hopsd = (() => {
                         d.nowMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.user = "";
                     d.clientName = "";
+                    d.project = "";
+                    d.authVia = "";
+                    d.authNode = "";
                 }
                 if (m.nowMs != null && $Object.hasOwnProperty.call(m, "nowMs")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -1788,6 +2187,15 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.clientName != null && $Object.hasOwnProperty.call(m, "clientName")) {
                     d.clientName = m.clientName;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.authVia != null && $Object.hasOwnProperty.call(m, "authVia")) {
+                    d.authVia = m.authVia;
+                }
+                if (m.authNode != null && $Object.hasOwnProperty.call(m, "authNode")) {
+                    d.authNode = m.authNode;
                 }
                 if (m.mkdirs != null && $Object.hasOwnProperty.call(m, "mkdirs")) {
                     d.mkdirs = $root.hopsd.meta.Mkdirs.toObject(m.mkdirs, o, q + 1);
@@ -1908,6 +2316,51 @@ export const hopsd = $root.hopsd = (() => {
                     d.removeBlocks = $root.hopsd.meta.RemoveBlocks.toObject(m.removeBlocks, o, q + 1);
                     if (o.oneofs)
                         d.op = "removeBlocks";
+                }
+                if (m.addUser != null && $Object.hasOwnProperty.call(m, "addUser")) {
+                    d.addUser = $root.hopsd.meta.AddUser.toObject(m.addUser, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "addUser";
+                }
+                if (m.removeUser != null && $Object.hasOwnProperty.call(m, "removeUser")) {
+                    d.removeUser = $root.hopsd.meta.RemoveUser.toObject(m.removeUser, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "removeUser";
+                }
+                if (m.updateUser != null && $Object.hasOwnProperty.call(m, "updateUser")) {
+                    d.updateUser = $root.hopsd.meta.UpdateUser.toObject(m.updateUser, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "updateUser";
+                }
+                if (m.createKey != null && $Object.hasOwnProperty.call(m, "createKey")) {
+                    d.createKey = $root.hopsd.meta.CreateKey.toObject(m.createKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createKey";
+                }
+                if (m.revokeKey != null && $Object.hasOwnProperty.call(m, "revokeKey")) {
+                    d.revokeKey = $root.hopsd.meta.RevokeKey.toObject(m.revokeKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "revokeKey";
+                }
+                if (m.issueToken != null && $Object.hasOwnProperty.call(m, "issueToken")) {
+                    d.issueToken = $root.hopsd.meta.IssueToken.toObject(m.issueToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "issueToken";
+                }
+                if (m.renewToken != null && $Object.hasOwnProperty.call(m, "renewToken")) {
+                    d.renewToken = $root.hopsd.meta.RenewToken.toObject(m.renewToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "renewToken";
+                }
+                if (m.cancelToken != null && $Object.hasOwnProperty.call(m, "cancelToken")) {
+                    d.cancelToken = $root.hopsd.meta.CancelToken.toObject(m.cancelToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "cancelToken";
+                }
+                if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth")) {
+                    d.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.toObject(m.bootstrapAuth, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "bootstrapAuth";
                 }
                 if (m.createJoinToken != null && $Object.hasOwnProperty.call(m, "createJoinToken")) {
                     d.createJoinToken = $root.hopsd.meta.CreateJoinToken.toObject(m.createJoinToken, o, q + 1);
@@ -29546,6 +29999,4785 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return AdoptJob;
+        })();
+
+        meta.AddUser = (function() {
+
+            /**
+             * Properties of an AddUser.
+             * @typedef {Object} hopsd.meta.AddUser.$Properties
+             * @property {string|null} [name] AddUser name
+             * @property {Array.<string>|null} [groups] AddUser groups
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AddUser.
+             * @memberof hopsd.meta
+             * @interface IAddUser
+             * @augments hopsd.meta.AddUser.$Properties
+             * @deprecated Use hopsd.meta.AddUser.$Properties instead.
+             */
+
+            /**
+             * Shape of an AddUser.
+             * @typedef {hopsd.meta.AddUser.$Properties} hopsd.meta.AddUser.$Shape
+             */
+
+            /**
+             * Constructs a new AddUser.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AddUser.
+             * @constructor
+             * @param {hopsd.meta.AddUser.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AddUser = function (p) {
+                this.groups = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AddUser name.
+             * @member {string} name
+             * @memberof hopsd.meta.AddUser
+             * @instance
+             */
+            AddUser.prototype.name = "";
+
+            /**
+             * AddUser groups.
+             * @member {Array.<string>} groups
+             * @memberof hopsd.meta.AddUser
+             * @instance
+             */
+            AddUser.prototype.groups = $util.emptyArray;
+
+            /**
+             * Creates a new AddUser instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AddUser} AddUser instance
+             * @type {{
+             *   (properties: hopsd.meta.AddUser.$Shape): hopsd.meta.AddUser & hopsd.meta.AddUser.$Shape;
+             *   (properties?: hopsd.meta.AddUser.$Properties): hopsd.meta.AddUser;
+             * }}
+             */
+            AddUser.create = function(properties) {
+                return new AddUser(properties);
+            };
+
+            /**
+             * Encodes the specified AddUser message. Does not implicitly {@link hopsd.meta.AddUser.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser.$Properties} m AddUser message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddUser.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.groups != null && m.groups.length) {
+                    for (var i = 0; i < m.groups.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.groups[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AddUser message, length delimited. Does not implicitly {@link hopsd.meta.AddUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser.$Properties} message AddUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddUser.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AddUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AddUser & hopsd.meta.AddUser.$Shape} AddUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddUser.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AddUser();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.groups && m.groups.length))
+                                m.groups = [];
+                            m.groups.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AddUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AddUser & hopsd.meta.AddUser.$Shape} AddUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddUser.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AddUser message.
+             * @function verify
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AddUser.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.groups != null && $Object.hasOwnProperty.call(m, "groups")) {
+                    if (!$Array.isArray(m.groups))
+                        return "groups: array expected";
+                    for (var i = 0; i < m.groups.length; ++i) {
+                        if (!$util.isString(m.groups[i]))
+                            return "groups: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AddUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AddUser} AddUser
+             */
+            AddUser.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AddUser)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AddUser: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AddUser();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.groups) {
+                    if (!$Array.isArray(d.groups))
+                        throw $TypeError(".hopsd.meta.AddUser.groups: array expected");
+                    m.groups = $Array(d.groups.length);
+                    for (var i = 0; i < d.groups.length; ++i) {
+                        m.groups[i] = $String(d.groups[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AddUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {hopsd.meta.AddUser} m AddUser
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AddUser.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.groups = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.groups && m.groups.length) {
+                    d.groups = $Array(m.groups.length);
+                    for (var j = 0; j < m.groups.length; ++j) {
+                        d.groups[j] = m.groups[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AddUser to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AddUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AddUser.prototype.toJSON = function() {
+                return AddUser.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AddUser
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AddUser
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AddUser.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AddUser";
+            };
+
+            return AddUser;
+        })();
+
+        meta.RemoveUser = (function() {
+
+            /**
+             * Properties of a RemoveUser.
+             * @typedef {Object} hopsd.meta.RemoveUser.$Properties
+             * @property {string|null} [name] RemoveUser name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RemoveUser.
+             * @memberof hopsd.meta
+             * @interface IRemoveUser
+             * @augments hopsd.meta.RemoveUser.$Properties
+             * @deprecated Use hopsd.meta.RemoveUser.$Properties instead.
+             */
+
+            /**
+             * Shape of a RemoveUser.
+             * @typedef {hopsd.meta.RemoveUser.$Properties} hopsd.meta.RemoveUser.$Shape
+             */
+
+            /**
+             * Constructs a new RemoveUser.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RemoveUser.
+             * @constructor
+             * @param {hopsd.meta.RemoveUser.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RemoveUser = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RemoveUser name.
+             * @member {string} name
+             * @memberof hopsd.meta.RemoveUser
+             * @instance
+             */
+            RemoveUser.prototype.name = "";
+
+            /**
+             * Creates a new RemoveUser instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RemoveUser} RemoveUser instance
+             * @type {{
+             *   (properties: hopsd.meta.RemoveUser.$Shape): hopsd.meta.RemoveUser & hopsd.meta.RemoveUser.$Shape;
+             *   (properties?: hopsd.meta.RemoveUser.$Properties): hopsd.meta.RemoveUser;
+             * }}
+             */
+            RemoveUser.create = function(properties) {
+                return new RemoveUser(properties);
+            };
+
+            /**
+             * Encodes the specified RemoveUser message. Does not implicitly {@link hopsd.meta.RemoveUser.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser.$Properties} m RemoveUser message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveUser.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RemoveUser message, length delimited. Does not implicitly {@link hopsd.meta.RemoveUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser.$Properties} message RemoveUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveUser.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RemoveUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RemoveUser & hopsd.meta.RemoveUser.$Shape} RemoveUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveUser.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RemoveUser();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RemoveUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RemoveUser & hopsd.meta.RemoveUser.$Shape} RemoveUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveUser.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RemoveUser message.
+             * @function verify
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RemoveUser.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RemoveUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RemoveUser} RemoveUser
+             */
+            RemoveUser.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RemoveUser)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RemoveUser: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RemoveUser();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RemoveUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {hopsd.meta.RemoveUser} m RemoveUser
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RemoveUser.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RemoveUser to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RemoveUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RemoveUser.prototype.toJSON = function() {
+                return RemoveUser.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RemoveUser
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RemoveUser
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RemoveUser.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RemoveUser";
+            };
+
+            return RemoveUser;
+        })();
+
+        meta.UpdateUser = (function() {
+
+            /**
+             * Properties of an UpdateUser.
+             * @typedef {Object} hopsd.meta.UpdateUser.$Properties
+             * @property {string|null} [name] UpdateUser name
+             * @property {boolean|null} [setGroups] UpdateUser setGroups
+             * @property {Array.<string>|null} [groups] UpdateUser groups
+             * @property {boolean|null} [setDisabled] UpdateUser setDisabled
+             * @property {boolean|null} [disabled] UpdateUser disabled
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UpdateUser.
+             * @memberof hopsd.meta
+             * @interface IUpdateUser
+             * @augments hopsd.meta.UpdateUser.$Properties
+             * @deprecated Use hopsd.meta.UpdateUser.$Properties instead.
+             */
+
+            /**
+             * Shape of an UpdateUser.
+             * @typedef {hopsd.meta.UpdateUser.$Properties} hopsd.meta.UpdateUser.$Shape
+             */
+
+            /**
+             * Constructs a new UpdateUser.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UpdateUser.
+             * @constructor
+             * @param {hopsd.meta.UpdateUser.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UpdateUser = function (p) {
+                this.groups = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UpdateUser name.
+             * @member {string} name
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.name = "";
+
+            /**
+             * UpdateUser setGroups.
+             * @member {boolean} setGroups
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.setGroups = false;
+
+            /**
+             * UpdateUser groups.
+             * @member {Array.<string>} groups
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.groups = $util.emptyArray;
+
+            /**
+             * UpdateUser setDisabled.
+             * @member {boolean} setDisabled
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.setDisabled = false;
+
+            /**
+             * UpdateUser disabled.
+             * @member {boolean} disabled
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             */
+            UpdateUser.prototype.disabled = false;
+
+            /**
+             * Creates a new UpdateUser instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UpdateUser} UpdateUser instance
+             * @type {{
+             *   (properties: hopsd.meta.UpdateUser.$Shape): hopsd.meta.UpdateUser & hopsd.meta.UpdateUser.$Shape;
+             *   (properties?: hopsd.meta.UpdateUser.$Properties): hopsd.meta.UpdateUser;
+             * }}
+             */
+            UpdateUser.create = function(properties) {
+                return new UpdateUser(properties);
+            };
+
+            /**
+             * Encodes the specified UpdateUser message. Does not implicitly {@link hopsd.meta.UpdateUser.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser.$Properties} m UpdateUser message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateUser.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.setGroups != null && $Object.hasOwnProperty.call(m, "setGroups") && m.setGroups !== false)
+                    w.uint32(/* id 2, wireType 0 =*/16).bool(m.setGroups);
+                if (m.groups != null && m.groups.length) {
+                    for (var i = 0; i < m.groups.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.groups[i]);
+                }
+                if (m.setDisabled != null && $Object.hasOwnProperty.call(m, "setDisabled") && m.setDisabled !== false)
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.setDisabled);
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled") && m.disabled !== false)
+                    w.uint32(/* id 5, wireType 0 =*/40).bool(m.disabled);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UpdateUser message, length delimited. Does not implicitly {@link hopsd.meta.UpdateUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser.$Properties} message UpdateUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateUser.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UpdateUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UpdateUser & hopsd.meta.UpdateUser.$Shape} UpdateUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateUser.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UpdateUser();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.setGroups = v;
+                            else
+                                delete m.setGroups;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.groups && m.groups.length))
+                                m.groups = [];
+                            m.groups.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.setDisabled = v;
+                            else
+                                delete m.setDisabled;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.disabled = v;
+                            else
+                                delete m.disabled;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UpdateUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UpdateUser & hopsd.meta.UpdateUser.$Shape} UpdateUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateUser.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UpdateUser message.
+             * @function verify
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UpdateUser.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.setGroups != null && $Object.hasOwnProperty.call(m, "setGroups")) {
+                    if (typeof m.setGroups !== "boolean")
+                        return "setGroups: boolean expected";
+                }
+                if (m.groups != null && $Object.hasOwnProperty.call(m, "groups")) {
+                    if (!$Array.isArray(m.groups))
+                        return "groups: array expected";
+                    for (var i = 0; i < m.groups.length; ++i) {
+                        if (!$util.isString(m.groups[i]))
+                            return "groups: string[] expected";
+                    }
+                }
+                if (m.setDisabled != null && $Object.hasOwnProperty.call(m, "setDisabled")) {
+                    if (typeof m.setDisabled !== "boolean")
+                        return "setDisabled: boolean expected";
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    if (typeof m.disabled !== "boolean")
+                        return "disabled: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UpdateUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UpdateUser} UpdateUser
+             */
+            UpdateUser.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UpdateUser)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UpdateUser: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UpdateUser();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.setGroups != null) {
+                    if (d.setGroups) {
+                        m.setGroups = $Boolean(d.setGroups);
+                    }
+                }
+                if (d.groups) {
+                    if (!$Array.isArray(d.groups))
+                        throw $TypeError(".hopsd.meta.UpdateUser.groups: array expected");
+                    m.groups = $Array(d.groups.length);
+                    for (var i = 0; i < d.groups.length; ++i) {
+                        m.groups[i] = $String(d.groups[i]);
+                    }
+                }
+                if (d.setDisabled != null) {
+                    if (d.setDisabled) {
+                        m.setDisabled = $Boolean(d.setDisabled);
+                    }
+                }
+                if (d.disabled != null) {
+                    if (d.disabled) {
+                        m.disabled = $Boolean(d.disabled);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UpdateUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {hopsd.meta.UpdateUser} m UpdateUser
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UpdateUser.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.groups = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    d.setGroups = false;
+                    d.setDisabled = false;
+                    d.disabled = false;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.setGroups != null && $Object.hasOwnProperty.call(m, "setGroups")) {
+                    d.setGroups = m.setGroups;
+                }
+                if (m.groups && m.groups.length) {
+                    d.groups = $Array(m.groups.length);
+                    for (var j = 0; j < m.groups.length; ++j) {
+                        d.groups[j] = m.groups[j];
+                    }
+                }
+                if (m.setDisabled != null && $Object.hasOwnProperty.call(m, "setDisabled")) {
+                    d.setDisabled = m.setDisabled;
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    d.disabled = m.disabled;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UpdateUser to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UpdateUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UpdateUser.prototype.toJSON = function() {
+                return UpdateUser.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UpdateUser
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UpdateUser
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UpdateUser.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UpdateUser";
+            };
+
+            return UpdateUser;
+        })();
+
+        meta.CreateKey = (function() {
+
+            /**
+             * Properties of a CreateKey.
+             * @typedef {Object} hopsd.meta.CreateKey.$Properties
+             * @property {string|null} [id] CreateKey id
+             * @property {string|null} [name] CreateKey name
+             * @property {string|null} [user] CreateKey user
+             * @property {string|null} [project] CreateKey project
+             * @property {Uint8Array|null} [secretHash] CreateKey secretHash
+             * @property {number|null} [expiresMs] CreateKey expiresMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateKey.
+             * @memberof hopsd.meta
+             * @interface ICreateKey
+             * @augments hopsd.meta.CreateKey.$Properties
+             * @deprecated Use hopsd.meta.CreateKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateKey.
+             * @typedef {hopsd.meta.CreateKey.$Properties} hopsd.meta.CreateKey.$Shape
+             */
+
+            /**
+             * Constructs a new CreateKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateKey.
+             * @constructor
+             * @param {hopsd.meta.CreateKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateKey id.
+             * @member {string} id
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.id = "";
+
+            /**
+             * CreateKey name.
+             * @member {string} name
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.name = "";
+
+            /**
+             * CreateKey user.
+             * @member {string} user
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.user = "";
+
+            /**
+             * CreateKey project.
+             * @member {string} project
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.project = "";
+
+            /**
+             * CreateKey secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * CreateKey expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new CreateKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateKey} CreateKey instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateKey.$Shape): hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape;
+             *   (properties?: hopsd.meta.CreateKey.$Properties): hopsd.meta.CreateKey;
+             * }}
+             */
+            CreateKey.create = function(properties) {
+                return new CreateKey(properties);
+            };
+
+            /**
+             * Encodes the specified CreateKey message. Does not implicitly {@link hopsd.meta.CreateKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey.$Properties} m CreateKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.user);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.project);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.secretHash);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.expiresMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateKey message, length delimited. Does not implicitly {@link hopsd.meta.CreateKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey.$Properties} message CreateKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape} CreateKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape} CreateKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateKey message.
+             * @function verify
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateKey} CreateKey
+             */
+            CreateKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateKey();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {hopsd.meta.CreateKey} m CreateKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.name = "";
+                    d.user = "";
+                    d.project = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateKey.prototype.toJSON = function() {
+                return CreateKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateKey";
+            };
+
+            return CreateKey;
+        })();
+
+        meta.RevokeKey = (function() {
+
+            /**
+             * Properties of a RevokeKey.
+             * @typedef {Object} hopsd.meta.RevokeKey.$Properties
+             * @property {string|null} [id] RevokeKey id
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeKey.
+             * @memberof hopsd.meta
+             * @interface IRevokeKey
+             * @augments hopsd.meta.RevokeKey.$Properties
+             * @deprecated Use hopsd.meta.RevokeKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeKey.
+             * @typedef {hopsd.meta.RevokeKey.$Properties} hopsd.meta.RevokeKey.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RevokeKey.
+             * @constructor
+             * @param {hopsd.meta.RevokeKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RevokeKey id.
+             * @member {string} id
+             * @memberof hopsd.meta.RevokeKey
+             * @instance
+             */
+            RevokeKey.prototype.id = "";
+
+            /**
+             * Creates a new RevokeKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RevokeKey} RevokeKey instance
+             * @type {{
+             *   (properties: hopsd.meta.RevokeKey.$Shape): hopsd.meta.RevokeKey & hopsd.meta.RevokeKey.$Shape;
+             *   (properties?: hopsd.meta.RevokeKey.$Properties): hopsd.meta.RevokeKey;
+             * }}
+             */
+            RevokeKey.create = function(properties) {
+                return new RevokeKey(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeKey message. Does not implicitly {@link hopsd.meta.RevokeKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey.$Properties} m RevokeKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RevokeKey message, length delimited. Does not implicitly {@link hopsd.meta.RevokeKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey.$Properties} message RevokeKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RevokeKey & hopsd.meta.RevokeKey.$Shape} RevokeKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RevokeKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RevokeKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RevokeKey & hopsd.meta.RevokeKey.$Shape} RevokeKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeKey message.
+             * @function verify
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RevokeKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RevokeKey} RevokeKey
+             */
+            RevokeKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RevokeKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RevokeKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RevokeKey();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RevokeKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {hopsd.meta.RevokeKey} m RevokeKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RevokeKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RevokeKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeKey.prototype.toJSON = function() {
+                return RevokeKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RevokeKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RevokeKey";
+            };
+
+            return RevokeKey;
+        })();
+
+        meta.IssueToken = (function() {
+
+            /**
+             * Properties of an IssueToken.
+             * @typedef {Object} hopsd.meta.IssueToken.$Properties
+             * @property {string|null} [renewer] IssueToken renewer
+             * @property {Uint8Array|null} [passwordHash] IssueToken passwordHash
+             * @property {string|null} [kind] IssueToken kind
+             * @property {string|null} [service] IssueToken service
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueToken.
+             * @memberof hopsd.meta
+             * @interface IIssueToken
+             * @augments hopsd.meta.IssueToken.$Properties
+             * @deprecated Use hopsd.meta.IssueToken.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueToken.
+             * @typedef {hopsd.meta.IssueToken.$Properties} hopsd.meta.IssueToken.$Shape
+             */
+
+            /**
+             * Constructs a new IssueToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents an IssueToken.
+             * @constructor
+             * @param {hopsd.meta.IssueToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * IssueToken renewer.
+             * @member {string} renewer
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.renewer = "";
+
+            /**
+             * IssueToken passwordHash.
+             * @member {Uint8Array} passwordHash
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.passwordHash = $util.newBuffer([]);
+
+            /**
+             * IssueToken kind.
+             * @member {string} kind
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.kind = "";
+
+            /**
+             * IssueToken service.
+             * @member {string} service
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             */
+            IssueToken.prototype.service = "";
+
+            /**
+             * Creates a new IssueToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.IssueToken} IssueToken instance
+             * @type {{
+             *   (properties: hopsd.meta.IssueToken.$Shape): hopsd.meta.IssueToken & hopsd.meta.IssueToken.$Shape;
+             *   (properties?: hopsd.meta.IssueToken.$Properties): hopsd.meta.IssueToken;
+             * }}
+             */
+            IssueToken.create = function(properties) {
+                return new IssueToken(properties);
+            };
+
+            /**
+             * Encodes the specified IssueToken message. Does not implicitly {@link hopsd.meta.IssueToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken.$Properties} m IssueToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer") && m.renewer !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.renewer);
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash") && m.passwordHash.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.passwordHash);
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.kind);
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service") && m.service !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.service);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified IssueToken message, length delimited. Does not implicitly {@link hopsd.meta.IssueToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken.$Properties} message IssueToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.IssueToken & hopsd.meta.IssueToken.$Shape} IssueToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.IssueToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.renewer = v;
+                            else
+                                delete m.renewer;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.passwordHash = v;
+                            else
+                                delete m.passwordHash;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.kind = v;
+                            else
+                                delete m.kind;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.service = v;
+                            else
+                                delete m.service;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an IssueToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.IssueToken & hopsd.meta.IssueToken.$Shape} IssueToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueToken message.
+             * @function verify
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    if (!$util.isString(m.renewer))
+                        return "renewer: string expected";
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    if (!(m.passwordHash && typeof m.passwordHash.length === "number" || $util.isString(m.passwordHash)))
+                        return "passwordHash: buffer expected";
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    if (!$util.isString(m.kind))
+                        return "kind: string expected";
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    if (!$util.isString(m.service))
+                        return "service: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an IssueToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.IssueToken} IssueToken
+             */
+            IssueToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.IssueToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.IssueToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.IssueToken();
+                if (d.renewer != null) {
+                    if (typeof d.renewer !== "string" || d.renewer.length) {
+                        m.renewer = $String(d.renewer);
+                    }
+                }
+                if (d.passwordHash != null) {
+                    if (d.passwordHash.length) {
+                        if (typeof d.passwordHash === "string")
+                            $util.base64.decode(d.passwordHash, m.passwordHash = $util.newBuffer($util.base64.length(d.passwordHash)), 0);
+                        else if (d.passwordHash.length >= 0)
+                            m.passwordHash = d.passwordHash;
+                    }
+                }
+                if (d.kind != null) {
+                    if (typeof d.kind !== "string" || d.kind.length) {
+                        m.kind = $String(d.kind);
+                    }
+                }
+                if (d.service != null) {
+                    if (typeof d.service !== "string" || d.service.length) {
+                        m.service = $String(d.service);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an IssueToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {hopsd.meta.IssueToken} m IssueToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.renewer = "";
+                    if (o.bytes === $String)
+                        d.passwordHash = "";
+                    else {
+                        d.passwordHash = [];
+                        if (o.bytes !== $Array)
+                            d.passwordHash = $util.newBuffer(d.passwordHash);
+                    }
+                    d.kind = "";
+                    d.service = "";
+                }
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    d.renewer = m.renewer;
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    d.passwordHash = o.bytes === $String ? $util.base64.encode(m.passwordHash, 0, m.passwordHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.passwordHash) : m.passwordHash;
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    d.kind = m.kind;
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    d.service = m.service;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this IssueToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.IssueToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueToken.prototype.toJSON = function() {
+                return IssueToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.IssueToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.IssueToken";
+            };
+
+            return IssueToken;
+        })();
+
+        meta.RenewToken = (function() {
+
+            /**
+             * Properties of a RenewToken.
+             * @typedef {Object} hopsd.meta.RenewToken.$Properties
+             * @property {number|null} [seq] RenewToken seq
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RenewToken.
+             * @memberof hopsd.meta
+             * @interface IRenewToken
+             * @augments hopsd.meta.RenewToken.$Properties
+             * @deprecated Use hopsd.meta.RenewToken.$Properties instead.
+             */
+
+            /**
+             * Shape of a RenewToken.
+             * @typedef {hopsd.meta.RenewToken.$Properties} hopsd.meta.RenewToken.$Shape
+             */
+
+            /**
+             * Constructs a new RenewToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RenewToken.
+             * @constructor
+             * @param {hopsd.meta.RenewToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RenewToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RenewToken seq.
+             * @member {number} seq
+             * @memberof hopsd.meta.RenewToken
+             * @instance
+             */
+            RenewToken.prototype.seq = 0;
+
+            /**
+             * Creates a new RenewToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RenewToken} RenewToken instance
+             * @type {{
+             *   (properties: hopsd.meta.RenewToken.$Shape): hopsd.meta.RenewToken & hopsd.meta.RenewToken.$Shape;
+             *   (properties?: hopsd.meta.RenewToken.$Properties): hopsd.meta.RenewToken;
+             * }}
+             */
+            RenewToken.create = function(properties) {
+                return new RenewToken(properties);
+            };
+
+            /**
+             * Encodes the specified RenewToken message. Does not implicitly {@link hopsd.meta.RenewToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken.$Properties} m RenewToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RenewToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RenewToken message, length delimited. Does not implicitly {@link hopsd.meta.RenewToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken.$Properties} message RenewToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RenewToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RenewToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RenewToken & hopsd.meta.RenewToken.$Shape} RenewToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RenewToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RenewToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RenewToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RenewToken & hopsd.meta.RenewToken.$Shape} RenewToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RenewToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RenewToken message.
+             * @function verify
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RenewToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RenewToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RenewToken} RenewToken
+             */
+            RenewToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RenewToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RenewToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RenewToken();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RenewToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {hopsd.meta.RenewToken} m RenewToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RenewToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RenewToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RenewToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RenewToken.prototype.toJSON = function() {
+                return RenewToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RenewToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RenewToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RenewToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RenewToken";
+            };
+
+            return RenewToken;
+        })();
+
+        meta.CancelToken = (function() {
+
+            /**
+             * Properties of a CancelToken.
+             * @typedef {Object} hopsd.meta.CancelToken.$Properties
+             * @property {number|null} [seq] CancelToken seq
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CancelToken.
+             * @memberof hopsd.meta
+             * @interface ICancelToken
+             * @augments hopsd.meta.CancelToken.$Properties
+             * @deprecated Use hopsd.meta.CancelToken.$Properties instead.
+             */
+
+            /**
+             * Shape of a CancelToken.
+             * @typedef {hopsd.meta.CancelToken.$Properties} hopsd.meta.CancelToken.$Shape
+             */
+
+            /**
+             * Constructs a new CancelToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CancelToken.
+             * @constructor
+             * @param {hopsd.meta.CancelToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CancelToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CancelToken seq.
+             * @member {number} seq
+             * @memberof hopsd.meta.CancelToken
+             * @instance
+             */
+            CancelToken.prototype.seq = 0;
+
+            /**
+             * Creates a new CancelToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CancelToken} CancelToken instance
+             * @type {{
+             *   (properties: hopsd.meta.CancelToken.$Shape): hopsd.meta.CancelToken & hopsd.meta.CancelToken.$Shape;
+             *   (properties?: hopsd.meta.CancelToken.$Properties): hopsd.meta.CancelToken;
+             * }}
+             */
+            CancelToken.create = function(properties) {
+                return new CancelToken(properties);
+            };
+
+            /**
+             * Encodes the specified CancelToken message. Does not implicitly {@link hopsd.meta.CancelToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken.$Properties} m CancelToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CancelToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CancelToken message, length delimited. Does not implicitly {@link hopsd.meta.CancelToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken.$Properties} message CancelToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CancelToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CancelToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CancelToken & hopsd.meta.CancelToken.$Shape} CancelToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CancelToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CancelToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CancelToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CancelToken & hopsd.meta.CancelToken.$Shape} CancelToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CancelToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CancelToken message.
+             * @function verify
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CancelToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CancelToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CancelToken} CancelToken
+             */
+            CancelToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CancelToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CancelToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CancelToken();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CancelToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {hopsd.meta.CancelToken} m CancelToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CancelToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CancelToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CancelToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CancelToken.prototype.toJSON = function() {
+                return CancelToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CancelToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CancelToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CancelToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CancelToken";
+            };
+
+            return CancelToken;
+        })();
+
+        meta.BootstrapAuth = (function() {
+
+            /**
+             * Properties of a BootstrapAuth.
+             * @typedef {Object} hopsd.meta.BootstrapAuth.$Properties
+             * @property {string|null} [adminKeyId] BootstrapAuth adminKeyId
+             * @property {Uint8Array|null} [adminKeyHash] BootstrapAuth adminKeyHash
+             * @property {string|null} [auth] BootstrapAuth auth
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BootstrapAuth.
+             * @memberof hopsd.meta
+             * @interface IBootstrapAuth
+             * @augments hopsd.meta.BootstrapAuth.$Properties
+             * @deprecated Use hopsd.meta.BootstrapAuth.$Properties instead.
+             */
+
+            /**
+             * Shape of a BootstrapAuth.
+             * @typedef {hopsd.meta.BootstrapAuth.$Properties} hopsd.meta.BootstrapAuth.$Shape
+             */
+
+            /**
+             * Constructs a new BootstrapAuth.
+             * @memberof hopsd.meta
+             * @classdesc Represents a BootstrapAuth.
+             * @constructor
+             * @param {hopsd.meta.BootstrapAuth.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BootstrapAuth = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * BootstrapAuth adminKeyId.
+             * @member {string} adminKeyId
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             */
+            BootstrapAuth.prototype.adminKeyId = "";
+
+            /**
+             * BootstrapAuth adminKeyHash.
+             * @member {Uint8Array} adminKeyHash
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             */
+            BootstrapAuth.prototype.adminKeyHash = $util.newBuffer([]);
+
+            /**
+             * BootstrapAuth auth.
+             * @member {string} auth
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             */
+            BootstrapAuth.prototype.auth = "";
+
+            /**
+             * Creates a new BootstrapAuth instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.BootstrapAuth} BootstrapAuth instance
+             * @type {{
+             *   (properties: hopsd.meta.BootstrapAuth.$Shape): hopsd.meta.BootstrapAuth & hopsd.meta.BootstrapAuth.$Shape;
+             *   (properties?: hopsd.meta.BootstrapAuth.$Properties): hopsd.meta.BootstrapAuth;
+             * }}
+             */
+            BootstrapAuth.create = function(properties) {
+                return new BootstrapAuth(properties);
+            };
+
+            /**
+             * Encodes the specified BootstrapAuth message. Does not implicitly {@link hopsd.meta.BootstrapAuth.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth.$Properties} m BootstrapAuth message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BootstrapAuth.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.adminKeyId != null && $Object.hasOwnProperty.call(m, "adminKeyId") && m.adminKeyId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.adminKeyId);
+                if (m.adminKeyHash != null && $Object.hasOwnProperty.call(m, "adminKeyHash") && m.adminKeyHash.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.adminKeyHash);
+                if (m.auth != null && $Object.hasOwnProperty.call(m, "auth") && m.auth !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.auth);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified BootstrapAuth message, length delimited. Does not implicitly {@link hopsd.meta.BootstrapAuth.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth.$Properties} message BootstrapAuth message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BootstrapAuth.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BootstrapAuth message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.BootstrapAuth & hopsd.meta.BootstrapAuth.$Shape} BootstrapAuth
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BootstrapAuth.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.BootstrapAuth();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.adminKeyId = v;
+                            else
+                                delete m.adminKeyId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.adminKeyHash = v;
+                            else
+                                delete m.adminKeyHash;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.auth = v;
+                            else
+                                delete m.auth;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a BootstrapAuth message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.BootstrapAuth & hopsd.meta.BootstrapAuth.$Shape} BootstrapAuth
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BootstrapAuth.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BootstrapAuth message.
+             * @function verify
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BootstrapAuth.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.adminKeyId != null && $Object.hasOwnProperty.call(m, "adminKeyId")) {
+                    if (!$util.isString(m.adminKeyId))
+                        return "adminKeyId: string expected";
+                }
+                if (m.adminKeyHash != null && $Object.hasOwnProperty.call(m, "adminKeyHash")) {
+                    if (!(m.adminKeyHash && typeof m.adminKeyHash.length === "number" || $util.isString(m.adminKeyHash)))
+                        return "adminKeyHash: buffer expected";
+                }
+                if (m.auth != null && $Object.hasOwnProperty.call(m, "auth")) {
+                    if (!$util.isString(m.auth))
+                        return "auth: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a BootstrapAuth message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.BootstrapAuth} BootstrapAuth
+             */
+            BootstrapAuth.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.BootstrapAuth)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.BootstrapAuth: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.BootstrapAuth();
+                if (d.adminKeyId != null) {
+                    if (typeof d.adminKeyId !== "string" || d.adminKeyId.length) {
+                        m.adminKeyId = $String(d.adminKeyId);
+                    }
+                }
+                if (d.adminKeyHash != null) {
+                    if (d.adminKeyHash.length) {
+                        if (typeof d.adminKeyHash === "string")
+                            $util.base64.decode(d.adminKeyHash, m.adminKeyHash = $util.newBuffer($util.base64.length(d.adminKeyHash)), 0);
+                        else if (d.adminKeyHash.length >= 0)
+                            m.adminKeyHash = d.adminKeyHash;
+                    }
+                }
+                if (d.auth != null) {
+                    if (typeof d.auth !== "string" || d.auth.length) {
+                        m.auth = $String(d.auth);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a BootstrapAuth message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {hopsd.meta.BootstrapAuth} m BootstrapAuth
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BootstrapAuth.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.adminKeyId = "";
+                    if (o.bytes === $String)
+                        d.adminKeyHash = "";
+                    else {
+                        d.adminKeyHash = [];
+                        if (o.bytes !== $Array)
+                            d.adminKeyHash = $util.newBuffer(d.adminKeyHash);
+                    }
+                    d.auth = "";
+                }
+                if (m.adminKeyId != null && $Object.hasOwnProperty.call(m, "adminKeyId")) {
+                    d.adminKeyId = m.adminKeyId;
+                }
+                if (m.adminKeyHash != null && $Object.hasOwnProperty.call(m, "adminKeyHash")) {
+                    d.adminKeyHash = o.bytes === $String ? $util.base64.encode(m.adminKeyHash, 0, m.adminKeyHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.adminKeyHash) : m.adminKeyHash;
+                }
+                if (m.auth != null && $Object.hasOwnProperty.call(m, "auth")) {
+                    d.auth = m.auth;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this BootstrapAuth to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.BootstrapAuth
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BootstrapAuth.prototype.toJSON = function() {
+                return BootstrapAuth.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BootstrapAuth
+             * @function getTypeUrl
+             * @memberof hopsd.meta.BootstrapAuth
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BootstrapAuth.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.BootstrapAuth";
+            };
+
+            return BootstrapAuth;
+        })();
+
+        meta.UserRecord = (function() {
+
+            /**
+             * Properties of a UserRecord.
+             * @typedef {Object} hopsd.meta.UserRecord.$Properties
+             * @property {string|null} [name] UserRecord name
+             * @property {Array.<string>|null} [groups] UserRecord groups
+             * @property {boolean|null} [disabled] UserRecord disabled
+             * @property {number|null} [createdMs] UserRecord createdMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a UserRecord.
+             * @memberof hopsd.meta
+             * @interface IUserRecord
+             * @augments hopsd.meta.UserRecord.$Properties
+             * @deprecated Use hopsd.meta.UserRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a UserRecord.
+             * @typedef {hopsd.meta.UserRecord.$Properties} hopsd.meta.UserRecord.$Shape
+             */
+
+            /**
+             * Constructs a new UserRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a UserRecord.
+             * @constructor
+             * @param {hopsd.meta.UserRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UserRecord = function (p) {
+                this.groups = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UserRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.name = "";
+
+            /**
+             * UserRecord groups.
+             * @member {Array.<string>} groups
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.groups = $util.emptyArray;
+
+            /**
+             * UserRecord disabled.
+             * @member {boolean} disabled
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.disabled = false;
+
+            /**
+             * UserRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             */
+            UserRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new UserRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UserRecord} UserRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.UserRecord.$Shape): hopsd.meta.UserRecord & hopsd.meta.UserRecord.$Shape;
+             *   (properties?: hopsd.meta.UserRecord.$Properties): hopsd.meta.UserRecord;
+             * }}
+             */
+            UserRecord.create = function(properties) {
+                return new UserRecord(properties);
+            };
+
+            /**
+             * Encodes the specified UserRecord message. Does not implicitly {@link hopsd.meta.UserRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord.$Properties} m UserRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.groups != null && m.groups.length) {
+                    for (var i = 0; i < m.groups.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.groups[i]);
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled") && m.disabled !== false)
+                    w.uint32(/* id 3, wireType 0 =*/24).bool(m.disabled);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.createdMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UserRecord message, length delimited. Does not implicitly {@link hopsd.meta.UserRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord.$Properties} message UserRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a UserRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UserRecord & hopsd.meta.UserRecord.$Shape} UserRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UserRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.groups && m.groups.length))
+                                m.groups = [];
+                            m.groups.push(r.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.disabled = v;
+                            else
+                                delete m.disabled;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a UserRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UserRecord & hopsd.meta.UserRecord.$Shape} UserRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a UserRecord message.
+             * @function verify
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UserRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.groups != null && $Object.hasOwnProperty.call(m, "groups")) {
+                    if (!$Array.isArray(m.groups))
+                        return "groups: array expected";
+                    for (var i = 0; i < m.groups.length; ++i) {
+                        if (!$util.isString(m.groups[i]))
+                            return "groups: string[] expected";
+                    }
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    if (typeof m.disabled !== "boolean")
+                        return "disabled: boolean expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a UserRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UserRecord} UserRecord
+             */
+            UserRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UserRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UserRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UserRecord();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.groups) {
+                    if (!$Array.isArray(d.groups))
+                        throw $TypeError(".hopsd.meta.UserRecord.groups: array expected");
+                    m.groups = $Array(d.groups.length);
+                    for (var i = 0; i < d.groups.length; ++i) {
+                        m.groups[i] = $String(d.groups[i]);
+                    }
+                }
+                if (d.disabled != null) {
+                    if (d.disabled) {
+                        m.disabled = $Boolean(d.disabled);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a UserRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {hopsd.meta.UserRecord} m UserRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UserRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.groups = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    d.disabled = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.groups && m.groups.length) {
+                    d.groups = $Array(m.groups.length);
+                    for (var j = 0; j < m.groups.length; ++j) {
+                        d.groups[j] = m.groups[j];
+                    }
+                }
+                if (m.disabled != null && $Object.hasOwnProperty.call(m, "disabled")) {
+                    d.disabled = m.disabled;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UserRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UserRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UserRecord.prototype.toJSON = function() {
+                return UserRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UserRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UserRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UserRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UserRecord";
+            };
+
+            return UserRecord;
+        })();
+
+        meta.ApiKeyRecord = (function() {
+
+            /**
+             * Properties of an ApiKeyRecord.
+             * @typedef {Object} hopsd.meta.ApiKeyRecord.$Properties
+             * @property {string|null} [id] ApiKeyRecord id
+             * @property {string|null} [name] ApiKeyRecord name
+             * @property {string|null} [user] ApiKeyRecord user
+             * @property {string|null} [project] ApiKeyRecord project
+             * @property {Uint8Array|null} [secretHash] ApiKeyRecord secretHash
+             * @property {number|null} [createdMs] ApiKeyRecord createdMs
+             * @property {number|null} [expiresMs] ApiKeyRecord expiresMs
+             * @property {number|null} [revokedMs] ApiKeyRecord revokedMs
+             * @property {string|null} [createdBy] ApiKeyRecord createdBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ApiKeyRecord.
+             * @memberof hopsd.meta
+             * @interface IApiKeyRecord
+             * @augments hopsd.meta.ApiKeyRecord.$Properties
+             * @deprecated Use hopsd.meta.ApiKeyRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of an ApiKeyRecord.
+             * @typedef {hopsd.meta.ApiKeyRecord.$Properties} hopsd.meta.ApiKeyRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ApiKeyRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents an ApiKeyRecord.
+             * @constructor
+             * @param {hopsd.meta.ApiKeyRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ApiKeyRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ApiKeyRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.id = "";
+
+            /**
+             * ApiKeyRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.name = "";
+
+            /**
+             * ApiKeyRecord user.
+             * @member {string} user
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.user = "";
+
+            /**
+             * ApiKeyRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.project = "";
+
+            /**
+             * ApiKeyRecord secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * ApiKeyRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ApiKeyRecord expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ApiKeyRecord revokedMs.
+             * @member {number} revokedMs
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.revokedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ApiKeyRecord createdBy.
+             * @member {string} createdBy
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.createdBy = "";
+
+            /**
+             * Creates a new ApiKeyRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ApiKeyRecord} ApiKeyRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ApiKeyRecord.$Shape): hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape;
+             *   (properties?: hopsd.meta.ApiKeyRecord.$Properties): hopsd.meta.ApiKeyRecord;
+             * }}
+             */
+            ApiKeyRecord.create = function(properties) {
+                return new ApiKeyRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ApiKeyRecord message. Does not implicitly {@link hopsd.meta.ApiKeyRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord.$Properties} m ApiKeyRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApiKeyRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.user);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.project);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.secretHash);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.createdMs);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.expiresMs);
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs") && (typeof m.revokedMs === "object" ? m.revokedMs.low || m.revokedMs.high : m.revokedMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.revokedMs);
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.createdBy);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ApiKeyRecord message, length delimited. Does not implicitly {@link hopsd.meta.ApiKeyRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord.$Properties} message ApiKeyRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApiKeyRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ApiKeyRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape} ApiKeyRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApiKeyRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ApiKeyRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revokedMs = v;
+                            else
+                                delete m.revokedMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.createdBy = v;
+                            else
+                                delete m.createdBy;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an ApiKeyRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape} ApiKeyRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApiKeyRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ApiKeyRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ApiKeyRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (!$util.isInteger(m.revokedMs) && !(m.revokedMs && $util.isInteger(m.revokedMs.low) && $util.isInteger(m.revokedMs.high)))
+                        return "revokedMs: integer|Long expected";
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    if (!$util.isString(m.createdBy))
+                        return "createdBy: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ApiKeyRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ApiKeyRecord} ApiKeyRecord
+             */
+            ApiKeyRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ApiKeyRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ApiKeyRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ApiKeyRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedMs != null) {
+                    if (typeof d.revokedMs === "object" ? d.revokedMs.low || d.revokedMs.high : $Number(d.revokedMs) !== 0) {
+                        if ($util.Long)
+                            m.revokedMs = $util.Long.fromValue(d.revokedMs, true);
+                        else if (typeof d.revokedMs === "string")
+                            m.revokedMs = $parseInt(d.revokedMs, 10);
+                        else if (typeof d.revokedMs === "number")
+                            m.revokedMs = d.revokedMs;
+                        else if (typeof d.revokedMs === "object")
+                            m.revokedMs = new $util.LongBits(d.revokedMs.low >>> 0, d.revokedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.createdBy != null) {
+                    if (typeof d.createdBy !== "string" || d.createdBy.length) {
+                        m.createdBy = $String(d.createdBy);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an ApiKeyRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {hopsd.meta.ApiKeyRecord} m ApiKeyRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ApiKeyRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.name = "";
+                    d.user = "";
+                    d.project = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revokedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revokedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.createdBy = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revokedMs = typeof m.revokedMs === "number" ? $BigInt(m.revokedMs) : $util.Long.fromBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.revokedMs === "number")
+                        d.revokedMs = o.longs === $String ? $String(m.revokedMs) : m.revokedMs;
+                    else
+                        d.revokedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.revokedMs) : o.longs === $Number ? new $util.LongBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0).toNumber(true) : m.revokedMs;
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    d.createdBy = m.createdBy;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ApiKeyRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ApiKeyRecord.prototype.toJSON = function() {
+                return ApiKeyRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ApiKeyRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ApiKeyRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ApiKeyRecord";
+            };
+
+            return ApiKeyRecord;
+        })();
+
+        meta.DelegationTokenRecord = (function() {
+
+            /**
+             * Properties of a DelegationTokenRecord.
+             * @typedef {Object} hopsd.meta.DelegationTokenRecord.$Properties
+             * @property {number|null} [seq] DelegationTokenRecord seq
+             * @property {string|null} [owner] DelegationTokenRecord owner
+             * @property {string|null} [renewer] DelegationTokenRecord renewer
+             * @property {Uint8Array|null} [passwordHash] DelegationTokenRecord passwordHash
+             * @property {number|null} [issueMs] DelegationTokenRecord issueMs
+             * @property {number|null} [maxDateMs] DelegationTokenRecord maxDateMs
+             * @property {number|null} [expiresMs] DelegationTokenRecord expiresMs
+             * @property {number|null} [cancelledMs] DelegationTokenRecord cancelledMs
+             * @property {string|null} [kind] DelegationTokenRecord kind
+             * @property {string|null} [service] DelegationTokenRecord service
+             * @property {string|null} [project] DelegationTokenRecord project
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DelegationTokenRecord.
+             * @memberof hopsd.meta
+             * @interface IDelegationTokenRecord
+             * @augments hopsd.meta.DelegationTokenRecord.$Properties
+             * @deprecated Use hopsd.meta.DelegationTokenRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DelegationTokenRecord.
+             * @typedef {hopsd.meta.DelegationTokenRecord.$Properties} hopsd.meta.DelegationTokenRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DelegationTokenRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DelegationTokenRecord.
+             * @constructor
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DelegationTokenRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DelegationTokenRecord seq.
+             * @member {number} seq
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.seq = 0;
+
+            /**
+             * DelegationTokenRecord owner.
+             * @member {string} owner
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.owner = "";
+
+            /**
+             * DelegationTokenRecord renewer.
+             * @member {string} renewer
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.renewer = "";
+
+            /**
+             * DelegationTokenRecord passwordHash.
+             * @member {Uint8Array} passwordHash
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.passwordHash = $util.newBuffer([]);
+
+            /**
+             * DelegationTokenRecord issueMs.
+             * @member {number} issueMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.issueMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord maxDateMs.
+             * @member {number} maxDateMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.maxDateMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord cancelledMs.
+             * @member {number} cancelledMs
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.cancelledMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DelegationTokenRecord kind.
+             * @member {string} kind
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.kind = "";
+
+            /**
+             * DelegationTokenRecord service.
+             * @member {string} service
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.service = "";
+
+            /**
+             * DelegationTokenRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             */
+            DelegationTokenRecord.prototype.project = "";
+
+            /**
+             * Creates a new DelegationTokenRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DelegationTokenRecord} DelegationTokenRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.DelegationTokenRecord.$Shape): hopsd.meta.DelegationTokenRecord & hopsd.meta.DelegationTokenRecord.$Shape;
+             *   (properties?: hopsd.meta.DelegationTokenRecord.$Properties): hopsd.meta.DelegationTokenRecord;
+             * }}
+             */
+            DelegationTokenRecord.create = function(properties) {
+                return new DelegationTokenRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DelegationTokenRecord message. Does not implicitly {@link hopsd.meta.DelegationTokenRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties} m DelegationTokenRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DelegationTokenRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner") && m.owner !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.owner);
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer") && m.renewer !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.renewer);
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash") && m.passwordHash.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.passwordHash);
+                if (m.issueMs != null && $Object.hasOwnProperty.call(m, "issueMs") && (typeof m.issueMs === "object" ? m.issueMs.low || m.issueMs.high : m.issueMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.issueMs);
+                if (m.maxDateMs != null && $Object.hasOwnProperty.call(m, "maxDateMs") && (typeof m.maxDateMs === "object" ? m.maxDateMs.low || m.maxDateMs.high : m.maxDateMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.maxDateMs);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.expiresMs);
+                if (m.cancelledMs != null && $Object.hasOwnProperty.call(m, "cancelledMs") && (typeof m.cancelledMs === "object" ? m.cancelledMs.low || m.cancelledMs.high : m.cancelledMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.cancelledMs);
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.kind);
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service") && m.service !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.service);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 11, wireType 2 =*/90).string(m.project);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DelegationTokenRecord message, length delimited. Does not implicitly {@link hopsd.meta.DelegationTokenRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord.$Properties} message DelegationTokenRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DelegationTokenRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DelegationTokenRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DelegationTokenRecord & hopsd.meta.DelegationTokenRecord.$Shape} DelegationTokenRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DelegationTokenRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DelegationTokenRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.owner = v;
+                            else
+                                delete m.owner;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.renewer = v;
+                            else
+                                delete m.renewer;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.passwordHash = v;
+                            else
+                                delete m.passwordHash;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.issueMs = v;
+                            else
+                                delete m.issueMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.maxDateMs = v;
+                            else
+                                delete m.maxDateMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.cancelledMs = v;
+                            else
+                                delete m.cancelledMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.kind = v;
+                            else
+                                delete m.kind;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.service = v;
+                            else
+                                delete m.service;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DelegationTokenRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DelegationTokenRecord & hopsd.meta.DelegationTokenRecord.$Shape} DelegationTokenRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DelegationTokenRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DelegationTokenRecord message.
+             * @function verify
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DelegationTokenRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    if (!$util.isString(m.owner))
+                        return "owner: string expected";
+                }
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    if (!$util.isString(m.renewer))
+                        return "renewer: string expected";
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    if (!(m.passwordHash && typeof m.passwordHash.length === "number" || $util.isString(m.passwordHash)))
+                        return "passwordHash: buffer expected";
+                }
+                if (m.issueMs != null && $Object.hasOwnProperty.call(m, "issueMs")) {
+                    if (!$util.isInteger(m.issueMs) && !(m.issueMs && $util.isInteger(m.issueMs.low) && $util.isInteger(m.issueMs.high)))
+                        return "issueMs: integer|Long expected";
+                }
+                if (m.maxDateMs != null && $Object.hasOwnProperty.call(m, "maxDateMs")) {
+                    if (!$util.isInteger(m.maxDateMs) && !(m.maxDateMs && $util.isInteger(m.maxDateMs.low) && $util.isInteger(m.maxDateMs.high)))
+                        return "maxDateMs: integer|Long expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                if (m.cancelledMs != null && $Object.hasOwnProperty.call(m, "cancelledMs")) {
+                    if (!$util.isInteger(m.cancelledMs) && !(m.cancelledMs && $util.isInteger(m.cancelledMs.low) && $util.isInteger(m.cancelledMs.high)))
+                        return "cancelledMs: integer|Long expected";
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    if (!$util.isString(m.kind))
+                        return "kind: string expected";
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    if (!$util.isString(m.service))
+                        return "service: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DelegationTokenRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DelegationTokenRecord} DelegationTokenRecord
+             */
+            DelegationTokenRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DelegationTokenRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DelegationTokenRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DelegationTokenRecord();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                if (d.owner != null) {
+                    if (typeof d.owner !== "string" || d.owner.length) {
+                        m.owner = $String(d.owner);
+                    }
+                }
+                if (d.renewer != null) {
+                    if (typeof d.renewer !== "string" || d.renewer.length) {
+                        m.renewer = $String(d.renewer);
+                    }
+                }
+                if (d.passwordHash != null) {
+                    if (d.passwordHash.length) {
+                        if (typeof d.passwordHash === "string")
+                            $util.base64.decode(d.passwordHash, m.passwordHash = $util.newBuffer($util.base64.length(d.passwordHash)), 0);
+                        else if (d.passwordHash.length >= 0)
+                            m.passwordHash = d.passwordHash;
+                    }
+                }
+                if (d.issueMs != null) {
+                    if (typeof d.issueMs === "object" ? d.issueMs.low || d.issueMs.high : $Number(d.issueMs) !== 0) {
+                        if ($util.Long)
+                            m.issueMs = $util.Long.fromValue(d.issueMs, true);
+                        else if (typeof d.issueMs === "string")
+                            m.issueMs = $parseInt(d.issueMs, 10);
+                        else if (typeof d.issueMs === "number")
+                            m.issueMs = d.issueMs;
+                        else if (typeof d.issueMs === "object")
+                            m.issueMs = new $util.LongBits(d.issueMs.low >>> 0, d.issueMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.maxDateMs != null) {
+                    if (typeof d.maxDateMs === "object" ? d.maxDateMs.low || d.maxDateMs.high : $Number(d.maxDateMs) !== 0) {
+                        if ($util.Long)
+                            m.maxDateMs = $util.Long.fromValue(d.maxDateMs, true);
+                        else if (typeof d.maxDateMs === "string")
+                            m.maxDateMs = $parseInt(d.maxDateMs, 10);
+                        else if (typeof d.maxDateMs === "number")
+                            m.maxDateMs = d.maxDateMs;
+                        else if (typeof d.maxDateMs === "object")
+                            m.maxDateMs = new $util.LongBits(d.maxDateMs.low >>> 0, d.maxDateMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.cancelledMs != null) {
+                    if (typeof d.cancelledMs === "object" ? d.cancelledMs.low || d.cancelledMs.high : $Number(d.cancelledMs) !== 0) {
+                        if ($util.Long)
+                            m.cancelledMs = $util.Long.fromValue(d.cancelledMs, true);
+                        else if (typeof d.cancelledMs === "string")
+                            m.cancelledMs = $parseInt(d.cancelledMs, 10);
+                        else if (typeof d.cancelledMs === "number")
+                            m.cancelledMs = d.cancelledMs;
+                        else if (typeof d.cancelledMs === "object")
+                            m.cancelledMs = new $util.LongBits(d.cancelledMs.low >>> 0, d.cancelledMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.kind != null) {
+                    if (typeof d.kind !== "string" || d.kind.length) {
+                        m.kind = $String(d.kind);
+                    }
+                }
+                if (d.service != null) {
+                    if (typeof d.service !== "string" || d.service.length) {
+                        m.service = $String(d.service);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DelegationTokenRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {hopsd.meta.DelegationTokenRecord} m DelegationTokenRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DelegationTokenRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                    d.owner = "";
+                    d.renewer = "";
+                    if (o.bytes === $String)
+                        d.passwordHash = "";
+                    else {
+                        d.passwordHash = [];
+                        if (o.bytes !== $Array)
+                            d.passwordHash = $util.newBuffer(d.passwordHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.issueMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.issueMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.maxDateMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.maxDateMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.cancelledMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.cancelledMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.kind = "";
+                    d.service = "";
+                    d.project = "";
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    d.owner = m.owner;
+                }
+                if (m.renewer != null && $Object.hasOwnProperty.call(m, "renewer")) {
+                    d.renewer = m.renewer;
+                }
+                if (m.passwordHash != null && $Object.hasOwnProperty.call(m, "passwordHash")) {
+                    d.passwordHash = o.bytes === $String ? $util.base64.encode(m.passwordHash, 0, m.passwordHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.passwordHash) : m.passwordHash;
+                }
+                if (m.issueMs != null && $Object.hasOwnProperty.call(m, "issueMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.issueMs = typeof m.issueMs === "number" ? $BigInt(m.issueMs) : $util.Long.fromBits(m.issueMs.low >>> 0, m.issueMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.issueMs === "number")
+                        d.issueMs = o.longs === $String ? $String(m.issueMs) : m.issueMs;
+                    else
+                        d.issueMs = o.longs === $String ? $util.Long.prototype.toString.call(m.issueMs) : o.longs === $Number ? new $util.LongBits(m.issueMs.low >>> 0, m.issueMs.high >>> 0).toNumber(true) : m.issueMs;
+                }
+                if (m.maxDateMs != null && $Object.hasOwnProperty.call(m, "maxDateMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.maxDateMs = typeof m.maxDateMs === "number" ? $BigInt(m.maxDateMs) : $util.Long.fromBits(m.maxDateMs.low >>> 0, m.maxDateMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.maxDateMs === "number")
+                        d.maxDateMs = o.longs === $String ? $String(m.maxDateMs) : m.maxDateMs;
+                    else
+                        d.maxDateMs = o.longs === $String ? $util.Long.prototype.toString.call(m.maxDateMs) : o.longs === $Number ? new $util.LongBits(m.maxDateMs.low >>> 0, m.maxDateMs.high >>> 0).toNumber(true) : m.maxDateMs;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                if (m.cancelledMs != null && $Object.hasOwnProperty.call(m, "cancelledMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.cancelledMs = typeof m.cancelledMs === "number" ? $BigInt(m.cancelledMs) : $util.Long.fromBits(m.cancelledMs.low >>> 0, m.cancelledMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.cancelledMs === "number")
+                        d.cancelledMs = o.longs === $String ? $String(m.cancelledMs) : m.cancelledMs;
+                    else
+                        d.cancelledMs = o.longs === $String ? $util.Long.prototype.toString.call(m.cancelledMs) : o.longs === $Number ? new $util.LongBits(m.cancelledMs.low >>> 0, m.cancelledMs.high >>> 0).toNumber(true) : m.cancelledMs;
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    d.kind = m.kind;
+                }
+                if (m.service != null && $Object.hasOwnProperty.call(m, "service")) {
+                    d.service = m.service;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DelegationTokenRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DelegationTokenRecord.prototype.toJSON = function() {
+                return DelegationTokenRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DelegationTokenRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DelegationTokenRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DelegationTokenRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DelegationTokenRecord";
+            };
+
+            return DelegationTokenRecord;
         })();
 
         return meta;

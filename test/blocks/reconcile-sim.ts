@@ -388,7 +388,7 @@ export async function runReconcileSim(opts: SimOptions): Promise<SimResult> {
     // Enough NORMAL datanodes stay for replication 3 even with DOWN_MAX of them down.
     if (retired >= RETIRED_MAX || normalLive.length <= 3 + DOWN_MAX - down()) return
     const n = pick(normalLive, simRng)
-    await manager.setDatanodeState(SU.user, n.id, 'DRAINING')
+    await manager.setDatanodeState({ ...SU, via: 'cluster', superuser: true }, n.id, 'DRAINING')
     stats.decommissions++
     trace.push(`decommission ${n.id}`)
   }

@@ -43,6 +43,7 @@ describe('defaults', () => {
       swarmKey: undefined,
       voters: 3,
       tls: false,
+      auth: 'secure',
       gossipIntervalMs: 1000,
       suspectAfterMs: 5000,
       deadAfterMs: 30_000,
@@ -80,6 +81,8 @@ describe('flags', () => {
         '--voters',
         '5',
         '--tls',
+        '--auth',
+        'simple',
         '--gossip-interval-ms',
         '100',
         '--suspect-after-ms',
@@ -110,6 +113,7 @@ describe('flags', () => {
       swarmKey: '/srv/keys/swarm.key',
       voters: 5,
       tls: true,
+      auth: 'simple',
       gossipIntervalMs: 100,
       suspectAfterMs: 500,
       deadAfterMs: 2000,
@@ -292,6 +296,15 @@ describe('hopsd dev plan', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
+
+describe('auth', () => {
+  it('is secure by default, simple or secure by flag, file or HOPSD_AUTH; anything else is refused', () => {
+    expect(resolveConfig({ cwd: '/srv' }).auth).toBe('secure')
+    expect(resolveConfig({ cwd: '/srv', flags: { auth: 'simple' } }).auth).toBe('simple')
+    expect(resolveConfig({ cwd: '/srv', env: { HOPSD_AUTH: 'simple' } }).auth).toBe('simple')
+    expect(() => resolveConfig({ cwd: '/srv', flags: { auth: 'kerberos' } })).toThrow(/simple or secure/)
+  })
+})
 
 describe('documentation', () => {
   it('lists every key in the README configuration table with its flag, file key and variable', async () => {

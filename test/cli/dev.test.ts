@@ -1,6 +1,6 @@
 // `hopsd dev`: a local cluster of child processes, each healthy, none restarted, all stopped on SIGTERM.
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -63,6 +63,16 @@ describe('hopsd dev', () => {
       expect(info.join).toHaveLength(2)
       expect(existsSync(join(dir, 'n1', 'node.key'))).toBe(true)
       expect(existsSync(join(dir, 'n2.log'))).toBe(true)
+      // Simple auth (user.name is believed), and the admin key printed, working as a bearer key.
+      const admin = await waitFor(() => /admin key (hk\.\S+) \(in (\S+);/.exec(stdout), {
+        timeoutMs: 60_000,
+        what: `dev to print the admin key (${stdout}${stderr})`,
+      })
+      expect(readFileSync(admin[2]!, 'utf8').trim()).toBe(admin[1])
+      const doc = await fetch(`${nodes[0]!.url}/api/v1/cluster`, {
+        headers: { authorization: `Bearer ${admin[1]}` },
+      })
+      expect(((await doc.json()) as { auth: string }).auth).toBe('simple')
 
       // A node that dies is reported, not restarted.
       process.kill(nodes[1]!.pid, 'SIGKILL')

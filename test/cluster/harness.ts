@@ -242,11 +242,19 @@ export type StartedNode = LoopbackNode
 
 export class TestCluster {
   readonly name: string
+  readonly #auth: 'simple' | 'secure' | undefined
   #cluster: LoopbackCluster | undefined
   #failed = false
 
-  constructor(name: string) {
+  /** `auth`: the nodes' `--auth` (default simple, see test/helpers startCluster). */
+  constructor(name: string, opts: { auth?: 'simple' | 'secure' } = {}) {
     this.name = name
+    this.#auth = opts.auth
+  }
+
+  /** The admin key the node that initialised the cluster wrote (secure-auth tests). */
+  adminKey(timeoutMs?: number): Promise<string> {
+    return this.#c.adminKey(timeoutMs)
   }
 
   get #c(): LoopbackCluster {
@@ -270,7 +278,7 @@ export class TestCluster {
 
   async open(): Promise<void> {
     await acquireLock(LOCK_WAIT_MS - 10_000)
-    this.#cluster = new LoopbackCluster({ prefix: `hopsd-cluster-${this.name}-` })
+    this.#cluster = new LoopbackCluster({ prefix: `hopsd-cluster-${this.name}-`, auth: this.#auth })
   }
 
   /** Marks the run failed, so close() prints the nodes' log tails. */
@@ -382,8 +390,8 @@ export class TestCluster {
  * Registers the vitest hooks of a cluster file: open (takes the lock) before all, note failures (log
  * tails are printed on close), close after all — even when a test or a hook failed.
  */
-export function useCluster(name: string): TestCluster {
-  const c = new TestCluster(name)
+export function useCluster(name: string, opts: { auth?: 'simple' | 'secure' } = {}): TestCluster {
+  const c = new TestCluster(name, opts)
   beforeAll(() => c.open(), LOCK_WAIT_MS)
   beforeEach(() => {
     onTestFailed(() => c.markFailed())

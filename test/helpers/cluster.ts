@@ -10,6 +10,9 @@
  * they are (no retry). Nodes can be added later ({@link LoopbackCluster.start}) and restarted on the
  * same data dir, ports and flags ({@link LoopbackCluster.restart}).
  *
+ * Nodes run `--auth simple` unless the options say `auth: 'secure'` (hopsd's own default): tests act as
+ * anyone through WebHDFS `user.name`; tests of authentication use {@link LoopbackCluster.adminKey}.
+ *
  * Every node is also registered with {@link stopAllNodes}; the cluster's directory (a
  * {@link makeTempDir} one unless `dir` is given) goes with {@link removeTempDirs}.
  *
@@ -30,11 +33,11 @@
  * await c2.stop()
  * ```
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROLES as HOPSD_ROLES } from '../../src/node/config.js'
 import { generateSwarmKey } from '../../src/node/p2p/swarm-key.js'
-import { freePorts, makeTempDir, startNode, type NodeHandle } from './index.js'
+import { freePorts, makeTempDir, startNode, waitFor, type NodeHandle } from './index.js'
 
 /** Writes a fresh swarm key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits), mode 0600; returns `path`. */
 export function writeSwarmKey(path: string): string {
@@ -108,6 +111,12 @@ export interface StartClusterOptions extends StartNodesOptions {
   readonly readyTimeoutMs?: number
   /** Starts of one node on fresh ports when the daemon says PORT_IN_USE (default 3). */
   readonly portAttempts?: number
+  /**
+   * `--auth` of every node: `simple` by default (tests act as anyone with `user.name`); tests of
+   * authentication pass `secure` and use the admin key the bootstrapping node writes
+   * ({@link LoopbackCluster.adminKey}).
+   */
+  readonly auth?: 'simple' | 'secure'
 }
 
 /** A node of the cluster: where it lives and its current process. */
@@ -259,6 +268,26 @@ export class LoopbackCluster {
     return node.handle
   }
 
+  /**
+   * The admin key (`<data-dir>/admin.key` of the node that initialised the cluster), once one node has
+   * written it; waits up to `timeoutMs` (the cluster initialises itself seconds after it forms).
+   */
+  async adminKey(timeoutMs = 60_000): Promise<string> {
+    return waitFor(
+      () => {
+        for (const n of this.nodes) {
+          try {
+            return readFileSync(join(n.dataDir, 'admin.key'), 'utf8').trim()
+          } catch {
+            // not this one (yet)
+          }
+        }
+        return undefined
+      },
+      { timeoutMs, intervalMs: 200, what: `${this.dir}: an admin.key in a node's data dir` },
+    )
+  }
+
   /** Stops every node still running (SIGTERM, SIGKILL after `timeoutMs`). */
   async stop(timeoutMs = 10_000): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.handle.stop(timeoutMs)))
@@ -321,6 +350,7 @@ export class LoopbackCluster {
       ],
       env: { ...this.#opts.env, ...spec.env },
       readyTimeoutMs: this.#opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+      auth: this.#opts.auth,
     })
   }
 }

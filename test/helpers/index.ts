@@ -196,6 +196,13 @@ export interface StartNodeOptions {
   readonly cwd?: string
   /** Deadline for /health to answer 200 (default 30 s). */
   readonly readyTimeoutMs?: number
+  /**
+   * `--auth` of the node (default `simple`, so that tests may act as anyone with WebHDFS `user.name`,
+   * as they did before secure auth existed). Tests of authentication pass `secure` — hopsd's own
+   * default — and then authenticate with the admin key in `<data-dir>/admin.key` (see adminKeyOf).
+   * An `--auth` in `extraArgs` wins.
+   */
+  readonly auth?: 'simple' | 'secure'
 }
 
 export interface ExitInfo {
@@ -233,6 +240,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   if (opts.roles !== undefined) args.push('--roles', opts.roles.join(','))
   if (opts.join !== undefined && opts.join.length > 0) args.push('--join', opts.join.join(','))
   if (opts.bootstrapExpect !== undefined) args.push('--bootstrap-expect', String(opts.bootstrapExpect))
+  if (!(opts.extraArgs ?? []).includes('--auth')) args.push('--auth', opts.auth ?? 'simple')
   args.push(...(opts.extraArgs ?? []))
 
   const base = opts.command !== undefined ? { command: opts.command, args: [] } : hopsdCommand()

@@ -6,7 +6,7 @@
  *   pandas, schemathesis). Its directory is named after a hash of the requirements file, so a changed
  *   file makes a new one; a finished one is marked and reused.
  * - {@link hadoopClient}: Hadoop's Java client (hadoop-client-api + runtime from Maven Central, into a
- *   Maven repository under .cache/m2) and the test's Java program compiled against it.
+ *   Maven repository under .cache/m2) and the test's Java programs (test/java/*.java) compiled against it.
  *
  * Several vitest workers (and other worktrees' runs) may ask at once: a directory lock under .cache/
  * makes one of them build while the others wait, and a half-built environment is never used (the
@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { REPO_ROOT, isProcessAlive, waitFor } from './index.js'
@@ -116,13 +116,15 @@ export function hadoopClient(): Promise<HadoopClient> {
 async function makeHadoopClient(): Promise<HadoopClient> {
   const javaDir = join(REPO_ROOT, 'test', 'java')
   const pom = join(javaDir, 'pom.xml')
-  const source = join(javaDir, 'HadoopWebHdfsOps.java')
+  // Every program in test/java (HadoopWebHdfsOps, HadoopTokenOps), compiled together.
+  const sources = readdirSync(javaDir)
+    .filter((f) => f.endsWith('.java'))
+    .sort()
+    .map((f) => join(javaDir, f))
   const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12)
-  const srcHash = createHash('sha256')
-    .update(readFileSync(pom))
-    .update(readFileSync(source))
-    .digest('hex')
-    .slice(0, 12)
+  const srcHashing = createHash('sha256').update(readFileSync(pom))
+  for (const source of sources) srcHashing.update(readFileSync(source))
+  const srcHash = srcHashing.digest('hex').slice(0, 12)
   const lib = join(CACHE_DIR, 'java', `lib-${pomHash}`)
   const classes = join(CACHE_DIR, 'java', `classes-${srcHash}`)
   const out: HadoopClient = { classpath: `${classes}:${lib}/*` }
@@ -148,7 +150,7 @@ async function makeHadoopClient(): Promise<HadoopClient> {
     if (!existsSync(join(classes, '.complete'))) {
       rmSync(classes, { recursive: true, force: true })
       mkdirSync(classes, { recursive: true })
-      await run('javac', ['-nowarn', '-cp', `${lib}/*`, '-d', classes, source], {
+      await run('javac', ['-nowarn', '-cp', `${lib}/*`, '-d', classes, ...sources], {
         timeout: BUILD_TIMEOUT_MS,
         maxBuffer: 16 * 1024 * 1024,
       })

@@ -75,7 +75,7 @@ except FileExistsError:
 fs.rm_file(root + "/put/in.bin")
 assert not fs.exists(root + "/put/in.bin")
 try:
-    fs.get_delegation_token()  # hopsd has no delegation tokens (yet): a clean error, not a crash
+    fs.get_delegation_token()  # tokens are for users the cluster knows: a clean error, not a crash
     raise AssertionError("expected an error")
 except (RuntimeError, ValueError, NotImplementedError) as e:
     assert "Unsupported" in str(e) or "token" in str(e).lower(), e

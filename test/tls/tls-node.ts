@@ -53,6 +53,8 @@ export async function startTlsNode(opts: TlsNodeOptions): Promise<TlsNode> {
   if (opts.roles !== undefined) args.push('--roles', opts.roles.join(','))
   if (opts.join !== undefined && opts.join.length > 0) args.push('--join', opts.join.join(','))
   if (opts.bootstrapExpect !== undefined) args.push('--bootstrap-expect', String(opts.bootstrapExpect))
+  // Simple auth unless the test asks otherwise (as test/helpers startNode does).
+  if (!(opts.extraArgs ?? []).includes('--auth')) args.push('--auth', 'simple')
   args.push(...(opts.extraArgs ?? []))
   const base = hopsdCommand()
   const child = spawn(base.command, [...base.args, ...args], {

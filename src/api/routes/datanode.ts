@@ -1,6 +1,8 @@
 /**
  * The datanode's HTTP route: WebHDFS CREATE/APPEND step two (`PUT|POST /api/v1/datanode/write/<path>`,
- * the Location a metadata node signed in step one). The body streams into the datanode's write path
+ * the Location a metadata node signed in step one). The route is open to the API's auth hook: the
+ * Location's token authenticates it, and its `hopsd.grant` (the metadata node's signed grant for the
+ * writer) goes with every command the write proposes. The body streams into the datanode's write path
  * (src/fs/datanode); errors answer as WebHDFS `RemoteException`s with the error table's status.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -39,11 +41,13 @@ export function datanodeRoutes(deps: DatanodeRoutesDeps): ApiRoutes {
           throw new FsError('INVALID_ARGUMENT', `the data route takes CREATE or APPEND, not ${op}`)
         const path = '/' + ((req.params as { '*'?: string })['*'] ?? '')
         const user = tokens.verify(q['hopsd.token'] ?? '', signedFields(op, path, q))
+        const grant = q['hopsd.grant'] || undefined
         const int = (k: string, d: number): number => (q[k] === undefined || q[k] === '' ? d : Number(q[k]))
         await deps.datanode.write({
           op,
           path,
           user,
+          grant,
           params: {
             overwrite: q['overwrite'] === 'true',
             permission: q['permission'] ? Number.parseInt(q['permission'], 8) : 0o644,
@@ -66,7 +70,14 @@ export function datanodeRoutes(deps: DatanodeRoutesDeps): ApiRoutes {
         tags: ['webhdfs'],
         response: { default: { description: 'empty; RemoteException JSON on errors' } },
       }
-      app.route({ method: ['PUT', 'POST'], url: '/api/v1/datanode/write/*', schema, handler })
+      app.route({
+        method: ['PUT', 'POST'],
+        url: '/api/v1/datanode/write/*',
+        schema,
+        // Authenticated by its signed Location (token), not by the hook: clients send no credential here.
+        config: { auth: 'public' },
+        handler,
+      })
     },
   }
 }

@@ -7,7 +7,8 @@
  * - `GET  /api/v1/fs/files?path=`     its bytes (offset, length)
  * - `GET  /api/v1/fs/changes?since=`  the change log after a Raft index: long-poll (`waitMs`), or
  *                                     server-sent events with `Accept: text/event-stream`
- * The caller is `user.name` (as for WebHDFS) until projects bring authentication. Errors go through the
+ * The caller is the principal the API's auth hook verified (`request.caller`); `user.name` counts only
+ * under simple auth, and only through that hook. Errors go through the
  * API's one mapper (src/api/error-mapper.ts): `{"error":{"code","message"}}` with the joined table's
  * status (FS_ERRORS' rows for fs codes); only the /webhdfs routes answer RemoteException, as WebHDFS
  * requires.
@@ -15,6 +16,7 @@
 import { sendBlocked, type BlockReads } from './block-reads.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Caller, FsService } from '../../fs/index.js'
+import { callerOf as verifiedCaller } from '../auth-hook.js'
 import type { ApiRoutes } from '../server.js'
 
 export interface FsRoutesDeps {
@@ -25,7 +27,6 @@ export interface FsRoutesDeps {
   readonly bodyLimitBytes?: number
 }
 
-const DEFAULT_USER = 'dr.who'
 /** Long-poll bound. */
 const WAIT_MS_MAX = 30_000
 const CHANGES_LIMIT_MAX = 10_000
@@ -75,10 +76,15 @@ const eventSchema = {
   },
 } as const
 
+const userNameParam = {
+  type: 'string',
+  description: 'the caller under simple auth only (read by the auth hook, never by the route)',
+} as const
+
 const pathQuery = {
   type: 'object',
   required: ['path'],
-  properties: { path: { type: 'string' }, 'user.name': { type: 'string' }, stale: { type: 'boolean' } },
+  properties: { path: { type: 'string' }, 'user.name': userNameParam, stale: { type: 'boolean' } },
 } as const
 
 export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
@@ -94,6 +100,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/fs/stat',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary: 'Status of a path, with whether the file is inlined',
             tags: ['fs'],
@@ -111,6 +119,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.put(
         '/api/v1/fs/files',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary: 'Write a whole small file in one request (one Raft command)',
             tags: ['fs'],
@@ -123,7 +133,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
               required: ['path'],
               properties: {
                 path: { type: 'string' },
-                'user.name': { type: 'string' },
+                'user.name': userNameParam,
                 overwrite: { type: 'boolean', default: false },
                 permission: { type: 'string', pattern: '^[0-1]?[0-7]{1,3}$' },
                 replication: { type: 'integer', minimum: 1, maximum: 512 },
@@ -180,6 +190,8 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/fs/files',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
             summary: "A file's bytes",
             tags: ['fs'],
@@ -188,7 +200,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
               required: ['path'],
               properties: {
                 path: { type: 'string' },
-                'user.name': { type: 'string' },
+                'user.name': userNameParam,
                 offset: { type: 'integer', minimum: 0, maximum: SAFE_MAX },
                 length: { type: 'integer', minimum: 0, maximum: SAFE_MAX },
                 stale: { type: 'boolean' },
@@ -225,8 +237,11 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/fs/changes',
         {
+          // The fs service re-checks the caller after its read barrier, or at commit.
+          config: { authFresh: false },
           schema: {
-            summary: 'Namespace change events after a Raft index (long-poll, or server-sent events)',
+            summary:
+              'Namespace change events after a Raft index that the caller may see (long-poll, or server-sent events)',
             tags: ['fs'],
             querystring: {
               type: 'object',
@@ -257,6 +272,11 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
                     description: 'events after `since` were already dropped from the bounded log',
                   },
                   lastIndex: { type: 'integer' },
+                  nextSince: {
+                    type: 'integer',
+                    description:
+                      'where to continue (`since` of the next call): past the events hidden from the caller',
+                  },
                 },
               },
               '4xx': errorSchema,
@@ -265,8 +285,9 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
         },
         async (request, reply) => {
           const q = request.query as { since: number; limit: number; waitMs: number; stale?: boolean }
+          const caller = callerOf(request)
           if ((request.headers.accept ?? '').includes('text/event-stream'))
-            return streamChanges(fs, q.since, request, reply)
+            return streamChanges(fs, caller, q.since, request, reply)
           if (q.waitMs > 0) {
             const ac = new AbortController()
             const timer = setTimeout(() => ac.abort(), q.waitMs)
@@ -279,7 +300,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
               request.raw.off('close', onClose)
             }
           }
-          return fs.changes(q.since, q.limit, { stale: q.stale })
+          return fs.changesFor(caller, q.since, q.limit, { stale: q.stale })
         },
       )
     },
@@ -296,13 +317,14 @@ const SSE_KEEPALIVE_MS = 15_000
  */
 async function streamChanges(
   fs: FsService,
+  caller: Caller,
   since: number,
   _request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
   // The first batch after a read barrier (read-your-writes; a failure is still an ordinary error
   // answer), then the stream follows this replica's log.
-  let batch = await fs.changes(since, 1000)
+  let batch = await fs.changesFor(caller, since, 1000)
   reply.hijack()
   const res = reply.raw
   res.writeHead(200, {
@@ -319,14 +341,14 @@ async function streamChanges(
   try {
     for (;;) {
       let text = batch.truncated ? `event: truncated\ndata: {"since":${cursor}}\n\n` : ''
-      for (const e of batch.events) {
-        text += `id: ${e.index}\ndata: ${JSON.stringify(e)}\n\n`
-        cursor = e.index
-      }
+      for (const e of batch.events) text += `id: ${e.index}\ndata: ${JSON.stringify(e)}\n\n`
       if (text !== '' && !res.write(text)) await drainedOrClosed(res, ac.signal)
-      if (batch.events.length === 0) await fs.waitForChanges(cursor, ac.signal)
+      // Past the events the caller may not see too: a reader never spins on a page of hidden events.
+      const progressed = batch.nextSince > cursor
+      cursor = batch.nextSince
+      if (!progressed) await fs.waitForChanges(cursor, ac.signal)
       if (ac.signal.aborted) break
-      batch = await fs.changes(cursor, 1000, { stale: true })
+      batch = await fs.changesFor(caller, cursor, 1000, { stale: true })
     }
   } finally {
     clearInterval(keepalive)
@@ -346,7 +368,7 @@ function drainedOrClosed(res: NodeJS.WritableStream, signal: AbortSignal): Promi
   })
 }
 
+/** The verified caller (the auth hook's; these routes need one). */
 function callerOf(request: FastifyRequest): Caller {
-  const q = request.query as { 'user.name'?: string }
-  return { user: q['user.name'] || DEFAULT_USER, groups: [] }
+  return verifiedCaller(request)
 }

@@ -1,4 +1,6 @@
-// Routes of the node itself: /health (for load balancers and tests) and /api/v1/node.
+// Routes of the node itself: /health (open to anyone: load balancers and tests) and /api/v1/node (an
+// unauthenticated caller sees only what /health shows and the API's address and TLS state: no data
+// dir, pid, runtime or join list).
 import type { FastifyInstance } from 'fastify'
 import type { ApiRoutes } from '../server.js'
 
@@ -54,19 +56,7 @@ const healthSchema = {
 
 const nodeSchema = {
   type: 'object',
-  required: [
-    'id',
-    'zone',
-    'roles',
-    'version',
-    'uptimeS',
-    'startedAt',
-    'http',
-    'p2p',
-    'join',
-    'bootstrapExpect',
-    'tls',
-  ],
+  required: ['id', 'zone', 'roles', 'version', 'uptimeS', 'startedAt', 'http', 'tls'],
   properties: {
     id: { type: 'string', description: 'node id (libp2p peer id)' },
     zone: { type: 'string' },
@@ -75,12 +65,12 @@ const nodeSchema = {
     uptimeS: { type: 'integer', minimum: 0 },
     startedAt: { type: 'string', format: 'date-time' },
     http: { type: 'string', description: 'URL of this API' },
-    p2p: { type: 'string', description: 'p2p listen address HOST:PORT' },
-    join: { type: 'array', items: { type: 'string' } },
-    bootstrapExpect: { type: 'integer' },
-    dataDir: { type: 'string' },
-    pid: { type: 'integer' },
-    nodeVersion: { type: 'string', description: 'Node.js runtime version' },
+    p2p: { type: 'string', description: 'p2p listen address HOST:PORT (authenticated callers)' },
+    join: { type: 'array', items: { type: 'string' }, description: 'authenticated callers' },
+    bootstrapExpect: { type: 'integer', description: 'authenticated callers' },
+    dataDir: { type: 'string', description: 'authenticated callers' },
+    pid: { type: 'integer', description: 'authenticated callers' },
+    nodeVersion: { type: 'string', description: 'Node.js runtime version (authenticated callers)' },
     tls: {
       type: 'object',
       description: 'whether the API serves TLS, and the node certificate it holds',
@@ -105,7 +95,10 @@ export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
     register(app: FastifyInstance) {
       app.get(
         '/health',
-        { schema: { summary: 'Liveness of this node', tags: ['node'], response: { 200: healthSchema } } },
+        {
+          config: { auth: 'public' },
+          schema: { summary: 'Liveness of this node', tags: ['node'], response: { 200: healthSchema } },
+        },
         async () => {
           const { id, zone, roles, version } = deps.info
           return { status: 'ok', id, zone, roles, version, uptimeS: deps.uptimeS() }
@@ -114,13 +107,19 @@ export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
       app.get(
         '/api/v1/node',
         {
+          config: { auth: 'optional' },
           schema: {
-            summary: 'This node: id, zone, roles, addresses',
+            summary: 'This node: id, zone, roles, addresses (private details to authenticated callers)',
             tags: ['node'],
             response: { 200: nodeSchema },
           },
         },
-        async () => ({ ...deps.info, uptimeS: deps.uptimeS(), tls: deps.tls?.() ?? NO_TLS }),
+        async (request) => {
+          const all = { ...deps.info, uptimeS: deps.uptimeS(), tls: deps.tls?.() ?? NO_TLS }
+          if (request.caller !== undefined) return all
+          const { id, zone, roles, version, uptimeS, startedAt, http, tls } = all
+          return { id, zone, roles, version, uptimeS, startedAt, http, tls }
+        },
       )
     },
   }

@@ -34,6 +34,7 @@ export const WEBHDFS_OPS = {
     'CHECKACCESS',
     'GETXATTRS',
     'LISTXATTRS',
+    'GETDELEGATIONTOKEN',
   ],
   PUT: [
     'CREATE',
@@ -47,6 +48,8 @@ export const WEBHDFS_OPS = {
     'REMOVEXATTR',
     'SETQUOTA',
     'SETQUOTABYSTORAGETYPE',
+    'RENEWDELEGATIONTOKEN',
+    'CANCELDELEGATIONTOKEN',
   ],
   POST: ['APPEND', 'CONCAT', 'TRUNCATE'],
   DELETE: ['DELETE'],
@@ -57,7 +60,6 @@ export type WebHdfsOp = (typeof WEBHDFS_OPS)[HttpMethod][number]
 /** Ops Hadoop defines that hopsd does not serve: UnsupportedOperationException, not "no such op". */
 export const WEBHDFS_UNSUPPORTED_OPS: Readonly<Record<HttpMethod, readonly string[]>> = {
   GET: [
-    'GETDELEGATIONTOKEN',
     'GETACLSTATUS',
     'GETALLSTORAGEPOLICY',
     'GETSTORAGEPOLICY',
@@ -74,8 +76,6 @@ export const WEBHDFS_UNSUPPORTED_OPS: Readonly<Record<HttpMethod, readonly strin
   ],
   PUT: [
     'CREATESYMLINK',
-    'RENEWDELEGATIONTOKEN',
-    'CANCELDELEGATIONTOKEN',
     'MODIFYACLENTRIES',
     'REMOVEACLENTRIES',
     'REMOVEDEFAULTACL',
@@ -138,7 +138,29 @@ export const WEBHDFS_PARAMS: Readonly<Record<string, ParamSpec>> = {
   'user.name': {
     type: 'string',
     ops: ['*'],
-    description: 'the caller (without a redirect token; `dr.who` when absent)',
+    description:
+      'the caller under simple auth only, read by the auth hook (`dr.who` when absent); secure auth answers 401',
+  },
+  delegation: {
+    type: 'string',
+    ops: ['*'],
+    description: 'a delegation token (or an API key): the credential, read by the auth hook',
+  },
+  renewer: {
+    type: 'string',
+    ops: ['GETDELEGATIONTOKEN'],
+    description: 'the user who may renew the token (default: its owner)',
+  },
+  service: {
+    type: 'string',
+    ops: ['GETDELEGATIONTOKEN'],
+    description: "the token's service (default: the Host the request names), for Hadoop's token selection",
+  },
+  kind: { type: 'string', ops: ['GETDELEGATIONTOKEN'], description: 'accepted; the kind is WEBHDFS (SWEBHDFS over TLS)' },
+  token: {
+    type: 'string',
+    ops: ['RENEWDELEGATIONTOKEN', 'CANCELDELEGATIONTOKEN'],
+    description: 'the delegation token (its URL string)',
   },
   noredirect: {
     type: 'boolean',
@@ -246,6 +268,11 @@ export const WEBHDFS_PARAMS: Readonly<Record<string, ParamSpec>> = {
     type: 'string',
     ops: ['CREATE', 'APPEND'],
     description: 'step two of a write: the token of the Location step one answered (do not set by hand)',
+  },
+  'hopsd.grant': {
+    type: 'string',
+    ops: ['CREATE', 'APPEND'],
+    description: 'step two of a write on a datanode: the grant naming the writer (do not set by hand)',
   },
 }
 

@@ -13,12 +13,20 @@
  * data there: CREATE answers 201, APPEND 200. `noredirect=true` answers 200 `{"Location": ...}`.
  * OPEN and GETFILECHECKSUM answer directly (Hadoop's clients accept that, as with HttpFS).
  *
+ * The caller is the principal the API's auth hook verified (`request.caller`; the routes accept a
+ * request without one — `config.auth: optional` — only for the second hop of a write, which its
+ * `hopsd.token` authenticates). Delegation tokens: GETDELEGATIONTOKEN (`{"Token":{"urlString"}}`),
+ * RENEWDELEGATIONTOKEN (`{"long": expiry}`), CANCELDELEGATIONTOKEN (200), in Hadoop's shapes.
+ * Authentication failures answer 401 (429 when rate-limited) with the reason.
+ *
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, type Caller, type FsService } from '../../fs/index.js'
+import type { GrantScope, Principal } from '../../auth/index.js'
+import { callerOf } from '../auth-hook.js'
 import { toRemoteException } from '../remote-exception.js'
 import type { ApiRoutes } from '../server.js'
 import { sendBlocked, type BlockReads } from './block-reads.js'
@@ -67,6 +75,30 @@ export interface WebHdfsDeps {
     /** Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats). */
     fsStatus?(signal?: AbortSignal): Promise<{ capacity: number; used: number; remaining: number }>
   }
+  /** GET/RENEW/CANCELDELEGATIONTOKEN (src/auth AuthService); without it they are unsupported. */
+  readonly delegation?: DelegationTokens
+  /**
+   * Signs a principal grant for the second hop of a write (`hopsd.grant` in the Location): the
+   * datanode proposes the write's commands with it, so the metadata group knows a metadata node
+   * authenticated the writer (src/auth/grant.ts). Without it the Location carries none.
+   */
+  readonly grants?: { sign(caller: Principal, scope: GrantScope): Promise<string> }
+}
+
+/** The delegation-token operations WebHDFS exposes (src/auth AuthService has them). */
+export interface DelegationTokens {
+  issueToken(
+    caller: Principal,
+    req: { renewer?: string; service?: string; secure?: boolean },
+  ): Promise<{ urlString: string; seq: number }>
+  renewToken(caller: Principal, urlString: string): Promise<number>
+  cancelToken(caller: Principal, urlString: string): Promise<void>
+}
+
+/** What a write's grant lets the datanode do on the written path (creates may clean up after a failure). */
+export const WRITE_GRANT_OPS: Readonly<Record<'CREATE' | 'APPEND', readonly string[]>> = {
+  CREATE: ['createFile', 'append', 'addBlock', 'completeFile', 'delete', 'read'],
+  APPEND: ['append', 'addBlock', 'completeFile', 'createFile', 'read'],
 }
 
 /** The redirect-token key every node of a cluster derives from the shared swarm key. */
@@ -75,7 +107,6 @@ export function webhdfsTokenKey(swarmKey: Uint8Array): Uint8Array {
 }
 
 /** Hadoop's default identity without security (hadoop.http.staticuser.user). */
-const DEFAULT_USER = 'dr.who'
 const TOKENS_MAX = 100_000
 /** LISTSTATUS answers everything in one body; past this, clients must page with LISTSTATUS_BATCH. */
 const LISTSTATUS_ENTRIES_MAX = 100_000
@@ -154,6 +185,10 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
           app.route({
             method,
             url,
+            // A caller is required by every op but the second hop of a write (its hopsd.token
+            // authenticates it): serve() asks for the caller where it needs one. Every op re-checks
+            // the caller after its own barrier or at commit: no second barrier in the hook.
+            config: { auth: 'optional', authUse: grantUse, authFresh: false },
             schema: {
               summary: `WebHDFS ${method} ops (${WEBHDFS_OPS[method].join(', ')})`,
               tags: ['webhdfs'],
@@ -203,7 +238,9 @@ async function serve(
     )
   }
   const path = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : rawPath
-  const caller: Caller = { user: q.string('user.name') ?? DEFAULT_USER, groups: [] }
+  if ((op === 'CREATE' || op === 'APPEND') && q.string('hopsd.token') !== undefined)
+    return twoStep(deps, tokens, op, path, undefined, q, request, reply)
+  const caller: Principal = callerOf(request)
   const json = (body: unknown): FastifyReply => reply.type('application/json').send(JSON.stringify(body))
   const empty = (): FastifyReply =>
     reply.status(200).type('application/octet-stream').header('content-length', 0).send()
@@ -314,6 +351,25 @@ async function serve(
     case 'CREATE':
     case 'APPEND':
       return twoStep(deps, tokens, op, path, caller, q, request, reply)
+    case 'GETDELEGATIONTOKEN': {
+      const t = await delegation(deps).issueToken(caller, {
+        renewer: q.string('renewer'),
+        service: q.string('service') ?? request.headers.host ?? '',
+        secure: request.protocol === 'https',
+      })
+      request.auditKind = 'token.create'
+      request.auditPath = `token:${t.seq}`
+      return json({ Token: { urlString: t.urlString } })
+    }
+    case 'RENEWDELEGATIONTOKEN': {
+      const expiresMs = await delegation(deps).renewToken(caller, requiredToken(q, op))
+      request.auditKind = 'token.renew'
+      return json({ long: expiresMs })
+    }
+    case 'CANCELDELEGATIONTOKEN':
+      await delegation(deps).cancelToken(caller, requiredToken(q, op))
+      request.auditKind = 'token.cancel'
+      return empty()
     case 'RENAME': {
       const dst = q.string('destination')
       if (dst === undefined)
@@ -438,13 +494,39 @@ async function locate(
   }
 }
 
+function delegation(deps: WebHdfsDeps): DelegationTokens {
+  if (deps.delegation === undefined)
+    throw new FsError('UNSUPPORTED_OPERATION', 'delegation tokens are not served by this node')
+  return deps.delegation
+}
+
+function requiredToken(q: WebHdfsQuery, op: string): string {
+  const t = q.string('token')
+  if (t === undefined) throw new FsError('INVALID_ARGUMENT', `Required param token for op: ${op} is null or empty`)
+  return t
+}
+
+/** Grants on WebHDFS: only an OPEN of the very path the grant names (a datanode reading back inline bytes). */
+function grantUse(request: FastifyRequest): { op: string; path: string } | undefined {
+  let op: string
+  try {
+    op = WebHdfsQuery.fromUrl(request.raw.url ?? request.url).op()
+  } catch {
+    return undefined
+  }
+  if (request.method !== 'GET' || op !== 'OPEN') return undefined
+  const params = request.params as { '*'?: string }
+  const raw = '/' + (params['*'] ?? '')
+  return { op: 'read', path: raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw }
+}
+
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
 async function twoStep(
   deps: WebHdfsDeps,
   tokens: TokenSigner,
   op: 'CREATE' | 'APPEND',
   path: string,
-  caller: Caller,
+  caller: Principal | undefined,
   q: WebHdfsQuery,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -453,10 +535,23 @@ async function twoStep(
   const create = createOptions(q, op)
   const signed = signedFields(op, path, legacyQuery(q))
   if (token === undefined) {
+    if (caller === undefined) throw new Error('webhdfs: step one without a caller')
     // Every parameter is checked now: a bad one fails step one, before the client sends its data.
     q.boolean('noredirect', false)
     const issued = tokens.issue(caller.user, signed)
-    let location = selfUrl(request, { 'user.name': undefined, 'hopsd.token': issued, noredirect: undefined })
+    // The Location carries no credential of the caller's: its token says who writes.
+    let location = selfUrl(request, {
+      'user.name': undefined,
+      delegation: undefined,
+      'hopsd.token': issued,
+      noredirect: undefined,
+    })
+    if (deps.grants !== undefined) {
+      const grant = await deps.grants.sign(caller, { path, ops: WRITE_GRANT_OPS[op] })
+      const url = new URL(location)
+      url.searchParams.set('hopsd.grant', grant)
+      location = url.toString()
+    }
     const target = deps.blocks?.writeTarget()
     if (target !== undefined) {
       // The data goes to a datanode: small bodies still become one inline command there.

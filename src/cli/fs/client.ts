@@ -45,17 +45,27 @@ const REQUEST_TIMEOUT_MS = 120_000
 export interface FsClientInit {
   /** Base URL of the node's API, e.g. `http://127.0.0.1:9870`. */
   readonly baseUrl: string
-  /** Sent as WebHDFS `user.name` on every request. */
+  /** Sent as WebHDFS `user.name` on every request when there is no key (simple auth). */
   readonly user: string
+  /** An API key, sent as `Authorization: Bearer` on every request (then no `user.name` is sent). */
+  readonly key?: string
 }
 
 export class FsClient {
   readonly baseUrl: string
-  readonly user: string
+  /** Who relative paths belong to (`/user/<user>`). */
+  user: string
+  readonly #key: string | undefined
 
   constructor(init: FsClientInit) {
     this.baseUrl = init.baseUrl.replace(/\/+$/, '')
     this.user = init.user
+    this.#key = init.key
+  }
+
+  /** GETHOMEDIRECTORY: the caller's home as the cluster sees it (with a key: the key's user's). */
+  async homeDirectory(): Promise<string> {
+    return (await this.webhdfsJson<{ Path: string }>('GET', '/', 'GETHOMEDIRECTORY')).Path
   }
 
   // ------------------------------------------------------------------------------------- namespace
@@ -222,23 +232,33 @@ export class FsClient {
       .split('/')
       .map((s) => encodeURIComponent(s))
       .join('/')
-    const q = new URLSearchParams({ op, 'user.name': this.user, ...params })
+    const q = new URLSearchParams({ op, ...this.identity(), ...params })
     return `${this.baseUrl}/webhdfs/v1${encoded}?${q.toString()}`
   }
 
   private nativeUrl(route: string, params: Record<string, string>): string {
-    const q = new URLSearchParams({ ...params, 'user.name': this.user })
+    const q = new URLSearchParams({ ...params, ...this.identity() })
     return `${this.baseUrl}${route}?${q.toString()}`
+  }
+
+  /** `user.name` under simple auth; nothing when a key says who we are. */
+  private identity(): Record<string, string> {
+    return this.#key === undefined ? { 'user.name': this.user } : {}
   }
 
   /** One request; any non-2xx answer (or none) becomes a RemoteError. */
   private async send(method: string, url: string, body?: Uint8Array): Promise<Response> {
     let res: Response
+    const headers: Record<string, string> = {}
+    if (body !== undefined) headers['content-type'] = 'application/octet-stream'
+    // Only to the node we were pointed at: a write's Location (a datanode) needs no credential.
+    if (this.#key !== undefined && url.startsWith(this.baseUrl + '/'))
+      headers['authorization'] = `Bearer ${this.#key}`
     try {
       res = await fetch(url, {
         method,
         body,
-        headers: body === undefined ? {} : { 'content-type': 'application/octet-stream' },
+        headers,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       })
     } catch (err) {

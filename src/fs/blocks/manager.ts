@@ -32,6 +32,7 @@ import { silentFsLogger, type FsLogger } from '../logger.js'
 import type { Namespace } from '../namespace.js'
 import type { ClusterView, PeerNetwork } from '../peers.js'
 import type { Caller } from '../permission.js'
+import { AuthError, commandIdentity, type Authenticator, type Principal } from '../../auth/index.js'
 import { BLOCK_STATE, type BlockMap, type BlockRecord } from './blockmap.js'
 import { Datanodes } from './datanodes.js'
 import { chooseTargets } from './placement.js'
@@ -74,6 +75,13 @@ export interface BlockManagerInit {
   readonly logger?: FsLogger
   /** Where the block manager's metrics go (the daemon's registry); none without it. */
   readonly metrics?: Registry
+  /**
+   * Checks who an allocation is for (src/auth): a block is allocated as the principal its request's
+   * grant proves (the grant a metadata node signed for the write), never as the request's `user`.
+   * Without it (tests of the block manager alone) the request's user is taken as it is. Reads re-check
+   * their caller with it after their barrier (Authenticator.recheck).
+   */
+  readonly authenticator?: Authenticator
 }
 
 export interface BlockHealth {
@@ -128,10 +136,10 @@ export interface BlockManager extends BlockReads {
   leaderHttp(): string | undefined
   /** The datanode of this node hands its store over (local reads), and hears of corrupt local replicas. */
   attachLocalStore(store: LocalReplicas, onCorrupt: (blockId: number) => void): void
-  /** A file's block layout, read linearizably; `user` undefined: the superuser. */
-  fileBlocks(user: string | undefined, path: string, signal?: AbortSignal): Promise<FileBlocks>
-  /** Starts (DRAINING) or cancels (NORMAL) a decommission; the superuser only (checked in apply). */
-  setDatanodeState(user: string, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
+  /** A file's block layout, read linearizably; the caller needs read access to the file. */
+  fileBlocks(caller: Caller, path: string, signal?: AbortSignal): Promise<FileBlocks>
+  /** Starts (DRAINING) or cancels (NORMAL) a decommission; admins only (checked in apply). */
+  setDatanodeState(caller: Principal, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
   /** One step of the reconcile loop (a no-op off the leader); the loop runs it every heartbeat interval. */
   reconcile(): Promise<void>
   /** Serves the heartbeat and allocation protocols and starts the reconcile loop. */
@@ -314,6 +322,24 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     return { leader: true, deleteBlocks: [...deletes], transfers }
   }
 
+  /** Who the block is allocated as: the principal of the request's grant (see BlockManagerInit.authenticator). */
+  const allocationIdentity = async (
+    req: AllocRequest,
+    signal?: AbortSignal,
+  ): Promise<Pick<mpb.ICommand, 'user' | 'groups' | 'project' | 'authVia' | 'authNode'>> => {
+    const authn = init.authenticator
+    if (authn === undefined) return { user: req.user, groups: [...req.groups] }
+    if (req.grant === undefined || req.grant === '')
+      throw new AuthError('UNAUTHENTICATED', 'a block allocation needs the grant of the write it is for')
+    // Checked again at commit by the auth guard: no barrier here.
+    const p = await authn.authenticate(
+      { grant: req.grant },
+      { signal, fresh: false, use: { op: 'addBlock', path: req.path } },
+    )
+    if (p === undefined) throw new AuthError('UNAUTHENTICATED')
+    return commandIdentity(p, selfId)
+  }
+
   const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
     if (!isLeader()) throw Object.assign(new Error('not the metadata leader'), { code: 'NOT_LEADER' })
     const id = ns().idOf(req.path)
@@ -343,11 +369,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
         `no live datanode with ${file.blockSize} bytes free (known: ${soft.size}, live: ${candidates.filter((c) => c.live).length}, excluded: ${req.exclude.join(',') || 'none'})`,
       )
     }
+    const identity = await allocationIdentity(req, signal)
     const r = (await metaGroup.propose(
       encodeCommand({
         nowMs: clock.now(),
-        user: req.user,
-        groups: [...req.groups],
+        ...identity,
         clientName: req.clientName,
         addBlock: { path: req.path, targets },
       }),
@@ -392,6 +418,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async open(caller, path, offset, length, signal, buffers) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       if (offset > file.size)
@@ -413,6 +440,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
     async checksum(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       if (file.inlined) return undefined
       // Computed from the bytes, block by block, as HDFS's NameNode assembles it from its
@@ -426,9 +454,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return fileChecksumOf(md5s, file.blockSize)
     },
 
-    async fileBlocks(user, path, signal) {
+    async fileBlocks(caller, path, signal) {
       await metaGroup.readBarrier({ signal })
-      const caller: Caller = { user: user ?? sm.settings().superuser, groups: [] }
+      init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
       const m = map()
       let offset = 0
@@ -454,11 +482,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       }
     },
 
-    async setDatanodeState(user, node, state) {
+    async setDatanodeState(caller, node, state) {
       const r = (await metaGroup.propose(
         encodeCommand({
           nowMs: clock.now(),
-          user,
+          ...commandIdentity(caller, selfId),
           setDatanodeState: {
             node,
             state: state === 'DRAINING' ? mpb.DatanodeState.DRAINING : mpb.DatanodeState.DATANODE_NORMAL,

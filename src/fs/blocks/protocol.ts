@@ -23,8 +23,14 @@ export const BLOCK_FRAME_BYTES_MAX = 2 * 1024 * 1024
 
 export interface AllocRequest {
   readonly path: string
+  /** The writer as the datanode knows it (from the Location's token); the grant decides. */
   readonly user: string
   readonly groups: readonly string[]
+  /**
+   * The grant the metadata node signed for this write (src/auth/grant.ts): the leader allocates the
+   * block as the principal it proves, after checking its signature, signer, expiry and scope.
+   */
+  readonly grant?: string
   readonly clientName: string
   /** The writing node (first target when it is a datanode). */
   readonly writer: string

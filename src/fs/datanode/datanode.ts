@@ -43,8 +43,11 @@ const INLINE_THRESHOLD_DEFAULT = 65_536
 
 /** How a datanode reaches the metadata group (forwarded by the daemon when this node holds no replica). */
 export interface MetadataClient {
-  /** Commits a metadata command; resolves with the state machine's result. */
-  propose(command: Uint8Array): Promise<unknown>
+  /**
+   * Commits a metadata command; resolves with the state machine's result. `grant`: the write's grant
+   * (signed by the metadata node that answered step one): the command runs as the principal it proves.
+   */
+  propose(command: Uint8Array, opts?: { grant?: string }): Promise<unknown>
   /** The metadata leader's node id; undefined while the group has none. */
   leaderId(): Promise<string | undefined>
   /** HOST:PORT of a live metadata node's HTTP API (inline bytes are read there); undefined when none. */
@@ -142,10 +145,13 @@ export function createDatanode(init: DatanodeInit): Datanode {
     throw last
   }
   /** Proposes through the metadata client; retried while the group has no (stable) leader — never committed then. */
-  const propose = async (cmd: mpb.Command.$Properties): Promise<unknown> => {
+  const propose = async (cmd: mpb.Command.$Properties, grant?: string): Promise<unknown> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = (await init.metadata.propose(encodeCommand({ nowMs: clock.now(), ...cmd }))) as MetaResult
+        const r = (await init.metadata.propose(
+          encodeCommand({ nowMs: clock.now(), ...cmd }),
+          grant === undefined ? undefined : { grant },
+        )) as MetaResult
         if (!r.ok) throw errorFromResult(r.code, r.message)
         return r.value
       } catch (err) {
@@ -220,8 +226,8 @@ export function createDatanode(init: DatanodeInit): Datanode {
     log.info({ block: blockId, targets }, 'replica transferred')
   }
 
-  /** The inline bytes of a file (the caller holds its lease). */
-  const inlineData = async (path: string, user: string): Promise<Uint8Array> => {
+  /** The inline bytes of a file (the caller holds its lease); `grant`: the write's, to read them as the writer. */
+  const inlineData = async (path: string, user: string, grant?: string): Promise<Uint8Array> => {
     const ns = localMeta?.stateMachine.module<Namespace>('fs')
     if (ns !== undefined) {
       await localMeta!.group.readBarrier()
@@ -233,8 +239,13 @@ export function createDatanode(init: DatanodeInit): Datanode {
     const addr = init.metadata.metadataHttpAddr()
     if (addr === undefined)
       throw new FsError('NOT_ENOUGH_DATANODES', 'no metadata node to read the inline bytes from')
-    const url = `http://${addr}/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}?op=OPEN&user.name=${encodeURIComponent(user)}`
-    const res = await fetch(url, { signal: AbortSignal.timeout(30_000) })
+    const base = `http://${addr}/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}?op=OPEN`
+    const res =
+      grant === undefined
+        ? await fetch(`${base}&user.name=${encodeURIComponent(user)}`, {
+            signal: AbortSignal.timeout(30_000),
+          })
+        : await fetch(base, { signal: AbortSignal.timeout(30_000), headers: { 'x-hopsd-grant': grant } })
     if (res.status !== 200)
       throw new FsError('ACCESS_DENIED', `reading the inline bytes of ${path} answered ${res.status}`)
     return new Uint8Array(await res.arrayBuffer())
@@ -274,13 +285,15 @@ export function createDatanode(init: DatanodeInit): Datanode {
         log,
         clock,
         rng,
-        propose,
-        allocate,
+        // Every command and allocation of the write carries its grant: the metadata group checks who
+        // the writer is from it, not from this node.
+        propose: (cmd) => propose(cmd, args.grant),
+        allocate: (req) => allocate(args.grant === undefined ? req : { ...req, grant: args.grant }),
         stage: (targets, blockId, genStamp) =>
           targets[0] === selfId
             ? Promise.resolve(localStage({ selfId, store, streams: peers, targets, blockId, genStamp }))
             : openRemoteStage(peers, targets, blockId, genStamp),
-        inlineData,
+        inlineData: (path, user) => inlineData(path, user, args.grant),
       }),
     async start() {
       await store.start()

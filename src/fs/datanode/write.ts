@@ -139,6 +139,12 @@ export interface WriteArgs {
   readonly op: 'CREATE' | 'APPEND'
   readonly path: string
   readonly user: string
+  /**
+   * The grant the metadata node signed at step one (src/auth/grant.ts), passed with every proposal and
+   * allocation of the write so that the metadata group knows who writes; absent only in tests of the
+   * datanode alone.
+   */
+  readonly grant?: string
   readonly params: { overwrite: boolean; permission: number; replication: number; blockSize: number }
   readonly body: AsyncIterable<Buffer>
   readonly inline: number

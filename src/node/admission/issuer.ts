@@ -44,8 +44,11 @@ export interface IssuerInit {
   /** Proposes a command as the cluster itself (the superuser) and answers apply's result. */
   readonly propose: (cmd: CommandBody, signal: AbortSignal) => Promise<unknown>
   readonly readBarrier: (signal: AbortSignal) => Promise<void>
-  /** Whether a node that asks is admitted without token or approval (simple auth: dev and tests). */
-  readonly autoAdmit: () => boolean
+  /**
+   * Whether a node that asks is admitted without token or approval (simple auth: dev and tests);
+   * undefined while the cluster has not settled its auth mode yet (the node is told to retry).
+   */
+  readonly autoAdmit: () => boolean | undefined
   /** Dials `peer` at ip:port with a fresh connection; resolves once Noise proved it is `peer`. */
   readonly dialBack: (peer: string, ip: string, port: number, signal: AbortSignal) => Promise<void>
   readonly resolve: (name: string) => Promise<string[]>
@@ -138,7 +141,11 @@ export function createIssuer(init: IssuerInit): Issuer {
               ).catch(() => undefined)
             throw err
           }
-        } else if (init.autoAdmit()) {
+        } else if (init.autoAdmit() === undefined) {
+          throw Object.assign(new Error('the cluster has not settled its auth mode yet'), {
+            code: 'UNAVAILABLE',
+          })
+        } else if (init.autoAdmit() === true) {
           await propose({ admitNode: { nodeId: from, roles, zone: req.zone, automatic: true } }, signal)
           logger.info({ peer: from, roles }, 'admission: node admitted automatically (simple auth)')
         } else {

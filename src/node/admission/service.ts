@@ -16,10 +16,17 @@ import { stateName, type AdmissionRecord, type ClusterTable, type JoinTokenRecor
 export const JOIN_TOKEN_TTL_S_DEFAULT = 86_400
 export const JOIN_TOKEN_TTL_S_MAX = 30 * 86_400
 
-/** Who acts: the verified caller (src/auth Principal has these fields). */
+/**
+ * Who acts, as a command records it: the verified caller's identity fields (src/auth
+ * `commandIdentity(principal, nodeId)` makes them), so apply checks the caller and the auth guard can
+ * refuse a command whose credential was revoked before it commits.
+ */
 export interface Actor {
   readonly user: string
   readonly groups: readonly string[]
+  readonly project?: string
+  readonly authVia?: string
+  readonly authNode?: string
 }
 
 export interface NodeAdmissionInfo {
@@ -75,7 +82,15 @@ export function createAdmissionService(init: {
   const now = init.now ?? Date.now
   const propose = async (actor: Actor, body: object, signal?: AbortSignal): Promise<unknown> => {
     const result = (await init.group.propose(
-      encodeCommand({ nowMs: now(), user: actor.user, groups: [...actor.groups], ...body }),
+      encodeCommand({
+        nowMs: now(),
+        user: actor.user,
+        groups: [...actor.groups],
+        ...(actor.project === undefined ? {} : { project: actor.project }),
+        ...(actor.authVia === undefined ? {} : { authVia: actor.authVia }),
+        ...(actor.authNode === undefined ? {} : { authNode: actor.authNode }),
+        ...body,
+      }),
       { signal },
     )) as MetaResult
     if (!result.ok) throw new CommandRejected(result.code, result.message)

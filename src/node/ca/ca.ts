@@ -24,6 +24,7 @@ const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' }
 const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' }
 const CA_VALIDITY_DAYS = 3650
 const NODE_VALIDITY_DAYS_DEFAULT = 365
+const USER_VALIDITY_DAYS_DEFAULT = 30
 const DAY_MS = 86_400_000
 const HOUR_MS = 3_600_000
 
@@ -146,6 +147,43 @@ export async function issueNodeCertificate(
         x509.ExtendedKeyUsage.clientAuth,
       ]),
       new x509.SubjectAlternativeNameExtension(names),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    ],
+  })
+  return cert.toString('pem')
+}
+
+/**
+ * Issues a user's client certificate: CN = the user, SAN `URI:hopsd://user/<name>` (what the API's auth
+ * hook reads), client authentication only, for `validityDays` (default 30). The user makes its key pair
+ * and sends the public key; the private key never leaves it.
+ */
+export async function issueUserCertificate(
+  ca: ClusterCaMaterial,
+  request: { readonly user: string; readonly publicKeyPem: string; readonly validityDays?: number },
+  now: Date = new Date(),
+): Promise<string> {
+  if (!/^[A-Za-z_][A-Za-z0-9._-]{0,63}$/.test(request.user)) throw new CertificateError('not a user name')
+  const caCert = new x509.X509Certificate(ca.certPem)
+  const caKey = await importPkcs8Pem(ca.keyPem)
+  const publicKey = await importSpkiPem(request.publicKeyPem)
+  const validityDays = request.validityDays ?? USER_VALIDITY_DAYS_DEFAULT
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${escapeDn(request.user)}, O=hopsd cluster ${escapeDn(ca.clusterId)}`,
+    issuer: caCert.subject,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + validityDays * DAY_MS),
+    signingAlgorithm: SIGNING,
+    publicKey,
+    signingKey: caKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: `hopsd://user/${encodeURIComponent(request.user)}` },
+      ]),
       await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
     ],
   })

@@ -16,6 +16,7 @@ export {
   createClusterCa,
   createNodeKey,
   issueNodeCertificate,
+  issueUserCertificate,
   verifyNodeCertificate,
   nodeUri,
   newSerial,

@@ -66,7 +66,9 @@ export function admissionModule(): NodeModule<'admission'> {
                 ),
               readBarrier: (signal) => local.group.readBarrier({ signal }),
               // Simple auth (dev, tests) admits whoever asks; apply refuses that under secure auth anyway.
-              autoAdmit: () => (local.stateMachine.settings() as { auth?: string }).auth !== 'secure',
+              // Until the cluster's auth bootstrap is applied, its mode is not known: ask again later.
+              autoAdmit: () =>
+                local.auth.bootstrapped() ? local.stateMachine.settings().auth === 'simple' : undefined,
               dialBack: async (peer, ip, port, signal) => {
                 const family = ip.includes(':') ? 'ip6' : 'ip4'
                 const conn = await p2p

@@ -12,6 +12,8 @@ import { requireService, type NodeModule } from '../module.js'
 import { request } from '../p2p/index.js'
 import { PROTOCOLS } from './metadata-module.js'
 import { clusterStatusSchema, type ClusterStatus, type MemberLike } from './status.js'
+import { asAuthenticated, credentialToProto } from './trust.js'
+import { isAuthErrorCode, type Credentials } from '../../auth/index.js'
 import { errorBodySchema } from '../../api/index.js'
 
 import pb = hopsd.cluster
@@ -19,10 +21,16 @@ import pb = hopsd.cluster
 export interface ClusterClient {
   /** The cluster document (leader, term, voters, learners, zones). */
   status(signal?: AbortSignal): Promise<ClusterStatus>
-  /** Proposes a metadata command and returns the state machine's result. */
+  /**
+   * Proposes a metadata command and returns the state machine's result. With a `credential` (the
+   * caller's, or a grant a metadata node signed) the command runs as the principal it proves — checked
+   * by the metadata node that proposes it, never taken from the command; without one it runs as it
+   * says only on this node's own replica (the node's own housekeeping), and as an anonymous caller when
+   * forwarded.
+   */
   propose(
     command: Uint8Array,
-    opts?: { signal?: AbortSignal; session?: { clientId: string; seq: number } },
+    opts?: { signal?: AbortSignal; session?: { clientId: string; seq: number }; credential?: Credentials },
   ): Promise<unknown>
   /** Live metadata nodes, own zone first: where forwarded requests go. */
   metadataTargets(): MemberLike[]
@@ -55,6 +63,9 @@ export function clusterClientModule(): NodeModule<'cluster'> {
           try {
             return await fn(t.id)
           } catch (err) {
+            // A node that answered "who are you?" would answer the same on every node: say so.
+            const remote = (err as { remoteCode?: unknown }).remoteCode
+            if (typeof remote === 'string' && isAuthErrorCode(remote)) throw err
             last = err
           }
         }
@@ -79,13 +90,24 @@ export function clusterClientModule(): NodeModule<'cluster'> {
           })
         },
         async propose(command, opts = {}) {
-          if (local !== undefined) return local.group.propose(command, opts)
+          if (local !== undefined) {
+            if (opts.credential === undefined) return local.group.propose(command, opts)
+            const checked = await asAuthenticated(
+              local.authenticator,
+              opts.credential,
+              command,
+              components.identity.id,
+              opts.signal,
+            )
+            return local.group.propose(checked.command, { signal: opts.signal })
+          }
           return forward(async (peer) => {
             const body = pb.ProposeRequest.encode({
               command,
               clientId: opts.session?.clientId ?? '',
               seq: opts.session?.seq ?? 0,
               timeoutMs: 10_000,
+              credential: credentialToProto(opts.credential),
             }).finish()
             const reply = await request(p2p.host(), peer, PROTOCOLS.propose, body, {
               signal: opts.signal,

@@ -34,7 +34,12 @@ export function datanodeModule(): NodeModule<'datanode'> {
         },
         peers: libp2pPeerNetwork(() => p2p.host()),
         metadata: {
-          propose: (command) => cluster.propose(command),
+          // A write's grant goes with its proposals: the metadata node proposes them as its principal.
+          propose: (command, opts) =>
+            cluster.propose(
+              command,
+              opts?.grant === undefined ? undefined : { credential: { grant: opts.grant } },
+            ),
           leaderId: async () => (await cluster.status()).leader?.id,
           metadataHttpAddr: () => cluster.metadataTargets().find((n) => n.httpAddr !== '')?.httpAddr,
         },

@@ -4,14 +4,24 @@
  * A node without the metadata role has no replica: it forwards those routes over HTTP to a live
  * metadata node (its own zone first), so clients may still talk to any node. The forwarded request
  * carries the metadata node's address as Host, so WebHDFS redirects point straight at the node that
- * signed them.
+ * signed them. It also carries the caller's credential as it came (headers and parameters): the
+ * metadata node authenticates the caller itself; this node has refused bad credentials already
+ * (its own auth hook, with the per-source limit), and lets requests without any through.
  */
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { fsRoutes, webhdfsRoutes, webhdfsTokenKey, type ApiRoutes } from '../../api/index.js'
+import {
+  fsRoutes,
+  mapError,
+  toRemoteException,
+  webhdfsRoutes,
+  webhdfsTokenKey,
+  type ApiRoutes,
+} from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createFsService, type FsService } from '../../fs/index.js'
+import type { Principal } from '../../auth/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
 import { loadSwarmKey } from './p2p-module.js'
@@ -29,12 +39,18 @@ export function fsModule(): NodeModule<'fs'> {
             readBarrier: (opts) => local.group.readBarrier(opts),
           },
           stateMachine: local.stateMachine,
+          // The API authenticated the caller without a barrier (authFresh: false): check again after ours.
+          recheck: (caller) => local.authenticator.recheck(caller as Principal),
         })
         const blocks = components.services.blockmanager
+        const auth = components.services.auth
         const webhdfs = webhdfsRoutes({
           fs,
           blocks,
           tokenKey: webhdfsTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
+          delegation: auth?.service,
+          // The datanode that gets a write's data acts for the writer with this node's signed grant.
+          grants: auth === undefined ? undefined : { sign: (caller, scope) => auth.signGrant(caller, scope) },
         })
         const native = fsRoutes({ fs, blocks })
         return {
@@ -75,11 +91,21 @@ export interface ForwardTls {
   ca(): string | undefined
 }
 
-/** Forwards the fs routes of a node without a replica to a metadata node (over HTTPS with `tls`). */
+/**
+ * Forwards the routes a node without a replica cannot serve — file system, users, keys, cluster
+ * settings — to a metadata node (over HTTPS with `tls`).
+ */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
   return {
     name: 'fs-proxy',
     register(app: FastifyInstance) {
+      // What this node refuses itself (bad credentials, no metadata node) answers as the metadata node
+      // would: a RemoteException on WebHDFS, the error body elsewhere.
+      app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+        const { status, body } = req.url.startsWith('/webhdfs/') ? toRemoteException(err) : mapError(err)
+        if (status >= 500) req.log.error({ err }, 'forwarding failed')
+        void reply.status(status).type('application/json').send(body)
+      })
       // Bodies are streamed through untouched, whatever their type.
       app.removeAllContentTypeParsers()
       app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
@@ -89,8 +115,25 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
         response: { default: { description: 'the metadata node’s answer' } },
       }
       const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply, tls)
-      for (const url of ['/webhdfs/v1', '/webhdfs/v1/*', '/api/v1/fs/*']) {
-        app.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url, schema, handler })
+      for (const url of [
+        '/webhdfs/v1',
+        '/webhdfs/v1/*',
+        '/api/v1/fs/*',
+        '/api/v1/users',
+        '/api/v1/users/*',
+        '/api/v1/keys',
+        '/api/v1/keys/*',
+        '/api/v1/cluster/settings',
+        '/api/v1/cluster/settings/*',
+      ]) {
+        app.route({
+          method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],
+          url,
+          schema,
+          // Bad credentials stop here; none at all go on (a write's second hop): the metadata node decides.
+          config: { auth: 'optional' },
+          handler,
+        })
       }
     },
   }

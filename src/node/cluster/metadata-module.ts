@@ -26,6 +26,7 @@ import {
   type RaftGroup,
   type RaftLogger,
 } from '../../consensus/index.js'
+import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
 import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { hopsd } from '../../proto/cluster.js'
@@ -56,6 +57,7 @@ import type { P2PNode } from './p2p-module.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
 import { TLS_DIR } from './p2p-module.js'
 import { buildClusterStatus, type ClusterStatus } from './status.js'
+import { asAuthenticated, credentialFromProto, grantVerifier } from './trust.js'
 
 import pb = hopsd.cluster
 
@@ -76,6 +78,15 @@ export interface MetadataNode {
   readonly cluster: ClusterTable
   /** This node's hold on the CA key: its wrapping key and, once wrapped to it, the key in memory. */
   readonly ca: CaKeyring
+  /**
+   * Authenticates credentials against this replica (src/auth), after a read barrier; accepts grants
+   * signed by current members of the group. The API hook, forwarded proposals and block allocation use it.
+   */
+  readonly authenticator: Authenticator
+  /** The `auth` module of the state machine (users, keys, tokens). */
+  readonly auth: AuthStore
+  /** Whether `id` is a voter or learner of the group now (a node whose grants are believed). */
+  isMember(id: string): boolean
   /** Where the bootstrap protocol stands ('member' once the node belongs to a group). */
   bootstrapState(): BootstrapState
   status(): ClusterStatus
@@ -93,7 +104,7 @@ export function metadataModule(): NodeModule<'metadata'> {
       const selfId = identity.id
 
       const stateMachine = createMetaStateMachine({
-        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule()],
+        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule(), authModule()],
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
       const ca = createCaKeyring({
@@ -102,6 +113,20 @@ export function metadataModule(): NodeModule<'metadata'> {
         state: () => cluster,
         onError: (err) =>
           logger.error({ err: (err as Error).message }, 'this node cannot unwrap its CA key copy'),
+      })
+      const authStore = stateMachine.module<AuthStore>('auth')
+      const members = (): string[] => {
+        if (group === undefined) return []
+        const st = group.status()
+        return [...st.voters, ...st.learners]
+      }
+      const authenticator = createLocalAuthenticator({
+        store: () => authStore,
+        settings: () => stateMachine.settings(),
+        isSuperuser: (u, g) => stateMachine.isSuperuser(u, g),
+        bootstrapMode: config.auth,
+        barrier: (signal) => requireGroup().readBarrier({ signal }),
+        grants: grantVerifier(members),
       })
       let group: RaftGroup | undefined
       let channel: Channel | undefined
@@ -159,9 +184,17 @@ export function metadataModule(): NodeModule<'metadata'> {
         stateMachine,
         cluster,
         ca,
+        authenticator,
+        auth: authStore,
+        isMember: (id) => members().includes(id),
         bootstrapState: () => bootState,
         status: () =>
-          buildClusterStatus(requireGroup().status(), cluster.info()?.clusterId, membership.view()),
+          buildClusterStatus(
+            requireGroup().status(),
+            cluster.info()?.clusterId,
+            membership.view(),
+            authenticator.mode(),
+          ),
       }
 
       return {
@@ -208,9 +241,22 @@ export function metadataModule(): NodeModule<'metadata'> {
                 async (_from, body, signal) => {
                   const req = pb.ProposeRequest.decode(body)
                   const timeoutMs = Math.min(req.timeoutMs || FORWARD_TIMEOUT_MS_MAX, FORWARD_TIMEOUT_MS_MAX)
-                  const result = await requireGroup().propose(req.command, {
-                    signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-                    session: req.clientId ? { clientId: req.clientId, seq: req.seq } : undefined,
+                  const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+                  // A peer's word for who is calling counts for nothing: its credential is checked
+                  // here and the command proposed as the principal it proves (src/node/cluster/trust.ts).
+                  const { command, principal } = await asAuthenticated(
+                    authenticator,
+                    credentialFromProto(req.credential),
+                    req.command,
+                    selfId,
+                    deadline,
+                  )
+                  const result = await requireGroup().propose(command, {
+                    signal: deadline,
+                    // Sessions are per principal: another user's clientId names another session.
+                    session: req.clientId
+                      ? { clientId: `${principal.user}\u0000${req.clientId}`, seq: req.seq }
+                      : undefined,
                   })
                   return pb.ProposeReply.encode({ resultJson: JSON.stringify(result ?? null) }).finish()
                 },

@@ -30,12 +30,15 @@ export interface ClusterStatus {
   readonly learners: ClusterMember[]
   /** Every node of the membership view that is not gone, by zone. */
   readonly zones: Record<string, string[]>
+  /** How the cluster authenticates callers (its `auth` setting; the node's own --auth until bootstrap). */
+  readonly auth: 'simple' | 'secure'
 }
 
 export function buildClusterStatus(
   raft: RaftGroupStatus,
   clusterId: string | undefined,
   view: readonly MemberLike[],
+  auth: 'simple' | 'secure' = 'secure',
 ): ClusterStatus {
   const zoneOf = new Map(view.map((n) => [n.id, n.zone]))
   const member = (id: string): ClusterMember => ({ id, zone: zoneOf.get(id) ?? '' })
@@ -52,6 +55,7 @@ export function buildClusterStatus(
     voters: [...raft.voters].sort().map(member),
     learners: [...raft.learners].sort().map(member),
     zones,
+    auth,
   }
 }
 
@@ -63,7 +67,7 @@ export const clusterMemberSchema = {
 
 export const clusterStatusSchema = {
   type: 'object',
-  required: ['clusterId', 'leader', 'term', 'commitIndex', 'voters', 'learners', 'zones'],
+  required: ['clusterId', 'leader', 'term', 'commitIndex', 'voters', 'learners', 'zones', 'auth'],
   properties: {
     clusterId: { type: 'string', description: 'empty until the metadata group has initialised the cluster' },
     leader: { anyOf: [clusterMemberSchema, { type: 'null' }] },
@@ -72,5 +76,11 @@ export const clusterStatusSchema = {
     voters: { type: 'array', items: clusterMemberSchema },
     learners: { type: 'array', items: clusterMemberSchema },
     zones: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+    auth: {
+      type: 'string',
+      enum: ['simple', 'secure'],
+      description:
+        'how the cluster authenticates callers (the cluster setting `auth`; see the README, Security)',
+    },
   },
 } as const

@@ -1,0 +1,47 @@
+/**
+ * Who is calling: the verified result of authentication, the one identity every area authorizes on.
+ * Structurally a file-system `Caller` ({user, groups}), so it passes straight into the fs service.
+ */
+export interface Principal {
+  /** The user name (an existing user record, or any name under simple auth). */
+  readonly user: string
+  /** The user's groups, from its user record (never from the request). */
+  readonly groups: readonly string[]
+  /**
+   * The project the principal acts in ('' or undefined: none). Acting in project A is a different
+   * principal from acting in project B (Hopsworks' project-users); the projects issue gives it meaning.
+   */
+  readonly project?: string
+  /** How it was authenticated (see {@link PrincipalVia}); for the record and the audit. */
+  readonly via: PrincipalVia
+  /** The key id, token sequence number, certificate serial or granting node: for the audit. */
+  readonly credentialId?: string
+  /** The user is the `superuser` setting, or in the `supergroup` setting's group or in `admin`. */
+  readonly superuser: boolean
+}
+
+/**
+ * - `certificate`: a TLS client certificate issued by the cluster CA for a user;
+ * - `key`: an API key (`Authorization: Bearer`, HTTP Basic's password, or `delegation=`);
+ * - `token`: a WebHDFS delegation token;
+ * - `assertion`: a grant signed by a metadata node (a write Location's second hop, forwarded commands);
+ * - `simple`: WebHDFS `user.name` (or `dr.who`) while the cluster runs simple auth;
+ * - `cluster`: the cluster acting for itself (leader housekeeping), never from a request.
+ */
+export type PrincipalVia = 'certificate' | 'key' | 'token' | 'assertion' | 'simple' | 'cluster'
+
+/** Hadoop's identity of an unauthenticated caller under simple auth (hadoop.http.staticuser.user). */
+export const ANONYMOUS_USER = 'dr.who'
+
+/** What `Command.authVia` records for a principal ("key:<id>", "token:<seq>", "simple", ...). */
+export function authViaOf(p: Principal): string {
+  return p.credentialId ? `${p.via}:${p.credentialId}` : p.via
+}
+
+/** User and group names: what HDFS accepts in practice, bounded, no separators or control characters. */
+export const NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9._-]{0,63}$'
+const NAME_RE = new RegExp(NAME_PATTERN)
+
+export function isValidName(name: string): boolean {
+  return NAME_RE.test(name)
+}
