@@ -10,6 +10,8 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { hopsd } from '../../proto/cluster.js'
+import { admissionRoutes } from '../../api/index.js'
+import { authViaOf, type Principal } from '../../auth/index.js'
 import { encodeCommand } from '../../meta/index.js'
 import {
   createAdmissionService,
@@ -134,8 +136,29 @@ export function admissionModule(): NodeModule<'admission'> {
               state: () => local.cluster,
             })
 
+      /** The caller as the command records it (what src/auth's commandIdentity writes). */
+      const actorOf = (p: Principal) => ({
+        user: p.user,
+        groups: [...p.groups],
+        project: p.project ?? '',
+        authVia: authViaOf(p),
+        authNode: identity.id,
+      })
+      const routes =
+        service === undefined
+          ? undefined
+          : admissionRoutes({
+              nodes: (filter, signal) => service.nodes(filter, signal),
+              approve: (caller, id, roles, signal) => service.approve(actorOf(caller), id, roles, signal),
+              revoke: (caller, id, reason, signal) => service.revoke(actorOf(caller), id, reason, signal),
+              createToken: (caller, opts, signal) => service.createToken(actorOf(caller), opts, signal),
+              tokens: (signal) => service.tokens(signal),
+              deleteToken: (caller, id, signal) => service.deleteToken(actorOf(caller), id, signal),
+            })
+
       return {
         api: { issueLocal, service },
+        routes,
         service: {
           async start() {
             unhandle = await handleRequests(
