@@ -160,11 +160,21 @@ export class Daemon {
     }
     const uptimeS = () => Math.floor((Date.now() - startedAt.getTime()) / 1000)
     const tls = services.tls
+    const trustInfo = () => {
+      const r = services.p2p?.trust().report()
+      return {
+        gated: r?.active ?? false,
+        certified: r?.certified ?? false,
+        crlNumber: r?.crlNumber ?? 0,
+        denied: r?.denied ?? 0,
+        peers: (r?.peers ?? []).map((p) => ({ id: p.id, status: p.status })),
+      }
+    }
     const tlsInfo = () => tls?.report() ?? { enabled: config.tls, issuer: null, notAfter: null }
     this.api = await createApiServer({
       logger: logger.child({ module: 'api' }),
       registry: metrics,
-      routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo }), ...routes],
+      routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo, trust: trustInfo }), ...routes],
       // Every module set (DEFAULT_MODULES) has the auth module; a test's subset without it gets the
       // API's simple default (user.name believed).
       auth: services.auth?.api,
