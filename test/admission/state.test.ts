@@ -77,15 +77,34 @@ describe('the cluster table: CA and admission', () => {
     const admit = (nodeId: string, roles: string[], tokenSecretHash = parsed.secretHash) =>
       c.propose({ admitNode: { nodeId, roles, zone: 'z2', tokenId: parsed.id, tokenSecretHash } })
 
-    expect(await admit('n2', ['metadata', 'datanode'])).toMatchObject({ ok: false, code: 'JOIN_TOKEN_ROLES' })
+    // A datanode-only token cannot admit a metadata node (the roles matter for the metadata role).
+    const dn = generateJoinToken()
+    await c.propose({
+      createJoinToken: { id: dn.id, secretHash: dn.secretHash, roles: ['datanode'], expiresMs: T0 + HOUR },
+    })
+    const d = parseJoinToken(dn.token)
+    expect(
+      await c.propose({
+        admitNode: {
+          nodeId: 'n2',
+          roles: ['metadata', 'datanode'],
+          tokenId: d.id,
+          tokenSecretHash: d.secretHash,
+        },
+      }),
+    ).toMatchObject({ ok: false, code: 'JOIN_TOKEN_ROLES' })
     const wrong = generateJoinToken()
     expect(await admit('n2', ['metadata'], parseJoinToken(wrong.token).secretHash)).toMatchObject({
       ok: false,
       code: 'JOIN_TOKEN_INVALID',
     })
     expect(c.table.isAdmitted('n2')).toBe(false) // refusals changed nothing
-    expect(await admit('n2', ['metadata'])).toMatchObject({ ok: true })
-    expect(c.table.admission('n2')).toMatchObject({ via: `token:${t.id}`, roles: ['metadata'], zone: 'z2' })
+    expect(await admit('n2', ['metadata', 'datanode'])).toMatchObject({ ok: true })
+    expect(c.table.admission('n2')).toMatchObject({
+      via: `token:${t.id}`,
+      roles: ['metadata', 'datanode'],
+      zone: 'z2',
+    })
     expect(await admit('n3', ['metadata'])).toMatchObject({ ok: false, code: 'JOIN_TOKEN_USED' })
     expect(c.table.isAdmitted('n3')).toBe(false)
 

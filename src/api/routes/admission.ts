@@ -106,11 +106,15 @@ const idParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: 128 } },
 } as const
 
-/** Aborted when the client goes away, so a read barrier or a proposal stops waiting for nobody. */
-function abortOnClose(raw: { once(event: 'close', fn: () => void): unknown }): AbortSignal {
-  const abort = new AbortController()
-  raw.once('close', () => abort.abort())
-  return abort.signal
+/** How long a read barrier or a proposal may take before the route answers the timeout's error. */
+const ROUTE_TIMEOUT_MS = 30_000
+
+/**
+ * A deadline for the route's work. (Not the request's 'close' event: a request with a body emits it
+ * once the body is read, long before the client goes away.)
+ */
+function deadline(): AbortSignal {
+  return AbortSignal.timeout(ROUTE_TIMEOUT_MS)
 }
 
 export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
@@ -142,7 +146,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
         },
         async (request) => {
           const q = request.query as { state?: AdmissionNodeJson['state'] }
-          return { nodes: await deps.nodes({ state: q.state }, abortOnClose(request.raw)) }
+          return { nodes: await deps.nodes({ state: q.state }, deadline()) }
         },
       )
 
@@ -166,7 +170,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
           const { id } = request.params as { id: string }
           const body = (request.body ?? {}) as { roles?: string[] }
           request.auditPath = `node:${id}`
-          return deps.approve(callerOf(request), id, body.roles ?? [], abortOnClose(request.raw))
+          return deps.approve(callerOf(request), id, body.roles ?? [], deadline())
         },
       )
 
@@ -191,7 +195,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
           const { id } = request.params as { id: string }
           const body = (request.body ?? {}) as { reason?: string }
           request.auditPath = `node:${id}`
-          return deps.revoke(callerOf(request), id, body.reason ?? '', abortOnClose(request.raw))
+          return deps.revoke(callerOf(request), id, body.reason ?? '', deadline())
         },
       )
 
@@ -229,7 +233,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
         },
         async (request, reply) => {
           const body = request.body as { roles: string[]; expiresS?: number }
-          const made = await deps.createToken(callerOf(request), body, abortOnClose(request.raw))
+          const made = await deps.createToken(callerOf(request), body, deadline())
           request.auditPath = `join-token:${made.id}`
           return reply.status(201).header('cache-control', 'no-store').send(made)
         },
@@ -253,7 +257,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
             },
           },
         },
-        async (request) => ({ tokens: await deps.tokens(abortOnClose(request.raw)) }),
+        async (request) => ({ tokens: await deps.tokens(deadline()) }),
       )
 
       app.delete(
@@ -270,7 +274,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
         async (request, reply) => {
           const { id } = request.params as { id: string }
           request.auditPath = `join-token:${id}`
-          await deps.deleteToken(callerOf(request), id, abortOnClose(request.raw))
+          await deps.deleteToken(callerOf(request), id, deadline())
           return reply.status(204).send()
         },
       )

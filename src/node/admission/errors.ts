@@ -31,7 +31,7 @@ export const ADMISSION_ERRORS = {
   JOIN_TOKEN_EXPIRED: { httpStatus: 401, description: 'The join token has expired.' },
   JOIN_TOKEN_ROLES: {
     httpStatus: 403,
-    description: 'The join token does not admit every role the node runs.',
+    description: 'The node runs the metadata role and its join token does not admit that role.',
   },
   CERTIFICATE_HOST_REFUSED: {
     httpStatus: 400,

@@ -367,11 +367,12 @@ export class ClusterTable implements MetaModule {
         )
       if (nowMs >= token.expiresMs)
         throw new AdmissionError('JOIN_TOKEN_EXPIRED', `join token ${token.id} has expired`)
-      const extra = roles.filter((r) => !token.roles.includes(r))
-      if (extra.length > 0)
+      // What needs a say is the metadata role (a replica receives the state); the others come with
+      // any admission.
+      if (roles.includes('metadata') && !token.roles.includes('metadata'))
         throw new AdmissionError(
           'JOIN_TOKEN_ROLES',
-          `join token ${token.id} admits ${token.roles.join(',')}, not ${extra.join(',')}`,
+          `join token ${token.id} admits ${token.roles.join(',')}, not the metadata role the node runs`,
         )
       this.#tokens.put(token.id, { ...token, usedMs: nowMs, usedBy: id })
       via = `token:${token.id}`
