@@ -257,7 +257,7 @@ export function admissionRoutes(deps: AdmissionRoutesDeps): ApiRoutes {
             },
           },
         },
-        async (request) => ({ tokens: await deps.tokens(deadline()) }),
+        async () => ({ tokens: await deps.tokens(deadline()) }),
       )
 
       app.delete(
