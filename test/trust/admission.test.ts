@@ -20,7 +20,7 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { X509Certificate } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -387,6 +387,91 @@ describe.sequential('node admission on a secure cluster', { timeout: CLUSTER_TES
           what: `${n.url} reads a file written after the revocation`,
         },
       )
+  })
+
+  it('tokens and approvals need an admin (the CLI sends the key from --key, HOPSD_KEY or the credentials file); they are audited', async () => {
+    const n = metas[0]!
+    const home = makeTempDir('hopsd-admission-cli-')
+    const made = await call(n.url, 'POST', '/api/v1/users', { key: admin, body: { name: 'eve' } })
+    expect(made.status, made.text).toBe(201)
+    const eve = (await call(n.url, 'POST', '/api/v1/keys', { key: admin, body: { user: 'eve' } })).json()
+      .key as string
+    writeFileSync(join(home, 'eve.key'), `${eve}\n`, { mode: 0o600 })
+    mkdirSync(join(home, 'admin', 'hopsd'), { recursive: true })
+    writeFileSync(join(home, 'admin', 'hopsd', 'credentials'), `key = ${admin}\n`, { mode: 0o600 })
+    const as = (env: Record<string, string | undefined>, args: string[]) =>
+      runHopsd([...args, '--addr', n.url], { env: { HOPSD_KEY: undefined, ...env }, timeoutMs: 60_000 })
+    const nobody = { XDG_CONFIG_HOME: join(home, 'nobody') }
+    const tokenIds = async () =>
+      (JSON.parse((await cli(['token', 'ls', '--json'])).stdout) as { id: string }[]).map((t) => t.id).sort()
+    const before = await tokenIds()
+    const pending = (await admissions()).filter((a) => a.state === 'pending').map((a) => a.id)
+    expect(pending.length).toBeGreaterThan(0) // Z and W of the token test wait still
+
+    // No credential: 401; eve's key (--key FILE): 403; nothing made, nobody admitted.
+    for (const [env, extra, status] of [
+      [nobody, [], 'UNAUTHENTICATED'],
+      [nobody, ['--key', join(home, 'eve.key')], 'SUPERUSER_REQUIRED'],
+      [{ ...nobody, HOPSD_KEY: eve }, [], 'SUPERUSER_REQUIRED'],
+    ] as const) {
+      for (const args of [
+        ['token', 'create', '--role', 'metadata'],
+        ['token', 'ls'],
+        ['node', 'ls'],
+        ['node', 'approve', pending[0]!],
+        ['node', 'revoke', metas[1]!.id],
+      ]) {
+        const r = await as(env, [...args, ...extra])
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1)
+        expect(r.stdout).toBe('')
+        expect(r.stderr).toMatch(new RegExp(`^hopsd: ${args[0]} ${args[1]}: .*\\[${status}\\]\\n$`))
+      }
+    }
+    expect(await tokenIds()).toEqual(before)
+    expect(await admissionOf(pending[0]!)).toMatchObject({ state: 'pending' })
+    expect(await admissionOf(metas[1]!.id)).toMatchObject({ state: 'admitted' })
+
+    // The admin's key from the credentials file: a token, printed alone, then deleted unused.
+    const ok = await as({ XDG_CONFIG_HOME: join(home, 'admin') }, ['token', 'create', '--role', 'datanode'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.stdout).toMatch(/^hj1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}\n$/)
+    const id = ok.stdout.split('.')[1]!
+    expect(await tokenIds()).toEqual([...before, id].sort())
+    const rm = await as({ XDG_CONFIG_HOME: join(home, 'admin') }, ['token', 'rm', id])
+    expect(rm.code, rm.stderr).toBe(0)
+    expect(await tokenIds()).toEqual(before)
+
+    const r = await call(n.url, 'GET', '/api/v1/audit?limit=10000', { key: admin })
+    expect(r.status).toBe(200)
+    const events = r.json().events as { kind: string; decision: string; user: string; path: string }[]
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        kind: 'join-token.create',
+        decision: 'allow',
+        user: 'admin',
+        path: `join-token:${id}`,
+      }),
+    )
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        kind: 'join-token.delete',
+        decision: 'allow',
+        user: 'admin',
+        path: `join-token:${id}`,
+      }),
+    )
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        kind: 'node.revoke',
+        decision: 'allow',
+        user: 'admin',
+        path: `node:${y.id}`,
+      }),
+    )
+    expect(events).toContainEqual(
+      expect.objectContaining({ kind: 'access.denied', decision: 'deny', user: 'eve' }),
+    )
+    expect(r.text).not.toContain(ok.stdout.trim().split('.')[2])
   })
 
   it('the CA private key is in no Raft log entry, no snapshot and no file of any node', async () => {
