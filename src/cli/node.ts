@@ -5,6 +5,7 @@ import { ConfigError } from '../node/index.js'
 import { API_FLAG_HELP, API_FLAGS, ApiError, apiJson, apiTarget } from './api-client.js'
 import { helpTable } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
+import { rolesFlag } from './token.js'
 import { table } from './user.js'
 
 export function nodeHelp(): string {
@@ -53,6 +54,11 @@ export async function runNode(argv: readonly string[], io: CliIo): Promise<numbe
           if (rest.length > 0)
             throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd node ls [--pending] [--json]')
           const state = values['pending'] === true ? 'pending' : (values['state'] as string | undefined)
+          if (state !== undefined && !['pending', 'admitted', 'revoked'].includes(state))
+            throw new ConfigError(
+              'BAD_CONFIG_VALUE',
+              `--state: '${state}' is none of pending, admitted, revoked`,
+            )
           const q = state === undefined ? '' : `?state=${encodeURIComponent(state)}`
           const { nodes } = await apiJson<{ nodes: NodeInfo[] }>(target, 'GET', `/api/v1/nodes/admission${q}`)
           if (values['json'] === true) io.out(JSON.stringify(nodes, null, 2))
@@ -75,9 +81,7 @@ export async function runNode(argv: readonly string[], io: CliIo): Promise<numbe
         case 'approve': {
           if (rest.length !== 1)
             throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd node approve ID [--role ROLE]')
-          const roles = ((values['role'] as string[] | undefined) ?? [])
-            .flatMap((r) => r.split(','))
-            .filter(Boolean)
+          const roles = rolesFlag(values['role'])
           const n = await apiJson<NodeInfo>(
             target,
             'POST',

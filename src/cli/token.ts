@@ -3,7 +3,7 @@
 // `hopsd token create --role metadata` prints the token alone on stdout, so that
 // `hopsd token create --role datanode > dn.token` is all it takes; the token is shown this once.
 import { parseArgs } from 'node:util'
-import { ConfigError } from '../node/index.js'
+import { ConfigError, ROLES } from '../node/index.js'
 import { API_FLAG_HELP, API_FLAGS, ApiError, apiJson, apiTarget } from './api-client.js'
 import { helpTable } from './args.js'
 import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
@@ -52,9 +52,7 @@ export async function runToken(argv: readonly string[], io: CliIo): Promise<numb
     try {
       switch (sub) {
         case 'create': {
-          const roles = ((values['role'] as string[] | undefined) ?? [])
-            .flatMap((r) => r.split(','))
-            .filter(Boolean)
+          const roles = rolesFlag(values['role'])
           if (roles.length === 0 || rest.length > 0)
             throw new ConfigError(
               'UNKNOWN_FLAG',
@@ -111,6 +109,21 @@ export async function runToken(argv: readonly string[], io: CliIo): Promise<numb
   } catch (err) {
     return reportError(io, err)
   }
+}
+
+/**
+ * The roles of `--role` (repeated or comma-separated), checked here so that a typo is a usage error
+ * (exit 2, UNKNOWN_ROLE) rather than the API's 400.
+ */
+export function rolesFlag(raw: unknown): string[] {
+  const roles = ((raw as string[] | undefined) ?? [])
+    .flatMap((r) => r.split(','))
+    .map((r) => r.trim())
+    .filter(Boolean)
+  for (const r of roles)
+    if (!(ROLES as readonly string[]).includes(r))
+      throw new ConfigError('UNKNOWN_ROLE', `--role: unknown role '${r}' (roles: ${ROLES.join(',')})`)
+  return [...new Set(roles)]
 }
 
 function parse(argv: readonly string[]) {
