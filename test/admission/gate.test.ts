@@ -20,7 +20,7 @@ stopHostsAfterEach()
 
 const ECHO = '/test/echo/1.0.0'
 const TOPIC = 'gate-test'
-const TIMINGS = { graceMs: 1_500, sweepMs: 100, verifyWaitMs: 1_500, exchangeTimeoutMs: 2_000 }
+const TIMINGS = { graceMs: 3_000, sweepMs: 100, verifyWaitMs: 1_500, exchangeTimeoutMs: 2_000 }
 
 interface Node {
   host: P2PHost
@@ -100,7 +100,14 @@ describe('the peer gate', () => {
     await waitFor(() => a.trust.status(x.host.id) === 'none', { timeoutMs: 10_000, what: 'A judged X' })
     expect(await echo(x, a)).not.toBe('ping')
     expect(await echo(a, x)).toBe('PEER_NOT_CERTIFIED')
-    const desk = await request(x.host, a.host.id, JOIN_PROTOCOL, new Uint8Array(), { timeoutMs: 4_000 })
+    // (On a loaded machine the grace period may end meanwhile: X's join loop brings it back to ask.)
+    const desk = await waitFor(
+      () =>
+        request(x.host, a.host.id, JOIN_PROTOCOL, new Uint8Array(), { timeoutMs: 4_000 }).catch(
+          () => undefined,
+        ),
+      { timeoutMs: 20_000, what: 'X reaching the admission desk' },
+    )
     expect(new TextDecoder().decode(desk)).toBe('admission desk')
     await publish(x, 'from-x')
     await publish(a, 'again-from-a')
@@ -110,7 +117,7 @@ describe('the peer gate', () => {
 
     // After the grace period A and B let X go (its join loop brings it back, to ask for admission).
     await waitFor(() => dropped.has(a.host.id) && dropped.has(b.host.id), {
-      timeoutMs: 10_000,
+      timeoutMs: 20_000,
       what: 'X disconnected by A and by B',
     })
     expect(a.host.isConnected(b.host.id)).toBe(true)

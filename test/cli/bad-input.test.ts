@@ -24,7 +24,8 @@ afterAll(async () => {
 
 /** Runs `hopsd args` and checks the bad-input contract; returns the one stderr line. */
 async function expectBadInput(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const res = await runHopsd(args, { env, cwd: dir })
+  // 60 s: a CLI run takes 10-30 s of wall time on a machine shared by several test runs.
+  const res = await runHopsd(args, { env, cwd: dir, timeoutMs: 60_000 })
   expect(res.code, `stderr: ${res.stderr}`).toBe(2)
   const lines = res.stderr.split('\n').filter((l) => l !== '')
   expect(lines).toHaveLength(1)
@@ -104,7 +105,7 @@ describe('hopsd with bad input exits 2 with one clear line', () => {
 
   it(
     'token: a missing or unknown role, a bad lifetime, a missing id, an unknown command',
-    { timeout: 180_000 },
+    { timeout: 300_000 },
     async () => {
       const addr = noApi()
       expect(await expectBadInput(['token', 'create', ...addr])).toMatch(
@@ -125,7 +126,7 @@ describe('hopsd with bad input exits 2 with one clear line', () => {
     },
   )
 
-  it('node: a missing id, an unknown role or state', { timeout: 180_000 }, async () => {
+  it('node: a missing id, an unknown role or state', { timeout: 300_000 }, async () => {
     const addr = noApi()
     expect(await expectBadInput(['node', 'approve', ...addr])).toMatch(
       /^hopsd: usage: hopsd node approve ID.*\[UNKNOWN_FLAG\]$/,
