@@ -28,7 +28,7 @@ import { JOIN_PROTOCOL } from '../../src/node/admission/index.js'
 import { createNodeKey } from '../../src/node/ca/index.js'
 import { createP2PHost, P2P_TIMINGS_TEST, request, type P2PHost } from '../../src/node/p2p/index.js'
 import { hopsd as clusterProto } from '../../src/proto/cluster.js'
-import { makeTempDir, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
+import { makeTempDir, removeTempDirs, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
 import { CLUSTER_TEST_TIMEOUT_MS, timingArgs, useCluster } from '../cluster/harness.js'
 import { startTlsNode, stopAllTlsNodes, type TlsNode } from '../tls/tls-node.js'
 import { filesUnder, findKey, keyNeedles, raftContents, recoverCaKey } from './ca-key.js'
@@ -123,6 +123,7 @@ describe.sequential('node admission on a secure cluster', { timeout: CLUSTER_TES
   afterAll(async () => {
     await Promise.all(plain.map((h) => h.stop()))
     await stopAllTlsNodes()
+    removeTempDirs() // the TLS node's and the CLI test's (the cluster's own go with the cluster)
   })
 
   it('a host with the swarm key but no admission stays pending, never becomes a learner, and never receives the state', async () => {
