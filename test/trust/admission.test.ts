@@ -20,7 +20,7 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { X509Certificate } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -28,7 +28,7 @@ import { JOIN_PROTOCOL } from '../../src/node/admission/index.js'
 import { createNodeKey } from '../../src/node/ca/index.js'
 import { createP2PHost, P2P_TIMINGS_TEST, request, type P2PHost } from '../../src/node/p2p/index.js'
 import { hopsd as clusterProto } from '../../src/proto/cluster.js'
-import { makeTempDir, removeTempDirs, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
+import { makeTempDir, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
 import { CLUSTER_TEST_TIMEOUT_MS, timingArgs, useCluster } from '../cluster/harness.js'
 import { startTlsNode, stopAllTlsNodes, type TlsNode } from '../tls/tls-node.js'
 import { filesUnder, findKey, keyNeedles, raftContents, recoverCaKey } from './ca-key.js'
@@ -62,6 +62,7 @@ describe.sequential('node admission on a secure cluster', { timeout: CLUSTER_TES
   const plain: P2PHost[] = []
   const tlsNodes: TlsNode[] = []
   const tlsDirs: string[] = []
+  const ownDirs: string[] = []
 
   const doc = async (n: NodeHandle): Promise<Doc> => {
     const r = await call(n.url, 'GET', '/api/v1/cluster', { key: admin })
@@ -123,7 +124,8 @@ describe.sequential('node admission on a secure cluster', { timeout: CLUSTER_TES
   afterAll(async () => {
     await Promise.all(plain.map((h) => h.stop()))
     await stopAllTlsNodes()
-    removeTempDirs() // the TLS node's and the CLI test's (the cluster's own go with the cluster)
+    // The TLS node's and the CLI test's own dirs (the cluster's go with the cluster).
+    for (const d of ownDirs) rmSync(d, { recursive: true, force: true })
   })
 
   it('a host with the swarm key but no admission stays pending, never becomes a learner, and never receives the state', async () => {
@@ -304,7 +306,9 @@ describe.sequential('node admission on a secure cluster', { timeout: CLUSTER_TES
 
   it('a revoked node is cut off everywhere — p2p and HTTPS — while the cluster keeps working', async () => {
     // A metadata node serving HTTPS (it asks for client certificates and holds the cluster's CRL).
-    const tDir = join(makeTempDir('hopsd-admission-tls-'), 't')
+    const tParent = makeTempDir('hopsd-admission-tls-')
+    ownDirs.push(tParent)
+    const tDir = join(tParent, 't')
     const t = await startTlsNode({
       dataDir: tDir,
       zone: 'z7',
@@ -395,6 +399,7 @@ describe.sequential('node admission on a secure cluster', { timeout: CLUSTER_TES
   it('tokens and approvals need an admin (the CLI sends the key from --key, HOPSD_KEY or the credentials file); they are audited', async () => {
     const n = metas[0]!
     const home = makeTempDir('hopsd-admission-cli-')
+    ownDirs.push(home)
     const made = await call(n.url, 'POST', '/api/v1/users', { key: admin, body: { name: 'eve' } })
     expect(made.status, made.text).toBe(201)
     const eve = (await call(n.url, 'POST', '/api/v1/keys', { key: admin, body: { user: 'eve' } })).json()
