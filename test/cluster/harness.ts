@@ -22,6 +22,7 @@ import {
   getJson,
   isProcessAlive,
   LoopbackCluster,
+  removeTempDirs,
   waitFor,
   type LoopbackNode,
   type NodeHandle,
@@ -70,6 +71,8 @@ export const CLUSTER_READY_MS = 60_000
 export interface ClusterMember {
   id: string
   zone: string
+  /** In the answering node's gossip view: alive, suspect, dead, left or unknown. */
+  liveness?: string
 }
 
 export interface ClusterDoc {
@@ -303,6 +306,7 @@ export class TestCluster {
       if (this.#failed || process.env['HOPSD_TEST_LOGS'] === '1') this.printLogs()
     } finally {
       releaseLock()
+      removeTempDirs()
     }
   }
 

@@ -13,7 +13,10 @@
  *    replicas, and finishes decommissioning.
  *  - On every metadata node: reads of files in blocks (a replica on this node, then this zone, then any;
  *    a replica that fails its checksum is skipped — its datanode reports it), the WebHDFS step-one
- *    redirect target for writes (a datanode), a file's block layout and the fsck health report.
+ *    redirect target for writes (a datanode), a file's block layout and the fsck health report —
+ *    answered from the leader's knowledge (asked over `/hopsd/block-health/1.0.0` elsewhere), or
+ *    UNAVAILABLE while no one can know: no leader, or a new leader that has not yet heard every live
+ *    datanode (it would count their replicas missing).
  */
 import { Counter, type Registry } from 'prom-client'
 import type { Clock, Rng } from '../../consensus/index.js'
@@ -26,6 +29,7 @@ import {
   type MetaStateMachine,
 } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
+import { HopsError } from '../../errors.js'
 import { BlockCrcMd5, fileChecksumOf } from '../checksum.js'
 import { errorFromResult, FsError } from '../errors.js'
 import { silentFsLogger, type FsLogger } from '../logger.js'
@@ -52,6 +56,8 @@ export interface LeaderGroup extends ConsensusGroup {
 export interface LocalReplicas {
   /** Bytes [offset, offset+length) of a replica (fewer at its end); into `into` when given. */
   read(blockId: number, offset: number, length: number, into?: Buffer): Promise<Uint8Array>
+  /** The replica's stamp and length, when this node holds it. */
+  info(blockId: number): { readonly genStamp: number; readonly length: number } | undefined
 }
 
 export interface BlockManagerInit {
@@ -75,6 +81,8 @@ export interface BlockManagerInit {
   readonly logger?: FsLogger
   /** Where the block manager's metrics go (the daemon's registry); none without it. */
   readonly metrics?: Registry
+  /** How other nodes' APIs are reached (write Locations point at a datanode's): https with --tls. */
+  readonly httpScheme?: 'http' | 'https'
   /**
    * Checks who an allocation is for (src/auth): a block is allocated as the principal its request's
    * grant proves (the grant a metadata node signed for the write), never as the request's `user`.
@@ -82,6 +90,21 @@ export interface BlockManagerInit {
    * their caller with it after their barrier (Authenticator.recheck).
    */
   readonly authenticator?: Authenticator
+}
+
+/** Where a file's bytes can be read: each block (an inline file: one piece) with its good live replicas. */
+export interface LocatedFile {
+  readonly length: number
+  readonly underConstruction: boolean
+  readonly blocks: readonly {
+    readonly blockId: number
+    readonly genStamp: number
+    readonly offset: number
+    readonly length: number
+    /** Every replica known is corrupt. */
+    readonly corrupt: boolean
+    readonly replicas: readonly { node: string; host: string; port: number; zone: string }[]
+  }[]
 }
 
 export interface BlockHealth {
@@ -92,11 +115,18 @@ export interface BlockHealth {
   readonly underReplicatedBlocks: { id: number; path: string; live: number; replication: number }[]
   readonly missingBlocks: { id: number; path: string }[]
   readonly corruptReplicas: { id: number; path: string; nodes: string[] }[]
+  /**
+   * Every datanode the leader knows of — from heartbeats, the block map's replicas and the gossip view —
+   * the dead included. `live`: the leader counts its replicas (the view holds it alive or suspect, and
+   * it heartbeats); capacity figures are its last heartbeat's (0: none to this leader).
+   */
   readonly datanodes: {
     id: string
     zone: string
     state: string
     live: boolean
+    /** When this leader last had its heartbeat (ms since the epoch); 0: never. */
+    lastHeartbeatMs: number
     availableBytes: number
     usedBytes: number
     capacityBytes: number
@@ -126,16 +156,28 @@ export interface BlockManager extends BlockReads {
   heartbeat(from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply>
   /** Places and commits the next block of a file (leader only: NOT_LEADER elsewhere). */
   allocate(req: AllocRequest, signal?: AbortSignal): Promise<AllocReply>
-  /** The HTTP base URL of a datanode to send write data to (this node when it is one). */
-  writeTarget(): string | undefined
+  /** A datanode to send write data to (this node when it is one): its API's base URL and node id. */
+  writeTarget(): { url: string; node: string } | undefined
   inlineThreshold(): number
   /** A datanode's zone (heartbeats on the leader, the gossip view elsewhere). */
   zoneOf(node: string): string
-  health(): BlockHealth
-  /** The leader's HTTP address when another node leads (undefined on the leader or when unknown). */
-  leaderHttp(): string | undefined
+  /**
+   * The fsck report from the leader's knowledge: computed here on the leader, asked of the leader
+   * elsewhere. UNAVAILABLE when it cannot be known: no leader (or it does not answer), or a leader that
+   * has not yet heard from every datanode the view holds alive since it took over (for at most
+   * `deadAfterMs` plus a few heartbeats).
+   */
+  health(signal?: AbortSignal): Promise<BlockHealth>
   /** The datanode of this node hands its store over (local reads), and hears of corrupt local replicas. */
   attachLocalStore(store: LocalReplicas, onCorrupt: (blockId: number) => void): void
+  /**
+   * Where the bytes of a file can be read (WebHDFS GETFILEBLOCKLOCATIONS), read linearizably: each
+   * block with its good replicas on live nodes (host and port of their API, zone); an inline file is
+   * one piece held by the live metadata nodes.
+   */
+  locate(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
+  /** The datanodes' capacity, used and remaining bytes (this node's soft state: the leader's is whole). */
+  fsStatus(): { capacity: number; used: number; remaining: number }
   /** A file's block layout, read linearizably; the caller needs read access to the file. */
   fileBlocks(caller: Caller, path: string, signal?: AbortSignal): Promise<FileBlocks>
   /** Starts (DRAINING) or cancels (NORMAL) a decommission; admins only (checked in apply). */
@@ -146,6 +188,9 @@ export interface BlockManager extends BlockReads {
   start(signal?: AbortSignal): Promise<void>
   stop(signal?: AbortSignal): Promise<void>
 }
+
+/** Deadline of asking the leader for its fsck report. */
+const HEALTH_TIMEOUT_MS = 10_000
 
 export function createBlockManager(init: BlockManagerInit): BlockManager {
   const { selfId, clock, rng, group: metaGroup } = init
@@ -181,6 +226,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const isLeader = (): boolean => {
     const st = metaGroup.status()
     return st.role === 'leader' && st.leaderId === selfId
+  }
+  /** The term this node leads in, and since when (ms): how long it has had to hear every datanode. */
+  let leading = { term: -1, sinceMs: 0 }
+  const noteLeading = (term: number): void => {
+    if (leading.term !== term) leading = { term, sinceMs: clock.now() }
   }
   const su = (): string => sm.settings().superuser
   const propose = async (cmd: mpb.Command.$Properties, signal?: AbortSignal): Promise<unknown> => {
@@ -219,6 +269,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   ): AsyncGenerator<Uint8Array> {
     const rec = map().block(id)
     const replicas = orderReplicas(rec?.replicas ?? [])
+    // A replica older than the block is never served; after a truncate inside it, one at the stamp
+    // before still holds the kept prefix until its datanode truncates it.
+    const minGenStamp = rec === undefined ? 0 : rec.truncateFromGenStamp || rec.genStamp
     let pos = from
     let lastErr: unknown
     for (const node of replicas) {
@@ -228,6 +281,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
             const into = await buffers?.take()
             let piece: Uint8Array
             try {
+              const info = localStore.info(id)
+              if (info === undefined || info.genStamp < minGenStamp || info.length < to)
+                throw new FsError('BLOCK_NOT_FOUND', `the replica of ${id} here is stale or short`)
               piece = await localStore.read(id, pos, Math.min(READ_PIECE_BYTES, to - pos), into)
             } catch (err) {
               if (into !== undefined) buffers?.release(into)
@@ -241,7 +297,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
             yield piece
           }
         } else {
-          for await (const piece of readRemote(init.peers, node, id, pos, to - pos, signal)) {
+          for await (const piece of readRemote(init.peers, node, id, pos, to - pos, minGenStamp, signal)) {
             pos += piece.length
             yield piece
           }
@@ -262,6 +318,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const heartbeat = async (from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply> => {
     if (!isLeader()) return { leader: false }
     const term = metaGroup.status().term
+    noteLeading(term)
     const s = datanodes.entry(from)
     Object.assign(s, {
       zone: req.zone ?? '',
@@ -291,10 +348,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       if (r !== undefined && !r.corrupt.includes(from)) corrupt.push({ blockId: id, node: from })
       if (r === undefined) deletes.add(id)
     }
+    const truncates: pb.ITruncateCommand[] = []
     for (const [id, b] of reported) {
       const r = m.block(id)
-      if (r === undefined || r.genStamp !== Number(b.genStamp)) deletes.add(id)
-      else if (r.corrupt.includes(from)) {
+      const gs = Number(b.genStamp)
+      if (r !== undefined && r.appendGenStamp !== 0 && gs === r.appendGenStamp) continue // an append finishing
+      if (r !== undefined && r.truncateFromGenStamp !== 0 && gs === r.truncateFromGenStamp) {
+        // Truncated inside the block: this replica still has the older, longer form.
+        truncates.push({ blockId: id, fromGenStamp: gs, toGenStamp: r.genStamp, length: r.length })
+        continue
+      }
+      // A replica at another stamp (older: a pipeline or an append went on without it), or of another
+      // length than the block's, never counts and is deleted.
+      const wrongLength = r !== undefined && r.state === BLOCK_STATE.COMPLETE && Number(b.length) !== r.length
+      if (r === undefined || r.genStamp !== gs || wrongLength) {
+        deletes.add(id)
+        if (r !== undefined && (r.replicas.includes(from) || r.corrupt.includes(from)))
+          removed.push({ blockId: id, node: from })
+      } else if (r.truncateFromGenStamp !== 0) {
+        s.truncated.add(id)
+        continue
+      } else if (r.corrupt.includes(from)) {
         // As HDFS: a corrupt replica goes only once enough good ones exist (it may be the last copy).
         if (goodLive(r).length >= r.replication) deletes.add(id)
       } else if (corruptIds.has(id) || r.state !== BLOCK_STATE.COMPLETE || r.replicas.includes(from)) continue
@@ -312,6 +386,8 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     }
     for (const id of s.pendingDeletes) deletes.add(id)
     s.pendingDeletes.clear()
+    for (const t of s.pendingTruncates.values()) if (!reported.has(Number(t.blockId))) truncates.push(t)
+    s.pendingTruncates.clear()
     if (added.length + removed.length + corrupt.length > 0) {
       await propose({ updateReplicas: { added, removed, corrupt } })
       if (corrupt.length > 0)
@@ -319,7 +395,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     }
     if (!incremental) s.fullReportTerm = term
     const transfers = s.pendingTransfers.splice(0)
-    return { leader: true, deleteBlocks: [...deletes], transfers }
+    return { leader: true, deleteBlocks: [...deletes], transfers, truncates }
+  }
+
+  /** Proposes a block command as the writer: the principal of its grant, with its lease (clientName). */
+  const asWriter = async (
+    req: AllocRequest,
+    cmd: mpb.Command.$Properties,
+    signal?: AbortSignal,
+  ): Promise<unknown> => {
+    const identity = await allocationIdentity(req, signal)
+    const r = (await metaGroup.propose(
+      encodeCommand({
+        nowMs: clock.now(),
+        ...identity,
+        clientName: req.clientName,
+        ...cmd,
+      }),
+      { signal },
+    )) as MetaResult
+    if (!r.ok) throw errorFromResult(r.code, r.message)
+    return r.value
   }
 
   /** Who the block is allocated as: the principal of the request's grant (see BlockManagerInit.authenticator). */
@@ -334,7 +430,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     // Checked again at commit by the auth guard: no barrier here.
     const p = await authn.authenticate(
       { grant: req.grant },
-      { signal, fresh: false, use: { op: 'addBlock', path: req.path } },
+      {
+        signal,
+        fresh: false,
+        use: { op: 'addBlock', path: req.path, ...(req.fileId ? { fileId: req.fileId } : {}) },
+      },
     )
     if (p === undefined) throw new AuthError('UNAUTHENTICATED')
     return commandIdentity(p, selfId)
@@ -342,15 +442,40 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
   const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
     if (!isLeader()) throw Object.assign(new Error('not the metadata leader'), { code: 'NOT_LEADER' })
-    const id = ns().idOf(req.path)
+    // The writer saw its CreateFile/Append applied on its own replica; this one may apply it a moment
+    // later: read after a barrier (one round per block).
+    await metaGroup.readBarrier({ signal })
+    const id = req.fileId !== undefined && req.fileId > 0 ? req.fileId : ns().idOf(req.path)
     const file = id === undefined ? undefined : ns().fileById(id)
     if (file === undefined) throw new FsError('FILE_NOT_FOUND', `File does not exist: ${req.path}`)
+    if (req.continueLast === true) {
+      // An append continues the partial last block on its good live replicas (the writer first).
+      const last = file.blocks[file.blocks.length - 1]
+      const rec = last === undefined ? undefined : map().block(last.id)
+      const live = rec === undefined ? [] : goodLive(rec).filter((n) => !req.exclude.includes(n))
+      if (rec !== undefined && rec.length < file.blockSize && live.length > 0) {
+        const targets = [...live].sort((a, b) => Number(b === req.writer) - Number(a === req.writer))
+        const v = (await asWriter(req, { reopenBlock: { fileId: file.id, targets } }, signal)) as {
+          blockId: number
+          genStamp: number
+          fromGenStamp: number
+          length: number
+        }
+        return {
+          blockId: v.blockId,
+          genStamp: v.genStamp,
+          targets,
+          blockSize: file.blockSize,
+          reopen: { fromGenStamp: v.fromGenStamp, resumeFrom: v.length, length: v.length },
+        }
+      }
+    }
     const candidates = datanodes.candidates(map())
     const targets = chooseTargets({
       candidates,
       count: file.replication,
       blockBytes: file.blockSize,
-      writer: req.writer,
+      writer: req.noLocalWrite === true ? undefined : req.writer,
       exclude: req.exclude,
       rng,
     })
@@ -369,19 +494,81 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
         `no live datanode with ${file.blockSize} bytes free (known: ${soft.size}, live: ${candidates.filter((c) => c.live).length}, excluded: ${req.exclude.join(',') || 'none'})`,
       )
     }
-    const identity = await allocationIdentity(req, signal)
-    const r = (await metaGroup.propose(
-      encodeCommand({
-        nowMs: clock.now(),
-        ...identity,
-        clientName: req.clientName,
-        addBlock: { path: req.path, targets },
-      }),
-      { signal },
-    )) as MetaResult
-    if (!r.ok) throw errorFromResult(r.code, r.message)
-    const v = r.value as { blockId: number; genStamp: number }
+    const v = (await asWriter(req, { addBlock: { path: req.path, fileId: file.id, targets } }, signal)) as {
+      blockId: number
+      genStamp: number
+    }
     return { blockId: v.blockId, genStamp: v.genStamp, targets, blockSize: file.blockSize }
+  }
+
+  /**
+   * The fsck report on the leader. It would count the replicas of a datanode it has not heard from
+   * missing, so until every datanode the view holds alive has given it a full report in its term, it
+   * says it cannot know yet (UNAVAILABLE) — for at most `deadAfterMs` plus ten heartbeats, after which
+   * a datanode that still has not reported is taken as not live.
+   */
+  const leaderHealth = (): BlockHealth => {
+    const term = metaGroup.status().term
+    noteLeading(term)
+    const view = init.cluster.view()
+    const unheard = view.filter(
+      (n) =>
+        n.roles.includes('datanode') &&
+        (n.self ? localStore !== undefined : n.liveness === 'alive') &&
+        soft.get(n.id)?.fullReportTerm !== term,
+    )
+    const learningMs = clock.now() - leading.sinceMs
+    if (unheard.length > 0 && learningMs < init.deadAfterMs + 10 * init.heartbeatMs) {
+      throw new HopsError(
+        'UNAVAILABLE',
+        `the metadata leader took over ${learningMs} ms ago and has not yet heard from ${unheard.length} live datanode(s) (${unheard.map((n) => n.id).join(', ')}): block health is not known yet; retry`,
+      )
+    }
+    const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
+      blocks: 0,
+      underReplicated: 0,
+      missing: 0,
+      corrupt: 0,
+      underReplicatedBlocks: [],
+      missingBlocks: [],
+      corruptReplicas: [],
+      datanodes: [],
+    }
+    // Every datanode known: heartbeats, replica holders, and the view's datanodes (the dead included).
+    const known = new Set<string>(soft.keys())
+    for (const n of view) if (n.roles.includes('datanode') && n.liveness !== 'left') known.add(n.id)
+    for (const r of map().all()) {
+      for (const n of r.replicas) known.add(n)
+      for (const n of r.corrupt) known.add(n)
+      if (r.state !== BLOCK_STATE.COMPLETE) continue
+      out.blocks++
+      const live = r.replicas.filter((n) => datanodes.isLive(n)).length
+      if (live === 0) {
+        out.missing++
+        out.missingBlocks.push({ id: r.id, path: pathOf(r) })
+      } else if (goodLive(r).length < r.replication) {
+        out.underReplicated++
+        out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
+      }
+      if (r.corrupt.length > 0) {
+        out.corrupt++
+        out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
+      }
+    }
+    for (const id of [...known].sort()) {
+      const s = soft.get(id)
+      out.datanodes.push({
+        id,
+        zone: datanodes.zoneOf(id),
+        state: map().datanodeState(id),
+        live: datanodes.isLive(id),
+        lastHeartbeatMs: s?.lastMs ?? 0,
+        availableBytes: s?.availableBytes ?? 0,
+        usedBytes: s?.usedBytes ?? 0,
+        capacityBytes: s?.capacityBytes ?? 0,
+      })
+    }
+    return out
   }
 
   const reconcile = (): Promise<void> =>
@@ -399,21 +586,100 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     },
     inlineThreshold: () => sm.settings().inlineThreshold,
     zoneOf: (node) => datanodes.zoneOf(node),
-    leaderHttp() {
-      const st = metaGroup.status()
-      if (st.leaderId === undefined || st.leaderId === '' || st.leaderId === selfId) return undefined
-      const addr = datanodes.memberOf(st.leaderId)?.httpAddr
-      return addr ? addr : undefined
-    },
     writeTarget() {
+      const scheme = init.httpScheme ?? 'http'
       const view = init.cluster.view()
       const self = view.find((n) => n.self)
-      if (localStore !== undefined && self?.httpAddr) return `http://${self.httpAddr}`
+      if (localStore !== undefined && self?.httpAddr)
+        return { url: `${scheme}://${self.httpAddr}`, node: selfId }
       const dns = view
         .filter((n) => !n.self && n.roles.includes('datanode') && n.liveness === 'alive' && n.httpAddr !== '')
         .map((n) => ({ n, sameZone: Number(n.zone === init.zone), key: shuffleKey() }))
         .sort((a, b) => b.sameZone - a.sameZone || a.key - b.key)
-      return dns[0] ? `http://${dns[0].n.httpAddr}` : undefined
+      return dns[0] ? { url: `${scheme}://${dns[0].n.httpAddr}`, node: dns[0].n.id } : undefined
+    },
+
+    async locate(caller, path, signal) {
+      await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
+      const file = ns().fileForRead(caller, path)
+      const where = (
+        node: string,
+      ): { node: string; host: string; port: number; zone: string } | undefined => {
+        const addr = init.cluster.view().find((n) => n.id === node)?.httpAddr ?? ''
+        const colon = addr.lastIndexOf(':')
+        if (colon <= 0) return undefined
+        return {
+          node,
+          host: addr.slice(0, colon).replace(/^\[|\]$/g, ''),
+          port: Number(addr.slice(colon + 1)),
+          zone: datanodes.zoneOf(node) || (init.cluster.view().find((n) => n.id === node)?.zone ?? ''),
+        }
+      }
+      const underConstruction = ns().hasLease(file.id)
+      if (file.inlined) {
+        const holders = init.cluster
+          .view()
+          .filter((n) => n.roles.includes('metadata') && (n.self || n.liveness === 'alive'))
+          .map((n) => where(n.id))
+          .filter((r) => r !== undefined)
+        return {
+          length: file.size,
+          underConstruction,
+          blocks:
+            file.size === 0
+              ? []
+              : [
+                  {
+                    blockId: 0,
+                    genStamp: 0,
+                    offset: 0,
+                    length: file.size,
+                    corrupt: false,
+                    replicas: holders,
+                  },
+                ],
+        }
+      }
+      const m = map()
+      let offset = 0
+      // Liveness from the gossip view: heartbeats (the leader's soft state) are not known off the leader.
+      const up = (n: string): boolean => {
+        if (n === selfId) return localStore !== undefined
+        const l = datanodes.memberOf(n)?.liveness
+        return l === 'alive' || l === 'suspect'
+      }
+      const blocks = file.blocks.map((b) => {
+        const r = m.block(b.id)
+        const good = r === undefined ? [] : r.replicas.filter(up)
+        const replicas = orderReplicas(good)
+          .map(where)
+          .filter((x) => x !== undefined)
+        const out = {
+          blockId: b.id,
+          genStamp: b.genStamp,
+          offset,
+          length: b.length,
+          corrupt: good.length === 0 && (r?.corrupt.length ?? 0) > 0,
+          replicas,
+        }
+        offset += b.length
+        return out
+      })
+      return { length: file.size, underConstruction, blocks }
+    },
+
+    fsStatus() {
+      let capacity = 0
+      let used = 0
+      let remaining = 0
+      for (const [id, s] of soft) {
+        if (!datanodes.isLive(id)) continue
+        capacity += s.capacityBytes
+        used += s.usedBytes
+        remaining += s.availableBytes
+      }
+      return { capacity, used, remaining }
     },
 
     async open(caller, path, offset, length, signal, buffers) {
@@ -497,42 +763,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return r.value
     },
 
-    health() {
-      const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
-        blocks: 0,
-        underReplicated: 0,
-        missing: 0,
-        corrupt: 0,
-        underReplicatedBlocks: [],
-        missingBlocks: [],
-        corruptReplicas: [],
-        datanodes: [...soft.entries()].map(([id, s]) => ({
-          id,
-          zone: s.zone,
-          state: map().datanodeState(id),
-          live: datanodes.isLive(id),
-          availableBytes: s.availableBytes,
-          usedBytes: s.usedBytes,
-          capacityBytes: s.capacityBytes,
-        })),
+    async health(signal) {
+      if (isLeader()) return leaderHealth()
+      const leaderId = metaGroup.status().leaderId
+      if (leaderId === '' || leaderId === selfId)
+        throw new HopsError('UNAVAILABLE', 'no metadata leader is known: block health cannot be known now')
+      let reply: Uint8Array
+      try {
+        reply = await init.peers.request(leaderId, BLOCK_PROTOCOLS.health, new Uint8Array(), {
+          signal,
+          timeoutMs: HEALTH_TIMEOUT_MS,
+        })
+      } catch (err) {
+        const e = err as { code?: string; remoteCode?: string; message?: string }
+        const why =
+          e.remoteCode === 'UNAVAILABLE' ? String(e.message) : `${e.code ?? ''} ${String(e.message)}`
+        throw new HopsError(
+          'UNAVAILABLE',
+          `the metadata leader ${leaderId} cannot tell block health now: ${why}`,
+        )
       }
-      for (const r of map().all()) {
-        if (r.state !== BLOCK_STATE.COMPLETE) continue
-        out.blocks++
-        const live = r.replicas.filter((n) => datanodes.isLive(n)).length
-        if (live === 0) {
-          out.missing++
-          out.missingBlocks.push({ id: r.id, path: pathOf(r) })
-        } else if (goodLive(r).length < r.replication) {
-          out.underReplicated++
-          out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
-        }
-        if (r.corrupt.length > 0) {
-          out.corrupt++
-          out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
-        }
-      }
-      return out
+      return JSON.parse(new TextDecoder().decode(reply)) as BlockHealth
     },
 
     async start() {
@@ -549,6 +800,15 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
               ),
             ),
           { timeoutMs: 15_000 },
+        ),
+        await init.peers.handleRequests(
+          BLOCK_PROTOCOLS.health,
+          async () => {
+            if (!isLeader())
+              throw new HopsError('UNAVAILABLE', `${selfId} is no longer the metadata leader; retry`)
+            return new TextEncoder().encode(JSON.stringify(leaderHealth()))
+          },
+          { timeoutMs: HEALTH_TIMEOUT_MS },
         ),
       )
       loop = new Periodic({

@@ -21,6 +21,7 @@ import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import {
   createRaftGroup,
+  defaultRaftGroupConfig,
   createSeededRng,
   openLevelStorage,
   type RaftGroup,
@@ -56,6 +57,7 @@ import type { NodeView } from '../membership/index.js'
 import type { P2PNode } from './p2p-module.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
 import { TLS_DIR } from './p2p-module.js'
+import { plantedApplyFaultPath, withPlantedApplyFault } from './planted-fault.js'
 import { buildClusterStatus, type ClusterStatus } from './status.js'
 import { asAuthenticated, credentialFromProto, grantVerifier } from './trust.js'
 
@@ -105,6 +107,8 @@ export function metadataModule(): NodeModule<'metadata'> {
 
       const stateMachine = createMetaStateMachine({
         modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule(), authModule()],
+        // The group below runs with the default maxBatchBytes: settings must fit it.
+        commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
       const ca = createCaKeyring({
@@ -211,19 +215,25 @@ export function metadataModule(): NodeModule<'metadata'> {
               id: selfId,
               storage,
               transport: createLibp2pRaftTransport(channel, { selfId, logger }),
-              stateMachine,
+              stateMachine: withPlantedApplyFault(stateMachine, plantedApplyFaultPath()),
               rng: createSeededRng(randomBytes(4).readUInt32LE(0)),
               config: { tickMs: config.raftTickMs },
               logger: raftLogger(logger.child({ area: 'raft' })),
             })
-            await channel.start()
-            await group.start()
-            await refuseLegacyState(group, cluster, logger)
             group.subscribe((ev) => {
               if (ev.type === 'leader') logger.info({ leader: ev.leaderId, term: ev.term }, 'raft leader')
               if (ev.type === 'membership')
                 logger.info({ voters: ev.voters, learners: ev.learners }, 'raft membership')
+              // The group stopped on its own (storage or apply failure): this replica is dead. Say so
+              // on /health and exit, so that a supervisor restarts the node from its disk.
+              if (ev.type === 'stopped' && ev.error !== undefined) {
+                const code = (ev.error as { code?: string }).code ?? 'STORAGE_FAILED'
+                components.fatal({ code, message: `the metadata Raft group stopped: ${ev.error.message}` })
+              }
             })
+            await channel.start()
+            await group.start()
+            await refuseLegacyState(group, cluster, logger)
             unhandles.push(
               await handleRequests(host, PROTOCOLS.bootstrap, async (from, body) => {
                 const req = pb.BootstrapRequest.decode(body)
