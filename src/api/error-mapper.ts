@@ -45,6 +45,31 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
+/**
+ * fastify's `frameworkErrors`: the router's own refusals (FST_ERR_BAD_URL, FST_ERR_MAX_PARAM_LENGTH)
+ * answered in the API's error shape — a RemoteException on WebHDFS paths, `{"error"}` elsewhere.
+ */
+export function answerFrameworkError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const fe = err as Partial<FastifyError>
+  const message = messageOf(err)
+  const status = fe?.statusCode === 414 ? 414 : 400
+  if ((request.raw.url ?? '').startsWith('/webhdfs/')) {
+    void reply
+      .status(status)
+      .type('application/json')
+      .send({
+        RemoteException: {
+          exception: 'IllegalArgumentException',
+          javaClassName: 'java.lang.IllegalArgumentException',
+          message,
+        },
+      })
+    return
+  }
+  const body: ErrorBody = { error: { code: 'BAD_REQUEST', message } }
+  void reply.status(status).type('application/json').send(body)
+}
+
 /** Installs the error and not-found handlers on the root instance (children inherit them). */
 export function installErrorMapper(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {

@@ -17,7 +17,7 @@ import type { Registry } from 'prom-client'
 import type { Server as HttpServer } from 'node:http'
 import { createSimpleAuthenticator } from '../auth/index.js'
 import { installAuthHook, type ApiAuth } from './auth-hook.js'
-import { installErrorMapper, methodNotAllowed } from './error-mapper.js'
+import { answerFrameworkError, installErrorMapper, methodNotAllowed } from './error-mapper.js'
 import {
   answerExpectContinue,
   guardServer,
@@ -104,6 +104,9 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    // Errors the router raises before any route runs (a malformed URL, an over-long path parameter)
+    // answer in the API's error shape like every other error, not fastify's own body.
+    frameworkErrors: answerFrameworkError,
   })
   guardServer(app.server as HttpServer, { ...HTTP_TIMEOUTS, ...init.timeouts })
   answerExpectContinue(app.server as HttpServer)

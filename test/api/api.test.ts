@@ -133,6 +133,18 @@ describe('error mapper', () => {
     expect(good.json()).toEqual({ id: 5 })
   })
 
+  it("answers the router's own refusals (an over-long path parameter) in the error shape", async () => {
+    const { app } = await server()
+    const res = await app.inject({
+      method: 'POST',
+      url: `/t/items/${'9'.repeat(300)}`,
+      payload: { name: 'a' },
+    })
+    expect(res.statusCode).toBe(414)
+    expect(res.json().error.code).toBe('BAD_REQUEST')
+    expect(res.json().error.message).toMatch(/max param length/)
+  })
+
   it('maps an unsupported content type to 415', async () => {
     const { app } = await server()
     const res = await app.inject({
