@@ -33,8 +33,7 @@ export function interimJobAccess(): JobAccess {
     (caller.project ?? '') !== '' && caller.project !== project
   return {
     submitDenied(caller, project) {
-      if (caller.user === ANONYMOUS_USER || caller.user === '')
-        return 'anonymous callers may not submit jobs'
+      if (caller.user === ANONYMOUS_USER || caller.user === '') return 'anonymous callers may not submit jobs'
       if (inOtherProject(caller, project))
         return `${caller.user} acts in project ${caller.project}, not ${project}`
       return undefined

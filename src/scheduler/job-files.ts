@@ -93,7 +93,10 @@ export function webHdfsFiles(init: WebHdfsFilesInit): JobFiles {
     data: Uint8Array,
     signal: AbortSignal | undefined,
   ): Promise<void> => {
-    const first = await call(method, url(path, { ...params, noredirect: 'true' }), { headers: auth(), signal })
+    const first = await call(method, url(path, { ...params, noredirect: 'true' }), {
+      headers: auth(),
+      signal,
+    })
     const location = parseJson<{ Location?: string }>(first.body).Location
     if (typeof location !== 'string')
       throw new JobFilesError(first.status, 'BAD_ANSWER', `${params['op']} ${path}: no Location`)
@@ -194,7 +197,11 @@ function send(method: string, u: URL, opts: SendOpts): Promise<{ status: number;
         ? httpsRequest(u, { method, headers, signal, ca: opts.ca }, onResponse)
         : httpRequest(u, { method, headers, signal }, onResponse)
     req.on('error', (err) => reject(unreachable(method, u, err)))
-    req.end(opts.body === undefined ? undefined : Buffer.from(opts.body.buffer, opts.body.byteOffset, opts.body.length))
+    req.end(
+      opts.body === undefined
+        ? undefined
+        : Buffer.from(opts.body.buffer, opts.body.byteOffset, opts.body.length),
+    )
   })
 }
 

@@ -41,14 +41,18 @@ export const JOB_ENV = {
   logsDir: 'HOPSD_LOGS_DIR',
 } as const
 
-/** The folder of one run's logs: `/Projects/<project>/Logs/<job name>/<run id>`. */
-export function jobLogsDir(job: Pick<JobRecord, 'project' | 'name' | 'runId'>): string {
-  return `/Projects/${job.project}/Logs/${job.name}/${job.runId}`
+/**
+ * The folder of one run's logs: `/user/<owner>/Projects/<project>/Logs/<job name>/<run id>` — the issue's
+ * `/Projects/<project>/Logs/<job name>/<run id>` inside the submitter's home until projects (and their
+ * `/Projects/<project>` folders with member permissions) land; then the home prefix goes.
+ */
+export function jobLogsDir(job: Pick<JobRecord, 'owner' | 'project' | 'name' | 'runId'>): string {
+  return `/user/${job.owner}/Projects/${job.project}/Logs/${job.name}/${job.runId}`
 }
 
 /** A task's log file: `stdout`/`stderr` for rank 0, `stdout.<r>`/`stderr.<r>` for rank r > 0. */
 export function jobLogPath(
-  job: Pick<JobRecord, 'project' | 'name' | 'runId'>,
+  job: Pick<JobRecord, 'owner' | 'project' | 'name' | 'runId'>,
   stream: LogStreamName,
   rank = 0,
 ): string {
