@@ -13,7 +13,7 @@
  * the route's body schema only says "an object", so that fastify's coercing validator never changes it.
  */
 import { Readable } from 'node:stream'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { FsService } from '../../fs/index.js'
 import {
   JOB_STATES,
@@ -80,9 +80,12 @@ interface LogsQuery {
   readonly follow?: boolean
 }
 
-function signalOf(req: FastifyRequest): AbortSignal {
+/** Aborts when the client goes away before the answer was sent (a POST's request closes once read). */
+function signalOf(reply: FastifyReply): AbortSignal {
   const abort = new AbortController()
-  req.raw.once('close', () => abort.abort())
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableEnded) abort.abort()
+  })
   return abort.signal
 }
 
@@ -115,7 +118,7 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
           const caller = callerOf(req)
           const res = await deps
             .jobs()
-            .submit(caller, req.body, { signal: signalOf(req), credential: req.credentials })
+            .submit(caller, req.body, { signal: signalOf(reply), credential: req.credentials })
           return reply.status(201).send(res)
         },
       )
@@ -128,7 +131,6 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
             tags: ['jobs'],
             querystring: {
               type: 'object',
-              additionalProperties: false,
               properties: {
                 project: { type: 'string', maxLength: 128 },
                 state: { type: 'string', enum: [...JOB_STATES] },
@@ -189,13 +191,11 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
             },
           },
         },
-        async (req) =>
-          deps
-            .jobs()
-            .kill(callerOf(req), (req.params as IdParams).id, {
-              signal: signalOf(req),
-              credential: req.credentials,
-            }),
+        async (req, reply) =>
+          deps.jobs().kill(callerOf(req), (req.params as IdParams).id, {
+            signal: signalOf(reply),
+            credential: req.credentials,
+          }),
       )
 
       app.get(
@@ -208,7 +208,6 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
             params: idParams,
             querystring: {
               type: 'object',
-              additionalProperties: false,
               properties: {
                 stream: { type: 'string', enum: ['stdout', 'stderr'], default: 'stdout' },
                 rank: { type: 'integer', minimum: 0, maximum: 4096, default: 0 },
@@ -246,7 +245,7 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
           }
           void reply.type('text/plain; charset=utf-8')
           if (query.follow !== true) return Buffer.from(await readFrom(query.offset ?? 0))
-          const signal = signalOf(req)
+          const signal = signalOf(reply)
           const clock = deps.clock
           async function* follow(): AsyncGenerator<Buffer> {
             let offset = query.offset ?? 0
