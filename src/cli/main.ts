@@ -2,6 +2,7 @@
 import { ConfigError } from '../node/index.js'
 import { devHelp, runDev } from './dev.js'
 import { runFs } from './fs.js'
+import { jobHelp, runJob } from './job.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
@@ -22,6 +23,7 @@ export function mainHelp(): string {
     '  keygen    print a new swarm key: hopsd keygen > swarm.key',
     '  user      users of the cluster: add, ls, rm (see hopsd user --help)',
     '  key       API keys: create, ls, revoke (see hopsd key --help)',
+    '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
@@ -36,6 +38,8 @@ export function mainHelp(): string {
     userHelp(),
     '',
     keyHelp(),
+    '',
+    jobHelp(),
   ].join('\n')
 }
 
@@ -54,6 +58,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runUser(rest, io)
     case 'key':
       return runKey(rest, io)
+    case 'job':
+      return runJob(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(
@@ -81,7 +87,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, job, version)`,
             ),
       )
   }

@@ -339,11 +339,70 @@ describe('GPU jobs on a three-worker cluster', () => {
       const anon = await fetch(`${node(0).handle.url}/api/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ project: 'demo', name: 'b', command: ['true'] }),
+        body: JSON.stringify({ project: 'demo', name: 'b', command: ['true'], gpus: 1 }),
       })
       expect([401, 403]).toContain(anon.status)
       expect((await call(node(0), 'GET', '/api/v1/jobs', 'hopsd')).json().jobs.length).toBe(before)
     }),
     60_000,
+  )
+
+  it(
+    'kill -9 of the worker mid-job: the job is marked lost and runs again on another node (retries=1)',
+    track(async () => {
+      // The first run hangs (until its worker dies); the second ends at once.
+      const id = await submit(node(0), 'alice', {
+        name: 'lost',
+        command: [
+          'bash',
+          '-c',
+          'echo "pid=$$"; echo "node=$HOPSD_NODE"; case "$HOPSD_RUN_ID" in *-1) sleep 600;; esac; echo done',
+        ],
+        gpus: 1,
+        retries: 1,
+      })
+      const first = await waitState(id, ['RUNNING'])
+      const victimId = first.tasks[0].node as string
+      const victim = nodes().find((n) => n.handle.id === victimId)!
+      const logs = `${LOGS('alice', 'lost', first.runId)}/stdout`
+      const pid = await waitFor(
+        async () => {
+          const out = await readFs(
+            logs,
+            'alice',
+            nodes().find((n) => n !== victim),
+          )
+          return out.status === 200 ? fields(out.text)['pid'] : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 250, what: 'the first run to print its pid' },
+      )
+      victim.handle.kill('SIGKILL')
+      try {
+        const survivor = nodes().find((n) => n !== victim)!
+        const done = await waitFor(
+          async () => {
+            const res = await call(survivor, 'GET', `/api/v1/jobs/${id}`, 'alice')
+            if (res.status !== 200) return undefined
+            const j = res.json()
+            return j.state === 'SUCCEEDED' || j.state === 'FAILED' || j.state === 'LOST' ? j : undefined
+          },
+          { timeoutMs: 120_000, intervalMs: 500, what: `job ${id} to run again and end` },
+        )
+        expect(done.state, JSON.stringify(done)).toBe('SUCCEEDED')
+        expect(done.attempts).toBe(2)
+        expect(done.lost).toBe(1)
+        expect(done.tasks[0].node).not.toBe(victimId)
+        const second = await readFs(`${LOGS('alice', 'lost', done.runId)}/stdout`, 'alice', survivor)
+        expect(second.text).toContain('done')
+      } finally {
+        // The dead daemon's task outlives it (its own process group): end it, as a restarted worker would.
+        try {
+          process.kill(-Number(pid), 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }
+    }),
+    180_000,
   )
 })
