@@ -13,6 +13,7 @@ import {
   type LoopbackCluster,
   type LoopbackNode,
 } from '../helpers/index.js'
+import { runJob } from '../../src/cli/job.js'
 
 const GPUS_PER_NODE = 2
 const NODES = 3
@@ -345,6 +346,101 @@ describe('GPU jobs on a three-worker cluster', () => {
       expect((await call(node(0), 'GET', '/api/v1/jobs', 'hopsd')).json().jobs.length).toBe(before)
     }),
     60_000,
+  )
+
+  it(
+    'a script job runs the script from the file system; a script the submitter cannot read is refused with 400',
+    track(async () => {
+      const put = await fetch(
+        `${node(0).handle.url}/api/v1/fs/files?path=/user/alice/train.sh&permission=600&user.name=alice`,
+        {
+          method: 'PUT',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: 'echo "script-ran=$RANK"\n',
+          signal: AbortSignal.timeout(20_000),
+        },
+      )
+      expect(put.status, await put.text()).toBeLessThan(300)
+      const id = await submit(node(1), 'alice', { name: 'script', script: '/user/alice/train.sh', gpus: 1 })
+      const j = await waitState(id, ['SUCCEEDED', 'FAILED'])
+      expect(j.state, JSON.stringify(j)).toBe('SUCCEEDED')
+      const out = await readFs(`${LOGS('alice', 'script', j.runId)}/stdout`, 'alice')
+      expect(out.text).toContain('script-ran=0')
+      for (const [user, path] of [
+        ['bob', '/user/alice/train.sh'],
+        ['alice', '/user/alice/missing.sh'],
+      ] as const) {
+        const res = await call(node(2), 'POST', '/api/v1/jobs', user, {
+          project: 'demo',
+          name: 'script',
+          script: path,
+          gpus: 1,
+        })
+        expect(res.status, res.text).toBe(400)
+        expect(res.json().error.code).toBe('INVALID_JOB_SPEC')
+        expect(res.json().error.message).toContain(path)
+      }
+    }),
+    90_000,
+  )
+
+  it(
+    'the CLI: hopsd job submit, status, ls, logs, kill against a node',
+    track(async () => {
+      const run = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
+        const out: string[] = []
+        const err: string[] = []
+        // Flags before the command's `--` (what follows it is the job's argv).
+        const [sub, ...rest] = args
+        const code = await runJob([sub!, '--addr', node(1).handle.url, '--user', 'alice', ...rest], {
+          out: (l) => out.push(l),
+          err: (l) => err.push(l),
+        })
+        return { code, out: out.join('\n'), err: err.join('\n') }
+      }
+      const sub = await run(
+        'submit',
+        '--project',
+        'demo',
+        '--name',
+        'cli',
+        '--gpus',
+        '1',
+        '--env',
+        'GREETING=hi',
+        '--',
+        'bash',
+        '-c',
+        'echo "$GREETING from $RANK"; sleep 600',
+      )
+      expect(sub.code, sub.err).toBe(0)
+      const id = Number(sub.out)
+      expect(Number.isInteger(id) && id > 0).toBe(true)
+      await waitState(id, ['RUNNING'])
+      const status = await run('status', String(id))
+      expect(status.code, status.err).toBe(0)
+      expect(status.out).toMatch(/state\s+RUNNING/)
+      const ls = await run('ls', '--state', 'running')
+      expect(ls.out.split('\n').some((l) => l.startsWith(`${id} `) && l.includes('cli'))).toBe(true)
+      const logs = await waitFor(
+        async () => {
+          const r = await run('logs', String(id))
+          return r.out.includes('hi from 0') ? r : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 250, what: 'the CLI to show the log' },
+      )
+      expect(logs.code).toBe(0)
+      const kill = await run('kill', String(id))
+      expect(kill.code, kill.err).toBe(0)
+      await waitState(id, ['KILLED'], 30_000)
+      const again = await run('kill', String(id))
+      expect(again.code).toBe(1)
+      expect(again.err).toContain('JOB_STATE_CONFLICT')
+      const bad = await run('submit', '--project', 'demo', '--name', 'cli', '--gpus', 'two', '--', 'true')
+      expect(bad.code).toBe(2)
+      expect(bad.err).toContain('--gpus')
+    }),
+    90_000,
   )
 
   it(

@@ -61,6 +61,8 @@ export interface SchedulerNode {
 /** How often silent workers are dropped from the view, and the reconciler's leadership is checked. */
 const HOUSEKEEPING_INTERVAL_MS = 1_000
 const WORKER_STATE_FILE = 'sched-worker.json'
+/** The READ bit of an access check (r--). */
+const FS_READ = 4
 /** A task's API key lives at most this long beyond the job's own timeout (or a week without one). */
 const TASK_KEY_SLACK_S = 3_600
 const TASK_KEY_DEFAULT_S = 7 * 24 * 3_600
@@ -145,6 +147,20 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           readBarrier: () => local.group.readBarrier(),
           isSuperuser: (c) => c.superuser === true,
           access,
+          // A script must be readable by its submitter now (the worker reads it as the submitter later).
+          scriptProblem: async (caller, path, opts) => {
+            const fs = components.services.fs
+            if (fs === undefined) return undefined
+            try {
+              await fs.checkAccess(caller, path, FS_READ, { signal: opts.signal })
+              return undefined
+            } catch (err) {
+              const code = (err as { code?: string }).code
+              if (code === 'FILE_NOT_FOUND' || code === 'ACCESS_DENIED' || code === 'INVALID_PATH')
+                return `script ${path}: ${(err as Error).message}`
+              throw err
+            }
+          },
         })
         const q = queue
         stopJobs.push(
