@@ -14,7 +14,7 @@ const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 const text = (b: Uint8Array): string => new TextDecoder().decode(b)
 
 async function pair() {
-  const [a, b] = (await freePorts(2)).map((p) => `127.0.0.1:${p}`)
+  const [a, b] = await freePorts(2)
   const hostA = await makeHost({ listen: a!, join: [b!] })
   const hostB = await makeHost({ listen: b!, join: [a!] })
   await waitFor(() => hostA.isConnected(hostB.id) && hostB.isConnected(hostA.id), {
