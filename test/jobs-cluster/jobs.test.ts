@@ -444,7 +444,7 @@ describe('GPU jobs on a three-worker cluster', () => {
   )
 
   it(
-    'kill -9 of the worker mid-job: the job is marked lost and runs again on another node (retries=1)',
+    'kill -9 of the worker mid-job: the job is marked lost and runs again on another node (retries=1); the restarted worker kills the orphan',
     track(async () => {
       // The first run hangs (until its worker dies); the second ends at once.
       const id = await submit(node(0), 'alice', {
@@ -490,6 +490,21 @@ describe('GPU jobs on a three-worker cluster', () => {
         expect(done.tasks[0].node).not.toBe(victimId)
         const second = await readFs(`${LOGS('alice', 'lost', done.runId)}/stdout`, 'alice', survivor)
         expect(second.text).toContain('done')
+        // The first run's process outlived its daemon (its own process group). The restarted worker kills
+        // what its previous incarnation left.
+        expect(() => process.kill(Number(pid), 0)).not.toThrow()
+        await cluster.restart(victim)
+        await waitFor(
+          () => {
+            try {
+              process.kill(Number(pid), 0)
+              return false
+            } catch (err) {
+              return (err as NodeJS.ErrnoException).code === 'ESRCH'
+            }
+          },
+          { timeoutMs: 60_000, intervalMs: 250, what: `the restarted worker to kill ${pid}` },
+        )
       } finally {
         // The dead daemon's task outlives it (its own process group): end it, as a restarted worker would.
         try {

@@ -104,6 +104,8 @@ export function schedulerModule(): NodeModule<'scheduler'> {
       let housekeeping: Periodic | undefined
       let httpBase = ''
       const stopJobs: (() => void)[] = []
+      /** Aborted at stop: the background catch-up loops end with the module. */
+      const life = new AbortController()
 
       if (local !== undefined) {
         const sm = local.stateMachine
@@ -283,7 +285,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
               const w = worker
               stopJobs.push(inventory.onChange((snap) => w.setGpus(devicesOf(snap))))
               w.start()
-              void recoverWorker(w, l, self, logger)
+              void recoverWorker(w, l, self, logger, life.signal)
               // The API's address is known only once it listens (after every module started).
               void components.httpListening.then((hp) => {
                 const reach = isWildcard(hp.host) ? { host: '127.0.0.1', port: hp.port } : hp
@@ -291,6 +293,8 @@ export function schedulerModule(): NodeModule<'scheduler'> {
               })
             }
             queue?.start()
+            if (local !== undefined && queue !== undefined)
+              void resumeQueue(queue, local, self, logger, life.signal)
             housekeeping = new Periodic({
               intervalMs: HOUSEKEEPING_INTERVAL_MS,
               tick: async () => {
@@ -304,6 +308,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
             housekeeping.start()
           },
           async stop(signal) {
+            life.abort()
             housekeeping?.stop()
             reconciler?.stop()
             queue?.stop()
@@ -347,17 +352,44 @@ async function recoverWorker(
   local: MetadataNode,
   self: string,
   logger: { warn(obj: object, msg: string): void },
+  stopped: AbortSignal,
 ): Promise<void> {
-  for (let attempt = 0; attempt < 600; attempt++) {
+  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
     try {
-      await local.group.readBarrier()
+      await local.group.readBarrier({ signal: stopped })
       await worker.recover(local.stateMachine.module<JobsModule>('jobs').runningOn(self))
       return
     } catch {
       await new Promise((r) => setTimeout(r, 1_000))
     }
   }
+  if (stopped.aborted) return
   logger.warn({}, 'scheduler: the worker could not settle its previous jobs (no metadata leader)')
+}
+
+/**
+ * After a restart: the jobs this node was placing when it stopped are still QUEUED with it as their placer
+ * (the leader adopts them only from a placer that stays away). Once the replica has caught up, they wait
+ * in this node's queue again; later ones arrive through onJobChange.
+ */
+async function resumeQueue(
+  queue: JobQueue,
+  local: MetadataNode,
+  self: string,
+  logger: { warn(obj: object, msg: string): void },
+  stopped: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
+    try {
+      await local.group.readBarrier({ signal: stopped })
+      for (const job of local.stateMachine.module<JobsModule>('jobs').queuedFor(self)) queue.add(job)
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
+  }
+  if (stopped.aborted) return
+  logger.warn({}, 'scheduler: the queue could not resume its jobs (no metadata leader)')
 }
 
 function persistState(path: string, state: WorkerState): void {
