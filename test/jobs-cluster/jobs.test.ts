@@ -219,6 +219,30 @@ describe('GPU jobs on a three-worker cluster', () => {
   )
 
   it(
+    'with three GPUs busy, a two-GPU job lands on a node that has two free, never on a busy GPU',
+    track(async () => {
+      const busy: number[] = []
+      for (let i = 0; i < 3; i++)
+        busy.push(await submit(node(i), 'alice', { name: `busy-${i}`, command: ['sleep', '600'], gpus: 1 }))
+      const running = await Promise.all(busy.map((id) => waitState(id, ['RUNNING'])))
+      const taken = new Set(running.map((j) => `${j.tasks[0].node}/${j.tasks[0].gpus[0]}`))
+      const usedOn = (n: string) => running.filter((j) => j.tasks[0].node === n).length
+      try {
+        const id = await submit(node(1), 'alice', { name: 'pair', command: ['true'], gpus: 2 })
+        const j = await waitState(id, ['SUCCEEDED', 'FAILED'])
+        expect(j.state).toBe('SUCCEEDED')
+        const t = j.tasks[0]
+        expect(usedOn(t.node), `the pair went to ${t.node}`).toBe(0)
+        for (const g of t.gpus) expect(taken.has(`${t.node}/${g}`)).toBe(false)
+      } finally {
+        for (const b of busy) await call(node(0), 'DELETE', `/api/v1/jobs/${b}`, 'alice')
+        for (const b of busy) await waitState(b, ['KILLED'], 30_000)
+      }
+    }),
+    120_000,
+  )
+
+  it(
     'a gang of three two-GPU tasks starts on every node at once, with consistent RANK and WORLD_SIZE',
     track(async () => {
       const id = await submit(node(1), 'alice', {
@@ -436,6 +460,25 @@ describe('GPU jobs on a three-worker cluster', () => {
       const again = await run('kill', String(id))
       expect(again.code).toBe(1)
       expect(again.err).toContain('JOB_STATE_CONFLICT')
+      // logs -f prints while the job runs and returns once it ended.
+      const short = await run(
+        'submit',
+        '--project',
+        'demo',
+        '--name',
+        'follow',
+        '--gpus',
+        '1',
+        '--',
+        'bash',
+        '-c',
+        'for i in 1 2 3; do echo "line$i"; sleep 0.5; done',
+      )
+      expect(short.code, short.err).toBe(0)
+      const followed = await run('logs', short.out, '-f')
+      expect(followed.code, followed.err).toBe(0)
+      expect(followed.out.replace(/\n+/g, '\n').trim()).toBe('line1\nline2\nline3')
+      expect((await job(Number(short.out))).state).toBe('SUCCEEDED')
       const bad = await run('submit', '--project', 'demo', '--name', 'cli', '--gpus', 'two', '--', 'true')
       expect(bad.code).toBe(2)
       expect(bad.err).toContain('--gpus')
