@@ -228,11 +228,24 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
           const caller = callerOf(req)
           const query = req.query as LogsQuery
           const service = deps.jobs()
-          const job = await service.get(caller, (req.params as IdParams).id)
+          let job = await service.get(caller, (req.params as IdParams).id)
           const fs = deps.files()
           if (fs === undefined) throw new Error('no file system on this node')
           const stream = query.stream ?? 'stdout'
           const rank = query.rank ?? 0
+          const signal = signalOf(reply)
+          const clock = deps.clock
+          const pause = (): Promise<void> =>
+            new Promise<void>((resolve) => clock.setTimeout(resolve, followIntervalMs))
+          // Followed before its first run was placed: wait for the run (or the end of a job never placed).
+          while (query.follow === true && job.runId === '' && !isTerminal(stateNumber(job.state))) {
+            if (signal.aborted) return reply.send('')
+            await pause()
+            job = await service.get(caller, job.id)
+          }
+          void reply.type('text/plain; charset=utf-8')
+          // No run yet: no output yet.
+          if (job.runId === '') return ''
           const path = jobLogPath(job, stream, rank)
           const readFrom = async (offset: number): Promise<Uint8Array> => {
             try {
@@ -243,10 +256,8 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
               throw err
             }
           }
-          void reply.type('text/plain; charset=utf-8')
           if (query.follow !== true) return Buffer.from(await readFrom(query.offset ?? 0))
-          const signal = signalOf(reply)
-          const clock = deps.clock
+          const runId = job.runId
           async function* follow(): AsyncGenerator<Buffer> {
             let offset = query.offset ?? 0
             for (;;) {
@@ -258,13 +269,13 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
               }
               const now = await service.get(caller, job.id)
               // Ended (or moved on to another run): the last bytes were appended before the end committed.
-              if (isTerminal(stateNumber(now.state)) || now.runId !== job.runId) {
+              if (isTerminal(stateNumber(now.state)) || now.runId !== runId) {
                 const rest = await readFrom(offset)
                 if (rest.length > 0) yield Buffer.from(rest)
                 return
               }
               if (signal.aborted) return
-              await new Promise<void>((resolve) => clock.setTimeout(resolve, followIntervalMs))
+              await pause()
             }
           }
           return reply.send(Readable.from(follow()))
