@@ -228,6 +228,8 @@ try {
       'import.meta.url': '__hopsd_import_meta_url',
       'import.meta.dirname': '__dirname',
       'import.meta.filename': '__filename',
+      // Test-only fault hooks do not exist in the binary (src/node/cluster/planted-fault.ts).
+      'process.env.HOPSD_TEST_FAIL_APPLY': 'undefined',
     },
     banner: { js: 'const __hopsd_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     logLevel: 'warning',

@@ -579,6 +579,8 @@ async function runFsck(ctx: Ctx): Promise<number> {
       ctx.io.out(`UNDER_REPLICATED blk_${b.id} ${b.path} ${b.live}/${b.replication}`)
     for (const b of h.missingBlocks) ctx.io.out(`MISSING blk_${b.id} ${b.path}`)
     for (const b of h.corruptReplicas) ctx.io.out(`CORRUPT blk_${b.id} ${b.path} on ${b.nodes.join(',')}`)
+    // Datanodes the leader does not count (dead, gone, or silent): their replicas are not live.
+    for (const d of h.datanodes) if (!d.live) ctx.io.out(`DATANODE_DOWN ${d.id} ${d.zone} ${d.state}`)
     ctx.io.out(h.missing + h.corrupt === 0 ? 'Status: HEALTHY' : 'Status: CORRUPT')
   }
   return h.missing + h.corrupt === 0 ? EXIT_OK : EXIT_FAILURE

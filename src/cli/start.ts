@@ -1,5 +1,6 @@
 // `hopsd start`: parse flags, merge with the config file and HOPSD_* environment, start the daemon, and
-// stop it gracefully on SIGTERM/SIGINT (exit 0; exit 1 if the 10 s shutdown deadline passes).
+// stop it gracefully on SIGTERM/SIGINT (exit 0; exit 1 if the 10 s shutdown deadline passes). A node
+// whose Raft group failed stops by itself and exits 1, for its supervisor to restart it.
 import {
   CONFIG_FILE_ENV,
   CONFIG_KEYS,
@@ -92,7 +93,7 @@ export async function runStart(args: readonly string[], io: CliIo): Promise<numb
         process.exit(EXIT_FAILURE)
       }
       stopping = daemon.stop().then(
-        () => EXIT_OK,
+        () => (daemon.failure === undefined ? EXIT_OK : EXIT_FAILURE),
         (err: unknown) => reportError(io, err),
       )
       void stopping.then(resolve)
@@ -101,12 +102,18 @@ export async function runStart(args: readonly string[], io: CliIo): Promise<numb
     process.on('SIGINT', onSignal)
   })
 
+  // A fatal failure (the Raft group stopped): the daemon stops by itself; say why on stderr, exit 1.
+  const failed = daemon.failed.then((f) => {
+    io.err(`hopsd: ${f.message} [${f.code}]`)
+    return EXIT_FAILURE
+  })
   try {
     await daemon.start()
   } catch (err) {
     // A signal during startup aborts the start: that is a clean stop, not a failure.
-    if (stopping !== undefined) return exitCode
+    if (stopping !== undefined) return Promise.race([exitCode, failed])
+    if (daemon.failure !== undefined) return failed
     return reportError(io, err)
   }
-  return exitCode
+  return Promise.race([exitCode, failed])
 }

@@ -9,6 +9,8 @@ import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
 interface Member {
   id: string
   zone: string
+  /** alive, suspect, dead, left or unknown, in the answering node's gossip view (absent: an older node). */
+  liveness?: string
 }
 
 export interface ClusterDoc {
@@ -19,6 +21,8 @@ export interface ClusterDoc {
   voters: Member[]
   learners: Member[]
   zones: Record<string, string[]>
+  /** Every node of the answering node's view but those that left (absent: an older node). */
+  nodes?: Member[]
   /** How the cluster authenticates callers (`simple` or `secure`). */
   auth?: string
 }
@@ -27,7 +31,8 @@ export function statusHelp(): string {
   return [
     'Usage: hopsd status [--addr URL] [--key FILE] [--ca FILE | --insecure] [--json]',
     '',
-    'Prints the cluster as the node at URL sees it: leader, term, voters and learners with their zones.',
+    'Prints the cluster as the node at URL sees it: leader, term, voters and learners with their zones,',
+    "and every node's liveness in that node's gossip view (alive, suspect, dead).",
     helpTable([...API_FLAG_HELP, ['--json', 'print the document as JSON'], ['-h, --help', 'this help']]),
   ].join('\n')
 }
@@ -59,17 +64,32 @@ export async function runStatus(args: readonly string[], io: CliIo): Promise<num
   }
 }
 
-/** The table `hopsd status` prints. */
+/**
+ * The table `hopsd status` prints: every Raft member and every other node of the answering node's
+ * view, with its liveness there — a voter killed a moment ago shows as `voter` + `suspect`, then `dead`.
+ */
 export function renderStatus(doc: ClusterDoc): string {
-  const rows: string[][] = [['NODE', 'ZONE', 'RAFT']]
+  const rows: string[][] = [['NODE', 'ZONE', 'RAFT', 'LIVENESS']]
   const role = new Map<string, string>()
   for (const v of doc.voters) role.set(v.id, v.id === doc.leader?.id ? 'leader' : 'voter')
   for (const l of doc.learners) role.set(l.id, 'learner')
   const zoneOf = new Map<string, string>()
+  const livenessOf = new Map<string, string>()
   for (const [zone, ids] of Object.entries(doc.zones)) for (const id of ids) zoneOf.set(id, zone)
-  for (const m of [...doc.voters, ...doc.learners]) zoneOf.set(m.id, m.zone || zoneOf.get(m.id) || '')
+  for (const m of [...(doc.nodes ?? []), ...doc.voters, ...doc.learners]) {
+    zoneOf.set(m.id, m.zone || zoneOf.get(m.id) || '')
+    if (m.liveness !== undefined) livenessOf.set(m.id, m.liveness)
+  }
   const ids = [...zoneOf.keys()].sort((a, b) => rank(role.get(a)) - rank(role.get(b)) || (a < b ? -1 : 1))
-  for (const id of ids) rows.push([id, zoneOf.get(id) ?? '', role.get(id) ?? '-'])
+  for (const id of ids) rows.push([id, zoneOf.get(id) ?? '', role.get(id) ?? '-', livenessOf.get(id) ?? '?'])
+  const notAlive = (ms: readonly Member[]): string => {
+    const counts = new Map<string, number>()
+    for (const m of ms) {
+      const l = livenessOf.get(m.id)
+      if (l !== undefined && l !== 'alive') counts.set(l, (counts.get(l) ?? 0) + 1)
+    }
+    return counts.size === 0 ? '' : ` (${[...counts].map(([l, n]) => `${n} ${l}`).join(', ')})`
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const table = rows.map((r) =>
     r
@@ -83,7 +103,7 @@ export function renderStatus(doc: ClusterDoc): string {
     `term      ${doc.term}`,
     `commit    ${doc.commitIndex}`,
     ...(doc.auth !== undefined ? [`auth      ${doc.auth}`] : []),
-    `voters    ${doc.voters.length} in ${new Set(doc.voters.map((v) => v.zone)).size} zone(s); learners ${doc.learners.length}`,
+    `voters    ${doc.voters.length} in ${new Set(doc.voters.map((v) => v.zone)).size} zone(s)${notAlive(doc.voters)}; learners ${doc.learners.length}${notAlive(doc.learners)}`,
     '',
     ...table,
   ].join('\n')

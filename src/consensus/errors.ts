@@ -28,6 +28,11 @@ export const CONSENSUS_ERRORS = {
     httpStatus: 409,
   },
   STORAGE_FAILED: { message: 'the raft log storage failed; the node stopped', httpStatus: 500 },
+  APPLY_FAILED: {
+    message:
+      'the state machine failed to apply committed entries (a bug, or its store failed); the node stopped',
+    httpStatus: 500,
+  },
   INVALID_CONFIG: { message: 'invalid raft configuration', httpStatus: 500 },
 } as const
 

@@ -229,10 +229,24 @@ class RaftGroupImpl implements RaftGroup {
     this.emit({ type: 'stopped' })
   }
 
+  /**
+   * Stops the group for good after a failure it cannot recover from, and says which: APPLY_FAILED when
+   * the state machine threw (a bug: a refusal is a result, not an exception), STORAGE_FAILED otherwise
+   * (a storage write whose outcome is unknown). Subscribers get `{type: 'stopped', error}`.
+   */
   private fatal(err: unknown): void {
     if (this.stopped) return
-    const e = new ConsensusError('STORAGE_FAILED', String((err as Error)?.message ?? err), { cause: err })
-    this.log.error('raft storage failed; stopping', { id: this.id, err: String(err) })
+    const e = isConsensusError(err, 'APPLY_FAILED')
+      ? err
+      : new ConsensusError('STORAGE_FAILED', String((err as Error)?.message ?? err), { cause: err })
+    this.log.error(
+      e.code === 'APPLY_FAILED' ? 'state machine failed; stopping' : 'raft storage failed; stopping',
+      {
+        id: this.id,
+        code: e.code,
+        err: e.message,
+      },
+    )
     this.stopped = true
     this.init.transport.setHandler(() => {})
     if (this.tickTimer !== null) this.clock.clearTimeout(this.tickTimer)
@@ -591,7 +605,19 @@ class RaftGroupImpl implements RaftGroup {
       toApply.push({ index: e.index, term: e.term, data: e.data })
     }
     if (toApply.length > 0) {
-      const results = await this.init.stateMachine.apply(toApply)
+      let results: unknown[]
+      try {
+        results = await this.init.stateMachine.apply(toApply)
+      } catch (err) {
+        const span = `${toApply[0]!.index}..${toApply[toApply.length - 1]!.index}`
+        throw new ConsensusError(
+          'APPLY_FAILED',
+          `entries ${span}: ${(err as Error)?.message ?? String(err)}`,
+          {
+            cause: err,
+          },
+        )
+      }
       if (results.length !== toApply.length)
         throw new Error(`state machine returned ${results.length} results for ${toApply.length} entries`)
       for (let k = 0; k < applyPos.length; k++) {

@@ -5,6 +5,10 @@
  *        modules started in order → HTTP API listening.
  * stop:  HTTP API stops accepting → modules stopped in reverse → lock released; the whole shutdown
  *        has `shutdownTimeoutMs` (10 s), each step receives the deadline as an AbortSignal.
+ * fatal: a module reports a failure it cannot recover from (NodeComponents.fatal: the Raft group
+ *        stopped): /health answers 503 with the reason at once, and after `failureExitDelayMs` (so that
+ *        health checks and load balancers see it) the daemon stops; {@link Daemon.failed} then resolves
+ *        and `hopsd start` exits 1, for a supervisor to restart it.
  */
 import { HopsError } from '../errors.js'
 import {
@@ -21,11 +25,13 @@ import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { createLogger, type Logger } from './logger.js'
 import type { NodeTls } from './cluster/tls-module.js'
-import type { NodeComponents, NodeModule, Services, Startable } from './module.js'
+import type { NodeComponents, NodeFailure, NodeModule, Services, Startable } from './module.js'
 import { DEFAULT_MODULES } from './modules.js'
 import { checkPortFree } from './ports.js'
 
 export const SHUTDOWN_TIMEOUT_MS = 10_000
+/** How long a node that failed keeps answering /health 503 (with the reason) before it stops. */
+export const FAILURE_EXIT_DELAY_MS = 3_000
 
 export interface DaemonInit {
   readonly config: NodeConfig
@@ -34,6 +40,8 @@ export interface DaemonInit {
   /** The modules to compose; {@link DEFAULT_MODULES} by default (tests pass a subset). */
   readonly modules?: readonly NodeModule[]
   readonly shutdownTimeoutMs?: number
+  /** {@link FAILURE_EXIT_DELAY_MS} by default. */
+  readonly failureExitDelayMs?: number
 }
 
 export type DaemonState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
@@ -53,12 +61,28 @@ export class Daemon {
   private readonly startAbort = new AbortController()
   private startPromise: Promise<void> | undefined
   private stopPromise: Promise<void> | undefined
+  private readonly failureExitDelayMs: number
+  private failureValue: NodeFailure | undefined
+  private announceFailed: (failure: NodeFailure) => void = () => undefined
+  /**
+   * Resolves with the failure once a module reported a fatal one (NodeComponents.fatal) and the daemon
+   * has stopped because of it (whether or not the stop finished in time). Never rejects; stays pending
+   * while nothing fails.
+   */
+  readonly failed: Promise<NodeFailure>
 
   constructor(init: DaemonInit) {
     this.config = init.config
     this.baseLogger = init.logger ?? createLogger()
     this.modules = init.modules ?? DEFAULT_MODULES
     this.shutdownTimeoutMs = init.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS
+    this.failureExitDelayMs = init.failureExitDelayMs ?? FAILURE_EXIT_DELAY_MS
+    this.failed = new Promise((resolve) => (this.announceFailed = resolve))
+  }
+
+  /** The fatal failure a module reported, if any (/health answers 503 with it). */
+  get failure(): NodeFailure | undefined {
+    return this.failureValue
   }
 
   get state(): DaemonState {
@@ -136,6 +160,7 @@ export class Daemon {
         startedAt,
         services,
         httpListening,
+        fatal: (failure) => this.fail(failure, logger),
       }
       const instance = await module.create(components)
       // The one write into the registry: a module's api has its Services field's type (NodeModule<N>).
@@ -164,7 +189,7 @@ export class Daemon {
     this.api = await createApiServer({
       logger: logger.child({ module: 'api' }),
       registry: metrics,
-      routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo }), ...routes],
+      routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo, failure: () => this.failureValue }), ...routes],
       // Every module set (DEFAULT_MODULES) has the auth module; a test's subset without it gets the
       // API's simple default (user.name believed).
       auth: services.auth?.api,
@@ -193,6 +218,29 @@ export class Daemon {
       throw err
     }
     logger.info({ url: this.urlValue, p2p: info.p2p, join: info.join }, 'started')
+  }
+
+  /**
+   * A module's fatal failure: the first one is kept and served by /health; the node stops after the
+   * delay. A failure while stopping (or after) changes nothing but the log.
+   */
+  private fail(failure: NodeFailure, logger: Logger): void {
+    const report = { code: String(failure.code), message: String(failure.message) }
+    if (this.failureValue !== undefined || this.stateValue === 'stopping' || this.stateValue === 'stopped') {
+      logger.error(report, 'fatal failure reported while the node already stops')
+      return
+    }
+    this.failureValue = report
+    logger.error(
+      { ...report, exitInMs: this.failureExitDelayMs },
+      'fatal failure: /health answers 503; the node stops and exits 1',
+    )
+    // A stop for another reason meanwhile (a signal) is the same stop: stop() is idempotent.
+    setTimeout(() => {
+      void this.stop()
+        .catch((err: unknown) => logger.error({ err }, 'stopping after a fatal failure failed'))
+        .finally(() => this.announceFailed(report))
+    }, this.failureExitDelayMs)
   }
 
   /**

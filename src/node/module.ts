@@ -74,6 +74,19 @@ export interface NodeComponents {
    * port when 0 was configured. Never rejects: it stays pending if the start fails.
    */
   readonly httpListening: Promise<HostPort>
+  /**
+   * Reports a failure this node cannot recover from while it runs (its Raft group stopped on a storage
+   * or apply failure): from then on /health answers 503 with the reason, and shortly after the daemon
+   * stops and `hopsd start` exits 1, so that a supervisor restarts the process. The first report wins;
+   * later ones are only logged. Never throws; may be called from any callback.
+   */
+  fatal(failure: NodeFailure): void
+}
+
+/** Why a node stopped on its own: a stable code (from the error table) and what happened. */
+export interface NodeFailure {
+  readonly code: string
+  readonly message: string
 }
 
 /** What the module named `N` publishes: its {@link Services} field's type (nothing typed for other names). */

@@ -17,6 +17,8 @@
  *                                  src/api/routes/blocks.ts (GET /api/v1/fs/blocks, /api/v1/fs/health)
  *   datanode    (roles: datanode)  src/fs/datanode: block store, write pipeline, block reads, heartbeats,
  *                                  scanner; write route in src/api/routes/datanode.ts
+ *   capacity    (every node)       measures disks (statfs), block bytes, CPUs and memory into the
+ *                                  node's gossip NodeInfo
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
  *   scheduler   (every node)       GPU jobs (src/scheduler): the gossip view of the workers, GET /api/v1/gpus;
  *                                  with a metadata replica the jobs API, placer, queue and (leader)
@@ -25,6 +27,7 @@
  */
 import { authNodeModule } from './cluster/auth-module.js'
 import { blockManagerModule } from './cluster/blocks-module.js'
+import { capacityModule } from './cluster/capacity-module.js'
 import { clusterClientModule } from './cluster/client-module.js'
 import { datanodeModule } from './cluster/datanode-module.js'
 import { fsModule } from './cluster/fs-module.js'
@@ -44,6 +47,7 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   tlsModule(),
   blockManagerModule(),
   datanodeModule(),
+  capacityModule(),
   fsModule(),
   schedulerModule(),
 ]

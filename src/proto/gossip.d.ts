@@ -24,6 +24,8 @@ export namespace hopsd_gossip {
         gpusFree: number;
         cpuCores: number;
         memoryBytes: number;
+        diskBytesUsed: number;
+        blockBytesUsed: number;
         static create(properties: hopsd_gossip.Capacity.$Shape): hopsd_gossip.Capacity & hopsd_gossip.Capacity.$Shape;
         static create(properties?: hopsd_gossip.Capacity.$Properties): hopsd_gossip.Capacity;
         static encode(m: hopsd_gossip.Capacity.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -45,6 +47,8 @@ export namespace hopsd_gossip {
             gpusFree?: (number|null);
             cpuCores?: (number|null);
             memoryBytes?: (number|null);
+            diskBytesUsed?: (number|null);
+            blockBytesUsed?: (number|null);
             $unknowns?: Uint8Array[];
         }
         type $Shape = hopsd_gossip.Capacity.$Properties;

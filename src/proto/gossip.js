@@ -51,6 +51,8 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
          * @property {number|null} [gpusFree] Capacity gpusFree
          * @property {number|null} [cpuCores] Capacity cpuCores
          * @property {number|null} [memoryBytes] Capacity memoryBytes
+         * @property {number|null} [diskBytesUsed] Capacity diskBytesUsed
+         * @property {number|null} [blockBytesUsed] Capacity blockBytesUsed
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -131,6 +133,22 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
         Capacity.prototype.memoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
         /**
+         * Capacity diskBytesUsed.
+         * @member {number} diskBytesUsed
+         * @memberof hopsd_gossip.Capacity
+         * @instance
+         */
+        Capacity.prototype.diskBytesUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
+         * Capacity blockBytesUsed.
+         * @member {number} blockBytesUsed
+         * @memberof hopsd_gossip.Capacity
+         * @instance
+         */
+        Capacity.prototype.blockBytesUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
          * Creates a new Capacity instance using the specified properties.
          * @function create
          * @memberof hopsd_gossip.Capacity
@@ -174,6 +192,10 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                 w.uint32(/* id 5, wireType 0 =*/40).uint32(m.cpuCores);
             if (m.memoryBytes != null && $Object.hasOwnProperty.call(m, "memoryBytes") && (typeof m.memoryBytes === "object" ? m.memoryBytes.low || m.memoryBytes.high : m.memoryBytes !== 0))
                 w.uint32(/* id 6, wireType 0 =*/48).uint64(m.memoryBytes);
+            if (m.diskBytesUsed != null && $Object.hasOwnProperty.call(m, "diskBytesUsed") && (typeof m.diskBytesUsed === "object" ? m.diskBytesUsed.low || m.diskBytesUsed.high : m.diskBytesUsed !== 0))
+                w.uint32(/* id 7, wireType 0 =*/56).uint64(m.diskBytesUsed);
+            if (m.blockBytesUsed != null && $Object.hasOwnProperty.call(m, "blockBytesUsed") && (typeof m.blockBytesUsed === "object" ? m.blockBytesUsed.low || m.blockBytesUsed.high : m.blockBytesUsed !== 0))
+                w.uint32(/* id 8, wireType 0 =*/64).uint64(m.blockBytesUsed);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -285,6 +307,24 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                             delete m.memoryBytes;
                         continue;
                     }
+                case 7: {
+                        if (u !== 0)
+                            break;
+                        if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            m.diskBytesUsed = v;
+                        else
+                            delete m.diskBytesUsed;
+                        continue;
+                    }
+                case 8: {
+                        if (u !== 0)
+                            break;
+                        if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            m.blockBytesUsed = v;
+                        else
+                            delete m.blockBytesUsed;
+                        continue;
+                    }
                 }
                 r.skipType(u, q, t);
                 if (!r.discardUnknown) {
@@ -356,6 +396,14 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
             if (m.memoryBytes != null && $Object.hasOwnProperty.call(m, "memoryBytes")) {
                 if (!$util.isInteger(m.memoryBytes) && !(m.memoryBytes && $util.isInteger(m.memoryBytes.low) && $util.isInteger(m.memoryBytes.high)))
                     return "memoryBytes: integer|Long expected";
+            }
+            if (m.diskBytesUsed != null && $Object.hasOwnProperty.call(m, "diskBytesUsed")) {
+                if (!$util.isInteger(m.diskBytesUsed) && !(m.diskBytesUsed && $util.isInteger(m.diskBytesUsed.low) && $util.isInteger(m.diskBytesUsed.high)))
+                    return "diskBytesUsed: integer|Long expected";
+            }
+            if (m.blockBytesUsed != null && $Object.hasOwnProperty.call(m, "blockBytesUsed")) {
+                if (!$util.isInteger(m.blockBytesUsed) && !(m.blockBytesUsed && $util.isInteger(m.blockBytesUsed.low) && $util.isInteger(m.blockBytesUsed.high)))
+                    return "blockBytesUsed: integer|Long expected";
             }
             return null;
         };
@@ -429,6 +477,30 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                         m.memoryBytes = new $util.LongBits(d.memoryBytes.low >>> 0, d.memoryBytes.high >>> 0).toNumber(true);
                 }
             }
+            if (d.diskBytesUsed != null) {
+                if (typeof d.diskBytesUsed === "object" ? d.diskBytesUsed.low || d.diskBytesUsed.high : $Number(d.diskBytesUsed) !== 0) {
+                    if ($util.Long)
+                        m.diskBytesUsed = $util.Long.fromValue(d.diskBytesUsed, true);
+                    else if (typeof d.diskBytesUsed === "string")
+                        m.diskBytesUsed = $parseInt(d.diskBytesUsed, 10);
+                    else if (typeof d.diskBytesUsed === "number")
+                        m.diskBytesUsed = d.diskBytesUsed;
+                    else if (typeof d.diskBytesUsed === "object")
+                        m.diskBytesUsed = new $util.LongBits(d.diskBytesUsed.low >>> 0, d.diskBytesUsed.high >>> 0).toNumber(true);
+                }
+            }
+            if (d.blockBytesUsed != null) {
+                if (typeof d.blockBytesUsed === "object" ? d.blockBytesUsed.low || d.blockBytesUsed.high : $Number(d.blockBytesUsed) !== 0) {
+                    if ($util.Long)
+                        m.blockBytesUsed = $util.Long.fromValue(d.blockBytesUsed, true);
+                    else if (typeof d.blockBytesUsed === "string")
+                        m.blockBytesUsed = $parseInt(d.blockBytesUsed, 10);
+                    else if (typeof d.blockBytesUsed === "number")
+                        m.blockBytesUsed = d.blockBytesUsed;
+                    else if (typeof d.blockBytesUsed === "object")
+                        m.blockBytesUsed = new $util.LongBits(d.blockBytesUsed.low >>> 0, d.blockBytesUsed.high >>> 0).toNumber(true);
+                }
+            }
             return m;
         };
 
@@ -468,6 +540,16 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                     d.memoryBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                 } else
                     d.memoryBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                if ($util.Long) {
+                    var n = new $util.Long(0, 0, true);
+                    d.diskBytesUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                } else
+                    d.diskBytesUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                if ($util.Long) {
+                    var n = new $util.Long(0, 0, true);
+                    d.blockBytesUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                } else
+                    d.blockBytesUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
             }
             if (m.diskBytesTotal != null && $Object.hasOwnProperty.call(m, "diskBytesTotal")) {
                 if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -501,6 +583,22 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                     d.memoryBytes = o.longs === $String ? $String(m.memoryBytes) : m.memoryBytes;
                 else
                     d.memoryBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.memoryBytes) : o.longs === $Number ? new $util.LongBits(m.memoryBytes.low >>> 0, m.memoryBytes.high >>> 0).toNumber(true) : m.memoryBytes;
+            }
+            if (m.diskBytesUsed != null && $Object.hasOwnProperty.call(m, "diskBytesUsed")) {
+                if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                    d.diskBytesUsed = typeof m.diskBytesUsed === "number" ? $BigInt(m.diskBytesUsed) : $util.Long.fromBits(m.diskBytesUsed.low >>> 0, m.diskBytesUsed.high >>> 0, true).toBigInt();
+                else if (typeof m.diskBytesUsed === "number")
+                    d.diskBytesUsed = o.longs === $String ? $String(m.diskBytesUsed) : m.diskBytesUsed;
+                else
+                    d.diskBytesUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.diskBytesUsed) : o.longs === $Number ? new $util.LongBits(m.diskBytesUsed.low >>> 0, m.diskBytesUsed.high >>> 0).toNumber(true) : m.diskBytesUsed;
+            }
+            if (m.blockBytesUsed != null && $Object.hasOwnProperty.call(m, "blockBytesUsed")) {
+                if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                    d.blockBytesUsed = typeof m.blockBytesUsed === "number" ? $BigInt(m.blockBytesUsed) : $util.Long.fromBits(m.blockBytesUsed.low >>> 0, m.blockBytesUsed.high >>> 0, true).toBigInt();
+                else if (typeof m.blockBytesUsed === "number")
+                    d.blockBytesUsed = o.longs === $String ? $String(m.blockBytesUsed) : m.blockBytesUsed;
+                else
+                    d.blockBytesUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.blockBytesUsed) : o.longs === $Number ? new $util.LongBits(m.blockBytesUsed.low >>> 0, m.blockBytesUsed.high >>> 0).toNumber(true) : m.blockBytesUsed;
             }
             return d;
         };

@@ -70,6 +70,8 @@ export const CLUSTER_READY_MS = 60_000
 export interface ClusterMember {
   id: string
   zone: string
+  /** In the answering node's gossip view: alive, suspect, dead, left or unknown. */
+  liveness?: string
 }
 
 export interface ClusterDoc {

@@ -199,6 +199,33 @@ describe('RaftGroup over the memory network', () => {
     expect((await cluster.leader()).id).toBe(target)
   })
 
+  it('a state machine that throws stops the group with APPLY_FAILED, a failed storage write with STORAGE_FAILED', async () => {
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'])
+    const leader = await cluster.leader()
+    const follower = [...cluster.members.values()].find((m) => m.id !== leader.id)!
+    const stopped: { id: string; code: string | undefined }[] = []
+    for (const m of cluster.members.values())
+      m.group.subscribe((ev) => {
+        if (ev.type === 'stopped') stopped.push({ id: m.id, code: (ev.error as { code?: string })?.code })
+      })
+    // A bug in one replica's apply (it throws instead of answering a result).
+    const apply = follower.sm.apply.bind(follower.sm)
+    follower.sm.apply = (entries) => {
+      if (entries.some((e) => new TextDecoder().decode(e.data) === 'set bug 1')) throw new Error('a bug')
+      return apply(entries)
+    }
+    await leader.group.propose(enc('set bug 1'))
+    await waitFor(() => stopped.some((s) => s.id === follower.id), { what: 'the follower to stop' })
+    expect(stopped).toEqual([{ id: follower.id, code: 'APPLY_FAILED' }])
+    await expect(follower.group.propose(enc('set x 1'))).rejects.toMatchObject({ code: 'STOPPED' })
+    // The others go on; then the leader's disk fails a write.
+    expect(await leader.group.propose(enc('set x 2'))).toBe(null)
+    leader.storage.write = () => Promise.reject(new Error('EIO: disk gone'))
+    await expect(leader.group.propose(enc('set x 3'))).rejects.toMatchObject({ code: 'STORAGE_FAILED' })
+    await waitFor(() => stopped.some((s) => s.id === leader.id), { what: 'the leader to stop' })
+    expect(stopped.find((s) => s.id === leader.id)?.code).toBe('STORAGE_FAILED')
+  })
+
   it('restarts from LevelDB storage with exactly what was persisted', async () => {
     const dir = makeTempDir('raft-level-')
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {

@@ -88,7 +88,7 @@ describe('membership over gossip', () => {
       zone: 'z2',
       roles: ['metadata', 'datanode'],
       version: '0.1.0',
-      state: 'alive',
+      state: 'active',
       self: false,
     })
     expect(other.p2pAddrs.some((x) => x.endsWith(`/p2p/${nodes[4]!.host.id}`))).toBe(true)
@@ -190,7 +190,9 @@ describe('membership over gossip', () => {
       state: 'draining',
       capacity: {
         diskBytesTotal: 1e12,
+        diskBytesUsed: 4e11,
         diskBytesFree: 5e11,
+        blockBytesUsed: 3e11,
         gpus: 2,
         gpusFree: 1,
         cpuCores: 8,
@@ -200,7 +202,10 @@ describe('membership over gossip', () => {
     await waitFor(
       () =>
         [b, c].every(
-          (n) => n.m.get(a.host.id)?.state === 'draining' && n.m.get(a.host.id)?.capacity.gpus === 2,
+          (n) =>
+            n.m.get(a.host.id)?.state === 'draining' &&
+            n.m.get(a.host.id)?.capacity.gpus === 2 &&
+            n.m.get(a.host.id)?.capacity.blockBytesUsed === 3e11,
         ),
       {
         timeoutMs: 2_000,

@@ -27,7 +27,7 @@ function info(id: string, over: Partial<NodeInfo> = {}): NodeInfo {
     p2pAddrs: [],
     version: '0.1.0',
     capacity: EMPTY_CAPACITY,
-    state: 'alive',
+    state: 'active',
     incarnation: 1_000,
     seq: 1,
     sentAtMs: 0,
@@ -68,6 +68,17 @@ describe('membership view', () => {
     expect(back.changes.map((c) => `${c.kind}:${c.node.liveness}:${c.previous}`)).toEqual([
       'liveness:alive:dead',
     ])
+  })
+
+  it('never states a dead node as active: its state is unknown while it is dead', () => {
+    const v = new MembershipView('me', cfg)
+    v.ingest(info('a', { state: 'draining' }), 0)
+    run(v, 0, 1_000)
+    expect(v.get('a')).toMatchObject({ liveness: 'suspect', state: 'draining' })
+    run(v, 1_000, 2_000)
+    expect(v.get('a')).toMatchObject({ liveness: 'dead', state: 'unknown' })
+    v.ingest(info('a', { seq: 2 }), 2_010)
+    expect(v.get('a')).toMatchObject({ liveness: 'alive', state: 'active' })
   })
 
   it('keeps a heartbeating node alive', () => {

@@ -166,6 +166,47 @@ describe('Daemon', () => {
     await expect(daemon.stop()).rejects.toMatchObject({ code: 'SHUTDOWN_TIMEOUT' })
   })
 
+  it('a fatal failure turns /health to 503 with the reason at once, then stops the node and resolves failed', async () => {
+    const log: string[] = []
+    let report: ((f: { code: string; message: string }) => void) | undefined
+    const daemon = createDaemon({
+      config: config(),
+      logger: silentLogger(),
+      failureExitDelayMs: 300,
+      modules: [
+        recorder('p2p', log),
+        {
+          name: 'raft',
+          create(components) {
+            report = components.fatal
+            return {}
+          },
+        },
+      ],
+    })
+    await daemon.start()
+    const ok = await fetch(`${daemon.url}/health`)
+    expect(ok.status).toBe(200)
+    expect(((await ok.json()) as { status: string }).status).toBe('ok')
+
+    report!({ code: 'APPLY_FAILED', message: 'the metadata Raft group stopped: boom' })
+    report!({ code: 'STORAGE_FAILED', message: 'a second report changes nothing' })
+    const res = await fetch(`${daemon.url}/health`)
+    expect(res.status).toBe(503)
+    expect(await res.json()).toMatchObject({
+      status: 'failed',
+      id: daemon.id,
+      error: { code: 'APPLY_FAILED', message: 'the metadata Raft group stopped: boom' },
+    })
+    expect(daemon.state).toBe('running') // still answering, for health checks to see it
+    await expect(daemon.failed).resolves.toEqual({
+      code: 'APPLY_FAILED',
+      message: 'the metadata Raft group stopped: boom',
+    })
+    expect(daemon.state).toBe('stopped')
+    expect(log).toContain('stop p2p')
+  })
+
   it('stops idempotently, and before start', async () => {
     const never = createDaemon({ config: config(), logger: silentLogger(), modules: [] })
     await never.stop()

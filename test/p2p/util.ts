@@ -25,6 +25,7 @@ export async function makeHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost
     join: init.join ?? [],
     timings: { ...P2P_TIMINGS_TEST, ...init.timings },
     ...(init.gossipsub ? { gossipsub: init.gossipsub } : {}),
+    ...(init.logger ? { logger: init.logger } : {}),
   })
   hosts.push(host)
   return host

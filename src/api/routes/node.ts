@@ -37,6 +37,11 @@ export interface NodeRoutesDeps {
   uptimeS(): number
   /** The TLS state now; without it the node reports TLS disabled, no certificate. */
   tls?(): NodeTlsInfo
+  /**
+   * The failure the node cannot recover from, once one happened (its Raft group stopped): /health then
+   * answers 503 with it until the node exits. Undefined: healthy.
+   */
+  failure?(): { readonly code: string; readonly message: string } | undefined
 }
 
 const NO_TLS: NodeTlsInfo = { enabled: false, issuer: null, notAfter: null }
@@ -46,6 +51,28 @@ const healthSchema = {
   required: ['status', 'id', 'zone', 'roles', 'version', 'uptimeS'],
   properties: {
     status: { type: 'string', enum: ['ok'] },
+    id: { type: 'string', description: 'node id (libp2p peer id)' },
+    zone: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    version: { type: 'string' },
+    uptimeS: { type: 'integer', minimum: 0 },
+  },
+} as const
+
+const failedHealthSchema = {
+  type: 'object',
+  description: 'the node failed and is about to exit (its supervisor should restart it)',
+  required: ['status', 'id', 'zone', 'roles', 'version', 'uptimeS', 'error'],
+  properties: {
+    status: { type: 'string', enum: ['failed'] },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', description: 'stable error code, e.g. APPLY_FAILED or STORAGE_FAILED' },
+        message: { type: 'string' },
+      },
+    },
     id: { type: 'string', description: 'node id (libp2p peer id)' },
     zone: { type: 'string' },
     roles: { type: 'array', items: { type: 'string' } },
@@ -97,11 +124,19 @@ export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
         '/health',
         {
           config: { auth: 'public' },
-          schema: { summary: 'Liveness of this node', tags: ['node'], response: { 200: healthSchema } },
+          schema: {
+            summary: 'Liveness of this node: 200 while it works, 503 once it failed and is about to exit',
+            tags: ['node'],
+            response: { 200: healthSchema, 503: failedHealthSchema },
+          },
         },
-        async () => {
+        async (_req, reply) => {
           const { id, zone, roles, version } = deps.info
-          return { status: 'ok', id, zone, roles, version, uptimeS: deps.uptimeS() }
+          const base = { id, zone, roles, version, uptimeS: deps.uptimeS() }
+          const failure = deps.failure?.()
+          if (failure === undefined) return { status: 'ok', ...base }
+          const error = { code: failure.code, message: failure.message }
+          return reply.code(503).send({ status: 'failed', ...base, error })
         },
       )
       app.get(

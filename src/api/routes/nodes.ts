@@ -13,7 +13,9 @@ export interface NodesRouteNode {
   readonly version: string
   readonly capacity: {
     readonly diskBytesTotal: number
+    readonly diskBytesUsed: number
     readonly diskBytesFree: number
+    readonly blockBytesUsed: number
     readonly gpus: number
     readonly gpusFree: number
     readonly cpuCores: number
@@ -58,26 +60,37 @@ const nodeSchema = {
     version: { type: 'string' },
     capacity: {
       type: 'object',
+      description: 'what the node measured and published about itself (every few gossip intervals)',
       properties: {
-        diskBytesTotal: { type: 'integer' },
-        diskBytesFree: { type: 'integer' },
-        gpus: { type: 'integer' },
+        diskBytesTotal: {
+          type: 'integer',
+          description: 'size of the file systems of its data dir and block dirs (statfs), each counted once',
+        },
+        diskBytesUsed: { type: 'integer', description: 'bytes used there, by anything' },
+        diskBytesFree: { type: 'integer', description: 'bytes free there for an unprivileged writer' },
+        blockBytesUsed: {
+          type: 'integer',
+          description: "bytes of hopsd's finalised block replicas on the node (0 without the datanode role)",
+        },
+        gpus: { type: 'integer', description: '0 until the GPU inventory is composed into the daemon' },
         gpusFree: { type: 'integer' },
         cpuCores: { type: 'integer' },
-        memoryBytes: { type: 'integer' },
+        memoryBytes: { type: 'integer', description: 'physical memory' },
       },
     },
     state: {
       type: 'string',
-      enum: ['alive', 'draining', 'leaving', 'left'],
-      description: 'what the node says about itself',
+      enum: ['active', 'draining', 'leaving', 'left', 'unknown'],
+      description:
+        "the lifecycle the node last declared (active, draining, leaving, left); 'unknown' once this node holds it dead. Whether it is up is `liveness`",
     },
     incarnation: { type: 'integer', description: 'start time of the node current run (ms)' },
     seq: { type: 'integer', description: 'publication counter within the incarnation' },
     liveness: {
       type: 'string',
       enum: ['alive', 'suspect', 'dead', 'left'],
-      description: 'what this node concludes from when it last heard from that node',
+      description:
+        "whether the node is up, as this node concludes from when it last heard from it: 'suspect' after --suspect-after-ms of silence, 'dead' after --dead-after-ms, 'left' when it announced its departure",
     },
     lastSeenMs: { type: 'integer', description: 'when this node last heard from it (ms since the epoch)' },
     self: { type: 'boolean', description: 'true for the answering node' },

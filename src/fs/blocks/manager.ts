@@ -13,7 +13,10 @@
  *    replicas, and finishes decommissioning.
  *  - On every metadata node: reads of files in blocks (a replica on this node, then this zone, then any;
  *    a replica that fails its checksum is skipped — its datanode reports it), the WebHDFS step-one
- *    redirect target for writes (a datanode), a file's block layout and the fsck health report.
+ *    redirect target for writes (a datanode), a file's block layout and the fsck health report —
+ *    answered from the leader's knowledge (asked over `/hopsd/block-health/1.0.0` elsewhere), or
+ *    UNAVAILABLE while no one can know: no leader, or a new leader that has not yet heard every live
+ *    datanode (it would count their replicas missing).
  */
 import { Counter, type Registry } from 'prom-client'
 import type { Clock, Rng } from '../../consensus/index.js'
@@ -26,6 +29,7 @@ import {
   type MetaStateMachine,
 } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
+import { HopsError } from '../../errors.js'
 import { BlockCrcMd5, fileChecksumOf } from '../checksum.js'
 import { errorFromResult, FsError } from '../errors.js'
 import { silentFsLogger, type FsLogger } from '../logger.js'
@@ -92,11 +96,18 @@ export interface BlockHealth {
   readonly underReplicatedBlocks: { id: number; path: string; live: number; replication: number }[]
   readonly missingBlocks: { id: number; path: string }[]
   readonly corruptReplicas: { id: number; path: string; nodes: string[] }[]
+  /**
+   * Every datanode the leader knows of — from heartbeats, the block map's replicas and the gossip view —
+   * the dead included. `live`: the leader counts its replicas (the view holds it alive or suspect, and
+   * it heartbeats); capacity figures are its last heartbeat's (0: none to this leader).
+   */
   readonly datanodes: {
     id: string
     zone: string
     state: string
     live: boolean
+    /** When this leader last had its heartbeat (ms since the epoch); 0: never. */
+    lastHeartbeatMs: number
     availableBytes: number
     usedBytes: number
     capacityBytes: number
@@ -131,9 +142,13 @@ export interface BlockManager extends BlockReads {
   inlineThreshold(): number
   /** A datanode's zone (heartbeats on the leader, the gossip view elsewhere). */
   zoneOf(node: string): string
-  health(): BlockHealth
-  /** The leader's HTTP address when another node leads (undefined on the leader or when unknown). */
-  leaderHttp(): string | undefined
+  /**
+   * The fsck report from the leader's knowledge: computed here on the leader, asked of the leader
+   * elsewhere. UNAVAILABLE when it cannot be known: no leader (or it does not answer), or a leader that
+   * has not yet heard from every datanode the view holds alive since it took over (for at most
+   * `deadAfterMs` plus a few heartbeats).
+   */
+  health(signal?: AbortSignal): Promise<BlockHealth>
   /** The datanode of this node hands its store over (local reads), and hears of corrupt local replicas. */
   attachLocalStore(store: LocalReplicas, onCorrupt: (blockId: number) => void): void
   /** A file's block layout, read linearizably; the caller needs read access to the file. */
@@ -146,6 +161,9 @@ export interface BlockManager extends BlockReads {
   start(signal?: AbortSignal): Promise<void>
   stop(signal?: AbortSignal): Promise<void>
 }
+
+/** Deadline of asking the leader for its fsck report. */
+const HEALTH_TIMEOUT_MS = 10_000
 
 export function createBlockManager(init: BlockManagerInit): BlockManager {
   const { selfId, clock, rng, group: metaGroup } = init
@@ -181,6 +199,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const isLeader = (): boolean => {
     const st = metaGroup.status()
     return st.role === 'leader' && st.leaderId === selfId
+  }
+  /** The term this node leads in, and since when (ms): how long it has had to hear every datanode. */
+  let leading = { term: -1, sinceMs: 0 }
+  const noteLeading = (term: number): void => {
+    if (leading.term !== term) leading = { term, sinceMs: clock.now() }
   }
   const su = (): string => sm.settings().superuser
   const propose = async (cmd: mpb.Command.$Properties, signal?: AbortSignal): Promise<unknown> => {
@@ -262,6 +285,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const heartbeat = async (from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply> => {
     if (!isLeader()) return { leader: false }
     const term = metaGroup.status().term
+    noteLeading(term)
     const s = datanodes.entry(from)
     Object.assign(s, {
       zone: req.zone ?? '',
@@ -384,6 +408,76 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     return { blockId: v.blockId, genStamp: v.genStamp, targets, blockSize: file.blockSize }
   }
 
+  /**
+   * The fsck report on the leader. It would count the replicas of a datanode it has not heard from
+   * missing, so until every datanode the view holds alive has given it a full report in its term, it
+   * says it cannot know yet (UNAVAILABLE) — for at most `deadAfterMs` plus ten heartbeats, after which
+   * a datanode that still has not reported is taken as not live.
+   */
+  const leaderHealth = (): BlockHealth => {
+    const term = metaGroup.status().term
+    noteLeading(term)
+    const view = init.cluster.view()
+    const unheard = view.filter(
+      (n) =>
+        n.roles.includes('datanode') &&
+        (n.self ? localStore !== undefined : n.liveness === 'alive') &&
+        soft.get(n.id)?.fullReportTerm !== term,
+    )
+    const learningMs = clock.now() - leading.sinceMs
+    if (unheard.length > 0 && learningMs < init.deadAfterMs + 10 * init.heartbeatMs) {
+      throw new HopsError(
+        'UNAVAILABLE',
+        `the metadata leader took over ${learningMs} ms ago and has not yet heard from ${unheard.length} live datanode(s) (${unheard.map((n) => n.id).join(', ')}): block health is not known yet; retry`,
+      )
+    }
+    const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
+      blocks: 0,
+      underReplicated: 0,
+      missing: 0,
+      corrupt: 0,
+      underReplicatedBlocks: [],
+      missingBlocks: [],
+      corruptReplicas: [],
+      datanodes: [],
+    }
+    // Every datanode known: heartbeats, replica holders, and the view's datanodes (the dead included).
+    const known = new Set<string>(soft.keys())
+    for (const n of view) if (n.roles.includes('datanode') && n.liveness !== 'left') known.add(n.id)
+    for (const r of map().all()) {
+      for (const n of r.replicas) known.add(n)
+      for (const n of r.corrupt) known.add(n)
+      if (r.state !== BLOCK_STATE.COMPLETE) continue
+      out.blocks++
+      const live = r.replicas.filter((n) => datanodes.isLive(n)).length
+      if (live === 0) {
+        out.missing++
+        out.missingBlocks.push({ id: r.id, path: pathOf(r) })
+      } else if (goodLive(r).length < r.replication) {
+        out.underReplicated++
+        out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
+      }
+      if (r.corrupt.length > 0) {
+        out.corrupt++
+        out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
+      }
+    }
+    for (const id of [...known].sort()) {
+      const s = soft.get(id)
+      out.datanodes.push({
+        id,
+        zone: datanodes.zoneOf(id),
+        state: map().datanodeState(id),
+        live: datanodes.isLive(id),
+        lastHeartbeatMs: s?.lastMs ?? 0,
+        availableBytes: s?.availableBytes ?? 0,
+        usedBytes: s?.usedBytes ?? 0,
+        capacityBytes: s?.capacityBytes ?? 0,
+      })
+    }
+    return out
+  }
+
   const reconcile = (): Promise<void> =>
     isLeader()
       ? reconcileStep({ map, datanodes, transfersInFlight, propose, clock, rng, log })
@@ -399,12 +493,6 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     },
     inlineThreshold: () => sm.settings().inlineThreshold,
     zoneOf: (node) => datanodes.zoneOf(node),
-    leaderHttp() {
-      const st = metaGroup.status()
-      if (st.leaderId === undefined || st.leaderId === '' || st.leaderId === selfId) return undefined
-      const addr = datanodes.memberOf(st.leaderId)?.httpAddr
-      return addr ? addr : undefined
-    },
     writeTarget() {
       const view = init.cluster.view()
       const self = view.find((n) => n.self)
@@ -497,42 +585,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return r.value
     },
 
-    health() {
-      const out: { -readonly [K in keyof BlockHealth]: BlockHealth[K] } = {
-        blocks: 0,
-        underReplicated: 0,
-        missing: 0,
-        corrupt: 0,
-        underReplicatedBlocks: [],
-        missingBlocks: [],
-        corruptReplicas: [],
-        datanodes: [...soft.entries()].map(([id, s]) => ({
-          id,
-          zone: s.zone,
-          state: map().datanodeState(id),
-          live: datanodes.isLive(id),
-          availableBytes: s.availableBytes,
-          usedBytes: s.usedBytes,
-          capacityBytes: s.capacityBytes,
-        })),
+    async health(signal) {
+      if (isLeader()) return leaderHealth()
+      const leaderId = metaGroup.status().leaderId
+      if (leaderId === '' || leaderId === selfId)
+        throw new HopsError('UNAVAILABLE', 'no metadata leader is known: block health cannot be known now')
+      let reply: Uint8Array
+      try {
+        reply = await init.peers.request(leaderId, BLOCK_PROTOCOLS.health, new Uint8Array(), {
+          signal,
+          timeoutMs: HEALTH_TIMEOUT_MS,
+        })
+      } catch (err) {
+        const e = err as { code?: string; remoteCode?: string; message?: string }
+        const why =
+          e.remoteCode === 'UNAVAILABLE' ? String(e.message) : `${e.code ?? ''} ${String(e.message)}`
+        throw new HopsError(
+          'UNAVAILABLE',
+          `the metadata leader ${leaderId} cannot tell block health now: ${why}`,
+        )
       }
-      for (const r of map().all()) {
-        if (r.state !== BLOCK_STATE.COMPLETE) continue
-        out.blocks++
-        const live = r.replicas.filter((n) => datanodes.isLive(n)).length
-        if (live === 0) {
-          out.missing++
-          out.missingBlocks.push({ id: r.id, path: pathOf(r) })
-        } else if (goodLive(r).length < r.replication) {
-          out.underReplicated++
-          out.underReplicatedBlocks.push({ id: r.id, path: pathOf(r), live, replication: r.replication })
-        }
-        if (r.corrupt.length > 0) {
-          out.corrupt++
-          out.corruptReplicas.push({ id: r.id, path: pathOf(r), nodes: [...r.corrupt] })
-        }
-      }
-      return out
+      return JSON.parse(new TextDecoder().decode(reply)) as BlockHealth
     },
 
     async start() {
@@ -549,6 +622,15 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
               ),
             ),
           { timeoutMs: 15_000 },
+        ),
+        await init.peers.handleRequests(
+          BLOCK_PROTOCOLS.health,
+          async () => {
+            if (!isLeader())
+              throw new HopsError('UNAVAILABLE', `${selfId} is no longer the metadata leader; retry`)
+            return new TextEncoder().encode(JSON.stringify(leaderHealth()))
+          },
+          { timeoutMs: HEALTH_TIMEOUT_MS },
         ),
       )
       loop = new Periodic({

@@ -6,6 +6,8 @@
  *    (HeartbeatRequest → HeartbeatReply: replicas to delete, transfers to run, "send a full report").
  *  - `/hopsd/block-alloc/1.0.0` (request/reply, JSON {@link AllocRequest} → {@link AllocReply}): the
  *    next block of a file being written, placed and committed by the leader.
+ *  - `/hopsd/block-health/1.0.0` (request/reply, empty → JSON {@link BlockHealth}): the leader's fsck
+ *    report, for metadata nodes that are not the leader (only the leader knows the datanodes).
  *  - `/hopsd/block-read/1.0.0` (stream): one ReadRequest frame, then ReadFrames of ≤ 1 MiB until the
  *    range is sent, or one frame with an errorCode (CORRUPT_REPLICA: the chunk failed its CRC on that
  *    replica). Served by datanodes (src/fs/datanode), read by any node (./reads.ts).
@@ -13,6 +15,7 @@
 export const BLOCK_PROTOCOLS = {
   report: '/hopsd/block-report/1.0.0',
   alloc: '/hopsd/block-alloc/1.0.0',
+  health: '/hopsd/block-health/1.0.0',
 } as const
 
 export const READ_PROTOCOL = '/hopsd/block-read/1.0.0'

@@ -11,13 +11,19 @@ import {
   MEMBERSHIP_LAN,
   type Membership,
   type MembershipConfig,
+  type NodeInfo,
   type NodeView,
+  type SelfUpdate,
 } from '../membership/index.js'
 import { VERSION } from '../../version.js'
 
 export interface MembershipNode {
   view(): NodeView[]
   get(id: string): NodeView | undefined
+  /** What this node publishes about itself; undefined before the module started. */
+  self(): NodeInfo | undefined
+  /** Changes what this node publishes (published at once); ignored before the module started. */
+  update(change: SelfUpdate): void
 }
 
 export function membershipModule(): NodeModule<'membership'> {
@@ -30,6 +36,8 @@ export function membershipModule(): NodeModule<'membership'> {
       const api: MembershipNode = {
         view: () => membership?.view() ?? [],
         get: (id) => membership?.get(id),
+        self: () => membership?.self(),
+        update: (change) => membership?.update(change),
       }
       const timings: Partial<MembershipConfig> = {
         gossipIntervalMs: config.gossipIntervalMs,

@@ -45,6 +45,7 @@ import {
 } from '../p2p/index.js'
 import { Periodic } from '../../lib/index.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
+import { plantedApplyFaultPath, withPlantedApplyFault } from './planted-fault.js'
 import { buildClusterStatus, type ClusterStatus } from './status.js'
 import { asAuthenticated, credentialFromProto, grantVerifier } from './trust.js'
 
@@ -196,18 +197,24 @@ export function metadataModule(): NodeModule<'metadata'> {
               id: selfId,
               storage,
               transport: createLibp2pRaftTransport(channel, { selfId, logger }),
-              stateMachine,
+              stateMachine: withPlantedApplyFault(stateMachine, plantedApplyFaultPath()),
               rng: createSeededRng(randomBytes(4).readUInt32LE(0)),
               config: { tickMs: config.raftTickMs },
               logger: raftLogger(logger.child({ area: 'raft' })),
             })
-            await channel.start()
-            await group.start()
             group.subscribe((ev) => {
               if (ev.type === 'leader') logger.info({ leader: ev.leaderId, term: ev.term }, 'raft leader')
               if (ev.type === 'membership')
                 logger.info({ voters: ev.voters, learners: ev.learners }, 'raft membership')
+              // The group stopped on its own (storage or apply failure): this replica is dead. Say so
+              // on /health and exit, so that a supervisor restarts the node from its disk.
+              if (ev.type === 'stopped' && ev.error !== undefined) {
+                const code = (ev.error as { code?: string }).code ?? 'STORAGE_FAILED'
+                components.fatal({ code, message: `the metadata Raft group stopped: ${ev.error.message}` })
+              }
             })
+            await channel.start()
+            await group.start()
             unhandles.push(
               await handleRequests(host, PROTOCOLS.bootstrap, async (from, body) => {
                 const req = pb.BootstrapRequest.decode(body)

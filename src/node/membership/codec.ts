@@ -12,7 +12,7 @@ const pb = hopsd_gossip
 export const NODE_INFO_LIMITS = { stringLengthMax: 256, rolesMax: 16, p2pAddrsMax: 16 } as const
 
 const STATE_TO_PB: Record<NodeState, hopsd_gossip.NodeState> = {
-  alive: pb.NodeState.ALIVE,
+  active: pb.NodeState.ALIVE, // the wire name predates the word `active` (the enum is append-only)
   draining: pb.NodeState.DRAINING,
   leaving: pb.NodeState.LEAVING,
   left: pb.NodeState.LEFT,
@@ -70,7 +70,9 @@ export function decodeNodeInfo(bytes: Uint8Array): DecodeResult {
   const capacity: NodeCapacity = c
     ? {
         diskBytesTotal: c.diskBytesTotal ?? 0,
+        diskBytesUsed: c.diskBytesUsed ?? 0,
         diskBytesFree: c.diskBytesFree ?? 0,
+        blockBytesUsed: c.blockBytesUsed ?? 0,
         gpus: c.gpus ?? 0,
         gpusFree: c.gpusFree ?? 0,
         cpuCores: c.cpuCores ?? 0,

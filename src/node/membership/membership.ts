@@ -115,7 +115,7 @@ export function createMembership(init: MembershipInit): Membership {
     p2pAddrs: host.multiaddrs(),
     version: init.self.version,
     capacity: init.self.capacity ?? EMPTY_CAPACITY,
-    state: init.self.state ?? 'alive',
+    state: init.self.state ?? 'active',
     incarnation: clock.now(),
     seq: 0,
     sentAtMs: 0,

@@ -1,15 +1,24 @@
 /** The membership data model: what nodes say about themselves, and what each observer concludes. */
 
-/** What a node declares about its own lifecycle. */
-export type NodeState = 'alive' | 'draining' | 'leaving' | 'left'
+/**
+ * What a node declares about its own lifecycle. Not whether it is up: that is {@link Liveness}, which
+ * each observer concludes (the two never use the same word for different things).
+ */
+export type NodeState = 'active' | 'draining' | 'leaving' | 'left'
 
 /** What an observer concludes from when it last heard from a node ('left' = announced departure). */
 export type Liveness = 'alive' | 'suspect' | 'dead' | 'left'
 
 /** Resources a node offers (soft state: authorities revalidate before committing). */
 export interface NodeCapacity {
+  /** Size of the file systems holding the data dir and block dirs (each counted once). */
   readonly diskBytesTotal: number
+  /** Bytes used there, by anything. */
+  readonly diskBytesUsed: number
+  /** Bytes free there for an unprivileged writer. */
   readonly diskBytesFree: number
+  /** Bytes of hopsd's finalised block replicas on this node (0 without the datanode role). */
+  readonly blockBytesUsed: number
   readonly gpus: number
   readonly gpusFree: number
   readonly cpuCores: number
@@ -36,7 +45,13 @@ export interface NodeInfo {
   readonly sentAtMs: number
 }
 
-export interface NodeView extends NodeInfo {
+export interface NodeView extends Omit<NodeInfo, 'state'> {
+  /**
+   * What the node last declared, while this observer still hears it or it left; `unknown` once the
+   * observer holds it dead (a dead node declares nothing: its last word is history, not its state).
+   */
+  readonly state: NodeState | 'unknown'
+  /** The one answer to "is it up?" in this observer's view. */
   readonly liveness: Liveness
   /** When this observer last heard from the node (its clock, ms since the epoch in production). */
   readonly lastSeenMs: number
@@ -57,7 +72,9 @@ export interface MembershipChange {
 
 export const EMPTY_CAPACITY: NodeCapacity = {
   diskBytesTotal: 0,
+  diskBytesUsed: 0,
   diskBytesFree: 0,
+  blockBytesUsed: 0,
   gpus: 0,
   gpusFree: 0,
   cpuCores: 0,

@@ -131,7 +131,8 @@ export class MembershipView {
   }
 
   private toView(e: Entry): NodeView {
-    return { ...e.info, liveness: e.liveness, lastSeenMs: e.lastHeardMs, self: false }
+    const state = e.liveness === 'dead' ? 'unknown' : e.info.state
+    return { ...e.info, state, liveness: e.liveness, lastSeenMs: e.lastHeardMs, self: false }
   }
 }
 

@@ -32,6 +32,16 @@ export const P2P_ERRORS = {
     httpStatus: 502,
     description: 'A peer sent bytes that do not decode as the expected message.',
   },
+  SWARM_KEY_MISMATCH: {
+    httpStatus: 502,
+    description:
+      "The node at a --join address holds a different swarm key: the private-network handshake completes, then it cannot read this node's bytes (logged by the join loop).",
+  },
+  NOT_A_P2P_PORT: {
+    httpStatus: 502,
+    description:
+      'A --join address is not a hopsd p2p port: it answered as an HTTP or TLS server, or with bytes that are not a libp2p private-network handshake (logged by the join loop).',
+  },
 } as const
 
 export type P2PErrorCode = keyof typeof P2P_ERRORS

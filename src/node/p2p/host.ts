@@ -31,7 +31,8 @@ import {
   type HostPort,
 } from './address.js'
 import { P2PError } from './errors.js'
-import { startJoinLoop, type JoinLoop, type JoinTargetStatus } from './join.js'
+import { HandshakeLog, recordingProtector } from './handshake-diagnosis.js'
+import { DIAGNOSIS_REPEAT_MS, startJoinLoop, type JoinLoop, type JoinTargetStatus } from './join.js'
 import { nullLogger, type P2PLogger } from './logger.js'
 import { parseSwarmKey } from './swarm-key.js'
 
@@ -180,13 +181,35 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
   const join = (init.join ?? []).map(parseHostPort)
   if (init.signal?.aborted === true) throw new P2PError('P2P_STOPPED', 'aborted before the p2p host started')
   const listenIp = (await resolveHost(listen.host))[0]!
+  // What each outbound connection's remote sent first: how the join loop tells a wrong port or a
+  // different swarm key from a host that is just not up (./handshake-diagnosis.ts).
+  const handshakes = new HandshakeLog()
+  // A stranger with another key that keeps dialing in: said once per remote IP per DIAGNOSIS_REPEAT_MS.
+  const toldInbound = new Map<string, number>()
+  const onMismatch = (direction: string, remote: string): void => {
+    if (direction !== 'inbound') return // the join loop names outbound ones, per --join address
+    const ip = remote.slice(0, remote.lastIndexOf(':'))
+    const now = Date.now()
+    if (now - (toldInbound.get(ip) ?? -Infinity) < DIAGNOSIS_REPEAT_MS) return
+    toldInbound.delete(ip)
+    toldInbound.set(ip, now)
+    if (toldInbound.size > 256) toldInbound.delete(toldInbound.keys().next().value!)
+    logger.warn(
+      { remote, code: 'SWARM_KEY_MISMATCH' },
+      `p2p: refused a connection from ${remote}: it holds a different swarm key`,
+    )
+  }
 
   const libp2p: HopsLibp2p = await createLibp2p({
     privateKey: init.privateKey,
     nodeInfo: { name: 'hopsd', version: init.version ?? '0.0.0' },
     addresses: { listen: [tcpMultiaddr(listenIp, listen.port).toString()] },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk, timeout: timings.upgradeTimeoutMs }),
+    connectionProtector: recordingProtector(
+      preSharedKey({ psk, timeout: timings.upgradeTimeoutMs }),
+      handshakes,
+      onMismatch,
+    ),
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -211,6 +234,7 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
     timings,
     logger,
     signal: stopCtl.signal,
+    handshakes,
   })
   logger.info(
     {

@@ -7,6 +7,11 @@
  * Once connected it waits for that peer to disconnect and starts over, so lost join peers are
  * reconnected. Before dialing it checks whether a connected peer already advertises the address (it
  * dialed us first), to avoid a duplicate connection. Everything stops when `signal` aborts.
+ *
+ * A failure it can name (./handshake-diagnosis.ts: the address is not a p2p port, or its node holds
+ * another swarm key) is logged as one error line with its code as soon as it is sure — at once when
+ * seen, on the second such failure in a row when inferred (a single one could be a fluke) — and again
+ * at most every {@link DIAGNOSIS_REPEAT_MS} while it lasts; the retries go on quietly meanwhile.
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import {
@@ -19,7 +24,11 @@ import {
   type HostPort,
 } from './address.js'
 import { abortableDelay, backoffDelayMs } from './backoff.js'
+import { diagnoseDialFailure, type HandshakeLog, type JoinDiagnosisCode } from './handshake-diagnosis.js'
 import type { P2PLogger } from './logger.js'
+
+/** A named join failure that lasts is logged again this often (the retries continue in between). */
+export const DIAGNOSIS_REPEAT_MS = 10 * 60_000
 
 export type JoinState = 'self' | 'dialing' | 'connected' | 'backoff' | 'stopped'
 
@@ -53,6 +62,10 @@ export interface JoinLoopInit {
   readonly logger: P2PLogger
   readonly signal: AbortSignal
   readonly random?: () => number
+  /** What the remote ends of outbound connections sent first (the host's protector fills it). */
+  readonly handshakes?: HandshakeLog
+  /** Wall-clock ms, for the repetition bound of named failures (default Date.now). */
+  readonly now?: () => number
 }
 
 export interface JoinLoop {
@@ -68,11 +81,16 @@ interface Target {
   peerId: PeerId | undefined
   attempts: number
   lastError: string | undefined
+  /** The named failure of the latest failed attempts, and how many in a row named it. */
+  diagnosis: { code: JoinDiagnosisCode; streak: number } | undefined
+  /** The named failure last logged, and when. */
+  reported: { code: JoinDiagnosisCode; atMs: number } | undefined
 }
 
 export function startJoinLoop(init: JoinLoopInit): JoinLoop {
   const { libp2p, signal, logger, timings } = init
   const random = init.random ?? Math.random
+  const now = init.now ?? Date.now
   const ownIps = localIps()
   const seen = new Set<string>()
   const targets: Target[] = []
@@ -80,7 +98,16 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
     const address = formatHostPort(hp)
     if (seen.has(address)) continue // the same address twice is one task
     seen.add(address)
-    targets.push({ hp, address, state: 'dialing', peerId: undefined, attempts: 0, lastError: undefined })
+    targets.push({
+      hp,
+      address,
+      state: 'dialing',
+      peerId: undefined,
+      attempts: 0,
+      lastError: undefined,
+      diagnosis: undefined,
+      reported: undefined,
+    })
   }
 
   const run = async (t: Target): Promise<void> => {
@@ -104,6 +131,7 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
         await connected(t)
         continue
       }
+      let lastIp: string | undefined
       try {
         const dialSignal = AbortSignal.any([signal, AbortSignal.timeout(timings.dialTimeoutMs)])
         // Bare address, no /p2p/ suffix: the peer id comes out of the handshake. Try each IP in turn.
@@ -111,6 +139,7 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
         let peer: PeerId | undefined
         for (const ip of ips) {
           try {
+            lastIp = ip
             const conn = await libp2p.dial(tcpMultiaddr(ip, t.hp.port), { signal: dialSignal })
             peer = conn.remotePeer
             break
@@ -130,7 +159,7 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
           logger.debug({ address: t.address }, 'join: address turned out to be this node')
           return
         }
-        await fail(t, err)
+        await fail(t, err, lastIp)
       }
     }
     t.state = 'stopped'
@@ -142,12 +171,14 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
     t.state = 'connected'
     t.attempts = 0
     t.lastError = undefined
+    t.diagnosis = undefined
+    t.reported = undefined
     await untilDisconnected(libp2p, peer, signal)
     if (!signal.aborted)
       logger.info({ address: t.address, peer: peer.toString() }, 'join: peer lost, reconnecting')
   }
 
-  const fail = async (t: Target, err: unknown): Promise<void> => {
+  const fail = async (t: Target, err: unknown, ip?: string): Promise<void> => {
     t.attempts++
     t.lastError = errText(err)
     t.state = 'backoff'
@@ -156,13 +187,35 @@ export function startJoinLoop(init: JoinLoopInit): JoinLoop {
       { baseMs: timings.joinBackoffBaseMs, maxMs: timings.joinBackoffMaxMs },
       random,
     )
-    // First failures are expected while the cluster starts in any order: debug, then warn now and then.
-    const log = t.attempts % 10 === 0 ? logger.warn.bind(logger) : logger.debug.bind(logger)
+    const named = report(t, err, ip)
+    // First failures are expected while the cluster starts in any order: debug, then warn now and
+    // then — unless the failure was named, and that line says it (bounded by its own rule).
+    const log = t.attempts % 10 === 0 && !named ? logger.warn.bind(logger) : logger.debug.bind(logger)
     log(
       { address: t.address, attempts: t.attempts, delayMs, err: t.lastError },
       'join: no answer yet, retrying',
     )
     await abortableDelay(delayMs, signal).catch(() => {})
+  }
+
+  /** Names the failure when it can and logs it under the repetition rule; true while one is named. */
+  const report = (t: Target, err: unknown, ip: string | undefined): boolean => {
+    // A timeout says nothing by itself (a slow host): it neither names a failure nor ends a streak.
+    if (ip === undefined || init.handshakes === undefined || isTimeout(err)) return t.reported !== undefined
+    const d = diagnoseDialFailure(t.address, init.handshakes.latest(ip, t.hp.port))
+    if (d === undefined) {
+      t.diagnosis = undefined
+      return false
+    }
+    t.diagnosis = { code: d.code, streak: t.diagnosis?.code === d.code ? t.diagnosis.streak + 1 : 1 }
+    const sure = d.certain || t.diagnosis.streak >= 2
+    if (!sure) return t.reported !== undefined
+    const nowMs = now()
+    if (t.reported?.code !== d.code || nowMs - t.reported.atMs >= DIAGNOSIS_REPEAT_MS) {
+      t.reported = { code: d.code, atMs: nowMs }
+      logger.error({ address: t.address, code: d.code, attempts: t.attempts }, `join: ${d.message}`)
+    }
+    return true
   }
 
   const tasks = targets.map((t) =>
@@ -225,6 +278,13 @@ function untilDisconnected(libp2p: Libp2p, peer: PeerId, signal: AbortSignal): P
     // The connection may have gone between the check and the listener.
     if (signal.aborted || libp2p.getConnections(peer).length === 0) done()
   })
+}
+
+/** Our own deadline (the dial timeout), not something the remote did. */
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; cause?: { name?: string }; errors?: { name?: string }[] } | undefined
+  const names = [e?.name, e?.cause?.name, ...(e?.errors ?? []).map((x) => x?.name)]
+  return names.some((n) => n === 'TimeoutError' || n === 'AbortError')
 }
 
 function isDialSelf(err: unknown): boolean {
