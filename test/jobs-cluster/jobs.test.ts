@@ -219,21 +219,34 @@ describe('GPU jobs on a three-worker cluster', () => {
   )
 
   it(
-    'with three GPUs busy, a two-GPU job lands on a node that has two free, never on a busy GPU',
+    'a two-GPU job waits while no node has two free GPUs, then runs where two were freed, on no busy GPU',
     track(async () => {
+      // One busy GPU on every node (pinned by zone): each node has one free, none has two.
       const busy: number[] = []
-      for (let i = 0; i < 3; i++)
-        busy.push(await submit(node(i), 'alice', { name: `busy-${i}`, command: ['sleep', '600'], gpus: 1 }))
+      for (let i = 0; i < NODES; i++)
+        busy.push(
+          await submit(node(i), 'alice', {
+            name: `busy-${i}`,
+            command: ['sleep', '600'],
+            gpus: 1,
+            zone: node(i).zone,
+          }),
+        )
       const running = await Promise.all(busy.map((id) => waitState(id, ['RUNNING'])))
       const taken = new Set(running.map((j) => `${j.tasks[0].node}/${j.tasks[0].gpus[0]}`))
-      const usedOn = (n: string) => running.filter((j) => j.tasks[0].node === n).length
       try {
         const id = await submit(node(1), 'alice', { name: 'pair', command: ['true'], gpus: 2 })
+        expect((await job(id)).state).toBe('QUEUED')
+        // Free the last node's busy GPU: the pair goes there, as soon as the worker says so.
+        const freed = running[NODES - 1]!.tasks[0].node as string
+        expect((await call(node(0), 'DELETE', `/api/v1/jobs/${busy[NODES - 1]}`, 'alice')).status).toBe(200)
         const j = await waitState(id, ['SUCCEEDED', 'FAILED'])
         expect(j.state).toBe('SUCCEEDED')
         const t = j.tasks[0]
-        expect(usedOn(t.node), `the pair went to ${t.node}`).toBe(0)
-        for (const g of t.gpus) expect(taken.has(`${t.node}/${g}`)).toBe(false)
+        expect(t.node).toBe(freed)
+        expect(new Set(t.gpus).size).toBe(2)
+        for (const g of t.gpus)
+          expect(taken.has(`${t.node}/${g}`) && g !== running[NODES - 1]!.tasks[0].gpus[0]).toBe(false)
       } finally {
         for (const b of busy) await call(node(0), 'DELETE', `/api/v1/jobs/${b}`, 'alice')
         for (const b of busy) await waitState(b, ['KILLED'], 30_000)
