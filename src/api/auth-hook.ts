@@ -23,7 +23,6 @@ import {
   type AuditLog,
   type Authenticator,
   type ClientCertificate,
-  type CredentialUse,
   type Credentials,
   type FailureLimiter,
   type Principal,
@@ -47,8 +46,6 @@ declare module 'fastify' {
     auth?: RouteAuth
     /** When set, a successful request is an audit event of this kind (admin operations, keys, ...). */
     audit?: AuditKind
-    /** What the request does, for credentials that are scoped (principal grants). */
-    authUse?: (request: FastifyRequest) => CredentialUse | readonly CredentialUse[] | undefined
     /**
      * False when the route's own work re-checks the caller's credential against fresh state — its
      * reads after their read barrier (Authenticator.recheck), its writes at commit (the auth guard in
@@ -122,7 +119,6 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
     try {
       principal = await auth.authenticator.authenticate(credentials, {
         signal: AbortSignal.timeout(10_000),
-        use: request.routeOptions.config.authUse?.(request),
         fresh: request.routeOptions.config.authFresh !== false,
       })
     } catch (err) {
@@ -254,11 +250,31 @@ export function credentialsOf(request: FastifyRequest): Credentials {
   if (delegation !== undefined && delegation !== '') out.delegation = delegation
   const userName = param(q, 'user.name')
   if (userName !== undefined) out.userName = userName
-  const grant = request.headers['x-hopsd-grant']
-  if (typeof grant === 'string' && grant !== '') out.grant = grant
   const cert = clientCertificateOf(request)
   if (cert !== undefined) out.certificate = cert
   return out
+}
+
+/** A caller's credential as another node's API takes it (never logged). */
+export interface ForwardedCredentials {
+  readonly headers: Record<string, string>
+  /** Query parameters (`delegation`, `user.name`), to add to the forwarded URL. */
+  readonly query: Record<string, string>
+}
+
+/**
+ * The request's credential, to ask another node on the caller's behalf (that node authenticates it
+ * again and decides). A client certificate does not travel: it authenticates at its own edge only.
+ */
+export function forwardedCredentials(request: FastifyRequest): ForwardedCredentials {
+  const c = request.credentials ?? credentialsOf(request)
+  const headers: Record<string, string> = {}
+  const query: Record<string, string> = {}
+  if (typeof request.headers.authorization === 'string')
+    headers['authorization'] = request.headers.authorization
+  if (c.delegation !== undefined) query['delegation'] = c.delegation
+  if (c.userName !== undefined) query['user.name'] = c.userName
+  return { headers, query }
 }
 
 /** The client certificate of an HTTPS request, when the client presented one. */

@@ -133,7 +133,7 @@ export function isWriteStepOne(url: string): boolean {
 }
 
 /** Query parameters whose values are secrets (write tokens and grants, delegation tokens): never logged. */
-const SECRET_PARAMS = new Set(['hopsd.token', 'hopsd.grant', 'delegation', 'token'])
+const SECRET_PARAMS = new Set(['hopsd.token', 'delegation', 'token'])
 
 /** `url` with the values of secret query parameters replaced by `REDACTED`. */
 export function redactUrl(url: string): string {

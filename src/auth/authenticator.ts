@@ -7,7 +7,8 @@
  *      WebHDFS takes user/password but no header; the Basic user name must be the key's user or empty);
  *   3. WebHDFS `delegation=<token>`: a delegation token (HdfsCLI's TokenClient, fsspec's `token=`), or
  *      an API key given there (the same clients, without a round trip to get a token);
- *   4. a principal grant signed by a metadata node (the second hop of a write, forwarded proposals);
+ *   4. a principal grant signed by a metadata node (a write's token with the commands and block
+ *      allocations it makes; forwarded proposals);
  *   5. WebHDFS `user.name`, only while the cluster runs simple auth (otherwise a 401 that says so);
  *   6. nothing: anonymous — `dr.who` under simple auth, no principal under secure auth.
  * Groups always come from the user record. Every refusal is an {@link AuthError} with a reason.
@@ -34,7 +35,10 @@ export interface Credentials {
   readonly delegation?: string
   /** WebHDFS `user.name`. */
   readonly userName?: string
-  /** A principal grant (`X-Hopsd-Grant` header, or a forwarded proposal's). */
+  /**
+   * A principal grant: a forwarded proposal's or block allocation's (a write's `hopsd.token`). HTTP
+   * requests carry none: a write's second hop is checked by its route (src/api/routes/write-token.ts).
+   */
   readonly grant?: string
 }
 
@@ -53,6 +57,8 @@ export interface ClientCertificate {
 export interface CredentialUse {
   readonly op: string
   readonly path: string
+  /** The file the use names by inode id (a writer's command after a rename), if it names one. */
+  readonly fileId?: number
 }
 
 export interface AuthenticateOpts {

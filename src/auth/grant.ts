@@ -9,7 +9,13 @@
  * check it). A receiver accepts a grant only when the signature verifies against the node id it
  * names, that node is one the receiver trusts to authenticate callers (a metadata replica: it holds
  * the users and keys it checked), the grant has not expired, and its scope covers what is asked.
- * Not single-use on purpose: fsspec posts every 4 MiB chunk of a file to one APPEND Location.
+ * Not single-use here on purpose: fsspec posts every 4 MiB chunk of a file to one APPEND Location (the
+ * receiver of a grant decides whether it spends one: a CREATE Location works once, see
+ * src/api/routes/write-token.ts).
+ *
+ * A grant may carry `terms`: what the node it is addressed to acts on (a write Location's op, create
+ * options, inline threshold, route and node, a nonce). They are signed with the rest, so the second hop
+ * of a write can be changed in nothing; the auth area does not read them.
  */
 import type { Principal } from './principal.js'
 
@@ -34,13 +40,23 @@ export interface GrantScope {
   readonly path: string
   /** Metadata command ops (`createFile`, `append`, `addBlock`, `completeFile`, `delete`) and `read`. */
   readonly ops: readonly string[]
+  /**
+   * The file (inode id) at `path` the grant is for, when the signer knew it (an APPEND's step one): a
+   * command naming a file by inode id is covered only when it names this one.
+   */
+  readonly fileId?: number
 }
+
+/** JSON values a grant's terms may hold. */
+export type GrantTerms = { readonly [k: string]: string | number | boolean | GrantTerms | undefined }
 
 export interface GrantClaims {
   readonly principal: Principal
   readonly scope: GrantScope
   readonly signer: string
   readonly expiresMs: number
+  /** What the receiving node acts on (signed with the rest; see the module's comment). */
+  readonly terms?: GrantTerms
 }
 
 const PREFIX = 'hg1'
@@ -58,6 +74,8 @@ interface Payload {
   path: string
   ops: string[]
   e: number
+  f?: number
+  t?: GrantTerms
 }
 
 export async function signGrant(
@@ -65,6 +83,7 @@ export async function signGrant(
   principal: Principal,
   scope: GrantScope,
   expiresMs: number,
+  terms?: GrantTerms,
 ): Promise<string> {
   const payload: Payload = {
     n: signer.nodeId,
@@ -77,6 +96,8 @@ export async function signGrant(
     path: scope.path,
     ops: [...scope.ops],
     e: expiresMs,
+    ...(scope.fileId === undefined ? {} : { f: scope.fileId }),
+    ...(terms === undefined ? {} : { t: terms }),
   }
   const body = Buffer.from(JSON.stringify(payload), 'utf8')
   const sig = await signer.sign(signedBytes(body))
@@ -124,15 +145,20 @@ export async function verifyGrant(
       credentialId: p.n,
       superuser: p.su,
     },
-    scope: { path: p.path, ops: p.ops },
+    scope: { path: p.path, ops: p.ops, ...(p.f === undefined ? {} : { fileId: p.f }) },
     signer: p.n,
     expiresMs: p.e,
+    ...(p.t === undefined ? {} : { terms: p.t }),
   }
 }
 
-/** Whether a grant's scope covers `op` on `path`. */
-export function grantCovers(scope: GrantScope, use: { op: string; path: string }): boolean {
-  return scope.path === use.path && scope.ops.includes(use.op)
+/**
+ * Whether a grant's scope covers `op` on `path` (and, for a use naming a file by inode id, on that file:
+ * a scope that names its file covers no other).
+ */
+export function grantCovers(scope: GrantScope, use: { op: string; path: string; fileId?: number }): boolean {
+  if (scope.path !== use.path || !scope.ops.includes(use.op)) return false
+  return use.fileId === undefined || scope.fileId === undefined || use.fileId === scope.fileId
 }
 
 /** Domain separation: a node key signs grants only as grants. */
@@ -157,6 +183,8 @@ function isPayload(p: unknown): p is Payload {
     typeof o.path === 'string' &&
     Array.isArray(o.ops) &&
     o.ops.every((x) => typeof x === 'string') &&
-    typeof o.e === 'number'
+    typeof o.e === 'number' &&
+    (o.f === undefined || (Number.isSafeInteger(o.f) && o.f > 0)) &&
+    (o.t === undefined || (typeof o.t === 'object' && o.t !== null && !Array.isArray(o.t)))
   )
 }

@@ -87,6 +87,7 @@ export {
   type GrantClaims,
   type GrantScope,
   type GrantSigner,
+  type GrantTerms,
   type GrantVerifier,
 } from './grant.js'
 export {

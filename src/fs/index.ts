@@ -36,6 +36,7 @@ export {
   FS_OPS,
   LIST_PAGE_MAX,
   REPLICATION_MAX,
+  DETACHED_PARENT,
   type ContentSummary,
   type FileStatus,
   type FsOp,
@@ -43,6 +44,7 @@ export {
   type OpResults,
   type QuotaUsage,
   type BlockHooks,
+  type FileRef,
 } from './namespace.js'
 export {
   FsError,
@@ -84,3 +86,9 @@ export type {
   PeerStreams,
 } from './peers.js'
 export { silentFsLogger, type FsLogger } from './logger.js'
+export {
+  createSubtreePurger,
+  PURGE_INTERVAL_MS,
+  type SubtreePurger,
+  type SubtreePurgerInit,
+} from './purge.js'

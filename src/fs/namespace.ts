@@ -42,7 +42,9 @@ import {
 } from './quota.js'
 import {
   ALL,
+  allows,
   checkPermission,
+  permissionDenied,
   READ,
   READ_EXECUTE,
   WRITE,
@@ -64,6 +66,11 @@ export const LIST_PAGE_MAX = 1000
 export const LEASES_MAX = 100_000
 /** Owner and group names. */
 export const PRINCIPAL_BYTES_MAX = 255
+/**
+ * The parent id under which detached subtrees wait to be purged (below ROOT_ID: no directory has it).
+ * A detached root is keyed `(DETACHED_PARENT, be64(its id))`, so the roots are one range in key order.
+ */
+export const DETACHED_PARENT = 1
 
 export const XATTR_CREATE = 1
 export const XATTR_REPLACE = 2
@@ -87,6 +94,7 @@ export const FS_OPS = [
   'concat',
   'truncate',
   'setQuota',
+  'purgeDetached',
 ] as const satisfies readonly CommandOp[]
 
 export type FsOp = (typeof FS_OPS)[number]
@@ -147,7 +155,12 @@ export interface QuotaUsage {
 export interface OpResults {
   mkdirs: { created: boolean }
   createFile: { fileId: number; size: number }
-  append: { size: number; inlined: boolean }
+  /**
+   * `path`: where the file is now. `inlineData`: when the append leaves an inline file open (a writer
+   * that will move its bytes into a block), those bytes (base64: results travel as JSON between nodes),
+   * if the caller may read them.
+   */
+  append: { size: number; inlined: boolean; fileId: number; path: string; inlineData?: string }
   closeFile: { closed: true }
   rename: { renamed: boolean }
   delete: { deleted: boolean }
@@ -162,9 +175,20 @@ export interface OpResults {
   concat: null
   truncate: { done: boolean; size: number }
   setQuota: null
+  /** Inodes freed by this step; detached subtrees left (0: all purged). */
+  purgeDetached: { purged: number; remaining: number }
+}
+
+/** How a content summary walks: the inodes it counts between two yields, and when to stop. */
+export interface SummaryOpts {
+  /** Inodes counted before yielding to the event loop (default: the contentSummaryBatchInodes setting). */
+  readonly batchInodes?: number
+  readonly signal?: AbortSignal
 }
 
 interface Op {
+  /** The command's Raft index (generation stamps). */
+  readonly index: number
   readonly caller: Caller
   readonly su: boolean
   readonly now: number
@@ -221,6 +245,7 @@ export class Namespace implements MetaModule {
   apply(ctx: ApplyContext): unknown {
     const cmd = ctx.cmd
     const op: Op = {
+      index: ctx.index,
       caller: { user: cmd.user, groups: cmd.groups },
       su: ctx.isSuperuser,
       now: cmd.nowMs,
@@ -244,16 +269,36 @@ export class Namespace implements MetaModule {
           mustExist: !!c.mustExist,
         })
       }
-      case 'append':
-        return this.append(op, str(cmd.append?.path), bytes(cmd.append?.data), !!cmd.append?.close)
+      case 'append': {
+        const fileId = num(cmd.append?.fileId)
+        let path = str(cmd.append?.path)
+        if (fileId > 0) {
+          // Bound to the inode its WebHDFS step one found: wherever a rename has put it since.
+          const f = this.fileById(fileId)
+          if (f === undefined || f.type !== FILE)
+            throw new FsError('FILE_NOT_FOUND', `File does not exist: ${path || `inode ${fileId}`}`)
+          path = this.pathOf(fileId)
+        }
+        return this.append(op, path, bytes(cmd.append?.data), !!cmd.append?.close)
+      }
       case 'closeFile':
         return this.closeFile(op, str(cmd.closeFile?.path))
       case 'rename': {
         const c = cmd.rename!
         return this.rename(op, str(c.src), str(c.dst), !!c.legacy, !!c.overwrite)
       }
-      case 'delete':
+      case 'delete': {
+        const fileId = num(cmd.delete?.fileId)
+        if (fileId > 0) {
+          // A writer removing the file it failed to write, wherever it is now: only while its
+          // clientName holds the file's lease (`path` names where the write began).
+          const f = this.fileById(fileId)
+          if (f === undefined || f.type !== FILE) return { deleted: false }
+          this.fileUnderLease(ctx, { fileId })
+          return this.delete(op, this.pathOf(fileId), false)
+        }
         return this.delete(op, str(cmd.delete?.path), !!cmd.delete?.recursive)
+      }
       case 'setPermission':
         return this.setPermission(op, str(cmd.setPermission?.path), num(cmd.setPermission?.permission))
       case 'setOwner':
@@ -286,6 +331,9 @@ export class Namespace implements MetaModule {
           str(c.storageType),
         )
       }
+      case 'purgeDetached':
+        if (!op.su) throw new FsError('ACCESS_DENIED', `${cmd.user} may not purge deleted subtrees`)
+        return this.purgeDetached(op)
       default:
         throw new Error(`fs: op ${String(cmd.op)} routed to the namespace`)
     }
@@ -412,7 +460,7 @@ export class Namespace implements MetaModule {
         throw new FsError('UNSUPPORTED_OPERATION', `${path} is stored in blocks: append through a datanode`)
       if (close) this.dropLease(file.id)
       else this.putLease(op, file.id)
-      return { size: file.size, inlined: false }
+      return { size: file.size, inlined: false, fileId: file.id, path }
     }
     const size = file.size + data.length
     this.checkInlineSize(op, size, path)
@@ -424,7 +472,21 @@ export class Namespace implements MetaModule {
     if (close) this.dropLease(file.id)
     else this.putLease(op, file.id)
     op.emit('append', path, file.id)
-    return { size, inlined: true }
+    // The writer rewrites the inline bytes into the file's first block: it gets them with its lease, so
+    // that nothing changes them in between (it reads them as the caller: READ is needed too).
+    let inlineData: string | undefined
+    if (!close && size > 0 && this.mayAccess(op, r, READ))
+      inlineData = Buffer.from(joined.buffer, joined.byteOffset, joined.length).toString('base64')
+    return { size, inlined: true, fileId: file.id, path, ...(inlineData === undefined ? {} : { inlineData }) }
+  }
+
+  private mayAccess(op: Op, r: Resolved, access: number): boolean {
+    try {
+      this.check(op, r, { access })
+      return true
+    } catch {
+      return false
+    }
   }
 
   private closeFile(op: Op, path: string): OpResults['closeFile'] {
@@ -533,11 +595,65 @@ export class Namespace implements MetaModule {
     }
     this.check(op, r, { parent: WRITE, sub: ALL, ignoreEmptyDir: true })
     if (inode === undefined || names.length === 0) return { deleted: false }
-    const removed = this.removeSubtree(inode)
-    this.charge(this.quotaDirsOf(r, names.length), negate(removed))
+    const quotaDirs = this.quotaDirsOf(r, names.length)
+    if (inode.type === FILE || inode.childrenNum === 0) {
+      this.charge(quotaDirs, negate(this.removeSubtree(inode)))
+    } else {
+      // A directory with children is detached, not removed: it leaves the namespace in this command
+      // (invisible at once, by path and by inode id) and the metadata leader purges it in bounded
+      // PurgeDetached steps, so that no single apply is as long as the subtree is large. Its usage
+      // leaves the quotas above it now: read from its own quota row when it has one (O(1)), measured
+      // only when a directory above has a quota and it has none.
+      if (quotaDirs.length > 0) this.charge(quotaDirs, negate(this.usageOf(inode)))
+      this.inodes.delete(this.keyOf(inode.id))
+      const name = be64(inode.id)
+      this.inodes.put(inodeKey(DETACHED_PARENT, name), { ...inode, parent: DETACHED_PARENT, name })
+      this.onDetached?.()
+    }
     this.touchDir(inode.parent, -1, op.now)
     op.emit('delete', path, inode.id)
-    return { deleted: removed.ns > 0 }
+    return { deleted: true }
+  }
+
+  /**
+   * One bounded step of purging detached subtrees: frees up to `purgeBatchInodes` inodes (with their
+   * leases and quota rows), deepest first, oldest subtree first — a directory goes after its children,
+   * so a later step resumes by walking down from the subtree's root again (O(depth)). Their usage was
+   * released when they were detached; their blocks became orphans then and the block manager's
+   * reconcile loop forgets them. Deterministic: the order is key order.
+   */
+  private purgeDetached(op: Op): OpResults['purgeDetached'] {
+    let budget = op.settings.purgeBatchInodes
+    let purged = 0
+    const [start, end] = childrenRange(DETACHED_PARENT)
+    while (budget > 0) {
+      const first = this.inodes.range(start, end).next()
+      if (first.done === true) break
+      const stack: Inode[] = [first.value[1]]
+      while (stack.length > 0 && budget > 0) {
+        const top = stack[stack.length - 1]!
+        const child = top.type === DIRECTORY ? this.children(top).next() : undefined
+        if (child !== undefined && child.done !== true) {
+          if (child.value.type === DIRECTORY) {
+            stack.push(child.value)
+            continue
+          }
+          this.purgeOne(child.value)
+        } else {
+          this.purgeOne(top)
+          stack.pop()
+        }
+        budget--
+        purged++
+      }
+    }
+    return { purged, remaining: this.inodes.countRange(start, end) }
+  }
+
+  private purgeOne(inode: Inode): void {
+    this.leases.delete(leaseKey(inode.id))
+    if (inode.type === DIRECTORY && this.quotaIds.has(inode.id)) this.quotas.delete(be64(inode.id))
+    this.inodes.delete(this.keyOf(inode.id))
   }
 
   private setPermission(op: Op, path: string, permission: number): null {
@@ -766,18 +882,26 @@ export class Namespace implements MetaModule {
     this.checkLeaseFree(op, file, path)
     if (newLength === file.size) return { done: true, size: file.size }
     let next: Inode
+    let done = true
     if (file.inlined) {
       next = { ...file, data: file.data.slice(0, newLength), size: newLength, mtime: op.now }
     } else {
       let end = 0
       let keep = 0
       while (keep < file.blocks.length && end < newLength) end += file.blocks[keep++]!.length
-      if (end !== newLength)
-        throw new FsError(
-          'UNSUPPORTED_OPERATION',
-          `truncate of ${path} to ${newLength}: only to a block boundary for now`,
-        )
-      next = { ...file, blocks: file.blocks.slice(0, keep), size: newLength, mtime: op.now }
+      const blocks = file.blocks.slice(0, keep)
+      if (end !== newLength) {
+        // Inside a block (HDFS's truncate recovery): the block keeps a prefix under a new stamp, and its
+        // datanodes truncate their replicas; readers meanwhile read the prefix from the older replicas.
+        if (this.blockHooks === undefined)
+          throw new FsError('UNSUPPORTED_OPERATION', `truncate of ${path} inside a block: no block map`)
+        const last = blocks[blocks.length - 1]!
+        const length = last.length - (end - newLength)
+        this.blockHooks.truncateBlock(last.id, length, op.index)
+        blocks[blocks.length - 1] = { id: last.id, length, genStamp: op.index }
+        done = false
+      }
+      next = { ...file, blocks, size: newLength, mtime: op.now }
     }
     this.charge(this.quotaDirsOf(r, r.names.length), {
       ns: 0,
@@ -785,7 +909,7 @@ export class Namespace implements MetaModule {
     })
     this.putInode(next)
     op.emit('truncate', path, file.id)
-    return { done: true, size: newLength }
+    return { done, size: newLength }
   }
 
   /**
@@ -897,25 +1021,65 @@ export class Namespace implements MetaModule {
     return file.data.subarray(offset, end)
   }
 
-  /** Totals over the subtree (READ_EXECUTE on every directory in it). */
-  contentSummary(caller: Caller, path: string): ContentSummary {
+  /**
+   * Totals over the subtree (READ_EXECUTE on every directory in it, as HDFS checks).
+   *
+   * Runs outside apply (a read, after the caller's read barrier) and never holds the event loop for
+   * long: it counts `contentSummaryBatchInodes` inodes, then yields (setImmediate) so that Raft
+   * heartbeats and commands run, as HDFS releases its lock every dfs.content-summary.limit inodes.
+   * Consistency, as HDFS's with that limit: not a snapshot. An inode whose path stays the same for the
+   * whole walk is counted exactly once; one created, deleted, renamed or under a directory renamed
+   * while the walk runs may be counted once, twice or not at all. A subtree of fewer inodes than the
+   * batch is counted in one go, between two commands: a consistent answer.
+   */
+  async contentSummary(caller: Caller, path: string, opts: SummaryOpts = {}): Promise<ContentSummary> {
     const r = this.resolve(parsePath(path))
-    this.checkRead(caller, r, { sub: READ_EXECUTE })
+    this.checkRead(caller, r, {})
     const root = this.requireExisting(r, path, true)
+    const su = this.store.isSuperuser(caller.user, caller.groups)
+    const batch = Math.max(1, opts.batchInodes ?? this.store.settings().contentSummaryBatchInodes)
     let length = 0
     let fileCount = 0
     let directoryCount = 0
     let spaceConsumed = 0
-    const stack = [root]
-    while (stack.length > 0) {
-      const inode = stack.pop()!
+    let sinceYield = 0
+    // Directories still to list: by id and the key after which to go on (children are keyed by their
+    // parent's id, so a directory renamed meanwhile is still listed; one deleted lists nothing).
+    const stack: { id: number; path: string; after: string | undefined }[] = []
+    const visit = (inode: Inode, parentPath: string | undefined): void => {
       if (inode.type === DIRECTORY) {
+        // Paths only for directories (an error names them); files make no garbage.
+        const at = parentPath === undefined ? joinPath(r.names) : childPath(parentPath, inode.name)
+        if (!su && !allows(caller, inode, READ_EXECUTE))
+          throw permissionDenied(caller, inode, READ_EXECUTE, at)
         directoryCount++
-        for (const child of this.children(inode)) stack.push(child)
+        stack.push({ id: inode.id, path: at, after: undefined })
       } else {
         fileCount++
         length += inode.size
         spaceConsumed += inode.size * inode.replication
+      }
+    }
+    visit(root, undefined)
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!
+      const [start, end] = childrenRange(top.id)
+      // The range iterator never stays open across a yield (the table may change meanwhile).
+      let listed = true
+      for (const [key, child] of this.inodes.range(top.after ?? start, end, top.after !== undefined)) {
+        top.after = key
+        visit(child, top.path)
+        sinceYield++
+        if (child.type === DIRECTORY || sinceYield >= batch) {
+          listed = false
+          break
+        }
+      }
+      if (listed) stack.pop()
+      if (sinceYield >= batch) {
+        sinceYield = 0
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        opts.signal?.throwIfAborted()
       }
     }
     const q = root.type === DIRECTORY ? this.quotas.get(be64(root.id)) : undefined
@@ -934,7 +1098,7 @@ export class Namespace implements MetaModule {
    * HDFS's getQuotaUsage: a directory with a quota answers its kept counters at once (READ_EXECUTE on
    * it); anything else is counted as getContentSummary counts it.
    */
-  quotaUsage(caller: Caller, path: string): QuotaUsage {
+  async quotaUsage(caller: Caller, path: string, opts: SummaryOpts = {}): Promise<QuotaUsage> {
     const r = this.resolve(parsePath(path))
     const inode = r.inodes[r.inodes.length - 1]
     const q = inode?.type === DIRECTORY ? this.quotas.get(be64(inode.id)) : undefined
@@ -948,7 +1112,7 @@ export class Namespace implements MetaModule {
         typeQuota: typeQuotaOf(q),
       }
     }
-    const s = this.contentSummary(caller, path)
+    const s = await this.contentSummary(caller, path, opts)
     return {
       fileAndDirectoryCount: s.fileCount + s.directoryCount,
       quota: -1,
@@ -1004,10 +1168,24 @@ export class Namespace implements MetaModule {
 
   // ---- hooks of the block map (src/fs/blocks/blockmap.ts), called inside its apply
 
-  /** The file at `path` whose lease the command's clientName holds; LEASE_NOT_HELD otherwise. */
-  fileUnderLease(ctx: ApplyContext, path: string): Inode {
-    const r = this.resolve(parsePath(path))
-    const file = this.requireFile(r, path)
+  /**
+   * The file being written: by inode id when `ref.fileId` is set (a rename meanwhile keeps the write,
+   * as HDFS binds a write to the inode), else by path; its lease must be held by the command's
+   * clientName. FILE_NOT_FOUND or LEASE_NOT_HELD otherwise.
+   */
+  fileUnderLease(ctx: ApplyContext, ref: FileRef): Inode {
+    let file: Inode
+    let name: string
+    if (ref.fileId !== undefined && ref.fileId > 0) {
+      const f = this.fileById(ref.fileId)
+      if (f === undefined || f.type !== FILE)
+        throw new FsError('FILE_NOT_FOUND', `File does not exist: inode ${ref.fileId}`)
+      file = f
+      name = this.pathOf(f.id)
+    } else {
+      name = ref.path ?? ''
+      file = this.requireFile(this.resolve(parsePath(name)), name)
+    }
     const lease = this.leases.get(leaseKey(file.id))
     const op = { now: ctx.cmd.nowMs, settings: ctx.settings } as Op
     if (
@@ -1018,32 +1196,40 @@ export class Namespace implements MetaModule {
     ) {
       throw new FsError(
         'LEASE_NOT_HELD',
-        `No lease on ${path}: ${ctx.cmd.clientName || '(no client)'} does not hold it`,
+        `No lease on ${name}: ${ctx.cmd.clientName || '(no client)'} does not hold it`,
       )
     }
     return file
   }
 
   /**
-   * Appends committed blocks to a file under lease and closes it (the blocks become visible). With
-   * `dropInline` the inline bytes were rewritten into the blocks: the file's size is the blocks' sum.
+   * Commits the blocks of a file under lease and closes it (the blocks become visible). A block whose
+   * id is the file's last block's replaces it (an append that continued it: new length and stamp);
+   * others are appended. With `dropInline` the inline bytes were rewritten into the blocks: the file's
+   * size is the blocks' sum.
    */
-  completeWithBlocks(ctx: ApplyContext, path: string, blocks: readonly Block[], dropInline: boolean): Inode {
-    const file = this.fileUnderLease(ctx, path)
+  completeWithBlocks(ctx: ApplyContext, ref: FileRef, blocks: readonly Block[], dropInline: boolean): Inode {
+    const file = this.fileUnderLease(ctx, ref)
+    const path = this.pathOf(file.id)
     if (file.inlined && file.size > 0 && !dropInline)
       throw new FsError(
         'INVALID_ARGUMENT',
         `${path} has inline data: its blocks must replace it (dropInline)`,
       )
-    const added = blocks.reduce((n, b) => n + b.length, 0)
-    // Inline bytes rewritten into blocks are counted in `added`; otherwise the blocks extend the file.
-    const replaced = file.inlined && blocks.length > 0
+    // Inline bytes rewritten into blocks are counted in the blocks; otherwise the blocks extend the file.
+    const kept = file.inlined ? [] : [...file.blocks]
+    for (const b of blocks) {
+      const last = kept[kept.length - 1]
+      if (last !== undefined && last.id === b.id) kept[kept.length - 1] = b
+      else kept.push(b)
+    }
+    const size = blocks.length === 0 ? file.size : kept.reduce((n, b) => n + b.length, 0)
     const next: Inode = {
       ...file,
       inlined: blocks.length === 0 && file.inlined,
       data: blocks.length === 0 ? file.data : EMPTY,
-      blocks: [...(file.inlined ? [] : file.blocks), ...blocks],
-      size: (replaced ? 0 : file.size) + added,
+      blocks: kept,
+      size,
       mtime: ctx.cmd.nowMs,
     }
     // Quota: the file now counts at its new length; what its blocks under construction held goes back.
@@ -1058,6 +1244,17 @@ export class Namespace implements MetaModule {
     return next
   }
 
+  /** The path of inode `id` now (its names up to the root). */
+  pathOf(id: number): string {
+    const names: string[] = []
+    let inode = this.rawById(id)
+    while (inode !== undefined && inode.parent !== 0) {
+      names.push(inode.name)
+      inode = this.rawById(inode.parent)
+    }
+    return '/' + names.reverse().join('/')
+  }
+
   /**
    * Charges a new block under construction of `file` (its full size times replication, as HDFS does at
    * addBlock) to the quotas above it; DS_QUOTA_EXCEEDED refuses the block. Given back on close.
@@ -1070,8 +1267,34 @@ export class Namespace implements MetaModule {
     this.leases.put(key, { ...lease, chargedBytes: lease.chargedBytes + bytes })
   }
 
-  /** A file inode by id (no permission check: the block map's bookkeeping). */
+  /**
+   * An inode of the namespace by id (no permission check: the block map's bookkeeping); undefined when
+   * it is gone or in a detached subtree waiting to be purged. O(depth): its parent links are followed
+   * up to the root.
+   */
   fileById(id: number): Inode | undefined {
+    const inode = this.rawById(id)
+    if (inode === undefined) return undefined
+    for (let cur: Inode | undefined = inode; cur !== undefined; cur = this.rawById(cur.parent)) {
+      if (cur.parent === 0) return inode
+      if (cur.parent === DETACHED_PARENT) return undefined
+    }
+    return undefined
+  }
+
+  /** Detached subtrees not yet purged (the metadata leader purges while this is above 0). */
+  get detachedCount(): number {
+    const [start, end] = childrenRange(DETACHED_PARENT)
+    return this.inodes.countRange(start, end)
+  }
+
+  /**
+   * Called (outside the command's rollback) whenever a command may have left a detached subtree: the
+   * purge loop wakes on it. Not part of the state; set by the node that purges.
+   */
+  onDetached: (() => void) | undefined
+
+  private rawById(id: number): Inode | undefined {
     const key = this.keyById.get(id)
     return key === undefined ? undefined : this.inodes.get(key)
   }
@@ -1550,6 +1773,17 @@ interface QuotaDir {
 export interface BlockHooks {
   /** The blocks `ids` now belong to file `inodeId`. */
   moveBlocks(ids: readonly number[], inodeId: number): void
+  /**
+   * Block `id` keeps its first `length` bytes from now on, at generation stamp `genStamp` (a truncate
+   * inside it); its replicas are truncated by their datanodes.
+   */
+  truncateBlock(id: number, length: number, genStamp: number): void
+}
+
+/** A file being written, by inode id (what writers use) or by path. */
+export interface FileRef {
+  readonly fileId?: number
+  readonly path?: string
 }
 
 function checkPrincipal(name: string, what: string): void {
@@ -1577,4 +1811,8 @@ function num(v: number | null | undefined): number {
 
 function bytes(v: Uint8Array | null | undefined): Uint8Array {
   return v ?? EMPTY
+}
+
+function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`
 }

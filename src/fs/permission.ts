@@ -100,7 +100,7 @@ export function allows(caller: Caller, inode: Inode, action: number): boolean {
 }
 
 function check(caller: Caller, inode: Inode, action: number, r: Resolved, index: number): void {
-  if (!allows(caller, inode, action)) throw denied(caller, inode, action, pathAt(r, index))
+  if (!allows(caller, inode, action)) throw permissionDenied(caller, inode, action, pathAt(r, index))
 }
 
 function checkStickyBit(caller: Caller, parent: Inode, inode: Inode, r: Resolved): void {
@@ -124,7 +124,7 @@ function checkSubtree(
   while (stack.length > 0) {
     const { dir, path } = stack.pop()!
     if (ignoreEmptyDir && dir.childrenNum === 0) continue
-    if (!allows(caller, dir, action)) throw denied(caller, dir, action, path)
+    if (!allows(caller, dir, action)) throw permissionDenied(caller, dir, action, path)
     for (const child of children(dir)) {
       if (child.type === 1)
         stack.push({ dir: child, path: path === '/' ? `/${child.name}` : `${path}/${child.name}` })
@@ -132,7 +132,8 @@ function checkSubtree(
   }
 }
 
-function denied(caller: Caller, inode: Inode, action: number, path: string): FsError {
+/** HDFS's AccessControlException text for `action` refused on `inode` at `path`. */
+export function permissionDenied(caller: Caller, inode: Inode, action: number, path: string): FsError {
   return new FsError(
     'ACCESS_DENIED',
     `Permission denied: user=${caller.user}, access=${actionName(action)}, inode="${path}":${inode.owner}:${inode.group}:${modeString(inode)}`,

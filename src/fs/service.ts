@@ -65,6 +65,8 @@ export interface AppendOpts extends CallOpts {
   /** Close after this append (default true). False keeps (or takes) the lease for `clientName`. */
   readonly close?: boolean
   readonly clientName?: string
+  /** The file by inode id (`path` then only names it in errors): a rename meanwhile keeps the append. */
+  readonly fileId?: number
 }
 
 export interface FsServiceInit {
@@ -155,7 +157,10 @@ export class FsService {
     parsePath(path)
     return this.propose<'append'>(
       caller,
-      { clientName: opts.clientName ?? '', append: { path, data, close: opts.close ?? true } },
+      {
+        clientName: opts.clientName ?? '',
+        append: { path, data, close: opts.close ?? true, ...(opts.fileId ? { fileId: opts.fileId } : {}) },
+      },
       opts,
     )
   }
@@ -362,12 +367,12 @@ export class FsService {
 
   async contentSummary(caller: Caller, path: string, opts: ReadOpts = {}): Promise<ContentSummary> {
     await this.barrier(opts, caller)
-    return this.ns.contentSummary(caller, path)
+    return this.ns.contentSummary(caller, path, { signal: opts.signal })
   }
 
   async quotaUsage(caller: Caller, path: string, opts: ReadOpts = {}): Promise<QuotaUsage> {
     await this.barrier(opts, caller)
-    return this.ns.quotaUsage(caller, path)
+    return this.ns.quotaUsage(caller, path, { signal: opts.signal })
   }
 
   /** Throws ACCESS_DENIED unless the caller may `action` (rwx bits: 4, 2, 1) on `path`. */
@@ -430,6 +435,15 @@ export class FsService {
   ): Promise<{ events: ChangeEvent[]; truncated: boolean; lastIndex: number }> {
     await this.barrier(opts)
     return this.sm.changesSince(since, limit)
+  }
+
+  /**
+   * One bounded step of purging the subtrees recursive deletes detached (src/fs/purge.ts), proposed as
+   * the cluster's superuser: the metadata leader's purge loop calls it.
+   */
+  async purgeDetachedStep(opts: CallOpts = {}): Promise<OpResults['purgeDetached']> {
+    const su = { user: this.sm.settings().superuser, groups: [] }
+    return this.propose<'purgeDetached'>(su, { purgeDetached: {} }, opts)
   }
 
   /**

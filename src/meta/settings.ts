@@ -20,6 +20,17 @@ export interface ClusterSettings {
   /** The smallest block size a file may ask for (HDFS's dfs.namenode.fs-limits.min-block-size). */
   readonly minBlockSize: number
   /**
+   * Inodes one PurgeDetached command frees at most: a recursive delete detaches its directory in one
+   * small command, then the metadata leader purges the subtree in commands of this size, so that no
+   * single apply holds the event loop (Raft heartbeats share it) for long.
+   */
+  readonly purgeBatchInodes: number
+  /**
+   * Inodes a content summary counts before it yields to the event loop (HDFS's
+   * dfs.content-summary.limit): the walk runs outside apply, between commands.
+   */
+  readonly contentSummaryBatchInodes: number
+  /**
    * How callers are authenticated (src/auth): `secure` accepts only verified credentials (client
    * certificates, API keys, delegation tokens); `simple` also believes WebHDFS `user.name` (dev and
    * tests). Written at bootstrap from `--auth`; an admin may change it.
@@ -57,6 +68,8 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   defaultReplication: { kind: 'int', default: 3, min: 1, max: 512 },
   defaultBlockSize: { kind: 'int', default: 128 * MIB, min: 512, max: 1024 * 1024 * MIB },
   minBlockSize: { kind: 'int', default: MIB, min: 512, max: 1024 * 1024 * MIB },
+  purgeBatchInodes: { kind: 'int', default: 1000, min: 1, max: 1_000_000_000 },
+  contentSummaryBatchInodes: { kind: 'int', default: 5000, min: 1, max: 1_000_000_000 },
   // Until bootstrap writes it, each node uses its own --auth (src/auth authenticator).
   auth: { kind: 'enum', default: 'secure', values: ['simple', 'secure'] },
 }
@@ -99,8 +112,24 @@ export function readSettings(table: Table<{ value: string }>): ClusterSettings {
   return out as unknown as ClusterSettings
 }
 
-/** Rules that span settings, checked on the settings as they would be after a change. */
-export function checkSettings(s: ClusterSettings): void {
+/**
+ * Room a file's command needs besides its inline bytes (the path of up to 8,000 bytes, the user and
+ * groups, the other fields, protobuf framing).
+ */
+export const COMMAND_OVERHEAD_BYTES = 16 * 1024
+
+/**
+ * Rules that span settings, checked on the settings as they would be after a change. With
+ * `commandBytesMax` (the consensus group's largest command), an inline file must fit in one command.
+ */
+export function checkSettings(s: ClusterSettings, limits: { commandBytesMax?: number } = {}): void {
+  const max = limits.commandBytesMax
+  if (max !== undefined && s.inlineThreshold + COMMAND_OVERHEAD_BYTES > max) {
+    throw new MetaError(
+      'INVALID_SETTING',
+      `inlineThreshold ${s.inlineThreshold} cannot work: a file's command would exceed the largest proposal (${max} bytes, ${COMMAND_OVERHEAD_BYTES} of them for the command's other fields)`,
+    )
+  }
   if (s.leaseSoftLimitMs > s.leaseHardLimitMs) {
     throw new MetaError('INVALID_SETTING', 'leaseSoftLimitMs must not exceed leaseHardLimitMs')
   }

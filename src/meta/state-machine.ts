@@ -72,6 +72,11 @@ export interface MetaStateMachineInit {
   readonly modules: readonly MetaModuleFactory[]
   /** Bound on concurrent {@link MetaStateMachine.waitForChanges} callers plus subscribers. */
   readonly changeWaitersMax?: number
+  /**
+   * The largest command the consensus group takes (its maxBatchBytes): settings that would need larger
+   * ones (an inlineThreshold a file's command cannot carry) are refused.
+   */
+  readonly commandBytesMax?: number
 }
 
 const SNAPSHOT_VERSION = 1
@@ -114,9 +119,11 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private pendingEvents: ChangeEvent[] = []
   private readonly waiters = new Set<() => void>()
   private readonly changeWaitersMax: number
+  private readonly commandBytesMax: number | undefined
 
   constructor(init: MetaStateMachineInit) {
     this.changeWaitersMax = init.changeWaitersMax ?? 10_000
+    this.commandBytesMax = init.commandBytesMax
     const invalidate = {
       onSet: () => (this.cachedSettings = undefined),
       onDelete: () => (this.cachedSettings = undefined),
@@ -348,7 +355,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private putSetting(name: string, value: string): { name: string; value: string } {
     const stored = String(parseSetting(name, value))
     this.settingTable.put(name, { value: stored })
-    checkSettings(this.settings())
+    checkSettings(this.settings(), { commandBytesMax: this.commandBytesMax })
     return { name, value: stored }
   }
 

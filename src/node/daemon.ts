@@ -10,6 +10,7 @@
  *        health checks and load balancers see it) the daemon stops; {@link Daemon.failed} then resolves
  *        and `hopsd start` exits 1, for a supervisor to restart it.
  */
+import { registerLoopStallGauge } from './loop-stall.js'
 import { HopsError } from '../errors.js'
 import {
   createApiServer,
@@ -53,6 +54,7 @@ export class Daemon {
   private readonly shutdownTimeoutMs: number
   private stateValue: DaemonState = 'new'
   private lock: DataDirLock | undefined
+  private stopLoopStall: (() => void) | undefined
   private identityValue: NodeIdentity | undefined
   private api: ApiServer | undefined
   private urlValue: string | undefined
@@ -144,6 +146,7 @@ export class Daemon {
     logger.info({ dataDir: config.dataDir, roles: config.roles, version: VERSION }, 'starting')
 
     const metrics = createMetricsRegistry()
+    this.stopLoopStall = registerLoopStallGauge(metrics)
     const startedAt = new Date()
     const services: Services = {}
     let announceListening: (addr: HostPort) => void = () => undefined
@@ -324,6 +327,8 @@ export class Daemon {
         logger.error({ err, module: name }, 'stopping a module failed')
       }
     }
+    this.stopLoopStall?.()
+    this.stopLoopStall = undefined
     this.lock?.release()
     this.lock = undefined
     if (this.identityValue !== undefined) logger.info({ node: this.identityValue.id }, 'stopped')

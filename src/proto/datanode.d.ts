@@ -15,6 +15,9 @@ export namespace hopsd {
             blockId: number;
             genStamp: number;
             downstream: string[];
+            reopen: boolean;
+            fromGenStamp: number;
+            resumeFrom: number;
             static create(properties: hopsd.datanode.PipelineHeader.$Shape): hopsd.datanode.PipelineHeader & hopsd.datanode.PipelineHeader.$Shape;
             static create(properties?: hopsd.datanode.PipelineHeader.$Properties): hopsd.datanode.PipelineHeader;
             static encode(m: hopsd.datanode.PipelineHeader.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -33,6 +36,9 @@ export namespace hopsd {
                 blockId?: (number|null);
                 genStamp?: (number|null);
                 downstream?: (string[]|null);
+                reopen?: (boolean|null);
+                fromGenStamp?: (number|null);
+                resumeFrom?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.datanode.PipelineHeader.$Properties;
@@ -119,6 +125,7 @@ export namespace hopsd {
             blockId: number;
             offset: number;
             length: number;
+            minGenStamp: number;
             static create(properties: hopsd.datanode.ReadRequest.$Shape): hopsd.datanode.ReadRequest & hopsd.datanode.ReadRequest.$Shape;
             static create(properties?: hopsd.datanode.ReadRequest.$Properties): hopsd.datanode.ReadRequest;
             static encode(m: hopsd.datanode.ReadRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -137,6 +144,7 @@ export namespace hopsd {
                 blockId?: (number|null);
                 offset?: (number|null);
                 length?: (number|null);
+                minGenStamp?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.datanode.ReadRequest.$Properties;
@@ -280,6 +288,40 @@ export namespace hopsd {
             type $Shape = hopsd.datanode.TransferCommand.$Properties;
         }
 
+        interface ITruncateCommand extends hopsd.datanode.TruncateCommand.$Properties {
+        }
+
+        class TruncateCommand {
+            constructor(p?: hopsd.datanode.TruncateCommand.$Properties);
+            $unknowns?: Uint8Array[];
+            blockId: number;
+            fromGenStamp: number;
+            toGenStamp: number;
+            length: number;
+            static create(properties: hopsd.datanode.TruncateCommand.$Shape): hopsd.datanode.TruncateCommand & hopsd.datanode.TruncateCommand.$Shape;
+            static create(properties?: hopsd.datanode.TruncateCommand.$Properties): hopsd.datanode.TruncateCommand;
+            static encode(m: hopsd.datanode.TruncateCommand.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.datanode.TruncateCommand.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.datanode.TruncateCommand & hopsd.datanode.TruncateCommand.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.datanode.TruncateCommand & hopsd.datanode.TruncateCommand.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.datanode.TruncateCommand;
+            static toObject(m: hopsd.datanode.TruncateCommand, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TruncateCommand {
+            interface $Properties {
+                blockId?: (number|null);
+                fromGenStamp?: (number|null);
+                toGenStamp?: (number|null);
+                length?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.datanode.TruncateCommand.$Properties;
+        }
+
         interface IHeartbeatReply extends hopsd.datanode.HeartbeatReply.$Properties {
         }
 
@@ -290,6 +332,7 @@ export namespace hopsd {
             transfers: hopsd.datanode.TransferCommand.$Properties[];
             leader: boolean;
             fullReportRequested: boolean;
+            truncates: hopsd.datanode.TruncateCommand.$Properties[];
             static create(properties: hopsd.datanode.HeartbeatReply.$Shape): hopsd.datanode.HeartbeatReply & hopsd.datanode.HeartbeatReply.$Shape;
             static create(properties?: hopsd.datanode.HeartbeatReply.$Properties): hopsd.datanode.HeartbeatReply;
             static encode(m: hopsd.datanode.HeartbeatReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -309,6 +352,7 @@ export namespace hopsd {
                 transfers?: (hopsd.datanode.TransferCommand.$Properties[]|null);
                 leader?: (boolean|null);
                 fullReportRequested?: (boolean|null);
+                truncates?: (hopsd.datanode.TruncateCommand.$Properties[]|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.datanode.HeartbeatReply.$Properties;

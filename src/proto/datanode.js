@@ -6,7 +6,7 @@ if ($protobuf.util.Long) { $protobuf.util.Long = undefined; $protobuf.configure(
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $Boolean = $util.global.Boolean, $BigInt = $util.global.BigInt;
 
 // Exported root namespace
 const $root = $protobuf.roots["hopsd_datanode"] || ($protobuf.roots["hopsd_datanode"] = {});
@@ -37,6 +37,9 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [blockId] PipelineHeader blockId
              * @property {number|null} [genStamp] PipelineHeader genStamp
              * @property {Array.<string>|null} [downstream] PipelineHeader downstream
+             * @property {boolean|null} [reopen] PipelineHeader reopen
+             * @property {number|null} [fromGenStamp] PipelineHeader fromGenStamp
+             * @property {number|null} [resumeFrom] PipelineHeader resumeFrom
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -94,6 +97,30 @@ export const hopsd = $root.hopsd = (() => {
             PipelineHeader.prototype.downstream = $util.emptyArray;
 
             /**
+             * PipelineHeader reopen.
+             * @member {boolean} reopen
+             * @memberof hopsd.datanode.PipelineHeader
+             * @instance
+             */
+            PipelineHeader.prototype.reopen = false;
+
+            /**
+             * PipelineHeader fromGenStamp.
+             * @member {number} fromGenStamp
+             * @memberof hopsd.datanode.PipelineHeader
+             * @instance
+             */
+            PipelineHeader.prototype.fromGenStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PipelineHeader resumeFrom.
+             * @member {number} resumeFrom
+             * @memberof hopsd.datanode.PipelineHeader
+             * @instance
+             */
+            PipelineHeader.prototype.resumeFrom = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new PipelineHeader instance using the specified properties.
              * @function create
              * @memberof hopsd.datanode.PipelineHeader
@@ -133,6 +160,12 @@ export const hopsd = $root.hopsd = (() => {
                     for (var i = 0; i < m.downstream.length; ++i)
                         w.uint32(/* id 3, wireType 2 =*/26).string(m.downstream[i]);
                 }
+                if (m.reopen != null && $Object.hasOwnProperty.call(m, "reopen") && m.reopen !== false)
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.reopen);
+                if (m.fromGenStamp != null && $Object.hasOwnProperty.call(m, "fromGenStamp") && (typeof m.fromGenStamp === "object" ? m.fromGenStamp.low || m.fromGenStamp.high : m.fromGenStamp !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.fromGenStamp);
+                if (m.resumeFrom != null && $Object.hasOwnProperty.call(m, "resumeFrom") && (typeof m.resumeFrom === "object" ? m.resumeFrom.low || m.resumeFrom.high : m.resumeFrom !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.resumeFrom);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -216,6 +249,33 @@ export const hopsd = $root.hopsd = (() => {
                             m.downstream.push(r.stringVerify());
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.reopen = v;
+                            else
+                                delete m.reopen;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fromGenStamp = v;
+                            else
+                                delete m.fromGenStamp;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.resumeFrom = v;
+                            else
+                                delete m.resumeFrom;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -280,6 +340,18 @@ export const hopsd = $root.hopsd = (() => {
                             return "downstream: string[] expected";
                     }
                 }
+                if (m.reopen != null && $Object.hasOwnProperty.call(m, "reopen")) {
+                    if (typeof m.reopen !== "boolean")
+                        return "reopen: boolean expected";
+                }
+                if (m.fromGenStamp != null && $Object.hasOwnProperty.call(m, "fromGenStamp")) {
+                    if (!$util.isInteger(m.fromGenStamp) && !(m.fromGenStamp && $util.isInteger(m.fromGenStamp.low) && $util.isInteger(m.fromGenStamp.high)))
+                        return "fromGenStamp: integer|Long expected";
+                }
+                if (m.resumeFrom != null && $Object.hasOwnProperty.call(m, "resumeFrom")) {
+                    if (!$util.isInteger(m.resumeFrom) && !(m.resumeFrom && $util.isInteger(m.resumeFrom.low) && $util.isInteger(m.resumeFrom.high)))
+                        return "resumeFrom: integer|Long expected";
+                }
                 return null;
             };
 
@@ -333,6 +405,35 @@ export const hopsd = $root.hopsd = (() => {
                         m.downstream[i] = $String(d.downstream[i]);
                     }
                 }
+                if (d.reopen != null) {
+                    if (d.reopen) {
+                        m.reopen = $Boolean(d.reopen);
+                    }
+                }
+                if (d.fromGenStamp != null) {
+                    if (typeof d.fromGenStamp === "object" ? d.fromGenStamp.low || d.fromGenStamp.high : $Number(d.fromGenStamp) !== 0) {
+                        if ($util.Long)
+                            m.fromGenStamp = $util.Long.fromValue(d.fromGenStamp, true);
+                        else if (typeof d.fromGenStamp === "string")
+                            m.fromGenStamp = $parseInt(d.fromGenStamp, 10);
+                        else if (typeof d.fromGenStamp === "number")
+                            m.fromGenStamp = d.fromGenStamp;
+                        else if (typeof d.fromGenStamp === "object")
+                            m.fromGenStamp = new $util.LongBits(d.fromGenStamp.low >>> 0, d.fromGenStamp.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.resumeFrom != null) {
+                    if (typeof d.resumeFrom === "object" ? d.resumeFrom.low || d.resumeFrom.high : $Number(d.resumeFrom) !== 0) {
+                        if ($util.Long)
+                            m.resumeFrom = $util.Long.fromValue(d.resumeFrom, true);
+                        else if (typeof d.resumeFrom === "string")
+                            m.resumeFrom = $parseInt(d.resumeFrom, 10);
+                        else if (typeof d.resumeFrom === "number")
+                            m.resumeFrom = d.resumeFrom;
+                        else if (typeof d.resumeFrom === "object")
+                            m.resumeFrom = new $util.LongBits(d.resumeFrom.low >>> 0, d.resumeFrom.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -367,6 +468,17 @@ export const hopsd = $root.hopsd = (() => {
                         d.genStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.genStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.reopen = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fromGenStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fromGenStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.resumeFrom = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.resumeFrom = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -389,6 +501,25 @@ export const hopsd = $root.hopsd = (() => {
                     for (var j = 0; j < m.downstream.length; ++j) {
                         d.downstream[j] = m.downstream[j];
                     }
+                }
+                if (m.reopen != null && $Object.hasOwnProperty.call(m, "reopen")) {
+                    d.reopen = m.reopen;
+                }
+                if (m.fromGenStamp != null && $Object.hasOwnProperty.call(m, "fromGenStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fromGenStamp = typeof m.fromGenStamp === "number" ? $BigInt(m.fromGenStamp) : $util.Long.fromBits(m.fromGenStamp.low >>> 0, m.fromGenStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.fromGenStamp === "number")
+                        d.fromGenStamp = o.longs === $String ? $String(m.fromGenStamp) : m.fromGenStamp;
+                    else
+                        d.fromGenStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.fromGenStamp) : o.longs === $Number ? new $util.LongBits(m.fromGenStamp.low >>> 0, m.fromGenStamp.high >>> 0).toNumber(true) : m.fromGenStamp;
+                }
+                if (m.resumeFrom != null && $Object.hasOwnProperty.call(m, "resumeFrom")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.resumeFrom = typeof m.resumeFrom === "number" ? $BigInt(m.resumeFrom) : $util.Long.fromBits(m.resumeFrom.low >>> 0, m.resumeFrom.high >>> 0, true).toBigInt();
+                    else if (typeof m.resumeFrom === "number")
+                        d.resumeFrom = o.longs === $String ? $String(m.resumeFrom) : m.resumeFrom;
+                    else
+                        d.resumeFrom = o.longs === $String ? $util.Long.prototype.toString.call(m.resumeFrom) : o.longs === $Number ? new $util.LongBits(m.resumeFrom.low >>> 0, m.resumeFrom.high >>> 0).toNumber(true) : m.resumeFrom;
                 }
                 return d;
             };
@@ -1310,6 +1441,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [blockId] ReadRequest blockId
              * @property {number|null} [offset] ReadRequest offset
              * @property {number|null} [length] ReadRequest length
+             * @property {number|null} [minGenStamp] ReadRequest minGenStamp
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1366,6 +1498,14 @@ export const hopsd = $root.hopsd = (() => {
             ReadRequest.prototype.length = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * ReadRequest minGenStamp.
+             * @member {number} minGenStamp
+             * @memberof hopsd.datanode.ReadRequest
+             * @instance
+             */
+            ReadRequest.prototype.minGenStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new ReadRequest instance using the specified properties.
              * @function create
              * @memberof hopsd.datanode.ReadRequest
@@ -1403,6 +1543,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 0 =*/16).uint64(m.offset);
                 if (m.length != null && $Object.hasOwnProperty.call(m, "length") && (typeof m.length === "object" ? m.length.low || m.length.high : m.length !== 0))
                     w.uint32(/* id 3, wireType 0 =*/24).uint64(m.length);
+                if (m.minGenStamp != null && $Object.hasOwnProperty.call(m, "minGenStamp") && (typeof m.minGenStamp === "object" ? m.minGenStamp.low || m.minGenStamp.high : m.minGenStamp !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.minGenStamp);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1487,6 +1629,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.length;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.minGenStamp = v;
+                            else
+                                delete m.minGenStamp;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1547,6 +1698,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.length) && !(m.length && $util.isInteger(m.length.low) && $util.isInteger(m.length.high)))
                         return "length: integer|Long expected";
                 }
+                if (m.minGenStamp != null && $Object.hasOwnProperty.call(m, "minGenStamp")) {
+                    if (!$util.isInteger(m.minGenStamp) && !(m.minGenStamp && $util.isInteger(m.minGenStamp.low) && $util.isInteger(m.minGenStamp.high)))
+                        return "minGenStamp: integer|Long expected";
+                }
                 return null;
             };
 
@@ -1604,6 +1759,18 @@ export const hopsd = $root.hopsd = (() => {
                             m.length = new $util.LongBits(d.length.low >>> 0, d.length.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.minGenStamp != null) {
+                    if (typeof d.minGenStamp === "object" ? d.minGenStamp.low || d.minGenStamp.high : $Number(d.minGenStamp) !== 0) {
+                        if ($util.Long)
+                            m.minGenStamp = $util.Long.fromValue(d.minGenStamp, true);
+                        else if (typeof d.minGenStamp === "string")
+                            m.minGenStamp = $parseInt(d.minGenStamp, 10);
+                        else if (typeof d.minGenStamp === "number")
+                            m.minGenStamp = d.minGenStamp;
+                        else if (typeof d.minGenStamp === "object")
+                            m.minGenStamp = new $util.LongBits(d.minGenStamp.low >>> 0, d.minGenStamp.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -1640,6 +1807,11 @@ export const hopsd = $root.hopsd = (() => {
                         d.length = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.length = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.minGenStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.minGenStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -1664,6 +1836,14 @@ export const hopsd = $root.hopsd = (() => {
                         d.length = o.longs === $String ? $String(m.length) : m.length;
                     else
                         d.length = o.longs === $String ? $util.Long.prototype.toString.call(m.length) : o.longs === $Number ? new $util.LongBits(m.length.low >>> 0, m.length.high >>> 0).toNumber(true) : m.length;
+                }
+                if (m.minGenStamp != null && $Object.hasOwnProperty.call(m, "minGenStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.minGenStamp = typeof m.minGenStamp === "number" ? $BigInt(m.minGenStamp) : $util.Long.fromBits(m.minGenStamp.low >>> 0, m.minGenStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.minGenStamp === "number")
+                        d.minGenStamp = o.longs === $String ? $String(m.minGenStamp) : m.minGenStamp;
+                    else
+                        d.minGenStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.minGenStamp) : o.longs === $Number ? new $util.LongBits(m.minGenStamp.low >>> 0, m.minGenStamp.high >>> 0).toNumber(true) : m.minGenStamp;
                 }
                 return d;
             };
@@ -3473,6 +3653,449 @@ export const hopsd = $root.hopsd = (() => {
             return TransferCommand;
         })();
 
+        datanode.TruncateCommand = (function() {
+
+            /**
+             * Properties of a TruncateCommand.
+             * @typedef {Object} hopsd.datanode.TruncateCommand.$Properties
+             * @property {number|null} [blockId] TruncateCommand blockId
+             * @property {number|null} [fromGenStamp] TruncateCommand fromGenStamp
+             * @property {number|null} [toGenStamp] TruncateCommand toGenStamp
+             * @property {number|null} [length] TruncateCommand length
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TruncateCommand.
+             * @memberof hopsd.datanode
+             * @interface ITruncateCommand
+             * @augments hopsd.datanode.TruncateCommand.$Properties
+             * @deprecated Use hopsd.datanode.TruncateCommand.$Properties instead.
+             */
+
+            /**
+             * Shape of a TruncateCommand.
+             * @typedef {hopsd.datanode.TruncateCommand.$Properties} hopsd.datanode.TruncateCommand.$Shape
+             */
+
+            /**
+             * Constructs a new TruncateCommand.
+             * @memberof hopsd.datanode
+             * @classdesc Represents a TruncateCommand.
+             * @constructor
+             * @param {hopsd.datanode.TruncateCommand.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TruncateCommand = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TruncateCommand blockId.
+             * @member {number} blockId
+             * @memberof hopsd.datanode.TruncateCommand
+             * @instance
+             */
+            TruncateCommand.prototype.blockId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * TruncateCommand fromGenStamp.
+             * @member {number} fromGenStamp
+             * @memberof hopsd.datanode.TruncateCommand
+             * @instance
+             */
+            TruncateCommand.prototype.fromGenStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * TruncateCommand toGenStamp.
+             * @member {number} toGenStamp
+             * @memberof hopsd.datanode.TruncateCommand
+             * @instance
+             */
+            TruncateCommand.prototype.toGenStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * TruncateCommand length.
+             * @member {number} length
+             * @memberof hopsd.datanode.TruncateCommand
+             * @instance
+             */
+            TruncateCommand.prototype.length = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new TruncateCommand instance using the specified properties.
+             * @function create
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {hopsd.datanode.TruncateCommand.$Properties=} [properties] Properties to set
+             * @returns {hopsd.datanode.TruncateCommand} TruncateCommand instance
+             * @type {{
+             *   (properties: hopsd.datanode.TruncateCommand.$Shape): hopsd.datanode.TruncateCommand & hopsd.datanode.TruncateCommand.$Shape;
+             *   (properties?: hopsd.datanode.TruncateCommand.$Properties): hopsd.datanode.TruncateCommand;
+             * }}
+             */
+            TruncateCommand.create = function(properties) {
+                return new TruncateCommand(properties);
+            };
+
+            /**
+             * Encodes the specified TruncateCommand message. Does not implicitly {@link hopsd.datanode.TruncateCommand.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {hopsd.datanode.TruncateCommand.$Properties} m TruncateCommand message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TruncateCommand.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId") && (typeof m.blockId === "object" ? m.blockId.low || m.blockId.high : m.blockId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.blockId);
+                if (m.fromGenStamp != null && $Object.hasOwnProperty.call(m, "fromGenStamp") && (typeof m.fromGenStamp === "object" ? m.fromGenStamp.low || m.fromGenStamp.high : m.fromGenStamp !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.fromGenStamp);
+                if (m.toGenStamp != null && $Object.hasOwnProperty.call(m, "toGenStamp") && (typeof m.toGenStamp === "object" ? m.toGenStamp.low || m.toGenStamp.high : m.toGenStamp !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.toGenStamp);
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length") && (typeof m.length === "object" ? m.length.low || m.length.high : m.length !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.length);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TruncateCommand message, length delimited. Does not implicitly {@link hopsd.datanode.TruncateCommand.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {hopsd.datanode.TruncateCommand.$Properties} message TruncateCommand message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TruncateCommand.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TruncateCommand message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.datanode.TruncateCommand & hopsd.datanode.TruncateCommand.$Shape} TruncateCommand
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TruncateCommand.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.datanode.TruncateCommand();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.blockId = v;
+                            else
+                                delete m.blockId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fromGenStamp = v;
+                            else
+                                delete m.fromGenStamp;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.toGenStamp = v;
+                            else
+                                delete m.toGenStamp;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.length = v;
+                            else
+                                delete m.length;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TruncateCommand message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.datanode.TruncateCommand & hopsd.datanode.TruncateCommand.$Shape} TruncateCommand
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TruncateCommand.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TruncateCommand message.
+             * @function verify
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TruncateCommand.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
+                    if (!$util.isInteger(m.blockId) && !(m.blockId && $util.isInteger(m.blockId.low) && $util.isInteger(m.blockId.high)))
+                        return "blockId: integer|Long expected";
+                }
+                if (m.fromGenStamp != null && $Object.hasOwnProperty.call(m, "fromGenStamp")) {
+                    if (!$util.isInteger(m.fromGenStamp) && !(m.fromGenStamp && $util.isInteger(m.fromGenStamp.low) && $util.isInteger(m.fromGenStamp.high)))
+                        return "fromGenStamp: integer|Long expected";
+                }
+                if (m.toGenStamp != null && $Object.hasOwnProperty.call(m, "toGenStamp")) {
+                    if (!$util.isInteger(m.toGenStamp) && !(m.toGenStamp && $util.isInteger(m.toGenStamp.low) && $util.isInteger(m.toGenStamp.high)))
+                        return "toGenStamp: integer|Long expected";
+                }
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length")) {
+                    if (!$util.isInteger(m.length) && !(m.length && $util.isInteger(m.length.low) && $util.isInteger(m.length.high)))
+                        return "length: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TruncateCommand message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.datanode.TruncateCommand} TruncateCommand
+             */
+            TruncateCommand.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.datanode.TruncateCommand)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.datanode.TruncateCommand: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.datanode.TruncateCommand();
+                if (d.blockId != null) {
+                    if (typeof d.blockId === "object" ? d.blockId.low || d.blockId.high : $Number(d.blockId) !== 0) {
+                        if ($util.Long)
+                            m.blockId = $util.Long.fromValue(d.blockId, true);
+                        else if (typeof d.blockId === "string")
+                            m.blockId = $parseInt(d.blockId, 10);
+                        else if (typeof d.blockId === "number")
+                            m.blockId = d.blockId;
+                        else if (typeof d.blockId === "object")
+                            m.blockId = new $util.LongBits(d.blockId.low >>> 0, d.blockId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.fromGenStamp != null) {
+                    if (typeof d.fromGenStamp === "object" ? d.fromGenStamp.low || d.fromGenStamp.high : $Number(d.fromGenStamp) !== 0) {
+                        if ($util.Long)
+                            m.fromGenStamp = $util.Long.fromValue(d.fromGenStamp, true);
+                        else if (typeof d.fromGenStamp === "string")
+                            m.fromGenStamp = $parseInt(d.fromGenStamp, 10);
+                        else if (typeof d.fromGenStamp === "number")
+                            m.fromGenStamp = d.fromGenStamp;
+                        else if (typeof d.fromGenStamp === "object")
+                            m.fromGenStamp = new $util.LongBits(d.fromGenStamp.low >>> 0, d.fromGenStamp.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.toGenStamp != null) {
+                    if (typeof d.toGenStamp === "object" ? d.toGenStamp.low || d.toGenStamp.high : $Number(d.toGenStamp) !== 0) {
+                        if ($util.Long)
+                            m.toGenStamp = $util.Long.fromValue(d.toGenStamp, true);
+                        else if (typeof d.toGenStamp === "string")
+                            m.toGenStamp = $parseInt(d.toGenStamp, 10);
+                        else if (typeof d.toGenStamp === "number")
+                            m.toGenStamp = d.toGenStamp;
+                        else if (typeof d.toGenStamp === "object")
+                            m.toGenStamp = new $util.LongBits(d.toGenStamp.low >>> 0, d.toGenStamp.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.length != null) {
+                    if (typeof d.length === "object" ? d.length.low || d.length.high : $Number(d.length) !== 0) {
+                        if ($util.Long)
+                            m.length = $util.Long.fromValue(d.length, true);
+                        else if (typeof d.length === "string")
+                            m.length = $parseInt(d.length, 10);
+                        else if (typeof d.length === "number")
+                            m.length = d.length;
+                        else if (typeof d.length === "object")
+                            m.length = new $util.LongBits(d.length.low >>> 0, d.length.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TruncateCommand message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {hopsd.datanode.TruncateCommand} m TruncateCommand
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TruncateCommand.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.blockId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.blockId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fromGenStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fromGenStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.toGenStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.toGenStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.length = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.length = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.blockId = typeof m.blockId === "number" ? $BigInt(m.blockId) : $util.Long.fromBits(m.blockId.low >>> 0, m.blockId.high >>> 0, true).toBigInt();
+                    else if (typeof m.blockId === "number")
+                        d.blockId = o.longs === $String ? $String(m.blockId) : m.blockId;
+                    else
+                        d.blockId = o.longs === $String ? $util.Long.prototype.toString.call(m.blockId) : o.longs === $Number ? new $util.LongBits(m.blockId.low >>> 0, m.blockId.high >>> 0).toNumber(true) : m.blockId;
+                }
+                if (m.fromGenStamp != null && $Object.hasOwnProperty.call(m, "fromGenStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fromGenStamp = typeof m.fromGenStamp === "number" ? $BigInt(m.fromGenStamp) : $util.Long.fromBits(m.fromGenStamp.low >>> 0, m.fromGenStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.fromGenStamp === "number")
+                        d.fromGenStamp = o.longs === $String ? $String(m.fromGenStamp) : m.fromGenStamp;
+                    else
+                        d.fromGenStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.fromGenStamp) : o.longs === $Number ? new $util.LongBits(m.fromGenStamp.low >>> 0, m.fromGenStamp.high >>> 0).toNumber(true) : m.fromGenStamp;
+                }
+                if (m.toGenStamp != null && $Object.hasOwnProperty.call(m, "toGenStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.toGenStamp = typeof m.toGenStamp === "number" ? $BigInt(m.toGenStamp) : $util.Long.fromBits(m.toGenStamp.low >>> 0, m.toGenStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.toGenStamp === "number")
+                        d.toGenStamp = o.longs === $String ? $String(m.toGenStamp) : m.toGenStamp;
+                    else
+                        d.toGenStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.toGenStamp) : o.longs === $Number ? new $util.LongBits(m.toGenStamp.low >>> 0, m.toGenStamp.high >>> 0).toNumber(true) : m.toGenStamp;
+                }
+                if (m.length != null && $Object.hasOwnProperty.call(m, "length")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.length = typeof m.length === "number" ? $BigInt(m.length) : $util.Long.fromBits(m.length.low >>> 0, m.length.high >>> 0, true).toBigInt();
+                    else if (typeof m.length === "number")
+                        d.length = o.longs === $String ? $String(m.length) : m.length;
+                    else
+                        d.length = o.longs === $String ? $util.Long.prototype.toString.call(m.length) : o.longs === $Number ? new $util.LongBits(m.length.low >>> 0, m.length.high >>> 0).toNumber(true) : m.length;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TruncateCommand to JSON.
+             * @function toJSON
+             * @memberof hopsd.datanode.TruncateCommand
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TruncateCommand.prototype.toJSON = function() {
+                return TruncateCommand.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TruncateCommand
+             * @function getTypeUrl
+             * @memberof hopsd.datanode.TruncateCommand
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TruncateCommand.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.datanode.TruncateCommand";
+            };
+
+            return TruncateCommand;
+        })();
+
         datanode.HeartbeatReply = (function() {
 
             /**
@@ -3482,6 +4105,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<hopsd.datanode.TransferCommand.$Properties>|null} [transfers] HeartbeatReply transfers
              * @property {boolean|null} [leader] HeartbeatReply leader
              * @property {boolean|null} [fullReportRequested] HeartbeatReply fullReportRequested
+             * @property {Array.<hopsd.datanode.TruncateCommand.$Properties>|null} [truncates] HeartbeatReply truncates
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -3509,6 +4133,7 @@ export const hopsd = $root.hopsd = (() => {
             const HeartbeatReply = function (p) {
                 this.deleteBlocks = [];
                 this.transfers = [];
+                this.truncates = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -3546,6 +4171,14 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             HeartbeatReply.prototype.fullReportRequested = false;
+
+            /**
+             * HeartbeatReply truncates.
+             * @member {Array.<hopsd.datanode.TruncateCommand.$Properties>} truncates
+             * @memberof hopsd.datanode.HeartbeatReply
+             * @instance
+             */
+            HeartbeatReply.prototype.truncates = $util.emptyArray;
 
             /**
              * Creates a new HeartbeatReply instance using the specified properties.
@@ -3590,6 +4223,10 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 3, wireType 0 =*/24).bool(m.leader);
                 if (m.fullReportRequested != null && $Object.hasOwnProperty.call(m, "fullReportRequested") && m.fullReportRequested !== false)
                     w.uint32(/* id 4, wireType 0 =*/32).bool(m.fullReportRequested);
+                if (m.truncates != null && m.truncates.length) {
+                    for (var i = 0; i < m.truncates.length; ++i)
+                        $root.hopsd.datanode.TruncateCommand.encode(m.truncates[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -3687,6 +4324,14 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.fullReportRequested;
                             continue;
                         }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.truncates && m.truncates.length))
+                                m.truncates = [];
+                            m.truncates.push($root.hopsd.datanode.TruncateCommand.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -3762,6 +4407,17 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.fullReportRequested !== "boolean")
                         return "fullReportRequested: boolean expected";
                 }
+                if (m.truncates != null && $Object.hasOwnProperty.call(m, "truncates")) {
+                    if (!$Array.isArray(m.truncates))
+                        return "truncates: array expected";
+                    for (var i = 0; i < m.truncates.length; ++i) {
+                        {
+                            var e = $root.hopsd.datanode.TruncateCommand.verify(m.truncates[i], q + 1);
+                            if (e)
+                                return "truncates." + e;
+                        }
+                    }
+                }
                 return null;
             };
 
@@ -3818,6 +4474,16 @@ export const hopsd = $root.hopsd = (() => {
                         m.fullReportRequested = $Boolean(d.fullReportRequested);
                     }
                 }
+                if (d.truncates) {
+                    if (!$Array.isArray(d.truncates))
+                        throw $TypeError(".hopsd.datanode.HeartbeatReply.truncates: array expected");
+                    m.truncates = $Array(d.truncates.length);
+                    for (var i = 0; i < d.truncates.length; ++i) {
+                        if (!$util.isObject(d.truncates[i]))
+                            throw $TypeError(".hopsd.datanode.HeartbeatReply.truncates: object expected");
+                        m.truncates[i] = $root.hopsd.datanode.TruncateCommand.fromObject(d.truncates[i], q + 1);
+                    }
+                }
                 return m;
             };
 
@@ -3841,6 +4507,7 @@ export const hopsd = $root.hopsd = (() => {
                 if (o.arrays || o.defaults) {
                     d.deleteBlocks = [];
                     d.transfers = [];
+                    d.truncates = [];
                 }
                 if (o.defaults) {
                     d.leader = false;
@@ -3868,6 +4535,12 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.fullReportRequested != null && $Object.hasOwnProperty.call(m, "fullReportRequested")) {
                     d.fullReportRequested = m.fullReportRequested;
+                }
+                if (m.truncates && m.truncates.length) {
+                    d.truncates = $Array(m.truncates.length);
+                    for (var j = 0; j < m.truncates.length; ++j) {
+                        d.truncates[j] = $root.hopsd.datanode.TruncateCommand.toObject(m.truncates[j], o, q + 1);
+                    }
                 }
                 return d;
             };

@@ -59,6 +59,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.Concat.$Properties|null} [concat] Command concat
              * @property {hopsd.meta.Truncate.$Properties|null} [truncate] Command truncate
              * @property {hopsd.meta.SetQuota.$Properties|null} [setQuota] Command setQuota
+             * @property {hopsd.meta.ReopenBlock.$Properties|null} [reopenBlock] Command reopenBlock
+             * @property {hopsd.meta.UpdatePipeline.$Properties|null} [updatePipeline] Command updatePipeline
              * @property {hopsd.meta.InitCluster.$Properties|null} [initCluster] Command initCluster
              * @property {hopsd.meta.AddBlock.$Properties|null} [addBlock] Command addBlock
              * @property {hopsd.meta.CompleteFile.$Properties|null} [completeFile] Command completeFile
@@ -82,7 +84,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.MarkJobLost.$Properties|null} [markJobLost] Command markJobLost
              * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
              * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"} [op] Command op
+             * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -122,6 +125,8 @@ export const hopsd = $root.hopsd = (() => {
              *   concat?: hopsd.meta.Concat.$Shape|null;
              *   truncate?: hopsd.meta.Truncate.$Shape|null;
              *   setQuota?: hopsd.meta.SetQuota.$Shape|null;
+             *   reopenBlock?: hopsd.meta.ReopenBlock.$Shape|null;
+             *   updatePipeline?: hopsd.meta.UpdatePipeline.$Shape|null;
              *   initCluster?: hopsd.meta.InitCluster.$Shape|null;
              *   addBlock?: hopsd.meta.AddBlock.$Shape|null;
              *   completeFile?: hopsd.meta.CompleteFile.$Shape|null;
@@ -145,9 +150,10 @@ export const hopsd = $root.hopsd = (() => {
              *   markJobLost?: hopsd.meta.MarkJobLost.$Shape|null;
              *   requeueJob?: hopsd.meta.RequeueJob.$Shape|null;
              *   adoptJob?: hopsd.meta.AdoptJob.$Shape|null;
+             *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -368,6 +374,22 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.setQuota = null;
 
             /**
+             * Command reopenBlock.
+             * @member {hopsd.meta.ReopenBlock.$Properties|null|undefined} reopenBlock
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.reopenBlock = null;
+
+            /**
+             * Command updatePipeline.
+             * @member {hopsd.meta.UpdatePipeline.$Properties|null|undefined} updatePipeline
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.updatePipeline = null;
+
+            /**
              * Command initCluster.
              * @member {hopsd.meta.InitCluster.$Properties|null|undefined} initCluster
              * @memberof hopsd.meta.Command
@@ -551,17 +573,25 @@ export const hopsd = $root.hopsd = (() => {
              */
             Command.prototype.adoptJob = null;
 
+            /**
+             * Command purgeDetached.
+             * @member {hopsd.meta.PurgeDetached.$Properties|null|undefined} purgeDetached
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.purgeDetached = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -649,6 +679,10 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.Truncate.encode(m.truncate, w.uint32(/* id 26, wireType 2 =*/210).fork(), q + 1).ldelim();
                 if (m.setQuota != null && $Object.hasOwnProperty.call(m, "setQuota"))
                     $root.hopsd.meta.SetQuota.encode(m.setQuota, w.uint32(/* id 27, wireType 2 =*/218).fork(), q + 1).ldelim();
+                if (m.reopenBlock != null && $Object.hasOwnProperty.call(m, "reopenBlock"))
+                    $root.hopsd.meta.ReopenBlock.encode(m.reopenBlock, w.uint32(/* id 28, wireType 2 =*/226).fork(), q + 1).ldelim();
+                if (m.updatePipeline != null && $Object.hasOwnProperty.call(m, "updatePipeline"))
+                    $root.hopsd.meta.UpdatePipeline.encode(m.updatePipeline, w.uint32(/* id 29, wireType 2 =*/234).fork(), q + 1).ldelim();
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster"))
                     $root.hopsd.meta.InitCluster.encode(m.initCluster, w.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (m.addBlock != null && $Object.hasOwnProperty.call(m, "addBlock"))
@@ -695,6 +729,8 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RequeueJob.encode(m.requeueJob, w.uint32(/* id 116, wireType 2 =*/930).fork(), q + 1).ldelim();
                 if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob"))
                     $root.hopsd.meta.AdoptJob.encode(m.adoptJob, w.uint32(/* id 117, wireType 2 =*/938).fork(), q + 1).ldelim();
+                if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached"))
+                    $root.hopsd.meta.PurgeDetached.encode(m.purgeDetached, w.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -940,6 +976,20 @@ export const hopsd = $root.hopsd = (() => {
                             m.op = "setQuota";
                             continue;
                         }
+                    case 28: {
+                            if (u !== 2)
+                                break;
+                            m.reopenBlock = $root.hopsd.meta.ReopenBlock.decode(r, r.size(), $undefined, q + 1, m.reopenBlock);
+                            m.op = "reopenBlock";
+                            continue;
+                        }
+                    case 29: {
+                            if (u !== 2)
+                                break;
+                            m.updatePipeline = $root.hopsd.meta.UpdatePipeline.decode(r, r.size(), $undefined, q + 1, m.updatePipeline);
+                            m.op = "updatePipeline";
+                            continue;
+                        }
                     case 40: {
                             if (u !== 2)
                                 break;
@@ -1099,6 +1149,13 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.adoptJob = $root.hopsd.meta.AdoptJob.decode(r, r.size(), $undefined, q + 1, m.adoptJob);
                             m.op = "adoptJob";
+                            continue;
+                        }
+                    case 150: {
+                            if (u !== 2)
+                                break;
+                            m.purgeDetached = $root.hopsd.meta.PurgeDetached.decode(r, r.size(), $undefined, q + 1, m.purgeDetached);
+                            m.op = "purgeDetached";
                             continue;
                         }
                     }
@@ -1360,6 +1417,26 @@ export const hopsd = $root.hopsd = (() => {
                             return "setQuota." + e;
                     }
                 }
+                if (m.reopenBlock != null && $Object.hasOwnProperty.call(m, "reopenBlock")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.ReopenBlock.verify(m.reopenBlock, q + 1);
+                        if (e)
+                            return "reopenBlock." + e;
+                    }
+                }
+                if (m.updatePipeline != null && $Object.hasOwnProperty.call(m, "updatePipeline")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UpdatePipeline.verify(m.updatePipeline, q + 1);
+                        if (e)
+                            return "updatePipeline." + e;
+                    }
+                }
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -1590,6 +1667,16 @@ export const hopsd = $root.hopsd = (() => {
                             return "adoptJob." + e;
                     }
                 }
+                if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.PurgeDetached.verify(m.purgeDetached, q + 1);
+                        if (e)
+                            return "purgeDetached." + e;
+                    }
+                }
                 return null;
             };
 
@@ -1746,6 +1833,16 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.setQuota: object expected");
                     m.setQuota = $root.hopsd.meta.SetQuota.fromObject(d.setQuota, q + 1);
                 }
+                if (d.reopenBlock != null) {
+                    if (!$util.isObject(d.reopenBlock))
+                        throw $TypeError(".hopsd.meta.Command.reopenBlock: object expected");
+                    m.reopenBlock = $root.hopsd.meta.ReopenBlock.fromObject(d.reopenBlock, q + 1);
+                }
+                if (d.updatePipeline != null) {
+                    if (!$util.isObject(d.updatePipeline))
+                        throw $TypeError(".hopsd.meta.Command.updatePipeline: object expected");
+                    m.updatePipeline = $root.hopsd.meta.UpdatePipeline.fromObject(d.updatePipeline, q + 1);
+                }
                 if (d.initCluster != null) {
                     if (!$util.isObject(d.initCluster))
                         throw $TypeError(".hopsd.meta.Command.initCluster: object expected");
@@ -1860,6 +1957,11 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isObject(d.adoptJob))
                         throw $TypeError(".hopsd.meta.Command.adoptJob: object expected");
                     m.adoptJob = $root.hopsd.meta.AdoptJob.fromObject(d.adoptJob, q + 1);
+                }
+                if (d.purgeDetached != null) {
+                    if (!$util.isObject(d.purgeDetached))
+                        throw $TypeError(".hopsd.meta.Command.purgeDetached: object expected");
+                    m.purgeDetached = $root.hopsd.meta.PurgeDetached.fromObject(d.purgeDetached, q + 1);
                 }
                 return m;
             };
@@ -2015,6 +2117,16 @@ export const hopsd = $root.hopsd = (() => {
                     if (o.oneofs)
                         d.op = "setQuota";
                 }
+                if (m.reopenBlock != null && $Object.hasOwnProperty.call(m, "reopenBlock")) {
+                    d.reopenBlock = $root.hopsd.meta.ReopenBlock.toObject(m.reopenBlock, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "reopenBlock";
+                }
+                if (m.updatePipeline != null && $Object.hasOwnProperty.call(m, "updatePipeline")) {
+                    d.updatePipeline = $root.hopsd.meta.UpdatePipeline.toObject(m.updatePipeline, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "updatePipeline";
+                }
                 if (m.initCluster != null && $Object.hasOwnProperty.call(m, "initCluster")) {
                     d.initCluster = $root.hopsd.meta.InitCluster.toObject(m.initCluster, o, q + 1);
                     if (o.oneofs)
@@ -2129,6 +2241,11 @@ export const hopsd = $root.hopsd = (() => {
                     d.adoptJob = $root.hopsd.meta.AdoptJob.toObject(m.adoptJob, o, q + 1);
                     if (o.oneofs)
                         d.op = "adoptJob";
+                }
+                if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
+                    d.purgeDetached = $root.hopsd.meta.PurgeDetached.toObject(m.purgeDetached, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "purgeDetached";
                 }
                 return d;
             };
@@ -3051,6 +3168,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [path] Append path
              * @property {Uint8Array|null} [data] Append data
              * @property {boolean|null} [close] Append close
+             * @property {number|null} [fileId] Append fileId
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -3107,6 +3225,14 @@ export const hopsd = $root.hopsd = (() => {
             Append.prototype.close = false;
 
             /**
+             * Append fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.Append
+             * @instance
+             */
+            Append.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Append instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Append
@@ -3144,6 +3270,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 2 =*/18).bytes(m.data);
                 if (m.close != null && $Object.hasOwnProperty.call(m, "close") && m.close !== false)
                     w.uint32(/* id 3, wireType 0 =*/24).bool(m.close);
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.fileId);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -3228,6 +3356,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.close;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -3288,6 +3425,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.close !== "boolean")
                         return "close: boolean expected";
                 }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
                 return null;
             };
 
@@ -3327,6 +3468,18 @@ export const hopsd = $root.hopsd = (() => {
                         m.close = $Boolean(d.close);
                     }
                 }
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -3357,6 +3510,11 @@ export const hopsd = $root.hopsd = (() => {
                             d.data = $util.newBuffer(d.data);
                     }
                     d.close = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -3366,6 +3524,14 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.close != null && $Object.hasOwnProperty.call(m, "close")) {
                     d.close = m.close;
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
                 }
                 return d;
             };
@@ -4064,6 +4230,7 @@ export const hopsd = $root.hopsd = (() => {
              * @typedef {Object} hopsd.meta.Delete.$Properties
              * @property {string|null} [path] Delete path
              * @property {boolean|null} [recursive] Delete recursive
+             * @property {number|null} [fileId] Delete fileId
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -4112,6 +4279,14 @@ export const hopsd = $root.hopsd = (() => {
             Delete.prototype.recursive = false;
 
             /**
+             * Delete fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.Delete
+             * @instance
+             */
+            Delete.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Delete instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Delete
@@ -4147,6 +4322,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
                 if (m.recursive != null && $Object.hasOwnProperty.call(m, "recursive") && m.recursive !== false)
                     w.uint32(/* id 2, wireType 0 =*/16).bool(m.recursive);
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.fileId);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -4222,6 +4399,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.recursive;
                             continue;
                         }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -4278,6 +4464,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.recursive !== "boolean")
                         return "recursive: boolean expected";
                 }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
                 return null;
             };
 
@@ -4309,6 +4499,18 @@ export const hopsd = $root.hopsd = (() => {
                         m.recursive = $Boolean(d.recursive);
                     }
                 }
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -4332,12 +4534,25 @@ export const hopsd = $root.hopsd = (() => {
                 if (o.defaults) {
                     d.path = "";
                     d.recursive = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
                 }
                 if (m.recursive != null && $Object.hasOwnProperty.call(m, "recursive")) {
                     d.recursive = m.recursive;
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
                 }
                 return d;
             };
@@ -13889,6 +14104,7 @@ export const hopsd = $root.hopsd = (() => {
              * @typedef {Object} hopsd.meta.AddBlock.$Properties
              * @property {string|null} [path] AddBlock path
              * @property {Array.<string>|null} [targets] AddBlock targets
+             * @property {number|null} [fileId] AddBlock fileId
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -13938,6 +14154,14 @@ export const hopsd = $root.hopsd = (() => {
             AddBlock.prototype.targets = $util.emptyArray;
 
             /**
+             * AddBlock fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.AddBlock
+             * @instance
+             */
+            AddBlock.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new AddBlock instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.AddBlock
@@ -13975,6 +14199,8 @@ export const hopsd = $root.hopsd = (() => {
                     for (var i = 0; i < m.targets.length; ++i)
                         w.uint32(/* id 2, wireType 2 =*/18).string(m.targets[i]);
                 }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.fileId);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -14049,6 +14275,15 @@ export const hopsd = $root.hopsd = (() => {
                             m.targets.push(r.stringVerify());
                             continue;
                         }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -14109,6 +14344,10 @@ export const hopsd = $root.hopsd = (() => {
                             return "targets: string[] expected";
                     }
                 }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
                 return null;
             };
 
@@ -14143,6 +14382,18 @@ export const hopsd = $root.hopsd = (() => {
                         m.targets[i] = $String(d.targets[i]);
                     }
                 }
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -14168,6 +14419,11 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (o.defaults) {
                     d.path = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -14177,6 +14433,14 @@ export const hopsd = $root.hopsd = (() => {
                     for (var j = 0; j < m.targets.length; ++j) {
                         d.targets[j] = m.targets[j];
                     }
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
                 }
                 return d;
             };
@@ -14207,6 +14471,774 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return AddBlock;
+        })();
+
+        meta.ReopenBlock = (function() {
+
+            /**
+             * Properties of a ReopenBlock.
+             * @typedef {Object} hopsd.meta.ReopenBlock.$Properties
+             * @property {number|null} [fileId] ReopenBlock fileId
+             * @property {Array.<string>|null} [targets] ReopenBlock targets
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ReopenBlock.
+             * @memberof hopsd.meta
+             * @interface IReopenBlock
+             * @augments hopsd.meta.ReopenBlock.$Properties
+             * @deprecated Use hopsd.meta.ReopenBlock.$Properties instead.
+             */
+
+            /**
+             * Shape of a ReopenBlock.
+             * @typedef {hopsd.meta.ReopenBlock.$Properties} hopsd.meta.ReopenBlock.$Shape
+             */
+
+            /**
+             * Constructs a new ReopenBlock.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ReopenBlock.
+             * @constructor
+             * @param {hopsd.meta.ReopenBlock.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ReopenBlock = function (p) {
+                this.targets = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ReopenBlock fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.ReopenBlock
+             * @instance
+             */
+            ReopenBlock.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReopenBlock targets.
+             * @member {Array.<string>} targets
+             * @memberof hopsd.meta.ReopenBlock
+             * @instance
+             */
+            ReopenBlock.prototype.targets = $util.emptyArray;
+
+            /**
+             * Creates a new ReopenBlock instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {hopsd.meta.ReopenBlock.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ReopenBlock} ReopenBlock instance
+             * @type {{
+             *   (properties: hopsd.meta.ReopenBlock.$Shape): hopsd.meta.ReopenBlock & hopsd.meta.ReopenBlock.$Shape;
+             *   (properties?: hopsd.meta.ReopenBlock.$Properties): hopsd.meta.ReopenBlock;
+             * }}
+             */
+            ReopenBlock.create = function(properties) {
+                return new ReopenBlock(properties);
+            };
+
+            /**
+             * Encodes the specified ReopenBlock message. Does not implicitly {@link hopsd.meta.ReopenBlock.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {hopsd.meta.ReopenBlock.$Properties} m ReopenBlock message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReopenBlock.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.fileId);
+                if (m.targets != null && m.targets.length) {
+                    for (var i = 0; i < m.targets.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.targets[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ReopenBlock message, length delimited. Does not implicitly {@link hopsd.meta.ReopenBlock.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {hopsd.meta.ReopenBlock.$Properties} message ReopenBlock message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReopenBlock.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ReopenBlock message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ReopenBlock & hopsd.meta.ReopenBlock.$Shape} ReopenBlock
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReopenBlock.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ReopenBlock();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.targets && m.targets.length))
+                                m.targets = [];
+                            m.targets.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ReopenBlock message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ReopenBlock & hopsd.meta.ReopenBlock.$Shape} ReopenBlock
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReopenBlock.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ReopenBlock message.
+             * @function verify
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReopenBlock.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
+                if (m.targets != null && $Object.hasOwnProperty.call(m, "targets")) {
+                    if (!$Array.isArray(m.targets))
+                        return "targets: array expected";
+                    for (var i = 0; i < m.targets.length; ++i) {
+                        if (!$util.isString(m.targets[i]))
+                            return "targets: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReopenBlock message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ReopenBlock} ReopenBlock
+             */
+            ReopenBlock.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ReopenBlock)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ReopenBlock: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ReopenBlock();
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.targets) {
+                    if (!$Array.isArray(d.targets))
+                        throw $TypeError(".hopsd.meta.ReopenBlock.targets: array expected");
+                    m.targets = $Array(d.targets.length);
+                    for (var i = 0; i < d.targets.length; ++i) {
+                        m.targets[i] = $String(d.targets[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ReopenBlock message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {hopsd.meta.ReopenBlock} m ReopenBlock
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReopenBlock.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.targets = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
+                }
+                if (m.targets && m.targets.length) {
+                    d.targets = $Array(m.targets.length);
+                    for (var j = 0; j < m.targets.length; ++j) {
+                        d.targets[j] = m.targets[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ReopenBlock to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ReopenBlock
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReopenBlock.prototype.toJSON = function() {
+                return ReopenBlock.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ReopenBlock
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ReopenBlock
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ReopenBlock.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ReopenBlock";
+            };
+
+            return ReopenBlock;
+        })();
+
+        meta.UpdatePipeline = (function() {
+
+            /**
+             * Properties of an UpdatePipeline.
+             * @typedef {Object} hopsd.meta.UpdatePipeline.$Properties
+             * @property {number|null} [fileId] UpdatePipeline fileId
+             * @property {number|null} [blockId] UpdatePipeline blockId
+             * @property {Array.<string>|null} [targets] UpdatePipeline targets
+             * @property {string|null} [path] UpdatePipeline path
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UpdatePipeline.
+             * @memberof hopsd.meta
+             * @interface IUpdatePipeline
+             * @augments hopsd.meta.UpdatePipeline.$Properties
+             * @deprecated Use hopsd.meta.UpdatePipeline.$Properties instead.
+             */
+
+            /**
+             * Shape of an UpdatePipeline.
+             * @typedef {hopsd.meta.UpdatePipeline.$Properties} hopsd.meta.UpdatePipeline.$Shape
+             */
+
+            /**
+             * Constructs a new UpdatePipeline.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UpdatePipeline.
+             * @constructor
+             * @param {hopsd.meta.UpdatePipeline.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UpdatePipeline = function (p) {
+                this.targets = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UpdatePipeline fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.UpdatePipeline
+             * @instance
+             */
+            UpdatePipeline.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * UpdatePipeline blockId.
+             * @member {number} blockId
+             * @memberof hopsd.meta.UpdatePipeline
+             * @instance
+             */
+            UpdatePipeline.prototype.blockId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * UpdatePipeline targets.
+             * @member {Array.<string>} targets
+             * @memberof hopsd.meta.UpdatePipeline
+             * @instance
+             */
+            UpdatePipeline.prototype.targets = $util.emptyArray;
+
+            /**
+             * UpdatePipeline path.
+             * @member {string} path
+             * @memberof hopsd.meta.UpdatePipeline
+             * @instance
+             */
+            UpdatePipeline.prototype.path = "";
+
+            /**
+             * Creates a new UpdatePipeline instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {hopsd.meta.UpdatePipeline.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UpdatePipeline} UpdatePipeline instance
+             * @type {{
+             *   (properties: hopsd.meta.UpdatePipeline.$Shape): hopsd.meta.UpdatePipeline & hopsd.meta.UpdatePipeline.$Shape;
+             *   (properties?: hopsd.meta.UpdatePipeline.$Properties): hopsd.meta.UpdatePipeline;
+             * }}
+             */
+            UpdatePipeline.create = function(properties) {
+                return new UpdatePipeline(properties);
+            };
+
+            /**
+             * Encodes the specified UpdatePipeline message. Does not implicitly {@link hopsd.meta.UpdatePipeline.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {hopsd.meta.UpdatePipeline.$Properties} m UpdatePipeline message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdatePipeline.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.fileId);
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId") && (typeof m.blockId === "object" ? m.blockId.low || m.blockId.high : m.blockId !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.blockId);
+                if (m.targets != null && m.targets.length) {
+                    for (var i = 0; i < m.targets.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.targets[i]);
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.path);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UpdatePipeline message, length delimited. Does not implicitly {@link hopsd.meta.UpdatePipeline.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {hopsd.meta.UpdatePipeline.$Properties} message UpdatePipeline message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdatePipeline.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UpdatePipeline message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UpdatePipeline & hopsd.meta.UpdatePipeline.$Shape} UpdatePipeline
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdatePipeline.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UpdatePipeline();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.blockId = v;
+                            else
+                                delete m.blockId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.targets && m.targets.length))
+                                m.targets = [];
+                            m.targets.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UpdatePipeline message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UpdatePipeline & hopsd.meta.UpdatePipeline.$Shape} UpdatePipeline
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdatePipeline.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UpdatePipeline message.
+             * @function verify
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UpdatePipeline.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
+                    if (!$util.isInteger(m.blockId) && !(m.blockId && $util.isInteger(m.blockId.low) && $util.isInteger(m.blockId.high)))
+                        return "blockId: integer|Long expected";
+                }
+                if (m.targets != null && $Object.hasOwnProperty.call(m, "targets")) {
+                    if (!$Array.isArray(m.targets))
+                        return "targets: array expected";
+                    for (var i = 0; i < m.targets.length; ++i) {
+                        if (!$util.isString(m.targets[i]))
+                            return "targets: string[] expected";
+                    }
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UpdatePipeline message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UpdatePipeline} UpdatePipeline
+             */
+            UpdatePipeline.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UpdatePipeline)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UpdatePipeline: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UpdatePipeline();
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.blockId != null) {
+                    if (typeof d.blockId === "object" ? d.blockId.low || d.blockId.high : $Number(d.blockId) !== 0) {
+                        if ($util.Long)
+                            m.blockId = $util.Long.fromValue(d.blockId, true);
+                        else if (typeof d.blockId === "string")
+                            m.blockId = $parseInt(d.blockId, 10);
+                        else if (typeof d.blockId === "number")
+                            m.blockId = d.blockId;
+                        else if (typeof d.blockId === "object")
+                            m.blockId = new $util.LongBits(d.blockId.low >>> 0, d.blockId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.targets) {
+                    if (!$Array.isArray(d.targets))
+                        throw $TypeError(".hopsd.meta.UpdatePipeline.targets: array expected");
+                    m.targets = $Array(d.targets.length);
+                    for (var i = 0; i < d.targets.length; ++i) {
+                        m.targets[i] = $String(d.targets[i]);
+                    }
+                }
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UpdatePipeline message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {hopsd.meta.UpdatePipeline} m UpdatePipeline
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UpdatePipeline.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.targets = [];
+                }
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.blockId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.blockId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.path = "";
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
+                }
+                if (m.blockId != null && $Object.hasOwnProperty.call(m, "blockId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.blockId = typeof m.blockId === "number" ? $BigInt(m.blockId) : $util.Long.fromBits(m.blockId.low >>> 0, m.blockId.high >>> 0, true).toBigInt();
+                    else if (typeof m.blockId === "number")
+                        d.blockId = o.longs === $String ? $String(m.blockId) : m.blockId;
+                    else
+                        d.blockId = o.longs === $String ? $util.Long.prototype.toString.call(m.blockId) : o.longs === $Number ? new $util.LongBits(m.blockId.low >>> 0, m.blockId.high >>> 0).toNumber(true) : m.blockId;
+                }
+                if (m.targets && m.targets.length) {
+                    d.targets = $Array(m.targets.length);
+                    for (var j = 0; j < m.targets.length; ++j) {
+                        d.targets[j] = m.targets[j];
+                    }
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UpdatePipeline to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UpdatePipeline
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UpdatePipeline.prototype.toJSON = function() {
+                return UpdatePipeline.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UpdatePipeline
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UpdatePipeline
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UpdatePipeline.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UpdatePipeline";
+            };
+
+            return UpdatePipeline;
         })();
 
         meta.BlockCommit = (function() {
@@ -14691,6 +15723,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [path] CompleteFile path
              * @property {Array.<hopsd.meta.BlockCommit.$Properties>|null} [blocks] CompleteFile blocks
              * @property {boolean|null} [dropInline] CompleteFile dropInline
+             * @property {number|null} [fileId] CompleteFile fileId
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -14748,6 +15781,14 @@ export const hopsd = $root.hopsd = (() => {
             CompleteFile.prototype.dropInline = false;
 
             /**
+             * CompleteFile fileId.
+             * @member {number} fileId
+             * @memberof hopsd.meta.CompleteFile
+             * @instance
+             */
+            CompleteFile.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new CompleteFile instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.CompleteFile
@@ -14787,6 +15828,8 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.dropInline != null && $Object.hasOwnProperty.call(m, "dropInline") && m.dropInline !== false)
                     w.uint32(/* id 3, wireType 0 =*/24).bool(m.dropInline);
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.fileId);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -14870,6 +15913,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.dropInline;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileId = v;
+                            else
+                                delete m.fileId;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -14937,6 +15989,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.dropInline !== "boolean")
                         return "dropInline: boolean expected";
                 }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
+                        return "fileId: integer|Long expected";
+                }
                 return null;
             };
 
@@ -14978,6 +16034,18 @@ export const hopsd = $root.hopsd = (() => {
                         m.dropInline = $Boolean(d.dropInline);
                     }
                 }
+                if (d.fileId != null) {
+                    if (typeof d.fileId === "object" ? d.fileId.low || d.fileId.high : $Number(d.fileId) !== 0) {
+                        if ($util.Long)
+                            m.fileId = $util.Long.fromValue(d.fileId, true);
+                        else if (typeof d.fileId === "string")
+                            m.fileId = $parseInt(d.fileId, 10);
+                        else if (typeof d.fileId === "number")
+                            m.fileId = d.fileId;
+                        else if (typeof d.fileId === "object")
+                            m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -15004,6 +16072,11 @@ export const hopsd = $root.hopsd = (() => {
                 if (o.defaults) {
                     d.path = "";
                     d.dropInline = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -15016,6 +16089,14 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.dropInline != null && $Object.hasOwnProperty.call(m, "dropInline")) {
                     d.dropInline = m.dropInline;
+                }
+                if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileId = typeof m.fileId === "number" ? $BigInt(m.fileId) : $util.Long.fromBits(m.fileId.low >>> 0, m.fileId.high >>> 0, true).toBigInt();
+                    else if (typeof m.fileId === "number")
+                        d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
+                    else
+                        d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
                 }
                 return d;
             };
@@ -15385,6 +16466,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [added] UpdateReplicas added
              * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [removed] UpdateReplicas removed
              * @property {Array.<hopsd.meta.ReplicaChange.$Properties>|null} [corrupt] UpdateReplicas corrupt
+             * @property {Array.<number>|null} [truncated] UpdateReplicas truncated
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -15413,6 +16495,7 @@ export const hopsd = $root.hopsd = (() => {
                 this.added = [];
                 this.removed = [];
                 this.corrupt = [];
+                this.truncated = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -15442,6 +16525,14 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             UpdateReplicas.prototype.corrupt = $util.emptyArray;
+
+            /**
+             * UpdateReplicas truncated.
+             * @member {Array.<number>} truncated
+             * @memberof hopsd.meta.UpdateReplicas
+             * @instance
+             */
+            UpdateReplicas.prototype.truncated = $util.emptyArray;
 
             /**
              * Creates a new UpdateReplicas instance using the specified properties.
@@ -15486,6 +16577,9 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.corrupt != null && m.corrupt.length) {
                     for (var i = 0; i < m.corrupt.length; ++i)
                         $root.hopsd.meta.ReplicaChange.encode(m.corrupt[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.truncated != null && m.truncated.length) {
+                    w.uint32(/* id 4, wireType 2 =*/34).uint64s(m.truncated);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -15566,6 +16660,20 @@ export const hopsd = $root.hopsd = (() => {
                             if (!(m.corrupt && m.corrupt.length))
                                 m.corrupt = [];
                             m.corrupt.push($root.hopsd.meta.ReplicaChange.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u === 2) {
+                                if (!(m.truncated && m.truncated.length))
+                                    m.truncated = [];
+                                r.uint64s(m.truncated);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.truncated && m.truncated.length))
+                                m.truncated = [];
+                            m.truncated.push(r.uint64());
                             continue;
                         }
                     }
@@ -15649,6 +16757,14 @@ export const hopsd = $root.hopsd = (() => {
                         }
                     }
                 }
+                if (m.truncated != null && $Object.hasOwnProperty.call(m, "truncated")) {
+                    if (!$Array.isArray(m.truncated))
+                        return "truncated: array expected";
+                    for (var i = 0; i < m.truncated.length; ++i) {
+                        if (!$util.isInteger(m.truncated[i]) && !(m.truncated[i] && $util.isInteger(m.truncated[i].low) && $util.isInteger(m.truncated[i].high)))
+                            return "truncated: integer|Long[] expected";
+                    }
+                }
                 return null;
             };
 
@@ -15700,6 +16816,21 @@ export const hopsd = $root.hopsd = (() => {
                         m.corrupt[i] = $root.hopsd.meta.ReplicaChange.fromObject(d.corrupt[i], q + 1);
                     }
                 }
+                if (d.truncated) {
+                    if (!$Array.isArray(d.truncated))
+                        throw $TypeError(".hopsd.meta.UpdateReplicas.truncated: array expected");
+                    m.truncated = $Array(d.truncated.length);
+                    for (var i = 0; i < d.truncated.length; ++i) {
+                        if ($util.Long)
+                            m.truncated[i] = $util.Long.fromValue(d.truncated[i], true);
+                        else if (typeof d.truncated[i] === "string")
+                            m.truncated[i] = $parseInt(d.truncated[i], 10);
+                        else if (typeof d.truncated[i] === "number")
+                            m.truncated[i] = d.truncated[i];
+                        else if (typeof d.truncated[i] === "object")
+                            m.truncated[i] = new $util.LongBits(d.truncated[i].low >>> 0, d.truncated[i].high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -15724,6 +16855,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.added = [];
                     d.removed = [];
                     d.corrupt = [];
+                    d.truncated = [];
                 }
                 if (m.added && m.added.length) {
                     d.added = $Array(m.added.length);
@@ -15741,6 +16873,17 @@ export const hopsd = $root.hopsd = (() => {
                     d.corrupt = $Array(m.corrupt.length);
                     for (var j = 0; j < m.corrupt.length; ++j) {
                         d.corrupt[j] = $root.hopsd.meta.ReplicaChange.toObject(m.corrupt[j], o, q + 1);
+                    }
+                }
+                if (m.truncated && m.truncated.length) {
+                    d.truncated = $Array(m.truncated.length);
+                    for (var j = 0; j < m.truncated.length; ++j) {
+                        if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                            d.truncated[j] = typeof m.truncated[j] === "number" ? $BigInt(m.truncated[j]) : $util.Long.fromBits(m.truncated[j].low >>> 0, m.truncated[j].high >>> 0, true).toBigInt();
+                        else if (typeof m.truncated[j] === "number")
+                            d.truncated[j] = o.longs === $String ? $String(m.truncated[j]) : m.truncated[j];
+                        else
+                            d.truncated[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.truncated[j]) : o.longs === $Number ? new $util.LongBits(m.truncated[j].low >>> 0, m.truncated[j].high >>> 0).toNumber(true) : m.truncated[j];
                     }
                 }
                 return d;
@@ -16426,6 +17569,240 @@ export const hopsd = $root.hopsd = (() => {
             return RemoveBlocks;
         })();
 
+        meta.PurgeDetached = (function() {
+
+            /**
+             * Properties of a PurgeDetached.
+             * @typedef {Object} hopsd.meta.PurgeDetached.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PurgeDetached.
+             * @memberof hopsd.meta
+             * @interface IPurgeDetached
+             * @augments hopsd.meta.PurgeDetached.$Properties
+             * @deprecated Use hopsd.meta.PurgeDetached.$Properties instead.
+             */
+
+            /**
+             * Shape of a PurgeDetached.
+             * @typedef {hopsd.meta.PurgeDetached.$Properties} hopsd.meta.PurgeDetached.$Shape
+             */
+
+            /**
+             * Constructs a new PurgeDetached.
+             * @memberof hopsd.meta
+             * @classdesc Represents a PurgeDetached.
+             * @constructor
+             * @param {hopsd.meta.PurgeDetached.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PurgeDetached = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Creates a new PurgeDetached instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {hopsd.meta.PurgeDetached.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.PurgeDetached} PurgeDetached instance
+             * @type {{
+             *   (properties: hopsd.meta.PurgeDetached.$Shape): hopsd.meta.PurgeDetached & hopsd.meta.PurgeDetached.$Shape;
+             *   (properties?: hopsd.meta.PurgeDetached.$Properties): hopsd.meta.PurgeDetached;
+             * }}
+             */
+            PurgeDetached.create = function(properties) {
+                return new PurgeDetached(properties);
+            };
+
+            /**
+             * Encodes the specified PurgeDetached message. Does not implicitly {@link hopsd.meta.PurgeDetached.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {hopsd.meta.PurgeDetached.$Properties} m PurgeDetached message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PurgeDetached.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified PurgeDetached message, length delimited. Does not implicitly {@link hopsd.meta.PurgeDetached.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {hopsd.meta.PurgeDetached.$Properties} message PurgeDetached message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PurgeDetached.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PurgeDetached message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.PurgeDetached & hopsd.meta.PurgeDetached.$Shape} PurgeDetached
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PurgeDetached.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.PurgeDetached();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    r.skipType(t & 7, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a PurgeDetached message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.PurgeDetached & hopsd.meta.PurgeDetached.$Shape} PurgeDetached
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PurgeDetached.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PurgeDetached message.
+             * @function verify
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PurgeDetached.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a PurgeDetached message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.PurgeDetached} PurgeDetached
+             */
+            PurgeDetached.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.PurgeDetached)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.PurgeDetached: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.hopsd.meta.PurgeDetached();
+            };
+
+            /**
+             * Creates a plain object from a PurgeDetached message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {hopsd.meta.PurgeDetached} m PurgeDetached
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PurgeDetached.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this PurgeDetached to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.PurgeDetached
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PurgeDetached.prototype.toJSON = function() {
+                return PurgeDetached.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PurgeDetached
+             * @function getTypeUrl
+             * @memberof hopsd.meta.PurgeDetached
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PurgeDetached.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.PurgeDetached";
+            };
+
+            return PurgeDetached;
+        })();
+
         /**
          * BlockState enum.
          * @name hopsd.meta.BlockState
@@ -16457,6 +17834,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<string>|null} [corrupt] BlockRecord corrupt
              * @property {Array.<string>|null} [targets] BlockRecord targets
              * @property {number|null} [replication] BlockRecord replication
+             * @property {number|null} [appendGenStamp] BlockRecord appendGenStamp
+             * @property {number|null} [truncateFromGenStamp] BlockRecord truncateFromGenStamp
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -16572,6 +17951,22 @@ export const hopsd = $root.hopsd = (() => {
             BlockRecord.prototype.replication = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * BlockRecord appendGenStamp.
+             * @member {number} appendGenStamp
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.appendGenStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BlockRecord truncateFromGenStamp.
+             * @member {number} truncateFromGenStamp
+             * @memberof hopsd.meta.BlockRecord
+             * @instance
+             */
+            BlockRecord.prototype.truncateFromGenStamp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new BlockRecord instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.BlockRecord
@@ -16629,6 +18024,10 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.replication != null && $Object.hasOwnProperty.call(m, "replication") && (typeof m.replication === "object" ? m.replication.low || m.replication.high : m.replication !== 0))
                     w.uint32(/* id 10, wireType 0 =*/80).uint64(m.replication);
+                if (m.appendGenStamp != null && $Object.hasOwnProperty.call(m, "appendGenStamp") && (typeof m.appendGenStamp === "object" ? m.appendGenStamp.low || m.appendGenStamp.high : m.appendGenStamp !== 0))
+                    w.uint32(/* id 11, wireType 0 =*/88).uint64(m.appendGenStamp);
+                if (m.truncateFromGenStamp != null && $Object.hasOwnProperty.call(m, "truncateFromGenStamp") && (typeof m.truncateFromGenStamp === "object" ? m.truncateFromGenStamp.low || m.truncateFromGenStamp.high : m.truncateFromGenStamp !== 0))
+                    w.uint32(/* id 12, wireType 0 =*/96).uint64(m.truncateFromGenStamp);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -16773,6 +18172,24 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.replication;
                             continue;
                         }
+                    case 11: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.appendGenStamp = v;
+                            else
+                                delete m.appendGenStamp;
+                            continue;
+                        }
+                    case 12: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.truncateFromGenStamp = v;
+                            else
+                                delete m.truncateFromGenStamp;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -16872,6 +18289,14 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.replication != null && $Object.hasOwnProperty.call(m, "replication")) {
                     if (!$util.isInteger(m.replication) && !(m.replication && $util.isInteger(m.replication.low) && $util.isInteger(m.replication.high)))
                         return "replication: integer|Long expected";
+                }
+                if (m.appendGenStamp != null && $Object.hasOwnProperty.call(m, "appendGenStamp")) {
+                    if (!$util.isInteger(m.appendGenStamp) && !(m.appendGenStamp && $util.isInteger(m.appendGenStamp.low) && $util.isInteger(m.appendGenStamp.high)))
+                        return "appendGenStamp: integer|Long expected";
+                }
+                if (m.truncateFromGenStamp != null && $Object.hasOwnProperty.call(m, "truncateFromGenStamp")) {
+                    if (!$util.isInteger(m.truncateFromGenStamp) && !(m.truncateFromGenStamp && $util.isInteger(m.truncateFromGenStamp.low) && $util.isInteger(m.truncateFromGenStamp.high)))
+                        return "truncateFromGenStamp: integer|Long expected";
                 }
                 return null;
             };
@@ -17002,6 +18427,30 @@ export const hopsd = $root.hopsd = (() => {
                             m.replication = new $util.LongBits(d.replication.low >>> 0, d.replication.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.appendGenStamp != null) {
+                    if (typeof d.appendGenStamp === "object" ? d.appendGenStamp.low || d.appendGenStamp.high : $Number(d.appendGenStamp) !== 0) {
+                        if ($util.Long)
+                            m.appendGenStamp = $util.Long.fromValue(d.appendGenStamp, true);
+                        else if (typeof d.appendGenStamp === "string")
+                            m.appendGenStamp = $parseInt(d.appendGenStamp, 10);
+                        else if (typeof d.appendGenStamp === "number")
+                            m.appendGenStamp = d.appendGenStamp;
+                        else if (typeof d.appendGenStamp === "object")
+                            m.appendGenStamp = new $util.LongBits(d.appendGenStamp.low >>> 0, d.appendGenStamp.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.truncateFromGenStamp != null) {
+                    if (typeof d.truncateFromGenStamp === "object" ? d.truncateFromGenStamp.low || d.truncateFromGenStamp.high : $Number(d.truncateFromGenStamp) !== 0) {
+                        if ($util.Long)
+                            m.truncateFromGenStamp = $util.Long.fromValue(d.truncateFromGenStamp, true);
+                        else if (typeof d.truncateFromGenStamp === "string")
+                            m.truncateFromGenStamp = $parseInt(d.truncateFromGenStamp, 10);
+                        else if (typeof d.truncateFromGenStamp === "number")
+                            m.truncateFromGenStamp = d.truncateFromGenStamp;
+                        else if (typeof d.truncateFromGenStamp === "object")
+                            m.truncateFromGenStamp = new $util.LongBits(d.truncateFromGenStamp.low >>> 0, d.truncateFromGenStamp.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -17055,6 +18504,16 @@ export const hopsd = $root.hopsd = (() => {
                         d.replication = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.replication = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.appendGenStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.appendGenStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.truncateFromGenStamp = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.truncateFromGenStamp = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
                     if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
@@ -17119,6 +18578,22 @@ export const hopsd = $root.hopsd = (() => {
                         d.replication = o.longs === $String ? $String(m.replication) : m.replication;
                     else
                         d.replication = o.longs === $String ? $util.Long.prototype.toString.call(m.replication) : o.longs === $Number ? new $util.LongBits(m.replication.low >>> 0, m.replication.high >>> 0).toNumber(true) : m.replication;
+                }
+                if (m.appendGenStamp != null && $Object.hasOwnProperty.call(m, "appendGenStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.appendGenStamp = typeof m.appendGenStamp === "number" ? $BigInt(m.appendGenStamp) : $util.Long.fromBits(m.appendGenStamp.low >>> 0, m.appendGenStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.appendGenStamp === "number")
+                        d.appendGenStamp = o.longs === $String ? $String(m.appendGenStamp) : m.appendGenStamp;
+                    else
+                        d.appendGenStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.appendGenStamp) : o.longs === $Number ? new $util.LongBits(m.appendGenStamp.low >>> 0, m.appendGenStamp.high >>> 0).toNumber(true) : m.appendGenStamp;
+                }
+                if (m.truncateFromGenStamp != null && $Object.hasOwnProperty.call(m, "truncateFromGenStamp")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.truncateFromGenStamp = typeof m.truncateFromGenStamp === "number" ? $BigInt(m.truncateFromGenStamp) : $util.Long.fromBits(m.truncateFromGenStamp.low >>> 0, m.truncateFromGenStamp.high >>> 0, true).toBigInt();
+                    else if (typeof m.truncateFromGenStamp === "number")
+                        d.truncateFromGenStamp = o.longs === $String ? $String(m.truncateFromGenStamp) : m.truncateFromGenStamp;
+                    else
+                        d.truncateFromGenStamp = o.longs === $String ? $util.Long.prototype.toString.call(m.truncateFromGenStamp) : o.longs === $Number ? new $util.LongBits(m.truncateFromGenStamp.low >>> 0, m.truncateFromGenStamp.high >>> 0).toNumber(true) : m.truncateFromGenStamp;
                 }
                 return d;
             };

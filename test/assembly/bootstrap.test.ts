@@ -1,13 +1,14 @@
-import { describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { afterAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
+import { makeTempDir, removeTempDirs } from '../helpers/index.js'
 import {
   BootstrapCoordinator,
   filePromiseStore,
   type BootstrapPromise,
   type PromiseStore,
 } from '../../src/node/assembly/bootstrap.js'
+
+afterAll(() => removeTempDirs())
 
 function memoryStore(): PromiseStore & { value?: BootstrapPromise } {
   const store: PromiseStore & { value?: BootstrapPromise } = {
@@ -176,7 +177,7 @@ describe('metadata group bootstrap', () => {
   })
 
   it('keeps its promise across restarts (file store)', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'hopsd-boot-')), 'bootstrap-promise.json')
+    const path = join(makeTempDir('hopsd-boot-'), 'bootstrap-promise.json')
     const make = () =>
       new BootstrapCoordinator({
         selfId: 'c',

@@ -22,6 +22,7 @@ import {
   getJson,
   isProcessAlive,
   LoopbackCluster,
+  removeTempDirs,
   waitFor,
   type LoopbackNode,
   type NodeHandle,
@@ -305,6 +306,7 @@ export class TestCluster {
       if (this.#failed || process.env['HOPSD_TEST_LOGS'] === '1') this.printLogs()
     } finally {
       releaseLock()
+      removeTempDirs()
     }
   }
 

@@ -69,13 +69,16 @@ describe.sequential(
       expect(lines).toContain(`cluster   ${doc.clusterId}`)
       expect(lines).toContain(`leader    ${doc.leader!.id} (${doc.leader!.zone})`)
       expect(res.stdout).toContain('voters    3 in 3 zone(s); learners 0')
-      const rows = lines.filter((l) => /\s(leader|voter|learner)$/.test(l))
+      // Rows: NODE ZONE RAFT LIVENESS; every voter is alive in the answering node's view.
+      const rows = lines.filter((l) => /\s(leader|voter|learner)\s+\S+$/.test(l))
       expect(rows).toHaveLength(3)
-      expect(rows.filter((l) => l.endsWith(' leader'))).toEqual([
-        expect.stringMatching(new RegExp(`^${doc.leader!.id}\\s+${doc.leader!.zone}\\s+leader$`)),
+      expect(rows.filter((l) => /\sleader\s+\S+$/.test(l))).toEqual([
+        expect.stringMatching(new RegExp(`^${doc.leader!.id}\\s+${doc.leader!.zone}\\s+leader\\s+alive$`)),
       ])
       for (const v of doc.voters)
-        expect(rows.some((r) => new RegExp(`^${v.id}\\s+${v.zone}\\s+(leader|voter)$`).test(r))).toBe(true)
+        expect(
+          rows.some((r) => new RegExp(`^${v.id}\\s+${v.zone}\\s+(leader|voter)\\s+alive$`).test(r)),
+        ).toBe(true)
     })
 
     it('kill -9 of the leader: a new leader within 5 s of the kill', async () => {

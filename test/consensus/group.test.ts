@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { StateType, isConsensusError } from '../../src/consensus/index.js'
-import { makeTempDir, waitFor } from '../helpers/index.js'
+import { makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
 import { LaterKvMachine, TestCluster, enc } from './group-harness.js'
 
 let cluster: TestCluster | null = null
@@ -8,6 +8,7 @@ afterEach(async () => {
   await cluster?.stopAll()
   cluster = null
 })
+afterAll(() => removeTempDirs())
 
 describe('RaftGroup over the memory network', () => {
   it('3 nodes elect, apply N commands in the same order everywhere', async () => {

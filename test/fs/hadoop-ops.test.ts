@@ -1,7 +1,8 @@
 // The namespace side of Hadoop's concat, truncate, checkAccess and create options (createparent, a
 // createflag without CREATE, a block size against the cluster's minBlockSize), on one replica.
 import { describe, expect, it } from 'vitest'
-import { isFsError, type FsErrorCode } from '../../src/fs/index.js'
+import { createFsService, isFsError, namespaceModule, type FsErrorCode } from '../../src/fs/index.js'
+import { createLocalGroup, createMetaStateMachine } from '../../src/meta/index.js'
 import { ALICE, EVE, SU, dec, enc, makeFs, withUsers } from './harness.js'
 
 async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<string> {
@@ -54,6 +55,25 @@ describe('create options', () => {
     await fails(fs.create(SU, '/g', enc('x'), { blockSize: 65536 + 100 }), 'INVALID_ARGUMENT')
     // Settings that cannot work together are refused.
     await fails(fs.setSetting(SU, 'minBlockSize', String(256 << 20)), 'INVALID_ARGUMENT')
+  })
+})
+
+describe('append bound to the inode', () => {
+  it('follows the file through a rename; a file deleted meanwhile is not found', async () => {
+    const { fs } = makeFs()
+    await withUsers(fs)
+    await fs.create(ALICE, '/home/alice/a', enc('one'))
+    const { fileId } = await fs.stat(ALICE, '/home/alice/a')
+    await fs.rename(ALICE, '/home/alice/a', '/home/alice/b')
+    const r = await fs.append(ALICE, '/home/alice/a', enc('+two'), { fileId })
+    expect(r.path).toBe('/home/alice/b')
+    expect(dec(await fs.read(ALICE, '/home/alice/b'))).toBe('one+two')
+    // Still the caller's rights on the file where it is now.
+    await fails(fs.append(EVE, '/home/alice/a', enc('x'), { fileId }), 'ACCESS_DENIED')
+    await fs.delete(ALICE, '/home/alice/b')
+    await fs.create(ALICE, '/home/alice/a', enc('new'))
+    await fails(fs.append(ALICE, '/home/alice/a', enc('x'), { fileId }), 'FILE_NOT_FOUND')
+    expect(dec(await fs.read(ALICE, '/home/alice/a'))).toBe('new')
   })
 })
 
@@ -122,5 +142,17 @@ describe('checkAccess', () => {
     await fails(fs.checkAccess({ user: 'bob', groups: ['staff'] }, '/home/alice/f', 2), 'ACCESS_DENIED')
     await fails(fs.checkAccess(EVE, '/home/alice/f', 4), 'ACCESS_DENIED')
     await fails(fs.checkAccess(ALICE, '/home/alice/nope', 4), 'FILE_NOT_FOUND')
+  })
+})
+
+describe('settings that cannot work together', () => {
+  it('refuses an inlineThreshold whose files would not fit in the largest proposal', async () => {
+    const sm = createMetaStateMachine({ modules: [namespaceModule()], commandBytesMax: 1 << 20 })
+    const fs = createFsService({ consensus: createLocalGroup(sm), stateMachine: sm })
+    const msg = await fails(fs.setSetting(SU, 'inlineThreshold', String(2 << 20)), 'INVALID_ARGUMENT')
+    expect(msg).toMatch(/largest proposal/)
+    await fails(fs.setSetting(SU, 'inlineThreshold', String((1 << 20) - 1000)), 'INVALID_ARGUMENT')
+    await fs.setSetting(SU, 'inlineThreshold', String(512 * 1024))
+    expect(fs.inlineThreshold).toBe(512 * 1024)
   })
 })

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createApiServer, createMetricsRegistry, type ApiServer } from '../../src/api/index.js'
 import { fsRoutes } from '../../src/api/routes/fs.js'
 import { webhdfsRoutes } from '../../src/api/routes/webhdfs.js'
+import { createWriteTokens, localGrantKeys } from '../../src/api/routes/write-token.js'
 import { metaProto } from '../../src/meta/index.js'
 import { silentLogger } from '../../src/node/index.js'
 import { makeFs } from './harness.js'
@@ -19,7 +20,14 @@ async function setup(tokenTtlMs = 60_000) {
     logger: silentLogger(),
     registry: createMetricsRegistry(),
     openapi: { title: 'hopsd', version: 'test' },
-    routes: [webhdfsRoutes({ fs: env.fs, tokenTtlMs, clock: () => clock.now }), fsRoutes({ fs: env.fs })],
+    routes: [
+      webhdfsRoutes({
+        fs: env.fs,
+        tokens: createWriteTokens({ ...localGrantKeys('self'), ttlMs: tokenTtlMs, clock: () => clock.now }),
+        clock: () => clock.now,
+      }),
+      fsRoutes({ fs: env.fs }),
+    ],
   })
   servers.push(api)
   const app = api.app
@@ -121,6 +129,26 @@ describe('WebHDFS', () => {
     const forged = new URL(loc)
     forged.searchParams.set('hopsd.token', 'aG9wc2Q.9999999999999.nonce.c2ln')
     expect((await call('PUT', forged.pathname + forged.search, 'x')).statusCode).toBe(403)
+    // The token's payload changed (another user, a larger inline threshold), its signature kept.
+    const [prefix, payload, sig] = loc.searchParams.get('hopsd.token')!.split('.') as [string, string, string]
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+      u: string
+      t: Record<string, unknown>
+    }
+    expect(claims.u).toBe('hopsd')
+    for (const changed of [
+      { ...claims, u: 'mallory' },
+      { ...claims, t: { ...claims.t, inline: 1_600_000_000 } },
+    ]) {
+      const resigned = new URL(loc)
+      resigned.searchParams.set(
+        'hopsd.token',
+        `${prefix}.${Buffer.from(JSON.stringify(changed)).toString('base64url')}.${sig}`,
+      )
+      const r = await call('PUT', resigned.pathname + resigned.search, 'x')
+      expect(r.statusCode).toBe(403)
+      expect(r.json().RemoteException.message).toMatch(/signature/)
+    }
     const otherPath = new URL(loc)
     otherPath.pathname = '/webhdfs/v1/elsewhere'
     expect((await call('PUT', otherPath.pathname + otherPath.search, 'x')).statusCode).toBe(403)

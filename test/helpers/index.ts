@@ -16,7 +16,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -133,6 +133,16 @@ export function removeTempDirs(): void {
 
 // ------------------------------------------------------------------------------------- running hopsd
 
+/**
+ * The temp dir of the processes tests start: `<repo>/.cache/tmp`, so that what they keep there (tsx's
+ * compile cache, under the sources) is reused between runs and nothing is left in the system's temp dir.
+ */
+export function daemonTmpEnv(): { TMPDIR: string } {
+  const dir = join(REPO_ROOT, '.cache', 'tmp')
+  mkdirSync(dir, { recursive: true })
+  return { TMPDIR: dir }
+}
+
 /** How to run `hopsd ARGS`: HOPSD_BIN if set, else the sources under the pinned Node 22 with tsx. */
 export function hopsdCommand(): { command: string; args: string[] } {
   const bin = process.env['HOPSD_BIN']
@@ -160,7 +170,7 @@ export function runHopsd(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(base.command, [...base.args, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...daemonTmpEnv(), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -246,7 +256,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   const base = opts.command !== undefined ? { command: opts.command, args: [] } : hopsdCommand()
   const child = spawn(base.command, [...base.args, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, ...daemonTmpEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''

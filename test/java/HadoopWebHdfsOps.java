@@ -143,16 +143,21 @@ public class HadoopWebHdfsOps {
     }
     check(!fs.exists(new Path(root, "missing")), "no parent was made");
 
-    // createFile(p).overwrite(true): createflag=CREATE,OVERWRITE with createparent=false.
+    // createFile(p) (overwrite(true) is its default): createflag=CREATE,OVERWRITE with createparent=false.
     Path o = new Path(root, "o.txt");
     try (FSDataOutputStream out = fs.createFile(o).build()) {
       out.write("first".getBytes("UTF-8"));
     }
-    try (FSDataOutputStream out = fs.createFile(o).build()) {
-      throw new AssertionError("createFile without overwrite replaced an existing file");
+    boolean refused = false;
+    try {
+      // WebHDFS sends the data (and learns the answer) when the stream closes.
+      FSDataOutputStream out = fs.createFile(o).overwrite(false).build();
+      out.write("third".getBytes("UTF-8"));
+      out.close();
     } catch (FileAlreadyExistsException expected) {
-      // as HDFS
+      refused = true; // as HDFS
     }
+    check(refused, "createFile().overwrite(false) refuses an existing file");
     try (FSDataOutputStream out = fs.createFile(o).overwrite(true).build()) {
       out.write("second".getBytes("UTF-8"));
     }

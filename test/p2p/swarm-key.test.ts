@@ -1,8 +1,8 @@
 // The swarm key file: generation, parsing with clear errors, keygen output, and address helpers.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
+import { makeTempDir, removeTempDirs } from '../helpers/index.js'
 import {
   backoffDelayMs,
   generateSwarmKey,
@@ -13,6 +13,8 @@ import {
   parseSwarmKey,
   resolveSwarmKey,
 } from '../../src/node/p2p/index.js'
+
+afterAll(() => removeTempDirs())
 
 describe('swarm key', () => {
   it('generates a standard pnet key file that parses to the 95-byte form @libp2p/pnet reads', () => {
@@ -42,7 +44,7 @@ describe('swarm key', () => {
   })
 
   it('loads a key file, and HOPSD_SWARM_KEY may hold the key or a path', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hopsd-swarm-'))
+    const dir = makeTempDir('hopsd-swarm-')
     const path = join(dir, 'swarm.key')
     const text = generateSwarmKey()
     writeFileSync(path, text)

@@ -41,7 +41,7 @@ assert fs.cat_file(root + "/big.bin", start=5_000_000, end=5_000_100) == data[5_
 
 # pandas: an 8 MB frame, written and read back with HTTP Basic (user + the key as password)
 rng = np.random.default_rng(7)
-n = 160_000
+n = 270_000  # about 8.4 MB of CSV
 frame = pd.DataFrame({"id": np.arange(n), "x": rng.random(n), "label": rng.choice(["alpha", "beta", "gamma"], n)})
 url = f"webhdfs://{host}:{port}{root}/frame.csv"
 opts = {"user": user, "password": key, "skip_instance_cache": True}

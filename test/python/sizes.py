@@ -61,6 +61,7 @@ def digest_of_stream(reader):
     return h.hexdigest(), size
 
 
+clients[0].makedirs(root)
 for c in clients:
     assert c.status(root)["owner"] == user, "the test root belongs to " + user
 

@@ -3,14 +3,19 @@
  * that has no replica and must ask over libp2p) each end up serving a certificate issued by the cluster
  * CA, naming the node and its zone; a client trusting only that CA gets /health; plain HTTP on the TLS
  * port fails; a node without the metadata role forwards fs requests over HTTPS; `hopsd status` works
- * with --ca; a restarted node serves its persisted certificate from its first handshake.
+ * with --ca; a restarted node serves its persisted certificate from its first handshake; WebHDFS writes
+ * get https Locations, and HdfsCLI, fsspec and pandas trusting only the cluster CA write and read through
+ * every node.
  */
+import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSwarmKey } from '../../src/node/p2p/index.js'
-import { freePorts, makeTempDir, removeTempDirs, runHopsd, waitFor } from '../helpers/index.js'
+import { REPO_ROOT, freePorts, makeTempDir, removeTempDirs, runHopsd, waitFor } from '../helpers/index.js'
+import { pythonEnv } from '../helpers/tools.js'
 import {
   httpsGet,
   peerCertificate,
@@ -34,6 +39,7 @@ const TIMING_ARGS = [
   '2000',
 ]
 const CERT_WAIT_MS = 90_000
+const execFileP = promisify(execFile)
 
 interface Spec {
   name: string
@@ -143,6 +149,87 @@ describe.sequential('--tls with the node certificate from the cluster CA', () =>
     const get = await httpsGet(`${nodes[2]!.url}/api/v1/fs/files?path=/tls-probe&user.name=hopsd`, { ca })
     expect(get).toEqual({ status: 200, text: 'over https' })
   })
+
+  it('WebHDFS writes: https Locations; a follower asks the leader over https', async () => {
+    const ca = caPem(0)
+    // Step one on a metadata node: the Location is the datanode's, over https.
+    const step = async (op: 'CREATE' | 'APPEND', path: string): Promise<string> => {
+      const res = await httpsGet(
+        `${nodes[0]!.url}/webhdfs/v1${path}?op=${op}&user.name=hopsd&noredirect=true`,
+        { ca, method: op === 'CREATE' ? 'PUT' : 'POST' },
+      )
+      expect(res.status, res.text).toBe(200)
+      const location = (JSON.parse(res.text) as { Location: string }).Location
+      expect(location.startsWith(`${nodes[2]!.url}/api/v1/datanode/write/`)).toBe(true)
+      return location
+    }
+    const small = Buffer.from('0123456789')
+    const big = Buffer.alloc(200 * 1024, 7)
+    const created = await waitFor(
+      async () => {
+        const r = await httpsGet(await step('CREATE', '/tls/f.bin'), { ca, method: 'PUT', body: small })
+        return r.status === 201 ? r : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'a CREATE over https' },
+    )
+    expect(created.status).toBe(201)
+    // The file grows past the inline threshold: the datanode (no metadata replica) gets its inline
+    // bytes with the append it proposes, allocates blocks from the leader, then writes them.
+    const appended = await httpsGet(await step('APPEND', '/tls/f.bin'), {
+      ca,
+      method: 'POST',
+      body: big,
+      timeoutMs: 30_000,
+    })
+    expect(appended.status, appended.text).toBe(200)
+    const st = await httpsGet(`${nodes[1]!.url}/api/v1/fs/stat?path=/tls/f.bin&user.name=hopsd`, { ca })
+    expect(JSON.parse(st.text)).toMatchObject({ length: small.length + big.length, inlined: false })
+    // Every metadata node answers fsck: the follower asks the leader over https.
+    for (const n of nodes.slice(0, 2)) {
+      const h = await httpsGet(`${n.url}/api/v1/fs/health`, { ca, timeoutMs: 15_000 })
+      expect(h.status, h.text).toBe(200)
+      expect(JSON.parse(h.text).blocks).toBeGreaterThanOrEqual(1)
+    }
+  }, 120_000)
+
+  it('WebHDFS CREATE, APPEND and OPEN from HdfsCLI, fsspec and pandas verifying the cluster CA, through every node', async () => {
+    const ca = caPem(0)
+    const caFile = join(dir, 'ca.pem')
+    writeFileSync(caFile, ca)
+    // A directory of a user who is not the superuser.
+    for (const [op, method, q] of [
+      ['MKDIRS', 'PUT', ''],
+      ['SETOWNER', 'PUT', '&owner=alice&group=staff'],
+    ] as const) {
+      const r = await httpsGet(`${nodes[0]!.url}/webhdfs/v1/user/alice/tls?op=${op}&user.name=hopsd${q}`, {
+        ca,
+        method,
+      })
+      expect(r.status, r.text).toBe(200)
+    }
+    const { stdout } = await execFileP(
+      (await pythonEnv()).python,
+      [
+        join(REPO_ROOT, 'test/python/tls_ops.py'),
+        caFile,
+        'alice',
+        '/user/alice/tls',
+        ...nodes.map((n) => n.url),
+      ],
+      {
+        timeout: 240_000,
+        maxBuffer: 16 * 1024 * 1024,
+        // requests lets these variables override a session's own `verify`: the clients must use the CA
+        // they are given, nothing from the host.
+        env: Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => k !== 'REQUESTS_CA_BUNDLE' && k !== 'CURL_CA_BUNDLE'),
+        ),
+      },
+    ).catch((err: { message: string; stdout?: string; stderr?: string }) => {
+      throw new Error(`tls_ops.py failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`)
+    })
+    expect(stdout).toContain('tls clients ok')
+  }, 300_000)
 
   it('hopsd status talks to a TLS node with --ca, and says how without it', async () => {
     const caFile = join(options[0]!.dataDir, 'tls', 'ca.crt')

@@ -8,8 +8,8 @@
  *  - malformed, expired and revoked keys and tokens → 401 with the reason, nothing changed; a key
  *    revoked through one node is refused by every node at once;
  *  - a "plain node" (a libp2p host with the swarm key and nothing else) proposing a command as admin,
- *    with a grant it signed itself, or allocating a block as admin → refused; a grant header signed by
- *    it over HTTP → 401;
+ *    with a grant it signed itself, or allocating a block as admin → refused; a write Location token
+ *    signed by it, sent to a datanode's data route → 403;
  *  - failed authentications limited per source address; audit events of each kind, admins only;
  *  - real clients as a non-superuser: HdfsCLI's TokenClient (every op), fsspec and pandas with a key.
  */
@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { encodeTokenUrlString, decodeTokenUrlString, signGrant } from '../../src/auth/index.js'
+import { createWriteTokens } from '../../src/api/index.js'
 import { metaProto } from '../../src/meta/index.js'
 import { hopsd as clusterProto } from '../../src/proto/cluster.js'
 import { REPO_ROOT, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
@@ -376,18 +377,38 @@ describe.sequential('trust on a secure cluster', { timeout: CLUSTER_TEST_TIMEOUT
         const r = await plain.ask(m.id, '/hopsd/block-alloc/1.0.0', alloc)
         expect(r.reply, `block-alloc via ${m.id}`).toBeUndefined()
       }
-      // Over HTTP: a grant header signed by the plain node.
-      const grant = await signGrant(
-        { nodeId: plain.id, sign: plain.sign },
+      // Over HTTP: a write Location (hopsd.token) the plain node signed, for the datanode's data route,
+      // naming admin and every term a metadata node's would.
+      const forgedToken = await createWriteTokens({
+        signer: { nodeId: plain.id, sign: plain.sign },
+        verifier: { trusted: () => false, verify: async () => false },
+      }).issue(
         { user: 'admin', groups: ['admin'], via: 'key', superuser: true },
-        { path: '/secret.txt', ops: ['read'] },
-        Date.now() + 60_000,
+        {
+          op: 'CREATE',
+          path: '/forged',
+          create: {
+            overwrite: true,
+            createParent: true,
+            mustExist: false,
+            replication: 0,
+            blockSize: 0,
+            permission: 0o644,
+          },
+          inlineThreshold: 65_536,
+          noLocalWrite: false,
+          route: 'datanode',
+          node: dn.id,
+        },
       )
-      const open = await call(url(metas[0]!), 'GET', '/webhdfs/v1/secret.txt?op=OPEN', {
-        headers: { 'x-hopsd-grant': grant },
-      })
-      expect(open.status).toBe(401)
-      expect(open.json().RemoteException.message).toMatch(/not a metadata node/)
+      const put = await call(
+        url(dn),
+        'PUT',
+        `/api/v1/datanode/write/forged?op=CREATE&hopsd.token=${encodeURIComponent(forgedToken)}`,
+        { body: 'forged' },
+      )
+      expect(put.status, put.text).toBe(403)
+      expect(put.json().RemoteException.message).toMatch(/not a metadata node/)
       expect(
         (await call(url(metas[0]!), 'GET', '/webhdfs/v1/forged?op=GETFILESTATUS', { key: admin })).status,
       ).toBe(404)

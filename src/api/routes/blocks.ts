@@ -97,4 +97,3 @@ function healthFor(req: FastifyRequest, h: BlockHealth): BlockHealth {
     corruptReplicas: h.corruptReplicas.map((b) => ({ ...b, path: '' })),
   }
 }
-

@@ -219,10 +219,15 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
           const q = request.query as { path: string; offset?: number; length?: number; stale?: boolean }
           const caller = callerOf(request)
           const blocks = deps.blocks
+          // Reads from remote replicas end when the client goes away.
+          const ac = new AbortController()
+          reply.raw.once('close', () => {
+            if (!reply.raw.writableFinished) ac.abort()
+          })
           if (
             blocks &&
             (await sendBlocked(reply, (b) =>
-              blocks.open(caller, q.path, q.offset ?? 0, q.length ?? -1, undefined, b),
+              blocks.open(caller, q.path, q.offset ?? 0, q.length ?? -1, ac.signal, b),
             ))
           )
             return reply

@@ -269,11 +269,6 @@ export const WEBHDFS_PARAMS: Readonly<Record<string, ParamSpec>> = {
     ops: ['CREATE', 'APPEND'],
     description: 'step two of a write: the token of the Location step one answered (do not set by hand)',
   },
-  'hopsd.grant': {
-    type: 'string',
-    ops: ['CREATE', 'APPEND'],
-    description: 'step two of a write on a datanode: the grant naming the writer (do not set by hand)',
-  },
 }
 
 /** A parsed WebHDFS query: names lowercased, no repeats (but `xattr.name`), no empty names. */
@@ -378,8 +373,9 @@ export class WebHdfsQuery {
       throw invalid(name, v, `Invalid parameter range: ${name} = ${v} < ${spec.min}`)
     if (spec?.max !== undefined && big > BigInt(spec.max))
       throw invalid(name, v, `Invalid parameter range: ${name} = ${v} > ${spec.max}`)
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER))
-      throw invalid(name, v, `${clip(v)} is beyond what hopsd counts (2^53)`)
+    // Past 2^53 (Hadoop clients send Long.MAX_VALUE for "to the end"): as large as JavaScript counts.
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER
+    if (big < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER
     return Number(big)
   }
 

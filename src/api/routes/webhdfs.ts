@@ -4,13 +4,15 @@
  * webhdfs:// — work unmodified. Parameters are read by one parser (webhdfs-params.ts) with Hadoop's
  * rules; a repeated or nameless parameter is refused before anything happens.
  *
- * Writes are Hadoop's two-step flow: step one (CREATE/APPEND without data) checks every parameter and
- * answers 307 with a Location carrying `hopsd.token`, an HMAC over the caller, the op, the path, the
- * write parameters and a short expiry, single use — clients do not repeat `user.name` on the second
- * hop, so the Location carries the identity, and a token cannot be forged, altered or replayed. Step
- * one never reads a body (the server answers `Expect: 100-continue` only for step two, see
- * src/api/server.ts), so `curl -L -T big` sends its data once, to the Location. Step two sends the
- * data there: CREATE answers 201, APPEND 200. `noredirect=true` answers 200 `{"Location": ...}`.
+ * Writes are Hadoop's two-step flow: step one (CREATE/APPEND without data) parses and checks every
+ * parameter once and answers 307 with a Location carrying `hopsd.token` (./write-token.ts): a signed
+ * grant of the caller, the op, the path, every parameter the data step acts on, the inline threshold,
+ * the route and node it is for and an expiry. The data step acts on the grant alone: nothing about the
+ * write can be changed on the second hop. Step one never reads a body (the server answers
+ * `Expect: 100-continue` only for the data step, see src/api/http-guards.ts), so `curl -L -T big` sends
+ * its data once, to the Location: a datanode's data route (src/api/routes/datanode.ts), or this route
+ * when the cluster has no datanode. CREATE answers 201, APPEND 200. `noredirect=true` answers 200
+ * `{"Location": ...}`.
  * OPEN and GETFILECHECKSUM answer directly (Hadoop's clients accept that, as with HttpFS).
  *
  * The caller is the principal the API's auth hook verified (`request.caller`; the routes accept a
@@ -21,12 +23,11 @@
  *
  * Errors are `{"RemoteException":{exception, javaClassName, message}}` with Hadoop's status codes.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FsError, type Caller, type FsService } from '../../fs/index.js'
-import type { GrantScope, Principal } from '../../auth/index.js'
-import { callerOf } from '../auth-hook.js'
+import type { Principal } from '../../auth/index.js'
+import { callerOf, forwardedCredentials, type ForwardedCredentials } from '../auth-hook.js'
 import { toRemoteException } from '../remote-exception.js'
 import type { ApiRoutes } from '../server.js'
 import { sendBlocked, type BlockReads } from './block-reads.js'
@@ -42,6 +43,13 @@ import {
   type LocatedFile,
 } from './webhdfs-json.js'
 import {
+  checkDataStepQuery,
+  createWriteTokens,
+  localGrantKeys,
+  type CreateGrant,
+  type WriteTokens,
+} from './write-token.js'
+import {
   QUOTA_STORAGE_TYPES,
   WEBHDFS_OPS,
   WEBHDFS_UNSUPPORTED_OPS,
@@ -55,10 +63,13 @@ export { fileStatusJson } from './webhdfs-json.js'
 
 export interface WebHdfsDeps {
   readonly fs: FsService
-  /** HMAC key of redirect tokens. Default: random per process (the Location always points back to this node). */
-  readonly tokenKey?: Uint8Array
-  /** Lifetime of a redirect token (default 60 s). */
-  readonly tokenTtlMs?: number
+  /** This node's id: the node a Location back to this route is for. */
+  readonly nodeId?: string
+  /**
+   * The write tokens (shared by the cluster: the datanode a Location points at verifies them). Default:
+   * a random key per process (Locations then only work back to this node).
+   */
+  readonly tokens?: WriteTokens
   /** Wall clock (ms). */
   readonly clock?: () => number
   /**
@@ -68,21 +79,22 @@ export interface WebHdfsDeps {
    * the only place to read one.
    */
   readonly blocks?: BlockReads & {
-    writeTarget(): string | undefined
+    /** A datanode to send write data to: its HTTP(S) base URL and node id. */
+    writeTarget(): { url: string; node: string } | undefined
     inlineThreshold(): number
     /** Where each block of a file lives (inline files: the metadata nodes, as one piece). */
     locate?(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
-    /** Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats). */
-    fsStatus?(signal?: AbortSignal): Promise<{ capacity: number; used: number; remaining: number }>
   }
+  /**
+   * Capacity, used and remaining bytes of the cluster's datanodes (HDFS's getStats); none without.
+   * `forward`: the caller's credential, to ask the metadata leader on its behalf.
+   */
+  readonly fsStatus?: (
+    signal: AbortSignal,
+    forward: ForwardedCredentials,
+  ) => Promise<{ capacity: number; used: number; remaining: number }>
   /** GET/RENEW/CANCELDELEGATIONTOKEN (src/auth AuthService); without it they are unsupported. */
   readonly delegation?: DelegationTokens
-  /**
-   * Signs a principal grant for the second hop of a write (`hopsd.grant` in the Location): the
-   * datanode proposes the write's commands with it, so the metadata group knows a metadata node
-   * authenticated the writer (src/auth/grant.ts). Without it the Location carries none.
-   */
-  readonly grants?: { sign(caller: Principal, scope: GrantScope): Promise<string> }
 }
 
 /** The delegation-token operations WebHDFS exposes (src/auth AuthService has them). */
@@ -95,23 +107,9 @@ export interface DelegationTokens {
   cancelToken(caller: Principal, urlString: string): Promise<void>
 }
 
-/** What a write's grant lets the datanode do on the written path (creates may clean up after a failure). */
-export const WRITE_GRANT_OPS: Readonly<Record<'CREATE' | 'APPEND', readonly string[]>> = {
-  CREATE: ['createFile', 'append', 'addBlock', 'completeFile', 'delete', 'read'],
-  APPEND: ['append', 'addBlock', 'completeFile', 'createFile', 'read'],
-}
-
-/** The redirect-token key every node of a cluster derives from the shared swarm key. */
-export function webhdfsTokenKey(swarmKey: Uint8Array): Uint8Array {
-  return createHash('sha256').update('hopsd webhdfs redirect token\n').update(swarmKey).digest()
-}
-
-/** Hadoop's default identity without security (hadoop.http.staticuser.user). */
-const TOKENS_MAX = 100_000
+const SELF = 'self'
 /** LISTSTATUS answers everything in one body; past this, clients must page with LISTSTATUS_BATCH. */
 const LISTSTATUS_ENTRIES_MAX = 100_000
-
-type Query = Record<string, string | string[] | undefined>
 
 const remoteExceptionSchema = {
   description: "Hadoop's RemoteException",
@@ -161,7 +159,7 @@ function responsesOf(method: HttpMethod): Record<string, unknown> {
 
 export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
   const clock = deps.clock ?? Date.now
-  const tokens = createTokenSigner(deps.tokenKey ?? randomBytes(32), deps.tokenTtlMs ?? 60_000, clock)
+  const tokens = deps.tokens ?? createWriteTokens({ ...localGrantKeys(deps.nodeId ?? SELF), clock })
   return {
     name: 'webhdfs',
     register(app: FastifyInstance) {
@@ -188,7 +186,7 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
             // A caller is required by every op but the second hop of a write (its hopsd.token
             // authenticates it): serve() asks for the caller where it needs one. Every op re-checks
             // the caller after its own barrier or at commit: no second barrier in the hook.
-            config: { auth: 'optional', authUse: grantUse, authFresh: false },
+            config: { auth: 'optional', authFresh: false },
             schema: {
               summary: `WebHDFS ${method} ops (${WEBHDFS_OPS[method].join(', ')})`,
               tags: ['webhdfs'],
@@ -217,7 +215,7 @@ export function webhdfsRoutes(deps: WebHdfsDeps): ApiRoutes {
 
 async function serve(
   deps: WebHdfsDeps,
-  tokens: TokenSigner,
+  tokens: WriteTokens,
   clock: () => number,
   method: HttpMethod,
   rawPath: string,
@@ -291,7 +289,11 @@ async function serve(
       return json(serverDefaultsJson(fs.defaults))
     case 'GETSTATUS': {
       // HDFS's getStats: the datanodes' totals (none without datanodes).
-      const s = (await deps.blocks?.fsStatus?.(signal)) ?? { capacity: 0, used: 0, remaining: 0 }
+      const s = (await deps.fsStatus?.(signal, forwardedCredentials(request))) ?? {
+        capacity: 0,
+        used: 0,
+        remaining: 0,
+      }
       return json(fsStatusJson(s))
     }
     case 'CHECKACCESS': {
@@ -506,24 +508,10 @@ function requiredToken(q: WebHdfsQuery, op: string): string {
   return t
 }
 
-/** Grants on WebHDFS: only an OPEN of the very path the grant names (a datanode reading back inline bytes). */
-function grantUse(request: FastifyRequest): { op: string; path: string } | undefined {
-  let op: string
-  try {
-    op = WebHdfsQuery.fromUrl(request.raw.url ?? request.url).op()
-  } catch {
-    return undefined
-  }
-  if (request.method !== 'GET' || op !== 'OPEN') return undefined
-  const params = request.params as { '*'?: string }
-  const raw = '/' + (params['*'] ?? '')
-  return { op: 'read', path: raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw }
-}
-
 /** CREATE / APPEND: step one (no token) redirects with a signed Location; step two (token) writes. */
 async function twoStep(
   deps: WebHdfsDeps,
-  tokens: TokenSigner,
+  tokens: WriteTokens,
   op: 'CREATE' | 'APPEND',
   path: string,
   caller: Principal | undefined,
@@ -532,89 +520,68 @@ async function twoStep(
   reply: FastifyReply,
 ): Promise<unknown> {
   const token = q.string('hopsd.token')
-  const create = createOptions(q, op)
-  const signed = signedFields(op, path, legacyQuery(q))
+  const self = deps.nodeId ?? SELF
   if (token === undefined) {
     if (caller === undefined) throw new Error('webhdfs: step one without a caller')
-    // Every parameter is checked now: a bad one fails step one, before the client sends its data.
-    q.boolean('noredirect', false)
-    const issued = tokens.issue(caller.user, signed)
-    // The Location carries no credential of the caller's: its token says who writes.
-    let location = selfUrl(request, {
-      'user.name': undefined,
-      delegation: undefined,
-      'hopsd.token': issued,
-      noredirect: undefined,
-    })
-    if (deps.grants !== undefined) {
-      const grant = await deps.grants.sign(caller, { path, ops: WRITE_GRANT_OPS[op] })
-      const url = new URL(location)
-      url.searchParams.set('hopsd.grant', grant)
-      location = url.toString()
-    }
+    // Every parameter is read once, here: the data step acts on the signed grant only.
+    const create = op === 'CREATE' ? createOptions(q) : undefined
+    const noLocalWrite = op === 'CREATE' && q.createFlags().has('NO_LOCAL_WRITE')
+    q.long('buffersize')
+    const noredirect = q.boolean('noredirect', false)
+    // An append is bound to the file (inode) it finds now, as HDFS binds it when the client calls
+    // append(): a rename before the data arrives keeps it.
+    const found = op === 'APPEND' ? await deps.fs.stat(caller, path) : undefined
+    const fileId = found?.type === 'FILE' ? found.fileId : undefined
     const target = deps.blocks?.writeTarget()
-    if (target !== undefined) {
-      // The data goes to a datanode: small bodies still become one inline command there.
-      const url = new URL(location)
-      const dn = new URL(`/api/v1/datanode/write${encodePath(path)}${url.search}`, target)
-      dn.searchParams.set('hopsd.inline', String(deps.blocks!.inlineThreshold()))
-      location = dn.toString()
-    }
+    // The Location carries no credential of the caller's: its token says who writes.
+    const issued = await tokens.issue(caller, {
+      op,
+      path,
+      ...(create === undefined ? {} : { create }),
+      ...(fileId === undefined ? {} : { fileId }),
+      inlineThreshold: deps.blocks?.inlineThreshold() ?? deps.fs.inlineThreshold,
+      noLocalWrite,
+      route: target === undefined ? 'webhdfs' : 'datanode',
+      node: target?.node ?? self,
+    })
+    const base = target?.url ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`
+    const route = target === undefined ? '/webhdfs/v1' : '/api/v1/datanode/write'
+    const location = `${base}${route}${encodePath(path)}?op=${op}&hopsd.token=${issued}`
     // The client may have started sending a body (no Expect: 100-continue): it is not read here.
     if (!request.raw.complete) void reply.header('connection', 'close')
-    if (q.boolean('noredirect', false))
-      return reply.type('application/json').send(JSON.stringify({ Location: location }))
+    if (noredirect) return reply.type('application/json').send(JSON.stringify({ Location: location }))
     return reply.status(307).header('location', location).header('content-length', 0).send()
   }
-  const fs = deps.fs
-  const user = tokens.verify(token, signed)
-  const who: Caller = { user, groups: [] }
-  const limit = deps.fs.inlineThreshold
-  const data = await readBody(request.body as Readable | undefined, limit, path)
-  if (op === 'CREATE') {
-    await fs.create(who, path, data, create)
-    return reply
-      .status(201)
-      .header('location', `hdfs://${request.headers.host ?? 'localhost'}${encodeURI(path)}`)
-      .header('content-length', 0)
-      .send()
+  // The data step on this route: a cluster without datanodes keeps every file inline.
+  const grant = await tokens.verify(token, { route: 'webhdfs', node: self, op, path }, (g) =>
+    checkDataStepQuery(q, g),
+  )
+  const run = async (): Promise<FastifyReply> => {
+    const data = await readBody(request.body as Readable | undefined, grant.inlineThreshold, path)
+    if (op === 'CREATE') {
+      await deps.fs.create(grant.caller, path, data, grant.create)
+      return reply
+        .status(201)
+        .header('location', `hdfs://${request.headers.host ?? 'localhost'}${encodeURI(path)}`)
+        .header('content-length', 0)
+        .send()
+    }
+    await deps.fs.append(grant.caller, path, data, grant.fileId === undefined ? {} : { fileId: grant.fileId })
+    return reply.status(200).header('content-length', 0).send()
   }
-  await fs.append(who, path, data)
-  return reply.status(200).header('content-length', 0).send()
+  return op === 'APPEND' ? tokens.serialize(grant, run) : run()
 }
 
 /**
  * The create options of a CREATE's parameters, as Hadoop's DataNode derives them (WebHdfsHandler):
  * an empty createflag is CREATE (+OVERWRITE with overwrite=true); APPEND with OVERWRITE is refused; a
- * flag set without CREATE only replaces an existing file. APPEND takes only buffersize.
+ * flag set without CREATE only replaces an existing file.
  */
-export function createOptions(
-  q: WebHdfsQuery,
-  op: 'CREATE' | 'APPEND',
-): {
-  overwrite: boolean
-  createParent: boolean
-  mustExist: boolean
-  permission: number
-  replication: number
-  blockSize: number
-} {
-  q.long('buffersize')
-  if (op === 'APPEND')
-    return {
-      overwrite: false,
-      createParent: true,
-      mustExist: false,
-      permission: 0o644,
-      replication: 0,
-      blockSize: 0,
-    }
+export function createOptions(q: WebHdfsQuery): CreateGrant {
   const overwrite = q.boolean('overwrite', false)
   const flags = q.createFlags()
-  if (flags.size === 0) {
-    flags.add('CREATE')
-    if (overwrite) flags.add('OVERWRITE')
-  } else if (overwrite) flags.add('OVERWRITE')
+  if (flags.size === 0) flags.add('CREATE')
+  if (overwrite) flags.add('OVERWRITE')
   if (flags.has('APPEND') && flags.has('OVERWRITE'))
     throw invalid(
       'createflag',
@@ -699,69 +666,6 @@ function encodePath(path: string): string {
     .split('/')
     .map((c) => encodeURIComponent(c))
     .join('/')
-}
-
-/** The parsed query as the plain record the legacy token fields read. */
-function legacyQuery(q: WebHdfsQuery): Query {
-  const out: Query = {}
-  for (const name of q.names()) out[name] = q.raw(name) ?? ''
-  return out
-}
-
-/** The parameters a redirect token binds: a changed one on the second hop voids the token. */
-export function signedFields(op: string, path: string, q: Query): string {
-  return [
-    op,
-    path,
-    ...['overwrite', 'permission', 'replication', 'blocksize'].map((k) => `${k}=${one(q, k) ?? ''}`),
-  ].join('\n')
-}
-
-function one(q: Query, name: string): string | undefined {
-  const v = q[name] ?? q[Object.keys(q).find((k) => k.toLowerCase() === name) ?? '']
-  if (Array.isArray(v)) return v[v.length - 1]
-  return v
-}
-
-// ------------------------------------------------------------------------------------ tokens
-
-export interface TokenSigner {
-  issue(user: string, fields: string): string
-  /** The user the token was issued to; ACCESS_DENIED when forged, altered, expired or used. */
-  verify(token: string, fields: string): string
-}
-
-export function createTokenSigner(key: Uint8Array, ttlMs: number, clock: () => number): TokenSigner {
-  /** Used nonces until their expiry: a token works once. Bounded: expired ones are dropped first. */
-  const used = new Map<string, number>()
-  const mac = (payload: string): Buffer => createHmac('sha256', key).update(payload).digest()
-  const denied = (why: string): FsError => new FsError('ACCESS_DENIED', `invalid hopsd.token: ${why}`)
-  return {
-    issue(user, fields) {
-      const expiry = clock() + ttlMs
-      const nonce = randomBytes(12).toString('base64url')
-      const userB64 = Buffer.from(user, 'utf8').toString('base64url')
-      const sig = mac(`${userB64}.${expiry}.${nonce}\n${fields}`).toString('base64url')
-      return `${userB64}.${expiry}.${nonce}.${sig}`
-    },
-    verify(token, fields) {
-      const parts = token.split('.')
-      if (parts.length !== 4) throw denied('malformed')
-      const [userB64, expiryRaw, nonce, sig] = parts as [string, string, string, string]
-      const want = mac(`${userB64}.${expiryRaw}.${nonce}\n${fields}`)
-      const got = Buffer.from(sig, 'base64url')
-      if (got.length !== want.length || !timingSafeEqual(got, want)) throw denied('signature mismatch')
-      const expiry = Number(expiryRaw)
-      const now = clock()
-      if (!(expiry > now)) throw denied('expired')
-      if (used.has(nonce)) throw denied('already used')
-      if (used.size >= TOKENS_MAX) for (const [n, e] of used) if (e <= now) used.delete(n)
-      if (used.size >= TOKENS_MAX)
-        throw new FsError('INVALID_ARGUMENT', 'too many outstanding write tokens; retry shortly')
-      used.set(nonce, expiry)
-      return Buffer.from(userB64, 'base64url').toString('utf8')
-    },
-  }
 }
 
 // ------------------------------------------------------------------------------------ errors

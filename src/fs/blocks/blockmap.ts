@@ -10,12 +10,20 @@
  * | `fs.blockcounter`| `nextBlockId`       | Counter        |
  *
  * Commands (proto/meta.proto):
- *  - AddBlock{path, targets}: a new UNDER_CONSTRUCTION block of a file under the caller's lease; the
+ *  - AddBlock{fileId, targets}: a new UNDER_CONSTRUCTION block of a file under the caller's lease; the
  *    targets come from placement run by the proposer (./placement.ts), revalidated here: distinct,
- *    at most the file's replication, none draining or decommissioned. genStamp = the Raft index.
- *  - CompleteFile{path, blocks, dropInline}: the blocks (with lengths, checksums and the replicas that
- *    acked) become COMPLETE and are appended to the inode, and the file closes: new blocks become
- *    visible on close. Blocks of the file still under construction and not listed are forgotten.
+ *    at most the file's replication, none draining or decommissioned. genStamp = the Raft index. Its
+ *    full size times replication is charged to the quotas above the file until it closes.
+ *  - ReopenBlock{fileId, targets}: an append continues the file's partial last block: it gets a new
+ *    stamp for the write (`appendGenStamp`) and its live replicas as pipeline; readers keep its
+ *    committed length and stamp meanwhile.
+ *  - UpdatePipeline{fileId, blockId, targets}: pipeline recovery — the block being written gets a new
+ *    stamp and the surviving targets; replicas at the older stamp no longer count.
+ *  - CompleteFile{fileId, blocks, dropInline}: the blocks (with lengths, checksums and the replicas that
+ *    acked) become COMPLETE and are appended to the inode (a reopened last block is replaced), and the
+ *    file closes: new bytes become visible on close. Blocks of the file still under construction and
+ *    not listed are forgotten; a reopened block not listed keeps what it had.
+ *  Writers name the file by inode id: a rename while the file is written keeps the write.
  *  - UpdateReplicas{added, removed, corrupt}: replica-set deltas from block reports, reads that met a
  *    bad checksum and the leader's reconcile loop (superuser).
  *  - SetDatanodeState{node, state}: decommissioning (superuser).
@@ -44,6 +52,8 @@ import pb = metaProto.meta
 export const BLOCK_OPS = [
   'addBlock',
   'completeFile',
+  'reopenBlock',
+  'updatePipeline',
   'updateReplicas',
   'setDatanodeState',
   'removeBlocks',
@@ -63,6 +73,10 @@ export interface BlockRecord {
   readonly corrupt: readonly string[]
   readonly targets: readonly string[]
   readonly replication: number
+  /** Non-zero while an append writes the block: the stamp its new replicas get. */
+  readonly appendGenStamp: number
+  /** Non-zero after a truncate inside the block: the older stamp its replicas may still have. */
+  readonly truncateFromGenStamp: number
 }
 
 export interface DatanodeRecord {
@@ -87,12 +101,22 @@ export class BlockMap implements MetaModule {
   private readonly counters: Table<{ value: number }>
   /** node → block ids it holds or is to hold (derived, kept by the table hooks). */
   private readonly byNode = new Map<string, Set<number>>()
+  /** inode id → ids of its block records (derived, kept by the table hooks): CompleteFile's cost follows the file. */
+  private readonly byInode = new Map<number, Set<number>>()
 
   constructor(
     store: MetaStore,
     private readonly ns: () => Namespace,
   ) {
     const index = (r: BlockRecord, add: boolean): void => {
+      let mine = this.byInode.get(r.inodeId)
+      if (add) {
+        if (mine === undefined) this.byInode.set(r.inodeId, (mine = new Set()))
+        mine.add(r.id)
+      } else {
+        mine?.delete(r.id)
+        if (mine?.size === 0) this.byInode.delete(r.inodeId)
+      }
       for (const n of new Set([...r.replicas, ...r.corrupt])) {
         let s = this.byNode.get(n)
         if (add) {
@@ -110,10 +134,32 @@ export class BlockMap implements MetaModule {
         index(next, true)
       },
       onDelete: (_k, prev) => index(prev, false),
-      onClear: () => this.byNode.clear(),
+      onClear: () => {
+        this.byNode.clear()
+        this.byInode.clear()
+      },
     })
     this.datanodes = store.table('fs.datanode', protoCodec<DatanodeRecord>(pb.DatanodeRecord))
     this.counters = store.table('fs.blockcounter', counterCodec)
+    this.ns().attachBlockHooks({
+      moveBlocks: (ids, inodeId) => {
+        for (const id of ids) {
+          const rec = this.blocks.get(be64(id))
+          if (rec !== undefined) this.blocks.put(be64(id), { ...rec, inodeId })
+        }
+      },
+      truncateBlock: (id, length, genStamp) => {
+        const rec = this.blocks.get(be64(id))
+        if (rec === undefined) throw new FsError('BLOCK_NOT_FOUND', `block ${id} is not in the block map`)
+        this.blocks.put(be64(id), {
+          ...rec,
+          length,
+          genStamp,
+          truncateFromGenStamp: rec.truncateFromGenStamp || rec.genStamp,
+          appendGenStamp: 0,
+        })
+      },
+    })
   }
 
   init(): void {
@@ -128,6 +174,10 @@ export class BlockMap implements MetaModule {
         return this.addBlock(ctx, cmd.addBlock!)
       case 'completeFile':
         return this.completeFile(ctx, cmd.completeFile!)
+      case 'reopenBlock':
+        return this.reopenBlock(ctx, cmd.reopenBlock!)
+      case 'updatePipeline':
+        return this.updatePipeline(ctx, cmd.updatePipeline!)
       case 'updateReplicas':
         this.requireSuperuser(ctx)
         return this.updateReplicas(cmd.updateReplicas!)
@@ -149,17 +199,11 @@ export class BlockMap implements MetaModule {
   // ---- commands
 
   private addBlock(ctx: ApplyContext, c: pb.IAddBlock): { blockId: number; genStamp: number } {
-    const file = this.ns().fileUnderLease(ctx, c.path ?? '')
+    const file = this.ns().fileUnderLease(ctx, { fileId: Number(c.fileId ?? 0), path: c.path ?? '' })
     const targets = c.targets ?? []
-    if (targets.length === 0) throw new FsError('NOT_ENOUGH_DATANODES', 'AddBlock carries no targets')
-    if (new Set(targets).size !== targets.length)
-      throw new FsError('INVALID_ARGUMENT', 'AddBlock targets repeat')
-    if (targets.length > file.replication)
-      throw new FsError('INVALID_ARGUMENT', `${targets.length} targets for replication ${file.replication}`)
-    for (const t of targets) {
-      const st = this.datanodes.get(t)?.state ?? 0
-      if (st !== 0) throw new FsError('NOT_ENOUGH_DATANODES', `datanode ${t} is ${datanodeStateName(st)}`)
-    }
+    this.checkTargets(targets, file.replication)
+    // HDFS charges a block under construction at its full size until it completes.
+    this.ns().chargeBlock(file, file.blockSize * file.replication)
     const id = this.counters.get('nextBlockId')!.value
     this.counters.put('nextBlockId', { value: id + 1 })
     this.blocks.put(be64(id), {
@@ -173,25 +217,82 @@ export class BlockMap implements MetaModule {
       corrupt: [],
       targets: [...targets],
       replication: file.replication,
+      appendGenStamp: 0,
+      truncateFromGenStamp: 0,
     })
     return { blockId: id, genStamp: ctx.index }
   }
 
+  /** Distinct targets, at most `replication`, none draining or decommissioned. */
+  private checkTargets(targets: readonly string[], replication: number): void {
+    if (targets.length === 0) throw new FsError('NOT_ENOUGH_DATANODES', 'the block has no targets')
+    if (new Set(targets).size !== targets.length) throw new FsError('INVALID_ARGUMENT', 'targets repeat')
+    if (targets.length > replication)
+      throw new FsError('INVALID_ARGUMENT', `${targets.length} targets for replication ${replication}`)
+    for (const t of targets) {
+      const st = this.datanodes.get(t)?.state ?? 0
+      if (st !== 0) throw new FsError('NOT_ENOUGH_DATANODES', `datanode ${t} is ${datanodeStateName(st)}`)
+    }
+  }
+
+  /** An append continues the partial last block (HDFS's append): a new stamp for the write. */
+  private reopenBlock(
+    ctx: ApplyContext,
+    c: pb.IReopenBlock,
+  ): { blockId: number; genStamp: number; fromGenStamp: number; length: number } {
+    const file = this.ns().fileUnderLease(ctx, { fileId: Number(c.fileId ?? 0) })
+    const last = file.blocks[file.blocks.length - 1]
+    const rec = last === undefined ? undefined : this.blocks.get(be64(last.id))
+    if (rec === undefined || rec.state !== COMPLETE || rec.length >= file.blockSize)
+      throw new FsError('INVALID_ARGUMENT', `inode ${file.id} has no partial last block to continue`)
+    const targets = c.targets ?? []
+    this.checkTargets(targets, file.replication)
+    for (const t of targets)
+      if (!rec.replicas.includes(t))
+        throw new FsError('INVALID_ARGUMENT', `datanode ${t} holds no good replica of block ${rec.id}`)
+    this.ns().chargeBlock(file, (file.blockSize - rec.length) * file.replication)
+    this.blocks.put(be64(rec.id), {
+      ...rec,
+      appendGenStamp: ctx.index,
+      truncateFromGenStamp: 0,
+      targets: [...targets],
+    })
+    return { blockId: rec.id, genStamp: ctx.index, fromGenStamp: rec.genStamp, length: rec.length }
+  }
+
+  /** Pipeline recovery: the block being written gets a new stamp and the surviving targets. */
+  private updatePipeline(ctx: ApplyContext, c: pb.IUpdatePipeline): { genStamp: number } {
+    const file = this.ns().fileUnderLease(ctx, { fileId: Number(c.fileId ?? 0) })
+    const id = Number(c.blockId ?? 0)
+    const rec = this.blocks.get(be64(id))
+    if (rec === undefined || rec.inodeId !== file.id || (rec.state !== UC && rec.appendGenStamp === 0))
+      throw new FsError('INVALID_ARGUMENT', `block ${id} is not being written in inode ${file.id}`)
+    const targets = c.targets ?? []
+    this.checkTargets(targets, file.replication)
+    this.blocks.put(
+      be64(id),
+      rec.state === UC
+        ? { ...rec, genStamp: ctx.index, targets: [...targets] }
+        : { ...rec, appendGenStamp: ctx.index, targets: [...targets] },
+    )
+    return { genStamp: ctx.index }
+  }
+
   private completeFile(ctx: ApplyContext, c: pb.ICompleteFile): { size: number } {
-    const path = c.path ?? ''
-    const file = this.ns().fileUnderLease(ctx, path)
+    const ref = { fileId: Number(c.fileId ?? 0), path: c.path ?? '' }
+    const file = this.ns().fileUnderLease(ctx, ref)
     const commits = c.blocks ?? []
     const listed: Block[] = []
+    const lastId = file.blocks[file.blocks.length - 1]?.id
     for (const b of commits) {
       const id = Number(b.id ?? 0)
+      const genStamp = Number(b.genStamp ?? 0)
       const rec = this.blocks.get(be64(id))
-      if (
-        rec === undefined ||
-        rec.inodeId !== file.id ||
-        rec.state !== UC ||
-        rec.genStamp !== Number(b.genStamp ?? 0)
-      )
-        throw new FsError('INVALID_ARGUMENT', `block ${id} is not a block under construction of ${path}`)
+      const fresh = rec !== undefined && rec.state === UC && rec.genStamp === genStamp
+      const appended =
+        rec !== undefined && rec.state === COMPLETE && id === lastId && rec.appendGenStamp === genStamp
+      if (rec === undefined || rec.inodeId !== file.id || !(fresh || appended))
+        throw new FsError('INVALID_ARGUMENT', `block ${id} is not a block being written of inode ${file.id}`)
       const replicas = [...new Set(b.replicas ?? [])].sort()
       if (replicas.length === 0) throw new FsError('INVALID_ARGUMENT', `block ${id} has no replica`)
       const length = Number(b.length ?? 0)
@@ -199,17 +300,28 @@ export class BlockMap implements MetaModule {
         ...rec,
         state: COMPLETE,
         length,
+        genStamp,
         checksum: b.checksum ?? 0,
         replicas,
+        corrupt: [],
+        targets: [],
         replication: file.replication,
+        appendGenStamp: 0,
+        truncateFromGenStamp: 0,
       })
-      listed.push({ id, length, genStamp: rec.genStamp })
+      listed.push({ id, length, genStamp })
     }
     const done = new Set(listed.map((b) => b.id))
-    for (const [key, rec] of [...this.blocks.range('')]) {
-      if (rec.inodeId === file.id && rec.state === UC && !done.has(rec.id)) this.blocks.delete(key)
+    // The file's own records only (a per-inode index), not the whole block table.
+    for (const id of [...(this.byInode.get(file.id) ?? [])].sort((a, b) => a - b)) {
+      const rec = this.blocks.get(be64(id))
+      if (rec !== undefined && rec.state === UC && !done.has(id)) this.blocks.delete(be64(id))
     }
-    const inode = this.ns().completeWithBlocks(ctx, path, listed, !!c.dropInline)
+    // A reopened last block the writer did not finish keeps its committed length and stamp.
+    const last = lastId === undefined ? undefined : this.blocks.get(be64(lastId))
+    if (last !== undefined && last.appendGenStamp !== 0 && !done.has(last.id))
+      this.blocks.put(be64(last.id), { ...last, appendGenStamp: 0, targets: [] })
+    const inode = this.ns().completeWithBlocks(ctx, ref, listed, !!c.dropInline)
     return { size: inode.size }
   }
 
@@ -240,6 +352,13 @@ export class BlockMap implements MetaModule {
           ? undefined
           : { ...r, replicas: r.replicas.filter((x) => x !== n), corrupt: [...r.corrupt, n].sort() },
       )
+    for (const raw of c.truncated ?? []) {
+      const key = be64(Number(raw))
+      const rec = this.blocks.get(key)
+      if (rec === undefined || rec.truncateFromGenStamp === 0) continue
+      this.blocks.put(key, { ...rec, truncateFromGenStamp: 0 })
+      changed++
+    }
     for (const ch of c.added ?? [])
       edit(ch, (r, n) =>
         r.state !== COMPLETE || r.replicas.includes(n) || r.corrupt.includes(n)

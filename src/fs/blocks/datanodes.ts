@@ -20,6 +20,10 @@ export interface DatanodeSoft {
   availableBytes: number
   pendingDeletes: Set<number>
   pendingTransfers: pb.ITransferCommand[]
+  /** Replicas to truncate (after a truncate inside their block), sent with the next heartbeat reply. */
+  pendingTruncates: Map<number, pb.ITruncateCommand>
+  /** Blocks truncated inside whose replica this node reported at the new stamp and length. */
+  truncated: Set<number>
   /**
    * The Raft term in which this leader took the datanode's last full report; -1: none, or its replicas
    * were dropped since. An incremental report only applies on top of a full one this leader has seen
@@ -59,6 +63,8 @@ export class Datanodes {
         availableBytes: 0,
         pendingDeletes: new Set(),
         pendingTransfers: [],
+        pendingTruncates: new Map(),
+        truncated: new Set(),
         fullReportTerm: -1,
       }
       this.soft.set(id, s)

@@ -56,6 +56,8 @@ export interface LeaderGroup extends ConsensusGroup {
 export interface LocalReplicas {
   /** Bytes [offset, offset+length) of a replica (fewer at its end); into `into` when given. */
   read(blockId: number, offset: number, length: number, into?: Buffer): Promise<Uint8Array>
+  /** The replica's stamp and length, when this node holds it. */
+  info(blockId: number): { readonly genStamp: number; readonly length: number } | undefined
 }
 
 export interface BlockManagerInit {
@@ -79,6 +81,8 @@ export interface BlockManagerInit {
   readonly logger?: FsLogger
   /** Where the block manager's metrics go (the daemon's registry); none without it. */
   readonly metrics?: Registry
+  /** How other nodes' APIs are reached (write Locations point at a datanode's): https with --tls. */
+  readonly httpScheme?: 'http' | 'https'
   /**
    * Checks who an allocation is for (src/auth): a block is allocated as the principal its request's
    * grant proves (the grant a metadata node signed for the write), never as the request's `user`.
@@ -86,6 +90,21 @@ export interface BlockManagerInit {
    * their caller with it after their barrier (Authenticator.recheck).
    */
   readonly authenticator?: Authenticator
+}
+
+/** Where a file's bytes can be read: each block (an inline file: one piece) with its good live replicas. */
+export interface LocatedFile {
+  readonly length: number
+  readonly underConstruction: boolean
+  readonly blocks: readonly {
+    readonly blockId: number
+    readonly genStamp: number
+    readonly offset: number
+    readonly length: number
+    /** Every replica known is corrupt. */
+    readonly corrupt: boolean
+    readonly replicas: readonly { node: string; host: string; port: number; zone: string }[]
+  }[]
 }
 
 export interface BlockHealth {
@@ -137,8 +156,8 @@ export interface BlockManager extends BlockReads {
   heartbeat(from: string, req: pb.IHeartbeatRequest): Promise<pb.IHeartbeatReply>
   /** Places and commits the next block of a file (leader only: NOT_LEADER elsewhere). */
   allocate(req: AllocRequest, signal?: AbortSignal): Promise<AllocReply>
-  /** The HTTP base URL of a datanode to send write data to (this node when it is one). */
-  writeTarget(): string | undefined
+  /** A datanode to send write data to (this node when it is one): its API's base URL and node id. */
+  writeTarget(): { url: string; node: string } | undefined
   inlineThreshold(): number
   /** A datanode's zone (heartbeats on the leader, the gossip view elsewhere). */
   zoneOf(node: string): string
@@ -151,6 +170,14 @@ export interface BlockManager extends BlockReads {
   health(signal?: AbortSignal): Promise<BlockHealth>
   /** The datanode of this node hands its store over (local reads), and hears of corrupt local replicas. */
   attachLocalStore(store: LocalReplicas, onCorrupt: (blockId: number) => void): void
+  /**
+   * Where the bytes of a file can be read (WebHDFS GETFILEBLOCKLOCATIONS), read linearizably: each
+   * block with its good replicas on live nodes (host and port of their API, zone); an inline file is
+   * one piece held by the live metadata nodes.
+   */
+  locate(caller: Caller, path: string, signal?: AbortSignal): Promise<LocatedFile>
+  /** The datanodes' capacity, used and remaining bytes (this node's soft state: the leader's is whole). */
+  fsStatus(): { capacity: number; used: number; remaining: number }
   /** A file's block layout, read linearizably; the caller needs read access to the file. */
   fileBlocks(caller: Caller, path: string, signal?: AbortSignal): Promise<FileBlocks>
   /** Starts (DRAINING) or cancels (NORMAL) a decommission; admins only (checked in apply). */
@@ -242,6 +269,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   ): AsyncGenerator<Uint8Array> {
     const rec = map().block(id)
     const replicas = orderReplicas(rec?.replicas ?? [])
+    // A replica older than the block is never served; after a truncate inside it, one at the stamp
+    // before still holds the kept prefix until its datanode truncates it.
+    const minGenStamp = rec === undefined ? 0 : rec.truncateFromGenStamp || rec.genStamp
     let pos = from
     let lastErr: unknown
     for (const node of replicas) {
@@ -251,6 +281,9 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
             const into = await buffers?.take()
             let piece: Uint8Array
             try {
+              const info = localStore.info(id)
+              if (info === undefined || info.genStamp < minGenStamp || info.length < to)
+                throw new FsError('BLOCK_NOT_FOUND', `the replica of ${id} here is stale or short`)
               piece = await localStore.read(id, pos, Math.min(READ_PIECE_BYTES, to - pos), into)
             } catch (err) {
               if (into !== undefined) buffers?.release(into)
@@ -264,7 +297,7 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
             yield piece
           }
         } else {
-          for await (const piece of readRemote(init.peers, node, id, pos, to - pos, signal)) {
+          for await (const piece of readRemote(init.peers, node, id, pos, to - pos, minGenStamp, signal)) {
             pos += piece.length
             yield piece
           }
@@ -315,10 +348,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       if (r !== undefined && !r.corrupt.includes(from)) corrupt.push({ blockId: id, node: from })
       if (r === undefined) deletes.add(id)
     }
+    const truncates: pb.ITruncateCommand[] = []
     for (const [id, b] of reported) {
       const r = m.block(id)
-      if (r === undefined || r.genStamp !== Number(b.genStamp)) deletes.add(id)
-      else if (r.corrupt.includes(from)) {
+      const gs = Number(b.genStamp)
+      if (r !== undefined && r.appendGenStamp !== 0 && gs === r.appendGenStamp) continue // an append finishing
+      if (r !== undefined && r.truncateFromGenStamp !== 0 && gs === r.truncateFromGenStamp) {
+        // Truncated inside the block: this replica still has the older, longer form.
+        truncates.push({ blockId: id, fromGenStamp: gs, toGenStamp: r.genStamp, length: r.length })
+        continue
+      }
+      // A replica at another stamp (older: a pipeline or an append went on without it), or of another
+      // length than the block's, never counts and is deleted.
+      const wrongLength = r !== undefined && r.state === BLOCK_STATE.COMPLETE && Number(b.length) !== r.length
+      if (r === undefined || r.genStamp !== gs || wrongLength) {
+        deletes.add(id)
+        if (r !== undefined && (r.replicas.includes(from) || r.corrupt.includes(from)))
+          removed.push({ blockId: id, node: from })
+      } else if (r.truncateFromGenStamp !== 0) {
+        s.truncated.add(id)
+        continue
+      } else if (r.corrupt.includes(from)) {
         // As HDFS: a corrupt replica goes only once enough good ones exist (it may be the last copy).
         if (goodLive(r).length >= r.replication) deletes.add(id)
       } else if (corruptIds.has(id) || r.state !== BLOCK_STATE.COMPLETE || r.replicas.includes(from)) continue
@@ -336,6 +386,8 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     }
     for (const id of s.pendingDeletes) deletes.add(id)
     s.pendingDeletes.clear()
+    for (const t of s.pendingTruncates.values()) if (!reported.has(Number(t.blockId))) truncates.push(t)
+    s.pendingTruncates.clear()
     if (added.length + removed.length + corrupt.length > 0) {
       await propose({ updateReplicas: { added, removed, corrupt } })
       if (corrupt.length > 0)
@@ -343,7 +395,27 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     }
     if (!incremental) s.fullReportTerm = term
     const transfers = s.pendingTransfers.splice(0)
-    return { leader: true, deleteBlocks: [...deletes], transfers }
+    return { leader: true, deleteBlocks: [...deletes], transfers, truncates }
+  }
+
+  /** Proposes a block command as the writer: the principal of its grant, with its lease (clientName). */
+  const asWriter = async (
+    req: AllocRequest,
+    cmd: mpb.Command.$Properties,
+    signal?: AbortSignal,
+  ): Promise<unknown> => {
+    const identity = await allocationIdentity(req, signal)
+    const r = (await metaGroup.propose(
+      encodeCommand({
+        nowMs: clock.now(),
+        ...identity,
+        clientName: req.clientName,
+        ...cmd,
+      }),
+      { signal },
+    )) as MetaResult
+    if (!r.ok) throw errorFromResult(r.code, r.message)
+    return r.value
   }
 
   /** Who the block is allocated as: the principal of the request's grant (see BlockManagerInit.authenticator). */
@@ -358,7 +430,11 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     // Checked again at commit by the auth guard: no barrier here.
     const p = await authn.authenticate(
       { grant: req.grant },
-      { signal, fresh: false, use: { op: 'addBlock', path: req.path } },
+      {
+        signal,
+        fresh: false,
+        use: { op: 'addBlock', path: req.path, ...(req.fileId ? { fileId: req.fileId } : {}) },
+      },
     )
     if (p === undefined) throw new AuthError('UNAUTHENTICATED')
     return commandIdentity(p, selfId)
@@ -366,15 +442,40 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
 
   const allocate = async (req: AllocRequest, signal?: AbortSignal): Promise<AllocReply> => {
     if (!isLeader()) throw Object.assign(new Error('not the metadata leader'), { code: 'NOT_LEADER' })
-    const id = ns().idOf(req.path)
+    // The writer saw its CreateFile/Append applied on its own replica; this one may apply it a moment
+    // later: read after a barrier (one round per block).
+    await metaGroup.readBarrier({ signal })
+    const id = req.fileId !== undefined && req.fileId > 0 ? req.fileId : ns().idOf(req.path)
     const file = id === undefined ? undefined : ns().fileById(id)
     if (file === undefined) throw new FsError('FILE_NOT_FOUND', `File does not exist: ${req.path}`)
+    if (req.continueLast === true) {
+      // An append continues the partial last block on its good live replicas (the writer first).
+      const last = file.blocks[file.blocks.length - 1]
+      const rec = last === undefined ? undefined : map().block(last.id)
+      const live = rec === undefined ? [] : goodLive(rec).filter((n) => !req.exclude.includes(n))
+      if (rec !== undefined && rec.length < file.blockSize && live.length > 0) {
+        const targets = [...live].sort((a, b) => Number(b === req.writer) - Number(a === req.writer))
+        const v = (await asWriter(req, { reopenBlock: { fileId: file.id, targets } }, signal)) as {
+          blockId: number
+          genStamp: number
+          fromGenStamp: number
+          length: number
+        }
+        return {
+          blockId: v.blockId,
+          genStamp: v.genStamp,
+          targets,
+          blockSize: file.blockSize,
+          reopen: { fromGenStamp: v.fromGenStamp, resumeFrom: v.length, length: v.length },
+        }
+      }
+    }
     const candidates = datanodes.candidates(map())
     const targets = chooseTargets({
       candidates,
       count: file.replication,
       blockBytes: file.blockSize,
-      writer: req.writer,
+      writer: req.noLocalWrite === true ? undefined : req.writer,
       exclude: req.exclude,
       rng,
     })
@@ -393,18 +494,10 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
         `no live datanode with ${file.blockSize} bytes free (known: ${soft.size}, live: ${candidates.filter((c) => c.live).length}, excluded: ${req.exclude.join(',') || 'none'})`,
       )
     }
-    const identity = await allocationIdentity(req, signal)
-    const r = (await metaGroup.propose(
-      encodeCommand({
-        nowMs: clock.now(),
-        ...identity,
-        clientName: req.clientName,
-        addBlock: { path: req.path, targets },
-      }),
-      { signal },
-    )) as MetaResult
-    if (!r.ok) throw errorFromResult(r.code, r.message)
-    const v = r.value as { blockId: number; genStamp: number }
+    const v = (await asWriter(req, { addBlock: { path: req.path, fileId: file.id, targets } }, signal)) as {
+      blockId: number
+      genStamp: number
+    }
     return { blockId: v.blockId, genStamp: v.genStamp, targets, blockSize: file.blockSize }
   }
 
@@ -494,14 +587,99 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     inlineThreshold: () => sm.settings().inlineThreshold,
     zoneOf: (node) => datanodes.zoneOf(node),
     writeTarget() {
+      const scheme = init.httpScheme ?? 'http'
       const view = init.cluster.view()
       const self = view.find((n) => n.self)
-      if (localStore !== undefined && self?.httpAddr) return `http://${self.httpAddr}`
+      if (localStore !== undefined && self?.httpAddr)
+        return { url: `${scheme}://${self.httpAddr}`, node: selfId }
       const dns = view
         .filter((n) => !n.self && n.roles.includes('datanode') && n.liveness === 'alive' && n.httpAddr !== '')
         .map((n) => ({ n, sameZone: Number(n.zone === init.zone), key: shuffleKey() }))
         .sort((a, b) => b.sameZone - a.sameZone || a.key - b.key)
-      return dns[0] ? `http://${dns[0].n.httpAddr}` : undefined
+      return dns[0] ? { url: `${scheme}://${dns[0].n.httpAddr}`, node: dns[0].n.id } : undefined
+    },
+
+    async locate(caller, path, signal) {
+      await metaGroup.readBarrier({ signal })
+      init.authenticator?.recheck(caller as Principal)
+      const file = ns().fileForRead(caller, path)
+      const where = (
+        node: string,
+      ): { node: string; host: string; port: number; zone: string } | undefined => {
+        const addr = init.cluster.view().find((n) => n.id === node)?.httpAddr ?? ''
+        const colon = addr.lastIndexOf(':')
+        if (colon <= 0) return undefined
+        return {
+          node,
+          host: addr.slice(0, colon).replace(/^\[|\]$/g, ''),
+          port: Number(addr.slice(colon + 1)),
+          zone: datanodes.zoneOf(node) || (init.cluster.view().find((n) => n.id === node)?.zone ?? ''),
+        }
+      }
+      const underConstruction = ns().hasLease(file.id)
+      if (file.inlined) {
+        const holders = init.cluster
+          .view()
+          .filter((n) => n.roles.includes('metadata') && (n.self || n.liveness === 'alive'))
+          .map((n) => where(n.id))
+          .filter((r) => r !== undefined)
+        return {
+          length: file.size,
+          underConstruction,
+          blocks:
+            file.size === 0
+              ? []
+              : [
+                  {
+                    blockId: 0,
+                    genStamp: 0,
+                    offset: 0,
+                    length: file.size,
+                    corrupt: false,
+                    replicas: holders,
+                  },
+                ],
+        }
+      }
+      const m = map()
+      let offset = 0
+      // Liveness from the gossip view: heartbeats (the leader's soft state) are not known off the leader.
+      const up = (n: string): boolean => {
+        if (n === selfId) return localStore !== undefined
+        const l = datanodes.memberOf(n)?.liveness
+        return l === 'alive' || l === 'suspect'
+      }
+      const blocks = file.blocks.map((b) => {
+        const r = m.block(b.id)
+        const good = r === undefined ? [] : r.replicas.filter(up)
+        const replicas = orderReplicas(good)
+          .map(where)
+          .filter((x) => x !== undefined)
+        const out = {
+          blockId: b.id,
+          genStamp: b.genStamp,
+          offset,
+          length: b.length,
+          corrupt: good.length === 0 && (r?.corrupt.length ?? 0) > 0,
+          replicas,
+        }
+        offset += b.length
+        return out
+      })
+      return { length: file.size, underConstruction, blocks }
+    },
+
+    fsStatus() {
+      let capacity = 0
+      let used = 0
+      let remaining = 0
+      for (const [id, s] of soft) {
+        if (!datanodes.isLive(id)) continue
+        capacity += s.capacityBytes
+        used += s.usedBytes
+        remaining += s.availableBytes
+      }
+      return { capacity, used, remaining }
     },
 
     async open(caller, path, offset, length, signal, buffers) {

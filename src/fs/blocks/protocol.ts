@@ -25,13 +25,17 @@ export const READ_FRAME_BYTES = 1024 * 1024
 export const BLOCK_FRAME_BYTES_MAX = 2 * 1024 * 1024
 
 export interface AllocRequest {
+  /** The file's path when it was opened (for messages; the file is `fileId`). */
   readonly path: string
+  /** The file being written, by inode id (0: by path). */
+  readonly fileId?: number
   /** The writer as the datanode knows it (from the Location's token); the grant decides. */
   readonly user: string
   readonly groups: readonly string[]
   /**
-   * The grant the metadata node signed for this write (src/auth/grant.ts): the leader allocates the
-   * block as the principal it proves, after checking its signature, signer, expiry and scope.
+   * The token of the write (a grant the metadata node signed, src/api/routes/write-token.ts): the
+   * leader allocates the block as the principal it proves, after checking its signature, signer,
+   * expiry and scope (`addBlock` on `path`, and on `fileId` when the grant names its file).
    */
   readonly grant?: string
   readonly clientName: string
@@ -39,6 +43,10 @@ export interface AllocRequest {
   readonly writer: string
   /** Datanodes that failed in this write's pipelines. */
   readonly exclude: readonly string[]
+  /** An append: continue the file's last block when it is partial and has a live replica. */
+  readonly continueLast?: boolean
+  /** Hadoop's NO_LOCAL_WRITE: do not prefer the writer's node for the first replica. */
+  readonly noLocalWrite?: boolean
 }
 
 export interface AllocReply {
@@ -46,6 +54,8 @@ export interface AllocReply {
   readonly genStamp: number
   readonly targets: string[]
   readonly blockSize: number
+  /** Set when the file's last block is continued: its replicas at `fromGenStamp` keep `length` bytes. */
+  readonly reopen?: { readonly fromGenStamp: number; readonly resumeFrom: number; readonly length: number }
 }
 
 /** Datanode heartbeats: 5 gossip intervals, within 0.3..3 s (HDFS: 3 s). */

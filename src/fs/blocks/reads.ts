@@ -79,25 +79,49 @@ export class ReadBuffers {
   }
 }
 
-/** Reads [offset, offset+length) of a block from `peer`, yielding pieces; throws on an error frame. */
+/** A remote replica that sends nothing for this long is given up (the reader tries the next one). */
+export const READ_IDLE_MS = 30_000
+
+/**
+ * Reads [offset, offset+length) of a block from `peer`, yielding pieces; throws on an error frame. A
+ * replica older than `minGenStamp` (or shorter than the range) is not served. The read is abandoned
+ * when `signal` aborts (the client went away) or when no frame comes for READ_IDLE_MS.
+ */
 export async function* readRemote(
   streams: PeerStreams,
   peer: string,
   blockId: number,
   offset: number,
   length: number,
+  minGenStamp: number,
   signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
-  const stream = await streams.openStream(peer, READ_PROTOCOL, { signal })
+  const idle = new AbortController()
+  const both = signal === undefined ? idle.signal : AbortSignal.any([signal, idle.signal])
+  let timer = setTimeout(
+    () => idle.abort(new Error(`no data from ${peer} for ${READ_IDLE_MS} ms`)),
+    READ_IDLE_MS,
+  )
+  const stream = await streams.openStream(peer, READ_PROTOCOL, { signal: both })
+  const onAbort = (): void => stream.abort(new Error('read abandoned'))
+  both.addEventListener('abort', onAbort, { once: true })
   try {
-    await stream.send(pb.ReadRequest.encode({ blockId, offset, length }).finish(), signal)
-    await stream.close(signal)
+    await stream.send(pb.ReadRequest.encode({ blockId, offset, length, minGenStamp }).finish(), both)
+    await stream.close(both)
     for await (const f of stream.frames(BLOCK_FRAME_BYTES_MAX)) {
+      clearTimeout(timer)
       const r = pb.ReadFrame.decode(f)
       if (r.errorCode !== '') throw Object.assign(new Error(r.errorMessage), { code: r.errorCode })
       yield r.data
+      timer = setTimeout(
+        () => idle.abort(new Error(`no data from ${peer} for ${READ_IDLE_MS} ms`)),
+        READ_IDLE_MS,
+      )
     }
+    both.throwIfAborted()
   } finally {
+    clearTimeout(timer)
+    both.removeEventListener('abort', onAbort)
     if (stream.open) stream.abort(new Error('read finished'))
   }
 }

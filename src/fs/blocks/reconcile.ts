@@ -76,8 +76,25 @@ export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
   if (removed.length > 0) await propose({ updateReplicas: { removed } })
   // 3. Under-replicated → transfers; surplus and corrupt replicas → removals.
   const surplus: mpb.IReplicaChange[] = []
+  const truncated: number[] = []
   for (const r of m.all()) {
     if (r.state !== BLOCK_STATE.COMPLETE) continue
+    if (r.truncateFromGenStamp !== 0) {
+      // Truncated inside: each holder truncates its replica (sent with its next heartbeat reply) until
+      // every one reported the new stamp and length; then the older stamp is no longer accepted.
+      const pending = r.replicas.filter((n) => soft.get(n)?.truncated.has(r.id) !== true)
+      if (pending.length === 0) {
+        truncated.push(r.id)
+        for (const n of r.replicas) soft.get(n)?.truncated.delete(r.id)
+      } else
+        for (const n of pending)
+          soft.get(n)?.pendingTruncates.set(r.id, {
+            blockId: r.id,
+            fromGenStamp: r.truncateFromGenStamp,
+            toGenStamp: r.genStamp,
+            length: r.length,
+          })
+    }
     const good = goodLive(r)
     // A block back at its replication has no transfer left to wait for: forget the one handed out,
     // or a block healed less than TRANSFER_TIMEOUT_MS ago that loses another replica would wait
@@ -129,7 +146,8 @@ export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
       }
     }
   }
-  if (surplus.length > 0) await propose({ updateReplicas: { removed: surplus } })
+  if (surplus.length > 0 || truncated.length > 0)
+    await propose({ updateReplicas: { removed: surplus, truncated } })
   // 4. Decommissioning: a draining node whose blocks all live elsewhere is done.
   for (const d of m.datanodeRecords()) {
     if (m.datanodeState(d.id) !== 'DRAINING') continue

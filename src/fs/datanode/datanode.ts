@@ -10,21 +10,14 @@
  *    src/api/routes/datanode.ts).
  *  - Scans its replicas for rot in the background (./scanner.ts) when a scan rate is set.
  */
-import type { Clock, Rng } from '../../consensus/index.js'
+import { defaultRaftGroupConfig, type Clock, type Rng } from '../../consensus/index.js'
 import { Periodic } from '../../lib/index.js'
-import {
-  encodeCommand,
-  metaProto,
-  type ConsensusGroup,
-  type MetaResult,
-  type MetaStateMachine,
-} from '../../meta/index.js'
+import { encodeCommand, metaProto, type MetaResult } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
 import { BLOCK_PROTOCOLS, type AllocReply, type AllocRequest, type BlockManager } from '../blocks/index.js'
 import { crc32c } from '../crc32c.js'
 import { errorFromResult, FsError } from '../errors.js'
 import { silentFsLogger, type FsLogger } from '../logger.js'
-import type { Namespace } from '../namespace.js'
 import type { PeerNetwork } from '../peers.js'
 import { localStage, openRemoteStage, servePipeline, type PacketIn } from './pipeline.js'
 import { BlockReporter } from './reports.js'
@@ -37,7 +30,11 @@ import pb = hopsd.datanode
 import mpb = metaProto.meta
 
 const TRANSFERS_MAX = 4
+/** A replica transfer that has not finished in this long is abandoned (the leader hands it out again). */
+const TRANSFER_TIMEOUT_MS = 10 * 60_000
 const TRANSFER_QUEUE_MAX = 10_000
+/** The most bytes an inline write holds: the largest proposal the metadata group takes. */
+const INLINE_BYTES_MAX = defaultRaftGroupConfig.maxBatchBytes
 /** Inline threshold assumed by a datanode without a metadata replica when the request names none. */
 const INLINE_THRESHOLD_DEFAULT = 65_536
 
@@ -50,8 +47,6 @@ export interface MetadataClient {
   propose(command: Uint8Array, opts?: { grant?: string }): Promise<unknown>
   /** The metadata leader's node id; undefined while the group has none. */
   leaderId(): Promise<string | undefined>
-  /** HOST:PORT of a live metadata node's HTTP API (inline bytes are read there); undefined when none. */
-  metadataHttpAddr(): string | undefined
 }
 
 export interface DatanodeInit {
@@ -62,8 +57,6 @@ export interface DatanodeInit {
   readonly metadata: MetadataClient
   /** This node's block manager when it is also a metadata node (called directly, not over the network). */
   readonly localManager?: BlockManager
-  /** This node's metadata replica, when it has one (inline bytes are read from it). */
-  readonly localMeta?: { readonly group: ConsensusGroup; readonly stateMachine: MetaStateMachine }
   /** Wall-clock ms: heartbeats, retries, commands' `nowMs`. */
   readonly clock: Clock
   /** Seeded: the client names of writes. */
@@ -77,7 +70,7 @@ export interface DatanodeInit {
 export interface Datanode {
   readonly store: BlockStore
   /** Writes the body of a CREATE/APPEND step two; on failure the rest of the body is read and dropped. */
-  write(args: Omit<WriteArgs, 'inline'> & { inline?: number }): Promise<void>
+  write(args: WriteArgs): Promise<void>
   /** The inline threshold: the cluster setting when this node has a metadata replica, else 64 KiB. */
   inlineThreshold(): number
   /** Opens the store, serves the pipeline and reads, starts heartbeats (and the scanner). */
@@ -89,7 +82,6 @@ export function createDatanode(init: DatanodeInit): Datanode {
   const { selfId, clock, rng, peers } = init
   const log = init.logger ?? silentFsLogger
   const manager = init.localManager
-  const localMeta = init.localMeta
   const store = createBlockStore(init.store)
   const corrupt = new Set<number>()
   const unhandles: (() => Promise<void>)[] = []
@@ -185,6 +177,14 @@ export function createDatanode(init: DatanodeInit): Datanode {
     if (reply.fullReportRequested) return // nothing else was taken: all of it again, in full
     for (const id of sentCorrupt) corrupt.delete(id)
     for (const id of reply.deleteBlocks) await store.delete(Number(id))
+    for (const t of reply.truncates ?? []) {
+      if (store.info(Number(t.blockId))?.genStamp === Number(t.toGenStamp)) continue // done already
+      await store
+        .truncate(Number(t.blockId), Number(t.fromGenStamp), Number(t.toGenStamp), Number(t.length))
+        .catch((err: unknown) =>
+          log.warn({ block: Number(t.blockId), err: (err as Error).message }, 'replica truncate failed'),
+        )
+    }
     for (const t of reply.transfers) {
       if (transferQueue.length < TRANSFER_QUEUE_MAX) transferQueue.push(t)
     }
@@ -212,7 +212,13 @@ export function createDatanode(init: DatanodeInit): Datanode {
   const transfer = async (blockId: number, genStamp: number, targets: readonly string[]): Promise<void> => {
     const info = store.info(blockId)
     if (info === undefined || info.genStamp !== genStamp) return
-    const link = await openRemoteStage(peers, targets, blockId, genStamp)
+    const link = await openRemoteStage(
+      peers,
+      targets,
+      blockId,
+      genStamp,
+      AbortSignal.timeout(TRANSFER_TIMEOUT_MS),
+    )
     let seq = 0
     const next = async (): Promise<PacketIn> => {
       const off = seq * CHUNK_BYTES
@@ -222,33 +228,8 @@ export function createDatanode(init: DatanodeInit): Datanode {
       })
       return { seq: seq++, data, crc: crc32c(data), last: off + data.length >= info.length }
     }
-    await pump(link, [], next, targets)
+    await pump(link, next, targets)
     log.info({ block: blockId, targets }, 'replica transferred')
-  }
-
-  /** The inline bytes of a file (the caller holds its lease); `grant`: the write's, to read them as the writer. */
-  const inlineData = async (path: string, user: string, grant?: string): Promise<Uint8Array> => {
-    const ns = localMeta?.stateMachine.module<Namespace>('fs')
-    if (ns !== undefined) {
-      await localMeta!.group.readBarrier()
-      const id = ns.idOf(path)
-      const f = id === undefined ? undefined : ns.fileById(id)
-      return f?.inlined ? f.data : new Uint8Array(0)
-    }
-    // No replica here: read it over WebHDFS from a metadata node, as the writing user.
-    const addr = init.metadata.metadataHttpAddr()
-    if (addr === undefined)
-      throw new FsError('NOT_ENOUGH_DATANODES', 'no metadata node to read the inline bytes from')
-    const base = `http://${addr}/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}?op=OPEN`
-    const res =
-      grant === undefined
-        ? await fetch(`${base}&user.name=${encodeURIComponent(user)}`, {
-            signal: AbortSignal.timeout(30_000),
-          })
-        : await fetch(base, { signal: AbortSignal.timeout(30_000), headers: { 'x-hopsd-grant': grant } })
-    if (res.status !== 200)
-      throw new FsError('ACCESS_DENIED', `reading the inline bytes of ${path} answered ${res.status}`)
-    return new Uint8Array(await res.arrayBuffer())
   }
 
   const inlineThreshold = (): number => manager?.inlineThreshold() ?? INLINE_THRESHOLD_DEFAULT
@@ -280,20 +261,23 @@ export function createDatanode(init: DatanodeInit): Datanode {
     write: (args) =>
       writeFile({
         ...args,
-        inline: args.inline ?? inlineThreshold(),
+        // Whatever a token says, an inline body fits one proposal: never buffer more (a Location signed
+        // by a node this one took for a metadata node cannot make it hold a gigabyte).
+        inline: Math.min(args.inline, INLINE_BYTES_MAX),
         selfId,
         log,
         clock,
         rng,
-        // Every command and allocation of the write carries its grant: the metadata group checks who
+        // Every command and allocation of the write carries its token: the metadata group checks who
         // the writer is from it, not from this node.
         propose: (cmd) => propose(cmd, args.grant),
         allocate: (req) => allocate(args.grant === undefined ? req : { ...req, grant: args.grant }),
-        stage: (targets, blockId, genStamp) =>
+        stage: (targets, blockId, genStamp, resume) =>
           targets[0] === selfId
-            ? Promise.resolve(localStage({ selfId, store, streams: peers, targets, blockId, genStamp }))
-            : openRemoteStage(peers, targets, blockId, genStamp),
-        inlineData: (path, user) => inlineData(path, user, args.grant),
+            ? Promise.resolve(
+                localStage({ selfId, store, streams: peers, targets, blockId, genStamp, resume }),
+              )
+            : openRemoteStage(peers, targets, blockId, genStamp, undefined, resume),
       }),
     async start() {
       await store.start()

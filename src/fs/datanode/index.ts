@@ -18,7 +18,8 @@
  *   heartbeatMs: 1_000, scanBytesPerS: 0,
  * })
  * await datanode.start()                    // opens the store, serves pipeline and reads, heartbeats
- * await datanode.write({ op: 'CREATE', path: '/data/big.bin', user: 'alice', params, body })
+ * // The data step of a WebHDFS write, as its signed grant says (src/api/routes/datanode.ts):
+ * await datanode.write({ op: 'CREATE', path: '/data/big.bin', user: 'alice', groups: [], create, inline: 65_536, body })
  * await datanode.stop()
  *
  * // The block store alone:
@@ -27,11 +28,12 @@
  * const w = await store.createWriter(7, 1, 1 << 20)
  * await w.write(chunk) // 64 KiB chunks, the last may be shorter
  * const { length } = await w.finish() // durable now
+ * const more = await store.reopenWriter(7, 1, 2, length) // an append: the same replica, a new stamp
  * const bytes = await store.read(7, 0, length) // CORRUPT_REPLICA when a chunk fails its CRC
  * ```
  */
 export { createDatanode, type Datanode, type DatanodeInit, type MetadataClient } from './datanode.js'
-export type { WriteArgs } from './write.js'
+export type { CreateOptions, WriteArgs } from './write.js'
 export {
   createBlockStore,
   BlockStore,

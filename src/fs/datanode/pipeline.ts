@@ -7,9 +7,13 @@
  * sends PacketAck{seq} upstream once its own write and the downstream ack of that seq are both done —
  * so an ack at the head means every replica wrote the packet, and the last packet's ack means every
  * replica fsynced and finalised the block. A failure acks `ok: false` naming the first datanode that
- * failed; the writer replaces it (pipeline recovery, ./write.ts). The writer bounds the packets in
- * flight (`PIPELINE_WINDOW_PACKETS`); each stage reads the next packet only after its local write, so
- * backpressure runs up the pipeline.
+ * failed. A stage that fails because of another node keeps what it wrote (the store suspends the
+ * replica), so that the writer can go on with the survivors: a header with `reopen` continues the
+ * replica a node holds at `fromGenStamp` from `resumeFrom` bytes under the new stamp (pipeline
+ * recovery, ./write.ts; an append continuing a finalised replica is the same). The writer bounds the
+ * packets in flight (`PIPELINE_WINDOW_PACKETS`): a stage holds at most that many, and a stage that
+ * cannot forward waits (the transport's send resolves once it drained), so backpressure runs up the
+ * pipeline to the writer's body.
  */
 import { hopsd } from '../../proto/datanode.js'
 import { BLOCK_FRAME_BYTES_MAX } from '../blocks/index.js'
@@ -20,6 +24,13 @@ import pb = hopsd.datanode
 
 export const PIPELINE_PROTOCOL = '/hopsd/block-pipeline/1.0.0'
 export const PIPELINE_WINDOW_PACKETS = 64
+/**
+ * A hop that takes no packet (its transport does not drain) or sends no ack for this long has failed
+ * (HDFS's socket timeout): a stalled datanode ends in a pipeline recovery, not in a write that hangs.
+ */
+export const PIPELINE_STALL_MS = 30_000
+/** The failed node of a stage whose sender went away. */
+const UPSTREAM = 'upstream'
 
 export interface Ack {
   readonly seq: number
@@ -35,6 +46,14 @@ export interface PacketIn {
   readonly data: Uint8Array
   readonly crc: number
   readonly last: boolean
+}
+
+/** Where a pipeline continues replicas the nodes hold instead of starting them. */
+export interface Resume {
+  /** The stamp of the replicas continued. */
+  readonly fromGenStamp: number
+  /** Bytes every one of them keeps; the packets go on after them. */
+  readonly resumeFrom: number
 }
 
 /** One hop of the pipeline as the sender sees it. */
@@ -82,11 +101,19 @@ export async function openRemoteStage(
   blockId: number,
   genStamp: number,
   signal?: AbortSignal,
+  resume?: Resume,
 ): Promise<StageLink> {
   const peer = targets[0]!
   const stream = await streams.openStream(peer, PIPELINE_PROTOCOL, { signal })
   await stream.send(
-    pb.PipelineHeader.encode({ blockId, genStamp, downstream: targets.slice(1) }).finish(),
+    pb.PipelineHeader.encode({
+      blockId,
+      genStamp,
+      downstream: targets.slice(1),
+      ...(resume === undefined
+        ? {}
+        : { reopen: true, fromGenStamp: resume.fromGenStamp, resumeFrom: resume.resumeFrom }),
+    }).finish(),
     signal,
   )
   const acks = new AsyncQueue<Ack>()
@@ -112,14 +139,30 @@ export async function openRemoteStage(
     }
     acks.end()
   })()
+  const deadline = (): AbortSignal =>
+    signal === undefined
+      ? AbortSignal.timeout(PIPELINE_STALL_MS)
+      : AbortSignal.any([signal, AbortSignal.timeout(PIPELINE_STALL_MS)])
   return {
     async send(p) {
-      await stream.send(packetFrameParts(p), signal)
-      if (p.last) await stream.close(signal).catch(() => undefined)
+      await stream.send(packetFrameParts(p), deadline())
+      if (p.last) await stream.close(deadline()).catch(() => undefined)
     },
     acks,
     abort: () => stream.abort(new Error('pipeline aborted')),
   }
+}
+
+/** `p`, or a failed ack of `node` when it does not settle within PIPELINE_STALL_MS. */
+export function withStallDeadline(p: Promise<Ack>, seq: number, node: string): Promise<Ack> {
+  let timer: NodeJS.Timeout | undefined
+  const stalled = new Promise<Ack>((resolve) => {
+    timer = setTimeout(
+      () => resolve(fail(seq, node, `no ack from ${node} within ${PIPELINE_STALL_MS} ms`)),
+      PIPELINE_STALL_MS,
+    )
+  })
+  return Promise.race([p, stalled]).finally(() => clearTimeout(timer))
 }
 
 /**
@@ -137,6 +180,8 @@ export async function runStage(opts: {
   packets: AsyncIterable<PacketIn>
   onAck: (a: Ack) => Promise<void> | void
   signal?: AbortSignal
+  /** Continue the replica this node holds instead of starting one. */
+  resume?: Resume
 }): Promise<void> {
   const { selfId, store, blockId, genStamp } = opts
   let failed: Ack | undefined
@@ -156,10 +201,20 @@ export async function runStage(opts: {
   let remoteFailure: Ack | undefined
   let chain: Promise<void> = Promise.resolve()
   try {
-    writer = await store.createWriter(blockId, genStamp)
+    writer =
+      opts.resume === undefined
+        ? await store.createWriter(blockId, genStamp)
+        : await store.reopenWriter(blockId, opts.resume.fromGenStamp, genStamp, opts.resume.resumeFrom)
     if (opts.downstream.length > 0) {
       try {
-        link = await openRemoteStage(opts.streams, opts.downstream, blockId, genStamp, opts.signal)
+        link = await openRemoteStage(
+          opts.streams,
+          opts.downstream,
+          blockId,
+          genStamp,
+          opts.signal,
+          opts.resume,
+        )
       } catch (err) {
         throw Object.assign(new Error((err as Error).message), { failedNode: opts.downstream[0] })
       }
@@ -210,7 +265,7 @@ export async function runStage(opts: {
         let ack: Ack
         if (!l.ok) ack = l as Ack
         else if (remote) {
-          const r = await remote
+          const r = await withStallDeadline(remote, p.seq, opts.downstream[0]!)
           ack = r.ok ? { ...r, seq: p.seq, length: l.length, checksum: l.checksum } : { ...r, seq: p.seq }
         } else
           ack = { seq: p.seq, ok: true, failedNode: '', error: '', length: l.length, checksum: l.checksum }
@@ -231,8 +286,12 @@ export async function runStage(opts: {
       )
     failed ??= fail(-1, node, (err as Error).message)
   } finally {
-    if (failed || !(writer && store.has(blockId))) {
-      await writer?.abort().catch(() => undefined)
+    const finished = writer !== undefined && store.info(blockId)?.genStamp === genStamp && !failed
+    if (!finished) {
+      // Our own write failed: what we wrote goes. Another node failed (or the writer went away): what we
+      // wrote is kept for a pipeline recovery under a new stamp.
+      if (failed?.failedNode === selfId) await writer?.abort().catch(() => undefined)
+      else await writer?.suspend().catch(() => undefined)
       link?.abort()
     }
   }
@@ -254,7 +313,14 @@ export async function servePipeline(
       const packets: AsyncIterable<PacketIn> = {
         async *[Symbol.asyncIterator]() {
           for (;;) {
-            const f = await frames.next()
+            let f: IteratorResult<Uint8Array>
+            try {
+              f = await frames.next()
+            } catch (err) {
+              // The writer (or the stage before) went away: not this node's failure, so what it wrote
+              // is kept for a pipeline recovery.
+              throw Object.assign(new Error(`upstream: ${(err as Error).message}`), { failedNode: UPSTREAM })
+            }
             if (f.done) return
             const p = pb.Packet.decode(f.value)
             yield { seq: Number(p.seq), data: p.data, crc: p.crc, last: p.last }
@@ -268,6 +334,9 @@ export async function servePipeline(
         blockId: Number(h.blockId),
         genStamp: Number(h.genStamp),
         downstream: h.downstream,
+        resume: h.reopen
+          ? { fromGenStamp: Number(h.fromGenStamp), resumeFrom: Number(h.resumeFrom) }
+          : undefined,
         packets,
         onAck: async (a) => {
           if (!stream.open) return
@@ -288,6 +357,7 @@ export function localStage(opts: {
   targets: readonly string[]
   blockId: number
   genStamp: number
+  resume?: Resume
 }): StageLink {
   const packets = new AsyncQueue<PacketIn>()
   const acks = new AsyncQueue<Ack>()

@@ -31,6 +31,22 @@ export async function serveReads(
       const id = Number(req.blockId)
       const info = store.info(id)
       const end = Math.min(info?.length ?? 0, Number(req.offset) + Number(req.length))
+      // An older replica (a pipeline or an append went on without it) or a short one is never served.
+      if (
+        info !== undefined &&
+        (info.genStamp < Number(req.minGenStamp) || info.length < Number(req.offset) + Number(req.length))
+      ) {
+        await stream
+          .send(
+            pb.ReadFrame.encode({
+              errorCode: 'BLOCK_NOT_FOUND',
+              errorMessage: `the replica of block ${id} here is at stamp ${info.genStamp} with ${info.length} bytes`,
+            }).finish(),
+          )
+          .catch(() => undefined)
+        await stream.close().catch(() => undefined)
+        return
+      }
       const out = (frame: pb.ReadFrame.$Properties): Promise<void> =>
         stream.send(pb.ReadFrame.encode(frame).finish())
       try {

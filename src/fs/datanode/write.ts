@@ -1,11 +1,19 @@
 /**
  * The data path of a write on a datanode (WebHDFS CREATE/APPEND step two): a body up to inlineThreshold
  * becomes one inline command; a larger one is split into blocks, each placed by the leader
- * (`/hopsd/block-alloc/1.0.0`) and streamed through its pipeline while it arrives. A datanode failing
- * mid-block is excluded and the block is re-sent, from the bytes this writer keeps until the block is
- * acked, through a new pipeline (pipeline recovery: at most one block of memory per write). On close,
- * CompleteFile commits the blocks with their lengths, checksums and replicas; they become visible then.
- * A failed write leaves no damaged file: a new file is deleted, an append closes with its old content.
+ * (`/hopsd/block-alloc/1.0.0`) and streamed through its pipeline while it arrives. An append continues
+ * the file's partial last block (a new generation stamp for the same block, on its live replicas)
+ * before it starts new ones, as HDFS does.
+ *
+ * Memory is the window, not the block: the writer keeps only the packets not yet acked by every replica
+ * (PIPELINE_WINDOW_PACKETS × 64 KiB). When a datanode fails mid-block, the block gets a new stamp and
+ * the survivors as pipeline (UpdatePipeline), each survivor continues its replica from the bytes all of
+ * them acked, and only the window is sent again (HDFS's pipeline recovery); with no survivor the write
+ * fails. The write is bound to the file's inode: a rename meanwhile keeps it.
+ *
+ * On close, CompleteFile commits the blocks with their lengths, checksums and replicas; the new bytes
+ * become visible then. A failed write leaves no damaged file: a new file is deleted; an append keeps
+ * the blocks it completed (their replicas are final) and the rest of the file as it was.
  */
 import type { Clock, Rng } from '../../consensus/index.js'
 import { metaProto } from '../../meta/index.js'
@@ -13,13 +21,21 @@ import type { AllocReply, AllocRequest } from '../blocks/index.js'
 import { crc32c } from '../crc32c.js'
 import { FsError } from '../errors.js'
 import type { FsLogger } from '../logger.js'
-import { PIPELINE_WINDOW_PACKETS, type PacketIn, type StageLink } from './pipeline.js'
+import {
+  PIPELINE_STALL_MS,
+  PIPELINE_WINDOW_PACKETS,
+  type PacketIn,
+  type Resume,
+  type StageLink,
+} from './pipeline.js'
 import { CHUNK_BYTES } from './store.js'
 
 import mpb = metaProto.meta
 
 /** A block's pipeline is rebuilt at most this many times before the write fails. */
 const PIPELINE_RECOVERIES_MAX = 5
+/** How long a failed write keeps reading (and dropping) the body so that its error reaches the client. */
+const DRAIN_MS = 60_000
 
 export class PipelineFailure extends Error {
   constructor(
@@ -31,44 +47,95 @@ export class PipelineFailure extends Error {
 }
 
 /**
- * Sends `retained` packets then pulls more with `next` until one is `last`, keeping at most
- * PIPELINE_WINDOW_PACKETS unacked; resolves with the last ack. Pulled packets are appended to
- * `retained` (for a replay through another pipeline). Throws PipelineFailure naming the failed node.
+ * Sends packets pulled with `next` through `link` until one is `last`, keeping at most
+ * PIPELINE_WINDOW_PACKETS unacked; resolves with the last ack. Nothing is kept for a replay (replica
+ * transfers start over from the source replica). Throws PipelineFailure naming the failed node.
  */
 export async function pump(
   link: StageLink,
-  retained: PacketIn[],
   next: () => Promise<PacketIn>,
   targets: readonly string[],
 ): Promise<{ length: number; checksum: number }> {
-  const acks = link.acks[Symbol.asyncIterator]()
-  let inflight = 0
-  let lastAck = { length: 0, checksum: 0 }
-  const awaitAck = async (): Promise<void> => {
-    const r = await acks.next()
-    if (r.done) throw new PipelineFailure(targets[0]!, 'the pipeline closed early')
-    if (!r.value.ok) throw new PipelineFailure(r.value.failedNode || targets[0]!, r.value.error)
-    inflight--
-    lastAck = r.value
-  }
+  const window = new Window(link, targets)
   try {
-    for (let i = 0; ; i++) {
-      const p = i < retained.length ? retained[i]! : await next()
-      if (i >= retained.length) retained.push(p)
-      await link.send(p)
-      inflight++
+    for (;;) {
+      const p = await next()
+      await window.send(p)
       if (p.last) break
-      while (inflight >= PIPELINE_WINDOW_PACKETS) await awaitAck()
     }
-    while (inflight > 0) await awaitAck()
+    return await window.drain()
   } catch (err) {
     link.abort()
-    if (err instanceof PipelineFailure) throw err
-    if ((err as { code?: string }).code !== undefined && !(err as { failedNode?: string }).failedNode)
-      throw err
-    throw new PipelineFailure(targets[0]!, (err as Error).message)
+    throw asPipelineFailure(err, targets)
   }
-  return lastAck
+}
+
+/** The packets in flight on one pipeline, acked in order. */
+class Window {
+  private readonly acks: AsyncIterator<{
+    ok: boolean
+    failedNode: string
+    error: string
+    length: number
+    checksum: number
+  }>
+  private readonly unacked: PacketIn[] = []
+  private lastAck = { length: 0, checksum: 0 }
+  /** Bytes of the packets acked so far. */
+  ackedBytes = 0
+
+  constructor(
+    private readonly link: StageLink,
+    private readonly targets: readonly string[],
+  ) {
+    this.acks = link.acks[Symbol.asyncIterator]()
+  }
+
+  /** Packets sent and not yet acked by every replica (what a recovery sends again). */
+  get pending(): readonly PacketIn[] {
+    return this.unacked
+  }
+
+  async send(p: PacketIn): Promise<void> {
+    // Pending before it is handed over: a send that fails leaves it to be sent again.
+    this.unacked.push(p)
+    await this.link.send(p)
+    if (!p.last) while (this.unacked.length >= PIPELINE_WINDOW_PACKETS) await this.awaitAck()
+  }
+
+  async drain(): Promise<{ length: number; checksum: number }> {
+    while (this.unacked.length > 0) await this.awaitAck()
+    return this.lastAck
+  }
+
+  private async awaitAck(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PipelineFailure(
+              this.targets[0]!,
+              `no ack from ${this.targets[0]} within ${PIPELINE_STALL_MS} ms`,
+            ),
+          ),
+        PIPELINE_STALL_MS,
+      )
+    })
+    const r = await Promise.race([this.acks.next(), stalled]).finally(() => clearTimeout(timer))
+    if (r.done) throw new PipelineFailure(this.targets[0]!, 'the pipeline closed early')
+    if (!r.value.ok) throw new PipelineFailure(r.value.failedNode || this.targets[0]!, r.value.error)
+    const p = this.unacked.shift()!
+    this.ackedBytes += p.data.length
+    this.lastAck = r.value
+  }
+}
+
+function asPipelineFailure(err: unknown, targets: readonly string[]): unknown {
+  if (err instanceof PipelineFailure) return err
+  if ((err as { code?: string }).code !== undefined && !(err as { failedNode?: string }).failedNode)
+    return err
+  return new PipelineFailure(targets[0]!, (err as Error).message)
 }
 
 /** Reads a request body as packets of ≤ 64 KiB with a one-chunk lookahead. */
@@ -135,19 +202,40 @@ class ByteSource {
   }
 }
 
+/** What a CREATE makes (parsed and checked once, in WebHDFS step one). */
+export interface CreateOptions {
+  readonly overwrite: boolean
+  readonly createParent: boolean
+  /** The file must exist already (a createflag without CREATE). */
+  readonly mustExist: boolean
+  readonly permission: number
+  /** 0: the cluster default. */
+  readonly replication: number
+  /** 0: the cluster default. */
+  readonly blockSize: number
+}
+
 export interface WriteArgs {
   readonly op: 'CREATE' | 'APPEND'
   readonly path: string
+  /** The caller, as step one authenticated it (the write's commands carry it). */
   readonly user: string
+  readonly groups: readonly string[]
   /**
-   * The grant the metadata node signed at step one (src/auth/grant.ts), passed with every proposal and
-   * allocation of the write so that the metadata group knows who writes; absent only in tests of the
-   * datanode alone.
+   * The write's token (a grant the metadata node signed at step one, src/api/routes/write-token.ts),
+   * passed with every proposal and allocation of the write so that the metadata group knows who writes;
+   * absent only in tests of the datanode alone.
    */
   readonly grant?: string
-  readonly params: { overwrite: boolean; permission: number; replication: number; blockSize: number }
-  readonly body: AsyncIterable<Buffer>
+  /** CREATE only. */
+  readonly create?: CreateOptions
+  /** APPEND: the file by inode id (a rename since step one keeps the append); else by `path`. */
+  readonly fileId?: number
+  /** Bodies of at most this many bytes become one inline command. */
   readonly inline: number
+  /** Hadoop's NO_LOCAL_WRITE: the first replica is not put on this node by preference. */
+  readonly noLocalWrite?: boolean
+  readonly body: AsyncIterable<Buffer>
 }
 
 export type WriteDeps = WriteArgs & {
@@ -158,9 +246,12 @@ export type WriteDeps = WriteArgs & {
   rng: Rng
   propose: (cmd: mpb.Command.$Properties) => Promise<unknown>
   allocate: (req: AllocRequest) => Promise<AllocReply>
-  stage: (targets: readonly string[], blockId: number, genStamp: number) => Promise<StageLink>
-  /** The inline bytes of a file (the caller holds its lease). */
-  inlineData: (path: string, user: string) => Promise<Uint8Array>
+  stage: (
+    targets: readonly string[],
+    blockId: number,
+    genStamp: number,
+    resume?: Resume,
+  ) => Promise<StageLink>
 }
 
 /** Writes the body; on failure the rest of the body is read and dropped before the error answers. */
@@ -169,28 +260,39 @@ export async function writeFile(a: WriteDeps): Promise<void> {
   try {
     await writeFrom(a, src)
   } catch (err) {
-    await src.drain(60_000).catch(() => undefined)
+    await src.drain(DRAIN_MS).catch(() => undefined)
     throw err
   }
+}
+
+const DEFAULT_CREATE: CreateOptions = {
+  overwrite: false,
+  createParent: true,
+  mustExist: false,
+  permission: 0o644,
+  replication: 0,
+  blockSize: 0,
 }
 
 async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
   const head = await src.take(a.inline + 1)
   const small = head.length <= a.inline
-  const base = { user: a.user, groups: [] as string[] }
+  const base = { user: a.user, groups: [...a.groups] }
   const clientName = `hopsd-dn-${a.selfId.slice(-6)}-${clientSuffix(a.rng)}`
+  const c = a.create ?? DEFAULT_CREATE
   const createFile = (data: Uint8Array, close: boolean) => ({
     ...base,
     clientName: close ? '' : clientName,
     createFile: {
       path: a.path,
       data,
-      overwrite: a.params.overwrite,
-      permission: a.params.permission,
-      replication: a.params.replication,
-      blockSize: a.params.blockSize,
+      overwrite: c.overwrite,
+      permission: c.permission,
+      replication: c.replication,
+      blockSize: c.blockSize,
       close,
-      createParent: true,
+      createParent: c.createParent,
+      mustExist: c.mustExist,
     },
   })
   if (a.op === 'CREATE' && small) {
@@ -199,12 +301,16 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
   }
   let prefix: Uint8Array = new Uint8Array(0)
   let dropInline = false
-  if (a.op === 'CREATE') await a.propose(createFile(new Uint8Array(0), false))
+  let fileId: number
+  let continueLast = false
+  if (a.op === 'CREATE')
+    fileId = ((await a.propose(createFile(new Uint8Array(0), false))) as { fileId: number }).fileId
   else {
+    const byId = a.fileId === undefined ? {} : { fileId: a.fileId }
     if (small) {
       // Still inline after it (one command, as before), or a file in blocks (refused: data > 0).
       try {
-        await a.propose({ ...base, append: { path: a.path, data: head, close: true } })
+        await a.propose({ ...base, append: { path: a.path, data: head, close: true, ...byId } })
         return
       } catch (err) {
         const code = (err as { code?: string }).code
@@ -214,23 +320,23 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
     const r = (await a.propose({
       ...base,
       clientName,
-      append: { path: a.path, data: new Uint8Array(0), close: false },
-    })) as {
-      size: number
-      inlined: boolean
-    }
+      append: { path: a.path, data: new Uint8Array(0), close: false, ...byId },
+    })) as { size: number; inlined: boolean; fileId: number; path: string; inlineData?: string }
+    fileId = r.fileId
+    continueLast = !r.inlined
     if (r.inlined && r.size > 0) {
-      // The inline bytes move into the first block (the file grows past inlineThreshold).
-      try {
-        prefix = await a.inlineData(a.path, a.user)
-      } catch (err) {
+      // The inline bytes move into the first block (the file grows past inlineThreshold): the append
+      // that took the lease answered them, so nothing changed them since.
+      prefix = r.inlineData === undefined ? new Uint8Array(0) : Buffer.from(r.inlineData, 'base64')
+      if (prefix.length !== r.size) {
         await a
-          .propose({ ...base, clientName, completeFile: { path: a.path, blocks: [] } })
+          .propose({ ...base, clientName, completeFile: { path: a.path, fileId, blocks: [] } })
           .catch(() => undefined)
-        throw err
+        throw new FsError(
+          'ACCESS_DENIED',
+          `${a.path}: appending past inlineThreshold moves the file's inline bytes into a block, which needs read access to them`,
+        )
       }
-      if (prefix.length !== r.size)
-        throw new FsError('INVALID_ARGUMENT', `${a.path} changed while it was reopened`)
       dropInline = true
     }
   }
@@ -239,7 +345,7 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
     // The first bytes: the old inline content (if rewritten into blocks), then what was read so far.
     const first = Buffer.concat([prefix, head])
     let firstOff = 0
-    const takeChunk = async (n: number): Promise<Buffer> => {
+    const takeFromBody = async (n: number): Promise<Buffer> => {
       if (firstOff < first.length) {
         const out = first.subarray(firstOff, firstOff + n)
         firstOff += out.length
@@ -249,72 +355,166 @@ async function writeFrom(a: WriteDeps, src: ByteSource): Promise<void> {
       }
       return src.take(n)
     }
-    const atEnd = async (): Promise<boolean> => firstOff >= first.length && (await src.atEnd())
+    /** Packets read for a block whose first pipeline acked none of them: sent again in the next one. */
+    let pendingReplay: PacketIn[] = []
+    const takeChunk = async (n: number): Promise<Buffer> => {
+      const p = pendingReplay.shift()
+      if (p !== undefined) {
+        if (p.data.length > n) throw new Error('a packet to send again does not fit its block')
+        return Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length)
+      }
+      return takeFromBody(n)
+    }
+    const atEnd = async (): Promise<boolean> =>
+      pendingReplay.length === 0 && firstOff >= first.length && (await src.atEnd())
     const exclude: string[] = []
-    let lastFailure = ''
-    for (;;) {
-      let alloc = await a.allocate({
+    for (let fresh = 0; ;) {
+      const alloc = await a.allocate({
         path: a.path,
+        fileId,
         user: a.user,
-        groups: [],
+        groups: [...a.groups],
         clientName,
         writer: a.selfId,
         exclude,
+        continueLast,
+        noLocalWrite: a.noLocalWrite ?? false,
       })
-      const retained: PacketIn[] = []
-      let inBlock = 0
-      const next = async (): Promise<PacketIn> => {
-        const data = await takeChunk(Math.min(CHUNK_BYTES, alloc.blockSize - inBlock))
-        inBlock += data.length
-        const last = inBlock >= alloc.blockSize || (await atEnd())
-        return { seq: retained.length, data, crc: crc32c(data), last }
+      continueLast = false
+      let commit: mpb.IBlockCommit
+      try {
+        commit = await writeBlock(a, alloc, fileId, clientName, base, takeChunk, atEnd, exclude)
+      } catch (err) {
+        // Nothing of a new block was acked: place it again, away from the failed datanode (the block
+        // allocated first is forgotten on close, as it is not listed).
+        if (!(err instanceof NothingAcked)) throw err
+        if (++fresh >= PIPELINE_RECOVERIES_MAX) throw allFailed(alloc.blockId, err.failure)
+        pendingReplay = err.replay
+        continue
       }
-      let done: { length: number; checksum: number } | undefined
-      for (let attempt = 0; done === undefined; attempt++) {
-        try {
-          done = await pump(
-            await a.stage(alloc.targets, alloc.blockId, alloc.genStamp),
-            retained,
-            next,
-            alloc.targets,
-          )
-        } catch (err) {
-          const failed = err instanceof PipelineFailure ? err.failedNode : alloc.targets[0]!
-          if (attempt + 1 >= PIPELINE_RECOVERIES_MAX) throw err
-          a.log.warn(
-            { block: alloc.blockId, failed, err: (err as Error).message },
-            'pipeline failed: replacing the datanode',
-          )
-          exclude.push(failed)
-          lastFailure = (err as Error).message
-          // A new block (new id and genStamp) through a new pipeline; the packets are replayed.
-          alloc = await a
-            .allocate({ path: a.path, user: a.user, groups: [], clientName, writer: a.selfId, exclude })
-            .catch((e: unknown) => {
-              if (/DISK_FULL/.test(lastFailure) && (e as { code?: string }).code === 'NOT_ENOUGH_DATANODES')
-                throw new FsError('DISK_FULL', `no datanode has room for the block (${lastFailure})`)
-              throw e
-            })
-        }
-      }
-      commits.push({
-        id: alloc.blockId,
-        genStamp: alloc.genStamp,
-        length: done.length,
-        checksum: done.checksum,
-        replicas: alloc.targets,
-      })
+      commits.push(commit)
       if (await atEnd()) break
     }
-    await a.propose({ ...base, clientName, completeFile: { path: a.path, blocks: commits, dropInline } })
+    await a.propose({ ...base, clientName, completeFile: { path: a.path, fileId, blocks: commits, dropInline } })
   } catch (err) {
-    // No damaged file: a new file goes away, an append closes with what it had.
-    if (a.op === 'CREATE') await a.propose({ ...base, delete: { path: a.path } }).catch(() => undefined)
+    if (a.op === 'CREATE')
+      // No damaged file: the new file goes (by inode, under the write's lease: a rename meanwhile does
+      // not save it).
+      await a.propose({ ...base, clientName, delete: { path: a.path, fileId } }).catch(() => undefined)
     else
+      // The blocks completed are final on their replicas: the append keeps them; the one it was
+      // writing is dropped (a continued last block keeps its old length and stamp).
       await a
-        .propose({ ...base, clientName, completeFile: { path: a.path, blocks: [] } })
+        .propose({ ...base, clientName, completeFile: { path: a.path, fileId, blocks: commits, dropInline } })
         .catch(() => undefined)
     throw err
+  }
+}
+
+/**
+ * Streams one block (a new one, or the file's partial last block an append continues) through its
+ * pipeline, recovering from failed datanodes: resolves with the block's commit.
+ */
+async function writeBlock(
+  a: WriteDeps,
+  alloc: AllocReply,
+  fileId: number,
+  clientName: string,
+  base: { user: string; groups: string[] },
+  takeChunk: (n: number) => Promise<Buffer>,
+  atEnd: () => Promise<boolean>,
+  exclude: string[],
+): Promise<mpb.IBlockCommit> {
+  let targets = [...alloc.targets]
+  let genStamp = alloc.genStamp
+  let resume: Resume | undefined = alloc.reopen
+  /** Bytes of the block every replica in the pipeline has (the continued block's old length first). */
+  let acked = alloc.reopen?.length ?? 0
+  /** Bytes of the block read from the body so far (the window holds those not acked yet). */
+  let inBlock = acked
+  let seq = 0
+  let replay: PacketIn[] = []
+  const next = async (): Promise<PacketIn> => {
+    // Packets end on chunk boundaries of the block (the first one of an append completes its
+    // partial last chunk), and never cross the block's end.
+    const room = Math.min(CHUNK_BYTES - (inBlock % CHUNK_BYTES), alloc.blockSize - inBlock)
+    const data = await takeChunk(room)
+    inBlock += data.length
+    const last = inBlock >= alloc.blockSize || (await atEnd())
+    return { seq: seq++, data, crc: crc32c(data), last }
+  }
+  for (let attempt = 0; ; attempt++) {
+    const link = await a.stage(targets, alloc.blockId, genStamp, resume)
+    const window = new Window(link, targets)
+    try {
+      seq = 0
+      let last = false
+      for (const p of replay) {
+        const again = { ...p, seq: seq++ }
+        await window.send(again)
+        last = again.last
+      }
+      replay = []
+      while (!last) {
+        const p = await next()
+        await window.send(p)
+        last = p.last
+      }
+      const done = await window.drain()
+      return {
+        id: alloc.blockId,
+        genStamp,
+        length: done.length,
+        checksum: done.checksum,
+        replicas: targets,
+      }
+    } catch (err) {
+      link.abort()
+      const failure = asPipelineFailure(err, targets)
+      if (!(failure instanceof PipelineFailure)) throw failure
+      acked += window.ackedBytes
+      replay = [...window.pending]
+      exclude.push(failure.failedNode)
+      if (acked === 0 && alloc.reopen === undefined && resume === undefined)
+        throw new NothingAcked(failure, replay)
+      const survivors = targets.filter((t) => t !== failure.failedNode)
+      if (survivors.length === 0 || attempt + 1 >= PIPELINE_RECOVERIES_MAX)
+        throw allFailed(alloc.blockId, failure)
+      a.log.warn(
+        { block: alloc.blockId, failed: failure.failedNode, acked, err: failure.message },
+        'pipeline failed: going on with the other replicas under a new generation stamp',
+      )
+      // The survivors keep the bytes they all acked; the block moves to a new stamp with them.
+      const r = (await a.propose({
+        ...base,
+        clientName,
+        updatePipeline: { path: a.path, fileId, blockId: alloc.blockId, targets: survivors },
+      })) as { genStamp: number }
+      resume = { fromGenStamp: genStamp, resumeFrom: acked }
+      genStamp = r.genStamp
+      targets = survivors
+    }
+  }
+}
+
+/** The error of a block no pipeline could write (HDFS: "All datanodes … are bad"). */
+function allFailed(blockId: number, failure: PipelineFailure): FsError {
+  return /DISK_FULL/.test(failure.message)
+    ? new FsError('DISK_FULL', `no datanode has room for block ${blockId} (${failure.message})`)
+    : new FsError(
+        'NOT_ENOUGH_DATANODES',
+        `every pipeline of block ${blockId} failed; the last failure: ${failure.failedNode}: ${failure.message}`,
+      )
+}
+
+/** A new block's first pipeline failed before any packet was acked by every replica. */
+class NothingAcked extends Error {
+  constructor(
+    readonly failure: PipelineFailure,
+    /** The packets read for the block, in order: they start the block placed instead. */
+    readonly replay: PacketIn[],
+  ) {
+    super(failure.message)
   }
 }
 

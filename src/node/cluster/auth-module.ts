@@ -5,7 +5,6 @@
  *    metadata node the local authenticator over its replica (after a read barrier); on a node without
  *    one, a remote authenticator that asks a metadata node (`/hopsd/authenticate/1.0.0`) — nothing
  *    cached, so a revocation holds at once. Both with the per-source failure limiter and the audit log.
- *  - Principal grants signed with this node's key (WebHDFS write Locations; src/auth/grant.ts).
  *  - On metadata nodes: the users, keys, audit and settings routes; the authenticate protocol for the
  *    other nodes; and, on the leader, the auth bootstrap: once the cluster is initialised, the user
  *    `admin` with a key written to `<data-dir>/admin.key` (0600) on this node, and the `auth` setting
@@ -33,11 +32,9 @@ import {
   generateApiKey,
   isAuthError,
   isAuthErrorCode,
-  signGrant,
   type AuditLog,
   type Authenticator,
   type AuthService,
-  type GrantScope,
   type Principal,
 } from '../../auth/index.js'
 import { HopsError } from '../../errors.js'
@@ -48,18 +45,13 @@ import { issueUserCertificate } from '../ca/index.js'
 import type { Logger } from '../logger.js'
 import { requireService, type NodeModule } from '../module.js'
 import { handleRequests, request } from '../p2p/index.js'
-import { credentialFromProto, credentialToProto, grantSigner } from './trust.js'
+import { credentialFromProto, credentialToProto } from './trust.js'
 
 import pb = hopsd.cluster
 
 export const AUTHENTICATE_PROTOCOL = '/hopsd/authenticate/1.0.0'
 /** The file the node that initialised the cluster writes the admin key to, in its data dir. */
 export const ADMIN_KEY_FILE = 'admin.key'
-/**
- * How long a write's grant lives: the whole upload (a large file through a slow link) must fit, and
- * fsspec posts every chunk of a file to the one APPEND Location it got.
- */
-export const GRANT_TTL_MS = 3_600_000
 const BOOTSTRAP_CHECK_MS = 1_000
 
 export interface NodeAuth {
@@ -67,8 +59,6 @@ export interface NodeAuth {
   readonly api: ApiAuth
   /** The audit trail of this node. */
   readonly audit: AuditLog
-  /** A grant for `caller` on `scope`, signed with this node's key, valid {@link GRANT_TTL_MS}. */
-  signGrant(caller: Principal, scope: GrantScope): Promise<string>
   /** Users, keys and delegation tokens (metadata nodes only). */
   readonly service?: AuthService
 }
@@ -88,14 +78,11 @@ export function authNodeModule(): NodeModule<'auth'> {
           ),
       })
       const limiter = createFailureLimiter()
-      const signer = grantSigner(identity)
-      const sign = (caller: Principal, scope: GrantScope): Promise<string> =>
-        signGrant(signer, caller, scope, Date.now() + GRANT_TTL_MS)
 
       if (meta === undefined) {
         const authenticator = remoteAuthenticator(components, config.auth)
         return {
-          api: { api: { authenticator, limiter, audit }, audit, signGrant: sign },
+          api: { api: { authenticator, limiter, audit }, audit },
           routes: auditRoutes({ audit, nodeId: identity.id }),
         }
       }
@@ -140,7 +127,6 @@ export function authNodeModule(): NodeModule<'auth'> {
         api: {
           api: { authenticator: meta.authenticator, limiter, audit },
           audit,
-          signGrant: sign,
           service,
         },
         routes: {

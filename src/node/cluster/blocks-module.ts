@@ -39,6 +39,7 @@ export function blockManagerModule(): NodeModule<'blockmanager'> {
         replicaGraceMs: config.replicaGraceMs,
         logger: logger.child({ area: 'blocks' }),
         metrics,
+        httpScheme: config.tls ? 'https' : 'http',
         // Blocks are allocated as the principal of the write's grant, checked against this replica.
         authenticator: meta.authenticator,
       })

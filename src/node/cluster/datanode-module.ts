@@ -6,14 +6,14 @@
  */
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
-import { datanodeRoutes, webhdfsTokenKey } from '../../api/index.js'
+import { createWriteTokens, datanodeRoutes } from '../../api/index.js'
 import { createSeededRng } from '../../consensus/index.js'
 import { heartbeatIntervalMs } from '../../fs/blocks/index.js'
 import { createDatanode } from '../../fs/datanode/index.js'
 import { realClock } from '../membership/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import { libp2pPeerNetwork } from '../p2p/index.js'
-import { loadSwarmKey } from './p2p-module.js'
+import { grantVerifierOf } from './trust.js'
 
 export function datanodeModule(): NodeModule<'datanode'> {
   return {
@@ -24,6 +24,7 @@ export function datanodeModule(): NodeModule<'datanode'> {
       const p2p = requireService(components, 'p2p')
       const cluster = requireService(components, 'cluster')
       const localMeta = components.services.metadata
+      const membership = requireService(components, 'membership')
       const datanode = createDatanode({
         selfId: identity.id,
         zone: config.zone,
@@ -41,19 +42,8 @@ export function datanodeModule(): NodeModule<'datanode'> {
               opts?.grant === undefined ? undefined : { credential: { grant: opts.grant } },
             ),
           leaderId: async () => (await cluster.status()).leader?.id,
-          metadataHttpAddr: () => cluster.metadataTargets().find((n) => n.httpAddr !== '')?.httpAddr,
         },
         localManager: components.services.blockmanager,
-        localMeta:
-          localMeta === undefined
-            ? undefined
-            : {
-                group: {
-                  propose: (command, opts) => localMeta.group.propose(command, opts),
-                  readBarrier: (opts) => localMeta.group.readBarrier(opts),
-                },
-                stateMachine: localMeta.stateMachine,
-              },
         clock: realClock,
         rng: createSeededRng(randomInt(0x1_0000_0000)),
         heartbeatMs: heartbeatIntervalMs(config.gossipIntervalMs),
@@ -64,8 +54,17 @@ export function datanodeModule(): NodeModule<'datanode'> {
         api: datanode,
         routes: datanodeRoutes({
           datanode,
-          tokenKey: webhdfsTokenKey(loadSwarmKey(config.swarmKey, config.dataDir)),
-          clock: Date.now,
+          nodeId: identity.id,
+          // Write Locations are signed by metadata nodes: the members of the group as this node's
+          // replica knows them, or (no replica here) the metadata nodes of the gossip view. The
+          // metadata group checks the token again with every command the write proposes.
+          tokens: createWriteTokens({
+            verifier: grantVerifierOf((id) =>
+              localMeta !== undefined
+                ? localMeta.isMember(id)
+                : membership.view().some((n) => n.id === id && n.roles.includes('metadata')),
+            ),
+          }),
         }),
         service: { start: (signal) => datanode.start(signal), stop: (signal) => datanode.stop(signal) },
       }

@@ -11,20 +11,21 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Gauge } from 'prom-client'
 import {
+  createWriteTokens,
   fsRoutes,
   mapError,
   toRemoteException,
   webhdfsRoutes,
-  webhdfsTokenKey,
   type ApiRoutes,
 } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
-import { createFsService, type FsService } from '../../fs/index.js'
+import { createFsService, createSubtreePurger, type FsService, type Namespace } from '../../fs/index.js'
 import type { Principal } from '../../auth/index.js'
 import { requireService, type NodeModule } from '../module.js'
 import type { ClusterClient } from './client-module.js'
-import { loadSwarmKey } from './p2p-module.js'
+import { grantSigner, grantVerifierOf } from './trust.js'
 import { parseHostPort } from '../p2p/index.js'
 
 export function fsModule(): NodeModule<'fs'> {
@@ -43,18 +44,65 @@ export function fsModule(): NodeModule<'fs'> {
           recheck: (caller) => local.authenticator.recheck(caller as Principal),
         })
         const blocks = components.services.blockmanager
-        const auth = components.services.auth
         const webhdfs = webhdfsRoutes({
           fs,
           blocks,
-          tokenKey: webhdfsTokenKey(loadSwarmKey(components.config.swarmKey, components.config.dataDir)),
-          delegation: auth?.service,
-          // The datanode that gets a write's data acts for the writer with this node's signed grant.
-          grants: auth === undefined ? undefined : { sign: (caller, scope) => auth.signGrant(caller, scope) },
+          nodeId: components.identity.id,
+          // Write Locations are this node's grants (signed with its node key); the datanode that gets
+          // the data, and the metadata group its commands go to, check them against the group's members.
+          tokens: createWriteTokens({
+            signer: grantSigner(components.identity),
+            verifier: grantVerifierOf((id) => local.isMember(id)),
+          }),
+          delegation: components.services.auth?.service,
+          fsStatus:
+            blocks === undefined
+              ? undefined
+              : async (signal) => {
+                  // The datanodes' soft state lives on the leader: the block manager asks it over p2p
+                  // when this node is not the leader. Only live datanodes count, as HDFS's -df does.
+                  const live = (await blocks.health(signal)).datanodes.filter((d) => d.live)
+                  return {
+                    capacity: live.reduce((n, d) => n + d.capacityBytes, 0),
+                    used: live.reduce((n, d) => n + d.usedBytes, 0),
+                    remaining: live.reduce((n, d) => n + d.availableBytes, 0),
+                  }
+                },
         })
         const native = fsRoutes({ fs, blocks })
+        // Recursive deletes detach their directory at once; the leader frees it in bounded steps.
+        const purger = createSubtreePurger({
+          ns: () => local.stateMachine.module<Namespace>('fs'),
+          purgeStep: (signal) => fs.purgeDetachedStep({ signal }),
+          isLeader: () => {
+            if (local.bootstrapState().phase !== 'member') return false
+            const st = local.group.status()
+            return st.role === 'leader' && st.leaderId === components.identity.id
+          },
+          log: components.logger.child({ area: 'purge' }),
+        })
+        new Gauge({
+          name: 'hopsd_fs_detached_subtrees',
+          help: 'Subtrees that recursive deletes detached and the metadata leader has not purged yet (this replica).',
+          registers: [components.metrics],
+          collect() {
+            this.set(local.stateMachine.module<Namespace>('fs').detachedCount)
+          },
+        })
+        new Gauge({
+          name: 'hopsd_fs_purged_inodes',
+          help: 'Inodes of deleted subtrees this node purged as the metadata leader, since it started.',
+          registers: [components.metrics],
+          collect() {
+            this.set(purger.stats().purged)
+          },
+        })
         return {
           api: fs,
+          service: {
+            start: async () => purger.start(),
+            stop: () => purger.stop(),
+          },
           routes: {
             name: 'fs',
             async register(app) {
@@ -74,7 +122,12 @@ export function fsModule(): NodeModule<'fs'> {
   }
 }
 
+/** A forwarded request whose metadata node sends nothing for this long is given up. */
+const FORWARD_IDLE_MS = 60_000
+
 const HOP_BY_HOP = new Set([
+  // Answered by this node itself (src/api/http-guards.ts): not asked again of the metadata node.
+  'expect',
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -157,6 +210,8 @@ async function forward(
     const onResponse = (res: IncomingMessage) => {
       const out: Record<string, string | string[]> = {}
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v
+      // A body the metadata node answered without reading (a write's step one) is not drained here.
+      if (!req.raw.complete) out['connection'] = 'close'
       reply.code(res.statusCode ?? 502).headers(out)
       void reply.send(res)
       resolve()
@@ -181,6 +236,13 @@ async function forward(
         }),
       ),
     )
+    // A deadline on silence, and nothing left running when our client goes away.
+    upstream.setTimeout(FORWARD_IDLE_MS, () =>
+      upstream.destroy(new Error(`no answer within ${FORWARD_IDLE_MS} ms`)),
+    )
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) upstream.destroy(new Error('the client went away'))
+    })
     const body = req.body as NodeJS.ReadableStream | undefined
     if (body && typeof body.pipe === 'function') body.pipe(upstream)
     else upstream.end()

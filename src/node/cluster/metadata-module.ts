@@ -14,6 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import {
   createRaftGroup,
+  defaultRaftGroupConfig,
   createSeededRng,
   openLevelStorage,
   type RaftGroup,
@@ -99,6 +100,8 @@ export function metadataModule(): NodeModule<'metadata'> {
           authModule(),
           jobsModule(),
         ],
+        // The group below runs with the default maxBatchBytes: settings must fit it.
+        commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
       const authStore = stateMachine.module<AuthStore>('auth')

@@ -73,8 +73,13 @@ export function grantSigner(identity: NodeIdentity): GrantSigner {
  * metadata group's voters and learners as this replica knows them).
  */
 export function grantVerifier(members: () => readonly string[]): GrantVerifier {
+  return grantVerifierOf((id) => members().includes(id))
+}
+
+/** Checks grants: the signature against the signer's peer id, the signer by `trusted`. */
+export function grantVerifierOf(trusted: (nodeId: string) => boolean): GrantVerifier {
   return {
-    trusted: (id) => members().includes(id),
+    trusted,
     async verify(nodeId, data, signature) {
       try {
         const key = peerIdFromString(nodeId).publicKey
@@ -87,13 +92,18 @@ export function grantVerifier(members: () => readonly string[]): GrantVerifier {
   }
 }
 
-/** What a command does to which path (what a grant must cover); undefined for commands grants never cover. */
+/**
+ * What a command does to which path (what a grant must cover), with the file it names by inode id if
+ * any (a writer names the path its write began at and the file); undefined for commands grants never cover.
+ */
 export function commandUse(cmd: mpb.Command): CredentialUse | undefined {
   const op = cmd.op
   if (op === undefined) return undefined
-  const body = (cmd as unknown as Record<string, { path?: string } | undefined>)[op]
+  const body = (cmd as unknown as Record<string, { path?: string; fileId?: number } | undefined>)[op]
   const path = body?.path
-  return typeof path === 'string' && path !== '' ? { op, path } : undefined
+  if (typeof path !== 'string' || path === '') return undefined
+  const fileId = Number(body?.fileId ?? 0)
+  return fileId > 0 ? { op, path, fileId } : { op, path }
 }
 
 /**
