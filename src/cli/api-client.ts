@@ -146,3 +146,53 @@ function send(
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s === '' ? undefined : s
 }
+
+/**
+ * One request whose answer is text (a job's log): each piece goes to `onChunk` as it arrives, so a
+ * followed log prints while the job runs. Resolves once the answer ended; rejects with ApiError on a
+ * non-2xx answer (its JSON error body) or when the node cannot be reached.
+ */
+export function apiStream(
+  target: ApiTarget,
+  path: string,
+  onChunk: (text: string) => void,
+  timeoutMs = 24 * 3600_000,
+): Promise<void> {
+  const url = new URL(path, target.addr)
+  return new Promise((resolve, reject) => {
+    const onResponse = (res: IncomingMessage) => {
+      res.setEncoding('utf8')
+      const status = res.statusCode ?? 0
+      if (status < 200 || status >= 300) {
+        let text = ''
+        res.on('data', (d: string) => (text += d))
+        res.on('end', () => {
+          let e: { code?: string; message?: string } | undefined
+          try {
+            e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error
+          } catch {
+            e = undefined
+          }
+          reject(
+            new ApiError(status, e?.code ?? 'HTTP', `${target.addr} answered ${status}: ${e?.message ?? ''}`),
+          )
+        })
+        return
+      }
+      res.on('data', (d: string) => onChunk(d))
+      res.on('end', () => resolve())
+      res.on('error', reject)
+    }
+    const headers: Record<string, string> = {}
+    if (target.key !== undefined) headers['authorization'] = `Bearer ${target.key}`
+    const opts = { method: 'GET', headers, signal: AbortSignal.timeout(timeoutMs) }
+    const req =
+      url.protocol === 'https:'
+        ? httpsRequest(url, { ...opts, ca: target.ca, rejectUnauthorized: !target.insecure }, onResponse)
+        : httpRequest(url, opts, onResponse)
+    req.on('error', (err) =>
+      reject(new ApiError(0, 'UNREACHABLE', `cannot reach ${target.addr}: ${err.message}`)),
+    )
+    req.end()
+  })
+}

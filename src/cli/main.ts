@@ -2,6 +2,7 @@
 import { ConfigError } from '../node/index.js'
 import { devHelp, runDev } from './dev.js'
 import { runFs } from './fs.js'
+import { jobHelp, runJob } from './job.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { nodeHelp, runNode } from './node.js'
@@ -26,6 +27,7 @@ export function mainHelp(): string {
     '  key       API keys: create, ls, revoke (see hopsd key --help)',
     '  token     join tokens for new nodes: create, ls, rm (see hopsd token --help)',
     '  node      node admission: ls (--pending), approve, revoke (see hopsd node --help)',
+    '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
@@ -44,6 +46,8 @@ export function mainHelp(): string {
     tokenHelp(),
     '',
     nodeHelp(),
+    '',
+    jobHelp(),
   ].join('\n')
 }
 
@@ -66,6 +70,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runToken(rest, io)
     case 'node':
       return runNode(rest, io)
+    case 'job':
+      return runJob(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(
@@ -93,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, job, version)`,
             ),
       )
   }

@@ -26,6 +26,7 @@ import type { MembershipNode } from './cluster/membership-module.js'
 import type { MetadataNode } from './cluster/metadata-module.js'
 import type { P2PNode } from './cluster/p2p-module.js'
 import type { NodeTls } from './cluster/tls-module.js'
+import type { SchedulerNode } from './cluster/sched-module.js'
 import type { HostPort, NodeConfig, Role } from './config.js'
 import type { NodeIdentity } from './identity.js'
 import type { Logger } from './logger.js'
@@ -54,6 +55,8 @@ export interface Services {
   blockmanager?: BlockManager
   datanode?: Datanode
   fs?: FsService
+  /** GPU jobs: the jobs service, the gossip view of the workers, this node's GPU inventory. */
+  scheduler?: SchedulerNode
 }
 
 export type ServiceName = keyof Services

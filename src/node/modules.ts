@@ -24,6 +24,9 @@
  *   capacity    (every node)       measures disks (statfs), block bytes, CPUs and memory into the
  *                                  node's gossip NodeInfo
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
+ *   scheduler   (every node)       GPU jobs (src/scheduler): the gossip view of the workers, GET /api/v1/gpus;
+ *                                  with a metadata replica the jobs API, placer, queue and (leader)
+ *                                  reconciler; with the gpu role too the worker over src/gpu's inventory
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
 import { admissionModule } from './cluster/admission-module.js'
@@ -37,6 +40,7 @@ import { membershipModule } from './cluster/membership-module.js'
 import { metadataModule } from './cluster/metadata-module.js'
 import { p2pModule } from './cluster/p2p-module.js'
 import { tlsModule } from './cluster/tls-module.js'
+import { schedulerModule } from './cluster/sched-module.js'
 import type { NodeModule } from './module.js'
 
 export const DEFAULT_MODULES: readonly NodeModule[] = [
@@ -51,4 +55,5 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   datanodeModule(),
   capacityModule(),
   fsModule(),
+  schedulerModule(),
 ]

@@ -382,5 +382,433 @@ export namespace hopsd {
               ({ op?: undefined; reserve?: null; release?: null; commit?: null }|{ op?: "reserve"; reserve: hopsd.sched.ReserveReply.$Shape; release?: null; commit?: null }|{ op?: "release"; reserve?: null; release: hopsd.sched.ReleaseReply.$Shape; commit?: null }|{ op?: "commit"; reserve?: null; release?: null; commit: hopsd.sched.CommitReply.$Shape })
             );
         }
+
+        interface IMetaProposeRequest extends hopsd.sched.MetaProposeRequest.$Properties {
+        }
+
+        class MetaProposeRequest {
+            constructor(p?: hopsd.sched.MetaProposeRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            command: Uint8Array;
+            static create(properties: hopsd.sched.MetaProposeRequest.$Shape): hopsd.sched.MetaProposeRequest & hopsd.sched.MetaProposeRequest.$Shape;
+            static create(properties?: hopsd.sched.MetaProposeRequest.$Properties): hopsd.sched.MetaProposeRequest;
+            static encode(m: hopsd.sched.MetaProposeRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.MetaProposeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.MetaProposeRequest & hopsd.sched.MetaProposeRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.MetaProposeRequest & hopsd.sched.MetaProposeRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.MetaProposeRequest;
+            static toObject(m: hopsd.sched.MetaProposeRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MetaProposeRequest {
+            interface $Properties {
+                command?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.MetaProposeRequest.$Properties;
+        }
+
+        interface IMetaProposeReply extends hopsd.sched.MetaProposeReply.$Properties {
+        }
+
+        class MetaProposeReply {
+            constructor(p?: hopsd.sched.MetaProposeReply.$Properties);
+            $unknowns?: Uint8Array[];
+            ok: boolean;
+            valueJson: string;
+            code: string;
+            message: string;
+            static create(properties: hopsd.sched.MetaProposeReply.$Shape): hopsd.sched.MetaProposeReply & hopsd.sched.MetaProposeReply.$Shape;
+            static create(properties?: hopsd.sched.MetaProposeReply.$Properties): hopsd.sched.MetaProposeReply;
+            static encode(m: hopsd.sched.MetaProposeReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.MetaProposeReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.MetaProposeReply & hopsd.sched.MetaProposeReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.MetaProposeReply & hopsd.sched.MetaProposeReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.MetaProposeReply;
+            static toObject(m: hopsd.sched.MetaProposeReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MetaProposeReply {
+            interface $Properties {
+                ok?: (boolean|null);
+                valueJson?: (string|null);
+                code?: (string|null);
+                message?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.MetaProposeReply.$Properties;
+        }
+
+        interface IMetaLookupRequest extends hopsd.sched.MetaLookupRequest.$Properties {
+        }
+
+        class MetaLookupRequest {
+            constructor(p?: hopsd.sched.MetaLookupRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            jobIds: number[];
+            static create(properties: hopsd.sched.MetaLookupRequest.$Shape): hopsd.sched.MetaLookupRequest & hopsd.sched.MetaLookupRequest.$Shape;
+            static create(properties?: hopsd.sched.MetaLookupRequest.$Properties): hopsd.sched.MetaLookupRequest;
+            static encode(m: hopsd.sched.MetaLookupRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.MetaLookupRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.MetaLookupRequest & hopsd.sched.MetaLookupRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.MetaLookupRequest & hopsd.sched.MetaLookupRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.MetaLookupRequest;
+            static toObject(m: hopsd.sched.MetaLookupRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MetaLookupRequest {
+            interface $Properties {
+                jobIds?: (number[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.MetaLookupRequest.$Properties;
+        }
+
+        interface IMetaQueuedRequest extends hopsd.sched.MetaQueuedRequest.$Properties {
+        }
+
+        class MetaQueuedRequest {
+            constructor(p?: hopsd.sched.MetaQueuedRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            limit: number;
+            static create(properties: hopsd.sched.MetaQueuedRequest.$Shape): hopsd.sched.MetaQueuedRequest & hopsd.sched.MetaQueuedRequest.$Shape;
+            static create(properties?: hopsd.sched.MetaQueuedRequest.$Properties): hopsd.sched.MetaQueuedRequest;
+            static encode(m: hopsd.sched.MetaQueuedRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.MetaQueuedRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.MetaQueuedRequest & hopsd.sched.MetaQueuedRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.MetaQueuedRequest & hopsd.sched.MetaQueuedRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.MetaQueuedRequest;
+            static toObject(m: hopsd.sched.MetaQueuedRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MetaQueuedRequest {
+            interface $Properties {
+                limit?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.MetaQueuedRequest.$Properties;
+        }
+
+        interface IMetaRunningRequest extends hopsd.sched.MetaRunningRequest.$Properties {
+        }
+
+        class MetaRunningRequest {
+            constructor(p?: hopsd.sched.MetaRunningRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            static create(properties: hopsd.sched.MetaRunningRequest.$Shape): hopsd.sched.MetaRunningRequest & hopsd.sched.MetaRunningRequest.$Shape;
+            static create(properties?: hopsd.sched.MetaRunningRequest.$Properties): hopsd.sched.MetaRunningRequest;
+            static encode(m: hopsd.sched.MetaRunningRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.MetaRunningRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.MetaRunningRequest & hopsd.sched.MetaRunningRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.MetaRunningRequest & hopsd.sched.MetaRunningRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.MetaRunningRequest;
+            static toObject(m: hopsd.sched.MetaRunningRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MetaRunningRequest {
+            interface $Properties {
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.MetaRunningRequest.$Properties;
+        }
+
+        interface IProjectUsage extends hopsd.sched.ProjectUsage.$Properties {
+        }
+
+        class ProjectUsage {
+            constructor(p?: hopsd.sched.ProjectUsage.$Properties);
+            $unknowns?: Uint8Array[];
+            project: string;
+            gpuMs: number;
+            static create(properties: hopsd.sched.ProjectUsage.$Shape): hopsd.sched.ProjectUsage & hopsd.sched.ProjectUsage.$Shape;
+            static create(properties?: hopsd.sched.ProjectUsage.$Properties): hopsd.sched.ProjectUsage;
+            static encode(m: hopsd.sched.ProjectUsage.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.ProjectUsage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.ProjectUsage & hopsd.sched.ProjectUsage.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.ProjectUsage & hopsd.sched.ProjectUsage.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.ProjectUsage;
+            static toObject(m: hopsd.sched.ProjectUsage, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ProjectUsage {
+            interface $Properties {
+                project?: (string|null);
+                gpuMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.ProjectUsage.$Properties;
+        }
+
+        interface IMetaJobsReply extends hopsd.sched.MetaJobsReply.$Properties {
+        }
+
+        class MetaJobsReply {
+            constructor(p?: hopsd.sched.MetaJobsReply.$Properties);
+            $unknowns?: Uint8Array[];
+            jobs: Uint8Array[];
+            usage: hopsd.sched.ProjectUsage.$Properties[];
+            static create(properties: hopsd.sched.MetaJobsReply.$Shape): hopsd.sched.MetaJobsReply & hopsd.sched.MetaJobsReply.$Shape;
+            static create(properties?: hopsd.sched.MetaJobsReply.$Properties): hopsd.sched.MetaJobsReply;
+            static encode(m: hopsd.sched.MetaJobsReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.MetaJobsReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.MetaJobsReply & hopsd.sched.MetaJobsReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.MetaJobsReply & hopsd.sched.MetaJobsReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.MetaJobsReply;
+            static toObject(m: hopsd.sched.MetaJobsReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MetaJobsReply {
+            interface $Properties {
+                jobs?: (Uint8Array[]|null);
+                usage?: (hopsd.sched.ProjectUsage.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.MetaJobsReply.$Properties;
+        }
+
+        interface ITaskSetupRequest extends hopsd.sched.TaskSetupRequest.$Properties {
+        }
+
+        class TaskSetupRequest {
+            constructor(p?: hopsd.sched.TaskSetupRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            jobId: number;
+            attempt: number;
+            rank: number;
+            static create(properties: hopsd.sched.TaskSetupRequest.$Shape): hopsd.sched.TaskSetupRequest & hopsd.sched.TaskSetupRequest.$Shape;
+            static create(properties?: hopsd.sched.TaskSetupRequest.$Properties): hopsd.sched.TaskSetupRequest;
+            static encode(m: hopsd.sched.TaskSetupRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.TaskSetupRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.TaskSetupRequest & hopsd.sched.TaskSetupRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.TaskSetupRequest & hopsd.sched.TaskSetupRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.TaskSetupRequest;
+            static toObject(m: hopsd.sched.TaskSetupRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskSetupRequest {
+            interface $Properties {
+                jobId?: (number|null);
+                attempt?: (number|null);
+                rank?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.TaskSetupRequest.$Properties;
+        }
+
+        interface ITaskSetupReply extends hopsd.sched.TaskSetupReply.$Properties {
+        }
+
+        class TaskSetupReply {
+            constructor(p?: hopsd.sched.TaskSetupReply.$Properties);
+            $unknowns?: Uint8Array[];
+            key: string;
+            keyId: string;
+            userName: string;
+            logsDir: string;
+            expiresMs: number;
+            static create(properties: hopsd.sched.TaskSetupReply.$Shape): hopsd.sched.TaskSetupReply & hopsd.sched.TaskSetupReply.$Shape;
+            static create(properties?: hopsd.sched.TaskSetupReply.$Properties): hopsd.sched.TaskSetupReply;
+            static encode(m: hopsd.sched.TaskSetupReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.TaskSetupReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.TaskSetupReply & hopsd.sched.TaskSetupReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.TaskSetupReply & hopsd.sched.TaskSetupReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.TaskSetupReply;
+            static toObject(m: hopsd.sched.TaskSetupReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskSetupReply {
+            interface $Properties {
+                key?: (string|null);
+                keyId?: (string|null);
+                userName?: (string|null);
+                logsDir?: (string|null);
+                expiresMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.TaskSetupReply.$Properties;
+        }
+
+        interface ITaskTeardownRequest extends hopsd.sched.TaskTeardownRequest.$Properties {
+        }
+
+        class TaskTeardownRequest {
+            constructor(p?: hopsd.sched.TaskTeardownRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            jobId: number;
+            attempt: number;
+            rank: number;
+            keyId: string;
+            static create(properties: hopsd.sched.TaskTeardownRequest.$Shape): hopsd.sched.TaskTeardownRequest & hopsd.sched.TaskTeardownRequest.$Shape;
+            static create(properties?: hopsd.sched.TaskTeardownRequest.$Properties): hopsd.sched.TaskTeardownRequest;
+            static encode(m: hopsd.sched.TaskTeardownRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.TaskTeardownRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.TaskTeardownRequest & hopsd.sched.TaskTeardownRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.TaskTeardownRequest & hopsd.sched.TaskTeardownRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.TaskTeardownRequest;
+            static toObject(m: hopsd.sched.TaskTeardownRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskTeardownRequest {
+            interface $Properties {
+                jobId?: (number|null);
+                attempt?: (number|null);
+                rank?: (number|null);
+                keyId?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.TaskTeardownRequest.$Properties;
+        }
+
+        interface ITaskTeardownReply extends hopsd.sched.TaskTeardownReply.$Properties {
+        }
+
+        class TaskTeardownReply {
+            constructor(p?: hopsd.sched.TaskTeardownReply.$Properties);
+            $unknowns?: Uint8Array[];
+            revoked: boolean;
+            static create(properties: hopsd.sched.TaskTeardownReply.$Shape): hopsd.sched.TaskTeardownReply & hopsd.sched.TaskTeardownReply.$Shape;
+            static create(properties?: hopsd.sched.TaskTeardownReply.$Properties): hopsd.sched.TaskTeardownReply;
+            static encode(m: hopsd.sched.TaskTeardownReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.TaskTeardownReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.TaskTeardownReply & hopsd.sched.TaskTeardownReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.TaskTeardownReply & hopsd.sched.TaskTeardownReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.TaskTeardownReply;
+            static toObject(m: hopsd.sched.TaskTeardownReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskTeardownReply {
+            interface $Properties {
+                revoked?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.sched.TaskTeardownReply.$Properties;
+        }
+
+        interface ISchedMetaRequest extends hopsd.sched.SchedMetaRequest.$Properties {
+        }
+
+        class SchedMetaRequest {
+            constructor(p?: hopsd.sched.SchedMetaRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            propose?: (hopsd.sched.MetaProposeRequest.$Properties|null);
+            lookup?: (hopsd.sched.MetaLookupRequest.$Properties|null);
+            queued?: (hopsd.sched.MetaQueuedRequest.$Properties|null);
+            running?: (hopsd.sched.MetaRunningRequest.$Properties|null);
+            setup?: (hopsd.sched.TaskSetupRequest.$Properties|null);
+            teardown?: (hopsd.sched.TaskTeardownRequest.$Properties|null);
+            op?: ("propose"|"lookup"|"queued"|"running"|"setup"|"teardown");
+            static create(properties: hopsd.sched.SchedMetaRequest.$Shape): hopsd.sched.SchedMetaRequest & hopsd.sched.SchedMetaRequest.$Shape;
+            static create(properties?: hopsd.sched.SchedMetaRequest.$Properties): hopsd.sched.SchedMetaRequest;
+            static encode(m: hopsd.sched.SchedMetaRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.SchedMetaRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.SchedMetaRequest & hopsd.sched.SchedMetaRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.SchedMetaRequest & hopsd.sched.SchedMetaRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.SchedMetaRequest;
+            static toObject(m: hopsd.sched.SchedMetaRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SchedMetaRequest {
+            interface $Properties {
+                propose?: (hopsd.sched.MetaProposeRequest.$Properties|null);
+                lookup?: (hopsd.sched.MetaLookupRequest.$Properties|null);
+                queued?: (hopsd.sched.MetaQueuedRequest.$Properties|null);
+                running?: (hopsd.sched.MetaRunningRequest.$Properties|null);
+                setup?: (hopsd.sched.TaskSetupRequest.$Properties|null);
+                teardown?: (hopsd.sched.TaskTeardownRequest.$Properties|null);
+                op?: ("propose"|"lookup"|"queued"|"running"|"setup"|"teardown");
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = {
+              propose?: hopsd.sched.MetaProposeRequest.$Shape|null;
+              lookup?: hopsd.sched.MetaLookupRequest.$Shape|null;
+              queued?: hopsd.sched.MetaQueuedRequest.$Shape|null;
+              running?: hopsd.sched.MetaRunningRequest.$Shape|null;
+              setup?: hopsd.sched.TaskSetupRequest.$Shape|null;
+              teardown?: hopsd.sched.TaskTeardownRequest.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ op?: undefined; propose?: null; lookup?: null; queued?: null; running?: null; setup?: null; teardown?: null }|{ op?: "propose"; propose: hopsd.sched.MetaProposeRequest.$Shape; lookup?: null; queued?: null; running?: null; setup?: null; teardown?: null }|{ op?: "lookup"; propose?: null; lookup: hopsd.sched.MetaLookupRequest.$Shape; queued?: null; running?: null; setup?: null; teardown?: null }|{ op?: "queued"; propose?: null; lookup?: null; queued: hopsd.sched.MetaQueuedRequest.$Shape; running?: null; setup?: null; teardown?: null }|{ op?: "running"; propose?: null; lookup?: null; queued?: null; running: hopsd.sched.MetaRunningRequest.$Shape; setup?: null; teardown?: null }|{ op?: "setup"; propose?: null; lookup?: null; queued?: null; running?: null; setup: hopsd.sched.TaskSetupRequest.$Shape; teardown?: null }|{ op?: "teardown"; propose?: null; lookup?: null; queued?: null; running?: null; setup?: null; teardown: hopsd.sched.TaskTeardownRequest.$Shape })
+            );
+        }
+
+        interface ISchedMetaReply extends hopsd.sched.SchedMetaReply.$Properties {
+        }
+
+        class SchedMetaReply {
+            constructor(p?: hopsd.sched.SchedMetaReply.$Properties);
+            $unknowns?: Uint8Array[];
+            propose?: (hopsd.sched.MetaProposeReply.$Properties|null);
+            jobs?: (hopsd.sched.MetaJobsReply.$Properties|null);
+            setup?: (hopsd.sched.TaskSetupReply.$Properties|null);
+            teardown?: (hopsd.sched.TaskTeardownReply.$Properties|null);
+            op?: ("propose"|"jobs"|"setup"|"teardown");
+            static create(properties: hopsd.sched.SchedMetaReply.$Shape): hopsd.sched.SchedMetaReply & hopsd.sched.SchedMetaReply.$Shape;
+            static create(properties?: hopsd.sched.SchedMetaReply.$Properties): hopsd.sched.SchedMetaReply;
+            static encode(m: hopsd.sched.SchedMetaReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.sched.SchedMetaReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.sched.SchedMetaReply & hopsd.sched.SchedMetaReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.sched.SchedMetaReply & hopsd.sched.SchedMetaReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.sched.SchedMetaReply;
+            static toObject(m: hopsd.sched.SchedMetaReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SchedMetaReply {
+            interface $Properties {
+                propose?: (hopsd.sched.MetaProposeReply.$Properties|null);
+                jobs?: (hopsd.sched.MetaJobsReply.$Properties|null);
+                setup?: (hopsd.sched.TaskSetupReply.$Properties|null);
+                teardown?: (hopsd.sched.TaskTeardownReply.$Properties|null);
+                op?: ("propose"|"jobs"|"setup"|"teardown");
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = {
+              propose?: hopsd.sched.MetaProposeReply.$Shape|null;
+              jobs?: hopsd.sched.MetaJobsReply.$Shape|null;
+              setup?: hopsd.sched.TaskSetupReply.$Shape|null;
+              teardown?: hopsd.sched.TaskTeardownReply.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ op?: undefined; propose?: null; jobs?: null; setup?: null; teardown?: null }|{ op?: "propose"; propose: hopsd.sched.MetaProposeReply.$Shape; jobs?: null; setup?: null; teardown?: null }|{ op?: "jobs"; propose?: null; jobs: hopsd.sched.MetaJobsReply.$Shape; setup?: null; teardown?: null }|{ op?: "setup"; propose?: null; jobs?: null; setup: hopsd.sched.TaskSetupReply.$Shape; teardown?: null }|{ op?: "teardown"; propose?: null; jobs?: null; setup?: null; teardown: hopsd.sched.TaskTeardownReply.$Shape })
+            );
+        }
     }
 }

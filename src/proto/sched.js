@@ -4247,6 +4247,4536 @@ export const hopsd = $root.hopsd = (() => {
             return SchedReply;
         })();
 
+        sched.MetaProposeRequest = (function() {
+
+            /**
+             * Properties of a MetaProposeRequest.
+             * @typedef {Object} hopsd.sched.MetaProposeRequest.$Properties
+             * @property {Uint8Array|null} [command] MetaProposeRequest command
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MetaProposeRequest.
+             * @memberof hopsd.sched
+             * @interface IMetaProposeRequest
+             * @augments hopsd.sched.MetaProposeRequest.$Properties
+             * @deprecated Use hopsd.sched.MetaProposeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a MetaProposeRequest.
+             * @typedef {hopsd.sched.MetaProposeRequest.$Properties} hopsd.sched.MetaProposeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new MetaProposeRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a MetaProposeRequest.
+             * @constructor
+             * @param {hopsd.sched.MetaProposeRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MetaProposeRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MetaProposeRequest command.
+             * @member {Uint8Array} command
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @instance
+             */
+            MetaProposeRequest.prototype.command = $util.newBuffer([]);
+
+            /**
+             * Creates a new MetaProposeRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {hopsd.sched.MetaProposeRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.MetaProposeRequest} MetaProposeRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.MetaProposeRequest.$Shape): hopsd.sched.MetaProposeRequest & hopsd.sched.MetaProposeRequest.$Shape;
+             *   (properties?: hopsd.sched.MetaProposeRequest.$Properties): hopsd.sched.MetaProposeRequest;
+             * }}
+             */
+            MetaProposeRequest.create = function(properties) {
+                return new MetaProposeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified MetaProposeRequest message. Does not implicitly {@link hopsd.sched.MetaProposeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {hopsd.sched.MetaProposeRequest.$Properties} m MetaProposeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaProposeRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command") && m.command.length)
+                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.command);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MetaProposeRequest message, length delimited. Does not implicitly {@link hopsd.sched.MetaProposeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {hopsd.sched.MetaProposeRequest.$Properties} message MetaProposeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaProposeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MetaProposeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.MetaProposeRequest & hopsd.sched.MetaProposeRequest.$Shape} MetaProposeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaProposeRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.MetaProposeRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.command = v;
+                            else
+                                delete m.command;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MetaProposeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.MetaProposeRequest & hopsd.sched.MetaProposeRequest.$Shape} MetaProposeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaProposeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MetaProposeRequest message.
+             * @function verify
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MetaProposeRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    if (!(m.command && typeof m.command.length === "number" || $util.isString(m.command)))
+                        return "command: buffer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MetaProposeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.MetaProposeRequest} MetaProposeRequest
+             */
+            MetaProposeRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.MetaProposeRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.MetaProposeRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.MetaProposeRequest();
+                if (d.command != null) {
+                    if (d.command.length) {
+                        if (typeof d.command === "string")
+                            $util.base64.decode(d.command, m.command = $util.newBuffer($util.base64.length(d.command)), 0);
+                        else if (d.command.length >= 0)
+                            m.command = d.command;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MetaProposeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {hopsd.sched.MetaProposeRequest} m MetaProposeRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MetaProposeRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if (o.bytes === $String)
+                        d.command = "";
+                    else {
+                        d.command = [];
+                        if (o.bytes !== $Array)
+                            d.command = $util.newBuffer(d.command);
+                    }
+                }
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    d.command = o.bytes === $String ? $util.base64.encode(m.command, 0, m.command.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.command) : m.command;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MetaProposeRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MetaProposeRequest.prototype.toJSON = function() {
+                return MetaProposeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MetaProposeRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.MetaProposeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MetaProposeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.MetaProposeRequest";
+            };
+
+            return MetaProposeRequest;
+        })();
+
+        sched.MetaProposeReply = (function() {
+
+            /**
+             * Properties of a MetaProposeReply.
+             * @typedef {Object} hopsd.sched.MetaProposeReply.$Properties
+             * @property {boolean|null} [ok] MetaProposeReply ok
+             * @property {string|null} [valueJson] MetaProposeReply valueJson
+             * @property {string|null} [code] MetaProposeReply code
+             * @property {string|null} [message] MetaProposeReply message
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MetaProposeReply.
+             * @memberof hopsd.sched
+             * @interface IMetaProposeReply
+             * @augments hopsd.sched.MetaProposeReply.$Properties
+             * @deprecated Use hopsd.sched.MetaProposeReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a MetaProposeReply.
+             * @typedef {hopsd.sched.MetaProposeReply.$Properties} hopsd.sched.MetaProposeReply.$Shape
+             */
+
+            /**
+             * Constructs a new MetaProposeReply.
+             * @memberof hopsd.sched
+             * @classdesc Represents a MetaProposeReply.
+             * @constructor
+             * @param {hopsd.sched.MetaProposeReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MetaProposeReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MetaProposeReply ok.
+             * @member {boolean} ok
+             * @memberof hopsd.sched.MetaProposeReply
+             * @instance
+             */
+            MetaProposeReply.prototype.ok = false;
+
+            /**
+             * MetaProposeReply valueJson.
+             * @member {string} valueJson
+             * @memberof hopsd.sched.MetaProposeReply
+             * @instance
+             */
+            MetaProposeReply.prototype.valueJson = "";
+
+            /**
+             * MetaProposeReply code.
+             * @member {string} code
+             * @memberof hopsd.sched.MetaProposeReply
+             * @instance
+             */
+            MetaProposeReply.prototype.code = "";
+
+            /**
+             * MetaProposeReply message.
+             * @member {string} message
+             * @memberof hopsd.sched.MetaProposeReply
+             * @instance
+             */
+            MetaProposeReply.prototype.message = "";
+
+            /**
+             * Creates a new MetaProposeReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {hopsd.sched.MetaProposeReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.MetaProposeReply} MetaProposeReply instance
+             * @type {{
+             *   (properties: hopsd.sched.MetaProposeReply.$Shape): hopsd.sched.MetaProposeReply & hopsd.sched.MetaProposeReply.$Shape;
+             *   (properties?: hopsd.sched.MetaProposeReply.$Properties): hopsd.sched.MetaProposeReply;
+             * }}
+             */
+            MetaProposeReply.create = function(properties) {
+                return new MetaProposeReply(properties);
+            };
+
+            /**
+             * Encodes the specified MetaProposeReply message. Does not implicitly {@link hopsd.sched.MetaProposeReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {hopsd.sched.MetaProposeReply.$Properties} m MetaProposeReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaProposeReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.ok != null && $Object.hasOwnProperty.call(m, "ok") && m.ok !== false)
+                    w.uint32(/* id 1, wireType 0 =*/8).bool(m.ok);
+                if (m.valueJson != null && $Object.hasOwnProperty.call(m, "valueJson") && m.valueJson !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.valueJson);
+                if (m.code != null && $Object.hasOwnProperty.call(m, "code") && m.code !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.code);
+                if (m.message != null && $Object.hasOwnProperty.call(m, "message") && m.message !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.message);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MetaProposeReply message, length delimited. Does not implicitly {@link hopsd.sched.MetaProposeReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {hopsd.sched.MetaProposeReply.$Properties} message MetaProposeReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaProposeReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MetaProposeReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.MetaProposeReply & hopsd.sched.MetaProposeReply.$Shape} MetaProposeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaProposeReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.MetaProposeReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.ok = v;
+                            else
+                                delete m.ok;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.valueJson = v;
+                            else
+                                delete m.valueJson;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.code = v;
+                            else
+                                delete m.code;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.message = v;
+                            else
+                                delete m.message;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MetaProposeReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.MetaProposeReply & hopsd.sched.MetaProposeReply.$Shape} MetaProposeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaProposeReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MetaProposeReply message.
+             * @function verify
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MetaProposeReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.ok != null && $Object.hasOwnProperty.call(m, "ok")) {
+                    if (typeof m.ok !== "boolean")
+                        return "ok: boolean expected";
+                }
+                if (m.valueJson != null && $Object.hasOwnProperty.call(m, "valueJson")) {
+                    if (!$util.isString(m.valueJson))
+                        return "valueJson: string expected";
+                }
+                if (m.code != null && $Object.hasOwnProperty.call(m, "code")) {
+                    if (!$util.isString(m.code))
+                        return "code: string expected";
+                }
+                if (m.message != null && $Object.hasOwnProperty.call(m, "message")) {
+                    if (!$util.isString(m.message))
+                        return "message: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MetaProposeReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.MetaProposeReply} MetaProposeReply
+             */
+            MetaProposeReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.MetaProposeReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.MetaProposeReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.MetaProposeReply();
+                if (d.ok != null) {
+                    if (d.ok) {
+                        m.ok = $Boolean(d.ok);
+                    }
+                }
+                if (d.valueJson != null) {
+                    if (typeof d.valueJson !== "string" || d.valueJson.length) {
+                        m.valueJson = $String(d.valueJson);
+                    }
+                }
+                if (d.code != null) {
+                    if (typeof d.code !== "string" || d.code.length) {
+                        m.code = $String(d.code);
+                    }
+                }
+                if (d.message != null) {
+                    if (typeof d.message !== "string" || d.message.length) {
+                        m.message = $String(d.message);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MetaProposeReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {hopsd.sched.MetaProposeReply} m MetaProposeReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MetaProposeReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.ok = false;
+                    d.valueJson = "";
+                    d.code = "";
+                    d.message = "";
+                }
+                if (m.ok != null && $Object.hasOwnProperty.call(m, "ok")) {
+                    d.ok = m.ok;
+                }
+                if (m.valueJson != null && $Object.hasOwnProperty.call(m, "valueJson")) {
+                    d.valueJson = m.valueJson;
+                }
+                if (m.code != null && $Object.hasOwnProperty.call(m, "code")) {
+                    d.code = m.code;
+                }
+                if (m.message != null && $Object.hasOwnProperty.call(m, "message")) {
+                    d.message = m.message;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MetaProposeReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.MetaProposeReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MetaProposeReply.prototype.toJSON = function() {
+                return MetaProposeReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MetaProposeReply
+             * @function getTypeUrl
+             * @memberof hopsd.sched.MetaProposeReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MetaProposeReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.MetaProposeReply";
+            };
+
+            return MetaProposeReply;
+        })();
+
+        sched.MetaLookupRequest = (function() {
+
+            /**
+             * Properties of a MetaLookupRequest.
+             * @typedef {Object} hopsd.sched.MetaLookupRequest.$Properties
+             * @property {Array.<number>|null} [jobIds] MetaLookupRequest jobIds
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MetaLookupRequest.
+             * @memberof hopsd.sched
+             * @interface IMetaLookupRequest
+             * @augments hopsd.sched.MetaLookupRequest.$Properties
+             * @deprecated Use hopsd.sched.MetaLookupRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a MetaLookupRequest.
+             * @typedef {hopsd.sched.MetaLookupRequest.$Properties} hopsd.sched.MetaLookupRequest.$Shape
+             */
+
+            /**
+             * Constructs a new MetaLookupRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a MetaLookupRequest.
+             * @constructor
+             * @param {hopsd.sched.MetaLookupRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MetaLookupRequest = function (p) {
+                this.jobIds = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MetaLookupRequest jobIds.
+             * @member {Array.<number>} jobIds
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @instance
+             */
+            MetaLookupRequest.prototype.jobIds = $util.emptyArray;
+
+            /**
+             * Creates a new MetaLookupRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {hopsd.sched.MetaLookupRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.MetaLookupRequest} MetaLookupRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.MetaLookupRequest.$Shape): hopsd.sched.MetaLookupRequest & hopsd.sched.MetaLookupRequest.$Shape;
+             *   (properties?: hopsd.sched.MetaLookupRequest.$Properties): hopsd.sched.MetaLookupRequest;
+             * }}
+             */
+            MetaLookupRequest.create = function(properties) {
+                return new MetaLookupRequest(properties);
+            };
+
+            /**
+             * Encodes the specified MetaLookupRequest message. Does not implicitly {@link hopsd.sched.MetaLookupRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {hopsd.sched.MetaLookupRequest.$Properties} m MetaLookupRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaLookupRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobIds != null && m.jobIds.length) {
+                    w.uint32(/* id 1, wireType 2 =*/10).uint64s(m.jobIds);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MetaLookupRequest message, length delimited. Does not implicitly {@link hopsd.sched.MetaLookupRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {hopsd.sched.MetaLookupRequest.$Properties} message MetaLookupRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaLookupRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MetaLookupRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.MetaLookupRequest & hopsd.sched.MetaLookupRequest.$Shape} MetaLookupRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaLookupRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.MetaLookupRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u === 2) {
+                                if (!(m.jobIds && m.jobIds.length))
+                                    m.jobIds = [];
+                                r.uint64s(m.jobIds);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.jobIds && m.jobIds.length))
+                                m.jobIds = [];
+                            m.jobIds.push(r.uint64());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MetaLookupRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.MetaLookupRequest & hopsd.sched.MetaLookupRequest.$Shape} MetaLookupRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaLookupRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MetaLookupRequest message.
+             * @function verify
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MetaLookupRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobIds != null && $Object.hasOwnProperty.call(m, "jobIds")) {
+                    if (!$Array.isArray(m.jobIds))
+                        return "jobIds: array expected";
+                    for (var i = 0; i < m.jobIds.length; ++i) {
+                        if (!$util.isInteger(m.jobIds[i]) && !(m.jobIds[i] && $util.isInteger(m.jobIds[i].low) && $util.isInteger(m.jobIds[i].high)))
+                            return "jobIds: integer|Long[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MetaLookupRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.MetaLookupRequest} MetaLookupRequest
+             */
+            MetaLookupRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.MetaLookupRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.MetaLookupRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.MetaLookupRequest();
+                if (d.jobIds) {
+                    if (!$Array.isArray(d.jobIds))
+                        throw $TypeError(".hopsd.sched.MetaLookupRequest.jobIds: array expected");
+                    m.jobIds = $Array(d.jobIds.length);
+                    for (var i = 0; i < d.jobIds.length; ++i) {
+                        if ($util.Long)
+                            m.jobIds[i] = $util.Long.fromValue(d.jobIds[i], true);
+                        else if (typeof d.jobIds[i] === "string")
+                            m.jobIds[i] = $parseInt(d.jobIds[i], 10);
+                        else if (typeof d.jobIds[i] === "number")
+                            m.jobIds[i] = d.jobIds[i];
+                        else if (typeof d.jobIds[i] === "object")
+                            m.jobIds[i] = new $util.LongBits(d.jobIds[i].low >>> 0, d.jobIds[i].high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MetaLookupRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {hopsd.sched.MetaLookupRequest} m MetaLookupRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MetaLookupRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.jobIds = [];
+                }
+                if (m.jobIds && m.jobIds.length) {
+                    d.jobIds = $Array(m.jobIds.length);
+                    for (var j = 0; j < m.jobIds.length; ++j) {
+                        if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                            d.jobIds[j] = typeof m.jobIds[j] === "number" ? $BigInt(m.jobIds[j]) : $util.Long.fromBits(m.jobIds[j].low >>> 0, m.jobIds[j].high >>> 0, true).toBigInt();
+                        else if (typeof m.jobIds[j] === "number")
+                            d.jobIds[j] = o.longs === $String ? $String(m.jobIds[j]) : m.jobIds[j];
+                        else
+                            d.jobIds[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.jobIds[j]) : o.longs === $Number ? new $util.LongBits(m.jobIds[j].low >>> 0, m.jobIds[j].high >>> 0).toNumber(true) : m.jobIds[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MetaLookupRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MetaLookupRequest.prototype.toJSON = function() {
+                return MetaLookupRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MetaLookupRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.MetaLookupRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MetaLookupRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.MetaLookupRequest";
+            };
+
+            return MetaLookupRequest;
+        })();
+
+        sched.MetaQueuedRequest = (function() {
+
+            /**
+             * Properties of a MetaQueuedRequest.
+             * @typedef {Object} hopsd.sched.MetaQueuedRequest.$Properties
+             * @property {number|null} [limit] MetaQueuedRequest limit
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MetaQueuedRequest.
+             * @memberof hopsd.sched
+             * @interface IMetaQueuedRequest
+             * @augments hopsd.sched.MetaQueuedRequest.$Properties
+             * @deprecated Use hopsd.sched.MetaQueuedRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a MetaQueuedRequest.
+             * @typedef {hopsd.sched.MetaQueuedRequest.$Properties} hopsd.sched.MetaQueuedRequest.$Shape
+             */
+
+            /**
+             * Constructs a new MetaQueuedRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a MetaQueuedRequest.
+             * @constructor
+             * @param {hopsd.sched.MetaQueuedRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MetaQueuedRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MetaQueuedRequest limit.
+             * @member {number} limit
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @instance
+             */
+            MetaQueuedRequest.prototype.limit = 0;
+
+            /**
+             * Creates a new MetaQueuedRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {hopsd.sched.MetaQueuedRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.MetaQueuedRequest} MetaQueuedRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.MetaQueuedRequest.$Shape): hopsd.sched.MetaQueuedRequest & hopsd.sched.MetaQueuedRequest.$Shape;
+             *   (properties?: hopsd.sched.MetaQueuedRequest.$Properties): hopsd.sched.MetaQueuedRequest;
+             * }}
+             */
+            MetaQueuedRequest.create = function(properties) {
+                return new MetaQueuedRequest(properties);
+            };
+
+            /**
+             * Encodes the specified MetaQueuedRequest message. Does not implicitly {@link hopsd.sched.MetaQueuedRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {hopsd.sched.MetaQueuedRequest.$Properties} m MetaQueuedRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaQueuedRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.limit != null && $Object.hasOwnProperty.call(m, "limit") && m.limit !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.limit);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MetaQueuedRequest message, length delimited. Does not implicitly {@link hopsd.sched.MetaQueuedRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {hopsd.sched.MetaQueuedRequest.$Properties} message MetaQueuedRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaQueuedRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MetaQueuedRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.MetaQueuedRequest & hopsd.sched.MetaQueuedRequest.$Shape} MetaQueuedRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaQueuedRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.MetaQueuedRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.limit = v;
+                            else
+                                delete m.limit;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MetaQueuedRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.MetaQueuedRequest & hopsd.sched.MetaQueuedRequest.$Shape} MetaQueuedRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaQueuedRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MetaQueuedRequest message.
+             * @function verify
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MetaQueuedRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.limit != null && $Object.hasOwnProperty.call(m, "limit")) {
+                    if (!$util.isInteger(m.limit))
+                        return "limit: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MetaQueuedRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.MetaQueuedRequest} MetaQueuedRequest
+             */
+            MetaQueuedRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.MetaQueuedRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.MetaQueuedRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.MetaQueuedRequest();
+                if (d.limit != null) {
+                    if ($Number(d.limit) !== 0) {
+                        m.limit = d.limit >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MetaQueuedRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {hopsd.sched.MetaQueuedRequest} m MetaQueuedRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MetaQueuedRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.limit = 0;
+                }
+                if (m.limit != null && $Object.hasOwnProperty.call(m, "limit")) {
+                    d.limit = m.limit;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MetaQueuedRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MetaQueuedRequest.prototype.toJSON = function() {
+                return MetaQueuedRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MetaQueuedRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.MetaQueuedRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MetaQueuedRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.MetaQueuedRequest";
+            };
+
+            return MetaQueuedRequest;
+        })();
+
+        sched.MetaRunningRequest = (function() {
+
+            /**
+             * Properties of a MetaRunningRequest.
+             * @typedef {Object} hopsd.sched.MetaRunningRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MetaRunningRequest.
+             * @memberof hopsd.sched
+             * @interface IMetaRunningRequest
+             * @augments hopsd.sched.MetaRunningRequest.$Properties
+             * @deprecated Use hopsd.sched.MetaRunningRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a MetaRunningRequest.
+             * @typedef {hopsd.sched.MetaRunningRequest.$Properties} hopsd.sched.MetaRunningRequest.$Shape
+             */
+
+            /**
+             * Constructs a new MetaRunningRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a MetaRunningRequest.
+             * @constructor
+             * @param {hopsd.sched.MetaRunningRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MetaRunningRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Creates a new MetaRunningRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {hopsd.sched.MetaRunningRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.MetaRunningRequest} MetaRunningRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.MetaRunningRequest.$Shape): hopsd.sched.MetaRunningRequest & hopsd.sched.MetaRunningRequest.$Shape;
+             *   (properties?: hopsd.sched.MetaRunningRequest.$Properties): hopsd.sched.MetaRunningRequest;
+             * }}
+             */
+            MetaRunningRequest.create = function(properties) {
+                return new MetaRunningRequest(properties);
+            };
+
+            /**
+             * Encodes the specified MetaRunningRequest message. Does not implicitly {@link hopsd.sched.MetaRunningRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {hopsd.sched.MetaRunningRequest.$Properties} m MetaRunningRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaRunningRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MetaRunningRequest message, length delimited. Does not implicitly {@link hopsd.sched.MetaRunningRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {hopsd.sched.MetaRunningRequest.$Properties} message MetaRunningRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaRunningRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MetaRunningRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.MetaRunningRequest & hopsd.sched.MetaRunningRequest.$Shape} MetaRunningRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaRunningRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.MetaRunningRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    r.skipType(t & 7, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MetaRunningRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.MetaRunningRequest & hopsd.sched.MetaRunningRequest.$Shape} MetaRunningRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaRunningRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MetaRunningRequest message.
+             * @function verify
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MetaRunningRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a MetaRunningRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.MetaRunningRequest} MetaRunningRequest
+             */
+            MetaRunningRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.MetaRunningRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.MetaRunningRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.hopsd.sched.MetaRunningRequest();
+            };
+
+            /**
+             * Creates a plain object from a MetaRunningRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {hopsd.sched.MetaRunningRequest} m MetaRunningRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MetaRunningRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this MetaRunningRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MetaRunningRequest.prototype.toJSON = function() {
+                return MetaRunningRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MetaRunningRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.MetaRunningRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MetaRunningRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.MetaRunningRequest";
+            };
+
+            return MetaRunningRequest;
+        })();
+
+        sched.ProjectUsage = (function() {
+
+            /**
+             * Properties of a ProjectUsage.
+             * @typedef {Object} hopsd.sched.ProjectUsage.$Properties
+             * @property {string|null} [project] ProjectUsage project
+             * @property {number|null} [gpuMs] ProjectUsage gpuMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ProjectUsage.
+             * @memberof hopsd.sched
+             * @interface IProjectUsage
+             * @augments hopsd.sched.ProjectUsage.$Properties
+             * @deprecated Use hopsd.sched.ProjectUsage.$Properties instead.
+             */
+
+            /**
+             * Shape of a ProjectUsage.
+             * @typedef {hopsd.sched.ProjectUsage.$Properties} hopsd.sched.ProjectUsage.$Shape
+             */
+
+            /**
+             * Constructs a new ProjectUsage.
+             * @memberof hopsd.sched
+             * @classdesc Represents a ProjectUsage.
+             * @constructor
+             * @param {hopsd.sched.ProjectUsage.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ProjectUsage = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ProjectUsage project.
+             * @member {string} project
+             * @memberof hopsd.sched.ProjectUsage
+             * @instance
+             */
+            ProjectUsage.prototype.project = "";
+
+            /**
+             * ProjectUsage gpuMs.
+             * @member {number} gpuMs
+             * @memberof hopsd.sched.ProjectUsage
+             * @instance
+             */
+            ProjectUsage.prototype.gpuMs = 0;
+
+            /**
+             * Creates a new ProjectUsage instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {hopsd.sched.ProjectUsage.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.ProjectUsage} ProjectUsage instance
+             * @type {{
+             *   (properties: hopsd.sched.ProjectUsage.$Shape): hopsd.sched.ProjectUsage & hopsd.sched.ProjectUsage.$Shape;
+             *   (properties?: hopsd.sched.ProjectUsage.$Properties): hopsd.sched.ProjectUsage;
+             * }}
+             */
+            ProjectUsage.create = function(properties) {
+                return new ProjectUsage(properties);
+            };
+
+            /**
+             * Encodes the specified ProjectUsage message. Does not implicitly {@link hopsd.sched.ProjectUsage.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {hopsd.sched.ProjectUsage.$Properties} m ProjectUsage message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectUsage.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs") && !$Object.is(m.gpuMs, 0))
+                    w.uint32(/* id 2, wireType 1 =*/17).double(m.gpuMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ProjectUsage message, length delimited. Does not implicitly {@link hopsd.sched.ProjectUsage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {hopsd.sched.ProjectUsage.$Properties} message ProjectUsage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectUsage.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ProjectUsage message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.ProjectUsage & hopsd.sched.ProjectUsage.$Shape} ProjectUsage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectUsage.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.ProjectUsage();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.gpuMs = v;
+                            else
+                                delete m.gpuMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ProjectUsage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.ProjectUsage & hopsd.sched.ProjectUsage.$Shape} ProjectUsage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectUsage.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ProjectUsage message.
+             * @function verify
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ProjectUsage.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs")) {
+                    if (typeof m.gpuMs !== "number")
+                        return "gpuMs: number expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ProjectUsage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.ProjectUsage} ProjectUsage
+             */
+            ProjectUsage.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.ProjectUsage)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.ProjectUsage: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.ProjectUsage();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.gpuMs != null) {
+                    if (!$Object.is($Number(d.gpuMs), 0)) {
+                        m.gpuMs = $Number(d.gpuMs);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ProjectUsage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {hopsd.sched.ProjectUsage} m ProjectUsage
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ProjectUsage.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.gpuMs = 0;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.gpuMs != null && $Object.hasOwnProperty.call(m, "gpuMs")) {
+                    d.gpuMs = o.json && !$isFinite(m.gpuMs) ? $String(m.gpuMs) : m.gpuMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ProjectUsage to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.ProjectUsage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ProjectUsage.prototype.toJSON = function() {
+                return ProjectUsage.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ProjectUsage
+             * @function getTypeUrl
+             * @memberof hopsd.sched.ProjectUsage
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ProjectUsage.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.ProjectUsage";
+            };
+
+            return ProjectUsage;
+        })();
+
+        sched.MetaJobsReply = (function() {
+
+            /**
+             * Properties of a MetaJobsReply.
+             * @typedef {Object} hopsd.sched.MetaJobsReply.$Properties
+             * @property {Array.<Uint8Array>|null} [jobs] MetaJobsReply jobs
+             * @property {Array.<hopsd.sched.ProjectUsage.$Properties>|null} [usage] MetaJobsReply usage
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MetaJobsReply.
+             * @memberof hopsd.sched
+             * @interface IMetaJobsReply
+             * @augments hopsd.sched.MetaJobsReply.$Properties
+             * @deprecated Use hopsd.sched.MetaJobsReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a MetaJobsReply.
+             * @typedef {hopsd.sched.MetaJobsReply.$Properties} hopsd.sched.MetaJobsReply.$Shape
+             */
+
+            /**
+             * Constructs a new MetaJobsReply.
+             * @memberof hopsd.sched
+             * @classdesc Represents a MetaJobsReply.
+             * @constructor
+             * @param {hopsd.sched.MetaJobsReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MetaJobsReply = function (p) {
+                this.jobs = [];
+                this.usage = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MetaJobsReply jobs.
+             * @member {Array.<Uint8Array>} jobs
+             * @memberof hopsd.sched.MetaJobsReply
+             * @instance
+             */
+            MetaJobsReply.prototype.jobs = $util.emptyArray;
+
+            /**
+             * MetaJobsReply usage.
+             * @member {Array.<hopsd.sched.ProjectUsage.$Properties>} usage
+             * @memberof hopsd.sched.MetaJobsReply
+             * @instance
+             */
+            MetaJobsReply.prototype.usage = $util.emptyArray;
+
+            /**
+             * Creates a new MetaJobsReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {hopsd.sched.MetaJobsReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.MetaJobsReply} MetaJobsReply instance
+             * @type {{
+             *   (properties: hopsd.sched.MetaJobsReply.$Shape): hopsd.sched.MetaJobsReply & hopsd.sched.MetaJobsReply.$Shape;
+             *   (properties?: hopsd.sched.MetaJobsReply.$Properties): hopsd.sched.MetaJobsReply;
+             * }}
+             */
+            MetaJobsReply.create = function(properties) {
+                return new MetaJobsReply(properties);
+            };
+
+            /**
+             * Encodes the specified MetaJobsReply message. Does not implicitly {@link hopsd.sched.MetaJobsReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {hopsd.sched.MetaJobsReply.$Properties} m MetaJobsReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaJobsReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobs != null && m.jobs.length) {
+                    for (var i = 0; i < m.jobs.length; ++i)
+                        w.uint32(/* id 1, wireType 2 =*/10).bytes(m.jobs[i]);
+                }
+                if (m.usage != null && m.usage.length) {
+                    for (var i = 0; i < m.usage.length; ++i)
+                        $root.hopsd.sched.ProjectUsage.encode(m.usage[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified MetaJobsReply message, length delimited. Does not implicitly {@link hopsd.sched.MetaJobsReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {hopsd.sched.MetaJobsReply.$Properties} message MetaJobsReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MetaJobsReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MetaJobsReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.MetaJobsReply & hopsd.sched.MetaJobsReply.$Shape} MetaJobsReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaJobsReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.MetaJobsReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.jobs && m.jobs.length))
+                                m.jobs = [];
+                            m.jobs.push(r.bytes());
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.usage && m.usage.length))
+                                m.usage = [];
+                            m.usage.push($root.hopsd.sched.ProjectUsage.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a MetaJobsReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.MetaJobsReply & hopsd.sched.MetaJobsReply.$Shape} MetaJobsReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MetaJobsReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MetaJobsReply message.
+             * @function verify
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MetaJobsReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobs != null && $Object.hasOwnProperty.call(m, "jobs")) {
+                    if (!$Array.isArray(m.jobs))
+                        return "jobs: array expected";
+                    for (var i = 0; i < m.jobs.length; ++i) {
+                        if (!(m.jobs[i] && typeof m.jobs[i].length === "number" || $util.isString(m.jobs[i])))
+                            return "jobs: buffer[] expected";
+                    }
+                }
+                if (m.usage != null && $Object.hasOwnProperty.call(m, "usage")) {
+                    if (!$Array.isArray(m.usage))
+                        return "usage: array expected";
+                    for (var i = 0; i < m.usage.length; ++i) {
+                        {
+                            var e = $root.hopsd.sched.ProjectUsage.verify(m.usage[i], q + 1);
+                            if (e)
+                                return "usage." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MetaJobsReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.MetaJobsReply} MetaJobsReply
+             */
+            MetaJobsReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.MetaJobsReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.MetaJobsReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.MetaJobsReply();
+                if (d.jobs) {
+                    if (!$Array.isArray(d.jobs))
+                        throw $TypeError(".hopsd.sched.MetaJobsReply.jobs: array expected");
+                    m.jobs = $Array(d.jobs.length);
+                    for (var i = 0; i < d.jobs.length; ++i) {
+                        if (typeof d.jobs[i] === "string")
+                            $util.base64.decode(d.jobs[i], m.jobs[i] = $util.newBuffer($util.base64.length(d.jobs[i])), 0);
+                        else if (d.jobs[i].length >= 0)
+                            m.jobs[i] = d.jobs[i];
+                    }
+                }
+                if (d.usage) {
+                    if (!$Array.isArray(d.usage))
+                        throw $TypeError(".hopsd.sched.MetaJobsReply.usage: array expected");
+                    m.usage = $Array(d.usage.length);
+                    for (var i = 0; i < d.usage.length; ++i) {
+                        if (!$util.isObject(d.usage[i]))
+                            throw $TypeError(".hopsd.sched.MetaJobsReply.usage: object expected");
+                        m.usage[i] = $root.hopsd.sched.ProjectUsage.fromObject(d.usage[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a MetaJobsReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {hopsd.sched.MetaJobsReply} m MetaJobsReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MetaJobsReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.jobs = [];
+                    d.usage = [];
+                }
+                if (m.jobs && m.jobs.length) {
+                    d.jobs = $Array(m.jobs.length);
+                    for (var j = 0; j < m.jobs.length; ++j) {
+                        d.jobs[j] = o.bytes === $String ? $util.base64.encode(m.jobs[j], 0, m.jobs[j].length) : o.bytes === $Array ? $Array.prototype.slice.call(m.jobs[j]) : m.jobs[j];
+                    }
+                }
+                if (m.usage && m.usage.length) {
+                    d.usage = $Array(m.usage.length);
+                    for (var j = 0; j < m.usage.length; ++j) {
+                        d.usage[j] = $root.hopsd.sched.ProjectUsage.toObject(m.usage[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this MetaJobsReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.MetaJobsReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MetaJobsReply.prototype.toJSON = function() {
+                return MetaJobsReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MetaJobsReply
+             * @function getTypeUrl
+             * @memberof hopsd.sched.MetaJobsReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MetaJobsReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.MetaJobsReply";
+            };
+
+            return MetaJobsReply;
+        })();
+
+        sched.TaskSetupRequest = (function() {
+
+            /**
+             * Properties of a TaskSetupRequest.
+             * @typedef {Object} hopsd.sched.TaskSetupRequest.$Properties
+             * @property {number|null} [jobId] TaskSetupRequest jobId
+             * @property {number|null} [attempt] TaskSetupRequest attempt
+             * @property {number|null} [rank] TaskSetupRequest rank
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TaskSetupRequest.
+             * @memberof hopsd.sched
+             * @interface ITaskSetupRequest
+             * @augments hopsd.sched.TaskSetupRequest.$Properties
+             * @deprecated Use hopsd.sched.TaskSetupRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a TaskSetupRequest.
+             * @typedef {hopsd.sched.TaskSetupRequest.$Properties} hopsd.sched.TaskSetupRequest.$Shape
+             */
+
+            /**
+             * Constructs a new TaskSetupRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a TaskSetupRequest.
+             * @constructor
+             * @param {hopsd.sched.TaskSetupRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TaskSetupRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TaskSetupRequest jobId.
+             * @member {number} jobId
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @instance
+             */
+            TaskSetupRequest.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * TaskSetupRequest attempt.
+             * @member {number} attempt
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @instance
+             */
+            TaskSetupRequest.prototype.attempt = 0;
+
+            /**
+             * TaskSetupRequest rank.
+             * @member {number} rank
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @instance
+             */
+            TaskSetupRequest.prototype.rank = 0;
+
+            /**
+             * Creates a new TaskSetupRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {hopsd.sched.TaskSetupRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.TaskSetupRequest} TaskSetupRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.TaskSetupRequest.$Shape): hopsd.sched.TaskSetupRequest & hopsd.sched.TaskSetupRequest.$Shape;
+             *   (properties?: hopsd.sched.TaskSetupRequest.$Properties): hopsd.sched.TaskSetupRequest;
+             * }}
+             */
+            TaskSetupRequest.create = function(properties) {
+                return new TaskSetupRequest(properties);
+            };
+
+            /**
+             * Encodes the specified TaskSetupRequest message. Does not implicitly {@link hopsd.sched.TaskSetupRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {hopsd.sched.TaskSetupRequest.$Properties} m TaskSetupRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskSetupRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.rank);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TaskSetupRequest message, length delimited. Does not implicitly {@link hopsd.sched.TaskSetupRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {hopsd.sched.TaskSetupRequest.$Properties} message TaskSetupRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskSetupRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TaskSetupRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.TaskSetupRequest & hopsd.sched.TaskSetupRequest.$Shape} TaskSetupRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskSetupRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.TaskSetupRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TaskSetupRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.TaskSetupRequest & hopsd.sched.TaskSetupRequest.$Shape} TaskSetupRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskSetupRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TaskSetupRequest message.
+             * @function verify
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TaskSetupRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TaskSetupRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.TaskSetupRequest} TaskSetupRequest
+             */
+            TaskSetupRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.TaskSetupRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.TaskSetupRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.TaskSetupRequest();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TaskSetupRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {hopsd.sched.TaskSetupRequest} m TaskSetupRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TaskSetupRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.rank = 0;
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TaskSetupRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TaskSetupRequest.prototype.toJSON = function() {
+                return TaskSetupRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TaskSetupRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.TaskSetupRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TaskSetupRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.TaskSetupRequest";
+            };
+
+            return TaskSetupRequest;
+        })();
+
+        sched.TaskSetupReply = (function() {
+
+            /**
+             * Properties of a TaskSetupReply.
+             * @typedef {Object} hopsd.sched.TaskSetupReply.$Properties
+             * @property {string|null} [key] TaskSetupReply key
+             * @property {string|null} [keyId] TaskSetupReply keyId
+             * @property {string|null} [userName] TaskSetupReply userName
+             * @property {string|null} [logsDir] TaskSetupReply logsDir
+             * @property {number|null} [expiresMs] TaskSetupReply expiresMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TaskSetupReply.
+             * @memberof hopsd.sched
+             * @interface ITaskSetupReply
+             * @augments hopsd.sched.TaskSetupReply.$Properties
+             * @deprecated Use hopsd.sched.TaskSetupReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a TaskSetupReply.
+             * @typedef {hopsd.sched.TaskSetupReply.$Properties} hopsd.sched.TaskSetupReply.$Shape
+             */
+
+            /**
+             * Constructs a new TaskSetupReply.
+             * @memberof hopsd.sched
+             * @classdesc Represents a TaskSetupReply.
+             * @constructor
+             * @param {hopsd.sched.TaskSetupReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TaskSetupReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TaskSetupReply key.
+             * @member {string} key
+             * @memberof hopsd.sched.TaskSetupReply
+             * @instance
+             */
+            TaskSetupReply.prototype.key = "";
+
+            /**
+             * TaskSetupReply keyId.
+             * @member {string} keyId
+             * @memberof hopsd.sched.TaskSetupReply
+             * @instance
+             */
+            TaskSetupReply.prototype.keyId = "";
+
+            /**
+             * TaskSetupReply userName.
+             * @member {string} userName
+             * @memberof hopsd.sched.TaskSetupReply
+             * @instance
+             */
+            TaskSetupReply.prototype.userName = "";
+
+            /**
+             * TaskSetupReply logsDir.
+             * @member {string} logsDir
+             * @memberof hopsd.sched.TaskSetupReply
+             * @instance
+             */
+            TaskSetupReply.prototype.logsDir = "";
+
+            /**
+             * TaskSetupReply expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.sched.TaskSetupReply
+             * @instance
+             */
+            TaskSetupReply.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new TaskSetupReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {hopsd.sched.TaskSetupReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.TaskSetupReply} TaskSetupReply instance
+             * @type {{
+             *   (properties: hopsd.sched.TaskSetupReply.$Shape): hopsd.sched.TaskSetupReply & hopsd.sched.TaskSetupReply.$Shape;
+             *   (properties?: hopsd.sched.TaskSetupReply.$Properties): hopsd.sched.TaskSetupReply;
+             * }}
+             */
+            TaskSetupReply.create = function(properties) {
+                return new TaskSetupReply(properties);
+            };
+
+            /**
+             * Encodes the specified TaskSetupReply message. Does not implicitly {@link hopsd.sched.TaskSetupReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {hopsd.sched.TaskSetupReply.$Properties} m TaskSetupReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskSetupReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.key != null && $Object.hasOwnProperty.call(m, "key") && m.key !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.key);
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId") && m.keyId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.keyId);
+                if (m.userName != null && $Object.hasOwnProperty.call(m, "userName") && m.userName !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.userName);
+                if (m.logsDir != null && $Object.hasOwnProperty.call(m, "logsDir") && m.logsDir !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.logsDir);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.expiresMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TaskSetupReply message, length delimited. Does not implicitly {@link hopsd.sched.TaskSetupReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {hopsd.sched.TaskSetupReply.$Properties} message TaskSetupReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskSetupReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TaskSetupReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.TaskSetupReply & hopsd.sched.TaskSetupReply.$Shape} TaskSetupReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskSetupReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.TaskSetupReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.key = v;
+                            else
+                                delete m.key;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.keyId = v;
+                            else
+                                delete m.keyId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.userName = v;
+                            else
+                                delete m.userName;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.logsDir = v;
+                            else
+                                delete m.logsDir;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TaskSetupReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.TaskSetupReply & hopsd.sched.TaskSetupReply.$Shape} TaskSetupReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskSetupReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TaskSetupReply message.
+             * @function verify
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TaskSetupReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.key != null && $Object.hasOwnProperty.call(m, "key")) {
+                    if (!$util.isString(m.key))
+                        return "key: string expected";
+                }
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId")) {
+                    if (!$util.isString(m.keyId))
+                        return "keyId: string expected";
+                }
+                if (m.userName != null && $Object.hasOwnProperty.call(m, "userName")) {
+                    if (!$util.isString(m.userName))
+                        return "userName: string expected";
+                }
+                if (m.logsDir != null && $Object.hasOwnProperty.call(m, "logsDir")) {
+                    if (!$util.isString(m.logsDir))
+                        return "logsDir: string expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TaskSetupReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.TaskSetupReply} TaskSetupReply
+             */
+            TaskSetupReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.TaskSetupReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.TaskSetupReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.TaskSetupReply();
+                if (d.key != null) {
+                    if (typeof d.key !== "string" || d.key.length) {
+                        m.key = $String(d.key);
+                    }
+                }
+                if (d.keyId != null) {
+                    if (typeof d.keyId !== "string" || d.keyId.length) {
+                        m.keyId = $String(d.keyId);
+                    }
+                }
+                if (d.userName != null) {
+                    if (typeof d.userName !== "string" || d.userName.length) {
+                        m.userName = $String(d.userName);
+                    }
+                }
+                if (d.logsDir != null) {
+                    if (typeof d.logsDir !== "string" || d.logsDir.length) {
+                        m.logsDir = $String(d.logsDir);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TaskSetupReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {hopsd.sched.TaskSetupReply} m TaskSetupReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TaskSetupReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.key = "";
+                    d.keyId = "";
+                    d.userName = "";
+                    d.logsDir = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.key != null && $Object.hasOwnProperty.call(m, "key")) {
+                    d.key = m.key;
+                }
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId")) {
+                    d.keyId = m.keyId;
+                }
+                if (m.userName != null && $Object.hasOwnProperty.call(m, "userName")) {
+                    d.userName = m.userName;
+                }
+                if (m.logsDir != null && $Object.hasOwnProperty.call(m, "logsDir")) {
+                    d.logsDir = m.logsDir;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TaskSetupReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.TaskSetupReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TaskSetupReply.prototype.toJSON = function() {
+                return TaskSetupReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TaskSetupReply
+             * @function getTypeUrl
+             * @memberof hopsd.sched.TaskSetupReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TaskSetupReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.TaskSetupReply";
+            };
+
+            return TaskSetupReply;
+        })();
+
+        sched.TaskTeardownRequest = (function() {
+
+            /**
+             * Properties of a TaskTeardownRequest.
+             * @typedef {Object} hopsd.sched.TaskTeardownRequest.$Properties
+             * @property {number|null} [jobId] TaskTeardownRequest jobId
+             * @property {number|null} [attempt] TaskTeardownRequest attempt
+             * @property {number|null} [rank] TaskTeardownRequest rank
+             * @property {string|null} [keyId] TaskTeardownRequest keyId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TaskTeardownRequest.
+             * @memberof hopsd.sched
+             * @interface ITaskTeardownRequest
+             * @augments hopsd.sched.TaskTeardownRequest.$Properties
+             * @deprecated Use hopsd.sched.TaskTeardownRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a TaskTeardownRequest.
+             * @typedef {hopsd.sched.TaskTeardownRequest.$Properties} hopsd.sched.TaskTeardownRequest.$Shape
+             */
+
+            /**
+             * Constructs a new TaskTeardownRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a TaskTeardownRequest.
+             * @constructor
+             * @param {hopsd.sched.TaskTeardownRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TaskTeardownRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TaskTeardownRequest jobId.
+             * @member {number} jobId
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @instance
+             */
+            TaskTeardownRequest.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * TaskTeardownRequest attempt.
+             * @member {number} attempt
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @instance
+             */
+            TaskTeardownRequest.prototype.attempt = 0;
+
+            /**
+             * TaskTeardownRequest rank.
+             * @member {number} rank
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @instance
+             */
+            TaskTeardownRequest.prototype.rank = 0;
+
+            /**
+             * TaskTeardownRequest keyId.
+             * @member {string} keyId
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @instance
+             */
+            TaskTeardownRequest.prototype.keyId = "";
+
+            /**
+             * Creates a new TaskTeardownRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {hopsd.sched.TaskTeardownRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.TaskTeardownRequest} TaskTeardownRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.TaskTeardownRequest.$Shape): hopsd.sched.TaskTeardownRequest & hopsd.sched.TaskTeardownRequest.$Shape;
+             *   (properties?: hopsd.sched.TaskTeardownRequest.$Properties): hopsd.sched.TaskTeardownRequest;
+             * }}
+             */
+            TaskTeardownRequest.create = function(properties) {
+                return new TaskTeardownRequest(properties);
+            };
+
+            /**
+             * Encodes the specified TaskTeardownRequest message. Does not implicitly {@link hopsd.sched.TaskTeardownRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {hopsd.sched.TaskTeardownRequest.$Properties} m TaskTeardownRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskTeardownRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.jobId);
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt") && m.attempt !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.attempt);
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank") && m.rank !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.rank);
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId") && m.keyId !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.keyId);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TaskTeardownRequest message, length delimited. Does not implicitly {@link hopsd.sched.TaskTeardownRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {hopsd.sched.TaskTeardownRequest.$Properties} message TaskTeardownRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskTeardownRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TaskTeardownRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.TaskTeardownRequest & hopsd.sched.TaskTeardownRequest.$Shape} TaskTeardownRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskTeardownRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.TaskTeardownRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.attempt = v;
+                            else
+                                delete m.attempt;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rank = v;
+                            else
+                                delete m.rank;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.keyId = v;
+                            else
+                                delete m.keyId;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TaskTeardownRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.TaskTeardownRequest & hopsd.sched.TaskTeardownRequest.$Shape} TaskTeardownRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskTeardownRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TaskTeardownRequest message.
+             * @function verify
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TaskTeardownRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    if (!$util.isInteger(m.attempt))
+                        return "attempt: integer expected";
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    if (!$util.isInteger(m.rank))
+                        return "rank: integer expected";
+                }
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId")) {
+                    if (!$util.isString(m.keyId))
+                        return "keyId: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TaskTeardownRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.TaskTeardownRequest} TaskTeardownRequest
+             */
+            TaskTeardownRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.TaskTeardownRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.TaskTeardownRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.TaskTeardownRequest();
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.attempt != null) {
+                    if ($Number(d.attempt) !== 0) {
+                        m.attempt = d.attempt >>> 0;
+                    }
+                }
+                if (d.rank != null) {
+                    if ($Number(d.rank) !== 0) {
+                        m.rank = d.rank >>> 0;
+                    }
+                }
+                if (d.keyId != null) {
+                    if (typeof d.keyId !== "string" || d.keyId.length) {
+                        m.keyId = $String(d.keyId);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TaskTeardownRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {hopsd.sched.TaskTeardownRequest} m TaskTeardownRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TaskTeardownRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.attempt = 0;
+                    d.rank = 0;
+                    d.keyId = "";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.attempt != null && $Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.rank != null && $Object.hasOwnProperty.call(m, "rank")) {
+                    d.rank = m.rank;
+                }
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId")) {
+                    d.keyId = m.keyId;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TaskTeardownRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TaskTeardownRequest.prototype.toJSON = function() {
+                return TaskTeardownRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TaskTeardownRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.TaskTeardownRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TaskTeardownRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.TaskTeardownRequest";
+            };
+
+            return TaskTeardownRequest;
+        })();
+
+        sched.TaskTeardownReply = (function() {
+
+            /**
+             * Properties of a TaskTeardownReply.
+             * @typedef {Object} hopsd.sched.TaskTeardownReply.$Properties
+             * @property {boolean|null} [revoked] TaskTeardownReply revoked
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TaskTeardownReply.
+             * @memberof hopsd.sched
+             * @interface ITaskTeardownReply
+             * @augments hopsd.sched.TaskTeardownReply.$Properties
+             * @deprecated Use hopsd.sched.TaskTeardownReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a TaskTeardownReply.
+             * @typedef {hopsd.sched.TaskTeardownReply.$Properties} hopsd.sched.TaskTeardownReply.$Shape
+             */
+
+            /**
+             * Constructs a new TaskTeardownReply.
+             * @memberof hopsd.sched
+             * @classdesc Represents a TaskTeardownReply.
+             * @constructor
+             * @param {hopsd.sched.TaskTeardownReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TaskTeardownReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TaskTeardownReply revoked.
+             * @member {boolean} revoked
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @instance
+             */
+            TaskTeardownReply.prototype.revoked = false;
+
+            /**
+             * Creates a new TaskTeardownReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {hopsd.sched.TaskTeardownReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.TaskTeardownReply} TaskTeardownReply instance
+             * @type {{
+             *   (properties: hopsd.sched.TaskTeardownReply.$Shape): hopsd.sched.TaskTeardownReply & hopsd.sched.TaskTeardownReply.$Shape;
+             *   (properties?: hopsd.sched.TaskTeardownReply.$Properties): hopsd.sched.TaskTeardownReply;
+             * }}
+             */
+            TaskTeardownReply.create = function(properties) {
+                return new TaskTeardownReply(properties);
+            };
+
+            /**
+             * Encodes the specified TaskTeardownReply message. Does not implicitly {@link hopsd.sched.TaskTeardownReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {hopsd.sched.TaskTeardownReply.$Properties} m TaskTeardownReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskTeardownReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.revoked != null && $Object.hasOwnProperty.call(m, "revoked") && m.revoked !== false)
+                    w.uint32(/* id 1, wireType 0 =*/8).bool(m.revoked);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TaskTeardownReply message, length delimited. Does not implicitly {@link hopsd.sched.TaskTeardownReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {hopsd.sched.TaskTeardownReply.$Properties} message TaskTeardownReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TaskTeardownReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TaskTeardownReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.TaskTeardownReply & hopsd.sched.TaskTeardownReply.$Shape} TaskTeardownReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskTeardownReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.TaskTeardownReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.revoked = v;
+                            else
+                                delete m.revoked;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TaskTeardownReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.TaskTeardownReply & hopsd.sched.TaskTeardownReply.$Shape} TaskTeardownReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TaskTeardownReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TaskTeardownReply message.
+             * @function verify
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TaskTeardownReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.revoked != null && $Object.hasOwnProperty.call(m, "revoked")) {
+                    if (typeof m.revoked !== "boolean")
+                        return "revoked: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TaskTeardownReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.TaskTeardownReply} TaskTeardownReply
+             */
+            TaskTeardownReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.TaskTeardownReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.TaskTeardownReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.TaskTeardownReply();
+                if (d.revoked != null) {
+                    if (d.revoked) {
+                        m.revoked = $Boolean(d.revoked);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TaskTeardownReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {hopsd.sched.TaskTeardownReply} m TaskTeardownReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TaskTeardownReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.revoked = false;
+                }
+                if (m.revoked != null && $Object.hasOwnProperty.call(m, "revoked")) {
+                    d.revoked = m.revoked;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TaskTeardownReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TaskTeardownReply.prototype.toJSON = function() {
+                return TaskTeardownReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TaskTeardownReply
+             * @function getTypeUrl
+             * @memberof hopsd.sched.TaskTeardownReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TaskTeardownReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.TaskTeardownReply";
+            };
+
+            return TaskTeardownReply;
+        })();
+
+        sched.SchedMetaRequest = (function() {
+
+            /**
+             * Properties of a SchedMetaRequest.
+             * @typedef {Object} hopsd.sched.SchedMetaRequest.$Properties
+             * @property {hopsd.sched.MetaProposeRequest.$Properties|null} [propose] SchedMetaRequest propose
+             * @property {hopsd.sched.MetaLookupRequest.$Properties|null} [lookup] SchedMetaRequest lookup
+             * @property {hopsd.sched.MetaQueuedRequest.$Properties|null} [queued] SchedMetaRequest queued
+             * @property {hopsd.sched.MetaRunningRequest.$Properties|null} [running] SchedMetaRequest running
+             * @property {hopsd.sched.TaskSetupRequest.$Properties|null} [setup] SchedMetaRequest setup
+             * @property {hopsd.sched.TaskTeardownRequest.$Properties|null} [teardown] SchedMetaRequest teardown
+             * @property {"propose"|"lookup"|"queued"|"running"|"setup"|"teardown"} [op] SchedMetaRequest op
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SchedMetaRequest.
+             * @memberof hopsd.sched
+             * @interface ISchedMetaRequest
+             * @augments hopsd.sched.SchedMetaRequest.$Properties
+             * @deprecated Use hopsd.sched.SchedMetaRequest.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a SchedMetaRequest.
+             * @typedef {{
+             *   propose?: hopsd.sched.MetaProposeRequest.$Shape|null;
+             *   lookup?: hopsd.sched.MetaLookupRequest.$Shape|null;
+             *   queued?: hopsd.sched.MetaQueuedRequest.$Shape|null;
+             *   running?: hopsd.sched.MetaRunningRequest.$Shape|null;
+             *   setup?: hopsd.sched.TaskSetupRequest.$Shape|null;
+             *   teardown?: hopsd.sched.TaskTeardownRequest.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ op?: undefined; propose?: null; lookup?: null; queued?: null; running?: null; setup?: null; teardown?: null }|{ op?: "propose"; propose: hopsd.sched.MetaProposeRequest.$Shape; lookup?: null; queued?: null; running?: null; setup?: null; teardown?: null }|{ op?: "lookup"; propose?: null; lookup: hopsd.sched.MetaLookupRequest.$Shape; queued?: null; running?: null; setup?: null; teardown?: null }|{ op?: "queued"; propose?: null; lookup?: null; queued: hopsd.sched.MetaQueuedRequest.$Shape; running?: null; setup?: null; teardown?: null }|{ op?: "running"; propose?: null; lookup?: null; queued?: null; running: hopsd.sched.MetaRunningRequest.$Shape; setup?: null; teardown?: null }|{ op?: "setup"; propose?: null; lookup?: null; queued?: null; running?: null; setup: hopsd.sched.TaskSetupRequest.$Shape; teardown?: null }|{ op?: "teardown"; propose?: null; lookup?: null; queued?: null; running?: null; setup?: null; teardown: hopsd.sched.TaskTeardownRequest.$Shape })
+             * )} hopsd.sched.SchedMetaRequest.$Shape
+             */
+
+            /**
+             * Constructs a new SchedMetaRequest.
+             * @memberof hopsd.sched
+             * @classdesc Represents a SchedMetaRequest.
+             * @constructor
+             * @param {hopsd.sched.SchedMetaRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SchedMetaRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SchedMetaRequest propose.
+             * @member {hopsd.sched.MetaProposeRequest.$Properties|null|undefined} propose
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            SchedMetaRequest.prototype.propose = null;
+
+            /**
+             * SchedMetaRequest lookup.
+             * @member {hopsd.sched.MetaLookupRequest.$Properties|null|undefined} lookup
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            SchedMetaRequest.prototype.lookup = null;
+
+            /**
+             * SchedMetaRequest queued.
+             * @member {hopsd.sched.MetaQueuedRequest.$Properties|null|undefined} queued
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            SchedMetaRequest.prototype.queued = null;
+
+            /**
+             * SchedMetaRequest running.
+             * @member {hopsd.sched.MetaRunningRequest.$Properties|null|undefined} running
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            SchedMetaRequest.prototype.running = null;
+
+            /**
+             * SchedMetaRequest setup.
+             * @member {hopsd.sched.TaskSetupRequest.$Properties|null|undefined} setup
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            SchedMetaRequest.prototype.setup = null;
+
+            /**
+             * SchedMetaRequest teardown.
+             * @member {hopsd.sched.TaskTeardownRequest.$Properties|null|undefined} teardown
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            SchedMetaRequest.prototype.teardown = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * SchedMetaRequest op.
+             * @member {"propose"|"lookup"|"queued"|"running"|"setup"|"teardown"|undefined} op
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             */
+            $Object.defineProperty(SchedMetaRequest.prototype, "op", {
+                get: $util.oneOfGetter($oneOfFields = ["propose", "lookup", "queued", "running", "setup", "teardown"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new SchedMetaRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {hopsd.sched.SchedMetaRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.SchedMetaRequest} SchedMetaRequest instance
+             * @type {{
+             *   (properties: hopsd.sched.SchedMetaRequest.$Shape): hopsd.sched.SchedMetaRequest & hopsd.sched.SchedMetaRequest.$Shape;
+             *   (properties?: hopsd.sched.SchedMetaRequest.$Properties): hopsd.sched.SchedMetaRequest;
+             * }}
+             */
+            SchedMetaRequest.create = function(properties) {
+                return new SchedMetaRequest(properties);
+            };
+
+            /**
+             * Encodes the specified SchedMetaRequest message. Does not implicitly {@link hopsd.sched.SchedMetaRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {hopsd.sched.SchedMetaRequest.$Properties} m SchedMetaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SchedMetaRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.propose != null && $Object.hasOwnProperty.call(m, "propose"))
+                    $root.hopsd.sched.MetaProposeRequest.encode(m.propose, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.lookup != null && $Object.hasOwnProperty.call(m, "lookup"))
+                    $root.hopsd.sched.MetaLookupRequest.encode(m.lookup, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (m.queued != null && $Object.hasOwnProperty.call(m, "queued"))
+                    $root.hopsd.sched.MetaQueuedRequest.encode(m.queued, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.running != null && $Object.hasOwnProperty.call(m, "running"))
+                    $root.hopsd.sched.MetaRunningRequest.encode(m.running, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (m.setup != null && $Object.hasOwnProperty.call(m, "setup"))
+                    $root.hopsd.sched.TaskSetupRequest.encode(m.setup, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.teardown != null && $Object.hasOwnProperty.call(m, "teardown"))
+                    $root.hopsd.sched.TaskTeardownRequest.encode(m.teardown, w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SchedMetaRequest message, length delimited. Does not implicitly {@link hopsd.sched.SchedMetaRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {hopsd.sched.SchedMetaRequest.$Properties} message SchedMetaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SchedMetaRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SchedMetaRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.SchedMetaRequest & hopsd.sched.SchedMetaRequest.$Shape} SchedMetaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SchedMetaRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.SchedMetaRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.propose = $root.hopsd.sched.MetaProposeRequest.decode(r, r.size(), $undefined, q + 1, m.propose);
+                            m.op = "propose";
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            m.lookup = $root.hopsd.sched.MetaLookupRequest.decode(r, r.size(), $undefined, q + 1, m.lookup);
+                            m.op = "lookup";
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.queued = $root.hopsd.sched.MetaQueuedRequest.decode(r, r.size(), $undefined, q + 1, m.queued);
+                            m.op = "queued";
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.running = $root.hopsd.sched.MetaRunningRequest.decode(r, r.size(), $undefined, q + 1, m.running);
+                            m.op = "running";
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.setup = $root.hopsd.sched.TaskSetupRequest.decode(r, r.size(), $undefined, q + 1, m.setup);
+                            m.op = "setup";
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            m.teardown = $root.hopsd.sched.TaskTeardownRequest.decode(r, r.size(), $undefined, q + 1, m.teardown);
+                            m.op = "teardown";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SchedMetaRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.SchedMetaRequest & hopsd.sched.SchedMetaRequest.$Shape} SchedMetaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SchedMetaRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SchedMetaRequest message.
+             * @function verify
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SchedMetaRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.propose != null && $Object.hasOwnProperty.call(m, "propose")) {
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.MetaProposeRequest.verify(m.propose, q + 1);
+                        if (e)
+                            return "propose." + e;
+                    }
+                }
+                if (m.lookup != null && $Object.hasOwnProperty.call(m, "lookup")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.MetaLookupRequest.verify(m.lookup, q + 1);
+                        if (e)
+                            return "lookup." + e;
+                    }
+                }
+                if (m.queued != null && $Object.hasOwnProperty.call(m, "queued")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.MetaQueuedRequest.verify(m.queued, q + 1);
+                        if (e)
+                            return "queued." + e;
+                    }
+                }
+                if (m.running != null && $Object.hasOwnProperty.call(m, "running")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.MetaRunningRequest.verify(m.running, q + 1);
+                        if (e)
+                            return "running." + e;
+                    }
+                }
+                if (m.setup != null && $Object.hasOwnProperty.call(m, "setup")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.TaskSetupRequest.verify(m.setup, q + 1);
+                        if (e)
+                            return "setup." + e;
+                    }
+                }
+                if (m.teardown != null && $Object.hasOwnProperty.call(m, "teardown")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.TaskTeardownRequest.verify(m.teardown, q + 1);
+                        if (e)
+                            return "teardown." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SchedMetaRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.SchedMetaRequest} SchedMetaRequest
+             */
+            SchedMetaRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.SchedMetaRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.SchedMetaRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.SchedMetaRequest();
+                if (d.propose != null) {
+                    if (!$util.isObject(d.propose))
+                        throw $TypeError(".hopsd.sched.SchedMetaRequest.propose: object expected");
+                    m.propose = $root.hopsd.sched.MetaProposeRequest.fromObject(d.propose, q + 1);
+                }
+                if (d.lookup != null) {
+                    if (!$util.isObject(d.lookup))
+                        throw $TypeError(".hopsd.sched.SchedMetaRequest.lookup: object expected");
+                    m.lookup = $root.hopsd.sched.MetaLookupRequest.fromObject(d.lookup, q + 1);
+                }
+                if (d.queued != null) {
+                    if (!$util.isObject(d.queued))
+                        throw $TypeError(".hopsd.sched.SchedMetaRequest.queued: object expected");
+                    m.queued = $root.hopsd.sched.MetaQueuedRequest.fromObject(d.queued, q + 1);
+                }
+                if (d.running != null) {
+                    if (!$util.isObject(d.running))
+                        throw $TypeError(".hopsd.sched.SchedMetaRequest.running: object expected");
+                    m.running = $root.hopsd.sched.MetaRunningRequest.fromObject(d.running, q + 1);
+                }
+                if (d.setup != null) {
+                    if (!$util.isObject(d.setup))
+                        throw $TypeError(".hopsd.sched.SchedMetaRequest.setup: object expected");
+                    m.setup = $root.hopsd.sched.TaskSetupRequest.fromObject(d.setup, q + 1);
+                }
+                if (d.teardown != null) {
+                    if (!$util.isObject(d.teardown))
+                        throw $TypeError(".hopsd.sched.SchedMetaRequest.teardown: object expected");
+                    m.teardown = $root.hopsd.sched.TaskTeardownRequest.fromObject(d.teardown, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SchedMetaRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {hopsd.sched.SchedMetaRequest} m SchedMetaRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SchedMetaRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (m.propose != null && $Object.hasOwnProperty.call(m, "propose")) {
+                    d.propose = $root.hopsd.sched.MetaProposeRequest.toObject(m.propose, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "propose";
+                }
+                if (m.lookup != null && $Object.hasOwnProperty.call(m, "lookup")) {
+                    d.lookup = $root.hopsd.sched.MetaLookupRequest.toObject(m.lookup, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "lookup";
+                }
+                if (m.queued != null && $Object.hasOwnProperty.call(m, "queued")) {
+                    d.queued = $root.hopsd.sched.MetaQueuedRequest.toObject(m.queued, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "queued";
+                }
+                if (m.running != null && $Object.hasOwnProperty.call(m, "running")) {
+                    d.running = $root.hopsd.sched.MetaRunningRequest.toObject(m.running, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "running";
+                }
+                if (m.setup != null && $Object.hasOwnProperty.call(m, "setup")) {
+                    d.setup = $root.hopsd.sched.TaskSetupRequest.toObject(m.setup, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setup";
+                }
+                if (m.teardown != null && $Object.hasOwnProperty.call(m, "teardown")) {
+                    d.teardown = $root.hopsd.sched.TaskTeardownRequest.toObject(m.teardown, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "teardown";
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SchedMetaRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SchedMetaRequest.prototype.toJSON = function() {
+                return SchedMetaRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SchedMetaRequest
+             * @function getTypeUrl
+             * @memberof hopsd.sched.SchedMetaRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SchedMetaRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.SchedMetaRequest";
+            };
+
+            return SchedMetaRequest;
+        })();
+
+        sched.SchedMetaReply = (function() {
+
+            /**
+             * Properties of a SchedMetaReply.
+             * @typedef {Object} hopsd.sched.SchedMetaReply.$Properties
+             * @property {hopsd.sched.MetaProposeReply.$Properties|null} [propose] SchedMetaReply propose
+             * @property {hopsd.sched.MetaJobsReply.$Properties|null} [jobs] SchedMetaReply jobs
+             * @property {hopsd.sched.TaskSetupReply.$Properties|null} [setup] SchedMetaReply setup
+             * @property {hopsd.sched.TaskTeardownReply.$Properties|null} [teardown] SchedMetaReply teardown
+             * @property {"propose"|"jobs"|"setup"|"teardown"} [op] SchedMetaReply op
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SchedMetaReply.
+             * @memberof hopsd.sched
+             * @interface ISchedMetaReply
+             * @augments hopsd.sched.SchedMetaReply.$Properties
+             * @deprecated Use hopsd.sched.SchedMetaReply.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a SchedMetaReply.
+             * @typedef {{
+             *   propose?: hopsd.sched.MetaProposeReply.$Shape|null;
+             *   jobs?: hopsd.sched.MetaJobsReply.$Shape|null;
+             *   setup?: hopsd.sched.TaskSetupReply.$Shape|null;
+             *   teardown?: hopsd.sched.TaskTeardownReply.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ op?: undefined; propose?: null; jobs?: null; setup?: null; teardown?: null }|{ op?: "propose"; propose: hopsd.sched.MetaProposeReply.$Shape; jobs?: null; setup?: null; teardown?: null }|{ op?: "jobs"; propose?: null; jobs: hopsd.sched.MetaJobsReply.$Shape; setup?: null; teardown?: null }|{ op?: "setup"; propose?: null; jobs?: null; setup: hopsd.sched.TaskSetupReply.$Shape; teardown?: null }|{ op?: "teardown"; propose?: null; jobs?: null; setup?: null; teardown: hopsd.sched.TaskTeardownReply.$Shape })
+             * )} hopsd.sched.SchedMetaReply.$Shape
+             */
+
+            /**
+             * Constructs a new SchedMetaReply.
+             * @memberof hopsd.sched
+             * @classdesc Represents a SchedMetaReply.
+             * @constructor
+             * @param {hopsd.sched.SchedMetaReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SchedMetaReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SchedMetaReply propose.
+             * @member {hopsd.sched.MetaProposeReply.$Properties|null|undefined} propose
+             * @memberof hopsd.sched.SchedMetaReply
+             * @instance
+             */
+            SchedMetaReply.prototype.propose = null;
+
+            /**
+             * SchedMetaReply jobs.
+             * @member {hopsd.sched.MetaJobsReply.$Properties|null|undefined} jobs
+             * @memberof hopsd.sched.SchedMetaReply
+             * @instance
+             */
+            SchedMetaReply.prototype.jobs = null;
+
+            /**
+             * SchedMetaReply setup.
+             * @member {hopsd.sched.TaskSetupReply.$Properties|null|undefined} setup
+             * @memberof hopsd.sched.SchedMetaReply
+             * @instance
+             */
+            SchedMetaReply.prototype.setup = null;
+
+            /**
+             * SchedMetaReply teardown.
+             * @member {hopsd.sched.TaskTeardownReply.$Properties|null|undefined} teardown
+             * @memberof hopsd.sched.SchedMetaReply
+             * @instance
+             */
+            SchedMetaReply.prototype.teardown = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * SchedMetaReply op.
+             * @member {"propose"|"jobs"|"setup"|"teardown"|undefined} op
+             * @memberof hopsd.sched.SchedMetaReply
+             * @instance
+             */
+            $Object.defineProperty(SchedMetaReply.prototype, "op", {
+                get: $util.oneOfGetter($oneOfFields = ["propose", "jobs", "setup", "teardown"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new SchedMetaReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {hopsd.sched.SchedMetaReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.sched.SchedMetaReply} SchedMetaReply instance
+             * @type {{
+             *   (properties: hopsd.sched.SchedMetaReply.$Shape): hopsd.sched.SchedMetaReply & hopsd.sched.SchedMetaReply.$Shape;
+             *   (properties?: hopsd.sched.SchedMetaReply.$Properties): hopsd.sched.SchedMetaReply;
+             * }}
+             */
+            SchedMetaReply.create = function(properties) {
+                return new SchedMetaReply(properties);
+            };
+
+            /**
+             * Encodes the specified SchedMetaReply message. Does not implicitly {@link hopsd.sched.SchedMetaReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {hopsd.sched.SchedMetaReply.$Properties} m SchedMetaReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SchedMetaReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.propose != null && $Object.hasOwnProperty.call(m, "propose"))
+                    $root.hopsd.sched.MetaProposeReply.encode(m.propose, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.jobs != null && $Object.hasOwnProperty.call(m, "jobs"))
+                    $root.hopsd.sched.MetaJobsReply.encode(m.jobs, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (m.setup != null && $Object.hasOwnProperty.call(m, "setup"))
+                    $root.hopsd.sched.TaskSetupReply.encode(m.setup, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.teardown != null && $Object.hasOwnProperty.call(m, "teardown"))
+                    $root.hopsd.sched.TaskTeardownReply.encode(m.teardown, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SchedMetaReply message, length delimited. Does not implicitly {@link hopsd.sched.SchedMetaReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {hopsd.sched.SchedMetaReply.$Properties} message SchedMetaReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SchedMetaReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SchedMetaReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.sched.SchedMetaReply & hopsd.sched.SchedMetaReply.$Shape} SchedMetaReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SchedMetaReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.sched.SchedMetaReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.propose = $root.hopsd.sched.MetaProposeReply.decode(r, r.size(), $undefined, q + 1, m.propose);
+                            m.op = "propose";
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            m.jobs = $root.hopsd.sched.MetaJobsReply.decode(r, r.size(), $undefined, q + 1, m.jobs);
+                            m.op = "jobs";
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.setup = $root.hopsd.sched.TaskSetupReply.decode(r, r.size(), $undefined, q + 1, m.setup);
+                            m.op = "setup";
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.teardown = $root.hopsd.sched.TaskTeardownReply.decode(r, r.size(), $undefined, q + 1, m.teardown);
+                            m.op = "teardown";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SchedMetaReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.sched.SchedMetaReply & hopsd.sched.SchedMetaReply.$Shape} SchedMetaReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SchedMetaReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SchedMetaReply message.
+             * @function verify
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SchedMetaReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.propose != null && $Object.hasOwnProperty.call(m, "propose")) {
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.MetaProposeReply.verify(m.propose, q + 1);
+                        if (e)
+                            return "propose." + e;
+                    }
+                }
+                if (m.jobs != null && $Object.hasOwnProperty.call(m, "jobs")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.MetaJobsReply.verify(m.jobs, q + 1);
+                        if (e)
+                            return "jobs." + e;
+                    }
+                }
+                if (m.setup != null && $Object.hasOwnProperty.call(m, "setup")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.TaskSetupReply.verify(m.setup, q + 1);
+                        if (e)
+                            return "setup." + e;
+                    }
+                }
+                if (m.teardown != null && $Object.hasOwnProperty.call(m, "teardown")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.sched.TaskTeardownReply.verify(m.teardown, q + 1);
+                        if (e)
+                            return "teardown." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SchedMetaReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.sched.SchedMetaReply} SchedMetaReply
+             */
+            SchedMetaReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.sched.SchedMetaReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.sched.SchedMetaReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.sched.SchedMetaReply();
+                if (d.propose != null) {
+                    if (!$util.isObject(d.propose))
+                        throw $TypeError(".hopsd.sched.SchedMetaReply.propose: object expected");
+                    m.propose = $root.hopsd.sched.MetaProposeReply.fromObject(d.propose, q + 1);
+                }
+                if (d.jobs != null) {
+                    if (!$util.isObject(d.jobs))
+                        throw $TypeError(".hopsd.sched.SchedMetaReply.jobs: object expected");
+                    m.jobs = $root.hopsd.sched.MetaJobsReply.fromObject(d.jobs, q + 1);
+                }
+                if (d.setup != null) {
+                    if (!$util.isObject(d.setup))
+                        throw $TypeError(".hopsd.sched.SchedMetaReply.setup: object expected");
+                    m.setup = $root.hopsd.sched.TaskSetupReply.fromObject(d.setup, q + 1);
+                }
+                if (d.teardown != null) {
+                    if (!$util.isObject(d.teardown))
+                        throw $TypeError(".hopsd.sched.SchedMetaReply.teardown: object expected");
+                    m.teardown = $root.hopsd.sched.TaskTeardownReply.fromObject(d.teardown, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SchedMetaReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {hopsd.sched.SchedMetaReply} m SchedMetaReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SchedMetaReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (m.propose != null && $Object.hasOwnProperty.call(m, "propose")) {
+                    d.propose = $root.hopsd.sched.MetaProposeReply.toObject(m.propose, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "propose";
+                }
+                if (m.jobs != null && $Object.hasOwnProperty.call(m, "jobs")) {
+                    d.jobs = $root.hopsd.sched.MetaJobsReply.toObject(m.jobs, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "jobs";
+                }
+                if (m.setup != null && $Object.hasOwnProperty.call(m, "setup")) {
+                    d.setup = $root.hopsd.sched.TaskSetupReply.toObject(m.setup, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setup";
+                }
+                if (m.teardown != null && $Object.hasOwnProperty.call(m, "teardown")) {
+                    d.teardown = $root.hopsd.sched.TaskTeardownReply.toObject(m.teardown, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "teardown";
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SchedMetaReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.sched.SchedMetaReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SchedMetaReply.prototype.toJSON = function() {
+                return SchedMetaReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SchedMetaReply
+             * @function getTypeUrl
+             * @memberof hopsd.sched.SchedMetaReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SchedMetaReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.sched.SchedMetaReply";
+            };
+
+            return SchedMetaReply;
+        })();
+
         return sched;
     })();
 

@@ -151,7 +151,7 @@ export {
   type ReconcileAction,
   type ReconcileInput,
 } from './reconcile.js'
-export { JobService, type JobServiceInit } from './service.js'
+export { JobService, type JobServiceInit, type ServiceCallOpts } from './service.js'
 export { quotaCheck, type QuotaLookup } from './quota.js'
 export { rendezvousEnv, taskEnv } from './rendezvous.js'
 export {
@@ -185,4 +185,17 @@ export {
   type ViolationKind,
   type WorkerSnapshot,
 } from './checkers.js'
+export { interimJobAccess, type JobAccess } from './access.js'
+export {
+  createJobRuntime,
+  jobLogsDir,
+  jobLogPath,
+  JOB_ENV,
+  type JobRuntime,
+  type JobRuntimeInit,
+  type TaskSetup,
+  type TaskSetupService,
+} from './job-runtime.js'
+export { webHdfsFiles, JobFilesError, type JobCredential, type JobFiles } from './job-files.js'
+export { createFsLogStream, type FsLogStream, type FsLogStreamInit } from './log-sink.js'
 export { realClock, cryptoRng, sleep, type Clock, type Rng, type TimerHandle } from './world.js'

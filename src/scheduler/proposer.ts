@@ -11,15 +11,23 @@ import {
   type MetaResult,
   metaProto,
 } from '../meta/index.js'
+import type { Credentials } from '../auth/index.js'
 import { SCHED_ERRORS, SchedError, type SchedErrorCode } from './errors.js'
 import type { Clock } from './world.js'
 
 import pb = metaProto.meta
 
-/** Who a command is proposed as: a user (the API's verified principal) or the node itself. */
+/**
+ * Who a command is proposed as: a user (the API's verified principal, src/auth `Principal`, which has
+ * this shape) or the node itself.
+ */
 export interface Caller {
   readonly user: string
   readonly groups: readonly string[]
+  /** The project the principal acts in (a project-user; '' or undefined: none). */
+  readonly project?: string
+  /** The principal is the superuser or in the supergroup (as the API's authentication found). */
+  readonly superuser?: boolean
 }
 
 /** The operation part of a Command (one of the jobs module's ops). */
@@ -29,6 +37,11 @@ export interface ProposeCallOpts {
   /** The principal; default the node's own identity (the superuser: placement, reports, reconcile). */
   readonly as?: Caller
   readonly signal?: AbortSignal
+  /**
+   * The credential the caller authenticated with (the API request's): a node without a metadata replica
+   * forwards the command with it, and the metadata node proposes it as the principal it proves.
+   */
+  readonly credential?: Credentials
 }
 
 /**

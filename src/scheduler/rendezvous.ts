@@ -28,17 +28,21 @@ export function rendezvousEnv(
   }
 }
 
-/** The full scheduler-made environment of a task (without the host's base environment). */
+/**
+ * The full scheduler-made environment of a task (without the host's base environment). `gpus`: what
+ * selects each reserved GPU in the visible-devices variable (its UUID, or its index where discovery
+ * says so).
+ */
 export function taskEnv(
   job: JobRecord,
   rank: number,
-  gpuUuids: readonly string[],
+  gpus: readonly string[],
   vendor: GpuVendor,
 ): Record<string, string> {
   const env: Record<string, string> = {}
   for (const { name, value } of job.spec.env) env[name] = value
   // Zero GPUs means none visible (an empty list), never "all of them".
-  env[visibleDevicesVar(vendor)] = gpuUuids.join(',')
+  env[visibleDevicesVar(vendor)] = gpus.join(',')
   Object.assign(env, rendezvousEnv(job, rank))
   env.HOPSD_JOB_ID = String(job.id)
   env.HOPSD_RUN_ID = job.runId

@@ -1,11 +1,15 @@
 /**
- * The jobs service the API and the CLI call (POST/GET/DELETE /api/v1/jobs come with the node
- * integration): validation at the edge, the refusal of jobs that could never fit, the quota, then one
- * command to the metadata group. Reads come from this replica after an optional read barrier.
+ * The jobs service the API calls (src/api/routes/jobs.ts: POST/GET/DELETE /api/v1/jobs): validation at
+ * the edge, the refusal of jobs that could never fit, the caller's access, the script's readability, the
+ * quota, then one command to the metadata group. Reads come from this replica after an optional read
+ * barrier.
  *
- * Who may see and touch a job is decided by `mayAccess`; until projects land the default lets the job's
- * owner and the superuser in, nobody else.
+ * Who may see and touch a job is decided by `access` (src/scheduler/access.ts; until projects land its
+ * interim answer lets the job's owner and the superuser in, nobody else), or the older `mayAccess` /
+ * `maySubmit` hooks.
  */
+import type { Credentials } from '../auth/index.js'
+import type { JobAccess } from './access.js'
 import type { JobsModule, JobListQuery, JobOpResults } from './jobs-module.js'
 import { SchedError } from './errors.js'
 import type { Caller, JobProposer } from './proposer.js'
@@ -28,6 +32,23 @@ export interface JobServiceInit {
   readonly mayAccess?: (caller: Caller, job: JobRecord) => boolean
   /** Whether `caller` may submit to `project` (default: anyone; projects will say who is a member). */
   readonly maySubmit?: (caller: Caller, project: string) => boolean
+  /** Who may submit, see and kill (wins over mayAccess / maySubmit). */
+  readonly access?: JobAccess
+  /**
+   * Why `caller` cannot read the script at `path` (missing, no permission), or undefined when it can;
+   * rejects when that cannot be known now. Without it, scripts are not checked before the run.
+   */
+  readonly scriptProblem?: (
+    caller: Caller,
+    path: string,
+    opts: { credential?: Credentials; signal?: AbortSignal },
+  ) => Promise<string | undefined>
+}
+
+export interface ServiceCallOpts {
+  readonly signal?: AbortSignal
+  /** The caller's credential, for a command the metadata node authenticates (see ProposeCallOpts). */
+  readonly credential?: Credentials
 }
 
 export class JobService {
@@ -37,12 +58,23 @@ export class JobService {
     this.init = init
   }
 
-  /** Validates, checks that the job can ever fit and that the project has quota, and commits it QUEUED. */
-  async submit(caller: Caller, body: unknown, opts: { signal?: AbortSignal } = {}): Promise<{ id: number }> {
+  /**
+   * Validates, checks that the caller may submit to the project, that the job can ever fit, that the
+   * caller can read its script and that the project has quota, and commits it QUEUED.
+   */
+  async submit(caller: Caller, body: unknown, opts: ServiceCallOpts = {}): Promise<{ id: number }> {
     const { project, name, spec } = validateJobSubmission(body)
-    if (this.init.maySubmit && !this.init.maySubmit(caller, project))
-      throw new SchedError('JOB_ACCESS_DENIED', `${caller.user} may not submit jobs to ${project}`)
+    const denied =
+      this.init.access?.submitDenied(caller, project) ??
+      (this.init.maySubmit && !this.init.maySubmit(caller, project)
+        ? `${caller.user} may not submit jobs to ${project}`
+        : undefined)
+    if (denied !== undefined) throw new SchedError('JOB_ACCESS_DENIED', denied)
     checkFits(spec, this.init.capacity())
+    if (spec.script !== '' && this.init.scriptProblem !== undefined) {
+      const problem = await this.init.scriptProblem(caller, spec.script, opts)
+      if (problem !== undefined) throw new SchedError('INVALID_JOB_SPEC', problem)
+    }
     const over = this.init.quotaExhausted?.(project)
     if (over !== undefined) throw new SchedError('QUOTA_EXHAUSTED', over)
     return (await this.init.propose(
@@ -54,7 +86,7 @@ export class JobService {
           spec: { ...spec, command: [...spec.command], env: spec.env.map((e) => ({ ...e })) },
         },
       },
-      { as: caller, signal: opts.signal },
+      { as: caller, signal: opts.signal, credential: opts.credential },
     )) as JobOpResults['submitJob']
   }
 
@@ -77,22 +109,26 @@ export class JobService {
   }
 
   /** Kills a job: a queued one at once, a running one through its workers (SIGTERM, then SIGKILL). */
-  async kill(
-    caller: Caller,
-    id: number,
-    opts: { signal?: AbortSignal } = {},
-  ): Promise<JobOpResults['killJob']> {
+  async kill(caller: Caller, id: number, opts: ServiceCallOpts = {}): Promise<JobOpResults['killJob']> {
     await this.init.readBarrier?.()
     const job = this.init.jobs().get(id)
     if (job === undefined || !this.mayAccess(caller, job))
       throw new SchedError('JOB_NOT_FOUND', `no job ${id}`)
+    if (this.init.access !== undefined && !this.init.access.mayKill(caller, job))
+      throw new SchedError('JOB_ACCESS_DENIED', `${caller.user} may not kill job ${id}`)
     return (await this.init.propose(
       { killJob: { jobId: id } },
-      { as: caller, signal: opts.signal },
+      { as: caller, signal: opts.signal, credential: opts.credential },
     )) as JobOpResults['killJob']
   }
 
+  /** Whether `caller` may see `job` (its record and logs). */
+  maySee(caller: Caller, job: JobRecord): boolean {
+    return this.mayAccess(caller, job)
+  }
+
   private mayAccess(caller: Caller, job: JobRecord): boolean {
+    if (this.init.access) return this.init.access.maySee(caller, job)
     if (this.init.mayAccess) return this.init.mayAccess(caller, job)
     return caller.user === job.owner || this.init.isSuperuser(caller)
   }

@@ -19,6 +19,11 @@ export interface GpuDevice {
   /** An unhealthy GPU gets no new tasks (tasks already on it are left alone). */
   readonly healthy: boolean
   readonly vendor: GpuVendor
+  /**
+   * What selects this GPU in the visible-devices variable, when it is not the UUID (src/gpu: a declared
+   * GPU without a UUID is selected by its index; an AMD GPU without a unique id too).
+   */
+  readonly visible?: string
 }
 
 export const JOB_STATES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'KILLED', 'LOST'] as const

@@ -462,7 +462,12 @@ export class WorkerAgent {
       job,
       rank: r.rank,
       gpus: devices,
-      env: taskEnv(job, r.rank, r.gpus, this.vendor),
+      env: taskEnv(
+        job,
+        r.rank,
+        r.gpus.map((u) => this.table.gpus.find((g) => g.uuid === u)?.visible ?? u),
+        this.vendor,
+      ),
     }
     entry.handle = this.init.runner.start(launch, {
       onStart: ({ startedMs, pid }) => {

@@ -30,6 +30,7 @@ import {
 import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
 import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
+import { jobsModule } from '../../scheduler/index.js'
 import { hopsd } from '../../proto/cluster.js'
 import {
   BootstrapCoordinator,
@@ -106,7 +107,12 @@ export function metadataModule(): NodeModule<'metadata'> {
       const selfId = identity.id
 
       const stateMachine = createMetaStateMachine({
-        modules: [...namespaceAndBlockModules(namespaceModule()), clusterModule(), authModule()],
+        modules: [
+          ...namespaceAndBlockModules(namespaceModule()),
+          clusterModule(),
+          authModule(),
+          jobsModule(),
+        ],
         // The group below runs with the default maxBatchBytes: settings must fit it.
         commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
       })

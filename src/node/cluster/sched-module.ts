@@ -1,0 +1,407 @@
+/**
+ * The `scheduler` module: GPU jobs (src/scheduler) wired into the daemon.
+ *
+ *  - every node: the gossip view of the workers' resource ads (libp2p topic, see sched-transport.ts),
+ *    `GET /api/v1/gpus`;
+ *  - nodes with a metadata replica: the jobs API (`/api/v1/jobs`), the placer and its queue for the jobs
+ *    submitted here, and — while this node leads the Raft group — the reconciler (lost workers, orphaned
+ *    placements, dead placers' queues);
+ *  - nodes with the gpu role and a metadata replica: the worker agent over the GPU inventory (src/gpu,
+ *    `--gpus`), running tasks as child processes with exactly their GPUs visible, logging into the
+ *    submitter's home in the file system, with an API key of the submitter for the program.
+ *
+ * Not yet: a gpu node without a metadata replica runs no worker (its reports and linearizable job reads
+ * would go through a metadata node: the SchedMeta protocol of proto/sched.proto is drafted, not served);
+ * such a node and the jobs routes on it say so instead of failing silently.
+ */
+import { availableParallelism, totalmem } from 'node:os'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { clusterPrincipal, KEY_EXPIRES_S_MAX, type Principal } from '../../auth/index.js'
+import { jobsRoutes, type ApiRoutes } from '../../api/index.js'
+import { HopsError } from '../../errors.js'
+import { createGpuInventory, systemClock, type GpuInventory, type GpuSnapshot } from '../../gpu/index.js'
+import { Periodic } from '../../lib/index.js'
+import {
+  ADS_TOPIC,
+  JobQueue,
+  JobService,
+  Placer,
+  Reconciler,
+  ResourceView,
+  WorkerAgent,
+  createJobProposer,
+  createJobRuntime,
+  cryptoRng,
+  decodeAd,
+  interimJobAccess,
+  jobLogsDir,
+  realClock,
+  webHdfsFiles,
+  type GpuDevice,
+  type JobRecord,
+  type JobsModule,
+  type TaskSetupService,
+  type WorkerState,
+} from '../../scheduler/index.js'
+import { requireService, type NodeModule } from '../module.js'
+import { formatHostPort } from '../p2p/index.js'
+import type { MetadataNode } from './metadata-module.js'
+import { libp2pSchedTransport } from './sched-transport.js'
+
+/** What other modules (and tests through the API) get from the scheduler module. */
+export interface SchedulerNode {
+  /** The jobs service; undefined on a node without a metadata replica. */
+  readonly jobs?: JobService
+  readonly view: ResourceView
+  /** This node's GPUs (gpu role only). */
+  readonly inventory?: GpuInventory
+}
+
+/** How often silent workers are dropped from the view, and the reconciler's leadership is checked. */
+const HOUSEKEEPING_INTERVAL_MS = 1_000
+const WORKER_STATE_FILE = 'sched-worker.json'
+/** The READ bit of an access check (r--). */
+const FS_READ = 4
+/** A task's API key lives at most this long beyond the job's own timeout (or a week without one). */
+const TASK_KEY_SLACK_S = 3_600
+const TASK_KEY_DEFAULT_S = 7 * 24 * 3_600
+
+export function schedulerModule(): NodeModule<'scheduler'> {
+  return {
+    name: 'scheduler',
+    create(components) {
+      const { config, identity } = components
+      const logger = components.logger.child({ area: 'scheduler' })
+      const self = identity.id
+      const p2p = requireService(components, 'p2p')
+      const membership = requireService(components, 'membership')
+      const local = components.services.metadata
+      const clock = realClock
+      const transport = libp2pSchedTransport(self, () => p2p.host(), logger)
+      const view = new ResourceView({ clock })
+      transport.subscribe(ADS_TOPIC, (from, bytes) => {
+        try {
+          const ad = decodeAd(bytes)
+          // An ad speaks for the node that signed it, never for another.
+          if (ad.node === from) view.apply(ad)
+        } catch (err) {
+          logger.debug({ err: (err as Error).message, from }, 'scheduler: undecodable ad')
+        }
+      })
+
+      const isGpuNode = config.roles.includes('gpu')
+      const inventory = isGpuNode ? createGpuInventory({ spec: config.gpus, clock: systemClock }) : undefined
+      if (isGpuNode && local === undefined)
+        logger.warn(
+          'scheduler: this gpu node holds no metadata replica; it runs no jobs yet (run it with the metadata role too)',
+        )
+
+      let jobService: JobService | undefined
+      let worker: WorkerAgent | undefined
+      let queue: JobQueue | undefined
+      let reconciler: Reconciler | undefined
+      let housekeeping: Periodic | undefined
+      let httpBase = ''
+      const stopJobs: (() => void)[] = []
+      /** Aborted at stop: the background catch-up loops end with the module. */
+      const life = new AbortController()
+
+      if (local !== undefined) {
+        const sm = local.stateMachine
+        const jobs = (): JobsModule => sm.module<JobsModule>('jobs')
+        const superuser = (): string => sm.settings().superuser
+        const node = {
+          get user() {
+            return superuser()
+          },
+          groups: [] as string[],
+        }
+        const propose = createJobProposer({
+          group: {
+            propose: (cmd, opts) => local.group.propose(cmd, opts),
+            readBarrier: (opts) => local.group.readBarrier(opts),
+          },
+          clock,
+          node,
+        })
+        const jobLookup = async (id: number): Promise<JobRecord | undefined> => {
+          await local.group.readBarrier()
+          return jobs().get(id)
+        }
+        const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose })
+        queue = new JobQueue({ self, placer, view, clock, jobLookup })
+        reconciler = new Reconciler({
+          self,
+          clock,
+          jobs,
+          view,
+          propose,
+          isPlacerLive: (n) =>
+            n === self || membership.view().some((m) => m.id === n && m.liveness === 'alive'),
+        })
+        const access = interimJobAccess()
+        jobService = new JobService({
+          self,
+          propose,
+          jobs,
+          capacity: () => view.capacity(),
+          readBarrier: () => local.group.readBarrier(),
+          isSuperuser: (c) => c.superuser === true,
+          access,
+          // A script must be readable by its submitter now (the worker reads it as the submitter later).
+          scriptProblem: async (caller, path, opts) => {
+            const fs = components.services.fs
+            if (fs === undefined) return undefined
+            try {
+              await fs.checkAccess(caller, path, FS_READ, { signal: opts.signal })
+              return undefined
+            } catch (err) {
+              const code = (err as { code?: string }).code
+              if (code === 'FILE_NOT_FOUND' || code === 'ACCESS_DENIED' || code === 'INVALID_PATH')
+                return `script ${path}: ${(err as Error).message}`
+              throw err
+            }
+          },
+        })
+        const q = queue
+        stopJobs.push(
+          jobs().onJobChange((job) => {
+            q.onJobChange(job)
+            worker?.onJobChange(job)
+          }),
+        )
+      }
+
+      const setupFor = (): TaskSetupService => {
+        const fs = components.services.fs
+        const auth = components.services.auth?.service
+        const su = (): Principal => clusterPrincipal(local!.stateMachine.settings().superuser)
+        return {
+          async setup(job, rank) {
+            if (fs === undefined) throw new HopsError('UNAVAILABLE', 'no file system on this node')
+            const task = job.tasks.find((t) => t.rank === rank)
+            if (task === undefined || task.node !== self)
+              throw Object.assign(new Error(`task ${rank} of job ${job.id} does not run here`), {
+                code: 'JOB_STATE_CONFLICT',
+              })
+            const logsDir = jobLogsDir(job)
+            // As the submitter: its home, its permissions (a job acts as its submitter).
+            const owner = { user: job.owner, groups: [] as string[] }
+            await fs.mkdirs(owner, logsDir, { permission: 0o750 })
+            // The program's credential: an API key of the submitter acting in the job's project, revoked
+            // when the task ends. Under simple auth a name without a user record gets no key: the task
+            // authenticates with user.name, which that mode believes anyway.
+            const expiresS = Math.min(
+              KEY_EXPIRES_S_MAX,
+              job.spec.timeoutS > 0 ? job.spec.timeoutS + TASK_KEY_SLACK_S : TASK_KEY_DEFAULT_S,
+            )
+            if (auth !== undefined && local?.auth.user(job.owner) !== undefined) {
+              const key = await auth.createKey(su(), {
+                user: job.owner,
+                name: `job-${job.runId}-${rank}`,
+                expiresS,
+                project: job.project,
+              })
+              return { credential: { key: key.key }, keyId: key.id, logsDir, expiresMs: key.expiresMs }
+            }
+            return { credential: { userName: job.owner }, keyId: '', logsDir, expiresMs: 0 }
+          },
+          async teardown(_job, _rank, setup) {
+            if (setup.keyId !== '' && auth !== undefined) await auth.revokeKey(su(), setup.keyId)
+          },
+        }
+      }
+
+      const statePath = join(config.dataDir, WORKER_STATE_FILE)
+
+      return {
+        api: {
+          get jobs() {
+            return jobService
+          },
+          view,
+          inventory,
+        },
+        routes: jobsRoutes({
+          jobs: () => {
+            if (jobService === undefined)
+              throw new HopsError(
+                'UNAVAILABLE',
+                'this node holds no metadata replica: submit and read jobs on a metadata node',
+              )
+            return jobService
+          },
+          view,
+          clock,
+          files: () => components.services.fs,
+        }) satisfies ApiRoutes,
+        service: {
+          async start(signal) {
+            await transport.start()
+            if (inventory !== undefined) await inventory.start(signal)
+            if (local !== undefined && inventory !== undefined) {
+              const l = local
+              // MASTER_ADDR of a gang whose rank 0 runs here: where this host is reached.
+              const host = isWildcard(config.p2p.host) ? '127.0.0.1' : config.p2p.host
+              const runtime = createJobRuntime({
+                node: self,
+                root: join(config.dataDir, 'jobs'),
+                setup: setupFor(),
+                files: (credential) => webHdfsFiles({ baseUrl: httpBase, credential, ca: tlsCa() }),
+                apiUrl: () => httpBase,
+                onWarning: (message, err) => logger.warn({ err: (err as Error)?.message }, message),
+              })
+              worker = new WorkerAgent({
+                node: self,
+                zone: config.zone,
+                addr: host,
+                gpus: devicesOf(inventory.snapshot()),
+                cpus: availableParallelism(),
+                memoryMiB: Math.floor(totalmem() / (1 << 20)),
+                transport,
+                clock,
+                runner: runtime.runner,
+                propose: createJobProposer({
+                  group: {
+                    propose: (cmd, opts) => l.group.propose(cmd, opts),
+                    readBarrier: (opts) => l.group.readBarrier(opts),
+                  },
+                  clock,
+                  node: {
+                    get user() {
+                      return l.stateMachine.settings().superuser
+                    },
+                    groups: [],
+                  },
+                }),
+                jobLookup: async (id) => {
+                  await l.group.readBarrier()
+                  return l.stateMachine.module<JobsModule>('jobs').get(id)
+                },
+                persist: (state) => persistState(statePath, state),
+                restored: restoreState(statePath),
+              })
+              const w = worker
+              stopJobs.push(inventory.onChange((snap) => w.setGpus(devicesOf(snap))))
+              w.start()
+              void recoverWorker(w, l, self, logger, life.signal)
+              // The API's address is known only once it listens (after every module started).
+              void components.httpListening.then((hp) => {
+                const reach = isWildcard(hp.host) ? { host: '127.0.0.1', port: hp.port } : hp
+                httpBase = `${config.tls ? 'https' : 'http'}://${formatHostPort(reach)}`
+              })
+            }
+            queue?.start()
+            if (local !== undefined && queue !== undefined)
+              void resumeQueue(queue, local, self, logger, life.signal)
+            housekeeping = new Periodic({
+              intervalMs: HOUSEKEEPING_INTERVAL_MS,
+              tick: async () => {
+                view.expire()
+                if (local === undefined || reconciler === undefined) return
+                if (local.group.status().leaderId === self) reconciler.start()
+                else reconciler.stop()
+              },
+              onError: (err) => logger.warn({ err }, 'scheduler: housekeeping failed'),
+            })
+            housekeeping.start()
+          },
+          async stop(signal) {
+            life.abort()
+            housekeeping?.stop()
+            reconciler?.stop()
+            queue?.stop()
+            for (const off of stopJobs.splice(0)) off()
+            worker?.stop({ stopTasks: true })
+            await inventory?.stop()
+            await transport.stop()
+            void signal
+          },
+        },
+      }
+
+      function tlsCa(): (() => string | undefined) | undefined {
+        const tls = components.services.tls
+        return config.tls && tls !== undefined ? () => tls.clusterCaPem() : undefined
+      }
+    },
+  }
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === ''
+}
+
+/** The scheduler's view of the inventory: every device, with its health and selector. */
+function devicesOf(snap: GpuSnapshot): GpuDevice[] {
+  return snap.devices.map((d) => ({
+    uuid: d.uuid,
+    index: d.index,
+    model: d.model,
+    memoryMiB: d.memoryTotalMiB ?? 0,
+    healthy: d.healthy,
+    vendor: d.vendor,
+    visible: d.visible.value,
+  }))
+}
+
+/** Once the replica has caught up: kill what a previous incarnation left, settle its jobs. */
+async function recoverWorker(
+  worker: WorkerAgent,
+  local: MetadataNode,
+  self: string,
+  logger: { warn(obj: object, msg: string): void },
+  stopped: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
+    try {
+      await local.group.readBarrier({ signal: stopped })
+      await worker.recover(local.stateMachine.module<JobsModule>('jobs').runningOn(self))
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
+  }
+  if (stopped.aborted) return
+  logger.warn({}, 'scheduler: the worker could not settle its previous jobs (no metadata leader)')
+}
+
+/**
+ * After a restart: the jobs this node was placing when it stopped are still QUEUED with it as their placer
+ * (the leader adopts them only from a placer that stays away). Once the replica has caught up, they wait
+ * in this node's queue again; later ones arrive through onJobChange.
+ */
+async function resumeQueue(
+  queue: JobQueue,
+  local: MetadataNode,
+  self: string,
+  logger: { warn(obj: object, msg: string): void },
+  stopped: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
+    try {
+      await local.group.readBarrier({ signal: stopped })
+      for (const job of local.stateMachine.module<JobsModule>('jobs').queuedFor(self)) queue.add(job)
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
+  }
+  if (stopped.aborted) return
+  logger.warn({}, 'scheduler: the queue could not resume its jobs (no metadata leader)')
+}
+
+function persistState(path: string, state: WorkerState): void {
+  mkdirSync(join(path, '..'), { recursive: true })
+  writeFileSync(`${path}.tmp`, JSON.stringify(state))
+  renameSync(`${path}.tmp`, path)
+}
+
+function restoreState(path: string): WorkerState | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as WorkerState
+  } catch {
+    return undefined
+  }
+}
