@@ -21,10 +21,6 @@ export type AuditKind =
   | 'token.cancel'
   | 'certificate.issue'
   | 'admin.operation'
-  | 'node.approve'
-  | 'node.revoke'
-  | 'join-token.create'
-  | 'join-token.delete'
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'auth.failure',
@@ -40,10 +36,6 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'token.cancel',
   'certificate.issue',
   'admin.operation',
-  'node.approve',
-  'node.revoke',
-  'join-token.create',
-  'join-token.delete',
 ]
 
 export interface AuditEvent {
