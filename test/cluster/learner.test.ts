@@ -32,7 +32,7 @@ describe.sequential(
       await c.waitForAgreement(voters, (d) => d.voters.length === 3)
       learner = await c.start({ zone: 'z4' }, { bootstrapExpect: 3 })
       doc = await c.waitForAgreement([...voters, learner], (d) => d.learners.length === 1)
-      expect(doc.learners).toEqual([{ id: learner.id, zone: 'z4' }])
+      expect(doc.learners).toEqual([{ id: learner.id, zone: 'z4', liveness: 'alive' }])
       expect(doc.voters.map((v) => v.id).sort()).toEqual(voters.map((n) => n.id).sort())
       expect(learner.logs().stdout).not.toContain('bootstrapping the metadata group')
       // The learner holds a replica: a file written before reads back from it.
