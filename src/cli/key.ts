@@ -2,10 +2,10 @@
 // DELETE /api/v1/keys/:id). `hopsd key create --user NAME` prints the key alone on stdout, so that
 // `hopsd key create --user alice > alice.key` is all it takes; the key is shown this once.
 import { ConfigError } from '../node/index.js'
-import { API_FLAG_HELP, API_FLAGS, ApiError, apiJson, apiTarget } from './api-client.js'
+import { API_FLAG_HELP, apiJson } from './api-client.js'
 import { helpTable } from './args.js'
-import { parseArgs } from 'node:util'
-import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
+import { runApiCommandGroup, type ApiCommandGroup } from './command-group.js'
+import { EXIT_OK, type CliIo } from './output.js'
 import { table } from './user.js'
 
 export function keyHelp(): string {
@@ -37,95 +37,69 @@ interface KeyInfo {
   key?: string
 }
 
-export async function runKey(argv: readonly string[], io: CliIo): Promise<number> {
-  try {
-    const { values, positionals } = parse(argv)
-    const [sub, ...rest] = positionals
-    if (values['help'] === true || sub === undefined || sub === 'help') {
-      io.out(keyHelp())
-      return EXIT_OK
-    }
-    const target = apiTarget(values)
-    try {
-      switch (sub) {
-        case 'create': {
-          const user = values['user'] as string | undefined
-          if (user === undefined || rest.length > 0)
-            throw new ConfigError(
-              'UNKNOWN_FLAG',
-              'usage: hopsd key create --user NAME [--name N] [--expires-s S]',
-            )
-          const body: Record<string, unknown> = { user }
-          if (values['name'] !== undefined) body['name'] = values['name']
-          if (values['project'] !== undefined) body['project'] = values['project']
-          if (values['expires-s'] !== undefined) {
-            const raw = values['expires-s'] as string
-            if (!/^\d{1,12}$/.test(raw))
-              throw new ConfigError('BAD_CONFIG_VALUE', `--expires-s: not a number of seconds: ${raw}`)
-            body['expiresS'] = Number(raw)
-          }
-          const k = await apiJson<KeyInfo>(target, 'POST', '/api/v1/keys', body)
-          io.out(values['json'] === true ? JSON.stringify(k, null, 2) : k.key!)
-          return EXIT_OK
-        }
-        case 'ls': {
-          if (rest.length > 0)
-            throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd key ls [--user NAME] [--json]')
-          const q =
-            values['user'] === undefined ? '' : `?user=${encodeURIComponent(values['user'] as string)}`
-          const { keys } = await apiJson<{ keys: KeyInfo[] }>(target, 'GET', `/api/v1/keys${q}`)
-          if (values['json'] === true) io.out(JSON.stringify(keys, null, 2))
-          else {
-            const when = (ms: number) => (ms === 0 ? 'never' : new Date(ms).toISOString())
-            io.out(
-              table([
-                ['ID', 'USER', 'NAME', 'STATE', 'EXPIRES'],
-                ...keys.map((k) => [k.id, k.user, k.name || '-', k.state, when(k.expiresMs)]),
-              ]),
-            )
-          }
-          return EXIT_OK
-        }
-        case 'revoke': {
-          if (rest.length !== 1) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd key revoke ID')
-          const k = await apiJson<KeyInfo>(target, 'DELETE', `/api/v1/keys/${encodeURIComponent(rest[0]!)}`)
-          io.out(`revoked key ${k.id} of ${k.user}`)
-          return EXIT_OK
-        }
-        default:
-          throw new ConfigError(
-            'UNKNOWN_COMMAND',
-            `unknown command 'key ${sub}' (commands: create, ls, revoke)`,
-          )
-      }
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err
-      io.err(`hopsd: key ${sub}: ${err.message} [${err.code}]`)
-      return EXIT_FAILURE
-    }
-  } catch (err) {
-    return reportError(io, err)
-  }
+export function runKey(argv: readonly string[], io: CliIo): Promise<number> {
+  return runApiCommandGroup(KEY_COMMANDS, argv, io)
 }
 
-function parse(argv: readonly string[]) {
-  try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      options: {
-        ...API_FLAGS,
-        user: { type: 'string' },
-        name: { type: 'string' },
-        'expires-s': { type: 'string' },
-        project: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: true,
-    })
-    return { values: values as Record<string, string | boolean | undefined>, positionals }
-  } catch (err) {
-    throw new ConfigError('UNKNOWN_FLAG', `${(err as Error).message.split('\n')[0]} (see hopsd key --help)`)
-  }
+const KEY_COMMANDS: ApiCommandGroup = {
+  name: 'key',
+  help: keyHelp,
+  options: {
+    user: { type: 'string' },
+    name: { type: 'string' },
+    'expires-s': { type: 'string' },
+    project: { type: 'string' },
+  },
+  async run(sub, rest, values, target, io) {
+    switch (sub) {
+      case 'create': {
+        const user = values['user'] as string | undefined
+        if (user === undefined || rest.length > 0)
+          throw new ConfigError(
+            'UNKNOWN_FLAG',
+            'usage: hopsd key create --user NAME [--name N] [--expires-s S]',
+          )
+        const body: Record<string, unknown> = { user }
+        if (values['name'] !== undefined) body['name'] = values['name']
+        if (values['project'] !== undefined) body['project'] = values['project']
+        if (values['expires-s'] !== undefined) {
+          const raw = values['expires-s'] as string
+          if (!/^\d{1,12}$/.test(raw))
+            throw new ConfigError('BAD_CONFIG_VALUE', `--expires-s: not a number of seconds: ${raw}`)
+          body['expiresS'] = Number(raw)
+        }
+        const k = await apiJson<KeyInfo>(target, 'POST', '/api/v1/keys', body)
+        io.out(values['json'] === true ? JSON.stringify(k, null, 2) : k.key!)
+        return EXIT_OK
+      }
+      case 'ls': {
+        if (rest.length > 0)
+          throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd key ls [--user NAME] [--json]')
+        const q = values['user'] === undefined ? '' : `?user=${encodeURIComponent(values['user'] as string)}`
+        const { keys } = await apiJson<{ keys: KeyInfo[] }>(target, 'GET', `/api/v1/keys${q}`)
+        if (values['json'] === true) io.out(JSON.stringify(keys, null, 2))
+        else {
+          const when = (ms: number) => (ms === 0 ? 'never' : new Date(ms).toISOString())
+          io.out(
+            table([
+              ['ID', 'USER', 'NAME', 'STATE', 'EXPIRES'],
+              ...keys.map((k) => [k.id, k.user, k.name || '-', k.state, when(k.expiresMs)]),
+            ]),
+          )
+        }
+        return EXIT_OK
+      }
+      case 'revoke': {
+        if (rest.length !== 1) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd key revoke ID')
+        const k = await apiJson<KeyInfo>(target, 'DELETE', `/api/v1/keys/${encodeURIComponent(rest[0]!)}`)
+        io.out(`revoked key ${k.id} of ${k.user}`)
+        return EXIT_OK
+      }
+      default:
+        throw new ConfigError(
+          'UNKNOWN_COMMAND',
+          `unknown command 'key ${sub}' (commands: create, ls, revoke)`,
+        )
+    }
+  },
 }

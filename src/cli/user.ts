@@ -1,10 +1,10 @@
 // `hopsd user add|ls|rm`: users of the cluster (admins), through a node's API
 // (POST /api/v1/users, GET /api/v1/users, DELETE /api/v1/users/:name). A new user gets /user/NAME.
 import { ConfigError } from '../node/index.js'
-import { API_FLAG_HELP, API_FLAGS, ApiError, apiJson, apiTarget } from './api-client.js'
+import { API_FLAG_HELP, apiJson } from './api-client.js'
 import { helpTable } from './args.js'
-import { parseArgs } from 'node:util'
-import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
+import { runApiCommandGroup, type ApiCommandGroup } from './command-group.js'
+import { EXIT_OK, type CliIo } from './output.js'
 
 export function userHelp(): string {
   return [
@@ -29,98 +29,73 @@ interface User {
   home?: string
 }
 
-export async function runUser(argv: readonly string[], io: CliIo): Promise<number> {
-  try {
-    const { values, positionals } = parse(argv)
-    const [sub, ...rest] = positionals
-    if (values['help'] === true || sub === undefined || sub === 'help') {
-      io.out(userHelp())
-      return EXIT_OK
-    }
-    const target = apiTarget(values)
+export function runUser(argv: readonly string[], io: CliIo): Promise<number> {
+  return runApiCommandGroup(USER_COMMANDS, argv, io)
+}
+
+const USER_COMMANDS: ApiCommandGroup = {
+  name: 'user',
+  help: userHelp,
+  options: {
+    groups: { type: 'string' },
+  },
+  async run(sub, rest, values, target, io) {
     const one = (what: string): string => {
       if (rest.length !== 1) throw new ConfigError('UNKNOWN_FLAG', `usage: hopsd user ${sub} ${what}`)
       return rest[0]!
     }
-    try {
-      switch (sub) {
-        case 'add': {
-          const name = one('NAME')
-          const groupsRaw = values['groups'] as string | undefined
-          const groups =
-            groupsRaw === undefined
-              ? []
-              : groupsRaw
-                  .split(',')
-                  .map((g) => g.trim())
-                  .filter((g) => g !== '')
-          const u = await apiJson<User>(target, 'POST', '/api/v1/users', { name, groups })
-          io.out(
-            values['json'] === true
-              ? JSON.stringify(u, null, 2)
-              : `added user ${u.name} (groups: ${u.groups.join(',') || '-'}; home ${u.home})`,
-          )
-          return EXIT_OK
-        }
-        case 'ls': {
-          if (rest.length > 0) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd user ls [--json]')
-          const { users } = await apiJson<{ users: User[] }>(target, 'GET', '/api/v1/users')
-          if (values['json'] === true) io.out(JSON.stringify(users, null, 2))
-          else {
-            io.out(
-              table([
-                ['NAME', 'GROUPS', 'STATE', 'CREATED'],
-                ...users.map((u) => [
-                  u.name,
-                  u.groups.join(',') || '-',
-                  u.disabled ? 'disabled' : 'active',
-                  new Date(u.createdMs).toISOString(),
-                ]),
-              ]),
-            )
-          }
-          return EXIT_OK
-        }
-        case 'rm': {
-          const name = one('NAME')
-          const r = await apiJson<{ keysRemoved: number; tokensRemoved: number }>(
-            target,
-            'DELETE',
-            `/api/v1/users/${encodeURIComponent(name)}`,
-          )
-          io.out(`removed user ${name} (${r.keysRemoved} key(s), ${r.tokensRemoved} token(s))`)
-          return EXIT_OK
-        }
-        default:
-          throw new ConfigError('UNKNOWN_COMMAND', `unknown command 'user ${sub}' (commands: add, ls, rm)`)
+    switch (sub) {
+      case 'add': {
+        const name = one('NAME')
+        const groupsRaw = values['groups'] as string | undefined
+        const groups =
+          groupsRaw === undefined
+            ? []
+            : groupsRaw
+                .split(',')
+                .map((g) => g.trim())
+                .filter((g) => g !== '')
+        const u = await apiJson<User>(target, 'POST', '/api/v1/users', { name, groups })
+        io.out(
+          values['json'] === true
+            ? JSON.stringify(u, null, 2)
+            : `added user ${u.name} (groups: ${u.groups.join(',') || '-'}; home ${u.home})`,
+        )
+        return EXIT_OK
       }
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err
-      io.err(`hopsd: user ${sub}: ${err.message} [${err.code}]`)
-      return EXIT_FAILURE
+      case 'ls': {
+        if (rest.length > 0) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd user ls [--json]')
+        const { users } = await apiJson<{ users: User[] }>(target, 'GET', '/api/v1/users')
+        if (values['json'] === true) io.out(JSON.stringify(users, null, 2))
+        else {
+          io.out(
+            table([
+              ['NAME', 'GROUPS', 'STATE', 'CREATED'],
+              ...users.map((u) => [
+                u.name,
+                u.groups.join(',') || '-',
+                u.disabled ? 'disabled' : 'active',
+                new Date(u.createdMs).toISOString(),
+              ]),
+            ]),
+          )
+        }
+        return EXIT_OK
+      }
+      case 'rm': {
+        const name = one('NAME')
+        const r = await apiJson<{ keysRemoved: number; tokensRemoved: number }>(
+          target,
+          'DELETE',
+          `/api/v1/users/${encodeURIComponent(name)}`,
+        )
+        io.out(`removed user ${name} (${r.keysRemoved} key(s), ${r.tokensRemoved} token(s))`)
+        return EXIT_OK
+      }
+      default:
+        throw new ConfigError('UNKNOWN_COMMAND', `unknown command 'user ${sub}' (commands: add, ls, rm)`)
     }
-  } catch (err) {
-    return reportError(io, err)
-  }
-}
-
-function parse(argv: readonly string[]) {
-  try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      options: {
-        ...API_FLAGS,
-        groups: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: true,
-    })
-    return { values: values as Record<string, string | boolean | undefined>, positionals }
-  } catch (err) {
-    throw new ConfigError('UNKNOWN_FLAG', `${(err as Error).message.split('\n')[0]} (see hopsd user --help)`)
-  }
+  },
 }
 
 export function table(rows: readonly string[][]): string {
