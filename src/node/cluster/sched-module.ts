@@ -293,8 +293,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
               })
             }
             queue?.start()
-            if (local !== undefined && queue !== undefined)
-              void resumeQueue(queue, local, self, logger, life.signal)
+            if (local !== undefined && queue !== undefined) void resumeQueue(queue, local, self, life.signal)
             housekeeping = new Periodic({
               intervalMs: HOUSEKEEPING_INTERVAL_MS,
               tick: async () => {
@@ -346,6 +345,27 @@ function devicesOf(snap: GpuSnapshot): GpuDevice[] {
   }))
 }
 
+/**
+ * Runs `step` once the local replica has caught up (a read barrier), retrying each second while there
+ * is no leader; resolves false when it never could (or the node stopped).
+ */
+async function afterCatchUp(
+  local: MetadataNode,
+  stopped: AbortSignal,
+  step: (jobs: JobsModule) => Promise<unknown> | void,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
+    try {
+      await local.group.readBarrier({ signal: stopped })
+      await step(local.stateMachine.module<JobsModule>('jobs'))
+      return true
+    } catch {
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
+  }
+  return false
+}
+
 /** Once the replica has caught up: kill what a previous incarnation left, settle its jobs. */
 async function recoverWorker(
   worker: WorkerAgent,
@@ -354,17 +374,9 @@ async function recoverWorker(
   logger: { warn(obj: object, msg: string): void },
   stopped: AbortSignal,
 ): Promise<void> {
-  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
-    try {
-      await local.group.readBarrier({ signal: stopped })
-      await worker.recover(local.stateMachine.module<JobsModule>('jobs').runningOn(self))
-      return
-    } catch {
-      await new Promise((r) => setTimeout(r, 1_000))
-    }
-  }
-  if (stopped.aborted) return
-  logger.warn({}, 'scheduler: the worker could not settle its previous jobs (no metadata leader)')
+  const done = await afterCatchUp(local, stopped, (jobs) => worker.recover(jobs.runningOn(self)))
+  if (!done && !stopped.aborted)
+    logger.warn({}, 'scheduler: the worker could not settle its previous jobs (no metadata leader)')
 }
 
 /**
@@ -376,20 +388,11 @@ async function resumeQueue(
   queue: JobQueue,
   local: MetadataNode,
   self: string,
-  logger: { warn(obj: object, msg: string): void },
   stopped: AbortSignal,
 ): Promise<void> {
-  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
-    try {
-      await local.group.readBarrier({ signal: stopped })
-      for (const job of local.stateMachine.module<JobsModule>('jobs').queuedFor(self)) queue.add(job)
-      return
-    } catch {
-      await new Promise((r) => setTimeout(r, 1_000))
-    }
-  }
-  if (stopped.aborted) return
-  logger.warn({}, 'scheduler: the queue could not resume its jobs (no metadata leader)')
+  await afterCatchUp(local, stopped, (jobs) => {
+    for (const job of jobs.queuedFor(self)) queue.add(job)
+  })
 }
 
 function persistState(path: string, state: WorkerState): void {
