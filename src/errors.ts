@@ -18,6 +18,7 @@
 
 import { AUTH_ERRORS } from './auth/errors.js'
 import { CONSENSUS_ERRORS } from './consensus/errors.js'
+import { ADMISSION_ERRORS } from './node/admission/errors.js'
 import { FS_ERRORS } from './fs/errors.js'
 import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
@@ -88,8 +89,8 @@ const nodeErrors = {
 
 /**
  * Codes of the cluster's own bookkeeping (src/node/ca, src/node/cluster) that have no table of their own:
- * the CA throws `CertificateError` (code CERTIFICATE_INVALID), the `cluster` meta table refuses a second
- * InitCluster with ALREADY_INITIALIZED.
+ * the CA throws `CertificateError` (code CERTIFICATE_INVALID, or admission's CERTIFICATE_REVOKED), the
+ * `cluster` meta table refuses a second InitCluster with ALREADY_INITIALIZED.
  */
 const clusterErrors = {
   CERTIFICATE_INVALID: {
@@ -154,6 +155,7 @@ export const ERROR_TABLE = joinTables(
   authErrors,
   P2P_ERRORS,
   GPU_ERRORS,
+  ADMISSION_ERRORS,
   SERVING_ERRORS,
   SCHED_ERRORS,
 )

@@ -22,8 +22,20 @@ export { toRemoteException, type RemoteExceptionBody } from './remote-exception.
 export { callerOf, credentialsOf, type ApiAuth, type RouteAuth } from './auth-hook.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
-export { nodeRoutes, type NodeInfo, type NodeRoutesDeps, type NodeTlsInfo } from './routes/node.js'
+export {
+  nodeRoutes,
+  type NodeInfo,
+  type NodeP2PInfo,
+  type NodeRoutesDeps,
+  type NodeTlsInfo,
+} from './routes/node.js'
 export { nodesRoutes, type NodesRoutesDeps, type NodesRouteNode } from './routes/nodes.js'
+export {
+  admissionRoutes,
+  type AdmissionNodeJson,
+  type AdmissionRoutesDeps,
+  type JoinTokenJson,
+} from './routes/admission.js'
 export { homeDirectories, usersRoutes, type UsersRoutesDeps } from './routes/users.js'
 export { keysRoutes, type KeysRoutesDeps } from './routes/keys.js'
 export { auditRoutes, type AuditRoutesDeps } from './routes/audit.js'

@@ -64,6 +64,11 @@ export interface ApiCertificate {
   readonly certPem: string
   /** The cluster CA: client certificates it issued are verified (and accepted as credentials). */
   readonly caPem?: string
+  /**
+   * The cluster's certificate revocation list (PEM): client certificates on it fail the handshake's
+   * verification (`authorizationError` CERT_REVOKED), where the server asks for client certificates.
+   */
+  readonly crlPem?: string
 }
 
 export interface ApiServer {
@@ -197,6 +202,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
         key: certificate.keyPem,
         cert: certificate.certPem,
         ...(certificate.caPem !== undefined ? { ca: certificate.caPem } : {}),
+        ...(certificate.crlPem !== undefined && certificate.crlPem !== '' ? { crl: certificate.crlPem } : {}),
       })
       hasCertificate = true
     },

@@ -21,6 +21,10 @@ export type AuditKind =
   | 'token.cancel'
   | 'certificate.issue'
   | 'admin.operation'
+  | 'node.approve'
+  | 'node.revoke'
+  | 'join-token.create'
+  | 'join-token.delete'
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'auth.failure',
@@ -36,6 +40,10 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'token.cancel',
   'certificate.issue',
   'admin.operation',
+  'node.approve',
+  'node.revoke',
+  'join-token.create',
+  'join-token.delete',
 ]
 
 export interface AuditEvent {

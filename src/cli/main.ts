@@ -5,10 +5,12 @@ import { runFs } from './fs.js'
 import { jobHelp, runJob } from './job.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
+import { nodeHelp, runNode } from './node.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
 import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
 import { runStatus, statusHelp } from './status.js'
+import { runToken, tokenHelp } from './token.js'
 import { runUser, userHelp } from './user.js'
 import { runVersion } from './version.js'
 
@@ -23,6 +25,8 @@ export function mainHelp(): string {
     '  keygen    print a new swarm key: hopsd keygen > swarm.key',
     '  user      users of the cluster: add, ls, rm (see hopsd user --help)',
     '  key       API keys: create, ls, revoke (see hopsd key --help)',
+    '  token     join tokens for new nodes: create, ls, rm (see hopsd token --help)',
+    '  node      node admission: ls (--pending), approve, revoke (see hopsd node --help)',
     '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
@@ -38,6 +42,10 @@ export function mainHelp(): string {
     userHelp(),
     '',
     keyHelp(),
+    '',
+    tokenHelp(),
+    '',
+    nodeHelp(),
     '',
     jobHelp(),
   ].join('\n')
@@ -58,6 +66,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runUser(rest, io)
     case 'key':
       return runKey(rest, io)
+    case 'token':
+      return runToken(rest, io)
+    case 'node':
+      return runNode(rest, io)
     case 'job':
       return runJob(rest, io)
     case 'keygen':
@@ -87,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, job, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, job, version)`,
             ),
       )
   }

@@ -36,6 +36,11 @@ export interface ClusterSettings {
    * tests). Written at bootstrap from `--auth`; an admin may change it.
    */
   readonly auth: 'simple' | 'secure'
+  /**
+   * How long a node certificate the cluster CA issues is valid (src/node/admission); nodes renew theirs
+   * when a third of that (at most 30 days) is left. Consul's leaf_cert_ttl.
+   */
+  readonly nodeCertValidityS: number
 }
 
 export type SettingName = keyof ClusterSettings
@@ -72,6 +77,7 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   contentSummaryBatchInodes: { kind: 'int', default: 5000, min: 1, max: 1_000_000_000 },
   // Until bootstrap writes it, each node uses its own --auth (src/auth authenticator).
   auth: { kind: 'enum', default: 'secure', values: ['simple', 'secure'] },
+  nodeCertValidityS: { kind: 'int', default: 365 * 86_400, min: 60, max: 10 * 365 * 86_400 },
 }
 
 export function isSettingName(name: string): name is SettingName {

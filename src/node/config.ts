@@ -48,6 +48,12 @@ export interface NodeConfig {
    * created on first start (fine for one node; a cluster shares one key made by `hopsd keygen`).
    */
   readonly swarmKey: string | undefined
+  /**
+   * A one-time join token (`hopsd token create`), or the path of a file holding one: lets this node be
+   * admitted to a cluster that enforces admission (secure auth) without an admin's approval. Used once;
+   * an admitted node needs it no more.
+   */
+  readonly joinToken: string | undefined
   /** Raft voters wanted (3 or 5); the other metadata nodes are learners. */
   readonly voters: 3 | 5
   /** Serve the HTTP API over TLS with the node certificate issued by the cluster CA. */
@@ -182,6 +188,20 @@ export const CONFIG_KEYS = [
       const value = parseNonEmptyString(raw, name)
       // The key's own text (from the environment) stays as it is; a path resolves like the data dir.
       return value.trimStart().startsWith('/key/swarm/') ? value : resolve(cwd, value)
+    },
+  }),
+  def({
+    key: 'joinToken',
+    flag: 'join-token',
+    valueName: 'TOKEN',
+    description:
+      "a one-time join token from 'hopsd token create' (or a file holding it): admits this node to a cluster with secure auth without an admin's approval",
+    defaultText: 'none: an admin approves the node (hopsd node approve ID)',
+    defaultValue: () => undefined,
+    parse: (raw, name, cwd) => {
+      const value = parseNonEmptyString(raw, name).trim()
+      // The token itself (from the environment, say) stays as it is; a path resolves like the data dir.
+      return value.startsWith('hj1.') ? value : resolve(cwd, value)
     },
   }),
   def({

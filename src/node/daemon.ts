@@ -188,11 +188,24 @@ export class Daemon {
     }
     const uptimeS = () => Math.floor((Date.now() - startedAt.getTime()) / 1000)
     const tls = services.tls
+    const trustInfo = () => {
+      const r = services.p2p?.trust().report()
+      return {
+        gated: r?.active ?? false,
+        certified: r?.certified ?? false,
+        crlNumber: r?.crlNumber ?? 0,
+        denied: r?.denied ?? 0,
+        peers: (r?.peers ?? []).map((p) => ({ id: p.id, status: p.status })),
+      }
+    }
     const tlsInfo = () => tls?.report() ?? { enabled: config.tls, issuer: null, notAfter: null }
     this.api = await createApiServer({
       logger: logger.child({ module: 'api' }),
       registry: metrics,
-      routes: [nodeRoutes({ info, uptimeS, tls: tlsInfo, failure: () => this.failureValue }), ...routes],
+      routes: [
+        nodeRoutes({ info, uptimeS, tls: tlsInfo, trust: trustInfo, failure: () => this.failureValue }),
+        ...routes,
+      ],
       // Every module set (DEFAULT_MODULES) has the auth module; a test's subset without it gets the
       // API's simple default (user.name believed).
       auth: services.auth?.api,
@@ -260,18 +273,30 @@ export class Daemon {
       const caPem = tls.clusterCaPem()
       return caPem === undefined ? m : { ...m, caPem }
     }
-    api.setCertificate(withCa(first))
+    // ...and the cluster's CRL: certificates of revoked nodes fail that verification.
+    const decorate = <T extends object>(m: T) => {
+      const crlPem = tls.crlPem()
+      return crlPem === undefined ? withCa(m) : { ...withCa(m), crlPem }
+    }
+    api.setCertificate(decorate(first))
     logger.info(
       { issuer: first.issuer, notAfter: first.notAfter.toISOString() },
       'HTTPS with the node certificate',
     )
     tls.onCertificate((next) => {
       if (this.api !== api) return // stopped
-      api.setCertificate(withCa(next))
+      api.setCertificate(decorate(next))
       logger.info(
         { issuer: next.issuer, notAfter: next.notAfter.toISOString() },
         'HTTPS certificate switched',
       )
+    })
+    // A newer CRL: revoked nodes' certificates fail the next handshakes as client certificates.
+    tls.onCrl(() => {
+      const current = tls.current()
+      if (this.api !== api || current === undefined) return
+      api.setCertificate(decorate(current))
+      logger.info({}, 'HTTPS: the cluster CRL changed')
     })
   }
 

@@ -19,6 +19,7 @@ import type { ApiRoutes } from '../api/index.js'
 import type { BlockManager } from '../fs/blocks/index.js'
 import type { Datanode } from '../fs/datanode/index.js'
 import type { FsService } from '../fs/index.js'
+import type { NodeAdmission } from './cluster/admission-module.js'
 import type { NodeAuth } from './cluster/auth-module.js'
 import type { ClusterClient } from './cluster/client-module.js'
 import type { MembershipNode } from './cluster/membership-module.js'
@@ -47,6 +48,7 @@ export interface Services {
   membership?: MembershipNode
   metadata?: MetadataNode
   cluster?: ClusterClient
+  admission?: NodeAdmission
   /** Who is calling: the API's authentication, grants, audit; users/keys/tokens on metadata nodes. */
   auth?: NodeAuth
   tls?: NodeTls

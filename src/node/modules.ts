@@ -3,7 +3,8 @@
  * order (a module sees the services of the modules above it); stop runs in reverse. A module here only
  * wires config and services into its area's `createX(init)`; the logic lives in the area.
  *
- *   p2p         (every node)       libp2p host with the node key and the swarm key (src/node/p2p)
+ *   p2p         (every node)       libp2p host with the node key and the swarm key (src/node/p2p), and
+ *                                  its peer gate: node certificates beyond the swarm key (src/node/admission)
  *   membership  (every node)       gossip view of the cluster, GET /api/v1/nodes (src/node/membership)
  *   metadata    (roles: metadata)  Raft group + metadata state machine + self-assembly (src/node/cluster)
  *   cluster     (every node)       the cluster seen from this node, GET /api/v1/cluster; forwards when
@@ -11,7 +12,10 @@
  *   auth        (every node)       who is calling (src/auth): the API's authentication (local on metadata
  *                                  nodes, through a metadata node elsewhere), grants, audit; on metadata
  *                                  nodes the users/keys/audit/settings routes and the admin bootstrap
- *   tls         (every node)       the node certificate from the cluster CA (served with --tls)
+ *   admission   (every node)       /hopsd/join/1.0.0: admission and node certificates on metadata nodes,
+ *                                  a redirect to them elsewhere (src/node/admission)
+ *   tls         (every node)       the node certificate from the cluster CA: obtained, renewed, shown to
+ *                                  peers by the p2p gate, served with --tls
  *   blockmanager (roles: metadata) src/fs/blocks: block placement, reports → replica deltas,
  *                                  re-replication, reads of files in blocks; routes in
  *                                  src/api/routes/blocks.ts (GET /api/v1/fs/blocks, /api/v1/fs/health)
@@ -25,6 +29,7 @@
  *                                  reconciler; with the gpu role too the worker over src/gpu's inventory
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
+import { admissionModule } from './cluster/admission-module.js'
 import { authNodeModule } from './cluster/auth-module.js'
 import { blockManagerModule } from './cluster/blocks-module.js'
 import { capacityModule } from './cluster/capacity-module.js'
@@ -44,6 +49,7 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   metadataModule(),
   clusterClientModule(),
   authNodeModule(),
+  admissionModule(),
   tlsModule(),
   blockManagerModule(),
   datanodeModule(),

@@ -86,6 +86,10 @@ export namespace hopsd {
             zone: string;
             publicKeyPem: string;
             hosts: string[];
+            roles: string[];
+            joinToken: string;
+            wrapPublicKey: Uint8Array;
+            p2pPort: number;
             static create(properties: hopsd.cluster.CertificateRequest.$Shape): hopsd.cluster.CertificateRequest & hopsd.cluster.CertificateRequest.$Shape;
             static create(properties?: hopsd.cluster.CertificateRequest.$Properties): hopsd.cluster.CertificateRequest;
             static encode(m: hopsd.cluster.CertificateRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -104,6 +108,10 @@ export namespace hopsd {
                 zone?: (string|null);
                 publicKeyPem?: (string|null);
                 hosts?: (string[]|null);
+                roles?: (string[]|null);
+                joinToken?: (string|null);
+                wrapPublicKey?: (Uint8Array|null);
+                p2pPort?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.cluster.CertificateRequest.$Properties;
@@ -118,6 +126,10 @@ export namespace hopsd {
             clusterId: string;
             certificatePem: string;
             caCertificatePem: string;
+            status: hopsd.cluster.CertificateReply.Status;
+            metadata: hopsd.cluster.PeerAddress.$Properties[];
+            refusedHosts: string[];
+            crlPem: string;
             static create(properties: hopsd.cluster.CertificateReply.$Shape): hopsd.cluster.CertificateReply & hopsd.cluster.CertificateReply.$Shape;
             static create(properties?: hopsd.cluster.CertificateReply.$Properties): hopsd.cluster.CertificateReply;
             static encode(m: hopsd.cluster.CertificateReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -136,9 +148,80 @@ export namespace hopsd {
                 clusterId?: (string|null);
                 certificatePem?: (string|null);
                 caCertificatePem?: (string|null);
+                status?: (hopsd.cluster.CertificateReply.Status|null);
+                metadata?: (hopsd.cluster.PeerAddress.$Properties[]|null);
+                refusedHosts?: (string[]|null);
+                crlPem?: (string|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.cluster.CertificateReply.$Properties;
+
+            enum Status {
+                ISSUED = 0,
+                PENDING = 1,
+                REDIRECT = 2,
+                HOSTS_REFUSED = 3
+            }
+        }
+
+        interface IPeerAddress extends hopsd.cluster.PeerAddress.$Properties {
+        }
+
+        class PeerAddress {
+            constructor(p?: hopsd.cluster.PeerAddress.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            addrs: string[];
+            static create(properties: hopsd.cluster.PeerAddress.$Shape): hopsd.cluster.PeerAddress & hopsd.cluster.PeerAddress.$Shape;
+            static create(properties?: hopsd.cluster.PeerAddress.$Properties): hopsd.cluster.PeerAddress;
+            static encode(m: hopsd.cluster.PeerAddress.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.PeerAddress.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.PeerAddress & hopsd.cluster.PeerAddress.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.PeerAddress & hopsd.cluster.PeerAddress.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.PeerAddress;
+            static toObject(m: hopsd.cluster.PeerAddress, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PeerAddress {
+            interface $Properties {
+                id?: (string|null);
+                addrs?: (string[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.PeerAddress.$Properties;
+        }
+
+        interface INodeCertificate extends hopsd.cluster.NodeCertificate.$Properties {
+        }
+
+        class NodeCertificate {
+            constructor(p?: hopsd.cluster.NodeCertificate.$Properties);
+            $unknowns?: Uint8Array[];
+            certificatePem: string;
+            crlPem: string;
+            static create(properties: hopsd.cluster.NodeCertificate.$Shape): hopsd.cluster.NodeCertificate & hopsd.cluster.NodeCertificate.$Shape;
+            static create(properties?: hopsd.cluster.NodeCertificate.$Properties): hopsd.cluster.NodeCertificate;
+            static encode(m: hopsd.cluster.NodeCertificate.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.NodeCertificate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.NodeCertificate & hopsd.cluster.NodeCertificate.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.NodeCertificate & hopsd.cluster.NodeCertificate.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.NodeCertificate;
+            static toObject(m: hopsd.cluster.NodeCertificate, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace NodeCertificate {
+            interface $Properties {
+                certificatePem?: (string|null);
+                crlPem?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.NodeCertificate.$Properties;
         }
 
         interface IProposeRequest extends hopsd.cluster.ProposeRequest.$Properties {

@@ -800,6 +800,10 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [zone] CertificateRequest zone
              * @property {string|null} [publicKeyPem] CertificateRequest publicKeyPem
              * @property {Array.<string>|null} [hosts] CertificateRequest hosts
+             * @property {Array.<string>|null} [roles] CertificateRequest roles
+             * @property {string|null} [joinToken] CertificateRequest joinToken
+             * @property {Uint8Array|null} [wrapPublicKey] CertificateRequest wrapPublicKey
+             * @property {number|null} [p2pPort] CertificateRequest p2pPort
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -826,6 +830,7 @@ export const hopsd = $root.hopsd = (() => {
              */
             const CertificateRequest = function (p) {
                 this.hosts = [];
+                this.roles = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -855,6 +860,38 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             CertificateRequest.prototype.hosts = $util.emptyArray;
+
+            /**
+             * CertificateRequest roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.cluster.CertificateRequest
+             * @instance
+             */
+            CertificateRequest.prototype.roles = $util.emptyArray;
+
+            /**
+             * CertificateRequest joinToken.
+             * @member {string} joinToken
+             * @memberof hopsd.cluster.CertificateRequest
+             * @instance
+             */
+            CertificateRequest.prototype.joinToken = "";
+
+            /**
+             * CertificateRequest wrapPublicKey.
+             * @member {Uint8Array} wrapPublicKey
+             * @memberof hopsd.cluster.CertificateRequest
+             * @instance
+             */
+            CertificateRequest.prototype.wrapPublicKey = $util.newBuffer([]);
+
+            /**
+             * CertificateRequest p2pPort.
+             * @member {number} p2pPort
+             * @memberof hopsd.cluster.CertificateRequest
+             * @instance
+             */
+            CertificateRequest.prototype.p2pPort = 0;
 
             /**
              * Creates a new CertificateRequest instance using the specified properties.
@@ -896,6 +933,16 @@ export const hopsd = $root.hopsd = (() => {
                     for (var i = 0; i < m.hosts.length; ++i)
                         w.uint32(/* id 3, wireType 2 =*/26).string(m.hosts[i]);
                 }
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 4, wireType 2 =*/34).string(m.roles[i]);
+                }
+                if (m.joinToken != null && $Object.hasOwnProperty.call(m, "joinToken") && m.joinToken !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.joinToken);
+                if (m.wrapPublicKey != null && $Object.hasOwnProperty.call(m, "wrapPublicKey") && m.wrapPublicKey.length)
+                    w.uint32(/* id 6, wireType 2 =*/50).bytes(m.wrapPublicKey);
+                if (m.p2pPort != null && $Object.hasOwnProperty.call(m, "p2pPort") && m.p2pPort !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.p2pPort);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -979,6 +1026,41 @@ export const hopsd = $root.hopsd = (() => {
                             m.hosts.push(r.stringVerify());
                             continue;
                         }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.joinToken = v;
+                            else
+                                delete m.joinToken;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.wrapPublicKey = v;
+                            else
+                                delete m.wrapPublicKey;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.p2pPort = v;
+                            else
+                                delete m.p2pPort;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1043,6 +1125,26 @@ export const hopsd = $root.hopsd = (() => {
                             return "hosts: string[] expected";
                     }
                 }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.joinToken != null && $Object.hasOwnProperty.call(m, "joinToken")) {
+                    if (!$util.isString(m.joinToken))
+                        return "joinToken: string expected";
+                }
+                if (m.wrapPublicKey != null && $Object.hasOwnProperty.call(m, "wrapPublicKey")) {
+                    if (!(m.wrapPublicKey && typeof m.wrapPublicKey.length === "number" || $util.isString(m.wrapPublicKey)))
+                        return "wrapPublicKey: buffer expected";
+                }
+                if (m.p2pPort != null && $Object.hasOwnProperty.call(m, "p2pPort")) {
+                    if (!$util.isInteger(m.p2pPort))
+                        return "p2pPort: integer expected";
+                }
                 return null;
             };
 
@@ -1082,6 +1184,32 @@ export const hopsd = $root.hopsd = (() => {
                         m.hosts[i] = $String(d.hosts[i]);
                     }
                 }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.cluster.CertificateRequest.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.joinToken != null) {
+                    if (typeof d.joinToken !== "string" || d.joinToken.length) {
+                        m.joinToken = $String(d.joinToken);
+                    }
+                }
+                if (d.wrapPublicKey != null) {
+                    if (d.wrapPublicKey.length) {
+                        if (typeof d.wrapPublicKey === "string")
+                            $util.base64.decode(d.wrapPublicKey, m.wrapPublicKey = $util.newBuffer($util.base64.length(d.wrapPublicKey)), 0);
+                        else if (d.wrapPublicKey.length >= 0)
+                            m.wrapPublicKey = d.wrapPublicKey;
+                    }
+                }
+                if (d.p2pPort != null) {
+                    if ($Number(d.p2pPort) !== 0) {
+                        m.p2pPort = d.p2pPort >>> 0;
+                    }
+                }
                 return m;
             };
 
@@ -1104,10 +1232,20 @@ export const hopsd = $root.hopsd = (() => {
                 var d = {};
                 if (o.arrays || o.defaults) {
                     d.hosts = [];
+                    d.roles = [];
                 }
                 if (o.defaults) {
                     d.zone = "";
                     d.publicKeyPem = "";
+                    d.joinToken = "";
+                    if (o.bytes === $String)
+                        d.wrapPublicKey = "";
+                    else {
+                        d.wrapPublicKey = [];
+                        if (o.bytes !== $Array)
+                            d.wrapPublicKey = $util.newBuffer(d.wrapPublicKey);
+                    }
+                    d.p2pPort = 0;
                 }
                 if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
                     d.zone = m.zone;
@@ -1120,6 +1258,21 @@ export const hopsd = $root.hopsd = (() => {
                     for (var j = 0; j < m.hosts.length; ++j) {
                         d.hosts[j] = m.hosts[j];
                     }
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.joinToken != null && $Object.hasOwnProperty.call(m, "joinToken")) {
+                    d.joinToken = m.joinToken;
+                }
+                if (m.wrapPublicKey != null && $Object.hasOwnProperty.call(m, "wrapPublicKey")) {
+                    d.wrapPublicKey = o.bytes === $String ? $util.base64.encode(m.wrapPublicKey, 0, m.wrapPublicKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.wrapPublicKey) : m.wrapPublicKey;
+                }
+                if (m.p2pPort != null && $Object.hasOwnProperty.call(m, "p2pPort")) {
+                    d.p2pPort = m.p2pPort;
                 }
                 return d;
             };
@@ -1160,6 +1313,10 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [clusterId] CertificateReply clusterId
              * @property {string|null} [certificatePem] CertificateReply certificatePem
              * @property {string|null} [caCertificatePem] CertificateReply caCertificatePem
+             * @property {hopsd.cluster.CertificateReply.Status|null} [status] CertificateReply status
+             * @property {Array.<hopsd.cluster.PeerAddress.$Properties>|null} [metadata] CertificateReply metadata
+             * @property {Array.<string>|null} [refusedHosts] CertificateReply refusedHosts
+             * @property {string|null} [crlPem] CertificateReply crlPem
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1185,6 +1342,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const CertificateReply = function (p) {
+                this.metadata = [];
+                this.refusedHosts = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -1214,6 +1373,38 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             CertificateReply.prototype.caCertificatePem = "";
+
+            /**
+             * CertificateReply status.
+             * @member {hopsd.cluster.CertificateReply.Status} status
+             * @memberof hopsd.cluster.CertificateReply
+             * @instance
+             */
+            CertificateReply.prototype.status = 0;
+
+            /**
+             * CertificateReply metadata.
+             * @member {Array.<hopsd.cluster.PeerAddress.$Properties>} metadata
+             * @memberof hopsd.cluster.CertificateReply
+             * @instance
+             */
+            CertificateReply.prototype.metadata = $util.emptyArray;
+
+            /**
+             * CertificateReply refusedHosts.
+             * @member {Array.<string>} refusedHosts
+             * @memberof hopsd.cluster.CertificateReply
+             * @instance
+             */
+            CertificateReply.prototype.refusedHosts = $util.emptyArray;
+
+            /**
+             * CertificateReply crlPem.
+             * @member {string} crlPem
+             * @memberof hopsd.cluster.CertificateReply
+             * @instance
+             */
+            CertificateReply.prototype.crlPem = "";
 
             /**
              * Creates a new CertificateReply instance using the specified properties.
@@ -1253,6 +1444,18 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 2 =*/18).string(m.certificatePem);
                 if (m.caCertificatePem != null && $Object.hasOwnProperty.call(m, "caCertificatePem") && m.caCertificatePem !== "")
                     w.uint32(/* id 3, wireType 2 =*/26).string(m.caCertificatePem);
+                if (m.status != null && $Object.hasOwnProperty.call(m, "status") && m.status !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).int32(m.status);
+                if (m.metadata != null && m.metadata.length) {
+                    for (var i = 0; i < m.metadata.length; ++i)
+                        $root.hopsd.cluster.PeerAddress.encode(m.metadata[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                }
+                if (m.refusedHosts != null && m.refusedHosts.length) {
+                    for (var i = 0; i < m.refusedHosts.length; ++i)
+                        w.uint32(/* id 6, wireType 2 =*/50).string(m.refusedHosts[i]);
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem") && m.crlPem !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.crlPem);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1337,6 +1540,40 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.caCertificatePem;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.status = v;
+                            else
+                                delete m.status;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.metadata && m.metadata.length))
+                                m.metadata = [];
+                            m.metadata.push($root.hopsd.cluster.PeerAddress.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.refusedHosts && m.refusedHosts.length))
+                                m.refusedHosts = [];
+                            m.refusedHosts.push(r.stringVerify());
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.crlPem = v;
+                            else
+                                delete m.crlPem;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1397,6 +1634,33 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isString(m.caCertificatePem))
                         return "caCertificatePem: string expected";
                 }
+                if (m.status != null && $Object.hasOwnProperty.call(m, "status")) {
+                    if (typeof m.status !== "number" || (m.status | 0) !== m.status)
+                        return "status: enum value expected";
+                }
+                if (m.metadata != null && $Object.hasOwnProperty.call(m, "metadata")) {
+                    if (!$Array.isArray(m.metadata))
+                        return "metadata: array expected";
+                    for (var i = 0; i < m.metadata.length; ++i) {
+                        {
+                            var e = $root.hopsd.cluster.PeerAddress.verify(m.metadata[i], q + 1);
+                            if (e)
+                                return "metadata." + e;
+                        }
+                    }
+                }
+                if (m.refusedHosts != null && $Object.hasOwnProperty.call(m, "refusedHosts")) {
+                    if (!$Array.isArray(m.refusedHosts))
+                        return "refusedHosts: array expected";
+                    for (var i = 0; i < m.refusedHosts.length; ++i) {
+                        if (!$util.isString(m.refusedHosts[i]))
+                            return "refusedHosts: string[] expected";
+                    }
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    if (!$util.isString(m.crlPem))
+                        return "crlPem: string expected";
+                }
                 return null;
             };
 
@@ -1433,6 +1697,52 @@ export const hopsd = $root.hopsd = (() => {
                         m.caCertificatePem = $String(d.caCertificatePem);
                     }
                 }
+                if (d.status !== 0 && (typeof d.status !== "string" || $root.hopsd.cluster.CertificateReply.Status[d.status] !== 0)) {
+                    switch (d.status) {
+                    case "ISSUED":
+                    case 0:
+                        m.status = 0;
+                        break;
+                    case "PENDING":
+                    case 1:
+                        m.status = 1;
+                        break;
+                    case "REDIRECT":
+                    case 2:
+                        m.status = 2;
+                        break;
+                    case "HOSTS_REFUSED":
+                    case 3:
+                        m.status = 3;
+                        break;
+                    default:
+                        if (typeof d.status === "number" && (d.status | 0) === d.status)
+                            m.status = d.status;
+                    }
+                }
+                if (d.metadata) {
+                    if (!$Array.isArray(d.metadata))
+                        throw $TypeError(".hopsd.cluster.CertificateReply.metadata: array expected");
+                    m.metadata = $Array(d.metadata.length);
+                    for (var i = 0; i < d.metadata.length; ++i) {
+                        if (!$util.isObject(d.metadata[i]))
+                            throw $TypeError(".hopsd.cluster.CertificateReply.metadata: object expected");
+                        m.metadata[i] = $root.hopsd.cluster.PeerAddress.fromObject(d.metadata[i], q + 1);
+                    }
+                }
+                if (d.refusedHosts) {
+                    if (!$Array.isArray(d.refusedHosts))
+                        throw $TypeError(".hopsd.cluster.CertificateReply.refusedHosts: array expected");
+                    m.refusedHosts = $Array(d.refusedHosts.length);
+                    for (var i = 0; i < d.refusedHosts.length; ++i) {
+                        m.refusedHosts[i] = $String(d.refusedHosts[i]);
+                    }
+                }
+                if (d.crlPem != null) {
+                    if (typeof d.crlPem !== "string" || d.crlPem.length) {
+                        m.crlPem = $String(d.crlPem);
+                    }
+                }
                 return m;
             };
 
@@ -1453,10 +1763,16 @@ export const hopsd = $root.hopsd = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 var d = {};
+                if (o.arrays || o.defaults) {
+                    d.metadata = [];
+                    d.refusedHosts = [];
+                }
                 if (o.defaults) {
                     d.clusterId = "";
                     d.certificatePem = "";
                     d.caCertificatePem = "";
+                    d.status = o.enums === $String ? "ISSUED" : 0;
+                    d.crlPem = "";
                 }
                 if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
                     d.clusterId = m.clusterId;
@@ -1466,6 +1782,24 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.caCertificatePem != null && $Object.hasOwnProperty.call(m, "caCertificatePem")) {
                     d.caCertificatePem = m.caCertificatePem;
+                }
+                if (m.status != null && $Object.hasOwnProperty.call(m, "status")) {
+                    d.status = o.enums === $String ? $root.hopsd.cluster.CertificateReply.Status[m.status] === $undefined ? m.status : $root.hopsd.cluster.CertificateReply.Status[m.status] : m.status;
+                }
+                if (m.metadata && m.metadata.length) {
+                    d.metadata = $Array(m.metadata.length);
+                    for (var j = 0; j < m.metadata.length; ++j) {
+                        d.metadata[j] = $root.hopsd.cluster.PeerAddress.toObject(m.metadata[j], o, q + 1);
+                    }
+                }
+                if (m.refusedHosts && m.refusedHosts.length) {
+                    d.refusedHosts = $Array(m.refusedHosts.length);
+                    for (var j = 0; j < m.refusedHosts.length; ++j) {
+                        d.refusedHosts[j] = m.refusedHosts[j];
+                    }
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    d.crlPem = m.crlPem;
                 }
                 return d;
             };
@@ -1495,7 +1829,665 @@ export const hopsd = $root.hopsd = (() => {
                 return prefix + "/hopsd.cluster.CertificateReply";
             };
 
+            /**
+             * Status enum.
+             * @name hopsd.cluster.CertificateReply.Status
+             * @enum {number}
+             * @property {number} ISSUED=0 ISSUED value
+             * @property {number} PENDING=1 PENDING value
+             * @property {number} REDIRECT=2 REDIRECT value
+             * @property {number} HOSTS_REFUSED=3 HOSTS_REFUSED value
+             */
+            CertificateReply.Status = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "ISSUED"] = 0;
+                values[valuesById[1] = "PENDING"] = 1;
+                values[valuesById[2] = "REDIRECT"] = 2;
+                values[valuesById[3] = "HOSTS_REFUSED"] = 3;
+                return values;
+            })();
+
             return CertificateReply;
+        })();
+
+        cluster.PeerAddress = (function() {
+
+            /**
+             * Properties of a PeerAddress.
+             * @typedef {Object} hopsd.cluster.PeerAddress.$Properties
+             * @property {string|null} [id] PeerAddress id
+             * @property {Array.<string>|null} [addrs] PeerAddress addrs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PeerAddress.
+             * @memberof hopsd.cluster
+             * @interface IPeerAddress
+             * @augments hopsd.cluster.PeerAddress.$Properties
+             * @deprecated Use hopsd.cluster.PeerAddress.$Properties instead.
+             */
+
+            /**
+             * Shape of a PeerAddress.
+             * @typedef {hopsd.cluster.PeerAddress.$Properties} hopsd.cluster.PeerAddress.$Shape
+             */
+
+            /**
+             * Constructs a new PeerAddress.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a PeerAddress.
+             * @constructor
+             * @param {hopsd.cluster.PeerAddress.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PeerAddress = function (p) {
+                this.addrs = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * PeerAddress id.
+             * @member {string} id
+             * @memberof hopsd.cluster.PeerAddress
+             * @instance
+             */
+            PeerAddress.prototype.id = "";
+
+            /**
+             * PeerAddress addrs.
+             * @member {Array.<string>} addrs
+             * @memberof hopsd.cluster.PeerAddress
+             * @instance
+             */
+            PeerAddress.prototype.addrs = $util.emptyArray;
+
+            /**
+             * Creates a new PeerAddress instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {hopsd.cluster.PeerAddress.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.PeerAddress} PeerAddress instance
+             * @type {{
+             *   (properties: hopsd.cluster.PeerAddress.$Shape): hopsd.cluster.PeerAddress & hopsd.cluster.PeerAddress.$Shape;
+             *   (properties?: hopsd.cluster.PeerAddress.$Properties): hopsd.cluster.PeerAddress;
+             * }}
+             */
+            PeerAddress.create = function(properties) {
+                return new PeerAddress(properties);
+            };
+
+            /**
+             * Encodes the specified PeerAddress message. Does not implicitly {@link hopsd.cluster.PeerAddress.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {hopsd.cluster.PeerAddress.$Properties} m PeerAddress message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PeerAddress.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.addrs != null && m.addrs.length) {
+                    for (var i = 0; i < m.addrs.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.addrs[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified PeerAddress message, length delimited. Does not implicitly {@link hopsd.cluster.PeerAddress.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {hopsd.cluster.PeerAddress.$Properties} message PeerAddress message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PeerAddress.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PeerAddress message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.PeerAddress & hopsd.cluster.PeerAddress.$Shape} PeerAddress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PeerAddress.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.PeerAddress();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.addrs && m.addrs.length))
+                                m.addrs = [];
+                            m.addrs.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a PeerAddress message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.PeerAddress & hopsd.cluster.PeerAddress.$Shape} PeerAddress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PeerAddress.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PeerAddress message.
+             * @function verify
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PeerAddress.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.addrs != null && $Object.hasOwnProperty.call(m, "addrs")) {
+                    if (!$Array.isArray(m.addrs))
+                        return "addrs: array expected";
+                    for (var i = 0; i < m.addrs.length; ++i) {
+                        if (!$util.isString(m.addrs[i]))
+                            return "addrs: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PeerAddress message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.PeerAddress} PeerAddress
+             */
+            PeerAddress.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.PeerAddress)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.PeerAddress: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.PeerAddress();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.addrs) {
+                    if (!$Array.isArray(d.addrs))
+                        throw $TypeError(".hopsd.cluster.PeerAddress.addrs: array expected");
+                    m.addrs = $Array(d.addrs.length);
+                    for (var i = 0; i < d.addrs.length; ++i) {
+                        m.addrs[i] = $String(d.addrs[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a PeerAddress message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {hopsd.cluster.PeerAddress} m PeerAddress
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PeerAddress.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.addrs = [];
+                }
+                if (o.defaults) {
+                    d.id = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.addrs && m.addrs.length) {
+                    d.addrs = $Array(m.addrs.length);
+                    for (var j = 0; j < m.addrs.length; ++j) {
+                        d.addrs[j] = m.addrs[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this PeerAddress to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.PeerAddress
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PeerAddress.prototype.toJSON = function() {
+                return PeerAddress.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PeerAddress
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.PeerAddress
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PeerAddress.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.PeerAddress";
+            };
+
+            return PeerAddress;
+        })();
+
+        cluster.NodeCertificate = (function() {
+
+            /**
+             * Properties of a NodeCertificate.
+             * @typedef {Object} hopsd.cluster.NodeCertificate.$Properties
+             * @property {string|null} [certificatePem] NodeCertificate certificatePem
+             * @property {string|null} [crlPem] NodeCertificate crlPem
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a NodeCertificate.
+             * @memberof hopsd.cluster
+             * @interface INodeCertificate
+             * @augments hopsd.cluster.NodeCertificate.$Properties
+             * @deprecated Use hopsd.cluster.NodeCertificate.$Properties instead.
+             */
+
+            /**
+             * Shape of a NodeCertificate.
+             * @typedef {hopsd.cluster.NodeCertificate.$Properties} hopsd.cluster.NodeCertificate.$Shape
+             */
+
+            /**
+             * Constructs a new NodeCertificate.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a NodeCertificate.
+             * @constructor
+             * @param {hopsd.cluster.NodeCertificate.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const NodeCertificate = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * NodeCertificate certificatePem.
+             * @member {string} certificatePem
+             * @memberof hopsd.cluster.NodeCertificate
+             * @instance
+             */
+            NodeCertificate.prototype.certificatePem = "";
+
+            /**
+             * NodeCertificate crlPem.
+             * @member {string} crlPem
+             * @memberof hopsd.cluster.NodeCertificate
+             * @instance
+             */
+            NodeCertificate.prototype.crlPem = "";
+
+            /**
+             * Creates a new NodeCertificate instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {hopsd.cluster.NodeCertificate.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.NodeCertificate} NodeCertificate instance
+             * @type {{
+             *   (properties: hopsd.cluster.NodeCertificate.$Shape): hopsd.cluster.NodeCertificate & hopsd.cluster.NodeCertificate.$Shape;
+             *   (properties?: hopsd.cluster.NodeCertificate.$Properties): hopsd.cluster.NodeCertificate;
+             * }}
+             */
+            NodeCertificate.create = function(properties) {
+                return new NodeCertificate(properties);
+            };
+
+            /**
+             * Encodes the specified NodeCertificate message. Does not implicitly {@link hopsd.cluster.NodeCertificate.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {hopsd.cluster.NodeCertificate.$Properties} m NodeCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeCertificate.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.certificatePem != null && $Object.hasOwnProperty.call(m, "certificatePem") && m.certificatePem !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.certificatePem);
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem") && m.crlPem !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.crlPem);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified NodeCertificate message, length delimited. Does not implicitly {@link hopsd.cluster.NodeCertificate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {hopsd.cluster.NodeCertificate.$Properties} message NodeCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeCertificate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a NodeCertificate message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.NodeCertificate & hopsd.cluster.NodeCertificate.$Shape} NodeCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeCertificate.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.NodeCertificate();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.certificatePem = v;
+                            else
+                                delete m.certificatePem;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.crlPem = v;
+                            else
+                                delete m.crlPem;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a NodeCertificate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.NodeCertificate & hopsd.cluster.NodeCertificate.$Shape} NodeCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeCertificate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a NodeCertificate message.
+             * @function verify
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NodeCertificate.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.certificatePem != null && $Object.hasOwnProperty.call(m, "certificatePem")) {
+                    if (!$util.isString(m.certificatePem))
+                        return "certificatePem: string expected";
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    if (!$util.isString(m.crlPem))
+                        return "crlPem: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a NodeCertificate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.NodeCertificate} NodeCertificate
+             */
+            NodeCertificate.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.NodeCertificate)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.NodeCertificate: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.NodeCertificate();
+                if (d.certificatePem != null) {
+                    if (typeof d.certificatePem !== "string" || d.certificatePem.length) {
+                        m.certificatePem = $String(d.certificatePem);
+                    }
+                }
+                if (d.crlPem != null) {
+                    if (typeof d.crlPem !== "string" || d.crlPem.length) {
+                        m.crlPem = $String(d.crlPem);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a NodeCertificate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {hopsd.cluster.NodeCertificate} m NodeCertificate
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NodeCertificate.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.certificatePem = "";
+                    d.crlPem = "";
+                }
+                if (m.certificatePem != null && $Object.hasOwnProperty.call(m, "certificatePem")) {
+                    d.certificatePem = m.certificatePem;
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    d.crlPem = m.crlPem;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this NodeCertificate to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.NodeCertificate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NodeCertificate.prototype.toJSON = function() {
+                return NodeCertificate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for NodeCertificate
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.NodeCertificate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            NodeCertificate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.NodeCertificate";
+            };
+
+            return NodeCertificate;
         })();
 
         cluster.ProposeRequest = (function() {

@@ -76,6 +76,14 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RenewToken.$Properties|null} [renewToken] Command renewToken
              * @property {hopsd.meta.CancelToken.$Properties|null} [cancelToken] Command cancelToken
              * @property {hopsd.meta.BootstrapAuth.$Properties|null} [bootstrapAuth] Command bootstrapAuth
+             * @property {hopsd.meta.CreateJoinToken.$Properties|null} [createJoinToken] Command createJoinToken
+             * @property {hopsd.meta.DeleteJoinToken.$Properties|null} [deleteJoinToken] Command deleteJoinToken
+             * @property {hopsd.meta.RequestAdmission.$Properties|null} [requestAdmission] Command requestAdmission
+             * @property {hopsd.meta.AdmitNode.$Properties|null} [admitNode] Command admitNode
+             * @property {hopsd.meta.RevokeNode.$Properties|null} [revokeNode] Command revokeNode
+             * @property {hopsd.meta.WrapCaKey.$Properties|null} [wrapCaKey] Command wrapCaKey
+             * @property {hopsd.meta.RecordCertificate.$Properties|null} [recordCertificate] Command recordCertificate
+             * @property {hopsd.meta.PublishCrl.$Properties|null} [publishCrl] Command publishCrl
              * @property {hopsd.meta.SubmitJob.$Properties|null} [submitJob] Command submitJob
              * @property {hopsd.meta.PlaceJob.$Properties|null} [placeJob] Command placeJob
              * @property {hopsd.meta.JobStarted.$Properties|null} [jobStarted] Command jobStarted
@@ -85,7 +93,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
              * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -142,6 +150,14 @@ export const hopsd = $root.hopsd = (() => {
              *   renewToken?: hopsd.meta.RenewToken.$Shape|null;
              *   cancelToken?: hopsd.meta.CancelToken.$Shape|null;
              *   bootstrapAuth?: hopsd.meta.BootstrapAuth.$Shape|null;
+             *   createJoinToken?: hopsd.meta.CreateJoinToken.$Shape|null;
+             *   deleteJoinToken?: hopsd.meta.DeleteJoinToken.$Shape|null;
+             *   requestAdmission?: hopsd.meta.RequestAdmission.$Shape|null;
+             *   admitNode?: hopsd.meta.AdmitNode.$Shape|null;
+             *   revokeNode?: hopsd.meta.RevokeNode.$Shape|null;
+             *   wrapCaKey?: hopsd.meta.WrapCaKey.$Shape|null;
+             *   recordCertificate?: hopsd.meta.RecordCertificate.$Shape|null;
+             *   publishCrl?: hopsd.meta.PublishCrl.$Shape|null;
              *   submitJob?: hopsd.meta.SubmitJob.$Shape|null;
              *   placeJob?: hopsd.meta.PlaceJob.$Shape|null;
              *   jobStarted?: hopsd.meta.JobStarted.$Shape|null;
@@ -153,7 +169,7 @@ export const hopsd = $root.hopsd = (() => {
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -510,6 +526,70 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.bootstrapAuth = null;
 
             /**
+             * Command createJoinToken.
+             * @member {hopsd.meta.CreateJoinToken.$Properties|null|undefined} createJoinToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createJoinToken = null;
+
+            /**
+             * Command deleteJoinToken.
+             * @member {hopsd.meta.DeleteJoinToken.$Properties|null|undefined} deleteJoinToken
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.deleteJoinToken = null;
+
+            /**
+             * Command requestAdmission.
+             * @member {hopsd.meta.RequestAdmission.$Properties|null|undefined} requestAdmission
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.requestAdmission = null;
+
+            /**
+             * Command admitNode.
+             * @member {hopsd.meta.AdmitNode.$Properties|null|undefined} admitNode
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.admitNode = null;
+
+            /**
+             * Command revokeNode.
+             * @member {hopsd.meta.RevokeNode.$Properties|null|undefined} revokeNode
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.revokeNode = null;
+
+            /**
+             * Command wrapCaKey.
+             * @member {hopsd.meta.WrapCaKey.$Properties|null|undefined} wrapCaKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.wrapCaKey = null;
+
+            /**
+             * Command recordCertificate.
+             * @member {hopsd.meta.RecordCertificate.$Properties|null|undefined} recordCertificate
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.recordCertificate = null;
+
+            /**
+             * Command publishCrl.
+             * @member {hopsd.meta.PublishCrl.$Properties|null|undefined} publishCrl
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.publishCrl = null;
+
+            /**
              * Command submitJob.
              * @member {hopsd.meta.SubmitJob.$Properties|null|undefined} submitJob
              * @memberof hopsd.meta.Command
@@ -586,12 +666,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -713,6 +793,22 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.CancelToken.encode(m.cancelToken, w.uint32(/* id 77, wireType 2 =*/618).fork(), q + 1).ldelim();
                 if (m.bootstrapAuth != null && $Object.hasOwnProperty.call(m, "bootstrapAuth"))
                     $root.hopsd.meta.BootstrapAuth.encode(m.bootstrapAuth, w.uint32(/* id 78, wireType 2 =*/626).fork(), q + 1).ldelim();
+                if (m.createJoinToken != null && $Object.hasOwnProperty.call(m, "createJoinToken"))
+                    $root.hopsd.meta.CreateJoinToken.encode(m.createJoinToken, w.uint32(/* id 80, wireType 2 =*/642).fork(), q + 1).ldelim();
+                if (m.deleteJoinToken != null && $Object.hasOwnProperty.call(m, "deleteJoinToken"))
+                    $root.hopsd.meta.DeleteJoinToken.encode(m.deleteJoinToken, w.uint32(/* id 81, wireType 2 =*/650).fork(), q + 1).ldelim();
+                if (m.requestAdmission != null && $Object.hasOwnProperty.call(m, "requestAdmission"))
+                    $root.hopsd.meta.RequestAdmission.encode(m.requestAdmission, w.uint32(/* id 82, wireType 2 =*/658).fork(), q + 1).ldelim();
+                if (m.admitNode != null && $Object.hasOwnProperty.call(m, "admitNode"))
+                    $root.hopsd.meta.AdmitNode.encode(m.admitNode, w.uint32(/* id 83, wireType 2 =*/666).fork(), q + 1).ldelim();
+                if (m.revokeNode != null && $Object.hasOwnProperty.call(m, "revokeNode"))
+                    $root.hopsd.meta.RevokeNode.encode(m.revokeNode, w.uint32(/* id 84, wireType 2 =*/674).fork(), q + 1).ldelim();
+                if (m.wrapCaKey != null && $Object.hasOwnProperty.call(m, "wrapCaKey"))
+                    $root.hopsd.meta.WrapCaKey.encode(m.wrapCaKey, w.uint32(/* id 85, wireType 2 =*/682).fork(), q + 1).ldelim();
+                if (m.recordCertificate != null && $Object.hasOwnProperty.call(m, "recordCertificate"))
+                    $root.hopsd.meta.RecordCertificate.encode(m.recordCertificate, w.uint32(/* id 86, wireType 2 =*/690).fork(), q + 1).ldelim();
+                if (m.publishCrl != null && $Object.hasOwnProperty.call(m, "publishCrl"))
+                    $root.hopsd.meta.PublishCrl.encode(m.publishCrl, w.uint32(/* id 87, wireType 2 =*/698).fork(), q + 1).ldelim();
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob"))
                     $root.hopsd.meta.SubmitJob.encode(m.submitJob, w.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob"))
@@ -1093,6 +1189,62 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.decode(r, r.size(), $undefined, q + 1, m.bootstrapAuth);
                             m.op = "bootstrapAuth";
+                            continue;
+                        }
+                    case 80: {
+                            if (u !== 2)
+                                break;
+                            m.createJoinToken = $root.hopsd.meta.CreateJoinToken.decode(r, r.size(), $undefined, q + 1, m.createJoinToken);
+                            m.op = "createJoinToken";
+                            continue;
+                        }
+                    case 81: {
+                            if (u !== 2)
+                                break;
+                            m.deleteJoinToken = $root.hopsd.meta.DeleteJoinToken.decode(r, r.size(), $undefined, q + 1, m.deleteJoinToken);
+                            m.op = "deleteJoinToken";
+                            continue;
+                        }
+                    case 82: {
+                            if (u !== 2)
+                                break;
+                            m.requestAdmission = $root.hopsd.meta.RequestAdmission.decode(r, r.size(), $undefined, q + 1, m.requestAdmission);
+                            m.op = "requestAdmission";
+                            continue;
+                        }
+                    case 83: {
+                            if (u !== 2)
+                                break;
+                            m.admitNode = $root.hopsd.meta.AdmitNode.decode(r, r.size(), $undefined, q + 1, m.admitNode);
+                            m.op = "admitNode";
+                            continue;
+                        }
+                    case 84: {
+                            if (u !== 2)
+                                break;
+                            m.revokeNode = $root.hopsd.meta.RevokeNode.decode(r, r.size(), $undefined, q + 1, m.revokeNode);
+                            m.op = "revokeNode";
+                            continue;
+                        }
+                    case 85: {
+                            if (u !== 2)
+                                break;
+                            m.wrapCaKey = $root.hopsd.meta.WrapCaKey.decode(r, r.size(), $undefined, q + 1, m.wrapCaKey);
+                            m.op = "wrapCaKey";
+                            continue;
+                        }
+                    case 86: {
+                            if (u !== 2)
+                                break;
+                            m.recordCertificate = $root.hopsd.meta.RecordCertificate.decode(r, r.size(), $undefined, q + 1, m.recordCertificate);
+                            m.op = "recordCertificate";
+                            continue;
+                        }
+                    case 87: {
+                            if (u !== 2)
+                                break;
+                            m.publishCrl = $root.hopsd.meta.PublishCrl.decode(r, r.size(), $undefined, q + 1, m.publishCrl);
+                            m.op = "publishCrl";
                             continue;
                         }
                     case 110: {
@@ -1587,6 +1739,86 @@ export const hopsd = $root.hopsd = (() => {
                             return "bootstrapAuth." + e;
                     }
                 }
+                if (m.createJoinToken != null && $Object.hasOwnProperty.call(m, "createJoinToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateJoinToken.verify(m.createJoinToken, q + 1);
+                        if (e)
+                            return "createJoinToken." + e;
+                    }
+                }
+                if (m.deleteJoinToken != null && $Object.hasOwnProperty.call(m, "deleteJoinToken")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.DeleteJoinToken.verify(m.deleteJoinToken, q + 1);
+                        if (e)
+                            return "deleteJoinToken." + e;
+                    }
+                }
+                if (m.requestAdmission != null && $Object.hasOwnProperty.call(m, "requestAdmission")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RequestAdmission.verify(m.requestAdmission, q + 1);
+                        if (e)
+                            return "requestAdmission." + e;
+                    }
+                }
+                if (m.admitNode != null && $Object.hasOwnProperty.call(m, "admitNode")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.AdmitNode.verify(m.admitNode, q + 1);
+                        if (e)
+                            return "admitNode." + e;
+                    }
+                }
+                if (m.revokeNode != null && $Object.hasOwnProperty.call(m, "revokeNode")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RevokeNode.verify(m.revokeNode, q + 1);
+                        if (e)
+                            return "revokeNode." + e;
+                    }
+                }
+                if (m.wrapCaKey != null && $Object.hasOwnProperty.call(m, "wrapCaKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.WrapCaKey.verify(m.wrapCaKey, q + 1);
+                        if (e)
+                            return "wrapCaKey." + e;
+                    }
+                }
+                if (m.recordCertificate != null && $Object.hasOwnProperty.call(m, "recordCertificate")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RecordCertificate.verify(m.recordCertificate, q + 1);
+                        if (e)
+                            return "recordCertificate." + e;
+                    }
+                }
+                if (m.publishCrl != null && $Object.hasOwnProperty.call(m, "publishCrl")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.PublishCrl.verify(m.publishCrl, q + 1);
+                        if (e)
+                            return "publishCrl." + e;
+                    }
+                }
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -1918,6 +2150,46 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.bootstrapAuth: object expected");
                     m.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.fromObject(d.bootstrapAuth, q + 1);
                 }
+                if (d.createJoinToken != null) {
+                    if (!$util.isObject(d.createJoinToken))
+                        throw $TypeError(".hopsd.meta.Command.createJoinToken: object expected");
+                    m.createJoinToken = $root.hopsd.meta.CreateJoinToken.fromObject(d.createJoinToken, q + 1);
+                }
+                if (d.deleteJoinToken != null) {
+                    if (!$util.isObject(d.deleteJoinToken))
+                        throw $TypeError(".hopsd.meta.Command.deleteJoinToken: object expected");
+                    m.deleteJoinToken = $root.hopsd.meta.DeleteJoinToken.fromObject(d.deleteJoinToken, q + 1);
+                }
+                if (d.requestAdmission != null) {
+                    if (!$util.isObject(d.requestAdmission))
+                        throw $TypeError(".hopsd.meta.Command.requestAdmission: object expected");
+                    m.requestAdmission = $root.hopsd.meta.RequestAdmission.fromObject(d.requestAdmission, q + 1);
+                }
+                if (d.admitNode != null) {
+                    if (!$util.isObject(d.admitNode))
+                        throw $TypeError(".hopsd.meta.Command.admitNode: object expected");
+                    m.admitNode = $root.hopsd.meta.AdmitNode.fromObject(d.admitNode, q + 1);
+                }
+                if (d.revokeNode != null) {
+                    if (!$util.isObject(d.revokeNode))
+                        throw $TypeError(".hopsd.meta.Command.revokeNode: object expected");
+                    m.revokeNode = $root.hopsd.meta.RevokeNode.fromObject(d.revokeNode, q + 1);
+                }
+                if (d.wrapCaKey != null) {
+                    if (!$util.isObject(d.wrapCaKey))
+                        throw $TypeError(".hopsd.meta.Command.wrapCaKey: object expected");
+                    m.wrapCaKey = $root.hopsd.meta.WrapCaKey.fromObject(d.wrapCaKey, q + 1);
+                }
+                if (d.recordCertificate != null) {
+                    if (!$util.isObject(d.recordCertificate))
+                        throw $TypeError(".hopsd.meta.Command.recordCertificate: object expected");
+                    m.recordCertificate = $root.hopsd.meta.RecordCertificate.fromObject(d.recordCertificate, q + 1);
+                }
+                if (d.publishCrl != null) {
+                    if (!$util.isObject(d.publishCrl))
+                        throw $TypeError(".hopsd.meta.Command.publishCrl: object expected");
+                    m.publishCrl = $root.hopsd.meta.PublishCrl.fromObject(d.publishCrl, q + 1);
+                }
                 if (d.submitJob != null) {
                     if (!$util.isObject(d.submitJob))
                         throw $TypeError(".hopsd.meta.Command.submitJob: object expected");
@@ -2201,6 +2473,46 @@ export const hopsd = $root.hopsd = (() => {
                     d.bootstrapAuth = $root.hopsd.meta.BootstrapAuth.toObject(m.bootstrapAuth, o, q + 1);
                     if (o.oneofs)
                         d.op = "bootstrapAuth";
+                }
+                if (m.createJoinToken != null && $Object.hasOwnProperty.call(m, "createJoinToken")) {
+                    d.createJoinToken = $root.hopsd.meta.CreateJoinToken.toObject(m.createJoinToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createJoinToken";
+                }
+                if (m.deleteJoinToken != null && $Object.hasOwnProperty.call(m, "deleteJoinToken")) {
+                    d.deleteJoinToken = $root.hopsd.meta.DeleteJoinToken.toObject(m.deleteJoinToken, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deleteJoinToken";
+                }
+                if (m.requestAdmission != null && $Object.hasOwnProperty.call(m, "requestAdmission")) {
+                    d.requestAdmission = $root.hopsd.meta.RequestAdmission.toObject(m.requestAdmission, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "requestAdmission";
+                }
+                if (m.admitNode != null && $Object.hasOwnProperty.call(m, "admitNode")) {
+                    d.admitNode = $root.hopsd.meta.AdmitNode.toObject(m.admitNode, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "admitNode";
+                }
+                if (m.revokeNode != null && $Object.hasOwnProperty.call(m, "revokeNode")) {
+                    d.revokeNode = $root.hopsd.meta.RevokeNode.toObject(m.revokeNode, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "revokeNode";
+                }
+                if (m.wrapCaKey != null && $Object.hasOwnProperty.call(m, "wrapCaKey")) {
+                    d.wrapCaKey = $root.hopsd.meta.WrapCaKey.toObject(m.wrapCaKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "wrapCaKey";
+                }
+                if (m.recordCertificate != null && $Object.hasOwnProperty.call(m, "recordCertificate")) {
+                    d.recordCertificate = $root.hopsd.meta.RecordCertificate.toObject(m.recordCertificate, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "recordCertificate";
+                }
+                if (m.publishCrl != null && $Object.hasOwnProperty.call(m, "publishCrl")) {
+                    d.publishCrl = $root.hopsd.meta.PublishCrl.toObject(m.publishCrl, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "publishCrl";
                 }
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
                     d.submitJob = $root.hopsd.meta.SubmitJob.toObject(m.submitJob, o, q + 1);
@@ -13364,6 +13676,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [clusterId] InitCluster clusterId
              * @property {string|null} [caCertPem] InitCluster caCertPem
              * @property {string|null} [caKeyPem] InitCluster caKeyPem
+             * @property {hopsd.meta.WrappedCaKey.$Properties|null} [wrappedKey] InitCluster wrappedKey
+             * @property {Array.<hopsd.meta.AdmittedMember.$Properties>|null} [admitted] InitCluster admitted
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -13389,6 +13703,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const InitCluster = function (p) {
+                this.admitted = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -13418,6 +13733,22 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             InitCluster.prototype.caKeyPem = "";
+
+            /**
+             * InitCluster wrappedKey.
+             * @member {hopsd.meta.WrappedCaKey.$Properties|null|undefined} wrappedKey
+             * @memberof hopsd.meta.InitCluster
+             * @instance
+             */
+            InitCluster.prototype.wrappedKey = null;
+
+            /**
+             * InitCluster admitted.
+             * @member {Array.<hopsd.meta.AdmittedMember.$Properties>} admitted
+             * @memberof hopsd.meta.InitCluster
+             * @instance
+             */
+            InitCluster.prototype.admitted = $util.emptyArray;
 
             /**
              * Creates a new InitCluster instance using the specified properties.
@@ -13457,6 +13788,12 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 2 =*/18).string(m.caCertPem);
                 if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem") && m.caKeyPem !== "")
                     w.uint32(/* id 3, wireType 2 =*/26).string(m.caKeyPem);
+                if (m.wrappedKey != null && $Object.hasOwnProperty.call(m, "wrappedKey"))
+                    $root.hopsd.meta.WrappedCaKey.encode(m.wrappedKey, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (m.admitted != null && m.admitted.length) {
+                    for (var i = 0; i < m.admitted.length; ++i)
+                        $root.hopsd.meta.AdmittedMember.encode(m.admitted[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -13541,6 +13878,20 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.caKeyPem;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.wrappedKey = $root.hopsd.meta.WrappedCaKey.decode(r, r.size(), $undefined, q + 1, m.wrappedKey);
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.admitted && m.admitted.length))
+                                m.admitted = [];
+                            m.admitted.push($root.hopsd.meta.AdmittedMember.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -13601,6 +13952,24 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isString(m.caKeyPem))
                         return "caKeyPem: string expected";
                 }
+                if (m.wrappedKey != null && $Object.hasOwnProperty.call(m, "wrappedKey")) {
+                    {
+                        var e = $root.hopsd.meta.WrappedCaKey.verify(m.wrappedKey, q + 1);
+                        if (e)
+                            return "wrappedKey." + e;
+                    }
+                }
+                if (m.admitted != null && $Object.hasOwnProperty.call(m, "admitted")) {
+                    if (!$Array.isArray(m.admitted))
+                        return "admitted: array expected";
+                    for (var i = 0; i < m.admitted.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.AdmittedMember.verify(m.admitted[i], q + 1);
+                            if (e)
+                                return "admitted." + e;
+                        }
+                    }
+                }
                 return null;
             };
 
@@ -13637,6 +14006,21 @@ export const hopsd = $root.hopsd = (() => {
                         m.caKeyPem = $String(d.caKeyPem);
                     }
                 }
+                if (d.wrappedKey != null) {
+                    if (!$util.isObject(d.wrappedKey))
+                        throw $TypeError(".hopsd.meta.InitCluster.wrappedKey: object expected");
+                    m.wrappedKey = $root.hopsd.meta.WrappedCaKey.fromObject(d.wrappedKey, q + 1);
+                }
+                if (d.admitted) {
+                    if (!$Array.isArray(d.admitted))
+                        throw $TypeError(".hopsd.meta.InitCluster.admitted: array expected");
+                    m.admitted = $Array(d.admitted.length);
+                    for (var i = 0; i < d.admitted.length; ++i) {
+                        if (!$util.isObject(d.admitted[i]))
+                            throw $TypeError(".hopsd.meta.InitCluster.admitted: object expected");
+                        m.admitted[i] = $root.hopsd.meta.AdmittedMember.fromObject(d.admitted[i], q + 1);
+                    }
+                }
                 return m;
             };
 
@@ -13657,10 +14041,14 @@ export const hopsd = $root.hopsd = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 var d = {};
+                if (o.arrays || o.defaults) {
+                    d.admitted = [];
+                }
                 if (o.defaults) {
                     d.clusterId = "";
                     d.caCertPem = "";
                     d.caKeyPem = "";
+                    d.wrappedKey = null;
                 }
                 if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
                     d.clusterId = m.clusterId;
@@ -13670,6 +14058,15 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.caKeyPem != null && $Object.hasOwnProperty.call(m, "caKeyPem")) {
                     d.caKeyPem = m.caKeyPem;
+                }
+                if (m.wrappedKey != null && $Object.hasOwnProperty.call(m, "wrappedKey")) {
+                    d.wrappedKey = $root.hopsd.meta.WrappedCaKey.toObject(m.wrappedKey, o, q + 1);
+                }
+                if (m.admitted && m.admitted.length) {
+                    d.admitted = $Array(m.admitted.length);
+                    for (var j = 0; j < m.admitted.length; ++j) {
+                        d.admitted[j] = $root.hopsd.meta.AdmittedMember.toObject(m.admitted[j], o, q + 1);
+                    }
                 }
                 return d;
             };
@@ -13702,6 +14099,366 @@ export const hopsd = $root.hopsd = (() => {
             return InitCluster;
         })();
 
+        meta.AdmittedMember = (function() {
+
+            /**
+             * Properties of an AdmittedMember.
+             * @typedef {Object} hopsd.meta.AdmittedMember.$Properties
+             * @property {string|null} [id] AdmittedMember id
+             * @property {Array.<string>|null} [roles] AdmittedMember roles
+             * @property {string|null} [zone] AdmittedMember zone
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AdmittedMember.
+             * @memberof hopsd.meta
+             * @interface IAdmittedMember
+             * @augments hopsd.meta.AdmittedMember.$Properties
+             * @deprecated Use hopsd.meta.AdmittedMember.$Properties instead.
+             */
+
+            /**
+             * Shape of an AdmittedMember.
+             * @typedef {hopsd.meta.AdmittedMember.$Properties} hopsd.meta.AdmittedMember.$Shape
+             */
+
+            /**
+             * Constructs a new AdmittedMember.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AdmittedMember.
+             * @constructor
+             * @param {hopsd.meta.AdmittedMember.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AdmittedMember = function (p) {
+                this.roles = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AdmittedMember id.
+             * @member {string} id
+             * @memberof hopsd.meta.AdmittedMember
+             * @instance
+             */
+            AdmittedMember.prototype.id = "";
+
+            /**
+             * AdmittedMember roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.meta.AdmittedMember
+             * @instance
+             */
+            AdmittedMember.prototype.roles = $util.emptyArray;
+
+            /**
+             * AdmittedMember zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.AdmittedMember
+             * @instance
+             */
+            AdmittedMember.prototype.zone = "";
+
+            /**
+             * Creates a new AdmittedMember instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {hopsd.meta.AdmittedMember.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AdmittedMember} AdmittedMember instance
+             * @type {{
+             *   (properties: hopsd.meta.AdmittedMember.$Shape): hopsd.meta.AdmittedMember & hopsd.meta.AdmittedMember.$Shape;
+             *   (properties?: hopsd.meta.AdmittedMember.$Properties): hopsd.meta.AdmittedMember;
+             * }}
+             */
+            AdmittedMember.create = function(properties) {
+                return new AdmittedMember(properties);
+            };
+
+            /**
+             * Encodes the specified AdmittedMember message. Does not implicitly {@link hopsd.meta.AdmittedMember.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {hopsd.meta.AdmittedMember.$Properties} m AdmittedMember message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdmittedMember.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.roles[i]);
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.zone);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AdmittedMember message, length delimited. Does not implicitly {@link hopsd.meta.AdmittedMember.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {hopsd.meta.AdmittedMember.$Properties} message AdmittedMember message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdmittedMember.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AdmittedMember message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AdmittedMember & hopsd.meta.AdmittedMember.$Shape} AdmittedMember
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdmittedMember.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AdmittedMember();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AdmittedMember message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AdmittedMember & hopsd.meta.AdmittedMember.$Shape} AdmittedMember
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdmittedMember.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AdmittedMember message.
+             * @function verify
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AdmittedMember.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AdmittedMember message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AdmittedMember} AdmittedMember
+             */
+            AdmittedMember.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AdmittedMember)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AdmittedMember: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AdmittedMember();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.meta.AdmittedMember.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AdmittedMember message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {hopsd.meta.AdmittedMember} m AdmittedMember
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AdmittedMember.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.roles = [];
+                }
+                if (o.defaults) {
+                    d.id = "";
+                    d.zone = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AdmittedMember to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AdmittedMember
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AdmittedMember.prototype.toJSON = function() {
+                return AdmittedMember.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AdmittedMember
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AdmittedMember
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AdmittedMember.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AdmittedMember";
+            };
+
+            return AdmittedMember;
+        })();
+
         meta.ClusterInfo = (function() {
 
             /**
@@ -13711,6 +14468,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [caCertPem] ClusterInfo caCertPem
              * @property {string|null} [caKeyPem] ClusterInfo caKeyPem
              * @property {number|null} [createdMs] ClusterInfo createdMs
+             * @property {boolean|null} [legacyPlaintextCa] ClusterInfo legacyPlaintextCa
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -13775,6 +14533,14 @@ export const hopsd = $root.hopsd = (() => {
             ClusterInfo.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * ClusterInfo legacyPlaintextCa.
+             * @member {boolean} legacyPlaintextCa
+             * @memberof hopsd.meta.ClusterInfo
+             * @instance
+             */
+            ClusterInfo.prototype.legacyPlaintextCa = false;
+
+            /**
              * Creates a new ClusterInfo instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.ClusterInfo
@@ -13814,6 +14580,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 3, wireType 2 =*/26).string(m.caKeyPem);
                 if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
                     w.uint32(/* id 4, wireType 0 =*/32).uint64(m.createdMs);
+                if (m.legacyPlaintextCa != null && $Object.hasOwnProperty.call(m, "legacyPlaintextCa") && m.legacyPlaintextCa !== false)
+                    w.uint32(/* id 5, wireType 0 =*/40).bool(m.legacyPlaintextCa);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -13907,6 +14675,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.createdMs;
                             continue;
                         }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.legacyPlaintextCa = v;
+                            else
+                                delete m.legacyPlaintextCa;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -13971,6 +14748,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
                         return "createdMs: integer|Long expected";
                 }
+                if (m.legacyPlaintextCa != null && $Object.hasOwnProperty.call(m, "legacyPlaintextCa")) {
+                    if (typeof m.legacyPlaintextCa !== "boolean")
+                        return "legacyPlaintextCa: boolean expected";
+                }
                 return null;
             };
 
@@ -14019,6 +14800,11 @@ export const hopsd = $root.hopsd = (() => {
                             m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.legacyPlaintextCa != null) {
+                    if (d.legacyPlaintextCa) {
+                        m.legacyPlaintextCa = $Boolean(d.legacyPlaintextCa);
+                    }
+                }
                 return m;
             };
 
@@ -14048,6 +14834,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.legacyPlaintextCa = false;
                 }
                 if (m.clusterId != null && $Object.hasOwnProperty.call(m, "clusterId")) {
                     d.clusterId = m.clusterId;
@@ -14065,6 +14852,9 @@ export const hopsd = $root.hopsd = (() => {
                         d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
                     else
                         d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.legacyPlaintextCa != null && $Object.hasOwnProperty.call(m, "legacyPlaintextCa")) {
+                    d.legacyPlaintextCa = m.legacyPlaintextCa;
                 }
                 return d;
             };
@@ -19000,6 +19790,5547 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return DatanodeRecord;
+        })();
+
+        meta.WrappedCaKey = (function() {
+
+            /**
+             * Properties of a WrappedCaKey.
+             * @typedef {Object} hopsd.meta.WrappedCaKey.$Properties
+             * @property {string|null} [nodeId] WrappedCaKey nodeId
+             * @property {Uint8Array|null} [recipientKey] WrappedCaKey recipientKey
+             * @property {Uint8Array|null} [ephemeralKey] WrappedCaKey ephemeralKey
+             * @property {Uint8Array|null} [iv] WrappedCaKey iv
+             * @property {Uint8Array|null} [ciphertext] WrappedCaKey ciphertext
+             * @property {number|null} [wrappedMs] WrappedCaKey wrappedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a WrappedCaKey.
+             * @memberof hopsd.meta
+             * @interface IWrappedCaKey
+             * @augments hopsd.meta.WrappedCaKey.$Properties
+             * @deprecated Use hopsd.meta.WrappedCaKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a WrappedCaKey.
+             * @typedef {hopsd.meta.WrappedCaKey.$Properties} hopsd.meta.WrappedCaKey.$Shape
+             */
+
+            /**
+             * Constructs a new WrappedCaKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a WrappedCaKey.
+             * @constructor
+             * @param {hopsd.meta.WrappedCaKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const WrappedCaKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * WrappedCaKey nodeId.
+             * @member {string} nodeId
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             */
+            WrappedCaKey.prototype.nodeId = "";
+
+            /**
+             * WrappedCaKey recipientKey.
+             * @member {Uint8Array} recipientKey
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             */
+            WrappedCaKey.prototype.recipientKey = $util.newBuffer([]);
+
+            /**
+             * WrappedCaKey ephemeralKey.
+             * @member {Uint8Array} ephemeralKey
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             */
+            WrappedCaKey.prototype.ephemeralKey = $util.newBuffer([]);
+
+            /**
+             * WrappedCaKey iv.
+             * @member {Uint8Array} iv
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             */
+            WrappedCaKey.prototype.iv = $util.newBuffer([]);
+
+            /**
+             * WrappedCaKey ciphertext.
+             * @member {Uint8Array} ciphertext
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             */
+            WrappedCaKey.prototype.ciphertext = $util.newBuffer([]);
+
+            /**
+             * WrappedCaKey wrappedMs.
+             * @member {number} wrappedMs
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             */
+            WrappedCaKey.prototype.wrappedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new WrappedCaKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {hopsd.meta.WrappedCaKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.WrappedCaKey} WrappedCaKey instance
+             * @type {{
+             *   (properties: hopsd.meta.WrappedCaKey.$Shape): hopsd.meta.WrappedCaKey & hopsd.meta.WrappedCaKey.$Shape;
+             *   (properties?: hopsd.meta.WrappedCaKey.$Properties): hopsd.meta.WrappedCaKey;
+             * }}
+             */
+            WrappedCaKey.create = function(properties) {
+                return new WrappedCaKey(properties);
+            };
+
+            /**
+             * Encodes the specified WrappedCaKey message. Does not implicitly {@link hopsd.meta.WrappedCaKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {hopsd.meta.WrappedCaKey.$Properties} m WrappedCaKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            WrappedCaKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId") && m.nodeId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.nodeId);
+                if (m.recipientKey != null && $Object.hasOwnProperty.call(m, "recipientKey") && m.recipientKey.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.recipientKey);
+                if (m.ephemeralKey != null && $Object.hasOwnProperty.call(m, "ephemeralKey") && m.ephemeralKey.length)
+                    w.uint32(/* id 3, wireType 2 =*/26).bytes(m.ephemeralKey);
+                if (m.iv != null && $Object.hasOwnProperty.call(m, "iv") && m.iv.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.iv);
+                if (m.ciphertext != null && $Object.hasOwnProperty.call(m, "ciphertext") && m.ciphertext.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.ciphertext);
+                if (m.wrappedMs != null && $Object.hasOwnProperty.call(m, "wrappedMs") && (typeof m.wrappedMs === "object" ? m.wrappedMs.low || m.wrappedMs.high : m.wrappedMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.wrappedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified WrappedCaKey message, length delimited. Does not implicitly {@link hopsd.meta.WrappedCaKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {hopsd.meta.WrappedCaKey.$Properties} message WrappedCaKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            WrappedCaKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a WrappedCaKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.WrappedCaKey & hopsd.meta.WrappedCaKey.$Shape} WrappedCaKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            WrappedCaKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.WrappedCaKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nodeId = v;
+                            else
+                                delete m.nodeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.recipientKey = v;
+                            else
+                                delete m.recipientKey;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.ephemeralKey = v;
+                            else
+                                delete m.ephemeralKey;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.iv = v;
+                            else
+                                delete m.iv;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.ciphertext = v;
+                            else
+                                delete m.ciphertext;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.wrappedMs = v;
+                            else
+                                delete m.wrappedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a WrappedCaKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.WrappedCaKey & hopsd.meta.WrappedCaKey.$Shape} WrappedCaKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            WrappedCaKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a WrappedCaKey message.
+             * @function verify
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            WrappedCaKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    if (!$util.isString(m.nodeId))
+                        return "nodeId: string expected";
+                }
+                if (m.recipientKey != null && $Object.hasOwnProperty.call(m, "recipientKey")) {
+                    if (!(m.recipientKey && typeof m.recipientKey.length === "number" || $util.isString(m.recipientKey)))
+                        return "recipientKey: buffer expected";
+                }
+                if (m.ephemeralKey != null && $Object.hasOwnProperty.call(m, "ephemeralKey")) {
+                    if (!(m.ephemeralKey && typeof m.ephemeralKey.length === "number" || $util.isString(m.ephemeralKey)))
+                        return "ephemeralKey: buffer expected";
+                }
+                if (m.iv != null && $Object.hasOwnProperty.call(m, "iv")) {
+                    if (!(m.iv && typeof m.iv.length === "number" || $util.isString(m.iv)))
+                        return "iv: buffer expected";
+                }
+                if (m.ciphertext != null && $Object.hasOwnProperty.call(m, "ciphertext")) {
+                    if (!(m.ciphertext && typeof m.ciphertext.length === "number" || $util.isString(m.ciphertext)))
+                        return "ciphertext: buffer expected";
+                }
+                if (m.wrappedMs != null && $Object.hasOwnProperty.call(m, "wrappedMs")) {
+                    if (!$util.isInteger(m.wrappedMs) && !(m.wrappedMs && $util.isInteger(m.wrappedMs.low) && $util.isInteger(m.wrappedMs.high)))
+                        return "wrappedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a WrappedCaKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.WrappedCaKey} WrappedCaKey
+             */
+            WrappedCaKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.WrappedCaKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.WrappedCaKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.WrappedCaKey();
+                if (d.nodeId != null) {
+                    if (typeof d.nodeId !== "string" || d.nodeId.length) {
+                        m.nodeId = $String(d.nodeId);
+                    }
+                }
+                if (d.recipientKey != null) {
+                    if (d.recipientKey.length) {
+                        if (typeof d.recipientKey === "string")
+                            $util.base64.decode(d.recipientKey, m.recipientKey = $util.newBuffer($util.base64.length(d.recipientKey)), 0);
+                        else if (d.recipientKey.length >= 0)
+                            m.recipientKey = d.recipientKey;
+                    }
+                }
+                if (d.ephemeralKey != null) {
+                    if (d.ephemeralKey.length) {
+                        if (typeof d.ephemeralKey === "string")
+                            $util.base64.decode(d.ephemeralKey, m.ephemeralKey = $util.newBuffer($util.base64.length(d.ephemeralKey)), 0);
+                        else if (d.ephemeralKey.length >= 0)
+                            m.ephemeralKey = d.ephemeralKey;
+                    }
+                }
+                if (d.iv != null) {
+                    if (d.iv.length) {
+                        if (typeof d.iv === "string")
+                            $util.base64.decode(d.iv, m.iv = $util.newBuffer($util.base64.length(d.iv)), 0);
+                        else if (d.iv.length >= 0)
+                            m.iv = d.iv;
+                    }
+                }
+                if (d.ciphertext != null) {
+                    if (d.ciphertext.length) {
+                        if (typeof d.ciphertext === "string")
+                            $util.base64.decode(d.ciphertext, m.ciphertext = $util.newBuffer($util.base64.length(d.ciphertext)), 0);
+                        else if (d.ciphertext.length >= 0)
+                            m.ciphertext = d.ciphertext;
+                    }
+                }
+                if (d.wrappedMs != null) {
+                    if (typeof d.wrappedMs === "object" ? d.wrappedMs.low || d.wrappedMs.high : $Number(d.wrappedMs) !== 0) {
+                        if ($util.Long)
+                            m.wrappedMs = $util.Long.fromValue(d.wrappedMs, true);
+                        else if (typeof d.wrappedMs === "string")
+                            m.wrappedMs = $parseInt(d.wrappedMs, 10);
+                        else if (typeof d.wrappedMs === "number")
+                            m.wrappedMs = d.wrappedMs;
+                        else if (typeof d.wrappedMs === "object")
+                            m.wrappedMs = new $util.LongBits(d.wrappedMs.low >>> 0, d.wrappedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a WrappedCaKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {hopsd.meta.WrappedCaKey} m WrappedCaKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            WrappedCaKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.nodeId = "";
+                    if (o.bytes === $String)
+                        d.recipientKey = "";
+                    else {
+                        d.recipientKey = [];
+                        if (o.bytes !== $Array)
+                            d.recipientKey = $util.newBuffer(d.recipientKey);
+                    }
+                    if (o.bytes === $String)
+                        d.ephemeralKey = "";
+                    else {
+                        d.ephemeralKey = [];
+                        if (o.bytes !== $Array)
+                            d.ephemeralKey = $util.newBuffer(d.ephemeralKey);
+                    }
+                    if (o.bytes === $String)
+                        d.iv = "";
+                    else {
+                        d.iv = [];
+                        if (o.bytes !== $Array)
+                            d.iv = $util.newBuffer(d.iv);
+                    }
+                    if (o.bytes === $String)
+                        d.ciphertext = "";
+                    else {
+                        d.ciphertext = [];
+                        if (o.bytes !== $Array)
+                            d.ciphertext = $util.newBuffer(d.ciphertext);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.wrappedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.wrappedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    d.nodeId = m.nodeId;
+                }
+                if (m.recipientKey != null && $Object.hasOwnProperty.call(m, "recipientKey")) {
+                    d.recipientKey = o.bytes === $String ? $util.base64.encode(m.recipientKey, 0, m.recipientKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.recipientKey) : m.recipientKey;
+                }
+                if (m.ephemeralKey != null && $Object.hasOwnProperty.call(m, "ephemeralKey")) {
+                    d.ephemeralKey = o.bytes === $String ? $util.base64.encode(m.ephemeralKey, 0, m.ephemeralKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.ephemeralKey) : m.ephemeralKey;
+                }
+                if (m.iv != null && $Object.hasOwnProperty.call(m, "iv")) {
+                    d.iv = o.bytes === $String ? $util.base64.encode(m.iv, 0, m.iv.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.iv) : m.iv;
+                }
+                if (m.ciphertext != null && $Object.hasOwnProperty.call(m, "ciphertext")) {
+                    d.ciphertext = o.bytes === $String ? $util.base64.encode(m.ciphertext, 0, m.ciphertext.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.ciphertext) : m.ciphertext;
+                }
+                if (m.wrappedMs != null && $Object.hasOwnProperty.call(m, "wrappedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.wrappedMs = typeof m.wrappedMs === "number" ? $BigInt(m.wrappedMs) : $util.Long.fromBits(m.wrappedMs.low >>> 0, m.wrappedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.wrappedMs === "number")
+                        d.wrappedMs = o.longs === $String ? $String(m.wrappedMs) : m.wrappedMs;
+                    else
+                        d.wrappedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.wrappedMs) : o.longs === $Number ? new $util.LongBits(m.wrappedMs.low >>> 0, m.wrappedMs.high >>> 0).toNumber(true) : m.wrappedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this WrappedCaKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.WrappedCaKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            WrappedCaKey.prototype.toJSON = function() {
+                return WrappedCaKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for WrappedCaKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.WrappedCaKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            WrappedCaKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.WrappedCaKey";
+            };
+
+            return WrappedCaKey;
+        })();
+
+        meta.CreateJoinToken = (function() {
+
+            /**
+             * Properties of a CreateJoinToken.
+             * @typedef {Object} hopsd.meta.CreateJoinToken.$Properties
+             * @property {string|null} [id] CreateJoinToken id
+             * @property {Uint8Array|null} [secretHash] CreateJoinToken secretHash
+             * @property {Array.<string>|null} [roles] CreateJoinToken roles
+             * @property {number|null} [expiresMs] CreateJoinToken expiresMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateJoinToken.
+             * @memberof hopsd.meta
+             * @interface ICreateJoinToken
+             * @augments hopsd.meta.CreateJoinToken.$Properties
+             * @deprecated Use hopsd.meta.CreateJoinToken.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateJoinToken.
+             * @typedef {hopsd.meta.CreateJoinToken.$Properties} hopsd.meta.CreateJoinToken.$Shape
+             */
+
+            /**
+             * Constructs a new CreateJoinToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateJoinToken.
+             * @constructor
+             * @param {hopsd.meta.CreateJoinToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateJoinToken = function (p) {
+                this.roles = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateJoinToken id.
+             * @member {string} id
+             * @memberof hopsd.meta.CreateJoinToken
+             * @instance
+             */
+            CreateJoinToken.prototype.id = "";
+
+            /**
+             * CreateJoinToken secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.CreateJoinToken
+             * @instance
+             */
+            CreateJoinToken.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * CreateJoinToken roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.meta.CreateJoinToken
+             * @instance
+             */
+            CreateJoinToken.prototype.roles = $util.emptyArray;
+
+            /**
+             * CreateJoinToken expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.CreateJoinToken
+             * @instance
+             */
+            CreateJoinToken.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new CreateJoinToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {hopsd.meta.CreateJoinToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateJoinToken} CreateJoinToken instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateJoinToken.$Shape): hopsd.meta.CreateJoinToken & hopsd.meta.CreateJoinToken.$Shape;
+             *   (properties?: hopsd.meta.CreateJoinToken.$Properties): hopsd.meta.CreateJoinToken;
+             * }}
+             */
+            CreateJoinToken.create = function(properties) {
+                return new CreateJoinToken(properties);
+            };
+
+            /**
+             * Encodes the specified CreateJoinToken message. Does not implicitly {@link hopsd.meta.CreateJoinToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {hopsd.meta.CreateJoinToken.$Properties} m CreateJoinToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateJoinToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.secretHash);
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.roles[i]);
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.expiresMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateJoinToken message, length delimited. Does not implicitly {@link hopsd.meta.CreateJoinToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {hopsd.meta.CreateJoinToken.$Properties} message CreateJoinToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateJoinToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateJoinToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateJoinToken & hopsd.meta.CreateJoinToken.$Shape} CreateJoinToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateJoinToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateJoinToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateJoinToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateJoinToken & hopsd.meta.CreateJoinToken.$Shape} CreateJoinToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateJoinToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateJoinToken message.
+             * @function verify
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateJoinToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateJoinToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateJoinToken} CreateJoinToken
+             */
+            CreateJoinToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateJoinToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateJoinToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateJoinToken();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.meta.CreateJoinToken.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateJoinToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {hopsd.meta.CreateJoinToken} m CreateJoinToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateJoinToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.roles = [];
+                }
+                if (o.defaults) {
+                    d.id = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateJoinToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateJoinToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateJoinToken.prototype.toJSON = function() {
+                return CreateJoinToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateJoinToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateJoinToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateJoinToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateJoinToken";
+            };
+
+            return CreateJoinToken;
+        })();
+
+        meta.DeleteJoinToken = (function() {
+
+            /**
+             * Properties of a DeleteJoinToken.
+             * @typedef {Object} hopsd.meta.DeleteJoinToken.$Properties
+             * @property {string|null} [id] DeleteJoinToken id
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeleteJoinToken.
+             * @memberof hopsd.meta
+             * @interface IDeleteJoinToken
+             * @augments hopsd.meta.DeleteJoinToken.$Properties
+             * @deprecated Use hopsd.meta.DeleteJoinToken.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeleteJoinToken.
+             * @typedef {hopsd.meta.DeleteJoinToken.$Properties} hopsd.meta.DeleteJoinToken.$Shape
+             */
+
+            /**
+             * Constructs a new DeleteJoinToken.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DeleteJoinToken.
+             * @constructor
+             * @param {hopsd.meta.DeleteJoinToken.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeleteJoinToken = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeleteJoinToken id.
+             * @member {string} id
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @instance
+             */
+            DeleteJoinToken.prototype.id = "";
+
+            /**
+             * Creates a new DeleteJoinToken instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {hopsd.meta.DeleteJoinToken.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DeleteJoinToken} DeleteJoinToken instance
+             * @type {{
+             *   (properties: hopsd.meta.DeleteJoinToken.$Shape): hopsd.meta.DeleteJoinToken & hopsd.meta.DeleteJoinToken.$Shape;
+             *   (properties?: hopsd.meta.DeleteJoinToken.$Properties): hopsd.meta.DeleteJoinToken;
+             * }}
+             */
+            DeleteJoinToken.create = function(properties) {
+                return new DeleteJoinToken(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteJoinToken message. Does not implicitly {@link hopsd.meta.DeleteJoinToken.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {hopsd.meta.DeleteJoinToken.$Properties} m DeleteJoinToken message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteJoinToken.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DeleteJoinToken message, length delimited. Does not implicitly {@link hopsd.meta.DeleteJoinToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {hopsd.meta.DeleteJoinToken.$Properties} message DeleteJoinToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteJoinToken.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteJoinToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DeleteJoinToken & hopsd.meta.DeleteJoinToken.$Shape} DeleteJoinToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteJoinToken.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DeleteJoinToken();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DeleteJoinToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DeleteJoinToken & hopsd.meta.DeleteJoinToken.$Shape} DeleteJoinToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteJoinToken.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeleteJoinToken message.
+             * @function verify
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteJoinToken.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeleteJoinToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DeleteJoinToken} DeleteJoinToken
+             */
+            DeleteJoinToken.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DeleteJoinToken)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DeleteJoinToken: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DeleteJoinToken();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DeleteJoinToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {hopsd.meta.DeleteJoinToken} m DeleteJoinToken
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteJoinToken.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DeleteJoinToken to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteJoinToken.prototype.toJSON = function() {
+                return DeleteJoinToken.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeleteJoinToken
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DeleteJoinToken
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeleteJoinToken.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DeleteJoinToken";
+            };
+
+            return DeleteJoinToken;
+        })();
+
+        meta.RequestAdmission = (function() {
+
+            /**
+             * Properties of a RequestAdmission.
+             * @typedef {Object} hopsd.meta.RequestAdmission.$Properties
+             * @property {string|null} [nodeId] RequestAdmission nodeId
+             * @property {Array.<string>|null} [roles] RequestAdmission roles
+             * @property {string|null} [zone] RequestAdmission zone
+             * @property {Array.<string>|null} [hosts] RequestAdmission hosts
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RequestAdmission.
+             * @memberof hopsd.meta
+             * @interface IRequestAdmission
+             * @augments hopsd.meta.RequestAdmission.$Properties
+             * @deprecated Use hopsd.meta.RequestAdmission.$Properties instead.
+             */
+
+            /**
+             * Shape of a RequestAdmission.
+             * @typedef {hopsd.meta.RequestAdmission.$Properties} hopsd.meta.RequestAdmission.$Shape
+             */
+
+            /**
+             * Constructs a new RequestAdmission.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RequestAdmission.
+             * @constructor
+             * @param {hopsd.meta.RequestAdmission.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RequestAdmission = function (p) {
+                this.roles = [];
+                this.hosts = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RequestAdmission nodeId.
+             * @member {string} nodeId
+             * @memberof hopsd.meta.RequestAdmission
+             * @instance
+             */
+            RequestAdmission.prototype.nodeId = "";
+
+            /**
+             * RequestAdmission roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.meta.RequestAdmission
+             * @instance
+             */
+            RequestAdmission.prototype.roles = $util.emptyArray;
+
+            /**
+             * RequestAdmission zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.RequestAdmission
+             * @instance
+             */
+            RequestAdmission.prototype.zone = "";
+
+            /**
+             * RequestAdmission hosts.
+             * @member {Array.<string>} hosts
+             * @memberof hopsd.meta.RequestAdmission
+             * @instance
+             */
+            RequestAdmission.prototype.hosts = $util.emptyArray;
+
+            /**
+             * Creates a new RequestAdmission instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {hopsd.meta.RequestAdmission.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RequestAdmission} RequestAdmission instance
+             * @type {{
+             *   (properties: hopsd.meta.RequestAdmission.$Shape): hopsd.meta.RequestAdmission & hopsd.meta.RequestAdmission.$Shape;
+             *   (properties?: hopsd.meta.RequestAdmission.$Properties): hopsd.meta.RequestAdmission;
+             * }}
+             */
+            RequestAdmission.create = function(properties) {
+                return new RequestAdmission(properties);
+            };
+
+            /**
+             * Encodes the specified RequestAdmission message. Does not implicitly {@link hopsd.meta.RequestAdmission.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {hopsd.meta.RequestAdmission.$Properties} m RequestAdmission message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RequestAdmission.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId") && m.nodeId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.nodeId);
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.roles[i]);
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.zone);
+                if (m.hosts != null && m.hosts.length) {
+                    for (var i = 0; i < m.hosts.length; ++i)
+                        w.uint32(/* id 4, wireType 2 =*/34).string(m.hosts[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RequestAdmission message, length delimited. Does not implicitly {@link hopsd.meta.RequestAdmission.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {hopsd.meta.RequestAdmission.$Properties} message RequestAdmission message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RequestAdmission.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RequestAdmission message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RequestAdmission & hopsd.meta.RequestAdmission.$Shape} RequestAdmission
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RequestAdmission.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RequestAdmission();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nodeId = v;
+                            else
+                                delete m.nodeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.hosts && m.hosts.length))
+                                m.hosts = [];
+                            m.hosts.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RequestAdmission message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RequestAdmission & hopsd.meta.RequestAdmission.$Shape} RequestAdmission
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RequestAdmission.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RequestAdmission message.
+             * @function verify
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RequestAdmission.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    if (!$util.isString(m.nodeId))
+                        return "nodeId: string expected";
+                }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.hosts != null && $Object.hasOwnProperty.call(m, "hosts")) {
+                    if (!$Array.isArray(m.hosts))
+                        return "hosts: array expected";
+                    for (var i = 0; i < m.hosts.length; ++i) {
+                        if (!$util.isString(m.hosts[i]))
+                            return "hosts: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RequestAdmission message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RequestAdmission} RequestAdmission
+             */
+            RequestAdmission.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RequestAdmission)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RequestAdmission: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RequestAdmission();
+                if (d.nodeId != null) {
+                    if (typeof d.nodeId !== "string" || d.nodeId.length) {
+                        m.nodeId = $String(d.nodeId);
+                    }
+                }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.meta.RequestAdmission.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.hosts) {
+                    if (!$Array.isArray(d.hosts))
+                        throw $TypeError(".hopsd.meta.RequestAdmission.hosts: array expected");
+                    m.hosts = $Array(d.hosts.length);
+                    for (var i = 0; i < d.hosts.length; ++i) {
+                        m.hosts[i] = $String(d.hosts[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RequestAdmission message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {hopsd.meta.RequestAdmission} m RequestAdmission
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RequestAdmission.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.roles = [];
+                    d.hosts = [];
+                }
+                if (o.defaults) {
+                    d.nodeId = "";
+                    d.zone = "";
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    d.nodeId = m.nodeId;
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.hosts && m.hosts.length) {
+                    d.hosts = $Array(m.hosts.length);
+                    for (var j = 0; j < m.hosts.length; ++j) {
+                        d.hosts[j] = m.hosts[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RequestAdmission to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RequestAdmission
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RequestAdmission.prototype.toJSON = function() {
+                return RequestAdmission.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RequestAdmission
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RequestAdmission
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RequestAdmission.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RequestAdmission";
+            };
+
+            return RequestAdmission;
+        })();
+
+        meta.AdmitNode = (function() {
+
+            /**
+             * Properties of an AdmitNode.
+             * @typedef {Object} hopsd.meta.AdmitNode.$Properties
+             * @property {string|null} [nodeId] AdmitNode nodeId
+             * @property {Array.<string>|null} [roles] AdmitNode roles
+             * @property {string|null} [zone] AdmitNode zone
+             * @property {string|null} [tokenId] AdmitNode tokenId
+             * @property {Uint8Array|null} [tokenSecretHash] AdmitNode tokenSecretHash
+             * @property {boolean|null} [automatic] AdmitNode automatic
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AdmitNode.
+             * @memberof hopsd.meta
+             * @interface IAdmitNode
+             * @augments hopsd.meta.AdmitNode.$Properties
+             * @deprecated Use hopsd.meta.AdmitNode.$Properties instead.
+             */
+
+            /**
+             * Shape of an AdmitNode.
+             * @typedef {hopsd.meta.AdmitNode.$Properties} hopsd.meta.AdmitNode.$Shape
+             */
+
+            /**
+             * Constructs a new AdmitNode.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AdmitNode.
+             * @constructor
+             * @param {hopsd.meta.AdmitNode.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AdmitNode = function (p) {
+                this.roles = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AdmitNode nodeId.
+             * @member {string} nodeId
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             */
+            AdmitNode.prototype.nodeId = "";
+
+            /**
+             * AdmitNode roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             */
+            AdmitNode.prototype.roles = $util.emptyArray;
+
+            /**
+             * AdmitNode zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             */
+            AdmitNode.prototype.zone = "";
+
+            /**
+             * AdmitNode tokenId.
+             * @member {string} tokenId
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             */
+            AdmitNode.prototype.tokenId = "";
+
+            /**
+             * AdmitNode tokenSecretHash.
+             * @member {Uint8Array} tokenSecretHash
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             */
+            AdmitNode.prototype.tokenSecretHash = $util.newBuffer([]);
+
+            /**
+             * AdmitNode automatic.
+             * @member {boolean} automatic
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             */
+            AdmitNode.prototype.automatic = false;
+
+            /**
+             * Creates a new AdmitNode instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {hopsd.meta.AdmitNode.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AdmitNode} AdmitNode instance
+             * @type {{
+             *   (properties: hopsd.meta.AdmitNode.$Shape): hopsd.meta.AdmitNode & hopsd.meta.AdmitNode.$Shape;
+             *   (properties?: hopsd.meta.AdmitNode.$Properties): hopsd.meta.AdmitNode;
+             * }}
+             */
+            AdmitNode.create = function(properties) {
+                return new AdmitNode(properties);
+            };
+
+            /**
+             * Encodes the specified AdmitNode message. Does not implicitly {@link hopsd.meta.AdmitNode.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {hopsd.meta.AdmitNode.$Properties} m AdmitNode message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdmitNode.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId") && m.nodeId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.nodeId);
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 2, wireType 2 =*/18).string(m.roles[i]);
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.zone);
+                if (m.tokenId != null && $Object.hasOwnProperty.call(m, "tokenId") && m.tokenId !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.tokenId);
+                if (m.tokenSecretHash != null && $Object.hasOwnProperty.call(m, "tokenSecretHash") && m.tokenSecretHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.tokenSecretHash);
+                if (m.automatic != null && $Object.hasOwnProperty.call(m, "automatic") && m.automatic !== false)
+                    w.uint32(/* id 6, wireType 0 =*/48).bool(m.automatic);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AdmitNode message, length delimited. Does not implicitly {@link hopsd.meta.AdmitNode.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {hopsd.meta.AdmitNode.$Properties} message AdmitNode message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdmitNode.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AdmitNode message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AdmitNode & hopsd.meta.AdmitNode.$Shape} AdmitNode
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdmitNode.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AdmitNode();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nodeId = v;
+                            else
+                                delete m.nodeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.tokenId = v;
+                            else
+                                delete m.tokenId;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.tokenSecretHash = v;
+                            else
+                                delete m.tokenSecretHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.automatic = v;
+                            else
+                                delete m.automatic;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AdmitNode message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AdmitNode & hopsd.meta.AdmitNode.$Shape} AdmitNode
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdmitNode.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AdmitNode message.
+             * @function verify
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AdmitNode.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    if (!$util.isString(m.nodeId))
+                        return "nodeId: string expected";
+                }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.tokenId != null && $Object.hasOwnProperty.call(m, "tokenId")) {
+                    if (!$util.isString(m.tokenId))
+                        return "tokenId: string expected";
+                }
+                if (m.tokenSecretHash != null && $Object.hasOwnProperty.call(m, "tokenSecretHash")) {
+                    if (!(m.tokenSecretHash && typeof m.tokenSecretHash.length === "number" || $util.isString(m.tokenSecretHash)))
+                        return "tokenSecretHash: buffer expected";
+                }
+                if (m.automatic != null && $Object.hasOwnProperty.call(m, "automatic")) {
+                    if (typeof m.automatic !== "boolean")
+                        return "automatic: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AdmitNode message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AdmitNode} AdmitNode
+             */
+            AdmitNode.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AdmitNode)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AdmitNode: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AdmitNode();
+                if (d.nodeId != null) {
+                    if (typeof d.nodeId !== "string" || d.nodeId.length) {
+                        m.nodeId = $String(d.nodeId);
+                    }
+                }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.meta.AdmitNode.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.tokenId != null) {
+                    if (typeof d.tokenId !== "string" || d.tokenId.length) {
+                        m.tokenId = $String(d.tokenId);
+                    }
+                }
+                if (d.tokenSecretHash != null) {
+                    if (d.tokenSecretHash.length) {
+                        if (typeof d.tokenSecretHash === "string")
+                            $util.base64.decode(d.tokenSecretHash, m.tokenSecretHash = $util.newBuffer($util.base64.length(d.tokenSecretHash)), 0);
+                        else if (d.tokenSecretHash.length >= 0)
+                            m.tokenSecretHash = d.tokenSecretHash;
+                    }
+                }
+                if (d.automatic != null) {
+                    if (d.automatic) {
+                        m.automatic = $Boolean(d.automatic);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AdmitNode message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {hopsd.meta.AdmitNode} m AdmitNode
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AdmitNode.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.roles = [];
+                }
+                if (o.defaults) {
+                    d.nodeId = "";
+                    d.zone = "";
+                    d.tokenId = "";
+                    if (o.bytes === $String)
+                        d.tokenSecretHash = "";
+                    else {
+                        d.tokenSecretHash = [];
+                        if (o.bytes !== $Array)
+                            d.tokenSecretHash = $util.newBuffer(d.tokenSecretHash);
+                    }
+                    d.automatic = false;
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    d.nodeId = m.nodeId;
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.tokenId != null && $Object.hasOwnProperty.call(m, "tokenId")) {
+                    d.tokenId = m.tokenId;
+                }
+                if (m.tokenSecretHash != null && $Object.hasOwnProperty.call(m, "tokenSecretHash")) {
+                    d.tokenSecretHash = o.bytes === $String ? $util.base64.encode(m.tokenSecretHash, 0, m.tokenSecretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.tokenSecretHash) : m.tokenSecretHash;
+                }
+                if (m.automatic != null && $Object.hasOwnProperty.call(m, "automatic")) {
+                    d.automatic = m.automatic;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AdmitNode to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AdmitNode
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AdmitNode.prototype.toJSON = function() {
+                return AdmitNode.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AdmitNode
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AdmitNode
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AdmitNode.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AdmitNode";
+            };
+
+            return AdmitNode;
+        })();
+
+        meta.RevokeNode = (function() {
+
+            /**
+             * Properties of a RevokeNode.
+             * @typedef {Object} hopsd.meta.RevokeNode.$Properties
+             * @property {string|null} [nodeId] RevokeNode nodeId
+             * @property {string|null} [reason] RevokeNode reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeNode.
+             * @memberof hopsd.meta
+             * @interface IRevokeNode
+             * @augments hopsd.meta.RevokeNode.$Properties
+             * @deprecated Use hopsd.meta.RevokeNode.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeNode.
+             * @typedef {hopsd.meta.RevokeNode.$Properties} hopsd.meta.RevokeNode.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeNode.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RevokeNode.
+             * @constructor
+             * @param {hopsd.meta.RevokeNode.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeNode = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RevokeNode nodeId.
+             * @member {string} nodeId
+             * @memberof hopsd.meta.RevokeNode
+             * @instance
+             */
+            RevokeNode.prototype.nodeId = "";
+
+            /**
+             * RevokeNode reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.RevokeNode
+             * @instance
+             */
+            RevokeNode.prototype.reason = "";
+
+            /**
+             * Creates a new RevokeNode instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {hopsd.meta.RevokeNode.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RevokeNode} RevokeNode instance
+             * @type {{
+             *   (properties: hopsd.meta.RevokeNode.$Shape): hopsd.meta.RevokeNode & hopsd.meta.RevokeNode.$Shape;
+             *   (properties?: hopsd.meta.RevokeNode.$Properties): hopsd.meta.RevokeNode;
+             * }}
+             */
+            RevokeNode.create = function(properties) {
+                return new RevokeNode(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeNode message. Does not implicitly {@link hopsd.meta.RevokeNode.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {hopsd.meta.RevokeNode.$Properties} m RevokeNode message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeNode.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId") && m.nodeId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.nodeId);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RevokeNode message, length delimited. Does not implicitly {@link hopsd.meta.RevokeNode.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {hopsd.meta.RevokeNode.$Properties} message RevokeNode message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeNode.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeNode message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RevokeNode & hopsd.meta.RevokeNode.$Shape} RevokeNode
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeNode.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RevokeNode();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nodeId = v;
+                            else
+                                delete m.nodeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RevokeNode message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RevokeNode & hopsd.meta.RevokeNode.$Shape} RevokeNode
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeNode.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeNode message.
+             * @function verify
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeNode.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    if (!$util.isString(m.nodeId))
+                        return "nodeId: string expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RevokeNode message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RevokeNode} RevokeNode
+             */
+            RevokeNode.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RevokeNode)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RevokeNode: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RevokeNode();
+                if (d.nodeId != null) {
+                    if (typeof d.nodeId !== "string" || d.nodeId.length) {
+                        m.nodeId = $String(d.nodeId);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RevokeNode message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {hopsd.meta.RevokeNode} m RevokeNode
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeNode.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.nodeId = "";
+                    d.reason = "";
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    d.nodeId = m.nodeId;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RevokeNode to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RevokeNode
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeNode.prototype.toJSON = function() {
+                return RevokeNode.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeNode
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RevokeNode
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeNode.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RevokeNode";
+            };
+
+            return RevokeNode;
+        })();
+
+        meta.WrapCaKey = (function() {
+
+            /**
+             * Properties of a WrapCaKey.
+             * @typedef {Object} hopsd.meta.WrapCaKey.$Properties
+             * @property {hopsd.meta.WrappedCaKey.$Properties|null} [wrapped] WrapCaKey wrapped
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a WrapCaKey.
+             * @memberof hopsd.meta
+             * @interface IWrapCaKey
+             * @augments hopsd.meta.WrapCaKey.$Properties
+             * @deprecated Use hopsd.meta.WrapCaKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a WrapCaKey.
+             * @typedef {hopsd.meta.WrapCaKey.$Properties} hopsd.meta.WrapCaKey.$Shape
+             */
+
+            /**
+             * Constructs a new WrapCaKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a WrapCaKey.
+             * @constructor
+             * @param {hopsd.meta.WrapCaKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const WrapCaKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * WrapCaKey wrapped.
+             * @member {hopsd.meta.WrappedCaKey.$Properties|null|undefined} wrapped
+             * @memberof hopsd.meta.WrapCaKey
+             * @instance
+             */
+            WrapCaKey.prototype.wrapped = null;
+
+            /**
+             * Creates a new WrapCaKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {hopsd.meta.WrapCaKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.WrapCaKey} WrapCaKey instance
+             * @type {{
+             *   (properties: hopsd.meta.WrapCaKey.$Shape): hopsd.meta.WrapCaKey & hopsd.meta.WrapCaKey.$Shape;
+             *   (properties?: hopsd.meta.WrapCaKey.$Properties): hopsd.meta.WrapCaKey;
+             * }}
+             */
+            WrapCaKey.create = function(properties) {
+                return new WrapCaKey(properties);
+            };
+
+            /**
+             * Encodes the specified WrapCaKey message. Does not implicitly {@link hopsd.meta.WrapCaKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {hopsd.meta.WrapCaKey.$Properties} m WrapCaKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            WrapCaKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.wrapped != null && $Object.hasOwnProperty.call(m, "wrapped"))
+                    $root.hopsd.meta.WrappedCaKey.encode(m.wrapped, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified WrapCaKey message, length delimited. Does not implicitly {@link hopsd.meta.WrapCaKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {hopsd.meta.WrapCaKey.$Properties} message WrapCaKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            WrapCaKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a WrapCaKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.WrapCaKey & hopsd.meta.WrapCaKey.$Shape} WrapCaKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            WrapCaKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.WrapCaKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.wrapped = $root.hopsd.meta.WrappedCaKey.decode(r, r.size(), $undefined, q + 1, m.wrapped);
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a WrapCaKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.WrapCaKey & hopsd.meta.WrapCaKey.$Shape} WrapCaKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            WrapCaKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a WrapCaKey message.
+             * @function verify
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            WrapCaKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.wrapped != null && $Object.hasOwnProperty.call(m, "wrapped")) {
+                    {
+                        var e = $root.hopsd.meta.WrappedCaKey.verify(m.wrapped, q + 1);
+                        if (e)
+                            return "wrapped." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a WrapCaKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.WrapCaKey} WrapCaKey
+             */
+            WrapCaKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.WrapCaKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.WrapCaKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.WrapCaKey();
+                if (d.wrapped != null) {
+                    if (!$util.isObject(d.wrapped))
+                        throw $TypeError(".hopsd.meta.WrapCaKey.wrapped: object expected");
+                    m.wrapped = $root.hopsd.meta.WrappedCaKey.fromObject(d.wrapped, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a WrapCaKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {hopsd.meta.WrapCaKey} m WrapCaKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            WrapCaKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.wrapped = null;
+                }
+                if (m.wrapped != null && $Object.hasOwnProperty.call(m, "wrapped")) {
+                    d.wrapped = $root.hopsd.meta.WrappedCaKey.toObject(m.wrapped, o, q + 1);
+                }
+                return d;
+            };
+
+            /**
+             * Converts this WrapCaKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.WrapCaKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            WrapCaKey.prototype.toJSON = function() {
+                return WrapCaKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for WrapCaKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.WrapCaKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            WrapCaKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.WrapCaKey";
+            };
+
+            return WrapCaKey;
+        })();
+
+        meta.RecordCertificate = (function() {
+
+            /**
+             * Properties of a RecordCertificate.
+             * @typedef {Object} hopsd.meta.RecordCertificate.$Properties
+             * @property {string|null} [serial] RecordCertificate serial
+             * @property {string|null} [nodeId] RecordCertificate nodeId
+             * @property {number|null} [notAfterMs] RecordCertificate notAfterMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RecordCertificate.
+             * @memberof hopsd.meta
+             * @interface IRecordCertificate
+             * @augments hopsd.meta.RecordCertificate.$Properties
+             * @deprecated Use hopsd.meta.RecordCertificate.$Properties instead.
+             */
+
+            /**
+             * Shape of a RecordCertificate.
+             * @typedef {hopsd.meta.RecordCertificate.$Properties} hopsd.meta.RecordCertificate.$Shape
+             */
+
+            /**
+             * Constructs a new RecordCertificate.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RecordCertificate.
+             * @constructor
+             * @param {hopsd.meta.RecordCertificate.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RecordCertificate = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RecordCertificate serial.
+             * @member {string} serial
+             * @memberof hopsd.meta.RecordCertificate
+             * @instance
+             */
+            RecordCertificate.prototype.serial = "";
+
+            /**
+             * RecordCertificate nodeId.
+             * @member {string} nodeId
+             * @memberof hopsd.meta.RecordCertificate
+             * @instance
+             */
+            RecordCertificate.prototype.nodeId = "";
+
+            /**
+             * RecordCertificate notAfterMs.
+             * @member {number} notAfterMs
+             * @memberof hopsd.meta.RecordCertificate
+             * @instance
+             */
+            RecordCertificate.prototype.notAfterMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new RecordCertificate instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {hopsd.meta.RecordCertificate.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RecordCertificate} RecordCertificate instance
+             * @type {{
+             *   (properties: hopsd.meta.RecordCertificate.$Shape): hopsd.meta.RecordCertificate & hopsd.meta.RecordCertificate.$Shape;
+             *   (properties?: hopsd.meta.RecordCertificate.$Properties): hopsd.meta.RecordCertificate;
+             * }}
+             */
+            RecordCertificate.create = function(properties) {
+                return new RecordCertificate(properties);
+            };
+
+            /**
+             * Encodes the specified RecordCertificate message. Does not implicitly {@link hopsd.meta.RecordCertificate.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {hopsd.meta.RecordCertificate.$Properties} m RecordCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RecordCertificate.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial") && m.serial !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.serial);
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId") && m.nodeId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.nodeId);
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs") && (typeof m.notAfterMs === "object" ? m.notAfterMs.low || m.notAfterMs.high : m.notAfterMs !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.notAfterMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RecordCertificate message, length delimited. Does not implicitly {@link hopsd.meta.RecordCertificate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {hopsd.meta.RecordCertificate.$Properties} message RecordCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RecordCertificate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RecordCertificate message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RecordCertificate & hopsd.meta.RecordCertificate.$Shape} RecordCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RecordCertificate.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RecordCertificate();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.serial = v;
+                            else
+                                delete m.serial;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nodeId = v;
+                            else
+                                delete m.nodeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.notAfterMs = v;
+                            else
+                                delete m.notAfterMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RecordCertificate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RecordCertificate & hopsd.meta.RecordCertificate.$Shape} RecordCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RecordCertificate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RecordCertificate message.
+             * @function verify
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RecordCertificate.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    if (!$util.isString(m.serial))
+                        return "serial: string expected";
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    if (!$util.isString(m.nodeId))
+                        return "nodeId: string expected";
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (!$util.isInteger(m.notAfterMs) && !(m.notAfterMs && $util.isInteger(m.notAfterMs.low) && $util.isInteger(m.notAfterMs.high)))
+                        return "notAfterMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RecordCertificate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RecordCertificate} RecordCertificate
+             */
+            RecordCertificate.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RecordCertificate)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RecordCertificate: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RecordCertificate();
+                if (d.serial != null) {
+                    if (typeof d.serial !== "string" || d.serial.length) {
+                        m.serial = $String(d.serial);
+                    }
+                }
+                if (d.nodeId != null) {
+                    if (typeof d.nodeId !== "string" || d.nodeId.length) {
+                        m.nodeId = $String(d.nodeId);
+                    }
+                }
+                if (d.notAfterMs != null) {
+                    if (typeof d.notAfterMs === "object" ? d.notAfterMs.low || d.notAfterMs.high : $Number(d.notAfterMs) !== 0) {
+                        if ($util.Long)
+                            m.notAfterMs = $util.Long.fromValue(d.notAfterMs, true);
+                        else if (typeof d.notAfterMs === "string")
+                            m.notAfterMs = $parseInt(d.notAfterMs, 10);
+                        else if (typeof d.notAfterMs === "number")
+                            m.notAfterMs = d.notAfterMs;
+                        else if (typeof d.notAfterMs === "object")
+                            m.notAfterMs = new $util.LongBits(d.notAfterMs.low >>> 0, d.notAfterMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RecordCertificate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {hopsd.meta.RecordCertificate} m RecordCertificate
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RecordCertificate.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.serial = "";
+                    d.nodeId = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.notAfterMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.notAfterMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    d.serial = m.serial;
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    d.nodeId = m.nodeId;
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.notAfterMs = typeof m.notAfterMs === "number" ? $BigInt(m.notAfterMs) : $util.Long.fromBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.notAfterMs === "number")
+                        d.notAfterMs = o.longs === $String ? $String(m.notAfterMs) : m.notAfterMs;
+                    else
+                        d.notAfterMs = o.longs === $String ? $util.Long.prototype.toString.call(m.notAfterMs) : o.longs === $Number ? new $util.LongBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0).toNumber(true) : m.notAfterMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RecordCertificate to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RecordCertificate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RecordCertificate.prototype.toJSON = function() {
+                return RecordCertificate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RecordCertificate
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RecordCertificate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RecordCertificate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RecordCertificate";
+            };
+
+            return RecordCertificate;
+        })();
+
+        meta.PublishCrl = (function() {
+
+            /**
+             * Properties of a PublishCrl.
+             * @typedef {Object} hopsd.meta.PublishCrl.$Properties
+             * @property {number|null} [number] PublishCrl number
+             * @property {string|null} [crlPem] PublishCrl crlPem
+             * @property {number|null} [revocations] PublishCrl revocations
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PublishCrl.
+             * @memberof hopsd.meta
+             * @interface IPublishCrl
+             * @augments hopsd.meta.PublishCrl.$Properties
+             * @deprecated Use hopsd.meta.PublishCrl.$Properties instead.
+             */
+
+            /**
+             * Shape of a PublishCrl.
+             * @typedef {hopsd.meta.PublishCrl.$Properties} hopsd.meta.PublishCrl.$Shape
+             */
+
+            /**
+             * Constructs a new PublishCrl.
+             * @memberof hopsd.meta
+             * @classdesc Represents a PublishCrl.
+             * @constructor
+             * @param {hopsd.meta.PublishCrl.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PublishCrl = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * PublishCrl number.
+             * @member {number} number
+             * @memberof hopsd.meta.PublishCrl
+             * @instance
+             */
+            PublishCrl.prototype.number = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PublishCrl crlPem.
+             * @member {string} crlPem
+             * @memberof hopsd.meta.PublishCrl
+             * @instance
+             */
+            PublishCrl.prototype.crlPem = "";
+
+            /**
+             * PublishCrl revocations.
+             * @member {number} revocations
+             * @memberof hopsd.meta.PublishCrl
+             * @instance
+             */
+            PublishCrl.prototype.revocations = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new PublishCrl instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {hopsd.meta.PublishCrl.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.PublishCrl} PublishCrl instance
+             * @type {{
+             *   (properties: hopsd.meta.PublishCrl.$Shape): hopsd.meta.PublishCrl & hopsd.meta.PublishCrl.$Shape;
+             *   (properties?: hopsd.meta.PublishCrl.$Properties): hopsd.meta.PublishCrl;
+             * }}
+             */
+            PublishCrl.create = function(properties) {
+                return new PublishCrl(properties);
+            };
+
+            /**
+             * Encodes the specified PublishCrl message. Does not implicitly {@link hopsd.meta.PublishCrl.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {hopsd.meta.PublishCrl.$Properties} m PublishCrl message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PublishCrl.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.number != null && $Object.hasOwnProperty.call(m, "number") && (typeof m.number === "object" ? m.number.low || m.number.high : m.number !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.number);
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem") && m.crlPem !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.crlPem);
+                if (m.revocations != null && $Object.hasOwnProperty.call(m, "revocations") && (typeof m.revocations === "object" ? m.revocations.low || m.revocations.high : m.revocations !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.revocations);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified PublishCrl message, length delimited. Does not implicitly {@link hopsd.meta.PublishCrl.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {hopsd.meta.PublishCrl.$Properties} message PublishCrl message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PublishCrl.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PublishCrl message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.PublishCrl & hopsd.meta.PublishCrl.$Shape} PublishCrl
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PublishCrl.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.PublishCrl();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.number = v;
+                            else
+                                delete m.number;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.crlPem = v;
+                            else
+                                delete m.crlPem;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revocations = v;
+                            else
+                                delete m.revocations;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a PublishCrl message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.PublishCrl & hopsd.meta.PublishCrl.$Shape} PublishCrl
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PublishCrl.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PublishCrl message.
+             * @function verify
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PublishCrl.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.number != null && $Object.hasOwnProperty.call(m, "number")) {
+                    if (!$util.isInteger(m.number) && !(m.number && $util.isInteger(m.number.low) && $util.isInteger(m.number.high)))
+                        return "number: integer|Long expected";
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    if (!$util.isString(m.crlPem))
+                        return "crlPem: string expected";
+                }
+                if (m.revocations != null && $Object.hasOwnProperty.call(m, "revocations")) {
+                    if (!$util.isInteger(m.revocations) && !(m.revocations && $util.isInteger(m.revocations.low) && $util.isInteger(m.revocations.high)))
+                        return "revocations: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PublishCrl message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.PublishCrl} PublishCrl
+             */
+            PublishCrl.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.PublishCrl)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.PublishCrl: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.PublishCrl();
+                if (d.number != null) {
+                    if (typeof d.number === "object" ? d.number.low || d.number.high : $Number(d.number) !== 0) {
+                        if ($util.Long)
+                            m.number = $util.Long.fromValue(d.number, true);
+                        else if (typeof d.number === "string")
+                            m.number = $parseInt(d.number, 10);
+                        else if (typeof d.number === "number")
+                            m.number = d.number;
+                        else if (typeof d.number === "object")
+                            m.number = new $util.LongBits(d.number.low >>> 0, d.number.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.crlPem != null) {
+                    if (typeof d.crlPem !== "string" || d.crlPem.length) {
+                        m.crlPem = $String(d.crlPem);
+                    }
+                }
+                if (d.revocations != null) {
+                    if (typeof d.revocations === "object" ? d.revocations.low || d.revocations.high : $Number(d.revocations) !== 0) {
+                        if ($util.Long)
+                            m.revocations = $util.Long.fromValue(d.revocations, true);
+                        else if (typeof d.revocations === "string")
+                            m.revocations = $parseInt(d.revocations, 10);
+                        else if (typeof d.revocations === "number")
+                            m.revocations = d.revocations;
+                        else if (typeof d.revocations === "object")
+                            m.revocations = new $util.LongBits(d.revocations.low >>> 0, d.revocations.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a PublishCrl message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {hopsd.meta.PublishCrl} m PublishCrl
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PublishCrl.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.number = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.number = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.crlPem = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revocations = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revocations = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.number != null && $Object.hasOwnProperty.call(m, "number")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.number = typeof m.number === "number" ? $BigInt(m.number) : $util.Long.fromBits(m.number.low >>> 0, m.number.high >>> 0, true).toBigInt();
+                    else if (typeof m.number === "number")
+                        d.number = o.longs === $String ? $String(m.number) : m.number;
+                    else
+                        d.number = o.longs === $String ? $util.Long.prototype.toString.call(m.number) : o.longs === $Number ? new $util.LongBits(m.number.low >>> 0, m.number.high >>> 0).toNumber(true) : m.number;
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    d.crlPem = m.crlPem;
+                }
+                if (m.revocations != null && $Object.hasOwnProperty.call(m, "revocations")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revocations = typeof m.revocations === "number" ? $BigInt(m.revocations) : $util.Long.fromBits(m.revocations.low >>> 0, m.revocations.high >>> 0, true).toBigInt();
+                    else if (typeof m.revocations === "number")
+                        d.revocations = o.longs === $String ? $String(m.revocations) : m.revocations;
+                    else
+                        d.revocations = o.longs === $String ? $util.Long.prototype.toString.call(m.revocations) : o.longs === $Number ? new $util.LongBits(m.revocations.low >>> 0, m.revocations.high >>> 0).toNumber(true) : m.revocations;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this PublishCrl to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.PublishCrl
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PublishCrl.prototype.toJSON = function() {
+                return PublishCrl.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PublishCrl
+             * @function getTypeUrl
+             * @memberof hopsd.meta.PublishCrl
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PublishCrl.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.PublishCrl";
+            };
+
+            return PublishCrl;
+        })();
+
+        /**
+         * AdmissionState enum.
+         * @name hopsd.meta.AdmissionState
+         * @enum {number}
+         * @property {number} ADMISSION_STATE_UNSPECIFIED=0 ADMISSION_STATE_UNSPECIFIED value
+         * @property {number} PENDING=1 PENDING value
+         * @property {number} ADMITTED=2 ADMITTED value
+         * @property {number} REVOKED=3 REVOKED value
+         */
+        meta.AdmissionState = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "ADMISSION_STATE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "PENDING"] = 1;
+            values[valuesById[2] = "ADMITTED"] = 2;
+            values[valuesById[3] = "REVOKED"] = 3;
+            return values;
+        })();
+
+        meta.AdmissionRecord = (function() {
+
+            /**
+             * Properties of an AdmissionRecord.
+             * @typedef {Object} hopsd.meta.AdmissionRecord.$Properties
+             * @property {string|null} [id] AdmissionRecord id
+             * @property {hopsd.meta.AdmissionState|null} [state] AdmissionRecord state
+             * @property {Array.<string>|null} [roles] AdmissionRecord roles
+             * @property {string|null} [zone] AdmissionRecord zone
+             * @property {Array.<string>|null} [hosts] AdmissionRecord hosts
+             * @property {string|null} [via] AdmissionRecord via
+             * @property {number|null} [requestedMs] AdmissionRecord requestedMs
+             * @property {number|null} [admittedMs] AdmissionRecord admittedMs
+             * @property {number|null} [revokedMs] AdmissionRecord revokedMs
+             * @property {string|null} [revokedBy] AdmissionRecord revokedBy
+             * @property {string|null} [reason] AdmissionRecord reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AdmissionRecord.
+             * @memberof hopsd.meta
+             * @interface IAdmissionRecord
+             * @augments hopsd.meta.AdmissionRecord.$Properties
+             * @deprecated Use hopsd.meta.AdmissionRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of an AdmissionRecord.
+             * @typedef {hopsd.meta.AdmissionRecord.$Properties} hopsd.meta.AdmissionRecord.$Shape
+             */
+
+            /**
+             * Constructs a new AdmissionRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents an AdmissionRecord.
+             * @constructor
+             * @param {hopsd.meta.AdmissionRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AdmissionRecord = function (p) {
+                this.roles = [];
+                this.hosts = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AdmissionRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.id = "";
+
+            /**
+             * AdmissionRecord state.
+             * @member {hopsd.meta.AdmissionState} state
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.state = 0;
+
+            /**
+             * AdmissionRecord roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.roles = $util.emptyArray;
+
+            /**
+             * AdmissionRecord zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.zone = "";
+
+            /**
+             * AdmissionRecord hosts.
+             * @member {Array.<string>} hosts
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.hosts = $util.emptyArray;
+
+            /**
+             * AdmissionRecord via.
+             * @member {string} via
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.via = "";
+
+            /**
+             * AdmissionRecord requestedMs.
+             * @member {number} requestedMs
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.requestedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AdmissionRecord admittedMs.
+             * @member {number} admittedMs
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.admittedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AdmissionRecord revokedMs.
+             * @member {number} revokedMs
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.revokedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AdmissionRecord revokedBy.
+             * @member {string} revokedBy
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.revokedBy = "";
+
+            /**
+             * AdmissionRecord reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             */
+            AdmissionRecord.prototype.reason = "";
+
+            /**
+             * Creates a new AdmissionRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {hopsd.meta.AdmissionRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.AdmissionRecord} AdmissionRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.AdmissionRecord.$Shape): hopsd.meta.AdmissionRecord & hopsd.meta.AdmissionRecord.$Shape;
+             *   (properties?: hopsd.meta.AdmissionRecord.$Properties): hopsd.meta.AdmissionRecord;
+             * }}
+             */
+            AdmissionRecord.create = function(properties) {
+                return new AdmissionRecord(properties);
+            };
+
+            /**
+             * Encodes the specified AdmissionRecord message. Does not implicitly {@link hopsd.meta.AdmissionRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {hopsd.meta.AdmissionRecord.$Properties} m AdmissionRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdmissionRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.state);
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.roles[i]);
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.zone);
+                if (m.hosts != null && m.hosts.length) {
+                    for (var i = 0; i < m.hosts.length; ++i)
+                        w.uint32(/* id 5, wireType 2 =*/42).string(m.hosts[i]);
+                }
+                if (m.via != null && $Object.hasOwnProperty.call(m, "via") && m.via !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.via);
+                if (m.requestedMs != null && $Object.hasOwnProperty.call(m, "requestedMs") && (typeof m.requestedMs === "object" ? m.requestedMs.low || m.requestedMs.high : m.requestedMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.requestedMs);
+                if (m.admittedMs != null && $Object.hasOwnProperty.call(m, "admittedMs") && (typeof m.admittedMs === "object" ? m.admittedMs.low || m.admittedMs.high : m.admittedMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.admittedMs);
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs") && (typeof m.revokedMs === "object" ? m.revokedMs.low || m.revokedMs.high : m.revokedMs !== 0))
+                    w.uint32(/* id 9, wireType 0 =*/72).uint64(m.revokedMs);
+                if (m.revokedBy != null && $Object.hasOwnProperty.call(m, "revokedBy") && m.revokedBy !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.revokedBy);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 11, wireType 2 =*/90).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AdmissionRecord message, length delimited. Does not implicitly {@link hopsd.meta.AdmissionRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {hopsd.meta.AdmissionRecord.$Properties} message AdmissionRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdmissionRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AdmissionRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.AdmissionRecord & hopsd.meta.AdmissionRecord.$Shape} AdmissionRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdmissionRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.AdmissionRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.hosts && m.hosts.length))
+                                m.hosts = [];
+                            m.hosts.push(r.stringVerify());
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.via = v;
+                            else
+                                delete m.via;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.requestedMs = v;
+                            else
+                                delete m.requestedMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.admittedMs = v;
+                            else
+                                delete m.admittedMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revokedMs = v;
+                            else
+                                delete m.revokedMs;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.revokedBy = v;
+                            else
+                                delete m.revokedBy;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AdmissionRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.AdmissionRecord & hopsd.meta.AdmissionRecord.$Shape} AdmissionRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdmissionRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AdmissionRecord message.
+             * @function verify
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AdmissionRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
+                        return "state: enum value expected";
+                }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.hosts != null && $Object.hasOwnProperty.call(m, "hosts")) {
+                    if (!$Array.isArray(m.hosts))
+                        return "hosts: array expected";
+                    for (var i = 0; i < m.hosts.length; ++i) {
+                        if (!$util.isString(m.hosts[i]))
+                            return "hosts: string[] expected";
+                    }
+                }
+                if (m.via != null && $Object.hasOwnProperty.call(m, "via")) {
+                    if (!$util.isString(m.via))
+                        return "via: string expected";
+                }
+                if (m.requestedMs != null && $Object.hasOwnProperty.call(m, "requestedMs")) {
+                    if (!$util.isInteger(m.requestedMs) && !(m.requestedMs && $util.isInteger(m.requestedMs.low) && $util.isInteger(m.requestedMs.high)))
+                        return "requestedMs: integer|Long expected";
+                }
+                if (m.admittedMs != null && $Object.hasOwnProperty.call(m, "admittedMs")) {
+                    if (!$util.isInteger(m.admittedMs) && !(m.admittedMs && $util.isInteger(m.admittedMs.low) && $util.isInteger(m.admittedMs.high)))
+                        return "admittedMs: integer|Long expected";
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (!$util.isInteger(m.revokedMs) && !(m.revokedMs && $util.isInteger(m.revokedMs.low) && $util.isInteger(m.revokedMs.high)))
+                        return "revokedMs: integer|Long expected";
+                }
+                if (m.revokedBy != null && $Object.hasOwnProperty.call(m, "revokedBy")) {
+                    if (!$util.isString(m.revokedBy))
+                        return "revokedBy: string expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AdmissionRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.AdmissionRecord} AdmissionRecord
+             */
+            AdmissionRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.AdmissionRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.AdmissionRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.AdmissionRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.state !== 0 && (typeof d.state !== "string" || $root.hopsd.meta.AdmissionState[d.state] !== 0)) {
+                    switch (d.state) {
+                    case "ADMISSION_STATE_UNSPECIFIED":
+                    case 0:
+                        m.state = 0;
+                        break;
+                    case "PENDING":
+                    case 1:
+                        m.state = 1;
+                        break;
+                    case "ADMITTED":
+                    case 2:
+                        m.state = 2;
+                        break;
+                    case "REVOKED":
+                    case 3:
+                        m.state = 3;
+                        break;
+                    default:
+                        if (typeof d.state === "number" && (d.state | 0) === d.state)
+                            m.state = d.state;
+                    }
+                }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.meta.AdmissionRecord.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.hosts) {
+                    if (!$Array.isArray(d.hosts))
+                        throw $TypeError(".hopsd.meta.AdmissionRecord.hosts: array expected");
+                    m.hosts = $Array(d.hosts.length);
+                    for (var i = 0; i < d.hosts.length; ++i) {
+                        m.hosts[i] = $String(d.hosts[i]);
+                    }
+                }
+                if (d.via != null) {
+                    if (typeof d.via !== "string" || d.via.length) {
+                        m.via = $String(d.via);
+                    }
+                }
+                if (d.requestedMs != null) {
+                    if (typeof d.requestedMs === "object" ? d.requestedMs.low || d.requestedMs.high : $Number(d.requestedMs) !== 0) {
+                        if ($util.Long)
+                            m.requestedMs = $util.Long.fromValue(d.requestedMs, true);
+                        else if (typeof d.requestedMs === "string")
+                            m.requestedMs = $parseInt(d.requestedMs, 10);
+                        else if (typeof d.requestedMs === "number")
+                            m.requestedMs = d.requestedMs;
+                        else if (typeof d.requestedMs === "object")
+                            m.requestedMs = new $util.LongBits(d.requestedMs.low >>> 0, d.requestedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.admittedMs != null) {
+                    if (typeof d.admittedMs === "object" ? d.admittedMs.low || d.admittedMs.high : $Number(d.admittedMs) !== 0) {
+                        if ($util.Long)
+                            m.admittedMs = $util.Long.fromValue(d.admittedMs, true);
+                        else if (typeof d.admittedMs === "string")
+                            m.admittedMs = $parseInt(d.admittedMs, 10);
+                        else if (typeof d.admittedMs === "number")
+                            m.admittedMs = d.admittedMs;
+                        else if (typeof d.admittedMs === "object")
+                            m.admittedMs = new $util.LongBits(d.admittedMs.low >>> 0, d.admittedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedMs != null) {
+                    if (typeof d.revokedMs === "object" ? d.revokedMs.low || d.revokedMs.high : $Number(d.revokedMs) !== 0) {
+                        if ($util.Long)
+                            m.revokedMs = $util.Long.fromValue(d.revokedMs, true);
+                        else if (typeof d.revokedMs === "string")
+                            m.revokedMs = $parseInt(d.revokedMs, 10);
+                        else if (typeof d.revokedMs === "number")
+                            m.revokedMs = d.revokedMs;
+                        else if (typeof d.revokedMs === "object")
+                            m.revokedMs = new $util.LongBits(d.revokedMs.low >>> 0, d.revokedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedBy != null) {
+                    if (typeof d.revokedBy !== "string" || d.revokedBy.length) {
+                        m.revokedBy = $String(d.revokedBy);
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AdmissionRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {hopsd.meta.AdmissionRecord} m AdmissionRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AdmissionRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.roles = [];
+                    d.hosts = [];
+                }
+                if (o.defaults) {
+                    d.id = "";
+                    d.state = o.enums === $String ? "ADMISSION_STATE_UNSPECIFIED" : 0;
+                    d.zone = "";
+                    d.via = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.requestedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.requestedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.admittedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.admittedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revokedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revokedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.revokedBy = "";
+                    d.reason = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === $String ? $root.hopsd.meta.AdmissionState[m.state] === $undefined ? m.state : $root.hopsd.meta.AdmissionState[m.state] : m.state;
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.hosts && m.hosts.length) {
+                    d.hosts = $Array(m.hosts.length);
+                    for (var j = 0; j < m.hosts.length; ++j) {
+                        d.hosts[j] = m.hosts[j];
+                    }
+                }
+                if (m.via != null && $Object.hasOwnProperty.call(m, "via")) {
+                    d.via = m.via;
+                }
+                if (m.requestedMs != null && $Object.hasOwnProperty.call(m, "requestedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.requestedMs = typeof m.requestedMs === "number" ? $BigInt(m.requestedMs) : $util.Long.fromBits(m.requestedMs.low >>> 0, m.requestedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.requestedMs === "number")
+                        d.requestedMs = o.longs === $String ? $String(m.requestedMs) : m.requestedMs;
+                    else
+                        d.requestedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.requestedMs) : o.longs === $Number ? new $util.LongBits(m.requestedMs.low >>> 0, m.requestedMs.high >>> 0).toNumber(true) : m.requestedMs;
+                }
+                if (m.admittedMs != null && $Object.hasOwnProperty.call(m, "admittedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.admittedMs = typeof m.admittedMs === "number" ? $BigInt(m.admittedMs) : $util.Long.fromBits(m.admittedMs.low >>> 0, m.admittedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.admittedMs === "number")
+                        d.admittedMs = o.longs === $String ? $String(m.admittedMs) : m.admittedMs;
+                    else
+                        d.admittedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.admittedMs) : o.longs === $Number ? new $util.LongBits(m.admittedMs.low >>> 0, m.admittedMs.high >>> 0).toNumber(true) : m.admittedMs;
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revokedMs = typeof m.revokedMs === "number" ? $BigInt(m.revokedMs) : $util.Long.fromBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.revokedMs === "number")
+                        d.revokedMs = o.longs === $String ? $String(m.revokedMs) : m.revokedMs;
+                    else
+                        d.revokedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.revokedMs) : o.longs === $Number ? new $util.LongBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0).toNumber(true) : m.revokedMs;
+                }
+                if (m.revokedBy != null && $Object.hasOwnProperty.call(m, "revokedBy")) {
+                    d.revokedBy = m.revokedBy;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AdmissionRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.AdmissionRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AdmissionRecord.prototype.toJSON = function() {
+                return AdmissionRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AdmissionRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.AdmissionRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AdmissionRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.AdmissionRecord";
+            };
+
+            return AdmissionRecord;
+        })();
+
+        meta.JoinTokenRecord = (function() {
+
+            /**
+             * Properties of a JoinTokenRecord.
+             * @typedef {Object} hopsd.meta.JoinTokenRecord.$Properties
+             * @property {string|null} [id] JoinTokenRecord id
+             * @property {Uint8Array|null} [secretHash] JoinTokenRecord secretHash
+             * @property {Array.<string>|null} [roles] JoinTokenRecord roles
+             * @property {number|null} [createdMs] JoinTokenRecord createdMs
+             * @property {number|null} [expiresMs] JoinTokenRecord expiresMs
+             * @property {string|null} [createdBy] JoinTokenRecord createdBy
+             * @property {number|null} [usedMs] JoinTokenRecord usedMs
+             * @property {string|null} [usedBy] JoinTokenRecord usedBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JoinTokenRecord.
+             * @memberof hopsd.meta
+             * @interface IJoinTokenRecord
+             * @augments hopsd.meta.JoinTokenRecord.$Properties
+             * @deprecated Use hopsd.meta.JoinTokenRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a JoinTokenRecord.
+             * @typedef {hopsd.meta.JoinTokenRecord.$Properties} hopsd.meta.JoinTokenRecord.$Shape
+             */
+
+            /**
+             * Constructs a new JoinTokenRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a JoinTokenRecord.
+             * @constructor
+             * @param {hopsd.meta.JoinTokenRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JoinTokenRecord = function (p) {
+                this.roles = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * JoinTokenRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.id = "";
+
+            /**
+             * JoinTokenRecord secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * JoinTokenRecord roles.
+             * @member {Array.<string>} roles
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.roles = $util.emptyArray;
+
+            /**
+             * JoinTokenRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JoinTokenRecord expiresMs.
+             * @member {number} expiresMs
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JoinTokenRecord createdBy.
+             * @member {string} createdBy
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.createdBy = "";
+
+            /**
+             * JoinTokenRecord usedMs.
+             * @member {number} usedMs
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.usedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * JoinTokenRecord usedBy.
+             * @member {string} usedBy
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             */
+            JoinTokenRecord.prototype.usedBy = "";
+
+            /**
+             * Creates a new JoinTokenRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {hopsd.meta.JoinTokenRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.JoinTokenRecord} JoinTokenRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.JoinTokenRecord.$Shape): hopsd.meta.JoinTokenRecord & hopsd.meta.JoinTokenRecord.$Shape;
+             *   (properties?: hopsd.meta.JoinTokenRecord.$Properties): hopsd.meta.JoinTokenRecord;
+             * }}
+             */
+            JoinTokenRecord.create = function(properties) {
+                return new JoinTokenRecord(properties);
+            };
+
+            /**
+             * Encodes the specified JoinTokenRecord message. Does not implicitly {@link hopsd.meta.JoinTokenRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {hopsd.meta.JoinTokenRecord.$Properties} m JoinTokenRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JoinTokenRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.secretHash);
+                if (m.roles != null && m.roles.length) {
+                    for (var i = 0; i < m.roles.length; ++i)
+                        w.uint32(/* id 3, wireType 2 =*/26).string(m.roles[i]);
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.createdMs);
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.expiresMs);
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.createdBy);
+                if (m.usedMs != null && $Object.hasOwnProperty.call(m, "usedMs") && (typeof m.usedMs === "object" ? m.usedMs.low || m.usedMs.high : m.usedMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.usedMs);
+                if (m.usedBy != null && $Object.hasOwnProperty.call(m, "usedBy") && m.usedBy !== "")
+                    w.uint32(/* id 8, wireType 2 =*/66).string(m.usedBy);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified JoinTokenRecord message, length delimited. Does not implicitly {@link hopsd.meta.JoinTokenRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {hopsd.meta.JoinTokenRecord.$Properties} message JoinTokenRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JoinTokenRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JoinTokenRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.JoinTokenRecord & hopsd.meta.JoinTokenRecord.$Shape} JoinTokenRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JoinTokenRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.JoinTokenRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.roles && m.roles.length))
+                                m.roles = [];
+                            m.roles.push(r.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresMs = v;
+                            else
+                                delete m.expiresMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.createdBy = v;
+                            else
+                                delete m.createdBy;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.usedMs = v;
+                            else
+                                delete m.usedMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.usedBy = v;
+                            else
+                                delete m.usedBy;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a JoinTokenRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.JoinTokenRecord & hopsd.meta.JoinTokenRecord.$Shape} JoinTokenRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JoinTokenRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JoinTokenRecord message.
+             * @function verify
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JoinTokenRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.roles != null && $Object.hasOwnProperty.call(m, "roles")) {
+                    if (!$Array.isArray(m.roles))
+                        return "roles: array expected";
+                    for (var i = 0; i < m.roles.length; ++i) {
+                        if (!$util.isString(m.roles[i]))
+                            return "roles: string[] expected";
+                    }
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    if (!$util.isString(m.createdBy))
+                        return "createdBy: string expected";
+                }
+                if (m.usedMs != null && $Object.hasOwnProperty.call(m, "usedMs")) {
+                    if (!$util.isInteger(m.usedMs) && !(m.usedMs && $util.isInteger(m.usedMs.low) && $util.isInteger(m.usedMs.high)))
+                        return "usedMs: integer|Long expected";
+                }
+                if (m.usedBy != null && $Object.hasOwnProperty.call(m, "usedBy")) {
+                    if (!$util.isString(m.usedBy))
+                        return "usedBy: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JoinTokenRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.JoinTokenRecord} JoinTokenRecord
+             */
+            JoinTokenRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.JoinTokenRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.JoinTokenRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.JoinTokenRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.roles) {
+                    if (!$Array.isArray(d.roles))
+                        throw $TypeError(".hopsd.meta.JoinTokenRecord.roles: array expected");
+                    m.roles = $Array(d.roles.length);
+                    for (var i = 0; i < d.roles.length; ++i) {
+                        m.roles[i] = $String(d.roles[i]);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.expiresMs != null) {
+                    if (typeof d.expiresMs === "object" ? d.expiresMs.low || d.expiresMs.high : $Number(d.expiresMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresMs = $util.Long.fromValue(d.expiresMs, true);
+                        else if (typeof d.expiresMs === "string")
+                            m.expiresMs = $parseInt(d.expiresMs, 10);
+                        else if (typeof d.expiresMs === "number")
+                            m.expiresMs = d.expiresMs;
+                        else if (typeof d.expiresMs === "object")
+                            m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.createdBy != null) {
+                    if (typeof d.createdBy !== "string" || d.createdBy.length) {
+                        m.createdBy = $String(d.createdBy);
+                    }
+                }
+                if (d.usedMs != null) {
+                    if (typeof d.usedMs === "object" ? d.usedMs.low || d.usedMs.high : $Number(d.usedMs) !== 0) {
+                        if ($util.Long)
+                            m.usedMs = $util.Long.fromValue(d.usedMs, true);
+                        else if (typeof d.usedMs === "string")
+                            m.usedMs = $parseInt(d.usedMs, 10);
+                        else if (typeof d.usedMs === "number")
+                            m.usedMs = d.usedMs;
+                        else if (typeof d.usedMs === "object")
+                            m.usedMs = new $util.LongBits(d.usedMs.low >>> 0, d.usedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.usedBy != null) {
+                    if (typeof d.usedBy !== "string" || d.usedBy.length) {
+                        m.usedBy = $String(d.usedBy);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a JoinTokenRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {hopsd.meta.JoinTokenRecord} m JoinTokenRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JoinTokenRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.roles = [];
+                }
+                if (o.defaults) {
+                    d.id = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.createdBy = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.usedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.usedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.usedBy = "";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.roles && m.roles.length) {
+                    d.roles = $Array(m.roles.length);
+                    for (var j = 0; j < m.roles.length; ++j) {
+                        d.roles[j] = m.roles[j];
+                    }
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresMs = typeof m.expiresMs === "number" ? $BigInt(m.expiresMs) : $util.Long.fromBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.expiresMs === "number")
+                        d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
+                    else
+                        d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    d.createdBy = m.createdBy;
+                }
+                if (m.usedMs != null && $Object.hasOwnProperty.call(m, "usedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.usedMs = typeof m.usedMs === "number" ? $BigInt(m.usedMs) : $util.Long.fromBits(m.usedMs.low >>> 0, m.usedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.usedMs === "number")
+                        d.usedMs = o.longs === $String ? $String(m.usedMs) : m.usedMs;
+                    else
+                        d.usedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.usedMs) : o.longs === $Number ? new $util.LongBits(m.usedMs.low >>> 0, m.usedMs.high >>> 0).toNumber(true) : m.usedMs;
+                }
+                if (m.usedBy != null && $Object.hasOwnProperty.call(m, "usedBy")) {
+                    d.usedBy = m.usedBy;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this JoinTokenRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JoinTokenRecord.prototype.toJSON = function() {
+                return JoinTokenRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JoinTokenRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.JoinTokenRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JoinTokenRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.JoinTokenRecord";
+            };
+
+            return JoinTokenRecord;
+        })();
+
+        meta.CertificateRecord = (function() {
+
+            /**
+             * Properties of a CertificateRecord.
+             * @typedef {Object} hopsd.meta.CertificateRecord.$Properties
+             * @property {string|null} [serial] CertificateRecord serial
+             * @property {string|null} [nodeId] CertificateRecord nodeId
+             * @property {number|null} [issuedMs] CertificateRecord issuedMs
+             * @property {number|null} [notAfterMs] CertificateRecord notAfterMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CertificateRecord.
+             * @memberof hopsd.meta
+             * @interface ICertificateRecord
+             * @augments hopsd.meta.CertificateRecord.$Properties
+             * @deprecated Use hopsd.meta.CertificateRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a CertificateRecord.
+             * @typedef {hopsd.meta.CertificateRecord.$Properties} hopsd.meta.CertificateRecord.$Shape
+             */
+
+            /**
+             * Constructs a new CertificateRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CertificateRecord.
+             * @constructor
+             * @param {hopsd.meta.CertificateRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CertificateRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CertificateRecord serial.
+             * @member {string} serial
+             * @memberof hopsd.meta.CertificateRecord
+             * @instance
+             */
+            CertificateRecord.prototype.serial = "";
+
+            /**
+             * CertificateRecord nodeId.
+             * @member {string} nodeId
+             * @memberof hopsd.meta.CertificateRecord
+             * @instance
+             */
+            CertificateRecord.prototype.nodeId = "";
+
+            /**
+             * CertificateRecord issuedMs.
+             * @member {number} issuedMs
+             * @memberof hopsd.meta.CertificateRecord
+             * @instance
+             */
+            CertificateRecord.prototype.issuedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * CertificateRecord notAfterMs.
+             * @member {number} notAfterMs
+             * @memberof hopsd.meta.CertificateRecord
+             * @instance
+             */
+            CertificateRecord.prototype.notAfterMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new CertificateRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {hopsd.meta.CertificateRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CertificateRecord} CertificateRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.CertificateRecord.$Shape): hopsd.meta.CertificateRecord & hopsd.meta.CertificateRecord.$Shape;
+             *   (properties?: hopsd.meta.CertificateRecord.$Properties): hopsd.meta.CertificateRecord;
+             * }}
+             */
+            CertificateRecord.create = function(properties) {
+                return new CertificateRecord(properties);
+            };
+
+            /**
+             * Encodes the specified CertificateRecord message. Does not implicitly {@link hopsd.meta.CertificateRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {hopsd.meta.CertificateRecord.$Properties} m CertificateRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CertificateRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial") && m.serial !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.serial);
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId") && m.nodeId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.nodeId);
+                if (m.issuedMs != null && $Object.hasOwnProperty.call(m, "issuedMs") && (typeof m.issuedMs === "object" ? m.issuedMs.low || m.issuedMs.high : m.issuedMs !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.issuedMs);
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs") && (typeof m.notAfterMs === "object" ? m.notAfterMs.low || m.notAfterMs.high : m.notAfterMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.notAfterMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CertificateRecord message, length delimited. Does not implicitly {@link hopsd.meta.CertificateRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {hopsd.meta.CertificateRecord.$Properties} message CertificateRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CertificateRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CertificateRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CertificateRecord & hopsd.meta.CertificateRecord.$Shape} CertificateRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CertificateRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CertificateRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.serial = v;
+                            else
+                                delete m.serial;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.nodeId = v;
+                            else
+                                delete m.nodeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.issuedMs = v;
+                            else
+                                delete m.issuedMs;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.notAfterMs = v;
+                            else
+                                delete m.notAfterMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CertificateRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CertificateRecord & hopsd.meta.CertificateRecord.$Shape} CertificateRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CertificateRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CertificateRecord message.
+             * @function verify
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CertificateRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    if (!$util.isString(m.serial))
+                        return "serial: string expected";
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    if (!$util.isString(m.nodeId))
+                        return "nodeId: string expected";
+                }
+                if (m.issuedMs != null && $Object.hasOwnProperty.call(m, "issuedMs")) {
+                    if (!$util.isInteger(m.issuedMs) && !(m.issuedMs && $util.isInteger(m.issuedMs.low) && $util.isInteger(m.issuedMs.high)))
+                        return "issuedMs: integer|Long expected";
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (!$util.isInteger(m.notAfterMs) && !(m.notAfterMs && $util.isInteger(m.notAfterMs.low) && $util.isInteger(m.notAfterMs.high)))
+                        return "notAfterMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CertificateRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CertificateRecord} CertificateRecord
+             */
+            CertificateRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CertificateRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CertificateRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CertificateRecord();
+                if (d.serial != null) {
+                    if (typeof d.serial !== "string" || d.serial.length) {
+                        m.serial = $String(d.serial);
+                    }
+                }
+                if (d.nodeId != null) {
+                    if (typeof d.nodeId !== "string" || d.nodeId.length) {
+                        m.nodeId = $String(d.nodeId);
+                    }
+                }
+                if (d.issuedMs != null) {
+                    if (typeof d.issuedMs === "object" ? d.issuedMs.low || d.issuedMs.high : $Number(d.issuedMs) !== 0) {
+                        if ($util.Long)
+                            m.issuedMs = $util.Long.fromValue(d.issuedMs, true);
+                        else if (typeof d.issuedMs === "string")
+                            m.issuedMs = $parseInt(d.issuedMs, 10);
+                        else if (typeof d.issuedMs === "number")
+                            m.issuedMs = d.issuedMs;
+                        else if (typeof d.issuedMs === "object")
+                            m.issuedMs = new $util.LongBits(d.issuedMs.low >>> 0, d.issuedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.notAfterMs != null) {
+                    if (typeof d.notAfterMs === "object" ? d.notAfterMs.low || d.notAfterMs.high : $Number(d.notAfterMs) !== 0) {
+                        if ($util.Long)
+                            m.notAfterMs = $util.Long.fromValue(d.notAfterMs, true);
+                        else if (typeof d.notAfterMs === "string")
+                            m.notAfterMs = $parseInt(d.notAfterMs, 10);
+                        else if (typeof d.notAfterMs === "number")
+                            m.notAfterMs = d.notAfterMs;
+                        else if (typeof d.notAfterMs === "object")
+                            m.notAfterMs = new $util.LongBits(d.notAfterMs.low >>> 0, d.notAfterMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CertificateRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {hopsd.meta.CertificateRecord} m CertificateRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CertificateRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.serial = "";
+                    d.nodeId = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.issuedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.issuedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.notAfterMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.notAfterMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    d.serial = m.serial;
+                }
+                if (m.nodeId != null && $Object.hasOwnProperty.call(m, "nodeId")) {
+                    d.nodeId = m.nodeId;
+                }
+                if (m.issuedMs != null && $Object.hasOwnProperty.call(m, "issuedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.issuedMs = typeof m.issuedMs === "number" ? $BigInt(m.issuedMs) : $util.Long.fromBits(m.issuedMs.low >>> 0, m.issuedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.issuedMs === "number")
+                        d.issuedMs = o.longs === $String ? $String(m.issuedMs) : m.issuedMs;
+                    else
+                        d.issuedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.issuedMs) : o.longs === $Number ? new $util.LongBits(m.issuedMs.low >>> 0, m.issuedMs.high >>> 0).toNumber(true) : m.issuedMs;
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.notAfterMs = typeof m.notAfterMs === "number" ? $BigInt(m.notAfterMs) : $util.Long.fromBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.notAfterMs === "number")
+                        d.notAfterMs = o.longs === $String ? $String(m.notAfterMs) : m.notAfterMs;
+                    else
+                        d.notAfterMs = o.longs === $String ? $util.Long.prototype.toString.call(m.notAfterMs) : o.longs === $Number ? new $util.LongBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0).toNumber(true) : m.notAfterMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CertificateRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CertificateRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CertificateRecord.prototype.toJSON = function() {
+                return CertificateRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CertificateRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CertificateRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CertificateRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CertificateRecord";
+            };
+
+            return CertificateRecord;
+        })();
+
+        meta.CrlRecord = (function() {
+
+            /**
+             * Properties of a CrlRecord.
+             * @typedef {Object} hopsd.meta.CrlRecord.$Properties
+             * @property {number|null} [number] CrlRecord number
+             * @property {string|null} [crlPem] CrlRecord crlPem
+             * @property {number|null} [revocations] CrlRecord revocations
+             * @property {number|null} [publishedMs] CrlRecord publishedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CrlRecord.
+             * @memberof hopsd.meta
+             * @interface ICrlRecord
+             * @augments hopsd.meta.CrlRecord.$Properties
+             * @deprecated Use hopsd.meta.CrlRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a CrlRecord.
+             * @typedef {hopsd.meta.CrlRecord.$Properties} hopsd.meta.CrlRecord.$Shape
+             */
+
+            /**
+             * Constructs a new CrlRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CrlRecord.
+             * @constructor
+             * @param {hopsd.meta.CrlRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CrlRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CrlRecord number.
+             * @member {number} number
+             * @memberof hopsd.meta.CrlRecord
+             * @instance
+             */
+            CrlRecord.prototype.number = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * CrlRecord crlPem.
+             * @member {string} crlPem
+             * @memberof hopsd.meta.CrlRecord
+             * @instance
+             */
+            CrlRecord.prototype.crlPem = "";
+
+            /**
+             * CrlRecord revocations.
+             * @member {number} revocations
+             * @memberof hopsd.meta.CrlRecord
+             * @instance
+             */
+            CrlRecord.prototype.revocations = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * CrlRecord publishedMs.
+             * @member {number} publishedMs
+             * @memberof hopsd.meta.CrlRecord
+             * @instance
+             */
+            CrlRecord.prototype.publishedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new CrlRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {hopsd.meta.CrlRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CrlRecord} CrlRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.CrlRecord.$Shape): hopsd.meta.CrlRecord & hopsd.meta.CrlRecord.$Shape;
+             *   (properties?: hopsd.meta.CrlRecord.$Properties): hopsd.meta.CrlRecord;
+             * }}
+             */
+            CrlRecord.create = function(properties) {
+                return new CrlRecord(properties);
+            };
+
+            /**
+             * Encodes the specified CrlRecord message. Does not implicitly {@link hopsd.meta.CrlRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {hopsd.meta.CrlRecord.$Properties} m CrlRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CrlRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.number != null && $Object.hasOwnProperty.call(m, "number") && (typeof m.number === "object" ? m.number.low || m.number.high : m.number !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.number);
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem") && m.crlPem !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.crlPem);
+                if (m.revocations != null && $Object.hasOwnProperty.call(m, "revocations") && (typeof m.revocations === "object" ? m.revocations.low || m.revocations.high : m.revocations !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.revocations);
+                if (m.publishedMs != null && $Object.hasOwnProperty.call(m, "publishedMs") && (typeof m.publishedMs === "object" ? m.publishedMs.low || m.publishedMs.high : m.publishedMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.publishedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CrlRecord message, length delimited. Does not implicitly {@link hopsd.meta.CrlRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {hopsd.meta.CrlRecord.$Properties} message CrlRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CrlRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CrlRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CrlRecord & hopsd.meta.CrlRecord.$Shape} CrlRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CrlRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CrlRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.number = v;
+                            else
+                                delete m.number;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.crlPem = v;
+                            else
+                                delete m.crlPem;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revocations = v;
+                            else
+                                delete m.revocations;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.publishedMs = v;
+                            else
+                                delete m.publishedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CrlRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CrlRecord & hopsd.meta.CrlRecord.$Shape} CrlRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CrlRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CrlRecord message.
+             * @function verify
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CrlRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.number != null && $Object.hasOwnProperty.call(m, "number")) {
+                    if (!$util.isInteger(m.number) && !(m.number && $util.isInteger(m.number.low) && $util.isInteger(m.number.high)))
+                        return "number: integer|Long expected";
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    if (!$util.isString(m.crlPem))
+                        return "crlPem: string expected";
+                }
+                if (m.revocations != null && $Object.hasOwnProperty.call(m, "revocations")) {
+                    if (!$util.isInteger(m.revocations) && !(m.revocations && $util.isInteger(m.revocations.low) && $util.isInteger(m.revocations.high)))
+                        return "revocations: integer|Long expected";
+                }
+                if (m.publishedMs != null && $Object.hasOwnProperty.call(m, "publishedMs")) {
+                    if (!$util.isInteger(m.publishedMs) && !(m.publishedMs && $util.isInteger(m.publishedMs.low) && $util.isInteger(m.publishedMs.high)))
+                        return "publishedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CrlRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CrlRecord} CrlRecord
+             */
+            CrlRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CrlRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CrlRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CrlRecord();
+                if (d.number != null) {
+                    if (typeof d.number === "object" ? d.number.low || d.number.high : $Number(d.number) !== 0) {
+                        if ($util.Long)
+                            m.number = $util.Long.fromValue(d.number, true);
+                        else if (typeof d.number === "string")
+                            m.number = $parseInt(d.number, 10);
+                        else if (typeof d.number === "number")
+                            m.number = d.number;
+                        else if (typeof d.number === "object")
+                            m.number = new $util.LongBits(d.number.low >>> 0, d.number.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.crlPem != null) {
+                    if (typeof d.crlPem !== "string" || d.crlPem.length) {
+                        m.crlPem = $String(d.crlPem);
+                    }
+                }
+                if (d.revocations != null) {
+                    if (typeof d.revocations === "object" ? d.revocations.low || d.revocations.high : $Number(d.revocations) !== 0) {
+                        if ($util.Long)
+                            m.revocations = $util.Long.fromValue(d.revocations, true);
+                        else if (typeof d.revocations === "string")
+                            m.revocations = $parseInt(d.revocations, 10);
+                        else if (typeof d.revocations === "number")
+                            m.revocations = d.revocations;
+                        else if (typeof d.revocations === "object")
+                            m.revocations = new $util.LongBits(d.revocations.low >>> 0, d.revocations.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.publishedMs != null) {
+                    if (typeof d.publishedMs === "object" ? d.publishedMs.low || d.publishedMs.high : $Number(d.publishedMs) !== 0) {
+                        if ($util.Long)
+                            m.publishedMs = $util.Long.fromValue(d.publishedMs, true);
+                        else if (typeof d.publishedMs === "string")
+                            m.publishedMs = $parseInt(d.publishedMs, 10);
+                        else if (typeof d.publishedMs === "number")
+                            m.publishedMs = d.publishedMs;
+                        else if (typeof d.publishedMs === "object")
+                            m.publishedMs = new $util.LongBits(d.publishedMs.low >>> 0, d.publishedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CrlRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {hopsd.meta.CrlRecord} m CrlRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CrlRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.number = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.number = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.crlPem = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revocations = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revocations = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.publishedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.publishedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.number != null && $Object.hasOwnProperty.call(m, "number")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.number = typeof m.number === "number" ? $BigInt(m.number) : $util.Long.fromBits(m.number.low >>> 0, m.number.high >>> 0, true).toBigInt();
+                    else if (typeof m.number === "number")
+                        d.number = o.longs === $String ? $String(m.number) : m.number;
+                    else
+                        d.number = o.longs === $String ? $util.Long.prototype.toString.call(m.number) : o.longs === $Number ? new $util.LongBits(m.number.low >>> 0, m.number.high >>> 0).toNumber(true) : m.number;
+                }
+                if (m.crlPem != null && $Object.hasOwnProperty.call(m, "crlPem")) {
+                    d.crlPem = m.crlPem;
+                }
+                if (m.revocations != null && $Object.hasOwnProperty.call(m, "revocations")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revocations = typeof m.revocations === "number" ? $BigInt(m.revocations) : $util.Long.fromBits(m.revocations.low >>> 0, m.revocations.high >>> 0, true).toBigInt();
+                    else if (typeof m.revocations === "number")
+                        d.revocations = o.longs === $String ? $String(m.revocations) : m.revocations;
+                    else
+                        d.revocations = o.longs === $String ? $util.Long.prototype.toString.call(m.revocations) : o.longs === $Number ? new $util.LongBits(m.revocations.low >>> 0, m.revocations.high >>> 0).toNumber(true) : m.revocations;
+                }
+                if (m.publishedMs != null && $Object.hasOwnProperty.call(m, "publishedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.publishedMs = typeof m.publishedMs === "number" ? $BigInt(m.publishedMs) : $util.Long.fromBits(m.publishedMs.low >>> 0, m.publishedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.publishedMs === "number")
+                        d.publishedMs = o.longs === $String ? $String(m.publishedMs) : m.publishedMs;
+                    else
+                        d.publishedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.publishedMs) : o.longs === $Number ? new $util.LongBits(m.publishedMs.low >>> 0, m.publishedMs.high >>> 0).toNumber(true) : m.publishedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CrlRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CrlRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CrlRecord.prototype.toJSON = function() {
+                return CrlRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CrlRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CrlRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CrlRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CrlRecord";
+            };
+
+            return CrlRecord;
         })();
 
         meta.JobEnv = (function() {

@@ -24,7 +24,8 @@ afterAll(async () => {
 
 /** Runs `hopsd args` and checks the bad-input contract; returns the one stderr line. */
 async function expectBadInput(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const res = await runHopsd(args, { env, cwd: dir })
+  // 60 s: a CLI run takes 10-30 s of wall time on a machine shared by several test runs.
+  const res = await runHopsd(args, { env, cwd: dir, timeoutMs: 60_000 })
   expect(res.code, `stderr: ${res.stderr}`).toBe(2)
   const lines = res.stderr.split('\n').filter((l) => l !== '')
   expect(lines).toHaveLength(1)
@@ -96,6 +97,48 @@ describe('hopsd with bad input exits 2 with one clear line', () => {
     )
     expect(await expectBadInput(['start', '--config', join(dir, 'none.yaml')])).toMatch(
       /^hopsd: config file .*none\.yaml: cannot read it \(ENOENT\) \[BAD_CONFIG_FILE\]$/,
+    )
+  })
+
+  // --addr names a port that answers no HTTP: a usage error must come before any request is tried.
+  const noApi = () => ['--addr', `http://${busyAddr}`]
+
+  it(
+    'token: a missing or unknown role, a bad lifetime, a missing id, an unknown command',
+    { timeout: 300_000 },
+    async () => {
+      const addr = noApi()
+      expect(await expectBadInput(['token', 'create', ...addr])).toMatch(
+        /^hopsd: usage: hopsd token create --role ROLE.*\[UNKNOWN_FLAG\]$/,
+      )
+      expect(await expectBadInput(['token', 'create', '--role', 'metadata,cpu', ...addr])).toMatch(
+        /^hopsd: --role: unknown role 'cpu' .*\[UNKNOWN_ROLE\]$/,
+      )
+      expect(
+        await expectBadInput(['token', 'create', '--role', 'datanode', '--expires-s', '1h', ...addr]),
+      ).toMatch(/^hopsd: --expires-s: not a number of seconds: 1h \[BAD_CONFIG_VALUE\]$/)
+      expect(await expectBadInput(['token', 'rm', ...addr])).toMatch(
+        /^hopsd: usage: hopsd token rm ID \[UNKNOWN_FLAG\]$/,
+      )
+      expect(await expectBadInput(['token', 'burn', ...addr])).toMatch(
+        /^hopsd: unknown command 'token burn' \(commands: create, ls, rm\) \[UNKNOWN_COMMAND\]$/,
+      )
+    },
+  )
+
+  it('node: a missing id, an unknown role or state', { timeout: 300_000 }, async () => {
+    const addr = noApi()
+    expect(await expectBadInput(['node', 'approve', ...addr])).toMatch(
+      /^hopsd: usage: hopsd node approve ID.*\[UNKNOWN_FLAG\]$/,
+    )
+    expect(await expectBadInput(['node', 'approve', 'n1', '--role', 'gpus', ...addr])).toMatch(
+      /^hopsd: --role: unknown role 'gpus' .*\[UNKNOWN_ROLE\]$/,
+    )
+    expect(await expectBadInput(['node', 'ls', '--state', 'waiting', ...addr])).toMatch(
+      /^hopsd: --state: 'waiting' is none of pending, admitted, revoked \[BAD_CONFIG_VALUE\]$/,
+    )
+    expect(await expectBadInput(['node', 'revoke', ...addr])).toMatch(
+      /^hopsd: usage: hopsd node revoke ID.*\[UNKNOWN_FLAG\]$/,
     )
   })
 

@@ -19,6 +19,7 @@ import {
   certificateHosts,
   createCertificateStore,
   obtainCertificate,
+  renewAtMs,
   selfSignedCertificate,
   TLS_FILES,
   type CertificateReply,
@@ -222,6 +223,106 @@ describe('obtainCertificate', () => {
     const pending = obtainCertificate({ ...base, sources: () => [], signal: abort.signal })
     abort.abort(new Error('stopping'))
     await expect(pending).rejects.toThrow('stopping')
+  })
+})
+
+describe('obtainCertificate: admission answers', () => {
+  const request = (key: NodeKeyMaterial) => ({
+    zone: 'z1',
+    publicKeyPem: key.publicKeyPem,
+    hosts: ['127.0.0.1', 'localhost', '10.0.0.9'],
+    roles: ['datanode'],
+  })
+
+  it('follows a redirect to the metadata nodes named, drops refused hosts, and waits while pending', async () => {
+    const ca = await createClusterCa('c1')
+    const key = await createNodeKey()
+    const asked: string[] = []
+    let pendingRounds = 2
+    const datanode: CertificateSource = async () => {
+      asked.push('datanode')
+      return {
+        clusterId: '',
+        certificatePem: '',
+        caCertificatePem: '',
+        status: 'redirect',
+        redirect: [{ id: 'm1', addrs: [] }],
+      }
+    }
+    const m1: CertificateSource = async (req, signal) => {
+      asked.push(`m1:${req.hosts.join(',')}`)
+      if (pendingRounds-- > 0)
+        return { clusterId: 'c1', certificatePem: '', caCertificatePem: '', status: 'pending' }
+      if (req.hosts.includes('10.0.0.9'))
+        return {
+          clusterId: 'c1',
+          certificatePem: '',
+          caCertificatePem: '',
+          status: 'hosts-refused',
+          refusedHosts: ['10.0.0.9'],
+        }
+      return issuing(ca)(req, signal)
+    }
+    const refused: string[] = []
+    const got = await obtainCertificate({
+      request: request(key),
+      nodeId: NODE,
+      keyPem: key.keyPem,
+      sources: () => [{ name: 'datanode', source: datanode }],
+      follow: (targets) => targets.map((t) => ({ name: t.id, source: m1 })),
+      onRefusedHosts: (h) => refused.push(...h),
+      signal: AbortSignal.timeout(10_000),
+      backoff: FAST,
+    })
+    expect(asked).toEqual([
+      'datanode',
+      'm1:127.0.0.1,localhost,10.0.0.9', // pending: the round ends
+      'datanode',
+      'm1:127.0.0.1,localhost,10.0.0.9', // pending again
+      'datanode',
+      'm1:127.0.0.1,localhost,10.0.0.9', // refused a host: asked again without it
+      'm1:127.0.0.1,localhost',
+    ])
+    expect(refused).toEqual(['10.0.0.9'])
+    expect(certificateCoversHost(got.certPem, '10.0.0.9')).toBe(false)
+    expect(certificateCoversHost(got.certPem, 'localhost')).toBe(true)
+  })
+
+  it('refuses an answer under another CA than the one the node trusts', async () => {
+    const ca = await createClusterCa('c1')
+    const rogue = await createClusterCa('c1')
+    const key = await createNodeKey()
+    await expect(
+      obtainCertificate({
+        request: request(key),
+        nodeId: NODE,
+        keyPem: key.keyPem,
+        pinnedCa: () => ca.certPem,
+        sources: () => [{ name: 'rogue', source: issuing(rogue) }],
+        signal: AbortSignal.timeout(10_000),
+        backoff: FAST,
+        roundsMax: 2,
+      }),
+    ).rejects.toMatchObject({ message: expect.stringContaining('another CA') })
+  })
+
+  it('renews a third of the way before the end, at most 30 days before', async () => {
+    const ca = await createClusterCa('c1')
+    const key = await createNodeKey()
+    const year = await clusterMaterial(ca, key)
+    expect(year.notAfter.getTime() - renewAtMs(year)).toBe(30 * 86_400_000)
+    const certPem = await issueNodeCertificate(ca, {
+      nodeId: NODE,
+      zone: 'z1',
+      publicKeyPem: key.publicKeyPem,
+      hosts: HOSTS,
+      validityMs: 90_000,
+    })
+    const short = { certPem, notAfter: new X509Certificate(certPem).validToDate }
+    // Backdated by a tenth of its life (9 s): renewed a third of (90 + 9) s before the end, after issue.
+    const lifeMs = short.notAfter.getTime() - new X509Certificate(certPem).validFromDate.getTime()
+    expect(lifeMs).toBe(99_000)
+    expect(short.notAfter.getTime() - renewAtMs(short)).toBe(33_000)
   })
 })
 

@@ -30,6 +30,20 @@ export interface NodeTlsInfo {
   readonly notAfter: string | null
 }
 
+/** Who this node's p2p peers are to its peer gate (`/api/v1/node` → `trust`; src/node/admission). */
+export interface NodeP2PInfo {
+  /** The gate enforces node certificates (the node knows the cluster CA). */
+  readonly gated: boolean
+  /** This node shows a node certificate to its peers. */
+  readonly certified: boolean
+  /** The number of the newest CRL it holds (0: none). */
+  readonly crlNumber: number
+  /** Nodes refused at the connection gater (revoked). */
+  readonly denied: number
+  /** Connected peers and what the gate made of each: verified, none, invalid, revoked, unknown. */
+  readonly peers: readonly { readonly id: string; readonly status: string }[]
+}
+
 export interface NodeRoutesDeps {
   /** Static facts about this node. */
   readonly info: NodeInfo
@@ -37,6 +51,8 @@ export interface NodeRoutesDeps {
   uptimeS(): number
   /** The TLS state now; without it the node reports TLS disabled, no certificate. */
   tls?(): NodeTlsInfo
+  /** The p2p peers and the gate's view of them (authenticated callers only). */
+  trust?(): NodeP2PInfo
   /**
    * The failure the node cannot recover from, once one happened (its Raft group stopped): /health then
    * answers 503 with it until the node exits. Undefined: healthy.
@@ -98,6 +114,31 @@ const nodeSchema = {
     dataDir: { type: 'string', description: 'authenticated callers' },
     pid: { type: 'integer', description: 'authenticated callers' },
     nodeVersion: { type: 'string', description: 'Node.js runtime version (authenticated callers)' },
+    trust: {
+      type: 'object',
+      description: 'the p2p peers and what the peer gate made of each (authenticated callers)',
+      required: ['gated', 'certified', 'crlNumber', 'denied', 'peers'],
+      properties: {
+        gated: {
+          type: 'boolean',
+          description: 'peers must show node certificates (the cluster CA is known)',
+        },
+        certified: { type: 'boolean', description: 'this node shows its node certificate' },
+        crlNumber: { type: 'integer', description: 'the newest CRL held (0: none)' },
+        denied: { type: 'integer', description: 'revoked nodes refused at the connection gater' },
+        peers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['id', 'status'],
+            properties: {
+              id: { type: 'string' },
+              status: { type: 'string', enum: ['verified', 'none', 'invalid', 'revoked', 'unknown'] },
+            },
+          },
+        },
+      },
+    },
     tls: {
       type: 'object',
       description: 'whether the API serves TLS, and the node certificate it holds',
@@ -151,7 +192,8 @@ export function nodeRoutes(deps: NodeRoutesDeps): ApiRoutes {
         },
         async (request) => {
           const all = { ...deps.info, uptimeS: deps.uptimeS(), tls: deps.tls?.() ?? NO_TLS }
-          if (request.caller !== undefined) return all
+          if (request.caller !== undefined)
+            return deps.trust === undefined ? all : { ...all, trust: deps.trust() }
           const { id, zone, roles, version, uptimeS, startedAt, http, tls } = all
           return { id, zone, roles, version, uptimeS, startedAt, http, tls }
         },

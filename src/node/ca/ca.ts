@@ -1,11 +1,13 @@
 /**
  * The cluster certificate authority.
  *
- * At bootstrap the metadata group creates one CA; its key and certificate live in the replicated state,
- * so every metadata node can issue node certificates and the CA survives the loss of any node. A node
- * asks for its certificate over an authenticated libp2p connection (pnet + Noise prove it holds the swarm
- * key and its peer id); the issuer binds that peer id, the node's zone and its addresses into the
- * certificate. ECDSA P-256: key generation and verification are ~100x cheaper than RSA-2048, which
+ * At bootstrap the first Raft leader creates one CA. Its certificate lives in the replicated state; its
+ * private key only as copies wrapped to each admitted metadata node's own key (./wrap.ts), so every
+ * metadata node can issue node certificates, the CA survives the loss of any node, and the Raft log and
+ * snapshots never hold the key in plaintext. A node asks for its certificate over an authenticated
+ * libp2p connection (pnet + Noise prove it holds the swarm key and its peer id); the issuer binds that
+ * peer id, the node's zone and the addresses it checked lead to the node into the certificate, and
+ * revokes certificates with CRLs signed by the same key. ECDSA P-256: key generation and verification are ~100x cheaper than RSA-2048, which
  * matters when a whole rack of nodes joins at once.
  */
 // @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the Reflect metadata API.
@@ -24,12 +26,13 @@ const CA_VALIDITY_DAYS = 3650
 const NODE_VALIDITY_DAYS_DEFAULT = 365
 const USER_VALIDITY_DAYS_DEFAULT = 30
 const DAY_MS = 86_400_000
+const HOUR_MS = 3_600_000
 
-/** What the replicated state keeps of the CA. PEM strings so that they survive any serialization. */
+/** The CA with its private key, as a metadata node holds it in memory once it unwrapped its copy. */
 export interface ClusterCaMaterial {
   readonly clusterId: string
   readonly certPem: string
-  /** PKCS#8 PEM of the CA's private key: replicated metadata, never served over the API. */
+  /** PKCS#8 PEM of the CA's private key: in memory only, never written, replicated or served. */
   readonly keyPem: string
 }
 
@@ -44,9 +47,16 @@ export interface NodeCertificateRequest {
   readonly nodeId: string
   readonly zone: string
   readonly publicKeyPem: string
-  /** IP addresses and DNS names the node serves on (its HTTP and p2p hosts). */
+  /**
+   * IP addresses and DNS names the node serves on. The issuer of a cluster certificate passes only
+   * names it checked lead to the node (src/node/admission/hosts.ts); nothing here checks them.
+   */
   readonly hosts: readonly string[]
   readonly validityDays?: number
+  /** The certificate's lifetime in ms (overrides validityDays); clamped to the CA's own end. */
+  readonly validityMs?: number
+  /** The serial number (hex; see {@link newSerial}), when the issuer recorded it beforehand. */
+  readonly serial?: string
 }
 
 export interface NodeCertificateInfo {
@@ -54,11 +64,18 @@ export interface NodeCertificateInfo {
   readonly zone: string
   readonly clusterId: string
   readonly notAfter: Date
+  /** The serial number, lowercase hex without leading zeros ({@link normalizeSerial}). */
+  readonly serial: string
 }
 
 export class CertificateError extends Error {
   override readonly name = 'CertificateError'
-  readonly code = 'CERTIFICATE_INVALID'
+  readonly code: 'CERTIFICATE_INVALID' | 'CERTIFICATE_REVOKED'
+
+  constructor(message: string, code: 'CERTIFICATE_INVALID' | 'CERTIFICATE_REVOKED' = 'CERTIFICATE_INVALID') {
+    super(message)
+    this.code = code
+  }
 }
 
 /** Creates a new self-signed cluster CA. `now` is injected so that tests can issue at a fixed time. */
@@ -106,13 +123,16 @@ export async function issueNodeCertificate(
   for (const host of request.hosts) {
     names.push({ type: isIpAddress(host) ? 'ip' : 'dns', value: host })
   }
-  const validityDays = request.validityDays ?? NODE_VALIDITY_DAYS_DEFAULT
+  const validityMs = request.validityMs ?? (request.validityDays ?? NODE_VALIDITY_DAYS_DEFAULT) * DAY_MS
+  const notAfterMs = Math.min(now.getTime() + validityMs, caCert.notAfter.getTime())
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
+    serialNumber: request.serial ?? newSerial(),
     subject: `CN=${escapeDn(request.nodeId)}, OU=${escapeDn(request.zone)}, O=hopsd cluster ${escapeDn(ca.clusterId)}`,
     issuer: caCert.subject,
-    notBefore: new Date(now.getTime() - DAY_MS),
-    notAfter: new Date(now.getTime() + validityDays * DAY_MS),
+    // Backdated against clock skew, by a tenth of the lifetime at most: a short-lived certificate's
+    // renewal point (a third of its life before the end) must stay after its issue.
+    notBefore: new Date(now.getTime() - Math.min(HOUR_MS, validityMs / 10)),
+    notAfter: new Date(notAfterMs),
     signingAlgorithm: SIGNING,
     publicKey,
     signingKey: caKey,
@@ -171,13 +191,13 @@ export async function issueUserCertificate(
 }
 
 /**
- * Checks that `certPem` was issued by the CA, is valid at `now`, and (if given) names `expectedNodeId`.
- * Returns what the certificate says about the node.
+ * Checks that `certPem` was issued by the CA, is valid at `now`, (if given) names `expectedNodeId` and
+ * is not among the `revoked` serials (CERTIFICATE_REVOKED). Returns what the certificate says about the node.
  */
 export async function verifyNodeCertificate(
   caCertPem: string,
   certPem: string,
-  options: { expectedNodeId?: string; now?: Date } = {},
+  options: { expectedNodeId?: string; now?: Date; revoked?: ReadonlySet<string> } = {},
 ): Promise<NodeCertificateInfo> {
   const now = options.now ?? new Date()
   let cert: x509.X509Certificate
@@ -199,7 +219,114 @@ export async function verifyNodeCertificate(
   if (options.expectedNodeId !== undefined && options.expectedNodeId !== nodeId) {
     throw new CertificateError(`certificate names node ${nodeId}, expected ${options.expectedNodeId}`)
   }
-  return { nodeId, zone, clusterId: org.slice('hopsd cluster '.length), notAfter: cert.notAfter }
+  const serial = normalizeSerial(cert.serialNumber)
+  if (options.revoked?.has(serial) === true)
+    throw new CertificateError(`certificate ${serial} of node ${nodeId} is revoked`, 'CERTIFICATE_REVOKED')
+  return { nodeId, zone, clusterId: org.slice('hopsd cluster '.length), notAfter: cert.notAfter, serial }
+}
+
+/** A fresh random serial number (hex, 128 bits, positive). */
+export function newSerial(): string {
+  return randomSerial()
+}
+
+/** Serial numbers compare as lowercase hex without leading zeros (how CRLs and parsers may print them). */
+export function normalizeSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+(?=.)/, '')
+}
+
+/** The serial number of a certificate ({@link normalizeSerial}d). */
+export function certificateSerial(certPem: string): string {
+  return normalizeSerial(new x509.X509Certificate(certPem).serialNumber)
+}
+
+// ---------------------------------------------------------------------------------------------- CRLs
+
+const CRL_NUMBER_OID = '2.5.29.20'
+
+/** A verified CRL: its number and the serials it revokes. */
+export interface CrlInfo {
+  readonly number: number
+  readonly thisUpdate: Date
+  readonly revoked: ReadonlySet<string>
+  readonly pem: string
+}
+
+/**
+ * Signs a certificate revocation list (X.509 v2, with a CRL number) naming `revoked` serials, PEM with
+ * OpenSSL's `X509 CRL` label (node:tls `crl` reads only that). Its nextUpdate is the CA's own end:
+ * nodes keep the highest-numbered CRL they have seen rather than fetching on a schedule, and OpenSSL
+ * refuses every client certificate once the CRL it checks against has passed its nextUpdate.
+ * (nextUpdate is also what lets @peculiar/x509 parse the entries: without it they read as none.)
+ */
+export async function issueCrl(
+  ca: ClusterCaMaterial,
+  crl: { number: number; revoked: readonly { serial: string; revokedMs: number }[] },
+  now: Date = new Date(),
+): Promise<string> {
+  if (!Number.isSafeInteger(crl.number) || crl.number < 1)
+    throw new CertificateError('CRL number must be ≥ 1')
+  const caCert = new x509.X509Certificate(ca.certPem)
+  const caKey = await importPkcs8Pem(ca.keyPem)
+  const generated = await x509.X509CrlGenerator.create({
+    issuer: caCert.subject,
+    thisUpdate: now,
+    nextUpdate: caCert.notAfter,
+    signingAlgorithm: SIGNING,
+    signingKey: caKey,
+    extensions: [
+      new x509.Extension(CRL_NUMBER_OID, false, derInteger(crl.number)),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    ],
+    entries: crl.revoked.map((r) => ({
+      serialNumber: r.serial,
+      revocationDate: new Date(r.revokedMs),
+      reason: x509.X509CrlReason.cessationOfOperation,
+    })),
+  })
+  return toPem(generated.rawData, 'X509 CRL')
+}
+
+/** Parses and verifies a CRL against the CA; throws CertificateError when it is not the CA's. */
+export async function verifyCrl(caCertPem: string, crlPem: string): Promise<CrlInfo> {
+  let crl: x509.X509Crl
+  let caCert: x509.X509Certificate
+  try {
+    crl = new x509.X509Crl(fromPem(crlPem))
+    caCert = new x509.X509Certificate(caCertPem)
+  } catch (err) {
+    throw new CertificateError(`cannot parse CRL: ${(err as Error).message}`)
+  }
+  if (!(await crl.verify({ publicKey: caCert.publicKey })))
+    throw new CertificateError('the CRL is not signed by the cluster CA')
+  const ext = crl.extensions.find((e) => e.type === CRL_NUMBER_OID)
+  if (ext === undefined) throw new CertificateError('the CRL has no CRL number')
+  return {
+    number: parseDerInteger(new Uint8Array(ext.value)),
+    thisUpdate: crl.thisUpdate,
+    revoked: new Set(crl.entries.map((e) => normalizeSerial(e.serialNumber))),
+    pem: crlPem,
+  }
+}
+
+function derInteger(n: number): ArrayBuffer {
+  const bytes: number[] = []
+  let v = BigInt(n)
+  do {
+    bytes.unshift(Number(v & 0xffn))
+    v >>= 8n
+  } while (v > 0n)
+  if (bytes[0]! & 0x80) bytes.unshift(0)
+  return new Uint8Array([0x02, bytes.length, ...bytes]).buffer
+}
+
+function parseDerInteger(der: Uint8Array): number {
+  if (der[0] !== 0x02 || der.length < 3 || der[1] !== der.length - 2 || der.length > 10)
+    throw new CertificateError('the CRL number is not a small DER INTEGER')
+  let v = 0n
+  for (const b of der.subarray(2)) v = (v << 8n) | BigInt(b)
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CertificateError('the CRL number is too large')
+  return Number(v)
 }
 
 export function nodeUri(nodeId: string): string {
@@ -249,6 +376,6 @@ function toPem(der: ArrayBuffer, label: string): string {
 }
 
 function fromPem(pem: string): Uint8Array {
-  const body = pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, '').replace(/\s+/g, '')
+  const body = pem.replace(/-----(BEGIN|END) [A-Z0-9 ]+-----/g, '').replace(/\s+/g, '')
   return new Uint8Array(Buffer.from(body, 'base64'))
 }

@@ -41,6 +41,7 @@ import { HopsError } from '../../errors.js'
 import { createFsService } from '../../fs/index.js'
 import { Periodic } from '../../lib/index.js'
 import { hopsd } from '../../proto/cluster.js'
+import { AdmissionError } from '../admission/index.js'
 import { issueUserCertificate } from '../ca/index.js'
 import type { Logger } from '../logger.js'
 import { requireService, type NodeModule } from '../module.js'
@@ -104,7 +105,13 @@ export function authNodeModule(): NodeModule<'auth'> {
           async issueCertificate(user, publicKeyPem, validityDays) {
             const info = meta.cluster.info()
             if (info === undefined) throw new HopsError('UNAVAILABLE', 'the cluster CA does not exist yet')
-            const ca = { clusterId: info.clusterId, certPem: info.caCertPem, keyPem: info.caKeyPem }
+            // The CA key only in memory, unwrapped from this node's copy (src/node/admission/keyring.ts).
+            const ca = meta.ca.material()
+            if (ca === undefined)
+              throw new AdmissionError(
+                'CA_KEY_UNAVAILABLE',
+                'this metadata node holds no copy of the CA key yet',
+              )
             return {
               certificatePem: await issueUserCertificate(ca, { user, publicKeyPem, validityDays }),
               caCertificatePem: info.caCertPem,

@@ -146,7 +146,7 @@ export interface ForwardTls {
 
 /**
  * Forwards the routes a node without a replica cannot serve — file system, users, keys, cluster
- * settings — to a metadata node (over HTTPS with `tls`).
+ * settings, node admission — to a metadata node (over HTTPS with `tls`).
  */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
   return {
@@ -178,6 +178,11 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
         '/api/v1/keys/*',
         '/api/v1/cluster/settings',
         '/api/v1/cluster/settings/*',
+        // Node admission (src/api/routes/admission.ts): state only metadata nodes hold.
+        '/api/v1/nodes/admission',
+        '/api/v1/nodes/*',
+        '/api/v1/join-tokens',
+        '/api/v1/join-tokens/*',
       ]) {
         app.route({
           method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],

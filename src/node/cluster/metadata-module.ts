@@ -4,14 +4,21 @@
  * cluster identity and CA) — and the self-assembly loop around it:
  *
  *  - until the node belongs to a group, it takes part in the bootstrap protocol (src/node/assembly);
- *  - on the leader, every tick: initialise the cluster (id + CA) once, then carry out one zone-aware
- *    membership step (learners in, promotions, replacement of dead voters);
- *  - it answers node-to-node requests: bootstrap promises, node certificates (the caller's id is the
- *    authenticated libp2p peer), proposals forwarded by nodes without the metadata role, and the cluster
- *    status for them.
+ *  - on the leader, every tick: initialise the cluster once (id, CA certificate, the CA key wrapped to
+ *    the leader, the bootstrap voters admitted), then carry out the trust duties (revoked nodes leave the
+ *    group; a new CRL once the state holds a revocation the last one lacks) and one zone-aware
+ *    membership step (admitted metadata nodes in as learners, promotions, replacement of dead voters);
+ *  - on every metadata node, every tick: the peer gate learns the revoked nodes and the newest CRL
+ *    from the replica;
+ *  - it answers node-to-node requests: bootstrap promises, proposals forwarded by nodes without the
+ *    metadata role, and the cluster status for them. (Admission requests: the admission module.)
+ *
+ * The CA's private key never enters the state in plaintext: `ca` holds this node's wrapping key
+ * (`<data-dir>/tls/wrap.key`) and unwraps this node's copy in memory (src/node/admission/keyring.ts).
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   createRaftGroup,
   defaultRaftGroupConfig,
@@ -33,7 +40,9 @@ import {
   type BootstrapState,
   type MetadataCandidate,
 } from '../assembly/index.js'
-import { createClusterCa, issueNodeCertificate } from '../ca/index.js'
+import { StartupError } from '../errors.js'
+import { createCaKeyring, loadOrCreateWrappingKey, type CaKeyring } from '../admission/index.js'
+import { createClusterCa, issueCrl } from '../ca/index.js'
 import type { Logger } from '../logger.js'
 import { requireService, type NodeModule } from '../module.js'
 import {
@@ -45,7 +54,10 @@ import {
   type Channel,
 } from '../p2p/index.js'
 import { Periodic } from '../../lib/index.js'
+import type { NodeView } from '../membership/index.js'
+import type { P2PNode } from './p2p-module.js'
 import { clusterModule, type ClusterTable } from './meta-module.js'
+import { TLS_DIR } from './p2p-module.js'
 import { plantedApplyFaultPath, withPlantedApplyFault } from './planted-fault.js'
 import { buildClusterStatus, type ClusterStatus } from './status.js'
 import { asAuthenticated, credentialFromProto, grantVerifier } from './trust.js'
@@ -54,7 +66,6 @@ import pb = hopsd.cluster
 
 export const PROTOCOLS = {
   bootstrap: '/hopsd/bootstrap/1.0.0',
-  join: '/hopsd/join/1.0.0',
   propose: '/hopsd/propose/1.0.0',
   status: '/hopsd/cluster-status/1.0.0',
 } as const
@@ -68,6 +79,8 @@ export interface MetadataNode {
   readonly group: RaftGroup
   readonly stateMachine: MetaStateMachine
   readonly cluster: ClusterTable
+  /** This node's hold on the CA key: its wrapping key and, once wrapped to it, the key in memory. */
+  readonly ca: CaKeyring
   /**
    * Authenticates credentials against this replica (src/auth), after a read barrier; accepts grants
    * signed by current members of the group. The API hook, forwarded proposals and block allocation use it.
@@ -104,6 +117,13 @@ export function metadataModule(): NodeModule<'metadata'> {
         commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
+      const ca = createCaKeyring({
+        selfId,
+        wrapping: loadOrCreateWrappingKey(join(config.dataDir, TLS_DIR)),
+        state: () => cluster,
+        onError: (err) =>
+          logger.error({ err: (err as Error).message }, 'this node cannot unwrap its CA key copy'),
+      })
       const authStore = stateMachine.module<AuthStore>('auth')
       const members = (): string[] => {
         if (group === undefined) return []
@@ -173,6 +193,7 @@ export function metadataModule(): NodeModule<'metadata'> {
         },
         stateMachine,
         cluster,
+        ca,
         authenticator,
         auth: authStore,
         isMember: (id) => members().includes(id),
@@ -218,6 +239,7 @@ export function metadataModule(): NodeModule<'metadata'> {
             })
             await channel.start()
             await group.start()
+            await refuseLegacyState(group, cluster, logger)
             unhandles.push(
               await handleRequests(host, PROTOCOLS.bootstrap, async (from, body) => {
                 const req = pb.BootstrapRequest.decode(body)
@@ -228,25 +250,6 @@ export function metadataModule(): NodeModule<'metadata'> {
                   clusterId: req.clusterId,
                 })
                 return pb.BootstrapReply.encode({ ...reply, promisedTo: reply.promisedTo ?? '' }).finish()
-              }),
-              await handleRequests(host, PROTOCOLS.join, async (from, body) => {
-                const req = pb.CertificateRequest.decode(body)
-                const info = cluster.info()
-                if (info === undefined)
-                  throw Object.assign(new Error('the cluster CA does not exist yet'), { code: 'UNAVAILABLE' })
-                const ca = { clusterId: info.clusterId, certPem: info.caCertPem, keyPem: info.caKeyPem }
-                const certificatePem = await issueNodeCertificate(ca, {
-                  nodeId: from,
-                  zone: req.zone,
-                  publicKeyPem: req.publicKeyPem,
-                  hosts: req.hosts,
-                })
-                logger.info({ peer: from, zone: req.zone }, 'issued node certificate')
-                return pb.CertificateReply.encode({
-                  clusterId: info.clusterId,
-                  certificatePem,
-                  caCertificatePem: info.caCertPem,
-                }).finish()
               }),
               await handleRequests(
                 host,
@@ -290,13 +293,41 @@ export function metadataModule(): NodeModule<'metadata'> {
                 }
                 bootState = { phase: 'member' }
                 const g = requireGroup()
+                if (cluster.info()?.legacyPlaintextCa === true) {
+                  logger.error({}, legacyMessage())
+                  return
+                }
+                syncTrust(p2p, cluster)
                 const st = g.status()
                 if (st.role !== 'leader' || st.leaderId !== selfId) return
-                await ensureClusterInitialised(g, stateMachine, cluster, coordinator, logger)
+                await ensureClusterInitialised(
+                  g,
+                  stateMachine,
+                  cluster,
+                  coordinator,
+                  ca,
+                  membership.view(),
+                  selfId,
+                  config,
+                  logger,
+                )
+                await publishCrl(g, stateMachine, cluster, ca, logger)
+                // A revoked node leaves the group before anything else changes it.
+                const revoked = [...st.voters, ...st.learners].find(
+                  (id) => id !== selfId && cluster.isRevoked(id),
+                )
+                if (revoked !== undefined) {
+                  logger.warn({ peer: revoked }, 'membership step: removing a revoked node')
+                  await g.removeNode(revoked, { signal })
+                  return
+                }
                 const view = membership.view()
                 const now = Date.now()
                 const nodes: MetadataCandidate[] = view
-                  .filter((n) => n.roles.includes('metadata'))
+                  // Only nodes admitted for the metadata role become replicas (and receive the state).
+                  .filter(
+                    (n) => n.roles.includes('metadata') && (n.self || cluster.isAdmitted(n.id, 'metadata')),
+                  )
                   .map((n) => ({
                     id: n.id,
                     zone: n.zone,
@@ -344,25 +375,115 @@ export function metadataModule(): NodeModule<'metadata'> {
   }
 }
 
-/** The leader writes the cluster id and CA once; the bootstrap initiator's id wins when it has one. */
+/**
+ * The leader writes the cluster id and CA once; the bootstrap initiator's id wins when it has one. The
+ * CA key goes into the state only wrapped to this node; the Raft voters of the bootstrap and the nodes
+ * alive in this node's view are admitted by it, for the roles their gossip says they run.
+ */
 async function ensureClusterInitialised(
   group: RaftGroup,
   sm: MetaStateMachine,
   cluster: ClusterTable,
   coordinator: BootstrapCoordinator,
+  keyring: CaKeyring,
+  view: readonly NodeView[],
+  selfId: string,
+  config: { zone: string; roles: readonly string[] },
   logger: Logger,
 ): Promise<void> {
   if (cluster.info() !== undefined) return
   const clusterId = coordinator.promisedClusterId() ?? randomUUID()
   const ca = await createClusterCa(clusterId)
+  // The bootstrap voters, and every node the gossip view shows alive now: they were there while the
+  // cluster trusted swarm-key holders (the bootstrap window); anyone later needs a token or an admin.
+  const voters = group.status().voters
+  const present = view.filter((n) => !n.self && n.liveness === 'alive').map((n) => n.id)
+  const admitted = [...new Set([...voters, ...present])].map((id) => {
+    const n = view.find((v) => v.id === id)
+    if (id === selfId) return { id, roles: [...config.roles], zone: config.zone }
+    const roles = n === undefined ? [] : [...n.roles]
+    // A voter is a metadata node whatever its gossip said (or whether it said anything yet).
+    return {
+      id,
+      roles: voters.includes(id) ? [...new Set(['metadata', ...roles])] : roles,
+      zone: n?.zone ?? '',
+    }
+  })
   const result = (await group.propose(
     encodeCommand({
       nowMs: Date.now(),
       user: sm.settings().superuser,
-      initCluster: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem },
+      initCluster: {
+        clusterId,
+        caCertPem: ca.certPem,
+        wrappedKey: keyring.wrapOwn(ca, selfId),
+        admitted,
+      },
     }),
-  )) as { ok: boolean; code?: string }
-  if (result.ok) logger.info({ clusterId }, 'cluster initialised: id and CA in the replicated state')
+  )) as { ok: boolean; code?: string; message?: string }
+  if (result.ok)
+    logger.info(
+      { clusterId, admitted: voters },
+      'cluster initialised: id, CA certificate and the CA key wrapped to this node in the replicated state',
+    )
+  else logger.warn({ code: result.code, reason: result.message }, 'cluster initialisation refused')
+}
+
+/** What the peer gate learns from the replica: revoked nodes (disconnected, refused) and the newest CRL. */
+function syncTrust(p2p: P2PNode, cluster: ClusterTable): void {
+  const trust = p2p.trust()
+  trust.setRevokedNodes(cluster.revokedNodes())
+  const crl = cluster.crl()
+  if (crl !== undefined && crl.number > (trust.crl()?.number ?? 0)) void trust.offerCrl(crl.crlPem)
+}
+
+/** The leader signs a new CRL once the state holds a revocation the last CRL does not cover. */
+async function publishCrl(
+  group: RaftGroup,
+  sm: MetaStateMachine,
+  cluster: ClusterTable,
+  keyring: CaKeyring,
+  logger: Logger,
+): Promise<void> {
+  const revocations = cluster.revocationCount()
+  const current = cluster.crl()
+  if (revocations === 0 || (current?.revocations ?? 0) >= revocations) return
+  const material = keyring.material()
+  if (material === undefined) return // another leader (holding its copy) will
+  const nowMs = Date.now()
+  const number = (current?.number ?? 0) + 1
+  const revoked = cluster.revokedCertificates(nowMs)
+  const crlPem = await issueCrl(material, { number, revoked }, new Date(nowMs))
+  const result = (await group.propose(
+    encodeCommand({
+      nowMs,
+      user: sm.settings().superuser,
+      publishCrl: { number, crlPem, revocations },
+    }),
+  )) as { ok: boolean }
+  if (result.ok) logger.info({ number, certificates: revoked.length }, 'CRL published')
+}
+
+function legacyMessage(): string {
+  return (
+    'this cluster was created by hopsd before CA key wrapping: its Raft log and snapshots hold the CA ' +
+    "private key in plaintext. hopsd refuses such a state: create a new cluster (README, 'Node admission')"
+  )
+}
+
+/**
+ * A data dir whose state (snapshot or local log) was written by hopsd before CA key wrapping is refused
+ * at start, once the entries committed before the restart are applied (a bounded wait).
+ */
+async function refuseLegacyState(group: RaftGroup, cluster: ClusterTable, logger: Logger): Promise<void> {
+  const commit = group.status().commitIndex
+  const deadline = Date.now() + 30_000
+  while (group.status().appliedIndex < commit && Date.now() < deadline) await delay(20)
+  const info = cluster.info()
+  if (info !== undefined && (info.legacyPlaintextCa || info.caKeyPem !== '')) {
+    logger.error({}, legacyMessage())
+    throw new StartupError('CLUSTER_STATE_UNSUPPORTED', legacyMessage())
+  }
 }
 
 async function transferLeadershipAway(group: RaftGroup, signal: AbortSignal, logger: Logger): Promise<void> {

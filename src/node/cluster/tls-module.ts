@@ -1,20 +1,24 @@
 /**
  * The `tls` module (every node): the node's certificate from the cluster CA, kept in
- * `<data-dir>/tls/{node.key,node.crt,ca.crt}`.
+ * `<data-dir>/tls/{node.key,node.crt,ca.crt,crl.pem}`, and handed to the peer gate (src/node/admission)
+ * and, with `--tls`, to the HTTPS server.
  *
  * On start it loads the persisted certificate when it is valid for this node (signed by `ca.crt`, names
- * this node id, matches `node.key`, not expired). Otherwise it keeps (or creates) the node key and, in the
- * background — start never waits for other nodes — asks the cluster for a certificate: from the local
- * replica when this node holds the metadata and the CA exists, else over `/hopsd/join/1.0.0` from each
- * live metadata node in turn (own zone first), retrying with capped backoff until the CA exists. The
- * answer is verified (signed by the CA it came with, names this node, matches the key) and persisted
- * atomically before it is announced. A persisted certificate that expires within
- * {@link RENEW_BEFORE_MS} or lacks one of the node's current hosts is replaced the same way, while the
- * old one keeps being served.
+ * this node id, matches `node.key`, not expired). Then, in the background — start never waits for other
+ * nodes — and again every {@link checkIntervalMs}, it asks for a new certificate when it has none, when
+ * the one it has ends within {@link renewBeforeMs} (a month for a year's certificate), when it lacks one
+ * of the node's current hosts, or when this metadata node holds no copy of the CA key wrapped to it. It
+ * asks its own replica first (a metadata node holding the CA key), then the metadata nodes of its view
+ * (own zone first), then any connected peer (a node without a replica redirects to metadata nodes; a
+ * node not yet admitted sees no gossip, so this is how it finds them). The request names the node's
+ * roles, its join token (`--join-token`) when it has one, and its hosts; an answer is accepted only when
+ * its certificate is signed by the CA it came with — the CA this node already trusts, once it has one —
+ * names this node and matches its key; it is persisted atomically before it is announced. A node that
+ * waits for an admin's approval, or is revoked, keeps asking (slowly) and logs why.
  *
  * With `--tls` the HTTP API serves the current certificate; until the cluster's arrives (a fresh node),
  * that is a temporary self-signed one from a throwaway CA, never persisted. The daemon swaps
- * certificates at runtime through {@link NodeTls.onCertificate}.
+ * certificates (and CRLs) at runtime through {@link NodeTls.onCertificate}.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import {
@@ -31,6 +35,7 @@ import { hostname, networkInterfaces } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { dirname, join } from 'node:path'
 import { hopsd } from '../../proto/cluster.js'
+import { JOIN_PROTOCOL, resolveJoinToken } from '../admission/index.js'
 import {
   CertificateError,
   createClusterCa,
@@ -43,18 +48,17 @@ import type { HostPort } from '../config.js'
 import type { Logger } from '../logger.js'
 import { requireService, type NodeModule } from '../module.js'
 import { backoffDelayMs, request, type BackoffOptions } from '../p2p/index.js'
-import { PROTOCOLS } from './metadata-module.js'
+import { TLS_DIR, TLS_FILES } from './p2p-module.js'
 
 import pb = hopsd.cluster
 
-export const TLS_DIR = 'tls'
-export const TLS_FILES = { key: 'node.key', cert: 'node.crt', ca: 'ca.crt' } as const
-/** A certificate closer than this to its end is renewed (node certificates last 365 days). */
+export { TLS_DIR, TLS_FILES }
+/** A certificate closer than this to its end is renewed (or a third of its life, when shorter). */
 export const RENEW_BEFORE_MS = 30 * 86_400_000
 /** Retries of the certificate request: quick while the cluster forms, then every 10 s at most. */
 export const REQUEST_BACKOFF: BackoffOptions = { baseMs: 250, maxMs: 10_000 }
-/** Deadline of one join request to one metadata node. */
-const JOIN_REQUEST_TIMEOUT_MS = 5_000
+/** Deadline of one join request to one node (the issuer may dial the node back at each of its hosts). */
+const JOIN_REQUEST_TIMEOUT_MS = 10_000
 
 export type CertificateIssuer = 'cluster' | 'self-signed'
 
@@ -88,21 +92,46 @@ export interface NodeTls {
   onCertificate(listener: (material: TlsMaterial) => void): () => void
   /** The cluster CA's certificate, once known: what to trust when calling other nodes' HTTPS APIs. */
   clusterCaPem(): string | undefined
+  /** The newest CRL the node knows (PEM), once the cluster revoked a node. */
+  crlPem(): string | undefined
+  /** Calls `listener` with every newer CRL (PEM). Same rules as onCertificate. */
+  onCrl(listener: (crlPem: string) => void): () => void
   report(): TlsReport
 }
 
-/** A certificate answer from the cluster (the join reply, or the local replica's CA). */
+/** What a node asks for (the p2p request, less what the stream says: the node id). */
+export interface CertificateAsk {
+  readonly zone: string
+  readonly publicKeyPem: string
+  readonly hosts: readonly string[]
+  readonly roles?: readonly string[]
+  readonly joinToken?: string
+  readonly wrapPublicKey?: Uint8Array
+  readonly p2pPort?: number
+}
+
+/** An answer (the join reply, or the local replica's). */
 export interface CertificateReply {
   readonly clusterId: string
   readonly certificatePem: string
   readonly caCertificatePem: string
+  /** Default 'issued'. */
+  readonly status?: 'issued' | 'pending' | 'redirect' | 'hosts-refused'
+  /** 'redirect': whom to ask instead. */
+  readonly redirect?: readonly { id: string; addrs: readonly string[] }[]
+  /** 'hosts-refused': the hosts that do not lead to this node. */
+  readonly refusedHosts?: readonly string[]
+  /** The newest CRL the answering node knows. */
+  readonly crlPem?: string
 }
 
 /** One place to ask for a certificate; throws when it cannot answer (yet). */
-export type CertificateSource = (
-  req: { zone: string; publicKeyPem: string; hosts: readonly string[] },
-  signal: AbortSignal,
-) => Promise<CertificateReply>
+export type CertificateSource = (req: CertificateAsk, signal: AbortSignal) => Promise<CertificateReply>
+
+export interface NamedSource {
+  readonly name: string
+  readonly source: CertificateSource
+}
 
 export function tlsModule(): NodeModule<'tls'> {
   return {
@@ -113,48 +142,128 @@ export function tlsModule(): NodeModule<'tls'> {
       const p2p = requireService(components, 'p2p')
       const cluster = requireService(components, 'cluster')
       const local = components.services.metadata
+      const admission = components.services.admission
       const store = createCertificateStore(join(config.dataDir, TLS_DIR))
       const hosts = certificateHosts(config.http, config.p2p)
+      const checkMs = config.gossipIntervalMs < 500 ? 1_000 : 60_000
 
       let material: TlsMaterial | undefined
       let clusterCa: string | undefined
+      let crl: string | undefined
       const listeners: ((m: TlsMaterial) => void)[] = []
+      const crlListeners: ((pem: string) => void)[] = []
       const abort = new AbortController()
       let background: Promise<void> | undefined
 
-      /** Where the request goes: the local replica first when it has the CA, then the metadata nodes. */
-      const sources = (): { name: string; source: CertificateSource }[] => {
-        const out: { name: string; source: CertificateSource }[] = []
-        const info = local?.cluster.info()
-        if (info !== undefined) {
-          out.push({
-            name: 'local replica',
-            source: async (req) => ({
-              clusterId: info.clusterId,
-              caCertificatePem: info.caCertPem,
-              certificatePem: await issueNodeCertificate(
-                { clusterId: info.clusterId, certPem: info.caCertPem, keyPem: info.caKeyPem },
-                { nodeId: identity.id, ...req },
-              ),
+      const askPeer =
+        (id: string): CertificateSource =>
+        async (req, signal) => {
+          const body = pb.CertificateRequest.encode({
+            zone: req.zone,
+            publicKeyPem: req.publicKeyPem,
+            hosts: [...req.hosts],
+            roles: [...(req.roles ?? [])],
+            joinToken: req.joinToken ?? '',
+            wrapPublicKey: req.wrapPublicKey ?? new Uint8Array(),
+            p2pPort: req.p2pPort ?? 0,
+          }).finish()
+          const reply = pb.CertificateReply.decode(
+            await request(p2p.host(), id, JOIN_PROTOCOL, body, {
+              signal,
+              timeoutMs: JOIN_REQUEST_TIMEOUT_MS,
             }),
-          })
+          )
+          return replyFromWire(reply)
         }
+
+      /** Where the request goes: the local replica first, then metadata nodes, then any peer. */
+      const sources = (): NamedSource[] => {
+        const out: NamedSource[] = []
+        if (admission?.issueLocal !== undefined) {
+          const issueLocal = admission.issueLocal
+          out.push({ name: 'local replica', source: (req, signal) => issueLocal(req, signal) })
+        }
+        const asked = new Set<string>()
         for (const target of cluster.metadataTargets()) {
-          out.push({
-            name: target.id,
-            source: async (req, signal) => {
-              const body = pb.CertificateRequest.encode({ ...req, hosts: [...req.hosts] }).finish()
-              const reply = pb.CertificateReply.decode(
-                await request(p2p.host(), target.id, PROTOCOLS.join, body, {
-                  signal,
-                  timeoutMs: JOIN_REQUEST_TIMEOUT_MS,
-                }),
-              )
-              return reply
-            },
-          })
+          asked.add(target.id)
+          out.push({ name: target.id, source: askPeer(target.id) })
         }
+        for (const peer of p2p.host().peers())
+          if (!asked.has(peer)) out.push({ name: peer, source: askPeer(peer) })
         return out
+      }
+      const follow = (targets: readonly { id: string; addrs: readonly string[] }[]): NamedSource[] =>
+        targets
+          .filter((t) => t.id !== identity.id)
+          .map((t) => ({
+            name: t.id,
+            source: async (req, signal) => {
+              await p2p.host().addPeerAddresses(t.id, t.addrs)
+              return askPeer(t.id)(req, signal)
+            },
+          }))
+
+      const adopt = (got: TlsMaterial, crlPem: string | undefined, why: string): void => {
+        store.saveCertificate(got)
+        material = got
+        clusterCa = got.caPem
+        const trust = p2p.trust()
+        trust.setCertificate(got.certPem) // first: the exchanges setCa starts show it
+        trust.setCa(got.caPem)
+        if (crlPem) void trust.offerCrl(crlPem)
+        logger.info(
+          { notAfter: got.notAfter.toISOString(), why },
+          'node certificate issued by the cluster CA',
+        )
+        for (const listener of [...listeners]) listener(got)
+      }
+
+      /** Why the node should ask for a certificate now (undefined: it need not). */
+      const renewalReason = (nowMs: number): string | undefined => {
+        if (material === undefined || material.issuer !== 'cluster')
+          return 'the node has no cluster certificate yet'
+        const missing = hosts.filter((h) => !certificateCoversHost(material!.certPem, h))
+        // Hosts the CA refused once are not asked for again (they do not lead to this node).
+        const wanted = missing.filter((h) => !refusedHosts.has(h))
+        if (wanted.length > 0) return `the certificate lacks host(s) ${wanted.join(', ')}`
+        if (nowMs >= renewAtMs(material)) return 'it expires soon'
+        if (local?.ca.needsCopy() === true && nowMs >= copyAskedUntilMs)
+          return 'this metadata node holds no copy of the CA key wrapped to it'
+        return undefined
+      }
+      const refusedHosts = new Set<string>()
+      let copyAskedUntilMs = 0
+
+      const keep = async (signal: AbortSignal): Promise<void> => {
+        const joinToken = resolveJoinToken(config.joinToken)
+        for (;;) {
+          const why = renewalReason(Date.now())
+          if (why !== undefined) {
+            const key = (await store.load(identity.id)).key ?? (await createNodeKey())
+            const got = await obtainCertificate({
+              request: {
+                zone: config.zone,
+                publicKeyPem: key.publicKeyPem,
+                hosts: hosts.filter((h) => !refusedHosts.has(h)),
+                roles: config.roles,
+                joinToken,
+                wrapPublicKey: local?.ca.wrapPublicKey,
+                p2pPort: p2p.host().listenAddress().port,
+              },
+              nodeId: identity.id,
+              keyPem: key.keyPem,
+              pinnedCa: () => clusterCa,
+              sources,
+              follow,
+              signal,
+              logger,
+              onRefusedHosts: (refused) => refused.forEach((h) => refusedHosts.add(h)),
+            })
+            copyAskedUntilMs = Date.now() + 30_000
+            adopt(got, got.crlPem, why)
+          }
+          await delay(checkMs, undefined, { signal })
+        }
       }
 
       const api: NodeTls = {
@@ -167,6 +276,14 @@ export function tlsModule(): NodeModule<'tls'> {
           }
         },
         clusterCaPem: () => clusterCa,
+        crlPem: () => crl,
+        onCrl(listener) {
+          crlListeners.push(listener)
+          return () => {
+            const i = crlListeners.indexOf(listener)
+            if (i >= 0) crlListeners.splice(i, 1)
+          }
+        },
         report: () => ({
           enabled: config.tls,
           issuer: material?.issuer ?? null,
@@ -179,47 +296,32 @@ export function tlsModule(): NodeModule<'tls'> {
         service: {
           async start() {
             const loaded = await store.load(identity.id)
-            let key: NodeKeyMaterial
-            let renew: string | undefined
             if (loaded.material !== undefined) {
               material = loaded.material
               clusterCa = loaded.material.caPem
-              key = loaded.key!
-              const missing = hosts.filter((h) => !certificateCoversHost(loaded.material!.certPem, h))
-              if (missing.length > 0) renew = `the certificate lacks host(s) ${missing.join(', ')}`
-              else if (loaded.material.notAfter.getTime() - Date.now() < RENEW_BEFORE_MS)
-                renew = 'it expires soon'
-              logger.info({ notAfter: material.notAfter.toISOString(), renew }, 'loaded the node certificate')
+              logger.info(
+                { notAfter: material.notAfter.toISOString(), renew: renewalReason(Date.now()) },
+                'loaded the node certificate',
+              )
             } else {
               if (loaded.problem !== undefined)
                 logger.warn({ problem: loaded.problem }, 'persisted node certificate not usable')
-              key = loaded.key ?? (await createNodeKey())
+              const key = loaded.key ?? (await createNodeKey())
               if (loaded.key === undefined) store.saveKey(key)
               if (config.tls) material = await selfSignedCertificate(identity.id, config.zone, key, hosts)
-              renew = 'the node has no cluster certificate yet'
+              // What the peer gate showed from the files is not this node's certificate after all.
+              p2p.trust().setCertificate(undefined)
             }
-            if (renew === undefined) return
-            background = obtainCertificate({
-              request: { zone: config.zone, publicKeyPem: key.publicKeyPem, hosts },
-              nodeId: identity.id,
-              keyPem: key.keyPem,
-              sources,
-              signal: abort.signal,
-              logger,
+            const trust = p2p.trust()
+            crl = trust.crl()?.pem
+            trust.onCrl((info) => {
+              crl = info.pem
+              store.saveCrl(info.pem)
+              for (const listener of [...crlListeners]) listener(info.pem)
             })
-              .then((got) => {
-                store.saveCertificate(got)
-                material = got
-                clusterCa = got.caPem
-                logger.info(
-                  { notAfter: got.notAfter.toISOString(), why: renew },
-                  'node certificate issued by the cluster CA',
-                )
-                for (const listener of [...listeners]) listener(got)
-              })
-              .catch((err: unknown) => {
-                if (!abort.signal.aborted) logger.error({ err }, 'requesting the node certificate failed')
-              })
+            background = keep(abort.signal).catch((err: unknown) => {
+              if (!abort.signal.aborted) logger.error({ err }, 'keeping the node certificate failed')
+            })
           },
           async stop() {
             abort.abort()
@@ -231,34 +333,113 @@ export function tlsModule(): NodeModule<'tls'> {
   }
 }
 
+/** A join reply off the wire (or from the local issuer) as {@link CertificateReply}. */
+export function replyFromWire(r: pb.ICertificateReply): CertificateReply {
+  const S = pb.CertificateReply.Status
+  return {
+    clusterId: r.clusterId ?? '',
+    certificatePem: r.certificatePem ?? '',
+    caCertificatePem: r.caCertificatePem ?? '',
+    status:
+      r.status === S.PENDING
+        ? 'pending'
+        : r.status === S.REDIRECT
+          ? 'redirect'
+          : r.status === S.HOSTS_REFUSED
+            ? 'hosts-refused'
+            : 'issued',
+    redirect: (r.metadata ?? []).map((m) => ({ id: m.id ?? '', addrs: m.addrs ?? [] })),
+    refusedHosts: r.refusedHosts ?? [],
+    crlPem: r.crlPem ?? '',
+  }
+}
+
+/** When a certificate is renewed: {@link RENEW_BEFORE_MS} before its end, or a third of its life. */
+export function renewAtMs(material: { certPem: string; notAfter: Date }): number {
+  const cert = new X509Certificate(material.certPem)
+  const lifeMs = cert.validToDate.getTime() - cert.validFromDate.getTime()
+  return material.notAfter.getTime() - Math.min(RENEW_BEFORE_MS, lifeMs / 3)
+}
+
 /**
  * Asks `sources()` in turn until one answers with a certificate valid for this node and key; retries
- * the whole list with capped backoff (the CA may not exist yet, metadata nodes may not be known yet).
- * Resolves with the verified material; rejects only when `signal` aborts.
+ * the whole list with capped backoff (the CA may not exist yet, metadata nodes may not be known yet, an
+ * admin may not have approved the node yet). A 'redirect' answer adds the nodes it names to the round
+ * (through `follow`); a 'hosts-refused' one drops those hosts and asks the same source again; a
+ * 'pending' one ends the round (the node waits for an admin). Resolves with the verified material (and
+ * the CRL that came with it); rejects only when `signal` aborts, or after `roundsMax`.
  */
 export async function obtainCertificate(init: {
-  request: { zone: string; publicKeyPem: string; hosts: readonly string[] }
+  request: CertificateAsk
   nodeId: string
   keyPem: string
-  sources: () => readonly { name: string; source: CertificateSource }[]
+  sources: () => readonly NamedSource[]
+  follow?: (targets: readonly { id: string; addrs: readonly string[] }[]) => readonly NamedSource[]
+  /** The CA this node trusts already: an answer naming another CA is refused. */
+  pinnedCa?: () => string | undefined
+  onRefusedHosts?: (hosts: readonly string[]) => void
   signal: AbortSignal
   logger?: Logger
   backoff?: BackoffOptions
   /** Upper bound on rounds (tests); unbounded by default: the node needs its certificate. */
   roundsMax?: number
-}): Promise<TlsMaterial> {
+}): Promise<TlsMaterial & { crlPem?: string }> {
   const backoff = init.backoff ?? REQUEST_BACKOFF
+  let request = init.request
+  let lastSaid = ''
+  const say = (level: 'info' | 'warn' | 'error', what: string, fields: object): void => {
+    if (what === lastSaid) return // once per change, not once per retry
+    lastSaid = what
+    init.logger?.[level](fields, what)
+  }
   for (let round = 1; ; round++) {
     init.signal.throwIfAborted()
     const failures: string[] = []
-    for (const { name, source } of init.sources()) {
+    const queue = [...init.sources()]
+    const seen = new Set(queue.map((s) => s.name))
+    let pending = false
+    for (let i = 0; i < queue.length && !pending; i++) {
+      const { name, source } = queue[i]!
       try {
-        const reply = await source(init.request, init.signal)
-        return await checkReply(reply, init.nodeId, init.keyPem)
+        const reply = await source(request, init.signal)
+        if (reply.status === 'pending') {
+          pending = true
+          say(
+            'info',
+            'waiting to be admitted: an admin approves this node (hopsd node approve ID), or give it a join token (--join-token)',
+            { node: init.nodeId, asked: name },
+          )
+          failures.push(`${name}: pending approval`)
+        } else if (reply.status === 'redirect') {
+          for (const next of init.follow?.(reply.redirect ?? []) ?? [])
+            if (!seen.has(next.name)) {
+              seen.add(next.name)
+              queue.push(next)
+            }
+          failures.push(`${name}: redirected`)
+        } else if (reply.status === 'hosts-refused') {
+          const refused = reply.refusedHosts ?? []
+          say('warn', 'the CA refused host(s) that do not lead to this node; asking without them', {
+            refused,
+          })
+          init.onRefusedHosts?.(refused)
+          const kept = request.hosts.filter((h) => !refused.includes(h))
+          if (kept.length === request.hosts.length) throw new CertificateError('hosts refused, none named')
+          request = { ...request, hosts: kept }
+          i-- // the same source, without them
+        } else {
+          const pinned = init.pinnedCa?.()
+          if (pinned !== undefined && pinned !== reply.caCertificatePem)
+            throw new CertificateError('the answer names another CA than the cluster CA this node trusts')
+          return { ...(await checkReply(reply, init.nodeId, init.keyPem)), crlPem: reply.crlPem }
+        }
       } catch (err) {
         init.signal.throwIfAborted()
         const e = err as { code?: string; remoteCode?: string; message?: string }
-        failures.push(`${name}: ${e.remoteCode || e.code || 'ERROR'} ${e.message ?? ''}`.trim())
+        const code = e.remoteCode || e.code || 'ERROR'
+        if (code === 'NODE_REVOKED' || code.startsWith('JOIN_TOKEN_'))
+          say('error', 'the cluster refuses this node', { code, reason: e.message })
+        failures.push(`${name}: ${code} ${e.message ?? ''}`.trim())
       }
     }
     if (init.roundsMax !== undefined && round >= init.roundsMax) {
@@ -384,6 +565,8 @@ export interface CertificateStore {
   saveKey(key: NodeKeyMaterial): void
   /** Writes `ca.crt`, `node.crt` and `node.key` atomically, each by rename; load checks they agree. */
   saveCertificate(material: TlsMaterial): void
+  /** Writes `crl.pem` (the newest CRL the node knows) atomically. */
+  saveCrl(crlPem: string): void
 }
 
 export function createCertificateStore(dir: string): CertificateStore {
@@ -440,6 +623,10 @@ export function createCertificateStore(dir: string): CertificateStore {
       writeAtomic(path(TLS_FILES.key), material.keyPem, 0o600)
       writeAtomic(path(TLS_FILES.ca), material.caPem, 0o644)
       writeAtomic(path(TLS_FILES.cert), material.certPem, 0o644)
+    },
+    saveCrl(crlPem) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      writeAtomic(path(TLS_FILES.crl), crlPem, 0o644)
     },
   }
 }

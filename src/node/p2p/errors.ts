@@ -18,6 +18,11 @@ export const P2P_ERRORS = {
     description: 'No connection or stream could be opened to the peer (unknown address, refused, timed out).',
   },
   PROTOCOL_UNSUPPORTED: { httpStatus: 501, description: 'The peer does not speak the requested protocol.' },
+  PEER_NOT_CERTIFIED: {
+    httpStatus: 403,
+    description:
+      'A stream refused by the peer gate: the peer showed no valid node certificate (or was revoked). Only admission (/hopsd/join/1.0.0, /hopsd/node-cert/1.0.0), identify and ping are open to such a peer.',
+  },
   REQUEST_TIMEOUT: { httpStatus: 504, description: 'A request to a peer got no answer before its deadline.' },
   REQUEST_ABORTED: { httpStatus: 499, description: 'A request to a peer was aborted by its caller.' },
   FRAME_TOO_LARGE: {

@@ -7,6 +7,9 @@
  *   it never waits for other nodes: the join loop runs in the background until `stop()`.
  * - A peer without the swarm key never becomes a peer: its first bytes fail the pnet layer and the
  *   connection is closed before Noise runs; garbage on the port is dropped the same way.
+ * - With a {@link PeerGate} installed (`setGate`), every stream — inbound or outbound, hopsd's or
+ *   libp2p's own gossipsub — and every connection asks it first: the swarm key alone no longer makes a
+ *   peer (src/node/admission).
  * - `stop()` is idempotent, stops the join loop, then libp2p (closing every connection).
  */
 import './pnet-memory-fix.js' // before any pnet connection: see the file (xsalsa20 memory leak)
@@ -15,7 +18,15 @@ import { noiseCrypto } from './noise-crypto.js'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
-import type { Connection, IdentifyResult, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type {
+  Connection,
+  IdentifyResult,
+  Libp2p,
+  PeerId,
+  PrivateKey,
+  Stream,
+  StreamMiddleware,
+} from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
@@ -91,9 +102,29 @@ export interface P2PHostInit {
   readonly version?: string
   /** gossipsub option overrides (the defaults suit a small cluster: see `gossipsubOptions`). */
   readonly gossipsub?: Partial<GossipsubOpts>
+  /**
+   * The gate in force from the first connection on (see {@link PeerGate}); `setGate` replaces it.
+   * Without one, every swarm-key holder may do everything.
+   */
+  readonly gate?: PeerGate
 }
 
 export type HopsLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
+
+/**
+ * Who may do what over p2p, beyond the swarm key (src/node/admission implements it: node certificates).
+ * The host asks it before every stream — inbound and outbound, hopsd's protocols and libp2p's own
+ * (gossipsub) alike — and before every connection.
+ */
+export interface PeerGate {
+  /**
+   * Whether a stream of `protocol` with `peer` may go ahead. May wait (bounded, by the gate) for the
+   * peer's certificate exchange to finish; must never throw.
+   */
+  allow(peer: string, protocol: string): Promise<boolean>
+  /** Whether every connection with `peer` is refused (a revoked node). Synchronous, cheap. */
+  denied(peer: string): boolean
+}
 
 /** Handler of inbound streams on a protocol; `from` is the remote peer id. Errors abort the stream. */
 export type P2PStreamHandler = (stream: Stream, from: string, connection: Connection) => void | Promise<void>
@@ -142,6 +173,19 @@ export interface P2PHost {
   joinStatus(): JoinTargetStatus[]
   /** Subscribes; returns the unsubscribe function. */
   on<E extends keyof P2PHostEvents>(event: E, listener: P2PHostEvents[E]): () => void
+  /**
+   * Installs the gate every stream and connection passes from now on (undefined: none, every swarm-key
+   * holder may do everything). Streams already open are the gate's to close (see {@link closePeer}).
+   */
+  setGate(gate: PeerGate | undefined): void
+  /** Closes every connection with `peer` (the gate's verdict changed). */
+  closePeer(peer: string): Promise<void>
+  /**
+   * Starts gossipsub over with `peer` on the open connection: forgets its streams and opens a new one,
+   * which makes the peer open its own back. For streams the gate refused earlier, since gossipsub never
+   * asks again on its own. False when there is no open connection (nothing to restart).
+   */
+  restartGossip(peer: string): boolean
   stop(): Promise<void>
 }
 
@@ -200,6 +244,8 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
     )
   }
 
+  let gate: PeerGate | undefined = init.gate
+  const deniedPeer = (peerId: PeerId): boolean => gate?.denied(peerId.toString()) === true
   const libp2p: HopsLibp2p = await createLibp2p({
     privateKey: init.privateKey,
     nodeInfo: { name: 'hopsd', version: init.version ?? '0.0.0' },
@@ -217,6 +263,12 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
       dialTimeout: timings.dialTimeoutMs,
     },
     connectionMonitor: { pingInterval: timings.pingIntervalMs },
+    // A revoked node is refused right after Noise names it, before any stream (src/node/admission).
+    connectionGater: {
+      denyDialPeer: deniedPeer,
+      denyInboundEncryptedConnection: deniedPeer,
+      denyOutboundEncryptedConnection: deniedPeer,
+    },
     services: {
       identify: identify(),
       ping: ping(),
@@ -225,6 +277,13 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
   })
 
   const peerId = libp2p.peerId
+  // libp2p's own protocols (gossipsub's, identify, ping) pass the gate as middleware, in both
+  // directions; hopsd's own go through handle() and newStream() below, which ask the gate themselves.
+  for (const protocol of libp2p.getProtocols()) {
+    const chain: StreamMiddleware[] = []
+    chain.push(gateMiddleware(chain, () => gate))
+    libp2p.use(protocol, chain)
+  }
   const bound = boundPort(libp2p, listen.port)
   const stopCtl = new AbortController()
   const joinLoop: JoinLoop = startJoinLoop({
@@ -304,6 +363,8 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
     },
     async newStream(peer, protocol, options) {
       checkRunning()
+      if (gate !== undefined && !(await gate.allow(peer, protocol)))
+        throw new P2PError('PEER_NOT_CERTIFIED', `${peer} holds no valid node certificate (${protocol})`)
       try {
         return await libp2p.dialProtocol(toPeerId(peer), protocol, { signal: dialSignal(options?.signal) })
       } catch (err) {
@@ -319,8 +380,14 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
       await libp2p.handle(
         protocol,
         async (stream, connection) => {
+          const from = connection.remotePeer.toString()
+          if (gate !== undefined && !(await gate.allow(from, protocol))) {
+            logger.debug({ protocol, peer: from }, 'p2p: stream refused by the peer gate')
+            stream.abort(new P2PError('PEER_NOT_CERTIFIED', `${from} may not use ${protocol}`))
+            return
+          }
           try {
-            await handler(stream, connection.remotePeer.toString(), connection)
+            await handler(stream, from, connection)
           } catch (err) {
             logger.debug(
               { protocol, peer: connection.remotePeer.toString(), err: (err as Error).message },
@@ -366,9 +433,59 @@ export async function createP2PHost(init: P2PHostInit): Promise<P2PHost> {
       libp2p.addEventListener(event, wrapped)
       return () => libp2p.removeEventListener(event, wrapped)
     },
+    setGate(next) {
+      gate = next
+    },
+    restartGossip(peer) {
+      const id = toPeerId(peer)
+      const conn = libp2p.getConnections(id).find((c) => c.status === 'open')
+      if (conn === undefined) return false
+      // gossipsub's own connect/disconnect handlers (what its topology runs on a connection event).
+      const sub = libp2p.services.pubsub as unknown as {
+        onPeerDisconnected?: (peer: PeerId) => void
+        onPeerConnected?: (peer: PeerId, connection: Connection) => void
+      }
+      if (typeof sub.onPeerDisconnected !== 'function' || typeof sub.onPeerConnected !== 'function') {
+        // A gossipsub without them: a new connection does the same, at a reconnect's cost.
+        void conn.close().catch(() => conn.abort(new Error('gossip restart')))
+        return true
+      }
+      sub.onPeerDisconnected(id)
+      sub.onPeerConnected(id, conn)
+      return true
+    },
+    async closePeer(peer) {
+      const conns = libp2p.getConnections(toPeerId(peer))
+      await Promise.all(
+        conns.map((c) => c.close().catch(() => c.abort(new Error('closed by the peer gate')))),
+      )
+    },
     stop,
   }
   return host
+}
+
+/**
+ * The gate as libp2p stream middleware, working around a libp2p 3.3 bug: for every inbound stream the
+ * connection pushes the protocol's handler onto the very array `use()` stored (registrar.getMiddleware
+ * returns it, not a copy), so each later stream would run every earlier stream's handler too. The
+ * chain runs its first middleware synchronously right after that push; this one takes the pushed
+ * handler back out at once (the array stays `[gate]`) and runs it itself once the gate allows the
+ * stream. Outbound chains push nothing: `next` goes on directly. (Remove once libp2p copies the array.)
+ */
+function gateMiddleware(chain: StreamMiddleware[], gate: () => PeerGate | undefined): StreamMiddleware {
+  return (stream, connection, next) => {
+    const handler = chain.length > 1 ? chain[chain.length - 1] : undefined
+    chain.length = 1
+    return (async () => {
+      const g = gate()
+      const peer = connection.remotePeer.toString()
+      if (g !== undefined && !(await g.allow(peer, stream.protocol ?? '')))
+        throw new P2PError('PEER_NOT_CERTIFIED', `${peer} may not use ${stream.protocol}`)
+      if (handler !== undefined) await handler(stream, connection, next)
+      else next(stream, connection)
+    })()
+  }
 }
 
 function parseListen(listen: HostPort | string): HostPort {

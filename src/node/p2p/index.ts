@@ -30,7 +30,16 @@
 export { P2PError, P2P_ERRORS, isP2PError, type P2PErrorCode } from './errors.js'
 export { generateSwarmKey, parseSwarmKey, loadSwarmKeyFile, resolveSwarmKey } from './swarm-key.js'
 export { keygenCommand, type KeygenOutput } from './keygen.js'
-export { parseHostPort, formatHostPort, isOwnAddress, type HostPort } from './address.js'
+export {
+  parseHostPort,
+  formatHostPort,
+  isOwnAddress,
+  resolveHost,
+  tcpMultiaddr,
+  ipPortOf,
+  isLoopback,
+  type HostPort,
+} from './address.js'
 export { backoffDelayMs, type BackoffOptions } from './backoff.js'
 export { nullLogger, type P2PLogger } from './logger.js'
 export type { JoinState, JoinTargetStatus } from './join.js'
@@ -44,6 +53,7 @@ export {
   type P2PHostEvents,
   type P2PHostInit,
   type P2PStreamHandler,
+  type PeerGate,
   type P2PTimings,
 } from './host.js'
 export { encodeFrame, readFrames } from './framing.js'
