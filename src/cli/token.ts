@@ -2,11 +2,11 @@
 // POST /api/v1/join-tokens, GET /api/v1/join-tokens, DELETE /api/v1/join-tokens/:id).
 // `hopsd token create --role metadata` prints the token alone on stdout, so that
 // `hopsd token create --role datanode > dn.token` is all it takes; the token is shown this once.
-import { parseArgs } from 'node:util'
 import { ConfigError, ROLES } from '../node/index.js'
-import { API_FLAG_HELP, API_FLAGS, ApiError, apiJson, apiTarget } from './api-client.js'
+import { API_FLAG_HELP, apiJson } from './api-client.js'
 import { helpTable } from './args.js'
-import { EXIT_FAILURE, EXIT_OK, reportError, type CliIo } from './output.js'
+import { runApiCommandGroup, type ApiCommandGroup } from './command-group.js'
+import { EXIT_OK, type CliIo } from './output.js'
 import { table } from './user.js'
 
 export function tokenHelp(): string {
@@ -40,75 +40,67 @@ interface TokenInfo {
   token?: string
 }
 
-export async function runToken(argv: readonly string[], io: CliIo): Promise<number> {
-  try {
-    const { values, positionals } = parse(argv)
-    const [sub, ...rest] = positionals
-    if (values['help'] === true || sub === undefined || sub === 'help') {
-      io.out(tokenHelp())
-      return EXIT_OK
-    }
-    const target = apiTarget(values as Record<string, string | boolean | undefined>)
-    try {
-      switch (sub) {
-        case 'create': {
-          const roles = rolesFlag(values['role'])
-          if (roles.length === 0 || rest.length > 0)
-            throw new ConfigError(
-              'UNKNOWN_FLAG',
-              'usage: hopsd token create --role ROLE[,ROLE] [--expires-s S]',
-            )
-          const body: Record<string, unknown> = { roles }
-          if (values['expires-s'] !== undefined) {
-            const raw = values['expires-s'] as string
-            if (!/^\d{1,9}$/.test(raw))
-              throw new ConfigError('BAD_CONFIG_VALUE', `--expires-s: not a number of seconds: ${raw}`)
-            body['expiresS'] = Number(raw)
-          }
-          const t = await apiJson<TokenInfo>(target, 'POST', '/api/v1/join-tokens', body)
-          io.out(values['json'] === true ? JSON.stringify(t, null, 2) : t.token!)
-          return EXIT_OK
-        }
-        case 'ls': {
-          if (rest.length > 0) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd token ls [--json]')
-          const { tokens } = await apiJson<{ tokens: TokenInfo[] }>(target, 'GET', '/api/v1/join-tokens')
-          if (values['json'] === true) io.out(JSON.stringify(tokens, null, 2))
-          else
-            io.out(
-              table([
-                ['ID', 'ROLES', 'STATE', 'EXPIRES', 'USED BY', 'MADE BY'],
-                ...tokens.map((t) => [
-                  t.id,
-                  t.roles.join(','),
-                  t.state,
-                  new Date(t.expiresMs).toISOString(),
-                  t.usedBy || '-',
-                  t.createdBy,
-                ]),
-              ]),
-            )
-          return EXIT_OK
-        }
-        case 'rm': {
-          if (rest.length !== 1) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd token rm ID')
-          await apiJson(target, 'DELETE', `/api/v1/join-tokens/${encodeURIComponent(rest[0]!)}`)
-          io.out(`deleted join token ${rest[0]}`)
-          return EXIT_OK
-        }
-        default:
+export function runToken(argv: readonly string[], io: CliIo): Promise<number> {
+  return runApiCommandGroup(TOKEN_COMMANDS, argv, io)
+}
+
+const TOKEN_COMMANDS: ApiCommandGroup = {
+  name: 'token',
+  help: tokenHelp,
+  options: {
+    role: { type: 'string', multiple: true },
+    'expires-s': { type: 'string' },
+  },
+  async run(sub, rest, values, target, io) {
+    switch (sub) {
+      case 'create': {
+        const roles = rolesFlag(values['role'])
+        if (roles.length === 0 || rest.length > 0)
           throw new ConfigError(
-            'UNKNOWN_COMMAND',
-            `unknown command 'token ${sub}' (commands: create, ls, rm)`,
+            'UNKNOWN_FLAG',
+            'usage: hopsd token create --role ROLE[,ROLE] [--expires-s S]',
           )
+        const body: Record<string, unknown> = { roles }
+        if (values['expires-s'] !== undefined) {
+          const raw = values['expires-s'] as string
+          if (!/^\d{1,9}$/.test(raw))
+            throw new ConfigError('BAD_CONFIG_VALUE', `--expires-s: not a number of seconds: ${raw}`)
+          body['expiresS'] = Number(raw)
+        }
+        const t = await apiJson<TokenInfo>(target, 'POST', '/api/v1/join-tokens', body)
+        io.out(values['json'] === true ? JSON.stringify(t, null, 2) : t.token!)
+        return EXIT_OK
       }
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err
-      io.err(`hopsd: token ${sub}: ${err.message} [${err.code}]`)
-      return EXIT_FAILURE
+      case 'ls': {
+        if (rest.length > 0) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd token ls [--json]')
+        const { tokens } = await apiJson<{ tokens: TokenInfo[] }>(target, 'GET', '/api/v1/join-tokens')
+        if (values['json'] === true) io.out(JSON.stringify(tokens, null, 2))
+        else
+          io.out(
+            table([
+              ['ID', 'ROLES', 'STATE', 'EXPIRES', 'USED BY', 'MADE BY'],
+              ...tokens.map((t) => [
+                t.id,
+                t.roles.join(','),
+                t.state,
+                new Date(t.expiresMs).toISOString(),
+                t.usedBy || '-',
+                t.createdBy,
+              ]),
+            ]),
+          )
+        return EXIT_OK
+      }
+      case 'rm': {
+        if (rest.length !== 1) throw new ConfigError('UNKNOWN_FLAG', 'usage: hopsd token rm ID')
+        await apiJson(target, 'DELETE', `/api/v1/join-tokens/${encodeURIComponent(rest[0]!)}`)
+        io.out(`deleted join token ${rest[0]}`)
+        return EXIT_OK
+      }
+      default:
+        throw new ConfigError('UNKNOWN_COMMAND', `unknown command 'token ${sub}' (commands: create, ls, rm)`)
     }
-  } catch (err) {
-    return reportError(io, err)
-  }
+  },
 }
 
 /**
@@ -124,24 +116,4 @@ export function rolesFlag(raw: unknown): string[] {
     if (!(ROLES as readonly string[]).includes(r))
       throw new ConfigError('UNKNOWN_ROLE', `--role: unknown role '${r}' (roles: ${ROLES.join(',')})`)
   return [...new Set(roles)]
-}
-
-function parse(argv: readonly string[]) {
-  try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      options: {
-        ...API_FLAGS,
-        role: { type: 'string', multiple: true },
-        'expires-s': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: true,
-    })
-    return { values: values as Record<string, string | string[] | boolean | undefined>, positionals }
-  } catch (err) {
-    throw new ConfigError('UNKNOWN_FLAG', `${(err as Error).message.split('\n')[0]} (see hopsd token --help)`)
-  }
 }

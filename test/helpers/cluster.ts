@@ -90,6 +90,14 @@ export interface StartNodesOptions {
    * number of nodes of this call that run the metadata role (no flag when none does).
    */
   readonly bootstrapExpect?: number | null
+  /**
+   * Resolve only when every node of this call holds its node certificate and sees each connected
+   * node of the cluster as `verified` at its peer gate (GET /api/v1/node → trust), within this many
+   * ms; until then the gate keeps Raft, gossip and blocks away from a node, so a test's short
+   * deadlines would measure admission instead of what they test. Default: {@link startCluster}
+   * waits (90 s), {@link LoopbackCluster.start} does not (a node without admission never certifies).
+   */
+  readonly certifiedTimeoutMs?: number
 }
 
 export interface StartClusterOptions extends StartNodesOptions {
@@ -117,6 +125,12 @@ export interface StartClusterOptions extends StartNodesOptions {
    * ({@link LoopbackCluster.adminKey}).
    */
   readonly auth?: 'simple' | 'secure'
+}
+
+/** `trust` of GET /api/v1/node: the node's own certificate and its peers at the peer gate. */
+interface NodeTrust {
+  readonly certified: boolean
+  readonly peers: readonly { readonly id: string; readonly status: string }[]
 }
 
 /** A node of the cluster: where it lives and its current process. */
@@ -245,7 +259,46 @@ export class LoopbackCluster {
       throw new Error(`${why}: ${reason.message}\n${tails}`, { cause: reason })
     }
     this.nodes.push(...started)
+    if (opts.certifiedTimeoutMs !== undefined) await this.awaitCertified(started, opts.certifiedTimeoutMs)
     return started
+  }
+
+  /**
+   * Waits until each of `nodes` (default all running) holds its node certificate and every node of
+   * the cluster it is connected to is `verified` at its peer gate (see
+   * {@link StartNodesOptions.certifiedTimeoutMs}).
+   */
+  async awaitCertified(nodes: readonly LoopbackNode[] = this.nodes, timeoutMs = 90_000): Promise<void> {
+    const ids = () => new Set(this.nodes.map((n) => n.handle.id).filter((id) => id !== ''))
+    const headers = async (): Promise<Record<string, string>> =>
+      this.#opts.auth === 'secure' ? { authorization: `Bearer ${await this.adminKey(timeoutMs)}` } : {}
+    const query = this.#opts.auth === 'secure' ? '' : '?user.name=hopsd'
+    const pending = async (): Promise<string[]> => {
+      const h = await headers()
+      const known = ids()
+      const left: string[] = []
+      for (const n of nodes) {
+        const trust = await fetch(`${n.handle.url}/api/v1/node${query}`, { headers: h })
+          .then(async (r) => (r.ok ? ((await r.json()) as { trust?: NodeTrust }).trust : undefined))
+          .catch(() => undefined)
+        const unverified = (trust?.peers ?? []).filter((p) => known.has(p.id) && p.status !== 'verified')
+        if (trust?.certified !== true || unverified.length > 0)
+          left.push(`${n.name}: certified ${trust?.certified ?? '?'}, unverified peers ${unverified.length}`)
+      }
+      return left
+    }
+    let last: string[] = []
+    await waitFor(
+      async () => {
+        last = await pending()
+        return last.length === 0 ? true : undefined
+      },
+      { timeoutMs, intervalMs: 200, what: `${this.dir}: certified nodes` },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message} (${last.join('; ')})\n${this.logTails(20, { nodes })}`, {
+        cause: err,
+      })
+    })
   }
 
   /**
@@ -362,6 +415,9 @@ export class LoopbackCluster {
  */
 export async function startCluster(opts: StartClusterOptions): Promise<LoopbackCluster> {
   const cluster = new LoopbackCluster(opts)
-  await cluster.start(opts.nodes, { bootstrapExpect: opts.bootstrapExpect })
+  await cluster.start(opts.nodes, {
+    bootstrapExpect: opts.bootstrapExpect,
+    certifiedTimeoutMs: opts.certifiedTimeoutMs ?? 90_000,
+  })
   return cluster
 }
