@@ -192,4 +192,37 @@ describe('the peer gate', () => {
     expect(await b.trust.offerCrl(await issueCrl(evil, { number: 9, revoked: [] }))).toBe(false)
     expect(b.trust.crl()?.number).toBe(1)
   })
+
+  it('a metadata node lets a peer its state admits pass before its certificate; a stranger and a revoked id get nothing', async () => {
+    const ca = await createClusterCa('c1')
+    const a = await node() // the certified metadata node (the first leader of a bootstrap)
+    const b = await node([hostPort(a.host)]) // a voter admitted by the bootstrap, no certificate yet
+    const x = await node([hostPort(a.host)]) // a swarm-key holder the state does not admit
+    a.trust.setCertificate(await certFor(ca, a.host))
+    a.trust.setCa(ca.certPem)
+    await waitFor(() => a.trust.status(b.host.id) === 'none' && a.trust.status(x.host.id) === 'none', {
+      timeoutMs: 10_000,
+      what: 'A judged B and X: no certificate',
+    })
+    expect(await echo(a, b)).toBe('PEER_NOT_CERTIFIED')
+
+    a.trust.setAdmittedNodes([b.host.id])
+    expect(a.trust.status(b.host.id)).toBe('admitted')
+    expect(await echo(a, b)).toBe('ping') // A's Raft reaches B: B's certificate can be committed
+    expect(await echo(b, a)).toBe('ping')
+    expect(await echo(a, x)).toBe('PEER_NOT_CERTIFIED')
+    expect(await echo(x, a)).not.toBe('ping')
+
+    // B's certificate arrives: verified as any peer.
+    b.trust.setCertificate(await certFor(ca, b.host))
+    b.trust.setCa(ca.certPem)
+    await waitFor(() => a.trust.status(b.host.id) === 'verified', { timeoutMs: 10_000, what: 'A verified B' })
+
+    // Revoked in the state: refused although the admitted list still named it a moment ago.
+    a.trust.setRevokedNodes([b.host.id])
+    a.trust.setAdmittedNodes([b.host.id])
+    await waitFor(() => !a.host.isConnected(b.host.id), { timeoutMs: 10_000, what: 'B disconnected' })
+    expect(a.trust.status(b.host.id)).toBe('revoked')
+    expect(await echo(b, a)).not.toBe('ping')
+  })
 })

@@ -259,7 +259,11 @@ export class LoopbackCluster {
       throw new Error(`${why}: ${reason.message}\n${tails}`, { cause: reason })
     }
     this.nodes.push(...started)
-    if (opts.certifiedTimeoutMs !== undefined) await this.awaitCertified(started, opts.certifiedTimeoutMs)
+    if (opts.certifiedTimeoutMs !== undefined)
+      await this.awaitCertified(started, opts.certifiedTimeoutMs).catch(async (err: unknown) => {
+        await Promise.all(started.map((n) => n.handle.stop(10_000)))
+        throw err
+      })
     return started
   }
 

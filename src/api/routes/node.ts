@@ -133,7 +133,7 @@ const nodeSchema = {
             required: ['id', 'status'],
             properties: {
               id: { type: 'string' },
-              status: { type: 'string', enum: ['verified', 'none', 'invalid', 'revoked', 'unknown'] },
+              status: { type: 'string', enum: ['verified', 'admitted', 'none', 'invalid', 'revoked', 'unknown'] },
             },
           },
         },

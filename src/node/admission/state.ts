@@ -196,6 +196,13 @@ export class ClusterTable implements MetaModule {
     return this.#nodes.get(nodeId)?.state === pb.AdmissionState.REVOKED
   }
 
+  /** Ids of every node admitted and not revoked. */
+  admittedNodes(): string[] {
+    return this.admissions()
+      .filter((r) => r.state === pb.AdmissionState.ADMITTED)
+      .map((r) => r.id)
+  }
+
   /** Ids of every revoked node. */
   revokedNodes(): string[] {
     return this.admissions()

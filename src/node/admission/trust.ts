@@ -16,6 +16,11 @@
  *    the CA) is disconnected; it may come back to ask for admission again.
  *  - A revoked peer — its certificate on the CRL, or its id revoked in the replicated state (metadata
  *    nodes) — is disconnected at once and refused at the connection gater from then on.
+ *  - On a metadata node, a peer whose id the replicated state admits (and has not revoked) passes
+ *    without a certificate (status `admitted`): the state is what certificates are issued from, and the
+ *    id is the one Noise authenticated, so it proves what a certificate would. Without this, the nodes
+ *    of a bootstrap deadlock under load: the first certified leader cuts the other voters' Raft streams,
+ *    and their certificates need a Raft commit (RecordCertificate) to be issued.
  *
  * CRLs are signed by the CA, so any peer may relay one: a node adopts a CRL with a higher number than
  * its own and passes it on to its verified peers, which is how a revocation reaches nodes without a
@@ -62,7 +67,7 @@ export const TRUST_TIMINGS: TrustTimings = {
   gossipRepairMs: 5_000,
 }
 
-export type PeerStatus = 'unknown' | 'verified' | 'none' | 'invalid' | 'revoked'
+export type PeerStatus = 'unknown' | 'verified' | 'admitted' | 'none' | 'invalid' | 'revoked'
 
 interface PeerEntry {
   status: PeerStatus
@@ -106,6 +111,8 @@ export interface PeerTrust extends PeerGate {
   onCrl(listener: (crl: CrlInfo) => void): () => void
   /** Node ids revoked in the replicated state (metadata nodes pass them on every change). */
   setRevokedNodes(ids: Iterable<string>): void
+  /** Node ids admitted (not revoked) in the replicated state: they pass without a certificate. */
+  setAdmittedNodes(ids: Iterable<string>): void
   status(peer: string): PeerStatus
   report(): TrustReport
 }
@@ -123,6 +130,8 @@ export function createPeerTrust(init: PeerTrustInit): PeerTrust {
   const now = init.now ?? Date.now
   const peers = new Map<string, PeerEntry>()
   const denied = new Set<string>()
+  let admitted: ReadonlySet<string> = new Set()
+  const admittedNow = (peer: string): boolean => admitted.has(peer) && !denied.has(peer)
   const crlListeners: ((crl: CrlInfo) => void)[] = []
   let ca: string | undefined
   let activeSinceMs = 0
@@ -169,6 +178,11 @@ export function createPeerTrust(init: PeerTrustInit): PeerTrust {
     const e = entry(peer)
     if (ca === undefined) return
     const certPem = shown.certificatePem ?? ''
+    if (certPem === '' && admittedNow(peer)) {
+      e.status = 'admitted'
+      e.reason = 'no certificate yet; admitted in the replicated state'
+      return
+    }
     if (certPem === '') {
       e.status = 'none'
       e.reason = 'shows no node certificate'
@@ -197,7 +211,10 @@ export function createPeerTrust(init: PeerTrustInit): PeerTrust {
     } catch (err) {
       const revoked = err instanceof CertificateError && err.code === 'CERTIFICATE_REVOKED'
       if (revoked) deny(peer, (err as Error).message)
-      else {
+      else if (admittedNow(peer)) {
+        e.status = 'admitted'
+        e.reason = `admitted in the replicated state; its certificate is refused: ${(err as Error).message}`
+      } else {
         e.status = 'invalid'
         e.reason = (err as Error).message
         e.refused = true
@@ -241,6 +258,7 @@ export function createPeerTrust(init: PeerTrustInit): PeerTrust {
     if (OPEN_PROTOCOLS.has(protocol)) return true
     if (denied.has(peer)) return false
     if (ca === undefined) return true
+    if (admittedNow(peer)) return true
     const e = entry(peer)
     if (verifiedNow(e)) return true
     if (e.status === 'unknown') {
@@ -288,7 +306,7 @@ export function createPeerTrust(init: PeerTrustInit): PeerTrust {
         continue
       }
       const e = entry(peer)
-      if (verifiedNow(e)) {
+      if (verifiedNow(e) || admittedNow(peer)) {
         // Self-healing: a verified peer without gossip both ways for a while (a stream refused in a
         // race, a reconnect gossipsub missed) gets its gossip started over.
         if (hasGossipStream(host, peer)) e.gossipMissingSinceMs = 0
@@ -377,6 +395,20 @@ export function createPeerTrust(init: PeerTrustInit): PeerTrust {
     },
     setRevokedNodes(ids) {
       for (const id of ids) if (!denied.has(id)) deny(id, 'revoked in the cluster state')
+    },
+    setAdmittedNodes(ids) {
+      const before = admitted
+      admitted = new Set(ids)
+      for (const peer of host.peers()) {
+        if (before.has(peer) || !admittedNow(peer)) continue
+        const e = entry(peer)
+        if (e.status === 'verified') continue
+        const refusedBefore = e.refused
+        e.status = 'admitted'
+        e.reason = 'admitted in the replicated state'
+        e.refused = false
+        if (refusedBefore && !hasGossipStream(host, peer)) host.restartGossip(peer)
+      }
     },
     status: (peer) => (denied.has(peer) ? 'revoked' : (peers.get(peer)?.status ?? 'unknown')),
     report: () => ({

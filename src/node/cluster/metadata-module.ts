@@ -429,10 +429,14 @@ async function ensureClusterInitialised(
   else logger.warn({ code: result.code, reason: result.message }, 'cluster initialisation refused')
 }
 
-/** What the peer gate learns from the replica: revoked nodes (disconnected, refused) and the newest CRL. */
+/**
+ * What the peer gate learns from the replica: revoked nodes (disconnected, refused), admitted ones (they
+ * pass before their certificate arrives) and the newest CRL.
+ */
 function syncTrust(p2p: P2PNode, cluster: ClusterTable): void {
   const trust = p2p.trust()
   trust.setRevokedNodes(cluster.revokedNodes())
+  trust.setAdmittedNodes(cluster.admittedNodes())
   const crl = cluster.crl()
   if (crl !== undefined && crl.number > (trust.crl()?.number ?? 0)) void trust.offerCrl(crl.crlPem)
 }
