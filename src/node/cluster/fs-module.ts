@@ -149,8 +149,37 @@ export interface ForwardTls {
  * settings — to a metadata node (over HTTPS with `tls`).
  */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
+  return proxyRoutes(
+    cluster,
+    [
+      '/webhdfs/v1',
+      '/webhdfs/v1/*',
+      '/api/v1/fs/*',
+      '/api/v1/users',
+      '/api/v1/users/*',
+      '/api/v1/keys',
+      '/api/v1/keys/*',
+      '/api/v1/cluster/settings',
+      '/api/v1/cluster/settings/*',
+    ],
+    'fs',
+    tls,
+  )
+}
+
+/**
+ * Routes of `urls` (every method) forwarded to a live metadata node, its own zone first: the caller's
+ * credential travels as it came and the metadata node authenticates it (this node has refused bad
+ * credentials already). Registered in a scope of their own (they replace the content parsers).
+ */
+export function proxyRoutes(
+  cluster: ClusterClient,
+  urls: readonly string[],
+  tag: string,
+  tls?: ForwardTls,
+): ApiRoutes {
   return {
-    name: 'fs-proxy',
+    name: `${tag}-proxy`,
     register(app: FastifyInstance) {
       // What this node refuses itself (bad credentials, no metadata node) answers as the metadata node
       // would: a RemoteException on WebHDFS, the error body elsewhere.
@@ -164,21 +193,11 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
       app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
       const schema = {
         summary: 'Forwarded to a metadata node (this node holds no metadata replica)',
-        tags: ['fs'],
+        tags: [tag],
         response: { default: { description: 'the metadata node’s answer' } },
       }
       const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply, tls)
-      for (const url of [
-        '/webhdfs/v1',
-        '/webhdfs/v1/*',
-        '/api/v1/fs/*',
-        '/api/v1/users',
-        '/api/v1/users/*',
-        '/api/v1/keys',
-        '/api/v1/keys/*',
-        '/api/v1/cluster/settings',
-        '/api/v1/cluster/settings/*',
-      ]) {
+      for (const url of urls) {
         app.route({
           method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],
           url,
