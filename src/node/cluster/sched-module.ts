@@ -37,6 +37,7 @@ import {
   cryptoRng,
   decodeAd,
   interimJobAccess,
+  quotaCheck,
   jobLogsDir,
   realClock,
   webHdfsFiles,
@@ -146,7 +147,14 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           return jobs().get(id)
         }
         const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose })
-        queue = new JobQueue({ self, placer, view, clock, jobLookup })
+        // Who may do what, and each project's GPU-hour limit: the interim rule until projects land (then
+        // only `access` changes); usage is what the replicated state charged.
+        const access = interimJobAccess()
+        const quotaExhausted = quotaCheck(
+          (project) => access.quotaGpuHours(project),
+          (project) => jobs().usageGpuMs(project),
+        )
+        queue = new JobQueue({ self, placer, view, clock, jobLookup, quotaExhausted })
         reconciler = new Reconciler({
           self,
           clock,
@@ -156,7 +164,6 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           isPlacerLive: (n) =>
             n === self || membership.view().some((m) => m.id === n && m.liveness === 'alive'),
         })
-        const access = interimJobAccess()
         jobService = new JobService({
           self,
           propose,
@@ -165,6 +172,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           readBarrier: () => local.group.readBarrier(),
           isSuperuser: (c) => c.superuser === true,
           access,
+          quotaExhausted,
           // A script must be readable by its submitter now (the worker reads it as the submitter later).
           scriptProblem: async (caller, path, opts) => {
             const fs = components.services.fs
