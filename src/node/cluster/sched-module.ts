@@ -315,13 +315,16 @@ export function schedulerModule(): NodeModule<'scheduler'> {
               else {
                 void recoverRemoteWorker(w, remote!, logger, life.signal)
                 // No apply stream here: the jobs of this worker's tasks are read back on a timer, so a
-                // kill or a gang's failed task stops them within an interval.
+                // kill, a gang's failed task or a run marked lost stops them within an interval.
                 jobPoll = new Periodic({
                   intervalMs: JOB_POLL_INTERVAL_MS,
                   tick: async () => {
                     const ids = [...new Set(w.runningTasks().map((t) => t.jobId))]
                     if (ids.length === 0) return
-                    for (const job of await remote!.lookup(ids, life.signal)) w.onJobChange(job)
+                    const found = await remote!.lookup(ids, life.signal)
+                    for (const job of found) w.onJobChange(job)
+                    // Not shown: no task of it is here any more (re-queued elsewhere after a loss).
+                    for (const id of ids) if (!found.some((j) => j.id === id)) w.onJobGone(id)
                   },
                   onError: (err) => logger.debug({ err }, 'scheduler: reading this worker’s jobs failed'),
                 })
