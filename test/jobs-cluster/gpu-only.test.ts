@@ -14,6 +14,13 @@ import {
   type LoopbackNode,
 } from '../helpers/index.js'
 import { runJob } from '../../src/cli/job.js'
+import { SCHED_META_PROTOCOL } from '../../src/node/cluster/sched-meta.js'
+import { metaProto } from '../../src/meta/index.js'
+import { hopsd } from '../../src/proto/sched.js'
+import { startPlainNode } from '../trust/client.js'
+
+import sched = hopsd.sched
+import meta = metaProto.meta
 
 const GPUS_PER_WORKER = 2
 const LOGS = (owner: string, name: string, runId: string) =>
@@ -57,7 +64,7 @@ async function submit(via: LoopbackNode, spec: Record<string, unknown>): Promise
   return res.json().id as number
 }
 
-async function waitState(id: number, states: string[], via: LoopbackNode, timeoutMs = 60_000): Promise<any> {
+async function waitState(id: number, states: string[], via: LoopbackNode, timeoutMs = 120_000): Promise<any> {
   return waitFor(
     async () => {
       const res = await call(via, 'GET', `/api/v1/jobs/${id}`, 'alice')
@@ -169,7 +176,7 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
       const listed = (list.json().jobs as { id: number }[]).map((j) => j.id)
       for (const id of ids) expect(listed).toContain(id)
     }),
-    120_000,
+    240_000,
   )
 
   it(
@@ -213,7 +220,7 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
       expect(code, err.join('\n')).toBe(0)
       expect(out.join('')).toBe(expected)
     }),
-    90_000,
+    180_000,
   )
 
   it(
@@ -243,7 +250,56 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
         { timeoutMs: 30_000, intervalMs: 250, what: 'the task to get SIGTERM' },
       )
     }),
-    90_000,
+    180_000,
+  )
+
+  it(
+    "a key holder that is not the task's node can neither report, read, set up nor tear down the task through a metadata node",
+    track(async () => {
+      const id = await submit(metas()[0]!, { name: 'guarded', command: ['bash', '-c', 'echo up; sleep 600'] })
+      const running = await waitState(id, ['RUNNING'], metas()[0]!)
+      await waitFor(
+        async () => (await call(metas()[0]!, 'GET', `/api/v1/jobs/${id}/logs`, 'alice')).text.includes('up'),
+        { timeoutMs: 30_000, intervalMs: 250, what: 'the job to start' },
+      )
+      const target = metas()[1]!.handle.id
+      const plain = await startPlainNode(cluster.swarmKeyFile, cluster.seedAddrs(), [target])
+      try {
+        const ask = async (r: sched.ISchedMetaRequest) =>
+          plain.ask(target, SCHED_META_PROTOCOL, sched.SchedMetaRequest.encode(r).finish())
+        const attempt = running.attempts as number
+        // A report of the task's end, as if from its worker.
+        for (const command of [
+          { jobFinished: { jobId: id, attempt, rank: 0, exitCode: 0, startedMs: 1, endedMs: 2 } },
+          { markJobLost: { jobId: id, attempt, reason: 'forged' } },
+          { killJob: { jobId: id } },
+        ]) {
+          const a = await ask({ propose: { command: meta.Command.encode(command).finish() } })
+          expect(a.code, a.message).toBeUndefined()
+          const p = sched.SchedMetaReply.decode(a.reply!).propose!
+          expect(p.ok, JSON.stringify(command)).toBe(false)
+          expect(p.code).toBe('JOB_ACCESS_DENIED')
+        }
+        // Reads: the job is not shown to a node without a task of it.
+        const look = await ask({ lookup: { jobIds: [id] } })
+        expect(sched.SchedMetaReply.decode(look.reply!).jobs?.jobs ?? []).toHaveLength(0)
+        const mine = await ask({ running: {} })
+        expect(sched.SchedMetaReply.decode(mine.reply!).jobs?.jobs ?? []).toHaveLength(0)
+        // No credential of the owner for it.
+        const setup = await ask({ setup: { jobId: id, attempt, rank: 0 } })
+        expect(setup.code).toBe('JOB_STATE_CONFLICT')
+        const teardown = await ask({ teardown: { jobId: id, attempt, rank: 0, keyId: 'x' } })
+        expect(teardown.code).toBe('JOB_ACCESS_DENIED')
+      } finally {
+        await plain.stop()
+      }
+      const still = await waitState(id, ['RUNNING'], metas()[2]!)
+      expect(still.attempts).toBe(running.attempts)
+      const kill = await call(metas()[0]!, 'DELETE', `/api/v1/jobs/${id}`, 'alice')
+      expect(kill.status, kill.text).toBe(200)
+      await waitState(id, ['KILLED'], metas()[0]!, 30_000)
+    }),
+    180_000,
   )
 
   it(
