@@ -219,6 +219,14 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
       })
       expect(code, err.join('\n')).toBe(0)
       expect(out.join('')).toBe(expected)
+      // Followed (-f) through the gpu-only node: the same bytes, and it returns since the job ended.
+      const followed: string[] = []
+      const fcode = await runJob(
+        ['logs', '--addr', workers()[1]!.handle.url, '--user', 'alice', String(id), '-f'],
+        { out: (l) => followed.push(l), err: (l) => err.push(l) },
+      )
+      expect(fcode, err.join('\n')).toBe(0)
+      expect(followed.join('')).toBe(expected)
     }),
     180_000,
   )

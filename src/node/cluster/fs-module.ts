@@ -177,6 +177,8 @@ export function proxyRoutes(
   urls: readonly string[],
   tag: string,
   tls?: ForwardTls,
+  /** Silence after which a forwarded exchange is given up (default 60 s; longer for followed streams). */
+  idleMs?: number,
 ): ApiRoutes {
   return {
     name: `${tag}-proxy`,
@@ -196,7 +198,8 @@ export function proxyRoutes(
         tags: [tag],
         response: { default: { description: 'the metadata node’s answer' } },
       }
-      const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply, tls)
+      const handler = (req: FastifyRequest, reply: FastifyReply) =>
+        forward(cluster, req, reply, tls, idleMs ?? FORWARD_IDLE_MS)
       for (const url of urls) {
         app.route({
           method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],
@@ -216,6 +219,7 @@ async function forward(
   req: FastifyRequest,
   reply: FastifyReply,
   tls: ForwardTls | undefined,
+  idleMs: number,
 ): Promise<void> {
   const target = cluster.metadataTargets().find((n) => n.httpAddr !== '')
   if (target === undefined) throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet')
@@ -256,9 +260,7 @@ async function forward(
       ),
     )
     // A deadline on silence, and nothing left running when our client goes away.
-    upstream.setTimeout(FORWARD_IDLE_MS, () =>
-      upstream.destroy(new Error(`no answer within ${FORWARD_IDLE_MS} ms`)),
-    )
+    upstream.setTimeout(idleMs, () => upstream.destroy(new Error(`no answer within ${idleMs} ms`)))
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) upstream.destroy(new Error('the client went away'))
     })

@@ -69,6 +69,11 @@ export interface SchedulerNode {
 /** How often silent workers are dropped from the view, and the reconciler's leadership is checked. */
 const HOUSEKEEPING_INTERVAL_MS = 1_000
 const WORKER_STATE_FILE = 'sched-worker.json'
+/**
+ * A forwarded jobs request may stay silent this long: a followed log (`follow=true`) sends nothing while
+ * its job prints nothing, and ends after this much silence through a node without a replica.
+ */
+const JOBS_FORWARD_IDLE_MS = 30 * 60_000
 /** How often a worker without a replica reads back the jobs of its tasks (kills, gang failures). */
 const JOB_POLL_INTERVAL_MS = 1_000
 /** The READ bit of an access check (r--). */
@@ -396,7 +401,9 @@ function jobsProxyRoutes(
     async register(app) {
       gpusRoutes({ view, clock }).register(app)
       await app.register(async (scope) =>
-        proxyRoutes(cluster, ['/api/v1/jobs', '/api/v1/jobs/*'], 'jobs', tls).register(scope),
+        proxyRoutes(cluster, ['/api/v1/jobs', '/api/v1/jobs/*'], 'jobs', tls, JOBS_FORWARD_IDLE_MS).register(
+          scope,
+        ),
       )
     },
   }
