@@ -21,6 +21,16 @@ export type AuditKind =
   | 'token.cancel'
   | 'certificate.issue'
   | 'admin.operation'
+  | 'project.create'
+  | 'project.delete'
+  | 'project.member.add'
+  | 'project.member.remove'
+  | 'project.role.change'
+  | 'project.dataset.create'
+  | 'project.dataset.delete'
+  | 'project.share'
+  | 'project.unshare'
+  | 'project.quota'
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'auth.failure',
@@ -36,6 +46,16 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'token.cancel',
   'certificate.issue',
   'admin.operation',
+  'project.create',
+  'project.delete',
+  'project.member.add',
+  'project.member.remove',
+  'project.role.change',
+  'project.dataset.create',
+  'project.dataset.delete',
+  'project.share',
+  'project.unshare',
+  'project.quota',
 ]
 
 export interface AuditEvent {

@@ -146,7 +146,7 @@ export interface ForwardTls {
 
 /**
  * Forwards the routes a node without a replica cannot serve — file system, users, keys, cluster
- * settings — to a metadata node (over HTTPS with `tls`).
+ * settings, projects — to a metadata node (over HTTPS with `tls`).
  */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
   return {
@@ -178,6 +178,8 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
         '/api/v1/keys/*',
         '/api/v1/cluster/settings',
         '/api/v1/cluster/settings/*',
+        '/api/v1/projects',
+        '/api/v1/projects/*',
       ]) {
         app.route({
           method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],

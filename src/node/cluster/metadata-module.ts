@@ -21,7 +21,8 @@ import {
   type RaftLogger,
 } from '../../consensus/index.js'
 import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
-import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
+import { namespaceAndBlockModules, namespaceModule, type Namespace } from '../../fs/index.js'
+import { projectsModule, type ProjectStore } from '../../projects/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { jobsModule } from '../../scheduler/index.js'
 import { hopsd } from '../../proto/cluster.js'
@@ -93,9 +94,11 @@ export function metadataModule(): NodeModule<'metadata'> {
       const membership = requireService(components, 'membership')
       const selfId = identity.id
 
+      let namespace: Namespace | undefined
       const stateMachine = createMetaStateMachine({
         modules: [
-          ...namespaceAndBlockModules(namespaceModule()),
+          ...namespaceAndBlockModules((store) => (namespace = namespaceModule()(store))),
+          projectsModule(() => namespace!),
           clusterModule(),
           authModule(),
           jobsModule(),
@@ -105,6 +108,8 @@ export function metadataModule(): NodeModule<'metadata'> {
       })
       const cluster = stateMachine.module<ClusterTable>('cluster')
       const authStore = stateMachine.module<AuthStore>('auth')
+      const projectStore = stateMachine.module<ProjectStore>('projects')
+      authStore.attachProjectMembership((project, user) => void projectStore.requireMember(project, user))
       const members = (): string[] => {
         if (group === undefined) return []
         const st = group.status()
