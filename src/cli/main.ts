@@ -6,6 +6,7 @@ import { jobHelp, runJob } from './job.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
+import { projectHelp, runProject } from './project.js'
 import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
 import { runStatus, statusHelp } from './status.js'
@@ -23,6 +24,7 @@ export function mainHelp(): string {
     '  keygen    print a new swarm key: hopsd keygen > swarm.key',
     '  user      users of the cluster: add, ls, rm (see hopsd user --help)',
     '  key       API keys: create, ls, revoke (see hopsd key --help)',
+    '  project   projects: create, ls, rm, member, dataset, share, quota (see hopsd project --help)',
     '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
@@ -38,6 +40,8 @@ export function mainHelp(): string {
     userHelp(),
     '',
     keyHelp(),
+    '',
+    projectHelp(),
     '',
     jobHelp(),
   ].join('\n')
@@ -60,6 +64,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runKey(rest, io)
     case 'job':
       return runJob(rest, io)
+    case 'project':
+      return runProject(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(
@@ -87,7 +93,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, job, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, project, job, version)`,
             ),
       )
   }
