@@ -11,10 +11,12 @@
  *    a project-scoped key.
  */
 import { execFile } from 'node:child_process'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { REPO_ROOT, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
+import { main } from '../../src/cli/main.js'
+import { makeTempDir, REPO_ROOT, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
 import { CLUSTER_TEST_TIMEOUT_MS, useCluster } from '../cluster/harness.js'
 import { pythonEnv } from '../helpers/tools.js'
 import { call, type Answer, type CallOpts } from '../trust/client.js'
@@ -497,28 +499,36 @@ describe.sequential('projects on a secure cluster', { timeout: CLUSTER_TEST_TIME
 
   it('the same person in a and b moves no data between them with either credential', async () => {
     const n = metas[1]!
-    // carol@a reads a, but writes nothing into b; carol@b writes b, but reads nothing of a.
-    const readA = await webhdfs(n, 'GET', '/Projects/a/d/f.txt', 'op=OPEN', as('carol@a'))
+    // carol@a reads a, but writes nothing into b; carol@b writes b, but reads nothing of a (Resources
+    // is not shared with b).
+    const put = await call(url(n), 'PUT', '/api/v1/fs/files?path=/Projects/a/Resources/r.txt', {
+      ...as('alice@a'),
+      body: 'a-only',
+    })
+    expect(put.status, put.text).toBe(201)
+    const readA = await webhdfs(n, 'GET', '/Projects/a/Resources/r.txt', 'op=OPEN', as('carol@a'))
     expect(readA.status).toBe(200)
     const intoB = await call(url(n), 'PUT', '/api/v1/fs/files?path=/Projects/b/Resources/copy.txt', {
       ...as('carol@a'),
       body: readA.text,
     })
     expect(intoB.status).toBe(403)
-    expect((await webhdfs(n, 'GET', '/Projects/a/d/f.txt', 'op=OPEN', as('carol@b'))).status).toBe(403)
+    expect((await webhdfs(n, 'GET', '/Projects/a/Resources/r.txt', 'op=OPEN', as('carol@b'))).status).toBe(
+      403,
+    )
     const mv = await webhdfs(
       n,
       'PUT',
-      '/Projects/a/d/f.txt',
-      'op=RENAME&destination=/Projects/b/Resources/f.txt',
+      '/Projects/a/Resources/r.txt',
+      'op=RENAME&destination=/Projects/b/Resources/r.txt',
       as('carol@a'),
     )
     expect(mv.status).toBe(403)
     const mvB = await webhdfs(
       n,
       'PUT',
-      '/Projects/a/d/f.txt',
-      'op=RENAME&destination=/Projects/b/Resources/f.txt',
+      '/Projects/a/Resources/r.txt',
+      'op=RENAME&destination=/Projects/b/Resources/r.txt',
       as('carol@b'),
     )
     expect(mvB.status).toBe(403)
@@ -594,32 +604,48 @@ describe.sequential('projects on a secure cluster', { timeout: CLUSTER_TEST_TIME
   })
 
   it('hopsd project: create, ls, member, dataset, share, rm; refusals are one line and exit 1', async () => {
-    const env = { HOPSD_KEY: key['bob'] }
-    const addr = ['--addr', url(metas[1]!)]
-    const hopsd = (...args: string[]) => runHopsd(['project', ...args, ...addr], { env, timeoutMs: 120_000 })
-    const made = await hopsd('create', 'cli')
-    expect(made.code, made.stderr).toBe(0)
-    expect(made.stdout).toMatch(/created project cli/)
-    expect((await hopsd('member', 'add', 'cli', 'eve', '--role', 'DATA_SCIENTIST')).stdout).toMatch(
-      /added eve to cli as DATA_SCIENTIST/,
-    )
-    expect((await hopsd('dataset', 'create', 'cli', 'raw', '--sensitive')).stdout).toMatch(/sensitive/)
-    expect((await hopsd('share', 'cli', 'raw', 'b', '--access', 'write')).stdout).toMatch(
-      /\/Projects\/b\/cli::raw/,
-    )
-    const ls = await hopsd('ls', 'cli')
-    expect(ls.code, ls.stderr).toBe(0)
-    expect(ls.stdout).toMatch(/raw\s+yes\s+b\(write\)/)
-    expect(ls.stdout).toMatch(/eve\s+DATA_SCIENTIST/)
-    expect((await hopsd('share', 'cli', 'raw', 'b', '--remove')).code).toBe(0)
-    const bad = await hopsd('create', 'Bad')
-    expect(bad.code).toBe(1)
-    expect(bad.stderr).toMatch(/^hopsd: project create: .*\[INVALID_PROJECT_NAME\]\n$/)
-    const noConfirm = await hopsd('rm', 'cli')
-    expect(noConfirm.code).toBe(1)
-    expect(noConfirm.stderr).toMatch(/CONFIRM_REQUIRED/)
-    expect((await hopsd('rm', 'cli', '--confirm', 'cli')).code).toBe(0)
-    expect((await hopsd('ls')).stdout).not.toMatch(/\bcli\b/)
+    const dir = makeTempDir('hopsd-project-cli-')
+    try {
+      const keyFile = join(dir, 'bob.key')
+      writeFileSync(keyFile, key['bob'] + '\n', { mode: 0o600 })
+      const addr = ['--addr', url(metas[1]!), '--key', keyFile]
+      // The binary dispatches `project` (one spawn: tsx is slow on a loaded host); the rest runs the same
+      // CLI code in this process, against the same daemons.
+      const made = await runHopsd(['project', 'create', 'cli', ...addr], { timeoutMs: 120_000 })
+      expect(made.code, made.stderr).toBe(0)
+      expect(made.stdout).toMatch(/created project cli/)
+      const hopsd = async (...args: string[]) => {
+        const out: string[] = []
+        const err: string[] = []
+        const code = await main(['project', ...args, ...addr], {
+          out: (l) => out.push(l),
+          err: (l) => err.push(l),
+        })
+        return { code, stdout: out.join('\n'), stderr: err.join('\n') }
+      }
+      expect((await hopsd('member', 'add', 'cli', 'eve', '--role', 'DATA_SCIENTIST')).stdout).toMatch(
+        /added eve to cli as DATA_SCIENTIST/,
+      )
+      expect((await hopsd('dataset', 'create', 'cli', 'raw', '--sensitive')).stdout).toMatch(/sensitive/)
+      expect((await hopsd('share', 'cli', 'raw', 'b', '--access', 'write')).stdout).toMatch(
+        /\/Projects\/b\/cli::raw/,
+      )
+      const ls = await hopsd('ls', 'cli')
+      expect(ls.code, ls.stderr).toBe(0)
+      expect(ls.stdout).toMatch(/raw\s+yes\s+b\(write\)/)
+      expect(ls.stdout).toMatch(/eve\s+DATA_SCIENTIST/)
+      expect((await hopsd('share', 'cli', 'raw', 'b', '--remove')).code).toBe(0)
+      const bad = await hopsd('create', 'Bad')
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).toMatch(/^hopsd: project create: .*\[INVALID_PROJECT_NAME\]$/)
+      const noConfirm = await hopsd('rm', 'cli')
+      expect(noConfirm.code).toBe(1)
+      expect(noConfirm.stderr).toMatch(/CONFIRM_REQUIRED/)
+      expect((await hopsd('rm', 'cli', '--confirm', 'cli')).code).toBe(0)
+      expect((await hopsd('ls')).stdout).not.toMatch(/\bcli\b/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it(
