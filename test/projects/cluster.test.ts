@@ -15,7 +15,7 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.js'
+import { runProject } from '../../src/cli/project.js'
 import { makeTempDir, REPO_ROOT, runHopsd, waitFor, type NodeHandle } from '../helpers/index.js'
 import { CLUSTER_TEST_TIMEOUT_MS, useCluster } from '../cluster/harness.js'
 import { pythonEnv } from '../helpers/tools.js'
@@ -59,10 +59,17 @@ describe.sequential('projects on a secure cluster', { timeout: CLUSTER_TEST_TIME
       c.guard(async () => {
         await pythonEnv()
         const started = await c.startMany(
-          [{ zone: 'z1' }, { zone: 'z2' }, { zone: 'z3' }, { zone: 'z1', roles: ['datanode'] }].map((s) => ({
-            ...s,
-            roles: s.roles ?? ['metadata', 'datanode'],
-          })),
+          [
+            // One GPU worker (declared), so that job submissions get as far as the project's GPU-hour quota.
+            {
+              zone: 'z1',
+              roles: ['metadata', 'datanode', 'gpu'],
+              extraArgs: ['--gpus', 'declared:1:T4:16000'],
+            },
+            { zone: 'z2' },
+            { zone: 'z3' },
+            { zone: 'z1', roles: ['datanode'] },
+          ].map((s) => ({ ...s, roles: s.roles ?? ['metadata', 'datanode'] })),
           { bootstrapExpect: 3 },
         )
         metas = started.slice(0, 3)
@@ -603,6 +610,81 @@ describe.sequential('projects on a secure cluster', { timeout: CLUSTER_TEST_TIME
     ).toBe(200)
   })
 
+  it('quotas: file count and storage on /Projects/<name> leave nothing half-written; GPU-hours refuse jobs; usage shown', async () => {
+    const n = metas[1]!
+    expect(
+      (await call(url(n), 'POST', '/api/v1/projects', as('alice', { body: { name: 'q' } }))).status,
+    ).toBe(201)
+    // Not for Data Owners: admins set quotas.
+    const mine = await call(
+      url(n),
+      'PUT',
+      '/api/v1/projects/q/quota',
+      as('alice', { body: { storageBytes: 1, fileCount: 1, gpuHours: 1 } }),
+    )
+    expect(mine.status).toBe(403)
+    const before = (await call(url(n), 'GET', '/api/v1/projects/q', as('alice'))).json().quota
+    expect(before.fileCount).toEqual({ used: 6, quota: -1 }) // the project directory and its 5 datasets
+    const set = await call(
+      url(n),
+      'PUT',
+      '/api/v1/projects/q/quota',
+      as('admin', { body: { storageBytes: 1_000_000, fileCount: 9, gpuHours: 0 } }),
+    )
+    expect(set.status, set.text).toBe(200)
+    expect(set.json().quota.storageBytes.quota).toBe(1_000_000)
+    const put = (path: string, body: string | Buffer) =>
+      call(url(n), 'PUT', `/api/v1/fs/files?path=${path}`, { ...as('alice', { project: 'q' }), body })
+    // Three names fit (6 + 3 = 9); the fourth is refused and not there.
+    for (const i of [1, 2, 3]) expect((await put(`/Projects/q/Resources/f${i}`, 'x')).status).toBe(201)
+    const fourth = await put('/Projects/q/Resources/f4', 'x')
+    expect(fourth.status).toBe(403)
+    expect(fourth.json().error.code).toBe('NS_QUOTA_EXCEEDED')
+    expect(
+      (await webhdfs(n, 'GET', '/Projects/q/Resources/f4', 'op=GETFILESTATUS', as('admin'))).status,
+    ).toBe(404)
+    // A large file over the storage quota (2 MiB × replication against 1 MB) fails and leaves no file.
+    await call(
+      url(n),
+      'PUT',
+      '/api/v1/projects/q/quota',
+      as('admin', { body: { storageBytes: 1_000_000, fileCount: 100, gpuHours: 0 } }),
+    )
+    const big = await webhdfs(n, 'PUT', '/Projects/q/Resources/big.bin', 'op=CREATE', {
+      ...as('alice', { project: 'q' }),
+      body: Buffer.alloc(2 * 1024 * 1024, 7),
+    })
+    expect(big.status, big.text).toBeGreaterThanOrEqual(400)
+    expect(big.text).toMatch(/DSQuotaExceeded|DS_QUOTA_EXCEEDED|quota/i)
+    await waitFor(
+      async () =>
+        (await webhdfs(n, 'GET', '/Projects/q/Resources/big.bin', 'op=GETFILESTATUS', as('admin'))).status ===
+        404,
+      { timeoutMs: 30_000, what: 'the failed write removed' },
+    )
+    const after = (await call(url(metas[2]!), 'GET', '/api/v1/projects/q', as('alice'))).json().quota
+    expect(after.fileCount.used).toBe(9)
+    expect(after.storageBytes.used).toBeLessThan(1_000_000)
+    expect(after.gpuHours).toEqual({ used: 0, quota: 0 })
+    // GPU-hours: a quota of 0 refuses the project's jobs (the worker's GPU is in the view first).
+    await waitFor(
+      async () => (await call(url(metas[0]!), 'GET', '/api/v1/gpus', as('admin'))).json().nodes.length === 1,
+      {
+        timeoutMs: 60_000,
+        what: 'the GPU worker in the view',
+      },
+    )
+    const job = await call(
+      url(metas[0]!),
+      'POST',
+      '/api/v1/jobs',
+      as('alice', { body: { project: 'q', name: 't', command: ['true'], gpus: 1 } }),
+    )
+    expect(job.status, job.text).toBe(403)
+    expect(job.json().error.code).toBe('QUOTA_EXHAUSTED')
+    expect(job.json().error.message).toMatch(/GPU-hours/)
+  })
+
   it('hopsd project: create, ls, member, dataset, share, rm; refusals are one line and exit 1', async () => {
     const dir = makeTempDir('hopsd-project-cli-')
     try {
@@ -617,7 +699,7 @@ describe.sequential('projects on a secure cluster', { timeout: CLUSTER_TEST_TIME
       const hopsd = async (...args: string[]) => {
         const out: string[] = []
         const err: string[] = []
-        const code = await main(['project', ...args, ...addr], {
+        const code = await runProject([...args, ...addr], {
           out: (l) => out.push(l),
           err: (l) => err.push(l),
         })

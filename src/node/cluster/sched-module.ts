@@ -22,6 +22,7 @@ import { jobsRoutes, type ApiRoutes } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createGpuInventory, systemClock, type GpuInventory, type GpuSnapshot } from '../../gpu/index.js'
 import { Periodic } from '../../lib/index.js'
+import type { ProjectStore } from '../../projects/index.js'
 import {
   ADS_TOPIC,
   JobQueue,
@@ -36,6 +37,7 @@ import {
   decodeAd,
   interimJobAccess,
   jobLogsDir,
+  quotaCheck,
   realClock,
   webHdfsFiles,
   type GpuDevice,
@@ -129,8 +131,17 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           await local.group.readBarrier()
           return jobs().get(id)
         }
-        const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose })
-        queue = new JobQueue({ self, placer, view, clock, jobLookup })
+        // The project's GPU-hour quota (src/projects, PUT /api/v1/projects/:name/quota) against the GPU
+        // time the jobs module charged it: over it, the project's jobs wait and new ones are refused.
+        const quotaExhausted = quotaCheck(
+          (project) => {
+            const q = sm.module<ProjectStore>('projects').project(project)?.gpuHoursQuota
+            return q === undefined || q < 0 ? undefined : q
+          },
+          (project) => jobs().usageGpuMs(project),
+        )
+        const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose, quotaExhausted })
+        queue = new JobQueue({ self, placer, view, clock, jobLookup, quotaExhausted })
         reconciler = new Reconciler({
           self,
           clock,
@@ -149,6 +160,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           readBarrier: () => local.group.readBarrier(),
           isSuperuser: (c) => c.superuser === true,
           access,
+          quotaExhausted,
           // A script must be readable by its submitter now (the worker reads it as the submitter later).
           scriptProblem: async (caller, path, opts) => {
             const fs = components.services.fs
