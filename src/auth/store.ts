@@ -142,13 +142,14 @@ export class AuthStore implements MetaModule {
     this.#meta = store.table('auth.meta', protoCodec<{ value: number }>(pb.Counter))
   }
 
-  #projectMember: ((project: string, user: string) => void) | undefined
+  #projectMember: ((project: string, user: string, isSuperuser: boolean) => void) | undefined
 
   /**
    * Set once by the projects module: throws (a CommandRejected) unless `user` is a member of `project`,
-   * so that a key acting in a project is made only for its members — by themselves or by admins.
+   * so that a key acting in a project is made only for its members — by themselves or by admins. (A
+   * project that does not exist: admins only, as the job runtime's keys for a project label.)
    */
-  attachProjectMembership(check: (project: string, user: string) => void): void {
+  attachProjectMembership(check: (project: string, user: string, isSuperuser: boolean) => void): void {
     this.#projectMember = check
   }
 
@@ -329,7 +330,7 @@ export class AuthStore implements MetaModule {
     if ((op.project ?? '') !== '') {
       // A key acting in a project is for a member of it (the projects module answers); without that
       // module only admins make them.
-      if (this.#projectMember !== undefined) this.#projectMember(op.project!, user)
+      if (this.#projectMember !== undefined) this.#projectMember(op.project!, user, ctx.isSuperuser)
       else if (!ctx.isSuperuser)
         throw new AuthError('AUTH_LIMIT', 'keys acting in a project are created by an admin here')
     }

@@ -169,15 +169,19 @@ export class ProjectStore implements MetaModule {
     return [...(this.#byUser.get(user) ?? [])].sort()
   }
 
-  /** PROJECT_NOT_FOUND unless `user` is a member of `project` (keys acting in a project need it). */
-  requireMember(project: string, user: string): MemberRecord {
-    const m = this.member(project, user)
-    if (m === undefined)
-      throw new ProjectError(
-        'PROJECT_NOT_FOUND',
-        `${user} is not a member of a project ${JSON.stringify(project)}`,
-      )
-    return m
+  /**
+   * Whether a key of `user` may act in `project`: PROJECT_NOT_FOUND unless `user` is a member of it. A
+   * project that does not exist is for admins only (the job runtime makes task keys for a job's project
+   * label; such a principal reaches nothing under /Projects, see rules.ts).
+   */
+  requireKeyProject(project: string, user: string, isSuperuser: boolean): void {
+    if (this.project(project) === undefined) {
+      if (isSuperuser) return
+    } else if (this.member(project, user) !== undefined) return
+    throw new ProjectError(
+      'PROJECT_NOT_FOUND',
+      `${user} is not a member of a project ${JSON.stringify(project)}`,
+    )
   }
 
   member(project: string, user: string): MemberRecord | undefined {

@@ -109,7 +109,9 @@ export function metadataModule(): NodeModule<'metadata'> {
       const cluster = stateMachine.module<ClusterTable>('cluster')
       const authStore = stateMachine.module<AuthStore>('auth')
       const projectStore = stateMachine.module<ProjectStore>('projects')
-      authStore.attachProjectMembership((project, user) => void projectStore.requireMember(project, user))
+      authStore.attachProjectMembership((project, user, su) =>
+        projectStore.requireKeyProject(project, user, su),
+      )
       const members = (): string[] => {
         if (group === undefined) return []
         const st = group.status()
