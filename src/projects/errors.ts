@@ -12,6 +12,11 @@ export const PROJECT_ERRORS = {
     description:
       'A project or dataset name outside [a-z][a-z0-9_]{0,62}, or with "__" inside (names become path segments and Kafka prefixes); "::" names a shared dataset and is never a name.',
   },
+  INVALID_PROJECT_REQUEST: {
+    httpStatus: 400,
+    description:
+      "A member's user name or role, a share's access, or a quota value that is not allowed (roles: DATA_OWNER, DATA_SCIENTIST; access: read, write; quotas: positive, or -1 for none).",
+  },
   PROJECT_NOT_FOUND: {
     httpStatus: 404,
     description: 'No such project, or the caller is not a member of it (a non-member learns nothing of it).',

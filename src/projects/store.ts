@@ -302,12 +302,12 @@ export class ProjectStore implements MetaModule {
     const user = op.user ?? ''
     if (!USER_RE.test(user))
       throw new ProjectError(
-        'INVALID_PROJECT_NAME',
+        'INVALID_PROJECT_REQUEST',
         'a user name is 1..64 characters of [A-Za-z0-9._-], starting with a letter or _',
       )
     const role = op.role as ProjectRole
     if (!ROLES.includes(role))
-      throw new ProjectError('INVALID_PROJECT_NAME', `a role is one of ${ROLES.join(', ')}`)
+      throw new ProjectError('INVALID_PROJECT_REQUEST', `a role is one of ${ROLES.join(', ')}`)
     const prev = this.member(project, user)
     if (prev === undefined) {
       if (this.members(project).length >= MEMBERS_PER_PROJECT_MAX)
@@ -400,7 +400,7 @@ export class ProjectStore implements MetaModule {
     if (!this.#projects.has(target)) throw new ProjectError('PROJECT_NOT_FOUND', `no project ${target}`)
     const access = op.access as ShareAccess
     if (access !== 'read' && access !== 'write')
-      throw new ProjectError('SHARE_REFUSED', 'access is "read" or "write"')
+      throw new ProjectError('INVALID_PROJECT_REQUEST', 'access is "read" or "write"')
     const prev = this.share(project, dataset, target)
     if (prev === undefined && this.sharesOf(project, dataset).length >= SHARES_PER_DATASET_MAX)
       throw new ProjectError(
@@ -446,9 +446,9 @@ export class ProjectStore implements MetaModule {
       ['fileCount', files],
     ] as const)
       if (!Number.isSafeInteger(v) || (v < 1 && v !== -1))
-        throw new ProjectError('INVALID_PROJECT_NAME', `${what} is a positive integer, or -1 for none`)
+        throw new ProjectError('INVALID_PROJECT_REQUEST', `${what} is a positive integer, or -1 for none`)
     if (!Number.isFinite(gpuHours) || (gpuHours < 0 && gpuHours !== -1))
-      throw new ProjectError('INVALID_PROJECT_NAME', 'gpuHours is a non-negative number, or -1 for none')
+      throw new ProjectError('INVALID_PROJECT_REQUEST', 'gpuHours is a non-negative number, or -1 for none')
     this.namespace().asSystem(ctx).setQuota(projectPath(project), files, storage)
     this.#projects.put(project, { ...p, gpuHoursQuota: gpuHours })
     return { project }

@@ -128,6 +128,21 @@ describe('projects (one replica)', () => {
     expect(await outcome(fs.setPermission(user('carol', 'a'), '/Projects/a/d/f.txt', 0o600))).toBe('allow')
   })
 
+  it('keys acting in a project: members only; a project label that is no project: admins only', async () => {
+    const { store, projects } = await world()
+    expect(() => store().requireKeyProject('a', 'carol', false)).not.toThrow()
+    expect(() => store().requireKeyProject('a', 'eve', false)).toThrow(/not a member/)
+    expect(() => store().requireKeyProject('a', 'eve', true)).toThrow(/not a member/)
+    expect(() => store().requireKeyProject('demo', 'eve', true)).not.toThrow()
+    expect(() => store().requireKeyProject('demo', 'eve', false)).toThrow(/not a member/)
+    expect(await outcome(projects.setMember(user('alice'), 'a', 'eve', 'OWNER' as never))).toBe(
+      'INVALID_PROJECT_REQUEST',
+    )
+    expect(await outcome(projects.setMember(user('alice'), 'a', 'e/ve', 'DATA_OWNER'))).toBe(
+      'INVALID_PROJECT_REQUEST',
+    )
+  })
+
   it('files made by a project-user are owned by <project>__<user>', async () => {
     const { fs } = await world()
     expect((await fs.stat(ADMIN, '/Projects/a/d/f.txt')).owner).toBe('a__alice')

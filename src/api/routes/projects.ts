@@ -402,9 +402,9 @@ export function projectsRoutes(deps: ProjectsRoutesDeps): ApiRoutes {
               required: ['storageBytes', 'fileCount', 'gpuHours'],
               additionalProperties: false,
               properties: {
-                storageBytes: { type: 'integer', minimum: -1 },
-                fileCount: { type: 'integer', minimum: -1 },
-                gpuHours: { type: 'number', minimum: -1 },
+                storageBytes: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER },
+                fileCount: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER },
+                gpuHours: { type: 'number', minimum: -1, maximum: 1e12 },
               },
             },
             response: { 200: projectSchema, ...errors },
