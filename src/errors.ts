@@ -23,6 +23,7 @@ import { FS_ERRORS } from './fs/errors.js'
 import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
+import { PROJECT_ERRORS } from './projects/errors.js'
 import { SERVING_ERRORS } from './serving/errors.js'
 import { SCHED_ERRORS } from './scheduler/errors.js'
 
@@ -158,6 +159,7 @@ export const ERROR_TABLE = joinTables(
   ADMISSION_ERRORS,
   SERVING_ERRORS,
   SCHED_ERRORS,
+  PROJECT_ERRORS,
 )
 
 export type ErrorCode = keyof typeof ERROR_TABLE

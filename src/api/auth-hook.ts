@@ -29,6 +29,10 @@ import {
   requireAdmin,
 } from '../auth/index.js'
 import { HopsError } from '../errors.js'
+import { checkProjectName, ProjectError } from '../projects/index.js'
+
+/** The header that makes a request act as its user within one project (a project-user principal). */
+export const PROJECT_HEADER = 'x-hopsd-project'
 
 /**
  * What a route needs:
@@ -83,7 +87,13 @@ const CREDENTIAL_FAILURES = new Set([
   'SIMPLE_AUTH_DISABLED',
 ])
 /** Codes that are permission denials (audited as access.denied). */
-const DENIALS = new Set(['ACCESS_DENIED', 'SUPERUSER_REQUIRED', 'TOKEN_INVALID', 'KEY_NOT_FOUND'])
+const DENIALS = new Set([
+  'ACCESS_DENIED',
+  'SUPERUSER_REQUIRED',
+  'TOKEN_INVALID',
+  'KEY_NOT_FOUND',
+  'PROJECT_ACCESS_DENIED',
+])
 
 /** The principal of a request, or 401 UNAUTHENTICATED: for routes whose `config.auth` is `optional`. */
 export function callerOf(request: FastifyRequest): Principal {
@@ -143,7 +153,7 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
       // The node could not check now (no metadata node, a barrier timed out): the client may retry.
       throw new HopsError('UNAVAILABLE', `cannot authenticate now: ${(err as Error).message}`, { cause: err })
     }
-    request.caller = principal
+    request.caller = principal === undefined ? undefined : actingIn(request, principal)
     if (need === 'caller' && principal === undefined) throw new AuthError('UNAUTHENTICATED')
     if (need === 'admin') {
       if (principal === undefined) throw new AuthError('UNAUTHENTICATED')
@@ -163,6 +173,30 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
     const kind = request.auditKind ?? request.routeOptions.config?.audit
     if (kind !== undefined && reply.statusCode < 400) record(auth, request, kind, 'allow', '', '')
   })
+}
+
+/**
+ * The principal as the request asks to act: within the project named by X-Hopsd-Project (or, on
+ * WebHDFS, the parameter `project=`) next to the user's own credential. A credential bound to a project
+ * (a project key) acts in that one only. Membership is not checked here: file access and the projects
+ * routes decide it from the replicated state on every request.
+ */
+function actingIn(request: FastifyRequest, principal: Principal): Principal {
+  const header = request.headers[PROJECT_HEADER]
+  let wanted = typeof header === 'string' ? header : undefined
+  if (wanted === undefined && request.url.startsWith('/webhdfs/v1')) {
+    const v = param((request.query ?? {}) as Query, 'project')
+    if (v !== undefined && v !== '') wanted = v
+  }
+  if (wanted === undefined) return principal
+  checkProjectName(wanted, 'project')
+  const bound = principal.project ?? ''
+  if (bound !== '' && bound !== wanted)
+    throw new ProjectError(
+      'PROJECT_ACCESS_DENIED',
+      `the credential acts in project ${bound}: it cannot act in project ${wanted}`,
+    )
+  return bound === wanted ? principal : { ...principal, project: wanted }
 }
 
 function record(
@@ -272,6 +306,8 @@ export function forwardedCredentials(request: FastifyRequest): ForwardedCredenti
   const query: Record<string, string> = {}
   if (typeof request.headers.authorization === 'string')
     headers['authorization'] = request.headers.authorization
+  const project = request.headers[PROJECT_HEADER]
+  if (typeof project === 'string') headers[PROJECT_HEADER] = project
   if (c.delegation !== undefined) query['delegation'] = c.delegation
   if (c.userName !== undefined) query['user.name'] = c.userName
   return { headers, query }

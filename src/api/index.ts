@@ -19,7 +19,7 @@ export {
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
 export { createNodeHttp, type NodeHttp, type NodeHttpInit } from './node-http.js'
 export { toRemoteException, type RemoteExceptionBody } from './remote-exception.js'
-export { callerOf, credentialsOf, type ApiAuth, type RouteAuth } from './auth-hook.js'
+export { callerOf, credentialsOf, PROJECT_HEADER, type ApiAuth, type RouteAuth } from './auth-hook.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
 export {
@@ -46,3 +46,4 @@ export { createWriteTokens, type WriteGrant, type WriteTokens } from './routes/w
 export { blockRoutes } from './routes/blocks.js'
 export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
 export { jobsRoutes, gpusRoutes, type JobsRoutesDeps, type GpusRoutesDeps } from './routes/jobs.js'
+export { projectsRoutes, type ProjectsRoutesDeps } from './routes/projects.js'

@@ -25,6 +25,16 @@ export type AuditKind =
   | 'node.revoke'
   | 'join-token.create'
   | 'join-token.delete'
+  | 'project.create'
+  | 'project.delete'
+  | 'project.member.add'
+  | 'project.member.remove'
+  | 'project.role.change'
+  | 'project.dataset.create'
+  | 'project.dataset.delete'
+  | 'project.share'
+  | 'project.unshare'
+  | 'project.quota'
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'auth.failure',
@@ -44,6 +54,16 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'node.revoke',
   'join-token.create',
   'join-token.delete',
+  'project.create',
+  'project.delete',
+  'project.member.add',
+  'project.member.remove',
+  'project.role.change',
+  'project.dataset.create',
+  'project.dataset.delete',
+  'project.share',
+  'project.unshare',
+  'project.quota',
 ]
 
 export interface AuditEvent {

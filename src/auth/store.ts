@@ -142,6 +142,17 @@ export class AuthStore implements MetaModule {
     this.#meta = store.table('auth.meta', protoCodec<{ value: number }>(pb.Counter))
   }
 
+  #projectMember: ((project: string, user: string, isSuperuser: boolean) => void) | undefined
+
+  /**
+   * Set once by the projects module: throws (a CommandRejected) unless `user` is a member of `project`,
+   * so that a key acting in a project is made only for its members — by themselves or by admins. (A
+   * project that does not exist: admins only, as the job runtime's keys for a project label.)
+   */
+  attachProjectMembership(check: (project: string, user: string, isSuperuser: boolean) => void): void {
+    this.#projectMember = check
+  }
+
   // ---- queries (this replica)
 
   user(name: string): UserRecord | undefined {
@@ -316,11 +327,13 @@ export class AuthStore implements MetaModule {
     const id = op.id ?? ''
     if (!ctx.isSuperuser && user !== cmd.user)
       throw new AuthError('KEY_NOT_FOUND', `${cmd.user} may create keys for itself only, not for ${user}`)
-    if ((op.project ?? '') !== '' && !ctx.isSuperuser)
-      throw new AuthError(
-        'AUTH_LIMIT',
-        'keys acting in a project are created by an admin (until projects check membership)',
-      )
+    if ((op.project ?? '') !== '') {
+      // A key acting in a project is for a member of it (the projects module answers); without that
+      // module only admins make them.
+      if (this.#projectMember !== undefined) this.#projectMember(op.project!, user, ctx.isSuperuser)
+      else if (!ctx.isSuperuser)
+        throw new AuthError('AUTH_LIMIT', 'keys acting in a project are created by an admin here')
+    }
     const u = this.#users.get(user)
     if (u === undefined) throw new AuthError('USER_NOT_FOUND', `no user ${JSON.stringify(user)}`)
     if (u.disabled) throw new AuthError('USER_DISABLED', `user ${user} is disabled`)

@@ -18,7 +18,7 @@ export function keyHelp(): string {
       ['--user NAME', 'the user the key acts as (admins: anyone; users: themselves)'],
       ['--name N', 'a label for the key'],
       ['--expires-s S', 'lifetime in seconds (default 90 days; 0: never expires)'],
-      ['--project P', 'the project the key acts in (admins)'],
+      ['--project P', 'the project the key acts in (the user must be a member of it)'],
       ['--json', 'print JSON'],
       ...API_FLAG_HELP,
       ['-h, --help', 'this help'],

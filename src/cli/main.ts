@@ -7,6 +7,7 @@ import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { nodeHelp, runNode } from './node.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
+import { projectHelp, runProject } from './project.js'
 import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
 import { runStatus, statusHelp } from './status.js'
@@ -27,6 +28,7 @@ export function mainHelp(): string {
     '  key       API keys: create, ls, revoke (see hopsd key --help)',
     '  token     join tokens for new nodes: create, ls, rm (see hopsd token --help)',
     '  node      node admission: ls (--pending), approve, revoke (see hopsd node --help)',
+    '  project   projects: create, ls, rm, member, dataset, share, quota (see hopsd project --help)',
     '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
@@ -46,6 +48,8 @@ export function mainHelp(): string {
     tokenHelp(),
     '',
     nodeHelp(),
+    '',
+    projectHelp(),
     '',
     jobHelp(),
   ].join('\n')
@@ -72,6 +76,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runNode(rest, io)
     case 'job':
       return runJob(rest, io)
+    case 'project':
+      return runProject(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(
@@ -99,7 +105,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, job, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, project, job, version)`,
             ),
       )
   }

@@ -45,6 +45,7 @@ export {
   type QuotaUsage,
   type BlockHooks,
   type FileRef,
+  type SystemOps,
 } from './namespace.js'
 export {
   FsError,
@@ -54,7 +55,16 @@ export {
   type FsErrorCode,
   type FsErrorRow,
 } from './errors.js'
-export { parsePath, joinPath, parentPath, NAME_BYTES_MAX, PATH_BYTES_MAX } from './path.js'
+export {
+  parsePath,
+  joinPath,
+  parentPath,
+  isAliasName,
+  NAME_BYTES_MAX,
+  PATH_BYTES_MAX,
+  PROJECTS_DIR,
+} from './path.js'
+export { actionOf, type FsAction, type PathRules, type Admitted } from './access.js'
 export { modeString, type Caller } from './permission.js'
 export { crc32c } from './crc32c.js'
 export { md5md5crc32c, BlockCrcMd5, fileChecksumOf, BYTES_PER_CRC, type FileChecksum } from './checksum.js'

@@ -26,6 +26,7 @@ import {
   type XAttr,
 } from './inode.js'
 import { isSameOrUnder, joinPath, parsePath } from './path.js'
+import { actionOf, type Admitted, type PathRules } from './access.js'
 import {
   addUsage,
   checkQuota,
@@ -189,7 +190,10 @@ export interface SummaryOpts {
 interface Op {
   /** The command's Raft index (generation stamps). */
   readonly index: number
+  /** Who the command runs as for POSIX: what it creates is owned by this identity. */
   readonly caller: Caller
+  /** The command's principal as proposed (its project too): what the path rules decide on. */
+  readonly principal: Caller
   readonly su: boolean
   readonly now: number
   readonly clientName: string
@@ -244,9 +248,14 @@ export class Namespace implements MetaModule {
 
   apply(ctx: ApplyContext): unknown {
     const cmd = ctx.cmd
+    const principal: Caller =
+      cmd.project === ''
+        ? { user: cmd.user, groups: cmd.groups }
+        : { user: cmd.user, groups: cmd.groups, project: cmd.project }
     const op: Op = {
       index: ctx.index,
-      caller: { user: cmd.user, groups: cmd.groups },
+      caller: this.rules?.identity(principal) ?? principal,
+      principal,
       su: ctx.isSuperuser,
       now: cmd.nowMs,
       clientName: cmd.clientName,
@@ -512,17 +521,20 @@ export class Namespace implements MetaModule {
   }
 
   private rename(op: Op, src: string, dst: string, legacy: boolean, overwrite: boolean): OpResults['rename'] {
-    const srcNames = parsePath(src)
-    let dstNames = parsePath(dst)
-    const sr = this.resolve(srcNames)
-    let dr = this.resolve(dstNames)
+    // Names as resolved (a shared dataset's alias stands for the dataset's own path).
+    const sr = this.resolve(parsePath(src))
+    const srcNames = sr.names
+    let dr = this.resolve(parsePath(dst))
+    let dstNames = dr.names
     const srcInode = sr.inodes[srcNames.length]
     // Hadoop's old rename: an existing directory as destination means "move into it".
     if (legacy && dr.inodes[dstNames.length]?.type === DIRECTORY && srcNames.length > 0) {
-      dstNames = parsePath(joinPath([...dstNames, srcNames[srcNames.length - 1]!]))
-      dr = this.resolve(dstNames)
+      dr = this.resolve(parsePath(joinPath([...dstNames, srcNames[srcNames.length - 1]!])))
+      dstNames = dr.names
     }
     const dstPath = joinPath(dstNames)
+    const srcPath = joinPath(srcNames)
+    this.rules?.admitMove(op.principal, op.su, srcNames, dstNames)
     this.check(op, sr, { parent: WRITE })
     this.check(op, dr, { ancestor: WRITE })
     const fail = (
@@ -539,11 +551,11 @@ export class Namespace implements MetaModule {
     }
     if (srcInode === undefined) return fail('FILE_NOT_FOUND', `rename source ${src} is not found`)
     if (srcNames.length === 0) return fail('INVALID_ARGUMENT', 'rename source cannot be the root')
-    if (dstPath === src) {
+    if (dstPath === srcPath) {
       if (legacy) return { renamed: true }
       throw new FsError('FILE_ALREADY_EXISTS', `The source ${src} and destination ${dstPath} are the same`)
     }
-    if (isSameOrUnder(dstPath, src))
+    if (isSameOrUnder(dstPath, srcPath))
       return fail(
         'INVALID_ARGUMENT',
         `Rename destination ${dstPath} is a directory or file under source ${src}`,
@@ -1001,7 +1013,31 @@ export class Namespace implements MetaModule {
       lastKey = key
     }
     const remaining = entries.length === 0 ? 0 : this.inodes.countRange(lastKey, end, true)
-    return { entries, remaining, ofFile: false }
+    const aliases = this.rules?.aliasesIn(r.names) ?? []
+    if (aliases.length === 0) return { entries, remaining, ofFile: false }
+    return this.withAliases(entries, remaining, aliases, opts.startAfter ?? '', limit)
+  }
+
+  /**
+   * A listing page merged with the aliases of shared datasets shown in the directory (their status is
+   * the dataset's own, under the alias name), in name order.
+   */
+  private withAliases(
+    entries: FileStatus[],
+    remaining: number,
+    aliases: readonly { readonly name: string; readonly target: readonly string[] }[],
+    startAfter: string,
+    limit: number,
+  ): Listing {
+    const shown: FileStatus[] = []
+    for (const a of aliases) {
+      if (a.name <= startAfter) continue
+      const target = this.resolve(a.target).inodes[a.target.length]
+      if (target !== undefined) shown.push({ ...this.status(target), name: a.name })
+    }
+    const merged = [...entries, ...shown].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+    const page = merged.slice(0, limit)
+    return { entries: page, remaining: remaining + merged.length - page.length, ofFile: false }
   }
 
   /** Bytes [offset, offset + length) of a file (length -1 = to the end). READ on the file. */
@@ -1034,9 +1070,8 @@ export class Namespace implements MetaModule {
    */
   async contentSummary(caller: Caller, path: string, opts: SummaryOpts = {}): Promise<ContentSummary> {
     const r = this.resolve(parsePath(path))
-    this.checkRead(caller, r, {})
+    const { su } = this.checkRead(caller, r, {})
     const root = this.requireExisting(r, path, true)
-    const su = this.store.isSuperuser(caller.user, caller.groups)
     const batch = Math.max(1, opts.batchInodes ?? this.store.settings().contentSummaryBatchInodes)
     let length = 0
     let fileCount = 0
@@ -1356,6 +1391,73 @@ export class Namespace implements MetaModule {
   // ---------------------------------------------------------------- internals
 
   private blockHooks: BlockHooks | undefined
+  private rules: PathRules | undefined
+
+  /**
+   * The rules above POSIX permissions (src/fs/access.ts): set once, by the projects module, before the
+   * state machine applies or serves anything.
+   */
+  attachPathRules(rules: PathRules): void {
+    this.rules = rules
+  }
+
+  /**
+   * Namespace changes another module makes inside its own apply (the projects module lays out
+   * /Projects/<name>), as the cluster superuser: journaled with that module's command, so they commit or
+   * roll back with it. The path rules do not apply (the calling module decided already).
+   */
+  asSystem(ctx: ApplyContext): SystemOps {
+    const system: Caller = { user: ctx.settings.superuser, groups: [] }
+    const op: Op = {
+      index: ctx.index,
+      caller: system,
+      principal: system,
+      su: true,
+      now: ctx.cmd.nowMs,
+      clientName: '',
+      settings: ctx.settings,
+      emit: (name, path, inodeId, dst) => ctx.emit({ op: name, path, inodeId, dst }),
+    }
+    const rules = this.rules
+    const withoutRules = <T>(fn: () => T): T => {
+      this.rules = undefined
+      try {
+        return fn()
+      } finally {
+        this.rules = rules
+      }
+    }
+    return {
+      exists: (path) => {
+        const r = this.resolve(parsePath(path))
+        return r.inodes[r.inodes.length - 1] !== undefined
+      },
+      mkdir: (path, o) =>
+        withoutRules(() => {
+          this.mkdirs(op, path, o.permission)
+          this.setOwner(op, path, o.owner, o.group)
+          this.setPermission(op, path, o.permission)
+        }),
+      deleteTree: (path) => withoutRules(() => this.delete(op, path, true).deleted),
+      setQuota: (path, namespace, storagespace) =>
+        withoutRules(() => {
+          this.setQuota(op, path, namespace, storagespace, '')
+        }),
+      quota: (path) => {
+        const r = this.resolve(parsePath(path))
+        const dir = r.inodes[r.inodes.length - 1]
+        const q = dir === undefined ? undefined : this.quotas.get(be64(dir.id))
+        return q === undefined
+          ? undefined
+          : {
+              namespaceQuota: q.namespaceQuota,
+              storagespaceQuota: q.storagespaceQuota,
+              namespaceUsed: q.namespaceUsed,
+              storagespaceUsed: q.storagespaceUsed,
+            }
+      },
+    }
+  }
 
   // ---- quotas
 
@@ -1442,7 +1544,8 @@ export class Namespace implements MetaModule {
     return lease !== undefined && !this.leaseSoftExpired(op, lease)
   }
 
-  private resolve(names: readonly string[]): Resolved {
+  private resolve(path: readonly string[]): Resolved {
+    const names = this.rules?.resolveAlias(path) ?? path
     const inodes: (Inode | undefined)[] = new Array(names.length + 1).fill(undefined)
     let cur = this.inodes.get(inodeKey(0, ''))!
     inodes[0] = cur
@@ -1466,13 +1569,21 @@ export class Namespace implements MetaModule {
   }
 
   private check(op: Op, r: Resolved, need: Need): void {
-    checkPermission(op.caller, op.su, r, need, (d) => this.children(d))
+    const posix = this.admit(op.principal, op.su, r, need) ?? op
+    checkPermission(posix.caller, posix.su, r, need, (d) => this.children(d))
   }
 
-  private checkRead(caller: Caller, r: Resolved, need: Need): void {
-    checkPermission(caller, this.store.isSuperuser(caller.user, caller.groups), r, need, (d) =>
-      this.children(d),
-    )
+  /** The read-side check; answers the identity and superuser flag the POSIX check ran with. */
+  private checkRead(caller: Caller, r: Resolved, need: Need): Admitted {
+    const su = this.store.isSuperuser(caller.user, caller.groups)
+    const posix = this.admit(caller, su, r, need) ?? { caller, su }
+    checkPermission(posix.caller, posix.su, r, need, (d) => this.children(d))
+    return posix
+  }
+
+  /** The path rules' verdict (src/fs/access.ts) before the POSIX check; undefined without rules. */
+  private admit(caller: Caller, su: boolean, r: Resolved, need: Need): Admitted | undefined {
+    return this.rules?.admit(caller, su, r.names, actionOf(need, r.inodes[r.inodes.length - 1]))
   }
 
   private requireExisting(r: Resolved, path: string, read = false): Inode {
@@ -1767,6 +1878,23 @@ function typeQuotaOf(q: DirQuota): Record<string, { quota: number; consumed: num
 interface QuotaDir {
   readonly id: number
   readonly path: string
+}
+
+/** See {@link Namespace.asSystem}: paths are real paths; every op is refused with the fs's own errors. */
+export interface SystemOps {
+  exists(path: string): boolean
+  /** Makes the directory (and missing parents) with this owner, group and mode. */
+  mkdir(path: string, o: { owner: string; group: string; permission: number }): void
+  /** Removes a file or a whole subtree (detached, purged by the leader); false when there was nothing. */
+  deleteTree(path: string): boolean
+  /** HDFS setQuota: namespace names and storage bytes (-1 clears one; QUOTA_KEEP leaves it). */
+  setQuota(path: string, namespace: number, storagespace: number): void
+  /** The kept quota counters of a directory with a quota; undefined for one without. */
+  quota(
+    path: string,
+  ):
+    | { namespaceQuota: number; storagespaceQuota: number; namespaceUsed: number; storagespaceUsed: number }
+    | undefined
 }
 
 /** What the namespace asks of the block map inside an apply (see Namespace.attachBlockHooks). */

@@ -3,6 +3,19 @@ import { FsError } from './errors.js'
 /** Bounds of a path, as HDFS has them (dfs.namenode.fs-limits.max-component-length, PATH_MAX-ish). */
 export const NAME_BYTES_MAX = 255
 export const PATH_BYTES_MAX = 8000
+/**
+ * The directory of projects: the projects area (src/projects) lays out `/Projects/<project>/<dataset>`,
+ * and a dataset another project shared with `<project>` appears there as `<owner>::<dataset>`.
+ */
+export const PROJECTS_DIR = 'Projects'
+/** A shared dataset's alias name: `<owner project>::<dataset>`, both parts project-style names. */
+const ALIAS_NAME_RE = /^[a-z][a-z0-9_]{0,62}::[A-Za-z][A-Za-z0-9_]{0,62}$/
+
+/** Whether `name` has the shape of a shared dataset's alias (`<owner>::<dataset>`). */
+export function isAliasName(name: string): boolean {
+  return ALIAS_NAME_RE.test(name)
+}
+
 /** Directory depth bound (HDFS's dfs.namenode.fs-limits.max-directory-items aside, INodesInPath caps depth too). */
 export const PATH_DEPTH_MAX = 1000
 
@@ -12,7 +25,9 @@ const encoder = new TextEncoder()
  * Splits an absolute, normalized path into its names; throws INVALID_PATH otherwise.
  * Refused: relative paths, empty segments (`//`, a trailing `/` except for the root), `.` and `..`,
  * NUL and other control characters (C0, DEL, C1), `:` (HDFS forbids it in names), names over 255 UTF-8
- * bytes, paths over 8,000 bytes, lone UTF-16 surrogates (no UTF-8 form).
+ * bytes, paths over 8,000 bytes, lone UTF-16 surrogates (no UTF-8 form). The one name with `:`
+ * accepted is an alias of a shared dataset (`<owner>::<dataset>`) directly under `/Projects/<project>`:
+ * the namespace resolves it (src/fs/access.ts), nothing can be created under that name.
  */
 export function parsePath(path: string): string[] {
   if (typeof path !== 'string' || path.length === 0) throw new FsError('INVALID_PATH', 'the path is empty')
@@ -24,7 +39,11 @@ export function parsePath(path: string): string[] {
   const names = path.slice(1).split('/')
   if (names.length > PATH_DEPTH_MAX)
     throw new FsError('INVALID_PATH', `the path is deeper than ${PATH_DEPTH_MAX}`)
-  for (const name of names) checkName(name, path)
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!
+    if (i === 2 && names[0] === PROJECTS_DIR && isAliasName(name)) continue
+    checkName(name, path)
+  }
   return names
 }
 
@@ -34,7 +53,13 @@ export function checkName(name: string, path = name): void {
   if (name === '.' || name === '..') throw new FsError('INVALID_PATH', `"${name}" segment in ${quote(path)}`)
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name))
     throw new FsError('INVALID_PATH', `control character in ${quote(path)}`)
-  if (name.includes(':')) throw new FsError('INVALID_PATH', `":" in a name: ${quote(path)}`)
+  if (name.includes(':'))
+    throw new FsError(
+      'INVALID_PATH',
+      isAliasName(name)
+        ? `${quote(name)} names a shared dataset: only directly under /${PROJECTS_DIR}/<project>, never created: ${quote(path)}`
+        : `":" in a name: ${quote(path)}`,
+    )
   if (!name.isWellFormed()) throw new FsError('INVALID_PATH', `lone surrogate in ${quote(path)}`)
   if (name.length * 3 > NAME_BYTES_MAX && encoder.encode(name).length > NAME_BYTES_MAX) {
     throw new FsError(

@@ -6,6 +6,11 @@ import type { Inode } from './inode.js'
 export interface Caller {
   readonly user: string
   readonly groups: readonly string[]
+  /**
+   * The project the caller acts in ('' or undefined: none). The path rules (src/fs/access.ts, given by
+   * the projects area) decide what a project principal may do, and as whom POSIX checks it.
+   */
+  readonly project?: string
 }
 
 /** POSIX actions as permission bits (rwx = 4|2|1). */

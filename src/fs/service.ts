@@ -520,7 +520,7 @@ export class FsService {
     // A verified principal (src/auth) also names its project and how it was authenticated, for the record.
     const identity = isPrincipal(caller)
       ? commandIdentity(caller, '')
-      : { user: caller.user, groups: [...caller.groups] }
+      : { user: caller.user, groups: [...caller.groups], project: caller.project ?? '' }
     const data = encodeCommand({ ...cmd, nowMs: this.clock(), ...identity })
     // Sessions are per user: another user's clientId names another session (no replayed results).
     const session =

@@ -20,6 +20,7 @@ import type { BlockManager } from '../fs/blocks/index.js'
 import type { Datanode } from '../fs/datanode/index.js'
 import type { FsService } from '../fs/index.js'
 import type { NodeAdmission } from './cluster/admission-module.js'
+import type { ProjectService } from '../projects/index.js'
 import type { NodeAuth } from './cluster/auth-module.js'
 import type { ClusterClient } from './cluster/client-module.js'
 import type { MembershipNode } from './cluster/membership-module.js'
@@ -55,6 +56,8 @@ export interface Services {
   blockmanager?: BlockManager
   datanode?: Datanode
   fs?: FsService
+  /** Projects, members, datasets and shares (metadata nodes). */
+  projects?: ProjectService
   /** GPU jobs: the jobs service, the gossip view of the workers, this node's GPU inventory. */
   scheduler?: SchedulerNode
 }

@@ -24,6 +24,8 @@
  *   capacity    (every node)       measures disks (statfs), block bytes, CPUs and memory into the
  *                                  node's gossip NodeInfo
  *   fs          (every node)       WebHDFS and /api/v1/fs, from the local replica or forwarded
+ *   projects    (roles: metadata)  projects, members, datasets, shares (src/projects), /api/v1/projects;
+ *                                  forwarded by the fs module on nodes without a replica
  *   scheduler   (every node)       GPU jobs (src/scheduler): the gossip view of the workers, GET /api/v1/gpus;
  *                                  with a metadata replica the jobs API, placer, queue and (leader)
  *                                  reconciler; with the gpu role too the worker over src/gpu's inventory
@@ -41,6 +43,7 @@ import { metadataModule } from './cluster/metadata-module.js'
 import { p2pModule } from './cluster/p2p-module.js'
 import { tlsModule } from './cluster/tls-module.js'
 import { schedulerModule } from './cluster/sched-module.js'
+import { projectsNodeModule } from './cluster/projects-module.js'
 import type { NodeModule } from './module.js'
 
 export const DEFAULT_MODULES: readonly NodeModule[] = [
@@ -55,5 +58,6 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   datanodeModule(),
   capacityModule(),
   fsModule(),
+  projectsNodeModule(),
   schedulerModule(),
 ]

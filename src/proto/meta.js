@@ -84,6 +84,15 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.WrapCaKey.$Properties|null} [wrapCaKey] Command wrapCaKey
              * @property {hopsd.meta.RecordCertificate.$Properties|null} [recordCertificate] Command recordCertificate
              * @property {hopsd.meta.PublishCrl.$Properties|null} [publishCrl] Command publishCrl
+             * @property {hopsd.meta.CreateProject.$Properties|null} [createProject] Command createProject
+             * @property {hopsd.meta.DeleteProject.$Properties|null} [deleteProject] Command deleteProject
+             * @property {hopsd.meta.SetMember.$Properties|null} [setMember] Command setMember
+             * @property {hopsd.meta.RemoveMember.$Properties|null} [removeMember] Command removeMember
+             * @property {hopsd.meta.CreateDataset.$Properties|null} [createDataset] Command createDataset
+             * @property {hopsd.meta.DeleteDataset.$Properties|null} [deleteDataset] Command deleteDataset
+             * @property {hopsd.meta.ShareDataset.$Properties|null} [shareDataset] Command shareDataset
+             * @property {hopsd.meta.UnshareDataset.$Properties|null} [unshareDataset] Command unshareDataset
+             * @property {hopsd.meta.SetProjectQuota.$Properties|null} [setProjectQuota] Command setProjectQuota
              * @property {hopsd.meta.SubmitJob.$Properties|null} [submitJob] Command submitJob
              * @property {hopsd.meta.PlaceJob.$Properties|null} [placeJob] Command placeJob
              * @property {hopsd.meta.JobStarted.$Properties|null} [jobStarted] Command jobStarted
@@ -93,7 +102,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
              * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -158,6 +167,15 @@ export const hopsd = $root.hopsd = (() => {
              *   wrapCaKey?: hopsd.meta.WrapCaKey.$Shape|null;
              *   recordCertificate?: hopsd.meta.RecordCertificate.$Shape|null;
              *   publishCrl?: hopsd.meta.PublishCrl.$Shape|null;
+             *   createProject?: hopsd.meta.CreateProject.$Shape|null;
+             *   deleteProject?: hopsd.meta.DeleteProject.$Shape|null;
+             *   setMember?: hopsd.meta.SetMember.$Shape|null;
+             *   removeMember?: hopsd.meta.RemoveMember.$Shape|null;
+             *   createDataset?: hopsd.meta.CreateDataset.$Shape|null;
+             *   deleteDataset?: hopsd.meta.DeleteDataset.$Shape|null;
+             *   shareDataset?: hopsd.meta.ShareDataset.$Shape|null;
+             *   unshareDataset?: hopsd.meta.UnshareDataset.$Shape|null;
+             *   setProjectQuota?: hopsd.meta.SetProjectQuota.$Shape|null;
              *   submitJob?: hopsd.meta.SubmitJob.$Shape|null;
              *   placeJob?: hopsd.meta.PlaceJob.$Shape|null;
              *   jobStarted?: hopsd.meta.JobStarted.$Shape|null;
@@ -169,7 +187,7 @@ export const hopsd = $root.hopsd = (() => {
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -590,6 +608,78 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.publishCrl = null;
 
             /**
+             * Command createProject.
+             * @member {hopsd.meta.CreateProject.$Properties|null|undefined} createProject
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createProject = null;
+
+            /**
+             * Command deleteProject.
+             * @member {hopsd.meta.DeleteProject.$Properties|null|undefined} deleteProject
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.deleteProject = null;
+
+            /**
+             * Command setMember.
+             * @member {hopsd.meta.SetMember.$Properties|null|undefined} setMember
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.setMember = null;
+
+            /**
+             * Command removeMember.
+             * @member {hopsd.meta.RemoveMember.$Properties|null|undefined} removeMember
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.removeMember = null;
+
+            /**
+             * Command createDataset.
+             * @member {hopsd.meta.CreateDataset.$Properties|null|undefined} createDataset
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createDataset = null;
+
+            /**
+             * Command deleteDataset.
+             * @member {hopsd.meta.DeleteDataset.$Properties|null|undefined} deleteDataset
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.deleteDataset = null;
+
+            /**
+             * Command shareDataset.
+             * @member {hopsd.meta.ShareDataset.$Properties|null|undefined} shareDataset
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.shareDataset = null;
+
+            /**
+             * Command unshareDataset.
+             * @member {hopsd.meta.UnshareDataset.$Properties|null|undefined} unshareDataset
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.unshareDataset = null;
+
+            /**
+             * Command setProjectQuota.
+             * @member {hopsd.meta.SetProjectQuota.$Properties|null|undefined} setProjectQuota
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.setProjectQuota = null;
+
+            /**
              * Command submitJob.
              * @member {hopsd.meta.SubmitJob.$Properties|null|undefined} submitJob
              * @memberof hopsd.meta.Command
@@ -666,12 +756,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -809,6 +899,24 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RecordCertificate.encode(m.recordCertificate, w.uint32(/* id 86, wireType 2 =*/690).fork(), q + 1).ldelim();
                 if (m.publishCrl != null && $Object.hasOwnProperty.call(m, "publishCrl"))
                     $root.hopsd.meta.PublishCrl.encode(m.publishCrl, w.uint32(/* id 87, wireType 2 =*/698).fork(), q + 1).ldelim();
+                if (m.createProject != null && $Object.hasOwnProperty.call(m, "createProject"))
+                    $root.hopsd.meta.CreateProject.encode(m.createProject, w.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
+                if (m.deleteProject != null && $Object.hasOwnProperty.call(m, "deleteProject"))
+                    $root.hopsd.meta.DeleteProject.encode(m.deleteProject, w.uint32(/* id 91, wireType 2 =*/730).fork(), q + 1).ldelim();
+                if (m.setMember != null && $Object.hasOwnProperty.call(m, "setMember"))
+                    $root.hopsd.meta.SetMember.encode(m.setMember, w.uint32(/* id 92, wireType 2 =*/738).fork(), q + 1).ldelim();
+                if (m.removeMember != null && $Object.hasOwnProperty.call(m, "removeMember"))
+                    $root.hopsd.meta.RemoveMember.encode(m.removeMember, w.uint32(/* id 93, wireType 2 =*/746).fork(), q + 1).ldelim();
+                if (m.createDataset != null && $Object.hasOwnProperty.call(m, "createDataset"))
+                    $root.hopsd.meta.CreateDataset.encode(m.createDataset, w.uint32(/* id 94, wireType 2 =*/754).fork(), q + 1).ldelim();
+                if (m.deleteDataset != null && $Object.hasOwnProperty.call(m, "deleteDataset"))
+                    $root.hopsd.meta.DeleteDataset.encode(m.deleteDataset, w.uint32(/* id 95, wireType 2 =*/762).fork(), q + 1).ldelim();
+                if (m.shareDataset != null && $Object.hasOwnProperty.call(m, "shareDataset"))
+                    $root.hopsd.meta.ShareDataset.encode(m.shareDataset, w.uint32(/* id 96, wireType 2 =*/770).fork(), q + 1).ldelim();
+                if (m.unshareDataset != null && $Object.hasOwnProperty.call(m, "unshareDataset"))
+                    $root.hopsd.meta.UnshareDataset.encode(m.unshareDataset, w.uint32(/* id 97, wireType 2 =*/778).fork(), q + 1).ldelim();
+                if (m.setProjectQuota != null && $Object.hasOwnProperty.call(m, "setProjectQuota"))
+                    $root.hopsd.meta.SetProjectQuota.encode(m.setProjectQuota, w.uint32(/* id 98, wireType 2 =*/786).fork(), q + 1).ldelim();
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob"))
                     $root.hopsd.meta.SubmitJob.encode(m.submitJob, w.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob"))
@@ -1245,6 +1353,69 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.publishCrl = $root.hopsd.meta.PublishCrl.decode(r, r.size(), $undefined, q + 1, m.publishCrl);
                             m.op = "publishCrl";
+                            continue;
+                        }
+                    case 90: {
+                            if (u !== 2)
+                                break;
+                            m.createProject = $root.hopsd.meta.CreateProject.decode(r, r.size(), $undefined, q + 1, m.createProject);
+                            m.op = "createProject";
+                            continue;
+                        }
+                    case 91: {
+                            if (u !== 2)
+                                break;
+                            m.deleteProject = $root.hopsd.meta.DeleteProject.decode(r, r.size(), $undefined, q + 1, m.deleteProject);
+                            m.op = "deleteProject";
+                            continue;
+                        }
+                    case 92: {
+                            if (u !== 2)
+                                break;
+                            m.setMember = $root.hopsd.meta.SetMember.decode(r, r.size(), $undefined, q + 1, m.setMember);
+                            m.op = "setMember";
+                            continue;
+                        }
+                    case 93: {
+                            if (u !== 2)
+                                break;
+                            m.removeMember = $root.hopsd.meta.RemoveMember.decode(r, r.size(), $undefined, q + 1, m.removeMember);
+                            m.op = "removeMember";
+                            continue;
+                        }
+                    case 94: {
+                            if (u !== 2)
+                                break;
+                            m.createDataset = $root.hopsd.meta.CreateDataset.decode(r, r.size(), $undefined, q + 1, m.createDataset);
+                            m.op = "createDataset";
+                            continue;
+                        }
+                    case 95: {
+                            if (u !== 2)
+                                break;
+                            m.deleteDataset = $root.hopsd.meta.DeleteDataset.decode(r, r.size(), $undefined, q + 1, m.deleteDataset);
+                            m.op = "deleteDataset";
+                            continue;
+                        }
+                    case 96: {
+                            if (u !== 2)
+                                break;
+                            m.shareDataset = $root.hopsd.meta.ShareDataset.decode(r, r.size(), $undefined, q + 1, m.shareDataset);
+                            m.op = "shareDataset";
+                            continue;
+                        }
+                    case 97: {
+                            if (u !== 2)
+                                break;
+                            m.unshareDataset = $root.hopsd.meta.UnshareDataset.decode(r, r.size(), $undefined, q + 1, m.unshareDataset);
+                            m.op = "unshareDataset";
+                            continue;
+                        }
+                    case 98: {
+                            if (u !== 2)
+                                break;
+                            m.setProjectQuota = $root.hopsd.meta.SetProjectQuota.decode(r, r.size(), $undefined, q + 1, m.setProjectQuota);
+                            m.op = "setProjectQuota";
                             continue;
                         }
                     case 110: {
@@ -1819,6 +1990,96 @@ export const hopsd = $root.hopsd = (() => {
                             return "publishCrl." + e;
                     }
                 }
+                if (m.createProject != null && $Object.hasOwnProperty.call(m, "createProject")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateProject.verify(m.createProject, q + 1);
+                        if (e)
+                            return "createProject." + e;
+                    }
+                }
+                if (m.deleteProject != null && $Object.hasOwnProperty.call(m, "deleteProject")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.DeleteProject.verify(m.deleteProject, q + 1);
+                        if (e)
+                            return "deleteProject." + e;
+                    }
+                }
+                if (m.setMember != null && $Object.hasOwnProperty.call(m, "setMember")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SetMember.verify(m.setMember, q + 1);
+                        if (e)
+                            return "setMember." + e;
+                    }
+                }
+                if (m.removeMember != null && $Object.hasOwnProperty.call(m, "removeMember")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RemoveMember.verify(m.removeMember, q + 1);
+                        if (e)
+                            return "removeMember." + e;
+                    }
+                }
+                if (m.createDataset != null && $Object.hasOwnProperty.call(m, "createDataset")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateDataset.verify(m.createDataset, q + 1);
+                        if (e)
+                            return "createDataset." + e;
+                    }
+                }
+                if (m.deleteDataset != null && $Object.hasOwnProperty.call(m, "deleteDataset")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.DeleteDataset.verify(m.deleteDataset, q + 1);
+                        if (e)
+                            return "deleteDataset." + e;
+                    }
+                }
+                if (m.shareDataset != null && $Object.hasOwnProperty.call(m, "shareDataset")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.ShareDataset.verify(m.shareDataset, q + 1);
+                        if (e)
+                            return "shareDataset." + e;
+                    }
+                }
+                if (m.unshareDataset != null && $Object.hasOwnProperty.call(m, "unshareDataset")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UnshareDataset.verify(m.unshareDataset, q + 1);
+                        if (e)
+                            return "unshareDataset." + e;
+                    }
+                }
+                if (m.setProjectQuota != null && $Object.hasOwnProperty.call(m, "setProjectQuota")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SetProjectQuota.verify(m.setProjectQuota, q + 1);
+                        if (e)
+                            return "setProjectQuota." + e;
+                    }
+                }
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -2190,6 +2451,51 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.publishCrl: object expected");
                     m.publishCrl = $root.hopsd.meta.PublishCrl.fromObject(d.publishCrl, q + 1);
                 }
+                if (d.createProject != null) {
+                    if (!$util.isObject(d.createProject))
+                        throw $TypeError(".hopsd.meta.Command.createProject: object expected");
+                    m.createProject = $root.hopsd.meta.CreateProject.fromObject(d.createProject, q + 1);
+                }
+                if (d.deleteProject != null) {
+                    if (!$util.isObject(d.deleteProject))
+                        throw $TypeError(".hopsd.meta.Command.deleteProject: object expected");
+                    m.deleteProject = $root.hopsd.meta.DeleteProject.fromObject(d.deleteProject, q + 1);
+                }
+                if (d.setMember != null) {
+                    if (!$util.isObject(d.setMember))
+                        throw $TypeError(".hopsd.meta.Command.setMember: object expected");
+                    m.setMember = $root.hopsd.meta.SetMember.fromObject(d.setMember, q + 1);
+                }
+                if (d.removeMember != null) {
+                    if (!$util.isObject(d.removeMember))
+                        throw $TypeError(".hopsd.meta.Command.removeMember: object expected");
+                    m.removeMember = $root.hopsd.meta.RemoveMember.fromObject(d.removeMember, q + 1);
+                }
+                if (d.createDataset != null) {
+                    if (!$util.isObject(d.createDataset))
+                        throw $TypeError(".hopsd.meta.Command.createDataset: object expected");
+                    m.createDataset = $root.hopsd.meta.CreateDataset.fromObject(d.createDataset, q + 1);
+                }
+                if (d.deleteDataset != null) {
+                    if (!$util.isObject(d.deleteDataset))
+                        throw $TypeError(".hopsd.meta.Command.deleteDataset: object expected");
+                    m.deleteDataset = $root.hopsd.meta.DeleteDataset.fromObject(d.deleteDataset, q + 1);
+                }
+                if (d.shareDataset != null) {
+                    if (!$util.isObject(d.shareDataset))
+                        throw $TypeError(".hopsd.meta.Command.shareDataset: object expected");
+                    m.shareDataset = $root.hopsd.meta.ShareDataset.fromObject(d.shareDataset, q + 1);
+                }
+                if (d.unshareDataset != null) {
+                    if (!$util.isObject(d.unshareDataset))
+                        throw $TypeError(".hopsd.meta.Command.unshareDataset: object expected");
+                    m.unshareDataset = $root.hopsd.meta.UnshareDataset.fromObject(d.unshareDataset, q + 1);
+                }
+                if (d.setProjectQuota != null) {
+                    if (!$util.isObject(d.setProjectQuota))
+                        throw $TypeError(".hopsd.meta.Command.setProjectQuota: object expected");
+                    m.setProjectQuota = $root.hopsd.meta.SetProjectQuota.fromObject(d.setProjectQuota, q + 1);
+                }
                 if (d.submitJob != null) {
                     if (!$util.isObject(d.submitJob))
                         throw $TypeError(".hopsd.meta.Command.submitJob: object expected");
@@ -2513,6 +2819,51 @@ export const hopsd = $root.hopsd = (() => {
                     d.publishCrl = $root.hopsd.meta.PublishCrl.toObject(m.publishCrl, o, q + 1);
                     if (o.oneofs)
                         d.op = "publishCrl";
+                }
+                if (m.createProject != null && $Object.hasOwnProperty.call(m, "createProject")) {
+                    d.createProject = $root.hopsd.meta.CreateProject.toObject(m.createProject, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createProject";
+                }
+                if (m.deleteProject != null && $Object.hasOwnProperty.call(m, "deleteProject")) {
+                    d.deleteProject = $root.hopsd.meta.DeleteProject.toObject(m.deleteProject, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deleteProject";
+                }
+                if (m.setMember != null && $Object.hasOwnProperty.call(m, "setMember")) {
+                    d.setMember = $root.hopsd.meta.SetMember.toObject(m.setMember, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setMember";
+                }
+                if (m.removeMember != null && $Object.hasOwnProperty.call(m, "removeMember")) {
+                    d.removeMember = $root.hopsd.meta.RemoveMember.toObject(m.removeMember, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "removeMember";
+                }
+                if (m.createDataset != null && $Object.hasOwnProperty.call(m, "createDataset")) {
+                    d.createDataset = $root.hopsd.meta.CreateDataset.toObject(m.createDataset, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createDataset";
+                }
+                if (m.deleteDataset != null && $Object.hasOwnProperty.call(m, "deleteDataset")) {
+                    d.deleteDataset = $root.hopsd.meta.DeleteDataset.toObject(m.deleteDataset, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deleteDataset";
+                }
+                if (m.shareDataset != null && $Object.hasOwnProperty.call(m, "shareDataset")) {
+                    d.shareDataset = $root.hopsd.meta.ShareDataset.toObject(m.shareDataset, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "shareDataset";
+                }
+                if (m.unshareDataset != null && $Object.hasOwnProperty.call(m, "unshareDataset")) {
+                    d.unshareDataset = $root.hopsd.meta.UnshareDataset.toObject(m.unshareDataset, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "unshareDataset";
+                }
+                if (m.setProjectQuota != null && $Object.hasOwnProperty.call(m, "setProjectQuota")) {
+                    d.setProjectQuota = $root.hopsd.meta.SetProjectQuota.toObject(m.setProjectQuota, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setProjectQuota";
                 }
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
                     d.submitJob = $root.hopsd.meta.SubmitJob.toObject(m.submitJob, o, q + 1);
@@ -36253,6 +36604,4765 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return DelegationTokenRecord;
+        })();
+
+        meta.CreateProject = (function() {
+
+            /**
+             * Properties of a CreateProject.
+             * @typedef {Object} hopsd.meta.CreateProject.$Properties
+             * @property {string|null} [name] CreateProject name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateProject.
+             * @memberof hopsd.meta
+             * @interface ICreateProject
+             * @augments hopsd.meta.CreateProject.$Properties
+             * @deprecated Use hopsd.meta.CreateProject.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateProject.
+             * @typedef {hopsd.meta.CreateProject.$Properties} hopsd.meta.CreateProject.$Shape
+             */
+
+            /**
+             * Constructs a new CreateProject.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateProject.
+             * @constructor
+             * @param {hopsd.meta.CreateProject.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateProject = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateProject name.
+             * @member {string} name
+             * @memberof hopsd.meta.CreateProject
+             * @instance
+             */
+            CreateProject.prototype.name = "";
+
+            /**
+             * Creates a new CreateProject instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {hopsd.meta.CreateProject.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateProject} CreateProject instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateProject.$Shape): hopsd.meta.CreateProject & hopsd.meta.CreateProject.$Shape;
+             *   (properties?: hopsd.meta.CreateProject.$Properties): hopsd.meta.CreateProject;
+             * }}
+             */
+            CreateProject.create = function(properties) {
+                return new CreateProject(properties);
+            };
+
+            /**
+             * Encodes the specified CreateProject message. Does not implicitly {@link hopsd.meta.CreateProject.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {hopsd.meta.CreateProject.$Properties} m CreateProject message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateProject.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateProject message, length delimited. Does not implicitly {@link hopsd.meta.CreateProject.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {hopsd.meta.CreateProject.$Properties} message CreateProject message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateProject.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateProject message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateProject & hopsd.meta.CreateProject.$Shape} CreateProject
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateProject.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateProject();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateProject message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateProject & hopsd.meta.CreateProject.$Shape} CreateProject
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateProject.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateProject message.
+             * @function verify
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateProject.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateProject message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateProject} CreateProject
+             */
+            CreateProject.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateProject)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateProject: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateProject();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateProject message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {hopsd.meta.CreateProject} m CreateProject
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateProject.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateProject to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateProject
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateProject.prototype.toJSON = function() {
+                return CreateProject.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateProject
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateProject
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateProject.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateProject";
+            };
+
+            return CreateProject;
+        })();
+
+        meta.DeleteProject = (function() {
+
+            /**
+             * Properties of a DeleteProject.
+             * @typedef {Object} hopsd.meta.DeleteProject.$Properties
+             * @property {string|null} [name] DeleteProject name
+             * @property {string|null} [confirm] DeleteProject confirm
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeleteProject.
+             * @memberof hopsd.meta
+             * @interface IDeleteProject
+             * @augments hopsd.meta.DeleteProject.$Properties
+             * @deprecated Use hopsd.meta.DeleteProject.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeleteProject.
+             * @typedef {hopsd.meta.DeleteProject.$Properties} hopsd.meta.DeleteProject.$Shape
+             */
+
+            /**
+             * Constructs a new DeleteProject.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DeleteProject.
+             * @constructor
+             * @param {hopsd.meta.DeleteProject.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeleteProject = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeleteProject name.
+             * @member {string} name
+             * @memberof hopsd.meta.DeleteProject
+             * @instance
+             */
+            DeleteProject.prototype.name = "";
+
+            /**
+             * DeleteProject confirm.
+             * @member {string} confirm
+             * @memberof hopsd.meta.DeleteProject
+             * @instance
+             */
+            DeleteProject.prototype.confirm = "";
+
+            /**
+             * Creates a new DeleteProject instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {hopsd.meta.DeleteProject.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DeleteProject} DeleteProject instance
+             * @type {{
+             *   (properties: hopsd.meta.DeleteProject.$Shape): hopsd.meta.DeleteProject & hopsd.meta.DeleteProject.$Shape;
+             *   (properties?: hopsd.meta.DeleteProject.$Properties): hopsd.meta.DeleteProject;
+             * }}
+             */
+            DeleteProject.create = function(properties) {
+                return new DeleteProject(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteProject message. Does not implicitly {@link hopsd.meta.DeleteProject.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {hopsd.meta.DeleteProject.$Properties} m DeleteProject message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteProject.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.confirm != null && $Object.hasOwnProperty.call(m, "confirm") && m.confirm !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.confirm);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DeleteProject message, length delimited. Does not implicitly {@link hopsd.meta.DeleteProject.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {hopsd.meta.DeleteProject.$Properties} message DeleteProject message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteProject.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteProject message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DeleteProject & hopsd.meta.DeleteProject.$Shape} DeleteProject
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteProject.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DeleteProject();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.confirm = v;
+                            else
+                                delete m.confirm;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DeleteProject message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DeleteProject & hopsd.meta.DeleteProject.$Shape} DeleteProject
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteProject.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeleteProject message.
+             * @function verify
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteProject.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.confirm != null && $Object.hasOwnProperty.call(m, "confirm")) {
+                    if (!$util.isString(m.confirm))
+                        return "confirm: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeleteProject message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DeleteProject} DeleteProject
+             */
+            DeleteProject.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DeleteProject)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DeleteProject: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DeleteProject();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.confirm != null) {
+                    if (typeof d.confirm !== "string" || d.confirm.length) {
+                        m.confirm = $String(d.confirm);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DeleteProject message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {hopsd.meta.DeleteProject} m DeleteProject
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteProject.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.confirm = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.confirm != null && $Object.hasOwnProperty.call(m, "confirm")) {
+                    d.confirm = m.confirm;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DeleteProject to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DeleteProject
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteProject.prototype.toJSON = function() {
+                return DeleteProject.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeleteProject
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DeleteProject
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeleteProject.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DeleteProject";
+            };
+
+            return DeleteProject;
+        })();
+
+        meta.SetMember = (function() {
+
+            /**
+             * Properties of a SetMember.
+             * @typedef {Object} hopsd.meta.SetMember.$Properties
+             * @property {string|null} [project] SetMember project
+             * @property {string|null} [user] SetMember user
+             * @property {string|null} [role] SetMember role
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetMember.
+             * @memberof hopsd.meta
+             * @interface ISetMember
+             * @augments hopsd.meta.SetMember.$Properties
+             * @deprecated Use hopsd.meta.SetMember.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetMember.
+             * @typedef {hopsd.meta.SetMember.$Properties} hopsd.meta.SetMember.$Shape
+             */
+
+            /**
+             * Constructs a new SetMember.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SetMember.
+             * @constructor
+             * @param {hopsd.meta.SetMember.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetMember = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SetMember project.
+             * @member {string} project
+             * @memberof hopsd.meta.SetMember
+             * @instance
+             */
+            SetMember.prototype.project = "";
+
+            /**
+             * SetMember user.
+             * @member {string} user
+             * @memberof hopsd.meta.SetMember
+             * @instance
+             */
+            SetMember.prototype.user = "";
+
+            /**
+             * SetMember role.
+             * @member {string} role
+             * @memberof hopsd.meta.SetMember
+             * @instance
+             */
+            SetMember.prototype.role = "";
+
+            /**
+             * Creates a new SetMember instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {hopsd.meta.SetMember.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SetMember} SetMember instance
+             * @type {{
+             *   (properties: hopsd.meta.SetMember.$Shape): hopsd.meta.SetMember & hopsd.meta.SetMember.$Shape;
+             *   (properties?: hopsd.meta.SetMember.$Properties): hopsd.meta.SetMember;
+             * }}
+             */
+            SetMember.create = function(properties) {
+                return new SetMember(properties);
+            };
+
+            /**
+             * Encodes the specified SetMember message. Does not implicitly {@link hopsd.meta.SetMember.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {hopsd.meta.SetMember.$Properties} m SetMember message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetMember.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.user);
+                if (m.role != null && $Object.hasOwnProperty.call(m, "role") && m.role !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.role);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SetMember message, length delimited. Does not implicitly {@link hopsd.meta.SetMember.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {hopsd.meta.SetMember.$Properties} message SetMember message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetMember.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SetMember message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SetMember & hopsd.meta.SetMember.$Shape} SetMember
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetMember.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SetMember();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.role = v;
+                            else
+                                delete m.role;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SetMember message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SetMember & hopsd.meta.SetMember.$Shape} SetMember
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetMember.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SetMember message.
+             * @function verify
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetMember.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.role != null && $Object.hasOwnProperty.call(m, "role")) {
+                    if (!$util.isString(m.role))
+                        return "role: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetMember message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SetMember} SetMember
+             */
+            SetMember.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SetMember)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SetMember: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SetMember();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.role != null) {
+                    if (typeof d.role !== "string" || d.role.length) {
+                        m.role = $String(d.role);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SetMember message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {hopsd.meta.SetMember} m SetMember
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetMember.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.user = "";
+                    d.role = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.role != null && $Object.hasOwnProperty.call(m, "role")) {
+                    d.role = m.role;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SetMember to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SetMember
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetMember.prototype.toJSON = function() {
+                return SetMember.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SetMember
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SetMember
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SetMember.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SetMember";
+            };
+
+            return SetMember;
+        })();
+
+        meta.RemoveMember = (function() {
+
+            /**
+             * Properties of a RemoveMember.
+             * @typedef {Object} hopsd.meta.RemoveMember.$Properties
+             * @property {string|null} [project] RemoveMember project
+             * @property {string|null} [user] RemoveMember user
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RemoveMember.
+             * @memberof hopsd.meta
+             * @interface IRemoveMember
+             * @augments hopsd.meta.RemoveMember.$Properties
+             * @deprecated Use hopsd.meta.RemoveMember.$Properties instead.
+             */
+
+            /**
+             * Shape of a RemoveMember.
+             * @typedef {hopsd.meta.RemoveMember.$Properties} hopsd.meta.RemoveMember.$Shape
+             */
+
+            /**
+             * Constructs a new RemoveMember.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RemoveMember.
+             * @constructor
+             * @param {hopsd.meta.RemoveMember.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RemoveMember = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RemoveMember project.
+             * @member {string} project
+             * @memberof hopsd.meta.RemoveMember
+             * @instance
+             */
+            RemoveMember.prototype.project = "";
+
+            /**
+             * RemoveMember user.
+             * @member {string} user
+             * @memberof hopsd.meta.RemoveMember
+             * @instance
+             */
+            RemoveMember.prototype.user = "";
+
+            /**
+             * Creates a new RemoveMember instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {hopsd.meta.RemoveMember.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RemoveMember} RemoveMember instance
+             * @type {{
+             *   (properties: hopsd.meta.RemoveMember.$Shape): hopsd.meta.RemoveMember & hopsd.meta.RemoveMember.$Shape;
+             *   (properties?: hopsd.meta.RemoveMember.$Properties): hopsd.meta.RemoveMember;
+             * }}
+             */
+            RemoveMember.create = function(properties) {
+                return new RemoveMember(properties);
+            };
+
+            /**
+             * Encodes the specified RemoveMember message. Does not implicitly {@link hopsd.meta.RemoveMember.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {hopsd.meta.RemoveMember.$Properties} m RemoveMember message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveMember.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.user);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RemoveMember message, length delimited. Does not implicitly {@link hopsd.meta.RemoveMember.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {hopsd.meta.RemoveMember.$Properties} message RemoveMember message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveMember.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RemoveMember message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RemoveMember & hopsd.meta.RemoveMember.$Shape} RemoveMember
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveMember.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RemoveMember();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RemoveMember message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RemoveMember & hopsd.meta.RemoveMember.$Shape} RemoveMember
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveMember.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RemoveMember message.
+             * @function verify
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RemoveMember.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RemoveMember message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RemoveMember} RemoveMember
+             */
+            RemoveMember.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RemoveMember)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RemoveMember: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RemoveMember();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RemoveMember message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {hopsd.meta.RemoveMember} m RemoveMember
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RemoveMember.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.user = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RemoveMember to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RemoveMember
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RemoveMember.prototype.toJSON = function() {
+                return RemoveMember.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RemoveMember
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RemoveMember
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RemoveMember.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RemoveMember";
+            };
+
+            return RemoveMember;
+        })();
+
+        meta.CreateDataset = (function() {
+
+            /**
+             * Properties of a CreateDataset.
+             * @typedef {Object} hopsd.meta.CreateDataset.$Properties
+             * @property {string|null} [project] CreateDataset project
+             * @property {string|null} [name] CreateDataset name
+             * @property {boolean|null} [sensitive] CreateDataset sensitive
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateDataset.
+             * @memberof hopsd.meta
+             * @interface ICreateDataset
+             * @augments hopsd.meta.CreateDataset.$Properties
+             * @deprecated Use hopsd.meta.CreateDataset.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateDataset.
+             * @typedef {hopsd.meta.CreateDataset.$Properties} hopsd.meta.CreateDataset.$Shape
+             */
+
+            /**
+             * Constructs a new CreateDataset.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateDataset.
+             * @constructor
+             * @param {hopsd.meta.CreateDataset.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateDataset = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateDataset project.
+             * @member {string} project
+             * @memberof hopsd.meta.CreateDataset
+             * @instance
+             */
+            CreateDataset.prototype.project = "";
+
+            /**
+             * CreateDataset name.
+             * @member {string} name
+             * @memberof hopsd.meta.CreateDataset
+             * @instance
+             */
+            CreateDataset.prototype.name = "";
+
+            /**
+             * CreateDataset sensitive.
+             * @member {boolean} sensitive
+             * @memberof hopsd.meta.CreateDataset
+             * @instance
+             */
+            CreateDataset.prototype.sensitive = false;
+
+            /**
+             * Creates a new CreateDataset instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {hopsd.meta.CreateDataset.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateDataset} CreateDataset instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateDataset.$Shape): hopsd.meta.CreateDataset & hopsd.meta.CreateDataset.$Shape;
+             *   (properties?: hopsd.meta.CreateDataset.$Properties): hopsd.meta.CreateDataset;
+             * }}
+             */
+            CreateDataset.create = function(properties) {
+                return new CreateDataset(properties);
+            };
+
+            /**
+             * Encodes the specified CreateDataset message. Does not implicitly {@link hopsd.meta.CreateDataset.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {hopsd.meta.CreateDataset.$Properties} m CreateDataset message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateDataset.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.sensitive != null && $Object.hasOwnProperty.call(m, "sensitive") && m.sensitive !== false)
+                    w.uint32(/* id 3, wireType 0 =*/24).bool(m.sensitive);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateDataset message, length delimited. Does not implicitly {@link hopsd.meta.CreateDataset.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {hopsd.meta.CreateDataset.$Properties} message CreateDataset message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateDataset.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateDataset message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateDataset & hopsd.meta.CreateDataset.$Shape} CreateDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateDataset.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateDataset();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.sensitive = v;
+                            else
+                                delete m.sensitive;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateDataset message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateDataset & hopsd.meta.CreateDataset.$Shape} CreateDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateDataset.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateDataset message.
+             * @function verify
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateDataset.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.sensitive != null && $Object.hasOwnProperty.call(m, "sensitive")) {
+                    if (typeof m.sensitive !== "boolean")
+                        return "sensitive: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateDataset message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateDataset} CreateDataset
+             */
+            CreateDataset.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateDataset)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateDataset: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateDataset();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.sensitive != null) {
+                    if (d.sensitive) {
+                        m.sensitive = $Boolean(d.sensitive);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateDataset message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {hopsd.meta.CreateDataset} m CreateDataset
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateDataset.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                    d.sensitive = false;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.sensitive != null && $Object.hasOwnProperty.call(m, "sensitive")) {
+                    d.sensitive = m.sensitive;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateDataset to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateDataset
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateDataset.prototype.toJSON = function() {
+                return CreateDataset.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateDataset
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateDataset
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateDataset.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateDataset";
+            };
+
+            return CreateDataset;
+        })();
+
+        meta.DeleteDataset = (function() {
+
+            /**
+             * Properties of a DeleteDataset.
+             * @typedef {Object} hopsd.meta.DeleteDataset.$Properties
+             * @property {string|null} [project] DeleteDataset project
+             * @property {string|null} [name] DeleteDataset name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeleteDataset.
+             * @memberof hopsd.meta
+             * @interface IDeleteDataset
+             * @augments hopsd.meta.DeleteDataset.$Properties
+             * @deprecated Use hopsd.meta.DeleteDataset.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeleteDataset.
+             * @typedef {hopsd.meta.DeleteDataset.$Properties} hopsd.meta.DeleteDataset.$Shape
+             */
+
+            /**
+             * Constructs a new DeleteDataset.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DeleteDataset.
+             * @constructor
+             * @param {hopsd.meta.DeleteDataset.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeleteDataset = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeleteDataset project.
+             * @member {string} project
+             * @memberof hopsd.meta.DeleteDataset
+             * @instance
+             */
+            DeleteDataset.prototype.project = "";
+
+            /**
+             * DeleteDataset name.
+             * @member {string} name
+             * @memberof hopsd.meta.DeleteDataset
+             * @instance
+             */
+            DeleteDataset.prototype.name = "";
+
+            /**
+             * Creates a new DeleteDataset instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {hopsd.meta.DeleteDataset.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DeleteDataset} DeleteDataset instance
+             * @type {{
+             *   (properties: hopsd.meta.DeleteDataset.$Shape): hopsd.meta.DeleteDataset & hopsd.meta.DeleteDataset.$Shape;
+             *   (properties?: hopsd.meta.DeleteDataset.$Properties): hopsd.meta.DeleteDataset;
+             * }}
+             */
+            DeleteDataset.create = function(properties) {
+                return new DeleteDataset(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteDataset message. Does not implicitly {@link hopsd.meta.DeleteDataset.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {hopsd.meta.DeleteDataset.$Properties} m DeleteDataset message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteDataset.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DeleteDataset message, length delimited. Does not implicitly {@link hopsd.meta.DeleteDataset.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {hopsd.meta.DeleteDataset.$Properties} message DeleteDataset message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteDataset.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteDataset message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DeleteDataset & hopsd.meta.DeleteDataset.$Shape} DeleteDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteDataset.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DeleteDataset();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DeleteDataset message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DeleteDataset & hopsd.meta.DeleteDataset.$Shape} DeleteDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteDataset.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeleteDataset message.
+             * @function verify
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteDataset.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeleteDataset message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DeleteDataset} DeleteDataset
+             */
+            DeleteDataset.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DeleteDataset)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DeleteDataset: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DeleteDataset();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DeleteDataset message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {hopsd.meta.DeleteDataset} m DeleteDataset
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteDataset.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DeleteDataset to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DeleteDataset
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteDataset.prototype.toJSON = function() {
+                return DeleteDataset.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeleteDataset
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DeleteDataset
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeleteDataset.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DeleteDataset";
+            };
+
+            return DeleteDataset;
+        })();
+
+        meta.ShareDataset = (function() {
+
+            /**
+             * Properties of a ShareDataset.
+             * @typedef {Object} hopsd.meta.ShareDataset.$Properties
+             * @property {string|null} [project] ShareDataset project
+             * @property {string|null} [dataset] ShareDataset dataset
+             * @property {string|null} [target] ShareDataset target
+             * @property {string|null} [access] ShareDataset access
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ShareDataset.
+             * @memberof hopsd.meta
+             * @interface IShareDataset
+             * @augments hopsd.meta.ShareDataset.$Properties
+             * @deprecated Use hopsd.meta.ShareDataset.$Properties instead.
+             */
+
+            /**
+             * Shape of a ShareDataset.
+             * @typedef {hopsd.meta.ShareDataset.$Properties} hopsd.meta.ShareDataset.$Shape
+             */
+
+            /**
+             * Constructs a new ShareDataset.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ShareDataset.
+             * @constructor
+             * @param {hopsd.meta.ShareDataset.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ShareDataset = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ShareDataset project.
+             * @member {string} project
+             * @memberof hopsd.meta.ShareDataset
+             * @instance
+             */
+            ShareDataset.prototype.project = "";
+
+            /**
+             * ShareDataset dataset.
+             * @member {string} dataset
+             * @memberof hopsd.meta.ShareDataset
+             * @instance
+             */
+            ShareDataset.prototype.dataset = "";
+
+            /**
+             * ShareDataset target.
+             * @member {string} target
+             * @memberof hopsd.meta.ShareDataset
+             * @instance
+             */
+            ShareDataset.prototype.target = "";
+
+            /**
+             * ShareDataset access.
+             * @member {string} access
+             * @memberof hopsd.meta.ShareDataset
+             * @instance
+             */
+            ShareDataset.prototype.access = "";
+
+            /**
+             * Creates a new ShareDataset instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {hopsd.meta.ShareDataset.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ShareDataset} ShareDataset instance
+             * @type {{
+             *   (properties: hopsd.meta.ShareDataset.$Shape): hopsd.meta.ShareDataset & hopsd.meta.ShareDataset.$Shape;
+             *   (properties?: hopsd.meta.ShareDataset.$Properties): hopsd.meta.ShareDataset;
+             * }}
+             */
+            ShareDataset.create = function(properties) {
+                return new ShareDataset(properties);
+            };
+
+            /**
+             * Encodes the specified ShareDataset message. Does not implicitly {@link hopsd.meta.ShareDataset.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {hopsd.meta.ShareDataset.$Properties} m ShareDataset message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ShareDataset.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset") && m.dataset !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.dataset);
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target") && m.target !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.target);
+                if (m.access != null && $Object.hasOwnProperty.call(m, "access") && m.access !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.access);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ShareDataset message, length delimited. Does not implicitly {@link hopsd.meta.ShareDataset.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {hopsd.meta.ShareDataset.$Properties} message ShareDataset message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ShareDataset.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ShareDataset message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ShareDataset & hopsd.meta.ShareDataset.$Shape} ShareDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ShareDataset.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ShareDataset();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.dataset = v;
+                            else
+                                delete m.dataset;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.target = v;
+                            else
+                                delete m.target;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.access = v;
+                            else
+                                delete m.access;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ShareDataset message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ShareDataset & hopsd.meta.ShareDataset.$Shape} ShareDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ShareDataset.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ShareDataset message.
+             * @function verify
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ShareDataset.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset")) {
+                    if (!$util.isString(m.dataset))
+                        return "dataset: string expected";
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    if (!$util.isString(m.target))
+                        return "target: string expected";
+                }
+                if (m.access != null && $Object.hasOwnProperty.call(m, "access")) {
+                    if (!$util.isString(m.access))
+                        return "access: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ShareDataset message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ShareDataset} ShareDataset
+             */
+            ShareDataset.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ShareDataset)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ShareDataset: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ShareDataset();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.dataset != null) {
+                    if (typeof d.dataset !== "string" || d.dataset.length) {
+                        m.dataset = $String(d.dataset);
+                    }
+                }
+                if (d.target != null) {
+                    if (typeof d.target !== "string" || d.target.length) {
+                        m.target = $String(d.target);
+                    }
+                }
+                if (d.access != null) {
+                    if (typeof d.access !== "string" || d.access.length) {
+                        m.access = $String(d.access);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ShareDataset message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {hopsd.meta.ShareDataset} m ShareDataset
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ShareDataset.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.dataset = "";
+                    d.target = "";
+                    d.access = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset")) {
+                    d.dataset = m.dataset;
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    d.target = m.target;
+                }
+                if (m.access != null && $Object.hasOwnProperty.call(m, "access")) {
+                    d.access = m.access;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ShareDataset to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ShareDataset
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ShareDataset.prototype.toJSON = function() {
+                return ShareDataset.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ShareDataset
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ShareDataset
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ShareDataset.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ShareDataset";
+            };
+
+            return ShareDataset;
+        })();
+
+        meta.UnshareDataset = (function() {
+
+            /**
+             * Properties of an UnshareDataset.
+             * @typedef {Object} hopsd.meta.UnshareDataset.$Properties
+             * @property {string|null} [project] UnshareDataset project
+             * @property {string|null} [dataset] UnshareDataset dataset
+             * @property {string|null} [target] UnshareDataset target
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UnshareDataset.
+             * @memberof hopsd.meta
+             * @interface IUnshareDataset
+             * @augments hopsd.meta.UnshareDataset.$Properties
+             * @deprecated Use hopsd.meta.UnshareDataset.$Properties instead.
+             */
+
+            /**
+             * Shape of an UnshareDataset.
+             * @typedef {hopsd.meta.UnshareDataset.$Properties} hopsd.meta.UnshareDataset.$Shape
+             */
+
+            /**
+             * Constructs a new UnshareDataset.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UnshareDataset.
+             * @constructor
+             * @param {hopsd.meta.UnshareDataset.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UnshareDataset = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UnshareDataset project.
+             * @member {string} project
+             * @memberof hopsd.meta.UnshareDataset
+             * @instance
+             */
+            UnshareDataset.prototype.project = "";
+
+            /**
+             * UnshareDataset dataset.
+             * @member {string} dataset
+             * @memberof hopsd.meta.UnshareDataset
+             * @instance
+             */
+            UnshareDataset.prototype.dataset = "";
+
+            /**
+             * UnshareDataset target.
+             * @member {string} target
+             * @memberof hopsd.meta.UnshareDataset
+             * @instance
+             */
+            UnshareDataset.prototype.target = "";
+
+            /**
+             * Creates a new UnshareDataset instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {hopsd.meta.UnshareDataset.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UnshareDataset} UnshareDataset instance
+             * @type {{
+             *   (properties: hopsd.meta.UnshareDataset.$Shape): hopsd.meta.UnshareDataset & hopsd.meta.UnshareDataset.$Shape;
+             *   (properties?: hopsd.meta.UnshareDataset.$Properties): hopsd.meta.UnshareDataset;
+             * }}
+             */
+            UnshareDataset.create = function(properties) {
+                return new UnshareDataset(properties);
+            };
+
+            /**
+             * Encodes the specified UnshareDataset message. Does not implicitly {@link hopsd.meta.UnshareDataset.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {hopsd.meta.UnshareDataset.$Properties} m UnshareDataset message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnshareDataset.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset") && m.dataset !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.dataset);
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target") && m.target !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.target);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UnshareDataset message, length delimited. Does not implicitly {@link hopsd.meta.UnshareDataset.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {hopsd.meta.UnshareDataset.$Properties} message UnshareDataset message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnshareDataset.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UnshareDataset message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UnshareDataset & hopsd.meta.UnshareDataset.$Shape} UnshareDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnshareDataset.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UnshareDataset();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.dataset = v;
+                            else
+                                delete m.dataset;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.target = v;
+                            else
+                                delete m.target;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UnshareDataset message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UnshareDataset & hopsd.meta.UnshareDataset.$Shape} UnshareDataset
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnshareDataset.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UnshareDataset message.
+             * @function verify
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UnshareDataset.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset")) {
+                    if (!$util.isString(m.dataset))
+                        return "dataset: string expected";
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    if (!$util.isString(m.target))
+                        return "target: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UnshareDataset message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UnshareDataset} UnshareDataset
+             */
+            UnshareDataset.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UnshareDataset)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UnshareDataset: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UnshareDataset();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.dataset != null) {
+                    if (typeof d.dataset !== "string" || d.dataset.length) {
+                        m.dataset = $String(d.dataset);
+                    }
+                }
+                if (d.target != null) {
+                    if (typeof d.target !== "string" || d.target.length) {
+                        m.target = $String(d.target);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UnshareDataset message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {hopsd.meta.UnshareDataset} m UnshareDataset
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UnshareDataset.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.dataset = "";
+                    d.target = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset")) {
+                    d.dataset = m.dataset;
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    d.target = m.target;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UnshareDataset to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UnshareDataset
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UnshareDataset.prototype.toJSON = function() {
+                return UnshareDataset.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UnshareDataset
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UnshareDataset
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UnshareDataset.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UnshareDataset";
+            };
+
+            return UnshareDataset;
+        })();
+
+        meta.SetProjectQuota = (function() {
+
+            /**
+             * Properties of a SetProjectQuota.
+             * @typedef {Object} hopsd.meta.SetProjectQuota.$Properties
+             * @property {string|null} [project] SetProjectQuota project
+             * @property {number|null} [storageBytes] SetProjectQuota storageBytes
+             * @property {number|null} [fileCount] SetProjectQuota fileCount
+             * @property {number|null} [gpuHours] SetProjectQuota gpuHours
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetProjectQuota.
+             * @memberof hopsd.meta
+             * @interface ISetProjectQuota
+             * @augments hopsd.meta.SetProjectQuota.$Properties
+             * @deprecated Use hopsd.meta.SetProjectQuota.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetProjectQuota.
+             * @typedef {hopsd.meta.SetProjectQuota.$Properties} hopsd.meta.SetProjectQuota.$Shape
+             */
+
+            /**
+             * Constructs a new SetProjectQuota.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SetProjectQuota.
+             * @constructor
+             * @param {hopsd.meta.SetProjectQuota.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetProjectQuota = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SetProjectQuota project.
+             * @member {string} project
+             * @memberof hopsd.meta.SetProjectQuota
+             * @instance
+             */
+            SetProjectQuota.prototype.project = "";
+
+            /**
+             * SetProjectQuota storageBytes.
+             * @member {number} storageBytes
+             * @memberof hopsd.meta.SetProjectQuota
+             * @instance
+             */
+            SetProjectQuota.prototype.storageBytes = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * SetProjectQuota fileCount.
+             * @member {number} fileCount
+             * @memberof hopsd.meta.SetProjectQuota
+             * @instance
+             */
+            SetProjectQuota.prototype.fileCount = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * SetProjectQuota gpuHours.
+             * @member {number} gpuHours
+             * @memberof hopsd.meta.SetProjectQuota
+             * @instance
+             */
+            SetProjectQuota.prototype.gpuHours = 0;
+
+            /**
+             * Creates a new SetProjectQuota instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {hopsd.meta.SetProjectQuota.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SetProjectQuota} SetProjectQuota instance
+             * @type {{
+             *   (properties: hopsd.meta.SetProjectQuota.$Shape): hopsd.meta.SetProjectQuota & hopsd.meta.SetProjectQuota.$Shape;
+             *   (properties?: hopsd.meta.SetProjectQuota.$Properties): hopsd.meta.SetProjectQuota;
+             * }}
+             */
+            SetProjectQuota.create = function(properties) {
+                return new SetProjectQuota(properties);
+            };
+
+            /**
+             * Encodes the specified SetProjectQuota message. Does not implicitly {@link hopsd.meta.SetProjectQuota.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {hopsd.meta.SetProjectQuota.$Properties} m SetProjectQuota message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetProjectQuota.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.storageBytes != null && $Object.hasOwnProperty.call(m, "storageBytes") && (typeof m.storageBytes === "object" ? m.storageBytes.low || m.storageBytes.high : m.storageBytes !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).int64(m.storageBytes);
+                if (m.fileCount != null && $Object.hasOwnProperty.call(m, "fileCount") && (typeof m.fileCount === "object" ? m.fileCount.low || m.fileCount.high : m.fileCount !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).int64(m.fileCount);
+                if (m.gpuHours != null && $Object.hasOwnProperty.call(m, "gpuHours") && !$Object.is(m.gpuHours, 0))
+                    w.uint32(/* id 4, wireType 1 =*/33).double(m.gpuHours);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SetProjectQuota message, length delimited. Does not implicitly {@link hopsd.meta.SetProjectQuota.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {hopsd.meta.SetProjectQuota.$Properties} message SetProjectQuota message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetProjectQuota.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SetProjectQuota message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SetProjectQuota & hopsd.meta.SetProjectQuota.$Shape} SetProjectQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetProjectQuota.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SetProjectQuota();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.int64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storageBytes = v;
+                            else
+                                delete m.storageBytes;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.int64()) === "object" ? v.low || v.high : v !== 0)
+                                m.fileCount = v;
+                            else
+                                delete m.fileCount;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.gpuHours = v;
+                            else
+                                delete m.gpuHours;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SetProjectQuota message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SetProjectQuota & hopsd.meta.SetProjectQuota.$Shape} SetProjectQuota
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetProjectQuota.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SetProjectQuota message.
+             * @function verify
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetProjectQuota.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.storageBytes != null && $Object.hasOwnProperty.call(m, "storageBytes")) {
+                    if (!$util.isInteger(m.storageBytes) && !(m.storageBytes && $util.isInteger(m.storageBytes.low) && $util.isInteger(m.storageBytes.high)))
+                        return "storageBytes: integer|Long expected";
+                }
+                if (m.fileCount != null && $Object.hasOwnProperty.call(m, "fileCount")) {
+                    if (!$util.isInteger(m.fileCount) && !(m.fileCount && $util.isInteger(m.fileCount.low) && $util.isInteger(m.fileCount.high)))
+                        return "fileCount: integer|Long expected";
+                }
+                if (m.gpuHours != null && $Object.hasOwnProperty.call(m, "gpuHours")) {
+                    if (typeof m.gpuHours !== "number")
+                        return "gpuHours: number expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetProjectQuota message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SetProjectQuota} SetProjectQuota
+             */
+            SetProjectQuota.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SetProjectQuota)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SetProjectQuota: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SetProjectQuota();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.storageBytes != null) {
+                    if (typeof d.storageBytes === "object" ? d.storageBytes.low || d.storageBytes.high : $Number(d.storageBytes) !== 0) {
+                        if ($util.Long)
+                            m.storageBytes = $util.Long.fromValue(d.storageBytes, false);
+                        else if (typeof d.storageBytes === "string")
+                            m.storageBytes = $parseInt(d.storageBytes, 10);
+                        else if (typeof d.storageBytes === "number")
+                            m.storageBytes = d.storageBytes;
+                        else if (typeof d.storageBytes === "object")
+                            m.storageBytes = new $util.LongBits(d.storageBytes.low >>> 0, d.storageBytes.high >>> 0).toNumber();
+                    }
+                }
+                if (d.fileCount != null) {
+                    if (typeof d.fileCount === "object" ? d.fileCount.low || d.fileCount.high : $Number(d.fileCount) !== 0) {
+                        if ($util.Long)
+                            m.fileCount = $util.Long.fromValue(d.fileCount, false);
+                        else if (typeof d.fileCount === "string")
+                            m.fileCount = $parseInt(d.fileCount, 10);
+                        else if (typeof d.fileCount === "number")
+                            m.fileCount = d.fileCount;
+                        else if (typeof d.fileCount === "object")
+                            m.fileCount = new $util.LongBits(d.fileCount.low >>> 0, d.fileCount.high >>> 0).toNumber();
+                    }
+                }
+                if (d.gpuHours != null) {
+                    if (!$Object.is($Number(d.gpuHours), 0)) {
+                        m.gpuHours = $Number(d.gpuHours);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SetProjectQuota message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {hopsd.meta.SetProjectQuota} m SetProjectQuota
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetProjectQuota.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.storageBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storageBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.fileCount = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.fileCount = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.gpuHours = 0;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.storageBytes != null && $Object.hasOwnProperty.call(m, "storageBytes")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storageBytes = typeof m.storageBytes === "number" ? $BigInt(m.storageBytes) : $util.Long.fromBits(m.storageBytes.low >>> 0, m.storageBytes.high >>> 0, false).toBigInt();
+                    else if (typeof m.storageBytes === "number")
+                        d.storageBytes = o.longs === $String ? $String(m.storageBytes) : m.storageBytes;
+                    else
+                        d.storageBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.storageBytes) : o.longs === $Number ? new $util.LongBits(m.storageBytes.low >>> 0, m.storageBytes.high >>> 0).toNumber() : m.storageBytes;
+                }
+                if (m.fileCount != null && $Object.hasOwnProperty.call(m, "fileCount")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.fileCount = typeof m.fileCount === "number" ? $BigInt(m.fileCount) : $util.Long.fromBits(m.fileCount.low >>> 0, m.fileCount.high >>> 0, false).toBigInt();
+                    else if (typeof m.fileCount === "number")
+                        d.fileCount = o.longs === $String ? $String(m.fileCount) : m.fileCount;
+                    else
+                        d.fileCount = o.longs === $String ? $util.Long.prototype.toString.call(m.fileCount) : o.longs === $Number ? new $util.LongBits(m.fileCount.low >>> 0, m.fileCount.high >>> 0).toNumber() : m.fileCount;
+                }
+                if (m.gpuHours != null && $Object.hasOwnProperty.call(m, "gpuHours")) {
+                    d.gpuHours = o.json && !$isFinite(m.gpuHours) ? $String(m.gpuHours) : m.gpuHours;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SetProjectQuota to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SetProjectQuota
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetProjectQuota.prototype.toJSON = function() {
+                return SetProjectQuota.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SetProjectQuota
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SetProjectQuota
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SetProjectQuota.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SetProjectQuota";
+            };
+
+            return SetProjectQuota;
+        })();
+
+        meta.ProjectRecord = (function() {
+
+            /**
+             * Properties of a ProjectRecord.
+             * @typedef {Object} hopsd.meta.ProjectRecord.$Properties
+             * @property {string|null} [name] ProjectRecord name
+             * @property {number|null} [createdMs] ProjectRecord createdMs
+             * @property {string|null} [createdBy] ProjectRecord createdBy
+             * @property {number|null} [gpuHoursQuota] ProjectRecord gpuHoursQuota
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ProjectRecord.
+             * @memberof hopsd.meta
+             * @interface IProjectRecord
+             * @augments hopsd.meta.ProjectRecord.$Properties
+             * @deprecated Use hopsd.meta.ProjectRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a ProjectRecord.
+             * @typedef {hopsd.meta.ProjectRecord.$Properties} hopsd.meta.ProjectRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ProjectRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ProjectRecord.
+             * @constructor
+             * @param {hopsd.meta.ProjectRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ProjectRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ProjectRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.ProjectRecord
+             * @instance
+             */
+            ProjectRecord.prototype.name = "";
+
+            /**
+             * ProjectRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.ProjectRecord
+             * @instance
+             */
+            ProjectRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ProjectRecord createdBy.
+             * @member {string} createdBy
+             * @memberof hopsd.meta.ProjectRecord
+             * @instance
+             */
+            ProjectRecord.prototype.createdBy = "";
+
+            /**
+             * ProjectRecord gpuHoursQuota.
+             * @member {number} gpuHoursQuota
+             * @memberof hopsd.meta.ProjectRecord
+             * @instance
+             */
+            ProjectRecord.prototype.gpuHoursQuota = 0;
+
+            /**
+             * Creates a new ProjectRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {hopsd.meta.ProjectRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ProjectRecord} ProjectRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ProjectRecord.$Shape): hopsd.meta.ProjectRecord & hopsd.meta.ProjectRecord.$Shape;
+             *   (properties?: hopsd.meta.ProjectRecord.$Properties): hopsd.meta.ProjectRecord;
+             * }}
+             */
+            ProjectRecord.create = function(properties) {
+                return new ProjectRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ProjectRecord message. Does not implicitly {@link hopsd.meta.ProjectRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {hopsd.meta.ProjectRecord.$Properties} m ProjectRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.createdMs);
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.createdBy);
+                if (m.gpuHoursQuota != null && $Object.hasOwnProperty.call(m, "gpuHoursQuota") && !$Object.is(m.gpuHoursQuota, 0))
+                    w.uint32(/* id 4, wireType 1 =*/33).double(m.gpuHoursQuota);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ProjectRecord message, length delimited. Does not implicitly {@link hopsd.meta.ProjectRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {hopsd.meta.ProjectRecord.$Properties} message ProjectRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ProjectRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ProjectRecord & hopsd.meta.ProjectRecord.$Shape} ProjectRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ProjectRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.createdBy = v;
+                            else
+                                delete m.createdBy;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.gpuHoursQuota = v;
+                            else
+                                delete m.gpuHoursQuota;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ProjectRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ProjectRecord & hopsd.meta.ProjectRecord.$Shape} ProjectRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ProjectRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ProjectRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    if (!$util.isString(m.createdBy))
+                        return "createdBy: string expected";
+                }
+                if (m.gpuHoursQuota != null && $Object.hasOwnProperty.call(m, "gpuHoursQuota")) {
+                    if (typeof m.gpuHoursQuota !== "number")
+                        return "gpuHoursQuota: number expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ProjectRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ProjectRecord} ProjectRecord
+             */
+            ProjectRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ProjectRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ProjectRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ProjectRecord();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.createdBy != null) {
+                    if (typeof d.createdBy !== "string" || d.createdBy.length) {
+                        m.createdBy = $String(d.createdBy);
+                    }
+                }
+                if (d.gpuHoursQuota != null) {
+                    if (!$Object.is($Number(d.gpuHoursQuota), 0)) {
+                        m.gpuHoursQuota = $Number(d.gpuHoursQuota);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ProjectRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {hopsd.meta.ProjectRecord} m ProjectRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ProjectRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.createdBy = "";
+                    d.gpuHoursQuota = 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    d.createdBy = m.createdBy;
+                }
+                if (m.gpuHoursQuota != null && $Object.hasOwnProperty.call(m, "gpuHoursQuota")) {
+                    d.gpuHoursQuota = o.json && !$isFinite(m.gpuHoursQuota) ? $String(m.gpuHoursQuota) : m.gpuHoursQuota;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ProjectRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ProjectRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ProjectRecord.prototype.toJSON = function() {
+                return ProjectRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ProjectRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ProjectRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ProjectRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ProjectRecord";
+            };
+
+            return ProjectRecord;
+        })();
+
+        meta.ProjectMemberRecord = (function() {
+
+            /**
+             * Properties of a ProjectMemberRecord.
+             * @typedef {Object} hopsd.meta.ProjectMemberRecord.$Properties
+             * @property {string|null} [project] ProjectMemberRecord project
+             * @property {string|null} [user] ProjectMemberRecord user
+             * @property {string|null} [role] ProjectMemberRecord role
+             * @property {number|null} [addedMs] ProjectMemberRecord addedMs
+             * @property {string|null} [addedBy] ProjectMemberRecord addedBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ProjectMemberRecord.
+             * @memberof hopsd.meta
+             * @interface IProjectMemberRecord
+             * @augments hopsd.meta.ProjectMemberRecord.$Properties
+             * @deprecated Use hopsd.meta.ProjectMemberRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a ProjectMemberRecord.
+             * @typedef {hopsd.meta.ProjectMemberRecord.$Properties} hopsd.meta.ProjectMemberRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ProjectMemberRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ProjectMemberRecord.
+             * @constructor
+             * @param {hopsd.meta.ProjectMemberRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ProjectMemberRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ProjectMemberRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @instance
+             */
+            ProjectMemberRecord.prototype.project = "";
+
+            /**
+             * ProjectMemberRecord user.
+             * @member {string} user
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @instance
+             */
+            ProjectMemberRecord.prototype.user = "";
+
+            /**
+             * ProjectMemberRecord role.
+             * @member {string} role
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @instance
+             */
+            ProjectMemberRecord.prototype.role = "";
+
+            /**
+             * ProjectMemberRecord addedMs.
+             * @member {number} addedMs
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @instance
+             */
+            ProjectMemberRecord.prototype.addedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ProjectMemberRecord addedBy.
+             * @member {string} addedBy
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @instance
+             */
+            ProjectMemberRecord.prototype.addedBy = "";
+
+            /**
+             * Creates a new ProjectMemberRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {hopsd.meta.ProjectMemberRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ProjectMemberRecord} ProjectMemberRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ProjectMemberRecord.$Shape): hopsd.meta.ProjectMemberRecord & hopsd.meta.ProjectMemberRecord.$Shape;
+             *   (properties?: hopsd.meta.ProjectMemberRecord.$Properties): hopsd.meta.ProjectMemberRecord;
+             * }}
+             */
+            ProjectMemberRecord.create = function(properties) {
+                return new ProjectMemberRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ProjectMemberRecord message. Does not implicitly {@link hopsd.meta.ProjectMemberRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {hopsd.meta.ProjectMemberRecord.$Properties} m ProjectMemberRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectMemberRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.user);
+                if (m.role != null && $Object.hasOwnProperty.call(m, "role") && m.role !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.role);
+                if (m.addedMs != null && $Object.hasOwnProperty.call(m, "addedMs") && (typeof m.addedMs === "object" ? m.addedMs.low || m.addedMs.high : m.addedMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.addedMs);
+                if (m.addedBy != null && $Object.hasOwnProperty.call(m, "addedBy") && m.addedBy !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.addedBy);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ProjectMemberRecord message, length delimited. Does not implicitly {@link hopsd.meta.ProjectMemberRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {hopsd.meta.ProjectMemberRecord.$Properties} message ProjectMemberRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectMemberRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ProjectMemberRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ProjectMemberRecord & hopsd.meta.ProjectMemberRecord.$Shape} ProjectMemberRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectMemberRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ProjectMemberRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.role = v;
+                            else
+                                delete m.role;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.addedMs = v;
+                            else
+                                delete m.addedMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.addedBy = v;
+                            else
+                                delete m.addedBy;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ProjectMemberRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ProjectMemberRecord & hopsd.meta.ProjectMemberRecord.$Shape} ProjectMemberRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectMemberRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ProjectMemberRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ProjectMemberRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.role != null && $Object.hasOwnProperty.call(m, "role")) {
+                    if (!$util.isString(m.role))
+                        return "role: string expected";
+                }
+                if (m.addedMs != null && $Object.hasOwnProperty.call(m, "addedMs")) {
+                    if (!$util.isInteger(m.addedMs) && !(m.addedMs && $util.isInteger(m.addedMs.low) && $util.isInteger(m.addedMs.high)))
+                        return "addedMs: integer|Long expected";
+                }
+                if (m.addedBy != null && $Object.hasOwnProperty.call(m, "addedBy")) {
+                    if (!$util.isString(m.addedBy))
+                        return "addedBy: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ProjectMemberRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ProjectMemberRecord} ProjectMemberRecord
+             */
+            ProjectMemberRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ProjectMemberRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ProjectMemberRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ProjectMemberRecord();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.role != null) {
+                    if (typeof d.role !== "string" || d.role.length) {
+                        m.role = $String(d.role);
+                    }
+                }
+                if (d.addedMs != null) {
+                    if (typeof d.addedMs === "object" ? d.addedMs.low || d.addedMs.high : $Number(d.addedMs) !== 0) {
+                        if ($util.Long)
+                            m.addedMs = $util.Long.fromValue(d.addedMs, true);
+                        else if (typeof d.addedMs === "string")
+                            m.addedMs = $parseInt(d.addedMs, 10);
+                        else if (typeof d.addedMs === "number")
+                            m.addedMs = d.addedMs;
+                        else if (typeof d.addedMs === "object")
+                            m.addedMs = new $util.LongBits(d.addedMs.low >>> 0, d.addedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.addedBy != null) {
+                    if (typeof d.addedBy !== "string" || d.addedBy.length) {
+                        m.addedBy = $String(d.addedBy);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ProjectMemberRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {hopsd.meta.ProjectMemberRecord} m ProjectMemberRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ProjectMemberRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.user = "";
+                    d.role = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.addedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.addedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.addedBy = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.role != null && $Object.hasOwnProperty.call(m, "role")) {
+                    d.role = m.role;
+                }
+                if (m.addedMs != null && $Object.hasOwnProperty.call(m, "addedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.addedMs = typeof m.addedMs === "number" ? $BigInt(m.addedMs) : $util.Long.fromBits(m.addedMs.low >>> 0, m.addedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.addedMs === "number")
+                        d.addedMs = o.longs === $String ? $String(m.addedMs) : m.addedMs;
+                    else
+                        d.addedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.addedMs) : o.longs === $Number ? new $util.LongBits(m.addedMs.low >>> 0, m.addedMs.high >>> 0).toNumber(true) : m.addedMs;
+                }
+                if (m.addedBy != null && $Object.hasOwnProperty.call(m, "addedBy")) {
+                    d.addedBy = m.addedBy;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ProjectMemberRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ProjectMemberRecord.prototype.toJSON = function() {
+                return ProjectMemberRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ProjectMemberRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ProjectMemberRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ProjectMemberRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ProjectMemberRecord";
+            };
+
+            return ProjectMemberRecord;
+        })();
+
+        meta.DatasetRecord = (function() {
+
+            /**
+             * Properties of a DatasetRecord.
+             * @typedef {Object} hopsd.meta.DatasetRecord.$Properties
+             * @property {string|null} [project] DatasetRecord project
+             * @property {string|null} [name] DatasetRecord name
+             * @property {boolean|null} [sensitive] DatasetRecord sensitive
+             * @property {number|null} [createdMs] DatasetRecord createdMs
+             * @property {string|null} [createdBy] DatasetRecord createdBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DatasetRecord.
+             * @memberof hopsd.meta
+             * @interface IDatasetRecord
+             * @augments hopsd.meta.DatasetRecord.$Properties
+             * @deprecated Use hopsd.meta.DatasetRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DatasetRecord.
+             * @typedef {hopsd.meta.DatasetRecord.$Properties} hopsd.meta.DatasetRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DatasetRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DatasetRecord.
+             * @constructor
+             * @param {hopsd.meta.DatasetRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DatasetRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DatasetRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.DatasetRecord
+             * @instance
+             */
+            DatasetRecord.prototype.project = "";
+
+            /**
+             * DatasetRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.DatasetRecord
+             * @instance
+             */
+            DatasetRecord.prototype.name = "";
+
+            /**
+             * DatasetRecord sensitive.
+             * @member {boolean} sensitive
+             * @memberof hopsd.meta.DatasetRecord
+             * @instance
+             */
+            DatasetRecord.prototype.sensitive = false;
+
+            /**
+             * DatasetRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.DatasetRecord
+             * @instance
+             */
+            DatasetRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DatasetRecord createdBy.
+             * @member {string} createdBy
+             * @memberof hopsd.meta.DatasetRecord
+             * @instance
+             */
+            DatasetRecord.prototype.createdBy = "";
+
+            /**
+             * Creates a new DatasetRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {hopsd.meta.DatasetRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DatasetRecord} DatasetRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.DatasetRecord.$Shape): hopsd.meta.DatasetRecord & hopsd.meta.DatasetRecord.$Shape;
+             *   (properties?: hopsd.meta.DatasetRecord.$Properties): hopsd.meta.DatasetRecord;
+             * }}
+             */
+            DatasetRecord.create = function(properties) {
+                return new DatasetRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DatasetRecord message. Does not implicitly {@link hopsd.meta.DatasetRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {hopsd.meta.DatasetRecord.$Properties} m DatasetRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatasetRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.sensitive != null && $Object.hasOwnProperty.call(m, "sensitive") && m.sensitive !== false)
+                    w.uint32(/* id 3, wireType 0 =*/24).bool(m.sensitive);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.createdMs);
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.createdBy);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DatasetRecord message, length delimited. Does not implicitly {@link hopsd.meta.DatasetRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {hopsd.meta.DatasetRecord.$Properties} message DatasetRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatasetRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DatasetRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DatasetRecord & hopsd.meta.DatasetRecord.$Shape} DatasetRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatasetRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DatasetRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.sensitive = v;
+                            else
+                                delete m.sensitive;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.createdBy = v;
+                            else
+                                delete m.createdBy;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DatasetRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DatasetRecord & hopsd.meta.DatasetRecord.$Shape} DatasetRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatasetRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DatasetRecord message.
+             * @function verify
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DatasetRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.sensitive != null && $Object.hasOwnProperty.call(m, "sensitive")) {
+                    if (typeof m.sensitive !== "boolean")
+                        return "sensitive: boolean expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    if (!$util.isString(m.createdBy))
+                        return "createdBy: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DatasetRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DatasetRecord} DatasetRecord
+             */
+            DatasetRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DatasetRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DatasetRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DatasetRecord();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.sensitive != null) {
+                    if (d.sensitive) {
+                        m.sensitive = $Boolean(d.sensitive);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.createdBy != null) {
+                    if (typeof d.createdBy !== "string" || d.createdBy.length) {
+                        m.createdBy = $String(d.createdBy);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DatasetRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {hopsd.meta.DatasetRecord} m DatasetRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DatasetRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                    d.sensitive = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.createdBy = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.sensitive != null && $Object.hasOwnProperty.call(m, "sensitive")) {
+                    d.sensitive = m.sensitive;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    d.createdBy = m.createdBy;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DatasetRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DatasetRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DatasetRecord.prototype.toJSON = function() {
+                return DatasetRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DatasetRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DatasetRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DatasetRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DatasetRecord";
+            };
+
+            return DatasetRecord;
+        })();
+
+        meta.DatasetShareRecord = (function() {
+
+            /**
+             * Properties of a DatasetShareRecord.
+             * @typedef {Object} hopsd.meta.DatasetShareRecord.$Properties
+             * @property {string|null} [project] DatasetShareRecord project
+             * @property {string|null} [dataset] DatasetShareRecord dataset
+             * @property {string|null} [target] DatasetShareRecord target
+             * @property {string|null} [access] DatasetShareRecord access
+             * @property {number|null} [sharedMs] DatasetShareRecord sharedMs
+             * @property {string|null} [sharedBy] DatasetShareRecord sharedBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DatasetShareRecord.
+             * @memberof hopsd.meta
+             * @interface IDatasetShareRecord
+             * @augments hopsd.meta.DatasetShareRecord.$Properties
+             * @deprecated Use hopsd.meta.DatasetShareRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DatasetShareRecord.
+             * @typedef {hopsd.meta.DatasetShareRecord.$Properties} hopsd.meta.DatasetShareRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DatasetShareRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DatasetShareRecord.
+             * @constructor
+             * @param {hopsd.meta.DatasetShareRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DatasetShareRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DatasetShareRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             */
+            DatasetShareRecord.prototype.project = "";
+
+            /**
+             * DatasetShareRecord dataset.
+             * @member {string} dataset
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             */
+            DatasetShareRecord.prototype.dataset = "";
+
+            /**
+             * DatasetShareRecord target.
+             * @member {string} target
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             */
+            DatasetShareRecord.prototype.target = "";
+
+            /**
+             * DatasetShareRecord access.
+             * @member {string} access
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             */
+            DatasetShareRecord.prototype.access = "";
+
+            /**
+             * DatasetShareRecord sharedMs.
+             * @member {number} sharedMs
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             */
+            DatasetShareRecord.prototype.sharedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DatasetShareRecord sharedBy.
+             * @member {string} sharedBy
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             */
+            DatasetShareRecord.prototype.sharedBy = "";
+
+            /**
+             * Creates a new DatasetShareRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {hopsd.meta.DatasetShareRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DatasetShareRecord} DatasetShareRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.DatasetShareRecord.$Shape): hopsd.meta.DatasetShareRecord & hopsd.meta.DatasetShareRecord.$Shape;
+             *   (properties?: hopsd.meta.DatasetShareRecord.$Properties): hopsd.meta.DatasetShareRecord;
+             * }}
+             */
+            DatasetShareRecord.create = function(properties) {
+                return new DatasetShareRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DatasetShareRecord message. Does not implicitly {@link hopsd.meta.DatasetShareRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {hopsd.meta.DatasetShareRecord.$Properties} m DatasetShareRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatasetShareRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset") && m.dataset !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.dataset);
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target") && m.target !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.target);
+                if (m.access != null && $Object.hasOwnProperty.call(m, "access") && m.access !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.access);
+                if (m.sharedMs != null && $Object.hasOwnProperty.call(m, "sharedMs") && (typeof m.sharedMs === "object" ? m.sharedMs.low || m.sharedMs.high : m.sharedMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.sharedMs);
+                if (m.sharedBy != null && $Object.hasOwnProperty.call(m, "sharedBy") && m.sharedBy !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.sharedBy);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DatasetShareRecord message, length delimited. Does not implicitly {@link hopsd.meta.DatasetShareRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {hopsd.meta.DatasetShareRecord.$Properties} message DatasetShareRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatasetShareRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DatasetShareRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DatasetShareRecord & hopsd.meta.DatasetShareRecord.$Shape} DatasetShareRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatasetShareRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DatasetShareRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.dataset = v;
+                            else
+                                delete m.dataset;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.target = v;
+                            else
+                                delete m.target;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.access = v;
+                            else
+                                delete m.access;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.sharedMs = v;
+                            else
+                                delete m.sharedMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.sharedBy = v;
+                            else
+                                delete m.sharedBy;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DatasetShareRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DatasetShareRecord & hopsd.meta.DatasetShareRecord.$Shape} DatasetShareRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatasetShareRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DatasetShareRecord message.
+             * @function verify
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DatasetShareRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset")) {
+                    if (!$util.isString(m.dataset))
+                        return "dataset: string expected";
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    if (!$util.isString(m.target))
+                        return "target: string expected";
+                }
+                if (m.access != null && $Object.hasOwnProperty.call(m, "access")) {
+                    if (!$util.isString(m.access))
+                        return "access: string expected";
+                }
+                if (m.sharedMs != null && $Object.hasOwnProperty.call(m, "sharedMs")) {
+                    if (!$util.isInteger(m.sharedMs) && !(m.sharedMs && $util.isInteger(m.sharedMs.low) && $util.isInteger(m.sharedMs.high)))
+                        return "sharedMs: integer|Long expected";
+                }
+                if (m.sharedBy != null && $Object.hasOwnProperty.call(m, "sharedBy")) {
+                    if (!$util.isString(m.sharedBy))
+                        return "sharedBy: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DatasetShareRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DatasetShareRecord} DatasetShareRecord
+             */
+            DatasetShareRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DatasetShareRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DatasetShareRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DatasetShareRecord();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.dataset != null) {
+                    if (typeof d.dataset !== "string" || d.dataset.length) {
+                        m.dataset = $String(d.dataset);
+                    }
+                }
+                if (d.target != null) {
+                    if (typeof d.target !== "string" || d.target.length) {
+                        m.target = $String(d.target);
+                    }
+                }
+                if (d.access != null) {
+                    if (typeof d.access !== "string" || d.access.length) {
+                        m.access = $String(d.access);
+                    }
+                }
+                if (d.sharedMs != null) {
+                    if (typeof d.sharedMs === "object" ? d.sharedMs.low || d.sharedMs.high : $Number(d.sharedMs) !== 0) {
+                        if ($util.Long)
+                            m.sharedMs = $util.Long.fromValue(d.sharedMs, true);
+                        else if (typeof d.sharedMs === "string")
+                            m.sharedMs = $parseInt(d.sharedMs, 10);
+                        else if (typeof d.sharedMs === "number")
+                            m.sharedMs = d.sharedMs;
+                        else if (typeof d.sharedMs === "object")
+                            m.sharedMs = new $util.LongBits(d.sharedMs.low >>> 0, d.sharedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.sharedBy != null) {
+                    if (typeof d.sharedBy !== "string" || d.sharedBy.length) {
+                        m.sharedBy = $String(d.sharedBy);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DatasetShareRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {hopsd.meta.DatasetShareRecord} m DatasetShareRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DatasetShareRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.dataset = "";
+                    d.target = "";
+                    d.access = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.sharedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.sharedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.sharedBy = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.dataset != null && $Object.hasOwnProperty.call(m, "dataset")) {
+                    d.dataset = m.dataset;
+                }
+                if (m.target != null && $Object.hasOwnProperty.call(m, "target")) {
+                    d.target = m.target;
+                }
+                if (m.access != null && $Object.hasOwnProperty.call(m, "access")) {
+                    d.access = m.access;
+                }
+                if (m.sharedMs != null && $Object.hasOwnProperty.call(m, "sharedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.sharedMs = typeof m.sharedMs === "number" ? $BigInt(m.sharedMs) : $util.Long.fromBits(m.sharedMs.low >>> 0, m.sharedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.sharedMs === "number")
+                        d.sharedMs = o.longs === $String ? $String(m.sharedMs) : m.sharedMs;
+                    else
+                        d.sharedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.sharedMs) : o.longs === $Number ? new $util.LongBits(m.sharedMs.low >>> 0, m.sharedMs.high >>> 0).toNumber(true) : m.sharedMs;
+                }
+                if (m.sharedBy != null && $Object.hasOwnProperty.call(m, "sharedBy")) {
+                    d.sharedBy = m.sharedBy;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DatasetShareRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DatasetShareRecord.prototype.toJSON = function() {
+                return DatasetShareRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DatasetShareRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DatasetShareRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DatasetShareRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DatasetShareRecord";
+            };
+
+            return DatasetShareRecord;
         })();
 
         return meta;

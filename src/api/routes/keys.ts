@@ -66,7 +66,7 @@ export function keysRoutes(deps: KeysRoutesDeps): ApiRoutes {
                 project: {
                   type: 'string',
                   pattern: NAME_PATTERN,
-                  description: 'the project the key acts in (admins)',
+                  description: 'the project the key acts in: the key is a project-user principal (its user must be a member)',
                 },
               },
             },

@@ -146,6 +146,12 @@ export const WEBHDFS_PARAMS: Readonly<Record<string, ParamSpec>> = {
     ops: ['*'],
     description: 'a delegation token (or an API key): the credential, read by the auth hook',
   },
+  project: {
+    type: 'string',
+    ops: ['*'],
+    description:
+      'act as the caller within this project (a project-user principal), as the header X-Hopsd-Project; read by the auth hook',
+  },
   renewer: {
     type: 'string',
     ops: ['GETDELEGATIONTOKEN'],

@@ -146,7 +146,7 @@ export interface ForwardTls {
 
 /**
  * Forwards the routes a node without a replica cannot serve — file system, users, keys, cluster
- * settings, node admission — to a metadata node (over HTTPS with `tls`).
+ * settings, node admission, projects — to a metadata node (over HTTPS with `tls`).
  */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
   return proxyRoutes(
@@ -166,6 +166,8 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
       '/api/v1/nodes/*',
       '/api/v1/join-tokens',
       '/api/v1/join-tokens/*',
+      '/api/v1/projects',
+      '/api/v1/projects/*',
     ],
     'fs',
     tls,

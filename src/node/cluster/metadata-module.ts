@@ -28,7 +28,8 @@ import {
   type RaftLogger,
 } from '../../consensus/index.js'
 import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
-import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
+import { namespaceAndBlockModules, namespaceModule, type Namespace } from '../../fs/index.js'
+import { projectsModule, type ProjectStore } from '../../projects/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { jobsModule } from '../../scheduler/index.js'
 import { hopsd } from '../../proto/cluster.js'
@@ -106,9 +107,11 @@ export function metadataModule(): NodeModule<'metadata'> {
       const membership = requireService(components, 'membership')
       const selfId = identity.id
 
+      let namespace: Namespace | undefined
       const stateMachine = createMetaStateMachine({
         modules: [
-          ...namespaceAndBlockModules(namespaceModule()),
+          ...namespaceAndBlockModules((store) => (namespace = namespaceModule()(store))),
+          projectsModule(() => namespace!),
           clusterModule(),
           authModule(),
           jobsModule(),
@@ -125,6 +128,10 @@ export function metadataModule(): NodeModule<'metadata'> {
           logger.error({ err: (err as Error).message }, 'this node cannot unwrap its CA key copy'),
       })
       const authStore = stateMachine.module<AuthStore>('auth')
+      const projectStore = stateMachine.module<ProjectStore>('projects')
+      authStore.attachProjectMembership((project, user, su) =>
+        projectStore.requireKeyProject(project, user, su),
+      )
       const members = (): string[] => {
         if (group === undefined) return []
         const st = group.status()

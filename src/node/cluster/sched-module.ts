@@ -24,6 +24,7 @@ import { gpusRoutes, jobsRoutes, type ApiRoutes } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createGpuInventory, systemClock, type GpuInventory, type GpuSnapshot } from '../../gpu/index.js'
 import { Periodic } from '../../lib/index.js'
+import type { ProjectStore } from '../../projects/index.js'
 import {
   ADS_TOPIC,
   JobQueue,
@@ -37,8 +38,8 @@ import {
   cryptoRng,
   decodeAd,
   interimJobAccess,
-  quotaCheck,
   jobLogsDir,
+  quotaCheck,
   realClock,
   webHdfsFiles,
   type GpuDevice,
@@ -151,14 +152,19 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           await local.group.readBarrier()
           return jobs().get(id)
         }
-        const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose })
-        // Who may do what, and each project's GPU-hour limit: the interim rule until projects land (then
-        // only `access` changes); usage is what the replicated state charged.
+        // Who may see and kill jobs: the interim rule (the owner, admins) until jobs are scoped by project
+        // membership.
         const access = interimJobAccess()
+        // The project's GPU-hour quota (src/projects, PUT /api/v1/projects/:name/quota) against the GPU
+        // time the jobs module charged it: over it, the project's jobs wait and new ones are refused.
         const quotaExhausted = quotaCheck(
-          (project) => access.quotaGpuHours(project),
+          (project) => {
+            const q = sm.module<ProjectStore>('projects').project(project)?.gpuHoursQuota
+            return q === undefined || q < 0 ? undefined : q
+          },
           (project) => jobs().usageGpuMs(project),
         )
+        const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose, quotaExhausted })
         queue = new JobQueue({ self, placer, view, clock, jobLookup, quotaExhausted })
         reconciler = new Reconciler({
           self,
