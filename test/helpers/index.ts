@@ -306,12 +306,14 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   }
   liveNodes.add(handle)
   let outcome: { healthy: true; id: string } | { healthy: false }
+  let lastHealth = 'no answer'
   try {
     outcome = await waitFor(
       async () => {
         // An exited process is an answer too: fail at once, with its stderr, not at the deadline.
         if (exitInfo !== undefined) return { healthy: false as const }
         const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })
+        lastHealth = `${res.status}`
         return res.status === 200
           ? { healthy: true as const, id: ((await res.json()) as { id: string }).id }
           : undefined
@@ -320,7 +322,10 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     )
   } catch (err) {
     await stop(2_000)
-    throw new Error(`${(err as Error).message}; stderr: ${stderr.trim()}`)
+    const tail = stdout.trimEnd().split('\n').slice(-12).join('\n')
+    throw new Error(
+      `${(err as Error).message}; last /health: ${lastHealth}; stderr: ${stderr.trim()}; stdout tail:\n${tail}`,
+    )
   }
   if (!outcome.healthy) {
     liveNodes.delete(handle)

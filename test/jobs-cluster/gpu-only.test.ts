@@ -275,6 +275,10 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
       try {
         const ask = async (r: sched.ISchedMetaRequest) =>
           plain.ask(target, SCHED_META_PROTOCOL, sched.SchedMetaRequest.encode(r).finish())
+        // Since node admission a swarm-key holder is refused at the peer gate (no node certificate: the
+        // stream is aborted, no reply); should one get past it, the handler refuses every request that
+        // is not about a task placed on the asking node (test/scheduler/remote.test.ts attacks those
+        // rules with admitted nodes). Either way nothing is applied: the job keeps running below.
         const attempt = running.attempts as number
         // A report of the task's end, as if from its worker.
         for (const command of [
@@ -283,21 +287,25 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
           { killJob: { jobId: id } },
         ]) {
           const a = await ask({ propose: { command: meta.Command.encode(command).finish() } })
-          expect(a.code, a.message).toBeUndefined()
-          const p = sched.SchedMetaReply.decode(a.reply!).propose!
+          if (a.reply === undefined) continue
+          const p = sched.SchedMetaReply.decode(a.reply).propose!
           expect(p.ok, JSON.stringify(command)).toBe(false)
           expect(p.code).toBe('JOB_ACCESS_DENIED')
         }
         // Reads: the job is not shown to a node without a task of it.
         const look = await ask({ lookup: { jobIds: [id] } })
-        expect(sched.SchedMetaReply.decode(look.reply!).jobs?.jobs ?? []).toHaveLength(0)
+        if (look.reply !== undefined)
+          expect(sched.SchedMetaReply.decode(look.reply).jobs?.jobs ?? []).toHaveLength(0)
         const mine = await ask({ running: {} })
-        expect(sched.SchedMetaReply.decode(mine.reply!).jobs?.jobs ?? []).toHaveLength(0)
+        if (mine.reply !== undefined)
+          expect(sched.SchedMetaReply.decode(mine.reply).jobs?.jobs ?? []).toHaveLength(0)
         // No credential of the owner for it.
         const setup = await ask({ setup: { jobId: id, attempt, rank: 0 } })
-        expect(setup.code).toBe('JOB_STATE_CONFLICT')
+        expect(setup.reply).toBeUndefined()
+        if (setup.code !== '') expect(setup.code).toBe('JOB_STATE_CONFLICT')
         const teardown = await ask({ teardown: { jobId: id, attempt, rank: 0, keyId: 'x' } })
-        expect(teardown.code).toBe('JOB_ACCESS_DENIED')
+        expect(teardown.reply).toBeUndefined()
+        if (teardown.code !== '') expect(teardown.code).toBe('JOB_ACCESS_DENIED')
       } finally {
         await plain.stop()
       }

@@ -59,7 +59,18 @@ beforeAll(async () => {
     expect(key.status, key.text).toBe(201)
     keys[user] = key.json().key as string
   }
-  await cluster.start([{ roles: ['gpu'], extraArgs: ['--gpus', 'declared:2:A100:40000'] }])
+  // A node joining a secure cluster after its bootstrap needs an admission: a join token for the gpu role.
+  const joinToken = await call(admin, 'POST', '/api/v1/join-tokens', { roles: ['gpu'] })
+  expect(joinToken.status, joinToken.text).toBe(201)
+  await cluster.start(
+    [
+      {
+        roles: ['gpu'],
+        extraArgs: ['--gpus', 'declared:2:A100:40000', '--join-token', joinToken.json().token as string],
+      },
+    ],
+    { certifiedTimeoutMs: 90_000 },
+  )
   await waitFor(async () => (await call(keys['alice']!, 'GET', '/api/v1/gpus')).json().nodes?.length === 2, {
     timeoutMs: 60_000,
     what: 'both workers in the view',
