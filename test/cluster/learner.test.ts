@@ -31,7 +31,11 @@ describe.sequential(
       voters = await c.startMany([{ zone: 'z1' }, { zone: 'z2' }, { zone: 'z3' }], { bootstrapExpect: 3 })
       await c.waitForAgreement(voters, (d) => d.voters.length === 3)
       learner = await c.start({ zone: 'z4' }, { bootstrapExpect: 3 })
-      doc = await c.waitForAgreement([...voters, learner], (d) => d.learners.length === 1)
+      // A node that joins after the bootstrap is admitted (automatically under simple auth) and certified
+      // before it may speak Raft: under the whole suite's load on two cores that takes longer than 60 s.
+      doc = await c.waitForAgreement([...voters, learner], (d) => d.learners.length === 1, {
+        timeoutMs: 120_000,
+      })
       expect(doc.learners).toEqual([{ id: learner.id, zone: 'z4', liveness: 'alive' }])
       expect(doc.voters.map((v) => v.id).sort()).toEqual(voters.map((n) => n.id).sort())
       expect(learner.logs().stdout).not.toContain('bootstrapping the metadata group')
