@@ -93,6 +93,10 @@ describe('join diagnosis', () => {
     )
     expect(d(new Uint8Array([1, 2, 3]), { failed: true })).toBe('NOT_A_P2P_PORT')
     expect(d(random, { protected: true })).toBe('SWARM_KEY_MISMATCH')
+    // The plaintext was multistream-select: the keys match, whatever failed after.
+    expect(
+      diagnoseDialFailure('h:1', { firstBytes: random, protected: true, failed: false, keyMatch: true }),
+    ).toBeUndefined()
     expect(d(new Uint8Array(0), { failed: true })).toBeUndefined() // silent or closed: nothing to say
     expect(d(random.subarray(0, 10), {})).toBeUndefined() // still arriving
     expect(diagnoseDialFailure('h:1', undefined)).toBeUndefined() // no connection at all

@@ -42,6 +42,11 @@ export interface HandshakeRecord {
   readonly failed: boolean
   /** What came out of the pnet layer was not multistream-select: the keys differ (reset at once). */
   readonly keyMismatch?: boolean
+  /**
+   * What came out of the pnet layer was multistream-select's header: the keys are the same, so a dial
+   * that fails later failed for another reason (the peer's gate refused this node, it went away).
+   */
+  readonly keyMatch?: boolean
 }
 
 /** Codes of the p2p error table (./errors.ts). */
@@ -90,7 +95,7 @@ export function recordingProtector<C>(
         const at = c.remoteAddr ? ipPortOf(c.remoteAddr) : undefined
         const remote = at === undefined ? '?' : `${at.ip}:${at.port}`
         let first: Uint8Array = new Uint8Array(0)
-        const state = { protected: false, failed: false, keyMismatch: false }
+        const state = { protected: false, failed: false, keyMismatch: false, keyMatch: false }
         const save = (): void => {
           if (direction === 'outbound' && at !== undefined) log.set(remote, { firstBytes: first, ...state })
         }
@@ -110,12 +115,19 @@ export function recordingProtector<C>(
           stopPeeking()
           save()
         }
-        expectMultistream(out, () => {
-          state.keyMismatch = true
-          save()
-          onMismatch(direction, remote)
-          out.abort(new P2PError('SWARM_KEY_MISMATCH', `the peer at ${remote} holds a different swarm key`))
-        })
+        expectMultistream(
+          out,
+          () => {
+            state.keyMismatch = true
+            save()
+            onMismatch(direction, remote)
+            out.abort(new P2PError('SWARM_KEY_MISMATCH', `the peer at ${remote} holds a different swarm key`))
+          },
+          () => {
+            state.keyMatch = true
+            save()
+          },
+        )
         return out
       },
     } as ConnectionProtector
@@ -123,11 +135,11 @@ export function recordingProtector<C>(
 }
 
 /**
- * Calls `onWrong` as soon as the plaintext `box` receives departs from the multistream header: first
- * what the pnet layer already decrypted and holds for its reader (bytes that came with the nonce),
- * then what arrives, until the whole header was seen.
+ * Calls `onWrong` as soon as the plaintext `box` receives departs from the multistream header, or
+ * `onRight` once the whole header was seen: first what the pnet layer already decrypted and holds for
+ * its reader (bytes that came with the nonce), then what arrives.
  */
-function expectMultistream(box: MessageStream, onWrong: () => void): void {
+function expectMultistream(box: MessageStream, onWrong: () => void, onRight: () => void): void {
   let matched = 0
   let settled = false
   const check = (bytes: Uint8Array): void => {
@@ -135,7 +147,10 @@ function expectMultistream(box: MessageStream, onWrong: () => void): void {
       if (bytes[i] !== MULTISTREAM_HEADER[matched]) {
         settled = true
         onWrong()
-      } else if (++matched === MULTISTREAM_HEADER.length) settled = true
+      } else if (++matched === MULTISTREAM_HEADER.length) {
+        settled = true
+        onRight()
+      }
     }
   }
   const held = (box as unknown as { readBuffer?: { subarray(): Uint8Array } }).readBuffer
@@ -224,6 +239,8 @@ export function diagnoseDialFailure(
       certain: true,
     }
   }
+  // The keys matched (the plaintext was multistream-select): whatever failed, it was not the key.
+  if (record.keyMatch === true && record.keyMismatch !== true) return undefined
   if (record.protected || record.keyMismatch === true) {
     return {
       code: 'SWARM_KEY_MISMATCH',
