@@ -22,7 +22,7 @@ import { FS_ERRORS } from './fs/errors.js'
 import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
-import { SERVING_ERRORS } from './serving/errors.js'
+import { REGISTRY_ERRORS, SERVING_ERRORS } from './serving/errors.js'
 import { SCHED_ERRORS } from './scheduler/errors.js'
 
 export interface ErrorRow {
@@ -155,6 +155,7 @@ export const ERROR_TABLE = joinTables(
   P2P_ERRORS,
   GPU_ERRORS,
   SERVING_ERRORS,
+  REGISTRY_ERRORS,
   SCHED_ERRORS,
 )
 

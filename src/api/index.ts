@@ -34,3 +34,5 @@ export { createWriteTokens, type WriteGrant, type WriteTokens } from './routes/w
 export { blockRoutes } from './routes/blocks.js'
 export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
 export { jobsRoutes, type JobsRoutesDeps } from './routes/jobs.js'
+export { modelsRoutes, type ModelsRoutesDeps } from './routes/models.js'
+export { inferenceRoutes, REPLICA_HEADER, type ForwardedAnswer, type InferenceRoutesDeps } from './routes/inference.js'

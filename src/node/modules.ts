@@ -23,6 +23,9 @@
  *   scheduler   (every node)       GPU jobs (src/scheduler): the gossip view of the workers, GET /api/v1/gpus;
  *                                  with a metadata replica the jobs API, placer, queue and (leader)
  *                                  reconciler; with the gpu role too the worker over src/gpu's inventory
+ *   serving     (every node)       models and deployments (src/serving): with a metadata replica the
+ *                                  registry and deployments API, /v2 inference routing, (leader) the
+ *                                  placement loop; with the serving role too the agent running replicas
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
 import { authNodeModule } from './cluster/auth-module.js'
@@ -36,6 +39,7 @@ import { metadataModule } from './cluster/metadata-module.js'
 import { p2pModule } from './cluster/p2p-module.js'
 import { tlsModule } from './cluster/tls-module.js'
 import { schedulerModule } from './cluster/sched-module.js'
+import { servingModule } from './cluster/serving-module.js'
 import type { NodeModule } from './module.js'
 
 export const DEFAULT_MODULES: readonly NodeModule[] = [
@@ -50,4 +54,5 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   capacityModule(),
   fsModule(),
   schedulerModule(),
+  servingModule(),
 ]

@@ -24,6 +24,7 @@ import { authModule, createLocalAuthenticator, type Authenticator, type AuthStor
 import { namespaceAndBlockModules, namespaceModule } from '../../fs/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { jobsModule } from '../../scheduler/index.js'
+import { servingModule as servingMetaModule } from '../../serving/index.js'
 import { hopsd } from '../../proto/cluster.js'
 import {
   BootstrapCoordinator,
@@ -99,6 +100,7 @@ export function metadataModule(): NodeModule<'metadata'> {
           clusterModule(),
           authModule(),
           jobsModule(),
+          servingMetaModule(),
         ],
         // The group below runs with the default maxBatchBytes: settings must fit it.
         commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,
