@@ -5,6 +5,7 @@ import { runFs } from './fs.js'
 import { jobHelp, runJob } from './job.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
+import { deployHelp, modelHelp, runDeploy, runModel } from './model.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
 import { runServingRuntime } from './serving-runtime.js'
 import { runStart, startHelp } from './start.js'
@@ -24,6 +25,8 @@ export function mainHelp(): string {
     '  user      users of the cluster: add, ls, rm (see hopsd user --help)',
     '  key       API keys: create, ls, revoke (see hopsd key --help)',
     '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
+    '  model     the model registry: register, ls, show, rm (see hopsd model --help)',
+    '  deploy    model deployments: create, ls, show, update, rm (see hopsd deploy --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
@@ -40,6 +43,10 @@ export function mainHelp(): string {
     keyHelp(),
     '',
     jobHelp(),
+    '',
+    modelHelp(),
+    '',
+    deployHelp(),
   ].join('\n')
 }
 
@@ -60,6 +67,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runKey(rest, io)
     case 'job':
       return runJob(rest, io)
+    case 'model':
+      return runModel(rest, io)
+    case 'deploy':
+      return runDeploy(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(

@@ -4,6 +4,8 @@
 // the Open Inference Protocol with the right numbers (routing to the replicas' nodes), bad tensors get
 // their codes while the replicas keep serving, a non-member is refused, a rolling update to version 2
 // fails no request, and a replica's node killed with SIGKILL is replaced while requests keep succeeding.
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   FAST_TIMING_ARGS,
@@ -15,6 +17,7 @@ import {
   type LoopbackNode,
 } from '../helpers/index.js'
 import { encodeModel, linearModel, linearReference } from '../helpers/onnx-model.js'
+import { runDeploy, runModel } from '../../src/cli/model.js'
 
 const W1 = [
   [1, 2],
@@ -459,5 +462,73 @@ describe('deployments and inference', () => {
       expect(failures).toBe(0)
     }),
     180_000,
+  )
+
+  it(
+    'hopsd model and hopsd deploy: show, list, refuse, update bounds, rm stops the replicas',
+    track(async () => {
+      const cli = async (
+        fn: typeof runModel,
+        user: string,
+        ...args: string[]
+      ): Promise<{ code: number; out: string; err: string }> => {
+        const out: string[] = []
+        const err: string[] = []
+        const [sub, ...rest] = args
+        const code = await fn([sub!, '--addr', live()[0]!.handle.url, '--user', user, ...rest], {
+          out: (l) => out.push(l),
+          err: (l) => err.push(l),
+        })
+        return { code, out: out.join('\n'), err: err.join('\n') }
+      }
+      const show = await cli(runModel, 'alice', 'show', 'demo', 'lin', '2')
+      expect(show.code, show.err).toBe(0)
+      expect(show.out).toMatch(/deployments lin/)
+      expect(show.out).toMatch(/dataset\s+\/Projects\/demo\/Datasets\/points\/v2/)
+      const ls = await cli(runModel, 'alice', 'ls', '--dataset', '/Projects/demo/Datasets')
+      expect(ls.code, ls.err).toBe(0)
+      expect(
+        ls.out
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(/\s+/).slice(0, 3).join('/')),
+      ).toEqual(['demo/lin/2'])
+      const denied = await cli(runModel, 'bob', 'rm', 'demo', 'lin', '2')
+      expect(denied.code).toBe(1)
+      expect(denied.err).toMatch(/\[MODEL_ACCESS_DENIED\]/)
+      const dls = await cli(runDeploy, 'alice', 'ls', '--project', 'demo')
+      expect(dls.code, dls.err).toBe(0)
+      expect(dls.out).toMatch(/^lin\s+demo\s+lin\s+2\s+ready\s+2\/2/m)
+      const bad = await cli(runDeploy, 'alice', 'update', 'lin', '--replicas', '3:2')
+      expect(bad.code).toBe(1)
+      expect(bad.err).toMatch(/\[DEPLOYMENT_SPEC_INVALID\]/)
+      const rm = await cli(runDeploy, 'alice', 'rm', 'lin')
+      expect(rm.code, rm.err).toBe(0)
+      // Its replicas stop: each node drains and stops them and removes their model copies.
+      await waitFor(
+        async () => {
+          const r = await call(live()[0]!, 'GET', '/api/v1/deployments', 'alice')
+          return r.status === 200 && r.json().deployments.length === 0
+        },
+        { timeoutMs: 30_000, intervalMs: 200, what: 'the deployment gone' },
+      )
+      await waitFor(
+        async () =>
+          live().every(
+            (n) =>
+              !existsSync(join(n.dataDir, 'serving')) || readdirSync(join(n.dataDir, 'serving')).length === 0,
+          ),
+        { timeoutMs: 30_000, intervalMs: 200, what: 'every replica stopped and its copy removed' },
+      )
+      for (const n of live()) expect((await infer(n, [[1, 1, 1]])).status).toBe(404)
+      const free = await cli(runModel, 'alice', 'rm', 'demo', 'lin', '2')
+      expect(free.code, free.err).toBe(0)
+      expect(free.out).toBe('removed demo/lin/2 and its files')
+      expect(
+        (await call(live()[0]!, 'GET', '/webhdfs/v1/Projects/demo/Models/lin/2?op=GETFILESTATUS', 'alice'))
+          .status,
+      ).toBe(404)
+    }),
+    120_000,
   )
 })
