@@ -374,6 +374,19 @@ describe('deployments and inference', () => {
           expect(typeof r.json().error).toBe('string')
         }
         expect((await call(n, 'GET', '/v2/models/nope', 'alice')).status).toBe(404)
+        // A pinned replica (what nodes send each other) is no way around the check: not for this
+        // deployment, nor through another name (an unknown one is not authorized against anything).
+        const replicaId = (await deployment()).instances[0].id as string
+        for (const model of ['lin', 'nope']) {
+          const pinned = await fetch(`${n.handle.url}/v2/models/${model}/infer?user.name=bob`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-hopsd-replica': replicaId },
+            body: JSON.stringify({
+              inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }],
+            }),
+          })
+          expect(pinned.status, `${model}: ${await pinned.text()}`).toBe(model === 'lin' ? 403 : 503)
+        }
         const bob = await infer(n, good, 'bob')
         expect(bob.status, bob.text).toBe(403)
         expect(typeof bob.json().error).toBe('string')

@@ -95,7 +95,14 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
       const d = deps.deployment(p.name)
       if (d !== undefined) await mayInfer(caller, d.project)
       const pinned = req.headers[REPLICA_HEADER]
-      if (typeof pinned === 'string') return await serveLocal(reply, kind, p.name, pinned, req.body as Buffer)
+      if (typeof pinned === 'string') {
+        // Pinned by the node that routed it: only a replica of this very deployment (the caller was
+        // authorized for it just above), never another deployment's by its id.
+        const r = d?.replicas.find((x) => x.id === pinned)
+        if (d === undefined || r === undefined)
+          throw new ServingError('REPLICA_NOT_READY', `replica ${pinned} does not serve ${p.name}`)
+        return await serveLocal(reply, kind, p.name, pinned, req.body as Buffer)
+      }
       if (kind === 'ready') {
         let ready = true
         try {
