@@ -35,4 +35,9 @@ export { blockRoutes } from './routes/blocks.js'
 export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
 export { jobsRoutes, type JobsRoutesDeps } from './routes/jobs.js'
 export { modelsRoutes, type ModelsRoutesDeps } from './routes/models.js'
-export { inferenceRoutes, REPLICA_HEADER, type ForwardedAnswer, type InferenceRoutesDeps } from './routes/inference.js'
+export {
+  inferenceRoutes,
+  REPLICA_HEADER,
+  type ForwardedAnswer,
+  type InferenceRoutesDeps,
+} from './routes/inference.js'

@@ -162,12 +162,10 @@ export function modelsRoutes(deps: ModelsRoutesDeps): ApiRoutes {
           },
         },
         async (req, reply) => {
-          const d = await deps
-            .registry()
-            .createDeployment(callerOf(req), req.body, {
-              signal: signalOf(reply),
-              credential: req.credentials,
-            })
+          const d = await deps.registry().createDeployment(callerOf(req), req.body, {
+            signal: signalOf(reply),
+            credential: req.credentials,
+          })
           return reply.status(201).send(d)
         },
       )
