@@ -2797,6 +2797,7 @@ export namespace hopsd {
             replicasWanted: number;
             lastScale: string;
             nextReplicaSeq: number;
+            lastScaleMs: number;
             static create(properties: hopsd.meta.DeploymentRecord.$Shape): hopsd.meta.DeploymentRecord & hopsd.meta.DeploymentRecord.$Shape;
             static create(properties?: hopsd.meta.DeploymentRecord.$Properties): hopsd.meta.DeploymentRecord;
             static encode(m: hopsd.meta.DeploymentRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -2828,6 +2829,7 @@ export namespace hopsd {
                 replicasWanted?: (number|null);
                 lastScale?: (string|null);
                 nextReplicaSeq?: (number|null);
+                lastScaleMs?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.DeploymentRecord.$Properties;

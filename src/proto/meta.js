@@ -33015,6 +33015,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [replicasWanted] DeploymentRecord replicasWanted
              * @property {string|null} [lastScale] DeploymentRecord lastScale
              * @property {number|null} [nextReplicaSeq] DeploymentRecord nextReplicaSeq
+             * @property {number|null} [lastScaleMs] DeploymentRecord lastScaleMs
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -33176,6 +33177,14 @@ export const hopsd = $root.hopsd = (() => {
             DeploymentRecord.prototype.nextReplicaSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * DeploymentRecord lastScaleMs.
+             * @member {number} lastScaleMs
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.lastScaleMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new DeploymentRecord instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.DeploymentRecord
@@ -33241,6 +33250,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 15, wireType 2 =*/122).string(m.lastScale);
                 if (m.nextReplicaSeq != null && $Object.hasOwnProperty.call(m, "nextReplicaSeq") && (typeof m.nextReplicaSeq === "object" ? m.nextReplicaSeq.low || m.nextReplicaSeq.high : m.nextReplicaSeq !== 0))
                     w.uint32(/* id 16, wireType 0 =*/128).uint64(m.nextReplicaSeq);
+                if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs") && (typeof m.lastScaleMs === "object" ? m.lastScaleMs.low || m.lastScaleMs.high : m.lastScaleMs !== 0))
+                    w.uint32(/* id 17, wireType 0 =*/136).uint64(m.lastScaleMs);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -33441,6 +33452,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.nextReplicaSeq;
                             continue;
                         }
+                    case 17: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.lastScaleMs = v;
+                            else
+                                delete m.lastScaleMs;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -33559,6 +33579,10 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.nextReplicaSeq != null && $Object.hasOwnProperty.call(m, "nextReplicaSeq")) {
                     if (!$util.isInteger(m.nextReplicaSeq) && !(m.nextReplicaSeq && $util.isInteger(m.nextReplicaSeq.low) && $util.isInteger(m.nextReplicaSeq.high)))
                         return "nextReplicaSeq: integer|Long expected";
+                }
+                if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs")) {
+                    if (!$util.isInteger(m.lastScaleMs) && !(m.lastScaleMs && $util.isInteger(m.lastScaleMs.low) && $util.isInteger(m.lastScaleMs.high)))
+                        return "lastScaleMs: integer|Long expected";
                 }
                 return null;
             };
@@ -33694,6 +33718,18 @@ export const hopsd = $root.hopsd = (() => {
                             m.nextReplicaSeq = new $util.LongBits(d.nextReplicaSeq.low >>> 0, d.nextReplicaSeq.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.lastScaleMs != null) {
+                    if (typeof d.lastScaleMs === "object" ? d.lastScaleMs.low || d.lastScaleMs.high : $Number(d.lastScaleMs) !== 0) {
+                        if ($util.Long)
+                            m.lastScaleMs = $util.Long.fromValue(d.lastScaleMs, true);
+                        else if (typeof d.lastScaleMs === "string")
+                            m.lastScaleMs = $parseInt(d.lastScaleMs, 10);
+                        else if (typeof d.lastScaleMs === "number")
+                            m.lastScaleMs = d.lastScaleMs;
+                        else if (typeof d.lastScaleMs === "object")
+                            m.lastScaleMs = new $util.LongBits(d.lastScaleMs.low >>> 0, d.lastScaleMs.high >>> 0).toNumber(true);
+                    }
+                }
                 return m;
             };
 
@@ -33749,6 +33785,11 @@ export const hopsd = $root.hopsd = (() => {
                         d.nextReplicaSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.nextReplicaSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.lastScaleMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.lastScaleMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
                     d.name = m.name;
@@ -33820,6 +33861,14 @@ export const hopsd = $root.hopsd = (() => {
                         d.nextReplicaSeq = o.longs === $String ? $String(m.nextReplicaSeq) : m.nextReplicaSeq;
                     else
                         d.nextReplicaSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.nextReplicaSeq) : o.longs === $Number ? new $util.LongBits(m.nextReplicaSeq.low >>> 0, m.nextReplicaSeq.high >>> 0).toNumber(true) : m.nextReplicaSeq;
+                }
+                if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.lastScaleMs = typeof m.lastScaleMs === "number" ? $BigInt(m.lastScaleMs) : $util.Long.fromBits(m.lastScaleMs.low >>> 0, m.lastScaleMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.lastScaleMs === "number")
+                        d.lastScaleMs = o.longs === $String ? $String(m.lastScaleMs) : m.lastScaleMs;
+                    else
+                        d.lastScaleMs = o.longs === $String ? $util.Long.prototype.toString.call(m.lastScaleMs) : o.longs === $Number ? new $util.LongBits(m.lastScaleMs.low >>> 0, m.lastScaleMs.high >>> 0).toNumber(true) : m.lastScaleMs;
                 }
                 return d;
             };

@@ -152,6 +152,7 @@ function deployment(version: string, replicas: Partial<ReplicaRecord>[], wanted 
     replicasWanted: wanted,
     lastScale: '',
     nextReplicaSeq: 1,
+    lastScaleMs: 0,
     replicas: replicas.map((r, i) => ({
       id: `d-${i + 1}`,
       node: 'n1',
@@ -221,6 +222,84 @@ describe('the placement step', () => {
   it('removes surplus replicas, those not ready first', () => {
     const d = deployment('1', [{ node: 'a1' }, { node: 'a2', state: 'starting' }, { node: 'b1' }], 2)
     expect(planDeployment(d, NODES)!.remove).toEqual(['d-2'])
+  })
+})
+
+describe('the autoscaler', () => {
+  const scale = { nowMs: 100_000, inflightPerReplicaTarget: 4, scaleDownDelayMs: 30_000 }
+  const bounded = (replicas: Partial<ReplicaRecord>[], wanted: number, lastScaleMs = 0): Deployment => ({
+    ...deployment('1', replicas, wanted),
+    replicasMin: 1,
+    replicasMax: 3,
+    lastScaleMs,
+  })
+
+  it('scales up at once on requests in flight, and places the new replicas in the same step', () => {
+    const d = bounded([{ node: 'a1', zone: 'za', inflight: 7 }], 1)
+    const step = planDeployment(d, NODES, scale)!
+    expect(step.replicasWanted).toBe(2)
+    expect(step.scaleReason).toMatch(/^up to 2: 7 requests in flight on 1 ready replicas/)
+    expect(step.add.map((a) => a.node)).toEqual(['b1'])
+    // Held at max however high the load.
+    expect(
+      planDeployment(bounded([{ node: 'a1', zone: 'za', inflight: 99 }], 1), NODES, scale)!.replicasWanted,
+    ).toBe(3)
+  })
+
+  it('scales down one replica at a time, only after the delay since the last change', () => {
+    const idle = [
+      { node: 'a1', zone: 'za', inflight: 0 },
+      { node: 'b1', zone: 'zb', inflight: 1 },
+      { node: 'a2', zone: 'za', inflight: 0 },
+    ]
+    expect(planDeployment(bounded(idle, 3, 90_000), NODES, scale)).toBeUndefined()
+    const step = planDeployment(bounded(idle, 3, 60_000), NODES, scale)!
+    expect(step.replicasWanted).toBe(2)
+    expect(step.remove).toHaveLength(1)
+    // Without bounds to move in (min = max), or without `scale`, nothing is decided on load.
+    expect(planDeployment(deployment('1', [{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES, scale)).toBeUndefined()
+    expect(planDeployment(bounded([{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES)).toBeUndefined()
+  })
+
+  it('commits the decision with the step: bounds held by apply, visible as lastScale', async () => {
+    const { run, node, serving } = setup()
+    await run(model('1'))
+    await run({
+      createDeployment: {
+        name: 'lin',
+        project: 'demo',
+        model: 'lin',
+        version: '1',
+        replicasMin: 1,
+        replicasMax: 2,
+      },
+    })
+    const g = serving().deployment('lin')!.generation
+    expect(
+      code(await node({ setDeploymentReplicas: { name: 'lin', generation: g, replicasWanted: 3 } })),
+    ).toBe('DEPLOYMENT_SPEC_INVALID')
+    expect(
+      (
+        await node({
+          setDeploymentReplicas: { name: 'lin', generation: g, replicasWanted: 2, reason: 'up to 2: load' },
+        })
+      ).ok,
+    ).toBe(true)
+    expect(serving().deployment('lin')).toMatchObject({ replicasWanted: 2, lastScale: 'up to 2: load' })
+    // A report of load alone does not move the generation (placement steps are not refused for it).
+    await node({
+      setDeploymentReplicas: { name: 'lin', generation: g + 1, add: [{ node: 'n1', zone: 'z1' }] },
+    })
+    const before = serving().deployment('lin')!.generation
+    await node({
+      reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'placed', inflight: 5 },
+    })
+    expect(serving().deployment('lin')!.generation).toBe(before)
+    expect(serving().deployment('lin')!.replicas[0]!.inflight).toBe(5)
+    await node({
+      reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'ready', inflight: 5 },
+    })
+    expect(serving().deployment('lin')!.generation).toBe(before + 1)
   })
 })
 

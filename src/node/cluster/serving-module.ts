@@ -16,8 +16,11 @@
  * and `GET /api/v1/deployments/:name` shows it. Changes of state are rare (start, ready, crash), so the
  * Raft cost is small; load (in-flight requests) is not reported through Raft.
  *
+ * Autoscaling: the agents report each replica's requests in flight (when changed, at most every 2 s:
+ * src/serving/deploy/agent.ts) and the placement step scales between min and max on them (plan.ts).
+ *
  * Not yet: a node without a metadata replica runs no replicas and answers no /v2 routes (its routes would
- * need the deployments from a metadata node); autoscaling (replicas stay at min); request logging.
+ * need the deployments from a metadata node); request logging.
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
@@ -47,6 +50,10 @@ export interface ServingNode {
 }
 
 const RECONCILE_INTERVAL_MS = 1_000
+/** The autoscaler's aim: requests in flight per ready replica (each replica runs 2 calls of up to 32 rows). */
+const INFLIGHT_PER_REPLICA_TARGET = 8
+/** The autoscaler scales down one replica at a time, this long after the last change. */
+const SCALE_DOWN_DELAY_MS = 30_000
 const FORWARD_TIMEOUT_MS = 30_000
 /** Bytes of a forwarded answer at most (inference answers are bounded by the replicas too). */
 const FORWARD_ANSWER_BYTES_MAX = 64 << 20
@@ -106,7 +113,11 @@ export function servingModule(): NodeModule<'serving'> {
           await local.group.readBarrier({ signal })
           const nodes = servingNodes()
           for (const d of serving().listDeployments()) {
-            const step = planDeployment(d, nodes)
+            const step = planDeployment(d, nodes, {
+              nowMs: Date.now(),
+              inflightPerReplicaTarget: INFLIGHT_PER_REPLICA_TARGET,
+              scaleDownDelayMs: SCALE_DOWN_DELAY_MS,
+            })
             if (step === undefined) continue
             logger.info({ deployment: d.name, why: step.why }, 'serving: placement step')
             try {
@@ -117,6 +128,8 @@ export function servingModule(): NodeModule<'serving'> {
                     generation: d.generation,
                     add: step.add,
                     remove: step.remove,
+                    replicasWanted: step.replicasWanted ?? 0,
+                    reason: step.scaleReason ?? '',
                   },
                 },
                 signal,

@@ -50,6 +50,11 @@ export interface ServingAgentInit {
   readonly drainMs?: number
   /** Overrides for the replicas (tests: smaller timeouts). */
   readonly replicaDefaults?: Partial<ReplicaInit>
+  /**
+   * A replica's requests in flight are reported (for the autoscaler) when they changed, at most this
+   * often (default 2 s): load through Raft is one small command per replica per interval, never per request.
+   */
+  readonly loadReportMs?: number
   /** Files of one model version at most (a bound on what one placement copies). */
   readonly modelFilesMax?: number
 }
@@ -64,6 +69,8 @@ interface Running {
   phase: 'fetching' | 'running' | 'failed'
   error: string
   reporting: boolean
+  /** When the in-flight figure was last reported (it alone is reported at most every loadReportMs). */
+  loadReportedMs: number
 }
 
 const MODEL_FILES_MAX = 10_000
@@ -118,6 +125,7 @@ export class ServingAgent {
       phase: 'fetching',
       error: '',
       reporting: false,
+      loadReportedMs: 0,
     }
     this.running.set(r.id, run)
     void this.launch(d, r, run)
@@ -193,7 +201,11 @@ export class ServingAgent {
         ?.replicas.find((r) => r.id === run.id)
     if (rec === undefined) return
     const now = this.current(run)
-    if (rec.state === now.state && rec.error === now.error && rec.restarts === now.restarts) return
+    const same = rec.state === now.state && rec.error === now.error && rec.restarts === now.restarts
+    const loadDue =
+      rec.inflight !== now.inflight && Date.now() - run.loadReportedMs >= (this.init.loadReportMs ?? 2_000)
+    if (same && !loadDue) return
+    if (loadDue) run.loadReportedMs = Date.now()
     run.reporting = true
     this.init
       .report({ name: run.deployment, replicaId: run.id, ...now })
@@ -211,6 +223,6 @@ export class ServingAgent {
       return { state: 'failed', error: run.error, restarts: 0, inflight: 0 }
     const s: ReplicaStatus = run.replica.state()
     const state = s.state === 'stopped' ? 'stopping' : s.state
-    return { state, error: s.lastError?.message ?? '', restarts: s.restarts, inflight: 0 }
+    return { state, error: s.lastError?.message ?? '', restarts: s.restarts, inflight: s.inflight }
   }
 }

@@ -9,6 +9,10 @@
  *   fewest, then (ties) the node id: spread across zones first, then across nodes.
  * - A rolling update: replicas of another version stay until `replicasWanted` replicas of the current
  *   version are **ready**; then they are removed (their nodes drain them: requests in flight finish).
+ * - Autoscaling (with `scale`, and max > min): the requests in flight the ready replicas of the current
+ *   version last reported, over `inflightPerReplicaTarget`, rounded up and held within min..max, is the
+ *   replica count wanted. Up at once; down one replica at a time, and only `scaleDownDelayMs` after the
+ *   last change. The decision and its reason are committed with the step (the deployment's `lastScale`).
  */
 import type { Deployment, ReplicaRecord } from '../registry/types.js'
 
@@ -21,9 +25,43 @@ export interface PlanStep {
   readonly add: { node: string; zone: string; version: string }[]
   readonly remove: string[]
   readonly why: string[]
+  /** A new replica count, when the autoscaler changed it (else undefined: keep). */
+  readonly replicasWanted?: number
+  readonly scaleReason?: string
 }
 
-export function planDeployment(d: Deployment, nodes: readonly ServingNode[]): PlanStep | undefined {
+export interface ScaleSettings {
+  readonly nowMs: number
+  /** Requests in flight per ready replica the autoscaler aims at. */
+  readonly inflightPerReplicaTarget: number
+  /** Time since the last change before scaling down. */
+  readonly scaleDownDelayMs: number
+}
+
+/** The replica count the autoscaler wants now, and why (undefined: keep `replicasWanted`). */
+export function autoscale(d: Deployment, s: ScaleSettings): { wanted: number; reason: string } | undefined {
+  if (d.replicasMax <= d.replicasMin) return undefined
+  const ready = d.replicas.filter((r) => r.state === 'ready' && r.version === d.version)
+  if (ready.length === 0) return undefined
+  const inflight = ready.reduce((n, r) => n + r.inflight, 0)
+  const target = Math.max(1, s.inflightPerReplicaTarget)
+  const desired = Math.min(d.replicasMax, Math.max(d.replicasMin, Math.ceil(inflight / target)))
+  const load = `${inflight} requests in flight on ${ready.length} ready replicas (target ${target} each)`
+  if (desired > d.replicasWanted) return { wanted: desired, reason: `up to ${desired}: ${load}` }
+  if (
+    desired < d.replicasWanted &&
+    ready.length >= d.replicasWanted &&
+    s.nowMs - d.lastScaleMs >= s.scaleDownDelayMs
+  )
+    return { wanted: d.replicasWanted - 1, reason: `down to ${d.replicasWanted - 1}: ${load}` }
+  return undefined
+}
+
+export function planDeployment(
+  d: Deployment,
+  nodes: readonly ServingNode[],
+  scale?: ScaleSettings,
+): PlanStep | undefined {
   const live = new Map(nodes.map((n) => [n.id, n]))
   const remove: string[] = []
   const why: string[] = []
@@ -39,7 +77,9 @@ export function planDeployment(d: Deployment, nodes: readonly ServingNode[]): Pl
   }
   const current = kept.filter((r) => r.version === d.version)
   const old = kept.filter((r) => r.version !== d.version)
-  const want = d.replicasWanted
+  const scaled = scale === undefined ? undefined : autoscale(d, scale)
+  const want = scaled?.wanted ?? d.replicasWanted
+  if (scaled !== undefined) why.push(scaled.reason)
   const add: PlanStep['add'] = []
   if (current.length > want) {
     // Surplus: the least useful first (not ready, then the newest).
@@ -76,6 +116,6 @@ export function planDeployment(d: Deployment, nodes: readonly ServingNode[]): Pl
       remove.push(r.id)
       why.push(`${r.id}: version ${r.version} replaced by ${d.version} (${readyCurrent} ready)`)
     }
-  if (add.length === 0 && remove.length === 0) return undefined
-  return { add, remove, why }
+  if (add.length === 0 && remove.length === 0 && scaled === undefined) return undefined
+  return { add, remove, why, replicasWanted: scaled?.wanted, scaleReason: scaled?.reason }
 }

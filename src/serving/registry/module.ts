@@ -232,6 +232,7 @@ export class ServingModule implements MetaModule {
       replicasWanted: spec.replicasMin,
       lastScale: `created with ${spec.replicasMin} replicas`,
       nextReplicaSeq: 1,
+      lastScaleMs: ctx.cmd.nowMs,
     }
     this.deployments.put(d.name, d)
     return d
@@ -255,6 +256,7 @@ export class ServingModule implements MetaModule {
         wanted !== d.replicasWanted
           ? `bounds ${replicasMin}..${replicasMax}: ${wanted} replicas`
           : d.lastScale,
+      lastScaleMs: wanted !== d.replicasWanted ? ctx.cmd.nowMs : d.lastScaleMs,
       updatedMs: ctx.cmd.nowMs,
       generation: d.generation + 1,
     }
@@ -301,11 +303,13 @@ export class ServingModule implements MetaModule {
         'DEPLOYMENT_SPEC_INVALID',
         `${wanted} replicas is outside ${d.replicasMin}..${d.replicasMax}`,
       )
+    const scaled = wanted !== d.replicasWanted
     const next: Deployment = {
       ...d,
       replicas,
       replicasWanted: wanted,
-      lastScale: wanted !== d.replicasWanted ? c.reason || `scaled to ${wanted}` : d.lastScale,
+      lastScale: scaled ? c.reason || `scaled to ${wanted}` : d.lastScale,
+      lastScaleMs: scaled ? ctx.cmd.nowMs : d.lastScaleMs,
       nextReplicaSeq: seq,
       generation: d.generation + 1,
     }
@@ -326,10 +330,13 @@ export class ServingModule implements MetaModule {
       inflight: c.inflight ?? 0,
       reportedMs: ctx.cmd.nowMs,
     }
+    // A change of state moves the generation (a placement step planned before it is refused); a new
+    // in-flight figure alone does not (the autoscaler reads it, nothing is decided on its exact value).
+    const changed = updated.state !== r.state || updated.error !== r.error || updated.restarts !== r.restarts
     this.deployments.put(d.name, {
       ...d,
       replicas: d.replicas.map((x) => (x === r ? updated : x)),
-      generation: d.generation + 1,
+      generation: changed ? d.generation + 1 : d.generation,
     })
     return { name: d.name, replicaId: r.id }
   }

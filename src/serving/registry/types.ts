@@ -67,6 +67,7 @@ export interface Deployment {
   readonly replicasWanted: number
   readonly lastScale: string
   readonly nextReplicaSeq: number
+  readonly lastScaleMs: number
 }
 
 /** Frameworks a model may be registered with; only {@link DEPLOYABLE_FRAMEWORKS} can be served. */
