@@ -4,11 +4,12 @@
 // the Open Inference Protocol with the right numbers (routing to the replicas' nodes), bad tensors get
 // their codes while the replicas keep serving, a non-member is refused, a rolling update to version 2
 // fails no request, and a replica's node killed with SIGKILL is replaced while requests keep succeeding.
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   FAST_TIMING_ARGS,
+  REPO_ROOT,
   removeTempDirs,
   startCluster,
   stopAllNodes,
@@ -543,5 +544,92 @@ describe('deployments and inference', () => {
       ).toBe(404)
     }),
     120_000,
+  )
+
+  it(
+    'scales a slow model from 1 to 2 replicas under load, with the reason in the deployment',
+    track(async () => {
+      const n = live()[0]!
+      const dir = '/Projects/demo/Models/slow/1'
+      await ok(call(n, 'PUT', `/webhdfs/v1${dir}?op=MKDIRS`, 'alice'))
+      const predictor = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'predictors', 'linear.py'))
+      await ok(
+        call(
+          n,
+          'PUT',
+          `/api/v1/fs/files?path=${encodeURIComponent(`${dir}/linear.py`)}`,
+          'alice',
+          undefined,
+          predictor,
+        ),
+        201,
+      )
+      const weights = Buffer.from(JSON.stringify({ w: W1, b: B1, max_batch_size: 1 }))
+      await ok(
+        call(
+          n,
+          'PUT',
+          `/api/v1/fs/files?path=${encodeURIComponent(`${dir}/weights.json`)}`,
+          'alice',
+          undefined,
+          weights,
+        ),
+        201,
+      )
+      await ok(
+        call(n, 'POST', '/api/v1/models', 'alice', {
+          project: 'demo',
+          name: 'slow',
+          version: '1',
+          framework: 'subprocess',
+          command: ['python3', 'linear.py'],
+        }),
+        201,
+      )
+      await ok(
+        call(n, 'POST', '/api/v1/deployments', 'alice', {
+          name: 'slow',
+          project: 'demo',
+          model: 'slow',
+          version: '1',
+          replicas: { min: 1, max: 2 },
+        }),
+        201,
+      )
+      await waitFor(async () => (await call(n, 'GET', '/v2/models/slow/ready', 'alice')).status === 200, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        what: 'one ready replica of slow',
+      })
+      let stop = false
+      const failures: string[] = []
+      const x = [[1, 1, 1]]
+      const loops = Array.from({ length: 24 }, async (_, i) => {
+        while (!stop) {
+          const r = await call(live()[i % live().length]!, 'POST', '/v2/models/slow/infer', 'alice', {
+            inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 3], data: x.flat() }],
+            parameters: { sleep_ms: 50 },
+          })
+          if (r.status !== 200) failures.push(`${r.status} ${r.text}`)
+          else expectClose(r.json().outputs[0].data, linearReference(x, W1, B1))
+        }
+      })
+      const scaled = await waitFor(
+        async () => {
+          const r = await call(n, 'GET', '/api/v1/deployments/slow', 'alice')
+          const d = r.status === 200 ? r.json() : undefined
+          return d !== undefined && d.replicas.wanted === 2 && d.replicas.ready === 2 ? d : undefined
+        },
+        { timeoutMs: 90_000, intervalMs: 250, what: 'slow scaled to 2 ready replicas' },
+      ).finally(() => {
+        stop = true
+      })
+      await Promise.all(loops)
+      expect(scaled.lastScale).toMatch(/^up to 2: \d+ requests in flight on 1 ready replicas/)
+      expect(new Set(scaled.instances.map((i: any) => i.node)).size).toBe(2)
+      expect(failures).toEqual([])
+      await ok(call(n, 'DELETE', '/api/v1/deployments/slow', 'alice'))
+    }),
+    150_000,
   )
 })
