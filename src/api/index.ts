@@ -33,7 +33,7 @@ export { webhdfsRoutes, type WebHdfsDeps } from './routes/webhdfs.js'
 export { createWriteTokens, type WriteGrant, type WriteTokens } from './routes/write-token.js'
 export { blockRoutes } from './routes/blocks.js'
 export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
-export { jobsRoutes, type JobsRoutesDeps } from './routes/jobs.js'
+export { jobsRoutes, gpusRoutes, type JobsRoutesDeps, type GpusRoutesDeps } from './routes/jobs.js'
 export { modelsRoutes, type ModelsRoutesDeps } from './routes/models.js'
 export {
   inferenceRoutes,

@@ -199,3 +199,14 @@ export {
 export { webHdfsFiles, JobFilesError, type JobCredential, type JobFiles } from './job-files.js'
 export { createFsLogStream, type FsLogStream, type FsLogStreamInit } from './log-sink.js'
 export { realClock, cryptoRng, sleep, type Clock, type Rng, type TimerHandle } from './world.js'
+export {
+  REMOTE_NODE_OPS,
+  encodeJobRecord,
+  decodeJobRecord,
+  jobVisibleToNode,
+  nodeCommandProblem,
+  remoteNodeCommand,
+  taskSetupProblem,
+  taskKeyName,
+  type RemoteNodeOp,
+} from './remote.js'

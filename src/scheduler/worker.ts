@@ -294,6 +294,19 @@ export class WorkerAgent {
   }
 
   /**
+   * A job no longer has a task on this node in the replicated state (re-queued after it was marked lost,
+   * or gone): stop its tasks here. For a worker that reads its jobs through a metadata node, which shows
+   * it only the jobs with a task on it.
+   */
+  onJobGone(jobId: number): void {
+    for (const t of this.tasks.values()) {
+      if (t.jobId !== jobId || t.stopping) continue
+      t.stopping = true
+      t.handle?.stop('job no longer runs here')
+    }
+  }
+
+  /**
    * After a restart: kills what the previous incarnation left running, drops every reservation it
    * persisted, and settles the jobs the replicated state places here but this worker no longer runs:
    * RequeueJob when none of their tasks started, MarkJobLost otherwise. `jobsHere`: the running jobs with

@@ -1,7 +1,8 @@
-// GPU jobs under `--auth secure`: one `hopsd start` node (metadata, datanode, gpu; two declared GPUs). A job
-// acts as its submitter: its logs are written with the submitter's credential, and the program gets an
-// API key of the submitter acting in the job's project (HOPSD_KEY), which works while the task runs and is
-// revoked when it ends. Another user's key neither sees nor kills the job.
+// GPU jobs under `--auth secure`: one `hopsd start` node (metadata, datanode, gpu; two declared T4s) and a
+// gpu-only node (gpu; two declared A100s; no metadata replica: it runs its worker through the metadata
+// node). A job acts as its submitter: its logs are written with the submitter's credential, and the program
+// gets an API key of the submitter acting in the job's project (HOPSD_KEY), which works while the task runs
+// and is revoked when it ends. Another user's key neither sees nor kills the job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   FAST_TIMING_ARGS,
@@ -22,10 +23,11 @@ async function call(
   method: string,
   path: string,
   body?: unknown,
+  via = 0,
 ): Promise<{ status: number; text: string; json(): any }> {
   const headers: Record<string, string> = { authorization: `Bearer ${key}` }
   if (body !== undefined) headers['content-type'] = 'application/json'
-  const res = await fetch(`${cluster.nodes[0]!.handle.url}${path}`, {
+  const res = await fetch(`${cluster.nodes[via]!.handle.url}${path}`, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -38,10 +40,10 @@ async function call(
 beforeAll(async () => {
   cluster = await startCluster({
     prefix: 'hopsd-jobs-secure-',
-    nodes: 1,
+    nodes: [{ extraArgs: ['--gpus', 'declared:2:T4:16000'] }],
     roles: ['metadata', 'datanode', 'gpu'],
     auth: 'secure',
-    extraArgs: [...FAST_TIMING_ARGS, '--gpus', 'declared:2:T4:16000'],
+    extraArgs: [...FAST_TIMING_ARGS],
   })
   admin = await cluster.adminKey(90_000)
   for (const user of ['alice', 'bob']) {
@@ -57,9 +59,10 @@ beforeAll(async () => {
     expect(key.status, key.text).toBe(201)
     keys[user] = key.json().key as string
   }
-  await waitFor(async () => (await call(keys['alice']!, 'GET', '/api/v1/gpus')).json().nodes?.length === 1, {
+  await cluster.start([{ roles: ['gpu'], extraArgs: ['--gpus', 'declared:2:A100:40000'] }])
+  await waitFor(async () => (await call(keys['alice']!, 'GET', '/api/v1/gpus')).json().nodes?.length === 2, {
     timeoutMs: 60_000,
-    what: 'the worker in the view',
+    what: 'both workers in the view',
   })
 }, 180_000)
 
@@ -119,6 +122,74 @@ describe('GPU jobs with authentication', () => {
       })
       // The log is alice's file: bob's key cannot read it, alice's can.
       const path = `/webhdfs/v1/user/alice/Projects/demo/Logs/whoami/${done.runId}/stdout?op=GETFILESTATUS`
+      const st = await call(keys['alice']!, 'GET', path)
+      expect(st.status, st.text).toBe(200)
+      expect(st.json().FileStatus.owner).toBe('alice')
+      expect((await call(keys['bob']!, 'GET', path)).status).toBe(403)
+    } catch (err) {
+      failed = true
+      throw err
+    }
+  }, 120_000)
+
+  it('on a gpu-only worker too: its own key (through the worker node, forwarded), revoked when it ends; logs as the submitter', async () => {
+    try {
+      // The program calls the API with its own key: who it is, and its own job as that principal sees it.
+      const script = [
+        'echo "key=$HOPSD_KEY"',
+        'echo "user=$HOPSD_USER"',
+        'echo "addr=$HOPSD_ADDR"',
+        'curl -s -H "Authorization: Bearer $HOPSD_KEY" "$HOPSD_ADDR/api/v1/jobs/$HOPSD_JOB_ID" > "$PWD/job.json"',
+        'echo "job=$(cat "$PWD/job.json")"',
+      ].join('; ')
+      const sub = await call(
+        keys['alice']!,
+        'POST',
+        '/api/v1/jobs',
+        {
+          project: 'demo',
+          name: 'whoami-gpu-only',
+          command: ['bash', '-c', script],
+          gpus: 1,
+          gpuModel: 'A100',
+        },
+        1,
+      )
+      expect(sub.status, sub.text).toBe(201)
+      const id = sub.json().id as number
+      // bob's key: no such job.
+      expect((await call(keys['bob']!, 'GET', `/api/v1/jobs/${id}`)).status).toBe(404)
+      expect((await call(keys['bob']!, 'DELETE', `/api/v1/jobs/${id}`)).status).toBe(404)
+      const done = await waitFor(
+        async () => {
+          const j = (await call(keys['alice']!, 'GET', `/api/v1/jobs/${id}`)).json()
+          return ['SUCCEEDED', 'FAILED', 'KILLED', 'LOST'].includes(j.state) ? j : undefined
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: `job ${id} to end` },
+      )
+      expect(done.state, JSON.stringify(done)).toBe('SUCCEEDED')
+      expect(done.tasks[0].node).toBe(cluster.nodes[1]!.handle.id)
+      const out = await call(keys['alice']!, 'GET', `/api/v1/jobs/${id}/logs`, undefined, 1)
+      expect(out.status, out.text).toBe(200)
+      const lines = Object.fromEntries(
+        out.text
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      )
+      expect(lines['user']).toBe('alice')
+      expect(lines['addr']).toBe(cluster.nodes[1]!.handle.url)
+      expect(lines['key']).toMatch(/^hk\./)
+      // With its key the program saw its own job: it acted as alice.
+      const seen = JSON.parse(lines['job']!)
+      expect(seen).toMatchObject({ id, owner: 'alice', state: 'RUNNING' })
+      // The task's key is revoked once the task ended (the revocation follows the end's commit).
+      await waitFor(async () => (await call(lines['key']!, 'GET', `/api/v1/jobs/${id}`)).status === 401, {
+        timeoutMs: 20_000,
+        what: "the task's key to be revoked",
+      })
+      // The log is alice's file: bob's key cannot read it, alice's can.
+      const path = `/webhdfs/v1/user/alice/Projects/demo/Logs/whoami-gpu-only/${done.runId}/stdout?op=GETFILESTATUS`
       const st = await call(keys['alice']!, 'GET', path)
       expect(st.status, st.text).toBe(200)
       expect(st.json().FileStatus.owner).toBe('alice')

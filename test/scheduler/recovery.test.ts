@@ -145,4 +145,28 @@ describe('recovery', () => {
     expect(w.job(id)).toMatchObject({ attempts: 2, lost: 0 })
     expect(stateOf(w, id)).toBe('SUCCEEDED')
   })
+
+  it('a run marked lost while its worker lives: onJobGone stops the task there and frees its GPUs for the next run', async () => {
+    // A worker without a replica sees only jobs with a task on it: once the run is re-queued (tasks
+    // cleared) the job vanishes from its reads, and the node integration calls onJobGone.
+    const w = new World({ seed: 47, workers: [{ node: 'w1', gpus: 2 }], placers: ['p1'] })
+    await w.run(50)
+    const { id } = await w.submit('p1', { gpus: 2, retries: 1, env: { SIM_MS: '60000' } })
+    await w.runUntil(() => w.job(id).tasks[0]?.started === true, 2000, 'the first run to start')
+    await w.propose({ markJobLost: { jobId: id, attempt: 1, reason: 'worker w1 looked gone' } })
+    expect(w.job(id)).toMatchObject({ state: JOB_STATE.QUEUED, tasks: [] })
+    const before = w.events.filter((e) => e.kind === 'end' && e.attempt === 1).length
+    w.agent('w1').onJobGone(id)
+    await w.runUntil(
+      () => w.events.some((e) => e.kind === 'start' && e.attempt === 2),
+      5_000,
+      'the second run to start on the freed GPUs',
+    )
+    const end1 = w.events.find((e) => e.kind === 'end' && e.attempt === 1)!
+    const start2 = w.events.find((e) => e.kind === 'start' && e.attempt === 2)!
+    expect(before).toBe(0)
+    expect(end1.atMs).toBeLessThanOrEqual(start2.atMs)
+    expect(w.job(id)).toMatchObject({ state: JOB_STATE.RUNNING, attempts: 2, lost: 1 })
+    expect(w.check()).toEqual([])
+  })
 })

@@ -24,6 +24,7 @@ import {
   type ResourceView,
 } from '../../scheduler/index.js'
 import { callerOf } from '../auth-hook.js'
+import type { BlockReads } from './block-reads.js'
 import { errorBodySchema } from '../error-mapper.js'
 import type { ApiRoutes } from '../server.js'
 
@@ -34,12 +35,14 @@ export interface JobsRoutesDeps {
   readonly clock: Clock
   /** The file system, for logs (undefined on a node without one). */
   readonly files: () => FsService | undefined
+  /** Reads of files in blocks (a log grown past inlineThreshold); undefined without a block manager. */
+  readonly blocks?: () => BlockReads | undefined
   /** Pause between reads of a followed log (default 500 ms). */
   readonly followIntervalMs?: number
 }
 
 const JOB_ID_MAX = Number.MAX_SAFE_INTEGER
-/** Largest piece of a log answered at once (the rest with `offset`). */
+/** Largest piece of a log read at once (a longer log is sent piece by piece). */
 const LOG_READ_BYTES_MAX = 4 << 20
 
 const jobSchema = {
@@ -249,6 +252,13 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
           const path = jobLogPath(job, stream, rank)
           const readFrom = async (offset: number): Promise<Uint8Array> => {
             try {
+              // Past inlineThreshold the log is in blocks: read from the replicas (bounded as inline).
+              const blocked = await deps.blocks?.()?.open(caller, path, offset, LOG_READ_BYTES_MAX, signal)
+              if (blocked !== undefined) {
+                const pieces: Uint8Array[] = []
+                for await (const piece of blocked.stream) pieces.push(Buffer.from(piece))
+                return Buffer.concat(pieces)
+              }
               return await fs.read(caller, path, { offset, length: LOG_READ_BYTES_MAX })
             } catch (err) {
               // Not made yet (queued, starting): nothing to show so far.
@@ -256,7 +266,23 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
               throw err
             }
           }
-          if (query.follow !== true) return Buffer.from(await readFrom(query.offset ?? 0))
+          if (query.follow !== true) {
+            // The whole log from `offset`, a piece at a time (no piece more than LOG_READ_BYTES_MAX).
+            const first = await readFrom(query.offset ?? 0)
+            if (first.length < LOG_READ_BYTES_MAX) return Buffer.from(first)
+            async function* rest(): AsyncGenerator<Buffer> {
+              let offset = (query.offset ?? 0) + first.length
+              yield Buffer.from(first)
+              for (;;) {
+                if (signal.aborted) return
+                const chunk = await readFrom(offset)
+                if (chunk.length === 0) return
+                offset += chunk.length
+                yield Buffer.from(chunk)
+              }
+            }
+            return reply.send(Readable.from(rest()))
+          }
           const runId = job.runId
           async function* follow(): AsyncGenerator<Buffer> {
             let offset = query.offset ?? 0
@@ -282,6 +308,21 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
         },
       )
 
+      gpusRoutes(deps).register(app)
+    },
+  }
+}
+
+export interface GpusRoutesDeps {
+  readonly view: ResourceView
+  readonly clock: Clock
+}
+
+/** `GET /api/v1/gpus` alone: every node serves it from its own gossip view (jobsRoutes includes it). */
+export function gpusRoutes(deps: GpusRoutesDeps): ApiRoutes {
+  return {
+    name: 'gpus',
+    register(app: FastifyInstance) {
       app.get(
         '/api/v1/gpus',
         {

@@ -149,8 +149,39 @@ export interface ForwardTls {
  * settings — to a metadata node (over HTTPS with `tls`).
  */
 export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRoutes {
+  return proxyRoutes(
+    cluster,
+    [
+      '/webhdfs/v1',
+      '/webhdfs/v1/*',
+      '/api/v1/fs/*',
+      '/api/v1/users',
+      '/api/v1/users/*',
+      '/api/v1/keys',
+      '/api/v1/keys/*',
+      '/api/v1/cluster/settings',
+      '/api/v1/cluster/settings/*',
+    ],
+    'fs',
+    tls,
+  )
+}
+
+/**
+ * Routes of `urls` (every method) forwarded to a live metadata node, its own zone first: the caller's
+ * credential travels as it came and the metadata node authenticates it (this node has refused bad
+ * credentials already). Registered in a scope of their own (they replace the content parsers).
+ */
+export function proxyRoutes(
+  cluster: ClusterClient,
+  urls: readonly string[],
+  tag: string,
+  tls?: ForwardTls,
+  /** Silence after which a forwarded exchange is given up (default 60 s; longer for followed streams). */
+  idleMs?: number,
+): ApiRoutes {
   return {
-    name: 'fs-proxy',
+    name: `${tag}-proxy`,
     register(app: FastifyInstance) {
       // What this node refuses itself (bad credentials, no metadata node) answers as the metadata node
       // would: a RemoteException on WebHDFS, the error body elsewhere.
@@ -164,21 +195,12 @@ export function fsProxyRoutes(cluster: ClusterClient, tls?: ForwardTls): ApiRout
       app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
       const schema = {
         summary: 'Forwarded to a metadata node (this node holds no metadata replica)',
-        tags: ['fs'],
+        tags: [tag],
         response: { default: { description: 'the metadata node’s answer' } },
       }
-      const handler = (req: FastifyRequest, reply: FastifyReply) => forward(cluster, req, reply, tls)
-      for (const url of [
-        '/webhdfs/v1',
-        '/webhdfs/v1/*',
-        '/api/v1/fs/*',
-        '/api/v1/users',
-        '/api/v1/users/*',
-        '/api/v1/keys',
-        '/api/v1/keys/*',
-        '/api/v1/cluster/settings',
-        '/api/v1/cluster/settings/*',
-      ]) {
+      const handler = (req: FastifyRequest, reply: FastifyReply) =>
+        forward(cluster, req, reply, tls, idleMs ?? FORWARD_IDLE_MS)
+      for (const url of urls) {
         app.route({
           method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'],
           url,
@@ -197,6 +219,7 @@ async function forward(
   req: FastifyRequest,
   reply: FastifyReply,
   tls: ForwardTls | undefined,
+  idleMs: number,
 ): Promise<void> {
   const target = cluster.metadataTargets().find((n) => n.httpAddr !== '')
   if (target === undefined) throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet')
@@ -237,9 +260,7 @@ async function forward(
       ),
     )
     // A deadline on silence, and nothing left running when our client goes away.
-    upstream.setTimeout(FORWARD_IDLE_MS, () =>
-      upstream.destroy(new Error(`no answer within ${FORWARD_IDLE_MS} ms`)),
-    )
+    upstream.setTimeout(idleMs, () => upstream.destroy(new Error(`no answer within ${idleMs} ms`)))
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) upstream.destroy(new Error('the client went away'))
     })

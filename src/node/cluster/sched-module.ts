@@ -6,19 +6,21 @@
  *  - nodes with a metadata replica: the jobs API (`/api/v1/jobs`), the placer and its queue for the jobs
  *    submitted here, and — while this node leads the Raft group — the reconciler (lost workers, orphaned
  *    placements, dead placers' queues);
- *  - nodes with the gpu role and a metadata replica: the worker agent over the GPU inventory (src/gpu,
- *    `--gpus`), running tasks as child processes with exactly their GPUs visible, logging into the
- *    submitter's home in the file system, with an API key of the submitter for the program.
- *
- * Not yet: a gpu node without a metadata replica runs no worker (its reports and linearizable job reads
- * would go through a metadata node: the SchedMeta protocol of proto/sched.proto is drafted, not served);
- * such a node and the jobs routes on it say so instead of failing silently.
+ *  - nodes with the gpu role: the worker agent over the GPU inventory (src/gpu, `--gpus`), running tasks as
+ *    child processes with exactly their GPUs visible, logging into the submitter's home in the file
+ *    system, with an API key of the submitter for the program. With a metadata replica it reads and
+ *    commits job state through it; without one (a gpu-only node) through a metadata node over libp2p
+ *    (sched-meta.ts: reports, linearizable reads of its jobs, task setup), and it polls its running jobs
+ *    for kills and gang failures (there is no local apply stream to watch);
+ *  - metadata nodes serve that protocol; a node without a replica forwards the jobs API over HTTP to a
+ *    metadata node (its own zone first), which validates, commits and places the job (the submission's
+ *    placer is that metadata node), and serves `GET /api/v1/gpus` from its own view.
  */
 import { availableParallelism, totalmem } from 'node:os'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { clusterPrincipal, KEY_EXPIRES_S_MAX, type Principal } from '../../auth/index.js'
-import { jobsRoutes, type ApiRoutes } from '../../api/index.js'
+import { gpusRoutes, jobsRoutes, type ApiRoutes } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { createGpuInventory, systemClock, type GpuInventory, type GpuSnapshot } from '../../gpu/index.js'
 import { Periodic } from '../../lib/index.js'
@@ -35,10 +37,13 @@ import {
   cryptoRng,
   decodeAd,
   interimJobAccess,
+  quotaCheck,
   jobLogsDir,
   realClock,
   webHdfsFiles,
   type GpuDevice,
+  taskKeyName,
+  type JobProposer,
   type JobRecord,
   type JobsModule,
   type TaskSetupService,
@@ -47,6 +52,9 @@ import {
 import { requireService, type NodeModule } from '../module.js'
 import { formatHostPort } from '../p2p/index.js'
 import type { MetadataNode } from './metadata-module.js'
+import type { ClusterClient } from './client-module.js'
+import { proxyRoutes, type ForwardTls } from './fs-module.js'
+import { schedMetaClient, serveSchedMeta, type SchedMetaClient } from './sched-meta.js'
 import { libp2pSchedTransport } from './sched-transport.js'
 
 /** What other modules (and tests through the API) get from the scheduler module. */
@@ -61,6 +69,13 @@ export interface SchedulerNode {
 /** How often silent workers are dropped from the view, and the reconciler's leadership is checked. */
 const HOUSEKEEPING_INTERVAL_MS = 1_000
 const WORKER_STATE_FILE = 'sched-worker.json'
+/**
+ * A forwarded jobs request may stay silent this long: a followed log (`follow=true`) sends nothing while
+ * its job prints nothing, and ends after this much silence through a node without a replica.
+ */
+const JOBS_FORWARD_IDLE_MS = 30 * 60_000
+/** How often a worker without a replica reads back the jobs of its tasks (kills, gang failures). */
+const JOB_POLL_INTERVAL_MS = 1_000
 /** The READ bit of an access check (r--). */
 const FS_READ = 4
 /** A task's API key lives at most this long beyond the job's own timeout (or a week without one). */
@@ -92,10 +107,16 @@ export function schedulerModule(): NodeModule<'scheduler'> {
 
       const isGpuNode = config.roles.includes('gpu')
       const inventory = isGpuNode ? createGpuInventory({ spec: config.gpus, clock: systemClock }) : undefined
-      if (isGpuNode && local === undefined)
-        logger.warn(
-          'scheduler: this gpu node holds no metadata replica; it runs no jobs yet (run it with the metadata role too)',
-        )
+      // Without a replica, job state is reached through a metadata node (reports, reads, task setup).
+      const cluster = local === undefined ? requireService(components, 'cluster') : undefined
+      const metaClient =
+        cluster === undefined
+          ? undefined
+          : schedMetaClient({ host: () => p2p.host(), targets: () => cluster.metadataTargets() })
+      let unserveMeta: (() => Promise<void>) | undefined
+      /** Node commands as the cluster, on this replica (metadata nodes). */
+      let nodePropose: JobProposer | undefined
+      let jobPoll: Periodic | undefined
 
       let jobService: JobService | undefined
       let worker: WorkerAgent | undefined
@@ -125,12 +146,20 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           clock,
           node,
         })
+        nodePropose = propose
         const jobLookup = async (id: number): Promise<JobRecord | undefined> => {
           await local.group.readBarrier()
           return jobs().get(id)
         }
         const placer = new Placer({ self, transport, view, clock, rng: cryptoRng, propose })
-        queue = new JobQueue({ self, placer, view, clock, jobLookup })
+        // Who may do what, and each project's GPU-hour limit: the interim rule until projects land (then
+        // only `access` changes); usage is what the replicated state charged.
+        const access = interimJobAccess()
+        const quotaExhausted = quotaCheck(
+          (project) => access.quotaGpuHours(project),
+          (project) => jobs().usageGpuMs(project),
+        )
+        queue = new JobQueue({ self, placer, view, clock, jobLookup, quotaExhausted })
         reconciler = new Reconciler({
           self,
           clock,
@@ -140,7 +169,6 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           isPlacerLive: (n) =>
             n === self || membership.view().some((m) => m.id === n && m.liveness === 'alive'),
         })
-        const access = interimJobAccess()
         jobService = new JobService({
           self,
           propose,
@@ -149,6 +177,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           readBarrier: () => local.group.readBarrier(),
           isSuperuser: (c) => c.superuser === true,
           access,
+          quotaExhausted,
           // A script must be readable by its submitter now (the worker reads it as the submitter later).
           scriptProblem: async (caller, path, opts) => {
             const fs = components.services.fs
@@ -173,7 +202,8 @@ export function schedulerModule(): NodeModule<'scheduler'> {
         )
       }
 
-      const setupFor = (): TaskSetupService => {
+      /** Task setup on this replica for a task placed on `node` (this node's, or a gpu-only node's). */
+      const setupFor = (node: string): TaskSetupService => {
         const fs = components.services.fs
         const auth = components.services.auth?.service
         const su = (): Principal => clusterPrincipal(local!.stateMachine.settings().superuser)
@@ -181,8 +211,8 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           async setup(job, rank) {
             if (fs === undefined) throw new HopsError('UNAVAILABLE', 'no file system on this node')
             const task = job.tasks.find((t) => t.rank === rank)
-            if (task === undefined || task.node !== self)
-              throw Object.assign(new Error(`task ${rank} of job ${job.id} does not run here`), {
+            if (task === undefined || task.node !== node)
+              throw Object.assign(new Error(`task ${rank} of job ${job.id} does not run on ${node}`), {
                 code: 'JOB_STATE_CONFLICT',
               })
             const logsDir = jobLogsDir(job)
@@ -199,7 +229,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
             if (auth !== undefined && local?.auth.user(job.owner) !== undefined) {
               const key = await auth.createKey(su(), {
                 user: job.owner,
-                name: `job-${job.runId}-${rank}`,
+                name: taskKeyName(job, rank),
                 expiresS,
                 project: job.project,
               })
@@ -223,31 +253,41 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           view,
           inventory,
         },
-        routes: jobsRoutes({
-          jobs: () => {
-            if (jobService === undefined)
-              throw new HopsError(
-                'UNAVAILABLE',
-                'this node holds no metadata replica: submit and read jobs on a metadata node',
-              )
-            return jobService
-          },
-          view,
-          clock,
-          files: () => components.services.fs,
-        }) satisfies ApiRoutes,
+        routes:
+          local === undefined
+            ? jobsProxyRoutes(cluster!, view, clock, tlsForward())
+            : (jobsRoutes({
+                jobs: () => {
+                  if (jobService === undefined)
+                    throw new HopsError('UNAVAILABLE', 'the jobs service is not running on this node')
+                  return jobService
+                },
+                view,
+                clock,
+                files: () => components.services.fs,
+                blocks: () => components.services.blockmanager,
+              }) satisfies ApiRoutes),
         service: {
           async start(signal) {
             await transport.start()
             if (inventory !== undefined) await inventory.start(signal)
-            if (local !== undefined && inventory !== undefined) {
-              const l = local
+            if (local !== undefined)
+              unserveMeta = await serveSchedMeta({
+                host: () => p2p.host(),
+                local,
+                propose: nodePropose!,
+                setupFor,
+                logger,
+              })
+            if (inventory !== undefined) {
               // MASTER_ADDR of a gang whose rank 0 runs here: where this host is reached.
               const host = isWildcard(config.p2p.host) ? '127.0.0.1' : config.p2p.host
+              const l = local
+              const remote = metaClient
               const runtime = createJobRuntime({
                 node: self,
                 root: join(config.dataDir, 'jobs'),
-                setup: setupFor(),
+                setup: l !== undefined ? setupFor(self) : remote!.setup,
                 files: (credential) => webHdfsFiles({ baseUrl: httpBase, credential, ca: tlsCa() }),
                 apiUrl: () => httpBase,
                 onWarning: (message, err) => logger.warn({ err: (err as Error)?.message }, message),
@@ -262,30 +302,39 @@ export function schedulerModule(): NodeModule<'scheduler'> {
                 transport,
                 clock,
                 runner: runtime.runner,
-                propose: createJobProposer({
-                  group: {
-                    propose: (cmd, opts) => l.group.propose(cmd, opts),
-                    readBarrier: (opts) => l.group.readBarrier(opts),
-                  },
-                  clock,
-                  node: {
-                    get user() {
-                      return l.stateMachine.settings().superuser
-                    },
-                    groups: [],
-                  },
-                }),
-                jobLookup: async (id) => {
-                  await l.group.readBarrier()
-                  return l.stateMachine.module<JobsModule>('jobs').get(id)
-                },
+                propose: l !== undefined ? nodePropose! : remote!.propose,
+                jobLookup:
+                  l !== undefined
+                    ? async (id) => {
+                        await l.group.readBarrier()
+                        return l.stateMachine.module<JobsModule>('jobs').get(id)
+                      }
+                    : async (id) => (await remote!.lookup([id])).find((j) => j.id === id),
                 persist: (state) => persistState(statePath, state),
                 restored: restoreState(statePath),
               })
               const w = worker
               stopJobs.push(inventory.onChange((snap) => w.setGpus(devicesOf(snap))))
               w.start()
-              void recoverWorker(w, l, self, logger, life.signal)
+              if (l !== undefined) void recoverWorker(w, l, self, logger, life.signal)
+              else {
+                void recoverRemoteWorker(w, remote!, logger, life.signal)
+                // No apply stream here: the jobs of this worker's tasks are read back on a timer, so a
+                // kill, a gang's failed task or a run marked lost stops them within an interval.
+                jobPoll = new Periodic({
+                  intervalMs: JOB_POLL_INTERVAL_MS,
+                  tick: async () => {
+                    const ids = [...new Set(w.runningTasks().map((t) => t.jobId))]
+                    if (ids.length === 0) return
+                    const found = await remote!.lookup(ids, life.signal)
+                    for (const job of found) w.onJobChange(job)
+                    // Not shown: no task of it is here any more (re-queued elsewhere after a loss).
+                    for (const id of ids) if (!found.some((j) => j.id === id)) w.onJobGone(id)
+                  },
+                  onError: (err) => logger.debug({ err }, 'scheduler: reading this worker’s jobs failed'),
+                })
+                jobPoll.start()
+              }
               // The API's address is known only once it listens (after every module started).
               void components.httpListening.then((hp) => {
                 const reach = isWildcard(hp.host) ? { host: '127.0.0.1', port: hp.port } : hp
@@ -309,6 +358,8 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           async stop(signal) {
             life.abort()
             housekeeping?.stop()
+            jobPoll?.stop()
+            await unserveMeta?.().catch(() => undefined)
             reconciler?.stop()
             queue?.stop()
             for (const off of stopJobs.splice(0)) off()
@@ -320,10 +371,40 @@ export function schedulerModule(): NodeModule<'scheduler'> {
         },
       }
 
+      /** How a node without a replica reaches metadata nodes' APIs (HTTPS with --tls). */
+      function tlsForward(): ForwardTls | undefined {
+        if (!config.tls) return undefined
+        const tls = requireService(components, 'tls')
+        return { ca: () => tls.clusterCaPem() }
+      }
+
       function tlsCa(): (() => string | undefined) | undefined {
         const tls = components.services.tls
         return config.tls && tls !== undefined ? () => tls.clusterCaPem() : undefined
       }
+    },
+  }
+}
+
+/**
+ * The jobs API of a node without a metadata replica: forwarded over HTTP to a metadata node (which
+ * authenticates the caller itself and places the job); `GET /api/v1/gpus` from this node's own view.
+ */
+function jobsProxyRoutes(
+  cluster: ClusterClient,
+  view: ResourceView,
+  clock: typeof realClock,
+  tls: ForwardTls | undefined,
+): ApiRoutes {
+  return {
+    name: 'jobs-proxy',
+    async register(app) {
+      gpusRoutes({ view, clock }).register(app)
+      await app.register(async (scope) =>
+        proxyRoutes(cluster, ['/api/v1/jobs', '/api/v1/jobs/*'], 'jobs', tls, JOBS_FORWARD_IDLE_MS).register(
+          scope,
+        ),
+      )
     },
   }
 }
@@ -364,6 +445,28 @@ async function afterCatchUp(
     }
   }
   return false
+}
+
+/**
+ * A worker without a replica: once a metadata node answers, kill what a previous incarnation left and
+ * settle its jobs (retrying each second while none answers).
+ */
+async function recoverRemoteWorker(
+  worker: WorkerAgent,
+  remote: SchedMetaClient,
+  logger: { warn(obj: object, msg: string): void },
+  stopped: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; attempt < 600 && !stopped.aborted; attempt++) {
+    try {
+      await worker.recover(await remote.running(stopped))
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
+  }
+  if (!stopped.aborted)
+    logger.warn({}, 'scheduler: the worker could not settle its previous jobs (no metadata node answered)')
 }
 
 /** Once the replica has caught up: kill what a previous incarnation left, settle its jobs. */
