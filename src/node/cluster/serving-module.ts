@@ -110,9 +110,12 @@ export function servingModule(): NodeModule<'serving'> {
         tick: async (signal) => {
           const st = local.group.status()
           if (st.role !== 'leader' || st.leaderId !== self) return
-          await local.group.readBarrier({ signal })
+          // No read barrier: the leader's replica is at most a batch behind its commits, and a step
+          // planned on an older generation is refused by apply (the next tick plans again).
+          const deployments = serving().listDeployments()
+          if (deployments.length === 0) return
           const nodes = servingNodes()
-          for (const d of serving().listDeployments()) {
+          for (const d of deployments) {
             const step = planDeployment(d, nodes, {
               nowMs: Date.now(),
               inflightPerReplicaTarget: INFLIGHT_PER_REPLICA_TARGET,
