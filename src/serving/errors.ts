@@ -141,7 +141,7 @@ export const REGISTRY_ERRORS = {
   MODEL_ACCESS_DENIED: {
     httpStatus: 403,
     description:
-      "The caller may not do this with the project's models (interim rule: read access on /Projects/<project>/Models to see them or infer, write access to register, delete or deploy).",
+      "The caller may not do this with the project's models: it is no member of the project (or was removed), or the request acts in another project.",
   },
   DEPLOYMENT_SPEC_INVALID: {
     httpStatus: 400,

@@ -1,9 +1,12 @@
 // Model registry and serving on a real cluster: three `hopsd start` processes (roles metadata, datanode,
-// serving; zones z1..z3). A small ONNX model (y = xW + b, written by test/helpers/onnx-model.ts) is put in
-// the file system under /Projects/demo/Models, registered, and deployed with 2 replicas; every node answers
-// the Open Inference Protocol with the right numbers (routing to the replicas' nodes), bad tensors get
-// their codes while the replicas keep serving, a non-member is refused, a rolling update to version 2
-// fails no request, and a replica's node killed with SIGKILL is replaced while requests keep succeeding.
+// serving; zones z1..z3). alice makes the project `demo` (POST /api/v1/projects: she is its Data Owner)
+// and, acting in it (X-Hopsd-Project, WebHDFS project=), puts a small ONNX model (y = xW + b, written by
+// test/helpers/onnx-model.ts) under /Projects/demo/Models; it is registered and deployed with 2
+// replicas; every node answers the Open Inference Protocol with the right numbers (routing to the
+// replicas' nodes), bad tensors get their codes while the replicas keep serving, a non-member is refused
+// everywhere, a Data Scientist registers, deploys and infers until removed from the project — then its
+// next request is refused on every node —, a rolling update to version 2 fails no request, and a
+// replica's node killed with SIGKILL is replaced while requests keep succeeding.
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -42,23 +45,32 @@ interface Reply {
   json(): any
 }
 
+/**
+ * A request as `who`: `alice` is alice's own credential (acting in no project), `alice@demo` the same
+ * acting in project demo (X-Hopsd-Project).
+ */
 async function call(
   node: LoopbackNode,
   method: string,
   path: string,
-  user: string,
+  who: string,
   body?: unknown,
   raw?: Uint8Array,
+  headers: Record<string, string> = {},
 ): Promise<Reply> {
+  const [user, project] = who.split('@') as [string, string | undefined]
   const sep = path.includes('?') ? '&' : '?'
   const res = await fetch(`${node.handle.url}${path}${sep}user.name=${encodeURIComponent(user)}`, {
     method,
-    headers:
-      raw !== undefined
+    headers: {
+      ...headers,
+      ...(project === undefined ? {} : { 'x-hopsd-project': project }),
+      ...(raw !== undefined
         ? { 'content-type': 'application/octet-stream' }
         : body === undefined
-          ? undefined
-          : { 'content-type': 'application/json' },
+          ? {}
+          : { 'content-type': 'application/json' }),
+    },
     body:
       raw !== undefined
         ? raw
@@ -93,16 +105,17 @@ async function ok(res: Promise<Reply>, status = 200): Promise<any> {
   return r.json()
 }
 
-async function putModel(version: string, w: number[][], b: number[]): Promise<void> {
+/** Model files as a member acting in demo: WebHDFS's project= for the folder, the header for the file. */
+async function putModel(version: string, w: number[][], b: number[], user = 'alice'): Promise<void> {
   const n = cluster.nodes[0]!
   const dir = `/Projects/demo/Models/lin/${version}`
-  await ok(call(n, 'PUT', `/webhdfs/v1${dir}?op=MKDIRS`, 'alice'))
+  await ok(call(n, 'PUT', `/webhdfs/v1${dir}?op=MKDIRS&project=demo`, user))
   await ok(
     call(
       n,
       'PUT',
       `/api/v1/fs/files?path=${encodeURIComponent(`${dir}/model.onnx`)}`,
-      'alice',
+      `${user}@demo`,
       undefined,
       encodeModel(linearModel({ w, b })),
     ),
@@ -157,18 +170,18 @@ beforeAll(async () => {
   })
   const n = cluster.nodes[0]!
   await waitFor(
-    async () => (await call(n, 'PUT', '/webhdfs/v1/Projects/demo/Models?op=MKDIRS', 'hopsd')).status === 200,
-    {
-      timeoutMs: 60_000,
-      intervalMs: 250,
-      what: 'the project folder',
-    },
+    async () =>
+      [201, 409].includes((await call(n, 'POST', '/api/v1/projects', 'alice', { name: 'demo' })).status),
+    { timeoutMs: 60_000, intervalMs: 250, what: 'the project demo' },
   )
-  await ok(call(n, 'PUT', '/webhdfs/v1/Projects/demo?op=SETOWNER&owner=alice', 'hopsd'))
-  await ok(call(n, 'PUT', '/webhdfs/v1/Projects/demo/Models?op=SETOWNER&owner=alice', 'hopsd'))
-  await ok(call(n, 'PUT', '/webhdfs/v1/Projects/demo/Models?op=SETPERMISSION&permission=700', 'alice'))
+  // Plain users reach nothing under /Projects: alice writes there acting in demo only.
+  expect((await call(n, 'PUT', '/webhdfs/v1/Projects/demo/Models/x?op=MKDIRS', 'alice')).status).toBe(403)
   await putModel('1', W1, B1)
   await putModel('2', W2, B2)
+  const st = await ok(
+    call(n, 'GET', '/webhdfs/v1/Projects/demo/Models/lin/1/model.onnx?op=GETFILESTATUS', 'alice@demo'),
+  )
+  expect(st.FileStatus.owner).toBe('demo__alice')
 }, 180_000)
 
 afterAll(async () => {
@@ -245,8 +258,10 @@ describe('model registry', () => {
         metrics: [{ name: 'rmse', value: 0.25 }],
         deployments: [],
       })
-      // bob is no member (no access to /Projects/demo/Models): refused everywhere, nothing changes.
+      // bob is no member of demo: refused everywhere, with his own credential or claiming to act in demo.
       expect((await call(n, 'GET', '/api/v1/models?project=demo', 'bob')).status).toBe(403)
+      expect((await call(n, 'GET', '/api/v1/models?project=demo', 'bob@demo')).status).toBe(403)
+      expect((await call(n, 'GET', '/api/v1/models/demo/lin/1', 'bob@demo')).status).toBe(403)
       expect((await call(n, 'GET', '/api/v1/models/demo/lin/1', 'bob')).status).toBe(403)
       expect((await call(n, 'DELETE', '/api/v1/models/demo/lin/1', 'bob')).status).toBe(403)
       expect(
@@ -388,11 +403,101 @@ describe('deployments and inference', () => {
           })
           expect(pinned.status, `${model}: ${await pinned.text()}`).toBe(model === 'lin' ? 403 : 503)
         }
-        const bob = await infer(n, good, 'bob')
-        expect(bob.status, bob.text).toBe(403)
-        expect(typeof bob.json().error).toBe('string')
-        expect((await call(n, 'GET', '/v2/models/lin', 'bob')).status).toBe(403)
+        for (const who of ['bob', 'bob@demo']) {
+          const bob = await infer(n, good, who)
+          expect(bob.status, bob.text).toBe(403)
+          expect(typeof bob.json().error).toBe('string')
+          expect((await call(n, 'GET', '/v2/models/lin', who)).status).toBe(403)
+          expect((await call(n, 'GET', '/v2/models/lin/ready', who)).status).toBe(403)
+        }
       }
+    }),
+    120_000,
+  )
+
+  it(
+    'a Data Scientist registers, deploys and infers; removed from the project, its next request is refused on every node',
+    track(async () => {
+      const n = cluster.nodes[1]!
+      await ok(
+        call(n, 'POST', '/api/v1/projects/demo/members', 'alice', { user: 'carol', role: 'DATA_SCIENTIST' }),
+        201,
+      )
+      // carol's files (acting in demo), registration and deployment (her own credential: she is a member).
+      await putModel('3', W2, B2, 'carol')
+      const m = await ok(
+        call(n, 'POST', '/api/v1/models', 'carol', {
+          project: 'demo',
+          name: 'lin',
+          version: '3',
+          framework: 'onnx',
+        }),
+        201,
+      )
+      expect(m.creator).toBe('carol')
+      await ok(
+        call(n, 'POST', '/api/v1/deployments', 'carol@demo', {
+          name: 'lin3',
+          project: 'demo',
+          model: 'lin',
+          version: '3',
+        }),
+        201,
+      )
+      await waitFor(async () => (await call(n, 'GET', '/v2/models/lin3/ready', 'carol')).status === 200, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        what: 'a ready replica of lin3',
+      })
+      const x = [[1, -1, 2]]
+      const replicaId = (await deployment()).instances[0].id as string
+      const pinned = (node: LoopbackNode, who: string) =>
+        call(
+          node,
+          'POST',
+          '/v2/models/lin/infer',
+          who,
+          { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: x.flat() }] },
+          undefined,
+          {
+            'x-hopsd-replica': replicaId,
+          },
+        )
+      for (const node of cluster.nodes) {
+        for (const who of ['carol', 'carol@demo']) {
+          const r = await infer(node, x, who)
+          expect(r.status, r.text).toBe(200)
+          expectClose(r.json().outputs[0].data, linearReference(x, W1, B1))
+          const r3 = await infer(node, x, who, {}, '/v2/models/lin3/infer')
+          expect(r3.status, r3.text).toBe(200)
+          expectClose(r3.json().outputs[0].data, linearReference(x, W2, B2))
+        }
+        expect((await pinned(node, 'carol@demo')).status).toBe(200)
+      }
+      await ok(call(n, 'DELETE', '/api/v1/deployments/lin3', 'carol'))
+
+      // alice removes carol: her very next request on every node is refused — each way of asking.
+      await ok(call(cluster.nodes[2]!, 'DELETE', '/api/v1/projects/demo/members/carol', 'alice'))
+      for (const node of cluster.nodes) {
+        for (const who of ['carol', 'carol@demo']) {
+          const r = await infer(node, x, who)
+          expect(r.status, `${node.handle.id} ${who}: ${r.text}`).toBe(403)
+          expect((await pinned(node, who)).status).toBe(403)
+          expect((await call(node, 'GET', '/v2/models/lin', who)).status).toBe(403)
+          expect((await call(node, 'GET', '/api/v1/models?project=demo', who)).status).toBe(403)
+          expect((await call(node, 'GET', '/api/v1/deployments/lin', who)).status).toBe(403)
+          expect((await ok(call(node, 'GET', '/api/v1/deployments', who))).deployments).toEqual([])
+          expect((await call(node, 'DELETE', '/api/v1/models/demo/lin/3', who)).status).toBe(403)
+        }
+      }
+      // alice still infers, and forgets carol's version (its files stay: they are the project's).
+      const a = await infer(cluster.nodes[0]!, x)
+      expect(a.status, a.text).toBe(200)
+      await waitFor(
+        async () =>
+          (await call(n, 'DELETE', '/api/v1/models/demo/lin/3?keepFiles=true', 'alice')).status === 200,
+        { timeoutMs: 30_000, intervalMs: 200, what: 'version 3 free to delete' },
+      )
     }),
     120_000,
   )
@@ -539,8 +644,14 @@ describe('deployments and inference', () => {
       expect(free.code, free.err).toBe(0)
       expect(free.out).toBe('removed demo/lin/2 and its files')
       expect(
-        (await call(live()[0]!, 'GET', '/webhdfs/v1/Projects/demo/Models/lin/2?op=GETFILESTATUS', 'alice'))
-          .status,
+        (
+          await call(
+            live()[0]!,
+            'GET',
+            '/webhdfs/v1/Projects/demo/Models/lin/2?op=GETFILESTATUS',
+            'alice@demo',
+          )
+        ).status,
       ).toBe(404)
     }),
     120_000,
@@ -551,14 +662,14 @@ describe('deployments and inference', () => {
     track(async () => {
       const n = live()[0]!
       const dir = '/Projects/demo/Models/slow/1'
-      await ok(call(n, 'PUT', `/webhdfs/v1${dir}?op=MKDIRS`, 'alice'))
+      await ok(call(n, 'PUT', `/webhdfs/v1${dir}?op=MKDIRS&project=demo`, 'alice'))
       const predictor = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'predictors', 'linear.py'))
       await ok(
         call(
           n,
           'PUT',
           `/api/v1/fs/files?path=${encodeURIComponent(`${dir}/linear.py`)}`,
-          'alice',
+          'alice@demo',
           undefined,
           predictor,
         ),
@@ -570,7 +681,7 @@ describe('deployments and inference', () => {
           n,
           'PUT',
           `/api/v1/fs/files?path=${encodeURIComponent(`${dir}/weights.json`)}`,
-          'alice',
+          'alice@demo',
           undefined,
           weights,
         ),

@@ -9,12 +9,14 @@
  * crashed) or whose node cannot be reached is skipped for the next one. A request forwarded to another
  * node carries the caller's credential as it came (that node authenticates and authorizes the caller
  * itself) and `x-hopsd-replica: <id>`, which pins it to that node's replica. Errors are the protocol's
- * `{"error": "..."}`. Who may infer: a caller that may read the deployment's project's models (the
- * registry's interim rule), checked at most every `accessCacheMs` per caller and project.
+ * `{"error": "..."}`. Who may infer: a member of the deployment's project, acting in it (a project key,
+ * `X-Hopsd-Project`) or with its own credential; admins acting in no project (src/serving/registry/
+ * service.ts). Checked on every request, on the entry node and again on the node of a pinned replica,
+ * from the projects tables after a read barrier — no cache, so a member removed is refused by its next
+ * request on every node.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errorInfo } from '../../errors.js'
-import type { Principal } from '../../auth/index.js'
 import {
   chooseReplicas,
   encodeInferResponse,
@@ -50,14 +52,11 @@ export interface InferenceRoutesDeps {
   readonly serverVersion: string
   /** Largest inference body (default 16 MiB, the replicas' bodyBytesMax). */
   readonly bodyBytesMax?: number
-  /** How long a granted access is believed (default 5 s). */
-  readonly accessCacheMs?: number
 }
 
 export const REPLICA_HEADER = 'x-hopsd-replica'
 /** Replicas one request tries at most. */
 const ATTEMPTS_MAX = 3
-const ACCESS_CACHE_ENTRIES_MAX = 10_000
 /** Headers that carry the caller's credential (the query string travels whole). */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie']
 
@@ -66,17 +65,6 @@ const anyObject = { type: 'object', additionalProperties: true } as const
 
 export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
   const bodyBytesMax = deps.bodyBytesMax ?? 16 << 20
-  const accessCacheMs = deps.accessCacheMs ?? 5_000
-  const granted = new Map<string, number>()
-
-  async function mayInfer(caller: Principal, project: string): Promise<void> {
-    const key = `${caller.user}\u0000${caller.groups.join(',')}\u0000${caller.project ?? ''}\u0000${project}`
-    const until = granted.get(key)
-    if (until !== undefined && until > Date.now()) return
-    await deps.registry().mayRead(caller, project)
-    if (granted.size >= ACCESS_CACHE_ENTRIES_MAX) granted.clear()
-    granted.set(key, Date.now() + accessCacheMs)
-  }
 
   function fail(reply: FastifyReply, err: unknown): FastifyReply {
     if (err instanceof ServingError) return reply.status(err.httpStatus).send({ error: err.message })
@@ -93,7 +81,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
     try {
       const caller = callerOf(req)
       const d = deps.deployment(p.name)
-      if (d !== undefined) await mayInfer(caller, d.project)
+      if (d !== undefined) await deps.registry().mayRead(caller, d.project)
       const pinned = req.headers[REPLICA_HEADER]
       if (typeof pinned === 'string') {
         // Pinned by the node that routed it: only a replica of this very deployment (the caller was

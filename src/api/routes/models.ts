@@ -13,7 +13,7 @@
  * - `PATCH  /api/v1/deployments/:name`                     {version?, replicas?}: a rolling update
  * - `DELETE /api/v1/deployments/:name`                     stops its replicas
  * Bodies are validated by the registry itself (no coercion, unknown fields refused): the route's schema
- * only says "an object". Who may: src/serving/registry/service.ts (the interim rule).
+ * only says "an object". Who may: members of the project (src/serving/registry/service.ts).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { RegistryService } from '../../serving/index.js'

@@ -29,6 +29,7 @@ import { clusterPrincipal, commandIdentity } from '../../auth/index.js'
 import { inferenceRoutes, modelsRoutes, type ApiRoutes, type ForwardedAnswer } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { encodeCommand, type MetaResult } from '../../meta/index.js'
+import type { ProjectStore } from '../../projects/index.js'
 import { Periodic } from '../../lib/index.js'
 import {
   RegistryService,
@@ -84,6 +85,7 @@ export function servingModule(): NodeModule<'serving'> {
         },
         serving,
         fs,
+        projects: () => sm.module<ProjectStore>('projects'),
         nodeId: self,
       })
       const asCluster = async (

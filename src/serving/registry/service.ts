@@ -1,13 +1,19 @@
 /**
  * The model registry and deployments as the API uses them: validate, authorize, propose, read.
  *
- * **Who may (the interim rule, until projects — issue 14 — land):** model operations are authorized by
- * the file system's own permission check for the caller, on the project's models directory
- * `/Projects/<project>/Models`: READ to see a project's models and deployments (and to infer), WRITE to
- * register, delete, deploy, update or undeploy. When projects make that directory project-scoped (its
- * group the project's members), model access follows project membership with no change here. The check
- * runs before the command is proposed (check, then act, as an HDFS client's permission is checked at
- * the NameNode before the edit is logged); apply itself checks only what must hold for anyone.
+ * **Who may:** the members of the model's (the deployment's) project, Data Owners and Data Scientists
+ * alike, acting as their project-user principal in that project (src/projects): a caller acting in the
+ * project (a project key, `X-Hopsd-Project`) must be a member of it; a caller acting in no project with
+ * its own credential acts in the project the request names (the body's, the path's, the deployment's)
+ * when it is a member of it — a convenience for `hopsd model`/`hopsd deploy` and inference clients,
+ * with the same rights as the header would give; an admin acting in no project may do everything (the
+ * HDFS superuser); a caller acting in another project may do nothing here. Membership is read from the
+ * projects tables after a read barrier on every call, with no cache, so a member removed is refused by
+ * its next request on every node. The file system still decides about the files, for that principal:
+ * a registered version's directory (and ONNX file) must exist and be readable, and so must the version a
+ * deployment serves. The check runs before the command is proposed (check, then act, as an HDFS client's
+ * permission is checked at the NameNode before the edit is logged); apply checks only what must hold
+ * for anyone.
  */
 import { commandIdentity, type Credentials, type Principal } from '../../auth/index.js'
 import {
@@ -18,11 +24,11 @@ import {
   metaProto,
 } from '../../meta/index.js'
 import type { FsService } from '../../fs/index.js'
+import type { ProjectStore } from '../../projects/index.js'
 import { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode } from '../errors.js'
 import type { ServingModule } from './module.js'
 import {
   modelVersionDir,
-  modelsDir,
   type Deployment,
   type ModelVersion,
   type ReplicaRecord,
@@ -32,13 +38,14 @@ import {
 import pb = metaProto.meta
 
 const READ = 4
-const WRITE = 2
 const EXECUTE = 1
 
 export interface RegistryServiceInit {
   readonly group: ConsensusGroup
   readonly serving: () => ServingModule
   readonly fs: FsService
+  /** The projects tables of this metadata replica (membership is read there, after a read barrier). */
+  readonly projects: () => ProjectStore
   /** The node's id (commands name the node that authenticated their principal). */
   readonly nodeId: string
   readonly now?: () => number
@@ -74,16 +81,17 @@ export class RegistryService {
   /** Registers a model version whose directory is already in the file system. */
   async registerModel(caller: Principal, body: unknown, opts: CallOpts = {}): Promise<ModelView> {
     const m = parseRegistration(body)
-    await this.mayWrite(caller, m.project, opts)
+    const who = await this.mayWrite(caller, m.project, opts)
     const dir = modelVersionDir(m.project, m.name, m.version)
-    const st = await this.fsOr404(() => this.init.fs.stat(caller, dir, { signal: opts.signal }), `${dir}`)
+    const st = await this.fsOr404(() => this.init.fs.stat(who, dir, { signal: opts.signal }), `${dir}`)
     if (st.type !== 'DIRECTORY') throw new RegistryError('MODEL_SPEC_INVALID', `${dir} is not a directory`)
+    await this.mayReadFiles(who, dir, opts)
     if (m.framework === 'onnx') {
       const file = `${dir}/${m.modelFile || 'model.onnx'}`
-      const f = await this.fsOr404(() => this.init.fs.stat(caller, file, { signal: opts.signal }), file)
+      const f = await this.fsOr404(() => this.init.fs.stat(who, file, { signal: opts.signal }), file)
       if (f.type !== 'FILE') throw new RegistryError('MODEL_SPEC_INVALID', `${file} is not a file`)
     }
-    const value = (await this.propose(caller, { registerModel: { model: { ...m } } }, opts)) as ModelVersion
+    const value = (await this.propose(who, { registerModel: { model: { ...m } } }, opts)) as ModelVersion
     return { ...value, deployments: [] }
   }
 
@@ -103,7 +111,7 @@ export class RegistryService {
       const allowed = new Map<string, boolean>()
       const out: ModelVersion[] = []
       for (const m of models) {
-        if (!allowed.has(m.project)) allowed.set(m.project, await this.canRead(caller, m.project, opts))
+        if (!allowed.has(m.project)) allowed.set(m.project, this.sees(caller, m.project))
         if (allowed.get(m.project)) out.push(m)
       }
       models = out
@@ -138,13 +146,13 @@ export class RegistryService {
     version: string,
     opts: CallOpts & { keepFiles?: boolean } = {},
   ): Promise<{ project: string; name: string; version: string; filesDeleted: boolean }> {
-    await this.mayWrite(caller, project, opts)
-    await this.propose(caller, { deleteModel: { project, name, version } }, opts)
+    const who = await this.mayWrite(caller, project, opts)
+    await this.propose(who, { deleteModel: { project, name, version } }, opts)
     let filesDeleted = false
     // Metadata first: a failure below leaves files without a registration (register them again, or
     // delete the directory), never a registration without its files.
     if (opts.keepFiles !== true)
-      filesDeleted = await this.init.fs.delete(caller, modelVersionDir(project, name, version), {
+      filesDeleted = await this.init.fs.delete(who, modelVersionDir(project, name, version), {
         recursive: true,
         signal: opts.signal,
       })
@@ -155,8 +163,12 @@ export class RegistryService {
 
   async createDeployment(caller: Principal, body: unknown, opts: CallOpts = {}): Promise<DeploymentView> {
     const c = parseDeployment(body)
-    await this.mayWrite(caller, c.project ?? '', opts)
-    const d = (await this.propose(caller, { createDeployment: c }, opts)) as Deployment
+    const who = await this.mayWrite(caller, c.project ?? '', opts)
+    // The files it will serve must be there and readable by the principal (a registered version whose
+    // directory was removed by hand is not deployed; apply checks the registration itself).
+    const served = this.init.serving().model(c.project ?? '', c.model ?? '', c.version ?? '')
+    if (served !== undefined) await this.mayReadFiles(who, served.path, opts)
+    const d = (await this.propose(who, { createDeployment: c }, opts)) as Deployment
     return deploymentView(d)
   }
 
@@ -169,7 +181,7 @@ export class RegistryService {
     const allowed = new Map<string, boolean>()
     const out: DeploymentView[] = []
     for (const d of this.init.serving().listDeployments(project)) {
-      if (!allowed.has(d.project)) allowed.set(d.project, await this.canRead(caller, d.project, opts))
+      if (!allowed.has(d.project)) allowed.set(d.project, this.sees(caller, d.project))
       if (allowed.get(d.project)) out.push(deploymentView(d))
     }
     return out
@@ -192,28 +204,34 @@ export class RegistryService {
     const u = parseUpdate(body)
     await this.init.group.readBarrier({ signal: opts.signal })
     const d = this.mustGetDeployment(name)
-    await this.mayWrite(caller, d.project, opts)
-    const next = (await this.propose(caller, { updateDeployment: { name, ...u } }, opts)) as Deployment
+    const who = await this.mayWrite(caller, d.project, opts)
+    const served = u.version === '' ? undefined : this.init.serving().model(d.project, d.model, u.version)
+    if (served !== undefined) await this.mayReadFiles(who, served.path, opts)
+    const next = (await this.propose(who, { updateDeployment: { name, ...u } }, opts)) as Deployment
     return deploymentView(next)
   }
 
   async deleteDeployment(caller: Principal, name: string, opts: CallOpts = {}): Promise<{ name: string }> {
     await this.init.group.readBarrier({ signal: opts.signal })
     const d = this.mustGetDeployment(name)
-    await this.mayWrite(caller, d.project, opts)
-    return (await this.propose(caller, { deleteDeployment: { name } }, opts)) as { name: string }
+    const who = await this.mayWrite(caller, d.project, opts)
+    return (await this.propose(who, { deleteDeployment: { name } }, opts)) as { name: string }
   }
 
-  // ---- access (the interim rule: see the file's comment)
+  // ---- access (see the file's comment)
 
-  /** Throws MODEL_ACCESS_DENIED unless the caller may read the project's models. */
-  async mayRead(caller: Principal, project: string, opts: CallOpts = {}): Promise<void> {
-    await this.access(caller, project, READ | EXECUTE, 'read', opts)
+  /**
+   * The principal the caller acts as in `project`'s models, after a read barrier; MODEL_ACCESS_DENIED
+   * unless it may see them (and infer). Every call reads the projects tables: nothing is cached.
+   */
+  async mayRead(caller: Principal, project: string, opts: CallOpts = {}): Promise<Principal> {
+    return this.access(caller, project, 'see', opts)
   }
 
-  async canRead(caller: Principal, project: string, opts: CallOpts = {}): Promise<boolean> {
+  /** Whether the caller may see `project`'s models, from this replica as it is (after a barrier). */
+  private sees(caller: Principal, project: string): boolean {
     try {
-      await this.mayRead(caller, project, opts)
+      this.decide(caller, project, 'see')
       return true
     } catch (err) {
       if (err instanceof RegistryError && err.code === 'MODEL_ACCESS_DENIED') return false
@@ -221,34 +239,39 @@ export class RegistryService {
     }
   }
 
-  private async mayWrite(caller: Principal, project: string, opts: CallOpts): Promise<void> {
-    await this.access(caller, project, WRITE | EXECUTE, 'change', opts)
+  /** The same for changes: Data Owners and Data Scientists may register, delete, deploy and update. */
+  private async mayWrite(caller: Principal, project: string, opts: CallOpts): Promise<Principal> {
+    return this.access(caller, project, 'change', opts)
   }
 
-  private async access(
-    caller: Principal,
-    project: string,
-    action: number,
-    what: string,
-    opts: CallOpts,
-  ): Promise<void> {
-    const dir = modelsDir(project)
-    try {
-      await this.init.fs.checkAccess(caller, dir, action, { signal: opts.signal })
-    } catch (err) {
-      const code = (err as { code?: string }).code
-      if (
-        code === 'ACCESS_DENIED' ||
-        code === 'FILE_NOT_FOUND' ||
-        code === 'INVALID_PATH' ||
-        code === 'NOT_A_DIRECTORY'
+  private async access(caller: Principal, project: string, what: string, opts: CallOpts): Promise<Principal> {
+    await this.init.group.readBarrier({ signal: opts.signal })
+    return this.decide(caller, project, what)
+  }
+
+  private decide(caller: Principal, project: string, what: string): Principal {
+    const acting = caller.project ?? ''
+    const deny = (why: string): never => {
+      throw new RegistryError(
+        'MODEL_ACCESS_DENIED',
+        `${caller.user} may not ${what} the models of project ${project}: ${why}`,
       )
-        throw new RegistryError(
-          'MODEL_ACCESS_DENIED',
-          `${caller.user} may not ${what} the models of project ${project} (${dir}: ${(err as Error).message})`,
-        )
-      throw err
     }
+    if (acting !== '' && acting !== project) return deny(`the request acts in project ${acting}`)
+    const projects = this.init.projects()
+    if (projects.project(project) !== undefined && projects.member(project, caller.user) !== undefined)
+      return acting === project ? caller : { ...caller, project }
+    if (acting === '' && caller.superuser) return caller
+    return deny(
+      projects.project(project) === undefined
+        ? 'no such project'
+        : `${caller.user} is not a member of project ${project}`,
+    )
+  }
+
+  /** The model's files must exist and be readable (and listable) by the principal. */
+  private async mayReadFiles(who: Principal, dir: string, opts: CallOpts): Promise<void> {
+    await this.fsOr404(() => this.init.fs.checkAccess(who, dir, READ | EXECUTE, { signal: opts.signal }), dir)
   }
 
   // ---- helpers
