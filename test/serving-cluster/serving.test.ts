@@ -450,7 +450,8 @@ describe('deployments and inference', () => {
         what: 'a ready replica of lin3',
       })
       const x = [[1, -1, 2]]
-      const replicaId = (await deployment()).instances[0].id as string
+      const replica = (await deployment()).instances[0]
+      const replicaId = replica.id as string
       const pinned = (node: LoopbackNode, who: string) =>
         call(
           node,
@@ -472,8 +473,11 @@ describe('deployments and inference', () => {
           expect(r3.status, r3.text).toBe(200)
           expectClose(r3.json().outputs[0].data, linearReference(x, W2, B2))
         }
-        expect((await pinned(node, 'carol@demo')).status).toBe(200)
       }
+      // What nodes send each other: the replica's own node serves it to a member.
+      const home = cluster.nodes.find((x) => x.handle.id === replica.node)!
+      const p = await pinned(home, 'carol@demo')
+      expect(p.status, p.text).toBe(200)
       await ok(call(n, 'DELETE', '/api/v1/deployments/lin3', 'carol'))
 
       // alice removes carol: her very next request on every node is refused — each way of asking.
