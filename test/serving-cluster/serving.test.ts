@@ -45,9 +45,12 @@ interface Reply {
   json(): any
 }
 
+/** Project keys by name (`carol#demo`): a key made for a project acts in it (Authorization: Bearer). */
+const keys: Record<string, string> = {}
+
 /**
  * A request as `who`: `alice` is alice's own credential (acting in no project), `alice@demo` the same
- * acting in project demo (X-Hopsd-Project).
+ * acting in project demo (X-Hopsd-Project), `carol#demo` carol's project key for demo.
  */
 async function call(
   node: LoopbackNode,
@@ -59,28 +62,33 @@ async function call(
   headers: Record<string, string> = {},
 ): Promise<Reply> {
   const [user, project] = who.split('@') as [string, string | undefined]
+  const key = keys[who]
   const sep = path.includes('?') ? '&' : '?'
-  const res = await fetch(`${node.handle.url}${path}${sep}user.name=${encodeURIComponent(user)}`, {
-    method,
-    headers: {
-      ...headers,
-      ...(project === undefined ? {} : { 'x-hopsd-project': project }),
-      ...(raw !== undefined
-        ? { 'content-type': 'application/octet-stream' }
-        : body === undefined
-          ? {}
-          : { 'content-type': 'application/json' }),
+  const res = await fetch(
+    `${node.handle.url}${path}${key ? '' : `${sep}user.name=${encodeURIComponent(user)}`}`,
+    {
+      method,
+      headers: {
+        ...headers,
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(project === undefined ? {} : { 'x-hopsd-project': project }),
+        ...(raw !== undefined
+          ? { 'content-type': 'application/octet-stream' }
+          : body === undefined
+            ? {}
+            : { 'content-type': 'application/json' }),
+      },
+      body:
+        raw !== undefined
+          ? raw
+          : body === undefined
+            ? undefined
+            : typeof body === 'string'
+              ? body
+              : JSON.stringify(body),
+      signal: AbortSignal.timeout(20_000),
     },
-    body:
-      raw !== undefined
-        ? raw
-        : body === undefined
-          ? undefined
-          : typeof body === 'string'
-            ? body
-            : JSON.stringify(body),
-    signal: AbortSignal.timeout(20_000),
-  })
+  )
   const text = await res.text()
   return { status: res.status, text, json: () => (text === '' ? undefined : JSON.parse(text)) }
 }
@@ -423,6 +431,11 @@ describe('deployments and inference', () => {
         call(n, 'POST', '/api/v1/projects/demo/members', 'alice', { user: 'carol', role: 'DATA_SCIENTIST' }),
         201,
       )
+      // carol's project key for demo (keys need a user record: the superuser makes it).
+      await ok(call(n, 'POST', '/api/v1/users', 'hopsd', { name: 'carol' }), 201)
+      keys['carol#demo'] = (
+        await ok(call(n, 'POST', '/api/v1/keys', 'carol', { user: 'carol', project: 'demo' }), 201)
+      ).key
       // carol's files (acting in demo), registration and deployment (her own credential: she is a member).
       await putModel('3', W2, B2, 'carol')
       const m = await ok(
@@ -465,7 +478,7 @@ describe('deployments and inference', () => {
           },
         )
       for (const node of cluster.nodes) {
-        for (const who of ['carol', 'carol@demo']) {
+        for (const who of ['carol', 'carol@demo', 'carol#demo']) {
           const r = await infer(node, x, who)
           expect(r.status, r.text).toBe(200)
           expectClose(r.json().outputs[0].data, linearReference(x, W1, B1))
@@ -483,7 +496,7 @@ describe('deployments and inference', () => {
       // alice removes carol: her very next request on every node is refused — each way of asking.
       await ok(call(cluster.nodes[2]!, 'DELETE', '/api/v1/projects/demo/members/carol', 'alice'))
       for (const node of cluster.nodes) {
-        for (const who of ['carol', 'carol@demo']) {
+        for (const who of ['carol', 'carol@demo', 'carol#demo']) {
           const r = await infer(node, x, who)
           expect(r.status, `${node.handle.id} ${who}: ${r.text}`).toBe(403)
           expect((await pinned(node, who)).status).toBe(403)
