@@ -224,7 +224,7 @@ const bench: Bench = async ({ quick, args }) => {
     report.notes.push(
       `closed loop over keep-alive HTTP from this process, ${seconds} s after ${warmupS} s warm-up; one [1, 4] FP32 row per request`,
       'CPU per request: this process (load generator included) plus the daemon and its ONNX host (hopsd rows) or the bare server (its row)',
-      'the hopsd row pays authentication (simple), the access check (cached 5 s), JSON parse and checks, the pipe to the ONNX host, and the JSON answer',
+      'the hopsd row pays authentication (simple), the access check (a read barrier and the projects tables, every request), JSON parse and checks, the pipe to the ONNX host, and the JSON answer',
     )
   } finally {
     bare.stop()
