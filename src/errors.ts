@@ -24,7 +24,7 @@ import { GPU_ERRORS } from './gpu/errors.js'
 import { META_ERRORS } from './meta/errors.js'
 import { P2P_ERRORS } from './node/p2p/errors.js'
 import { PROJECT_ERRORS } from './projects/errors.js'
-import { SERVING_ERRORS } from './serving/errors.js'
+import { REGISTRY_ERRORS, SERVING_ERRORS } from './serving/errors.js'
 import { SCHED_ERRORS } from './scheduler/errors.js'
 
 export interface ErrorRow {
@@ -158,6 +158,7 @@ export const ERROR_TABLE = joinTables(
   GPU_ERRORS,
   ADMISSION_ERRORS,
   SERVING_ERRORS,
+  REGISTRY_ERRORS,
   SCHED_ERRORS,
   PROJECT_ERRORS,
 )

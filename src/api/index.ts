@@ -47,3 +47,10 @@ export { blockRoutes } from './routes/blocks.js'
 export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
 export { jobsRoutes, gpusRoutes, type JobsRoutesDeps, type GpusRoutesDeps } from './routes/jobs.js'
 export { projectsRoutes, type ProjectsRoutesDeps } from './routes/projects.js'
+export { modelsRoutes, type ModelsRoutesDeps } from './routes/models.js'
+export {
+  inferenceRoutes,
+  REPLICA_HEADER,
+  type ForwardedAnswer,
+  type InferenceRoutesDeps,
+} from './routes/inference.js'

@@ -6,6 +6,7 @@ import { jobHelp, runJob } from './job.js'
 import { keyHelp, runKey } from './key.js'
 import { keygenHelp, runKeygen } from './keygen.js'
 import { nodeHelp, runNode } from './node.js'
+import { deployHelp, modelHelp, runDeploy, runModel } from './model.js'
 import { EXIT_OK, processIo, reportError, type CliIo } from './output.js'
 import { projectHelp, runProject } from './project.js'
 import { runServingRuntime } from './serving-runtime.js'
@@ -30,6 +31,8 @@ export function mainHelp(): string {
     '  node      node admission: ls (--pending), approve, revoke (see hopsd node --help)',
     '  project   projects: create, ls, rm, member, dataset, share, quota (see hopsd project --help)',
     '  job       GPU jobs: submit, ls, status, logs, kill (see hopsd job --help)',
+    '  model     the model registry: register, ls, show, rm (see hopsd model --help)',
+    '  deploy    model deployments: create, ls, show, update, rm (see hopsd deploy --help)',
     '  fs        the file system: ls, mkdir, put, get, cat, rm, mv, stat, chmod, chown, du (see hopsd fs --help)',
     '  version   print the version (also --version)',
     '',
@@ -52,6 +55,10 @@ export function mainHelp(): string {
     projectHelp(),
     '',
     jobHelp(),
+    '',
+    modelHelp(),
+    '',
+    deployHelp(),
   ].join('\n')
 }
 
@@ -78,6 +85,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return runJob(rest, io)
     case 'project':
       return runProject(rest, io)
+    case 'model':
+      return runModel(rest, io)
+    case 'deploy':
+      return runDeploy(rest, io)
     case 'keygen':
       if (rest.length > 0) {
         return reportError(
@@ -105,7 +116,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           ? new ConfigError('UNKNOWN_FLAG', `unknown flag ${command} (see hopsd --help)`)
           : new ConfigError(
               'UNKNOWN_COMMAND',
-              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, project, job, version)`,
+              `unknown command '${command}' (commands: start, dev, status, keygen, fs, user, key, token, node, project, model, deploy, job, version)`,
             ),
       )
   }

@@ -28,6 +28,7 @@ import type { MetadataNode } from './cluster/metadata-module.js'
 import type { P2PNode } from './cluster/p2p-module.js'
 import type { NodeTls } from './cluster/tls-module.js'
 import type { SchedulerNode } from './cluster/sched-module.js'
+import type { ServingNode } from './cluster/serving-module.js'
 import type { HostPort, NodeConfig, Role } from './config.js'
 import type { NodeIdentity } from './identity.js'
 import type { Logger } from './logger.js'
@@ -60,6 +61,8 @@ export interface Services {
   projects?: ProjectService
   /** GPU jobs: the jobs service, the gossip view of the workers, this node's GPU inventory. */
   scheduler?: SchedulerNode
+  /** Models, deployments and inference: the registry, this node's replica agent. */
+  serving?: ServingNode
 }
 
 export type ServiceName = keyof Services

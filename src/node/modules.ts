@@ -29,6 +29,9 @@
  *   scheduler   (every node)       GPU jobs (src/scheduler): the gossip view of the workers, GET /api/v1/gpus;
  *                                  with a metadata replica the jobs API, placer, queue and (leader)
  *                                  reconciler; with the gpu role too the worker over src/gpu's inventory
+ *   serving     (every node)       models and deployments (src/serving): with a metadata replica the
+ *                                  registry and deployments API, /v2 inference routing, (leader) the
+ *                                  placement loop; with the serving role too the agent running replicas
  * Each is one `NodeModule` row below; see src/node/module.ts for the contract.
  */
 import { admissionModule } from './cluster/admission-module.js'
@@ -44,6 +47,7 @@ import { p2pModule } from './cluster/p2p-module.js'
 import { tlsModule } from './cluster/tls-module.js'
 import { schedulerModule } from './cluster/sched-module.js'
 import { projectsNodeModule } from './cluster/projects-module.js'
+import { servingModule } from './cluster/serving-module.js'
 import type { NodeModule } from './module.js'
 
 export const DEFAULT_MODULES: readonly NodeModule[] = [
@@ -60,4 +64,5 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   fsModule(),
   projectsNodeModule(),
   schedulerModule(),
+  servingModule(),
 ]

@@ -101,8 +101,15 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.MarkJobLost.$Properties|null} [markJobLost] Command markJobLost
              * @property {hopsd.meta.RequeueJob.$Properties|null} [requeueJob] Command requeueJob
              * @property {hopsd.meta.AdoptJob.$Properties|null} [adoptJob] Command adoptJob
+             * @property {hopsd.meta.RegisterModel.$Properties|null} [registerModel] Command registerModel
+             * @property {hopsd.meta.DeleteModel.$Properties|null} [deleteModel] Command deleteModel
+             * @property {hopsd.meta.CreateDeployment.$Properties|null} [createDeployment] Command createDeployment
+             * @property {hopsd.meta.UpdateDeployment.$Properties|null} [updateDeployment] Command updateDeployment
+             * @property {hopsd.meta.DeleteDeployment.$Properties|null} [deleteDeployment] Command deleteDeployment
+             * @property {hopsd.meta.SetDeploymentReplicas.$Properties|null} [setDeploymentReplicas] Command setDeploymentReplicas
+             * @property {hopsd.meta.ReportReplica.$Properties|null} [reportReplica] Command reportReplica
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -184,10 +191,17 @@ export const hopsd = $root.hopsd = (() => {
              *   markJobLost?: hopsd.meta.MarkJobLost.$Shape|null;
              *   requeueJob?: hopsd.meta.RequeueJob.$Shape|null;
              *   adoptJob?: hopsd.meta.AdoptJob.$Shape|null;
+             *   registerModel?: hopsd.meta.RegisterModel.$Shape|null;
+             *   deleteModel?: hopsd.meta.DeleteModel.$Shape|null;
+             *   createDeployment?: hopsd.meta.CreateDeployment.$Shape|null;
+             *   updateDeployment?: hopsd.meta.UpdateDeployment.$Shape|null;
+             *   deleteDeployment?: hopsd.meta.DeleteDeployment.$Shape|null;
+             *   setDeploymentReplicas?: hopsd.meta.SetDeploymentReplicas.$Shape|null;
+             *   reportReplica?: hopsd.meta.ReportReplica.$Shape|null;
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; purgeDetached?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -744,6 +758,62 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.adoptJob = null;
 
             /**
+             * Command registerModel.
+             * @member {hopsd.meta.RegisterModel.$Properties|null|undefined} registerModel
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.registerModel = null;
+
+            /**
+             * Command deleteModel.
+             * @member {hopsd.meta.DeleteModel.$Properties|null|undefined} deleteModel
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.deleteModel = null;
+
+            /**
+             * Command createDeployment.
+             * @member {hopsd.meta.CreateDeployment.$Properties|null|undefined} createDeployment
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createDeployment = null;
+
+            /**
+             * Command updateDeployment.
+             * @member {hopsd.meta.UpdateDeployment.$Properties|null|undefined} updateDeployment
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.updateDeployment = null;
+
+            /**
+             * Command deleteDeployment.
+             * @member {hopsd.meta.DeleteDeployment.$Properties|null|undefined} deleteDeployment
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.deleteDeployment = null;
+
+            /**
+             * Command setDeploymentReplicas.
+             * @member {hopsd.meta.SetDeploymentReplicas.$Properties|null|undefined} setDeploymentReplicas
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.setDeploymentReplicas = null;
+
+            /**
+             * Command reportReplica.
+             * @member {hopsd.meta.ReportReplica.$Properties|null|undefined} reportReplica
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.reportReplica = null;
+
+            /**
              * Command purgeDetached.
              * @member {hopsd.meta.PurgeDetached.$Properties|null|undefined} purgeDetached
              * @memberof hopsd.meta.Command
@@ -756,12 +826,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -933,6 +1003,20 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RequeueJob.encode(m.requeueJob, w.uint32(/* id 116, wireType 2 =*/930).fork(), q + 1).ldelim();
                 if (m.adoptJob != null && $Object.hasOwnProperty.call(m, "adoptJob"))
                     $root.hopsd.meta.AdoptJob.encode(m.adoptJob, w.uint32(/* id 117, wireType 2 =*/938).fork(), q + 1).ldelim();
+                if (m.registerModel != null && $Object.hasOwnProperty.call(m, "registerModel"))
+                    $root.hopsd.meta.RegisterModel.encode(m.registerModel, w.uint32(/* id 130, wireType 2 =*/1042).fork(), q + 1).ldelim();
+                if (m.deleteModel != null && $Object.hasOwnProperty.call(m, "deleteModel"))
+                    $root.hopsd.meta.DeleteModel.encode(m.deleteModel, w.uint32(/* id 131, wireType 2 =*/1050).fork(), q + 1).ldelim();
+                if (m.createDeployment != null && $Object.hasOwnProperty.call(m, "createDeployment"))
+                    $root.hopsd.meta.CreateDeployment.encode(m.createDeployment, w.uint32(/* id 132, wireType 2 =*/1058).fork(), q + 1).ldelim();
+                if (m.updateDeployment != null && $Object.hasOwnProperty.call(m, "updateDeployment"))
+                    $root.hopsd.meta.UpdateDeployment.encode(m.updateDeployment, w.uint32(/* id 133, wireType 2 =*/1066).fork(), q + 1).ldelim();
+                if (m.deleteDeployment != null && $Object.hasOwnProperty.call(m, "deleteDeployment"))
+                    $root.hopsd.meta.DeleteDeployment.encode(m.deleteDeployment, w.uint32(/* id 134, wireType 2 =*/1074).fork(), q + 1).ldelim();
+                if (m.setDeploymentReplicas != null && $Object.hasOwnProperty.call(m, "setDeploymentReplicas"))
+                    $root.hopsd.meta.SetDeploymentReplicas.encode(m.setDeploymentReplicas, w.uint32(/* id 135, wireType 2 =*/1082).fork(), q + 1).ldelim();
+                if (m.reportReplica != null && $Object.hasOwnProperty.call(m, "reportReplica"))
+                    $root.hopsd.meta.ReportReplica.encode(m.reportReplica, w.uint32(/* id 136, wireType 2 =*/1090).fork(), q + 1).ldelim();
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached"))
                     $root.hopsd.meta.PurgeDetached.encode(m.purgeDetached, w.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
@@ -1472,6 +1556,55 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.adoptJob = $root.hopsd.meta.AdoptJob.decode(r, r.size(), $undefined, q + 1, m.adoptJob);
                             m.op = "adoptJob";
+                            continue;
+                        }
+                    case 130: {
+                            if (u !== 2)
+                                break;
+                            m.registerModel = $root.hopsd.meta.RegisterModel.decode(r, r.size(), $undefined, q + 1, m.registerModel);
+                            m.op = "registerModel";
+                            continue;
+                        }
+                    case 131: {
+                            if (u !== 2)
+                                break;
+                            m.deleteModel = $root.hopsd.meta.DeleteModel.decode(r, r.size(), $undefined, q + 1, m.deleteModel);
+                            m.op = "deleteModel";
+                            continue;
+                        }
+                    case 132: {
+                            if (u !== 2)
+                                break;
+                            m.createDeployment = $root.hopsd.meta.CreateDeployment.decode(r, r.size(), $undefined, q + 1, m.createDeployment);
+                            m.op = "createDeployment";
+                            continue;
+                        }
+                    case 133: {
+                            if (u !== 2)
+                                break;
+                            m.updateDeployment = $root.hopsd.meta.UpdateDeployment.decode(r, r.size(), $undefined, q + 1, m.updateDeployment);
+                            m.op = "updateDeployment";
+                            continue;
+                        }
+                    case 134: {
+                            if (u !== 2)
+                                break;
+                            m.deleteDeployment = $root.hopsd.meta.DeleteDeployment.decode(r, r.size(), $undefined, q + 1, m.deleteDeployment);
+                            m.op = "deleteDeployment";
+                            continue;
+                        }
+                    case 135: {
+                            if (u !== 2)
+                                break;
+                            m.setDeploymentReplicas = $root.hopsd.meta.SetDeploymentReplicas.decode(r, r.size(), $undefined, q + 1, m.setDeploymentReplicas);
+                            m.op = "setDeploymentReplicas";
+                            continue;
+                        }
+                    case 136: {
+                            if (u !== 2)
+                                break;
+                            m.reportReplica = $root.hopsd.meta.ReportReplica.decode(r, r.size(), $undefined, q + 1, m.reportReplica);
+                            m.op = "reportReplica";
                             continue;
                         }
                     case 150: {
@@ -2160,6 +2293,76 @@ export const hopsd = $root.hopsd = (() => {
                             return "adoptJob." + e;
                     }
                 }
+                if (m.registerModel != null && $Object.hasOwnProperty.call(m, "registerModel")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RegisterModel.verify(m.registerModel, q + 1);
+                        if (e)
+                            return "registerModel." + e;
+                    }
+                }
+                if (m.deleteModel != null && $Object.hasOwnProperty.call(m, "deleteModel")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.DeleteModel.verify(m.deleteModel, q + 1);
+                        if (e)
+                            return "deleteModel." + e;
+                    }
+                }
+                if (m.createDeployment != null && $Object.hasOwnProperty.call(m, "createDeployment")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateDeployment.verify(m.createDeployment, q + 1);
+                        if (e)
+                            return "createDeployment." + e;
+                    }
+                }
+                if (m.updateDeployment != null && $Object.hasOwnProperty.call(m, "updateDeployment")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UpdateDeployment.verify(m.updateDeployment, q + 1);
+                        if (e)
+                            return "updateDeployment." + e;
+                    }
+                }
+                if (m.deleteDeployment != null && $Object.hasOwnProperty.call(m, "deleteDeployment")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.DeleteDeployment.verify(m.deleteDeployment, q + 1);
+                        if (e)
+                            return "deleteDeployment." + e;
+                    }
+                }
+                if (m.setDeploymentReplicas != null && $Object.hasOwnProperty.call(m, "setDeploymentReplicas")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.SetDeploymentReplicas.verify(m.setDeploymentReplicas, q + 1);
+                        if (e)
+                            return "setDeploymentReplicas." + e;
+                    }
+                }
+                if (m.reportReplica != null && $Object.hasOwnProperty.call(m, "reportReplica")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.ReportReplica.verify(m.reportReplica, q + 1);
+                        if (e)
+                            return "reportReplica." + e;
+                    }
+                }
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -2536,6 +2739,41 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.adoptJob: object expected");
                     m.adoptJob = $root.hopsd.meta.AdoptJob.fromObject(d.adoptJob, q + 1);
                 }
+                if (d.registerModel != null) {
+                    if (!$util.isObject(d.registerModel))
+                        throw $TypeError(".hopsd.meta.Command.registerModel: object expected");
+                    m.registerModel = $root.hopsd.meta.RegisterModel.fromObject(d.registerModel, q + 1);
+                }
+                if (d.deleteModel != null) {
+                    if (!$util.isObject(d.deleteModel))
+                        throw $TypeError(".hopsd.meta.Command.deleteModel: object expected");
+                    m.deleteModel = $root.hopsd.meta.DeleteModel.fromObject(d.deleteModel, q + 1);
+                }
+                if (d.createDeployment != null) {
+                    if (!$util.isObject(d.createDeployment))
+                        throw $TypeError(".hopsd.meta.Command.createDeployment: object expected");
+                    m.createDeployment = $root.hopsd.meta.CreateDeployment.fromObject(d.createDeployment, q + 1);
+                }
+                if (d.updateDeployment != null) {
+                    if (!$util.isObject(d.updateDeployment))
+                        throw $TypeError(".hopsd.meta.Command.updateDeployment: object expected");
+                    m.updateDeployment = $root.hopsd.meta.UpdateDeployment.fromObject(d.updateDeployment, q + 1);
+                }
+                if (d.deleteDeployment != null) {
+                    if (!$util.isObject(d.deleteDeployment))
+                        throw $TypeError(".hopsd.meta.Command.deleteDeployment: object expected");
+                    m.deleteDeployment = $root.hopsd.meta.DeleteDeployment.fromObject(d.deleteDeployment, q + 1);
+                }
+                if (d.setDeploymentReplicas != null) {
+                    if (!$util.isObject(d.setDeploymentReplicas))
+                        throw $TypeError(".hopsd.meta.Command.setDeploymentReplicas: object expected");
+                    m.setDeploymentReplicas = $root.hopsd.meta.SetDeploymentReplicas.fromObject(d.setDeploymentReplicas, q + 1);
+                }
+                if (d.reportReplica != null) {
+                    if (!$util.isObject(d.reportReplica))
+                        throw $TypeError(".hopsd.meta.Command.reportReplica: object expected");
+                    m.reportReplica = $root.hopsd.meta.ReportReplica.fromObject(d.reportReplica, q + 1);
+                }
                 if (d.purgeDetached != null) {
                     if (!$util.isObject(d.purgeDetached))
                         throw $TypeError(".hopsd.meta.Command.purgeDetached: object expected");
@@ -2904,6 +3142,41 @@ export const hopsd = $root.hopsd = (() => {
                     d.adoptJob = $root.hopsd.meta.AdoptJob.toObject(m.adoptJob, o, q + 1);
                     if (o.oneofs)
                         d.op = "adoptJob";
+                }
+                if (m.registerModel != null && $Object.hasOwnProperty.call(m, "registerModel")) {
+                    d.registerModel = $root.hopsd.meta.RegisterModel.toObject(m.registerModel, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "registerModel";
+                }
+                if (m.deleteModel != null && $Object.hasOwnProperty.call(m, "deleteModel")) {
+                    d.deleteModel = $root.hopsd.meta.DeleteModel.toObject(m.deleteModel, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deleteModel";
+                }
+                if (m.createDeployment != null && $Object.hasOwnProperty.call(m, "createDeployment")) {
+                    d.createDeployment = $root.hopsd.meta.CreateDeployment.toObject(m.createDeployment, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createDeployment";
+                }
+                if (m.updateDeployment != null && $Object.hasOwnProperty.call(m, "updateDeployment")) {
+                    d.updateDeployment = $root.hopsd.meta.UpdateDeployment.toObject(m.updateDeployment, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "updateDeployment";
+                }
+                if (m.deleteDeployment != null && $Object.hasOwnProperty.call(m, "deleteDeployment")) {
+                    d.deleteDeployment = $root.hopsd.meta.DeleteDeployment.toObject(m.deleteDeployment, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deleteDeployment";
+                }
+                if (m.setDeploymentReplicas != null && $Object.hasOwnProperty.call(m, "setDeploymentReplicas")) {
+                    d.setDeploymentReplicas = $root.hopsd.meta.SetDeploymentReplicas.toObject(m.setDeploymentReplicas, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "setDeploymentReplicas";
+                }
+                if (m.reportReplica != null && $Object.hasOwnProperty.call(m, "reportReplica")) {
+                    d.reportReplica = $root.hopsd.meta.ReportReplica.toObject(m.reportReplica, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "reportReplica";
                 }
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
                     d.purgeDetached = $root.hopsd.meta.PurgeDetached.toObject(m.purgeDetached, o, q + 1);
@@ -41363,6 +41636,6196 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return DatasetShareRecord;
+        })();
+
+        meta.ModelTensorSpec = (function() {
+
+            /**
+             * Properties of a ModelTensorSpec.
+             * @typedef {Object} hopsd.meta.ModelTensorSpec.$Properties
+             * @property {string|null} [name] ModelTensorSpec name
+             * @property {string|null} [datatype] ModelTensorSpec datatype
+             * @property {Array.<number>|null} [shape] ModelTensorSpec shape
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ModelTensorSpec.
+             * @memberof hopsd.meta
+             * @interface IModelTensorSpec
+             * @augments hopsd.meta.ModelTensorSpec.$Properties
+             * @deprecated Use hopsd.meta.ModelTensorSpec.$Properties instead.
+             */
+
+            /**
+             * Shape of a ModelTensorSpec.
+             * @typedef {hopsd.meta.ModelTensorSpec.$Properties} hopsd.meta.ModelTensorSpec.$Shape
+             */
+
+            /**
+             * Constructs a new ModelTensorSpec.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ModelTensorSpec.
+             * @constructor
+             * @param {hopsd.meta.ModelTensorSpec.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ModelTensorSpec = function (p) {
+                this.shape = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ModelTensorSpec name.
+             * @member {string} name
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @instance
+             */
+            ModelTensorSpec.prototype.name = "";
+
+            /**
+             * ModelTensorSpec datatype.
+             * @member {string} datatype
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @instance
+             */
+            ModelTensorSpec.prototype.datatype = "";
+
+            /**
+             * ModelTensorSpec shape.
+             * @member {Array.<number>} shape
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @instance
+             */
+            ModelTensorSpec.prototype.shape = $util.emptyArray;
+
+            /**
+             * Creates a new ModelTensorSpec instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {hopsd.meta.ModelTensorSpec.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ModelTensorSpec} ModelTensorSpec instance
+             * @type {{
+             *   (properties: hopsd.meta.ModelTensorSpec.$Shape): hopsd.meta.ModelTensorSpec & hopsd.meta.ModelTensorSpec.$Shape;
+             *   (properties?: hopsd.meta.ModelTensorSpec.$Properties): hopsd.meta.ModelTensorSpec;
+             * }}
+             */
+            ModelTensorSpec.create = function(properties) {
+                return new ModelTensorSpec(properties);
+            };
+
+            /**
+             * Encodes the specified ModelTensorSpec message. Does not implicitly {@link hopsd.meta.ModelTensorSpec.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {hopsd.meta.ModelTensorSpec.$Properties} m ModelTensorSpec message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelTensorSpec.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.datatype != null && $Object.hasOwnProperty.call(m, "datatype") && m.datatype !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.datatype);
+                if (m.shape != null && m.shape.length) {
+                    w.uint32(/* id 3, wireType 2 =*/26).int64s(m.shape);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ModelTensorSpec message, length delimited. Does not implicitly {@link hopsd.meta.ModelTensorSpec.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {hopsd.meta.ModelTensorSpec.$Properties} message ModelTensorSpec message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelTensorSpec.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ModelTensorSpec message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ModelTensorSpec & hopsd.meta.ModelTensorSpec.$Shape} ModelTensorSpec
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelTensorSpec.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ModelTensorSpec();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.datatype = v;
+                            else
+                                delete m.datatype;
+                            continue;
+                        }
+                    case 3: {
+                            if (u === 2) {
+                                if (!(m.shape && m.shape.length))
+                                    m.shape = [];
+                                r.int64s(m.shape);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.shape && m.shape.length))
+                                m.shape = [];
+                            m.shape.push(r.int64());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ModelTensorSpec message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ModelTensorSpec & hopsd.meta.ModelTensorSpec.$Shape} ModelTensorSpec
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelTensorSpec.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ModelTensorSpec message.
+             * @function verify
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ModelTensorSpec.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.datatype != null && $Object.hasOwnProperty.call(m, "datatype")) {
+                    if (!$util.isString(m.datatype))
+                        return "datatype: string expected";
+                }
+                if (m.shape != null && $Object.hasOwnProperty.call(m, "shape")) {
+                    if (!$Array.isArray(m.shape))
+                        return "shape: array expected";
+                    for (var i = 0; i < m.shape.length; ++i) {
+                        if (!$util.isInteger(m.shape[i]) && !(m.shape[i] && $util.isInteger(m.shape[i].low) && $util.isInteger(m.shape[i].high)))
+                            return "shape: integer|Long[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ModelTensorSpec message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ModelTensorSpec} ModelTensorSpec
+             */
+            ModelTensorSpec.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ModelTensorSpec)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ModelTensorSpec: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ModelTensorSpec();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.datatype != null) {
+                    if (typeof d.datatype !== "string" || d.datatype.length) {
+                        m.datatype = $String(d.datatype);
+                    }
+                }
+                if (d.shape) {
+                    if (!$Array.isArray(d.shape))
+                        throw $TypeError(".hopsd.meta.ModelTensorSpec.shape: array expected");
+                    m.shape = $Array(d.shape.length);
+                    for (var i = 0; i < d.shape.length; ++i) {
+                        if ($util.Long)
+                            m.shape[i] = $util.Long.fromValue(d.shape[i], false);
+                        else if (typeof d.shape[i] === "string")
+                            m.shape[i] = $parseInt(d.shape[i], 10);
+                        else if (typeof d.shape[i] === "number")
+                            m.shape[i] = d.shape[i];
+                        else if (typeof d.shape[i] === "object")
+                            m.shape[i] = new $util.LongBits(d.shape[i].low >>> 0, d.shape[i].high >>> 0).toNumber();
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ModelTensorSpec message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {hopsd.meta.ModelTensorSpec} m ModelTensorSpec
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ModelTensorSpec.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.shape = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    d.datatype = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.datatype != null && $Object.hasOwnProperty.call(m, "datatype")) {
+                    d.datatype = m.datatype;
+                }
+                if (m.shape && m.shape.length) {
+                    d.shape = $Array(m.shape.length);
+                    for (var j = 0; j < m.shape.length; ++j) {
+                        if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                            d.shape[j] = typeof m.shape[j] === "number" ? $BigInt(m.shape[j]) : $util.Long.fromBits(m.shape[j].low >>> 0, m.shape[j].high >>> 0, false).toBigInt();
+                        else if (typeof m.shape[j] === "number")
+                            d.shape[j] = o.longs === $String ? $String(m.shape[j]) : m.shape[j];
+                        else
+                            d.shape[j] = o.longs === $String ? $util.Long.prototype.toString.call(m.shape[j]) : o.longs === $Number ? new $util.LongBits(m.shape[j].low >>> 0, m.shape[j].high >>> 0).toNumber() : m.shape[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ModelTensorSpec to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ModelTensorSpec.prototype.toJSON = function() {
+                return ModelTensorSpec.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ModelTensorSpec
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ModelTensorSpec
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ModelTensorSpec.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ModelTensorSpec";
+            };
+
+            return ModelTensorSpec;
+        })();
+
+        meta.ModelMetric = (function() {
+
+            /**
+             * Properties of a ModelMetric.
+             * @typedef {Object} hopsd.meta.ModelMetric.$Properties
+             * @property {string|null} [name] ModelMetric name
+             * @property {number|null} [value] ModelMetric value
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ModelMetric.
+             * @memberof hopsd.meta
+             * @interface IModelMetric
+             * @augments hopsd.meta.ModelMetric.$Properties
+             * @deprecated Use hopsd.meta.ModelMetric.$Properties instead.
+             */
+
+            /**
+             * Shape of a ModelMetric.
+             * @typedef {hopsd.meta.ModelMetric.$Properties} hopsd.meta.ModelMetric.$Shape
+             */
+
+            /**
+             * Constructs a new ModelMetric.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ModelMetric.
+             * @constructor
+             * @param {hopsd.meta.ModelMetric.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ModelMetric = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ModelMetric name.
+             * @member {string} name
+             * @memberof hopsd.meta.ModelMetric
+             * @instance
+             */
+            ModelMetric.prototype.name = "";
+
+            /**
+             * ModelMetric value.
+             * @member {number} value
+             * @memberof hopsd.meta.ModelMetric
+             * @instance
+             */
+            ModelMetric.prototype.value = 0;
+
+            /**
+             * Creates a new ModelMetric instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {hopsd.meta.ModelMetric.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ModelMetric} ModelMetric instance
+             * @type {{
+             *   (properties: hopsd.meta.ModelMetric.$Shape): hopsd.meta.ModelMetric & hopsd.meta.ModelMetric.$Shape;
+             *   (properties?: hopsd.meta.ModelMetric.$Properties): hopsd.meta.ModelMetric;
+             * }}
+             */
+            ModelMetric.create = function(properties) {
+                return new ModelMetric(properties);
+            };
+
+            /**
+             * Encodes the specified ModelMetric message. Does not implicitly {@link hopsd.meta.ModelMetric.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {hopsd.meta.ModelMetric.$Properties} m ModelMetric message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelMetric.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value") && !$Object.is(m.value, 0))
+                    w.uint32(/* id 2, wireType 1 =*/17).double(m.value);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ModelMetric message, length delimited. Does not implicitly {@link hopsd.meta.ModelMetric.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {hopsd.meta.ModelMetric.$Properties} message ModelMetric message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelMetric.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ModelMetric message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ModelMetric & hopsd.meta.ModelMetric.$Shape} ModelMetric
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelMetric.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ModelMetric();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.value = v;
+                            else
+                                delete m.value;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ModelMetric message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ModelMetric & hopsd.meta.ModelMetric.$Shape} ModelMetric
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelMetric.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ModelMetric message.
+             * @function verify
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ModelMetric.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    if (typeof m.value !== "number")
+                        return "value: number expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ModelMetric message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ModelMetric} ModelMetric
+             */
+            ModelMetric.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ModelMetric)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ModelMetric: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ModelMetric();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.value != null) {
+                    if (!$Object.is($Number(d.value), 0)) {
+                        m.value = $Number(d.value);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ModelMetric message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {hopsd.meta.ModelMetric} m ModelMetric
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ModelMetric.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.value = 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    d.value = o.json && !$isFinite(m.value) ? $String(m.value) : m.value;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ModelMetric to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ModelMetric
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ModelMetric.prototype.toJSON = function() {
+                return ModelMetric.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ModelMetric
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ModelMetric
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ModelMetric.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ModelMetric";
+            };
+
+            return ModelMetric;
+        })();
+
+        meta.ModelVersionRecord = (function() {
+
+            /**
+             * Properties of a ModelVersionRecord.
+             * @typedef {Object} hopsd.meta.ModelVersionRecord.$Properties
+             * @property {string|null} [project] ModelVersionRecord project
+             * @property {string|null} [name] ModelVersionRecord name
+             * @property {string|null} [version] ModelVersionRecord version
+             * @property {string|null} [path] ModelVersionRecord path
+             * @property {string|null} [framework] ModelVersionRecord framework
+             * @property {Array.<hopsd.meta.ModelTensorSpec.$Properties>|null} [inputs] ModelVersionRecord inputs
+             * @property {Array.<hopsd.meta.ModelTensorSpec.$Properties>|null} [outputs] ModelVersionRecord outputs
+             * @property {Array.<hopsd.meta.ModelMetric.$Properties>|null} [metrics] ModelVersionRecord metrics
+             * @property {string|null} [description] ModelVersionRecord description
+             * @property {string|null} [trainingDataset] ModelVersionRecord trainingDataset
+             * @property {string|null} [program] ModelVersionRecord program
+             * @property {number|null} [jobId] ModelVersionRecord jobId
+             * @property {string|null} [creator] ModelVersionRecord creator
+             * @property {number|null} [createdMs] ModelVersionRecord createdMs
+             * @property {string|null} [modelFile] ModelVersionRecord modelFile
+             * @property {Array.<string>|null} [command] ModelVersionRecord command
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ModelVersionRecord.
+             * @memberof hopsd.meta
+             * @interface IModelVersionRecord
+             * @augments hopsd.meta.ModelVersionRecord.$Properties
+             * @deprecated Use hopsd.meta.ModelVersionRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a ModelVersionRecord.
+             * @typedef {hopsd.meta.ModelVersionRecord.$Properties} hopsd.meta.ModelVersionRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ModelVersionRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ModelVersionRecord.
+             * @constructor
+             * @param {hopsd.meta.ModelVersionRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ModelVersionRecord = function (p) {
+                this.inputs = [];
+                this.outputs = [];
+                this.metrics = [];
+                this.command = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ModelVersionRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.project = "";
+
+            /**
+             * ModelVersionRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.name = "";
+
+            /**
+             * ModelVersionRecord version.
+             * @member {string} version
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.version = "";
+
+            /**
+             * ModelVersionRecord path.
+             * @member {string} path
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.path = "";
+
+            /**
+             * ModelVersionRecord framework.
+             * @member {string} framework
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.framework = "";
+
+            /**
+             * ModelVersionRecord inputs.
+             * @member {Array.<hopsd.meta.ModelTensorSpec.$Properties>} inputs
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.inputs = $util.emptyArray;
+
+            /**
+             * ModelVersionRecord outputs.
+             * @member {Array.<hopsd.meta.ModelTensorSpec.$Properties>} outputs
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.outputs = $util.emptyArray;
+
+            /**
+             * ModelVersionRecord metrics.
+             * @member {Array.<hopsd.meta.ModelMetric.$Properties>} metrics
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.metrics = $util.emptyArray;
+
+            /**
+             * ModelVersionRecord description.
+             * @member {string} description
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.description = "";
+
+            /**
+             * ModelVersionRecord trainingDataset.
+             * @member {string} trainingDataset
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.trainingDataset = "";
+
+            /**
+             * ModelVersionRecord program.
+             * @member {string} program
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.program = "";
+
+            /**
+             * ModelVersionRecord jobId.
+             * @member {number} jobId
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.jobId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ModelVersionRecord creator.
+             * @member {string} creator
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.creator = "";
+
+            /**
+             * ModelVersionRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ModelVersionRecord modelFile.
+             * @member {string} modelFile
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.modelFile = "";
+
+            /**
+             * ModelVersionRecord command.
+             * @member {Array.<string>} command
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             */
+            ModelVersionRecord.prototype.command = $util.emptyArray;
+
+            /**
+             * Creates a new ModelVersionRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {hopsd.meta.ModelVersionRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ModelVersionRecord} ModelVersionRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ModelVersionRecord.$Shape): hopsd.meta.ModelVersionRecord & hopsd.meta.ModelVersionRecord.$Shape;
+             *   (properties?: hopsd.meta.ModelVersionRecord.$Properties): hopsd.meta.ModelVersionRecord;
+             * }}
+             */
+            ModelVersionRecord.create = function(properties) {
+                return new ModelVersionRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ModelVersionRecord message. Does not implicitly {@link hopsd.meta.ModelVersionRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {hopsd.meta.ModelVersionRecord.$Properties} m ModelVersionRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelVersionRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.version);
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.path);
+                if (m.framework != null && $Object.hasOwnProperty.call(m, "framework") && m.framework !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.framework);
+                if (m.inputs != null && m.inputs.length) {
+                    for (var i = 0; i < m.inputs.length; ++i)
+                        $root.hopsd.meta.ModelTensorSpec.encode(m.inputs[i], w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                }
+                if (m.outputs != null && m.outputs.length) {
+                    for (var i = 0; i < m.outputs.length; ++i)
+                        $root.hopsd.meta.ModelTensorSpec.encode(m.outputs[i], w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                }
+                if (m.metrics != null && m.metrics.length) {
+                    for (var i = 0; i < m.metrics.length; ++i)
+                        $root.hopsd.meta.ModelMetric.encode(m.metrics[i], w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                }
+                if (m.description != null && $Object.hasOwnProperty.call(m, "description") && m.description !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.description);
+                if (m.trainingDataset != null && $Object.hasOwnProperty.call(m, "trainingDataset") && m.trainingDataset !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.trainingDataset);
+                if (m.program != null && $Object.hasOwnProperty.call(m, "program") && m.program !== "")
+                    w.uint32(/* id 11, wireType 2 =*/90).string(m.program);
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId") && (typeof m.jobId === "object" ? m.jobId.low || m.jobId.high : m.jobId !== 0))
+                    w.uint32(/* id 12, wireType 0 =*/96).uint64(m.jobId);
+                if (m.creator != null && $Object.hasOwnProperty.call(m, "creator") && m.creator !== "")
+                    w.uint32(/* id 13, wireType 2 =*/106).string(m.creator);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 14, wireType 0 =*/112).uint64(m.createdMs);
+                if (m.modelFile != null && $Object.hasOwnProperty.call(m, "modelFile") && m.modelFile !== "")
+                    w.uint32(/* id 15, wireType 2 =*/122).string(m.modelFile);
+                if (m.command != null && m.command.length) {
+                    for (var i = 0; i < m.command.length; ++i)
+                        w.uint32(/* id 16, wireType 2 =*/130).string(m.command[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ModelVersionRecord message, length delimited. Does not implicitly {@link hopsd.meta.ModelVersionRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {hopsd.meta.ModelVersionRecord.$Properties} message ModelVersionRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelVersionRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ModelVersionRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ModelVersionRecord & hopsd.meta.ModelVersionRecord.$Shape} ModelVersionRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelVersionRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ModelVersionRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.framework = v;
+                            else
+                                delete m.framework;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.inputs && m.inputs.length))
+                                m.inputs = [];
+                            m.inputs.push($root.hopsd.meta.ModelTensorSpec.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.outputs && m.outputs.length))
+                                m.outputs = [];
+                            m.outputs.push($root.hopsd.meta.ModelTensorSpec.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.metrics && m.metrics.length))
+                                m.metrics = [];
+                            m.metrics.push($root.hopsd.meta.ModelMetric.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.description = v;
+                            else
+                                delete m.description;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.trainingDataset = v;
+                            else
+                                delete m.trainingDataset;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.program = v;
+                            else
+                                delete m.program;
+                            continue;
+                        }
+                    case 12: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.jobId = v;
+                            else
+                                delete m.jobId;
+                            continue;
+                        }
+                    case 13: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.creator = v;
+                            else
+                                delete m.creator;
+                            continue;
+                        }
+                    case 14: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 15: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.modelFile = v;
+                            else
+                                delete m.modelFile;
+                            continue;
+                        }
+                    case 16: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.command && m.command.length))
+                                m.command = [];
+                            m.command.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ModelVersionRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ModelVersionRecord & hopsd.meta.ModelVersionRecord.$Shape} ModelVersionRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelVersionRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ModelVersionRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ModelVersionRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.framework != null && $Object.hasOwnProperty.call(m, "framework")) {
+                    if (!$util.isString(m.framework))
+                        return "framework: string expected";
+                }
+                if (m.inputs != null && $Object.hasOwnProperty.call(m, "inputs")) {
+                    if (!$Array.isArray(m.inputs))
+                        return "inputs: array expected";
+                    for (var i = 0; i < m.inputs.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ModelTensorSpec.verify(m.inputs[i], q + 1);
+                            if (e)
+                                return "inputs." + e;
+                        }
+                    }
+                }
+                if (m.outputs != null && $Object.hasOwnProperty.call(m, "outputs")) {
+                    if (!$Array.isArray(m.outputs))
+                        return "outputs: array expected";
+                    for (var i = 0; i < m.outputs.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ModelTensorSpec.verify(m.outputs[i], q + 1);
+                            if (e)
+                                return "outputs." + e;
+                        }
+                    }
+                }
+                if (m.metrics != null && $Object.hasOwnProperty.call(m, "metrics")) {
+                    if (!$Array.isArray(m.metrics))
+                        return "metrics: array expected";
+                    for (var i = 0; i < m.metrics.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ModelMetric.verify(m.metrics[i], q + 1);
+                            if (e)
+                                return "metrics." + e;
+                        }
+                    }
+                }
+                if (m.description != null && $Object.hasOwnProperty.call(m, "description")) {
+                    if (!$util.isString(m.description))
+                        return "description: string expected";
+                }
+                if (m.trainingDataset != null && $Object.hasOwnProperty.call(m, "trainingDataset")) {
+                    if (!$util.isString(m.trainingDataset))
+                        return "trainingDataset: string expected";
+                }
+                if (m.program != null && $Object.hasOwnProperty.call(m, "program")) {
+                    if (!$util.isString(m.program))
+                        return "program: string expected";
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (!$util.isInteger(m.jobId) && !(m.jobId && $util.isInteger(m.jobId.low) && $util.isInteger(m.jobId.high)))
+                        return "jobId: integer|Long expected";
+                }
+                if (m.creator != null && $Object.hasOwnProperty.call(m, "creator")) {
+                    if (!$util.isString(m.creator))
+                        return "creator: string expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.modelFile != null && $Object.hasOwnProperty.call(m, "modelFile")) {
+                    if (!$util.isString(m.modelFile))
+                        return "modelFile: string expected";
+                }
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    if (!$Array.isArray(m.command))
+                        return "command: array expected";
+                    for (var i = 0; i < m.command.length; ++i) {
+                        if (!$util.isString(m.command[i]))
+                            return "command: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ModelVersionRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ModelVersionRecord} ModelVersionRecord
+             */
+            ModelVersionRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ModelVersionRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ModelVersionRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ModelVersionRecord();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.framework != null) {
+                    if (typeof d.framework !== "string" || d.framework.length) {
+                        m.framework = $String(d.framework);
+                    }
+                }
+                if (d.inputs) {
+                    if (!$Array.isArray(d.inputs))
+                        throw $TypeError(".hopsd.meta.ModelVersionRecord.inputs: array expected");
+                    m.inputs = $Array(d.inputs.length);
+                    for (var i = 0; i < d.inputs.length; ++i) {
+                        if (!$util.isObject(d.inputs[i]))
+                            throw $TypeError(".hopsd.meta.ModelVersionRecord.inputs: object expected");
+                        m.inputs[i] = $root.hopsd.meta.ModelTensorSpec.fromObject(d.inputs[i], q + 1);
+                    }
+                }
+                if (d.outputs) {
+                    if (!$Array.isArray(d.outputs))
+                        throw $TypeError(".hopsd.meta.ModelVersionRecord.outputs: array expected");
+                    m.outputs = $Array(d.outputs.length);
+                    for (var i = 0; i < d.outputs.length; ++i) {
+                        if (!$util.isObject(d.outputs[i]))
+                            throw $TypeError(".hopsd.meta.ModelVersionRecord.outputs: object expected");
+                        m.outputs[i] = $root.hopsd.meta.ModelTensorSpec.fromObject(d.outputs[i], q + 1);
+                    }
+                }
+                if (d.metrics) {
+                    if (!$Array.isArray(d.metrics))
+                        throw $TypeError(".hopsd.meta.ModelVersionRecord.metrics: array expected");
+                    m.metrics = $Array(d.metrics.length);
+                    for (var i = 0; i < d.metrics.length; ++i) {
+                        if (!$util.isObject(d.metrics[i]))
+                            throw $TypeError(".hopsd.meta.ModelVersionRecord.metrics: object expected");
+                        m.metrics[i] = $root.hopsd.meta.ModelMetric.fromObject(d.metrics[i], q + 1);
+                    }
+                }
+                if (d.description != null) {
+                    if (typeof d.description !== "string" || d.description.length) {
+                        m.description = $String(d.description);
+                    }
+                }
+                if (d.trainingDataset != null) {
+                    if (typeof d.trainingDataset !== "string" || d.trainingDataset.length) {
+                        m.trainingDataset = $String(d.trainingDataset);
+                    }
+                }
+                if (d.program != null) {
+                    if (typeof d.program !== "string" || d.program.length) {
+                        m.program = $String(d.program);
+                    }
+                }
+                if (d.jobId != null) {
+                    if (typeof d.jobId === "object" ? d.jobId.low || d.jobId.high : $Number(d.jobId) !== 0) {
+                        if ($util.Long)
+                            m.jobId = $util.Long.fromValue(d.jobId, true);
+                        else if (typeof d.jobId === "string")
+                            m.jobId = $parseInt(d.jobId, 10);
+                        else if (typeof d.jobId === "number")
+                            m.jobId = d.jobId;
+                        else if (typeof d.jobId === "object")
+                            m.jobId = new $util.LongBits(d.jobId.low >>> 0, d.jobId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.creator != null) {
+                    if (typeof d.creator !== "string" || d.creator.length) {
+                        m.creator = $String(d.creator);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.modelFile != null) {
+                    if (typeof d.modelFile !== "string" || d.modelFile.length) {
+                        m.modelFile = $String(d.modelFile);
+                    }
+                }
+                if (d.command) {
+                    if (!$Array.isArray(d.command))
+                        throw $TypeError(".hopsd.meta.ModelVersionRecord.command: array expected");
+                    m.command = $Array(d.command.length);
+                    for (var i = 0; i < d.command.length; ++i) {
+                        m.command[i] = $String(d.command[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ModelVersionRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {hopsd.meta.ModelVersionRecord} m ModelVersionRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ModelVersionRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.inputs = [];
+                    d.outputs = [];
+                    d.metrics = [];
+                    d.command = [];
+                }
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                    d.version = "";
+                    d.path = "";
+                    d.framework = "";
+                    d.description = "";
+                    d.trainingDataset = "";
+                    d.program = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.jobId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.jobId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.creator = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.modelFile = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.framework != null && $Object.hasOwnProperty.call(m, "framework")) {
+                    d.framework = m.framework;
+                }
+                if (m.inputs && m.inputs.length) {
+                    d.inputs = $Array(m.inputs.length);
+                    for (var j = 0; j < m.inputs.length; ++j) {
+                        d.inputs[j] = $root.hopsd.meta.ModelTensorSpec.toObject(m.inputs[j], o, q + 1);
+                    }
+                }
+                if (m.outputs && m.outputs.length) {
+                    d.outputs = $Array(m.outputs.length);
+                    for (var j = 0; j < m.outputs.length; ++j) {
+                        d.outputs[j] = $root.hopsd.meta.ModelTensorSpec.toObject(m.outputs[j], o, q + 1);
+                    }
+                }
+                if (m.metrics && m.metrics.length) {
+                    d.metrics = $Array(m.metrics.length);
+                    for (var j = 0; j < m.metrics.length; ++j) {
+                        d.metrics[j] = $root.hopsd.meta.ModelMetric.toObject(m.metrics[j], o, q + 1);
+                    }
+                }
+                if (m.description != null && $Object.hasOwnProperty.call(m, "description")) {
+                    d.description = m.description;
+                }
+                if (m.trainingDataset != null && $Object.hasOwnProperty.call(m, "trainingDataset")) {
+                    d.trainingDataset = m.trainingDataset;
+                }
+                if (m.program != null && $Object.hasOwnProperty.call(m, "program")) {
+                    d.program = m.program;
+                }
+                if (m.jobId != null && $Object.hasOwnProperty.call(m, "jobId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.jobId = typeof m.jobId === "number" ? $BigInt(m.jobId) : $util.Long.fromBits(m.jobId.low >>> 0, m.jobId.high >>> 0, true).toBigInt();
+                    else if (typeof m.jobId === "number")
+                        d.jobId = o.longs === $String ? $String(m.jobId) : m.jobId;
+                    else
+                        d.jobId = o.longs === $String ? $util.Long.prototype.toString.call(m.jobId) : o.longs === $Number ? new $util.LongBits(m.jobId.low >>> 0, m.jobId.high >>> 0).toNumber(true) : m.jobId;
+                }
+                if (m.creator != null && $Object.hasOwnProperty.call(m, "creator")) {
+                    d.creator = m.creator;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.modelFile != null && $Object.hasOwnProperty.call(m, "modelFile")) {
+                    d.modelFile = m.modelFile;
+                }
+                if (m.command && m.command.length) {
+                    d.command = $Array(m.command.length);
+                    for (var j = 0; j < m.command.length; ++j) {
+                        d.command[j] = m.command[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ModelVersionRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ModelVersionRecord.prototype.toJSON = function() {
+                return ModelVersionRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ModelVersionRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ModelVersionRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ModelVersionRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ModelVersionRecord";
+            };
+
+            return ModelVersionRecord;
+        })();
+
+        meta.RegisterModel = (function() {
+
+            /**
+             * Properties of a RegisterModel.
+             * @typedef {Object} hopsd.meta.RegisterModel.$Properties
+             * @property {hopsd.meta.ModelVersionRecord.$Properties|null} [model] RegisterModel model
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RegisterModel.
+             * @memberof hopsd.meta
+             * @interface IRegisterModel
+             * @augments hopsd.meta.RegisterModel.$Properties
+             * @deprecated Use hopsd.meta.RegisterModel.$Properties instead.
+             */
+
+            /**
+             * Shape of a RegisterModel.
+             * @typedef {hopsd.meta.RegisterModel.$Properties} hopsd.meta.RegisterModel.$Shape
+             */
+
+            /**
+             * Constructs a new RegisterModel.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RegisterModel.
+             * @constructor
+             * @param {hopsd.meta.RegisterModel.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RegisterModel = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RegisterModel model.
+             * @member {hopsd.meta.ModelVersionRecord.$Properties|null|undefined} model
+             * @memberof hopsd.meta.RegisterModel
+             * @instance
+             */
+            RegisterModel.prototype.model = null;
+
+            /**
+             * Creates a new RegisterModel instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {hopsd.meta.RegisterModel.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RegisterModel} RegisterModel instance
+             * @type {{
+             *   (properties: hopsd.meta.RegisterModel.$Shape): hopsd.meta.RegisterModel & hopsd.meta.RegisterModel.$Shape;
+             *   (properties?: hopsd.meta.RegisterModel.$Properties): hopsd.meta.RegisterModel;
+             * }}
+             */
+            RegisterModel.create = function(properties) {
+                return new RegisterModel(properties);
+            };
+
+            /**
+             * Encodes the specified RegisterModel message. Does not implicitly {@link hopsd.meta.RegisterModel.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {hopsd.meta.RegisterModel.$Properties} m RegisterModel message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RegisterModel.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model"))
+                    $root.hopsd.meta.ModelVersionRecord.encode(m.model, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RegisterModel message, length delimited. Does not implicitly {@link hopsd.meta.RegisterModel.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {hopsd.meta.RegisterModel.$Properties} message RegisterModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RegisterModel.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RegisterModel message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RegisterModel & hopsd.meta.RegisterModel.$Shape} RegisterModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RegisterModel.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RegisterModel();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.model = $root.hopsd.meta.ModelVersionRecord.decode(r, r.size(), $undefined, q + 1, m.model);
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RegisterModel message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RegisterModel & hopsd.meta.RegisterModel.$Shape} RegisterModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RegisterModel.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RegisterModel message.
+             * @function verify
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RegisterModel.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    {
+                        var e = $root.hopsd.meta.ModelVersionRecord.verify(m.model, q + 1);
+                        if (e)
+                            return "model." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RegisterModel message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RegisterModel} RegisterModel
+             */
+            RegisterModel.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RegisterModel)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RegisterModel: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RegisterModel();
+                if (d.model != null) {
+                    if (!$util.isObject(d.model))
+                        throw $TypeError(".hopsd.meta.RegisterModel.model: object expected");
+                    m.model = $root.hopsd.meta.ModelVersionRecord.fromObject(d.model, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RegisterModel message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {hopsd.meta.RegisterModel} m RegisterModel
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RegisterModel.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.model = null;
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    d.model = $root.hopsd.meta.ModelVersionRecord.toObject(m.model, o, q + 1);
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RegisterModel to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RegisterModel
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RegisterModel.prototype.toJSON = function() {
+                return RegisterModel.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RegisterModel
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RegisterModel
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RegisterModel.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RegisterModel";
+            };
+
+            return RegisterModel;
+        })();
+
+        meta.DeleteModel = (function() {
+
+            /**
+             * Properties of a DeleteModel.
+             * @typedef {Object} hopsd.meta.DeleteModel.$Properties
+             * @property {string|null} [project] DeleteModel project
+             * @property {string|null} [name] DeleteModel name
+             * @property {string|null} [version] DeleteModel version
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeleteModel.
+             * @memberof hopsd.meta
+             * @interface IDeleteModel
+             * @augments hopsd.meta.DeleteModel.$Properties
+             * @deprecated Use hopsd.meta.DeleteModel.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeleteModel.
+             * @typedef {hopsd.meta.DeleteModel.$Properties} hopsd.meta.DeleteModel.$Shape
+             */
+
+            /**
+             * Constructs a new DeleteModel.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DeleteModel.
+             * @constructor
+             * @param {hopsd.meta.DeleteModel.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeleteModel = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeleteModel project.
+             * @member {string} project
+             * @memberof hopsd.meta.DeleteModel
+             * @instance
+             */
+            DeleteModel.prototype.project = "";
+
+            /**
+             * DeleteModel name.
+             * @member {string} name
+             * @memberof hopsd.meta.DeleteModel
+             * @instance
+             */
+            DeleteModel.prototype.name = "";
+
+            /**
+             * DeleteModel version.
+             * @member {string} version
+             * @memberof hopsd.meta.DeleteModel
+             * @instance
+             */
+            DeleteModel.prototype.version = "";
+
+            /**
+             * Creates a new DeleteModel instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {hopsd.meta.DeleteModel.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DeleteModel} DeleteModel instance
+             * @type {{
+             *   (properties: hopsd.meta.DeleteModel.$Shape): hopsd.meta.DeleteModel & hopsd.meta.DeleteModel.$Shape;
+             *   (properties?: hopsd.meta.DeleteModel.$Properties): hopsd.meta.DeleteModel;
+             * }}
+             */
+            DeleteModel.create = function(properties) {
+                return new DeleteModel(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteModel message. Does not implicitly {@link hopsd.meta.DeleteModel.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {hopsd.meta.DeleteModel.$Properties} m DeleteModel message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteModel.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.version);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DeleteModel message, length delimited. Does not implicitly {@link hopsd.meta.DeleteModel.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {hopsd.meta.DeleteModel.$Properties} message DeleteModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteModel.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteModel message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DeleteModel & hopsd.meta.DeleteModel.$Shape} DeleteModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteModel.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DeleteModel();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DeleteModel message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DeleteModel & hopsd.meta.DeleteModel.$Shape} DeleteModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteModel.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeleteModel message.
+             * @function verify
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteModel.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeleteModel message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DeleteModel} DeleteModel
+             */
+            DeleteModel.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DeleteModel)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DeleteModel: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DeleteModel();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DeleteModel message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {hopsd.meta.DeleteModel} m DeleteModel
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteModel.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.name = "";
+                    d.version = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DeleteModel to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DeleteModel
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteModel.prototype.toJSON = function() {
+                return DeleteModel.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeleteModel
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DeleteModel
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeleteModel.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DeleteModel";
+            };
+
+            return DeleteModel;
+        })();
+
+        meta.ReplicaRecord = (function() {
+
+            /**
+             * Properties of a ReplicaRecord.
+             * @typedef {Object} hopsd.meta.ReplicaRecord.$Properties
+             * @property {string|null} [id] ReplicaRecord id
+             * @property {string|null} [node] ReplicaRecord node
+             * @property {string|null} [zone] ReplicaRecord zone
+             * @property {string|null} [version] ReplicaRecord version
+             * @property {string|null} [state] ReplicaRecord state
+             * @property {string|null} [error] ReplicaRecord error
+             * @property {number|null} [restarts] ReplicaRecord restarts
+             * @property {number|null} [placedMs] ReplicaRecord placedMs
+             * @property {number|null} [reportedMs] ReplicaRecord reportedMs
+             * @property {number|null} [inflight] ReplicaRecord inflight
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ReplicaRecord.
+             * @memberof hopsd.meta
+             * @interface IReplicaRecord
+             * @augments hopsd.meta.ReplicaRecord.$Properties
+             * @deprecated Use hopsd.meta.ReplicaRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a ReplicaRecord.
+             * @typedef {hopsd.meta.ReplicaRecord.$Properties} hopsd.meta.ReplicaRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ReplicaRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ReplicaRecord.
+             * @constructor
+             * @param {hopsd.meta.ReplicaRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ReplicaRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ReplicaRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.id = "";
+
+            /**
+             * ReplicaRecord node.
+             * @member {string} node
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.node = "";
+
+            /**
+             * ReplicaRecord zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.zone = "";
+
+            /**
+             * ReplicaRecord version.
+             * @member {string} version
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.version = "";
+
+            /**
+             * ReplicaRecord state.
+             * @member {string} state
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.state = "";
+
+            /**
+             * ReplicaRecord error.
+             * @member {string} error
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.error = "";
+
+            /**
+             * ReplicaRecord restarts.
+             * @member {number} restarts
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.restarts = 0;
+
+            /**
+             * ReplicaRecord placedMs.
+             * @member {number} placedMs
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.placedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaRecord reportedMs.
+             * @member {number} reportedMs
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.reportedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaRecord inflight.
+             * @member {number} inflight
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             */
+            ReplicaRecord.prototype.inflight = 0;
+
+            /**
+             * Creates a new ReplicaRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {hopsd.meta.ReplicaRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ReplicaRecord} ReplicaRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ReplicaRecord.$Shape): hopsd.meta.ReplicaRecord & hopsd.meta.ReplicaRecord.$Shape;
+             *   (properties?: hopsd.meta.ReplicaRecord.$Properties): hopsd.meta.ReplicaRecord;
+             * }}
+             */
+            ReplicaRecord.create = function(properties) {
+                return new ReplicaRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaRecord message. Does not implicitly {@link hopsd.meta.ReplicaRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {hopsd.meta.ReplicaRecord.$Properties} m ReplicaRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.node);
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.zone);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.version);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.state);
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error") && m.error !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.error);
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts") && m.restarts !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.restarts);
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs") && (typeof m.placedMs === "object" ? m.placedMs.low || m.placedMs.high : m.placedMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.placedMs);
+                if (m.reportedMs != null && $Object.hasOwnProperty.call(m, "reportedMs") && (typeof m.reportedMs === "object" ? m.reportedMs.low || m.reportedMs.high : m.reportedMs !== 0))
+                    w.uint32(/* id 9, wireType 0 =*/72).uint64(m.reportedMs);
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight") && m.inflight !== 0)
+                    w.uint32(/* id 10, wireType 0 =*/80).uint32(m.inflight);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ReplicaRecord message, length delimited. Does not implicitly {@link hopsd.meta.ReplicaRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {hopsd.meta.ReplicaRecord.$Properties} message ReplicaRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ReplicaRecord & hopsd.meta.ReplicaRecord.$Shape} ReplicaRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ReplicaRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.error = v;
+                            else
+                                delete m.error;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.restarts = v;
+                            else
+                                delete m.restarts;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.placedMs = v;
+                            else
+                                delete m.placedMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.reportedMs = v;
+                            else
+                                delete m.reportedMs;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.inflight = v;
+                            else
+                                delete m.inflight;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ReplicaRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ReplicaRecord & hopsd.meta.ReplicaRecord.$Shape} ReplicaRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ReplicaRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (!$util.isString(m.state))
+                        return "state: string expected";
+                }
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error")) {
+                    if (!$util.isString(m.error))
+                        return "error: string expected";
+                }
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts")) {
+                    if (!$util.isInteger(m.restarts))
+                        return "restarts: integer expected";
+                }
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs")) {
+                    if (!$util.isInteger(m.placedMs) && !(m.placedMs && $util.isInteger(m.placedMs.low) && $util.isInteger(m.placedMs.high)))
+                        return "placedMs: integer|Long expected";
+                }
+                if (m.reportedMs != null && $Object.hasOwnProperty.call(m, "reportedMs")) {
+                    if (!$util.isInteger(m.reportedMs) && !(m.reportedMs && $util.isInteger(m.reportedMs.low) && $util.isInteger(m.reportedMs.high)))
+                        return "reportedMs: integer|Long expected";
+                }
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight")) {
+                    if (!$util.isInteger(m.inflight))
+                        return "inflight: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ReplicaRecord} ReplicaRecord
+             */
+            ReplicaRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ReplicaRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ReplicaRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ReplicaRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                if (d.state != null) {
+                    if (typeof d.state !== "string" || d.state.length) {
+                        m.state = $String(d.state);
+                    }
+                }
+                if (d.error != null) {
+                    if (typeof d.error !== "string" || d.error.length) {
+                        m.error = $String(d.error);
+                    }
+                }
+                if (d.restarts != null) {
+                    if ($Number(d.restarts) !== 0) {
+                        m.restarts = d.restarts >>> 0;
+                    }
+                }
+                if (d.placedMs != null) {
+                    if (typeof d.placedMs === "object" ? d.placedMs.low || d.placedMs.high : $Number(d.placedMs) !== 0) {
+                        if ($util.Long)
+                            m.placedMs = $util.Long.fromValue(d.placedMs, true);
+                        else if (typeof d.placedMs === "string")
+                            m.placedMs = $parseInt(d.placedMs, 10);
+                        else if (typeof d.placedMs === "number")
+                            m.placedMs = d.placedMs;
+                        else if (typeof d.placedMs === "object")
+                            m.placedMs = new $util.LongBits(d.placedMs.low >>> 0, d.placedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.reportedMs != null) {
+                    if (typeof d.reportedMs === "object" ? d.reportedMs.low || d.reportedMs.high : $Number(d.reportedMs) !== 0) {
+                        if ($util.Long)
+                            m.reportedMs = $util.Long.fromValue(d.reportedMs, true);
+                        else if (typeof d.reportedMs === "string")
+                            m.reportedMs = $parseInt(d.reportedMs, 10);
+                        else if (typeof d.reportedMs === "number")
+                            m.reportedMs = d.reportedMs;
+                        else if (typeof d.reportedMs === "object")
+                            m.reportedMs = new $util.LongBits(d.reportedMs.low >>> 0, d.reportedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.inflight != null) {
+                    if ($Number(d.inflight) !== 0) {
+                        m.inflight = d.inflight >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {hopsd.meta.ReplicaRecord} m ReplicaRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.node = "";
+                    d.zone = "";
+                    d.version = "";
+                    d.state = "";
+                    d.error = "";
+                    d.restarts = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.placedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.placedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.reportedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.reportedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.inflight = 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = m.state;
+                }
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error")) {
+                    d.error = m.error;
+                }
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts")) {
+                    d.restarts = m.restarts;
+                }
+                if (m.placedMs != null && $Object.hasOwnProperty.call(m, "placedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.placedMs = typeof m.placedMs === "number" ? $BigInt(m.placedMs) : $util.Long.fromBits(m.placedMs.low >>> 0, m.placedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.placedMs === "number")
+                        d.placedMs = o.longs === $String ? $String(m.placedMs) : m.placedMs;
+                    else
+                        d.placedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.placedMs) : o.longs === $Number ? new $util.LongBits(m.placedMs.low >>> 0, m.placedMs.high >>> 0).toNumber(true) : m.placedMs;
+                }
+                if (m.reportedMs != null && $Object.hasOwnProperty.call(m, "reportedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.reportedMs = typeof m.reportedMs === "number" ? $BigInt(m.reportedMs) : $util.Long.fromBits(m.reportedMs.low >>> 0, m.reportedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.reportedMs === "number")
+                        d.reportedMs = o.longs === $String ? $String(m.reportedMs) : m.reportedMs;
+                    else
+                        d.reportedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.reportedMs) : o.longs === $Number ? new $util.LongBits(m.reportedMs.low >>> 0, m.reportedMs.high >>> 0).toNumber(true) : m.reportedMs;
+                }
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight")) {
+                    d.inflight = m.inflight;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ReplicaRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ReplicaRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaRecord.prototype.toJSON = function() {
+                return ReplicaRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ReplicaRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ReplicaRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ReplicaRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ReplicaRecord";
+            };
+
+            return ReplicaRecord;
+        })();
+
+        meta.DeploymentRecord = (function() {
+
+            /**
+             * Properties of a DeploymentRecord.
+             * @typedef {Object} hopsd.meta.DeploymentRecord.$Properties
+             * @property {string|null} [name] DeploymentRecord name
+             * @property {string|null} [project] DeploymentRecord project
+             * @property {string|null} [model] DeploymentRecord model
+             * @property {string|null} [version] DeploymentRecord version
+             * @property {number|null} [replicasMin] DeploymentRecord replicasMin
+             * @property {number|null} [replicasMax] DeploymentRecord replicasMax
+             * @property {number|null} [cpus] DeploymentRecord cpus
+             * @property {number|null} [memoryMiB] DeploymentRecord memoryMiB
+             * @property {string|null} [owner] DeploymentRecord owner
+             * @property {number|null} [createdMs] DeploymentRecord createdMs
+             * @property {number|null} [updatedMs] DeploymentRecord updatedMs
+             * @property {number|null} [generation] DeploymentRecord generation
+             * @property {Array.<hopsd.meta.ReplicaRecord.$Properties>|null} [replicas] DeploymentRecord replicas
+             * @property {number|null} [replicasWanted] DeploymentRecord replicasWanted
+             * @property {string|null} [lastScale] DeploymentRecord lastScale
+             * @property {number|null} [nextReplicaSeq] DeploymentRecord nextReplicaSeq
+             * @property {number|null} [lastScaleMs] DeploymentRecord lastScaleMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeploymentRecord.
+             * @memberof hopsd.meta
+             * @interface IDeploymentRecord
+             * @augments hopsd.meta.DeploymentRecord.$Properties
+             * @deprecated Use hopsd.meta.DeploymentRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeploymentRecord.
+             * @typedef {hopsd.meta.DeploymentRecord.$Properties} hopsd.meta.DeploymentRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DeploymentRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DeploymentRecord.
+             * @constructor
+             * @param {hopsd.meta.DeploymentRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeploymentRecord = function (p) {
+                this.replicas = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeploymentRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.name = "";
+
+            /**
+             * DeploymentRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.project = "";
+
+            /**
+             * DeploymentRecord model.
+             * @member {string} model
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.model = "";
+
+            /**
+             * DeploymentRecord version.
+             * @member {string} version
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.version = "";
+
+            /**
+             * DeploymentRecord replicasMin.
+             * @member {number} replicasMin
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.replicasMin = 0;
+
+            /**
+             * DeploymentRecord replicasMax.
+             * @member {number} replicasMax
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.replicasMax = 0;
+
+            /**
+             * DeploymentRecord cpus.
+             * @member {number} cpus
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.cpus = 0;
+
+            /**
+             * DeploymentRecord memoryMiB.
+             * @member {number} memoryMiB
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.memoryMiB = 0;
+
+            /**
+             * DeploymentRecord owner.
+             * @member {string} owner
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.owner = "";
+
+            /**
+             * DeploymentRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DeploymentRecord updatedMs.
+             * @member {number} updatedMs
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.updatedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DeploymentRecord generation.
+             * @member {number} generation
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.generation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DeploymentRecord replicas.
+             * @member {Array.<hopsd.meta.ReplicaRecord.$Properties>} replicas
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.replicas = $util.emptyArray;
+
+            /**
+             * DeploymentRecord replicasWanted.
+             * @member {number} replicasWanted
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.replicasWanted = 0;
+
+            /**
+             * DeploymentRecord lastScale.
+             * @member {string} lastScale
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.lastScale = "";
+
+            /**
+             * DeploymentRecord nextReplicaSeq.
+             * @member {number} nextReplicaSeq
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.nextReplicaSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * DeploymentRecord lastScaleMs.
+             * @member {number} lastScaleMs
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.lastScaleMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new DeploymentRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {hopsd.meta.DeploymentRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DeploymentRecord} DeploymentRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.DeploymentRecord.$Shape): hopsd.meta.DeploymentRecord & hopsd.meta.DeploymentRecord.$Shape;
+             *   (properties?: hopsd.meta.DeploymentRecord.$Properties): hopsd.meta.DeploymentRecord;
+             * }}
+             */
+            DeploymentRecord.create = function(properties) {
+                return new DeploymentRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DeploymentRecord message. Does not implicitly {@link hopsd.meta.DeploymentRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {hopsd.meta.DeploymentRecord.$Properties} m DeploymentRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeploymentRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.project);
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model") && m.model !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.model);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.version);
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin") && m.replicasMin !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.replicasMin);
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax") && m.replicasMax !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.replicasMax);
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && !$Object.is(m.cpus, 0))
+                    w.uint32(/* id 7, wireType 1 =*/57).double(m.cpus);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && m.memoryMiB !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.memoryMiB);
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner") && m.owner !== "")
+                    w.uint32(/* id 9, wireType 2 =*/74).string(m.owner);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 10, wireType 0 =*/80).uint64(m.createdMs);
+                if (m.updatedMs != null && $Object.hasOwnProperty.call(m, "updatedMs") && (typeof m.updatedMs === "object" ? m.updatedMs.low || m.updatedMs.high : m.updatedMs !== 0))
+                    w.uint32(/* id 11, wireType 0 =*/88).uint64(m.updatedMs);
+                if (m.generation != null && $Object.hasOwnProperty.call(m, "generation") && (typeof m.generation === "object" ? m.generation.low || m.generation.high : m.generation !== 0))
+                    w.uint32(/* id 12, wireType 0 =*/96).uint64(m.generation);
+                if (m.replicas != null && m.replicas.length) {
+                    for (var i = 0; i < m.replicas.length; ++i)
+                        $root.hopsd.meta.ReplicaRecord.encode(m.replicas[i], w.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
+                }
+                if (m.replicasWanted != null && $Object.hasOwnProperty.call(m, "replicasWanted") && m.replicasWanted !== 0)
+                    w.uint32(/* id 14, wireType 0 =*/112).uint32(m.replicasWanted);
+                if (m.lastScale != null && $Object.hasOwnProperty.call(m, "lastScale") && m.lastScale !== "")
+                    w.uint32(/* id 15, wireType 2 =*/122).string(m.lastScale);
+                if (m.nextReplicaSeq != null && $Object.hasOwnProperty.call(m, "nextReplicaSeq") && (typeof m.nextReplicaSeq === "object" ? m.nextReplicaSeq.low || m.nextReplicaSeq.high : m.nextReplicaSeq !== 0))
+                    w.uint32(/* id 16, wireType 0 =*/128).uint64(m.nextReplicaSeq);
+                if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs") && (typeof m.lastScaleMs === "object" ? m.lastScaleMs.low || m.lastScaleMs.high : m.lastScaleMs !== 0))
+                    w.uint32(/* id 17, wireType 0 =*/136).uint64(m.lastScaleMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DeploymentRecord message, length delimited. Does not implicitly {@link hopsd.meta.DeploymentRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {hopsd.meta.DeploymentRecord.$Properties} message DeploymentRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeploymentRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeploymentRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DeploymentRecord & hopsd.meta.DeploymentRecord.$Shape} DeploymentRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeploymentRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DeploymentRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.model = v;
+                            else
+                                delete m.model;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasMin = v;
+                            else
+                                delete m.replicasMin;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasMax = v;
+                            else
+                                delete m.replicasMax;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.cpus = v;
+                            else
+                                delete m.cpus;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.memoryMiB = v;
+                            else
+                                delete m.memoryMiB;
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.owner = v;
+                            else
+                                delete m.owner;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.updatedMs = v;
+                            else
+                                delete m.updatedMs;
+                            continue;
+                        }
+                    case 12: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.generation = v;
+                            else
+                                delete m.generation;
+                            continue;
+                        }
+                    case 13: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.replicas && m.replicas.length))
+                                m.replicas = [];
+                            m.replicas.push($root.hopsd.meta.ReplicaRecord.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 14: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasWanted = v;
+                            else
+                                delete m.replicasWanted;
+                            continue;
+                        }
+                    case 15: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.lastScale = v;
+                            else
+                                delete m.lastScale;
+                            continue;
+                        }
+                    case 16: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.nextReplicaSeq = v;
+                            else
+                                delete m.nextReplicaSeq;
+                            continue;
+                        }
+                    case 17: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.lastScaleMs = v;
+                            else
+                                delete m.lastScaleMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DeploymentRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DeploymentRecord & hopsd.meta.DeploymentRecord.$Shape} DeploymentRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeploymentRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeploymentRecord message.
+             * @function verify
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeploymentRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    if (!$util.isString(m.model))
+                        return "model: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin")) {
+                    if (!$util.isInteger(m.replicasMin))
+                        return "replicasMin: integer expected";
+                }
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
+                    if (!$util.isInteger(m.replicasMax))
+                        return "replicasMax: integer expected";
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    if (typeof m.cpus !== "number")
+                        return "cpus: number expected";
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    if (!$util.isInteger(m.memoryMiB))
+                        return "memoryMiB: integer expected";
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    if (!$util.isString(m.owner))
+                        return "owner: string expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.updatedMs != null && $Object.hasOwnProperty.call(m, "updatedMs")) {
+                    if (!$util.isInteger(m.updatedMs) && !(m.updatedMs && $util.isInteger(m.updatedMs.low) && $util.isInteger(m.updatedMs.high)))
+                        return "updatedMs: integer|Long expected";
+                }
+                if (m.generation != null && $Object.hasOwnProperty.call(m, "generation")) {
+                    if (!$util.isInteger(m.generation) && !(m.generation && $util.isInteger(m.generation.low) && $util.isInteger(m.generation.high)))
+                        return "generation: integer|Long expected";
+                }
+                if (m.replicas != null && $Object.hasOwnProperty.call(m, "replicas")) {
+                    if (!$Array.isArray(m.replicas))
+                        return "replicas: array expected";
+                    for (var i = 0; i < m.replicas.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ReplicaRecord.verify(m.replicas[i], q + 1);
+                            if (e)
+                                return "replicas." + e;
+                        }
+                    }
+                }
+                if (m.replicasWanted != null && $Object.hasOwnProperty.call(m, "replicasWanted")) {
+                    if (!$util.isInteger(m.replicasWanted))
+                        return "replicasWanted: integer expected";
+                }
+                if (m.lastScale != null && $Object.hasOwnProperty.call(m, "lastScale")) {
+                    if (!$util.isString(m.lastScale))
+                        return "lastScale: string expected";
+                }
+                if (m.nextReplicaSeq != null && $Object.hasOwnProperty.call(m, "nextReplicaSeq")) {
+                    if (!$util.isInteger(m.nextReplicaSeq) && !(m.nextReplicaSeq && $util.isInteger(m.nextReplicaSeq.low) && $util.isInteger(m.nextReplicaSeq.high)))
+                        return "nextReplicaSeq: integer|Long expected";
+                }
+                if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs")) {
+                    if (!$util.isInteger(m.lastScaleMs) && !(m.lastScaleMs && $util.isInteger(m.lastScaleMs.low) && $util.isInteger(m.lastScaleMs.high)))
+                        return "lastScaleMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeploymentRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DeploymentRecord} DeploymentRecord
+             */
+            DeploymentRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DeploymentRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DeploymentRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DeploymentRecord();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.model != null) {
+                    if (typeof d.model !== "string" || d.model.length) {
+                        m.model = $String(d.model);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                if (d.replicasMin != null) {
+                    if ($Number(d.replicasMin) !== 0) {
+                        m.replicasMin = d.replicasMin >>> 0;
+                    }
+                }
+                if (d.replicasMax != null) {
+                    if ($Number(d.replicasMax) !== 0) {
+                        m.replicasMax = d.replicasMax >>> 0;
+                    }
+                }
+                if (d.cpus != null) {
+                    if (!$Object.is($Number(d.cpus), 0)) {
+                        m.cpus = $Number(d.cpus);
+                    }
+                }
+                if (d.memoryMiB != null) {
+                    if ($Number(d.memoryMiB) !== 0) {
+                        m.memoryMiB = d.memoryMiB >>> 0;
+                    }
+                }
+                if (d.owner != null) {
+                    if (typeof d.owner !== "string" || d.owner.length) {
+                        m.owner = $String(d.owner);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.updatedMs != null) {
+                    if (typeof d.updatedMs === "object" ? d.updatedMs.low || d.updatedMs.high : $Number(d.updatedMs) !== 0) {
+                        if ($util.Long)
+                            m.updatedMs = $util.Long.fromValue(d.updatedMs, true);
+                        else if (typeof d.updatedMs === "string")
+                            m.updatedMs = $parseInt(d.updatedMs, 10);
+                        else if (typeof d.updatedMs === "number")
+                            m.updatedMs = d.updatedMs;
+                        else if (typeof d.updatedMs === "object")
+                            m.updatedMs = new $util.LongBits(d.updatedMs.low >>> 0, d.updatedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.generation != null) {
+                    if (typeof d.generation === "object" ? d.generation.low || d.generation.high : $Number(d.generation) !== 0) {
+                        if ($util.Long)
+                            m.generation = $util.Long.fromValue(d.generation, true);
+                        else if (typeof d.generation === "string")
+                            m.generation = $parseInt(d.generation, 10);
+                        else if (typeof d.generation === "number")
+                            m.generation = d.generation;
+                        else if (typeof d.generation === "object")
+                            m.generation = new $util.LongBits(d.generation.low >>> 0, d.generation.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.replicas) {
+                    if (!$Array.isArray(d.replicas))
+                        throw $TypeError(".hopsd.meta.DeploymentRecord.replicas: array expected");
+                    m.replicas = $Array(d.replicas.length);
+                    for (var i = 0; i < d.replicas.length; ++i) {
+                        if (!$util.isObject(d.replicas[i]))
+                            throw $TypeError(".hopsd.meta.DeploymentRecord.replicas: object expected");
+                        m.replicas[i] = $root.hopsd.meta.ReplicaRecord.fromObject(d.replicas[i], q + 1);
+                    }
+                }
+                if (d.replicasWanted != null) {
+                    if ($Number(d.replicasWanted) !== 0) {
+                        m.replicasWanted = d.replicasWanted >>> 0;
+                    }
+                }
+                if (d.lastScale != null) {
+                    if (typeof d.lastScale !== "string" || d.lastScale.length) {
+                        m.lastScale = $String(d.lastScale);
+                    }
+                }
+                if (d.nextReplicaSeq != null) {
+                    if (typeof d.nextReplicaSeq === "object" ? d.nextReplicaSeq.low || d.nextReplicaSeq.high : $Number(d.nextReplicaSeq) !== 0) {
+                        if ($util.Long)
+                            m.nextReplicaSeq = $util.Long.fromValue(d.nextReplicaSeq, true);
+                        else if (typeof d.nextReplicaSeq === "string")
+                            m.nextReplicaSeq = $parseInt(d.nextReplicaSeq, 10);
+                        else if (typeof d.nextReplicaSeq === "number")
+                            m.nextReplicaSeq = d.nextReplicaSeq;
+                        else if (typeof d.nextReplicaSeq === "object")
+                            m.nextReplicaSeq = new $util.LongBits(d.nextReplicaSeq.low >>> 0, d.nextReplicaSeq.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.lastScaleMs != null) {
+                    if (typeof d.lastScaleMs === "object" ? d.lastScaleMs.low || d.lastScaleMs.high : $Number(d.lastScaleMs) !== 0) {
+                        if ($util.Long)
+                            m.lastScaleMs = $util.Long.fromValue(d.lastScaleMs, true);
+                        else if (typeof d.lastScaleMs === "string")
+                            m.lastScaleMs = $parseInt(d.lastScaleMs, 10);
+                        else if (typeof d.lastScaleMs === "number")
+                            m.lastScaleMs = d.lastScaleMs;
+                        else if (typeof d.lastScaleMs === "object")
+                            m.lastScaleMs = new $util.LongBits(d.lastScaleMs.low >>> 0, d.lastScaleMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DeploymentRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {hopsd.meta.DeploymentRecord} m DeploymentRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeploymentRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.replicas = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    d.project = "";
+                    d.model = "";
+                    d.version = "";
+                    d.replicasMin = 0;
+                    d.replicasMax = 0;
+                    d.cpus = 0;
+                    d.memoryMiB = 0;
+                    d.owner = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.updatedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.updatedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.generation = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.generation = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.replicasWanted = 0;
+                    d.lastScale = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.nextReplicaSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.nextReplicaSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.lastScaleMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.lastScaleMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    d.model = m.model;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin")) {
+                    d.replicasMin = m.replicasMin;
+                }
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
+                    d.replicasMax = m.replicasMax;
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    d.cpus = o.json && !$isFinite(m.cpus) ? $String(m.cpus) : m.cpus;
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    d.memoryMiB = m.memoryMiB;
+                }
+                if (m.owner != null && $Object.hasOwnProperty.call(m, "owner")) {
+                    d.owner = m.owner;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.updatedMs != null && $Object.hasOwnProperty.call(m, "updatedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.updatedMs = typeof m.updatedMs === "number" ? $BigInt(m.updatedMs) : $util.Long.fromBits(m.updatedMs.low >>> 0, m.updatedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.updatedMs === "number")
+                        d.updatedMs = o.longs === $String ? $String(m.updatedMs) : m.updatedMs;
+                    else
+                        d.updatedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.updatedMs) : o.longs === $Number ? new $util.LongBits(m.updatedMs.low >>> 0, m.updatedMs.high >>> 0).toNumber(true) : m.updatedMs;
+                }
+                if (m.generation != null && $Object.hasOwnProperty.call(m, "generation")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.generation = typeof m.generation === "number" ? $BigInt(m.generation) : $util.Long.fromBits(m.generation.low >>> 0, m.generation.high >>> 0, true).toBigInt();
+                    else if (typeof m.generation === "number")
+                        d.generation = o.longs === $String ? $String(m.generation) : m.generation;
+                    else
+                        d.generation = o.longs === $String ? $util.Long.prototype.toString.call(m.generation) : o.longs === $Number ? new $util.LongBits(m.generation.low >>> 0, m.generation.high >>> 0).toNumber(true) : m.generation;
+                }
+                if (m.replicas && m.replicas.length) {
+                    d.replicas = $Array(m.replicas.length);
+                    for (var j = 0; j < m.replicas.length; ++j) {
+                        d.replicas[j] = $root.hopsd.meta.ReplicaRecord.toObject(m.replicas[j], o, q + 1);
+                    }
+                }
+                if (m.replicasWanted != null && $Object.hasOwnProperty.call(m, "replicasWanted")) {
+                    d.replicasWanted = m.replicasWanted;
+                }
+                if (m.lastScale != null && $Object.hasOwnProperty.call(m, "lastScale")) {
+                    d.lastScale = m.lastScale;
+                }
+                if (m.nextReplicaSeq != null && $Object.hasOwnProperty.call(m, "nextReplicaSeq")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.nextReplicaSeq = typeof m.nextReplicaSeq === "number" ? $BigInt(m.nextReplicaSeq) : $util.Long.fromBits(m.nextReplicaSeq.low >>> 0, m.nextReplicaSeq.high >>> 0, true).toBigInt();
+                    else if (typeof m.nextReplicaSeq === "number")
+                        d.nextReplicaSeq = o.longs === $String ? $String(m.nextReplicaSeq) : m.nextReplicaSeq;
+                    else
+                        d.nextReplicaSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.nextReplicaSeq) : o.longs === $Number ? new $util.LongBits(m.nextReplicaSeq.low >>> 0, m.nextReplicaSeq.high >>> 0).toNumber(true) : m.nextReplicaSeq;
+                }
+                if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.lastScaleMs = typeof m.lastScaleMs === "number" ? $BigInt(m.lastScaleMs) : $util.Long.fromBits(m.lastScaleMs.low >>> 0, m.lastScaleMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.lastScaleMs === "number")
+                        d.lastScaleMs = o.longs === $String ? $String(m.lastScaleMs) : m.lastScaleMs;
+                    else
+                        d.lastScaleMs = o.longs === $String ? $util.Long.prototype.toString.call(m.lastScaleMs) : o.longs === $Number ? new $util.LongBits(m.lastScaleMs.low >>> 0, m.lastScaleMs.high >>> 0).toNumber(true) : m.lastScaleMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DeploymentRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeploymentRecord.prototype.toJSON = function() {
+                return DeploymentRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeploymentRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DeploymentRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeploymentRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DeploymentRecord";
+            };
+
+            return DeploymentRecord;
+        })();
+
+        meta.CreateDeployment = (function() {
+
+            /**
+             * Properties of a CreateDeployment.
+             * @typedef {Object} hopsd.meta.CreateDeployment.$Properties
+             * @property {string|null} [name] CreateDeployment name
+             * @property {string|null} [project] CreateDeployment project
+             * @property {string|null} [model] CreateDeployment model
+             * @property {string|null} [version] CreateDeployment version
+             * @property {number|null} [replicasMin] CreateDeployment replicasMin
+             * @property {number|null} [replicasMax] CreateDeployment replicasMax
+             * @property {number|null} [cpus] CreateDeployment cpus
+             * @property {number|null} [memoryMiB] CreateDeployment memoryMiB
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateDeployment.
+             * @memberof hopsd.meta
+             * @interface ICreateDeployment
+             * @augments hopsd.meta.CreateDeployment.$Properties
+             * @deprecated Use hopsd.meta.CreateDeployment.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateDeployment.
+             * @typedef {hopsd.meta.CreateDeployment.$Properties} hopsd.meta.CreateDeployment.$Shape
+             */
+
+            /**
+             * Constructs a new CreateDeployment.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateDeployment.
+             * @constructor
+             * @param {hopsd.meta.CreateDeployment.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateDeployment = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateDeployment name.
+             * @member {string} name
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.name = "";
+
+            /**
+             * CreateDeployment project.
+             * @member {string} project
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.project = "";
+
+            /**
+             * CreateDeployment model.
+             * @member {string} model
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.model = "";
+
+            /**
+             * CreateDeployment version.
+             * @member {string} version
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.version = "";
+
+            /**
+             * CreateDeployment replicasMin.
+             * @member {number} replicasMin
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.replicasMin = 0;
+
+            /**
+             * CreateDeployment replicasMax.
+             * @member {number} replicasMax
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.replicasMax = 0;
+
+            /**
+             * CreateDeployment cpus.
+             * @member {number} cpus
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.cpus = 0;
+
+            /**
+             * CreateDeployment memoryMiB.
+             * @member {number} memoryMiB
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.memoryMiB = 0;
+
+            /**
+             * Creates a new CreateDeployment instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {hopsd.meta.CreateDeployment.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateDeployment} CreateDeployment instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateDeployment.$Shape): hopsd.meta.CreateDeployment & hopsd.meta.CreateDeployment.$Shape;
+             *   (properties?: hopsd.meta.CreateDeployment.$Properties): hopsd.meta.CreateDeployment;
+             * }}
+             */
+            CreateDeployment.create = function(properties) {
+                return new CreateDeployment(properties);
+            };
+
+            /**
+             * Encodes the specified CreateDeployment message. Does not implicitly {@link hopsd.meta.CreateDeployment.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {hopsd.meta.CreateDeployment.$Properties} m CreateDeployment message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateDeployment.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.project);
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model") && m.model !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.model);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.version);
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin") && m.replicasMin !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.replicasMin);
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax") && m.replicasMax !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.replicasMax);
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && !$Object.is(m.cpus, 0))
+                    w.uint32(/* id 7, wireType 1 =*/57).double(m.cpus);
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && m.memoryMiB !== 0)
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.memoryMiB);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateDeployment message, length delimited. Does not implicitly {@link hopsd.meta.CreateDeployment.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {hopsd.meta.CreateDeployment.$Properties} message CreateDeployment message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateDeployment.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateDeployment message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateDeployment & hopsd.meta.CreateDeployment.$Shape} CreateDeployment
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateDeployment.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateDeployment();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.model = v;
+                            else
+                                delete m.model;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasMin = v;
+                            else
+                                delete m.replicasMin;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasMax = v;
+                            else
+                                delete m.replicasMax;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.cpus = v;
+                            else
+                                delete m.cpus;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.memoryMiB = v;
+                            else
+                                delete m.memoryMiB;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateDeployment message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateDeployment & hopsd.meta.CreateDeployment.$Shape} CreateDeployment
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateDeployment.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateDeployment message.
+             * @function verify
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateDeployment.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    if (!$util.isString(m.model))
+                        return "model: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin")) {
+                    if (!$util.isInteger(m.replicasMin))
+                        return "replicasMin: integer expected";
+                }
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
+                    if (!$util.isInteger(m.replicasMax))
+                        return "replicasMax: integer expected";
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    if (typeof m.cpus !== "number")
+                        return "cpus: number expected";
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    if (!$util.isInteger(m.memoryMiB))
+                        return "memoryMiB: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateDeployment message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateDeployment} CreateDeployment
+             */
+            CreateDeployment.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateDeployment)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateDeployment: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateDeployment();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.model != null) {
+                    if (typeof d.model !== "string" || d.model.length) {
+                        m.model = $String(d.model);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                if (d.replicasMin != null) {
+                    if ($Number(d.replicasMin) !== 0) {
+                        m.replicasMin = d.replicasMin >>> 0;
+                    }
+                }
+                if (d.replicasMax != null) {
+                    if ($Number(d.replicasMax) !== 0) {
+                        m.replicasMax = d.replicasMax >>> 0;
+                    }
+                }
+                if (d.cpus != null) {
+                    if (!$Object.is($Number(d.cpus), 0)) {
+                        m.cpus = $Number(d.cpus);
+                    }
+                }
+                if (d.memoryMiB != null) {
+                    if ($Number(d.memoryMiB) !== 0) {
+                        m.memoryMiB = d.memoryMiB >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateDeployment message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {hopsd.meta.CreateDeployment} m CreateDeployment
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateDeployment.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.project = "";
+                    d.model = "";
+                    d.version = "";
+                    d.replicasMin = 0;
+                    d.replicasMax = 0;
+                    d.cpus = 0;
+                    d.memoryMiB = 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    d.model = m.model;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin")) {
+                    d.replicasMin = m.replicasMin;
+                }
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
+                    d.replicasMax = m.replicasMax;
+                }
+                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
+                    d.cpus = o.json && !$isFinite(m.cpus) ? $String(m.cpus) : m.cpus;
+                }
+                if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
+                    d.memoryMiB = m.memoryMiB;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateDeployment to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateDeployment.prototype.toJSON = function() {
+                return CreateDeployment.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateDeployment
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateDeployment
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateDeployment.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateDeployment";
+            };
+
+            return CreateDeployment;
+        })();
+
+        meta.UpdateDeployment = (function() {
+
+            /**
+             * Properties of an UpdateDeployment.
+             * @typedef {Object} hopsd.meta.UpdateDeployment.$Properties
+             * @property {string|null} [name] UpdateDeployment name
+             * @property {string|null} [version] UpdateDeployment version
+             * @property {number|null} [replicasMin] UpdateDeployment replicasMin
+             * @property {number|null} [replicasMax] UpdateDeployment replicasMax
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UpdateDeployment.
+             * @memberof hopsd.meta
+             * @interface IUpdateDeployment
+             * @augments hopsd.meta.UpdateDeployment.$Properties
+             * @deprecated Use hopsd.meta.UpdateDeployment.$Properties instead.
+             */
+
+            /**
+             * Shape of an UpdateDeployment.
+             * @typedef {hopsd.meta.UpdateDeployment.$Properties} hopsd.meta.UpdateDeployment.$Shape
+             */
+
+            /**
+             * Constructs a new UpdateDeployment.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UpdateDeployment.
+             * @constructor
+             * @param {hopsd.meta.UpdateDeployment.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UpdateDeployment = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UpdateDeployment name.
+             * @member {string} name
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             */
+            UpdateDeployment.prototype.name = "";
+
+            /**
+             * UpdateDeployment version.
+             * @member {string} version
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             */
+            UpdateDeployment.prototype.version = "";
+
+            /**
+             * UpdateDeployment replicasMin.
+             * @member {number} replicasMin
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             */
+            UpdateDeployment.prototype.replicasMin = 0;
+
+            /**
+             * UpdateDeployment replicasMax.
+             * @member {number} replicasMax
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             */
+            UpdateDeployment.prototype.replicasMax = 0;
+
+            /**
+             * Creates a new UpdateDeployment instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {hopsd.meta.UpdateDeployment.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UpdateDeployment} UpdateDeployment instance
+             * @type {{
+             *   (properties: hopsd.meta.UpdateDeployment.$Shape): hopsd.meta.UpdateDeployment & hopsd.meta.UpdateDeployment.$Shape;
+             *   (properties?: hopsd.meta.UpdateDeployment.$Properties): hopsd.meta.UpdateDeployment;
+             * }}
+             */
+            UpdateDeployment.create = function(properties) {
+                return new UpdateDeployment(properties);
+            };
+
+            /**
+             * Encodes the specified UpdateDeployment message. Does not implicitly {@link hopsd.meta.UpdateDeployment.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {hopsd.meta.UpdateDeployment.$Properties} m UpdateDeployment message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateDeployment.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.version);
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin") && m.replicasMin !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.replicasMin);
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax") && m.replicasMax !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.replicasMax);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UpdateDeployment message, length delimited. Does not implicitly {@link hopsd.meta.UpdateDeployment.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {hopsd.meta.UpdateDeployment.$Properties} message UpdateDeployment message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UpdateDeployment.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UpdateDeployment message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UpdateDeployment & hopsd.meta.UpdateDeployment.$Shape} UpdateDeployment
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateDeployment.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UpdateDeployment();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasMin = v;
+                            else
+                                delete m.replicasMin;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasMax = v;
+                            else
+                                delete m.replicasMax;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UpdateDeployment message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UpdateDeployment & hopsd.meta.UpdateDeployment.$Shape} UpdateDeployment
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UpdateDeployment.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UpdateDeployment message.
+             * @function verify
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UpdateDeployment.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin")) {
+                    if (!$util.isInteger(m.replicasMin))
+                        return "replicasMin: integer expected";
+                }
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
+                    if (!$util.isInteger(m.replicasMax))
+                        return "replicasMax: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UpdateDeployment message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UpdateDeployment} UpdateDeployment
+             */
+            UpdateDeployment.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UpdateDeployment)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UpdateDeployment: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UpdateDeployment();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                if (d.replicasMin != null) {
+                    if ($Number(d.replicasMin) !== 0) {
+                        m.replicasMin = d.replicasMin >>> 0;
+                    }
+                }
+                if (d.replicasMax != null) {
+                    if ($Number(d.replicasMax) !== 0) {
+                        m.replicasMax = d.replicasMax >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UpdateDeployment message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {hopsd.meta.UpdateDeployment} m UpdateDeployment
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UpdateDeployment.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.version = "";
+                    d.replicasMin = 0;
+                    d.replicasMax = 0;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                if (m.replicasMin != null && $Object.hasOwnProperty.call(m, "replicasMin")) {
+                    d.replicasMin = m.replicasMin;
+                }
+                if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
+                    d.replicasMax = m.replicasMax;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UpdateDeployment to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UpdateDeployment.prototype.toJSON = function() {
+                return UpdateDeployment.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UpdateDeployment
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UpdateDeployment
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UpdateDeployment.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UpdateDeployment";
+            };
+
+            return UpdateDeployment;
+        })();
+
+        meta.DeleteDeployment = (function() {
+
+            /**
+             * Properties of a DeleteDeployment.
+             * @typedef {Object} hopsd.meta.DeleteDeployment.$Properties
+             * @property {string|null} [name] DeleteDeployment name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeleteDeployment.
+             * @memberof hopsd.meta
+             * @interface IDeleteDeployment
+             * @augments hopsd.meta.DeleteDeployment.$Properties
+             * @deprecated Use hopsd.meta.DeleteDeployment.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeleteDeployment.
+             * @typedef {hopsd.meta.DeleteDeployment.$Properties} hopsd.meta.DeleteDeployment.$Shape
+             */
+
+            /**
+             * Constructs a new DeleteDeployment.
+             * @memberof hopsd.meta
+             * @classdesc Represents a DeleteDeployment.
+             * @constructor
+             * @param {hopsd.meta.DeleteDeployment.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeleteDeployment = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeleteDeployment name.
+             * @member {string} name
+             * @memberof hopsd.meta.DeleteDeployment
+             * @instance
+             */
+            DeleteDeployment.prototype.name = "";
+
+            /**
+             * Creates a new DeleteDeployment instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {hopsd.meta.DeleteDeployment.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.DeleteDeployment} DeleteDeployment instance
+             * @type {{
+             *   (properties: hopsd.meta.DeleteDeployment.$Shape): hopsd.meta.DeleteDeployment & hopsd.meta.DeleteDeployment.$Shape;
+             *   (properties?: hopsd.meta.DeleteDeployment.$Properties): hopsd.meta.DeleteDeployment;
+             * }}
+             */
+            DeleteDeployment.create = function(properties) {
+                return new DeleteDeployment(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteDeployment message. Does not implicitly {@link hopsd.meta.DeleteDeployment.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {hopsd.meta.DeleteDeployment.$Properties} m DeleteDeployment message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteDeployment.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified DeleteDeployment message, length delimited. Does not implicitly {@link hopsd.meta.DeleteDeployment.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {hopsd.meta.DeleteDeployment.$Properties} message DeleteDeployment message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteDeployment.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteDeployment message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.DeleteDeployment & hopsd.meta.DeleteDeployment.$Shape} DeleteDeployment
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteDeployment.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.DeleteDeployment();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a DeleteDeployment message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.DeleteDeployment & hopsd.meta.DeleteDeployment.$Shape} DeleteDeployment
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteDeployment.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeleteDeployment message.
+             * @function verify
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteDeployment.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeleteDeployment message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.DeleteDeployment} DeleteDeployment
+             */
+            DeleteDeployment.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.DeleteDeployment)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.DeleteDeployment: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.DeleteDeployment();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a DeleteDeployment message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {hopsd.meta.DeleteDeployment} m DeleteDeployment
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteDeployment.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this DeleteDeployment to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.DeleteDeployment
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteDeployment.prototype.toJSON = function() {
+                return DeleteDeployment.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeleteDeployment
+             * @function getTypeUrl
+             * @memberof hopsd.meta.DeleteDeployment
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeleteDeployment.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.DeleteDeployment";
+            };
+
+            return DeleteDeployment;
+        })();
+
+        meta.ReplicaPlacement = (function() {
+
+            /**
+             * Properties of a ReplicaPlacement.
+             * @typedef {Object} hopsd.meta.ReplicaPlacement.$Properties
+             * @property {string|null} [node] ReplicaPlacement node
+             * @property {string|null} [zone] ReplicaPlacement zone
+             * @property {string|null} [version] ReplicaPlacement version
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ReplicaPlacement.
+             * @memberof hopsd.meta
+             * @interface IReplicaPlacement
+             * @augments hopsd.meta.ReplicaPlacement.$Properties
+             * @deprecated Use hopsd.meta.ReplicaPlacement.$Properties instead.
+             */
+
+            /**
+             * Shape of a ReplicaPlacement.
+             * @typedef {hopsd.meta.ReplicaPlacement.$Properties} hopsd.meta.ReplicaPlacement.$Shape
+             */
+
+            /**
+             * Constructs a new ReplicaPlacement.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ReplicaPlacement.
+             * @constructor
+             * @param {hopsd.meta.ReplicaPlacement.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ReplicaPlacement = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ReplicaPlacement node.
+             * @member {string} node
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @instance
+             */
+            ReplicaPlacement.prototype.node = "";
+
+            /**
+             * ReplicaPlacement zone.
+             * @member {string} zone
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @instance
+             */
+            ReplicaPlacement.prototype.zone = "";
+
+            /**
+             * ReplicaPlacement version.
+             * @member {string} version
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @instance
+             */
+            ReplicaPlacement.prototype.version = "";
+
+            /**
+             * Creates a new ReplicaPlacement instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {hopsd.meta.ReplicaPlacement.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ReplicaPlacement} ReplicaPlacement instance
+             * @type {{
+             *   (properties: hopsd.meta.ReplicaPlacement.$Shape): hopsd.meta.ReplicaPlacement & hopsd.meta.ReplicaPlacement.$Shape;
+             *   (properties?: hopsd.meta.ReplicaPlacement.$Properties): hopsd.meta.ReplicaPlacement;
+             * }}
+             */
+            ReplicaPlacement.create = function(properties) {
+                return new ReplicaPlacement(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaPlacement message. Does not implicitly {@link hopsd.meta.ReplicaPlacement.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {hopsd.meta.ReplicaPlacement.$Properties} m ReplicaPlacement message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPlacement.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.node);
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone") && m.zone !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.zone);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.version);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ReplicaPlacement message, length delimited. Does not implicitly {@link hopsd.meta.ReplicaPlacement.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {hopsd.meta.ReplicaPlacement.$Properties} message ReplicaPlacement message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPlacement.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaPlacement message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ReplicaPlacement & hopsd.meta.ReplicaPlacement.$Shape} ReplicaPlacement
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPlacement.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ReplicaPlacement();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.zone = v;
+                            else
+                                delete m.zone;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ReplicaPlacement message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ReplicaPlacement & hopsd.meta.ReplicaPlacement.$Shape} ReplicaPlacement
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPlacement.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ReplicaPlacement message.
+             * @function verify
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaPlacement.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    if (!$util.isString(m.zone))
+                        return "zone: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isString(m.version))
+                        return "version: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaPlacement message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ReplicaPlacement} ReplicaPlacement
+             */
+            ReplicaPlacement.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ReplicaPlacement)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ReplicaPlacement: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ReplicaPlacement();
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                if (d.zone != null) {
+                    if (typeof d.zone !== "string" || d.zone.length) {
+                        m.zone = $String(d.zone);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version !== "string" || d.version.length) {
+                        m.version = $String(d.version);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaPlacement message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {hopsd.meta.ReplicaPlacement} m ReplicaPlacement
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaPlacement.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.node = "";
+                    d.zone = "";
+                    d.version = "";
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.zone != null && $Object.hasOwnProperty.call(m, "zone")) {
+                    d.zone = m.zone;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    d.version = m.version;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ReplicaPlacement to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaPlacement.prototype.toJSON = function() {
+                return ReplicaPlacement.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ReplicaPlacement
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ReplicaPlacement
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ReplicaPlacement.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ReplicaPlacement";
+            };
+
+            return ReplicaPlacement;
+        })();
+
+        meta.SetDeploymentReplicas = (function() {
+
+            /**
+             * Properties of a SetDeploymentReplicas.
+             * @typedef {Object} hopsd.meta.SetDeploymentReplicas.$Properties
+             * @property {string|null} [name] SetDeploymentReplicas name
+             * @property {number|null} [generation] SetDeploymentReplicas generation
+             * @property {Array.<hopsd.meta.ReplicaPlacement.$Properties>|null} [add] SetDeploymentReplicas add
+             * @property {Array.<string>|null} [remove] SetDeploymentReplicas remove
+             * @property {number|null} [replicasWanted] SetDeploymentReplicas replicasWanted
+             * @property {string|null} [reason] SetDeploymentReplicas reason
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetDeploymentReplicas.
+             * @memberof hopsd.meta
+             * @interface ISetDeploymentReplicas
+             * @augments hopsd.meta.SetDeploymentReplicas.$Properties
+             * @deprecated Use hopsd.meta.SetDeploymentReplicas.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetDeploymentReplicas.
+             * @typedef {hopsd.meta.SetDeploymentReplicas.$Properties} hopsd.meta.SetDeploymentReplicas.$Shape
+             */
+
+            /**
+             * Constructs a new SetDeploymentReplicas.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SetDeploymentReplicas.
+             * @constructor
+             * @param {hopsd.meta.SetDeploymentReplicas.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetDeploymentReplicas = function (p) {
+                this.add = [];
+                this.remove = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SetDeploymentReplicas name.
+             * @member {string} name
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.name = "";
+
+            /**
+             * SetDeploymentReplicas generation.
+             * @member {number} generation
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.generation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SetDeploymentReplicas add.
+             * @member {Array.<hopsd.meta.ReplicaPlacement.$Properties>} add
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.add = $util.emptyArray;
+
+            /**
+             * SetDeploymentReplicas remove.
+             * @member {Array.<string>} remove
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.remove = $util.emptyArray;
+
+            /**
+             * SetDeploymentReplicas replicasWanted.
+             * @member {number} replicasWanted
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.replicasWanted = 0;
+
+            /**
+             * SetDeploymentReplicas reason.
+             * @member {string} reason
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.reason = "";
+
+            /**
+             * Creates a new SetDeploymentReplicas instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {hopsd.meta.SetDeploymentReplicas.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SetDeploymentReplicas} SetDeploymentReplicas instance
+             * @type {{
+             *   (properties: hopsd.meta.SetDeploymentReplicas.$Shape): hopsd.meta.SetDeploymentReplicas & hopsd.meta.SetDeploymentReplicas.$Shape;
+             *   (properties?: hopsd.meta.SetDeploymentReplicas.$Properties): hopsd.meta.SetDeploymentReplicas;
+             * }}
+             */
+            SetDeploymentReplicas.create = function(properties) {
+                return new SetDeploymentReplicas(properties);
+            };
+
+            /**
+             * Encodes the specified SetDeploymentReplicas message. Does not implicitly {@link hopsd.meta.SetDeploymentReplicas.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {hopsd.meta.SetDeploymentReplicas.$Properties} m SetDeploymentReplicas message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetDeploymentReplicas.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.generation != null && $Object.hasOwnProperty.call(m, "generation") && (typeof m.generation === "object" ? m.generation.low || m.generation.high : m.generation !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.generation);
+                if (m.add != null && m.add.length) {
+                    for (var i = 0; i < m.add.length; ++i)
+                        $root.hopsd.meta.ReplicaPlacement.encode(m.add[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.remove != null && m.remove.length) {
+                    for (var i = 0; i < m.remove.length; ++i)
+                        w.uint32(/* id 4, wireType 2 =*/34).string(m.remove[i]);
+                }
+                if (m.replicasWanted != null && $Object.hasOwnProperty.call(m, "replicasWanted") && m.replicasWanted !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.replicasWanted);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.reason);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SetDeploymentReplicas message, length delimited. Does not implicitly {@link hopsd.meta.SetDeploymentReplicas.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {hopsd.meta.SetDeploymentReplicas.$Properties} message SetDeploymentReplicas message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetDeploymentReplicas.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SetDeploymentReplicas message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SetDeploymentReplicas & hopsd.meta.SetDeploymentReplicas.$Shape} SetDeploymentReplicas
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetDeploymentReplicas.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SetDeploymentReplicas();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.generation = v;
+                            else
+                                delete m.generation;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.add && m.add.length))
+                                m.add = [];
+                            m.add.push($root.hopsd.meta.ReplicaPlacement.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.remove && m.remove.length))
+                                m.remove = [];
+                            m.remove.push(r.stringVerify());
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.replicasWanted = v;
+                            else
+                                delete m.replicasWanted;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SetDeploymentReplicas message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SetDeploymentReplicas & hopsd.meta.SetDeploymentReplicas.$Shape} SetDeploymentReplicas
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetDeploymentReplicas.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SetDeploymentReplicas message.
+             * @function verify
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetDeploymentReplicas.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.generation != null && $Object.hasOwnProperty.call(m, "generation")) {
+                    if (!$util.isInteger(m.generation) && !(m.generation && $util.isInteger(m.generation.low) && $util.isInteger(m.generation.high)))
+                        return "generation: integer|Long expected";
+                }
+                if (m.add != null && $Object.hasOwnProperty.call(m, "add")) {
+                    if (!$Array.isArray(m.add))
+                        return "add: array expected";
+                    for (var i = 0; i < m.add.length; ++i) {
+                        {
+                            var e = $root.hopsd.meta.ReplicaPlacement.verify(m.add[i], q + 1);
+                            if (e)
+                                return "add." + e;
+                        }
+                    }
+                }
+                if (m.remove != null && $Object.hasOwnProperty.call(m, "remove")) {
+                    if (!$Array.isArray(m.remove))
+                        return "remove: array expected";
+                    for (var i = 0; i < m.remove.length; ++i) {
+                        if (!$util.isString(m.remove[i]))
+                            return "remove: string[] expected";
+                    }
+                }
+                if (m.replicasWanted != null && $Object.hasOwnProperty.call(m, "replicasWanted")) {
+                    if (!$util.isInteger(m.replicasWanted))
+                        return "replicasWanted: integer expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (!$util.isString(m.reason))
+                        return "reason: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetDeploymentReplicas message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SetDeploymentReplicas} SetDeploymentReplicas
+             */
+            SetDeploymentReplicas.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SetDeploymentReplicas)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SetDeploymentReplicas: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SetDeploymentReplicas();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.generation != null) {
+                    if (typeof d.generation === "object" ? d.generation.low || d.generation.high : $Number(d.generation) !== 0) {
+                        if ($util.Long)
+                            m.generation = $util.Long.fromValue(d.generation, true);
+                        else if (typeof d.generation === "string")
+                            m.generation = $parseInt(d.generation, 10);
+                        else if (typeof d.generation === "number")
+                            m.generation = d.generation;
+                        else if (typeof d.generation === "object")
+                            m.generation = new $util.LongBits(d.generation.low >>> 0, d.generation.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.add) {
+                    if (!$Array.isArray(d.add))
+                        throw $TypeError(".hopsd.meta.SetDeploymentReplicas.add: array expected");
+                    m.add = $Array(d.add.length);
+                    for (var i = 0; i < d.add.length; ++i) {
+                        if (!$util.isObject(d.add[i]))
+                            throw $TypeError(".hopsd.meta.SetDeploymentReplicas.add: object expected");
+                        m.add[i] = $root.hopsd.meta.ReplicaPlacement.fromObject(d.add[i], q + 1);
+                    }
+                }
+                if (d.remove) {
+                    if (!$Array.isArray(d.remove))
+                        throw $TypeError(".hopsd.meta.SetDeploymentReplicas.remove: array expected");
+                    m.remove = $Array(d.remove.length);
+                    for (var i = 0; i < d.remove.length; ++i) {
+                        m.remove[i] = $String(d.remove[i]);
+                    }
+                }
+                if (d.replicasWanted != null) {
+                    if ($Number(d.replicasWanted) !== 0) {
+                        m.replicasWanted = d.replicasWanted >>> 0;
+                    }
+                }
+                if (d.reason != null) {
+                    if (typeof d.reason !== "string" || d.reason.length) {
+                        m.reason = $String(d.reason);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SetDeploymentReplicas message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {hopsd.meta.SetDeploymentReplicas} m SetDeploymentReplicas
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetDeploymentReplicas.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.add = [];
+                    d.remove = [];
+                }
+                if (o.defaults) {
+                    d.name = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.generation = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.generation = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.replicasWanted = 0;
+                    d.reason = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.generation != null && $Object.hasOwnProperty.call(m, "generation")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.generation = typeof m.generation === "number" ? $BigInt(m.generation) : $util.Long.fromBits(m.generation.low >>> 0, m.generation.high >>> 0, true).toBigInt();
+                    else if (typeof m.generation === "number")
+                        d.generation = o.longs === $String ? $String(m.generation) : m.generation;
+                    else
+                        d.generation = o.longs === $String ? $util.Long.prototype.toString.call(m.generation) : o.longs === $Number ? new $util.LongBits(m.generation.low >>> 0, m.generation.high >>> 0).toNumber(true) : m.generation;
+                }
+                if (m.add && m.add.length) {
+                    d.add = $Array(m.add.length);
+                    for (var j = 0; j < m.add.length; ++j) {
+                        d.add[j] = $root.hopsd.meta.ReplicaPlacement.toObject(m.add[j], o, q + 1);
+                    }
+                }
+                if (m.remove && m.remove.length) {
+                    d.remove = $Array(m.remove.length);
+                    for (var j = 0; j < m.remove.length; ++j) {
+                        d.remove[j] = m.remove[j];
+                    }
+                }
+                if (m.replicasWanted != null && $Object.hasOwnProperty.call(m, "replicasWanted")) {
+                    d.replicasWanted = m.replicasWanted;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SetDeploymentReplicas to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetDeploymentReplicas.prototype.toJSON = function() {
+                return SetDeploymentReplicas.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SetDeploymentReplicas
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SetDeploymentReplicas.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SetDeploymentReplicas";
+            };
+
+            return SetDeploymentReplicas;
+        })();
+
+        meta.ReportReplica = (function() {
+
+            /**
+             * Properties of a ReportReplica.
+             * @typedef {Object} hopsd.meta.ReportReplica.$Properties
+             * @property {string|null} [name] ReportReplica name
+             * @property {string|null} [replicaId] ReportReplica replicaId
+             * @property {string|null} [state] ReportReplica state
+             * @property {string|null} [error] ReportReplica error
+             * @property {number|null} [restarts] ReportReplica restarts
+             * @property {number|null} [inflight] ReportReplica inflight
+             * @property {string|null} [node] ReportReplica node
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ReportReplica.
+             * @memberof hopsd.meta
+             * @interface IReportReplica
+             * @augments hopsd.meta.ReportReplica.$Properties
+             * @deprecated Use hopsd.meta.ReportReplica.$Properties instead.
+             */
+
+            /**
+             * Shape of a ReportReplica.
+             * @typedef {hopsd.meta.ReportReplica.$Properties} hopsd.meta.ReportReplica.$Shape
+             */
+
+            /**
+             * Constructs a new ReportReplica.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ReportReplica.
+             * @constructor
+             * @param {hopsd.meta.ReportReplica.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ReportReplica = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ReportReplica name.
+             * @member {string} name
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.name = "";
+
+            /**
+             * ReportReplica replicaId.
+             * @member {string} replicaId
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.replicaId = "";
+
+            /**
+             * ReportReplica state.
+             * @member {string} state
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.state = "";
+
+            /**
+             * ReportReplica error.
+             * @member {string} error
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.error = "";
+
+            /**
+             * ReportReplica restarts.
+             * @member {number} restarts
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.restarts = 0;
+
+            /**
+             * ReportReplica inflight.
+             * @member {number} inflight
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.inflight = 0;
+
+            /**
+             * ReportReplica node.
+             * @member {string} node
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             */
+            ReportReplica.prototype.node = "";
+
+            /**
+             * Creates a new ReportReplica instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {hopsd.meta.ReportReplica.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ReportReplica} ReportReplica instance
+             * @type {{
+             *   (properties: hopsd.meta.ReportReplica.$Shape): hopsd.meta.ReportReplica & hopsd.meta.ReportReplica.$Shape;
+             *   (properties?: hopsd.meta.ReportReplica.$Properties): hopsd.meta.ReportReplica;
+             * }}
+             */
+            ReportReplica.create = function(properties) {
+                return new ReportReplica(properties);
+            };
+
+            /**
+             * Encodes the specified ReportReplica message. Does not implicitly {@link hopsd.meta.ReportReplica.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {hopsd.meta.ReportReplica.$Properties} m ReportReplica message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReportReplica.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.replicaId != null && $Object.hasOwnProperty.call(m, "replicaId") && m.replicaId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.replicaId);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.state);
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error") && m.error !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.error);
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts") && m.restarts !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.restarts);
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight") && m.inflight !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.inflight);
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.node);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ReportReplica message, length delimited. Does not implicitly {@link hopsd.meta.ReportReplica.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {hopsd.meta.ReportReplica.$Properties} message ReportReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReportReplica.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ReportReplica message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ReportReplica & hopsd.meta.ReportReplica.$Shape} ReportReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReportReplica.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ReportReplica();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.replicaId = v;
+                            else
+                                delete m.replicaId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.error = v;
+                            else
+                                delete m.error;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.restarts = v;
+                            else
+                                delete m.restarts;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.inflight = v;
+                            else
+                                delete m.inflight;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.node = v;
+                            else
+                                delete m.node;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ReportReplica message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ReportReplica & hopsd.meta.ReportReplica.$Shape} ReportReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReportReplica.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ReportReplica message.
+             * @function verify
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReportReplica.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.replicaId != null && $Object.hasOwnProperty.call(m, "replicaId")) {
+                    if (!$util.isString(m.replicaId))
+                        return "replicaId: string expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (!$util.isString(m.state))
+                        return "state: string expected";
+                }
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error")) {
+                    if (!$util.isString(m.error))
+                        return "error: string expected";
+                }
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts")) {
+                    if (!$util.isInteger(m.restarts))
+                        return "restarts: integer expected";
+                }
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight")) {
+                    if (!$util.isInteger(m.inflight))
+                        return "inflight: integer expected";
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    if (!$util.isString(m.node))
+                        return "node: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReportReplica message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ReportReplica} ReportReplica
+             */
+            ReportReplica.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ReportReplica)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ReportReplica: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ReportReplica();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.replicaId != null) {
+                    if (typeof d.replicaId !== "string" || d.replicaId.length) {
+                        m.replicaId = $String(d.replicaId);
+                    }
+                }
+                if (d.state != null) {
+                    if (typeof d.state !== "string" || d.state.length) {
+                        m.state = $String(d.state);
+                    }
+                }
+                if (d.error != null) {
+                    if (typeof d.error !== "string" || d.error.length) {
+                        m.error = $String(d.error);
+                    }
+                }
+                if (d.restarts != null) {
+                    if ($Number(d.restarts) !== 0) {
+                        m.restarts = d.restarts >>> 0;
+                    }
+                }
+                if (d.inflight != null) {
+                    if ($Number(d.inflight) !== 0) {
+                        m.inflight = d.inflight >>> 0;
+                    }
+                }
+                if (d.node != null) {
+                    if (typeof d.node !== "string" || d.node.length) {
+                        m.node = $String(d.node);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ReportReplica message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {hopsd.meta.ReportReplica} m ReportReplica
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReportReplica.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.replicaId = "";
+                    d.state = "";
+                    d.error = "";
+                    d.restarts = 0;
+                    d.inflight = 0;
+                    d.node = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.replicaId != null && $Object.hasOwnProperty.call(m, "replicaId")) {
+                    d.replicaId = m.replicaId;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = m.state;
+                }
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error")) {
+                    d.error = m.error;
+                }
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts")) {
+                    d.restarts = m.restarts;
+                }
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight")) {
+                    d.inflight = m.inflight;
+                }
+                if (m.node != null && $Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ReportReplica to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ReportReplica
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReportReplica.prototype.toJSON = function() {
+                return ReportReplica.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ReportReplica
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ReportReplica
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ReportReplica.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ReportReplica";
+            };
+
+            return ReportReplica;
         })();
 
         return meta;

@@ -1,3 +1,5 @@
+import { CommandRejected } from '../meta/index.js'
+
 /**
  * Operational errors of model serving (replica runtimes, the Open Inference Protocol, batching): one
  * class, a stable `code` per row of {@link SERVING_ERRORS}. The table has the shape of src/errors.ts's
@@ -113,4 +115,70 @@ export function isServingError(err: unknown, code?: ServingErrorCode): err is Se
 export function oipError(err: unknown): { status: number; body: { error: string } } {
   if (err instanceof ServingError) return { status: err.httpStatus, body: { error: err.message } }
   return { status: 500, body: { error: 'internal error' } }
+}
+
+/**
+ * Errors of the model registry and deployments (src/serving/registry): refusals of the `serving` meta
+ * module's commands and of the services above it. {@link RegistryError} extends meta's CommandRejected,
+ * so apply refuses a command by throwing one (the command is rolled back and changes nothing).
+ */
+export const REGISTRY_ERRORS = {
+  MODEL_SPEC_INVALID: {
+    httpStatus: 400,
+    description:
+      'A model registration that does not match the schema: a bad project, name or version, an unknown framework, a path that is not the version directory /Projects/<project>/Models/<name>/<version>, a bad signature.',
+  },
+  MODEL_NOT_FOUND: {
+    httpStatus: 404,
+    description:
+      'No such model version (or no model of that name) in the project, or the caller may not see it.',
+  },
+  MODEL_EXISTS: { httpStatus: 409, description: 'This model version is registered already.' },
+  MODEL_IN_USE: {
+    httpStatus: 409,
+    description: 'The model version is served by a deployment: delete or update the deployment first.',
+  },
+  MODEL_ACCESS_DENIED: {
+    httpStatus: 403,
+    description:
+      "The caller may not do this with the project's models: it is no member of the project (or was removed), or the request acts in another project.",
+  },
+  DEPLOYMENT_SPEC_INVALID: {
+    httpStatus: 400,
+    description:
+      'A deployment that does not match the schema: a bad name, replicas min > max or out of range, cpus or memory out of range, an unknown field.',
+  },
+  DEPLOYMENT_NOT_FOUND: {
+    httpStatus: 404,
+    description: 'No deployment of that name (or the caller may not see it).',
+  },
+  DEPLOYMENT_EXISTS: { httpStatus: 409, description: 'A deployment of that name exists already.' },
+  DEPLOYMENT_CONFLICT: {
+    httpStatus: 409,
+    description:
+      'A placement step planned on an older state of the deployment (its generation moved on), or a report about a replica placed elsewhere; the reconcile loop plans again.',
+  },
+  MODEL_NOT_DEPLOYED: {
+    httpStatus: 404,
+    description:
+      'The Open Inference Protocol route names a model (deployment) or version that is not served.',
+  },
+  NO_READY_REPLICA: {
+    httpStatus: 503,
+    description: 'The deployment has no ready replica now (starting, or every replica failed); retry.',
+  },
+} as const
+
+export type RegistryErrorCode = keyof typeof REGISTRY_ERRORS
+
+export class RegistryError extends CommandRejected {
+  declare readonly code: RegistryErrorCode
+
+  constructor(code: RegistryErrorCode, message?: string) {
+    super(code, message ?? REGISTRY_ERRORS[code].description)
+  }
+
+  get httpStatus(): number {
+    return REGISTRY_ERRORS[this.code].httpStatus
+  }
 }

@@ -65,3 +65,26 @@ export {
 } from './runtimes/onnx/host-command.js'
 export { hasHostChannel, runOnnxHost } from './runtimes/onnx/host.js'
 export { PREDICTOR_PROTOCOL_VERSION, SUBPROCESS_PLATFORM } from './runtimes/subprocess/client.js'
+export { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode } from './errors.js'
+export { ServingModule, servingModule, SERVING_OPS, type DeploymentListener } from './registry/module.js'
+export {
+  RegistryService,
+  deploymentView,
+  registryErrorOf,
+  type DeploymentView,
+  type ModelView,
+  type RegistryServiceInit,
+} from './registry/service.js'
+export {
+  DEPLOYABLE_FRAMEWORKS,
+  FRAMEWORKS,
+  modelVersionDir,
+  modelsDir,
+  type Deployment,
+  type ModelVersion,
+  type ReplicaRecord,
+  type TensorSpec,
+} from './registry/types.js'
+export { planDeployment, type PlanStep, type ServingNode } from './deploy/plan.js'
+export { ServingAgent, type ModelFiles, type ReplicaReport, type ServingAgentInit } from './deploy/agent.js'
+export { chooseReplicas, isRetryElsewhere, type RouteChoice } from './deploy/router.js'

@@ -32,6 +32,7 @@ import { namespaceAndBlockModules, namespaceModule, type Namespace } from '../..
 import { projectsModule, type ProjectStore } from '../../projects/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
 import { jobsModule } from '../../scheduler/index.js'
+import { servingModule as servingMetaModule } from '../../serving/index.js'
 import { hopsd } from '../../proto/cluster.js'
 import {
   BootstrapCoordinator,
@@ -115,6 +116,7 @@ export function metadataModule(): NodeModule<'metadata'> {
           clusterModule(),
           authModule(),
           jobsModule(),
+          servingMetaModule(),
         ],
         // The group below runs with the default maxBatchBytes: settings must fit it.
         commandBytesMax: defaultRaftGroupConfig.maxBatchBytes,

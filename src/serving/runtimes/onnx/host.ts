@@ -8,6 +8,7 @@
  * native library (in the single binary it is written out from the binary by the first host).
  */
 import { existsSync, fstatSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { Socket } from 'node:net'
 import { ONNX_TYPE, datatypeOfOnnxType, type TensorData } from '../../protocol/datatypes.js'
 import type { MetadataTensor } from '../../protocol/types.js'
@@ -55,6 +56,10 @@ export async function runOnnxHost(given: HostChannel | undefined = processChanne
     }
     try {
       ort = await import('onnxruntime-node')
+      // Run from the sources under tsx, the import's namespace can come back empty (tsx's ESM view of
+      // this CommonJS package, seen when the host runs outside vitest: the daemon's replicas). require
+      // gives the package's exports; the single binary's bundled import never takes this path.
+      if (ort.InferenceSession === undefined) ort = createRequire(import.meta.url)('onnxruntime-node') as Ort
       session = await ort.InferenceSession.create(msg.modelPath, {
         intraOpNumThreads: msg.threads,
         interOpNumThreads: 1,

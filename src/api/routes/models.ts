@@ -1,0 +1,242 @@
+/**
+ * The model registry and deployments (src/serving), for the verified caller:
+ * - `POST   /api/v1/models`                               {project, name, version, framework, path?, inputs?,
+ *                                                          outputs?, metrics?, description?, trainingDataset?,
+ *                                                          program?, jobId?, modelFile?, command?} → 201
+ * - `GET    /api/v1/models?project=P[&name=N]`             the project's model versions
+ * - `GET    /api/v1/models?dataset=/path`                  lineage the other way: models trained from it
+ * - `GET    /api/v1/models/:project/:name/:version`        one version, with its lineage and deployments
+ * - `DELETE /api/v1/models/:project/:name/:version[?keepFiles=true]`
+ * - `POST   /api/v1/deployments`                          {name, project, model, version, replicas {min, max},
+ *                                                          cpus, memoryMiB} → 201
+ * - `GET    /api/v1/deployments[?project=P]`, `GET /api/v1/deployments/:name`  replicas, nodes, zones, state
+ * - `PATCH  /api/v1/deployments/:name`                     {version?, replicas?}: a rolling update
+ * - `DELETE /api/v1/deployments/:name`                     stops its replicas
+ * Bodies are validated by the registry itself (no coercion, unknown fields refused): the route's schema
+ * only says "an object". Who may: members of the project (src/serving/registry/service.ts).
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { RegistryService } from '../../serving/index.js'
+import { callerOf } from '../auth-hook.js'
+import { errorBodySchema } from '../error-mapper.js'
+import type { ApiRoutes } from '../server.js'
+
+export interface ModelsRoutesDeps {
+  /** The registry (throws UNAVAILABLE on a node without a metadata replica). */
+  readonly registry: () => RegistryService
+}
+
+const anyObject = { type: 'object', additionalProperties: true } as const
+const errors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  404: errorBodySchema,
+  409: errorBodySchema,
+  503: errorBodySchema,
+}
+const versionParams = {
+  type: 'object',
+  required: ['project', 'name', 'version'],
+  properties: {
+    project: { type: 'string', maxLength: 128 },
+    name: { type: 'string', maxLength: 128 },
+    version: { type: 'string', maxLength: 64 },
+  },
+} as const
+const nameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 128 } },
+} as const
+
+/** Aborts when the client goes away before the answer was sent (a POST's request closes once read). */
+function signalOf(reply: FastifyReply): AbortSignal {
+  const abort = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableEnded) abort.abort()
+  })
+  return abort.signal
+}
+
+export function modelsRoutes(deps: ModelsRoutesDeps): ApiRoutes {
+  return {
+    name: 'models',
+    register(app: FastifyInstance) {
+      app.post(
+        '/api/v1/models',
+        {
+          schema: {
+            summary:
+              'Register a model version: its directory /Projects/<project>/Models/<name>/<version> is already in the file system',
+            tags: ['models'],
+            body: { type: 'object', description: 'validated by the registry (unknown fields refused)' },
+            response: { 201: anyObject, ...errors },
+          },
+        },
+        async (req, reply) => {
+          const m = await deps
+            .registry()
+            .registerModel(callerOf(req), req.body, { signal: signalOf(reply), credential: req.credentials })
+          return reply.status(201).send(m)
+        },
+      )
+
+      app.get(
+        '/api/v1/models',
+        {
+          schema: {
+            summary: "A project's model versions, or (dataset=) the models trained from a dataset",
+            tags: ['models'],
+            querystring: {
+              type: 'object',
+              properties: {
+                project: { type: 'string', maxLength: 128 },
+                name: { type: 'string', maxLength: 128 },
+                dataset: { type: 'string', maxLength: 4096 },
+              },
+            },
+            response: {
+              200: { type: 'object', properties: { models: { type: 'array', items: anyObject } } },
+              ...errors,
+            },
+          },
+        },
+        async (req) => {
+          const q = req.query as { project?: string; name?: string; dataset?: string }
+          return { models: await deps.registry().listModels(callerOf(req), q) }
+        },
+      )
+
+      app.get(
+        '/api/v1/models/:project/:name/:version',
+        {
+          schema: {
+            summary:
+              'One model version: signature, metrics, lineage (dataset, program, job) and the deployments serving it',
+            tags: ['models'],
+            params: versionParams,
+            response: { 200: anyObject, ...errors },
+          },
+        },
+        async (req) => {
+          const p = req.params as { project: string; name: string; version: string }
+          return deps.registry().getModel(callerOf(req), p.project, p.name, p.version)
+        },
+      )
+
+      app.delete(
+        '/api/v1/models/:project/:name/:version',
+        {
+          schema: {
+            summary: 'Forget a model version and delete its directory (keepFiles=true keeps the files)',
+            tags: ['models'],
+            params: versionParams,
+            querystring: { type: 'object', properties: { keepFiles: { type: 'boolean', default: false } } },
+            response: { 200: anyObject, ...errors },
+          },
+        },
+        async (req, reply) => {
+          const p = req.params as { project: string; name: string; version: string }
+          const q = req.query as { keepFiles?: boolean }
+          return deps.registry().deleteModel(callerOf(req), p.project, p.name, p.version, {
+            keepFiles: q.keepFiles,
+            signal: signalOf(reply),
+            credential: req.credentials,
+          })
+        },
+      )
+
+      app.post(
+        '/api/v1/deployments',
+        {
+          schema: {
+            summary:
+              'Deploy a model version: desired state the serving nodes reconcile into replicas across zones',
+            tags: ['models'],
+            body: {
+              type: 'object',
+              description: '{name, project, model, version, replicas {min, max}, cpus, memoryMiB}',
+            },
+            response: { 201: anyObject, ...errors },
+          },
+        },
+        async (req, reply) => {
+          const d = await deps.registry().createDeployment(callerOf(req), req.body, {
+            signal: signalOf(reply),
+            credential: req.credentials,
+          })
+          return reply.status(201).send(d)
+        },
+      )
+
+      app.get(
+        '/api/v1/deployments',
+        {
+          schema: {
+            summary: 'The deployments the caller may see, with their replicas (node, zone, state)',
+            tags: ['models'],
+            querystring: { type: 'object', properties: { project: { type: 'string', maxLength: 128 } } },
+            response: {
+              200: { type: 'object', properties: { deployments: { type: 'array', items: anyObject } } },
+              ...errors,
+            },
+          },
+        },
+        async (req) => {
+          const q = req.query as { project?: string }
+          return { deployments: await deps.registry().listDeployments(callerOf(req), q.project) }
+        },
+      )
+
+      app.get(
+        '/api/v1/deployments/:name',
+        {
+          schema: {
+            summary: 'One deployment: spec, replicas with their nodes, zones and states',
+            tags: ['models'],
+            params: nameParams,
+            response: { 200: anyObject, ...errors },
+          },
+        },
+        async (req) => deps.registry().getDeployment(callerOf(req), (req.params as { name: string }).name),
+      )
+
+      app.patch(
+        '/api/v1/deployments/:name',
+        {
+          schema: {
+            summary:
+              'Move a deployment to another model version (a rolling update) and/or new replica bounds',
+            tags: ['models'],
+            params: nameParams,
+            body: { type: 'object', description: '{version?, replicas? {min, max}}' },
+            response: { 200: anyObject, ...errors },
+          },
+        },
+        async (req, reply) =>
+          deps.registry().updateDeployment(callerOf(req), (req.params as { name: string }).name, req.body, {
+            signal: signalOf(reply),
+            credential: req.credentials,
+          }),
+      )
+
+      app.delete(
+        '/api/v1/deployments/:name',
+        {
+          schema: {
+            summary: 'Delete a deployment: its replicas drain and stop',
+            tags: ['models'],
+            params: nameParams,
+            response: { 200: anyObject, ...errors },
+          },
+        },
+        async (req, reply) =>
+          deps.registry().deleteDeployment(callerOf(req), (req.params as { name: string }).name, {
+            signal: signalOf(reply),
+            credential: req.credentials,
+          }),
+      )
+    },
+  }
+}

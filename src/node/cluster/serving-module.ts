@@ -1,0 +1,286 @@
+/**
+ * The `serving` module: model registry, deployments and inference (src/serving) wired into the daemon.
+ *
+ *  - nodes with a metadata replica: the registry and deployments API (`/api/v1/models`,
+ *    `/api/v1/deployments`), and — while this node leads the Raft group — the deployments' reconcile
+ *    loop: every second, each deployment's placement step (src/serving/deploy/plan.ts) over the live
+ *    nodes with the `serving` role, proposed as one SetDeploymentReplicas;
+ *  - nodes with the `serving` role (and a metadata replica): the agent that runs the replicas placed
+ *    here, copying each model version's files from the file system into `<data-dir>/serving/`, and
+ *    reports their state (ReportReplica);
+ *  - every node with a metadata replica: the Open Inference Protocol routes (`/v2/...`), routing to a
+ *    ready replica — this node's, its zone's, any — over HTTP to the replica's node (keep-alive).
+ *
+ * Replica state is replicated state (a ReportReplica per change of state, not per request): every node
+ * with a replica of the metadata routes from its own copy, the leader's placement reads the same rows,
+ * and `GET /api/v1/deployments/:name` shows it. Changes of state are rare (start, ready, crash), so the
+ * Raft cost is small; load (in-flight requests) is not reported through Raft.
+ *
+ * Autoscaling: the agents report each replica's requests in flight (when changed, at most every 2 s:
+ * src/serving/deploy/agent.ts) and the placement step scales between min and max on them (plan.ts).
+ *
+ * Not yet: a node without a metadata replica runs no replicas and answers no /v2 routes (its routes would
+ * need the deployments from a metadata node); request logging.
+ */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { join } from 'node:path'
+import { clusterPrincipal, commandIdentity } from '../../auth/index.js'
+import { inferenceRoutes, modelsRoutes, type ApiRoutes, type ForwardedAnswer } from '../../api/index.js'
+import { HopsError } from '../../errors.js'
+import { encodeCommand, type MetaResult } from '../../meta/index.js'
+import type { ProjectStore } from '../../projects/index.js'
+import { Periodic } from '../../lib/index.js'
+import {
+  RegistryService,
+  ServingAgent,
+  planDeployment,
+  registryErrorOf,
+  type ModelFiles,
+  type ServingModule,
+} from '../../serving/index.js'
+import { VERSION } from '../../version.js'
+import { requireService, type NodeModule } from '../module.js'
+import { parseHostPort } from '../p2p/index.js'
+
+export interface ServingNode {
+  /** The registry; undefined on a node without a metadata replica. */
+  readonly registry?: RegistryService
+  /** The agent running this node's replicas (serving role). */
+  readonly agent?: ServingAgent
+}
+
+const RECONCILE_INTERVAL_MS = 1_000
+/** The autoscaler's aim: requests in flight per ready replica (each replica runs 2 calls of up to 32 rows). */
+const INFLIGHT_PER_REPLICA_TARGET = 8
+/** The autoscaler scales down one replica at a time, this long after the last change. */
+const SCALE_DOWN_DELAY_MS = 30_000
+const FORWARD_TIMEOUT_MS = 30_000
+/** Bytes of a forwarded answer at most (inference answers are bounded by the replicas too). */
+const FORWARD_ANSWER_BYTES_MAX = 64 << 20
+
+export function servingModule(): NodeModule<'serving'> {
+  return {
+    name: 'serving',
+    create(components) {
+      const { config, identity } = components
+      const logger = components.logger.child({ area: 'serving' })
+      const self = identity.id
+      const membership = requireService(components, 'membership')
+      const local = components.services.metadata
+      const fs = components.services.fs
+      if (local === undefined || fs === undefined) {
+        if (config.roles.includes('serving'))
+          logger.warn(
+            'serving: this node holds no metadata replica; it runs no replicas yet (add the metadata role)',
+          )
+        return {}
+      }
+      const sm = local.stateMachine
+      const serving = (): ServingModule => sm.module<ServingModule>('serving')
+      const registry = new RegistryService({
+        group: {
+          propose: (c, o) => local.group.propose(c, o),
+          readBarrier: (o) => local.group.readBarrier(o),
+        },
+        serving,
+        fs,
+        projects: () => sm.module<ProjectStore>('projects'),
+        nodeId: self,
+      })
+      const asCluster = async (
+        cmd: Parameters<typeof encodeCommand>[0],
+        signal?: AbortSignal,
+      ): Promise<unknown> => {
+        const principal = clusterPrincipal(sm.settings().superuser)
+        const bytes = encodeCommand({ ...cmd, ...commandIdentity(principal, self), nowMs: Date.now() })
+        const result = (await local.group.propose(bytes, { signal })) as MetaResult
+        if (result.ok) return result.value
+        throw registryErrorOf(result.code, result.message)
+      }
+      const servingNodes = () =>
+        membership
+          .view()
+          .filter(
+            (n) =>
+              n.roles.includes('serving') && (n.self || n.liveness === 'alive' || n.liveness === 'suspect'),
+          )
+          .map((n) => ({ id: n.id, zone: n.zone }))
+
+      const reconcile = new Periodic({
+        intervalMs: RECONCILE_INTERVAL_MS,
+        tick: async (signal) => {
+          const st = local.group.status()
+          if (st.role !== 'leader' || st.leaderId !== self) return
+          // No read barrier: the leader's replica is at most a batch behind its commits, and a step
+          // planned on an older generation is refused by apply (the next tick plans again).
+          const deployments = serving().listDeployments()
+          if (deployments.length === 0) return
+          const nodes = servingNodes()
+          for (const d of deployments) {
+            const step = planDeployment(d, nodes, {
+              nowMs: Date.now(),
+              inflightPerReplicaTarget: INFLIGHT_PER_REPLICA_TARGET,
+              scaleDownDelayMs: SCALE_DOWN_DELAY_MS,
+            })
+            if (step === undefined) continue
+            logger.info({ deployment: d.name, why: step.why }, 'serving: placement step')
+            try {
+              await asCluster(
+                {
+                  setDeploymentReplicas: {
+                    name: d.name,
+                    generation: d.generation,
+                    add: step.add,
+                    remove: step.remove,
+                    replicasWanted: step.replicasWanted ?? 0,
+                    reason: step.scaleReason ?? '',
+                  },
+                },
+                signal,
+              )
+            } catch (err) {
+              logger.warn(
+                { deployment: d.name, err: (err as Error).message },
+                'serving: placement step refused',
+              )
+            }
+          }
+        },
+        onError: (err) => logger.warn({ err: (err as Error).message }, 'serving: reconcile failed'),
+      })
+
+      const blocks = components.services.blockmanager
+      const files: ModelFiles = {
+        async list(dir, signal) {
+          const su = clusterPrincipal(sm.settings().superuser)
+          const out: string[] = []
+          const walk = async (rel: string): Promise<void> => {
+            let after: string | undefined
+            for (;;) {
+              const page = await fs.list(su, rel === '' ? dir : `${dir}/${rel}`, {
+                signal,
+                startAfter: after,
+              })
+              for (const e of page.entries) {
+                const p = rel === '' ? e.name : `${rel}/${e.name}`
+                if (e.type === 'DIRECTORY') await walk(p)
+                else out.push(p)
+              }
+              if (page.remaining <= 0 || page.entries.length === 0) return
+              after = page.entries[page.entries.length - 1]!.name
+            }
+          }
+          await walk('')
+          return out
+        },
+        async *read(path, signal) {
+          const su = clusterPrincipal(sm.settings().superuser)
+          const st = await fs.stat(su, path, { signal })
+          if (st.inlined || st.length === 0 || blocks === undefined) {
+            yield await fs.read(su, path, { signal })
+            return
+          }
+          const opened = await blocks.open(su, path, 0, -1, signal)
+          if (opened === undefined) yield await fs.read(su, path, { signal })
+          else yield* opened.stream
+        },
+      }
+      const agent = config.roles.includes('serving')
+        ? new ServingAgent({
+            self,
+            root: join(config.dataDir, 'serving'),
+            deployments: () => serving().listDeployments(),
+            model: (p, n, v) => serving().model(p, n, v),
+            files,
+            report: async (r) => {
+              await asCluster({ reportReplica: { ...r, node: self } })
+            },
+            logger,
+          })
+        : undefined
+      const stopListening: (() => void)[] = []
+
+      const tls = config.tls ? components.services.tls : undefined
+      const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 })
+      const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 })
+      const forward = (
+        node: string,
+        req: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: Buffer },
+        signal: AbortSignal,
+      ): Promise<ForwardedAnswer> => {
+        const target = membership.view().find((n) => n.id === node)
+        if (target === undefined || target.httpAddr === '')
+          return Promise.reject(new HopsError('UNAVAILABLE', `node ${node} is not known`))
+        const { host, port } = parseHostPort(target.httpAddr)
+        return new Promise((resolve, reject) => {
+          const headers: Record<string, string | number> = { ...req.headers }
+          if (req.body !== undefined) headers['content-length'] = req.body.length
+          const options = {
+            host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host,
+            port,
+            method: req.method,
+            path: req.path,
+            headers,
+            signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARD_TIMEOUT_MS)]),
+          }
+          const onResponse = (res: import('node:http').IncomingMessage) => {
+            const chunks: Buffer[] = []
+            let bytes = 0
+            res.on('data', (c: Buffer) => {
+              bytes += c.length
+              if (bytes > FORWARD_ANSWER_BYTES_MAX) res.destroy(new Error('answer too large'))
+              else chunks.push(c)
+            })
+            res.on('end', () => resolve({ status: res.statusCode ?? 502, body: Buffer.concat(chunks) }))
+            res.on('error', reject)
+          }
+          const upstream =
+            tls === undefined
+              ? httpRequest({ ...options, agent: httpAgent }, onResponse)
+              : httpsRequest({ ...options, agent: httpsAgent, ca: tls.clusterCaPem() }, onResponse)
+          upstream.on('error', reject)
+          upstream.end(req.body)
+        })
+      }
+
+      const routes: ApiRoutes = {
+        name: 'serving',
+        async register(app) {
+          await app.register(async (scope) => modelsRoutes({ registry: () => registry }).register(scope))
+          await app.register(async (scope) =>
+            inferenceRoutes({
+              registry: () => registry,
+              deployment: (name) => serving().deployment(name),
+              here: { node: self, zone: config.zone },
+              local: (id) => agent?.local(id),
+              forward,
+              ready: () => local.bootstrapState().phase === 'member' && local.group.status().leaderId !== '',
+              serverVersion: VERSION,
+            }).register(scope),
+          )
+        },
+      }
+      return {
+        api: { registry, agent },
+        routes,
+        service: {
+          async start() {
+            if (agent !== undefined) {
+              stopListening.push(serving().onDeploymentChange(() => agent.sync()))
+              agent.start()
+            }
+            reconcile.start()
+          },
+          async stop() {
+            await reconcile.stop()
+            for (const off of stopListening.splice(0)) off()
+            await agent?.stop()
+            httpAgent.destroy()
+            httpsAgent.destroy()
+          },
+        },
+      }
+    },
+  }
+}

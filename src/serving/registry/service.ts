@@ -1,0 +1,482 @@
+/**
+ * The model registry and deployments as the API uses them: validate, authorize, propose, read.
+ *
+ * **Who may:** the members of the model's (the deployment's) project, Data Owners and Data Scientists
+ * alike, acting as their project-user principal in that project (src/projects): a caller acting in the
+ * project (a project key, `X-Hopsd-Project`) must be a member of it; a caller acting in no project with
+ * its own credential acts in the project the request names (the body's, the path's, the deployment's)
+ * when it is a member of it — a convenience for `hopsd model`/`hopsd deploy` and inference clients,
+ * with the same rights as the header would give; an admin acting in no project may do everything (the
+ * HDFS superuser); a caller acting in another project may do nothing here. Membership is read from the
+ * projects tables after a read barrier on every call, with no cache, so a member removed is refused by
+ * its next request on every node. The file system still decides about the files, for that principal:
+ * a registered version's directory (and ONNX file) must exist and be readable, and so must the version a
+ * deployment serves. The check runs before the command is proposed (check, then act, as an HDFS client's
+ * permission is checked at the NameNode before the edit is logged); apply checks only what must hold
+ * for anyone.
+ */
+import { commandIdentity, type Credentials, type Principal } from '../../auth/index.js'
+import {
+  CommandRejected,
+  encodeCommand,
+  type ConsensusGroup,
+  type MetaResult,
+  metaProto,
+} from '../../meta/index.js'
+import type { FsService } from '../../fs/index.js'
+import type { ProjectStore } from '../../projects/index.js'
+import { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode } from '../errors.js'
+import type { ServingModule } from './module.js'
+import {
+  modelVersionDir,
+  type Deployment,
+  type ModelVersion,
+  type ReplicaRecord,
+  type TensorSpec,
+} from './types.js'
+
+import pb = metaProto.meta
+
+const READ = 4
+const EXECUTE = 1
+
+export interface RegistryServiceInit {
+  readonly group: ConsensusGroup
+  readonly serving: () => ServingModule
+  readonly fs: FsService
+  /** The projects tables of this metadata replica (membership is read there, after a read barrier). */
+  readonly projects: () => ProjectStore
+  /** The node's id (commands name the node that authenticated their principal). */
+  readonly nodeId: string
+  readonly now?: () => number
+}
+
+export interface CallOpts {
+  readonly signal?: AbortSignal
+  readonly credential?: Credentials
+}
+
+/** A model version as the API shows it: its record, and what it feeds (deployments). */
+export interface ModelView extends ModelVersion {
+  readonly deployments: string[]
+}
+
+/** A deployment as the API shows it, with its replicas' summary. */
+export interface DeploymentView extends Omit<Deployment, 'replicas'> {
+  readonly replicas: {
+    readonly min: number
+    readonly max: number
+    readonly wanted: number
+    readonly ready: number
+  }
+  readonly instances: ReplicaRecord[]
+  readonly state: 'ready' | 'progressing' | 'unavailable'
+}
+
+export class RegistryService {
+  constructor(private readonly init: RegistryServiceInit) {}
+
+  // ---- models
+
+  /** Registers a model version whose directory is already in the file system. */
+  async registerModel(caller: Principal, body: unknown, opts: CallOpts = {}): Promise<ModelView> {
+    const m = parseRegistration(body)
+    const who = await this.mayWrite(caller, m.project, opts)
+    const dir = modelVersionDir(m.project, m.name, m.version)
+    const st = await this.fsOr404(() => this.init.fs.stat(who, dir, { signal: opts.signal }), `${dir}`)
+    if (st.type !== 'DIRECTORY') throw new RegistryError('MODEL_SPEC_INVALID', `${dir} is not a directory`)
+    await this.mayReadFiles(who, dir, opts)
+    if (m.framework === 'onnx') {
+      const file = `${dir}/${m.modelFile || 'model.onnx'}`
+      const f = await this.fsOr404(() => this.init.fs.stat(who, file, { signal: opts.signal }), file)
+      if (f.type !== 'FILE') throw new RegistryError('MODEL_SPEC_INVALID', `${file} is not a file`)
+    }
+    const value = (await this.propose(who, { registerModel: { model: { ...m } } }, opts)) as ModelVersion
+    return { ...value, deployments: [] }
+  }
+
+  async listModels(
+    caller: Principal,
+    q: { project?: string; name?: string; dataset?: string },
+    opts: CallOpts = {},
+  ): Promise<ModelView[]> {
+    await this.init.group.readBarrier({ signal: opts.signal })
+    const serving = this.init.serving()
+    let models: ModelVersion[]
+    if (q.dataset !== undefined) {
+      // Lineage the other way: the models trained from this dataset, in the projects the caller may read.
+      models = serving
+        .modelsFromDataset(q.dataset)
+        .filter((m) => q.project === undefined || m.project === q.project)
+      const allowed = new Map<string, boolean>()
+      const out: ModelVersion[] = []
+      for (const m of models) {
+        if (!allowed.has(m.project)) allowed.set(m.project, this.sees(caller, m.project))
+        if (allowed.get(m.project)) out.push(m)
+      }
+      models = out
+    } else {
+      if (q.project === undefined)
+        throw new RegistryError('MODEL_SPEC_INVALID', 'name a project (or a dataset)')
+      await this.mayRead(caller, q.project, opts)
+      models = serving.listModels(q.project, q.name)
+    }
+    return models.map((m) => this.view(m))
+  }
+
+  async getModel(
+    caller: Principal,
+    project: string,
+    name: string,
+    version: string,
+    opts: CallOpts = {},
+  ): Promise<ModelView> {
+    await this.mayRead(caller, project, opts)
+    const m = this.init.serving().model(project, name, version)
+    if (m === undefined)
+      throw new RegistryError('MODEL_NOT_FOUND', `no version ${version} of model ${name} in ${project}`)
+    return this.view(m)
+  }
+
+  /** Forgets a model version, then deletes its directory (unless keepFiles). */
+  async deleteModel(
+    caller: Principal,
+    project: string,
+    name: string,
+    version: string,
+    opts: CallOpts & { keepFiles?: boolean } = {},
+  ): Promise<{ project: string; name: string; version: string; filesDeleted: boolean }> {
+    const who = await this.mayWrite(caller, project, opts)
+    await this.propose(who, { deleteModel: { project, name, version } }, opts)
+    let filesDeleted = false
+    // Metadata first: a failure below leaves files without a registration (register them again, or
+    // delete the directory), never a registration without its files.
+    if (opts.keepFiles !== true)
+      filesDeleted = await this.init.fs.delete(who, modelVersionDir(project, name, version), {
+        recursive: true,
+        signal: opts.signal,
+      })
+    return { project, name, version, filesDeleted }
+  }
+
+  // ---- deployments
+
+  async createDeployment(caller: Principal, body: unknown, opts: CallOpts = {}): Promise<DeploymentView> {
+    const c = parseDeployment(body)
+    const who = await this.mayWrite(caller, c.project ?? '', opts)
+    // The files it will serve must be there and readable by the principal (a registered version whose
+    // directory was removed by hand is not deployed; apply checks the registration itself).
+    const served = this.init.serving().model(c.project ?? '', c.model ?? '', c.version ?? '')
+    if (served !== undefined) await this.mayReadFiles(who, served.path, opts)
+    const d = (await this.propose(who, { createDeployment: c }, opts)) as Deployment
+    return deploymentView(d)
+  }
+
+  async listDeployments(
+    caller: Principal,
+    project: string | undefined,
+    opts: CallOpts = {},
+  ): Promise<DeploymentView[]> {
+    await this.init.group.readBarrier({ signal: opts.signal })
+    const allowed = new Map<string, boolean>()
+    const out: DeploymentView[] = []
+    for (const d of this.init.serving().listDeployments(project)) {
+      if (!allowed.has(d.project)) allowed.set(d.project, this.sees(caller, d.project))
+      if (allowed.get(d.project)) out.push(deploymentView(d))
+    }
+    return out
+  }
+
+  async getDeployment(caller: Principal, name: string, opts: CallOpts = {}): Promise<DeploymentView> {
+    await this.init.group.readBarrier({ signal: opts.signal })
+    const d = this.mustGetDeployment(name)
+    await this.mayRead(caller, d.project, opts)
+    return deploymentView(this.mustGetDeployment(name))
+  }
+
+  /** Moves a deployment to another version (rolled out by the reconcile loop) and/or new bounds. */
+  async updateDeployment(
+    caller: Principal,
+    name: string,
+    body: unknown,
+    opts: CallOpts = {},
+  ): Promise<DeploymentView> {
+    const u = parseUpdate(body)
+    await this.init.group.readBarrier({ signal: opts.signal })
+    const d = this.mustGetDeployment(name)
+    const who = await this.mayWrite(caller, d.project, opts)
+    const served = u.version === '' ? undefined : this.init.serving().model(d.project, d.model, u.version)
+    if (served !== undefined) await this.mayReadFiles(who, served.path, opts)
+    const next = (await this.propose(who, { updateDeployment: { name, ...u } }, opts)) as Deployment
+    return deploymentView(next)
+  }
+
+  async deleteDeployment(caller: Principal, name: string, opts: CallOpts = {}): Promise<{ name: string }> {
+    await this.init.group.readBarrier({ signal: opts.signal })
+    const d = this.mustGetDeployment(name)
+    const who = await this.mayWrite(caller, d.project, opts)
+    return (await this.propose(who, { deleteDeployment: { name } }, opts)) as { name: string }
+  }
+
+  // ---- access (see the file's comment)
+
+  /**
+   * The principal the caller acts as in `project`'s models, after a read barrier; MODEL_ACCESS_DENIED
+   * unless it may see them (and infer). Every call reads the projects tables: nothing is cached.
+   */
+  async mayRead(caller: Principal, project: string, opts: CallOpts = {}): Promise<Principal> {
+    return this.access(caller, project, 'see', opts)
+  }
+
+  /** Whether the caller may see `project`'s models, from this replica as it is (after a barrier). */
+  private sees(caller: Principal, project: string): boolean {
+    try {
+      this.decide(caller, project, 'see')
+      return true
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'MODEL_ACCESS_DENIED') return false
+      throw err
+    }
+  }
+
+  /** The same for changes: Data Owners and Data Scientists may register, delete, deploy and update. */
+  private async mayWrite(caller: Principal, project: string, opts: CallOpts): Promise<Principal> {
+    return this.access(caller, project, 'change', opts)
+  }
+
+  private async access(caller: Principal, project: string, what: string, opts: CallOpts): Promise<Principal> {
+    await this.init.group.readBarrier({ signal: opts.signal })
+    return this.decide(caller, project, what)
+  }
+
+  private decide(caller: Principal, project: string, what: string): Principal {
+    const acting = caller.project ?? ''
+    const deny = (why: string): never => {
+      throw new RegistryError(
+        'MODEL_ACCESS_DENIED',
+        `${caller.user} may not ${what} the models of project ${project}: ${why}`,
+      )
+    }
+    if (acting !== '' && acting !== project) return deny(`the request acts in project ${acting}`)
+    const projects = this.init.projects()
+    if (projects.project(project) !== undefined && projects.member(project, caller.user) !== undefined)
+      return acting === project ? caller : { ...caller, project }
+    if (acting === '' && caller.superuser) return caller
+    return deny(
+      projects.project(project) === undefined
+        ? 'no such project'
+        : `${caller.user} is not a member of project ${project}`,
+    )
+  }
+
+  /** The model's files must exist and be readable (and listable) by the principal. */
+  private async mayReadFiles(who: Principal, dir: string, opts: CallOpts): Promise<void> {
+    await this.fsOr404(() => this.init.fs.checkAccess(who, dir, READ | EXECUTE, { signal: opts.signal }), dir)
+  }
+
+  // ---- helpers
+
+  private view(m: ModelVersion): ModelView {
+    return { ...m, deployments: this.init.serving().deploymentsOf(m.project, m.name, m.version) }
+  }
+
+  private mustGetDeployment(name: string): Deployment {
+    const d = this.init.serving().deployment(name)
+    if (d === undefined)
+      throw new RegistryError('DEPLOYMENT_NOT_FOUND', `no deployment ${JSON.stringify(name)}`)
+    return d
+  }
+
+  private async fsOr404<T>(op: () => Promise<T>, path: string): Promise<T> {
+    try {
+      return await op()
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'FILE_NOT_FOUND')
+        throw new RegistryError(
+          'MODEL_SPEC_INVALID',
+          `${path} does not exist in the file system: upload the model's files first`,
+        )
+      if (code === 'ACCESS_DENIED')
+        throw new RegistryError('MODEL_ACCESS_DENIED', `${path}: ${(err as Error).message}`)
+      throw err
+    }
+  }
+
+  private async propose(
+    caller: Principal,
+    cmd: Omit<pb.Command.$Properties, 'nowMs' | 'user' | 'groups'>,
+    opts: CallOpts,
+  ): Promise<unknown> {
+    const bytes = encodeCommand({
+      ...cmd,
+      ...commandIdentity(caller, this.init.nodeId),
+      nowMs: (this.init.now ?? Date.now)(),
+    })
+    const result = (await this.init.group.propose(bytes, { signal: opts.signal })) as MetaResult
+    if (result.ok) return result.value
+    throw registryErrorOf(result.code, result.message)
+  }
+}
+
+/** The typed error of a refused command. */
+export function registryErrorOf(code: string, message: string): Error {
+  if (Object.hasOwn(REGISTRY_ERRORS, code)) return new RegistryError(code as RegistryErrorCode, message)
+  return new CommandRejected(code, message)
+}
+
+export function deploymentView(d: Deployment): DeploymentView {
+  const { replicas, ...rest } = d
+  const ready = replicas.filter((r) => r.state === 'ready' && r.version === d.version).length
+  return {
+    ...rest,
+    replicas: { min: d.replicasMin, max: d.replicasMax, wanted: d.replicasWanted, ready },
+    instances: replicas.map((r) => ({ ...r })),
+    state:
+      ready >= d.replicasWanted
+        ? 'ready'
+        : replicas.some((r) => r.state === 'ready')
+          ? 'progressing'
+          : 'unavailable',
+  }
+}
+
+// ---- body validation (unknown fields refused, no coercion: the route's schema only says "an object")
+
+type Obj = Record<string, unknown>
+
+function obj(v: unknown, what: string, code: RegistryErrorCode): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new RegistryError(code, `${what} must be an object`)
+  return v as Obj
+}
+
+function only(o: Obj, allowed: readonly string[], code: RegistryErrorCode): void {
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k)) throw new RegistryError(code, `unknown field ${JSON.stringify(k)}`)
+}
+
+function str(o: Obj, k: string, code: RegistryErrorCode, required = false): string {
+  const v = o[k]
+  if (v === undefined && !required) return ''
+  if (typeof v !== 'string') throw new RegistryError(code, `${k} must be a string`)
+  return v
+}
+
+function int(o: Obj, k: string, code: RegistryErrorCode, dflt: number): number {
+  const v = o[k]
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    throw new RegistryError(code, `${k} must be an integer`)
+  return v
+}
+
+const REG_FIELDS = [
+  'project',
+  'name',
+  'version',
+  'path',
+  'framework',
+  'inputs',
+  'outputs',
+  'metrics',
+  'description',
+  'trainingDataset',
+  'program',
+  'jobId',
+  'modelFile',
+  'command',
+] as const
+
+export function parseRegistration(body: unknown): ModelVersion {
+  const C = 'MODEL_SPEC_INVALID'
+  const o = obj(body, 'the registration', C)
+  only(o, REG_FIELDS, C)
+  const project = str(o, 'project', C, true)
+  const name = str(o, 'name', C, true)
+  const version = typeof o['version'] === 'number' ? String(o['version']) : str(o, 'version', C, true)
+  const tensors = (k: string): TensorSpec[] => {
+    const v = o[k]
+    if (v === undefined) return []
+    if (!Array.isArray(v)) throw new RegistryError(C, `${k} must be a list of {name, datatype, shape}`)
+    return v.map((t) => {
+      const x = obj(t, `an entry of ${k}`, C)
+      only(x, ['name', 'datatype', 'shape'], C)
+      const shape = x['shape']
+      if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number'))
+        throw new RegistryError(C, `${k}: shape must be a list of integers (-1: variable)`)
+      return {
+        name: str(x, 'name', C, true),
+        datatype: str(x, 'datatype', C, true),
+        shape: shape as number[],
+      }
+    })
+  }
+  const metricsRaw = o['metrics'] === undefined ? {} : obj(o['metrics'], 'metrics', C)
+  const metrics = Object.entries(metricsRaw).map(([k, v]) => {
+    if (typeof v !== 'number') throw new RegistryError(C, `metric ${k} must be a number`)
+    return { name: k, value: v }
+  })
+  const command = o['command']
+  if (command !== undefined && (!Array.isArray(command) || command.some((a) => typeof a !== 'string')))
+    throw new RegistryError(C, 'command must be a list of strings')
+  const dir = modelVersionDir(project, name, version)
+  return {
+    project,
+    name,
+    version,
+    path: str(o, 'path', C) || dir,
+    framework: str(o, 'framework', C, true),
+    inputs: tensors('inputs'),
+    outputs: tensors('outputs'),
+    metrics,
+    description: str(o, 'description', C),
+    trainingDataset: str(o, 'trainingDataset', C),
+    program: str(o, 'program', C),
+    jobId: int(o, 'jobId', C, 0),
+    creator: '',
+    createdMs: 0,
+    modelFile: str(o, 'modelFile', C),
+    command: (command as string[] | undefined) ?? [],
+  }
+}
+
+function parseReplicas(o: Obj, C: RegistryErrorCode): { min: number; max: number } | undefined {
+  if (o['replicas'] === undefined) return undefined
+  const r = obj(o['replicas'], 'replicas', C)
+  only(r, ['min', 'max'], C)
+  const min = int(r, 'min', C, 1)
+  return { min, max: int(r, 'max', C, min) }
+}
+
+export function parseDeployment(body: unknown): pb.ICreateDeployment {
+  const C = 'DEPLOYMENT_SPEC_INVALID'
+  const o = obj(body, 'the deployment', C)
+  only(o, ['name', 'project', 'model', 'version', 'replicas', 'cpus', 'memoryMiB'], C)
+  const replicas = parseReplicas(o, C) ?? { min: 1, max: 1 }
+  const cpus = o['cpus'] ?? 0
+  if (typeof cpus !== 'number') throw new RegistryError(C, 'cpus must be a number')
+  return {
+    name: str(o, 'name', C, true),
+    project: str(o, 'project', C, true),
+    model: str(o, 'model', C, true),
+    version: typeof o['version'] === 'number' ? String(o['version']) : str(o, 'version', C, true),
+    replicasMin: replicas.min,
+    replicasMax: replicas.max,
+    cpus,
+    memoryMiB: int(o, 'memoryMiB', C, 0),
+  }
+}
+
+export function parseUpdate(body: unknown): { version: string; replicasMin: number; replicasMax: number } {
+  const C = 'DEPLOYMENT_SPEC_INVALID'
+  const o = obj(body, 'the update', C)
+  only(o, ['version', 'replicas'], C)
+  const replicas = parseReplicas(o, C)
+  const version = typeof o['version'] === 'number' ? String(o['version']) : str(o, 'version', C)
+  if (version === '' && replicas === undefined)
+    throw new RegistryError(C, 'give a version and/or replicas {min, max}')
+  if (replicas !== undefined && (replicas.min < 1 || replicas.max < 1))
+    throw new RegistryError(C, 'replicas.min and max must be at least 1')
+  return { version, replicasMin: replicas?.min ?? 0, replicasMax: replicas?.max ?? 0 }
+}

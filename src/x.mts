@@ -1,0 +1,2 @@
+const m: any = await import('onnxruntime-node')
+console.log(Object.keys(m).length, typeof m.InferenceSession)

@@ -1,0 +1,338 @@
+// The `serving` meta module (model versions, deployments, placement steps, reports) applied through a
+// local group, the placement step (plan.ts) and the router's choice (router.ts): pure parts, no cluster.
+import { describe, expect, it } from 'vitest'
+import {
+  createLocalGroup,
+  createMetaStateMachine,
+  encodeCommand,
+  metaProto,
+  type MetaResult,
+} from '../../src/meta/index.js'
+import {
+  chooseReplicas,
+  planDeployment,
+  servingModule,
+  type Deployment,
+  type ReplicaRecord,
+  type ServingModule,
+} from '../../src/serving/index.js'
+
+type Cmd = Omit<metaProto.meta.Command.$Properties, 'nowMs' | 'user' | 'groups'>
+
+function setup() {
+  const sm = createMetaStateMachine({ modules: [servingModule()] })
+  const group = createLocalGroup(sm)
+  let now = 1_000
+  const run = async (cmd: Cmd, user = 'alice', groups: string[] = []): Promise<MetaResult> =>
+    (await group.propose(encodeCommand({ ...cmd, nowMs: now++, user, groups }))) as MetaResult
+  const serving = () => sm.module<ServingModule>('serving')
+  return { run, serving, node: (cmd: Cmd) => run(cmd, 'hopsd') }
+}
+
+const model = (version: string, extra: Record<string, unknown> = {}) => ({
+  registerModel: {
+    model: {
+      project: 'demo',
+      name: 'lin',
+      version,
+      path: `/Projects/demo/Models/lin/${version}`,
+      framework: 'onnx',
+      ...extra,
+    },
+  },
+})
+
+function code(r: MetaResult): string | undefined {
+  return r.ok ? undefined : r.code
+}
+
+describe('the serving meta module', () => {
+  it('registers versions with creator and time; refuses duplicates, bad names and foreign paths', async () => {
+    const { run, serving } = setup()
+    const r = await run(model('1', { trainingDataset: '/Projects/demo/Datasets/points' }))
+    expect(r.ok).toBe(true)
+    expect(serving().model('demo', 'lin', '1')).toMatchObject({ creator: 'alice', createdMs: 1_000 })
+    expect(code(await run(model('1')))).toBe('MODEL_EXISTS')
+    expect(code(await run(model('..')))).toBe('MODEL_SPEC_INVALID')
+    expect(code(await run(model('2', { path: '/Projects/other/Models/lin/2' })))).toBe('MODEL_SPEC_INVALID')
+    expect(code(await run(model('2', { framework: 'caffe' })))).toBe('MODEL_SPEC_INVALID')
+    expect(code(await run(model('2', { framework: 'subprocess' })))).toBe('MODEL_SPEC_INVALID') // no command
+    expect(
+      code(await run(model('2', { inputs: [{ name: 'x', datatype: 'FLOAT32', shape: [-1, 3] }] }))),
+    ).toBe('MODEL_SPEC_INVALID')
+    expect(
+      serving()
+        .listModels('demo')
+        .map((m) => m.version),
+    ).toEqual(['1'])
+  })
+
+  it('answers lineage the other way, for a dataset and anything under it, and forgets deleted versions', async () => {
+    const { run, serving } = setup()
+    await run(model('1', { trainingDataset: '/Projects/demo/Datasets/points' }))
+    await run(model('2', { trainingDataset: '/Projects/demo/Datasets/points/v2' }))
+    await run(model('3', { trainingDataset: '/Projects/demo/Datasets/pointsX' }))
+    const from = (d: string) =>
+      serving()
+        .modelsFromDataset(d)
+        .map((m) => m.version)
+    expect(from('/Projects/demo/Datasets/points')).toEqual(['1', '2'])
+    expect(from('/Projects/demo/Datasets/points/v2')).toEqual(['2'])
+    expect((await run({ deleteModel: { project: 'demo', name: 'lin', version: '1' } })).ok).toBe(true)
+    expect(from('/Projects/demo/Datasets/points')).toEqual(['2'])
+    expect(code(await run({ deleteModel: { project: 'demo', name: 'lin', version: '1' } }))).toBe(
+      'MODEL_NOT_FOUND',
+    )
+  })
+
+  it('deploys only registered, servable versions; a served version cannot be deleted until no replica runs it', async () => {
+    const { run, node, serving } = setup()
+    await run(model('1'))
+    await run(model('2'))
+    await run(model('9', { framework: 'sklearn' }))
+    const dep = { name: 'lin', project: 'demo', model: 'lin', version: '1', replicasMin: 2, replicasMax: 3 }
+    expect(code(await run({ createDeployment: { ...dep, version: '7' } }))).toBe('MODEL_NOT_FOUND')
+    expect(code(await run({ createDeployment: { ...dep, version: '9' } }))).toBe('DEPLOYMENT_SPEC_INVALID')
+    expect(code(await run({ createDeployment: { ...dep, replicasMin: 3, replicasMax: 2 } }))).toBe(
+      'DEPLOYMENT_SPEC_INVALID',
+    )
+    expect((await run({ createDeployment: dep })).ok).toBe(true)
+    expect(code(await run({ createDeployment: dep }))).toBe('DEPLOYMENT_EXISTS')
+    const d = serving().deployment('lin')!
+    expect(d).toMatchObject({ generation: 1, replicasWanted: 2, owner: 'alice' })
+    // Placement and reports are the cluster's alone.
+    const place = { setDeploymentReplicas: { name: 'lin', generation: 1, add: [{ node: 'n1', zone: 'z1' }] } }
+    expect(code(await run(place))).toBe('MODEL_ACCESS_DENIED')
+    expect((await node(place)).ok).toBe(true)
+    expect(code(await node(place))).toBe('DEPLOYMENT_CONFLICT') // planned on generation 1, now 2
+    const placed = serving().deployment('lin')!.replicas
+    expect(placed).toMatchObject([{ id: 'lin-1', node: 'n1', zone: 'z1', version: '1', state: 'placed' }])
+    expect(
+      code(await run({ reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'ready' } })),
+    ).toBe('MODEL_ACCESS_DENIED')
+    expect(
+      code(await node({ reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n2', state: 'ready' } })),
+    ).toBe('DEPLOYMENT_CONFLICT')
+    expect(
+      (await node({ reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'ready' } })).ok,
+    ).toBe(true)
+    // Version 1 is served: refused. Moving the spec to 2 keeps 1 in use while replica lin-1 runs it.
+    expect(code(await run({ deleteModel: { project: 'demo', name: 'lin', version: '1' } }))).toBe(
+      'MODEL_IN_USE',
+    )
+    expect((await run({ updateDeployment: { name: 'lin', version: '2' } })).ok).toBe(true)
+    expect(serving().deploymentsOf('demo', 'lin', '1')).toEqual(['lin'])
+    expect(code(await run({ deleteModel: { project: 'demo', name: 'lin', version: '1' } }))).toBe(
+      'MODEL_IN_USE',
+    )
+    const g = serving().deployment('lin')!.generation
+    expect(
+      (await node({ setDeploymentReplicas: { name: 'lin', generation: g, remove: ['lin-1'] } })).ok,
+    ).toBe(true)
+    expect((await run({ deleteModel: { project: 'demo', name: 'lin', version: '1' } })).ok).toBe(true)
+    expect((await run({ deleteDeployment: { name: 'lin' } })).ok).toBe(true)
+    expect(serving().deploymentsOf('demo', 'lin', '2')).toEqual([])
+  })
+})
+
+function deployment(version: string, replicas: Partial<ReplicaRecord>[], wanted = 2): Deployment {
+  return {
+    name: 'd',
+    project: 'p',
+    model: 'm',
+    version,
+    replicasMin: wanted,
+    replicasMax: wanted,
+    cpus: 0,
+    memoryMiB: 0,
+    owner: 'alice',
+    createdMs: 0,
+    updatedMs: 0,
+    generation: 1,
+    replicasWanted: wanted,
+    lastScale: '',
+    nextReplicaSeq: 1,
+    lastScaleMs: 0,
+    replicas: replicas.map((r, i) => ({
+      id: `d-${i + 1}`,
+      node: 'n1',
+      zone: 'z1',
+      version,
+      state: 'ready',
+      error: '',
+      restarts: 0,
+      placedMs: i,
+      reportedMs: 0,
+      inflight: 0,
+      ...r,
+    })),
+  }
+}
+
+const NODES = [
+  { id: 'a1', zone: 'za' },
+  { id: 'a2', zone: 'za' },
+  { id: 'b1', zone: 'zb' },
+]
+
+describe('the placement step', () => {
+  it('spreads new replicas across zones first, then nodes', () => {
+    const step = planDeployment(deployment('1', [], 3), NODES)!
+    expect(step.add.map((a) => a.node)).toEqual(['a1', 'b1', 'a2'])
+    expect(step.remove).toEqual([])
+  })
+
+  it('replaces replicas on gone nodes and failed ones, in the emptiest zone', () => {
+    const d = deployment(
+      '1',
+      [
+        { node: 'a1', zone: 'za' },
+        { node: 'dead', zone: 'zb' },
+        { node: 'a2', zone: 'za', state: 'failed' },
+      ],
+      3,
+    )
+    const step = planDeployment(d, NODES)!
+    expect(step.remove.sort()).toEqual(['d-2', 'd-3'])
+    expect(step.add.map((a) => a.node)).toEqual(['b1', 'a2'])
+  })
+
+  it('rolls out: keeps the old version until the new one is ready in full, then removes it', () => {
+    const old = [
+      { node: 'a1', zone: 'za', version: '1' },
+      { node: 'b1', zone: 'zb', version: '1' },
+    ]
+    const start = planDeployment(deployment('2', old), NODES)!
+    expect(start.remove).toEqual([])
+    expect(start.add.map((a) => a.version)).toEqual(['2', '2'])
+    const half = deployment('2', [
+      ...old,
+      { node: 'a2', zone: 'za', version: '2' },
+      { node: 'b1', zone: 'zb', version: '2', state: 'starting' },
+    ])
+    expect(planDeployment(half, NODES)).toBeUndefined()
+    const done = deployment('2', [
+      ...old,
+      { node: 'a2', zone: 'za', version: '2' },
+      { node: 'b1', zone: 'zb', version: '2' },
+    ])
+    expect(planDeployment(done, NODES)!.remove.sort()).toEqual(['d-1', 'd-2'])
+  })
+
+  it('removes surplus replicas, those not ready first', () => {
+    const d = deployment('1', [{ node: 'a1' }, { node: 'a2', state: 'starting' }, { node: 'b1' }], 2)
+    expect(planDeployment(d, NODES)!.remove).toEqual(['d-2'])
+  })
+})
+
+describe('the autoscaler', () => {
+  const scale = { nowMs: 100_000, inflightPerReplicaTarget: 4, scaleDownDelayMs: 30_000 }
+  const bounded = (replicas: Partial<ReplicaRecord>[], wanted: number, lastScaleMs = 0): Deployment => ({
+    ...deployment('1', replicas, wanted),
+    replicasMin: 1,
+    replicasMax: 3,
+    lastScaleMs,
+  })
+
+  it('scales up at once on requests in flight, and places the new replicas in the same step', () => {
+    const d = bounded([{ node: 'a1', zone: 'za', inflight: 7 }], 1)
+    const step = planDeployment(d, NODES, scale)!
+    expect(step.replicasWanted).toBe(2)
+    expect(step.scaleReason).toMatch(/^up to 2: 7 requests in flight on 1 ready replicas/)
+    expect(step.add.map((a) => a.node)).toEqual(['b1'])
+    // Held at max however high the load.
+    expect(
+      planDeployment(bounded([{ node: 'a1', zone: 'za', inflight: 99 }], 1), NODES, scale)!.replicasWanted,
+    ).toBe(3)
+  })
+
+  it('scales down one replica at a time, only after the delay since the last change', () => {
+    const idle = [
+      { node: 'a1', zone: 'za', inflight: 0 },
+      { node: 'b1', zone: 'zb', inflight: 1 },
+      { node: 'a2', zone: 'za', inflight: 0 },
+    ]
+    expect(planDeployment(bounded(idle, 3, 90_000), NODES, scale)).toBeUndefined()
+    const step = planDeployment(bounded(idle, 3, 60_000), NODES, scale)!
+    expect(step.replicasWanted).toBe(2)
+    expect(step.remove).toHaveLength(1)
+    // Without bounds to move in (min = max), or without `scale`, nothing is decided on load.
+    expect(planDeployment(deployment('1', [{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES, scale)).toBeUndefined()
+    expect(planDeployment(bounded([{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES)).toBeUndefined()
+  })
+
+  it('commits the decision with the step: bounds held by apply, visible as lastScale', async () => {
+    const { run, node, serving } = setup()
+    await run(model('1'))
+    await run({
+      createDeployment: {
+        name: 'lin',
+        project: 'demo',
+        model: 'lin',
+        version: '1',
+        replicasMin: 1,
+        replicasMax: 2,
+      },
+    })
+    const g = serving().deployment('lin')!.generation
+    expect(
+      code(await node({ setDeploymentReplicas: { name: 'lin', generation: g, replicasWanted: 3 } })),
+    ).toBe('DEPLOYMENT_SPEC_INVALID')
+    expect(
+      (
+        await node({
+          setDeploymentReplicas: { name: 'lin', generation: g, replicasWanted: 2, reason: 'up to 2: load' },
+        })
+      ).ok,
+    ).toBe(true)
+    expect(serving().deployment('lin')).toMatchObject({ replicasWanted: 2, lastScale: 'up to 2: load' })
+    // A report of load alone does not move the generation (placement steps are not refused for it).
+    await node({
+      setDeploymentReplicas: { name: 'lin', generation: g + 1, add: [{ node: 'n1', zone: 'z1' }] },
+    })
+    const before = serving().deployment('lin')!.generation
+    await node({
+      reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'placed', inflight: 5 },
+    })
+    expect(serving().deployment('lin')!.generation).toBe(before)
+    expect(serving().deployment('lin')!.replicas[0]!.inflight).toBe(5)
+    await node({
+      reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'ready', inflight: 5 },
+    })
+    expect(serving().deployment('lin')!.generation).toBe(before + 1)
+  })
+})
+
+describe('the router', () => {
+  const here = { node: 'a1', zone: 'za' }
+  it('prefers this node, then this zone, then the others; only ready replicas', () => {
+    const d = deployment(
+      '1',
+      [
+        { node: 'b1', zone: 'zb' },
+        { node: 'a2', zone: 'za' },
+        { node: 'a1', zone: 'za' },
+        { node: 'a3', zone: 'za', state: 'starting' },
+      ],
+      4,
+    )
+    expect(chooseReplicas(d, 'd', undefined, here).replicas.map((r) => r.node)).toEqual(['a1', 'a2', 'b1'])
+  })
+
+  it('serves the old version during a rollout, and refuses unknown models and versions', () => {
+    const d = deployment('2', [
+      { node: 'b1', zone: 'zb', version: '1' },
+      { node: 'a2', version: '2', state: 'starting' },
+    ])
+    expect(chooseReplicas(d, 'd', undefined, here).replicas.map((r) => r.version)).toEqual(['1'])
+    expect(() => chooseReplicas(d, 'd', '2', here)).toThrow(
+      expect.objectContaining({ code: 'NO_READY_REPLICA' }),
+    )
+    expect(() => chooseReplicas(d, 'd', '7', here)).toThrow(
+      expect.objectContaining({ code: 'MODEL_NOT_DEPLOYED' }),
+    )
+    expect(() => chooseReplicas(undefined, 'x', undefined, here)).toThrow(
+      expect.objectContaining({ code: 'MODEL_NOT_DEPLOYED' }),
+    )
+  })
+})
