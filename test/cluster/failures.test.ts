@@ -87,6 +87,8 @@ describe.sequential('failures told truthfully', { timeout: 2 * CLUSTER_TEST_TIME
     dn = started.slice(3)
     nodes = [...c.started]
     await c.waitForAgreement(meta, (d) => d.voters.length === 3)
+    // The datanodes' capacity and blocks reach the metadata nodes once the peer gate verified them.
+    await c.awaitCertified(nodes)
 
     const seeds = nodes.map((n) => n.p2p)
     const wrongKey = startNode({

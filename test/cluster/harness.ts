@@ -279,6 +279,14 @@ export class TestCluster {
     return this.#cluster?.nodes ?? []
   }
 
+  /**
+   * Waits until `nodes` (default every node started) hold their node certificates and see their peers
+   * verified: until then the peer gate keeps gossip, Raft and block traffic from a node.
+   */
+  awaitCertified(nodes: readonly StartedNode[] = this.started, timeoutMs = 90_000): Promise<void> {
+    return this.#c.awaitCertified(nodes, timeoutMs)
+  }
+
   async open(): Promise<void> {
     await acquireLock(LOCK_WAIT_MS - 10_000)
     this.#cluster = new LoopbackCluster({ prefix: `hopsd-cluster-${this.name}-`, auth: this.#auth })
