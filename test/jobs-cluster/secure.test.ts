@@ -93,6 +93,21 @@ beforeAll(async () => {
     },
   )
   expect(secret.status, await secret.text()).toBeLessThan(300)
+  // alice is a member of `other` too: with her own key she reads it (acting in other), so a refusal of her
+  // job's key comes from that key acting in demo only.
+  const join = await call(keys['bob']!, 'POST', '/api/v1/projects/other/members', {
+    user: 'alice',
+    role: 'DATA_SCIENTIST',
+  })
+  expect(join.status, join.text).toBeLessThan(300)
+  const own = await fetch(
+    `${cluster.nodes[0]!.handle.url}/api/v1/fs/files?path=/Projects/other/Resources/secret.txt`,
+    {
+      headers: { authorization: `Bearer ${keys['alice']!}`, 'x-hopsd-project': 'other' },
+      signal: AbortSignal.timeout(20_000),
+    },
+  )
+  expect(await own.text()).toBe('bob-secret')
   await waitFor(async () => (await call(keys['alice']!, 'GET', '/api/v1/gpus')).json().nodes?.length === 2, {
     timeoutMs: 60_000,
     what: 'both workers in the view',
@@ -162,8 +177,8 @@ describe('GPU jobs with authentication', () => {
       // With its key the program saw its own job: it acted as alice.
       const seen = JSON.parse(lines['job']!)
       expect(seen).toMatchObject({ id, owner: 'alice', state: 'RUNNING' })
-      // Its key acts in demo: another project's data is out of its reach, whichever way it asks; its own
-      // project it writes.
+      // Its key acts in demo: another project's data (of which alice herself is a member) is out of its
+      // reach, whichever way it asks; its own project it writes.
       expect(lines['other']).toBe('403')
       expect(lines['otherp']).toBe('403')
       expect(lines['otherh']).toBe('403')
@@ -245,8 +260,8 @@ describe('GPU jobs with authentication', () => {
       // With its key the program saw its own job: it acted as alice.
       const seen = JSON.parse(lines['job']!)
       expect(seen).toMatchObject({ id, owner: 'alice', state: 'RUNNING' })
-      // Its key acts in demo: another project's data is out of its reach, whichever way it asks; its own
-      // project it writes.
+      // Its key acts in demo: another project's data (of which alice herself is a member) is out of its
+      // reach, whichever way it asks; its own project it writes.
       expect(lines['other']).toBe('403')
       expect(lines['otherp']).toBe('403')
       expect(lines['otherh']).toBe('403')
