@@ -33,7 +33,7 @@ export const SCHED_ERRORS = {
   JOB_ACCESS_DENIED: {
     httpStatus: 403,
     description:
-      'The caller may not act on this job (only its owner, the superuser or the cluster nodes may).',
+      "The caller may not act on this job or project: submitting needs membership of the job's project, killing is for its submitter, the project's Data Owners and admins.",
   },
   RESERVATION_REFUSED: {
     httpStatus: 409,

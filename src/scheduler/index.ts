@@ -185,7 +185,13 @@ export {
   type ViolationKind,
   type WorkerSnapshot,
 } from './checkers.js'
-export { interimJobAccess, type JobAccess } from './access.js'
+export {
+  projectJobAccess,
+  projectMayKill,
+  projectSubmitDenied,
+  type JobAccess,
+  type JobProjects,
+} from './access.js'
 export {
   createJobRuntime,
   jobLogsDir,

@@ -17,6 +17,11 @@ export interface JobCredential {
   readonly key?: string
   /** Sent as WebHDFS `user.name` when there is no key (the cluster runs simple auth). */
   readonly userName?: string
+  /**
+   * The project the user name acts in, sent as WebHDFS `project=` (a key acts in the project it was
+   * made for and needs none).
+   */
+  readonly project?: string
 }
 
 export interface JobFiles {
@@ -60,12 +65,15 @@ const JSON_BYTES_MAX = 64 * 1024
 
 export function webHdfsFiles(init: WebHdfsFilesInit): JobFiles {
   const timeoutMs = init.timeoutMs ?? 30_000
-  const { key, userName } = init.credential
+  const { key, userName, project } = init.credential
 
   const url = (path: string, params: Record<string, string>): URL => {
     const u = new URL(`/webhdfs/v1${encodePath(path)}`, init.baseUrl)
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v)
-    if (key === undefined && userName !== undefined) u.searchParams.set('user.name', userName)
+    if (key === undefined && userName !== undefined) {
+      u.searchParams.set('user.name', userName)
+      if (project !== undefined && project !== '') u.searchParams.set('project', project)
+    }
     return u
   }
   const auth = (): Record<string, string> => (key === undefined ? {} : { authorization: `Bearer ${key}` })

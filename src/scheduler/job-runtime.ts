@@ -47,7 +47,7 @@ export const JOB_ENV = {
  * `/Projects/<project>` folders with member permissions) land; then the home prefix goes.
  */
 export function jobLogsDir(job: Pick<JobRecord, 'owner' | 'project' | 'name' | 'runId'>): string {
-  return `/user/${job.owner}/Projects/${job.project}/Logs/${job.name}/${job.runId}`
+  return `/Projects/${job.project}/Logs/${job.name}/${job.runId}`
 }
 
 /** A task's log file: `stdout`/`stderr` for rank 0, `stdout.<r>`/`stderr.<r>` for rank r > 0. */

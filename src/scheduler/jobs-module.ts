@@ -34,6 +34,7 @@ import {
   type MetaStore,
   type Table,
 } from '../meta/index.js'
+import { projectMayKill, projectSubmitDenied, type JobProjects } from './access.js'
 import { SchedError } from './errors.js'
 import { SortedIds } from './sorted-ids.js'
 import { specProblem } from './spec.js'
@@ -115,6 +116,8 @@ export class JobsModule implements MetaModule {
   private readonly listeners = new Set<JobListener>()
   private readonly changed = new Set<number>()
   private flushQueued = false
+  /** Project membership (src/projects), once attached: who may submit to and kill in a project. */
+  private projects: JobProjects | undefined
 
   constructor(store: MetaStore) {
     this.jobs = store.table('sched.job', protoCodec<JobRecord>(pb.JobRecord), {
@@ -132,6 +135,16 @@ export class JobsModule implements MetaModule {
     })
     this.usage = store.table('sched.usage', protoCodec<{ gpuMs: number }>(pb.JobUsage))
     this.counters = store.table('sched.counter', protoCodec<{ value: number }>(pb.Counter))
+  }
+
+  /**
+   * Decides submissions and kills by project membership from now on (access.ts: members submit,
+   * the submitter, Data Owners and admins kill). The node attaches the projects module's table here;
+   * without it (unit tests of the scheduler alone) any user submits and owners kill, as before projects.
+   * The table is read inside apply, so a removed member's next command is refused on every replica.
+   */
+  attachProjects(projects: JobProjects): void {
+    this.projects = projects
   }
 
   init(): void {
@@ -286,6 +299,10 @@ export class JobsModule implements MetaModule {
     const project = c.project ?? ''
     const name = c.name ?? ''
     if (!NAME_RE.test(project)) throw new SchedError('INVALID_JOB_SPEC', `project ${JSON.stringify(project)}`)
+    if (this.projects !== undefined) {
+      const denied = projectSubmitDenied(this.projects, this.who(ctx), project)
+      if (denied !== undefined) throw new SchedError('JOB_ACCESS_DENIED', denied)
+    }
     if (!NAME_RE.test(name)) throw new SchedError('INVALID_JOB_SPEC', `name ${JSON.stringify(name)}`)
     const spec = specFrom(c.spec ?? {})
     const problem = specProblem(spec)
@@ -435,9 +452,17 @@ export class JobsModule implements MetaModule {
     return { id: job.id, state: stateName(next) }
   }
 
+  private who(ctx: ApplyContext): { user: string; project: string; superuser: boolean } {
+    return { user: ctx.cmd.user, project: ctx.cmd.project, superuser: ctx.isSuperuser }
+  }
+
   private kill(ctx: ApplyContext, c: pb.IKillJob): JobOpResults['killJob'] {
     const job = this.mustGet(Number(c.jobId ?? 0))
-    if (!ctx.isSuperuser && ctx.cmd.user !== job.owner)
+    const allowed =
+      this.projects === undefined
+        ? ctx.isSuperuser || ctx.cmd.user === job.owner
+        : projectMayKill(this.projects, this.who(ctx), job)
+    if (!allowed)
       throw new SchedError('JOB_ACCESS_DENIED', `${ctx.cmd.user} may not kill job ${job.id} of ${job.owner}`)
     const reason = c.reason || `killed by ${ctx.cmd.user}`
     if (job.state === Q) {

@@ -60,7 +60,14 @@ export interface JobProposerInit {
 export function createJobProposer(init: JobProposerInit): JobProposer {
   return async (cmd, opts) => {
     const who = opts?.as ?? init.node
-    const bytes = encodeCommand({ ...cmd, nowMs: init.clock.now(), user: who.user, groups: [...who.groups] })
+    const bytes = encodeCommand({
+      ...cmd,
+      nowMs: init.clock.now(),
+      user: who.user,
+      groups: [...who.groups],
+      // Acting in a project is another principal: the jobs module decides by it (access.ts).
+      project: who.project ?? '',
+    })
     const result = (await init.group.propose(bytes, { signal: opts?.signal })) as MetaResult
     if (result.ok) return result.value
     throw errorFromResult(result.code, result.message)

@@ -72,7 +72,8 @@ export class JobService {
     if (denied !== undefined) throw new SchedError('JOB_ACCESS_DENIED', denied)
     checkFits(spec, this.init.capacity())
     if (spec.script !== '' && this.init.scriptProblem !== undefined) {
-      const problem = await this.init.scriptProblem(caller, spec.script, opts)
+      // The task reads it as the project-user (the submitter acting in the job's project): so here.
+      const problem = await this.init.scriptProblem({ ...caller, project }, spec.script, opts)
       if (problem !== undefined) throw new SchedError('INVALID_JOB_SPEC', problem)
     }
     const over = this.init.quotaExhausted?.(project)

@@ -23,8 +23,8 @@ import sched = hopsd.sched
 import meta = metaProto.meta
 
 const GPUS_PER_WORKER = 2
-const LOGS = (owner: string, name: string, runId: string) =>
-  `/user/${owner}/Projects/demo/Logs/${name}/${runId}`
+/** A run's logs: in the Logs dataset of the job's project. */
+const LOGS = (name: string, runId: string) => `/Projects/demo/Logs/${name}/${runId}`
 
 let cluster: LoopbackCluster
 let failed = false
@@ -129,6 +129,9 @@ beforeAll(async () => {
   )
   const chown = await call(metas()[0]!, 'PUT', '/webhdfs/v1/user/alice?op=SETOWNER&owner=alice', 'hopsd')
   expect(chown.status, chown.text).toBe(200)
+  // Every job belongs to a project: alice owns `demo` (made through a gpu-only node, forwarded).
+  const demo = await call(workers()[0]!, 'POST', '/api/v1/projects', 'alice', { name: 'demo' })
+  expect(demo.status, demo.text).toBe(201)
 }, 180_000)
 
 afterAll(async () => {
@@ -162,7 +165,7 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
         const fsOut = await call(
           metas()[2]!,
           'GET',
-          `/webhdfs/v1${LOGS('alice', `w${i}`, j.runId)}/stdout?op=OPEN`,
+          `/webhdfs/v1${LOGS(`w${i}`, j.runId)}/stdout?op=OPEN&project=demo`,
           'alice',
         )
         expect(fsOut.text).toBe(viaRoute.text)
@@ -193,8 +196,8 @@ describe('GPU jobs on gpu-only workers (no metadata replica)', () => {
       const stat = await call(
         metas()[1]!,
         'GET',
-        `/api/v1/fs/stat?path=${LOGS('alice', 'big', j.runId)}/stdout`,
-        'alice',
+        `/api/v1/fs/stat?path=${LOGS('big', j.runId)}/stdout`,
+        'hopsd',
       )
       expect(stat.status, stat.text).toBe(200)
       expect(stat.json().inlined).toBe(false)

@@ -17,8 +17,8 @@ import { runJob } from '../../src/cli/job.js'
 
 const GPUS_PER_NODE = 2
 const NODES = 3
-const LOGS = (owner: string, name: string, runId: string) =>
-  `/user/${owner}/Projects/demo/Logs/${name}/${runId}`
+/** A run's logs: in the Logs dataset of the job's project. */
+const LOGS = (name: string, runId: string) => `/Projects/demo/Logs/${name}/${runId}`
 
 let cluster: LoopbackCluster
 let failed = false
@@ -75,7 +75,8 @@ async function waitState(id: number, states: string[], timeoutMs = 60_000): Prom
 
 /** A file read from the file system as `user` (WebHDFS OPEN, following the redirect). */
 async function readFs(path: string, user: string, via = node(1)): Promise<Reply> {
-  return call(via, 'GET', `/webhdfs/v1${path}?op=OPEN`, user)
+  // Acting in the project (WebHDFS project=): plain users reach nothing under /Projects.
+  return call(via, 'GET', `/webhdfs/v1${path}?op=OPEN&project=demo`, user)
 }
 
 /** Key=value lines a job printed. */
@@ -129,6 +130,9 @@ beforeAll(async () => {
     const chown = await call(node(0), 'PUT', `/webhdfs/v1/user/${user}?op=SETOWNER&owner=${user}`, 'hopsd')
     expect(chown.status, chown.text).toBe(200)
   }
+  // Every job belongs to a project: alice owns `demo`; bob is no member of it.
+  const demo = await call(node(0), 'POST', '/api/v1/projects', 'alice', { name: 'demo' })
+  expect(demo.status, demo.text).toBe(201)
 }, 180_000)
 
 afterAll(async () => {
@@ -178,7 +182,7 @@ describe('GPU jobs on a three-worker cluster', () => {
         expect(j.tasks).toHaveLength(1)
         const task = j.tasks[0]
         expect(task.gpus).toHaveLength(1)
-        const out = await readFs(`${LOGS('alice', j.name, j.runId)}/stdout`, 'alice')
+        const out = await readFs(`${LOGS(j.name, j.runId)}/stdout`, 'alice')
         expect(out.status, out.text).toBe(200)
         const f = fields(out.text)
         // Declared GPUs without a UUID are selected by index: declared-N is device N.
@@ -210,7 +214,7 @@ describe('GPU jobs on a three-worker cluster', () => {
       expect(j.state).toBe('SUCCEEDED')
       const gpus = j.tasks[0].gpus as string[]
       expect(new Set(gpus).size).toBe(2)
-      const out = await readFs(`${LOGS('alice', 'two', j.runId)}/stdout`, 'alice')
+      const out = await readFs(`${LOGS('two', j.runId)}/stdout`, 'alice')
       expect(fields(out.text)['devs']!.split(',').sort()).toEqual(
         gpus.map((g) => g.replace('declared-', '')).sort(),
       )
@@ -275,7 +279,7 @@ describe('GPU jobs on a three-worker cluster', () => {
       const masters = new Set<string>()
       for (const t of j.tasks) {
         const file = t.rank === 0 ? 'stdout' : `stdout.${t.rank}`
-        const out = await readFs(`${LOGS('alice', 'gang', j.runId)}/${file}`, 'alice')
+        const out = await readFs(`${LOGS('gang', j.runId)}/${file}`, 'alice')
         expect(out.status, out.text).toBe(200)
         const f = fields(out.text)
         seen.push(f['rank']!)
@@ -302,7 +306,7 @@ describe('GPU jobs on a three-worker cluster', () => {
         gpus: 1,
       })
       const running = await waitState(id, ['RUNNING'])
-      const logs = `${LOGS('alice', 'long', running.runId)}/stdout`
+      const logs = `${LOGS('long', running.runId)}/stdout`
       const pid = await waitFor(
         async () => {
           const out = await readFs(logs, 'alice')
@@ -322,6 +326,37 @@ describe('GPU jobs on a three-worker cluster', () => {
       }
       const denied = await call(node(1), 'DELETE', `/api/v1/jobs/${id}`, 'bob')
       expect(denied.status).toBe(404)
+      // Nor may he submit to demo, on any node.
+      for (const n of nodes()) {
+        const sub = await call(n, 'POST', '/api/v1/jobs', 'bob', {
+          project: 'demo',
+          name: 'x',
+          command: ['true'],
+          gpus: 1,
+        })
+        expect(sub.status, sub.text).toBe(403)
+        expect(sub.json().error.code).toBe('JOB_ACCESS_DENIED')
+      }
+      // Added to demo, bob sees the job; removed, his next request on every node is refused.
+      const add = await call(node(0), 'POST', '/api/v1/projects/demo/members', 'alice', {
+        user: 'bob',
+        role: 'DATA_SCIENTIST',
+      })
+      expect(add.status, add.text).toBeLessThan(300)
+      expect((await call(node(1), 'GET', `/api/v1/jobs/${id}`, 'bob')).status).toBe(200)
+      expect((await call(node(1), 'DELETE', `/api/v1/jobs/${id}`, 'bob')).status).toBe(403)
+      const rm = await call(node(2), 'DELETE', '/api/v1/projects/demo/members/bob', 'alice')
+      expect(rm.status, rm.text).toBeLessThan(300)
+      for (const n of nodes()) {
+        expect((await call(n, 'GET', `/api/v1/jobs/${id}`, 'bob')).status).toBe(404)
+        const again = await call(n, 'POST', '/api/v1/jobs', 'bob', {
+          project: 'demo',
+          name: 'x',
+          command: ['true'],
+          gpus: 1,
+        })
+        expect(again.status, again.text).toBe(403)
+      }
       expect((await readFs(logs, 'bob')).status).toBe(403)
       expect((await job(id)).state).toBe('RUNNING')
       // The superuser sees it.
@@ -386,26 +421,41 @@ describe('GPU jobs on a three-worker cluster', () => {
   )
 
   it(
-    'a script job runs the script from the file system; a script the submitter cannot read is refused with 400',
+    'a script job runs the script from its project; a script the project-user cannot read is refused with 400',
     track(async () => {
       const put = await fetch(
-        `${node(0).handle.url}/api/v1/fs/files?path=/user/alice/train.sh&permission=600&user.name=alice`,
+        `${node(0).handle.url}/api/v1/fs/files?path=/Projects/demo/Resources/train.sh&permission=600&user.name=alice`,
         {
           method: 'PUT',
-          headers: { 'content-type': 'application/octet-stream' },
+          headers: { 'content-type': 'application/octet-stream', 'x-hopsd-project': 'demo' },
           body: 'echo "script-ran=$RANK"\n',
           signal: AbortSignal.timeout(20_000),
         },
       )
       expect(put.status, await put.text()).toBeLessThan(300)
-      const id = await submit(node(1), 'alice', { name: 'script', script: '/user/alice/train.sh', gpus: 1 })
+      const id = await submit(node(1), 'alice', {
+        name: 'script',
+        script: '/Projects/demo/Resources/train.sh',
+        gpus: 1,
+      })
       const j = await waitState(id, ['SUCCEEDED', 'FAILED'])
       expect(j.state, JSON.stringify(j)).toBe('SUCCEEDED')
-      const out = await readFs(`${LOGS('alice', 'script', j.runId)}/stdout`, 'alice')
+      const out = await readFs(`${LOGS('script', j.runId)}/stdout`, 'alice')
       expect(out.text).toContain('script-ran=0')
+      // alice's own home is outside the project: her job (acting in demo) cannot read it.
+      const home = await fetch(
+        `${node(0).handle.url}/api/v1/fs/files?path=/user/alice/home.sh&permission=600&user.name=alice`,
+        {
+          method: 'PUT',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: 'echo home\n',
+          signal: AbortSignal.timeout(20_000),
+        },
+      )
+      expect(home.status, await home.text()).toBeLessThan(300)
       for (const [user, path] of [
-        ['bob', '/user/alice/train.sh'],
-        ['alice', '/user/alice/missing.sh'],
+        ['alice', '/user/alice/home.sh'],
+        ['alice', '/Projects/demo/Resources/missing.sh'],
       ] as const) {
         const res = await call(node(2), 'POST', '/api/v1/jobs', user, {
           project: 'demo',
@@ -516,7 +566,7 @@ describe('GPU jobs on a three-worker cluster', () => {
       const first = await waitState(id, ['RUNNING'])
       const victimId = first.tasks[0].node as string
       const victim = nodes().find((n) => n.handle.id === victimId)!
-      const logs = `${LOGS('alice', 'lost', first.runId)}/stdout`
+      const logs = `${LOGS('lost', first.runId)}/stdout`
       const pid = await waitFor(
         async () => {
           const out = await readFs(
@@ -544,7 +594,7 @@ describe('GPU jobs on a three-worker cluster', () => {
         expect(done.attempts).toBe(2)
         expect(done.lost).toBe(1)
         expect(done.tasks[0].node).not.toBe(victimId)
-        const second = await readFs(`${LOGS('alice', 'lost', done.runId)}/stdout`, 'alice', survivor)
+        const second = await readFs(`${LOGS('lost', done.runId)}/stdout`, 'alice', survivor)
         expect(second.text).toContain('done')
         // The first run's process outlived its daemon (its own process group). The restarted worker kills
         // what its previous incarnation left.

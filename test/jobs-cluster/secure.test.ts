@@ -71,6 +71,43 @@ beforeAll(async () => {
     ],
     { certifiedTimeoutMs: 90_000 },
   )
+  // Every job belongs to a project: alice owns `demo`; bob owns `other`, with a file in it.
+  for (const [user, name] of [
+    ['alice', 'demo'],
+    ['bob', 'other'],
+  ] as const) {
+    const made = await call(keys[user]!, 'POST', '/api/v1/projects', { name })
+    expect(made.status, made.text).toBe(201)
+  }
+  const secret = await fetch(
+    `${cluster.nodes[0]!.handle.url}/api/v1/fs/files?path=/Projects/other/Resources/secret.txt`,
+    {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${keys['bob']!}`,
+        'x-hopsd-project': 'other',
+        'content-type': 'application/octet-stream',
+      },
+      body: 'bob-secret',
+      signal: AbortSignal.timeout(20_000),
+    },
+  )
+  expect(secret.status, await secret.text()).toBeLessThan(300)
+  // alice is a member of `other` too: with her own key she reads it (acting in other), so a refusal of her
+  // job's key comes from that key acting in demo only.
+  const join = await call(keys['bob']!, 'POST', '/api/v1/projects/other/members', {
+    user: 'alice',
+    role: 'DATA_SCIENTIST',
+  })
+  expect(join.status, join.text).toBeLessThan(300)
+  const own = await fetch(
+    `${cluster.nodes[0]!.handle.url}/api/v1/fs/files?path=/Projects/other/Resources/secret.txt`,
+    {
+      headers: { authorization: `Bearer ${keys['alice']!}`, 'x-hopsd-project': 'other' },
+      signal: AbortSignal.timeout(20_000),
+    },
+  )
+  expect(await own.text()).toBe('bob-secret')
   await waitFor(async () => (await call(keys['alice']!, 'GET', '/api/v1/gpus')).json().nodes?.length === 2, {
     timeoutMs: 60_000,
     what: 'both workers in the view',
@@ -93,6 +130,13 @@ describe('GPU jobs with authentication', () => {
         'echo "user=$HOPSD_USER"',
         'curl -s -H "Authorization: Bearer $HOPSD_KEY" "$HOPSD_ADDR/api/v1/jobs/$HOPSD_JOB_ID" > "$PWD/job.json"',
         'echo "job=$(cat "$PWD/job.json")"',
+        // Attack: another project's data through the task's key (a key acting in demo).
+        'O="$HOPSD_ADDR/webhdfs/v1/Projects/other/Resources/secret.txt?op=OPEN"',
+        'echo "other=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $HOPSD_KEY" "$O")"',
+        'echo "otherp=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $HOPSD_KEY" "$O&project=other")"',
+        'echo "otherh=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $HOPSD_KEY" -H "X-Hopsd-Project: other" "$HOPSD_ADDR/api/v1/fs/files?path=/Projects/other/Resources/secret.txt")"',
+        // Its own project it reads and writes.
+        'echo "mine=$(curl -s -o /dev/null -w "%{http_code}" -X PUT -H "Authorization: Bearer $HOPSD_KEY" -H "content-type: application/octet-stream" --data-binary x "$HOPSD_ADDR/api/v1/fs/files?path=/Projects/demo/Resources/from-job-$HOPSD_JOB_ID")"',
       ].join('; ')
       const sub = await call(keys['alice']!, 'POST', '/api/v1/jobs', {
         project: 'demo',
@@ -102,9 +146,16 @@ describe('GPU jobs with authentication', () => {
       })
       expect(sub.status, sub.text).toBe(201)
       const id = sub.json().id as number
-      // bob's key: no such job.
+      // bob's key: no such job, and no submitting to demo (he is no member of it).
       expect((await call(keys['bob']!, 'GET', `/api/v1/jobs/${id}`)).status).toBe(404)
       expect((await call(keys['bob']!, 'DELETE', `/api/v1/jobs/${id}`)).status).toBe(404)
+      const intruder = await call(keys['bob']!, 'POST', '/api/v1/jobs', {
+        project: 'demo',
+        name: 'intruder',
+        command: ['true'],
+        gpus: 1,
+      })
+      expect(intruder.status, intruder.text).toBe(403)
       const done = await waitFor(
         async () => {
           const j = (await call(keys['alice']!, 'GET', `/api/v1/jobs/${id}`)).json()
@@ -126,17 +177,25 @@ describe('GPU jobs with authentication', () => {
       // With its key the program saw its own job: it acted as alice.
       const seen = JSON.parse(lines['job']!)
       expect(seen).toMatchObject({ id, owner: 'alice', state: 'RUNNING' })
+      // Its key acts in demo: another project's data (of which alice herself is a member) is out of its
+      // reach, whichever way it asks; its own project it writes.
+      expect(lines['other']).toBe('403')
+      expect(lines['otherp']).toBe('403')
+      expect(lines['otherh']).toBe('403')
+      expect(lines['mine']).toMatch(/^20[01]$/)
       // The task's key is revoked once the task ended (the revocation follows the end's commit).
       await waitFor(async () => (await call(lines['key']!, 'GET', `/api/v1/jobs/${id}`)).status === 401, {
         timeoutMs: 20_000,
         what: "the task's key to be revoked",
       })
-      // The log is alice's file: bob's key cannot read it, alice's can.
-      const path = `/webhdfs/v1/user/alice/Projects/demo/Logs/whoami/${done.runId}/stdout?op=GETFILESTATUS`
-      const st = await call(keys['alice']!, 'GET', path)
+      // The log is in demo's Logs dataset, owned by the project-user demo__alice: alice acting in demo
+      // reads it; bob (no member) cannot, acting in demo or not.
+      const path = `/webhdfs/v1/Projects/demo/Logs/whoami/${done.runId}/stdout?op=GETFILESTATUS`
+      const st = await call(keys['alice']!, 'GET', `${path}&project=demo`)
       expect(st.status, st.text).toBe(200)
-      expect(st.json().FileStatus.owner).toBe('alice')
+      expect(st.json().FileStatus.owner).toBe('demo__alice')
       expect((await call(keys['bob']!, 'GET', path)).status).toBe(403)
+      expect((await call(keys['bob']!, 'GET', `${path}&project=demo`)).status).toBe(403)
     } catch (err) {
       failed = true
       throw err
@@ -152,6 +211,13 @@ describe('GPU jobs with authentication', () => {
         'echo "addr=$HOPSD_ADDR"',
         'curl -s -H "Authorization: Bearer $HOPSD_KEY" "$HOPSD_ADDR/api/v1/jobs/$HOPSD_JOB_ID" > "$PWD/job.json"',
         'echo "job=$(cat "$PWD/job.json")"',
+        // Attack: another project's data through the task's key (a key acting in demo).
+        'O="$HOPSD_ADDR/webhdfs/v1/Projects/other/Resources/secret.txt?op=OPEN"',
+        'echo "other=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $HOPSD_KEY" "$O")"',
+        'echo "otherp=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $HOPSD_KEY" "$O&project=other")"',
+        'echo "otherh=$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $HOPSD_KEY" -H "X-Hopsd-Project: other" "$HOPSD_ADDR/api/v1/fs/files?path=/Projects/other/Resources/secret.txt")"',
+        // Its own project it reads and writes.
+        'echo "mine=$(curl -s -o /dev/null -w "%{http_code}" -X PUT -H "Authorization: Bearer $HOPSD_KEY" -H "content-type: application/octet-stream" --data-binary x "$HOPSD_ADDR/api/v1/fs/files?path=/Projects/demo/Resources/from-job-$HOPSD_JOB_ID")"',
       ].join('; ')
       const sub = await call(
         keys['alice']!,
@@ -194,17 +260,25 @@ describe('GPU jobs with authentication', () => {
       // With its key the program saw its own job: it acted as alice.
       const seen = JSON.parse(lines['job']!)
       expect(seen).toMatchObject({ id, owner: 'alice', state: 'RUNNING' })
+      // Its key acts in demo: another project's data (of which alice herself is a member) is out of its
+      // reach, whichever way it asks; its own project it writes.
+      expect(lines['other']).toBe('403')
+      expect(lines['otherp']).toBe('403')
+      expect(lines['otherh']).toBe('403')
+      expect(lines['mine']).toMatch(/^20[01]$/)
       // The task's key is revoked once the task ended (the revocation follows the end's commit).
       await waitFor(async () => (await call(lines['key']!, 'GET', `/api/v1/jobs/${id}`)).status === 401, {
         timeoutMs: 20_000,
         what: "the task's key to be revoked",
       })
-      // The log is alice's file: bob's key cannot read it, alice's can.
-      const path = `/webhdfs/v1/user/alice/Projects/demo/Logs/whoami-gpu-only/${done.runId}/stdout?op=GETFILESTATUS`
-      const st = await call(keys['alice']!, 'GET', path)
+      // The log is in demo's Logs dataset, owned by the project-user demo__alice: alice acting in demo
+      // reads it; bob (no member) cannot, acting in demo or not.
+      const path = `/webhdfs/v1/Projects/demo/Logs/whoami-gpu-only/${done.runId}/stdout?op=GETFILESTATUS`
+      const st = await call(keys['alice']!, 'GET', `${path}&project=demo`)
       expect(st.status, st.text).toBe(200)
-      expect(st.json().FileStatus.owner).toBe('alice')
+      expect(st.json().FileStatus.owner).toBe('demo__alice')
       expect((await call(keys['bob']!, 'GET', path)).status).toBe(403)
+      expect((await call(keys['bob']!, 'GET', `${path}&project=demo`)).status).toBe(403)
     } catch (err) {
       failed = true
       throw err

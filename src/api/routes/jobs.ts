@@ -250,16 +250,22 @@ export function jobsRoutes(deps: JobsRoutesDeps): ApiRoutes {
           // No run yet: no output yet.
           if (job.runId === '') return ''
           const path = jobLogPath(job, stream, rank)
+          // The logs live in the job's project (Logs dataset): a member (service.get let it see the job)
+          // reads them acting in that project; an admin acting in none reads them as the superuser.
+          const reader =
+            caller.superuser === true && (caller.project ?? '') === ''
+              ? caller
+              : { ...caller, project: job.project }
           const readFrom = async (offset: number): Promise<Uint8Array> => {
             try {
               // Past inlineThreshold the log is in blocks: read from the replicas (bounded as inline).
-              const blocked = await deps.blocks?.()?.open(caller, path, offset, LOG_READ_BYTES_MAX, signal)
+              const blocked = await deps.blocks?.()?.open(reader, path, offset, LOG_READ_BYTES_MAX, signal)
               if (blocked !== undefined) {
                 const pieces: Uint8Array[] = []
                 for await (const piece of blocked.stream) pieces.push(Buffer.from(piece))
                 return Buffer.concat(pieces)
               }
-              return await fs.read(caller, path, { offset, length: LOG_READ_BYTES_MAX })
+              return await fs.read(reader, path, { offset, length: LOG_READ_BYTES_MAX })
             } catch (err) {
               // Not made yet (queued, starting): nothing to show so far.
               if ((err as { code?: string }).code === 'FILE_NOT_FOUND') return new Uint8Array(0)

@@ -31,7 +31,7 @@ import { authModule, createLocalAuthenticator, type Authenticator, type AuthStor
 import { namespaceAndBlockModules, namespaceModule, type Namespace } from '../../fs/index.js'
 import { projectsModule, type ProjectStore } from '../../projects/index.js'
 import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
-import { jobsModule } from '../../scheduler/index.js'
+import { jobsModule, type JobsModule } from '../../scheduler/index.js'
 import { servingModule as servingMetaModule } from '../../serving/index.js'
 import { hopsd } from '../../proto/cluster.js'
 import {
@@ -134,6 +134,10 @@ export function metadataModule(): NodeModule<'metadata'> {
       authStore.attachProjectMembership((project, user, su) =>
         projectStore.requireKeyProject(project, user, su),
       )
+      // Jobs belong to projects: submissions and kills are decided by membership inside apply.
+      stateMachine
+        .module<JobsModule>('jobs')
+        .attachProjects({ roleOf: (project, user) => projectStore.member(project, user)?.role })
       const members = (): string[] => {
         if (group === undefined) return []
         const st = group.status()

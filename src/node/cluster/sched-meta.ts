@@ -266,7 +266,8 @@ export function schedMetaClient(init: SchedMetaClientInit): SchedMetaClient {
         const s = r.setup
         if (s == null) throw new HopsError('UNAVAILABLE', 'the metadata node answered something else')
         return {
-          credential: s.key ? { key: s.key } : { userName: s.userName ?? job.owner },
+          // Without a key (simple auth) the task acts in its job's project by name.
+          credential: s.key ? { key: s.key } : { userName: s.userName ?? job.owner, project: job.project },
           keyId: s.keyId ?? '',
           logsDir: s.logsDir ?? '',
           expiresMs: Number(s.expiresMs ?? 0),

@@ -37,7 +37,7 @@ import {
   createJobRuntime,
   cryptoRng,
   decodeAd,
-  interimJobAccess,
+  projectJobAccess,
   jobLogsDir,
   quotaCheck,
   realClock,
@@ -152,9 +152,11 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           await local.group.readBarrier()
           return jobs().get(id)
         }
-        // Who may see and kill jobs: the interim rule (the owner, admins) until jobs are scoped by project
-        // membership.
-        const access = interimJobAccess()
+        // Who may submit, see and kill: project membership (src/scheduler/access.ts), read from the
+        // replicated projects table at every check (the service reads after a read barrier).
+        const access = projectJobAccess({
+          roleOf: (project, user) => sm.module<ProjectStore>('projects').member(project, user)?.role,
+        })
         // The project's GPU-hour quota (src/projects, PUT /api/v1/projects/:name/quota) against the GPU
         // time the jobs module charged it: over it, the project's jobs wait and new ones are refused.
         const quotaExhausted = quotaCheck(
@@ -184,7 +186,8 @@ export function schedulerModule(): NodeModule<'scheduler'> {
           isSuperuser: (c) => c.superuser === true,
           access,
           quotaExhausted,
-          // A script must be readable by its submitter now (the worker reads it as the submitter later).
+          // A script must be readable by its submitter acting in the job's project now (the service passes
+          // that principal; the worker reads it with the task's credential, acting there, later).
           scriptProblem: async (caller, path, opts) => {
             const fs = components.services.fs
             if (fs === undefined) return undefined
@@ -222,9 +225,10 @@ export function schedulerModule(): NodeModule<'scheduler'> {
                 code: 'JOB_STATE_CONFLICT',
               })
             const logsDir = jobLogsDir(job)
-            // As the submitter: its home, its permissions (a job acts as its submitter).
-            const owner = { user: job.owner, groups: [] as string[] }
-            await fs.mkdirs(owner, logsDir, { permission: 0o750 })
+            // As the project-user (the submitter acting in the job's project): the folders under the
+            // project's Logs dataset are owned by <project>__<owner>, decided by the project's rules.
+            const projectUser = { user: job.owner, groups: [] as string[], project: job.project }
+            await fs.mkdirs(projectUser, logsDir, { permission: 0o750 })
             // The program's credential: an API key of the submitter acting in the job's project, revoked
             // when the task ends. Under simple auth a name without a user record gets no key: the task
             // authenticates with user.name, which that mode believes anyway.
@@ -241,7 +245,12 @@ export function schedulerModule(): NodeModule<'scheduler'> {
               })
               return { credential: { key: key.key }, keyId: key.id, logsDir, expiresMs: key.expiresMs }
             }
-            return { credential: { userName: job.owner }, keyId: '', logsDir, expiresMs: 0 }
+            return {
+              credential: { userName: job.owner, project: job.project },
+              keyId: '',
+              logsDir,
+              expiresMs: 0,
+            }
           },
           async teardown(_job, _rank, setup) {
             if (setup.keyId !== '' && auth !== undefined) await auth.revokeKey(su(), setup.keyId)
