@@ -88,6 +88,8 @@ export interface ApiServer {
 
 export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   let hasCertificate = init.https?.keyPem !== undefined && init.https.certPem !== undefined
+  // The methods each known path has, once the routes are recorded (for the router's own refusals).
+  const routeMethods: { of?: (path: string) => string[] } = {}
   const app = Fastify({
     ...(init.https === undefined
       ? {}
@@ -111,7 +113,15 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     // Errors the router raises before any route runs (a malformed URL, an over-long path parameter)
     // answer in the API's error shape like every other error, not fastify's own body.
-    frameworkErrors: answerFrameworkError,
+    // A method the path does not have is 405 even when the router refused the URL first (an over-long
+    // parameter): the method is wrong whatever the parameter.
+    frameworkErrors: (err, request, reply) => {
+      const path = (request.raw.url ?? '').split('?')[0]!
+      const allowed = routeMethods.of?.(path) ?? []
+      if (allowed.length > 0 && !allowed.includes(request.raw.method ?? ''))
+        return void methodNotAllowed(reply, request.raw.method ?? '', path, allowed)
+      answerFrameworkError(err, request, reply)
+    },
   })
   guardServer(app.server as HttpServer, { ...HTTP_TIMEOUTS, ...init.timeouts })
   answerExpectContinue(app.server as HttpServer)
@@ -121,6 +131,7 @@ export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
   installAuthHook(app, init.auth ?? { authenticator: createSimpleAuthenticator() })
   const metrics = createApiMetrics(init.registry)
   const allowedMethods = routeMatcher(routes)
+  routeMethods.of = allowedMethods
   // 405 before anything reads the body (fastify would first refuse a body-method request without a
   // content type with 400, whatever the route).
   app.addHook('onRequest', async (request, reply) => {
