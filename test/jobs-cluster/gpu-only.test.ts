@@ -18,6 +18,7 @@ import { SCHED_META_PROTOCOL } from '../../src/node/cluster/sched-meta.js'
 import { metaProto } from '../../src/meta/index.js'
 import { hopsd } from '../../src/proto/sched.js'
 import { startPlainNode } from '../trust/client.js'
+import { call as callAs } from './client.js'
 
 import sched = hopsd.sched
 import meta = metaProto.meta
@@ -29,30 +30,9 @@ const LOGS = (name: string, runId: string) => `/Projects/demo/Logs/${name}/${run
 let cluster: LoopbackCluster
 let failed = false
 
-interface Reply {
-  status: number
-  text: string
-  json(): any
-}
-
-async function call(
-  node: LoopbackNode,
-  method: string,
-  path: string,
-  user: string,
-  body?: unknown,
-): Promise<Reply> {
-  const sep = path.includes('?') ? '&' : '?'
-  const res = await fetch(`${node.handle.url}${path}${sep}user.name=${encodeURIComponent(user)}`, {
-    method,
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    redirect: 'follow',
-    signal: AbortSignal.timeout(30_000),
-  })
-  const text = await res.text()
-  return { status: res.status, text, json: () => JSON.parse(text) }
-}
+/** A request as `user`; forwarded routes (gpu-only nodes) get 30 s. */
+const call = (node: LoopbackNode, method: string, path: string, user: string, body?: unknown) =>
+  callAs(node, method, path, user, body, 30_000)
 
 const metas = (): LoopbackNode[] => cluster.nodes.filter((n) => n.roles.includes('metadata'))
 const workers = (): LoopbackNode[] => cluster.nodes.filter((n) => !n.roles.includes('metadata'))

@@ -14,6 +14,7 @@ import {
   type LoopbackNode,
 } from '../helpers/index.js'
 import { runJob } from '../../src/cli/job.js'
+import { call, type Reply } from './client.js'
 
 const GPUS_PER_NODE = 2
 const NODES = 3
@@ -22,31 +23,6 @@ const LOGS = (name: string, runId: string) => `/Projects/demo/Logs/${name}/${run
 
 let cluster: LoopbackCluster
 let failed = false
-
-interface Reply {
-  status: number
-  text: string
-  json(): any
-}
-
-async function call(
-  node: LoopbackNode,
-  method: string,
-  path: string,
-  user: string,
-  body?: unknown,
-): Promise<Reply> {
-  const sep = path.includes('?') ? '&' : '?'
-  const res = await fetch(`${node.handle.url}${path}${sep}user.name=${encodeURIComponent(user)}`, {
-    method,
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    redirect: 'follow',
-    signal: AbortSignal.timeout(20_000),
-  })
-  const text = await res.text()
-  return { status: res.status, text, json: () => JSON.parse(text) }
-}
 
 const nodes = (): LoopbackNode[] => cluster.nodes
 const node = (i: number): LoopbackNode => cluster.nodes[i % cluster.nodes.length]!
