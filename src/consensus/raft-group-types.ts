@@ -111,9 +111,11 @@ export interface RaftGroupStatus {
   lastIndex: number
   /**
    * Leader only (empty elsewhere): how far each member's log matches the leader's. Self-assembly
-   * promotes a learner only once its match is close to the commit index.
+   * promotes a learner only once its match is close to the commit index. `heardAgoMs`: how long since
+   * the member's last Raft message reached this leader (Infinity: never) — it answers every heartbeat,
+   * so this is liveness seen by Raft itself, independent of gossip.
    */
-  progress?: Record<NodeId, { match: number; next: number }>
+  progress?: Record<NodeId, { match: number; next: number; heardAgoMs: number }>
 }
 
 export type RaftGroupEvent =

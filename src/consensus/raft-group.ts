@@ -147,6 +147,8 @@ class RaftGroupImpl implements RaftGroup {
   private readSeq = 0
   private readWaitingApply: ReadWaiter[] = []
   private confState: ConfState = { voters: [], learners: [] }
+  /** When each peer's last Raft message arrived (clock ms): direct evidence that it is up. */
+  private readonly lastHeardMs = new Map<NodeId, number>()
   /** The hard state last written durably, and a newer one (commit-only change) not yet written. */
   private savedHardState: HardState = { term: 0, vote: NONE, commit: 0 }
   private unsavedHardState: HardState | null = null
@@ -324,6 +326,7 @@ class RaftGroupImpl implements RaftGroup {
 
   private onMessage(m: Message): void {
     if (this.stopped || !this.node) return
+    if (m.from !== NONE) this.lastHeardMs.set(m.from, this.clock.now())
     if (m.type === MessageType.MsgSnap && m.snapTotalBytes > 0) {
       const whole = this.reassemble(m)
       if (!whole) return
@@ -1048,7 +1051,11 @@ class RaftGroupImpl implements RaftGroup {
       learners: [...this.confState.learners],
       lastIndex: st.lastIndex,
       progress: Object.fromEntries(
-        Object.entries(st.progress).map(([id, p]) => [id, { match: p.match, next: p.next }]),
+        Object.entries(st.progress).map(([id, p]) => {
+          const heard = this.lastHeardMs.get(id)
+          const heardAgoMs = id === this.id ? 0 : heard === undefined ? Infinity : this.clock.now() - heard
+          return [id, { match: p.match, next: p.next, heardAgoMs }]
+        }),
       ),
     }
   }

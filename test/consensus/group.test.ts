@@ -74,6 +74,28 @@ describe('RaftGroup over the memory network', () => {
     expect(await next.group.propose(enc('set k 20'))).toBe('19')
   })
 
+  it("the leader's progress says how long ago each member's Raft messages arrived (liveness Raft sees)", async () => {
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'])
+    const leader = await cluster.leader()
+    const [f1, f2] = [...cluster.members.values()].filter((m) => m.id !== leader.id)
+    // Followers answer every heartbeat (10 ms ticks here): heard within a few ticks.
+    await waitFor(
+      () => {
+        const p = leader.group.status().progress!
+        return p[f1!.id]!.heardAgoMs < 200 && p[f2!.id]!.heardAgoMs < 200 && p[leader.id]!.heardAgoMs === 0
+      },
+      { timeoutMs: 5000, what: 'every follower heard recently' },
+    )
+    cluster.net.isolate(f1!.id)
+    // The isolated follower falls silent while the other keeps answering.
+    await waitFor(() => leader.group.status().progress![f1!.id]!.heardAgoMs > 500, {
+      timeoutMs: 5000,
+      what: 'the isolated follower to fall silent',
+    })
+    expect(leader.group.status().progress![f2!.id]!.heardAgoMs).toBeLessThan(200)
+    cluster.net.heal()
+  })
+
   it('a partitioned minority leader cannot commit; its proposal times out or is dropped', async () => {
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'], { config: { proposalTimeoutMs: 400 } })
     const old = await cluster.leader()

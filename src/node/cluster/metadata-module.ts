@@ -341,14 +341,21 @@ export function metadataModule(): NodeModule<'metadata'> {
                   .filter(
                     (n) => n.roles.includes('metadata') && (n.self || cluster.isAdmitted(n.id, 'metadata')),
                   )
-                  .map((n) => ({
-                    id: n.id,
-                    zone: n.zone,
-                    liveness: n.self ? 'alive' : n.liveness,
-                    deadForMs:
-                      n.liveness === 'dead' ? Math.max(0, now - n.lastSeenMs - config.deadAfterMs) : 0,
-                    caughtUp: (st.progress?.[n.id]?.match ?? 0) + CAUGHT_UP_LAG_ENTRIES >= st.commitIndex,
-                  }))
+                  .map((n) => {
+                    // A member whose Raft messages reach this leader is up, whatever gossip says: gossip
+                    // can lag or break one way (seen under load right after a learner got its
+                    // certificate), and removing a replica that answers every heartbeat would be wrong.
+                    const raftHeard = (st.progress?.[n.id]?.heardAgoMs ?? Infinity) < config.deadAfterMs
+                    const liveness = n.self || (raftHeard && n.liveness !== 'left') ? 'alive' : n.liveness
+                    return {
+                      id: n.id,
+                      zone: n.zone,
+                      liveness,
+                      deadForMs:
+                        liveness === 'dead' ? Math.max(0, now - n.lastSeenMs - config.deadAfterMs) : 0,
+                      caughtUp: (st.progress?.[n.id]?.match ?? 0) + CAUGHT_UP_LAG_ENTRIES >= st.commitIndex,
+                    }
+                  })
                 const metadataCount = nodes.filter(
                   (n) => n.liveness === 'alive' || n.liveness === 'suspect',
                 ).length

@@ -78,7 +78,12 @@ export function libp2pSchedTransport(
       started = false
       const h = host()
       h.pubsub.removeEventListener('message', onMessage)
-      for (const topic of topics.keys()) h.pubsub.unsubscribe(topic)
+      // A daemon stopping after a failed start may have stopped libp2p's pubsub first: nothing to leave then.
+      try {
+        for (const topic of topics.keys()) h.pubsub.unsubscribe(topic)
+      } catch {
+        // gossipsub already stopped ("Pubsub is not started"): the subscriptions went with it.
+      }
       await unhandle?.().catch(() => undefined)
     },
     async request(peer, payload, opts) {
