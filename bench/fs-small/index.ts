@@ -11,8 +11,12 @@
  * connections (node:http Agent, one socket per client). Client k talks to node k mod N, so followers'
  * forwarding to the leader and follower reads (ReadIndex) are part of the figures.
  *
+ * Peer: etcd (./etcd.ts) — after the rows above, 256-byte puts through hopsd's native PUT and through a
+ * 3-member etcd's JSON gateway, alternating per concurrency (`--etcd-clients`, default 1,16,64,256),
+ * ratios hopsd / etcd; `--etcd off` leaves it out (it is also left out with `--target`).
+ *
  * Usage: `npm run bench -- fs-small [--quick] [--seconds S] [--clients 1,16,64] [--nodes 3]
- *         [--auth simple|secure] [--target URL,URL,...]`
+ *         [--auth simple|secure] [--target URL,URL,...] [--etcd off] [--etcd-clients 1,16,64,256]`
  * `--auth secure` starts the cluster with secure auth and sends the admin key as `Authorization: Bearer`
  * on every request (each is then authenticated after a read barrier); the default, simple, sends
  * `user.name` as before — compare the two runs' figures for the cost of authentication. `--target`
@@ -33,6 +37,7 @@ import {
   stopAllNodes,
   waitFor,
 } from '../../test/helpers/index.js'
+import { ensureEtcd, startEtcd } from './etcd.js'
 import {
   cpuSecondsOf,
   daemonEnv,
@@ -65,7 +70,13 @@ interface HttpAnswer {
 }
 
 /** One request over `agent`; resolves with the status and the whole body (never rejects on status). */
-function send(agent: Agent, method: string, url: string, body?: Buffer): Promise<HttpAnswer> {
+function send(
+  agent: Agent,
+  method: string,
+  url: string,
+  body?: Buffer,
+  contentType = 'application/octet-stream',
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -77,7 +88,7 @@ function send(agent: Agent, method: string, url: string, body?: Buffer): Promise
           ...IDENT.headers,
           ...(body === undefined
             ? { 'content-length': 0 }
-            : { 'content-type': 'application/octet-stream', 'content-length': body.length }),
+            : { 'content-type': contentType, 'content-length': body.length }),
         },
       },
       (res) => {
@@ -211,6 +222,93 @@ async function measure(
   return r
 }
 
+/** Bytes of one value in the etcd comparison (the issue's 256-byte puts). */
+const PUT_BYTES = 256
+
+interface PutResult {
+  puts: number
+  errors: number
+  seconds: number
+  latenciesMs: number[]
+  cpuS?: number
+}
+
+/**
+ * Closed-loop 256-byte writes for `seconds`: hopsd's native PUT of a new file, or etcd's JSON-gateway put
+ * of a new key; client k talks to member k mod N in both, as users spread over a cluster.
+ */
+async function measurePuts(
+  kind: 'hopsd' | 'etcd',
+  targets: readonly Target[],
+  prefix: string,
+  clients: number,
+  seconds: number,
+  pids: readonly number[],
+): Promise<PutResult> {
+  const value = randomBytes(PUT_BYTES)
+  const etcdBody = (key: string): Buffer =>
+    Buffer.from(JSON.stringify({ key: Buffer.from(key).toString('base64'), value: value.toString('base64') }))
+  if (kind === 'hopsd')
+    for (let c = 0; c < clients; c++) {
+      const t = targets[c % targets.length]!
+      const res = await send(
+        t.agent,
+        'PUT',
+        `${t.url}/webhdfs/v1${enc(`${prefix}/w${c}`)}?op=MKDIRS&${identQuery()}`,
+      )
+      if (res.status !== 200) throw new Error(`MKDIRS ${prefix}/w${c}: HTTP ${res.status}`)
+    }
+  const r: PutResult = { puts: 0, errors: 0, seconds: 0, latenciesMs: [] }
+  const cpu0 = cpuSecondsOf(pids)
+  const t0 = performance.now()
+  const deadline = t0 + seconds * 1000
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const t = targets[c % targets.length]!
+      for (let i = 0; performance.now() < deadline; i++) {
+        const key = `${prefix}/w${c}/f${i}`
+        const start = performance.now()
+        const ok =
+          kind === 'hopsd'
+            ? (
+                await send(
+                  t.agent,
+                  'PUT',
+                  `${t.url}/api/v1/fs/files?${new URLSearchParams({ path: key, ...IDENT.query })}`,
+                  value,
+                ).catch(() => undefined)
+              )?.status === 201
+            : (
+                await send(t.agent, 'POST', `${t.url}/v3/kv/put`, etcdBody(key), 'application/json').catch(
+                  () => undefined,
+                )
+              )?.status === 200
+        if (ok) r.latenciesMs.push(performance.now() - start)
+        else r.errors++
+      }
+    }),
+  )
+  r.seconds = (performance.now() - t0) / 1000
+  const cpu1 = cpuSecondsOf(pids)
+  if (cpu0 !== undefined && cpu1 !== undefined) r.cpuS = cpu1 - cpu0
+  r.puts = r.latenciesMs.length
+  return r
+}
+
+function putRow(label: string, clients: number, r: PutResult): BenchRow {
+  const l = summarize(r.latenciesMs)
+  return {
+    api: label,
+    clients,
+    puts: r.puts,
+    errors: r.errors,
+    putsPerS: round(r.puts / Math.max(1e-9, r.seconds), 0),
+    putP50Ms: l.p50Ms,
+    putP99Ms: l.p99Ms,
+    ...(r.cpuS !== undefined && r.puts > 0 ? { cpuMsPerPut: round((1000 * r.cpuS) / r.puts, 3) } : {}),
+  }
+}
+
 function row(label: string, clients: number, r: RowResult): BenchRow {
   const c = summarize(r.createLatenciesMs)
   const rd = summarize(r.readLatenciesMs)
@@ -313,6 +411,8 @@ const bench: Bench = async ({ quick, args }) => {
       nodes: { type: 'string' },
       target: { type: 'string' },
       auth: { type: 'string' },
+      etcd: { type: 'string' },
+      'etcd-clients': { type: 'string' },
     },
     strict: true,
   })
@@ -394,6 +494,53 @@ const bench: Bench = async ({ quick, args }) => {
         readP50Ms: round(Number(m['readP50Ms']) / Number(b['readP50Ms']), 3),
         readP99Ms: round(Number(m['readP99Ms']) / Number(b['readP99Ms']), 3),
       })
+    }
+    if (values.etcd !== 'off' && cluster !== undefined) {
+      const etcdClients = (values['etcd-clients'] ?? (quick ? '1,16' : '1,16,64,256')).split(',').map(Number)
+      const have = ensureEtcd()
+      if (!have.ok) report.notes.push(`etcd peer not measured: ${have.why}`)
+      else {
+        const etcd = await startEtcd(join(dir, 'etcd'), 3, have.version)
+        try {
+          const etcdTargets = etcd.urls.map((url) => {
+            const agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 1024 })
+            agents.push(agent)
+            return { url, agent }
+          })
+          for (const t of targets) t.agent.maxSockets = Math.max(t.agent.maxSockets, ...etcdClients)
+          await measurePuts('hopsd', targets, '/bench/puts-warmup', 16, warmupS, [])
+          await measurePuts('etcd', etcdTargets, '/bench/puts-warmup', 16, warmupS, [])
+          for (const clients of etcdClients) {
+            const h = await measurePuts('hopsd', targets, `/bench/puts-c${clients}`, clients, seconds, pids)
+            const e = await measurePuts(
+              'etcd',
+              etcdTargets,
+              `/bench/puts-c${clients}`,
+              clients,
+              seconds,
+              etcd.pids,
+            )
+            const hr = putRow(`hopsd native PUT ${PUT_BYTES} B`, clients, h)
+            const er = putRow(`etcd ${etcd.version} put ${PUT_BYTES} B (JSON gateway)`, clients, e)
+            report.rows.push(hr)
+            report.baseline.push(er)
+            report.ratios.push({
+              api: `hopsd / etcd, ${PUT_BYTES} B puts`,
+              clients,
+              putsPerS: round(Number(hr['putsPerS']) / Math.max(1, Number(er['putsPerS'])), 3),
+              putP99Ms: round(Number(hr['putP99Ms']) / Math.max(1e-9, Number(er['putP99Ms'])), 3),
+              ...(hr['cpuMsPerPut'] !== undefined && er['cpuMsPerPut'] !== undefined
+                ? { cpuMsPerPut: round(Number(hr['cpuMsPerPut']) / Number(er['cpuMsPerPut']), 3) }
+                : {}),
+            })
+          }
+          report.notes.push(
+            `etcd peer: ${etcd.version}, 3 members on loopback with default settings (fsync on), client k on member k mod 3 as for hopsd; the same closed-loop client over keep-alive node:http Agents; every put a new key / a new file; goal: hopsd >= 1.0x etcd at every concurrency, >= 1.5x at 64 and above`,
+          )
+        } finally {
+          await etcd.stop()
+        }
+      }
     }
     const goal = report.rows.find((r) => String(r['api']).startsWith('native') && r['clients'] === 64)
     if (goal !== undefined)
