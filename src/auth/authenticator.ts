@@ -311,7 +311,18 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
         c.grant !== undefined
       if (present && init.barrier !== undefined && opts.fresh !== false) await init.barrier(opts.signal)
       if (c.certificate !== undefined) {
-        const p = byCertificate(c.certificate)
+        let p: Principal | undefined
+        try {
+          p = byCertificate(c.certificate)
+        } catch (err) {
+          // Without a barrier first, this replica may not have applied a project certificate issued a
+          // moment ago: catch up once and look again (a refusal that stands costs one barrier).
+          const project = c.certificate.uris.some((u) => u.startsWith(PROJECT_USER_URI_PREFIX))
+          if (!(err instanceof AuthError) || !project || opts.fresh !== false || init.barrier === undefined)
+            throw err
+          await init.barrier(opts.signal)
+          p = byCertificate(c.certificate)
+        }
         if (p !== undefined) return p
       }
       if (c.bearer !== undefined) return byKey(c.bearer)
