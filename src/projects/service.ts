@@ -269,8 +269,9 @@ export class ProjectService {
       )
     const nowMs = this.#clock()
     const serial = signer.newSerial()
-    const notBeforeMs = nowMs - Math.min(CERT_BACKDATE_MS, (ttlS * 1000) / 10)
-    const notAfterMs = nowMs + ttlS * 1000
+    // X.509 times are whole seconds: the record says exactly what the certificate says.
+    const notBeforeMs = wholeSecond(nowMs - Math.min(CERT_BACKDATE_MS, (ttlS * 1000) / 10))
+    const notAfterMs = wholeSecond(nowMs + ttlS * 1000)
     const pems = await signer.sign({
       project,
       user,
@@ -416,6 +417,10 @@ export class ProjectService {
     }
     return result.value as ProjectOpResults[K]
   }
+}
+
+function wholeSecond(ms: number): number {
+  return Math.floor(ms / 1000) * 1000
 }
 
 function certificateView(c: ProjectCertificateRecord, nowMs: number): ProjectCertificateView {
