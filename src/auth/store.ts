@@ -351,6 +351,13 @@ export class AuthStore implements MetaModule {
     const id = op.id ?? ''
     if (!ctx.isSuperuser && user !== cmd.user)
       throw new AuthError('KEY_NOT_FOUND', `${cmd.user} may create keys for itself only, not for ${user}`)
+    // A principal acting in a project (a project key, a project-user certificate) makes keys of that
+    // project only: a key acting in none or in another would carry it out of its project.
+    if (cmd.project !== '' && (op.project ?? '') !== cmd.project)
+      throw new AuthError(
+        'AUTH_LIMIT',
+        `${cmd.user} acts in project ${cmd.project}: it makes keys acting in ${cmd.project} only`,
+      )
     if ((op.project ?? '') !== '') {
       // A key acting in a project is for a member of it (the projects module answers); without that
       // module only admins make them.

@@ -78,6 +78,7 @@ describe('project-user certificates (one replica)', () => {
     })
     const authStore = sm.module<AuthStore>('auth')
     store = () => sm.module<ProjectStore>('projects')
+    authStore.attachProjectMembership((project, user, su) => store().requireKeyProject(project, user, su))
     authStore.attachProjectCertificates((serial, project, user, at) =>
       store().checkCertificate(serial, project, user, at),
     )
@@ -181,6 +182,18 @@ describe('project-user certificates (one replica)', () => {
     })
     expect(await authOf(claimsQ)).toBe('CREDENTIAL_INVALID')
     expect(await authOf(real.certificatePem)).toBe('ok')
+  })
+
+  it('a certificate principal makes no credential that leaves its project', async () => {
+    const c = await projects.issueCertificate(alice, 'p', { publicKeyPem: publicKey() })
+    const p = (await authn.authenticate({ certificate: presented(c.certificatePem) }))!
+    expect(await outcome(auth.createKey(p, { user: 'alice' }))).toBe('AUTH_LIMIT')
+    expect(await outcome(auth.createKey(p, { user: 'alice', project: 'q' }))).toBe('AUTH_LIMIT')
+    expect(await outcome(projects.issueCertificate(p, 'q', { publicKeyPem: publicKey() }))).toBe(
+      'PROJECT_ACCESS_DENIED',
+    )
+    expect(await outcome(auth.createKey(p, { user: 'alice', project: 'p' }))).toBe('ok')
+    expect(await outcome(projects.issueCertificate(p, 'p', { publicKeyPem: publicKey() }))).toBe('ok')
   })
 
   it('a write authenticated by a certificate revoked before its commit is refused at commit', async () => {

@@ -275,6 +275,24 @@ describe.sequential('project-user certificates on a secure --tls cluster', { tim
       body: { publicKeyPem: k.publicKeyPem },
     })
     expect(c.status, c.text).toBe(403)
+    // Nor mint a credential that acts in no project (or in q): an API key, a user certificate.
+    for (const project of [undefined, 'q']) {
+      const mk = await api(1, 'POST', '/api/v1/keys', {
+        ...me,
+        body: { user: 'alice', ...(project ? { project } : {}) },
+      })
+      expect(mk.status, mk.text).toBe(409)
+      expect(mk.json().error.code).toBe('AUTH_LIMIT')
+    }
+    const uc = await api(2, 'POST', '/api/v1/users/alice/certificate', {
+      ...me,
+      body: { publicKeyPem: k.publicKeyPem },
+    })
+    expect(uc.status, uc.text).toBe(403)
+    // A key of p it may make: it acts in p only.
+    const pk = await api(1, 'POST', '/api/v1/keys', { ...me, body: { user: 'alice', project: 'p' } })
+    expect(pk.status, pk.text).toBe(201)
+    expect((await read(0, '/Projects/q/Resources/secret.txt', { bearer: pk.json().key })).status).toBe(403)
     // With alice's own key, acting in q, the file is there.
     expect(
       (
