@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runProject } from '../../src/cli/project.js'
 import { createClusterCa, issueProjectUserCertificate } from '../../src/node/ca/index.js'
 import { generateSwarmKey } from '../../src/node/p2p/index.js'
-import { acquireClusterLock, releaseClusterLock } from '../cluster/harness.js'
+import { acquireClusterLock, LOCK_WAIT_MS, releaseClusterLock } from '../cluster/harness.js'
 import { freePorts, makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
 import { httpsGet, startTlsNode, stopAllTlsNodes, type TlsNode } from '../tls/tls-node.js'
 
@@ -123,8 +123,10 @@ describe.sequential('project-user certificates on a secure --tls cluster', { tim
       status: string
     }[]
 
+  // The lock first, in a hook of its own: other cluster files may hold it for minutes.
+  beforeAll(() => acquireClusterLock(), LOCK_WAIT_MS)
+
   beforeAll(async () => {
-    await acquireClusterLock()
     dir = makeTempDir('hopsd-pcert-')
     const swarmKey = join(dir, 'swarm.key')
     writeFileSync(swarmKey, generateSwarmKey(), { mode: 0o600 })
