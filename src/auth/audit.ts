@@ -35,6 +35,8 @@ export type AuditKind =
   | 'project.share'
   | 'project.unshare'
   | 'project.quota'
+  | 'project.cert.issue'
+  | 'project.cert.revoke'
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'auth.failure',
@@ -64,6 +66,8 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'project.share',
   'project.unshare',
   'project.quota',
+  'project.cert.issue',
+  'project.cert.revoke',
 ]
 
 export interface AuditEvent {

@@ -2,7 +2,9 @@
  * Authentication: the credentials a request carries → a verified {@link Principal}, checked against
  * this replica's users, keys and tokens (src/auth/store.ts). The order (the first credential present
  * decides; a bad one is refused, never skipped for the next):
- *   1. a TLS client certificate issued by the cluster CA for a user (its chain checked by the TLS stack);
+ *   1. a TLS client certificate issued by the cluster CA for a user (its chain checked by the TLS stack),
+ *      or for a project-user (`CN=<project>__<user>`; its serial must be recorded by the projects area,
+ *      not revoked or expired, and the user still a member — checked on every request);
  *   2. an API key: `Authorization: Bearer <key>`, or HTTP Basic with the key as the password (fsspec's
  *      WebHDFS takes user/password but no header; the Basic user name must be the key's user or empty);
  *   3. WebHDFS `delegation=<token>`: a delegation token (HdfsCLI's TokenClient, fsspec's `token=`), or
@@ -47,7 +49,10 @@ export interface ClientCertificate {
   readonly verified: boolean
   /** Why not, when not (node's `authorizationError`). */
   readonly error?: string
-  /** Subject alternative name URIs (`hopsd://user/<name>` names a user, `hopsd://node/<id>` a node). */
+  /**
+   * Subject alternative name URIs (`hopsd://user/<name>` names a user, `hopsd://project-user/<project>/<user>`
+   * a project-user, `hopsd://node/<id>` a node).
+   */
   readonly uris: readonly string[]
   readonly serial: string
   readonly notAfterMs: number
@@ -106,6 +111,7 @@ export interface LocalAuthenticatorInit {
 }
 
 const USER_URI_PREFIX = 'hopsd://user/'
+export const PROJECT_USER_URI_PREFIX = 'hopsd://project-user/'
 /** Hadoop's default dfs.webhdfs.user.provider.user.pattern, bounded. */
 const SIMPLE_NAME_RE = /^[A-Za-z_][A-Za-z0-9._-]{0,255}\$?$/
 
@@ -207,6 +213,31 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
         'CREDENTIAL_EXPIRED',
         `client certificate ${c.serial} expired at ${new Date(c.notAfterMs).toISOString()}`,
       )
+    const projectUri = c.uris.find((u) => u.startsWith(PROJECT_USER_URI_PREFIX))
+    if (projectUri !== undefined) {
+      const [project, user, ...more] = projectUri.slice(PROJECT_USER_URI_PREFIX.length).split('/')
+      const name = (s: string | undefined) => {
+        try {
+          return s === undefined ? '' : decodeURIComponent(s)
+        } catch {
+          return ''
+        }
+      }
+      if (more.length > 0 || name(project) === '' || !isValidName(name(user)))
+        throw new AuthError('CREDENTIAL_INVALID', `client certificate ${c.serial} names no project-user`)
+      const serial = c.serial.toLowerCase().replace(/^0+(?=.)/, '')
+      // The record decides, on every request: recorded, not revoked or expired, still a member.
+      init
+        .store()
+        .checkStillValid(name(user), `project-certificate:${serial}`, clock(), mode(), name(project))
+      return principalOf(
+        name(user),
+        'project-certificate',
+        serial,
+        name(project),
+        () => new AuthError('CREDENTIAL_REVOKED', `the user of client certificate ${serial} was removed`),
+      )
+    }
     const uri = c.uris.find((u) => u.startsWith(USER_URI_PREFIX))
     // A node certificate (nodes calling each other's APIs) names no user: the request's other
     // credentials, which the node forwards, say who the caller is.
@@ -269,7 +300,7 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
     recheck(p) {
       // A bare {user, groups} (an internal caller, a test) names no credential to re-check.
       if (typeof (p as Partial<Principal>).via !== 'string') return
-      init.store().checkStillValid(p.user, authViaOf(p), clock(), mode())
+      init.store().checkStillValid(p.user, authViaOf(p), clock(), mode(), p.project ?? '')
     },
     async authenticate(c, opts = {}) {
       const present =
@@ -280,7 +311,18 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
         c.grant !== undefined
       if (present && init.barrier !== undefined && opts.fresh !== false) await init.barrier(opts.signal)
       if (c.certificate !== undefined) {
-        const p = byCertificate(c.certificate)
+        let p: Principal | undefined
+        try {
+          p = byCertificate(c.certificate)
+        } catch (err) {
+          // Without a barrier first, this replica may not have applied a project certificate issued a
+          // moment ago: catch up once and look again (a refusal that stands costs one barrier).
+          const project = c.certificate.uris.some((u) => u.startsWith(PROJECT_USER_URI_PREFIX))
+          if (!(err instanceof AuthError) || !project || opts.fresh !== false || init.barrier === undefined)
+            throw err
+          await init.barrier(opts.signal)
+          p = byCertificate(c.certificate)
+        }
         if (p !== undefined) return p
       }
       if (c.bearer !== undefined) return byKey(c.bearer)
@@ -322,7 +364,9 @@ export function createSimpleAuthenticator(opts: { superuser?: string } = {}): Au
     recheck: () => undefined,
     async authenticate(c) {
       if (
-        c.certificate?.uris.some((u) => u.startsWith(USER_URI_PREFIX)) ||
+        c.certificate?.uris.some(
+          (u) => u.startsWith(USER_URI_PREFIX) || u.startsWith(PROJECT_USER_URI_PREFIX),
+        ) ||
         c.bearer !== undefined ||
         c.basic !== undefined ||
         c.delegation !== undefined ||

@@ -62,7 +62,7 @@ export const AUTH_ERRORS = {
     409,
     'IOException',
     'java.io.IOException',
-    'A limit or rule of users, keys and tokens: too many users, keys or live tokens per user; removing or disabling oneself; a project key made by a non-admin.',
+    'A limit or rule of users, keys and tokens: too many users, keys or live tokens per user; removing or disabling oneself; a project key made by a non-admin; a principal acting in a project making a key for none or another project.',
   ),
   ADMIN_EXISTS: row(
     409,

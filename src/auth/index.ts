@@ -70,6 +70,7 @@ export {
 export {
   createLocalAuthenticator,
   createSimpleAuthenticator,
+  PROJECT_USER_URI_PREFIX,
   userCertificateUri,
   type AuthenticateOpts,
   type Authenticator,

@@ -22,13 +22,16 @@ export interface Principal {
 
 /**
  * - `certificate`: a TLS client certificate issued by the cluster CA for a user;
+ * - `project-certificate`: a project-user certificate (CN=`<project>__<user>`) the cluster CA issued and
+ *   the projects area recorded; acts in that project only;
  * - `key`: an API key (`Authorization: Bearer`, HTTP Basic's password, or `delegation=`);
  * - `token`: a WebHDFS delegation token;
  * - `assertion`: a grant signed by a metadata node (a write Location's second hop, forwarded commands);
  * - `simple`: WebHDFS `user.name` (or `dr.who`) while the cluster runs simple auth;
  * - `cluster`: the cluster acting for itself (leader housekeeping), never from a request.
  */
-export type PrincipalVia = 'certificate' | 'key' | 'token' | 'assertion' | 'simple' | 'cluster'
+export type PrincipalVia =
+  'certificate' | 'project-certificate' | 'key' | 'token' | 'assertion' | 'simple' | 'cluster'
 
 /** Hadoop's identity of an unauthenticated caller under simple auth (hadoop.http.staticuser.user). */
 export const ANONYMOUS_USER = 'dr.who'

@@ -153,6 +153,19 @@ export class AuthStore implements MetaModule {
     this.#projectMember = check
   }
 
+  #projectCertificate: ((serial: string, project: string, user: string, nowMs: number) => void) | undefined
+
+  /**
+   * Set once by the projects module: throws the AuthError unless the project-user certificate `serial`
+   * is recorded for `user` in `project`, not revoked, not expired at `nowMs`, and the user still a
+   * member. Without it project-user certificates authenticate nobody.
+   */
+  attachProjectCertificates(
+    check: (serial: string, project: string, user: string, nowMs: number) => void,
+  ): void {
+    this.#projectCertificate = check
+  }
+
   // ---- queries (this replica)
 
   user(name: string): UserRecord | undefined {
@@ -209,9 +222,10 @@ export class AuthStore implements MetaModule {
    * Whether the credential a principal was authenticated with still holds in this state: its key not
    * revoked or expired at `nowMs`, its token not cancelled or expired, its user present and enabled.
    * Throws the AuthError of the refusal. `via` is Command.authVia ("key:<id>", "token:<seq>",
-   * "certificate:<serial>", "assertion:<node>", "simple", "cluster", or '' for commands that name none).
+   * "certificate:<serial>", "project-certificate:<serial>", "assertion:<node>", "simple", "cluster", or ''
+   * for commands that name none). `project`: the project the principal acts in (a project certificate's).
    */
-  checkStillValid(user: string, via: string, nowMs: number, mode: 'simple' | 'secure'): void {
+  checkStillValid(user: string, via: string, nowMs: number, mode: 'simple' | 'secure', project = ''): void {
     const colon = via.indexOf(':')
     const kind = colon < 0 ? via : via.slice(0, colon)
     const id = colon < 0 ? '' : via.slice(colon + 1)
@@ -233,6 +247,10 @@ export class AuthStore implements MetaModule {
         throw new AuthError('CREDENTIAL_EXPIRED', `delegation token ${id} has expired`)
       if (t.owner !== user)
         throw new AuthError('CREDENTIAL_INVALID', `delegation token ${id} is not ${user}'s`)
+    } else if (kind === 'project-certificate') {
+      if (this.#projectCertificate === undefined)
+        throw new AuthError('CREDENTIAL_INVALID', 'project certificates are not accepted here')
+      this.#projectCertificate(id, project, user, nowMs)
     } else if (kind !== 'certificate' && kind !== 'assertion') return
     const u = this.#users.get(user)
     if (u === undefined) {
@@ -251,7 +269,13 @@ export class AuthStore implements MetaModule {
   guard(ctx: { readonly cmd: ApplyContext['cmd']; readonly settings: ApplyContext['settings'] }): void {
     const { cmd } = ctx
     if (cmd.authVia === '') return
-    this.checkStillValid(cmd.user, cmd.authVia, cmd.nowMs, this.bootstrapped() ? ctx.settings.auth : 'simple')
+    this.checkStillValid(
+      cmd.user,
+      cmd.authVia,
+      cmd.nowMs,
+      this.bootstrapped() ? ctx.settings.auth : 'simple',
+      cmd.project,
+    )
   }
 
   // ---- apply
@@ -327,6 +351,13 @@ export class AuthStore implements MetaModule {
     const id = op.id ?? ''
     if (!ctx.isSuperuser && user !== cmd.user)
       throw new AuthError('KEY_NOT_FOUND', `${cmd.user} may create keys for itself only, not for ${user}`)
+    // A principal acting in a project (a project key, a project-user certificate) makes keys of that
+    // project only: a key acting in none or in another would carry it out of its project.
+    if (cmd.project !== '' && (op.project ?? '') !== cmd.project)
+      throw new AuthError(
+        'AUTH_LIMIT',
+        `${cmd.user} acts in project ${cmd.project}: it makes keys acting in ${cmd.project} only`,
+      )
     if ((op.project ?? '') !== '') {
       // A key acting in a project is for a member of it (the projects module answers); without that
       // module only admins make them.

@@ -5,6 +5,7 @@ import { API_FLAG_HELP, apiJson } from './api-client.js'
 import { helpTable } from './args.js'
 import { runApiCommandGroup, type ApiCommandGroup } from './command-group.js'
 import { EXIT_OK, type CliIo } from './output.js'
+import { runProjectCert } from './project-cert.js'
 import { table } from './user.js'
 
 export function projectHelp(): string {
@@ -18,6 +19,8 @@ export function projectHelp(): string {
     '       hopsd project dataset rm PROJECT NAME',
     '       hopsd project share PROJECT DATASET TARGET [--access read|write] [--remove]',
     '       hopsd project quota PROJECT [--storage-bytes N] [--file-count N] [--gpu-hours H]   (admins; -1: none)',
+    '       hopsd project cert PROJECT [--out DIR] [--ttl SECONDS | --days N]   your project-user certificate (renews)',
+    '       hopsd project cert PROJECT --list | --revoke SERIAL',
     '',
     helpTable([
       ['--role ROLE', 'DATA_OWNER or DATA_SCIENTIST (default DATA_SCIENTIST)'],
@@ -25,6 +28,13 @@ export function projectHelp(): string {
       ['--access A', 'read (default) or write: how TARGET may use the shared dataset'],
       ['--remove', 'stop sharing DATASET with TARGET'],
       ['--confirm NAME', 'repeat the project name to delete it'],
+      [
+        '--out DIR',
+        'cert: where the key (0600, made here), certificate and ca.crt go (default ~/.config/hopsd/certs)',
+      ],
+      ['--ttl S, --days N', 'cert: lifetime (at most the setting projectCertValidityMaxS; default 1 day)'],
+      ['--list', "cert: your certificates of PROJECT (Data Owners: every member's)"],
+      ['--revoke SERIAL', 'cert: revoke a certificate'],
       ['--json', 'print JSON'],
       ...API_FLAG_HELP,
       ['-h, --help', 'this help'],
@@ -76,6 +86,11 @@ const PROJECT_COMMANDS: ApiCommandGroup = {
     'storage-bytes': { type: 'string' },
     'file-count': { type: 'string' },
     'gpu-hours': { type: 'string' },
+    out: { type: 'string' },
+    ttl: { type: 'string' },
+    days: { type: 'string' },
+    list: { type: 'boolean' },
+    revoke: { type: 'string' },
   },
   async run(sub, rest, values, target, io) {
     const json = values['json'] === true
@@ -210,10 +225,12 @@ const PROJECT_COMMANDS: ApiCommandGroup = {
         print(p.quota, `quotas of ${p.name} set`)
         return EXIT_OK
       }
+      case 'cert':
+        return runProjectCert(rest, values, target, io)
       default:
         throw new ConfigError(
           'UNKNOWN_COMMAND',
-          `unknown command 'project ${sub}' (commands: create, ls, rm, member, dataset, share, quota)`,
+          `unknown command 'project ${sub}' (commands: create, ls, rm, member, dataset, share, quota, cert)`,
         )
     }
   },

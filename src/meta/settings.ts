@@ -41,6 +41,11 @@ export interface ClusterSettings {
    * when a third of that (at most 30 days) is left. Consul's leaf_cert_ttl.
    */
   readonly nodeCertValidityS: number
+  /**
+   * The longest lifetime of a project-user certificate (src/projects: `POST /api/v1/projects/:name/certs`);
+   * short-lived by design (Hopsworks): a member renews, and every request checks the record anyway.
+   */
+  readonly projectCertValidityMaxS: number
 }
 
 export type SettingName = keyof ClusterSettings
@@ -78,6 +83,7 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   // Until bootstrap writes it, each node uses its own --auth (src/auth authenticator).
   auth: { kind: 'enum', default: 'secure', values: ['simple', 'secure'] },
   nodeCertValidityS: { kind: 'int', default: 365 * 86_400, min: 60, max: 10 * 365 * 86_400 },
+  projectCertValidityMaxS: { kind: 'int', default: 7 * 86_400, min: 1, max: 365 * 86_400 },
 }
 
 export function isSettingName(name: string): name is SettingName {

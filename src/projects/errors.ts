@@ -44,10 +44,20 @@ export const PROJECT_ERRORS = {
     description:
       'The caller may not do this in the project: only Data Owners (and admins) manage members, datasets, shares and deletion.',
   },
+  INVALID_CERTIFICATE_REQUEST: {
+    httpStatus: 400,
+    description:
+      'A project-user certificate cannot be issued as asked: the public key or CSR is not a P-256 key (or its signature does not verify), or the lifetime is over the setting projectCertValidityMaxS.',
+  },
+  CERTIFICATE_NOT_FOUND: {
+    httpStatus: 404,
+    description:
+      'The project has no certificate of that serial that the caller may see (members see their own; Data Owners and admins all).',
+  },
   PROJECT_LIMIT: {
     httpStatus: 409,
     description:
-      'A bound of projects was reached: projects, members or datasets per project, shares per dataset.',
+      'A bound of projects was reached: projects, members or datasets per project, shares per dataset, live certificates per member.',
   },
 } as const
 

@@ -40,12 +40,14 @@ export {
 } from './names.js'
 export {
   ProjectStore,
+  CERTS_PER_MEMBER_MAX,
   DATASETS_PER_PROJECT_MAX,
   MEMBERS_PER_PROJECT_MAX,
   PROJECTS_MAX,
   SHARES_PER_DATASET_MAX,
   type DatasetRecord,
   type MemberRecord,
+  type ProjectCertificateRecord,
   type ProjectOpResults,
   type ProjectRecord,
   type ShareRecord,
@@ -54,6 +56,10 @@ export { projectPathRules } from './rules.js'
 export {
   createProjectService,
   ProjectService,
+  type IssuedProjectCertificate,
+  type ProjectCertificateAsk,
+  type ProjectCertificateSigner,
+  type ProjectCertificateView,
   type ProjectQuotaView,
   type ProjectServiceInit,
   type ProjectView,

@@ -14,8 +14,14 @@ import {
 } from '../meta/index.js'
 import type { Namespace } from '../fs/index.js'
 import { isProjectErrorCode, ProjectError } from './errors.js'
-import { projectPath, type ProjectRole, type ShareAccess } from './names.js'
-import type { ProjectOpResults, ProjectStore, ShareRecord } from './store.js'
+import {
+  checkProjectName,
+  projectPath,
+  projectUserName,
+  type ProjectRole,
+  type ShareAccess,
+} from './names.js'
+import type { ProjectCertificateRecord, ProjectOpResults, ProjectStore, ShareRecord } from './store.js'
 
 type CommandProps = metaProto.meta.Command.$Properties
 
@@ -27,7 +33,70 @@ export interface ProjectServiceInit {
   readonly clock?: () => number
   /** GPU milliseconds charged to a project so far (the scheduler's jobs module); none: 0. */
   readonly gpuUsageMs?: (project: string) => number
+  /** Signs project-user certificates (where the CA key is); none: certificates answer UNAVAILABLE. */
+  readonly certificates?: ProjectCertificateSigner
 }
+
+/**
+ * The cluster CA as the projects area uses it (src/node composes it from src/node/ca and the CA key this
+ * node unwrapped). Both functions throw errors with a `code`: CertificateError-like ones for bad input
+ * (mapped to INVALID_CERTIFICATE_REQUEST), CA_KEY_UNAVAILABLE / UNAVAILABLE when this node cannot sign.
+ */
+export interface ProjectCertificateSigner {
+  /** The public key of a request (an SPKI PEM, or a CSR whose signature verifies), with the CSR's CN. */
+  publicKeyOf(req: {
+    publicKeyPem?: string
+    csrPem?: string
+  }): Promise<{ publicKeyPem: string; subjectCn?: string }>
+  /** A fresh serial: lowercase hex, no leading zeros. */
+  newSerial(): string
+  sign(req: {
+    project: string
+    user: string
+    publicKeyPem: string
+    serial: string
+    notBeforeMs: number
+    notAfterMs: number
+  }): Promise<{ certificatePem: string; caCertificatePem: string }>
+}
+
+/** What `POST /api/v1/projects/:name/certs` takes. */
+export interface ProjectCertificateAsk {
+  readonly publicKeyPem?: string
+  readonly csrPem?: string
+  /** Lifetime in seconds; default min(1 day, the setting projectCertValidityMaxS). */
+  readonly ttlS?: number
+  /** Must be the caller (certificates are for oneself); default the caller. */
+  readonly user?: string
+}
+
+/** A certificate as the list route shows it. */
+export interface ProjectCertificateView {
+  readonly serial: string
+  readonly project: string
+  readonly user: string
+  /** `<project>__<user>`: the certificate's CN. */
+  readonly subject: string
+  readonly notBefore: string
+  readonly notAfter: string
+  readonly issued: string
+  /** ISO time of the revocation, or null. */
+  readonly revoked: string | null
+  readonly revokedBy: string
+  readonly status: 'valid' | 'expired' | 'revoked'
+}
+
+/** A new certificate: the view, and the PEMs the member keeps beside its private key. */
+export interface IssuedProjectCertificate extends ProjectCertificateView {
+  readonly certificatePem: string
+  readonly caCertificatePem: string
+  /** The certificate followed by the cluster CA's (what clients that take one file want). */
+  readonly chainPem: string
+}
+
+const DEFAULT_CERT_TTL_S = 86_400
+/** Backdating of notBefore against clock skew: a tenth of the lifetime, a minute at most. */
+const CERT_BACKDATE_MS = 60_000
 
 /** A project as `GET /api/v1/projects/:name` shows it to a member (or an admin). */
 export interface ProjectView {
@@ -62,6 +131,7 @@ export class ProjectService {
   readonly #nodeId: string
   readonly #clock: () => number
   readonly #gpuUsageMs: (project: string) => number
+  readonly #signer: ProjectCertificateSigner | undefined
 
   constructor(init: ProjectServiceInit) {
     this.#consensus = init.consensus
@@ -69,6 +139,7 @@ export class ProjectService {
     this.#nodeId = init.nodeId
     this.#clock = init.clock ?? Date.now
     this.#gpuUsageMs = init.gpuUsageMs ?? (() => 0)
+    this.#signer = init.certificates
   }
 
   get store(): ProjectStore {
@@ -141,6 +212,126 @@ export class ProjectService {
     q: { storageBytes: number; fileCount: number; gpuHours: number },
   ): Promise<ProjectOpResults['setProjectQuota']> {
     return this.propose(caller, { setProjectQuota: { project, ...q } })
+  }
+
+  // ---- project-user certificates
+
+  /**
+   * Issues the caller a certificate of `project` (CN=`<project>__<user>`) for the public key it sent:
+   * checked (names, lifetime, membership after a barrier, the CSR's subject) before anything is signed;
+   * signed here, where the CA key is; recorded by one command whose apply checks it all again. Only a
+   * recorded certificate authenticates, so one signed whose command failed is worth nothing.
+   */
+  async issueCertificate(
+    caller: Principal,
+    project: string,
+    ask: ProjectCertificateAsk,
+    signal?: AbortSignal,
+  ): Promise<IssuedProjectCertificate> {
+    checkProjectName(project, 'project')
+    const user = ask.user ?? caller.user
+    if (user !== caller.user)
+      throw new ProjectError(
+        'PROJECT_ACCESS_DENIED',
+        `${caller.user} may get project certificates for itself only, not for ${JSON.stringify(user)}`,
+      )
+    const acting = caller.project ?? ''
+    if (acting !== '' && acting !== project)
+      throw new ProjectError(
+        'PROJECT_ACCESS_DENIED',
+        `${caller.user} acts in project ${acting}: it may not get a certificate of project ${project}`,
+      )
+    const maxS = this.#sm.settings().projectCertValidityMaxS
+    const ttlS = ask.ttlS ?? Math.min(DEFAULT_CERT_TTL_S, maxS)
+    if (!Number.isSafeInteger(ttlS) || ttlS < 1 || ttlS > maxS)
+      throw new ProjectError(
+        'INVALID_CERTIFICATE_REQUEST',
+        `ttlS is 1..${maxS} seconds (setting projectCertValidityMaxS)`,
+      )
+    await this.#consensus.readBarrier({ signal })
+    if (this.store.project(project) === undefined || this.store.member(project, user) === undefined)
+      throw new ProjectError('PROJECT_NOT_FOUND', `no project ${JSON.stringify(project)} (or not a member)`)
+    const signer = this.signer()
+    let key: { publicKeyPem: string; subjectCn?: string }
+    try {
+      key = await signer.publicKeyOf({
+        ...(ask.publicKeyPem !== undefined ? { publicKeyPem: ask.publicKeyPem } : {}),
+        ...(ask.csrPem !== undefined ? { csrPem: ask.csrPem } : {}),
+      })
+    } catch (err) {
+      throw new ProjectError('INVALID_CERTIFICATE_REQUEST', (err as Error).message)
+    }
+    const subject = projectUserName(project, user)
+    if (key.subjectCn !== undefined && key.subjectCn !== subject)
+      throw new ProjectError(
+        'PROJECT_ACCESS_DENIED',
+        `the request names ${JSON.stringify(key.subjectCn.slice(0, 140))}: ${caller.user} gets ${subject} only`,
+      )
+    const nowMs = this.#clock()
+    const serial = signer.newSerial()
+    // X.509 times are whole seconds: the record says exactly what the certificate says.
+    const notBeforeMs = wholeSecond(nowMs - Math.min(CERT_BACKDATE_MS, (ttlS * 1000) / 10))
+    const notAfterMs = wholeSecond(nowMs + ttlS * 1000)
+    const pems = await signer.sign({
+      project,
+      user,
+      publicKeyPem: key.publicKeyPem,
+      serial,
+      notBeforeMs,
+      notAfterMs,
+    })
+    const row = await this.propose<'issueProjectCertificate'>(
+      caller,
+      { issueProjectCertificate: { project, user, serial, notBeforeMs, notAfterMs } },
+      nowMs,
+    )
+    return {
+      ...certificateView(row, nowMs),
+      ...pems,
+      chainPem: `${pems.certificatePem.trimEnd()}\n${pems.caCertificatePem.trimEnd()}\n`,
+    }
+  }
+
+  /** The caller's certificates of `project`; a Data Owner's (or an admin's): every member's. */
+  async certificates(
+    caller: Principal,
+    project: string,
+    signal?: AbortSignal,
+  ): Promise<ProjectCertificateView[]> {
+    await this.#consensus.readBarrier({ signal })
+    const store = this.store
+    const me = store.member(project, caller.user)
+    const acting = caller.project ?? ''
+    const admin = caller.superuser && acting === ''
+    if (
+      store.project(project) === undefined ||
+      (me === undefined && !admin) ||
+      (acting !== '' && acting !== project)
+    )
+      throw new ProjectError('PROJECT_NOT_FOUND', `no project ${JSON.stringify(project)} (or not a member)`)
+    const all = admin || me?.role === 'DATA_OWNER'
+    const nowMs = this.#clock()
+    return store.certificates(project, all ? undefined : caller.user).map((c) => certificateView(c, nowMs))
+  }
+
+  async revokeCertificate(
+    caller: Principal,
+    project: string,
+    serial: string,
+  ): Promise<ProjectCertificateView> {
+    const row = await this.propose<'revokeProjectCertificate'>(caller, {
+      revokeProjectCertificate: { project, serial: serial.toLowerCase().replace(/^0+(?=.)/, '') },
+    })
+    return certificateView(row, this.#clock())
+  }
+
+  private signer(): ProjectCertificateSigner {
+    if (this.#signer === undefined)
+      throw new CommandRejected(
+        'UNAVAILABLE',
+        'this node cannot sign project certificates (no cluster CA here)',
+      )
+    return this.#signer
   }
 
   // ---- reads (after a read barrier)
@@ -216,14 +407,34 @@ export class ProjectService {
   private async propose<K extends keyof ProjectOpResults>(
     caller: Principal,
     cmd: CommandProps & { [P in K]?: unknown },
+    nowMs: number = this.#clock(),
   ): Promise<ProjectOpResults[K]> {
-    const data = encodeCommand({ ...cmd, ...commandIdentity(caller, this.#nodeId), nowMs: this.#clock() })
+    const data = encodeCommand({ ...cmd, ...commandIdentity(caller, this.#nodeId), nowMs })
     const result = (await this.#consensus.propose(data)) as MetaResult
     if (!result.ok) {
       if (isProjectErrorCode(result.code)) throw new ProjectError(result.code, result.message)
       throw new CommandRejected(result.code, result.message)
     }
     return result.value as ProjectOpResults[K]
+  }
+}
+
+function wholeSecond(ms: number): number {
+  return Math.floor(ms / 1000) * 1000
+}
+
+function certificateView(c: ProjectCertificateRecord, nowMs: number): ProjectCertificateView {
+  return {
+    serial: c.serial,
+    project: c.project,
+    user: c.user,
+    subject: projectUserName(c.project, c.user),
+    notBefore: new Date(c.notBeforeMs).toISOString(),
+    notAfter: new Date(c.notAfterMs).toISOString(),
+    issued: new Date(c.issuedMs).toISOString(),
+    revoked: c.revokedMs === 0 ? null : new Date(c.revokedMs).toISOString(),
+    revokedBy: c.revokedBy,
+    status: c.revokedMs !== 0 ? 'revoked' : c.notAfterMs <= nowMs ? 'expired' : 'valid',
   }
 }
 

@@ -11,9 +11,10 @@
  * | `projects.member`  | `<project>/<user>`             | ProjectMemberRecord  |
  * | `projects.dataset` | `<project>/<dataset>`          | DatasetRecord        |
  * | `projects.share`   | `<project>/<dataset>/<target>` | DatasetShareRecord   |
+ * | `projects.cert`    | `<serial>` (hex)               | ProjectCertificateRecord |
  *
  * Derived indexes (kept by table hooks through commits, rollbacks and restores): the projects of each
- * user, the shares into each project. Nothing outside the tables caches a membership: every check reads
+ * user, the shares into each project, the certificates of each project-user. Nothing outside the tables caches a membership: every check reads
  * them, so a change holds for the next command and the next read after its barrier, on every node.
  */
 import {
@@ -25,6 +26,7 @@ import {
   type MetaStore,
   type Table,
 } from '../meta/index.js'
+import { AuthError } from '../auth/index.js'
 import type { Namespace } from '../fs/index.js'
 import { ProjectError } from './errors.js'
 import {
@@ -75,7 +77,29 @@ export interface ShareRecord {
   readonly sharedBy: string
 }
 
+/**
+ * A project-user certificate the cluster CA issued (CN=`<project>__<user>`). The row is what makes it a
+ * credential: a serial without a row, a revoked row, a row past its end, or a row whose user is no
+ * longer a member authenticates nobody (checked on every request, src/auth's authenticator).
+ */
+export interface ProjectCertificateRecord {
+  readonly serial: string
+  readonly project: string
+  readonly user: string
+  readonly notBeforeMs: number
+  readonly notAfterMs: number
+  /** 0 = not revoked. */
+  readonly revokedMs: number
+  readonly revokedBy: string
+  readonly issuedMs: number
+}
+
 export const PROJECTS_MAX = 10_000
+/** Certificate rows per project-user; revoked and expired ones are dropped first when room is needed. */
+export const CERTS_PER_MEMBER_MAX = 100
+/** How far before its issue a certificate may start (clock skew between client and nodes). */
+export const CERT_BACKDATE_MS_MAX = 3_600_000
+const SERIAL_RE = /^[1-9a-f][0-9a-f]{0,39}$/
 export const MEMBERS_PER_PROJECT_MAX = 1000
 export const DATASETS_PER_PROJECT_MAX = 1000
 export const SHARES_PER_DATASET_MAX = 100
@@ -92,6 +116,8 @@ const PROJECT_OPS = [
   'shareDataset',
   'unshareDataset',
   'setProjectQuota',
+  'issueProjectCertificate',
+  'revokeProjectCertificate',
 ] as const
 
 /** What each op's apply returns (the `value` of a successful MetaResult). */
@@ -105,6 +131,8 @@ export interface ProjectOpResults {
   shareDataset: { project: string; dataset: string; target: string; access: ShareAccess }
   unshareDataset: { project: string; dataset: string; target: string }
   setProjectQuota: { project: string }
+  issueProjectCertificate: ProjectCertificateRecord
+  revokeProjectCertificate: ProjectCertificateRecord
 }
 
 /** Project directories: owned by the superuser, group the project; the path rules decide access. */
@@ -117,10 +145,13 @@ export class ProjectStore implements MetaModule {
   readonly #members: Table<MemberRecord>
   readonly #datasets: Table<DatasetRecord>
   readonly #shares: Table<ShareRecord>
+  readonly #certs: Table<ProjectCertificateRecord>
   /** user → projects (derived). */
   readonly #byUser = new Map<string, Set<string>>()
   /** target project → share keys (derived). */
   readonly #sharesInto = new Map<string, Set<string>>()
+  /** `<project>/<user>` → certificate serials (derived). */
+  readonly #certsOf = new Map<string, Set<string>>()
 
   constructor(
     store: MetaStore,
@@ -144,6 +175,15 @@ export class ProjectStore implements MetaModule {
         this.#sharesInto,
         (s) => s.target,
         (_s, key) => key,
+      ),
+    )
+    this.#certs = store.table(
+      'projects.cert',
+      protoCodec<ProjectCertificateRecord>(pb.ProjectCertificateRecord),
+      indexHooks(
+        this.#certsOf,
+        (c) => `${c.project}/${c.user}`,
+        (_c, key) => key,
       ),
     )
   }
@@ -214,6 +254,47 @@ export class ProjectStore implements MetaModule {
     return [...(this.#sharesInto.get(target) ?? [])].sort().map((k) => this.#shares.get(k)!)
   }
 
+  certificate(serial: string): ProjectCertificateRecord | undefined {
+    return this.#certs.get(serial)
+  }
+
+  /** The certificate rows of `user` in `project` (every member's when no user), oldest first. */
+  certificates(project: string, user?: string): ProjectCertificateRecord[] {
+    const users = user !== undefined ? [user] : this.members(project).map((m) => m.user)
+    return users
+      .flatMap((u) => [...(this.#certsOf.get(`${project}/${u}`) ?? [])].map((k) => this.#certs.get(k)!))
+      .sort((a, b) => a.issuedMs - b.issuedMs || (a.serial < b.serial ? -1 : 1))
+  }
+
+  /**
+   * Whether a project-user certificate still authenticates `user` acting in `project` at `nowMs`:
+   * recorded for exactly them, not revoked, not expired, the user still a member. Throws the
+   * AuthError (401) that says why not. The authenticator calls it on every request, after the read
+   * barrier; the auth guard at every commit.
+   */
+  checkCertificate(serial: string, project: string, user: string, nowMs: number): void {
+    const c = this.#certs.get(serial)
+    if (c === undefined)
+      throw new AuthError(
+        'CREDENTIAL_REVOKED',
+        `project certificate ${serial} is not (or no longer) recorded`,
+      )
+    if (c.project !== project || c.user !== user)
+      throw new AuthError('CREDENTIAL_INVALID', `certificate ${serial} is not ${project}__${user}'s`)
+    if (c.revokedMs !== 0)
+      throw new AuthError(
+        'CREDENTIAL_REVOKED',
+        `project certificate ${serial} was revoked at ${new Date(c.revokedMs).toISOString()}`,
+      )
+    if (c.notAfterMs <= nowMs)
+      throw new AuthError(
+        'CREDENTIAL_EXPIRED',
+        `project certificate ${serial} expired at ${new Date(c.notAfterMs).toISOString()}`,
+      )
+    if (this.member(project, user) === undefined)
+      throw new AuthError('CREDENTIAL_REVOKED', `${user} is no longer a member of project ${project}`)
+  }
+
   // ---- apply
 
   apply(ctx: ApplyContext): unknown {
@@ -238,6 +319,10 @@ export class ProjectStore implements MetaModule {
         return this.unshareDataset(ctx, cmd.unshareDataset!)
       case 'setProjectQuota':
         return this.setProjectQuota(ctx, cmd.setProjectQuota!)
+      case 'issueProjectCertificate':
+        return this.issueCertificate(ctx, cmd.issueProjectCertificate!)
+      case 'revokeProjectCertificate':
+        return this.revokeCertificate(ctx, cmd.revokeProjectCertificate!)
     }
     throw new Error(`projects: op ${cmd.op} is not projects'`)
   }
@@ -291,6 +376,7 @@ export class ProjectStore implements MetaModule {
     for (const s of this.sharesInto(name)) this.#shares.delete(shareKey(s))
     for (const [k] of [...this.#shares.range(`${name}/`, `${name}0`)]) this.#shares.delete(k)
     for (const [k] of [...this.#datasets.range(`${name}/`, `${name}0`)]) this.#datasets.delete(k)
+    for (const c of this.certificates(name)) this.#certs.delete(c.serial)
     for (const [k] of [...this.#members.range(`${name}/`, `${name}0`)]) this.#members.delete(k)
     this.#projects.delete(name)
     return { name, deleted }
@@ -333,6 +419,8 @@ export class ProjectStore implements MetaModule {
     if (prev === undefined)
       throw new ProjectError('MEMBER_NOT_FOUND', `${user} is not a member of project ${project}`)
     if (prev.role === 'DATA_OWNER') this.requireAnotherOwner(project, user)
+    // Its certificates go with the membership: re-adding the user brings none of them back.
+    for (const c of this.certificates(project, user)) this.#certs.delete(c.serial)
     this.#members.delete(`${project}/${user}`)
     return { project, user }
   }
@@ -452,6 +540,101 @@ export class ProjectStore implements MetaModule {
     this.namespace().asSystem(ctx).setQuota(projectPath(project), files, storage)
     this.#projects.put(project, { ...p, gpuHoursQuota: gpuHours })
     return { project }
+  }
+
+  private issueCertificate(
+    ctx: ApplyContext,
+    op: pb.IIssueProjectCertificate,
+  ): ProjectOpResults['issueProjectCertificate'] {
+    const { cmd } = ctx
+    const project = op.project ?? ''
+    const user = op.user ?? ''
+    if (this.project(project) === undefined || this.member(project, cmd.user) === undefined)
+      throw new ProjectError('PROJECT_NOT_FOUND', `no project ${JSON.stringify(project)} (or not a member)`)
+    if (user !== cmd.user)
+      throw new ProjectError(
+        'PROJECT_ACCESS_DENIED',
+        `${cmd.user} may get project certificates for itself only, not for ${JSON.stringify(user)}`,
+      )
+    if (cmd.project !== '' && cmd.project !== project)
+      throw new ProjectError(
+        'PROJECT_ACCESS_DENIED',
+        `${cmd.user} acts in project ${cmd.project}: it may not get a certificate of project ${project}`,
+      )
+    const serial = op.serial ?? ''
+    if (!SERIAL_RE.test(serial))
+      throw new ProjectError('INVALID_CERTIFICATE_REQUEST', 'a serial is lowercase hex without leading zeros')
+    if (this.#certs.has(serial))
+      throw new ProjectError('INVALID_CERTIFICATE_REQUEST', `serial ${serial} is taken; sign again`)
+    const notBeforeMs = Number(op.notBeforeMs ?? 0)
+    const notAfterMs = Number(op.notAfterMs ?? 0)
+    const maxMs = ctx.settings.projectCertValidityMaxS * 1000
+    if (!(notAfterMs > cmd.nowMs && notAfterMs > notBeforeMs))
+      throw new ProjectError('INVALID_CERTIFICATE_REQUEST', 'the certificate would end before it is recorded')
+    if (notAfterMs - cmd.nowMs > maxMs)
+      throw new ProjectError(
+        'INVALID_CERTIFICATE_REQUEST',
+        `a project certificate lasts at most ${ctx.settings.projectCertValidityMaxS} s (setting projectCertValidityMaxS)`,
+      )
+    if (notBeforeMs < cmd.nowMs - CERT_BACKDATE_MS_MAX)
+      throw new ProjectError('INVALID_CERTIFICATE_REQUEST', 'notBefore is backdated by more than an hour')
+    this.makeRoomForCertificate(project, user, cmd.nowMs)
+    const row: ProjectCertificateRecord = {
+      serial,
+      project,
+      user,
+      notBeforeMs,
+      notAfterMs,
+      revokedMs: 0,
+      revokedBy: '',
+      issuedMs: cmd.nowMs,
+    }
+    this.#certs.put(serial, row)
+    return row
+  }
+
+  /** At the limit, drops the member's oldest revoked or expired rows; refuses when all are live. */
+  private makeRoomForCertificate(project: string, user: string, nowMs: number): void {
+    const rows = this.certificates(project, user)
+    if (rows.length < CERTS_PER_MEMBER_MAX) return
+    const dead = rows.filter((c) => c.revokedMs !== 0 || c.notAfterMs <= nowMs)
+    const drop = rows.length - CERTS_PER_MEMBER_MAX + 1
+    if (dead.length < drop)
+      throw new ProjectError(
+        'PROJECT_LIMIT',
+        `${user} has ${CERTS_PER_MEMBER_MAX} live certificates in ${project}; revoke some first`,
+      )
+    for (const c of dead.slice(0, drop)) this.#certs.delete(c.serial)
+  }
+
+  private revokeCertificate(
+    ctx: ApplyContext,
+    op: pb.IRevokeProjectCertificate,
+  ): ProjectOpResults['revokeProjectCertificate'] {
+    const { cmd } = ctx
+    const project = op.project ?? ''
+    const serial = op.serial ?? ''
+    const me = this.member(project, cmd.user)
+    const admin = ctx.isSuperuser && cmd.project === ''
+    if (this.project(project) === undefined || (me === undefined && !admin))
+      throw new ProjectError('PROJECT_NOT_FOUND', `no project ${JSON.stringify(project)} (or not a member)`)
+    if (cmd.project !== '' && cmd.project !== project)
+      throw new ProjectError(
+        'PROJECT_ACCESS_DENIED',
+        `${cmd.user} acts in project ${cmd.project}: it may not revoke certificates of project ${project}`,
+      )
+    const c = this.#certs.get(serial)
+    const mayAll = admin || me?.role === 'DATA_OWNER'
+    // Another member's certificate reads as unknown to a Data Scientist.
+    if (c === undefined || c.project !== project || (!mayAll && c.user !== cmd.user))
+      throw new ProjectError(
+        'CERTIFICATE_NOT_FOUND',
+        `project ${project} has no certificate ${serial} of yours`,
+      )
+    if (c.revokedMs !== 0) return c
+    const row = { ...c, revokedMs: cmd.nowMs, revokedBy: cmd.user }
+    this.#certs.put(serial, row)
+    return row
   }
 
   // ---- rules of who may

@@ -93,6 +93,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.ShareDataset.$Properties|null} [shareDataset] Command shareDataset
              * @property {hopsd.meta.UnshareDataset.$Properties|null} [unshareDataset] Command unshareDataset
              * @property {hopsd.meta.SetProjectQuota.$Properties|null} [setProjectQuota] Command setProjectQuota
+             * @property {hopsd.meta.IssueProjectCertificate.$Properties|null} [issueProjectCertificate] Command issueProjectCertificate
+             * @property {hopsd.meta.RevokeProjectCertificate.$Properties|null} [revokeProjectCertificate] Command revokeProjectCertificate
              * @property {hopsd.meta.SubmitJob.$Properties|null} [submitJob] Command submitJob
              * @property {hopsd.meta.PlaceJob.$Properties|null} [placeJob] Command placeJob
              * @property {hopsd.meta.JobStarted.$Properties|null} [jobStarted] Command jobStarted
@@ -109,7 +111,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.SetDeploymentReplicas.$Properties|null} [setDeploymentReplicas] Command setDeploymentReplicas
              * @property {hopsd.meta.ReportReplica.$Properties|null} [reportReplica] Command reportReplica
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -183,6 +185,8 @@ export const hopsd = $root.hopsd = (() => {
              *   shareDataset?: hopsd.meta.ShareDataset.$Shape|null;
              *   unshareDataset?: hopsd.meta.UnshareDataset.$Shape|null;
              *   setProjectQuota?: hopsd.meta.SetProjectQuota.$Shape|null;
+             *   issueProjectCertificate?: hopsd.meta.IssueProjectCertificate.$Shape|null;
+             *   revokeProjectCertificate?: hopsd.meta.RevokeProjectCertificate.$Shape|null;
              *   submitJob?: hopsd.meta.SubmitJob.$Shape|null;
              *   placeJob?: hopsd.meta.PlaceJob.$Shape|null;
              *   jobStarted?: hopsd.meta.JobStarted.$Shape|null;
@@ -201,7 +205,7 @@ export const hopsd = $root.hopsd = (() => {
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; purgeDetached?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "issueProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate: hopsd.meta.IssueProjectCertificate.$Shape; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate: hopsd.meta.RevokeProjectCertificate.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; purgeDetached?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -694,6 +698,22 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.setProjectQuota = null;
 
             /**
+             * Command issueProjectCertificate.
+             * @member {hopsd.meta.IssueProjectCertificate.$Properties|null|undefined} issueProjectCertificate
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.issueProjectCertificate = null;
+
+            /**
+             * Command revokeProjectCertificate.
+             * @member {hopsd.meta.RevokeProjectCertificate.$Properties|null|undefined} revokeProjectCertificate
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.revokeProjectCertificate = null;
+
+            /**
              * Command submitJob.
              * @member {hopsd.meta.SubmitJob.$Properties|null|undefined} submitJob
              * @memberof hopsd.meta.Command
@@ -826,12 +846,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "issueProjectCertificate", "revokeProjectCertificate", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -987,6 +1007,10 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.UnshareDataset.encode(m.unshareDataset, w.uint32(/* id 97, wireType 2 =*/778).fork(), q + 1).ldelim();
                 if (m.setProjectQuota != null && $Object.hasOwnProperty.call(m, "setProjectQuota"))
                     $root.hopsd.meta.SetProjectQuota.encode(m.setProjectQuota, w.uint32(/* id 98, wireType 2 =*/786).fork(), q + 1).ldelim();
+                if (m.issueProjectCertificate != null && $Object.hasOwnProperty.call(m, "issueProjectCertificate"))
+                    $root.hopsd.meta.IssueProjectCertificate.encode(m.issueProjectCertificate, w.uint32(/* id 99, wireType 2 =*/794).fork(), q + 1).ldelim();
+                if (m.revokeProjectCertificate != null && $Object.hasOwnProperty.call(m, "revokeProjectCertificate"))
+                    $root.hopsd.meta.RevokeProjectCertificate.encode(m.revokeProjectCertificate, w.uint32(/* id 100, wireType 2 =*/802).fork(), q + 1).ldelim();
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob"))
                     $root.hopsd.meta.SubmitJob.encode(m.submitJob, w.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 if (m.placeJob != null && $Object.hasOwnProperty.call(m, "placeJob"))
@@ -1500,6 +1524,20 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.setProjectQuota = $root.hopsd.meta.SetProjectQuota.decode(r, r.size(), $undefined, q + 1, m.setProjectQuota);
                             m.op = "setProjectQuota";
+                            continue;
+                        }
+                    case 99: {
+                            if (u !== 2)
+                                break;
+                            m.issueProjectCertificate = $root.hopsd.meta.IssueProjectCertificate.decode(r, r.size(), $undefined, q + 1, m.issueProjectCertificate);
+                            m.op = "issueProjectCertificate";
+                            continue;
+                        }
+                    case 100: {
+                            if (u !== 2)
+                                break;
+                            m.revokeProjectCertificate = $root.hopsd.meta.RevokeProjectCertificate.decode(r, r.size(), $undefined, q + 1, m.revokeProjectCertificate);
+                            m.op = "revokeProjectCertificate";
                             continue;
                         }
                     case 110: {
@@ -2213,6 +2251,26 @@ export const hopsd = $root.hopsd = (() => {
                             return "setProjectQuota." + e;
                     }
                 }
+                if (m.issueProjectCertificate != null && $Object.hasOwnProperty.call(m, "issueProjectCertificate")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.IssueProjectCertificate.verify(m.issueProjectCertificate, q + 1);
+                        if (e)
+                            return "issueProjectCertificate." + e;
+                    }
+                }
+                if (m.revokeProjectCertificate != null && $Object.hasOwnProperty.call(m, "revokeProjectCertificate")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RevokeProjectCertificate.verify(m.revokeProjectCertificate, q + 1);
+                        if (e)
+                            return "revokeProjectCertificate." + e;
+                    }
+                }
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -2699,6 +2757,16 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.setProjectQuota: object expected");
                     m.setProjectQuota = $root.hopsd.meta.SetProjectQuota.fromObject(d.setProjectQuota, q + 1);
                 }
+                if (d.issueProjectCertificate != null) {
+                    if (!$util.isObject(d.issueProjectCertificate))
+                        throw $TypeError(".hopsd.meta.Command.issueProjectCertificate: object expected");
+                    m.issueProjectCertificate = $root.hopsd.meta.IssueProjectCertificate.fromObject(d.issueProjectCertificate, q + 1);
+                }
+                if (d.revokeProjectCertificate != null) {
+                    if (!$util.isObject(d.revokeProjectCertificate))
+                        throw $TypeError(".hopsd.meta.Command.revokeProjectCertificate: object expected");
+                    m.revokeProjectCertificate = $root.hopsd.meta.RevokeProjectCertificate.fromObject(d.revokeProjectCertificate, q + 1);
+                }
                 if (d.submitJob != null) {
                     if (!$util.isObject(d.submitJob))
                         throw $TypeError(".hopsd.meta.Command.submitJob: object expected");
@@ -3102,6 +3170,16 @@ export const hopsd = $root.hopsd = (() => {
                     d.setProjectQuota = $root.hopsd.meta.SetProjectQuota.toObject(m.setProjectQuota, o, q + 1);
                     if (o.oneofs)
                         d.op = "setProjectQuota";
+                }
+                if (m.issueProjectCertificate != null && $Object.hasOwnProperty.call(m, "issueProjectCertificate")) {
+                    d.issueProjectCertificate = $root.hopsd.meta.IssueProjectCertificate.toObject(m.issueProjectCertificate, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "issueProjectCertificate";
+                }
+                if (m.revokeProjectCertificate != null && $Object.hasOwnProperty.call(m, "revokeProjectCertificate")) {
+                    d.revokeProjectCertificate = $root.hopsd.meta.RevokeProjectCertificate.toObject(m.revokeProjectCertificate, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "revokeProjectCertificate";
                 }
                 if (m.submitJob != null && $Object.hasOwnProperty.call(m, "submitJob")) {
                     d.submitJob = $root.hopsd.meta.SubmitJob.toObject(m.submitJob, o, q + 1);
@@ -39924,6 +40002,1338 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return SetProjectQuota;
+        })();
+
+        meta.IssueProjectCertificate = (function() {
+
+            /**
+             * Properties of an IssueProjectCertificate.
+             * @typedef {Object} hopsd.meta.IssueProjectCertificate.$Properties
+             * @property {string|null} [project] IssueProjectCertificate project
+             * @property {string|null} [user] IssueProjectCertificate user
+             * @property {string|null} [serial] IssueProjectCertificate serial
+             * @property {number|null} [notBeforeMs] IssueProjectCertificate notBeforeMs
+             * @property {number|null} [notAfterMs] IssueProjectCertificate notAfterMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueProjectCertificate.
+             * @memberof hopsd.meta
+             * @interface IIssueProjectCertificate
+             * @augments hopsd.meta.IssueProjectCertificate.$Properties
+             * @deprecated Use hopsd.meta.IssueProjectCertificate.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueProjectCertificate.
+             * @typedef {hopsd.meta.IssueProjectCertificate.$Properties} hopsd.meta.IssueProjectCertificate.$Shape
+             */
+
+            /**
+             * Constructs a new IssueProjectCertificate.
+             * @memberof hopsd.meta
+             * @classdesc Represents an IssueProjectCertificate.
+             * @constructor
+             * @param {hopsd.meta.IssueProjectCertificate.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueProjectCertificate = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * IssueProjectCertificate project.
+             * @member {string} project
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @instance
+             */
+            IssueProjectCertificate.prototype.project = "";
+
+            /**
+             * IssueProjectCertificate user.
+             * @member {string} user
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @instance
+             */
+            IssueProjectCertificate.prototype.user = "";
+
+            /**
+             * IssueProjectCertificate serial.
+             * @member {string} serial
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @instance
+             */
+            IssueProjectCertificate.prototype.serial = "";
+
+            /**
+             * IssueProjectCertificate notBeforeMs.
+             * @member {number} notBeforeMs
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @instance
+             */
+            IssueProjectCertificate.prototype.notBeforeMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * IssueProjectCertificate notAfterMs.
+             * @member {number} notAfterMs
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @instance
+             */
+            IssueProjectCertificate.prototype.notAfterMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new IssueProjectCertificate instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {hopsd.meta.IssueProjectCertificate.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.IssueProjectCertificate} IssueProjectCertificate instance
+             * @type {{
+             *   (properties: hopsd.meta.IssueProjectCertificate.$Shape): hopsd.meta.IssueProjectCertificate & hopsd.meta.IssueProjectCertificate.$Shape;
+             *   (properties?: hopsd.meta.IssueProjectCertificate.$Properties): hopsd.meta.IssueProjectCertificate;
+             * }}
+             */
+            IssueProjectCertificate.create = function(properties) {
+                return new IssueProjectCertificate(properties);
+            };
+
+            /**
+             * Encodes the specified IssueProjectCertificate message. Does not implicitly {@link hopsd.meta.IssueProjectCertificate.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {hopsd.meta.IssueProjectCertificate.$Properties} m IssueProjectCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueProjectCertificate.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.user);
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial") && m.serial !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.serial);
+                if (m.notBeforeMs != null && $Object.hasOwnProperty.call(m, "notBeforeMs") && (typeof m.notBeforeMs === "object" ? m.notBeforeMs.low || m.notBeforeMs.high : m.notBeforeMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.notBeforeMs);
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs") && (typeof m.notAfterMs === "object" ? m.notAfterMs.low || m.notAfterMs.high : m.notAfterMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.notAfterMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified IssueProjectCertificate message, length delimited. Does not implicitly {@link hopsd.meta.IssueProjectCertificate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {hopsd.meta.IssueProjectCertificate.$Properties} message IssueProjectCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueProjectCertificate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueProjectCertificate message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.IssueProjectCertificate & hopsd.meta.IssueProjectCertificate.$Shape} IssueProjectCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueProjectCertificate.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.IssueProjectCertificate();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.serial = v;
+                            else
+                                delete m.serial;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.notBeforeMs = v;
+                            else
+                                delete m.notBeforeMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.notAfterMs = v;
+                            else
+                                delete m.notAfterMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an IssueProjectCertificate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.IssueProjectCertificate & hopsd.meta.IssueProjectCertificate.$Shape} IssueProjectCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueProjectCertificate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueProjectCertificate message.
+             * @function verify
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueProjectCertificate.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    if (!$util.isString(m.serial))
+                        return "serial: string expected";
+                }
+                if (m.notBeforeMs != null && $Object.hasOwnProperty.call(m, "notBeforeMs")) {
+                    if (!$util.isInteger(m.notBeforeMs) && !(m.notBeforeMs && $util.isInteger(m.notBeforeMs.low) && $util.isInteger(m.notBeforeMs.high)))
+                        return "notBeforeMs: integer|Long expected";
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (!$util.isInteger(m.notAfterMs) && !(m.notAfterMs && $util.isInteger(m.notAfterMs.low) && $util.isInteger(m.notAfterMs.high)))
+                        return "notAfterMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an IssueProjectCertificate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.IssueProjectCertificate} IssueProjectCertificate
+             */
+            IssueProjectCertificate.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.IssueProjectCertificate)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.IssueProjectCertificate: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.IssueProjectCertificate();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.serial != null) {
+                    if (typeof d.serial !== "string" || d.serial.length) {
+                        m.serial = $String(d.serial);
+                    }
+                }
+                if (d.notBeforeMs != null) {
+                    if (typeof d.notBeforeMs === "object" ? d.notBeforeMs.low || d.notBeforeMs.high : $Number(d.notBeforeMs) !== 0) {
+                        if ($util.Long)
+                            m.notBeforeMs = $util.Long.fromValue(d.notBeforeMs, true);
+                        else if (typeof d.notBeforeMs === "string")
+                            m.notBeforeMs = $parseInt(d.notBeforeMs, 10);
+                        else if (typeof d.notBeforeMs === "number")
+                            m.notBeforeMs = d.notBeforeMs;
+                        else if (typeof d.notBeforeMs === "object")
+                            m.notBeforeMs = new $util.LongBits(d.notBeforeMs.low >>> 0, d.notBeforeMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.notAfterMs != null) {
+                    if (typeof d.notAfterMs === "object" ? d.notAfterMs.low || d.notAfterMs.high : $Number(d.notAfterMs) !== 0) {
+                        if ($util.Long)
+                            m.notAfterMs = $util.Long.fromValue(d.notAfterMs, true);
+                        else if (typeof d.notAfterMs === "string")
+                            m.notAfterMs = $parseInt(d.notAfterMs, 10);
+                        else if (typeof d.notAfterMs === "number")
+                            m.notAfterMs = d.notAfterMs;
+                        else if (typeof d.notAfterMs === "object")
+                            m.notAfterMs = new $util.LongBits(d.notAfterMs.low >>> 0, d.notAfterMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an IssueProjectCertificate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {hopsd.meta.IssueProjectCertificate} m IssueProjectCertificate
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueProjectCertificate.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.user = "";
+                    d.serial = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.notBeforeMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.notBeforeMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.notAfterMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.notAfterMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    d.serial = m.serial;
+                }
+                if (m.notBeforeMs != null && $Object.hasOwnProperty.call(m, "notBeforeMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.notBeforeMs = typeof m.notBeforeMs === "number" ? $BigInt(m.notBeforeMs) : $util.Long.fromBits(m.notBeforeMs.low >>> 0, m.notBeforeMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.notBeforeMs === "number")
+                        d.notBeforeMs = o.longs === $String ? $String(m.notBeforeMs) : m.notBeforeMs;
+                    else
+                        d.notBeforeMs = o.longs === $String ? $util.Long.prototype.toString.call(m.notBeforeMs) : o.longs === $Number ? new $util.LongBits(m.notBeforeMs.low >>> 0, m.notBeforeMs.high >>> 0).toNumber(true) : m.notBeforeMs;
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.notAfterMs = typeof m.notAfterMs === "number" ? $BigInt(m.notAfterMs) : $util.Long.fromBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.notAfterMs === "number")
+                        d.notAfterMs = o.longs === $String ? $String(m.notAfterMs) : m.notAfterMs;
+                    else
+                        d.notAfterMs = o.longs === $String ? $util.Long.prototype.toString.call(m.notAfterMs) : o.longs === $Number ? new $util.LongBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0).toNumber(true) : m.notAfterMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this IssueProjectCertificate to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueProjectCertificate.prototype.toJSON = function() {
+                return IssueProjectCertificate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueProjectCertificate
+             * @function getTypeUrl
+             * @memberof hopsd.meta.IssueProjectCertificate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueProjectCertificate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.IssueProjectCertificate";
+            };
+
+            return IssueProjectCertificate;
+        })();
+
+        meta.RevokeProjectCertificate = (function() {
+
+            /**
+             * Properties of a RevokeProjectCertificate.
+             * @typedef {Object} hopsd.meta.RevokeProjectCertificate.$Properties
+             * @property {string|null} [project] RevokeProjectCertificate project
+             * @property {string|null} [serial] RevokeProjectCertificate serial
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeProjectCertificate.
+             * @memberof hopsd.meta
+             * @interface IRevokeProjectCertificate
+             * @augments hopsd.meta.RevokeProjectCertificate.$Properties
+             * @deprecated Use hopsd.meta.RevokeProjectCertificate.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeProjectCertificate.
+             * @typedef {hopsd.meta.RevokeProjectCertificate.$Properties} hopsd.meta.RevokeProjectCertificate.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeProjectCertificate.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RevokeProjectCertificate.
+             * @constructor
+             * @param {hopsd.meta.RevokeProjectCertificate.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeProjectCertificate = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RevokeProjectCertificate project.
+             * @member {string} project
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @instance
+             */
+            RevokeProjectCertificate.prototype.project = "";
+
+            /**
+             * RevokeProjectCertificate serial.
+             * @member {string} serial
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @instance
+             */
+            RevokeProjectCertificate.prototype.serial = "";
+
+            /**
+             * Creates a new RevokeProjectCertificate instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {hopsd.meta.RevokeProjectCertificate.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RevokeProjectCertificate} RevokeProjectCertificate instance
+             * @type {{
+             *   (properties: hopsd.meta.RevokeProjectCertificate.$Shape): hopsd.meta.RevokeProjectCertificate & hopsd.meta.RevokeProjectCertificate.$Shape;
+             *   (properties?: hopsd.meta.RevokeProjectCertificate.$Properties): hopsd.meta.RevokeProjectCertificate;
+             * }}
+             */
+            RevokeProjectCertificate.create = function(properties) {
+                return new RevokeProjectCertificate(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeProjectCertificate message. Does not implicitly {@link hopsd.meta.RevokeProjectCertificate.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {hopsd.meta.RevokeProjectCertificate.$Properties} m RevokeProjectCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeProjectCertificate.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial") && m.serial !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.serial);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RevokeProjectCertificate message, length delimited. Does not implicitly {@link hopsd.meta.RevokeProjectCertificate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {hopsd.meta.RevokeProjectCertificate.$Properties} message RevokeProjectCertificate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeProjectCertificate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeProjectCertificate message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RevokeProjectCertificate & hopsd.meta.RevokeProjectCertificate.$Shape} RevokeProjectCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeProjectCertificate.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RevokeProjectCertificate();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.serial = v;
+                            else
+                                delete m.serial;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RevokeProjectCertificate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RevokeProjectCertificate & hopsd.meta.RevokeProjectCertificate.$Shape} RevokeProjectCertificate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeProjectCertificate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeProjectCertificate message.
+             * @function verify
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeProjectCertificate.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    if (!$util.isString(m.serial))
+                        return "serial: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RevokeProjectCertificate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RevokeProjectCertificate} RevokeProjectCertificate
+             */
+            RevokeProjectCertificate.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RevokeProjectCertificate)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RevokeProjectCertificate: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RevokeProjectCertificate();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.serial != null) {
+                    if (typeof d.serial !== "string" || d.serial.length) {
+                        m.serial = $String(d.serial);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RevokeProjectCertificate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {hopsd.meta.RevokeProjectCertificate} m RevokeProjectCertificate
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeProjectCertificate.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.serial = "";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    d.serial = m.serial;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RevokeProjectCertificate to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeProjectCertificate.prototype.toJSON = function() {
+                return RevokeProjectCertificate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeProjectCertificate
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RevokeProjectCertificate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeProjectCertificate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RevokeProjectCertificate";
+            };
+
+            return RevokeProjectCertificate;
+        })();
+
+        meta.ProjectCertificateRecord = (function() {
+
+            /**
+             * Properties of a ProjectCertificateRecord.
+             * @typedef {Object} hopsd.meta.ProjectCertificateRecord.$Properties
+             * @property {string|null} [serial] ProjectCertificateRecord serial
+             * @property {string|null} [project] ProjectCertificateRecord project
+             * @property {string|null} [user] ProjectCertificateRecord user
+             * @property {number|null} [notBeforeMs] ProjectCertificateRecord notBeforeMs
+             * @property {number|null} [notAfterMs] ProjectCertificateRecord notAfterMs
+             * @property {number|null} [revokedMs] ProjectCertificateRecord revokedMs
+             * @property {string|null} [revokedBy] ProjectCertificateRecord revokedBy
+             * @property {number|null} [issuedMs] ProjectCertificateRecord issuedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ProjectCertificateRecord.
+             * @memberof hopsd.meta
+             * @interface IProjectCertificateRecord
+             * @augments hopsd.meta.ProjectCertificateRecord.$Properties
+             * @deprecated Use hopsd.meta.ProjectCertificateRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a ProjectCertificateRecord.
+             * @typedef {hopsd.meta.ProjectCertificateRecord.$Properties} hopsd.meta.ProjectCertificateRecord.$Shape
+             */
+
+            /**
+             * Constructs a new ProjectCertificateRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents a ProjectCertificateRecord.
+             * @constructor
+             * @param {hopsd.meta.ProjectCertificateRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ProjectCertificateRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ProjectCertificateRecord serial.
+             * @member {string} serial
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.serial = "";
+
+            /**
+             * ProjectCertificateRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.project = "";
+
+            /**
+             * ProjectCertificateRecord user.
+             * @member {string} user
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.user = "";
+
+            /**
+             * ProjectCertificateRecord notBeforeMs.
+             * @member {number} notBeforeMs
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.notBeforeMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ProjectCertificateRecord notAfterMs.
+             * @member {number} notAfterMs
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.notAfterMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ProjectCertificateRecord revokedMs.
+             * @member {number} revokedMs
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.revokedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ProjectCertificateRecord revokedBy.
+             * @member {string} revokedBy
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.revokedBy = "";
+
+            /**
+             * ProjectCertificateRecord issuedMs.
+             * @member {number} issuedMs
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             */
+            ProjectCertificateRecord.prototype.issuedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ProjectCertificateRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {hopsd.meta.ProjectCertificateRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.ProjectCertificateRecord} ProjectCertificateRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.ProjectCertificateRecord.$Shape): hopsd.meta.ProjectCertificateRecord & hopsd.meta.ProjectCertificateRecord.$Shape;
+             *   (properties?: hopsd.meta.ProjectCertificateRecord.$Properties): hopsd.meta.ProjectCertificateRecord;
+             * }}
+             */
+            ProjectCertificateRecord.create = function(properties) {
+                return new ProjectCertificateRecord(properties);
+            };
+
+            /**
+             * Encodes the specified ProjectCertificateRecord message. Does not implicitly {@link hopsd.meta.ProjectCertificateRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {hopsd.meta.ProjectCertificateRecord.$Properties} m ProjectCertificateRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectCertificateRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial") && m.serial !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.serial);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.project);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.user);
+                if (m.notBeforeMs != null && $Object.hasOwnProperty.call(m, "notBeforeMs") && (typeof m.notBeforeMs === "object" ? m.notBeforeMs.low || m.notBeforeMs.high : m.notBeforeMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.notBeforeMs);
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs") && (typeof m.notAfterMs === "object" ? m.notAfterMs.low || m.notAfterMs.high : m.notAfterMs !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.notAfterMs);
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs") && (typeof m.revokedMs === "object" ? m.revokedMs.low || m.revokedMs.high : m.revokedMs !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.revokedMs);
+                if (m.revokedBy != null && $Object.hasOwnProperty.call(m, "revokedBy") && m.revokedBy !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.revokedBy);
+                if (m.issuedMs != null && $Object.hasOwnProperty.call(m, "issuedMs") && (typeof m.issuedMs === "object" ? m.issuedMs.low || m.issuedMs.high : m.issuedMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.issuedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ProjectCertificateRecord message, length delimited. Does not implicitly {@link hopsd.meta.ProjectCertificateRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {hopsd.meta.ProjectCertificateRecord.$Properties} message ProjectCertificateRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProjectCertificateRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ProjectCertificateRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.ProjectCertificateRecord & hopsd.meta.ProjectCertificateRecord.$Shape} ProjectCertificateRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectCertificateRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.ProjectCertificateRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.serial = v;
+                            else
+                                delete m.serial;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.notBeforeMs = v;
+                            else
+                                delete m.notBeforeMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.notAfterMs = v;
+                            else
+                                delete m.notAfterMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revokedMs = v;
+                            else
+                                delete m.revokedMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.revokedBy = v;
+                            else
+                                delete m.revokedBy;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.issuedMs = v;
+                            else
+                                delete m.issuedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ProjectCertificateRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.ProjectCertificateRecord & hopsd.meta.ProjectCertificateRecord.$Shape} ProjectCertificateRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProjectCertificateRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ProjectCertificateRecord message.
+             * @function verify
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ProjectCertificateRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    if (!$util.isString(m.serial))
+                        return "serial: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                if (m.notBeforeMs != null && $Object.hasOwnProperty.call(m, "notBeforeMs")) {
+                    if (!$util.isInteger(m.notBeforeMs) && !(m.notBeforeMs && $util.isInteger(m.notBeforeMs.low) && $util.isInteger(m.notBeforeMs.high)))
+                        return "notBeforeMs: integer|Long expected";
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (!$util.isInteger(m.notAfterMs) && !(m.notAfterMs && $util.isInteger(m.notAfterMs.low) && $util.isInteger(m.notAfterMs.high)))
+                        return "notAfterMs: integer|Long expected";
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (!$util.isInteger(m.revokedMs) && !(m.revokedMs && $util.isInteger(m.revokedMs.low) && $util.isInteger(m.revokedMs.high)))
+                        return "revokedMs: integer|Long expected";
+                }
+                if (m.revokedBy != null && $Object.hasOwnProperty.call(m, "revokedBy")) {
+                    if (!$util.isString(m.revokedBy))
+                        return "revokedBy: string expected";
+                }
+                if (m.issuedMs != null && $Object.hasOwnProperty.call(m, "issuedMs")) {
+                    if (!$util.isInteger(m.issuedMs) && !(m.issuedMs && $util.isInteger(m.issuedMs.low) && $util.isInteger(m.issuedMs.high)))
+                        return "issuedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ProjectCertificateRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.ProjectCertificateRecord} ProjectCertificateRecord
+             */
+            ProjectCertificateRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.ProjectCertificateRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.ProjectCertificateRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.ProjectCertificateRecord();
+                if (d.serial != null) {
+                    if (typeof d.serial !== "string" || d.serial.length) {
+                        m.serial = $String(d.serial);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                if (d.notBeforeMs != null) {
+                    if (typeof d.notBeforeMs === "object" ? d.notBeforeMs.low || d.notBeforeMs.high : $Number(d.notBeforeMs) !== 0) {
+                        if ($util.Long)
+                            m.notBeforeMs = $util.Long.fromValue(d.notBeforeMs, true);
+                        else if (typeof d.notBeforeMs === "string")
+                            m.notBeforeMs = $parseInt(d.notBeforeMs, 10);
+                        else if (typeof d.notBeforeMs === "number")
+                            m.notBeforeMs = d.notBeforeMs;
+                        else if (typeof d.notBeforeMs === "object")
+                            m.notBeforeMs = new $util.LongBits(d.notBeforeMs.low >>> 0, d.notBeforeMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.notAfterMs != null) {
+                    if (typeof d.notAfterMs === "object" ? d.notAfterMs.low || d.notAfterMs.high : $Number(d.notAfterMs) !== 0) {
+                        if ($util.Long)
+                            m.notAfterMs = $util.Long.fromValue(d.notAfterMs, true);
+                        else if (typeof d.notAfterMs === "string")
+                            m.notAfterMs = $parseInt(d.notAfterMs, 10);
+                        else if (typeof d.notAfterMs === "number")
+                            m.notAfterMs = d.notAfterMs;
+                        else if (typeof d.notAfterMs === "object")
+                            m.notAfterMs = new $util.LongBits(d.notAfterMs.low >>> 0, d.notAfterMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedMs != null) {
+                    if (typeof d.revokedMs === "object" ? d.revokedMs.low || d.revokedMs.high : $Number(d.revokedMs) !== 0) {
+                        if ($util.Long)
+                            m.revokedMs = $util.Long.fromValue(d.revokedMs, true);
+                        else if (typeof d.revokedMs === "string")
+                            m.revokedMs = $parseInt(d.revokedMs, 10);
+                        else if (typeof d.revokedMs === "number")
+                            m.revokedMs = d.revokedMs;
+                        else if (typeof d.revokedMs === "object")
+                            m.revokedMs = new $util.LongBits(d.revokedMs.low >>> 0, d.revokedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedBy != null) {
+                    if (typeof d.revokedBy !== "string" || d.revokedBy.length) {
+                        m.revokedBy = $String(d.revokedBy);
+                    }
+                }
+                if (d.issuedMs != null) {
+                    if (typeof d.issuedMs === "object" ? d.issuedMs.low || d.issuedMs.high : $Number(d.issuedMs) !== 0) {
+                        if ($util.Long)
+                            m.issuedMs = $util.Long.fromValue(d.issuedMs, true);
+                        else if (typeof d.issuedMs === "string")
+                            m.issuedMs = $parseInt(d.issuedMs, 10);
+                        else if (typeof d.issuedMs === "number")
+                            m.issuedMs = d.issuedMs;
+                        else if (typeof d.issuedMs === "object")
+                            m.issuedMs = new $util.LongBits(d.issuedMs.low >>> 0, d.issuedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ProjectCertificateRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {hopsd.meta.ProjectCertificateRecord} m ProjectCertificateRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ProjectCertificateRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.serial = "";
+                    d.project = "";
+                    d.user = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.notBeforeMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.notBeforeMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.notAfterMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.notAfterMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revokedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revokedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.revokedBy = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.issuedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.issuedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.serial != null && $Object.hasOwnProperty.call(m, "serial")) {
+                    d.serial = m.serial;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                if (m.notBeforeMs != null && $Object.hasOwnProperty.call(m, "notBeforeMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.notBeforeMs = typeof m.notBeforeMs === "number" ? $BigInt(m.notBeforeMs) : $util.Long.fromBits(m.notBeforeMs.low >>> 0, m.notBeforeMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.notBeforeMs === "number")
+                        d.notBeforeMs = o.longs === $String ? $String(m.notBeforeMs) : m.notBeforeMs;
+                    else
+                        d.notBeforeMs = o.longs === $String ? $util.Long.prototype.toString.call(m.notBeforeMs) : o.longs === $Number ? new $util.LongBits(m.notBeforeMs.low >>> 0, m.notBeforeMs.high >>> 0).toNumber(true) : m.notBeforeMs;
+                }
+                if (m.notAfterMs != null && $Object.hasOwnProperty.call(m, "notAfterMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.notAfterMs = typeof m.notAfterMs === "number" ? $BigInt(m.notAfterMs) : $util.Long.fromBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.notAfterMs === "number")
+                        d.notAfterMs = o.longs === $String ? $String(m.notAfterMs) : m.notAfterMs;
+                    else
+                        d.notAfterMs = o.longs === $String ? $util.Long.prototype.toString.call(m.notAfterMs) : o.longs === $Number ? new $util.LongBits(m.notAfterMs.low >>> 0, m.notAfterMs.high >>> 0).toNumber(true) : m.notAfterMs;
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revokedMs = typeof m.revokedMs === "number" ? $BigInt(m.revokedMs) : $util.Long.fromBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.revokedMs === "number")
+                        d.revokedMs = o.longs === $String ? $String(m.revokedMs) : m.revokedMs;
+                    else
+                        d.revokedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.revokedMs) : o.longs === $Number ? new $util.LongBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0).toNumber(true) : m.revokedMs;
+                }
+                if (m.revokedBy != null && $Object.hasOwnProperty.call(m, "revokedBy")) {
+                    d.revokedBy = m.revokedBy;
+                }
+                if (m.issuedMs != null && $Object.hasOwnProperty.call(m, "issuedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.issuedMs = typeof m.issuedMs === "number" ? $BigInt(m.issuedMs) : $util.Long.fromBits(m.issuedMs.low >>> 0, m.issuedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.issuedMs === "number")
+                        d.issuedMs = o.longs === $String ? $String(m.issuedMs) : m.issuedMs;
+                    else
+                        d.issuedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.issuedMs) : o.longs === $Number ? new $util.LongBits(m.issuedMs.low >>> 0, m.issuedMs.high >>> 0).toNumber(true) : m.issuedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ProjectCertificateRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ProjectCertificateRecord.prototype.toJSON = function() {
+                return ProjectCertificateRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ProjectCertificateRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.ProjectCertificateRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ProjectCertificateRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.ProjectCertificateRecord";
+            };
+
+            return ProjectCertificateRecord;
         })();
 
         meta.ProjectRecord = (function() {

@@ -228,6 +228,10 @@ async function acquireLock(timeoutMs: number): Promise<void> {
   )
 }
 
+/** The lock for cluster files that start their daemons themselves (TLS nodes: test/tls/tls-node.ts). */
+export const acquireClusterLock = (timeoutMs = LOCK_WAIT_MS - 10_000): Promise<void> => acquireLock(timeoutMs)
+export const releaseClusterLock = (): void => releaseLock()
+
 function releaseLock(): void {
   try {
     if (Number(readFileSync(join(LOCK_DIR, 'pid'), 'utf8')) === process.pid) {

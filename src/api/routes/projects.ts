@@ -12,6 +12,10 @@
  * - `POST   /api/v1/projects/:name/datasets/:dataset/shares` {project, access: "read"|"write"}
  * - `DELETE /api/v1/projects/:name/datasets/:dataset/shares/:project`
  * - `PUT    /api/v1/projects/:name/quota` {storageBytes, fileCount, gpuHours} (admins; -1 = none)
+ * - `POST   /api/v1/projects/:name/certs` {publicKeyPem | csrPem, ttlS?}  a project-user certificate
+ *   (CN=<project>__<user>) for the caller's own key; the private key stays with the client
+ * - `GET    /api/v1/projects/:name/certs`                         the caller's (Data Owners: every member's)
+ * - `DELETE /api/v1/projects/:name/certs/:serial`                 revoke (its user, Data Owners, admins)
  * Names are checked by the projects area (INVALID_PROJECT_NAME says which rule a name breaks).
  */
 import type { FastifyInstance } from 'fastify'
@@ -106,6 +110,34 @@ const datasetParams = {
   type: 'object',
   required: ['name', 'dataset'],
   properties: { name, dataset: name },
+} as const
+
+const certificateSchema = {
+  type: 'object',
+  required: ['serial', 'project', 'user', 'subject', 'notBefore', 'notAfter', 'status'],
+  properties: {
+    serial: { type: 'string', description: 'lowercase hex' },
+    project: { type: 'string' },
+    user: { type: 'string' },
+    subject: { type: 'string', description: 'the CN: <project>__<user>' },
+    notBefore: { type: 'string', format: 'date-time' },
+    notAfter: { type: 'string', format: 'date-time' },
+    issued: { type: 'string', format: 'date-time' },
+    revoked: { type: ['string', 'null'], description: 'when it was revoked (null: not revoked)' },
+    revokedBy: { type: 'string' },
+    status: { type: 'string', enum: ['valid', 'expired', 'revoked'] },
+  },
+} as const
+
+const issuedCertificateSchema = {
+  ...certificateSchema,
+  required: [...certificateSchema.required, 'certificatePem', 'caCertificatePem', 'chainPem'],
+  properties: {
+    ...certificateSchema.properties,
+    certificatePem: { type: 'string' },
+    caCertificatePem: { type: 'string', description: 'the cluster CA' },
+    chainPem: { type: 'string', description: 'the certificate, then the cluster CA' },
+  },
 } as const
 
 export function projectsRoutes(deps: ProjectsRoutesDeps): ApiRoutes {
@@ -385,6 +417,99 @@ export function projectsRoutes(deps: ProjectsRoutesDeps): ApiRoutes {
           const p = request.params as { name: string; dataset: string; project: string }
           request.auditPath = `project:${p.name} dataset:${p.dataset} with:${p.project}`
           return projects.unshare(callerOf(request), p.name, p.dataset, p.project)
+        },
+      )
+
+      app.post(
+        '/api/v1/projects/:name/certs',
+        {
+          config: { audit: 'project.cert.issue' },
+          schema: {
+            summary:
+              "A project-user certificate (CN=<project>__<user>) from the cluster CA for the caller's own key (members, for themselves); with --tls the API takes it as that project-user",
+            tags: ['projects'],
+            params: projectParams,
+            body: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                publicKeyPem: { type: 'string', maxLength: 4096, description: 'SPKI PEM of a P-256 key' },
+                csrPem: {
+                  type: 'string',
+                  maxLength: 8192,
+                  description: 'a PKCS#10 request instead (P-256; its CN, if any, must be <project>__<user>)',
+                },
+                ttlS: {
+                  type: 'integer',
+                  minimum: 1,
+                  maximum: 10 * 365 * 86_400,
+                  description:
+                    'lifetime in seconds; at most the setting projectCertValidityMaxS (default 1 day, or that)',
+                },
+                user: { ...userName, description: 'must be the caller (default)' },
+              },
+            },
+            response: { 201: issuedCertificateSchema, ...errors },
+          },
+        },
+        async (request, reply) => {
+          const { name: project } = request.params as { name: string }
+          const body = request.body as {
+            publicKeyPem?: string
+            csrPem?: string
+            ttlS?: number
+            user?: string
+          }
+          request.auditPath = `project:${project} user:${body.user ?? request.caller?.user ?? ''}`
+          const issued = await projects.issueCertificate(callerOf(request), project, body)
+          request.auditPath = `project:${project} user:${issued.user} serial:${issued.serial}`
+          return reply.status(201).send(issued)
+        },
+      )
+
+      app.get(
+        '/api/v1/projects/:name/certs',
+        {
+          schema: {
+            summary: "The caller's certificates of the project (Data Owners and admins: every member's)",
+            tags: ['projects'],
+            params: projectParams,
+            response: {
+              200: {
+                type: 'object',
+                required: ['certificates'],
+                properties: { certificates: { type: 'array', items: certificateSchema } },
+              },
+              ...errors,
+            },
+          },
+        },
+        async (request) => {
+          const { name: project } = request.params as { name: string }
+          return { certificates: await projects.certificates(callerOf(request), project) }
+        },
+      )
+
+      app.delete(
+        '/api/v1/projects/:name/certs/:serial',
+        {
+          config: { audit: 'project.cert.revoke' },
+          schema: {
+            summary:
+              'Revoke a project-user certificate (its user, Data Owners, admins): refused from the next request on every node',
+            tags: ['projects'],
+            params: {
+              type: 'object',
+              required: ['name', 'serial'],
+              properties: { name, serial: { type: 'string', pattern: '^[0-9A-Fa-f]{1,64}$' } },
+            },
+            response: { 200: certificateSchema, ...errors },
+          },
+        },
+        async (request) => {
+          const { name: project, serial } = request.params as { name: string; serial: string }
+          request.auditPath = `project:${project} serial:${serial}`
+          return projects.revokeCertificate(callerOf(request), project, serial)
         },
       )
 

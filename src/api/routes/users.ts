@@ -19,6 +19,7 @@ import {
 } from '../../auth/index.js'
 import { HopsError } from '../../errors.js'
 import type { FsService } from '../../fs/index.js'
+import { ProjectError } from '../../projects/index.js'
 import { errorBodySchema } from '../error-mapper.js'
 import { callerOf } from '../auth-hook.js'
 import type { ApiRoutes } from '../server.js'
@@ -219,7 +220,15 @@ export function usersRoutes(deps: UsersRoutesDeps): ApiRoutes {
           const { name } = request.params as { name: string }
           const body = request.body as { publicKeyPem: string; validityDays: number }
           request.auditPath = `user:${name}`
-          const user = await auth.getUser(callerOf(request), name)
+          const caller = callerOf(request)
+          // A user certificate acts in no project: a principal acting in one gets none (it would carry
+          // the principal out of its project; a project-user certificate is POST /projects/:name/certs).
+          if ((caller.project ?? '') !== '')
+            throw new ProjectError(
+              'PROJECT_ACCESS_DENIED',
+              `${caller.user} acts in project ${caller.project}: it gets no user certificate`,
+            )
+          const user = await auth.getUser(caller, name)
           if (user.disabled) throw new AuthError('USER_DISABLED', `user ${name} is disabled`)
           if (deps.issueCertificate === undefined)
             throw new HopsError('UNAVAILABLE', 'this node cannot issue certificates (no cluster CA here)')

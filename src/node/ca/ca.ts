@@ -190,6 +190,102 @@ export async function issueUserCertificate(
   return cert.toString('pem')
 }
 
+/** What a project-user certificate names and when it is valid (the record the cluster keeps of it). */
+export interface ProjectUserCertificateRequest {
+  readonly project: string
+  readonly user: string
+  /** SPKI PEM of the client's P-256 key; the private key never leaves the client. */
+  readonly publicKeyPem: string
+  /** Hex, recorded in the replicated state beforehand ({@link newSerial}). */
+  readonly serial: string
+  readonly notBeforeMs: number
+  readonly notAfterMs: number
+}
+
+/** The URI a project-user certificate names its principal by: `hopsd://project-user/<project>/<user>`. */
+export function projectUserUri(project: string, user: string): string {
+  return `hopsd://project-user/${encodeURIComponent(project)}/${encodeURIComponent(user)}`
+}
+
+/**
+ * Issues a project-user certificate (Hopsworks' identity of a user acting in one project): CN =
+ * `<project>__<user>` (what Kafka's principal builders read), SAN `URI:hopsd://project-user/<p>/<u>`
+ * (what the API's auth hook reads), client authentication only, valid exactly for the recorded window
+ * (clamped to the CA's own end). Nothing here checks who may have one: the projects area decides that
+ * and records the serial; only a recorded serial authenticates.
+ */
+export async function issueProjectUserCertificate(
+  ca: ClusterCaMaterial,
+  request: ProjectUserCertificateRequest,
+): Promise<string> {
+  if (
+    !/^[a-z][a-z0-9_]{0,62}$/.test(request.project) ||
+    !/^[A-Za-z_][A-Za-z0-9._-]{0,63}$/.test(request.user)
+  )
+    throw new CertificateError('not a project and user name')
+  if (!(request.notAfterMs > request.notBeforeMs))
+    throw new CertificateError('notAfter must follow notBefore')
+  const caCert = new x509.X509Certificate(ca.certPem)
+  const caKey = await importPkcs8Pem(ca.keyPem)
+  const publicKey = await importSpkiPem(request.publicKeyPem)
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: request.serial,
+    subject: `CN=${escapeDn(`${request.project}__${request.user}`)}, OU=${escapeDn(request.project)}, O=hopsd cluster ${escapeDn(ca.clusterId)}`,
+    issuer: caCert.subject,
+    notBefore: new Date(request.notBeforeMs),
+    notAfter: new Date(Math.min(request.notAfterMs, caCert.notAfter.getTime())),
+    signingAlgorithm: SIGNING,
+    publicKey,
+    signingKey: caKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: projectUserUri(request.project, request.user) },
+      ]),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    ],
+  })
+  return cert.toString('pem')
+}
+
+/**
+ * The public key a client sent: an SPKI PEM of a P-256 key as it is, or a PKCS#10 request's (its
+ * signature checked: the client holds the key), with the request's subject CN when it names one.
+ * Throws CertificateError for anything else.
+ */
+export async function publicKeyOfRequest(req: {
+  readonly publicKeyPem?: string
+  readonly csrPem?: string
+}): Promise<{ publicKeyPem: string; subjectCn?: string }> {
+  if ((req.publicKeyPem === undefined) === (req.csrPem === undefined))
+    throw new CertificateError('send either publicKeyPem or csrPem')
+  if (req.publicKeyPem !== undefined) {
+    if (!/-----BEGIN PUBLIC KEY-----/.test(req.publicKeyPem))
+      throw new CertificateError('bad public key: expected an SPKI PEM (BEGIN PUBLIC KEY)')
+    await importSpkiPem(req.publicKeyPem)
+    return { publicKeyPem: req.publicKeyPem }
+  }
+  let csr: x509.Pkcs10CertificateRequest
+  try {
+    csr = new x509.Pkcs10CertificateRequest(req.csrPem!)
+  } catch (err) {
+    throw new CertificateError(`bad certificate request: ${(err as Error).message}`)
+  }
+  let signed = false
+  try {
+    signed = await csr.verify()
+  } catch (err) {
+    throw new CertificateError(`bad certificate request: ${(err as Error).message}`)
+  }
+  if (!signed) throw new CertificateError('bad certificate request: its signature does not verify')
+  const publicKeyPem = toPem(csr.publicKey.rawData, 'PUBLIC KEY')
+  await importSpkiPem(publicKeyPem)
+  const cn = firstAttribute(csr.subjectName, 'CN')
+  return cn === undefined ? { publicKeyPem } : { publicKeyPem, subjectCn: cn }
+}
+
 /**
  * Checks that `certPem` was issued by the CA, is valid at `now`, (if given) names `expectedNodeId` and
  * is not among the `revoked` serials (CERTIFICATE_REVOKED). Returns what the certificate says about the node.

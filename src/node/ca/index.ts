@@ -17,6 +17,9 @@ export {
   createNodeKey,
   issueNodeCertificate,
   issueUserCertificate,
+  issueProjectUserCertificate,
+  publicKeyOfRequest,
+  projectUserUri,
   verifyNodeCertificate,
   nodeUri,
   newSerial,
@@ -30,6 +33,7 @@ export {
   type NodeKeyMaterial,
   type NodeCertificateRequest,
   type NodeCertificateInfo,
+  type ProjectUserCertificateRequest,
 } from './ca.js'
 export {
   createWrappingKey,

@@ -32,6 +32,7 @@ import {
   generateApiKey,
   isAuthError,
   isAuthErrorCode,
+  PROJECT_USER_URI_PREFIX,
   type AuditLog,
   type Authenticator,
   type AuthService,
@@ -256,7 +257,10 @@ function remoteAuthenticator(
     // No replica here: nothing this node reads could be stale (fs reads run on metadata nodes).
     recheck: () => undefined,
     async authenticate(c, opts = {}) {
-      if (c.certificate !== undefined && c.certificate.uris.some((u) => u.startsWith('hopsd://user/')))
+      if (
+        c.certificate !== undefined &&
+        c.certificate.uris.some((u) => u.startsWith('hopsd://user/') || u.startsWith(PROJECT_USER_URI_PREFIX))
+      )
         throw new AuthError(
           'CREDENTIAL_INVALID',
           'client certificates are checked by metadata nodes; send this node a key or a token',

@@ -134,6 +134,10 @@ export function metadataModule(): NodeModule<'metadata'> {
       authStore.attachProjectMembership((project, user, su) =>
         projectStore.requireKeyProject(project, user, su),
       )
+      // Project-user certificates authenticate only while the projects module's record says so.
+      authStore.attachProjectCertificates((serial, project, user, nowMs) =>
+        projectStore.checkCertificate(serial, project, user, nowMs),
+      )
       // Jobs belong to projects: submissions and kills are decided by membership inside apply.
       stateMachine
         .module<JobsModule>('jobs')
