@@ -169,7 +169,7 @@ export const CONFIG_KEYS = [
   def({
     key: 'dataPlane',
     flag: 'data-plane',
-    valueName: 'tls|libp2p',
+    valueName: 'MODE',
     description:
       'how block data moves between nodes: direct TLS connections with node certificates, or libp2p streams',
     defaultText: 'tls',

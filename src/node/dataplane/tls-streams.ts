@@ -158,6 +158,9 @@ export function createTlsDataPlane(init: TlsDataPlaneInit): TlsDataPlane {
 
   const track = (sock: TLSSocket): void => {
     sockets.add(sock)
+    // Frames are flushed whole (one writev each); Nagle would hold a frame's tail for the peer's
+    // delayed ACK, 40 ms per packet on Linux.
+    sock.setNoDelay(true)
     sock.on('error', () => undefined) // surfaced through the stream's reads and writes
     sock.once('close', () => sockets.delete(sock))
   }
