@@ -3,7 +3,9 @@
  * replication 3 on a 3-node loopback cluster (metadata + datanode, zones z1..z3), through WebHDFS
  * (CREATE step one → 307 to a datanode → the body streamed into the block pipeline; OPEN streamed from
  * the replicas). Baseline, measured in the same run: the same bytes written to three local files with
- * fsync, and read back. Goals: writes ≥ 50% of the baseline, reads ≥ 70%.
+ * fsync, and read back. Goals (issue 13): writes ≥ 80 % of the baseline at ≤ 20 ms of cluster CPU per
+ * MiB, reads ≥ 500 MiB/s. Runs once per data plane (`--data-plane libp2p,tls`, both by default): the
+ * old transport and the new one in the same run.
  */
 import { randomBytes } from 'node:crypto'
 import { open } from 'node:fs/promises'
@@ -105,19 +107,32 @@ async function download(url: string, redirects = 1): Promise<number> {
   })
 }
 
-const bench: Bench = async ({ quick, args }) => {
-  const { values } = parseArgs({ args, options: { mib: { type: 'string' } }, strict: true })
-  const total = Number(values.mib ?? (quick ? 128 : 1024)) * MIB
-  const report = newReport('fs-large', quick)
-  const dir = makeTempDir('hopsd-bench-fs-large-')
-  const seed = randomBytes(PIECE_BYTES)
+interface Phase {
+  mibPerS: number
+  daemonCpuMsPerMiB: string
+  /** CPU seconds of the three daemons together per GiB of the file. */
+  clusterCpuSPerGiB: number
+  clientCpuMsPerMiB: string
+}
+
+/**
+ * Starts a 3-node cluster with block streams on `dataPlane`, writes the file through WebHDFS and reads
+ * it back, and stops the cluster: throughput and CPU of each phase.
+ */
+async function measure(
+  dir: string,
+  dataPlane: 'tls' | 'libp2p',
+  total: number,
+  seed: Buffer,
+): Promise<{ write: Phase; read: Phase }> {
   try {
     // zones z1..z3, every node joins all, --bootstrap-expect 3
     const cluster = await startCluster({
-      dir: join(dir, 'cluster'),
+      dir: join(dir, `cluster-${dataPlane}`),
       nodes: 3,
       roles: ['metadata', 'datanode'],
       env: daemonEnv(),
+      extraArgs: ['--data-plane', dataPlane],
     })
     const url = cluster.handles[0]!.url
     await waitFor(
@@ -149,48 +164,94 @@ const bench: Bench = async ({ quick, args }) => {
     const readS = (performance.now() - t1) / 1000
     const cpuR1 = cpuOf()
     if (got !== total) throw new Error(`OPEN returned ${got} of ${total} bytes`)
+    const streams = await dataPlaneStreams(cluster.handles.map((h) => h.url))
+    if (dataPlane === 'tls' && (streams.tls === 0 || streams.libp2p > 0))
+      throw new Error(`the tls run moved blocks over libp2p (${JSON.stringify(streams)})`)
+    /** CPU of each daemon (node1/node2/…) and of the client between two samples, per MiB. */
+    const phase = (a: ReturnType<typeof cpuOf>, b: ReturnType<typeof cpuOf>, seconds: number): Phase => {
+      const per = a.daemons.map((x, i) => {
+        const y = b.daemons[i]
+        return x === undefined || y === undefined ? undefined : y - x
+      })
+      return {
+        mibPerS: round(total / MIB / seconds, 1),
+        daemonCpuMsPerMiB: per
+          .map((d) => (d === undefined ? '?' : String(round((1000 * d * MIB) / total, 1))))
+          .join('/'),
+        clusterCpuSPerGiB: round((per.reduce<number>((sum, d) => sum + (d ?? 0), 0) * 1024 * MIB) / total, 1),
+        clientCpuMsPerMiB: String(round((1000 * (b.client - a.client) * MIB) / total, 1)),
+      }
+    }
+    return { write: phase(cpuW0, cpuW1, writeS), read: phase(cpuW1, cpuR1, readS) }
+  } finally {
     await stopAllNodes()
+  }
+}
+
+/** Block streams the nodes opened, by transport (hopsd_dataplane_streams_total, direction out). */
+async function dataPlaneStreams(urls: readonly string[]): Promise<{ tls: number; libp2p: number }> {
+  const out = { tls: 0, libp2p: 0 }
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    for (const m of text.matchAll(
+      /^hopsd_dataplane_streams_total\{transport="(\w+)",direction="out"\} (\d+)$/gm,
+    ))
+      out[m[1] as 'tls' | 'libp2p'] += Number(m[2])
+  }
+  return out
+}
+
+const bench: Bench = async ({ quick, args }) => {
+  const { values } = parseArgs({
+    args,
+    options: { mib: { type: 'string' }, 'data-plane': { type: 'string' } },
+    strict: true,
+  })
+  const total = Number(values.mib ?? (quick ? 128 : 1024)) * MIB
+  const planes = (values['data-plane'] ?? 'libp2p,tls').split(',') as ('tls' | 'libp2p')[]
+  const report = newReport('fs-large', quick)
+  const dir = makeTempDir('hopsd-bench-fs-large-')
+  const seed = randomBytes(PIECE_BYTES)
+  try {
+    const runs: Partial<Record<'tls' | 'libp2p', { write: Phase; read: Phase }>> = {}
+    for (const plane of planes) {
+      const r = await measure(dir, plane, total, seed)
+      runs[plane] = r
+      report.rows.push({ op: `write (replication 3), ${plane}`, mib: total / MIB, ...r.write })
+      report.rows.push({ op: `read, ${plane}`, mib: total / MIB, ...r.read })
+    }
     const base = await baseline(dir, total, seed)
-    const writeMiBps = total / MIB / writeS
-    const readMiBps = total / MIB / readS
-    /** CPU ms per MiB of each daemon (node1/node2/…) and of the client between two samples. */
-    const cpuMsPerMiB = (
-      a: ReturnType<typeof cpuOf>,
-      b: ReturnType<typeof cpuOf>,
-    ): Record<string, string> => ({
-      daemonCpuMsPerMiB: a.daemons
-        .map((x, i) => {
-          const y = b.daemons[i]
-          return x === undefined || y === undefined ? '?' : String(round((1000 * (y - x) * MIB) / total, 1))
-        })
-        .join('/'),
-      clientCpuMsPerMiB: String(round((1000 * (b.client - a.client) * MIB) / total, 1)),
-    })
-    report.rows.push({
-      op: 'write (replication 3)',
-      mib: total / MIB,
-      mibPerS: round(writeMiBps, 1),
-      ...cpuMsPerMiB(cpuW0, cpuW1),
-    })
-    report.rows.push({
-      op: 'read',
-      mib: total / MIB,
-      mibPerS: round(readMiBps, 1),
-      ...cpuMsPerMiB(cpuW1, cpuR1),
-    })
     report.baseline.push({
       op: 'write 3 local files + fsync',
       mib: total / MIB,
       mibPerS: round(base.writeMiBps, 1),
     })
     report.baseline.push({ op: 'read 1 local file', mib: total / MIB, mibPerS: round(base.readMiBps, 1) })
-    report.ratios.push({ op: 'write', ratio: round(writeMiBps / base.writeMiBps, 2), goal: 0.5 })
-    report.ratios.push({ op: 'read', ratio: round(readMiBps / base.readMiBps, 2), goal: 0.7 })
+    for (const plane of planes) {
+      const r = runs[plane]!
+      report.ratios.push({
+        op: `write, ${plane}`,
+        ratio: round(r.write.mibPerS / base.writeMiBps, 2),
+        goal: 0.8,
+      })
+      report.ratios.push({ op: `read, ${plane} (MiB/s)`, ratio: r.read.mibPerS, goal: 500 })
+    }
+    if (runs.tls !== undefined && runs.libp2p !== undefined) {
+      report.ratios.push({
+        op: 'write MiB/s, tls / libp2p',
+        ratio: round(runs.tls.write.mibPerS / runs.libp2p.write.mibPerS, 2),
+      })
+      report.ratios.push({
+        op: 'write cluster CPU, tls / libp2p',
+        ratio: round(runs.tls.write.clusterCpuSPerGiB / runs.libp2p.write.clusterCpuSPerGiB, 2),
+      })
+    }
     report.notes.push(
+      'one cluster per data plane (--data-plane libp2p: block streams over libp2p pnet+Noise+Yamux; tls: direct TLS 1.3 between the nodes), one after the other in the same run',
       'the client uses node:http (one connection each way); the body is streamed with backpressure',
-      'one client, WebHDFS through node 1 (a datanode: it is the first replica, then one per other zone); 128 MiB blocks; the baseline runs after the cluster stopped',
+      'one client, WebHDFS through node 1 (a datanode: it is the first replica, then one per other zone); 128 MiB blocks; the baseline runs after the clusters stopped',
       'the baseline read comes from the page cache as the cluster read may too (files just written)',
-      'daemonCpuMsPerMiB: user + system CPU of node1/node2/node3 during the phase (from /proc) per MiB of the file; clientCpuMsPerMiB: the bench process',
+      'daemonCpuMsPerMiB: user + system CPU of node1/node2/node3 during the phase (from /proc) per MiB of the file; clusterCpuSPerGiB: their sum per GiB (goal for the write: ≤ 20 ms/MiB = 20.5 s/GiB); clientCpuMsPerMiB: the bench process',
     )
   } finally {
     await stopAllNodes()

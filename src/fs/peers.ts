@@ -2,7 +2,7 @@
  * What the file system needs of the network between nodes and of the cluster view, as narrow
  * interfaces the daemon implements (src/node: libp2p today) and passes in — as consensus defines its
  * `RaftTransport`. The fs area never sees libp2p; a second implementation (direct TLS connections
- * between datanodes for bulk block data, issue 13) implements the same {@link PeerStreams}.
+ * between nodes for bulk block data, src/node/dataplane) implements the same {@link PeerStreams}.
  *
  * Contract common to every implementation:
  * - Peers are named by node id. A stream or request reaches exactly that node, authenticated by the

@@ -39,6 +39,14 @@ export interface NodeConfig {
   readonly http: HostPort
   /** Address of the libp2p listener (nodes talk to each other here). */
   readonly p2p: HostPort
+  /**
+   * How block data moves between nodes (pipeline writes, replica copies, remote block reads): `tls`,
+   * direct TLS connections authenticated with node certificates (libp2p only toward peers without a
+   * data-plane address yet); `libp2p`, over the libp2p streams that carry Raft and gossip.
+   */
+  readonly dataPlane: 'tls' | 'libp2p'
+  /** Address of the data-plane TLS listener (datanodes); undefined = the p2p host, any free port. */
+  readonly dataAddr: HostPort | undefined
   /** p2p addresses of other nodes to join through (may include this node's own). */
   readonly join: readonly HostPort[]
   /** Number of metadata nodes that must be present before the Raft group bootstraps. */
@@ -159,6 +167,30 @@ export const CONFIG_KEYS = [
     parse: (raw, name) => parseAddress(parseNonEmptyString(raw, name), name),
   }),
   def({
+    key: 'dataPlane',
+    flag: 'data-plane',
+    valueName: 'MODE',
+    description:
+      'how block data moves between nodes: direct TLS connections with node certificates, or libp2p streams',
+    defaultText: 'tls',
+    defaultValue: () => 'tls' as const,
+    parse: (raw, name) => {
+      const v = parseNonEmptyString(raw, name)
+      if (v !== 'tls' && v !== 'libp2p')
+        throw new ConfigError('BAD_CONFIG_VALUE', `${name}: expected tls or libp2p, got ${JSON.stringify(v)}`)
+      return v
+    },
+  }),
+  def({
+    key: 'dataAddr',
+    flag: 'data-addr',
+    valueName: 'HOST:PORT',
+    description: 'address of the data-plane TLS listener of a datanode (block streams)',
+    defaultText: '<p2p host>:0 (any free port, advertised through gossip)',
+    defaultValue: () => undefined,
+    parse: (raw, name) => parseAddress(parseNonEmptyString(raw, name), name),
+  }),
+  def({
     key: 'join',
     flag: 'join',
     valueName: 'HOST:PORT[,...]',
@@ -237,7 +269,10 @@ export const CONFIG_KEYS = [
     parse: (raw, name) => {
       const v = parseNonEmptyString(raw, name)
       if (v !== 'simple' && v !== 'secure')
-        throw new ConfigError('BAD_CONFIG_VALUE', `${name}: expected simple or secure, got ${JSON.stringify(v)}`)
+        throw new ConfigError(
+          'BAD_CONFIG_VALUE',
+          `${name}: expected simple or secure, got ${JSON.stringify(v)}`,
+        )
       return v
     },
   }),

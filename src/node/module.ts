@@ -27,6 +27,7 @@ import type { MembershipNode } from './cluster/membership-module.js'
 import type { MetadataNode } from './cluster/metadata-module.js'
 import type { P2PNode } from './cluster/p2p-module.js'
 import type { NodeTls } from './cluster/tls-module.js'
+import type { DataPlaneNode } from './cluster/dataplane-module.js'
 import type { SchedulerNode } from './cluster/sched-module.js'
 import type { ServingNode } from './cluster/serving-module.js'
 import type { HostPort, NodeConfig, Role } from './config.js'
@@ -54,6 +55,8 @@ export interface Services {
   /** Who is calling: the API's authentication, grants, audit; users/keys/tokens on metadata nodes. */
   auth?: NodeAuth
   tls?: NodeTls
+  /** The PeerNetwork of block traffic: streams over the TLS data plane, requests over libp2p. */
+  dataplane?: DataPlaneNode
   blockmanager?: BlockManager
   datanode?: Datanode
   fs?: FsService

@@ -16,6 +16,8 @@
  *                                  a redirect to them elsewhere (src/node/admission)
  *   tls         (every node)       the node certificate from the cluster CA: obtained, renewed, shown to
  *                                  peers by the p2p gate, served with --tls
+ *   dataplane   (every node)       block streams over direct TLS between nodes (src/node/dataplane), with
+ *                                  the node certificate; a datanode listens (--data-addr) once certified
  *   blockmanager (roles: metadata) src/fs/blocks: block placement, reports → replica deltas,
  *                                  re-replication, reads of files in blocks; routes in
  *                                  src/api/routes/blocks.ts (GET /api/v1/fs/blocks, /api/v1/fs/health)
@@ -39,6 +41,7 @@ import { authNodeModule } from './cluster/auth-module.js'
 import { blockManagerModule } from './cluster/blocks-module.js'
 import { capacityModule } from './cluster/capacity-module.js'
 import { clusterClientModule } from './cluster/client-module.js'
+import { dataPlaneModule } from './cluster/dataplane-module.js'
 import { datanodeModule } from './cluster/datanode-module.js'
 import { fsModule } from './cluster/fs-module.js'
 import { membershipModule } from './cluster/membership-module.js'
@@ -58,6 +61,7 @@ export const DEFAULT_MODULES: readonly NodeModule[] = [
   authNodeModule(),
   admissionModule(),
   tlsModule(),
+  dataPlaneModule(),
   blockManagerModule(),
   datanodeModule(),
   capacityModule(),

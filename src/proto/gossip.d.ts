@@ -71,6 +71,7 @@ export namespace hopsd_gossip {
         incarnation: number;
         seq: number;
         sentAtMs: number;
+        dataAddr: string;
         static create(properties: hopsd_gossip.NodeInfo.$Shape): hopsd_gossip.NodeInfo & hopsd_gossip.NodeInfo.$Shape;
         static create(properties?: hopsd_gossip.NodeInfo.$Properties): hopsd_gossip.NodeInfo;
         static encode(m: hopsd_gossip.NodeInfo.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -97,6 +98,7 @@ export namespace hopsd_gossip {
             incarnation?: (number|null);
             seq?: (number|null);
             sentAtMs?: (number|null);
+            dataAddr?: (string|null);
             $unknowns?: Uint8Array[];
         }
         type $Shape = hopsd_gossip.NodeInfo.$Properties;

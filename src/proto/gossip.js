@@ -647,6 +647,7 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
          * @property {number|null} [incarnation] NodeInfo incarnation
          * @property {number|null} [seq] NodeInfo seq
          * @property {number|null} [sentAtMs] NodeInfo sentAtMs
+         * @property {string|null} [dataAddr] NodeInfo dataAddr
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -769,6 +770,14 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
         NodeInfo.prototype.sentAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
         /**
+         * NodeInfo dataAddr.
+         * @member {string} dataAddr
+         * @memberof hopsd_gossip.NodeInfo
+         * @instance
+         */
+        NodeInfo.prototype.dataAddr = "";
+
+        /**
          * Creates a new NodeInfo instance using the specified properties.
          * @function create
          * @memberof hopsd_gossip.NodeInfo
@@ -826,6 +835,8 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                 w.uint32(/* id 10, wireType 0 =*/80).uint64(m.seq);
             if (m.sentAtMs != null && $Object.hasOwnProperty.call(m, "sentAtMs") && (typeof m.sentAtMs === "object" ? m.sentAtMs.low || m.sentAtMs.high : m.sentAtMs !== 0))
                 w.uint32(/* id 11, wireType 0 =*/88).uint64(m.sentAtMs);
+            if (m.dataAddr != null && $Object.hasOwnProperty.call(m, "dataAddr") && m.dataAddr !== "")
+                w.uint32(/* id 12, wireType 2 =*/98).string(m.dataAddr);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -977,6 +988,15 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                             delete m.sentAtMs;
                         continue;
                     }
+                case 12: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.stringVerify()).length)
+                            m.dataAddr = v;
+                        else
+                            delete m.dataAddr;
+                        continue;
+                    }
                 }
                 r.skipType(u, q, t);
                 if (!r.discardUnknown) {
@@ -1079,6 +1099,10 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
             if (m.sentAtMs != null && $Object.hasOwnProperty.call(m, "sentAtMs")) {
                 if (!$util.isInteger(m.sentAtMs) && !(m.sentAtMs && $util.isInteger(m.sentAtMs.low) && $util.isInteger(m.sentAtMs.high)))
                     return "sentAtMs: integer|Long expected";
+            }
+            if (m.dataAddr != null && $Object.hasOwnProperty.call(m, "dataAddr")) {
+                if (!$util.isString(m.dataAddr))
+                    return "dataAddr: string expected";
             }
             return null;
         };
@@ -1205,6 +1229,11 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                         m.sentAtMs = new $util.LongBits(d.sentAtMs.low >>> 0, d.sentAtMs.high >>> 0).toNumber(true);
                 }
             }
+            if (d.dataAddr != null) {
+                if (typeof d.dataAddr !== "string" || d.dataAddr.length) {
+                    m.dataAddr = $String(d.dataAddr);
+                }
+            }
             return m;
         };
 
@@ -1251,6 +1280,7 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                     d.sentAtMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                 } else
                     d.sentAtMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                d.dataAddr = "";
             }
             if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
                 d.id = m.id;
@@ -1305,6 +1335,9 @@ export const hopsd_gossip = $root.hopsd_gossip = (() => {
                     d.sentAtMs = o.longs === $String ? $String(m.sentAtMs) : m.sentAtMs;
                 else
                     d.sentAtMs = o.longs === $String ? $util.Long.prototype.toString.call(m.sentAtMs) : o.longs === $Number ? new $util.LongBits(m.sentAtMs.low >>> 0, m.sentAtMs.high >>> 0).toNumber(true) : m.sentAtMs;
+            }
+            if (m.dataAddr != null && $Object.hasOwnProperty.call(m, "dataAddr")) {
+                d.dataAddr = m.dataAddr;
             }
             return d;
         };

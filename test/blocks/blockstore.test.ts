@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createBlockStore, CHUNK_BYTES } from '../../src/fs/datanode/index.js'
-import { isFsError } from '../../src/fs/index.js'
+import { crc32c, isFsError } from '../../src/fs/index.js'
 import { makeTempDir, removeTempDirs } from '../helpers/index.js'
 
 afterAll(() => removeTempDirs())
@@ -62,6 +62,25 @@ describe('block store', () => {
     const err = await store.read(9, CHUNK_BYTES, 10).catch((e: unknown) => e)
     expect(isFsError(err, 'CORRUPT_REPLICA')).toBe(true)
     expect(await store.verify(9)).toBe(false)
+  })
+
+  it('readChunk (replica copies) returns each chunk with the CRC it checked, and refuses a rotten one', async () => {
+    const store = createBlockStore({ dirs: [makeTempDir('blockstore-')], reservedBytes: 0 })
+    await store.start()
+    const data = bytes(2 * CHUNK_BYTES + 100, 11)
+    await put(store, 4, data)
+    for (const i of [0, 1, 2]) {
+      const { data: got, crc } = await store.readChunk(4, i)
+      const want = data.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)
+      expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true)
+      expect(crc).toBe(crc32c(want))
+    }
+    const path = store.pathOf(4)
+    const raw = readFileSync(path)
+    raw[2 * CHUNK_BYTES + 3]! ^= 0xff
+    writeFileSync(path, raw)
+    const err = await store.readChunk(4, 2).catch((e: unknown) => e)
+    expect(isFsError(err, 'CORRUPT_REPLICA')).toBe(true)
   })
 
   it('a packet with a wrong CRC is refused; a full disk is DISK_FULL and leaves nothing behind', async () => {

@@ -50,6 +50,19 @@ async function deleteAndSeeReplicasGo(via: BNode, path: string, replicas: number
   })
 }
 
+/** Block streams opened (out) and served (in) by every node, by transport (hopsd_dataplane_streams_total). */
+async function blockStreams(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const n of cluster.nodes) {
+    const text = await (await fetch(`${n.handle.url}/metrics`)).text()
+    for (const m of text.matchAll(
+      /^hopsd_dataplane_streams_total\{transport="(\w+)",direction="(\w+)"\} (\d+)$/gm,
+    ))
+      out[`${m[1]} ${m[2]}`] = (out[`${m[1]} ${m[2]}`] ?? 0) + Number(m[3])
+  }
+  return out
+}
+
 async function leaderOf(via: BNode): Promise<BNode> {
   const id = (await getJ(via, '/api/v1/cluster')).leader?.id as string | undefined
   const leader = cluster.nodes.find((n) => n.handle.id === id)
@@ -129,6 +142,12 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
       { timeoutMs: 20_000 },
     )
     expect(h.blocks).toBe(20)
+    // All of it moved over the TLS data plane: at least two remote hops per block, and the remote
+    // reads; nothing fell back to libp2p (every node is certified and advertises its address).
+    const streams = await blockStreams()
+    expect(streams['tls out'] ?? 0).toBeGreaterThanOrEqual(40)
+    expect(streams['tls in']).toBe(streams['tls out'])
+    expect(streams['libp2p out'] ?? 0).toBe(0)
   }, 240_000)
 
   it('readers that hang up mid-file: every node goes on serving, and the next reads of the file are whole', async () => {

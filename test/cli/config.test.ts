@@ -38,6 +38,8 @@ describe('defaults', () => {
       roles: [...ROLES],
       http: { host: '127.0.0.1', port: 9870 },
       p2p: { host: '127.0.0.1', port: 4001 },
+      dataPlane: 'tls',
+      dataAddr: undefined,
       join: [],
       bootstrapExpect: 1,
       swarmKey: undefined,
@@ -72,6 +74,10 @@ describe('flags', () => {
         '0.0.0.0:8080',
         '--p2p',
         '[::1]:4002',
+        '--data-plane',
+        'libp2p',
+        '--data-addr',
+        '[::1]:4100',
         '--join',
         'a.example:4001,10.0.0.2:4001',
         '--bootstrap-expect',
@@ -105,6 +111,8 @@ describe('flags', () => {
       roles: ['metadata', 'gpu'], // canonical order
       http: { host: '0.0.0.0', port: 8080 },
       p2p: { host: '::1', port: 4002 },
+      dataPlane: 'libp2p',
+      dataAddr: { host: '::1', port: 4100 },
       join: [
         { host: 'a.example', port: 4001 },
         { host: '10.0.0.2', port: 4001 },

@@ -25,6 +25,7 @@ function info(id: string, over: Partial<NodeInfo> = {}): NodeInfo {
     roles: ['metadata'],
     httpAddr: '127.0.0.1:1',
     p2pAddrs: [],
+    dataAddr: '',
     version: '0.1.0',
     capacity: EMPTY_CAPACITY,
     state: 'active',

@@ -15,7 +15,6 @@ import { Periodic } from '../../lib/index.js'
 import { encodeCommand, metaProto, type MetaResult } from '../../meta/index.js'
 import { hopsd } from '../../proto/datanode.js'
 import { BLOCK_PROTOCOLS, type AllocReply, type AllocRequest, type BlockManager } from '../blocks/index.js'
-import { crc32c } from '../crc32c.js'
 import { errorFromResult, FsError } from '../errors.js'
 import { silentFsLogger, type FsLogger } from '../logger.js'
 import type { PeerNetwork } from '../peers.js'
@@ -222,11 +221,11 @@ export function createDatanode(init: DatanodeInit): Datanode {
     let seq = 0
     const next = async (): Promise<PacketIn> => {
       const off = seq * CHUNK_BYTES
-      const data = await store.read(blockId, off, CHUNK_BYTES).catch((err: unknown) => {
+      const { data, crc } = await store.readChunk(blockId, seq).catch((err: unknown) => {
         if ((err as { code?: string }).code === 'CORRUPT_REPLICA') corrupt.add(blockId)
         throw err
       })
-      return { seq: seq++, data, crc: crc32c(data), last: off + data.length >= info.length }
+      return { seq: seq++, data, crc, last: off + data.length >= info.length }
     }
     await pump(link, next, targets)
     log.info({ block: blockId, targets }, 'replica transferred')

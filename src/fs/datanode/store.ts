@@ -620,10 +620,29 @@ export class BlockStore {
    * piece (fresh multi-MiB buffers kept the GC marking most of the time of a 1 GiB read).
    */
   async read(blockId: number, offset: number, length: number, into?: Buffer): Promise<Uint8Array> {
+    return (await this.readChecked(blockId, offset, length, into)).data
+  }
+
+  /**
+   * Chunk `index` of a replica (the last may be partial) with its CRC32C, checked against the
+   * replica's `.crc` as {@link read} does: a replica copy sends the CRC it verified instead of
+   * computing it again (a checksum once per byte per node).
+   */
+  async readChunk(blockId: number, index: number): Promise<{ data: Uint8Array; crc: number }> {
+    const r = await this.readChecked(blockId, index * CHUNK_BYTES, CHUNK_BYTES)
+    return { data: r.data, crc: r.crcs[0] ?? 0 }
+  }
+
+  private async readChecked(
+    blockId: number,
+    offset: number,
+    length: number,
+    into?: Buffer,
+  ): Promise<{ data: Uint8Array; crcs: number[] }> {
     const b = this.blocks.get(blockId)
     if (b === undefined) throw new FsError('BLOCK_NOT_FOUND', `block ${blockId} is not on this datanode`)
     const end = Math.min(b.length, offset + length)
-    if (offset >= end) return new Uint8Array(0)
+    if (offset >= end) return { data: new Uint8Array(0), crcs: [] }
     const first = Math.floor(offset / CHUNK_BYTES)
     const last = Math.floor((end - 1) / CHUNK_BYTES)
     const path = this.pathOf(blockId, b)
@@ -643,15 +662,18 @@ export class BlockStore {
     }
     // A replica being continued may hold more bytes than its recorded length: they are not its yet.
     got = Math.min(got, b.length - first * CHUNK_BYTES)
+    const crcs: number[] = []
     for (let i = 0; i <= last - first; i++) {
       const s = i * CHUNK_BYTES
       const e = Math.min(got, s + CHUNK_BYTES)
-      if (crc32c(buf.subarray(s, e)) !== crcBuf.readUInt32BE(i * 4)) {
+      const crc = crcBuf.readUInt32BE(i * 4)
+      if (crc32c(buf.subarray(s, e)) !== crc) {
         throw new FsError('CORRUPT_REPLICA', `block ${blockId} chunk ${first + i} failed its checksum`)
       }
+      crcs.push(crc)
     }
     const from = offset - first * CHUNK_BYTES
-    return new Uint8Array(buf.buffer, buf.byteOffset + from, end - offset)
+    return { data: new Uint8Array(buf.buffer, buf.byteOffset + from, end - offset), crcs }
   }
 
   /** Verifies a whole replica (the block scanner's check). */

@@ -1,6 +1,6 @@
 /**
  * The `blockmanager` module (role metadata): wires the block manager (src/fs/blocks) into the daemon —
- * the local Raft group and state machine, the gossip view, libp2p as its PeerNetwork, the wall clock, a
+ * the local Raft group and state machine, the gossip view, the data plane as its PeerNetwork (block streams over TLS, requests over libp2p), the wall clock, a
  * seeded Rng, the daemon's metrics — and serves its routes (src/api/routes/blocks.ts: GET
  * /api/v1/fs/blocks, PUT /api/v1/fs/datanodes/state, GET /api/v1/fs/health).
  */
@@ -10,7 +10,6 @@ import { createSeededRng } from '../../consensus/index.js'
 import { createBlockManager, heartbeatIntervalMs } from '../../fs/blocks/index.js'
 import { realClock } from '../membership/index.js'
 import { requireService, type NodeModule } from '../module.js'
-import { libp2pPeerNetwork } from '../p2p/index.js'
 
 export function blockManagerModule(): NodeModule<'blockmanager'> {
   return {
@@ -18,7 +17,6 @@ export function blockManagerModule(): NodeModule<'blockmanager'> {
     roles: ['metadata'],
     create(components) {
       const { config, identity, logger, metrics } = components
-      const p2p = requireService(components, 'p2p')
       const meta = requireService(components, 'metadata')
       const manager = createBlockManager({
         selfId: identity.id,
@@ -31,7 +29,7 @@ export function blockManagerModule(): NodeModule<'blockmanager'> {
         },
         stateMachine: meta.stateMachine,
         cluster: requireService(components, 'membership'),
-        peers: libp2pPeerNetwork(() => p2p.host()),
+        peers: requireService(components, 'dataplane').network,
         clock: realClock,
         rng: createSeededRng(randomInt(0x1_0000_0000)),
         heartbeatMs: heartbeatIntervalMs(config.gossipIntervalMs),

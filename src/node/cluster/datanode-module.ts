@@ -1,6 +1,6 @@
 /**
  * The `datanode` module (role datanode): wires the datanode (src/fs/datanode) into the daemon — block
- * directories and capacity from the config, libp2p as its PeerNetwork, the metadata group through the
+ * directories and capacity from the config, the data plane as its PeerNetwork (block streams over TLS, requests over libp2p), the metadata group through the
  * cluster client (or the local replica and block manager on a metadata node), the wall clock, a seeded
  * Rng — and serves its write route (src/api/routes/datanode.ts).
  */
@@ -12,7 +12,6 @@ import { heartbeatIntervalMs } from '../../fs/blocks/index.js'
 import { createDatanode } from '../../fs/datanode/index.js'
 import { realClock } from '../membership/index.js'
 import { requireService, type NodeModule } from '../module.js'
-import { libp2pPeerNetwork } from '../p2p/index.js'
 import { grantVerifierOf } from './trust.js'
 
 export function datanodeModule(): NodeModule<'datanode'> {
@@ -21,7 +20,6 @@ export function datanodeModule(): NodeModule<'datanode'> {
     roles: ['datanode'],
     create(components) {
       const { config, identity, logger } = components
-      const p2p = requireService(components, 'p2p')
       const cluster = requireService(components, 'cluster')
       const localMeta = components.services.metadata
       const membership = requireService(components, 'membership')
@@ -33,7 +31,7 @@ export function datanodeModule(): NodeModule<'datanode'> {
           capacityBytesMax: config.blockCapacityBytes,
           reservedBytes: config.blockCapacityBytes > 0 ? 0 : undefined,
         },
-        peers: libp2pPeerNetwork(() => p2p.host()),
+        peers: requireService(components, 'dataplane').network,
         metadata: {
           // A write's grant goes with its proposals: the metadata node proposes them as its principal.
           propose: (command, opts) =>

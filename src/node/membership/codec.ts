@@ -35,6 +35,7 @@ export function encodeNodeInfo(info: NodeInfo): Uint8Array {
       incarnation: info.incarnation,
       seq: info.seq,
       sentAtMs: info.sentAtMs,
+      dataAddr: info.dataAddr,
     },
   }).finish()
 }
@@ -56,6 +57,7 @@ export function decodeNodeInfo(bytes: Uint8Array): DecodeResult {
     n.id ?? '',
     n.zone ?? '',
     n.httpAddr ?? '',
+    n.dataAddr ?? '',
     n.version ?? '',
     ...(n.roles ?? []),
     ...(n.p2pAddrs ?? []),
@@ -87,6 +89,7 @@ export function decodeNodeInfo(bytes: Uint8Array): DecodeResult {
       roles: [...(n.roles ?? [])],
       httpAddr: n.httpAddr ?? '',
       p2pAddrs: [...(n.p2pAddrs ?? [])],
+      dataAddr: n.dataAddr ?? '',
       version: n.version ?? '',
       capacity,
       state,

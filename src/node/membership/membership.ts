@@ -56,7 +56,7 @@ export interface SelfInfo {
 }
 
 export type SelfUpdate = Partial<
-  Pick<NodeInfo, 'zone' | 'roles' | 'httpAddr' | 'version' | 'capacity' | 'state'>
+  Pick<NodeInfo, 'zone' | 'roles' | 'httpAddr' | 'dataAddr' | 'version' | 'capacity' | 'state'>
 >
 
 export interface MembershipInit {
@@ -113,6 +113,7 @@ export function createMembership(init: MembershipInit): Membership {
     roles: [...init.self.roles],
     httpAddr: init.self.httpAddr,
     p2pAddrs: host.multiaddrs(),
+    dataAddr: '',
     version: init.self.version,
     capacity: init.self.capacity ?? EMPTY_CAPACITY,
     state: init.self.state ?? 'active',

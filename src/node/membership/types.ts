@@ -34,6 +34,8 @@ export interface NodeInfo {
   readonly httpAddr: string
   /** Multiaddrs the node listens on (with /p2p/<id>). */
   readonly p2pAddrs: readonly string[]
+  /** HOST:PORT of the node's data-plane TLS listener (block streams); '' when it has none. */
+  readonly dataAddr: string
   readonly version: string
   readonly capacity: NodeCapacity
   readonly state: NodeState

@@ -145,6 +145,7 @@ function sameContent(a: NodeInfo, b: NodeInfo): boolean {
   return (
     a.zone === b.zone &&
     a.httpAddr === b.httpAddr &&
+    a.dataAddr === b.dataAddr &&
     a.version === b.version &&
     a.state === b.state &&
     a.incarnation === b.incarnation &&
