@@ -161,13 +161,14 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
       )
     if (basicUser !== undefined && basicUser !== '' && basicUser !== k.user)
       throw new AuthError('CREDENTIAL_INVALID', `API key ${k.id} is not ${basicUser}'s`)
-    return principalOf(
+    const p = principalOf(
       k.user,
       'key',
       k.id,
       k.project,
       () => new AuthError('CREDENTIAL_REVOKED', `the user of API key ${k.id} was removed`),
     )
+    return k.job ? { ...p, job: k.job } : p
   }
 
   const byToken = (urlString: string): Principal => {

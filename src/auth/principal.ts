@@ -16,6 +16,11 @@ export interface Principal {
   readonly via: PrincipalVia
   /** The key id, token sequence number, certificate serial or granting node: for the audit. */
   readonly credentialId?: string
+  /**
+   * The job whose task this credential was made for (a job key, made by the cluster only): inside its
+   * project such a principal reads sensitive datasets, which the same Data Scientist cannot download.
+   */
+  readonly job?: string
   /** The user is the `superuser` setting, or in the `supergroup` setting's group or in `admin`. */
   readonly superuser: boolean
 }

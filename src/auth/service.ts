@@ -129,7 +129,7 @@ export class AuthService {
 
   async createKey(
     caller: Principal,
-    req: { user: string; name?: string; expiresS?: number; project?: string },
+    req: { user: string; name?: string; expiresS?: number; project?: string; job?: string },
   ): Promise<CreatedKey> {
     const expiresS = req.expiresS ?? KEY_DEFAULT_EXPIRES_S
     if (!Number.isInteger(expiresS) || expiresS < 0 || expiresS > KEY_EXPIRES_S_MAX)
@@ -147,6 +147,7 @@ export class AuthService {
           project: req.project ?? '',
           secretHash: k.secretHash,
           expiresMs,
+          job: req.job ?? '',
         },
       },
       nowMs,

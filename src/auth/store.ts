@@ -50,6 +50,8 @@ export interface ApiKeyRecord {
   /** 0 = not revoked. */
   readonly revokedMs: number
   readonly createdBy: string
+  /** The job a job key was made for ('' or absent: an ordinary key; rows older than the field). */
+  readonly job?: string
 }
 
 export interface DelegationTokenRecord {
@@ -365,6 +367,13 @@ export class AuthStore implements MetaModule {
       else if (!ctx.isSuperuser)
         throw new AuthError('AUTH_LIMIT', 'keys acting in a project are created by an admin here')
     }
+    const job = op.job ?? ''
+    // Job keys read sensitive datasets inside their project: only the cluster makes them, for a task it
+    // starts (never a request, whoever sends it), and always acting in the job's project.
+    if (job !== '' && (!ctx.isSuperuser || cmd.authVia !== 'cluster' || (op.project ?? '') === ''))
+      throw new AuthError('AUTH_LIMIT', 'job keys are made by the cluster for a task of a project job only')
+    if (job.length > KEY_NAME_CHARS_MAX || /[\u0000-\u001f]/.test(job))
+      throw new AuthError('CREDENTIAL_INVALID', 'a job id is at most 64 printable characters')
     const u = this.#users.get(user)
     if (u === undefined) throw new AuthError('USER_NOT_FOUND', `no user ${JSON.stringify(user)}`)
     if (u.disabled) throw new AuthError('USER_DISABLED', `user ${user} is disabled`)
@@ -392,6 +401,7 @@ export class AuthStore implements MetaModule {
       expiresMs,
       revokedMs: 0,
       createdBy: cmd.user,
+      job,
     })
     return { id, user, expiresMs }
   }

@@ -11,6 +11,11 @@ export interface Caller {
    * the projects area) decide what a project principal may do, and as whom POSIX checks it.
    */
   readonly project?: string
+  /**
+   * Set when the caller is a job's task acting in `project` (a job key): the project's rules let it read
+   * what the same user may not take out of the project (sensitive datasets).
+   */
+  readonly job?: string
 }
 
 /** POSIX actions as permission bits (rwx = 4|2|1). */

@@ -7,7 +7,8 @@
  * - a member of `p` acting in `p` reads and writes inside the datasets of `p`; datasets themselves (the
  *   names directly under `/Projects/<p>`) are made and removed through the projects API only;
  * - Data Scientists cannot change permissions or owners of anything in a dataset, nor read the bytes of
- *   a sensitive dataset (every read through the API leaves the project);
+ *   a sensitive dataset (every read through the API leaves the project) — but a job's task (a job key,
+ *   made by the cluster for the job) reads its own project's sensitive datasets: it runs inside it;
  * - a principal of `q` reaches a dataset of `p` only when `p` shared it with `q` — through the alias
  *   `/Projects/<q>/<p>::<dataset>` or its own path — read-only or read-write as shared, never its
  *   permissions; renames never move data across a project or dataset boundary (only a Data Owner moves
@@ -110,7 +111,9 @@ export function projectPathRules(store: ProjectStore): PathRules {
           return deny(
             `${caller.user} is a Data Scientist of ${owner}: it cannot change a dataset's permissions`,
           )
-        if (action === 'read-content' && ds.sensitive && role !== 'DATA_OWNER')
+        // A job runs inside the project: its task reads the sensitive dataset its submitter cannot
+        // download (Hopsworks: data stays in the project, processing happens in it).
+        if (action === 'read-content' && ds.sensitive && role !== 'DATA_OWNER' && !isJob(caller))
           return deny(
             `dataset ${owner}/${dataset} is sensitive: a Data Scientist cannot read it out of the project`,
           )
@@ -157,3 +160,8 @@ export function projectPathRules(store: ProjectStore): PathRules {
 }
 
 export type { Caller, FsAction }
+
+/** A job's task acting in its project (a job key): it reads the project's sensitive datasets. */
+function isJob(caller: Caller): boolean {
+  return (caller.job ?? '') !== ''
+}

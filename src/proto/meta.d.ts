@@ -2801,6 +2801,7 @@ export namespace hopsd {
             project: string;
             secretHash: Uint8Array;
             expiresMs: number;
+            job: string;
             static create(properties: hopsd.meta.CreateKey.$Shape): hopsd.meta.CreateKey & hopsd.meta.CreateKey.$Shape;
             static create(properties?: hopsd.meta.CreateKey.$Properties): hopsd.meta.CreateKey;
             static encode(m: hopsd.meta.CreateKey.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -2822,6 +2823,7 @@ export namespace hopsd {
                 project?: (string|null);
                 secretHash?: (Uint8Array|null);
                 expiresMs?: (number|null);
+                job?: (string|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.CreateKey.$Properties;
@@ -3026,6 +3028,7 @@ export namespace hopsd {
             expiresMs: number;
             revokedMs: number;
             createdBy: string;
+            job: string;
             static create(properties: hopsd.meta.ApiKeyRecord.$Shape): hopsd.meta.ApiKeyRecord & hopsd.meta.ApiKeyRecord.$Shape;
             static create(properties?: hopsd.meta.ApiKeyRecord.$Properties): hopsd.meta.ApiKeyRecord;
             static encode(m: hopsd.meta.ApiKeyRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -3050,6 +3053,7 @@ export namespace hopsd {
                 expiresMs?: (number|null);
                 revokedMs?: (number|null);
                 createdBy?: (string|null);
+                job?: (string|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.ApiKeyRecord.$Properties;

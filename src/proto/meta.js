@@ -33222,6 +33222,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [project] CreateKey project
              * @property {Uint8Array|null} [secretHash] CreateKey secretHash
              * @property {number|null} [expiresMs] CreateKey expiresMs
+             * @property {string|null} [job] CreateKey job
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -33302,6 +33303,14 @@ export const hopsd = $root.hopsd = (() => {
             CreateKey.prototype.expiresMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * CreateKey job.
+             * @member {string} job
+             * @memberof hopsd.meta.CreateKey
+             * @instance
+             */
+            CreateKey.prototype.job = "";
+
+            /**
              * Creates a new CreateKey instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.CreateKey
@@ -33345,6 +33354,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 5, wireType 2 =*/42).bytes(m.secretHash);
                 if (m.expiresMs != null && $Object.hasOwnProperty.call(m, "expiresMs") && (typeof m.expiresMs === "object" ? m.expiresMs.low || m.expiresMs.high : m.expiresMs !== 0))
                     w.uint32(/* id 6, wireType 0 =*/48).uint64(m.expiresMs);
+                if (m.job != null && $Object.hasOwnProperty.call(m, "job") && m.job !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.job);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -33456,6 +33467,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.expiresMs;
                             continue;
                         }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.job = v;
+                            else
+                                delete m.job;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -33528,6 +33548,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.expiresMs) && !(m.expiresMs && $util.isInteger(m.expiresMs.low) && $util.isInteger(m.expiresMs.high)))
                         return "expiresMs: integer|Long expected";
                 }
+                if (m.job != null && $Object.hasOwnProperty.call(m, "job")) {
+                    if (!$util.isString(m.job))
+                        return "job: string expected";
+                }
                 return null;
             };
 
@@ -33589,6 +33613,11 @@ export const hopsd = $root.hopsd = (() => {
                             m.expiresMs = new $util.LongBits(d.expiresMs.low >>> 0, d.expiresMs.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.job != null) {
+                    if (typeof d.job !== "string" || d.job.length) {
+                        m.job = $String(d.job);
+                    }
+                }
                 return m;
             };
 
@@ -33626,6 +33655,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.expiresMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.expiresMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.job = "";
                 }
                 if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
                     d.id = m.id;
@@ -33649,6 +33679,9 @@ export const hopsd = $root.hopsd = (() => {
                         d.expiresMs = o.longs === $String ? $String(m.expiresMs) : m.expiresMs;
                     else
                         d.expiresMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresMs) : o.longs === $Number ? new $util.LongBits(m.expiresMs.low >>> 0, m.expiresMs.high >>> 0).toNumber(true) : m.expiresMs;
+                }
+                if (m.job != null && $Object.hasOwnProperty.call(m, "job")) {
+                    d.job = m.job;
                 }
                 return d;
             };
@@ -35687,6 +35720,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [expiresMs] ApiKeyRecord expiresMs
              * @property {number|null} [revokedMs] ApiKeyRecord revokedMs
              * @property {string|null} [createdBy] ApiKeyRecord createdBy
+             * @property {string|null} [job] ApiKeyRecord job
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -35791,6 +35825,14 @@ export const hopsd = $root.hopsd = (() => {
             ApiKeyRecord.prototype.createdBy = "";
 
             /**
+             * ApiKeyRecord job.
+             * @member {string} job
+             * @memberof hopsd.meta.ApiKeyRecord
+             * @instance
+             */
+            ApiKeyRecord.prototype.job = "";
+
+            /**
              * Creates a new ApiKeyRecord instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.ApiKeyRecord
@@ -35840,6 +35882,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 8, wireType 0 =*/64).uint64(m.revokedMs);
                 if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
                     w.uint32(/* id 9, wireType 2 =*/74).string(m.createdBy);
+                if (m.job != null && $Object.hasOwnProperty.call(m, "job") && m.job !== "")
+                    w.uint32(/* id 10, wireType 2 =*/82).string(m.job);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -35978,6 +36022,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.createdBy;
                             continue;
                         }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.job = v;
+                            else
+                                delete m.job;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -36061,6 +36114,10 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
                     if (!$util.isString(m.createdBy))
                         return "createdBy: string expected";
+                }
+                if (m.job != null && $Object.hasOwnProperty.call(m, "job")) {
+                    if (!$util.isString(m.job))
+                        return "job: string expected";
                 }
                 return null;
             };
@@ -36152,6 +36209,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.createdBy = $String(d.createdBy);
                     }
                 }
+                if (d.job != null) {
+                    if (typeof d.job !== "string" || d.job.length) {
+                        m.job = $String(d.job);
+                    }
+                }
                 return m;
             };
 
@@ -36200,6 +36262,7 @@ export const hopsd = $root.hopsd = (() => {
                     } else
                         d.revokedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.createdBy = "";
+                    d.job = "";
                 }
                 if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
                     d.id = m.id;
@@ -36242,6 +36305,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
                     d.createdBy = m.createdBy;
+                }
+                if (m.job != null && $Object.hasOwnProperty.call(m, "job")) {
+                    d.job = m.job;
                 }
                 return d;
             };

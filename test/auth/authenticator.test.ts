@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   AuthError,
+  clusterPrincipal,
   decodeTokenUrlString,
   encodeTokenUrlString,
   isAuthError,
@@ -56,6 +57,25 @@ describe('API keys', () => {
     })
     await auth.setUser(admin, 'alice', { groups: ['ml'] })
     expect((await authn.authenticate({ bearer: k.key }))?.groups).toEqual(['ml'])
+  })
+
+  it('job keys: made by the cluster only, always in a project; they authenticate as the job', async () => {
+    const { sm, auth, authn, admin } = await makeAuth()
+    await auth.addUser(admin, 'alice')
+    // Not through a request, not even an admin's (the route's schema has no job field either).
+    expect((await refusal(auth.createKey(admin, { user: 'alice', project: 'p', job: '7' }))).code).toBe(
+      'AUTH_LIMIT',
+    )
+    const cluster = clusterPrincipal(sm.settings().superuser)
+    expect((await refusal(auth.createKey(cluster, { user: 'alice', job: '7' }))).code).toBe('AUTH_LIMIT')
+    const k = await auth.createKey(cluster, { user: 'alice', project: 'p', job: '7' })
+    expect(await authn.authenticate({ bearer: k.key })).toMatchObject({
+      user: 'alice',
+      project: 'p',
+      job: '7',
+    })
+    const plain = await auth.createKey(admin, { user: 'alice' })
+    expect((await authn.authenticate({ bearer: plain.key }))?.job).toBeUndefined()
   })
 
   it('HTTP Basic with the key as password (fsspec user/password); delegation= may carry a key', async () => {

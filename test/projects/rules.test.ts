@@ -194,6 +194,16 @@ describe('projects (one replica)', () => {
     add('DS reads sensitive', DS, (c) => fs.read(c, '/Projects/a/s/f.txt'), 'ACCESS_DENIED')
     add('DS lists sensitive', DS, (c) => fs.list(c, '/Projects/a/s'), 'allow')
     add('DO reads sensitive', DO, (c) => fs.read(c, '/Projects/a/s/f.txt'), 'allow')
+    // A job's task (a job key) runs inside the project: it reads what its Data Scientist cannot download,
+    // and only in its own project.
+    const DS_JOB: Principal = { ...DS, via: 'key', job: '7' }
+    add('DS job reads sensitive', DS_JOB, (c) => fs.read(c, '/Projects/a/s/f.txt'), 'allow')
+    add(
+      'DS job of b reads foreign',
+      { ...B, via: 'key', job: '8' },
+      (c) => fs.read(c, '/Projects/a/s/f.txt'),
+      'ACCESS_DENIED',
+    )
     add(
       'DS moves sensitive to another dataset',
       DS,

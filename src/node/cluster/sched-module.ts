@@ -242,6 +242,7 @@ export function schedulerModule(): NodeModule<'scheduler'> {
                 name: taskKeyName(job, rank),
                 expiresS,
                 project: job.project,
+                job: String(job.id),
               })
               return { credential: { key: key.key }, keyId: key.id, logsDir, expiresMs: key.expiresMs }
             }
