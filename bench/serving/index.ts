@@ -14,6 +14,7 @@ import * as ort from 'onnxruntime-node'
 import { removeTempDirs, startCluster, stopAllNodes, waitFor, makeTempDir } from '../../test/helpers/index.js'
 import { encodeModel, linearModel, writeModel } from '../../test/helpers/onnx-model.js'
 import { cpuSecondsOf, newReport, round, summarize, type Bench, type BenchRow } from '../harness.js'
+import { inspectorUrlIn, startProfiling, summarizeProfile } from '../profile.js'
 
 const W = [
   [0.5, -1, 2],
@@ -60,7 +61,48 @@ async function load(
   }
 }
 
-function row(target: string, concurrency: number, m: Measured): BenchRow {
+/**
+ * Open loop: requests leave at `ratePerS` whatever the answers do (as independent users send them), and
+ * each latency counts from when its request was due, so a stall shows in every request it delayed.
+ */
+async function openLoop(
+  one: (i: number) => Promise<unknown>,
+  ratePerS: number,
+  seconds: number,
+  pids: number[],
+): Promise<Measured & { errors: number }> {
+  const latenciesMs: number[] = []
+  const inflight = new Set<Promise<void>>()
+  let errors = 0
+  const cpu0 = process.cpuUsage()
+  const child0 = cpuSecondsOf(pids) ?? 0
+  const total = Math.max(1, Math.floor(ratePerS * seconds))
+  const t0 = performance.now()
+  for (let sent = 0; sent < total;) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * ratePerS) + 1)
+    for (; sent < due; sent++) {
+      const dueAt = t0 + (sent / ratePerS) * 1000
+      const p: Promise<void> = one(sent).then(
+        () => void latenciesMs.push(performance.now() - dueAt),
+        () => void errors++,
+      )
+      inflight.add(p)
+      void p.finally(() => inflight.delete(p))
+    }
+    await new Promise((r) => setTimeout(r, 1))
+  }
+  await Promise.all(inflight)
+  const cpu = process.cpuUsage(cpu0)
+  return {
+    n: latenciesMs.length,
+    errors,
+    seconds: (performance.now() - t0) / 1000,
+    cpuS: (cpu.user + cpu.system) / 1e6 + ((cpuSecondsOf(pids) ?? 0) - child0),
+    latenciesMs,
+  }
+}
+
+function row(target: string, concurrency: number | string, m: Measured): BenchRow {
   const s = summarize(m.latenciesMs)
   return {
     target,
@@ -114,7 +156,11 @@ async function bareServer(): Promise<{ port: number; pid: number; stop: () => vo
 const bench: Bench = async ({ quick, args }) => {
   const { values } = parseArgs({
     args,
-    options: { seconds: { type: 'string' }, concurrency: { type: 'string' } },
+    options: {
+      seconds: { type: 'string' },
+      concurrency: { type: 'string' },
+      profile: { type: 'boolean' },
+    },
     strict: true,
   })
   const seconds = Number(values.seconds ?? (quick ? 1 : 4))
@@ -149,7 +195,8 @@ const bench: Bench = async ({ quick, args }) => {
       prefix: 'hopsd-bench-serving-',
       nodes: 1,
       roles: ['metadata', 'datanode', 'serving'],
-      env: { HOPSD_LOG_LEVEL: 'warn' },
+      // --profile: the daemon's inspector on loopback, to profile exactly the measured window.
+      env: { HOPSD_LOG_LEVEL: 'warn', ...(values.profile ? { NODE_OPTIONS: '--inspect=127.0.0.1:0' } : {}) },
     })
     const node = cluster.nodes[0]!
     const url = new URL(node.handle.url)
@@ -209,7 +256,22 @@ const bench: Bench = async ({ quick, args }) => {
       await load(viaBare, c, warmupS, [bare.pid])
       report.baseline.push(row('bare node:http, fixed JSON', c, await load(viaBare, c, seconds, [bare.pid])))
       await load(viaApi, c, warmupS, daemonPids)
-      const m = row('hopsd /v2 infer (HTTP, replica process)', c, await load(viaApi, c, seconds, daemonPids))
+      const inspector =
+        values.profile && c === concurrency ? inspectorUrlIn(node.handle.logs().stderr) : undefined
+      if (values.profile && c === concurrency && inspector === undefined)
+        throw new Error('--profile: the daemon printed no inspector address')
+      const stopProfile = inspector === undefined ? undefined : await startProfiling(inspector)
+      const measured = await load(viaApi, c, seconds, daemonPids)
+      if (stopProfile !== undefined) {
+        const profile = await stopProfile()
+        const places = summarizeProfile(profile, 14)
+        const functions = summarizeProfile(profile, 12, 'function')
+        report.notes.push(
+          `where the daemon's CPU went at ${c} callers (V8 profile of the measured window, self time, share of busy samples): ${places.map((p) => `${p.place} ${p.sharePct} %`).join(', ')}`,
+          `the functions on top: ${functions.map((p) => `${p.place} ${p.sharePct} %`).join(', ')}`,
+        )
+      }
+      const m = row('hopsd /v2 infer (HTTP, replica process)', c, measured)
       report.rows.push(m)
       for (const b of report.baseline.filter((x) => x['concurrency'] === c))
         report.ratios.push({
@@ -218,6 +280,26 @@ const bench: Bench = async ({ quick, args }) => {
           reqPerS: round(Number(m['reqPerS']) / Number(b['reqPerS']), 3),
           cpuUsPerReq: round(Number(m['cpuUsPerReq']) / Number(b['cpuUsPerReq']), 3),
         })
+    }
+    // ---- the goal's second half: latency at half the closed-loop rate, open loop, beside the bare server
+    const full = report.rows.find((r) => r['concurrency'] === concurrency)
+    if (full !== undefined) {
+      const half = Math.max(1, Math.round(Number(full['reqPerS']) / 2))
+      const h = await openLoop(viaApi, half, seconds, daemonPids)
+      const hb = await openLoop(viaBare, half, seconds, [bare.pid])
+      const hr: BenchRow = { ...row('hopsd /v2 infer, open loop', `${half}/s`, h), errors: h.errors }
+      const br: BenchRow = { ...row('bare node:http, open loop', `${half}/s`, hb), errors: hb.errors }
+      report.rows.push(hr)
+      report.baseline.push(br)
+      report.ratios.push({
+        target: 'hopsd / bare node:http, open loop at half the closed-loop rate',
+        concurrency: `${half}/s`,
+        p99Ms: round(Number(hr['p99Ms']) / Math.max(1e-9, Number(br['p99Ms'])), 3),
+        cpuUsPerReq: round(Number(hr['cpuUsPerReq']) / Number(br['cpuUsPerReq']), 3),
+      })
+      report.notes.push(
+        `goal: >= 0.5x the bare server's rate at ${concurrency} callers, p99 <= 10 ms at half that load — measured ${round(Number(full['reqPerS']) / Number(report.baseline.find((b) => b['concurrency'] === concurrency && String(b['target']).startsWith('bare'))?.['reqPerS'] ?? NaN), 3)}x, p99 ${hr['p99Ms']} ms at ${half}/s (open loop, latency from when each request was due)`,
+      )
     }
     await session.release()
     await cluster.stop(10_000)
