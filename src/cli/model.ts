@@ -38,15 +38,25 @@ export function modelHelp(): string {
 export function deployHelp(): string {
   return [
     'Usage: hopsd deploy create --name D --project P --model N --version V [--replicas MIN[:MAX]] [--cpus C] [--memory-mib M]',
+    '                           [--log-sample-rate R]',
     '       hopsd deploy ls [--project P] [--json]               deployments and their replicas',
     '       hopsd deploy show D [--json]                         one deployment: replicas, nodes, zones, states',
-    '       hopsd deploy update D [--version V] [--replicas MIN[:MAX]]   a rolling update',
+    '       hopsd deploy update D [--version V] [--replicas MIN[:MAX]] [--log-sample-rate R]   a rolling update',
     '       hopsd deploy rm D                                    stop its replicas',
+    '       hopsd deploy key create D [--name LABEL]             an inference key for D (Data Owners; shown once)',
+    '       hopsd deploy key ls D                                its inference keys',
+    '       hopsd deploy key revoke D ID                         revoke one',
     '',
-    'Inference: POST /v2/models/D/infer on any node (KServe Open Inference Protocol v2).',
+    "Inference: POST /v2/models/D/infer on any node (KServe Open Inference Protocol v2), with a member's",
+    'credential or an inference key of D (Authorization: Bearer hik.…).',
     '',
     helpTable([
       ['--replicas MIN[:MAX]', 'replica bounds (default 1)'],
+      [
+        '--log-sample-rate R',
+        'log this share of requests (0..1; default 0, off) to /Projects/P/Logs/serving/D',
+      ],
+      ['--name LABEL', 'key create: a label for the key'],
       ['--user NAME', 'act as NAME (simple auth only: sent as user.name)'],
       ['--json', 'print JSON'],
       ...API_FLAG_HELP,
@@ -273,10 +283,17 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
     replicas: { type: 'string' },
     cpus: { type: 'string' },
     'memory-mib': { type: 'string' },
+    'log-sample-rate': { type: 'string' },
     user: { type: 'string' },
   },
   async run(sub, rest, values, target: ApiTarget, io) {
+    const logging = (): Record<string, unknown> => {
+      const rate = numberFlag(values, 'log-sample-rate')
+      return rate === undefined ? {} : { logging: { sampleRate: rate } }
+    }
     switch (sub) {
+      case 'key':
+        return runKey(rest, values, target, io)
       case 'create': {
         const body: Record<string, unknown> = {}
         for (const k of ['name', 'project', 'model', 'version'] as const) {
@@ -292,6 +309,7 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
         if (cpus !== undefined) body['cpus'] = cpus
         const mem = numberFlag(values, 'memory-mib')
         if (mem !== undefined) body['memoryMiB'] = mem
+        Object.assign(body, logging())
         const d = await apiJson<DeploymentInfo>(target, 'POST', as(values, '/api/v1/deployments'), body)
         print(
           io,
@@ -343,8 +361,9 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
         const body: Record<string, unknown> = {}
         if (str(values, 'version') !== undefined) body['version'] = str(values, 'version')
         if (str(values, 'replicas') !== undefined) body['replicas'] = replicaBounds(str(values, 'replicas')!)
+        Object.assign(body, logging())
         if (Object.keys(body).length === 0)
-          throw usage('hopsd deploy update D [--version V] [--replicas MIN[:MAX]]')
+          throw usage('hopsd deploy update D [--version V] [--replicas MIN[:MAX]] [--log-sample-rate R]')
         const d = await apiJson<DeploymentInfo>(
           target,
           'PATCH',
@@ -369,8 +388,65 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
       default:
         throw new ConfigError(
           'UNKNOWN_COMMAND',
-          `unknown command 'deploy ${sub}' (commands: create, ls, show, update, rm)`,
+          `unknown command 'deploy ${sub}' (commands: create, ls, show, update, rm, key)`,
         )
     }
   },
+}
+
+interface KeyInfo {
+  id: string
+  deployment: string
+  name: string
+  createdBy: string
+  createdMs: number
+  revokedMs: number
+  key?: string
+}
+
+/** `hopsd deploy key create|ls|revoke D …`: a deployment's inference keys. */
+async function runKey(
+  rest: readonly string[],
+  values: FlagValues,
+  target: ApiTarget,
+  io: CliIo,
+): Promise<number> {
+  const [op, d, id, ...more] = rest
+  const base = d === undefined ? '' : `/api/v1/deployments/${encodeURIComponent(d)}/keys`
+  switch (op) {
+    case 'create': {
+      if (d === undefined || id !== undefined) throw usage('hopsd deploy key create D [--name LABEL]')
+      const body = str(values, 'name') === undefined ? {} : { name: str(values, 'name') }
+      const k = await apiJson<KeyInfo>(target, 'POST', as(values, base), body)
+      print(io, values, k, () =>
+        [`inference key ${k.id} for deployment ${k.deployment} (shown once):`, k.key ?? ''].join('\n'),
+      )
+      return EXIT_OK
+    }
+    case 'ls': {
+      if (d === undefined || id !== undefined) throw usage('hopsd deploy key ls D')
+      const { keys } = await apiJson<{ keys: KeyInfo[] }>(target, 'GET', as(values, base))
+      print(io, values, keys, () =>
+        table([
+          ['ID', 'NAME', 'CREATED BY', 'CREATED', 'REVOKED'],
+          ...keys.map((k) => [
+            k.id,
+            k.name || '-',
+            k.createdBy,
+            new Date(k.createdMs).toISOString(),
+            k.revokedMs === 0 ? '-' : new Date(k.revokedMs).toISOString(),
+          ]),
+        ]),
+      )
+      return EXIT_OK
+    }
+    case 'revoke': {
+      if (d === undefined || id === undefined || more.length > 0) throw usage('hopsd deploy key revoke D ID')
+      await apiJson(target, 'DELETE', as(values, `${base}/${encodeURIComponent(id)}`))
+      io.out(`inference key ${id} of ${d} revoked`)
+      return EXIT_OK
+    }
+    default:
+      throw usage('hopsd deploy key create|ls|revoke D …')
+  }
 }

@@ -10,8 +10,9 @@
  * node carries the caller's credential as it came (that node authenticates and authorizes the caller
  * itself) and `x-hopsd-replica: <id>`, which pins it to that node's replica. Errors are the protocol's
  * `{"error": "..."}`. Who may infer: a member of the deployment's project, acting in it (a project key,
- * `X-Hopsd-Project`) or with its own credential; admins acting in no project (src/serving/registry/
- * service.ts). Checked on every request, on the entry node and again on the node of a pinned replica,
+ * `X-Hopsd-Project`) or with its own credential; admins acting in no project; an inference key issued for
+ * that very deployment (`Authorization: Bearer hik.…`: the /v2/models routes of its deployment, nothing
+ * else — src/serving/registry/service.ts). Checked on every request, on the entry node and again on the node of a pinned replica,
  * from the projects tables after a read barrier — no cache, so a member removed is refused by its next
  * request on every node.
  */
@@ -81,7 +82,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
     try {
       const caller = callerOf(req)
       const d = deps.deployment(p.name)
-      if (d !== undefined) await deps.registry().mayRead(caller, d.project)
+      await deps.registry().mayInfer(caller, p.name, d)
       const pinned = req.headers[REPLICA_HEADER]
       if (typeof pinned === 'string') {
         // Pinned by the node that routed it: only a replica of this very deployment (the caller was
@@ -266,6 +267,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           scope.get(
             prefix,
             {
+              config: { inferenceKey: true },
               schema: {
                 summary: 'Model metadata: inputs and outputs (-1: a variable dimension)',
                 tags: ['inference'],
@@ -278,6 +280,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           scope.get(
             `${prefix}/ready`,
             {
+              config: { inferenceKey: true },
               schema: {
                 summary: 'Model readiness: 200 when a replica is ready, 503 otherwise',
                 tags: ['inference'],
@@ -290,6 +293,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           scope.post(
             `${prefix}/infer`,
             {
+              config: { inferenceKey: true },
               schema: {
                 summary: 'An inference (Open Inference Protocol v2 JSON)',
                 tags: ['inference'],

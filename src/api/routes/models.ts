@@ -12,6 +12,9 @@
  * - `GET    /api/v1/deployments[?project=P]`, `GET /api/v1/deployments/:name`  replicas, nodes, zones, state
  * - `PATCH  /api/v1/deployments/:name`                     {version?, replicas?}: a rolling update
  * - `DELETE /api/v1/deployments/:name`                     stops its replicas
+ * - `POST   /api/v1/deployments/:name/keys`                {name?} → 201 {id, key, …}: an inference key, shown once
+ * - `GET    /api/v1/deployments/:name/keys`                the deployment's inference keys (never the secrets)
+ * - `DELETE /api/v1/deployments/:name/keys/:id`            revokes one (refused by the next request on every node)
  * Bodies are validated by the registry itself (no coercion, unknown fields refused): the route's schema
  * only says "an object". Who may: members of the project (src/serving/registry/service.ts).
  */
@@ -48,6 +51,26 @@ const nameParams = {
   type: 'object',
   required: ['name'],
   properties: { name: { type: 'string', maxLength: 128 } },
+} as const
+const keyParams = {
+  type: 'object',
+  required: ['name', 'id'],
+  properties: {
+    name: { type: 'string', maxLength: 128 },
+    id: { type: 'string', pattern: '^[0-9a-f]{16}$' },
+  },
+} as const
+const keyView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    deployment: { type: 'string' },
+    project: { type: 'string' },
+    name: { type: 'string' },
+    createdBy: { type: 'string' },
+    createdMs: { type: 'integer' },
+    revokedMs: { type: 'integer' },
+  },
 } as const
 
 /** Aborts when the client goes away before the answer was sent (a POST's request closes once read). */
@@ -236,6 +259,75 @@ export function modelsRoutes(deps: ModelsRoutesDeps): ApiRoutes {
             signal: signalOf(reply),
             credential: req.credentials,
           }),
+      )
+
+      app.post(
+        '/api/v1/deployments/:name/keys',
+        {
+          schema: {
+            summary:
+              "Issue an inference key for the deployment (Data Owners): it authorises the deployment's /v2 routes only; the key is shown once",
+            tags: ['models'],
+            params: nameParams,
+            body: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { name: { type: 'string', maxLength: 128, description: 'a label for the key' } },
+            },
+            response: {
+              201: {
+                type: 'object',
+                properties: {
+                  ...keyView.properties,
+                  key: { type: 'string', description: 'hik.<id>.<secret>' },
+                },
+              },
+              ...errors,
+            },
+          },
+        },
+        async (req, reply) => {
+          const k = await deps
+            .registry()
+            .createInferenceKey(callerOf(req), (req.params as { name: string }).name, req.body ?? {}, {
+              signal: signalOf(reply),
+            })
+          return reply.status(201).send(k)
+        },
+      )
+
+      app.get(
+        '/api/v1/deployments/:name/keys',
+        {
+          schema: {
+            summary: "The deployment's inference keys, revoked ones too (never their secrets)",
+            tags: ['models'],
+            params: nameParams,
+            response: {
+              200: { type: 'object', properties: { keys: { type: 'array', items: keyView } } },
+              ...errors,
+            },
+          },
+        },
+        async (req) => ({
+          keys: await deps.registry().listInferenceKeys(callerOf(req), (req.params as { name: string }).name),
+        }),
+      )
+
+      app.delete(
+        '/api/v1/deployments/:name/keys/:id',
+        {
+          schema: {
+            summary: 'Revoke an inference key (Data Owners): refused by the next request on every node',
+            tags: ['models'],
+            params: keyParams,
+            response: { 200: keyView, ...errors },
+          },
+        },
+        async (req, reply) => {
+          const p = req.params as { name: string; id: string }
+          return deps.registry().revokeInferenceKey(callerOf(req), p.name, p.id, { signal: signalOf(reply) })
+        },
       )
     },
   }

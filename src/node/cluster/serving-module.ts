@@ -25,7 +25,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
-import { clusterPrincipal, commandIdentity } from '../../auth/index.js'
+import { clusterPrincipal, commandIdentity, type Principal } from '../../auth/index.js'
 import { inferenceRoutes, modelsRoutes, type ApiRoutes, type ForwardedAnswer } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { encodeCommand, type MetaResult } from '../../meta/index.js'
@@ -48,6 +48,8 @@ export interface ServingNode {
   readonly registry?: RegistryService
   /** The agent running this node's replicas (serving role). */
   readonly agent?: ServingAgent
+  /** Inference keys for the API's auth hook (src/api/auth-hook.ts `ApiAuth.inferenceKeys`). */
+  readonly inferenceKeys?: (key: string, signal: AbortSignal) => Promise<Principal>
 }
 
 const RECONCILE_INTERVAL_MS = 1_000
@@ -262,7 +264,11 @@ export function servingModule(): NodeModule<'serving'> {
         },
       }
       return {
-        api: { registry, agent },
+        api: {
+          registry,
+          agent,
+          inferenceKeys: (key, signal) => registry.authenticateInferenceKey(key, { signal }),
+        },
         routes,
         service: {
           async start() {
