@@ -23,7 +23,9 @@ import {
   encodeInferResponse,
   isRetryElsewhere,
   ServingError,
+  type AnsweredRequest,
   type Deployment,
+  type InferenceRequest,
   type RegistryService,
   type Replica,
   type ReplicaRecord,
@@ -53,6 +55,14 @@ export interface InferenceRoutesDeps {
   readonly serverVersion: string
   /** Largest inference body (default 16 MiB, the replicas' bodyBytesMax). */
   readonly bodyBytesMax?: number
+  /**
+   * Request/response logging (src/serving/request-log.ts): asked on the node that answers from its own
+   * replica whether to log the request, and handed it after the answer was sent.
+   */
+  readonly requestLog?: {
+    sampled(deployment: string): boolean
+    record(r: AnsweredRequest): void
+  }
 }
 
 export const REPLICA_HEADER = 'x-hopsd-replica'
@@ -90,7 +100,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
         const r = d?.replicas.find((x) => x.id === pinned)
         if (d === undefined || r === undefined)
           throw new ServingError('REPLICA_NOT_READY', `replica ${pinned} does not serve ${p.name}`)
-        return await serveLocal(reply, kind, p.name, pinned, req.body as Buffer)
+        return await serveLocal(reply, kind, d, pinned, req.body as Buffer)
       }
       if (kind === 'ready') {
         let ready = true
@@ -113,7 +123,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           const replica = deps.local(r.id)
           if (replica === undefined || replica.state().state !== 'ready') continue
           try {
-            return await answerLocal(reply, kind, p.name, replica, req.body as Buffer, abort.signal)
+            return await answerLocal(reply, kind, d!, r.id, replica, req.body as Buffer, abort.signal)
           } catch (err) {
             if (err instanceof ServingError && isRetryElsewhere(err.httpStatus)) {
               last = err
@@ -152,7 +162,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
   async function serveLocal(
     reply: FastifyReply,
     kind: Kind,
-    name: string,
+    d: Deployment,
     id: string,
     body: Buffer,
   ): Promise<FastifyReply> {
@@ -163,27 +173,68 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
     reply.raw.once('close', () => {
       if (!reply.raw.writableEnded) abort.abort()
     })
-    return answerLocal(reply, kind, name, replica, body, abort.signal)
+    return answerLocal(reply, kind, d, id, replica, body, abort.signal)
   }
 
   async function answerLocal(
     reply: FastifyReply,
     kind: Kind,
-    name: string,
+    d: Deployment,
+    replicaId: string,
     replica: Replica,
     body: Buffer,
     signal: AbortSignal,
   ): Promise<FastifyReply> {
+    const name = d.name
     if (kind === 'metadata') {
       const m = replica.metadata()
       if (m === undefined) throw new ServingError('REPLICA_NOT_READY', `replica of ${name} is not ready`)
       return reply.send({ ...m, name, versions: replica.version === undefined ? [] : [replica.version] })
     }
-    const request = replica.parse(body ?? Buffer.alloc(0))
-    const result = await replica.infer(request, signal)
-    return reply
-      .type('application/json')
-      .send(encodeInferResponse(result, { modelName: name, modelVersion: replica.version, id: request.id }))
+    const log = deps.requestLog !== undefined && deps.requestLog.sampled(name) ? deps.requestLog : undefined
+    if (log === undefined) {
+      const request = replica.parse(body ?? Buffer.alloc(0))
+      const result = await replica.infer(request, signal)
+      return reply
+        .type('application/json')
+        .send(encodeInferResponse(result, { modelName: name, modelVersion: replica.version, id: request.id }))
+    }
+    // A sampled request: the same, timed, and handed to the log once the answer is on its way.
+    const startMs = Date.now()
+    const t0 = performance.now()
+    const base = {
+      deployment: name,
+      project: d.project,
+      model: d.model,
+      modelVersion: replica.version ?? d.version,
+      replica: replicaId,
+      node: deps.here.node,
+      startMs,
+    }
+    let request: InferenceRequest | undefined
+    try {
+      request = replica.parse(body ?? Buffer.alloc(0))
+      const result = await replica.infer(request, signal)
+      const sent = reply
+        .type('application/json')
+        .send(encodeInferResponse(result, { modelName: name, modelVersion: replica.version, id: request.id }))
+      const latencyMs = performance.now() - t0
+      const req = request
+      setImmediate(() => log.record({ ...base, id: req.id, status: 200, latencyMs, request: req, result }))
+      return sent
+    } catch (err) {
+      const status = err instanceof ServingError ? err.httpStatus : errorInfo(err).row.httpStatus
+      // An answer the entry node retries on another replica is logged there, not here.
+      if (!isRetryElsewhere(status)) {
+        const latencyMs = performance.now() - t0
+        const req = request
+        const error = (err as Error).message
+        setImmediate(() =>
+          log.record({ ...base, id: req?.id, status, latencyMs, ...(req ? { request: req } : {}), error }),
+        )
+      }
+      throw err
+    }
   }
 
   function forwardOf(req: FastifyRequest, kind: Kind, name: string, r: ReplicaRecord) {

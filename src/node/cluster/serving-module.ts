@@ -19,13 +19,16 @@
  * Autoscaling: the agents report each replica's requests in flight (when changed, at most every 2 s:
  * src/serving/deploy/agent.ts) and the placement step scales between min and max on them (plan.ts).
  *
+ * Request logging: the node that answers from its own replica samples the request at the deployment's
+ * `logSampleRate` and writes it (src/serving/request-log.ts) to the project's Logs dataset.
+ *
  * Not yet: a node without a metadata replica runs no replicas and answers no /v2 routes (its routes would
- * need the deployments from a metadata node); request logging.
+ * need the deployments from a metadata node).
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
-import { clusterPrincipal, commandIdentity, type Principal } from '../../auth/index.js'
+import { clusterPrincipal, commandIdentity, type AuthStore, type Principal } from '../../auth/index.js'
 import { inferenceRoutes, modelsRoutes, type ApiRoutes, type ForwardedAnswer } from '../../api/index.js'
 import { HopsError } from '../../errors.js'
 import { encodeCommand, type MetaResult } from '../../meta/index.js'
@@ -34,6 +37,7 @@ import { Periodic } from '../../lib/index.js'
 import {
   RegistryService,
   ServingAgent,
+  createRequestLog,
   planDeployment,
   registryErrorOf,
   type ModelFiles,
@@ -203,6 +207,41 @@ export function servingModule(): NodeModule<'serving'> {
         : undefined
       const stopListening: (() => void)[] = []
 
+      // Request/response logging: sampled on the node that answers, written here in batches as the
+      // deployment's owner acting in its project (a job's logs are written as its submitter), into
+      // /Projects/<p>/Logs/serving/<deployment>/<start>-<node>-<n>.jsonl — appended while the file stays
+      // within the inline threshold, then a new file.
+      const logFiles = new Map<string, { path: string; bytes: number }>()
+      const logStamp = new Date().toISOString().replace(/[:.]/g, '-')
+      let logFileSeq = 0
+      const requestLog = createRequestLog({
+        sampleRate: (name) => serving().deployment(name)?.logSampleRate ?? 0,
+        sink: async ({ project, deployment }, lines, signal) => {
+          const d = serving().deployment(deployment)
+          if (d === undefined || d.project !== project)
+            throw new Error(`deployment ${deployment} of ${project} is gone`)
+          const groups = sm.module<AuthStore>('auth').user(d.owner)?.groups ?? []
+          const who = { user: d.owner, groups, project }
+          const data = Buffer.from(lines, 'utf8')
+          const key = `${project}\u0000${deployment}`
+          const cur = logFiles.get(key)
+          if (cur !== undefined && cur.bytes + data.length <= fs.inlineThreshold) {
+            try {
+              await fs.append(who, cur.path, data, { signal })
+              cur.bytes += data.length
+              return
+            } catch (err) {
+              logFiles.delete(key) // removed or taken over by someone: the next batch starts a new file
+              throw err
+            }
+          }
+          const path = `/Projects/${project}/Logs/serving/${deployment}/${logStamp}-${self.slice(-8)}-${++logFileSeq}.jsonl`
+          await fs.create(who, path, data, { createParent: true, signal })
+          logFiles.set(key, { path, bytes: data.length })
+        },
+        onError: (err) => logger.warn({ err: (err as Error).message }, 'serving: request log batch dropped'),
+      })
+
       const tls = config.tls ? components.services.tls : undefined
       const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 })
       const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 })
@@ -259,6 +298,7 @@ export function servingModule(): NodeModule<'serving'> {
               forward,
               ready: () => local.bootstrapState().phase === 'member' && local.group.status().leaderId !== '',
               serverVersion: VERSION,
+              requestLog,
             }).register(scope),
           )
         },
@@ -277,9 +317,11 @@ export function servingModule(): NodeModule<'serving'> {
               agent.start()
             }
             reconcile.start()
+            requestLog.start()
           },
           async stop() {
             await reconcile.stop()
+            await requestLog.stop()
             for (const off of stopListening.splice(0)) off()
             await agent?.stop()
             httpAgent.destroy()
