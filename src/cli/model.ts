@@ -2,7 +2,9 @@
 // deployments through a node's API (/api/v1/models, /api/v1/deployments). `--user NAME` acts as NAME
 // under simple auth (sent as user.name), as `hopsd job` does.
 import { ConfigError } from '../node/index.js'
-import { API_FLAG_HELP, apiJson, type ApiTarget } from './api-client.js'
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { API_FLAG_HELP, apiBinary, apiJson, type ApiTarget } from './api-client.js'
 import { helpTable } from './args.js'
 import { runApiCommandGroup, type ApiCommandGroup, type FlagValues } from './command-group.js'
 import { EXIT_OK, type CliIo } from './output.js'
@@ -15,8 +17,10 @@ export function modelHelp(): string {
     '       hopsd model ls --project P [--name N] | hopsd model ls --dataset PATH   model versions',
     '       hopsd model show PROJECT NAME VERSION                                  one version, lineage, deployments',
     '       hopsd model rm PROJECT NAME VERSION [--keep-files]                     forget it (and delete its files)',
+    '       hopsd model download PROJECT NAME VERSION [--out DIR]                  its files, into DIR (default .)',
     '',
-    'The version directory /Projects/P/Models/N/V must be in the file system first (hopsd fs put).',
+    'Without --file the version directory /Projects/P/Models/N/V must be in the file system first (hopsd fs put);',
+    'with --file F register uploads F into it and registers the version in one step (undone if refused).',
     '',
     helpTable([
       [
@@ -27,6 +31,8 @@ export function modelHelp(): string {
       ['--program PATH', 'the training program (lineage)'],
       ['--metric NAME=VALUE', 'a metric of the version (repeatable)'],
       ['--model-file F', 'onnx: the model file in the version directory (default model.onnx)'],
+      ['--file F', 'register: upload this local file into the version directory first (one step)'],
+      ['--out DIR', 'download: where the files go (default the current directory)'],
       ['--user NAME', 'act as NAME (simple auth only: sent as user.name)'],
       ['--json', 'print JSON'],
       ...API_FLAG_HELP,
@@ -122,10 +128,30 @@ const MODEL_COMMANDS: ApiCommandGroup = {
     metric: { type: 'string', multiple: true },
     'model-file': { type: 'string' },
     'keep-files': { type: 'boolean' },
+    file: { type: 'string' },
+    out: { type: 'string' },
     user: { type: 'string' },
   },
   async run(sub, rest, values, target: ApiTarget, io) {
     switch (sub) {
+      case 'download': {
+        if (rest.length !== 3) throw usage('hopsd model download PROJECT NAME VERSION [--out DIR]')
+        const base = `/api/v1/models/${rest.map(encodeURIComponent).join('/')}/files`
+        const { files } = await apiJson<{ files: { path: string; length: number }[] }>(
+          target,
+          'GET',
+          as(values, base),
+        )
+        const out = str(values, 'out') ?? '.'
+        for (const f of files) {
+          const local = join(out, ...f.path.split('/'))
+          mkdirSync(dirname(local), { recursive: true })
+          const path = `${base}/${f.path.split('/').map(encodeURIComponent).join('/')}`
+          await apiBinary(target, 'GET', as(values, path), { sink: createWriteStream(local) })
+          io.out(`${local} (${f.length} bytes)`)
+        }
+        return EXIT_OK
+      }
       case 'register': {
         const body: Record<string, unknown> = {}
         for (const k of ['project', 'name', 'version', 'framework'] as const) {
@@ -148,6 +174,22 @@ const MODEL_COMMANDS: ApiCommandGroup = {
         }
         if (Object.keys(metrics).length > 0) body['metrics'] = metrics
         if (rest.length > 0) body['command'] = [...rest]
+        const file = str(values, 'file')
+        if (file !== undefined) {
+          const { project, name, version, ...spec } = body
+          const path = `/api/v1/models/${[project, name, version, basename(file)].map((x) => encodeURIComponent(String(x))).join('/')}`
+          const m = await apiBinary<ModelInfo>(target, 'PUT', as(values, path), {
+            headers: { 'x-hopsd-model': JSON.stringify(spec) },
+            body: createReadStream(file),
+          })
+          print(
+            io,
+            values,
+            m,
+            () => `uploaded and registered ${m.project}/${m.name} version ${m.version} (${m.path})`,
+          )
+          return EXIT_OK
+        }
         const m = await apiJson<ModelInfo>(target, 'POST', as(values, '/api/v1/models'), body)
         print(io, values, m, () => `registered ${m.project}/${m.name} version ${m.version} (${m.path})`)
         return EXIT_OK
@@ -214,7 +256,7 @@ const MODEL_COMMANDS: ApiCommandGroup = {
       default:
         throw new ConfigError(
           'UNKNOWN_COMMAND',
-          `unknown command 'model ${sub}' (commands: register, ls, show, rm)`,
+          `unknown command 'model ${sub}' (commands: register, ls, show, rm, download)`,
         )
     }
   },

@@ -36,6 +36,8 @@ import { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode } from '../error
 import { keyView, type ServingModule } from './module.js'
 import {
   INFERENCE_KEY_PREFIX,
+  PATH_CHARS_MAX,
+  checkModel,
   modelVersionDir,
   type Deployment,
   type InferenceKey,
@@ -48,6 +50,10 @@ import pb = metaProto.meta
 
 const READ = 4
 const EXECUTE = 1
+/** A file name an upload may write into the version directory. */
+const FILE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/
+/** Files a version listing shows at most. */
+const MODEL_FILES_MAX = 10_000
 
 export interface RegistryServiceInit {
   readonly group: ConsensusGroup
@@ -58,6 +64,11 @@ export interface RegistryServiceInit {
   /** The node's id (commands name the node that authenticated their principal). */
   readonly nodeId: string
   readonly now?: () => number
+  /**
+   * A file's bytes as `who` reads them (blocks streamed from their replicas); without it, read whole
+   * through `fs` (small files only).
+   */
+  readonly readFile?: (who: Principal, path: string, signal?: AbortSignal) => AsyncIterable<Uint8Array>
   /** Randomness of new inference keys (seeded in tests); default crypto.randomBytes. */
   readonly random?: (n: number) => Uint8Array
 }
@@ -173,6 +184,160 @@ export class RegistryService {
         signal: opts.signal,
       })
     return { project, name, version, filesDeleted }
+  }
+
+  /**
+   * Uploads one file into a new model version's directory and registers the version, in one step:
+   * `spec` is the registration (as POST /api/v1/models, without project, name and version, which the
+   * path gives); `write(path, signal)` streams the file into the file system as the caller. Nothing is
+   * written when the caller may not, the spec is bad or the version is registered; when the write or the
+   * registration fails, the file (and the directory, if this call made it) is deleted again.
+   */
+  async uploadModel(
+    caller: Principal,
+    target: { project: string; name: string; version: string; file: string },
+    spec: unknown,
+    write: (path: string, who: Principal, signal?: AbortSignal) => Promise<void>,
+    opts: CallOpts = {},
+  ): Promise<ModelView & { uploaded: string }> {
+    const C = 'MODEL_SPEC_INVALID'
+    const o = spec === undefined ? {} : obj(spec, 'the model spec', C)
+    for (const k of ['project', 'name', 'version'] as const)
+      if (o[k] !== undefined && String(o[k]) !== target[k])
+        throw new RegistryError(C, `${k} is given by the path (${target[k]}), not ${JSON.stringify(o[k])}`)
+    if (!FILE_NAME_RE.test(target.file) || target.file.length > 255)
+      throw new RegistryError(C, `${JSON.stringify(target.file)} is not a file name`)
+    const framework = o['framework']
+    const body = {
+      ...o,
+      project: target.project,
+      name: target.name,
+      version: target.version,
+      ...(framework === 'onnx' && o['modelFile'] === undefined ? { modelFile: target.file } : {}),
+    }
+    const m = parseRegistration(body)
+    checkModel({ ...m, creator: '', createdMs: 0 })
+    const who = await this.mayWrite(caller, m.project, opts)
+    if (this.init.serving().model(m.project, m.name, m.version) !== undefined)
+      throw new RegistryError('MODEL_EXISTS', `${m.name} version ${m.version} is registered in ${m.project}`)
+    const dir = modelVersionDir(m.project, m.name, m.version)
+    const path = `${dir}/${target.file}`
+    const exists = async (p: string): Promise<boolean> => {
+      try {
+        await this.init.fs.stat(who, p, { signal: opts.signal })
+        return true
+      } catch (err) {
+        if ((err as { code?: string }).code === 'FILE_NOT_FOUND') return false
+        throw this.fsError(err, p)
+      }
+    }
+    const dirExisted = await exists(dir)
+    if (dirExisted && (await exists(path)))
+      throw new RegistryError('MODEL_EXISTS', `${path} exists already: upload another file name or version`)
+    const rollback = async (): Promise<void> => {
+      // Best effort, and as the caller: what this call made goes, nothing else.
+      const del = (p: string, recursive: boolean) =>
+        this.init.fs.delete(who, p, { recursive }).catch(() => false)
+      await del(path, false)
+      if (!dirExisted) await del(dir, true)
+    }
+    try {
+      if (!dirExisted)
+        await this.init.fs.mkdirs(who, dir, { signal: opts.signal }).catch((err: unknown) => {
+          throw this.fsError(err, dir)
+        })
+      await write(path, who, opts.signal)
+      const view = await this.registerModel(caller, body, opts)
+      return { ...view, uploaded: path }
+    } catch (err) {
+      await rollback()
+      throw err
+    }
+  }
+
+  /** The files of a model version (relative paths and sizes), for members of its project. */
+  async listModelFiles(
+    caller: Principal,
+    project: string,
+    name: string,
+    version: string,
+    opts: CallOpts = {},
+  ): Promise<{ path: string; length: number }[]> {
+    const { who, dir } = await this.versionFiles(caller, project, name, version, opts)
+    const out: { path: string; length: number }[] = []
+    const walk = async (rel: string): Promise<void> => {
+      let after: string | undefined
+      for (;;) {
+        const page = await this.init.fs
+          .list(who, rel === '' ? dir : `${dir}/${rel}`, { signal: opts.signal, startAfter: after })
+          .catch((err: unknown) => {
+            throw this.fsError(err, dir)
+          })
+        for (const e of page.entries) {
+          const p = rel === '' ? e.name : `${rel}/${e.name}`
+          if (e.type === 'DIRECTORY') await walk(p)
+          else if (out.length < MODEL_FILES_MAX) out.push({ path: p, length: e.length })
+        }
+        if (page.remaining <= 0 || page.entries.length === 0) return
+        after = page.entries[page.entries.length - 1]!.name
+      }
+    }
+    await walk('')
+    return out
+  }
+
+  /** One file of a model version, streamed (members of its project, read as their project-user). */
+  async downloadModelFile(
+    caller: Principal,
+    project: string,
+    name: string,
+    version: string,
+    file: string,
+    opts: CallOpts = {},
+  ): Promise<{ path: string; length: number; bytes: AsyncIterable<Uint8Array> }> {
+    const parts = file.split('/')
+    if (file.length > PATH_CHARS_MAX || parts.some((p) => p === '' || p === '.' || p === '..'))
+      throw new RegistryError(
+        'MODEL_SPEC_INVALID',
+        `${JSON.stringify(file)} is not a path in the version directory`,
+      )
+    const { who, dir } = await this.versionFiles(caller, project, name, version, opts)
+    const path = `${dir}/${file}`
+    const st = await this.init.fs.stat(who, path, { signal: opts.signal }).catch((err: unknown) => {
+      throw this.fsError(err, path)
+    })
+    if (st.type !== 'FILE') throw new RegistryError('MODEL_SPEC_INVALID', `${path} is not a file`)
+    const fs = this.init.fs
+    const bytes =
+      this.init.readFile?.(who, path, opts.signal) ??
+      (async function* () {
+        yield await fs.read(who, path, { signal: opts.signal })
+      })()
+    return { path, length: st.length, bytes }
+  }
+
+  private async versionFiles(
+    caller: Principal,
+    project: string,
+    name: string,
+    version: string,
+    opts: CallOpts,
+  ): Promise<{ who: Principal; dir: string }> {
+    const who = await this.mayRead(caller, project, opts)
+    const m = this.init.serving().model(project, name, version)
+    if (m === undefined)
+      throw new RegistryError('MODEL_NOT_FOUND', `no version ${version} of model ${name} in ${project}`)
+    return { who, dir: m.path }
+  }
+
+  /** A file-system refusal as the registry's error (not found: MODEL_NOT_FOUND; denied: 403). */
+  private fsError(err: unknown, path: string): Error {
+    const code = (err as { code?: string }).code
+    if (code === 'FILE_NOT_FOUND')
+      return new RegistryError('MODEL_NOT_FOUND', `${path} does not exist in the file system`)
+    if (code === 'ACCESS_DENIED')
+      return new RegistryError('MODEL_ACCESS_DENIED', `${path}: ${(err as Error).message}`)
+    return err as Error
   }
 
   // ---- deployments
