@@ -177,7 +177,8 @@ const MODEL_COMMANDS: ApiCommandGroup = {
         const file = str(values, 'file')
         if (file !== undefined) {
           const { project, name, version, ...spec } = body
-          const path = `/api/v1/models/${[project, name, version, basename(file)].map((x) => encodeURIComponent(String(x))).join('/')}`
+          const dir = [project, name, version].map((x) => encodeURIComponent(String(x))).join('/')
+          const path = `/api/v1/models/${dir}/files/${encodeURIComponent(basename(file))}`
           const m = await apiBinary<ModelInfo>(target, 'PUT', as(values, path), {
             headers: { 'x-hopsd-model': JSON.stringify(spec) },
             body: createReadStream(file),

@@ -230,10 +230,27 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
         const req = request
         const error = (err as Error).message
         setImmediate(() =>
-          log.record({ ...base, id: req?.id, status, latencyMs, ...(req ? { request: req } : {}), error }),
+          log.record({
+            ...base,
+            id: req?.id ?? idOf(body),
+            status,
+            latencyMs,
+            ...(req ? { request: req } : {}),
+            error,
+          }),
         )
       }
       throw err
+    }
+  }
+
+  /** The `id` of a body the replica refused, if it is JSON with one (for the request log only). */
+  function idOf(body: Buffer | undefined): string | undefined {
+    try {
+      const id = (JSON.parse((body ?? Buffer.alloc(0)).toString('utf8')) as { id?: unknown }).id
+      return typeof id === 'string' ? id : undefined
+    } catch {
+      return undefined
     }
   }
 
