@@ -38,6 +38,7 @@ import {
   type ForwardedCredentials,
 } from '../../api/index.js'
 import type { Readable } from 'node:stream'
+import { Gauge } from 'prom-client'
 import { HopsError } from '../../errors.js'
 import { encodeCommand, type MetaResult } from '../../meta/index.js'
 import type { ProjectStore } from '../../projects/index.js'
@@ -257,6 +258,19 @@ export function servingModule(): NodeModule<'serving'> {
           logFiles.set(key, { path, bytes: data.length })
         },
         onError: (err) => logger.warn({ err: (err as Error).message }, 'serving: request log batch dropped'),
+      })
+      new Gauge({
+        name: 'hopsd_serving_request_log_records',
+        help: 'Sampled inference records of this node since it started, by outcome: written to the Logs dataset, dropped because the buffer was full, dropped because the file system refused their batch, buffered now.',
+        labelNames: ['outcome'],
+        registers: [components.metrics],
+        collect() {
+          const st = requestLog.stats()
+          this.set({ outcome: 'written' }, st.written)
+          this.set({ outcome: 'dropped_full' }, st.droppedFull)
+          this.set({ outcome: 'dropped_failed' }, st.droppedFailed)
+          this.set({ outcome: 'buffered' }, st.buffered)
+        },
       })
 
       const tls = config.tls ? components.services.tls : undefined
