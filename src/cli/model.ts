@@ -270,6 +270,7 @@ interface DeploymentInfo {
   version: string
   state: string
   replicas: { min: number; max: number; wanted: number; ready: number }
+  logging?: { sampleRate: number }
   instances: {
     id: string
     node: string
@@ -299,7 +300,7 @@ function numberFlag(values: FlagValues, k: string): number | undefined {
 
 function deploymentText(d: DeploymentInfo): string {
   return [
-    `deployment ${d.name} (${d.project}): ${d.model} version ${d.version}, ${d.state}, ${d.replicas.ready}/${d.replicas.wanted} ready (min ${d.replicas.min}, max ${d.replicas.max})`,
+    `deployment ${d.name} (${d.project}): ${d.model} version ${d.version}, ${d.state}, ${d.replicas.ready}/${d.replicas.wanted} ready (min ${d.replicas.min}, max ${d.replicas.max})${d.logging !== undefined && d.logging.sampleRate > 0 ? `, logging ${d.logging.sampleRate} of requests` : ''}`,
     table([
       ['REPLICA', 'VERSION', 'STATE', 'ZONE', 'NODE', 'RESTARTS', 'ERROR'],
       ...d.instances.map((i) => [
