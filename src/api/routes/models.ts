@@ -51,7 +51,8 @@ export interface ModelsRoutesDeps {
 
 /** The header of an upload that carries the registration (JSON). */
 export const MODEL_SPEC_HEADER = 'x-hopsd-model'
-const MODEL_SPEC_BYTES_MAX = 64 * 1024
+// Well within Node's 16 KiB of request headers (a longer header would be refused by the HTTP parser, 431).
+const MODEL_SPEC_BYTES_MAX = 8 * 1024
 
 const anyObject = { type: 'object', additionalProperties: true } as const
 const errors = {
@@ -482,7 +483,7 @@ function uploadRoutes(app: FastifyInstance, deps: ModelsRoutesDeps): void {
         params: {
           type: 'object',
           required: ['project', 'name', 'version', '*'],
-          properties: { ...versionParams.properties, '*': { type: 'string', minLength: 1, maxLength: 4096 } },
+          properties: { ...versionParams.properties, '*': { type: 'string', minLength: 1, maxLength: 255 } },
         },
         response: {
           200: {
