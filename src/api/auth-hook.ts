@@ -57,6 +57,12 @@ declare module 'fastify' {
      * request instead of two. Default true: the hook catches the replica up first.
      */
     authFresh?: boolean
+    /**
+     * True on the routes that also take an inference key (`Authorization: Bearer hik.…`, src/serving):
+     * the /v2 model routes. Everywhere else such a key is refused (INFERENCE_KEY_INVALID, 401) before
+     * any route runs, so it reaches neither the file system nor the management API.
+     */
+    inferenceKey?: boolean
   }
   interface FastifyRequest {
     /** The verified principal (undefined: anonymous, on `public`/`optional` routes only). */
@@ -76,10 +82,19 @@ export interface ApiAuth {
   readonly limiter?: FailureLimiter
   /** Where failures, denials and audited operations go; none: not audited. */
   readonly audit?: AuditLog
+  /**
+   * Checks an inference key (src/serving RegistryService.authenticateInferenceKey: after a read
+   * barrier, so a revocation holds for the next request on every node); none: no route takes one.
+   */
+  readonly inferenceKeys?: (key: string, signal: AbortSignal) => Promise<Principal>
 }
+
+/** The prefix of inference keys (src/serving INFERENCE_KEY_PREFIX; `hk.` is an API key). */
+const INFERENCE_KEY_START = 'hik.'
 
 /** Codes that mean "these credentials are no good" (they count against the source's budget). */
 const CREDENTIAL_FAILURES = new Set([
+  'INFERENCE_KEY_INVALID',
   'CREDENTIAL_INVALID',
   'CREDENTIAL_EXPIRED',
   'CREDENTIAL_REVOKED',
@@ -127,11 +142,17 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
     request.credentials = credentials
     let principal: Principal | undefined
     try {
-      principal = await auth.authenticator.authenticate(credentials, {
-        signal: AbortSignal.timeout(10_000),
-        fresh: request.routeOptions.config.authFresh !== false,
-      })
+      principal = isInferenceKey(credentials)
+        ? await inferenceKeyPrincipal(request, auth, credentials)
+        : await auth.authenticator.authenticate(credentials, {
+            signal: AbortSignal.timeout(10_000),
+            fresh: request.routeOptions.config.authFresh !== false,
+          })
     } catch (err) {
+      const code = (err as { code?: unknown }).code
+      if (code === 'INFERENCE_KEY_INVALID' && auth.limiter?.fail(source))
+        record(auth, request, 'auth.rate-limited', 'deny', code, 'source exhausted its failures')
+      if (code === 'INFERENCE_KEY_INVALID') throw err
       if (err instanceof AuthError && CREDENTIAL_FAILURES.has(err.code) && auth.limiter?.fail(source)) {
         record(
           auth,
@@ -173,6 +194,28 @@ export function installAuthHook(app: FastifyInstance, auth: ApiAuth): void {
     const kind = request.auditKind ?? request.routeOptions.config?.audit
     if (kind !== undefined && reply.statusCode < 400) record(auth, request, kind, 'allow', '', '')
   })
+}
+
+/** Whether the request's credential is an inference key (a bearer `hik.…`; anywhere else it is not one). */
+function isInferenceKey(c: Credentials): boolean {
+  return c.bearer !== undefined && c.bearer.startsWith(INFERENCE_KEY_START)
+}
+
+/**
+ * An inference key's principal, on a route that takes one; INFERENCE_KEY_INVALID (401) on any other
+ * route, whatever the key. A project header cannot move it: the key acts in its deployment's project.
+ */
+async function inferenceKeyPrincipal(
+  request: FastifyRequest,
+  auth: ApiAuth,
+  c: Credentials,
+): Promise<Principal> {
+  if (request.routeOptions.config.inferenceKey !== true || auth.inferenceKeys === undefined)
+    throw new HopsError(
+      'INFERENCE_KEY_INVALID',
+      `an inference key is accepted only by the /v2/models routes of its deployment, not by ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+    )
+  return auth.inferenceKeys(c.bearer!, AbortSignal.timeout(10_000))
 }
 
 /**

@@ -19,7 +19,14 @@ export {
 export { mapError, errorBodySchema, type ErrorBody } from './error-mapper.js'
 export { createNodeHttp, type NodeHttp, type NodeHttpInit } from './node-http.js'
 export { toRemoteException, type RemoteExceptionBody } from './remote-exception.js'
-export { callerOf, credentialsOf, PROJECT_HEADER, type ApiAuth, type RouteAuth } from './auth-hook.js'
+export {
+  callerOf,
+  credentialsOf,
+  PROJECT_HEADER,
+  type ApiAuth,
+  type ForwardedCredentials,
+  type RouteAuth,
+} from './auth-hook.js'
 export { createMetricsRegistry, createApiMetrics, type ApiMetrics } from './metrics.js'
 export { buildOpenApi, type OpenApiInfo, type RouteRecord } from './openapi.js'
 export {
@@ -47,7 +54,7 @@ export { blockRoutes } from './routes/blocks.js'
 export { datanodeRoutes, type DatanodeRoutesDeps } from './routes/datanode.js'
 export { jobsRoutes, gpusRoutes, type JobsRoutesDeps, type GpusRoutesDeps } from './routes/jobs.js'
 export { projectsRoutes, type ProjectsRoutesDeps } from './routes/projects.js'
-export { modelsRoutes, type ModelsRoutesDeps } from './routes/models.js'
+export { modelsRoutes, MODEL_SPEC_HEADER, type ModelsRoutesDeps } from './routes/models.js'
 export {
   inferenceRoutes,
   REPLICA_HEADER,

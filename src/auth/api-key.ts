@@ -20,9 +20,27 @@ export interface NewApiKey {
 
 /** A fresh key; `random` is injectable for seeded tests. */
 export function generateApiKey(random: (n: number) => Uint8Array = randomBytes): NewApiKey {
+  return generatePrefixedKey(API_KEY_PREFIX, random)
+}
+
+/**
+ * A fresh key of the same shape under another prefix (`<prefix>.<id>.<secret>`), for credentials other
+ * areas keep in tables of their own (inference keys, `hik.`): the same randomness and hashing.
+ */
+export function generatePrefixedKey(
+  prefix: string,
+  random: (n: number) => Uint8Array = randomBytes,
+): NewApiKey {
   const id = Buffer.from(random(8)).toString('hex')
   const secret = Buffer.from(random(SECRET_BYTES)).toString('base64url')
-  return { id, key: `${API_KEY_PREFIX}.${id}.${secret}`, secretHash: hashSecret(secret) }
+  return { id, key: `${prefix}.${id}.${secret}`, secretHash: hashSecret(secret) }
+}
+
+/** The id and secret of a well-formed `<prefix>.<id>.<secret>` key; undefined when malformed. */
+export function parsePrefixedKey(key: string, prefix: string): { id: string; secret: string } | undefined {
+  if (!key.startsWith(`${prefix}.`)) return undefined
+  const m = KEY_RE.exec(`${API_KEY_PREFIX}${key.slice(prefix.length)}`)
+  return m === null ? undefined : { id: m[1]!, secret: m[2]! }
 }
 
 /** Whether `s` has the shape of an API key (it may still be unknown, expired or revoked). */

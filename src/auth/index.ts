@@ -45,7 +45,16 @@ export {
   type Principal,
   type PrincipalVia,
 } from './principal.js'
-export { generateApiKey, looksLikeApiKey, parseApiKey, API_KEY_PREFIX, type NewApiKey } from './api-key.js'
+export {
+  generateApiKey,
+  generatePrefixedKey,
+  looksLikeApiKey,
+  parseApiKey,
+  parsePrefixedKey,
+  secretMatches,
+  API_KEY_PREFIX,
+  type NewApiKey,
+} from './api-key.js'
 export {
   decodeTokenUrlString,
   encodeTokenUrlString,

@@ -23,6 +23,12 @@ export interface Principal {
   readonly job?: string
   /** The user is the `superuser` setting, or in the `supergroup` setting's group or in `admin`. */
   readonly superuser: boolean
+  /**
+   * Set only for an inference key (via `inference-key`): the one deployment it may infer on. Such a
+   * principal is no user (its `user` is `inference-key:<id>`, not a valid user name) and the API's auth
+   * hook lets it reach only routes that declare `config.inferenceKey` (the /v2 model routes).
+   */
+  readonly deployment?: string
 }
 
 /**
@@ -33,10 +39,19 @@ export interface Principal {
  * - `token`: a WebHDFS delegation token;
  * - `assertion`: a grant signed by a metadata node (a write Location's second hop, forwarded commands);
  * - `simple`: WebHDFS `user.name` (or `dr.who`) while the cluster runs simple auth;
- * - `cluster`: the cluster acting for itself (leader housekeeping), never from a request.
+ * - `cluster`: the cluster acting for itself (leader housekeeping), never from a request;
+ * - `inference-key`: an inference key a project issued for one deployment (src/serving), on the /v2
+ *   model routes of that deployment only.
  */
 export type PrincipalVia =
-  'certificate' | 'project-certificate' | 'key' | 'token' | 'assertion' | 'simple' | 'cluster'
+  | 'certificate'
+  | 'project-certificate'
+  | 'key'
+  | 'token'
+  | 'assertion'
+  | 'simple'
+  | 'cluster'
+  | 'inference-key'
 
 /** Hadoop's identity of an unauthenticated caller under simple auth (hadoop.http.staticuser.user). */
 export const ANONYMOUS_USER = 'dr.who'

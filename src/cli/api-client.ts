@@ -196,3 +196,78 @@ export function apiStream(
     req.end()
   })
 }
+
+/**
+ * One request whose body streams from `body` (an upload: a model file) and whose answer is JSON, as
+ * {@link apiJson}; or whose answer streams into `sink` (a download). Neither holds a whole file.
+ */
+export function apiBinary<T = unknown>(
+  target: ApiTarget,
+  method: string,
+  path: string,
+  opts: {
+    headers?: Record<string, string>
+    body?: NodeJS.ReadableStream
+    sink?: NodeJS.WritableStream
+    timeoutMs?: number
+  },
+): Promise<T> {
+  const url = new URL(path, target.addr)
+  return new Promise((resolve, reject) => {
+    const fail = (status: number, text: string): void => {
+      let e: { code?: string; message?: string } | undefined
+      try {
+        e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error
+      } catch {
+        e = undefined
+      }
+      reject(
+        new ApiError(status, e?.code ?? 'HTTP', `${target.addr} answered ${status}: ${e?.message ?? text}`),
+      )
+    }
+    const onResponse = (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0
+      const ok = status >= 200 && status < 300
+      if (ok && opts.sink !== undefined) {
+        res.pipe(opts.sink)
+        opts.sink.on('finish', () => resolve(undefined as T))
+        opts.sink.on('error', reject)
+        res.on('error', reject)
+        return
+      }
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (text += d))
+      res.on('error', reject)
+      res.on('end', () => {
+        if (!ok) return fail(status, text)
+        try {
+          resolve((text === '' ? undefined : JSON.parse(text)) as T)
+        } catch {
+          reject(
+            new ApiError(status, 'HTTP', `${target.addr} answered ${status} with a body that is not JSON`),
+          )
+        }
+      })
+    }
+    const headers: Record<string, string> = { ...opts.headers }
+    if (target.key !== undefined) headers['authorization'] = `Bearer ${target.key}`
+    if (opts.body !== undefined) headers['content-type'] = 'application/octet-stream'
+    const o = { method, headers, signal: AbortSignal.timeout(opts.timeoutMs ?? 24 * 3600_000) }
+    const req =
+      url.protocol === 'https:'
+        ? httpsRequest(url, { ...o, ca: target.ca, rejectUnauthorized: !target.insecure }, onResponse)
+        : httpRequest(url, o, onResponse)
+    req.on('error', (err) =>
+      reject(new ApiError(0, 'UNREACHABLE', `cannot reach ${target.addr}: ${err.message}`)),
+    )
+    if (opts.body === undefined) req.end()
+    else {
+      opts.body.on('error', (err: Error) => {
+        req.destroy()
+        reject(err)
+      })
+      opts.body.pipe(req)
+    }
+  })
+}

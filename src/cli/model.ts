@@ -2,7 +2,9 @@
 // deployments through a node's API (/api/v1/models, /api/v1/deployments). `--user NAME` acts as NAME
 // under simple auth (sent as user.name), as `hopsd job` does.
 import { ConfigError } from '../node/index.js'
-import { API_FLAG_HELP, apiJson, type ApiTarget } from './api-client.js'
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { API_FLAG_HELP, apiBinary, apiJson, type ApiTarget } from './api-client.js'
 import { helpTable } from './args.js'
 import { runApiCommandGroup, type ApiCommandGroup, type FlagValues } from './command-group.js'
 import { EXIT_OK, type CliIo } from './output.js'
@@ -15,8 +17,10 @@ export function modelHelp(): string {
     '       hopsd model ls --project P [--name N] | hopsd model ls --dataset PATH   model versions',
     '       hopsd model show PROJECT NAME VERSION                                  one version, lineage, deployments',
     '       hopsd model rm PROJECT NAME VERSION [--keep-files]                     forget it (and delete its files)',
+    '       hopsd model download PROJECT NAME VERSION [--out DIR]                  its files, into DIR (default .)',
     '',
-    'The version directory /Projects/P/Models/N/V must be in the file system first (hopsd fs put).',
+    'Without --file the version directory /Projects/P/Models/N/V must be in the file system first (hopsd fs put);',
+    'with --file F register uploads F into it and registers the version in one step (undone if refused).',
     '',
     helpTable([
       [
@@ -27,6 +31,8 @@ export function modelHelp(): string {
       ['--program PATH', 'the training program (lineage)'],
       ['--metric NAME=VALUE', 'a metric of the version (repeatable)'],
       ['--model-file F', 'onnx: the model file in the version directory (default model.onnx)'],
+      ['--file F', 'register: upload this local file into the version directory first (one step)'],
+      ['--out DIR', 'download: where the files go (default the current directory)'],
       ['--user NAME', 'act as NAME (simple auth only: sent as user.name)'],
       ['--json', 'print JSON'],
       ...API_FLAG_HELP,
@@ -38,15 +44,25 @@ export function modelHelp(): string {
 export function deployHelp(): string {
   return [
     'Usage: hopsd deploy create --name D --project P --model N --version V [--replicas MIN[:MAX]] [--cpus C] [--memory-mib M]',
+    '                           [--log-sample-rate R]',
     '       hopsd deploy ls [--project P] [--json]               deployments and their replicas',
     '       hopsd deploy show D [--json]                         one deployment: replicas, nodes, zones, states',
-    '       hopsd deploy update D [--version V] [--replicas MIN[:MAX]]   a rolling update',
+    '       hopsd deploy update D [--version V] [--replicas MIN[:MAX]] [--log-sample-rate R]   a rolling update',
     '       hopsd deploy rm D                                    stop its replicas',
+    '       hopsd deploy key create D [--name LABEL]             an inference key for D (Data Owners; shown once)',
+    '       hopsd deploy key ls D                                its inference keys',
+    '       hopsd deploy key revoke D ID                         revoke one',
     '',
-    'Inference: POST /v2/models/D/infer on any node (KServe Open Inference Protocol v2).',
+    "Inference: POST /v2/models/D/infer on any node (KServe Open Inference Protocol v2), with a member's",
+    'credential or an inference key of D (Authorization: Bearer hik.…).',
     '',
     helpTable([
       ['--replicas MIN[:MAX]', 'replica bounds (default 1)'],
+      [
+        '--log-sample-rate R',
+        'log this share of requests (0..1; default 0, off) to /Projects/P/Logs/serving/D',
+      ],
+      ['--name LABEL', 'key create: a label for the key'],
       ['--user NAME', 'act as NAME (simple auth only: sent as user.name)'],
       ['--json', 'print JSON'],
       ...API_FLAG_HELP,
@@ -112,10 +128,30 @@ const MODEL_COMMANDS: ApiCommandGroup = {
     metric: { type: 'string', multiple: true },
     'model-file': { type: 'string' },
     'keep-files': { type: 'boolean' },
+    file: { type: 'string' },
+    out: { type: 'string' },
     user: { type: 'string' },
   },
   async run(sub, rest, values, target: ApiTarget, io) {
     switch (sub) {
+      case 'download': {
+        if (rest.length !== 3) throw usage('hopsd model download PROJECT NAME VERSION [--out DIR]')
+        const base = `/api/v1/models/${rest.map(encodeURIComponent).join('/')}/files`
+        const { files } = await apiJson<{ files: { path: string; length: number }[] }>(
+          target,
+          'GET',
+          as(values, base),
+        )
+        const out = str(values, 'out') ?? '.'
+        for (const f of files) {
+          const local = join(out, ...f.path.split('/'))
+          mkdirSync(dirname(local), { recursive: true })
+          const path = `${base}/${f.path.split('/').map(encodeURIComponent).join('/')}`
+          await apiBinary(target, 'GET', as(values, path), { sink: createWriteStream(local) })
+          io.out(`${local} (${f.length} bytes)`)
+        }
+        return EXIT_OK
+      }
       case 'register': {
         const body: Record<string, unknown> = {}
         for (const k of ['project', 'name', 'version', 'framework'] as const) {
@@ -138,6 +174,23 @@ const MODEL_COMMANDS: ApiCommandGroup = {
         }
         if (Object.keys(metrics).length > 0) body['metrics'] = metrics
         if (rest.length > 0) body['command'] = [...rest]
+        const file = str(values, 'file')
+        if (file !== undefined) {
+          const { project, name, version, ...spec } = body
+          const dir = [project, name, version].map((x) => encodeURIComponent(String(x))).join('/')
+          const path = `/api/v1/models/${dir}/files/${encodeURIComponent(basename(file))}`
+          const m = await apiBinary<ModelInfo>(target, 'PUT', as(values, path), {
+            headers: { 'x-hopsd-model': JSON.stringify(spec) },
+            body: createReadStream(file),
+          })
+          print(
+            io,
+            values,
+            m,
+            () => `uploaded and registered ${m.project}/${m.name} version ${m.version} (${m.path})`,
+          )
+          return EXIT_OK
+        }
         const m = await apiJson<ModelInfo>(target, 'POST', as(values, '/api/v1/models'), body)
         print(io, values, m, () => `registered ${m.project}/${m.name} version ${m.version} (${m.path})`)
         return EXIT_OK
@@ -204,7 +257,7 @@ const MODEL_COMMANDS: ApiCommandGroup = {
       default:
         throw new ConfigError(
           'UNKNOWN_COMMAND',
-          `unknown command 'model ${sub}' (commands: register, ls, show, rm)`,
+          `unknown command 'model ${sub}' (commands: register, ls, show, rm, download)`,
         )
     }
   },
@@ -217,6 +270,7 @@ interface DeploymentInfo {
   version: string
   state: string
   replicas: { min: number; max: number; wanted: number; ready: number }
+  logging?: { sampleRate: number }
   instances: {
     id: string
     node: string
@@ -246,7 +300,7 @@ function numberFlag(values: FlagValues, k: string): number | undefined {
 
 function deploymentText(d: DeploymentInfo): string {
   return [
-    `deployment ${d.name} (${d.project}): ${d.model} version ${d.version}, ${d.state}, ${d.replicas.ready}/${d.replicas.wanted} ready (min ${d.replicas.min}, max ${d.replicas.max})`,
+    `deployment ${d.name} (${d.project}): ${d.model} version ${d.version}, ${d.state}, ${d.replicas.ready}/${d.replicas.wanted} ready (min ${d.replicas.min}, max ${d.replicas.max})${d.logging !== undefined && d.logging.sampleRate > 0 ? `, logging ${d.logging.sampleRate} of requests` : ''}`,
     table([
       ['REPLICA', 'VERSION', 'STATE', 'ZONE', 'NODE', 'RESTARTS', 'ERROR'],
       ...d.instances.map((i) => [
@@ -273,10 +327,17 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
     replicas: { type: 'string' },
     cpus: { type: 'string' },
     'memory-mib': { type: 'string' },
+    'log-sample-rate': { type: 'string' },
     user: { type: 'string' },
   },
   async run(sub, rest, values, target: ApiTarget, io) {
+    const logging = (): Record<string, unknown> => {
+      const rate = numberFlag(values, 'log-sample-rate')
+      return rate === undefined ? {} : { logging: { sampleRate: rate } }
+    }
     switch (sub) {
+      case 'key':
+        return runKey(rest, values, target, io)
       case 'create': {
         const body: Record<string, unknown> = {}
         for (const k of ['name', 'project', 'model', 'version'] as const) {
@@ -292,6 +353,7 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
         if (cpus !== undefined) body['cpus'] = cpus
         const mem = numberFlag(values, 'memory-mib')
         if (mem !== undefined) body['memoryMiB'] = mem
+        Object.assign(body, logging())
         const d = await apiJson<DeploymentInfo>(target, 'POST', as(values, '/api/v1/deployments'), body)
         print(
           io,
@@ -343,8 +405,9 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
         const body: Record<string, unknown> = {}
         if (str(values, 'version') !== undefined) body['version'] = str(values, 'version')
         if (str(values, 'replicas') !== undefined) body['replicas'] = replicaBounds(str(values, 'replicas')!)
+        Object.assign(body, logging())
         if (Object.keys(body).length === 0)
-          throw usage('hopsd deploy update D [--version V] [--replicas MIN[:MAX]]')
+          throw usage('hopsd deploy update D [--version V] [--replicas MIN[:MAX]] [--log-sample-rate R]')
         const d = await apiJson<DeploymentInfo>(
           target,
           'PATCH',
@@ -369,8 +432,65 @@ const DEPLOY_COMMANDS: ApiCommandGroup = {
       default:
         throw new ConfigError(
           'UNKNOWN_COMMAND',
-          `unknown command 'deploy ${sub}' (commands: create, ls, show, update, rm)`,
+          `unknown command 'deploy ${sub}' (commands: create, ls, show, update, rm, key)`,
         )
     }
   },
+}
+
+interface KeyInfo {
+  id: string
+  deployment: string
+  name: string
+  createdBy: string
+  createdMs: number
+  revokedMs: number
+  key?: string
+}
+
+/** `hopsd deploy key create|ls|revoke D …`: a deployment's inference keys. */
+async function runKey(
+  rest: readonly string[],
+  values: FlagValues,
+  target: ApiTarget,
+  io: CliIo,
+): Promise<number> {
+  const [op, d, id, ...more] = rest
+  const base = d === undefined ? '' : `/api/v1/deployments/${encodeURIComponent(d)}/keys`
+  switch (op) {
+    case 'create': {
+      if (d === undefined || id !== undefined) throw usage('hopsd deploy key create D [--name LABEL]')
+      const body = str(values, 'name') === undefined ? {} : { name: str(values, 'name') }
+      const k = await apiJson<KeyInfo>(target, 'POST', as(values, base), body)
+      print(io, values, k, () =>
+        [`inference key ${k.id} for deployment ${k.deployment} (shown once):`, k.key ?? ''].join('\n'),
+      )
+      return EXIT_OK
+    }
+    case 'ls': {
+      if (d === undefined || id !== undefined) throw usage('hopsd deploy key ls D')
+      const { keys } = await apiJson<{ keys: KeyInfo[] }>(target, 'GET', as(values, base))
+      print(io, values, keys, () =>
+        table([
+          ['ID', 'NAME', 'CREATED BY', 'CREATED', 'REVOKED'],
+          ...keys.map((k) => [
+            k.id,
+            k.name || '-',
+            k.createdBy,
+            new Date(k.createdMs).toISOString(),
+            k.revokedMs === 0 ? '-' : new Date(k.revokedMs).toISOString(),
+          ]),
+        ]),
+      )
+      return EXIT_OK
+    }
+    case 'revoke': {
+      if (d === undefined || id === undefined || more.length > 0) throw usage('hopsd deploy key revoke D ID')
+      await apiJson(target, 'DELETE', as(values, `${base}/${encodeURIComponent(id)}`))
+      io.out(`inference key ${id} of ${d} revoked`)
+      return EXIT_OK
+    }
+    default:
+      throw usage('hopsd deploy key create|ls|revoke D …')
+  }
 }

@@ -208,7 +208,10 @@ export class Daemon {
       ],
       // Every module set (DEFAULT_MODULES) has the auth module; a test's subset without it gets the
       // API's simple default (user.name believed).
-      auth: services.auth?.api,
+      auth:
+        services.auth?.api === undefined
+          ? undefined
+          : { ...services.auth.api, inferenceKeys: services.serving?.inferenceKeys },
       openapi: { title: 'hopsd', version: VERSION, description: 'The local HTTP API of a hopsd node.' },
       // With --tls the certificate is set below, once the tls module has loaded or made one.
       https: config.tls ? {} : undefined,

@@ -110,8 +110,10 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.DeleteDeployment.$Properties|null} [deleteDeployment] Command deleteDeployment
              * @property {hopsd.meta.SetDeploymentReplicas.$Properties|null} [setDeploymentReplicas] Command setDeploymentReplicas
              * @property {hopsd.meta.ReportReplica.$Properties|null} [reportReplica] Command reportReplica
+             * @property {hopsd.meta.CreateInferenceKey.$Properties|null} [createInferenceKey] Command createInferenceKey
+             * @property {hopsd.meta.RevokeInferenceKey.$Properties|null} [revokeInferenceKey] Command revokeInferenceKey
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"} [op] Command op
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"createInferenceKey"|"revokeInferenceKey"|"purgeDetached"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -202,10 +204,12 @@ export const hopsd = $root.hopsd = (() => {
              *   deleteDeployment?: hopsd.meta.DeleteDeployment.$Shape|null;
              *   setDeploymentReplicas?: hopsd.meta.SetDeploymentReplicas.$Shape|null;
              *   reportReplica?: hopsd.meta.ReportReplica.$Shape|null;
+             *   createInferenceKey?: hopsd.meta.CreateInferenceKey.$Shape|null;
+             *   revokeInferenceKey?: hopsd.meta.RevokeInferenceKey.$Shape|null;
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "issueProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate: hopsd.meta.IssueProjectCertificate.$Shape; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "revokeProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate: hopsd.meta.RevokeProjectCertificate.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; purgeDetached?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "issueProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate: hopsd.meta.IssueProjectCertificate.$Shape; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate: hopsd.meta.RevokeProjectCertificate.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createInferenceKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey: hopsd.meta.CreateInferenceKey.$Shape; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeInferenceKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey: hopsd.meta.RevokeInferenceKey.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -834,6 +838,22 @@ export const hopsd = $root.hopsd = (() => {
             Command.prototype.reportReplica = null;
 
             /**
+             * Command createInferenceKey.
+             * @member {hopsd.meta.CreateInferenceKey.$Properties|null|undefined} createInferenceKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.createInferenceKey = null;
+
+            /**
+             * Command revokeInferenceKey.
+             * @member {hopsd.meta.RevokeInferenceKey.$Properties|null|undefined} revokeInferenceKey
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.revokeInferenceKey = null;
+
+            /**
              * Command purgeDetached.
              * @member {hopsd.meta.PurgeDetached.$Properties|null|undefined} purgeDetached
              * @memberof hopsd.meta.Command
@@ -846,12 +866,12 @@ export const hopsd = $root.hopsd = (() => {
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"createInferenceKey"|"revokeInferenceKey"|"purgeDetached"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "issueProjectCertificate", "revokeProjectCertificate", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "issueProjectCertificate", "revokeProjectCertificate", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "createInferenceKey", "revokeInferenceKey", "purgeDetached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -1041,6 +1061,10 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.SetDeploymentReplicas.encode(m.setDeploymentReplicas, w.uint32(/* id 135, wireType 2 =*/1082).fork(), q + 1).ldelim();
                 if (m.reportReplica != null && $Object.hasOwnProperty.call(m, "reportReplica"))
                     $root.hopsd.meta.ReportReplica.encode(m.reportReplica, w.uint32(/* id 136, wireType 2 =*/1090).fork(), q + 1).ldelim();
+                if (m.createInferenceKey != null && $Object.hasOwnProperty.call(m, "createInferenceKey"))
+                    $root.hopsd.meta.CreateInferenceKey.encode(m.createInferenceKey, w.uint32(/* id 137, wireType 2 =*/1098).fork(), q + 1).ldelim();
+                if (m.revokeInferenceKey != null && $Object.hasOwnProperty.call(m, "revokeInferenceKey"))
+                    $root.hopsd.meta.RevokeInferenceKey.encode(m.revokeInferenceKey, w.uint32(/* id 138, wireType 2 =*/1106).fork(), q + 1).ldelim();
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached"))
                     $root.hopsd.meta.PurgeDetached.encode(m.purgeDetached, w.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
@@ -1643,6 +1667,20 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.reportReplica = $root.hopsd.meta.ReportReplica.decode(r, r.size(), $undefined, q + 1, m.reportReplica);
                             m.op = "reportReplica";
+                            continue;
+                        }
+                    case 137: {
+                            if (u !== 2)
+                                break;
+                            m.createInferenceKey = $root.hopsd.meta.CreateInferenceKey.decode(r, r.size(), $undefined, q + 1, m.createInferenceKey);
+                            m.op = "createInferenceKey";
+                            continue;
+                        }
+                    case 138: {
+                            if (u !== 2)
+                                break;
+                            m.revokeInferenceKey = $root.hopsd.meta.RevokeInferenceKey.decode(r, r.size(), $undefined, q + 1, m.revokeInferenceKey);
+                            m.op = "revokeInferenceKey";
                             continue;
                         }
                     case 150: {
@@ -2421,6 +2459,26 @@ export const hopsd = $root.hopsd = (() => {
                             return "reportReplica." + e;
                     }
                 }
+                if (m.createInferenceKey != null && $Object.hasOwnProperty.call(m, "createInferenceKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.CreateInferenceKey.verify(m.createInferenceKey, q + 1);
+                        if (e)
+                            return "createInferenceKey." + e;
+                    }
+                }
+                if (m.revokeInferenceKey != null && $Object.hasOwnProperty.call(m, "revokeInferenceKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.RevokeInferenceKey.verify(m.revokeInferenceKey, q + 1);
+                        if (e)
+                            return "revokeInferenceKey." + e;
+                    }
+                }
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
                     if (p.op === 1)
                         return "op: multiple values";
@@ -2842,6 +2900,16 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.reportReplica: object expected");
                     m.reportReplica = $root.hopsd.meta.ReportReplica.fromObject(d.reportReplica, q + 1);
                 }
+                if (d.createInferenceKey != null) {
+                    if (!$util.isObject(d.createInferenceKey))
+                        throw $TypeError(".hopsd.meta.Command.createInferenceKey: object expected");
+                    m.createInferenceKey = $root.hopsd.meta.CreateInferenceKey.fromObject(d.createInferenceKey, q + 1);
+                }
+                if (d.revokeInferenceKey != null) {
+                    if (!$util.isObject(d.revokeInferenceKey))
+                        throw $TypeError(".hopsd.meta.Command.revokeInferenceKey: object expected");
+                    m.revokeInferenceKey = $root.hopsd.meta.RevokeInferenceKey.fromObject(d.revokeInferenceKey, q + 1);
+                }
                 if (d.purgeDetached != null) {
                     if (!$util.isObject(d.purgeDetached))
                         throw $TypeError(".hopsd.meta.Command.purgeDetached: object expected");
@@ -3255,6 +3323,16 @@ export const hopsd = $root.hopsd = (() => {
                     d.reportReplica = $root.hopsd.meta.ReportReplica.toObject(m.reportReplica, o, q + 1);
                     if (o.oneofs)
                         d.op = "reportReplica";
+                }
+                if (m.createInferenceKey != null && $Object.hasOwnProperty.call(m, "createInferenceKey")) {
+                    d.createInferenceKey = $root.hopsd.meta.CreateInferenceKey.toObject(m.createInferenceKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "createInferenceKey";
+                }
+                if (m.revokeInferenceKey != null && $Object.hasOwnProperty.call(m, "revokeInferenceKey")) {
+                    d.revokeInferenceKey = $root.hopsd.meta.RevokeInferenceKey.toObject(m.revokeInferenceKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "revokeInferenceKey";
                 }
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached")) {
                     d.purgeDetached = $root.hopsd.meta.PurgeDetached.toObject(m.purgeDetached, o, q + 1);
@@ -45933,6 +46011,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [lastScale] DeploymentRecord lastScale
              * @property {number|null} [nextReplicaSeq] DeploymentRecord nextReplicaSeq
              * @property {number|null} [lastScaleMs] DeploymentRecord lastScaleMs
+             * @property {number|null} [logSampleRate] DeploymentRecord logSampleRate
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -46102,6 +46181,14 @@ export const hopsd = $root.hopsd = (() => {
             DeploymentRecord.prototype.lastScaleMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * DeploymentRecord logSampleRate.
+             * @member {number} logSampleRate
+             * @memberof hopsd.meta.DeploymentRecord
+             * @instance
+             */
+            DeploymentRecord.prototype.logSampleRate = 0;
+
+            /**
              * Creates a new DeploymentRecord instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.DeploymentRecord
@@ -46169,6 +46256,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 16, wireType 0 =*/128).uint64(m.nextReplicaSeq);
                 if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs") && (typeof m.lastScaleMs === "object" ? m.lastScaleMs.low || m.lastScaleMs.high : m.lastScaleMs !== 0))
                     w.uint32(/* id 17, wireType 0 =*/136).uint64(m.lastScaleMs);
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate") && !$Object.is(m.logSampleRate, 0))
+                    w.uint32(/* id 18, wireType 1 =*/145).double(m.logSampleRate);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -46378,6 +46467,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.lastScaleMs;
                             continue;
                         }
+                    case 18: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.logSampleRate = v;
+                            else
+                                delete m.logSampleRate;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -46500,6 +46598,10 @@ export const hopsd = $root.hopsd = (() => {
                 if (m.lastScaleMs != null && $Object.hasOwnProperty.call(m, "lastScaleMs")) {
                     if (!$util.isInteger(m.lastScaleMs) && !(m.lastScaleMs && $util.isInteger(m.lastScaleMs.low) && $util.isInteger(m.lastScaleMs.high)))
                         return "lastScaleMs: integer|Long expected";
+                }
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate")) {
+                    if (typeof m.logSampleRate !== "number")
+                        return "logSampleRate: number expected";
                 }
                 return null;
             };
@@ -46647,6 +46749,11 @@ export const hopsd = $root.hopsd = (() => {
                             m.lastScaleMs = new $util.LongBits(d.lastScaleMs.low >>> 0, d.lastScaleMs.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.logSampleRate != null) {
+                    if (!$Object.is($Number(d.logSampleRate), 0)) {
+                        m.logSampleRate = $Number(d.logSampleRate);
+                    }
+                }
                 return m;
             };
 
@@ -46707,6 +46814,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.lastScaleMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.lastScaleMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.logSampleRate = 0;
                 }
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
                     d.name = m.name;
@@ -46787,6 +46895,9 @@ export const hopsd = $root.hopsd = (() => {
                     else
                         d.lastScaleMs = o.longs === $String ? $util.Long.prototype.toString.call(m.lastScaleMs) : o.longs === $Number ? new $util.LongBits(m.lastScaleMs.low >>> 0, m.lastScaleMs.high >>> 0).toNumber(true) : m.lastScaleMs;
                 }
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate")) {
+                    d.logSampleRate = o.json && !$isFinite(m.logSampleRate) ? $String(m.logSampleRate) : m.logSampleRate;
+                }
                 return d;
             };
 
@@ -46831,6 +46942,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [replicasMax] CreateDeployment replicasMax
              * @property {number|null} [cpus] CreateDeployment cpus
              * @property {number|null} [memoryMiB] CreateDeployment memoryMiB
+             * @property {number|null} [logSampleRate] CreateDeployment logSampleRate
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -46927,6 +47039,14 @@ export const hopsd = $root.hopsd = (() => {
             CreateDeployment.prototype.memoryMiB = 0;
 
             /**
+             * CreateDeployment logSampleRate.
+             * @member {number} logSampleRate
+             * @memberof hopsd.meta.CreateDeployment
+             * @instance
+             */
+            CreateDeployment.prototype.logSampleRate = 0;
+
+            /**
              * Creates a new CreateDeployment instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.CreateDeployment
@@ -46974,6 +47094,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 7, wireType 1 =*/57).double(m.cpus);
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB") && m.memoryMiB !== 0)
                     w.uint32(/* id 8, wireType 0 =*/64).uint32(m.memoryMiB);
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate") && !$Object.is(m.logSampleRate, 0))
+                    w.uint32(/* id 9, wireType 1 =*/73).double(m.logSampleRate);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -47103,6 +47225,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.memoryMiB;
                             continue;
                         }
+                    case 9: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.logSampleRate = v;
+                            else
+                                delete m.logSampleRate;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -47183,6 +47314,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.memoryMiB))
                         return "memoryMiB: integer expected";
                 }
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate")) {
+                    if (typeof m.logSampleRate !== "number")
+                        return "logSampleRate: number expected";
+                }
                 return null;
             };
 
@@ -47244,6 +47379,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.memoryMiB = d.memoryMiB >>> 0;
                     }
                 }
+                if (d.logSampleRate != null) {
+                    if (!$Object.is($Number(d.logSampleRate), 0)) {
+                        m.logSampleRate = $Number(d.logSampleRate);
+                    }
+                }
                 return m;
             };
 
@@ -47273,6 +47413,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.replicasMax = 0;
                     d.cpus = 0;
                     d.memoryMiB = 0;
+                    d.logSampleRate = 0;
                 }
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
                     d.name = m.name;
@@ -47297,6 +47438,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.memoryMiB != null && $Object.hasOwnProperty.call(m, "memoryMiB")) {
                     d.memoryMiB = m.memoryMiB;
+                }
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate")) {
+                    d.logSampleRate = o.json && !$isFinite(m.logSampleRate) ? $String(m.logSampleRate) : m.logSampleRate;
                 }
                 return d;
             };
@@ -47338,6 +47482,8 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [version] UpdateDeployment version
              * @property {number|null} [replicasMin] UpdateDeployment replicasMin
              * @property {number|null} [replicasMax] UpdateDeployment replicasMax
+             * @property {number|null} [logSampleRate] UpdateDeployment logSampleRate
+             * @property {boolean|null} [setLogSampleRate] UpdateDeployment setLogSampleRate
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -47402,6 +47548,22 @@ export const hopsd = $root.hopsd = (() => {
             UpdateDeployment.prototype.replicasMax = 0;
 
             /**
+             * UpdateDeployment logSampleRate.
+             * @member {number} logSampleRate
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             */
+            UpdateDeployment.prototype.logSampleRate = 0;
+
+            /**
+             * UpdateDeployment setLogSampleRate.
+             * @member {boolean} setLogSampleRate
+             * @memberof hopsd.meta.UpdateDeployment
+             * @instance
+             */
+            UpdateDeployment.prototype.setLogSampleRate = false;
+
+            /**
              * Creates a new UpdateDeployment instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.UpdateDeployment
@@ -47441,6 +47603,10 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 3, wireType 0 =*/24).uint32(m.replicasMin);
                 if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax") && m.replicasMax !== 0)
                     w.uint32(/* id 4, wireType 0 =*/32).uint32(m.replicasMax);
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate") && !$Object.is(m.logSampleRate, 0))
+                    w.uint32(/* id 5, wireType 1 =*/41).double(m.logSampleRate);
+                if (m.setLogSampleRate != null && $Object.hasOwnProperty.call(m, "setLogSampleRate") && m.setLogSampleRate !== false)
+                    w.uint32(/* id 6, wireType 0 =*/48).bool(m.setLogSampleRate);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -47534,6 +47700,24 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.replicasMax;
                             continue;
                         }
+                    case 5: {
+                            if (u !== 1)
+                                break;
+                            if (!$Object.is(v = r.double(), 0))
+                                m.logSampleRate = v;
+                            else
+                                delete m.logSampleRate;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.setLogSampleRate = v;
+                            else
+                                delete m.setLogSampleRate;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -47598,6 +47782,14 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.replicasMax))
                         return "replicasMax: integer expected";
                 }
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate")) {
+                    if (typeof m.logSampleRate !== "number")
+                        return "logSampleRate: number expected";
+                }
+                if (m.setLogSampleRate != null && $Object.hasOwnProperty.call(m, "setLogSampleRate")) {
+                    if (typeof m.setLogSampleRate !== "boolean")
+                        return "setLogSampleRate: boolean expected";
+                }
                 return null;
             };
 
@@ -47639,6 +47831,16 @@ export const hopsd = $root.hopsd = (() => {
                         m.replicasMax = d.replicasMax >>> 0;
                     }
                 }
+                if (d.logSampleRate != null) {
+                    if (!$Object.is($Number(d.logSampleRate), 0)) {
+                        m.logSampleRate = $Number(d.logSampleRate);
+                    }
+                }
+                if (d.setLogSampleRate != null) {
+                    if (d.setLogSampleRate) {
+                        m.setLogSampleRate = $Boolean(d.setLogSampleRate);
+                    }
+                }
                 return m;
             };
 
@@ -47664,6 +47866,8 @@ export const hopsd = $root.hopsd = (() => {
                     d.version = "";
                     d.replicasMin = 0;
                     d.replicasMax = 0;
+                    d.logSampleRate = 0;
+                    d.setLogSampleRate = false;
                 }
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
                     d.name = m.name;
@@ -47676,6 +47880,12 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.replicasMax != null && $Object.hasOwnProperty.call(m, "replicasMax")) {
                     d.replicasMax = m.replicasMax;
+                }
+                if (m.logSampleRate != null && $Object.hasOwnProperty.call(m, "logSampleRate")) {
+                    d.logSampleRate = o.json && !$isFinite(m.logSampleRate) ? $String(m.logSampleRate) : m.logSampleRate;
+                }
+                if (m.setLogSampleRate != null && $Object.hasOwnProperty.call(m, "setLogSampleRate")) {
+                    d.setLogSampleRate = m.setLogSampleRate;
                 }
                 return d;
             };
@@ -47986,6 +48196,1259 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return DeleteDeployment;
+        })();
+
+        meta.InferenceKeyRecord = (function() {
+
+            /**
+             * Properties of an InferenceKeyRecord.
+             * @typedef {Object} hopsd.meta.InferenceKeyRecord.$Properties
+             * @property {string|null} [id] InferenceKeyRecord id
+             * @property {string|null} [deployment] InferenceKeyRecord deployment
+             * @property {string|null} [project] InferenceKeyRecord project
+             * @property {string|null} [name] InferenceKeyRecord name
+             * @property {Uint8Array|null} [secretHash] InferenceKeyRecord secretHash
+             * @property {string|null} [createdBy] InferenceKeyRecord createdBy
+             * @property {number|null} [createdMs] InferenceKeyRecord createdMs
+             * @property {number|null} [revokedMs] InferenceKeyRecord revokedMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an InferenceKeyRecord.
+             * @memberof hopsd.meta
+             * @interface IInferenceKeyRecord
+             * @augments hopsd.meta.InferenceKeyRecord.$Properties
+             * @deprecated Use hopsd.meta.InferenceKeyRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of an InferenceKeyRecord.
+             * @typedef {hopsd.meta.InferenceKeyRecord.$Properties} hopsd.meta.InferenceKeyRecord.$Shape
+             */
+
+            /**
+             * Constructs a new InferenceKeyRecord.
+             * @memberof hopsd.meta
+             * @classdesc Represents an InferenceKeyRecord.
+             * @constructor
+             * @param {hopsd.meta.InferenceKeyRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const InferenceKeyRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * InferenceKeyRecord id.
+             * @member {string} id
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.id = "";
+
+            /**
+             * InferenceKeyRecord deployment.
+             * @member {string} deployment
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.deployment = "";
+
+            /**
+             * InferenceKeyRecord project.
+             * @member {string} project
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.project = "";
+
+            /**
+             * InferenceKeyRecord name.
+             * @member {string} name
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.name = "";
+
+            /**
+             * InferenceKeyRecord secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * InferenceKeyRecord createdBy.
+             * @member {string} createdBy
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.createdBy = "";
+
+            /**
+             * InferenceKeyRecord createdMs.
+             * @member {number} createdMs
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * InferenceKeyRecord revokedMs.
+             * @member {number} revokedMs
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             */
+            InferenceKeyRecord.prototype.revokedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new InferenceKeyRecord instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {hopsd.meta.InferenceKeyRecord.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.InferenceKeyRecord} InferenceKeyRecord instance
+             * @type {{
+             *   (properties: hopsd.meta.InferenceKeyRecord.$Shape): hopsd.meta.InferenceKeyRecord & hopsd.meta.InferenceKeyRecord.$Shape;
+             *   (properties?: hopsd.meta.InferenceKeyRecord.$Properties): hopsd.meta.InferenceKeyRecord;
+             * }}
+             */
+            InferenceKeyRecord.create = function(properties) {
+                return new InferenceKeyRecord(properties);
+            };
+
+            /**
+             * Encodes the specified InferenceKeyRecord message. Does not implicitly {@link hopsd.meta.InferenceKeyRecord.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {hopsd.meta.InferenceKeyRecord.$Properties} m InferenceKeyRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            InferenceKeyRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment") && m.deployment !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.deployment);
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.project);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.name);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.secretHash);
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy") && m.createdBy !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.createdBy);
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs") && (typeof m.createdMs === "object" ? m.createdMs.low || m.createdMs.high : m.createdMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.createdMs);
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs") && (typeof m.revokedMs === "object" ? m.revokedMs.low || m.revokedMs.high : m.revokedMs !== 0))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint64(m.revokedMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified InferenceKeyRecord message, length delimited. Does not implicitly {@link hopsd.meta.InferenceKeyRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {hopsd.meta.InferenceKeyRecord.$Properties} message InferenceKeyRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            InferenceKeyRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an InferenceKeyRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.InferenceKeyRecord & hopsd.meta.InferenceKeyRecord.$Shape} InferenceKeyRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            InferenceKeyRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.InferenceKeyRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deployment = v;
+                            else
+                                delete m.deployment;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.createdBy = v;
+                            else
+                                delete m.createdBy;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdMs = v;
+                            else
+                                delete m.createdMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revokedMs = v;
+                            else
+                                delete m.revokedMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an InferenceKeyRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.InferenceKeyRecord & hopsd.meta.InferenceKeyRecord.$Shape} InferenceKeyRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            InferenceKeyRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an InferenceKeyRecord message.
+             * @function verify
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            InferenceKeyRecord.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    if (!$util.isString(m.deployment))
+                        return "deployment: string expected";
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    if (!$util.isString(m.createdBy))
+                        return "createdBy: string expected";
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (!$util.isInteger(m.createdMs) && !(m.createdMs && $util.isInteger(m.createdMs.low) && $util.isInteger(m.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (!$util.isInteger(m.revokedMs) && !(m.revokedMs && $util.isInteger(m.revokedMs.low) && $util.isInteger(m.revokedMs.high)))
+                        return "revokedMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an InferenceKeyRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.InferenceKeyRecord} InferenceKeyRecord
+             */
+            InferenceKeyRecord.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.InferenceKeyRecord)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.InferenceKeyRecord: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.InferenceKeyRecord();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.deployment != null) {
+                    if (typeof d.deployment !== "string" || d.deployment.length) {
+                        m.deployment = $String(d.deployment);
+                    }
+                }
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                if (d.createdBy != null) {
+                    if (typeof d.createdBy !== "string" || d.createdBy.length) {
+                        m.createdBy = $String(d.createdBy);
+                    }
+                }
+                if (d.createdMs != null) {
+                    if (typeof d.createdMs === "object" ? d.createdMs.low || d.createdMs.high : $Number(d.createdMs) !== 0) {
+                        if ($util.Long)
+                            m.createdMs = $util.Long.fromValue(d.createdMs, true);
+                        else if (typeof d.createdMs === "string")
+                            m.createdMs = $parseInt(d.createdMs, 10);
+                        else if (typeof d.createdMs === "number")
+                            m.createdMs = d.createdMs;
+                        else if (typeof d.createdMs === "object")
+                            m.createdMs = new $util.LongBits(d.createdMs.low >>> 0, d.createdMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.revokedMs != null) {
+                    if (typeof d.revokedMs === "object" ? d.revokedMs.low || d.revokedMs.high : $Number(d.revokedMs) !== 0) {
+                        if ($util.Long)
+                            m.revokedMs = $util.Long.fromValue(d.revokedMs, true);
+                        else if (typeof d.revokedMs === "string")
+                            m.revokedMs = $parseInt(d.revokedMs, 10);
+                        else if (typeof d.revokedMs === "number")
+                            m.revokedMs = d.revokedMs;
+                        else if (typeof d.revokedMs === "object")
+                            m.revokedMs = new $util.LongBits(d.revokedMs.low >>> 0, d.revokedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an InferenceKeyRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {hopsd.meta.InferenceKeyRecord} m InferenceKeyRecord
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            InferenceKeyRecord.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = "";
+                    d.deployment = "";
+                    d.project = "";
+                    d.name = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                    d.createdBy = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.createdMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.createdMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.revokedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.revokedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    d.deployment = m.deployment;
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                if (m.createdBy != null && $Object.hasOwnProperty.call(m, "createdBy")) {
+                    d.createdBy = m.createdBy;
+                }
+                if (m.createdMs != null && $Object.hasOwnProperty.call(m, "createdMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.createdMs = typeof m.createdMs === "number" ? $BigInt(m.createdMs) : $util.Long.fromBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.createdMs === "number")
+                        d.createdMs = o.longs === $String ? $String(m.createdMs) : m.createdMs;
+                    else
+                        d.createdMs = o.longs === $String ? $util.Long.prototype.toString.call(m.createdMs) : o.longs === $Number ? new $util.LongBits(m.createdMs.low >>> 0, m.createdMs.high >>> 0).toNumber(true) : m.createdMs;
+                }
+                if (m.revokedMs != null && $Object.hasOwnProperty.call(m, "revokedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.revokedMs = typeof m.revokedMs === "number" ? $BigInt(m.revokedMs) : $util.Long.fromBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.revokedMs === "number")
+                        d.revokedMs = o.longs === $String ? $String(m.revokedMs) : m.revokedMs;
+                    else
+                        d.revokedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.revokedMs) : o.longs === $Number ? new $util.LongBits(m.revokedMs.low >>> 0, m.revokedMs.high >>> 0).toNumber(true) : m.revokedMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this InferenceKeyRecord to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            InferenceKeyRecord.prototype.toJSON = function() {
+                return InferenceKeyRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for InferenceKeyRecord
+             * @function getTypeUrl
+             * @memberof hopsd.meta.InferenceKeyRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            InferenceKeyRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.InferenceKeyRecord";
+            };
+
+            return InferenceKeyRecord;
+        })();
+
+        meta.CreateInferenceKey = (function() {
+
+            /**
+             * Properties of a CreateInferenceKey.
+             * @typedef {Object} hopsd.meta.CreateInferenceKey.$Properties
+             * @property {string|null} [deployment] CreateInferenceKey deployment
+             * @property {string|null} [id] CreateInferenceKey id
+             * @property {string|null} [name] CreateInferenceKey name
+             * @property {Uint8Array|null} [secretHash] CreateInferenceKey secretHash
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateInferenceKey.
+             * @memberof hopsd.meta
+             * @interface ICreateInferenceKey
+             * @augments hopsd.meta.CreateInferenceKey.$Properties
+             * @deprecated Use hopsd.meta.CreateInferenceKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateInferenceKey.
+             * @typedef {hopsd.meta.CreateInferenceKey.$Properties} hopsd.meta.CreateInferenceKey.$Shape
+             */
+
+            /**
+             * Constructs a new CreateInferenceKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a CreateInferenceKey.
+             * @constructor
+             * @param {hopsd.meta.CreateInferenceKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateInferenceKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * CreateInferenceKey deployment.
+             * @member {string} deployment
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @instance
+             */
+            CreateInferenceKey.prototype.deployment = "";
+
+            /**
+             * CreateInferenceKey id.
+             * @member {string} id
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @instance
+             */
+            CreateInferenceKey.prototype.id = "";
+
+            /**
+             * CreateInferenceKey name.
+             * @member {string} name
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @instance
+             */
+            CreateInferenceKey.prototype.name = "";
+
+            /**
+             * CreateInferenceKey secretHash.
+             * @member {Uint8Array} secretHash
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @instance
+             */
+            CreateInferenceKey.prototype.secretHash = $util.newBuffer([]);
+
+            /**
+             * Creates a new CreateInferenceKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {hopsd.meta.CreateInferenceKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.CreateInferenceKey} CreateInferenceKey instance
+             * @type {{
+             *   (properties: hopsd.meta.CreateInferenceKey.$Shape): hopsd.meta.CreateInferenceKey & hopsd.meta.CreateInferenceKey.$Shape;
+             *   (properties?: hopsd.meta.CreateInferenceKey.$Properties): hopsd.meta.CreateInferenceKey;
+             * }}
+             */
+            CreateInferenceKey.create = function(properties) {
+                return new CreateInferenceKey(properties);
+            };
+
+            /**
+             * Encodes the specified CreateInferenceKey message. Does not implicitly {@link hopsd.meta.CreateInferenceKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {hopsd.meta.CreateInferenceKey.$Properties} m CreateInferenceKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateInferenceKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment") && m.deployment !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.deployment);
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.name);
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash") && m.secretHash.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.secretHash);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified CreateInferenceKey message, length delimited. Does not implicitly {@link hopsd.meta.CreateInferenceKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {hopsd.meta.CreateInferenceKey.$Properties} message CreateInferenceKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateInferenceKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateInferenceKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.CreateInferenceKey & hopsd.meta.CreateInferenceKey.$Shape} CreateInferenceKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateInferenceKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.CreateInferenceKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deployment = v;
+                            else
+                                delete m.deployment;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.secretHash = v;
+                            else
+                                delete m.secretHash;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a CreateInferenceKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.CreateInferenceKey & hopsd.meta.CreateInferenceKey.$Shape} CreateInferenceKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateInferenceKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateInferenceKey message.
+             * @function verify
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateInferenceKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    if (!$util.isString(m.deployment))
+                        return "deployment: string expected";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    if (!(m.secretHash && typeof m.secretHash.length === "number" || $util.isString(m.secretHash)))
+                        return "secretHash: buffer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateInferenceKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.CreateInferenceKey} CreateInferenceKey
+             */
+            CreateInferenceKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.CreateInferenceKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.CreateInferenceKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.CreateInferenceKey();
+                if (d.deployment != null) {
+                    if (typeof d.deployment !== "string" || d.deployment.length) {
+                        m.deployment = $String(d.deployment);
+                    }
+                }
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.secretHash != null) {
+                    if (d.secretHash.length) {
+                        if (typeof d.secretHash === "string")
+                            $util.base64.decode(d.secretHash, m.secretHash = $util.newBuffer($util.base64.length(d.secretHash)), 0);
+                        else if (d.secretHash.length >= 0)
+                            m.secretHash = d.secretHash;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a CreateInferenceKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {hopsd.meta.CreateInferenceKey} m CreateInferenceKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateInferenceKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.deployment = "";
+                    d.id = "";
+                    d.name = "";
+                    if (o.bytes === $String)
+                        d.secretHash = "";
+                    else {
+                        d.secretHash = [];
+                        if (o.bytes !== $Array)
+                            d.secretHash = $util.newBuffer(d.secretHash);
+                    }
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    d.deployment = m.deployment;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.secretHash != null && $Object.hasOwnProperty.call(m, "secretHash")) {
+                    d.secretHash = o.bytes === $String ? $util.base64.encode(m.secretHash, 0, m.secretHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.secretHash) : m.secretHash;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this CreateInferenceKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateInferenceKey.prototype.toJSON = function() {
+                return CreateInferenceKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateInferenceKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.CreateInferenceKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateInferenceKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.CreateInferenceKey";
+            };
+
+            return CreateInferenceKey;
+        })();
+
+        meta.RevokeInferenceKey = (function() {
+
+            /**
+             * Properties of a RevokeInferenceKey.
+             * @typedef {Object} hopsd.meta.RevokeInferenceKey.$Properties
+             * @property {string|null} [deployment] RevokeInferenceKey deployment
+             * @property {string|null} [id] RevokeInferenceKey id
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeInferenceKey.
+             * @memberof hopsd.meta
+             * @interface IRevokeInferenceKey
+             * @augments hopsd.meta.RevokeInferenceKey.$Properties
+             * @deprecated Use hopsd.meta.RevokeInferenceKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeInferenceKey.
+             * @typedef {hopsd.meta.RevokeInferenceKey.$Properties} hopsd.meta.RevokeInferenceKey.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeInferenceKey.
+             * @memberof hopsd.meta
+             * @classdesc Represents a RevokeInferenceKey.
+             * @constructor
+             * @param {hopsd.meta.RevokeInferenceKey.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeInferenceKey = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * RevokeInferenceKey deployment.
+             * @member {string} deployment
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @instance
+             */
+            RevokeInferenceKey.prototype.deployment = "";
+
+            /**
+             * RevokeInferenceKey id.
+             * @member {string} id
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @instance
+             */
+            RevokeInferenceKey.prototype.id = "";
+
+            /**
+             * Creates a new RevokeInferenceKey instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {hopsd.meta.RevokeInferenceKey.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.RevokeInferenceKey} RevokeInferenceKey instance
+             * @type {{
+             *   (properties: hopsd.meta.RevokeInferenceKey.$Shape): hopsd.meta.RevokeInferenceKey & hopsd.meta.RevokeInferenceKey.$Shape;
+             *   (properties?: hopsd.meta.RevokeInferenceKey.$Properties): hopsd.meta.RevokeInferenceKey;
+             * }}
+             */
+            RevokeInferenceKey.create = function(properties) {
+                return new RevokeInferenceKey(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeInferenceKey message. Does not implicitly {@link hopsd.meta.RevokeInferenceKey.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {hopsd.meta.RevokeInferenceKey.$Properties} m RevokeInferenceKey message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeInferenceKey.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment") && m.deployment !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.deployment);
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.id);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified RevokeInferenceKey message, length delimited. Does not implicitly {@link hopsd.meta.RevokeInferenceKey.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {hopsd.meta.RevokeInferenceKey.$Properties} message RevokeInferenceKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeInferenceKey.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeInferenceKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.RevokeInferenceKey & hopsd.meta.RevokeInferenceKey.$Shape} RevokeInferenceKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeInferenceKey.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.RevokeInferenceKey();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deployment = v;
+                            else
+                                delete m.deployment;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a RevokeInferenceKey message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.RevokeInferenceKey & hopsd.meta.RevokeInferenceKey.$Shape} RevokeInferenceKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeInferenceKey.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeInferenceKey message.
+             * @function verify
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeInferenceKey.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    if (!$util.isString(m.deployment))
+                        return "deployment: string expected";
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RevokeInferenceKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.RevokeInferenceKey} RevokeInferenceKey
+             */
+            RevokeInferenceKey.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.RevokeInferenceKey)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.RevokeInferenceKey: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.RevokeInferenceKey();
+                if (d.deployment != null) {
+                    if (typeof d.deployment !== "string" || d.deployment.length) {
+                        m.deployment = $String(d.deployment);
+                    }
+                }
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a RevokeInferenceKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {hopsd.meta.RevokeInferenceKey} m RevokeInferenceKey
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeInferenceKey.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.deployment = "";
+                    d.id = "";
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    d.deployment = m.deployment;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this RevokeInferenceKey to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeInferenceKey.prototype.toJSON = function() {
+                return RevokeInferenceKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeInferenceKey
+             * @function getTypeUrl
+             * @memberof hopsd.meta.RevokeInferenceKey
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeInferenceKey.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.RevokeInferenceKey";
+            };
+
+            return RevokeInferenceKey;
         })();
 
         meta.ReplicaPlacement = (function() {

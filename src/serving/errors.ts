@@ -167,6 +167,24 @@ export const REGISTRY_ERRORS = {
     httpStatus: 503,
     description: 'The deployment has no ready replica now (starting, or every replica failed); retry.',
   },
+  INFERENCE_KEY_INVALID: {
+    httpStatus: 401,
+    description:
+      'An inference key that is malformed, unknown, has the wrong secret or was revoked (or its deployment was deleted), or one sent to a route other than the /v2 model routes of its deployment.',
+  },
+  INFERENCE_KEY_NOT_FOUND: {
+    httpStatus: 404,
+    description: 'The deployment has no inference key with that id.',
+  },
+  INFERENCE_KEY_LIMIT: {
+    httpStatus: 409,
+    description: 'The deployment has the most live inference keys it may have (100): revoke some first.',
+  },
+  MODEL_UPLOAD_FAILED: {
+    httpStatus: 502,
+    description:
+      "Writing an uploaded model file into the file system failed (the node's WebHDFS answered an error or could not be reached); nothing stays registered and the file is removed.",
+  },
 } as const
 
 export type RegistryErrorCode = keyof typeof REGISTRY_ERRORS

@@ -72,6 +72,7 @@ export {
   deploymentView,
   registryErrorOf,
   type DeploymentView,
+  type InferenceKeyView,
   type ModelView,
   type RegistryServiceInit,
 } from './registry/service.js'
@@ -81,10 +82,21 @@ export {
   modelVersionDir,
   modelsDir,
   type Deployment,
+  type InferenceKey,
+  INFERENCE_KEY_PREFIX,
   type ModelVersion,
   type ReplicaRecord,
   type TensorSpec,
 } from './registry/types.js'
+export {
+  createRequestLog,
+  recordLine,
+  type AnsweredRequest,
+  type RequestLog,
+  type RequestLogInit,
+  type RequestLogSink,
+  type RequestLogStats,
+} from './request-log.js'
 export { planDeployment, type PlanStep, type ServingNode } from './deploy/plan.js'
 export { ServingAgent, type ModelFiles, type ReplicaReport, type ServingAgentInit } from './deploy/agent.js'
 export { chooseReplicas, isRetryElsewhere, type RouteChoice } from './deploy/router.js'

@@ -135,6 +135,82 @@ describe('the serving meta module', () => {
   })
 })
 
+describe('inference keys and request logging in the serving meta module', () => {
+  const hash = (n: number) => new Uint8Array(32).fill(n)
+  const keyId = (n: number) => n.toString(16).padStart(16, '0')
+
+  it('keeps keys per deployment as hashes, revokes them, makes room from revoked ones only, and deletes them with the deployment', async () => {
+    const { run, serving } = setup()
+    await run(model('1'))
+    const dep = { name: 'lin', project: 'demo', model: 'lin', version: '1', replicasMin: 1, replicasMax: 1 }
+    expect(
+      code(await run({ createInferenceKey: { deployment: 'lin', id: keyId(1), secretHash: hash(1) } })),
+    ).toBe('DEPLOYMENT_NOT_FOUND')
+    expect((await run({ createDeployment: dep })).ok).toBe(true)
+    const made = await run({
+      createInferenceKey: { deployment: 'lin', id: keyId(1), name: 'app', secretHash: hash(1) },
+    })
+    expect(made.ok).toBe(true)
+    // What the command answers (and the API shows) never carries the hash.
+    expect(made.ok && (made.value as Record<string, unknown>)['secretHash']).toBeUndefined()
+    expect(serving().inferenceKey(keyId(1))).toMatchObject({
+      deployment: 'lin',
+      project: 'demo',
+      createdBy: 'alice',
+      revokedMs: 0,
+    })
+    expect(
+      code(await run({ createInferenceKey: { deployment: 'lin', id: keyId(1), secretHash: hash(1) } })),
+    ).toBe('INFERENCE_KEY_INVALID')
+    expect(
+      code(await run({ createInferenceKey: { deployment: 'lin', id: 'nothex', secretHash: hash(1) } })),
+    ).toBe('INFERENCE_KEY_INVALID')
+    expect(
+      code(
+        await run({ createInferenceKey: { deployment: 'lin', id: keyId(2), secretHash: new Uint8Array(3) } }),
+      ),
+    ).toBe('INFERENCE_KEY_INVALID')
+    expect(code(await run({ revokeInferenceKey: { deployment: 'other', id: keyId(1) } }))).toBe(
+      'INFERENCE_KEY_NOT_FOUND',
+    )
+    expect((await run({ revokeInferenceKey: { deployment: 'lin', id: keyId(1) } })).ok).toBe(true)
+    expect(serving().inferenceKey(keyId(1))!.revokedMs).toBeGreaterThan(0)
+    // 100 rows at most: the revoked key 1 makes room for key 101, then the limit holds until one is revoked.
+    const create = (n: number) =>
+      run({ createInferenceKey: { deployment: 'lin', id: keyId(n), secretHash: hash(n) } })
+    for (let i = 2; i <= 101; i++) expect((await create(i)).ok).toBe(true)
+    expect(serving().inferenceKey(keyId(1))).toBeUndefined()
+    expect(code(await create(102))).toBe('INFERENCE_KEY_LIMIT')
+    expect((await run({ revokeInferenceKey: { deployment: 'lin', id: keyId(50) } })).ok).toBe(true)
+    expect((await create(102)).ok).toBe(true)
+    expect(serving().inferenceKey(keyId(50))).toBeUndefined()
+    expect(serving().inferenceKeysOf('lin')).toHaveLength(100)
+    expect((await run({ deleteDeployment: { name: 'lin' } })).ok).toBe(true)
+    expect(serving().inferenceKeysOf('lin')).toEqual([])
+    expect(serving().inferenceKey(keyId(2))).toBeUndefined()
+  })
+
+  it('keeps a sample rate between 0 and 1 in the deployment; an update may change it alone', async () => {
+    const { run, serving } = setup()
+    await run(model('1'))
+    const dep = { name: 'lin', project: 'demo', model: 'lin', version: '1', replicasMin: 1, replicasMax: 1 }
+    expect(code(await run({ createDeployment: { ...dep, logSampleRate: 1.5 } }))).toBe(
+      'DEPLOYMENT_SPEC_INVALID',
+    )
+    expect((await run({ createDeployment: { ...dep, logSampleRate: 0.25 } })).ok).toBe(true)
+    expect(serving().deployment('lin')!.logSampleRate).toBe(0.25)
+    expect((await run({ updateDeployment: { name: 'lin', replicasMax: 2 } })).ok).toBe(true)
+    expect(serving().deployment('lin')!.logSampleRate).toBe(0.25)
+    expect(
+      (await run({ updateDeployment: { name: 'lin', logSampleRate: 0, setLogSampleRate: true } })).ok,
+    ).toBe(true)
+    expect(serving().deployment('lin')!.logSampleRate).toBe(0)
+    expect(
+      code(await run({ updateDeployment: { name: 'lin', logSampleRate: -1, setLogSampleRate: true } })),
+    ).toBe('DEPLOYMENT_SPEC_INVALID')
+  })
+})
+
 function deployment(version: string, replicas: Partial<ReplicaRecord>[], wanted = 2): Deployment {
   return {
     name: 'd',
@@ -153,6 +229,7 @@ function deployment(version: string, replicas: Partial<ReplicaRecord>[], wanted 
     lastScale: '',
     nextReplicaSeq: 1,
     lastScaleMs: 0,
+    logSampleRate: 0,
     replicas: replicas.map((r, i) => ({
       id: `d-${i + 1}`,
       node: 'n1',
@@ -257,7 +334,9 @@ describe('the autoscaler', () => {
     expect(step.replicasWanted).toBe(2)
     expect(step.remove).toHaveLength(1)
     // Without bounds to move in (min = max), or without `scale`, nothing is decided on load.
-    expect(planDeployment(deployment('1', [{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES, scale)).toBeUndefined()
+    expect(
+      planDeployment(deployment('1', [{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES, scale),
+    ).toBeUndefined()
     expect(planDeployment(bounded([{ node: 'a1', zone: 'za', inflight: 50 }], 1), NODES)).toBeUndefined()
   })
 

@@ -10,8 +10,9 @@
  * node carries the caller's credential as it came (that node authenticates and authorizes the caller
  * itself) and `x-hopsd-replica: <id>`, which pins it to that node's replica. Errors are the protocol's
  * `{"error": "..."}`. Who may infer: a member of the deployment's project, acting in it (a project key,
- * `X-Hopsd-Project`) or with its own credential; admins acting in no project (src/serving/registry/
- * service.ts). Checked on every request, on the entry node and again on the node of a pinned replica,
+ * `X-Hopsd-Project`) or with its own credential; admins acting in no project; an inference key issued for
+ * that very deployment (`Authorization: Bearer hik.…`: the /v2/models routes of its deployment, nothing
+ * else — src/serving/registry/service.ts). Checked on every request, on the entry node and again on the node of a pinned replica,
  * from the projects tables after a read barrier — no cache, so a member removed is refused by its next
  * request on every node.
  */
@@ -22,7 +23,9 @@ import {
   encodeInferResponse,
   isRetryElsewhere,
   ServingError,
+  type AnsweredRequest,
   type Deployment,
+  type InferenceRequest,
   type RegistryService,
   type Replica,
   type ReplicaRecord,
@@ -52,6 +55,14 @@ export interface InferenceRoutesDeps {
   readonly serverVersion: string
   /** Largest inference body (default 16 MiB, the replicas' bodyBytesMax). */
   readonly bodyBytesMax?: number
+  /**
+   * Request/response logging (src/serving/request-log.ts): asked on the node that answers from its own
+   * replica whether to log the request, and handed it after the answer was sent.
+   */
+  readonly requestLog?: {
+    sampled(deployment: string): boolean
+    record(r: AnsweredRequest): void
+  }
 }
 
 export const REPLICA_HEADER = 'x-hopsd-replica'
@@ -81,7 +92,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
     try {
       const caller = callerOf(req)
       const d = deps.deployment(p.name)
-      if (d !== undefined) await deps.registry().mayRead(caller, d.project)
+      await deps.registry().mayInfer(caller, p.name, d)
       const pinned = req.headers[REPLICA_HEADER]
       if (typeof pinned === 'string') {
         // Pinned by the node that routed it: only a replica of this very deployment (the caller was
@@ -89,7 +100,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
         const r = d?.replicas.find((x) => x.id === pinned)
         if (d === undefined || r === undefined)
           throw new ServingError('REPLICA_NOT_READY', `replica ${pinned} does not serve ${p.name}`)
-        return await serveLocal(reply, kind, p.name, pinned, req.body as Buffer)
+        return await serveLocal(reply, kind, d, pinned, req.body as Buffer)
       }
       if (kind === 'ready') {
         let ready = true
@@ -112,7 +123,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           const replica = deps.local(r.id)
           if (replica === undefined || replica.state().state !== 'ready') continue
           try {
-            return await answerLocal(reply, kind, p.name, replica, req.body as Buffer, abort.signal)
+            return await answerLocal(reply, kind, d!, r.id, replica, req.body as Buffer, abort.signal)
           } catch (err) {
             if (err instanceof ServingError && isRetryElsewhere(err.httpStatus)) {
               last = err
@@ -151,7 +162,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
   async function serveLocal(
     reply: FastifyReply,
     kind: Kind,
-    name: string,
+    d: Deployment,
     id: string,
     body: Buffer,
   ): Promise<FastifyReply> {
@@ -162,27 +173,85 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
     reply.raw.once('close', () => {
       if (!reply.raw.writableEnded) abort.abort()
     })
-    return answerLocal(reply, kind, name, replica, body, abort.signal)
+    return answerLocal(reply, kind, d, id, replica, body, abort.signal)
   }
 
   async function answerLocal(
     reply: FastifyReply,
     kind: Kind,
-    name: string,
+    d: Deployment,
+    replicaId: string,
     replica: Replica,
     body: Buffer,
     signal: AbortSignal,
   ): Promise<FastifyReply> {
+    const name = d.name
     if (kind === 'metadata') {
       const m = replica.metadata()
       if (m === undefined) throw new ServingError('REPLICA_NOT_READY', `replica of ${name} is not ready`)
       return reply.send({ ...m, name, versions: replica.version === undefined ? [] : [replica.version] })
     }
-    const request = replica.parse(body ?? Buffer.alloc(0))
-    const result = await replica.infer(request, signal)
-    return reply
-      .type('application/json')
-      .send(encodeInferResponse(result, { modelName: name, modelVersion: replica.version, id: request.id }))
+    const log = deps.requestLog !== undefined && deps.requestLog.sampled(name) ? deps.requestLog : undefined
+    if (log === undefined) {
+      const request = replica.parse(body ?? Buffer.alloc(0))
+      const result = await replica.infer(request, signal)
+      return reply
+        .type('application/json')
+        .send(encodeInferResponse(result, { modelName: name, modelVersion: replica.version, id: request.id }))
+    }
+    // A sampled request: the same, timed, and handed to the log once the answer is on its way.
+    const startMs = Date.now()
+    const t0 = performance.now()
+    const base = {
+      deployment: name,
+      project: d.project,
+      model: d.model,
+      modelVersion: replica.version ?? d.version,
+      replica: replicaId,
+      node: deps.here.node,
+      startMs,
+    }
+    let request: InferenceRequest | undefined
+    try {
+      request = replica.parse(body ?? Buffer.alloc(0))
+      const result = await replica.infer(request, signal)
+      const sent = reply
+        .type('application/json')
+        .send(encodeInferResponse(result, { modelName: name, modelVersion: replica.version, id: request.id }))
+      const latencyMs = performance.now() - t0
+      const req = request
+      setImmediate(() => log.record({ ...base, id: req.id, status: 200, latencyMs, request: req, result }))
+      return sent
+    } catch (err) {
+      const status = err instanceof ServingError ? err.httpStatus : errorInfo(err).row.httpStatus
+      // An answer the entry node retries on another replica is logged there, not here.
+      if (!isRetryElsewhere(status)) {
+        const latencyMs = performance.now() - t0
+        const req = request
+        const error = (err as Error).message
+        setImmediate(() =>
+          log.record({
+            ...base,
+            id: req?.id ?? idOf(body),
+            status,
+            latencyMs,
+            ...(req ? { request: req } : {}),
+            error,
+          }),
+        )
+      }
+      throw err
+    }
+  }
+
+  /** The `id` of a body the replica refused, if it is JSON with one (for the request log only). */
+  function idOf(body: Buffer | undefined): string | undefined {
+    try {
+      const id = (JSON.parse((body ?? Buffer.alloc(0)).toString('utf8')) as { id?: unknown }).id
+      return typeof id === 'string' ? id : undefined
+    } catch {
+      return undefined
+    }
   }
 
   function forwardOf(req: FastifyRequest, kind: Kind, name: string, r: ReplicaRecord) {
@@ -266,6 +335,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           scope.get(
             prefix,
             {
+              config: { inferenceKey: true },
               schema: {
                 summary: 'Model metadata: inputs and outputs (-1: a variable dimension)',
                 tags: ['inference'],
@@ -278,6 +348,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           scope.get(
             `${prefix}/ready`,
             {
+              config: { inferenceKey: true },
               schema: {
                 summary: 'Model readiness: 200 when a replica is ready, 503 otherwise',
                 tags: ['inference'],
@@ -290,6 +361,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
           scope.post(
             `${prefix}/infer`,
             {
+              config: { inferenceKey: true },
               schema: {
                 summary: 'An inference (Open Inference Protocol v2 JSON)',
                 tags: ['inference'],

@@ -19,14 +19,26 @@
  * Autoscaling: the agents report each replica's requests in flight (when changed, at most every 2 s:
  * src/serving/deploy/agent.ts) and the placement step scales between min and max on them (plan.ts).
  *
+ * Request logging: the node that answers from its own replica samples the request at the deployment's
+ * `logSampleRate` and writes it (src/serving/request-log.ts) to the project's Logs dataset.
+ *
  * Not yet: a node without a metadata replica runs no replicas and answers no /v2 routes (its routes would
- * need the deployments from a metadata node); request logging.
+ * need the deployments from a metadata node).
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
-import { clusterPrincipal, commandIdentity } from '../../auth/index.js'
-import { inferenceRoutes, modelsRoutes, type ApiRoutes, type ForwardedAnswer } from '../../api/index.js'
+import { clusterPrincipal, commandIdentity, type AuthStore, type Principal } from '../../auth/index.js'
+import {
+  inferenceRoutes,
+  modelsRoutes,
+  PROJECT_HEADER,
+  type ApiRoutes,
+  type ForwardedAnswer,
+  type ForwardedCredentials,
+} from '../../api/index.js'
+import type { Readable } from 'node:stream'
+import { Gauge } from 'prom-client'
 import { HopsError } from '../../errors.js'
 import { encodeCommand, type MetaResult } from '../../meta/index.js'
 import type { ProjectStore } from '../../projects/index.js'
@@ -34,7 +46,9 @@ import { Periodic } from '../../lib/index.js'
 import {
   RegistryService,
   ServingAgent,
+  createRequestLog,
   planDeployment,
+  RegistryError,
   registryErrorOf,
   type ModelFiles,
   type ServingModule,
@@ -48,6 +62,8 @@ export interface ServingNode {
   readonly registry?: RegistryService
   /** The agent running this node's replicas (serving role). */
   readonly agent?: ServingAgent
+  /** Inference keys for the API's auth hook (src/api/auth-hook.ts `ApiAuth.inferenceKeys`). */
+  readonly inferenceKeys?: (key: string, signal: AbortSignal) => Promise<Principal>
 }
 
 const RECONCILE_INTERVAL_MS = 1_000
@@ -58,6 +74,8 @@ const SCALE_DOWN_DELAY_MS = 30_000
 const FORWARD_TIMEOUT_MS = 30_000
 /** Bytes of a forwarded answer at most (inference answers are bounded by the replicas too). */
 const FORWARD_ANSWER_BYTES_MAX = 64 << 20
+/** Bytes of a WebHDFS answer read during an upload (a Location or an error). */
+const UPLOAD_ANSWER_BYTES_MAX = 64 << 10
 
 export function servingModule(): NodeModule<'serving'> {
   return {
@@ -87,6 +105,8 @@ export function servingModule(): NodeModule<'serving'> {
         fs,
         projects: () => sm.module<ProjectStore>('projects'),
         nodeId: self,
+        // Downloads stream blocks from their replicas as the member's project-user.
+        readFile: (who, path, signal) => readAs(who, path, signal),
       })
       const asCluster = async (
         cmd: Parameters<typeof encodeCommand>[0],
@@ -151,6 +171,20 @@ export function servingModule(): NodeModule<'serving'> {
       })
 
       const blocks = components.services.blockmanager
+      async function* readAs(
+        who: Principal | ReturnType<typeof clusterPrincipal>,
+        path: string,
+        signal?: AbortSignal,
+      ): AsyncIterable<Uint8Array> {
+        const st = await fs!.stat(who, path, { signal })
+        if (st.inlined || st.length === 0 || blocks === undefined) {
+          yield await fs!.read(who, path, { signal })
+          return
+        }
+        const opened = await blocks.open(who, path, 0, -1, signal)
+        if (opened === undefined) yield await fs!.read(who, path, { signal })
+        else yield* opened.stream
+      }
       const files: ModelFiles = {
         async list(dir, signal) {
           const su = clusterPrincipal(sm.settings().superuser)
@@ -174,17 +208,7 @@ export function servingModule(): NodeModule<'serving'> {
           await walk('')
           return out
         },
-        async *read(path, signal) {
-          const su = clusterPrincipal(sm.settings().superuser)
-          const st = await fs.stat(su, path, { signal })
-          if (st.inlined || st.length === 0 || blocks === undefined) {
-            yield await fs.read(su, path, { signal })
-            return
-          }
-          const opened = await blocks.open(su, path, 0, -1, signal)
-          if (opened === undefined) yield await fs.read(su, path, { signal })
-          else yield* opened.stream
-        },
+        read: (path, signal) => readAs(clusterPrincipal(sm.settings().superuser), path, signal),
       }
       const agent = config.roles.includes('serving')
         ? new ServingAgent({
@@ -200,6 +224,54 @@ export function servingModule(): NodeModule<'serving'> {
           })
         : undefined
       const stopListening: (() => void)[] = []
+
+      // Request/response logging: sampled on the node that answers, written here in batches as the
+      // deployment's owner acting in its project (a job's logs are written as its submitter), into
+      // /Projects/<p>/Logs/serving/<deployment>/<start>-<node>-<n>.jsonl — appended while the file stays
+      // within the inline threshold, then a new file.
+      const logFiles = new Map<string, { path: string; bytes: number }>()
+      const logStamp = new Date().toISOString().replace(/[:.]/g, '-')
+      let logFileSeq = 0
+      const requestLog = createRequestLog({
+        sampleRate: (name) => serving().deployment(name)?.logSampleRate ?? 0,
+        sink: async ({ project, deployment }, lines, signal) => {
+          const d = serving().deployment(deployment)
+          if (d === undefined || d.project !== project)
+            throw new Error(`deployment ${deployment} of ${project} is gone`)
+          const groups = sm.module<AuthStore>('auth').user(d.owner)?.groups ?? []
+          const who = { user: d.owner, groups, project }
+          const data = Buffer.from(lines, 'utf8')
+          const key = `${project}\u0000${deployment}`
+          const cur = logFiles.get(key)
+          if (cur !== undefined && cur.bytes + data.length <= fs.inlineThreshold) {
+            try {
+              await fs.append(who, cur.path, data, { signal })
+              cur.bytes += data.length
+              return
+            } catch (err) {
+              logFiles.delete(key) // removed or taken over by someone: the next batch starts a new file
+              throw err
+            }
+          }
+          const path = `/Projects/${project}/Logs/serving/${deployment}/${logStamp}-${self.slice(-8)}-${++logFileSeq}.jsonl`
+          await fs.create(who, path, data, { createParent: true, signal })
+          logFiles.set(key, { path, bytes: data.length })
+        },
+        onError: (err) => logger.warn({ err: (err as Error).message }, 'serving: request log batch dropped'),
+      })
+      new Gauge({
+        name: 'hopsd_serving_request_log_records',
+        help: 'Sampled inference records of this node since it started, by outcome: written to the Logs dataset, dropped because the buffer was full, dropped because the file system refused their batch, buffered now.',
+        labelNames: ['outcome'],
+        registers: [components.metrics],
+        collect() {
+          const st = requestLog.stats()
+          this.set({ outcome: 'written' }, st.written)
+          this.set({ outcome: 'dropped_full' }, st.droppedFull)
+          this.set({ outcome: 'dropped_failed' }, st.droppedFailed)
+          this.set({ outcome: 'buffered' }, st.buffered)
+        },
+      })
 
       const tls = config.tls ? components.services.tls : undefined
       const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 })
@@ -244,10 +316,106 @@ export function servingModule(): NodeModule<'serving'> {
         })
       }
 
+      /**
+       * An upload's file, streamed to this node's own WebHDFS with the caller's credential (as a client
+       * would: step one answers the Location, step two sends the bytes there — a datanode, which moves a
+       * file past the inline threshold into blocks), acting in the model's project. Memory per upload is
+       * the pipe's buffers, never the file.
+       */
+      const writeFile = async (
+        path: string,
+        project: string,
+        creds: ForwardedCredentials,
+        body: Readable,
+        signal: AbortSignal,
+      ): Promise<void> => {
+        const me = membership.view().find((n) => n.id === self)
+        if (me === undefined || me.httpAddr === '')
+          throw new RegistryError('MODEL_UPLOAD_FAILED', 'this node does not know its own API address')
+        const { host, port } = parseHostPort(me.httpAddr)
+        const base = `${tls === undefined ? 'http' : 'https'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
+        const step1 = new URL(`/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}`, base)
+        step1.searchParams.set('op', 'CREATE')
+        step1.searchParams.set('overwrite', 'false')
+        step1.searchParams.set('noredirect', 'true')
+        for (const [k, v] of Object.entries(creds.query)) step1.searchParams.set(k, v)
+        const headers = { ...creds.headers, [PROJECT_HEADER]: project }
+        const first = await httpCall(step1, 'PUT', headers, undefined, signal)
+        if (first.status !== 200) throw uploadError('step one', first)
+        let location: URL
+        try {
+          location = new URL(
+            String((JSON.parse(first.body.toString('utf8')) as { Location?: unknown }).Location),
+          )
+        } catch {
+          throw new RegistryError('MODEL_UPLOAD_FAILED', 'WebHDFS step one answered no Location')
+        }
+        const second = await httpCall(
+          location,
+          'PUT',
+          { 'content-type': 'application/octet-stream' },
+          body,
+          signal,
+        )
+        if (second.status !== 201) throw uploadError('the data step', second)
+      }
+      const httpCall = (
+        url: URL,
+        method: string,
+        headers: Record<string, string>,
+        body: Readable | undefined,
+        signal: AbortSignal,
+      ): Promise<ForwardedAnswer> =>
+        new Promise((resolve, reject) => {
+          const options = { method, headers, signal }
+          const onResponse = (res: import('node:http').IncomingMessage) => {
+            const chunks: Buffer[] = []
+            let bytes = 0
+            res.on('data', (c: Buffer) => {
+              bytes += c.length
+              if (bytes <= UPLOAD_ANSWER_BYTES_MAX) chunks.push(c)
+            })
+            res.on('end', () => resolve({ status: res.statusCode ?? 502, body: Buffer.concat(chunks) }))
+            res.on('error', reject)
+          }
+          const req =
+            url.protocol === 'https:'
+              ? httpsRequest(url, { ...options, agent: httpsAgent, ca: tls?.clusterCaPem() }, onResponse)
+              : httpRequest(url, { ...options, agent: httpAgent }, onResponse)
+          req.on('error', (err) =>
+            reject(new RegistryError('MODEL_UPLOAD_FAILED', `writing the model file: ${err.message}`)),
+          )
+          if (body === undefined) req.end()
+          else {
+            body.on('error', (err) => req.destroy(err))
+            body.pipe(req)
+          }
+        })
+      const uploadError = (step: string, a: ForwardedAnswer): Error => {
+        let message = a.body.toString('utf8').slice(0, 500)
+        try {
+          const j = JSON.parse(message) as { RemoteException?: { exception?: string; message?: string } }
+          if (j.RemoteException !== undefined) {
+            message = `${j.RemoteException.exception}: ${j.RemoteException.message}`
+            // The file system's refusals keep their meaning for the caller.
+            if (a.status === 403) return new RegistryError('MODEL_ACCESS_DENIED', message)
+            if (a.status === 401) return new RegistryError('MODEL_ACCESS_DENIED', message)
+          }
+        } catch {
+          /* not JSON: keep the text */
+        }
+        return new RegistryError(
+          'MODEL_UPLOAD_FAILED',
+          `${step} of the upload answered ${a.status}: ${message}`,
+        )
+      }
+
       const routes: ApiRoutes = {
         name: 'serving',
         async register(app) {
-          await app.register(async (scope) => modelsRoutes({ registry: () => registry }).register(scope))
+          await app.register(async (scope) =>
+            modelsRoutes({ registry: () => registry, writeFile }).register(scope),
+          )
           await app.register(async (scope) =>
             inferenceRoutes({
               registry: () => registry,
@@ -257,12 +425,17 @@ export function servingModule(): NodeModule<'serving'> {
               forward,
               ready: () => local.bootstrapState().phase === 'member' && local.group.status().leaderId !== '',
               serverVersion: VERSION,
+              requestLog,
             }).register(scope),
           )
         },
       }
       return {
-        api: { registry, agent },
+        api: {
+          registry,
+          agent,
+          inferenceKeys: (key, signal) => registry.authenticateInferenceKey(key, { signal }),
+        },
         routes,
         service: {
           async start() {
@@ -271,9 +444,11 @@ export function servingModule(): NodeModule<'serving'> {
               agent.start()
             }
             reconcile.start()
+            requestLog.start()
           },
           async stop() {
             await reconcile.stop()
+            await requestLog.stop()
             for (const off of stopListening.splice(0)) off()
             await agent?.stop()
             httpAgent.destroy()

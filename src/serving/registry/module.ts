@@ -5,12 +5,15 @@
  * | -------------------- | -------------------------------- | ------------------ |
  * | `serving.model`      | `<project> NUL <name> NUL <ver>` | ModelVersionRecord |
  * | `serving.deployment` | `<name>`                         | DeploymentRecord   |
+ * | `serving.key`        | `<id>` (16 hex digits)           | InferenceKeyRecord |
  *
  * Commands (proto/meta.proto, 130–149): RegisterModel, DeleteModel (refused while a deployment serves
  * the version); CreateDeployment, UpdateDeployment (a new version: the reconcile loop rolls it out),
  * DeleteDeployment; SetDeploymentReplicas (the leader's placement step, refused unless planned on the
  * deployment's current `generation`, as Nomad's plan applier revalidates) and ReportReplica (a serving
- * node's word on its own replica) — both cluster-only (superuser).
+ * node's word on its own replica) — both cluster-only (superuser); CreateInferenceKey and
+ * RevokeInferenceKey (keys a project issues for one deployment, stored as SHA-256 of their secret and
+ * deleted with their deployment).
  *
  * Who may register, delete or deploy is checked by the services above (src/serving/registry/service.ts)
  * against the file system's permissions before they propose — the interim rule until projects land.
@@ -29,11 +32,14 @@ import {
 import { RegistryError } from '../errors.js'
 import {
   DEPLOYABLE_FRAMEWORKS,
+  INFERENCE_KEY_NAME_CHARS_MAX,
+  INFERENCE_KEYS_PER_DEPLOYMENT_MAX,
   checkDeploymentSpec,
   checkModel,
   modelFromProto,
   modelKey,
   type Deployment,
+  type InferenceKey,
   type ModelVersion,
   type ReplicaRecord,
 } from './types.js'
@@ -48,12 +54,15 @@ export const SERVING_OPS = [
   'deleteDeployment',
   'setDeploymentReplicas',
   'reportReplica',
+  'createInferenceKey',
+  'revokeInferenceKey',
 ] as const
 
 /** Bound on a listing page. */
 export const LIST_PAGE_MAX = 1000
 /** Bound on the replicas one deployment may hold (new version + old during a rollout, replacements). */
 const PLACED_MAX = 256
+const KEY_ID_RE = /^[0-9a-f]{16}$/
 
 export type DeploymentListener = (name: string, deployment: Deployment | undefined) => void
 
@@ -62,6 +71,9 @@ export class ServingModule implements MetaModule {
   readonly ops = SERVING_OPS
   private readonly models: Table<ModelVersion>
   private readonly deployments: Table<Deployment>
+  private readonly keys: Table<InferenceKey>
+  /** deployment name → ids of its inference keys. */
+  private readonly keysByDeployment = new Map<string, Set<string>>()
   /** dataset path → model keys trained from it (lineage, the other way). */
   private readonly byDataset = new Map<string, Set<string>>()
   /** model key → deployments that serve it (spec version or a replica's version). */
@@ -90,6 +102,14 @@ export class ServingModule implements MetaModule {
         this.noteChange(k)
       },
       onClear: () => this.servedBy.clear(),
+    })
+    this.keys = store.table('serving.key', protoCodec<InferenceKey>(pb.InferenceKeyRecord), {
+      onSet: (k, prev, next) => {
+        if (prev !== undefined) dropFrom(this.keysByDeployment, prev.deployment, k)
+        addTo(this.keysByDeployment, next.deployment, k)
+      },
+      onDelete: (k, prev) => dropFrom(this.keysByDeployment, prev.deployment, k),
+      onClear: () => this.keysByDeployment.clear(),
     })
   }
 
@@ -120,6 +140,8 @@ export class ServingModule implements MetaModule {
       case 'deleteDeployment': {
         const d = this.mustGetDeployment(cmd.deleteDeployment!.name ?? '')
         this.deployments.delete(d.name)
+        // Its keys go with it: a deployment made again under the name starts with none.
+        for (const id of [...(this.keysByDeployment.get(d.name) ?? [])]) this.keys.delete(id)
         return { name: d.name }
       }
       case 'setDeploymentReplicas':
@@ -128,6 +150,19 @@ export class ServingModule implements MetaModule {
       case 'reportReplica':
         this.requireNode(ctx)
         return this.report(ctx, cmd.reportReplica!)
+      case 'createInferenceKey':
+        return this.createKey(ctx, cmd.createInferenceKey!)
+      case 'revokeInferenceKey': {
+        const c = cmd.revokeInferenceKey!
+        const k = this.keys.get(c.id ?? '')
+        if (k === undefined || k.deployment !== (c.deployment ?? ''))
+          throw new RegistryError(
+            'INFERENCE_KEY_NOT_FOUND',
+            `deployment ${c.deployment} has no inference key ${JSON.stringify(c.id ?? '')}`,
+          )
+        if (k.revokedMs === 0) this.keys.put(k.id, { ...k, revokedMs: ctx.cmd.nowMs })
+        return keyView(this.keys.get(k.id)!)
+      }
       default:
         throw new Error(`serving: op ${String(cmd.op)} routed to the serving module`)
     }
@@ -169,6 +204,18 @@ export class ServingModule implements MetaModule {
 
   deployment(name: string): Deployment | undefined {
     return this.deployments.get(name)
+  }
+
+  /** An inference key by id (revoked ones included). */
+  inferenceKey(id: string): InferenceKey | undefined {
+    return this.keys.get(id)
+  }
+
+  /** The inference keys of a deployment (revoked ones included), oldest first. */
+  inferenceKeysOf(deployment: string): InferenceKey[] {
+    return [...(this.keysByDeployment.get(deployment) ?? [])]
+      .map((id) => this.keys.get(id)!)
+      .sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   /** Deployments in name order (of `project` when given), at most `limit`. */
@@ -217,6 +264,7 @@ export class ServingModule implements MetaModule {
       replicasMax: c.replicasMax ?? 0,
       cpus: Number(c.cpus ?? 0),
       memoryMiB: c.memoryMiB ?? 0,
+      logSampleRate: Number(c.logSampleRate ?? 0),
     }
     checkDeploymentSpec(spec)
     if (this.deployments.has(spec.name))
@@ -243,7 +291,8 @@ export class ServingModule implements MetaModule {
     const version = c.version || d.version
     const replicasMin = c.replicasMin || d.replicasMin
     const replicasMax = c.replicasMax || Math.max(d.replicasMax, replicasMin)
-    checkDeploymentSpec({ ...d, version, replicasMin, replicasMax })
+    const logSampleRate = c.setLogSampleRate ? Number(c.logSampleRate ?? 0) : d.logSampleRate
+    checkDeploymentSpec({ ...d, version, replicasMin, replicasMax, logSampleRate })
     if (version !== d.version) this.requireDeployable(d.project, d.model, version)
     const wanted = Math.min(replicasMax, Math.max(replicasMin, d.replicasWanted))
     const next: Deployment = {
@@ -251,6 +300,7 @@ export class ServingModule implements MetaModule {
       version,
       replicasMin,
       replicasMax,
+      logSampleRate,
       replicasWanted: wanted,
       lastScale:
         wanted !== d.replicasWanted
@@ -341,6 +391,43 @@ export class ServingModule implements MetaModule {
     return { name: d.name, replicaId: r.id }
   }
 
+  private createKey(ctx: ApplyContext, c: pb.ICreateInferenceKey): Omit<InferenceKey, 'secretHash'> {
+    const d = this.mustGetDeployment(c.deployment ?? '')
+    const id = c.id ?? ''
+    const bad = (why: string) => new RegistryError('INFERENCE_KEY_INVALID', why)
+    if (!KEY_ID_RE.test(id)) throw bad('an inference key id is 16 hex digits')
+    if (this.keys.has(id)) throw bad(`key id ${id} is taken; make a new key`)
+    const hash = c.secretHash ?? new Uint8Array(0)
+    if (hash.length !== 32) throw bad('an inference key hash is 32 bytes (SHA-256)')
+    const name = c.name ?? ''
+    if (name.length > INFERENCE_KEY_NAME_CHARS_MAX || /[\u0000-\u001f]/.test(name))
+      throw bad(`a key name is at most ${INFERENCE_KEY_NAME_CHARS_MAX} printable characters`)
+    const rows = this.inferenceKeysOf(d.name)
+    if (rows.length >= INFERENCE_KEYS_PER_DEPLOYMENT_MAX) {
+      // Room is made from revoked keys only (oldest first): live ones are revoked by a person.
+      const dead = rows.filter((k) => k.revokedMs !== 0)
+      const drop = rows.length - INFERENCE_KEYS_PER_DEPLOYMENT_MAX + 1
+      if (dead.length < drop)
+        throw new RegistryError(
+          'INFERENCE_KEY_LIMIT',
+          `${d.name} has ${INFERENCE_KEYS_PER_DEPLOYMENT_MAX} live inference keys; revoke some first`,
+        )
+      for (const k of dead.slice(0, drop)) this.keys.delete(k.id)
+    }
+    const k: InferenceKey = {
+      id,
+      deployment: d.name,
+      project: d.project,
+      name,
+      secretHash: hash,
+      createdBy: ctx.cmd.user,
+      createdMs: ctx.cmd.nowMs,
+      revokedMs: 0,
+    }
+    this.keys.put(id, k)
+    return keyView(k)
+  }
+
   // ---- helpers
 
   private requireDeployable(project: string, model: string, version: string): void {
@@ -390,6 +477,12 @@ function servedKeys(d: Deployment): Set<string> {
   const keys = new Set([modelKey(d.project, d.model, d.version)])
   for (const r of d.replicas) keys.add(modelKey(d.project, d.model, r.version))
   return keys
+}
+
+/** An inference key without its hash (what commands return and the API shows). */
+export function keyView(k: InferenceKey): Omit<InferenceKey, 'secretHash'> {
+  const { secretHash: _hash, ...rest } = k
+  return rest
 }
 
 function notFound(c: pb.IDeleteModel): RegistryError {

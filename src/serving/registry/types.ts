@@ -68,7 +68,32 @@ export interface Deployment {
   readonly lastScale: string
   readonly nextReplicaSeq: number
   readonly lastScaleMs: number
+  /** Share of requests logged to /Projects/<project>/Logs/serving/<name> (0: off, 1: every one). */
+  readonly logSampleRate: number
 }
+
+/**
+ * An inference key a project issued for one of its deployments: `hik.<id>.<secret>`, shown once; the
+ * replicated state keeps SHA-256 of the secret. It authorises the /v2 model routes of that deployment
+ * and nothing else.
+ */
+export interface InferenceKey {
+  readonly id: string
+  readonly deployment: string
+  readonly project: string
+  readonly name: string
+  readonly secretHash: Uint8Array
+  readonly createdBy: string
+  readonly createdMs: number
+  /** 0 = not revoked. */
+  readonly revokedMs: number
+}
+
+/** The prefix of inference keys (API keys are `hk.`): the auth hook tells them apart by it. */
+export const INFERENCE_KEY_PREFIX = 'hik'
+/** Key rows per deployment, revoked ones included (those are dropped first when room is needed). */
+export const INFERENCE_KEYS_PER_DEPLOYMENT_MAX = 100
+export const INFERENCE_KEY_NAME_CHARS_MAX = 128
 
 /** Frameworks a model may be registered with; only {@link DEPLOYABLE_FRAMEWORKS} can be served. */
 export const FRAMEWORKS = [
@@ -175,6 +200,7 @@ export function checkDeploymentSpec(d: {
   replicasMax: number
   cpus: number
   memoryMiB: number
+  logSampleRate?: number
 }): void {
   const bad = (why: string) => new RegistryError('DEPLOYMENT_SPEC_INVALID', why)
   if (!NAME_RE.test(d.name)) throw bad(`name ${JSON.stringify(d.name)} is not a valid name`)
@@ -188,6 +214,9 @@ export function checkDeploymentSpec(d: {
   if (!Number.isFinite(d.cpus) || d.cpus < 0 || d.cpus > CPUS_MAX) throw bad(`cpus must be 0 to ${CPUS_MAX}`)
   if (!Number.isInteger(d.memoryMiB) || d.memoryMiB < 0 || d.memoryMiB > MEMORY_MIB_MAX)
     throw bad(`memoryMiB must be 0 to ${MEMORY_MIB_MAX}`)
+  const rate = d.logSampleRate ?? 0
+  if (!Number.isFinite(rate) || rate < 0 || rate > 1)
+    throw bad('logging.sampleRate must be a number from 0 (off) to 1 (every request)')
 }
 
 /** A model version as its proto shape (for RegisterModel). */
