@@ -143,6 +143,21 @@ function send(
   })
 }
 
+/** The ApiError of a non-2xx answer: its `{error: {code, message}}` body, or `fallback` as the message. */
+function apiErrorOf(target: ApiTarget, status: number, body: string, fallback: string): ApiError {
+  let e: { code?: string; message?: string } | undefined
+  try {
+    e = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error
+  } catch {
+    e = undefined
+  }
+  return new ApiError(
+    status,
+    e?.code ?? 'HTTP',
+    `${target.addr} answered ${status}: ${e?.message ?? fallback}`,
+  )
+}
+
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s === '' ? undefined : s
 }
@@ -166,17 +181,7 @@ export function apiStream(
       if (status < 200 || status >= 300) {
         let text = ''
         res.on('data', (d: string) => (text += d))
-        res.on('end', () => {
-          let e: { code?: string; message?: string } | undefined
-          try {
-            e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error
-          } catch {
-            e = undefined
-          }
-          reject(
-            new ApiError(status, e?.code ?? 'HTTP', `${target.addr} answered ${status}: ${e?.message ?? ''}`),
-          )
-        })
+        res.on('end', () => reject(apiErrorOf(target, status, text, '')))
         return
       }
       res.on('data', (d: string) => onChunk(d))
@@ -214,17 +219,7 @@ export function apiBinary<T = unknown>(
 ): Promise<T> {
   const url = new URL(path, target.addr)
   return new Promise((resolve, reject) => {
-    const fail = (status: number, text: string): void => {
-      let e: { code?: string; message?: string } | undefined
-      try {
-        e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error
-      } catch {
-        e = undefined
-      }
-      reject(
-        new ApiError(status, e?.code ?? 'HTTP', `${target.addr} answered ${status}: ${e?.message ?? text}`),
-      )
-    }
+    const fail = (status: number, text: string): void => reject(apiErrorOf(target, status, text, text))
     const onResponse = (res: IncomingMessage) => {
       const status = res.statusCode ?? 0
       const ok = status >= 200 && status < 300

@@ -4,7 +4,7 @@
 // ca.crt, each atomically; running it again renews (a new key and certificate replace the old files).
 // `--list` shows the certificates, `--revoke SERIAL` revokes one.
 import { generateKeyPairSync } from 'node:crypto'
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../node/index.js'
@@ -12,6 +12,7 @@ import { apiJson, type ApiTarget } from './api-client.js'
 import type { FlagValues } from './command-group.js'
 import { EXIT_OK, type CliIo } from './output.js'
 import { table } from './user.js'
+import { writeFileAtomic } from '../lib/index.js'
 
 /** Where certificates go without --out. */
 export function defaultCertDir(): string {
@@ -97,10 +98,10 @@ export async function runProjectCert(
     ca: join(dir, 'ca.crt'),
   }
   // The key first: a certificate on disk is never without its key.
-  writeAtomic(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)
-  writeAtomic(files.cert, issued.certificatePem, 0o644)
-  writeAtomic(files.chain, issued.chainPem, 0o644)
-  writeAtomic(files.ca, issued.caCertificatePem, 0o644)
+  writeFileAtomic(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)
+  writeFileAtomic(files.cert, issued.certificatePem, 0o644)
+  writeFileAtomic(files.chain, issued.chainPem, 0o644)
+  writeFileAtomic(files.ca, issued.caCertificatePem, 0o644)
   const { certificatePem: _c, caCertificatePem: _a, chainPem: _p, ...view } = issued
   io.out(
     json
@@ -114,17 +115,4 @@ export async function runProjectCert(
         ].join('\n'),
   )
   return EXIT_OK
-}
-
-function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.tmp-${process.pid}`
-  const fd = openSync(tmp, 'w', mode)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  chmodSync(tmp, mode)
-  renameSync(tmp, file)
 }

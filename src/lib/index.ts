@@ -17,3 +17,4 @@
  * ```
  */
 export { Periodic, type PeriodicInit, type PeriodicTimers } from './periodic.js'
+export { writeFileAtomic } from './atomic-file.js'

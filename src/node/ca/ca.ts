@@ -177,17 +177,23 @@ export async function issueUserCertificate(
     signingAlgorithm: SIGNING,
     publicKey,
     signingKey: caKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'url', value: `hopsd://user/${encodeURIComponent(request.user)}` },
-      ]),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
-    ],
+    extensions: await clientCertificateExtensions(caCert, `hopsd://user/${encodeURIComponent(request.user)}`),
   })
   return cert.toString('pem')
+}
+
+/** A client certificate's extensions: an end entity, for client authentication only, named by `uri`. */
+async function clientCertificateExtensions(
+  caCert: x509.X509Certificate,
+  uri: string,
+): Promise<x509.Extension[]> {
+  return [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+    new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }]),
+    await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+  ]
 }
 
 /** What a project-user certificate names and when it is valid (the record the cluster keeps of it). */
@@ -237,15 +243,7 @@ export async function issueProjectUserCertificate(
     signingAlgorithm: SIGNING,
     publicKey,
     signingKey: caKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'url', value: projectUserUri(request.project, request.user) },
-      ]),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
-    ],
+    extensions: await clientCertificateExtensions(caCert, projectUserUri(request.project, request.user)),
   })
   return cert.toString('pem')
 }

@@ -21,19 +21,10 @@
  * certificates (and CRLs) at runtime through {@link NodeTls.onCertificate}.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
-import {
-  chmodSync,
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { hostname, networkInterfaces } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { hopsd } from '../../proto/cluster.js'
 import { JOIN_PROTOCOL, resolveJoinToken } from '../admission/index.js'
 import {
@@ -51,6 +42,7 @@ import { backoffDelayMs, request, type BackoffOptions } from '../p2p/index.js'
 import { TLS_DIR, TLS_FILES } from './p2p-module.js'
 
 import pb = hopsd.cluster
+import { writeFileAtomic } from '../../lib/index.js'
 
 export { TLS_DIR, TLS_FILES }
 /** A certificate closer than this to its end is renewed (or a third of its life, when shorter). */
@@ -616,37 +608,17 @@ export function createCertificateStore(dir: string): CertificateStore {
     },
     saveKey(key) {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
-      writeAtomic(path(TLS_FILES.key), key.keyPem, 0o600)
+      writeFileAtomic(path(TLS_FILES.key), key.keyPem, 0o600)
     },
     saveCertificate(material) {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
-      writeAtomic(path(TLS_FILES.key), material.keyPem, 0o600)
-      writeAtomic(path(TLS_FILES.ca), material.caPem, 0o644)
-      writeAtomic(path(TLS_FILES.cert), material.certPem, 0o644)
+      writeFileAtomic(path(TLS_FILES.key), material.keyPem, 0o600)
+      writeFileAtomic(path(TLS_FILES.ca), material.caPem, 0o644)
+      writeFileAtomic(path(TLS_FILES.cert), material.certPem, 0o644)
     },
     saveCrl(crlPem) {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
-      writeAtomic(path(TLS_FILES.crl), crlPem, 0o644)
+      writeFileAtomic(path(TLS_FILES.crl), crlPem, 0o644)
     },
-  }
-}
-
-/** Write to a temporary file beside `file`, fsync, rename over: readers see the old or the new whole. */
-function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.tmp-${process.pid}`
-  const fd = openSync(tmp, 'w', mode)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  chmodSync(tmp, mode) // the umask may have narrowed or the file existed with another mode
-  renameSync(tmp, file)
-  const dirFd = openSync(dirname(file), 'r')
-  try {
-    fsyncSync(dirFd) // the rename itself survives a crash
-  } finally {
-    closeSync(dirFd)
   }
 }
