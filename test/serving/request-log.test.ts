@@ -4,17 +4,12 @@
 import { describe, expect, it } from 'vitest'
 import { createRequestLog, recordLine, type AnsweredRequest } from '../../src/serving/index.js'
 import type { Tensor } from '../../src/serving/index.js'
+import { createSeededRng } from '../../src/consensus/index.js'
 
-/** mulberry32: a seeded uniform source in [0, 1). */
+/** A seeded uniform source in [0, 1), from the project's seeded generator. */
 function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = createSeededRng(seed)
+  return () => rng.nextInt(2 ** 31) / 2 ** 31
 }
 
 const SEED = Number(process.env['REQUEST_LOG_SEED'] ?? 7)

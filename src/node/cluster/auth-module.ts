@@ -42,8 +42,8 @@ import { HopsError } from '../../errors.js'
 import { createFsService } from '../../fs/index.js'
 import { Periodic } from '../../lib/index.js'
 import { hopsd } from '../../proto/cluster.js'
-import { AdmissionError } from '../admission/index.js'
 import { issueUserCertificate } from '../ca/index.js'
+import { signingCa } from './ca-signing.js'
 import type { Logger } from '../logger.js'
 import { requireService, type NodeModule } from '../module.js'
 import { handleRequests, request } from '../p2p/index.js'
@@ -104,18 +104,10 @@ export function authNodeModule(): NodeModule<'auth'> {
           // Homes are made by the cluster itself (the route let only admins through): /user stays the superuser's.
           createHome: (_admin, name) => makeHome(su(), name),
           async issueCertificate(user, publicKeyPem, validityDays) {
-            const info = meta.cluster.info()
-            if (info === undefined) throw new HopsError('UNAVAILABLE', 'the cluster CA does not exist yet')
-            // The CA key only in memory, unwrapped from this node's copy (src/node/admission/keyring.ts).
-            const ca = meta.ca.material()
-            if (ca === undefined)
-              throw new AdmissionError(
-                'CA_KEY_UNAVAILABLE',
-                'this metadata node holds no copy of the CA key yet',
-              )
+            const { ca, caCertificatePem } = signingCa(meta)
             return {
               certificatePem: await issueUserCertificate(ca, { user, publicKeyPem, validityDays }),
-              caCertificatePem: info.caCertPem,
+              caCertificatePem,
             }
           },
         }),

@@ -7,12 +7,11 @@
  * by a command; the authenticator (src/auth) checks the record on every request.
  */
 import { projectsRoutes } from '../../api/index.js'
-import { HopsError } from '../../errors.js'
 import { createProjectService, type ProjectCertificateSigner } from '../../projects/index.js'
 import type { JobsModule } from '../../scheduler/index.js'
-import { AdmissionError } from '../admission/index.js'
 import { issueProjectUserCertificate, newSerial, normalizeSerial, publicKeyOfRequest } from '../ca/index.js'
 import { requireService, type NodeModule } from '../module.js'
+import { signingCa } from './ca-signing.js'
 
 export function projectsNodeModule(): NodeModule<'projects'> {
   return {
@@ -26,18 +25,8 @@ export function projectsNodeModule(): NodeModule<'projects'> {
         publicKeyOf: (req) => publicKeyOfRequest(req),
         newSerial: () => normalizeSerial(newSerial()),
         async sign(req) {
-          const info = meta.cluster.info()
-          if (info === undefined) throw new HopsError('UNAVAILABLE', 'the cluster CA does not exist yet')
-          const ca = meta.ca.material()
-          if (ca === undefined)
-            throw new AdmissionError(
-              'CA_KEY_UNAVAILABLE',
-              'this metadata node holds no copy of the CA key yet',
-            )
-          return {
-            certificatePem: await issueProjectUserCertificate(ca, req),
-            caCertificatePem: info.caCertPem,
-          }
+          const { ca, caCertificatePem } = signingCa(meta)
+          return { certificatePem: await issueProjectUserCertificate(ca, req), caCertificatePem }
         },
       }
       const projects = createProjectService({
