@@ -316,6 +316,7 @@ export class TestCluster {
     try {
       await this.#cluster?.stop(5_000)
       if (this.#failed || process.env['HOPSD_TEST_LOGS'] === '1') this.printLogs()
+      if (this.#failed) this.#cluster?.writeLogs(process.env['HOPSD_TEST_LOG_DIR'], this.name)
     } finally {
       releaseLock()
       removeTempDirs()

@@ -354,6 +354,21 @@ export class LoopbackCluster {
    * The last `lines` lines of each node's output (stdout, then stderr), under a `----- ` header line
    * naming the node; `exclude` drops lines before counting (e.g. request logs).
    */
+  /**
+   * Writes every node's whole stdout and stderr under `dir/<label>/` (nothing when `dir` is unset): the
+   * tails printed on failure hold the last lines only (HOPSD_TEST_LOG_DIR).
+   */
+  writeLogs(dir: string | undefined, label: string): void {
+    if (dir === undefined || dir === '') return
+    const into = join(dir, `${label}-${Date.now()}`)
+    mkdirSync(into, { recursive: true })
+    for (const n of this.nodes) {
+      const { stdout, stderr } = n.handle.logs()
+      writeFileSync(join(into, `${n.name}-${n.zone}-${n.handle.id || 'unknown'}.log`), stdout + stderr)
+    }
+    process.stderr.write(`full node logs of ${label}: ${into}\n`)
+  }
+
   logTails(
     lines = 40,
     opts: { nodes?: readonly LoopbackNode[]; exclude?: (line: string) => boolean } = {},

@@ -9,6 +9,7 @@ import {
   type Membership,
   type MembershipChange,
 } from '../../src/node/membership/index.js'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { P2PHost } from '../../src/node/p2p/index.js'
 import { freePorts, makeHost, stopHostsAfterEach, waitFor } from '../p2p/util.js'
 
@@ -158,6 +159,37 @@ describe('membership over gossip', () => {
     for (const n of others) {
       for (const o of others) expect(n.m.get(o.host.id)?.liveness).toBe('alive')
     }
+  })
+
+  it('gossip that goes quiet one way while the connection works: direct probes keep the peer alive', async () => {
+    const { nodes } = await cluster(3)
+    const [a, b] = nodes as [Node, Node, Node]
+    const bId = b.host.id
+    // a's gossipsub stops delivering b's NodeInfos (from b or forwarded by c); the connections stay up,
+    // as they did when a leader's view lost a learner that answered every Raft heartbeat.
+    a.host.pubsub.topicValidators.set(MEMBERSHIP_TOPIC, (_peer, msg) =>
+      msg.type === 'signed' && msg.from.toString() === bId
+        ? TopicValidatorResult.Ignore
+        : TopicValidatorResult.Accept,
+    )
+    const from = a.changes.length
+    // Three answered probes span more than deadAfterMs of gossip silence about b.
+    await waitFor(() => a.m.stats().probesAnswered >= 3, {
+      timeoutMs: cfg.deadAfterMs * 5,
+      intervalMs: 20,
+      what: 'three probes of b answered',
+    })
+    const seen = a.changes.slice(from).filter((c) => c.id === bId && c.kind === 'liveness')
+    expect(seen.map((c) => c.node.liveness)).not.toContain('dead')
+    expect(a.m.get(bId)?.liveness).not.toBe('dead')
+    // Without a connection there is nothing to probe: b's crash is still seen as dead.
+    await b.m.stop({ leave: false })
+    await b.host.stop()
+    await waitFor(() => a.m.get(bId)?.liveness === 'dead', {
+      timeoutMs: cfg.deadAfterMs + 2_000,
+      intervalMs: 10,
+      what: 'b dead at a after its crash',
+    })
   })
 
   it('a graceful leave is seen as left (not suspect, not dead)', async () => {

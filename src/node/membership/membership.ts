@@ -77,6 +77,8 @@ export interface MembershipStats {
   readonly stale: number
   /** NodeInfos refused: undecodable, over limits, or id not matching the sender. */
   readonly rejected: number
+  /** Direct probes of peers gossip had gone quiet about that showed them alive. */
+  readonly probesAnswered: number
 }
 
 export interface Membership {
@@ -103,7 +105,7 @@ export function createMembership(init: MembershipInit): Membership {
   const selfId = host.id
   const view = new MembershipView(selfId, config)
   const listeners = new Set<(c: MembershipChange) => void>()
-  const stats = { published: 0, pushed: 0, accepted: 0, rejected: 0 }
+  const stats = { published: 0, pushed: 0, accepted: 0, rejected: 0, probesAnswered: 0 }
   const knownAddrs = new Map<string, string>()
   const unsubscribers: (() => void)[] = []
 
@@ -238,10 +240,42 @@ export function createMembership(init: MembershipInit): Membership {
     }, config.gossipIntervalMs)
   }
 
+  /**
+   * A direct probe (SWIM's): a peer gossip has gone quiet about, while its connection is still open,
+   * gets a push-pull exchange. Its answer is news (it is alive); silence lets the view go on to `dead`.
+   * gossipsub can stop delivering one way while the connection works (seen under load right after a
+   * node got its certificate, with the peer answering every Raft heartbeat): when the probe shows a
+   * peer alive that gossip called suspect, gossip with it is started over.
+   */
+  const probeStartedMs = new Map<string, number>()
+  const probeQuiet = (nowMs: number): void => {
+    const connected = new Set(host.peers())
+    for (const [id, started] of probeStartedMs)
+      if (!connected.has(id) && nowMs - started > config.pushTimeoutMs) probeStartedMs.delete(id)
+    for (const n of view.list()) {
+      if ((n.liveness !== 'suspect' && n.liveness !== 'dead') || n.state === 'left') continue
+      if (!connected.has(n.id)) continue
+      const last = probeStartedMs.get(n.id)
+      if (last !== undefined && nowMs - last < config.pushTimeoutMs) continue
+      probeStartedMs.set(n.id, nowMs)
+      const before = n.liveness
+      void pushTo(n.id).then(() => {
+        if (stopped || view.get(n.id)?.liveness !== 'alive') return
+        stats.probesAnswered++
+        logger.info(
+          { peer: n.id, was: before },
+          'membership: gossip went quiet about a peer that answers directly; restarting gossip with it',
+        )
+        host.restartGossip(n.id)
+      })
+    }
+  }
+
   const scheduleTick = (): void => {
     tickTimer = clock.setTimeout(() => {
       if (stopped) return
-      const changes = view.tick(clock.now())
+      const now = clock.now()
+      const changes = view.tick(now)
       for (const c of changes) {
         logger.info(
           { node: c.id, kind: c.kind, liveness: c.node.liveness, previous: c.previous },
@@ -249,6 +283,7 @@ export function createMembership(init: MembershipInit): Membership {
         )
       }
       emit(changes)
+      probeQuiet(now)
       scheduleTick()
     }, config.tickMs)
   }
