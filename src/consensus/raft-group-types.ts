@@ -116,6 +116,11 @@ export interface RaftGroupStatus {
    * so this is liveness seen by Raft itself, independent of gossip.
    */
   progress?: Record<NodeId, { match: number; next: number; heardAgoMs: number }>
+  /**
+   * Since start: `barriers`, readBarrier calls; `rounds`, ReadIndex rounds sent for them (concurrent
+   * waiters share one; a lost round's retry counts again). What a read costs, seen from outside.
+   */
+  reads?: { barriers: number; rounds: number }
 }
 
 export type RaftGroupEvent =

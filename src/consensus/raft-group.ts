@@ -141,6 +141,7 @@ class RaftGroupImpl implements RaftGroup {
   private readonly listeners = new Set<(ev: RaftGroupEvent) => void>()
   private readonly tasks: (() => Promise<void>)[] = []
   private readonly assemblies = new Map<NodeId, Assembly>()
+  private readonly readStats = { barriers: 0, rounds: 0 }
   // ReadIndex batching: waiters queue up while one round is in flight; the next round takes them all.
   private readQueue: ReadWaiter[] = []
   private readRound: { ctx: Uint8Array; waiters: ReadWaiter[]; timer: TimerHandle } | null = null
@@ -974,6 +975,7 @@ class RaftGroupImpl implements RaftGroup {
 
   readBarrier(opts?: CallOptions): Promise<void> {
     if (this.stopped || !this.started) return Promise.reject(new ConsensusError('STOPPED'))
+    this.readStats.barriers++
     return this.withDeadline<void>(opts?.signal, (resolve, reject) => {
       const w: ReadWaiter = { resolve, reject, index: 0 }
       this.readQueue.push(w)
@@ -995,6 +997,7 @@ class RaftGroupImpl implements RaftGroup {
   }
 
   private nextReadCtx(): Uint8Array {
+    this.readStats.rounds++
     return new TextEncoder().encode(`${this.origin}/${++this.readSeq}`)
   }
 
@@ -1057,6 +1060,7 @@ class RaftGroupImpl implements RaftGroup {
           return [id, { match: p.match, next: p.next, heardAgoMs }]
         }),
       ),
+      reads: { ...this.readStats },
     }
   }
 

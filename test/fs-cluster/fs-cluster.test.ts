@@ -378,4 +378,38 @@ describe('fs on a 3-node, 3-zone cluster (+ a datanode-only node)', { timeout: 1
       }
     }),
   )
+
+  it(
+    'an inline read waits for one read barrier (native GET and WebHDFS OPEN), a stale read for none',
+    track(async () => {
+      const n = cluster.metadata[1]!
+      const data = bytes(SEED + 701, 300)
+      expect((await putFile(n, '/reads/one-barrier', data)).status).toBe(201)
+      const barriers = async (): Promise<number> => {
+        const page = (await call(`${n.handle.url}/metrics`)).body.toString('utf8')
+        const m = /^hopsd_metadata_read_barriers_total (\d+)$/m.exec(page)
+        if (m === null) throw new Error(`no hopsd_metadata_read_barriers_total on ${n.name}`)
+        return Number(m[1])
+      }
+      // Sequential reads: each is linearizable (at least one barrier), none pays two (the blocks
+      // reader used to hand inline files back to the fs service, which waited again). Background
+      // loops also read, hence the slack below 2 per read.
+      const READS = 40
+      let before = await barriers()
+      for (let i = 0; i < READS; i++) {
+        const r =
+          i % 2 === 0
+            ? await getFile(n, '/reads/one-barrier')
+            : await webhdfs(n, 'GET', '/reads/one-barrier', 'OPEN')
+        expect(r.body.equals(data)).toBe(true)
+      }
+      const linearizable = (await barriers()) - before
+      expect(linearizable).toBeGreaterThanOrEqual(READS)
+      expect(linearizable).toBeLessThan(READS * 1.5)
+      before = await barriers()
+      for (let i = 0; i < READS; i++)
+        expect((await getFile(n, '/reads/one-barrier', { stale: true })).body.equals(data)).toBe(true)
+      expect((await barriers()) - before).toBeLessThan(READS / 4)
+    }),
+  )
 })

@@ -235,7 +235,7 @@ export function fsRoutes(deps: FsRoutesDeps): ApiRoutes {
           if (
             blocks &&
             (await sendBlocked(reply, (b) =>
-              blocks.open(caller, q.path, q.offset ?? 0, q.length ?? -1, ac.signal, b),
+              blocks.open(caller, q.path, q.offset ?? 0, q.length ?? -1, ac.signal, b, { stale: q.stale }),
             ))
           )
             return reply

@@ -682,14 +682,19 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       return { capacity, used, remaining }
     },
 
-    async open(caller, path, offset, length, signal, buffers) {
-      await metaGroup.readBarrier({ signal })
+    async open(caller, path, offset, length, signal, buffers, opts) {
+      if (opts?.stale !== true) await metaGroup.readBarrier({ signal })
       init.authenticator?.recheck(caller as Principal)
       const file = ns().fileForRead(caller, path)
-      if (file.inlined) return undefined
       if (offset > file.size)
         throw new FsError('INVALID_ARGUMENT', `Offset=${offset} out of the range [0, ${file.size}]`)
       const end = length < 0 ? file.size : Math.min(file.size, offset + length)
+      if (file.inlined) {
+        // Served here, after the barrier above: handing it back to the fs service would cost an inline
+        // read a second barrier (issue 13 item 4). The view is state: it is sent, never mutated.
+        const bytes = file.data.subarray(offset, end)
+        return { length: bytes.length, stream: onePiece(bytes) }
+      }
       const blocks = file.blocks.map((b) => ({ ...b }))
       async function* stream(): AsyncGenerator<Uint8Array> {
         let base = 0
@@ -835,4 +840,9 @@ function inodePath(ns: Namespace, id: number): string {
     inode = ns.fileById(inode.parent)
   }
   return '/' + names.reverse().join('/')
+}
+
+/** One piece as a stream (an inline file's bytes). */
+async function* onePiece(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  if (bytes.length > 0) yield bytes
 }

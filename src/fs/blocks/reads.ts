@@ -13,7 +13,9 @@ import pb = hopsd.datanode
 
 export interface BlockReads {
   /**
-   * A file in blocks as a stream of its bytes [offset, offset+length); undefined for an inline file.
+   * A file's bytes [offset, offset+length) as a stream, after one read barrier: a file in blocks read
+   * from its replicas, an inline file from the namespace (one piece). Undefined where this reader has no
+   * namespace to read an inline file from. `stale`: no read barrier (this replica's state as it is).
    * With `buffers`, pieces read from a local replica are read into buffers taken from it; the caller
    * gives each piece back (`buffers.release`) once it is done with it.
    */
@@ -24,6 +26,7 @@ export interface BlockReads {
     length: number,
     signal?: AbortSignal,
     buffers?: ReadBuffers,
+    opts?: { stale?: boolean },
   ): Promise<{ length: number; stream: AsyncIterable<Uint8Array> } | undefined>
   /** The file checksum of a file in blocks; undefined for an inline file (the namespace has it). */
   checksum(caller: Caller, path: string, signal?: AbortSignal): Promise<FileChecksum | undefined>

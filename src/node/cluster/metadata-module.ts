@@ -19,6 +19,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
+import { Counter } from 'prom-client'
 import {
   createRaftGroup,
   defaultRaftGroupConfig,
@@ -165,6 +166,34 @@ export function metadataModule(): NodeModule<'metadata'> {
         if (group === undefined) throw new Error('metadata: group used before start')
         return group
       }
+      // What reads cost: a read barrier per linearizable read, ReadIndex rounds shared by concurrent ones.
+      for (const [name, help, of] of [
+        [
+          'hopsd_metadata_read_barriers_total',
+          'Read barriers (linearizable reads) this metadata replica waited for, since it started.',
+          (r: { barriers: number }) => r.barriers,
+        ],
+        [
+          'hopsd_metadata_read_rounds_total',
+          'ReadIndex rounds this replica sent for its read barriers (concurrent barriers share one).',
+          (r: { rounds: number }) => r.rounds,
+        ],
+      ] as const)
+        new Counter({
+          name,
+          help,
+          registers: [components.metrics],
+          collect() {
+            let reads: { barriers: number; rounds: number } | undefined
+            try {
+              reads = group?.status().reads
+            } catch {
+              // a group not started yet, or stopped: nothing to report
+            }
+            this.reset()
+            if (reads !== undefined) this.inc(of(reads))
+          },
+        })
       const hasRaftState = (): boolean => {
         const st = requireGroup().status()
         return st.lastIndex > 0 || st.voters.length > 0 || st.learners.length > 0
