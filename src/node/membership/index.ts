@@ -22,6 +22,7 @@ export {
   createMembership,
   MEMBERSHIP_TOPIC,
   MEMBERSHIP_PUSH_PROTOCOL,
+  MEMBERSHIP_PROBE_PROTOCOL,
   type Membership,
   type MembershipInit,
   type MembershipStats,

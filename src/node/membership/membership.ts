@@ -42,6 +42,11 @@ import { MembershipView } from './view.js'
 
 export const MEMBERSHIP_TOPIC = 'hopsd/membership/1'
 export const MEMBERSHIP_PUSH_PROTOCOL = '/hopsd/membership/push/1.0.0'
+/**
+ * The same push-pull, sent as a probe: the sender has not heard the receiver's gossip (it is unknown
+ * or suspect there), so the receiver also starts its own gossip with the sender over.
+ */
+export const MEMBERSHIP_PROBE_PROTOCOL = '/hopsd/membership/probe/1.0.0'
 /** A NodeInfo is a few hundred bytes; anything much larger on the push stream is refused. */
 const PUSH_FRAME_BYTES_MAX = 64 * 1024
 
@@ -77,8 +82,10 @@ export interface MembershipStats {
   readonly stale: number
   /** NodeInfos refused: undecodable, over limits, or id not matching the sender. */
   readonly rejected: number
-  /** Direct probes of peers gossip had gone quiet about that showed them alive. */
+  /** Direct probes of peers gossip had not brought (unknown) or had gone quiet about, answered. */
   readonly probesAnswered: number
+  /** Times this node started its gossip with a peer over (a probe said it was not flowing). */
+  readonly gossipRestarts: number
 }
 
 export interface Membership {
@@ -105,7 +112,7 @@ export function createMembership(init: MembershipInit): Membership {
   const selfId = host.id
   const view = new MembershipView(selfId, config)
   const listeners = new Set<(c: MembershipChange) => void>()
-  const stats = { published: 0, pushed: 0, accepted: 0, rejected: 0, probesAnswered: 0 }
+  const stats = { published: 0, pushed: 0, accepted: 0, rejected: 0, probesAnswered: 0, gossipRestarts: 0 }
   const knownAddrs = new Map<string, string>()
   const unsubscribers: (() => void)[] = []
 
@@ -165,10 +172,10 @@ export function createMembership(init: MembershipInit): Membership {
    * it answers with its own. Either side starting the exchange teaches both, whichever registered its
    * handler first — a peer identified before its membership started still learns about us.
    */
-  const pushTo = async (peer: string): Promise<void> => {
+  const pushTo = async (peer: string, protocol = MEMBERSHIP_PUSH_PROTOCOL): Promise<void> => {
     const signal = AbortSignal.timeout(config.pushTimeoutMs)
     try {
-      const stream = await host.newStream(peer, MEMBERSHIP_PUSH_PROTOCOL, { signal })
+      const stream = await host.newStream(peer, protocol, { signal })
       const onAbort = (): void => stream.abort(new Error('membership push timed out'))
       signal.addEventListener('abort', onAbort, { once: true })
       try {
@@ -241,33 +248,49 @@ export function createMembership(init: MembershipInit): Membership {
   }
 
   /**
-   * A direct probe (SWIM's): a peer gossip has gone quiet about, while its connection is still open,
-   * gets a push-pull exchange. Its answer is news (it is alive); silence lets the view go on to `dead`.
-   * gossipsub can stop delivering one way while the connection works (seen under load right after a
-   * node got its certificate, with the peer answering every Raft heartbeat): when the probe shows a
-   * peer alive that gossip called suspect, gossip with it is started over.
+   * Direct probes (SWIM's), for what gossip alone got wrong under load: a node admitted right after it
+   * connected had its gossip streams refused by the gate, and gossipsub never opens them again — the
+   * others then never heard it (or stopped hearing it) while it heard them, answered every Raft
+   * heartbeat, and was never added as a learner. Each tick, a connected peer that is unknown here, or
+   * that gossip went quiet about (suspect, dead), gets a push-pull on the probe protocol (at most one per
+   * pushTimeoutMs): an answer is news (it is alive); silence lets the view go on to `dead`. The gate
+   * refuses the stream to a peer not admitted, so a probe never brings a stranger into the view. The
+   * probed side starts its gossip with us over (its outbound stream is the broken one); when a probe
+   * shows alive a peer that gossip called suspect, so do we.
    */
   const probeStartedMs = new Map<string, number>()
+  const gossipRestartedMs = new Map<string, number>()
+  const probe = (id: string, nowMs: number): void => {
+    const last = probeStartedMs.get(id)
+    if (last !== undefined && nowMs - last < config.pushTimeoutMs) return
+    probeStartedMs.set(id, nowMs)
+    const before = view.get(id)?.liveness ?? 'unknown'
+    void pushTo(id, MEMBERSHIP_PROBE_PROTOCOL).then(() => {
+      if (stopped || view.get(id)?.liveness !== 'alive') return
+      stats.probesAnswered++
+      logger.info(
+        { peer: id, was: before },
+        'membership: a peer gossip had not brought answered a direct probe',
+      )
+      if (before !== 'unknown') restartGossipWith(id, nowMs)
+    })
+  }
+  /** Starts gossip with `id` over, at most once per suspectAfterMs (a probe says it is not flowing). */
+  const restartGossipWith = (id: string, nowMs: number): void => {
+    const last = gossipRestartedMs.get(id)
+    if (last !== undefined && nowMs - last < config.suspectAfterMs) return
+    gossipRestartedMs.set(id, nowMs)
+    if (host.restartGossip(id)) stats.gossipRestarts++
+  }
   const probeQuiet = (nowMs: number): void => {
-    const connected = new Set(host.peers())
-    for (const [id, started] of probeStartedMs)
-      if (!connected.has(id) && nowMs - started > config.pushTimeoutMs) probeStartedMs.delete(id)
-    for (const n of view.list()) {
-      if ((n.liveness !== 'suspect' && n.liveness !== 'dead') || n.state === 'left') continue
-      if (!connected.has(n.id)) continue
-      const last = probeStartedMs.get(n.id)
-      if (last !== undefined && nowMs - last < config.pushTimeoutMs) continue
-      probeStartedMs.set(n.id, nowMs)
-      const before = n.liveness
-      void pushTo(n.id).then(() => {
-        if (stopped || view.get(n.id)?.liveness !== 'alive') return
-        stats.probesAnswered++
-        logger.info(
-          { peer: n.id, was: before },
-          'membership: gossip went quiet about a peer that answers directly; restarting gossip with it',
-        )
-        host.restartGossip(n.id)
-      })
+    const connected = host.peers()
+    const live = new Set(connected)
+    for (const map of [probeStartedMs, gossipRestartedMs])
+      for (const [id, at] of map) if (!live.has(id) && nowMs - at > config.deadAfterMs) map.delete(id)
+    for (const id of connected) {
+      const n = view.get(id)
+      if (n === undefined || ((n.liveness === 'suspect' || n.liveness === 'dead') && n.state !== 'left'))
+        probe(id, nowMs)
     }
   }
 
@@ -299,18 +322,21 @@ export function createMembership(init: MembershipInit): Membership {
     async start() {
       if (started) return
       started = true
-      await host.handle(
-        MEMBERSHIP_PUSH_PROTOCOL,
-        async (stream, from) => {
-          const frame = await firstFrame(stream)
-          if (frame === undefined) return
-          receive(frame, from, 'push')
-          // Answer with our own NodeInfo (push-pull), unless we're stopped.
-          if (!stopped && !stream.send(encodeFrame(nextSelf()))) await waitForDrain(stream)
-          await stream.close().catch(() => {})
-        },
-        { maxInboundStreams: 8 },
-      )
+      for (const protocol of [MEMBERSHIP_PUSH_PROTOCOL, MEMBERSHIP_PROBE_PROTOCOL])
+        await host.handle(
+          protocol,
+          async (stream, from) => {
+            const frame = await firstFrame(stream)
+            if (frame === undefined) return
+            receive(frame, from, 'push')
+            // Answer with our own NodeInfo (push-pull), unless we're stopped.
+            if (!stopped && !stream.send(encodeFrame(nextSelf()))) await waitForDrain(stream)
+            await stream.close().catch(() => {})
+            // A probe: `from` has not been hearing our gossip. Our side of it is what to start over.
+            if (protocol === MEMBERSHIP_PROBE_PROTOCOL && !stopped) restartGossipWith(from, clock.now())
+          },
+          { maxInboundStreams: 8 },
+        )
       host.pubsub.addEventListener('message', onGossip)
       unsubscribers.push(() => host.pubsub.removeEventListener('message', onGossip))
       host.pubsub.subscribe(MEMBERSHIP_TOPIC)
@@ -340,7 +366,7 @@ export function createMembership(init: MembershipInit): Membership {
       if (leave) {
         me = { ...me, state: 'left' }
         const deadline = new Promise<void>((resolve) => clock.setTimeout(resolve, config.leaveTimeoutMs))
-        await Promise.race([Promise.allSettled([publish(), ...host.peers().map(pushTo)]), deadline])
+        await Promise.race([Promise.allSettled([publish(), ...host.peers().map((p) => pushTo(p))]), deadline])
       }
       stopped = true
       for (const u of unsubscribers.splice(0)) u()
@@ -349,7 +375,8 @@ export function createMembership(init: MembershipInit): Membership {
       } catch {
         // the host may already be stopping
       }
-      await host.unhandle(MEMBERSHIP_PUSH_PROTOCOL).catch(() => {})
+      for (const protocol of [MEMBERSHIP_PUSH_PROTOCOL, MEMBERSHIP_PROBE_PROTOCOL])
+        await host.unhandle(protocol).catch(() => {})
       logger.info({ leave }, 'membership: stopped')
     },
 
