@@ -8,6 +8,7 @@ import {
   clusterModule,
   createAdmissionService,
   generateJoinToken,
+  JOIN_TOKENS_MAX,
   parseJoinToken,
   type ClusterTable,
 } from '../../src/node/admission/index.js'
@@ -117,6 +118,8 @@ describe('the cluster table: CA and admission', () => {
         expiresMs: T0 + HOUR,
       },
     })
+    // Another token made later does not sweep the used one away: it is still USED, not unknown.
+    expect(await admit('n3', ['metadata'])).toMatchObject({ ok: false, code: 'JOIN_TOKEN_USED' })
     c.at(T0 + HOUR)
     const l = parseJoinToken(late.token)
     expect(
@@ -124,6 +127,28 @@ describe('the cluster table: CA and admission', () => {
         admitNode: { nodeId: 'n4', roles: ['datanode'], tokenId: l.id, tokenSecretHash: l.secretHash },
       }),
     ).toMatchObject({ ok: false, code: 'JOIN_TOKEN_EXPIRED' })
+  })
+
+  it('used and expired tokens make room only when the table is full', async () => {
+    const c = await initialised()
+    const make = async (expiresMs: number) => {
+      const t = generateJoinToken()
+      const r = await c.propose({
+        createJoinToken: { id: t.id, secretHash: t.secretHash, roles: ['datanode'], expiresMs },
+      })
+      return { t, r }
+    }
+    const first = await make(T0 + 1_000)
+    expect(first.r.ok).toBe(true)
+    for (let i = 1; i < JOIN_TOKENS_MAX; i++) expect((await make(T0 + HOUR)).r.ok).toBe(true)
+    expect(c.table.joinTokens()).toHaveLength(JOIN_TOKENS_MAX)
+    // Full, and nothing used or expired: refused.
+    expect((await make(T0 + HOUR)).r).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT' })
+    // Once the first has expired, a new token takes its room.
+    c.at(T0 + 2_000)
+    expect((await make(T0 + HOUR)).r.ok).toBe(true)
+    expect(c.table.joinTokens().some((t) => t.id === first.t.id)).toBe(false)
+    expect(c.table.joinTokens()).toHaveLength(JOIN_TOKENS_MAX)
   })
 
   it('a pending node is approved for the roles it asked for; only admins and the cluster decide', async () => {

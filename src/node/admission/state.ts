@@ -313,7 +313,9 @@ export class ClusterTable implements MetaModule {
     const expiresMs = Number(cmd.expiresMs ?? 0)
     if (expiresMs <= nowMs)
       throw new CommandRejected('INVALID_ARGUMENT', 'a join token must expire in the future')
-    this.#pruneTokens(nowMs)
+    // Used and expired tokens stay listed (a node that tries one again hears USED or EXPIRED, not
+    // "unknown") until a new token needs their room.
+    if (this.#tokens.size >= JOIN_TOKENS_MAX) this.#pruneTokens(nowMs)
     if (this.#tokens.size >= JOIN_TOKENS_MAX)
       throw new CommandRejected(
         'INVALID_ARGUMENT',
