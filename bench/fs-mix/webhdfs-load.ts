@@ -8,8 +8,9 @@
  * nodes as users do.
  *
  * The namespace is tracked client-side so every op names a path that exists: files and directories
- * made by {@link populate} and by the mix's creates/mkdirs; a delete or rename takes its file out of
- * the live set before it is sent, so no other client picks it meanwhile.
+ * made by {@link populate} and by the mix's creates/mkdirs; a delete or rename picks a file no op in
+ * flight is using and takes it out of the live set before it is sent, so no other client picks it
+ * meanwhile — an error is then the system's, not a race of the load generator.
  */
 import { randomBytes } from 'node:crypto'
 import { Agent, request } from 'node:http'
@@ -19,6 +20,8 @@ import { MixChooser, type MixOp } from './mix.js'
 const REQUEST_TIMEOUT_MS = 30_000
 /** Error messages kept per run (the first few), to say what failed without flooding the report. */
 const ERROR_SAMPLES_MAX = 8
+/** Draws a delete or rename makes for a file no other op is using before it takes a busy one. */
+const IDLE_PICK_TRIES = 16
 
 export interface LoadTarget {
   /** Base URLs (`http://127.0.0.1:PORT`) of the nodes the clients talk to. */
@@ -226,13 +229,29 @@ export async function runMix(
     errorsByOp: new Map(),
     errorSamples: [],
   }
+  /** Ops in flight per file path (see `hold` below). */
+  const inFlight = new Map<string, number>()
   const t0 = performance.now()
   const deadline = t0 + opts.seconds * 1000
   await Promise.all(
     rngs.map(async (rng, k) => {
       const mix = new MixChooser(rng)
       const client = new Client(t, t.urls[k % t.urls.length]!)
-      const pickFile = () => ns.files.at(mix.nextIndex(ns.files.size))
+      // Each op touches at most one file; it is counted in `inFlight` until the op ends, and a delete
+      // or rename picks a file no other op is using, so no read races the removal of its file.
+      let held: string | undefined
+      const hold = (path: string): string => {
+        inFlight.set(path, (inFlight.get(path) ?? 0) + 1)
+        held = path
+        return path
+      }
+      const pickFile = () => hold(ns.files.at(mix.nextIndex(ns.files.size)))
+      const pickIdleFile = () => {
+        let path = ns.files.at(mix.nextIndex(ns.files.size))
+        for (let tries = 1; (inFlight.get(path) ?? 0) > 0 && tries < IDLE_PICK_TRIES; tries++)
+          path = ns.files.at(mix.nextIndex(ns.files.size))
+        return hold(path)
+      }
       const pickDir = () => ns.dirs.at(mix.nextIndex(ns.dirs.size))
       for (let i = 0; performance.now() < deadline; i++) {
         const op = mix.nextOp()
@@ -248,6 +267,13 @@ export async function runMix(
           r.errorsByOp.set(op, (r.errorsByOp.get(op) ?? 0) + 1)
           if (r.errorSamples.length < ERROR_SAMPLES_MAX)
             r.errorSamples.push(`${op}: ${err instanceof Error ? err.message : String(err)}`)
+        } finally {
+          if (held !== undefined) {
+            const n = inFlight.get(held)! - 1
+            if (n === 0) inFlight.delete(held)
+            else inFlight.set(held, n)
+            held = undefined
+          }
         }
       }
 
@@ -282,7 +308,7 @@ export async function runMix(
             return
           }
           case 'rename': {
-            const from = pickFile()
+            const from = pickIdleFile()
             const to = `${pickDir()}/${opts.tag}r${k}_${i}`
             ns.files.remove(from)
             const res = await client.put(from, 'RENAME', `&destination=${encodeURIComponent(to)}`)
@@ -294,7 +320,7 @@ export async function runMix(
             return
           }
           case 'delete': {
-            const path = pickFile()
+            const path = pickIdleFile()
             ns.files.remove(path)
             ns.sizes.delete(path)
             const res = await client.delete(path)
