@@ -110,7 +110,8 @@ export async function ensureHdfs(): Promise<{ ok: true; classpath: string } | { 
 
 /** Starts MiniHdfs with `datanodes` DataNodes under `dir` and waits for its ready line. */
 export async function startHdfs(classpath: string, dir: string, datanodes = 3): Promise<HdfsPeer> {
-  mkdirSync(dir, { recursive: true })
+  // Jetty unpacks the web apps under java.io.tmpdir: keep them in the bench's temp dir (removed after).
+  mkdirSync(join(dir, 'tmp'), { recursive: true })
   const child: ChildProcess = spawn(
     'java',
     // A fixed 2 GiB heap: far more than a few thousand files need, so GC does not shape the figures.
@@ -118,6 +119,7 @@ export async function startHdfs(classpath: string, dir: string, datanodes = 3): 
       '-Xms2g',
       '-Xmx2g',
       '-Djava.net.preferIPv4Stack=true',
+      `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
       '-cp',
       classpath,
       'MiniHdfs',
