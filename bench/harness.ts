@@ -17,6 +17,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs'
+import { request, type Agent } from 'node:http'
 import { cpus, loadavg, totalmem } from 'node:os'
 
 /** One line of figures: names to numbers (or short labels). Units last in names: `p99Ms`, `reqPerS`. */
@@ -192,4 +193,59 @@ const CLOCK_TICKS_PER_S = 100
 export function daemonEnv(): Record<string, string> {
   const opts = process.env.BENCH_DAEMON_NODE_OPTIONS
   return { HOPSD_LOG_LEVEL: 'warn', ...(opts ? { NODE_OPTIONS: opts } : {}) }
+}
+
+/** What one HTTP request of a load generator got back: the status, a redirect's target, the whole body. */
+export interface HttpAnswer {
+  status: number
+  location: string | undefined
+  body: Buffer
+}
+
+/**
+ * One request over `agent` (keep-alive sockets of a load generator); resolves with the status and the
+ * whole body, never rejects on a status — only on a socket error or no answer within `timeoutMs`.
+ */
+export function sendHttp(
+  agent: Agent,
+  method: string,
+  url: string,
+  body?: Buffer,
+  opts: { contentType?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<HttpAnswer> {
+  const timeoutMs = opts.timeoutMs ?? 30_000
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        timeout: timeoutMs,
+        headers: {
+          ...opts.headers,
+          ...(body === undefined
+            ? { 'content-length': 0 }
+            : {
+                'content-type': opts.contentType ?? 'application/octet-stream',
+                'content-length': body.length,
+              }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            location: res.headers.location,
+            body: Buffer.concat(chunks),
+          }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs} ms`)))
+    req.on('error', reject)
+    req.end(body)
+  })
 }

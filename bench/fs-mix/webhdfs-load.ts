@@ -13,11 +13,11 @@
  * meanwhile — an error is then the system's, not a race of the load generator.
  */
 import { randomBytes } from 'node:crypto'
-import { Agent, request } from 'node:http'
+import { Agent } from 'node:http'
 import { SeededRng } from '../../src/consensus/index.js'
+import { sendHttp, type HttpAnswer } from '../harness.js'
 import { MixChooser, type MixOp } from './mix.js'
 
-const REQUEST_TIMEOUT_MS = 30_000
 /** Error messages kept per run (the first few), to say what failed without flooding the report. */
 const ERROR_SAMPLES_MAX = 8
 /** Draws a delete or rename makes for a file no other op is using before it takes a busy one. */
@@ -35,49 +35,16 @@ export function newAgent(sockets: number): Agent {
   return new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets })
 }
 
-interface Answer {
-  status: number
-  location: string | undefined
-  body: Buffer
-}
-
-function send(agent: Agent, method: string, url: string, body?: Buffer): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers:
-          body === undefined
-            ? { 'content-length': 0 }
-            : { 'content-type': 'application/octet-stream', 'content-length': body.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            location: res.headers.location,
-            body: Buffer.concat(chunks),
-          }),
-        )
-        res.on('error', reject)
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${REQUEST_TIMEOUT_MS} ms`)))
-    req.on('error', reject)
-    req.end(body)
-  })
+/** One request (see sendHttp): the mix sends octet-stream bodies only. */
+function send(agent: Agent, method: string, url: string, body?: Buffer): Promise<HttpAnswer> {
+  return sendHttp(agent, method, url, body)
 }
 
 class OpFailed extends Error {
   override readonly name = 'OpFailed'
 }
 
-function expect(res: Answer, status: number, what: string): Answer {
+function expect(res: HttpAnswer, status: number, what: string): HttpAnswer {
   if (res.status !== status)
     throw new OpFailed(
       `${what}: HTTP ${res.status} ${res.body.toString('utf8', 0, Math.min(200, res.body.length))}`,
@@ -130,10 +97,10 @@ class Client {
   #u(path: string, op: string, extra = ''): string {
     return `${this.url}/webhdfs/v1${path}?op=${op}&user.name=${encodeURIComponent(this.t.user)}${extra}`
   }
-  async get(path: string, op: string): Promise<Answer> {
+  async get(path: string, op: string): Promise<HttpAnswer> {
     return expect(await send(this.t.agent, 'GET', this.#u(path, op)), 200, `${op} ${path}`)
   }
-  async put(path: string, op: string, extra = ''): Promise<Answer> {
+  async put(path: string, op: string, extra = ''): Promise<HttpAnswer> {
     return expect(await send(this.t.agent, 'PUT', this.#u(path, op, extra)), 200, `${op} ${path}`)
   }
   async create(path: string, bytes: number): Promise<void> {
@@ -150,7 +117,7 @@ class Client {
     if (res.status === 307 && res.location !== undefined) res = await send(this.t.agent, 'GET', res.location)
     return expect(res, 200, `OPEN ${path}`).body.length
   }
-  async delete(path: string): Promise<Answer> {
+  async delete(path: string): Promise<HttpAnswer> {
     return expect(
       await send(this.t.agent, 'DELETE', this.#u(path, 'DELETE', '&recursive=false')),
       200,

@@ -26,7 +26,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
-import { Agent, request } from 'node:http'
+import { Agent } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
@@ -45,7 +45,9 @@ import {
   round,
   summarize,
   type Bench,
+  sendHttp,
   type BenchRow,
+  type HttpAnswer,
 } from '../harness.js'
 
 const FILE_BYTES = 4096
@@ -63,13 +65,7 @@ const REQUEST_TIMEOUT_MS = 30_000
 
 type Api = 'native' | 'webhdfs'
 
-interface HttpAnswer {
-  status: number
-  location: string | undefined
-  body: Buffer
-}
-
-/** One request over `agent`; resolves with the status and the whole body (never rejects on status). */
+/** One request over `agent` as this run's identity (see sendHttp). */
 function send(
   agent: Agent,
   method: string,
@@ -77,36 +73,10 @@ function send(
   body?: Buffer,
   contentType = 'application/octet-stream',
 ): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers: {
-          ...IDENT.headers,
-          ...(body === undefined
-            ? { 'content-length': 0 }
-            : { 'content-type': contentType, 'content-length': body.length }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            location: res.headers.location,
-            body: Buffer.concat(chunks),
-          }),
-        )
-        res.on('error', reject)
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${REQUEST_TIMEOUT_MS} ms`)))
-    req.on('error', reject)
-    req.end(body)
+  return sendHttp(agent, method, url, body, {
+    contentType,
+    headers: IDENT.headers,
+    timeoutMs: REQUEST_TIMEOUT_MS,
   })
 }
 
