@@ -12,8 +12,9 @@
  *    its spawn to its being a learner, and to its own replica serving (a stale, local read) a file
  *    written just before it started — so it holds everything written before;
  *  - create throughput: `--window-s` seconds of the same creates (closed loop, `--clients` clients
- *    spread over the nodes, native `PUT /api/v1/fs/files`) on the empty namespace (baseline) and again
- *    at N files, and the daemons' CPU per create in both.
+ *    spread over the nodes, native `PUT /api/v1/fs/files`) on the empty namespace (baseline; after a
+ *    warm-up of half a window, whose files stay) and again at N files, and the daemons' CPU per create
+ *    in both.
  * Baselines in the same run: the idle node's memory and disk, its restart time with no files, the
  * create throughput on the empty namespace; on the first cluster also empty files through the native
  * PUT against WebHDFS CREATE of 0 bytes (two requests), and the fill makes its empty files the way that
@@ -414,7 +415,15 @@ async function measureCluster(
     }
     const via = emptyVia.value
 
-    // Baseline: creates on the empty namespace.
+    // A warm-up of the same creates (not recorded): the node was just restarted, and a cold process
+    // (JIT, connections) measured the empty namespace slower than the full one in a first run.
+    const warmup = await runCreates(targets, '/scale/warmup', {
+      clients: s.clients,
+      seconds: s.windowS / 2,
+      pids: pids(),
+      emptyVia: via,
+    })
+    // Baseline: creates on the (nearly: the warm-up's files) empty namespace.
     const emptyWindow = await runCreates(targets, '/scale/window-empty', {
       clients: s.clients,
       seconds: s.windowS,
@@ -437,7 +446,7 @@ async function measureCluster(
           `fill: ${done} files in ${round(el, 0)} s (RSS ${members.map((n) => mib(rssOf(n.handle.pid))).join('/')} MiB, load ${loadavg()[0]!.toFixed(1)})`,
         ),
     })
-    const n = fill.creates + emptyWindow.creates
+    const n = fill.creates + emptyWindow.creates + warmup.creates
     const split = sizeSplit(fill.creates)
     report.rows.push({
       cluster: label,
