@@ -52,12 +52,14 @@ import {
   RegistryService,
   ServingAgent,
   createRequestLog,
+  freeResources,
   planDeployment,
   RegistryError,
   registryErrorOf,
   type Deployment,
   type ModelFiles,
   type ModelVersion,
+  type NodeResources,
   type RequestLog,
   type ServingModule,
 } from '../../serving/index.js'
@@ -127,14 +129,24 @@ export function servingModule(): NodeModule<'serving'> {
         if (result.ok) return result.value
         throw registryErrorOf(result.code, result.message)
       }
-      const servingNodes = () =>
+      /** Live serving nodes and what they offer (their gossiped CPU cores and memory). */
+      const servingNodes = (): NodeResources[] =>
         membership
           .view()
           .filter(
             (n) =>
               n.roles.includes('serving') && (n.self || n.liveness === 'alive' || n.liveness === 'suspect'),
           )
-          .map((n) => ({ id: n.id, zone: n.zone }))
+          .map((n) => ({
+            id: n.id,
+            zone: n.zone,
+            ...(n.capacity === undefined
+              ? {}
+              : {
+                  cpuCores: n.capacity.cpuCores,
+                  memoryMiB: Math.floor(n.capacity.memoryBytes / (1 << 20)),
+                }),
+          }))
 
       const reconcile = new Periodic({
         intervalMs: RECONCILE_INTERVAL_MS,
@@ -146,8 +158,15 @@ export function servingModule(): NodeModule<'serving'> {
           const deployments = serving().listDeployments()
           if (deployments.length === 0) return
           const nodes = servingNodes()
-          for (const d of deployments) {
-            const step = planDeployment(d, nodes, {
+          // What each node has placed on it, as this tick's steps change it (a later deployment's step
+          // sees the replicas an earlier one placed).
+          const placed = deployments.map((d) => ({
+            cpus: d.cpus,
+            memoryMiB: d.memoryMiB,
+            replicas: d.replicas.map((r) => ({ id: r.id, node: r.node })),
+          }))
+          for (const [i, d] of deployments.entries()) {
+            const step = planDeployment(d, freeResources(nodes, placed), {
               nowMs: Date.now(),
               inflightPerReplicaTarget: INFLIGHT_PER_REPLICA_TARGET,
               scaleDownDelayMs: SCALE_DOWN_DELAY_MS,
@@ -164,10 +183,19 @@ export function servingModule(): NodeModule<'serving'> {
                     remove: step.remove,
                     replicasWanted: step.replicasWanted ?? 0,
                     reason: step.scaleReason ?? '',
+                    pending: step.pending,
                   },
                 },
                 signal,
               )
+              const removed = new Set(step.remove)
+              placed[i] = {
+                ...placed[i]!,
+                replicas: [
+                  ...placed[i]!.replicas.filter((r) => !removed.has(r.id)),
+                  ...step.add.map((a) => ({ id: '', node: a.node })),
+                ],
+              }
             } catch (err) {
               logger.warn(
                 { deployment: d.name, err: (err as Error).message },
