@@ -105,5 +105,5 @@ export {
   type PlanStep,
   type ServingNode,
 } from './deploy/plan.js'
-export { ServingAgent, type ModelFiles, type ReplicaReport, type ServingAgentInit } from './deploy/agent.js'
+export { ServingAgent, replicaLimits, type ModelFiles, type ReplicaReport, type ServingAgentInit } from './deploy/agent.js'
 export { chooseReplicas, isRetryElsewhere, type RouteChoice } from './deploy/router.js'

@@ -5,7 +5,8 @@
 // state (GET /api/v1/deployments/:name shows it ready there) and answers inference with the right numbers,
 // itself and when a metadata node routes to it; a non-member is refused there; a member removed from the
 // project, and an inference key revoked, are refused there by the very next request; the request log of
-// its replica reaches the project's Logs dataset.
+// its replica reaches the project's Logs dataset. A deployment asking more CPU cores than any serving node
+// has free stays pending, and its status says why.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   FAST_TIMING_ARGS,
@@ -150,6 +151,8 @@ describe('a serving node without a metadata replica', () => {
           model: 'lin',
           version: '1',
           replicas: { min: 1, max: 1 },
+          cpus: 1,
+          memoryMiB: 256,
           logging: { sampleRate: 1 },
         }),
         201,
@@ -165,6 +168,7 @@ describe('a serving node without a metadata replica', () => {
         { timeoutMs: 120_000, intervalMs: 250, what: 'a ready replica of lin on the serving-only node' },
       )
       expect(d.instances).toHaveLength(1)
+      expect(d.pending).toBe('')
       const here = d.instances[0].node as string
       expect(d.replicas.ready).toBe(1)
       expect((await ok(call(s, 'GET', '/v2/health/ready', 'alice'))).ready).toBe(true)
@@ -189,6 +193,30 @@ describe('a serving node without a metadata replica', () => {
       expect(bad.status, bad.text).toBe(400)
       expect(typeof bad.json().error).toBe('string')
       expect((await call(s, 'POST', '/v2/models/nosuch/infer', 'alice', {})).status).toBe(404)
+
+      // A deployment no serving node has room for stays pending, and says why.
+      await ok(
+        call(s, 'POST', '/api/v1/deployments', 'alice', {
+          name: 'huge',
+          project: 'demo',
+          model: 'lin',
+          version: '1',
+          cpus: 256,
+        }),
+        201,
+      )
+      const huge = await waitFor(
+        async () => {
+          const r = await ok(call(cluster.nodes[0]!, 'GET', '/api/v1/deployments/huge', 'alice'))
+          return r.pending !== '' ? r : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 250, what: 'the pending reason of huge' },
+      )
+      expect(huge.pending).toMatch(
+        /^1 replica pending: no serving node has 256 CPU cores free \(1 live; most free: 1 CPU cores/,
+      )
+      expect(huge.instances).toEqual([])
+      await ok(call(s, 'DELETE', '/api/v1/deployments/huge', 'alice'))
 
       // Its sampled requests reach the project's Logs dataset (written by a metadata node as the owner).
       await waitFor(

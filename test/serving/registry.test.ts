@@ -13,6 +13,7 @@ import {
   deploymentView,
   freeResources,
   planDeployment,
+  replicaLimits,
   servingModule,
   type Deployment,
   type ReplicaRecord,
@@ -453,6 +454,16 @@ describe('placement by CPU cores and memory', () => {
     const placed = planDeployment({ ...sized(8, 0, [], 1), pending: first.pending }, bigger)!
     expect(placed.add.map((a) => a.node)).toEqual(['d1'])
     expect(placed.pending).toBe('')
+  })
+
+  it('hands the runtime what it enforces: ONNX threads and heap limit; a predictor only hints', () => {
+    expect(replicaLimits({ cpus: 0, memoryMiB: 0 }, 'onnx')).toEqual({})
+    expect(replicaLimits({ cpus: 2.5, memoryMiB: 512 }, 'onnx')).toEqual({ threads: 2, heapMiBMax: 512 })
+    expect(replicaLimits({ cpus: 0.5, memoryMiB: 8 }, 'onnx')).toEqual({ threads: 1, heapMiBMax: 32 })
+    expect(replicaLimits({ cpus: 0, memoryMiB: 0 }, 'subprocess')).toEqual({})
+    expect(replicaLimits({ cpus: 2.5, memoryMiB: 512 }, 'subprocess')).toEqual({
+      env: { HOPSD_CPUS: '2.5', OMP_NUM_THREADS: '2', HOPSD_MEMORY_MIB: '512' },
+    })
   })
 
   it('commits the reason: the deployment shows why its replicas are pending, and clears it', async () => {
