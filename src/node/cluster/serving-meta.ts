@@ -1,5 +1,5 @@
 /**
- * Serving's node <-> metadata node protocol (proto/serving.proto `ServingMeta*`, on
+ * Serving's node <-> metadata node protocol (proto/cluster.proto `ServingMeta*`, on
  * {@link SERVING_META_PROTOCOL}): a node without a metadata replica serves the Open Inference Protocol and
  * runs the replicas placed on it through a metadata node, as a gpu-only node runs its jobs
  * (sched-meta.ts; both ask through meta-ask.ts):
@@ -17,7 +17,7 @@
  */
 import type { Principal } from '../../auth/index.js'
 import { HopsError } from '../../errors.js'
-import { hopsd } from '../../proto/serving.js'
+import { hopsd } from '../../proto/cluster.js'
 import {
   REGISTRY_ERRORS,
   RegistryError,
@@ -33,7 +33,7 @@ import { handleRequests, type P2PHost } from '../p2p/index.js'
 import { metadataAsker } from './meta-ask.js'
 import type { MetadataNode } from './metadata-module.js'
 
-import pb = hopsd.serving
+import pb = hopsd.cluster
 
 export const SERVING_META_PROTOCOL = '/hopsd/serving-meta/1.0.0'
 /** Largest request or reply: the deployment table (each row a few hundred bytes per replica). */
