@@ -441,5 +441,519 @@ export namespace hopsd {
             }
             type $Shape = hopsd.cluster.ClusterStatusReply.$Properties;
         }
+
+        interface IServingMetaRequest extends hopsd.cluster.ServingMetaRequest.$Properties {
+        }
+
+        class ServingMetaRequest {
+            constructor(p?: hopsd.cluster.ServingMetaRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            deployments?: (hopsd.cluster.ServingDeploymentsRequest.$Properties|null);
+            authorize?: (hopsd.cluster.ServingAuthorizeRequest.$Properties|null);
+            inferenceKey?: (hopsd.cluster.ServingInferenceKeyRequest.$Properties|null);
+            report?: (hopsd.cluster.ServingReplicaReportRequest.$Properties|null);
+            files?: (hopsd.cluster.ServingModelFilesRequest.$Properties|null);
+            read?: (hopsd.cluster.ServingModelReadRequest.$Properties|null);
+            log?: (hopsd.cluster.ServingRequestLogRequest.$Properties|null);
+            op?: ("deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log");
+            static create(properties: hopsd.cluster.ServingMetaRequest.$Shape): hopsd.cluster.ServingMetaRequest & hopsd.cluster.ServingMetaRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingMetaRequest.$Properties): hopsd.cluster.ServingMetaRequest;
+            static encode(m: hopsd.cluster.ServingMetaRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingMetaRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingMetaRequest & hopsd.cluster.ServingMetaRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingMetaRequest & hopsd.cluster.ServingMetaRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingMetaRequest;
+            static toObject(m: hopsd.cluster.ServingMetaRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingMetaRequest {
+            interface $Properties {
+                deployments?: (hopsd.cluster.ServingDeploymentsRequest.$Properties|null);
+                authorize?: (hopsd.cluster.ServingAuthorizeRequest.$Properties|null);
+                inferenceKey?: (hopsd.cluster.ServingInferenceKeyRequest.$Properties|null);
+                report?: (hopsd.cluster.ServingReplicaReportRequest.$Properties|null);
+                files?: (hopsd.cluster.ServingModelFilesRequest.$Properties|null);
+                read?: (hopsd.cluster.ServingModelReadRequest.$Properties|null);
+                log?: (hopsd.cluster.ServingRequestLogRequest.$Properties|null);
+                op?: ("deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log");
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = {
+              deployments?: hopsd.cluster.ServingDeploymentsRequest.$Shape|null;
+              authorize?: hopsd.cluster.ServingAuthorizeRequest.$Shape|null;
+              inferenceKey?: hopsd.cluster.ServingInferenceKeyRequest.$Shape|null;
+              report?: hopsd.cluster.ServingReplicaReportRequest.$Shape|null;
+              files?: hopsd.cluster.ServingModelFilesRequest.$Shape|null;
+              read?: hopsd.cluster.ServingModelReadRequest.$Shape|null;
+              log?: hopsd.cluster.ServingRequestLogRequest.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ op?: undefined; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "deployments"; deployments: hopsd.cluster.ServingDeploymentsRequest.$Shape; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "authorize"; deployments?: null; authorize: hopsd.cluster.ServingAuthorizeRequest.$Shape; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "inferenceKey"; deployments?: null; authorize?: null; inferenceKey: hopsd.cluster.ServingInferenceKeyRequest.$Shape; report?: null; files?: null; read?: null; log?: null }|{ op?: "report"; deployments?: null; authorize?: null; inferenceKey?: null; report: hopsd.cluster.ServingReplicaReportRequest.$Shape; files?: null; read?: null; log?: null }|{ op?: "files"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files: hopsd.cluster.ServingModelFilesRequest.$Shape; read?: null; log?: null }|{ op?: "read"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read: hopsd.cluster.ServingModelReadRequest.$Shape; log?: null }|{ op?: "log"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log: hopsd.cluster.ServingRequestLogRequest.$Shape })
+            );
+        }
+
+        interface IServingMetaReply extends hopsd.cluster.ServingMetaReply.$Properties {
+        }
+
+        class ServingMetaReply {
+            constructor(p?: hopsd.cluster.ServingMetaReply.$Properties);
+            $unknowns?: Uint8Array[];
+            deployments?: (hopsd.cluster.ServingDeploymentsReply.$Properties|null);
+            authorize?: (hopsd.cluster.ServingAuthorizeReply.$Properties|null);
+            inferenceKey?: (hopsd.cluster.ServingInferenceKeyReply.$Properties|null);
+            report?: (hopsd.cluster.ServingReplicaReportReply.$Properties|null);
+            files?: (hopsd.cluster.ServingModelFilesReply.$Properties|null);
+            read?: (hopsd.cluster.ServingModelReadReply.$Properties|null);
+            log?: (hopsd.cluster.ServingRequestLogReply.$Properties|null);
+            op?: ("deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log");
+            static create(properties: hopsd.cluster.ServingMetaReply.$Shape): hopsd.cluster.ServingMetaReply & hopsd.cluster.ServingMetaReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingMetaReply.$Properties): hopsd.cluster.ServingMetaReply;
+            static encode(m: hopsd.cluster.ServingMetaReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingMetaReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingMetaReply & hopsd.cluster.ServingMetaReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingMetaReply & hopsd.cluster.ServingMetaReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingMetaReply;
+            static toObject(m: hopsd.cluster.ServingMetaReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingMetaReply {
+            interface $Properties {
+                deployments?: (hopsd.cluster.ServingDeploymentsReply.$Properties|null);
+                authorize?: (hopsd.cluster.ServingAuthorizeReply.$Properties|null);
+                inferenceKey?: (hopsd.cluster.ServingInferenceKeyReply.$Properties|null);
+                report?: (hopsd.cluster.ServingReplicaReportReply.$Properties|null);
+                files?: (hopsd.cluster.ServingModelFilesReply.$Properties|null);
+                read?: (hopsd.cluster.ServingModelReadReply.$Properties|null);
+                log?: (hopsd.cluster.ServingRequestLogReply.$Properties|null);
+                op?: ("deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log");
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = {
+              deployments?: hopsd.cluster.ServingDeploymentsReply.$Shape|null;
+              authorize?: hopsd.cluster.ServingAuthorizeReply.$Shape|null;
+              inferenceKey?: hopsd.cluster.ServingInferenceKeyReply.$Shape|null;
+              report?: hopsd.cluster.ServingReplicaReportReply.$Shape|null;
+              files?: hopsd.cluster.ServingModelFilesReply.$Shape|null;
+              read?: hopsd.cluster.ServingModelReadReply.$Shape|null;
+              log?: hopsd.cluster.ServingRequestLogReply.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ op?: undefined; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "deployments"; deployments: hopsd.cluster.ServingDeploymentsReply.$Shape; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "authorize"; deployments?: null; authorize: hopsd.cluster.ServingAuthorizeReply.$Shape; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "inferenceKey"; deployments?: null; authorize?: null; inferenceKey: hopsd.cluster.ServingInferenceKeyReply.$Shape; report?: null; files?: null; read?: null; log?: null }|{ op?: "report"; deployments?: null; authorize?: null; inferenceKey?: null; report: hopsd.cluster.ServingReplicaReportReply.$Shape; files?: null; read?: null; log?: null }|{ op?: "files"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files: hopsd.cluster.ServingModelFilesReply.$Shape; read?: null; log?: null }|{ op?: "read"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read: hopsd.cluster.ServingModelReadReply.$Shape; log?: null }|{ op?: "log"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log: hopsd.cluster.ServingRequestLogReply.$Shape })
+            );
+        }
+
+        interface IServingDeploymentsRequest extends hopsd.cluster.ServingDeploymentsRequest.$Properties {
+        }
+
+        class ServingDeploymentsRequest {
+            constructor(p?: hopsd.cluster.ServingDeploymentsRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            static create(properties: hopsd.cluster.ServingDeploymentsRequest.$Shape): hopsd.cluster.ServingDeploymentsRequest & hopsd.cluster.ServingDeploymentsRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingDeploymentsRequest.$Properties): hopsd.cluster.ServingDeploymentsRequest;
+            static encode(m: hopsd.cluster.ServingDeploymentsRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingDeploymentsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingDeploymentsRequest & hopsd.cluster.ServingDeploymentsRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingDeploymentsRequest & hopsd.cluster.ServingDeploymentsRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingDeploymentsRequest;
+            static toObject(m: hopsd.cluster.ServingDeploymentsRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingDeploymentsRequest {
+            interface $Properties {
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingDeploymentsRequest.$Properties;
+        }
+
+        interface IServingDeploymentsReply extends hopsd.cluster.ServingDeploymentsReply.$Properties {
+        }
+
+        class ServingDeploymentsReply {
+            constructor(p?: hopsd.cluster.ServingDeploymentsReply.$Properties);
+            $unknowns?: Uint8Array[];
+            deploymentsJson: string;
+            modelsJson: string;
+            static create(properties: hopsd.cluster.ServingDeploymentsReply.$Shape): hopsd.cluster.ServingDeploymentsReply & hopsd.cluster.ServingDeploymentsReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingDeploymentsReply.$Properties): hopsd.cluster.ServingDeploymentsReply;
+            static encode(m: hopsd.cluster.ServingDeploymentsReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingDeploymentsReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingDeploymentsReply & hopsd.cluster.ServingDeploymentsReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingDeploymentsReply & hopsd.cluster.ServingDeploymentsReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingDeploymentsReply;
+            static toObject(m: hopsd.cluster.ServingDeploymentsReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingDeploymentsReply {
+            interface $Properties {
+                deploymentsJson?: (string|null);
+                modelsJson?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingDeploymentsReply.$Properties;
+        }
+
+        interface IServingAuthorizeRequest extends hopsd.cluster.ServingAuthorizeRequest.$Properties {
+        }
+
+        class ServingAuthorizeRequest {
+            constructor(p?: hopsd.cluster.ServingAuthorizeRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            principalJson: string;
+            deployment: string;
+            static create(properties: hopsd.cluster.ServingAuthorizeRequest.$Shape): hopsd.cluster.ServingAuthorizeRequest & hopsd.cluster.ServingAuthorizeRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingAuthorizeRequest.$Properties): hopsd.cluster.ServingAuthorizeRequest;
+            static encode(m: hopsd.cluster.ServingAuthorizeRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingAuthorizeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingAuthorizeRequest & hopsd.cluster.ServingAuthorizeRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingAuthorizeRequest & hopsd.cluster.ServingAuthorizeRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingAuthorizeRequest;
+            static toObject(m: hopsd.cluster.ServingAuthorizeRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingAuthorizeRequest {
+            interface $Properties {
+                principalJson?: (string|null);
+                deployment?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingAuthorizeRequest.$Properties;
+        }
+
+        interface IServingAuthorizeReply extends hopsd.cluster.ServingAuthorizeReply.$Properties {
+        }
+
+        class ServingAuthorizeReply {
+            constructor(p?: hopsd.cluster.ServingAuthorizeReply.$Properties);
+            $unknowns?: Uint8Array[];
+            deploymentJson: string;
+            static create(properties: hopsd.cluster.ServingAuthorizeReply.$Shape): hopsd.cluster.ServingAuthorizeReply & hopsd.cluster.ServingAuthorizeReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingAuthorizeReply.$Properties): hopsd.cluster.ServingAuthorizeReply;
+            static encode(m: hopsd.cluster.ServingAuthorizeReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingAuthorizeReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingAuthorizeReply & hopsd.cluster.ServingAuthorizeReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingAuthorizeReply & hopsd.cluster.ServingAuthorizeReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingAuthorizeReply;
+            static toObject(m: hopsd.cluster.ServingAuthorizeReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingAuthorizeReply {
+            interface $Properties {
+                deploymentJson?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingAuthorizeReply.$Properties;
+        }
+
+        interface IServingInferenceKeyRequest extends hopsd.cluster.ServingInferenceKeyRequest.$Properties {
+        }
+
+        class ServingInferenceKeyRequest {
+            constructor(p?: hopsd.cluster.ServingInferenceKeyRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            key: string;
+            static create(properties: hopsd.cluster.ServingInferenceKeyRequest.$Shape): hopsd.cluster.ServingInferenceKeyRequest & hopsd.cluster.ServingInferenceKeyRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingInferenceKeyRequest.$Properties): hopsd.cluster.ServingInferenceKeyRequest;
+            static encode(m: hopsd.cluster.ServingInferenceKeyRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingInferenceKeyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingInferenceKeyRequest & hopsd.cluster.ServingInferenceKeyRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingInferenceKeyRequest & hopsd.cluster.ServingInferenceKeyRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingInferenceKeyRequest;
+            static toObject(m: hopsd.cluster.ServingInferenceKeyRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingInferenceKeyRequest {
+            interface $Properties {
+                key?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingInferenceKeyRequest.$Properties;
+        }
+
+        interface IServingInferenceKeyReply extends hopsd.cluster.ServingInferenceKeyReply.$Properties {
+        }
+
+        class ServingInferenceKeyReply {
+            constructor(p?: hopsd.cluster.ServingInferenceKeyReply.$Properties);
+            $unknowns?: Uint8Array[];
+            principalJson: string;
+            static create(properties: hopsd.cluster.ServingInferenceKeyReply.$Shape): hopsd.cluster.ServingInferenceKeyReply & hopsd.cluster.ServingInferenceKeyReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingInferenceKeyReply.$Properties): hopsd.cluster.ServingInferenceKeyReply;
+            static encode(m: hopsd.cluster.ServingInferenceKeyReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingInferenceKeyReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingInferenceKeyReply & hopsd.cluster.ServingInferenceKeyReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingInferenceKeyReply & hopsd.cluster.ServingInferenceKeyReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingInferenceKeyReply;
+            static toObject(m: hopsd.cluster.ServingInferenceKeyReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingInferenceKeyReply {
+            interface $Properties {
+                principalJson?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingInferenceKeyReply.$Properties;
+        }
+
+        interface IServingReplicaReportRequest extends hopsd.cluster.ServingReplicaReportRequest.$Properties {
+        }
+
+        class ServingReplicaReportRequest {
+            constructor(p?: hopsd.cluster.ServingReplicaReportRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            deployment: string;
+            replicaId: string;
+            state: string;
+            error: string;
+            restarts: number;
+            inflight: number;
+            static create(properties: hopsd.cluster.ServingReplicaReportRequest.$Shape): hopsd.cluster.ServingReplicaReportRequest & hopsd.cluster.ServingReplicaReportRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingReplicaReportRequest.$Properties): hopsd.cluster.ServingReplicaReportRequest;
+            static encode(m: hopsd.cluster.ServingReplicaReportRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingReplicaReportRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingReplicaReportRequest & hopsd.cluster.ServingReplicaReportRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingReplicaReportRequest & hopsd.cluster.ServingReplicaReportRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingReplicaReportRequest;
+            static toObject(m: hopsd.cluster.ServingReplicaReportRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingReplicaReportRequest {
+            interface $Properties {
+                deployment?: (string|null);
+                replicaId?: (string|null);
+                state?: (string|null);
+                error?: (string|null);
+                restarts?: (number|null);
+                inflight?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingReplicaReportRequest.$Properties;
+        }
+
+        interface IServingReplicaReportReply extends hopsd.cluster.ServingReplicaReportReply.$Properties {
+        }
+
+        class ServingReplicaReportReply {
+            constructor(p?: hopsd.cluster.ServingReplicaReportReply.$Properties);
+            $unknowns?: Uint8Array[];
+            static create(properties: hopsd.cluster.ServingReplicaReportReply.$Shape): hopsd.cluster.ServingReplicaReportReply & hopsd.cluster.ServingReplicaReportReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingReplicaReportReply.$Properties): hopsd.cluster.ServingReplicaReportReply;
+            static encode(m: hopsd.cluster.ServingReplicaReportReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingReplicaReportReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingReplicaReportReply & hopsd.cluster.ServingReplicaReportReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingReplicaReportReply & hopsd.cluster.ServingReplicaReportReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingReplicaReportReply;
+            static toObject(m: hopsd.cluster.ServingReplicaReportReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingReplicaReportReply {
+            interface $Properties {
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingReplicaReportReply.$Properties;
+        }
+
+        interface IServingModelFilesRequest extends hopsd.cluster.ServingModelFilesRequest.$Properties {
+        }
+
+        class ServingModelFilesRequest {
+            constructor(p?: hopsd.cluster.ServingModelFilesRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            dir: string;
+            static create(properties: hopsd.cluster.ServingModelFilesRequest.$Shape): hopsd.cluster.ServingModelFilesRequest & hopsd.cluster.ServingModelFilesRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingModelFilesRequest.$Properties): hopsd.cluster.ServingModelFilesRequest;
+            static encode(m: hopsd.cluster.ServingModelFilesRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingModelFilesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingModelFilesRequest & hopsd.cluster.ServingModelFilesRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingModelFilesRequest & hopsd.cluster.ServingModelFilesRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingModelFilesRequest;
+            static toObject(m: hopsd.cluster.ServingModelFilesRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingModelFilesRequest {
+            interface $Properties {
+                dir?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingModelFilesRequest.$Properties;
+        }
+
+        interface IServingModelFilesReply extends hopsd.cluster.ServingModelFilesReply.$Properties {
+        }
+
+        class ServingModelFilesReply {
+            constructor(p?: hopsd.cluster.ServingModelFilesReply.$Properties);
+            $unknowns?: Uint8Array[];
+            paths: string[];
+            static create(properties: hopsd.cluster.ServingModelFilesReply.$Shape): hopsd.cluster.ServingModelFilesReply & hopsd.cluster.ServingModelFilesReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingModelFilesReply.$Properties): hopsd.cluster.ServingModelFilesReply;
+            static encode(m: hopsd.cluster.ServingModelFilesReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingModelFilesReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingModelFilesReply & hopsd.cluster.ServingModelFilesReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingModelFilesReply & hopsd.cluster.ServingModelFilesReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingModelFilesReply;
+            static toObject(m: hopsd.cluster.ServingModelFilesReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingModelFilesReply {
+            interface $Properties {
+                paths?: (string[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingModelFilesReply.$Properties;
+        }
+
+        interface IServingModelReadRequest extends hopsd.cluster.ServingModelReadRequest.$Properties {
+        }
+
+        class ServingModelReadRequest {
+            constructor(p?: hopsd.cluster.ServingModelReadRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            path: string;
+            offset: number;
+            static create(properties: hopsd.cluster.ServingModelReadRequest.$Shape): hopsd.cluster.ServingModelReadRequest & hopsd.cluster.ServingModelReadRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingModelReadRequest.$Properties): hopsd.cluster.ServingModelReadRequest;
+            static encode(m: hopsd.cluster.ServingModelReadRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingModelReadRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingModelReadRequest & hopsd.cluster.ServingModelReadRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingModelReadRequest & hopsd.cluster.ServingModelReadRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingModelReadRequest;
+            static toObject(m: hopsd.cluster.ServingModelReadRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingModelReadRequest {
+            interface $Properties {
+                path?: (string|null);
+                offset?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingModelReadRequest.$Properties;
+        }
+
+        interface IServingModelReadReply extends hopsd.cluster.ServingModelReadReply.$Properties {
+        }
+
+        class ServingModelReadReply {
+            constructor(p?: hopsd.cluster.ServingModelReadReply.$Properties);
+            $unknowns?: Uint8Array[];
+            data: Uint8Array;
+            eof: boolean;
+            static create(properties: hopsd.cluster.ServingModelReadReply.$Shape): hopsd.cluster.ServingModelReadReply & hopsd.cluster.ServingModelReadReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingModelReadReply.$Properties): hopsd.cluster.ServingModelReadReply;
+            static encode(m: hopsd.cluster.ServingModelReadReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingModelReadReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingModelReadReply & hopsd.cluster.ServingModelReadReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingModelReadReply & hopsd.cluster.ServingModelReadReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingModelReadReply;
+            static toObject(m: hopsd.cluster.ServingModelReadReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingModelReadReply {
+            interface $Properties {
+                data?: (Uint8Array|null);
+                eof?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingModelReadReply.$Properties;
+        }
+
+        interface IServingRequestLogRequest extends hopsd.cluster.ServingRequestLogRequest.$Properties {
+        }
+
+        class ServingRequestLogRequest {
+            constructor(p?: hopsd.cluster.ServingRequestLogRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            project: string;
+            deployment: string;
+            lines: Uint8Array;
+            static create(properties: hopsd.cluster.ServingRequestLogRequest.$Shape): hopsd.cluster.ServingRequestLogRequest & hopsd.cluster.ServingRequestLogRequest.$Shape;
+            static create(properties?: hopsd.cluster.ServingRequestLogRequest.$Properties): hopsd.cluster.ServingRequestLogRequest;
+            static encode(m: hopsd.cluster.ServingRequestLogRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingRequestLogRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingRequestLogRequest & hopsd.cluster.ServingRequestLogRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingRequestLogRequest & hopsd.cluster.ServingRequestLogRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingRequestLogRequest;
+            static toObject(m: hopsd.cluster.ServingRequestLogRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingRequestLogRequest {
+            interface $Properties {
+                project?: (string|null);
+                deployment?: (string|null);
+                lines?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingRequestLogRequest.$Properties;
+        }
+
+        interface IServingRequestLogReply extends hopsd.cluster.ServingRequestLogReply.$Properties {
+        }
+
+        class ServingRequestLogReply {
+            constructor(p?: hopsd.cluster.ServingRequestLogReply.$Properties);
+            $unknowns?: Uint8Array[];
+            static create(properties: hopsd.cluster.ServingRequestLogReply.$Shape): hopsd.cluster.ServingRequestLogReply & hopsd.cluster.ServingRequestLogReply.$Shape;
+            static create(properties?: hopsd.cluster.ServingRequestLogReply.$Properties): hopsd.cluster.ServingRequestLogReply;
+            static encode(m: hopsd.cluster.ServingRequestLogReply.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: hopsd.cluster.ServingRequestLogReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): hopsd.cluster.ServingRequestLogReply & hopsd.cluster.ServingRequestLogReply.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): hopsd.cluster.ServingRequestLogReply & hopsd.cluster.ServingRequestLogReply.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): hopsd.cluster.ServingRequestLogReply;
+            static toObject(m: hopsd.cluster.ServingRequestLogReply, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ServingRequestLogReply {
+            interface $Properties {
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = hopsd.cluster.ServingRequestLogReply.$Properties;
+        }
     }
 }

@@ -4825,6 +4825,5269 @@ export const hopsd = $root.hopsd = (() => {
             return ClusterStatusReply;
         })();
 
+        cluster.ServingMetaRequest = (function() {
+
+            /**
+             * Properties of a ServingMetaRequest.
+             * @typedef {Object} hopsd.cluster.ServingMetaRequest.$Properties
+             * @property {hopsd.cluster.ServingDeploymentsRequest.$Properties|null} [deployments] ServingMetaRequest deployments
+             * @property {hopsd.cluster.ServingAuthorizeRequest.$Properties|null} [authorize] ServingMetaRequest authorize
+             * @property {hopsd.cluster.ServingInferenceKeyRequest.$Properties|null} [inferenceKey] ServingMetaRequest inferenceKey
+             * @property {hopsd.cluster.ServingReplicaReportRequest.$Properties|null} [report] ServingMetaRequest report
+             * @property {hopsd.cluster.ServingModelFilesRequest.$Properties|null} [files] ServingMetaRequest files
+             * @property {hopsd.cluster.ServingModelReadRequest.$Properties|null} [read] ServingMetaRequest read
+             * @property {hopsd.cluster.ServingRequestLogRequest.$Properties|null} [log] ServingMetaRequest log
+             * @property {"deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log"} [op] ServingMetaRequest op
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingMetaRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingMetaRequest
+             * @augments hopsd.cluster.ServingMetaRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingMetaRequest.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a ServingMetaRequest.
+             * @typedef {{
+             *   deployments?: hopsd.cluster.ServingDeploymentsRequest.$Shape|null;
+             *   authorize?: hopsd.cluster.ServingAuthorizeRequest.$Shape|null;
+             *   inferenceKey?: hopsd.cluster.ServingInferenceKeyRequest.$Shape|null;
+             *   report?: hopsd.cluster.ServingReplicaReportRequest.$Shape|null;
+             *   files?: hopsd.cluster.ServingModelFilesRequest.$Shape|null;
+             *   read?: hopsd.cluster.ServingModelReadRequest.$Shape|null;
+             *   log?: hopsd.cluster.ServingRequestLogRequest.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ op?: undefined; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "deployments"; deployments: hopsd.cluster.ServingDeploymentsRequest.$Shape; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "authorize"; deployments?: null; authorize: hopsd.cluster.ServingAuthorizeRequest.$Shape; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "inferenceKey"; deployments?: null; authorize?: null; inferenceKey: hopsd.cluster.ServingInferenceKeyRequest.$Shape; report?: null; files?: null; read?: null; log?: null }|{ op?: "report"; deployments?: null; authorize?: null; inferenceKey?: null; report: hopsd.cluster.ServingReplicaReportRequest.$Shape; files?: null; read?: null; log?: null }|{ op?: "files"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files: hopsd.cluster.ServingModelFilesRequest.$Shape; read?: null; log?: null }|{ op?: "read"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read: hopsd.cluster.ServingModelReadRequest.$Shape; log?: null }|{ op?: "log"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log: hopsd.cluster.ServingRequestLogRequest.$Shape })
+             * )} hopsd.cluster.ServingMetaRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingMetaRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingMetaRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingMetaRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingMetaRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingMetaRequest deployments.
+             * @member {hopsd.cluster.ServingDeploymentsRequest.$Properties|null|undefined} deployments
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.deployments = null;
+
+            /**
+             * ServingMetaRequest authorize.
+             * @member {hopsd.cluster.ServingAuthorizeRequest.$Properties|null|undefined} authorize
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.authorize = null;
+
+            /**
+             * ServingMetaRequest inferenceKey.
+             * @member {hopsd.cluster.ServingInferenceKeyRequest.$Properties|null|undefined} inferenceKey
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.inferenceKey = null;
+
+            /**
+             * ServingMetaRequest report.
+             * @member {hopsd.cluster.ServingReplicaReportRequest.$Properties|null|undefined} report
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.report = null;
+
+            /**
+             * ServingMetaRequest files.
+             * @member {hopsd.cluster.ServingModelFilesRequest.$Properties|null|undefined} files
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.files = null;
+
+            /**
+             * ServingMetaRequest read.
+             * @member {hopsd.cluster.ServingModelReadRequest.$Properties|null|undefined} read
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.read = null;
+
+            /**
+             * ServingMetaRequest log.
+             * @member {hopsd.cluster.ServingRequestLogRequest.$Properties|null|undefined} log
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            ServingMetaRequest.prototype.log = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ServingMetaRequest op.
+             * @member {"deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log"|undefined} op
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             */
+            $Object.defineProperty(ServingMetaRequest.prototype, "op", {
+                get: $util.oneOfGetter($oneOfFields = ["deployments", "authorize", "inferenceKey", "report", "files", "read", "log"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ServingMetaRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {hopsd.cluster.ServingMetaRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingMetaRequest} ServingMetaRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingMetaRequest.$Shape): hopsd.cluster.ServingMetaRequest & hopsd.cluster.ServingMetaRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingMetaRequest.$Properties): hopsd.cluster.ServingMetaRequest;
+             * }}
+             */
+            ServingMetaRequest.create = function(properties) {
+                return new ServingMetaRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingMetaRequest message. Does not implicitly {@link hopsd.cluster.ServingMetaRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {hopsd.cluster.ServingMetaRequest.$Properties} m ServingMetaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingMetaRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deployments != null && $Object.hasOwnProperty.call(m, "deployments"))
+                    $root.hopsd.cluster.ServingDeploymentsRequest.encode(m.deployments, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.authorize != null && $Object.hasOwnProperty.call(m, "authorize"))
+                    $root.hopsd.cluster.ServingAuthorizeRequest.encode(m.authorize, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (m.inferenceKey != null && $Object.hasOwnProperty.call(m, "inferenceKey"))
+                    $root.hopsd.cluster.ServingInferenceKeyRequest.encode(m.inferenceKey, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.report != null && $Object.hasOwnProperty.call(m, "report"))
+                    $root.hopsd.cluster.ServingReplicaReportRequest.encode(m.report, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (m.files != null && $Object.hasOwnProperty.call(m, "files"))
+                    $root.hopsd.cluster.ServingModelFilesRequest.encode(m.files, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.read != null && $Object.hasOwnProperty.call(m, "read"))
+                    $root.hopsd.cluster.ServingModelReadRequest.encode(m.read, w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log"))
+                    $root.hopsd.cluster.ServingRequestLogRequest.encode(m.log, w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingMetaRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingMetaRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {hopsd.cluster.ServingMetaRequest.$Properties} message ServingMetaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingMetaRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingMetaRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingMetaRequest & hopsd.cluster.ServingMetaRequest.$Shape} ServingMetaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingMetaRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingMetaRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.deployments = $root.hopsd.cluster.ServingDeploymentsRequest.decode(r, r.size(), $undefined, q + 1, m.deployments);
+                            m.op = "deployments";
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            m.authorize = $root.hopsd.cluster.ServingAuthorizeRequest.decode(r, r.size(), $undefined, q + 1, m.authorize);
+                            m.op = "authorize";
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.inferenceKey = $root.hopsd.cluster.ServingInferenceKeyRequest.decode(r, r.size(), $undefined, q + 1, m.inferenceKey);
+                            m.op = "inferenceKey";
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.report = $root.hopsd.cluster.ServingReplicaReportRequest.decode(r, r.size(), $undefined, q + 1, m.report);
+                            m.op = "report";
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.files = $root.hopsd.cluster.ServingModelFilesRequest.decode(r, r.size(), $undefined, q + 1, m.files);
+                            m.op = "files";
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            m.read = $root.hopsd.cluster.ServingModelReadRequest.decode(r, r.size(), $undefined, q + 1, m.read);
+                            m.op = "read";
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            m.log = $root.hopsd.cluster.ServingRequestLogRequest.decode(r, r.size(), $undefined, q + 1, m.log);
+                            m.op = "log";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingMetaRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingMetaRequest & hopsd.cluster.ServingMetaRequest.$Shape} ServingMetaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingMetaRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingMetaRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingMetaRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.deployments != null && $Object.hasOwnProperty.call(m, "deployments")) {
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingDeploymentsRequest.verify(m.deployments, q + 1);
+                        if (e)
+                            return "deployments." + e;
+                    }
+                }
+                if (m.authorize != null && $Object.hasOwnProperty.call(m, "authorize")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingAuthorizeRequest.verify(m.authorize, q + 1);
+                        if (e)
+                            return "authorize." + e;
+                    }
+                }
+                if (m.inferenceKey != null && $Object.hasOwnProperty.call(m, "inferenceKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingInferenceKeyRequest.verify(m.inferenceKey, q + 1);
+                        if (e)
+                            return "inferenceKey." + e;
+                    }
+                }
+                if (m.report != null && $Object.hasOwnProperty.call(m, "report")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingReplicaReportRequest.verify(m.report, q + 1);
+                        if (e)
+                            return "report." + e;
+                    }
+                }
+                if (m.files != null && $Object.hasOwnProperty.call(m, "files")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingModelFilesRequest.verify(m.files, q + 1);
+                        if (e)
+                            return "files." + e;
+                    }
+                }
+                if (m.read != null && $Object.hasOwnProperty.call(m, "read")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingModelReadRequest.verify(m.read, q + 1);
+                        if (e)
+                            return "read." + e;
+                    }
+                }
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingRequestLogRequest.verify(m.log, q + 1);
+                        if (e)
+                            return "log." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingMetaRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingMetaRequest} ServingMetaRequest
+             */
+            ServingMetaRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingMetaRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingMetaRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingMetaRequest();
+                if (d.deployments != null) {
+                    if (!$util.isObject(d.deployments))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.deployments: object expected");
+                    m.deployments = $root.hopsd.cluster.ServingDeploymentsRequest.fromObject(d.deployments, q + 1);
+                }
+                if (d.authorize != null) {
+                    if (!$util.isObject(d.authorize))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.authorize: object expected");
+                    m.authorize = $root.hopsd.cluster.ServingAuthorizeRequest.fromObject(d.authorize, q + 1);
+                }
+                if (d.inferenceKey != null) {
+                    if (!$util.isObject(d.inferenceKey))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.inferenceKey: object expected");
+                    m.inferenceKey = $root.hopsd.cluster.ServingInferenceKeyRequest.fromObject(d.inferenceKey, q + 1);
+                }
+                if (d.report != null) {
+                    if (!$util.isObject(d.report))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.report: object expected");
+                    m.report = $root.hopsd.cluster.ServingReplicaReportRequest.fromObject(d.report, q + 1);
+                }
+                if (d.files != null) {
+                    if (!$util.isObject(d.files))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.files: object expected");
+                    m.files = $root.hopsd.cluster.ServingModelFilesRequest.fromObject(d.files, q + 1);
+                }
+                if (d.read != null) {
+                    if (!$util.isObject(d.read))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.read: object expected");
+                    m.read = $root.hopsd.cluster.ServingModelReadRequest.fromObject(d.read, q + 1);
+                }
+                if (d.log != null) {
+                    if (!$util.isObject(d.log))
+                        throw $TypeError(".hopsd.cluster.ServingMetaRequest.log: object expected");
+                    m.log = $root.hopsd.cluster.ServingRequestLogRequest.fromObject(d.log, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingMetaRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {hopsd.cluster.ServingMetaRequest} m ServingMetaRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingMetaRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (m.deployments != null && $Object.hasOwnProperty.call(m, "deployments")) {
+                    d.deployments = $root.hopsd.cluster.ServingDeploymentsRequest.toObject(m.deployments, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deployments";
+                }
+                if (m.authorize != null && $Object.hasOwnProperty.call(m, "authorize")) {
+                    d.authorize = $root.hopsd.cluster.ServingAuthorizeRequest.toObject(m.authorize, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "authorize";
+                }
+                if (m.inferenceKey != null && $Object.hasOwnProperty.call(m, "inferenceKey")) {
+                    d.inferenceKey = $root.hopsd.cluster.ServingInferenceKeyRequest.toObject(m.inferenceKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "inferenceKey";
+                }
+                if (m.report != null && $Object.hasOwnProperty.call(m, "report")) {
+                    d.report = $root.hopsd.cluster.ServingReplicaReportRequest.toObject(m.report, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "report";
+                }
+                if (m.files != null && $Object.hasOwnProperty.call(m, "files")) {
+                    d.files = $root.hopsd.cluster.ServingModelFilesRequest.toObject(m.files, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "files";
+                }
+                if (m.read != null && $Object.hasOwnProperty.call(m, "read")) {
+                    d.read = $root.hopsd.cluster.ServingModelReadRequest.toObject(m.read, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "read";
+                }
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
+                    d.log = $root.hopsd.cluster.ServingRequestLogRequest.toObject(m.log, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "log";
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingMetaRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingMetaRequest.prototype.toJSON = function() {
+                return ServingMetaRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingMetaRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingMetaRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingMetaRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingMetaRequest";
+            };
+
+            return ServingMetaRequest;
+        })();
+
+        cluster.ServingMetaReply = (function() {
+
+            /**
+             * Properties of a ServingMetaReply.
+             * @typedef {Object} hopsd.cluster.ServingMetaReply.$Properties
+             * @property {hopsd.cluster.ServingDeploymentsReply.$Properties|null} [deployments] ServingMetaReply deployments
+             * @property {hopsd.cluster.ServingAuthorizeReply.$Properties|null} [authorize] ServingMetaReply authorize
+             * @property {hopsd.cluster.ServingInferenceKeyReply.$Properties|null} [inferenceKey] ServingMetaReply inferenceKey
+             * @property {hopsd.cluster.ServingReplicaReportReply.$Properties|null} [report] ServingMetaReply report
+             * @property {hopsd.cluster.ServingModelFilesReply.$Properties|null} [files] ServingMetaReply files
+             * @property {hopsd.cluster.ServingModelReadReply.$Properties|null} [read] ServingMetaReply read
+             * @property {hopsd.cluster.ServingRequestLogReply.$Properties|null} [log] ServingMetaReply log
+             * @property {"deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log"} [op] ServingMetaReply op
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingMetaReply.
+             * @memberof hopsd.cluster
+             * @interface IServingMetaReply
+             * @augments hopsd.cluster.ServingMetaReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingMetaReply.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a ServingMetaReply.
+             * @typedef {{
+             *   deployments?: hopsd.cluster.ServingDeploymentsReply.$Shape|null;
+             *   authorize?: hopsd.cluster.ServingAuthorizeReply.$Shape|null;
+             *   inferenceKey?: hopsd.cluster.ServingInferenceKeyReply.$Shape|null;
+             *   report?: hopsd.cluster.ServingReplicaReportReply.$Shape|null;
+             *   files?: hopsd.cluster.ServingModelFilesReply.$Shape|null;
+             *   read?: hopsd.cluster.ServingModelReadReply.$Shape|null;
+             *   log?: hopsd.cluster.ServingRequestLogReply.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ op?: undefined; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "deployments"; deployments: hopsd.cluster.ServingDeploymentsReply.$Shape; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "authorize"; deployments?: null; authorize: hopsd.cluster.ServingAuthorizeReply.$Shape; inferenceKey?: null; report?: null; files?: null; read?: null; log?: null }|{ op?: "inferenceKey"; deployments?: null; authorize?: null; inferenceKey: hopsd.cluster.ServingInferenceKeyReply.$Shape; report?: null; files?: null; read?: null; log?: null }|{ op?: "report"; deployments?: null; authorize?: null; inferenceKey?: null; report: hopsd.cluster.ServingReplicaReportReply.$Shape; files?: null; read?: null; log?: null }|{ op?: "files"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files: hopsd.cluster.ServingModelFilesReply.$Shape; read?: null; log?: null }|{ op?: "read"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read: hopsd.cluster.ServingModelReadReply.$Shape; log?: null }|{ op?: "log"; deployments?: null; authorize?: null; inferenceKey?: null; report?: null; files?: null; read?: null; log: hopsd.cluster.ServingRequestLogReply.$Shape })
+             * )} hopsd.cluster.ServingMetaReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingMetaReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingMetaReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingMetaReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingMetaReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingMetaReply deployments.
+             * @member {hopsd.cluster.ServingDeploymentsReply.$Properties|null|undefined} deployments
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.deployments = null;
+
+            /**
+             * ServingMetaReply authorize.
+             * @member {hopsd.cluster.ServingAuthorizeReply.$Properties|null|undefined} authorize
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.authorize = null;
+
+            /**
+             * ServingMetaReply inferenceKey.
+             * @member {hopsd.cluster.ServingInferenceKeyReply.$Properties|null|undefined} inferenceKey
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.inferenceKey = null;
+
+            /**
+             * ServingMetaReply report.
+             * @member {hopsd.cluster.ServingReplicaReportReply.$Properties|null|undefined} report
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.report = null;
+
+            /**
+             * ServingMetaReply files.
+             * @member {hopsd.cluster.ServingModelFilesReply.$Properties|null|undefined} files
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.files = null;
+
+            /**
+             * ServingMetaReply read.
+             * @member {hopsd.cluster.ServingModelReadReply.$Properties|null|undefined} read
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.read = null;
+
+            /**
+             * ServingMetaReply log.
+             * @member {hopsd.cluster.ServingRequestLogReply.$Properties|null|undefined} log
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            ServingMetaReply.prototype.log = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ServingMetaReply op.
+             * @member {"deployments"|"authorize"|"inferenceKey"|"report"|"files"|"read"|"log"|undefined} op
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             */
+            $Object.defineProperty(ServingMetaReply.prototype, "op", {
+                get: $util.oneOfGetter($oneOfFields = ["deployments", "authorize", "inferenceKey", "report", "files", "read", "log"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ServingMetaReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {hopsd.cluster.ServingMetaReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingMetaReply} ServingMetaReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingMetaReply.$Shape): hopsd.cluster.ServingMetaReply & hopsd.cluster.ServingMetaReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingMetaReply.$Properties): hopsd.cluster.ServingMetaReply;
+             * }}
+             */
+            ServingMetaReply.create = function(properties) {
+                return new ServingMetaReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingMetaReply message. Does not implicitly {@link hopsd.cluster.ServingMetaReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {hopsd.cluster.ServingMetaReply.$Properties} m ServingMetaReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingMetaReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deployments != null && $Object.hasOwnProperty.call(m, "deployments"))
+                    $root.hopsd.cluster.ServingDeploymentsReply.encode(m.deployments, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (m.authorize != null && $Object.hasOwnProperty.call(m, "authorize"))
+                    $root.hopsd.cluster.ServingAuthorizeReply.encode(m.authorize, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (m.inferenceKey != null && $Object.hasOwnProperty.call(m, "inferenceKey"))
+                    $root.hopsd.cluster.ServingInferenceKeyReply.encode(m.inferenceKey, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.report != null && $Object.hasOwnProperty.call(m, "report"))
+                    $root.hopsd.cluster.ServingReplicaReportReply.encode(m.report, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (m.files != null && $Object.hasOwnProperty.call(m, "files"))
+                    $root.hopsd.cluster.ServingModelFilesReply.encode(m.files, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.read != null && $Object.hasOwnProperty.call(m, "read"))
+                    $root.hopsd.cluster.ServingModelReadReply.encode(m.read, w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log"))
+                    $root.hopsd.cluster.ServingRequestLogReply.encode(m.log, w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingMetaReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingMetaReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {hopsd.cluster.ServingMetaReply.$Properties} message ServingMetaReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingMetaReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingMetaReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingMetaReply & hopsd.cluster.ServingMetaReply.$Shape} ServingMetaReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingMetaReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingMetaReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            m.deployments = $root.hopsd.cluster.ServingDeploymentsReply.decode(r, r.size(), $undefined, q + 1, m.deployments);
+                            m.op = "deployments";
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            m.authorize = $root.hopsd.cluster.ServingAuthorizeReply.decode(r, r.size(), $undefined, q + 1, m.authorize);
+                            m.op = "authorize";
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.inferenceKey = $root.hopsd.cluster.ServingInferenceKeyReply.decode(r, r.size(), $undefined, q + 1, m.inferenceKey);
+                            m.op = "inferenceKey";
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.report = $root.hopsd.cluster.ServingReplicaReportReply.decode(r, r.size(), $undefined, q + 1, m.report);
+                            m.op = "report";
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.files = $root.hopsd.cluster.ServingModelFilesReply.decode(r, r.size(), $undefined, q + 1, m.files);
+                            m.op = "files";
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            m.read = $root.hopsd.cluster.ServingModelReadReply.decode(r, r.size(), $undefined, q + 1, m.read);
+                            m.op = "read";
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            m.log = $root.hopsd.cluster.ServingRequestLogReply.decode(r, r.size(), $undefined, q + 1, m.log);
+                            m.op = "log";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingMetaReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingMetaReply & hopsd.cluster.ServingMetaReply.$Shape} ServingMetaReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingMetaReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingMetaReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingMetaReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.deployments != null && $Object.hasOwnProperty.call(m, "deployments")) {
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingDeploymentsReply.verify(m.deployments, q + 1);
+                        if (e)
+                            return "deployments." + e;
+                    }
+                }
+                if (m.authorize != null && $Object.hasOwnProperty.call(m, "authorize")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingAuthorizeReply.verify(m.authorize, q + 1);
+                        if (e)
+                            return "authorize." + e;
+                    }
+                }
+                if (m.inferenceKey != null && $Object.hasOwnProperty.call(m, "inferenceKey")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingInferenceKeyReply.verify(m.inferenceKey, q + 1);
+                        if (e)
+                            return "inferenceKey." + e;
+                    }
+                }
+                if (m.report != null && $Object.hasOwnProperty.call(m, "report")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingReplicaReportReply.verify(m.report, q + 1);
+                        if (e)
+                            return "report." + e;
+                    }
+                }
+                if (m.files != null && $Object.hasOwnProperty.call(m, "files")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingModelFilesReply.verify(m.files, q + 1);
+                        if (e)
+                            return "files." + e;
+                    }
+                }
+                if (m.read != null && $Object.hasOwnProperty.call(m, "read")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingModelReadReply.verify(m.read, q + 1);
+                        if (e)
+                            return "read." + e;
+                    }
+                }
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.cluster.ServingRequestLogReply.verify(m.log, q + 1);
+                        if (e)
+                            return "log." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingMetaReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingMetaReply} ServingMetaReply
+             */
+            ServingMetaReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingMetaReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingMetaReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingMetaReply();
+                if (d.deployments != null) {
+                    if (!$util.isObject(d.deployments))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.deployments: object expected");
+                    m.deployments = $root.hopsd.cluster.ServingDeploymentsReply.fromObject(d.deployments, q + 1);
+                }
+                if (d.authorize != null) {
+                    if (!$util.isObject(d.authorize))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.authorize: object expected");
+                    m.authorize = $root.hopsd.cluster.ServingAuthorizeReply.fromObject(d.authorize, q + 1);
+                }
+                if (d.inferenceKey != null) {
+                    if (!$util.isObject(d.inferenceKey))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.inferenceKey: object expected");
+                    m.inferenceKey = $root.hopsd.cluster.ServingInferenceKeyReply.fromObject(d.inferenceKey, q + 1);
+                }
+                if (d.report != null) {
+                    if (!$util.isObject(d.report))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.report: object expected");
+                    m.report = $root.hopsd.cluster.ServingReplicaReportReply.fromObject(d.report, q + 1);
+                }
+                if (d.files != null) {
+                    if (!$util.isObject(d.files))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.files: object expected");
+                    m.files = $root.hopsd.cluster.ServingModelFilesReply.fromObject(d.files, q + 1);
+                }
+                if (d.read != null) {
+                    if (!$util.isObject(d.read))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.read: object expected");
+                    m.read = $root.hopsd.cluster.ServingModelReadReply.fromObject(d.read, q + 1);
+                }
+                if (d.log != null) {
+                    if (!$util.isObject(d.log))
+                        throw $TypeError(".hopsd.cluster.ServingMetaReply.log: object expected");
+                    m.log = $root.hopsd.cluster.ServingRequestLogReply.fromObject(d.log, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingMetaReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {hopsd.cluster.ServingMetaReply} m ServingMetaReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingMetaReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (m.deployments != null && $Object.hasOwnProperty.call(m, "deployments")) {
+                    d.deployments = $root.hopsd.cluster.ServingDeploymentsReply.toObject(m.deployments, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "deployments";
+                }
+                if (m.authorize != null && $Object.hasOwnProperty.call(m, "authorize")) {
+                    d.authorize = $root.hopsd.cluster.ServingAuthorizeReply.toObject(m.authorize, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "authorize";
+                }
+                if (m.inferenceKey != null && $Object.hasOwnProperty.call(m, "inferenceKey")) {
+                    d.inferenceKey = $root.hopsd.cluster.ServingInferenceKeyReply.toObject(m.inferenceKey, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "inferenceKey";
+                }
+                if (m.report != null && $Object.hasOwnProperty.call(m, "report")) {
+                    d.report = $root.hopsd.cluster.ServingReplicaReportReply.toObject(m.report, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "report";
+                }
+                if (m.files != null && $Object.hasOwnProperty.call(m, "files")) {
+                    d.files = $root.hopsd.cluster.ServingModelFilesReply.toObject(m.files, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "files";
+                }
+                if (m.read != null && $Object.hasOwnProperty.call(m, "read")) {
+                    d.read = $root.hopsd.cluster.ServingModelReadReply.toObject(m.read, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "read";
+                }
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
+                    d.log = $root.hopsd.cluster.ServingRequestLogReply.toObject(m.log, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "log";
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingMetaReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingMetaReply.prototype.toJSON = function() {
+                return ServingMetaReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingMetaReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingMetaReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingMetaReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingMetaReply";
+            };
+
+            return ServingMetaReply;
+        })();
+
+        cluster.ServingDeploymentsRequest = (function() {
+
+            /**
+             * Properties of a ServingDeploymentsRequest.
+             * @typedef {Object} hopsd.cluster.ServingDeploymentsRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingDeploymentsRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingDeploymentsRequest
+             * @augments hopsd.cluster.ServingDeploymentsRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingDeploymentsRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingDeploymentsRequest.
+             * @typedef {hopsd.cluster.ServingDeploymentsRequest.$Properties} hopsd.cluster.ServingDeploymentsRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingDeploymentsRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingDeploymentsRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingDeploymentsRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingDeploymentsRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Creates a new ServingDeploymentsRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingDeploymentsRequest} ServingDeploymentsRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingDeploymentsRequest.$Shape): hopsd.cluster.ServingDeploymentsRequest & hopsd.cluster.ServingDeploymentsRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingDeploymentsRequest.$Properties): hopsd.cluster.ServingDeploymentsRequest;
+             * }}
+             */
+            ServingDeploymentsRequest.create = function(properties) {
+                return new ServingDeploymentsRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingDeploymentsRequest message. Does not implicitly {@link hopsd.cluster.ServingDeploymentsRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsRequest.$Properties} m ServingDeploymentsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingDeploymentsRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingDeploymentsRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingDeploymentsRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsRequest.$Properties} message ServingDeploymentsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingDeploymentsRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingDeploymentsRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingDeploymentsRequest & hopsd.cluster.ServingDeploymentsRequest.$Shape} ServingDeploymentsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingDeploymentsRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingDeploymentsRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    r.skipType(t & 7, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingDeploymentsRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingDeploymentsRequest & hopsd.cluster.ServingDeploymentsRequest.$Shape} ServingDeploymentsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingDeploymentsRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingDeploymentsRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingDeploymentsRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ServingDeploymentsRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingDeploymentsRequest} ServingDeploymentsRequest
+             */
+            ServingDeploymentsRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingDeploymentsRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingDeploymentsRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.hopsd.cluster.ServingDeploymentsRequest();
+            };
+
+            /**
+             * Creates a plain object from a ServingDeploymentsRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsRequest} m ServingDeploymentsRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingDeploymentsRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ServingDeploymentsRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingDeploymentsRequest.prototype.toJSON = function() {
+                return ServingDeploymentsRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingDeploymentsRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingDeploymentsRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingDeploymentsRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingDeploymentsRequest";
+            };
+
+            return ServingDeploymentsRequest;
+        })();
+
+        cluster.ServingDeploymentsReply = (function() {
+
+            /**
+             * Properties of a ServingDeploymentsReply.
+             * @typedef {Object} hopsd.cluster.ServingDeploymentsReply.$Properties
+             * @property {string|null} [deploymentsJson] ServingDeploymentsReply deploymentsJson
+             * @property {string|null} [modelsJson] ServingDeploymentsReply modelsJson
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingDeploymentsReply.
+             * @memberof hopsd.cluster
+             * @interface IServingDeploymentsReply
+             * @augments hopsd.cluster.ServingDeploymentsReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingDeploymentsReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingDeploymentsReply.
+             * @typedef {hopsd.cluster.ServingDeploymentsReply.$Properties} hopsd.cluster.ServingDeploymentsReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingDeploymentsReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingDeploymentsReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingDeploymentsReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingDeploymentsReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingDeploymentsReply deploymentsJson.
+             * @member {string} deploymentsJson
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @instance
+             */
+            ServingDeploymentsReply.prototype.deploymentsJson = "";
+
+            /**
+             * ServingDeploymentsReply modelsJson.
+             * @member {string} modelsJson
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @instance
+             */
+            ServingDeploymentsReply.prototype.modelsJson = "";
+
+            /**
+             * Creates a new ServingDeploymentsReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingDeploymentsReply} ServingDeploymentsReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingDeploymentsReply.$Shape): hopsd.cluster.ServingDeploymentsReply & hopsd.cluster.ServingDeploymentsReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingDeploymentsReply.$Properties): hopsd.cluster.ServingDeploymentsReply;
+             * }}
+             */
+            ServingDeploymentsReply.create = function(properties) {
+                return new ServingDeploymentsReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingDeploymentsReply message. Does not implicitly {@link hopsd.cluster.ServingDeploymentsReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsReply.$Properties} m ServingDeploymentsReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingDeploymentsReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deploymentsJson != null && $Object.hasOwnProperty.call(m, "deploymentsJson") && m.deploymentsJson !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.deploymentsJson);
+                if (m.modelsJson != null && $Object.hasOwnProperty.call(m, "modelsJson") && m.modelsJson !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.modelsJson);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingDeploymentsReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingDeploymentsReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsReply.$Properties} message ServingDeploymentsReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingDeploymentsReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingDeploymentsReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingDeploymentsReply & hopsd.cluster.ServingDeploymentsReply.$Shape} ServingDeploymentsReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingDeploymentsReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingDeploymentsReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deploymentsJson = v;
+                            else
+                                delete m.deploymentsJson;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.modelsJson = v;
+                            else
+                                delete m.modelsJson;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingDeploymentsReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingDeploymentsReply & hopsd.cluster.ServingDeploymentsReply.$Shape} ServingDeploymentsReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingDeploymentsReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingDeploymentsReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingDeploymentsReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.deploymentsJson != null && $Object.hasOwnProperty.call(m, "deploymentsJson")) {
+                    if (!$util.isString(m.deploymentsJson))
+                        return "deploymentsJson: string expected";
+                }
+                if (m.modelsJson != null && $Object.hasOwnProperty.call(m, "modelsJson")) {
+                    if (!$util.isString(m.modelsJson))
+                        return "modelsJson: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingDeploymentsReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingDeploymentsReply} ServingDeploymentsReply
+             */
+            ServingDeploymentsReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingDeploymentsReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingDeploymentsReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingDeploymentsReply();
+                if (d.deploymentsJson != null) {
+                    if (typeof d.deploymentsJson !== "string" || d.deploymentsJson.length) {
+                        m.deploymentsJson = $String(d.deploymentsJson);
+                    }
+                }
+                if (d.modelsJson != null) {
+                    if (typeof d.modelsJson !== "string" || d.modelsJson.length) {
+                        m.modelsJson = $String(d.modelsJson);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingDeploymentsReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {hopsd.cluster.ServingDeploymentsReply} m ServingDeploymentsReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingDeploymentsReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.deploymentsJson = "";
+                    d.modelsJson = "";
+                }
+                if (m.deploymentsJson != null && $Object.hasOwnProperty.call(m, "deploymentsJson")) {
+                    d.deploymentsJson = m.deploymentsJson;
+                }
+                if (m.modelsJson != null && $Object.hasOwnProperty.call(m, "modelsJson")) {
+                    d.modelsJson = m.modelsJson;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingDeploymentsReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingDeploymentsReply.prototype.toJSON = function() {
+                return ServingDeploymentsReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingDeploymentsReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingDeploymentsReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingDeploymentsReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingDeploymentsReply";
+            };
+
+            return ServingDeploymentsReply;
+        })();
+
+        cluster.ServingAuthorizeRequest = (function() {
+
+            /**
+             * Properties of a ServingAuthorizeRequest.
+             * @typedef {Object} hopsd.cluster.ServingAuthorizeRequest.$Properties
+             * @property {string|null} [principalJson] ServingAuthorizeRequest principalJson
+             * @property {string|null} [deployment] ServingAuthorizeRequest deployment
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingAuthorizeRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingAuthorizeRequest
+             * @augments hopsd.cluster.ServingAuthorizeRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingAuthorizeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingAuthorizeRequest.
+             * @typedef {hopsd.cluster.ServingAuthorizeRequest.$Properties} hopsd.cluster.ServingAuthorizeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingAuthorizeRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingAuthorizeRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingAuthorizeRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingAuthorizeRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingAuthorizeRequest principalJson.
+             * @member {string} principalJson
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @instance
+             */
+            ServingAuthorizeRequest.prototype.principalJson = "";
+
+            /**
+             * ServingAuthorizeRequest deployment.
+             * @member {string} deployment
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @instance
+             */
+            ServingAuthorizeRequest.prototype.deployment = "";
+
+            /**
+             * Creates a new ServingAuthorizeRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingAuthorizeRequest} ServingAuthorizeRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingAuthorizeRequest.$Shape): hopsd.cluster.ServingAuthorizeRequest & hopsd.cluster.ServingAuthorizeRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingAuthorizeRequest.$Properties): hopsd.cluster.ServingAuthorizeRequest;
+             * }}
+             */
+            ServingAuthorizeRequest.create = function(properties) {
+                return new ServingAuthorizeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingAuthorizeRequest message. Does not implicitly {@link hopsd.cluster.ServingAuthorizeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeRequest.$Properties} m ServingAuthorizeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingAuthorizeRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson") && m.principalJson !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.principalJson);
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment") && m.deployment !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.deployment);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingAuthorizeRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingAuthorizeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeRequest.$Properties} message ServingAuthorizeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingAuthorizeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingAuthorizeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingAuthorizeRequest & hopsd.cluster.ServingAuthorizeRequest.$Shape} ServingAuthorizeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingAuthorizeRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingAuthorizeRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.principalJson = v;
+                            else
+                                delete m.principalJson;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deployment = v;
+                            else
+                                delete m.deployment;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingAuthorizeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingAuthorizeRequest & hopsd.cluster.ServingAuthorizeRequest.$Shape} ServingAuthorizeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingAuthorizeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingAuthorizeRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingAuthorizeRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson")) {
+                    if (!$util.isString(m.principalJson))
+                        return "principalJson: string expected";
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    if (!$util.isString(m.deployment))
+                        return "deployment: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingAuthorizeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingAuthorizeRequest} ServingAuthorizeRequest
+             */
+            ServingAuthorizeRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingAuthorizeRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingAuthorizeRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingAuthorizeRequest();
+                if (d.principalJson != null) {
+                    if (typeof d.principalJson !== "string" || d.principalJson.length) {
+                        m.principalJson = $String(d.principalJson);
+                    }
+                }
+                if (d.deployment != null) {
+                    if (typeof d.deployment !== "string" || d.deployment.length) {
+                        m.deployment = $String(d.deployment);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingAuthorizeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeRequest} m ServingAuthorizeRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingAuthorizeRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.principalJson = "";
+                    d.deployment = "";
+                }
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson")) {
+                    d.principalJson = m.principalJson;
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    d.deployment = m.deployment;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingAuthorizeRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingAuthorizeRequest.prototype.toJSON = function() {
+                return ServingAuthorizeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingAuthorizeRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingAuthorizeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingAuthorizeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingAuthorizeRequest";
+            };
+
+            return ServingAuthorizeRequest;
+        })();
+
+        cluster.ServingAuthorizeReply = (function() {
+
+            /**
+             * Properties of a ServingAuthorizeReply.
+             * @typedef {Object} hopsd.cluster.ServingAuthorizeReply.$Properties
+             * @property {string|null} [deploymentJson] ServingAuthorizeReply deploymentJson
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingAuthorizeReply.
+             * @memberof hopsd.cluster
+             * @interface IServingAuthorizeReply
+             * @augments hopsd.cluster.ServingAuthorizeReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingAuthorizeReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingAuthorizeReply.
+             * @typedef {hopsd.cluster.ServingAuthorizeReply.$Properties} hopsd.cluster.ServingAuthorizeReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingAuthorizeReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingAuthorizeReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingAuthorizeReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingAuthorizeReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingAuthorizeReply deploymentJson.
+             * @member {string} deploymentJson
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @instance
+             */
+            ServingAuthorizeReply.prototype.deploymentJson = "";
+
+            /**
+             * Creates a new ServingAuthorizeReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingAuthorizeReply} ServingAuthorizeReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingAuthorizeReply.$Shape): hopsd.cluster.ServingAuthorizeReply & hopsd.cluster.ServingAuthorizeReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingAuthorizeReply.$Properties): hopsd.cluster.ServingAuthorizeReply;
+             * }}
+             */
+            ServingAuthorizeReply.create = function(properties) {
+                return new ServingAuthorizeReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingAuthorizeReply message. Does not implicitly {@link hopsd.cluster.ServingAuthorizeReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeReply.$Properties} m ServingAuthorizeReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingAuthorizeReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deploymentJson != null && $Object.hasOwnProperty.call(m, "deploymentJson") && m.deploymentJson !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.deploymentJson);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingAuthorizeReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingAuthorizeReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeReply.$Properties} message ServingAuthorizeReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingAuthorizeReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingAuthorizeReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingAuthorizeReply & hopsd.cluster.ServingAuthorizeReply.$Shape} ServingAuthorizeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingAuthorizeReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingAuthorizeReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deploymentJson = v;
+                            else
+                                delete m.deploymentJson;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingAuthorizeReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingAuthorizeReply & hopsd.cluster.ServingAuthorizeReply.$Shape} ServingAuthorizeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingAuthorizeReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingAuthorizeReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingAuthorizeReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.deploymentJson != null && $Object.hasOwnProperty.call(m, "deploymentJson")) {
+                    if (!$util.isString(m.deploymentJson))
+                        return "deploymentJson: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingAuthorizeReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingAuthorizeReply} ServingAuthorizeReply
+             */
+            ServingAuthorizeReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingAuthorizeReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingAuthorizeReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingAuthorizeReply();
+                if (d.deploymentJson != null) {
+                    if (typeof d.deploymentJson !== "string" || d.deploymentJson.length) {
+                        m.deploymentJson = $String(d.deploymentJson);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingAuthorizeReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {hopsd.cluster.ServingAuthorizeReply} m ServingAuthorizeReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingAuthorizeReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.deploymentJson = "";
+                }
+                if (m.deploymentJson != null && $Object.hasOwnProperty.call(m, "deploymentJson")) {
+                    d.deploymentJson = m.deploymentJson;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingAuthorizeReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingAuthorizeReply.prototype.toJSON = function() {
+                return ServingAuthorizeReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingAuthorizeReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingAuthorizeReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingAuthorizeReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingAuthorizeReply";
+            };
+
+            return ServingAuthorizeReply;
+        })();
+
+        cluster.ServingInferenceKeyRequest = (function() {
+
+            /**
+             * Properties of a ServingInferenceKeyRequest.
+             * @typedef {Object} hopsd.cluster.ServingInferenceKeyRequest.$Properties
+             * @property {string|null} [key] ServingInferenceKeyRequest key
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingInferenceKeyRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingInferenceKeyRequest
+             * @augments hopsd.cluster.ServingInferenceKeyRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingInferenceKeyRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingInferenceKeyRequest.
+             * @typedef {hopsd.cluster.ServingInferenceKeyRequest.$Properties} hopsd.cluster.ServingInferenceKeyRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingInferenceKeyRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingInferenceKeyRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingInferenceKeyRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingInferenceKeyRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingInferenceKeyRequest key.
+             * @member {string} key
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @instance
+             */
+            ServingInferenceKeyRequest.prototype.key = "";
+
+            /**
+             * Creates a new ServingInferenceKeyRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingInferenceKeyRequest} ServingInferenceKeyRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingInferenceKeyRequest.$Shape): hopsd.cluster.ServingInferenceKeyRequest & hopsd.cluster.ServingInferenceKeyRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingInferenceKeyRequest.$Properties): hopsd.cluster.ServingInferenceKeyRequest;
+             * }}
+             */
+            ServingInferenceKeyRequest.create = function(properties) {
+                return new ServingInferenceKeyRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingInferenceKeyRequest message. Does not implicitly {@link hopsd.cluster.ServingInferenceKeyRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyRequest.$Properties} m ServingInferenceKeyRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingInferenceKeyRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.key != null && $Object.hasOwnProperty.call(m, "key") && m.key !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.key);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingInferenceKeyRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingInferenceKeyRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyRequest.$Properties} message ServingInferenceKeyRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingInferenceKeyRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingInferenceKeyRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingInferenceKeyRequest & hopsd.cluster.ServingInferenceKeyRequest.$Shape} ServingInferenceKeyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingInferenceKeyRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingInferenceKeyRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.key = v;
+                            else
+                                delete m.key;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingInferenceKeyRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingInferenceKeyRequest & hopsd.cluster.ServingInferenceKeyRequest.$Shape} ServingInferenceKeyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingInferenceKeyRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingInferenceKeyRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingInferenceKeyRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.key != null && $Object.hasOwnProperty.call(m, "key")) {
+                    if (!$util.isString(m.key))
+                        return "key: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingInferenceKeyRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingInferenceKeyRequest} ServingInferenceKeyRequest
+             */
+            ServingInferenceKeyRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingInferenceKeyRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingInferenceKeyRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingInferenceKeyRequest();
+                if (d.key != null) {
+                    if (typeof d.key !== "string" || d.key.length) {
+                        m.key = $String(d.key);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingInferenceKeyRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyRequest} m ServingInferenceKeyRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingInferenceKeyRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.key = "";
+                }
+                if (m.key != null && $Object.hasOwnProperty.call(m, "key")) {
+                    d.key = m.key;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingInferenceKeyRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingInferenceKeyRequest.prototype.toJSON = function() {
+                return ServingInferenceKeyRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingInferenceKeyRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingInferenceKeyRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingInferenceKeyRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingInferenceKeyRequest";
+            };
+
+            return ServingInferenceKeyRequest;
+        })();
+
+        cluster.ServingInferenceKeyReply = (function() {
+
+            /**
+             * Properties of a ServingInferenceKeyReply.
+             * @typedef {Object} hopsd.cluster.ServingInferenceKeyReply.$Properties
+             * @property {string|null} [principalJson] ServingInferenceKeyReply principalJson
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingInferenceKeyReply.
+             * @memberof hopsd.cluster
+             * @interface IServingInferenceKeyReply
+             * @augments hopsd.cluster.ServingInferenceKeyReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingInferenceKeyReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingInferenceKeyReply.
+             * @typedef {hopsd.cluster.ServingInferenceKeyReply.$Properties} hopsd.cluster.ServingInferenceKeyReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingInferenceKeyReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingInferenceKeyReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingInferenceKeyReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingInferenceKeyReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingInferenceKeyReply principalJson.
+             * @member {string} principalJson
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @instance
+             */
+            ServingInferenceKeyReply.prototype.principalJson = "";
+
+            /**
+             * Creates a new ServingInferenceKeyReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingInferenceKeyReply} ServingInferenceKeyReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingInferenceKeyReply.$Shape): hopsd.cluster.ServingInferenceKeyReply & hopsd.cluster.ServingInferenceKeyReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingInferenceKeyReply.$Properties): hopsd.cluster.ServingInferenceKeyReply;
+             * }}
+             */
+            ServingInferenceKeyReply.create = function(properties) {
+                return new ServingInferenceKeyReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingInferenceKeyReply message. Does not implicitly {@link hopsd.cluster.ServingInferenceKeyReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyReply.$Properties} m ServingInferenceKeyReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingInferenceKeyReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson") && m.principalJson !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.principalJson);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingInferenceKeyReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingInferenceKeyReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyReply.$Properties} message ServingInferenceKeyReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingInferenceKeyReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingInferenceKeyReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingInferenceKeyReply & hopsd.cluster.ServingInferenceKeyReply.$Shape} ServingInferenceKeyReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingInferenceKeyReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingInferenceKeyReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.principalJson = v;
+                            else
+                                delete m.principalJson;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingInferenceKeyReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingInferenceKeyReply & hopsd.cluster.ServingInferenceKeyReply.$Shape} ServingInferenceKeyReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingInferenceKeyReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingInferenceKeyReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingInferenceKeyReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson")) {
+                    if (!$util.isString(m.principalJson))
+                        return "principalJson: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingInferenceKeyReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingInferenceKeyReply} ServingInferenceKeyReply
+             */
+            ServingInferenceKeyReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingInferenceKeyReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingInferenceKeyReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingInferenceKeyReply();
+                if (d.principalJson != null) {
+                    if (typeof d.principalJson !== "string" || d.principalJson.length) {
+                        m.principalJson = $String(d.principalJson);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingInferenceKeyReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {hopsd.cluster.ServingInferenceKeyReply} m ServingInferenceKeyReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingInferenceKeyReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.principalJson = "";
+                }
+                if (m.principalJson != null && $Object.hasOwnProperty.call(m, "principalJson")) {
+                    d.principalJson = m.principalJson;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingInferenceKeyReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingInferenceKeyReply.prototype.toJSON = function() {
+                return ServingInferenceKeyReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingInferenceKeyReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingInferenceKeyReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingInferenceKeyReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingInferenceKeyReply";
+            };
+
+            return ServingInferenceKeyReply;
+        })();
+
+        cluster.ServingReplicaReportRequest = (function() {
+
+            /**
+             * Properties of a ServingReplicaReportRequest.
+             * @typedef {Object} hopsd.cluster.ServingReplicaReportRequest.$Properties
+             * @property {string|null} [deployment] ServingReplicaReportRequest deployment
+             * @property {string|null} [replicaId] ServingReplicaReportRequest replicaId
+             * @property {string|null} [state] ServingReplicaReportRequest state
+             * @property {string|null} [error] ServingReplicaReportRequest error
+             * @property {number|null} [restarts] ServingReplicaReportRequest restarts
+             * @property {number|null} [inflight] ServingReplicaReportRequest inflight
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingReplicaReportRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingReplicaReportRequest
+             * @augments hopsd.cluster.ServingReplicaReportRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingReplicaReportRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingReplicaReportRequest.
+             * @typedef {hopsd.cluster.ServingReplicaReportRequest.$Properties} hopsd.cluster.ServingReplicaReportRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingReplicaReportRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingReplicaReportRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingReplicaReportRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingReplicaReportRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingReplicaReportRequest deployment.
+             * @member {string} deployment
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             */
+            ServingReplicaReportRequest.prototype.deployment = "";
+
+            /**
+             * ServingReplicaReportRequest replicaId.
+             * @member {string} replicaId
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             */
+            ServingReplicaReportRequest.prototype.replicaId = "";
+
+            /**
+             * ServingReplicaReportRequest state.
+             * @member {string} state
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             */
+            ServingReplicaReportRequest.prototype.state = "";
+
+            /**
+             * ServingReplicaReportRequest error.
+             * @member {string} error
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             */
+            ServingReplicaReportRequest.prototype.error = "";
+
+            /**
+             * ServingReplicaReportRequest restarts.
+             * @member {number} restarts
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             */
+            ServingReplicaReportRequest.prototype.restarts = 0;
+
+            /**
+             * ServingReplicaReportRequest inflight.
+             * @member {number} inflight
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             */
+            ServingReplicaReportRequest.prototype.inflight = 0;
+
+            /**
+             * Creates a new ServingReplicaReportRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingReplicaReportRequest} ServingReplicaReportRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingReplicaReportRequest.$Shape): hopsd.cluster.ServingReplicaReportRequest & hopsd.cluster.ServingReplicaReportRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingReplicaReportRequest.$Properties): hopsd.cluster.ServingReplicaReportRequest;
+             * }}
+             */
+            ServingReplicaReportRequest.create = function(properties) {
+                return new ServingReplicaReportRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingReplicaReportRequest message. Does not implicitly {@link hopsd.cluster.ServingReplicaReportRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportRequest.$Properties} m ServingReplicaReportRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingReplicaReportRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment") && m.deployment !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.deployment);
+                if (m.replicaId != null && $Object.hasOwnProperty.call(m, "replicaId") && m.replicaId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.replicaId);
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.state);
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error") && m.error !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.error);
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts") && m.restarts !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.restarts);
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight") && m.inflight !== 0)
+                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.inflight);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingReplicaReportRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingReplicaReportRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportRequest.$Properties} message ServingReplicaReportRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingReplicaReportRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingReplicaReportRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingReplicaReportRequest & hopsd.cluster.ServingReplicaReportRequest.$Shape} ServingReplicaReportRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingReplicaReportRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingReplicaReportRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deployment = v;
+                            else
+                                delete m.deployment;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.replicaId = v;
+                            else
+                                delete m.replicaId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.state = v;
+                            else
+                                delete m.state;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.error = v;
+                            else
+                                delete m.error;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.restarts = v;
+                            else
+                                delete m.restarts;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.inflight = v;
+                            else
+                                delete m.inflight;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingReplicaReportRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingReplicaReportRequest & hopsd.cluster.ServingReplicaReportRequest.$Shape} ServingReplicaReportRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingReplicaReportRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingReplicaReportRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingReplicaReportRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    if (!$util.isString(m.deployment))
+                        return "deployment: string expected";
+                }
+                if (m.replicaId != null && $Object.hasOwnProperty.call(m, "replicaId")) {
+                    if (!$util.isString(m.replicaId))
+                        return "replicaId: string expected";
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    if (!$util.isString(m.state))
+                        return "state: string expected";
+                }
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error")) {
+                    if (!$util.isString(m.error))
+                        return "error: string expected";
+                }
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts")) {
+                    if (!$util.isInteger(m.restarts))
+                        return "restarts: integer expected";
+                }
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight")) {
+                    if (!$util.isInteger(m.inflight))
+                        return "inflight: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingReplicaReportRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingReplicaReportRequest} ServingReplicaReportRequest
+             */
+            ServingReplicaReportRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingReplicaReportRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingReplicaReportRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingReplicaReportRequest();
+                if (d.deployment != null) {
+                    if (typeof d.deployment !== "string" || d.deployment.length) {
+                        m.deployment = $String(d.deployment);
+                    }
+                }
+                if (d.replicaId != null) {
+                    if (typeof d.replicaId !== "string" || d.replicaId.length) {
+                        m.replicaId = $String(d.replicaId);
+                    }
+                }
+                if (d.state != null) {
+                    if (typeof d.state !== "string" || d.state.length) {
+                        m.state = $String(d.state);
+                    }
+                }
+                if (d.error != null) {
+                    if (typeof d.error !== "string" || d.error.length) {
+                        m.error = $String(d.error);
+                    }
+                }
+                if (d.restarts != null) {
+                    if ($Number(d.restarts) !== 0) {
+                        m.restarts = d.restarts >>> 0;
+                    }
+                }
+                if (d.inflight != null) {
+                    if ($Number(d.inflight) !== 0) {
+                        m.inflight = d.inflight >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingReplicaReportRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportRequest} m ServingReplicaReportRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingReplicaReportRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.deployment = "";
+                    d.replicaId = "";
+                    d.state = "";
+                    d.error = "";
+                    d.restarts = 0;
+                    d.inflight = 0;
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    d.deployment = m.deployment;
+                }
+                if (m.replicaId != null && $Object.hasOwnProperty.call(m, "replicaId")) {
+                    d.replicaId = m.replicaId;
+                }
+                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
+                    d.state = m.state;
+                }
+                if (m.error != null && $Object.hasOwnProperty.call(m, "error")) {
+                    d.error = m.error;
+                }
+                if (m.restarts != null && $Object.hasOwnProperty.call(m, "restarts")) {
+                    d.restarts = m.restarts;
+                }
+                if (m.inflight != null && $Object.hasOwnProperty.call(m, "inflight")) {
+                    d.inflight = m.inflight;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingReplicaReportRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingReplicaReportRequest.prototype.toJSON = function() {
+                return ServingReplicaReportRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingReplicaReportRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingReplicaReportRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingReplicaReportRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingReplicaReportRequest";
+            };
+
+            return ServingReplicaReportRequest;
+        })();
+
+        cluster.ServingReplicaReportReply = (function() {
+
+            /**
+             * Properties of a ServingReplicaReportReply.
+             * @typedef {Object} hopsd.cluster.ServingReplicaReportReply.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingReplicaReportReply.
+             * @memberof hopsd.cluster
+             * @interface IServingReplicaReportReply
+             * @augments hopsd.cluster.ServingReplicaReportReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingReplicaReportReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingReplicaReportReply.
+             * @typedef {hopsd.cluster.ServingReplicaReportReply.$Properties} hopsd.cluster.ServingReplicaReportReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingReplicaReportReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingReplicaReportReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingReplicaReportReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingReplicaReportReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Creates a new ServingReplicaReportReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingReplicaReportReply} ServingReplicaReportReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingReplicaReportReply.$Shape): hopsd.cluster.ServingReplicaReportReply & hopsd.cluster.ServingReplicaReportReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingReplicaReportReply.$Properties): hopsd.cluster.ServingReplicaReportReply;
+             * }}
+             */
+            ServingReplicaReportReply.create = function(properties) {
+                return new ServingReplicaReportReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingReplicaReportReply message. Does not implicitly {@link hopsd.cluster.ServingReplicaReportReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportReply.$Properties} m ServingReplicaReportReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingReplicaReportReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingReplicaReportReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingReplicaReportReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportReply.$Properties} message ServingReplicaReportReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingReplicaReportReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingReplicaReportReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingReplicaReportReply & hopsd.cluster.ServingReplicaReportReply.$Shape} ServingReplicaReportReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingReplicaReportReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingReplicaReportReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    r.skipType(t & 7, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingReplicaReportReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingReplicaReportReply & hopsd.cluster.ServingReplicaReportReply.$Shape} ServingReplicaReportReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingReplicaReportReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingReplicaReportReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingReplicaReportReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ServingReplicaReportReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingReplicaReportReply} ServingReplicaReportReply
+             */
+            ServingReplicaReportReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingReplicaReportReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingReplicaReportReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.hopsd.cluster.ServingReplicaReportReply();
+            };
+
+            /**
+             * Creates a plain object from a ServingReplicaReportReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {hopsd.cluster.ServingReplicaReportReply} m ServingReplicaReportReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingReplicaReportReply.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ServingReplicaReportReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingReplicaReportReply.prototype.toJSON = function() {
+                return ServingReplicaReportReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingReplicaReportReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingReplicaReportReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingReplicaReportReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingReplicaReportReply";
+            };
+
+            return ServingReplicaReportReply;
+        })();
+
+        cluster.ServingModelFilesRequest = (function() {
+
+            /**
+             * Properties of a ServingModelFilesRequest.
+             * @typedef {Object} hopsd.cluster.ServingModelFilesRequest.$Properties
+             * @property {string|null} [dir] ServingModelFilesRequest dir
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingModelFilesRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingModelFilesRequest
+             * @augments hopsd.cluster.ServingModelFilesRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingModelFilesRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingModelFilesRequest.
+             * @typedef {hopsd.cluster.ServingModelFilesRequest.$Properties} hopsd.cluster.ServingModelFilesRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingModelFilesRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingModelFilesRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingModelFilesRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingModelFilesRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingModelFilesRequest dir.
+             * @member {string} dir
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @instance
+             */
+            ServingModelFilesRequest.prototype.dir = "";
+
+            /**
+             * Creates a new ServingModelFilesRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingModelFilesRequest} ServingModelFilesRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingModelFilesRequest.$Shape): hopsd.cluster.ServingModelFilesRequest & hopsd.cluster.ServingModelFilesRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingModelFilesRequest.$Properties): hopsd.cluster.ServingModelFilesRequest;
+             * }}
+             */
+            ServingModelFilesRequest.create = function(properties) {
+                return new ServingModelFilesRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingModelFilesRequest message. Does not implicitly {@link hopsd.cluster.ServingModelFilesRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesRequest.$Properties} m ServingModelFilesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelFilesRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.dir != null && $Object.hasOwnProperty.call(m, "dir") && m.dir !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.dir);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingModelFilesRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingModelFilesRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesRequest.$Properties} message ServingModelFilesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelFilesRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingModelFilesRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingModelFilesRequest & hopsd.cluster.ServingModelFilesRequest.$Shape} ServingModelFilesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelFilesRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingModelFilesRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.dir = v;
+                            else
+                                delete m.dir;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingModelFilesRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingModelFilesRequest & hopsd.cluster.ServingModelFilesRequest.$Shape} ServingModelFilesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelFilesRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingModelFilesRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingModelFilesRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.dir != null && $Object.hasOwnProperty.call(m, "dir")) {
+                    if (!$util.isString(m.dir))
+                        return "dir: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingModelFilesRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingModelFilesRequest} ServingModelFilesRequest
+             */
+            ServingModelFilesRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingModelFilesRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingModelFilesRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingModelFilesRequest();
+                if (d.dir != null) {
+                    if (typeof d.dir !== "string" || d.dir.length) {
+                        m.dir = $String(d.dir);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingModelFilesRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesRequest} m ServingModelFilesRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingModelFilesRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.dir = "";
+                }
+                if (m.dir != null && $Object.hasOwnProperty.call(m, "dir")) {
+                    d.dir = m.dir;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingModelFilesRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingModelFilesRequest.prototype.toJSON = function() {
+                return ServingModelFilesRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingModelFilesRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingModelFilesRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingModelFilesRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingModelFilesRequest";
+            };
+
+            return ServingModelFilesRequest;
+        })();
+
+        cluster.ServingModelFilesReply = (function() {
+
+            /**
+             * Properties of a ServingModelFilesReply.
+             * @typedef {Object} hopsd.cluster.ServingModelFilesReply.$Properties
+             * @property {Array.<string>|null} [paths] ServingModelFilesReply paths
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingModelFilesReply.
+             * @memberof hopsd.cluster
+             * @interface IServingModelFilesReply
+             * @augments hopsd.cluster.ServingModelFilesReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingModelFilesReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingModelFilesReply.
+             * @typedef {hopsd.cluster.ServingModelFilesReply.$Properties} hopsd.cluster.ServingModelFilesReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingModelFilesReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingModelFilesReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingModelFilesReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingModelFilesReply = function (p) {
+                this.paths = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingModelFilesReply paths.
+             * @member {Array.<string>} paths
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @instance
+             */
+            ServingModelFilesReply.prototype.paths = $util.emptyArray;
+
+            /**
+             * Creates a new ServingModelFilesReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingModelFilesReply} ServingModelFilesReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingModelFilesReply.$Shape): hopsd.cluster.ServingModelFilesReply & hopsd.cluster.ServingModelFilesReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingModelFilesReply.$Properties): hopsd.cluster.ServingModelFilesReply;
+             * }}
+             */
+            ServingModelFilesReply.create = function(properties) {
+                return new ServingModelFilesReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingModelFilesReply message. Does not implicitly {@link hopsd.cluster.ServingModelFilesReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesReply.$Properties} m ServingModelFilesReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelFilesReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.paths != null && m.paths.length) {
+                    for (var i = 0; i < m.paths.length; ++i)
+                        w.uint32(/* id 1, wireType 2 =*/10).string(m.paths[i]);
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingModelFilesReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingModelFilesReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesReply.$Properties} message ServingModelFilesReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelFilesReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingModelFilesReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingModelFilesReply & hopsd.cluster.ServingModelFilesReply.$Shape} ServingModelFilesReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelFilesReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingModelFilesReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.paths && m.paths.length))
+                                m.paths = [];
+                            m.paths.push(r.stringVerify());
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingModelFilesReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingModelFilesReply & hopsd.cluster.ServingModelFilesReply.$Shape} ServingModelFilesReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelFilesReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingModelFilesReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingModelFilesReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.paths != null && $Object.hasOwnProperty.call(m, "paths")) {
+                    if (!$Array.isArray(m.paths))
+                        return "paths: array expected";
+                    for (var i = 0; i < m.paths.length; ++i) {
+                        if (!$util.isString(m.paths[i]))
+                            return "paths: string[] expected";
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingModelFilesReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingModelFilesReply} ServingModelFilesReply
+             */
+            ServingModelFilesReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingModelFilesReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingModelFilesReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingModelFilesReply();
+                if (d.paths) {
+                    if (!$Array.isArray(d.paths))
+                        throw $TypeError(".hopsd.cluster.ServingModelFilesReply.paths: array expected");
+                    m.paths = $Array(d.paths.length);
+                    for (var i = 0; i < d.paths.length; ++i) {
+                        m.paths[i] = $String(d.paths[i]);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingModelFilesReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {hopsd.cluster.ServingModelFilesReply} m ServingModelFilesReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingModelFilesReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.paths = [];
+                }
+                if (m.paths && m.paths.length) {
+                    d.paths = $Array(m.paths.length);
+                    for (var j = 0; j < m.paths.length; ++j) {
+                        d.paths[j] = m.paths[j];
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingModelFilesReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingModelFilesReply.prototype.toJSON = function() {
+                return ServingModelFilesReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingModelFilesReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingModelFilesReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingModelFilesReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingModelFilesReply";
+            };
+
+            return ServingModelFilesReply;
+        })();
+
+        cluster.ServingModelReadRequest = (function() {
+
+            /**
+             * Properties of a ServingModelReadRequest.
+             * @typedef {Object} hopsd.cluster.ServingModelReadRequest.$Properties
+             * @property {string|null} [path] ServingModelReadRequest path
+             * @property {number|null} [offset] ServingModelReadRequest offset
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingModelReadRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingModelReadRequest
+             * @augments hopsd.cluster.ServingModelReadRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingModelReadRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingModelReadRequest.
+             * @typedef {hopsd.cluster.ServingModelReadRequest.$Properties} hopsd.cluster.ServingModelReadRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingModelReadRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingModelReadRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingModelReadRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingModelReadRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingModelReadRequest path.
+             * @member {string} path
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @instance
+             */
+            ServingModelReadRequest.prototype.path = "";
+
+            /**
+             * ServingModelReadRequest offset.
+             * @member {number} offset
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @instance
+             */
+            ServingModelReadRequest.prototype.offset = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ServingModelReadRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelReadRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingModelReadRequest} ServingModelReadRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingModelReadRequest.$Shape): hopsd.cluster.ServingModelReadRequest & hopsd.cluster.ServingModelReadRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingModelReadRequest.$Properties): hopsd.cluster.ServingModelReadRequest;
+             * }}
+             */
+            ServingModelReadRequest.create = function(properties) {
+                return new ServingModelReadRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingModelReadRequest message. Does not implicitly {@link hopsd.cluster.ServingModelReadRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelReadRequest.$Properties} m ServingModelReadRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelReadRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.offset != null && $Object.hasOwnProperty.call(m, "offset") && (typeof m.offset === "object" ? m.offset.low || m.offset.high : m.offset !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.offset);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingModelReadRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingModelReadRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelReadRequest.$Properties} message ServingModelReadRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelReadRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingModelReadRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingModelReadRequest & hopsd.cluster.ServingModelReadRequest.$Shape} ServingModelReadRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelReadRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingModelReadRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.offset = v;
+                            else
+                                delete m.offset;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingModelReadRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingModelReadRequest & hopsd.cluster.ServingModelReadRequest.$Shape} ServingModelReadRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelReadRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingModelReadRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingModelReadRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.offset != null && $Object.hasOwnProperty.call(m, "offset")) {
+                    if (!$util.isInteger(m.offset) && !(m.offset && $util.isInteger(m.offset.low) && $util.isInteger(m.offset.high)))
+                        return "offset: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingModelReadRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingModelReadRequest} ServingModelReadRequest
+             */
+            ServingModelReadRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingModelReadRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingModelReadRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingModelReadRequest();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.offset != null) {
+                    if (typeof d.offset === "object" ? d.offset.low || d.offset.high : $Number(d.offset) !== 0) {
+                        if ($util.Long)
+                            m.offset = $util.Long.fromValue(d.offset, true);
+                        else if (typeof d.offset === "string")
+                            m.offset = $parseInt(d.offset, 10);
+                        else if (typeof d.offset === "number")
+                            m.offset = d.offset;
+                        else if (typeof d.offset === "object")
+                            m.offset = new $util.LongBits(d.offset.low >>> 0, d.offset.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingModelReadRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {hopsd.cluster.ServingModelReadRequest} m ServingModelReadRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingModelReadRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.path = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.offset = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.offset = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.offset != null && $Object.hasOwnProperty.call(m, "offset")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.offset = typeof m.offset === "number" ? $BigInt(m.offset) : $util.Long.fromBits(m.offset.low >>> 0, m.offset.high >>> 0, true).toBigInt();
+                    else if (typeof m.offset === "number")
+                        d.offset = o.longs === $String ? $String(m.offset) : m.offset;
+                    else
+                        d.offset = o.longs === $String ? $util.Long.prototype.toString.call(m.offset) : o.longs === $Number ? new $util.LongBits(m.offset.low >>> 0, m.offset.high >>> 0).toNumber(true) : m.offset;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingModelReadRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingModelReadRequest.prototype.toJSON = function() {
+                return ServingModelReadRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingModelReadRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingModelReadRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingModelReadRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingModelReadRequest";
+            };
+
+            return ServingModelReadRequest;
+        })();
+
+        cluster.ServingModelReadReply = (function() {
+
+            /**
+             * Properties of a ServingModelReadReply.
+             * @typedef {Object} hopsd.cluster.ServingModelReadReply.$Properties
+             * @property {Uint8Array|null} [data] ServingModelReadReply data
+             * @property {boolean|null} [eof] ServingModelReadReply eof
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingModelReadReply.
+             * @memberof hopsd.cluster
+             * @interface IServingModelReadReply
+             * @augments hopsd.cluster.ServingModelReadReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingModelReadReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingModelReadReply.
+             * @typedef {hopsd.cluster.ServingModelReadReply.$Properties} hopsd.cluster.ServingModelReadReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingModelReadReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingModelReadReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingModelReadReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingModelReadReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingModelReadReply data.
+             * @member {Uint8Array} data
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @instance
+             */
+            ServingModelReadReply.prototype.data = $util.newBuffer([]);
+
+            /**
+             * ServingModelReadReply eof.
+             * @member {boolean} eof
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @instance
+             */
+            ServingModelReadReply.prototype.eof = false;
+
+            /**
+             * Creates a new ServingModelReadReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {hopsd.cluster.ServingModelReadReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingModelReadReply} ServingModelReadReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingModelReadReply.$Shape): hopsd.cluster.ServingModelReadReply & hopsd.cluster.ServingModelReadReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingModelReadReply.$Properties): hopsd.cluster.ServingModelReadReply;
+             * }}
+             */
+            ServingModelReadReply.create = function(properties) {
+                return new ServingModelReadReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingModelReadReply message. Does not implicitly {@link hopsd.cluster.ServingModelReadReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {hopsd.cluster.ServingModelReadReply.$Properties} m ServingModelReadReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelReadReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.data != null && $Object.hasOwnProperty.call(m, "data") && m.data.length)
+                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.data);
+                if (m.eof != null && $Object.hasOwnProperty.call(m, "eof") && m.eof !== false)
+                    w.uint32(/* id 2, wireType 0 =*/16).bool(m.eof);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingModelReadReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingModelReadReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {hopsd.cluster.ServingModelReadReply.$Properties} message ServingModelReadReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingModelReadReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingModelReadReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingModelReadReply & hopsd.cluster.ServingModelReadReply.$Shape} ServingModelReadReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelReadReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingModelReadReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.data = v;
+                            else
+                                delete m.data;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.eof = v;
+                            else
+                                delete m.eof;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingModelReadReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingModelReadReply & hopsd.cluster.ServingModelReadReply.$Shape} ServingModelReadReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingModelReadReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingModelReadReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingModelReadReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.data != null && $Object.hasOwnProperty.call(m, "data")) {
+                    if (!(m.data && typeof m.data.length === "number" || $util.isString(m.data)))
+                        return "data: buffer expected";
+                }
+                if (m.eof != null && $Object.hasOwnProperty.call(m, "eof")) {
+                    if (typeof m.eof !== "boolean")
+                        return "eof: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingModelReadReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingModelReadReply} ServingModelReadReply
+             */
+            ServingModelReadReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingModelReadReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingModelReadReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingModelReadReply();
+                if (d.data != null) {
+                    if (d.data.length) {
+                        if (typeof d.data === "string")
+                            $util.base64.decode(d.data, m.data = $util.newBuffer($util.base64.length(d.data)), 0);
+                        else if (d.data.length >= 0)
+                            m.data = d.data;
+                    }
+                }
+                if (d.eof != null) {
+                    if (d.eof) {
+                        m.eof = $Boolean(d.eof);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingModelReadReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {hopsd.cluster.ServingModelReadReply} m ServingModelReadReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingModelReadReply.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if (o.bytes === $String)
+                        d.data = "";
+                    else {
+                        d.data = [];
+                        if (o.bytes !== $Array)
+                            d.data = $util.newBuffer(d.data);
+                    }
+                    d.eof = false;
+                }
+                if (m.data != null && $Object.hasOwnProperty.call(m, "data")) {
+                    d.data = o.bytes === $String ? $util.base64.encode(m.data, 0, m.data.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.data) : m.data;
+                }
+                if (m.eof != null && $Object.hasOwnProperty.call(m, "eof")) {
+                    d.eof = m.eof;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingModelReadReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingModelReadReply.prototype.toJSON = function() {
+                return ServingModelReadReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingModelReadReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingModelReadReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingModelReadReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingModelReadReply";
+            };
+
+            return ServingModelReadReply;
+        })();
+
+        cluster.ServingRequestLogRequest = (function() {
+
+            /**
+             * Properties of a ServingRequestLogRequest.
+             * @typedef {Object} hopsd.cluster.ServingRequestLogRequest.$Properties
+             * @property {string|null} [project] ServingRequestLogRequest project
+             * @property {string|null} [deployment] ServingRequestLogRequest deployment
+             * @property {Uint8Array|null} [lines] ServingRequestLogRequest lines
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingRequestLogRequest.
+             * @memberof hopsd.cluster
+             * @interface IServingRequestLogRequest
+             * @augments hopsd.cluster.ServingRequestLogRequest.$Properties
+             * @deprecated Use hopsd.cluster.ServingRequestLogRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingRequestLogRequest.
+             * @typedef {hopsd.cluster.ServingRequestLogRequest.$Properties} hopsd.cluster.ServingRequestLogRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ServingRequestLogRequest.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingRequestLogRequest.
+             * @constructor
+             * @param {hopsd.cluster.ServingRequestLogRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingRequestLogRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ServingRequestLogRequest project.
+             * @member {string} project
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @instance
+             */
+            ServingRequestLogRequest.prototype.project = "";
+
+            /**
+             * ServingRequestLogRequest deployment.
+             * @member {string} deployment
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @instance
+             */
+            ServingRequestLogRequest.prototype.deployment = "";
+
+            /**
+             * ServingRequestLogRequest lines.
+             * @member {Uint8Array} lines
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @instance
+             */
+            ServingRequestLogRequest.prototype.lines = $util.newBuffer([]);
+
+            /**
+             * Creates a new ServingRequestLogRequest instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogRequest.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingRequestLogRequest} ServingRequestLogRequest instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingRequestLogRequest.$Shape): hopsd.cluster.ServingRequestLogRequest & hopsd.cluster.ServingRequestLogRequest.$Shape;
+             *   (properties?: hopsd.cluster.ServingRequestLogRequest.$Properties): hopsd.cluster.ServingRequestLogRequest;
+             * }}
+             */
+            ServingRequestLogRequest.create = function(properties) {
+                return new ServingRequestLogRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ServingRequestLogRequest message. Does not implicitly {@link hopsd.cluster.ServingRequestLogRequest.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogRequest.$Properties} m ServingRequestLogRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingRequestLogRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project") && m.project !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.project);
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment") && m.deployment !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.deployment);
+                if (m.lines != null && $Object.hasOwnProperty.call(m, "lines") && m.lines.length)
+                    w.uint32(/* id 3, wireType 2 =*/26).bytes(m.lines);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingRequestLogRequest message, length delimited. Does not implicitly {@link hopsd.cluster.ServingRequestLogRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogRequest.$Properties} message ServingRequestLogRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingRequestLogRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingRequestLogRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingRequestLogRequest & hopsd.cluster.ServingRequestLogRequest.$Shape} ServingRequestLogRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingRequestLogRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingRequestLogRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.project = v;
+                            else
+                                delete m.project;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.deployment = v;
+                            else
+                                delete m.deployment;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.lines = v;
+                            else
+                                delete m.lines;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingRequestLogRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingRequestLogRequest & hopsd.cluster.ServingRequestLogRequest.$Shape} ServingRequestLogRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingRequestLogRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingRequestLogRequest message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingRequestLogRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    if (!$util.isString(m.project))
+                        return "project: string expected";
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    if (!$util.isString(m.deployment))
+                        return "deployment: string expected";
+                }
+                if (m.lines != null && $Object.hasOwnProperty.call(m, "lines")) {
+                    if (!(m.lines && typeof m.lines.length === "number" || $util.isString(m.lines)))
+                        return "lines: buffer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ServingRequestLogRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingRequestLogRequest} ServingRequestLogRequest
+             */
+            ServingRequestLogRequest.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingRequestLogRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingRequestLogRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.cluster.ServingRequestLogRequest();
+                if (d.project != null) {
+                    if (typeof d.project !== "string" || d.project.length) {
+                        m.project = $String(d.project);
+                    }
+                }
+                if (d.deployment != null) {
+                    if (typeof d.deployment !== "string" || d.deployment.length) {
+                        m.deployment = $String(d.deployment);
+                    }
+                }
+                if (d.lines != null) {
+                    if (d.lines.length) {
+                        if (typeof d.lines === "string")
+                            $util.base64.decode(d.lines, m.lines = $util.newBuffer($util.base64.length(d.lines)), 0);
+                        else if (d.lines.length >= 0)
+                            m.lines = d.lines;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ServingRequestLogRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogRequest} m ServingRequestLogRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingRequestLogRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.project = "";
+                    d.deployment = "";
+                    if (o.bytes === $String)
+                        d.lines = "";
+                    else {
+                        d.lines = [];
+                        if (o.bytes !== $Array)
+                            d.lines = $util.newBuffer(d.lines);
+                    }
+                }
+                if (m.project != null && $Object.hasOwnProperty.call(m, "project")) {
+                    d.project = m.project;
+                }
+                if (m.deployment != null && $Object.hasOwnProperty.call(m, "deployment")) {
+                    d.deployment = m.deployment;
+                }
+                if (m.lines != null && $Object.hasOwnProperty.call(m, "lines")) {
+                    d.lines = o.bytes === $String ? $util.base64.encode(m.lines, 0, m.lines.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.lines) : m.lines;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ServingRequestLogRequest to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingRequestLogRequest.prototype.toJSON = function() {
+                return ServingRequestLogRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingRequestLogRequest
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingRequestLogRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingRequestLogRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingRequestLogRequest";
+            };
+
+            return ServingRequestLogRequest;
+        })();
+
+        cluster.ServingRequestLogReply = (function() {
+
+            /**
+             * Properties of a ServingRequestLogReply.
+             * @typedef {Object} hopsd.cluster.ServingRequestLogReply.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ServingRequestLogReply.
+             * @memberof hopsd.cluster
+             * @interface IServingRequestLogReply
+             * @augments hopsd.cluster.ServingRequestLogReply.$Properties
+             * @deprecated Use hopsd.cluster.ServingRequestLogReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ServingRequestLogReply.
+             * @typedef {hopsd.cluster.ServingRequestLogReply.$Properties} hopsd.cluster.ServingRequestLogReply.$Shape
+             */
+
+            /**
+             * Constructs a new ServingRequestLogReply.
+             * @memberof hopsd.cluster
+             * @classdesc Represents a ServingRequestLogReply.
+             * @constructor
+             * @param {hopsd.cluster.ServingRequestLogReply.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ServingRequestLogReply = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Creates a new ServingRequestLogReply instance using the specified properties.
+             * @function create
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogReply.$Properties=} [properties] Properties to set
+             * @returns {hopsd.cluster.ServingRequestLogReply} ServingRequestLogReply instance
+             * @type {{
+             *   (properties: hopsd.cluster.ServingRequestLogReply.$Shape): hopsd.cluster.ServingRequestLogReply & hopsd.cluster.ServingRequestLogReply.$Shape;
+             *   (properties?: hopsd.cluster.ServingRequestLogReply.$Properties): hopsd.cluster.ServingRequestLogReply;
+             * }}
+             */
+            ServingRequestLogReply.create = function(properties) {
+                return new ServingRequestLogReply(properties);
+            };
+
+            /**
+             * Encodes the specified ServingRequestLogReply message. Does not implicitly {@link hopsd.cluster.ServingRequestLogReply.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogReply.$Properties} m ServingRequestLogReply message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingRequestLogReply.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ServingRequestLogReply message, length delimited. Does not implicitly {@link hopsd.cluster.ServingRequestLogReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogReply.$Properties} message ServingRequestLogReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ServingRequestLogReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ServingRequestLogReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.cluster.ServingRequestLogReply & hopsd.cluster.ServingRequestLogReply.$Shape} ServingRequestLogReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingRequestLogReply.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.cluster.ServingRequestLogReply();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    r.skipType(t & 7, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ServingRequestLogReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.cluster.ServingRequestLogReply & hopsd.cluster.ServingRequestLogReply.$Shape} ServingRequestLogReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ServingRequestLogReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ServingRequestLogReply message.
+             * @function verify
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ServingRequestLogReply.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ServingRequestLogReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.cluster.ServingRequestLogReply} ServingRequestLogReply
+             */
+            ServingRequestLogReply.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.cluster.ServingRequestLogReply)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.cluster.ServingRequestLogReply: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.hopsd.cluster.ServingRequestLogReply();
+            };
+
+            /**
+             * Creates a plain object from a ServingRequestLogReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {hopsd.cluster.ServingRequestLogReply} m ServingRequestLogReply
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ServingRequestLogReply.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ServingRequestLogReply to JSON.
+             * @function toJSON
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ServingRequestLogReply.prototype.toJSON = function() {
+                return ServingRequestLogReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ServingRequestLogReply
+             * @function getTypeUrl
+             * @memberof hopsd.cluster.ServingRequestLogReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ServingRequestLogReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.cluster.ServingRequestLogReply";
+            };
+
+            return ServingRequestLogReply;
+        })();
+
         return cluster;
     })();
 

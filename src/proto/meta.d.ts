@@ -4195,6 +4195,7 @@ export namespace hopsd {
             remove: string[];
             replicasWanted: number;
             reason: string;
+            pending: string;
             static create(properties: hopsd.meta.SetDeploymentReplicas.$Shape): hopsd.meta.SetDeploymentReplicas & hopsd.meta.SetDeploymentReplicas.$Shape;
             static create(properties?: hopsd.meta.SetDeploymentReplicas.$Properties): hopsd.meta.SetDeploymentReplicas;
             static encode(m: hopsd.meta.SetDeploymentReplicas.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -4216,6 +4217,7 @@ export namespace hopsd {
                 remove?: (string[]|null);
                 replicasWanted?: (number|null);
                 reason?: (string|null);
+                pending?: (string|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.meta.SetDeploymentReplicas.$Properties;

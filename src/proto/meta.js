@@ -49808,6 +49808,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Array.<string>|null} [remove] SetDeploymentReplicas remove
              * @property {number|null} [replicasWanted] SetDeploymentReplicas replicasWanted
              * @property {string|null} [reason] SetDeploymentReplicas reason
+             * @property {string|null} [pending] SetDeploymentReplicas pending
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -49890,6 +49891,14 @@ export const hopsd = $root.hopsd = (() => {
             SetDeploymentReplicas.prototype.reason = "";
 
             /**
+             * SetDeploymentReplicas pending.
+             * @member {string} pending
+             * @memberof hopsd.meta.SetDeploymentReplicas
+             * @instance
+             */
+            SetDeploymentReplicas.prototype.pending = "";
+
+            /**
              * Creates a new SetDeploymentReplicas instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.SetDeploymentReplicas
@@ -49937,6 +49946,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 5, wireType 0 =*/40).uint32(m.replicasWanted);
                 if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== "")
                     w.uint32(/* id 6, wireType 2 =*/50).string(m.reason);
+                if (m.pending != null && $Object.hasOwnProperty.call(m, "pending") && m.pending !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.pending);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -50046,6 +50057,15 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.reason;
                             continue;
                         }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.pending = v;
+                            else
+                                delete m.pending;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -50129,6 +50149,10 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isString(m.reason))
                         return "reason: string expected";
                 }
+                if (m.pending != null && $Object.hasOwnProperty.call(m, "pending")) {
+                    if (!$util.isString(m.pending))
+                        return "pending: string expected";
+                }
                 return null;
             };
 
@@ -50195,6 +50219,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.reason = $String(d.reason);
                     }
                 }
+                if (d.pending != null) {
+                    if (typeof d.pending !== "string" || d.pending.length) {
+                        m.pending = $String(d.pending);
+                    }
+                }
                 return m;
             };
 
@@ -50228,6 +50257,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.generation = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.replicasWanted = 0;
                     d.reason = "";
+                    d.pending = "";
                 }
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
                     d.name = m.name;
@@ -50257,6 +50287,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
                     d.reason = m.reason;
+                }
+                if (m.pending != null && $Object.hasOwnProperty.call(m, "pending")) {
+                    d.pending = m.pending;
                 }
                 return d;
             };

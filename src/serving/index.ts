@@ -97,6 +97,13 @@ export {
   type RequestLogSink,
   type RequestLogStats,
 } from './request-log.js'
-export { planDeployment, type PlanStep, type ServingNode } from './deploy/plan.js'
-export { ServingAgent, type ModelFiles, type ReplicaReport, type ServingAgentInit } from './deploy/agent.js'
+export {
+  fits,
+  freeResources,
+  planDeployment,
+  type NodeResources,
+  type PlanStep,
+  type ServingNode,
+} from './deploy/plan.js'
+export { ServingAgent, replicaLimits, type ModelFiles, type ReplicaReport, type ServingAgentInit } from './deploy/agent.js'
 export { chooseReplicas, isRetryElsewhere, type RouteChoice } from './deploy/router.js'

@@ -72,6 +72,11 @@ export interface ReplicaInit {
   readonly modelFile?: string
   /** onnx: ONNX Runtime intra-op threads (default 1). */
   readonly threads?: number
+  /**
+   * onnx: the V8 heap limit of the ONNX host process in MiB (`--max-old-space-size`, through its
+   * NODE_OPTIONS); ONNX Runtime's native memory (weights, arenas) is not counted by it. Default: Node's.
+   */
+  readonly heapMiBMax?: number
   /** onnx: how to start the host process (default: see host-command.ts). */
   readonly hostCommand?: HostCommand
   /** subprocess: the predictor's argv, run in modelDir (required). */
@@ -152,6 +157,9 @@ export interface Replica {
   /** Calls fn with the new status on every change; returns the function that unsubscribes. */
   on(event: 'state', fn: (status: ReplicaStatus) => void): () => void
 }
+
+/** The smallest heap limit an ONNX host is given (below it Node cannot load the runtime). */
+const HEAP_MIB_MIN = 32
 
 const DEFAULTS = {
   queueDepthMax: 64,
@@ -249,6 +257,7 @@ export function createReplica(init: ReplicaInit): Replica {
         ...common,
         ...(init.modelFile === undefined ? {} : { modelFile: init.modelFile }),
         ...(init.threads === undefined ? {} : { threads: init.threads }),
+        ...(init.heapMiBMax === undefined ? {} : { heapMiBMax: init.heapMiBMax }),
         ...(init.hostCommand === undefined ? {} : { hostCommand: init.hostCommand }),
       })
     }
@@ -583,6 +592,7 @@ function validate(init: ReplicaInit): ResolvedConfig {
     return v
   }
   if (init.threads !== undefined) int('threads', init.threads, 1, 1)
+  if (init.heapMiBMax !== undefined) int('heapMiBMax', init.heapMiBMax, 0, HEAP_MIB_MIN)
   const batching =
     init.batching === false
       ? (false as const)

@@ -3,7 +3,7 @@
 // of the host) is survived and reported; bad input, a failing model, overload and deadlines are typed
 // errors while the replica keeps serving.
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -126,6 +126,27 @@ describe('onnx replica', () => {
       encodeInferResponse(result, { modelName: 'linear', modelVersion: '1', id: request.id }),
     )
     expect(json).toMatchObject({ model_name: 'linear', model_version: '1', id: 'req-1' })
+  })
+
+  it('runs ONNX Runtime on `threads` intra-op threads, and the host under its V8 heap limit', async () => {
+    // A deployment's cpus and memoryMiB arrive here (src/serving/deploy/agent.ts replicaLimits).
+    const one = replica('linear')
+    const four = replica('linear', { threads: 4, heapMiBMax: 96 })
+    await Promise.all([one.start(), four.start()])
+    const x = rowsFor(7, 2)
+    for (const r of [one, four])
+      expectClose(values(await r.infer(r.parse(linearRequest(x)))), linearReference(x, W, B))
+    const threadsOf = (pid: number) =>
+      Number(/^Threads:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
+    const envOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+    const [p1, p4] = [one.state().pid!, four.state().pid!]
+    // ONNX Runtime's intra-op pool: the calling thread and threads - 1 workers of its own.
+    expect(threadsOf(p4) - threadsOf(p1)).toBe(3)
+    expect(envOf(p4)).toContain('NODE_OPTIONS=--max-old-space-size=96')
+    expect(envOf(p1).some((v) => v.startsWith('NODE_OPTIONS='))).toBe(false)
+    expect(() => createReplica({ runtime: 'onnx', modelDir: dir, name: 'x', heapMiBMax: 8 })).toThrow(
+      /heapMiBMax/,
+    )
   })
 
   it('batches concurrent requests into few runtime calls, each answered with its own numbers', async () => {

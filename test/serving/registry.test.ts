@@ -10,7 +10,10 @@ import {
 } from '../../src/meta/index.js'
 import {
   chooseReplicas,
+  deploymentView,
+  freeResources,
   planDeployment,
+  replicaLimits,
   servingModule,
   type Deployment,
   type ReplicaRecord,
@@ -379,6 +382,120 @@ describe('the autoscaler', () => {
       reportReplica: { name: 'lin', replicaId: 'lin-1', node: 'n1', state: 'ready', inflight: 5 },
     })
     expect(serving().deployment('lin')!.generation).toBe(before + 1)
+  })
+})
+
+describe('placement by CPU cores and memory', () => {
+  const sized = (cpus: number, memoryMiB: number, replicas: Partial<ReplicaRecord>[] = [], wanted = 2) => ({
+    ...deployment('1', replicas, wanted),
+    cpus,
+    memoryMiB,
+  })
+  /** Capacities as gossiped (cores, MiB); `c1` has not gossiped any yet. */
+  const CAP = [
+    { id: 'a1', zone: 'za', cpuCores: 4, memoryMiB: 4096 },
+    { id: 'b1', zone: 'zb', cpuCores: 2, memoryMiB: 1024 },
+    { id: 'c1', zone: 'zc' },
+  ]
+
+  it('frees a node of what the replicas of every deployment placed there ask', () => {
+    const other = { cpus: 1.5, memoryMiB: 512, replicas: [{ node: 'a1' }, { node: 'a1' }, { node: 'b1' }] }
+    const none = { cpus: 0, memoryMiB: 0, replicas: [{ node: 'b1' }] }
+    expect(freeResources(CAP, [other, none])).toEqual([
+      { id: 'a1', zone: 'za', cpusFree: 1, memoryMiBFree: 3072 },
+      { id: 'b1', zone: 'zb', cpusFree: 0.5, memoryMiBFree: 512 },
+      { id: 'c1', zone: 'zc' },
+    ])
+  })
+
+  it('places a replica only where it fits, and none on a node of unknown capacity', () => {
+    // 2 cores each: b1 (2 free) and a1 (4 free) take one each — spread still wins among those that fit.
+    const step = planDeployment(sized(2, 512), freeResources(CAP, []))!
+    expect(step.add.map((a) => a.node).sort()).toEqual(['a1', 'b1'])
+    expect(step.pending).toBe('')
+    // 3 cores: only a1 fits, once; the second replica is pending, and the step says why.
+    const tight = planDeployment(sized(3, 512), freeResources(CAP, []))!
+    expect(tight.add.map((a) => a.node)).toEqual(['a1'])
+    expect(tight.pending).toMatch(
+      /^1 replica pending: no serving node has 3 CPU cores and 512 MiB of memory free/,
+    )
+    expect(tight.why).toContain(tight.pending)
+    // Memory alone decides too: 2048 MiB fits a1 twice (4096), never b1 (1024).
+    const mem = planDeployment(sized(0, 2048), freeResources(CAP, []))!
+    expect(mem.add.map((a) => a.node)).toEqual(['a1', 'a1'])
+    // Nothing asked: every node fits, c1 (unknown capacity) included.
+    const free = planDeployment(sized(0, 0, [], 3), freeResources(CAP, []))!
+    expect(free.add.map((a) => a.node).sort()).toEqual(['a1', 'b1', 'c1'])
+  })
+
+  it('counts the replicas already placed (other deployments and this one) against the node', () => {
+    // Another deployment holds 3 of a1's 4 cores: a 2-core replica fits only on b1.
+    const other = { cpus: 3, memoryMiB: 0, replicas: [{ node: 'a1' }] }
+    const busy = freeResources(CAP, [other])
+    const step = planDeployment(sized(2, 0, [], 2), busy)!
+    expect(step.add.map((a) => a.node)).toEqual(['b1'])
+    expect(step.pending).toMatch(/^1 replica pending: .*most free: 1 CPU cores/)
+    // This deployment's own replica on b1 is counted: the next one goes nowhere.
+    const d = sized(2, 0, [{ node: 'b1', zone: 'zb' }], 2)
+    const again = planDeployment(d, freeResources(CAP, [other, d]))!
+    expect(again.add).toEqual([])
+    expect(again.pending).toMatch(/^1 replica pending/)
+  })
+
+  it('proposes a step when the pending reason changes, and none while it holds', () => {
+    const nodes = freeResources(CAP, [])
+    const first = planDeployment(sized(8, 0, [], 1), nodes)!
+    expect(first.add).toEqual([])
+    expect(first.pending).toMatch(/^1 replica pending: no serving node has 8 CPU cores free/)
+    // Committed: the same state plans nothing.
+    expect(planDeployment({ ...sized(8, 0, [], 1), pending: first.pending }, nodes)).toBeUndefined()
+    // Room appears (a bigger node): the replica is placed and the reason cleared.
+    const bigger = freeResources([...CAP, { id: 'd1', zone: 'zd', cpuCores: 16, memoryMiB: 65536 }], [])
+    const placed = planDeployment({ ...sized(8, 0, [], 1), pending: first.pending }, bigger)!
+    expect(placed.add.map((a) => a.node)).toEqual(['d1'])
+    expect(placed.pending).toBe('')
+  })
+
+  it('hands the runtime what it enforces: ONNX threads and heap limit; a predictor only hints', () => {
+    expect(replicaLimits({ cpus: 0, memoryMiB: 0 }, 'onnx')).toEqual({})
+    expect(replicaLimits({ cpus: 2.5, memoryMiB: 512 }, 'onnx')).toEqual({ threads: 2, heapMiBMax: 512 })
+    expect(replicaLimits({ cpus: 0.5, memoryMiB: 8 }, 'onnx')).toEqual({ threads: 1, heapMiBMax: 32 })
+    expect(replicaLimits({ cpus: 0, memoryMiB: 0 }, 'subprocess')).toEqual({})
+    expect(replicaLimits({ cpus: 2.5, memoryMiB: 512 }, 'subprocess')).toEqual({
+      env: { HOPSD_CPUS: '2.5', OMP_NUM_THREADS: '2', HOPSD_MEMORY_MIB: '512' },
+    })
+  })
+
+  it('commits the reason: the deployment shows why its replicas are pending, and clears it', async () => {
+    const { run, node, serving } = setup()
+    await run(model('1'))
+    await run({
+      createDeployment: {
+        name: 'lin',
+        project: 'demo',
+        model: 'lin',
+        version: '1',
+        replicasMin: 1,
+        replicasMax: 1,
+        cpus: 8,
+      },
+    })
+    expect(deploymentView(serving().deployment('lin')!).pending).toBe('')
+    const why = '1 replica pending: no serving node has 8 CPU cores free'
+    const g = serving().deployment('lin')!.generation
+    expect((await node({ setDeploymentReplicas: { name: 'lin', generation: g, pending: why } })).ok).toBe(
+      true,
+    )
+    expect(deploymentView(serving().deployment('lin')!)).toMatchObject({ pending: why, cpus: 8 })
+    await node({
+      setDeploymentReplicas: {
+        name: 'lin',
+        generation: g + 1,
+        add: [{ node: 'n1', zone: 'z1' }],
+        pending: '',
+      },
+    })
+    expect(deploymentView(serving().deployment('lin')!).pending).toBe('')
   })
 })
 

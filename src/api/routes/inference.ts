@@ -26,10 +26,10 @@ import {
   type AnsweredRequest,
   type Deployment,
   type InferenceRequest,
-  type RegistryService,
   type Replica,
   type ReplicaRecord,
 } from '../../serving/index.js'
+import type { Principal } from '../../auth/index.js'
 import { callerOf } from '../auth-hook.js'
 import type { ApiRoutes } from '../server.js'
 
@@ -39,8 +39,16 @@ export interface ForwardedAnswer {
 }
 
 export interface InferenceRoutesDeps {
-  readonly registry: () => RegistryService
-  readonly deployment: (name: string) => Deployment | undefined
+  /**
+   * Refuses (MODEL_ACCESS_DENIED) unless `caller` may use deployment `name`'s routes now, and resolves
+   * with the deployment's row (undefined: none). A metadata node decides on its replica after a read
+   * barrier (RegistryService.mayInfer); a node without one asks a metadata node, on every request.
+   */
+  readonly authorize: (
+    caller: Principal,
+    name: string,
+    signal: AbortSignal,
+  ) => Promise<Deployment | undefined>
   readonly here: { readonly node: string; readonly zone: string }
   /** The replica this node runs under `id`, if any. */
   readonly local: (id: string) => Replica | undefined
@@ -66,6 +74,8 @@ export interface InferenceRoutesDeps {
 }
 
 export const REPLICA_HEADER = 'x-hopsd-replica'
+/** How long the access check of one request may take (a read barrier, or a metadata node's answer). */
+const AUTHORIZE_TIMEOUT_MS = 15_000
 /** Replicas one request tries at most. */
 const ATTEMPTS_MAX = 3
 /** Headers that carry the caller's credential (the query string travels whole). */
@@ -91,8 +101,7 @@ export function inferenceRoutes(deps: InferenceRoutesDeps): ApiRoutes {
     const p = req.params as { name: string; version?: string }
     try {
       const caller = callerOf(req)
-      const d = deps.deployment(p.name)
-      await deps.registry().mayInfer(caller, p.name, d)
+      const d = await deps.authorize(caller, p.name, AbortSignal.timeout(AUTHORIZE_TIMEOUT_MS))
       const pinned = req.headers[REPLICA_HEADER]
       if (typeof pinned === 'string') {
         // Pinned by the node that routed it: only a replica of this very deployment (the caller was

@@ -37,7 +37,8 @@ import {
   type TaskSetupService,
 } from '../../scheduler/index.js'
 import type { Logger } from '../logger.js'
-import { handleRequests, request, type P2PHost } from '../p2p/index.js'
+import { handleRequests, type P2PHost } from '../p2p/index.js'
+import { metadataAsker } from './meta-ask.js'
 import type { MetadataNode } from './metadata-module.js'
 
 import pb = hopsd.sched
@@ -209,34 +210,18 @@ export interface SchedMetaClientInit {
 
 export function schedMetaClient(init: SchedMetaClientInit): SchedMetaClient {
   /** Asks each metadata node in turn until one answers; a handler's refusal ends the tries. */
-  const ask = async (
-    r: pb.SchedMetaRequest.$Properties,
-    signal?: AbortSignal,
-  ): Promise<pb.SchedMetaReply> => {
-    const targets = init.targets()
-    if (targets.length === 0) throw new HopsError('UNAVAILABLE', 'no live metadata node is known yet')
-    const body = pb.SchedMetaRequest.encode(r).finish()
-    let last: unknown
-    for (const t of targets) {
-      try {
-        const bytes = await request(init.host(), t.id, SCHED_META_PROTOCOL, body, {
-          signal,
-          timeoutMs: SCHED_META_TIMEOUT_MS + 2_000,
-          frameBytesMax: SCHED_META_FRAME_BYTES_MAX,
-        })
-        return pb.SchedMetaReply.decode(bytes)
-      } catch (err) {
-        const remote = (err as { remoteCode?: unknown }).remoteCode
-        // The scheduler's own refusals would be the same on every metadata node.
-        if (typeof remote === 'string' && Object.hasOwn(SCHED_ERRORS, remote))
-          throw new SchedError(remote as SchedErrorCode, (err as Error).message)
-        last = err
-      }
-    }
-    throw new HopsError('UNAVAILABLE', `no metadata node answered (last: ${(last as Error).message})`, {
-      cause: last,
-    })
-  }
+  const send = metadataAsker({
+    host: init.host,
+    targets: init.targets,
+    protocol: SCHED_META_PROTOCOL,
+    timeoutMs: SCHED_META_TIMEOUT_MS + 2_000,
+    frameBytesMax: SCHED_META_FRAME_BYTES_MAX,
+    // The scheduler's own refusals would be the same on every metadata node.
+    refusal: (code, message) =>
+      Object.hasOwn(SCHED_ERRORS, code) ? new SchedError(code as SchedErrorCode, message) : undefined,
+  })
+  const ask = async (r: pb.SchedMetaRequest.$Properties, signal?: AbortSignal): Promise<pb.SchedMetaReply> =>
+    pb.SchedMetaReply.decode(await send(pb.SchedMetaRequest.encode(r).finish(), signal))
   const jobsOf = (r: pb.SchedMetaReply): JobRecord[] => (r.jobs?.jobs ?? []).map((b) => decodeJobRecord(b))
 
   return {

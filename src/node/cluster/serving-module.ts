@@ -5,11 +5,18 @@
  *    `/api/v1/deployments`), and — while this node leads the Raft group — the deployments' reconcile
  *    loop: every second, each deployment's placement step (src/serving/deploy/plan.ts) over the live
  *    nodes with the `serving` role, proposed as one SetDeploymentReplicas;
- *  - nodes with the `serving` role (and a metadata replica): the agent that runs the replicas placed
- *    here, copying each model version's files from the file system into `<data-dir>/serving/`, and
- *    reports their state (ReportReplica);
- *  - every node with a metadata replica: the Open Inference Protocol routes (`/v2/...`), routing to a
- *    ready replica — this node's, its zone's, any — over HTTP to the replica's node (keep-alive).
+ *  - nodes with the `serving` role: the agent that runs the replicas placed here, copying each model
+ *    version's files from the file system into `<data-dir>/serving/`, and reports their state
+ *    (ReportReplica);
+ *  - every node: the Open Inference Protocol routes (`/v2/...`), routing to a ready replica — this
+ *    node's, its zone's, any — over HTTP to the replica's node (keep-alive).
+ *
+ * A node without a metadata replica does all of it through a metadata node (serving-meta.ts, as a
+ * gpu-only node runs its jobs): its agent polls the deployment table each second and reads the model
+ * files, reports and request records through that protocol; every /v2 request is authorized there (after
+ * a read barrier, no cache: a removal holds for the next request) and routed on the deployment's row the
+ * answer carries; inference keys are checked there too; the registry and deployments API is forwarded
+ * over HTTP to a metadata node.
  *
  * Replica state is replicated state (a ReportReplica per change of state, not per request): every node
  * with a replica of the metadata routes from its own copy, the leader's placement reads the same rows,
@@ -21,9 +28,7 @@
  *
  * Request logging: the node that answers from its own replica samples the request at the deployment's
  * `logSampleRate` and writes it (src/serving/request-log.ts) to the project's Logs dataset.
- *
- * Not yet: a node without a metadata replica runs no replicas and answers no /v2 routes (its routes would
- * need the deployments from a metadata node).
+
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
@@ -47,15 +52,23 @@ import {
   RegistryService,
   ServingAgent,
   createRequestLog,
+  freeResources,
   planDeployment,
   RegistryError,
   registryErrorOf,
+  type Deployment,
   type ModelFiles,
+  type ModelVersion,
+  type NodeResources,
+  type RequestLog,
   type ServingModule,
 } from '../../serving/index.js'
 import { VERSION } from '../../version.js'
 import { requireService, type NodeModule } from '../module.js'
 import { parseHostPort } from '../p2p/index.js'
+import type { Logger } from '../logger.js'
+import { proxyRoutes } from './fs-module.js'
+import { servingMetaClient, serveServingMeta } from './serving-meta.js'
 
 export interface ServingNode {
   /** The registry; undefined on a node without a metadata replica. */
@@ -74,6 +87,10 @@ const SCALE_DOWN_DELAY_MS = 30_000
 const FORWARD_TIMEOUT_MS = 30_000
 /** Bytes of a forwarded answer at most (inference answers are bounded by the replicas too). */
 const FORWARD_ANSWER_BYTES_MAX = 64 << 20
+/** How often a node without a metadata replica reads the deployment table (its agent's input). */
+const TABLE_POLL_INTERVAL_MS = 1_000
+/** Request-log files a metadata node appends to at once (one per node and deployment). */
+const LOG_FILES_OPEN_MAX = 1_000
 /** Bytes of a WebHDFS answer read during an upload (a Location or an error). */
 const UPLOAD_ANSWER_BYTES_MAX = 64 << 10
 
@@ -87,13 +104,7 @@ export function servingModule(): NodeModule<'serving'> {
       const membership = requireService(components, 'membership')
       const local = components.services.metadata
       const fs = components.services.fs
-      if (local === undefined || fs === undefined) {
-        if (config.roles.includes('serving'))
-          logger.warn(
-            'serving: this node holds no metadata replica; it runs no replicas yet (add the metadata role)',
-          )
-        return {}
-      }
+      if (local === undefined || fs === undefined) return remoteServing(components, logger)
       const sm = local.stateMachine
       const serving = (): ServingModule => sm.module<ServingModule>('serving')
       const registry = new RegistryService({
@@ -118,14 +129,24 @@ export function servingModule(): NodeModule<'serving'> {
         if (result.ok) return result.value
         throw registryErrorOf(result.code, result.message)
       }
-      const servingNodes = () =>
+      /** Live serving nodes and what they offer (their gossiped CPU cores and memory). */
+      const servingNodes = (): NodeResources[] =>
         membership
           .view()
           .filter(
             (n) =>
               n.roles.includes('serving') && (n.self || n.liveness === 'alive' || n.liveness === 'suspect'),
           )
-          .map((n) => ({ id: n.id, zone: n.zone }))
+          .map((n) => ({
+            id: n.id,
+            zone: n.zone,
+            ...(n.capacity === undefined
+              ? {}
+              : {
+                  cpuCores: n.capacity.cpuCores,
+                  memoryMiB: Math.floor(n.capacity.memoryBytes / (1 << 20)),
+                }),
+          }))
 
       const reconcile = new Periodic({
         intervalMs: RECONCILE_INTERVAL_MS,
@@ -137,8 +158,15 @@ export function servingModule(): NodeModule<'serving'> {
           const deployments = serving().listDeployments()
           if (deployments.length === 0) return
           const nodes = servingNodes()
-          for (const d of deployments) {
-            const step = planDeployment(d, nodes, {
+          // What each node has placed on it, as this tick's steps change it (a later deployment's step
+          // sees the replicas an earlier one placed).
+          const placed = deployments.map((d) => ({
+            cpus: d.cpus,
+            memoryMiB: d.memoryMiB,
+            replicas: d.replicas.map((r) => ({ id: r.id, node: r.node })),
+          }))
+          for (const [i, d] of deployments.entries()) {
+            const step = planDeployment(d, freeResources(nodes, placed), {
               nowMs: Date.now(),
               inflightPerReplicaTarget: INFLIGHT_PER_REPLICA_TARGET,
               scaleDownDelayMs: SCALE_DOWN_DELAY_MS,
@@ -155,10 +183,19 @@ export function servingModule(): NodeModule<'serving'> {
                     remove: step.remove,
                     replicasWanted: step.replicasWanted ?? 0,
                     reason: step.scaleReason ?? '',
+                    pending: step.pending,
                   },
                 },
                 signal,
               )
+              const removed = new Set(step.remove)
+              placed[i] = {
+                ...placed[i]!,
+                replicas: [
+                  ...placed[i]!.replicas.filter((r) => !removed.has(r.id)),
+                  ...step.add.map((a) => ({ id: '', node: a.node })),
+                ],
+              }
             } catch (err) {
               logger.warn(
                 { deployment: d.name, err: (err as Error).message },
@@ -224,97 +261,69 @@ export function servingModule(): NodeModule<'serving'> {
           })
         : undefined
       const stopListening: (() => void)[] = []
+      let unserveMeta: (() => Promise<void>) | undefined
+      const p2p = requireService(components, 'p2p')
+      /** `length` bytes of `path` from `offset`, as the cluster (model files for serving-meta.ts). */
+      const readRange = async (
+        path: string,
+        offset: number,
+        length: number,
+        signal: AbortSignal,
+      ): Promise<Uint8Array> => {
+        const su = clusterPrincipal(sm.settings().superuser)
+        const opened = blocks === undefined ? undefined : await blocks.open(su, path, offset, length, signal)
+        if (opened === undefined) return fs.read(su, path, { signal, offset, length })
+        const pieces: Uint8Array[] = []
+        for await (const p of opened.stream) pieces.push(p)
+        return Buffer.concat(pieces)
+      }
 
       // Request/response logging: sampled on the node that answers, written here in batches as the
       // deployment's owner acting in its project (a job's logs are written as its submitter), into
       // /Projects/<p>/Logs/serving/<deployment>/<start>-<node>-<n>.jsonl — appended while the file stays
-      // within the inline threshold, then a new file.
+      // within the inline threshold, then a new file. Nodes without a replica send their batches here
+      // (serving-meta.ts `log`): `node` is the node that answered the requests.
       const logFiles = new Map<string, { path: string; bytes: number }>()
       const logStamp = new Date().toISOString().replace(/[:.]/g, '-')
       let logFileSeq = 0
-      const requestLog = createRequestLog({
-        sampleRate: (name) => serving().deployment(name)?.logSampleRate ?? 0,
-        sink: async ({ project, deployment }, lines, signal) => {
-          const d = serving().deployment(deployment)
-          if (d === undefined || d.project !== project)
-            throw new Error(`deployment ${deployment} of ${project} is gone`)
-          const groups = sm.module<AuthStore>('auth').user(d.owner)?.groups ?? []
-          const who = { user: d.owner, groups, project }
-          const data = Buffer.from(lines, 'utf8')
-          const key = `${project}\u0000${deployment}`
-          const cur = logFiles.get(key)
-          if (cur !== undefined && cur.bytes + data.length <= fs.inlineThreshold) {
-            try {
-              await fs.append(who, cur.path, data, { signal })
-              cur.bytes += data.length
-              return
-            } catch (err) {
-              logFiles.delete(key) // removed or taken over by someone: the next batch starts a new file
-              throw err
-            }
+      const writeLog = async (
+        node: string,
+        { project, deployment }: { project: string; deployment: string },
+        lines: string,
+        signal: AbortSignal,
+      ): Promise<void> => {
+        const d = serving().deployment(deployment)
+        if (d === undefined || d.project !== project)
+          throw new Error(`deployment ${deployment} of ${project} is gone`)
+        const groups = sm.module<AuthStore>('auth').user(d.owner)?.groups ?? []
+        const who = { user: d.owner, groups, project }
+        const data = Buffer.from(lines, 'utf8')
+        const key = `${node}\u0000${project}\u0000${deployment}`
+        const cur = logFiles.get(key)
+        if (cur !== undefined && cur.bytes + data.length <= fs.inlineThreshold) {
+          try {
+            await fs.append(who, cur.path, data, { signal })
+            cur.bytes += data.length
+            return
+          } catch (err) {
+            logFiles.delete(key) // removed or taken over by someone: the next batch starts a new file
+            throw err
           }
-          const path = `/Projects/${project}/Logs/serving/${deployment}/${logStamp}-${self.slice(-8)}-${++logFileSeq}.jsonl`
-          await fs.create(who, path, data, { createParent: true, signal })
-          logFiles.set(key, { path, bytes: data.length })
-        },
-        onError: (err) => logger.warn({ err: (err as Error).message }, 'serving: request log batch dropped'),
-      })
-      new Gauge({
-        name: 'hopsd_serving_request_log_records',
-        help: 'Sampled inference records of this node since it started, by outcome: written to the Logs dataset, dropped because the buffer was full, dropped because the file system refused their batch, buffered now.',
-        labelNames: ['outcome'],
-        registers: [components.metrics],
-        collect() {
-          const st = requestLog.stats()
-          this.set({ outcome: 'written' }, st.written)
-          this.set({ outcome: 'dropped_full' }, st.droppedFull)
-          this.set({ outcome: 'dropped_failed' }, st.droppedFailed)
-          this.set({ outcome: 'buffered' }, st.buffered)
-        },
-      })
+        }
+        if (logFiles.size >= LOG_FILES_OPEN_MAX) logFiles.delete(logFiles.keys().next().value!)
+        const path = `/Projects/${project}/Logs/serving/${deployment}/${logStamp}-${node.slice(-8)}-${++logFileSeq}.jsonl`
+        await fs.create(who, path, data, { createParent: true, signal })
+        logFiles.set(key, { path, bytes: data.length })
+      }
+      const requestLog = requestLogOf(
+        components,
+        (name) => serving().deployment(name)?.logSampleRate ?? 0,
+        (to, lines, signal) => writeLog(self, to, lines, signal),
+        logger,
+      )
 
       const tls = config.tls ? components.services.tls : undefined
-      const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 })
-      const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 })
-      const forward = (
-        node: string,
-        req: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: Buffer },
-        signal: AbortSignal,
-      ): Promise<ForwardedAnswer> => {
-        const target = membership.view().find((n) => n.id === node)
-        if (target === undefined || target.httpAddr === '')
-          return Promise.reject(new HopsError('UNAVAILABLE', `node ${node} is not known`))
-        const { host, port } = parseHostPort(target.httpAddr)
-        return new Promise((resolve, reject) => {
-          const headers: Record<string, string | number> = { ...req.headers }
-          if (req.body !== undefined) headers['content-length'] = req.body.length
-          const options = {
-            host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host,
-            port,
-            method: req.method,
-            path: req.path,
-            headers,
-            signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARD_TIMEOUT_MS)]),
-          }
-          const onResponse = (res: import('node:http').IncomingMessage) => {
-            const chunks: Buffer[] = []
-            let bytes = 0
-            res.on('data', (c: Buffer) => {
-              bytes += c.length
-              if (bytes > FORWARD_ANSWER_BYTES_MAX) res.destroy(new Error('answer too large'))
-              else chunks.push(c)
-            })
-            res.on('end', () => resolve({ status: res.statusCode ?? 502, body: Buffer.concat(chunks) }))
-            res.on('error', reject)
-          }
-          const upstream =
-            tls === undefined
-              ? httpRequest({ ...options, agent: httpAgent }, onResponse)
-              : httpsRequest({ ...options, agent: httpsAgent, ca: tls.clusterCaPem() }, onResponse)
-          upstream.on('error', reject)
-          upstream.end(req.body)
-        })
-      }
+      const { forward, httpAgent, httpsAgent } = replicaForwarder(membership, tls)
 
       /**
        * An upload's file, streamed to this node's own WebHDFS with the caller's credential (as a client
@@ -418,8 +427,11 @@ export function servingModule(): NodeModule<'serving'> {
           )
           await app.register(async (scope) =>
             inferenceRoutes({
-              registry: () => registry,
-              deployment: (name) => serving().deployment(name),
+              authorize: async (caller, name, signal) => {
+                const d = serving().deployment(name)
+                await registry.mayInfer(caller, name, d, { signal })
+                return d
+              },
               here: { node: self, zone: config.zone },
               local: (id) => agent?.local(id),
               forward,
@@ -445,8 +457,22 @@ export function servingModule(): NodeModule<'serving'> {
             }
             reconcile.start()
             requestLog.start()
+            unserveMeta = await serveServingMeta({
+              host: () => p2p.host(),
+              local,
+              registry,
+              serving,
+              report: async (r, signal) => {
+                await asCluster({ reportReplica: r }, signal)
+              },
+              files,
+              readRange,
+              writeLog,
+              logger,
+            })
           },
           async stop() {
+            await unserveMeta?.().catch(() => undefined)
             await reconcile.stop()
             await requestLog.stop()
             for (const off of stopListening.splice(0)) off()
@@ -456,6 +482,183 @@ export function servingModule(): NodeModule<'serving'> {
           },
         },
       }
+    },
+  }
+}
+
+/** HTTP to the node of a replica (the caller's credential travels as it came), keep-alive. */
+function replicaForwarder(
+  membership: { view(): readonly { id: string; httpAddr: string }[] },
+  tls: { clusterCaPem(): string | undefined } | undefined,
+) {
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 })
+  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 })
+  const forward = (
+    node: string,
+    req: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: Buffer },
+    signal: AbortSignal,
+  ): Promise<ForwardedAnswer> => {
+    const target = membership.view().find((n) => n.id === node)
+    if (target === undefined || target.httpAddr === '')
+      return Promise.reject(new HopsError('UNAVAILABLE', `node ${node} is not known`))
+    const { host, port } = parseHostPort(target.httpAddr)
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = { ...req.headers }
+      if (req.body !== undefined) headers['content-length'] = req.body.length
+      const options = {
+        host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host,
+        port,
+        method: req.method,
+        path: req.path,
+        headers,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARD_TIMEOUT_MS)]),
+      }
+      const onResponse = (res: import('node:http').IncomingMessage) => {
+        const chunks: Buffer[] = []
+        let bytes = 0
+        res.on('data', (c: Buffer) => {
+          bytes += c.length
+          if (bytes > FORWARD_ANSWER_BYTES_MAX) res.destroy(new Error('answer too large'))
+          else chunks.push(c)
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 502, body: Buffer.concat(chunks) }))
+        res.on('error', reject)
+      }
+      const upstream =
+        tls === undefined
+          ? httpRequest({ ...options, agent: httpAgent }, onResponse)
+          : httpsRequest({ ...options, agent: httpsAgent, ca: tls.clusterCaPem() }, onResponse)
+      upstream.on('error', reject)
+      upstream.end(req.body)
+    })
+  }
+  return { forward, httpAgent, httpsAgent }
+}
+
+/** The request log (src/serving/request-log.ts) with its records gauge. */
+function requestLogOf(
+  components: Parameters<NodeModule<'serving'>['create']>[0],
+  sampleRate: (deployment: string) => number,
+  sink: (to: { project: string; deployment: string }, lines: string, signal: AbortSignal) => Promise<void>,
+  logger: { warn(obj: object, msg: string): void },
+): RequestLog {
+  const requestLog = createRequestLog({
+    sampleRate,
+    sink: ({ project, deployment }, lines, signal) => sink({ project, deployment }, lines, signal),
+    onError: (err) => logger.warn({ err: (err as Error).message }, 'serving: request log batch dropped'),
+  })
+  new Gauge({
+    name: 'hopsd_serving_request_log_records',
+    help: 'Sampled inference records of this node since it started, by outcome: written to the Logs dataset, dropped because the buffer was full, dropped because the file system refused their batch, buffered now.',
+    labelNames: ['outcome'],
+    registers: [components.metrics],
+    collect() {
+      const st = requestLog.stats()
+      this.set({ outcome: 'written' }, st.written)
+      this.set({ outcome: 'dropped_full' }, st.droppedFull)
+      this.set({ outcome: 'dropped_failed' }, st.droppedFailed)
+      this.set({ outcome: 'buffered' }, st.buffered)
+    },
+  })
+  return requestLog
+}
+
+/**
+ * Serving on a node without a metadata replica, through a metadata node (serving-meta.ts): the /v2
+ * routes (each request authorized there, routed on the deployment's row it answers with), inference
+ * keys checked there, the registry and deployments API forwarded over HTTP; with the `serving` role, the
+ * agent over the deployment table it polls, its reports, model files and request records sent there.
+ */
+function remoteServing(
+  components: Parameters<NodeModule<'serving'>['create']>[0],
+  logger: Logger,
+): ReturnType<NodeModule<'serving'>['create']> {
+  const { config, identity } = components
+  const self = identity.id
+  const membership = requireService(components, 'membership')
+  const cluster = requireService(components, 'cluster')
+  const p2p = requireService(components, 'p2p')
+  const meta = servingMetaClient({ host: () => p2p.host(), targets: () => cluster.metadataTargets() })
+  const tls = config.tls ? requireService(components, 'tls') : undefined
+  const { forward, httpAgent, httpsAgent } = replicaForwarder(membership, tls)
+
+  // The deployment table as a metadata node last answered (the agent's input; routing asks per request).
+  let table: { deployments: Deployment[]; models: ModelVersion[] } = { deployments: [], models: [] }
+  let tableText = ''
+  const agent = config.roles.includes('serving')
+    ? new ServingAgent({
+        self,
+        root: join(config.dataDir, 'serving'),
+        deployments: () => table.deployments,
+        model: (p, n, v) => table.models.find((m) => m.project === p && m.name === n && m.version === v),
+        files: meta.files,
+        report: (r) => meta.report(r),
+        logger,
+      })
+    : undefined
+  const poll =
+    agent === undefined
+      ? undefined
+      : new Periodic({
+          intervalMs: TABLE_POLL_INTERVAL_MS,
+          tick: async (signal) => {
+            const next = await meta.deployments(signal)
+            const text = JSON.stringify(next)
+            if (text === tableText) return
+            table = next
+            tableText = text
+            agent.sync()
+          },
+          onError: (err) =>
+            logger.debug({ err: (err as Error).message }, 'serving: reading the deployment table failed'),
+        })
+  const requestLog = requestLogOf(
+    components,
+    (name) => table.deployments.find((d) => d.name === name)?.logSampleRate ?? 0,
+    (to, lines, signal) => meta.log(to, lines, signal),
+    logger,
+  )
+
+  const routes: ApiRoutes = {
+    name: 'serving',
+    async register(app) {
+      await app.register(async (scope) =>
+        proxyRoutes(
+          cluster,
+          ['/api/v1/models', '/api/v1/models/*', '/api/v1/deployments', '/api/v1/deployments/*'],
+          'serving',
+          tls === undefined ? undefined : { ca: () => tls.clusterCaPem() },
+        ).register(scope),
+      )
+      await app.register(async (scope) =>
+        inferenceRoutes({
+          authorize: (caller, name, signal) => meta.authorize(caller, name, signal),
+          here: { node: self, zone: config.zone },
+          local: (id) => agent?.local(id),
+          forward,
+          ready: () => cluster.metadataTargets().length > 0,
+          serverVersion: VERSION,
+          requestLog,
+        }).register(scope),
+      )
+    },
+  }
+  return {
+    api: { agent, inferenceKeys: (key, signal) => meta.inferenceKey(key, signal) },
+    routes,
+    service: {
+      async start() {
+        agent?.start()
+        poll?.start()
+        requestLog.start()
+      },
+      async stop() {
+        await poll?.stop()
+        await requestLog.stop()
+        await agent?.stop()
+        httpAgent.destroy()
+        httpsAgent.destroy()
+      },
     },
   }
 }

@@ -75,6 +75,32 @@ interface Running {
 
 const MODEL_FILES_MAX = 10_000
 
+/**
+ * What a deployment's `cpus` and `memoryMiB` become for one replica's runtime. ONNX: ONNX Runtime's
+ * intra-op threads = cpus (whole cores, at least 1; enforced by the runtime's thread pool) and the host's
+ * V8 heap limit = memoryMiB (`--max-old-space-size`: the host's JavaScript memory, not ONNX Runtime's
+ * native buffers). Subprocess predictors: `HOPSD_CPUS`, `HOPSD_MEMORY_MIB` and `OMP_NUM_THREADS` in
+ * their environment — a hint the predictor may follow, not a limit. 0 (not asked): nothing is set.
+ */
+export function replicaLimits(
+  d: Pick<Deployment, 'cpus' | 'memoryMiB'>,
+  runtime: 'onnx' | 'subprocess',
+): Pick<ReplicaInit, 'threads' | 'heapMiBMax' | 'env'> {
+  const threads = d.cpus > 0 ? Math.max(1, Math.floor(d.cpus)) : undefined
+  if (runtime === 'onnx')
+    return {
+      ...(threads === undefined ? {} : { threads }),
+      ...(d.memoryMiB > 0 ? { heapMiBMax: Math.max(HEAP_MIB_MIN, d.memoryMiB) } : {}),
+    }
+  const env: Record<string, string> = {
+    ...(threads === undefined ? {} : { HOPSD_CPUS: String(d.cpus), OMP_NUM_THREADS: String(threads) }),
+    ...(d.memoryMiB > 0 ? { HOPSD_MEMORY_MIB: String(d.memoryMiB) } : {}),
+  }
+  return Object.keys(env).length === 0 ? {} : { env }
+}
+/** The smallest heap limit given to an ONNX host (see replica.ts). */
+const HEAP_MIB_MIN = 32
+
 export class ServingAgent {
   private readonly running = new Map<string, Running>()
   private timer: NodeJS.Timeout | undefined
@@ -141,14 +167,16 @@ export class ServingAgent {
       await mkdir(dir, { recursive: true })
       await this.fetch(m.path, dir, signal)
       if (signal.aborted) return
+      const runtime = m.framework === 'subprocess' ? 'subprocess' : 'onnx'
       const replica = createReplica({
         ...this.init.replicaDefaults,
-        runtime: m.framework === 'subprocess' ? 'subprocess' : 'onnx',
+        runtime,
         modelDir: dir,
         name: d.name,
         version: r.version,
         ...(m.modelFile !== '' ? { modelFile: m.modelFile } : {}),
         ...(m.framework === 'subprocess' ? { command: m.command } : {}),
+        ...replicaLimits(d, runtime),
       })
       run.replica = replica
       run.phase = 'running'

@@ -281,6 +281,7 @@ export class ServingModule implements MetaModule {
       lastScale: `created with ${spec.replicasMin} replicas`,
       nextReplicaSeq: 1,
       lastScaleMs: ctx.cmd.nowMs,
+      pending: '',
     }
     this.deployments.put(d.name, d)
     return d
@@ -362,6 +363,7 @@ export class ServingModule implements MetaModule {
       lastScaleMs: scaled ? ctx.cmd.nowMs : d.lastScaleMs,
       nextReplicaSeq: seq,
       generation: d.generation + 1,
+      pending: c.pending ?? '',
     }
     this.deployments.put(d.name, next)
     return next

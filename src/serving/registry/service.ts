@@ -87,7 +87,9 @@ export interface ModelView extends ModelVersion {
 }
 
 /** A deployment as the API shows it, with its replicas' summary. */
-export interface DeploymentView extends Omit<Deployment, 'replicas' | 'logSampleRate'> {
+export interface DeploymentView extends Omit<Deployment, 'replicas' | 'logSampleRate' | 'pending'> {
+  /** Why replicas are not placed: no live serving node has the `cpus` and `memoryMiB` free ('' : none). */
+  readonly pending: string
   /** Request/response logging: the share of requests logged (0: off). */
   readonly logging: { readonly sampleRate: number }
   readonly replicas: {
@@ -636,6 +638,7 @@ export function deploymentView(d: Deployment): DeploymentView {
   return {
     ...rest,
     logging: { sampleRate: logSampleRate },
+    pending: d.pending ?? '',
     replicas: { min: d.replicasMin, max: d.replicasMax, wanted: d.replicasWanted, ready },
     instances: replicas.map((r) => ({ ...r })),
     state:

@@ -70,6 +70,11 @@ export interface Deployment {
   readonly lastScaleMs: number
   /** Share of requests logged to /Projects/<project>/Logs/serving/<name> (0: off, 1: every one). */
   readonly logSampleRate: number
+  /**
+   * Why replicas are not placed: no live serving node has the deployment's `cpus` and `memoryMiB` free
+   * ('' when every wanted replica is placed; missing in rows written before it existed).
+   */
+  readonly pending?: string
 }
 
 /**

@@ -19,6 +19,8 @@ export interface OnnxStartInit extends RuntimeStartInit {
   readonly modelFile?: string
   /** ONNX Runtime intra-op threads (default 1: one core per replica; deployments scale out by replicas). */
   readonly threads?: number
+  /** The host's V8 heap limit in MiB (NODE_OPTIONS=--max-old-space-size); default Node's own. */
+  readonly heapMiBMax?: number
   /** How to start the host process (default: the binary's hidden subcommand, or host-main.ts under tsx). */
   readonly hostCommand?: HostCommand
 }
@@ -33,7 +35,11 @@ export async function startOnnxRuntime(init: OnnxStartInit): Promise<RuntimeConn
     command: host.command,
     args: host.args,
     cwd: init.modelDir,
-    env: childEnv(ADDON_CACHE_ENV, { [HOST_CHANNEL_ENV]: '3' }),
+    env: childEnv(ADDON_CACHE_ENV, {
+      [HOST_CHANNEL_ENV]: '3',
+      // Node options travel in the environment: the single binary takes none on its command line.
+      ...(init.heapMiBMax === undefined ? {} : { NODE_OPTIONS: `--max-old-space-size=${init.heapMiBMax}` }),
+    }),
     fd3: true,
     onStderrLine: init.onStderrLine,
   })
