@@ -10,20 +10,11 @@
  * relocated JAX-RS annotations do not match), so it cannot be driven over WebHDFS at all.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  copyFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
-import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { REPO_ROOT } from '../../test/helpers/index.js'
-import { CACHE_DIR, withCacheLock } from '../../test/helpers/tools.js'
+import { buildJavaProgram } from '../../test/helpers/tools.js'
 
 const run = promisify(execFile)
 const HDFS_DIR = join(REPO_ROOT, 'bench', 'fs-mix', 'hdfs')
@@ -52,52 +43,19 @@ export async function ensureHdfs(): Promise<{ ok: true; classpath: string } | { 
     if (!probe)
       return { ok: false, why: `\`${tool}\` is not installed (the HDFS peer needs Maven and a JDK 17)` }
   }
-  const pom = join(HDFS_DIR, 'pom.xml')
-  const hash = (files: string[]) => {
-    const h = createHash('sha256')
-    for (const f of files) h.update(readFileSync(f))
-    return h.digest('hex').slice(0, 12)
-  }
   const sources = readdirSync(HDFS_DIR)
     .filter((f) => f.endsWith('.java') || f.endsWith('.properties'))
     .sort()
     .map((f) => join(HDFS_DIR, f))
-  const lib = join(CACHE_DIR, 'java', `fs-mix-lib-${hash([pom])}`)
-  const classes = join(CACHE_DIR, 'java', `fs-mix-classes-${hash([pom, ...sources])}`)
   try {
-    if (!existsSync(join(lib, '.complete')) || !existsSync(join(classes, '.complete')))
-      await withCacheLock('java', async () => {
-        if (!existsSync(join(lib, '.complete'))) {
-          rmSync(lib, { recursive: true, force: true })
-          await run(
-            'mvn',
-            [
-              '-q',
-              '-B',
-              '-f',
-              pom,
-              `-Dmaven.repo.local=${join(CACHE_DIR, 'm2')}`,
-              'dependency:copy-dependencies',
-              '-DincludeScope=runtime',
-              `-DoutputDirectory=${lib}`,
-            ],
-            { timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, cwd: CACHE_DIR },
-          )
-          writeFileSync(join(lib, '.complete'), new Date().toISOString())
-        }
-        if (!existsSync(join(classes, '.complete'))) {
-          rmSync(classes, { recursive: true, force: true })
-          mkdirSync(classes, { recursive: true })
-          const java = sources.filter((f) => f.endsWith('.java'))
-          await run('javac', ['-nowarn', '-cp', `${lib}/*`, '-d', classes, ...java], {
-            timeout: BUILD_TIMEOUT_MS,
-            maxBuffer: 16 * 1024 * 1024,
-          })
-          for (const f of sources.filter((s) => s.endsWith('.properties')))
-            copyFileSync(f, join(classes, f.slice(HDFS_DIR.length + 1)))
-          writeFileSync(join(classes, '.complete'), new Date().toISOString())
-        }
-      })
+    const classpath = await buildJavaProgram({
+      pom: join(HDFS_DIR, 'pom.xml'),
+      sources,
+      prefix: 'fs-mix-',
+      includeScope: 'runtime',
+      timeoutMs: BUILD_TIMEOUT_MS,
+    })
+    return { ok: true, classpath }
   } catch (err) {
     const e = err as { message?: string; stderr?: string }
     return {
@@ -105,7 +63,6 @@ export async function ensureHdfs(): Promise<{ ok: true; classpath: string } | { 
       why: `fetching/compiling the minicluster failed: ${(e.stderr || e.message || '').slice(-400)}`,
     }
   }
-  return { ok: true, classpath: `${classes}:${lib}/*` }
 }
 
 /** Starts MiniHdfs with `datanodes` DataNodes under `dir` and waits for its ready line. */

@@ -28,7 +28,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { Agent, request } from 'node:http'
+import { Agent } from 'node:http'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -48,8 +48,10 @@ import {
   newReport,
   round,
   summarize,
+  sendHttp,
   type Bench,
   type BenchReport,
+  type HttpAnswer,
 } from '../harness.js'
 import { fileAt, perFileBytes, sizeSplit, INLINE_FILE_BYTES } from './plan.js'
 
@@ -64,42 +66,9 @@ const GOAL_RSS_BYTES_PER_FILE = 200
 const GOAL_RESTART_S = 10
 const GOAL_CREATE_RATIO = 0.9
 
-interface Answer {
-  status: number
-  location: string | undefined
-  body: Buffer
-}
-
-function send(agent: Agent, method: string, url: string, body?: Buffer): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers:
-          body === undefined
-            ? { 'content-length': 0 }
-            : { 'content-type': 'application/octet-stream', 'content-length': body.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            location: res.headers.location,
-            body: Buffer.concat(chunks),
-          }),
-        )
-        res.on('error', reject)
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${REQUEST_TIMEOUT_MS} ms`)))
-    req.on('error', reject)
-    req.end(body)
-  })
+/** One request (see sendHttp), with this bench's longer deadline. */
+function send(agent: Agent, method: string, url: string, body?: Buffer): Promise<HttpAnswer> {
+  return sendHttp(agent, method, url, body, { timeoutMs: REQUEST_TIMEOUT_MS })
 }
 
 const enc = (p: string) => p.split('/').map(encodeURIComponent).join('/')
@@ -116,7 +85,7 @@ type EmptyVia = 'native' | 'webhdfs'
 /** One create; a retry that finds the file there counts (the first try landed but its answer did not). */
 async function create(t: Target, path: string, data: Buffer, emptyVia: EmptyVia): Promise<boolean> {
   for (let attempt = 0; attempt < CREATE_TRIES; attempt++) {
-    let res: Answer | undefined
+    let res: HttpAnswer | undefined
     if (data.length === 0 && emptyVia === 'webhdfs') {
       const step1 = await send(
         t.agent,

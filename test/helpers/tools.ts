@@ -20,8 +20,16 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { REPO_ROOT, isProcessAlive, waitFor } from './index.js'
 
@@ -115,20 +123,41 @@ export function hadoopClient(): Promise<HadoopClient> {
 
 async function makeHadoopClient(): Promise<HadoopClient> {
   const javaDir = join(REPO_ROOT, 'test', 'java')
-  const pom = join(javaDir, 'pom.xml')
   // Every program in test/java (HadoopWebHdfsOps, HadoopTokenOps), compiled together.
   const sources = readdirSync(javaDir)
     .filter((f) => f.endsWith('.java'))
     .sort()
     .map((f) => join(javaDir, f))
-  const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12)
-  const srcHashing = createHash('sha256').update(readFileSync(pom))
-  for (const source of sources) srcHashing.update(readFileSync(source))
-  const srcHash = srcHashing.digest('hex').slice(0, 12)
-  const lib = join(CACHE_DIR, 'java', `lib-${pomHash}`)
-  const classes = join(CACHE_DIR, 'java', `classes-${srcHash}`)
-  const out: HadoopClient = { classpath: `${classes}:${lib}/*` }
-  if (existsSync(join(lib, '.complete')) && existsSync(join(classes, '.complete'))) return out
+  return { classpath: await buildJavaProgram({ pom: join(javaDir, 'pom.xml'), sources }) }
+}
+
+/**
+ * A Java program built against a pom's dependencies, kept under .cache/java by content hash: the jars
+ * (`mvn dependency:copy-dependencies` into .cache/m2, then `<prefix>lib-<hash of the pom>`) and the
+ * classes (`javac` of the `.java` sources, other sources copied beside them as resources, in
+ * `<prefix>classes-<hash of pom and sources>`). Built once under the java cache lock; returns the classpath.
+ */
+export async function buildJavaProgram(opts: {
+  pom: string
+  /** `.java` files are compiled; any other file is copied to the classes' root (e.g. log4j.properties). */
+  sources: readonly string[]
+  /** Names the cache folders apart from other programs' (default none: the test client's). */
+  prefix?: string
+  /** Maven's -DincludeScope for the jars (default: every scope). */
+  includeScope?: string
+  timeoutMs?: number
+}): Promise<string> {
+  const hash = (files: readonly string[]): string => {
+    const h = createHash('sha256')
+    for (const f of files) h.update(readFileSync(f))
+    return h.digest('hex').slice(0, 12)
+  }
+  const prefix = opts.prefix ?? ''
+  const timeout = opts.timeoutMs ?? BUILD_TIMEOUT_MS
+  const lib = join(CACHE_DIR, 'java', `${prefix}lib-${hash([opts.pom])}`)
+  const classes = join(CACHE_DIR, 'java', `${prefix}classes-${hash([opts.pom, ...opts.sources])}`)
+  const classpath = `${classes}:${lib}/*`
+  if (existsSync(join(lib, '.complete')) && existsSync(join(classes, '.complete'))) return classpath
   await withCacheLock('java', async () => {
     if (!existsSync(join(lib, '.complete'))) {
       rmSync(lib, { recursive: true, force: true })
@@ -138,24 +167,28 @@ async function makeHadoopClient(): Promise<HadoopClient> {
           '-q',
           '-B',
           '-f',
-          pom,
+          opts.pom,
           `-Dmaven.repo.local=${join(CACHE_DIR, 'm2')}`,
           'dependency:copy-dependencies',
+          ...(opts.includeScope === undefined ? [] : [`-DincludeScope=${opts.includeScope}`]),
           `-DoutputDirectory=${lib}`,
         ],
-        { timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, cwd: CACHE_DIR },
+        { timeout, maxBuffer: 64 * 1024 * 1024, cwd: CACHE_DIR },
       )
       writeFileSync(join(lib, '.complete'), new Date().toISOString())
     }
     if (!existsSync(join(classes, '.complete'))) {
       rmSync(classes, { recursive: true, force: true })
       mkdirSync(classes, { recursive: true })
-      await run('javac', ['-nowarn', '-cp', `${lib}/*`, '-d', classes, ...sources], {
-        timeout: BUILD_TIMEOUT_MS,
+      const java = opts.sources.filter((f) => f.endsWith('.java'))
+      await run('javac', ['-nowarn', '-cp', `${lib}/*`, '-d', classes, ...java], {
+        timeout,
         maxBuffer: 16 * 1024 * 1024,
       })
+      for (const f of opts.sources.filter((f) => !f.endsWith('.java')))
+        copyFileSync(f, join(classes, basename(f)))
       writeFileSync(join(classes, '.complete'), new Date().toISOString())
     }
   })
-  return out
+  return classpath
 }
