@@ -213,12 +213,8 @@ export function servingModule(): NodeModule<'serving'> {
         path: string,
         signal?: AbortSignal,
       ): AsyncIterable<Uint8Array> {
-        const st = await fs!.stat(who, path, { signal })
-        if (st.inlined || st.length === 0 || blocks === undefined) {
-          yield await fs!.read(who, path, { signal })
-          return
-        }
-        const opened = await blocks.open(who, path, 0, -1, signal)
+        // One read barrier: the blocks reader serves inline files too (no stat first).
+        const opened = blocks === undefined ? undefined : await blocks.open(who, path, 0, -1, signal)
         if (opened === undefined) yield await fs!.read(who, path, { signal })
         else yield* opened.stream
       }
