@@ -1878,12 +1878,14 @@ export class Namespace implements MetaModule {
 
   /** Counts `n` inodes visited by a walk inside apply; SUBTREE_TOO_LARGE past the budget. */
   private walked(n: number): void {
-    this.walkVisited += n
-    if (this.walkVisited > this.walkBudget)
-      throw new FsError(
-        'SUBTREE_TOO_LARGE',
-        `the subtree has more than subtreeBatchInodes (${this.walkBudget}) inodes to walk: run as a subtree operation`,
-      )
+    if (this.walkVisited + n <= this.walkBudget) {
+      this.walkVisited += n
+      return
+    }
+    throw new FsError(
+      'SUBTREE_TOO_LARGE',
+      `the subtree has more than subtreeBatchInodes (${this.walkBudget}) inodes to walk: run as a subtree operation`,
+    )
   }
 
   /** The read-side check; answers the identity and superuser flag the POSIX check ran with. */
