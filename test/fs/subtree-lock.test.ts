@@ -18,7 +18,7 @@ import {
   encodeCommand,
   type MetaStateMachine,
 } from '../../src/meta/index.js'
-import { ALICE, BOB, SU, enc, withUsers } from './harness.js'
+import { ALICE, SU, enc, withUsers } from './harness.js'
 
 const BATCH = 500
 
