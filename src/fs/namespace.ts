@@ -237,6 +237,8 @@ export class Namespace implements MetaModule {
   private readonly keyById = new Map<number, string>()
   /** Ids of the directories with a row in `fs.quota` (derived, like keyById). */
   private readonly quotaIds = new Set<number>()
+  /** Lease holder (clientName) → inode ids of its leases (derived, like keyById): RenewLease follows the client's files. */
+  private readonly leasesByHolder = new Map<string, Set<number>>()
   /** Ids of the directories with a row in `fs.subtree`, live or not (derived, like keyById). */
   private readonly lockedIds = new Set<number>()
   /**
@@ -257,7 +259,24 @@ export class Namespace implements MetaModule {
       onDelete: (_key, prev) => this.keyById.delete(prev.id),
       onClear: () => this.keyById.clear(),
     })
-    this.leases = store.table('fs.lease', leaseCodec)
+    const holderIndex = (l: Lease, add: boolean): void => {
+      let ids = this.leasesByHolder.get(l.holder)
+      if (add) {
+        if (ids === undefined) this.leasesByHolder.set(l.holder, (ids = new Set()))
+        ids.add(l.inodeId)
+      } else {
+        ids?.delete(l.inodeId)
+        if (ids?.size === 0) this.leasesByHolder.delete(l.holder)
+      }
+    }
+    this.leases = store.table('fs.lease', leaseCodec, {
+      onSet: (_key, prev, next) => {
+        if (prev !== undefined) holderIndex(prev, false)
+        holderIndex(next, true)
+      },
+      onDelete: (_key, prev) => holderIndex(prev, false),
+      onClear: () => this.leasesByHolder.clear(),
+    })
     this.counters = store.table('fs.counter', counterCodec)
     this.quotas = store.table('fs.quota', dirQuotaCodec, {
       onSet: (key) => this.quotaIds.add(Number.parseInt(key, 16)),
@@ -1053,8 +1072,11 @@ export class Namespace implements MetaModule {
   private renewLease(op: Op): OpResults['renewLease'] {
     if (op.clientName === '') throw new FsError('INVALID_ARGUMENT', 'renewLease needs a clientName')
     const mine: Lease[] = []
-    for (const [, l] of this.leases.range(''))
-      if (l.holder === op.clientName && !this.leaseHardExpired(op, l)) mine.push(l)
+    // In id order, whatever order the derived index learnt them in.
+    for (const id of [...(this.leasesByHolder.get(op.clientName) ?? [])].sort((a, b) => a - b)) {
+      const l = this.leases.get(leaseKey(id))!
+      if (!this.leaseHardExpired(op, l)) mine.push(l)
+    }
     for (const l of mine) this.leases.put(leaseKey(l.inodeId), { ...l, renewedMs: op.now })
     return { renewed: mine.length }
   }
