@@ -303,7 +303,15 @@ export class Namespace implements MetaModule {
     this.walkBudget = ctx.settings.subtreeBatchInodes
     this.walkVisited = 0
     try {
-      return this.applyOp(ctx)
+      const result = this.applyOp(ctx)
+      // A subtree operation's commit that committed gives its lock back, whatever it answered (a
+      // legacy rename's false, too).
+      const held = ctx.cmd.delete?.subtree ?? ctx.cmd.rename?.subtree ?? ctx.cmd.setQuota?.subtree
+      if (held != null) {
+        const key = be64(Number(held.inodeId ?? 0))
+        if (this.locks.get(key)?.opId === held.opId) this.locks.delete(key)
+      }
+      return result
     } finally {
       const visited = this.walkVisited
       this.walkStats = {

@@ -262,6 +262,30 @@ describe('subtree operations', () => {
     expect(nsOf(sm).subtreeLockCount).toBe(0)
   })
 
+  it('a commit that commits gives its lock back, even when it answers false (a legacy rename)', async () => {
+    const { fs, sm, clock, propose } = makeWorld()
+    await tree(fs, SU, '/t', 2, 2)
+    const lock = await propose({
+      nowMs: clock.now,
+      user: 'hopsd',
+      lockSubtree: { path: '/t', opId: 'r1', op: 'rename' },
+    })
+    const inodeId = (lock.value as { inodeId: number }).inodeId
+    expect(nsOf(sm).subtreeLockCount).toBe(1)
+    const r = await propose({
+      nowMs: clock.now,
+      user: 'hopsd',
+      rename: {
+        src: '/t',
+        dst: '/missing/x',
+        legacy: true,
+        subtree: { opId: 'r1', inodeId, checked: false, namespaceUsed: 7, storagespaceUsed: 12 },
+      },
+    })
+    expect(r).toMatchObject({ ok: true, value: { renamed: false } })
+    expect(nsOf(sm).subtreeLockCount).toBe(0)
+  })
+
   it('replicas agree: the lock table is replicated state, restored from a snapshot', async () => {
     const { fs, sm, clock, propose } = makeWorld()
     await tree(fs, SU, '/t', 2, 2)
