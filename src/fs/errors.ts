@@ -134,6 +134,18 @@ export const FS_ERRORS = {
     'org.apache.hadoop.hdfs.protocol.QuotaByStorageTypeExceededException',
     "A directory's quota for a storage type (DISK: every replica hopsd stores) would be exceeded; nothing changed.",
   ),
+  SUBTREE_LOCKED: row(
+    503,
+    'RetriableException',
+    'org.apache.hadoop.ipc.RetriableException',
+    'A subtree operation (a recursive delete, rename or first quota of a big directory) holds a lock on the directory or one above or below the path; retry once it ends (the fs service waits a while first). Also: the operation lost its own lock (it outlived subtreeLockTimeoutMs).',
+  ),
+  SUBTREE_TOO_LARGE: row(
+    503,
+    'RetriableException',
+    'org.apache.hadoop.ipc.RetriableException',
+    'The subtree has more inodes than one command may walk (subtreeBatchInodes): the fs service then runs the operation as a subtree operation, so callers of the service never see this code.',
+  ),
   NOT_ENOUGH_DATANODES: row(
     503,
     'IOException',

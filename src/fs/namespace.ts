@@ -9,6 +9,7 @@ import {
   type MetaModuleFactory,
   type MetaStore,
   type Table,
+  type metaProto,
 } from '../meta/index.js'
 import { md5md5crc32c, type FileChecksum } from './checksum.js'
 import { FsError } from './errors.js'
@@ -41,6 +42,16 @@ import {
   type DirQuota,
   type Usage,
 } from './quota.js'
+import {
+  lockLive,
+  SUBTREE_LOCKS_MAX,
+  SUBTREE_OP_KINDS,
+  subtreeLockCodec,
+  type SubtreeHeld,
+  type SubtreeLock,
+  type SubtreeOpKind,
+  type SubtreeWalkStats,
+} from './subtree.js'
 import {
   ALL,
   allows,
@@ -96,6 +107,8 @@ export const FS_OPS = [
   'truncate',
   'setQuota',
   'purgeDetached',
+  'lockSubtree',
+  'unlockSubtree',
 ] as const satisfies readonly CommandOp[]
 
 export type FsOp = (typeof FS_OPS)[number]
@@ -178,6 +191,9 @@ export interface OpResults {
   setQuota: null
   /** Inodes freed by this step; detached subtrees left (0: all purged). */
   purgeDetached: { purged: number; remaining: number }
+  /** The locked directory (src/fs/subtree.ts). */
+  lockSubtree: { inodeId: number }
+  unlockSubtree: { released: boolean }
 }
 
 /** How a content summary walks: the inodes it counts between two yields, and when to stop. */
@@ -198,6 +214,8 @@ interface Op {
   readonly now: number
   readonly clientName: string
   readonly settings: ClusterSettings
+  /** The subtree lock this command holds and its walk's result (a subtree operation's commit). */
+  readonly subtree?: SubtreeHeld
   emit(op: string, path: string, inodeId: number, dst?: string): void
 }
 
@@ -214,10 +232,23 @@ export class Namespace implements MetaModule {
   private readonly leases: Table<Lease>
   private readonly counters: Table<{ value: number }>
   private readonly quotas: Table<DirQuota>
+  private readonly locks: Table<SubtreeLock>
   /** inode id → key in `fs.inode` (derived; kept by the table's hooks through commits, rollbacks, restores). */
   private readonly keyById = new Map<number, string>()
   /** Ids of the directories with a row in `fs.quota` (derived, like keyById). */
   private readonly quotaIds = new Set<number>()
+  /** Lease holder (clientName) → inode ids of its leases (derived, like keyById): RenewLease follows the client's files. */
+  private readonly leasesByHolder = new Map<string, Set<number>>()
+  /** Ids of the directories with a row in `fs.subtree`, live or not (derived, like keyById). */
+  private readonly lockedIds = new Set<number>()
+  /**
+   * Inodes the subtree walks of the command being applied may still visit (subtreeBatchInodes inside
+   * Namespace.apply; unbounded for asSystem, whose caller cannot run a subtree operation) and have
+   * visited. Not state: reset by every apply.
+   */
+  private walkBudget = Number.POSITIVE_INFINITY
+  private walkVisited = 0
+  private walkStats: SubtreeWalkStats = { lastApplyInodes: 0, maxApplyInodes: 0 }
 
   constructor(private readonly store: MetaStore) {
     this.inodes = store.table('fs.inode', inodeCodec, {
@@ -228,12 +259,34 @@ export class Namespace implements MetaModule {
       onDelete: (_key, prev) => this.keyById.delete(prev.id),
       onClear: () => this.keyById.clear(),
     })
-    this.leases = store.table('fs.lease', leaseCodec)
+    const holderIndex = (l: Lease, add: boolean): void => {
+      let ids = this.leasesByHolder.get(l.holder)
+      if (add) {
+        if (ids === undefined) this.leasesByHolder.set(l.holder, (ids = new Set()))
+        ids.add(l.inodeId)
+      } else {
+        ids?.delete(l.inodeId)
+        if (ids?.size === 0) this.leasesByHolder.delete(l.holder)
+      }
+    }
+    this.leases = store.table('fs.lease', leaseCodec, {
+      onSet: (_key, prev, next) => {
+        if (prev !== undefined) holderIndex(prev, false)
+        holderIndex(next, true)
+      },
+      onDelete: (_key, prev) => holderIndex(prev, false),
+      onClear: () => this.leasesByHolder.clear(),
+    })
     this.counters = store.table('fs.counter', counterCodec)
     this.quotas = store.table('fs.quota', dirQuotaCodec, {
       onSet: (key) => this.quotaIds.add(Number.parseInt(key, 16)),
       onDelete: (key) => this.quotaIds.delete(Number.parseInt(key, 16)),
       onClear: () => this.quotaIds.clear(),
+    })
+    this.locks = store.table('fs.subtree', subtreeLockCodec, {
+      onSet: (key) => this.lockedIds.add(Number.parseInt(key, 16)),
+      onDelete: (key) => this.lockedIds.delete(Number.parseInt(key, 16)),
+      onClear: () => this.lockedIds.clear(),
     })
   }
 
@@ -247,11 +300,36 @@ export class Namespace implements MetaModule {
   }
 
   apply(ctx: ApplyContext): unknown {
+    this.walkBudget = ctx.settings.subtreeBatchInodes
+    this.walkVisited = 0
+    try {
+      const result = this.applyOp(ctx)
+      // A subtree operation's commit that committed gives its lock back, whatever it answered (a
+      // legacy rename's false, too).
+      const held = ctx.cmd.delete?.subtree ?? ctx.cmd.rename?.subtree ?? ctx.cmd.setQuota?.subtree
+      if (held != null) {
+        const key = be64(Number(held.inodeId ?? 0))
+        if (this.locks.get(key)?.opId === held.opId) this.locks.delete(key)
+      }
+      return result
+    } finally {
+      const visited = this.walkVisited
+      this.walkStats = {
+        lastApplyInodes: visited,
+        maxApplyInodes: Math.max(this.walkStats.maxApplyInodes, visited),
+      }
+      this.walkBudget = Number.POSITIVE_INFINITY
+      this.walkVisited = 0
+    }
+  }
+
+  private applyOp(ctx: ApplyContext): unknown {
     const cmd = ctx.cmd
     const principal: Caller =
       cmd.project === ''
         ? { user: cmd.user, groups: cmd.groups }
         : { user: cmd.user, groups: cmd.groups, project: cmd.project }
+    const held = cmd.delete?.subtree ?? cmd.rename?.subtree ?? cmd.setQuota?.subtree
     const op: Op = {
       index: ctx.index,
       caller: this.rules?.identity(principal) ?? principal,
@@ -260,6 +338,7 @@ export class Namespace implements MetaModule {
       now: cmd.nowMs,
       clientName: cmd.clientName,
       settings: ctx.settings,
+      ...(held == null ? {} : { subtree: subtreeHeld(held) }),
       emit: (name, path, inodeId, dst) => ctx.emit({ op: name, path, inodeId, dst }),
     }
     if (cmd.user === '') throw new FsError('ACCESS_DENIED', 'the command carries no user')
@@ -343,6 +422,12 @@ export class Namespace implements MetaModule {
       case 'purgeDetached':
         if (!op.su) throw new FsError('ACCESS_DENIED', `${cmd.user} may not purge deleted subtrees`)
         return this.purgeDetached(op)
+      case 'lockSubtree': {
+        const c = cmd.lockSubtree!
+        return this.lockSubtree(op, str(c.path), str(c.opId), str(c.op))
+      }
+      case 'unlockSubtree':
+        return this.unlockSubtree(op, num(cmd.unlockSubtree?.inodeId), str(cmd.unlockSubtree?.opId))
       default:
         throw new Error(`fs: op ${String(cmd.op)} routed to the namespace`)
     }
@@ -551,6 +636,10 @@ export class Namespace implements MetaModule {
     }
     if (srcInode === undefined) return fail('FILE_NOT_FOUND', `rename source ${src} is not found`)
     if (srcNames.length === 0) return fail('INVALID_ARGUMENT', 'rename source cannot be the root')
+    // A subtree operation's commit holds the lock on the source; any other rename must find no lock
+    // under the source (it would move a locked subtree).
+    if (op.subtree !== undefined) this.requireHeld(op, srcInode, 'rename')
+    else if (srcInode.type === DIRECTORY) this.checkNoLockBelow(op, srcInode, src)
     if (dstPath === srcPath) {
       if (legacy) return { renamed: true }
       throw new FsError('FILE_ALREADY_EXISTS', `The source ${src} and destination ${dstPath} are the same`)
@@ -587,7 +676,8 @@ export class Namespace implements MetaModule {
       this.inodes.delete(this.keyOf(dstInode.id))
       this.touchDir(dstInode.parent, -1, op.now)
     }
-    this.moveUsage(this.quotaDirsOf(sr, srcNames.length), this.quotaDirsOf(dr, dstNames.length), srcInode)
+    this.moveUsage(this.quotaDirsOf(sr, srcNames.length), this.quotaDirsOf(dr, dstNames.length), srcInode, op)
+    this.dropLock(srcInode.id)
     // The subtree's children are keyed by the moved inode's id: moving one row moves the whole subtree.
     this.inodes.delete(this.keyOf(srcInode.id))
     this.touchDir(srcInode.parent, -1, op.now)
@@ -605,9 +695,23 @@ export class Namespace implements MetaModule {
     if (inode !== undefined && inode.type === DIRECTORY && inode.childrenNum > 0 && !recursive) {
       throw new FsError('DIRECTORY_NOT_EMPTY', `\`${path} is non empty': Directory is not empty`)
     }
-    this.check(op, r, { parent: WRITE, sub: ALL, ignoreEmptyDir: true })
+    if (op.subtree !== undefined) {
+      // A subtree operation's commit: its walk checked the subtree under the lock it still holds.
+      if (inode === undefined || names.length === 0)
+        throw new FsError('SUBTREE_LOCKED', `${path}: the subtree operation's lock is gone`)
+      this.requireHeld(op, inode, 'delete')
+      this.check(
+        op,
+        r,
+        op.subtree.checked ? { parent: WRITE } : { parent: WRITE, sub: ALL, ignoreEmptyDir: true },
+      )
+    } else {
+      this.check(op, r, { parent: WRITE, sub: ALL, ignoreEmptyDir: true })
+    }
     if (inode === undefined || names.length === 0) return { deleted: false }
     const quotaDirs = this.quotaDirsOf(r, names.length)
+    if (inode.type === DIRECTORY && op.subtree === undefined) this.checkNoLockBelow(op, inode, path)
+    this.dropLock(inode.id)
     if (inode.type === FILE || inode.childrenNum === 0) {
       this.charge(quotaDirs, negate(this.removeSubtree(inode)))
     } else {
@@ -616,7 +720,7 @@ export class Namespace implements MetaModule {
       // PurgeDetached steps, so that no single apply is as long as the subtree is large. Its usage
       // leaves the quotas above it now: read from its own quota row when it has one (O(1)), measured
       // only when a directory above has a quota and it has none.
-      if (quotaDirs.length > 0) this.charge(quotaDirs, negate(this.usageOf(inode)))
+      if (quotaDirs.length > 0) this.charge(quotaDirs, negate(this.usageOf(inode, op)))
       this.inodes.delete(this.keyOf(inode.id))
       const name = be64(inode.id)
       this.inodes.put(inodeKey(DETACHED_PARENT, name), { ...inode, parent: DETACHED_PARENT, name })
@@ -659,13 +763,206 @@ export class Namespace implements MetaModule {
         purged++
       }
     }
+    this.walkVisited += purged
     return { purged, remaining: this.inodes.countRange(start, end) }
   }
 
   private purgeOne(inode: Inode): void {
     this.leases.delete(leaseKey(inode.id))
     if (inode.type === DIRECTORY && this.quotaIds.has(inode.id)) this.quotas.delete(be64(inode.id))
+    this.dropLock(inode.id)
     this.inodes.delete(this.keyOf(inode.id))
+  }
+
+  // ---- subtree locks (src/fs/subtree.ts)
+
+  /**
+   * Step 1 of a subtree operation: the operation's own checks on the path, then the lock — refused
+   * when a live lock of another operation is on the directory, above it or below it.
+   */
+  private lockSubtree(op: Op, path: string, opId: string, kind: string): OpResults['lockSubtree'] {
+    if (!(SUBTREE_OP_KINDS as readonly string[]).includes(kind))
+      throw new FsError(
+        'INVALID_ARGUMENT',
+        `lockSubtree: op ${JSON.stringify(kind)} is not one of ${SUBTREE_OP_KINDS.join(', ')}`,
+      )
+    if (opId === '' || opId.length > 128)
+      throw new FsError('INVALID_ARGUMENT', 'lockSubtree: an opId of 1..128 characters')
+    const names = parsePath(path)
+    const r = this.resolve(names)
+    if ((kind as SubtreeOpKind) === 'setQuota') {
+      if (!op.su)
+        throw new FsError(
+          'ACCESS_DENIED',
+          `Access denied for user ${op.caller.user}. Superuser privilege is required`,
+        )
+      this.check(op, r, {})
+    } else {
+      this.check(op, r, { parent: WRITE })
+    }
+    const dir = r.inodes[names.length]
+    if (dir === undefined) throw new FsError('FILE_NOT_FOUND', `File does not exist: ${path}`)
+    if (dir.type !== DIRECTORY || names.length === 0)
+      throw new FsError('INVALID_ARGUMENT', `lockSubtree: ${path} is not a directory below the root`)
+    this.checkNoLockBelow(op, dir, path)
+    let live = 0
+    for (const [, l] of this.locks.range(''))
+      if (lockLive(l, op.now, op.settings.subtreeLockTimeoutMs)) live++
+    if (live >= SUBTREE_LOCKS_MAX)
+      throw new FsError('SUBTREE_LOCKED', `${SUBTREE_LOCKS_MAX} subtree operations run already: retry later`)
+    this.locks.put(be64(dir.id), {
+      inodeId: dir.id,
+      opId,
+      op: kind,
+      lockedMs: op.now,
+      user: op.principal.user,
+    })
+    return { inodeId: dir.id }
+  }
+
+  /** Step 4: gives up the lock `opId` holds on `inodeId` (its user or the superuser); false when it held none. */
+  private unlockSubtree(op: Op, inodeId: number, opId: string): OpResults['unlockSubtree'] {
+    const lock = this.locks.get(be64(inodeId))
+    if (lock === undefined || lock.opId !== opId) return { released: false }
+    if (lock.user !== op.principal.user && !op.su)
+      throw new FsError(
+        'ACCESS_DENIED',
+        `${op.principal.user} may not release a subtree lock of ${lock.user}`,
+      )
+    this.locks.delete(be64(inodeId))
+    return { released: true }
+  }
+
+  /** A subtree operation's commit: the lock on `inode` must still be this operation's, live, for `kind`. */
+  private requireHeld(op: Op, inode: Inode, kind: SubtreeOpKind): void {
+    const held = op.subtree!
+    const lock = this.locks.get(be64(inode.id))
+    if (
+      held.inodeId !== inode.id ||
+      lock === undefined ||
+      lock.opId !== held.opId ||
+      lock.op !== kind ||
+      !lockLive(lock, op.now, op.settings.subtreeLockTimeoutMs)
+    )
+      throw new FsError(
+        'SUBTREE_LOCKED',
+        `the ${kind} of ${this.pathOf(inode.id)} lost its subtree lock (expired after subtreeLockTimeoutMs, or the path now names another inode)`,
+      )
+  }
+
+  /** SUBTREE_LOCKED when another operation holds a live lock on inode `id`. */
+  private checkNotLocked(
+    op: { now: number; settings: ClusterSettings; subtree?: SubtreeHeld },
+    id: number,
+  ): void {
+    if (!this.lockedIds.has(id)) return
+    const lock = this.locks.get(be64(id))!
+    if (op.subtree?.opId === lock.opId || !lockLive(lock, op.now, op.settings.subtreeLockTimeoutMs)) return
+    throw new FsError(
+      'SUBTREE_LOCKED',
+      `${this.pathOf(id)} is locked by a ${lock.op} of ${lock.user} (a subtree operation) until it ends or ${new Date(lock.lockedMs + op.settings.subtreeLockTimeoutMs).toISOString()}: retry`,
+    )
+  }
+
+  /**
+   * SUBTREE_LOCKED when another operation holds a live lock on a directory under `dir` (a delete or
+   * rename of `dir` would take it along). O(live locks × depth): the lock table is small.
+   */
+  private checkNoLockBelow(op: Op, dir: Inode, path: string): void {
+    if (this.lockedIds.size === 0) return
+    for (const [, lock] of this.locks.range('')) {
+      if (lock.opId === op.subtree?.opId || !lockLive(lock, op.now, op.settings.subtreeLockTimeoutMs))
+        continue
+      for (let cur = this.rawById(lock.inodeId); cur !== undefined; cur = this.rawById(cur.parent)) {
+        if (cur.id === dir.id)
+          throw new FsError(
+            'SUBTREE_LOCKED',
+            `${path} holds ${this.pathOf(lock.inodeId)}, locked by a ${lock.op} of ${lock.user} (a subtree operation): retry`,
+          )
+        if (cur.parent === 0) break
+      }
+    }
+  }
+
+  private dropLock(id: number): void {
+    if (this.lockedIds.has(id)) this.locks.delete(be64(id))
+  }
+
+  /**
+   * Step 2 of a subtree operation, outside apply (after a read barrier on this replica): walks the
+   * locked directory `inodeId` in batches of `batchInodes` inodes with a yield to the event loop
+   * between them, and answers what it uses. With `check`, refuses with ACCESS_DENIED unless `caller`
+   * (as the path rules and POSIX judge it, exactly as the Delete command would) has ALL on every
+   * non-empty directory of it (HDFS's subAccess of a delete). Nothing under the lock changes while it
+   * runs; SUBTREE_LOCKED when the lock `opId` is no longer there at a batch boundary.
+   */
+  async walkLocked(
+    caller: Caller,
+    inodeId: number,
+    opId: string,
+    opts: { check: boolean; batchInodes?: number; signal?: AbortSignal },
+  ): Promise<{ namespaceUsed: number; storagespaceUsed: number }> {
+    const stillHeld = (): void => {
+      if (this.locks.get(be64(inodeId))?.opId !== opId)
+        throw new FsError('SUBTREE_LOCKED', `the subtree operation lost its lock on inode ${inodeId}`)
+    }
+    stillHeld()
+    const root = this.rawById(inodeId)!
+    const rootPath = this.pathOf(inodeId)
+    const r = this.resolve(parsePath(rootPath))
+    const need: Need = { parent: WRITE, sub: ALL, ignoreEmptyDir: true }
+    const su = this.store.isSuperuser(caller.user, caller.groups)
+    const posixCaller = this.rules?.identity(caller) ?? caller
+    const posix = this.admit(caller, su, r, need) ?? { caller: posixCaller, su }
+    const checking = opts.check && !posix.su
+    const batch = Math.max(1, opts.batchInodes ?? this.store.settings().contentSummaryBatchInodes)
+    let ns = 0
+    let ss = 0
+    let sinceYield = 0
+    const stack: { id: number; path: string; after: string | undefined }[] = []
+    const visit = (inode: Inode, path: string): void => {
+      ns++
+      if (inode.type !== DIRECTORY) {
+        ss += this.usageOf(inode).ss
+        return
+      }
+      if (checking && inode.childrenNum > 0 && !allows(posix.caller, inode, ALL))
+        throw permissionDenied(posix.caller, inode, ALL, path)
+      stack.push({ id: inode.id, path, after: undefined })
+    }
+    visit(root, rootPath)
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!
+      const [start, end] = childrenRange(top.id)
+      let listed = true
+      for (const [key, child] of this.inodes.range(top.after ?? start, end, top.after !== undefined)) {
+        top.after = key
+        visit(child, childPath(top.path, child.name))
+        sinceYield++
+        if (child.type === DIRECTORY || sinceYield >= batch) {
+          listed = false
+          break
+        }
+      }
+      if (listed) stack.pop()
+      if (sinceYield >= batch) {
+        sinceYield = 0
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        opts.signal?.throwIfAborted()
+        stillHeld()
+      }
+    }
+    return { namespaceUsed: ns, storagespaceUsed: ss }
+  }
+
+  /** Inodes the subtree walks of one apply visited: the last apply's and the most of any (this replica, since start). */
+  get subtreeWalkStats(): SubtreeWalkStats {
+    return this.walkStats
+  }
+
+  /** Subtree locks held now (live or expired, until a command drops them). */
+  get subtreeLockCount(): number {
+    return this.lockedIds.size
   }
 
   private setPermission(op: Op, path: string, permission: number): null {
@@ -783,8 +1080,11 @@ export class Namespace implements MetaModule {
   private renewLease(op: Op): OpResults['renewLease'] {
     if (op.clientName === '') throw new FsError('INVALID_ARGUMENT', 'renewLease needs a clientName')
     const mine: Lease[] = []
-    for (const [, l] of this.leases.range(''))
-      if (l.holder === op.clientName && !this.leaseHardExpired(op, l)) mine.push(l)
+    // In id order, whatever order the derived index learnt them in.
+    for (const id of [...(this.leasesByHolder.get(op.clientName) ?? [])].sort((a, b) => a - b)) {
+      const l = this.leases.get(leaseKey(id))!
+      if (!this.leaseHardExpired(op, l)) mine.push(l)
+    }
     for (const l of mine) this.leases.put(leaseKey(l.inodeId), { ...l, renewedMs: op.now })
     return { renewed: mine.length }
   }
@@ -955,6 +1255,7 @@ export class Namespace implements MetaModule {
     const dir = r.inodes[names.length]
     if (dir === undefined) throw new FsError('FILE_NOT_FOUND', `Directory does not exist: ${path}`)
     if (dir.type !== DIRECTORY) throw new FsError('NOT_A_DIRECTORY', `\`${path}': Is not a directory`)
+    if (op.subtree !== undefined) this.requireHeld(op, dir, 'setQuota')
     const old = this.quotas.get(be64(dir.id))
     let ns = nsQuota
     if (names.length === 0 && ns === QUOTA_NONE) ns = QUOTA_KEEP
@@ -968,7 +1269,13 @@ export class Namespace implements MetaModule {
       if (ssQuota !== QUOTA_NONE) typeQuotas = [...typeQuotas, { type, quota: ssQuota }]
       typeQuotas = [...typeQuotas].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
     }
-    const used = old ?? this.measure(dir)
+    const held = op.subtree
+    const used =
+      old ??
+      (held !== undefined
+        ? { namespaceUsed: held.namespaceUsed, storagespaceUsed: held.storagespaceUsed }
+        : this.measure(dir))
+    this.dropLock(dir.id)
     const next: DirQuota = {
       namespaceQuota: ns,
       storagespaceQuota: ss,
@@ -1221,8 +1528,16 @@ export class Namespace implements MetaModule {
       name = ref.path ?? ''
       file = this.requireFile(this.resolve(parsePath(name)), name)
     }
-    const lease = this.leases.get(leaseKey(file.id))
     const op = { now: ctx.cmd.nowMs, settings: ctx.settings } as Op
+    // A writer of a file under a locked directory waits too (its blocks change what the subtree uses).
+    if (this.lockedIds.size > 0)
+      for (
+        let cur: Inode | undefined = file;
+        cur !== undefined && cur.parent !== 0;
+        cur = this.rawById(cur.parent)
+      )
+        this.checkNotLocked(op, cur.parent)
+    const lease = this.leases.get(leaseKey(file.id))
     if (
       lease === undefined ||
       ctx.cmd.clientName === '' ||
@@ -1501,25 +1816,31 @@ export class Namespace implements MetaModule {
   }
 
   /** A rename: what `moved` uses leaves the quota directories only above the source for those only above the destination. */
-  private moveUsage(src: readonly QuotaDir[], dst: readonly QuotaDir[], moved: Inode): void {
+  private moveUsage(src: readonly QuotaDir[], dst: readonly QuotaDir[], moved: Inode, op: Op): void {
     const srcOnly = src.filter((d) => !dst.some((e) => e.id === d.id))
     const dstOnly = dst.filter((d) => !src.some((e) => e.id === d.id))
     if (srcOnly.length === 0 && dstOnly.length === 0) return
     // A directory without a quota of its own is measured here, as HDFS's verifyQuotaForRename does:
     // only renames between different quota directories pay it.
-    const u = this.usageOf(moved)
+    const u = this.usageOf(moved, op)
     this.charge(dstOnly, u)
     this.charge(srcOnly, negate(u))
   }
 
-  /** What an inode's subtree uses: a file at once, a quota directory from its row, another directory measured. */
-  private usageOf(inode: Inode): Usage {
+  /**
+   * What an inode's subtree uses: a file at once, a quota directory from its row, another directory
+   * measured — or, in a subtree operation's commit on that directory, what its walk measured.
+   */
+  private usageOf(inode: Inode, op?: Op): Usage {
     if (inode.type === FILE) {
       const charged = this.leases.get(leaseKey(inode.id))?.chargedBytes ?? 0
       return { ns: 1, ss: inode.size * inode.replication + charged }
     }
     const q = this.quotas.get(be64(inode.id))
     if (q !== undefined) return { ns: q.namespaceUsed, ss: q.storagespaceUsed }
+    const held = op?.subtree
+    if (held !== undefined && held.inodeId === inode.id)
+      return { ns: held.namespaceUsed, ss: held.storagespaceUsed }
     const m = this.measure(inode)
     return { ns: m.namespaceUsed, ss: m.storagespaceUsed }
   }
@@ -1529,10 +1850,11 @@ export class Namespace implements MetaModule {
     let ns = 0
     let ss = 0
     const stack = [dir]
+    this.walked(1)
     while (stack.length > 0) {
       const inode = stack.pop()!
       ns++
-      if (inode.type === DIRECTORY) for (const child of this.children(inode)) stack.push(child)
+      if (inode.type === DIRECTORY) for (const child of this.walkChildren(inode)) stack.push(child)
       else ss += this.usageOf(inode).ss
     }
     return { namespaceUsed: ns, storagespaceUsed: ss }
@@ -1568,9 +1890,32 @@ export class Namespace implements MetaModule {
     for (const [, child] of this.inodes.range(start, end)) yield child
   }
 
+  /** The write-side check: no other operation's subtree lock on the path, then the permissions. */
   private check(op: Op, r: Resolved, need: Need): void {
+    if (this.lockedIds.size > 0)
+      for (const inode of r.inodes) if (inode !== undefined) this.checkNotLocked(op, inode.id)
     const posix = this.admit(op.principal, op.su, r, need) ?? op
-    checkPermission(posix.caller, posix.su, r, need, (d) => this.children(d))
+    checkPermission(posix.caller, posix.su, r, need, (d) => this.walkChildren(d))
+  }
+
+  /** A directory's children, counted against the walk budget of the command being applied. */
+  private *walkChildren(dir: Inode): IterableIterator<Inode> {
+    for (const child of this.children(dir)) {
+      this.walked(1)
+      yield child
+    }
+  }
+
+  /** Counts `n` inodes visited by a walk inside apply; SUBTREE_TOO_LARGE past the budget. */
+  private walked(n: number): void {
+    if (this.walkVisited + n <= this.walkBudget) {
+      this.walkVisited += n
+      return
+    }
+    throw new FsError(
+      'SUBTREE_TOO_LARGE',
+      `the subtree has more than subtreeBatchInodes (${this.walkBudget}) inodes to walk: run as a subtree operation`,
+    )
   }
 
   /** The read-side check; answers the identity and superuser flag the POSIX check ran with. */
@@ -1630,15 +1975,17 @@ export class Namespace implements MetaModule {
   private removeSubtree(inode: Inode): Usage {
     const doomed: Inode[] = [inode]
     let ss = 0
+    this.walked(1)
     for (let i = 0; i < doomed.length; i++) {
       const d = doomed[i]!
-      if (d.type === DIRECTORY) for (const child of this.children(d)) doomed.push(child)
+      if (d.type === DIRECTORY) for (const child of this.walkChildren(d)) doomed.push(child)
       else ss += this.usageOf(d).ss
     }
     for (let i = doomed.length - 1; i >= 0; i--) {
       const d = doomed[i]!
       this.leases.delete(leaseKey(d.id))
       if (d.type === DIRECTORY && this.quotaIds.has(d.id)) this.quotas.delete(be64(d.id))
+      this.dropLock(d.id)
       this.inodes.delete(this.keyOf(d.id))
     }
     return { ns: doomed.length, ss }
@@ -1825,6 +2172,16 @@ function newInode(
     data: EMPTY,
     blocks: [],
     childrenNum: 0,
+  }
+}
+
+function subtreeHeld(h: metaProto.meta.ISubtreeHeld): SubtreeHeld {
+  return {
+    opId: h.opId ?? '',
+    inodeId: Number(h.inodeId ?? 0),
+    checked: !!h.checked,
+    namespaceUsed: Number(h.namespaceUsed ?? 0),
+    storagespaceUsed: Number(h.storagespaceUsed ?? 0),
   }
 }
 

@@ -7,7 +7,8 @@ import {
   type metaProto,
 } from '../meta/index.js'
 import type { FileChecksum } from './checksum.js'
-import { errorFromResult, FsError } from './errors.js'
+import { randomUUID } from 'node:crypto'
+import { errorFromResult, FsError, isFsError } from './errors.js'
 import type { XAttr } from './inode.js'
 import {
   XATTR_CREATE,
@@ -23,6 +24,7 @@ import { parsePath } from './path.js'
 import type { Caller } from './permission.js'
 import { commandIdentity, type Principal } from '../auth/index.js'
 import { QUOTA_KEEP } from './quota.js'
+import type { SubtreeOpKind } from './subtree.js'
 
 type CommandProps = metaProto.meta.Command.$Properties
 
@@ -82,7 +84,14 @@ export interface FsServiceInit {
    * serves both. Writes need none: the auth guard re-checks at commit.
    */
   readonly recheck?: (caller: Caller) => void
+  /**
+   * How long a write refused with SUBTREE_LOCKED (a subtree operation holds a lock on its path) is
+   * retried before the refusal reaches the caller (default SUBTREE_LOCK_WAIT_MS; 0: at once).
+   */
+  readonly subtreeLockWaitMs?: number
 }
+
+export const SUBTREE_LOCK_WAIT_MS = 10_000
 
 /**
  * The file-system service: every mutation is one command proposed to the metadata group (validated at
@@ -97,8 +106,11 @@ export class FsService {
   private readonly sm: MetaStateMachine
   private readonly clock: () => number
   private readonly recheck: (caller: Caller) => void
+  private readonly lockWaitMs: number
+  private subtreeOps = 0
 
   constructor(init: FsServiceInit) {
+    this.lockWaitMs = init.subtreeLockWaitMs ?? SUBTREE_LOCK_WAIT_MS
     this.consensus = init.consensus
     this.sm = init.stateMachine
     this.clock = init.clock ?? Date.now
@@ -180,9 +192,12 @@ export class FsService {
   ): Promise<void> {
     parsePath(src)
     parsePath(dst)
-    await this.propose<'rename'>(
+    const rename = { src, dst, legacy: false, overwrite: opts.overwrite ?? false }
+    await this.proposeSubtree<'rename'>(
       caller,
-      { rename: { src, dst, legacy: false, overwrite: opts.overwrite ?? false } },
+      'rename',
+      src,
+      (subtree) => ({ rename: { ...rename, subtree } }),
       opts,
     )
   }
@@ -191,7 +206,15 @@ export class FsService {
   async renameLegacy(caller: Caller, src: string, dst: string, opts: CallOpts = {}): Promise<boolean> {
     parsePath(src)
     parsePath(dst)
-    return (await this.propose<'rename'>(caller, { rename: { src, dst, legacy: true } }, opts)).renamed
+    return (
+      await this.proposeSubtree<'rename'>(
+        caller,
+        'rename',
+        src,
+        (subtree) => ({ rename: { src, dst, legacy: true, subtree } }),
+        opts,
+      )
+    ).renamed
   }
 
   /** Deletes a file or directory (non-empty ones only when `recursive`); false when there was nothing. */
@@ -201,8 +224,15 @@ export class FsService {
     opts: CallOpts & { recursive?: boolean } = {},
   ): Promise<boolean> {
     parsePath(path)
+    const recursive = opts.recursive ?? false
     return (
-      await this.propose<'delete'>(caller, { delete: { path, recursive: opts.recursive ?? false } }, opts)
+      await this.proposeSubtree<'delete'>(
+        caller,
+        'delete',
+        path,
+        (subtree) => ({ delete: { path, recursive, subtree } }),
+        opts,
+      )
     ).deleted
   }
 
@@ -320,16 +350,17 @@ export class FsService {
   ): Promise<void> {
     parsePath(path)
     const v = (q: number | 'keep' | undefined): number => (q === undefined || q === 'keep' ? QUOTA_KEEP : q)
-    await this.propose<'setQuota'>(
+    const setQuota = {
+      path,
+      namespaceQuota: v(quota.namespace),
+      storagespaceQuota: v(quota.storagespace),
+      storageType: quota.storageType ?? '',
+    }
+    await this.proposeSubtree<'setQuota'>(
       caller,
-      {
-        setQuota: {
-          path,
-          namespaceQuota: v(quota.namespace),
-          storagespaceQuota: v(quota.storagespace),
-          storageType: quota.storageType ?? '',
-        },
-      },
+      'setQuota',
+      path,
+      (subtree) => ({ setQuota: { ...setQuota, subtree } }),
       opts,
     )
   }
@@ -490,7 +521,52 @@ export class FsService {
     return this.sm.waitForChanges(since, signal)
   }
 
+  /** Subtree operations this service ran (locked, walked, committed or given up) since it started. */
+  get subtreeOpCount(): number {
+    return this.subtreeOps
+  }
+
   // ---- internals
+
+  /**
+   * A Delete, Rename or SetQuota: first as one command (`build(undefined)`); when its subtree is larger
+   * than one command may walk (SUBTREE_TOO_LARGE, nothing changed), as a subtree operation
+   * (src/fs/subtree.ts): lock `root`, walk it here in batches after a read barrier, commit with the
+   * walk's result, and unlock when anything after the lock fails. The commit goes without the call's
+   * session: the session's seq answers the first try (only creates use sessions today).
+   */
+  private async proposeSubtree<K extends 'delete' | 'rename' | 'setQuota'>(
+    caller: Caller,
+    kind: SubtreeOpKind,
+    root: string,
+    build: (subtree: metaProto.meta.ISubtreeHeld | undefined) => CommandProps,
+    opts: CallOpts,
+  ): Promise<OpResults[K]> {
+    try {
+      return await this.propose<K>(caller, build(undefined), opts)
+    } catch (err) {
+      if (!isFsError(err, 'SUBTREE_TOO_LARGE')) throw err
+    }
+    this.subtreeOps++
+    const signal = opts.signal
+    const opId = randomUUID()
+    const { inodeId } = await this.propose<'lockSubtree'>(
+      caller,
+      { lockSubtree: { path: root, opId, op: kind } },
+      { signal },
+    )
+    try {
+      await this.consensus.readBarrier({ signal })
+      const used = await this.ns.walkLocked(caller, inodeId, opId, { check: kind === 'delete', signal })
+      const held = { opId, inodeId, checked: kind === 'delete', ...used }
+      return await this.propose<K>(caller, build(held), { signal }, false)
+    } catch (err) {
+      await this.propose<'unlockSubtree'>(caller, { unlockSubtree: { inodeId, opId } }, {}, false).catch(
+        () => undefined,
+      )
+      throw err
+    }
+  }
 
   private async barrier(opts: ReadOpts, caller?: Caller): Promise<void> {
     if (!opts.stale) await this.consensus.readBarrier({ signal: opts.signal })
@@ -507,12 +583,27 @@ export class FsService {
     }
   }
 
+  /**
+   * Proposes `cmd`; a refusal with SUBTREE_LOCKED (a subtree operation holds its path) is retried with
+   * a growing pause for up to subtreeLockWaitMs (`waitForLocks`; not with a session, whose seq answers
+   * the first try).
+   */
   private async propose<K extends keyof OpResults>(
     caller: Caller,
     cmd: CommandProps,
     opts: CallOpts,
+    waitForLocks = true,
   ): Promise<OpResults[K]> {
-    return (await this.proposeRaw(caller, cmd, opts)) as OpResults[K]
+    const deadline = Date.now() + this.lockWaitMs
+    for (let pauseMs = 5; ; pauseMs = Math.min(pauseMs * 2, 500)) {
+      try {
+        return (await this.proposeRaw(caller, cmd, opts)) as OpResults[K]
+      } catch (err) {
+        if (!waitForLocks || opts.session !== undefined || !isFsError(err, 'SUBTREE_LOCKED')) throw err
+        if (Date.now() + pauseMs > deadline) throw err
+        await sleep(pauseMs, opts.signal)
+      }
+    }
   }
 
   private async proposeRaw(caller: Caller, cmd: CommandProps, opts: CallOpts): Promise<unknown> {
@@ -531,6 +622,21 @@ export class FsService {
     if (!result.ok) throw errorFromResult(result.code, result.message)
     return result.value
   }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted()
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal!.reason as Error)
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 function isPrincipal(c: Caller): c is Principal {

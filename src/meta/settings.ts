@@ -31,6 +31,18 @@ export interface ClusterSettings {
    */
   readonly contentSummaryBatchInodes: number
   /**
+   * Inodes one Delete, Rename or SetQuota command may walk inside apply (a recursive delete's
+   * permission check of the subtree, the measurement of a subtree's usage for quotas). A bigger subtree
+   * is done as a subtree operation (src/fs/subtree.ts): locked in one small command, walked outside
+   * apply, committed in another.
+   */
+  readonly subtreeBatchInodes: number
+  /**
+   * A subtree lock is void this long after its lock command (command time): a node that died during a
+   * subtree operation blocks the subtree at most this long.
+   */
+  readonly subtreeLockTimeoutMs: number
+  /**
    * How callers are authenticated (src/auth): `secure` accepts only verified credentials (client
    * certificates, API keys, delegation tokens); `simple` also believes WebHDFS `user.name` (dev and
    * tests). Written at bootstrap from `--auth`; an admin may change it.
@@ -80,6 +92,8 @@ export const SETTING_DEFS: Readonly<Record<SettingName, SettingDef>> = {
   minBlockSize: { kind: 'int', default: MIB, min: 512, max: 1024 * 1024 * MIB },
   purgeBatchInodes: { kind: 'int', default: 1000, min: 1, max: 1_000_000_000 },
   contentSummaryBatchInodes: { kind: 'int', default: 5000, min: 1, max: 1_000_000_000 },
+  subtreeBatchInodes: { kind: 'int', default: 1000, min: 1, max: 1_000_000_000 },
+  subtreeLockTimeoutMs: { kind: 'int', default: 300_000, min: 1_000, max: 24 * 3_600_000 },
   // Until bootstrap writes it, each node uses its own --auth (src/auth authenticator).
   auth: { kind: 'enum', default: 'secure', values: ['simple', 'secure'] },
   nodeCertValidityS: { kind: 'int', default: 365 * 86_400, min: 60, max: 10 * 365 * 86_400 },

@@ -113,7 +113,9 @@ export const hopsd = $root.hopsd = (() => {
              * @property {hopsd.meta.CreateInferenceKey.$Properties|null} [createInferenceKey] Command createInferenceKey
              * @property {hopsd.meta.RevokeInferenceKey.$Properties|null} [revokeInferenceKey] Command revokeInferenceKey
              * @property {hopsd.meta.PurgeDetached.$Properties|null} [purgeDetached] Command purgeDetached
-             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"createInferenceKey"|"revokeInferenceKey"|"purgeDetached"} [op] Command op
+             * @property {hopsd.meta.LockSubtree.$Properties|null} [lockSubtree] Command lockSubtree
+             * @property {hopsd.meta.UnlockSubtree.$Properties|null} [unlockSubtree] Command unlockSubtree
+             * @property {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"createInferenceKey"|"revokeInferenceKey"|"purgeDetached"|"lockSubtree"|"unlockSubtree"} [op] Command op
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -207,9 +209,11 @@ export const hopsd = $root.hopsd = (() => {
              *   createInferenceKey?: hopsd.meta.CreateInferenceKey.$Shape|null;
              *   revokeInferenceKey?: hopsd.meta.RevokeInferenceKey.$Shape|null;
              *   purgeDetached?: hopsd.meta.PurgeDetached.$Shape|null;
+             *   lockSubtree?: hopsd.meta.LockSubtree.$Shape|null;
+             *   unlockSubtree?: hopsd.meta.UnlockSubtree.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "issueProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate: hopsd.meta.IssueProjectCertificate.$Shape; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate: hopsd.meta.RevokeProjectCertificate.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "createInferenceKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey: hopsd.meta.CreateInferenceKey.$Shape; revokeInferenceKey?: null; purgeDetached?: null }|{ op?: "revokeInferenceKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey: hopsd.meta.RevokeInferenceKey.$Shape; purgeDetached?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape })
+             *   ({ op?: undefined; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "mkdirs"; mkdirs: hopsd.meta.Mkdirs.$Shape; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createFile"; mkdirs?: null; createFile: hopsd.meta.CreateFile.$Shape; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "append"; mkdirs?: null; createFile?: null; append: hopsd.meta.Append.$Shape; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "closeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile: hopsd.meta.CloseFile.$Shape; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "rename"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename: hopsd.meta.Rename.$Shape; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "delete"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete": hopsd.meta.Delete.$Shape; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setPermission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission: hopsd.meta.SetPermission.$Shape; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setOwner"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner: hopsd.meta.SetOwner.$Shape; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setTimes"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes: hopsd.meta.SetTimes.$Shape; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setReplication"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication: hopsd.meta.SetReplication.$Shape; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr: hopsd.meta.SetXAttr.$Shape; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "removeXAttr"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr: hopsd.meta.RemoveXAttr.$Shape; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "renewLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease: hopsd.meta.RenewLease.$Shape; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "recoverLease"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease: hopsd.meta.RecoverLease.$Shape; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setSetting"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting: hopsd.meta.SetSetting.$Shape; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "concat"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat: hopsd.meta.Concat.$Shape; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "truncate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate: hopsd.meta.Truncate.$Shape; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota: hopsd.meta.SetQuota.$Shape; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "reopenBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock: hopsd.meta.ReopenBlock.$Shape; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "updatePipeline"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline: hopsd.meta.UpdatePipeline.$Shape; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "initCluster"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster: hopsd.meta.InitCluster.$Shape; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "addBlock"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock: hopsd.meta.AddBlock.$Shape; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "completeFile"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile: hopsd.meta.CompleteFile.$Shape; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "updateReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas: hopsd.meta.UpdateReplicas.$Shape; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setDatanodeState"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState: hopsd.meta.SetDatanodeState.$Shape; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "removeBlocks"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks: hopsd.meta.RemoveBlocks.$Shape; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "addUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser: hopsd.meta.AddUser.$Shape; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "removeUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser: hopsd.meta.RemoveUser.$Shape; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "updateUser"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser: hopsd.meta.UpdateUser.$Shape; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey: hopsd.meta.CreateKey.$Shape; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "revokeKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey: hopsd.meta.RevokeKey.$Shape; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "issueToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken: hopsd.meta.IssueToken.$Shape; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "renewToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken: hopsd.meta.RenewToken.$Shape; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "cancelToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken: hopsd.meta.CancelToken.$Shape; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "bootstrapAuth"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth: hopsd.meta.BootstrapAuth.$Shape; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken: hopsd.meta.CreateJoinToken.$Shape; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "deleteJoinToken"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken: hopsd.meta.DeleteJoinToken.$Shape; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "requestAdmission"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission: hopsd.meta.RequestAdmission.$Shape; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "admitNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode: hopsd.meta.AdmitNode.$Shape; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "revokeNode"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode: hopsd.meta.RevokeNode.$Shape; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "wrapCaKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey: hopsd.meta.WrapCaKey.$Shape; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "recordCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate: hopsd.meta.RecordCertificate.$Shape; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "publishCrl"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl: hopsd.meta.PublishCrl.$Shape; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject: hopsd.meta.CreateProject.$Shape; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "deleteProject"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject: hopsd.meta.DeleteProject.$Shape; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember: hopsd.meta.SetMember.$Shape; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "removeMember"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember: hopsd.meta.RemoveMember.$Shape; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset: hopsd.meta.CreateDataset.$Shape; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "deleteDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset: hopsd.meta.DeleteDataset.$Shape; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "shareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset: hopsd.meta.ShareDataset.$Shape; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "unshareDataset"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset: hopsd.meta.UnshareDataset.$Shape; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setProjectQuota"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota: hopsd.meta.SetProjectQuota.$Shape; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "issueProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate: hopsd.meta.IssueProjectCertificate.$Shape; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "revokeProjectCertificate"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate: hopsd.meta.RevokeProjectCertificate.$Shape; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "submitJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob: hopsd.meta.SubmitJob.$Shape; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "placeJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob: hopsd.meta.PlaceJob.$Shape; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "jobStarted"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted: hopsd.meta.JobStarted.$Shape; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "jobFinished"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished: hopsd.meta.JobFinished.$Shape; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "killJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob: hopsd.meta.KillJob.$Shape; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "markJobLost"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost: hopsd.meta.MarkJobLost.$Shape; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "requeueJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob: hopsd.meta.RequeueJob.$Shape; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "adoptJob"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob: hopsd.meta.AdoptJob.$Shape; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "registerModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel: hopsd.meta.RegisterModel.$Shape; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "deleteModel"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel: hopsd.meta.DeleteModel.$Shape; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment: hopsd.meta.CreateDeployment.$Shape; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "updateDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment: hopsd.meta.UpdateDeployment.$Shape; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "deleteDeployment"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment: hopsd.meta.DeleteDeployment.$Shape; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "setDeploymentReplicas"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas: hopsd.meta.SetDeploymentReplicas.$Shape; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "reportReplica"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica: hopsd.meta.ReportReplica.$Shape; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "createInferenceKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey: hopsd.meta.CreateInferenceKey.$Shape; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "revokeInferenceKey"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey: hopsd.meta.RevokeInferenceKey.$Shape; purgeDetached?: null; lockSubtree?: null; unlockSubtree?: null }|{ op?: "purgeDetached"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached: hopsd.meta.PurgeDetached.$Shape; lockSubtree?: null; unlockSubtree?: null }|{ op?: "lockSubtree"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree: hopsd.meta.LockSubtree.$Shape; unlockSubtree?: null }|{ op?: "unlockSubtree"; mkdirs?: null; createFile?: null; append?: null; closeFile?: null; rename?: null; "delete"?: null; setPermission?: null; setOwner?: null; setTimes?: null; setReplication?: null; setXAttr?: null; removeXAttr?: null; renewLease?: null; recoverLease?: null; setSetting?: null; concat?: null; truncate?: null; setQuota?: null; reopenBlock?: null; updatePipeline?: null; initCluster?: null; addBlock?: null; completeFile?: null; updateReplicas?: null; setDatanodeState?: null; removeBlocks?: null; addUser?: null; removeUser?: null; updateUser?: null; createKey?: null; revokeKey?: null; issueToken?: null; renewToken?: null; cancelToken?: null; bootstrapAuth?: null; createJoinToken?: null; deleteJoinToken?: null; requestAdmission?: null; admitNode?: null; revokeNode?: null; wrapCaKey?: null; recordCertificate?: null; publishCrl?: null; createProject?: null; deleteProject?: null; setMember?: null; removeMember?: null; createDataset?: null; deleteDataset?: null; shareDataset?: null; unshareDataset?: null; setProjectQuota?: null; issueProjectCertificate?: null; revokeProjectCertificate?: null; submitJob?: null; placeJob?: null; jobStarted?: null; jobFinished?: null; killJob?: null; markJobLost?: null; requeueJob?: null; adoptJob?: null; registerModel?: null; deleteModel?: null; createDeployment?: null; updateDeployment?: null; deleteDeployment?: null; setDeploymentReplicas?: null; reportReplica?: null; createInferenceKey?: null; revokeInferenceKey?: null; purgeDetached?: null; lockSubtree?: null; unlockSubtree: hopsd.meta.UnlockSubtree.$Shape })
              * )} hopsd.meta.Command.$Shape
              */
 
@@ -861,17 +865,33 @@ export const hopsd = $root.hopsd = (() => {
              */
             Command.prototype.purgeDetached = null;
 
+            /**
+             * Command lockSubtree.
+             * @member {hopsd.meta.LockSubtree.$Properties|null|undefined} lockSubtree
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.lockSubtree = null;
+
+            /**
+             * Command unlockSubtree.
+             * @member {hopsd.meta.UnlockSubtree.$Properties|null|undefined} unlockSubtree
+             * @memberof hopsd.meta.Command
+             * @instance
+             */
+            Command.prototype.unlockSubtree = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Command op.
-             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"createInferenceKey"|"revokeInferenceKey"|"purgeDetached"|undefined} op
+             * @member {"mkdirs"|"createFile"|"append"|"closeFile"|"rename"|"delete"|"setPermission"|"setOwner"|"setTimes"|"setReplication"|"setXAttr"|"removeXAttr"|"renewLease"|"recoverLease"|"setSetting"|"concat"|"truncate"|"setQuota"|"reopenBlock"|"updatePipeline"|"initCluster"|"addBlock"|"completeFile"|"updateReplicas"|"setDatanodeState"|"removeBlocks"|"addUser"|"removeUser"|"updateUser"|"createKey"|"revokeKey"|"issueToken"|"renewToken"|"cancelToken"|"bootstrapAuth"|"createJoinToken"|"deleteJoinToken"|"requestAdmission"|"admitNode"|"revokeNode"|"wrapCaKey"|"recordCertificate"|"publishCrl"|"createProject"|"deleteProject"|"setMember"|"removeMember"|"createDataset"|"deleteDataset"|"shareDataset"|"unshareDataset"|"setProjectQuota"|"issueProjectCertificate"|"revokeProjectCertificate"|"submitJob"|"placeJob"|"jobStarted"|"jobFinished"|"killJob"|"markJobLost"|"requeueJob"|"adoptJob"|"registerModel"|"deleteModel"|"createDeployment"|"updateDeployment"|"deleteDeployment"|"setDeploymentReplicas"|"reportReplica"|"createInferenceKey"|"revokeInferenceKey"|"purgeDetached"|"lockSubtree"|"unlockSubtree"|undefined} op
              * @memberof hopsd.meta.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "op", {
-                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "issueProjectCertificate", "revokeProjectCertificate", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "createInferenceKey", "revokeInferenceKey", "purgeDetached"]),
+                get: $util.oneOfGetter($oneOfFields = ["mkdirs", "createFile", "append", "closeFile", "rename", "delete", "setPermission", "setOwner", "setTimes", "setReplication", "setXAttr", "removeXAttr", "renewLease", "recoverLease", "setSetting", "concat", "truncate", "setQuota", "reopenBlock", "updatePipeline", "initCluster", "addBlock", "completeFile", "updateReplicas", "setDatanodeState", "removeBlocks", "addUser", "removeUser", "updateUser", "createKey", "revokeKey", "issueToken", "renewToken", "cancelToken", "bootstrapAuth", "createJoinToken", "deleteJoinToken", "requestAdmission", "admitNode", "revokeNode", "wrapCaKey", "recordCertificate", "publishCrl", "createProject", "deleteProject", "setMember", "removeMember", "createDataset", "deleteDataset", "shareDataset", "unshareDataset", "setProjectQuota", "issueProjectCertificate", "revokeProjectCertificate", "submitJob", "placeJob", "jobStarted", "jobFinished", "killJob", "markJobLost", "requeueJob", "adoptJob", "registerModel", "deleteModel", "createDeployment", "updateDeployment", "deleteDeployment", "setDeploymentReplicas", "reportReplica", "createInferenceKey", "revokeInferenceKey", "purgeDetached", "lockSubtree", "unlockSubtree"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -1067,6 +1087,10 @@ export const hopsd = $root.hopsd = (() => {
                     $root.hopsd.meta.RevokeInferenceKey.encode(m.revokeInferenceKey, w.uint32(/* id 138, wireType 2 =*/1106).fork(), q + 1).ldelim();
                 if (m.purgeDetached != null && $Object.hasOwnProperty.call(m, "purgeDetached"))
                     $root.hopsd.meta.PurgeDetached.encode(m.purgeDetached, w.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
+                if (m.lockSubtree != null && $Object.hasOwnProperty.call(m, "lockSubtree"))
+                    $root.hopsd.meta.LockSubtree.encode(m.lockSubtree, w.uint32(/* id 151, wireType 2 =*/1210).fork(), q + 1).ldelim();
+                if (m.unlockSubtree != null && $Object.hasOwnProperty.call(m, "unlockSubtree"))
+                    $root.hopsd.meta.UnlockSubtree.encode(m.unlockSubtree, w.uint32(/* id 152, wireType 2 =*/1218).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1688,6 +1712,20 @@ export const hopsd = $root.hopsd = (() => {
                                 break;
                             m.purgeDetached = $root.hopsd.meta.PurgeDetached.decode(r, r.size(), $undefined, q + 1, m.purgeDetached);
                             m.op = "purgeDetached";
+                            continue;
+                        }
+                    case 151: {
+                            if (u !== 2)
+                                break;
+                            m.lockSubtree = $root.hopsd.meta.LockSubtree.decode(r, r.size(), $undefined, q + 1, m.lockSubtree);
+                            m.op = "lockSubtree";
+                            continue;
+                        }
+                    case 152: {
+                            if (u !== 2)
+                                break;
+                            m.unlockSubtree = $root.hopsd.meta.UnlockSubtree.decode(r, r.size(), $undefined, q + 1, m.unlockSubtree);
+                            m.op = "unlockSubtree";
                             continue;
                         }
                     }
@@ -2489,6 +2527,26 @@ export const hopsd = $root.hopsd = (() => {
                             return "purgeDetached." + e;
                     }
                 }
+                if (m.lockSubtree != null && $Object.hasOwnProperty.call(m, "lockSubtree")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.LockSubtree.verify(m.lockSubtree, q + 1);
+                        if (e)
+                            return "lockSubtree." + e;
+                    }
+                }
+                if (m.unlockSubtree != null && $Object.hasOwnProperty.call(m, "unlockSubtree")) {
+                    if (p.op === 1)
+                        return "op: multiple values";
+                    p.op = 1;
+                    {
+                        var e = $root.hopsd.meta.UnlockSubtree.verify(m.unlockSubtree, q + 1);
+                        if (e)
+                            return "unlockSubtree." + e;
+                    }
+                }
                 return null;
             };
 
@@ -2915,6 +2973,16 @@ export const hopsd = $root.hopsd = (() => {
                         throw $TypeError(".hopsd.meta.Command.purgeDetached: object expected");
                     m.purgeDetached = $root.hopsd.meta.PurgeDetached.fromObject(d.purgeDetached, q + 1);
                 }
+                if (d.lockSubtree != null) {
+                    if (!$util.isObject(d.lockSubtree))
+                        throw $TypeError(".hopsd.meta.Command.lockSubtree: object expected");
+                    m.lockSubtree = $root.hopsd.meta.LockSubtree.fromObject(d.lockSubtree, q + 1);
+                }
+                if (d.unlockSubtree != null) {
+                    if (!$util.isObject(d.unlockSubtree))
+                        throw $TypeError(".hopsd.meta.Command.unlockSubtree: object expected");
+                    m.unlockSubtree = $root.hopsd.meta.UnlockSubtree.fromObject(d.unlockSubtree, q + 1);
+                }
                 return m;
             };
 
@@ -3338,6 +3406,16 @@ export const hopsd = $root.hopsd = (() => {
                     d.purgeDetached = $root.hopsd.meta.PurgeDetached.toObject(m.purgeDetached, o, q + 1);
                     if (o.oneofs)
                         d.op = "purgeDetached";
+                }
+                if (m.lockSubtree != null && $Object.hasOwnProperty.call(m, "lockSubtree")) {
+                    d.lockSubtree = $root.hopsd.meta.LockSubtree.toObject(m.lockSubtree, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "lockSubtree";
+                }
+                if (m.unlockSubtree != null && $Object.hasOwnProperty.call(m, "unlockSubtree")) {
+                    d.unlockSubtree = $root.hopsd.meta.UnlockSubtree.toObject(m.unlockSubtree, o, q + 1);
+                    if (o.oneofs)
+                        d.op = "unlockSubtree";
                 }
                 return d;
             };
@@ -4945,6 +5023,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [dst] Rename dst
              * @property {boolean|null} [legacy] Rename legacy
              * @property {boolean|null} [overwrite] Rename overwrite
+             * @property {hopsd.meta.SubtreeHeld.$Properties|null} [subtree] Rename subtree
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -5009,6 +5088,14 @@ export const hopsd = $root.hopsd = (() => {
             Rename.prototype.overwrite = false;
 
             /**
+             * Rename subtree.
+             * @member {hopsd.meta.SubtreeHeld.$Properties|null|undefined} subtree
+             * @memberof hopsd.meta.Rename
+             * @instance
+             */
+            Rename.prototype.subtree = null;
+
+            /**
              * Creates a new Rename instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Rename
@@ -5048,6 +5135,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 3, wireType 0 =*/24).bool(m.legacy);
                 if (m.overwrite != null && $Object.hasOwnProperty.call(m, "overwrite") && m.overwrite !== false)
                     w.uint32(/* id 4, wireType 0 =*/32).bool(m.overwrite);
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree"))
+                    $root.hopsd.meta.SubtreeHeld.encode(m.subtree, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -5141,6 +5230,12 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.overwrite;
                             continue;
                         }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.subtree = $root.hopsd.meta.SubtreeHeld.decode(r, r.size(), $undefined, q + 1, m.subtree);
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -5205,6 +5300,13 @@ export const hopsd = $root.hopsd = (() => {
                     if (typeof m.overwrite !== "boolean")
                         return "overwrite: boolean expected";
                 }
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree")) {
+                    {
+                        var e = $root.hopsd.meta.SubtreeHeld.verify(m.subtree, q + 1);
+                        if (e)
+                            return "subtree." + e;
+                    }
+                }
                 return null;
             };
 
@@ -5246,6 +5348,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.overwrite = $Boolean(d.overwrite);
                     }
                 }
+                if (d.subtree != null) {
+                    if (!$util.isObject(d.subtree))
+                        throw $TypeError(".hopsd.meta.Rename.subtree: object expected");
+                    m.subtree = $root.hopsd.meta.SubtreeHeld.fromObject(d.subtree, q + 1);
+                }
                 return m;
             };
 
@@ -5271,6 +5378,7 @@ export const hopsd = $root.hopsd = (() => {
                     d.dst = "";
                     d.legacy = false;
                     d.overwrite = false;
+                    d.subtree = null;
                 }
                 if (m.src != null && $Object.hasOwnProperty.call(m, "src")) {
                     d.src = m.src;
@@ -5283,6 +5391,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.overwrite != null && $Object.hasOwnProperty.call(m, "overwrite")) {
                     d.overwrite = m.overwrite;
+                }
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree")) {
+                    d.subtree = $root.hopsd.meta.SubtreeHeld.toObject(m.subtree, o, q + 1);
                 }
                 return d;
             };
@@ -5323,6 +5434,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {string|null} [path] Delete path
              * @property {boolean|null} [recursive] Delete recursive
              * @property {number|null} [fileId] Delete fileId
+             * @property {hopsd.meta.SubtreeHeld.$Properties|null} [subtree] Delete subtree
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -5379,6 +5491,14 @@ export const hopsd = $root.hopsd = (() => {
             Delete.prototype.fileId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * Delete subtree.
+             * @member {hopsd.meta.SubtreeHeld.$Properties|null|undefined} subtree
+             * @memberof hopsd.meta.Delete
+             * @instance
+             */
+            Delete.prototype.subtree = null;
+
+            /**
              * Creates a new Delete instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.Delete
@@ -5416,6 +5536,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 2, wireType 0 =*/16).bool(m.recursive);
                 if (m.fileId != null && $Object.hasOwnProperty.call(m, "fileId") && (typeof m.fileId === "object" ? m.fileId.low || m.fileId.high : m.fileId !== 0))
                     w.uint32(/* id 3, wireType 0 =*/24).uint64(m.fileId);
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree"))
+                    $root.hopsd.meta.SubtreeHeld.encode(m.subtree, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -5500,6 +5622,12 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.fileId;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.subtree = $root.hopsd.meta.SubtreeHeld.decode(r, r.size(), $undefined, q + 1, m.subtree);
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -5560,6 +5688,13 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isInteger(m.fileId) && !(m.fileId && $util.isInteger(m.fileId.low) && $util.isInteger(m.fileId.high)))
                         return "fileId: integer|Long expected";
                 }
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree")) {
+                    {
+                        var e = $root.hopsd.meta.SubtreeHeld.verify(m.subtree, q + 1);
+                        if (e)
+                            return "subtree." + e;
+                    }
+                }
                 return null;
             };
 
@@ -5603,6 +5738,11 @@ export const hopsd = $root.hopsd = (() => {
                             m.fileId = new $util.LongBits(d.fileId.low >>> 0, d.fileId.high >>> 0).toNumber(true);
                     }
                 }
+                if (d.subtree != null) {
+                    if (!$util.isObject(d.subtree))
+                        throw $TypeError(".hopsd.meta.Delete.subtree: object expected");
+                    m.subtree = $root.hopsd.meta.SubtreeHeld.fromObject(d.subtree, q + 1);
+                }
                 return m;
             };
 
@@ -5631,6 +5771,7 @@ export const hopsd = $root.hopsd = (() => {
                         d.fileId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
                     } else
                         d.fileId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.subtree = null;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -5645,6 +5786,9 @@ export const hopsd = $root.hopsd = (() => {
                         d.fileId = o.longs === $String ? $String(m.fileId) : m.fileId;
                     else
                         d.fileId = o.longs === $String ? $util.Long.prototype.toString.call(m.fileId) : o.longs === $Number ? new $util.LongBits(m.fileId.low >>> 0, m.fileId.high >>> 0).toNumber(true) : m.fileId;
+                }
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree")) {
+                    d.subtree = $root.hopsd.meta.SubtreeHeld.toObject(m.subtree, o, q + 1);
                 }
                 return d;
             };
@@ -9220,6 +9364,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {number|null} [namespaceQuota] SetQuota namespaceQuota
              * @property {number|null} [storagespaceQuota] SetQuota storagespaceQuota
              * @property {string|null} [storageType] SetQuota storageType
+             * @property {hopsd.meta.SubtreeHeld.$Properties|null} [subtree] SetQuota subtree
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -9284,6 +9429,14 @@ export const hopsd = $root.hopsd = (() => {
             SetQuota.prototype.storageType = "";
 
             /**
+             * SetQuota subtree.
+             * @member {hopsd.meta.SubtreeHeld.$Properties|null|undefined} subtree
+             * @memberof hopsd.meta.SetQuota
+             * @instance
+             */
+            SetQuota.prototype.subtree = null;
+
+            /**
              * Creates a new SetQuota instance using the specified properties.
              * @function create
              * @memberof hopsd.meta.SetQuota
@@ -9323,6 +9476,8 @@ export const hopsd = $root.hopsd = (() => {
                     w.uint32(/* id 3, wireType 0 =*/24).sint64(m.storagespaceQuota);
                 if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType") && m.storageType !== "")
                     w.uint32(/* id 4, wireType 2 =*/34).string(m.storageType);
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree"))
+                    $root.hopsd.meta.SubtreeHeld.encode(m.subtree, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -9416,6 +9571,12 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.storageType;
                             continue;
                         }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.subtree = $root.hopsd.meta.SubtreeHeld.decode(r, r.size(), $undefined, q + 1, m.subtree);
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -9480,6 +9641,13 @@ export const hopsd = $root.hopsd = (() => {
                     if (!$util.isString(m.storageType))
                         return "storageType: string expected";
                 }
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree")) {
+                    {
+                        var e = $root.hopsd.meta.SubtreeHeld.verify(m.subtree, q + 1);
+                        if (e)
+                            return "subtree." + e;
+                    }
+                }
                 return null;
             };
 
@@ -9535,6 +9703,11 @@ export const hopsd = $root.hopsd = (() => {
                         m.storageType = $String(d.storageType);
                     }
                 }
+                if (d.subtree != null) {
+                    if (!$util.isObject(d.subtree))
+                        throw $TypeError(".hopsd.meta.SetQuota.subtree: object expected");
+                    m.subtree = $root.hopsd.meta.SubtreeHeld.fromObject(d.subtree, q + 1);
+                }
                 return m;
             };
 
@@ -9568,6 +9741,7 @@ export const hopsd = $root.hopsd = (() => {
                     } else
                         d.storagespaceQuota = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
                     d.storageType = "";
+                    d.subtree = null;
                 }
                 if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
                     d.path = m.path;
@@ -9590,6 +9764,9 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.storageType != null && $Object.hasOwnProperty.call(m, "storageType")) {
                     d.storageType = m.storageType;
+                }
+                if (m.subtree != null && $Object.hasOwnProperty.call(m, "subtree")) {
+                    d.subtree = $root.hopsd.meta.SubtreeHeld.toObject(m.subtree, o, q + 1);
                 }
                 return d;
             };
@@ -19371,6 +19548,1585 @@ export const hopsd = $root.hopsd = (() => {
             };
 
             return PurgeDetached;
+        })();
+
+        meta.LockSubtree = (function() {
+
+            /**
+             * Properties of a LockSubtree.
+             * @typedef {Object} hopsd.meta.LockSubtree.$Properties
+             * @property {string|null} [path] LockSubtree path
+             * @property {string|null} [opId] LockSubtree opId
+             * @property {string|null} [op] LockSubtree op
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LockSubtree.
+             * @memberof hopsd.meta
+             * @interface ILockSubtree
+             * @augments hopsd.meta.LockSubtree.$Properties
+             * @deprecated Use hopsd.meta.LockSubtree.$Properties instead.
+             */
+
+            /**
+             * Shape of a LockSubtree.
+             * @typedef {hopsd.meta.LockSubtree.$Properties} hopsd.meta.LockSubtree.$Shape
+             */
+
+            /**
+             * Constructs a new LockSubtree.
+             * @memberof hopsd.meta
+             * @classdesc Represents a LockSubtree.
+             * @constructor
+             * @param {hopsd.meta.LockSubtree.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LockSubtree = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * LockSubtree path.
+             * @member {string} path
+             * @memberof hopsd.meta.LockSubtree
+             * @instance
+             */
+            LockSubtree.prototype.path = "";
+
+            /**
+             * LockSubtree opId.
+             * @member {string} opId
+             * @memberof hopsd.meta.LockSubtree
+             * @instance
+             */
+            LockSubtree.prototype.opId = "";
+
+            /**
+             * LockSubtree op.
+             * @member {string} op
+             * @memberof hopsd.meta.LockSubtree
+             * @instance
+             */
+            LockSubtree.prototype.op = "";
+
+            /**
+             * Creates a new LockSubtree instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {hopsd.meta.LockSubtree.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.LockSubtree} LockSubtree instance
+             * @type {{
+             *   (properties: hopsd.meta.LockSubtree.$Shape): hopsd.meta.LockSubtree & hopsd.meta.LockSubtree.$Shape;
+             *   (properties?: hopsd.meta.LockSubtree.$Properties): hopsd.meta.LockSubtree;
+             * }}
+             */
+            LockSubtree.create = function(properties) {
+                return new LockSubtree(properties);
+            };
+
+            /**
+             * Encodes the specified LockSubtree message. Does not implicitly {@link hopsd.meta.LockSubtree.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {hopsd.meta.LockSubtree.$Properties} m LockSubtree message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LockSubtree.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.path);
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId") && m.opId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.opId);
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op") && m.op !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.op);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified LockSubtree message, length delimited. Does not implicitly {@link hopsd.meta.LockSubtree.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {hopsd.meta.LockSubtree.$Properties} message LockSubtree message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LockSubtree.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LockSubtree message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.LockSubtree & hopsd.meta.LockSubtree.$Shape} LockSubtree
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LockSubtree.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.LockSubtree();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.opId = v;
+                            else
+                                delete m.opId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.op = v;
+                            else
+                                delete m.op;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a LockSubtree message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.LockSubtree & hopsd.meta.LockSubtree.$Shape} LockSubtree
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LockSubtree.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LockSubtree message.
+             * @function verify
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LockSubtree.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    if (!$util.isString(m.path))
+                        return "path: string expected";
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    if (!$util.isString(m.opId))
+                        return "opId: string expected";
+                }
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op")) {
+                    if (!$util.isString(m.op))
+                        return "op: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LockSubtree message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.LockSubtree} LockSubtree
+             */
+            LockSubtree.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.LockSubtree)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.LockSubtree: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.LockSubtree();
+                if (d.path != null) {
+                    if (typeof d.path !== "string" || d.path.length) {
+                        m.path = $String(d.path);
+                    }
+                }
+                if (d.opId != null) {
+                    if (typeof d.opId !== "string" || d.opId.length) {
+                        m.opId = $String(d.opId);
+                    }
+                }
+                if (d.op != null) {
+                    if (typeof d.op !== "string" || d.op.length) {
+                        m.op = $String(d.op);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a LockSubtree message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {hopsd.meta.LockSubtree} m LockSubtree
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LockSubtree.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.path = "";
+                    d.opId = "";
+                    d.op = "";
+                }
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path")) {
+                    d.path = m.path;
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    d.opId = m.opId;
+                }
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op")) {
+                    d.op = m.op;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this LockSubtree to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.LockSubtree
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LockSubtree.prototype.toJSON = function() {
+                return LockSubtree.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LockSubtree
+             * @function getTypeUrl
+             * @memberof hopsd.meta.LockSubtree
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LockSubtree.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.LockSubtree";
+            };
+
+            return LockSubtree;
+        })();
+
+        meta.UnlockSubtree = (function() {
+
+            /**
+             * Properties of an UnlockSubtree.
+             * @typedef {Object} hopsd.meta.UnlockSubtree.$Properties
+             * @property {number|null} [inodeId] UnlockSubtree inodeId
+             * @property {string|null} [opId] UnlockSubtree opId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UnlockSubtree.
+             * @memberof hopsd.meta
+             * @interface IUnlockSubtree
+             * @augments hopsd.meta.UnlockSubtree.$Properties
+             * @deprecated Use hopsd.meta.UnlockSubtree.$Properties instead.
+             */
+
+            /**
+             * Shape of an UnlockSubtree.
+             * @typedef {hopsd.meta.UnlockSubtree.$Properties} hopsd.meta.UnlockSubtree.$Shape
+             */
+
+            /**
+             * Constructs a new UnlockSubtree.
+             * @memberof hopsd.meta
+             * @classdesc Represents an UnlockSubtree.
+             * @constructor
+             * @param {hopsd.meta.UnlockSubtree.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UnlockSubtree = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * UnlockSubtree inodeId.
+             * @member {number} inodeId
+             * @memberof hopsd.meta.UnlockSubtree
+             * @instance
+             */
+            UnlockSubtree.prototype.inodeId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * UnlockSubtree opId.
+             * @member {string} opId
+             * @memberof hopsd.meta.UnlockSubtree
+             * @instance
+             */
+            UnlockSubtree.prototype.opId = "";
+
+            /**
+             * Creates a new UnlockSubtree instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {hopsd.meta.UnlockSubtree.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.UnlockSubtree} UnlockSubtree instance
+             * @type {{
+             *   (properties: hopsd.meta.UnlockSubtree.$Shape): hopsd.meta.UnlockSubtree & hopsd.meta.UnlockSubtree.$Shape;
+             *   (properties?: hopsd.meta.UnlockSubtree.$Properties): hopsd.meta.UnlockSubtree;
+             * }}
+             */
+            UnlockSubtree.create = function(properties) {
+                return new UnlockSubtree(properties);
+            };
+
+            /**
+             * Encodes the specified UnlockSubtree message. Does not implicitly {@link hopsd.meta.UnlockSubtree.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {hopsd.meta.UnlockSubtree.$Properties} m UnlockSubtree message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnlockSubtree.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId") && (typeof m.inodeId === "object" ? m.inodeId.low || m.inodeId.high : m.inodeId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.inodeId);
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId") && m.opId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.opId);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified UnlockSubtree message, length delimited. Does not implicitly {@link hopsd.meta.UnlockSubtree.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {hopsd.meta.UnlockSubtree.$Properties} message UnlockSubtree message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnlockSubtree.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UnlockSubtree message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.UnlockSubtree & hopsd.meta.UnlockSubtree.$Shape} UnlockSubtree
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnlockSubtree.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.UnlockSubtree();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.inodeId = v;
+                            else
+                                delete m.inodeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.opId = v;
+                            else
+                                delete m.opId;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an UnlockSubtree message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.UnlockSubtree & hopsd.meta.UnlockSubtree.$Shape} UnlockSubtree
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnlockSubtree.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UnlockSubtree message.
+             * @function verify
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UnlockSubtree.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (!$util.isInteger(m.inodeId) && !(m.inodeId && $util.isInteger(m.inodeId.low) && $util.isInteger(m.inodeId.high)))
+                        return "inodeId: integer|Long expected";
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    if (!$util.isString(m.opId))
+                        return "opId: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an UnlockSubtree message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.UnlockSubtree} UnlockSubtree
+             */
+            UnlockSubtree.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.UnlockSubtree)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.UnlockSubtree: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.UnlockSubtree();
+                if (d.inodeId != null) {
+                    if (typeof d.inodeId === "object" ? d.inodeId.low || d.inodeId.high : $Number(d.inodeId) !== 0) {
+                        if ($util.Long)
+                            m.inodeId = $util.Long.fromValue(d.inodeId, true);
+                        else if (typeof d.inodeId === "string")
+                            m.inodeId = $parseInt(d.inodeId, 10);
+                        else if (typeof d.inodeId === "number")
+                            m.inodeId = d.inodeId;
+                        else if (typeof d.inodeId === "object")
+                            m.inodeId = new $util.LongBits(d.inodeId.low >>> 0, d.inodeId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.opId != null) {
+                    if (typeof d.opId !== "string" || d.opId.length) {
+                        m.opId = $String(d.opId);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an UnlockSubtree message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {hopsd.meta.UnlockSubtree} m UnlockSubtree
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UnlockSubtree.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.inodeId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.inodeId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.opId = "";
+                }
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.inodeId = typeof m.inodeId === "number" ? $BigInt(m.inodeId) : $util.Long.fromBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0, true).toBigInt();
+                    else if (typeof m.inodeId === "number")
+                        d.inodeId = o.longs === $String ? $String(m.inodeId) : m.inodeId;
+                    else
+                        d.inodeId = o.longs === $String ? $util.Long.prototype.toString.call(m.inodeId) : o.longs === $Number ? new $util.LongBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0).toNumber(true) : m.inodeId;
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    d.opId = m.opId;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this UnlockSubtree to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.UnlockSubtree
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UnlockSubtree.prototype.toJSON = function() {
+                return UnlockSubtree.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UnlockSubtree
+             * @function getTypeUrl
+             * @memberof hopsd.meta.UnlockSubtree
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UnlockSubtree.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.UnlockSubtree";
+            };
+
+            return UnlockSubtree;
+        })();
+
+        meta.SubtreeHeld = (function() {
+
+            /**
+             * Properties of a SubtreeHeld.
+             * @typedef {Object} hopsd.meta.SubtreeHeld.$Properties
+             * @property {string|null} [opId] SubtreeHeld opId
+             * @property {number|null} [inodeId] SubtreeHeld inodeId
+             * @property {boolean|null} [checked] SubtreeHeld checked
+             * @property {number|null} [namespaceUsed] SubtreeHeld namespaceUsed
+             * @property {number|null} [storagespaceUsed] SubtreeHeld storagespaceUsed
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SubtreeHeld.
+             * @memberof hopsd.meta
+             * @interface ISubtreeHeld
+             * @augments hopsd.meta.SubtreeHeld.$Properties
+             * @deprecated Use hopsd.meta.SubtreeHeld.$Properties instead.
+             */
+
+            /**
+             * Shape of a SubtreeHeld.
+             * @typedef {hopsd.meta.SubtreeHeld.$Properties} hopsd.meta.SubtreeHeld.$Shape
+             */
+
+            /**
+             * Constructs a new SubtreeHeld.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SubtreeHeld.
+             * @constructor
+             * @param {hopsd.meta.SubtreeHeld.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SubtreeHeld = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SubtreeHeld opId.
+             * @member {string} opId
+             * @memberof hopsd.meta.SubtreeHeld
+             * @instance
+             */
+            SubtreeHeld.prototype.opId = "";
+
+            /**
+             * SubtreeHeld inodeId.
+             * @member {number} inodeId
+             * @memberof hopsd.meta.SubtreeHeld
+             * @instance
+             */
+            SubtreeHeld.prototype.inodeId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SubtreeHeld checked.
+             * @member {boolean} checked
+             * @memberof hopsd.meta.SubtreeHeld
+             * @instance
+             */
+            SubtreeHeld.prototype.checked = false;
+
+            /**
+             * SubtreeHeld namespaceUsed.
+             * @member {number} namespaceUsed
+             * @memberof hopsd.meta.SubtreeHeld
+             * @instance
+             */
+            SubtreeHeld.prototype.namespaceUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SubtreeHeld storagespaceUsed.
+             * @member {number} storagespaceUsed
+             * @memberof hopsd.meta.SubtreeHeld
+             * @instance
+             */
+            SubtreeHeld.prototype.storagespaceUsed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new SubtreeHeld instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {hopsd.meta.SubtreeHeld.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SubtreeHeld} SubtreeHeld instance
+             * @type {{
+             *   (properties: hopsd.meta.SubtreeHeld.$Shape): hopsd.meta.SubtreeHeld & hopsd.meta.SubtreeHeld.$Shape;
+             *   (properties?: hopsd.meta.SubtreeHeld.$Properties): hopsd.meta.SubtreeHeld;
+             * }}
+             */
+            SubtreeHeld.create = function(properties) {
+                return new SubtreeHeld(properties);
+            };
+
+            /**
+             * Encodes the specified SubtreeHeld message. Does not implicitly {@link hopsd.meta.SubtreeHeld.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {hopsd.meta.SubtreeHeld.$Properties} m SubtreeHeld message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubtreeHeld.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId") && m.opId !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.opId);
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId") && (typeof m.inodeId === "object" ? m.inodeId.low || m.inodeId.high : m.inodeId !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.inodeId);
+                if (m.checked != null && $Object.hasOwnProperty.call(m, "checked") && m.checked !== false)
+                    w.uint32(/* id 3, wireType 0 =*/24).bool(m.checked);
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed") && (typeof m.namespaceUsed === "object" ? m.namespaceUsed.low || m.namespaceUsed.high : m.namespaceUsed !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.namespaceUsed);
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed") && (typeof m.storagespaceUsed === "object" ? m.storagespaceUsed.low || m.storagespaceUsed.high : m.storagespaceUsed !== 0))
+                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.storagespaceUsed);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SubtreeHeld message, length delimited. Does not implicitly {@link hopsd.meta.SubtreeHeld.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {hopsd.meta.SubtreeHeld.$Properties} message SubtreeHeld message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubtreeHeld.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SubtreeHeld message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SubtreeHeld & hopsd.meta.SubtreeHeld.$Shape} SubtreeHeld
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubtreeHeld.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SubtreeHeld();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.opId = v;
+                            else
+                                delete m.opId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.inodeId = v;
+                            else
+                                delete m.inodeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.checked = v;
+                            else
+                                delete m.checked;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.namespaceUsed = v;
+                            else
+                                delete m.namespaceUsed;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.storagespaceUsed = v;
+                            else
+                                delete m.storagespaceUsed;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SubtreeHeld message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SubtreeHeld & hopsd.meta.SubtreeHeld.$Shape} SubtreeHeld
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubtreeHeld.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SubtreeHeld message.
+             * @function verify
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SubtreeHeld.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    if (!$util.isString(m.opId))
+                        return "opId: string expected";
+                }
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (!$util.isInteger(m.inodeId) && !(m.inodeId && $util.isInteger(m.inodeId.low) && $util.isInteger(m.inodeId.high)))
+                        return "inodeId: integer|Long expected";
+                }
+                if (m.checked != null && $Object.hasOwnProperty.call(m, "checked")) {
+                    if (typeof m.checked !== "boolean")
+                        return "checked: boolean expected";
+                }
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed")) {
+                    if (!$util.isInteger(m.namespaceUsed) && !(m.namespaceUsed && $util.isInteger(m.namespaceUsed.low) && $util.isInteger(m.namespaceUsed.high)))
+                        return "namespaceUsed: integer|Long expected";
+                }
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed")) {
+                    if (!$util.isInteger(m.storagespaceUsed) && !(m.storagespaceUsed && $util.isInteger(m.storagespaceUsed.low) && $util.isInteger(m.storagespaceUsed.high)))
+                        return "storagespaceUsed: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SubtreeHeld message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SubtreeHeld} SubtreeHeld
+             */
+            SubtreeHeld.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SubtreeHeld)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SubtreeHeld: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SubtreeHeld();
+                if (d.opId != null) {
+                    if (typeof d.opId !== "string" || d.opId.length) {
+                        m.opId = $String(d.opId);
+                    }
+                }
+                if (d.inodeId != null) {
+                    if (typeof d.inodeId === "object" ? d.inodeId.low || d.inodeId.high : $Number(d.inodeId) !== 0) {
+                        if ($util.Long)
+                            m.inodeId = $util.Long.fromValue(d.inodeId, true);
+                        else if (typeof d.inodeId === "string")
+                            m.inodeId = $parseInt(d.inodeId, 10);
+                        else if (typeof d.inodeId === "number")
+                            m.inodeId = d.inodeId;
+                        else if (typeof d.inodeId === "object")
+                            m.inodeId = new $util.LongBits(d.inodeId.low >>> 0, d.inodeId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.checked != null) {
+                    if (d.checked) {
+                        m.checked = $Boolean(d.checked);
+                    }
+                }
+                if (d.namespaceUsed != null) {
+                    if (typeof d.namespaceUsed === "object" ? d.namespaceUsed.low || d.namespaceUsed.high : $Number(d.namespaceUsed) !== 0) {
+                        if ($util.Long)
+                            m.namespaceUsed = $util.Long.fromValue(d.namespaceUsed, true);
+                        else if (typeof d.namespaceUsed === "string")
+                            m.namespaceUsed = $parseInt(d.namespaceUsed, 10);
+                        else if (typeof d.namespaceUsed === "number")
+                            m.namespaceUsed = d.namespaceUsed;
+                        else if (typeof d.namespaceUsed === "object")
+                            m.namespaceUsed = new $util.LongBits(d.namespaceUsed.low >>> 0, d.namespaceUsed.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.storagespaceUsed != null) {
+                    if (typeof d.storagespaceUsed === "object" ? d.storagespaceUsed.low || d.storagespaceUsed.high : $Number(d.storagespaceUsed) !== 0) {
+                        if ($util.Long)
+                            m.storagespaceUsed = $util.Long.fromValue(d.storagespaceUsed, true);
+                        else if (typeof d.storagespaceUsed === "string")
+                            m.storagespaceUsed = $parseInt(d.storagespaceUsed, 10);
+                        else if (typeof d.storagespaceUsed === "number")
+                            m.storagespaceUsed = d.storagespaceUsed;
+                        else if (typeof d.storagespaceUsed === "object")
+                            m.storagespaceUsed = new $util.LongBits(d.storagespaceUsed.low >>> 0, d.storagespaceUsed.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SubtreeHeld message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {hopsd.meta.SubtreeHeld} m SubtreeHeld
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SubtreeHeld.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.opId = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.inodeId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.inodeId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.checked = false;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.namespaceUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.namespaceUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.storagespaceUsed = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.storagespaceUsed = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    d.opId = m.opId;
+                }
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.inodeId = typeof m.inodeId === "number" ? $BigInt(m.inodeId) : $util.Long.fromBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0, true).toBigInt();
+                    else if (typeof m.inodeId === "number")
+                        d.inodeId = o.longs === $String ? $String(m.inodeId) : m.inodeId;
+                    else
+                        d.inodeId = o.longs === $String ? $util.Long.prototype.toString.call(m.inodeId) : o.longs === $Number ? new $util.LongBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0).toNumber(true) : m.inodeId;
+                }
+                if (m.checked != null && $Object.hasOwnProperty.call(m, "checked")) {
+                    d.checked = m.checked;
+                }
+                if (m.namespaceUsed != null && $Object.hasOwnProperty.call(m, "namespaceUsed")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.namespaceUsed = typeof m.namespaceUsed === "number" ? $BigInt(m.namespaceUsed) : $util.Long.fromBits(m.namespaceUsed.low >>> 0, m.namespaceUsed.high >>> 0, true).toBigInt();
+                    else if (typeof m.namespaceUsed === "number")
+                        d.namespaceUsed = o.longs === $String ? $String(m.namespaceUsed) : m.namespaceUsed;
+                    else
+                        d.namespaceUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.namespaceUsed) : o.longs === $Number ? new $util.LongBits(m.namespaceUsed.low >>> 0, m.namespaceUsed.high >>> 0).toNumber(true) : m.namespaceUsed;
+                }
+                if (m.storagespaceUsed != null && $Object.hasOwnProperty.call(m, "storagespaceUsed")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.storagespaceUsed = typeof m.storagespaceUsed === "number" ? $BigInt(m.storagespaceUsed) : $util.Long.fromBits(m.storagespaceUsed.low >>> 0, m.storagespaceUsed.high >>> 0, true).toBigInt();
+                    else if (typeof m.storagespaceUsed === "number")
+                        d.storagespaceUsed = o.longs === $String ? $String(m.storagespaceUsed) : m.storagespaceUsed;
+                    else
+                        d.storagespaceUsed = o.longs === $String ? $util.Long.prototype.toString.call(m.storagespaceUsed) : o.longs === $Number ? new $util.LongBits(m.storagespaceUsed.low >>> 0, m.storagespaceUsed.high >>> 0).toNumber(true) : m.storagespaceUsed;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SubtreeHeld to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SubtreeHeld
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SubtreeHeld.prototype.toJSON = function() {
+                return SubtreeHeld.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SubtreeHeld
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SubtreeHeld
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SubtreeHeld.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SubtreeHeld";
+            };
+
+            return SubtreeHeld;
+        })();
+
+        meta.SubtreeLockRow = (function() {
+
+            /**
+             * Properties of a SubtreeLockRow.
+             * @typedef {Object} hopsd.meta.SubtreeLockRow.$Properties
+             * @property {number|null} [inodeId] SubtreeLockRow inodeId
+             * @property {string|null} [opId] SubtreeLockRow opId
+             * @property {string|null} [op] SubtreeLockRow op
+             * @property {number|null} [lockedMs] SubtreeLockRow lockedMs
+             * @property {string|null} [user] SubtreeLockRow user
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SubtreeLockRow.
+             * @memberof hopsd.meta
+             * @interface ISubtreeLockRow
+             * @augments hopsd.meta.SubtreeLockRow.$Properties
+             * @deprecated Use hopsd.meta.SubtreeLockRow.$Properties instead.
+             */
+
+            /**
+             * Shape of a SubtreeLockRow.
+             * @typedef {hopsd.meta.SubtreeLockRow.$Properties} hopsd.meta.SubtreeLockRow.$Shape
+             */
+
+            /**
+             * Constructs a new SubtreeLockRow.
+             * @memberof hopsd.meta
+             * @classdesc Represents a SubtreeLockRow.
+             * @constructor
+             * @param {hopsd.meta.SubtreeLockRow.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SubtreeLockRow = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SubtreeLockRow inodeId.
+             * @member {number} inodeId
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @instance
+             */
+            SubtreeLockRow.prototype.inodeId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SubtreeLockRow opId.
+             * @member {string} opId
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @instance
+             */
+            SubtreeLockRow.prototype.opId = "";
+
+            /**
+             * SubtreeLockRow op.
+             * @member {string} op
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @instance
+             */
+            SubtreeLockRow.prototype.op = "";
+
+            /**
+             * SubtreeLockRow lockedMs.
+             * @member {number} lockedMs
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @instance
+             */
+            SubtreeLockRow.prototype.lockedMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SubtreeLockRow user.
+             * @member {string} user
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @instance
+             */
+            SubtreeLockRow.prototype.user = "";
+
+            /**
+             * Creates a new SubtreeLockRow instance using the specified properties.
+             * @function create
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {hopsd.meta.SubtreeLockRow.$Properties=} [properties] Properties to set
+             * @returns {hopsd.meta.SubtreeLockRow} SubtreeLockRow instance
+             * @type {{
+             *   (properties: hopsd.meta.SubtreeLockRow.$Shape): hopsd.meta.SubtreeLockRow & hopsd.meta.SubtreeLockRow.$Shape;
+             *   (properties?: hopsd.meta.SubtreeLockRow.$Properties): hopsd.meta.SubtreeLockRow;
+             * }}
+             */
+            SubtreeLockRow.create = function(properties) {
+                return new SubtreeLockRow(properties);
+            };
+
+            /**
+             * Encodes the specified SubtreeLockRow message. Does not implicitly {@link hopsd.meta.SubtreeLockRow.verify|verify} messages.
+             * @function encode
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {hopsd.meta.SubtreeLockRow.$Properties} m SubtreeLockRow message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubtreeLockRow.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId") && (typeof m.inodeId === "object" ? m.inodeId.low || m.inodeId.high : m.inodeId !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.inodeId);
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId") && m.opId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.opId);
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op") && m.op !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.op);
+                if (m.lockedMs != null && $Object.hasOwnProperty.call(m, "lockedMs") && (typeof m.lockedMs === "object" ? m.lockedMs.low || m.lockedMs.high : m.lockedMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.lockedMs);
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user") && m.user !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.user);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SubtreeLockRow message, length delimited. Does not implicitly {@link hopsd.meta.SubtreeLockRow.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {hopsd.meta.SubtreeLockRow.$Properties} message SubtreeLockRow message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SubtreeLockRow.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SubtreeLockRow message from the specified reader or buffer.
+             * @function decode
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {hopsd.meta.SubtreeLockRow & hopsd.meta.SubtreeLockRow.$Shape} SubtreeLockRow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubtreeLockRow.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.hopsd.meta.SubtreeLockRow();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.inodeId = v;
+                            else
+                                delete m.inodeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.opId = v;
+                            else
+                                delete m.opId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.op = v;
+                            else
+                                delete m.op;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.lockedMs = v;
+                            else
+                                delete m.lockedMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.user = v;
+                            else
+                                delete m.user;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SubtreeLockRow message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {hopsd.meta.SubtreeLockRow & hopsd.meta.SubtreeLockRow.$Shape} SubtreeLockRow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SubtreeLockRow.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SubtreeLockRow message.
+             * @function verify
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SubtreeLockRow.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (!$util.isInteger(m.inodeId) && !(m.inodeId && $util.isInteger(m.inodeId.low) && $util.isInteger(m.inodeId.high)))
+                        return "inodeId: integer|Long expected";
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    if (!$util.isString(m.opId))
+                        return "opId: string expected";
+                }
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op")) {
+                    if (!$util.isString(m.op))
+                        return "op: string expected";
+                }
+                if (m.lockedMs != null && $Object.hasOwnProperty.call(m, "lockedMs")) {
+                    if (!$util.isInteger(m.lockedMs) && !(m.lockedMs && $util.isInteger(m.lockedMs.low) && $util.isInteger(m.lockedMs.high)))
+                        return "lockedMs: integer|Long expected";
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    if (!$util.isString(m.user))
+                        return "user: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SubtreeLockRow message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {hopsd.meta.SubtreeLockRow} SubtreeLockRow
+             */
+            SubtreeLockRow.fromObject = function (d, q) {
+                if (d instanceof $root.hopsd.meta.SubtreeLockRow)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".hopsd.meta.SubtreeLockRow: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.hopsd.meta.SubtreeLockRow();
+                if (d.inodeId != null) {
+                    if (typeof d.inodeId === "object" ? d.inodeId.low || d.inodeId.high : $Number(d.inodeId) !== 0) {
+                        if ($util.Long)
+                            m.inodeId = $util.Long.fromValue(d.inodeId, true);
+                        else if (typeof d.inodeId === "string")
+                            m.inodeId = $parseInt(d.inodeId, 10);
+                        else if (typeof d.inodeId === "number")
+                            m.inodeId = d.inodeId;
+                        else if (typeof d.inodeId === "object")
+                            m.inodeId = new $util.LongBits(d.inodeId.low >>> 0, d.inodeId.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.opId != null) {
+                    if (typeof d.opId !== "string" || d.opId.length) {
+                        m.opId = $String(d.opId);
+                    }
+                }
+                if (d.op != null) {
+                    if (typeof d.op !== "string" || d.op.length) {
+                        m.op = $String(d.op);
+                    }
+                }
+                if (d.lockedMs != null) {
+                    if (typeof d.lockedMs === "object" ? d.lockedMs.low || d.lockedMs.high : $Number(d.lockedMs) !== 0) {
+                        if ($util.Long)
+                            m.lockedMs = $util.Long.fromValue(d.lockedMs, true);
+                        else if (typeof d.lockedMs === "string")
+                            m.lockedMs = $parseInt(d.lockedMs, 10);
+                        else if (typeof d.lockedMs === "number")
+                            m.lockedMs = d.lockedMs;
+                        else if (typeof d.lockedMs === "object")
+                            m.lockedMs = new $util.LongBits(d.lockedMs.low >>> 0, d.lockedMs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.user != null) {
+                    if (typeof d.user !== "string" || d.user.length) {
+                        m.user = $String(d.user);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SubtreeLockRow message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {hopsd.meta.SubtreeLockRow} m SubtreeLockRow
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SubtreeLockRow.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.inodeId = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.inodeId = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.opId = "";
+                    d.op = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.lockedMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.lockedMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.user = "";
+                }
+                if (m.inodeId != null && $Object.hasOwnProperty.call(m, "inodeId")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.inodeId = typeof m.inodeId === "number" ? $BigInt(m.inodeId) : $util.Long.fromBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0, true).toBigInt();
+                    else if (typeof m.inodeId === "number")
+                        d.inodeId = o.longs === $String ? $String(m.inodeId) : m.inodeId;
+                    else
+                        d.inodeId = o.longs === $String ? $util.Long.prototype.toString.call(m.inodeId) : o.longs === $Number ? new $util.LongBits(m.inodeId.low >>> 0, m.inodeId.high >>> 0).toNumber(true) : m.inodeId;
+                }
+                if (m.opId != null && $Object.hasOwnProperty.call(m, "opId")) {
+                    d.opId = m.opId;
+                }
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op")) {
+                    d.op = m.op;
+                }
+                if (m.lockedMs != null && $Object.hasOwnProperty.call(m, "lockedMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.lockedMs = typeof m.lockedMs === "number" ? $BigInt(m.lockedMs) : $util.Long.fromBits(m.lockedMs.low >>> 0, m.lockedMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.lockedMs === "number")
+                        d.lockedMs = o.longs === $String ? $String(m.lockedMs) : m.lockedMs;
+                    else
+                        d.lockedMs = o.longs === $String ? $util.Long.prototype.toString.call(m.lockedMs) : o.longs === $Number ? new $util.LongBits(m.lockedMs.low >>> 0, m.lockedMs.high >>> 0).toNumber(true) : m.lockedMs;
+                }
+                if (m.user != null && $Object.hasOwnProperty.call(m, "user")) {
+                    d.user = m.user;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SubtreeLockRow to JSON.
+             * @function toJSON
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SubtreeLockRow.prototype.toJSON = function() {
+                return SubtreeLockRow.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SubtreeLockRow
+             * @function getTypeUrl
+             * @memberof hopsd.meta.SubtreeLockRow
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SubtreeLockRow.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/hopsd.meta.SubtreeLockRow";
+            };
+
+            return SubtreeLockRow;
         })();
 
         /**

@@ -62,6 +62,8 @@ export interface SimOptions {
   readonly chaosSteps?: number
   /** Steps allowed to converge after the faults (default 240: several transfer timeouts). */
   readonly settleStepsMax?: number
+  /** Blocks one reconcile round looks at (the manager's reconcileBlocksPerStep; default its own). */
+  readonly blocksPerStep?: number
 }
 
 export interface SimStats {
@@ -86,6 +88,8 @@ export interface SimResult {
   readonly settleSteps: number
   readonly trace: readonly string[]
   readonly traceHash: string
+  /** The most blocks one reconcile round looked at. */
+  readonly maxBlocksLooked: number
 }
 
 interface SimDatanode {
@@ -181,6 +185,7 @@ export async function runReconcileSim(opts: SimOptions): Promise<SimResult> {
     heartbeatMs: HEARTBEAT_MS,
     deadAfterMs: DEAD_AFTER_MS,
     replicaGraceMs: REPLICA_GRACE_MS,
+    ...(opts.blocksPerStep === undefined ? {} : { reconcileBlocksPerStep: opts.blocksPerStep }),
   })
 
   // ---- views for the checkers
@@ -446,6 +451,7 @@ export async function runReconcileSim(opts: SimOptions): Promise<SimResult> {
     settleSteps,
     trace,
     traceHash: createHash('sha256').update(trace.join('\n')).digest('hex'),
+    maxBlocksLooked: manager.reconcileStats().maxBlocksLooked,
   }
 }
 

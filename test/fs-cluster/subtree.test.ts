@@ -76,4 +76,53 @@ describe('recursive delete of a big tree on a cluster', () => {
       throw err
     }
   }, 300_000)
+
+  it("a user's delete of a tree larger than subtreeBatchInodes runs as a subtree operation through a follower", async () => {
+    try {
+      const nodes = cluster.metadata
+      const status = await clusterStatus(nodes[0]!)
+      const follower = nodes.find((n) => n.handle.id !== status.leader?.id)!
+      // /home/carol under a quota: the delete checks carol's WRITE on every directory and measures it.
+      expect((await webhdfs(nodes[0]!, 'PUT', '/home/carol', 'MKDIRS')).status).toBe(200)
+      expect((await webhdfs(nodes[0]!, 'PUT', '/home/carol', 'SETOWNER', { owner: 'carol' })).status).toBe(
+        200,
+      )
+      expect(
+        (await webhdfs(nodes[0]!, 'PUT', '/home/carol', 'SETQUOTA', { namespacequota: 100_000 })).status,
+      ).toBe(200)
+      const files = 1500
+      let next = 0
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async (_, c) => {
+          for (let i = next++; i < files; i = next++) {
+            const path = `/home/carol/t/d${Math.floor(i / 300)}/f${i}`
+            const r = await putFile(nodes[c % nodes.length]!, path, new Uint8Array([1]), { user: 'carol' })
+            expect(r.status, `${path}: ${r.body.toString()}`).toBe(201)
+          }
+        }),
+      )
+      const opsBefore = await gauge(urlOf(follower), 'hopsd_fs_subtree_operations')
+      const del = await webhdfs(follower, 'DELETE', '/home/carol/t', 'DELETE', {
+        recursive: true,
+        'user.name': 'carol',
+      })
+      expect(del.json()).toEqual({ boolean: true })
+      expect((await gauge(urlOf(follower), 'hopsd_fs_subtree_operations')) - opsBefore).toBe(1)
+      const usage = await webhdfs(nodes[2]!, 'GET', '/home/carol', 'GETQUOTAUSAGE')
+      expect(usage.json().QuotaUsage.fileAndDirectoryCount).toBe(1)
+      for (const n of nodes) {
+        expect((await nativeStat(n, '/home/carol/t/d1/f400')).status).toBe(404)
+        // No apply walked more than subtreeBatchInodes / purgeBatchInodes (1000 each by default).
+        expect(await gauge(urlOf(n), 'hopsd_fs_subtree_walk_max_inodes')).toBeLessThanOrEqual(1000)
+        await waitFor(async () => (await gauge(urlOf(n), 'hopsd_fs_subtree_locks')) === 0, {
+          what: `${n.name} to hold no subtree lock`,
+        })
+      }
+      const after = await clusterStatus(nodes[0]!)
+      expect(after.term).toBe(status.term)
+    } catch (err) {
+      failed = true
+      throw err
+    }
+  }, 300_000)
 })

@@ -396,6 +396,22 @@ export class BlockMap implements MetaModule {
     for (const [, r] of this.blocks.range('')) yield r
   }
 
+  /** Up to `limit` block records after block id `afterId` (exclusive; -1: from the first), in id order. */
+  after(afterId: number, limit: number): BlockRecord[] {
+    const out: BlockRecord[] = []
+    const from = afterId < 0 ? '' : be64(afterId)
+    for (const [, r] of this.blocks.range(from, undefined, afterId >= 0)) {
+      if (out.length >= limit) break
+      out.push(r)
+    }
+    return out
+  }
+
+  /** Nodes that hold a replica (good or corrupt) of some block: O(nodes), from the derived index. */
+  holders(): string[] {
+    return [...this.byNode.keys()]
+  }
+
   get size(): number {
     return this.blocks.size
   }

@@ -78,6 +78,8 @@ export interface BlockManagerInit {
   readonly deadAfterMs: number
   /** How long a dead datanode's replicas still count (--replica-grace-ms). */
   readonly replicaGraceMs: number
+  /** Blocks one reconcile round looks at (default RECONCILE_BLOCKS_PER_STEP; see ./reconcile.ts). */
+  readonly reconcileBlocksPerStep?: number
   readonly logger?: FsLogger
   /** Where the block manager's metrics go (the daemon's registry); none without it. */
   readonly metrics?: Registry
@@ -184,6 +186,8 @@ export interface BlockManager extends BlockReads {
   setDatanodeState(caller: Principal, node: string, state: 'NORMAL' | 'DRAINING'): Promise<unknown>
   /** One step of the reconcile loop (a no-op off the leader); the loop runs it every heartbeat interval. */
   reconcile(): Promise<void>
+  /** Reconcile rounds run here as leader, and the most blocks one of them looked at. */
+  reconcileStats(): { rounds: number; maxBlocksLooked: number }
   /** Serves the heartbeat and allocation protocols and starts the reconcile loop. */
   start(signal?: AbortSignal): Promise<void>
   stop(signal?: AbortSignal): Promise<void>
@@ -199,6 +203,8 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
   const map = (): BlockMap => sm.module<BlockMap>('blocks')
   const ns = (): Namespace => sm.module<Namespace>('fs')
   const transfersInFlight = new Map<number, number>()
+  const reconcileCursor = { after: -1 }
+  const reconcileStats = { rounds: 0, maxBlocksLooked: 0 }
   let localStore: LocalReplicas | undefined
   let reportLocalCorrupt: (blockId: number) => void = () => undefined
   let loop: Periodic | undefined
@@ -571,15 +577,28 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     return out
   }
 
-  const reconcile = (): Promise<void> =>
-    isLeader()
-      ? reconcileStep({ map, datanodes, transfersInFlight, propose, clock, rng, log })
-      : Promise.resolve()
+  const reconcile = async (): Promise<void> => {
+    if (!isLeader()) return
+    const looked = await reconcileStep({
+      map,
+      datanodes,
+      transfersInFlight,
+      propose,
+      clock,
+      rng,
+      log,
+      cursor: reconcileCursor,
+      blocksPerStep: init.reconcileBlocksPerStep,
+    })
+    reconcileStats.rounds++
+    reconcileStats.maxBlocksLooked = Math.max(reconcileStats.maxBlocksLooked, looked)
+  }
 
   return {
     heartbeat,
     allocate,
     reconcile,
+    reconcileStats: () => ({ ...reconcileStats }),
     attachLocalStore(store, onCorrupt) {
       localStore = store
       reportLocalCorrupt = onCorrupt

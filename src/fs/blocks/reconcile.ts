@@ -6,6 +6,12 @@
  *     replica (in its next heartbeat reply); removes surplus replicas (from the most crowded zone, then
  *     the fullest node), corrupt ones once enough good ones exist, and those left on decommissioned nodes;
  *  4. reports a draining datanode DECOMMISSIONED once all its blocks live elsewhere.
+ * Steps 1 and 3 look at most `blocksPerStep` blocks per round, from a cursor that goes on where the last
+ * round stopped (wrapping around): a round's work follows that bound, not the size of the block map,
+ * and every block is looked at once per ceil(blocks / blocksPerStep) rounds. A map no larger than the
+ * bound is looked at whole, from its first block, every round. Step 2 starts from the nodes that hold
+ * replicas (the map's node index) and touches only the blocks of dead ones; step 4 only the blocks of
+ * draining nodes.
  * Never removes a replica that would leave a block below its replication: surplus is counted over good
  * live replicas only. Decisions read time from the injected Clock and draw from the injected Rng, so a
  * seeded test replays them (test/blocks/reconcile.test.ts).
@@ -22,6 +28,8 @@ import mpb = metaProto.meta
 /** A transfer handed out is not handed out again for this long. */
 export const TRANSFER_TIMEOUT_MS = 30_000
 const REMOVE_BATCH_MAX = 1000
+/** Blocks one reconcile round looks at, by default. */
+export const RECONCILE_BLOCKS_PER_STEP = 10_000
 
 export interface ReconcileContext {
   readonly map: () => BlockMap
@@ -32,6 +40,10 @@ export interface ReconcileContext {
   readonly clock: Clock
   readonly rng: Rng
   readonly log: FsLogger
+  /** Where the next round goes on: the last block id looked at (-1: from the first). Kept by the caller. */
+  readonly cursor: { after: number }
+  /** Blocks one round looks at (default RECONCILE_BLOCKS_PER_STEP). */
+  readonly blocksPerStep?: number
 }
 
 /** Replicas that count: on a live node that is not retiring. */
@@ -39,7 +51,8 @@ export function goodLiveReplicas(r: BlockRecord, map: BlockMap, datanodes: Datan
   return r.replicas.filter((n) => datanodes.isLive(n) && map.datanodeState(n) === 'NORMAL')
 }
 
-export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
+/** One round; answers how many blocks it looked at (at most `blocksPerStep`). */
+export async function reconcileStep(ctx: ReconcileContext): Promise<number> {
   const { datanodes, transfersInFlight, propose, log } = ctx
   const soft = datanodes.soft
   const m = ctx.map()
@@ -47,9 +60,21 @@ export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
   const zoneOf = (n: string): string => datanodes.zoneOf(n)
   const now = ctx.clock.now()
   for (const [id, until] of transfersInFlight) if (until < now) transfersInFlight.delete(id)
+  // This round's blocks: the whole map when it fits the bound, else the next slice after the cursor.
+  const perStep = Math.max(1, ctx.blocksPerStep ?? RECONCILE_BLOCKS_PER_STEP)
+  let slice: BlockRecord[]
+  if (m.size <= perStep) {
+    slice = m.after(-1, perStep)
+    ctx.cursor.after = -1
+  } else {
+    slice = m.after(ctx.cursor.after, perStep)
+    if (slice.length < perStep) slice = [...slice, ...m.after(-1, perStep - slice.length)]
+    ctx.cursor.after = slice[slice.length - 1]?.id ?? -1
+  }
+  const ids = slice.map((r) => r.id)
   // 1. Orphans.
   const orphans: BlockRecord[] = []
-  for (const r of m.all()) {
+  for (const r of slice) {
     if (orphans.length >= REMOVE_BATCH_MAX) break
     if (m.isOrphan(r)) orphans.push(r)
   }
@@ -63,9 +88,7 @@ export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
   }
   // 2. Datanodes dead beyond the grace: their replicas no longer count.
   const removed: mpb.IReplicaChange[] = []
-  const holders = new Set<string>()
-  for (const r of m.all()) for (const n of r.replicas) holders.add(n)
-  for (const n of holders) {
+  for (const n of m.holders()) {
     if (!datanodes.deadLongEnough(n)) continue
     for (const id of m.blocksOn(n)) removed.push({ blockId: id, node: n })
     // Should it come back, what it still holds is learnt again from a full report.
@@ -77,8 +100,10 @@ export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
   // 3. Under-replicated → transfers; surplus and corrupt replicas → removals.
   const surplus: mpb.IReplicaChange[] = []
   const truncated: number[] = []
-  for (const r of m.all()) {
-    if (r.state !== BLOCK_STATE.COMPLETE) continue
+  for (const id of ids) {
+    // Read again: the commands above may have changed or removed it.
+    const r = m.block(id)
+    if (r === undefined || r.state !== BLOCK_STATE.COMPLETE) continue
     if (r.truncateFromGenStamp !== 0) {
       // Truncated inside: each holder truncates its replica (sent with its next heartbeat reply) until
       // every one reported the new stamp and length; then the older stamp is no longer accepted.
@@ -160,4 +185,5 @@ export async function reconcileStep(ctx: ReconcileContext): Promise<void> {
       log.info({ node: d.id }, 'datanode decommissioned')
     }
   }
+  return ids.length
 }

@@ -97,6 +97,30 @@ export function fsModule(): NodeModule<'fs'> {
             this.set(purger.stats().purged)
           },
         })
+        new Gauge({
+          name: 'hopsd_fs_subtree_locks',
+          help: 'Subtree locks in this replica (subtree operations under way, or expired ones not yet dropped).',
+          registers: [components.metrics],
+          collect() {
+            this.set(local.stateMachine.module<Namespace>('fs').subtreeLockCount)
+          },
+        })
+        new Gauge({
+          name: 'hopsd_fs_subtree_walk_max_inodes',
+          help: 'The most inodes one applied command walked in a subtree on this replica since it started (bounded by subtreeBatchInodes and purgeBatchInodes).',
+          registers: [components.metrics],
+          collect() {
+            this.set(local.stateMachine.module<Namespace>('fs').subtreeWalkStats.maxApplyInodes)
+          },
+        })
+        new Gauge({
+          name: 'hopsd_fs_subtree_operations',
+          help: 'Deletes, renames and first quotas this node ran as subtree operations (lock, walk, commit) since it started.',
+          registers: [components.metrics],
+          collect() {
+            this.set(fs.subtreeOpCount)
+          },
+        })
         return {
           api: fs,
           service: {
