@@ -17,6 +17,10 @@
  *
  * Usage: `npm run bench -- fs-small [--quick] [--seconds S] [--clients 1,16,64] [--nodes 3]
  *         [--auth simple|secure] [--target URL,URL,...] [--etcd off] [--etcd-clients 1,16,64,256]`
+ * `--profile` starts the daemons with their inspector on loopback and records a V8 CPU profile of each
+ * during every hopsd row of the etcd comparison, reported as notes (self time per place, share of
+ * busy samples, per node, the leader marked): where a put's CPU goes. The profiler costs the daemons
+ * CPU too, so compare figures only between runs without it.
  * `--auth secure` starts the cluster with secure auth and sends the admin key as `Authorization: Bearer`
  * on every request (each is then authenticated after a read barrier); the default, simple, sends
  * `user.name` as before — compare the two runs' figures for the cost of authentication. `--target`
@@ -38,6 +42,7 @@ import {
   waitFor,
 } from '../../test/helpers/index.js'
 import { ensureEtcd, startEtcd } from './etcd.js'
+import { inspectorUrlIn, startProfiling, summarizeProfile } from '../profile.js'
 import {
   cpuSecondsOf,
   daemonEnv,
@@ -348,6 +353,13 @@ async function baseline(
 }
 
 /** Waits until every target accepts a small-file write (leader elected, fs served). */
+/** The metadata leader's node id as `t` sees it (GET /api/v1/cluster), or '' when it names none. */
+async function leaderIdOf(t: Target): Promise<string> {
+  const res = await send(t.agent, 'GET', `${t.url}/api/v1/cluster?${identQuery()}`)
+  if (res.status !== 200) return ''
+  return (JSON.parse(res.body.toString()) as { leader?: { id?: string } | null }).leader?.id ?? ''
+}
+
 async function waitReady(targets: readonly Target[]): Promise<void> {
   await Promise.all(
     targets.map(async (t, i) => {
@@ -383,6 +395,7 @@ const bench: Bench = async ({ quick, args }) => {
       auth: { type: 'string' },
       etcd: { type: 'string' },
       'etcd-clients': { type: 'string' },
+      profile: { type: 'boolean' },
     },
     strict: true,
   })
@@ -407,7 +420,8 @@ const bench: Bench = async ({ quick, args }) => {
             // zones z1..zN, every node joins all, --bootstrap-expect N
             nodes,
             // Request logs off, as a loaded production node would run: the figures are about the fs path.
-            env: daemonEnv(),
+            // --profile: each daemon's inspector on loopback, to profile exactly the measured windows.
+            env: { ...daemonEnv(), ...(values.profile ? { NODE_OPTIONS: '--inspect=127.0.0.1:0' } : {}) },
             auth,
           })
     const handles = cluster?.handles ?? []
@@ -481,7 +495,25 @@ const bench: Bench = async ({ quick, args }) => {
           await measurePuts('hopsd', targets, '/bench/puts-warmup', 16, warmupS, [])
           await measurePuts('etcd', etcdTargets, '/bench/puts-warmup', 16, warmupS, [])
           for (const clients of etcdClients) {
+            const stopProfiles = values.profile
+              ? await Promise.all(
+                  handles.map((n) => {
+                    const url = inspectorUrlIn(n.logs().stderr)
+                    if (url === undefined) throw new Error('--profile: a daemon printed no inspector address')
+                    return startProfiling(url)
+                  }),
+                )
+              : []
             const h = await measurePuts('hopsd', targets, `/bench/puts-c${clients}`, clients, seconds, pids)
+            if (stopProfiles.length > 0) {
+              const leader = await leaderIdOf(targets[0]!)
+              for (const [i, stop] of stopProfiles.entries()) {
+                const places = summarizeProfile(await stop(), 12)
+                report.notes.push(
+                  `profile, ${clients} clients, node ${i + 1}${handles[i]!.id === leader ? ' (leader)' : ''}: ${places.map((p) => `${p.place} ${p.sharePct} %`).join(', ')}`,
+                )
+              }
+            }
             const e = await measurePuts(
               'etcd',
               etcdTargets,
