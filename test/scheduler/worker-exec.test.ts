@@ -125,7 +125,8 @@ describe('worker with the executor (real processes)', () => {
         )
         expect(job.exitCode).toBe(0)
         expect(job.startedMs).toBeGreaterThan(0)
-        expect(job.endedMs).toBeGreaterThanOrEqual(job.startedMs + 300)
+        // The script sleeps 0.3 s; the two stamps are taken around it by the daemon, whose clock may step a few ms.
+        expect(job.endedMs).toBeGreaterThanOrEqual(job.startedMs + 250)
       }
       // No GPU was given to two jobs whose runs overlapped.
       const runs = ids.map((id) => c.jobs().get(id)!)
