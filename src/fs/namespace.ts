@@ -918,7 +918,6 @@ export class Namespace implements MetaModule {
     const batch = Math.max(1, opts.batchInodes ?? this.store.settings().contentSummaryBatchInodes)
     let ns = 0
     let ss = 0
-    let sinceYield = 0
     const stack: { id: number; path: string; after: string | undefined }[] = []
     const visit = (inode: Inode, path: string): void => {
       ns++
@@ -931,28 +930,49 @@ export class Namespace implements MetaModule {
       stack.push({ id: inode.id, path, after: undefined })
     }
     visit(root, rootPath)
+    await this.walkInBatches(stack, (child, parentPath) => visit(child, childPath(parentPath, child.name)), {
+      batch,
+      signal: opts.signal,
+      afterYield: stillHeld,
+    })
+    return { namespaceUsed: ns, storagespaceUsed: ss }
+  }
+
+  /**
+   * The batched walk of contentSummary and walkLocked, outside apply: lists the directories on `stack`
+   * (by id, going on after the key `after`, so a directory renamed meanwhile is still listed and one
+   * deleted lists nothing), hands each child to `visit` with its parent's path (`visit` pushes the
+   * directories it wants listed), and after every `batch` inodes yields to the event loop, then checks
+   * `signal` and calls `afterYield`. The range iterator never stays open across a yield (the table may
+   * change meanwhile).
+   */
+  private async walkInBatches(
+    stack: { id: number; path: string; after: string | undefined }[],
+    visit: (child: Inode, parentPath: string) => void,
+    opts: { batch: number; signal?: AbortSignal; afterYield?: () => void },
+  ): Promise<void> {
+    let sinceYield = 0
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!
       const [start, end] = childrenRange(top.id)
       let listed = true
       for (const [key, child] of this.inodes.range(top.after ?? start, end, top.after !== undefined)) {
         top.after = key
-        visit(child, childPath(top.path, child.name))
+        visit(child, top.path)
         sinceYield++
-        if (child.type === DIRECTORY || sinceYield >= batch) {
+        if (child.type === DIRECTORY || sinceYield >= opts.batch) {
           listed = false
           break
         }
       }
       if (listed) stack.pop()
-      if (sinceYield >= batch) {
+      if (sinceYield >= opts.batch) {
         sinceYield = 0
         await new Promise<void>((resolve) => setImmediate(resolve))
         opts.signal?.throwIfAborted()
-        stillHeld()
+        opts.afterYield?.()
       }
     }
-    return { namespaceUsed: ns, storagespaceUsed: ss }
   }
 
   /** Inodes the subtree walks of one apply visited: the last apply's and the most of any (this replica, since start). */
@@ -1384,7 +1404,6 @@ export class Namespace implements MetaModule {
     let fileCount = 0
     let directoryCount = 0
     let spaceConsumed = 0
-    let sinceYield = 0
     // Directories still to list: by id and the key after which to go on (children are keyed by their
     // parent's id, so a directory renamed meanwhile is still listed; one deleted lists nothing).
     const stack: { id: number; path: string; after: string | undefined }[] = []
@@ -1403,27 +1422,7 @@ export class Namespace implements MetaModule {
       }
     }
     visit(root, undefined)
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!
-      const [start, end] = childrenRange(top.id)
-      // The range iterator never stays open across a yield (the table may change meanwhile).
-      let listed = true
-      for (const [key, child] of this.inodes.range(top.after ?? start, end, top.after !== undefined)) {
-        top.after = key
-        visit(child, top.path)
-        sinceYield++
-        if (child.type === DIRECTORY || sinceYield >= batch) {
-          listed = false
-          break
-        }
-      }
-      if (listed) stack.pop()
-      if (sinceYield >= batch) {
-        sinceYield = 0
-        await new Promise<void>((resolve) => setImmediate(resolve))
-        opts.signal?.throwIfAborted()
-      }
-    }
+    await this.walkInBatches(stack, visit, { batch, signal: opts.signal })
     const q = root.type === DIRECTORY ? this.quotas.get(be64(root.id)) : undefined
     return {
       length,

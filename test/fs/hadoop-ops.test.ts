@@ -1,20 +1,9 @@
 // The namespace side of Hadoop's concat, truncate, checkAccess and create options (createparent, a
 // createflag without CREATE, a block size against the cluster's minBlockSize), on one replica.
 import { describe, expect, it } from 'vitest'
-import { createFsService, isFsError, namespaceModule, type FsErrorCode } from '../../src/fs/index.js'
+import { createFsService, namespaceModule } from '../../src/fs/index.js'
 import { createLocalGroup, createMetaStateMachine } from '../../src/meta/index.js'
-import { ALICE, EVE, SU, dec, enc, makeFs, withUsers } from './harness.js'
-
-async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<string> {
-  let err: unknown
-  try {
-    await p
-  } catch (e) {
-    err = e
-  }
-  expect(isFsError(err) ? err.code : err).toBe(code)
-  return (err as Error).message
-}
+import { ALICE, dec, enc, EVE, fails, makeFs, SU, withUsers } from './harness.js'
 
 describe('create options', () => {
   it('createParent=false refuses a missing parent with FILE_NOT_FOUND and makes nothing', async () => {

@@ -4,7 +4,16 @@ import {
   encodeCommand,
   type MetaStateMachine,
 } from '../../src/meta/index.js'
-import { createFsService, namespaceModule, type Caller, type FsService } from '../../src/fs/index.js'
+import { expect } from 'vitest'
+import {
+  createFsService,
+  isFsError,
+  namespaceModule,
+  type Caller,
+  type FsErrorCode,
+  type FsService,
+  type Namespace,
+} from '../../src/fs/index.js'
 
 export const SU: Caller = { user: 'hopsd', groups: [] }
 export const ALICE: Caller = { user: 'alice', groups: ['staff'] }
@@ -34,3 +43,18 @@ export async function withUsers(fs: FsService): Promise<void> {
   await fs.setOwner(SU, '/home/alice', 'alice', 'staff')
   await fs.mkdirs(SU, '/shared', { permission: 0o1777 })
 }
+
+/** Awaits `p`, asserts it failed with the typed fs error `code`, and answers the error's message. */
+export async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<string> {
+  let err: unknown
+  try {
+    await p
+  } catch (e) {
+    err = e
+  }
+  expect(isFsError(err) ? err.code : err).toBe(code)
+  return (err as Error).message
+}
+
+/** The namespace module of a state machine. */
+export const nsOf = (sm: MetaStateMachine): Namespace => sm.module<Namespace>('fs')

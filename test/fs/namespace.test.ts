@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { isFsError, LIST_PAGE_MAX, type FsErrorCode } from '../../src/fs/index.js'
-import { ALICE, BOB, EVE, SU, dec, enc, makeFs, withUsers } from './harness.js'
-
-/** Awaits `p` and asserts it failed with the typed fs error `code`. */
-async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<void> {
-  let err: unknown
-  try {
-    await p
-  } catch (e) {
-    err = e
-  }
-  expect(isFsError(err) ? err.code : err).toBe(code)
-}
+import { LIST_PAGE_MAX } from '../../src/fs/index.js'
+import { ALICE, BOB, dec, enc, EVE, fails, makeFs, SU, withUsers } from './harness.js'
 
 describe('mkdirs / stat / list', () => {
   it('creates missing parents, is idempotent on directories, and refuses files in the way', async () => {

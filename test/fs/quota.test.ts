@@ -1,19 +1,8 @@
 // Directory quotas as HDFS has them: enforced at the moment of use, refused with the NS/DS quota error
 // and nothing half-written, usage kept by every command (checked against a fresh count of the tree).
 import { describe, expect, it } from 'vitest'
-import { isFsError, type FsErrorCode, type FsService } from '../../src/fs/index.js'
-import { ALICE, SU, enc, makeFs, withUsers } from './harness.js'
-
-async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<string> {
-  let err: unknown
-  try {
-    await p
-  } catch (e) {
-    err = e
-  }
-  expect(isFsError(err) ? err.code : err).toBe(code)
-  return (err as Error).message
-}
+import { isFsError, type FsService } from '../../src/fs/index.js'
+import { ALICE, enc, fails, makeFs, SU, withUsers } from './harness.js'
 
 /** What the subtree really uses, counted now (the reference the kept counters must match). */
 async function counted(fs: FsService, path: string): Promise<{ ns: number; ss: number }> {

@@ -3,36 +3,16 @@
 // directory in one command, walk it outside apply, commit in another — so that no apply walks more than
 // the budget; the lock keeps the subtree still meanwhile and a dead owner's lock expires by command time.
 import { describe, expect, it } from 'vitest'
-import {
-  createFsService,
-  isFsError,
-  namespaceModule,
-  type Caller,
-  type FsErrorCode,
-  type FsService,
-  type Namespace,
-} from '../../src/fs/index.js'
+import { createFsService, namespaceModule, type Caller, type FsService } from '../../src/fs/index.js'
 import {
   createLocalGroup,
   createMetaStateMachine,
   encodeCommand,
   type MetaStateMachine,
 } from '../../src/meta/index.js'
-import { ALICE, SU, enc, withUsers } from './harness.js'
+import { ALICE, enc, fails, nsOf, SU, withUsers } from './harness.js'
 
 const BATCH = 500
-
-async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<void> {
-  let err: unknown
-  try {
-    await p
-  } catch (e) {
-    err = e
-  }
-  expect(isFsError(err) ? err.code : err).toBe(code)
-}
-
-const nsOf = (sm: MetaStateMachine): Namespace => sm.module<Namespace>('fs')
 
 /** A one-replica file system, a second service on it that never waits for locks, a raw proposer. */
 function makeWorld(): {

@@ -2,30 +2,11 @@
 // its directory in one small command and is purged in bounded PurgeDetached steps; a content summary
 // walks in chunks and yields between them.
 import { describe, expect, it } from 'vitest'
-import {
-  createSubtreePurger,
-  isFsError,
-  silentFsLogger,
-  type FsErrorCode,
-  type FsService,
-  type Namespace,
-} from '../../src/fs/index.js'
-import { createLocalGroup, createMetaStateMachine, type MetaStateMachine } from '../../src/meta/index.js'
+import { createSubtreePurger, silentFsLogger, type FsService, type Namespace } from '../../src/fs/index.js'
+import { createLocalGroup, createMetaStateMachine } from '../../src/meta/index.js'
 import { namespaceModule } from '../../src/fs/index.js'
 import { waitFor } from '../helpers/index.js'
-import { ALICE, SU, enc, makeFs, withUsers } from './harness.js'
-
-async function fails(p: Promise<unknown>, code: FsErrorCode): Promise<void> {
-  let err: unknown
-  try {
-    await p
-  } catch (e) {
-    err = e
-  }
-  expect(isFsError(err) ? err.code : err).toBe(code)
-}
-
-const nsOf = (sm: MetaStateMachine): Namespace => sm.module<Namespace>('fs')
+import { ALICE, enc, fails, makeFs, nsOf, SU, withUsers } from './harness.js'
 
 /** `dirs` directories of `perDir` one-byte files under `root` (plus `root/deep/a/b/c/leaf`). */
 async function tree(fs: FsService, root: string, dirs: number, perDir: number): Promise<number> {
