@@ -352,7 +352,6 @@ async function baseline(
   }
 }
 
-/** Waits until every target accepts a small-file write (leader elected, fs served). */
 /** The metadata leader's node id as `t` sees it (GET /api/v1/cluster), or '' when it names none. */
 async function leaderIdOf(t: Target): Promise<string> {
   const res = await send(t.agent, 'GET', `${t.url}/api/v1/cluster?${identQuery()}`)
@@ -360,6 +359,7 @@ async function leaderIdOf(t: Target): Promise<string> {
   return (JSON.parse(res.body.toString()) as { leader?: { id?: string } | null }).leader?.id ?? ''
 }
 
+/** Waits until every target accepts a small-file write (leader elected, fs served). */
 async function waitReady(targets: readonly Target[]): Promise<void> {
   await Promise.all(
     targets.map(async (t, i) => {

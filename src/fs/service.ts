@@ -8,6 +8,7 @@ import {
 } from '../meta/index.js'
 import type { FileChecksum } from './checksum.js'
 import { randomUUID } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import { errorFromResult, FsError, isFsError } from './errors.js'
 import type { XAttr } from './inode.js'
 import {
@@ -601,7 +602,10 @@ export class FsService {
       } catch (err) {
         if (!waitForLocks || opts.session !== undefined || !isFsError(err, 'SUBTREE_LOCKED')) throw err
         if (Date.now() + pauseMs > deadline) throw err
-        await sleep(pauseMs, opts.signal)
+        // Aborted while waiting: the signal's own reason, as every other wait of the service rejects.
+        await delay(pauseMs, undefined, { signal: opts.signal }).catch((e: unknown) => {
+          throw opts.signal?.aborted === true ? (opts.signal.reason as Error) : e
+        })
       }
     }
   }
@@ -622,21 +626,6 @@ export class FsService {
     if (!result.ok) throw errorFromResult(result.code, result.message)
     return result.value
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    signal?.throwIfAborted()
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal!.reason as Error)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 function isPrincipal(c: Caller): c is Principal {
