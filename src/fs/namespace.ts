@@ -302,13 +302,15 @@ export class Namespace implements MetaModule {
   apply(ctx: ApplyContext): unknown {
     this.walkBudget = ctx.settings.subtreeBatchInodes
     this.walkVisited = 0
+    const cmd = ctx.cmd
+    const raw = cmd.delete?.subtree ?? cmd.rename?.subtree ?? cmd.setQuota?.subtree
+    const held = raw == null ? undefined : subtreeHeld(raw)
     try {
-      const result = this.applyOp(ctx)
+      const result = this.applyOp(ctx, held)
       // A subtree operation's commit that committed gives its lock back, whatever it answered (a
       // legacy rename's false, too).
-      const held = ctx.cmd.delete?.subtree ?? ctx.cmd.rename?.subtree ?? ctx.cmd.setQuota?.subtree
-      if (held != null) {
-        const key = be64(Number(held.inodeId ?? 0))
+      if (held !== undefined) {
+        const key = be64(held.inodeId)
         if (this.locks.get(key)?.opId === held.opId) this.locks.delete(key)
       }
       return result
@@ -323,13 +325,12 @@ export class Namespace implements MetaModule {
     }
   }
 
-  private applyOp(ctx: ApplyContext): unknown {
+  private applyOp(ctx: ApplyContext, held: SubtreeHeld | undefined): unknown {
     const cmd = ctx.cmd
     const principal: Caller =
       cmd.project === ''
         ? { user: cmd.user, groups: cmd.groups }
         : { user: cmd.user, groups: cmd.groups, project: cmd.project }
-    const held = cmd.delete?.subtree ?? cmd.rename?.subtree ?? cmd.setQuota?.subtree
     const op: Op = {
       index: ctx.index,
       caller: this.rules?.identity(principal) ?? principal,
@@ -338,7 +339,7 @@ export class Namespace implements MetaModule {
       now: cmd.nowMs,
       clientName: cmd.clientName,
       settings: ctx.settings,
-      ...(held == null ? {} : { subtree: subtreeHeld(held) }),
+      ...(held === undefined ? {} : { subtree: held }),
       emit: (name, path, inodeId, dst) => ctx.emit({ op: name, path, inodeId, dst }),
     }
     if (cmd.user === '') throw new FsError('ACCESS_DENIED', 'the command carries no user')
@@ -842,11 +843,13 @@ export class Namespace implements MetaModule {
       lock === undefined ||
       lock.opId !== held.opId ||
       lock.op !== kind ||
+      // The walk checked the lock-taker's access: nobody else may commit with its result.
+      lock.user !== op.principal.user ||
       !lockLive(lock, op.now, op.settings.subtreeLockTimeoutMs)
     )
       throw new FsError(
         'SUBTREE_LOCKED',
-        `the ${kind} of ${this.pathOf(inode.id)} lost its subtree lock (expired after subtreeLockTimeoutMs, or the path now names another inode)`,
+        `the ${kind} of ${this.pathOf(inode.id)} holds no subtree lock of ${op.principal.user} (expired after subtreeLockTimeoutMs, taken by another user, or the path now names another inode)`,
       )
   }
 

@@ -211,6 +211,35 @@ describe('subtree operations', () => {
     expect(nsOf(sm).subtreeLockCount).toBe(0)
   })
 
+  it("a commit must hold a lock its own user took: another user cannot ride on its walk's result", async () => {
+    const { fs, sm, clock, propose } = makeWorld()
+    await withUsers(fs)
+    // bob may write in /home/alice/shared, but not inside alice's tree t (0755 directories).
+    await fs.mkdirs(ALICE, '/home/alice/shared', { permission: 0o777 })
+    await tree(fs, ALICE, '/home/alice/shared/t', 2, 3)
+    const lock = await propose({
+      nowMs: clock.now,
+      user: 'alice',
+      groups: ['staff'],
+      lockSubtree: { path: '/home/alice/shared/t', opId: 'alice-op', op: 'delete' },
+    })
+    expect(lock).toMatchObject({ ok: true })
+    const inodeId = (lock.value as { inodeId: number }).inodeId
+    const riding = await propose({
+      nowMs: clock.now + 1,
+      user: 'bob',
+      groups: ['staff'],
+      delete: {
+        path: '/home/alice/shared/t',
+        recursive: true,
+        subtree: { opId: 'alice-op', inodeId, checked: true, namespaceUsed: 9, storagespaceUsed: 0 },
+      },
+    })
+    expect(riding).toMatchObject({ ok: false, code: 'SUBTREE_LOCKED' })
+    expect((await fs.stat(ALICE, '/home/alice/shared/t/d0/f0')).length).toBe(1)
+    expect(nsOf(sm).subtreeLockCount).toBe(1)
+  })
+
   it('a rename between quota directories and a first quota measure big subtrees outside apply', async () => {
     const { fs, sm } = makeWorld()
     await fs.mkdirs(SU, '/q1')
