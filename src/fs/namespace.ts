@@ -251,14 +251,19 @@ export class Namespace implements MetaModule {
   private walkStats: SubtreeWalkStats = { lastApplyInodes: 0, maxApplyInodes: 0 }
 
   constructor(private readonly store: MetaStore) {
-    this.inodes = store.table('fs.inode', inodeCodec, {
-      onSet: (key, prev, next) => {
-        if (prev !== undefined && prev.id !== next.id) this.keyById.delete(prev.id)
-        this.keyById.set(next.id, key)
+    this.inodes = store.table(
+      'fs.inode',
+      inodeCodec,
+      {
+        onSet: (key, prev, next) => {
+          if (prev !== undefined && prev.id !== next.id) this.keyById.delete(prev.id)
+          this.keyById.set(next.id, key)
+        },
+        onDelete: (_key, prev) => this.keyById.delete(prev.id),
+        onClear: () => this.keyById.clear(),
       },
-      onDelete: (_key, prev) => this.keyById.delete(prev.id),
-      onClear: () => this.keyById.clear(),
-    })
+      { onDisk: true },
+    )
     const holderIndex = (l: Lease, add: boolean): void => {
       let ids = this.leasesByHolder.get(l.holder)
       if (add) {

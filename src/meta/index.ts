@@ -29,7 +29,10 @@ export {
   type MetaResult,
   type MetaStateMachineInit,
   type MetaStore,
+  type TableOptions,
 } from './state-machine.js'
+export { openLevelValueStore, type ValueStore, type ValueOp, type ValueStoreView } from './value-store.js'
+export type { DiskValuesStats } from './disk-values.js'
 export { createLocalGroup, type ConsensusGroup, type ProposeOpts } from './local-group.js'
 export { CommandRejected, MetaError, META_ERRORS, type MetaErrorCode } from './errors.js'
 export { ADMIN_GROUP, SETTING_DEFS, type ClusterSettings, type SettingName } from './settings.js'

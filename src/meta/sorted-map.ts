@@ -1,58 +1,76 @@
 /**
- * An ordered map from string keys to values: the in-memory structure behind every metadata table.
+ * Ordered string keys, and an ordered map over them: the in-memory structures behind every metadata
+ * table (a table whose values live on disk keeps only its {@link SortedKeys} in memory).
  *
  * Keys are kept in sorted chunks of at most {@link CHUNK_KEYS_MAX} keys (a one-level B-tree): insert
- * and delete cost O(log n + chunk size), a range scan costs O(log n + keys returned). Values live in a
- * hash map beside the chunks, so point reads are O(1). Ordering is JavaScript's string order (UTF-16
- * code units) — the same on every node, which is all determinism needs.
+ * and delete cost O(log n + chunk size), a range scan costs O(log n + keys returned). Ordering is
+ * JavaScript's string order (UTF-16 code units) — the same on every node, which is all determinism
+ * needs.
  *
  * Not safe to mutate while a `range` iterator is open: collect, then mutate.
  */
 const CHUNK_KEYS_MAX = 512
 
-export class SortedMap<V> {
-  private readonly values = new Map<string, V>()
+export class SortedKeys {
   /** Sorted, non-overlapping, each non-empty; chunk i's keys all sort before chunk i+1's. */
   private chunks: string[][] = []
+  private count = 0
 
   get size(): number {
-    return this.values.size
+    return this.count
   }
 
-  get(key: string): V | undefined {
-    return this.values.get(key)
-  }
-
+  /** O(log n): a binary search over the chunks, then within one. */
   has(key: string): boolean {
-    return this.values.has(key)
-  }
-
-  set(key: string, value: V): void {
-    if (!this.values.has(key)) this.insertKey(key)
-    this.values.set(key, value)
-  }
-
-  delete(key: string): boolean {
-    if (!this.values.delete(key)) return false
     const ci = this.chunkFor(key)
+    const chunk = this.chunks[ci]
+    return chunk !== undefined && chunk[lowerBound(chunk, key)] === key
+  }
+
+  /** Adds `key`; false when it was there already. */
+  add(key: string): boolean {
+    if (this.chunks.length === 0) {
+      this.chunks.push([key])
+      this.count++
+      return true
+    }
+    let ci = this.chunkFor(key)
+    if (ci === this.chunks.length) ci-- // larger than every key: goes at the end of the last chunk
     const chunk = this.chunks[ci]!
     const i = lowerBound(chunk, key)
-    if (chunk[i] !== key) throw new Error(`SortedMap: key ${key} missing from its chunk`)
+    if (chunk[i] === key) return false
+    chunk.splice(i, 0, key)
+    this.count++
+    if (chunk.length > CHUNK_KEYS_MAX) {
+      const upper = chunk.splice(chunk.length >>> 1)
+      this.chunks.splice(ci + 1, 0, upper)
+    }
+    return true
+  }
+
+  /** Removes `key`; false when it was not there. */
+  remove(key: string): boolean {
+    const ci = this.chunkFor(key)
+    const chunk = this.chunks[ci]
+    if (chunk === undefined) return false
+    const i = lowerBound(chunk, key)
+    if (chunk[i] !== key) return false
     chunk.splice(i, 1)
+    this.count--
     if (chunk.length === 0) this.chunks.splice(ci, 1)
     return true
   }
 
   clear(): void {
-    this.values.clear()
     this.chunks = []
+    this.count = 0
   }
 
   /**
-   * Keys k with `start <= k < end` (or `start < k` when `startExclusive`), in order, with their values.
-   * `end` undefined = to the last key.
+   * Keys k with `start <= k < end` (or `start < k` when `startExclusive`), in order. `end` undefined =
+   * to the last key.
    */
-  *range(start: string, end?: string, startExclusive = false): IterableIterator<[string, V]> {
+  *range(start: string, end?: string, startExclusive = false): IterableIterator<string> {
     let ci = this.chunkFor(start)
     if (ci >= this.chunks.length) return
     let i = lowerBound(this.chunks[ci]!, start)
@@ -62,7 +80,7 @@ export class SortedMap<V> {
         const key = chunk[i]!
         if (startExclusive && key === start) continue
         if (end !== undefined && key >= end) return
-        yield [key, this.values.get(key)!]
+        yield key
       }
     }
   }
@@ -87,14 +105,14 @@ export class SortedMap<V> {
     return count
   }
 
-  /** Every entry in key order. */
-  entries(): IterableIterator<[string, V]> {
-    return this.range('')
-  }
-
   /** The smallest key, or undefined when empty. */
   firstKey(): string | undefined {
     return this.chunks[0]?.[0]
+  }
+
+  /** Every key in order, as one array (a capture: later changes do not show in it). */
+  toArray(): string[] {
+    return this.chunks.flat()
   }
 
   /** Index of the first chunk whose last key is >= key (chunks.length when none). */
@@ -109,20 +127,59 @@ export class SortedMap<V> {
     }
     return lo
   }
+}
 
-  private insertKey(key: string): void {
-    if (this.chunks.length === 0) {
-      this.chunks.push([key])
-      return
-    }
-    let ci = this.chunkFor(key)
-    if (ci === this.chunks.length) ci-- // larger than every key: goes at the end of the last chunk
-    const chunk = this.chunks[ci]!
-    chunk.splice(lowerBound(chunk, key), 0, key)
-    if (chunk.length > CHUNK_KEYS_MAX) {
-      const upper = chunk.splice(chunk.length >>> 1)
-      this.chunks.splice(ci + 1, 0, upper)
-    }
+/** Ordered keys with their values: point reads are O(1) through a hash map beside the keys. */
+export class SortedMap<V> {
+  private readonly values = new Map<string, V>()
+  private readonly keys = new SortedKeys()
+
+  get size(): number {
+    return this.values.size
+  }
+
+  get(key: string): V | undefined {
+    return this.values.get(key)
+  }
+
+  has(key: string): boolean {
+    return this.values.has(key)
+  }
+
+  set(key: string, value: V): void {
+    if (!this.values.has(key)) this.keys.add(key)
+    this.values.set(key, value)
+  }
+
+  delete(key: string): boolean {
+    if (!this.values.delete(key)) return false
+    if (!this.keys.remove(key)) throw new Error(`SortedMap: key ${key} missing from its chunk`)
+    return true
+  }
+
+  clear(): void {
+    this.values.clear()
+    this.keys.clear()
+  }
+
+  /** Entries with `start <= k < end` (`start < k` when `startExclusive`), in key order. */
+  *range(start: string, end?: string, startExclusive = false): IterableIterator<[string, V]> {
+    for (const key of this.keys.range(start, end, startExclusive)) yield [key, this.values.get(key)!]
+  }
+
+  /** As {@link SortedKeys.countRange}. */
+  countRange(start: string, end?: string, startExclusive = false): number {
+    return this.keys.countRange(start, end, startExclusive)
+  }
+
+  /** Every entry in key order. */
+  entries(): IterableIterator<[string, V]> {
+    return this.range('')
+  }
+
+  /** The smallest key, or undefined when empty. */
+  firstKey(): string | undefined {
+    return this.keys.firstKey()
   }
 }
 

@@ -3,7 +3,9 @@ import { hopsd } from '../proto/meta.js'
 import { CommandRejected, MetaError } from './errors.js'
 import { be16, be64, fromBe64 } from './keys.js'
 import { ADMIN_GROUP, checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
+import { DiskValues, type DiskValuesStats } from './disk-values.js'
 import { Journal, Table, type Codec, type TableHooks } from './table.js'
+import type { ValueStore } from './value-store.js'
 
 import pb = hopsd.meta
 
@@ -59,9 +61,18 @@ export interface MetaModule {
   guard?(ctx: { readonly index: number; readonly cmd: Command; readonly settings: ClusterSettings }): void
 }
 
+/** How a table keeps its rows. */
+export interface TableOptions {
+  /**
+   * Keys in memory, values on disk (a bounded cache of hot rows in memory): for the tables that grow
+   * with the namespace. Only where the state machine was given a value store; in memory otherwise.
+   */
+  readonly onDisk?: boolean
+}
+
 /** What a module factory may use: its own tables, and the cluster settings. */
 export interface MetaStore {
-  table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>): Table<V>
+  table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>, opts?: TableOptions): Table<V>
   settings(): ClusterSettings
   isSuperuser(user: string, groups: readonly string[]): boolean
 }
@@ -77,7 +88,19 @@ export interface MetaStateMachineInit {
    * ones (an inlineThreshold a file's command cannot carry) are refused.
    */
   readonly commandBytesMax?: number
+  /**
+   * Where the tables made with `onDisk` keep their values, and how many bytes of their decoded rows
+   * stay cached in memory (default 64 MiB). Without it every table is in memory.
+   */
+  readonly values?: {
+    readonly store: ValueStore
+    readonly cacheBytes?: number
+    onWriteError?(err: Error): void
+  }
 }
+
+/** Bytes of decoded disk-kept rows cached in memory when the caller names no bound. */
+const DEFAULT_VALUE_CACHE_BYTES = 64 << 20
 
 const SNAPSHOT_VERSION = 1
 /** Rows encoded between two turns of the event loop while a snapshot is encoded in the background. */
@@ -120,10 +143,17 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private readonly waiters = new Set<() => void>()
   private readonly changeWaitersMax: number
   private readonly commandBytesMax: number | undefined
+  private readonly diskValues: DiskValues | undefined
 
   constructor(init: MetaStateMachineInit) {
     this.changeWaitersMax = init.changeWaitersMax ?? 10_000
     this.commandBytesMax = init.commandBytesMax
+    if (init.values !== undefined)
+      this.diskValues = new DiskValues(
+        init.values.store,
+        init.values.cacheBytes ?? DEFAULT_VALUE_CACHE_BYTES,
+        init.values.onWriteError,
+      )
     const invalidate = {
       onSet: () => (this.cachedSettings = undefined),
       onDelete: () => (this.cachedSettings = undefined),
@@ -133,7 +163,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     this.counterTable = this.table('counter', protoCodec(pb.Counter))
     this.changeTable = this.table('changelog', protoCodec(pb.ChangeEvent))
     const store: MetaStore = {
-      table: (name, codec, hooks) => this.table(name, codec, hooks),
+      table: (name, codec, hooks, opts) => this.table(name, codec, hooks, opts),
       settings: () => this.settings(),
       isSuperuser: (user, groups) => this.isSuperuser(user, groups),
     }
@@ -148,6 +178,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       }
     }
     this.initModules()
+    this.diskValues?.flush()
   }
 
   /** A module by name (its query methods serve reads from this replica). */
@@ -155,6 +186,16 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     const m = this.modules.get(name)
     if (!m) throw new Error(`meta: no module ${name}`)
     return m as M
+  }
+
+  /** The disk-kept tables' counters (undefined when every table is in memory). */
+  diskValueStats(): DiskValuesStats | undefined {
+    return this.diskValues?.stats()
+  }
+
+  /** Resolves when every row the disk-kept tables have pending is written to the value store. */
+  async valuesSettled(): Promise<void> {
+    await this.diskValues?.settled()
   }
 
   /** Raft index of the last applied entry (0 before any). */
@@ -174,6 +215,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
 
   apply(entries: readonly AppliedEntry[]): MetaResult[] {
     const results = entries.map((e) => this.applyOne(e))
+    this.diskValues?.flush()
     if (this.pendingEvents.length > 0) {
       this.pendingEvents = []
       this.wakeWaiters()
@@ -194,27 +236,30 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
    */
   snapshotLater(): () => Promise<Uint8Array> {
     const appliedIndex = this.applied
-    const captured = [...this.tables.keys()].sort().map((name) => {
-      const t = this.tables.get(name)!
-      return { name, codec: t.codec, rows: t.capture() }
-    })
+    const captured = [...this.tables.keys()]
+      .sort()
+      .map((name) => ({ name, rows: this.tables.get(name)!.capture() }))
     return async () => {
-      const tables: { name: string; keys: string[]; values: Uint8Array[] }[] = []
-      let sinceYield = 0
-      for (const t of captured) {
-        const keys: string[] = []
-        const values: Uint8Array[] = []
-        for (const [k, v] of t.rows) {
-          keys.push(k)
-          values.push(t.codec.encode(v))
-          if (++sinceYield >= SNAPSHOT_ENCODE_SLICE) {
-            sinceYield = 0
-            await new Promise<void>((resolve) => setImmediate(resolve))
+      try {
+        const tables: { name: string; keys: string[]; values: Uint8Array[] }[] = []
+        let sinceYield = 0
+        for (const t of captured) {
+          const keys: string[] = []
+          const values: Uint8Array[] = []
+          for (const [k, v] of t.rows.rows()) {
+            keys.push(k)
+            values.push(v)
+            if (++sinceYield >= SNAPSHOT_ENCODE_SLICE) {
+              sinceYield = 0
+              await new Promise<void>((resolve) => setImmediate(resolve))
+            }
           }
+          tables.push({ name: t.name, keys, values })
         }
-        tables.push({ name: t.name, keys, values })
+        return pb.Snapshot.encode({ version: SNAPSHOT_VERSION, appliedIndex, tables }).finish()
+      } finally {
+        await Promise.all(captured.map((t) => t.rows.release()))
       }
-      return pb.Snapshot.encode({ version: SNAPSHOT_VERSION, appliedIndex, tables }).finish()
     }
   }
 
@@ -234,6 +279,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     this.applied = snap.appliedIndex
     this.cachedSettings = undefined
     this.initModules()
+    this.diskValues?.flush()
     this.wakeWaiters()
   }
 
@@ -281,9 +327,10 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
 
   // ---- internals ----
 
-  private table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>): Table<V> {
+  private table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>, opts?: TableOptions): Table<V> {
     if (this.tables.has(name)) throw new Error(`meta: table ${name} defined twice`)
-    const t = new Table<V>(name, codec, this.journal, hooks)
+    const rows = opts?.onDisk === true ? this.diskValues?.rows(name, codec) : undefined
+    const t = new Table<V>(name, codec, this.journal, hooks, rows)
     this.tables.set(name, t)
     return t
   }

@@ -1,10 +1,7 @@
+import type { CapturedRows, Codec, Rows } from './disk-values.js'
 import { SortedMap } from './sorted-map.js'
 
-/** Encodes a table's values for snapshots (protobuf, deterministic). */
-export interface Codec<V> {
-  encode(value: V): Uint8Array
-  decode(bytes: Uint8Array): V
-}
+export type { Codec } from './disk-values.js'
 
 /**
  * Hooks that keep a derived index (e.g. inode id → key) in step with a table. Called for every
@@ -48,19 +45,43 @@ export class Journal {
   }
 }
 
+/** A table's rows in memory: keys and decoded values in a {@link SortedMap}. */
+export class MemoryRows<V> extends SortedMap<V> implements Rows<V> {
+  constructor(private readonly codec: Codec<V>) {
+    super()
+  }
+
+  /** Holds references to the rows (immutable values) and encodes them when read. */
+  capture(): CapturedRows {
+    const rows = [...this.entries()]
+    const codec = this.codec
+    return {
+      *rows() {
+        for (const [k, v] of rows) yield [k, codec.encode(v)]
+      },
+      release: async () => {},
+    }
+  }
+}
+
 /**
  * One metadata table: an ordered key space of values that are treated as immutable — to change a
- * value, put a new object (the undo log keeps the old one by reference).
+ * value, put a new object (the undo log keeps the old one by reference). Its rows are in memory, or,
+ * for a table made with `onDisk`, keys in memory and values on disk (src/meta/disk-values.ts): a value
+ * read back is then an equal copy, not the object put.
  */
 export class Table<V> {
-  private readonly map = new SortedMap<V>()
+  private readonly map: Rows<V>
 
   constructor(
     readonly name: string,
     readonly codec: Codec<V>,
     private readonly journal: Journal,
     private readonly hooks: TableHooks<V> = {},
-  ) {}
+    rows?: Rows<V>,
+  ) {
+    this.map = rows ?? new MemoryRows(codec)
+  }
 
   get size(): number {
     return this.map.size
@@ -104,19 +125,21 @@ export class Table<V> {
   dump(): { keys: string[]; values: Uint8Array[] } {
     const keys: string[] = []
     const values: Uint8Array[] = []
-    for (const [k, v] of this.map.entries()) {
+    const captured = this.map.capture()
+    for (const [k, v] of captured.rows()) {
       keys.push(k)
-      values.push(this.codec.encode(v))
+      values.push(v)
     }
+    void captured.release()
     return { keys, values }
   }
 
   /**
-   * The rows as they are now, to encode later (snapshots off the apply path): values are immutable, so
-   * holding the references is a consistent capture however the table changes afterwards.
+   * The rows as they are now, to encode later (snapshots off the apply path): a consistent capture
+   * however the table changes afterwards (references to immutable values, or a store snapshot).
    */
-  capture(): [string, V][] {
-    return [...this.map.entries()]
+  capture(): CapturedRows {
+    return this.map.capture()
   }
 
   /** Replaces the whole content (restore): not journaled. */
@@ -128,16 +151,23 @@ export class Table<V> {
     for (let i = 0; i < keys.length; i++) this.rawSet(keys[i]!, this.codec.decode(values[i]!))
   }
 
+  // The previous value is read only for a hook that wants it: on a disk table that read can reach disk.
   private rawSet(key: string, value: V): void {
-    const prev = this.map.get(key)
+    const onSet = this.hooks.onSet
+    const prev = onSet === undefined ? undefined : this.map.get(key)
     this.map.set(key, value)
-    this.hooks.onSet?.(key, prev, value)
+    onSet?.(key, prev, value)
   }
 
   private rawDelete(key: string): void {
+    const onDelete = this.hooks.onDelete
+    if (onDelete === undefined) {
+      this.map.delete(key)
+      return
+    }
     const prev = this.map.get(key)
     if (prev === undefined) return
     this.map.delete(key)
-    this.hooks.onDelete?.(key, prev)
+    onDelete(key, prev)
   }
 }

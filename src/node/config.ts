@@ -82,6 +82,8 @@ export interface NodeConfig {
   readonly voterGraceMs: number
   /** Raft tick; the election timeout is 10 ticks (randomised up to 20). */
   readonly raftTickMs: number
+  /** MiB of decoded metadata rows kept on disk (the inodes) that a metadata replica caches in memory. */
+  readonly metaCacheMib: number
   /** Datanode data directories (absolute); empty = `<data-dir>/blocks`. */
   readonly blockDirs: readonly string[]
   /** A datanode dead this long has its replicas re-created elsewhere. */
@@ -320,6 +322,15 @@ export const CONFIG_KEYS = [
     defaultText: '100',
     defaultValue: () => 100,
     parse: (raw, name) => parseInteger(raw, name, 5, 10_000),
+  }),
+  def({
+    key: 'metaCacheMib',
+    flag: 'meta-cache-mib',
+    valueName: 'MIB',
+    description: 'memory for the hot rows of the metadata tables kept on disk (inodes and inline bytes)',
+    defaultText: '64',
+    defaultValue: () => 64,
+    parse: (raw, name) => parseInteger(raw, name, 1, 1_048_576),
   }),
   def({
     key: 'blockDirs',

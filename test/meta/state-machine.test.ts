@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
 import {
+  openLevelValueStore,
+  type ValueStore,
   CommandRejected,
   createMetaStateMachine,
   encodeCommand,
@@ -82,6 +87,32 @@ function randomCommands(seed: number, n: number): Cmd[] {
 
 const newSm = (): MetaStateMachine => createMetaStateMachine({ modules: [namespaceModule()] })
 
+type Backend = 'memory' | 'disk'
+const made: { sm: MetaStateMachine; store: ValueStore; dir: string }[] = []
+afterAll(async () => {
+  for (const { sm, store, dir } of made.splice(0)) {
+    await sm.valuesSettled()
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+/**
+ * A state machine whose inodes are kept in memory, or on disk (a real LevelDB in a temp dir) behind
+ * a cache of 4 KiB, so that nearly every read of a row not pending goes to LevelDB.
+ */
+function newSmOf(backend: Backend): MetaStateMachine {
+  if (backend === 'memory') return newSm()
+  const dir = mkdtempSync(join(tmpdir(), 'hopsd-meta-values-'))
+  const store = openLevelValueStore(dir)
+  const sm = createMetaStateMachine({ modules: [namespaceModule()], values: { store, cacheBytes: 4096 } })
+  made.push({ sm, store, dir })
+  return sm
+}
+
+/** Lets the disk rows reach LevelDB (later reads come from there, not from what is pending). */
+const settle = (sm: MetaStateMachine): Promise<void> => sm.valuesSettled()
+
 function applyAll(sm: MetaStateMachine, cmds: Cmd[], firstIndex: number): MetaResult[] {
   return sm.apply(cmds.map((c, i) => ({ index: firstIndex + i, term: 1, data: encodeCommand(c) })))
 }
@@ -92,14 +123,19 @@ const tablesOf = (snap: Uint8Array): string =>
     metaProto.meta.Snapshot.decode(snap).tables.map((t) => [t.name, t.keys, (t.values ?? []).map(hex)]),
   )
 
-describe('MetaStateMachine', () => {
-  it('is deterministic: the same command stream gives identical snapshots and results', () => {
+describe.each(['memory', 'disk'] as const)('MetaStateMachine, rows in %s', (backend) => {
+  const newSm = (): MetaStateMachine => newSmOf(backend)
+
+  it('is deterministic: the same command stream gives identical snapshots and results', async () => {
     const seed = 4242
     const cmds = randomCommands(seed, 600)
     const a = newSm()
     const b = newSm()
-    const ra = applyAll(a, cmds, 1)
-    const rb = applyAll(b, cmds, 1)
+    const ra = applyAll(a, cmds.slice(0, 300), 1)
+    const rb = applyAll(b, cmds.slice(0, 300), 1)
+    await settle(b) // b reads its rows back from LevelDB from here on, a from what is pending
+    ra.push(...applyAll(a, cmds.slice(300), 301))
+    rb.push(...applyAll(b, cmds.slice(300), 301))
     expect(rb, `seed ${seed}`).toEqual(ra)
     expect(hex(b.snapshot()), `seed ${seed}`).toBe(hex(a.snapshot()))
     expect(ra.filter((r) => r.ok).length).toBeGreaterThan(100) // the stream does real work ...
@@ -110,19 +146,23 @@ describe('MetaStateMachine', () => {
     const seed = 99
     const cmds = randomCommands(seed, 600)
     const sm = newSm()
-    applyAll(sm, cmds.slice(0, 300), 1)
+    applyAll(sm, cmds.slice(0, 200), 1)
+    await settle(sm)
+    applyAll(sm, cmds.slice(200, 300), 201) // some rows in LevelDB, some pending at the capture
     const expected = sm.snapshot()
     const encode = sm.snapshotLater()
     applyAll(sm, cmds.slice(300), 301) // renames, deletes, new files after the capture
+    await settle(sm) // ... and written to LevelDB before the capture is read
     expect(hex(sm.snapshot()), `seed ${seed}`).not.toBe(hex(expected))
     expect(hex(await encode()), `seed ${seed}`).toBe(hex(expected))
   })
 
-  it('a refused command leaves the state byte-identical', () => {
+  it('a refused command leaves the state byte-identical', async () => {
     const seed = 777
     const cmds = randomCommands(seed, 400)
     const sm = newSm()
     for (let i = 0; i < cmds.length; i++) {
+      if (i % 50 === 0) await settle(sm)
       const before = sm.snapshot()
       const [r] = applyAll(sm, [cmds[i]!], i + 1)
       if (!r!.ok) {
@@ -139,13 +179,15 @@ describe('MetaStateMachine', () => {
     }
   })
 
-  it('snapshot/restore round trip: a restored replica continues exactly like the original', () => {
+  it('snapshot/restore round trip: a restored replica continues exactly like the original', async () => {
     const seed = 99
     const cmds = randomCommands(seed, 500)
     const original = newSm()
     applyAll(original, cmds.slice(0, 250), 1)
+    await settle(original)
     const restored = newSm()
     restored.restore(original.snapshot())
+    await settle(restored)
     expect(hex(restored.snapshot())).toBe(hex(original.snapshot()))
     expect(restored.appliedIndex).toBe(250)
     const r1 = applyAll(original, cmds.slice(250), 251)
@@ -156,10 +198,15 @@ describe('MetaStateMachine', () => {
     // restore replaces everything: a replica with other state becomes identical too
     const other = newSm()
     applyAll(other, randomCommands(1, 50), 1)
+    await settle(other)
     other.restore(original.snapshot())
     expect(hex(other.snapshot())).toBe(hex(original.snapshot()))
+    await settle(other) // the old rows deleted from LevelDB, the new ones written
+    expect(hex(other.snapshot())).toBe(hex(original.snapshot()))
   })
+})
 
+describe('MetaStateMachine', () => {
   it('malformed entries and unknown operations are no-ops with a reason', () => {
     const sm = newSm()
     const [bad, empty] = sm.apply([
@@ -239,5 +286,93 @@ describe('MetaStateMachine', () => {
     await expect(sm.waitForChanges(0)).rejects.toMatchObject({ code: 'WAITERS_EXHAUSTED' })
     ac.abort()
     await first
+  })
+})
+
+describe('MetaStateMachine, inodes on disk', () => {
+  const SU = { user: 'hopsd', groups: [] as string[] }
+  const create = (path: string, data: Uint8Array, nowMs = 1_000): Cmd => ({
+    nowMs,
+    ...SU,
+    createFile: { path, data, permission: 0o644, close: true, createParent: true },
+  })
+
+  it('keeps inline bytes on disk: reads come back from LevelDB, the cache stays within its bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hopsd-meta-values-'))
+    const store = openLevelValueStore(dir)
+    const cacheBytes = 64 * 1024
+    const sm = createMetaStateMachine({ modules: [namespaceModule()], values: { store, cacheBytes } })
+    made.push({ sm, store, dir })
+    const files = Array.from({ length: 200 }, (_, i) => ({
+      path: `/d${i % 4}/f${i}`,
+      data: new Uint8Array(3000).fill(i & 0xff),
+    }))
+    const results = applyAll(
+      sm,
+      files.map((f) => create(f.path, f.data)),
+      1,
+    )
+    expect(results.every((r) => r.ok)).toBe(true)
+    await settle(sm)
+    expect(sm.diskValueStats()!.pendingRows).toBe(0)
+    const ns = sm.module<import('../../src/fs/index.js').Namespace>('fs')
+    for (const f of files) expect(hex(ns.read(SU, f.path))).toBe(hex(f.data))
+    const stats = sm.diskValueStats()!
+    // 600 KB of files through a 64 KiB cache: most reads went to LevelDB, and the cache kept its bound.
+    expect(stats.diskReads).toBeGreaterThan(150)
+    expect(stats.cachedBytes).toBeLessThanOrEqual(cacheBytes)
+    expect(stats.cachedRows).toBeGreaterThan(0)
+  })
+
+  it('a restore starts a new generation of rows and deletes the old one from LevelDB', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hopsd-meta-values-'))
+    const store = openLevelValueStore(dir)
+    const sm = createMetaStateMachine({ modules: [namespaceModule()], values: { store, cacheBytes: 4096 } })
+    made.push({ sm, store, dir })
+    applyAll(sm, [create('/old', new Uint8Array([1, 2, 3]))], 1)
+    await settle(sm)
+    const oldKeys = metaProto.meta.Snapshot.decode(sm.snapshot()).tables.find(
+      (t) => t.name === 'fs.inode',
+    )!.keys!
+    expect(oldKeys.some((k) => store.read(`fs.inode/0/${k}`) !== undefined)).toBe(true)
+    const source = newSm()
+    applyAll(source, [create('/new', new Uint8Array([4, 5]))], 1)
+    sm.restore(source.snapshot())
+    expect(hex(sm.snapshot())).toBe(hex(source.snapshot()))
+    await settle(sm)
+    for (const k of oldKeys) expect(store.read(`fs.inode/0/${k}`)).toBeUndefined()
+    expect(hex(sm.module<import('../../src/fs/index.js').Namespace>('fs').read(SU, '/new'))).toBe('0405')
+    expect(hex(sm.snapshot())).toBe(hex(source.snapshot()))
+  })
+
+  it('a failed write keeps the rows pending and readable, says so, and the next flush writes them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hopsd-meta-values-'))
+    const real = openLevelValueStore(dir)
+    let failNext = true
+    const store: ValueStore = {
+      ...real,
+      write: (ops) => {
+        if (!failNext) return real.write(ops)
+        failNext = false
+        return Promise.reject(new Error('disk full'))
+      },
+    }
+    const errors: string[] = []
+    const sm = createMetaStateMachine({
+      modules: [namespaceModule()],
+      values: { store, cacheBytes: 4096, onWriteError: (e) => errors.push(e.message) },
+    })
+    made.push({ sm, store: real, dir })
+    const reference = newSm()
+    const cmds = randomCommands(5, 200)
+    applyAll(sm, cmds, 1)
+    applyAll(reference, cmds, 1)
+    await settle(sm)
+    expect(errors).toEqual(['disk full'])
+    expect(sm.diskValueStats()!.pendingRows).toBeGreaterThan(0)
+    expect(hex(sm.snapshot())).toBe(hex(reference.snapshot()))
+    await settle(sm) // the next flush writes what the failed one could not
+    expect(sm.diskValueStats()!.pendingRows).toBe(0)
+    expect(hex(sm.snapshot())).toBe(hex(reference.snapshot()))
   })
 })

@@ -19,7 +19,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
-import { Counter } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import {
   createRaftGroup,
   defaultRaftGroupConfig,
@@ -31,7 +31,13 @@ import {
 import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
 import { namespaceAndBlockModules, namespaceModule, type Namespace } from '../../fs/index.js'
 import { projectsModule, type ProjectStore } from '../../projects/index.js'
-import { createMetaStateMachine, encodeCommand, type MetaStateMachine } from '../../meta/index.js'
+import {
+  createMetaStateMachine,
+  encodeCommand,
+  openLevelValueStore,
+  type DiskValuesStats,
+  type MetaStateMachine,
+} from '../../meta/index.js'
 import { jobsModule, type JobsModule } from '../../scheduler/index.js'
 import { servingModule as servingMetaModule } from '../../serving/index.js'
 import { hopsd } from '../../proto/cluster.js'
@@ -75,6 +81,11 @@ export const PROTOCOLS = {
 
 /** A learner within this many entries of the commit index counts as caught up (may be promoted). */
 const CAUGHT_UP_LAG_ENTRIES = 64
+/**
+ * `<data-dir>/meta-values`: the LevelDB of the rows kept on disk. Emptied at every start (rebuilt from
+ * the Raft snapshot and log): it takes them out of the heap, it is not yet the replica's durable state.
+ */
+const META_VALUES_DIR = 'meta-values'
 /** Forwarded proposals wait at most this long (the caller's own deadline may be shorter). */
 const FORWARD_TIMEOUT_MS_MAX = 30_000
 
@@ -110,7 +121,18 @@ export function metadataModule(): NodeModule<'metadata'> {
       const selfId = identity.id
 
       let namespace: Namespace | undefined
+      // The bulk of the tables' rows (the inodes, inline bytes included) on disk, out of the heap.
+      const valueStore = openLevelValueStore(join(config.dataDir, META_VALUES_DIR))
       const stateMachine = createMetaStateMachine({
+        values: {
+          store: valueStore,
+          cacheBytes: config.metaCacheMib * 1024 * 1024,
+          onWriteError: (err) =>
+            components.fatal({
+              code: 'STORAGE_FAILED',
+              message: `the metadata value store cannot write: ${err.message}`,
+            }),
+        },
         modules: [
           ...namespaceAndBlockModules((store) => (namespace = namespaceModule()(store))),
           projectsModule(() => namespace!),
@@ -194,6 +216,42 @@ export function metadataModule(): NodeModule<'metadata'> {
             if (reads !== undefined) this.inc(of(reads))
           },
         })
+      // The rows kept on disk: where their reads were served from, and what memory they hold.
+      new Counter({
+        name: 'hopsd_meta_values_reads_total',
+        help: 'Reads of metadata rows kept on disk (the inodes), by where they were served from.',
+        labelNames: ['source'],
+        registers: [components.metrics],
+        collect() {
+          const s = stateMachine.diskValueStats()
+          this.reset()
+          if (s === undefined) return
+          this.inc({ source: 'cache' }, s.cacheHits)
+          this.inc({ source: 'pending' }, s.pendingHits)
+          this.inc({ source: 'disk' }, s.diskReads)
+        },
+      })
+      for (const [name, help, of] of [
+        [
+          'hopsd_meta_values_cached_bytes',
+          'Bytes (encoded, plus a fixed overhead per row) of disk-kept metadata rows cached in memory.',
+          (s: DiskValuesStats) => s.cachedBytes,
+        ],
+        [
+          'hopsd_meta_values_pending_rows',
+          'Metadata rows written by apply and not yet in the value store (LevelDB).',
+          (s: DiskValuesStats) => s.pendingRows,
+        ],
+      ] as const)
+        new Gauge({
+          name,
+          help,
+          registers: [components.metrics],
+          collect() {
+            const s = stateMachine.diskValueStats()
+            this.set(s === undefined ? 0 : of(s))
+          },
+        })
       const hasRaftState = (): boolean => {
         const st = requireGroup().status()
         return st.lastIndex > 0 || st.voters.length > 0 || st.learners.length > 0
@@ -258,6 +316,7 @@ export function metadataModule(): NodeModule<'metadata'> {
         service: {
           async start() {
             const host = p2p.host()
+            await valueStore.opened
             const storage = await openLevelStorage(join(config.dataDir, 'raft'))
             channel = createChannel(host, {
               protocol: RAFT_PROTOCOL,
@@ -421,6 +480,8 @@ export function metadataModule(): NodeModule<'metadata'> {
             for (const unhandle of unhandles.splice(0)) await unhandle().catch(() => undefined)
             await group?.stop()
             await channel?.stop()
+            await stateMachine.valuesSettled()
+            await valueStore.close()
           },
         },
       }
