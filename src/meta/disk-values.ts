@@ -21,6 +21,8 @@ export interface Rows<V> {
   get(key: string): V | undefined
   has(key: string): boolean
   set(key: string, value: V): void
+  /** Sets a row from its encoding (a restore): rows kept encoded skip decoding and encoding it again. */
+  setEncoded?(key: string, bytes: Uint8Array): void
   delete(key: string): boolean
   clear(): void
   range(start: string, end?: string, startExclusive?: boolean): IterableIterator<[string, V]>
@@ -247,6 +249,11 @@ class DiskRows<V> implements Rows<V> {
   set(key: string, value: V): void {
     this.keys.add(key)
     this.values.write(this.prefix + key, this.codec.encode(value))
+  }
+
+  setEncoded(key: string, bytes: Uint8Array): void {
+    this.keys.add(key)
+    this.values.write(this.prefix + key, bytes)
   }
 
   delete(key: string): boolean {

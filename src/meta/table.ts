@@ -148,7 +148,16 @@ export class Table<V> {
       throw new Error(`Table ${this.name}: ${keys.length} keys, ${values.length} values`)
     this.map.clear()
     this.hooks.onClear?.()
-    for (let i = 0; i < keys.length; i++) this.rawSet(keys[i]!, this.codec.decode(values[i]!))
+    const onSet = this.hooks.onSet
+    for (let i = 0; i < keys.length; i++) {
+      // A copy: a decoded row's byte fields are views into what they were decoded from, and a view into
+      // the snapshot would keep the whole snapshot buffer alive for as long as the row lives.
+      const bytes = values[i]!.slice()
+      if (this.map.setEncoded !== undefined) {
+        this.map.setEncoded(keys[i]!, bytes)
+        if (onSet !== undefined) onSet(keys[i]!, undefined, this.codec.decode(bytes))
+      } else this.rawSet(keys[i]!, this.codec.decode(bytes))
+    }
   }
 
   // The previous value is read only for a hook that wants it: on a disk table that read can reach disk.

@@ -128,17 +128,24 @@ export class BlockMap implements MetaModule {
         }
       }
     }
-    this.blocks = store.table('fs.block', protoCodec<BlockRecord>(pb.BlockRecord), {
-      onSet: (_k, prev, next) => {
-        if (prev) index(prev, false)
-        index(next, true)
+    this.blocks = store.table(
+      'fs.block',
+      protoCodec<BlockRecord>(pb.BlockRecord),
+      {
+        onSet: (_k, prev, next) => {
+          if (prev) index(prev, false)
+          index(next, true)
+        },
+        onDelete: (_k, prev) => index(prev, false),
+        onClear: () => {
+          this.byNode.clear()
+          this.byInode.clear()
+        },
       },
-      onDelete: (_k, prev) => index(prev, false),
-      onClear: () => {
-        this.byNode.clear()
-        this.byInode.clear()
-      },
-    })
+      // One row per block: grows with the data, so its values live on disk (keys and the indexes above
+      // stay in memory).
+      { onDisk: true },
+    )
     this.datanodes = store.table('fs.datanode', protoCodec<DatanodeRecord>(pb.DatanodeRecord))
     this.counters = store.table('fs.blockcounter', counterCodec)
     this.ns().attachBlockHooks({
