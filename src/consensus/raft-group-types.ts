@@ -121,6 +121,11 @@ export interface RaftGroupStatus {
    * waiters share one; a lost round's retry counts again). What a read costs, seen from outside.
    */
   reads?: { barriers: number; rounds: number }
+  /**
+   * `index`: of the latest snapshot this node holds (taken or installed); `installed`: snapshots
+   * installed from a leader since start; `receivingBytes`: bytes of snapshots being received now.
+   */
+  snapshots?: { index: number; installed: number; receivingBytes: number }
 }
 
 export type RaftGroupEvent =

@@ -142,6 +142,8 @@ class RaftGroupImpl implements RaftGroup {
   private readonly tasks: (() => Promise<void>)[] = []
   private readonly assemblies = new Map<NodeId, Assembly>()
   private readonly readStats = { barriers: 0, rounds: 0 }
+  /** Snapshots installed from a leader since start (not the one loaded at start). */
+  private snapshotsInstalled = 0
   // ReadIndex batching: waiters queue up while one round is in flight; the next round takes them all.
   private readQueue: ReadWaiter[] = []
   private readRound: { ctx: Uint8Array; waiters: ReadWaiter[]; timer: TimerHandle } | null = null
@@ -686,6 +688,7 @@ class RaftGroupImpl implements RaftGroup {
 
   private async installSnapshot(snap: Snapshot): Promise<void> {
     await this.restoreStateMachine(snap)
+    this.snapshotsInstalled++
     this.confState = snap.metadata.confState
     this.emit({
       type: 'membership',
@@ -1061,6 +1064,11 @@ class RaftGroupImpl implements RaftGroup {
         }),
       ),
       reads: { ...this.readStats },
+      snapshots: {
+        index: this.snapshotIndex,
+        installed: this.snapshotsInstalled,
+        receivingBytes: [...this.assemblies.values()].reduce((n, a) => n + a.received, 0),
+      },
     }
   }
 

@@ -216,6 +216,44 @@ export function metadataModule(): NodeModule<'metadata'> {
             if (reads !== undefined) this.inc(of(reads))
           },
         })
+      // Snapshots: the latest one's index, installs from a leader, and one being received.
+      const snapshotsOf = (): { index: number; installed: number; receivingBytes: number } | undefined => {
+        try {
+          return group?.status().snapshots
+        } catch {
+          return undefined // a group not started yet, or stopped
+        }
+      }
+      new Counter({
+        name: 'hopsd_raft_snapshots_installed_total',
+        help: 'Snapshots this metadata replica installed from a leader since it started.',
+        registers: [components.metrics],
+        collect() {
+          this.reset()
+          this.inc(snapshotsOf()?.installed ?? 0)
+        },
+      })
+      for (const [name, help, of] of [
+        [
+          'hopsd_raft_snapshot_index',
+          'Raft index of the latest snapshot this metadata replica holds (taken or installed).',
+          (s: { index: number }) => s.index,
+        ],
+        [
+          'hopsd_raft_snapshot_receiving_bytes',
+          'Bytes of a snapshot from the leader received so far and not yet installed (0 when none).',
+          (s: { receivingBytes: number }) => s.receivingBytes,
+        ],
+      ] as const)
+        new Gauge({
+          name,
+          help,
+          registers: [components.metrics],
+          collect() {
+            const s = snapshotsOf()
+            this.set(s === undefined ? 0 : of(s))
+          },
+        })
       // The rows kept on disk: where their reads were served from, and what memory they hold.
       new Counter({
         name: 'hopsd_meta_values_reads_total',
