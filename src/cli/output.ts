@@ -1,6 +1,6 @@
 // How the CLI talks to the operator: bad input is one line on stderr, `hopsd: <message> [<CODE>]`, and
 // exit code 2 — never a stack trace. Anything else that fails is a bug or a host problem: exit 1.
-import { HopsError } from '../errors.js'
+import { HopsError, isErrorCode } from '../errors.js'
 import { isUsageError } from '../node/index.js'
 
 export const EXIT_OK = 0
@@ -23,7 +23,14 @@ export function reportError(io: CliIo, err: unknown): number {
     io.err(`hopsd: ${oneLine(err.message)} [${err.code}]`)
     return EXIT_USAGE
   }
-  const code = err instanceof HopsError ? ` [${err.code}]` : ''
+  // An area's own error (a ConsensusError at start, say) carries a code of the error table too.
+  const own = (err as { code?: unknown } | undefined)?.code
+  const code =
+    err instanceof HopsError
+      ? ` [${err.code}]`
+      : typeof own === 'string' && isErrorCode(own)
+        ? ` [${own}]`
+        : ''
   io.err(`hopsd: ${oneLine(err instanceof Error ? err.message : String(err))}${code}`)
   if (process.env['HOPSD_DEBUG'] && err instanceof Error && err.stack) io.err(err.stack)
   return EXIT_FAILURE

@@ -34,6 +34,10 @@ export const CONSENSUS_ERRORS = {
     httpStatus: 500,
   },
   INVALID_CONFIG: { message: 'invalid raft configuration', httpStatus: 500 },
+  SNAPSHOT_CORRUPT: {
+    message: 'a snapshot failed its checksum (a corrupted file or transfer) and is not used',
+    httpStatus: 500,
+  },
 } as const
 
 export type ConsensusErrorCode = keyof typeof CONSENSUS_ERRORS

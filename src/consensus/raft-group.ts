@@ -378,6 +378,19 @@ class RaftGroupImpl implements RaftGroup {
     this.assemblies.delete(m.from)
     const data = new Uint8Array(a.total)
     for (const [off, part] of a.parts) data.set(part, off)
+    // Checked before the core persists it: a corrupted transfer is dropped (the leader sends it again),
+    // never written to disk or restored.
+    try {
+      unwrapSnapshot(data)
+    } catch (err) {
+      this.log.warn('raft snapshot from the leader refused', {
+        id: this.id,
+        from: m.from,
+        index: md.index,
+        err: err instanceof Error ? err.message : String(err),
+      })
+      return null
+    }
     return { ...m, snapshot: { data, metadata: md }, snapOffset: 0, snapTotalBytes: 0 }
   }
 

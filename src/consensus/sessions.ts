@@ -1,5 +1,7 @@
+import { crc32 } from 'node:zlib'
 import { hopsd } from '../proto/raft.js'
 import { EMPTY_BYTES } from './core/types.js'
+import { ConsensusError } from './errors.js'
 import type { ResultCodec } from './raft-group-types.js'
 
 /**
@@ -105,13 +107,44 @@ export function wrapCapturedSnapshot(
   state: Uint8Array,
   sessions: hopsd.raft.Session.$Properties[],
 ): Uint8Array {
-  return hopsd.raft.SnapshotEnvelope.encode({ state, sessions }).finish()
+  return hopsd.raft.SnapshotEnvelope.encode({
+    state,
+    sessions,
+    checksum: envelopeChecksum(state, sessions),
+  }).finish()
+}
+
+/** CRC-32 of the state, continued over each session's encoding: 4 bytes big-endian. */
+function envelopeChecksum(
+  state: Uint8Array,
+  sessions: readonly hopsd.raft.Session.$Properties[],
+): Uint8Array {
+  let crc = crc32(state)
+  for (const s of sessions) crc = crc32(hopsd.raft.Session.encode(s).finish(), crc)
+  const out = new Uint8Array(4)
+  new DataView(out.buffer).setUint32(0, crc >>> 0)
+  return out
 }
 
 export function unwrapSnapshot(data: Uint8Array): {
   state: Uint8Array
   sessions: hopsd.raft.Session.$Properties[]
 } {
-  const env = hopsd.raft.SnapshotEnvelope.decode(data)
-  return { state: env.state ?? EMPTY_BYTES, sessions: env.sessions }
+  let env: hopsd.raft.SnapshotEnvelope
+  try {
+    env = hopsd.raft.SnapshotEnvelope.decode(data)
+  } catch (err) {
+    throw new ConsensusError('SNAPSHOT_CORRUPT', `undecodable: ${(err as Error).message}`, { cause: err })
+  }
+  const state = env.state ?? EMPTY_BYTES
+  const stored = env.checksum ?? EMPTY_BYTES
+  if (stored.length > 0) {
+    const computed = envelopeChecksum(state, env.sessions)
+    if (!Buffer.from(stored).equals(Buffer.from(computed)))
+      throw new ConsensusError(
+        'SNAPSHOT_CORRUPT',
+        `checksum ${Buffer.from(stored).toString('hex')} recorded, ${Buffer.from(computed).toString('hex')} computed over ${state.length} bytes`,
+      )
+  }
+  return { state, sessions: env.sessions }
 }

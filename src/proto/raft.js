@@ -4490,6 +4490,7 @@ export const hopsd = $root.hopsd = (() => {
              * @typedef {Object} hopsd.raft.SnapshotEnvelope.$Properties
              * @property {Uint8Array|null} [state] SnapshotEnvelope state
              * @property {Array.<hopsd.raft.Session.$Properties>|null} [sessions] SnapshotEnvelope sessions
+             * @property {Uint8Array|null} [checksum] SnapshotEnvelope checksum
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -4539,6 +4540,14 @@ export const hopsd = $root.hopsd = (() => {
             SnapshotEnvelope.prototype.sessions = $util.emptyArray;
 
             /**
+             * SnapshotEnvelope checksum.
+             * @member {Uint8Array} checksum
+             * @memberof hopsd.raft.SnapshotEnvelope
+             * @instance
+             */
+            SnapshotEnvelope.prototype.checksum = $util.newBuffer([]);
+
+            /**
              * Creates a new SnapshotEnvelope instance using the specified properties.
              * @function create
              * @memberof hopsd.raft.SnapshotEnvelope
@@ -4576,6 +4585,8 @@ export const hopsd = $root.hopsd = (() => {
                     for (var i = 0; i < m.sessions.length; ++i)
                         $root.hopsd.raft.Session.encode(m.sessions[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
                 }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum") && m.checksum.length)
+                    w.uint32(/* id 3, wireType 2 =*/26).bytes(m.checksum);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -4650,6 +4661,15 @@ export const hopsd = $root.hopsd = (() => {
                             m.sessions.push($root.hopsd.raft.Session.decode(r, r.size(), $undefined, q + 1));
                             continue;
                         }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.checksum = v;
+                            else
+                                delete m.checksum;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -4713,6 +4733,10 @@ export const hopsd = $root.hopsd = (() => {
                         }
                     }
                 }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
+                    if (!(m.checksum && typeof m.checksum.length === "number" || $util.isString(m.checksum)))
+                        return "checksum: buffer expected";
+                }
                 return null;
             };
 
@@ -4752,6 +4776,14 @@ export const hopsd = $root.hopsd = (() => {
                         m.sessions[i] = $root.hopsd.raft.Session.fromObject(d.sessions[i], q + 1);
                     }
                 }
+                if (d.checksum != null) {
+                    if (d.checksum.length) {
+                        if (typeof d.checksum === "string")
+                            $util.base64.decode(d.checksum, m.checksum = $util.newBuffer($util.base64.length(d.checksum)), 0);
+                        else if (d.checksum.length >= 0)
+                            m.checksum = d.checksum;
+                    }
+                }
                 return m;
             };
 
@@ -4783,6 +4815,13 @@ export const hopsd = $root.hopsd = (() => {
                         if (o.bytes !== $Array)
                             d.state = $util.newBuffer(d.state);
                     }
+                    if (o.bytes === $String)
+                        d.checksum = "";
+                    else {
+                        d.checksum = [];
+                        if (o.bytes !== $Array)
+                            d.checksum = $util.newBuffer(d.checksum);
+                    }
                 }
                 if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
                     d.state = o.bytes === $String ? $util.base64.encode(m.state, 0, m.state.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.state) : m.state;
@@ -4792,6 +4831,9 @@ export const hopsd = $root.hopsd = (() => {
                     for (var j = 0; j < m.sessions.length; ++j) {
                         d.sessions[j] = $root.hopsd.raft.Session.toObject(m.sessions[j], o, q + 1);
                     }
+                }
+                if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
+                    d.checksum = o.bytes === $String ? $util.base64.encode(m.checksum, 0, m.checksum.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.checksum) : m.checksum;
                 }
                 return d;
             };
