@@ -326,10 +326,23 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
         }
         if (p !== undefined) return p
       }
-      if (c.bearer !== undefined) return byKey(c.bearer)
-      if (c.basic !== undefined) return byKey(c.basic.password, c.basic.user)
-      if (c.delegation !== undefined)
-        return looksLikeApiKey(c.delegation) ? byKey(c.delegation) : byToken(c.delegation)
+      // Without a barrier first (fresh: false), this replica may not have applied a key or token made
+      // a moment ago through another node: a refusal is checked once more after catching up.
+      const caughtUp = async (check: () => Principal): Promise<Principal> => {
+        try {
+          return check()
+        } catch (err) {
+          if (!(err instanceof AuthError) || opts.fresh !== false || init.barrier === undefined) throw err
+          await init.barrier(opts.signal)
+          return check()
+        }
+      }
+      if (c.bearer !== undefined) return caughtUp(() => byKey(c.bearer!))
+      if (c.basic !== undefined) return caughtUp(() => byKey(c.basic!.password, c.basic!.user))
+      if (c.delegation !== undefined) {
+        const d = c.delegation
+        return caughtUp(() => (looksLikeApiKey(d) ? byKey(d) : byToken(d)))
+      }
       if (c.grant !== undefined) {
         if (!looksLikeGrant(c.grant)) throw new AuthError('CREDENTIAL_INVALID', 'malformed principal grant')
         return byGrant(c.grant, opts)

@@ -280,6 +280,48 @@ describe('one barrier per request: re-checked after the read barrier, or at comm
     expect((await refusal(fs.mkdirs(viaShort, '/user/alice/d'))).code).toBe('USER_DISABLED')
   })
 
+  it('a key or token made through another node is accepted by a replica that had not applied it yet', async () => {
+    // Replica B lags replica A: it holds A's state from before the key and the token were made, and
+    // its read barrier catches it up. Authenticated without a barrier first (fresh: false), the unknown
+    // credential must be looked at again after one, not refused (a 401 for a key made a moment ago).
+    const a = await makeAuth()
+    await a.auth.addUser(a.admin, 'alice')
+    const { authModule, createLocalAuthenticator } = await import('../../src/auth/index.js')
+    const { createMetaStateMachine } = await import('../../src/meta/index.js')
+    const { namespaceModule } = await import('../../src/fs/index.js')
+    const b = createMetaStateMachine({ modules: [namespaceModule(), authModule()] })
+    b.restore(a.sm.snapshot())
+    let barriers = 0
+    const authnB = createLocalAuthenticator({
+      store: () => b.module('auth'),
+      settings: () => b.settings(),
+      isSuperuser: (u, g) => b.isSuperuser(u, g),
+      bootstrapMode: 'secure',
+      barrier: async () => {
+        barriers++
+        b.restore(a.sm.snapshot())
+      },
+      clock: () => a.clock.now,
+    })
+    const k = await a.auth.createKey(a.admin, { user: 'alice' })
+    b.restore(a.sm.snapshot()) // B has the key now, but not the next one
+    const k2 = await a.auth.createKey(a.admin, { user: 'alice' })
+    expect((await authnB.authenticate({ bearer: k2.key }, { fresh: false }))!.user).toBe('alice')
+    expect(barriers).toBe(1)
+    const k3 = await a.auth.createKey(a.admin, { user: 'alice' })
+    expect(
+      (await authnB.authenticate({ basic: { user: 'alice', password: k3.key } }, { fresh: false }))!.user,
+    ).toBe('alice')
+    const t2 = await a.auth.issueToken((await a.authn.authenticate({ bearer: k.key }))!, {})
+    expect((await authnB.authenticate({ delegation: t2.urlString }, { fresh: false }))!.user).toBe('alice')
+    expect(barriers).toBe(3)
+    // A credential that stays unknown is still refused, after one barrier.
+    expect(
+      (await refusal(authnB.authenticate({ bearer: `${k.key.slice(0, -4)}zzzz` }, { fresh: false }))).code,
+    ).toMatch(/CREDENTIAL/)
+    expect(barriers).toBe(4)
+  })
+
   it('a read re-checks its caller after its barrier (recheck)', async () => {
     const { auth, authn, admin, sm, clock } = await makeAuth()
     const { createFsService } = await import('../../src/fs/index.js')

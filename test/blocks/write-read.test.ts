@@ -211,7 +211,8 @@ describe('files in blocks on a 4-node, 3-zone cluster', () => {
         const x = await reportsTaken(leader)
         return x.full >= survivors.length && x.incremental >= survivors.length ? x : undefined
       },
-      { timeoutMs: 30_000, intervalMs: 100, what: 'a full report from every surviving datanode' },
+      // 60 s: each datanode must first learn of the new leader (gossip) on a host the whole suite loads.
+      { timeoutMs: 60_000, intervalMs: 100, what: 'a full report from every surviving datanode' },
     )
     expect(r.refused).toBeGreaterThanOrEqual(1)
     // The map is right under the new leader: a new file's replicas leave the disks when it is deleted.
