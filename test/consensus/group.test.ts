@@ -278,16 +278,16 @@ describe('RaftGroup over the memory network', () => {
     await waitFor(() => a.group.status().log!.entries < 12, { what: 'a snapshot' })
     await cluster.stop('a')
     const storage = await openLevelStorage(`${dir}/a`)
-    let loaded: WeakRef<Uint8Array> | undefined
+    let loaded: WeakRef<ArrayBufferLike> | undefined
     const load = storage.load.bind(storage)
     storage.load = async () => {
       const st = await load()
-      if (st.snapshot) loaded = new WeakRef(st.snapshot.data)
+      if (st.snapshot) loaded = new WeakRef(st.snapshot.data.buffer) // the memory, not one view of it
       return st
     }
     const back = await cluster.add('a', storage)
     await waitFor(() => back.sm.data.get('k11') === 'x'.repeat(1000), { what: 'the restarted node applied' })
-    expect(loaded?.deref()?.length).toBeGreaterThan(5000)
+    expect(loaded?.deref()?.byteLength).toBeGreaterThan(5000)
     await waitFor(
       async () => {
         await new Promise<void>((resolve) => setImmediate(resolve))
