@@ -44,10 +44,10 @@ export {
 export type { StateMachine, AppliedEntry } from './state-machine.js'
 
 // Storage
-export type { RaftPersistence, PersistBatch, PersistedState } from './storage/types.js'
+export type { RaftPersistence, PersistBatch, PersistedState, SnapshotReader } from './storage/types.js'
 export { createMemoryStorage, type MemoryStorage } from './storage/memory.js'
 export { openLevelStorage, type LevelStorage } from './storage/level.js'
-export { MemoryLog } from './memory-log.js'
+export { MemoryLog, type MemoryLogOptions, type EntryReader } from './memory-log.js'
 
 // Transport
 export type { RaftTransport } from './transport.js'

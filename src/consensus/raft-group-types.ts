@@ -29,6 +29,12 @@ export interface RaftGroupConfig {
   snapshotLogRatio: number
   /** InstallSnapshot chunk size on the wire. */
   snapshotChunkBytes: number
+  /**
+   * Bytes of the newest log entries kept in memory (the rest since the last snapshot are read back
+   * from the storage when a lagging follower or a restart's apply needs them). Only with a storage
+   * that can read entries back (RaftPersistence.readEntries); otherwise the whole log stays in memory.
+   */
+  logCacheBytes: number
   /** Default deadline of propose/readBarrier/membership/transfer calls without their own signal. */
   proposalTimeoutMs: number
   /** Calls waiting for a result at most (backpressure: QUEUE_FULL beyond). */
@@ -54,6 +60,7 @@ export const defaultRaftGroupConfig: RaftGroupConfig = {
   snapshotEntries: 10_000,
   snapshotLogRatio: 1,
   snapshotChunkBytes: 256 << 10,
+  logCacheBytes: 16 << 20,
   proposalTimeoutMs: 10_000,
   proposalQueueMax: 10_000,
   preVote: true,
@@ -126,6 +133,13 @@ export interface RaftGroupStatus {
    * installed from a leader since start; `receivingBytes`: bytes of snapshots being received now.
    */
   snapshots?: { index: number; installed: number; receivingBytes: number }
+  /**
+   * What the driver's mirror of the log holds in memory: `entries` and their `bytes` (the newest,
+   * bounded by logCacheBytes), `snapshotDataBytes` (0 unless the storage cannot read a snapshot back),
+   * and `readBackEntries`, entries read back from the storage since start (a lagging follower's, a
+   * restart's apply).
+   */
+  log?: { entries: number; bytes: number; snapshotDataBytes: number; readBackEntries: number }
 }
 
 export type RaftGroupEvent =

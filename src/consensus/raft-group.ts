@@ -32,6 +32,7 @@ import {
   type NodeId,
   type Ready,
   type Snapshot,
+  type SnapshotMetadata,
 } from './core/types.js'
 import { ConsensusError, isConsensusError, type ConsensusErrorCode } from './errors.js'
 import { MemoryLog } from './memory-log.js'
@@ -111,7 +112,7 @@ class RaftGroupImpl implements RaftGroup {
   private readonly clock: Clock
   private readonly log: RaftLogger
   private readonly codec
-  private readonly mirror = new MemoryLog()
+  private readonly mirror: MemoryLog
   private node: RawNode | null = null
   private readonly origin: string
   private originSeq = 0
@@ -163,6 +164,14 @@ class RaftGroupImpl implements RaftGroup {
     this.log = init.logger ?? noopLogger
     this.codec = init.resultCodec ?? jsonResultCodec
     this.sessions = new SessionTable(this.cfg.sessionsMax, this.cfg.sessionResultsMax)
+    // Neither the snapshot's data (the whole state) nor the log since it stay in memory when the
+    // storage can read them back: the data is read when a follower needs it, old entries likewise.
+    const storage = init.storage
+    this.mirror = new MemoryLog({
+      readEntries: storage.readEntries?.bind(storage),
+      tailBytes: this.cfg.logCacheBytes,
+      snapshotMetadataOnly: storage.openSnapshot !== undefined,
+    })
     // Distinguishes this incarnation's proposals from a previous run's (drawn from the injected Rng,
     // so a simulation replays identically).
     this.origin = `${init.id}#${init.rng.nextInt(0x7fffffff).toString(36)}`
@@ -396,8 +405,12 @@ class RaftGroupImpl implements RaftGroup {
 
   private sendAll(msgs: readonly Message[]): void {
     for (const m of msgs) {
-      if (m.type === MessageType.MsgSnap && m.snapshot) this.sendSnapshotChunks(m, m.snapshot)
-      else this.init.transport.send(m.to, m)
+      if (m.type === MessageType.MsgSnap && m.snapshot) {
+        if (this.mirror.isDataless(m.snapshot)) void this.sendStoredSnapshot(m, m.snapshot.metadata)
+        else this.sendSnapshotChunks(m, m.snapshot)
+      } else {
+        this.init.transport.send(m.to, m)
+      }
     }
   }
 
@@ -410,16 +423,63 @@ class RaftGroupImpl implements RaftGroup {
     } else {
       for (let off = 0; off < total; off += chunk) {
         const data = snap.data.subarray(off, Math.min(total, off + chunk))
-        this.init.transport.send(m.to, {
-          ...m,
-          snapshot: { data, metadata: snap.metadata },
-          snapOffset: off,
-          snapTotalBytes: total,
-        })
+        this.init.transport.send(m.to, this.snapChunk(m, data, snap.metadata, off, total))
       }
     }
     // Sent (the transport may still drop it): probe again after the follower answers or a heartbeat.
     this.core().reportSnapshot(m.to, true)
+  }
+
+  private snapChunk(
+    m: Message,
+    data: Uint8Array,
+    metadata: SnapshotMetadata,
+    snapOffset: number,
+    snapTotalBytes: number,
+  ): Message {
+    return { ...m, snapshot: { data, metadata }, snapOffset, snapTotalBytes }
+  }
+
+  /**
+   * Sends the snapshot the mirror knows by its metadata only: its data is read from the storage a
+   * chunk at a time, so a snapshot of a large state is in memory only while it is sent (and then only
+   * what the transport still queues). The storage may have replaced it with a newer one meanwhile: the
+   * send is reported failed and the core sends the newer one later.
+   */
+  private async sendStoredSnapshot(m: Message, metadata: SnapshotMetadata): Promise<void> {
+    let ok = false
+    try {
+      const reader = await this.init.storage.openSnapshot!(metadata.index, metadata.term)
+      if (reader) {
+        try {
+          const total = reader.size
+          if (total === 0) {
+            if (!this.stopped) this.init.transport.send(m.to, m)
+          } else {
+            for (let off = 0; off < total && !this.stopped; off += this.cfg.snapshotChunkBytes) {
+              const data = await reader.read(off, Math.min(this.cfg.snapshotChunkBytes, total - off))
+              if (this.stopped) break
+              this.init.transport.send(m.to, this.snapChunk(m, data, metadata, off, total))
+            }
+          }
+          ok = true
+        } finally {
+          await reader.close()
+        }
+      }
+    } catch (e) {
+      this.log.warn('raft snapshot send failed', {
+        id: this.id,
+        to: m.to,
+        index: metadata.index,
+        err: e instanceof Error ? e.message : String(e),
+      })
+    }
+    if (this.stopped || !this.node) return
+    if (!ok)
+      this.log.debug('raft snapshot to send was replaced', { id: this.id, to: m.to, index: metadata.index })
+    this.core().reportSnapshot(m.to, ok)
+    this.afterInput()
   }
 
   // ------------------------------------------------------------------ the loop
@@ -1082,6 +1142,7 @@ class RaftGroupImpl implements RaftGroup {
         installed: this.snapshotsInstalled,
         receivingBytes: [...this.assemblies.values()].reduce((n, a) => n + a.received, 0),
       },
+      log: this.mirror.memoryStats(),
     }
   }
 

@@ -81,7 +81,10 @@ export class Table<V> {
     rows?: Rows<V>,
   ) {
     this.map = rows ?? new MemoryRows(codec)
+    this.inMemory = rows === undefined
   }
+
+  private readonly inMemory: boolean
 
   get size(): number {
     return this.map.size
@@ -148,16 +151,21 @@ export class Table<V> {
       throw new Error(`Table ${this.name}: ${keys.length} keys, ${values.length} values`)
     this.map.clear()
     this.hooks.onClear?.()
-    const onSet = this.hooks.onSet
-    for (let i = 0; i < keys.length; i++) {
-      // A copy: a decoded row's byte fields are views into what they were decoded from, and a view into
-      // the snapshot would keep the whole snapshot buffer alive for as long as the row lives.
-      const bytes = values[i]!.slice()
-      if (this.map.setEncoded !== undefined) {
+    // The values are views into the whole snapshot (hundreds of MB), and a decoded row's byte fields
+    // are views into them: one row kept in memory would keep the whole snapshot alive. A table kept in
+    // memory decodes from a copy of its own values (one buffer per table); a table on disk keeps a copy
+    // of each encoding as it is (decoded only for its hooks).
+    if (this.map.setEncoded !== undefined) {
+      const onSet = this.hooks.onSet
+      for (let i = 0; i < keys.length; i++) {
+        const bytes = values[i]!.slice()
         this.map.setEncoded(keys[i]!, bytes)
         if (onSet !== undefined) onSet(keys[i]!, undefined, this.codec.decode(bytes))
-      } else this.rawSet(keys[i]!, this.codec.decode(bytes))
+      }
+      return
     }
+    const from = this.inMemory ? copyTogether(values) : values
+    for (let i = 0; i < keys.length; i++) this.rawSet(keys[i]!, this.codec.decode(from[i]!))
   }
 
   // The previous value is read only for a hook that wants it: on a disk table that read can reach disk.
@@ -179,4 +187,19 @@ export class Table<V> {
     this.map.delete(key)
     onDelete(key, prev)
   }
+}
+
+/** The arrays copied into one new buffer, as views of it. */
+function copyTogether(values: readonly Uint8Array[]): Uint8Array[] {
+  let total = 0
+  for (const v of values) total += v.length
+  const buf = new Uint8Array(total)
+  const out: Uint8Array[] = []
+  let off = 0
+  for (const v of values) {
+    buf.set(v, off)
+    out.push(buf.subarray(off, off + v.length))
+    off += v.length
+  }
+  return out
 }

@@ -1,5 +1,13 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { StateType, isConsensusError } from '../../src/consensus/index.js'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import {
+  StateType,
+  createMemoryStorage,
+  isConsensusError,
+  openLevelStorage,
+  type MemoryStorage,
+} from '../../src/consensus/index.js'
 import { makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
 import { LaterKvMachine, TestCluster, enc } from './group-harness.js'
 
@@ -214,6 +222,82 @@ describe('RaftGroup over the memory network', () => {
       for (let i = 0; i < 60; i++) expect(back.sm.data.get(`k${i}`)).toBe(String(Math.floor(i / 10)))
     })
 
+  it('the mirror keeps no snapshot data and a bounded log; a lagging follower still gets the snapshot, read from storage', async () => {
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
+      config: { snapshotEntries: 10, snapshotLogRatio: 0, snapshotChunkBytes: 64, logCacheBytes: 300 },
+    })
+    const leader = await cluster.leader()
+    const lagging = ['a', 'b', 'c'].find((id) => id !== leader.id)!
+    const disk = cluster.get(lagging).storage as MemoryStorage
+    await cluster.stop(lagging)
+    for (let i = 0; i < 60; i++) await leader.group.propose(enc(`set k${i} ${'v'.repeat(i)}`))
+    const st = leader.group.status()
+    expect(st.log!.snapshotDataBytes).toBe(0)
+    expect(st.log!.bytes).toBeLessThanOrEqual(300)
+    // The follower comes back with what its disk held; the others compacted the log it lacks.
+    const back = await cluster.add(lagging, createMemoryStorage(disk.contents()))
+    await waitFor(() => back.sm.data.get('k59') === 'v'.repeat(59), {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'the lagging follower caught up by snapshot',
+    })
+    for (let i = 0; i < 60; i++) expect(back.sm.data.get(`k${i}`)).toBe('v'.repeat(i))
+    for (const m of cluster.members.values()) expect(m.group.status().log!.snapshotDataBytes, m.id).toBe(0)
+  })
+
+  it('entries beyond the in-memory bound are read back from storage for a lagging follower', async () => {
+    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
+      config: { logCacheBytes: 200, maxBatchBytes: 256 },
+    })
+    const leader = await cluster.leader()
+    const lagging = ['a', 'b', 'c'].find((id) => id !== leader.id)!
+    const disk = cluster.get(lagging).storage as MemoryStorage
+    await cluster.stop(lagging)
+    const before = leader.group.status().log!.readBackEntries
+    for (let i = 0; i < 60; i++) await leader.group.propose(enc(`set k${i} ${i}`))
+    expect(leader.group.status().log!.entries).toBeLessThan(10)
+    const back = await cluster.add(lagging, createMemoryStorage(disk.contents()))
+    await cluster.allApplied(leader.group.status().appliedIndex, 10_000)
+    // No snapshot was taken (snapshotEntries 10,000): the follower applied every command, in order.
+    expect(back.sm.commands).toEqual(leader.sm.commands.slice(-back.sm.commands.length))
+    for (let i = 0; i < 60; i++) expect(back.sm.data.get(`k${i}`)).toBe(String(i))
+    expect(back.sm.commands.filter((c) => c.startsWith('set k')).length).toBe(60)
+    expect(leader.group.status().log!.readBackEntries - before).toBeGreaterThanOrEqual(50)
+  })
+
+  it('after a restart from LevelDB, the snapshot loaded to restore the state machine is not kept', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const dir = makeTempDir('raft-level-gc-')
+    cluster = await TestCluster.bootstrap(['a'], {
+      levelDir: dir,
+      config: { snapshotEntries: 5, snapshotLogRatio: 0 },
+    })
+    const a = cluster.get('a')
+    for (let i = 0; i < 12; i++) await a.group.propose(enc(`set k${i} ${'x'.repeat(1000)}`))
+    await waitFor(() => a.group.status().log!.entries < 12, { what: 'a snapshot' })
+    await cluster.stop('a')
+    const storage = await openLevelStorage(`${dir}/a`)
+    let loaded: WeakRef<ArrayBufferLike> | undefined
+    const load = storage.load.bind(storage)
+    storage.load = async () => {
+      const st = await load()
+      if (st.snapshot) loaded = new WeakRef(st.snapshot.data.buffer) // the memory, not one view of it
+      return st
+    }
+    const back = await cluster.add('a', storage)
+    await waitFor(() => back.sm.data.get('k11') === 'x'.repeat(1000), { what: 'the restarted node applied' })
+    expect(loaded?.deref()?.byteLength).toBeGreaterThan(5000)
+    await waitFor(
+      async () => {
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        gc()
+        return loaded!.deref() === undefined
+      },
+      { timeoutMs: 2000, intervalMs: 10, what: 'the loaded snapshot collected' },
+    )
+  })
+
   it('transfers leadership', async () => {
     cluster = await TestCluster.bootstrap(['a', 'b', 'c'])
     const leader = await cluster.leader()
@@ -249,23 +333,28 @@ describe('RaftGroup over the memory network', () => {
     expect(stopped.find((s) => s.id === leader.id)?.code).toBe('STORAGE_FAILED')
   })
 
-  it('restarts from LevelDB storage with exactly what was persisted', async () => {
-    const dir = makeTempDir('raft-level-')
-    cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
-      levelDir: dir,
-      config: { snapshotEntries: 15, snapshotLogRatio: 0 },
+  for (const logCacheBytes of [undefined, 100])
+    it(`restarts from LevelDB storage with exactly what was persisted (log kept in memory: ${logCacheBytes ?? 'default'} bytes)`, async () => {
+      const dir = makeTempDir('raft-level-')
+      cluster = await TestCluster.bootstrap(['a', 'b', 'c'], {
+        levelDir: dir,
+        config: { snapshotEntries: 15, snapshotLogRatio: 0, logCacheBytes },
+      })
+      const leader = await cluster.leader()
+      for (let i = 0; i < 40; i++)
+        await leader.group.propose(enc(`set k ${i}`), { session: { clientId: 'x', seq: i + 1 } })
+      await cluster.allApplied(leader.group.status().appliedIndex)
+      await cluster.stopAll()
+      for (const id of ['a', 'b', 'c']) await cluster.add(id)
+      // A restart applies the log after the snapshot: with a small cache, read back from LevelDB.
+      if (logCacheBytes !== undefined)
+        for (const m of cluster.members.values())
+          expect(m.group.status().log!.readBackEntries).toBeGreaterThan(0)
+      const l2 = await cluster.leader()
+      await l2.group.readBarrier()
+      expect(l2.sm.data.get('k')).toBe('39')
+      // The session table survived the restart (through snapshot + log replay): a retry is not re-applied.
+      expect(await l2.group.propose(enc('set k again'), { session: { clientId: 'x', seq: 40 } })).toBe('38')
+      expect(l2.sm.data.get('k')).toBe('39')
     })
-    const leader = await cluster.leader()
-    for (let i = 0; i < 40; i++)
-      await leader.group.propose(enc(`set k ${i}`), { session: { clientId: 'x', seq: i + 1 } })
-    await cluster.allApplied(leader.group.status().appliedIndex)
-    await cluster.stopAll()
-    for (const id of ['a', 'b', 'c']) await cluster.add(id)
-    const l2 = await cluster.leader()
-    await l2.group.readBarrier()
-    expect(l2.sm.data.get('k')).toBe('39')
-    // The session table survived the restart (through snapshot + log replay): a retry is not re-applied.
-    expect(await l2.group.propose(enc('set k again'), { session: { clientId: 'x', seq: 40 } })).toBe('38')
-    expect(l2.sm.data.get('k')).toBe('39')
-  })
 })

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   openLevelValueStore,
@@ -226,6 +228,41 @@ describe('MetaStateMachine', () => {
       code: 'UNKNOWN_OPERATION',
     })
     expect(() => sm.apply([{ index: 2, term: 1, data: new Uint8Array(0) }])).toThrow(/applied after/)
+  })
+
+  it('a restored replica keeps no view into the snapshot it was restored from', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    // A table kept in memory whose rows are byte arrays as decoded (as protobuf decodes a bytes field:
+    // a view into the buffer it decodes from).
+    const blobs: MetaModuleFactory = (store) => {
+      const t = store.table<Uint8Array>('blobs', { encode: (v) => v, decode: (b) => b })
+      return {
+        name: 'blobs',
+        ops: ['renewLease'],
+        apply(ctx) {
+          t.put(`k${ctx.index}`, new Uint8Array(16).fill(ctx.index))
+        },
+      }
+    }
+    const modules = [blobs]
+    const sm = createMetaStateMachine({ modules })
+    applyAll(
+      sm,
+      Array.from({ length: 50 }, (): Cmd => ({ nowMs: 1, user: 'u', renewLease: {} })),
+      1,
+    )
+    let data: Uint8Array | undefined = sm.snapshot()
+    const ref = new WeakRef(data.buffer) // the memory (views keep it, not the view object)
+    const restored = createMetaStateMachine({ modules })
+    restored.restore(data)
+    data = undefined
+    expect(hex(restored.snapshot())).toBe(hex(sm.snapshot()))
+    for (let i = 0; i < 50 && ref.deref() !== undefined; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      gc()
+    }
+    expect(ref.deref(), 'the snapshot buffer is still referenced').toBeUndefined()
   })
 
   it('rolls back writes made before a refusal, and halts on a bug', () => {

@@ -347,6 +347,10 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   }
 
   const raftConfig: Partial<RaftGroupConfig> = {
+    // The log kept in memory: as many bytes as one MsgApp carries (no draw of its own, so seeds replay
+    // the histories they did): with small batches almost every entry a follower or an apply needs is
+    // read back from the simulated disk.
+    logCacheBytes: knobs.raft.maxBatchBytes,
     ...knobs.raft,
     ...(options.knownBugs !== undefined && options.knownBugs.size > 0
       ? { testing: { knownBugs: options.knownBugs } }

@@ -129,6 +129,14 @@ export function createSimDisk(
         async close() {
           me.dead = true
         },
+        // The driver reads back what is durable: the snapshot it sends, entries out of its memory.
+        openSnapshot(index, term) {
+          if (me.dead) return new Promise<never>(() => {})
+          return durable.openSnapshot!(index, term)
+        },
+        readEntries(lo, hi, maxBytes) {
+          return durable.readEntries!(lo, hi, maxBytes)
+        },
       }
     },
     crash() {

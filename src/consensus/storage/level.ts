@@ -9,8 +9,8 @@ import {
   encodeSnapshotMetadata,
   normEntry,
 } from '../codec.js'
-import { EMPTY_BYTES, type Entry, type HardState, type Snapshot } from '../core/types.js'
-import type { PersistBatch, PersistedState, RaftPersistence } from './types.js'
+import { EMPTY_BYTES, entrySizeBytes, type Entry, type HardState, type Snapshot } from '../core/types.js'
+import type { PersistBatch, PersistedState, RaftPersistence, SnapshotReader } from './types.js'
 
 /**
  * Raft storage in LevelDB (classic-level). Key layout (one keyspace per node directory):
@@ -33,6 +33,12 @@ import type { PersistBatch, PersistedState, RaftPersistence } from './types.js'
  * A file is written, fsync'ed and renamed into place before the batch that names it commits; files no
  * batch names any more are deleted. `stageSnapshot` writes a local snapshot's file ahead of time, off
  * the driver's loop, so the `compact` write that follows is a small batch.
+ *
+ * The driver keeps neither the snapshot's data nor the whole log in memory: it reads the snapshot file
+ * when it sends one (`openSnapshot`) and entries older than its in-memory tail with `readEntries`
+ * (LevelDB's getSync, a chunk at a time). getSync sees a batch as soon as LevelDB applied it, before
+ * the write's promise resolves and the driver drops those entries from its view, so the chunks a
+ * compaction drops are deleted by the NEXT write (load() skips entries at or below the snapshot index).
  */
 export interface LevelStorage extends RaftPersistence {
   readonly dir: string
@@ -87,6 +93,12 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
   let currentFile: string | undefined
   /** Files written by stageSnapshot and not yet named by a batch → the snapshot index they hold. */
   const staged = new Map<string, number>()
+  /** Index and term of the snapshot the last committed batch names (0, 0: none). */
+  let current = { index: 0, term: 0 }
+  /** Chunks a compaction dropped, in index order: still readable, deleted by the next write. */
+  let retired: Chunk[] = []
+  /** The chunk readEntries decoded last (a lagging follower's reads walk one chunk in several calls). */
+  let decoded: { first: number; entries: Entry[] } | undefined
 
   const fileNameOf = (snap: Snapshot): string =>
     `${String(snap.metadata.index).padStart(16, '0')}-${snap.metadata.term}.snap`
@@ -147,6 +159,22 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
 
   const get = async (key: Uint8Array): Promise<Uint8Array | undefined> => (await db.get(key)) ?? undefined
 
+  /** The chunk (live, or retired by the last compaction) holding entry i. */
+  const chunkOf = (i: number): Chunk | undefined => {
+    for (const list of [chunks, retired]) {
+      let lo = 0
+      let hi = list.length - 1
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1
+        if (list[mid]!.first <= i) lo = mid
+        else hi = mid - 1
+      }
+      const c = list[lo]
+      if (c && c.first <= i && i <= c.last) return c
+    }
+    return undefined
+  }
+
   return {
     dir,
     async load(): Promise<PersistedState> {
@@ -157,20 +185,33 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       const fileBytes = await get(K_FILE)
       currentFile = fileBytes === undefined ? undefined : new TextDecoder().decode(fileBytes)
       if (metaBytes) {
-        const data =
-          currentFile !== undefined
-            ? new Uint8Array(await readFile(join(snapDir, currentFile)))
-            : ((await get(K_DATA)) ?? EMPTY_BYTES)
+        let data = EMPTY_BYTES
+        if (currentFile !== undefined) {
+          // Not copied: the Buffer readFile returns (its own allocation at this size) as a plain view.
+          const buf = await readFile(join(snapDir, currentFile))
+          data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+        } else {
+          data = (await get(K_DATA)) ?? EMPTY_BYTES
+        }
         snapshot = { metadata: decodeSnapshotMetadata(metaBytes), data }
       }
       await removeOtherSnapshotFiles(currentFile, true)
       snapIndex = snapshot?.metadata.index ?? 0
+      current = { index: snapIndex, term: snapshot?.metadata.term ?? 0 }
       chunks = []
+      retired = []
+      decoded = undefined
       const entries: Entry[] = []
       for await (const value of db.values({ gte: chunkKey(0), lt: chunkKey(Number.MAX_SAFE_INTEGER) })) {
         const es = decodeChunk(value)
         if (es.length === 0) continue
-        chunks.push({ first: es[0]!.index, last: es[es.length - 1]!.index })
+        const chunk = { first: es[0]!.index, last: es[es.length - 1]!.index }
+        // A compaction's chunks are deleted by the write after it: a crash between leaves them.
+        if (chunk.last <= snapIndex) {
+          retired.push(chunk)
+          continue
+        }
+        chunks.push(chunk)
         for (const e of es) {
           if (e.index <= snapIndex) continue
           const expected = entries.length > 0 ? entries[entries.length - 1]!.index + 1 : snapIndex + 1
@@ -184,8 +225,13 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
 
     async write(b: PersistBatch): Promise<void> {
       const ops: Op[] = []
+      // The chunks the previous compaction dropped go first (a put of the same key later wins).
+      for (const c of retired) ops.push({ type: 'del', key: chunkKey(c.first) })
       let next = chunks
       let newSnapIndex = snapIndex
+      let newCurrent = current
+      let newRetired: Chunk[] = []
+      let rewrote = retired.length > 0
       let file = currentFile
       const snapshotFile = async (snap: Snapshot): Promise<void> => {
         const key = fileNameOf(snap)
@@ -197,17 +243,21 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       }
       if (b.snapshot) {
         await snapshotFile(b.snapshot)
-        // The snapshot replaces the whole log, entries after its index included.
+        // The snapshot replaces the whole log, entries after its index included. (The driver reads no
+        // entry while it installs a snapshot: its core's log starts after the snapshot.)
         for (const c of next) ops.push({ type: 'del', key: chunkKey(c.first) })
         next = []
         newSnapIndex = b.snapshot.metadata.index
+        newCurrent = { index: newSnapIndex, term: b.snapshot.metadata.term }
+        rewrote = true
       }
       if (b.compact && b.compact.metadata.index > newSnapIndex) {
         const idx = b.compact.metadata.index
         await snapshotFile(b.compact)
-        for (const c of next) if (c.last <= idx) ops.push({ type: 'del', key: chunkKey(c.first) })
+        newRetired = next.filter((c) => c.last <= idx)
         next = next.filter((c) => c.last > idx)
         newSnapIndex = idx
+        newCurrent = { index: idx, term: b.compact.metadata.term }
       }
       if (b.entries.length > 0) {
         const first = b.entries[0]!.index
@@ -216,6 +266,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         let keep = next.length
         while (keep > 0 && next[keep - 1]!.last >= first) keep--
         const kept: Chunk[] = next.slice(0, keep)
+        if (keep < next.length) rewrote = true
         for (const c of next.slice(keep)) {
           if (c.first >= first) {
             ops.push({ type: 'del', key: chunkKey(c.first) })
@@ -235,10 +286,69 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       await db.batch(ops, { sync: true })
       chunks = next
       snapIndex = newSnapIndex
+      current = newCurrent
+      retired = newRetired
+      if (rewrote) decoded = undefined
       if (file !== currentFile) {
         currentFile = file
         await removeOtherSnapshotFiles(currentFile)
       }
+    },
+
+    async openSnapshot(index: number, term: number): Promise<SnapshotReader | null> {
+      if (current.index !== index || current.term !== term) return null
+      if (currentFile === undefined) {
+        // The older layout: the data inside LevelDB, read whole.
+        const data = (await get(K_DATA)) ?? EMPTY_BYTES
+        return {
+          size: data.length,
+          read: async (offset, length) => data.slice(offset, offset + length),
+          close: async () => undefined,
+        }
+      }
+      // Open now: a newer snapshot may delete the file meanwhile, an open handle still reads it.
+      const fh = await open(join(snapDir, currentFile), 'r')
+      const size = (await fh.stat()).size
+      return {
+        size,
+        async read(offset, length) {
+          const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)))
+          let got = 0
+          while (got < buf.length) {
+            const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got)
+            if (bytesRead === 0)
+              throw new Error(`raft storage ${dir}: snapshot file ended at ${offset + got}`)
+            got += bytesRead
+          }
+          return buf
+        },
+        close: () => fh.close(),
+      }
+    },
+
+    readEntries(lo: number, hi: number, maxBytes: number): Entry[] {
+      const out: Entry[] = []
+      let size = 0
+      let i = lo
+      while (i < hi) {
+        const c = chunkOf(i)
+        if (!c) throw new Error(`raft storage ${dir}: no chunk holds entry ${i}`)
+        if (decoded?.first !== c.first) {
+          const bytes = db.getSync(chunkKey(c.first))
+          if (bytes === undefined) throw new Error(`raft storage ${dir}: chunk ${c.first} is missing`)
+          decoded = { first: c.first, entries: decodeChunk(bytes) }
+        }
+        const es = decoded.entries
+        for (let k = i - c.first; k < es.length && i < hi; k++, i++) {
+          const e = es[k]!
+          if (e.index !== i)
+            throw new Error(`raft storage ${dir}: chunk ${c.first} holds ${e.index} for ${i}`)
+          size += entrySizeBytes(e)
+          if (out.length > 0 && size > maxBytes) return out
+          out.push(e)
+        }
+      }
+      return out
     },
 
     async stageSnapshot(snap: Snapshot): Promise<void> {

@@ -1,5 +1,5 @@
-import type { Entry, HardState, Snapshot } from '../core/types.js'
-import type { PersistBatch, PersistedState, RaftPersistence } from './types.js'
+import { entrySizeBytes, type Entry, type HardState, type Snapshot } from '../core/types.js'
+import type { PersistBatch, PersistedState, RaftPersistence, SnapshotReader } from './types.js'
 
 /**
  * RaftPersistence in memory: every write is "durable" when its promise resolves (the next microtask).
@@ -16,6 +16,8 @@ export function createMemoryStorage(initial?: PersistedState): MemoryStorage {
   let hardState: HardState = initial?.hardState ?? { term: 0, vote: '', commit: 0 }
   let snapshot: Snapshot | null = initial?.snapshot ?? null
   let entries: Entry[] = initial ? [...initial.entries] : []
+  /** Entries the last write's compaction dropped: still readable until the next write (readEntries). */
+  let lagging: Entry[] = []
   let writeCount = 0
   let closed = false
 
@@ -33,13 +35,41 @@ export function createMemoryStorage(initial?: PersistedState): MemoryStorage {
     async close() {
       closed = true
     },
+    async openSnapshot(index: number, term: number): Promise<SnapshotReader | null> {
+      const s = snapshot
+      if (!s || s.metadata.index !== index || s.metadata.term !== term) return null
+      return {
+        size: s.data.length,
+        read: async (offset, length) => s.data.slice(offset, offset + length),
+        close: async () => undefined,
+      }
+    },
+    readEntries(lo: number, hi: number, maxBytes: number): Entry[] {
+      const out: Entry[] = []
+      let size = 0
+      for (let i = lo; i < hi; i++) {
+        const e = entryAt(i)
+        if (!e) throw new Error(`memory storage: no entry ${i}`)
+        size += entrySizeBytes(e)
+        if (out.length > 0 && size > maxBytes) break
+        out.push(e)
+      }
+      return out
+    },
     contents,
     get writeCount() {
       return writeCount
     },
   }
 
+  function entryAt(i: number): Entry | undefined {
+    if (entries.length > 0 && i >= entries[0]!.index) return entries[i - entries[0]!.index]
+    if (lagging.length > 0 && i >= lagging[0]!.index) return lagging[i - lagging[0]!.index]
+    return undefined
+  }
+
   function applyBatch(b: PersistBatch): void {
+    lagging = []
     if (b.snapshot) {
       snapshot = b.snapshot
       entries = []
@@ -47,6 +77,7 @@ export function createMemoryStorage(initial?: PersistedState): MemoryStorage {
     if (b.compact) {
       const idx = b.compact.metadata.index
       if (!snapshot || idx > snapshot.metadata.index) snapshot = b.compact
+      lagging = entries.filter((e) => e.index <= idx)
       entries = entries.filter((e) => e.index > idx)
     }
     if (b.entries.length > 0) {

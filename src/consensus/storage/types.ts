@@ -1,5 +1,13 @@
 import type { Entry, HardState, Snapshot } from '../core/types.js'
 
+/** The data of one durable snapshot, read in pieces (a snapshot of a large state is hundreds of MB). */
+export interface SnapshotReader {
+  readonly size: number
+  /** Bytes [offset, offset + length) of the data (a new array the caller may keep). */
+  read(offset: number, length: number): Promise<Uint8Array>
+  close(): Promise<void>
+}
+
 /** What a node finds on its disk at start. */
 export interface PersistedState {
   /** Zero hard state ({term: 0, vote: '', commit: 0}) when nothing was ever written. */
@@ -47,4 +55,19 @@ export interface RaftPersistence {
    * snapshot's own storage); until a write names it, the staged data is not part of the state.
    */
   stageSnapshot?(snap: Snapshot): Promise<void>
+  /**
+   * Optional, with `readEntries`: lets the driver keep neither the snapshot's data nor the whole log
+   * in memory. Opens the data of the latest durable snapshot if it is the one at (index, term); null
+   * when the storage holds another one by now (a newer snapshot replaced it). The reader keeps
+   * working if the snapshot is replaced while it is open.
+   */
+  openSnapshot?(index: number, term: number): Promise<SnapshotReader | null>
+  /**
+   * Optional: the persisted entries [lo, hi), in order, at most maxBytes (entrySizeBytes) but at least
+   * one, read synchronously (the core's LogStorage is synchronous). The driver asks only for entries
+   * after the latest snapshot that completed writes left, and it may ask while a write is in flight:
+   * the entries a compaction drops must stay readable until the write after it (the driver updates its
+   * view of the log only once a write has completed).
+   */
+  readEntries?(lo: number, hi: number, maxBytes: number): Entry[]
 }
