@@ -26,6 +26,7 @@ import {
   createSeededRng,
   openLevelStorage,
   type RaftGroup,
+  type RaftGroupStatus,
   type RaftLogger,
 } from '../../consensus/index.js'
 import { authModule, createLocalAuthenticator, type Authenticator, type AuthStore } from '../../auth/index.js'
@@ -216,33 +217,52 @@ export function metadataModule(): NodeModule<'metadata'> {
             if (reads !== undefined) this.inc(of(reads))
           },
         })
-      // Snapshots: the latest one's index, installs from a leader, and one being received.
-      const snapshotsOf = (): { index: number; installed: number; receivingBytes: number } | undefined => {
+      // Snapshots (the latest one's index, installs from a leader, one being received) and what the
+      // driver's mirror of the log holds in memory.
+      const statusOf = (): RaftGroupStatus | undefined => {
         try {
-          return group?.status().snapshots
+          return group?.status()
         } catch {
           return undefined // a group not started yet, or stopped
         }
       }
-      new Counter({
-        name: 'hopsd_raft_snapshots_installed_total',
-        help: 'Snapshots this metadata replica installed from a leader since it started.',
-        registers: [components.metrics],
-        collect() {
-          this.reset()
-          this.inc(snapshotsOf()?.installed ?? 0)
-        },
-      })
+      for (const [name, help, of] of [
+        [
+          'hopsd_raft_snapshots_installed_total',
+          'Snapshots this metadata replica installed from a leader since it started.',
+          (s: RaftGroupStatus) => s.snapshots?.installed ?? 0,
+        ],
+        [
+          'hopsd_raft_log_read_back_entries_total',
+          'Log entries read back from the Raft storage (older than the in-memory tail) since start.',
+          (s: RaftGroupStatus) => s.log?.readBackEntries ?? 0,
+        ],
+      ] as const)
+        new Counter({
+          name,
+          help,
+          registers: [components.metrics],
+          collect() {
+            const s = statusOf()
+            this.reset()
+            if (s !== undefined) this.inc(of(s))
+          },
+        })
       for (const [name, help, of] of [
         [
           'hopsd_raft_snapshot_index',
           'Raft index of the latest snapshot this metadata replica holds (taken or installed).',
-          (s: { index: number }) => s.index,
+          (s: RaftGroupStatus) => s.snapshots?.index ?? 0,
         ],
         [
           'hopsd_raft_snapshot_receiving_bytes',
           'Bytes of a snapshot from the leader received so far and not yet installed (0 when none).',
-          (s: { receivingBytes: number }) => s.receivingBytes,
+          (s: RaftGroupStatus) => s.snapshots?.receivingBytes ?? 0,
+        ],
+        [
+          'hopsd_raft_log_memory_bytes',
+          'Bytes of Raft log entries (and snapshot data) the driver holds in memory.',
+          (s: RaftGroupStatus) => (s.log?.bytes ?? 0) + (s.log?.snapshotDataBytes ?? 0),
         ],
       ] as const)
         new Gauge({
@@ -250,7 +270,7 @@ export function metadataModule(): NodeModule<'metadata'> {
           help,
           registers: [components.metrics],
           collect() {
-            const s = snapshotsOf()
+            const s = statusOf()
             this.set(s === undefined ? 0 : of(s))
           },
         })
