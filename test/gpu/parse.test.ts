@@ -2,10 +2,16 @@
 // runner injected: what is parsed, what is null (never 0), and what makes GPUs unhealthy with a reason.
 import { describe, expect, it } from 'vitest'
 import { createGpuInventory, type GpuSnapshot } from '../../src/gpu/index.js'
-import { NVIDIA_QUERY_ARGS, parseNvidiaList, parseNvidiaQuery } from '../../src/gpu/nvidia.js'
+import {
+  NVIDIA_QUERY_ARGS,
+  NVIDIA_QUERY_FIELDS,
+  parseNvidiaList,
+  parseNvidiaQuery,
+} from '../../src/gpu/nvidia.js'
 import { parseAmdSmiStatic } from '../../src/gpu/amd-smi.js'
 import { parseToolJson } from '../../src/gpu/json-output.js'
 import { FakeClock, fixtureOutcome, fixtureRunner, FIXTURES, type Tool } from './helpers.js'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 async function discover(
@@ -55,6 +61,68 @@ describe('nvidia-smi', () => {
     })
     expect(snap.devices.every((d) => d.healthy)).toBe(true)
     expect(new Set(snap.devices.map((d) => d.uuid)).size).toBe(8)
+  })
+
+  // Captured on a real H200 (fixtures/README.md, `h200-real`): what the driver reads there.
+  it('parses a real H200 (driver 580.159.04, MIG Disabled) as one whole GPU, selected by its UUID', async () => {
+    const { snap, calls } = await discover('nvidia-smi', 'nvidia-smi/h200-real')
+    expect(calls).toEqual([`nvidia-smi ${NVIDIA_QUERY_ARGS.join(' ')}`]) // MIG Disabled: no -L
+    expect(snap).toMatchObject({
+      driver: 'nvidia-smi',
+      driverHealthy: true,
+      driverReason: null,
+      driverVersion: '580.159.04',
+    })
+    expect(snap.devices).toHaveLength(1)
+    expect(snap.devices[0]).toMatchObject({
+      uuid: 'GPU-f322c491-0efb-b99f-be8a-3edfdd2dc950',
+      index: 0,
+      vendor: 'nvidia',
+      model: 'NVIDIA H200',
+      busId: '00000000:00:06.0',
+      memoryTotalMiB: 143771,
+      memoryUsedMiB: 0,
+      utilizationPct: 0,
+      temperatureC: 37,
+      powerW: 86.97,
+      visible: { env: 'CUDA_VISIBLE_DEVICES', value: 'GPU-f322c491-0efb-b99f-be8a-3edfdd2dc950' },
+      mig: null,
+      healthy: true,
+      reason: null,
+    })
+    const dir = join(FIXTURES, 'nvidia-smi/h200-real')
+    const query = fixtureOutcome(dir, 'query')
+    const rows = parseNvidiaQuery(query.kind === 'exited' ? query.stdout : '')
+    expect(rows.ok && rows.value).toEqual([
+      {
+        index: 0,
+        uuid: 'GPU-f322c491-0efb-b99f-be8a-3edfdd2dc950',
+        name: 'NVIDIA H200',
+        busId: '00000000:00:06.0',
+        memoryTotalMiB: 143771,
+        memoryUsedMiB: 0,
+        utilizationPct: 0,
+        temperatureC: 37,
+        powerW: 86.97,
+        computeMode: 'Default',
+        migEnabled: false,
+        driverVersion: '580.159.04',
+        errors: [],
+      },
+    ])
+    const list = fixtureOutcome(dir, 'list')
+    expect(parseNvidiaList(list.kind === 'exited' ? list.stdout : '')).toEqual({
+      ok: true,
+      value: [{ index: 0, name: 'NVIDIA H200', uuid: 'GPU-f322c491-0efb-b99f-be8a-3edfdd2dc950', mig: [] }],
+    })
+  })
+
+  it('asks its fields in the order the real driver prints them (the H200 capture with a header)', () => {
+    // `--format=csv` of the same query: a header naming each column, units in brackets.
+    const [header] = readFileSync(join(FIXTURES, 'nvidia-smi/h200-real/query-csv-header.txt'), 'utf8').split(
+      '\n',
+    )
+    expect(header!.split(', ').map((h) => h.replace(/ \[.*\]$/, ''))).toEqual([...NVIDIA_QUERY_FIELDS])
   })
 
   it('keeps a model name with spaces whole, and [N/A] as null', async () => {
