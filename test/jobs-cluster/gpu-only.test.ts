@@ -103,6 +103,9 @@ beforeAll(async () => {
     },
     { timeoutMs: 90_000, intervalMs: 250, what: 'both gpu-only workers in every view' },
   )
+  // Each worker said once, at start, what it found.
+  for (const w of cluster.nodes.slice(3))
+    expect(w.handle.logs().stdout).toContain(`gpu inventory: ${GPUS_PER_WORKER} GPU(s) through declared`)
   await waitFor(
     async () => (await call(metas()[0]!, 'PUT', '/webhdfs/v1/user/alice?op=MKDIRS', 'hopsd')).status === 200,
     { timeoutMs: 60_000, intervalMs: 250, what: 'the home of alice' },

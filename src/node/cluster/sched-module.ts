@@ -286,7 +286,26 @@ export function schedulerModule(): NodeModule<'scheduler'> {
         service: {
           async start(signal) {
             await transport.start()
-            if (inventory !== undefined) await inventory.start(signal)
+            if (inventory !== undefined) {
+              await inventory.start(signal)
+              // What the node found, once: a GPU missing from the cluster is first looked for here.
+              const snap = inventory.snapshot()
+              logger.info(
+                {
+                  driver: snap.driver,
+                  driverVersion: snap.driverVersion,
+                  driverHealthy: snap.driverHealthy,
+                  ...(snap.driverReason === null ? {} : { driverReason: snap.driverReason }),
+                  gpus: snap.devices.map((d) => ({
+                    model: d.model,
+                    memoryMiB: d.memoryTotalMiB,
+                    healthy: d.healthy,
+                    ...(d.mig === null ? {} : { mig: d.mig.profile }),
+                  })),
+                },
+                `gpu inventory: ${snap.devices.length} GPU(s)${snap.driver === null ? ', no driver' : ` through ${snap.driver}`}`,
+              )
+            }
             if (local !== undefined)
               unserveMeta = await serveSchedMeta({
                 host: () => p2p.host(),
