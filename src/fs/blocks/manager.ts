@@ -523,6 +523,19 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
         (n.self ? localStore !== undefined : n.liveness === 'alive') &&
         soft.get(n.id)?.fullReportTerm !== term,
     )
+    // Datanodes alive or suspect in the view (suspect counts as live: gossip flaps under load) that
+    // have not sent this leader a full report in its term.
+    const unheardIds = new Set(
+      view
+        .filter(
+          (n) =>
+            n.roles.includes('datanode') &&
+            !n.self &&
+            (n.liveness === 'alive' || n.liveness === 'suspect') &&
+            soft.get(n.id)?.fullReportTerm !== term,
+        )
+        .map((n) => n.id),
+    )
     const learningMs = clock.now() - leading.sinceMs
     if (unheard.length > 0 && learningMs < init.deadAfterMs + 10 * init.heartbeatMs) {
       throw new HopsError(
@@ -549,7 +562,10 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
       if (r.state !== BLOCK_STATE.COMPLETE) continue
       out.blocks++
       const live = r.replicas.filter((n) => datanodes.isLive(n)).length
-      if (live === 0) {
+      // A replica on a datanode alive in the view that has not reported to this leader yet (past the
+      // learning window: a loaded node can be slow to find a new leader) is not known to be lost: such
+      // a block is under-replicated as far as this leader can confirm, never missing.
+      if (live === 0 && !r.replicas.some((n) => unheardIds.has(n))) {
         out.missing++
         out.missingBlocks.push({ id: r.id, path: pathOf(r) })
       } else if (goodLive(r).length < r.replication) {
