@@ -2,8 +2,10 @@
  * bench/fs-scale: what a big namespace costs (issue 13 item 5). `--files N` files (default 1,000,000;
  * half 4 KiB inline, half empty, 1,000 per directory: plan.ts) written into one node, then into a fresh
  * 3-node cluster (`--nodes 1,3`), measuring for each:
- *  - memory: RSS (/proc) and V8 heap used / external memory (the node's /metrics) of every node when
- *    idle, at N files, and after a restart; per file = (at N − idle) / files;
+ *  - memory: RSS (/proc), resident by kind of mapping (smaps: the C allocator's [heap], anonymous,
+ *    file-backed) and V8 heap used / committed / external memory (the node's /metrics) of every node
+ *    when idle, at N files, and after a restart; per file = (at N − idle) / files; with
+ *    BENCH_FS_SCALE_GC=1 each reading follows a full GC in the node (through its inspector);
  *  - disk: bytes of files under each data dir (the Raft LevelDB, its snapshot files, the rest), per file;
  *  - restart: a node (a follower on 3 nodes) stopped with SIGTERM and started again on its data dir,
  *    from the spawn to /health (the modules started: the snapshot loaded) and to its first answered
@@ -27,6 +29,7 @@
  *         [--window-s 10] [--phase-timeout-s 900] [--catchup-timeout-s 600]`
  */
 import { randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { Agent } from 'node:http'
 import { loadavg } from 'node:os'
@@ -34,6 +37,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   getJson,
+  hopsdCommand,
   makeTempDir,
   removeTempDirs,
   startCluster,
@@ -173,7 +177,50 @@ async function runCreates(
 interface Memory {
   rssBytes: number
   heapUsedBytes: number
+  /** V8's committed heap (nodejs_heap_size_total_bytes): used plus what V8 holds for the next objects. */
+  heapTotalBytes: number
   externalBytes: number
+  /** Resident bytes by kind of mapping, from /proc/PID/smaps (NaN where it cannot be read). */
+  smaps: Smaps
+}
+
+interface Smaps {
+  /** The C allocator's main heap ([heap], brk). */
+  brkHeapBytes: number
+  /** Anonymous mappings: V8's heap and code, glibc's other arenas and large (mmap) blocks, thread stacks. */
+  anonBytes: number
+  /** File-backed mappings: the node binary, shared libraries, mapped files. */
+  fileBytes: number
+}
+
+/** Resident memory of `pid` by kind of mapping ([heap], anonymous, file-backed), from /proc/PID/smaps. */
+function smapsOf(pid: number): Smaps {
+  const r: Smaps = { brkHeapBytes: 0, anonBytes: 0, fileBytes: 0 }
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8')
+  } catch {
+    return { brkHeapBytes: NaN, anonBytes: NaN, fileBytes: NaN }
+  }
+  let kind: keyof Smaps | undefined
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (header) {
+      const path = header[1]!
+      kind =
+        path === '[heap]'
+          ? 'brkHeapBytes'
+          : path === ''
+            ? 'anonBytes'
+            : path.startsWith('/')
+              ? 'fileBytes'
+              : undefined
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss && kind) r[kind] += Number(rss[1]) * 1024
+  }
+  return r
 }
 
 function rssOf(pid: number): number {
@@ -181,8 +228,43 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN
 }
 
+/**
+ * BENCH_FS_SCALE_GC=1: every memory reading follows a full GC in the node. The daemons start with
+ * `--inspect-port=0`; the first reading opens the node's inspector (SIGUSR1, as `node inspect -p`
+ * does) and each asks it for HeapProfiler.collectGarbage, through a one-line client under the
+ * daemons' Node (22: a global WebSocket; the bench may run under an older Node).
+ */
+const FORCE_GC = process.env.BENCH_FS_SCALE_GC === '1'
+
+function benchDaemonEnv(): Record<string, string> {
+  const env = daemonEnv()
+  return FORCE_GC ? { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --inspect-port=0`.trim() } : env
+}
+
+const GC_CLIENT = `const ws = new WebSocket(process.argv[1])
+ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }))
+ws.onmessage = (m) => { if (JSON.parse(String(m.data)).id === 1) { ws.close(); process.exit(0) } }
+ws.onerror = (e) => { console.error(e.message); process.exit(1) }`
+
+async function forceGc(node: LoopbackNode): Promise<void> {
+  const inspectorUrl = () =>
+    [...node.handle.logs().stderr.matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1]
+  if (inspectorUrl() === undefined) node.handle.kill('SIGUSR1')
+  const url = await waitFor(async () => inspectorUrl(), {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+    what: `${node.name}'s inspector`,
+  })
+  await new Promise<void>((resolve, reject) =>
+    execFile(hopsdCommand().command, ['-e', GC_CLIENT, url], { timeout: 60_000 }, (err) =>
+      err ? reject(new Error(`forced GC in ${node.name}: ${err.message}`)) : resolve(),
+    ),
+  )
+}
+
 /** RSS from /proc; heap used and external memory from the node's own /metrics (prom-client's defaults). */
 async function memoryOf(node: LoopbackNode): Promise<Memory> {
+  if (FORCE_GC) await forceGc(node)
   const text = await (await fetch(`${node.handle.url}/metrics`)).text()
   const metric = (name: string): number => {
     const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)
@@ -191,7 +273,9 @@ async function memoryOf(node: LoopbackNode): Promise<Memory> {
   return {
     rssBytes: rssOf(node.handle.pid),
     heapUsedBytes: metric('nodejs_heap_size_used_bytes'),
+    heapTotalBytes: metric('nodejs_heap_size_total_bytes'),
     externalBytes: metric('nodejs_external_memory_bytes'),
+    smaps: smapsOf(node.handle.pid),
   }
 }
 
@@ -305,7 +389,7 @@ async function measureCluster(
   const label = `${nodes} node${nodes > 1 ? 's' : ''}`
   const log = (m: string) => process.stdout.write(`fs-scale: ${label}: ${m}\n`)
   // zones z1..zN, every node joins all, --bootstrap-expect N, every role
-  const cluster = await startCluster({ dir: join(dir, `c${nodes}`), nodes, env: daemonEnv() })
+  const cluster = await startCluster({ dir: join(dir, `c${nodes}`), nodes, env: benchDaemonEnv() })
   const agents: Agent[] = []
   try {
     const targets = cluster.handles.map((h) => {
@@ -331,7 +415,11 @@ async function measureCluster(
               files,
               rssMiB: mib(m.rssBytes),
               heapUsedMiB: mib(m.heapUsedBytes),
+              heapTotalMiB: mib(m.heapTotalBytes),
               externalMiB: mib(m.externalBytes),
+              mallocBrkHeapMiB: mib(m.smaps.brkHeapBytes),
+              anonMiB: mib(m.smaps.anonBytes),
+              fileMappedMiB: mib(m.smaps.fileBytes),
               diskMiB: mib(d.totalBytes),
               raftDbMiB: mib(d.raftDbBytes),
               snapshotMiB: mib(d.snapshotBytes),
@@ -582,7 +670,11 @@ function perFileRow(
     files,
     rssBytesPerFile: per(after.m.rssBytes, before.m.rssBytes),
     heapBytesPerFile: per(after.m.heapUsedBytes, before.m.heapUsedBytes),
+    heapTotalBytesPerFile: per(after.m.heapTotalBytes, before.m.heapTotalBytes),
     externalBytesPerFile: per(after.m.externalBytes, before.m.externalBytes),
+    mallocBrkHeapBytesPerFile: per(after.m.smaps.brkHeapBytes, before.m.smaps.brkHeapBytes),
+    anonBytesPerFile: per(after.m.smaps.anonBytes, before.m.smaps.anonBytes),
+    fileMappedBytesPerFile: per(after.m.smaps.fileBytes, before.m.smaps.fileBytes),
     diskBytesPerFile: per(after.d.totalBytes, before.d.totalBytes),
     raftDbBytesPerFile: per(after.d.raftDbBytes, before.d.raftDbBytes),
     snapshotBytesPerFile: per(after.d.snapshotBytes, before.d.snapshotBytes),
@@ -641,7 +733,7 @@ const bench: Bench = async ({ quick, args }) => {
     for (const nodes of nodeCounts) await measureCluster(report, dir, nodes, s, emptyVia)
     report.notes.push(
       `--files ${s.files}: half ${INLINE_FILE_BYTES}-byte files (inline in the metadata), half empty, 1,000 per directory, interleaved; every create is one native PUT /api/v1/fs/files (one Raft command; empty files through ${emptyVia.value === 'webhdfs' ? 'WebHDFS CREATE, 307 + PUT' : 'the native PUT with no body'}, the cheaper of the two measured on the first cluster); ${s.clients} closed-loop clients over keep-alive node:http Agents, client k on node k mod N`,
-      "files per file: (figure at N − figure idle) / every file made so far (windows included); RSS from /proc/PID/status VmRSS, heap used and external from the node's /metrics (nodejs_heap_size_used_bytes, nodejs_external_memory_bytes) — not after a forced GC, so garbage counts until V8 collects it; the row after a restart holds only what the restarted node rebuilt",
+      `files per file: (figure at N − figure idle) / every file made so far (windows included); RSS from /proc/PID/status VmRSS, heap used and external from the node's /metrics (nodejs_heap_size_used_bytes, nodejs_external_memory_bytes), heap total = V8's committed heap (nodejs_heap_size_total_bytes); RSS by kind of mapping from /proc/PID/smaps: mallocBrkHeap = the C allocator's main heap ([heap]), anon = anonymous mappings (V8's heap, other malloc arenas, mmap'd blocks, stacks), fileMapped = file-backed (binaries, libraries, LevelDB's mmap'd tables); ${FORCE_GC ? 'each reading after a full GC in the node (BENCH_FS_SCALE_GC=1, through its inspector)' : 'not after a forced GC, so garbage counts until V8 collects it (BENCH_FS_SCALE_GC=1 forces one before each reading)'}; the row after a restart holds only what the restarted node rebuilt`,
       'disk: apparent bytes of the files under the data dir; raftDb is <data-dir>/raft (LevelDB: the log, compacted at each snapshot), snapshot is <data-dir>/raft.snap (the latest snapshot: the whole namespace, one file)',
       'restart: SIGTERM, then a fresh `hopsd start` on the same data dir (under tsx, as every bench); healthS = spawn to /health (the modules started: the latest snapshot loaded into memory), servingS = spawn to the first 200 of a linearizable GET /api/v1/fs/files through that node (the log after the snapshot applied, a read barrier passed); on 3 nodes a follower is restarted',
       "catch-up: a 4th node (metadata role, zone z4) started against the 3 holding N files; memberS = spawn to being a learner in the leader's /api/v1/cluster (includes admission and its node certificate), servingS = spawn to its own replica answering a stale (local) read of a file written just before it started",
