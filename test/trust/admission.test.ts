@@ -540,7 +540,9 @@ function httpsStatus(
   tls: { ca: string; cert: string; key: string },
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ...tls, timeout: 10_000 }, (res) => {
+    // A connection of its own (no keep-alive agent): each probe is a new TLS handshake, which is what
+    // the CRL is checked in. Reusing the connection the accepted probe opened went on being served.
+    const req = httpsRequest(url, { ...tls, agent: false, timeout: 10_000 }, (res) => {
       let body = ''
       res.setEncoding('utf8').on('data', (d: string) => (body += d))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))

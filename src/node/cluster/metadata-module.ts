@@ -449,6 +449,14 @@ export function metadataModule(): NodeModule<'metadata'> {
               intervalMs: Math.min(1_000, Math.max(100, config.gossipIntervalMs)),
               tick: async (signal) => {
                 if (!hasRaftState()) {
+                  // A node given a join token joins a cluster that exists: it waits to be added to the
+                  // group and never bootstraps one of its own. Its first ticks can come before gossip
+                  // has told it of any metadata node, and with the default --bootstrap-expect 1 it then
+                  // saw only itself and bootstrapped a second cluster (caught in test/trust/admission).
+                  if (config.joinToken !== undefined) {
+                    bootState = { phase: 'waiting', reason: 'joining an existing cluster (--join-token)' }
+                    return
+                  }
                   bootState = await coordinator.step(signal)
                   if (bootState.phase === 'waiting')
                     logger.debug({ reason: bootState.reason }, 'bootstrap waiting')
