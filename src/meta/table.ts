@@ -81,10 +81,7 @@ export class Table<V> {
     rows?: Rows<V>,
   ) {
     this.map = rows ?? new MemoryRows(codec)
-    this.inMemory = rows === undefined
   }
-
-  private readonly inMemory: boolean
 
   get size(): number {
     return this.map.size
@@ -113,14 +110,16 @@ export class Table<V> {
   put(key: string, value: V): void {
     const prev = this.map.get(key)
     this.journal.record(() => (prev === undefined ? this.rawDelete(key) : this.rawSet(key, prev)))
-    this.rawSet(key, value)
+    this.map.set(key, value)
+    this.hooks.onSet?.(key, prev, value)
   }
 
   delete(key: string): boolean {
     const prev = this.map.get(key)
     if (prev === undefined) return false
     this.journal.record(() => this.rawSet(key, prev))
-    this.rawDelete(key)
+    this.map.delete(key)
+    this.hooks.onDelete?.(key, prev)
     return true
   }
 
@@ -164,11 +163,12 @@ export class Table<V> {
       }
       return
     }
-    const from = this.inMemory ? copyTogether(values) : values
+    const from = copyTogether(values)
     for (let i = 0; i < keys.length; i++) this.rawSet(keys[i]!, this.codec.decode(from[i]!))
   }
 
-  // The previous value is read only for a hook that wants it: on a disk table that read can reach disk.
+  // Rollbacks and restores. The previous value is read only for a hook that wants it: on a disk table
+  // that read can reach disk.
   private rawSet(key: string, value: V): void {
     const onSet = this.hooks.onSet
     const prev = onSet === undefined ? undefined : this.map.get(key)
