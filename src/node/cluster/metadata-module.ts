@@ -19,7 +19,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
-import { Counter, Gauge } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import {
   createRaftGroup,
   defaultRaftGroupConfig,
@@ -189,95 +189,77 @@ export function metadataModule(): NodeModule<'metadata'> {
         if (group === undefined) throw new Error('metadata: group used before start')
         return group
       }
-      // What reads cost: a read barrier per linearizable read, ReadIndex rounds shared by concurrent ones.
-      for (const [name, help, of] of [
-        [
-          'hopsd_metadata_read_barriers_total',
-          'Read barriers (linearizable reads) this metadata replica waited for, since it started.',
-          (r: { barriers: number }) => r.barriers,
-        ],
-        [
-          'hopsd_metadata_read_rounds_total',
-          'ReadIndex rounds this replica sent for its read barriers (concurrent barriers share one).',
-          (r: { rounds: number }) => r.rounds,
-        ],
-      ] as const)
-        new Counter({
-          name,
-          help,
-          registers: [components.metrics],
-          collect() {
-            let reads: { barriers: number; rounds: number } | undefined
-            try {
-              reads = group?.status().reads
-            } catch {
-              // a group not started yet, or stopped: nothing to report
-            }
-            this.reset()
-            if (reads !== undefined) this.inc(of(reads))
-          },
-        })
-      // Snapshots (the latest one's index, installs from a leader, one being received) and what the
-      // driver's mirror of the log holds in memory.
+      // Figures read from the Raft group when scraped (a group not started yet, or stopped: none).
       const statusOf = (): RaftGroupStatus | undefined => {
         try {
           return group?.status()
         } catch {
-          return undefined // a group not started yet, or stopped
+          return undefined
         }
       }
-      for (const [name, help, of] of [
-        [
-          'hopsd_raft_snapshots_installed_total',
-          'Snapshots this metadata replica installed from a leader since it started.',
-          (s: RaftGroupStatus) => s.snapshots?.installed ?? 0,
-        ],
-        [
-          'hopsd_raft_log_read_back_entries_total',
-          'Log entries read back from the Raft storage (older than the in-memory tail) since start.',
-          (s: RaftGroupStatus) => s.log?.readBackEntries ?? 0,
-        ],
-      ] as const)
-        new Counter({
-          name,
-          help,
-          registers: [components.metrics],
-          collect() {
-            const s = statusOf()
-            this.reset()
-            if (s !== undefined) this.inc(of(s))
-          },
-        })
-      for (const [name, help, of] of [
-        [
-          'hopsd_raft_snapshot_index',
-          'Raft index of the latest snapshot this metadata replica holds (taken or installed).',
-          (s: RaftGroupStatus) => s.snapshots?.index ?? 0,
-        ],
-        [
-          'hopsd_raft_snapshot_receiving_bytes',
-          'Bytes of a snapshot from the leader received so far and not yet installed (0 when none).',
-          (s: RaftGroupStatus) => s.snapshots?.receivingBytes ?? 0,
-        ],
-        [
-          'hopsd_raft_log_memory_bytes',
-          'Bytes of Raft log entries (and snapshot data) the driver holds in memory.',
-          (s: RaftGroupStatus) => (s.log?.bytes ?? 0) + (s.log?.snapshotDataBytes ?? 0),
-        ],
-      ] as const)
-        new Gauge({
-          name,
-          help,
-          registers: [components.metrics],
-          collect() {
-            const s = statusOf()
-            this.set(s === undefined ? 0 : of(s))
-          },
-        })
-      // The rows kept on disk: where their reads were served from, and what memory they hold.
+      const fromStatus = (of: (s: RaftGroupStatus) => number) => () => {
+        const s = statusOf()
+        return s === undefined ? undefined : of(s)
+      }
+      const fromValues = (of: (s: DiskValuesStats) => number) => () => {
+        const s = stateMachine.diskValueStats()
+        return s === undefined ? undefined : of(s)
+      }
+      registerScrapedMetrics(components.metrics, [
+        // What reads cost: a read barrier per linearizable read, ReadIndex rounds shared by concurrent ones.
+        {
+          counter: 'hopsd_metadata_read_barriers_total',
+          help: 'Read barriers (linearizable reads) this metadata replica waited for, since it started.',
+          read: fromStatus((s) => s.reads?.barriers ?? 0),
+        },
+        {
+          counter: 'hopsd_metadata_read_rounds_total',
+          help: 'ReadIndex rounds this replica sent for its read barriers (concurrent barriers share one).',
+          read: fromStatus((s) => s.reads?.rounds ?? 0),
+        },
+        // Snapshots (the latest one's index, installs from a leader, one being received) and what the
+        // driver's mirror of the log holds in memory.
+        {
+          counter: 'hopsd_raft_snapshots_installed_total',
+          help: 'Snapshots this metadata replica installed from a leader since it started.',
+          read: fromStatus((s) => s.snapshots?.installed ?? 0),
+        },
+        {
+          counter: 'hopsd_raft_log_read_back_entries_total',
+          help: 'Log entries read back from the Raft storage (older than the in-memory tail) since start.',
+          read: fromStatus((s) => s.log?.readBackEntries ?? 0),
+        },
+        {
+          gauge: 'hopsd_raft_snapshot_index',
+          help: 'Raft index of the latest snapshot this metadata replica holds (taken or installed).',
+          read: fromStatus((s) => s.snapshots?.index ?? 0),
+        },
+        {
+          gauge: 'hopsd_raft_snapshot_receiving_bytes',
+          help: 'Bytes of a snapshot from the leader received so far and not yet installed (0 when none).',
+          read: fromStatus((s) => s.snapshots?.receivingBytes ?? 0),
+        },
+        {
+          gauge: 'hopsd_raft_log_memory_bytes',
+          help: 'Bytes of Raft log entries (and snapshot data) the driver holds in memory.',
+          read: fromStatus((s) => (s.log?.bytes ?? 0) + (s.log?.snapshotDataBytes ?? 0)),
+        },
+        // The rows kept on disk: what memory they hold.
+        {
+          gauge: 'hopsd_meta_values_cached_bytes',
+          help: 'Bytes (encoded, plus a fixed overhead per row) of disk-kept metadata rows cached in memory.',
+          read: fromValues((s) => s.cachedBytes),
+        },
+        {
+          gauge: 'hopsd_meta_values_pending_rows',
+          help: 'Metadata rows written by apply and not yet in the value store (LevelDB).',
+          read: fromValues((s) => s.pendingRows),
+        },
+      ])
+      // The rows kept on disk: where their reads were served from.
       new Counter({
         name: 'hopsd_meta_values_reads_total',
-        help: 'Reads of metadata rows kept on disk (the inodes), by where they were served from.',
+        help: 'Reads of metadata rows kept on disk (inodes, blocks), by where they were served from.',
         labelNames: ['source'],
         registers: [components.metrics],
         collect() {
@@ -289,27 +271,6 @@ export function metadataModule(): NodeModule<'metadata'> {
           this.inc({ source: 'disk' }, s.diskReads)
         },
       })
-      for (const [name, help, of] of [
-        [
-          'hopsd_meta_values_cached_bytes',
-          'Bytes (encoded, plus a fixed overhead per row) of disk-kept metadata rows cached in memory.',
-          (s: DiskValuesStats) => s.cachedBytes,
-        ],
-        [
-          'hopsd_meta_values_pending_rows',
-          'Metadata rows written by apply and not yet in the value store (LevelDB).',
-          (s: DiskValuesStats) => s.pendingRows,
-        ],
-      ] as const)
-        new Gauge({
-          name,
-          help,
-          registers: [components.metrics],
-          collect() {
-            const s = stateMachine.diskValueStats()
-            this.set(s === undefined ? 0 : of(s))
-          },
-        })
       const hasRaftState = (): boolean => {
         const st = requireGroup().status()
         return st.lastIndex > 0 || st.voters.length > 0 || st.learners.length > 0
@@ -607,6 +568,40 @@ async function ensureClusterInitialised(
       'cluster initialised: id, CA certificate and the CA key wrapped to this node in the replicated state',
     )
   else logger.warn({ code: result.code, reason: result.message }, 'cluster initialisation refused')
+}
+
+/**
+ * Metrics read from their source when scraped: a counter holds a count since start, a gauge a level;
+ * `read` answers undefined when the source has nothing to say (a counter then reads 0, a gauge 0).
+ */
+function registerScrapedMetrics(
+  registry: Registry,
+  metrics: readonly ({ help: string; read: () => number | undefined } & (
+    { counter: string } | { gauge: string }
+  ))[],
+): void {
+  for (const m of metrics) {
+    if ('counter' in m)
+      new Counter({
+        name: m.counter,
+        help: m.help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          const v = m.read()
+          if (v !== undefined) this.inc(v)
+        },
+      })
+    else
+      new Gauge({
+        name: m.gauge,
+        help: m.help,
+        registers: [registry],
+        collect() {
+          this.set(m.read() ?? 0)
+        },
+      })
+  }
 }
 
 /**
