@@ -311,24 +311,10 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
         c.delegation !== undefined ||
         c.grant !== undefined
       if (present && init.barrier !== undefined && opts.fresh !== false) await init.barrier(opts.signal)
-      if (c.certificate !== undefined) {
-        let p: Principal | undefined
-        try {
-          p = byCertificate(c.certificate)
-        } catch (err) {
-          // Without a barrier first, this replica may not have applied a project certificate issued a
-          // moment ago: catch up once and look again (a refusal that stands costs one barrier).
-          const project = c.certificate.uris.some((u) => u.startsWith(PROJECT_USER_URI_PREFIX))
-          if (!(err instanceof AuthError) || !project || opts.fresh !== false || init.barrier === undefined)
-            throw err
-          await init.barrier(opts.signal)
-          p = byCertificate(c.certificate)
-        }
-        if (p !== undefined) return p
-      }
-      // Without a barrier first (fresh: false), this replica may not have applied a key or token made
-      // a moment ago through another node: a refusal is checked once more after catching up.
-      const caughtUp = async (check: () => Principal): Promise<Principal> => {
+      // Without a barrier first (fresh: false), this replica may not have applied a credential made a
+      // moment ago through another node: a refusal is checked once more after catching up (a refusal
+      // that stands costs one barrier).
+      const caughtUp = async <T>(check: () => T): Promise<T> => {
         try {
           return check()
         } catch (err) {
@@ -336,6 +322,13 @@ export function createLocalAuthenticator(init: LocalAuthenticatorInit): Authenti
           await init.barrier(opts.signal)
           return check()
         }
+      }
+      if (c.certificate !== undefined) {
+        const cert = c.certificate
+        // A project certificate is checked against its record, made at runtime through any node.
+        const project = cert.uris.some((u) => u.startsWith(PROJECT_USER_URI_PREFIX))
+        const p = project ? await caughtUp(() => byCertificate(cert)) : byCertificate(cert)
+        if (p !== undefined) return p
       }
       if (c.bearer !== undefined) return caughtUp(() => byKey(c.bearer!))
       if (c.basic !== undefined) return caughtUp(() => byKey(c.basic!.password, c.basic!.user))
