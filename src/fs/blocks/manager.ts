@@ -517,23 +517,16 @@ export function createBlockManager(init: BlockManagerInit): BlockManager {
     const term = metaGroup.status().term
     noteLeading(term)
     const view = init.cluster.view()
-    const unheard = view.filter(
-      (n) =>
-        n.roles.includes('datanode') &&
-        (n.self ? localStore !== undefined : n.liveness === 'alive') &&
-        soft.get(n.id)?.fullReportTerm !== term,
+    // Datanodes in the view that have not sent this leader a full report in its term.
+    const notReported = view.filter(
+      (n) => n.roles.includes('datanode') && soft.get(n.id)?.fullReportTerm !== term,
     )
-    // Datanodes alive or suspect in the view (suspect counts as live: gossip flaps under load) that
-    // have not sent this leader a full report in its term.
+    const unheard = notReported.filter((n) => (n.self ? localStore !== undefined : n.liveness === 'alive'))
+    // Those that may hold replicas this leader cannot confirm: alive or suspect (suspect counts as live:
+    // gossip flaps under load). This node's own datanode is always live to it.
     const unheardIds = new Set(
-      view
-        .filter(
-          (n) =>
-            n.roles.includes('datanode') &&
-            !n.self &&
-            (n.liveness === 'alive' || n.liveness === 'suspect') &&
-            soft.get(n.id)?.fullReportTerm !== term,
-        )
+      notReported
+        .filter((n) => !n.self && (n.liveness === 'alive' || n.liveness === 'suspect'))
         .map((n) => n.id),
     )
     const learningMs = clock.now() - leading.sinceMs
