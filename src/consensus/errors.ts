@@ -33,6 +33,11 @@ export const CONSENSUS_ERRORS = {
       'the state machine failed to apply committed entries (a bug, or its store failed); the node stopped',
     httpStatus: 500,
   },
+  STATE_MISMATCH: {
+    message:
+      "the state machine's durable store is ahead of the raft log it came from (a store from another node or data directory)",
+    httpStatus: 500,
+  },
   INVALID_CONFIG: { message: 'invalid raft configuration', httpStatus: 500 },
   SNAPSHOT_CORRUPT: {
     message: 'a snapshot failed its checksum (a corrupted file or transfer) and is not used',

@@ -41,7 +41,7 @@ export {
   type ResultCodec,
   type RaftLogger,
 } from './raft-group-types.js'
-export type { StateMachine, AppliedEntry } from './state-machine.js'
+export type { StateMachine, AppliedEntry, DurableState, SessionChange } from './state-machine.js'
 
 // Storage
 export type { RaftPersistence, PersistBatch, PersistedState, SnapshotReader } from './storage/types.js'

@@ -126,6 +126,11 @@ class RaftGroupImpl implements RaftGroup {
   /** Term of the last applied entry (see requeueDropped). */
   private appliedTerm = 0
   private snapshotIndex = 0
+  /**
+   * With a durable state machine: the applied index its store held at start. Entries up to it are in
+   * the state already and are not applied again (conf changes still reach the core).
+   */
+  private durableThrough = 0
   /** Size of the last snapshot taken or installed, and entry bytes applied since (snapshotLogRatio). */
   private lastSnapshotBytes = 0
   private appliedBytesSinceSnapshot = 0
@@ -219,9 +224,23 @@ class RaftGroupImpl implements RaftGroup {
     if (this.stopped) throw new ConsensusError('STOPPED')
     this.started = true
     const st = await this.init.storage.load()
+    const durable = this.init.stateMachine.durable
+    const stored = durable === undefined ? undefined : await durable.open()
+    if (stored !== undefined && stored.appliedIndex > 0) {
+      // The store's index must be one of this log's: entries are applied only once persisted here.
+      const last =
+        st.entries.length > 0 ? st.entries[st.entries.length - 1]!.index : (st.snapshot?.metadata.index ?? 0)
+      if (st.snapshot === null || stored.appliedIndex > last)
+        throw new ConsensusError(
+          'STATE_MISMATCH',
+          `the state machine's store is at index ${stored.appliedIndex}, the raft log ends at ${last}`,
+        )
+    }
     if (st.snapshot) {
       this.mirror.applySnapshot(st.snapshot)
-      await this.restoreStateMachine(st.snapshot)
+      if (stored !== undefined && stored.appliedIndex >= st.snapshot.metadata.index)
+        this.adoptStoredState(st.snapshot, stored)
+      else await this.restoreStateMachine(st.snapshot)
     }
     this.mirror.append(st.entries)
     this.mirror.setHardState(st.hardState)
@@ -620,6 +639,7 @@ class RaftGroupImpl implements RaftGroup {
       }
     }
     await flush()
+    this.persistApplied()
     const term = entries.length > 0 ? entries[entries.length - 1]!.term : 0
     if (term > this.appliedTerm) {
       this.appliedTerm = term
@@ -655,6 +675,11 @@ class RaftGroupImpl implements RaftGroup {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!
       outcome.push(null)
+      if (e.index <= this.durableThrough) {
+        // In the durable state already (applied before a restart): never applied twice.
+        outcome[i] = { ok: true, value: undefined }
+        continue
+      }
       if (e.data.length === 0) {
         // The leader's no-op, or a conf change refused because another was pending.
         const p = e.origin === this.origin ? this.pending.get(e.originSeq) : undefined
@@ -717,6 +742,13 @@ class RaftGroupImpl implements RaftGroup {
     }
     for (const e of entries) this.appliedBytesSinceSnapshot += e.data.length
     this.appliedIndex = entries[entries.length - 1]!.index
+  }
+
+  /** A durable state machine writes what was applied (with the sessions it changed) as one batch. */
+  private persistApplied(): void {
+    const durable = this.init.stateMachine.durable
+    if (durable === undefined || this.appliedIndex <= this.durableThrough) return
+    durable.persist(this.appliedIndex, this.sessions.takeChanges(this.codec))
   }
 
   private applyConf(e: Entry): void {
@@ -785,6 +817,40 @@ class RaftGroupImpl implements RaftGroup {
       this.sessions = new SessionTable(this.cfg.sessionsMax, this.cfg.sessionResultsMax)
     }
     this.appliedIndex = snap.metadata.index
+    this.durableThrough = 0
+    this.persistApplied()
+    this.afterSnapshotState(snap)
+  }
+
+  /**
+   * At start, a durable state machine's store at or after the snapshot: its state and sessions are
+   * kept as they are (no restore), and the entries after the snapshot up to the store's index are
+   * skipped when they are applied again.
+   */
+  private adoptStoredState(
+    snap: Snapshot,
+    stored: { appliedIndex: number; sessions: readonly Uint8Array[] },
+  ): void {
+    // Not restored, but checked: a damaged snapshot file is refused at start (SNAPSHOT_CORRUPT), never
+    // sent to a follower that needs it.
+    if (snap.data.length > 0) unwrapSnapshot(snap.data)
+    this.sessions = SessionTable.fromStored(
+      stored.sessions,
+      this.codec,
+      this.cfg.sessionsMax,
+      this.cfg.sessionResultsMax,
+    )
+    this.appliedIndex = snap.metadata.index
+    this.durableThrough = stored.appliedIndex
+    this.afterSnapshotState(snap)
+    this.log.info('raft state opened from the state machine store', {
+      id: this.id,
+      snapshotIndex: snap.metadata.index,
+      storeIndex: stored.appliedIndex,
+    })
+  }
+
+  private afterSnapshotState(snap: Snapshot): void {
     this.appliedTerm = Math.max(this.appliedTerm, snap.metadata.term)
     // The snapshot may contain commands this node proposed: their fate is unknown, never retry them.
     for (const p of this.pending.values()) if (p.term > 0) p.term = -1
@@ -809,6 +875,7 @@ class RaftGroupImpl implements RaftGroup {
     if (sm.snapshotLater === undefined) {
       this.appliedBytesSinceSnapshot = 0
       const state = await sm.snapshot()
+      await sm.durable?.sync()
       await this.compactTo({ data: wrapSnapshot(state, this.sessions, this.codec), metadata })
       return
     }
@@ -821,6 +888,9 @@ class RaftGroupImpl implements RaftGroup {
         const snap: Snapshot = { data: wrapCapturedSnapshot(await encode(), sessions), metadata }
         // The data reaches the disk here too, off the loop: the compaction task only records it.
         await this.init.storage.stageSnapshot?.(snap)
+        // The log up to the snapshot goes with the compaction: a durable state must hold it first (a
+        // crash after the compaction would restore from the snapshot otherwise, or worse, lack entries).
+        await sm.durable?.sync()
         this.tasks.push(async () => {
           this.snapshotInFlight = false
           // A snapshot from the leader may have overtaken this one meanwhile.

@@ -3,6 +3,7 @@ import { hopsd } from '../proto/raft.js'
 import { EMPTY_BYTES } from './core/types.js'
 import { ConsensusError } from './errors.js'
 import type { ResultCodec } from './raft-group-types.js'
+import type { SessionChange } from './state-machine.js'
 
 /**
  * Client sessions for exactly-once commands (Raft thesis §6.3). Updated only at apply time, in log
@@ -23,6 +24,8 @@ interface SessionState {
 export class SessionTable {
   /** Map order = eviction order: a client is re-inserted whenever it applies a command. */
   private sessions = new Map<string, SessionState>()
+  /** Clients whose session changed (or went) since the last takeChanges: a durable state writes them. */
+  private changed = new Set<string>()
 
   constructor(
     private readonly sessionsMax: number,
@@ -54,22 +57,32 @@ export class SessionTable {
       s.floorSeq = Math.max(s.floorSeq, min)
     }
     this.sessions.set(clientId, s)
+    this.changed.add(clientId)
     while (this.sessions.size > this.sessionsMax) {
       const oldest = this.sessions.keys().next().value as string
       this.sessions.delete(oldest)
+      this.changed.add(oldest)
     }
+  }
+
+  /** The sessions changed since the last call, each encoded whole (absent: removed), and forgets them. */
+  takeChanges(codec: ResultCodec): SessionChange[] {
+    const out: SessionChange[] = []
+    for (const clientId of this.changed) {
+      const s = this.sessions.get(clientId)
+      out.push(
+        s === undefined
+          ? { clientId }
+          : { clientId, session: hopsd.raft.Session.encode(sessionProto(clientId, s, codec)).finish() },
+      )
+    }
+    this.changed.clear()
+    return out
   }
 
   toProto(codec: ResultCodec): hopsd.raft.Session.$Properties[] {
     const out: hopsd.raft.Session.$Properties[] = []
-    for (const [clientId, s] of this.sessions) {
-      out.push({
-        clientId,
-        floorSeq: s.floorSeq,
-        lastIndex: s.lastIndex,
-        results: [...s.results].map(([seq, r]) => ({ seq, result: codec.encode(r) })),
-      })
-    }
+    for (const [clientId, s] of this.sessions) out.push(sessionProto(clientId, s, codec))
     return out
   }
 
@@ -84,8 +97,36 @@ export class SessionTable {
       const results = new Map<number, unknown>()
       for (const r of s.results ?? []) results.set(r.seq ?? 0, codec.decode(r.result ?? EMPTY_BYTES))
       t.sessions.set(s.clientId ?? '', { floorSeq: s.floorSeq ?? 0, lastIndex: s.lastIndex ?? 0, results })
+      // Restored from a snapshot: a durable state writes the whole table with the restored rows.
+      t.changed.add(s.clientId ?? '')
     }
     return t
+  }
+
+  /**
+   * The table a durable state machine kept (each session encoded on its own, in any order): eviction
+   * order is the order of each client's last applied command, as on a replica that never restarted.
+   */
+  static fromStored(
+    stored: readonly Uint8Array[],
+    codec: ResultCodec,
+    sessionsMax: number,
+    resultsMax: number,
+  ): SessionTable {
+    const sessions = stored.map((b) => hopsd.raft.Session.decode(b))
+    sessions.sort((a, b) => Number(a.lastIndex) - Number(b.lastIndex))
+    const t = SessionTable.fromProto(sessions, codec, sessionsMax, resultsMax)
+    t.changed.clear()
+    return t
+  }
+}
+
+function sessionProto(clientId: string, s: SessionState, codec: ResultCodec): hopsd.raft.Session.$Properties {
+  return {
+    clientId,
+    floorSeq: s.floorSeq,
+    lastIndex: s.lastIndex,
+    results: [...s.results].map(([seq, r]) => ({ seq, result: codec.encode(r) })),
   }
 }
 

@@ -5,7 +5,8 @@
  * Ordering and concurrency guarantees given by the driver:
  * - `apply` is called with committed entries in strictly increasing index order, each entry exactly
  *   once per state-machine lifetime (a restart restores the latest snapshot, then re-applies the
- *   committed entries after it).
+ *   committed entries after it; with `durable`, a restart opens the store and applies only the entries
+ *   after the index it holds).
  * - `apply`, `snapshot` and `restore` are never called concurrently with each other (the encoder that
  *   `snapshotLater` returns does run concurrently with `apply`: that is its purpose).
  * - Commands retried by a client (same client id and sequence number) are filtered out by the
@@ -43,4 +44,35 @@ export interface StateMachine<Result = unknown> {
   snapshotLater?(): () => Uint8Array | Promise<Uint8Array>
   /** Replaces the whole state with a snapshot produced by `snapshot` (possibly on another node). */
   restore(data: Uint8Array): void | Promise<void>
+  /**
+   * Optional: the state machine keeps its state durably itself (src/meta: LevelDB), so a restart opens
+   * it instead of restoring the Raft snapshot and re-applying the log (etcd's consistent index).
+   */
+  readonly durable?: DurableState
+}
+
+/** A client session as the driver encodes it (its whole record), or its removal (`session` absent). */
+export interface SessionChange {
+  readonly clientId: string
+  readonly session?: Uint8Array
+}
+
+/**
+ * The durable half of a state machine. The driver's client sessions (exactly-once retries) are part of
+ * the replica's state: they are written with the rows of the entries that changed them, so the store
+ * always holds the state and the sessions of one and the same applied index.
+ *
+ * - `open` is called once, before anything else: the applied index the store holds (0 when empty) and
+ *   the sessions written with it. The driver then restores the Raft snapshot only when the store is
+ *   behind it, and skips (never applies again) the entries at or below the store's index.
+ * - `persist(index, changes)` follows every apply (and restore): everything applied so far, the session
+ *   changes and the index go to the store as one atomic batch (in order; not necessarily synced).
+ *   Nothing applied is written before the `persist` that covers it.
+ * - `sync` resolves once everything persisted before the call survives a machine crash (fsync): the
+ *   driver calls it before it drops the log entries a snapshot covers.
+ */
+export interface DurableState {
+  open(): Promise<{ appliedIndex: number; sessions: readonly Uint8Array[] }>
+  persist(appliedIndex: number, sessions: readonly SessionChange[]): void
+  sync(): Promise<void>
 }

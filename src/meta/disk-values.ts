@@ -1,5 +1,7 @@
+import { crc32 } from 'node:zlib'
+import { MetaError } from './errors.js'
 import { SortedKeys } from './sorted-map.js'
-import type { ValueStore, ValueStoreView } from './value-store.js'
+import type { ValueOp, ValueStore, ValueStoreView } from './value-store.js'
 
 /** Encodes a table's values (protobuf, deterministic): snapshots, and the rows kept on disk. */
 export interface Codec<V> {
@@ -23,6 +25,11 @@ export interface Rows<V> {
   set(key: string, value: V): void
   /** Sets a row from its encoding (a restore): rows kept encoded skip decoding and encoding it again. */
   setEncoded?(key: string, bytes: Uint8Array): void
+  /**
+   * Takes a row the store holds already (opening it at start): nothing is written. Returns the decoded
+   * value when asked to (`decode`) or when the rows keep it decoded anyway.
+   */
+  adopt?(key: string, bytes: Uint8Array, decode: boolean): V | undefined
   delete(key: string): boolean
   clear(): void
   range(start: string, end?: string, startExclusive?: boolean): IterableIterator<[string, V]>
@@ -44,40 +51,75 @@ export interface DiskValuesStats {
   cachedBytes: number
 }
 
-/** Rows of one write batch: bounds a restore's batches (LevelDB's memtable takes them whole). */
+/** Rows of one write of a new generation (a restore): LevelDB's memtable takes a batch whole. */
 const WRITE_BATCH_ROWS = 10_000
 /** What a cached row costs beyond its encoded bytes (the decoded object's fields, the LRU's entry). */
 const CACHED_ROW_OVERHEAD_BYTES = 200
+/** The store's one key outside the generations: which generation is the state, and at what index. */
+const META_KEY = 'meta'
+/** The "table" of the consensus layer's client sessions, kept with the rows (DurableState). */
+export const SESSIONS_TABLE = '~session'
+
+/** What the store's meta row says. */
+export interface StoreMeta {
+  /** The generation of keys (`g<generation>/<table>/<key>`) that holds the state. */
+  readonly generation: number
+  /** The Raft index the state is at (what the driver persisted; no-ops and conf changes included). */
+  readonly index: number
+  /** The state machine's own applied index then (the last entry it applied; in its snapshots). */
+  readonly smApplied: number
+}
 
 interface Pending {
   readonly bytes: Uint8Array | undefined
 }
 
+/** The writes of the entries up to one persisted index: written as one atomic batch with its meta. */
+interface Sealed {
+  readonly generation: number
+  readonly rows: Map<string, Pending>
+  readonly meta: Uint8Array
+}
+
 /**
- * The values of the metadata tables kept on disk (`MetaStore.table(..., { onDisk: true })`), shared by
- * those tables: their keys stay in memory (apply needs ordered, synchronous range scans, and LevelDB's
- * iterators are asynchronous), their encoded values go to a {@link ValueStore}.
+ * The rows of a metadata replica in a {@link ValueStore}: the replica's durable state. Tables made with
+ * `onDisk` keep only their keys in memory (apply needs ordered, synchronous range scans, and LevelDB's
+ * iterators are asynchronous) and read their values from here; every other table keeps its rows in
+ * memory and writes them through (so a restart opens the store instead of replaying the log).
+ *
+ * Keys are `g<generation>/<table>/<key>`, plus one `meta` row naming the current generation and the
+ * applied index. A restore writes a new generation (in slices: nothing names it yet) and switches to
+ * it with the meta row; the old one is deleted after.
  *
  * Apply is synchronous and must read its own writes at once, while a LevelDB write completes later: a
- * write goes into `pending` (encoded) and stays there until the batch that carries it has completed;
- * a read looks in the cache of decoded rows, then in `pending`, then in the store (LevelDB's getSync).
- * `flush()`, called at the end of every applied batch of entries, writes what is pending as one batch
- * (chained: one write at a time, in order). A capture for a snapshot takes a copy of `pending` and a
- * LevelDB snapshot at the same instant, so it sees exactly the state at the capture.
+ * write goes into `pending` (encoded), where reads find it, until the write that carries it has
+ * completed. Writes are grouped by `seal(meta)` (the driver's persist after each applied batch): what
+ * was written since the last seal, with the meta row, is one atomic LevelDB batch. Nothing is written
+ * before the seal that covers it, so the store never holds part of an entry, or an entry without its
+ * index. One write at a time, in order.
  *
+ * A read looks in the cache of decoded rows, then in `pending`, then in the store (LevelDB's getSync).
  * The cache holds decoded rows read back (hot inodes: the path to a file is read on every operation)
  * up to `cacheBytes`, least recently used first out. Rows written by apply are not cached as written:
  * their byte arrays can be views into a whole Raft batch's buffer, which a cached row would keep alive.
  */
 export class DiskValues {
   private readonly pending = new Map<string, Pending>()
+  private unsealed = new Map<string, Pending>()
+  private readonly sealed: Sealed[] = []
   private readonly cache = new Map<string, { value: unknown; cost: number }>()
   private cacheBytesNow = 0
-  private readonly clears: string[] = []
+  private generation = 0
+  /** The generation the store's meta row names (-1: none yet). */
+  private committedGeneration = -1
+  /** The meta row of the last write that completed (re-written by a sync when nothing else is). */
+  private writtenMeta: Uint8Array | undefined
+  /** The store has completed a write or was opened: reads and views may reach LevelDB. */
+  private storeReady = false
   private flushing: Promise<void> | undefined
   private again = false
-  /** A write has completed: the store is open and holds rows (before, every row is pending). */
-  private wrote = false
+  private clearOld = false
+  private syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   private readonly counters = { cacheHits: 0, pendingHits: 0, diskReads: 0, writes: 0, writeErrors: 0 }
 
   constructor(
@@ -88,8 +130,18 @@ export class DiskValues {
 
   /** The rows of table `name`, values on disk. */
   rows<V>(name: string, codec: Codec<V>): Rows<V> {
-    if (name.includes('/')) throw new Error(`meta: a disk table's name has no '/': ${name}`)
+    checkTableName(name)
     return new DiskRows<V>(this, name, codec)
+  }
+
+  /** Where the rows of table `name` are now: `g<generation>/<name>/`. */
+  prefix(name: string): string {
+    return `g${this.generation}/${name}/`
+  }
+
+  /** The store's current generation (a prefix computed for another is stale). */
+  get currentGeneration(): number {
+    return this.generation
   }
 
   stats(): DiskValuesStats {
@@ -101,23 +153,94 @@ export class DiskValues {
     }
   }
 
-  /** Starts writing what is pending (unless a write runs: it goes on with it when done). */
+  /**
+   * Opens the store as it is (the constructor's rows, an empty state's, are dropped when it holds a
+   * state): its meta row, or undefined when it holds none (a new replica; leftovers are deleted).
+   */
+  async open(): Promise<StoreMeta | undefined> {
+    await this.store.opened
+    this.storeReady = true
+    const stored = this.store.read(META_KEY)
+    if (stored === undefined) {
+      await this.store.clearRange({})
+      return undefined
+    }
+    const raw = unframe(META_KEY, stored)
+    const meta = decodeMeta(raw)
+    this.pending.clear()
+    this.unsealed = new Map()
+    this.sealed.length = 0
+    this.cache.clear()
+    this.cacheBytesNow = 0
+    this.generation = meta.generation
+    this.committedGeneration = meta.generation
+    this.writtenMeta = raw
+    // A restore that did not finish its switch left rows of another generation.
+    await this.clearOtherGenerations()
+    return meta
+  }
+
+  /** Every row of the current generation, in key order, as (table, key, encoded value). */
+  async *scan(): AsyncIterable<[string, string, Uint8Array]> {
+    const base = `g${this.generation}/`
+    for await (const [full, bytes] of this.store.scan({ gte: base, lt: `g${this.generation}0` })) {
+      const slash = full.indexOf('/', base.length)
+      yield [full.slice(base.length, slash), full.slice(slash + 1), unframe(full, bytes)]
+    }
+  }
+
+  /**
+   * Ends the group of writes of one persisted index: they go to the store as one atomic batch with the
+   * meta row (generation, index), after every group sealed before.
+   */
+  seal(index: number, smApplied: number): void {
+    const meta = encodeMeta({ generation: this.generation, index, smApplied })
+    this.sealed.push({ generation: this.generation, rows: this.unsealed, meta })
+    this.unsealed = new Map()
+    this.flush()
+  }
+
+  /**
+   * Starts a new generation (a restore): the rows written from now on are invisible in the store until
+   * a seal switches to it, and the old generation is deleted after that. Reads of the old one end now.
+   */
+  newGeneration(): void {
+    this.pending.clear()
+    this.unsealed = new Map()
+    this.cache.clear()
+    this.cacheBytesNow = 0
+    this.generation++
+  }
+
+  /** Starts writing what is sealed (unless a write runs: it goes on with it when done). */
   flush(): void {
-    if (this.pending.size === 0 && this.clears.length === 0) return
+    if (this.sealed.length === 0 && this.syncWaiters.length === 0 && !this.clearOld) return
     if (this.flushing !== undefined) {
       this.again = true
       return
     }
-    this.flushing = this.writePending().finally(() => (this.flushing = undefined))
+    this.flushing = this.writeSealed().finally(() => {
+      this.flushing = undefined
+      // Work that came while the last round was ending (its resolved syncs let callers run first).
+      if (this.again) this.flush()
+    })
   }
 
-  /** Resolves when everything pending at the call has been written (or its write failed). */
+  /** Resolves when everything sealed at the call has been written (or its write failed). */
   async settled(): Promise<void> {
     this.flush()
     while (this.flushing !== undefined) await this.flushing
   }
 
-  // ---- used by DiskRows ----
+  /** Resolves once everything sealed before the call is durable (a synced LevelDB write after it). */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ resolve, reject })
+      this.flush()
+    })
+  }
+
+  // ---- used by DiskRows and the write-through tables ----
 
   read<V>(key: string, codec: Codec<V>): V | undefined {
     const cached = this.cache.get(key)
@@ -134,7 +257,8 @@ export class DiskValues {
       bytes = p.bytes
     } else {
       this.counters.diskReads++
-      bytes = this.store.read(key)
+      const stored = this.storeReady ? this.store.read(key) : undefined
+      bytes = stored === undefined ? undefined : unframe(key, stored)
     }
     if (bytes === undefined) return undefined
     const value = codec.decode(bytes)
@@ -143,26 +267,23 @@ export class DiskValues {
   }
 
   write(key: string, bytes: Uint8Array | undefined): void {
-    this.pending.set(key, { bytes })
+    const p = { bytes }
+    this.pending.set(key, p)
+    this.unsealed.set(key, p)
     this.forget(key)
-  }
-
-  /** Drops every row under `prefix` (a table cleared by a restore): now for reads, in the store later. */
-  dropPrefix(prefix: string): void {
-    for (const key of [...this.pending.keys()]) if (key.startsWith(prefix)) this.pending.delete(key)
-    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.forget(key)
-    this.clears.push(prefix)
   }
 
   /** A read view of every row as it is now: pending rows copied, the rest from a store snapshot. */
   view(): ValueStoreView {
     const pending = new Map(this.pending)
-    // Before any write has completed every row is pending (and LevelDB may still be opening).
-    const store = this.wrote ? this.store.view() : undefined
+    // Before the store is open or written, every row is pending (and LevelDB may still be opening).
+    const store = this.storeReady ? this.store.view() : undefined
     return {
       read: (key) => {
         const p = pending.get(key)
-        return p !== undefined ? p.bytes : store?.read(key)
+        if (p !== undefined) return p.bytes
+        const stored = store?.read(key)
+        return stored === undefined ? undefined : unframe(key, stored)
       },
       close: async () => await store?.close(),
     }
@@ -170,27 +291,70 @@ export class DiskValues {
 
   // ---- internals ----
 
-  private async writePending(): Promise<void> {
+  private async writeSealed(): Promise<void> {
     do {
       this.again = false
+      const batches = this.sealed.splice(0)
+      const waiters = this.syncWaiters.splice(0)
+      let done = 0
       try {
-        for (const prefix of this.clears.splice(0)) await this.store.clearPrefix(prefix)
-        const batch = [...this.pending]
-        for (let i = 0; i < batch.length; i += WRITE_BATCH_ROWS) {
-          const slice = batch.slice(i, i + WRITE_BATCH_ROWS)
-          await this.store.write(slice.map(([key, p]) => ({ key, ...(p.bytes ? { value: p.bytes } : {}) })))
+        while (done < batches.length) {
+          // Consecutive groups of one generation go as one write (the newest meta row wins).
+          const generation = batches[done]!.generation
+          const rows = new Map<string, Pending>()
+          let meta = batches[done]!.meta
+          let end = done
+          for (; end < batches.length && batches[end]!.generation === generation; end++) {
+            for (const [k, p] of batches[end]!.rows) rows.set(k, p)
+            meta = batches[end]!.meta
+          }
+          const ops: ValueOp[] = [...rows].map(([key, p]) =>
+            p.bytes ? { key, value: frame(key, p.bytes) } : { key },
+          )
+          if (generation !== this.committedGeneration) {
+            // Invisible until the meta row names its generation: slices, the meta row in the last one.
+            let i = 0
+            for (; ops.length - i > WRITE_BATCH_ROWS; i += WRITE_BATCH_ROWS)
+              await this.store.write(ops.slice(i, i + WRITE_BATCH_ROWS))
+            await this.store.write([...ops.slice(i), { key: META_KEY, value: frame(META_KEY, meta) }])
+            if (this.committedGeneration >= 0) this.clearOld = true
+            this.committedGeneration = generation
+          } else {
+            await this.store.write([...ops, { key: META_KEY, value: frame(META_KEY, meta) }])
+          }
           this.counters.writes++
-          this.wrote = true
-          // A row written again since is still pending: only the entries this batch carried go.
-          for (const [key, p] of slice) if (this.pending.get(key) === p) this.pending.delete(key)
+          this.storeReady = true
+          this.writtenMeta = meta
+          // A row written again since is still pending: only the entries this write carried go.
+          for (const [key, p] of rows) if (this.pending.get(key) === p) this.pending.delete(key)
+          done = end
         }
+        if (this.clearOld) {
+          this.clearOld = false
+          await this.clearOtherGenerations()
+        }
+        if (waiters.length > 0 && this.writtenMeta !== undefined)
+          await this.store.write([{ key: META_KEY, value: frame(META_KEY, this.writtenMeta) }], { sync: true })
+        for (const w of waiters) w.resolve()
       } catch (err) {
-        // Kept pending (reads are served from there) and written by the next flush.
+        // Kept (reads are served from `pending`) and written by the next flush, in order.
+        this.sealed.unshift(...batches.slice(done))
         this.counters.writeErrors++
+        this.again = false
+        for (const w of [...waiters, ...this.syncWaiters.splice(0)]) w.reject(err as Error)
         this.onWriteError(err as Error)
         return
       }
-    } while (this.again || this.clears.length > 0)
+    } while (this.again || this.sealed.length > 0 || this.syncWaiters.length > 0)
+  }
+
+  /** Deletes every key but the current generation's and the meta row. */
+  private async clearOtherGenerations(): Promise<void> {
+    const g = this.committedGeneration
+    await this.store.clearRange({ lt: `g${g}/` })
+    // `g<g>0` is the first key after every `g<g>/...`; the meta row sorts after every generation.
+    await this.store.clearRange({ gte: `g${g}0`, lt: META_KEY })
+    await this.store.clearRange({ gte: `${META_KEY}\u0000` })
   }
 
   private remember(key: string, value: unknown, bytes: number): void {
@@ -213,22 +377,79 @@ export class DiskValues {
   }
 }
 
+/** A table's name is one segment of a store key; `~` names are the consensus layer's. */
+export function checkTableName(name: string): void {
+  if (name.includes('/') || name.startsWith('~') || name.length === 0)
+    throw new Error(`meta: a table's name has no '/' and does not start with '~': ${name}`)
+}
+
+/**
+ * A row as stored: a CRC-32 over its key and value, then the value. LevelDB checks its blocks' own
+ * checksums only when asked to (classic-level never does), so a damaged file would be served as it is;
+ * every read from the store checks this one (STORE_CORRUPT), the key included so that a value found
+ * under another key is caught too.
+ */
+function frame(key: string, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(value.length + 4)
+  new DataView(out.buffer).setUint32(0, crc32(value, crc32(key)) >>> 0)
+  out.set(value, 4)
+  return out
+}
+
+function unframe(key: string, stored: Uint8Array): Uint8Array {
+  const body = stored.subarray(4)
+  if (
+    stored.length < 4 ||
+    new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0) !== crc32(body, crc32(key)) >>> 0
+  )
+    throw new MetaError('STORE_CORRUPT', `the metadata store's row ${key} fails its checksum`)
+  return body
+}
+
+function encodeMeta(m: StoreMeta): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m))
+}
+
+function decodeMeta(b: Uint8Array): StoreMeta {
+  let m: Partial<StoreMeta>
+  try {
+    m = JSON.parse(new TextDecoder().decode(b)) as Partial<StoreMeta>
+  } catch (err) {
+    throw new MetaError(
+      'STORE_CORRUPT',
+      `the metadata store's meta row is unreadable: ${(err as Error).message}`,
+    )
+  }
+  if (![m.generation, m.index, m.smApplied].every((n) => Number.isSafeInteger(n) && (n as number) >= 0))
+    throw new MetaError(
+      'STORE_CORRUPT',
+      `the metadata store's meta row is invalid: ${new TextDecoder().decode(b)}`,
+    )
+  return m as StoreMeta
+}
+
 /**
  * One disk-kept table: its keys in memory (ordered), its values through {@link DiskValues} under the
- * prefix `<table>/<generation>/`. A clear (restore) starts a new generation, so the old rows vanish at
- * once for reads and are deleted from the store in the background.
+ * prefix of the store's current generation (a restore starts a new one: the old rows vanish at once
+ * for reads and are deleted from the store in the background).
  */
 class DiskRows<V> implements Rows<V> {
   private readonly keys = new SortedKeys()
-  private generation = 0
-  private prefix: string
+  private prefixGeneration = -1
+  private prefixNow = ''
 
   constructor(
     private readonly values: DiskValues,
     private readonly name: string,
     private readonly codec: Codec<V>,
-  ) {
-    this.prefix = `${name}/0/`
+  ) {}
+
+  private get prefix(): string {
+    if (this.prefixGeneration !== this.values.currentGeneration) {
+      this.prefixGeneration = this.values.currentGeneration
+      this.prefixNow = this.values.prefix(this.name)
+    }
+    return this.prefixNow
   }
 
   get size(): number {
@@ -256,16 +477,20 @@ class DiskRows<V> implements Rows<V> {
     this.values.write(this.prefix + key, bytes)
   }
 
+  adopt(key: string, bytes: Uint8Array, decode: boolean): V | undefined {
+    this.keys.add(key)
+    return decode ? this.codec.decode(bytes) : undefined
+  }
+
   delete(key: string): boolean {
     if (!this.keys.remove(key)) return false
     this.values.write(this.prefix + key, undefined)
     return true
   }
 
+  /** The keys only: the rows in the store go with their generation (DiskValues.newGeneration). */
   clear(): void {
     this.keys.clear()
-    this.values.dropPrefix(this.prefix)
-    this.prefix = `${this.name}/${++this.generation}/`
   }
 
   *range(start: string, end?: string, startExclusive = false): IterableIterator<[string, V]> {

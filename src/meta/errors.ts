@@ -23,6 +23,11 @@ export const META_ERRORS = {
     description: 'The operation is reserved to admins: the superuser, the supergroup or the admin group.',
   },
   WAITERS_EXHAUSTED: { httpStatus: 503, description: 'Too many change-log waiters are open on this node.' },
+  STORE_CORRUPT: {
+    httpStatus: 500,
+    description:
+      "The replica's metadata store (<data-dir>/meta-values) is damaged: the node does not start on it.",
+  },
 } as const
 
 export type MetaErrorCode = keyof typeof META_ERRORS

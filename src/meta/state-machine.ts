@@ -1,10 +1,10 @@
-import type { AppliedEntry, StateMachine } from '../consensus/index.js'
+import type { AppliedEntry, DurableState, SessionChange, StateMachine } from '../consensus/index.js'
 import { hopsd } from '../proto/meta.js'
 import { CommandRejected, MetaError } from './errors.js'
 import { be16, be64, fromBe64 } from './keys.js'
 import { ADMIN_GROUP, checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
-import { DiskValues, type DiskValuesStats } from './disk-values.js'
-import { Journal, Table, type Codec, type TableHooks } from './table.js'
+import { DiskValues, SESSIONS_TABLE, checkTableName, type DiskValuesStats } from './disk-values.js'
+import { Journal, MemoryRows, Table, type Codec, type TableHooks } from './table.js'
 import type { ValueStore } from './value-store.js'
 
 import pb = hopsd.meta
@@ -89,8 +89,9 @@ export interface MetaStateMachineInit {
    */
   readonly commandBytesMax?: number
   /**
-   * Where the tables made with `onDisk` keep their values, and how many bytes of their decoded rows
-   * stay cached in memory (default 64 MiB). Without it every table is in memory.
+   * The replica's store (its durable state: see {@link MetaStateMachine.durable}), and how many bytes
+   * of the `onDisk` tables' decoded rows stay cached in memory (default 64 MiB). Without it every table
+   * is in memory only, and a restart restores the Raft snapshot.
    */
   readonly values?: {
     readonly store: ValueStore
@@ -144,6 +145,13 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private readonly changeWaitersMax: number
   private readonly commandBytesMax: number | undefined
   private readonly diskValues: DiskValues | undefined
+  /** The highest index persisted (the driver's, no-ops included). */
+  private persistedIndex = 0
+  /**
+   * With a store: the replica's durable state for the Raft driver. A restart opens the store (rows,
+   * client sessions, applied index) instead of restoring the snapshot and applying the log again.
+   */
+  readonly durable: DurableState | undefined
 
   constructor(init: MetaStateMachineInit) {
     this.changeWaitersMax = init.changeWaitersMax ?? 10_000
@@ -178,7 +186,15 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       }
     }
     this.initModules()
-    this.diskValues?.flush()
+    const dv = this.diskValues
+    this.durable =
+      dv === undefined
+        ? undefined
+        : {
+            open: () => this.openStore(dv),
+            persist: (index, sessions) => this.persist(dv, index, sessions),
+            sync: () => dv.sync(),
+          }
   }
 
   /** A module by name (its query methods serve reads from this replica). */
@@ -193,9 +209,15 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     return this.diskValues?.stats()
   }
 
-  /** Resolves when every row the disk-kept tables have pending is written to the value store. */
+  /**
+   * Resolves when every row applied so far is written to the store (those no persist covered yet go
+   * with this replica's applied index: for callers without a Raft driver, and a stop).
+   */
   async valuesSettled(): Promise<void> {
-    await this.diskValues?.settled()
+    const dv = this.diskValues
+    if (dv === undefined) return
+    dv.seal(Math.max(this.persistedIndex, this.applied), this.applied)
+    await dv.settled()
   }
 
   /** Raft index of the last applied entry (0 before any). */
@@ -214,8 +236,8 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   }
 
   apply(entries: readonly AppliedEntry[]): MetaResult[] {
+    // With a store, the rows go to disk with the driver's persist (DurableState), never before.
     const results = entries.map((e) => this.applyOne(e))
-    this.diskValues?.flush()
     if (this.pendingEvents.length > 0) {
       this.pendingEvents = []
       this.wakeWaiters()
@@ -267,6 +289,8 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     const snap = pb.Snapshot.decode(data)
     if (snap.version !== SNAPSHOT_VERSION)
       throw new Error(`meta: snapshot version ${snap.version} unsupported`)
+    // The restored rows go to a new generation of the store, switched to by the persist that follows.
+    this.diskValues?.newGeneration()
     const seen = new Set<string>()
     for (const t of snap.tables) {
       const name = t.name ?? ''
@@ -279,7 +303,6 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     this.applied = snap.appliedIndex
     this.cachedSettings = undefined
     this.initModules()
-    this.diskValues?.flush()
     this.wakeWaiters()
   }
 
@@ -327,9 +350,58 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
 
   // ---- internals ----
 
+  /**
+   * Opens the store (DurableState.open): a store holding a state replaces the empty one the
+   * constructor built (the tables' rows, their hooks' indexes, the applied index); an empty store keeps
+   * it, and the first persist writes it.
+   */
+  private async openStore(dv: DiskValues): Promise<{ appliedIndex: number; sessions: Uint8Array[] }> {
+    const meta = await dv.open()
+    if (meta === undefined) return { appliedIndex: 0, sessions: [] }
+    for (const t of this.tables.values()) t.reset()
+    const sessions: Uint8Array[] = []
+    let at = ''
+    try {
+      for await (const [name, key, bytes] of dv.scan()) {
+        at = `${name}/${key}`
+        if (name === SESSIONS_TABLE) {
+          sessions.push(bytes.slice())
+          continue
+        }
+        const table = this.tables.get(name)
+        if (table === undefined) throw new Error(`rows of an unknown table ${name}`)
+        table.adopt(key, bytes)
+      }
+    } catch (err) {
+      // LevelDB's own corruption errors, a row that does not decode, a table no module defines.
+      throw new MetaError(
+        'STORE_CORRUPT',
+        `the metadata store is damaged${at === '' ? '' : ` (after ${at})`}: ${(err as Error).message}`,
+      )
+    }
+    this.applied = meta.smApplied
+    this.persistedIndex = meta.index
+    this.cachedSettings = undefined
+    return { appliedIndex: meta.index, sessions }
+  }
+
+  private persist(dv: DiskValues, index: number, sessions: readonly SessionChange[]): void {
+    for (const s of sessions) dv.write(dv.prefix(SESSIONS_TABLE) + s.clientId, s.session)
+    this.persistedIndex = Math.max(this.persistedIndex, index)
+    dv.seal(index, this.applied)
+  }
+
   private table<V>(name: string, codec: Codec<V>, hooks?: TableHooks<V>, opts?: TableOptions): Table<V> {
     if (this.tables.has(name)) throw new Error(`meta: table ${name} defined twice`)
-    const rows = opts?.onDisk === true ? this.diskValues?.rows(name, codec) : undefined
+    const dv = this.diskValues
+    let rows
+    if (dv !== undefined) {
+      checkTableName(name)
+      rows =
+        opts?.onDisk === true
+          ? dv.rows(name, codec)
+          : new MemoryRows(codec, { prefix: () => dv.prefix(name), write: (k, b) => dv.write(k, b) })
+    }
     const t = new Table<V>(name, codec, this.journal, hooks, rows)
     this.tables.set(name, t)
     return t

@@ -45,10 +45,41 @@ export class Journal {
   }
 }
 
-/** A table's rows in memory: keys and decoded values in a {@link SortedMap}. */
+/** Where a table kept in memory writes its rows through to (the replica's durable store). */
+export interface WriteThrough {
+  /** The store key prefix of the table's rows now (it changes with a restore). */
+  prefix(): string
+  write(key: string, bytes: Uint8Array | undefined): void
+}
+
+/**
+ * A table's rows in memory: keys and decoded values in a {@link SortedMap}; with `through`, every
+ * change is also written (encoded) to the replica's store, which a restart opens.
+ */
 export class MemoryRows<V> extends SortedMap<V> implements Rows<V> {
-  constructor(private readonly codec: Codec<V>) {
+  constructor(
+    private readonly codec: Codec<V>,
+    private readonly through?: WriteThrough,
+  ) {
     super()
+  }
+
+  override set(key: string, value: V): void {
+    super.set(key, value)
+    if (this.through !== undefined) this.through.write(this.through.prefix() + key, this.codec.encode(value))
+  }
+
+  override delete(key: string): boolean {
+    if (!super.delete(key)) return false
+    if (this.through !== undefined) this.through.write(this.through.prefix() + key, undefined)
+    return true
+  }
+
+  adopt(key: string, bytes: Uint8Array): V {
+    // Decoded from a copy: a decoded row's byte fields are views into what it was decoded from.
+    const value = this.codec.decode(bytes.slice())
+    super.set(key, value)
+    return value
   }
 
   /** Holds references to the rows (immutable values) and encodes them when read. */
@@ -142,6 +173,19 @@ export class Table<V> {
    */
   capture(): CapturedRows {
     return this.map.capture()
+  }
+
+  /** Empties the table without writing anything (before {@link adopt}ing a store's rows): not journaled. */
+  reset(): void {
+    this.map.clear()
+    this.hooks.onClear?.()
+  }
+
+  /** Takes a row the replica's store holds (opened at start): nothing written, not journaled. */
+  adopt(key: string, bytes: Uint8Array): void {
+    const onSet = this.hooks.onSet
+    const value = this.map.adopt!(key, bytes, onSet !== undefined)
+    if (onSet !== undefined) onSet(key, undefined, value!)
   }
 
   /** Replaces the whole content (restore): not journaled. */

@@ -1,5 +1,4 @@
 import { ClassicLevel } from 'classic-level'
-import { rmSync } from 'node:fs'
 
 /** One change to the value store: a put (`value`) or a delete (no value). */
 export interface ValueOp {
@@ -13,10 +12,22 @@ export interface ValueStoreView {
   close(): Promise<void>
 }
 
+/** Options of one write. */
+export interface ValueWriteOptions {
+  /** Durable before it resolves (fsync of LevelDB's log: every earlier write with it). */
+  readonly sync?: boolean
+}
+
+/** A key range: `gte <= key < lt` (either end open when absent). */
+export interface KeyRange {
+  readonly gte?: string
+  readonly lt?: string
+}
+
 /**
- * Where the metadata tables kept on disk keep their encoded rows: a key-value store with synchronous
- * point reads (apply is synchronous and deterministic: it cannot await a read) and asynchronous,
- * ordered batch writes. Keys are strings, values the rows' protobuf encodings.
+ * Where a metadata replica keeps its tables' rows (src/meta/disk-values.ts): a key-value store with
+ * synchronous point reads (apply is synchronous and deterministic: it cannot await a read) and
+ * asynchronous, ordered, atomic batch writes. Keys are strings, values the rows' protobuf encodings.
  */
 export interface ValueStore {
   /** Resolves when the store is open (rejects with why it could not open). */
@@ -24,24 +35,23 @@ export interface ValueStore {
   /** The value written last under `key` by a write that has completed, or undefined. */
   read(key: string): Uint8Array | undefined
   /** Writes the ops as one atomic batch. Callers never overlap two writes (DiskValues chains them). */
-  write(ops: readonly ValueOp[]): Promise<void>
+  write(ops: readonly ValueOp[], opts?: ValueWriteOptions): Promise<void>
   /** A read view that later writes do not change. */
   view(): ValueStoreView
-  /** Deletes every key with this prefix (in the background: old generations after a restore). */
-  clearPrefix(prefix: string): Promise<void>
+  /** The rows in the range, in key order (the store opened at start). */
+  scan(range: KeyRange): AsyncIterable<[string, Uint8Array]>
+  /** Deletes every key in the range (old generations after a restore, leftovers at start). */
+  clearRange(range: KeyRange): Promise<void>
   close(): Promise<void>
 }
 
 /**
- * The LevelDB value store of a metadata replica, in `dir`. Not yet durable state: the directory is
- * emptied when opened, and the replica's tables are rebuilt from the Raft snapshot and log as before —
- * what moves to disk is the bulk of the rows, out of the heap (issue 13 item 1, first step; making the
- * store the replica's durable state, written with its applied index, is the next). Opening is
- * synchronous for the caller: LevelDB opens in the background and defers writes until it is open;
- * reads only reach LevelDB for rows a completed write put there, so never before it is open.
+ * The LevelDB store of a metadata replica's tables, in `dir`: the replica's durable state (with the
+ * applied index it holds, src/meta/disk-values.ts), opened as it is at start. Opening is synchronous
+ * for the caller: LevelDB opens in the background and defers writes until it is open; `opened` says
+ * when reads can reach it.
  */
 export function openLevelValueStore(dir: string): ValueStore {
-  rmSync(dir, { recursive: true, force: true })
   const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
   const opened = db.open()
   // Until someone awaits `opened`, a failure shows in the first write, which rejects with it.
@@ -49,13 +59,14 @@ export function openLevelValueStore(dir: string): ValueStore {
   return {
     opened,
     read: (key) => db.getSync(key),
-    write: (ops) =>
+    write: (ops, opts) =>
       db.batch(
         ops.map((op) =>
           op.value === undefined
             ? { type: 'del' as const, key: op.key }
             : { type: 'put' as const, key: op.key, value: op.value },
         ),
+        { sync: opts?.sync === true },
       ),
     view: () => {
       const snapshot = db.snapshot()
@@ -64,13 +75,8 @@ export function openLevelValueStore(dir: string): ValueStore {
         close: () => snapshot.close(),
       }
     },
-    // Every key with the prefix sorts at or after it and before the prefix with its last character
-    // incremented, whatever characters follow.
-    clearPrefix: (prefix) =>
-      db.clear({
-        gte: prefix,
-        lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1),
-      }),
+    scan: (range) => db.iterator({ ...range }),
+    clearRange: (range) => db.clear({ ...range }),
     close: () => db.close(),
   }
 }

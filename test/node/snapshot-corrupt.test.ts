@@ -4,10 +4,15 @@
  * the node is stopped, one byte of a file's content inside the snapshot file is flipped, and the next
  * start must refuse with SNAPSHOT_CORRUPT instead of serving the damaged bytes. Put back, the same data
  * dir starts and serves the file intact. Without the envelope's checksum the flipped byte decodes as
- * well as the right one and the file is served damaged (the test fails).
+ * well as the right one and the file is served damaged (the test fails). The intact restart must open
+ * the metadata store (its applied index at or past the snapshot's) rather than restore the snapshot.
+ * Then one bit of the file's bytes is flipped inside its row in that store: the next start must refuse
+ * with STORE_CORRUPT (each row carries a checksum over its key and value; without it the row decodes
+ * and is served).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   FAST_TIMING_ARGS,
@@ -50,8 +55,8 @@ async function snapshotIndex(node: NodeHandle): Promise<number> {
   return line === undefined ? 0 : Number(line.split(' ')[1])
 }
 
-describe('a corrupted snapshot file', { timeout: 240_000 }, () => {
-  it('is refused at start with SNAPSHOT_CORRUPT; put back, the node serves the file intact', async () => {
+describe('a corrupted snapshot file, a damaged metadata store', { timeout: 240_000 }, () => {
+  it('are refused at start (SNAPSHOT_CORRUPT, STORE_CORRUPT); intact, the node opens its store and serves the file', async () => {
     const dataDir = join(makeTempDir('hopsd-snapcorrupt-'), 'n1')
     const start = (): Promise<NodeHandle> =>
       startNode({ dataDir, bootstrapExpect: 1, extraArgs: [...FAST_TIMING_ARGS], readyTimeoutMs: READY_MS })
@@ -106,5 +111,41 @@ describe('a corrupted snapshot file', { timeout: 240_000 }, () => {
     writeFileSync(file, original)
     const again = await start()
     expect((await get(again, '/marked')).equals(marked)).toBe(true)
+    // The restart opened the metadata store at or after the snapshot: nothing was restored or replayed
+    // from before the store's index.
+    const openedLine = again
+      .logs()
+      .stdout.split('\n')
+      .find((l) => l.includes('raft state opened from the state machine store'))
+    expect(openedLine, 'the restart opens the store').toBeDefined()
+    expect(Number(/"storeIndex":(\d+)/.exec(openedLine!)?.[1])).toBeGreaterThanOrEqual(10_000)
+    await again.stop()
+
+    // One bit of the file's inline bytes flipped inside its row in the metadata store (LevelDB does not
+    // check its blocks' checksums on reads): refused at start with STORE_CORRUPT, never served.
+    const db = new ClassicLevel<string, Uint8Array>(join(dataDir, 'meta-values'), {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+    })
+    let rotted = 0
+    for await (const [key, value] of db.iterator()) {
+      const i = Buffer.from(value).indexOf(marked)
+      if (i < 0) continue
+      const copy = Uint8Array.from(value)
+      copy[i + 100]! ^= 0x10
+      await db.put(key, copy)
+      rotted++
+    }
+    await db.close()
+    expect(rotted).toBe(1)
+    const refusedStore = await start().then(
+      (n) => ({ started: n }),
+      (err: Error) => ({ err }),
+    )
+    if ('started' in refusedStore) {
+      const served = await get(refusedStore.started, '/marked').catch((e: Error) => e.message)
+      throw new Error(`the node started on a damaged store; /marked: ${JSON.stringify(served).slice(0, 80)}`)
+    }
+    expect(refusedStore.err.message).toContain('STORE_CORRUPT')
   })
 })

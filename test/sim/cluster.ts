@@ -21,10 +21,13 @@ import { createRaftGroup } from '../../src/consensus/raft-group.js'
 import type { RaftGroup, RaftGroupConfig, RaftGroupStatus } from '../../src/consensus/raft-group-types.js'
 import { isConsensusError } from '../../src/consensus/errors.js'
 import type { KnownBug, NodeId } from '../../src/consensus/core/types.js'
+import type { AppliedEntry } from '../../src/consensus/state-machine.js'
 import { RaftInvariants, type Violation } from './checkers.js'
 import { createSimDisk, entryHash, healthyDisk, type DiskKnobs, type SimDisk } from './disk.js'
 import {
   createKvStateMachine,
+  createDurableKvStateMachine,
+  SimKvStore,
   encodeCommand,
   type KvCommand,
   type KvResult,
@@ -86,6 +89,12 @@ export interface SimKnobs {
    * network: they apply twice (the 'exactly-once' check).
    */
   readonly sessions: boolean
+  /**
+   * The state machine keeps a durable state (DurableState, as src/meta does): a restart opens it and
+   * skips the entries it holds; unsynced writes may be lost in a crash. Not drawn (seeds replay as
+   * before); the suite runs seeds with it on (knobOverrides).
+   */
+  readonly durableState: boolean
   readonly opDeadlineMs: number
   readonly attemptTimeoutMs: number
   readonly safetyMs: number
@@ -160,6 +169,7 @@ export function drawKnobs(rng: SimRng, nodes?: 3 | 5): SimKnobs {
     thinkMaxMs: rng.pick([5, 30, 100]),
     readBarrierFraction: rng.pick([0, 0.5, 1]),
     sessions: true,
+    durableState: false,
     opDeadlineMs: rng.between(1500, 2500),
     attemptTimeoutMs: rng.between(300, 900),
     safetyMs: rng.between(1000, 3000),
@@ -210,6 +220,9 @@ interface SimNode {
   readonly index: number
   readonly disk: SimDisk
   readonly rng: SimRng
+  /** The durable state's disk (knobs.durableState), and the draws of what a crash keeps of it. */
+  readonly kvStore: SimKvStore
+  readonly kvRng: SimRng
   incarnation: number
   up: boolean
   group: RaftGroup | undefined
@@ -331,6 +344,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       index,
       disk,
       rng,
+      kvStore: new SimKvStore(),
+      kvRng: rng.fork('kv-store'),
       incarnation: 0,
       up: false,
       group: undefined,
@@ -369,14 +384,17 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     n.clock = clock
     const transport = net.attach(n.id, inc)
     const storage = n.disk.open(inc)
-    const kv = createKvStateMachine({
-      onApply(e) {
+    const observer = {
+      onApply(e: AppliedEntry) {
         if (!alive()) return
         inv.onApply(n.id, e.index, e.term, dataHash(e.data))
         if (e.data.length > 0) inv.onApplyCommand(n.id, e.index, textDecoder.decode(e.data))
       },
       onRestore() {},
-    })
+    }
+    const kv = knobs.durableState
+      ? createDurableKvStateMachine(n.kvStore, observer)
+      : createKvStateMachine(observer)
     n.kv = kv
     const diskEmpty = n.disk.view().hardState.term === 0 && n.disk.view().snapshotIndex === 0
     const diskErrorsAtStart = n.disk.stats.errors
@@ -455,6 +473,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     n.clock?.stopAll()
     net.detach(n.id)
     n.disk.crash()
+    if (knobs.durableState) n.kvStore.crash((k) => n.kvRng.between(0, k))
     n.group = undefined
     n.kv = undefined
     trace(() => `${n.id} crash (${why})`)

@@ -58,6 +58,12 @@ describe('deterministic simulation', () => {
     expect(t.partitions).toBeGreaterThan(suiteSeeds)
   }, 300_000)
 
+  it(`a durable state machine (restarts open its store; unsynced writes lost in crashes) passes ${suiteSeeds} seeds`, async () => {
+    const t = await runSeeds({ driver: 'group', knobOverrides: { durableState: true } })
+    expect(t.okOps).toBeGreaterThan(suiteSeeds * 10)
+    expect(t.crashes).toBeGreaterThan(suiteSeeds)
+  }, 300_000)
+
   it(`the core alone (RawNode under the simulator's own driver) passes ${Math.ceil(suiteSeeds / 2)} seeds`, async () => {
     const t = await runSeeds({ driver: 'raw' }, Math.ceil(suiteSeeds / 2))
     expect(t.okOps).toBeGreaterThan(suiteSeeds * 5)
