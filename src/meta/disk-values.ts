@@ -334,7 +334,9 @@ export class DiskValues {
           await this.clearOtherGenerations()
         }
         if (waiters.length > 0 && this.writtenMeta !== undefined)
-          await this.store.write([{ key: META_KEY, value: frame(META_KEY, this.writtenMeta) }], { sync: true })
+          await this.store.write([{ key: META_KEY, value: frame(META_KEY, this.writtenMeta) }], {
+            sync: true,
+          })
         for (const w of waiters) w.resolve()
       } catch (err) {
         // Kept (reads are served from `pending`) and written by the next flush, in order.
