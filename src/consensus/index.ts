@@ -44,7 +44,13 @@ export {
 export type { StateMachine, AppliedEntry, DurableState, SessionChange } from './state-machine.js'
 
 // Storage
-export type { RaftPersistence, PersistBatch, PersistedState, SnapshotReader } from './storage/types.js'
+export type {
+  RaftPersistence,
+  PersistBatch,
+  PersistedState,
+  SnapshotReader,
+  SnapshotReceiver,
+} from './storage/types.js'
 export { createMemoryStorage, type MemoryStorage } from './storage/memory.js'
 export { openLevelStorage, type LevelStorage } from './storage/level.js'
 export { MemoryLog, type MemoryLogOptions, type EntryReader } from './memory-log.js'

@@ -50,12 +50,15 @@ import {
 import {
   SessionTable,
   jsonResultCodec,
+  storedStatePieces,
   unwrapSnapshot,
+  verifyStoredSnapshot,
   wrapCapturedSnapshot,
   wrapSnapshot,
+  wrapSnapshotPieces,
 } from './sessions.js'
 import type { AppliedEntry } from './state-machine.js'
-import type { PersistBatch } from './storage/types.js'
+import type { PersistBatch, SnapshotReader, SnapshotReceiver } from './storage/types.js'
 
 type PendingKind = 'command' | 'conf'
 
@@ -100,6 +103,20 @@ interface Assembly {
   total: number
 }
 
+/** A snapshot arriving into a file: which one, the offsets written, and the writes in order. */
+interface Reception {
+  key: string
+  total: number
+  offsets: Set<number>
+  received: number
+  receiver: Promise<SnapshotReceiver>
+  writes: Promise<void>
+  failed: boolean
+  finishing: boolean
+}
+
+const snapKey = (md: SnapshotMetadata): string => `${md.index}/${md.term}`
+
 const noopLogger: RaftLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 export function createRaftGroup(init: RaftGroupInit): RaftGroup {
@@ -131,6 +148,15 @@ class RaftGroupImpl implements RaftGroup {
    * the state already and are not applied again (conf changes still reach the core).
    */
   private durableThrough = 0
+  /**
+   * Snapshots ("index/term") whose data is on the storage's disk and not in the Snapshot object: the
+   * one loaded at start without its data, and those received from a leader into a file.
+   */
+  private readonly storedSnapshots = new Set<string>()
+  /** Sizes of snapshots staged in pieces, until their compaction records them. */
+  private readonly storedSizes = new Map<string, number>()
+  /** Snapshots arriving from a leader into a file, one per sender (storage.receiveSnapshot). */
+  private readonly receptions = new Map<NodeId, Reception>()
   /** Size of the last snapshot taken or installed, and entry bytes applied since (snapshotLogRatio). */
   private lastSnapshotBytes = 0
   private appliedBytesSinceSnapshot = 0
@@ -223,7 +249,9 @@ class RaftGroupImpl implements RaftGroup {
     if (this.started) return
     if (this.stopped) throw new ConsensusError('STOPPED')
     this.started = true
-    const st = await this.init.storage.load()
+    const storage = this.init.storage
+    const st = await storage.load({ withoutSnapshotData: storage.openSnapshot !== undefined })
+    if (st.snapshot && st.snapshotStored === true) this.storedSnapshots.add(snapKey(st.snapshot.metadata))
     const durable = this.init.stateMachine.durable
     const stored = durable === undefined ? undefined : await durable.open()
     if (stored !== undefined && stored.appliedIndex > 0) {
@@ -239,7 +267,7 @@ class RaftGroupImpl implements RaftGroup {
     if (st.snapshot) {
       this.mirror.applySnapshot(st.snapshot)
       if (stored !== undefined && stored.appliedIndex >= st.snapshot.metadata.index)
-        this.adoptStoredState(st.snapshot, stored)
+        await this.adoptStoredState(st.snapshot, stored)
       else await this.restoreStateMachine(st.snapshot)
     }
     this.mirror.append(st.entries)
@@ -359,6 +387,10 @@ class RaftGroupImpl implements RaftGroup {
     if (this.stopped || !this.node) return
     if (m.from !== NONE) this.lastHeardMs.set(m.from, this.clock.now())
     if (m.type === MessageType.MsgSnap && m.snapTotalBytes > 0) {
+      if (this.init.storage.receiveSnapshot !== undefined && this.init.storage.openSnapshot !== undefined) {
+        this.receiveToFile(m)
+        return
+      }
       const whole = this.reassemble(m)
       if (!whole) return
       m = whole
@@ -420,6 +452,102 @@ class RaftGroupImpl implements RaftGroup {
       return null
     }
     return { ...m, snapshot: { data, metadata: md }, snapOffset: 0, snapTotalBytes: 0 }
+  }
+
+  /**
+   * Writes the chunks of one snapshot to a file as they arrive (any order, duplicates harmless), so a
+   * snapshot larger than memory installs: once every byte is there and its checksum holds, the core
+   * gets the snapshot by its metadata and the storage records the received file. A chunk of another
+   * snapshot (new term or index) starts over; a failed write drops the reception (the leader sends
+   * the snapshot again).
+   */
+  private receiveToFile(m: Message): void {
+    const md = m.snapshot?.metadata
+    if (!md || !m.snapshot) return
+    const from = m.from
+    const key = `${m.term}/${md.index}/${md.term}/${m.snapTotalBytes}`
+    let r = this.receptions.get(from)
+    if (r && r.key !== key) {
+      this.receptions.delete(from)
+      void this.dropReception(r)
+      r = undefined
+    }
+    if (!r) {
+      const receiver = this.init.storage.receiveSnapshot!(md, m.snapTotalBytes)
+      r = {
+        key,
+        total: m.snapTotalBytes,
+        offsets: new Set(),
+        received: 0,
+        receiver,
+        writes: receiver.then(() => undefined),
+        failed: false,
+        finishing: false,
+      }
+      this.receptions.set(from, r)
+    }
+    const rec = r
+    const chunk = m.snapshot.data
+    if (rec.failed || rec.finishing || rec.offsets.has(m.snapOffset)) return
+    if (m.snapOffset < 0 || m.snapOffset + chunk.length > rec.total) {
+      this.receptions.delete(from) // malformed: start over with the leader's next send
+      void this.dropReception(rec)
+      return
+    }
+    rec.offsets.add(m.snapOffset)
+    rec.received += chunk.length
+    rec.writes = rec.writes.then(async () => (await rec.receiver).write(m.snapOffset, chunk))
+    rec.writes.catch(() => (rec.failed = true))
+    if (rec.received < rec.total) return
+    rec.finishing = true
+    void this.finishReception(from, rec, {
+      ...m,
+      snapshot: { data: EMPTY_BYTES, metadata: md },
+      snapOffset: 0,
+      snapTotalBytes: 0,
+    })
+  }
+
+  private async finishReception(from: NodeId, rec: Reception, whole: Message): Promise<void> {
+    const md = whole.snapshot!.metadata
+    try {
+      await rec.writes
+      const receiver = await rec.receiver
+      // Checked before the core persists it: a corrupted transfer is dropped (the leader sends it
+      // again), never recorded or restored.
+      const reader = await receiver.open()
+      try {
+        await verifyStoredSnapshot(reader)
+      } finally {
+        await reader.close()
+      }
+      await receiver.complete()
+    } catch (err) {
+      if (this.receptions.get(from) === rec) this.receptions.delete(from)
+      await this.dropReception(rec)
+      this.log.warn('raft snapshot from the leader refused', {
+        id: this.id,
+        from,
+        index: md.index,
+        err: err instanceof Error ? err.message : String(err),
+      })
+      return
+    }
+    if (this.receptions.get(from) === rec) this.receptions.delete(from)
+    if (this.stopped || !this.node) return
+    this.storedSnapshots.add(snapKey(md))
+    try {
+      this.core().step(whole)
+    } catch (e) {
+      if (!isConsensusError(e, 'PROPOSAL_DROPPED')) throw e
+    }
+    this.afterInput()
+  }
+
+  private async dropReception(rec: Reception): Promise<void> {
+    rec.failed = true
+    await rec.writes.catch(() => undefined)
+    await (await rec.receiver.catch(() => undefined))?.abort().catch(() => undefined)
   }
 
   private sendAll(msgs: readonly Message[]): void {
@@ -803,7 +931,30 @@ class RaftGroupImpl implements RaftGroup {
   }
 
   private async restoreStateMachine(snap: Snapshot): Promise<void> {
-    if (snap.data.length > 0) {
+    let size = snap.data.length
+    if (snap.data.length === 0 && this.storedSnapshots.has(snapKey(snap.metadata))) {
+      // On disk (loaded at start without it, or received into a file): checked, then restored in pieces
+      // when the state machine can (a state larger than memory), whole otherwise.
+      const sm = this.init.stateMachine
+      const sessions = await this.withStoredSnapshot(snap, async (reader) => {
+        if (reader.size === 0) return [] // the bootstrap snapshot: a fresh state machine
+        const s = await verifyStoredSnapshot(reader)
+        if (sm.restorePieces !== undefined) await sm.restorePieces(storedStatePieces(reader))
+        else {
+          const parts: Uint8Array[] = []
+          for await (const p of storedStatePieces(reader)) parts.push(p.slice())
+          await sm.restore(Buffer.concat(parts))
+        }
+        size = reader.size
+        return s
+      })
+      this.sessions = SessionTable.fromProto(
+        sessions,
+        this.codec,
+        this.cfg.sessionsMax,
+        this.cfg.sessionResultsMax,
+      )
+    } else if (snap.data.length > 0) {
       const env = unwrapSnapshot(snap.data)
       await this.init.stateMachine.restore(env.state)
       this.sessions = SessionTable.fromProto(
@@ -819,7 +970,7 @@ class RaftGroupImpl implements RaftGroup {
     this.appliedIndex = snap.metadata.index
     this.durableThrough = 0
     this.persistApplied()
-    this.afterSnapshotState(snap)
+    this.afterSnapshotState(snap, size)
   }
 
   /**
@@ -827,13 +978,19 @@ class RaftGroupImpl implements RaftGroup {
    * kept as they are (no restore), and the entries after the snapshot up to the store's index are
    * skipped when they are applied again.
    */
-  private adoptStoredState(
+  private async adoptStoredState(
     snap: Snapshot,
     stored: { appliedIndex: number; sessions: readonly Uint8Array[] },
-  ): void {
+  ): Promise<void> {
     // Not restored, but checked: a damaged snapshot file is refused at start (SNAPSHOT_CORRUPT), never
     // sent to a follower that needs it.
-    if (snap.data.length > 0) unwrapSnapshot(snap.data)
+    let size = snap.data.length
+    if (this.storedSnapshots.has(snapKey(snap.metadata)))
+      size = await this.withStoredSnapshot(snap, async (reader) => {
+        await verifyStoredSnapshot(reader)
+        return reader.size
+      })
+    else if (snap.data.length > 0) unwrapSnapshot(snap.data)
     this.sessions = SessionTable.fromStored(
       stored.sessions,
       this.codec,
@@ -842,7 +999,7 @@ class RaftGroupImpl implements RaftGroup {
     )
     this.appliedIndex = snap.metadata.index
     this.durableThrough = stored.appliedIndex
-    this.afterSnapshotState(snap)
+    this.afterSnapshotState(snap, size)
     this.log.info('raft state opened from the state machine store', {
       id: this.id,
       snapshotIndex: snap.metadata.index,
@@ -850,13 +1007,28 @@ class RaftGroupImpl implements RaftGroup {
     })
   }
 
-  private afterSnapshotState(snap: Snapshot): void {
+  private afterSnapshotState(snap: Snapshot, size: number): void {
     this.appliedTerm = Math.max(this.appliedTerm, snap.metadata.term)
     // The snapshot may contain commands this node proposed: their fate is unknown, never retry them.
     for (const p of this.pending.values()) if (p.term > 0) p.term = -1
     this.snapshotIndex = snap.metadata.index
-    this.lastSnapshotBytes = snap.data.length
+    this.lastSnapshotBytes = size
     this.appliedBytesSinceSnapshot = 0
+  }
+
+  /** Runs fn over the storage's data of `snap` (opened, closed after). */
+  private async withStoredSnapshot<T>(
+    snap: Snapshot,
+    fn: (reader: SnapshotReader) => Promise<T>,
+  ): Promise<T> {
+    const { index, term } = snap.metadata
+    const reader = await this.init.storage.openSnapshot?.(index, term)
+    if (!reader) throw new Error(`raft: the storage does not hold snapshot ${index}/${term}`)
+    try {
+      return await fn(reader)
+    } finally {
+      await reader.close()
+    }
   }
 
   /**
@@ -872,22 +1044,35 @@ class RaftGroupImpl implements RaftGroup {
     const index = this.appliedIndex
     const metadata = { index, term: this.mirror.term(index), confState: this.confState }
     const sm = this.init.stateMachine
-    if (sm.snapshotLater === undefined) {
+    const storage = this.init.storage
+    const inPieces = storage.stageSnapshotPieces !== undefined && sm.snapshotPieces !== undefined
+    if (sm.snapshotLater === undefined && !inPieces) {
       this.appliedBytesSinceSnapshot = 0
       const state = await sm.snapshot()
       await sm.durable?.sync()
       await this.compactTo({ data: wrapSnapshot(state, this.sessions, this.codec), metadata })
       return
     }
-    const encode = sm.snapshotLater()
+    const pieces = inPieces ? sm.snapshotPieces!() : undefined
+    const encode = pieces === undefined ? sm.snapshotLater!() : undefined
     const sessions = this.sessions.toProto(this.codec)
     this.snapshotInFlight = true
     this.appliedBytesSinceSnapshot = 0
     void (async () => {
       try {
-        const snap: Snapshot = { data: wrapCapturedSnapshot(await encode(), sessions), metadata }
-        // The data reaches the disk here too, off the loop: the compaction task only records it.
-        await this.init.storage.stageSnapshot?.(snap)
+        let snap: Snapshot
+        if (pieces !== undefined) {
+          // Encoded straight into its file: the state is never whole in memory. The compaction records
+          // it by its metadata; the data is read from the file when a follower needs it.
+          const size = await storage.stageSnapshotPieces!(metadata, wrapSnapshotPieces(pieces(), sessions))
+          snap = { data: EMPTY_BYTES, metadata }
+          this.storedSnapshots.add(snapKey(metadata))
+          this.storedSizes.set(snapKey(metadata), size)
+        } else {
+          snap = { data: wrapCapturedSnapshot(await encode!(), sessions), metadata }
+          // The data reaches the disk here too, off the loop: the compaction task only records it.
+          await storage.stageSnapshot?.(snap)
+        }
         // The log up to the snapshot goes with the compaction: a durable state must hold it first (a
         // crash after the compaction would restore from the snapshot otherwise, or worse, lack entries).
         await sm.durable?.sync()
@@ -911,7 +1096,8 @@ class RaftGroupImpl implements RaftGroup {
   /** Stores `snap` as the latest snapshot and drops the log it covers. Runs on the loop. */
   private async compactTo(snap: Snapshot): Promise<void> {
     const index = snap.metadata.index
-    this.lastSnapshotBytes = snap.data.length
+    this.lastSnapshotBytes = this.storedSizes.get(snapKey(snap.metadata)) ?? snap.data.length
+    this.storedSizes.delete(snapKey(snap.metadata))
     // A commit-only hard state may still be waiting for the next write (see handleReady): it must reach
     // the disk with the compaction, or a crash leaves a snapshot ahead of the saved commit index and the
     // restart refuses the state (found by the simulator, SEED=7).
@@ -1210,7 +1396,9 @@ class RaftGroupImpl implements RaftGroup {
       snapshots: {
         index: this.snapshotIndex,
         installed: this.snapshotsInstalled,
-        receivingBytes: [...this.assemblies.values()].reduce((n, a) => n + a.received, 0),
+        receivingBytes:
+          [...this.assemblies.values()].reduce((n, a) => n + a.received, 0) +
+          [...this.receptions.values()].reduce((n, r) => n + r.received, 0),
       },
       log: this.mirror.memoryStats(),
     }

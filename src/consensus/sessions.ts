@@ -4,6 +4,8 @@ import { EMPTY_BYTES } from './core/types.js'
 import { ConsensusError } from './errors.js'
 import type { ResultCodec } from './raft-group-types.js'
 import type { SessionChange } from './state-machine.js'
+import type { SnapshotReader } from './storage/types.js'
+import { ProtoStreamReader, WIRE_LEN, fieldHeader, lenField } from '../lib/index.js'
 
 /**
  * Client sessions for exactly-once commands (Raft thesis §6.3). Updated only at apply time, in log
@@ -177,15 +179,112 @@ export function unwrapSnapshot(data: Uint8Array): {
   } catch (err) {
     throw new ConsensusError('SNAPSHOT_CORRUPT', `undecodable: ${(err as Error).message}`, { cause: err })
   }
-  const state = env.state ?? EMPTY_BYTES
+  let state = env.state ?? EMPTY_BYTES
+  if (state.length === 0 && env.stateChunks.length > 0) state = Buffer.concat(env.stateChunks)
   const stored = env.checksum ?? EMPTY_BYTES
   if (stored.length > 0) {
     const computed = envelopeChecksum(state, env.sessions)
-    if (!Buffer.from(stored).equals(Buffer.from(computed)))
-      throw new ConsensusError(
-        'SNAPSHOT_CORRUPT',
-        `checksum ${Buffer.from(stored).toString('hex')} recorded, ${Buffer.from(computed).toString('hex')} computed over ${state.length} bytes`,
-      )
+    if (!Buffer.from(stored).equals(Buffer.from(computed))) throw corrupt(stored, computed, state.length)
   }
   return { state, sessions: env.sessions }
+}
+
+function corrupt(stored: Uint8Array, computed: Uint8Array, stateBytes: number): ConsensusError {
+  return new ConsensusError(
+    'SNAPSHOT_CORRUPT',
+    `checksum ${Buffer.from(stored).toString('hex')} recorded, ${Buffer.from(computed).toString('hex')} computed over ${stateBytes} bytes`,
+  )
+}
+
+/**
+ * The envelope around a state encoded in pieces (a snapshot written to its file as it is encoded):
+ * each piece a `stateChunks` entry, then the sessions, then the checksum. Never holds the state whole.
+ */
+export async function* wrapSnapshotPieces(
+  state: AsyncIterable<Uint8Array>,
+  sessions: hopsd.raft.Session.$Properties[],
+): AsyncIterable<Uint8Array> {
+  let crc = 0
+  for await (const piece of state) {
+    if (piece.length === 0) continue
+    crc = crc32(piece, crc)
+    yield fieldHeader(4, WIRE_LEN, piece.length)
+    yield piece
+  }
+  for (const s of sessions) {
+    const bytes = hopsd.raft.Session.encode(s).finish()
+    crc = crc32(bytes, crc)
+    yield lenField(2, bytes)
+  }
+  const sum = new Uint8Array(4)
+  new DataView(sum.buffer).setUint32(0, crc >>> 0)
+  yield lenField(3, sum)
+}
+
+/** Bytes of a stored snapshot read at a time, and the largest state piece handed to a restore. */
+const STORED_READ_BYTES = 4 << 20
+
+/** A stored snapshot's bytes in pieces. */
+async function* readerPieces(reader: SnapshotReader): AsyncIterable<Uint8Array> {
+  for (let off = 0; off < reader.size; off += STORED_READ_BYTES)
+    yield await reader.read(off, Math.min(STORED_READ_BYTES, reader.size - off))
+}
+
+/**
+ * Reads a stored envelope (either layout) field by field: `onState` hears the state's pieces in order;
+ * returns the sessions and the checksum recorded and computed.
+ */
+async function readStoredEnvelope(
+  reader: SnapshotReader,
+  onState: (piece: Uint8Array) => Promise<void> | void,
+): Promise<{ sessions: hopsd.raft.Session[]; stored: Uint8Array; computed: Uint8Array; stateBytes: number }> {
+  const r = new ProtoStreamReader(readerPieces(reader))
+  const sessions: hopsd.raft.Session[] = []
+  let stored: Uint8Array = EMPTY_BYTES
+  let crc = 0
+  let stateBytes = 0
+  try {
+    for (let f = await r.nextField(); f !== undefined; f = await r.nextField()) {
+      if ((f.field === 1 || f.field === 4) && f.wireType === WIRE_LEN) {
+        for await (const piece of r.pieces(await r.varint(), STORED_READ_BYTES)) {
+          crc = crc32(piece, crc)
+          stateBytes += piece.length
+          await onState(piece)
+        }
+      } else if (f.field === 2 && f.wireType === WIRE_LEN) {
+        const bytes = await r.bytes(await r.varint())
+        crc = crc32(bytes, crc)
+        sessions.push(hopsd.raft.Session.decode(bytes))
+      } else if (f.field === 3 && f.wireType === WIRE_LEN) {
+        stored = Uint8Array.from(await r.bytes(await r.varint()))
+      } else await r.skip(f.wireType)
+    }
+  } catch (err) {
+    if (err instanceof ConsensusError) throw err
+    throw new ConsensusError('SNAPSHOT_CORRUPT', `undecodable: ${(err as Error).message}`, { cause: err })
+  }
+  const computed = new Uint8Array(4)
+  new DataView(computed.buffer).setUint32(0, crc >>> 0)
+  return { sessions, stored, computed, stateBytes }
+}
+
+/**
+ * Checks a stored snapshot's checksum reading it in pieces (never whole) and returns its sessions:
+ * SNAPSHOT_CORRUPT when it fails, before anything is restored from it.
+ */
+export async function verifyStoredSnapshot(reader: SnapshotReader): Promise<hopsd.raft.Session[]> {
+  const env = await readStoredEnvelope(reader, () => {})
+  if (env.stored.length > 0 && !Buffer.from(env.stored).equals(Buffer.from(env.computed)))
+    throw corrupt(env.stored, env.computed, env.stateBytes)
+  return env.sessions
+}
+
+/** The state of a stored snapshot (checked first with verifyStoredSnapshot) in pieces, in order. */
+export async function* storedStatePieces(reader: SnapshotReader): AsyncIterable<Uint8Array> {
+  const r = new ProtoStreamReader(readerPieces(reader))
+  for (let f = await r.nextField(); f !== undefined; f = await r.nextField()) {
+    if ((f.field === 1 || f.field === 4) && f.wireType === WIRE_LEN)
+      yield* r.pieces(await r.varint(), STORED_READ_BYTES)
+    else await r.skip(f.wireType)
+  }
 }

@@ -42,8 +42,16 @@ export interface StateMachine<Result = unknown> {
    * The bytes must be those snapshot() would have returned at the capture.
    */
   snapshotLater?(): () => Uint8Array | Promise<Uint8Array>
+  /**
+   * Optional, preferred over snapshotLater by a driver whose storage writes snapshots as they come
+   * (stageSnapshotPieces): the same capture, but the encoder yields the bytes in pieces (their
+   * concatenation is what snapshot() would have returned) and never holds them whole.
+   */
+  snapshotPieces?(): () => AsyncIterable<Uint8Array>
   /** Replaces the whole state with a snapshot produced by `snapshot` (possibly on another node). */
   restore(data: Uint8Array): void | Promise<void>
+  /** Optional: `restore` from the snapshot's bytes in pieces of any size (a state larger than memory). */
+  restorePieces?(pieces: AsyncIterable<Uint8Array>): Promise<void>
   /**
    * Optional: the state machine keeps its state durably itself (src/meta: LevelDB), so a restart opens
    * it instead of restoring the Raft snapshot and re-applying the log (etcd's consistent index).

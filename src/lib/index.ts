@@ -18,3 +18,12 @@
  */
 export { Periodic, type PeriodicInit, type PeriodicTimers } from './periodic.js'
 export { writeFileAtomic } from './atomic-file.js'
+export {
+  ProtoStreamReader,
+  encodeVarint,
+  fieldHeader,
+  lenField,
+  varintField,
+  WIRE_LEN,
+  WIRE_VARINT,
+} from './proto-stream.js'

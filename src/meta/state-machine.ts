@@ -5,6 +5,8 @@ import { be16, be64, fromBe64 } from './keys.js'
 import { ADMIN_GROUP, checkSettings, parseSetting, readSettings, type ClusterSettings } from './settings.js'
 import { DiskValues, SESSIONS_TABLE, checkTableName, type DiskValuesStats } from './disk-values.js'
 import { Journal, MemoryRows, Table, type Codec, type TableHooks } from './table.js'
+import type { CapturedRows } from './disk-values.js'
+import { ProtoStreamReader, WIRE_LEN, WIRE_VARINT, lenField, varintField } from '../lib/index.js'
 import type { ValueStore } from './value-store.js'
 
 import pb = hopsd.meta
@@ -103,7 +105,11 @@ export interface MetaStateMachineInit {
 /** Bytes of decoded disk-kept rows cached in memory when the caller names no bound. */
 const DEFAULT_VALUE_CACHE_BYTES = 64 << 20
 
-const SNAPSHOT_VERSION = 1
+/** 2: a table's rows in chunks (several TableSnapshot entries of one name); 1 (one each) still restores. */
+const SNAPSHOT_VERSION = 2
+/** A table chunk of a snapshot ends after this many rows or bytes of values: what a restore holds. */
+const SNAPSHOT_CHUNK_ROWS = 1000
+const SNAPSHOT_CHUNK_BYTES = 1 << 20
 /** Rows encoded between two turns of the event loop while a snapshot is encoded in the background. */
 const SNAPSHOT_ENCODE_SLICE = 2000
 
@@ -246,39 +252,43 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   }
 
   snapshot(): Uint8Array {
-    const tables = [...this.tables.keys()].sort().map((name) => ({ name, ...this.tables.get(name)!.dump() }))
-    return pb.Snapshot.encode({ version: SNAPSHOT_VERSION, appliedIndex: this.applied, tables }).finish()
+    const pieces = [...snapshotPieces(this.applied, this.captureTables())]
+    return concat(pieces)
   }
 
   /**
-   * Captures the state now (references to the immutable rows: milliseconds even for a large
-   * namespace) and returns the encoder, which the Raft driver runs while apply goes on. The encoder
-   * yields to the event loop every SNAPSHOT_ENCODE_SLICE rows, so a snapshot of a large namespace no
-   * longer stops the node for as long as encoding takes. Same bytes as snapshot() at the capture.
+   * Captures the state now (references to the immutable rows, or a store snapshot: milliseconds even
+   * for a large namespace) and returns the encoder, which the Raft driver runs while apply goes on. The
+   * encoder yields to the event loop every SNAPSHOT_ENCODE_SLICE rows, so a snapshot of a large
+   * namespace no longer stops the node for as long as encoding takes. Same bytes as snapshot() at the
+   * capture.
    */
   snapshotLater(): () => Promise<Uint8Array> {
-    const appliedIndex = this.applied
-    const captured = [...this.tables.keys()]
-      .sort()
-      .map((name) => ({ name, rows: this.tables.get(name)!.capture() }))
+    const encode = this.snapshotPieces()
     return async () => {
+      const pieces: Uint8Array[] = []
+      for await (const p of encode()) pieces.push(p)
+      return concat(pieces)
+    }
+  }
+
+  /**
+   * As {@link snapshotLater}, but the encoder yields the bytes in pieces (a table chunk each) and never
+   * holds the whole: the driver writes them to the snapshot file as they come.
+   */
+  snapshotPieces(): () => AsyncIterable<Uint8Array> {
+    const appliedIndex = this.applied
+    const captured = this.captureTables()
+    return async function* () {
       try {
-        const tables: { name: string; keys: string[]; values: Uint8Array[] }[] = []
         let sinceYield = 0
-        for (const t of captured) {
-          const keys: string[] = []
-          const values: Uint8Array[] = []
-          for (const [k, v] of t.rows.rows()) {
-            keys.push(k)
-            values.push(v)
-            if (++sinceYield >= SNAPSHOT_ENCODE_SLICE) {
-              sinceYield = 0
-              await new Promise<void>((resolve) => setImmediate(resolve))
-            }
+        for (const piece of snapshotPieces(appliedIndex, captured, (rows) => (sinceYield += rows))) {
+          yield piece
+          if (sinceYield >= SNAPSHOT_ENCODE_SLICE) {
+            sinceYield = 0
+            await new Promise<void>((resolve) => setImmediate(resolve))
           }
-          tables.push({ name: t.name, keys, values })
         }
-        return pb.Snapshot.encode({ version: SNAPSHOT_VERSION, appliedIndex, tables }).finish()
       } finally {
         await Promise.all(captured.map((t) => t.rows.release()))
       }
@@ -287,23 +297,66 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
 
   restore(data: Uint8Array): void {
     const snap = pb.Snapshot.decode(data)
-    if (snap.version !== SNAPSHOT_VERSION)
-      throw new Error(`meta: snapshot version ${snap.version} unsupported`)
+    const restore = this.beginRestore(snap.version)
+    for (const t of snap.tables) restore.table(t)
+    restore.end(Number(snap.appliedIndex))
+  }
+
+  /**
+   * Restores from the snapshot's bytes in pieces of any size: one table chunk (SNAPSHOT_CHUNK_*) in
+   * memory at a time, so a new replica installs a snapshot larger than its memory.
+   */
+  async restorePieces(pieces: AsyncIterable<Uint8Array>): Promise<void> {
+    const r = new ProtoStreamReader(pieces)
+    let version = 0
+    let appliedIndex = 0
+    let restore: ReturnType<MetaStateMachine['beginRestore']> | undefined
+    for (let f = await r.nextField(); f !== undefined; f = await r.nextField()) {
+      if (f.field === 1 && f.wireType === WIRE_VARINT) version = await r.varint()
+      else if (f.field === 2 && f.wireType === WIRE_VARINT) appliedIndex = await r.varint()
+      else if (f.field === 3 && f.wireType === WIRE_LEN) {
+        // Version and index come first in every snapshot this code or an older one wrote.
+        restore ??= this.beginRestore(version)
+        restore.table(pb.TableSnapshot.decode(await r.bytes(await r.varint())))
+      } else await r.skip(f.wireType)
+    }
+    ;(restore ?? this.beginRestore(version)).end(appliedIndex)
+  }
+
+  /**
+   * A restore, table chunk by table chunk: a table's first chunk replaces its rows, the next ones add
+   * to them (version 1 had one chunk per table), and a table no chunk names is emptied at the end.
+   */
+  private beginRestore(version: number): {
+    table(t: pb.ITableSnapshot): void
+    end(appliedIndex: number): void
+  } {
+    if (version !== SNAPSHOT_VERSION && version !== 1)
+      throw new Error(`meta: snapshot version ${version} unsupported`)
     // The restored rows go to a new generation of the store, switched to by the persist that follows.
     this.diskValues?.newGeneration()
     const seen = new Set<string>()
-    for (const t of snap.tables) {
-      const name = t.name ?? ''
-      const table = this.tables.get(name)
-      if (!table) throw new Error(`meta: snapshot has unknown table ${name}`)
-      table.load(t.keys ?? [], t.values ?? [])
-      seen.add(name)
+    return {
+      table: (t) => {
+        const name = t.name ?? ''
+        const table = this.tables.get(name)
+        if (!table) throw new Error(`meta: snapshot has unknown table ${name}`)
+        if (!seen.has(name)) table.load([], [])
+        seen.add(name)
+        table.append(t.keys ?? [], t.values ?? [])
+      },
+      end: (appliedIndex) => {
+        for (const [name, table] of this.tables) if (!seen.has(name)) table.load([], [])
+        this.applied = appliedIndex
+        this.cachedSettings = undefined
+        this.initModules()
+        this.wakeWaiters()
+      },
     }
-    for (const [name, table] of this.tables) if (!seen.has(name)) table.load([], [])
-    this.applied = snap.appliedIndex
-    this.cachedSettings = undefined
-    this.initModules()
-    this.wakeWaiters()
+  }
+
+  private captureTables(): { name: string; rows: CapturedRows }[] {
+    return [...this.tables.keys()].sort().map((name) => ({ name, rows: this.tables.get(name)!.capture() }))
   }
 
   // ---- change log ----
@@ -507,6 +560,55 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   private wakeWaiters(): void {
     for (const w of [...this.waiters]) w()
   }
+}
+
+/**
+ * The snapshot's bytes in pieces: the version, the applied index, then each table (in name order) as
+ * chunks of at most SNAPSHOT_CHUNK_ROWS rows or about SNAPSHOT_CHUNK_BYTES of values, every table at
+ * least one (an empty one names itself). Deterministic: the same rows give the same bytes on every
+ * replica, whichever way it keeps them. `counted(rows)` hears how many rows each piece carried.
+ */
+function* snapshotPieces(
+  appliedIndex: number,
+  tables: readonly { name: string; rows: CapturedRows }[],
+  counted: (rows: number) => void = () => {},
+): Generator<Uint8Array> {
+  yield varintField(1, SNAPSHOT_VERSION)
+  if (appliedIndex > 0) yield varintField(2, appliedIndex)
+  for (const t of tables) {
+    let keys: string[] = []
+    let values: Uint8Array[] = []
+    let bytes = 0
+    let emitted = false
+    const chunk = (): Uint8Array => {
+      const piece = lenField(3, pb.TableSnapshot.encode({ name: t.name, keys, values }).finish())
+      counted(keys.length)
+      keys = []
+      values = []
+      bytes = 0
+      emitted = true
+      return piece
+    }
+    for (const [k, v] of t.rows.rows()) {
+      keys.push(k)
+      values.push(v)
+      bytes += v.length
+      if (keys.length >= SNAPSHOT_CHUNK_ROWS || bytes >= SNAPSHOT_CHUNK_BYTES) yield chunk()
+    }
+    if (keys.length > 0 || !emitted) yield chunk()
+  }
+}
+
+function concat(pieces: readonly Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const p of pieces) n += p.length
+  const out = new Uint8Array(n)
+  let off = 0
+  for (const p of pieces) {
+    out.set(p, off)
+    off += p.length
+  }
+  return out
 }
 
 /** Encodes a command for `propose`. */

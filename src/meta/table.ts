@@ -190,10 +190,15 @@ export class Table<V> {
 
   /** Replaces the whole content (restore): not journaled. */
   load(keys: readonly string[], values: readonly Uint8Array[]): void {
-    if (keys.length !== values.length)
-      throw new Error(`Table ${this.name}: ${keys.length} keys, ${values.length} values`)
     this.map.clear()
     this.hooks.onClear?.()
+    this.append(keys, values)
+  }
+
+  /** Adds rows (a restore's next chunk of this table): not journaled. */
+  append(keys: readonly string[], values: readonly Uint8Array[]): void {
+    if (keys.length !== values.length)
+      throw new Error(`Table ${this.name}: ${keys.length} keys, ${values.length} values`)
     // The values are views into the whole snapshot (hundreds of MB), and a decoded row's byte fields
     // are views into them: one row kept in memory would keep the whole snapshot alive. A table kept in
     // memory decodes from a copy of its own values (one buffer per table); a table on disk keeps a copy

@@ -393,6 +393,7 @@ export namespace hopsd {
             state: Uint8Array;
             sessions: hopsd.raft.Session.$Properties[];
             checksum: Uint8Array;
+            stateChunks: Uint8Array[];
             static create(properties: hopsd.raft.SnapshotEnvelope.$Shape): hopsd.raft.SnapshotEnvelope & hopsd.raft.SnapshotEnvelope.$Shape;
             static create(properties?: hopsd.raft.SnapshotEnvelope.$Properties): hopsd.raft.SnapshotEnvelope;
             static encode(m: hopsd.raft.SnapshotEnvelope.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -411,6 +412,7 @@ export namespace hopsd {
                 state?: (Uint8Array|null);
                 sessions?: (hopsd.raft.Session.$Properties[]|null);
                 checksum?: (Uint8Array|null);
+                stateChunks?: (Uint8Array[]|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = hopsd.raft.SnapshotEnvelope.$Properties;

@@ -4491,6 +4491,7 @@ export const hopsd = $root.hopsd = (() => {
              * @property {Uint8Array|null} [state] SnapshotEnvelope state
              * @property {Array.<hopsd.raft.Session.$Properties>|null} [sessions] SnapshotEnvelope sessions
              * @property {Uint8Array|null} [checksum] SnapshotEnvelope checksum
+             * @property {Array.<Uint8Array>|null} [stateChunks] SnapshotEnvelope stateChunks
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -4517,6 +4518,7 @@ export const hopsd = $root.hopsd = (() => {
              */
             const SnapshotEnvelope = function (p) {
                 this.sessions = [];
+                this.stateChunks = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -4546,6 +4548,14 @@ export const hopsd = $root.hopsd = (() => {
              * @instance
              */
             SnapshotEnvelope.prototype.checksum = $util.newBuffer([]);
+
+            /**
+             * SnapshotEnvelope stateChunks.
+             * @member {Array.<Uint8Array>} stateChunks
+             * @memberof hopsd.raft.SnapshotEnvelope
+             * @instance
+             */
+            SnapshotEnvelope.prototype.stateChunks = $util.emptyArray;
 
             /**
              * Creates a new SnapshotEnvelope instance using the specified properties.
@@ -4587,6 +4597,10 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum") && m.checksum.length)
                     w.uint32(/* id 3, wireType 2 =*/26).bytes(m.checksum);
+                if (m.stateChunks != null && m.stateChunks.length) {
+                    for (var i = 0; i < m.stateChunks.length; ++i)
+                        w.uint32(/* id 4, wireType 2 =*/34).bytes(m.stateChunks[i]);
+                }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -4670,6 +4684,14 @@ export const hopsd = $root.hopsd = (() => {
                                 delete m.checksum;
                             continue;
                         }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.stateChunks && m.stateChunks.length))
+                                m.stateChunks = [];
+                            m.stateChunks.push(r.bytes());
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -4737,6 +4759,14 @@ export const hopsd = $root.hopsd = (() => {
                     if (!(m.checksum && typeof m.checksum.length === "number" || $util.isString(m.checksum)))
                         return "checksum: buffer expected";
                 }
+                if (m.stateChunks != null && $Object.hasOwnProperty.call(m, "stateChunks")) {
+                    if (!$Array.isArray(m.stateChunks))
+                        return "stateChunks: array expected";
+                    for (var i = 0; i < m.stateChunks.length; ++i) {
+                        if (!(m.stateChunks[i] && typeof m.stateChunks[i].length === "number" || $util.isString(m.stateChunks[i])))
+                            return "stateChunks: buffer[] expected";
+                    }
+                }
                 return null;
             };
 
@@ -4784,6 +4814,17 @@ export const hopsd = $root.hopsd = (() => {
                             m.checksum = d.checksum;
                     }
                 }
+                if (d.stateChunks) {
+                    if (!$Array.isArray(d.stateChunks))
+                        throw $TypeError(".hopsd.raft.SnapshotEnvelope.stateChunks: array expected");
+                    m.stateChunks = $Array(d.stateChunks.length);
+                    for (var i = 0; i < d.stateChunks.length; ++i) {
+                        if (typeof d.stateChunks[i] === "string")
+                            $util.base64.decode(d.stateChunks[i], m.stateChunks[i] = $util.newBuffer($util.base64.length(d.stateChunks[i])), 0);
+                        else if (d.stateChunks[i].length >= 0)
+                            m.stateChunks[i] = d.stateChunks[i];
+                    }
+                }
                 return m;
             };
 
@@ -4806,6 +4847,7 @@ export const hopsd = $root.hopsd = (() => {
                 var d = {};
                 if (o.arrays || o.defaults) {
                     d.sessions = [];
+                    d.stateChunks = [];
                 }
                 if (o.defaults) {
                     if (o.bytes === $String)
@@ -4834,6 +4876,12 @@ export const hopsd = $root.hopsd = (() => {
                 }
                 if (m.checksum != null && $Object.hasOwnProperty.call(m, "checksum")) {
                     d.checksum = o.bytes === $String ? $util.base64.encode(m.checksum, 0, m.checksum.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.checksum) : m.checksum;
+                }
+                if (m.stateChunks && m.stateChunks.length) {
+                    d.stateChunks = $Array(m.stateChunks.length);
+                    for (var j = 0; j < m.stateChunks.length; ++j) {
+                        d.stateChunks[j] = o.bytes === $String ? $util.base64.encode(m.stateChunks[j], 0, m.stateChunks[j].length) : o.bytes === $Array ? $Array.prototype.slice.call(m.stateChunks[j]) : m.stateChunks[j];
+                    }
                 }
                 return d;
             };

@@ -68,6 +68,33 @@ export class LaterKvMachine extends KvMachine {
   }
 }
 
+/**
+ * A KvMachine whose snapshots travel in pieces (snapshotPieces / restorePieces, as src/meta's): with
+ * LevelDB storage the driver writes them to the file as they are encoded and receives them into a
+ * file, never whole in memory.
+ */
+export class PiecesKvMachine extends KvMachine {
+  piecesEncoded = 0
+  piecesRestores = 0
+  snapshotPieces(): () => AsyncIterable<Uint8Array> {
+    const bytes = new TextEncoder().encode(JSON.stringify([...this.data]))
+    const counted = (): void => void this.piecesEncoded++
+    return async function* () {
+      for (let off = 0; off < bytes.length; off += 7) {
+        if (off % 70 === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+        counted()
+        yield bytes.subarray(off, off + 7)
+      }
+    }
+  }
+  async restorePieces(pieces: AsyncIterable<Uint8Array>): Promise<void> {
+    const parts: Uint8Array[] = []
+    for await (const p of pieces) parts.push(Uint8Array.from(p))
+    this.restore(Buffer.concat(parts))
+    this.piecesRestores++
+  }
+}
+
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
 export interface Member {
@@ -89,6 +116,7 @@ export class TestCluster {
       levelDir?: string
       /** State machines with snapshotLater (snapshots encoded in the background). */
       laterSnapshots?: boolean
+      piecesSnapshots?: boolean
     } = {},
   ) {
     this.net = createMemoryNetwork()
@@ -99,7 +127,11 @@ export class TestCluster {
     const st =
       storage ??
       (this.opts.levelDir ? await openLevelStorage(`${this.opts.levelDir}/${id}`) : createMemoryStorage())
-    const sm = this.opts.laterSnapshots ? new LaterKvMachine() : new KvMachine()
+    const sm = this.opts.piecesSnapshots
+      ? new PiecesKvMachine()
+      : this.opts.laterSnapshots
+        ? new LaterKvMachine()
+        : new KvMachine()
     const group = createRaftGroup({
       id,
       storage: st,

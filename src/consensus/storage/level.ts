@@ -9,8 +9,21 @@ import {
   encodeSnapshotMetadata,
   normEntry,
 } from '../codec.js'
-import { EMPTY_BYTES, entrySizeBytes, type Entry, type HardState, type Snapshot } from '../core/types.js'
-import type { PersistBatch, PersistedState, RaftPersistence, SnapshotReader } from './types.js'
+import {
+  EMPTY_BYTES,
+  entrySizeBytes,
+  type Entry,
+  type HardState,
+  type Snapshot,
+  type SnapshotMetadata,
+} from '../core/types.js'
+import type {
+  PersistBatch,
+  PersistedState,
+  RaftPersistence,
+  SnapshotReader,
+  SnapshotReceiver,
+} from './types.js'
 
 /**
  * Raft storage in LevelDB (classic-level). Key layout (one keyspace per node directory):
@@ -103,36 +116,8 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
   const fileNameOf = (snap: Snapshot): string =>
     `${String(snap.metadata.index).padStart(16, '0')}-${snap.metadata.term}.snap`
 
-  /** Writes a snapshot's data to its file durably (tmp, fsync, rename, fsync dir); returns the name. */
-  const writeSnapshotFile = async (snap: Snapshot, bytesPerS = Infinity): Promise<string> => {
-    const name = fileNameOf(snap)
-    await mkdir(snapDir, { recursive: true })
-    const tmp = join(snapDir, `${name}.tmp`)
-    const fh = await open(tmp, 'w')
-    try {
-      // In pieces, flushed as it goes: one fsync of hundreds of MB of dirty pages at the end held the
-      // disk for a second while the Raft log's small fsyncs queued behind it.
-      let off = 0
-      let unsynced = 0
-      const t0 = performance.now()
-      while (off < snap.data.length) {
-        // Paced (background snapshots): every node snapshots at about the same index, and three
-        // unpaced writes of a large state at once saturated the disk and stalled the Raft log.
-        const ahead = (off / bytesPerS) * 1000 - (performance.now() - t0)
-        if (ahead > 0) await new Promise<void>((resolve) => setTimeout(resolve, ahead))
-        const n = (await fh.write(snap.data, off, Math.min(SNAPSHOT_WRITE_BYTES, snap.data.length - off)))
-          .bytesWritten
-        off += n
-        unsynced += n
-        if (unsynced >= SNAPSHOT_SYNC_BYTES) {
-          await fh.datasync()
-          unsynced = 0
-        }
-      }
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
+  /** Moves a written file into place durably (fsync of the folder after the rename). */
+  const publish = async (tmp: string, name: string): Promise<void> => {
     await rename(tmp, join(snapDir, name))
     const d = await open(snapDir, 'r')
     try {
@@ -140,7 +125,70 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
     } finally {
       await d.close()
     }
-    return name
+  }
+
+  /**
+   * Writes a snapshot's data (in pieces: it may be encoded as it is written) to its file durably (tmp,
+   * fsync, rename, fsync dir); returns the name and the size.
+   */
+  const writeSnapshotFile = async (
+    metadata: SnapshotMetadata,
+    pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    bytesPerS = Infinity,
+  ): Promise<{ name: string; size: number }> => {
+    const name = fileNameOf({ metadata, data: EMPTY_BYTES })
+    await mkdir(snapDir, { recursive: true })
+    const tmp = join(snapDir, `${name}.tmp`)
+    const fh = await open(tmp, 'w')
+    let off = 0
+    try {
+      // In pieces, flushed as it goes: one fsync of hundreds of MB of dirty pages at the end held the
+      // disk for a second while the Raft log's small fsyncs queued behind it.
+      let unsynced = 0
+      const t0 = performance.now()
+      for await (const piece of pieces) {
+        for (let at = 0; at < piece.length;) {
+          // Paced (background snapshots): every node snapshots at about the same index, and three
+          // unpaced writes of a large state at once saturated the disk and stalled the Raft log.
+          const ahead = (off / bytesPerS) * 1000 - (performance.now() - t0)
+          if (ahead > 0) await new Promise<void>((resolve) => setTimeout(resolve, ahead))
+          const n = (await fh.write(piece, at, Math.min(SNAPSHOT_WRITE_BYTES, piece.length - at)))
+            .bytesWritten
+          at += n
+          off += n
+          unsynced += n
+          if (unsynced >= SNAPSHOT_SYNC_BYTES) {
+            await fh.datasync()
+            unsynced = 0
+          }
+        }
+      }
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await publish(tmp, name)
+    return { name, size: off }
+  }
+
+  /** Reads a snapshot file through an open handle (it keeps reading if the file is replaced). */
+  const fileReader = async (path: string): Promise<SnapshotReader> => {
+    const fh = await open(path, 'r')
+    const size = (await fh.stat()).size
+    return {
+      size,
+      async read(offset, length) {
+        const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)))
+        let got = 0
+        while (got < buf.length) {
+          const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got)
+          if (bytesRead === 0) throw new Error(`raft storage ${dir}: snapshot file ended at ${offset + got}`)
+          got += bytesRead
+        }
+        return buf
+      },
+      close: () => fh.close(),
+    }
   }
 
   /**
@@ -177,16 +225,20 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
 
   return {
     dir,
-    async load(): Promise<PersistedState> {
+    async load(opts?: { withoutSnapshotData?: boolean }): Promise<PersistedState> {
       const hsBytes = await get(K_HARD)
       const hardState: HardState = hsBytes ? decodeHardState(hsBytes) : { term: 0, vote: '', commit: 0 }
       const metaBytes = await get(K_META)
       let snapshot: Snapshot | null = null
       const fileBytes = await get(K_FILE)
       currentFile = fileBytes === undefined ? undefined : new TextDecoder().decode(fileBytes)
+      let snapshotStored = false
       if (metaBytes) {
         let data = EMPTY_BYTES
-        if (currentFile !== undefined) {
+        if (currentFile !== undefined && opts?.withoutSnapshotData === true) {
+          // Left on disk: openSnapshot reads it (a snapshot of a large state is not read to start).
+          snapshotStored = true
+        } else if (currentFile !== undefined) {
           // Not copied: the Buffer readFile returns (its own allocation at this size) as a plain view.
           const buf = await readFile(join(snapDir, currentFile))
           data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
@@ -220,7 +272,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
           entries.push(e)
         }
       }
-      return { hardState, snapshot, entries }
+      return { hardState, snapshot, entries, ...(snapshotStored ? { snapshotStored } : {}) }
     },
 
     async write(b: PersistBatch): Promise<void> {
@@ -235,7 +287,9 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       let file = currentFile
       const snapshotFile = async (snap: Snapshot): Promise<void> => {
         const key = fileNameOf(snap)
-        file = staged.has(key) ? key : await writeSnapshotFile(snap)
+        if (!staged.has(key) && snap.data.length === 0 && snap.metadata.index > 1)
+          throw new Error(`raft storage ${dir}: snapshot ${key} has no data and none was staged`)
+        file = staged.has(key) ? key : (await writeSnapshotFile(snap.metadata, [snap.data])).name
         staged.delete(key)
         ops.push({ type: 'put', key: K_META, value: encodeSnapshotMetadata(snap.metadata) })
         ops.push({ type: 'put', key: K_FILE, value: new TextEncoder().encode(file) })
@@ -307,23 +361,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         }
       }
       // Open now: a newer snapshot may delete the file meanwhile, an open handle still reads it.
-      const fh = await open(join(snapDir, currentFile), 'r')
-      const size = (await fh.stat()).size
-      return {
-        size,
-        async read(offset, length) {
-          const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)))
-          let got = 0
-          while (got < buf.length) {
-            const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got)
-            if (bytesRead === 0)
-              throw new Error(`raft storage ${dir}: snapshot file ended at ${offset + got}`)
-            got += bytesRead
-          }
-          return buf
-        },
-        close: () => fh.close(),
-      }
+      return await fileReader(join(snapDir, currentFile))
     },
 
     readEntries(lo: number, hi: number, maxBytes: number): Entry[] {
@@ -352,7 +390,46 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
     },
 
     async stageSnapshot(snap: Snapshot): Promise<void> {
-      staged.set(await writeSnapshotFile(snap, SNAPSHOT_STAGE_BYTES_PER_S), snap.metadata.index)
+      const { name } = await writeSnapshotFile(snap.metadata, [snap.data], SNAPSHOT_STAGE_BYTES_PER_S)
+      staged.set(name, snap.metadata.index)
+    },
+
+    async stageSnapshotPieces(metadata, pieces): Promise<number> {
+      const { name, size } = await writeSnapshotFile(metadata, pieces, SNAPSHOT_STAGE_BYTES_PER_S)
+      staged.set(name, metadata.index)
+      return size
+    },
+
+    async receiveSnapshot(metadata, size): Promise<SnapshotReceiver> {
+      const name = fileNameOf({ metadata, data: EMPTY_BYTES })
+      await mkdir(snapDir, { recursive: true })
+      const tmp = join(snapDir, `${name}.recv.tmp`)
+      const fh = await open(tmp, 'w')
+      let closed = false
+      const close = async (): Promise<void> => {
+        if (closed) return
+        closed = true
+        await fh.close()
+      }
+      return {
+        async write(offset, bytes) {
+          if (offset < 0 || offset + bytes.length > size)
+            throw new Error(`raft storage ${dir}: snapshot chunk at ${offset} outside ${size} bytes`)
+          for (let at = 0; at < bytes.length;)
+            at += (await fh.write(bytes, at, bytes.length - at, offset + at)).bytesWritten
+        },
+        open: () => fileReader(tmp),
+        async complete() {
+          await fh.sync()
+          await close()
+          await publish(tmp, name)
+          staged.set(name, metadata.index)
+        },
+        async abort() {
+          await close()
+          await rm(tmp, { force: true })
+        },
+      }
     },
 
     async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Entry, HardState, Snapshot } from '../core/types.js'
+import type { Entry, HardState, Snapshot, SnapshotMetadata } from '../core/types.js'
 
 /** The data of one durable snapshot, read in pieces (a snapshot of a large state is hundreds of MB). */
 export interface SnapshotReader {
@@ -16,6 +16,26 @@ export interface PersistedState {
   snapshot: Snapshot | null
   /** Entries after the snapshot's index, in index order, contiguous. */
   entries: Entry[]
+  /**
+   * The snapshot's data was left on disk (load's `withoutSnapshotData`): `snapshot.data` is empty, and
+   * `openSnapshot` reads it.
+   */
+  snapshotStored?: boolean
+}
+
+/** A snapshot arriving from the leader in chunks, written to disk as they come (never held whole). */
+export interface SnapshotReceiver {
+  /** Writes bytes [offset, offset + bytes.length) of the snapshot's data (any order; again is harmless). */
+  write(offset: number, bytes: Uint8Array): Promise<void>
+  /** Reads back what was received (its checksum is checked before it is accepted). */
+  open(): Promise<SnapshotReader>
+  /**
+   * Makes it durable and staged, like stageSnapshot: a write whose `snapshot` has its metadata (and
+   * empty data) records it without its data.
+   */
+  complete(): Promise<void>
+  /** Drops what was received. */
+  abort(): Promise<void>
 }
 
 /**
@@ -46,7 +66,11 @@ export interface PersistBatch {
  * - `load` is called once before any write and returns exactly what completed writes left.
  */
 export interface RaftPersistence {
-  load(): Promise<PersistedState>
+  /**
+   * With `withoutSnapshotData`, a storage that has `openSnapshot` may leave the snapshot's data on disk
+   * (`snapshotStored`): a snapshot of a large state is not read into memory to start.
+   */
+  load(opts?: { withoutSnapshotData?: boolean }): Promise<PersistedState>
   write(batch: PersistBatch): Promise<void>
   close(): Promise<void>
   /**
@@ -70,4 +94,12 @@ export interface RaftPersistence {
    * view of the log only once a write has completed).
    */
   readEntries?(lo: number, hi: number, maxBytes: number): Entry[]
+  /**
+   * Optional, with `openSnapshot`: a locally taken snapshot written to its file as it is encoded (the
+   * envelope's pieces), staged like stageSnapshot; resolves with its size in bytes. The `compact` write
+   * that records it carries its metadata and empty data.
+   */
+  stageSnapshotPieces?(metadata: SnapshotMetadata, pieces: AsyncIterable<Uint8Array>): Promise<number>
+  /** Optional, with `openSnapshot`: receives a snapshot from the leader into a file (`size` bytes). */
+  receiveSnapshot?(metadata: SnapshotMetadata, size: number): Promise<SnapshotReceiver>
 }
