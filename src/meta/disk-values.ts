@@ -212,6 +212,30 @@ export class DiskValues {
     this.generation++
   }
 
+  /** Rows written since the last seal. */
+  get unsealedRows(): number {
+    return this.unsealed.size
+  }
+
+  /**
+   * During a restore (a generation no meta row names yet): writes the rows written so far and drops
+   * them from memory, so a restore of a state larger than memory holds only what it has not written.
+   * They stay invisible in the store until the persist after the restore switches to their generation.
+   */
+  async spill(): Promise<void> {
+    if (this.generation === this.committedGeneration) return
+    await this.settled() // one write at a time: what was sealed before the restore goes first
+    const rows = this.unsealed
+    this.unsealed = new Map()
+    const ops: ValueOp[] = [...rows].map(([key, p]) =>
+      p.bytes ? { key, value: frame(key, p.bytes) } : { key },
+    )
+    for (let i = 0; i < ops.length; i += WRITE_BATCH_ROWS)
+      await this.store.write(ops.slice(i, i + WRITE_BATCH_ROWS))
+    this.storeReady = true
+    for (const [key, p] of rows) if (this.pending.get(key) === p) this.pending.delete(key)
+  }
+
   /** Starts writing what is sealed (unless a write runs: it goes on with it when done). */
   flush(): void {
     if (this.sealed.length === 0 && this.syncWaiters.length === 0 && !this.clearOld) return

@@ -110,6 +110,8 @@ const SNAPSHOT_VERSION = 2
 /** A table chunk of a snapshot ends after this many rows or bytes of values: what a restore holds. */
 const SNAPSHOT_CHUNK_ROWS = 1000
 const SNAPSHOT_CHUNK_BYTES = 1 << 20
+/** A streamed restore writes its rows to the store every this many (restorePieces: bounded memory). */
+const RESTORE_SPILL_ROWS = 10_000
 /** Rows encoded between two turns of the event loop while a snapshot is encoded in the background. */
 const SNAPSHOT_ENCODE_SLICE = 2000
 
@@ -318,6 +320,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
         // Version and index come first in every snapshot this code or an older one wrote.
         restore ??= this.beginRestore(version)
         restore.table(pb.TableSnapshot.decode(await r.bytes(await r.varint())))
+        if ((this.diskValues?.unsealedRows ?? 0) >= RESTORE_SPILL_ROWS) await this.diskValues!.spill()
       } else await r.skip(f.wireType)
     }
     ;(restore ?? this.beginRestore(version)).end(appliedIndex)
