@@ -3,13 +3,16 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import {
   StateType,
+  createMemoryNetwork,
   createMemoryStorage,
+  createRaftGroup,
+  createSeededRng,
   isConsensusError,
   openLevelStorage,
   type MemoryStorage,
 } from '../../src/consensus/index.js'
 import { makeTempDir, removeTempDirs, waitFor } from '../helpers/index.js'
-import { LaterKvMachine, PiecesKvMachine, TestCluster, enc } from './group-harness.js'
+import { KvMachine, LaterKvMachine, PiecesKvMachine, TestCluster, enc } from './group-harness.js'
 
 let cluster: TestCluster | null = null
 afterEach(async () => {
@@ -347,6 +350,23 @@ describe('RaftGroup over the memory network', () => {
     const target = ['a', 'b', 'c'].find((id) => id !== leader.id)!
     await leader.group.transferLeadership(target)
     expect((await cluster.leader()).id).toBe(target)
+  })
+
+  it('a durable state ahead of the raft log it came from is refused at start (STATE_MISMATCH)', async () => {
+    const sm = new KvMachine()
+    const durable = {
+      open: async () => ({ appliedIndex: 5, sessions: [] }),
+      persist: () => {},
+      sync: async () => {},
+    }
+    const group = createRaftGroup({
+      id: 'a',
+      storage: createMemoryStorage(), // an empty log: the store cannot have come from it
+      transport: createMemoryNetwork().transport('a'),
+      stateMachine: Object.assign(sm, { durable }),
+      rng: createSeededRng(1),
+    })
+    await expect(group.start()).rejects.toMatchObject({ code: 'STATE_MISMATCH' })
   })
 
   it('a state machine that throws stops the group with APPLY_FAILED, a failed storage write with STORAGE_FAILED', async () => {
