@@ -24,30 +24,23 @@ export function encodeVarint(n: number): Uint8Array {
 /** A field's tag (and the length of a length-delimited one): what precedes its bytes. */
 export function fieldHeader(field: number, wireType: number, length?: number): Uint8Array {
   const tag = encodeVarint(field * 8 + wireType)
-  if (length === undefined) return tag
-  const len = encodeVarint(length)
-  const out = new Uint8Array(tag.length + len.length)
-  out.set(tag)
-  out.set(len, tag.length)
-  return out
+  return length === undefined ? tag : joined(tag, encodeVarint(length))
 }
 
 /** A varint field whole (tag and value). */
 export function varintField(field: number, value: number): Uint8Array {
-  const h = fieldHeader(field, WIRE_VARINT)
-  const v = encodeVarint(value)
-  const out = new Uint8Array(h.length + v.length)
-  out.set(h)
-  out.set(v, h.length)
-  return out
+  return joined(fieldHeader(field, WIRE_VARINT), encodeVarint(value))
 }
 
 /** A length-delimited field whole (tag, length, bytes). */
 export function lenField(field: number, bytes: Uint8Array): Uint8Array {
-  const h = fieldHeader(field, WIRE_LEN, bytes.length)
-  const out = new Uint8Array(h.length + bytes.length)
-  out.set(h)
-  out.set(bytes, h.length)
+  return joined(fieldHeader(field, WIRE_LEN, bytes.length), bytes)
+}
+
+function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
   return out
 }
 

@@ -255,7 +255,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
 
   snapshot(): Uint8Array {
     const pieces = [...snapshotPieces(this.applied, this.captureTables())]
-    return concat(pieces)
+    return Buffer.concat(pieces)
   }
 
   /**
@@ -270,7 +270,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     return async () => {
       const pieces: Uint8Array[] = []
       for await (const p of encode()) pieces.push(p)
-      return concat(pieces)
+      return Buffer.concat(pieces)
     }
   }
 
@@ -600,18 +600,6 @@ function* snapshotPieces(
     }
     if (keys.length > 0 || !emitted) yield chunk()
   }
-}
-
-function concat(pieces: readonly Uint8Array[]): Uint8Array {
-  let n = 0
-  for (const p of pieces) n += p.length
-  const out = new Uint8Array(n)
-  let off = 0
-  for (const p of pieces) {
-    out.set(p, off)
-    off += p.length
-  }
-  return out
 }
 
 /** Encodes a command for `propose`. */
