@@ -180,13 +180,14 @@ export class DiskValues {
     return meta
   }
 
-  /** Every row of the current generation, in key order, as (table, key, encoded value). */
-  async *scan(): AsyncIterable<[string, string, Uint8Array]> {
+  /** Every row of the current generation, in key order, as (table, key, encoded value), in batches. */
+  async *scan(): AsyncIterable<[string, string, Uint8Array][]> {
     const base = `g${this.generation}/`
-    for await (const [full, bytes] of this.store.scan({ gte: base, lt: `g${this.generation}0` })) {
-      const slash = full.indexOf('/', base.length)
-      yield [full.slice(base.length, slash), full.slice(slash + 1), unframe(full, bytes)]
-    }
+    for await (const rows of this.store.scan({ gte: base, lt: `g${this.generation}0` }))
+      yield rows.map(([full, bytes]) => {
+        const slash = full.indexOf('/', base.length)
+        return [full.slice(base.length, slash), full.slice(slash + 1), unframe(full, bytes)]
+      })
   }
 
   /**

@@ -418,16 +418,17 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     const sessions: Uint8Array[] = []
     let at = ''
     try {
-      for await (const [name, key, bytes] of dv.scan()) {
-        at = `${name}/${key}`
-        if (name === SESSIONS_TABLE) {
-          sessions.push(bytes.slice())
-          continue
+      for await (const rows of dv.scan())
+        for (const [name, key, bytes] of rows) {
+          at = `${name}/${key}`
+          if (name === SESSIONS_TABLE) {
+            sessions.push(bytes.slice())
+            continue
+          }
+          const table = this.tables.get(name)
+          if (table === undefined) throw new Error(`rows of an unknown table ${name}`)
+          table.adopt(key, bytes)
         }
-        const table = this.tables.get(name)
-        if (table === undefined) throw new Error(`rows of an unknown table ${name}`)
-        table.adopt(key, bytes)
-      }
     } catch (err) {
       // LevelDB's own corruption errors, a row that does not decode, a table no module defines.
       throw new MetaError(

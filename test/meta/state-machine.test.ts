@@ -534,7 +534,7 @@ describe('MetaStateMachine, the store is the durable state', () => {
     expect(hex(b.sm.snapshot())).toBe(hex(source.snapshot()))
     // The old generation is gone from LevelDB: every key is the new one's, or the meta row.
     const keys: string[] = []
-    for await (const [k] of b.store.scan({})) keys.push(k)
+    for await (const rows of b.store.scan({})) for (const [k] of rows) keys.push(k)
     expect(keys.filter((k) => !k.startsWith('g1/') && k !== 'meta')).toEqual([])
     expect(keys.length).toBeGreaterThan(1)
     await b.store.close()
@@ -607,7 +607,8 @@ describe('MetaStateMachine, the store is the durable state', () => {
     a.sm.durable!.persist(1, [])
     await a.sm.valuesSettled()
     const inodeKeys: string[] = []
-    for await (const [k] of a.store.scan({ gte: 'g0/fs.inode/', lt: 'g0/fs.inode0' })) inodeKeys.push(k)
+    for await (const rows of a.store.scan({ gte: 'g0/fs.inode/', lt: 'g0/fs.inode0' }))
+      for (const [k] of rows) inodeKeys.push(k)
     expect(inodeKeys.length).toBeGreaterThan(1)
     // One bit of a row's value flipped (a rotten block LevelDB does not check): it would still decode.
     const rotten = Uint8Array.from(a.store.read(inodeKeys[1]!)!)
