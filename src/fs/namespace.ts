@@ -262,7 +262,8 @@ export class Namespace implements MetaModule {
         onDelete: (_key, prev) => this.keyById.delete(prev.id),
         onClear: () => this.keyById.clear(),
       },
-      { onDisk: true },
+      // A restart reads each inode without its inline bytes (the hook above needs only the id).
+      { onDisk: true, slim: (inode: Inode): Inode => ({ ...inode, data: EMPTY }) },
     )
     const holderIndex = (l: Lease, add: boolean): void => {
       let ids = this.leasesByHolder.get(l.holder)

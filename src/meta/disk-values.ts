@@ -23,13 +23,18 @@ export interface Rows<V> {
   get(key: string): V | undefined
   has(key: string): boolean
   set(key: string, value: V): void
-  /** Sets a row from its encoding (a restore): rows kept encoded skip decoding and encoding it again. */
-  setEncoded?(key: string, bytes: Uint8Array): void
+  /**
+   * Sets a row from its encoding (a restore): rows kept encoded skip decoding and encoding it again
+   * (`value`: the decoded row when the caller has it).
+   */
+  setEncoded?(key: string, bytes: Uint8Array, value?: V): void
   /**
    * Takes a row the store holds already (opening it at start): nothing is written. Returns the decoded
    * value when asked to (`decode`) or when the rows keep it decoded anyway.
    */
   adopt?(key: string, bytes: Uint8Array, decode: boolean): V | undefined
+  /** The store "table" a restart reads these rows from (`<table>~slim` for slim copies). */
+  readonly openName?: string
   delete(key: string): boolean
   clear(): void
   range(start: string, end?: string, startExclusive?: boolean): IterableIterator<[string, V]>
@@ -128,10 +133,14 @@ export class DiskValues {
     private readonly onWriteError: (err: Error) => void = () => {},
   ) {}
 
-  /** The rows of table `name`, values on disk. */
-  rows<V>(name: string, codec: Codec<V>): Rows<V> {
+  /**
+   * The rows of table `name`, values on disk. With `slim`, each row also keeps a slim copy (the value
+   * without its bulk: an inode without its inline bytes) under `<name>~slim`, which is all a restart
+   * reads of the table: its keys and its hooks' indexes come from there.
+   */
+  rows<V>(name: string, codec: Codec<V>, slim?: (value: V) => V): Rows<V> {
     checkTableName(name)
-    return new DiskRows<V>(this, name, codec)
+    return new DiskRows<V>(this, name, codec, slim)
   }
 
   /** Where the rows of table `name` are now: `g<generation>/<name>/`. */
@@ -180,14 +189,31 @@ export class DiskValues {
     return meta
   }
 
-  /** Every row of the current generation, in key order, as (table, key, encoded value), in batches. */
-  async *scan(): AsyncIterable<[string, string, Uint8Array][]> {
-    const base = `g${this.generation}/`
-    for await (const rows of this.store.scan({ gte: base, lt: `g${this.generation}0` }))
-      yield rows.map(([full, bytes]) => {
-        const slash = full.indexOf('/', base.length)
-        return [full.slice(base.length, slash), full.slice(slash + 1), unframe(full, bytes)]
-      })
+  /** The rows of one table (or `<table>~slim`) in the current generation, in key order, in batches. */
+  async *scanTable(name: string): AsyncIterable<[string, Uint8Array][]> {
+    const prefix = this.prefix(name)
+    const end = `${prefix.slice(0, -1)}0` // the first key after every `<prefix>...`
+    for await (const rows of this.store.scan({ gte: prefix, lt: end }))
+      yield rows.map(([full, bytes]) => [full.slice(prefix.length), unframe(full, bytes)])
+  }
+
+  /**
+   * Reads every row of the current generation and checks its checksum (STORE_CORRUPT), a batch per
+   * turn of the event loop: a restart reads only the slim rows, so the full rows are checked after the
+   * node serves (a row read before that is checked when read). Stops early when a restore starts a new
+   * generation or `signal` aborts. Resolves with the rows checked.
+   */
+  async verify(signal?: AbortSignal): Promise<number> {
+    const generation = this.generation
+    const base = `g${generation}/`
+    let n = 0
+    for await (const rows of this.store.scan({ gte: base, lt: `g${generation}0` })) {
+      if (signal?.aborted === true || this.generation !== generation) break
+      for (const [full, bytes] of rows) unframe(full, bytes)
+      n += rows.length
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    return n
   }
 
   /**
@@ -464,19 +490,34 @@ class DiskRows<V> implements Rows<V> {
   private readonly keys = new SortedKeys()
   private prefixGeneration = -1
   private prefixNow = ''
+  private slimPrefixNow = ''
 
   constructor(
     private readonly values: DiskValues,
     private readonly name: string,
     private readonly codec: Codec<V>,
+    private readonly slim?: (value: V) => V,
   ) {}
 
+  /** The key prefixes of the rows and of their slim copies in the store's current generation. */
+  private refresh(): void {
+    if (this.prefixGeneration === this.values.currentGeneration) return
+    this.prefixGeneration = this.values.currentGeneration
+    this.prefixNow = this.values.prefix(this.name)
+    this.slimPrefixNow = this.values.prefix(`${this.name}~slim`)
+  }
+
   private get prefix(): string {
-    if (this.prefixGeneration !== this.values.currentGeneration) {
-      this.prefixGeneration = this.values.currentGeneration
-      this.prefixNow = this.values.prefix(this.name)
-    }
+    this.refresh()
     return this.prefixNow
+  }
+
+  /** Writes the slim copy of a row (or deletes it). */
+  private writeSlim(key: string, value: V | undefined): void {
+    if (this.slim === undefined) return
+    this.refresh()
+    const bytes = value === undefined ? undefined : this.codec.encode(this.slim(value))
+    this.values.write(this.slimPrefixNow + key, bytes)
   }
 
   get size(): number {
@@ -497,21 +538,30 @@ class DiskRows<V> implements Rows<V> {
   set(key: string, value: V): void {
     this.keys.add(key)
     this.values.write(this.prefix + key, this.codec.encode(value))
+    this.writeSlim(key, value)
   }
 
-  setEncoded(key: string, bytes: Uint8Array): void {
+  setEncoded(key: string, bytes: Uint8Array, value?: V): void {
     this.keys.add(key)
     this.values.write(this.prefix + key, bytes)
+    if (this.slim !== undefined) this.writeSlim(key, value ?? this.codec.decode(bytes))
   }
 
+  /** At open: the key, and the value decoded when asked to (the slim copy, for a table that has one). */
   adopt(key: string, bytes: Uint8Array, decode: boolean): V | undefined {
     this.keys.add(key)
     return decode ? this.codec.decode(bytes) : undefined
   }
 
+  /** What a restart reads of this table: `<name>~slim` when it keeps slim copies. */
+  get openName(): string {
+    return this.slim === undefined ? this.name : `${this.name}~slim`
+  }
+
   delete(key: string): boolean {
     if (!this.keys.remove(key)) return false
     this.values.write(this.prefix + key, undefined)
+    this.writeSlim(key, undefined)
     return true
   }
 

@@ -70,6 +70,12 @@ export interface TableOptions {
    * with the namespace. Only where the state machine was given a value store; in memory otherwise.
    */
   readonly onDisk?: boolean
+  /**
+   * For an `onDisk` table whose rows carry bulk (inline bytes): the value without it, which the table
+   * also keeps, and which is all a restart reads (its hooks see these slim values then: a hook must not
+   * need the bulk).
+   */
+  readonly slim?: (value: any) => any
 }
 
 /** What a module factory may use: its own tables, and the cluster settings. */
@@ -226,6 +232,15 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     if (dv === undefined) return
     dv.seal(Math.max(this.persistedIndex, this.applied), this.applied)
     await dv.settled()
+  }
+
+  /**
+   * Checks every row of the store against its checksum, in the background (STORE_CORRUPT): a restart
+   * reads only what it needs (the slim rows of the big tables), so the rest is checked after it. A
+   * store-less state machine has nothing to check.
+   */
+  async verifyStore(signal?: AbortSignal): Promise<number> {
+    return (await this.diskValues?.verify(signal)) ?? 0
   }
 
   /** Raft index of the last applied entry (0 before any). */
@@ -418,16 +433,16 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     const sessions: Uint8Array[] = []
     let at = ''
     try {
-      for await (const rows of dv.scan())
-        for (const [name, key, bytes] of rows) {
-          at = `${name}/${key}`
-          if (name === SESSIONS_TABLE) {
-            sessions.push(bytes.slice())
-            continue
+      for (const table of this.tables.values())
+        for await (const rows of dv.scanTable(table.openName))
+          for (const [key, bytes] of rows) {
+            at = `${table.openName}/${key}`
+            table.adopt(key, bytes)
           }
-          const table = this.tables.get(name)
-          if (table === undefined) throw new Error(`rows of an unknown table ${name}`)
-          table.adopt(key, bytes)
+      for await (const rows of dv.scanTable(SESSIONS_TABLE))
+        for (const [key, bytes] of rows) {
+          at = `${SESSIONS_TABLE}/${key}`
+          sessions.push(bytes.slice())
         }
     } catch (err) {
       // LevelDB's own corruption errors, a row that does not decode, a table no module defines.
@@ -456,7 +471,7 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
       checkTableName(name)
       rows =
         opts?.onDisk === true
-          ? dv.rows(name, codec)
+          ? dv.rows(name, codec, opts.slim)
           : new MemoryRows(codec, { prefix: () => dv.prefix(name), write: (k, b) => dv.write(k, b) })
     }
     const t = new Table<V>(name, codec, this.journal, hooks, rows)

@@ -181,6 +181,11 @@ export class Table<V> {
     this.hooks.onClear?.()
   }
 
+  /** The store "table" a restart reads this table's rows from (its slim copies, when it keeps them). */
+  get openName(): string {
+    return this.map.openName ?? this.name
+  }
+
   /** Takes a row the replica's store holds (opened at start): nothing written, not journaled. */
   adopt(key: string, bytes: Uint8Array): void {
     const onSet = this.hooks.onSet
@@ -207,8 +212,9 @@ export class Table<V> {
       const onSet = this.hooks.onSet
       for (let i = 0; i < keys.length; i++) {
         const bytes = values[i]!.slice()
-        this.map.setEncoded(keys[i]!, bytes)
-        if (onSet !== undefined) onSet(keys[i]!, undefined, this.codec.decode(bytes))
+        const value = onSet === undefined ? undefined : this.codec.decode(bytes)
+        this.map.setEncoded(keys[i]!, bytes, value)
+        if (onSet !== undefined) onSet(keys[i]!, undefined, value!)
       }
       return
     }
