@@ -250,10 +250,13 @@ class RaftGroupImpl implements RaftGroup {
     if (this.stopped) throw new ConsensusError('STOPPED')
     this.started = true
     const storage = this.init.storage
+    const t0 = this.clock.now()
     const st = await storage.load({ withoutSnapshotData: storage.openSnapshot !== undefined })
+    const loadedMs = this.clock.now() - t0
     if (st.snapshot && st.snapshotStored === true) this.storedSnapshots.add(snapKey(st.snapshot.metadata))
     const durable = this.init.stateMachine.durable
     const stored = durable === undefined ? undefined : await durable.open()
+    const openedMs = this.clock.now() - t0 - loadedMs
     if (stored !== undefined && stored.appliedIndex > 0) {
       // The store's index must be one of this log's: entries are applied only once persisted here.
       const last =
@@ -266,9 +269,17 @@ class RaftGroupImpl implements RaftGroup {
     }
     if (st.snapshot) {
       this.mirror.applySnapshot(st.snapshot)
-      if (stored !== undefined && stored.appliedIndex >= st.snapshot.metadata.index)
+      if (stored !== undefined && stored.appliedIndex >= st.snapshot.metadata.index) {
         await this.adoptStoredState(st.snapshot, stored)
-      else await this.restoreStateMachine(st.snapshot)
+        this.log.info('raft state opened from the state machine store', {
+          id: this.id,
+          snapshotIndex: st.snapshot.metadata.index,
+          storeIndex: stored.appliedIndex,
+          loadMs: Math.round(loadedMs),
+          storeOpenMs: Math.round(openedMs),
+          snapshotCheckMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
+        })
+      } else await this.restoreStateMachine(st.snapshot)
     }
     this.mirror.append(st.entries)
     this.mirror.setHardState(st.hardState)
@@ -1000,11 +1011,6 @@ class RaftGroupImpl implements RaftGroup {
     this.appliedIndex = snap.metadata.index
     this.durableThrough = stored.appliedIndex
     this.afterSnapshotState(snap, size)
-    this.log.info('raft state opened from the state machine store', {
-      id: this.id,
-      snapshotIndex: snap.metadata.index,
-      storeIndex: stored.appliedIndex,
-    })
   }
 
   private afterSnapshotState(snap: Snapshot, size: number): void {

@@ -76,8 +76,15 @@ describe.sequential('a learner joining 200,000 files', { timeout: CLUSTER_TEST_T
       const s = status()
       const peakMiB = kib(s, 'VmHWM') / 1024
       const nowMiB = kib(s, 'VmRSS') / 1024
-      const metrics = await (await fetch(`${joiner.url}/metrics`)).text()
-      const installed = Number(/^hopsd_raft_snapshots_installed_total (\d+)/m.exec(metrics)?.[1] ?? 0)
+      // Counted once the install completes (the state is served a moment before).
+      const installed = await waitFor(
+        async () => {
+          const metrics = await (await fetch(`${joiner.url}/metrics`)).text()
+          const n = Number(/^hopsd_raft_snapshots_installed_total (\d+)/m.exec(metrics)?.[1] ?? 0)
+          return n > 0 ? n : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: 'the snapshot install counted' },
+      )
       const snapshotMiB = ((FILES / INLINE_EVERY) * INLINE_BYTES) / (1 << 20)
       process.stdout.write(
         `learner-catchup: joiner peak RSS ${peakMiB.toFixed(0)} MiB, caught up ${nowMiB.toFixed(0)} MiB; inline bytes in the snapshot ${snapshotMiB.toFixed(0)} MiB; snapshots installed ${installed}\n`,

@@ -241,11 +241,18 @@ describe('RaftGroup over the memory network', () => {
           leader.group.propose(enc(`set k${round * 10 + i} ${'v'.repeat(i)}`)),
         ),
       )
-    await waitFor(() => (leader.sm as PiecesKvMachine).piecesEncoded > 0, {
-      timeoutMs: 5000,
-      intervalMs: 5,
-      what: 'a snapshot encoded in pieces',
-    })
+    // Compacted past where the lagging follower stopped: it can only catch up by snapshot. (A snapshot
+    // is taken after an apply: one written while the last entries applied needs one more to follow.)
+    let extra = 0
+    await waitFor(
+      async () => {
+        if (leader.group.status().snapshots!.index >= 50) return true
+        await leader.group.propose(enc(`set extra ${extra++}`))
+        return false
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: 'a snapshot encoded in pieces, and the log compacted' },
+    )
+    expect((leader.sm as PiecesKvMachine).piecesEncoded).toBeGreaterThan(0)
     // Far behind the others' compacted logs: the snapshot comes in 64-byte chunks, into a file.
     const back = await cluster.add(lagging)
     await waitFor(() => back.sm.data.get('k59') === 'v'.repeat(9), {
@@ -255,7 +262,12 @@ describe('RaftGroup over the memory network', () => {
     })
     expect((back.sm as PiecesKvMachine).piecesRestores).toBeGreaterThan(0)
     for (let i = 0; i < 60; i++) expect(back.sm.data.get(`k${i}`)).toBe('v'.repeat(i % 10))
-    expect(back.group.status().snapshots!.installed).toBeGreaterThan(0)
+    // Counted once the install completes (the state is restored a moment before).
+    await waitFor(() => back.group.status().snapshots!.installed > 0, {
+      timeoutMs: 5000,
+      intervalMs: 5,
+      what: 'the install counted',
+    })
     // The leader restarted: its snapshot is loaded from the file in pieces, not whole.
     const leaderId = leader.id
     await cluster.stop(leaderId)
