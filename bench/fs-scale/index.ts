@@ -552,6 +552,17 @@ async function measureCluster(
     const r = await timeRestart(cluster, rNode, fileAt('/scale/fill', 0).path, s.phaseTimeoutS)
     targets.forEach((t) => t.agent.destroy())
     log(`restart at N: /health ${round(r.healthS, 2)} s, serving ${round(r.servingS, 2)} s`)
+    // Where the start's time went, as the restarted node logs it (the Raft driver's open).
+    const opened = rNode.handle
+      .logs()
+      .stdout.split('\n')
+      .find((l) => l.includes('raft state opened from the state machine store'))
+    if (opened !== undefined) {
+      const f = JSON.parse(opened) as Record<string, unknown>
+      const part = `raft storage load ${f.loadMs} ms, metadata store open ${f.storeOpenMs} ms, snapshot check ${f.snapshotCheckMs} ms`
+      log(`restart at N: ${part}`)
+      report.notes.push(`${label}: restart at N, in the node's start: ${part}`)
+    }
     report.rows.push({
       cluster: label,
       node: rNode.name,
