@@ -134,6 +134,12 @@ export interface RaftGroupStatus {
    */
   snapshots?: { index: number; installed: number; receivingBytes: number }
   /**
+   * Where this start's time went, in ms: reading the Raft storage (`load`), opening the state
+   * machine's durable store (`storeOpen`), and checking the snapshot file or restoring from it
+   * (`snapshot`).
+   */
+  start?: { loadMs: number; storeOpenMs: number; snapshotMs: number }
+  /**
    * What the driver's mirror of the log holds in memory: `entries` and their `bytes` (the newest,
    * bounded by logCacheBytes), `snapshotDataBytes` (0 unless the storage cannot read a snapshot back),
    * and `readBackEntries`, entries read back from the storage since start (a lagging follower's, a

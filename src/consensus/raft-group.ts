@@ -153,6 +153,8 @@ class RaftGroupImpl implements RaftGroup {
    * one loaded at start without its data, and those received from a leader into a file.
    */
   private readonly storedSnapshots = new Set<string>()
+  /** Where this start's time went (status().start). */
+  private startTimings = { loadMs: 0, storeOpenMs: 0, snapshotMs: 0 }
   /** Sizes of snapshots staged in pieces, until their compaction records them. */
   private readonly storedSizes = new Map<string, number>()
   /** Snapshots arriving from a leader into a file, one per sender (storage.receiveSnapshot). */
@@ -280,6 +282,11 @@ class RaftGroupImpl implements RaftGroup {
           snapshotCheckMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
         })
       } else await this.restoreStateMachine(st.snapshot)
+    }
+    this.startTimings = {
+      loadMs: Math.round(loadedMs),
+      storeOpenMs: Math.round(openedMs),
+      snapshotMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
     }
     this.mirror.append(st.entries)
     this.mirror.setHardState(st.hardState)
@@ -1399,6 +1406,7 @@ class RaftGroupImpl implements RaftGroup {
         }),
       ),
       reads: { ...this.readStats },
+      start: this.startTimings,
       snapshots: {
         index: this.snapshotIndex,
         installed: this.snapshotsInstalled,

@@ -236,6 +236,21 @@ export function metadataModule(): NodeModule<'metadata'> {
           read: fromStatus((s) => s.snapshots?.index ?? 0),
         },
         {
+          gauge: 'hopsd_meta_start_seconds_load',
+          help: 'This start: seconds reading the Raft storage (hard state, log; not the snapshot data).',
+          read: fromStatus((s) => (s.start?.loadMs ?? 0) / 1000),
+        },
+        {
+          gauge: 'hopsd_meta_start_seconds_store_open',
+          help: 'This start: seconds opening the metadata store (keys, small tables, indexes; slim rows).',
+          read: fromStatus((s) => (s.start?.storeOpenMs ?? 0) / 1000),
+        },
+        {
+          gauge: 'hopsd_meta_start_seconds_snapshot',
+          help: 'This start: seconds checking the snapshot file, or restoring from it when the store was behind.',
+          read: fromStatus((s) => (s.start?.snapshotMs ?? 0) / 1000),
+        },
+        {
           gauge: 'hopsd_raft_snapshot_receiving_bytes',
           help: 'Bytes of a snapshot from the leader received so far and not yet installed (0 when none).',
           read: fromStatus((s) => s.snapshots?.receivingBytes ?? 0),
