@@ -173,6 +173,31 @@ export class MemoryLog implements LogStorage {
     this.tailSize = 0
   }
 
+  /**
+   * At start, after applySnapshot: a log whose entries before `tail` stay on the storage (read back
+   * with readEntries) and are known here by their terms (`runs`: the first index of each run of one
+   * term, covering everything after the snapshot up to `last`). `tail` ends at `last`.
+   */
+  appendStored(runs: readonly { first: number; term: number }[], last: number, tail: readonly Entry[]): void {
+    if (!this.reader) throw new Error('appendStored: the log cannot read entries back')
+    if (last <= this.offset) return
+    const first = this.offset + 1
+    if (tail.length > 0 && (tail[tail.length - 1]!.index !== last || tail[0]!.index < first))
+      throw new Error(`appendStored: tail ${describe(tail)} does not end the log at ${last}`)
+    // The runs that cover (offset, last]: the one holding offset + 1 starts there.
+    let k = 0
+    while (k + 1 < runs.length && runs[k + 1]!.first <= first) k++
+    const kept = runs.slice(k).filter((r) => r.first <= last)
+    if (kept.length === 0 || kept[0]!.first > first)
+      throw new Error(`appendStored: no term known for entry ${first}`)
+    this.runs = kept.map((r, i) => (i === 0 ? { first, term: r.term } : { ...r }))
+    this.last = last
+    this.tail = [...compactBuffers(tail)]
+    this.head = 0
+    this.tailSize = 0
+    for (const e of this.tail) this.tailSize += entrySizeBytes(e)
+  }
+
   /** Records a locally taken snapshot and drops entries up to its index (must be ≤ lastIndex). */
   compact(s: Snapshot): void {
     const idx = s.metadata.index

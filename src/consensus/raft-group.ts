@@ -253,7 +253,12 @@ class RaftGroupImpl implements RaftGroup {
     this.started = true
     const storage = this.init.storage
     const t0 = this.clock.now()
-    const st = await storage.load({ withoutSnapshotData: storage.openSnapshot !== undefined })
+    // A storage that reads entries back loads only the tail the mirror keeps (not the whole log).
+    const tailBytes =
+      storage.readEntries !== undefined && Number.isFinite(this.cfg.logCacheBytes)
+        ? this.cfg.logCacheBytes
+        : undefined
+    const st = await storage.load({ withoutSnapshotData: storage.openSnapshot !== undefined, tailBytes })
     const loadedMs = this.clock.now() - t0
     if (st.snapshot && st.snapshotStored === true) this.storedSnapshots.add(snapKey(st.snapshot.metadata))
     const durable = this.init.stateMachine.durable
@@ -262,7 +267,10 @@ class RaftGroupImpl implements RaftGroup {
     if (stored !== undefined && stored.appliedIndex > 0) {
       // The store's index must be one of this log's: entries are applied only once persisted here.
       const last =
-        st.entries.length > 0 ? st.entries[st.entries.length - 1]!.index : (st.snapshot?.metadata.index ?? 0)
+        st.logStored?.last ??
+        (st.entries.length > 0
+          ? st.entries[st.entries.length - 1]!.index
+          : (st.snapshot?.metadata.index ?? 0))
       if (st.snapshot === null || stored.appliedIndex > last)
         throw new ConsensusError(
           'STATE_MISMATCH',
@@ -288,7 +296,8 @@ class RaftGroupImpl implements RaftGroup {
       storeOpenMs: Math.round(openedMs),
       snapshotMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
     }
-    this.mirror.append(st.entries)
+    if (st.logStored !== undefined) this.mirror.appendStored(st.logStored.runs, st.logStored.last, st.entries)
+    else this.mirror.append(st.entries)
     this.mirror.setHardState(st.hardState)
     this.savedHardState = st.hardState
     this.newCore(this.appliedIndex)

@@ -128,3 +128,61 @@ describe('MemoryLog with a bounded tail (entries read back from storage)', () =>
     expect(log.entries(2, 3, Infinity)[0]!.data).toBe(own.data)
   })
 })
+
+describe('MemoryLog started from a stored log (appendStored: term runs and a tail)', () => {
+  it('answers exactly as one that appended every entry, and goes on appending and compacting alike', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rng = createSeededRng(seed)
+      const base = rng.nextInt(20)
+      let term = 1
+      const all: Entry[] = []
+      for (let i = base + 1; i <= base + 30 + rng.nextInt(50); i++) {
+        if (rng.nextInt(6) === 0) term++
+        all.push(ent(i, term, 1 + rng.nextInt(40)))
+      }
+      const reader = (lo: number, hi: number): Entry[] => all.filter((e) => e.index >= lo && e.index < hi)
+      const full = new MemoryLog({ readEntries: reader, tailBytes: Infinity })
+      const stored = new MemoryLog({ readEntries: reader, tailBytes: 200 })
+      const s = snap(base, 1)
+      full.applySnapshot(s)
+      stored.applySnapshot(s)
+      full.append(all)
+      const runs: { first: number; term: number }[] = []
+      for (const e of all)
+        if (runs[runs.length - 1]?.term !== e.term) runs.push({ first: e.index, term: e.term })
+      const tail = all.slice(all.length - 1 - rng.nextInt(5))
+      stored.appendStored(runs, all[all.length - 1]!.index, tail)
+      const check = (what: string): void => {
+        const last = full.lastIndex()
+        expect(stored.lastIndex(), `${what} seed ${seed}`).toBe(last)
+        expect(stored.firstIndex(), `${what} seed ${seed}`).toBe(full.firstIndex())
+        for (let i = full.firstIndex() - 1; i <= last + 1; i++)
+          expect(
+            outcome(() => stored.term(i)),
+            `${what} seed ${seed} term ${i}`,
+          ).toEqual(outcome(() => full.term(i)))
+        for (let lo = full.firstIndex(); lo <= last; lo += 3)
+          expect(
+            outcome(() => stored.entries(lo, last + 1, Infinity)),
+            `${what} seed ${seed} from ${lo}`,
+          ).toEqual(outcome(() => full.entries(lo, last + 1, Infinity)))
+      }
+      check('started')
+      // A new leader's entries truncate a suffix; then a compaction.
+      const at = all[Math.floor(all.length / 2)]!.index
+      const more = [ent(at, term + 1), ent(at + 1, term + 1)]
+      all.splice(
+        all.findIndex((e) => e.index === at),
+        all.length,
+        ...more,
+      )
+      full.append(more)
+      stored.append(more)
+      check('after a truncation')
+      const c = snap(at - 1, full.term(at - 1))
+      full.compact(c)
+      stored.compact(c)
+      check('after a compaction')
+    }
+  })
+})

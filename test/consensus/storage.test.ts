@@ -161,6 +161,25 @@ describe.each(kinds)('%s storage', (_name, medium) => {
       const st = await s.load()
       expect(norm(st.entries), `seed ${seed} step ${step}`).toEqual(norm(model))
       expect(norm(st.snapshot), `seed ${seed} step ${step}`).toEqual(norm(modelSnap))
+      // Loaded again with only a tail (a start): the newest entries, and every older one's term.
+      const lazy = await s.load({ tailBytes: rng.nextInt(100) })
+      if (lazy.logStored !== undefined) {
+        const lastNow = model.length ? model[model.length - 1]!.index : (modelSnap?.metadata.index ?? 0)
+        expect(lazy.logStored.last, `seed ${seed} step ${step}`).toBe(lastNow)
+        expect(norm(lazy.entries), `seed ${seed} step ${step}`).toEqual(
+          norm(model.slice(model.length - lazy.entries.length)),
+        )
+        if (model.length > 0) expect(lazy.entries.length, `seed ${seed} step ${step}`).toBeGreaterThan(0)
+        const termOf = (i: number): number => {
+          let t = -1
+          for (const r of lazy.logStored!.runs) if (r.first <= i) t = r.term
+          return t
+        }
+        for (const e of model)
+          expect(termOf(e.index), `seed ${seed} step ${step} entry ${e.index}`).toBe(e.term)
+      } else {
+        expect(norm(lazy.entries), `seed ${seed} step ${step}`).toEqual(norm(model))
+      }
       // Read back synchronously, whole or in pieces bounded by bytes.
       if (model.length > 0) {
         const lo = model[0]!.index

@@ -61,6 +61,7 @@ const K_HARD = Uint8Array.of(0x68) // 'h'
 const K_META = Uint8Array.of(0x6d) // 'm'
 const K_DATA = Uint8Array.of(0x64) // 'd'
 const K_FILE = Uint8Array.of(0x66) // 'f'
+const K_RUNS = Uint8Array.of(0x72) // 'r': the terms of the log's entries, and its last index
 const C_PREFIX = 0x63 // 'c'
 /** A snapshot file is written this many bytes per call, and flushed every SNAPSHOT_SYNC_BYTES. */
 const SNAPSHOT_WRITE_BYTES = 4 << 20
@@ -90,6 +91,20 @@ function encodeChunk(entries: readonly Entry[]): Uint8Array {
   return pb.EntryBatch.encode({ entries: entries as unknown as hopsd.raft.Entry.$Properties[] }).finish()
 }
 
+function firstOfChunkKey(key: Uint8Array): number {
+  const v = new DataView(key.buffer, key.byteOffset, key.byteLength)
+  return v.getUint32(1) * 0x1_0000_0000 + v.getUint32(5)
+}
+
+function encodeRuns(runs: readonly { first: number; term: number }[], last: number): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ last, runs: runs.map((r) => [r.first, r.term]) }))
+}
+
+function decodeRuns(bytes: Uint8Array): { runs: { first: number; term: number }[]; last: number } {
+  const o = JSON.parse(new TextDecoder().decode(bytes)) as { last: number; runs: [number, number][] }
+  return { last: o.last, runs: o.runs.map(([first, term]) => ({ first, term })) }
+}
+
 function decodeChunk(bytes: Uint8Array): Entry[] {
   return pb.EntryBatch.decode(bytes).entries.map(normEntry)
 }
@@ -110,6 +125,12 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
   let current = { index: 0, term: 0 }
   /** Chunks a compaction dropped, in index order: still readable, deleted by the next write. */
   let retired: Chunk[] = []
+  /**
+   * The terms of the entries after the snapshot (`first` of each run of one term) and the last index,
+   * written with every batch that changes the log (K_RUNS): a start reads them instead of every chunk.
+   */
+  let runs: { first: number; term: number }[] = []
+  let lastIndex = 0
   /** The chunk readEntries decoded last (a lagging follower's reads walk one chunk in several calls). */
   let decoded: { first: number; entries: Entry[] } | undefined
 
@@ -225,7 +246,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
 
   return {
     dir,
-    async load(opts?: { withoutSnapshotData?: boolean }): Promise<PersistedState> {
+    async load(opts?: { withoutSnapshotData?: boolean; tailBytes?: number }): Promise<PersistedState> {
       const hsBytes = await get(K_HARD)
       const hardState: HardState = hsBytes ? decodeHardState(hsBytes) : { term: 0, vote: '', commit: 0 }
       const metaBytes = await get(K_META)
@@ -253,6 +274,44 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       chunks = []
       retired = []
       decoded = undefined
+      const runsBytes = await get(K_RUNS)
+      if (opts?.tailBytes !== undefined && runsBytes !== undefined) {
+        // The chunks by their keys only; the terms from K_RUNS; only the newest chunks decoded.
+        const stored = decodeRuns(runsBytes)
+        const firsts: number[] = []
+        for await (const key of db.keys({ gte: chunkKey(0), lt: chunkKey(Number.MAX_SAFE_INTEGER) }))
+          firsts.push(firstOfChunkKey(key))
+        for (let i = 0; i < firsts.length; i++) {
+          const chunk = { first: firsts[i]!, last: i + 1 < firsts.length ? firsts[i + 1]! - 1 : stored.last }
+          if (chunk.last <= snapIndex) retired.push(chunk)
+          else chunks.push(chunk)
+        }
+        lastIndex = Math.max(stored.last, snapIndex)
+        if (lastIndex > snapIndex && (chunks.length === 0 || chunks[0]!.first > snapIndex + 1))
+          throw new Error(`raft storage ${dir}: gap in log after ${snapIndex}`)
+        runs = stored.runs
+        const tail: Entry[] = []
+        let bytes = 0
+        for (let i = chunks.length - 1; i >= 0 && (tail.length === 0 || bytes < opts.tailBytes); i--) {
+          const es = decodeChunk((await get(chunkKey(chunks[i]!.first)))!).filter((e) => e.index > snapIndex)
+          for (const e of es) bytes += entrySizeBytes(e)
+          tail.unshift(...es)
+        }
+        for (let k = 1; k < tail.length; k++)
+          if (tail[k]!.index !== tail[k - 1]!.index + 1)
+            throw new Error(`raft storage ${dir}: gap in log at ${tail[k]!.index}`)
+        if (tail.length > 0 && tail[tail.length - 1]!.index !== lastIndex)
+          throw new Error(
+            `raft storage ${dir}: the log ends at ${tail[tail.length - 1]!.index}, not ${lastIndex}`,
+          )
+        return {
+          hardState,
+          snapshot,
+          entries: tail,
+          logStored: { runs: runs.map((r) => ({ ...r })), last: lastIndex },
+          ...(snapshotStored ? { snapshotStored } : {}),
+        }
+      }
       const entries: Entry[] = []
       for await (const value of db.values({ gte: chunkKey(0), lt: chunkKey(Number.MAX_SAFE_INTEGER) })) {
         const es = decodeChunk(value)
@@ -272,6 +331,10 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
           entries.push(e)
         }
       }
+      runs = []
+      for (const e of entries)
+        if (runs[runs.length - 1]?.term !== e.term) runs.push({ first: e.index, term: e.term })
+      lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snapIndex
       return { hardState, snapshot, entries, ...(snapshotStored ? { snapshotStored } : {}) }
     },
 
@@ -284,6 +347,8 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
       let newCurrent = current
       let newRetired: Chunk[] = []
       let rewrote = retired.length > 0
+      let newRuns = runs
+      let newLast = lastIndex
       let file = currentFile
       const snapshotFile = async (snap: Snapshot): Promise<void> => {
         const key = fileNameOf(snap)
@@ -301,6 +366,8 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         // entry while it installs a snapshot: its core's log starts after the snapshot.)
         for (const c of next) ops.push({ type: 'del', key: chunkKey(c.first) })
         next = []
+        newRuns = []
+        newLast = b.snapshot.metadata.index
         newSnapIndex = b.snapshot.metadata.index
         newCurrent = { index: newSnapIndex, term: b.snapshot.metadata.term }
         rewrote = true
@@ -310,6 +377,10 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         await snapshotFile(b.compact)
         newRetired = next.filter((c) => c.last <= idx)
         next = next.filter((c) => c.last > idx)
+        // Runs that end at or before idx are no longer needed (the one holding idx + 1 is kept).
+        let k = 0
+        while (k + 1 < newRuns.length && newRuns[k + 1]!.first <= idx + 1) k++
+        newRuns = newRuns.slice(k)
         newSnapIndex = idx
         newCurrent = { index: idx, term: b.compact.metadata.term }
       }
@@ -334,11 +405,19 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         ops.push({ type: 'put', key: chunkKey(first), value: encodeChunk(b.entries) })
         kept.push({ first, last: b.entries[b.entries.length - 1]!.index })
         next = kept
+        newRuns = newRuns.filter((r) => r.first < first)
+        for (const e of b.entries)
+          if (newRuns[newRuns.length - 1]?.term !== e.term) newRuns.push({ first: e.index, term: e.term })
+        newLast = b.entries[b.entries.length - 1]!.index
       }
       if (b.hardState) ops.push({ type: 'put', key: K_HARD, value: encodeHardState(b.hardState) })
+      if (newRuns !== runs || newLast !== lastIndex)
+        ops.push({ type: 'put', key: K_RUNS, value: encodeRuns(newRuns, newLast) })
       if (ops.length === 0) return
       await db.batch(ops, { sync: true })
       chunks = next
+      runs = newRuns
+      lastIndex = newLast
       snapIndex = newSnapIndex
       current = newCurrent
       retired = newRetired

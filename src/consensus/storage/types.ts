@@ -21,6 +21,12 @@ export interface PersistedState {
    * `openSnapshot` reads it.
    */
   snapshotStored?: boolean
+  /**
+   * With load's `tailBytes`: `entries` holds only the newest entries (about `tailBytes` of them); the
+   * older ones stay on disk (`readEntries`), known by the terms of their runs: `runs[k]` starts at
+   * `first` and lasts until the next run, the last one until `last`.
+   */
+  logStored?: { runs: { first: number; term: number }[]; last: number }
 }
 
 /** A snapshot arriving from the leader in chunks, written to disk as they come (never held whole). */
@@ -68,9 +74,11 @@ export interface PersistBatch {
 export interface RaftPersistence {
   /**
    * With `withoutSnapshotData`, a storage that has `openSnapshot` may leave the snapshot's data on disk
-   * (`snapshotStored`): a snapshot of a large state is not read into memory to start.
+   * (`snapshotStored`): a snapshot of a large state is not read into memory to start. With
+   * `tailBytes`, a storage that has `readEntries` may return only the log's newest entries
+   * (`logStored`): a start does not decode a log it would not keep in memory.
    */
-  load(opts?: { withoutSnapshotData?: boolean }): Promise<PersistedState>
+  load(opts?: { withoutSnapshotData?: boolean; tailBytes?: number }): Promise<PersistedState>
   write(batch: PersistBatch): Promise<void>
   close(): Promise<void>
   /**
