@@ -33,6 +33,9 @@ import type {
  *   'd'             (older layout) the latest snapshot's data inside LevelDB; still read
  *   'c' + u64 BE    a chunk: the entries of one write (EntryBatch), keyed by its first index
  *                   (big-endian so that key order is index order)
+ *   'r'             the log's term runs and last index (JSON), written with every batch that changes
+ *                   the log: a start with `tailBytes` reads the chunk keys and these, and decodes only
+ *                   the newest chunks (a log of hundreds of MB is not decoded to keep 16 MiB of it)
  *
  * Every write is ONE `batch(ops, {sync: true})`: atomic and fsync'ed. Entries go in as one chunk per
  * write rather than one key per entry: LevelDB's per-key cost dominated the hot path (measured with
