@@ -132,6 +132,8 @@ export function protoCodec<V>(t: {
   return {
     encode: (v) => t.encode(v).finish(),
     decode: (b) => t.toObject(t.decode(b), { defaults: true }) as V,
+    // The message object: defaults on its prototype, so reads see the same values (a start's hooks).
+    decodeLean: (b) => t.decode(b) as V,
   }
 }
 
@@ -431,24 +433,29 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
     if (meta === undefined) return { appliedIndex: 0, sessions: [] }
     for (const t of this.tables.values()) t.reset()
     const sessions: Uint8Array[] = []
-    let at = ''
+    let atTable = ''
+    let atKey = ''
+    const at = (): string => (atTable === '' ? '' : `${atTable}/${atKey}`)
     try {
-      for (const table of this.tables.values())
+      for (const table of this.tables.values()) {
+        atTable = table.openName
         for await (const rows of dv.scanTable(table.openName))
           for (const [key, bytes] of rows) {
-            at = `${table.openName}/${key}`
+            atKey = key
             table.adopt(key, bytes)
           }
+      }
+      atTable = SESSIONS_TABLE
       for await (const rows of dv.scanTable(SESSIONS_TABLE))
         for (const [key, bytes] of rows) {
-          at = `${SESSIONS_TABLE}/${key}`
+          atKey = key
           sessions.push(bytes.slice())
         }
     } catch (err) {
-      // LevelDB's own corruption errors, a row that does not decode, a table no module defines.
+      // LevelDB's own corruption errors, a row that fails its checksum or does not decode.
       throw new MetaError(
         'STORE_CORRUPT',
-        `the metadata store is damaged${at === '' ? '' : ` (after ${at})`}: ${(err as Error).message}`,
+        `the metadata store is damaged${at() === '' ? '' : ` (after ${at()})`}: ${(err as Error).message}`,
       )
     }
     this.applied = meta.smApplied
