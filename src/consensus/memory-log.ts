@@ -27,6 +27,28 @@ export interface MemoryLogOptions {
   snapshotMetadataOnly?: boolean
 }
 
+/** A run of log entries of one term: from `first` up to where the next run starts. */
+export interface TermRun {
+  first: number
+  term: number
+}
+
+/** Adds the entries' terms to `runs`, in place; runs from the first entry's index on go first (a truncation). */
+export function appendTermRuns(runs: TermRun[], entries: readonly Entry[]): void {
+  if (entries.length === 0) return
+  const at = entries[0]!.index
+  while (runs.length > 0 && runs[runs.length - 1]!.first >= at) runs.pop()
+  for (const e of entries)
+    if (runs[runs.length - 1]?.term !== e.term) runs.push({ first: e.index, term: e.term })
+}
+
+/** The runs still needed once the entries up to `index` are compacted: from the one holding index + 1. */
+export function runsAfter(runs: readonly TermRun[], index: number): TermRun[] {
+  let k = 0
+  while (k + 1 < runs.length && runs[k + 1]!.first <= index + 1) k++
+  return runs.slice(k)
+}
+
 /**
  * The driver's in-memory mirror of the persisted log (etcd's MemoryStorage): the core reads the stable
  * log through it synchronously. The driver updates it right after each persist completes, in the same
@@ -50,7 +72,7 @@ export class MemoryLog implements LogStorage {
   private offsetTerm = 0
   private last = 0
   /** Terms of the entries (offset, last]: runs[k] starts at `first`, ends where runs[k+1] starts. */
-  private runs: { first: number; term: number }[] = []
+  private runs: TermRun[] = []
   /** The in-memory tail: entries[head..] hold indexes memFirst..last. */
   private tail: Entry[] = []
   private head = 0
@@ -178,16 +200,14 @@ export class MemoryLog implements LogStorage {
    * with readEntries) and are known here by their terms (`runs`: the first index of each run of one
    * term, covering everything after the snapshot up to `last`). `tail` ends at `last`.
    */
-  appendStored(runs: readonly { first: number; term: number }[], last: number, tail: readonly Entry[]): void {
+  appendStored(runs: readonly TermRun[], last: number, tail: readonly Entry[]): void {
     if (!this.reader) throw new Error('appendStored: the log cannot read entries back')
     if (last <= this.offset) return
     const first = this.offset + 1
     if (tail.length > 0 && (tail[tail.length - 1]!.index !== last || tail[0]!.index < first))
       throw new Error(`appendStored: tail ${describe(tail)} does not end the log at ${last}`)
     // The runs that cover (offset, last]: the one holding offset + 1 starts there.
-    let k = 0
-    while (k + 1 < runs.length && runs[k + 1]!.first <= first) k++
-    const kept = runs.slice(k).filter((r) => r.first <= last)
+    const kept = runsAfter(runs, this.offset).filter((r) => r.first <= last)
     if (kept.length === 0 || kept[0]!.first > first)
       throw new Error(`appendStored: no term known for entry ${first}`)
     this.runs = kept.map((r, i) => (i === 0 ? { first, term: r.term } : { ...r }))
@@ -206,9 +226,7 @@ export class MemoryLog implements LogStorage {
     this.offsetTerm = this.term(idx)
     this.offset = idx
     // Runs: drop those that end at or before idx, start the first remaining one after idx.
-    let k = 0
-    while (k + 1 < this.runs.length && this.runs[k + 1]!.first <= idx + 1) k++
-    this.runs = this.runs.slice(k)
+    this.runs = runsAfter(this.runs, idx)
     if (idx === this.last) this.runs = []
     else this.runs[0] = { first: Math.max(this.runs[0]!.first, idx + 1), term: this.runs[0]!.term }
     const memFirst = this.memFirst()
@@ -239,12 +257,10 @@ export class MemoryLog implements LogStorage {
         for (let j = cut; j < this.tail.length; j++) this.tailSize -= entrySizeBytes(this.tail[j]!)
         this.tail.length = cut
       }
-      while (this.runs.length > 0 && this.runs[this.runs.length - 1]!.first >= at) this.runs.pop()
       this.last = at - 1
     }
+    appendTermRuns(this.runs, es)
     for (const e of es) {
-      const lastRun = this.runs[this.runs.length - 1]
-      if (lastRun === undefined || lastRun.term !== e.term) this.runs.push({ first: e.index, term: e.term })
       this.tail.push(e)
       this.tailSize += entrySizeBytes(e)
     }

@@ -17,6 +17,7 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from '../core/types.js'
+import { appendTermRuns, runsAfter, type TermRun } from '../memory-log.js'
 import type {
   PersistBatch,
   PersistedState,
@@ -99,11 +100,11 @@ function firstOfChunkKey(key: Uint8Array): number {
   return v.getUint32(1) * 0x1_0000_0000 + v.getUint32(5)
 }
 
-function encodeRuns(runs: readonly { first: number; term: number }[], last: number): Uint8Array {
+function encodeRuns(runs: readonly TermRun[], last: number): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ last, runs: runs.map((r) => [r.first, r.term]) }))
 }
 
-function decodeRuns(bytes: Uint8Array): { runs: { first: number; term: number }[]; last: number } {
+function decodeRuns(bytes: Uint8Array): { runs: TermRun[]; last: number } {
   const o = JSON.parse(new TextDecoder().decode(bytes)) as { last: number; runs: [number, number][] }
   return { last: o.last, runs: o.runs.map(([first, term]) => ({ first, term })) }
 }
@@ -132,7 +133,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
    * The terms of the entries after the snapshot (`first` of each run of one term) and the last index,
    * written with every batch that changes the log (K_RUNS): a start reads them instead of every chunk.
    */
-  let runs: { first: number; term: number }[] = []
+  let runs: TermRun[] = []
   let lastIndex = 0
   /** The chunk readEntries decoded last (a lagging follower's reads walk one chunk in several calls). */
   let decoded: { first: number; entries: Entry[] } | undefined
@@ -335,8 +336,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         }
       }
       runs = []
-      for (const e of entries)
-        if (runs[runs.length - 1]?.term !== e.term) runs.push({ first: e.index, term: e.term })
+      appendTermRuns(runs, entries)
       lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snapIndex
       return { hardState, snapshot, entries, ...(snapshotStored ? { snapshotStored } : {}) }
     },
@@ -380,10 +380,7 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         await snapshotFile(b.compact)
         newRetired = next.filter((c) => c.last <= idx)
         next = next.filter((c) => c.last > idx)
-        // Runs that end at or before idx are no longer needed (the one holding idx + 1 is kept).
-        let k = 0
-        while (k + 1 < newRuns.length && newRuns[k + 1]!.first <= idx + 1) k++
-        newRuns = newRuns.slice(k)
+        newRuns = runsAfter(newRuns, idx)
         newSnapIndex = idx
         newCurrent = { index: idx, term: b.compact.metadata.term }
       }
@@ -408,9 +405,8 @@ export async function openLevelStorage(dir: string): Promise<LevelStorage> {
         ops.push({ type: 'put', key: chunkKey(first), value: encodeChunk(b.entries) })
         kept.push({ first, last: b.entries[b.entries.length - 1]!.index })
         next = kept
-        newRuns = newRuns.filter((r) => r.first < first)
-        for (const e of b.entries)
-          if (newRuns[newRuns.length - 1]?.term !== e.term) newRuns.push({ first: e.index, term: e.term })
+        newRuns = [...newRuns] // the committed runs change only once the batch is durable
+        appendTermRuns(newRuns, b.entries)
         newLast = b.entries[b.entries.length - 1]!.index
       }
       if (b.hardState) ops.push({ type: 'put', key: K_HARD, value: encodeHardState(b.hardState) })
