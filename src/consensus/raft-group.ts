@@ -279,23 +279,25 @@ class RaftGroupImpl implements RaftGroup {
     }
     if (st.snapshot) {
       this.mirror.applySnapshot(st.snapshot)
-      if (stored !== undefined && stored.appliedIndex >= st.snapshot.metadata.index) {
-        await this.adoptStoredState(st.snapshot, stored)
+      const adopt = stored !== undefined && stored.appliedIndex >= st.snapshot.metadata.index
+      if (adopt) await this.adoptStoredState(st.snapshot, stored)
+      else await this.restoreStateMachine(st.snapshot)
+      this.startTimings = {
+        loadMs: Math.round(loadedMs),
+        storeOpenMs: Math.round(openedMs),
+        snapshotMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
+      }
+      if (adopt)
         this.log.info('raft state opened from the state machine store', {
           id: this.id,
           snapshotIndex: st.snapshot.metadata.index,
           storeIndex: stored.appliedIndex,
-          loadMs: Math.round(loadedMs),
-          storeOpenMs: Math.round(openedMs),
-          snapshotCheckMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
+          loadMs: this.startTimings.loadMs,
+          storeOpenMs: this.startTimings.storeOpenMs,
+          snapshotCheckMs: this.startTimings.snapshotMs,
         })
-      } else await this.restoreStateMachine(st.snapshot)
-    }
-    this.startTimings = {
-      loadMs: Math.round(loadedMs),
-      storeOpenMs: Math.round(openedMs),
-      snapshotMs: Math.round(this.clock.now() - t0 - loadedMs - openedMs),
-    }
+    } else
+      this.startTimings = { loadMs: Math.round(loadedMs), storeOpenMs: Math.round(openedMs), snapshotMs: 0 }
     if (st.logStored !== undefined) this.mirror.appendStored(st.logStored.runs, st.logStored.last, st.entries)
     else this.mirror.append(st.entries)
     this.mirror.setHardState(st.hardState)
@@ -470,12 +472,7 @@ class RaftGroupImpl implements RaftGroup {
     try {
       unwrapSnapshot(data)
     } catch (err) {
-      this.log.warn('raft snapshot from the leader refused', {
-        id: this.id,
-        from: m.from,
-        index: md.index,
-        err: err instanceof Error ? err.message : String(err),
-      })
+      this.refusedSnapshot(m.from, md.index, err)
       return null
     }
     return { ...m, snapshot: { data, metadata: md }, snapOffset: 0, snapTotalBytes: 0 }
@@ -552,12 +549,7 @@ class RaftGroupImpl implements RaftGroup {
     } catch (err) {
       if (this.receptions.get(from) === rec) this.receptions.delete(from)
       await this.dropReception(rec)
-      this.log.warn('raft snapshot from the leader refused', {
-        id: this.id,
-        from,
-        index: md.index,
-        err: err instanceof Error ? err.message : String(err),
-      })
+      this.refusedSnapshot(from, md.index, err)
       return
     }
     if (this.receptions.get(from) === rec) this.receptions.delete(from)
@@ -569,6 +561,15 @@ class RaftGroupImpl implements RaftGroup {
       if (!isConsensusError(e, 'PROPOSAL_DROPPED')) throw e
     }
     this.afterInput()
+  }
+
+  private refusedSnapshot(from: NodeId, index: number, err: unknown): void {
+    this.log.warn('raft snapshot from the leader refused', {
+      id: this.id,
+      from,
+      index,
+      err: err instanceof Error ? err.message : String(err),
+    })
   }
 
   private async dropReception(rec: Reception): Promise<void> {

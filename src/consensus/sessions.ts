@@ -164,6 +164,11 @@ function envelopeChecksum(
 ): Uint8Array {
   let crc = crc32(state)
   for (const s of sessions) crc = crc32(hopsd.raft.Session.encode(s).finish(), crc)
+  return crcBytes(crc)
+}
+
+/** A CRC-32 as the envelope records it: 4 bytes, big-endian. */
+function crcBytes(crc: number): Uint8Array {
   const out = new Uint8Array(4)
   new DataView(out.buffer).setUint32(0, crc >>> 0)
   return out
@@ -216,9 +221,7 @@ export async function* wrapSnapshotPieces(
     crc = crc32(bytes, crc)
     yield lenField(2, bytes)
   }
-  const sum = new Uint8Array(4)
-  new DataView(sum.buffer).setUint32(0, crc >>> 0)
-  yield lenField(3, sum)
+  yield lenField(3, crcBytes(crc))
 }
 
 /** Bytes of a stored snapshot read at a time, and the largest state piece handed to a restore. */
@@ -231,13 +234,10 @@ async function* readerPieces(reader: SnapshotReader): AsyncIterable<Uint8Array> 
 }
 
 /**
- * Reads a stored envelope (either layout) field by field: `onState` hears the state's pieces in order;
- * returns the sessions and the checksum recorded and computed.
+ * Checks a stored snapshot's checksum reading it in pieces (never whole; either layout of the state)
+ * and returns its sessions: SNAPSHOT_CORRUPT when it fails, before anything is restored from it.
  */
-async function readStoredEnvelope(
-  reader: SnapshotReader,
-  onState: (piece: Uint8Array) => Promise<void> | void,
-): Promise<{ sessions: hopsd.raft.Session[]; stored: Uint8Array; computed: Uint8Array; stateBytes: number }> {
+export async function verifyStoredSnapshot(reader: SnapshotReader): Promise<hopsd.raft.Session[]> {
   const r = new ProtoStreamReader(readerPieces(reader))
   const sessions: hopsd.raft.Session[] = []
   let stored: Uint8Array = EMPTY_BYTES
@@ -249,7 +249,6 @@ async function readStoredEnvelope(
         for await (const piece of r.pieces(await r.varint(), STORED_READ_BYTES)) {
           crc = crc32(piece, crc)
           stateBytes += piece.length
-          await onState(piece)
         }
       } else if (f.field === 2 && f.wireType === WIRE_LEN) {
         const bytes = await r.bytes(await r.varint())
@@ -260,23 +259,12 @@ async function readStoredEnvelope(
       } else await r.skip(f.wireType)
     }
   } catch (err) {
-    if (err instanceof ConsensusError) throw err
     throw new ConsensusError('SNAPSHOT_CORRUPT', `undecodable: ${(err as Error).message}`, { cause: err })
   }
-  const computed = new Uint8Array(4)
-  new DataView(computed.buffer).setUint32(0, crc >>> 0)
-  return { sessions, stored, computed, stateBytes }
-}
-
-/**
- * Checks a stored snapshot's checksum reading it in pieces (never whole) and returns its sessions:
- * SNAPSHOT_CORRUPT when it fails, before anything is restored from it.
- */
-export async function verifyStoredSnapshot(reader: SnapshotReader): Promise<hopsd.raft.Session[]> {
-  const env = await readStoredEnvelope(reader, () => {})
-  if (env.stored.length > 0 && !Buffer.from(env.stored).equals(Buffer.from(env.computed)))
-    throw corrupt(env.stored, env.computed, env.stateBytes)
-  return env.sessions
+  const computed = crcBytes(crc)
+  if (stored.length > 0 && !Buffer.from(stored).equals(Buffer.from(computed)))
+    throw corrupt(stored, computed, stateBytes)
+  return sessions
 }
 
 /** The state of a stored snapshot (checked first with verifyStoredSnapshot) in pieces, in order. */
