@@ -200,8 +200,7 @@ export class DiskValues {
   /** The rows of one table (or `<table>~slim`) in the current generation, in key order, in batches. */
   async *scanTable(name: string): AsyncIterable<[string, Uint8Array][]> {
     const prefix = this.prefix(name)
-    const end = `${prefix.slice(0, -1)}0` // the first key after every `<prefix>...`
-    for await (const rows of this.store.scan({ gte: prefix, lt: end }))
+    for await (const rows of this.store.scan(prefixRange(prefix)))
       yield rows.map(([full, bytes]) => [full.slice(prefix.length), unframe(full, bytes)])
   }
 
@@ -213,11 +212,10 @@ export class DiskValues {
    */
   async verify(signal?: AbortSignal): Promise<number> {
     const generation = this.generation
-    const base = `g${generation}/`
     let n = 0
     let bytesRead = 0
     const t0 = performance.now()
-    for await (const rows of this.store.scan({ gte: base, lt: `g${generation}0` })) {
+    for await (const rows of this.store.scan(prefixRange(`g${generation}/`))) {
       if (signal?.aborted === true || this.generation !== generation) break
       for (const [full, bytes] of rows) {
         unframe(full, bytes)
@@ -270,13 +268,9 @@ export class DiskValues {
     await this.settled() // one write at a time: what was sealed before the restore goes first
     const rows = this.unsealed
     this.unsealed = new Map()
-    const ops: ValueOp[] = [...rows].map(([key, p]) =>
-      p.bytes ? { key, value: frame(key, p.bytes) } : { key },
-    )
-    for (let i = 0; i < ops.length; i += WRITE_BATCH_ROWS)
-      await this.store.write(ops.slice(i, i + WRITE_BATCH_ROWS))
+    await this.writeInSlices(opsOf(rows))
     this.storeReady = true
-    for (const [key, p] of rows) if (this.pending.get(key) === p) this.pending.delete(key)
+    this.forgetWritten(rows)
   }
 
   /** Starts writing what is sealed (unless a write runs: it goes on with it when done). */
@@ -375,25 +369,20 @@ export class DiskValues {
             for (const [k, p] of batches[end]!.rows) rows.set(k, p)
             meta = batches[end]!.meta
           }
-          const ops: ValueOp[] = [...rows].map(([key, p]) =>
-            p.bytes ? { key, value: frame(key, p.bytes) } : { key },
-          )
+          const ops = opsOf(rows)
+          const metaOp = { key: META_KEY, value: frame(META_KEY, meta) }
           if (generation !== this.committedGeneration) {
             // Invisible until the meta row names its generation: slices, the meta row in the last one.
-            let i = 0
-            for (; ops.length - i > WRITE_BATCH_ROWS; i += WRITE_BATCH_ROWS)
-              await this.store.write(ops.slice(i, i + WRITE_BATCH_ROWS))
-            await this.store.write([...ops.slice(i), { key: META_KEY, value: frame(META_KEY, meta) }])
+            await this.writeInSlices(ops, metaOp)
             if (this.committedGeneration >= 0) this.clearOld = true
             this.committedGeneration = generation
           } else {
-            await this.store.write([...ops, { key: META_KEY, value: frame(META_KEY, meta) }])
+            await this.store.write([...ops, metaOp])
           }
           this.counters.writes++
           this.storeReady = true
           this.writtenMeta = meta
-          // A row written again since is still pending: only the entries this write carried go.
-          for (const [key, p] of rows) if (this.pending.get(key) === p) this.pending.delete(key)
+          this.forgetWritten(rows)
           done = end
         }
         if (this.clearOld) {
@@ -419,11 +408,25 @@ export class DiskValues {
 
   /** Deletes every key but the current generation's and the meta row. */
   private async clearOtherGenerations(): Promise<void> {
-    const g = this.committedGeneration
-    await this.store.clearRange({ lt: `g${g}/` })
-    // `g<g>0` is the first key after every `g<g>/...`; the meta row sorts after every generation.
-    await this.store.clearRange({ gte: `g${g}0`, lt: META_KEY })
+    const current = prefixRange(`g${this.committedGeneration}/`)
+    await this.store.clearRange({ lt: current.gte })
+    // The meta row sorts after every generation.
+    await this.store.clearRange({ gte: current.lt, lt: META_KEY })
     await this.store.clearRange({ gte: `${META_KEY}\u0000` })
+  }
+
+  /** Writes ops in slices of WRITE_BATCH_ROWS (a new generation's rows), `last` in the last slice. */
+  private async writeInSlices(ops: readonly ValueOp[], last?: ValueOp): Promise<void> {
+    let i = 0
+    for (; ops.length - i > WRITE_BATCH_ROWS; i += WRITE_BATCH_ROWS)
+      await this.store.write(ops.slice(i, i + WRITE_BATCH_ROWS))
+    const rest = last === undefined ? ops.slice(i) : [...ops.slice(i), last]
+    if (rest.length > 0) await this.store.write(rest)
+  }
+
+  /** Rows a write carried leave `pending`, unless written again since (then still pending). */
+  private forgetWritten(rows: ReadonlyMap<string, Pending>): void {
+    for (const [key, p] of rows) if (this.pending.get(key) === p) this.pending.delete(key)
   }
 
   private remember(key: string, value: unknown, bytes: number): void {
@@ -473,6 +476,16 @@ function unframe(key: string, stored: Uint8Array): Uint8Array {
   )
     throw new MetaError('STORE_CORRUPT', `the metadata store's row ${key} fails its checksum`)
   return body
+}
+
+/** The store ops writing `rows`, framed (a delete for a row without bytes). */
+function opsOf(rows: ReadonlyMap<string, Pending>): ValueOp[] {
+  return [...rows].map(([key, p]) => (p.bytes ? { key, value: frame(key, p.bytes) } : { key }))
+}
+
+/** Every key that starts with `prefix` (which ends with '/': '0' is the character after it). */
+function prefixRange(prefix: string): { gte: string; lt: string } {
+  return { gte: prefix, lt: `${prefix.slice(0, -1)}0` }
 }
 
 function encodeMeta(m: StoreMeta): Uint8Array {
