@@ -271,8 +271,10 @@ export class MetaStateMachine implements StateMachine<MetaResult> {
   }
 
   snapshot(): Uint8Array {
-    const pieces = [...snapshotPieces(this.applied, this.captureTables())]
-    return Buffer.concat(pieces)
+    const captured = this.captureTables()
+    const bytes = Buffer.concat([...snapshotPieces(this.applied, captured)])
+    for (const t of captured) void t.rows.release() // a disk table's capture holds a LevelDB snapshot
+    return bytes
   }
 
   /**

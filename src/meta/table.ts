@@ -154,19 +154,6 @@ export class Table<V> {
     return true
   }
 
-  /** Keys and encoded values in key order. */
-  dump(): { keys: string[]; values: Uint8Array[] } {
-    const keys: string[] = []
-    const values: Uint8Array[] = []
-    const captured = this.map.capture()
-    for (const [k, v] of captured.rows()) {
-      keys.push(k)
-      values.push(v)
-    }
-    void captured.release()
-    return { keys, values }
-  }
-
   /**
    * The rows as they are now, to encode later (snapshots off the apply path): a consistent capture
    * however the table changes afterwards (references to immutable values, or a store snapshot).
